@@ -109,8 +109,8 @@ def units() -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=1)
-def _neighbours(path: Path, mtime: float) -> pd.DataFrame:  # noqa: ARG001 - cache key
-    import pandas as pd  # noqa: PLC0415
+def _neighbours(path: Path, mtime: float) -> pd.DataFrame:
+    import pandas as pd
 
     return pd.read_csv(path, dtype={"adcode_a": str, "adcode_b": str, "rook": bool})
 
@@ -124,6 +124,7 @@ def neighbours() -> pd.DataFrame:
         Columns ``adcode_a < adcode_b`` and ``rook``: each row is a queen pair
         (shared vertex); ``rook`` says whether it also shares an edge. Identical to
         the full-resolution source's pairs (see ``boundaries/README.md``).
+
     """
     path = Path(settings.boundaries_dir) / "neighbours.csv"
     if not path.exists():
