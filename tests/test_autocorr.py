@@ -1,0 +1,170 @@
+"""Autocorrelation: hand-derived values on a small lattice, GeoDa's engine on real data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from libpysal.graph import Graph
+
+from geotool import autocorr, rankings, weights
+from geotool._errors import InputError
+from geotool._perm import conditional_lags, rng_for
+from geotool.weights import Weights
+
+
+def lattice(rows=4, cols=4):
+    """A rook lattice as Weights, with ids that sort in lattice order."""
+    ids = pd.Index([f"{i:06d}" for i in range(rows * cols)], name="adcode")
+    focal, neigh = [], []
+    for r in range(rows):
+        for c in range(cols):
+            i = r * cols + c
+            for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                rr, cc = r + dr, c + dc
+                if 0 <= rr < rows and 0 <= cc < cols:
+                    focal.append(ids[i])
+                    neigh.append(ids[rr * cols + cc])
+    g = Graph.from_arrays(focal, neigh, np.ones(len(focal)))
+    return Weights(graph=g, spec="rook-lattice", ids=ids, report={})
+
+
+def hand_moran(x, wmat):
+    """Moran's I and its moments under normality (Cliff & Ord), from first principles."""
+    n = len(x)
+    z = x - x.mean()
+    s0 = wmat.sum()
+    i = n / s0 * (z @ wmat @ z) / (z @ z)
+    s1 = 0.5 * ((wmat + wmat.T) ** 2).sum()
+    s2 = ((wmat.sum(0) + wmat.sum(1)) ** 2).sum()
+    ei = -1 / (n - 1)
+    vi = (n**2 * s1 - n * s2 + 3 * s0**2) / ((n**2 - 1) * s0**2) - ei**2
+    return i, ei, vi
+
+
+X = np.array([9, 8, 2, 1, 7, 9, 3, 2, 6, 5, 1, 0, 4, 3, 2, 1], dtype=float)
+
+
+def test_global_moran_equals_the_hand_derivation():
+    w = lattice()
+    values = pd.Series(X, index=w.ids, name="x")
+    out = autocorr.global_stats(values, w, permutations=999, seed=3).set_index("statistic")
+    wmat = w.graph.transform("r").sparse.toarray()
+    i, ei, vi = hand_moran(X, wmat)
+    np.testing.assert_allclose(out.loc["moran_i", "value"], i, rtol=1e-12)
+    np.testing.assert_allclose(out.loc["moran_i", "expected"], ei, rtol=1e-12)
+    np.testing.assert_allclose(out.loc["moran_i", "variance_norm"], vi, rtol=1e-12)
+    assert out.loc["moran_i", "value"] > 0.4  # a clear east-west gradient
+
+
+def test_local_moran_equals_the_hand_derivation():
+    w = lattice()
+    values = pd.Series(X, index=w.ids, name="x")
+    out = autocorr.local_stats(values, w, permutations=999, seed=3)
+    wmat = w.graph.transform("r").sparse.toarray()
+    z = (X - X.mean()) / X.std()
+    np.testing.assert_allclose(out["lag"], wmat @ z, rtol=1e-12)
+    np.testing.assert_allclose(out["Ii"], (len(X) - 1) * z * (wmat @ z) / (z @ z), rtol=1e-12)
+    # corner 000000 (9, with neighbours 8 and 7) is High-High by sign
+    assert out.loc["000000", "quadrant"] == "High-High"
+    # Gi*: binary weights including self
+    b = w.graph.transform("b").sparse.toarray() + np.eye(16)
+    np.testing.assert_allclose(out["gi_star"], b @ X / b.sum(1) / X.sum(), rtol=1e-12)
+    # Getis & Ord (1995) z with binary weights, written out
+    n, xbar, s = 16, X.mean(), X.std()
+    wi, s1 = b.sum(1), (b**2).sum(1)
+    z = (b @ X - xbar * wi) / (s * np.sqrt((n * s1 - wi**2) / (n - 1)))
+    np.testing.assert_allclose(out["gi_star_z"], z, rtol=1e-12)
+
+
+def test_permutations_are_conditional_and_reproducible():
+    w = lattice()
+    wr = w.graph.transform("r").sparse.tocsr()
+    lags = conditional_lags(X, wr, 500, rng_for(1, "t"))
+    again = conditional_lags(X, wr, 500, rng_for(1, "t"))
+    np.testing.assert_array_equal(lags, again)
+    # a unit's own value never enters its permuted lag: with X[15] huge, unit 15's
+    # lag never contains it, while others sometimes do
+    big = X.copy()
+    big[15] = 1e6
+    lags = conditional_lags(big, wr, 500, rng_for(1, "t"))
+    assert lags[15].max() < 1e5 and lags[0].max() > 1e5
+    values = pd.Series(X, index=w.ids, name="x")
+    a = autocorr.local_stats(values, w, permutations=199, seed=7)
+    b = autocorr.local_stats(values, w, permutations=199, seed=7)
+    c = autocorr.local_stats(values, w, permutations=199, seed=8)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.array_equal(a["p_sim"], c["p_sim"])
+
+
+def test_join_count_moments_match_their_permutation_distribution():
+    w = weights.build(rankings.universe("industrial_counties"), "queen")
+    member = autocorr.ranking_variables("industrial_counties")["member"]
+    out = autocorr.join_counts(member, w, permutations=99, seed=1).set_index("statistic")
+    joins = out["joins"].iloc[0]
+    assert out.loc[["BB", "BW", "WW"], "value"].sum() == joins
+    # Monte Carlo check of the Cliff-Ord moments with 4,000 shuffles
+    from geotool._perm import permuted_quadratic_forms
+
+    wb = w.graph.transform("b").sparse.tocsr()
+    x = member.reindex(w.ids).to_numpy(dtype=float)
+    sim = permuted_quadratic_forms(x, wb, 4000, rng_for(0, "mc")) / 2
+    assert abs(sim.mean() - out.loc["BB", "expected"]) < 3 * sim.std() / np.sqrt(4000)
+    assert abs(sim.var() / out.loc["BB", "variance"] - 1) < 0.1
+
+
+pygeoda = pytest.importorskip("pygeoda", reason="GeoDa's engine (pygeoda) not installed")
+# pygeoda's GAL reader leaves its file handle to the garbage collector.
+geoda_file_warning = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+def _gal(w, path):
+    adj = w.graph.adjacency.reset_index()
+    nbrs = adj.groupby("focal")["neighbor"].apply(list)
+    lines = [f"0 {len(w.ids)} units adcode"]
+    for i in w.ids:
+        lines += [f"{i} {len(nbrs[i])}", " ".join(nbrs[i])]
+    path.write_text("\n".join(lines) + "\n")
+    return pygeoda.read_gal(str(path), [str(i) for i in w.ids])
+
+
+@geoda_file_warning
+@pytest.mark.parametrize("ranking", list(rankings.RANKINGS))
+@pytest.mark.parametrize("spec", ["queen", "knn:6"])
+def test_local_moran_agrees_with_geoda(tmp_path, ranking, spec):
+    v = autocorr.ranking_variables(ranking)
+    w = weights.build(v.index, spec)
+    gw = _gal(w, tmp_path / "w.gal")
+    x = v["score"].reindex(w.ids).to_numpy()
+    geoda = pygeoda.local_moran(gw, list(x), permutations=9999, seed=1)
+    ours = autocorr.local_stats(v["score"], w, permutations=9999, seed=1)
+    np.testing.assert_allclose(np.array(geoda.lisa_values()), ours["Ii"], rtol=1e-9, atol=1e-12)
+    labels = np.array(geoda.lisa_labels())[np.array(geoda.lisa_clusters()).astype(int)]
+    p_geoda = np.array(geoda.lisa_pvalues())
+    clear = (np.abs(p_geoda - 0.05) > 0.01) & (np.abs(ours["p_sim"].to_numpy() - 0.05) > 0.01)
+    assert clear.mean() > 0.95
+    assert (labels[clear] == ours["lisa_class"].to_numpy()[clear]).all()
+
+
+@geoda_file_warning
+def test_gi_star_agrees_with_geoda(tmp_path):
+    v = autocorr.ranking_variables("industrial_counties")
+    w = weights.build(v.index, "queen")
+    gw = _gal(w, tmp_path / "w.gal")
+    x = v["score"].reindex(w.ids).to_numpy()
+    geoda = pygeoda.local_gstar(gw, list(x))
+    ours = autocorr.local_stats(v["score"], w, permutations=99, seed=1)
+    np.testing.assert_allclose(np.array(geoda.lisa_values()), ours["gi_star"], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (pd.Series(["a"] * 1861, name="s"), "not numeric"),
+        (pd.Series([1.0] * 1861, name="s"), "same value"),
+        (pd.Series([np.nan] + [1.0, 2.0] * 930, name="s"), "missing values"),
+    ],
+)
+def test_bad_values(values, message):
+    ids = rankings.universe("industrial_counties")
+    w = weights.build(ids, "queen")
+    with pytest.raises(InputError, match=message):
+        autocorr.global_stats(values.set_axis(ids), w, permutations=9)

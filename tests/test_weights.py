@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from geotool import boundaries, rankings, weights
+from geotool._errors import InputError
+
+
+@pytest.fixture(scope="module")
+def county_universe():
+    return rankings.universe("industrial_counties")
+
+
+def test_queen_on_the_universe_links_units_isolated_by_holes(county_universe):
+    w = weights.build(county_universe, "queen")
+    rep = w.report
+    assert rep["units"] == 1861 and rep["min_neighbours"] >= 1
+    assert rep["islands"]["rule"] == "nearest"
+    linked = {u.split()[0] for u in rep["islands"]["units"]}
+    assert "210224" in linked  # 长海县, a real island
+    assert "320681" in linked  # 启东市, cut off once 海门 became a district
+    assert rep["islands"]["count"] == len(linked) == 10
+    assert w.graph.unique_ids.equals(w.ids)
+    # links are symmetric in binary form
+    s = w.graph.sparse
+    assert (s != s.T).nnz == 0
+
+
+def test_drop_rule_removes_and_reports(county_universe):
+    w = weights.build(county_universe, "queen", islands="drop")
+    assert w.report["units"] == 1861 - 10
+    assert "210224" not in w.ids
+
+
+def test_knn_and_distance_band_are_metric(county_universe):
+    w = weights.build(county_universe, "knn:6")
+    assert w.report["min_neighbours"] == w.report["max_neighbours"] == 6
+    d = weights.build(county_universe, "distance:100km")
+    d50 = weights.build(county_universe, "distance:50000m")
+    assert d.report["mean_neighbours"] > d50.report["mean_neighbours"]
+    # 江阴 and 张家港 (about 30 km apart) are within 50 km
+    assert "320582" in d50.graph.neighbors["320281"]
+
+
+def test_weights_over_all_units_respect_contiguity():
+    ids = boundaries.units().index
+    w = weights.build(ids, "rook")
+    assert w.report["islands"]["count"] == 7  # the seven real islands
+    pairs = boundaries.neighbours()
+    # every rook pair in both directions, plus one two-way link per island
+    assert w.graph.n_edges == 2 * pairs["rook"].sum() + 2 * 7
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("queens", "Unknown weights spec"),
+        ("knn:0", "k >= 1"),
+        ("distance:100", "Unknown"),
+        ("knn:5000", "needs more than"),
+    ],
+)
+def test_bad_specs(county_universe, spec, message):
+    with pytest.raises(InputError, match=message):
+        weights.build(county_universe, spec)
+
+
+def test_too_small_or_unknown_universe():
+    with pytest.raises(InputError, match="at least 3"):
+        weights.build(["320281", "320582"])
+    with pytest.raises(InputError, match="not county-level units"):
+        weights.build(["320281", "320582", "999999"])
+    assert np.all(weights.parse_spec("distance:2.5km")["metres"] == 2500)
