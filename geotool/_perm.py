@@ -73,12 +73,19 @@ def _conditional_blocks(
         base = np.ascontiguousarray(draws[:, :k].T)  # (k, P)
         gathered, steps = values[base], step_up[base]  # (k, P) each
         chunk = max(1, _CHUNK_ELEMENTS // permutations)
+        uniform = bool(np.all(rows == rows[:, :1]))
         for start in range(0, len(units), chunk):
             ids = units[start : start + chunk]
             wts = rows[start : start + chunk]  # (m, k)
-            lag = wts @ gathered  # (m, P)
-            for c in range(k):  # column by column: 2-D temporaries only
-                lag += (base[c][None, :] >= ids[:, None]) * (wts[:, c : c + 1] * steps[c][None, :])
+            if uniform:  # one weight per row: sum the values, scale once
+                lag = np.repeat(gathered.sum(axis=0)[None, :], len(ids), axis=0)
+                for c in range(k):  # column by column: 2-D temporaries only
+                    lag += (base[c][None, :] >= ids[:, None]) * steps[c][None, :]
+                lag *= wts[:, :1]
+            else:
+                lag = wts @ gathered  # (m, P)
+                for c in range(k):
+                    lag += (base[c][None, :] >= ids[:, None]) * (wts[:, c : c + 1] * steps[c])
             yield ids, lag
 
 
@@ -142,8 +149,13 @@ def conditional_pvalues(
     # score 0 of every unranked unit).
     tol = _TIE_RTOL * (np.abs(values).max() * np.abs(weights).sum(axis=1).max() + 1.0)
     for ids, lag in _conditional_blocks(values, weights, permutations, rng):
-        s = sign[ids][:, None]
-        larger[ids] = (s * lag >= s * observed[ids][:, None] - tol).sum(axis=1)
+        up = sign[ids] >= 0
+        obs = observed[ids][:, None]
+        larger[ids] = np.where(
+            up,
+            np.count_nonzero(lag >= obs - tol, axis=1),
+            np.count_nonzero(lag <= obs + tol, axis=1),
+        )
     larger = np.where(permutations - larger < larger, permutations - larger, larger)
     p = (larger + 1.0) / (permutations + 1.0)
     no_neighbours = np.diff(weights.tocsr().indptr) == 0

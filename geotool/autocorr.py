@@ -6,7 +6,8 @@ and returns a tidy DataFrame (never an esda object).
 Inference, stated once for every table:
 
 * **Analytical** (``z_norm``/``p_norm``, ``z_rand``/``p_rand``): under the normality and
-  the randomisation assumptions, from esda's formulas; p-values **two-sided**.
+  the randomisation assumptions (Cliff and Ord 1981; Getis and Ord 1992), checked
+  against esda in the tests; p-values **two-sided**.
 * **Permutation** (``p_sim``): ``permutations`` random relabellings drawn from a
   ``numpy`` generator seeded with ``seed`` and the statistic's name
   (:mod:`geotool._perm`), so every number is reproducible from ``--seed``. ``p_sim``
@@ -26,12 +27,14 @@ says.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import erfc
 
 from geotool import boundaries, rankings, settings
 from geotool._errors import InputError
@@ -120,7 +123,39 @@ def _row(statistic: str, value: float, expected: float, **extra: Any) -> dict[st
 
 
 def _two_sided(z: float) -> float:
-    return float(2 * stats.norm.sf(abs(z)))
+    """Two-sided normal p-value of a z-score (``2 * (1 - Phi(|z|))``)."""
+    return float(erfc(abs(z) / math.sqrt(2)))
+
+
+def _moments(w: Any) -> tuple[float, float, float]:
+    """S0, S1, S2 of a sparse weights matrix (Cliff and Ord's notation)."""
+    s0 = float(w.sum())
+    sym = w + w.T
+    s1 = 0.5 * float(sym.multiply(sym).sum())
+    s2 = float(((np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()) ** 2).sum())
+    return s0, s1, s2
+
+
+@functools.lru_cache(maxsize=4)
+def _relabellings(n: int, permutations: int, seed: int, name: str) -> np.ndarray:
+    """``(permutations, n)`` random relabellings of ``n`` units (read-only, cached).
+
+    The same seed, stream name and universe size always give the same relabellings,
+    so the statistics of one run share them instead of drawing them again.
+    """
+    rng = rng_for(seed, name)
+    idx = rng.permuted(np.broadcast_to(np.arange(n, dtype=np.int32), (permutations, n)), axis=1)
+    idx.flags.writeable = False
+    return idx
+
+
+def _shuffles(values: np.ndarray, permutations: int, seed: int, name: str) -> Iterator[np.ndarray]:
+    """Blocks of randomly relabelled ``values``, shape ``(m, n)``."""
+    n = len(values)
+    idx = _relabellings(n, permutations, seed, name)
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, permutations, chunk):
+        yield values[idx[start : start + chunk]]
 
 
 def global_stats(
@@ -133,6 +168,11 @@ def global_stats(
 ) -> pd.DataFrame:
     """Global Moran's I, Geary's C and Getis-Ord General G (and bivariate Moran's I).
 
+    Analytical moments follow Cliff and Ord (1981) for I and C (normality and
+    randomisation) and Getis and Ord (1992) for G; ``tests/test_autocorr.py`` checks
+    each against esda to 1e-10. They are computed here rather than through esda's
+    classes because importing esda costs more than the whole statistic.
+
     Parameters
     ----------
     values : pandas.Series
@@ -140,7 +180,8 @@ def global_stats(
     w : Weights
         From :func:`geotool.weights.build`.
     permutations : int, optional
-        Default :data:`geotool.settings.permutations`.
+        Default :data:`geotool.settings.permutations`. One set of relabellings
+        serves I, C and G.
     seed : int, optional
         Default :data:`geotool.settings.seed`.
     other : pandas.Series, optional
@@ -151,68 +192,96 @@ def global_stats(
     -------
     pandas.DataFrame
         One row per statistic: ``statistic, value, expected, variance_norm, z_norm,
-        p_norm, variance_rand, z_rand, p_rand, p_sim, permutations, seed, n, weights``.
+        p_norm, variance_rand, z_rand, p_rand, p_sim, permutations, seed, n, weights,
+        variable``. General G only for non-negative values.
 
     """
-    import esda
-
     permutations = settings.permutations if permutations is None else int(permutations)
     seed = settings.seed if seed is None else int(seed)
     x = _check_values(values, w)
     n = len(x)
-    wr = w.graph.transform("r")
-    wb = w.graph.transform("b")
-    wr_sp = wr.sparse.tocsr()
-    wb_sp = wb.sparse.tocsr()
+    wr = w.graph.transform("r").sparse.tocsr()
+    wb = w.graph.transform("b").sparse.tocsr()
     z = x - x.mean()
+    m2 = z @ z
+    kurt = n * (z**4).sum() / m2**2
+    s0, s1, s2 = _moments(wr)
     rows = []
 
-    mi = esda.Moran(x, wr, permutations=0)
-    sim = permuted_quadratic_forms(z, wr_sp, permutations, rng_for(seed, "moran"))
-    sim_i = n / wr_sp.sum() * sim / (z @ z)
-    rows.append(
-        _row(
-            "moran_i", mi.I, mi.EI,
-            variance_norm=mi.VI_norm, z_norm=mi.z_norm, p_norm=_two_sided(mi.z_norm),
-            variance_rand=mi.VI_rand, z_rand=mi.z_rand, p_rand=_two_sided(mi.z_rand),
-            p_sim=float(folded_pvalue(np.array([mi.I]), sim_i)[0]),
-        )
-    )  # fmt: skip
+    # Moran's I
+    i_obs = n / s0 * (z @ (wr @ z)) / m2
+    ei = -1.0 / (n - 1)
+    vi_norm = (n**2 * s1 - n * s2 + 3 * s0**2) / ((n**2 - 1) * s0**2) - ei**2
+    vi_rand = (
+        n * ((n**2 - 3 * n + 3) * s1 - n * s2 + 3 * s0**2)
+        - kurt * ((n**2 - n) * s1 - 2 * n * s2 + 6 * s0**2)
+    ) / ((n - 1) * (n - 2) * (n - 3) * s0**2) - ei**2
+    # Geary's C: sum_ij w_ij (x_i - x_j)^2 = sum_i x_i^2 (r_i + c_i) - 2 x'Wx
+    deg = np.asarray(wr.sum(axis=1)).ravel() + np.asarray(wr.sum(axis=0)).ravel()
+    c_obs = (n - 1) * ((z**2) @ deg - 2 * (z @ (wr @ z))) / (2 * s0 * m2)
+    vc_norm = ((2 * s1 + s2) * (n - 1) - 4 * s0**2) / (2 * (n + 1) * s0**2)
+    vc_rand = (
+        (n - 1) * s1 * (n**2 - 3 * n + 3 - (n - 1) * kurt)
+        - 0.25 * (n - 1) * s2 * (n**2 + 3 * n - 6 - (n**2 - n + 2) * kurt)
+        + s0**2 * (n**2 - 3 - (n - 1) ** 2 * kurt)
+    ) / (n * (n - 2) * (n - 3) * s0**2)
+    with_g = bool((x >= 0).all())
+    if with_g:
+        b0, b1, b2_ = _moments(wb)
+        g_den = x.sum() ** 2 - (x**2).sum()
+        g_obs = (x @ (wb @ x)) / g_den
 
-    gc = esda.Geary(x, wr, permutations=0)
-    sim_g = _permuted_geary(z, wr_sp, permutations, rng_for(seed, "geary"))
-    rows.append(
-        _row(
-            "geary_c", gc.C, gc.EC,
-            variance_norm=gc.VC_norm, z_norm=gc.z_norm, p_norm=_two_sided(gc.z_norm),
-            variance_rand=gc.VC_rand, z_rand=gc.z_rand, p_rand=_two_sided(gc.z_rand),
-            p_sim=float(folded_pvalue(np.array([gc.C]), sim_g)[0]),
-        )
-    )  # fmt: skip
+    sim_i, sim_c, sim_g = (np.empty(permutations) for _ in range(3))
+    done = 0
+    for block in _shuffles(z, permutations, seed, "global"):
+        m = len(block)
+        quad_r = (block * (wr @ block.T).T).sum(axis=1)
+        sim_i[done : done + m] = n / s0 * quad_r / m2
+        sim_c[done : done + m] = (n - 1) * ((block**2) @ deg - 2 * quad_r) / (2 * s0 * m2)
+        if with_g:
+            xb = block + x.mean()
+            sim_g[done : done + m] = (xb * (wb @ xb.T).T).sum(axis=1) / g_den
+        done += m
 
-    if (x >= 0).all():
-        gg = esda.G(x, wb, permutations=0)
-        sim = permuted_quadratic_forms(x, wb_sp, permutations, rng_for(seed, "getis_ord_g"))
-        sim_gg = sim / (x.sum() ** 2 - (x**2).sum())
+    def stat(name: str, obs: float, e: float, *, vn: float, vr: float, sim: np.ndarray) -> dict:
+        zn, zr = (obs - e) / math.sqrt(vn), (obs - e) / math.sqrt(vr)
+        return _row(
+            name, obs, e, variance_norm=vn, z_norm=zn, p_norm=_two_sided(zn),
+            variance_rand=vr, z_rand=zr, p_rand=_two_sided(zr),
+            p_sim=float(folded_pvalue(np.array([obs]), sim)[0]),
+        )  # fmt: skip
+
+    rows.append(stat("moran_i", i_obs, ei, vn=vi_norm, vr=vi_rand, sim=sim_i))
+    rows.append(stat("geary_c", c_obs, 1.0, vn=vc_norm, vr=vc_rand, sim=sim_c))
+    if with_g:
+        eg = b0 / (n * (n - 1))
+        m1, m2x, m3, m4 = (float((x**k).sum()) for k in (1, 2, 3, 4))
+        c0 = (n**2 - 3 * n + 3) * b1 - n * b2_ + 3 * b0**2
+        c1 = -((n**2 - n) * b1 - 2 * n * b2_ + 6 * b0**2)
+        c2 = -(2 * n * b1 - (n + 3) * b2_ + 6 * b0**2)
+        c3 = 4 * (n - 1) * b1 - 2 * (n + 1) * b2_ + 8 * b0**2
+        c4 = b1 - b2_ + b0**2
+        eg2 = (c0 * m2x**2 + c1 * m4 + c2 * m1**2 * m2x + c3 * m1 * m3 + c4 * m1**4) / (
+            (m1**2 - m2x) ** 2 * n * (n - 1) * (n - 2) * (n - 3)
+        )
+        vg = eg2 - eg**2
+        zg = (g_obs - eg) / math.sqrt(vg)
         rows.append(
-            _row(
-                "getis_ord_g", gg.G, gg.EG,
-                variance_norm=gg.VG, z_norm=gg.z_norm, p_norm=_two_sided(gg.z_norm),
-                p_sim=float(folded_pvalue(np.array([gg.G]), sim_gg)[0]),
-            )
+            _row("getis_ord_g", g_obs, eg, variance_norm=vg, z_norm=zg, p_norm=_two_sided(zg),
+                 p_sim=float(folded_pvalue(np.array([g_obs]), sim_g)[0]))
         )  # fmt: skip
 
     if other is not None:
         y = _check_values(other, w)
         zx = (x - x.mean()) / x.std()
         zy = (y - y.mean()) / y.std()
-        ibv = float(zx @ (wr_sp @ zy) / n)
-        sim = permuted_quadratic_forms(zx, wr_sp, permutations, rng_for(seed, "moran_bv"), y=zy)
+        ibv = float(zx @ (wr @ zy) / n)
+        sim = permuted_quadratic_forms(zx, wr, permutations, rng_for(seed, "moran_bv"), y=zy) / n
         rows.append(
             _row(
-                f"moran_bv:{other.name}", ibv, float(np.mean(sim / n)),
-                z_sim=float((ibv - np.mean(sim / n)) / np.std(sim / n)),
-                p_sim=float(folded_pvalue(np.array([ibv]), sim / n)[0]),
+                f"moran_bv:{other.name}", ibv, float(np.mean(sim)),
+                z_sim=float((ibv - np.mean(sim)) / np.std(sim)),
+                p_sim=float(folded_pvalue(np.array([ibv]), sim)[0]),
             )
         )  # fmt: skip
 
@@ -223,22 +292,6 @@ def global_stats(
     out["weights"] = w.spec
     out["variable"] = values.name
     return out
-
-
-def _permuted_geary(
-    z: np.ndarray, wr: Any, permutations: int, rng: np.random.Generator
-) -> np.ndarray:
-    n = len(z)
-    s0 = wr.sum()
-    deg = np.asarray(wr.sum(axis=1)).ravel() + np.asarray(wr.sum(axis=0)).ravel()
-    out = np.empty(permutations)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, permutations, chunk):
-        m = min(chunk, permutations - start)
-        block = rng.permuted(np.broadcast_to(z, (m, n)), axis=1)
-        quad = (block * (wr @ block.T).T).sum(axis=1)
-        out[start : start + m] = (block**2 @ deg) - 2 * quad
-    return (n - 1) * out / (2 * s0 * (z @ z))
 
 
 def _falling(a: int, k: int) -> float:
@@ -310,9 +363,15 @@ def join_counts(
         )
         - e_bw**2
     )
-    sim_bb = permuted_quadratic_forms(x, wsym, permutations, rng_for(seed, "join_bb")) / 2
-    sim_ww = permuted_quadratic_forms(1 - x, wsym, permutations, rng_for(seed, "join_ww")) / 2
-    sim_bw = _permuted_bw(x, wsym, permutations, rng_for(seed, "join_bw"))
+    sim_bb, sim_bw = np.empty(permutations), np.empty(permutations)
+    done = 0
+    for block in _shuffles(x, permutations, seed, "join_counts"):
+        m = len(block)
+        bb_p = (block * (wsym @ block.T).T).sum(axis=1) / 2
+        sim_bb[done : done + m] = bb_p
+        sim_bw[done : done + m] = block @ deg - 2 * bb_p  # joins touching a 1, minus 1-1 joins
+        done += m
+    sim_ww = joins - sim_bb - sim_bw
     rows = []
     for name, obs, e, v, sim in (
         ("BB", bb, e_bb, var_same(n1, e_bb), sim_bb),
@@ -335,21 +394,6 @@ def join_counts(
     return out
 
 
-def _permuted_bw(
-    x: np.ndarray, wsym: Any, permutations: int, rng: np.random.Generator
-) -> np.ndarray:
-    n = len(x)
-    deg = np.asarray(wsym.sum(axis=1)).ravel()
-    out = np.empty(permutations)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, permutations, chunk):
-        m = min(chunk, permutations - start)
-        block = rng.permuted(np.broadcast_to(x, (m, n)), axis=1)
-        bb = (block * (wsym @ block.T).T).sum(axis=1) / 2
-        out[start : start + m] = block @ deg - 2 * bb
-    return out
-
-
 def local_stats(
     values: pd.Series,
     w: Weights,
@@ -358,6 +402,7 @@ def local_stats(
     seed: int | None = None,
     alpha: float = 0.05,
     fdr: bool = False,
+    gi_star: bool = True,
 ) -> pd.DataFrame:
     """Local Moran (LISA) with quadrant classes, and local Getis-Ord Gi*.
 
@@ -376,6 +421,8 @@ def local_stats(
     fdr : bool
         Control the false discovery rate (Benjamini-Hochberg at ``alpha`` over all
         units) instead of testing each unit at ``alpha``.
+    gi_star : bool
+        Also compute Gi* (its own permutations double the cost).
 
     Returns
     -------
@@ -415,17 +462,8 @@ def local_stats(
     )
     lisa_class = np.where(significant, quadrant, "Not significant")
 
-    # Gi*: binary weights with each unit in its own neighbourhood.
-    wb = w.graph.transform("b").sparse.tocsr()
-    wstar = (wb + _identity(n)).tocsr()
-    wi = np.asarray(wstar.sum(axis=1)).ravel()
-    s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
-    xbar = x.mean()
-    s = math.sqrt((x**2).mean() - xbar**2)
-    gi_z = (wstar @ x - xbar * wi) / (s * np.sqrt((n * s1i - wi**2) / (n - 1)))
-    gi_p_sim = conditional_pvalues(x, wb, permutations, rng_for(seed, "gi_star"), np.ones(n))
     names = boundaries.units()["name"].reindex(w.ids).to_numpy()
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "name": names,
             "value": x,
@@ -436,13 +474,26 @@ def local_stats(
             "quadrant": quadrant,
             "significant": significant,
             "lisa_class": lisa_class,
-            "gi_star": (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan,
-            "gi_star_z": gi_z,
-            "gi_star_p_norm": 2 * stats.norm.sf(np.abs(gi_z)),
-            "gi_star_p_sim": gi_p_sim,
         },
         index=w.ids,
     )
+    if not gi_star:
+        return out
+    # Gi*: binary weights with each unit in its own neighbourhood.
+    wb = w.graph.transform("b").sparse.tocsr()
+    wstar = (wb + _identity(n)).tocsr()
+    wi = np.asarray(wstar.sum(axis=1)).ravel()
+    s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
+    xbar = x.mean()
+    s = math.sqrt((x**2).mean() - xbar**2)
+    gi_z = (wstar @ x - xbar * wi) / (s * np.sqrt((n * s1i - wi**2) / (n - 1)))
+    out["gi_star"] = (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan
+    out["gi_star_z"] = gi_z
+    out["gi_star_p_norm"] = erfc(np.abs(gi_z) / math.sqrt(2))
+    out["gi_star_p_sim"] = conditional_pvalues(
+        x, wb, permutations, rng_for(seed, "gi_star"), np.ones(n)
+    )
+    return out
 
 
 def _identity(n: int) -> Any:
@@ -467,3 +518,168 @@ def sensitivity(
         for spec in specs
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def moran_scatter(local: pd.DataFrame, *, title: str = "", moran_i: float | None = None) -> Any:
+    """Moran scatter plot: standardised value against its spatial lag, by LISA class.
+
+    Parameters
+    ----------
+    local : pandas.DataFrame
+        The output of :func:`local_stats`.
+    title : str
+        Plot title (kept ASCII-safe by the caller for fonts without CJK glyphs).
+    moran_i : float, optional
+        Global Moran's I to print; the fitted slope is drawn either way.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 5), dpi=110)
+    ax = fig.add_subplot()
+    for cls, colour in LISA_CLASSES.items():
+        part = local[local["lisa_class"] == cls]
+        edge = "#999999" if cls == "Not significant" else "none"
+        ax.scatter(
+            part["z"],
+            part["lag"],
+            s=12,
+            c=colour,
+            edgecolors=edge,
+            linewidths=0.4,
+            label=f"{cls} ({len(part)})",
+            zorder=3 if cls != "Not significant" else 2,
+        )
+    slope = float(np.polyfit(local["z"], local["lag"], 1)[0])
+    xs = np.array([local["z"].min(), local["z"].max()])
+    ax.plot(xs, slope * xs, color="black", linewidth=1)
+    ax.axhline(0, color="#777777", linewidth=0.6)
+    ax.axvline(0, color="#777777", linewidth=0.6)
+    ax.set_xlabel("standardised value z")
+    ax.set_ylabel("spatial lag of z (row-standardised)")
+    label = f"Moran's I = {moran_i:.3f}" if moran_i is not None else f"slope = {slope:.3f}"
+    ax.set_title(f"{title}\n{label}" if title else label, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def analyse(
+    values: pd.Series,
+    w: Weights,
+    *,
+    permutations: int | None = None,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    fdr: bool = False,
+    other: pd.Series | None = None,
+) -> dict[str, Any]:
+    """Global and local statistics of one variable under one set of weights.
+
+    Returns
+    -------
+    dict
+        ``global`` (DataFrame, :func:`global_stats`), ``join_counts`` (DataFrame,
+        for a 0/1 variable, else ``None``), ``local`` (DataFrame,
+        :func:`local_stats`), ``lisa_counts`` (class -> count, every class present)
+        and ``weights`` (the connectivity report).
+
+    """
+    glob = global_stats(values, w, permutations=permutations, seed=seed, other=other)
+    x = values.reindex(w.ids)
+    jc = None
+    if np.isin(x.to_numpy(dtype=float), (0, 1)).all():
+        jc = join_counts(values, w, permutations=permutations, seed=seed)
+    local = local_stats(values, w, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
+    counts = local["lisa_class"].value_counts()
+    return {
+        "global": glob,
+        "join_counts": jc,
+        "local": local,
+        "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in LISA_CLASSES},
+        "weights": w.report,
+        "alpha": alpha,
+        "fdr": fdr,
+    }
+
+
+#: Weights used by default for each ranking, and why (see the module docstring):
+#: contiguity for counties, whose universe tiles most of the country; six nearest
+#: neighbours for districts, whose universe is scattered city by city, so that
+#: contiguity leaves 170 components and most districts with one or two neighbours.
+DEFAULT_WEIGHTS = {
+    "industrial_counties": "queen",
+    "innovation_counties": "queen",
+    "industrial_districts": "knn:6",
+}
+SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
+
+
+def stage(
+    *,
+    permutations: int | None = None,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    fdr: bool = False,
+) -> dict[str, Any]:
+    """The autocorrelation stage of ``geotool run`` for the report's three rankings.
+
+    For each ranking: global statistics of ``score`` under every weights spec of
+    :data:`SENSITIVITY_SPECS`; join counts of ``member`` and LISA/Gi* of ``score``
+    under the ranking's default weights (:data:`DEFAULT_WEIGHTS`); and bivariate
+    Moran's I of industrial against innovation scores over the county universe.
+
+    Returns
+    -------
+    dict
+        ``{ranking: {"global": DataFrame (all specs), "join_counts": DataFrame,
+        "local": DataFrame, "lisa_counts": dict, "weights": dict}}`` plus
+        ``"bivariate"``: a DataFrame.
+
+    """
+    from geotool.weights import build
+
+    out: dict[str, Any] = {}
+    for ranking, default in DEFAULT_WEIGHTS.items():
+        variables = ranking_variables(ranking)
+        score = variables["score"]
+        frames, default_w = [], None
+        for spec in SENSITIVITY_SPECS:
+            w = build(variables.index, spec)
+            frames.append(global_stats(score, w, permutations=permutations, seed=seed))
+            if spec == default:
+                default_w = w
+        local = local_stats(
+            score, default_w, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr
+        )
+        counts = local["lisa_class"].value_counts()
+        res = {
+            "global": pd.concat(frames, ignore_index=True),
+            "join_counts": join_counts(
+                variables["member"], default_w, permutations=permutations, seed=seed
+            ),
+            "local": local,
+            "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in LISA_CLASSES},
+            "weights": default_w.report,
+            "default_weights": default,
+        }
+        out[ranking] = res
+    counties = ranking_variables("industrial_counties")
+    other = ranking_variables("innovation_counties", universe=counties.index)["score"]
+    w = build(counties.index, DEFAULT_WEIGHTS["industrial_counties"])
+    biv = global_stats(
+        counties["score"].rename("industrial_counties.score"),
+        w,
+        permutations=permutations,
+        seed=seed,
+        other=other.rename("innovation_counties.score"),
+    )
+    out["bivariate"] = biv[biv["statistic"].str.startswith("moran_bv")].reset_index(drop=True)
+    return out

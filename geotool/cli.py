@@ -119,6 +119,134 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """The variable (Series by adcode) and its universe, from a ranking or a user's file."""
+    import pandas as pd
+
+    from geotool import autocorr, rankings
+    from geotool.io import read_table
+    from geotool.match import require_unique, resolve
+
+    if args.data is None:
+        table = autocorr.ranking_variables(args.ranking)
+        if args.variable not in table.columns or args.variable == "rank":
+            msg = f"--variable must be member, score or tier for a ranking, got {args.variable!r}."
+            raise InputError(msg)
+        return table[args.variable].rename(args.variable), table.index, args.ranking
+    raw = read_table(args.data, encoding=args.encoding, sheet=args.sheet)
+    if args.value_col is None or args.value_col not in raw.columns:
+        msg = f"--value-col must name a column of {args.data}; its columns are {list(raw.columns)}."
+        raise InputError(msg)
+    resolved = resolve(
+        raw,
+        name_col=args.name_col,
+        province_col=args.province_col,
+        prefecture_col=args.prefecture_col,
+        code_col=args.code_col,
+    )
+    bad = resolved[resolved["match_status"] != "matched"]
+    if len(bad):
+        out = Path(args.out) / "match_report.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        resolved.to_csv(out, index_label="row", encoding="utf-8-sig")
+        msg = (
+            f"{len(bad)} of {len(resolved)} rows could not be matched to a unit (first: row "
+            f"{bad.index[0]}: {bad.iloc[0]['match_note']}); see {out}, fix the names, rerun."
+        )
+        raise InputError(msg)
+    require_unique(resolved)
+    values = pd.to_numeric(resolved[args.value_col], errors="coerce")
+    if values.isna().any():
+        rows = resolved.index[values.isna()].tolist()[:5]
+        msg = (
+            f"Column {args.value_col!r} has non-numeric or empty cells in rows {rows}; "
+            "fix them or drop those rows."
+        )
+        raise InputError(msg)
+    series = pd.Series(values.to_numpy(), index=resolved["adcode"].to_numpy(), name=args.value_col)
+    _ = rankings  # universe of a user's table: the units it lists
+    return series, series.index, Path(args.data).stem
+
+
+def _cmd_autocorr(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from geotool import autocorr, weights
+    from geotool.pipeline import write_atomic
+
+    values, ids, label = _autocorr_values(args)
+    if args.sensitivity:
+        table = autocorr.sensitivity(values, ids, permutations=args.permutations, seed=args.seed)
+        if args.json:
+            print(table.to_json(orient="records", force_ascii=False, indent=1))
+        else:
+            _print_table(
+                table.round(4),
+                ["weights", "statistic", "value", "expected", "z_norm", "p_norm", "p_sim"],
+            )
+        return EXIT_OK
+    w = weights.build(ids, args.weights, islands=args.islands)
+    other = None
+    if args.bivariate:
+        other = autocorr.ranking_variables(args.bivariate, universe=w.ids)["score"]
+        other = other.rename(f"{args.bivariate}.score")
+    result = autocorr.analyse(
+        values,
+        w,
+        permutations=args.permutations,
+        seed=args.seed,
+        alpha=args.alpha,
+        fdr=args.fdr,
+        other=other,
+    )
+    spec = args.weights.replace(":", "")
+    out = Path(args.out) / f"lisa_{label}_{values.name}_{spec}.csv"
+    write_atomic(out, result["local"].to_csv(index_label="adcode").encode("utf-8-sig"))
+    if args.json:
+        payload = {
+            "global": json.loads(result["global"].to_json(orient="records")),
+            "join_counts": None
+            if result["join_counts"] is None
+            else json.loads(result["join_counts"].to_json(orient="records")),
+            "lisa_counts": result["lisa_counts"],
+            "weights": result["weights"],
+            "alpha": args.alpha,
+            "fdr": args.fdr,
+            "local_table": str(out),
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    rep = result["weights"]
+    print(
+        f"{label}: {values.name}, {rep['units']} units, weights {rep['spec']} "
+        f"(neighbours mean {rep['mean_neighbours']}, min {rep['min_neighbours']}, max "
+        f"{rep['max_neighbours']}; {rep['islands']['count']} without neighbours -> "
+        f"{rep['islands']['rule']}; {rep['components']} components)"
+    )
+    cols = ["statistic", "value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"]
+    glob = result["global"].reindex(columns=cols)
+    with pd.option_context("display.float_format", "{:.4g}".format):
+        print(glob.to_string(index=False))
+        if result["join_counts"] is not None:
+            print(
+                result["join_counts"][
+                    ["statistic", "value", "expected", "z_norm", "p_norm", "p_sim"]
+                ].to_string(index=False)
+            )
+    print(
+        f"p_norm/p_rand two-sided; p_sim one-sided (observed direction), "
+        f"{args.permutations} permutations, seed {args.seed}"
+    )
+    print(
+        "LISA classes"
+        + (" (FDR)" if args.fdr else "")
+        + f" at alpha {args.alpha}: "
+        + ", ".join(f"{k} {v}" for k, v in result["lisa_counts"].items())
+    )
+    print(f"local table: {out}")
+    return EXIT_OK
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from geotool.pipeline import run
 
@@ -167,6 +295,39 @@ def _parser() -> argparse.ArgumentParser:
         help="share of rows allowed to stay unmatched or ambiguous (default 0)",
     )
     m.set_defaults(func=_cmd_match)
+
+    a = sub.add_parser("autocorr", help="global and local spatial autocorrelation")
+    a.add_argument(
+        "--ranking",
+        default="industrial_counties",
+        choices=["industrial_counties", "innovation_counties", "industrial_districts"],
+    )
+    a.add_argument("--variable", default="score", help="member, score or tier (rankings)")
+    a.add_argument("--data", type=Path, default=None, help="a user's CSV/xlsx instead")
+    a.add_argument("--value-col", default=None, help="numeric column of --data")
+    for col in ("name", "province", "prefecture", "code"):
+        a.add_argument(f"--{col}-col", default=None)
+    a.add_argument("--encoding", default=None)
+    a.add_argument("--sheet", default=None)
+    a.add_argument("--weights", default="queen", help="queen, rook, knn:6, distance:100km")
+    a.add_argument("--islands", default="nearest", choices=["nearest", "drop"])
+    a.add_argument("--permutations", type=int, default=settings.permutations)
+    a.add_argument("--seed", type=int, default=settings.seed)
+    a.add_argument("--alpha", type=float, default=0.05)
+    a.add_argument("--fdr", action="store_true", help="Benjamini-Hochberg over all units")
+    a.add_argument(
+        "--bivariate",
+        default=None,
+        help="another ranking: bivariate Moran of --variable with its score",
+    )
+    a.add_argument(
+        "--sensitivity",
+        action="store_true",
+        help="global statistics under queen, rook, knn:6, distance:100km",
+    )
+    a.add_argument("--json", action="store_true")
+    a.add_argument("--out", default="outputs/tables")
+    a.set_defaults(func=_cmd_autocorr)
 
     r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
     r.add_argument("--out", type=Path, default=Path("outputs"))

@@ -4,13 +4,15 @@ Files are written atomically (a temporary file in the same folder, then a rename
 an interrupted run never leaves a half-written file, and a run only ever writes the
 files it names: it deletes nothing.
 
-The analyses that exist so far: the report check and the rankings joined to the
-boundaries. Later stages (autocorrelation, tiers, clusters, maps) add their outputs
-here as they land.
+The analyses that exist so far: the report check, the rankings joined to the
+boundaries, and spatial autocorrelation (global statistics under four weights, join
+counts, LISA and Gi*, Moran scatter plots, bivariate Moran). Later stages (tiers,
+clusters, maps) add their outputs here as they land.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -19,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from geotool import __version__, boundaries, rankings
+from geotool import __version__, autocorr, boundaries, rankings
 from geotool._log import log
 from geotool.report import check_report
 
@@ -68,6 +70,57 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
     write_atomic(out / "tables" / "rankings.csv", _csv(joined))
     files.append("tables/rankings.csv")
 
+    log(f"spatial autocorrelation of the three rankings ({permutations} permutations) ...")
+    auto = autocorr.stage(permutations=permutations, seed=seed)
+    auto_summary: dict[str, Any] = {}
+    for name in rankings.RANKINGS:
+        res = auto[name]
+        write_atomic(out / "tables" / f"global_{name}.csv", _csv(res["global"]))
+        write_atomic(out / "tables" / f"join_counts_{name}.csv", _csv(res["join_counts"]))
+        write_atomic(
+            out / "tables" / f"lisa_{name}.csv", _csv(res["local"].reset_index(names="adcode"))
+        )
+        moran = res["global"].set_index(["weights", "statistic"])
+        fig = autocorr.moran_scatter(
+            res["local"],
+            title=f"{name.replace('_', ' ')}: score, {res['default_weights']} weights",
+            moran_i=float(moran.loc[(res["default_weights"], "moran_i"), "value"]),
+        )
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        write_atomic(out / "figures" / f"moran_scatter_{name}.png", buf.getvalue())
+        files += [
+            f"tables/global_{name}.csv",
+            f"tables/join_counts_{name}.csv",
+            f"tables/lisa_{name}.csv",
+            f"figures/moran_scatter_{name}.png",
+        ]
+        auto_summary[name] = {
+            "variable": "score",
+            "default_weights": res["default_weights"],
+            "weights_report": res["weights"],
+            "moran_i": {
+                spec: {
+                    k: float(moran.loc[(spec, "moran_i"), k])
+                    for k in ("value", "expected", "z_norm", "p_norm", "p_rand", "p_sim")
+                }
+                for spec in autocorr.SENSITIVITY_SPECS
+            },
+            "join_counts": res["join_counts"]
+            .set_index("statistic")[["value", "expected", "z_norm", "p_norm", "p_sim"]]
+            .to_dict(orient="index"),
+            "lisa_counts": res["lisa_counts"],
+            "p_sim": "one-sided in the observed direction; p_norm, p_rand two-sided",
+        }
+    write_atomic(out / "tables" / "bivariate_moran.csv", _csv(auto["bivariate"]))
+    files.append("tables/bivariate_moran.csv")
+    biv = auto["bivariate"].iloc[0]
+    auto_summary["bivariate_industrial_innovation"] = {
+        "value": float(biv["value"]),
+        "p_sim": float(biv["p_sim"]),
+        "weights": biv["weights"],
+    }
+
     status = checks["status"].value_counts().to_dict()
     summary: dict[str, Any] = {
         "geotool_version": __version__,
@@ -80,6 +133,7 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
             for name in rankings.RANKINGS
         },
         "universe_sizes": {name: len(rankings.universe(name)) for name in rankings.RANKINGS},
+        "autocorrelation": auto_summary,
     }
     files.append("summary.json")
     summary["files"] = files

@@ -27,6 +27,7 @@ unit, so a crescent-shaped or multi-part county is not placed in its neighbour.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -96,25 +97,43 @@ def parse_spec(spec: str) -> dict[str, Any]:
     return {"kind": "distance", "metres": metres}
 
 
-def _points(ids: pd.Index) -> np.ndarray:
-    """Representative points of ``ids`` in the equal-area CRS (metres)."""
+@functools.lru_cache(maxsize=1)
+def _all_points() -> pd.DataFrame:
+    """Representative points of every county-level unit in the equal-area CRS (metres)."""
     import pyproj
 
-    units = boundaries.units().loc[ids]
+    units = boundaries.units()
     fwd = pyproj.Transformer.from_crs(settings.default_crs, settings.equal_area_crs, always_xy=True)
     x, y = fwd.transform(units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy())
-    return np.column_stack([x, y])
+    return pd.DataFrame({"x": x, "y": y}, index=units.index)
+
+
+@functools.lru_cache(maxsize=1)
+def _all_pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shipped neighbour pairs as positions in the county layer's order, and the rook flag."""
+    index = boundaries.units().index
+    pairs = boundaries.neighbours()
+    return (
+        index.get_indexer(pairs["adcode_a"]),
+        index.get_indexer(pairs["adcode_b"]),
+        pairs["rook"].to_numpy(),
+    )
+
+
+def _points(ids: pd.Index) -> np.ndarray:
+    """Representative points of ``ids`` in the equal-area CRS (metres)."""
+    return _all_points().loc[ids].to_numpy()
 
 
 def _contiguity_pairs(ids: pd.Index, rook: bool) -> tuple[np.ndarray, np.ndarray]:
-    pairs = boundaries.neighbours()
+    a, b, is_rook = _all_pairs()
+    pos = np.full(len(boundaries.units()), -1)
+    pos[boundaries.units().index.get_indexer(ids)] = np.arange(len(ids))
+    keep = (pos[a] >= 0) & (pos[b] >= 0)
     if rook:
-        pairs = pairs[pairs["rook"]]
-    pos = pd.Series(np.arange(len(ids)), index=ids)
-    keep = pairs["adcode_a"].isin(ids) & pairs["adcode_b"].isin(ids)
-    a = pos.loc[pairs.loc[keep, "adcode_a"]].to_numpy()
-    b = pos.loc[pairs.loc[keep, "adcode_b"]].to_numpy()
-    return np.concatenate([a, b]), np.concatenate([b, a])
+        keep &= is_rook
+    pa, pb = pos[a[keep]], pos[b[keep]]
+    return np.concatenate([pa, pb]), np.concatenate([pb, pa])
 
 
 def build(

@@ -168,3 +168,41 @@ def test_bad_values(values, message):
     w = weights.build(ids, "queen")
     with pytest.raises(InputError, match=message):
         autocorr.global_stats(values.set_axis(ids), w, permutations=9)
+
+
+@pytest.mark.parametrize("spec", ["queen", "knn:6"])
+def test_global_moments_agree_with_esda(spec):
+    esda = pytest.importorskip("esda")
+    v = autocorr.ranking_variables("industrial_counties")
+    w = weights.build(v.index, spec)
+    x = v["score"].reindex(w.ids).to_numpy()
+    ours = autocorr.global_stats(v["score"], w, permutations=99, seed=1).set_index("statistic")
+    mi = esda.Moran(x, w.graph.transform("r"), permutations=0)
+    gc = esda.Geary(x, w.graph.transform("r"), permutations=0)
+    gg = esda.G(x, w.graph.transform("b"), permutations=0)
+    for stat, obj, names in (
+        ("moran_i", mi, ("I", "EI", "VI_norm", "VI_rand")),
+        ("geary_c", gc, ("C", "EC", "VC_norm", "VC_rand")),
+        ("getis_ord_g", gg, ("G", "EG", "VG", None)),
+    ):
+        got = ours.loc[stat, ["value", "expected", "variance_norm", "variance_rand"]].to_numpy()
+        for value, name in zip(got, names, strict=True):
+            if name:
+                np.testing.assert_allclose(value, getattr(obj, name), rtol=1e-10)
+
+
+def test_stage_covers_the_three_rankings_and_every_weights_spec():
+    result = autocorr.stage(permutations=99, seed=5)
+    for ranking, default in autocorr.DEFAULT_WEIGHTS.items():
+        res = result[ranking]
+        assert set(res["global"]["weights"]) == set(autocorr.SENSITIVITY_SPECS)
+        assert res["weights"]["spec"] == default
+        assert set(res["lisa_counts"]) == set(autocorr.LISA_CLASSES)  # absent classes: 0
+        assert sum(res["lisa_counts"].values()) == res["weights"]["units"]
+        assert list(res["join_counts"]["statistic"]) == ["BB", "BW", "WW"]
+    biv = result["bivariate"].iloc[0]
+    assert biv["value"] > 0.3  # industrial and innovation scores co-locate
+    again = autocorr.stage(permutations=99, seed=5)
+    pd.testing.assert_frame_equal(
+        result["industrial_counties"]["global"], again["industrial_counties"]["global"]
+    )

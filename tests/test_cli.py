@@ -47,3 +47,68 @@ def test_run_writes_summary(tmp_path):
     assert summary["universe_sizes"]["industrial_counties"] == 1861
     assert (tmp_path / "tables" / "rankings.csv").exists()
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_autocorr_cli_prints_statistics_and_writes_the_local_table(tmp_path, capsys):
+    code = main(
+        [
+            "--quiet",
+            "autocorr",
+            "--ranking",
+            "industrial_counties",
+            "--permutations",
+            "99",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    moran = next(r for r in payload["global"] if r["statistic"] == "moran_i")
+    assert moran["value"] > 0.4 and moran["permutations"] == 99
+    assert sum(payload["lisa_counts"].values()) == 1861
+    assert (tmp_path / "lisa_industrial_counties_score_queen.csv").exists()
+
+
+def test_autocorr_cli_bad_weights_and_user_data(tmp_path):
+    proc = run_cli("autocorr", "--weights", "hexagons", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Unknown weights spec" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    data = tmp_path / "mine.csv"
+    data.write_text("县,值\n江阴市,1\n昆山市,abc\n张家港市,3\n", encoding="utf-8")
+    proc = run_cli("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "non-numeric" in proc.stderr and "[1]" in proc.stderr
+    data.write_text("县,值\n江阴市,1\n昆山市,2\n张家港市,3\n常熟市,3\n太仓市,5\n", encoding="utf-8")
+    proc = run_cli(
+        "autocorr",
+        "--data",
+        str(data),
+        "--value-col",
+        "值",
+        "--permutations",
+        "9",
+        "--weights",
+        "knn:2",
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "moran_i" in proc.stdout
+    # fewer than 3 units is refused
+    data.write_text("县,值\n江阴市,1\n昆山市,2\n", encoding="utf-8")
+    proc = run_cli("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "at least 3" in proc.stderr
+
+
+def test_run_summary_has_autocorrelation(tmp_path):
+    assert main(["--quiet", "run", "--out", str(tmp_path), "--permutations", "99"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    auto = summary["autocorrelation"]
+    assert set(auto["industrial_counties"]["moran_i"]) == {
+        "queen",
+        "rook",
+        "knn:6",
+        "distance:100km",
+    }
+    assert (tmp_path / "figures" / "moran_scatter_industrial_counties.png").stat().st_size > 10_000
