@@ -200,8 +200,8 @@ def global_stats(
     seed = settings.seed if seed is None else int(seed)
     x = _check_values(values, w)
     n = len(x)
-    wr = w.graph.transform("r").sparse.tocsr()
-    wb = w.graph.transform("b").sparse.tocsr()
+    wr = w.row_standardised()
+    wb = w.binary()
     z = x - x.mean()
     m2 = z @ z
     kurt = n * (z**4).sum() / m2**2
@@ -325,7 +325,7 @@ def join_counts(
     if not np.isin(x, (0, 1)).all():
         msg = f"Join counts need a 0/1 variable; {member.name!r} has other values."
         raise InputError(msg)
-    wb = w.graph.transform("b").sparse.tocsr()
+    wb = w.binary()
     wsym = ((wb + wb.T) > 0).astype(float)  # a join exists if either unit names the other
     n = len(x)
     n1 = int(x.sum())
@@ -443,7 +443,7 @@ def local_stats(
         raise InputError(msg)
     x = _check_values(values, w)
     n = len(x)
-    wr = w.graph.transform("r").sparse.tocsr()
+    wr = w.row_standardised()
     z = (x - x.mean()) / x.std()
     lag = wr @ z
     ii = (n - 1) * z * lag / (z @ z)  # esda's normalisation
@@ -480,7 +480,7 @@ def local_stats(
     if not gi_star:
         return out
     # Gi*: binary weights with each unit in its own neighbourhood.
-    wb = w.graph.transform("b").sparse.tocsr()
+    wb = w.binary()
     wstar = (wb + _identity(n)).tocsr()
     wi = np.asarray(wstar.sum(axis=1)).ravel()
     s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()

@@ -1,4 +1,4 @@
-"""Spatial weights over an analysis universe, as ``libpysal.graph.Graph``.
+"""Spatial weights over an analysis universe (sparse matrix, or ``libpysal.graph.Graph``).
 
 Specs (strings, as the CLI takes them):
 
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from geotool import boundaries, settings
 from geotool._errors import InputError
@@ -52,11 +53,15 @@ _SPEC = re.compile(
 class Weights:
     """Binary weights over a universe, with what was done to build them.
 
+    The statistics work on :attr:`sparse` directly; :attr:`graph` gives the same
+    weights as a ``libpysal.graph.Graph`` for everything else libpysal offers. The
+    Graph is built on first use only: importing libpysal (and, through it, numba
+    where installed) costs more than a whole autocorrelation stage.
+
     Attributes
     ----------
-    graph : libpysal.graph.Graph
-        Binary (0/1) weights indexed by adcode. Transform with
-        ``graph.transform("r")`` for row-standardised statistics.
+    sparse : scipy.sparse.csr_matrix
+        ``(n, n)`` binary (0/1) weights, rows and columns in the order of ``ids``.
     spec : str
         The spec it was built from.
     ids : pandas.Index
@@ -67,10 +72,33 @@ class Weights:
 
     """
 
-    graph: Graph
+    sparse: sp.csr_matrix
     spec: str
     ids: pd.Index
     report: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_graph(cls, graph: Graph, spec: str = "graph") -> Weights:
+        """Wrap a ``libpysal.graph.Graph`` (binarised) as :class:`Weights`."""
+        binary = graph.transform("b")
+        return cls(sparse=binary.sparse.tocsr(), spec=spec, ids=pd.Index(binary.unique_ids))
+
+    @functools.cached_property
+    def graph(self) -> Graph:
+        """The weights as a binary ``libpysal.graph.Graph`` indexed by adcode."""
+        from libpysal.graph import Graph
+
+        return Graph.from_sparse(self.sparse, ids=self.ids)
+
+    def binary(self) -> sp.csr_matrix:
+        """Binary weights (a copy)."""
+        return self.sparse.copy()
+
+    def row_standardised(self) -> sp.csr_matrix:
+        """Row-standardised weights: each row sums to 1 (rows without links stay 0)."""
+        sums = np.asarray(self.sparse.sum(axis=1)).ravel()
+        scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
+        return sp.diags(scale) @ self.sparse
 
 
 def parse_spec(spec: str) -> dict[str, Any]:
@@ -157,7 +185,8 @@ def build(
     Returns
     -------
     Weights
-        The graph (binary), the ids kept, and a connectivity report.
+        Binary weights (``.sparse``; ``.graph`` for a libpysal Graph), the ids kept, and
+        a connectivity report.
 
     Examples
     --------
@@ -167,7 +196,7 @@ def build(
     (1861, 'nearest')
 
     """
-    from libpysal.graph import Graph
+    from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
     if islands not in ("nearest", "drop"):
@@ -224,25 +253,21 @@ def build(
         focal, neigh = remap[focal], remap[neigh]
         ids = ids[keep]
         n = len(ids)
-    # Sorted by focal position, so the graph's order (unique_ids, and the rows of
-    # graph.sparse) is the order of ``ids``: statistics index values by ``ids``.
-    edges = pd.DataFrame({"f": focal, "n": neigh}).drop_duplicates().sort_values(["f", "n"])
-    graph = Graph.from_arrays(
-        ids[edges["f"].to_numpy()], ids[edges["n"].to_numpy()], np.ones(len(edges))
-    )
-    if not graph.unique_ids.equals(ids):
-        msg = "internal error: weights order differs from the universe order"
-        raise AssertionError(msg)
-    card = graph.cardinalities.reindex(ids, fill_value=0)
+    matrix = sp.coo_matrix((np.ones(len(focal)), (focal, neigh)), shape=(n, n)).tocsr()
+    matrix.data[:] = 1.0  # duplicates (an island link that was also a neighbour) count once
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    card = np.diff(matrix.indptr)
+    n_comp, _ = connected_components(matrix, directed=False)
     report = {
         "spec": spec,
         "units": int(n),
-        "links": len(edges),
+        "links": int(matrix.nnz),
         "mean_neighbours": round(float(card.mean()), 3),
         "min_neighbours": int(card.min()),
         "max_neighbours": int(card.max()),
         "islands": island_report,
-        "components": int(graph.n_components),
+        "components": int(n_comp),
         "crs_for_distances": "equal-area (geotool.settings.equal_area_crs), metres",
     }
-    return Weights(graph=graph, spec=spec, ids=ids, report=report)
+    return Weights(sparse=matrix, spec=spec, ids=ids, report=report)

@@ -24,7 +24,7 @@ def lattice(rows=4, cols=4):
                     focal.append(ids[i])
                     neigh.append(ids[rr * cols + cc])
     g = Graph.from_arrays(focal, neigh, np.ones(len(focal)))
-    return Weights(graph=g, spec="rook-lattice", ids=ids, report={})
+    return Weights.from_graph(g, spec="rook-lattice")
 
 
 def hand_moran(x, wmat):
@@ -47,7 +47,7 @@ def test_global_moran_equals_the_hand_derivation():
     w = lattice()
     values = pd.Series(X, index=w.ids, name="x")
     out = autocorr.global_stats(values, w, permutations=999, seed=3).set_index("statistic")
-    wmat = w.graph.transform("r").sparse.toarray()
+    wmat = w.row_standardised().toarray()
     i, ei, vi = hand_moran(X, wmat)
     np.testing.assert_allclose(out.loc["moran_i", "value"], i, rtol=1e-12)
     np.testing.assert_allclose(out.loc["moran_i", "expected"], ei, rtol=1e-12)
@@ -59,14 +59,14 @@ def test_local_moran_equals_the_hand_derivation():
     w = lattice()
     values = pd.Series(X, index=w.ids, name="x")
     out = autocorr.local_stats(values, w, permutations=999, seed=3)
-    wmat = w.graph.transform("r").sparse.toarray()
+    wmat = w.row_standardised().toarray()
     z = (X - X.mean()) / X.std()
     np.testing.assert_allclose(out["lag"], wmat @ z, rtol=1e-12)
     np.testing.assert_allclose(out["Ii"], (len(X) - 1) * z * (wmat @ z) / (z @ z), rtol=1e-12)
     # corner 000000 (9, with neighbours 8 and 7) is High-High by sign
     assert out.loc["000000", "quadrant"] == "High-High"
     # Gi*: binary weights including self
-    b = w.graph.transform("b").sparse.toarray() + np.eye(16)
+    b = w.binary().toarray() + np.eye(16)
     np.testing.assert_allclose(out["gi_star"], b @ X / b.sum(1) / X.sum(), rtol=1e-12)
     # Getis & Ord (1995) z with binary weights, written out
     n, xbar, s = 16, X.mean(), X.std()
@@ -77,7 +77,7 @@ def test_local_moran_equals_the_hand_derivation():
 
 def test_permutations_are_conditional_and_reproducible():
     w = lattice()
-    wr = w.graph.transform("r").sparse.tocsr()
+    wr = w.row_standardised()
     lags = conditional_lags(X, wr, 500, rng_for(1, "t"))
     again = conditional_lags(X, wr, 500, rng_for(1, "t"))
     np.testing.assert_array_equal(lags, again)
@@ -104,7 +104,7 @@ def test_join_count_moments_match_their_permutation_distribution():
     # Monte Carlo check of the Cliff-Ord moments with 4,000 shuffles
     from geotool._perm import permuted_quadratic_forms
 
-    wb = w.graph.transform("b").sparse.tocsr()
+    wb = w.binary()
     x = member.reindex(w.ids).to_numpy(dtype=float)
     sim = permuted_quadratic_forms(x, wb, 4000, rng_for(0, "mc")) / 2
     assert abs(sim.mean() - out.loc["BB", "expected"]) < 3 * sim.std() / np.sqrt(4000)
