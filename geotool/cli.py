@@ -247,6 +247,111 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_tiers(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from geotool import boundaries, rankings, tiers
+    from geotool.io import read_table
+    from geotool.match import resolve
+
+    if args.data is None:
+        if args.method == "report":
+            table = tiers.report_table(args.ranking)
+        else:
+            table = rankings.load(args.ranking)
+            table["tier"] = tiers.assign(101 - table["rank"], method=args.method, k=args.k)
+        label = args.ranking
+    else:
+        raw = read_table(args.data, encoding=args.encoding, sheet=args.sheet)
+        if args.score not in raw.columns:
+            msg = f"--score must name a column of {args.data}; its columns are {list(raw.columns)}."
+            raise InputError(msg)
+        resolved = resolve(
+            raw,
+            name_col=args.name_col,
+            province_col=args.province_col,
+            prefecture_col=args.prefecture_col,
+            code_col=args.code_col,
+        )
+        bad = resolved[resolved["match_status"] != "matched"]
+        if len(bad):
+            out = Path(args.out) / "match_report.csv"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            resolved.to_csv(out, index_label="row", encoding="utf-8-sig")
+            msg = (
+                f"{len(bad)} of {len(resolved)} rows could not be matched (first: row "
+                f"{bad.index[0]}: {bad.iloc[0]['match_note']}); see {out}, fix and rerun."
+            )
+            raise InputError(msg)
+        score = pd.to_numeric(resolved[args.score], errors="coerce")
+        if score.isna().any():
+            rows = resolved.index[score.isna()].tolist()[:5]
+            msg = f"Score column {args.score!r} has missing or non-numeric values in rows {rows}."
+            raise InputError(msg)
+        units = boundaries.units()
+        table = pd.DataFrame({"adcode": resolved["adcode"].to_numpy(), "score": score.to_numpy()})
+        table["region"] = units.loc[table["adcode"], "region"].to_numpy()
+        table["province"] = units.loc[table["adcode"], "province"].to_numpy()
+        if args.year_col:
+            table["year"] = resolved[args.year_col].to_numpy()
+            table["tier"] = 0
+            for _, idx in table.groupby("year").groups.items():
+                table.loc[idx, "tier"] = tiers.assign(
+                    table.loc[idx, "score"],
+                    method=args.method if args.method != "report" else "ward",
+                    k=args.k,
+                ).to_numpy()
+            table["rank"] = table.groupby("year")["score"].rank(ascending=False, method="min")
+        else:
+            method = "ward" if args.method == "report" else args.method
+            table["tier"] = tiers.assign(table["score"], method=method, k=args.k).to_numpy()
+            table["rank"] = table["score"].rank(ascending=False, method="min")
+        label = Path(args.data).stem
+    result = tiers.analyse(
+        table,
+        permutations=args.permutations,
+        seed=args.seed,
+        year_col="year" if args.data is not None and args.year_col else None,
+        ranking=args.ranking if args.data is None else None,
+    )
+    if args.json:
+        payload = {
+            k: (
+                json.loads(v.to_json(orient="records", force_ascii=False))
+                if hasattr(v, "to_json")
+                else v
+            )
+            for k, v in result.items()
+            if k not in ("shapes", "mobility")
+        }
+        if "mobility" in result:
+            payload["mobility"] = {k: v.to_dict() for k, v in result["mobility"].items()}
+        print(json.dumps(payload, ensure_ascii=False, indent=1, default=str))
+        return EXIT_OK
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3f}".format
+    ):
+        print(f"{label}: tiers by {args.method}")
+        print("\ncomposition by region\n" + result["composition"].to_string())
+        print("\ngeography per tier\n" + result["geography"].to_string(index=False))
+        print(
+            "\ndiffusion vectors (from tier 1's mean centre)\n"
+            + result["vectors"][["from", "to", "bearing_deg", "length_km"]].to_string(index=False)
+        )
+        print(
+            "\ngradient test (two-sided permutation p)\n"
+            + result["gradient"].to_string(index=False)
+        )
+        if "region_change" in result:
+            print("\nchange on 2019\n" + result["region_change"].to_string(index=False))
+        if "yearly_centres" in result:
+            print("\ntier centres by year\n" + result["yearly_centres"].to_string(index=False))
+            for key, mat in result["mobility"].items():
+                print(f"\nmobility {key}\n{mat.to_string()}")
+    print("\n" + result["verdict"])
+    return EXIT_OK
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from geotool.pipeline import run
 
@@ -328,6 +433,27 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     a.add_argument("--out", default="outputs/tables")
     a.set_defaults(func=_cmd_autocorr)
+
+    t = sub.add_parser("tiers", help="tier composition, geography, diffusion and gradient")
+    t.add_argument(
+        "--ranking",
+        default="industrial_counties",
+        choices=["industrial_counties", "innovation_counties", "industrial_districts"],
+    )
+    t.add_argument("--data", type=Path, default=None, help="a user's CSV/xlsx instead")
+    t.add_argument("--score", default=None, help="numeric score column of --data (higher = better)")
+    t.add_argument("--year-col", default=None, help="year column of --data, for change over time")
+    t.add_argument("--method", default="report", choices=["report", "ward", "jenks"])
+    t.add_argument("-k", type=int, default=4, help="number of tiers for ward/jenks")
+    for col in ("name", "province", "prefecture", "code"):
+        t.add_argument(f"--{col}-col", default=None)
+    t.add_argument("--encoding", default=None)
+    t.add_argument("--sheet", default=None)
+    t.add_argument("--permutations", type=int, default=settings.permutations)
+    t.add_argument("--seed", type=int, default=settings.seed)
+    t.add_argument("--json", action="store_true")
+    t.add_argument("--out", default="outputs/tables")
+    t.set_defaults(func=_cmd_tiers)
 
     r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
     r.add_argument("--out", type=Path, default=Path("outputs"))

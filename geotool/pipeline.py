@@ -6,8 +6,9 @@ files it names: it deletes nothing.
 
 The analyses that exist so far: the report check, the rankings joined to the
 boundaries, and spatial autocorrelation (global statistics under four weights, join
-counts, LISA and Gi*, Moran scatter plots, bivariate Moran). Later stages (tiers,
-clusters, maps) add their outputs here as they land.
+counts, LISA and Gi*, Moran scatter plots, bivariate Moran) and tier diffusion
+(composition, centres and ellipses, diffusion vectors, gradient test, change on 2019).
+Later stages (clusters, maps) add their outputs here as they land.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from geotool import __version__, autocorr, boundaries, rankings
+from geotool import __version__, autocorr, boundaries, rankings, tiers
 from geotool._log import log
 from geotool.report import check_report
 
@@ -121,6 +122,39 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
         "weights": biv["weights"],
     }
 
+    log("tiers: composition, geography, diffusion, gradient ...")
+    tier_summary: dict[str, Any] = {}
+    for name in ("industrial_counties", "industrial_districts"):
+        res = tiers.analyse(
+            tiers.report_table(name), permutations=permutations, seed=seed, ranking=name
+        )
+        for key in ("composition", "geography", "vectors", "gradient", "region_change"):
+            frame = res[key].reset_index() if key == "composition" else res[key]
+            write_atomic(out / "tables" / f"tiers_{key}_{name}.csv", _csv(frame))
+            files.append(f"tables/tiers_{key}_{name}.csv")
+        write_atomic(
+            out / "tables" / f"tiers_shapes_{name}.geojson",
+            res["shapes"].to_json(ensure_ascii=False),
+        )
+        files.append(f"tables/tiers_shapes_{name}.geojson")
+        comp = res["composition"]
+        tier_summary[name] = {
+            "tiers": "report (1-6, 7-30, 32-62, 63-100)"
+            if name == "industrial_counties"
+            else "report deciles (表 6)",
+            "by_region": {
+                int(t): {r: int(comp.loc[t, r]) for r in ("east", "central", "west", "northeast")}
+                for t in comp.index
+            },
+            "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict(
+                orient="records"
+            ),
+            "gradient": res["gradient"]
+            .drop(columns=["permutations", "seed"])
+            .to_dict(orient="records"),
+            "verdict": res["verdict"],
+        }
+
     status = checks["status"].value_counts().to_dict()
     summary: dict[str, Any] = {
         "geotool_version": __version__,
@@ -134,6 +168,7 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
         },
         "universe_sizes": {name: len(rankings.universe(name)) for name in rankings.RANKINGS},
         "autocorrelation": auto_summary,
+        "tiers": tier_summary,
     }
     files.append("summary.json")
     summary["files"] = files

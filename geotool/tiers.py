@@ -1,0 +1,562 @@
+"""East-west tier diffusion: how the ranking's tiers spread from the coast inland, measured.
+
+The report's claim (二(二)): four tiers (ranks 1-6, 7-30, 32-62, 63-100), the first all
+in 苏浙闽, later tiers increasingly central and western: "梯次分布，由东向西逐步扩散".
+This module measures it.
+
+Geometry and units
+------------------
+Positions are the units' representative points (inside each unit). Centres, spreads and
+ellipses are computed in the equal-area CRS of :mod:`geotool.settings` (metres; its
+distance error is under 1.5 % across mainland China) and reported in degrees for display
+and km for lengths. Distances and bearings between two points (to 上海, diffusion
+vectors) are geodesic on the WGS84 ellipsoid.
+
+* **Mean centre**: mean of the projected points. **Median centre**: the geometric
+  median (the point minimising the sum of distances; Weiszfeld's algorithm).
+* **Standard distance**: ``sqrt(mean squared distance to the mean centre)``, km.
+* **Standard deviational ellipse**: one standard deviation along the principal axes of
+  the points' covariance (population, ``/n``); orientation is the azimuth of the major
+  axis, degrees clockwise from north in ``[0, 180)``. (ArcGIS multiplies the axes by
+  sqrt(2); pointpats does not; neither do we.)
+* **Coast**: :func:`geotool.boundaries.coastline` (definition in its metadata).
+  **Eastern core**: 上海's historic centre, the representative point of 黄浦区 310101.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geotool import boundaries, rankings, settings
+from geotool._errors import InputError
+from geotool._perm import rng_for
+
+__all__ = [
+    "CORE_ADCODE",
+    "assign",
+    "composition",
+    "diffusion_vectors",
+    "geography",
+    "gradient",
+    "mobility",
+    "region_change",
+    "shapes",
+    "yearly_centres",
+]
+
+CORE_ADCODE = "310101"  # 黄浦区, 上海
+
+
+def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
+    """Tiers (1 = best) found from the data.
+
+    Parameters
+    ----------
+    scores : pandas.Series
+        Numeric, higher is better; no missing values.
+    method : {"ward", "jenks"}
+        Ward hierarchical clustering on the score (what the report did with its index),
+        or Fisher-Jenks natural breaks (mapclassify).
+    k : int
+        Number of tiers.
+
+    Returns
+    -------
+    pandas.Series
+        Integer tiers aligned with ``scores``; tier 1 holds the highest scores, and
+        every tier is a contiguous range of scores.
+
+    Examples
+    --------
+    >>> assign(pd.Series([10.0, 9.5, 5.0, 4.8, 1.0, 0.9]), k=3).tolist()
+    [1, 1, 2, 2, 3, 3]
+
+    """
+    if scores.isna().any():
+        rows = scores.index[scores.isna()].tolist()[:5]
+        msg = f"The score has missing values (rows {rows}); fill or drop them before tiering."
+        raise InputError(msg)
+    if not pd.api.types.is_numeric_dtype(scores):
+        msg = f"The score must be numeric, got dtype {scores.dtype}."
+        raise InputError(msg)
+    distinct = scores.nunique()
+    if k < 1 or k > distinct:
+        msg = f"k={k} tiers need at least {k} distinct scores; the data have {distinct}."
+        raise InputError(msg)
+    y = scores.to_numpy(dtype=float)
+    if method == "ward":
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        labels = fcluster(linkage(y.reshape(-1, 1), method="ward"), t=k, criterion="maxclust")
+    elif method == "jenks":
+        import warnings
+
+        import mapclassify
+
+        with warnings.catch_warnings():  # "Numba not installed": the pure-Python path is exact
+            warnings.filterwarnings("ignore", message="Numba not installed")
+            labels = mapclassify.FisherJenks(y, k=k).yb
+    else:
+        msg = (
+            f"method must be 'ward' or 'jenks' (or 'report' for the report's rankings), "
+            f"got {method!r}."
+        )
+        raise InputError(msg)
+    # Relabel so that tier 1 has the highest mean score.
+    order = pd.Series(y).groupby(np.asarray(labels)).mean().sort_values(ascending=False)
+    relabel = {lab: i + 1 for i, lab in enumerate(order.index)}
+    return pd.Series([relabel[lab] for lab in labels], index=scores.index, name="tier")
+
+
+def report_table(ranking: str = "industrial_counties") -> pd.DataFrame:
+    """A ranking with the report's tiers: 4 tiers for counties, rank deciles for districts."""
+    table = rankings.load(ranking)
+    if ranking == "industrial_districts":
+        table["tier"] = ((table["rank"] - 1) // 10 + 1).astype("Int64")
+    elif ranking == "innovation_counties":
+        msg = "The report gives tiers for the industrial rankings only; use method='ward'."
+        raise InputError(msg)
+    return table
+
+
+def composition(table: pd.DataFrame, *, by: str = "region") -> pd.DataFrame:
+    """Tier x region (or province) counts and shares.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tier: a count column per group, ``total``, and a ``share_<group>``
+        column per group (share of the tier's units).
+
+    """
+    if by not in table.columns:
+        msg = f"Cannot group by {by!r}: not a column ({list(table.columns)})."
+        raise InputError(msg)
+    counts = pd.crosstab(table["tier"], table[by])
+    if by == "region":
+        counts = counts.reindex(columns=["east", "central", "west", "northeast"], fill_value=0)
+    shares = counts.div(counts.sum(axis=1), axis=0).round(4).add_prefix("share_")
+    counts["total"] = counts.sum(axis=1)
+    return pd.concat([counts, shares], axis=1)
+
+
+def _projected(ids: pd.Index) -> np.ndarray:
+    from geotool.weights import _all_points
+
+    return _all_points().loc[ids].to_numpy()
+
+
+def _to_lonlat(xy: np.ndarray) -> np.ndarray:
+    import pyproj
+
+    inv = pyproj.Transformer.from_crs(settings.equal_area_crs, settings.default_crs, always_xy=True)
+    lon, lat = inv.transform(xy[..., 0], xy[..., 1])
+    return np.stack([lon, lat], axis=-1)
+
+
+def _geometric_median(xy: np.ndarray, tol: float = 1e-3, max_iter: int = 1000) -> np.ndarray:
+    """Weiszfeld's algorithm (metres); tol is the step size at which it stops."""
+    point = xy.mean(axis=0)
+    for _ in range(max_iter):
+        d = np.hypot(*(xy - point).T)
+        if (d < tol).any():  # sitting on a data point: it is the median if no pull exceeds 1
+            d = np.where(d < tol, tol, d)
+        new = (xy / d[:, None]).sum(axis=0) / (1 / d).sum()
+        if np.hypot(*(new - point)) < tol:
+            return new
+        point = new
+    return point
+
+
+def _ellipse(xy: np.ndarray) -> tuple[float, float, float]:
+    """(azimuth of the major axis in degrees clockwise from north, semi-major, semi-minor)."""
+    centred = xy - xy.mean(axis=0)
+    cov = centred.T @ centred / len(xy)
+    vals, vecs = np.linalg.eigh(cov)
+    major = vecs[:, 1]
+    azimuth = math.degrees(math.atan2(major[0], major[1])) % 180.0
+    return azimuth, math.sqrt(max(vals[1], 0.0)), math.sqrt(max(vals[0], 0.0))
+
+
+def _geod() -> Any:
+    import pyproj
+
+    return pyproj.Geod(ellps="WGS84")
+
+
+def unit_positions(ids: pd.Index) -> pd.DataFrame:
+    """Longitude, latitude, distance to coast (km) and to 上海 (km) of each unit."""
+    import shapely
+
+    units = boundaries.units().loc[ids]
+    coast = boundaries.coastline().geometry.iloc[0]
+    from geotool._build import _to_equal_area
+
+    coast_xy = _to_equal_area(np.array([coast]))[0]
+    xy = _projected(ids)
+    to_coast = shapely.distance(shapely.points(xy), coast_xy) / 1000
+    core = boundaries.units().loc[CORE_ADCODE]
+    _, _, to_core = _geod().inv(
+        np.full(len(units), core["rep_lon"]), np.full(len(units), core["rep_lat"]),
+        units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy(),
+    )  # fmt: skip
+    return pd.DataFrame(
+        {"lon": units["rep_lon"].to_numpy(), "lat": units["rep_lat"].to_numpy(),
+         "km_to_coast": to_coast, "km_to_core": to_core / 1000},
+        index=ids,
+    )  # fmt: skip
+
+
+def geography(table: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
+    """Centres, spread and position of each tier (or any grouping column).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        With ``adcode`` and ``group`` columns.
+    group : str
+        The column to group by (``tier``, or ``year`` ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``n``, ``mean_lon``/``mean_lat`` (mean centre),
+        ``median_lon``/``median_lat`` (geometric median), ``standard_distance_km``,
+        ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km``,
+        ``lon_mean``, ``lon_median`` (of the units' longitudes), ``km_to_coast_mean``,
+        ``km_to_coast_median``, ``km_to_core_mean`` (geodesic to 上海).
+
+    """
+    ids = pd.Index(table["adcode"])
+    pos = unit_positions(ids)
+    xy = _projected(ids)
+    rows = []
+    for raw_key, idx in table.reset_index(drop=True).groupby(group).indices.items():
+        key = raw_key.item() if hasattr(raw_key, "item") else raw_key  # numpy -> int
+        pts = xy[idx]
+        centre = pts.mean(axis=0)
+        median = _geometric_median(pts)
+        sd = math.sqrt(((pts - centre) ** 2).sum(axis=1).mean())
+        azimuth, major, minor = _ellipse(pts)
+        (clon, clat), (mlon, mlat) = _to_lonlat(np.array([centre, median]))
+        p = pos.iloc[idx]
+        rows.append({
+            group: key, "n": len(idx),
+            "mean_lon": clon, "mean_lat": clat, "median_lon": mlon, "median_lat": mlat,
+            "standard_distance_km": sd / 1000, "ellipse_azimuth_deg": azimuth,
+            "ellipse_major_km": major / 1000, "ellipse_minor_km": minor / 1000,
+            "lon_mean": p["lon"].mean(), "lon_median": p["lon"].median(),
+            "km_to_coast_mean": p["km_to_coast"].mean(),
+            "km_to_coast_median": p["km_to_coast"].median(),
+            "km_to_core_mean": p["km_to_core"].mean(),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
+    """Bearing and length of the shift from the first group's mean centre to each later one.
+
+    Bearings are degrees clockwise from north, lengths km, both geodesic on WGS84.
+    """
+    first = geo.iloc[0]
+    rest = geo.iloc[1:]
+    az, _, dist = _geod().inv(
+        np.full(len(rest), first["mean_lon"]), np.full(len(rest), first["mean_lat"]),
+        rest["mean_lon"].to_numpy(), rest["mean_lat"].to_numpy(),
+    )  # fmt: skip
+    return pd.DataFrame({
+        "from": geo[group].iloc[0], "to": rest[group].to_numpy(),
+        "bearing_deg": np.mod(az, 360.0), "length_km": dist / 1000,
+        "from_lon": first["mean_lon"], "from_lat": first["mean_lat"],
+        "to_lon": rest["mean_lon"].to_numpy(), "to_lat": rest["mean_lat"].to_numpy(),
+    })  # fmt: skip
+
+
+def _rank(a: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(a)
+
+
+def _perm_correlations(
+    x: np.ndarray, y: np.ndarray, permutations: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Spearman's rho and Kendall's tau-b of x and y, with two-sided permutation p-values."""
+    n = len(x)
+    rx, ry = _rank(x), _rank(y)
+    rx_c, ry_c = rx - rx.mean(), ry - ry.mean()
+    denom = math.sqrt((rx_c @ rx_c) * (ry_c @ ry_c))
+    rho = float(rx_c @ ry_c / denom)
+    sx = np.sign(x[:, None] - x[None, :])
+    sy = np.sign(y[:, None] - y[None, :])
+    tx, ty = np.count_nonzero(sx), np.count_nonzero(sy)  # ordered pairs not tied
+    tau = float((sx * sy).sum() / math.sqrt(tx * ty)) if tx and ty else float("nan")
+    perms = np.argsort(rng.random((permutations, n)), axis=1)
+    sim_rho = (ry_c[perms] @ rx_c) / denom
+    sim_tau = np.empty(permutations)
+    chunk = max(1, 2_000_000 // (n * n))
+    for start in range(0, permutations, chunk):
+        p = perms[start : start + chunk]
+        sy_p = sy[p[:, :, None], p[:, None, :]]
+        sim_tau[start : start + chunk] = (sy_p * sx).sum(axis=(1, 2)) / math.sqrt(tx * ty)
+    tol = 1e-12
+    p_rho = (np.count_nonzero(np.abs(sim_rho) >= abs(rho) - tol) + 1) / (permutations + 1)
+    p_tau = (np.count_nonzero(np.abs(sim_tau) >= abs(tau) - tol) + 1) / (permutations + 1)
+    return {
+        "spearman_rho": rho,
+        "spearman_p": float(p_rho),
+        "kendall_tau_b": tau,
+        "kendall_p": float(p_tau),
+    }
+
+
+def gradient(
+    table: pd.DataFrame,
+    *,
+    permutations: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Test whether a worse rank (or a later tier) goes with further west and further inland.
+
+    Spearman's rho and Kendall's tau-b between rank (and tier) and longitude, and
+    between rank (and tier) and distance to the coast, with two-sided permutation
+    p-values (seeded). The report's claim predicts rho < 0 with longitude and rho > 0
+    with distance to the coast.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (order variable, position variable): ``order, position, n,
+        spearman_rho, spearman_p, kendall_tau_b, kendall_p, expected_sign, supports``.
+
+    """
+    permutations = settings.permutations if permutations is None else int(permutations)
+    seed = settings.seed if seed is None else int(seed)
+    pos = unit_positions(pd.Index(table["adcode"]))
+    rows = []
+    for order in ("rank", "tier"):
+        if order not in table.columns or table[order].isna().all():
+            continue
+        o = table[order].to_numpy(dtype=float)
+        for position, expected in (("lon", -1), ("km_to_coast", 1)):
+            res = _perm_correlations(
+                o,
+                pos[position].to_numpy(),
+                permutations,
+                rng_for(seed, f"gradient:{order}:{position}"),
+            )
+            supports = bool(np.sign(res["spearman_rho"]) == expected and res["spearman_p"] < 0.05)
+            rows.append(
+                {
+                    "order": order,
+                    "position": position,
+                    "n": len(o),
+                    **res,
+                    "expected_sign": "-" if expected < 0 else "+",
+                    "supports": supports,
+                }
+            )
+    out = pd.DataFrame(rows)
+    out["permutations"] = permutations
+    out["seed"] = seed
+    return out
+
+
+def region_change(ranking: str = "industrial_counties") -> pd.DataFrame:
+    """Counts by region in 2019 (as the report states or implies) and 2020 (from data)."""
+    from geotool.report import STATED
+
+    table = rankings.load(ranking)
+    now = table["region"].value_counts()
+    if ranking == "industrial_counties":
+        before = {
+            r: STATED["counties_by_region_2020"][r] - c
+            for r, c in STATED["counties_region_change"].items()
+        }
+        source = "2019 implied by the text's changes (二(二))"
+    elif ranking == "industrial_districts":
+        before = STATED["districts_by_region_2019"]
+        source = "2019 as printed in 表 5"
+    else:
+        msg = "The report gives no 2019 figures for the innovation ranking."
+        raise InputError(msg)
+    regions = ["east", "central", "west", "northeast"]
+    out = pd.DataFrame(
+        {
+            "region": regions,
+            "count_2019": [int(before[r]) for r in regions],
+            "count_2020": [int(now.get(r, 0)) for r in regions],
+        }
+    )
+    out["change"] = out["count_2020"] - out["count_2019"]
+    out["source_2019"] = source
+    return out
+
+
+def yearly_centres(table: pd.DataFrame, *, year_col: str = "year") -> pd.DataFrame:
+    """Per year and tier: the mean centre, and its shift (km, bearing) from the year before."""
+    years = sorted(table[year_col].unique())
+    if len(years) < 2:
+        msg = (
+            f"Change over time needs rankings of at least two years in {year_col!r}; found {years}."
+        )
+        raise InputError(msg)
+    frames = []
+    for year in years:
+        geo = geography(table[table[year_col] == year])
+        geo.insert(0, year_col, year)
+        frames.append(geo)
+    centres = pd.concat(frames, ignore_index=True)
+    centres = centres.sort_values(["tier", year_col]).reset_index(drop=True)
+    prev = centres.groupby("tier")[["mean_lon", "mean_lat"]].shift()
+    ok = prev["mean_lon"].notna().to_numpy()
+    az, _, dist = _geod().inv(
+        prev.loc[ok, "mean_lon"].to_numpy(),
+        prev.loc[ok, "mean_lat"].to_numpy(),
+        centres.loc[ok, "mean_lon"].to_numpy(),
+        centres.loc[ok, "mean_lat"].to_numpy(),
+    )
+    centres["shift_km"] = np.nan
+    centres["shift_bearing_deg"] = np.nan
+    centres.loc[ok, "shift_km"] = dist / 1000
+    centres.loc[ok, "shift_bearing_deg"] = np.mod(az, 360)
+    return centres[["tier", year_col, "n", "mean_lon", "mean_lat", "shift_km", "shift_bearing_deg"]]
+
+
+def mobility(table: pd.DataFrame, *, year_col: str = "year") -> dict[str, pd.DataFrame]:
+    """Tier transition matrices between consecutive years (``out`` = not ranked)."""
+    years = sorted(table[year_col].unique())
+    if len(years) < 2:
+        msg = f"A mobility matrix needs at least two years in {year_col!r}; found {years}."
+        raise InputError(msg)
+    out = {}
+    for a, b in zip(years[:-1], years[1:], strict=True):
+        ta = table[table[year_col] == a].set_index("adcode")["tier"]
+        tb = table[table[year_col] == b].set_index("adcode")["tier"]
+        units = ta.index.union(tb.index)
+        fa = ta.reindex(units).astype("object").fillna("out").astype(str)
+        fb = tb.reindex(units).astype("object").fillna("out").astype(str)
+        out[f"{a}->{b}"] = pd.crosstab(fa.rename(str(a)), fb.rename(str(b)))
+    return out
+
+
+def shapes(geo: pd.DataFrame, vectors: pd.DataFrame, *, group: str = "tier") -> Any:
+    """Tier centres (points), ellipses (polygons) and diffusion vectors (lines) for maps.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326, with ``kind`` in {"mean_centre", "ellipse", "vector"} and ``group``.
+
+    """
+    import geopandas as gpd
+    import shapely
+
+    t = np.linspace(0, 2 * np.pi, 73)
+    import pyproj
+
+    fwd = pyproj.Transformer.from_crs(settings.default_crs, settings.equal_area_crs, always_xy=True)
+    records, geoms = [], []
+    for row in geo.to_dict(orient="records"):
+        cx, cy = fwd.transform(row["mean_lon"], row["mean_lat"])
+        a, b = row["ellipse_major_km"] * 1000, row["ellipse_minor_km"] * 1000
+        az = math.radians(row["ellipse_azimuth_deg"])
+        # major axis direction (east, north) = (sin az, cos az)
+        ex, ey = math.sin(az), math.cos(az)
+        xs = cx + a * np.cos(t) * ex - b * np.sin(t) * ey
+        ys = cy + a * np.cos(t) * ey + b * np.sin(t) * ex
+        ring = _to_lonlat(np.column_stack([xs, ys]))
+        records += [
+            {"kind": "mean_centre", group: row[group]},
+            {"kind": "ellipse", group: row[group]},
+        ]
+        geoms += [shapely.Point(row["mean_lon"], row["mean_lat"]), shapely.Polygon(ring)]
+    for _, v in vectors.iterrows():
+        records.append(
+            {
+                "kind": "vector",
+                group: v["to"],
+                "bearing_deg": v["bearing_deg"],
+                "length_km": v["length_km"],
+            }
+        )
+        geoms.append(
+            shapely.LineString([(v["from_lon"], v["from_lat"]), (v["to_lon"], v["to_lat"])])
+        )
+    return gpd.GeoDataFrame(records, geometry=geoms, crs=settings.default_crs)
+
+
+def analyse(
+    table: pd.DataFrame,
+    *,
+    permutations: int | None = None,
+    seed: int | None = None,
+    year_col: str | None = None,
+    ranking: str | None = None,
+) -> dict[str, Any]:
+    """Composition, geography, diffusion vectors, gradient test and change for one table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``adcode``, ``tier``, ``rank``, ``region`` (and ``year_col``).
+    permutations : int, optional
+        For the gradient test; default :data:`geotool.settings.permutations`.
+    seed : int, optional
+        Default :data:`geotool.settings.seed`.
+    year_col : str, optional
+        With several years: tier centres per year, their shifts and mobility matrices
+        (the other results use the latest year).
+    ranking : str, optional
+        A report ranking: adds the 2019 -> 2020 change by region.
+
+    Returns
+    -------
+    dict
+        ``composition``, ``composition_province``, ``geography``, ``vectors``,
+        ``gradient``, ``shapes`` (GeoDataFrame), ``verdict`` (one sentence) and,
+        where they apply, ``region_change``, ``yearly_centres``, ``mobility``.
+
+    """
+    latest = table
+    out: dict[str, Any] = {}
+    if year_col:
+        out["yearly_centres"] = yearly_centres(table, year_col=year_col)
+        out["mobility"] = mobility(table, year_col=year_col)
+        latest = table[table[year_col] == table[year_col].max()]
+    out["composition"] = composition(latest, by="region")
+    if "province" in latest.columns:
+        out["composition_province"] = composition(latest, by="province")
+    geo = geography(latest)
+    vec = diffusion_vectors(geo)
+    grad = gradient(latest, permutations=permutations, seed=seed)
+    out["geography"] = geo
+    out["vectors"] = vec
+    out["gradient"] = grad
+    out["shapes"] = shapes(geo, vec)
+    if ranking in ("industrial_counties", "industrial_districts"):
+        out["region_change"] = region_change(ranking)
+    out["verdict"] = _verdict(geo, grad)
+    return out
+
+
+def _verdict(geo: pd.DataFrame, grad: pd.DataFrame) -> str:
+    """One plain sentence on whether the east-to-west claim holds."""
+    row = grad[(grad["order"] == grad["order"].iloc[0]) & (grad["position"] == "lon")].iloc[0]
+    coast = grad[
+        (grad["order"] == grad["order"].iloc[0]) & (grad["position"] == "km_to_coast")
+    ].iloc[0]
+    lons = geo["lon_mean"].round(2).tolist()
+    monotone = all(a >= b for a, b in zip(lons[:-1], lons[1:], strict=True))
+    held = bool(row["supports"] and coast["supports"])
+    return (
+        f"East-to-west claim {'supported' if held else 'not supported'} at the 5 % level: "
+        f"Spearman rho of {row['order']} with longitude {row['spearman_rho']:.2f} "
+        f"(p {row['spearman_p']:.3g}, expected < 0) and with distance to the coast "
+        f"{coast['spearman_rho']:.2f} (p {coast['spearman_p']:.3g}, expected > 0); tier mean "
+        f"longitudes {lons} {'fall tier by tier' if monotone else 'do not fall monotonically'}."
+    )

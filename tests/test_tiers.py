@@ -1,0 +1,162 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from geotool import rankings, tiers
+from geotool._errors import InputError
+
+from .test_cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def report():
+    return tiers.report_table("industrial_counties")
+
+
+def test_assign_ward_and_jenks_find_contiguous_tiers():
+    scores = pd.Series([100, 98, 97, 60, 58, 55, 20, 18, 15, 14], dtype=float)
+    for method in ("ward", "jenks"):
+        t = tiers.assign(scores, method=method, k=3)
+        assert t.tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
+    ranked = rankings.load("industrial_counties")
+    t = tiers.assign(101.0 - ranked["rank"], method="ward", k=4)
+    assert t.is_monotonic_increasing  # ranks are sorted, so tiers never go back
+    assert t.nunique() == 4
+
+
+@pytest.mark.parametrize(
+    ("scores", "kwargs", "message"),
+    [
+        (pd.Series([1.0, np.nan, 3.0]), {}, "missing values"),
+        (pd.Series([1.0, 1.0, 2.0]), {"k": 3}, "at least 3 distinct"),
+        (pd.Series([1.0, 2.0, 3.0]), {"method": "kmeans", "k": 2}, "method must be"),
+    ],
+)
+def test_assign_bad_input(scores, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        tiers.assign(scores, **kwargs)
+
+
+def test_composition_reproduces_the_report(report):
+    comp = tiers.composition(report)
+    assert comp.loc[1, ["east", "total"]].tolist() == [6, 6]
+    assert comp.loc[2, "share_east"] == pytest.approx(0.8)
+    both = comp.loc[[3, 4], ["east", "central", "west", "northeast"]].sum()
+    assert both.tolist() == [41, 20, 7, 1]
+    prov = tiers.composition(report, by="province")
+    assert prov.loc[1, "江苏"] == 4
+    for p in ("河南", "湖北", "安徽", "江西"):
+        assert prov.loc[[1, 2], p].sum() == 0 and prov.loc[[3, 4], p].sum() > 0
+
+
+def test_ellipse_and_median_on_known_points():
+    line = np.array([[0.0, y] for y in range(-5, 6)])
+    az, major, minor = tiers._ellipse(line)
+    assert az == pytest.approx(0.0, abs=1e-9) or az == pytest.approx(180.0, abs=1e-9)
+    assert major == pytest.approx(np.sqrt((np.arange(-5, 6) ** 2).mean()))
+    assert minor == pytest.approx(0.0, abs=1e-9)
+    diag = np.array([[t, t] for t in range(-5, 6)], dtype=float)
+    assert tiers._ellipse(diag)[0] == pytest.approx(45.0)
+    # the geometric median resists an outlier that drags the mean
+    pts = np.array([[0, 0], [1, 0], [0, 1], [1, 1], [100, 100]], dtype=float)
+    med = tiers._geometric_median(pts)
+    assert np.all(med < 2) and pts.mean(axis=0)[0] > 20
+
+
+def test_geography_and_diffusion_on_the_report(report):
+    geo = tiers.geography(report)
+    assert geo["tier"].tolist() == [1, 2, 3, 4] and geo["n"].tolist() == [6, 25, 31, 38]
+    first = geo.iloc[0]
+    assert 119 < first["mean_lon"] < 122 and 29 < first["mean_lat"] < 33  # 苏浙闽
+    assert first["km_to_coast_mean"] < geo["km_to_coast_mean"].iloc[1:].min()
+    vec = tiers.diffusion_vectors(geo)
+    assert vec["to"].tolist() == [2, 3, 4]
+    assert ((vec["bearing_deg"] > 270) & (vec["bearing_deg"] < 330)).all()  # west-north-west
+    assert (vec["length_km"] > 200).all()
+    shapes = tiers.shapes(geo, vec)
+    assert shapes["kind"].value_counts().to_dict() == {"mean_centre": 4, "ellipse": 4, "vector": 3}
+    assert shapes.is_valid.all() and shapes.crs.to_epsg() == 4326
+
+
+def test_gradient_statistics_match_scipy_and_support_the_claim(report):
+    grad = tiers.gradient(report, permutations=999, seed=1).set_index(["order", "position"])
+    pos = tiers.unit_positions(pd.Index(report["adcode"]))
+    rho = stats.spearmanr(report["rank"], pos["lon"]).statistic
+    tau = stats.kendalltau(report["rank"], pos["lon"]).statistic
+    assert grad.loc[("rank", "lon"), "spearman_rho"] == pytest.approx(rho)
+    assert grad.loc[("rank", "lon"), "kendall_tau_b"] == pytest.approx(tau)
+    tau_tier = stats.kendalltau(report["tier"].astype(float), pos["km_to_coast"]).statistic
+    assert grad.loc[("tier", "km_to_coast"), "kendall_tau_b"] == pytest.approx(tau_tier)
+    assert grad["supports"].all()
+    again = tiers.gradient(report, permutations=999, seed=1)
+    assert again["spearman_p"].tolist() == grad["spearman_p"].tolist()
+
+
+def test_change_over_time_and_mobility(report):
+    later = report.copy()
+    later["year"] = 2021
+    rng = np.random.default_rng(0)
+    later["tier"] = rng.permutation(later["tier"].to_numpy())
+    both = pd.concat([report.assign(year=2020), later], ignore_index=True)
+    centres = tiers.yearly_centres(both)
+    assert centres["shift_km"].notna().sum() == 4
+    mob = tiers.mobility(both)["2020->2021"]
+    assert mob.to_numpy().sum() == 100
+    with pytest.raises(InputError, match="at least two years"):
+        tiers.yearly_centres(report.assign(year=2020))
+    change = tiers.region_change("industrial_counties").set_index("region")
+    assert change.loc["east", ["count_2019", "count_2020", "change"]].tolist() == [74, 67, -7]
+
+
+def test_tiers_cli_user_data_errors(tmp_path):
+    data = tmp_path / "t.csv"
+    data.write_text("县,得分\n江阴市,9\n昆山市,\n张家港市,7\n", encoding="utf-8")
+    proc = run_cli("tiers", "--data", str(data), "--score", "得分", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "missing or non-numeric" in proc.stderr
+    data.write_text("县,得分\n江阴市,9\n昆山市,9\n张家港市,7\n", encoding="utf-8")
+    proc = run_cli(
+        "tiers", "--data", str(data), "--score", "得分", "-k", "3", "--out", str(tmp_path)
+    )
+    assert proc.returncode == 2 and "distinct" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tiers_cli_on_the_report_and_on_a_multi_year_table(tmp_path):
+    proc = run_cli("tiers", "--permutations", "199", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "East-to-west claim supported" in proc.stdout
+    top = rankings.load("industrial_counties")
+    rows = []
+    for year, shift in ((2019, 0), (2020, 3)):
+        for _, r in top.iterrows():
+            rows.append(
+                {
+                    "年份": year,
+                    "省": r["province"],
+                    "县": r["name"],
+                    "得分": 200 - r["rank"] + (shift if r["region"] != "east" else 0),
+                }
+            )
+    data = tmp_path / "years.csv"
+    pd.DataFrame(rows).to_csv(data, index=False, encoding="gb18030")
+    proc = run_cli(
+        "tiers",
+        "--data",
+        str(data),
+        "--score",
+        "得分",
+        "--year-col",
+        "年份",
+        "--method",
+        "jenks",
+        "--permutations",
+        "99",
+        "--json",
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    payload = json.loads(proc.stdout)
+    assert len(payload["yearly_centres"]) == 8 and "2019->2020" in payload["mobility"]
