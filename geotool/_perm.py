@@ -10,6 +10,7 @@ from the user's seed and the statistic's name, so each result is reproducible fr
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ __all__ = [
     "conditional_pvalues",
     "folded_pvalue",
     "permuted_quadratic_forms",
+    "rank_correlations",
     "rng_for",
 ]
 
@@ -212,3 +214,41 @@ def permuted_quadratic_forms(
         left = block if y is None else x[None, :]
         out[start : start + m] = (left * lag).sum(axis=1)
     return out
+
+
+def _rank(a: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(a)
+
+
+def rank_correlations(
+    x: np.ndarray, y: np.ndarray, permutations: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Spearman's rho and Kendall's tau-b of x and y, with two-sided permutation p-values."""
+    n = len(x)
+    rx, ry = _rank(x), _rank(y)
+    rx_c, ry_c = rx - rx.mean(), ry - ry.mean()
+    denom = math.sqrt((rx_c @ rx_c) * (ry_c @ ry_c))
+    rho = float(rx_c @ ry_c / denom)
+    sx = np.sign(x[:, None] - x[None, :])
+    sy = np.sign(y[:, None] - y[None, :])
+    tx, ty = np.count_nonzero(sx), np.count_nonzero(sy)  # ordered pairs not tied
+    tau = float((sx * sy).sum() / math.sqrt(tx * ty)) if tx and ty else float("nan")
+    perms = np.argsort(rng.random((permutations, n)), axis=1)
+    sim_rho = (ry_c[perms] @ rx_c) / denom
+    sim_tau = np.empty(permutations)
+    chunk = max(1, 2_000_000 // (n * n))
+    for start in range(0, permutations, chunk):
+        p = perms[start : start + chunk]
+        sy_p = sy[p[:, :, None], p[:, None, :]]
+        sim_tau[start : start + chunk] = (sy_p * sx).sum(axis=(1, 2)) / math.sqrt(tx * ty)
+    tol = 1e-12
+    p_rho = (np.count_nonzero(np.abs(sim_rho) >= abs(rho) - tol) + 1) / (permutations + 1)
+    p_tau = (np.count_nonzero(np.abs(sim_tau) >= abs(tau) - tol) + 1) / (permutations + 1)
+    return {
+        "spearman_rho": rho,
+        "spearman_p": float(p_rho),
+        "kendall_tau_b": tau,
+        "kendall_p": float(p_tau),
+    }

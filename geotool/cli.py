@@ -352,6 +352,57 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_clusters(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from geotool import clusters
+
+    name, _ = clusters.load_set(args.set)
+    checked = clusters.check_geometry(args.set)
+    counts = clusters.ranking_counts(args.set, args.ranking)
+    other = "plans" if name != "plans" else "report2020"
+    changes = clusters.set_changes(args.set, other, args.ranking)
+    belts = clusters.belts(args.ranking, args.set)
+    radiation = clusters.radiation(
+        args.set, args.ranking, permutations=args.permutations, seed=args.seed
+    )
+    _, overlaps = clusters.overlaps(args.set)
+    if args.json:
+        payload = {
+            "set": name,
+            "geometry_check": checked,
+            "counts": json.loads(counts.to_json(orient="records", force_ascii=False)),
+            f"changes_vs_{other}": json.loads(changes.to_json(orient="records", force_ascii=False)),
+            "belts": json.loads(belts.to_json(orient="records", force_ascii=False)),
+            "radiation": json.loads(radiation.to_json(orient="records")),
+            "overlaps": json.loads(overlaps.to_json(orient="records", force_ascii=False)),
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    with pd.option_context(
+        "display.width", 200, "display.max_colwidth", 80, "display.float_format", "{:.3f}".format
+    ):
+        print(
+            f"definition set {name}: code and geometry membership agree for "
+            f"{sum(checked.values())} memberships in {len(checked)} definitions"
+        )
+        print(
+            f"\n{args.ranking} by primary cluster\n"
+            + counts[["cluster_zh", "definition", "count", "units"]].to_string(index=False)
+        )
+        print(f"\nunits whose cluster differs under {other}\n" + changes.to_string(index=False))
+        print(
+            "\nindustrial belts (contiguous ranked units), largest first\n"
+            + belts.head(8).to_string(index=False)
+        )
+        print(
+            "\nradiation: rank against km to the nearest core (Spearman, two-sided "
+            "permutation p)\n" + radiation.drop(columns=["seed"]).to_string(index=False)
+        )
+        print("\noverlapping definitions\n" + overlaps[["a", "b", "shared"]].to_string(index=False))
+    return EXIT_OK
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from geotool.pipeline import run
 
@@ -454,6 +505,22 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true")
     t.add_argument("--out", default="outputs/tables")
     t.set_defaults(func=_cmd_tiers)
+
+    c = sub.add_parser("clusters", help="city-cluster membership, counts, belts, radiation")
+    c.add_argument(
+        "--set",
+        default="report2020",
+        help="report2020, plans, or a YAML/CSV file listing definitions in priority order",
+    )
+    c.add_argument(
+        "--ranking",
+        default="industrial_counties",
+        choices=["industrial_counties", "innovation_counties", "industrial_districts"],
+    )
+    c.add_argument("--permutations", type=int, default=settings.permutations)
+    c.add_argument("--seed", type=int, default=settings.seed)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cmd_clusters)
 
     r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
     r.add_argument("--out", type=Path, default=Path("outputs"))

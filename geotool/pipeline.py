@@ -7,8 +7,9 @@ files it names: it deletes nothing.
 The analyses that exist so far: the report check, the rankings joined to the
 boundaries, and spatial autocorrelation (global statistics under four weights, join
 counts, LISA and Gi*, Moran scatter plots, bivariate Moran) and tier diffusion
-(composition, centres and ellipses, diffusion vectors, gradient test, change on 2019).
-Later stages (clusters, maps) add their outputs here as they land.
+(composition, centres and ellipses, diffusion vectors, gradient test, change on 2019)
+and city clusters (counts under report2020 and plans, membership, radiation, belts,
+dissolved polygons). The maps stage adds its outputs here when it lands.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from geotool import __version__, autocorr, boundaries, rankings, tiers
+from geotool import __version__, autocorr, boundaries, clusters, rankings, tiers
 from geotool._log import log
 from geotool.report import check_report
 
@@ -155,6 +156,44 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
             "verdict": res["verdict"],
         }
 
+    log("city clusters under report2020 and plans ...")
+    cluster_summary: dict[str, Any] = {}
+    for set_name in ("report2020", "plans"):
+        checked = clusters.check_geometry(set_name)
+        counts = clusters.ranking_counts(set_name)
+        ms = clusters.membership(set_name)
+        radiation = clusters.radiation(set_name, permutations=permutations, seed=seed)
+        polys = clusters.polygons(set_name)
+        write_atomic(out / "tables" / f"clusters_counts_{set_name}.csv", _csv(counts))
+        write_atomic(
+            out / "tables" / f"clusters_membership_{set_name}.csv",
+            _csv(ms.reset_index(names="adcode")),
+        )
+        write_atomic(out / "tables" / f"clusters_radiation_{set_name}.csv", _csv(radiation))
+        write_atomic(
+            out / "tables" / f"clusters_{set_name}.geojson", polys.to_json(ensure_ascii=False)
+        )
+        files += [
+            f"tables/clusters_counts_{set_name}.csv",
+            f"tables/clusters_membership_{set_name}.csv",
+            f"tables/clusters_radiation_{set_name}.csv",
+            f"tables/clusters_{set_name}.geojson",
+        ]
+        cluster_summary[set_name] = {
+            "definitions": list(checked),
+            "geometry_check": "code and geometry membership agree",
+            "counts": dict(zip(counts["cluster_id"], counts["count"].astype(int), strict=True)),
+            "outside": [u for u in counts.iloc[-1]["units"].split(";") if u],
+            "radiation": radiation.drop(columns=["permutations", "seed"]).to_dict(orient="records"),
+        }
+    changes = clusters.set_changes("report2020", "plans")
+    write_atomic(out / "tables" / "clusters_changes_report2020_plans.csv", _csv(changes))
+    belts = clusters.belts()
+    write_atomic(out / "tables" / "clusters_belts.csv", _csv(belts))
+    files += ["tables/clusters_changes_report2020_plans.csv", "tables/clusters_belts.csv"]
+    cluster_summary["changes_report2020_to_plans"] = changes.to_dict(orient="records")
+    cluster_summary["largest_belts"] = belts.head(5).to_dict(orient="records")
+
     status = checks["status"].value_counts().to_dict()
     summary: dict[str, Any] = {
         "geotool_version": __version__,
@@ -169,6 +208,7 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
         "universe_sizes": {name: len(rankings.universe(name)) for name in rankings.RANKINGS},
         "autocorrelation": auto_summary,
         "tiers": tier_summary,
+        "clusters": cluster_summary,
     }
     files.append("summary.json")
     summary["files"] = files

@@ -94,6 +94,20 @@ STATED: dict[str, Any] = {
     ],
     # 二(三): 78 county-level cities, 18 counties, 4 banners.
     "county_unit_types": {"county_city": 78, "county": 18, "banner": 4},
+    # 二(六): city clusters (report2020 definition set; see geotool.clusters).
+    "counties_by_cluster": {
+        "yangtze_delta": 40,
+        "west_strait": 11,
+        "central_plains": 10,
+        "middle_yangtze": 10,
+        "shandong_peninsula": 9,
+        "hohhot_baotou_ordos_yulin": 6,
+        "jingjinji": 2,
+        "central_south_liaoning": 1,
+        "huaihai": 7,
+    },
+    "counties_in_clusters": 96,
+    "counties_outside_clusters": ["仁怀市", "库尔勒市", "灵武市", "邹平市"],
     # 第二篇 一(二), 表 4: districts by province, 2019 and 2020.
     "districts_by_province_2020": {
         "江苏": 24,
@@ -412,5 +426,36 @@ def check_report() -> pd.DataFrame:
 
 
 def _extensions() -> list:
-    """Further figure groups (clusters, tiers) registered by their modules."""
-    return []
+    """Further figure groups computed by other modules."""
+    return [_cluster_rows]
+
+
+def _cluster_rows() -> list[dict[str, Any]]:
+    """二(六): 96 of the 100 counties in city clusters, by cluster, under ``report2020``."""
+    from geotool import clusters
+
+    counts = clusters.ranking_counts("report2020").set_index("cluster_id")
+    rows = [
+        _row("counties by city cluster, set report2020 (二(六))", cid,
+             n, int(counts.loc[cid, "count"]))
+        for cid, n in STATED["counties_by_cluster"].items()
+    ]  # fmt: skip
+    inside = int(counts.drop(index="outside")["count"].sum())
+    rows.append(
+        _row(
+            "counties in a city cluster (二(六))",
+            "in clusters",
+            STATED["counties_in_clusters"],
+            inside,
+        )
+    )
+    outside = sorted(counts.loc["outside", "units"].split(";"))
+    rows.append(
+        _row(
+            "counties outside every cluster (reference README)",
+            "outside",
+            sorted(STATED["counties_outside_clusters"]),
+            outside,
+        )
+    )
+    return rows

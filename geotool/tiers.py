@@ -33,7 +33,7 @@ import pandas as pd
 
 from geotool import boundaries, rankings, settings
 from geotool._errors import InputError
-from geotool._perm import rng_for
+from geotool._perm import rank_correlations, rng_for
 
 __all__ = [
     "CORE_ADCODE",
@@ -276,44 +276,6 @@ def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame
     })  # fmt: skip
 
 
-def _rank(a: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(a)
-
-
-def _perm_correlations(
-    x: np.ndarray, y: np.ndarray, permutations: int, rng: np.random.Generator
-) -> dict[str, float]:
-    """Spearman's rho and Kendall's tau-b of x and y, with two-sided permutation p-values."""
-    n = len(x)
-    rx, ry = _rank(x), _rank(y)
-    rx_c, ry_c = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt((rx_c @ rx_c) * (ry_c @ ry_c))
-    rho = float(rx_c @ ry_c / denom)
-    sx = np.sign(x[:, None] - x[None, :])
-    sy = np.sign(y[:, None] - y[None, :])
-    tx, ty = np.count_nonzero(sx), np.count_nonzero(sy)  # ordered pairs not tied
-    tau = float((sx * sy).sum() / math.sqrt(tx * ty)) if tx and ty else float("nan")
-    perms = np.argsort(rng.random((permutations, n)), axis=1)
-    sim_rho = (ry_c[perms] @ rx_c) / denom
-    sim_tau = np.empty(permutations)
-    chunk = max(1, 2_000_000 // (n * n))
-    for start in range(0, permutations, chunk):
-        p = perms[start : start + chunk]
-        sy_p = sy[p[:, :, None], p[:, None, :]]
-        sim_tau[start : start + chunk] = (sy_p * sx).sum(axis=(1, 2)) / math.sqrt(tx * ty)
-    tol = 1e-12
-    p_rho = (np.count_nonzero(np.abs(sim_rho) >= abs(rho) - tol) + 1) / (permutations + 1)
-    p_tau = (np.count_nonzero(np.abs(sim_tau) >= abs(tau) - tol) + 1) / (permutations + 1)
-    return {
-        "spearman_rho": rho,
-        "spearman_p": float(p_rho),
-        "kendall_tau_b": tau,
-        "kendall_p": float(p_tau),
-    }
-
-
 def gradient(
     table: pd.DataFrame,
     *,
@@ -343,7 +305,7 @@ def gradient(
             continue
         o = table[order].to_numpy(dtype=float)
         for position, expected in (("lon", -1), ("km_to_coast", 1)):
-            res = _perm_correlations(
+            res = rank_correlations(
                 o,
                 pos[position].to_numpy(),
                 permutations,

@@ -1,0 +1,572 @@
+"""City clusters (城市群): membership under named official definitions, and the county network.
+
+Data (``geotool/data``):
+
+* ``clusters.csv``: one row per (definition, prefecture), from the plans by vintage
+  (``tools/make_clusters.py`` rebuilds it from ``shared/reference/city_clusters.csv``),
+  with an explicit member ``rule``: ``whole`` prefecture, ``include`` or ``exclude`` a
+  list of county-level units, ``unverified`` (the plan says "part of the counties" and
+  no list was checked: no member is invented) or ``contested`` (left out).
+* ``cluster_cores.csv``: each cluster's core city or cities (中心城市), with the source.
+
+A **definition set** is an ordered list of definitions; a unit in several clusters
+counts for the first of them (its *primary* cluster). Two sets ship:
+
+``report2020``
+    Reproduces the 2020 report's counts (二(六)) exactly: 长三角 2016, 京津冀 2015 (before
+    中原, for 武安), 海峡西岸 2011, 中原 2016, 长江中游 2015, 山东半岛 2006, 呼包鄂榆 2018,
+    辽中南 (9 cities), and 淮海经济区 in its wider 20-city form last (so 东台 counts for
+    长三角).
+``plans``
+    The latest official definition of each of the 19 national city clusters (customary
+    ones for 辽中南, 宁夏沿黄 and 天山北坡, which have no approved plan), plus the
+    淮海 economic zone's 2018 core.
+
+A user's set is a YAML file (``name:`` and ``definitions:``, a list in priority order) or
+a CSV with a ``definition`` column (row order = priority).
+
+Units that no longer exist resolve to today's: 莱芜市 (merged into 济南市 in 2019) is
+莱芜区 + 钢城区; 杨凌示范区 is 杨陵区 (610403), the district it lies in.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geotool import boundaries, rankings, settings
+from geotool._errors import DataError, InputError
+from geotool._perm import rank_correlations, rng_for
+
+__all__ = [
+    "SETS",
+    "belts",
+    "check_geometry",
+    "core_distances",
+    "definitions",
+    "load_set",
+    "members",
+    "membership",
+    "network",
+    "overlaps",
+    "polygons",
+    "radiation",
+    "ranking_counts",
+    "set_changes",
+]
+
+SETS: dict[str, list[str]] = {
+    "report2020": [
+        "yangtze_delta_2016",
+        "jingjinji_2015",
+        "west_strait_2011",
+        "central_plains_2016",
+        "middle_yangtze_2015",
+        "shandong_peninsula_2006",
+        "hohhot_baotou_ordos_yulin_2018",
+        "central_south_liaoning_9",
+        "huaihai_wider_20",
+    ],
+    "plans": [
+        "jingjinji_2015",
+        "yangtze_delta_2019_central",
+        "greater_bay_area_2019",
+        "chengdu_chongqing_2016",
+        "middle_yangtze_2015",
+        "shandong_peninsula_2017",
+        "west_strait_2011",
+        "harbin_changchun_2016",
+        "central_south_liaoning_9",
+        "central_plains_2016",
+        "guanzhong_plain_2018",
+        "beibu_gulf_2017",
+        "central_shanxi_2022",
+        "hohhot_baotou_ordos_yulin_2018",
+        "central_guizhou_2017",
+        "central_yunnan_2020",
+        "lanzhou_xining_2018",
+        "ningxia_yellow_river_customary",
+        "tianshan_north_slope_customary",
+        "huaihai_core_2018",
+    ],
+}
+
+#: Prefecture names of the plans that are not prefectures of the 2021 boundaries.
+_RENAMED_AREAS = {"杨凌示范区": ["610403"]}
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> pd.DataFrame:
+    return pd.read_csv(settings.data_dir / "clusters.csv", dtype=str, keep_default_na=False)
+
+
+def definitions() -> pd.DataFrame:
+    """One row per definition: cluster, names, plan, year, prefectures, confidence."""
+    t = _table()
+    return (
+        t.groupby("definition", sort=False)
+        .agg(
+            cluster_id=("cluster_id", "first"),
+            cluster_zh=("cluster_zh", "first"),
+            cluster_en=("cluster_en", "first"),
+            plan_document=("plan_document", "first"),
+            plan_year=("plan_year", "max"),
+            prefectures=("prefecture", "size"),
+            rules=("rule", lambda r: ";".join(sorted(set(r)))),
+            confidence=("confidence", lambda c: ";".join(sorted(set(c)))),
+        )
+        .reset_index()
+    )
+
+
+def _stem(name: str) -> str:
+    from geotool.match import _stem as stem
+
+    return stem(name)
+
+
+def _prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd.DataFrame:
+    if prefecture in _RENAMED_AREAS:
+        return units.loc[_RENAMED_AREAS[prefecture]]
+    prov = units[units["province"] == province]
+    if province.startswith(("香港", "澳门")):
+        return prov
+    hit = prov[prov["prefecture"] == prefecture]
+    if hit.empty:  # province-administered units are listed by their own name
+        hit = prov[(prov["name"] == prefecture) & prov["province_administered"]]
+    if hit.empty:  # merged away since the plan: follow the crosswalk
+        cw = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
+        hit = units.loc[cw.loc[cw["old_prefecture"] == prefecture, "new_code"]]
+    if hit.empty:
+        msg = f"Cluster member {province}{prefecture} matches no unit of the boundaries."
+        raise DataError(msg)
+    return hit
+
+
+def _named_units(names: list[str], pool: pd.DataFrame, where: str) -> list[str]:
+    codes = []
+    for name in names:
+        stem = _stem(name)
+        for hit in (
+            pool[pool["name"] == name],
+            pool[pool["name"].map(_stem) == stem],
+            pool[pool["name"].str.startswith(stem)],
+        ):
+            if len(hit) == 1:
+                codes.append(hit.index[0])
+                break
+        else:
+            msg = f"{where}: county {name!r} is not (uniquely) a unit of the prefecture."
+            raise DataError(msg)
+    return codes
+
+
+@functools.lru_cache(maxsize=64)
+def _members(definition: str) -> pd.DataFrame:
+    t = _table()
+    rows = t[t["definition"] == definition]
+    if rows.empty:
+        msg = f"Unknown cluster definition {definition!r}; see geotool.clusters.definitions()."
+        raise InputError(msg)
+    units = boundaries.units()
+    out = []
+    for r in rows.itertuples(index=False):
+        if r.rule in ("unverified", "contested"):
+            continue
+        pool = _prefecture_units(r.province, r.prefecture, units)
+        listed = [n for n in r.units.split(";") if n]
+        where = f"{definition} {r.prefecture}"
+        if r.rule == "whole":
+            codes = list(pool.index)
+        elif r.rule == "include":
+            codes = _named_units(listed, pool, where)
+        else:
+            codes = sorted(set(pool.index) - set(_named_units(listed, pool, where)))
+        out += [{"adcode": c, "prefecture_listed": r.prefecture, "rule": r.rule,
+                 "confidence": r.confidence} for c in codes]  # fmt: skip
+    frame = pd.DataFrame(out).drop_duplicates("adcode")
+    first = rows.iloc[0]
+    frame.insert(1, "definition", definition)
+    frame.insert(2, "cluster_id", first["cluster_id"])
+    frame.insert(3, "cluster_zh", first["cluster_zh"])
+    frame.insert(4, "cluster_en", first["cluster_en"])
+    return frame.reset_index(drop=True)
+
+
+def members(definition: str) -> pd.DataFrame:
+    """County-level units of one definition (adcode, cluster, the prefecture as listed, rule).
+
+    Examples
+    --------
+    >>> m = members("hohhot_baotou_ordos_yulin_2018")
+    >>> sorted(m["prefecture_listed"].unique())
+    ['包头市', '呼和浩特市', '榆林市', '鄂尔多斯市']
+
+    """
+    return _members(definition).copy()
+
+
+def load_set(spec: str | Path) -> tuple[str, list[str]]:
+    """A definition set by name (:data:`SETS`) or from a YAML/CSV file.
+
+    Returns
+    -------
+    tuple
+        The set's name and its definitions in priority order.
+
+    """
+    if str(spec) in SETS:
+        return str(spec), list(SETS[str(spec)])
+    path = Path(spec)
+    if not path.is_file():
+        msg = f"Unknown definition set {spec!r}: use one of {list(SETS)} or a YAML/CSV file path."
+        raise InputError(msg)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        name, defs = data.get("name", path.stem), data.get("definitions")
+    else:
+        frame = pd.read_csv(path, dtype=str)
+        name, defs = path.stem, frame.get("definition", pd.Series(dtype=str)).tolist()
+    if not defs:
+        msg = f"{path} lists no definitions; give `definitions:` (YAML) or a `definition` column."
+        raise InputError(msg)
+    known = set(_table()["definition"])
+    unknown = [d for d in defs if d not in known]
+    if unknown:
+        msg = f"{path}: unknown definitions {unknown}; known ones are {sorted(known)}."
+        raise InputError(msg)
+    return str(name), list(defs)
+
+
+def membership(spec: str | Path = "report2020") -> pd.DataFrame:
+    """Every county-level unit's clusters under a set, and its primary cluster.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by adcode (all 2,875 units): ``clusters`` and ``definitions`` (all, ";"-
+        joined, in priority order), ``n_clusters``, ``primary_cluster``,
+        ``primary_definition``, ``primary_zh`` (empty strings outside every cluster).
+
+    """
+    name, defs = load_set(spec)
+    units = boundaries.units()
+    parts = [members(d) for d in defs]
+    allm = pd.concat(parts, ignore_index=True)
+    allm["priority"] = allm["definition"].map({d: i for i, d in enumerate(defs)})
+    allm = allm.sort_values(["adcode", "priority"])
+    grouped = allm.groupby("adcode")
+    out = pd.DataFrame(index=units.index)
+    out["name"] = units["name"]
+    out["clusters"] = grouped["cluster_id"].agg(";".join).reindex(units.index, fill_value="")
+    out["definitions"] = grouped["definition"].agg(";".join).reindex(units.index, fill_value="")
+    out["n_clusters"] = grouped.size().reindex(units.index, fill_value=0)
+    first = grouped.first()
+    out["primary_cluster"] = first["cluster_id"].reindex(units.index, fill_value="")
+    out["primary_definition"] = first["definition"].reindex(units.index, fill_value="")
+    out["primary_zh"] = first["cluster_zh"].reindex(units.index, fill_value="")
+    out.attrs["set"] = name
+    return out
+
+
+def polygons(spec: str | Path = "report2020") -> Any:
+    """One dissolved polygon per definition of a set, with its members' names and counts.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326: ``definition, cluster_id, cluster_zh, cluster_en, priority, n_units,
+        n_prefectures, members`` (unit names, ";"-joined).
+
+    """
+    import geopandas as gpd
+    import shapely
+
+    _, defs = load_set(spec)
+    counties = boundaries.load("county")
+    rows, geoms = [], []
+    for i, d in enumerate(defs):
+        m = members(d)
+        geoms.append(shapely.coverage_union_all(counties.geometry.loc[m["adcode"]].to_numpy()))
+        rows.append({
+            "definition": d, "cluster_id": m["cluster_id"].iloc[0],
+            "cluster_zh": m["cluster_zh"].iloc[0], "cluster_en": m["cluster_en"].iloc[0],
+            "priority": i + 1, "n_units": len(m),
+            "n_prefectures": m["prefecture_listed"].nunique(),
+            "members": ";".join(counties.loc[m["adcode"], "name"]),
+        })  # fmt: skip
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=settings.default_crs)
+
+
+def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
+    """Check membership by code against membership by geometry, for every definition.
+
+    A unit belongs to a definition by geometry when its representative point lies inside
+    the definition's dissolved polygon. Raises :class:`geotool._errors.DataError` on any
+    disagreement, naming the units.
+
+    Returns
+    -------
+    dict
+        Definition -> number of member units (each checked both ways).
+
+    """
+    import shapely
+
+    units = boundaries.units()
+    pts = shapely.points(units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy())
+    poly = polygons(spec)
+    checked = {}
+    for row in poly.itertuples(index=False):
+        by_geom = set(units.index[shapely.contains(row.geometry, pts)])
+        by_code = set(members(row.definition)["adcode"])
+        if by_geom != by_code:
+            msg = (
+                f"{row.definition}: code and geometry disagree: in by code only "
+                f"{sorted(by_code - by_geom)[:5]}, by geometry only {sorted(by_geom - by_code)[:5]}"
+            )
+            raise DataError(msg)
+        checked[row.definition] = len(by_code)
+    return checked
+
+
+def ranking_counts(
+    spec: str | Path = "report2020", ranking: str = "industrial_counties"
+) -> pd.DataFrame:
+    """Ranked units per primary cluster under a set (the report's 二(六) figures).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cluster in priority order plus ``outside``: ``cluster_id,
+        cluster_zh, definition, count, units`` (names in rank order).
+
+    """
+    _, defs = load_set(spec)
+    ms = membership(spec)
+    table = rankings.load(ranking).sort_values("rank", kind="stable")
+    table["primary"] = ms.loc[table["adcode"], "primary_definition"].to_numpy()
+    rows = []
+    for d in defs:
+        info = members(d).iloc[0]
+        part = table[table["primary"] == d]
+        rows.append(
+            {
+                "cluster_id": info["cluster_id"],
+                "cluster_zh": info["cluster_zh"],
+                "definition": d,
+                "count": len(part),
+                "units": ";".join(part["name"]),
+            }
+        )
+    outside = table[table["primary"] == ""]
+    rows.append(
+        {
+            "cluster_id": "outside",
+            "cluster_zh": "不在城市群",
+            "definition": "",
+            "count": len(outside),
+            "units": ";".join(outside["name"]),
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def set_changes(
+    a: str | Path = "report2020", b: str | Path = "plans", ranking: str = "industrial_counties"
+) -> pd.DataFrame:
+    """Ranked units whose primary cluster differs between two sets."""
+    ma, mb = membership(a), membership(b)
+    table = rankings.load(ranking)
+    codes = table["adcode"]
+    out = pd.DataFrame({
+        "adcode": codes.to_numpy(), "name": table["name"].to_numpy(),
+        "rank": table["rank"].to_numpy(),
+        f"cluster_{ma.attrs['set']}": ma.loc[codes, "primary_cluster"].to_numpy(),
+        f"cluster_{mb.attrs['set']}": mb.loc[codes, "primary_cluster"].to_numpy(),
+    })  # fmt: skip
+    changed = out.iloc[:, 3] != out.iloc[:, 4]
+    return out[changed].reset_index(drop=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _network() -> Any:
+    import networkx as nx
+
+    units = boundaries.units()
+    pairs = boundaries.neighbours()
+    g = nx.Graph(crs=settings.default_crs, description="county-level units, queen contiguity")
+    for code, row in units.iterrows():
+        g.add_node(
+            code, name=row["name"], x=row["rep_lon"], y=row["rep_lat"], province=row["province"]
+        )
+    g.add_edges_from(zip(pairs["adcode_a"], pairs["adcode_b"], strict=True))
+    return g
+
+
+def network() -> Any:
+    """The county graph (networkx): nodes are adcodes, edges queen contiguity.
+
+    Node attributes ``name``, ``x``/``y`` (representative point, degrees), ``province``;
+    ``G.graph["crs"]`` is EPSG:4326. A copy, so callers may modify it.
+    """
+    return _network().copy()
+
+
+def belts(ranking: str = "industrial_counties", spec: str | Path = "report2020") -> pd.DataFrame:
+    """Industrial belts: connected groups of ranked units over county contiguity.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, largest first: ``size``, ``members`` (names in rank order),
+        ``best_rank``, ``clusters`` (primary clusters of the members, with counts).
+
+    """
+    g = _network()
+    table = rankings.load(ranking).set_index("adcode")
+    ms = membership(spec)
+    sub = g.subgraph(table.index)
+    import networkx as nx
+
+    rows = []
+    for comp in nx.connected_components(sub):
+        part = table.loc[sorted(comp)].sort_values("rank")
+        clusters = ms.loc[part.index, "primary_zh"].replace("", "outside").value_counts()
+        rows.append(
+            {
+                "size": len(part),
+                "members": ";".join(part["name"]),
+                "best_rank": int(part["rank"].min()),
+                "clusters": ";".join(f"{k} {v}" for k, v in clusters.items()),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(
+        ["size", "best_rank"], ascending=[False, True], ignore_index=True
+    )
+
+
+def _cores() -> pd.DataFrame:
+    return pd.read_csv(settings.data_dir / "cluster_cores.csv", dtype=str)
+
+
+def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
+    """For every member unit of a set (by primary cluster): distance to the nearest core.
+
+    The core of a cluster is the municipal districts of its core city or cities
+    (``cluster_cores.csv``; all units of 香港 and 澳门). ``hops`` counts county-adjacency
+    steps to the nearest core unit (0 inside the core; missing where no path exists, as
+    from an island); ``km`` is the geodesic distance from the unit's representative
+    point to the nearest core unit's.
+    """
+    import networkx as nx
+    import pyproj
+
+    ms = membership(spec)
+    units = boundaries.units()
+    cores = _cores()
+    g = _network()
+    geod = pyproj.Geod(ellps="WGS84")
+    frames = []
+    for cluster, part in ms[ms["primary_cluster"] != ""].groupby("primary_cluster"):
+        rows = cores[cores["cluster_id"] == cluster]
+        core_units = []
+        for r in rows.itertuples(index=False):
+            pool = _prefecture_units(r.province, r.core, units)
+            urban = pool[
+                pool["unit_type"].isin(["district", "sar_district", "prefecture_city_undivided"])
+            ]
+            core_units += list(urban.index if len(urban) else pool.index)
+        hops = nx.multi_source_dijkstra_path_length(g, set(core_units))
+        lon = units.loc[part.index, "rep_lon"].to_numpy()[:, None]
+        lat = units.loc[part.index, "rep_lat"].to_numpy()[:, None]
+        clon = units.loc[core_units, "rep_lon"].to_numpy()[None, :]
+        clat = units.loc[core_units, "rep_lat"].to_numpy()[None, :]
+        _, _, dist = geod.inv(*np.broadcast_arrays(lon, lat, clon, clat))
+        frames.append(pd.DataFrame({
+            "adcode": part.index, "name": part["name"].to_numpy(), "cluster_id": cluster,
+            "core": "、".join(rows["core"]),
+            "hops": [hops.get(c, np.nan) for c in part.index],
+            "km": dist.min(axis=1) / 1000,
+        }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def radiation(
+    spec: str | Path = "report2020",
+    ranking: str = "industrial_counties",
+    *,
+    min_units: int = 5,
+    permutations: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Does being near a cluster's core go with a better rank? Spearman of rank and km.
+
+    Among the ranked units in each cluster (primary membership) with at least
+    ``min_units`` of them, and over all of them pooled: Spearman's rho (and Kendall's
+    tau-b) between rank (1 = best) and distance to the nearest core, with two-sided
+    permutation p-values. "Radiation" predicts rho > 0: further from the core, worse.
+    """
+    permutations = settings.permutations if permutations is None else int(permutations)
+    seed = settings.seed if seed is None else int(seed)
+    dist = core_distances(spec).set_index("adcode")
+    table = rankings.load(ranking)
+    table = table[table["adcode"].isin(dist.index)]
+    table = table.assign(
+        km=dist.loc[table["adcode"], "km"].to_numpy(),
+        hops=dist.loc[table["adcode"], "hops"].to_numpy(),
+        cluster_id=dist.loc[table["adcode"], "cluster_id"].to_numpy(),
+    )
+    groups = [(c, part) for c, part in table.groupby("cluster_id") if len(part) >= min_units]
+    groups.append(("all", table))
+    rows = []
+    for cluster, part in groups:
+        res = rank_correlations(
+            part["rank"].to_numpy(float),
+            part["km"].to_numpy(float),
+            permutations,
+            rng_for(seed, f"radiation:{cluster}"),
+        )
+        rows.append(
+            {"cluster_id": cluster, "n": len(part), "km_median": float(part["km"].median()), **res}
+        )
+    out = pd.DataFrame(rows)
+    out["permutations"] = permutations
+    out["seed"] = seed
+    return out
+
+
+def overlaps(spec: str | Path = "plans") -> tuple[Any, pd.DataFrame]:
+    """The graph of a set's definitions, joined where they share units, and its table.
+
+    Returns
+    -------
+    tuple
+        A networkx Graph (nodes: definitions with ``cluster_zh`` and ``n_units``; edges
+        with ``shared`` = number of shared units) and the overlap table.
+
+    """
+    import networkx as nx
+
+    _, defs = load_set(spec)
+    sets = {d: set(members(d)["adcode"]) for d in defs}
+    g = nx.Graph(set=str(spec))
+    for d in defs:
+        g.add_node(d, cluster_zh=members(d)["cluster_zh"].iloc[0], n_units=len(sets[d]))
+    rows = []
+    for i, a in enumerate(defs):
+        for b in defs[i + 1 :]:
+            shared = sets[a] & sets[b]
+            if shared:
+                g.add_edge(a, b, shared=len(shared))
+                names = boundaries.units().loc[sorted(shared), "name"]
+                rows.append(
+                    {"a": a, "b": b, "shared": len(shared), "units": ";".join(names.iloc[:20])}
+                )
+    return g, pd.DataFrame(rows, columns=["a", "b", "shared", "units"])
