@@ -15,7 +15,9 @@ The path, stage by stage:
    that queen and rook neighbour sets are identical to the full-resolution ones;
 6. dissolve counties into prefectures and provinces (``coverage_union``), so the
    three layers nest exactly;
-7. write GeoParquet (geoarrow encoding, zstd), ``neighbours.csv`` (every queen pair
+7. write GeoParquet (geoarrow encoding, zstd), ``county_web.topojson`` (the county
+   coverage simplified again at 1 km and encoded with shared arcs, for web maps),
+   ``neighbours.csv`` (every queen pair
    of the county layer, flagged where it is also a rook pair, so weights need no
    geometry work at run time) and ``metadata.json``.
 
@@ -179,6 +181,7 @@ def _attributes(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+WEB_TOLERANCE_M = 1000.0
 COAST_EAST_OF_DEG = 100.0
 COAST_BORDER_BUFFER_M = 10_000.0
 
@@ -367,6 +370,19 @@ def build(
         gdf.to_parquet(tmp, **_PARQUET)
         tmp.replace(path)
         sizes[level] = path.stat().st_size
+    log("encoding the web layer (TopoJSON, 1 km) ...")
+    web = shapely.coverage_simplify(_to_equal_area(simplified), WEB_TOLERANCE_M)
+    from geotool._topojson import encode
+
+    topo = encode(_from_equal_area(web), [{"id": c} for c in attrs["adcode"]])
+    topo["geotool"] = {"tolerance_m": WEB_TOLERANCE_M, "quantization": 100_000,
+                       "source": "county.parquet"}
+    web_path = out_dir / "county_web.topojson"
+    web_path.with_suffix(".tmp").write_text(json.dumps(topo, separators=(",", ":")),
+                                            encoding="utf-8")
+    web_path.with_suffix(".tmp").replace(web_path)
+    sizes["county_web"] = web_path.stat().st_size
+
     log("deriving the coastline ...")
     coast, coast_km = coastline(simplified, root)
     coast_path = out_dir / "coastline.parquet"
