@@ -375,11 +375,15 @@ def build(
     from geotool._topojson import encode
 
     topo = encode(_from_equal_area(web), [{"id": c} for c in attrs["adcode"]])
-    topo["geotool"] = {"tolerance_m": WEB_TOLERANCE_M, "quantization": 100_000,
-                       "source": "county.parquet"}
+    topo["geotool"] = {
+        "tolerance_m": WEB_TOLERANCE_M,
+        "quantization": 100_000,
+        "source": "county.parquet",
+    }
     web_path = out_dir / "county_web.topojson"
-    web_path.with_suffix(".tmp").write_text(json.dumps(topo, separators=(",", ":")),
-                                            encoding="utf-8")
+    web_path.with_suffix(".tmp").write_text(
+        json.dumps(topo, separators=(",", ":")), encoding="utf-8"
+    )
     web_path.with_suffix(".tmp").replace(web_path)
     sizes["county_web"] = web_path.stat().st_size
 

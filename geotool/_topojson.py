@@ -40,6 +40,7 @@ def encode(
     -------
     dict
         A TopoJSON Topology.
+
     """
     geometries = np.asarray(geometries, dtype=object)
     xmin, ymin, xmax, ymax = shapely.total_bounds(geometries)
@@ -51,7 +52,9 @@ def encode(
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
     # quantise first, then drop vertices that collapse onto their predecessor
-    q = np.column_stack([np.round((coords[:, 0] - xmin) / kx), np.round((coords[:, 1] - ymin) / ky)])
+    q = np.column_stack(
+        [np.round((coords[:, 0] - xmin) / kx), np.round((coords[:, 1] - ymin) / ky)]
+    )
     q = q.astype(np.int64)
     keep = np.ones(len(q), dtype=bool)
     keep[1:] = ~((q[1:] == q[:-1]).all(axis=1) & (coord_ring[1:] == coord_ring[:-1]))
@@ -123,8 +126,9 @@ def encode(
         for p in np.flatnonzero(part_geom == g):
             if ring_offset[p] not in ring_arcs:  # exterior collapsed: drop the part
                 continue
-            polys.append([ring_arcs[r] for r in range(ring_offset[p], ring_offset[p + 1])
-                          if r in ring_arcs])
+            polys.append(
+                [ring_arcs[r] for r in range(ring_offset[p], ring_offset[p + 1]) if r in ring_arcs]
+            )
         objects.append({"type": "MultiPolygon", "arcs": polys, "properties": properties[g]})
 
     encoded = []

@@ -406,7 +406,13 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from geotool.pipeline import run
 
-    summary = run(args.out, seed=args.seed, permutations=args.permutations)
+    summary = run(
+        args.out,
+        seed=args.seed,
+        permutations=args.permutations,
+        offline=args.offline,
+        basemap=args.basemap,
+    )
     print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
     return EXIT_OK if summary["check_report"]["ok"] else EXIT_FAILED
 
@@ -526,6 +532,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=Path("outputs"))
     r.add_argument("--seed", type=int, default=settings.seed)
     r.add_argument("--permutations", type=int, default=settings.permutations)
+    r.add_argument(
+        "--offline",
+        action="store_true",
+        help="maps that render with no network (assets inlined, no tiles)",
+    )
+    r.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
     r.set_defaults(func=_cmd_run)
     return parser
 

@@ -9,7 +9,7 @@ boundaries, and spatial autocorrelation (global statistics under four weights, j
 counts, LISA and Gi*, Moran scatter plots, bivariate Moran) and tier diffusion
 (composition, centres and ellipses, diffusion vectors, gradient test, change on 2019)
 and city clusters (counts under report2020 and plans, membership, radiation, belts,
-dissolved polygons). The maps stage adds its outputs here when it lands.
+dissolved polygons), four interactive maps and the landing page ``index.html``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from geotool import __version__, autocorr, boundaries, clusters, rankings, tiers
+from geotool import __version__, autocorr, boundaries, clusters, maps, rankings, tiers
 from geotool._log import log
 from geotool.report import check_report
 
@@ -37,6 +37,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; published files are readable
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -47,8 +50,30 @@ def _csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8-sig")
 
 
-def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dict[str, Any]:
-    """Run the main job and write ``out_dir``; return the summary written as ``summary.json``."""
+def run(
+    out_dir: Path | str = "outputs",
+    *,
+    seed: int,
+    permutations: int,
+    offline: bool = False,
+    basemap: str = "none",
+) -> dict[str, Any]:
+    """Run the main job and write ``out_dir``; return the summary written as ``summary.json``.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path or str
+        Output folder (created if missing).
+    seed : int
+        Seed of every permutation test.
+    permutations : int
+        Permutations per test.
+    offline : bool
+        Write maps that render with no network (assets inlined, no tiles).
+    basemap : str
+        Tiles under the maps' polygons (see :mod:`geotool.maps`).
+
+    """
     out = Path(out_dir)
     files: list[str] = []
 
@@ -194,6 +219,29 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
     cluster_summary["changes_report2020_to_plans"] = changes.to_dict(orient="records")
     cluster_summary["largest_belts"] = belts.head(5).to_dict(orient="records")
 
+    log("maps ...")
+    info = maps.unit_info(
+        lisa=auto["industrial_counties"]["local"], membership=clusters.membership("report2020")
+    )
+    opts = {"offline": offline, "basemap": basemap}
+    locals_ = {name.replace("_", " "): auto[name]["local"] for name in rankings.RANKINGS}
+    county_tiers = tiers.analyse(
+        tiers.report_table("industrial_counties"), permutations=9, seed=seed
+    )["shapes"]
+    built = {
+        "rankings.html": maps.rankings_map(info, **opts),
+        "lisa.html": maps.lisa_map(locals_, info, **opts),
+        "tiers.html": maps.tiers_map(info, county_tiers, **opts),
+        "clusters.html": maps.clusters_map(
+            clusters.membership("report2020"), clusters.polygons("report2020"), info, **opts
+        ),
+    }
+    maps_written = {}
+    for fname, fmap in built.items():
+        text = maps.to_html(fmap, out / "maps" / fname)
+        maps_written[fname] = len(text.encode("utf-8"))
+        files.append(f"maps/{fname}")
+
     status = checks["status"].value_counts().to_dict()
     summary: dict[str, Any] = {
         "geotool_version": __version__,
@@ -209,8 +257,10 @@ def run(out_dir: Path | str = "outputs", *, seed: int, permutations: int) -> dic
         "autocorrelation": auto_summary,
         "tiers": tier_summary,
         "clusters": cluster_summary,
+        "maps": {"files": maps_written, "offline": offline, "basemap": basemap},
     }
-    files.append("summary.json")
+    write_atomic(out / "index.html", maps.index_page(summary, maps_written))
+    files += ["index.html", "summary.json"]
     summary["files"] = files
     write_atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
     log(f"wrote {len(files)} files to {out}")
