@@ -403,6 +403,87 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_map(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from geotool import autocorr, clusters, maps, rankings, tiers
+    from geotool.io import read_table
+    from geotool.match import require_unique, resolve
+
+    opts = {"offline": args.offline, "basemap": args.basemap}
+    out = Path(args.out)
+    if args.data is not None:
+        raw = read_table(args.data, encoding=args.encoding, sheet=args.sheet)
+        if args.value_col not in raw.columns:
+            msg = (
+                f"--value-col must name a column of {args.data}; its columns are "
+                f"{list(raw.columns)}."
+            )
+            raise InputError(msg)
+        resolved = resolve(
+            raw,
+            name_col=args.name_col,
+            province_col=args.province_col,
+            prefecture_col=args.prefecture_col,
+            code_col=args.code_col,
+        )
+        bad = resolved[resolved["match_status"] != "matched"]
+        if len(bad):
+            report = out.with_name(out.stem + "_match_report.csv")
+            resolved.to_csv(report, index_label="row", encoding="utf-8-sig")
+            msg = (
+                f"{len(bad)} of {len(resolved)} rows could not be matched (first: row "
+                f"{bad.index[0]}: {bad.iloc[0]['match_note']}); see {report}, fix, rerun."
+            )
+            raise InputError(msg)
+        require_unique(resolved)
+        values = pd.to_numeric(resolved[args.value_col], errors="coerce")
+        series = pd.Series(
+            values.to_numpy(), index=resolved["adcode"].to_numpy(), name=args.value_col
+        )
+        extra = {c: c for c in raw.columns if c not in (args.value_col,)}
+        table = resolved.set_index("adcode")[list(extra)]
+        fmap = maps.choropleth(
+            series,
+            scheme=args.scheme,
+            k=args.k,
+            title=args.title or Path(args.data).stem,
+            table=table,
+            fields=extra,
+            **opts,
+        )
+    else:
+        ms = clusters.membership(args.set)
+        if args.kind == "lisa":
+            locals_ = {}
+            for name in rankings.RANKINGS:
+                v = autocorr.ranking_variables(name)
+                from geotool import weights
+
+                w = weights.build(v.index, args.weights or autocorr.DEFAULT_WEIGHTS[name])
+                locals_[name.replace("_", " ")] = autocorr.local_stats(
+                    v["score"], w, permutations=args.permutations, seed=args.seed, gi_star=False
+                )
+            info = maps.unit_info(lisa=locals_["industrial counties"], membership=ms)
+            fmap = maps.lisa_map(locals_, info, **opts)
+        else:
+            info = maps.unit_info(membership=ms)
+            if args.kind == "rankings":
+                fmap = maps.rankings_map(info, **opts)
+            elif args.kind == "tiers":
+                shapes = tiers.analyse(tiers.report_table(), permutations=9)["shapes"]
+                fmap = maps.tiers_map(info, shapes, **opts)
+            else:
+                fmap = maps.clusters_map(ms, clusters.polygons(args.set), info, **opts)
+    text = maps.to_html(fmap, out)
+    print(
+        f"wrote {out} ({len(text.encode('utf-8')) / 1e6:.2f} MB"
+        f"{', offline' if args.offline else ''})",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from geotool.pipeline import run
 
@@ -527,6 +608,30 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=settings.seed)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_cmd_clusters)
+
+    mp = sub.add_parser("map", help="write one interactive map as standalone HTML")
+    mp.add_argument(
+        "kind", nargs="?", default="rankings", choices=["rankings", "lisa", "tiers", "clusters"]
+    )
+    mp.add_argument("--out", type=Path, default=Path("outputs/maps/map.html"))
+    mp.add_argument("--offline", action="store_true", help="render with no network at all")
+    mp.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
+    mp.add_argument("--set", default="report2020", help="cluster definition set")
+    mp.add_argument("--weights", default=None, help="weights for the LISA map")
+    mp.add_argument("--permutations", type=int, default=settings.permutations)
+    mp.add_argument("--seed", type=int, default=settings.seed)
+    mp.add_argument("--data", type=Path, default=None, help="a user's table: choropleth")
+    mp.add_argument("--value-col", default=None)
+    mp.add_argument(
+        "--scheme", default="quantiles", choices=["quantiles", "fisherjenks", "equalinterval"]
+    )
+    mp.add_argument("-k", type=int, default=5)
+    mp.add_argument("--title", default="")
+    for col in ("name", "province", "prefecture", "code"):
+        mp.add_argument(f"--{col}-col", default=None)
+    mp.add_argument("--encoding", default=None)
+    mp.add_argument("--sheet", default=None)
+    mp.set_defaults(func=_cmd_map)
 
     r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
     r.add_argument("--out", type=Path, default=Path("outputs"))
