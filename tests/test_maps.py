@@ -195,3 +195,21 @@ def test_rankings_data_drive_the_map(info):
     ranked = rankings.load("industrial_counties")
     assert info["industrial_rank"].notna().sum() == 100
     assert info.loc[ranked["adcode"], "tier"].notna().all()
+
+
+@needs_browser
+def test_maps_written_by_the_main_job_work_offline(tmp_path):
+    from geotool.pipeline import run
+
+    out = tmp_path / "out"
+    summary = run(out, seed=1, permutations=19, offline=True)
+    assert set(summary["maps"]["files"]) == {"rankings.html", "lisa.html", "tiers.html",
+                                              "clusters.html"}
+    for name, size in summary["maps"]["files"].items():
+        assert size <= 3_000_000, name
+        state, _ = browse(out / "maps" / name, tmp_path, "#search=Jiangyin")
+        assert state.get("ready") == "1" and state["polygons"] == "2875", name
+        assert json.loads(state["errors"].replace("&quot;", '"')) == [], name
+        assert state["found"] == "320281", name
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "maps/rankings.html" in index and "Moran" in index
