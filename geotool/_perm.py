@@ -217,9 +217,10 @@ def permuted_quadratic_forms(
 
 
 def _rank(a: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
+    """Average ranks (ties share the mean of their ranks), as scipy's ``rankdata``."""
+    import pandas as pd
 
-    return rankdata(a)
+    return pd.Series(a).rank(method="average").to_numpy()
 
 
 def rank_correlations(

@@ -130,6 +130,15 @@ def _stem(name: str) -> str:
 
 
 def _prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd.DataFrame:
+    return units.loc[list(_prefecture_codes(province, prefecture))]
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefecture_codes(province: str, prefecture: str) -> tuple[str, ...]:
+    return tuple(_find_prefecture_units(province, prefecture, boundaries.units()).index)
+
+
+def _find_prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd.DataFrame:
     if prefecture in _RENAMED_AREAS:
         return units.loc[_RENAMED_AREAS[prefecture]]
     prov = units[units["province"] == province]
@@ -256,22 +265,41 @@ def membership(spec: str | Path = "report2020") -> pd.DataFrame:
 
     """
     name, defs = load_set(spec)
+    out = _membership(name, tuple(defs)).copy()
+    out.attrs["set"] = name
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
+    """Cached body of :func:`membership`."""
     units = boundaries.units()
     parts = [members(d) for d in defs]
     allm = pd.concat(parts, ignore_index=True)
     allm["priority"] = allm["definition"].map({d: i for i, d in enumerate(defs)})
-    allm = allm.sort_values(["adcode", "priority"])
+    allm = allm.sort_values(["adcode", "priority"]).astype(
+        {"cluster_id": object, "definition": object}
+    )
     grouped = allm.groupby("adcode")
     out = pd.DataFrame(index=units.index)
     out["name"] = units["name"]
-    out["clusters"] = grouped["cluster_id"].agg(";".join).reindex(units.index, fill_value="")
-    out["definitions"] = grouped["definition"].agg(";".join).reindex(units.index, fill_value="")
+    joined = {
+        a: (";".join(c), ";".join(d))
+        for a, c, d in zip(
+            *(
+                grouped[k].agg(list) if k != "adcode" else grouped.size().index
+                for k in ("adcode", "cluster_id", "definition")
+            ),
+            strict=True,
+        )
+    }
+    out["clusters"] = [joined.get(a, ("", ""))[0] for a in units.index]
+    out["definitions"] = [joined.get(a, ("", ""))[1] for a in units.index]
     out["n_clusters"] = grouped.size().reindex(units.index, fill_value=0)
     first = grouped.first()
     out["primary_cluster"] = first["cluster_id"].reindex(units.index, fill_value="")
     out["primary_definition"] = first["definition"].reindex(units.index, fill_value="")
     out["primary_zh"] = first["cluster_zh"].reindex(units.index, fill_value="")
-    out.attrs["set"] = name
     return out
 
 
@@ -285,10 +313,16 @@ def polygons(spec: str | Path = "report2020") -> Any:
         n_prefectures, members`` (unit names, ";"-joined).
 
     """
+    _, defs = load_set(spec)
+    return _polygons(tuple(defs)).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _polygons(defs: tuple[str, ...]) -> Any:
+    """Cached body of :func:`polygons`."""
     import geopandas as gpd
     import shapely
 
-    _, defs = load_set(spec)
     counties = boundaries.load("county")
     rows, geoms = [], []
     for i, d in enumerate(defs):
@@ -452,6 +486,27 @@ def belts(ranking: str = "industrial_counties", spec: str | Path = "report2020")
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _adjacency() -> tuple[Any, pd.Index]:
+    import scipy.sparse as sp
+
+    units = boundaries.units().index
+    pairs = boundaries.neighbours()
+    a, b = units.get_indexer(pairs["adcode_a"]), units.get_indexer(pairs["adcode_b"])
+    n = len(units)
+    mat = sp.coo_matrix((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+    return mat.tocsr(), units
+
+
+def _hops_from(sources: list[str]) -> dict[str, float]:
+    """Fewest adjacency steps from any source unit to every unit (breadth-first, scipy)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    mat, units = _adjacency()
+    dist = dijkstra(mat, unweighted=True, indices=units.get_indexer(sources), min_only=True)
+    return {c: d for c, d in zip(units, dist, strict=True) if np.isfinite(d)}
+
+
 def _cores() -> pd.DataFrame:
     return pd.read_csv(settings.data_dir / "cluster_cores.csv", dtype=str)
 
@@ -465,13 +520,11 @@ def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
     from an island); ``km`` is the geodesic distance from the unit's representative
     point to the nearest core unit's.
     """
-    import networkx as nx
     import pyproj
 
     ms = membership(spec)
     units = boundaries.units()
     cores = _cores()
-    g = _network()
     geod = pyproj.Geod(ellps="WGS84")
     frames = []
     for cluster, part in ms[ms["primary_cluster"] != ""].groupby("primary_cluster"):
@@ -483,7 +536,7 @@ def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
                 pool["unit_type"].isin(["district", "sar_district", "prefecture_city_undivided"])
             ]
             core_units += list(urban.index if len(urban) else pool.index)
-        hops = nx.multi_source_dijkstra_path_length(g, set(core_units))
+        hops = _hops_from(core_units)
         lon = units.loc[part.index, "rep_lon"].to_numpy()[:, None]
         lat = units.loc[part.index, "rep_lat"].to_numpy()[:, None]
         clon = units.loc[core_units, "rep_lon"].to_numpy()[None, :]

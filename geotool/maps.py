@@ -133,21 +133,22 @@ def _tooltips(table: pd.DataFrame, fields: dict[str, str]) -> dict[str, dict[str
     """Per unit: the tooltip HTML (every value escaped) and the search text."""
     units = boundaries.units()
     pinyin = _pinyin_names()
-    out = {}
     extra = table.reindex(units.index)
-    for code in units.index:
-        u = units.loc[code]
-        lines = [
-            f"<b>{_esc(u['name'])}</b> {_esc(pinyin[code])}",
-            f"{_esc(u['province'])} {_esc(u['prefecture'])} · {_esc(code)}",
-        ]
-        row = extra.loc[code]
-        for col, label in fields.items():
-            value = row.get(col)
-            if _esc(value):
-                lines.append(f"{_esc(label)}: {_esc(value)}")
-        search = f"{u['name']} {pinyin[code]} {pinyin[code].lower()}"
-        out[code] = {"t": "<br>".join(lines), "s": search}
+    columns = [
+        (label, extra[col].to_numpy(dtype=object) if col in extra.columns else [None] * len(units))
+        for col, label in fields.items()
+    ]
+    out = {}
+    for i, (code, name, prov, pref) in enumerate(
+        zip(units.index, units["name"], units["province"], units["prefecture"], strict=True)
+    ):
+        py = pinyin[code]
+        lines = [f"<b>{_esc(name)}</b> {_esc(py)}", f"{_esc(prov)} {_esc(pref)} · {_esc(code)}"]
+        for label, values in columns:
+            shown = _esc(values[i])
+            if shown:
+                lines.append(f"{_esc(label)}: {shown}")
+        out[code] = {"t": "<br>".join(lines), "s": f"{name} {py} {py.lower()}"}
     return out
 
 

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +77,20 @@ def run(
     """
     out = Path(out_dir)
     files: list[str] = []
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        timings[stage] = round(now - clock[0], 2)
+        clock[0] = now
 
     log("checking the report's figures ...")
     checks = check_report()
     write_atomic(out / "tables" / "check_report.csv", _csv(checks))
     files.append("tables/check_report.csv")
 
+    lap("report_check")
     log("joining the rankings to the boundaries ...")
     units = boundaries.units()
     table = rankings.load()
@@ -97,6 +106,7 @@ def run(
     write_atomic(out / "tables" / "rankings.csv", _csv(joined))
     files.append("tables/rankings.csv")
 
+    lap("rankings_join")
     log(f"spatial autocorrelation of the three rankings ({permutations} permutations) ...")
     auto = autocorr.stage(permutations=permutations, seed=seed)
     auto_summary: dict[str, Any] = {}
@@ -148,12 +158,15 @@ def run(
         "weights": biv["weights"],
     }
 
+    lap("autocorrelation")
     log("tiers: composition, geography, diffusion, gradient ...")
     tier_summary: dict[str, Any] = {}
+    tier_shapes = {}
     for name in ("industrial_counties", "industrial_districts"):
         res = tiers.analyse(
             tiers.report_table(name), permutations=permutations, seed=seed, ranking=name
         )
+        tier_shapes[name] = res["shapes"]
         for key in ("composition", "geography", "vectors", "gradient", "region_change"):
             frame = res[key].reset_index() if key == "composition" else res[key]
             write_atomic(out / "tables" / f"tiers_{key}_{name}.csv", _csv(frame))
@@ -181,6 +194,7 @@ def run(
             "verdict": res["verdict"],
         }
 
+    lap("tiers")
     log("city clusters under report2020 and plans ...")
     cluster_summary: dict[str, Any] = {}
     for set_name in ("report2020", "plans"):
@@ -219,15 +233,14 @@ def run(
     cluster_summary["changes_report2020_to_plans"] = changes.to_dict(orient="records")
     cluster_summary["largest_belts"] = belts.head(5).to_dict(orient="records")
 
+    lap("clusters")
     log("maps ...")
     info = maps.unit_info(
         lisa=auto["industrial_counties"]["local"], membership=clusters.membership("report2020")
     )
     opts = {"offline": offline, "basemap": basemap}
     locals_ = {name.replace("_", " "): auto[name]["local"] for name in rankings.RANKINGS}
-    county_tiers = tiers.analyse(
-        tiers.report_table("industrial_counties"), permutations=9, seed=seed
-    )["shapes"]
+    county_tiers = tier_shapes["industrial_counties"]
     built = {
         "rankings.html": maps.rankings_map(info, **opts),
         "lisa.html": maps.lisa_map(locals_, info, **opts),
@@ -242,6 +255,7 @@ def run(
         maps_written[fname] = len(text.encode("utf-8"))
         files.append(f"maps/{fname}")
 
+    lap("maps")
     status = checks["status"].value_counts().to_dict()
     summary: dict[str, Any] = {
         "geotool_version": __version__,
@@ -258,6 +272,7 @@ def run(
         "tiers": tier_summary,
         "clusters": cluster_summary,
         "maps": {"files": maps_written, "offline": offline, "basemap": basemap},
+        "timings_s": timings,
     }
     write_atomic(out / "index.html", maps.index_page(summary, maps_written))
     files += ["index.html", "summary.json"]

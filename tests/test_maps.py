@@ -203,8 +203,12 @@ def test_maps_written_by_the_main_job_work_offline(tmp_path):
 
     out = tmp_path / "out"
     summary = run(out, seed=1, permutations=19, offline=True)
-    assert set(summary["maps"]["files"]) == {"rankings.html", "lisa.html", "tiers.html",
-                                              "clusters.html"}
+    assert set(summary["maps"]["files"]) == {
+        "rankings.html",
+        "lisa.html",
+        "tiers.html",
+        "clusters.html",
+    }
     for name, size in summary["maps"]["files"].items():
         assert size <= 3_000_000, name
         state, _ = browse(out / "maps" / name, tmp_path, "#search=Jiangyin")
