@@ -485,7 +485,21 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from geotool.pipeline import run
+    from geotool.pipeline import run, run_user
+
+    if args.quiet_run:
+        logging.getLogger("geotool").setLevel(logging.WARNING)
+    if args.data is not None:
+        summary = run_user(
+            args.data, args.out, value_col=args.value_col, seed=args.seed,
+            permutations=args.permutations, name_col=args.name_col,
+            province_col=args.province_col, prefecture_col=args.prefecture_col,
+            code_col=args.code_col, year_col=args.year_col, encoding=args.encoding,
+            sheet=args.sheet, max_unmatched=args.max_unmatched, weights=args.weights or "queen",
+            offline=args.offline, basemap=args.basemap,
+        )  # fmt: skip
+        print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
+        return EXIT_OK
 
     summary = run(
         args.out,
@@ -643,6 +657,26 @@ def _parser() -> argparse.ArgumentParser:
         help="maps that render with no network (assets inlined, no tiles)",
     )
     r.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
+    r.add_argument("--quiet", dest="quiet_run", action="store_true", help="no progress")
+    r.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="your own table (CSV in UTF-8/GBK, or .xlsx) instead of the report's",
+    )
+    r.add_argument("--value-col", default=None, help="numeric column of --data")
+    r.add_argument("--year-col", default=None, help="year column of --data")
+    for col in ("name", "province", "prefecture", "code"):
+        r.add_argument(f"--{col}-col", default=None, help=f"column holding the {col}")
+    r.add_argument("--encoding", default=None, help="force the CSV encoding (e.g. gb18030)")
+    r.add_argument("--sheet", default=None, help="Excel sheet name or number")
+    r.add_argument(
+        "--max-unmatched",
+        type=float,
+        default=0.0,
+        help="share of rows allowed to stay unmatched or ambiguous (default 0)",
+    )
+    r.add_argument("--weights", default=None, help="weights spec for --data (default queen)")
     r.set_defaults(func=_cmd_run)
     return parser
 

@@ -280,3 +280,226 @@ def run(
     write_atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
     log(f"wrote {len(files)} files to {out}")
     return summary
+
+
+def run_user(
+    path: Path | str,
+    out_dir: Path | str = "outputs",
+    *,
+    value_col: str | None,
+    seed: int,
+    permutations: int,
+    name_col: str | None = None,
+    province_col: str | None = None,
+    prefecture_col: str | None = None,
+    code_col: str | None = None,
+    year_col: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    max_unmatched: float = 0.0,
+    weights: str = "queen",
+    offline: bool = False,
+    basemap: str = "none",
+) -> dict[str, Any]:
+    """The main job on a user's table: match, then autocorrelation, tiers, clusters, maps.
+
+    Every input row is written to ``tables/match_report.csv`` (status, method,
+    candidates) before anything can fail. The run stops with :class:`MatchError` if more
+    than ``max_unmatched`` of the rows are unmatched or ambiguous, or if a unit appears
+    twice (in one year), and with :class:`InputError` if values are not numeric.
+
+    The analysis universe is the table's own units (latest year when ``year_col`` is
+    given): include the units that scored nothing, with 0, to test against them.
+    """
+    from geotool import weights as weights_mod
+    from geotool._errors import InputError, MatchError
+    from geotool.io import read_table
+    from geotool.match import duplicates, resolve
+
+    out = Path(out_dir)
+    raw = read_table(path, encoding=encoding, sheet=sheet)
+    if value_col is None:
+        numeric = [
+            c
+            for c in raw.columns
+            if pd.to_numeric(raw[c], errors="coerce").notna().mean() > 0.9
+            and c not in (code_col, year_col)
+            and "代码" not in c
+            and "code" not in c
+        ]
+        if len(numeric) != 1:
+            msg = (
+                f"Cannot tell which column holds the values (numeric columns: {numeric}); "
+                "name it with --value-col."
+            )
+            raise InputError(msg)
+        value_col = numeric[0]
+    if value_col not in raw.columns:
+        msg = (
+            f"--value-col {value_col!r} is not a column of {path}; its columns are "
+            f"{list(raw.columns)}."
+        )
+        raise InputError(msg)
+    if year_col is not None and year_col not in raw.columns:
+        msg = (
+            f"--year-col {year_col!r} is not a column of {path}; its columns are "
+            f"{list(raw.columns)}."
+        )
+        raise InputError(msg)
+    resolved = resolve(
+        raw,
+        name_col=name_col,
+        province_col=province_col,
+        prefecture_col=prefecture_col,
+        code_col=code_col,
+    )
+    report_path = out / "tables" / "match_report.csv"
+    write_atomic(report_path, resolved.to_csv(index_label="row").encode("utf-8-sig"))
+    bad = resolved[resolved["match_status"] != "matched"]
+    share = len(bad) / len(resolved)
+    if share > max_unmatched:
+        first = bad.iloc[0]
+        n_un = int((bad["match_status"] == "unmatched").sum())
+        why = first["match_note"] or first["match_candidates"]
+        msg = (
+            f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
+            f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
+            f"{why}). Fix those names (candidates are in {report_path}) or add a province "
+            f"column, or allow them with --max-unmatched {share:.2f}."
+        )
+        raise MatchError(msg)
+    ok = resolved[resolved["match_status"] == "matched"].copy()
+    keys = ["adcode", year_col] if year_col else ["adcode"]
+    dup = ok[ok.duplicated(keys, keep=False)]
+    if len(dup):
+        groups = dup.groupby(keys).apply(lambda g: list(g.index), include_groups=False)
+        listing = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
+        msg = f"Units appear more than once ({listing}); keep one row per unit (per year)."
+        raise MatchError(msg)
+    _ = duplicates
+    values = pd.to_numeric(ok[value_col], errors="coerce")
+    if values.isna().any():
+        rows = ok.index[values.isna()].tolist()[:8]
+        msg = (
+            f"Column {value_col!r} has empty or non-numeric cells in rows {rows}; fix them "
+            "or remove those rows."
+        )
+        raise InputError(msg)
+    ok[value_col] = values
+    latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
+    series = pd.Series(
+        latest[value_col].to_numpy(float), index=latest["adcode"].to_numpy(), name=value_col
+    )
+    files = ["tables/match_report.csv"]
+
+    log(f"spatial autocorrelation of {value_col!r} over {len(series)} units ...")
+    w = weights_mod.build(series.index, weights)
+    result = autocorr.analyse(series, w, permutations=permutations, seed=seed)
+    write_atomic(out / "tables" / "user_global.csv", _csv(result["global"]))
+    write_atomic(
+        out / "tables" / "user_lisa.csv", _csv(result["local"].reset_index(names="adcode"))
+    )
+    files += ["tables/user_global.csv", "tables/user_lisa.csv"]
+
+    log("tiers ...")
+    table = pd.DataFrame({"adcode": ok["adcode"].to_numpy(), "score": ok[value_col].to_numpy()})
+    units = boundaries.units()
+    table["region"] = units.loc[table["adcode"], "region"].to_numpy()
+    table["province"] = units.loc[table["adcode"], "province"].to_numpy()
+    if year_col:
+        table["year"] = ok[year_col].to_numpy()
+        parts = []
+        for _, group in table.groupby("year"):
+            part = group.copy()
+            part["tier"] = tiers.assign(
+                part["score"], method="ward", k=min(4, part["score"].nunique())
+            ).to_numpy()
+            part["rank"] = part["score"].rank(ascending=False, method="min")
+            parts.append(part)
+        table = pd.concat(parts)
+    else:
+        table["tier"] = tiers.assign(
+            table["score"], method="ward", k=min(4, table["score"].nunique())
+        ).to_numpy()
+        table["rank"] = table["score"].rank(ascending=False, method="min")
+    tier_res = tiers.analyse(
+        table, permutations=permutations, seed=seed, year_col="year" if year_col else None
+    )
+    write_atomic(out / "tables" / "user_tiers_geography.csv", _csv(tier_res["geography"]))
+    files.append("tables/user_tiers_geography.csv")
+
+    log("city clusters ...")
+    cluster_counts = {}
+    for set_name in ("report2020", "plans"):
+        ms = clusters.membership(set_name).loc[series.index]
+        counts = ms["primary_cluster"].replace("", "outside").value_counts()
+        cluster_counts[set_name] = {k: int(v) for k, v in counts.items()}
+
+    log("maps ...")
+    label = Path(path).stem
+    extra = latest.set_index("adcode")[[value_col]]
+    maps_written = {}
+    for fname, fmap in (
+        (
+            "user_values.html",
+            maps.choropleth(
+                series,
+                scheme="quantiles",
+                k=min(5, series.nunique()),
+                title=f"{label}: {value_col}",
+                table=extra,
+                fields={value_col: value_col},
+                offline=offline,
+                basemap=basemap,
+            ),
+        ),
+        (
+            "user_lisa.html",
+            maps.lisa_map(
+                {f"{label}: {value_col}": result["local"]},
+                maps.unit_info(lisa=result["local"]),
+                offline=offline,
+                basemap=basemap,
+            ),
+        ),
+    ):
+        text = maps.to_html(fmap, out / "maps" / fname)
+        maps_written[fname] = len(text.encode("utf-8"))
+        files.append(f"maps/{fname}")
+    mi = result["global"].set_index("statistic").loc["moran_i"]
+    summary = {
+        "geotool_version": __version__,
+        "input": {
+            "file": str(path),
+            "encoding": raw.attrs.get("encoding"),
+            "rows": len(raw),
+            "value_col": value_col,
+            "year_col": year_col,
+        },
+        "match": resolved["match_status"].value_counts().to_dict(),
+        "match_methods": ok["match_method"].value_counts().to_dict(),
+        "seed": seed,
+        "permutations": permutations,
+        "autocorrelation": {
+            "weights": result["weights"],
+            "lisa_counts": result["lisa_counts"],
+            "moran_i": {
+                k: float(mi[k]) for k in ("value", "expected", "z_norm", "p_norm", "p_sim")
+            },
+        },
+        "tiers": {
+            "verdict": tier_res["verdict"],
+            "vectors": tier_res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict(
+                orient="records"
+            ),
+        },
+        "clusters": cluster_counts,
+        "maps": {"files": maps_written, "offline": offline, "basemap": basemap},
+    }
+    write_atomic(
+        out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1, default=str) + "\n"
+    )
+    files.append("summary.json")
+    summary["files"] = files
+    log(f"wrote {len(files)} files to {out}")
+    return summary
