@@ -171,6 +171,12 @@ def _attributes(frame: pd.DataFrame) -> pd.DataFrame:
     prov = provinces.set_index("province_code")
     out["province"] = out["province_code"].map(prov["province"])
     out["region"] = out["province_code"].map(prov["region"])
+    from pypinyin import Style, lazy_pinyin
+
+    # romanised name for readers who do not read Chinese (tone marks dropped, joined)
+    out["name_pinyin"] = [
+        "".join(lazy_pinyin(n, style=Style.NORMAL)).capitalize() for n in out["name"]
+    ]
     if out["province"].isna().any():
         bad = out.loc[out["province"].isna(), "adcode"].tolist()
         msg = f"Province codes missing from provinces.csv for units {bad[:5]}."

@@ -71,6 +71,7 @@ def load(level: Level = "county") -> gpd.GeoDataFrame:
         County columns: ``name``, ``unit_type``, ``province_administered``,
         ``prefecture_code``, ``prefecture``, ``province_code``, ``province``,
         ``region`` (NBS four regions; ``none`` for Hong Kong, Macau, Taiwan),
+        ``name_pinyin`` (romanised name),
         ``area_km2`` (equal-area, from the full-resolution source), ``rep_lon`` and
         ``rep_lat`` (a point inside the unit, degrees), ``n_parts``,
         ``queen_neighbours``, ``component``.

@@ -104,17 +104,9 @@ def _topology(datum: str) -> str:
     return json.dumps(topo, separators=(",", ":"))
 
 
-@functools.lru_cache(maxsize=1)
 def _pinyin_names() -> dict[str, str]:
-    """Romanised names of every unit (pypinyin, tone marks dropped, words joined)."""
-    from pypinyin import Style, lazy_pinyin
-
-    units = boundaries.units()
-    out = {}
-    for code, name in units["name"].items():
-        syllables = lazy_pinyin(name, style=Style.NORMAL)
-        out[code] = "".join(syllables).capitalize()
-    return out
+    """Romanised names of every unit (the county layer's ``name_pinyin``, from pypinyin)."""
+    return boundaries.units()["name_pinyin"].to_dict()
 
 
 def _script_json(data: Any) -> str:
@@ -129,8 +121,26 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+_TOOLTIP_CACHE: dict[tuple, dict[str, dict[str, str]]] = {}
+
+
 def _tooltips(table: pd.DataFrame, fields: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Per unit: the tooltip HTML (every value escaped) and the search text."""
+    """Per unit: the tooltip HTML (every value escaped) and the search text.
+
+    Several maps of one run share a table: the result is cached by the table's content.
+    """
+    key = (
+        tuple(table.columns.astype(str)),
+        int(pd.util.hash_pandas_object(table.astype(str), index=True).sum()) if len(table) else 0,
+        tuple(fields.items()),
+    )
+    if key not in _TOOLTIP_CACHE:
+        _TOOLTIP_CACHE.clear()
+        _TOOLTIP_CACHE[key] = _build_tooltips(table, fields)
+    return _TOOLTIP_CACHE[key]
+
+
+def _build_tooltips(table: pd.DataFrame, fields: dict[str, str]) -> dict[str, dict[str, str]]:
     units = boundaries.units()
     pinyin = _pinyin_names()
     extra = table.reindex(units.index)

@@ -15,8 +15,14 @@ EXAMPLE = ROOT / "examples" / "innovation_scores_gbk.csv"
 
 def _table():
     t = rankings.load("innovation_counties")
-    return pd.DataFrame({"省份": t["province"], "地级市": t["prefecture"], "县（市）": t["name"],
-                         "创新得分": 101 - t["rank"]})
+    return pd.DataFrame(
+        {
+            "省份": t["province"],
+            "地级市": t["prefecture"],
+            "县（市）": t["name"],
+            "创新得分": 101 - t["rank"],
+        }
+    )
 
 
 def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
@@ -43,8 +49,7 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     df.loc[1, "县（市）"] = "江阴市"
     df.loc[5] = original.loc[5]
     df.to_csv(data, index=False, encoding="gbk")
-    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "19",
-                   "--quiet")
+    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "19", "--quiet")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["encoding"] == "gb18030" and summary["match"] == {"matched": 100}
@@ -77,8 +82,9 @@ def test_empty_file_and_missing_value_column(tmp_path):
     empty.write_bytes(b"")
     proc = run_cli("run", "--data", str(empty), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "is empty" in proc.stderr
-    proc = run_cli("run", "--data", str(EXAMPLE), "--value-col", "GDP", "--out",
-                   str(tmp_path / "o"))
+    proc = run_cli(
+        "run", "--data", str(EXAMPLE), "--value-col", "GDP", "--out", str(tmp_path / "o")
+    )
     assert proc.returncode == 2 and "--value-col 'GDP' is not a column" in proc.stderr
 
 
@@ -91,8 +97,21 @@ def test_excel_sheet_and_years(tmp_path):
     with pd.ExcelWriter(book) as xw:
         pd.DataFrame({"x": [1]}).to_excel(xw, sheet_name="notes", index=False)
         both.to_excel(xw, sheet_name="scores", index=False)
-    proc = run_cli("run", "--data", str(book), "--sheet", "scores", "--value-col", "创新得分",
-                   "--year-col", "年份", "--out", str(tmp_path / "o"), "--permutations", "9")
+    proc = run_cli(
+        "run",
+        "--data",
+        str(book),
+        "--sheet",
+        "scores",
+        "--value-col",
+        "创新得分",
+        "--year-col",
+        "年份",
+        "--out",
+        str(tmp_path / "o"),
+        "--permutations",
+        "9",
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["year_col"] == "年份"
