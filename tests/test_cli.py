@@ -101,9 +101,18 @@ def test_autocorr_cli_bad_weights_and_user_data(tmp_path):
     assert proc.returncode == 2 and "at least 3" in proc.stderr
 
 
-def test_run_summary_has_autocorrelation(tmp_path):
+def test_run_summary_has_autocorrelation_and_is_deterministic(tmp_path):
     assert main(["--quiet", "run", "--out", str(tmp_path), "--permutations", "99"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    mine = tmp_path / "mine.txt"
+    mine.write_text("a file the run did not write", encoding="utf-8")
+    again_dir = tmp_path / "again"
+    assert main(["--quiet", "run", "--out", str(again_dir), "--permutations", "99"]) == 0
+    again = json.loads((again_dir / "summary.json").read_text(encoding="utf-8"))
+    summary.pop("timings_s"), again.pop("timings_s")
+    assert summary == again  # same seed, same numbers
+    assert main(["--quiet", "run", "--out", str(tmp_path), "--permutations", "99"]) == 0
+    assert mine.exists()  # a run never deletes files it did not write
     auto = summary["autocorrelation"]
     assert set(auto["industrial_counties"]["moran_i"]) == {
         "queen",
