@@ -628,8 +628,13 @@ def stage(
     seed: int | None = None,
     alpha: float = 0.05,
     fdr: bool = False,
+    weights: str | None = None,
 ) -> dict[str, Any]:
     """The autocorrelation stage of ``geotool run`` for the report's three rankings.
+
+    ``weights`` replaces every ranking's default (:data:`DEFAULT_WEIGHTS`) for the join
+    counts and the local statistics; the sensitivity table always covers the four specs
+    of :data:`SENSITIVITY_SPECS` (and ``weights``, if it is another one).
 
     For each ranking: global statistics of ``score`` under every weights spec of
     :data:`SENSITIVITY_SPECS`; join counts of ``member`` and LISA/Gi* of ``score``
@@ -647,11 +652,13 @@ def stage(
     from geotool.weights import build
 
     out: dict[str, Any] = {}
-    for ranking, default in DEFAULT_WEIGHTS.items():
+    for ranking, default_spec in DEFAULT_WEIGHTS.items():
+        default = weights or default_spec
         variables = ranking_variables(ranking)
         score = variables["score"]
         frames, default_w = [], None
-        for spec in SENSITIVITY_SPECS:
+        specs = SENSITIVITY_SPECS if default in SENSITIVITY_SPECS else (*SENSITIVITY_SPECS, default)
+        for spec in specs:
             w = build(variables.index, spec)
             frames.append(global_stats(score, w, permutations=permutations, seed=seed))
             if spec == default:

@@ -507,6 +507,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         permutations=args.permutations,
         offline=args.offline,
         basemap=args.basemap,
+        weights=args.weights,
+        cluster_set=args.set,
     )
     print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
     return EXIT_OK if summary["check_report"]["ok"] else EXIT_FAILED
@@ -676,7 +678,17 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="share of rows allowed to stay unmatched or ambiguous (default 0)",
     )
-    r.add_argument("--weights", default=None, help="weights spec for --data (default queen)")
+    r.add_argument(
+        "--weights",
+        default=None,
+        help="weights spec for join counts and LISA (default: queen for counties "
+        "and --data, knn:6 for districts)",
+    )
+    r.add_argument(
+        "--set",
+        default="report2020",
+        help="cluster definition set for the map and tooltips (report2020, plans, FILE)",
+    )
     r.set_defaults(func=_cmd_run)
     return parser
 

@@ -58,6 +58,8 @@ def run(
     permutations: int,
     offline: bool = False,
     basemap: str = "none",
+    weights: str | None = None,
+    cluster_set: str = "report2020",
 ) -> dict[str, Any]:
     """Run the main job and write ``out_dir``; return the summary written as ``summary.json``.
 
@@ -74,6 +76,12 @@ def run(
     basemap : str
         Tiles under the maps' polygons (see :mod:`geotool.maps`).
 
+    weights : str, optional
+        Weights spec for join counts and LISA of every ranking (default: each ranking's
+        own, :data:`geotool.autocorr.DEFAULT_WEIGHTS`).
+    cluster_set : str
+        Definition set shown in the cluster map and the tooltips (both ``report2020``
+        and ``plans`` are always computed).
     """
     out = Path(out_dir)
     files: list[str] = []
@@ -108,7 +116,7 @@ def run(
 
     lap("rankings_join")
     log(f"spatial autocorrelation of the three rankings ({permutations} permutations) ...")
-    auto = autocorr.stage(permutations=permutations, seed=seed)
+    auto = autocorr.stage(permutations=permutations, seed=seed, weights=weights)
     auto_summary: dict[str, Any] = {}
     for name in rankings.RANKINGS:
         res = auto[name]
@@ -236,7 +244,7 @@ def run(
     lap("clusters")
     log("maps ...")
     info = maps.unit_info(
-        lisa=auto["industrial_counties"]["local"], membership=clusters.membership("report2020")
+        lisa=auto["industrial_counties"]["local"], membership=clusters.membership(cluster_set)
     )
     opts = {"offline": offline, "basemap": basemap}
     locals_ = {name.replace("_", " "): auto[name]["local"] for name in rankings.RANKINGS}
@@ -246,7 +254,7 @@ def run(
         "lisa.html": maps.lisa_map(locals_, info, **opts),
         "tiers.html": maps.tiers_map(info, county_tiers, **opts),
         "clusters.html": maps.clusters_map(
-            clusters.membership("report2020"), clusters.polygons("report2020"), info, **opts
+            clusters.membership(cluster_set), clusters.polygons(cluster_set), info, **opts
         ),
     }
     maps_written = {}

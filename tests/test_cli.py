@@ -121,3 +121,34 @@ def test_run_summary_has_autocorrelation_and_is_deterministic(tmp_path):
         "distance:100km",
     }
     assert (tmp_path / "figures" / "moran_scatter_industrial_counties.png").stat().st_size > 10_000
+
+
+def test_run_summary_agrees_with_check_report(tmp_path):
+    from geotool import clusters
+    from geotool.report import check_report
+
+    assert (
+        main(
+            [
+                "--quiet",
+                "run",
+                "--out",
+                str(tmp_path),
+                "--permutations",
+                "19",
+                "--weights",
+                "knn:6",
+                "--set",
+                "plans",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    table = check_report()
+    assert summary["check_report"]["status_counts"] == table["status"].value_counts().to_dict()
+    counts = clusters.ranking_counts("report2020").set_index("cluster_id")["count"].to_dict()
+    assert summary["clusters"]["report2020"]["counts"] == counts
+    auto = summary["autocorrelation"]["industrial_counties"]
+    assert auto["default_weights"] == "knn:6"
+    assert "城市群" in (tmp_path / "maps" / "clusters.html").read_text(encoding="utf-8")
