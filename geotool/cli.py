@@ -119,13 +119,24 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _user_table(args: argparse.Namespace, value_col: str | None, report: Path) -> Any:
+    """The matched rows of ``--data`` (see :func:`geotool.pipeline.load_user_table`)."""
+    from geotool.pipeline import load_user_table
+
+    ok, _, _, col = load_user_table(
+        args.data, report, value_col=value_col, name_col=args.name_col,
+        province_col=args.province_col, prefecture_col=args.prefecture_col,
+        code_col=args.code_col, year_col=getattr(args, "year_col", None),
+        encoding=args.encoding, sheet=args.sheet,
+    )  # fmt: skip
+    return ok, col
+
+
 def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """The variable (Series by adcode) and its universe, from a ranking or a user's file."""
     import pandas as pd
 
-    from geotool import autocorr, rankings
-    from geotool.io import read_table
-    from geotool.match import require_unique, resolve
+    from geotool import autocorr
 
     if args.data is None:
         table = autocorr.ranking_variables(args.ranking)
@@ -133,38 +144,11 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str]:
             msg = f"--variable must be member, score or tier for a ranking, got {args.variable!r}."
             raise InputError(msg)
         return table[args.variable].rename(args.variable), table.index, args.ranking
-    raw = read_table(args.data, encoding=args.encoding, sheet=args.sheet)
-    if args.value_col is None or args.value_col not in raw.columns:
-        msg = f"--value-col must name a column of {args.data}; its columns are {list(raw.columns)}."
+    if args.value_col is None:
+        msg = "--value-col must name the numeric column of --data."
         raise InputError(msg)
-    resolved = resolve(
-        raw,
-        name_col=args.name_col,
-        province_col=args.province_col,
-        prefecture_col=args.prefecture_col,
-        code_col=args.code_col,
-    )
-    bad = resolved[resolved["match_status"] != "matched"]
-    if len(bad):
-        out = Path(args.out) / "match_report.csv"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        resolved.to_csv(out, index_label="row", encoding="utf-8-sig")
-        msg = (
-            f"{len(bad)} of {len(resolved)} rows could not be matched to a unit (first: row "
-            f"{bad.index[0]}: {bad.iloc[0]['match_note']}); see {out}, fix the names, rerun."
-        )
-        raise InputError(msg)
-    require_unique(resolved)
-    values = pd.to_numeric(resolved[args.value_col], errors="coerce")
-    if values.isna().any():
-        rows = resolved.index[values.isna()].tolist()[:5]
-        msg = (
-            f"Column {args.value_col!r} has non-numeric or empty cells in rows {rows}; "
-            "fix them or drop those rows."
-        )
-        raise InputError(msg)
-    series = pd.Series(values.to_numpy(), index=resolved["adcode"].to_numpy(), name=args.value_col)
-    _ = rankings  # universe of a user's table: the units it lists
+    ok, col = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
+    series = pd.Series(ok[col].to_numpy(float), index=ok["adcode"].to_numpy(), name=col)
     return series, series.index, Path(args.data).stem
 
 
@@ -251,8 +235,6 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from geotool import boundaries, rankings, tiers
-    from geotool.io import read_table
-    from geotool.match import resolve
 
     if args.data is None:
         if args.method == "report":
@@ -262,32 +244,11 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
             table["tier"] = tiers.assign(101 - table["rank"], method=args.method, k=args.k)
         label = args.ranking
     else:
-        raw = read_table(args.data, encoding=args.encoding, sheet=args.sheet)
-        if args.score not in raw.columns:
-            msg = f"--score must name a column of {args.data}; its columns are {list(raw.columns)}."
+        if args.score is None:
+            msg = "--score must name the numeric score column of --data."
             raise InputError(msg)
-        resolved = resolve(
-            raw,
-            name_col=args.name_col,
-            province_col=args.province_col,
-            prefecture_col=args.prefecture_col,
-            code_col=args.code_col,
-        )
-        bad = resolved[resolved["match_status"] != "matched"]
-        if len(bad):
-            out = Path(args.out) / "match_report.csv"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            resolved.to_csv(out, index_label="row", encoding="utf-8-sig")
-            msg = (
-                f"{len(bad)} of {len(resolved)} rows could not be matched (first: row "
-                f"{bad.index[0]}: {bad.iloc[0]['match_note']}); see {out}, fix and rerun."
-            )
-            raise InputError(msg)
-        score = pd.to_numeric(resolved[args.score], errors="coerce")
-        if score.isna().any():
-            rows = resolved.index[score.isna()].tolist()[:5]
-            msg = f"Score column {args.score!r} has missing or non-numeric values in rows {rows}."
-            raise InputError(msg)
+        ok, _ = _user_table(args, args.score, Path(args.out) / "match_report.csv")
+        resolved, score = ok, ok[args.score]
         units = boundaries.units()
         table = pd.DataFrame({"adcode": resolved["adcode"].to_numpy(), "score": score.to_numpy()})
         table["region"] = units.loc[table["adcode"], "region"].to_numpy()
@@ -407,42 +368,20 @@ def _cmd_map(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from geotool import autocorr, clusters, maps, rankings, tiers
-    from geotool.io import read_table
-    from geotool.match import require_unique, resolve
 
     opts = {"offline": args.offline, "basemap": args.basemap}
     out = Path(args.out)
     if args.data is not None:
-        raw = read_table(args.data, encoding=args.encoding, sheet=args.sheet)
-        if args.value_col not in raw.columns:
-            msg = (
-                f"--value-col must name a column of {args.data}; its columns are "
-                f"{list(raw.columns)}."
-            )
+        if args.value_col is None:
+            msg = "--value-col must name the numeric column of --data."
             raise InputError(msg)
-        resolved = resolve(
-            raw,
-            name_col=args.name_col,
-            province_col=args.province_col,
-            prefecture_col=args.prefecture_col,
-            code_col=args.code_col,
-        )
-        bad = resolved[resolved["match_status"] != "matched"]
-        if len(bad):
-            report = out.with_name(out.stem + "_match_report.csv")
-            resolved.to_csv(report, index_label="row", encoding="utf-8-sig")
-            msg = (
-                f"{len(bad)} of {len(resolved)} rows could not be matched (first: row "
-                f"{bad.index[0]}: {bad.iloc[0]['match_note']}); see {report}, fix, rerun."
-            )
-            raise InputError(msg)
-        require_unique(resolved)
-        values = pd.to_numeric(resolved[args.value_col], errors="coerce")
-        series = pd.Series(
-            values.to_numpy(), index=resolved["adcode"].to_numpy(), name=args.value_col
+        ok, col = _user_table(args, args.value_col, out.with_name(out.stem + "_match_report.csv"))
+        series = pd.Series(ok[col].to_numpy(float), index=ok["adcode"].to_numpy(), name=col)
+        raw = ok.drop(
+            columns=["adcode", "match_status", "match_method", "match_candidates", "match_note"]
         )
         extra = {c: c for c in raw.columns if c not in (args.value_col,)}
-        table = resolved.set_index("adcode")[list(extra)]
+        table = ok.set_index("adcode")[list(extra)]
         fmap = maps.choropleth(
             series,
             scheme=args.scheme,

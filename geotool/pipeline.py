@@ -320,80 +320,13 @@ def run_user(
     given): include the units that scored nothing, with 0, to test against them.
     """
     from geotool import weights as weights_mod
-    from geotool._errors import InputError, MatchError
-    from geotool.io import read_table
-    from geotool.match import duplicates, resolve
 
     out = Path(out_dir)
-    raw = read_table(path, encoding=encoding, sheet=sheet)
-    if value_col is None:
-        numeric = [
-            c
-            for c in raw.columns
-            if pd.to_numeric(raw[c], errors="coerce").notna().mean() > 0.9
-            and c not in (code_col, year_col)
-            and "代码" not in c
-            and "code" not in c
-        ]
-        if len(numeric) != 1:
-            msg = (
-                f"Cannot tell which column holds the values (numeric columns: {numeric}); "
-                "name it with --value-col."
-            )
-            raise InputError(msg)
-        value_col = numeric[0]
-    if value_col not in raw.columns:
-        msg = (
-            f"--value-col {value_col!r} is not a column of {path}; its columns are "
-            f"{list(raw.columns)}."
-        )
-        raise InputError(msg)
-    if year_col is not None and year_col not in raw.columns:
-        msg = (
-            f"--year-col {year_col!r} is not a column of {path}; its columns are "
-            f"{list(raw.columns)}."
-        )
-        raise InputError(msg)
-    resolved = resolve(
-        raw,
-        name_col=name_col,
-        province_col=province_col,
-        prefecture_col=prefecture_col,
-        code_col=code_col,
-    )
-    report_path = out / "tables" / "match_report.csv"
-    write_atomic(report_path, resolved.to_csv(index_label="row").encode("utf-8-sig"))
-    bad = resolved[resolved["match_status"] != "matched"]
-    share = len(bad) / len(resolved)
-    if share > max_unmatched:
-        first = bad.iloc[0]
-        n_un = int((bad["match_status"] == "unmatched").sum())
-        why = first["match_note"] or first["match_candidates"]
-        msg = (
-            f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
-            f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
-            f"{why}). Fix those names (candidates are in {report_path}) or add a province "
-            f"column, or allow them with --max-unmatched {share:.2f}."
-        )
-        raise MatchError(msg)
-    ok = resolved[resolved["match_status"] == "matched"].copy()
-    keys = ["adcode", year_col] if year_col else ["adcode"]
-    dup = ok[ok.duplicated(keys, keep=False)]
-    if len(dup):
-        groups = dup.groupby(keys).apply(lambda g: list(g.index), include_groups=False)
-        listing = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
-        msg = f"Units appear more than once ({listing}); keep one row per unit (per year)."
-        raise MatchError(msg)
-    _ = duplicates
-    values = pd.to_numeric(ok[value_col], errors="coerce")
-    if values.isna().any():
-        rows = ok.index[values.isna()].tolist()[:8]
-        msg = (
-            f"Column {value_col!r} has empty or non-numeric cells in rows {rows}; fix them "
-            "or remove those rows."
-        )
-        raise InputError(msg)
-    ok[value_col] = values
+    ok, raw, resolved, value_col = load_user_table(
+        path, out / "tables" / "match_report.csv", value_col=value_col, name_col=name_col,
+        province_col=province_col, prefecture_col=prefecture_col, code_col=code_col,
+        year_col=year_col, encoding=encoding, sheet=sheet, max_unmatched=max_unmatched,
+    )  # fmt: skip
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
     series = pd.Series(
         latest[value_col].to_numpy(float), index=latest["adcode"].to_numpy(), name=value_col
@@ -511,3 +444,105 @@ def run_user(
     summary["files"] = files
     log(f"wrote {len(files)} files to {out}")
     return summary
+
+
+def load_user_table(
+    path: Path | str,
+    report_path: Path | str,
+    *,
+    value_col: str | None,
+    name_col: str | None = None,
+    province_col: str | None = None,
+    prefecture_col: str | None = None,
+    code_col: str | None = None,
+    year_col: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    max_unmatched: float = 0.0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """Read a user's table, resolve its rows, write the match report, check it.
+
+    Every input row is written to ``report_path`` before anything can fail. Raises
+    :class:`~geotool._errors.MatchError` when more than ``max_unmatched`` of the rows
+    are unmatched or ambiguous or when a unit appears twice (in one year), and
+    :class:`~geotool._errors.InputError` for a missing column or non-numeric values.
+
+    Returns
+    -------
+    tuple
+        The matched rows (with ``adcode`` and the value as float), the raw table, the
+        resolved table (every row), and the name of the value column.
+    """
+    from geotool._errors import InputError, MatchError
+    from geotool.io import read_table
+    from geotool.match import resolve
+
+    raw = read_table(path, encoding=encoding, sheet=sheet)
+    if value_col is None:
+        numeric = [
+            c
+            for c in raw.columns
+            if pd.to_numeric(raw[c], errors="coerce").notna().mean() > 0.9
+            and c not in (code_col, year_col)
+            and "代码" not in c
+            and "code" not in c
+        ]
+        if len(numeric) != 1:
+            msg = (
+                f"Cannot tell which column holds the values (numeric columns: {numeric}); "
+                "name it with --value-col."
+            )
+            raise InputError(msg)
+        value_col = numeric[0]
+    if value_col not in raw.columns:
+        msg = (
+            f"--value-col {value_col!r} is not a column of {path}; its columns are "
+            f"{list(raw.columns)}."
+        )
+        raise InputError(msg)
+    if year_col is not None and year_col not in raw.columns:
+        msg = (
+            f"--year-col {year_col!r} is not a column of {path}; its columns are "
+            f"{list(raw.columns)}."
+        )
+        raise InputError(msg)
+    resolved = resolve(
+        raw,
+        name_col=name_col,
+        province_col=province_col,
+        prefecture_col=prefecture_col,
+        code_col=code_col,
+    )
+    report_path = Path(report_path)
+    write_atomic(report_path, resolved.to_csv(index_label="row").encode("utf-8-sig"))
+    bad = resolved[resolved["match_status"] != "matched"]
+    share = len(bad) / len(resolved)
+    if share > max_unmatched:
+        first = bad.iloc[0]
+        n_un = int((bad["match_status"] == "unmatched").sum())
+        why = first["match_note"] or first["match_candidates"]
+        msg = (
+            f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
+            f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
+            f"{why}). Fix those names (candidates are in {report_path}) or add a province "
+            f"column, or allow them with --max-unmatched {share:.2f}."
+        )
+        raise MatchError(msg)
+    ok = resolved[resolved["match_status"] == "matched"].copy()
+    keys = ["adcode", year_col] if year_col else ["adcode"]
+    dup = ok[ok.duplicated(keys, keep=False)]
+    if len(dup):
+        groups = dup.groupby(keys).apply(lambda g: list(g.index), include_groups=False)
+        listing = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
+        msg = f"Units appear more than once ({listing}); keep one row per unit (per year)."
+        raise MatchError(msg)
+    values = pd.to_numeric(ok[value_col], errors="coerce")
+    if values.isna().any():
+        rows = ok.index[values.isna()].tolist()[:8]
+        msg = (
+            f"Column {value_col!r} has empty or non-numeric cells in rows {rows}; fix them "
+            "or remove those rows."
+        )
+        raise InputError(msg)
+    ok[value_col] = values
+    return ok, raw, resolved, value_col
