@@ -234,7 +234,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
 def _cmd_tiers(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from geotool import boundaries, rankings, tiers
+    from geotool import rankings, tiers
 
     if args.data is None:
         if args.method == "report":
@@ -248,25 +248,11 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
             msg = "--score must name the numeric score column of --data."
             raise InputError(msg)
         ok, _ = _user_table(args, args.score, Path(args.out) / "match_report.csv")
-        resolved, score = ok, ok[args.score]
-        units = boundaries.units()
-        table = pd.DataFrame({"adcode": resolved["adcode"].to_numpy(), "score": score.to_numpy()})
-        table["region"] = units.loc[table["adcode"], "region"].to_numpy()
-        table["province"] = units.loc[table["adcode"], "province"].to_numpy()
-        if args.year_col:
-            table["year"] = resolved[args.year_col].to_numpy()
-            table["tier"] = 0
-            for _, idx in table.groupby("year").groups.items():
-                table.loc[idx, "tier"] = tiers.assign(
-                    table.loc[idx, "score"],
-                    method=args.method if args.method != "report" else "ward",
-                    k=args.k,
-                ).to_numpy()
-            table["rank"] = table.groupby("year")["score"].rank(ascending=False, method="min")
-        else:
-            method = "ward" if args.method == "report" else args.method
-            table["tier"] = tiers.assign(table["score"], method=method, k=args.k).to_numpy()
-            table["rank"] = table["score"].rank(ascending=False, method="min")
+        method = "ward" if args.method == "report" else args.method
+        table = tiers.from_scores(
+            ok["adcode"], ok[args.score], method=method, k=args.k,
+            years=ok[args.year_col] if args.year_col else None,
+        )  # fmt: skip
         label = Path(args.data).stem
     result = tiers.analyse(
         table,

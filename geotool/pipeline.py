@@ -343,26 +343,11 @@ def run_user(
     files += ["tables/user_global.csv", "tables/user_lisa.csv"]
 
     log("tiers ...")
-    table = pd.DataFrame({"adcode": ok["adcode"].to_numpy(), "score": ok[value_col].to_numpy()})
-    units = boundaries.units()
-    table["region"] = units.loc[table["adcode"], "region"].to_numpy()
-    table["province"] = units.loc[table["adcode"], "province"].to_numpy()
-    if year_col:
-        table["year"] = ok[year_col].to_numpy()
-        parts = []
-        for _, group in table.groupby("year"):
-            part = group.copy()
-            part["tier"] = tiers.assign(
-                part["score"], method="ward", k=min(4, part["score"].nunique())
-            ).to_numpy()
-            part["rank"] = part["score"].rank(ascending=False, method="min")
-            parts.append(part)
-        table = pd.concat(parts)
-    else:
-        table["tier"] = tiers.assign(
-            table["score"], method="ward", k=min(4, table["score"].nunique())
-        ).to_numpy()
-        table["rank"] = table["score"].rank(ascending=False, method="min")
+    years = ok[year_col] if year_col else None
+    distinct = ok.groupby(years)[value_col].nunique().min() if year_col else ok[value_col].nunique()
+    table = tiers.from_scores(
+        ok["adcode"], ok[value_col], years=years, method="ward", k=int(min(4, distinct))
+    )
     tier_res = tiers.analyse(
         table, permutations=permutations, seed=seed, year_col="year" if year_col else None
     )

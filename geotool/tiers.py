@@ -522,3 +522,34 @@ def _verdict(geo: pd.DataFrame, grad: pd.DataFrame) -> str:
         f"{coast['spearman_rho']:.2f} (p {coast['spearman_p']:.3g}, expected > 0); tier mean "
         f"longitudes {lons} {'fall tier by tier' if monotone else 'do not fall monotonically'}."
     )
+
+
+def from_scores(
+    adcodes: pd.Series | np.ndarray,
+    scores: pd.Series | np.ndarray,
+    *,
+    years: pd.Series | np.ndarray | None = None,
+    method: str = "ward",
+    k: int = 4,
+) -> pd.DataFrame:
+    """A tier table from a user's scores: tiers found per year, ranks by score.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``adcode, score, region, province, tier, rank`` (and ``year``), ready for
+        :func:`analyse`. A year with fewer than ``k`` distinct scores is an error.
+    """
+    units = boundaries.units()
+    table = pd.DataFrame({"adcode": np.asarray(adcodes), "score": np.asarray(scores, float)})
+    table["region"] = units.loc[table["adcode"], "region"].to_numpy()
+    table["province"] = units.loc[table["adcode"], "province"].to_numpy()
+    table["year"] = np.asarray(years) if years is not None else 0
+    parts = []
+    for _, group in table.groupby("year", sort=True):
+        part = group.copy()
+        part["tier"] = assign(part["score"], method=method, k=k)
+        part["rank"] = part["score"].rank(ascending=False, method="min")
+        parts.append(part)
+    out = pd.concat(parts).sort_index()
+    return out if years is not None else out.drop(columns="year")
