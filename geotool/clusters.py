@@ -133,27 +133,47 @@ def _prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd
     return units.loc[list(_prefecture_codes(province, prefecture))]
 
 
+@functools.lru_cache(maxsize=1)
+def _lookup() -> dict[str, dict]:
+    """Codes by (province, prefecture), by (province, own name) and by province, built once."""
+    units = boundaries.units()
+    by_pref: dict[tuple[str, str], list[str]] = {}
+    by_name: dict[tuple[str, str], list[str]] = {}
+    by_prov: dict[str, list[str]] = {}
+    for code, prov, pref, name, pa in zip(
+        units.index,
+        units["province"],
+        units["prefecture"],
+        units["name"],
+        units["province_administered"],
+        strict=True,
+    ):
+        by_pref.setdefault((prov, pref), []).append(code)
+        by_prov.setdefault(prov, []).append(code)
+        if pa:
+            by_name.setdefault((prov, name), []).append(code)
+    return {"pref": by_pref, "name": by_name, "prov": by_prov}
+
+
 @functools.lru_cache(maxsize=1024)
 def _prefecture_codes(province: str, prefecture: str) -> tuple[str, ...]:
-    return tuple(_find_prefecture_units(province, prefecture, boundaries.units()).index)
-
-
-def _find_prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd.DataFrame:
+    """County-level units of a prefecture as a plan names it (see the module docstring)."""
     if prefecture in _RENAMED_AREAS:
-        return units.loc[_RENAMED_AREAS[prefecture]]
-    prov = units[units["province"] == province]
+        return tuple(_RENAMED_AREAS[prefecture])
+    look = _lookup()
     if province.startswith(("香港", "澳门")):
-        return prov
-    hit = prov[prov["prefecture"] == prefecture]
-    if hit.empty:  # province-administered units are listed by their own name
-        hit = prov[(prov["name"] == prefecture) & prov["province_administered"]]
-    if hit.empty:  # merged away since the plan: follow the crosswalk
+        codes = look["prov"].get(province, [])
+    else:  # a prefecture, else a province-administered unit listed by its own name
+        codes = look["pref"].get((province, prefecture)) or look["name"].get(
+            (province, prefecture), []
+        )
+    if not codes:  # merged away since the plan: follow the crosswalk
         cw = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
-        hit = units.loc[cw.loc[cw["old_prefecture"] == prefecture, "new_code"]]
-    if hit.empty:
+        codes = cw.loc[cw["old_prefecture"] == prefecture, "new_code"].tolist()
+    if not codes:
         msg = f"Cluster member {province}{prefecture} matches no unit of the boundaries."
         raise DataError(msg)
-    return hit
+    return tuple(codes)
 
 
 def _named_units(names: list[str], pool: pd.DataFrame, where: str) -> list[str]:
