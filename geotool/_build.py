@@ -181,9 +181,8 @@ def _attributes(frame: pd.DataFrame) -> pd.DataFrame:
         bad = out.loc[out["province"].isna(), "adcode"].tolist()
         msg = f"Province codes missing from provinces.csv for units {bad[:5]}."
         raise DataError(msg)
-    # A prefecture code shared by two source prefecture names (Chongqing's 500100
-    # districts and 500200 counties are both "重庆市") keeps the one name; distinct
-    # codes with one name stay distinct by code.
+    # Chongqing's districts (500100) and counties (500200) are both named 重庆市: the
+    # prefecture code, not the name, keeps them apart.
     return out
 
 

@@ -77,7 +77,8 @@ def _script_element() -> type:
     return Script
 
 
-def _Script(js: str) -> Any:  # noqa: N802 - reads as the element it builds
+def _script(js: str) -> Any:
+    """A map child that places ``js`` in the page script after the map is created."""
     return _script_element()(js)
 
 
@@ -412,7 +413,7 @@ def unit_map(
         "layers": _script_json(spec),
         "overlays": "\n".join(overlay_js),
     }
-    fmap.add_child(_Script(DECODER_JS + js))  # rendered after the map is created
+    fmap.add_child(_script(DECODER_JS + js))  # rendered after the map is created
     fmap.geotool_offline = offline  # read by to_html
     return fmap
 
@@ -602,7 +603,6 @@ _FIELDS = {
 
 def rankings_map(info: pd.DataFrame, **kwargs: Any) -> Any:
     """The three rankings: county tiers, and rank quarters for the other two rankings."""
-    ranked = info["industrial_rank"].dropna()
     layers = [
         {
             "name": "工业百强县 industrial counties (tiers)",
@@ -629,7 +629,6 @@ def rankings_map(info: pd.DataFrame, **kwargs: Any) -> Any:
     }
     legend.update({f"rank {k} (other layers)": v for k, v in QUARTER_COLOURS.items()})
     legend["not ranked"] = NEUTRAL
-    _ = ranked
     return unit_map(
         layers,
         table=info,
