@@ -31,12 +31,7 @@ def best(func, n=3):
 
 
 def write_gal(w, path: Path) -> None:
-    adj = w.graph.adjacency.reset_index()
-    nbrs = adj.groupby("focal")["neighbor"].apply(list)
-    lines = [f"0 {len(w.ids)} units adcode"]
-    for i in w.ids:
-        lines += [f"{i} {len(nbrs[i])}", " ".join(nbrs[i])]
-    path.write_text("\n".join(lines) + "\n")
+    w.to_gal(path)
 
 
 def fresh(code: str) -> float:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,6 +90,20 @@ class Weights:
         from libpysal.graph import Graph
 
         return Graph.from_sparse(self.sparse, ids=self.ids)
+
+    def to_gal(self, path: str | Path) -> Path:
+        """Write the weights as a GeoDa ``.gal`` file (ids are adcodes).
+
+        GeoDa (and pygeoda's ``read_gal``) then reads exactly these weights, islands
+        rule included, e.g. to compare results across tools.
+        """
+        path = Path(path)
+        lines = [f"0 {len(self.ids)} units adcode"]
+        for i, code in enumerate(self.ids):
+            row = self.sparse.indices[self.sparse.indptr[i] : self.sparse.indptr[i + 1]]
+            lines += [f"{code} {len(row)}", " ".join(self.ids[j] for j in sorted(row))]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
 
     def binary(self) -> sp.csr_matrix:
         """Binary weights (a copy)."""

@@ -117,12 +117,7 @@ geoda_file_warning = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisable
 
 
 def _gal(w, path):
-    adj = w.graph.adjacency.reset_index()
-    nbrs = adj.groupby("focal")["neighbor"].apply(list)
-    lines = [f"0 {len(w.ids)} units adcode"]
-    for i in w.ids:
-        lines += [f"{i} {len(nbrs[i])}", " ".join(nbrs[i])]
-    path.write_text("\n".join(lines) + "\n")
+    w.to_gal(path)
     return pygeoda.read_gal(str(path), [str(i) for i in w.ids])
 
 

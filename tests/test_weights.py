@@ -70,3 +70,13 @@ def test_too_small_or_unknown_universe():
     with pytest.raises(InputError, match="not county-level units"):
         weights.build(["320281", "320582", "999999"])
     assert np.all(weights.parse_spec("distance:2.5km")["metres"] == 2500)
+
+
+def test_gal_export_round_trips(tmp_path, county_universe):
+    w = weights.build(county_universe, "knn:4")
+    path = w.to_gal(tmp_path / "w.gal")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "0 1861 units adcode"
+    header, nbrs = lines[1].split(), lines[2].split()
+    assert header[0] == w.ids[0] and int(header[1]) == 4 == len(nbrs)
+    assert set(nbrs) == set(w.graph.neighbors[w.ids[0]])
