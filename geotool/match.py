@@ -42,7 +42,7 @@ MATCH_COLUMNS = ["adcode", "match_status", "match_method", "match_candidates", "
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "code": ("adcode", "code", "代码", "行政区划代码", "区划代码", "县代码"),
     "province": ("province", "省", "省份", "省(区、市)", "省（区、市）", "省区市", "省级"),
-    "prefecture": ("prefecture", "city", "市", "地级市", "地市", "地区", "所属地市"),
+    "prefecture": ("prefecture", "city", "市", "地级市", "地市", "所属地市"),
     "name": (
         "name",
         "county",
@@ -54,6 +54,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "名称",
         "县区",
         "区",
+        "地区",
         "地区名称",
     ),
 }

@@ -128,3 +128,15 @@ def test_duplicate_units_are_an_error_naming_the_rows():
     out = match.resolve(pd.DataFrame({"县": ["江阴市", "昆山市", "江阴市"]}))
     with pytest.raises(MatchError, match=r"320281: rows \[0, 2\]"):
         match.require_unique(out)
+
+
+def test_columns_are_found_by_their_common_names():
+    found = match.detect_columns(pd.DataFrame(columns=["地区", "省份", "地级市", "行政区划代码"]))
+    assert found == {
+        "name": "地区",
+        "province": "省份",
+        "prefecture": "地级市",
+        "code": "行政区划代码",
+    }
+    found = match.detect_columns(pd.DataFrame(columns=["Province", "City", "Name", "value"]))
+    assert (found["name"], found["province"], found["prefecture"]) == ("Name", "Province", "City")
