@@ -442,7 +442,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     from geotool import settings
 
-    parser = argparse.ArgumentParser(prog="geotool", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="geotool",
+        description="Spatial analysis of China's top-100 industrial counties and districts.",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -636,6 +639,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("geotool: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":
