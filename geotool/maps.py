@@ -561,6 +561,11 @@ P_COLOURS = {
 }
 
 
+def _tier_colours(info: pd.DataFrame) -> dict[str, str]:
+    """Colour of each ranked unit by its report tier."""
+    return {c: TIER_COLOURS[int(t)] for c, t in info["tier"].dropna().items()}
+
+
 def _quarter(rank: int) -> str:
     return next(k for k in QUARTER_COLOURS if rank <= int(k.split("-")[1]))
 
@@ -617,7 +622,7 @@ def rankings_map(info: pd.DataFrame, **kwargs: Any) -> Any:
     layers = [
         {
             "name": "工业百强县 industrial counties (tiers)",
-            "colours": {c: TIER_COLOURS[int(t)] for c, t in info["tier"].dropna().items()},
+            "colours": _tier_colours(info),
         },
         {
             "name": "创新百强县 innovation counties (rank)",
@@ -634,9 +639,10 @@ def rankings_map(info: pd.DataFrame, **kwargs: Any) -> Any:
             },
         },
     ]
+    from geotool.rankings import REPORT_TIERS
+
     legend = {
-        f"tier {t} (ranks {lo}-{hi})": TIER_COLOURS[t]
-        for t, (lo, hi) in ((1, (1, 6)), (2, (7, 30)), (3, (32, 62)), (4, (63, 100)))
+        f"tier {t} (ranks {lo}-{hi})": TIER_COLOURS[t] for t, (lo, hi) in REPORT_TIERS.items()
     }
     legend.update({f"rank {k} (other layers)": v for k, v in QUARTER_COLOURS.items()})
     legend["not ranked"] = NEUTRAL
@@ -694,7 +700,7 @@ def tiers_map(info: pd.DataFrame, shapes: Any, **kwargs: Any) -> Any:
     layers = [
         {
             "name": "tiers 梯队",
-            "colours": {c: TIER_COLOURS[int(t)] for c, t in info["tier"].dropna().items()},
+            "colours": _tier_colours(info),
         }
     ]
     overlays = []
