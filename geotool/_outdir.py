@@ -424,7 +424,7 @@ class OutputFolder:
         try:  # probe writability for real
             fd, probe = tempfile.mkstemp(dir=out, prefix=f"{INTERNAL}probe-")
             os.close(fd)
-            os.unlink(probe)
+            Path(probe).unlink(missing_ok=True)  # gone if a publish swapped the folder
         except OSError as exc:
             msg = (
                 f"the output folder {given} is not writable ({exc.strerror}); choose another --out"
