@@ -1,100 +1,526 @@
 """Reading users' tables: CSV in any of the encodings Chinese spreadsheets produce, or Excel.
 
 Excel on a Chinese-locale Windows saves "CSV" in GBK; newer tools write UTF-8, with or
-without a byte-order mark. :func:`read_table` tries UTF-8 (BOM or not) and then
+without a byte-order mark, and "Unicode text" in UTF-16. :func:`read_table` tries
+UTF-16 (when the file starts with its byte-order mark), UTF-8 (BOM or not) and then
 GB18030, a superset of GBK and GB2312 that also covers rarer characters of place
 names (埇桥区, 鄠邑区), unless the encoding is given.
+
+Whatever the file holds, :func:`read_table` either returns every data row or raises
+:class:`~geotool._errors.InputError` with a one-line message naming the file, what is
+wrong (the line, the column, the byte) and the fix; it never lets a parser's
+traceback through and never echoes a huge cell whole (see :func:`geotool._text.short`).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io as _io
+import numbers
+import re
+import stat
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
 
 from geotool._errors import InputError
+from geotool._text import short
 
 __all__ = ["read_table"]
 
 _ENCODINGS = ("utf-8-sig", "gb18030")
+_ZIP_MAGIC = b"PK\x03\x04"  # .xlsx (and every zip archive)
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and password-protected .xlsx
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_TEXT_SUFFIXES = (".csv", ".txt", ".tsv", "")
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+_DELIMITERS = (",", "\t", ";")
+_SNIFF_ROWS = 50
+# C0 and C1 control characters other than tab, newline, carriage return, form feed and
+# vertical tab: text never holds many; decoded binary data does.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_EOF_IN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+_FIX_ENCODING = "pass encoding='gb18030' (GBK) or 'utf-8', or leave encoding out to detect it"
+
+
+def _where(path: Path) -> str:
+    return short(path, 120)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, or an :class:`InputError` saying why they cannot be had."""
+    where = _where(path)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        msg = f"No file at {where}; check the path."
+        raise InputError(msg) from None
+    except PermissionError:
+        msg = f"{where} cannot be reached: permission denied on a folder of its path."
+        raise InputError(msg) from None
+    except (OSError, ValueError) as exc:  # name too long, NUL in the path, ...
+        msg = f"{where} is not a usable path ({short(exc)}); check the path."
+        raise InputError(msg) from None
+    if stat.S_ISDIR(mode):
+        msg = f"{where} is a folder; pass the path of a .csv or .xlsx file."
+        raise InputError(msg)
+    if not stat.S_ISREG(mode):
+        msg = f"{where} is not a regular file (a pipe, socket or device); pass a CSV or .xlsx file."
+        raise InputError(msg)
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        msg = f"{where} cannot be read: permission denied; make it readable (chmod +r) or copy it."
+        raise InputError(msg) from None
+    except OSError as exc:
+        msg = f"{where} cannot be read ({short(exc.strerror or exc)}); check the file."
+        raise InputError(msg) from None
+
+
+def _looks_like_text(raw: bytes) -> bool:
+    head = raw[:4096]
+    if head.startswith(_UTF16_BOMS):
+        return True
+    if b"\x00" in head:
+        return False
+    for enc in _ENCODINGS:
+        try:
+            text = head.decode(enc)
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not just a character cut at the sample's end
+                continue
+            text = head[: exc.start].decode(enc)
+        return len(_CONTROL.findall(text)) <= len(text) // 100
+    return False
+
+
+def _codec(encoding: object) -> str:
+    """The codec name to decode with, for a user's ``encoding=``."""
+    if not isinstance(encoding, str) or not encoding.strip():
+        msg = (
+            f"encoding={short(repr(encoding))} is not an encoding name; pass one such as "
+            "'utf-8' or 'gb18030', or leave encoding out to detect it."
+        )
+        raise InputError(msg)
+    try:
+        name = codecs.lookup(encoding.strip()).name
+    except LookupError:
+        msg = (
+            f"encoding={short(repr(encoding))} is not a known text encoding; use 'utf-8' or "
+            "'gb18030' (GBK), or leave encoding out to detect it."
+        )
+        raise InputError(msg) from None
+    if name == "utf-8":
+        return "utf-8-sig"  # the same text, without a byte-order mark left in the header
+    if name in ("gbk", "gb2312"):
+        return "gb18030"  # a superset: decodes all GBK text, and rarer characters too
+    return name
 
 
 def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
-    if encoding:
+    where = _where(path)
+    if encoding is not None:
+        enc = _codec(encoding)
         try:
-            return raw.decode(encoding), encoding
-        except (UnicodeDecodeError, LookupError) as exc:
-            msg = f"{path} cannot be read as {encoding!r} ({exc}); try --encoding gb18030 or utf-8."
+            return raw.decode(enc), enc
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            msg = (
+                f"{where} is not valid {enc} text: byte 0x{raw[exc.start]:02x} on line {line} "
+                f"(offset {exc.start:,}) cannot be decoded; {_FIX_ENCODING}."
+            )
             raise InputError(msg) from None
+        except LookupError:  # a bytes-to-bytes codec such as 'base64' or 'rot13'
+            msg = (
+                f"encoding={short(repr(encoding))} is not a text encoding; use 'utf-8' or "
+                "'gb18030' (GBK), or leave encoding out to detect it."
+            )
+            raise InputError(msg) from None
+    if raw.startswith(_UTF16_BOMS):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            msg = f"{where} starts like UTF-16 text but is not valid UTF-16; save it as CSV UTF-8."
+            raise InputError(msg) from None
+    if b"\x00" in raw:
+        line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+        msg = (
+            f"{where} holds NUL bytes (first on line {line}): it looks "
+            "like a binary file, not CSV text; export the table as CSV UTF-8 or .xlsx."
+        )
+        raise InputError(msg)
+    first_error: UnicodeDecodeError | None = None
     for enc in _ENCODINGS:
         try:
             return raw.decode(enc), enc
-        except UnicodeDecodeError:
-            continue
-    msg = f"{path} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 CSV or pass --encoding."
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    line = raw.count(b"\n", 0, first_error.start) + 1
+    msg = (
+        f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[first_error.start]:02x} "
+        f"on line {line} is invalid); save it as CSV UTF-8, or pass encoding= with its encoding."
+    )
     raise InputError(msg)
+
+
+def _check_text(text: str, where: str, used: str) -> None:
+    """Refuse decoded text that is really binary data (NULs, many control characters)."""
+    controls = _CONTROL.findall(text[:1_000_000])
+    sample = min(len(text), 1_000_000)
+    if "\x00" in text or len(controls) > max(2, sample // 100):
+        msg = (
+            f"{where} does not look like text in {used} ({len(controls):,} control characters): "
+            f"it may be a binary file; export the table as CSV UTF-8 or .xlsx, or {_FIX_ENCODING}."
+        )
+        raise InputError(msg)
+
+
+def _field_counts(text: str, sep: str) -> list[int]:
+    """Fields per non-blank record over the first rows, as :mod:`csv` splits them."""
+    try:
+        rows = islice(csv.reader(_io.StringIO(text), delimiter=sep), _SNIFF_ROWS)
+        return [len(r) for r in rows if r]
+    except csv.Error:  # a field over the csv module's size limit, ...
+        return []
+
+
+def _delimiter(text: str, suffix: str) -> str:
+    r"""``\t`` for ``.tsv``; else the first of ``, \t ;`` that splits the rows evenly.
+
+    A delimiter fits when it splits the header into two or more fields and no row of
+    the first 50 into more than the header (shorter rows are padded). Without one
+    that fits, the one that splits the header most (comma on a tie), so a row with an
+    extra field is reported against the header it contradicts.
+    """
+    if suffix == ".tsv":
+        return "\t"
+    counts = {sep: _field_counts(text, sep) for sep in _DELIMITERS}
+    for sep, found in counts.items():
+        if found and found[0] > 1 and max(found) == found[0]:
+            return sep
+    return max(_DELIMITERS, key=lambda sep: counts[sep][0] if counts[sep] else 0)
+
+
+def _record_line(text: str, sep: str, record: int) -> int | None:
+    """The file line on which the ``record``-th non-blank record (0 = header) starts."""
+    reader = csv.reader(_io.StringIO(text), delimiter=sep)
+    seen = 0
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if seen == record - 1:
+                return reader.line_num + 1
+            seen += 1
+    except csv.Error:
+        return None
+    return None
+
+
+def _long_row(text: str, sep: str, fields: int) -> tuple[int, int] | None:
+    """``(line, fields)`` of the first record with more than ``fields`` fields."""
+    reader = csv.reader(_io.StringIO(text), delimiter=sep)
+    try:
+        for row in reader:
+            if len(row) > fields:
+                return reader.line_num, len(row)
+    except csv.Error:
+        return None
+    return None
+
+
+def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            _io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        msg = f"{where} has no rows; it needs a header row and at least one data row."
+        raise InputError(msg) from None
+    except pd.errors.ParserError as exc:
+        msg = _parser_message(str(exc), text, where, sep)
+        raise InputError(msg) from None
+    except (ValueError, OverflowError) as exc:
+        msg = f"{where} cannot be parsed as CSV ({short(exc)}); export it again as CSV UTF-8."
+        raise InputError(msg) from None
+
+
+def _parser_message(error: str, text: str, where: str, sep: str) -> str:
+    name = {",": "comma", "\t": "tab", ";": "semicolon"}[sep]
+    fields = _FIELDS.search(error)
+    if fields:
+        expected, line, saw = (int(g) for g in fields.groups())
+        found = _long_row(text, sep, expected)
+        if found:
+            line, saw = found
+        return (
+            f"{where}, line {line}: {saw} fields where the header has {expected} "
+            f"({name}-separated); a value probably holds a {name}: put that value in "
+            'double quotes ("...") or remove the extra separator.'
+        )
+    eof = _EOF_IN_QUOTE.search(error)
+    if eof:
+        line = _record_line(text, sep, int(eof.group(1)))
+        at = f"line {line}" if line else f"record {int(eof.group(1)) + 1}"
+        return (
+            f'{where}, {at}: a double quote (") opens a value that is never closed; '
+            'close it, or double a quote that is part of the value ("").'
+        )
+    return (
+        f"{where} cannot be parsed as CSV ({short(error.strip())}); export it again as CSV UTF-8."
+    )
+
+
+def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
+    """The name of the sheet ``sheet=`` selects: a name, or a position (0 is the first)."""
+    listing = ", ".join(f"'{short(n, 40)}'" for n in names[:12])
+    if len(names) > 12:
+        listing += f" and {len(names) - 12} more"
+    positions = f"a position from 0 to {len(names) - 1}"
+    if sheet is None:
+        return names[0]
+    if isinstance(sheet, numbers.Integral) and not isinstance(sheet, bool):
+        if 0 <= int(sheet) < len(names):
+            return names[int(sheet)]
+        msg = (
+            f"sheet={int(sheet)}: {where} has {len(names)} sheet(s) ({listing}); "
+            f"pass a sheet name or {positions}."
+        )
+        raise InputError(msg)
+    if isinstance(sheet, str):
+        if sheet in names:
+            return sheet
+        text = sheet.strip()
+        if text in names:
+            return text
+        folded = [n for n in names if n.strip().casefold() == text.casefold()]
+        if len(folded) == 1:
+            return folded[0]
+        if text.isascii() and text.isdigit():  # a position, as a command line passes it
+            if int(text) < len(names):
+                return names[int(text)]
+            msg = (
+                f"sheet='{short(sheet)}': {where} has no sheet of that name, and only "
+                f"{len(names)} sheet(s) ({listing}); pass a sheet name or {positions}."
+            )
+            raise InputError(msg)
+        msg = f"sheet='{short(sheet)}': {where} has no such sheet; its sheets are {listing}."
+        raise InputError(msg)
+    msg = (
+        f"sheet={short(repr(sheet))} ({type(sheet).__name__}): pass a sheet name (str) or "
+        "a position (int, 0 is the first)."
+    )
+    raise InputError(msg)
+
+
+def _read_excel(raw: bytes, where: str, sheet: object) -> pd.DataFrame:
+    try:
+        book = pd.ExcelFile(_io.BytesIO(raw), engine="openpyxl")
+    except Exception as exc:  # openpyxl raises KeyError, BadZipFile, XML errors, ...
+        msg = (
+            f"{where} cannot be opened as an Excel workbook ({type(exc).__name__}: "
+            f"{short(exc)}); open it in Excel and save it again as .xlsx or as CSV UTF-8."
+        )
+        raise InputError(msg) from None
+    with book:
+        names = [str(n) for n in book.sheet_names]
+        if not names:
+            msg = f"{where} has no sheets; save a workbook with the table on its first sheet."
+            raise InputError(msg)
+        name = _pick_sheet(sheet, names, where)
+        try:
+            frame = book.parse(name, header=None, dtype=str)
+        except Exception as exc:
+            msg = (
+                f"{where}, sheet '{short(name)}' cannot be read ({type(exc).__name__}: "
+                f"{short(exc)}); open it in Excel and save it again as .xlsx or as CSV UTF-8."
+            )
+            raise InputError(msg) from None
+    if frame.empty:
+        msg = f"{where}: sheet '{short(name)}' is empty; put the table (header first) on it."
+        raise InputError(msg)
+    return frame
+
+
+def _not_a_workbook(raw: bytes, where: str, suffix: str) -> str:
+    if raw.startswith(_OLE_MAGIC):
+        return (
+            f"{where} is not an .xlsx workbook but an old-format one (an .xls renamed, or a "
+            "password-protected workbook); open it in Excel, remove any password, and save "
+            "it as .xlsx or as CSV UTF-8."
+        )
+    if _looks_like_text(raw):
+        return (
+            f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files): "
+            "its content looks like text/CSV; rename it to .csv."
+        )
+    return (
+        f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files) "
+        "nor text; open it in Excel and save it as .xlsx or as CSV UTF-8."
+    )
+
+
+def _kind(raw: bytes, path: Path) -> str:
+    """``"excel"`` or ``"text"``: what to read ``raw`` as, by name and content."""
+    where = _where(path)
+    suffix = path.suffix.lower()
+    if suffix in _EXCEL_SUFFIXES or suffix == ".xls":
+        if raw.startswith(_ZIP_MAGIC):
+            return "excel"  # an .xlsx, even if named .xls
+        if suffix == ".xls":
+            if _looks_like_text(raw) and not raw.startswith(_OLE_MAGIC):
+                msg = (
+                    f"{where} is named .xls but its content looks like text/CSV; rename it to .csv."
+                )
+            else:
+                msg = (
+                    f"{where} is an old-format Excel workbook (.xls), which geotool does not "
+                    "read; open it in Excel and save it as .xlsx or as CSV UTF-8."
+                )
+            raise InputError(msg)
+        raise InputError(_not_a_workbook(raw, where, suffix))
+    if suffix in _TEXT_SUFFIXES:
+        if raw.startswith(_ZIP_MAGIC):
+            msg = (
+                f"{where} is an Excel workbook (or another zip archive), not text; "
+                "rename it to .xlsx, or save it from Excel as CSV UTF-8."
+            )
+            raise InputError(msg)
+        if raw.startswith(_OLE_MAGIC):
+            msg = (
+                f"{where} is an old-format Excel workbook (.xls), not text; open it in Excel "
+                "and save it as .xlsx or as CSV UTF-8."
+            )
+            raise InputError(msg)
+        return "text"
+    msg = f"{where}: unsupported file type '{short(suffix, 20)}'; use .csv (.txt, .tsv) or .xlsx."
+    raise InputError(msg)
+
+
+def _with_header(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Make the first row the header; refuse blank or repeated names."""
+    if len(frame) < 2:
+        msg = f"{where} has a header but no data rows."
+        raise InputError(msg)
+    names = ["" if pd.isna(v) else str(v).strip() for v in frame.iloc[0]]
+    data = frame.iloc[1:].reset_index(drop=True)
+    data.columns = range(data.shape[1])
+    blank = [i for i, n in enumerate(names) if not n]
+    keep = [i for i in range(len(names)) if i not in blank or data[i].notna().any()]
+    unnamed = [i for i in keep if not names[i]]
+    if unnamed:
+        first = data[unnamed[0]].first_valid_index()
+        value = short(data.at[first, unnamed[0]], 30)
+        cols = ", ".join(str(i + 1) for i in unnamed[:5]) + (" ..." if len(unnamed) > 5 else "")
+        msg = (
+            f"{where}: column(s) {cols} hold values (e.g. '{value}' in data row {first + 1}) "
+            "but have no name in the header row; write a name for each in the first row."
+        )
+        raise InputError(msg)
+    if not keep:
+        msg = f"{where} has no named columns; its first row must be the header."
+        raise InputError(msg)
+    data = data[keep]
+    data.columns = [names[i] for i in keep]
+    seen: dict[str, list[int]] = {}
+    for i in keep:
+        seen.setdefault(names[i], []).append(i + 1)
+    repeated = [(n, cols) for n, cols in seen.items() if len(cols) > 1]
+    if repeated:
+        listed = "; ".join(
+            f"'{short(n, 30)}' (columns {', '.join(map(str, cols))})" for n, cols in repeated[:5]
+        )
+        msg = (
+            f"{where}: the header repeats column names: {listed}; "
+            "give each column a different name."
+        )
+        raise InputError(msg)
+    return data
 
 
 def read_table(
     path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None
 ) -> pd.DataFrame:
-    """Read a CSV or Excel file as strings, keeping every row.
+    r"""Read a CSV or Excel file as strings, keeping every row.
+
+    The file's type is told by its name and checked against its content (an .xlsx
+    is a zip archive; a CSV is text), so a CSV renamed .xlsx, an old .xls or a binary
+    file gets a message saying what it is. The first row is the header; its names
+    are stripped of surrounding spaces and must be unique and non-blank (a column with
+    neither a name nor any value, such as the trailing separators some spreadsheets
+    write, is dropped). Blank lines are skipped; every other line is a row. Line
+    endings (CR LF, CR) are read as LF, inside quoted values too.
 
     Parameters
     ----------
     path : str or pathlib.Path
-        ``.csv``/``.txt``/``.tsv`` or ``.xlsx``.
+        ``.csv``/``.txt``/``.tsv`` (or no suffix) or ``.xlsx``/``.xlsm``.
     encoding : str, optional
-        Force a text encoding; detected (UTF-8 with or without BOM, then GB18030)
-        when omitted.
+        Force a text encoding (``'gbk'`` and ``'gb2312'`` are read as their superset
+        ``'gb18030'``; ``'utf-8'`` also accepts a byte-order mark); detected (UTF-16
+        with a byte-order mark, UTF-8 with or without one, then GB18030) when omitted.
+        Ignored for Excel files.
     sheet : str or int, optional
-        Excel sheet name or position (default: the first).
+        Excel sheet name, or position (0 is the first; a string of digits such as
+        ``"1"`` is a position unless a sheet has that name). Default: the first sheet.
+        Ignored for CSV files.
 
     Returns
     -------
     pandas.DataFrame
-        All cells as strings (empty cells as ``<NA>``); ``attrs["encoding"]`` says
-        what was used.
+        All cells as strings (empty cells missing), one row a data row, indexed
+        0, 1, ...; ``attrs["encoding"]`` says what was used (``"xlsx"`` for Excel).
 
     Raises
     ------
     InputError
-        Missing or empty file, undecodable text, unknown sheet, unsupported type.
+        Missing, unreadable or empty file, a folder, undecodable or binary content,
+        an unknown encoding, a row with more fields than the header, an unclosed quote,
+        a file that is not what its name says (a CSV named .xlsx, an .xls), an unknown
+        sheet, blank or repeated header names, an unsupported file type.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "t.csv").write_bytes("县, 值\n江阴市,1\n".encode("gbk"))
+    >>> table = read_table(folder / "t.csv")
+    >>> table.columns.tolist(), table.attrs["encoding"]
+    (['县', '值'], 'gb18030')
+    >>> _ = (folder / "bad.csv").write_text("a,b\n1,2\n3,4,5\n")
+    >>> read_table(folder / "bad.csv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geotool._errors.InputError: ...bad.csv, line 3: 3 fields where the header has 2 ...
 
     """
     path = Path(path)
-    if not path.is_file():
-        msg = f"No file at {path}; check the path."
+    where = _where(path)
+    raw = _read_bytes(path)
+    if not raw.strip():
+        msg = f"{where} is empty; it needs a header row and at least one data row."
         raise InputError(msg)
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        try:
-            frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=str)
-        except ValueError as exc:
-            msg = f"{path}: {exc}. Pass --sheet with an existing sheet name or number."
-            raise InputError(msg) from None
-        used = "xlsx"
-    elif suffix in (".csv", ".txt", ".tsv", ""):
-        raw = path.read_bytes()
-        if not raw.strip():
-            msg = f"{path} is empty; it needs a header row and at least one data row."
-            raise InputError(msg)
-        text, used = _decode(raw, path, encoding)
-        try:
-            sep = "\t" if suffix == ".tsv" else csv.Sniffer().sniff(text[:4096], ",;\t").delimiter
-        except csv.Error:
-            sep = ","
-        frame = pd.read_csv(
-            _io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""]
-        )
+    if _kind(raw, path) == "excel":
+        frame, used = _read_excel(raw, where, sheet), "xlsx"
     else:
-        msg = f"{path}: unsupported file type {suffix!r}; use .csv or .xlsx."
-        raise InputError(msg)
-    if frame.empty:
-        msg = f"{path} has a header but no data rows."
-        raise InputError(msg)
-    frame.columns = [str(c).strip() for c in frame.columns]
+        text, used = _decode(raw, path, encoding)
+        _check_text(text, where, used)
+        # One line ending: pandas' parser drops an empty row after a lone CR.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if not text.strip():
+            msg = f"{where} is empty; it needs a header row and at least one data row."
+            raise InputError(msg)
+        frame = _parse_csv(text, where, _delimiter(text, path.suffix.lower()))
+    frame = _with_header(frame, where)
     frame.attrs["encoding"] = used
     return frame
