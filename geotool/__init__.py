@@ -1,13 +1,18 @@
-"""geotool: reproducible spatial analysis of China's top-100 industrial counties and districts.
+"""geotool: spatial analysis of China's top-100 industrial counties, and of any geography.
 
-Modules by concern: :mod:`geotool.boundaries` (the bundled polygons),
-:mod:`geotool.rankings` (the report's rankings as data), :mod:`geotool.match`
-(names to adcodes), :mod:`geotool.report` (the report's figures recomputed),
-:mod:`geotool.weights` and :mod:`geotool.autocorr` (spatial autocorrelation),
-:mod:`geotool.tiers` (east-west diffusion), :mod:`geotool.clusters` (city clusters and
-the county network), :mod:`geotool.maps` (Folium maps), :mod:`geotool.pipeline`
-(``geotool run``), :mod:`geotool.datum` (GCJ-02 / WGS84), :mod:`geotool.io` (users'
-tables), :mod:`geotool.settings` (package-wide settings).
+Public modules by concern (the core takes GeoDataFrames or codes, and weights, and
+returns frames on the input's index):
+
+* :mod:`geotool.boundaries` (the bundled polygons), :mod:`geotool.geometry` (positions
+  in a projected CRS chosen for the data), :mod:`geotool.datum` (GCJ-02 / WGS84);
+* :mod:`geotool.io` (users' tables), :mod:`geotool.match` (names to adcodes);
+* :mod:`geotool.weights` (spatial weights for any geometry, or a libpysal Graph/W),
+  :mod:`geotool.autocorr` (global and local statistics), :mod:`geotool.tiers` (tier
+  diffusion), :mod:`geotool.clusters` (city clusters, networks, belts),
+  :mod:`geotool.maps` (standalone HTML maps);
+* :mod:`geotool.report`: the 2020 report as a recipe on that core (rankings, the
+  figures check, its maps and the ``geotool run`` pipeline);
+* :mod:`geotool.settings` (package-wide settings); exceptions below.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -17,4 +22,38 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+from geotool import (
+    autocorr,
+    boundaries,
+    clusters,
+    datum,
+    geometry,
+    io,
+    maps,
+    match,
+    report,
+    settings,
+    tiers,
+    weights,
+)
+from geotool._errors import DataError, GeotoolError, InputError, MatchError
+
+__all__ = [
+    "DataError",
+    "GeotoolError",
+    "InputError",
+    "MatchError",
+    "__version__",
+    "autocorr",
+    "boundaries",
+    "clusters",
+    "datum",
+    "geometry",
+    "io",
+    "maps",
+    "match",
+    "report",
+    "settings",
+    "tiers",
+    "weights",
+]

@@ -119,10 +119,11 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
 
+from geotool._atomic import write_atomic
 from geotool._errors import InputError
 from geotool._log import log
 
-__all__ = ["MANIFEST", "OutputFolder", "read_manifest", "verify", "write_atomic"]
+__all__ = ["MANIFEST", "OutputFolder", "read_manifest", "verify"]
 
 MANIFEST = ".geotool-manifest.json"
 LOCK = ".geotool-lock"
@@ -134,31 +135,6 @@ _INSIDE = re.compile(r"\.geotool-(staging|trash)-(\d+)-[0-9a-f]+")
 _NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV}
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    An ``OSError`` raised while writing (``ENOSPC`` from ``write`` carries no file name)
-    is given ``path`` as its ``filename``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; published files are readable
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if exc.filename is None:
-            exc.filename = str(path)
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _publish_step(step: str) -> None:
@@ -390,27 +366,28 @@ class OutputFolder:
             except OSError:
                 continue
             self._input_ids.add((st.st_dev, st.st_ino))
+        st_out: os.stat_result | None
         try:
-            st = out.stat()
+            st_out = out.stat()
         except (FileNotFoundError, NotADirectoryError):
-            st = None
-        if st is not None and (st.st_dev, st.st_ino) in self._input_ids:
+            st_out = None
+        if st_out is not None and (st_out.st_dev, st_out.st_ino) in self._input_ids:
             msg = (
-                f"--out {given} is one of the inputs; geotool never writes over its inputs: "
-                "choose a folder for --out"
+                f"out={given} is one of the inputs; geotool never writes over its inputs: "
+                "choose a folder for out="
             )
             raise InputError(msg)
-        if st is not None and not stat.S_ISDIR(st.st_mode):
-            msg = f"--out {given} is a file, not a folder: remove it or choose another --out"
+        if st_out is not None and not stat.S_ISDIR(st_out.st_mode):
+            msg = f"out={given} is a file, not a folder: remove it or choose another out="
             raise InputError(msg)
-        if st is None:
+        if st_out is None:
             ancestor = out.parent
             while not ancestor.exists() and ancestor != ancestor.parent:
                 ancestor = ancestor.parent
             if not ancestor.is_dir():
                 msg = (
                     f"cannot create the output folder {given}: {ancestor} is a file; "
-                    "choose another --out"
+                    "choose another out="
                 )
                 raise InputError(msg)
             try:
@@ -418,7 +395,7 @@ class OutputFolder:
             except OSError as exc:
                 msg = (
                     f"cannot create the output folder {given}: {exc.strerror}; "
-                    "choose a writable location for --out"
+                    "choose a writable location for out="
                 )
                 raise InputError(msg) from exc
         try:  # probe writability for real
@@ -426,9 +403,7 @@ class OutputFolder:
             os.close(fd)
             Path(probe).unlink(missing_ok=True)  # gone if a publish swapped the folder
         except OSError as exc:
-            msg = (
-                f"the output folder {given} is not writable ({exc.strerror}); choose another --out"
-            )
+            msg = f"the output folder {given} is not writable ({exc.strerror}); choose another out="
             raise InputError(msg) from exc
         self.out = out
 
@@ -450,7 +425,7 @@ class OutputFolder:
             started = holder.get("started", "unknown")
             msg = (
                 f"the output folder {self.out} is in use by another {who} "
-                f"(pid {pid}, started {started}); wait for it or choose another --out"
+                f"(pid {pid}, started {started}); wait for it or choose another out="
             )
             raise InputError(msg) from None
         except BaseException:
@@ -574,7 +549,7 @@ class OutputFolder:
             if not stat.S_ISDIR(st.st_mode):
                 msg = (
                     f"cannot write {rel} in {self.out}: {ancestor} is a {_kind(st.st_mode)}, "
-                    "not a folder; move it away or choose another --out"
+                    "not a folder; move it away or choose another out="
                 )
                 raise InputError(msg)
         try:
@@ -584,13 +559,13 @@ class OutputFolder:
         if (st.st_dev, st.st_ino) in self._input_ids:
             msg = (
                 f"cannot write {rel} in {self.out}: {target} is one of the inputs and geotool "
-                "never writes over its inputs; choose another --out"
+                "never writes over its inputs; choose another out="
             )
             raise InputError(msg)
         if stat.S_ISDIR(os.lstat(target).st_mode):
             msg = (
                 f"cannot write {rel} in {self.out}: {target} is a folder; "
-                "move it away or choose another --out"
+                "move it away or choose another out="
             )
             raise InputError(msg)
 
@@ -600,7 +575,7 @@ class OutputFolder:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         """Publish on success; otherwise discard the staging folder. Always unlock."""
         try:
             if exc is None:
@@ -612,11 +587,11 @@ class OutputFolder:
                     if isinstance(err, OSError):
                         raise self._input_error(err) from err
                     raise
-                return False
+                return None
             self._discard()
             if isinstance(exc, OSError) and self._is_ours(exc):
                 raise self._input_error(exc) from exc
-            return False
+            return None
         finally:
             self._release()
 
@@ -650,7 +625,7 @@ class OutputFolder:
             what = f"disk quota exceeded while writing {where}; {done}; free space"
         else:
             what = f"could not write {where}: {exc.strerror}; {done}; fix the folder"
-        return InputError(f"{what} or choose another --out")
+        return InputError(f"{what} or choose another out=")
 
     def _discard(self) -> None:
         staging, self.staging = self.staging, None

@@ -245,8 +245,11 @@ def rank_correlations(
         sy_p = sy[p[:, :, None], p[:, None, :]]
         sim_tau[start : start + chunk] = (sy_p * sx).sum(axis=(1, 2)) / math.sqrt(tx * ty)
     tol = 1e-12
-    p_rho = (np.count_nonzero(np.abs(sim_rho) >= abs(rho) - tol) + 1) / (permutations + 1)
-    p_tau = (np.count_nonzero(np.abs(sim_tau) >= abs(tau) - tol) + 1) / (permutations + 1)
+    if permutations == 0:  # analytical only: no permutation p-value, rather than p = 1
+        p_rho = p_tau = float("nan")
+    else:
+        p_rho = (np.count_nonzero(np.abs(sim_rho) >= abs(rho) - tol) + 1) / (permutations + 1)
+        p_tau = (np.count_nonzero(np.abs(sim_tau) >= abs(tau) - tol) + 1) / (permutations + 1)
     return {
         "spearman_rho": rho,
         "spearman_p": float(p_rho),

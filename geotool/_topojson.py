@@ -1,4 +1,4 @@
-"""A TopoJSON encoder for polygon coverages, and the matching decoder in JavaScript.
+"""A TopoJSON encoder for polygon coverages (the decoder is ``geotool/maps/topojson.js``).
 
 A border between two units is stored once, as an *arc* that both units reference, so
 a national map carries each border once instead of twice. Coordinates are quantised
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["DECODER_JS", "encode"]
+__all__ = ["encode"]
 
 
 def encode(
@@ -68,7 +68,7 @@ def encode(
     a, b = vid[seg_i], vid[seg_i + 1]
     key = np.minimum(a, b) * (vid.max() + 1) + np.maximum(a, b)
     seg = pd.DataFrame({"key": key, "owner": owner[seg_i]})
-    owners = seg.groupby("key")["owner"].agg(lambda s: tuple(sorted(set(s))))
+    owners = seg.groupby("key")["owner"].agg(lambda s: tuple(sorted(set(s))))  # type: ignore[type-var]
     seg_owner = owners.loc[key].to_numpy()
 
     arcs: list[np.ndarray] = []
@@ -141,35 +141,3 @@ def encode(
         "objects": {"units": {"type": "GeometryCollection", "geometries": objects}},
         "arcs": encoded,
     }
-
-
-#: Decodes ``topology.objects.units`` into a GeoJSON FeatureCollection (plain JS, no
-#: dependency). Used by the maps; exercised by the browser tests.
-DECODER_JS = """
-function geotoolTopoToGeoJSON(topo) {
-  var sx = topo.transform.scale[0], sy = topo.transform.scale[1];
-  var tx = topo.transform.translate[0], ty = topo.transform.translate[1];
-  var arcs = topo.arcs.map(function (arc) {
-    var x = 0, y = 0;
-    return arc.map(function (p) { x += p[0]; y += p[1]; return [x * sx + tx, y * sy + ty]; });
-  });
-  function ring(refs) {
-    var out = [];
-    refs.forEach(function (ref, k) {
-      var pts = ref >= 0 ? arcs[ref] : arcs[~ref].slice().reverse();
-      out = out.concat(k ? pts.slice(1) : pts);
-    });
-    return out;
-  }
-  return {
-    type: "FeatureCollection",
-    features: topo.objects.units.geometries.map(function (g) {
-      return {
-        type: "Feature",
-        properties: g.properties,
-        geometry: {type: "MultiPolygon", coordinates: g.arcs.map(function (p) { return p.map(ring); })}
-      };
-    })
-  };
-}
-"""

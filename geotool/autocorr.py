@@ -1,7 +1,9 @@
-"""Spatial autocorrelation of the rankings: global and local statistics with inference.
+"""Spatial autocorrelation: global and local statistics with seeded inference.
 
-Every function takes a value Series indexed by adcode and a :class:`geotool.weights.Weights`
-and returns a tidy DataFrame (never an esda object).
+Every function takes a numeric Series and weights (:class:`geotool.weights.Weights`, a
+``libpysal.graph.Graph`` or a ``libpysal.weights.W``, values kept) over any units, and
+returns a tidy DataFrame (never an esda object) on the units' index. Names and other
+labels are the caller's to join: nothing here looks anything up.
 
 Inference, stated once for every table:
 
@@ -16,9 +18,11 @@ Inference, stated once for every table:
   of GeoDa and esda; double it for a two-sided test. Global statistics use total
   randomisation, local ones conditional randomisation (each unit keeps its value).
 
-Weights: Moran's I, Geary's C, local Moran and bivariate Moran use row-standardised
-weights; Getis-Ord G, Gi* and join counts use binary weights (Gi* with each unit
-included in its own neighbourhood).
+Weights, as esda uses them: Moran's I, Geary's C, local Moran and bivariate Moran
+row-standardise the weights given (kernel weights keep their relative values); Getis-Ord
+G and join counts use binary weights (every non-zero weight counts 1); Gi* uses the
+weights given with each unit in its own neighbourhood, at weight 1 for binary weights and
+the row's largest weight otherwise (esda's rule for non-binary weights).
 
 Islands are handled before any statistic (:func:`geotool.weights.build`), because
 esda's ``Moran_Local`` gives an island a spatial lag of 0 whatever ``island_weight``
@@ -30,13 +34,15 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.special import erfc
 
-from geotool import boundaries, rankings, settings
+from geotool import _validate as check
+from geotool import settings
 from geotool._errors import InputError
 from geotool._perm import (
     conditional_pvalues,
@@ -44,14 +50,19 @@ from geotool._perm import (
     permuted_quadratic_forms,
     rng_for,
 )
-from geotool.weights import Weights
+from geotool.weights import Weights, WeightsLike, as_weights, build
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "LISA_CLASSES",
+    "analyse",
     "global_stats",
     "join_counts",
     "local_stats",
-    "ranking_variables",
+    "moran_scatter",
     "sensitivity",
 ]
 
@@ -65,34 +76,14 @@ LISA_CLASSES = {
 }
 
 
-def ranking_variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
-    """Per unit of a ranking's universe: ``member``, ``score``, ``rank`` and ``tier``.
-
-    ``member`` is 1 for ranked units; ``score`` is ``101 - rank`` for ranked units
-    (ties keep their shared rank: both rank-30 counties score 71) and 0 otherwise;
-    ``tier`` is the report's tier (industrial counties only, 0 for unranked).
-
-    Examples
-    --------
-    >>> v = ranking_variables("industrial_counties")
-    >>> len(v), int(v["member"].sum()), float(v.loc["320281", "score"])
-    (1861, 100, 100.0)
-
-    """
-    table = rankings.load(ranking).set_index("adcode")
-    ids = rankings.universe(ranking) if universe is None else pd.Index(universe)
-    out = pd.DataFrame(index=ids)
-    out.index.name = "adcode"
-    out["member"] = ids.isin(table.index).astype(int)
-    out["rank"] = table["rank"].reindex(ids).astype("Int64")
-    out["score"] = (101 - table["rank"]).reindex(ids).fillna(0).astype(float)
-    out["tier"] = table["tier"].reindex(ids).fillna(0).astype(int)
-    return out
-
-
-def _check_values(values: pd.Series, w: Weights) -> np.ndarray:
+def _check_values(values: pd.Series, w: Weights, name: str = "values") -> np.ndarray:
+    """``values`` in the order of ``w.ids``, checked: numeric, finite, not constant."""
     if not isinstance(values, pd.Series):
-        msg = f"values must be a pandas Series indexed by adcode, got {type(values).__name__}."
+        msg = f"{name} must be a pandas Series on the units' index, got {type(values).__name__}."
+        raise InputError(msg)
+    if values.index.has_duplicates:
+        dup = values.index[values.index.duplicated()].unique()[:5].tolist()
+        msg = f"{name} has duplicated index labels {dup}; keep one value per unit."
         raise InputError(msg)
     if not pd.api.types.is_numeric_dtype(values):
         msg = (
@@ -102,12 +93,30 @@ def _check_values(values: pd.Series, w: Weights) -> np.ndarray:
         raise InputError(msg)
     missing = w.ids.difference(values.index)
     if len(missing):
-        msg = f"{len(missing)} units of the weights have no value (e.g. {list(missing[:3])})."
+        msg = (
+            f"{len(missing)} units of the weights have no value in {name} (e.g. "
+            f"{list(missing[:3])}); give a value for every unit of the weights."
+        )
         raise InputError(msg)
     x = values.reindex(w.ids).to_numpy(dtype=float)
-    if np.isnan(x).any():
-        bad = w.ids[np.isnan(x)][:3].tolist()
-        msg = f"Column {values.name!r} has missing values for units {bad}; fill or drop them."
+    if not np.isfinite(x).all():
+        bad = w.ids[~np.isfinite(x)][:5].tolist()
+        msg = (
+            f"{name} ({values.name!r}) has missing or infinite values for units {bad}; "
+            "fill or drop them."
+        )
+        raise InputError(msg)
+    if np.abs(x).max() > 1e150:
+        msg = (
+            f"{name} ({values.name!r}) has values up to {np.abs(x).max():.3g}, too large to "
+            "square without overflow; rescale them (e.g. to thousands or a logarithm)."
+        )
+        raise InputError(msg)
+    if len(x) < 4:
+        msg = (
+            f"Spatial autocorrelation needs at least 4 units with values (the variances of "
+            f"I and C are undefined below), got {len(x)}."
+        )
         raise InputError(msg)
     if np.ptp(x) == 0:
         msg = (
@@ -127,7 +136,12 @@ def _two_sided(z: float) -> float:
     return float(erfc(abs(z) / math.sqrt(2)))
 
 
-def _moments(w: Any) -> tuple[float, float, float]:
+def _sqrt_or_nan(v: float) -> float:
+    """Sqrt of a variance, NaN when it is not positive (e.g. every unit neighbours all)."""
+    return math.sqrt(v) if v > 0 else float("nan")
+
+
+def _moments(w: sp.csr_matrix) -> tuple[float, float, float]:
     """S0, S1, S2 of a sparse weights matrix (Cliff and Ord's notation)."""
     s0 = float(w.sum())
     sym = w + w.T
@@ -160,7 +174,7 @@ def _shuffles(values: np.ndarray, permutations: int, seed: int, name: str) -> It
 
 def global_stats(
     values: pd.Series,
-    w: Weights,
+    w: WeightsLike,
     *,
     permutations: int | None = None,
     seed: int | None = None,
@@ -176,9 +190,9 @@ def global_stats(
     Parameters
     ----------
     values : pandas.Series
-        Numeric, indexed by adcode, covering ``w.ids``.
-    w : Weights
-        From :func:`geotool.weights.build`.
+        Numeric and finite, on the units' index, covering the weights' units.
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        From :func:`geotool.weights.build`, or libpysal's (values kept).
     permutations : int, optional
         Default :data:`geotool.settings.permutations`. One set of relabellings
         serves I, C and G.
@@ -196,10 +210,10 @@ def global_stats(
         variable``. General G only for non-negative values.
 
     """
-    permutations = settings.permutations if permutations is None else int(permutations)
-    seed = settings.seed if seed is None else int(seed)
+    w = as_weights(w)
     x = _check_values(values, w)
     n = len(x)
+    permutations, seed = _inference(permutations, seed, n)
     wr = w.row_standardised()
     wb = w.binary()
     z = x - x.mean()
@@ -225,10 +239,11 @@ def global_stats(
         - 0.25 * (n - 1) * s2 * (n**2 + 3 * n - 6 - (n**2 - n + 2) * kurt)
         + s0**2 * (n**2 - 3 - (n - 1) ** 2 * kurt)
     ) / (n * (n - 2) * (n - 3) * s0**2)
-    with_g = bool((x >= 0).all())
+    g_den = x.sum() ** 2 - (x**2).sum()
+    # General G needs non-negative values, and at least two non-zero ones (else 0/0)
+    with_g = bool((x >= 0).all()) and g_den > 0
     if with_g:
         b0, b1, b2_ = _moments(wb)
-        g_den = x.sum() ** 2 - (x**2).sum()
         g_obs = (x @ (wb @ x)) / g_den
 
     sim_i, sim_c, sim_g = (np.empty(permutations) for _ in range(3))
@@ -244,11 +259,11 @@ def global_stats(
         done += m
 
     def stat(name: str, obs: float, e: float, *, vn: float, vr: float, sim: np.ndarray) -> dict:
-        zn, zr = (obs - e) / math.sqrt(vn), (obs - e) / math.sqrt(vr)
+        zn, zr = (obs - e) / _sqrt_or_nan(vn), (obs - e) / _sqrt_or_nan(vr)
         return _row(
             name, obs, e, variance_norm=vn, z_norm=zn, p_norm=_two_sided(zn),
             variance_rand=vr, z_rand=zr, p_rand=_two_sided(zr),
-            p_sim=float(folded_pvalue(np.array([obs]), sim)[0]),
+            p_sim=_p_sim(obs, sim),
         )  # fmt: skip
 
     rows.append(stat("moran_i", i_obs, ei, vn=vi_norm, vr=vi_rand, sim=sim_i))
@@ -265,23 +280,25 @@ def global_stats(
             (m1**2 - m2x) ** 2 * n * (n - 1) * (n - 2) * (n - 3)
         )
         vg = eg2 - eg**2
-        zg = (g_obs - eg) / math.sqrt(vg)
+        zg = (g_obs - eg) / _sqrt_or_nan(vg)
         rows.append(
             _row("getis_ord_g", g_obs, eg, variance_norm=vg, z_norm=zg, p_norm=_two_sided(zg),
-                 p_sim=float(folded_pvalue(np.array([g_obs]), sim_g)[0]))
+                 p_sim=_p_sim(g_obs, sim_g))
         )  # fmt: skip
 
     if other is not None:
-        y = _check_values(other, w)
+        y = _check_values(other, w, "other")
         zx = (x - x.mean()) / x.std()
         zy = (y - y.mean()) / y.std()
         ibv = float(zx @ (wr @ zy) / n)
         sim = permuted_quadratic_forms(zx, wr, permutations, rng_for(seed, "moran_bv"), y=zy) / n
+        e_sim = float(np.mean(sim)) if len(sim) else float("nan")
+        sd_sim = float(np.std(sim)) if len(sim) else float("nan")
         rows.append(
             _row(
-                f"moran_bv:{other.name}", ibv, float(np.mean(sim)),
-                z_sim=float((ibv - np.mean(sim)) / np.std(sim)),
-                p_sim=float(folded_pvalue(np.array([ibv]), sim)[0]),
+                f"moran_bv:{other.name}", ibv, e_sim,
+                z_sim=(ibv - e_sim) / sd_sim if sd_sim > 0 else float("nan"),
+                p_sim=_p_sim(ibv, sim),
             )
         )  # fmt: skip
 
@@ -290,7 +307,7 @@ def global_stats(
     out["seed"] = seed
     out["n"] = n
     out["weights"] = w.spec
-    out["variable"] = values.name
+    out["variable"] = str(values.name)
     return out
 
 
@@ -300,7 +317,7 @@ def _falling(a: int, k: int) -> float:
 
 def join_counts(
     member: pd.Series,
-    w: Weights,
+    w: WeightsLike,
     *,
     permutations: int | None = None,
     seed: int | None = None,
@@ -319,9 +336,9 @@ def join_counts(
         p_sim, permutations, seed, n, n_black, joins, weights``.
 
     """
-    permutations = settings.permutations if permutations is None else int(permutations)
-    seed = settings.seed if seed is None else int(seed)
-    x = _check_values(member, w)
+    w = as_weights(w)
+    x = _check_values(member, w, "member")
+    permutations, seed = _inference(permutations, seed, len(x))
     if not np.isin(x, (0, 1)).all():
         msg = f"Join counts need a 0/1 variable; {member.name!r} has other values."
         raise InputError(msg)
@@ -381,7 +398,7 @@ def join_counts(
         zval = (obs - e) / math.sqrt(v) if v > 0 else float("nan")
         rows.append(
             _row(name, obs, e, variance=v, z_norm=zval, p_norm=_two_sided(zval),
-                 p_sim=float(folded_pvalue(np.array([obs]), sim)[0]))
+                 p_sim=_p_sim(obs, sim))
         )  # fmt: skip
     out = pd.DataFrame(rows)
     out["permutations"] = permutations
@@ -390,13 +407,13 @@ def join_counts(
     out["n_black"] = n1
     out["joins"] = int(joins)
     out["weights"] = w.spec
-    out["variable"] = member.name
+    out["variable"] = str(member.name)
     return out
 
 
 def local_stats(
     values: pd.Series,
-    w: Weights,
+    w: WeightsLike,
     *,
     permutations: int | None = None,
     seed: int | None = None,
@@ -409,11 +426,14 @@ def local_stats(
     Parameters
     ----------
     values : pandas.Series
-        Numeric, indexed by adcode, covering ``w.ids``.
-    w : Weights
-        From :func:`geotool.weights.build`.
+        Numeric and finite, on the units' index, covering the weights' units.
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Any weights (values kept; see the module docstring for how each statistic
+        uses them).
     permutations : int, optional
-        Default :data:`geotool.settings.permutations`.
+        Default :data:`geotool.settings.permutations`; 0 gives analytical results only
+        (``p_sim`` and ``gi_star_p_sim`` missing, classes from ``gi_star_p_norm`` are not
+        made: every unit is "Not significant").
     seed : int, optional
         Default :data:`geotool.settings.seed`.
     alpha : float
@@ -427,27 +447,28 @@ def local_stats(
     Returns
     -------
     pandas.DataFrame
-        Indexed by adcode: ``name, value, z, lag (row-standardised lag of z), Ii, p_sim,
-        quadrant (HH/LL/LH/HL by the signs of z and lag), significant, lisa_class
-        (quadrant name if significant, else "Not significant"), gi_star (with
-        row-standardised weights, the unit in its own neighbourhood, as GeoDa and
-        esda define it: the neighbourhood mean over the total), gi_star_z (scale-free,
-        so the same with binary weights),
-        gi_star_p_norm (two-sided), gi_star_p_sim``.
+        On the units of the weights, in the order of ``values``' index: ``value, z,
+        lag (row-standardised lag of z), Ii, p_sim, quadrant (HH/LL/LH/HL by the signs
+        of z and lag), significant, lisa_class`` (quadrant name if significant, else
+        "Not significant"), ``gi_star`` (the unit in its own neighbourhood, weights
+        row-standardised: the neighbourhood mean over the total, as GeoDa and esda
+        define it), ``gi_star_z`` (scale-free), ``gi_star_p_norm`` (two-sided),
+        ``gi_star_p_sim``.
 
     """
-    permutations = settings.permutations if permutations is None else int(permutations)
-    seed = settings.seed if seed is None else int(seed)
-    if not 0 < alpha < 1:
-        msg = f"alpha must be between 0 and 1, got {alpha}."
-        raise InputError(msg)
+    alpha = check.alpha(alpha)
+    w = as_weights(w)
     x = _check_values(values, w)
     n = len(x)
+    permutations, seed = _inference(permutations, seed, n)
     wr = w.row_standardised()
     z = (x - x.mean()) / x.std()
     lag = wr @ z
     ii = (n - 1) * z * lag / (z @ z)  # esda's normalisation
-    p_sim = conditional_pvalues(z, wr, permutations, rng_for(seed, "lisa"), z)
+    if permutations:
+        p_sim = conditional_pvalues(z, wr, permutations, rng_for(seed, "lisa"), z)
+    else:
+        p_sim = np.full(n, np.nan)
     if fdr:
         p_sorted = np.sort(p_sim)
         below = p_sorted <= alpha * np.arange(1, n + 1) / n
@@ -461,11 +482,8 @@ def local_stats(
         default="Not significant",
     )
     lisa_class = np.where(significant, quadrant, "Not significant")
-
-    names = boundaries.units()["name"].reindex(w.ids).to_numpy()
     out = pd.DataFrame(
         {
-            "name": names,
             "value": x,
             "z": z,
             "lag": lag,
@@ -477,58 +495,95 @@ def local_stats(
         },
         index=w.ids,
     )
-    if not gi_star:
-        return out
-    # Gi*: binary weights with each unit in its own neighbourhood.
-    wb = w.binary()
-    wstar = (wb + _identity(n)).tocsr()
-    wi = np.asarray(wstar.sum(axis=1)).ravel()
-    s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
-    xbar = x.mean()
-    s = math.sqrt((x**2).mean() - xbar**2)
-    gi_z = (wstar @ x - xbar * wi) / (s * np.sqrt((n * s1i - wi**2) / (n - 1)))
-    out["gi_star"] = (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan
-    out["gi_star_z"] = gi_z
-    out["gi_star_p_norm"] = erfc(np.abs(gi_z) / math.sqrt(2))
-    out["gi_star_p_sim"] = conditional_pvalues(
-        x, wb, permutations, rng_for(seed, "gi_star"), np.ones(n)
-    )
+    if gi_star:
+        # Gi*: the unit in its own neighbourhood, at weight 1 (binary weights) or at
+        # its row's largest weight (esda's rule for non-binary weights).
+        raw = w.sparse
+        self_weight = np.ones(n) if w.is_binary else np.asarray(raw.max(axis=1).todense()).ravel()
+        self_weight = np.where(self_weight > 0, self_weight, 1.0)
+        wstar = (raw + sp.diags(self_weight)).tocsr()
+        wi = np.asarray(wstar.sum(axis=1)).ravel()
+        s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
+        xbar = x.mean()
+        s = math.sqrt((x**2).mean() - xbar**2)
+        gi_z = (wstar @ x - xbar * wi) / (s * np.sqrt((n * s1i - wi**2) / (n - 1)))
+        out["gi_star"] = (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan
+        out["gi_star_z"] = gi_z
+        out["gi_star_p_norm"] = erfc(np.abs(gi_z) / math.sqrt(2))
+        out["gi_star_p_sim"] = (
+            conditional_pvalues(x, raw, permutations, rng_for(seed, "gi_star"), np.ones(n))
+            if permutations
+            else np.nan
+        )
+    order = values.index[values.index.isin(w.ids)]
+    if not order.equals(w.ids):
+        out = out.reindex(order)
+    out.index.name = values.index.name if values.index.name is not None else w.ids.name
     return out
 
 
-def _identity(n: int) -> Any:
-    import scipy.sparse as sp
+def _inference(permutations: int | None, seed: int | None, n_units: int = 1) -> tuple[int, int]:
+    """Checked permutations and seed (defaults from :mod:`geotool.settings`).
 
-    return sp.identity(n, format="csr")
+    0 permutations means analytical results only (every ``p_sim`` missing); 1 to 98
+    are refused (they cannot give p <= 0.01); the cap and the memory estimate are
+    :func:`geotool._validate.permutations`'s.
+    """
+    p = settings.permutations if permutations is None else permutations
+    s = settings.seed if seed is None else seed
+    return check.permutations(p, n_units=n_units), check.seed(s)
+
+
+def _p_sim(observed: float, simulated: np.ndarray) -> float:
+    """Folded pseudo p-value of one statistic; NaN without permutations."""
+    if len(simulated) == 0 or not np.isfinite(observed):
+        return float("nan")
+    return float(folded_pvalue(np.array([observed]), simulated)[0])
 
 
 def sensitivity(
     values: pd.Series,
-    ids: pd.Index,
+    geo: gpd.GeoDataFrame | gpd.GeoSeries | pd.Index | list[str],
     *,
     specs: tuple[str, ...] = ("queen", "rook", "knn:6", "distance:100km"),
     permutations: int | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
-    """Global statistics of one variable under several weights, side by side."""
-    from geotool.weights import build
+    """Global statistics of one variable under several weights specs, side by side.
 
+    Parameters
+    ----------
+    values : pandas.Series
+        The variable, on the units' index.
+    geo : geopandas.GeoDataFrame or codes
+        What :func:`geotool.weights.build` builds the weights from.
+    specs : tuple of str
+        Weights specs.
+    permutations : int, optional
+        As :func:`global_stats`.
+    seed : int, optional
+        As :func:`global_stats`.
+
+    """
     frames = [
-        global_stats(values, build(ids, spec), permutations=permutations, seed=seed)
+        global_stats(values, build(geo, spec), permutations=permutations, seed=seed)
         for spec in specs
     ]
     return pd.concat(frames, ignore_index=True)
 
 
-def moran_scatter(local: pd.DataFrame, *, title: str = "", moran_i: float | None = None) -> Any:
+def moran_scatter(local: pd.DataFrame, *, title: str = "", moran_i: float | None = None) -> Figure:
     """Moran scatter plot: standardised value against its spatial lag, by LISA class.
+
+    Drawn on a :class:`matplotlib.figure.Figure` (no pyplot, so the caller's backend
+    is never switched; in a notebook, display the returned figure).
 
     Parameters
     ----------
     local : pandas.DataFrame
         The output of :func:`local_stats`.
     title : str
-        Plot title (kept ASCII-safe by the caller for fonts without CJK glyphs).
+        Plot title.
     moran_i : float, optional
         Global Moran's I to print; the fitted slope is drawn either way.
 
@@ -537,9 +592,6 @@ def moran_scatter(local: pd.DataFrame, *, title: str = "", moran_i: float | None
     matplotlib.figure.Figure
 
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 5), dpi=110)
@@ -573,7 +625,7 @@ def moran_scatter(local: pd.DataFrame, *, title: str = "", moran_i: float | None
 
 def analyse(
     values: pd.Series,
-    w: Weights,
+    w: WeightsLike,
     *,
     permutations: int | None = None,
     seed: int | None = None,
@@ -592,6 +644,7 @@ def analyse(
         and ``weights`` (the connectivity report).
 
     """
+    w = as_weights(w)
     glob = global_stats(values, w, permutations=permutations, seed=seed, other=other)
     x = values.reindex(w.ids)
     jc = None
@@ -608,85 +661,3 @@ def analyse(
         "alpha": alpha,
         "fdr": fdr,
     }
-
-
-#: Weights used by default for each ranking, and why (see the module docstring):
-#: contiguity for counties, whose universe tiles most of the country; six nearest
-#: neighbours for districts, whose universe is scattered city by city, so that
-#: contiguity leaves 170 components and most districts with one or two neighbours.
-DEFAULT_WEIGHTS = {
-    "industrial_counties": "queen",
-    "innovation_counties": "queen",
-    "industrial_districts": "knn:6",
-}
-SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
-
-
-def stage(
-    *,
-    permutations: int | None = None,
-    seed: int | None = None,
-    alpha: float = 0.05,
-    fdr: bool = False,
-    weights: str | None = None,
-) -> dict[str, Any]:
-    """The autocorrelation stage of ``geotool run`` for the report's three rankings.
-
-    ``weights`` replaces every ranking's default (:data:`DEFAULT_WEIGHTS`) for the join
-    counts and the local statistics; the sensitivity table always covers the four specs
-    of :data:`SENSITIVITY_SPECS` (and ``weights``, if it is another one).
-
-    For each ranking: global statistics of ``score`` under every weights spec of
-    :data:`SENSITIVITY_SPECS`; join counts of ``member`` and LISA/Gi* of ``score``
-    under the ranking's default weights (:data:`DEFAULT_WEIGHTS`); and bivariate
-    Moran's I of industrial against innovation scores over the county universe.
-
-    Returns
-    -------
-    dict
-        ``{ranking: {"global": DataFrame (all specs), "join_counts": DataFrame,
-        "local": DataFrame, "lisa_counts": dict, "weights": dict}}`` plus
-        ``"bivariate"``: a DataFrame.
-
-    """
-    from geotool.weights import build
-
-    out: dict[str, Any] = {}
-    for ranking, default_spec in DEFAULT_WEIGHTS.items():
-        default = weights or default_spec
-        variables = ranking_variables(ranking)
-        score = variables["score"]
-        frames, default_w = [], None
-        specs = SENSITIVITY_SPECS if default in SENSITIVITY_SPECS else (*SENSITIVITY_SPECS, default)
-        for spec in specs:
-            w = build(variables.index, spec)
-            frames.append(global_stats(score, w, permutations=permutations, seed=seed))
-            if spec == default:
-                default_w = w
-        local = local_stats(
-            score, default_w, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr
-        )
-        counts = local["lisa_class"].value_counts()
-        res = {
-            "global": pd.concat(frames, ignore_index=True),
-            "join_counts": join_counts(
-                variables["member"], default_w, permutations=permutations, seed=seed
-            ),
-            "local": local,
-            "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in LISA_CLASSES},
-            "weights": default_w.report,
-            "default_weights": default,
-        }
-        out[ranking] = res
-    counties = ranking_variables("industrial_counties")
-    other = ranking_variables("innovation_counties", universe=counties.index)["score"]
-    w = build(counties.index, DEFAULT_WEIGHTS["industrial_counties"])
-    biv = global_stats(
-        counties["score"].rename("industrial_counties.score"),
-        w,
-        permutations=permutations,
-        seed=seed,
-        other=other.rename("innovation_counties.score"),
-    )
-    out["bivariate"] = biv[biv["statistic"].str.startswith("moran_bv")].reset_index(drop=True)
-    return out

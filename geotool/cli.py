@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from geotool._errors import GeotoolError, InputError
+from geotool._text import short
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
@@ -29,7 +31,7 @@ def _print_table(frame: Any, columns: list[str]) -> None:
 
 
 def _cmd_check_report(args: argparse.Namespace) -> int:
-    from geotool.report import check_report
+    from geotool.report.check import check_report
 
     table = check_report()
     failed = int((table["status"] == "mismatch").sum())
@@ -84,9 +86,14 @@ def _cmd_boundaries_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
+    from geotool import _validate as check
+    from geotool._atomic import write_atomic
+    from geotool._csv import to_csv_bytes
     from geotool.io import read_table
     from geotool.match import require_unique, resolve
 
+    out = check.output_file(args.out, inputs=[args.file])
+    max_unmatched = check.share(args.max_unmatched, "max_unmatched")
     table = read_table(args.file, encoding=args.encoding, sheet=args.sheet)
     resolved = resolve(
         table,
@@ -95,9 +102,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
         prefecture_col=args.prefecture_col,
         code_col=args.code_col,
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    resolved.to_csv(out, index_label="row", encoding="utf-8-sig")
+    write_atomic(out, to_csv_bytes(resolved, index_label="row"))
     counts = resolved["match_status"].value_counts().to_dict()
     print(
         f"{len(resolved)} rows: "
@@ -107,7 +112,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
     )
     bad = resolved[resolved["match_status"] != "matched"]
     share = len(bad) / len(resolved)
-    if share > args.max_unmatched:
+    if share > max_unmatched:
         first = bad.iloc[0]
         msg = (
             f"{len(bad)} of {len(resolved)} rows are not matched (first: row {bad.index[0]}, "
@@ -120,8 +125,8 @@ def _cmd_match(args: argparse.Namespace) -> int:
 
 
 def _user_table(args: argparse.Namespace, value_col: str | None, report: Path) -> Any:
-    """The matched rows of ``--data`` (see :func:`geotool.pipeline.load_user_table`)."""
-    from geotool.pipeline import load_user_table
+    """The matched rows of ``--data`` (see :func:`geotool.report.pipeline.load_user_table`)."""
+    from geotool.report.pipeline import load_user_table
 
     ok, _, _, col = load_user_table(
         args.data, report, value_col=value_col, name_col=args.name_col,
@@ -136,10 +141,10 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """The variable (Series by adcode) and its universe, from a ranking or a user's file."""
     import pandas as pd
 
-    from geotool import autocorr
+    from geotool.report import rankings
 
     if args.data is None:
-        table = autocorr.ranking_variables(args.ranking)
+        table = rankings.variables(args.ranking)
         if args.variable not in table.columns or args.variable == "rank":
             msg = f"--variable must be member, score or tier for a ranking, got {args.variable!r}."
             raise InputError(msg)
@@ -156,7 +161,8 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from geotool import autocorr, weights
-    from geotool.pipeline import write_atomic
+    from geotool._atomic import write_atomic
+    from geotool.report import rankings
 
     values, ids, label = _autocorr_values(args)
     if args.sensitivity:
@@ -172,7 +178,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     w = weights.build(ids, args.weights, islands=args.islands)
     other = None
     if args.bivariate:
-        other = autocorr.ranking_variables(args.bivariate, universe=w.ids)["score"]
+        other = rankings.variables(args.bivariate, universe=w.ids)["score"]
         other = other.rename(f"{args.bivariate}.score")
     result = autocorr.analyse(
         values,
@@ -184,8 +190,16 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         other=other,
     )
     spec = args.weights.replace(":", "")
-    out = Path(args.out) / f"lisa_{label}_{values.name}_{spec}.csv"
-    write_atomic(out, result["local"].to_csv(index_label="adcode").encode("utf-8-sig"))
+    from geotool import boundaries
+
+    local = result["local"]
+    local.insert(0, "name", boundaries.units()["name"].reindex(local.index).to_numpy())
+    from geotool import _validate as check
+    from geotool._csv import to_csv_bytes
+
+    folder = check.output_dir(args.out, inputs=[args.data] if args.data else [])
+    out = folder / (check.safe_filename(f"lisa_{label}_{values.name}_{spec}") + ".csv")
+    write_atomic(out, to_csv_bytes(local, index_label="adcode"))
     if args.json:
         payload = {
             "global": json.loads(result["global"].to_json(orient="records")),
@@ -234,15 +248,18 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
 def _cmd_tiers(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from geotool import rankings, tiers
+    from geotool import boundaries, tiers
+    from geotool.report import rankings
+    from geotool.report.check import region_change
 
     if args.data is None:
         if args.method == "report":
-            table = tiers.report_table(args.ranking)
+            table = rankings.tier_table(args.ranking)
         else:
             table = rankings.load(args.ranking)
             table["tier"] = tiers.assign(101 - table["rank"], method=args.method, k=args.k)
         label = args.ranking
+        method = args.method
     else:
         if args.score is None:
             msg = "--score must name the numeric score column of --data."
@@ -253,14 +270,22 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
             ok["adcode"], ok[args.score], method=method, k=args.k,
             years=ok[args.year_col] if args.year_col else None,
         )  # fmt: skip
+        units = boundaries.units()
+        table["region"] = units.loc[table["adcode"], "region"].to_numpy()
+        table["province"] = units.loc[table["adcode"], "province"].to_numpy()
         label = Path(args.data).stem
+    pos = tiers.unit_positions(
+        pd.Index(table["adcode"]).unique(), coast=boundaries.coastline(), core=rankings.core_point()
+    )
     result = tiers.analyse(
         table,
+        pos,
         permutations=args.permutations,
         seed=args.seed,
         year_col="year" if args.data is not None and args.year_col else None,
-        ranking=args.ranking if args.data is None else None,
     )
+    if args.data is None and args.ranking != "innovation_counties":
+        result["region_change"] = region_change(args.ranking)
     if args.json:
         payload = {
             k: (
@@ -278,7 +303,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     with pd.option_context(
         "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3f}".format
     ):
-        print(f"{label}: tiers by {args.method}")
+        print(f"{label}: tiers by {method}" + (f", k={args.k}" if method != "report" else ""))
         print("\ncomposition by region\n" + result["composition"].to_string())
         print("\ngeography per tier\n" + result["geography"].to_string(index=False))
         print(
@@ -302,17 +327,24 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
 def _cmd_clusters(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from geotool import clusters
+    from geotool import boundaries, clusters
+    from geotool.report import rankings
+    from geotool.report.pipeline import clusters_contiguity
 
     name, _ = clusters.load_set(args.set)
+    table = rankings.load(args.ranking)
     checked = clusters.check_geometry(args.set)
-    counts = clusters.ranking_counts(args.set, args.ranking)
+    counts = clusters.ranking_counts(args.set, table)
     other = "plans" if name != "plans" else "report2020"
-    changes = clusters.set_changes(args.set, other, args.ranking)
-    belts = clusters.belts(args.ranking, args.set)
-    radiation = clusters.radiation(
-        args.set, args.ranking, permutations=args.permutations, seed=args.seed
-    )
+    changes = clusters.set_changes(args.set, other, table)
+    belts = clusters.belts(
+        pd.Series(True, index=pd.Index(table["adcode"])),
+        clusters_contiguity(),
+        order=table.set_index("adcode")["rank"],
+        labels=boundaries.units()["name"],
+        groups=clusters.membership(args.set)["primary_zh"],
+    ).rename(columns={"groups": "clusters"})
+    radiation = clusters.radiation(args.set, table, permutations=args.permutations, seed=args.seed)
     _, overlaps = clusters.overlaps(args.set)
     if args.json:
         payload = {
@@ -353,10 +385,12 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
 def _cmd_map(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from geotool import autocorr, clusters, maps, rankings, tiers
+    from geotool import _validate as check
+    from geotool import autocorr, clusters, maps, tiers, weights
+    from geotool.report import figures, rankings
 
     opts = {"offline": args.offline, "basemap": args.basemap}
-    out = Path(args.out)
+    out = check.output_file(args.out, inputs=[args.data] if args.data else [])
     if args.data is not None:
         if args.value_col is None:
             msg = "--value-col must name the numeric column of --data."
@@ -382,24 +416,25 @@ def _cmd_map(args: argparse.Namespace) -> int:
         if args.kind == "lisa":
             locals_ = {}
             for name in rankings.RANKINGS:
-                v = autocorr.ranking_variables(name)
-                from geotool import weights
-
-                w = weights.build(v.index, args.weights or autocorr.DEFAULT_WEIGHTS[name])
+                v = rankings.variables(name)
+                w = weights.build(v.index, args.weights or rankings.DEFAULT_WEIGHTS[name])
                 locals_[name.replace("_", " ")] = autocorr.local_stats(
                     v["score"], w, permutations=args.permutations, seed=args.seed, gi_star=False
                 )
-            info = maps.unit_info(lisa=locals_["industrial counties"], membership=ms)
-            fmap = maps.lisa_map(locals_, info, **opts)
+            info = figures.unit_info(lisa=locals_["industrial counties"], membership=ms)
+            fmap = figures.lisa_map(locals_, info, **opts)
         else:
-            info = maps.unit_info(membership=ms)
+            info = figures.unit_info(membership=ms)
             if args.kind == "rankings":
-                fmap = maps.rankings_map(info, **opts)
+                fmap = figures.rankings_map(info, **opts)
             elif args.kind == "tiers":
-                shapes = tiers.analyse(tiers.report_table(), permutations=9)["shapes"]
-                fmap = maps.tiers_map(info, shapes, **opts)
+                table = rankings.tier_table()
+                pos = tiers.unit_positions(table["adcode"])
+                geo = tiers.geography(table, pos)
+                shapes = tiers.shapes(geo, tiers.diffusion_vectors(geo))
+                fmap = figures.tiers_map(info, shapes, **opts)
             else:
-                fmap = maps.clusters_map(ms, clusters.polygons(args.set), info, **opts)
+                fmap = figures.clusters_map(ms, clusters.polygons(args.set), info, **opts)
     text = maps.to_html(fmap, out)
     print(
         f"wrote {out} ({len(text.encode('utf-8')) / 1e6:.2f} MB"
@@ -410,23 +445,21 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from geotool.pipeline import run, run_user
+    from geotool.report.pipeline import run, user_study
 
     if args.quiet_run:
         logging.getLogger("geotool").setLevel(logging.WARNING)
+    study = None
     if args.data is not None:
-        summary = run_user(
-            args.data, args.out, value_col=args.value_col, seed=args.seed,
-            permutations=args.permutations, name_col=args.name_col,
+        study = user_study(
+            args.data, Path(str(args.out).rstrip("/") + ".match_report.csv"),
+            value_col=args.value_col, name_col=args.name_col,
             province_col=args.province_col, prefecture_col=args.prefecture_col,
             code_col=args.code_col, year_col=args.year_col, encoding=args.encoding,
             sheet=args.sheet, max_unmatched=args.max_unmatched, weights=args.weights or "queen",
-            offline=args.offline, basemap=args.basemap,
         )  # fmt: skip
-        print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
-        return EXIT_OK
-
     summary = run(
+        study,
         args.out,
         seed=args.seed,
         permutations=args.permutations,
@@ -434,9 +467,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         basemap=args.basemap,
         weights=args.weights,
         cluster_set=args.set,
+        inputs=(args.data,) if args.data is not None else (),
     )
     print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
-    return EXIT_OK if summary["check_report"]["ok"] else EXIT_FAILED
+    for res in summary["autocorrelation"].values():
+        if isinstance(res, dict) and "moran_i" in res:
+            mi = res["moran_i"][res["default_weights"]]
+            print(
+                f"{res['label']}: Moran's I {mi['value']:.3f} ({res['default_weights']}, "
+                f"p_sim {mi['p_sim']:.4g}); LISA "
+                + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items()),
+                file=sys.stderr,
+            )
+    ok = summary.get("check_report", {}).get("ok", True)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -447,6 +491,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Spatial analysis of China's top-100 industrial counties and districts.",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check-report", help="recompute the report's figures from the data")
@@ -621,6 +668,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Library parameters as the CLI spells them: errors name parameters, users see flags.
+_FLAGS = {
+    "value_col": "--value-col",
+    "name_col": "--name-col",
+    "province_col": "--province-col",
+    "prefecture_col": "--prefecture-col",
+    "code_col": "--code-col",
+    "year_col": "--year-col",
+    "max_unmatched": "--max-unmatched",
+    "permutations": "--permutations",
+    "seed": "--seed",
+    "alpha": "--alpha",
+    "islands": "--islands",
+    "encoding": "--encoding",
+    "sheet": "--sheet",
+    "basemap": "--basemap",
+    "scheme": "--scheme",
+    "k": "-k",
+    "out": "--out",
+}
+_PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=")
+
+
+def _as_flags(message: str) -> str:
+    """A library message with ``value_col=`` and the like spelled as the CLI's flags."""
+    return _PARAM.sub(lambda m: _FLAGS[m.group(1)] + " ", message).rstrip()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``geotool`` console command."""
     parser = _parser()
@@ -631,10 +706,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as exc:
-        print(f"geotool: error: {exc}", file=sys.stderr)
+        print(f"geotool: error: {_as_flags(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
     except GeotoolError as exc:
-        print(f"geotool: error: {exc}", file=sys.stderr)
+        print(f"geotool: error: {_as_flags(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("geotool: interrupted", file=sys.stderr)
@@ -642,6 +717,26 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return EXIT_OK
+    except MemoryError:
+        print(
+            "geotool: error: out of memory; use fewer --permutations or a smaller table.",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    except OSError as exc:  # a disk or permission problem outside a run's own handling
+        where = f" ({short(exc.filename)})" if exc.filename else ""
+        print(f"geotool: error: {exc.strerror or exc}{where}; check the path.", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"geotool: internal error: {type(exc).__name__}: {short(str(exc), 200)}. This is "
+            "a bug in geotool: please report it with the command you ran (add --debug for "
+            "the traceback).",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -31,16 +31,21 @@ Units that no longer exist resolve to today's: 莱芜市 (merged into 济南市 
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 
-from geotool import boundaries, rankings, settings
+from geotool import _validate as check
+from geotool import boundaries, settings
+from geotool._cache import settings_cache
 from geotool._errors import DataError, InputError
 from geotool._perm import rank_correlations, rng_for
+from geotool._text import short
+from geotool.weights import WeightsLike, as_weights
 
 __all__ = [
     "SETS",
@@ -48,6 +53,7 @@ __all__ = [
     "check_geometry",
     "core_distances",
     "definitions",
+    "hops",
     "load_set",
     "members",
     "membership",
@@ -99,7 +105,7 @@ SETS: dict[str, list[str]] = {
 _RENAMED_AREAS = {"杨凌示范区": ["610403"]}
 
 
-@functools.lru_cache(maxsize=1)
+@settings_cache(maxsize=1)
 def _table() -> pd.DataFrame:
     return pd.read_csv(settings.data_dir / "clusters.csv", dtype=str, keep_default_na=False)
 
@@ -133,7 +139,7 @@ def _prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd
     return units.loc[list(_prefecture_codes(province, prefecture))]
 
 
-@functools.lru_cache(maxsize=1)
+@settings_cache(maxsize=1)
 def _lookup() -> dict[str, dict]:
     """Codes by (province, prefecture), by (province, own name) and by province, built once."""
     units = boundaries.units()
@@ -155,7 +161,7 @@ def _lookup() -> dict[str, dict]:
     return {"pref": by_pref, "name": by_name, "prov": by_prov}
 
 
-@functools.lru_cache(maxsize=1024)
+@settings_cache(maxsize=1024)
 def _prefecture_codes(province: str, prefecture: str) -> tuple[str, ...]:
     """County-level units of a prefecture as a plan names it (see the module docstring)."""
     if prefecture in _RENAMED_AREAS:
@@ -194,7 +200,7 @@ def _named_units(names: list[str], pool: pd.DataFrame, where: str) -> list[str]:
     return codes
 
 
-@functools.lru_cache(maxsize=64)
+@settings_cache(maxsize=64)
 def _members(definition: str) -> pd.DataFrame:
     t = _table()
     rows = t[t["definition"] == definition]
@@ -203,20 +209,20 @@ def _members(definition: str) -> pd.DataFrame:
         raise InputError(msg)
     units = boundaries.units()
     out = []
-    for r in rows.itertuples(index=False):
-        if r.rule in ("unverified", "contested"):
+    for r in rows.to_dict(orient="records"):
+        if r["rule"] in ("unverified", "contested"):
             continue
-        pool = _prefecture_units(r.province, r.prefecture, units)
-        listed = [n for n in r.units.split(";") if n]
-        where = f"{definition} {r.prefecture}"
-        if r.rule == "whole":
+        pool = _prefecture_units(str(r["province"]), str(r["prefecture"]), units)
+        listed = [n for n in str(r["units"]).split(";") if n]
+        where = f"{definition} {r['prefecture']}"
+        if r["rule"] == "whole":
             codes = list(pool.index)
-        elif r.rule == "include":
+        elif r["rule"] == "include":
             codes = _named_units(listed, pool, where)
         else:
             codes = sorted(set(pool.index) - set(_named_units(listed, pool, where)))
-        out += [{"adcode": c, "prefecture_listed": r.prefecture, "rule": r.rule,
-                 "confidence": r.confidence} for c in codes]  # fmt: skip
+        out += [{"adcode": c, "prefecture_listed": r["prefecture"], "rule": r["rule"],
+                 "confidence": r["confidence"]} for c in codes]  # fmt: skip
     frame = pd.DataFrame(out).drop_duplicates("adcode")
     first = rows.iloc[0]
     frame.insert(1, "definition", definition)
@@ -254,21 +260,56 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
     if not path.is_file():
         msg = f"Unknown definition set {spec!r}: use one of {list(SETS)} or a YAML/CSV file path."
         raise InputError(msg)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        msg = f"{short(path)} is not UTF-8 text; save the definition set as UTF-8."
+        raise InputError(msg) from None
+    except OSError as exc:
+        msg = f"{short(path)} cannot be read ({exc.strerror}); check the path."
+        raise InputError(msg) from None
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            msg = f"{short(path)} is not valid YAML{line}; fix it (name: ..., definitions: [...])."
+            raise InputError(msg) from None
+        if not isinstance(data, dict):
+            msg = (
+                f"{short(path)} holds a YAML {type(data).__name__}, not a mapping; write "
+                "`name: my_set` and `definitions:` with a list of definitions."
+            )
+            raise InputError(msg)
         name, defs = data.get("name", path.stem), data.get("definitions")
     else:
-        frame = pd.read_csv(path, dtype=str)
+        import io
+
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            msg = (
+                f"{short(path)} is not a CSV table with a `definition` column "
+                f"({short(str(exc).strip(), 80)})."
+            )
+            raise InputError(msg) from None
         name, defs = path.stem, frame.get("definition", pd.Series(dtype=str)).tolist()
+    if not isinstance(defs, list) or not all(isinstance(d, str) for d in defs):
+        msg = f"{short(path)}: `definitions` must be a list of definition names."
+        raise InputError(msg)
     if not defs:
         msg = f"{path} lists no definitions; give `definitions:` (YAML) or a `definition` column."
         raise InputError(msg)
     known = set(_table()["definition"])
     unknown = [d for d in defs if d not in known]
     if unknown:
-        msg = f"{path}: unknown definitions {unknown}; known ones are {sorted(known)}."
+        msg = (
+            f"{short(path)}: unknown definitions {[short(u, 40) for u in unknown[:5]]}; "
+            "see geotool.clusters.definitions() for the known ones."
+        )
         raise InputError(msg)
     return str(name), list(defs)
 
@@ -290,7 +331,7 @@ def membership(spec: str | Path = "report2020") -> pd.DataFrame:
     return out
 
 
-@functools.lru_cache(maxsize=8)
+@settings_cache(maxsize=8)
 def _membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership`."""
     units = boundaries.units()
@@ -323,7 +364,7 @@ def _membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-def polygons(spec: str | Path = "report2020") -> Any:
+def polygons(spec: str | Path = "report2020") -> gpd.GeoDataFrame:
     """One dissolved polygon per definition of a set, with its members' names and counts.
 
     Returns
@@ -337,10 +378,9 @@ def polygons(spec: str | Path = "report2020") -> Any:
     return _polygons(tuple(defs)).copy()
 
 
-@functools.lru_cache(maxsize=8)
-def _polygons(defs: tuple[str, ...]) -> Any:
+@settings_cache(maxsize=8)
+def _polygons(defs: tuple[str, ...]) -> gpd.GeoDataFrame:
     """Cached body of :func:`polygons`."""
-    import geopandas as gpd
     import shapely
 
     counties = boundaries.load("county")
@@ -390,10 +430,16 @@ def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
     return checked
 
 
-def ranking_counts(
-    spec: str | Path = "report2020", ranking: str = "industrial_counties"
-) -> pd.DataFrame:
-    """Ranked units per primary cluster under a set (the report's 二(六) figures).
+def ranking_counts(spec: str | Path, table: pd.DataFrame) -> pd.DataFrame:
+    """Units of a table per primary cluster under a set (the report's 二(六) figures).
+
+    Parameters
+    ----------
+    spec : str or pathlib.Path
+        A definition set (:func:`load_set`).
+    table : pandas.DataFrame
+        ``adcode`` and ``name`` of bundled county-level units, and ``rank`` if the
+        names should be listed in rank order.
 
     Returns
     -------
@@ -404,7 +450,9 @@ def ranking_counts(
     """
     _, defs = load_set(spec)
     ms = membership(spec)
-    table = rankings.load(ranking).sort_values("rank", kind="stable")
+    table = _known(table)
+    if "rank" in table.columns:
+        table = table.sort_values("rank", kind="stable")
     table["primary"] = ms.loc[table["adcode"], "primary_definition"].to_numpy()
     rows = []
     for d in defs:
@@ -432,16 +480,14 @@ def ranking_counts(
     return pd.DataFrame(rows)
 
 
-def set_changes(
-    a: str | Path = "report2020", b: str | Path = "plans", ranking: str = "industrial_counties"
-) -> pd.DataFrame:
-    """Ranked units whose primary cluster differs between two sets."""
+def set_changes(a: str | Path, b: str | Path, table: pd.DataFrame) -> pd.DataFrame:
+    """Units of a table (``adcode``, ``name``, ``rank``) whose primary cluster differs."""
     ma, mb = membership(a), membership(b)
-    table = rankings.load(ranking)
+    table = _known(table)
     codes = table["adcode"]
     out = pd.DataFrame({
         "adcode": codes.to_numpy(), "name": table["name"].to_numpy(),
-        "rank": table["rank"].to_numpy(),
+        "rank": table["rank"].to_numpy() if "rank" in table.columns else np.nan,
         f"cluster_{ma.attrs['set']}": ma.loc[codes, "primary_cluster"].to_numpy(),
         f"cluster_{mb.attrs['set']}": mb.loc[codes, "primary_cluster"].to_numpy(),
     })  # fmt: skip
@@ -449,82 +495,148 @@ def set_changes(
     return out[changed].reset_index(drop=True)
 
 
-@functools.lru_cache(maxsize=1)
-def _network() -> Any:
-    import networkx as nx
-
-    units = boundaries.units()
-    pairs = boundaries.neighbours()
-    g = nx.Graph(crs=settings.default_crs, description="county-level units, queen contiguity")
-    for code, row in units.iterrows():
-        g.add_node(
-            code, name=row["name"], x=row["rep_lon"], y=row["rep_lat"], province=row["province"]
+def _known(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table``, checked to hold bundled county codes in ``adcode``."""
+    if "adcode" not in table.columns:
+        msg = f"table needs an 'adcode' column of county-level codes; it has {list(table.columns)}."
+        raise InputError(msg)
+    unknown = pd.Index(table["adcode"].astype(str)).difference(boundaries.units().index)
+    if len(unknown):
+        msg = (
+            f"{len(unknown)} codes of table are not bundled county-level units (e.g. "
+            f"{list(unknown[:3])}); city clusters are defined on the bundled units."
         )
-    g.add_edges_from(zip(pairs["adcode_a"], pairs["adcode_b"], strict=True))
+        raise InputError(msg)
+    return table.copy()
+
+
+def network(
+    w: WeightsLike,
+    *,
+    positions: pd.DataFrame | None = None,
+    attributes: pd.DataFrame | None = None,
+    crs: str | None = None,
+) -> nx.Graph:
+    """The units as a networkx graph: nodes are the weights' ids, edges their links.
+
+    Parameters
+    ----------
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Any weights (e.g. ``geotool.weights.build(gdf, "queen")``); edge attribute
+        ``weight`` keeps the value.
+    positions : pandas.DataFrame, optional
+        ``x`` and ``y`` columns on the ids (e.g. longitude/latitude): node attributes.
+    attributes : pandas.DataFrame, optional
+        Further node attributes (names, provinces ...), on the ids.
+    crs : str, optional
+        Stored as ``G.graph["crs"]`` (the CRS of ``x``/``y``).
+
+    Returns
+    -------
+    networkx.Graph
+        Undirected (a link in either direction is an edge).
+
+    """
+    w = as_weights(w)
+    g = nx.Graph(crs=crs, weights=w.spec)
+    g.add_nodes_from(w.ids)
+    for frame in (positions, attributes):
+        if frame is not None:
+            nx.set_node_attributes(g, frame.reindex(w.ids).to_dict(orient="index"))
+    coo = w.sparse.tocoo()
+    ids = np.asarray(w.ids, dtype=object)
+    g.add_weighted_edges_from(zip(ids[coo.row], ids[coo.col], coo.data, strict=True))
     return g
 
 
-def network() -> Any:
-    """The county graph (networkx): nodes are adcodes, edges queen contiguity.
+def belts(
+    selected: pd.Series,
+    w: WeightsLike,
+    *,
+    order: pd.Series | None = None,
+    labels: pd.Series | None = None,
+    groups: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Belts: connected groups of selected units over the weights' links.
 
-    Node attributes ``name``, ``x``/``y`` (representative point, degrees), ``province``;
-    ``G.graph["crs"]`` is EPSG:4326. A copy, so callers may modify it.
-    """
-    return _network().copy()
-
-
-def belts(ranking: str = "industrial_counties", spec: str | Path = "report2020") -> pd.DataFrame:
-    """Industrial belts: connected groups of ranked units over county contiguity.
+    Parameters
+    ----------
+    selected : pandas.Series
+        Boolean (or 0/1) on the units' index: which units form belts (e.g. the
+        ranked ones).
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Contiguity (e.g. queen) over at least the selected units.
+    order : pandas.Series, optional
+        A rank (1 = best) for listing members and ``best_rank``.
+    labels : pandas.Series, optional
+        Names to list (default: the ids).
+    groups : pandas.Series, optional
+        A grouping (e.g. primary city cluster): counted per belt.
 
     Returns
     -------
     pandas.DataFrame
-        One row per group, largest first: ``size``, ``members`` (names in rank order),
-        ``best_rank``, ``clusters`` (primary clusters of the members, with counts).
+        One row per belt, largest first: ``size``, ``members`` (";"-joined, best
+        first), ``best_rank`` (with ``order``), ``groups`` (with ``groups``).
 
     """
-    g = _network()
-    table = rankings.load(ranking).set_index("adcode")
-    ms = membership(spec)
-    sub = g.subgraph(table.index)
-    import networkx as nx
+    w = as_weights(w)
+    chosen = pd.Index(selected.index[selected.astype(bool).to_numpy()])
+    missing = chosen.difference(w.ids)
+    if len(missing):
+        msg = f"{len(missing)} selected units are not in the weights (e.g. {list(missing[:3])})."
+        raise InputError(msg)
+    from scipy.sparse.csgraph import connected_components
 
+    pos = w.ids.get_indexer(chosen)
+    sub = w.sparse[pos][:, pos]
+    _, comp = connected_components(sub, directed=False)
     rows = []
-    for comp in nx.connected_components(sub):
-        part = table.loc[sorted(comp)].sort_values("rank")
-        clusters = ms.loc[part.index, "primary_zh"].replace("", "outside").value_counts()
-        rows.append(
-            {
-                "size": len(part),
-                "members": ";".join(part["name"]),
-                "best_rank": int(part["rank"].min()),
-                "clusters": ";".join(f"{k} {v}" for k, v in clusters.items()),
-            }
-        )
+    for c in np.unique(comp):
+        members = chosen[comp == c]
+        rank = order.reindex(members) if order is not None else pd.Series(0, index=members)
+        members = rank.sort_values(kind="stable").index
+        names = labels.reindex(members).astype(str) if labels is not None else members.astype(str)
+        row: dict[str, Any] = {"size": len(members), "members": ";".join(names)}
+        if order is not None:
+            row["best_rank"] = int(rank.min())
+        if groups is not None:
+            counts = groups.reindex(members).replace("", "outside").value_counts()
+            row["groups"] = ";".join(f"{k} {v}" for k, v in counts.items())
+        rows.append(row)
+    sort = ["size", "best_rank"] if order is not None else ["size"]
     return pd.DataFrame(rows).sort_values(
-        ["size", "best_rank"], ascending=[False, True], ignore_index=True
+        sort, ascending=[False, True][: len(sort)], ignore_index=True
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _adjacency() -> tuple[Any, pd.Index]:
-    import scipy.sparse as sp
+def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:
+    """Fewest links from any of ``sources`` to every unit (breadth-first over the weights).
 
-    units = boundaries.units().index
-    pairs = boundaries.neighbours()
-    a, b = units.get_indexer(pairs["adcode_a"]), units.get_indexer(pairs["adcode_b"])
-    n = len(units)
-    mat = sp.coo_matrix((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
-    return mat.tocsr(), units
+    Returns
+    -------
+    pandas.Series
+        On the weights' ids: 0 for a source, missing where no path exists.
 
-
-def _hops_from(sources: list[str]) -> dict[str, float]:
-    """Fewest adjacency steps from any source unit to every unit (breadth-first, scipy)."""
+    """
     from scipy.sparse.csgraph import dijkstra
 
-    mat, units = _adjacency()
-    dist = dijkstra(mat, unweighted=True, indices=units.get_indexer(sources), min_only=True)
-    return {c: d for c, d in zip(units, dist, strict=True) if np.isfinite(d)}
+    w = as_weights(w)
+    idx = w.ids.get_indexer(pd.Index(sources))
+    if (idx < 0).any() or not len(idx):
+        msg = "sources must be units of the weights (at least one)."
+        raise InputError(msg)
+    sym = ((w.sparse + w.sparse.T) > 0).astype(float)
+    dist = dijkstra(sym, unweighted=True, indices=idx, min_only=True)
+    return pd.Series(np.where(np.isfinite(dist), dist, np.nan), index=w.ids, name="hops")
+
+
+@settings_cache(maxsize=1)
+def _county_contiguity() -> Any:
+    """Queen contiguity of every bundled county-level unit, islands left alone."""
+    from geotool.weights import build
+
+    return build(boundaries.units().index, "queen", islands="keep")
 
 
 def _cores() -> pd.DataFrame:
@@ -550,30 +662,31 @@ def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
     for cluster, part in ms[ms["primary_cluster"] != ""].groupby("primary_cluster"):
         rows = cores[cores["cluster_id"] == cluster]
         core_units = []
-        for r in rows.itertuples(index=False):
-            pool = _prefecture_units(r.province, r.core, units)
+        for r in rows.to_dict(orient="records"):
+            pool = _prefecture_units(str(r["province"]), str(r["core"]), units)
             urban = pool[
                 pool["unit_type"].isin(["district", "sar_district", "prefecture_city_undivided"])
             ]
             core_units += list(urban.index if len(urban) else pool.index)
-        hops = _hops_from(core_units)
+        hop = hops(_county_contiguity(), core_units)
         lon = units.loc[part.index, "rep_lon"].to_numpy()[:, None]
         lat = units.loc[part.index, "rep_lat"].to_numpy()[:, None]
         clon = units.loc[core_units, "rep_lon"].to_numpy()[None, :]
         clat = units.loc[core_units, "rep_lat"].to_numpy()[None, :]
-        _, _, dist = geod.inv(*np.broadcast_arrays(lon, lat, clon, clat))
+        blon, blat, bclon, bclat = np.broadcast_arrays(lon, lat, clon, clat)
+        _, _, dist = geod.inv(blon, blat, bclon, bclat)
         frames.append(pd.DataFrame({
             "adcode": part.index, "name": part["name"].to_numpy(), "cluster_id": cluster,
             "core": "、".join(rows["core"]),
-            "hops": [hops.get(c, np.nan) for c in part.index],
+            "hops": hop.reindex(part.index).to_numpy(),
             "km": dist.min(axis=1) / 1000,
         }))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 
 def radiation(
-    spec: str | Path = "report2020",
-    ranking: str = "industrial_counties",
+    spec: str | Path,
+    table: pd.DataFrame,
     *,
     min_units: int = 5,
     permutations: int | None = None,
@@ -586,10 +699,12 @@ def radiation(
     tau-b) between rank (1 = best) and distance to the nearest core, with two-sided
     permutation p-values. "Radiation" predicts rho > 0: further from the core, worse.
     """
-    permutations = settings.permutations if permutations is None else int(permutations)
-    seed = settings.seed if seed is None else int(seed)
+    permutations = check.permutations(
+        settings.permutations if permutations is None else permutations, n_units=len(table)
+    )
+    seed = check.seed(settings.seed if seed is None else seed)
     dist = core_distances(spec).set_index("adcode")
-    table = rankings.load(ranking)
+    table = _known(table)
     table = table[table["adcode"].isin(dist.index)]
     table = table.assign(
         km=dist.loc[table["adcode"], "km"].to_numpy(),
@@ -615,7 +730,7 @@ def radiation(
     return out
 
 
-def overlaps(spec: str | Path = "plans") -> tuple[Any, pd.DataFrame]:
+def overlaps(spec: str | Path = "plans") -> tuple[nx.Graph, pd.DataFrame]:
     """The graph of a set's definitions, joined where they share units, and its table.
 
     Returns
@@ -625,8 +740,6 @@ def overlaps(spec: str | Path = "plans") -> tuple[Any, pd.DataFrame]:
         with ``shared`` = number of shared units) and the overlap table.
 
     """
-    import networkx as nx
-
     _, defs = load_set(spec)
     sets = {d: set(members(d)["adcode"]) for d in defs}
     g = nx.Graph(set=str(spec))

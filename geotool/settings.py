@@ -26,11 +26,15 @@ permutations : int
     Default number of conditional permutations for pseudo p-values.
 seed : int
     Default random seed.
+page_test_hooks : bool
+    Whether map pages expose ``data-geotool-*`` attributes for browser tests and
+    benchmarks (off by default; on when the environment sets ``GEOTOOL_TEST_HOOKS=1``).
 
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -53,3 +57,4 @@ equal_area_crs: str = (
 simplify_tolerance_m: float = 200.0
 permutations: int = 999
 seed: int = 12345
+page_test_hooks: bool = os.environ.get("GEOTOOL_TEST_HOOKS", "") == "1"

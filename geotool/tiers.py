@@ -1,16 +1,17 @@
-"""East-west tier diffusion: how the ranking's tiers spread from the coast inland, measured.
+"""Tier diffusion: how tiers of a ranking or score spread across space, measured.
 
-The report's claim (二(二)): four tiers (ranks 1-6, 7-30, 32-62, 63-100), the first all
-in 苏浙闽, later tiers increasingly central and western: "梯次分布，由东向西逐步扩散".
-This module measures it.
+The 2020 report's claim (二(二)): four tiers, the first all in 苏浙闽, later tiers
+increasingly central and western, "梯次分布，由东向西逐步扩散". This module measures such
+claims for any units: a tier table (one row per unit, or per unit and year) and the
+units' positions (:func:`unit_positions`, from any geometry or from bundled codes).
 
 Geometry and units
 ------------------
 Positions are the units' representative points (inside each unit). Centres, spreads and
-ellipses are computed in the equal-area CRS of :mod:`geotool.settings` (metres; its
-distance error is under 1.5 % across mainland China) and reported in degrees for display
-and km for lengths. Distances and bearings between two points (to 上海, diffusion
-vectors) are geodesic on the WGS84 ellipsoid.
+ellipses are computed in a projected CRS chosen for the data
+(:func:`geotool.geometry.analysis_crs`: the China Albers equal-area CRS for Chinese data)
+and reported in degrees for display and km for lengths. Distances and bearings between
+two points (to a core, diffusion vectors) are geodesic on the WGS84 ellipsoid.
 
 * **Mean centre**: mean of the projected points. **Median centre**: the geometric
   median (the point minimising the sum of distances; Weiszfeld's algorithm).
@@ -19,8 +20,9 @@ vectors) are geodesic on the WGS84 ellipsoid.
   the points' covariance (population, ``/n``); orientation is the azimuth of the major
   axis, degrees clockwise from north in ``[0, 180)``. (ArcGIS multiplies the axes by
   sqrt(2); pointpats does not; neither do we.)
-* **Coast**: :func:`geotool.boundaries.coastline` (definition in its metadata).
-  **Eastern core**: 上海's historic centre, the representative point of 黄浦区 310101.
+* **Coast** and **core** are the caller's: a coastline geometry (e.g.
+  :func:`geotool.boundaries.coastline`) and a core point (the report uses 上海's historic
+  centre, 黄浦区); without them the distance columns are absent.
 """
 
 from __future__ import annotations
@@ -28,27 +30,31 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
+import shapely
 
-from geotool import boundaries, rankings, settings
+from geotool import _validate as check
+from geotool import settings
 from geotool._errors import InputError
 from geotool._perm import rank_correlations, rng_for
+from geotool.geometry import bundled_positions, positions
 
 __all__ = [
-    "CORE_ADCODE",
+    "analyse",
     "assign",
     "composition",
     "diffusion_vectors",
+    "from_scores",
     "geography",
     "gradient",
     "mobility",
-    "region_change",
     "shapes",
+    "unit_positions",
     "yearly_centres",
 ]
-
-CORE_ADCODE = "310101"  # 黄浦区, 上海
 
 
 def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
@@ -83,10 +89,7 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     if not pd.api.types.is_numeric_dtype(scores):
         msg = f"The score must be numeric, got dtype {scores.dtype}."
         raise InputError(msg)
-    distinct = scores.nunique()
-    if k < 1 or k > distinct:
-        msg = f"k={k} tiers need at least {k} distinct scores; the data have {distinct}."
-        raise InputError(msg)
+    k = check.classes(k, n_distinct=int(scores.nunique()), minimum=1)
     y = scores.to_numpy(dtype=float)
     if method == "ward":
         from scipy.cluster.hierarchy import fcluster, linkage
@@ -112,17 +115,6 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     return pd.Series([relabel[lab] for lab in labels], index=scores.index, name="tier")
 
 
-def report_table(ranking: str = "industrial_counties") -> pd.DataFrame:
-    """A ranking with the report's tiers: 4 tiers for counties, rank deciles for districts."""
-    table = rankings.load(ranking)
-    if ranking == "industrial_districts":
-        table["tier"] = ((table["rank"] - 1) // 10 + 1).astype("Int64")
-    elif ranking == "innovation_counties":
-        msg = "The report gives tiers for the industrial rankings only; use method='ward'."
-        raise InputError(msg)
-    return table
-
-
 def composition(table: pd.DataFrame, *, by: str = "region") -> pd.DataFrame:
     """Tier x region (or province) counts and shares.
 
@@ -144,16 +136,8 @@ def composition(table: pd.DataFrame, *, by: str = "region") -> pd.DataFrame:
     return pd.concat([counts, shares], axis=1)
 
 
-def _projected(ids: pd.Index) -> np.ndarray:
-    from geotool.weights import _all_points
-
-    return _all_points().loc[ids].to_numpy()
-
-
-def _to_lonlat(xy: np.ndarray) -> np.ndarray:
-    import pyproj
-
-    inv = pyproj.Transformer.from_crs(settings.equal_area_crs, settings.default_crs, always_xy=True)
+def _to_lonlat(xy: np.ndarray, crs: pyproj.CRS | str) -> np.ndarray:
+    inv = pyproj.Transformer.from_crs(crs, settings.default_crs, always_xy=True)
     lon, lat = inv.transform(xy[..., 0], xy[..., 1])
     return np.stack([lon, lat], axis=-1)
 
@@ -188,52 +172,104 @@ def _geod() -> Any:
     return pyproj.Geod(ellps="WGS84")
 
 
-def unit_positions(ids: pd.Index) -> pd.DataFrame:
-    """Longitude, latitude, distance to coast (km) and to 上海 (km) of each unit."""
-    import shapely
+def unit_positions(
+    geo: gpd.GeoDataFrame | gpd.GeoSeries | pd.Index | list[str],
+    *,
+    coast: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+    core: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """Positions of units: projected metres, degrees, and distances to a coast and a core.
 
-    units = boundaries.units().loc[ids]
-    coast = boundaries.coastline().geometry.iloc[0]
-    from geotool._build import _to_equal_area
+    Parameters
+    ----------
+    geo : geopandas.GeoDataFrame, geopandas.GeoSeries, or codes
+        Any geometry with a CRS (positions are representative points in
+        :func:`geotool.geometry.analysis_crs`), or bundled county codes (their
+        shipped representative points, China Albers CRS).
+    coast : shapely geometry or GeoSeries, optional
+        A coastline in EPSG:4326 (e.g. :func:`geotool.boundaries.coastline`): adds
+        ``km_to_coast`` (in the same projected CRS).
+    core : tuple of float, optional
+        ``(lon, lat)`` of a core point: adds ``km_to_core`` (geodesic).
 
-    coast_xy = _to_equal_area(np.array([coast]))[0]
-    xy = _projected(ids)
-    to_coast = shapely.distance(shapely.points(xy), coast_xy) / 1000
-    core = boundaries.units().loc[CORE_ADCODE]
-    _, _, to_core = _geod().inv(
-        np.full(len(units), core["rep_lon"]), np.full(len(units), core["rep_lat"]),
-        units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy(),
-    )  # fmt: skip
-    return pd.DataFrame(
-        {"lon": units["rep_lon"].to_numpy(), "lat": units["rep_lat"].to_numpy(),
-         "km_to_coast": to_coast, "km_to_core": to_core / 1000},
-        index=ids,
-    )  # fmt: skip
+    Returns
+    -------
+    pandas.DataFrame
+        On the units' index: ``x``, ``y`` (metres), ``lon``, ``lat`` (degrees) and the
+        distance columns asked for; ``attrs["crs"]`` is the projected CRS and
+        ``attrs["crs_note"]`` says why it was chosen.
+
+    """
+    if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
+        pos = positions(geo)
+        ids = pd.Index(geo.index)
+        xy, lonlat, crs, note = pos.xy, pos.lonlat, pos.crs, pos.crs_note
+    else:
+        ids = pd.Index(list(geo)).astype(str)
+        bpos = bundled_positions(ids)
+        xy, lonlat, crs, note = bpos.xy, bpos.lonlat, bpos.crs, bpos.crs_note
+    out = pd.DataFrame(
+        {"x": xy[:, 0], "y": xy[:, 1], "lon": lonlat[:, 0], "lat": lonlat[:, 1]}, index=ids
+    )
+    if coast is not None:
+        line = gpd.GeoSeries(
+            list(coast.geometry) if hasattr(coast, "geometry") else [coast],
+            crs=getattr(coast, "crs", None) or settings.default_crs,
+        ).to_crs(crs)
+        out["km_to_coast"] = shapely.distance(shapely.points(xy), line.union_all()) / 1000
+    if core is not None:
+        _, _, to_core = _geod().inv(
+            np.full(len(out), core[0]), np.full(len(out), core[1]),
+            out["lon"].to_numpy(), out["lat"].to_numpy(),
+        )  # fmt: skip
+        out["km_to_core"] = to_core / 1000
+    out.attrs["crs"] = crs.to_wkt()
+    out.attrs["crs_note"] = note
+    return out
 
 
-def geography(table: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
+def _positions_for(table: pd.DataFrame, pos: pd.DataFrame, id_col: str) -> pd.DataFrame:
+    ids = pd.Index(table[id_col])
+    missing = ids.difference(pos.index)
+    if len(missing):
+        msg = (
+            f"{len(missing)} units of the tier table have no position (e.g. "
+            f"{list(missing[:3])}); build positions from the same units."
+        )
+        raise InputError(msg)
+    return pos.loc[ids]
+
+
+def geography(
+    table: pd.DataFrame, pos: pd.DataFrame, *, group: str = "tier", id_col: str = "adcode"
+) -> pd.DataFrame:
     """Centres, spread and position of each tier (or any grouping column).
 
     Parameters
     ----------
     table : pandas.DataFrame
-        With ``adcode`` and ``group`` columns.
+        One row per unit, with ``id_col`` and ``group`` columns.
+    pos : pandas.DataFrame
+        :func:`unit_positions` of (at least) the table's units.
     group : str
         The column to group by (``tier``, or ``year`` ...).
+    id_col : str
+        The column of ``table`` holding the units' ids (``pos``'s index).
 
     Returns
     -------
     pandas.DataFrame
         One row per group: ``n``, ``mean_lon``/``mean_lat`` (mean centre),
         ``median_lon``/``median_lat`` (geometric median), ``standard_distance_km``,
-        ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km``,
-        ``lon_mean``, ``lon_median`` (of the units' longitudes), ``km_to_coast_mean``,
-        ``km_to_coast_median``, ``km_to_core_mean`` (geodesic to 上海).
+        ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km`` (1 sigma,
+        see the module docstring), ``lon_mean``, ``lon_median`` (of the units'
+        longitudes) and, where ``pos`` has them, ``km_to_coast_mean``,
+        ``km_to_coast_median``, ``km_to_core_mean``.
 
     """
-    ids = pd.Index(table["adcode"])
-    pos = unit_positions(ids)
-    xy = _projected(ids)
+    p_all = _positions_for(table, pos, id_col)
+    xy = p_all[["x", "y"]].to_numpy()
+    crs = pos.attrs.get("crs", settings.equal_area_crs)
     rows = []
     for raw_key, idx in table.reset_index(drop=True).groupby(group).indices.items():
         key = raw_key.item() if hasattr(raw_key, "item") else raw_key  # numpy -> int
@@ -242,18 +278,21 @@ def geography(table: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
         median = _geometric_median(pts)
         sd = math.sqrt(((pts - centre) ** 2).sum(axis=1).mean())
         azimuth, major, minor = _ellipse(pts)
-        (clon, clat), (mlon, mlat) = _to_lonlat(np.array([centre, median]))
-        p = pos.iloc[idx]
-        rows.append({
+        (clon, clat), (mlon, mlat) = _to_lonlat(np.array([centre, median]), crs)
+        p = p_all.iloc[idx]
+        row = {
             group: key, "n": len(idx),
             "mean_lon": clon, "mean_lat": clat, "median_lon": mlon, "median_lat": mlat,
             "standard_distance_km": sd / 1000, "ellipse_azimuth_deg": azimuth,
             "ellipse_major_km": major / 1000, "ellipse_minor_km": minor / 1000,
             "lon_mean": p["lon"].mean(), "lon_median": p["lon"].median(),
-            "km_to_coast_mean": p["km_to_coast"].mean(),
-            "km_to_coast_median": p["km_to_coast"].median(),
-            "km_to_core_mean": p["km_to_core"].mean(),
-        })  # fmt: skip
+        }  # fmt: skip
+        if "km_to_coast" in p.columns:
+            row["km_to_coast_mean"] = p["km_to_coast"].mean()
+            row["km_to_coast_median"] = p["km_to_coast"].median()
+        if "km_to_core" in p.columns:
+            row["km_to_core_mean"] = p["km_to_core"].mean()
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -278,9 +317,11 @@ def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame
 
 def gradient(
     table: pd.DataFrame,
+    pos: pd.DataFrame,
     *,
     permutations: int | None = None,
     seed: int | None = None,
+    id_col: str = "adcode",
 ) -> pd.DataFrame:
     """Test whether a worse rank (or a later tier) goes with further west and further inland.
 
@@ -296,15 +337,19 @@ def gradient(
         spearman_rho, spearman_p, kendall_tau_b, kendall_p, expected_sign, supports``.
 
     """
-    permutations = settings.permutations if permutations is None else int(permutations)
-    seed = settings.seed if seed is None else int(seed)
-    pos = unit_positions(pd.Index(table["adcode"]))
+    pos = _positions_for(table, pos, id_col)
+    permutations = check.permutations(
+        settings.permutations if permutations is None else permutations, n_units=len(pos)
+    )
+    seed = check.seed(settings.seed if seed is None else seed)
     rows = []
     for order in ("rank", "tier"):
         if order not in table.columns or table[order].isna().all():
             continue
         o = table[order].to_numpy(dtype=float)
         for position, expected in (("lon", -1), ("km_to_coast", 1)):
+            if position not in pos.columns:
+                continue
             res = rank_correlations(
                 o,
                 pos[position].to_numpy(),
@@ -328,38 +373,9 @@ def gradient(
     return out
 
 
-def region_change(ranking: str = "industrial_counties") -> pd.DataFrame:
-    """Counts by region in 2019 (as the report states or implies) and 2020 (from data)."""
-    from geotool.report import STATED
-
-    table = rankings.load(ranking)
-    now = table["region"].value_counts()
-    if ranking == "industrial_counties":
-        before = {
-            r: STATED["counties_by_region_2020"][r] - c
-            for r, c in STATED["counties_region_change"].items()
-        }
-        source = "2019 implied by the text's changes (二(二))"
-    elif ranking == "industrial_districts":
-        before = STATED["districts_by_region_2019"]
-        source = "2019 as printed in 表 5"
-    else:
-        msg = "The report gives no 2019 figures for the innovation ranking."
-        raise InputError(msg)
-    regions = ["east", "central", "west", "northeast"]
-    out = pd.DataFrame(
-        {
-            "region": regions,
-            "count_2019": [int(before[r]) for r in regions],
-            "count_2020": [int(now.get(r, 0)) for r in regions],
-        }
-    )
-    out["change"] = out["count_2020"] - out["count_2019"]
-    out["source_2019"] = source
-    return out
-
-
-def yearly_centres(table: pd.DataFrame, *, year_col: str = "year") -> pd.DataFrame:
+def yearly_centres(
+    table: pd.DataFrame, pos: pd.DataFrame, *, year_col: str = "year", id_col: str = "adcode"
+) -> pd.DataFrame:
     """Per year and tier: the mean centre, and its shift (km, bearing) from the year before."""
     years = sorted(table[year_col].unique())
     if len(years) < 2:
@@ -369,7 +385,7 @@ def yearly_centres(table: pd.DataFrame, *, year_col: str = "year") -> pd.DataFra
         raise InputError(msg)
     frames = []
     for year in years:
-        geo = geography(table[table[year_col] == year])
+        geo = geography(table[table[year_col] == year], pos, id_col=id_col)
         geo.insert(0, year_col, year)
         frames.append(geo)
     centres = pd.concat(frames, ignore_index=True)
@@ -389,7 +405,9 @@ def yearly_centres(table: pd.DataFrame, *, year_col: str = "year") -> pd.DataFra
     return centres[["tier", year_col, "n", "mean_lon", "mean_lat", "shift_km", "shift_bearing_deg"]]
 
 
-def mobility(table: pd.DataFrame, *, year_col: str = "year") -> dict[str, pd.DataFrame]:
+def mobility(
+    table: pd.DataFrame, *, year_col: str = "year", id_col: str = "adcode"
+) -> dict[str, pd.DataFrame]:
     """Tier transition matrices between consecutive years (``out`` = not ranked)."""
     years = sorted(table[year_col].unique())
     if len(years) < 2:
@@ -397,8 +415,8 @@ def mobility(table: pd.DataFrame, *, year_col: str = "year") -> dict[str, pd.Dat
         raise InputError(msg)
     out = {}
     for a, b in zip(years[:-1], years[1:], strict=True):
-        ta = table[table[year_col] == a].set_index("adcode")["tier"]
-        tb = table[table[year_col] == b].set_index("adcode")["tier"]
+        ta = table[table[year_col] == a].set_index(id_col)["tier"]
+        tb = table[table[year_col] == b].set_index(id_col)["tier"]
         units = ta.index.union(tb.index)
         fa = ta.reindex(units).astype("object").fillna("out").astype(str)
         fb = tb.reindex(units).astype("object").fillna("out").astype(str)
@@ -406,8 +424,17 @@ def mobility(table: pd.DataFrame, *, year_col: str = "year") -> dict[str, pd.Dat
     return out
 
 
-def shapes(geo: pd.DataFrame, vectors: pd.DataFrame, *, group: str = "tier") -> Any:
+def shapes(
+    geo: pd.DataFrame,
+    vectors: pd.DataFrame,
+    *,
+    group: str = "tier",
+    crs: pyproj.CRS | str | None = None,
+) -> gpd.GeoDataFrame:
     """Tier centres (points), ellipses (polygons) and diffusion vectors (lines) for maps.
+
+    ``crs`` is the projected CRS the ellipses were measured in (``pos.attrs["crs"]``;
+    default the China Albers CRS).
 
     Returns
     -------
@@ -415,13 +442,9 @@ def shapes(geo: pd.DataFrame, vectors: pd.DataFrame, *, group: str = "tier") -> 
         EPSG:4326, with ``kind`` in {"mean_centre", "ellipse", "vector"} and ``group``.
 
     """
-    import geopandas as gpd
-    import shapely
-
+    crs = crs or settings.equal_area_crs
     t = np.linspace(0, 2 * np.pi, 73)
-    import pyproj
-
-    fwd = pyproj.Transformer.from_crs(settings.default_crs, settings.equal_area_crs, always_xy=True)
+    fwd = pyproj.Transformer.from_crs(settings.default_crs, crs, always_xy=True)
     records, geoms = [], []
     for row in geo.to_dict(orient="records"):
         cx, cy = fwd.transform(row["mean_lon"], row["mean_lat"])
@@ -431,7 +454,7 @@ def shapes(geo: pd.DataFrame, vectors: pd.DataFrame, *, group: str = "tier") -> 
         ex, ey = math.sin(az), math.cos(az)
         xs = cx + a * np.cos(t) * ex - b * np.sin(t) * ey
         ys = cy + a * np.cos(t) * ey + b * np.sin(t) * ex
-        ring = _to_lonlat(np.column_stack([xs, ys]))
+        ring = _to_lonlat(np.column_stack([xs, ys]), crs)
         records += [
             {"kind": "mean_centre", group: row[group]},
             {"kind": "ellipse", group: row[group]},
@@ -454,18 +477,23 @@ def shapes(geo: pd.DataFrame, vectors: pd.DataFrame, *, group: str = "tier") -> 
 
 def analyse(
     table: pd.DataFrame,
+    pos: pd.DataFrame,
     *,
     permutations: int | None = None,
     seed: int | None = None,
     year_col: str | None = None,
-    ranking: str | None = None,
+    id_col: str = "adcode",
 ) -> dict[str, Any]:
     """Composition, geography, diffusion vectors, gradient test and change for one table.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        ``adcode``, ``tier``, ``rank``, ``region`` (and ``year_col``).
+        ``id_col``, ``tier`` and optionally ``rank``, ``region``, ``province`` (and
+        ``year_col``).
+    pos : pandas.DataFrame
+        :func:`unit_positions` of the table's units (with ``coast`` / ``core`` for the
+        distance columns and their gradient tests).
     permutations : int, optional
         For the gradient test; default :data:`geotool.settings.permutations`.
     seed : int, optional
@@ -473,77 +501,87 @@ def analyse(
     year_col : str, optional
         With several years: tier centres per year, their shifts and mobility matrices
         (the other results use the latest year).
-    ranking : str, optional
-        A report ranking: adds the 2019 -> 2020 change by region.
+    id_col : str
+        The column holding the units' ids.
 
     Returns
     -------
     dict
-        ``composition``, ``composition_province``, ``geography``, ``vectors``,
-        ``gradient``, ``shapes`` (GeoDataFrame), ``verdict`` (one sentence) and,
-        where they apply, ``region_change``, ``yearly_centres``, ``mobility``.
+        ``composition`` (by ``region`` when present), ``composition_province`` (when
+        present), ``geography``, ``vectors``, ``gradient``, ``shapes``
+        (GeoDataFrame), ``verdict`` (one sentence) and, with years,
+        ``yearly_centres`` and ``mobility``.
 
     """
     latest = table
     out: dict[str, Any] = {}
     if year_col:
-        out["yearly_centres"] = yearly_centres(table, year_col=year_col)
-        out["mobility"] = mobility(table, year_col=year_col)
+        out["yearly_centres"] = yearly_centres(table, pos, year_col=year_col, id_col=id_col)
+        out["mobility"] = mobility(table, year_col=year_col, id_col=id_col)
         latest = table[table[year_col] == table[year_col].max()]
-    out["composition"] = composition(latest, by="region")
+    if "region" in latest.columns:
+        out["composition"] = composition(latest, by="region")
     if "province" in latest.columns:
         out["composition_province"] = composition(latest, by="province")
-    geo = geography(latest)
+    geo = geography(latest, pos, id_col=id_col)
     vec = diffusion_vectors(geo)
-    grad = gradient(latest, permutations=permutations, seed=seed)
+    grad = gradient(latest, pos, permutations=permutations, seed=seed, id_col=id_col)
     out["geography"] = geo
     out["vectors"] = vec
     out["gradient"] = grad
-    out["shapes"] = shapes(geo, vec)
-    if ranking in ("industrial_counties", "industrial_districts"):
-        out["region_change"] = region_change(ranking)
+    out["shapes"] = shapes(geo, vec, crs=pos.attrs.get("crs"))
     out["verdict"] = _verdict(geo, grad)
     return out
 
 
 def _verdict(geo: pd.DataFrame, grad: pd.DataFrame) -> str:
-    """One plain sentence on whether the east-to-west claim holds."""
-    row = grad[(grad["order"] == grad["order"].iloc[0]) & (grad["position"] == "lon")].iloc[0]
-    coast = grad[
-        (grad["order"] == grad["order"].iloc[0]) & (grad["position"] == "km_to_coast")
-    ].iloc[0]
+    """One plain sentence on whether the east-to-west (and coast-to-inland) claim holds."""
+    first = grad["order"].iloc[0]
+    row = grad[(grad["order"] == first) & (grad["position"] == "lon")].iloc[0]
+    coast_rows = grad[(grad["order"] == first) & (grad["position"] == "km_to_coast")]
     lons = geo["lon_mean"].round(2).tolist()
     monotone = all(a >= b for a, b in zip(lons[:-1], lons[1:], strict=True))
-    held = bool(row["supports"] and coast["supports"])
+    if not np.isfinite(row["spearman_p"]):
+        return (
+            f"East-to-west claim not tested (no permutations): Spearman rho of {row['order']} "
+            f"with longitude {row['spearman_rho']:.2f}."
+        )
+    held = bool(row["supports"]) and all(coast_rows["supports"])
+    coast_text = ""
+    if len(coast_rows):
+        coast = coast_rows.iloc[0]
+        coast_text = (
+            f" and with distance to the coast {coast['spearman_rho']:.2f} "
+            f"(p {coast['spearman_p']:.3g}, expected > 0)"
+        )
     return (
         f"East-to-west claim {'supported' if held else 'not supported'} at the 5 % level: "
         f"Spearman rho of {row['order']} with longitude {row['spearman_rho']:.2f} "
-        f"(p {row['spearman_p']:.3g}, expected < 0) and with distance to the coast "
-        f"{coast['spearman_rho']:.2f} (p {coast['spearman_p']:.3g}, expected > 0); tier mean "
+        f"(p {row['spearman_p']:.3g}, expected < 0){coast_text}; tier mean "
         f"longitudes {lons} {'fall tier by tier' if monotone else 'do not fall monotonically'}."
     )
 
 
 def from_scores(
-    adcodes: pd.Series | np.ndarray,
+    units: pd.Series | np.ndarray | list[str],
     scores: pd.Series | np.ndarray,
     *,
     years: pd.Series | np.ndarray | None = None,
     method: str = "ward",
     k: int = 4,
+    id_col: str = "adcode",
 ) -> pd.DataFrame:
-    """A tier table from a user's scores: tiers found per year, ranks by score.
+    """A tier table from scores: tiers found per year, ranks by score (1 = highest).
 
     Returns
     -------
     pandas.DataFrame
-        ``adcode, score, region, province, tier, rank`` (and ``year``), ready for
-        :func:`analyse`. A year with fewer than ``k`` distinct scores is an error.
+        ``id_col, score, tier, rank`` (and ``year``), ready for :func:`analyse`; the
+        caller adds grouping columns (region, province) it wants composition by. A year
+        with fewer than ``k`` distinct scores is an error.
+
     """
-    units = boundaries.units()
-    table = pd.DataFrame({"adcode": np.asarray(adcodes), "score": np.asarray(scores, float)})
-    table["region"] = units.loc[table["adcode"], "region"].to_numpy()
-    table["province"] = units.loc[table["adcode"], "province"].to_numpy()
+    table = pd.DataFrame({id_col: np.asarray(units), "score": np.asarray(scores, float)})
     table["year"] = np.asarray(years) if years is not None else 0
     parts = []
     for _, group in table.groupby("year", sort=True):

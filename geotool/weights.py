@@ -1,75 +1,116 @@
-"""Spatial weights over an analysis universe (sparse matrix, or ``libpysal.graph.Graph``).
+"""Spatial weights for any geometry: contiguity, nearest neighbours, distance bands, kernels.
 
-Specs (strings, as the CLI takes them):
+:func:`build` takes a GeoDataFrame (polygons or points, any CRS, any index) or, as a
+fast path, codes of the bundled county layer, and a spec string. :func:`as_weights`
+turns a ``libpysal.graph.Graph`` or ``libpysal.weights.W`` into :class:`Weights`
+*keeping their values*; every statistic in :mod:`geotool.autocorr` accepts all three.
 
+Specs
+-----
 ``queen`` (default), ``rook``
-    Contiguity from the county layer's shipped neighbour pairs
-    (:func:`geotool.boundaries.neighbours`, identical to the full-resolution
-    source's), restricted to the universe.
+    Polygons sharing a vertex (queen) or an edge (rook), as GeoDa and libpysal's
+    vertex-based contiguity define them. For bundled codes, the shipped neighbour
+    table (:func:`geotool.boundaries.neighbours`, identical to the full-resolution
+    source's). Points have no contiguity: use ``knn`` or ``distance``.
 ``knn:K``
-    The K nearest units, by distance between representative points in the
-    equal-area CRS (:data:`geotool.settings.equal_area_crs`), never in degrees.
-``distance:D`` with ``D`` in km or m (``distance:100km``)
-    Binary distance band between representative points, same CRS.
+    The K nearest units.
+``distance:D`` with ``D`` in ``km`` or ``m`` (``distance:100km``)
+    Binary band: units closer than D.
+``kernel:FUNCTION:knn:K`` (adaptive) or ``kernel:FUNCTION:D`` (fixed, ``D`` in km or m)
+    Non-binary weights ``K(d_ij / h_i)`` with FUNCTION one of ``triangular``
+    (``1 - z``), ``uniform`` (``1/2``), ``epanechnikov`` (``3/4 (1 - z^2)``),
+    ``quartic`` (``15/16 (1 - z^2)^2``) or ``gaussian`` (``exp(-z^2/2) / sqrt(2 pi)``,
+    truncated at the bandwidth), libpysal's ``Kernel`` definitions. Fixed: ``h = D``
+    for every unit, neighbours are the units closer than D. Adaptive: the neighbours
+    are the K nearest units and ``h_i`` is the distance to the K-th of them (times
+    1 + 1e-7, so that it stays a neighbour), the convention of libpysal's adaptive
+    ``Kernel`` and of GWR; under a compact kernel the K-th neighbour's weight is close
+    to 0 (with ties at the K-th distance broken by order, as for ``knn``). No
+    self-weights: statistics that include a unit in its own neighbourhood (Gi*) add it
+    themselves.
 
-**Units left without neighbours.** A county universe has holes where city districts
-lie, so pure contiguity cuts some counties off from every other county (and true
-islands such as 长海县 have none anyway). Leaving them isolated would silently drop
-them from every local statistic and distort the global ones (esda gives an isolate
-a spatial lag of 0). geotool's default, ``islands="nearest"``, joins each such unit to
-its nearest universe unit (representative points, equal-area CRS), symmetrically, so
-the weights stay symmetric in binary form; ``islands="drop"`` removes them from the
-universe instead. Either way the choice and the affected units are reported.
+Distances are between representative points in a projected CRS chosen for the data's
+extent (:func:`geotool.geometry.analysis_crs`: the China Albers CRS for Chinese data),
+never in degrees; the report names it.
 
-Representative points rather than centroids: a representative point lies inside its
-unit, so a crescent-shaped or multi-part county is not placed in its neighbour.
+Units left without neighbours
+-----------------------------
+A county universe has holes where city districts lie, so pure contiguity cuts some
+counties off (启东 once 海门 became a district), and real islands have none. Leaving
+them isolated would silently drop them from every local statistic and distort the
+global ones (esda gives an isolate a spatial lag of 0). ``islands="nearest"`` (default)
+joins each such unit to its nearest unit, symmetrically, as a full neighbour (weight 1,
+or the kernel's value at distance 0); ``islands="drop"`` removes them instead. Either
+way the rule and the units are reported, and a **bridge warning** is logged for every
+join longer than ``max_bridge_km`` (default: three times the median distance from a
+unit to its nearest unit) or across ``groups`` (e.g. provinces): a link such as
+巩义市 -> 神木市 says the universe is too sparse for contiguity.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from geotool import boundaries, settings
+from geotool import boundaries
+from geotool._cache import settings_cache
 from geotool._errors import InputError
+from geotool._log import log
 
 if TYPE_CHECKING:
+    import geopandas as gpd
     from libpysal.graph import Graph
+    from libpysal.weights import W
 
-__all__ = ["Weights", "build", "parse_spec"]
+__all__ = ["KERNELS", "Weights", "WeightsLike", "as_weights", "build", "parse_spec"]
 
+_NUMBER = r"\d+(?:\.\d+)?"
 _SPEC = re.compile(
-    r"^(?:(?P<contig>queen|rook)|knn:(?P<k>\d+)|distance:(?P<d>\d+(?:\.\d+)?)(?P<unit>km|m))$"
+    rf"^(?:(?P<contig>queen|rook)|knn:(?P<k>\d+)|distance:(?P<d>{_NUMBER})(?P<unit>km|m)"
+    rf"|kernel:(?P<fn>[a-z]+):(?:knn:(?P<kk>\d+)|(?P<kd>{_NUMBER})(?P<kunit>km|m)))$"
 )
+
+#: Kernel functions of z = d / h, 0 <= z < 1 (libpysal's ``Kernel`` definitions).
+KERNELS = {
+    "triangular": lambda z: 1.0 - z,
+    "uniform": lambda z: np.full_like(z, 0.5),
+    "epanechnikov": lambda z: 0.75 * (1.0 - z**2),
+    "quartic": lambda z: (15.0 / 16.0) * (1.0 - z**2) ** 2,
+    "gaussian": lambda z: np.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi),
+}
 
 
 @dataclass
 class Weights:
-    """Binary weights over a universe, with what was done to build them.
+    """Spatial weights over a set of units, with what was done to build them.
 
     The statistics work on :attr:`sparse` directly; :attr:`graph` gives the same
-    weights as a ``libpysal.graph.Graph`` for everything else libpysal offers. The
-    Graph is built on first use only: importing libpysal (and, through it, numba
-    where installed) costs more than a whole autocorrelation stage.
+    weights (values kept) as a ``libpysal.graph.Graph``. The Graph is built on first
+    use only: importing libpysal costs more than a whole autocorrelation stage.
 
     Attributes
     ----------
     sparse : scipy.sparse.csr_matrix
-        ``(n, n)`` binary (0/1) weights, rows and columns in the order of ``ids``.
+        ``(n, n)`` weights, rows and columns in the order of ``ids``, no self-weights.
+        Binary (0/1) for contiguity, ``knn`` and ``distance``; kernel values for
+        ``kernel`` specs; as given for a Graph or W.
     spec : str
-        The spec it was built from.
+        The spec it was built from (``graph`` / ``W`` when converted).
     ids : pandas.Index
-        Adcodes of the units kept, in order.
+        The units, in order (adcodes for bundled units, else the input's index).
     report : dict
-        Connectivity summary: units, links, mean/min/max neighbours, the island
-        rule and the units it touched, components.
+        Connectivity summary: units, links, neighbours (mean/min/max), the island rule,
+        the units it touched and its bridges, components, the CRS of distances.
 
     """
 
@@ -78,100 +119,162 @@ class Weights:
     ids: pd.Index
     report: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def is_binary(self) -> bool:
+        """Whether every weight is 1."""
+        return bool(np.all(self.sparse.data == 1.0))
+
     @classmethod
     def from_graph(cls, graph: Graph, spec: str = "graph") -> Weights:
-        """Wrap a ``libpysal.graph.Graph`` (binarised) as :class:`Weights`."""
-        binary = graph.transform("b")
-        return cls(sparse=binary.sparse.tocsr(), spec=spec, ids=pd.Index(binary.unique_ids))
+        """Wrap a ``libpysal.graph.Graph``, keeping its weights (self-weights dropped)."""
+        return _from_sparse(graph.sparse, pd.Index(graph.unique_ids), spec)
+
+    @classmethod
+    def from_w(cls, w: W, spec: str = "W") -> Weights:
+        """Wrap a ``libpysal.weights.W`` (in its current transformation), keeping values."""
+        return _from_sparse(w.sparse, pd.Index(w.id_order), spec)
 
     @functools.cached_property
     def graph(self) -> Graph:
-        """The weights as a binary ``libpysal.graph.Graph`` indexed by adcode."""
+        """The weights as a ``libpysal.graph.Graph`` (values kept), indexed by :attr:`ids`."""
         from libpysal.graph import Graph
 
         return Graph.from_sparse(self.sparse, ids=self.ids)
 
     def to_gal(self, path: str | Path) -> Path:
-        """Write the weights as a GeoDa ``.gal`` file (ids are adcodes).
+        """Write binary weights as a GeoDa ``.gal`` file (ids as given).
 
         GeoDa (and pygeoda's ``read_gal``) then reads exactly these weights, islands
-        rule included, e.g. to compare results across tools.
+        rule included, e.g. to compare results across tools. Non-binary weights have no
+        ``.gal`` form: :class:`~geotool._errors.InputError`.
         """
+        if not self.is_binary:
+            msg = f"A .gal file holds binary weights only; weights {self.spec!r} are not binary."
+            raise InputError(msg)
         path = Path(path)
-        lines = [f"0 {len(self.ids)} units adcode"]
-        for i, code in enumerate(self.ids):
+        lines = [f"0 {len(self.ids)} units id"]
+        ids = [str(i) for i in self.ids]
+        for i, code in enumerate(ids):
             row = self.sparse.indices[self.sparse.indptr[i] : self.sparse.indptr[i + 1]]
-            lines += [f"{code} {len(row)}", " ".join(self.ids[j] for j in sorted(row))]
+            lines += [f"{code} {len(row)}", " ".join(ids[j] for j in sorted(row))]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
     def binary(self) -> sp.csr_matrix:
-        """Binary weights (a copy)."""
-        return self.sparse.copy()
+        """Binary weights: 1 wherever a weight is non-zero (a copy)."""
+        out = self.sparse.copy()
+        out.data = np.ones_like(out.data)
+        return out
 
     def row_standardised(self) -> sp.csr_matrix:
         """Row-standardised weights: each row sums to 1 (rows without links stay 0)."""
         sums = np.asarray(self.sparse.sum(axis=1)).ravel()
-        scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
-        return sp.diags(scale) @ self.sparse
+        scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums != 0)
+        return (sp.diags(scale) @ self.sparse).tocsr()
+
+
+#: Anything geotool accepts as weights.
+WeightsLike = Union[Weights, "Graph", "W"]
+
+
+def _from_sparse(matrix: Any, ids: pd.Index, spec: str) -> Weights:
+    if ids.has_duplicates:
+        msg = f"The weights' ids must be unique; {spec} has duplicated ids."
+        raise InputError(msg)
+    mat = sp.csr_matrix(matrix, dtype=float)
+    self_weights = int(np.count_nonzero(mat.diagonal()))
+    mat.setdiag(0)
+    mat.eliminate_zeros()
+    w = Weights(sparse=mat, spec=spec, ids=ids)
+    w.report = _report(w, {"rule": "as given", "count": 0, "units": []})
+    if self_weights:
+        w.report["self_weights_dropped"] = self_weights
+    return w
+
+
+def as_weights(w: object) -> Weights:
+    """Weights as :class:`Weights`, from itself, a libpysal ``Graph`` or a ``W``.
+
+    Values are kept (binary, row-standardised or kernel, as given); each statistic
+    transforms them as it needs (see :mod:`geotool.autocorr`). Self-weights are
+    dropped and counted in ``report["self_weights_dropped"]``.
+
+    Raises
+    ------
+    InputError
+        For anything else (``None``, a matrix without ids ...).
+
+    """
+    if isinstance(w, Weights):
+        return w
+    kind = type(w).__module__ + "." + type(w).__name__
+    if kind.startswith("libpysal.graph") and hasattr(w, "unique_ids"):
+        return Weights.from_graph(w)
+    if kind.startswith("libpysal.weights") and hasattr(w, "id_order"):
+        return Weights.from_w(w)
+    msg = (
+        f"w must be geotool Weights, a libpysal.graph.Graph or a libpysal.weights.W, "
+        f"got {type(w).__name__}; build weights with geotool.weights.build(geo, 'queen')."
+    )
+    raise InputError(msg)
 
 
 def parse_spec(spec: str) -> dict[str, Any]:
-    """Parse a weights spec such as ``queen``, ``rook``, ``knn:6``, ``distance:100km``."""
+    """Parse a weights spec such as ``queen``, ``knn:6``, ``distance:100km``, ``kernel:...``.
+
+    Examples
+    --------
+    >>> parse_spec("kernel:triangular:knn:8")
+    {'kind': 'kernel', 'function': 'triangular', 'k': 8}
+    >>> parse_spec("distance:50km")
+    {'kind': 'distance', 'metres': 50000.0}
+
+    """
     m = _SPEC.match(str(spec).strip().lower())
-    if not m:
+    if not m or (m["fn"] and m["fn"] not in KERNELS):
         msg = (
-            f"Unknown weights spec {spec!r}; use queen, rook, knn:K (e.g. knn:6) or "
-            "distance:D with km or m (e.g. distance:100km)."
+            f"Unknown weights spec {str(spec)[:60]!r}; use queen, rook, knn:K (e.g. knn:6), "
+            "distance:D with km or m (distance:100km), or kernel:FUNCTION:knn:K / "
+            f"kernel:FUNCTION:D (FUNCTION one of {', '.join(KERNELS)})."
         )
         raise InputError(msg)
     if m["contig"]:
         return {"kind": m["contig"]}
-    if m["k"]:
-        k = int(m["k"])
+    if m["k"] or m["kk"]:
+        k = int(m["k"] or m["kk"])
         if k < 1:
-            msg = f"knn needs k >= 1, got {k}."
+            msg = f"knn needs k >= 1, got {k} in {spec!r}."
             raise InputError(msg)
-        return {"kind": "knn", "k": k}
-    metres = float(m["d"]) * (1000.0 if m["unit"] == "km" else 1.0)
-    if metres <= 0:
-        msg = f"A distance band must be positive, got {spec!r}."
+        return (
+            {"kind": "knn", "k": k} if m["k"] else {"kind": "kernel", "function": m["fn"], "k": k}
+        )
+    number, unit = (m["d"], m["unit"]) if m["d"] else (m["kd"], m["kunit"])
+    metres = float(number) * (1000.0 if unit == "km" else 1.0)
+    if not math.isfinite(metres) or metres <= 0:
+        msg = f"A distance band must be a positive number of km or m, got {spec!r}."
         raise InputError(msg)
-    return {"kind": "distance", "metres": metres}
+    if m["d"]:
+        return {"kind": "distance", "metres": metres}
+    return {"kind": "kernel", "function": m["fn"], "metres": metres}
 
 
-@functools.lru_cache(maxsize=1)
-def _all_points() -> pd.DataFrame:
-    """Representative points of every county-level unit in the equal-area CRS (metres)."""
-    import pyproj
-
-    units = boundaries.units()
-    fwd = pyproj.Transformer.from_crs(settings.default_crs, settings.equal_area_crs, always_xy=True)
-    x, y = fwd.transform(units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy())
-    return pd.DataFrame({"x": x, "y": y}, index=units.index)
-
-
-@functools.lru_cache(maxsize=1)
-def _all_pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@settings_cache(maxsize=1)
+def _bundled_pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shipped neighbour pairs as positions in the county layer's order, and the rook flag."""
     index = boundaries.units().index
     pairs = boundaries.neighbours()
     return (
-        index.get_indexer(pairs["adcode_a"]),
-        index.get_indexer(pairs["adcode_b"]),
+        index.get_indexer(pd.Index(pairs["adcode_a"])),
+        index.get_indexer(pd.Index(pairs["adcode_b"])),
         pairs["rook"].to_numpy(),
     )
 
 
-def _points(ids: pd.Index) -> np.ndarray:
-    """Representative points of ``ids`` in the equal-area CRS (metres)."""
-    return _all_points().loc[ids].to_numpy()
-
-
-def _contiguity_pairs(ids: pd.Index, rook: bool) -> tuple[np.ndarray, np.ndarray]:
-    a, b, is_rook = _all_pairs()
-    pos = np.full(len(boundaries.units()), -1)
-    pos[boundaries.units().index.get_indexer(ids)] = np.arange(len(ids))
+def _bundled_contiguity(ids: pd.Index, rook: bool) -> tuple[np.ndarray, np.ndarray]:
+    a, b, is_rook = _bundled_pairs()
+    index = boundaries.units().index
+    pos = np.full(len(index), -1)
+    pos[index.get_indexer(ids)] = np.arange(len(ids))
     keep = (pos[a] >= 0) & (pos[b] >= 0)
     if rook:
         keep &= is_rook
@@ -179,110 +282,309 @@ def _contiguity_pairs(ids: pd.Index, rook: bool) -> tuple[np.ndarray, np.ndarray
     return np.concatenate([pa, pb]), np.concatenate([pb, pa])
 
 
+def _geometry_contiguity(geo: gpd.GeoSeries, rook: bool) -> tuple[np.ndarray, np.ndarray]:
+    from geotool._topology import neighbour_pairs
+
+    kinds = set(geo.geom_type.unique())
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        msg = (
+            f"Contiguity weights need polygons; geo holds {sorted(kinds)}. Use knn:K or "
+            "distance:D for points and lines."
+        )
+        raise InputError(msg)
+    pairs = neighbour_pairs(geo.to_numpy(), rook=rook)
+    if not pairs:
+        return np.array([], dtype=int), np.array([], dtype=int)
+    a, b = np.array(sorted(pairs)).T
+    return np.concatenate([a, b]), np.concatenate([b, a])
+
+
+def _knn(tree: Any, pts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k nearest other units of each unit: (focal, neighbour, distance), self excluded."""
+    n = len(pts)
+    dist, idx = tree.query(pts, k=min(k + 1, n))
+    focal = np.repeat(np.arange(n), idx.shape[1])
+    neigh, d = idx.ravel(), dist.ravel()
+    other = neigh != focal  # duplicate points may put self anywhere in the row
+    focal, neigh, d = focal[other], neigh[other], d[other]
+    order = np.lexsort((d, focal))
+    focal, neigh, d = focal[order], neigh[order], d[order]
+    rank = np.arange(len(focal)) - np.searchsorted(focal, focal)
+    keep = rank < k
+    return focal[keep], neigh[keep], d[keep]
+
+
+def _structure(
+    parsed: dict[str, Any], pts: np.ndarray, tree: Any, contiguity: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(focal, neighbour, weight) of a parsed spec."""
+    n = len(pts)
+    kind = parsed["kind"]
+    if kind in ("queen", "rook"):
+        focal, neigh = contiguity(kind == "rook")
+        return focal, neigh, np.ones(len(focal))
+    if kind == "knn" or (kind == "kernel" and "k" in parsed):
+        k = parsed["k"]
+        if k >= n:
+            msg = f"knn needs k < the number of units: k={k}, units={n}; use k <= {n - 1}."
+            raise InputError(msg)
+        if kind == "knn":
+            focal, neigh, _ = _knn(tree, pts, k)
+            return focal, neigh, np.ones(len(focal))
+        focal, neigh, d = _knn(tree, pts, k)
+        bandwidth = d.reshape(n, k)[:, -1] * (1.0 + 1e-7)  # the K-th stays in, barely
+        z = np.divide(d, bandwidth[focal], out=np.zeros_like(d), where=bandwidth[focal] > 0)
+        return focal, neigh, KERNELS[parsed["function"]](z)
+    metres = parsed["metres"]
+    coo = tree.sparse_distance_matrix(tree, metres, output_type="coo_matrix")
+    off = (coo.row != coo.col) & (coo.data < metres)
+    focal, neigh, d = coo.row[off], coo.col[off], coo.data[off]
+    # sparse_distance_matrix leaves out pairs at distance 0 (identical points): add them
+    dup = tree.query_pairs(0.0, output_type="ndarray")
+    if len(dup):
+        focal = np.concatenate([focal, dup[:, 0], dup[:, 1]])
+        neigh = np.concatenate([neigh, dup[:, 1], dup[:, 0]])
+        d = np.concatenate([d, np.zeros(2 * len(dup))])
+    if kind == "distance":
+        return focal, neigh, np.ones(len(focal))
+    return focal, neigh, KERNELS[parsed["function"]](d / metres)
+
+
+def _label_array(
+    values: str | pd.Series | None, geo: Any, ids: pd.Index, what: str
+) -> np.ndarray | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        if geo is None or values not in geo.columns:
+            msg = f"{what}={values!r} is not a column of geo."
+            raise InputError(msg)
+        values = geo[values]
+    return pd.Series(values).reindex(ids).astype(object).to_numpy()
+
+
 def build(
-    ids: pd.Index | list[str],
+    geo: gpd.GeoDataFrame | gpd.GeoSeries | pd.Index | Sequence[str],
     spec: str = "queen",
     *,
     islands: str = "nearest",
+    labels: str | pd.Series | None = None,
+    groups: str | pd.Series | None = None,
+    max_bridge_km: float | None = None,
 ) -> Weights:
-    """Build binary spatial weights over a universe of county-level units.
+    """Build spatial weights over any set of units.
 
     Parameters
     ----------
-    ids : pandas.Index or list of str
-        Adcodes of the universe (e.g. :func:`geotool.rankings.universe`).
+    geo : geopandas.GeoDataFrame, geopandas.GeoSeries, or codes
+        The units: any geometry with a CRS and a unique index (the weights' ids), or
+        six-digit codes of the bundled county layer (the fast path: shipped neighbour
+        table, bundled representative points, names and provinces for the report).
     spec : str
-        ``queen``, ``rook``, ``knn:K`` or ``distance:D(km|m)``.
-    islands : {"nearest", "drop"}
-        What to do with units that have no neighbour under ``spec``: join each to its
-        nearest universe unit (default) or remove it from the universe.
+        See the module docstring: ``queen``, ``rook``, ``knn:K``, ``distance:D``,
+        ``kernel:FUNCTION:knn:K``, ``kernel:FUNCTION:D``.
+    islands : {"nearest", "drop", "keep"}
+        Units without neighbours under ``spec``: join each to its nearest unit
+        (default), remove it, or keep it without neighbours (for networks and belts;
+        statistics then treat it as esda does, with a lag of 0).
+    labels : str or pandas.Series, optional
+        Names for the report (a column of ``geo`` or a Series on its index); bundled
+        codes use the layer's names.
+    groups : str or pandas.Series, optional
+        A grouping (e.g. province): a bridge across groups is warned about. Bundled
+        codes use provinces.
+    max_bridge_km : float, optional
+        Bridges longer than this are warned about (default: three times the median
+        distance from a unit to its nearest unit).
 
     Returns
     -------
     Weights
-        Binary weights (``.sparse``; ``.graph`` for a libpysal Graph), the ids kept, and
-        a connectivity report.
+        ``.sparse`` (``.graph`` for a libpysal Graph), the ids kept and a connectivity
+        report (``report["islands"]["bridges"]`` lists every bridge with its length).
 
     Examples
     --------
-    >>> from geotool import rankings
+    >>> from geotool.report import rankings
     >>> w = build(rankings.universe("industrial_counties"), "queen")
     >>> w.report["units"], w.report["islands"]["rule"]
     (1861, 'nearest')
 
     """
-    from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    if islands not in ("nearest", "drop"):
-        msg = f"islands must be 'nearest' or 'drop', got {islands!r}."
+    if islands not in ("nearest", "drop", "keep"):
+        msg = f"islands must be 'nearest', 'drop' or 'keep', got {str(islands)[:40]!r}."
         raise InputError(msg)
-    ids = pd.Index(pd.unique(pd.Index(ids).astype(str)), name="adcode")
-    unknown = ids.difference(boundaries.units().index)
-    if len(unknown):
-        msg = (
-            f"{len(unknown)} codes are not county-level units of the boundaries: "
-            f"{list(unknown[:5])}."
-        )
-        raise InputError(msg)
-    if len(ids) < 3:
-        msg = f"A universe needs at least 3 units for spatial statistics, got {len(ids)}."
+    if max_bridge_km is not None and not (
+        isinstance(max_bridge_km, int | float)
+        and math.isfinite(max_bridge_km)
+        and max_bridge_km > 0
+    ):
+        msg = f"max_bridge_km must be a positive number of km, got {max_bridge_km!r}."
         raise InputError(msg)
     parsed = parse_spec(spec)
-    pts = _points(ids)
-    tree = cKDTree(pts)
-    n = len(ids)
-    if parsed["kind"] in ("queen", "rook"):
-        focal, neigh = _contiguity_pairs(ids, parsed["kind"] == "rook")
-    elif parsed["kind"] == "knn":
-        k = parsed["k"]
-        if k >= n:
-            msg = f"knn:{k} needs more than {k} units; the universe has {n}."
+    gdf = None
+    import geopandas as gpd
+
+    if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
+        from geotool.geometry import positions
+
+        series = geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo
+        gdf = geo if isinstance(geo, gpd.GeoDataFrame) else None
+        ids = pd.Index(series.index)
+        if ids.has_duplicates:
+            dup = ids[ids.duplicated()].unique()[:5].tolist()
+            msg = f"geo's index must identify units uniquely; duplicated: {dup}."
             raise InputError(msg)
-        _, idx = tree.query(pts, k=k + 1)
-        focal = np.repeat(np.arange(n), k)
-        neigh = idx[:, 1:].ravel()
+        pos = positions(series)
+        pts, crs_note = pos.xy, pos.crs_note
+        names = _label_array(labels, gdf, ids, "labels")
+        group_of = _label_array(groups, gdf, ids, "groups")
+        geometries = series
+
+        def contiguity(rook: bool) -> tuple[np.ndarray, np.ndarray]:
+            return _geometry_contiguity(geometries, rook)
     else:
-        coo = tree.sparse_distance_matrix(tree, parsed["metres"], output_type="coo_matrix")
-        off = coo.row != coo.col
-        focal, neigh = coo.row[off], coo.col[off]
+        ids = pd.Index(pd.unique(pd.Index(list(geo)).astype(str)), name="adcode")
+        from geotool.geometry import bundled_positions
+
+        bpos = bundled_positions(ids)
+        pts, crs_note = bpos.xy, bpos.crs_note
+        units = boundaries.units()
+        names = units.loc[ids, "name"].to_numpy() if labels is None else None
+        if labels is not None:
+            names = _label_array(labels, None, ids, "labels")
+        group_of = units.loc[ids, "province"].to_numpy() if groups is None else None
+        if groups is not None:
+            group_of = _label_array(groups, None, ids, "groups")
+        bundled_ids = ids
+
+        def contiguity(rook: bool) -> tuple[np.ndarray, np.ndarray]:
+            return _bundled_contiguity(bundled_ids, rook)
+
+    n = len(ids)
+    if n < 3:
+        msg = f"Spatial weights need at least 3 units, got {n}."
+        raise InputError(msg)
+    tree = cKDTree(pts)
+    focal, neigh, wts = _structure(parsed, pts, tree, contiguity)
+    bridge_weight = (
+        1.0 if parsed["kind"] != "kernel" else float(KERNELS[parsed["function"]](np.zeros(1))[0])
+    )
 
     degree = np.bincount(focal, minlength=n)
     lonely = np.flatnonzero(degree == 0)
+    label = (lambda i: f"{ids[i]} {names[i]}") if names is not None else (lambda i: f"{ids[i]}")
     island_report: dict[str, Any] = {"rule": islands, "count": len(lonely), "units": []}
-    names = boundaries.units().loc[ids, "name"].to_numpy()
     if len(lonely) and islands == "nearest":
         _, idx = tree.query(pts[lonely], k=2)
-        nearest = idx[:, 1]
+        first_other = np.where(idx[:, 0] == lonely, idx[:, 1], idx[:, 0])
+        nearest = first_other
+        km = np.hypot(*(pts[lonely] - pts[nearest]).T) / 1000
         focal = np.concatenate([focal, lonely, nearest])
         neigh = np.concatenate([neigh, nearest, lonely])
+        wts = np.concatenate([wts, np.full(2 * len(lonely), bridge_weight)])
         island_report["units"] = [
-            f"{ids[i]} {names[i]} -> {ids[j]} {names[j]}"
-            for i, j in zip(lonely, nearest, strict=True)
+            f"{label(i)} -> {label(j)}" for i, j in zip(lonely, nearest, strict=True)
         ]
+        island_report["bridges"] = _bridges(
+            (lonely, nearest, km), pts, tree, group_of=group_of, label=label,
+            max_bridge_km=max_bridge_km,
+        )  # fmt: skip
+    elif len(lonely) and islands == "keep":
+        island_report["units"] = [label(i) for i in lonely]
     elif len(lonely):
-        island_report["units"] = [f"{ids[i]} {names[i]}" for i in lonely]
+        island_report["units"] = [label(i) for i in lonely]
         keep = np.setdiff1d(np.arange(n), lonely)
+        if len(keep) < 3:
+            msg = (
+                f"islands='drop' leaves {len(keep)} of {n} units under {spec!r}; use "
+                "islands='nearest' or weights that connect more units (knn:K)."
+            )
+            raise InputError(msg)
         remap = np.full(n, -1)
         remap[keep] = np.arange(len(keep))
         focal, neigh = remap[focal], remap[neigh]
         ids = ids[keep]
         n = len(ids)
-    matrix = sp.coo_matrix((np.ones(len(focal)), (focal, neigh)), shape=(n, n)).tocsr()
-    matrix.data[:] = 1.0  # duplicates (an island link that was also a neighbour) count once
+    matrix = sp.coo_matrix((wts, (focal, neigh)), shape=(n, n)).tocsr()
     matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    card = np.diff(matrix.indptr)
-    n_comp, _ = connected_components(matrix, directed=False)
+    if parsed["kind"] != "kernel":  # an island link that was also a neighbour counts once
+        matrix.data[:] = 1.0
+    else:  # a bridge may coincide with a kernel link: keep the larger weight, once
+        dup = sp.coo_matrix((np.ones(len(focal)), (focal, neigh)), shape=(n, n)).tocsr()
+        dup.sum_duplicates()
+        once = sp.coo_matrix((wts, (focal, neigh)), shape=(n, n))
+        matrix = _max_duplicates(once, n) if (dup.data > 1).any() else matrix
+    matrix.eliminate_zeros()
+    w = Weights(sparse=matrix, spec=spec, ids=ids)
+    w.report = _report(w, island_report, crs_note)
+    return w
+
+
+def _max_duplicates(coo: sp.coo_matrix, n: int) -> sp.csr_matrix:
+    frame = pd.DataFrame({"r": coo.row, "c": coo.col, "v": coo.data})
+    best = frame.groupby(["r", "c"], sort=True)["v"].max().reset_index()
+    return sp.csr_matrix((best["v"], (best["r"], best["c"])), shape=(n, n))
+
+
+def _bridges(
+    links: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pts: np.ndarray,
+    tree: Any,
+    *,
+    group_of: np.ndarray | None,
+    label: Any,
+    max_bridge_km: float | None,
+) -> list[dict[str, Any]]:
+    """Every bridge (from, to, km) with its length, flagged when long or across groups."""
+    lonely, nearest, km = links
+    if max_bridge_km is None:
+        d, _ = tree.query(pts, k=2)
+        max_bridge_km = 3.0 * float(np.median(d[:, 1])) / 1000
+    out = []
+    for i, j, length in zip(lonely, nearest, km, strict=True):
+        across = group_of is not None and group_of[i] != group_of[j]
+        long = bool(length > max_bridge_km)
+        out.append({
+            "from": label(i), "to": label(j), "km": round(float(length), 1),
+            "long": long, "across_groups": bool(across),
+        })  # fmt: skip
+    flagged = [b for b in out if b["long"] or b["across_groups"]]
+    if flagged:
+        shown = "; ".join(
+            f"{b['from']} -> {b['to']} ({b['km']:g} km"
+            + (", across groups" if b["across_groups"] else "")
+            + ")"
+            for b in flagged[:5]
+        )
+        log(
+            f"{len(flagged)} of {len(out)} units without neighbours were joined far away or "
+            f"across groups (threshold {max_bridge_km:.0f} km): {shown}"
+            + (" ..." if len(flagged) > 5 else "")
+            + "; consider knn:K weights or islands='drop'.",
+            logging.WARNING,
+        )
+    return out
+
+
+def _report(w: Weights, island_report: dict[str, Any], crs_note: str | None = None) -> dict:
+    from scipy.sparse.csgraph import connected_components
+
+    card = np.diff(w.sparse.indptr)
+    n_comp, _ = connected_components(w.sparse, directed=False)
     report = {
-        "spec": spec,
-        "units": int(n),
-        "links": int(matrix.nnz),
-        "mean_neighbours": round(float(card.mean()), 3),
-        "min_neighbours": int(card.min()),
-        "max_neighbours": int(card.max()),
+        "spec": w.spec,
+        "units": len(w.ids),
+        "links": int(w.sparse.nnz),
+        "mean_neighbours": round(float(card.mean()), 3) if len(card) else 0.0,
+        "min_neighbours": int(card.min()) if len(card) else 0,
+        "max_neighbours": int(card.max()) if len(card) else 0,
+        "binary": w.is_binary,
         "islands": island_report,
         "components": int(n_comp),
-        "crs_for_distances": "equal-area (geotool.settings.equal_area_crs), metres",
     }
-    return Weights(sparse=matrix, spec=spec, ids=ids, report=report)
+    if crs_note:
+        report["crs_for_distances"] = crs_note
+    return report

@@ -24,9 +24,10 @@ from typing import Any
 
 import pandas as pd
 
-from geotool import rankings
+from geotool import clusters
+from geotool.report import rankings
 
-__all__ = ["STATED", "check_report"]
+__all__ = ["STATED", "check_report", "region_change"]
 
 _REGIONS_ZH = {"east": "东部", "central": "中部", "west": "西部", "northeast": "东北"}
 
@@ -209,12 +210,12 @@ def _row(
 
 
 def _counts(series: pd.Series) -> dict[str, int]:
-    return {k: int(v) for k, v in series.value_counts().items()}
+    return {str(k): int(v) for k, v in series.value_counts().items()}
 
 
 def _first_by_province(df: pd.DataFrame) -> dict[str, tuple[str, int]]:
     first = df.sort_values("rank", kind="stable").groupby("province", sort=False).first()
-    return {p: (r["name"], int(r["rank"])) for p, r in first.iterrows()}
+    return {str(p): (str(r["name"]), int(r["rank"])) for p, r in first.iterrows()}
 
 
 def _dict_rows(figure: str, stated: dict, computed: dict) -> list[dict[str, Any]]:
@@ -327,7 +328,7 @@ def _county_rows() -> list[dict[str, Any]]:
 def _district_deciles(df: pd.DataFrame) -> dict[str, list[int]]:
     decile = (df["rank"] - 1) // 10
     table = pd.crosstab(df["province"], decile).reindex(columns=range(10), fill_value=0)
-    return {p: [int(v) for v in row] for p, row in table.iterrows()}
+    return {str(p): [int(v) for v in row] for p, row in table.iterrows()}
 
 
 def _district_rows() -> list[dict[str, Any]]:
@@ -361,11 +362,11 @@ def _district_rows() -> list[dict[str, Any]]:
         )
     prov_region = df.drop_duplicates("province").set_index("province")["region"]
     stated_2019 = STATED["districts_by_province_2019"]
-    known = {p: prov_region.get(p) for p in stated_2019}
+    known = {p: str(prov_region.get(p, "")) for p in stated_2019}
     extra = {"广西": "west", "河北": "east", "贵州": "west"}
     region_2019: dict[str, int] = {}
     for prov, n in stated_2019.items():
-        reg = known[prov] if isinstance(known[prov], str) else extra[prov]
+        reg = known[prov] if known[prov] not in ("", "nan") else extra[prov]
         region_2019[reg] = region_2019.get(reg, 0) + n
     # Both sides are the report's own 2019 figures: a difference is the report's.
     for row in _dict_rows(
@@ -392,13 +393,20 @@ def _district_rows() -> list[dict[str, Any]]:
             )
         )
     deciles = _district_deciles(df)
-    for prov, stated in STATED["district_deciles"].items():
-        got = deciles.get(prov, [0] * 10)
+    for prov, stated_deciles in STATED["district_deciles"].items():
+        got_deciles = deciles.get(prov, [0] * 10)
         status, note = None, ""
-        if stated != got and prov in _DECILE_ROW_DEFECTS:
+        if stated_deciles != got_deciles and prov in _DECILE_ROW_DEFECTS:
             status, note = "report inconsistent", _DECILE_ROW_DEFECTS[prov]
         rows.append(
-            _row("districts by rank decile (表 6)", prov, stated, got, status=status, note=note)
+            _row(
+                "districts by rank decile (表 6)",
+                prov,
+                stated_deciles,
+                got_deciles,
+                status=status,
+                note=note,
+            )
         )
     return rows
 
@@ -432,9 +440,8 @@ def _extensions() -> list:
 
 def _cluster_rows() -> list[dict[str, Any]]:
     """二(六): 96 of the 100 counties in city clusters, by cluster, under ``report2020``."""
-    from geotool import clusters
-
-    counts = clusters.ranking_counts("report2020").set_index("cluster_id")
+    counts = clusters.ranking_counts("report2020", rankings.load("industrial_counties"))
+    counts = counts.set_index("cluster_id")
     rows = [
         _row("counties by city cluster, set report2020 (二(六))", cid,
              n, int(counts.loc[cid, "count"]))
@@ -449,7 +456,7 @@ def _cluster_rows() -> list[dict[str, Any]]:
             inside,
         )
     )
-    outside = sorted(counts.loc["outside", "units"].split(";"))
+    outside = sorted(str(counts.loc["outside", "units"]).split(";"))
     rows.append(
         _row(
             "counties outside every cluster (reference README)",
@@ -459,3 +466,34 @@ def _cluster_rows() -> list[dict[str, Any]]:
         )
     )
     return rows
+
+
+def region_change(ranking: str = "industrial_counties") -> pd.DataFrame:
+    """Counts by region in 2019 (as the report states or implies) and 2020 (from data)."""
+    from geotool._errors import InputError
+
+    table = rankings.load(ranking)
+    now = table["region"].value_counts()
+    if ranking == "industrial_counties":
+        before = {
+            r: STATED["counties_by_region_2020"][r] - c
+            for r, c in STATED["counties_region_change"].items()
+        }
+        source = "2019 implied by the text's changes (二(二))"
+    elif ranking == "industrial_districts":
+        before = STATED["districts_by_region_2019"]
+        source = "2019 as printed in 表 5"
+    else:
+        msg = "The report gives no 2019 figures for the innovation ranking."
+        raise InputError(msg)
+    regions = ["east", "central", "west", "northeast"]
+    out = pd.DataFrame(
+        {
+            "region": regions,
+            "count_2019": [int(before[r]) for r in regions],
+            "count_2020": [int(now.get(r, 0)) for r in regions],
+        }
+    )
+    out["change"] = out["count_2020"] - out["count_2019"]
+    out["source_2019"] = source
+    return out

@@ -19,14 +19,25 @@ Rankings
 
 from __future__ import annotations
 
-import functools
-
 import pandas as pd
 
-from geotool import settings
+from geotool import boundaries, settings
+from geotool._cache import settings_cache
 from geotool._errors import InputError
 
-__all__ = ["RANKINGS", "REPORT_TIERS", "load", "printed_unit_type", "report_tier", "universe"]
+__all__ = [
+    "CORE_ADCODE",
+    "DEFAULT_WEIGHTS",
+    "RANKINGS",
+    "REPORT_TIERS",
+    "SENSITIVITY_SPECS",
+    "load",
+    "printed_unit_type",
+    "report_tier",
+    "tier_table",
+    "universe",
+    "variables",
+]
 
 RANKINGS: dict[str, str] = {
     "industrial_counties": "2020 industrial top-100 counties (表 1)",
@@ -50,7 +61,7 @@ DIVISIONS_AS_OF = "2020-07-31"
 _MUNICIPALITIES = ("110000", "120000", "310000", "500000")
 
 
-@functools.lru_cache(maxsize=1)
+@settings_cache(maxsize=1)
 def _table() -> pd.DataFrame:
     df = pd.read_csv(settings.data_dir / "rankings_2020.csv", dtype={"adcode": str})
     df["star"] = df["star"].astype(bool)
@@ -135,6 +146,10 @@ def printed_unit_type(name: str) -> str:
     raise InputError(msg)
 
 
+def _universe(ranking: str) -> pd.Index:
+    return universe(ranking)
+
+
 def universe(ranking: str) -> pd.Index:
     """Adcodes of the units that could have been ranked (the analysis universe).
 
@@ -147,8 +162,6 @@ def universe(ranking: str) -> pd.Index:
     (``crosswalk.csv``: 龙海, 芜湖县 -> 湾沚区, 繁昌县 -> 繁昌区) stay in the county
     universe.
     """
-    from geotool import boundaries
-
     _check(ranking)
     units = boundaries.units()
     crosswalk = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
@@ -165,3 +178,61 @@ def universe(ranking: str) -> pd.Index:
     else:
         keep = is_district & ~outside
     return units.index[keep]
+
+
+#: Weights used by default for each ranking, and why: contiguity for counties, whose
+#: universe tiles most of the country; six nearest neighbours for districts, whose
+#: universe is scattered city by city, so that contiguity leaves 170 components and
+#: most districts with one or two neighbours.
+DEFAULT_WEIGHTS = {
+    "industrial_counties": "queen",
+    "innovation_counties": "queen",
+    "industrial_districts": "knn:6",
+}
+#: The weights every run reports global statistics under (sensitivity).
+SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
+#: The report's eastern core: 上海's historic centre, 黄浦区.
+CORE_ADCODE = "310101"
+
+
+def variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
+    """Per unit of a ranking's universe: ``member``, ``score``, ``rank`` and ``tier``.
+
+    ``member`` is 1 for ranked units; ``score`` is ``101 - rank`` for ranked units
+    (ties keep their shared rank: both rank-30 counties score 71) and 0 otherwise;
+    ``tier`` is the report's tier (industrial counties only, 0 for unranked).
+
+    Examples
+    --------
+    >>> v = variables("industrial_counties")
+    >>> len(v), int(v["member"].sum()), float(v.loc["320281", "score"])
+    (1861, 100, 100.0)
+
+    """
+    table = load(ranking).set_index("adcode")
+    ids = _universe(ranking) if universe is None else pd.Index(universe)
+    out = pd.DataFrame(index=ids)
+    out.index.name = "adcode"
+    out["member"] = ids.isin(table.index).astype(int)
+    out["rank"] = table["rank"].reindex(ids).astype("Int64")
+    out["score"] = (101 - table["rank"]).reindex(ids).fillna(0).astype(float)
+    out["tier"] = table["tier"].reindex(ids).fillna(0).astype(int)
+    return out
+
+
+def tier_table(ranking: str = "industrial_counties") -> pd.DataFrame:
+    """A ranking with the report's tiers: 4 tiers for counties, rank deciles for districts."""
+    table = load(ranking)
+    if ranking == "industrial_districts":
+        table["tier"] = ((table["rank"] - 1) // 10 + 1).astype("Int64")
+    elif ranking == "innovation_counties":
+        msg = "The report gives tiers for the industrial rankings only; use method='ward'."
+        raise InputError(msg)
+    return table
+
+
+def core_point() -> tuple[float, float]:
+    """(lon, lat) of the report's eastern core (:data:`CORE_ADCODE`, 黄浦区)."""
+    units = boundaries.units()
+    lon, lat = units.loc[CORE_ADCODE, ["rep_lon", "rep_lat"]].to_numpy(dtype=float)
+    return float(lon), float(lat)

@@ -1,0 +1,150 @@
+// geotool's map page: colour layers over a TopoJSON (or GeoJSON) layer on a Leaflet
+// canvas, escaped tooltips, search, outlines, full screen. Every string inserted as HTML
+// was escaped in Python before it reached the page.
+function geotoolPage(map, data, info, layersSpec, options) {
+  var hooks = options.testHooks;
+  var errors = [];
+  if (hooks) { window.addEventListener('error', function (e) { errors.push(String(e.message)); }); }
+  var geo = data.type === 'Topology' ? geotoolTopoToGeoJSON(data) : data;
+  var renderer = L.canvas({padding: 0.5});
+  var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
+  var drawn = 0, byCode = {}, first = null;
+  function build(spec, k) {
+    return L.geoJSON(geo, {
+      renderer: renderer,
+      style: function (f) {
+        var c = spec.colours[f.properties.id];
+        return {color: spec.stroke, weight: 0.3, fillColor: c || spec.neutral,
+                fillOpacity: c ? 0.85 : 0.6};
+      },
+      pointToLayer: function (f, ll) {
+        return L.circleMarker(ll, {renderer: renderer, radius: 5});
+      },
+      onEachFeature: function (f, lyr) {
+        var i = info[f.properties.id];
+        if (i) { lyr.bindTooltip(i.t, {sticky: true}); }
+        if (k === 0) { byCode[f.properties.id] = lyr; drawn += 1; }
+      }
+    });
+  }
+  layersSpec.forEach(function (spec, k) {
+    if (k === 0) {
+      first = build(spec, 0).addTo(map);
+      control.addOverlay(first, spec.name);
+      return;
+    }
+    // other layers are built the first time they are switched on: the page is
+    // interactive sooner, and a layer never shown costs nothing
+    var holder = L.featureGroup();
+    holder.on('add', function () {
+      if (!holder.getLayers().length) { holder.addLayer(build(spec, k)); }
+    });
+    control.addOverlay(holder, spec.name);
+  });
+  // outlines of groups (provinces for the bundled layer): arcs whose two sides lie in
+  // different groups, or that have one side only
+  if (data.type === 'Topology' && options.outlines) {
+    var sides = {};
+    data.objects.units.geometries.forEach(function (g) {
+      var grp = g.properties.g !== undefined ? String(g.properties.g)
+                                             : String(g.properties.id).slice(0, 2);
+      g.arcs.forEach(function (poly) { poly.forEach(function (ring) { ring.forEach(function (ref) {
+        var a = ref >= 0 ? ref : ~ref; (sides[a] = sides[a] || []).push(grp);
+      }); }); });
+    });
+    var sx = data.transform.scale[0], sy = data.transform.scale[1];
+    var tx = data.transform.translate[0], ty = data.transform.translate[1];
+    var lines = [];
+    Object.keys(sides).forEach(function (a) {
+      var s = sides[a];
+      if (s.length === 1 || s[0] !== s[1]) {
+        var x = 0, y = 0;
+        lines.push(data.arcs[a].map(function (p) { x += p[0]; y += p[1]; return [y * sy + ty, x * sx + tx]; }));
+      }
+    });
+    var outlines = L.polyline(lines, {renderer: renderer, color: '#333333', weight: 1.1,
+                                      interactive: false}).addTo(map);
+    control.addOverlay(outlines, options.outlines);
+  }
+  (options.overlays || []).forEach(function (o) {
+    var l = L.geoJSON(o.data, {
+      renderer: renderer,
+      style: function () { return o.style; },
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, o.point); },
+      onEachFeature: function (f, x) { if (f.properties.label) { x.bindTooltip(f.properties.label); } }
+    }).addTo(map);
+    control.addOverlay(l, o.name);
+  });
+  map.getContainer().style.background = '#ffffff';
+  if (first) {
+    var bounds = null;
+    if (options.fit === 'coloured') {
+      first.eachLayer(function (lyr) {
+        if (layersSpec[0].colours[lyr.feature.properties.id]) {
+          var b = lyr.getBounds ? lyr.getBounds() : L.latLngBounds([lyr.getLatLng()]);
+          bounds = bounds ? bounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
+        }
+      });
+    }
+    map.fitBounds(bounds || first.getBounds(), {maxZoom: 10});
+  }
+  L.control.scale({imperial: false}).addTo(map);
+  // search by name (Chinese or pinyin)
+  var Search = L.Control.extend({
+    onAdd: function () {
+      var box = L.DomUtil.create('input', 'geotool-search');
+      box.type = 'search'; box.placeholder = options.searchHint;
+      box.style.cssText = 'width:210px;padding:4px;font:13px sans-serif';
+      L.DomEvent.disableClickPropagation(box);
+      box.addEventListener('keydown', function (e) {
+        if (e.key === 'Enter') { window.geotoolSearch(box.value); }
+      });
+      return box;
+    }
+  });
+  new Search({position: 'topleft'}).addTo(map);
+  window.geotoolSearch = function (q) {
+    q = String(q || '').trim().toLowerCase();
+    if (!q) { return null; }
+    var hit = null;
+    Object.keys(info).some(function (code) {
+      if (info[code].s.toLowerCase().indexOf(q) >= 0 && byCode[code]) { hit = code; return true; }
+      return false;
+    });
+    if (hit) {
+      var lyr = byCode[hit];
+      if (lyr.getBounds) { map.fitBounds(lyr.getBounds(), {maxZoom: 9}); }
+      else { map.setView(lyr.getLatLng(), 9); }
+      lyr.openTooltip(lyr.getBounds ? lyr.getBounds().getCenter() : lyr.getLatLng());
+    }
+    if (hooks) { document.body.setAttribute('data-geotool-found', hit || ''); }
+    return hit;
+  };
+  // full screen, with the browser's own API (no plugin, works offline)
+  var Full = L.Control.extend({
+    onAdd: function () {
+      var b = L.DomUtil.create('a', 'geotool-fullscreen leaflet-bar');
+      b.href = '#'; b.title = 'Full screen';
+      b.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" style="margin-top:7px"><path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5" fill="none" stroke="#333" stroke-width="2"/></svg>';
+      b.style.cssText = 'display:block;width:30px;height:30px;line-height:30px;text-align:center;background:#fff;font-size:18px';
+      L.DomEvent.on(b, 'click', function (e) {
+        L.DomEvent.preventDefault(e);
+        var el = map.getContainer();
+        if (!document.fullscreenElement) { el.requestFullscreen && el.requestFullscreen(); }
+        else { document.exitFullscreen(); }
+      });
+      return b;
+    }
+  });
+  new Full({position: 'topleft'}).addTo(map);
+  var m = /search=([^&]+)/.exec(window.location.hash);
+  if (m) { window.geotoolSearch(decodeURIComponent(m[1])); }
+  if (hooks) {
+    // test hooks (off unless geotool.settings.page_test_hooks): every polygon is on the
+    // map with its handlers; the browser tests and benchmarks read these attributes
+    document.body.setAttribute('data-geotool-polygons', String(drawn));
+    document.body.setAttribute('data-geotool-ms', String(Math.round(performance.now())));
+    document.body.setAttribute('data-geotool-errors', JSON.stringify(errors));
+    document.body.setAttribute('data-geotool-ready', '1');
+  }
+}

@@ -1,0 +1,17 @@
+"""The 2020 report as a recipe on geotool's public core.
+
+* :mod:`geotool.report.rankings`: tables 1-3 of the report as data, their universes,
+  tiers and the variables derived from them;
+* :mod:`geotool.report.check`: every figure the report states, recomputed
+  (``geotool check-report``);
+* :mod:`geotool.report.figures`: the report's four maps and the landing page;
+* :mod:`geotool.report.pipeline`: ``geotool run``, one pipeline for the report and
+  for a user's table.
+"""
+
+from __future__ import annotations
+
+from geotool.report import check, rankings
+from geotool.report.check import check_report
+
+__all__ = ["check", "check_report", "rankings"]

@@ -1,0 +1,140 @@
+"""The package's layering, checked by walking its imports (``ast``).
+
+Layers, lowest first: internals and settings; the core (data access, geometry,
+weights, statistics, maps); the report recipe; the CLI. A module may import its own
+layer or lower ones, never higher; no import circles; no module imports another
+module's private names (``from geotool.x import _y``); private modules (``_*.py``) are
+free to be imported, they are the engines.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent / "geotool"
+
+#: layer of each module (by dotted name prefix); higher numbers may import lower ones.
+LAYERS = {
+    "geotool._": 0,
+    "geotool._build": 2,  # the boundaries build: reads the source, uses datum shifts
+    "geotool.settings": 0,
+    "geotool.datum": 1,
+    "geotool.boundaries": 1,
+    "geotool.io": 1,
+    "geotool.geometry": 1,
+    "geotool.match": 2,
+    "geotool.weights": 2,
+    "geotool.autocorr": 3,
+    "geotool.tiers": 3,
+    "geotool.clusters": 3,
+    "geotool.maps": 3,
+    "geotool.report": 4,
+    "geotool.cli": 5,
+    "geotool": 6,  # the package's __init__ re-exports everything
+}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _layer(name: str) -> int:
+    best = max((p for p in LAYERS if name == p or name.startswith(p)), key=len)
+    return LAYERS[best]
+
+
+def _imports() -> list[tuple[str, str, list[str], int]]:
+    """(module, imported module, imported names, line) for every geotool import."""
+    out = []
+    for path in sorted(ROOT.rglob("*.py")):
+        mod = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.startswith("geotool"):
+                    names = [a.name for a in node.names]
+                    out.append((mod, node.module, names, node.lineno))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("geotool"):
+                        out.append((mod, alias.name, [], node.lineno))
+    return out
+
+
+def _targets(imported: str, names: list[str]) -> list[str]:
+    """The modules an import statement reaches (``from geotool import x`` reaches x)."""
+    modules = {_module_name(p) for p in ROOT.rglob("*.py")}
+    reached = [f"{imported}.{n}" for n in names if f"{imported}.{n}" in modules]
+    return reached or [imported]
+
+
+def test_the_walker_sees_the_package():
+    found = _imports()
+    assert len(found) > 50
+    assert any(m == "geotool.cli" for m, *_ in found)
+
+
+def test_no_module_imports_another_modules_private_names():
+    bad = [
+        f"{mod}:{line} imports {name} from {imported}"
+        for mod, imported, names, line in _imports()
+        for name in names
+        if name.startswith("_")
+        and not name.endswith("__")
+        and not imported.split(".")[-1].startswith("_")
+        and imported != mod
+    ]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("kind", ["layers", "circles"])
+def test_layers_point_down_and_there_are_no_circles(kind):
+    graph = nx.DiGraph()
+    upward = []
+    for mod, imported, names, line in _imports():
+        for target in _targets(imported, names):
+            if target == mod or mod.startswith(target + "."):
+                continue  # a package's own __init__, or the package itself
+            if mod == "geotool" or target == "geotool":
+                continue
+            graph.add_edge(mod, target)
+            if _layer(target) > _layer(mod):
+                upward.append(f"{mod} (layer {_layer(mod)}):{line} imports {target}")
+    if kind == "layers":
+        assert not upward, upward
+    else:
+        cycles = list(nx.simple_cycles(graph))
+        assert not cycles, cycles
+
+
+def test_library_messages_name_parameters_not_flags():
+    """Only the CLI speaks in flags (``--value-col``); the library names parameters."""
+    offenders = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            stripped = line.strip()
+            if stripped.startswith(("#", '"""')) or "msg" not in line and 'f"' not in line:
+                continue
+            for flag in ("--value-col", "--encoding", "--sheet", "--max-unmatched", "--name-col"):
+                if flag in line:
+                    offenders.append(f"{path.name}:{i}: {stripped[:80]}")
+    assert not offenders, offenders
+
+
+def test_the_library_never_switches_the_matplotlib_backend():
+    hits = [
+        str(p.relative_to(ROOT))
+        for p in ROOT.rglob("*.py")
+        if "matplotlib.use(" in p.read_text(encoding="utf-8")
+    ]
+    assert not hits
