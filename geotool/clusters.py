@@ -124,7 +124,7 @@ def definitions() -> pd.DataFrame:
 
 
 def _stem(name: str) -> str:
-    from geotool.match import _stem as stem
+    from geotool.match import stem
 
     return stem(name)
 
