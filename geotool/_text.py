@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: How many characters of a user's text a message or note repeats at the most.
 SHORT = 60
 
@@ -26,19 +28,19 @@ def short(text: object, limit: int = SHORT) -> str:
     return f"{out[:limit]}… ({len(out):,} characters)"
 
 
-def listing(items: object, limit: int = 20) -> str:
-    """A list of names for a message: each one short, at most ``limit`` of them.
+def listing(items: Iterable[object], limit: int = 20) -> str:
+    """A list for a message: each item's repr, cut short, and at most ``limit`` of them.
 
     Examples
     --------
-    >>> listing(["省", "县", "值"])
-    "['省', '县', '值']"
+    >>> listing(["省", "县", 3])
+    "['省', '县', 3]"
     >>> listing(range(30), limit=2)
-    "['0', '1', ... (30 in all)]"
+    '[0, 1, ... (30 in all)]'
 
     """
-    names = [short(x) for x in items]  # type: ignore[attr-defined]
-    if len(names) <= limit:
-        return repr(names)
-    shown = ", ".join(repr(x) for x in names[:limit])
-    return f"[{shown}, ... ({len(names):,} in all)]"
+    items = list(items)
+    shown = [short(repr(x)) for x in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"... ({len(items):,} in all)")
+    return f"[{', '.join(shown)}]"

@@ -623,10 +623,14 @@ def require_unique(resolved: pd.DataFrame) -> None:
     """Raise :class:`MatchError` if two rows resolved to the same unit."""
     dup = duplicates(resolved)
     if len(dup):
-        pairs = dup.groupby("adcode").apply(lambda g: list(g.index), include_groups=False)
-        listing = "; ".join(f"{code}: rows {rows}" for code, rows in pairs.items())
+        codes = sorted(dup["adcode"].unique())
+        shown = "; ".join(
+            f"{code}: rows {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
+            for code in codes[:5]
+        )
+        more = f"; {len(codes) - 5:,} more" if len(codes) > 5 else ""
         msg = (
-            f"{len(pairs)} unit(s) appear more than once ({listing}); keep one row per "
+            f"{len(codes):,} unit(s) appear more than once ({shown}{more}); keep one row per "
             "unit (or aggregate them) and run again."
         )
         raise MatchError(msg)

@@ -341,3 +341,14 @@ def test_progress_is_logged_only_for_long_work(caplog, monkeypatch):
     lines = [r.getMessage() for r in caplog.records]
     assert "match: resolved 50 of 100 rows (1 of 2 distinct)" in lines[-3]
     assert lines[-1].startswith("match: resolved all 100 rows in")
+
+
+def test_the_duplicate_units_message_stays_short_on_large_tables():
+    names = ["江阴市", "昆山市", "晋江市", "江宁区", "海门区", "鄞州区"]
+    out = match.resolve(pd.DataFrame({"县": names * 1000}))
+    with pytest.raises(MatchError) as err:
+        match.require_unique(out)
+    message = str(err.value)
+    assert message.startswith("6 unit(s) appear more than once (320115: rows [3, 9, 15,")
+    assert "... (1,000 in all)]" in message and "; 1 more)" in message
+    assert len(message) < 800
