@@ -9,8 +9,9 @@ stays one line and never echoes a huge or hostile value whole.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
-__all__ = ["short"]
+__all__ = ["listing", "short"]
 
 _ELLIPSIS = "…"
 
@@ -71,3 +72,21 @@ def short(text: object, limit: int = 60) -> str:
         out.append(piece)
         size += len(piece)
     return "".join(out)
+
+
+def listing(items: Iterable[object], limit: int = 20) -> str:
+    """A list for a message: each item's repr, cut short, and at most ``limit`` of them.
+
+    Examples
+    --------
+    >>> listing(["省", "县", 3])
+    "['省', '县', 3]"
+    >>> listing(range(30), limit=2)
+    '[0, 1, ... (30 in all)]'
+
+    """
+    items = list(items)
+    shown = [short(repr(x)) for x in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"... ({len(items):,} in all)")
+    return f"[{', '.join(shown)}]"

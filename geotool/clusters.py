@@ -45,6 +45,7 @@ from geotool._cache import settings_cache
 from geotool._errors import DataError, InputError
 from geotool._perm import rank_correlations, rng_for
 from geotool._text import short
+from geotool.match import stem
 from geotool.weights import WeightsLike, as_weights
 
 __all__ = [
@@ -129,12 +130,6 @@ def definitions() -> pd.DataFrame:
     )
 
 
-def _stem(name: str) -> str:
-    from geotool.match import _stem as stem
-
-    return stem(name)
-
-
 def _prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd.DataFrame:
     return units.loc[list(_prefecture_codes(province, prefecture))]
 
@@ -185,11 +180,11 @@ def _prefecture_codes(province: str, prefecture: str) -> tuple[str, ...]:
 def _named_units(names: list[str], pool: pd.DataFrame, where: str) -> list[str]:
     codes = []
     for name in names:
-        stem = _stem(name)
+        name_stem = stem(name)
         for hit in (
             pool[pool["name"] == name],
-            pool[pool["name"].map(_stem) == stem],
-            pool[pool["name"].str.startswith(stem)],
+            pool[pool["name"].map(stem) == name_stem],
+            pool[pool["name"].str.startswith(name_stem)],
         ):
             if len(hit) == 1:
                 codes.append(hit.index[0])

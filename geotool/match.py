@@ -19,6 +19,15 @@ re-classified since (龙海市 350681 -> 龙海区 350604, 2021) resolve through
 
 The gazetteer is the county layer's own attribute table
 (:func:`geotool.boundaries.units`), so codes and polygons agree by construction.
+
+Codes are read strictly: six digits (``320281``, ``320281.0`` from a spreadsheet,
+full-width ``３２０２８１``), or a 12-digit statistical code whose last six digits are
+zeros (``320281000000``, read as ``320281`` and said so). Anything else in a code cell
+(``32a0281``, ``3202-81``, ``320281.9``, a township code) leaves the row unmatched with
+a note; it is never repaired silently.
+
+:func:`resolve` works on the distinct rows of a table (a panel repeats its units), so a
+million rows take seconds; each distinct row is resolved by the same rules.
 """
 
 from __future__ import annotations
@@ -26,15 +35,27 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from geotool import boundaries, settings
-from geotool._errors import MatchError
+from geotool._errors import InputError, MatchError
+from geotool._log import log
+from geotool._text import listing, short
 
-__all__ = ["COLUMN_ALIASES", "MATCH_COLUMNS", "detect_columns", "normalise", "resolve"]
+__all__ = [
+    "COLUMN_ALIASES",
+    "MATCH_COLUMNS",
+    "detect_columns",
+    "normalise",
+    "resolve",
+    "stem",
+]
 
 MATCH_COLUMNS = ["adcode", "match_status", "match_method", "match_candidates", "match_note"]
 
@@ -60,12 +81,18 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _MARKERS = re.compile(r"[★☆*＊※●◆▲△○#＃†‡]|\(\d+\)|\[\d+\]|（\d+）|(?<=[\u4e00-\u9fff])\d+$")
+# what every match of _MARKERS contains, or ends with (a decimal digit): a quick test
+_MAY_HAVE_MARKERS = re.compile(r"[★☆*＊※●◆▲△○#＃†‡(\[（]")
 _PROVINCE_ADMINISTERED = {"省直管", "省直辖", "省直辖县级行政区划", "省直辖县", "直管", "省管"}
 _UNIT_SUFFIXES = ("自治县", "自治旗", "林区", "特区", "市", "县", "区", "旗")
+_CODE = re.compile(r"([0-9]+)(?:\.0+)?")
+_PROGRESS_AFTER_S = 2.0
 
 
 def normalise(text: object) -> str:
     """Normalise a typed name: NFKC, no white space, no markers.
+
+    Missing values (``None``, ``NaN``, ``pd.NA``, ``NaT``) become the empty string.
 
     Examples
     --------
@@ -75,161 +102,289 @@ def normalise(text: object) -> str:
     'kunshan市'
 
     """
-    if text is None or (isinstance(text, float) and pd.isna(text)):
+    if text is None or (pd.api.types.is_scalar(text) and pd.isna(text)):
         return ""
-    out = unicodedata.normalize("NFKC", str(text))
-    out = re.sub(r"\s+", "", out)
-    return _MARKERS.sub("", out)
+    out = "".join(unicodedata.normalize("NFKC", str(text)).split())  # split: any white space
+    if _MAY_HAVE_MARKERS.search(out) or out[-1:].isdecimal():
+        out = _MARKERS.sub("", out)
+    return out
 
 
-def _stem(name: str) -> str:
+def stem(name: str) -> str:
+    """A unit name without its type suffix (市, 县, 区, 旗, 自治县, ...).
+
+    The suffix stays when dropping it would leave a single character (城区 stays 城区),
+    so the stem still names something. Compare normalised names
+    (:func:`normalise`): the stem of 江阴市 is 江阴, which a table may write alone.
+
+    Examples
+    --------
+    >>> stem("江阴市"), stem("准格尔旗"), stem("长阳土家族自治县"), stem("城区")
+    ('江阴', '准格尔', '长阳土家族', '城区')
+
+    """
     for suffix in _UNIT_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix) + 1:
             return name[: -len(suffix)]
     return name
 
 
+_stem = stem
+
+
 @functools.lru_cache(maxsize=1)
 def _gazetteer() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     units = boundaries.units().reset_index()
-    units["stem"] = units["name"].map(_stem)
+    units["stem"] = units["name"].map(stem)
     provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
     crosswalk = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
     return units, provinces, crosswalk
 
 
-def _province_codes(text: str, provinces: pd.DataFrame) -> set[str]:
-    if not text:
-        return set()
-    hit = provinces[
-        (provinces["province"] == text)
-        | (provinces["short"] == text)
-        | provinces["province"].str.startswith(text)
-        | (provinces["province_en"].str.lower() == text.lower())
-    ]
-    return set(hit["province_code"])
+@dataclass(frozen=True)
+class _Index:
+    """Look-ups over the gazetteer, built once, so one row costs microseconds."""
+
+    known: frozenset[str]
+    name: dict[str, str]  # adcode -> unit name
+    province: dict[str, str]  # adcode -> province code
+    prefecture: dict[str, str]  # adcode -> prefecture code
+    label: dict[str, str]  # adcode -> "code 省市名"
+    by_name: dict[str, list[str]]  # unit name -> adcodes, in gazetteer order
+    by_stem: dict[str, list[str]]  # stem -> adcodes
+    provinces: list[tuple[str, str, str, str]]  # (code, name, short, English lower-case)
+    prefectures: list[tuple[str, str, str, bool]]  # (prefecture code, name, province, 省直管)
+    crosswalk: list[dict[str, str]]  # rows, in file order
+    longest_name: int
 
 
-def _prefecture_codes(text: str, units: pd.DataFrame, provs: set[str]) -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _index() -> _Index:
+    units, provinces, crosswalk = _gazetteer()
+    by_name: dict[str, list[str]] = {}
+    by_stem: dict[str, list[str]] = {}
+    label = {}
+    for r in units.itertuples(index=False):
+        by_name.setdefault(r.name, []).append(r.adcode)
+        by_stem.setdefault(r.stem, []).append(r.adcode)
+        pref = "" if r.prefecture == r.province else r.prefecture
+        label[r.adcode] = f"{r.adcode} {r.province}{pref}{r.name}"
+    return _Index(
+        known=frozenset(units["adcode"]),
+        name=dict(zip(units["adcode"], units["name"], strict=True)),
+        province=dict(zip(units["adcode"], units["province_code"], strict=True)),
+        prefecture=dict(zip(units["adcode"], units["prefecture_code"], strict=True)),
+        label=label,
+        by_name=by_name,
+        by_stem=by_stem,
+        provinces=[
+            (r.province_code, r.province, r.short, r.province_en.lower())
+            for r in provinces.itertuples(index=False)
+        ],
+        prefectures=list(
+            units[["prefecture_code", "prefecture", "province_code", "province_administered"]]
+            .drop_duplicates()
+            .itertuples(index=False, name=None)
+        ),
+        crosswalk=crosswalk.to_dict("records"),
+        longest_name=int(units["name"].str.len().max()),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _province_codes(text: str) -> frozenset[str]:
     if not text:
-        return set()
-    pool = units if not provs else units[units["province_code"].isin(provs)]
+        return frozenset()
+    lower = text.lower()
+    return frozenset(
+        code
+        for code, name, short_name, english in _index().provinces
+        if name.startswith(text) or short_name == text or english == lower
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefecture_codes(text: str, provs: frozenset[str]) -> frozenset[str]:
+    if not text:
+        return frozenset()
+    pool = [p for p in _index().prefectures if not provs or p[2] in provs]
     if text in _PROVINCE_ADMINISTERED:
-        return set(pool.loc[pool["province_administered"], "prefecture_code"])
-    pref = pool["prefecture"]
-    hit = pool[(pref == text) | pref.str.startswith(text) | (pref == text + "市")]
-    return set(hit["prefecture_code"])
+        return frozenset(code for code, _, _, administered in pool if administered)
+    # (the name itself, an abbreviation, the name without 市: all begin the name)
+    return frozenset(code for code, name, _, _ in pool if name.startswith(text))
 
 
-def _label(units: pd.DataFrame, codes: Iterable[str]) -> str:
-    rows = units.set_index("adcode").loc[sorted(codes)]
-    labels = []
-    for code, r in rows.iterrows():
-        pref = "" if r["prefecture"] == r["province"] else r["prefecture"]
-        labels.append(f"{code} {r['province']}{pref}{r['name']}")
-    return "; ".join(labels)
+def _label(codes: Iterable[str]) -> str:
+    labels = _index().label
+    return "; ".join(labels[code] for code in sorted(codes))
 
 
-def _closest(name: str, pool: pd.DataFrame, n: int = 3) -> list[str]:
-    names = pool["name"].drop_duplicates().tolist()
-    close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
+def _close_matches(word: str, options: list[str], n: int) -> list[str]:
+    # difflib's ratio is at most 2*len(b)/(len(a)+len(b)): below the 0.5 cutoff for
+    # every option once ``word`` is over three times the longest (a pasted paragraph),
+    # so skip difflib there rather than index a huge word.
+    if len(word) > 3 * _index().longest_name:
+        return []
+    return difflib.get_close_matches(word, options, n=n, cutoff=0.5)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pool(provs: frozenset[str], prefs: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
+    """(adcode, name, stem) of the units within the context, in gazetteer order.
+
+    The whole gazetteer when the context leaves none.
+    """
+    units = _gazetteer()[0]
+    rows = tuple(units[["adcode", "name", "stem"]].itertuples(index=False, name=None))
+    keep = set(_in_context([r[0] for r in rows], provs, prefs))
+    pool = tuple(r for r in rows if r[0] in keep)
+    return pool or rows
+
+
+def _closest(name: str, pool: tuple[tuple[str, str, str], ...], n: int = 3) -> list[str]:
+    names = list(dict.fromkeys(r[1] for r in pool))
+    close = _close_matches(name, names, n)
     if not close:
-        close = difflib.get_close_matches(_stem(name), pool["stem"].tolist(), n=n, cutoff=0.5)
-        close = pool.loc[pool["stem"].isin(close), "name"].drop_duplicates().tolist()[:n]
-    return pool.loc[pool["name"].isin(close), "adcode"].tolist()
+        stems = set(_close_matches(stem(name), [r[2] for r in pool], n))
+        close = list(dict.fromkeys(r[1] for r in pool if r[2] in stems))[:n]
+    return [r[0] for r in pool if r[1] in close]
+
+
+def _read_code(text: str) -> tuple[str | None, str, str]:
+    """Read a normalised code cell: (code, method, note).
+
+    ``code`` is ``""`` when the cell holds no code at all (match by name) and ``None``
+    when it holds something that is not a county's code (the row stays unmatched).
+    """
+    found = _CODE.fullmatch(text)
+    if found is None:
+        if not re.search(r"\d", text):  # any digit, Arabic-Indic too
+            return "", "", f"code cell {short(text)!r} holds no digits, ignored"
+        note = (
+            f"malformed code {short(text)!r}: a county code is six digits (320281); "
+            "correct it, or leave the cell blank to match by name"
+        )
+        return None, "code", note
+    digits = found.group(1)
+    if len(digits) == 12:
+        if digits.endswith("000000"):
+            return digits[:6], "code12", f"12-digit statistical code {digits} read as {digits[:6]}"
+        note = (
+            f"{digits} is a 12-digit township/village code, not a county's; its first six "
+            f"digits ({digits[:6]}) are the county code"
+        )
+        return None, "code12", note
+    return digits, "code", ""
+
+
+def _in_context(codes: Iterable[str], provs: frozenset[str], prefs: frozenset[str]) -> list[str]:
+    idx = _index()
+    return [
+        c
+        for c in codes
+        if (not provs or idx.province[c] in provs) and (not prefs or idx.prefecture[c] in prefs)
+    ]
 
 
 def _resolve_one(
     name: str, prov_text: str, pref_text: str, code_text: str
 ) -> tuple[str | None, str, str, list[str], str]:
-    """Return (adcode, status, method, candidates, note) for one row."""
-    units, provinces, crosswalk = _gazetteer()
-    known = set(units["adcode"])
-    provs = _province_codes(prov_text, provinces)
+    """Return (adcode, status, method, candidates, note) for one row.
+
+    The rules of matching live here and only here; the arguments are cells already
+    passed through :func:`normalise`. :func:`resolve` calls it once per distinct row.
+    """
+    idx = _index()
+    provs = _province_codes(prov_text)
     notes = []
     if prov_text and not provs:
-        notes.append(f"province {prov_text!r} not recognised, ignored")
-    prefs = _prefecture_codes(pref_text, units, provs)
+        notes.append(f"province {short(prov_text)!r} not recognised, ignored")
+    prefs = _prefecture_codes(pref_text, provs)
     if pref_text and not prefs:
-        notes.append(f"prefecture {pref_text!r} not recognised, ignored")
+        notes.append(f"prefecture {short(pref_text)!r} not recognised, ignored")
 
     # 1. A code, when given, decides; a name given beside it must agree.
-    if code_text:
-        code = code_text
+    code, method, read_note = _read_code(code_text) if code_text else ("", "", "")
+    if read_note:
+        notes.append(read_note)
+    if code is None:
+        return None, "unmatched", method, [], "; ".join(notes)
+    if code:
         new = None
-        if code in known:
-            new, method = code, "code"
-        elif code in set(crosswalk["old_code"]):
-            row = crosswalk.set_index("old_code").loc[code]
-            new, method = row["new_code"], "code+crosswalk"
-            notes.append(
-                f"{code} {row['old_name']} became {new} {row['new_name']} on "
-                f"{row['effective']} ({row['change']})"
-            )
+        if code in idx.known:
+            new = code
+        else:
+            moved = [r for r in idx.crosswalk if r["old_code"] == code]
+            if moved:
+                row = moved[0]
+                new, method = row["new_code"], f"{method}+crosswalk"
+                notes.append(
+                    f"{code} {row['old_name']} became {new} {row['new_name']} on "
+                    f"{row['effective']} ({row['change']})"
+                )
         if new is None:
-            return None, "unmatched", "code", [], "; ".join([*notes, f"unknown code {code!r}"])
+            return (
+                None,
+                "unmatched",
+                method,
+                [],
+                "; ".join([*notes, f"unknown code {short(code)!r}"]),
+            )
         if name:
-            unit_name = units.set_index("adcode").at[new, "name"]
-            old_names = set(crosswalk.loc[crosswalk["new_code"] == new, "old_name"])
-            if name not in {unit_name, *old_names} and _stem(name) != _stem(unit_name):
-                by_name = set(units.loc[units["name"] == name, "adcode"])
-                note = f"code {code} is {unit_name}, but the name says {name!r}"
+            unit_name = idx.name[new]
+            old_names = {r["old_name"] for r in idx.crosswalk if r["new_code"] == new}
+            if name not in {unit_name, *old_names} and stem(name) != stem(unit_name):
+                by_name = set(idx.by_name.get(name, ()))
+                note = f"code {code} is {unit_name}, but the name says {short(name)!r}"
+                note = f"{read_note}; {note}" if read_note else note
                 return None, "ambiguous", "code≠name", sorted({new, *by_name}), note
         return new, "matched", method, [], "; ".join(notes)
 
     if not name:
         return None, "unmatched", "none", [], "; ".join([*notes, "no name and no code"])
 
-    pool = units
-    if provs:
-        pool = pool[pool["province_code"].isin(provs)]
-    if prefs:
-        pool = pool[pool["prefecture_code"].isin(prefs)]
-
     # 2. Exact name within the context; 3. the crosswalk of old names;
     # 4. the name without its suffix (江阴 for 江阴市).
     for method, found in (
-        ("name", pool.loc[pool["name"] == name, "adcode"]),
-        ("crosswalk", _crosswalk_hits(name, pref_text, provs, crosswalk)),
-        ("name-stem", pool.loc[pool["stem"] == _stem(name), "adcode"]),
+        ("name", _in_context(idx.by_name.get(name, ()), provs, prefs)),
+        ("crosswalk", _crosswalk_hits(name, pref_text, provs)),
+        ("name-stem", _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
     ):
         hits = sorted(set(found))
         if len(hits) == 1:
             if method == "crosswalk":
-                row = crosswalk[
-                    (crosswalk["new_code"] == hits[0]) & (crosswalk["old_name"] == name)
-                ].iloc[0]
+                row = next(
+                    r for r in idx.crosswalk if r["new_code"] == hits[0] and r["old_name"] == name
+                )
                 notes.append(
                     f"{row['old_name']} {row['old_code']} became {row['new_name']} "
                     f"{hits[0]} on {row['effective']} ({row['change']})"
                 )
             return hits[0], "matched", method, [], "; ".join(notes)
         if len(hits) > 1:
-            notes.append(f"{len(hits)} units named {name!r}; add the province or prefecture")
+            notes.append(f"{len(hits)} units named {short(name)!r}; add the province or prefecture")
             return None, "ambiguous", method, hits, "; ".join(notes)
     # 5. Nothing: the same name elsewhere (context may be wrong), else close names.
-    elsewhere = units.loc[units["name"] == name, "adcode"].tolist()
+    elsewhere = idx.by_name.get(name, [])
     if elsewhere:
-        notes.append(f"{name!r} exists, but not in the given province/prefecture")
-        return None, "unmatched", "none", elsewhere, "; ".join(notes)
+        notes.append(f"{short(name)!r} exists, but not in the given province/prefecture")
+        return None, "unmatched", "none", list(elsewhere), "; ".join(notes)
     return (
         None,
         "unmatched",
         "none",
-        _closest(name, pool if len(pool) else units),
-        "; ".join([*notes, f"no unit named {name!r}"]),
+        _closest(name, _pool(provs, prefs)),
+        "; ".join([*notes, f"no unit named {short(name)!r}"]),
     )
 
 
-def _crosswalk_hits(
-    name: str, pref_text: str, provs: set[str], crosswalk: pd.DataFrame
-) -> list[str]:
-    rows = crosswalk[crosswalk["old_name"] == name]
+def _crosswalk_hits(name: str, pref_text: str, provs: frozenset[str]) -> list[str]:
+    rows = [r for r in _index().crosswalk if r["old_name"] == name]
     if provs:
-        rows = rows[rows["new_code"].str[:2].isin({p[:2] for p in provs})]
+        rows = [r for r in rows if r["new_code"][:2] in {p[:2] for p in provs}]
     if pref_text and len(rows) > 1:
-        rows = rows[rows["old_prefecture"].str.startswith(pref_text)]
-    return rows["new_code"].tolist()
+        rows = [r for r in rows if r["old_prefecture"].startswith(pref_text)]
+    return [r["new_code"] for r in rows]
 
 
 def detect_columns(
@@ -243,20 +398,32 @@ def detect_columns(
     """Find the name, province, prefecture and code columns of a user's table.
 
     Columns named explicitly win; the others are recognised by
-    :data:`COLUMN_ALIASES`. Raises :class:`MatchError` when a named column is
-    missing or when neither a name nor a code column can be found.
+    :data:`COLUMN_ALIASES`. Raises :class:`~geotool._errors.InputError` when the
+    table has two columns of one name, and :class:`MatchError` when a named column
+    is missing or when neither a name nor a code column can be found.
     """
+    duplicated = table.columns[table.columns.duplicated()].unique()
+    if len(duplicated):
+        msg = (
+            f"The table has more than one column named {listing(duplicated)}; "
+            "rename them so that each column name is unique."
+        )
+        raise InputError(msg)
     given = {
         "name": name_col,
         "province": province_col,
         "prefecture": prefecture_col,
         "code": code_col,
     }
-    missing = [c for c in given.values() if c is not None and c not in table.columns]
+    missing = [
+        f"{role}_col={short(c)!r}"
+        for role, c in given.items()
+        if c is not None and c not in table.columns
+    ]
     if missing:
         msg = (
-            f"Column(s) {missing} not in the table; its columns are "
-            f"{list(map(str, table.columns))}. Pass existing column names."
+            f"Column(s) {', '.join(missing)} not in the table; its columns are "
+            f"{listing(table.columns)}. Pass existing column names."
         )
         raise MatchError(msg)
     found: dict[str, str | None] = dict(given)
@@ -272,11 +439,66 @@ def detect_columns(
                     break
     if found["name"] is None and found["code"] is None:
         msg = (
-            f"No unit-name or code column found among {list(map(str, table.columns))}; "
-            "name one with --name-col (or name_col=) or --code-col."
+            f"No unit-name or code column found among {listing(table.columns)}; "
+            "name one with name_col= (or code_col=)."
         )
         raise MatchError(msg)
     return found
+
+
+def _factorize(column: pd.Series) -> tuple[np.ndarray, list[object]]:
+    """Codes (``-1`` for missing) and distinct values of a column.
+
+    Two cells share a code only when :func:`normalise` cannot tell them apart: pandas
+    alone would merge ``1``, ``1.0`` and ``True``, or ``0.0`` and ``-0.0``.
+    """
+    values = column.to_numpy()
+    kind = values.dtype.kind
+    if kind in "iub":
+        codes, uniques = pd.factorize(values)
+        return codes, uniques.tolist()
+    if kind == "f":  # by bit pattern: -0.0 is not 0.0, as text
+        codes, uniques = pd.factorize(values.view(f"i{values.dtype.itemsize}"))
+        return codes, uniques.view(values.dtype).tolist()
+    if kind == "O" and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(values)
+        return codes, list(uniques)
+    cells = list(column)  # the cells as a row-by-row reader sees them
+    keys = np.array([f"{id(type(v))}\0{v}" for v in cells], dtype=object)
+    codes, _ = pd.factorize(keys)
+    first = np.unique(codes, return_index=True)[1]
+    return codes, [cells[i] for i in first]
+
+
+def _distinct_normalised(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes into the distinct normalised texts of a column, and those texts."""
+    codes, uniques = _factorize(column)
+    texts = [normalise(v) for v in uniques]
+    texts.append("")  # for missing cells, code -1
+    merged, distinct = pd.factorize(np.array(texts, dtype=object))
+    return merged[codes], [str(t) for t in distinct]
+
+
+class _Progress:
+    """Log how far a long resolve has got: nothing for the first two seconds."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.start = time.perf_counter()
+        self.due = self.start + _PROGRESS_AFTER_S
+        self.said = False
+
+    def __call__(self, what: Callable[[], str]) -> None:
+        now = time.perf_counter()
+        if now >= self.due:
+            log(f"match: {what()} ({now - self.start:.0f} s)")
+            self.due = now + _PROGRESS_AFTER_S
+            self.said = True
+
+    def done(self) -> None:
+        if self.said:
+            took = time.perf_counter() - self.start
+            log(f"match: resolved all {self.rows:,} rows in {took:.1f} s")
 
 
 def resolve(
@@ -288,6 +510,11 @@ def resolve(
     code_col: str | None = None,
 ) -> pd.DataFrame:
     """Resolve each row of ``table`` to a six-digit adcode.
+
+    Each distinct (province, prefecture, name, code) row is resolved once, so a
+    panel of a million rows over a few thousand units takes seconds. When the work
+    takes longer than two seconds, progress is logged on the ``geotool`` logger
+    (INFO); nothing is printed.
 
     Parameters
     ----------
@@ -304,13 +531,17 @@ def resolve(
         A copy of ``table`` (same index, same row order, every row) with
         :data:`MATCH_COLUMNS` appended: ``adcode`` (``<NA>`` unless matched),
         ``match_status`` (matched / ambiguous / unmatched), ``match_method``
-        (code, name, crosswalk, name-stem, ...), ``match_candidates``
+        (code, code12, name, crosswalk, name-stem, ...), ``match_candidates``
         ("code name; ..." for ambiguous and unmatched rows) and ``match_note``.
+        A malformed code (``32a0281``) or a township's 12-digit code leaves its row
+        unmatched, with a note.
 
     Raises
     ------
+    InputError
+        If the table has two columns of one name, or no name and no code in any row.
     MatchError
-        If the table is empty or has no usable column.
+        If the table is empty or has no usable column (a subclass of InputError).
 
     Examples
     --------
@@ -320,9 +551,9 @@ def resolve(
 
     """
     if not isinstance(table, pd.DataFrame):
-        msg = f"resolve() takes a pandas DataFrame, got {type(table).__name__}."
+        msg = f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}."
         raise MatchError(msg)
-    if table.empty:
+    if len(table.index) == 0:
         msg = "The table has no rows; nothing to resolve. Check the file and its sheet."
         raise MatchError(msg)
     cols = detect_columns(
@@ -332,28 +563,53 @@ def resolve(
         prefecture_col=prefecture_col,
         code_col=code_col,
     )
-    units = _gazetteer()[0]
-
-    def column(role: str) -> list[str]:
+    rows = len(table)
+    progress = _Progress(rows)
+    roles = ("name", "province", "prefecture", "code")
+    parts: list[tuple[np.ndarray, list[str]]] = []
+    for role in roles:
         col = cols[role]
-        if not col:
-            return [""] * len(table)
-        if role == "code":
-            return [re.sub(r"\D", "", normalise(v).split(".")[0]) for v in table[col]]
-        return [normalise(v) for v in table[col]]
-
-    results = [
-        _resolve_one(n, p, f, c)
-        for n, p, f, c in zip(
-            column("name"), column("province"), column("prefecture"), column("code"), strict=True
+        progress(lambda role=role: f"reading the {role} column")
+        if col is None:
+            parts.append((np.zeros(rows, dtype=np.intp), [""]))
+        else:
+            parts.append(_distinct_normalised(table[col]))
+    named = dict(zip(roles, parts, strict=True))
+    if named["name"][1] == [""] and named["code"][1] == [""]:
+        shown = " and ".join(repr(short(cols[r])) for r in ("name", "code") if cols[r] is not None)
+        msg = (
+            f"Nothing to resolve: column {shown} is blank in all {rows:,} rows; pass the "
+            "column that holds the unit names as name_col= (or the codes as code_col=)."
         )
-    ]
+        raise InputError(msg)
+
+    # One key per distinct row: combine the four columns' codes pairwise.
+    key = np.zeros(rows, dtype=np.int64)
+    for codes, texts in parts:
+        key, _ = pd.factorize(key * len(texts) + codes)
+    first = np.unique(key, return_index=True)[1]
+    weight = np.cumsum(np.bincount(key, minlength=len(first)))
+
+    results = []
+    for i, row in enumerate(first):
+        texts = [part_texts[part_codes[row]] for part_codes, part_texts in parts]
+        results.append(_resolve_one(*texts))
+        progress(
+            lambda i=i: (
+                f"resolved {weight[i]:,} of {rows:,} rows ({i + 1:,} of {len(first):,} distinct)"
+            )
+        )
+
+    def spread(values: list[object]) -> np.ndarray:
+        return np.array(values, dtype=object)[key]
+
     out = table.rename(columns={c: f"{c}_input" for c in MATCH_COLUMNS if c in table.columns})
-    out["adcode"] = pd.array([r[0] for r in results], dtype="string")
-    out["match_status"] = [r[1] for r in results]
-    out["match_method"] = [r[2] for r in results]
-    out["match_candidates"] = [_label(units, r[3]) if r[3] else "" for r in results]
-    out["match_note"] = [r[4] for r in results]
+    out["adcode"] = pd.array(spread([r[0] for r in results]), dtype="string")
+    out["match_status"] = spread([r[1] for r in results])
+    out["match_method"] = spread([r[2] for r in results])
+    out["match_candidates"] = spread([_label(r[3]) if r[3] else "" for r in results])
+    out["match_note"] = spread([r[4] for r in results])
+    progress.done()
     return out
 
 
@@ -367,10 +623,14 @@ def require_unique(resolved: pd.DataFrame) -> None:
     """Raise :class:`MatchError` if two rows resolved to the same unit."""
     dup = duplicates(resolved)
     if len(dup):
-        pairs = dup.groupby("adcode").apply(lambda g: list(g.index), include_groups=False)
-        listing = "; ".join(f"{code}: rows {rows}" for code, rows in pairs.items())
+        codes = sorted(dup["adcode"].unique())
+        shown = "; ".join(
+            f"{code}: rows {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
+            for code in codes[:5]
+        )
+        more = f"; {len(codes) - 5:,} more" if len(codes) > 5 else ""
         msg = (
-            f"{len(pairs)} unit(s) appear more than once ({listing}); keep one row per "
+            f"{len(codes):,} unit(s) appear more than once ({shown}{more}); keep one row per "
             "unit (or aggregate them) and run again."
         )
         raise MatchError(msg)

@@ -1,8 +1,11 @@
+import logging
+
 import pandas as pd
 import pytest
 
 from geotool import io, match
 from geotool._errors import InputError, MatchError
+from tests.conftest import DATA
 
 
 def one(**row):
@@ -140,3 +143,212 @@ def test_columns_are_found_by_their_common_names():
     }
     found = match.detect_columns(pd.DataFrame(columns=["Province", "City", "Name", "value"]))
     assert (found["name"], found["province"], found["prefecture"]) == ("Name", "Province", "City")
+
+
+# The resolver at scale: one resolve per distinct row, the same answers as row by row.
+
+GOLDEN = DATA / "match_golden.csv"
+INPUTS = ["省", "市", "县", "代码"]
+
+
+def cells(frame):
+    """The match columns as plain Python values (missing -> None), row by row."""
+    part = frame[match.MATCH_COLUMNS].astype(object)
+    return [tuple(None if pd.isna(v) else v for v in row) for row in part.itertuples(index=False)]
+
+
+def rowwise(table, **cols):
+    """The reference: each row through ``match._resolve_one`` on its own."""
+    found = match.detect_columns(table, **cols)
+
+    def column(role):
+        col = found[role]
+        return [match.normalise(v) for v in table[col]] if col else [""] * len(table)
+
+    results = [
+        match._resolve_one(*row)
+        for row in zip(
+            column("name"), column("province"), column("prefecture"), column("code"), strict=True
+        )
+    ]
+    ref = pd.DataFrame(
+        [(r[0], r[1], r[2], match._label(r[3]) if r[3] else "", r[4]) for r in results],
+        columns=match.MATCH_COLUMNS,
+        index=table.index,
+    )
+    return ref
+
+
+def golden():
+    return pd.read_csv(GOLDEN, dtype=str, keep_default_na=False)
+
+
+def hostile_rows():
+    """Messy, blank, malformed and repeated rows, with a shuffled, repeating index."""
+    base = golden()[INPUTS]
+    extra = pd.DataFrame(
+        {
+            "省": ["江苏", None, "  ", "ｊｉａｎｇｓｕ", "江苏", "江苏", "福建", "x" * 500, None],
+            "市": [None, "无锡", "省直管", None, "\x00", None, "漳州", None, None],
+            "县": [
+                "江阴市",
+                "江阴",
+                "仙桃市",
+                "江 阴 市★",
+                "\t",
+                None,
+                "龙海市",
+                "江阴市",
+                "z" * 500,
+            ],
+            "代码": [
+                "32a0281",
+                "3202-81",
+                "320281.9",
+                "３２０２８１",
+                "320281000000",
+                "320281001000",
+                " 350681 ",
+                "—",
+                "1" * 500,
+            ],
+        }
+    )
+    table = pd.concat([base, extra, base.iloc[::7], extra], ignore_index=True)
+    table = table.sample(frac=1, random_state=3)
+    table.index = [f"r{i % 97}" for i in range(len(table))]  # repeats on purpose
+    return table
+
+
+def test_resolve_gives_the_answers_of_the_row_by_row_resolver_it_replaced():
+    # tests/data/match_golden.csv: 400 varied rows (context, typos, stems, old names,
+    # full-width codes, blanks, repeats) resolved by the row-by-row resolve() of commit
+    # 2d5651d; codes there are all well formed, so nothing in it changed on purpose.
+    data = golden()
+    out = match.resolve(data[INPUTS])
+    expected = data[match.MATCH_COLUMNS].replace({"adcode": {"": None}})
+    assert cells(out) == cells(expected)
+
+
+def test_resolve_equals_the_row_wise_reference_on_messy_rows():
+    table = hostile_rows()
+    out = match.resolve(table)
+    assert out.index.tolist() == table.index.tolist()
+    assert cells(out) == cells(rowwise(table))
+    assert out["adcode"].dtype == "string"
+
+
+def test_cells_that_only_look_alike_are_resolved_apart():
+    # pandas would merge 1, 1.0 and True (and 0.0 with -0.0) into one distinct value.
+    table = pd.DataFrame(
+        {
+            "县": [1, 1.0, True, "1", None, float("nan"), pd.NA, "江阴市", -0.0, 0.0],
+            "代码": [None, 320281.0, 320281, None, "320281", 350681, None, None, None, -0.0],
+        }
+    )
+    assert cells(match.resolve(table)) == cells(rowwise(table))
+    for column in (
+        pd.Series([320281, 350681, 320281, 999999]),
+        pd.Series([320281.0, float("nan"), -0.0, 0.0]),
+        pd.Series(["江阴市", "昆山市", "江阴市", None], dtype="category"),
+        pd.Series(["江阴市", pd.NA, "江阴市", "昆山市"], dtype="string[python]"),
+    ):
+        table = pd.DataFrame({"代码" if column.dtype.kind in "if" else "县": column})
+        assert cells(match.resolve(table)) == cells(rowwise(table))
+
+
+@pytest.mark.parametrize("code", ["32a0281", "3202-81", "320281.9", "-320281", "٣٢٠٢٨١"])
+def test_malformed_codes_are_unmatched_with_a_note_not_repaired(code):
+    r = one(adcode=code, name="江阴市")
+    assert (r["match_status"], r["match_method"]) == ("unmatched", "code")
+    assert pd.isna(r["adcode"])
+    assert r["match_note"].startswith(f"malformed code {code!r}")
+
+
+def test_full_width_spaced_and_spreadsheet_codes_are_read():
+    for code in ("３２０２８１", " 320281 ", "320281.0", 320281, 320281.0):
+        r = one(adcode=code)
+        assert (r["adcode"], r["match_method"], r["match_note"]) == ("320281", "code", "")
+
+
+def test_twelve_digit_statistical_codes():
+    r = one(adcode="320281000000")
+    assert (r["adcode"], r["match_status"], r["match_method"]) == ("320281", "matched", "code12")
+    assert "12-digit statistical code 320281000000 read as 320281" in r["match_note"]
+    r = one(adcode="350681000000")
+    assert (r["adcode"], r["match_method"]) == ("350604", "code12+crosswalk")
+    r = one(adcode="320281104000")
+    assert (r["match_status"], r["match_method"]) == ("unmatched", "code12")
+    assert "township/village code" in r["match_note"] and "(320281)" in r["match_note"]
+
+
+def test_a_code_cell_without_digits_is_ignored_and_said_so():
+    r = one(adcode="—", name="江阴市")
+    assert (r["adcode"], r["match_method"]) == ("320281", "name")
+    assert r["match_note"] == "code cell '—' holds no digits, ignored"
+
+
+def test_duplicate_column_names_are_an_input_error():
+    table = pd.DataFrame([["江阴市", "昆山市", 1]], columns=["县", "县", "值"])
+    with pytest.raises(InputError, match=r"more than one column named \['县'\]"):
+        match.resolve(table)
+
+
+def test_a_missing_column_lists_the_columns_and_names_the_parameter():
+    table = pd.DataFrame({"县": ["江阴市"], "值": [1]})
+    with pytest.raises(InputError, match=r"code_col='代码'.*\['县', '值'\]") as err:
+        match.resolve(table, code_col="代码")
+    assert "--" not in str(err.value)
+
+
+def test_huge_cells_are_never_echoed_whole():
+    big = "江" * (20 * 2**20)
+    table = pd.DataFrame({"省": [big], "市": [big], "县": [big], "代码": [None]})
+    r = match.resolve(table).iloc[0]
+    assert r["match_status"] == "unmatched"
+    assert len(r["match_note"]) < 500 and "… (20,971,520 characters)" in r["match_note"]
+    r = one(adcode="3" * 10**6 + "x")
+    assert len(r["match_note"]) < 300
+    with pytest.raises(MatchError) as err:
+        match.resolve(pd.DataFrame({big: ["江阴市"]}), name_col="x" * 10**6)
+    assert len(str(err.value)) < 500
+
+
+def test_empty_tables_and_blank_names_are_input_errors():
+    with pytest.raises(MatchError, match="no rows"):
+        match.resolve(pd.DataFrame())
+    with pytest.raises(MatchError, match=r"No unit-name or code column found among \[\]"):
+        match.resolve(pd.DataFrame(index=[0, 1]))
+    with pytest.raises(InputError, match=r"column '县' is blank in all 3 rows.*name_col="):
+        match.resolve(pd.DataFrame({"县": [None, "  ", "\u3000"], "省": ["江苏"] * 3}))
+    with pytest.raises(InputError, match="'县' and '代码' is blank"):
+        match.resolve(pd.DataFrame({"县": [""], "代码": [float("nan")]}))
+
+
+def test_stem_is_public_and_the_old_name_still_works():
+    assert match.stem("江阴市") == "江阴" and match.stem("城区") == "城区"
+    assert match._stem is match.stem
+
+
+def test_progress_is_logged_only_for_long_work(caplog, monkeypatch):
+    table = pd.DataFrame({"县": ["江阴市", "昆山市"] * 50})
+    with caplog.at_level(logging.INFO, logger="geotool"):
+        match.resolve(table)
+    assert not caplog.records
+    monkeypatch.setattr(match, "_PROGRESS_AFTER_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="geotool"):
+        match.resolve(table)
+    lines = [r.getMessage() for r in caplog.records]
+    assert "match: resolved 50 of 100 rows (1 of 2 distinct)" in lines[-3]
+    assert lines[-1].startswith("match: resolved all 100 rows in")
+
+
+def test_the_duplicate_units_message_stays_short_on_large_tables():
+    names = ["江阴市", "昆山市", "晋江市", "江宁区", "海门区", "鄞州区"]
+    out = match.resolve(pd.DataFrame({"县": names * 1000}))
+    with pytest.raises(MatchError) as err:
+        match.require_unique(out)
+    message = str(err.value)
+    assert message.startswith("6 unit(s) appear more than once (320115: rows [3, 9, 15,")
+    assert "... (1,000 in all)]" in message and "; 1 more)" in message
+    assert len(message) < 800

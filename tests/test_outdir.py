@@ -168,7 +168,7 @@ def test_second_run_refused_while_one_is_in_progress(tmp_path):
     assert "\n" not in message
     assert str(out) in message
     assert f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d')}" in message
-    assert message.endswith("wait for it or choose another --out")
+    assert message.endswith("wait for it or choose another out=")
     assert (out / "a.txt").read_text() == "1"
 
 
@@ -287,7 +287,7 @@ def test_full_disk_while_writing(tmp_path, mode, monkeypatch):
     monkeypatch.undo()
     assert str(info.value) == (
         f"no space left on device while writing {out}/tables/a.csv; nothing in {out} was "
-        "changed; free space or choose another --out"
+        "changed; free space or choose another out="
     )
     assert _consistent(out, {}) == first.run_id
     _no_leftovers(out)
@@ -450,7 +450,7 @@ def test_parallel_runs(tmp_path, run_script):
         refusal = next(err for code, _, err in results if code == 2).strip()
         assert refusal.startswith(f"the output folder {out} is in use by another geotool run")
         assert f"(pid {winner.pid}, started " in refusal
-        assert refusal.endswith("wait for it or choose another --out")
+        assert refusal.endswith("wait for it or choose another out=")
     assert _consistent(out, FOREIGN) is not None
     assert len(read_manifest(out)["files"]) == 40
     _no_leftovers(out)

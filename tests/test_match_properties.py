@@ -1,0 +1,76 @@
+"""Property-based tests of match.resolve: arbitrary cells never break it."""
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("hypothesis")
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geotool import boundaries, match
+from geotool._errors import InputError
+from tests.test_match import cells, rowwise
+
+UNITS = boundaries.units()
+STATUSES = {"matched", "ambiguous", "unmatched"}
+
+cell = st.one_of(
+    st.none(),
+    st.just(float("nan")),
+    st.just(pd.NA),
+    st.text(max_size=10),  # any code point: control characters, surrogates excepted
+    st.text(alphabet="0123456789３２０.-a ★\t", max_size=14),  # code-like
+    st.sampled_from(sorted(set(UNITS["name"]) | set(UNITS["prefecture"]))),
+    st.sampled_from(["江苏", "吉林", "Jiangsu", "省直管", "320281", "350681000000"]),
+    st.integers(min_value=-(10**13), max_value=10**13),
+    st.floats(),
+    st.booleans(),
+    st.builds(lambda c, k: c * k, st.characters(), st.integers(1_000, 300_000)),  # huge
+)
+
+
+@st.composite
+def tables(draw):
+    n = draw(st.integers(1, 6))
+    roles = draw(st.sets(st.sampled_from(["省", "市", "县", "代码", "值"]), min_size=1))
+    data = {col: draw(st.lists(cell, min_size=n, max_size=n)) for col in sorted(roles)}
+    index = draw(st.lists(st.integers(-3, 3) | st.text(max_size=2), min_size=n, max_size=n))
+    return pd.DataFrame(data, index=index)
+
+
+def check(table, out):
+    assert len(out) == len(table)
+    assert out.index.tolist() == table.index.tolist()
+    assert set(out["match_status"]) <= STATUSES
+    matched = out["match_status"] == "matched"
+    assert out.loc[matched, "adcode"].isin(UNITS.index).all()
+    assert out.loc[~matched, "adcode"].isna().all()
+    assert out["match_note"].str.len().max() < 2_000
+
+
+@settings(max_examples=80, deadline=None)
+@given(table=tables())
+def test_resolve_raises_only_input_errors_and_keeps_every_row(table):
+    try:
+        out = match.resolve(table)
+    except InputError:  # MatchError is one
+        return
+    check(table, out)
+    assert cells(out) == cells(rowwise(table))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.lists(st.text(max_size=6) | st.integers(0, 3), min_size=1, max_size=4),
+    column=st.integers(0, 3),
+    cells_=st.lists(cell, min_size=1, max_size=4),
+)
+def test_any_column_names_and_a_named_column(names, column, cells_):
+    table = pd.DataFrame({i: cells_ for i in range(len(names))})
+    table.columns = names
+    try:
+        out = match.resolve(table, name_col=names[column % len(names)])
+    except InputError as err:
+        assert "\n" not in str(err)  # one line
+        return
+    check(table, out)
