@@ -39,19 +39,33 @@ def fresh(code: str) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
+# The autocorrelation stage of ``geotool run`` (geotool.report.pipeline), from the public
+# core: global statistics under every sensitivity spec, LISA/Gi* and join counts under the
+# default weights, for the three rankings, and the bivariate Moran's I.
 STAGE = """
 import time; t = time.perf_counter()
-from geotool import autocorr
-autocorr.stage(permutations=999, seed=1)
+from geotool import autocorr, weights
+from geotool.report import rankings
+for name, spec in rankings.DEFAULT_WEIGHTS.items():
+    v = rankings.variables(name)
+    autocorr.sensitivity(v["score"], v.index, specs=rankings.SENSITIVITY_SPECS,
+                         permutations=999, seed=1)
+    w = weights.build(v.index, spec)
+    autocorr.local_stats(v["score"], w, permutations=999, seed=1)
+    autocorr.join_counts(v["member"], w, permutations=999, seed=1)
+counties = rankings.variables("industrial_counties")
+other = rankings.variables("innovation_counties", universe=counties.index)["score"]
+w = weights.build(counties.index, rankings.DEFAULT_WEIGHTS["industrial_counties"])
+autocorr.global_stats(counties["score"], w, permutations=999, seed=1, other=other)
 print(time.perf_counter() - t)
 """
 
 PEER_STAGE = """
 import time; t = time.perf_counter()
 import pygeoda, numpy as np
-from geotool import autocorr
+from geotool.report import rankings
 for name, gal in {gals!r}.items():
-    v = autocorr.ranking_variables(name)
+    v = rankings.variables(name)
     ids = [str(i) for i in v.index]
     w = pygeoda.read_gal(gal, ids)
     pygeoda.local_moran(w, list(v["score"].to_numpy()), permutations=999, seed=1)
@@ -64,6 +78,7 @@ def main() -> None:
     import pygeoda
 
     from geotool import autocorr, boundaries, weights
+    from geotool.report import rankings
 
     print(f"numba installed: {importlib.util.find_spec('numba') is not None}")
     units = boundaries.load("county")
@@ -102,9 +117,9 @@ def main() -> None:
         )
 
         gals = {}
-        for name in autocorr.DEFAULT_WEIGHTS:
-            v = autocorr.ranking_variables(name)
-            wr = weights.build(v.index, autocorr.DEFAULT_WEIGHTS[name])
+        for name, spec in rankings.DEFAULT_WEIGHTS.items():
+            v = rankings.variables(name)
+            wr = weights.build(v.index, spec)
             path = Path(tmp) / f"{name}.gal"
             write_gal(wr, path)
             gals[name] = str(path)

@@ -60,18 +60,21 @@ def main() -> None:
     import folium
     import geopandas as gpd
 
+    import geotool.settings
     from geotool import clusters, maps
-    from geotool._topojson import DECODER_JS  # noqa: F401 - same layer for the peer
+    from geotool.report import figures
 
-    info = maps.unit_info(membership=clusters.membership("report2020"))
+    # the pages report when they are interactive through their test hooks (off by default)
+    geotool.settings.page_test_hooks = True
+    info = figures.unit_info(membership=clusters.membership("report2020"))
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         pages = {}
         for kind, fmap in (
-            ("rankings", maps.rankings_map(info, offline=True)),
+            ("rankings", figures.rankings_map(info, offline=True)),
             (
                 "clusters",
-                maps.clusters_map(
+                figures.clusters_map(
                     clusters.membership("report2020"),
                     clusters.polygons("report2020"),
                     info,

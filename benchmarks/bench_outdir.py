@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from geotool import _outdir
-from geotool._outdir import OutputFolder, write_atomic
+from geotool._atomic import write_atomic
+from geotool._outdir import OutputFolder
 
 FILES = (
     [(f"maps/map{i}.html", 2_500_000) for i in range(4)]

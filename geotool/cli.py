@@ -494,6 +494,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an unexpected error"
     )
+    parser.set_defaults(flags={})
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check-report", help="recompute the report's figures from the data")
@@ -582,7 +583,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=settings.seed)
     t.add_argument("--json", action="store_true")
     t.add_argument("--out", default="outputs/tables")
-    t.set_defaults(func=_cmd_tiers)
+    t.set_defaults(func=_cmd_tiers, flags={"value_col": "--score"})
 
     c = sub.add_parser("clusters", help="city-cluster membership, counts, belts, radiation")
     c.add_argument(
@@ -691,9 +692,10 @@ _FLAGS = {
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=")
 
 
-def _as_flags(message: str) -> str:
+def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
     """A library message with ``value_col=`` and the like spelled as the CLI's flags."""
-    return _PARAM.sub(lambda m: _FLAGS[m.group(1)] + " ", message).rstrip()
+    flags = {**_FLAGS, **(overrides or {})}
+    return _PARAM.sub(lambda m: flags[m.group(1)] + " ", message).rstrip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -706,10 +708,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as exc:
-        print(f"geotool: error: {_as_flags(str(exc))}", file=sys.stderr)
+        print(f"geotool: error: {_as_flags(str(exc), args.flags)}", file=sys.stderr)
         return EXIT_INPUT
     except GeotoolError as exc:
-        print(f"geotool: error: {_as_flags(str(exc))}", file=sys.stderr)
+        print(f"geotool: error: {_as_flags(str(exc), args.flags)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("geotool: interrupted", file=sys.stderr)

@@ -152,7 +152,7 @@ class Weights:
             msg = f"A .gal file holds binary weights only; weights {self.spec!r} are not binary."
             raise InputError(msg)
         path = Path(path)
-        lines = [f"0 {len(self.ids)} units id"]
+        lines = [f"0 {len(self.ids)} units {self.ids.name or 'id'}"]
         ids = [str(i) for i in self.ids]
         for i, code in enumerate(ids):
             row = self.sparse.indices[self.sparse.indptr[i] : self.sparse.indptr[i + 1]]

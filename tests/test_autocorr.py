@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 from libpysal.graph import Graph
 
-from geotool import autocorr, rankings, weights
+from geotool import autocorr, weights
 from geotool._errors import InputError
 from geotool._perm import conditional_lags, rng_for
+from geotool.report import rankings
 from geotool.weights import Weights
 
 
@@ -97,7 +98,7 @@ def test_permutations_are_conditional_and_reproducible():
 
 def test_join_count_moments_match_their_permutation_distribution():
     w = weights.build(rankings.universe("industrial_counties"), "queen")
-    member = autocorr.ranking_variables("industrial_counties")["member"]
+    member = rankings.variables("industrial_counties")["member"]
     out = autocorr.join_counts(member, w, permutations=99, seed=1).set_index("statistic")
     joins = out["joins"].iloc[0]
     assert out.loc[["BB", "BW", "WW"], "value"].sum() == joins
@@ -125,7 +126,7 @@ def _gal(w, path):
 @pytest.mark.parametrize("ranking", list(rankings.RANKINGS))
 @pytest.mark.parametrize("spec", ["queen", "knn:6"])
 def test_local_moran_agrees_with_geoda(tmp_path, ranking, spec):
-    v = autocorr.ranking_variables(ranking)
+    v = rankings.variables(ranking)
     w = weights.build(v.index, spec)
     gw = _gal(w, tmp_path / "w.gal")
     x = v["score"].reindex(w.ids).to_numpy()
@@ -141,7 +142,7 @@ def test_local_moran_agrees_with_geoda(tmp_path, ranking, spec):
 
 @geoda_file_warning
 def test_gi_star_agrees_with_geoda(tmp_path):
-    v = autocorr.ranking_variables("industrial_counties")
+    v = rankings.variables("industrial_counties")
     w = weights.build(v.index, "queen")
     gw = _gal(w, tmp_path / "w.gal")
     x = v["score"].reindex(w.ids).to_numpy()
@@ -155,20 +156,20 @@ def test_gi_star_agrees_with_geoda(tmp_path):
     [
         (pd.Series(["a"] * 1861, name="s"), "not numeric"),
         (pd.Series([1.0] * 1861, name="s"), "same value"),
-        (pd.Series([np.nan] + [1.0, 2.0] * 930, name="s"), "missing values"),
+        (pd.Series([np.nan] + [1.0, 2.0] * 930, name="s"), "missing or infinite values"),
     ],
 )
 def test_bad_values(values, message):
     ids = rankings.universe("industrial_counties")
     w = weights.build(ids, "queen")
     with pytest.raises(InputError, match=message):
-        autocorr.global_stats(values.set_axis(ids), w, permutations=9)
+        autocorr.global_stats(values.set_axis(ids), w, permutations=99)
 
 
 @pytest.mark.parametrize("spec", ["queen", "knn:6"])
 def test_global_moments_agree_with_esda(spec):
     esda = pytest.importorskip("esda")
-    v = autocorr.ranking_variables("industrial_counties")
+    v = rankings.variables("industrial_counties")
     w = weights.build(v.index, spec)
     x = v["score"].reindex(w.ids).to_numpy()
     ours = autocorr.global_stats(v["score"], w, permutations=99, seed=1).set_index("statistic")
@@ -186,18 +187,33 @@ def test_global_moments_agree_with_esda(spec):
                 np.testing.assert_allclose(value, getattr(obj, name), rtol=1e-10)
 
 
+def _ranking_stage(ranking, default, *, permutations, seed):
+    """What ``geotool run`` computes per ranking, from the public core."""
+    v = rankings.variables(ranking)
+    glob = autocorr.sensitivity(
+        v["score"], v.index, specs=rankings.SENSITIVITY_SPECS, permutations=permutations, seed=seed
+    )
+    w = weights.build(v.index, default)
+    res = autocorr.analyse(v["score"], w, permutations=permutations, seed=seed)
+    res["global"] = glob
+    res["join_counts"] = autocorr.join_counts(v["member"], w, permutations=permutations, seed=seed)
+    return res
+
+
 def test_stage_covers_the_three_rankings_and_every_weights_spec():
-    result = autocorr.stage(permutations=99, seed=5)
-    for ranking, default in autocorr.DEFAULT_WEIGHTS.items():
-        res = result[ranking]
-        assert set(res["global"]["weights"]) == set(autocorr.SENSITIVITY_SPECS)
+    result = {}
+    for ranking, default in rankings.DEFAULT_WEIGHTS.items():
+        res = result[ranking] = _ranking_stage(ranking, default, permutations=99, seed=5)
+        assert set(res["global"]["weights"]) == set(rankings.SENSITIVITY_SPECS)
         assert res["weights"]["spec"] == default
         assert set(res["lisa_counts"]) == set(autocorr.LISA_CLASSES)  # absent classes: 0
         assert sum(res["lisa_counts"].values()) == res["weights"]["units"]
         assert list(res["join_counts"]["statistic"]) == ["BB", "BW", "WW"]
-    biv = result["bivariate"].iloc[0]
+    counties = rankings.variables("industrial_counties")
+    other = rankings.variables("innovation_counties", universe=counties.index)["score"]
+    w = weights.build(counties.index, rankings.DEFAULT_WEIGHTS["industrial_counties"])
+    biv = autocorr.global_stats(counties["score"], w, permutations=99, seed=5, other=other)
+    biv = biv[biv["statistic"].str.startswith("moran_bv")].iloc[0]
     assert biv["value"] > 0.3  # industrial and innovation scores co-locate
-    again = autocorr.stage(permutations=99, seed=5)
-    pd.testing.assert_frame_equal(
-        result["industrial_counties"]["global"], again["industrial_counties"]["global"]
-    )
+    again = _ranking_stage("industrial_counties", "queen", permutations=99, seed=5)
+    pd.testing.assert_frame_equal(result["industrial_counties"]["global"], again["global"])

@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from geotool import boundaries, rankings
+from geotool import boundaries
 from geotool._errors import InputError
 from geotool._topology import neighbour_pairs
+from geotool.report import rankings
 
 
 def test_layers_counts_crs_and_index():

@@ -78,7 +78,7 @@ def test_autocorr_cli_bad_weights_and_user_data(tmp_path):
     data = tmp_path / "mine.csv"
     data.write_text("县,值\n江阴市,1\n昆山市,abc\n张家港市,3\n", encoding="utf-8")
     proc = run_cli("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "non-numeric" in proc.stderr and "[1]" in proc.stderr
+    assert proc.returncode == 2 and "not numbers" in proc.stderr and "'abc' at 1" in proc.stderr
     data.write_text("县,值\n江阴市,1\n昆山市,2\n张家港市,3\n常熟市,3\n太仓市,5\n", encoding="utf-8")
     proc = run_cli(
         "autocorr",
@@ -87,7 +87,7 @@ def test_autocorr_cli_bad_weights_and_user_data(tmp_path):
         "--value-col",
         "值",
         "--permutations",
-        "9",
+        "99",
         "--weights",
         "knn:2",
         "--out",
@@ -125,7 +125,7 @@ def test_run_summary_has_autocorrelation_and_is_deterministic(tmp_path):
 
 def test_run_summary_agrees_with_check_report(tmp_path):
     from geotool import clusters
-    from geotool.report import check_report
+    from geotool.report import check_report, rankings
 
     assert (
         main(
@@ -135,7 +135,7 @@ def test_run_summary_agrees_with_check_report(tmp_path):
                 "--out",
                 str(tmp_path),
                 "--permutations",
-                "19",
+                "99",
                 "--weights",
                 "knn:6",
                 "--set",
@@ -147,7 +147,8 @@ def test_run_summary_agrees_with_check_report(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     table = check_report()
     assert summary["check_report"]["status_counts"] == table["status"].value_counts().to_dict()
-    counts = clusters.ranking_counts("report2020").set_index("cluster_id")["count"].to_dict()
+    top = rankings.load("industrial_counties")
+    counts = clusters.ranking_counts("report2020", top).set_index("cluster_id")["count"].to_dict()
     assert summary["clusters"]["report2020"]["counts"] == counts
     auto = summary["autocorrelation"]["industrial_counties"]
     assert auto["default_weights"] == "knn:6"

@@ -2,10 +2,18 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-from geotool import boundaries, clusters, rankings
+from geotool import boundaries, clusters
 from geotool._errors import InputError
+from geotool.report import rankings
+from geotool.report.pipeline import clusters_contiguity
 
 from .test_cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def top():
+    return rankings.load("industrial_counties")
+
 
 REPORT = {
     "yangtze_delta": 40,
@@ -21,8 +29,8 @@ REPORT = {
 }
 
 
-def test_report2020_reproduces_the_reports_counts_county_by_county():
-    counts = clusters.ranking_counts("report2020").set_index("cluster_id")
+def test_report2020_reproduces_the_reports_counts_county_by_county(top):
+    counts = clusters.ranking_counts("report2020", top).set_index("cluster_id")
     assert counts["count"].to_dict() == REPORT
     assert sorted(counts.loc["outside", "units"].split(";")) == [
         "仁怀市",
@@ -68,26 +76,41 @@ def test_members_follow_the_rules():
     assert any(c.startswith("81") for c in gba) and any(c.startswith("82") for c in gba)
 
 
-def test_plans_differ_from_report2020_where_expected():
-    changes = clusters.set_changes("report2020", "plans").set_index("name")
+def test_plans_differ_from_report2020_where_expected(top):
+    changes = clusters.set_changes("report2020", "plans", top).set_index("name")
     assert changes.loc["仁怀市", "cluster_plans"] == "central_guizhou"
     assert changes.loc["灵武市", "cluster_plans"] == "ningxia_yellow_river"
     assert changes.loc["邹平市", "cluster_plans"] == "shandong_peninsula"
     assert "库尔勒市" not in changes.index  # 天山北坡 (customary) does not reach 巴州
 
 
-def test_network_belts_radiation_and_overlaps():
-    g = clusters.network()
+def test_network_belts_radiation_and_overlaps(top):
+    units = boundaries.units()
+    w = clusters_contiguity()
+    g = clusters.network(
+        w,
+        positions=units[["rep_lon", "rep_lat"]].set_axis(["x", "y"], axis=1),
+        attributes=units[["name", "province"]],
+        crs="EPSG:4326",
+    )
     assert g.graph["crs"] == "EPSG:4326"
     assert g.number_of_nodes() == 2875 and g.number_of_edges() == 8205
-    belts = clusters.belts()
+    assert g.nodes["320281"]["name"] == "江阴市" and 119 < g.nodes["320281"]["x"] < 121
+    belts = clusters.belts(
+        pd.Series(True, index=top["adcode"]),
+        w,
+        order=top.set_index("adcode")["rank"],
+        labels=units["name"],
+        groups=clusters.membership("report2020")["primary_zh"],
+    )
     assert belts["size"].sum() == 100
-    top = belts.iloc[0]
-    assert top["size"] == 17 and top["best_rank"] == 1 and "江阴市" in top["members"]
+    largest = belts.iloc[0]
+    assert largest["size"] == 17 and largest["best_rank"] == 1
+    assert "江阴市" in largest["members"]
     dist = clusters.core_distances("report2020").set_index("adcode")
     assert dist.loc["310101", "hops"] == 0 and dist.loc["310101", "km"] < 1
     assert dist.loc["320583", "hops"] == 1  # 昆山 borders 上海
-    rad = clusters.radiation(permutations=199, seed=3).set_index("cluster_id")
+    rad = clusters.radiation("report2020", top, permutations=199, seed=3).set_index("cluster_id")
     assert rad.loc["all", "n"] == 96
     assert rad.loc["yangtze_delta", "spearman_rho"] > 0.3
     assert rad.loc["yangtze_delta", "spearman_p"] < 0.05
@@ -97,12 +120,12 @@ def test_network_belts_radiation_and_overlaps():
     assert pair["shared"].iloc[0] > 0
 
 
-def test_user_sets_from_yaml_and_csv(tmp_path):
+def test_user_sets_from_yaml_and_csv(tmp_path, top):
     yml = tmp_path / "mine.yaml"
     yml.write_text(
         "name: mine\ndefinitions:\n  - huaihai_wider_20\n  - yangtze_delta_2016\n", encoding="utf-8"
     )
-    counts = clusters.ranking_counts(yml).set_index("cluster_id")["count"]
+    counts = clusters.ranking_counts(yml, top).set_index("cluster_id")["count"]
     assert counts["huaihai"] == 8  # 东台 now counts for 淮海
     csv = tmp_path / "mine.csv"
     pd.DataFrame({"definition": ["jingjinji_2015"]}).to_csv(csv, index=False)

@@ -10,38 +10,64 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geotool import clusters, maps, rankings, tiers
+import geotool.settings
+from geotool import boundaries, clusters, maps, tiers
 from geotool._errors import InputError
+from geotool.report import figures, rankings
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
 def info():
-    return maps.unit_info(membership=clusters.membership("report2020"))
+    return figures.unit_info(membership=clusters.membership("report2020"))
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    """Pages built while this is active carry the data-geotool-* test hooks."""
+    monkeypatch.setattr(geotool.settings, "page_test_hooks", True)
+
+
+def _page_args(text):
+    """The JSON arguments of the page's ``geotoolPage(map, data, info, layers, options)`` call."""
+    m = re.search(r"\ngeotoolPage\((\w+), ", text)
+    decoder, pos, args = json.JSONDecoder(), m.end(), []
+    for _ in range(4):
+        value, pos = decoder.raw_decode(text, pos)
+        args.append(value)
+        pos += len(", ")
+    return args
 
 
 def _spec(text):
-    """The layers spec JSON embedded in a page."""
-    m = re.search(r"var layersSpec = (\[.*?\]);\n", text)
-    return json.loads(m.group(1))
+    """The layers spec JSON embedded in a page (the call's 4th argument)."""
+    return _page_args(text)[2]
+
+
+def _tier_shapes():
+    table = rankings.tier_table("industrial_counties")
+    pos = tiers.unit_positions(
+        table["adcode"], coast=boundaries.coastline(), core=rankings.core_point()
+    )
+    return tiers.analyse(table, pos, permutations=99)["shapes"]
 
 
 def test_rankings_map_offline_is_small_self_contained_and_complete(info, tmp_path):
-    text = maps.to_html(maps.rankings_map(info, offline=True), tmp_path / "r.html")
+    text = maps.to_html(figures.rankings_map(info, offline=True), tmp_path / "r.html")
     assert len(text.encode()) <= 3_000_000
     assert not re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="https?://', text)
     assert "L.Map" in text or "L.map" in text  # Leaflet inlined
     spec = _spec(text)
     assert len(spec) == 3
-    assert spec[0]["colours"]["320281"] == maps.TIER_COLOURS[1]  # 江阴, tier 1
+    assert spec[0]["colours"]["320281"] == figures.TIER_COLOURS[1]  # 江阴, tier 1
     assert "320281" not in spec[2]["colours"]  # not a district
     assert "Jiangyinshi" in text and "工业百强县 rank" in text
     assert (tmp_path / "r.html").stat().st_mode & 0o044  # readable by others
 
 
 def test_online_map_loads_only_leaflet_and_the_tiles(info):
-    text = maps.to_html(maps.rankings_map(info, basemap="positron"))
+    text = maps.to_html(figures.rankings_map(info, basemap="positron"))
     urls = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', text)
     assert len(urls) == 2 and all("leaflet@1.9.3" in u for u in urls)
     assert "basemaps.cartocdn.com" in text and "jquery" not in text.lower()
@@ -49,7 +75,7 @@ def test_online_map_loads_only_leaflet_and_the_tiles(info):
 
 def test_lisa_legend_keeps_every_class(info):
     local = pd.DataFrame({"lisa_class": ["High-High"], "p_sim": [0.01]}, index=["320281"])
-    text = maps.to_html(maps.lisa_map({"x": local}, info))
+    text = maps.to_html(figures.lisa_map({"x": local}, info))
     for cls in ("High-High", "Low-Low", "Low-High", "High-Low", "Not significant"):
         assert cls in text
 
@@ -86,6 +112,17 @@ def test_bad_map_options():
         maps.choropleth(pd.Series(["a"], index=["320281"]))
     with pytest.raises(InputError, match="breaks"):
         maps.choropleth(pd.Series([1.0], index=["320281"]), scheme="user")
+    with pytest.raises(InputError, match="k must be"):
+        maps.choropleth(pd.Series([1.0, 2.0], index=["320281", "320583"]), k=1)
+    with pytest.raises(InputError, match="None of the 2 ids"):
+        maps.choropleth(pd.Series([1.0, 2.0], index=["x1", "x2"]))
+
+
+def test_test_hooks_are_off_by_default(info):
+    assert geotool.settings.page_test_hooks is False
+    text = maps.to_html(figures.rankings_map(info, offline=True))
+    assert _page_args(text)[3]["testHooks"] is False
+    assert "data-geotool-early-error" not in text
 
 
 # ---------------------------------------------------------------- real browser
@@ -129,19 +166,18 @@ def browse(path, tmp_path, fragment="", screenshot=None):
 
 @needs_browser
 @pytest.mark.parametrize("kind", ["rankings", "lisa", "tiers", "clusters"])
-def test_maps_work_in_a_real_browser_offline(kind, info, tmp_path):
+def test_maps_work_in_a_real_browser_offline(kind, info, tmp_path, hooks):
     if kind == "lisa":
         local = pd.DataFrame({"lisa_class": ["High-High"], "p_sim": [0.01]}, index=["320281"])
-        fmap = maps.lisa_map({"industrial counties": local}, info, offline=True)
+        fmap = figures.lisa_map({"industrial counties": local}, info, offline=True)
     elif kind == "tiers":
-        shapes = tiers.analyse(tiers.report_table(), permutations=9)["shapes"]
-        fmap = maps.tiers_map(info, shapes, offline=True)
+        fmap = figures.tiers_map(info, _tier_shapes(), offline=True)
     elif kind == "clusters":
-        fmap = maps.clusters_map(
+        fmap = figures.clusters_map(
             clusters.membership("report2020"), clusters.polygons("report2020"), info, offline=True
         )
     else:
-        fmap = maps.rankings_map(info, offline=True)
+        fmap = figures.rankings_map(info, offline=True)
     page = tmp_path / f"{kind}.html"
     maps.to_html(fmap, page)
     shot = tmp_path / f"{kind}.png"
@@ -155,7 +191,7 @@ def test_maps_work_in_a_real_browser_offline(kind, info, tmp_path):
 
 
 @needs_browser
-def test_escaped_values_run_nothing_in_the_browser(tmp_path):
+def test_escaped_values_run_nothing_in_the_browser(tmp_path, hooks):
     table = pd.DataFrame({"note": [PAYLOAD]}, index=["320281"])
     values = pd.Series([1.0], index=["320281"], name="v")
     page = tmp_path / "xss.html"
@@ -179,10 +215,10 @@ def test_escaped_values_run_nothing_in_the_browser(tmp_path):
 
 
 @needs_browser
-def test_cdn_map_with_assets_served_from_local_copies(info, tmp_path):
+def test_cdn_map_with_assets_served_from_local_copies(info, tmp_path, hooks):
     import xstatic.pkg.leaflet as xl
 
-    text = maps.to_html(maps.rankings_map(info))
+    text = maps.to_html(figures.rankings_map(info))
     for url in re.findall(r'(?:src|href)="(https://cdn[^"]+leaflet\.(?:js|css))"', text):
         text = text.replace(url, f"file://{xl.BASE_DIR}/{url.rsplit('/', 1)[1]}")
     page = tmp_path / "cdn.html"
@@ -198,11 +234,11 @@ def test_rankings_data_drive_the_map(info):
 
 
 @needs_browser
-def test_maps_written_by_the_main_job_work_offline(tmp_path):
-    from geotool.pipeline import run
+def test_maps_written_by_the_main_job_work_offline(tmp_path, hooks):
+    from geotool.report.pipeline import run
 
     out = tmp_path / "out"
-    summary = run(out, seed=1, permutations=19, offline=True)
+    summary = run(None, out, seed=1, permutations=99, offline=True)
     assert set(summary["maps"]["files"]) == {
         "rankings.html",
         "lisa.html",
@@ -217,3 +253,12 @@ def test_maps_written_by_the_main_job_work_offline(tmp_path):
         assert state["found"] == "320281", name
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "maps/rankings.html" in index and "Moran" in index
+
+
+@needs_browser
+def test_default_pages_carry_no_test_hooks(info, tmp_path):
+    page = tmp_path / "plain.html"
+    maps.to_html(figures.rankings_map(info, offline=True), page)
+    state, dom = browse(page, tmp_path, "#search=jiangyin")
+    assert "ready" not in state and "polygons" not in state and "found" not in state, state
+    assert "leaflet-control-layers" in dom  # the page script ran: its layer control is there

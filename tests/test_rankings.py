@@ -5,7 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from geotool import boundaries, rankings
+from geotool import boundaries
+from geotool.report import rankings
 
 from .conftest import DATA, ROOT
 

@@ -1,11 +1,13 @@
 """geotool run --data: a user's own table, with the match report and clear errors."""
 
 import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from geotool import rankings
+from geotool.report import rankings
 
 from .conftest import ROOT
 from .test_cli import run_cli
@@ -34,11 +36,13 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     data = tmp_path / "mine.csv"
     df.to_csv(data, index=False, encoding="gbk")
     out = tmp_path / "out"
-    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "19")
+    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "99")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert "1 unmatched, 1 ambiguous" in last and "match_report.csv" in last
-    report = pd.read_csv(out / "tables" / "match_report.csv", encoding="utf-8-sig", dtype=str)
+    # a failed run leaves the output folder alone; the error names where the report is
+    failed_report = Path(re.search(r"(\S+match_report\.csv)", last)[1])
+    report = pd.read_csv(failed_report, encoding="utf-8-sig", dtype=str)
     assert len(report) == 100  # every row, nothing dropped
     row = report.set_index("row")
     assert row.loc["1", "match_status"] == "unmatched"
@@ -49,19 +53,28 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     df.loc[1, "县（市）"] = "江阴市"
     df.loc[5] = original.loc[5]
     df.to_csv(data, index=False, encoding="gbk")
-    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "19", "--quiet")
+    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "99", "--quiet")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["encoding"] == "gb18030" and summary["match"] == {"matched": 100}
-    assert summary["autocorrelation"]["moran_i"]["value"] > 0.3
-    assert (out / "maps" / "user_values.html").exists()
+    auto = summary["autocorrelation"]
+    assert list(auto) == ["user_values"]  # 创新得分 has no ASCII letter or digit to keep
+    assert auto["user_values"]["default_weights"] == "queen"
+    assert auto["user_values"]["moran_i"]["queen"]["value"] > 0.3
+    for name in ("values", "lisa", "tiers", "clusters"):
+        assert (out / "maps" / f"{name}.html").exists(), name
+    assert (out / "index.html").exists()
+    for name in ("global_user_values", "lisa_user_values"):
+        assert (out / "tables" / f"{name}.csv").exists(), name
+    report = pd.read_csv(out / "tables" / "match_report.csv", encoding="utf-8-sig", dtype=str)
+    assert len(report) == 100 and (report["match_status"] == "matched").all()
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ("duplicate", "more than once"),
-        ("non_numeric", "non-numeric cells in rows [3]"),
+        ("non_numeric", "not numbers (e.g. 'n/a' at 3)"),
     ],
 )
 def test_bad_user_tables(tmp_path, change, message):
@@ -73,7 +86,7 @@ def test_bad_user_tables(tmp_path, change, message):
         df.loc[3, "创新得分"] = "n/a"
     data = tmp_path / "t.csv"
     df.to_csv(data, index=False, encoding="utf-8-sig")
-    proc = run_cli("run", "--data", str(data), "--out", str(tmp_path / "o"), "--permutations", "9")
+    proc = run_cli("run", "--data", str(data), "--out", str(tmp_path / "o"), "--permutations", "99")
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -110,7 +123,7 @@ def test_excel_sheet_and_years(tmp_path):
         "--out",
         str(tmp_path / "o"),
         "--permutations",
-        "9",
+        "99",
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
@@ -118,5 +131,5 @@ def test_excel_sheet_and_years(tmp_path):
 
 
 def test_the_bundled_example_runs(tmp_path):
-    proc = run_cli("run", "--data", str(EXAMPLE), "--out", str(tmp_path), "--permutations", "9")
+    proc = run_cli("run", "--data", str(EXAMPLE), "--out", str(tmp_path), "--permutations", "99")
     assert proc.returncode == 0, proc.stderr

@@ -3,15 +3,25 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from geotool import rankings, tiers
+from geotool import boundaries, tiers
 from geotool._errors import InputError
+from geotool.report import rankings
+from geotool.report.check import region_change
 
 from .test_cli import run_cli
 
 
 @pytest.fixture(scope="module")
 def report():
-    return tiers.report_table("industrial_counties")
+    return rankings.tier_table("industrial_counties")
+
+
+@pytest.fixture(scope="module")
+def pos(report):
+    """The report's positions: coast and core (黄浦区) distances included."""
+    return tiers.unit_positions(
+        report["adcode"], coast=boundaries.coastline(), core=rankings.core_point()
+    )
 
 
 def test_assign_ward_and_jenks_find_contiguous_tiers():
@@ -29,7 +39,7 @@ def test_assign_ward_and_jenks_find_contiguous_tiers():
     ("scores", "kwargs", "message"),
     [
         (pd.Series([1.0, np.nan, 3.0]), {}, "missing values"),
-        (pd.Series([1.0, 1.0, 2.0]), {"k": 3}, "at least 3 distinct"),
+        (pd.Series([1.0, 1.0, 2.0]), {"k": 3}, "only 2 distinct values"),
         (pd.Series([1.0, 2.0, 3.0]), {"method": "kmeans", "k": 2}, "method must be"),
     ],
 )
@@ -64,8 +74,8 @@ def test_ellipse_and_median_on_known_points():
     assert np.all(med < 2) and pts.mean(axis=0)[0] > 20
 
 
-def test_geography_and_diffusion_on_the_report(report):
-    geo = tiers.geography(report)
+def test_geography_and_diffusion_on_the_report(report, pos):
+    geo = tiers.geography(report, pos)
     assert geo["tier"].tolist() == [1, 2, 3, 4] and geo["n"].tolist() == [6, 25, 31, 38]
     first = geo.iloc[0]
     assert 119 < first["mean_lon"] < 122 and 29 < first["mean_lat"] < 33  # 苏浙闽
@@ -74,14 +84,14 @@ def test_geography_and_diffusion_on_the_report(report):
     assert vec["to"].tolist() == [2, 3, 4]
     assert ((vec["bearing_deg"] > 270) & (vec["bearing_deg"] < 330)).all()  # west-north-west
     assert (vec["length_km"] > 200).all()
-    shapes = tiers.shapes(geo, vec)
+    shapes = tiers.shapes(geo, vec, crs=pos.attrs["crs"])
     assert shapes["kind"].value_counts().to_dict() == {"mean_centre": 4, "ellipse": 4, "vector": 3}
     assert shapes.is_valid.all() and shapes.crs.to_epsg() == 4326
 
 
-def test_gradient_statistics_match_scipy_and_support_the_claim(report):
-    grad = tiers.gradient(report, permutations=999, seed=1).set_index(["order", "position"])
-    pos = tiers.unit_positions(pd.Index(report["adcode"]))
+def test_gradient_statistics_match_scipy_and_support_the_claim(report, pos):
+    grad = tiers.gradient(report, pos, permutations=999, seed=1).set_index(["order", "position"])
+    pos = pos.loc[report["adcode"]]
     rho = stats.spearmanr(report["rank"], pos["lon"]).statistic
     tau = stats.kendalltau(report["rank"], pos["lon"]).statistic
     assert grad.loc[("rank", "lon"), "spearman_rho"] == pytest.approx(rho)
@@ -89,23 +99,23 @@ def test_gradient_statistics_match_scipy_and_support_the_claim(report):
     tau_tier = stats.kendalltau(report["tier"].astype(float), pos["km_to_coast"]).statistic
     assert grad.loc[("tier", "km_to_coast"), "kendall_tau_b"] == pytest.approx(tau_tier)
     assert grad["supports"].all()
-    again = tiers.gradient(report, permutations=999, seed=1)
+    again = tiers.gradient(report, pos, permutations=999, seed=1)
     assert again["spearman_p"].tolist() == grad["spearman_p"].tolist()
 
 
-def test_change_over_time_and_mobility(report):
+def test_change_over_time_and_mobility(report, pos):
     later = report.copy()
     later["year"] = 2021
     rng = np.random.default_rng(0)
     later["tier"] = rng.permutation(later["tier"].to_numpy())
     both = pd.concat([report.assign(year=2020), later], ignore_index=True)
-    centres = tiers.yearly_centres(both)
+    centres = tiers.yearly_centres(both, pos)
     assert centres["shift_km"].notna().sum() == 4
     mob = tiers.mobility(both)["2020->2021"]
     assert mob.to_numpy().sum() == 100
     with pytest.raises(InputError, match="at least two years"):
-        tiers.yearly_centres(report.assign(year=2020))
-    change = tiers.region_change("industrial_counties").set_index("region")
+        tiers.yearly_centres(report.assign(year=2020), pos)
+    change = region_change("industrial_counties").set_index("region")
     assert change.loc["east", ["count_2019", "count_2020", "change"]].tolist() == [74, 67, -7]
 
 
@@ -113,7 +123,7 @@ def test_tiers_cli_user_data_errors(tmp_path):
     data = tmp_path / "t.csv"
     data.write_text("县,得分\n江阴市,9\n昆山市,\n张家港市,7\n", encoding="utf-8")
     proc = run_cli("tiers", "--data", str(data), "--score", "得分", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "non-numeric cells in rows [1]" in proc.stderr
+    assert proc.returncode == 2 and "missing at 1" in proc.stderr  # the empty cell, row 1
     data.write_text("县,得分\n江阴市,9\n昆山市,9\n张家港市,7\n", encoding="utf-8")
     proc = run_cli(
         "tiers", "--data", str(data), "--score", "得分", "-k", "3", "--out", str(tmp_path)

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from geotool import boundaries, rankings, weights
+from geotool import boundaries, weights
 from geotool._errors import InputError
+from geotool.report import rankings
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_weights_over_all_units_respect_contiguity():
         ("queens", "Unknown weights spec"),
         ("knn:0", "k >= 1"),
         ("distance:100", "Unknown"),
-        ("knn:5000", "needs more than"),
+        ("knn:5000", "k < the number of units"),
     ],
 )
 def test_bad_specs(county_universe, spec, message):
