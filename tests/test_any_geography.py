@@ -61,7 +61,7 @@ def test_weights_on_a_grid(grid, spec):
         assert (card == 6).all() and w.is_binary
     else:  # adaptive triangular kernel: 8 positive weights below 1 per unit
         assert (card == 8).all() and not w.is_binary
-        assert 0 < w.sparse.data.min() and w.sparse.data.max() < 1
+        assert w.sparse.data.min() > 0 and w.sparse.data.max() < 1
     assert "own projected CRS" in w.report["crs_for_distances"]
 
 

@@ -10,6 +10,7 @@ free to be imported, they are the engines.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -117,19 +118,34 @@ def test_layers_point_down_and_there_are_no_circles(kind):
         assert not cycles, cycles
 
 
+def _strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string literal (f-string parts included) that is not a docstring."""
+    docstrings = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            value = body[0].value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                docstrings.add(id(value))
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
 def test_library_messages_name_parameters_not_flags():
     """Only the CLI speaks in flags (``--value-col``); the library names parameters."""
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
     offenders = []
     for path in sorted(ROOT.rglob("*.py")):
         if path.name == "cli.py":
             continue
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            stripped = line.strip()
-            if stripped.startswith(("#", '"""')) or "msg" not in line and 'f"' not in line:
-                continue
-            for flag in ("--value-col", "--encoding", "--sheet", "--max-unmatched", "--name-col"):
-                if flag in line:
-                    offenders.append(f"{path.name}:{i}: {stripped[:80]}")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for line, text in _strings(tree):
+            offenders += [f"{path.name}:{line}: {hit}" for hit in flag.findall(text)]
     assert not offenders, offenders
 
 
