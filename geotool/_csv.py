@@ -115,7 +115,7 @@ def to_csv_bytes(frame: pd.DataFrame, **kwargs: Any) -> bytes:
     kwargs.setdefault("lineterminator", "\r\n")  # quotes every cell holding CR or LF
     safe = frame.copy(deep=False)
     for position in range(safe.shape[1]):
-        safe.isetitem(position, _safe_column(safe.iloc[:, position]))
+        safe.isetitem(position, _safe_column(safe.iloc[:, position]))  # type: ignore[arg-type]
     safe.columns = safe.columns.map(_label)
     if kwargs["index"] is not False:
         index = safe.index

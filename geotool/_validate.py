@@ -86,7 +86,7 @@ def _integer(value: object, name: str) -> int:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-        return int(value)
+        return int(float(value))
     msg = f"{name}={_show(value)} ({type(value).__name__}): pass a whole number."
     raise InputError(msg)
 
@@ -525,7 +525,7 @@ def _year(cell: object) -> tuple[int | None, str]:
     elif isinstance(cell, numbers.Real):
         if not math.isfinite(cell) or not float(cell).is_integer():
             return None, f"not a whole year: {short(cell, 30)}"
-        number = int(cell)
+        number = int(float(cell))
     else:
         text = unicodedata.normalize("NFKC", str(cell)).strip().translate(_CN_DIGITS)
         text = text.removesuffix("年").strip()

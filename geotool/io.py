@@ -23,6 +23,7 @@ import stat
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from geotool._errors import InputError
@@ -270,8 +271,8 @@ def _parser_message(error: str, text: str, where: str, sep: str) -> str:
         )
     eof = _EOF_IN_QUOTE.search(error)
     if eof:
-        line = _record_line(text, sep, int(eof.group(1)))
-        at = f"line {line}" if line else f"record {int(eof.group(1)) + 1}"
+        eof_line = _record_line(text, sep, int(eof.group(1)))
+        at = f"line {eof_line}" if eof_line else f"record {int(eof.group(1)) + 1}"
         return (
             f'{where}, {at}: a double quote (") opens a value that is never closed; '
             'close it, or double a quote that is part of the value ("").'
@@ -414,13 +415,13 @@ def _with_header(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         raise InputError(msg)
     names = ["" if pd.isna(v) else str(v).strip() for v in frame.iloc[0]]
     data = frame.iloc[1:].reset_index(drop=True)
-    data.columns = range(data.shape[1])
+    data.columns = pd.RangeIndex(data.shape[1])
     blank = [i for i, n in enumerate(names) if not n]
     keep = [i for i in range(len(names)) if i not in blank or data[i].notna().any()]
     unnamed = [i for i in keep if not names[i]]
     if unnamed:
-        first = data[unnamed[0]].first_valid_index()
-        value = short(data.at[first, unnamed[0]], 30)
+        first = int(np.flatnonzero(data[unnamed[0]].notna().to_numpy())[0])
+        value = short(data.iloc[first, unnamed[0]], 30)
         cols = ", ".join(str(i + 1) for i in unnamed[:5]) + (" ..." if len(unnamed) > 5 else "")
         msg = (
             f"{where}: column(s) {cols} hold values (e.g. '{value}' in data row {first + 1}) "

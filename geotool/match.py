@@ -102,7 +102,7 @@ def normalise(text: object) -> str:
     'kunshan市'
 
     """
-    if text is None or (pd.api.types.is_scalar(text) and pd.isna(text)):
+    if text is None or (pd.api.types.is_scalar(text) and bool(pd.isna(text))):  # type: ignore[call-overload]
         return ""
     out = "".join(unicodedata.normalize("NFKC", str(text)).split())  # split: any white space
     if _MAY_HAVE_MARKERS.search(out) or out[-1:].isdecimal():
@@ -163,12 +163,14 @@ def _index() -> _Index:
     units, provinces, crosswalk = _gazetteer()
     by_name: dict[str, list[str]] = {}
     by_stem: dict[str, list[str]] = {}
-    label = {}
-    for r in units.itertuples(index=False):
-        by_name.setdefault(r.name, []).append(r.adcode)
-        by_stem.setdefault(r.stem, []).append(r.adcode)
-        pref = "" if r.prefecture == r.province else r.prefecture
-        label[r.adcode] = f"{r.adcode} {r.province}{pref}{r.name}"
+    label: dict[str, str] = {}
+    for r in (
+        units[["adcode", "name", "stem", "prefecture", "province"]].astype(str).to_dict("records")
+    ):
+        by_name.setdefault(r["name"], []).append(r["adcode"])
+        by_stem.setdefault(r["stem"], []).append(r["adcode"])
+        pref = "" if r["prefecture"] == r["province"] else r["prefecture"]
+        label[r["adcode"]] = f"{r['adcode']} {r['province']}{pref}{r['name']}"
     return _Index(
         known=frozenset(units["adcode"]),
         name=dict(zip(units["adcode"], units["name"], strict=True)),
@@ -178,15 +180,17 @@ def _index() -> _Index:
         by_name=by_name,
         by_stem=by_stem,
         provinces=[
-            (r.province_code, r.province, r.short, r.province_en.lower())
-            for r in provinces.itertuples(index=False)
+            (r["province_code"], r["province"], r["short"], r["province_en"].lower())
+            for r in provinces[["province_code", "province", "short", "province_en"]]
+            .astype(str)
+            .to_dict("records")
         ],
         prefectures=list(
             units[["prefecture_code", "prefecture", "province_code", "province_administered"]]
             .drop_duplicates()
             .itertuples(index=False, name=None)
         ),
-        crosswalk=crosswalk.to_dict("records"),
+        crosswalk=[{str(k): str(v) for k, v in r.items()} for r in crosswalk.to_dict("records")],
         longest_name=int(units["name"].str.len().max()),
     )
 
@@ -569,7 +573,7 @@ def resolve(
     parts: list[tuple[np.ndarray, list[str]]] = []
     for role in roles:
         col = cols[role]
-        progress(lambda role=role: f"reading the {role} column")
+        progress(lambda role=role: f"reading the {role} column")  # type: ignore[misc]
         if col is None:
             parts.append((np.zeros(rows, dtype=np.intp), [""]))
         else:
@@ -595,7 +599,7 @@ def resolve(
         texts = [part_texts[part_codes[row]] for part_codes, part_texts in parts]
         results.append(_resolve_one(*texts))
         progress(
-            lambda i=i: (
+            lambda i=i: (  # type: ignore[misc]
                 f"resolved {weight[i]:,} of {rows:,} rows ({i + 1:,} of {len(first):,} distinct)"
             )
         )
