@@ -456,23 +456,62 @@ def test_parallel_runs(tmp_path, run_script):
     _no_leftovers(out)
 
 
-@pytest.mark.skip(reason="enabled when pipeline uses OutputFolder")
-def test_real_run_killed(tmp_path):
+def _text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _one_run(out: Path) -> int:
+    """The seed of the one run ``out`` holds: summary, manifest and tables agree on it."""
+    assert _consistent(out, FOREIGN, by_content=False) is not None
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["files"]) == {f["path"] for f in read_manifest(out)["files"]}
+    seeds = {
+        int(line.split(",")[list_index])
+        for table in (out / "tables").glob("global_*.csv")
+        for header, *rows in [table.read_text(encoding="utf-8-sig").splitlines()]
+        for list_index in [header.split(",").index("seed")]
+        for line in rows
+    }
+    assert seeds == {summary["seed"]}, (seeds, summary["seed"])
+    return int(summary["seed"])
+
+
+def test_real_run_killed_and_raced(tmp_path):
+    """``geotool run`` killed at random moments, then two at once: always one whole run."""
     out = tmp_path / "out"
     _put(out, FOREIGN)
-    cmd = [sys.executable, "-m", "geotool.cli", "run", "--out", str(out), "--permutations", "99"]
+
+    def cmd(seed: int) -> list[str]:
+        return [sys.executable, "-m", "geotool.cli", "-q", "run", "--out", str(out),
+                "--permutations", "99", "--seed", str(seed)]  # fmt: skip
+
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GEOTOOL_TEST_PUBLISH_DELAY": "0.3"}
-    subprocess.run(cmd, env=env, capture_output=True, check=True, timeout=300)
-    assert _consistent(out, FOREIGN, by_content=False) is not None
+    subprocess.run(cmd(1), env=env, capture_output=True, check=True, timeout=300)
+    assert _one_run(out) == 1
     rng = random.Random(99)
-    for delay in sorted(rng.uniform(1.0, 12.0) for _ in range(4)):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen = set()
+    for seed, delay in enumerate(sorted(rng.uniform(2.0, 11.0) for _ in range(2)), start=2):
+        proc = subprocess.Popen(
+            cmd(seed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         proc.kill()
         proc.wait()
-        assert _consistent(out, FOREIGN, by_content=False) is not None
-        summary = json.loads((out / "summary.json").read_text())
-        assert set(summary["files"]) == {f["path"] for f in read_manifest(out)["files"]}
-    subprocess.run(cmd, env=env, capture_output=True, check=True, timeout=300)
-    assert _consistent(out, FOREIGN, by_content=False) is not None
+        seen.add(_one_run(out))  # the previous run, or this one if it had published
+    assert seen <= {1, 2, 3}
+    first = subprocess.Popen(cmd(7), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while str(first.pid) not in _text_or_empty(out / LOCK) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first run holds the folder
+    second = subprocess.run(
+        cmd(8), check=False, env=env, capture_output=True, text=True, timeout=300
+    )
+    first.communicate(timeout=300)
+    assert first.returncode == 0
+    assert second.returncode == 2 and "in use by another geotool run" in second.stderr
+    assert second.stderr.strip().endswith("choose another --out")
+    assert _one_run(out) == 7
     _no_leftovers(out)
