@@ -22,21 +22,57 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-from geotool import (
-    autocorr,
-    boundaries,
-    clusters,
-    datum,
-    geometry,
-    io,
-    maps,
-    match,
-    report,
-    settings,
-    tiers,
-    weights,
-)
+from typing import TYPE_CHECKING
+
 from geotool._errors import DataError, GeotoolError, InputError, MatchError
+
+#: The public modules, imported on first use (``geotool.weights``, ``from geotool import
+#: maps``), so that ``geotool --help`` or ``geotool match`` need not load folium and libpysal.
+_MODULES = (
+    "autocorr",
+    "boundaries",
+    "clusters",
+    "datum",
+    "geometry",
+    "io",
+    "maps",
+    "match",
+    "report",
+    "settings",
+    "tiers",
+    "weights",
+)
+
+if TYPE_CHECKING:
+    from geotool import (
+        autocorr,
+        boundaries,
+        clusters,
+        datum,
+        geometry,
+        io,
+        maps,
+        match,
+        report,
+        settings,
+        tiers,
+        weights,
+    )
+
+
+def __getattr__(name: str) -> object:
+    """Import a public module on first access (PEP 562)."""
+    if name in _MODULES:
+        import importlib
+
+        return importlib.import_module(f"geotool.{name}")
+    msg = f"module 'geotool' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULES])
+
 
 __all__ = [
     "DataError",
