@@ -33,7 +33,6 @@ million rows take seconds; each distinct row is resolved by the same rules.
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 import time
 import unicodedata
@@ -44,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from geotool import boundaries, settings
+from geotool._cache import settings_cache
 from geotool._errors import InputError, MatchError
 from geotool._log import log
 from geotool._text import listing, short
@@ -132,7 +132,7 @@ def stem(name: str) -> str:
 _stem = stem
 
 
-@functools.lru_cache(maxsize=1)
+@settings_cache(maxsize=1)
 def _gazetteer() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     units = boundaries.units().reset_index()
     units["stem"] = units["name"].map(stem)
@@ -158,7 +158,7 @@ class _Index:
     longest_name: int
 
 
-@functools.lru_cache(maxsize=1)
+@settings_cache(maxsize=1)
 def _index() -> _Index:
     units, provinces, crosswalk = _gazetteer()
     by_name: dict[str, list[str]] = {}
@@ -195,7 +195,7 @@ def _index() -> _Index:
     )
 
 
-@functools.lru_cache(maxsize=4096)
+@settings_cache(maxsize=4096)
 def _province_codes(text: str) -> frozenset[str]:
     if not text:
         return frozenset()
@@ -207,7 +207,7 @@ def _province_codes(text: str) -> frozenset[str]:
     )
 
 
-@functools.lru_cache(maxsize=4096)
+@settings_cache(maxsize=4096)
 def _prefecture_codes(text: str, provs: frozenset[str]) -> frozenset[str]:
     if not text:
         return frozenset()
@@ -232,7 +232,7 @@ def _close_matches(word: str, options: list[str], n: int) -> list[str]:
     return difflib.get_close_matches(word, options, n=n, cutoff=0.5)
 
 
-@functools.lru_cache(maxsize=1024)
+@settings_cache(maxsize=1024)
 def _pool(provs: frozenset[str], prefs: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
     """(adcode, name, stem) of the units within the context, in gazetteer order.
 
