@@ -705,6 +705,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         format="geotool: %(message)s", level=logging.WARNING if args.quiet else logging.INFO
     )
+    if not sys.stderr.isatty():  # progress lines are for people watching a terminal
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: not getattr(record, "progress", False))
     try:
         return args.func(args)
     except InputError as exc:

@@ -495,7 +495,7 @@ class _Progress:
     def __call__(self, what: Callable[[], str]) -> None:
         now = time.perf_counter()
         if now >= self.due:
-            log(f"match: {what()} ({now - self.start:.0f} s)")
+            log(f"match: {what()} ({now - self.start:.0f} s)", progress=True)
             self.due = now + _PROGRESS_AFTER_S
             self.said = True
 
