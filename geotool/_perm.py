@@ -6,6 +6,19 @@ a fresh process costs about 18 s of compilation; its global statistics take no s
 These engines draw every permutation from ``numpy.random.Generator`` streams derived
 from the user's seed and the statistic's name, so each result is reproducible from
 ``--seed`` alone and independent of the order statistics are computed in.
+
+The tie rule (one for every permutation p-value geotool reports)
+-----------------------------------------------------------------
+A simulated statistic *equal* to the observed one counts as at least as extreme, on
+both sides: ``p = (min(#{sim >= obs}, #{sim <= obs}) + 1) / (P + 1)``, one-sided in the
+direction where the observed value lies (double it for two sides). With continuous
+values this is GeoDa's and esda's folded ``p_sim``. Under ties it is not: their fold
+``P - #{sim >= obs}`` counts only simulations strictly below, so a unit whose every
+permutation equals the observed value (a 0 among 0s, as most units of a top-100
+ranking are) gets ``p = 1 / (P + 1)`` and is "significant"; under this rule it gets
+``p = 1``. It is the rule of exact permutation tests, where ties count against the
+hypothesis (Phipson and Smyth 2010, "Permutation p-values should never be zero";
+Hope 1968), and it is conservative, never anti-conservative, under ties.
 """
 
 from __future__ import annotations
@@ -127,6 +140,11 @@ def conditional_lags(
     return out
 
 
+def _tie_rule_p(upper: np.ndarray, lower: np.ndarray, permutations: int) -> np.ndarray:
+    """The one folding rule of every permutation p-value (see the module docstring)."""
+    return (np.minimum(upper, lower) + 1.0) / (permutations + 1.0)
+
+
 def conditional_pvalues(
     values: np.ndarray,
     weights: sp.csr_matrix,
@@ -136,30 +154,27 @@ def conditional_pvalues(
 ) -> np.ndarray:
     """Folded pseudo p-values of a local statistic monotone in the spatial lag.
 
-    The statistic of unit ``i`` must increase with its lag when ``direction[i] > 0``
-    and decrease when ``direction[i] < 0`` (local Moran: ``direction = z``; Gi*:
-    ``direction = 1``). The observed lag is ``weights @ values``. Units with
-    ``direction == 0`` or no neighbours get ``p = 1``. Same draws as
-    :func:`conditional_lags`, without keeping the ``(n, permutations)`` array.
+    The statistic of unit ``i`` must be monotone in its lag (increasing or decreasing:
+    local Moran, Gi*), so counting permuted *lags* at least as extreme as the observed
+    one counts permuted statistics. The observed lag is ``weights @ values``. Units
+    with ``direction == 0`` (local Moran of a unit at the mean: its statistic is 0
+    whatever its neighbours) or no neighbours get ``p = 1``. Same draws as
+    :func:`conditional_lags`, without keeping the ``(n, permutations)`` array. The
+    tie rule is the module's: ``p = (min(#{lag >= obs}, #{lag <= obs}) + 1) / (P + 1)``.
     """
     observed = weights @ values
-    larger = np.zeros(len(values))
+    upper = np.zeros(len(values))
+    lower = np.zeros(len(values))
     sign = np.sign(direction)
-    # Ties count as "at least as extreme". Permuted lags are summed in another order
-    # than the observed one, so equal lags may differ by rounding: compare with a
-    # tolerance far below any real difference (many units share a value, e.g. the
-    # score 0 of every unranked unit).
+    # Permuted lags are summed in another order than the observed one, so equal lags
+    # may differ by rounding: compare with a tolerance far below any real difference
+    # (many units share a value, e.g. the score 0 of every unranked unit).
     tol = _TIE_RTOL * (np.abs(values).max() * np.abs(weights).sum(axis=1).max() + 1.0)
     for ids, lag in _conditional_blocks(values, weights, permutations, rng):
-        up = sign[ids] >= 0
         obs = observed[ids][:, None]
-        larger[ids] = np.where(
-            up,
-            np.count_nonzero(lag >= obs - tol, axis=1),
-            np.count_nonzero(lag <= obs + tol, axis=1),
-        )
-    larger = np.where(permutations - larger < larger, permutations - larger, larger)
-    p = (larger + 1.0) / (permutations + 1.0)
+        upper[ids] = np.count_nonzero(lag >= obs - tol, axis=1)
+        lower[ids] = np.count_nonzero(lag <= obs + tol, axis=1)
+    p = _tie_rule_p(upper, lower, permutations)
     no_neighbours = np.diff(weights.tocsr().indptr) == 0
     return np.where((sign == 0) | no_neighbours, 1.0, p)
 
@@ -167,10 +182,10 @@ def conditional_pvalues(
 def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:
     """Pseudo p-value, one-sided in the direction of the observed statistic.
 
-    ``p = (m + 1) / (P + 1)`` where ``m`` counts simulated values at least as
-    extreme as the observed one *on the side where it lies* (GeoDa's and esda's
-    convention for local statistics and ``p_sim``). Doubling it (capped at 1) gives
-    a two-sided p-value.
+    ``p = (min(#{sim >= obs}, #{sim <= obs}) + 1) / (P + 1)``: simulated values at
+    least as extreme as the observed one on the side where it lies, ties counted as
+    at least as extreme (the module's tie rule). Doubling it (capped at 1) gives a
+    two-sided p-value.
 
     Parameters
     ----------
@@ -184,9 +199,9 @@ def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:
     observed = np.atleast_1d(observed)
     perms = simulated.shape[1]
     tol = _TIE_RTOL * (np.abs(observed)[:, None] + 1.0)  # ties count, despite rounding
-    larger = (simulated >= observed[:, None] - tol).sum(axis=1)
-    larger = np.where(perms - larger < larger, perms - larger, larger)
-    return (larger + 1.0) / (perms + 1.0)
+    upper = (simulated >= observed[:, None] - tol).sum(axis=1)
+    lower = (simulated <= observed[:, None] + tol).sum(axis=1)
+    return _tie_rule_p(upper, lower, perms)
 
 
 def permuted_quadratic_forms(
