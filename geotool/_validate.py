@@ -646,7 +646,8 @@ def output_file(out: object, *, inputs: Iterable[object] = (), name: str = "out"
     """Check a path a file will be written to; return it resolved.
 
     Refused: a path that resolves to one of ``inputs`` (it would overwrite the user's
-    data; hard and symbolic links included), an existing folder, and a location that
+    data; hard and symbolic links included), an existing folder, an existing device,
+    pipe or socket (a rename would replace it), and a location that
     cannot be written (tested by creating and deleting a file in the nearest existing
     folder on the path, so permissions, read-only mounts and full quotas all count).
 
@@ -676,6 +677,12 @@ def output_file(out: object, *, inputs: Iterable[object] = (), name: str = "out"
         msg = (
             f"{name}={short(path, 120)} is an existing folder; give a file path, such as "
             f"{short(path / 'result.csv', 120)}."
+        )
+        raise InputError(msg)
+    if path.exists() and not path.is_file():  # a device, FIFO or socket: never replace it
+        msg = (
+            f"{name}={short(path, 120)} exists and is not a regular file (a device, pipe or "
+            "socket); give the path of a file to write."
         )
         raise InputError(msg)
     _probe_writable(path.parent, name)

@@ -688,6 +688,7 @@ _FLAGS = {
     "scheme": "--scheme",
     "k": "-k",
     "out": "--out",
+    "report_path": "the match report (named after --out)",
 }
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=")
 

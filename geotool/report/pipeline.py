@@ -640,6 +640,8 @@ def load_user_table(
     from geotool.io import read_table
     from geotool.match import resolve
 
+    if report_path is not None:  # never written over the input table (or a device)
+        report_path = check.output_file(report_path, inputs=[path], name="report_path")
     raw = read_table(path, encoding=encoding, sheet=sheet)
     if value_col is None:
         numeric = [
