@@ -144,11 +144,8 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from geotool.report import rankings
 
     if args.data is None:
-        table = rankings.variables(args.ranking)
-        if args.variable not in table.columns or args.variable == "rank":
-            msg = f"--variable must be member, score or tier for a ranking, got {args.variable!r}."
-            raise InputError(msg)
-        return table[args.variable].rename(args.variable), table.index, args.ranking
+        series = rankings.variable(args.ranking, args.variable)
+        return series, series.index, args.ranking
     if args.value_col is None:
         msg = "--value-col must name the numeric column of --data."
         raise InputError(msg)
@@ -215,6 +212,8 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         print(json.dumps(payload, ensure_ascii=False, indent=1))
         return EXIT_OK
     rep = result["weights"]
+    if values.attrs.get("high_means"):
+        print(f"{values.name}: {values.attrs['high_means']}")
     print(
         f"{label}: {values.name}, {rep['units']} units, weights {rep['spec']} "
         f"(neighbours mean {rep['mean_neighbours']}, min {rep['min_neighbours']}, max "
@@ -537,7 +536,11 @@ def _parser() -> argparse.ArgumentParser:
         default="industrial_counties",
         choices=["industrial_counties", "innovation_counties", "industrial_districts"],
     )
-    a.add_argument("--variable", default="score", help="member, score or tier (rankings)")
+    a.add_argument(
+        "--variable",
+        default="score",
+        help="member, score (101 - rank) or tier_strength (5 - tier): high means strong",
+    )
     a.add_argument("--data", type=Path, default=None, help="a user's CSV/xlsx instead")
     a.add_argument("--value-col", default=None, help="numeric column of --data")
     for col in ("name", "province", "prefecture", "code"):
@@ -689,6 +692,7 @@ _FLAGS = {
     "k": "-k",
     "out": "--out",
     "report_path": "the match report (named after --out)",
+    "variable": "--variable",
 }
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=")
 

@@ -58,7 +58,9 @@ class Variable:
     member : pandas.Series, optional
         A 0/1 variable for join counts (e.g. ranked or not).
     variable : str
-        What ``values`` is (for the summary: ``score``, a column name ...).
+        What ``data`` is (for the summary: ``score``, a column name ...).
+    high_means : str
+        What a high value means, for the summary and the index page.
 
     """
 
@@ -68,6 +70,7 @@ class Variable:
     weights: str
     member: pd.Series | None = None
     variable: str = "score"
+    high_means: str = ""
 
 
 @dataclass
@@ -126,7 +129,14 @@ def report2020() -> Study:
     for name, spec in rankings.DEFAULT_WEIGHTS.items():
         v = rankings.variables(name)
         variables.append(
-            Variable(name, name.replace("_", " "), v["score"], spec, member=v["member"])
+            Variable(
+                name,
+                name.replace("_", " "),
+                v["score"],
+                spec,
+                member=v["member"],
+                high_means=rankings.HIGH_MEANS["score"],
+            )
         )
     status = checks["status"].value_counts().to_dict()
     counties = rankings.load("industrial_counties")
@@ -301,6 +311,7 @@ def _run(
         auto_summary[var.key] = {
             "label": var.label,
             "variable": var.variable,
+            "high_means": var.high_means,
             "default_weights": default,
             "weights_report": default_w.report,
             "moran_i": {
@@ -577,7 +588,16 @@ def user_study(
 
     return Study(
         title=f"{label}: {value_col}",
-        variables=[Variable(key, f"{label}: {value_col}", series, weights, variable=value_col)],
+        variables=[
+            Variable(
+                key,
+                f"{label}: {value_col}",
+                series,
+                weights,
+                variable=value_col,
+                high_means=f"{value_col} as given: higher values are read as stronger",
+            )
+        ],
         tier_tables={
             key: TierTable(
                 table,

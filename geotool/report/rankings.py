@@ -28,6 +28,7 @@ from geotool._errors import InputError
 __all__ = [
     "CORE_ADCODE",
     "DEFAULT_WEIGHTS",
+    "HIGH_MEANS",
     "RANKINGS",
     "REPORT_TIERS",
     "SENSITIVITY_SPECS",
@@ -36,6 +37,7 @@ __all__ = [
     "report_tier",
     "tier_table",
     "universe",
+    "variable",
     "variables",
 ]
 
@@ -195,12 +197,23 @@ SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
 CORE_ADCODE = "310101"
 
 
-def variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
-    """Per unit of a ranking's universe: ``member``, ``score``, ``rank`` and ``tier``.
+#: What a high value of each derived variable means (every one is oriented: high = strong).
+HIGH_MEANS = {
+    "member": "1 = in the top 100, 0 = not ranked",
+    "score": "101 - rank: 100 = rank 1, 1 = rank 100, 0 = not ranked",
+    "tier_strength": "5 - tier: 4 = tier 1 (best), 1 = tier 4, 0 = not ranked",
+}
 
+
+def variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
+    """Per unit of a ranking's universe: ``member``, ``score``, ``tier_strength``, ``rank``.
+
+    Every variable is oriented so that high means strong (:data:`HIGH_MEANS`):
     ``member`` is 1 for ranked units; ``score`` is ``101 - rank`` for ranked units
     (ties keep their shared rank: both rank-30 counties score 71) and 0 otherwise;
-    ``tier`` is the report's tier (industrial counties only, 0 for unranked).
+    ``tier_strength`` is ``5 - tier`` (4 for the report's tier 1, 1 for tier 4; industrial
+    counties only) and 0 for unranked units. ``rank`` (1 = best) and ``tier`` (1 = best)
+    are kept as labels, not for statistics: in them low means strong.
 
     Examples
     --------
@@ -216,8 +229,37 @@ def variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
     out["member"] = ids.isin(table.index).astype(int)
     out["rank"] = table["rank"].reindex(ids).astype("Int64")
     out["score"] = (101 - table["rank"]).reindex(ids).fillna(0).astype(float)
-    out["tier"] = table["tier"].reindex(ids).fillna(0).astype(int)
+    tier = table["tier"].reindex(ids)
+    out["tier"] = tier.astype("Int64")
+    out["tier_strength"] = (5 - tier).fillna(0).astype(int)
     return out
+
+
+def variable(ranking: str, name: str, universe: pd.Index | None = None) -> pd.Series:
+    """One derived variable of a ranking (:data:`HIGH_MEANS`), named, on its universe.
+
+    ``rank`` and ``tier`` are refused: they run from 1 (best) upwards, so that
+    "High-High" would mean clusters of weaker units.
+
+    Examples
+    --------
+    >>> variable("industrial_counties", "tier_strength").max()
+    np.int64(4)
+
+    """
+    if name in ("tier", "rank"):
+        msg = (
+            f"variable={name!r} runs from 1 (best) upwards, so High-High would mean clusters "
+            "of weaker units; use variable='tier_strength' (5 - tier) or 'score' "
+            "(101 - rank), oriented so that high means strong."
+        )
+        raise InputError(msg)
+    if name not in HIGH_MEANS:
+        msg = f"variable must be one of {list(HIGH_MEANS)}, got {str(name)[:40]!r}."
+        raise InputError(msg)
+    series = variables(ranking, universe)[name].rename(name)
+    series.attrs["high_means"] = HIGH_MEANS[name]
+    return series
 
 
 def tier_table(ranking: str = "industrial_counties") -> pd.DataFrame:
