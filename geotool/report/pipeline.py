@@ -101,6 +101,17 @@ class Study:
     check_ok: bool = True
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None`` (JSON has no NaN: ``null`` = missing)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _number(value: object) -> float:
     """A scalar taken out of a frame, as a float."""
     return float(value)  # type: ignore[arg-type]
@@ -508,7 +519,7 @@ def _run(
     summary["files"] = files
     write_atomic(
         folder.path("summary.json"),
-        json.dumps(summary, ensure_ascii=False, indent=1, default=str) + "\n",
+        json.dumps(_json_safe(summary), ensure_ascii=False, indent=1, default=str) + "\n",
     )
     return summary
 
