@@ -61,6 +61,7 @@ __all__ = [
     "analyse",
     "global_stats",
     "join_counts",
+    "local_join_counts",
     "local_stats",
     "moran_scatter",
     "sensitivity",
@@ -661,3 +662,132 @@ def analyse(
         "alpha": alpha,
         "fdr": fdr,
     }
+
+
+def local_join_counts(
+    x: pd.Series,
+    w: WeightsLike,
+    *,
+    z: pd.Series | None = None,
+    case: str = "BB",
+    permutations: int | None = None,
+    seed: int | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Local join counts of 0/1 variables (Anselin and Li 2019), as GeoDa and esda.
+
+    With binary weights (every non-zero weight counts 1; row ``i`` names i's
+    neighbours), the count of unit ``i`` is, by ``case``:
+
+    * ``"BB"`` (univariate): ``x_i * #{neighbours j with x_j = 1}``;
+    * ``"BJC"`` (bivariate, no co-location): ``x_i (1 - z_i) * #{j: z_j = 1, x_j = 0}``;
+    * ``"CLC"`` (co-location): ``x_i z_i * #{j: x_j = z_j = 1}``.
+
+    These are esda's ``Join_Counts_Local`` and ``Join_Counts_Local_BV`` (CLC with two
+    variables is also ``Join_Counts_Local_MV``'s). ``p_sim`` comes from conditional
+    randomisation (the unit keeps its values, the others' are permuted, pairs
+    ``(x_j, z_j)`` together) and is **one-sided (upper)**, as Anselin and Li's:
+    ``(#{sim >= obs} + 1) / (P + 1)``, ties counted (:mod:`geotool._perm`). It is
+    computed only for the units the case tests that have at least one join (esda's
+    rule); elsewhere it is missing. BJC is meant for variables that are never both 1;
+    with co-located units, esda compares the count with permuted counts of *all*
+    neighbours with ``z = 1``, this with permuted counts of what the count counts
+    (``z = 1, x = 0``), so it is less conservative than esda's there
+    (``attrs["co_located"]`` says how many units have ``x = z = 1``).
+
+    Parameters
+    ----------
+    x : pandas.Series
+        0/1 (or boolean) values on the units' index, covering the weights' units.
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Any weights; binarised. Islands are fine (no joins: not tested).
+    z : pandas.Series, optional
+        The second 0/1 variable, required for ``"BJC"`` and ``"CLC"`` (not for BB).
+    case : {"BB", "BJC", "CLC"}
+        Which count.
+    permutations : int, optional
+        Default :data:`geotool.settings.permutations`; 0 gives the counts only
+        (``p_sim`` missing, no clusters).
+    seed : int, optional
+        Default :data:`geotool.settings.seed` (stream ``"ljc:" + case``).
+    alpha : float
+        Significance level for ``significant`` and ``cluster``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On the units of the weights, in the order of ``x``'s index: ``value`` (x),
+        ``z`` (if given), ``ljc``, ``p_sim``, ``significant`` (``p_sim <= alpha``),
+        ``cluster``: ``"<case> cluster"`` where significant, ``"not significant"``
+        where tested, ``"not tested (...)"`` with the reason elsewhere.
+        ``attrs``: ``case, permutations, seed, alpha, weights`` (and ``co_located``).
+
+    """
+    from geotool import _joins  # here, not at the top: keeps this addition in one place
+
+    if not isinstance(case, str) or case.upper() not in _joins.CASES:
+        msg = f"case must be one of {', '.join(_joins.CASES)}, got {str(case)[:40]!r}."
+        raise InputError(msg)
+    case = case.upper()
+    if case == "BB" and z is not None:
+        msg = "z is used by case 'BJC' or 'CLC' only; drop z, or choose one of those cases."
+        raise InputError(msg)
+    if case != "BB" and z is None:
+        msg = f"case {case!r} compares two variables; give the second as z=."
+        raise InputError(msg)
+    alpha = check.alpha(alpha)
+    w = as_weights(w)
+
+    def binary_values(values: pd.Series, name: str) -> np.ndarray:
+        """0/1 ``values`` in the order of ``w.ids`` (booleans accepted), checked."""
+        if isinstance(values, pd.Series) and pd.api.types.is_bool_dtype(values):
+            values = values.astype(int)
+        v = _check_values(values, w, name)
+        if not np.isin(v, (0, 1)).all():
+            other = np.unique(v[~np.isin(v, (0, 1))])[:3].tolist()
+            msg = (
+                f"Local join counts need 0/1 values; {name} ({values.name!r}) also has "
+                f"{other}. Code the units as 1 (in the group) or 0, e.g. "
+                f"(series > threshold).astype(int)."
+            )
+            raise InputError(msg)
+        return v
+
+    xv = binary_values(x, "x")
+    zv = None if z is None else binary_values(z, "z")
+    permutations, seed = _inference(permutations, seed, len(xv))
+    ljc, p_sim, tested = _joins.local_join_counts(
+        xv, zv, w.binary(), case, permutations=permutations, rng=rng_for(seed, "ljc:" + case)
+    )
+    significant = p_sim <= alpha  # NaN (not tested, or no permutations) is False
+    untested = {
+        "BB": "not tested (x = 0)",
+        "BJC": "not tested (x = 0 or z = 1)",
+        "CLC": "not tested (x = 0 or z = 0)",
+    }[case]
+    a, _ = _joins.indicators(xv, zv, case)
+    cluster = np.select(
+        [significant, tested & (permutations > 0), tested, a == 1],
+        [f"{case} cluster", "not significant", "not tested (no permutations)",
+         "not tested (no joins)"],
+        default=untested,
+    )  # fmt: skip
+    columns: dict[str, Any] = {"value": xv}
+    if zv is not None:
+        columns["z"] = zv
+    columns |= {"ljc": ljc, "p_sim": p_sim, "significant": significant, "cluster": cluster}
+    out = pd.DataFrame(columns, index=w.ids)
+    order = x.index[x.index.isin(w.ids)]
+    if not order.equals(w.ids):
+        out = out.reindex(order)
+    out.index.name = x.index.name if x.index.name is not None else w.ids.name
+    out.attrs = {
+        "case": case,
+        "permutations": permutations,
+        "seed": seed,
+        "alpha": alpha,
+        "weights": w.spec,
+    }
+    if zv is not None:
+        out.attrs["co_located"] = int(((xv == 1) & (zv == 1)).sum())
+    return out
