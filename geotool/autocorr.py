@@ -641,21 +641,24 @@ def analyse(
     dict
         ``global`` (DataFrame, :func:`global_stats`), ``join_counts`` (DataFrame,
         for a 0/1 variable, else ``None``), ``local`` (DataFrame,
-        :func:`local_stats`), ``lisa_counts`` (class -> count, every class present)
+        :func:`local_stats`), ``local_join_counts`` (DataFrame, BB, for a 0/1
+        variable, else ``None``), ``lisa_counts`` (class -> count, every class present)
         and ``weights`` (the connectivity report).
 
     """
     w = as_weights(w)
     glob = global_stats(values, w, permutations=permutations, seed=seed, other=other)
     x = values.reindex(w.ids)
-    jc = None
+    jc = ljc = None
     if np.isin(x.to_numpy(dtype=float), (0, 1)).all():
         jc = join_counts(values, w, permutations=permutations, seed=seed)
+        ljc = local_join_counts(values, w, permutations=permutations, seed=seed, alpha=alpha)
     local = local_stats(values, w, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
     counts = local["lisa_class"].value_counts()
     return {
         "global": glob,
         "join_counts": jc,
+        "local_join_counts": ljc,
         "local": local,
         "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in LISA_CLASSES},
         "weights": w.report,

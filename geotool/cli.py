@@ -173,10 +173,15 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     w = weights.build(ids, args.weights, islands=args.islands)
-    other = None
+    other = clc = None
     if args.bivariate:
-        other = rankings.variables(args.bivariate, universe=w.ids)["score"]
-        other = other.rename(f"{args.bivariate}.score")
+        other_vars = rankings.variables(args.bivariate, universe=w.ids)
+        other = other_vars["score"].rename(f"{args.bivariate}.score")
+        if values.isin([0, 1]).all():  # two memberships: where do they co-locate?
+            clc = autocorr.local_join_counts(
+                values, w, z=other_vars["member"].rename(f"{args.bivariate}.member"),
+                case="CLC", permutations=args.permutations, seed=args.seed, alpha=args.alpha,
+            )  # fmt: skip
     result = autocorr.analyse(
         values,
         w,
@@ -197,6 +202,12 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     folder = check.output_dir(args.out, inputs=[args.data] if args.data else [])
     out = folder / (check.safe_filename(f"lisa_{label}_{values.name}_{spec}") + ".csv")
     write_atomic(out, to_csv_bytes(local, index_label="adcode"))
+    joins = {"BB": result["local_join_counts"], "CLC": clc}
+    joins = {case: frame for case, frame in joins.items() if frame is not None}
+    for case, frame in joins.items():
+        frame.insert(0, "name", boundaries.units()["name"].reindex(frame.index).to_numpy())
+        path = folder / (check.safe_filename(f"ljc_{case}_{label}_{values.name}_{spec}") + ".csv")
+        write_atomic(path, to_csv_bytes(frame, index_label="adcode"))
     if args.json:
         payload = {
             "global": json.loads(result["global"].to_json(orient="records")),
@@ -204,6 +215,14 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
             if result["join_counts"] is None
             else json.loads(result["join_counts"].to_json(orient="records")),
             "lisa_counts": result["lisa_counts"],
+            "local_join_counts": {
+                case: json.loads(
+                    frame[frame["significant"]][["name", "ljc", "p_sim"]]
+                    .reset_index()
+                    .to_json(orient="records", force_ascii=False)
+                )
+                for case, frame in joins.items()
+            },
             "weights": result["weights"],
             "alpha": args.alpha,
             "fdr": args.fdr,
@@ -240,6 +259,19 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         + f" at alpha {args.alpha}: "
         + ", ".join(f"{k} {v}" for k, v in result["lisa_counts"].items())
     )
+    for case, frame in joins.items():
+        hits = frame[frame["significant"]].sort_values(["p_sim", "ljc"], ascending=[True, False])
+        what = "BB clusters (ranked among ranked)" if case == "BB" else (
+            f"co-location clusters (CLC) with {args.bivariate}"
+        )  # fmt: skip
+        tested = int(frame["p_sim"].notna().sum())
+        print(
+            f"local join counts, {what}: {len(hits)} of {tested} tested units at alpha "
+            f"{args.alpha} (one-sided upper p_sim): "
+            + ", ".join(
+                f"{n} ({j:g}, p {p:.4g})" for n, j, p in hits[["name", "ljc", "p_sim"]].to_numpy()
+            )
+        )
     print(f"local table: {out}")
     return EXIT_OK
 

@@ -22,6 +22,7 @@ from geotool.report.rankings import REPORT_TIERS
 
 __all__ = [
     "FIELDS",
+    "JOIN_COLOURS",
     "P_COLOURS",
     "QUARTER_COLOURS",
     "TIER_COLOURS",
@@ -35,6 +36,7 @@ __all__ = [
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
 QUARTER_COLOURS = {"1-25": "#08306b", "26-50": "#2171b5", "51-75": "#6baed6", "76-100": "#c6dbef"}
+JOIN_COLOURS = {"cluster": "#7b3294", "tested, not significant": "#c2a5cf"}
 P_COLOURS = {
     "p <= 0.001": "#006d2c",
     "p <= 0.01": "#31a354",
@@ -148,10 +150,24 @@ def lisa_map(
     title: str = "LISA clusters of the 2020 rankings",
     legend_title: str = "Local Moran (score = 101 - rank)",
     fields: dict[str, str] | None = None,
+    joins: dict[str, pd.DataFrame] | None = None,
     **kwargs: Any,
 ) -> folium.Map:
-    """LISA clusters per variable (every class keeps its colour), plus significance views."""
+    """Local statistics per variable: local join counts first, LISA clusters, significance.
+
+    ``joins`` maps a label to :func:`geotool.autocorr.local_join_counts` results: for a
+    top-100 membership they are the right local statistic (clusters of ranked units among
+    ranked ones), so they are the layer shown first when given.
+    """
     layers = []
+    for label, frame in (joins or {}).items():
+        tested = frame["p_sim"].notna()
+        colours = {
+            c: JOIN_COLOURS["cluster"] if sig else JOIN_COLOURS["tested, not significant"]
+            for c, sig, t in zip(frame.index, frame["significant"], tested, strict=True)
+            if t
+        }
+        layers.append({"name": f"local join counts: {label}", "colours": colours})
     for label, local in locals_.items():
         layers.append(
             {
@@ -170,7 +186,8 @@ def lisa_map(
                 "colours": {c: P_COLOURS[k] for c, k in zip(local.index, cls, strict=True)},
             }
         )
-    legend = dict(LISA_CLASSES)
+    legend = {f"join count {k}": v for k, v in JOIN_COLOURS.items()} if joins else {}
+    legend.update(LISA_CLASSES)
     legend.update({f"significance {k}": v for k, v in P_COLOURS.items() if k != "not significant"})
     legend["outside the universe"] = NEUTRAL
     return unit_map(

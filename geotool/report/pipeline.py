@@ -279,6 +279,8 @@ def _run(
     log(f"spatial autocorrelation ({permutations} permutations) ...")
     auto_summary: dict[str, Any] = {}
     locals_: dict[str, pd.DataFrame] = {}
+    joins: dict[str, pd.DataFrame] = {}
+    names = boundaries.units()["name"]
     for var in study.variables:
         default = weights or var.weights
         specs: tuple[str, ...] = rankings.SENSITIVITY_SPECS
@@ -308,6 +310,12 @@ def _run(
         if var.member is not None:
             jc = autocorr.join_counts(var.member, default_w, permutations=permutations, seed=seed)
             write(f"tables/join_counts_{var.key}.csv", _csv(jc))
+            ljc = autocorr.local_join_counts(
+                var.member, default_w, permutations=permutations, seed=seed
+            )
+            ljc.insert(0, "name", names.reindex(ljc.index).to_numpy())
+            joins[f"{var.label} (BB)"] = ljc
+            write(f"tables/ljc_{var.key}.csv", _csv(ljc.reset_index(names="adcode")))
         write(f"tables/lisa_{var.key}.csv", _csv(local.reset_index(names="adcode")))
         fig = autocorr.moran_scatter(
             local,
@@ -335,6 +343,13 @@ def _run(
             "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in autocorr.LISA_CLASSES},
             "p_sim": "one-sided in the observed direction; p_norm, p_rand two-sided",
         }
+        if var.member is not None:
+            hits = ljc[ljc["significant"]]
+            auto_summary[var.key]["local_join_counts_bb"] = {
+                "tested": int(ljc["p_sim"].notna().sum()),
+                "clusters": len(hits),
+                "units": hits["name"].tolist(),
+            }
         if jc is not None:
             auto_summary[var.key]["join_counts"] = jc.set_index("statistic")[
                 ["value", "expected", "z_norm", "p_norm", "p_sim"]
@@ -351,12 +366,23 @@ def _run(
         )  # fmt: skip
         biv = biv[biv["statistic"].str.startswith("moran_bv")].reset_index(drop=True)
         write("tables/bivariate_moran.csv", _csv(biv))
+        if a.member is not None and b.member is not None:  # where do both memberships meet?
+            clc = autocorr.local_join_counts(
+                a.member, w, z=b.member.reindex(a.member.index).fillna(0).astype(int),
+                case="CLC", permutations=permutations, seed=seed,
+            )  # fmt: skip
+            clc.insert(0, "name", names.reindex(clc.index).to_numpy())
+            joins[f"co-location {a.label} × {b.label} (CLC)"] = clc
+            write("tables/ljc_colocation.csv", _csv(clc.reset_index(names="adcode")))
+            colocated = clc[clc["significant"]]["name"].tolist()
         row = biv.iloc[0]
         auto_summary["bivariate_" + "_".join(k.split("_")[0] for k in study.bivariate)] = {
             "value": float(row["value"]),
             "p_sim": float(row["p_sim"]),
             "weights": row["weights"],
         }
+        if a.member is not None and b.member is not None:
+            auto_summary["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
     lap("autocorrelation")
 
     log("tiers: composition, geography, diffusion, gradient ...")
@@ -473,6 +499,7 @@ def _run(
             title=f"LISA clusters · {study.title}",
             legend_title=study.lisa_legend,
             fields=fields,
+            joins=joins,
             **opts,
         ),
         "tiers.html": figures.tiers_map(
