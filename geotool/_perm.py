@@ -71,8 +71,17 @@ def _draw_without_replacement(
 def _conditional_blocks(
     values: np.ndarray, weights: sp.csr_matrix, permutations: int, rng: np.random.Generator
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(unit ids, permuted lags of shape (len(ids), permutations))`` blocks."""
-    n = len(values)
+    """Yield ``(unit ids, permuted lags)`` blocks.
+
+    ``values`` of shape ``(n,)`` gives lags of shape ``(len(ids), permutations)``;
+    ``values`` of shape ``(n, m)`` gives the lags of its ``m`` columns under the *same*
+    draws, shape ``(m, len(ids), permutations)`` (statistics that need the lags of
+    several transforms of the values, such as local Geary's lags of z and z^2). The
+    draws depend only on ``rng``, ``n``, ``permutations`` and the largest number of
+    neighbours, never on ``m``, and each column's lags are those of the 1-D call.
+    """
+    columns = np.atleast_2d(values.T)  # (m, n): one row per column of values
+    n = columns.shape[1]
     w = weights.tocsr()
     card = np.diff(w.indptr)
     draws = _draw_without_replacement(rng, n - 1, permutations, int(card.max(initial=0)))
@@ -81,27 +90,29 @@ def _conditional_blocks(
     # So value = z[r] + [r >= i] * (z[r+1] - z[r]): the gather is shared by all units
     # and only a comparison is per unit, which is about ten times faster than
     # gathering z at per-unit indices.
-    step_up = np.append(np.diff(values), 0.0)
+    step_up = np.concatenate([np.diff(columns, axis=1), np.zeros((len(columns), 1))], axis=1)
     for k in np.unique(card[card > 0]):
         units = np.flatnonzero(card == k).astype(np.int32)
         rows = np.stack([w.data[w.indptr[i] : w.indptr[i + 1]] for i in units])  # (m, k)
         base = np.ascontiguousarray(draws[:, :k].T)  # (k, P)
-        gathered, steps = values[base], step_up[base]  # (k, P) each
-        chunk = max(1, _CHUNK_ELEMENTS // permutations)
+        gathered, steps = columns[:, base], step_up[:, base]  # (cols, k, P) each
+        chunk = max(1, _CHUNK_ELEMENTS // (permutations * len(columns)))
         uniform = bool(np.all(rows == rows[:, :1]))
         for start in range(0, len(units), chunk):
             ids = units[start : start + chunk]
             wts = rows[start : start + chunk]  # (m, k)
             if uniform:  # one weight per row: sum the values, scale once
-                lag = np.repeat(gathered.sum(axis=0)[None, :], len(ids), axis=0)
-                for c in range(k):  # column by column: 2-D temporaries only
-                    lag += (base[c][None, :] >= ids[:, None]) * steps[c][None, :]
-                lag *= wts[:, :1]
+                lag = np.repeat(gathered.sum(axis=1)[:, None, :], len(ids), axis=1)
             else:
-                lag = wts @ gathered  # (m, P)
-                for c in range(k):
-                    lag += (base[c][None, :] >= ids[:, None]) * (wts[:, c : c + 1] * steps[c])
-            yield ids, lag
+                lag = np.stack([wts @ g for g in gathered])  # (cols, m, P)
+            for c in range(k):  # column by column: 2-D temporaries only
+                shifted = base[c][None, :] >= ids[:, None]  # (m, P): the draw skips i
+                for v in range(len(columns)):
+                    step = steps[v, c][None, :] if uniform else wts[:, c : c + 1] * steps[v, c]
+                    lag[v] += shifted * step
+            if uniform:
+                lag *= wts[:, :1]
+            yield ids, (lag[0] if values.ndim == 1 else lag)
 
 
 def conditional_lags(
