@@ -643,7 +643,8 @@ def analyse(
         ``global`` (DataFrame, :func:`global_stats`), ``join_counts`` (DataFrame,
         for a 0/1 variable, else ``None``), ``local`` (DataFrame,
         :func:`local_stats`), ``local_join_counts`` (DataFrame, BB, for a 0/1
-        variable, else ``None``), ``lisa_counts`` (class -> count, every class present)
+        variable, else ``None``), ``local_geary`` (DataFrame, :func:`local_geary`),
+        ``lisa_counts`` (class -> count, every class present)
         and ``weights`` (the connectivity report).
 
     """
@@ -655,11 +656,13 @@ def analyse(
         jc = join_counts(values, w, permutations=permutations, seed=seed)
         ljc = local_join_counts(values, w, permutations=permutations, seed=seed, alpha=alpha)
     local = local_stats(values, w, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
+    geary = local_geary(values, w, permutations=permutations, seed=seed, alpha=alpha)
     counts = local["lisa_class"].value_counts()
     return {
         "global": glob,
         "join_counts": jc,
         "local_join_counts": ljc,
+        "local_geary": geary,
         "local": local,
         "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in LISA_CLASSES},
         "weights": w.report,

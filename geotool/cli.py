@@ -202,6 +202,10 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     folder = check.output_dir(args.out, inputs=[args.data] if args.data else [])
     out = folder / (check.safe_filename(f"lisa_{label}_{values.name}_{spec}") + ".csv")
     write_atomic(out, to_csv_bytes(local, index_label="adcode"))
+    geary = result["local_geary"]
+    geary.insert(0, "name", boundaries.units()["name"].reindex(geary.index).to_numpy())
+    geary_out = folder / (check.safe_filename(f"geary_{label}_{values.name}_{spec}") + ".csv")
+    write_atomic(geary_out, to_csv_bytes(geary, index_label="adcode"))
     joins = {"BB": result["local_join_counts"], "CLC": clc}
     joins = {case: frame for case, frame in joins.items() if frame is not None}
     for case, frame in joins.items():
@@ -215,6 +219,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
             if result["join_counts"] is None
             else json.loads(result["join_counts"].to_json(orient="records")),
             "lisa_counts": result["lisa_counts"],
+            "local_geary_counts": geary["cluster"].value_counts().to_dict(),
             "local_join_counts": {
                 case: json.loads(
                     frame[frame["significant"]][["name", "ljc", "p_sim"]]
@@ -258,6 +263,10 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         + (" (FDR)" if args.fdr else "")
         + f" at alpha {args.alpha}: "
         + ", ".join(f"{k} {v}" for k, v in result["lisa_counts"].items())
+    )
+    print(
+        f"local Geary classes at alpha {args.alpha}: "
+        + ", ".join(f"{k} {v}" for k, v in geary["cluster"].value_counts().items())
     )
     for case, frame in joins.items():
         hits = frame[frame["significant"]].sort_values(["p_sim", "ljc"], ascending=[True, False])

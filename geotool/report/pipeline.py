@@ -317,6 +317,9 @@ def _run(
             joins[f"{var.label} (BB)"] = ljc
             write(f"tables/ljc_{var.key}.csv", _csv(ljc.reset_index(names="adcode")))
         write(f"tables/lisa_{var.key}.csv", _csv(local.reset_index(names="adcode")))
+        geary = autocorr.local_geary(var.data, default_w, permutations=permutations, seed=seed)
+        geary.insert(0, "name", names.reindex(geary.index).to_numpy())
+        write(f"tables/local_geary_{var.key}.csv", _csv(geary.reset_index(names="adcode")))
         fig = autocorr.moran_scatter(
             local,
             title=f"{var.label}: {var.variable}, {default} weights",
@@ -341,6 +344,9 @@ def _run(
                 for spec in dict.fromkeys([*done_specs, default])
             },
             "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in autocorr.LISA_CLASSES},
+            "local_geary_counts": {
+                str(k): int(v) for k, v in geary["cluster"].value_counts().items()
+            },
             "p_sim": "one-sided in the observed direction; p_norm, p_rand two-sided",
         }
         if var.member is not None:
