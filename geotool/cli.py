@@ -744,6 +744,11 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
     return _PARAM.sub(lambda m: flags[m.group(1)] + " ", message).rstrip()
 
 
+def _not_progress(record: logging.LogRecord) -> bool:
+    """Drop progress lines (``record.progress``) where nobody watches a terminal."""
+    return not getattr(record, "progress", False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``geotool`` console command."""
     parser = _parser()
@@ -753,7 +758,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not sys.stderr.isatty():  # progress lines are for people watching a terminal
         for handler in logging.getLogger().handlers:
-            handler.addFilter(lambda record: not getattr(record, "progress", False))
+            # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
+            if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+                handler.addFilter(_not_progress)
     try:
         return args.func(args)
     except InputError as exc:
