@@ -252,11 +252,17 @@ def _rank(a: np.ndarray) -> np.ndarray:
 def rank_correlations(
     x: np.ndarray, y: np.ndarray, permutations: int, rng: np.random.Generator
 ) -> dict[str, float]:
-    """Spearman's rho and Kendall's tau-b of x and y, with two-sided permutation p-values."""
+    """Spearman's rho and Kendall's tau-b of x and y, with two-sided permutation p-values.
+
+    A constant x or y (one tier only) has no rank correlation: every result is missing.
+    """
     n = len(x)
     rx, ry = _rank(x), _rank(y)
     rx_c, ry_c = rx - rx.mean(), ry - ry.mean()
     denom = math.sqrt((rx_c @ rx_c) * (ry_c @ ry_c))
+    if denom == 0:
+        nan = float("nan")
+        return {"spearman_rho": nan, "spearman_p": nan, "kendall_tau_b": nan, "kendall_p": nan}
     rho = float(rx_c @ ry_c / denom)
     sx = np.sign(x[:, None] - x[None, :])
     sy = np.sign(y[:, None] - y[None, :])

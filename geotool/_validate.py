@@ -671,6 +671,12 @@ def output_file(out: object, *, inputs: Iterable[object] = (), name: str = "out"
         As above.
 
     """
+    if isinstance(out, str | os.PathLike) and str(out).endswith(("/", os.sep)):
+        msg = (
+            f"{name}={_show(str(out))} ends with a separator, so it names a folder; give a "
+            "file path (e.g. maps/map.html)."
+        )
+        raise InputError(msg)
     path = _resolved(out, name)
     _refuse_inputs(path, inputs, name)
     if path.is_dir():

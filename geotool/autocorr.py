@@ -108,6 +108,12 @@ def _check_values(values: pd.Series, w: Weights, name: str = "values") -> np.nda
             "fill or drop them."
         )
         raise InputError(msg)
+    if 0 < np.abs(x - x.mean()).max() < 1e-150:
+        msg = (
+            f"{name} ({values.name!r}) varies only by {np.abs(x - x.mean()).max():.3g}, too "
+            "little to square without underflow; rescale the values (e.g. multiply them)."
+        )
+        raise InputError(msg)
     if np.abs(x).max() > 1e150:
         msg = (
             f"{name} ({values.name!r}) has values up to {np.abs(x).max():.3g}, too large to "
@@ -507,8 +513,11 @@ def local_stats(
         wi = np.asarray(wstar.sum(axis=1)).ravel()
         s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
         xbar = x.mean()
-        s = math.sqrt((x**2).mean() - xbar**2)
-        gi_z = (wstar @ x - xbar * wi) / (s * np.sqrt((n * s1i - wi**2) / (n - 1)))
+        s = math.sqrt(max((x**2).mean() - xbar**2, 0.0))
+        spread = np.sqrt(np.maximum((n * s1i - wi**2) / (n - 1), 0.0))
+        # a unit whose neighbourhood is every unit has no Gi* variance: z is missing
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gi_z = np.where(spread > 0, (wstar @ x - xbar * wi) / (s * spread), np.nan)
         out["gi_star"] = (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan
         out["gi_star_z"] = gi_z
         out["gi_star_p_norm"] = erfc(np.abs(gi_z) / math.sqrt(2))

@@ -157,10 +157,12 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str]:
 def _cmd_autocorr(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from geotool import _validate as check
     from geotool import autocorr, weights
     from geotool._atomic import write_atomic
     from geotool.report import rankings
 
+    check.output_dir(args.out, inputs=[args.data] if args.data else [])  # before any work
     values, ids, label = _autocorr_values(args)
     if args.sensitivity:
         table = autocorr.sensitivity(values, ids, permutations=args.permutations, seed=args.seed)
@@ -196,7 +198,6 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
 
     local = result["local"]
     local.insert(0, "name", boundaries.units()["name"].reindex(local.index).to_numpy())
-    from geotool import _validate as check
     from geotool._csv import to_csv_bytes
 
     folder = check.output_dir(args.out, inputs=[args.data] if args.data else [])
@@ -292,6 +293,10 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     from geotool.report import rankings
     from geotool.report.check import region_change
 
+    if args.data is not None:  # the match report goes to --out: check it before any work
+        from geotool import _validate as check
+
+        check.output_dir(args.out, inputs=[args.data])
     if args.data is None:
         if args.method == "report":
             table = rankings.tier_table(args.ranking)
@@ -661,7 +666,9 @@ def _parser() -> argparse.ArgumentParser:
     mp.add_argument(
         "--scheme", default="quantiles", choices=["quantiles", "fisherjenks", "equalinterval"]
     )
-    mp.add_argument("-k", type=int, default=5)
+    mp.add_argument(
+        "-k", type=int, default=None, help="classes (default 5, fewer if the data have fewer)"
+    )
     mp.add_argument("--title", default="")
     for col in ("name", "province", "prefecture", "code"):
         mp.add_argument(f"--{col}-col", default=None)

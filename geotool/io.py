@@ -514,6 +514,12 @@ def read_table(
     if _kind(raw, path) == "excel":
         frame, used = _read_excel(raw, where, sheet), "xlsx"
     else:
+        if sheet is not None:
+            msg = (
+                f"sheet={short(str(sheet))!r} applies to Excel workbooks, and {where} is a text "
+                "(CSV) file; leave sheet out."
+            )
+            raise InputError(msg)
         text, used = _decode(raw, path, encoding)
         _check_text(text, where, used)
         # One line ending: pandas' parser drops an empty row after a lone CR.

@@ -89,7 +89,7 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     if not pd.api.types.is_numeric_dtype(scores):
         msg = f"The score must be numeric, got dtype {scores.dtype}."
         raise InputError(msg)
-    k = check.classes(k, n_distinct=int(scores.nunique()), minimum=1)
+    k = check.classes(k, n_distinct=int(scores.nunique()), minimum=2)  # one tier: no diffusion
     y = scores.to_numpy(dtype=float)
     if method == "ward":
         from scipy.cluster.hierarchy import fcluster, linkage

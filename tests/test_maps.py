@@ -112,10 +112,14 @@ def test_bad_map_options():
         maps.choropleth(pd.Series(["a"], index=["320281"]))
     with pytest.raises(InputError, match="breaks"):
         maps.choropleth(pd.Series([1.0], index=["320281"]), scheme="user")
-    with pytest.raises(InputError, match="k must be"):
+    with pytest.raises(InputError, match="k=1: need at least 2 classes"):
         maps.choropleth(pd.Series([1.0, 2.0], index=["320281", "320583"]), k=1)
     with pytest.raises(InputError, match="None of the 2 ids"):
         maps.choropleth(pd.Series([1.0, 2.0], index=["x1", "x2"]))
+    with pytest.raises(InputError, match="1 distinct value"):
+        maps.choropleth(pd.Series([1.0, 1.0], index=["320281", "320583"]))
+    few = maps.choropleth(pd.Series([1.0, 2.0, 3.0], index=["320281", "320583", "320582"]))
+    assert "3 – 3" in maps.to_html(few)  # k defaults to 5, or fewer when the data have fewer
 
 
 def test_test_hooks_are_off_by_default(info):

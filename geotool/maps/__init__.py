@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geotool import _validate as check
 from geotool import boundaries, settings
 from geotool._atomic import write_atomic
 from geotool._cache import settings_cache
@@ -419,7 +420,7 @@ def choropleth(
     *,
     geo: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     scheme: str = "quantiles",
-    k: int = 5,
+    k: int | None = None,
     breaks: list[float] | None = None,
     cmap: str = "YlOrRd",
     title: str = "",
@@ -438,8 +439,9 @@ def choropleth(
         coloured units.
     scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
         mapclassify classifier; ``user`` takes ``breaks`` (upper bounds).
-    k : int
-        Number of classes (not for ``user``), from 2 to the number of distinct values.
+    k : int, optional
+        Number of classes (not for ``user``), from 2 to the number of distinct values;
+        default 5, or the number of distinct values when there are fewer.
     breaks : list of float, optional
         Class upper bounds, for ``scheme="user"``.
     cmap : str
@@ -495,16 +497,13 @@ def choropleth(
                 raise InputError(msg)
             cls = mapclassify.UserDefined(v.to_numpy(), bins=list(breaks))
         elif scheme in classifiers:
-            if (
-                isinstance(k, bool)
-                or not isinstance(k, int | np.integer)
-                or not (2 <= k <= max(distinct, 2))
-            ):
+            if distinct < 2:
                 msg = (
-                    f"k must be a whole number of classes from 2 to the {distinct} distinct "
-                    f"values, got {str(k)[:20]!r}."
+                    f"values ({str(values.name)[:40]!r}) have {distinct} distinct value(s); "
+                    "a choropleth needs at least 2."
                 )
                 raise InputError(msg)
+            k = min(5, distinct) if k is None else check.classes(k, n_distinct=distinct)
             cls = classifiers[scheme](v.to_numpy(), k=int(k))
         else:
             msg = f"scheme must be one of {[*classifiers, 'user']}, got {str(scheme)[:40]!r}."
