@@ -419,6 +419,47 @@ def join_counts(
     return out
 
 
+_ADJUST_NAMES = {"none": "no adjustment", "bonferroni": "Bonferroni", "fdr": "FDR"}
+
+
+def _significant(p: np.ndarray, alpha: float, adjust: str) -> np.ndarray:
+    """Which p-values are significant at ``alpha`` under a multiple-comparison rule.
+
+    Only finite p-values are tested (a NaN p is never significant and is not counted
+    among the ``m`` tests): ``"none"`` ``p <= alpha``; ``"bonferroni"``
+    ``p <= alpha / m``; ``"fdr"`` Benjamini-Hochberg step-up, ``p <= p_(k)`` for the
+    largest ``k`` with ``p_(k) <= alpha * k / m``.
+    """
+    tested = np.isfinite(p)
+    out = np.zeros(len(p), dtype=bool)
+    m = int(tested.sum())
+    if m == 0:
+        return out
+    q = p[tested]
+    if adjust == "none":
+        out[tested] = q <= alpha
+    elif adjust == "bonferroni":
+        out[tested] = q <= alpha / m
+    else:
+        q_sorted = np.sort(q)
+        below = np.flatnonzero(q_sorted <= alpha * np.arange(1, m + 1) / m)
+        if len(below):
+            out[tested] = q <= q_sorted[below.max()]
+    return out
+
+
+def _adjust_rule(adjust: str | None, fdr: bool) -> str:
+    """The multiple-comparison rule asked for, with ``fdr=True`` an alias of ``"fdr"``."""
+    rule = "fdr" if fdr and adjust in (None, "none") else (adjust or "none")
+    if rule not in _ADJUST_NAMES:
+        msg = f"adjust must be 'none', 'bonferroni' or 'fdr', got {adjust!r}."
+        raise InputError(msg)
+    if fdr and rule != "fdr":
+        msg = f"fdr=True asks for the FDR but adjust={adjust!r}; pass one of them."
+        raise InputError(msg)
+    return rule
+
+
 def local_stats(
     values: pd.Series,
     w: WeightsLike,
@@ -426,6 +467,7 @@ def local_stats(
     permutations: int | None = None,
     seed: int | None = None,
     alpha: float = 0.05,
+    adjust: str = "none",
     fdr: bool = False,
     gi_star: bool = True,
 ) -> pd.DataFrame:
@@ -445,10 +487,15 @@ def local_stats(
     seed : int, optional
         Default :data:`geotool.settings.seed`.
     alpha : float
-        Significance level for ``significant`` and the class.
+        Significance level for ``significant``, the class and ``gi_star_significant``.
+    adjust : {"none", "bonferroni", "fdr"}
+        Multiple-comparison rule over the units with a permutation p-value (a missing
+        p-value is not a test and is never significant): ``"none"`` tests each unit at
+        ``alpha``; ``"bonferroni"`` at ``alpha / m`` (``m`` units tested), controlling
+        the family-wise error rate; ``"fdr"`` controls the false discovery rate at
+        ``alpha`` (Benjamini-Hochberg step-up).
     fdr : bool
-        Control the false discovery rate (Benjamini-Hochberg at ``alpha`` over all
-        units) instead of testing each unit at ``alpha``.
+        ``True`` is an alias of ``adjust="fdr"`` (kept for old callers).
     gi_star : bool
         Also compute Gi* (its own permutations double the cost).
 
@@ -461,10 +508,16 @@ def local_stats(
         "Not significant"), ``gi_star`` (the unit in its own neighbourhood, weights
         row-standardised: the neighbourhood mean over the total, as GeoDa and esda
         define it), ``gi_star_z`` (scale-free), ``gi_star_p_norm`` (two-sided),
-        ``gi_star_p_sim``.
+        ``gi_star_p_sim``, ``gi_star_significant`` (``gi_star_p_sim`` under the same
+        rule as the LISA classes), and ``adjust`` (the rule, constant).
+        ``attrs``: ``adjust``, ``alpha``, ``lisa_rule`` (the rule in words, e.g.
+        ``"p <= 0.05, FDR"``, for legends) and ``adjust_note`` (empty, or, logged as a
+        warning too, why Bonferroni cannot find any unit with so few permutations:
+        ``p_sim`` is at least ``1 / (permutations + 1)``).
 
     """
     alpha = check.alpha(alpha)
+    adjust = _adjust_rule(adjust, fdr)
     w = as_weights(w)
     x = _check_values(values, w)
     n = len(x)
@@ -477,13 +530,19 @@ def local_stats(
         p_sim = conditional_pvalues(z, wr, permutations, rng_for(seed, "lisa"), z)
     else:
         p_sim = np.full(n, np.nan)
-    if fdr:
-        p_sorted = np.sort(p_sim)
-        below = p_sorted <= alpha * np.arange(1, n + 1) / n
-        cutoff = p_sorted[np.flatnonzero(below).max()] if below.any() else -1.0
-        significant = p_sim <= cutoff
-    else:
-        significant = p_sim <= alpha
+    significant = _significant(p_sim, alpha, adjust)
+    note = ""
+    if adjust == "bonferroni" and permutations and 1 / (permutations + 1) > alpha / n:
+        import logging
+
+        from geotool._log import log
+
+        note = (
+            f"Bonferroni with {permutations} permutations: the smallest p_sim, "
+            f"{1 / (permutations + 1):.2g}, is above alpha / n = {alpha / n:.2g}, so no unit "
+            f"can be significant; use at least {math.ceil(n / alpha) - 1} permutations."
+        )
+        log(note, logging.WARNING)
     quadrant = np.select(
         [(z > 0) & (lag > 0), (z < 0) & (lag < 0), (z < 0) & (lag > 0), (z > 0) & (lag < 0)],
         ["High-High", "Low-Low", "Low-High", "High-Low"],
@@ -521,15 +580,24 @@ def local_stats(
         out["gi_star"] = (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan
         out["gi_star_z"] = gi_z
         out["gi_star_p_norm"] = erfc(np.abs(gi_z) / math.sqrt(2))
-        out["gi_star_p_sim"] = (
+        gi_p = (
             conditional_pvalues(x, raw, permutations, rng_for(seed, "gi_star"), np.ones(n))
             if permutations
-            else np.nan
+            else np.full(n, np.nan)
         )
+        out["gi_star_p_sim"] = gi_p
+        out["gi_star_significant"] = _significant(gi_p, alpha, adjust)
+    out["adjust"] = adjust
     order = values.index[values.index.isin(w.ids)]
     if not order.equals(w.ids):
         out = out.reindex(order)
     out.index.name = values.index.name if values.index.name is not None else w.ids.name
+    out.attrs.update(
+        adjust=adjust,
+        alpha=alpha,
+        lisa_rule=f"p <= {alpha:g}, {_ADJUST_NAMES[adjust]}",
+        adjust_note=note,
+    )
     return out
 
 
@@ -643,6 +711,7 @@ def analyse(
     alpha: float = 0.05,
     fdr: bool = False,
     other: pd.Series | None = None,
+    adjust: str = "none",
 ) -> dict[str, Any]:
     """Global and local statistics of one variable under one set of weights.
 
@@ -653,8 +722,9 @@ def analyse(
         for a 0/1 variable, else ``None``), ``local`` (DataFrame,
         :func:`local_stats`), ``local_join_counts`` (DataFrame, BB, for a 0/1
         variable, else ``None``), ``local_geary`` (DataFrame, :func:`local_geary`),
-        ``lisa_counts`` (class -> count, every class present)
-        and ``weights`` (the connectivity report).
+        ``lisa_counts`` (class -> count, every class present), ``adjust`` and
+        ``lisa_rule`` (the multiple-comparison rule of the classes, see
+        :func:`local_stats`) and ``weights`` (the connectivity report).
 
     """
     w = as_weights(w)
@@ -664,7 +734,10 @@ def analyse(
     if np.isin(x.to_numpy(dtype=float), (0, 1)).all():
         jc = join_counts(values, w, permutations=permutations, seed=seed)
         ljc = local_join_counts(values, w, permutations=permutations, seed=seed, alpha=alpha)
-    local = local_stats(values, w, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
+    local = local_stats(
+        values, w, permutations=permutations, seed=seed, alpha=alpha, adjust=adjust, fdr=fdr
+    )
+    fdr = local.attrs["adjust"] == "fdr"
     geary = local_geary(values, w, permutations=permutations, seed=seed, alpha=alpha)
     counts = local["lisa_class"].value_counts()
     return {
@@ -674,6 +747,8 @@ def analyse(
         "local_geary": geary,
         "local": local,
         "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in LISA_CLASSES},
+        "adjust": local.attrs["adjust"],
+        "lisa_rule": local.attrs["lisa_rule"],
         "weights": w.report,
         "alpha": alpha,
         "fdr": fdr,

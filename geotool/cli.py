@@ -163,6 +163,9 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     from geotool.report import rankings
 
     check.output_dir(args.out, inputs=[args.data] if args.data else [])  # before any work
+    if args.fdr and args.adjust not in (None, "fdr"):
+        msg = f"--fdr is --adjust fdr; it contradicts --adjust {args.adjust}: pass one of them."
+        raise InputError(msg)
     values, ids, label = _autocorr_values(args)
     if args.sensitivity:
         table = autocorr.sensitivity(values, ids, permutations=args.permutations, seed=args.seed)
@@ -190,6 +193,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         permutations=args.permutations,
         seed=args.seed,
         alpha=args.alpha,
+        adjust=args.adjust or "none",
         fdr=args.fdr,
         other=other,
     )
@@ -231,7 +235,10 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
             },
             "weights": result["weights"],
             "alpha": args.alpha,
-            "fdr": args.fdr,
+            "adjust": result["adjust"],
+            "lisa_rule": result["lisa_rule"],
+            "adjust_note": local.attrs.get("adjust_note", ""),
+            "fdr": result["fdr"],
             "local_table": str(out),
         }
         print(json.dumps(payload, ensure_ascii=False, indent=1))
@@ -260,9 +267,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         f"{args.permutations} permutations, seed {args.seed}"
     )
     print(
-        "LISA classes"
-        + (" (FDR)" if args.fdr else "")
-        + f" at alpha {args.alpha}: "
+        f"LISA classes ({result['lisa_rule']}): "
         + ", ".join(f"{k} {v}" for k, v in result["lisa_counts"].items())
     )
     print(
@@ -513,6 +518,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         weights=args.weights,
         cluster_set=args.set,
         inputs=(args.data,) if args.data is not None else (),
+        adjust=args.adjust,
     )
     print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
     for res in summary["autocorrelation"].values():
@@ -520,7 +526,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             mi = res["moran_i"][res["default_weights"]]
             print(
                 f"{res['label']}: Moran's I {mi['value']:.3f} ({res['default_weights']}, "
-                f"p_sim {mi['p_sim']:.4g}); LISA "
+                f"p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
                 + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items()),
                 file=sys.stderr,
             )
@@ -598,7 +604,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--permutations", type=int, default=settings.permutations)
     a.add_argument("--seed", type=int, default=settings.seed)
     a.add_argument("--alpha", type=float, default=0.05)
-    a.add_argument("--fdr", action="store_true", help="Benjamini-Hochberg over all units")
+    a.add_argument(
+        "--adjust",
+        default=None,
+        choices=["none", "bonferroni", "fdr"],
+        help="multiple-comparison rule of the LISA classes and Gi* significance: none "
+        "(each unit at --alpha, the default), bonferroni (alpha / units), fdr "
+        "(Benjamini-Hochberg)",
+    )
+    a.add_argument("--fdr", action="store_true", help="same as --adjust fdr")
     a.add_argument(
         "--bivariate",
         default=None,
@@ -715,6 +729,12 @@ def _parser() -> argparse.ArgumentParser:
         "--set",
         default="report2020",
         help="cluster definition set for the map and tooltips (report2020, plans, FILE)",
+    )
+    r.add_argument(
+        "--adjust",
+        default="none",
+        choices=["none", "bonferroni", "fdr"],
+        help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
     r.set_defaults(func=_cmd_run)
     return parser

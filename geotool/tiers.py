@@ -16,10 +16,23 @@ two points (to a core, diffusion vectors) are geodesic on the WGS84 ellipsoid.
 * **Mean centre**: mean of the projected points. **Median centre**: the geometric
   median (the point minimising the sum of distances; Weiszfeld's algorithm).
 * **Standard distance**: ``sqrt(mean squared distance to the mean centre)``, km.
-* **Standard deviational ellipse**: one standard deviation along the principal axes of
-  the points' covariance (population, ``/n``); orientation is the azimuth of the major
-  axis, degrees clockwise from north in ``[0, 180)``. (ArcGIS multiplies the axes by
-  sqrt(2); pointpats does not; neither do we.)
+* **Standard deviational ellipse**, in one of two conventions (``ellipse=``; the
+  tables name it in ``ellipse_convention``). Both share the centre (mean centre) and the
+  orientation: the azimuth of the major axis, degrees clockwise from north in
+  ``[0, 180)``.
+
+  - ``"corrected"`` (the default): the plain axes times ``sqrt(2)`` (two dimensions)
+    times ``sqrt(n / (n - 2))`` (a degrees-of-freedom correction for the two estimated
+    centre coordinates), the ellipse of CrimeStat and of
+    ``pointpats.centrography.ellipse`` (checked against it in ``tests/test_tiers.py``).
+    It is undefined for groups of ``n <= 2`` units: their axes and azimuth are NaN and
+    ``ellipse_note`` says why. (ArcGIS's Directional Distribution multiplies by
+    ``sqrt(2)`` without the degrees-of-freedom factor.)
+  - ``"plain"``: one standard deviation along the principal axes of the points'
+    covariance (population, ``/n``): the square roots of its eigenvalues.
+
+  For the report's first tier (6 counties) the corrected axes are ``sqrt(2 * 6 / 4)``
+  = 1.73 times the plain ones (511/73 km against 295/42 km).
 * **Coast** and **core** are the caller's: a coastline geometry (e.g.
   :func:`geotool.boundaries.coastline`) and a core point (the report uses 上海's historic
   centre, 黄浦区); without them the distance columns are absent.
@@ -156,14 +169,40 @@ def _geometric_median(xy: np.ndarray, tol: float = 1e-3, max_iter: int = 1000) -
     return point
 
 
-def _ellipse(xy: np.ndarray) -> tuple[float, float, float]:
-    """(azimuth of the major axis in degrees clockwise from north, semi-major, semi-minor)."""
+#: Conventions of the standard deviational ellipse (see the module docstring).
+ELLIPSE_CONVENTIONS = ("corrected", "plain")
+
+
+def _check_ellipse(convention: str) -> str:
+    if convention not in ELLIPSE_CONVENTIONS:
+        msg = (
+            f"ellipse must be 'corrected' (sqrt(2) and sqrt(n/(n-2)), as pointpats and "
+            f"CrimeStat) or 'plain' (1 sigma), got {convention!r}."
+        )
+        raise InputError(msg)
+    return convention
+
+
+def _ellipse(xy: np.ndarray, convention: str = "plain") -> tuple[float, float, float]:
+    """(azimuth of the major axis in degrees clockwise from north, semi-major, semi-minor).
+
+    ``convention`` ``"plain"``: 1 sigma along the principal axes; ``"corrected"``: times
+    ``sqrt(2) * sqrt(n / (n - 2))``, all NaN for ``n <= 2`` (undefined).
+    """
+    n = len(xy)
+    if convention == "corrected" and n <= 2:
+        return math.nan, math.nan, math.nan
     centred = xy - xy.mean(axis=0)
-    cov = centred.T @ centred / len(xy)
+    cov = centred.T @ centred / n
     vals, vecs = np.linalg.eigh(cov)
     major = vecs[:, 1]
     azimuth = math.degrees(math.atan2(major[0], major[1])) % 180.0
-    return azimuth, math.sqrt(max(vals[1], 0.0)), math.sqrt(max(vals[0], 0.0))
+    scale = math.sqrt(2 * n / (n - 2)) if convention == "corrected" else 1.0
+    return (
+        azimuth,
+        scale * math.sqrt(max(vals[1], 0.0)),
+        scale * math.sqrt(max(vals[0], 0.0)),
+    )
 
 
 def _geod() -> Any:
@@ -241,7 +280,12 @@ def _positions_for(table: pd.DataFrame, pos: pd.DataFrame, id_col: str) -> pd.Da
 
 
 def geography(
-    table: pd.DataFrame, pos: pd.DataFrame, *, group: str = "tier", id_col: str = "adcode"
+    table: pd.DataFrame,
+    pos: pd.DataFrame,
+    *,
+    group: str = "tier",
+    id_col: str = "adcode",
+    ellipse: str = "corrected",
 ) -> pd.DataFrame:
     """Centres, spread and position of each tier (or any grouping column).
 
@@ -255,18 +299,23 @@ def geography(
         The column to group by (``tier``, or ``year`` ...).
     id_col : str
         The column of ``table`` holding the units' ids (``pos``'s index).
+    ellipse : {"corrected", "plain"}
+        Convention of the standard deviational ellipse (module docstring):
+        ``"corrected"`` as pointpats and CrimeStat (``sqrt(2) * sqrt(n / (n - 2))``
+        times 1 sigma; NaN for groups of ``n <= 2``), or ``"plain"`` 1 sigma.
 
     Returns
     -------
     pandas.DataFrame
         One row per group: ``n``, ``mean_lon``/``mean_lat`` (mean centre),
         ``median_lon``/``median_lat`` (geometric median), ``standard_distance_km``,
-        ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km`` (1 sigma,
-        see the module docstring), ``lon_mean``, ``lon_median`` (of the units'
-        longitudes) and, where ``pos`` has them, ``km_to_coast_mean``,
-        ``km_to_coast_median``, ``km_to_core_mean``.
+        ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km``,
+        ``ellipse_convention``, ``ellipse_note`` (empty, or why the ellipse is NaN),
+        ``lon_mean``, ``lon_median`` (of the units' longitudes) and, where ``pos`` has
+        them, ``km_to_coast_mean``, ``km_to_coast_median``, ``km_to_core_mean``.
 
     """
+    ellipse = _check_ellipse(ellipse)
     p_all = _positions_for(table, pos, id_col)
     xy = p_all[["x", "y"]].to_numpy()
     crs = pos.attrs.get("crs", settings.equal_area_crs)
@@ -277,7 +326,13 @@ def geography(
         centre = pts.mean(axis=0)
         median = _geometric_median(pts)
         sd = math.sqrt(((pts - centre) ** 2).sum(axis=1).mean())
-        azimuth, major, minor = _ellipse(pts)
+        azimuth, major, minor = _ellipse(pts, ellipse)
+        note = (
+            f"n = {len(idx)}: the corrected ellipse needs at least 3 units (its "
+            "sqrt(n / (n - 2)) factor); ellipse='plain' gives 1 sigma"
+            if ellipse == "corrected" and len(idx) <= 2
+            else ""
+        )
         (clon, clat), (mlon, mlat) = _to_lonlat(np.array([centre, median]), crs)
         p = p_all.iloc[idx]
         row = {
@@ -285,6 +340,7 @@ def geography(
             "mean_lon": clon, "mean_lat": clat, "median_lon": mlon, "median_lat": mlat,
             "standard_distance_km": sd / 1000, "ellipse_azimuth_deg": azimuth,
             "ellipse_major_km": major / 1000, "ellipse_minor_km": minor / 1000,
+            "ellipse_convention": ellipse, "ellipse_note": note,
             "lon_mean": p["lon"].mean(), "lon_median": p["lon"].median(),
         }  # fmt: skip
         if "km_to_coast" in p.columns:
@@ -434,12 +490,14 @@ def shapes(
     """Tier centres (points), ellipses (polygons) and diffusion vectors (lines) for maps.
 
     ``crs`` is the projected CRS the ellipses were measured in (``pos.attrs["crs"]``;
-    default the China Albers CRS).
+    default the China Albers CRS). The ellipses are ``geo``'s, in its convention
+    (``ellipse_convention``); a group whose ellipse is undefined (NaN axes) has none.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        EPSG:4326, with ``kind`` in {"mean_centre", "ellipse", "vector"} and ``group``.
+        EPSG:4326, with ``kind`` in {"mean_centre", "ellipse", "vector"} and ``group``;
+        ellipses also carry ``ellipse_convention``.
 
     """
     crs = crs or settings.equal_area_crs
@@ -447,6 +505,10 @@ def shapes(
     fwd = pyproj.Transformer.from_crs(settings.default_crs, crs, always_xy=True)
     records, geoms = [], []
     for row in geo.to_dict(orient="records"):
+        records.append({"kind": "mean_centre", group: row[group]})
+        geoms.append(shapely.Point(row["mean_lon"], row["mean_lat"]))
+        if not np.isfinite([row["ellipse_major_km"], row["ellipse_minor_km"]]).all():
+            continue
         cx, cy = fwd.transform(row["mean_lon"], row["mean_lat"])
         a, b = row["ellipse_major_km"] * 1000, row["ellipse_minor_km"] * 1000
         az = math.radians(row["ellipse_azimuth_deg"])
@@ -455,11 +517,9 @@ def shapes(
         xs = cx + a * np.cos(t) * ex - b * np.sin(t) * ey
         ys = cy + a * np.cos(t) * ey + b * np.sin(t) * ex
         ring = _to_lonlat(np.column_stack([xs, ys]), crs)
-        records += [
-            {"kind": "mean_centre", group: row[group]},
-            {"kind": "ellipse", group: row[group]},
-        ]
-        geoms += [shapely.Point(row["mean_lon"], row["mean_lat"]), shapely.Polygon(ring)]
+        convention = row.get("ellipse_convention", "plain")
+        records.append({"kind": "ellipse", group: row[group], "ellipse_convention": convention})
+        geoms.append(shapely.Polygon(ring))
     for _, v in vectors.iterrows():
         records.append(
             {
@@ -483,6 +543,7 @@ def analyse(
     seed: int | None = None,
     year_col: str | None = None,
     id_col: str = "adcode",
+    ellipse: str = "corrected",
 ) -> dict[str, Any]:
     """Composition, geography, diffusion vectors, gradient test and change for one table.
 
@@ -503,6 +564,8 @@ def analyse(
         (the other results use the latest year).
     id_col : str
         The column holding the units' ids.
+    ellipse : {"corrected", "plain"}
+        Convention of the tier ellipses (:func:`geography`); the ``shapes`` follow.
 
     Returns
     -------
@@ -513,6 +576,7 @@ def analyse(
         ``yearly_centres`` and ``mobility``.
 
     """
+    ellipse = _check_ellipse(ellipse)  # before any work
     latest = table
     out: dict[str, Any] = {}
     if year_col:
@@ -523,7 +587,7 @@ def analyse(
         out["composition"] = composition(latest, by="region")
     if "province" in latest.columns:
         out["composition_province"] = composition(latest, by="province")
-    geo = geography(latest, pos, id_col=id_col)
+    geo = geography(latest, pos, id_col=id_col, ellipse=ellipse)
     vec = diffusion_vectors(geo)
     grad = gradient(latest, pos, permutations=permutations, seed=seed, id_col=id_col)
     out["geography"] = geo

@@ -1,5 +1,7 @@
 """Autocorrelation: hand-derived values on a small lattice, GeoDa's engine on real data."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,8 @@ from geotool._errors import InputError
 from geotool._perm import conditional_lags, rng_for
 from geotool.report import rankings
 from geotool.weights import Weights
+
+from .test_cli import run_cli
 
 
 def lattice(rows=4, cols=4):
@@ -226,6 +230,132 @@ def test_stage_covers_the_three_rankings_and_every_weights_spec():
     assert biv["value"] > 0.3  # industrial and innovation scores co-locate
     again = _ranking_stage("industrial_counties", "queen", permutations=99, seed=5)
     pd.testing.assert_frame_equal(result["industrial_counties"]["global"], again["global"])
+
+
+RULES = ("none", "bonferroni", "fdr")
+
+
+def _bh_by_hand(p, alpha):
+    """Benjamini-Hochberg step-up, written out: the k smallest p, k the last step passed."""
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    k = 0
+    for i, unit in enumerate(order, start=1):
+        if p[unit] <= alpha * i / m:
+            k = i
+    out = np.zeros(m, dtype=bool)
+    out[order[:k]] = True
+    return out
+
+
+@pytest.fixture(scope="module")
+def industrial_by_rule():
+    """Local statistics of the industrial score under each rule, with enough permutations
+    (49,999) for Bonferroni to be reachable: alpha / n = 0.05 / 1861 = 2.7e-5."""
+    v = rankings.variables("industrial_counties")
+    w = weights.build(v.index, "queen")
+    return {
+        rule: autocorr.local_stats(v["score"], w, permutations=49_999, seed=1, adjust=rule)
+        for rule in RULES
+    }
+
+
+def test_adjust_rules_on_the_industrial_score(industrial_by_rule):
+    from scipy.stats import false_discovery_control
+
+    by = industrial_by_rule
+    p = by["none"]["p_sim"].to_numpy()
+    gi_p = by["none"]["gi_star_p_sim"].to_numpy()
+    n = len(p)
+    for rule, local in by.items():
+        np.testing.assert_array_equal(local["p_sim"].to_numpy(), p)  # same draws, any rule
+        assert local.attrs["adjust"] == rule and (local["adjust"] == rule).all()
+        sig = local["significant"].to_numpy()
+        expected_class = np.where(sig, local["quadrant"], "Not significant")
+        assert (local["lisa_class"].to_numpy() == expected_class).all()
+    counts = {rule: int(local["significant"].sum()) for rule, local in by.items()}
+    gi_counts = {rule: int(local["gi_star_significant"].sum()) for rule, local in by.items()}
+    assert 0 < counts["bonferroni"] <= counts["fdr"] <= counts["none"]
+    assert 0 < gi_counts["bonferroni"] <= gi_counts["fdr"] <= gi_counts["none"]
+    assert counts["bonferroni"] < counts["none"]
+    for rule, hand, gi_hand in (
+        ("none", p <= 0.05, gi_p <= 0.05),
+        ("bonferroni", p <= 0.05 / n, gi_p <= 0.05 / n),
+        ("fdr", _bh_by_hand(p, 0.05), _bh_by_hand(gi_p, 0.05)),
+    ):
+        np.testing.assert_array_equal(by[rule]["significant"].to_numpy(), hand)
+        np.testing.assert_array_equal(by[rule]["gi_star_significant"].to_numpy(), gi_hand)
+    # scipy's BH adjusted p-values agree
+    np.testing.assert_array_equal(by["fdr"]["significant"], false_discovery_control(p) <= 0.05)
+    assert by["fdr"].attrs["lisa_rule"] == "p <= 0.05, FDR"
+    assert by["bonferroni"].attrs["adjust_note"] == ""
+
+
+def test_fdr_alias_and_bad_rules():
+    v = rankings.variables("industrial_counties")
+    w = weights.build(v.index, "queen")
+    old = autocorr.local_stats(v["score"], w, permutations=999, seed=3, fdr=True, gi_star=False)
+    new = autocorr.local_stats(v["score"], w, permutations=999, seed=3, adjust="fdr", gi_star=False)
+    pd.testing.assert_frame_equal(old, new)
+    assert old.attrs["adjust"] == "fdr"
+    with pytest.raises(InputError, match="adjust must be"):
+        autocorr.local_stats(v["score"], w, permutations=99, adjust="holm")
+    with pytest.raises(InputError, match="fdr=True"):
+        autocorr.local_stats(v["score"], w, permutations=99, adjust="bonferroni", fdr=True)
+    # 999 permutations cannot reach alpha / n: no unit, and a note that says why
+    bonf = autocorr.local_stats(v["score"], w, permutations=999, adjust="bonferroni")
+    assert not bonf["significant"].any()
+    assert "at least 37219 permutations" in bonf.attrs["adjust_note"]
+
+
+def test_missing_p_values_are_never_significant():
+    v = rankings.variables("industrial_counties")
+    w = weights.build(v.index, "queen")
+    for rule in RULES:
+        local = autocorr.local_stats(v["score"], w, permutations=0, adjust=rule)
+        assert local["p_sim"].isna().all() and local["gi_star_p_sim"].isna().all()
+        assert not local["significant"].any() and not local["gi_star_significant"].any()
+        assert (local["lisa_class"] == "Not significant").all()
+    # a NaN p is not a test: it neither counts in m nor is significant
+    p = np.array([0.001, np.nan, 0.02, 0.04, np.nan])
+    assert autocorr._significant(p, 0.05, "bonferroni").tolist() == [1, 0, 0, 0, 0]
+    assert autocorr._significant(p, 0.05, "fdr").tolist() == [1, 0, 1, 1, 0]  # m = 3
+    assert autocorr._significant(p, 0.05, "none").tolist() == [1, 0, 1, 1, 0]
+
+
+def test_cli_prints_the_rule(tmp_path):
+    base = ["autocorr", "--permutations", "99", "--out", str(tmp_path)]
+    for extra, rule in (
+        ([], "p <= 0.05, no adjustment"),
+        (["--adjust", "bonferroni"], "p <= 0.05, Bonferroni"),
+        (["--fdr"], "p <= 0.05, FDR"),
+        (["--adjust", "fdr", "--alpha", "0.1"], "p <= 0.1, FDR"),
+    ):
+        proc = run_cli(*base, *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert f"LISA classes ({rule}): " in proc.stdout
+    table = pd.read_csv(tmp_path / "lisa_industrial_counties_score_queen.csv")
+    assert (table["adjust"] == "fdr").all() and "gi_star_significant" in table.columns
+    proc = run_cli(*base, "--adjust", "bonferroni")
+    assert "no unit can be significant" in proc.stderr
+    proc = run_cli(*base, "--fdr", "--adjust", "none")
+    assert proc.returncode == 2 and "contradicts --adjust none" in proc.stderr
+
+
+def test_run_names_the_rule(tmp_path):
+    from .test_run_user import EXAMPLE
+
+    out = tmp_path / "out"
+    args = ["run", "--data", str(EXAMPLE), "--out", str(out), "--permutations", "99", "--quiet"]
+    proc = run_cli(*args, "--adjust", "fdr")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    res = next(iter(summary["autocorrelation"].values()))
+    assert res["lisa_rule"] == "p <= 0.05, FDR" and res["adjust"] == "fdr"
+    for page in ("index.html", "maps/lisa.html"):  # the table header, the map's legend
+        assert "LISA classes (p &lt;= 0.05, FDR)" in (out / page).read_text(encoding="utf-8")
+    lisa = pd.read_csv(next((out / "tables").glob("lisa_*.csv")))
+    assert (lisa["adjust"] == "fdr").all()
 
 
 def test_tie_rule_no_all_zero_neighbourhood_is_significant():

@@ -74,6 +74,90 @@ def test_ellipse_and_median_on_known_points():
     assert np.all(med < 2) and pts.mean(axis=0)[0] > 20
 
 
+def _azimuth_from_pointpats(theta: float) -> float:
+    """pointpats' angle: radians counterclockwise from east (+x), as shapely's rotate takes
+    it (its docstring says "clockwise"); ours: degrees clockwise from north in [0, 180)."""
+    return (90.0 - np.degrees(theta)) % 180.0
+
+
+def test_pointpats_rotation_convention():
+    from pointpats.centrography import ellipse
+
+    t = np.arange(-5, 6, dtype=float)
+    wobble = np.random.default_rng(0).normal(0, 0.3, len(t))
+    for slope, azimuth in ((1.0, 45.0), (-0.5, 90 + np.degrees(np.arctan(0.5)))):
+        pts = np.column_stack([t, slope * t + wobble])  # major axis towards the NE / ESE
+        theta = ellipse(pts)[2]
+        assert _azimuth_from_pointpats(theta) == pytest.approx(azimuth, abs=2)
+        assert tiers._ellipse(pts, "corrected")[0] == pytest.approx(
+            _azimuth_from_pointpats(theta), rel=1e-9
+        )
+
+
+def test_ellipse_conventions_match_pointpats_on_the_report(report):
+    from pointpats.centrography import ellipse
+
+    pos = tiers.unit_positions(report["adcode"])
+    corrected = tiers.geography(report, pos).set_index("tier")
+    plain = tiers.geography(report, pos, ellipse="plain").set_index("tier")
+    assert (corrected["ellipse_convention"] == "corrected").all()
+    assert (plain["ellipse_convention"] == "plain").all()
+    assert (corrected["ellipse_note"] == "").all()
+    for tier, group in report.groupby("tier"):
+        xy = pos.loc[group["adcode"], ["x", "y"]].to_numpy()
+        major, minor, theta = ellipse(xy)
+        row = corrected.loc[tier]
+        assert row["ellipse_major_km"] == pytest.approx(major / 1000, rel=1e-9)
+        assert row["ellipse_minor_km"] == pytest.approx(minor / 1000, rel=1e-9)
+        assert row["ellipse_azimuth_deg"] == pytest.approx(_azimuth_from_pointpats(theta), rel=1e-9)
+        n = len(group)
+        factor = np.sqrt(2 * n / (n - 2))
+        assert row["ellipse_major_km"] == pytest.approx(
+            plain.loc[tier, "ellipse_major_km"] * factor
+        )
+        assert row["ellipse_azimuth_deg"] == plain.loc[tier, "ellipse_azimuth_deg"]
+    # the plain ellipse keeps its values (tier 1: 295 / 42 km), the corrected one pointpats'
+    assert plain.loc[1, ["ellipse_major_km", "ellipse_minor_km"]].round().tolist() == [295, 42]
+    assert corrected.loc[1, ["ellipse_major_km", "ellipse_minor_km"]].round().tolist() == [511, 73]
+    # the other centrography columns do not depend on the convention
+    same = ["n", "mean_lon", "mean_lat", "median_lon", "standard_distance_km"]
+    pd.testing.assert_frame_equal(corrected[same], plain[same])
+
+
+def test_corrected_ellipse_of_two_units_is_nan_with_a_note(report, pos):
+    small = report[report["tier"] == 1].copy()
+    small["tier"] = [1, 1, 1, 2, 2, 3]  # groups of 3, 2 and 1 units
+    geo = tiers.geography(small, pos).set_index("tier")
+    assert np.isfinite(geo.loc[1, ["ellipse_major_km", "ellipse_minor_km"]].astype(float)).all()
+    for t in (2, 3):
+        assert (
+            geo.loc[t, ["ellipse_azimuth_deg", "ellipse_major_km", "ellipse_minor_km"]].isna().all()
+        )
+        assert "at least 3 units" in geo.loc[t, "ellipse_note"]
+    plain = tiers.geography(small, pos, ellipse="plain").set_index("tier")
+    assert plain.loc[2, "ellipse_major_km"] > 0 and (plain["ellipse_note"] == "").all()
+    shapes = tiers.shapes(geo.reset_index(), tiers.diffusion_vectors(geo.reset_index()))
+    assert shapes["kind"].value_counts().to_dict() == {"mean_centre": 3, "ellipse": 1, "vector": 2}
+    assert shapes.is_valid.all()
+    with pytest.raises(InputError, match="ellipse must be"):
+        tiers.geography(small, pos, ellipse="arcgis")
+
+
+def test_analyse_threads_the_ellipse_convention(report, pos):
+    res = {c: tiers.analyse(report, pos, permutations=0, ellipse=c) for c in ("plain", "corrected")}
+    for c, r in res.items():
+        assert (r["geography"]["ellipse_convention"] == c).all()
+        ell = r["shapes"][r["shapes"]["kind"] == "ellipse"]
+        assert (ell["ellipse_convention"] == c).all()
+    area = {c: r["shapes"][r["shapes"]["kind"] == "ellipse"].to_crs(pos.attrs["crs"]).area
+            for c, r in res.items()}  # fmt: skip
+    ratio = area["corrected"].to_numpy() / area["plain"].to_numpy()
+    n = res["plain"]["geography"]["n"].to_numpy()
+    np.testing.assert_allclose(ratio, 2 * n / (n - 2), rtol=1e-6)
+    with pytest.raises(InputError, match="ellipse must be"):
+        tiers.analyse(report, pos, permutations=0, ellipse="sqrt2")
+
+
 def test_geography_and_diffusion_on_the_report(report, pos):
     geo = tiers.geography(report, pos)
     assert geo["tier"].tolist() == [1, 2, 3, 4] and geo["n"].tolist() == [6, 25, 31, 38]

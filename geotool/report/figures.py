@@ -157,8 +157,16 @@ def lisa_map(
 
     ``joins`` maps a label to :func:`geotool.autocorr.local_join_counts` results: for a
     top-100 membership they are the right local statistic (clusters of ranked units among
-    ranked ones), so they are the layer shown first when given.
+    ranked ones), so they are the layer shown first when given. The legend title names the
+    classes' significance rule (``attrs["lisa_rule"]`` of
+    :func:`geotool.autocorr.local_stats`, e.g. "LISA classes (p <= 0.05, FDR)"); the
+    significance layers show the unadjusted ``p_sim``.
     """
+    rules = list(
+        dict.fromkeys(str(v.attrs["lisa_rule"]) for v in locals_.values() if "lisa_rule" in v.attrs)
+    )
+    if rules:
+        legend_title = f"{legend_title} · LISA classes ({'; '.join(rules)})"
     layers = []
     for label, frame in (joins or {}).items():
         tested = frame["p_sim"].notna()
@@ -327,6 +335,12 @@ def _fmt_p(p: object) -> str:
 def index_page(summary: dict[str, Any], maps_written: dict[str, int], *, title: str) -> str:
     """The landing page: links to every map and the headline figures (all escaped)."""
     auto = summary.get("autocorrelation", {})
+    rules = list(
+        dict.fromkeys(
+            r["lisa_rule"] for r in auto.values() if isinstance(r, dict) and "lisa_rule" in r
+        )
+    )
+    lisa_header = f"LISA classes ({'; '.join(rules)})" if rules else "LISA classes"
     rows = []
     for name, res in auto.items():
         if not isinstance(res, dict) or "moran_i" not in res:
@@ -386,7 +400,7 @@ seed {escape(summary.get("seed"))}, {escape(summary.get("permutations"))} permut
 <h2>Maps</h2><ul>{links}</ul>
 <h2>Spatial autocorrelation</h2>
 <table><tr><th>variable</th><th>weights</th><th>Moran's I</th><th>p (normal, two-sided)</th>
-<th>p (permutation, one-sided)</th><th>LISA classes</th><th>Moran scatter</th></tr>
+<th>p (permutation, one-sided)</th><th>{escape(lisa_header)}</th><th>Moran scatter</th></tr>
 {"".join(rows)}</table>
 <h2>City clusters ({escape(first_set)})</h2>
 <table><tr><th>cluster</th><th>count</th></tr>{cl_rows}</table>

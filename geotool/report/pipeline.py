@@ -196,6 +196,7 @@ def run(
     weights: str | None = None,
     cluster_set: str = "report2020",
     inputs: tuple[Path | str, ...] = (),
+    adjust: str = "none",
 ) -> dict[str, Any]:
     """Run a study (default: :func:`report2020`) and write ``out_dir``; return the summary.
 
@@ -221,6 +222,10 @@ def run(
         and ``plans`` are always computed).
     inputs : tuple of path
         Files the run reads (a user's table): refused as destinations.
+    adjust : {"none", "bonferroni", "fdr"}
+        Multiple-comparison rule of the LISA classes and Gi* significance
+        (:func:`geotool.autocorr.local_stats`); default none, each unit at 0.05. The
+        summary, the LISA map's legend and the index page name it.
 
     Returns
     -------
@@ -231,7 +236,7 @@ def run(
     with OutputFolder(out_dir, inputs=inputs, owner="geotool run") as folder:
         summary = _run(
             study, folder, seed=seed, permutations=permutations, offline=offline,
-            basemap=basemap, weights=weights, cluster_set=cluster_set,
+            basemap=basemap, weights=weights, cluster_set=cluster_set, adjust=adjust,
         )  # fmt: skip
     log(f"wrote {len(summary['files'])} files to {folder.out}")
     return summary
@@ -247,9 +252,13 @@ def _run(
     basemap: str,
     weights: str | None,
     cluster_set: str,
+    adjust: str,
 ) -> dict[str, Any]:
     """The body of :func:`run`, writing into an open :class:`OutputFolder`."""
     check.permutations(permutations, n_units=1)  # options fail before any work is done
+    if adjust not in ("none", "bonferroni", "fdr"):
+        msg = f"adjust must be 'none', 'bonferroni' or 'fdr', got {adjust!r}."
+        raise InputError(msg)
     check.seed(seed)
     clusters.load_set(cluster_set)  # a bad set fails before anything is written
     if weights is not None:
@@ -300,7 +309,9 @@ def _run(
             if spec == default:
                 default_w = w
         assert default_w is not None
-        local = autocorr.local_stats(var.data, default_w, permutations=permutations, seed=seed)
+        local = autocorr.local_stats(
+            var.data, default_w, permutations=permutations, seed=seed, adjust=adjust
+        )
         local.insert(0, "name", boundaries.units()["name"].reindex(local.index).to_numpy())
         locals_[var.key] = local
         glob = pd.concat(frames, ignore_index=True)
@@ -347,6 +358,8 @@ def _run(
             "local_geary_counts": {
                 str(k): int(v) for k, v in geary["cluster"].value_counts().items()
             },
+            "lisa_rule": local.attrs["lisa_rule"],
+            "adjust": adjust,
             "p_sim": "one-sided in the observed direction; p_norm, p_rand two-sided",
         }
         if var.member is not None:
