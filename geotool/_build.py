@@ -38,6 +38,7 @@ import pandas as pd
 import shapely
 
 from geotool import settings
+from geotool._atomic import write_atomic
 from geotool._errors import DataError
 from geotool._log import log
 from geotool._topology import components, neighbour_pairs
@@ -386,10 +387,7 @@ def build(
         "source": "county.parquet",
     }
     web_path = out_dir / "county_web.topojson"
-    web_path.with_suffix(".tmp").write_text(
-        json.dumps(topo, separators=(",", ":")), encoding="utf-8"
-    )
-    web_path.with_suffix(".tmp").replace(web_path)
+    write_atomic(web_path, json.dumps(topo, separators=(",", ":")))
     sizes["county_web"] = web_path.stat().st_size
 
     log("deriving the coastline ...")
@@ -457,8 +455,6 @@ def build(
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "built": _dt.date.today().isoformat(),
     }
-    (out_dir / "metadata.json").write_text(
-        json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-    )
+    write_atomic(out_dir / "metadata.json", json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
     log(f"wrote {out_dir} in {timings['total_s']:.1f} s")
     return meta

@@ -379,7 +379,6 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
 
     from geotool import boundaries, clusters
     from geotool.report import rankings
-    from geotool.report.pipeline import clusters_contiguity
 
     name, _ = clusters.load_set(args.set)
     table = rankings.load(args.ranking)
@@ -389,7 +388,7 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
     changes = clusters.set_changes(args.set, other, table)
     belts = clusters.belts(
         pd.Series(True, index=pd.Index(table["adcode"])),
-        clusters_contiguity(),
+        clusters.county_contiguity(),
         order=table.set_index("adcode")["rank"],
         labels=boundaries.units()["name"],
         groups=clusters.membership(args.set)["primary_zh"],

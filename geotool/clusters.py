@@ -46,13 +46,14 @@ from geotool._errors import DataError, InputError
 from geotool._perm import rank_correlations, rng_for
 from geotool._text import short
 from geotool.match import stem
-from geotool.weights import WeightsLike, as_weights
+from geotool.weights import Weights, WeightsLike, as_weights
 
 __all__ = [
     "SETS",
     "belts",
     "check_geometry",
     "core_distances",
+    "county_contiguity",
     "definitions",
     "hops",
     "load_set",
@@ -627,8 +628,12 @@ def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:
 
 
 @settings_cache(maxsize=1)
-def _county_contiguity() -> Any:
-    """Queen contiguity of every bundled county-level unit, islands left alone."""
+def county_contiguity() -> Weights:
+    """Queen contiguity of every bundled county-level unit, islands left alone (cached).
+
+    The network the report's belts and hops run on: the shipped neighbour table, no
+    bridges (an island is a belt of its own, and has no path to a core).
+    """
     from geotool.weights import build
 
     return build(boundaries.units().index, "queen", islands="keep")
@@ -663,7 +668,7 @@ def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
                 pool["unit_type"].isin(["district", "sar_district", "prefecture_city_undivided"])
             ]
             core_units += list(urban.index if len(urban) else pool.index)
-        hop = hops(_county_contiguity(), core_units)
+        hop = hops(county_contiguity(), core_units)
         lon = units.loc[part.index, "rep_lon"].to_numpy()[:, None]
         lat = units.loc[part.index, "rep_lat"].to_numpy()[:, None]
         clon = units.loc[core_units, "rep_lon"].to_numpy()[None, :]

@@ -5,7 +5,6 @@ import pytest
 from geotool import boundaries, clusters
 from geotool._errors import InputError
 from geotool.report import rankings
-from geotool.report.pipeline import clusters_contiguity
 
 from .test_cli import run_cli
 
@@ -86,7 +85,7 @@ def test_plans_differ_from_report2020_where_expected(top):
 
 def test_network_belts_radiation_and_overlaps(top):
     units = boundaries.units()
-    w = clusters_contiguity()
+    w = clusters.county_contiguity()
     g = clusters.network(
         w,
         positions=units[["rep_lon", "rep_lat"]].set_axis(["x", "y"], axis=1),

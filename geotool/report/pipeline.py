@@ -477,7 +477,7 @@ def _run(
     selected = pd.Series(True, index=pd.Index(table["adcode"]))
     belts = clusters.belts(
         selected,
-        clusters_contiguity(),
+        clusters.county_contiguity(),
         order=table.set_index("adcode")["rank"],
         labels=units["name"],
         groups=clusters.membership("report2020")["primary_zh"],
@@ -568,11 +568,6 @@ def _run(
         json.dumps(_json_safe(summary), ensure_ascii=False, indent=1, default=str) + "\n",
     )
     return summary
-
-
-def clusters_contiguity() -> Any:
-    """Queen contiguity of every bundled unit, islands kept alone (for belts)."""
-    return build(boundaries.units().index, "queen", islands="keep")
 
 
 def user_study(
