@@ -149,6 +149,7 @@ def printed_unit_type(name: str) -> str:
 
 
 def _universe(ranking: str) -> pd.Index:
+    """:func:`universe`, for :func:`variables`, whose parameter of that name hides it."""
     return universe(ranking)
 
 
