@@ -7,7 +7,7 @@ esda's ``Geary_Local`` and ``Geary_Local_MV`` standardise) and row-standardised 
         = (1/k) [W_i sum_v z_vi^2 - 2 sum_v z_vi lag(z_v)_i + lag(sum_v z_v^2)_i]
 
 with ``W_i = sum_j w_ij``. The second form needs, per permutation, only the lags of the
-``k`` variables and of ``sum_v z_v^2``: :func:`geotool._perm._conditional_blocks` gives
+``k`` variables and of ``sum_v z_v^2``: :func:`geotool._perm.conditional_blocks` gives
 all ``k + 1`` of them under the same draws, in one pass (unit ``i`` keeps its values;
 the rows of all variables move together).
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from geotool._perm import _TIE_RTOL, _conditional_blocks, _tie_rule_p
+from geotool._perm import TIE_RTOL, conditional_blocks, tie_rule_p
 
 __all__ = ["expected", "observed", "permutation_test"]
 
@@ -78,10 +78,10 @@ def permutation_test(
     # The permuted statistic is summed in another order than the observed one, so a
     # tie (a unit at the mode among neighbours at the mode: c = 0 both ways) may differ
     # by rounding: compare with a tolerance far below any real difference.
-    tol = _TIE_RTOL * (z2.max() * row_sums.max() + 1.0)
+    tol = TIE_RTOL * (z2.max() * row_sums.max() + 1.0)
     upper = np.zeros(n)
     lower = np.zeros(n)
-    for ids, lags in _conditional_blocks(columns, w, permutations, rng):
+    for ids, lags in conditional_blocks(columns, w, permutations, rng):
         # k * c_sim = W_i sum z_vi^2 - 2 sum_v z_vi lag_v + lag(sum z^2): compare
         # lag(sum z^2) - 2 sum_v z_vi lag_v with k c_i - W_i sum z_vi^2 (one less pass).
         sim = lags[k]
@@ -90,7 +90,7 @@ def permutation_test(
         obs = (k * c[ids] - row_sums[ids] * z2[ids])[:, None]
         upper[ids] = np.count_nonzero(sim >= obs - tol, axis=1)
         lower[ids] = np.count_nonzero(sim <= obs + tol, axis=1)
-    p = _tie_rule_p(upper, lower, permutations)
+    p = tie_rule_p(upper, lower, permutations)
     no_neighbours = row_sums == 0
     p[no_neighbours] = 1.0
     return c, p, (lower < upper) & ~no_neighbours

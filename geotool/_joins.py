@@ -15,7 +15,7 @@ CLC     x_i z_i                     x_j z_j               ``Join_Counts_Local_BV
 
 Under conditional randomisation unit ``i`` keeps its values and the other units' are
 permuted, so a permuted count is ``a_i`` times a permuted lag of ``b``: the lags come
-from :func:`geotool._perm._conditional_blocks` (no loop over units in Python). For
+from :func:`geotool._perm.conditional_blocks` (no loop over units in Python). For
 CLC, permuting ``b = x z`` is permuting the pairs ``(x_j, z_j)`` together, as esda
 does. For BJC esda permutes ``z`` alone and counts every permuted neighbour with
 ``z = 1``, also those with ``x = 1`` that the observed count leaves out; permuting
@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from geotool._perm import _conditional_blocks
+from geotool._perm import conditional_blocks
 
 __all__ = ["CASES", "local_join_counts"]
 
@@ -86,7 +86,7 @@ def _upper_counts(
     rows = (sp.diags(keep.astype(float)) @ wb).tocsr()
     rows.eliminate_zeros()
     upper = np.zeros(len(counted))
-    for ids, lag in _conditional_blocks(counted, rows, permutations, rng):
+    for ids, lag in conditional_blocks(counted, rows, permutations, rng):
         upper[ids] = np.count_nonzero(lag >= observed[ids][:, None] - _TIE_TOL, axis=1)
     return upper
 

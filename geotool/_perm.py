@@ -31,12 +31,15 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "TIE_RTOL",
+    "conditional_blocks",
     "conditional_lags",
     "conditional_pvalues",
     "folded_pvalue",
     "permuted_quadratic_forms",
     "rank_correlations",
     "rng_for",
+    "tie_rule_p",
 ]
 
 _CHUNK_ELEMENTS = 8_000_000
@@ -44,7 +47,7 @@ _CHUNK_ELEMENTS = 8_000_000
 #: stay in cache. 65,536 gives the same p-values as 8,000,000 (the draws do not depend
 #: on the blocks) about twice as fast on the county layer with 9,999 permutations.
 _LOCAL_BLOCK_ELEMENTS = 65_536
-_TIE_RTOL = 1e-9
+TIE_RTOL = 1e-9
 
 
 def rng_for(seed: int, name: str) -> np.random.Generator:
@@ -72,7 +75,7 @@ def _draw_without_replacement(
         out[bad] = rng.integers(0, population, size=(bad.size, k))
 
 
-def _conditional_blocks(
+def conditional_blocks(
     values: np.ndarray, weights: sp.csr_matrix, permutations: int, rng: np.random.Generator
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(unit ids, permuted lags)`` blocks.
@@ -150,12 +153,12 @@ def conditional_lags(
 
     """
     out = np.zeros((len(values), permutations))
-    for ids, lag in _conditional_blocks(values, weights, permutations, rng):
+    for ids, lag in conditional_blocks(values, weights, permutations, rng):
         out[ids] = lag
     return out
 
 
-def _tie_rule_p(upper: np.ndarray, lower: np.ndarray, permutations: int) -> np.ndarray:
+def tie_rule_p(upper: np.ndarray, lower: np.ndarray, permutations: int) -> np.ndarray:
     """The one folding rule of every permutation p-value (see the module docstring)."""
     return (np.minimum(upper, lower) + 1.0) / (permutations + 1.0)
 
@@ -184,12 +187,12 @@ def conditional_pvalues(
     # Permuted lags are summed in another order than the observed one, so equal lags
     # may differ by rounding: compare with a tolerance far below any real difference
     # (many units share a value, e.g. the score 0 of every unranked unit).
-    tol = _TIE_RTOL * (np.abs(values).max() * np.abs(weights).sum(axis=1).max() + 1.0)
-    for ids, lag in _conditional_blocks(values, weights, permutations, rng):
+    tol = TIE_RTOL * (np.abs(values).max() * np.abs(weights).sum(axis=1).max() + 1.0)
+    for ids, lag in conditional_blocks(values, weights, permutations, rng):
         obs = observed[ids][:, None]
         upper[ids] = np.count_nonzero(lag >= obs - tol, axis=1)
         lower[ids] = np.count_nonzero(lag <= obs + tol, axis=1)
-    p = _tie_rule_p(upper, lower, permutations)
+    p = tie_rule_p(upper, lower, permutations)
     no_neighbours = np.diff(weights.tocsr().indptr) == 0
     return np.where((sign == 0) | no_neighbours, 1.0, p)
 
@@ -213,10 +216,10 @@ def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:
     simulated = np.atleast_2d(simulated)
     observed = np.atleast_1d(observed)
     perms = simulated.shape[1]
-    tol = _TIE_RTOL * (np.abs(observed)[:, None] + 1.0)  # ties count, despite rounding
+    tol = TIE_RTOL * (np.abs(observed)[:, None] + 1.0)  # ties count, despite rounding
     upper = (simulated >= observed[:, None] - tol).sum(axis=1)
     lower = (simulated <= observed[:, None] + tol).sum(axis=1)
-    return _tie_rule_p(upper, lower, perms)
+    return tie_rule_p(upper, lower, perms)
 
 
 def permuted_quadratic_forms(
