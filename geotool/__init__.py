@@ -26,23 +26,9 @@ from typing import TYPE_CHECKING
 
 from geotool._errors import DataError, GeotoolError, InputError, MatchError
 
-#: The public modules, imported on first use (``geotool.weights``, ``from geotool import
-#: maps``), so that ``geotool --help`` or ``geotool match`` need not load folium and libpysal.
-_MODULES = (
-    "autocorr",
-    "boundaries",
-    "clusters",
-    "datum",
-    "geometry",
-    "io",
-    "maps",
-    "match",
-    "report",
-    "settings",
-    "tiers",
-    "weights",
-)
-
+# The public modules are imported on first use (``geotool.weights``, ``from geotool import
+# maps``, PEP 562), so that ``geotool --help`` or ``geotool match`` need not load folium
+# and libpysal; the checkers see them here.
 if TYPE_CHECKING:
     from geotool import (
         autocorr,
@@ -93,3 +79,6 @@ __all__ = [
     "tiers",
     "weights",
 ]
+
+#: The public modules: the lower-case names of ``__all__``.
+_MODULES = frozenset(n for n in __all__ if n.islower() and not n.startswith("_"))

@@ -32,9 +32,7 @@ __all__ = [
     "MEMORY_LIMIT_BYTES",
     "alpha",
     "classes",
-    "distance_band",
     "finite_values",
-    "knn",
     "output_dir",
     "output_file",
     "permutations",
@@ -438,78 +436,6 @@ def finite_values(series: pd.Series, name: str) -> pd.Series:
         )
         raise InputError(msg)
     return pd.Series(values, index=series.index, name=series.name)
-
-
-def knn(k: object, n: int, *, name: str = "k") -> int:
-    """Check a number of nearest neighbours: a whole number from 1 to ``n - 1``.
-
-    Parameters
-    ----------
-    k : object
-        What the user passed.
-    n : int
-        Number of units.
-    name : str, default "k"
-        The parameter's name, for messages.
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    InputError
-        Not a whole number, below 1, or not below ``n``.
-
-    Examples
-    --------
-    >>> knn(6, 1861)
-    6
-
-    """
-    count = _integer(k, name)
-    if count < 1:
-        msg = f"{name}={_int_text(count)}: need at least 1 nearest neighbour (6 is usual)."
-        raise InputError(msg)
-    if count >= n:
-        msg = (
-            f"{name}={_int_text(count)}: with {n:,} units each has at most "
-            f"{max(n - 1, 0):,} neighbours; use {name}={max(n - 1, 1):,} or fewer."
-        )
-        raise InputError(msg)
-    return count
-
-
-def distance_band(metres: object, *, name: str = "distance") -> float:
-    """Check a distance-band threshold: a finite, positive distance in metres.
-
-    Parameters
-    ----------
-    metres : object
-        What the user passed.
-    name : str, default "distance"
-        The parameter's name, for messages.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    InputError
-        Not a number, NaN, infinite, zero or negative.
-
-    Examples
-    --------
-    >>> distance_band(100_000)
-    100000.0
-
-    """
-    number = _real(metres, name)
-    if number <= 0:
-        msg = f"{name}={number:g}: a distance band is a positive number of metres (e.g. 100000)."
-        raise InputError(msg)
-    return number
 
 
 def _year(cell: object) -> tuple[int | None, str]:

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LISA_CLASSES",
+    "adjustment",
     "analyse",
     "global_stats",
     "join_counts",
@@ -448,14 +449,21 @@ def _significant(p: np.ndarray, alpha: float, adjust: str) -> np.ndarray:
     return out
 
 
-def _adjust_rule(adjust: str | None, fdr: bool) -> str:
-    """The multiple-comparison rule asked for, with ``fdr=True`` an alias of ``"fdr"``."""
-    rule = "fdr" if fdr and adjust in (None, "none") else (adjust or "none")
+def adjustment(adjust: str | None, fdr: bool = False) -> str:
+    """The multiple-comparison rule asked for, checked, with ``fdr=True`` an alias of ``"fdr"``.
+
+    Examples
+    --------
+    >>> adjustment(None, fdr=True), adjustment("bonferroni")
+    ('fdr', 'bonferroni')
+
+    """
+    rule = adjust if adjust is not None else ("fdr" if fdr else "none")
     if rule not in _ADJUST_NAMES:
         msg = f"adjust must be 'none', 'bonferroni' or 'fdr', got {adjust!r}."
         raise InputError(msg)
     if fdr and rule != "fdr":
-        msg = f"fdr=True asks for the FDR but adjust={adjust!r}; pass one of them."
+        msg = f"fdr=True means adjust=fdr; it contradicts adjust={adjust}: pass one of them."
         raise InputError(msg)
     return rule
 
@@ -467,7 +475,7 @@ def local_stats(
     permutations: int | None = None,
     seed: int | None = None,
     alpha: float = 0.05,
-    adjust: str = "none",
+    adjust: str | None = None,
     fdr: bool = False,
     gi_star: bool = True,
 ) -> pd.DataFrame:
@@ -488,8 +496,9 @@ def local_stats(
         Default :data:`geotool.settings.seed`.
     alpha : float
         Significance level for ``significant``, the class and ``gi_star_significant``.
-    adjust : {"none", "bonferroni", "fdr"}
-        Multiple-comparison rule over the units with a permutation p-value (a missing
+    adjust : {"none", "bonferroni", "fdr"}, optional
+        Default ``"none"`` (``"fdr"`` with ``fdr=True``). Multiple-comparison rule over
+        the units with a permutation p-value (a missing
         p-value is not a test and is never significant): ``"none"`` tests each unit at
         ``alpha``; ``"bonferroni"`` at ``alpha / m`` (``m`` units tested), controlling
         the family-wise error rate; ``"fdr"`` controls the false discovery rate at
@@ -517,7 +526,7 @@ def local_stats(
 
     """
     alpha = check.alpha(alpha)
-    adjust = _adjust_rule(adjust, fdr)
+    adjust = adjustment(adjust, fdr)
     w = as_weights(w)
     x = _check_values(values, w)
     n = len(x)
@@ -711,7 +720,7 @@ def analyse(
     alpha: float = 0.05,
     fdr: bool = False,
     other: pd.Series | None = None,
-    adjust: str = "none",
+    adjust: str | None = None,
 ) -> dict[str, Any]:
     """Global and local statistics of one variable under one set of weights.
 

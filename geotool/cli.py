@@ -163,9 +163,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     from geotool.report import rankings
 
     check.output_dir(args.out, inputs=[args.data] if args.data else [])  # before any work
-    if args.fdr and args.adjust not in (None, "fdr"):
-        msg = f"--fdr is --adjust fdr; it contradicts --adjust {args.adjust}: pass one of them."
-        raise InputError(msg)
+    autocorr.adjustment(args.adjust, fdr=args.fdr)  # options fail before any work
     values, ids, label = _autocorr_values(args)
     if args.sensitivity:
         table = autocorr.sensitivity(values, ids, permutations=args.permutations, seed=args.seed)
@@ -193,7 +191,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         permutations=args.permutations,
         seed=args.seed,
         alpha=args.alpha,
-        adjust=args.adjust or "none",
+        adjust=args.adjust,
         fdr=args.fdr,
         other=other,
     )
@@ -377,7 +375,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
 def _cmd_clusters(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from geotool import boundaries, clusters
+    from geotool import clusters
     from geotool.report import rankings
 
     name, _ = clusters.load_set(args.set)
@@ -386,13 +384,7 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
     counts = clusters.ranking_counts(args.set, table)
     other = "plans" if name != "plans" else "report2020"
     changes = clusters.set_changes(args.set, other, table)
-    belts = clusters.belts(
-        pd.Series(True, index=pd.Index(table["adcode"])),
-        clusters.county_contiguity(),
-        order=table.set_index("adcode")["rank"],
-        labels=boundaries.units()["name"],
-        groups=clusters.membership(args.set)["primary_zh"],
-    ).rename(columns={"groups": "clusters"})
+    belts = clusters.table_belts(table, args.set)
     radiation = clusters.radiation(args.set, table, permutations=args.permutations, seed=args.seed)
     _, overlaps = clusters.overlaps(args.set)
     if args.json:
@@ -760,6 +752,8 @@ _FLAGS = {
     "out": "--out",
     "report_path": "the match report (named after --out)",
     "variable": "--variable",
+    "adjust": "--adjust",
+    "fdr": "--fdr",
 }
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=")
 

@@ -65,6 +65,7 @@ __all__ = [
     "radiation",
     "ranking_counts",
     "set_changes",
+    "table_belts",
 ]
 
 SETS: dict[str, list[str]] = {
@@ -604,6 +605,23 @@ def belts(
     return pd.DataFrame(rows).sort_values(
         sort, ascending=[False, True][: len(sort)], ignore_index=True
     )
+
+
+def table_belts(table: pd.DataFrame, spec: str | Path = "report2020") -> pd.DataFrame:
+    """Belts of a table's bundled units over county contiguity, with their clusters.
+
+    The report's "industrial belts": :func:`belts` of every unit of ``table``
+    (``adcode``, ``rank``) over :func:`county_contiguity`, listed by name in rank order,
+    with the primary clusters under ``spec`` counted in a ``clusters`` column.
+    """
+    table = _known(table)
+    return belts(
+        pd.Series(True, index=pd.Index(table["adcode"])),
+        county_contiguity(),
+        order=table.set_index("adcode")["rank"],
+        labels=boundaries.units()["name"],
+        groups=membership(spec)["primary_zh"],
+    ).rename(columns={"groups": "clusters"})
 
 
 def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:

@@ -411,6 +411,7 @@ def build(
     (1861, 'nearest')
 
     """
+    import geopandas as gpd
     from scipy.spatial import cKDTree
 
     if islands not in ("nearest", "drop", "keep"):
@@ -425,8 +426,6 @@ def build(
         raise InputError(msg)
     parsed = parse_spec(spec)
     gdf = None
-    import geopandas as gpd
-
     if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
         from geotool.geometry import positions
 

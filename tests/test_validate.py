@@ -109,7 +109,7 @@ def test_alpha_and_share():
     _refused(lambda: v.share(1.5, "max_unmatched"), r"^max_unmatched=1.5: a share is from 0 to 1")
 
 
-# --- classes, knn, distance band ---------------------------------------------------
+# --- classes ---------------------------------------------------
 
 
 def test_classes_messages_make_sense():
@@ -121,20 +121,6 @@ def test_classes_messages_make_sense():
     assert "at least 0" not in message
     _refused(lambda: v.classes(2, n_distinct=1), r"^k=2: the data have 1 distinct value\(s\)")
     _refused(lambda: v.classes(0, n_distinct=0, name="n_classes"), r"^n_classes=0: need at least 2")
-
-
-def test_knn_and_distance_band():
-    assert v.knn(6, 1861) == 6
-    _refused(lambda: v.knn(0, 10), r"^k=0: need at least 1 nearest neighbour")
-    _refused(lambda: v.knn(10, 10), r"^k=10: with 10 units each has at most 9 neighbours; use k=9")
-    assert v.distance_band(100_000) == 100_000.0
-    _refused(lambda: v.distance_band(0), r"^distance=0: a distance band is a positive")
-    _refused(lambda: v.distance_band(-5), r"positive")
-    _refused(lambda: v.distance_band(math.inf), r"finite")
-    _refused(lambda: v.distance_band("100km"), r"\(str\): pass a number")
-
-
-# --- values ----------------------------------------------------------------------
 
 
 def test_finite_values_accepts_numbers_and_numeric_text():
@@ -307,10 +293,6 @@ def test_numeric_validators_give_a_clean_value_or_an_input_error(value, n_units)
     assert got is None or (type(got) is float and 0 <= got <= 1)
     got = _clean_or_input_error(lambda: v.classes(value, n_distinct=n_units % 20))
     assert got is None or (type(got) is int and 2 <= got <= n_units % 20)
-    got = _clean_or_input_error(lambda: v.knn(value, n_units))
-    assert got is None or (type(got) is int and 1 <= got < n_units)
-    got = _clean_or_input_error(lambda: v.distance_band(value))
-    assert got is None or (type(got) is float and 0 < got < math.inf)
 
 
 @FAST

@@ -36,7 +36,7 @@ from geotool._outdir import OutputFolder
 from geotool._text import short
 from geotool.report import figures, rankings
 from geotool.report.check import check_report, region_change
-from geotool.weights import build
+from geotool.weights import Weights, build
 
 __all__ = ["Study", "TierTable", "Variable", "load_user_table", "report2020", "run", "user_study"]
 
@@ -256,9 +256,7 @@ def _run(
 ) -> dict[str, Any]:
     """The body of :func:`run`, writing into an open :class:`OutputFolder`."""
     check.permutations(permutations, n_units=1)  # options fail before any work is done
-    if adjust not in ("none", "bonferroni", "fdr"):
-        msg = f"adjust must be 'none', 'bonferroni' or 'fdr', got {adjust!r}."
-        raise InputError(msg)
+    autocorr.adjustment(adjust)
     check.seed(seed)
     clusters.load_set(cluster_set)  # a bad set fails before anything is written
     if weights is not None:
@@ -290,6 +288,7 @@ def _run(
     locals_: dict[str, pd.DataFrame] = {}
     joins: dict[str, pd.DataFrame] = {}
     names = boundaries.units()["name"]
+    default_weights: dict[str, Weights] = {}
     for var in study.variables:
         default = weights or var.weights
         specs: tuple[str, ...] = rankings.SENSITIVITY_SPECS
@@ -309,10 +308,11 @@ def _run(
             if spec == default:
                 default_w = w
         assert default_w is not None
+        default_weights[var.key] = default_w
         local = autocorr.local_stats(
             var.data, default_w, permutations=permutations, seed=seed, adjust=adjust
         )
-        local.insert(0, "name", boundaries.units()["name"].reindex(local.index).to_numpy())
+        local.insert(0, "name", names.reindex(local.index).to_numpy())
         locals_[var.key] = local
         glob = pd.concat(frames, ignore_index=True)
         write(f"tables/global_{var.key}.csv", _csv(glob))
@@ -378,7 +378,7 @@ def _run(
     if study.bivariate:
         a, b = (next(v for v in study.variables if v.key == k) for k in study.bivariate)
         other = b.data.reindex(a.data.index).fillna(0.0)
-        w = build(a.data.index, weights or a.weights)
+        w = default_weights[a.key]  # the weights of a's local statistics
         biv = autocorr.global_stats(
             a.data.rename(f"{a.key}.{a.variable}"), w, permutations=permutations, seed=seed,
             other=other.rename(f"{b.key}.{b.variable}"),
@@ -473,15 +473,7 @@ def _run(
         }
     changes = clusters.set_changes("report2020", "plans", table)
     write("tables/clusters_changes_report2020_plans.csv", _csv(changes))
-    units = boundaries.units()
-    selected = pd.Series(True, index=pd.Index(table["adcode"]))
-    belts = clusters.belts(
-        selected,
-        clusters.county_contiguity(),
-        order=table.set_index("adcode")["rank"],
-        labels=units["name"],
-        groups=clusters.membership("report2020")["primary_zh"],
-    ).rename(columns={"groups": "clusters"})
+    belts = clusters.table_belts(table, "report2020")
     write("tables/clusters_belts.csv", _csv(belts))
     cluster_summary["changes_report2020_to_plans"] = changes.to_dict(orient="records")
     cluster_summary["largest_belts"] = belts.head(5).to_dict(orient="records")
