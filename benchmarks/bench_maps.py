@@ -60,12 +60,11 @@ def main() -> None:
     import folium
     import geopandas as gpd
 
-    import geotool.settings
-    from geotool import clusters, maps
+    from geotool import clusters, maps, settings
     from geotool.report import figures
 
     # the pages report when they are interactive through their test hooks (off by default)
-    geotool.settings.page_test_hooks = True
+    settings.page_test_hooks = True
     info = figures.unit_info(membership=clusters.membership("report2020"))
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
