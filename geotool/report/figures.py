@@ -287,13 +287,20 @@ def clusters_map(
             outlines["cluster_zh"], outlines["definition"], outlines["n_units"], strict=True
         )
     ]
-    units = boundaries.units()
     ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
-    pts = gpd.GeoDataFrame(
-        {"label": [f"{units['name'].get(c, c)} #{int(r)}" for c, r in ranked.items()]},
-        geometry=shapely.points(
+    geo = kwargs.get("geo")
+    if geo is None:  # the bundled counties' shipped representative points
+        units = boundaries.units()
+        names = units["name"]
+        points = shapely.points(
             units.loc[ranked.index, "rep_lon"], units.loc[ranked.index, "rep_lat"]
-        ),
+        )
+    else:
+        names = geo["name"] if "name" in geo.columns else pd.Series(geo.index, index=geo.index)
+        points = geo.loc[ranked.index].to_crs(settings.default_crs).representative_point()
+    pts = gpd.GeoDataFrame(
+        {"label": [f"{names.get(c, c)} #{int(r)}" for c, r in ranked.items()]},
+        geometry=np.asarray(points),
         crs=settings.default_crs,
     )
     overlays = [

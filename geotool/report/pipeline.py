@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
 from geotool import __version__, autocorr, boundaries, clusters, tiers
@@ -85,20 +86,52 @@ class TierTable:
 
 @dataclass
 class Study:
-    """Everything :func:`run` needs: inputs and titles (see the module docstring)."""
+    """Everything :func:`run` needs: inputs and titles (see the module docstring).
+
+    Attributes
+    ----------
+    units : geopandas.GeoDataFrame, optional
+        The units' polygons (or points), indexed by the ids the variables use, with
+        a ``name`` column: a bundled prefecture or province layer, or a user's own
+        geometry. ``None``: the bundled county layer (weights from its shipped
+        neighbour table, maps from its web topology).
+    level : str
+        What the units are (``county``, ``prefecture``, ``province``, ``own
+        geometry``), for titles and the summary.
+    cluster_table : pandas.DataFrame, optional
+        Units (``adcode``, ``name``, ``rank``) counted per city cluster; ``None``
+        when the units are not bundled counties or prefectures (no clusters section).
+    cluster_level : {"county", "prefecture"}
+        The level of ``cluster_table``'s codes.
+    bivariate : list of tuple
+        Pairs of variable keys for bivariate Moran's I (and co-location).
+
+    """
 
     title: str
     variables: list[Variable]
     tier_tables: dict[str, TierTable]
-    cluster_table: pd.DataFrame
-    values_map: Any  # () -> folium.Map, built after clusters (tooltips need membership)
+    cluster_table: pd.DataFrame | None
+    values_map: Any  # (info, opts) -> folium.Map, built after clusters (tooltips need membership)
     info_values: pd.DataFrame | None = None
-    bivariate: tuple[str, str] | None = None
+    bivariate: list[tuple[str, str]] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     lisa_legend: str = "Local Moran"
     marked_name: str = "units"
     check_ok: bool = True
+    units: gpd.GeoDataFrame | None = None
+    level: str = "county"
+    cluster_level: str = "county"
+    extra: Any = None  # (study, folder write, seed, permutations) -> dict: more analyses
+
+    def names(self) -> pd.Series:
+        """Each unit's name, by id."""
+        return boundaries.units()["name"] if self.units is None else self.units["name"]
+
+    def geometry_of(self, ids: pd.Index) -> gpd.GeoDataFrame | pd.Index:
+        """What weights and positions are built from: the units' geometry, or codes."""
+        return ids if self.units is None else self.units.loc[ids]
 
 
 def _json_safe(value: Any) -> Any:
@@ -120,6 +153,96 @@ def _number(value: object) -> float:
 def _csv(frame: pd.DataFrame) -> bytes:
     """A table as CSV (UTF-8 with BOM for Excel), formula-like text cells neutralised."""
     return to_csv_bytes(frame)
+
+
+def _clusters(study: Study, write: Any, *, permutations: int, seed: int) -> dict[str, Any]:
+    """City-cluster counts, membership, radiation and belts of the study's units."""
+    table = study.cluster_table
+    if table is None:
+        return {"skipped": f"city clusters are defined on bundled units, not on {study.level}"}
+    log(f"city clusters under report2020 and plans ({study.cluster_level} level) ...")
+    level = study.cluster_level
+    out: dict[str, Any] = {"level": level}
+    for set_name in ("report2020", "plans"):
+        checked = clusters.check_geometry(set_name)
+        cl_counts = clusters.ranking_counts(set_name, table, level=level)
+        ms = clusters.membership(set_name, level=level)
+        polys = clusters.polygons(set_name)
+        write(f"tables/clusters_counts_{set_name}.csv", _csv(cl_counts))
+        write(
+            f"tables/clusters_membership_{set_name}.csv",
+            _csv(ms.loc[ms.index.isin(table["adcode"])].reset_index(names="adcode"))
+            if study.info_values is not None
+            else _csv(ms.reset_index(names="adcode")),
+        )
+        write(f"tables/clusters_{set_name}.geojson", polys.to_json(ensure_ascii=False))
+        out[set_name] = {
+            "definitions": list(checked),
+            "geometry_check": "code and geometry membership agree",
+            "counts": {
+                str(c): int(n)
+                for c, n in zip(cl_counts["cluster_id"], cl_counts["count"], strict=True)
+            },
+            "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
+        }
+        if level == "county":  # distances to cores are measured between counties
+            radiation = clusters.radiation(set_name, table, permutations=permutations, seed=seed)
+            write(f"tables/clusters_radiation_{set_name}.csv", _csv(radiation))
+            out[set_name]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
+                orient="records"
+            )
+    changes = clusters.set_changes("report2020", "plans", table, level=level)
+    write("tables/clusters_changes_report2020_plans.csv", _csv(changes))
+    out["changes_report2020_to_plans"] = changes.to_dict(orient="records")
+    if level == "county":
+        belts = clusters.table_belts(table, "report2020")
+        write("tables/clusters_belts.csv", _csv(belts))
+        out["largest_belts"] = belts.head(5).to_dict(orient="records")
+    return out
+
+
+def _unit_info(study: Study, lisa: pd.DataFrame, membership: pd.DataFrame | None) -> pd.DataFrame:
+    """The tooltip table of a study's own units: its values, region, cluster, LISA class."""
+    index = study.names().index
+    out = pd.DataFrame(index=index)
+    if study.info_values is not None:
+        out = study.info_values.reindex(index)
+    if study.units is not None:
+        for col in ("province", "region"):
+            if col in study.units.columns and col not in out.columns:
+                out[col] = study.units[col].reindex(index)
+    if membership is not None:
+        out["cluster"] = membership["primary_zh"].reindex(index)
+    out["lisa_class"] = lisa["lisa_class"].reindex(index)
+    return out
+
+
+def _map_geometry(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The units as web maps draw them: EPSG:4326, simplified where a screen cannot tell.
+
+    Shared borders are simplified once for both sides (a coverage simplification) when
+    the polygons form a valid coverage, so no gap opens between neighbours; the
+    tolerance is 1/2000 of the extent's larger side (about 1 km for a province, 2 km
+    for China), below what a map of the whole extent shows.
+    """
+    import numpy as np
+    import shapely
+
+    geo = units[["name", "geometry"]].to_crs("EPSG:4326")
+    polygonal = geo.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    if not polygonal:
+        return geo
+    x0, y0, x1, y1 = geo.total_bounds
+    tol = max(x1 - x0, y1 - y0) / 2000
+    arr = geo.geometry.to_numpy()
+    if shapely.coverage_is_valid(arr):
+        simple = shapely.coverage_simplify(arr, tol)
+    else:  # not a coverage (overlaps, gaps): each polygon on its own
+        simple = shapely.simplify(arr, tol, preserve_topology=True)
+    keep = ~shapely.is_empty(simple) & shapely.is_valid(simple)
+    geo = geo.copy()
+    geo.loc[keep, "geometry"] = np.asarray(simple)[keep]
+    return geo
 
 
 def report2020() -> Study:
@@ -168,7 +291,7 @@ def report2020() -> Study:
         },
         cluster_table=counties,
         values_map=lambda info, opts: figures.rankings_map(info, **opts),
-        bivariate=("industrial_counties", "innovation_counties"),
+        bivariate=[("industrial_counties", "innovation_counties")],
         tables={"check_report": checks, "rankings": joined},
         summary={
             "boundaries": {k: boundaries.metadata()[k] for k in ("source", "datum", "counts")},
@@ -287,7 +410,7 @@ def _run(
     auto_summary: dict[str, Any] = {}
     locals_: dict[str, pd.DataFrame] = {}
     joins: dict[str, pd.DataFrame] = {}
-    names = boundaries.units()["name"]
+    names = study.names()
     default_weights: dict[str, Weights] = {}
     for var in study.variables:
         default = weights or var.weights
@@ -298,7 +421,7 @@ def _run(
         default_w = None
         for spec in specs:
             try:
-                w = build(var.data.index, spec)
+                w = build(study.geometry_of(var.data.index), spec)
             except InputError as exc:
                 if spec == default:
                     raise
@@ -375,8 +498,11 @@ def _run(
             ].to_dict(orient="index")
         if skipped:
             auto_summary[var.key]["weights_skipped"] = skipped
-    if study.bivariate:
-        a, b = (next(v for v in study.variables if v.key == k) for k in study.bivariate)
+    for pair in study.bivariate:
+        a, b = (next(v for v in study.variables if v.key == k) for k in pair)
+        heads = [k.split("_")[0] for k in pair]
+        one = len(study.bivariate) == 1
+        key = "_".join(heads) if one and heads[0] != heads[1] else f"{a.key}__{b.key}"
         other = b.data.reindex(a.data.index).fillna(0.0)
         w = default_weights[a.key]  # the weights of a's local statistics
         biv = autocorr.global_stats(
@@ -384,7 +510,7 @@ def _run(
             other=other.rename(f"{b.key}.{b.variable}"),
         )  # fmt: skip
         biv = biv[biv["statistic"].str.startswith("moran_bv")].reset_index(drop=True)
-        write("tables/bivariate_moran.csv", _csv(biv))
+        write(f"tables/bivariate_moran{'' if one else '_' + key}.csv", _csv(biv))
         if a.member is not None and b.member is not None:  # where do both memberships meet?
             clc = autocorr.local_join_counts(
                 a.member, w, z=b.member.reindex(a.member.index).fillna(0).astype(int),
@@ -395,7 +521,7 @@ def _run(
             write("tables/ljc_colocation.csv", _csv(clc.reset_index(names="adcode")))
             colocated = clc[clc["significant"]]["name"].tolist()
         row = biv.iloc[0]
-        auto_summary["bivariate_" + "_".join(k.split("_")[0] for k in study.bivariate)] = {
+        auto_summary[f"bivariate_{key}"] = {
             "value": float(row["value"]),
             "p_sim": float(row["p_sim"]),
             "weights": row["weights"],
@@ -410,7 +536,8 @@ def _run(
     coast = boundaries.coastline()
     core = rankings.core_point()
     for name, tt in study.tier_tables.items():
-        pos = tiers.unit_positions(pd.Index(tt.table["adcode"]).unique(), coast=coast, core=core)
+        ids = pd.Index(tt.table["adcode"]).unique()
+        pos = tiers.unit_positions(study.geometry_of(ids), coast=coast, core=core)
         res = tiers.analyse(
             tt.table, pos, permutations=permutations, seed=seed, year_col=tt.year_col
         )
@@ -424,6 +551,9 @@ def _run(
         if "yearly_centres" in res:
             write(f"tables/tiers_yearly_centres_{name}.csv", _csv(res["yearly_centres"]))
         write(f"tables/tiers_shapes_{name}.geojson", res["shapes"].to_json(ensure_ascii=False))
+        for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
+            step_key = step.replace("->", "_")
+            write(f"tables/tiers_mobility_{name}_{step_key}.csv", _csv(matrix.reset_index()))
         comp = res.get("composition")
         tier_summary[name] = {
             "tiers": tt.tiers,
@@ -443,50 +573,29 @@ def _run(
         }
     lap("tiers")
 
-    log("city clusters under report2020 and plans ...")
-    cluster_summary: dict[str, Any] = {}
-    table = study.cluster_table
-    for set_name in ("report2020", "plans"):
-        checked = clusters.check_geometry(set_name)
-        cl_counts = clusters.ranking_counts(set_name, table)
-        ms = clusters.membership(set_name)
-        radiation = clusters.radiation(set_name, table, permutations=permutations, seed=seed)
-        polys = clusters.polygons(set_name)
-        write(f"tables/clusters_counts_{set_name}.csv", _csv(cl_counts))
-        write(
-            f"tables/clusters_membership_{set_name}.csv",
-            _csv(ms.loc[ms.index.isin(table["adcode"])].reset_index(names="adcode"))
-            if study.info_values is not None
-            else _csv(ms.reset_index(names="adcode")),
-        )
-        write(f"tables/clusters_radiation_{set_name}.csv", _csv(radiation))
-        write(f"tables/clusters_{set_name}.geojson", polys.to_json(ensure_ascii=False))
-        cluster_summary[set_name] = {
-            "definitions": list(checked),
-            "geometry_check": "code and geometry membership agree",
-            "counts": {
-                str(c): int(n)
-                for c, n in zip(cl_counts["cluster_id"], cl_counts["count"], strict=True)
-            },
-            "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
-            "radiation": radiation.drop(columns=["permutations", "seed"]).to_dict(orient="records"),
-        }
-    changes = clusters.set_changes("report2020", "plans", table)
-    write("tables/clusters_changes_report2020_plans.csv", _csv(changes))
-    belts = clusters.table_belts(table, "report2020")
-    write("tables/clusters_belts.csv", _csv(belts))
-    cluster_summary["changes_report2020_to_plans"] = changes.to_dict(orient="records")
-    cluster_summary["largest_belts"] = belts.head(5).to_dict(orient="records")
+    cluster_summary = _clusters(study, write, permutations=permutations, seed=seed)
     lap("clusters")
+    extra_summary = study.extra(write, seed=seed, permutations=permutations) if study.extra else {}
+    lap("extra")
 
     log("maps ...")
     first = study.variables[0].key
-    info = figures.unit_info(
-        lisa=locals_[first],
-        membership=clusters.membership(cluster_set),
-        values=study.info_values,
+    membership = (
+        clusters.membership(cluster_set, level=study.cluster_level)
+        if study.cluster_table is not None
+        else None
     )
-    opts = {"offline": offline, "basemap": basemap}
+    if study.units is None and study.cluster_level == "county":
+        info = figures.unit_info(
+            lisa=locals_[first], membership=membership, values=study.info_values
+        )
+    else:
+        info = _unit_info(study, locals_[first], membership)
+    opts: dict[str, Any] = {"offline": offline, "basemap": basemap}
+    if study.units is not None:
+        opts["geo"] = _map_geometry(study.units)
+        opts["label_col"] = "name"
+        opts["fit"] = "coloured"
     first_tiers = next(iter(study.tier_tables))
     if study.info_values is not None:
         t = study.tier_tables[first_tiers].table
@@ -520,16 +629,17 @@ def _run(
             fields=fields,
             **opts,
         ),
-        "clusters.html": figures.clusters_map(
-            clusters.membership(cluster_set),
+    }
+    if membership is not None and study.cluster_table is not None:
+        built["clusters.html"] = figures.clusters_map(
+            membership,
             clusters.polygons(cluster_set),
             info,
-            marked=table.set_index("adcode")["rank"],
+            marked=study.cluster_table.set_index("adcode")["rank"],
             marked_name=study.marked_name,
             fields=fields,
             **opts,
-        ),
-    }
+        )
     from geotool.maps import to_html
 
     maps_written = {}
@@ -549,6 +659,7 @@ def _run(
         "autocorrelation": auto_summary,
         "tiers": tier_summary,
         "clusters": cluster_summary,
+        **extra_summary,
         "maps": {"files": maps_written, "offline": offline, "basemap": basemap},
         "timings_s": timings,
     }
