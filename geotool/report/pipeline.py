@@ -2,7 +2,8 @@
 
 A :class:`Study` says what to analyse: variables over a universe of bundled county-level
 units, tier tables, the units city clusters are counted for, titles and extra tables.
-:func:`report2020` builds the 2020 report's study, :func:`user_study` a user's table's;
+:func:`report2020` builds the 2020 report's study, :func:`geotool.report.user.user_study`
+a user's table's;
 :func:`run` turns either into the same outputs (tables, figures, four maps, an index page
 and ``summary.json``), using only the public core (:mod:`geotool.weights`,
 :mod:`geotool.autocorr`, :mod:`geotool.tiers`, :mod:`geotool.clusters`,
@@ -31,15 +32,14 @@ from geotool import __version__, autocorr, boundaries, clusters, tiers
 from geotool import _validate as check
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
-from geotool._errors import InputError, MatchError
+from geotool._errors import InputError
 from geotool._log import log
 from geotool._outdir import OutputFolder
-from geotool._text import short
 from geotool.report import figures, rankings
 from geotool.report.check import check_report, region_change
 from geotool.weights import Weights, build
 
-__all__ = ["Study", "TierTable", "Variable", "load_user_table", "report2020", "run", "user_study"]
+__all__ = ["Study", "TierTable", "Variable", "report2020", "run"]
 
 
 @dataclass
@@ -595,6 +595,7 @@ def _run(
     if study.units is not None:
         opts["geo"] = _map_geometry(study.units)
         opts["label_col"] = "name"
+    if study.info_values is not None:  # a user's table: open on its units, not all of China
         opts["fit"] = "coloured"
     first_tiers = next(iter(study.tier_tables))
     if study.info_values is not None:
@@ -609,10 +610,11 @@ def _run(
             "tier": "tier 梯队", "region": "region", "cluster": "城市群 cluster",
             "lisa_class": f"LISA ({study.variables[0].label})",
         }  # fmt: skip
+    values_maps = study.values_map(info, opts)
+    if not isinstance(values_maps, dict):
+        values_maps = {"rankings.html": values_maps}
     built = {
-        "rankings.html" if study.info_values is None else "values.html": study.values_map(
-            info, opts
-        ),
+        **values_maps,
         "lisa.html": figures.lisa_map(
             {v.label: locals_[v.key] for v in study.variables},
             info,
@@ -671,234 +673,3 @@ def _run(
         json.dumps(_json_safe(summary), ensure_ascii=False, indent=1, default=str) + "\n",
     )
     return summary
-
-
-def user_study(
-    path: Path | str,
-    failed_report: Path | str | None = None,
-    *,
-    value_col: str | None = None,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    max_unmatched: float = 0.0,
-    weights: str = "queen",
-    tiers_k: int = 4,
-) -> Study:
-    """A user's table as a study: its values over its own units, in the same pipeline.
-
-    Every input row goes to the run's ``tables/match_report.csv`` (status, method,
-    candidates). When rows cannot be used (:class:`~geotool._errors.MatchError`), the
-    report is written to ``failed_report`` instead, outside any run's folder (so the
-    previous complete output stays as it was), and the error names it. The analysis universe is the
-    table's own units (latest year when ``year_col`` is given): include the units that
-    scored nothing, with 0, to test against them. Tiers: Ward clustering of the values
-    into ``tiers_k`` tiers per year (fewer if the values have fewer distinct levels).
-    """
-    ok, raw, resolved, value_col = load_user_table(
-        path, failed_report, value_col=value_col, name_col=name_col,
-        province_col=province_col, prefecture_col=prefecture_col, code_col=code_col,
-        year_col=year_col, encoding=encoding, sheet=sheet, max_unmatched=max_unmatched,
-        report_on_failure_only=True,
-    )  # fmt: skip
-    latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
-    series = pd.Series(
-        latest[value_col].to_numpy(float), index=pd.Index(latest["adcode"], name="adcode"),
-        name=value_col,
-    )  # fmt: skip
-    label = Path(path).stem
-    key = "".join(c if c.isalnum() and c.isascii() else "_" for c in value_col).strip("_")
-    key = f"user_{key or 'values'}"[:60]
-    years = ok[year_col] if year_col else None
-    distinct = ok.groupby(years)[value_col].nunique().min() if year_col else ok[value_col].nunique()
-    k = int(min(tiers_k, distinct))
-    if k < 2:
-        msg = (
-            f"value_col={value_col!r} has a single distinct value; tiers and spatial "
-            "statistics need variation."
-        )
-        raise InputError(msg)
-    table = tiers.from_scores(ok["adcode"], ok[value_col], years=years, method="ward", k=k)
-    units = boundaries.units()
-    table["region"] = units.loc[table["adcode"], "region"].to_numpy()
-    table["province"] = units.loc[table["adcode"], "province"].to_numpy()
-    table["name"] = units.loc[table["adcode"], "name"].to_numpy()
-    last = table if not year_col else table[table["year"] == table["year"].max()]
-    cluster_table = last[["adcode", "name", "rank"]].reset_index(drop=True)
-    info_values = latest.set_index("adcode")[[value_col]]
-
-    def values_map(info: pd.DataFrame, opts: dict[str, Any]) -> Any:
-        from geotool.maps import choropleth
-
-        return choropleth(
-            series, scheme="quantiles", k=int(min(5, max(2, series.nunique()))),
-            title=f"{label}: {value_col}", table=info,
-            fields={value_col: value_col, "region": "region", "cluster": "城市群 cluster"},
-            **opts,
-        )  # fmt: skip
-
-    return Study(
-        title=f"{label}: {value_col}",
-        variables=[
-            Variable(
-                key,
-                f"{label}: {value_col}",
-                series,
-                weights,
-                variable=value_col,
-                high_means=f"{value_col} as given: higher values are read as stronger",
-            )
-        ],
-        tier_tables={
-            key: TierTable(
-                table,
-                f"ward, k={k}" + (" per year" if year_col else ""),
-                year_col="year" if year_col else None,
-            )
-        },
-        cluster_table=cluster_table,
-        values_map=values_map,
-        info_values=info_values,
-        tables={"match_report": resolved.reset_index(names="row")},
-        summary={
-            "input": {
-                "file": str(path),
-                "encoding": raw.attrs.get("encoding"),
-                "rows": len(raw),
-                "value_col": value_col,
-                "year_col": year_col,
-            },
-            "match": resolved["match_status"].value_counts().to_dict(),
-            "match_methods": ok["match_method"].value_counts().to_dict(),
-        },
-        lisa_legend=f"Local Moran ({value_col})",
-        marked_name=f"{label} units by rank of {value_col}",
-    )
-
-
-def load_user_table(
-    path: Path | str,
-    report_path: Path | str | None,
-    *,
-    value_col: str | None,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    max_unmatched: float = 0.0,
-    report_on_failure_only: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
-    """Read a user's table, resolve its rows, write the match report, check it.
-
-    Every input row is written to ``report_path`` with its status (matched,
-    ambiguous, unmatched; the year read), before anything can fail, or only when
-    something fails (``report_on_failure_only``). Raises
-    :class:`~geotool._errors.MatchError` when more than ``max_unmatched`` of the rows
-    are unmatched or ambiguous or when a unit appears twice (in one year), and
-    :class:`~geotool._errors.InputError` for a missing column, a year that is not one,
-    or values that are not finite numbers. Years are normalised ("2020", "2020年",
-    2020.0 are one year).
-
-    Returns
-    -------
-    tuple
-        The matched rows (with ``adcode`` and the value as float), the raw table, the
-        resolved table (every row), and the name of the value column.
-    """
-    from geotool.io import read_table
-    from geotool.match import resolve
-
-    if report_path is not None:  # never written over the input table (or a device)
-        report_path = check.output_file(report_path, inputs=[path], name="report_path")
-    raw = read_table(path, encoding=encoding, sheet=sheet)
-    if value_col is None:
-        numeric = [
-            c
-            for c in raw.columns
-            if pd.to_numeric(raw[c], errors="coerce").notna().mean() > 0.9
-            and c not in (code_col, year_col)
-            and "代码" not in c
-            and "code" not in c
-        ]
-        if len(numeric) != 1:
-            msg = (
-                f"Cannot tell which column holds the values (numeric columns: {numeric}); "
-                "name it with value_col=."
-            )
-            raise InputError(msg)
-        value_col = numeric[0]
-    if value_col not in raw.columns:
-        msg = (
-            f"value_col={value_col!r} is not a column of {path}; its columns are "
-            f"{list(raw.columns)}."
-        )
-        raise InputError(msg)
-    if year_col is not None and year_col not in raw.columns:
-        msg = (
-            f"year_col={year_col!r} is not a column of {path}; its columns are {list(raw.columns)}."
-        )
-        raise InputError(msg)
-    resolved = resolve(
-        raw,
-        name_col=name_col,
-        province_col=province_col,
-        prefecture_col=prefecture_col,
-        code_col=code_col,
-    )
-    report = resolved.copy()
-
-    def fail(msg: str, cls: type[InputError] = MatchError) -> None:
-        """Write every row with its status to ``report_path``, then raise ``cls``."""
-        if report_path is not None:
-            write_atomic(Path(report_path), _csv(report.reset_index(names="row")))
-            msg += f" Every row with its status: {report_path}."
-        raise cls(msg)
-
-    if not report_on_failure_only and report_path is not None:
-        write_atomic(Path(report_path), _csv(report.reset_index(names="row")))
-    max_unmatched = check.share(max_unmatched, "max_unmatched")
-    bad = resolved[resolved["match_status"] != "matched"]
-    share = len(bad) / len(resolved)
-    if share > max_unmatched:
-        first = bad.iloc[0]
-        n_un = int((bad["match_status"] == "unmatched").sum())
-        why = str(first["match_note"] or first["match_candidates"])[:120]
-        fail(
-            f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
-            f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
-            f"{why}). Fix those names or add a province column, or allow them with "
-            f"max_unmatched={math.ceil(share * 100) / 100:.2f}."
-        )
-    ok = resolved[resolved["match_status"] == "matched"].copy()
-    if year_col:
-        years, rejected = check.year_labels(ok[year_col], "year_col")
-        report["year_used"] = pd.Series(years, dtype="Int64").reindex(report.index)
-        if len(rejected):
-            rows = rejected.index.tolist()[:8]
-            report.loc[rejected.index, "match_note"] = rejected["reason"].astype(str)
-            fail(
-                f"year_col={year_col!r} has cells that are not a year in rows {rows} "
-                f"(e.g. {short(ok.loc[rows[0], year_col])}); write years as 2020 or 2020年, "
-                "or remove those rows.",
-                InputError,
-            )
-        ok[year_col] = years.reindex(ok.index).astype(int)
-    keys = ["adcode", year_col] if year_col else ["adcode"]
-    dup = ok[ok.duplicated(keys, keep=False)]
-    if len(dup):
-        groups = {k: list(g.index) for k, g in dup.groupby(keys)}
-        listing = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
-        fail(f"Units appear more than once ({listing}); keep one row per unit (per year).")
-    try:
-        values = check.finite_values(ok[value_col], f"value_col={value_col!r}")
-    except InputError as exc:
-        fail(f"{exc} Rows are numbered as in the file's data rows (from 0).", InputError)
-    ok[value_col] = values
-    return ok, raw, resolved, value_col
