@@ -34,6 +34,7 @@ __all__ = [
     "DATUMS",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "check_datum",
     "convert",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
@@ -248,7 +249,27 @@ _CONVERSIONS: dict[tuple[str, str], Callable[..., tuple[np.ndarray, np.ndarray]]
 }
 
 
-def _check_datum(value: object, parameter: str) -> str:
+def check_datum(value: object, parameter: str = "datum") -> str:
+    """The datum name ``value`` stands for (``"GCJ-02"`` -> ``"gcj02"``), or an InputError.
+
+    Parameters
+    ----------
+    value : object
+        A datum name: ``wgs84``, ``gcj02`` or ``bd09``, any case, with ``-`` or ``_``.
+    parameter : str
+        The parameter name for the message.
+
+    Returns
+    -------
+    str
+        One of :data:`DATUMS`.
+
+    Examples
+    --------
+    >>> check_datum("GCJ-02"), check_datum("BD09")
+    ('gcj02', 'bd09')
+
+    """
     name = str(value).strip().lower().replace("-", "").replace("_", "")
     if name not in DATUMS:
         msg = (
@@ -283,7 +304,7 @@ def convert(
     116.41024450 39.91640428
 
     """
-    pair = (_check_datum(source, "source"), _check_datum(to, "to"))
+    pair = (check_datum(source, "source"), check_datum(to, "to"))
     return _CONVERSIONS.get(pair, _identity)(lon, lat)
 
 
@@ -311,8 +332,8 @@ def transform_geometries(
     numpy.ndarray of shapely.Geometry
 
     """
-    target = _check_datum(to, "to")
-    origin = _check_datum(
+    target = check_datum(to, "to")
+    origin = check_datum(
         source if source is not None else ("gcj02" if target == "wgs84" else "wgs84"), "source"
     )
     func = _CONVERSIONS.get((origin, target), _identity)
