@@ -48,6 +48,7 @@ import re
 import stat
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +123,9 @@ def to_id(value: object) -> str | None:
 
 
 def _ids(column: pd.Series) -> pd.Series:
-    """:func:`to_id` of each cell, converting each distinct value once."""
-    values = pd.unique(column.to_numpy(dtype=object))
-    lookup = {v: to_id(v) for v in values if not (pd.api.types.is_scalar(v) and pd.isna(v))}
-    out = column.astype(object).map(lookup)
-    return out.astype(object).where(out.notna(), None)
+    """:func:`to_id` of each cell (``None`` where missing), as an object Series."""
+    out = pd.Series([to_id(v) for v in column.to_numpy(dtype=object)], index=column.index)
+    return out.astype(object)
 
 
 def _rows(positions: np.ndarray | list[int], limit: int = 8) -> str:
@@ -154,7 +153,9 @@ def _id_problems(ids: pd.Series) -> list[str]:
     return problems
 
 
-def _candidates(columns: list[str], aliases: tuple[str, ...], endings: tuple[str, ...]) -> list:
+def _candidates(
+    columns: list[str], aliases: tuple[str, ...], endings: tuple[str, ...]
+) -> list[str]:
     by_norm = {normalise(c).lower(): c for c in columns}
     found = [by_norm[normalise(a).lower()] for a in aliases if normalise(a).lower() in by_norm]
     found += [
@@ -321,7 +322,9 @@ def _shapefile_encoding(
     return guess
 
 
-def _read_frame(path: Path, layer: str | None, encoding: str | None, where: str) -> tuple:
+def _read_frame(
+    path: Path, layer: str | None, encoding: str | None, where: str
+) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
     """(frame, layer used, encoding used) of any supported file."""
     kind = _FORMATS[path.suffix.lower()]
     if kind == "GeoParquet":
@@ -357,10 +360,18 @@ def _read_frame(path: Path, layer: str | None, encoding: str | None, where: str)
 
 def _to_wgs84(geoms: gpd.GeoSeries, crs: Any, datum: str, where: str) -> tuple[gpd.GeoSeries, str]:
     """Geometries in EPSG:4326 (datum offsets removed), and the CRS read, described."""
+    wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
     if crs is not None:
-        given = pyproj.CRS.from_user_input(crs)
-        if geoms.crs is not None and pyproj.CRS.from_user_input(geoms.crs) != given:
-            log(f"{where}: crs={given.name!r} given; the file's CRS {geoms.crs.name!r} ignored")
+        try:
+            given = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:
+            msg = f"crs={short(repr(crs))} is not a CRS pyproj knows; pass e.g. crs='EPSG:32650'."
+            raise InputError(msg) from None
+        if geoms.crs is not None and not given.equals(geoms.crs, ignore_axis_order=True):
+            log(
+                f"{where}: crs={given.name!r} given; the file's CRS {geoms.crs.name!r} ignored",
+                logging.WARNING,
+            )
         geoms = geoms.set_crs(given, allow_override=True)
     if geoms.crs is None:
         west, south, east, north = geoms.total_bounds
@@ -375,10 +386,16 @@ def _to_wgs84(geoms: gpd.GeoSeries, crs: Any, datum: str, where: str) -> tuple[g
         log(f"{where}: no CRS; coordinates are longitude/latitude in China, taken as EPSG:4326")
         geoms = geoms.set_crs(settings.default_crs)
     source = pyproj.CRS.from_user_input(geoms.crs)
-    if source != pyproj.CRS.from_user_input(settings.default_crs):
-        geoms = geoms.to_crs(settings.default_crs)
+    if not source.equals(wgs84, ignore_axis_order=True):
+        geoms = geoms.to_crs(wgs84)
         log(f"{where}: reprojected from {source.name} to EPSG:4326")
     if datum != "wgs84":
+        if not _datum.in_gcj_area(*shapely.get_coordinates(geoms.to_numpy()).T).any():
+            log(
+                f"{where}: datum={datum!r}, but no position lies in China, where the offset "
+                "applies; nothing moved",
+                logging.WARNING,
+            )
         converted = _datum.transform_geometries(geoms.to_numpy(), to="wgs84", source=datum)
         geoms = gpd.GeoSeries(converted, index=geoms.index, crs=settings.default_crs)
         log(f"{where}: positions converted from {datum.upper()} to WGS84")
@@ -401,7 +418,8 @@ def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
     z = np.ascontiguousarray(coords, dtype=float).view(np.complex128).ravel()
     uniq = pd.unique(z)
     points = np.column_stack([uniq.real, uniq.imag])
-    pairs = cKDTree(points).query_pairs(tol_deg, output_type="ndarray")
+    tree = cKDTree(points, balanced_tree=False, compact_nodes=False)  # faster to build
+    pairs = tree.query_pairs(tol_deg, output_type="ndarray")
     if not len(pairs):
         return geoms, 0
     n = len(points)
@@ -588,6 +606,9 @@ def read_geometry(
         msg = f"snap_m must be a distance in metres >= 0, got {short(repr(snap_m))}."
         raise InputError(msg)
     frame, chosen_layer, enc = _read_frame(path, layer, encoding, where)
+    if frame.empty:
+        msg = f"{where} has no features (layer {chosen_layer!r}); pass a file or layer with some."
+        raise InputError(msg)
     if layer is not None or chosen_layer not in (None, path.stem):
         where = f"{where} (layer {short(chosen_layer)!r})"
     id_name, ids = _choose_ids(frame, id_col, where)
@@ -602,6 +623,9 @@ def read_geometry(
             geoms = gpd.GeoSeries(snapped_values, index=geoms.index, crs=geoms.crs)
             log(f"{where}: {snapped:,} vertices snapped onto a vertex within {snap_m:g} m")
     geoms, report = _check_geometries(geoms, ids, where)
+    if geoms.empty:
+        msg = f"None of the {len(frame):,} rows of {where} has a geometry; check the file."
+        raise InputError(msg)
     attributes = frame.drop(columns=[frame.geometry.name, id_name]).loc[geoms.index]
     out = gpd.GeoDataFrame(attributes, geometry=geoms.to_numpy(), crs=settings.default_crs)
     out.index = pd.Index(ids.loc[geoms.index].astype(str).to_numpy(), name=str(id_name))
@@ -625,7 +649,7 @@ def read_geometry(
 
 
 def _best_column(
-    table: pd.DataFrame, keys: set[str], convert: Any, exclude: set[str]
+    table: pd.DataFrame, keys: set[str], convert: Callable[[object], object], exclude: set[str]
 ) -> tuple[str | None, int]:
     """The table column whose converted values hit ``keys`` most often (and how often)."""
     best, hits = None, 0

@@ -347,3 +347,25 @@ def test_joined_frame_feeds_weights_and_local_statistics(towns, tmp_path):
     local = autocorr.local_stats(joined["value"], w, permutations=99, seed=1)
     assert list(local.index) == list(joined.index)
     assert local["significant"].any()
+
+
+def test_bad_arguments_are_named(towns, tmp_path):
+    towns.iloc[:3].to_file(tmp_path / "t.gpkg")
+    with pytest.raises(InputError, match=r"datum='gcj-2' is not a datum .*'bd09'"):
+        geofile.read_geometry(tmp_path / "t.gpkg", datum="gcj-2")
+    with pytest.raises(InputError, match=r"crs='EPSG:99999999' is not a CRS"):
+        geofile.read_geometry(tmp_path / "t.gpkg", crs="EPSG:99999999")
+    with pytest.raises(InputError, match="snap_m must be a distance in metres"):
+        geofile.read_geometry(tmp_path / "t.gpkg", snap_m=-1)
+    towns.iloc[:0].to_file(tmp_path / "none.gpkg")
+    with pytest.raises(InputError, match="has no features"):
+        geofile.read_geometry(tmp_path / "none.gpkg")
+
+
+def test_datum_outside_china_warns_that_nothing_moved(tmp_path, caplog):
+    paris = gpd.GeoDataFrame({"id": ["a"]}, geometry=[shapely.box(2.3, 48.8, 2.4, 48.9)], crs=4326)
+    paris.to_file(tmp_path / "paris.gpkg")
+    with caplog.at_level(logging.WARNING, logger="geotool"):
+        geo, _ = geofile.read_geometry(tmp_path / "paris.gpkg", datum="gcj02")
+    assert "no position lies in China" in caplog.text
+    assert geo.geometry.iloc[0].equals_exact(paris.geometry.iloc[0], 0)
