@@ -282,44 +282,48 @@ def _dbf_bytes(path: Path, layer: str | None) -> tuple[bytes | None, bytes | Non
 def _dbf_encoding(dbf: bytes) -> str | None:
     """The encoding of a .dbf's text (field names and records), guessed from its bytes.
 
-    ``None`` when all of it is ASCII (any encoding reads it); ``"utf-8"`` when the
-    non-ASCII bytes are valid UTF-8 (GBK text almost never is); else ``"gb18030"``.
+    ``None`` when all of it is ASCII (any encoding reads it); ``"utf-8"`` when at least
+    90 % of its non-ASCII characters decode as UTF-8 (GBK text almost never does; a
+    character cut at a field's width does not); else ``"gb18030"``.
     """
     header_size = int.from_bytes(dbf[8:10], "little") if len(dbf) >= 32 else 0
     text = dbf[32:header_size] + dbf[header_size:]
     if text.isascii():
         return None
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8"
+    decoded = text.decode("utf-8", errors="replace")
+    bad = decoded.count("\ufffd")
+    wide = sum(1 for ch in decoded if ord(ch) > 127) - bad
+    # GBK read as UTF-8 fails on most characters; UTF-8 cut at field widths, on few
+    return "utf-8" if bad <= 0.1 * (wide + bad) else "gb18030"
 
 
 def _shapefile_encoding(
     path: Path, layer: str | None, encoding: str | None, where: str
-) -> str | None:
+) -> tuple[str | None, str | None]:
+    """(encoding to decode with, or None for GDAL's choice; how it was chosen)."""
     if encoding is not None:
         import codecs
 
         try:
-            return codecs.lookup(encoding).name
+            name = codecs.lookup(encoding).name
         except (LookupError, TypeError):
             msg = (
                 f"encoding={short(repr(encoding))} is not a known text encoding; use 'gbk' "
                 "or 'utf-8', or leave encoding out to detect it."
             )
             raise InputError(msg) from None
+        name = "gb18030" if name in ("gbk", "gb2312") else name  # a superset of both
+        return name, f"{name} (given)"
     cpg, dbf = _dbf_bytes(path, layer)
     if cpg is not None and cpg.strip():
-        log(f"{where}: attributes decoded as its .cpg says ({short(cpg.decode('latin-1'))})")
-        return None  # GDAL honours the .cpg
-    if dbf is None:
-        return None
-    guess = _dbf_encoding(dbf)
-    if guess is not None:
-        log(f"{where}: no .cpg; attributes decoded as {guess} (pass encoding= to override)")
-    return guess
+        said = short(cpg.decode("latin-1").strip())
+        log(f"{where}: attributes decoded as its .cpg says ({said})")
+        return None, f"{said} (.cpg)"  # GDAL honours the .cpg
+    guess = None if dbf is None else _dbf_encoding(dbf)
+    if guess is None:
+        return None, None
+    log(f"{where}: no .cpg; attributes decoded as {guess} (pass encoding= to override)")
+    return guess, f"{guess} (detected)"
 
 
 def _read_frame(
@@ -342,9 +346,9 @@ def _read_frame(
     import pyogrio
 
     chosen = _choose_layer(path, layer, where)
-    enc = None
+    enc = label = None
     if kind in ("Shapefile", "zipped Shapefile"):
-        enc = _shapefile_encoding(path, chosen, encoding, where)
+        enc, label = _shapefile_encoding(path, chosen, encoding, where)
     elif encoding is not None:
         log(f"{where}: encoding= ignored, {kind} text is UTF-8 by definition")
     try:
@@ -355,7 +359,7 @@ def _read_frame(
     if not isinstance(frame, gpd.GeoDataFrame):
         msg = f"{where} (layer {chosen!r}) has no geometry column; pass a geometry layer."
         raise InputError(msg)
-    return frame, chosen, enc
+    return frame, chosen, label
 
 
 def _to_wgs84(geoms: gpd.GeoSeries, crs: Any, datum: str, where: str) -> tuple[gpd.GeoSeries, str]:

@@ -164,7 +164,7 @@ def test_shapefile_without_cpg_is_not_mojibake(towns, tmp_path, encoding):
     (tmp_path / "t.cpg").unlink()
     geo, _ = geofile.read_geometry(tmp_path / "t.shp")
     assert geo["名称"].tolist() == towns["名称"].iloc[:20].tolist()
-    assert geo.attrs["source"]["encoding"] == {"gbk": "gb18030", "utf-8": "utf-8"}[encoding]
+    assert geo.attrs["source"]["encoding"] == f"{encoding.replace('gbk', 'gb18030')} (detected)"
 
 
 def test_shapefile_cpg_and_encoding_override(towns, tmp_path):
@@ -369,3 +369,15 @@ def test_datum_outside_china_warns_that_nothing_moved(tmp_path, caplog):
         geo, _ = geofile.read_geometry(tmp_path / "paris.gpkg", datum="gcj02")
     assert "no position lies in China" in caplog.text
     assert geo.geometry.iloc[0].equals_exact(paris.geometry.iloc[0], 0)
+
+
+def test_utf8_cut_at_a_field_width_is_still_utf8(towns, tmp_path):
+    towns.iloc[:20].to_file(tmp_path / "t.shp", encoding="utf-8")
+    (tmp_path / "t.cpg").unlink()
+    dbf = (tmp_path / "t.dbf").read_bytes()
+    town = "镇".encode()
+    cut = dbf.index(town)  # the first record's 镇 loses its last byte, as a cut field would
+    (tmp_path / "t.dbf").write_bytes(dbf[: cut + 2] + b" " + dbf[cut + 3 :])
+    geo, _ = geofile.read_geometry(tmp_path / "t.shp")
+    assert geo.attrs["source"]["encoding"] == "utf-8 (detected)"
+    assert geo["名称"].iloc[1:].tolist() == towns["名称"].iloc[1:20].tolist()
