@@ -17,14 +17,16 @@ in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready fo
    a projected file is first reprojected to longitude/latitude (the offset is defined
    on longitude/latitude, so a projected GCJ-02 file is the projection of GCJ-02
    longitude/latitude), then shifted with :mod:`geotool.datum`;
-4. **snaps near-coincident vertices** of different units (closer than ``snap_m``,
-   1 cm by default) onto one position. Contiguity (:func:`geotool.weights.build`,
-   queen and rook) compares vertices exactly. The datum shift and reprojection
-   convert each distinct vertex once, deterministically, so vertices shared in the
-   file stay shared bit for bit; snapping repairs files whose neighbours share
-   borders only to within rounding (a border digitised twice, or converted feature by
-   feature by another tool, leaves ~1e-7 degree differences that would break
-   contiguity);
+4. **snaps near-coincident vertices** (distinct vertices closer than ``snap_m``, 1 cm
+   by default) onto one position. Contiguity (:func:`geotool.weights.build`, queen
+   and rook) compares vertices exactly. The datum shift and reprojection convert
+   each distinct vertex once, deterministically, so vertices shared in the file stay
+   shared bit for bit (and the conversions invert to about 1e-13 degree: a polygon
+   shifted to GCJ-02 or BD-09 and read back is the original to 1e-8 m); snapping
+   repairs files whose neighbours share borders only to within rounding (a border
+   digitised twice, or converted feature by feature by another tool, leaves ~1e-7
+   degree differences that would break contiguity). Snapping runs after the
+   conversions, on longitude/latitude, before the validity checks;
 5. **repairs or reports every problem geometry, never dropping one silently**:
    invalid polygons are repaired with ``shapely.make_valid`` (polygonal parts kept);
    collections keep their polygonal parts; null and empty geometries are dropped. Each
@@ -653,13 +655,11 @@ def read_geometry(
 
 
 def _best_column(
-    table: pd.DataFrame, keys: set[str], convert: Callable[[object], object], exclude: set[str]
+    table: pd.DataFrame, keys: set[str], convert: Callable[[object], object]
 ) -> tuple[str | None, int]:
     """The table column whose converted values hit ``keys`` most often (and how often)."""
     best, hits = None, 0
     for col in table.columns:
-        if col in exclude:
-            continue
         values = pd.unique(table[col].to_numpy(dtype=object))
         found = sum(1 for v in values if convert(v) in keys)
         if found > hits:
@@ -756,8 +756,8 @@ def join_table(
     by_name = {n: i for n, i in zip(norm_names, geo.index, strict=True) if n and counts[n] == 1}
     ambiguous = {n for n, c in counts.items() if n and c > 1}
     if id_col is None and name_col is None:
-        id_col, id_hits = _best_column(table, set(by_id), to_id, set())
-        name_col, name_hits = _best_column(table, set(counts.index) - {""}, normalise, set())
+        id_col, id_hits = _best_column(table, set(by_id), to_id)
+        name_col, name_hits = _best_column(table, set(counts.index) - {""}, normalise)
         if id_hits >= name_hits and id_col is not None:
             name_col = None
             log(f"join_table: the table's ids are in column {id_col!r} (pass id_col=)")
