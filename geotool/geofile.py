@@ -685,6 +685,7 @@ def join_table(
     id_col: str | None = None,
     name_col: str | None = None,
     geo_name_col: str | None = None,
+    year_col: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Join a table of values to geometry by id, or by name; account for every row.
 
@@ -707,6 +708,10 @@ def join_table(
     geo_name_col : str, optional
         ``geo``'s column of names for ``name_col`` (default: the first column named like
         a name, e.g. ``name`` or 名称; else ``geo``'s index).
+    year_col : str, optional
+        The year column of a panel: a key may then appear once per year (a key given
+        twice in one year is a duplicate), and the joined frame has a row per unit and
+        year (its index repeats).
 
     Without ``id_col`` or ``name_col`` the table's column whose ids match most of
     ``geo``'s is used, else the one whose names match most (logged).
@@ -719,7 +724,7 @@ def join_table(
         columns :data:`JOIN_REPORT_COLUMNS`: per table row (``row`` 1-based, ``key`` as
         given, ``id`` joined to) a ``status`` of ``matched``, ``missing key``, ``no such
         id`` / ``no such name``, ``duplicate`` or ``ambiguous name``; then one row per
-        unit of ``geo`` no row joined (``row`` missing, status ``no row in table``).
+        unit of ``geo`` no row joined (``row`` missing, status ``no row joined``).
 
     Examples
     --------
@@ -728,7 +733,7 @@ def join_table(
     >>> table = pd.DataFrame({"code": [320281, "320282.0", 999999], "gdp": [4.0, 2.0, 1.0]})
     >>> joined, report = join_table(table, geo, id_col="code")
     >>> joined.index.tolist(), report["status"].tolist()
-    (['320281', '320282'], ['matched', 'matched', 'no such id', 'no row in table'])
+    (['320281', '320282'], ['matched', 'matched', 'no such id', 'no row joined'])
 
     """
     if not isinstance(table, pd.DataFrame) or not isinstance(geo, gpd.GeoDataFrame):
@@ -742,6 +747,7 @@ def join_table(
         raise InputError(msg)
     _require_column(list(table.columns), id_col, "id_col", "the table")
     _require_column(list(table.columns), name_col, "name_col", "the table")
+    _require_column(list(table.columns), year_col, "year_col", "the table")
     geo_ids = pd.Index([to_id(v) for v in geo.index], dtype=object)
     if geo_ids.hasnans or geo_ids.has_duplicates:
         msg = (
@@ -779,7 +785,8 @@ def join_table(
     keys = keys.where(keys.astype(bool), None) if not by_ids else keys
     lookup = by_id if by_ids else by_name
     matched = keys.map(lookup)
-    repeated = keys.notna() & keys.duplicated(keep=False)
+    scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
+    repeated = keys.notna() & scope.duplicated(keep=False)
     status = np.select(
         [
             keys.isna().to_numpy(),
@@ -805,7 +812,7 @@ def join_table(
     left_out = geo.index.difference(joined_ids, sort=False)
     if len(left_out):
         extra = pd.DataFrame(
-            {"row": None, "key": None, "id": left_out.to_numpy(), "status": "no row in table"}
+            {"row": None, "key": None, "id": left_out.to_numpy(), "status": "no row joined"}
         )
         report = pd.concat([report, extra], ignore_index=True)
     report["row"] = report["row"].astype("Int64")
@@ -815,7 +822,7 @@ def join_table(
         values = values.rename(columns={geo.geometry.name: f"{geo.geometry.name}_table"})
     clash = {c: f"{c}_geo" for c in geo.columns if c in values.columns}
     base = geo.rename(columns=clash)
-    joined = base.loc[base.index.isin(joined_ids)].join(values)
+    joined = base.loc[base.index.isin(joined_ids)].join(values)  # one row per unit (and year)
     tally = pd.Series(status).value_counts()
     problems = {k: int(v) for k, v in tally.items() if k != "matched"}
     log(
