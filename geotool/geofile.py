@@ -17,14 +17,16 @@ in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready fo
    a projected file is first reprojected to longitude/latitude (the offset is defined
    on longitude/latitude, so a projected GCJ-02 file is the projection of GCJ-02
    longitude/latitude), then shifted with :mod:`geotool.datum`;
-4. **snaps near-coincident vertices** of different units (closer than ``snap_m``,
-   1 cm by default) onto one position. Contiguity (:func:`geotool.weights.build`,
-   queen and rook) compares vertices exactly. The datum shift and reprojection
-   convert each distinct vertex once, deterministically, so vertices shared in the
-   file stay shared bit for bit; snapping repairs files whose neighbours share
-   borders only to within rounding (a border digitised twice, or converted feature by
-   feature by another tool, leaves ~1e-7 degree differences that would break
-   contiguity);
+4. **snaps near-coincident vertices** (distinct vertices closer than ``snap_m``, 1 cm
+   by default) onto one position. Contiguity (:func:`geotool.weights.build`, queen
+   and rook) compares vertices exactly. The datum shift and reprojection convert
+   each distinct vertex once, deterministically, so vertices shared in the file stay
+   shared bit for bit (and the conversions invert to about 1e-13 degree: a polygon
+   shifted to GCJ-02 or BD-09 and read back is the original to 1e-8 m); snapping
+   repairs files whose neighbours share borders only to within rounding (a border
+   digitised twice, or converted feature by feature by another tool, leaves ~1e-7
+   degree differences that would break contiguity). Snapping runs after the
+   conversions, on longitude/latitude, before the validity checks;
 5. **repairs or reports every problem geometry, never dropping one silently**:
    invalid polygons are repaired with ``shapely.make_valid`` (polygonal parts kept);
    collections keep their polygonal parts; null and empty geometries are dropped. Each
@@ -653,13 +655,11 @@ def read_geometry(
 
 
 def _best_column(
-    table: pd.DataFrame, keys: set[str], convert: Callable[[object], object], exclude: set[str]
+    table: pd.DataFrame, keys: set[str], convert: Callable[[object], object]
 ) -> tuple[str | None, int]:
     """The table column whose converted values hit ``keys`` most often (and how often)."""
     best, hits = None, 0
     for col in table.columns:
-        if col in exclude:
-            continue
         values = pd.unique(table[col].to_numpy(dtype=object))
         found = sum(1 for v in values if convert(v) in keys)
         if found > hits:
@@ -685,6 +685,7 @@ def join_table(
     id_col: str | None = None,
     name_col: str | None = None,
     geo_name_col: str | None = None,
+    year_col: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Join a table of values to geometry by id, or by name; account for every row.
 
@@ -707,6 +708,10 @@ def join_table(
     geo_name_col : str, optional
         ``geo``'s column of names for ``name_col`` (default: the first column named like
         a name, e.g. ``name`` or 名称; else ``geo``'s index).
+    year_col : str, optional
+        The year column of a panel: a key may then appear once per year (a key given
+        twice in one year is a duplicate), and the joined frame has a row per unit and
+        year (its index repeats).
 
     Without ``id_col`` or ``name_col`` the table's column whose ids match most of
     ``geo``'s is used, else the one whose names match most (logged).
@@ -719,7 +724,7 @@ def join_table(
         columns :data:`JOIN_REPORT_COLUMNS`: per table row (``row`` 1-based, ``key`` as
         given, ``id`` joined to) a ``status`` of ``matched``, ``missing key``, ``no such
         id`` / ``no such name``, ``duplicate`` or ``ambiguous name``; then one row per
-        unit of ``geo`` no row joined (``row`` missing, status ``no row in table``).
+        unit of ``geo`` no row joined (``row`` missing, status ``no row joined``).
 
     Examples
     --------
@@ -728,7 +733,7 @@ def join_table(
     >>> table = pd.DataFrame({"code": [320281, "320282.0", 999999], "gdp": [4.0, 2.0, 1.0]})
     >>> joined, report = join_table(table, geo, id_col="code")
     >>> joined.index.tolist(), report["status"].tolist()
-    (['320281', '320282'], ['matched', 'matched', 'no such id', 'no row in table'])
+    (['320281', '320282'], ['matched', 'matched', 'no such id', 'no row joined'])
 
     """
     if not isinstance(table, pd.DataFrame) or not isinstance(geo, gpd.GeoDataFrame):
@@ -742,6 +747,7 @@ def join_table(
         raise InputError(msg)
     _require_column(list(table.columns), id_col, "id_col", "the table")
     _require_column(list(table.columns), name_col, "name_col", "the table")
+    _require_column(list(table.columns), year_col, "year_col", "the table")
     geo_ids = pd.Index([to_id(v) for v in geo.index], dtype=object)
     if geo_ids.hasnans or geo_ids.has_duplicates:
         msg = (
@@ -756,8 +762,8 @@ def join_table(
     by_name = {n: i for n, i in zip(norm_names, geo.index, strict=True) if n and counts[n] == 1}
     ambiguous = {n for n, c in counts.items() if n and c > 1}
     if id_col is None and name_col is None:
-        id_col, id_hits = _best_column(table, set(by_id), to_id, set())
-        name_col, name_hits = _best_column(table, set(counts.index) - {""}, normalise, set())
+        id_col, id_hits = _best_column(table, set(by_id), to_id)
+        name_col, name_hits = _best_column(table, set(counts.index) - {""}, normalise)
         if id_hits >= name_hits and id_col is not None:
             name_col = None
             log(f"join_table: the table's ids are in column {id_col!r} (pass id_col=)")
@@ -779,7 +785,8 @@ def join_table(
     keys = keys.where(keys.astype(bool), None) if not by_ids else keys
     lookup = by_id if by_ids else by_name
     matched = keys.map(lookup)
-    repeated = keys.notna() & keys.duplicated(keep=False)
+    scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
+    repeated = keys.notna() & scope.duplicated(keep=False)
     status = np.select(
         [
             keys.isna().to_numpy(),
@@ -805,7 +812,7 @@ def join_table(
     left_out = geo.index.difference(joined_ids, sort=False)
     if len(left_out):
         extra = pd.DataFrame(
-            {"row": None, "key": None, "id": left_out.to_numpy(), "status": "no row in table"}
+            {"row": None, "key": None, "id": left_out.to_numpy(), "status": "no row joined"}
         )
         report = pd.concat([report, extra], ignore_index=True)
     report["row"] = report["row"].astype("Int64")
@@ -815,7 +822,7 @@ def join_table(
         values = values.rename(columns={geo.geometry.name: f"{geo.geometry.name}_table"})
     clash = {c: f"{c}_geo" for c in geo.columns if c in values.columns}
     base = geo.rename(columns=clash)
-    joined = base.loc[base.index.isin(joined_ids)].join(values)
+    joined = base.loc[base.index.isin(joined_ids)].join(values)  # one row per unit (and year)
     tally = pd.Series(status).value_counts()
     problems = {k: int(v) for k, v in tally.items() if k != "matched"}
     log(

@@ -310,7 +310,7 @@ def test_join_table_by_id_accounts_for_every_row(towns):
     assert report.columns.tolist() == geofile.JOIN_REPORT_COLUMNS
     assert report["status"].tolist() == [
         "matched", "matched", "matched", "no such id", "duplicate", "duplicate",
-        "no row in table", "no row in table",
+        "no row joined", "no row joined",
     ]  # fmt: skip
     assert report["id"].tolist()[-2:] == codes[3:]
     assert report["row"].iloc[:6].tolist() == [1, 2, 3, 4, 5, 6]
@@ -381,3 +381,24 @@ def test_utf8_cut_at_a_field_width_is_still_utf8(towns, tmp_path):
     geo, _ = geofile.read_geometry(tmp_path / "t.shp")
     assert geo.attrs["source"]["encoding"] == "utf-8 (detected)"
     assert geo["名称"].iloc[1:].tolist() == towns["名称"].iloc[1:20].tolist()
+
+
+def test_join_table_panel_a_key_per_year(towns):
+    geo = towns.iloc[:3].set_index("town_code")
+    codes = geo.index.tolist()
+    table = pd.DataFrame(
+        {
+            "code": [codes[0], codes[0], codes[1], codes[1], codes[2]],
+            "year": [2019, 2020, 2019, 2019, 2020],
+            "v": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    joined, report = geofile.join_table(table, geo, id_col="code", year_col="year")
+    assert report["status"].tolist() == [
+        "matched", "matched", "duplicate", "duplicate", "matched", "no row joined"
+    ]  # fmt: skip
+    assert joined.index.tolist() == [codes[0], codes[0], codes[2]]
+    assert joined["year"].tolist() == [2019, 2020, 2020]
+    assert isinstance(joined, gpd.GeoDataFrame)
+    with pytest.raises(InputError, match=r"year_col='yr' is not a column of the table"):
+        geofile.join_table(table, geo, id_col="code", year_col="yr")
