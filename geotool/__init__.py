@@ -4,7 +4,8 @@ Public modules by concern (the core takes GeoDataFrames or codes, and weights, a
 returns frames on the input's index):
 
 * :mod:`geotool.boundaries` (the bundled polygons), :mod:`geotool.geometry` (positions
-  in a projected CRS chosen for the data), :mod:`geotool.datum` (GCJ-02 / WGS84);
+  in a projected CRS chosen for the data), :mod:`geotool.datum` (GCJ-02 / BD-09 /
+  WGS84), :mod:`geotool.geofile` (users' own polygon files, and joining a table to them);
 * :mod:`geotool.io` (users' tables), :mod:`geotool.match` (names to adcodes);
 * :mod:`geotool.weights` (spatial weights for any geometry, or a libpysal Graph/W),
   :mod:`geotool.autocorr` (global and local statistics), :mod:`geotool.tiers` (tier
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         boundaries,
         clusters,
         datum,
+        geofile,
         geometry,
         io,
         maps,
@@ -70,6 +72,7 @@ __all__ = [
     "boundaries",
     "clusters",
     "datum",
+    "geofile",
     "geometry",
     "io",
     "maps",

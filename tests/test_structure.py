@@ -29,6 +29,7 @@ LAYERS = {
     "geotool.io": 1,
     "geotool.geometry": 1,
     "geotool.match": 2,
+    "geotool.geofile": 2,  # reads users' polygons; ids and names as match normalises them
     "geotool.weights": 2,
     "geotool.autocorr": 3,
     "geotool.tiers": 3,

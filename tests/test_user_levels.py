@@ -183,7 +183,9 @@ def own_geometry(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind", ["gpkg", "zip"])
-def test_own_geometry_runs_end_to_end_with_the_same_numbers_as_the_api(own_geometry, kind, tmp_path):
+def test_own_geometry_runs_end_to_end_with_the_same_numbers_as_the_api(
+    own_geometry, kind, tmp_path
+):
     towns, table_path, gpkg, zipped = own_geometry
     geo_path, extra = (gpkg, ["--datum", "gcj02"]) if kind == "gpkg" else (zipped, [])
     out = tmp_path / "cli"

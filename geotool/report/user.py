@@ -271,7 +271,9 @@ def load_user_table(
         )  # fmt: skip
     else:
         table_id = id_col if id_col in raw.columns else None
-        resolved, units = _join_own(raw, geometry, id_col=table_id, name_col=name_col)
+        resolved, units = _join_own(
+            raw, geometry, id_col=table_id, name_col=name_col, year_col=year_col
+        )
         level, reason = "own", "the table joined to the geometry given"
     report = resolved.copy()
 
@@ -347,12 +349,17 @@ def _resolve_bundled(
 
 
 def _join_own(
-    raw: pd.DataFrame, geometry: gpd.GeoDataFrame, *, id_col: str | None, name_col: str | None
+    raw: pd.DataFrame,
+    geometry: gpd.GeoDataFrame,
+    *,
+    id_col: str | None,
+    name_col: str | None,
+    year_col: str | None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Join rows to the user's geometry; the report in :func:`resolve`'s columns."""
     from geotool.geofile import join_table
 
-    _, report = join_table(raw, geometry, id_col=id_col, name_col=name_col)
+    _, report = join_table(raw, geometry, id_col=id_col, name_col=name_col, year_col=year_col)
     rows = report[report["row"].notna()].copy()
     rows.index = rows["row"].astype(int) - 1  # join_table numbers rows from 1
     out = raw.copy()
