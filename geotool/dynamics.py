@@ -345,7 +345,7 @@ def _check_k(k: object, name: str) -> int:
 
 def _check_rule(classes: object) -> str:
     if classes not in CLASS_RULES:
-        msg = f"classes={short(classes, 30)}: use 'pooled' (one set of cut-offs) or 'yearly'."
+        msg = f"classes={short(classes, 30)!r}: use 'pooled' (one set of cut-offs) or 'yearly'."
         raise InputError(msg)
     return str(classes)
 

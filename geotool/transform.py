@@ -462,16 +462,16 @@ def apply(
     unknown = [c for c in [*cols, *([per] if per is not None else [])] if c not in table.columns]
     if unknown or not cols:
         msg = (
-            f"columns={short(cols, 60)}, per={short(per, 30)}: "
+            f"columns={short(cols, 60)}, per={short(per, 30)!r}: "
             + (f"{listing([str(u) for u in unknown])} not in the table" if unknown else "none")
             + f"; the table has {listing([str(c) for c in table.columns], limit=8)}."
         )
         raise InputError(msg)
     if transform is not None and transform not in TRANSFORMS:
-        msg = f"transform={short(transform, 30)}: use one of {', '.join(TRANSFORMS)} or None."
+        msg = f"transform={short(transform, 30)!r}: use one of {', '.join(TRANSFORMS)} or None."
         raise InputError(msg)
     if smooth is not None and smooth not in SMOOTHERS:
-        msg = f"smooth={short(smooth, 30)}: use one of {', '.join(SMOOTHERS)} or None."
+        msg = f"smooth={short(smooth, 30)!r}: use one of {', '.join(SMOOTHERS)} or None."
         raise InputError(msg)
     if smooth is not None and per is None:
         msg = (
