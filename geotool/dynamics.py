@@ -333,7 +333,12 @@ def _aligned(p: Panel, w: WeightsLike) -> tuple[np.ndarray, Weights, pd.DataFram
         )
         raise InputError(msg)
     if len(weights.ids) < 4:
-        msg = f"w: only {len(weights.ids)} units in common with the panel; need at least 4."
+        msg = (
+            f"w: only {len(weights.ids)} units in common with the panel (panel ids such as "
+            f"{listing(units[:3].tolist())}, weights ids such as "
+            f"{listing(as_weights(w).ids[:3].tolist())}); need at least 4: build w on the "
+            "panel's units, with ids of the same type (text adcodes, not numbers)."
+        )
         raise InputError(msg)
     y = p.wide.reindex(weights.ids).to_numpy(dtype=float)
     return y, weights, dropped

@@ -337,6 +337,14 @@ def test_sentences_state_association_or_its_absence(layer, structured):
     assert "α = 0.05" in none["sentence"]
     lisa = dynamics.lisa_markov(dynamics.panel(noise), w, alpha=0.01)
     assert "α = 0.01" in lisa["sentence"]
+    before = structured.copy()
+    everything = dynamics.analyse(structured, w, k=4, permutations=99, seed=2)
+    pd.testing.assert_frame_equal(structured, before)  # the input is never changed
+    assert everything["sentences"] == [
+        everything[key]["sentence"] for key in ("markov", "spatial_markov", "lisa_markov")
+    ]
+    assert everything["spatial_markov"]["sentence"] == found["sentence"]
+    assert everything["dropped"].empty
 
 
 def test_units_missing_years_or_weights_are_returned_not_hidden(layer, structured):
@@ -356,6 +364,9 @@ def test_units_missing_years_or_weights_are_returned_not_hidden(layer, structure
     partner = w.ids[w.sparse.indices[w.sparse.indptr[w.ids.get_loc(lonely)]]]
     with pytest.raises(InputError, match=r"w: 1 unit\(s\) of the panel have no neighbour"):
         dynamics.lisa_markov(structured.drop(index=partner), w)
+    numbered = structured.set_axis(structured.index.astype(int))
+    with pytest.raises(InputError, match=r"only 0 units in common.*same type"):
+        dynamics.spatial_markov(numbered, w)
 
 
 def test_a_300_unit_10_year_panel_takes_well_under_a_second(layer):
@@ -374,6 +385,6 @@ def test_a_300_unit_10_year_panel_takes_well_under_a_second(layer):
         ("spatial_markov", lambda: dynamics.spatial_markov(p, sub)),
         ("lisa_markov", lambda: dynamics.lisa_markov(p, sub)),
     ]:
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time: other processes' load does not count
         run()
-        assert time.perf_counter() - start < 1.5, name
+        assert time.process_time() - start < 1.0, name
