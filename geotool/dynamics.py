@@ -958,16 +958,26 @@ def lisa_markov(
     w: WeightsLike,
     *,
     alpha: float = 0.05,
+    permutations: int = 0,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Transitions between LISA quadrants, and whether a unit's move follows its neighbours'.
 
     Each year, a unit's quadrant is HH (value above the year's mean, spatial lag of the
     standardised values above 0), LH, LL or HL, as esda's ``Moran_Local`` ``q`` (a value
-    exactly at the mean counts as low); significance plays no part, as in giddy's
-    ``LISA_Markov`` without permutations. The test compares the quadrant transitions
-    with those expected if a unit's own move (above/below the mean) and its
-    neighbours' move (lag above/below the mean) were independent Markov chains
-    (Rey, Murray and Anselin 2011; giddy's ``chi_2``).
+    exactly at the mean counts as low); the matrices count every unit, significant or
+    not, as giddy's ``LISA_Markov``. The test compares the quadrant transitions with
+    those expected if a unit's own move (above/below the year's mean) and its
+    neighbours' move (lag above/below the year's mean) were independent Markov chains
+    over time (Rey, Murray and Anselin 2011). giddy's ``chi_2`` builds those two chains
+    on the transposed panel (years taken as units, units as periods, each value
+    relative to its unit's mean over the years), so its expected matrix and statistic
+    differ from these; ``tests/test_dynamics.py`` builds the chains with giddy's own
+    ``Markov`` on the panel as it is and finds this statistic to 1e-10.
+
+    With ``permutations``, each year's local Moran p-values
+    (:func:`geotool.autocorr.local_stats`, conditional randomisation) mark the
+    significant unit-years, and ``moves`` says which moves start or end significant.
 
     Parameters
     ----------
@@ -976,7 +986,11 @@ def lisa_markov(
     w : Weights, libpysal.graph.Graph or libpysal.weights.W
         Weights covering the panel's units; the lags use them row-standardised.
     alpha : float, default 0.05
-        Significance level of the sentence.
+        Significance level of the sentence and of the local p-values.
+    permutations : int, default 0
+        Permutations of the yearly local Moran p-values; 0: none (no significance).
+    seed : int, optional
+        Default :data:`geotool.settings.seed`.
 
     Returns
     -------
@@ -985,12 +999,18 @@ def lisa_markov(
         DataFrames ``from`` x ``to`` over :data:`QUADRANTS`; ``steady_state``
         (Series; NaN when not unique, ``steady_state_note``), ``tests`` (one row
         ``chi2``: ``statistic, value, dof, p``), ``quadrants`` (units x years,
-        "HH" ...), ``alpha``, ``dropped`` and ``sentence``.
+        "HH" ...), ``moves`` (one row per unit and pair of consecutive years:
+        ``unit, year_from, year_to, from, to`` and, with permutations,
+        ``significant_from, significant_to``); with permutations also ``significant``
+        (units x years, ``p_sim <= alpha``) and ``significant_counts`` (the
+        transitions between unit-years significant at both ends, ``from`` x ``to``);
+        ``alpha``, ``permutations``, ``dropped`` and ``sentence``.
 
     """
     alpha = check.alpha(alpha)
     p = _as_panel(data)
     y, weights, dropped = _aligned(p, w)
+    permutations = check.permutations(permutations, n_units=len(y))
     wr = weights.row_standardised()
     z = (y - y.mean(axis=0)) / y.std(axis=0)
     if not np.isfinite(z).all():
@@ -1016,6 +1036,39 @@ def lisa_markov(
         "shows no detectable association with its neighbours' move",
     )
     labels = list(QUADRANTS)
+    names = np.array(labels)[q]
+    n, t = q.shape
+    moves = pd.DataFrame(
+        {
+            "unit": np.repeat(weights.ids.to_numpy(), t - 1),
+            "year_from": np.tile(p.years[:-1], n),
+            "year_to": np.tile(p.years[1:], n),
+            "from": names[:, :-1].ravel(),
+            "to": names[:, 1:].ravel(),
+        }
+    )
+    extra: dict[str, Any] = {}
+    if permutations:
+        from geotool.autocorr import local_stats
+
+        sig = np.column_stack(
+            [
+                local_stats(
+                    pd.Series(y[:, j], index=weights.ids), weights, permutations=permutations,
+                    seed=seed, alpha=alpha, gi_star=False,
+                )["significant"].to_numpy()
+                for j in range(t)
+            ]
+        )  # fmt: skip
+        moves["significant_from"] = sig[:, :-1].ravel()
+        moves["significant_to"] = sig[:, 1:].ravel()
+        both = sig[:, :-1] & sig[:, 1:]
+        counts_sig = np.zeros((4, 4))
+        np.add.at(counts_sig, (q[:, :-1][both], q[:, 1:][both]), 1.0)
+        extra = {
+            "significant": pd.DataFrame(sig, index=weights.ids, columns=p.wide.columns),
+            "significant_counts": _matrix(counts_sig, labels),
+        }
     sentence = (
         f"A unit's move between LISA quadrants (HH, LH, LL, HL) of {p.name} {verdict} "
         f"(chi2 = {value:.1f}, dof {dof}, p = {p_value:.3g}, α = {alpha:g}; {len(y):,} "
@@ -1035,7 +1088,10 @@ def lisa_markov(
         ),
         "steady_state_note": tables["steady_state_note"],
         "tests": pd.DataFrame([{"statistic": "chi2", "value": value, "dof": dof, "p": p_value}]),
-        "quadrants": pd.DataFrame(np.array(labels)[q], index=weights.ids, columns=p.wide.columns),
+        "quadrants": pd.DataFrame(names, index=weights.ids, columns=p.wide.columns),
+        "moves": moves,
+        "permutations": int(permutations),
+        **extra,
     }
 
 

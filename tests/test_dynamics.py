@@ -253,6 +253,20 @@ def test_lisa_markov_equals_giddy(layer, structured):
     assert row["value"] == pytest.approx(value, abs=1e-10)
     assert row["p"] == pytest.approx(p, abs=1e-10)
     assert row["dof"] == dof
+    # significance of each unit-year from the local statistics, carried into the moves
+    sig = dynamics.lisa_markov(structured, w, permutations=99, seed=4)
+    year = structured.columns[1]
+    local = autocorr.local_stats(structured[year], w, permutations=99, seed=4, gi_star=False)
+    flags = sig["significant"].iloc[:, 1]
+    assert flags.to_dict() == local["significant"].reindex(flags.index).to_dict()
+    moves = sig["moves"]
+    assert len(moves) == 345 * 4
+    table = pd.crosstab(moves["from"], moves["to"])
+    order = list(dynamics.QUADRANTS)
+    assert table.loc[order, order].to_numpy().tolist() == theirs.transitions.tolist()
+    both = moves["significant_from"] & moves["significant_to"]
+    assert sig["significant_counts"].to_numpy().sum() == both.sum() > 0
+    assert "moves" in ours and "significant" not in ours
     # and giddy's own statistic follows from its expectations by the same function
     assert dynamics._chi2(theirs.transitions, theirs.expected_t)[0] == pytest.approx(
         theirs.chi_2[0], abs=1e-9
