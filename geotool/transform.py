@@ -53,6 +53,7 @@ __all__ = [
     "apply",
     "eb_rate",
     "log",
+    "numeric_columns",
     "rate",
     "spatial_eb_rate",
     "standardise",
@@ -399,6 +400,50 @@ def spatial_eb_rate(
     out = pd.Series(scale * smoothed, index=weights.ids, name=label).reindex(order)
     out.index.name = events.index.name
     out.attrs = {"transform": "spatial_eb", "source": e_name}
+    return out
+
+
+def numeric_columns(table: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list[str]:
+    """The columns of ``table`` that can be analysed as variables, in table order.
+
+    Numeric columns (booleans and constants left out: they have no spatial pattern to
+    measure), except those named in ``exclude`` (ids, years, the population column of
+    ``per``). The ones left out for being boolean or constant are logged.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per unit.
+    exclude : sequence of str, optional
+        Column names never to return.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"adcode": ["1", "2"], "year": [2020, 2020], "GDP": [1.0, 2.0],
+    ...                   "flag": [True, False], "k": [3, 3]})
+    >>> numeric_columns(t, exclude=["year"])
+    ['GDP']
+
+    """
+    if not isinstance(table, pd.DataFrame):
+        msg = f"table must be a pandas DataFrame, got {type(table).__name__}."
+        raise InputError(msg)
+    skip = {str(c) for c in exclude}
+    out, left = [], []
+    for col in table.columns:
+        kind = table[col].dtype
+        if str(col) in skip or not pd.api.types.is_numeric_dtype(kind):
+            continue
+        if pd.api.types.is_bool_dtype(kind) or table[col].nunique(dropna=True) < 2:
+            left.append(str(col))
+            continue
+        out.append(col)
+    if left:
+        _log.log(f"Numeric columns left out (boolean or constant): {listing(left, limit=8)}.")
     return out
 
 
