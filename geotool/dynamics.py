@@ -287,6 +287,13 @@ def panel(
             f"({listing([str(u) for u in dropped.index], limit=5)}).",
             logging.WARNING,
         )
+    steps = np.diff(np.asarray(wide.columns, dtype=int))
+    if len(steps) and (steps != steps[0]).any():
+        log(
+            f"Panel of {name}: the years {list(map(int, wide.columns))} are not evenly spaced; "
+            "transitions are counted between consecutive observed years, whatever the gap.",
+            logging.WARNING,
+        )
     if balanced.shape[1] < 2 or len(balanced) < 2:
         msg = (
             f"The balanced panel of {short(name, 40)} has {len(balanced):,} unit(s) and "

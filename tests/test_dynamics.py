@@ -8,6 +8,7 @@ persist), year labels mixed as users write them.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -64,7 +65,7 @@ def _libpysal_w(w, transform="r"):
 # --- panels -------------------------------------------------------------------------
 
 
-def test_year_labels_mixed_long_and_wide():
+def test_year_labels_mixed_long_and_wide(caplog):
     long = pd.DataFrame(
         {
             "unit": ["a", "a", "a", "b", "b", "b", "c", "c"],
@@ -85,6 +86,9 @@ def test_year_labels_mixed_long_and_wide():
     )
     pw = dynamics.panel(wide)
     assert pw.years == [2018, 2019, 2020]
+    with caplog.at_level(logging.WARNING, logger="geotool"):
+        dynamics.panel(wide.drop(columns="2019年").assign(**{"2023": 1.0}))
+    assert "[2018, 2020, 2023] are not evenly spaced" in caplog.text
     assert pw.dropped["missing_years"].tolist() == ["2019"]
 
 
