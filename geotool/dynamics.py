@@ -68,6 +68,8 @@ from geotool._errors import InputError
 from geotool._log import log
 from geotool._perm import folded_pvalue, rng_for
 from geotool._text import listing, short
+from geotool.autocorr import global_stats, local_stats
+from geotool.tiers import yearly_centres
 from geotool.weights import Weights, WeightsLike, as_weights
 
 __all__ = [
@@ -469,8 +471,6 @@ def moran_by_year(
         ``permutations, seed, weights``.
 
     """
-    from geotool.autocorr import global_stats
-
     p = _as_panel(data)
     y, weights, _ = _aligned(p, w)
     rows = []
@@ -523,8 +523,6 @@ def class_centres(
         ``class, year, n, mean_lon, mean_lat, shift_km, shift_bearing_deg``.
 
     """
-    from geotool.tiers import yearly_centres
-
     p = _as_panel(data)
     k = _check_k(k, "k")
     rule = _check_rule(classes)
@@ -1056,8 +1054,6 @@ def lisa_markov(
     )
     extra: dict[str, Any] = {}
     if permutations:
-        from geotool.autocorr import local_stats
-
         sig = np.column_stack(
             [
                 local_stats(
@@ -1113,6 +1109,24 @@ def analyse(
     alpha: float = 0.05,
 ) -> dict[str, Any]:
     """Every panel analysis of one variable, for a report.
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        The panel (a wide frame is read by :func:`panel`).
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Weights covering the panel's units.
+    k : int, default 5
+        Quantile classes of the Markov chains (values and spatial lags).
+    classes : {"pooled", "yearly"}
+        Cut-offs over all years, or per year.
+    permutations : int, optional
+        For Moran's I by year and the spatial tau; default
+        :data:`geotool.settings.permutations`.
+    seed : int, optional
+        Default :data:`geotool.settings.seed`.
+    alpha : float, default 0.05
+        Significance level of the sentences.
 
     Returns
     -------
