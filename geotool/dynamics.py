@@ -434,11 +434,11 @@ def _steady_state(p: np.ndarray) -> tuple[np.ndarray, str]:
     return out, ""
 
 
-def _matrix(values: np.ndarray, labels: list[Any], *, row: str = "from") -> pd.DataFrame:
-    out = pd.DataFrame(
-        values, index=pd.Index(labels, name=row), columns=pd.Index(labels, name="to")
+def _matrix(values: np.ndarray, labels: list[Any]) -> pd.DataFrame:
+    """A transition table: ``from`` classes as rows, ``to`` classes as columns."""
+    return pd.DataFrame(
+        values, index=pd.Index(labels, name="from"), columns=pd.Index(labels, name="to")
     )
-    return out
 
 
 def moran_by_year(
@@ -811,8 +811,8 @@ def _homogeneity(t: np.ndarray) -> dict[str, float]:
     b_i = np.zeros(len(n_i))
     q = lr = 0.0
     for n_ijm in t:
-        n_im = n_ij_rows = n_ijm.sum(axis=1)
-        b_i += n_ij_rows > 0
+        n_im = n_ijm.sum(axis=1)
+        b_i += n_im > 0
         p_ijm = n_ijm / (n_im + (n_im == 0))[:, None]
         q += float((n_im[:, None] * (p_ijm - p_ij) ** 2 / (p_ij + (p_ij == 0))).sum())
         mask = (n_ijm > 0) & (p_ij > 0)
