@@ -10,7 +10,9 @@ returns frames on the input's index):
 * :mod:`geotool.weights` (spatial weights for any geometry, or a libpysal Graph/W),
   :mod:`geotool.autocorr` (global and local statistics), :mod:`geotool.tiers` (tier
   diffusion), :mod:`geotool.clusters` (city clusters, networks, belts),
-  :mod:`geotool.maps` (standalone HTML maps);
+  :mod:`geotool.maps` (standalone HTML maps), :mod:`geotool.transform` (logs,
+  z-scores, rates and empirical-Bayes smoothed rates), :mod:`geotool.dynamics` (panels:
+  Moran's I by year, rank mobility, Markov and spatial Markov chains);
 * :mod:`geotool.report`: the 2020 report as a recipe on that core (rankings, the
   figures check, its maps and the ``geotool run`` pipeline);
 * :mod:`geotool.settings` (package-wide settings); exceptions below.
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
         boundaries,
         clusters,
         datum,
+        dynamics,
         geofile,
         geometry,
         io,
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
         report,
         settings,
         tiers,
+        transform,
         weights,
     )
 
@@ -72,6 +76,7 @@ __all__ = [
     "boundaries",
     "clusters",
     "datum",
+    "dynamics",
     "geofile",
     "geometry",
     "io",
@@ -80,6 +85,7 @@ __all__ = [
     "report",
     "settings",
     "tiers",
+    "transform",
     "weights",
 ]
 

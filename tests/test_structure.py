@@ -32,6 +32,8 @@ LAYERS = {
     "geotool.geofile": 2,  # reads users' polygons; ids and names as match normalises them
     "geotool.weights": 2,
     "geotool.autocorr": 3,
+    "geotool.transform": 3,
+    "geotool.dynamics": 3,
     "geotool.tiers": 3,
     "geotool.clusters": 3,
     "geotool.maps": 3,
