@@ -564,9 +564,12 @@ def _headline(summary: dict[str, Any]) -> list[str]:
                 f"  warning: the {spec} weights have {res['weights_report']['components']} "
                 "separate components"
             )
-    for key, res in summary.get("dynamics", {}).items():
-        if isinstance(res, dict) and res.get("sentence"):
-            lines.append(f"{key}: {res['sentence']}")
+    for res in summary.get("dynamics", {}).values():
+        by_year = ", ".join(
+            f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
+        )
+        lines.append(f"{res['label']}: Moran's I by year {by_year}")
+        lines.extend(f"  {sentence}" for sentence in res["sentences"])
     return lines
 
 
@@ -583,6 +586,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.data, Path(str(args.out).rstrip("/") + ".match_report.csv"),
             value_col=args.value_col, all_numeric=args.all_numeric,
             weights=args.weights or "queen", bivariate=_pairs(args.bivariate),
+            transform=args.transform, per=args.per, smooth=args.smooth, scale=args.scale,
             **_data_options(args),
         )  # fmt: skip
     summary = run(
@@ -800,8 +804,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--bivariate", action="append", default=None, metavar="A:B",
-        help="bivariate Moran's I of two value columns (repeatable)",
+        help="bivariate Moran's I and LISA of two value columns (repeatable)",
     )  # fmt: skip
+    r.add_argument(
+        "--transform", default=None, choices=["log", "log1p", "standardise"],
+        help="transform every variable (after --per), per year; named in every title",
+    )  # fmt: skip
+    r.add_argument("--per", default=None, help="population column: variables become rates")
+    r.add_argument(
+        "--smooth", default=None, choices=["eb", "spatial_eb"],
+        help="empirical-Bayes smoothing of the --per rates (global or spatial)",
+    )  # fmt: skip
+    r.add_argument("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)")
     r.add_argument(
         "--weights",
         default=None,
@@ -838,6 +852,10 @@ _FLAGS = {
     "datum": "--datum",
     "layer": "--layer",
     "all_numeric": "--all-numeric",
+    "transform": "--transform",
+    "per": "--per",
+    "smooth": "--smooth",
+    "scale": "--scale",
     "bivariate": "--bivariate",
     "permutations": "--permutations",
     "seed": "--seed",

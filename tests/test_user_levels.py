@@ -199,13 +199,68 @@ def test_own_geometry_runs_end_to_end_with_the_same_numbers_as_the_api(
     assert cli["input"]["units"] == len(towns)
     study = user_study(table_path, geometry=towns.set_index("code"), id_col="code")
     api = run(study, tmp_path / "api", seed=cli["seed"], permutations=99)
-    mi_cli = cli["autocorrelation"]["v1"]["moran_i"]["queen"]
-    mi_api = api["autocorrelation"]["v1"]["moran_i"]["queen"]
+    mi_cli = cli["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
+    mi_api = api["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
     assert mi_cli["value"] == pytest.approx(mi_api["value"], abs=1e-12)
     assert mi_cli["p_sim"] == mi_api["p_sim"]
     assert mi_cli["value"] > 0.5  # the values have a strong north-south trend
-    lisa_cli = pd.read_csv(out / "tables" / "lisa_v1.csv", dtype={"adcode": str})
-    lisa_api = pd.read_csv(tmp_path / "api" / "tables" / "lisa_v1.csv", dtype={"adcode": str})
+    lisa_cli = pd.read_csv(out / "tables" / "lisa_chanzhi.csv", dtype={"adcode": str})
+    lisa_api = pd.read_csv(tmp_path / "api" / "tables" / "lisa_chanzhi.csv", dtype={"adcode": str})
     pd.testing.assert_frame_equal(lisa_cli, lisa_api)
-    assert (out / "maps" / "values_v1.html").exists()
+    assert (out / "maps" / "values_chanzhi.html").exists()
     assert not (out / "maps" / "clusters.html").exists()  # no city clusters on own units
+
+
+def test_panel_with_several_rates_through_the_cli(own_geometry, tmp_path):
+    """Three years with mixed labels, two variables as EB-smoothed rates per 人口."""
+    towns, _, gpkg, _ = own_geometry
+    pts = towns.to_crs("EPSG:32651").geometry.representative_point()
+    rng = np.random.default_rng(7)
+    rows = []
+    for i, label in enumerate(["2018", "2019年", 2020.0]):
+        people = rng.integers(2_000, 80_000, len(towns))
+        trend = (pts.y.to_numpy() - pts.y.mean()) / 1e5
+        rows.append(
+            pd.DataFrame(
+                {
+                    "code": towns["code"],
+                    "年份": label,
+                    "人口": people,
+                    "企业数": rng.poisson(people * np.exp(-4 + trend + 0.1 * i)),
+                    "专利": rng.poisson(people * np.exp(-6 - trend)),
+                }
+            )
+        )
+    path = tmp_path / "panel.csv"
+    pd.concat(rows).to_csv(path, index=False, encoding="gbk")
+    out = tmp_path / "o"
+    proc = run_cli(
+        "run", "--data", str(path), "--geometry", str(gpkg), "--datum", "gcj02",
+        "--id-col", "code", "--year-col", "年份", "--value-col", "企业数,专利",
+        "--per", "人口", "--smooth", "eb", "--scale", "10000", "--bivariate",
+        "企业数:专利", "--out", str(out), "--permutations", "99",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["input"]["value_cols"] == [
+        "企业数 per 10,000 人口 (EB-smoothed)",
+        "专利 per 10,000 人口 (EB-smoothed)",
+    ]
+    dyn = summary["dynamics"]
+    assert len(dyn) == 2
+    for res in dyn.values():
+        assert sorted(res["moran_by_year"]) == ["2018", "2019", "2020"]  # one year, not two
+        assert res["units"] == len(towns) and res["dropped"] == 0
+        assert {t["statistic"] for t in res["spatial_markov_tests"]} >= {"Q", "chi2"}
+    # the rates rise to the north: positive autocorrelation every year
+    first = next(iter(dyn.values()))
+    assert all(v["value"] > 0.2 for v in first["moran_by_year"].values())
+    tables = {p.name for p in (out / "tables").iterdir()}
+    key = next(iter(dyn))
+    for name in ("moran_by_year", "rank_mobility", "spatial_markov_probabilities",
+                 "lisa_markov_counts", "markov_counts"):  # fmt: skip
+        assert f"dynamics_{name}_{key}.csv" in tables
+    assert any(n.startswith("lisa_bv_") for n in tables)
+    assert "Moran's I by year" in proc.stderr and "neighbours" in proc.stderr
+    lisa = (out / "maps" / "lisa.html").read_text(encoding="utf-8")
+    assert "EB-smoothed" in lisa  # the transform is named in the map's titles

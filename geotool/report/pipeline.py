@@ -520,11 +520,19 @@ def _run(
             joins[f"co-location {a.label} × {b.label} (CLC)"] = clc
             write("tables/ljc_colocation.csv", _csv(clc.reset_index(names="adcode")))
             colocated = clc[clc["significant"]]["name"].tolist()
+        lbv = autocorr.local_bivariate(
+            a.data, other, w, permutations=permutations, seed=seed, adjust=adjust
+        )
+        lbv.insert(0, "name", names.reindex(lbv.index).to_numpy())
+        write(f"tables/lisa_bv_{key}.csv", _csv(lbv.reset_index(names="adcode")))
+        bv_counts = lbv["lisa_class"].value_counts()
         row = biv.iloc[0]
         auto_summary[f"bivariate_{key}"] = {
+            "label": f"{a.label} × lag of {b.label}",
             "value": float(row["value"]),
             "p_sim": float(row["p_sim"]),
             "weights": row["weights"],
+            "lisa_counts": {str(c): int(n) for c, n in bv_counts.items()},
         }
         if a.member is not None and b.member is not None:
             auto_summary["colocation_clc"] = {"clusters": len(colocated), "units": colocated}

@@ -85,6 +85,8 @@ class UserTable:
         geometry; ``None`` for bundled counties.
     geometry_report : pandas.DataFrame or None
         The geometries repaired or dropped while reading a geometry file.
+    sources : list of str or None
+        The file's columns the value columns were made from (rates, transforms).
 
     """
 
@@ -97,6 +99,11 @@ class UserTable:
     level_reason: str
     units: gpd.GeoDataFrame | None
     geometry_report: pd.DataFrame | None = None
+    sources: list[str] | None = None
+
+    def source_of(self) -> dict[str, str]:
+        """Each value column by the column of the file it was made from."""
+        return dict(zip(self.sources or self.value_cols, self.value_cols, strict=True))
 
 
 def _numeric_columns(raw: pd.DataFrame, exclude: set[str]) -> list[str]:
@@ -174,6 +181,7 @@ def load_user_table(
     id_col: str | None = None,
     datum: str | None = None,
     layer: str | None = None,
+    per: str | None = None,
     max_unmatched: float = 0.0,
     report_on_failure_only: bool = False,
 ) -> UserTable:
@@ -217,6 +225,8 @@ def load_user_table(
         ``gcj02``; Baidu-derived: ``bd09``).
     layer : str, optional
         The layer of a GeoPackage with several.
+    per : str, optional
+        A population column (for rates): checked like the values, never a value.
     max_unmatched : float
         Share of rows allowed to stay unmatched or ambiguous (their rows are left out
         of the analysis and listed in the report).
@@ -248,21 +258,22 @@ def load_user_table(
         from geotool.geofile import read_geometry
 
         geometry, geometry_report = read_geometry(geometry, id_col=id_col, layer=layer, datum=datum)
-    if year_col is not None and year_col not in raw.columns:
-        msg = (
-            f"year_col={year_col!r} is not a column of {path}; its columns are "
-            f"{listing(raw.columns)}."
-        )
-        raise InputError(msg)
+    for given, name in ((year_col, "year_col"), (per, "per")):
+        if given is not None and given not in raw.columns:
+            msg = (
+                f"{name}={given!r} is not a column of {path}; its columns are "
+                f"{listing(raw.columns)}."
+            )
+            raise InputError(msg)
     if geometry is None:
         found = detect_columns(
             raw, name_col=name_col, province_col=province_col,
             prefecture_col=prefecture_col, code_col=code_col,
         )  # fmt: skip
         year_col = year_col or found.get("year")
-        exclude = {c for c in found.values() if c} | {year_col or ""}
+        exclude = {c for c in found.values() if c} | {year_col or "", per or ""}
     else:
-        exclude = {c for c in (id_col, name_col, year_col) if c}
+        exclude = {c for c in (id_col, name_col, year_col, per) if c}
     values = _value_columns(raw, value_col, all_numeric=all_numeric, exclude=exclude, path=path)
     if geometry is None:
         resolved, level, reason, units = _resolve_bundled(
@@ -323,9 +334,9 @@ def load_user_table(
         groups = {k: list(g.index) for k, g in dup.groupby(keys)}
         shown = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
         fail(f"Units appear more than once ({shown}); keep one row per unit (per year).")
-    for col in values:
+    for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
         try:
-            ok[col] = check.finite_values(ok[col], f"value_col={col!r}")
+            ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
         except InputError as exc:
             fail(f"{exc} Rows are numbered as in the file's data rows (from 0).", InputError)
     if units is not None:
@@ -379,8 +390,12 @@ def _join_own(
 
 
 def _key(column: str, taken: set[str]) -> str:
-    """A file-name-safe key for a value column (``v1``, ``v2`` ... for non-ASCII names)."""
-    ascii_ = "".join(c if c.isalnum() and c.isascii() else "_" for c in column).strip("_")
+    """A file-name-safe key for a value column: ASCII, Chinese in pinyin (企业数 -> qiyeshu)."""
+    from pypinyin import lazy_pinyin
+
+    spelt = "".join(lazy_pinyin(column))
+    ascii_ = "".join(c if c.isalnum() and c.isascii() else "_" for c in spelt)
+    ascii_ = "_".join(part for part in ascii_.split("_") if part)
     key = ascii_.lower()[:40] or f"v{len(taken) + 1}"
     while key in taken:
         key = f"{key}_{len(taken) + 1}"
@@ -410,6 +425,11 @@ def user_study(
     weights: str = "queen",
     tiers_k: int = 4,
     bivariate: list[tuple[str, str]] | None = None,
+    transform: str | None = None,
+    per: str | None = None,
+    smooth: str | None = None,
+    scale: float = 1.0,
+    markov_k: int = 5,
 ) -> Study:
     """A user's table as a study: its values over its own units, in the same pipeline.
 
@@ -424,7 +444,25 @@ def user_study(
     tiers_k : int
         Ward tiers per variable (per year), fewer when the values have fewer levels.
     bivariate : list of tuple of str, optional
-        Pairs of value columns for bivariate Moran's I.
+        Pairs of value columns for bivariate Moran's I and bivariate LISA.
+    transform : {"log", "log1p", "standardise"}, optional
+        Applied to every variable (after ``per``), per year; named in every title
+        (:func:`geotool.transform.apply`).
+    per : str, optional
+        A population column: every variable becomes a rate per it.
+    smooth : {"eb", "spatial_eb"}, optional
+        Empirical-Bayes smoothing of the rates (``per`` needed), global or spatial
+        (with the study's weights): small populations' rates are shrunk towards the
+        reference rate, so their noise is not read as a hot or cold spot.
+    scale : float
+        Multiplier of the rates (e.g. 10000: per 10,000 people).
+    markov_k : int
+        Quantile classes of the panel's Markov chains (:mod:`geotool.dynamics`).
+
+    A panel (``year_col`` with two years or more) adds, per variable, Moran's I per
+    year, rank mobility (Kendall's tau and its neighbour decomposition), a quantile
+    Markov chain, the spatial Markov chain with its homogeneity tests and the LISA
+    Markov chain (:func:`geotool.dynamics.analyse`), under ``dynamics`` in the summary.
 
     Returns
     -------
@@ -435,9 +473,13 @@ def user_study(
         path, failed_report, value_col=value_col, all_numeric=all_numeric,
         name_col=name_col, province_col=province_col, prefecture_col=prefecture_col,
         code_col=code_col, year_col=year_col, encoding=encoding, sheet=sheet, level=level,
-        geometry=geometry, id_col=id_col, datum=datum, layer=layer, max_unmatched=max_unmatched,
-        report_on_failure_only=True,
+        geometry=geometry, id_col=id_col, datum=datum, layer=layer, per=per,
+        max_unmatched=max_unmatched, report_on_failure_only=True,
     )  # fmt: skip
+    if transform is not None or per is not None or smooth is not None:
+        t = _transformed(
+            t, transform=transform, per=per, smooth=smooth, scale=scale, weights=weights
+        )
     ok, year_col = t.rows, t.year_col
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
     label = Path(path).stem
@@ -447,7 +489,7 @@ def user_study(
     region = _unit_column(t, "region")
     province = _unit_column(t, "province")
     taken: set[str] = set()
-    keys = {col: _key(col, taken) for col in t.value_cols}
+    keys = {col: _key(src, taken) for src, col in t.source_of().items()}
     variables, tier_tables = [], {}
     for col in t.value_cols:
         series = pd.Series(
@@ -473,9 +515,9 @@ def user_study(
             )
         )
         table = tiers.from_scores(ok["adcode"], ok[col], years=years, method="ward", k=k)
-        for extra, values in (("region", region), ("province", province), ("name", names)):
+        for column, values in (("region", region), ("province", province), ("name", names)):
             if values is not None:
-                table[extra] = values.reindex(table["adcode"]).to_numpy()
+                table[column] = values.reindex(table["adcode"]).to_numpy()
         tier_tables[keys[col]] = TierTable(
             table,
             f"ward, k={k}" + (" per year" if year_col else ""),
@@ -494,7 +536,9 @@ def user_study(
         )
     info_values = latest.set_index("adcode")[t.value_cols]
     pairs = []
+    by_source = t.source_of()
     for a, b in bivariate or []:
+        a, b = by_source.get(a, a), by_source.get(b, b)
         unknown = [c for c in (a, b) if c not in keys]
         if unknown:
             msg = (
@@ -521,6 +565,22 @@ def user_study(
             )  # fmt: skip
         return out
 
+    extra: Any = None
+    if year_col and ok[year_col].nunique() >= 2:
+
+        def extra(write: Any, *, seed: int, permutations: int) -> dict[str, Any]:
+            return {
+                "dynamics": _dynamics(
+                    t,
+                    keys,
+                    write,
+                    weights=weights,
+                    k=markov_k,
+                    seed=seed,
+                    permutations=permutations,
+                )
+            }
+
     tables = {"match_report": t.report.reset_index(names="row")}
     if t.geometry_report is not None and len(t.geometry_report):
         tables["geometry_report"] = t.geometry_report
@@ -536,6 +596,7 @@ def user_study(
         tables=tables,
         units=t.units,
         level=t.level,
+        extra=extra,
         summary={
             "input": {
                 "file": str(path),
@@ -546,6 +607,7 @@ def user_study(
                 "level": t.level,
                 "level_reason": t.level_reason,
                 "units": len(latest),
+                "transform": t.raw.attrs.get("geotool_steps", []),
             },
             "match": t.report["match_status"].value_counts().to_dict(),
             "match_methods": ok["match_method"].value_counts().to_dict(),
@@ -560,3 +622,104 @@ def _unit_column(t: UserTable, column: str) -> pd.Series | None:
     if t.units is None:
         return boundaries.units()[column]
     return t.units[column] if column in t.units.columns else None
+
+
+def _units_geometry(t: UserTable, ids: pd.Index) -> gpd.GeoDataFrame | pd.Index:
+    """What weights are built from for these units: their polygons, or bundled codes."""
+    return ids if t.units is None else t.units.loc[ids]
+
+
+def _transformed(
+    t: UserTable,
+    *,
+    transform: str | None,
+    per: str | None,
+    smooth: str | None,
+    scale: float,
+    weights: str,
+) -> UserTable:
+    """The table with its value columns replaced by their rates / transforms, per year.
+
+    Each year is transformed on its own (a z-score or an EB reference rate is a
+    cross-section's); the new columns are named by their labels ("log(GDP per 人口)").
+    """
+    from geotool import transform as tf
+    from geotool.weights import build
+
+    rows = t.rows
+    years = [None] if not t.year_col else sorted(rows[t.year_col].unique())
+    parts, labels, steps = [], {}, []
+    for year in years:
+        part = rows if year is None else rows[rows[t.year_col] == year]
+        part = part.set_index("adcode")
+        w = None
+        if smooth == "spatial_eb":
+            w = build(_units_geometry(t, part.index), weights)
+        out = tf.apply(
+            part, t.value_cols, transform=transform, per=per, smooth=smooth, w=w, scale=scale
+        )
+        labels = out.attrs["labels"]
+        steps = out.attrs["steps"]
+        keep = part.drop(columns=t.value_cols).reindex(out.index)
+        parts.append(out.join(keep).reset_index(names="adcode"))
+    new = pd.concat(parts, ignore_index=True)
+    raw = t.raw.copy()
+    raw.attrs["geotool_steps"] = list(steps)
+    log("variables: " + "; ".join(f"{a} -> {b}" for a, b in labels.items()))
+    return UserTable(
+        new, raw, t.report, [labels[c] for c in t.value_cols], t.year_col, t.level,
+        t.level_reason, t.units, t.geometry_report, list(t.value_cols),
+    )  # fmt: skip
+
+
+def _dynamics(
+    t: UserTable,
+    keys: dict[str, str],
+    write: Any,
+    *,
+    weights: str,
+    k: int,
+    seed: int,
+    permutations: int,
+) -> dict[str, Any]:
+    """Every panel analysis of each variable (:func:`geotool.dynamics.analyse`), written."""
+    from geotool import dynamics
+    from geotool.weights import build
+
+    log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
+    out: dict[str, Any] = {}
+    for col in t.value_cols:
+        key = keys[col]
+        p = dynamics.panel(t.rows, id_col="adcode", year_col=t.year_col, value_col=col)
+        w = build(_units_geometry(t, pd.Index(p.wide.index)), weights)
+        res = dynamics.analyse(p, w, k=k, permutations=permutations, seed=seed)
+
+        def put(name: str, frame: pd.DataFrame, *, index: bool = False) -> None:
+            data = frame.reset_index() if index else frame
+            write(f"tables/dynamics_{name}_{key}.csv", to_csv_bytes(data))  # noqa: B023
+
+        put("moran_by_year", res["moran_by_year"])
+        put("rank_mobility", res["rank_mobility"])
+        for chain in ("markov", "spatial_markov", "lisa_markov"):
+            for part in ("counts", "probabilities"):
+                put(f"{chain}_{part}", res[chain][part], index=True)
+        put("spatial_markov_tests", res["spatial_markov"]["tests"])
+        put("lisa_markov_tests", res["lisa_markov"]["tests"])
+        if len(res["dropped"]):
+            put("dropped", res["dropped"], index=True)
+        by_year = res["moran_by_year"]
+        out[key] = {
+            "label": col,
+            "years": [int(y) for y in p.years],
+            "units": len(p.wide),
+            "dropped": len(res["dropped"]),
+            "moran_by_year": {
+                int(y): {"value": float(v), "p_sim": float(ps)}
+                for y, v, ps in zip(
+                    by_year["year"], by_year["moran_i"], by_year["p_sim"], strict=True
+                )
+            },
+            "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),
+            "sentences": res["sentences"],
+        }
+    return out
