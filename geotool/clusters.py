@@ -325,13 +325,15 @@ def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.
         part (``scope``); a plan that names a prefecture "in part" without a checked
         county list (rule ``unverified``) still names it, so it counts here though no
         county of it does at county level. Contested rows count at neither level.
-        Province-administered county-level units (仙桃市 ...) count for their
-        province's ``xx9000`` group, the prefecture-level unit of the bundled layer.
+        Province-administered county-level units (仙桃市 429004, 济源市 419001 ...),
+        which prefecture-level tables list as cities, are rows of their own, under
+        their county code (and count for their province's ``xx9000`` group too).
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by adcode (all 2,875 units, or the 345 prefecture codes):
+        Indexed by adcode (all 2,875 units, or the 345 prefecture codes and the
+        province-administered units' codes):
         ``clusters`` and ``definitions`` (all, ";"-joined, in priority order),
         ``n_clusters``, ``primary_cluster``, ``primary_definition``, ``primary_zh``
         (empty strings outside every cluster); at prefecture level also
@@ -360,14 +362,16 @@ def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership` at prefecture level."""
     units = boundaries.units()
     prefectures = units.drop_duplicates("prefecture_code").set_index("prefecture_code")
+    direct = units[units["province_administered"].astype(bool)]
     table = _table()
     rows = []
     for priority, d in enumerate(defs):
         for r in table[table["definition"] == d].to_dict(orient="records"):
             if r["rule"] == "contested":
                 continue
-            codes = _prefecture_codes(str(r["province"]), str(r["prefecture"]))
-            for pref in dict.fromkeys(units.loc[list(codes), "prefecture_code"]):
+            codes = list(_prefecture_codes(str(r["province"]), str(r["prefecture"])))
+            own = [c for c in codes if c in direct.index]
+            for pref in dict.fromkeys([*units.loc[codes, "prefecture_code"], *own]):
                 rows.append(
                     {
                         "adcode": pref,
@@ -381,8 +385,10 @@ def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     allm = pd.DataFrame(rows).sort_values(["adcode", "priority"], kind="stable")
     allm = allm.drop_duplicates(["adcode", "definition"])
     grouped = allm.groupby("adcode", sort=False)
-    out = pd.DataFrame(index=pd.Index(sorted(prefectures.index), name="adcode"))
-    out["name"] = prefectures["prefecture"].reindex(out.index)
+    out = pd.DataFrame(
+        index=pd.Index(sorted({*prefectures.index, *direct.index}), name="adcode")
+    )
+    out["name"] = prefectures["prefecture"].reindex(out.index).fillna(direct["name"])
     out["clusters"] = grouped["cluster_id"].agg(";".join).reindex(out.index, fill_value="")
     out["definitions"] = grouped["definition"].agg(";".join).reindex(out.index, fill_value="")
     out["n_clusters"] = grouped.size().reindex(out.index, fill_value=0)

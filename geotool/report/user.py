@@ -154,13 +154,22 @@ def _value_columns(
 
 
 def _bundled_units(level: str, ids: pd.Index) -> gpd.GeoDataFrame:
-    """The bundled prefecture or province polygons of ``ids``, with ``name`` and region."""
+    """The bundled prefecture or province polygons of ``ids``, with ``name`` and region.
+
+    A province-administered county-level city in a prefecture table (济源市 419001,
+    仙桃市 429004) is a unit of its own there: its county polygon is used.
+    """
     layer = boundaries.load(level)  # type: ignore[arg-type]
     name_col = {"prefecture": "prefecture", "province": "province"}[level]
-    out = layer.loc[ids].copy()
-    out["name"] = out[name_col]
+    layer["name"] = layer[name_col]
+    parts = [layer.loc[ids.intersection(layer.index)]]
+    rest = ids.difference(layer.index)
+    if len(rest):
+        counties = boundaries.load("county")
+        parts.append(counties.loc[rest.intersection(counties.index)])
+    out = pd.concat(parts).reindex(ids)
     keep = ["name", *[c for c in ("province", "region") if c in out.columns], "geometry"]
-    return out[keep]
+    return gpd.GeoDataFrame(out[keep], geometry="geometry", crs=layer.crs)
 
 
 def load_user_table(
@@ -537,8 +546,8 @@ def user_study(
     info_values = latest.set_index("adcode")[t.value_cols]
     pairs = []
     by_source = t.source_of()
-    for a, b in bivariate or []:
-        a, b = by_source.get(a, a), by_source.get(b, b)
+    for first_col, second_col in bivariate or []:
+        a, b = by_source.get(first_col, first_col), by_source.get(second_col, second_col)
         unknown = [c for c in (a, b) if c not in keys]
         if unknown:
             msg = (
