@@ -191,7 +191,8 @@ def run(
     *,
     seed: int,
     permutations: int,
-    offline: bool = False,
+    cdn: bool = False,
+    offline: bool | None = None,
     basemap: str = "none",
     weights: str | None = None,
     cluster_set: str = "report2020",
@@ -210,8 +211,11 @@ def run(
         Seed of every permutation test.
     permutations : int
         Permutations per test.
-    offline : bool
-        Write maps that render with no network (assets inlined, no tiles).
+    cdn : bool
+        Load Leaflet from its CDN (smaller pages, blank offline); by default every page
+        is self-contained and draws with no network.
+    offline : bool, optional
+        Deprecated (pages are offline by default); ``True`` also refuses tiles.
     basemap : str
         Tiles under the maps' polygons (see :mod:`geotool.maps`).
     weights : str, optional
@@ -235,7 +239,7 @@ def run(
     """
     with OutputFolder(out_dir, inputs=inputs, owner="geotool run") as folder:
         summary = _run(
-            study, folder, seed=seed, permutations=permutations, offline=offline,
+            study, folder, seed=seed, permutations=permutations, cdn=cdn, offline=offline,
             basemap=basemap, weights=weights, cluster_set=cluster_set, adjust=adjust,
         )  # fmt: skip
     log(f"wrote {len(summary['files'])} files to {folder.out}")
@@ -248,7 +252,8 @@ def _run(
     *,
     seed: int,
     permutations: int,
-    offline: bool,
+    cdn: bool,
+    offline: bool | None,
     basemap: str,
     weights: str | None,
     cluster_set: str,
@@ -486,7 +491,7 @@ def _run(
         membership=clusters.membership(cluster_set),
         values=study.info_values,
     )
-    opts = {"offline": offline, "basemap": basemap}
+    opts = {"cdn": cdn, "offline": offline, "basemap": basemap}
     first_tiers = next(iter(study.tier_tables))
     if study.info_values is not None:
         t = study.tier_tables[first_tiers].table
@@ -530,13 +535,21 @@ def _run(
             **opts,
         ),
     }
-    from geotool.maps import to_html
+    from geotool.maps import linked_lisa, to_html
 
     maps_written = {}
     for fname, fmap in built.items():
         text = to_html(fmap, folder.path(f"maps/{fname}"))
         maps_written[fname] = len(text.encode("utf-8"))
         files.append(f"maps/{fname}")
+    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
+    for var in study.variables:
+        page = linked_lisa(
+            locals_[var.key], title=f"{var.label} · linked LISA view · {study.title}"
+        )
+        linked[var.key] = f"lisa_linked_{var.key}.html"
+        write(f"maps/{linked[var.key]}", page)
+        maps_written[linked[var.key]] = len(page.encode("utf-8"))
     lap("maps")
 
     summary: dict[str, Any] = {
@@ -549,10 +562,15 @@ def _run(
         "autocorrelation": auto_summary,
         "tiers": tier_summary,
         "clusters": cluster_summary,
-        "maps": {"files": maps_written, "offline": offline, "basemap": basemap},
+        "maps": {"files": maps_written, "cdn": cdn, "basemap": basemap, "linked": linked},
         "timings_s": timings,
     }
-    write("index.html", figures.index_page(summary, maps_written, title=study.title))
+    static = [f for f in files if f.startswith("figures/") and f.endswith(".png")]
+    static = [f for f in static if not f.startswith("figures/moran_scatter_")]
+    write(
+        "index.html",
+        figures.index_page(summary, maps_written, title=study.title, linked=linked, figures=static),
+    )
     files.append("summary.json")
     summary["files"] = files
     write_atomic(
