@@ -57,7 +57,8 @@ def _state_json(state, key):
 
 def test_linked_page_is_self_contained_small_and_complete(districts):
     text = maps.linked_lisa(districts, title="districts")
-    assert not re.findall(r'(?:src|href)="https?://', text)  # nothing from the network
+    assert not re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="https?://', text)
+    assert "https://" not in text  # not even a link: nothing from the network
     assert "<link" not in text and "leaflet" not in text.lower()
     assert len(text.encode()) < 700_000
     data = _data(text)
@@ -174,3 +175,70 @@ def test_unit_names_reach_the_page_as_text(tmp_path, hooks):
     state, dom = browse(page, tmp_path, f"#hover={local.index[0]}")
     assert state["hover"] == local.index[0]
     assert "<img src=" not in dom and html.unescape(state["info"]).startswith(PAYLOAD)
+
+
+def _summary():
+    return {
+        "geotool_version": "0.1",
+        "seed": 1,
+        "permutations": 999,
+        "check_report": {"ok": True, "status_counts": {"match": 143, "report inconsistent": 4}},
+        "match": {"matched": 140, "ambiguous": 2},
+        "autocorrelation": {
+            "a_b": {
+                "label": "A <b>",
+                "default_weights": "queen",
+                "moran_i": {"queen": {"value": 0.53561, "p_norm": 0.0, "p_sim": 0.001}},
+                "lisa_counts": {"High-High": 55, "Not significant": 1767},
+                "adjust": "fdr",
+            },
+            "bivariate_x": {"value": 0.5441, "p_sim": 0.001},
+        },
+    }
+
+
+def test_index_page_reads_well():
+    from geotool.report import figures
+
+    page = figures.index_page(
+        _summary(),
+        {"lisa.html": 2_900_000, "lisa_linked_a_b.html": 520_000},
+        title="T",
+        linked={"a_b": "lisa_linked_a_b.html"},
+        figures=["figures/tiers_map.png"],
+    )
+    assert "{" not in page.split("</style>")[1]  # no dict printed anywhere
+    assert "<td>0.536</td>" in page and "<td>&lt; 0.001</td>" in page  # never "0"
+    assert "<td>0.001</td>" in page and "<td>1,767</td>" in page
+    assert "<td>match</td><td>143</td>" in page and "<td>ambiguous</td><td>2</td>" in page
+    assert "href='maps/lisa_linked_a_b.html'" in page
+    assert "α = 0.05, FDR correction (Benjamini-Hochberg)" in page
+    assert "A &lt;b&gt;" in page and "A <b>" not in page
+    assert "<img src='figures/moran_scatter_a_b.png' width='520'" in page
+    assert "<a href='figures/tiers_map.png'><img src='figures/tiers_map.png'" in page
+    empty = figures.index_page(_summary(), {}, title="T")
+    assert "No static figures in this run." in empty
+
+
+def test_cli_cdn_flag_writes_a_page_that_loads_leaflet_from_the_network(tmp_path):
+    from geotool.cli import main
+
+    out = tmp_path / "m.html"
+    assert main(["map", "rankings", "--cdn", "--out", str(out)]) == 0
+    cdn = out.read_text(encoding="utf-8")
+    assert re.findall(r'<script src="https://[^"]+leaflet', cdn)
+    assert main(["map", "rankings", "--out", str(out)]) == 0
+    plain = out.read_text(encoding="utf-8")
+    assert not re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="https?://', plain)
+
+
+@needs_browser
+def test_a_cdn_page_offline_says_why_it_is_empty(tmp_path):
+    from geotool.report import figures
+
+    page = tmp_path / "cdn.html"
+    maps.to_html(figures.rankings_map(figures.unit_info(), cdn=True), page)
+    _, dom = browse(page, tmp_path)
+    assert "Leaflet could not load from its CDN" in dom
+    # the map itself did not draw (Leaflet marks its container when it does)
+    assert not re.search(r'class="[^"]*folium-map[^"]*leaflet-container', dom)

@@ -97,10 +97,13 @@ def _lisa_local():
 
 def test_lisa_map_tells_untested_from_not_significant_and_names_the_rule(info):
     local = _lisa_local()
+    islet = local.index[0]
+    local.loc[islet, "p_sim"] = np.nan  # e.g. a unit without neighbours: no test
     text = maps.to_html(figures.lisa_map({"districts": local}, info))
     lisa_layer = _spec(text)[0]
+    assert islet not in lisa_layer["colours"] and islet not in _spec(text)[1]["colours"]
     assert lisa_layer["neutral"] == maps.NOT_TESTED != maps.NOT_SIGNIFICANT
-    quiet = local.index[local["lisa_class"] == "Not significant"][0]
+    quiet = local.index[(local["lisa_class"] == "Not significant") & local["p_sim"].notna()][0]
     assert lisa_layer["colours"][quiet] == maps.NOT_SIGNIFICANT
     for untested in ("320500", "320200", "310101"):  # 苏州 (prefecture), 无锡, 上海 黄浦区
         assert untested not in lisa_layer["colours"]
@@ -109,6 +112,7 @@ def test_lisa_map_tells_untested_from_not_significant_and_names_the_rule(info):
     # tooltips: class, value, local statistic and p-value of every tested unit
     line = _page_args(text)[3]["lines"][0]
     assert line["parts"] == ["", "value", "Ii", "p"]
+    assert line["classes"][line["rows"][islet][0]] == "not tested"
     hh = local.index[local["lisa_class"] == "High-High"][0]
     row = line["rows"][hh]
     assert line["classes"][row[0]] == "High-High"

@@ -24,6 +24,10 @@ Basemap tiles stay optional: when they cannot load, the page says so in a visibl
 the polygons are drawn all the same. The bundled layer's maps also draw the maritime
 boundary line (十段线, :func:`geotool.boundaries.maritime`).
 
+The linked LISA view (:func:`linked_lisa`: Moran scatter, cluster map and significance
+map linked by hover, click and brushing, as GeoDa's windows) needs no Leaflet: it is SVG
+drawn by ``maps/linked.js``, one small page that works offline.
+
 Basemaps: ``none`` (plain background, the default for publishing), ``positron``
 (CartoDB), ``osm`` (OpenStreetMap), all WGS84-aligned with the polygons; and ``amap``
 (GaoDe tiles, GCJ-02): the polygons are then shifted to GCJ-02 as well, so tiles and
@@ -417,6 +421,8 @@ def unit_map(
             'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
         )
         root.header.add_child(folium.Element(head))
+    if cdn:  # a CDN page offline: say why it is empty, and how to get one that is not
+        root.header.add_child(folium.Element(_CDN_NOTE))
     if title:
         root.html.add_child(
             folium.Element(
@@ -455,6 +461,16 @@ def unit_map(
     fmap.add_child(_script(js))  # rendered after the map is created
     fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
     return fmap
+
+
+_CDN_NOTE = (
+    '<script>window.addEventListener("DOMContentLoaded",function(){if(window.L){return;}'
+    'var p=document.createElement("p");p.className="geotool-cdn-note";p.style.cssText='
+    '"position:absolute;z-index:2000;top:40px;left:60px;background:#fff3cd;padding:6px 10px;'
+    'border:1px solid #c9a227;font:13px sans-serif";p.textContent="Leaflet could not load '
+    'from its CDN (no network?). Write the map without cdn to get a self-contained page.";'
+    "document.body.appendChild(p);});</script>"
+)
 
 
 @settings_cache(maxsize=2)

@@ -279,8 +279,9 @@ def linked_lisa(
     geo : geopandas.GeoDataFrame or geopandas.GeoSeries, optional
         The units' polygons (any CRS, index = ids); default the bundled county layer
         (adcodes), which also draws the maritime boundary line and the South China
-        Sea inset. Units of ``geo`` outside ``local`` near the tested units are drawn
-        blank, as not tested.
+        Sea inset. Units of ``geo`` outside ``local`` near the tested units, and units
+        without a p-value (no neighbours, or no permutations), are drawn blank, as not
+        tested.
     title : str
         Page heading.
     alpha : float, optional

@@ -19,7 +19,7 @@ function geotoolLinked(data) {
   // ------------------------------------------------------------------ the two maps
   var mapsSpec = [
     {id: 'clusters', legend: data.classes,
-     fill: function (s) { return data.classes[s[2]][1]; }},
+     fill: function (s) { return s[3] >= 0 ? data.classes[s[2]][1] : data.notTested; }},
     {id: 'significance', legend: data.pclasses,
      fill: function (s) { return s[3] >= 0 ? data.pclasses[s[3]][1] : data.notTested; }}
   ];

@@ -193,7 +193,13 @@ def lisa_map(
         layers.append(
             {
                 "name": f"LISA: {label}",
-                "colours": {c: LISA_COLOURS[k] for c, k in local["lisa_class"].items()},
+                "colours": {  # a unit without a p-value was not tested (no neighbours)
+                    c: LISA_COLOURS[k]
+                    for c, k, ok in zip(
+                        local.index, local["lisa_class"], local["p_sim"].notna(), strict=True
+                    )
+                    if ok
+                },
             }
         )
     for label, local in locals_.items():
@@ -234,7 +240,7 @@ def lisa_map(
 
 def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
     """A compact tooltip line per tested unit: class, value, local Moran Ii and p_sim."""
-    classes = list(LISA_COLOURS)
+    classes = [*LISA_COLOURS, "not tested"]
     index = {c: i for i, c in enumerate(classes)}
 
     def column(name: str) -> np.ndarray:
@@ -244,7 +250,12 @@ def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
         return f"{v:.{digits}g}" if np.isfinite(v) else "–"
 
     rows = {
-        str(code): [index.get(str(cls), len(classes) - 1), num(v, 4), num(ii, 3), fmt_p(p)]
+        str(code): [
+            index.get(str(cls), 4) if np.isfinite(p) else len(classes) - 1,
+            num(v, 4),
+            num(ii, 3),
+            fmt_p(p),
+        ]
         for code, cls, v, ii, p in zip(
             local.index, local["lisa_class"], column("value"), column("Ii"), column("p_sim"),
             strict=True,
