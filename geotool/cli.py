@@ -461,7 +461,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
     from geotool import autocorr, clusters, maps, tiers, weights
     from geotool.report import figures, rankings
 
-    opts = {"offline": args.offline, "basemap": args.basemap}
+    opts = {"cdn": args.cdn, "offline": args.offline or None, "basemap": args.basemap}
     out = check.output_file(args.out, inputs=[args.data] if args.data else [])
     if args.data is not None:
         user = _user_table(args, args.value_col, out.with_name(out.stem + "_match_report.csv"))
@@ -513,7 +513,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
     text = maps.to_html(fmap, out)
     print(
         f"wrote {out} ({len(text.encode('utf-8')) / 1e6:.2f} MB"
-        f"{', offline' if args.offline else ''})",
+        f"{', Leaflet from the CDN' if args.cdn else ', self-contained'})",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -594,7 +594,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.out,
         seed=args.seed,
         permutations=args.permutations,
-        offline=args.offline,
+        cdn=args.cdn,
+        offline=args.offline or None,
         basemap=args.basemap,
         weights=args.weights,
         cluster_set=args.set,
@@ -771,7 +772,8 @@ def _parser() -> argparse.ArgumentParser:
         "kind", nargs="?", default="rankings", choices=["rankings", "lisa", "tiers", "clusters"]
     )
     mp.add_argument("--out", type=Path, default=Path("outputs/maps/map.html"))
-    mp.add_argument("--offline", action="store_true", help="render with no network at all")
+    mp.add_argument("--cdn", action="store_true", help="load Leaflet from its CDN (blank offline)")
+    mp.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
     mp.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
     mp.add_argument("--set", default="report2020", help="cluster definition set")
     mp.add_argument("--weights", default=None, help="weights for the LISA map")
@@ -792,10 +794,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=settings.seed)
     r.add_argument("--permutations", type=int, default=settings.permutations)
     r.add_argument(
-        "--offline",
+        "--cdn",
         action="store_true",
-        help="maps that render with no network (assets inlined, no tiles)",
+        help="maps load Leaflet from its CDN (smaller, blank offline); default: self-contained",
     )
+    r.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
     r.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
     r.add_argument("--quiet", dest="quiet_run", action="store_true", help="no progress")
     _add_data_args(r)
@@ -864,6 +867,8 @@ _FLAGS = {
     "encoding": "--encoding",
     "sheet": "--sheet",
     "basemap": "--basemap",
+    "cdn": "--cdn",
+    "offline": "--offline",
     "scheme": "--scheme",
     "k": "-k",
     "out": "--out",

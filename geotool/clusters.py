@@ -385,9 +385,7 @@ def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     allm = pd.DataFrame(rows).sort_values(["adcode", "priority"], kind="stable")
     allm = allm.drop_duplicates(["adcode", "definition"])
     grouped = allm.groupby("adcode", sort=False)
-    out = pd.DataFrame(
-        index=pd.Index(sorted({*prefectures.index, *direct.index}), name="adcode")
-    )
+    out = pd.DataFrame(index=pd.Index(sorted({*prefectures.index, *direct.index}), name="adcode"))
     out["name"] = prefectures["prefecture"].reindex(out.index).fillna(direct["name"])
     out["clusters"] = grouped["cluster_id"].agg(";".join).reindex(out.index, fill_value="")
     out["definitions"] = grouped["definition"].agg(";".join).reindex(out.index, fill_value="")

@@ -314,7 +314,8 @@ def run(
     *,
     seed: int,
     permutations: int,
-    offline: bool = False,
+    cdn: bool = False,
+    offline: bool | None = None,
     basemap: str = "none",
     weights: str | None = None,
     cluster_set: str = "report2020",
@@ -333,8 +334,11 @@ def run(
         Seed of every permutation test.
     permutations : int
         Permutations per test.
-    offline : bool
-        Write maps that render with no network (assets inlined, no tiles).
+    cdn : bool
+        Load Leaflet from its CDN (smaller pages, blank offline); by default every page
+        is self-contained and draws with no network.
+    offline : bool, optional
+        Deprecated (pages are offline by default); ``True`` also refuses tiles.
     basemap : str
         Tiles under the maps' polygons (see :mod:`geotool.maps`).
     weights : str, optional
@@ -358,7 +362,7 @@ def run(
     """
     with OutputFolder(out_dir, inputs=inputs, owner="geotool run") as folder:
         summary = _run(
-            study, folder, seed=seed, permutations=permutations, offline=offline,
+            study, folder, seed=seed, permutations=permutations, cdn=cdn, offline=offline,
             basemap=basemap, weights=weights, cluster_set=cluster_set, adjust=adjust,
         )  # fmt: skip
     log(f"wrote {len(summary['files'])} files to {folder.out}")
@@ -371,7 +375,8 @@ def _run(
     *,
     seed: int,
     permutations: int,
-    offline: bool,
+    cdn: bool,
+    offline: bool | None,
     basemap: str,
     weights: str | None,
     cluster_set: str,
@@ -599,7 +604,7 @@ def _run(
         )
     else:
         info = _unit_info(study, locals_[first], membership)
-    opts: dict[str, Any] = {"offline": offline, "basemap": basemap}
+    opts: dict[str, Any] = {"cdn": cdn, "offline": offline, "basemap": basemap}
     if study.units is not None:
         opts["geo"] = _map_geometry(study.units)
         opts["label_col"] = "name"
@@ -650,13 +655,24 @@ def _run(
             fields=fields,
             **opts,
         )
-    from geotool.maps import to_html
+    from geotool.maps import linked_lisa, to_html
 
     maps_written = {}
     for fname, fmap in built.items():
         text = to_html(fmap, folder.path(f"maps/{fname}"))
         maps_written[fname] = len(text.encode("utf-8"))
         files.append(f"maps/{fname}")
+    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
+    for var in study.variables:
+        page = linked_lisa(
+            locals_[var.key],
+            opts.get("geo"),
+            title=f"{var.label} · linked LISA view · {study.title}",
+            names=None if study.units is None else study.names(),
+        )
+        linked[var.key] = f"lisa_linked_{var.key}.html"
+        write(f"maps/{linked[var.key]}", page)
+        maps_written[linked[var.key]] = len(page.encode("utf-8"))
     lap("maps")
 
     summary: dict[str, Any] = {
@@ -670,10 +686,15 @@ def _run(
         "tiers": tier_summary,
         "clusters": cluster_summary,
         **extra_summary,
-        "maps": {"files": maps_written, "offline": offline, "basemap": basemap},
+        "maps": {"files": maps_written, "cdn": cdn, "basemap": basemap, "linked": linked},
         "timings_s": timings,
     }
-    write("index.html", figures.index_page(summary, maps_written, title=study.title))
+    static = [f for f in files if f.startswith("figures/") and f.endswith(".png")]
+    static = [f for f in static if not f.startswith("figures/moran_scatter_")]
+    write(
+        "index.html",
+        figures.index_page(summary, maps_written, title=study.title, linked=linked, figures=static),
+    )
     files.append("summary.json")
     summary["files"] = files
     write_atomic(
