@@ -137,7 +137,9 @@ def _gazetteer() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     units = boundaries.units().reset_index()
     units["stem"] = units["name"].map(stem)
     provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
-    crosswalk = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
+    crosswalk = pd.read_csv(
+        settings.data_dir / "areacodes_crosswalk.csv", dtype=str, keep_default_na=False
+    )
     return units, provinces, crosswalk
 
 
@@ -190,7 +192,10 @@ def _index() -> _Index:
             .drop_duplicates()
             .itertuples(index=False, name=None)
         ),
-        crosswalk=[{str(k): str(v) for k, v in r.items()} for r in crosswalk.to_dict("records")],
+        crosswalk=[
+            {str(k): str(v) for k, v in r.items()}
+            for r in crosswalk[crosswalk["level"] == "county"].to_dict("records")
+        ],
         longest_name=int(units["name"].str.len().max()),
     )
 
@@ -318,14 +323,17 @@ def _resolve_one(
         if code in idx.known:
             new = code
         else:
-            moved = [r for r in idx.crosswalk if r["old_code"] == code]
+            moved = [r for r in idx.crosswalk if r["code"] == code]
+            targets = sorted({c for r in moved for c in r["layer_codes"].split(";") if c})
             if moved:
-                row = moved[0]
-                new, method = row["new_code"], f"{method}+crosswalk"
-                notes.append(
-                    f"{code} {row['old_name']} became {new} {row['new_name']} on "
-                    f"{row['effective']} ({row['change']})"
-                )
+                method = f"{method}+crosswalk"
+                notes.extend(_latest_notes(moved, code_first=True))
+            if len(targets) == 1:
+                new = targets[0]
+            elif targets:
+                return None, "ambiguous", method, targets, "; ".join(notes)
+            elif moved:
+                return None, "unmatched", method, [], "; ".join(notes)
         if new is None:
             return (
                 None,
@@ -336,7 +344,7 @@ def _resolve_one(
             )
         if name:
             unit_name = idx.name[new]
-            old_names = {r["old_name"] for r in idx.crosswalk if r["new_code"] == new}
+            old_names = {r["name"] for r in idx.crosswalk if r["layer_codes"] == new}
             if name not in {unit_name, *old_names} and stem(name) != stem(unit_name):
                 by_name = set(idx.by_name.get(name, ()))
                 note = f"code {code} is {unit_name}, but the name says {short(name)!r}"
@@ -351,19 +359,15 @@ def _resolve_one(
     # 4. the name without its suffix (江阴 for 江阴市).
     for method, found in (
         ("name", _in_context(idx.by_name.get(name, ()), provs, prefs)),
-        ("crosswalk", _crosswalk_hits(name, pref_text, provs)),
+        ("crosswalk", _in_context(_crosswalk_hits(name, pref_text, provs), provs, prefs)),
         ("name-stem", _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
     ):
         hits = sorted(set(found))
+        if method == "crosswalk" and hits:
+            notes.extend(_latest_notes(_crosswalk_rows(name, pref_text, provs)))
+            if len(hits) > 1:
+                return None, "ambiguous", method, hits, "; ".join(notes)
         if len(hits) == 1:
-            if method == "crosswalk":
-                row = next(
-                    r for r in idx.crosswalk if r["new_code"] == hits[0] and r["old_name"] == name
-                )
-                notes.append(
-                    f"{row['old_name']} {row['old_code']} became {row['new_name']} "
-                    f"{hits[0]} on {row['effective']} ({row['change']})"
-                )
             return hits[0], "matched", method, [], "; ".join(notes)
         if len(hits) > 1:
             notes.append(f"{len(hits)} units named {short(name)!r}; add the province or prefecture")
@@ -373,6 +377,13 @@ def _resolve_one(
     if elsewhere:
         notes.append(f"{short(name)!r} exists, but not in the given province/prefecture")
         return None, "unmatched", "none", list(elsewhere), "; ".join(notes)
+    formerly = sorted(set(_crosswalk_hits(name, "", frozenset())))
+    if formerly:
+        notes.append(
+            f"{short(name)!r} is a former name of {_label(formerly)}, "
+            "not in the given province/prefecture"
+        )
+        return None, "unmatched", "none", formerly, "; ".join(notes)
     return (
         None,
         "unmatched",
@@ -382,13 +393,49 @@ def _resolve_one(
     )
 
 
-def _crosswalk_hits(name: str, pref_text: str, provs: frozenset[str]) -> list[str]:
-    rows = [r for r in _index().crosswalk if r["old_name"] == name]
+def _crosswalk_rows(name: str, pref_text: str, provs: frozenset[str]) -> list[dict[str, str]]:
+    """County-level records of the code history named ``name``, within the context."""
+    rows = [r for r in _index().crosswalk if r["name"] == name]
     if provs:
-        rows = [r for r in rows if r["new_code"][:2] in {p[:2] for p in provs}]
+        rows = [r for r in rows if r["code"][:2] in {p[:2] for p in provs}]
     if pref_text and len(rows) > 1:
-        rows = [r for r in rows if r["old_prefecture"].startswith(pref_text)]
-    return [r["new_code"] for r in rows]
+        rows = [r for r in rows if r["prefecture"].startswith(pref_text)] or rows
+    return rows
+
+
+def _crosswalk_hits(name: str, pref_text: str, provs: frozenset[str]) -> list[str]:
+    rows = _crosswalk_rows(name, pref_text, provs)
+    return [c for r in rows for c in r["layer_codes"].split(";") if c]
+
+
+def _latest_notes(rows: list[dict[str, str]], *, code_first: bool = False) -> list[str]:
+    """One note per distinct outcome, the latest record's.
+
+    Several records of the code history may share a name or a code over the years.
+    """
+    latest: dict[str, dict[str, str]] = {}
+    for r in sorted(rows, key=lambda r: r["valid_to"] or "9999"):
+        latest[r["layer_codes"]] = r
+    return [_history_note(r, code_first=code_first) for r in latest.values()]
+
+
+def _history_note(row: dict[str, str], *, code_first: bool = False) -> str:
+    """What became of one record of the code history, in one clause."""
+    codes = [c for c in row["layer_codes"].split(";") if c]
+    names = row["layer_names"].split(";")
+    when = f"on {row['effective']}" if "-" in row["effective"] else f"in {row['effective']}"
+    old = f"{row['code']} {row['name']}" if code_first else f"{row['name']} {row['code']}"
+    if "-" not in row["effective"]:  # from the code history: the change says it all
+        return row["change"] or f"{old}: no successor recorded"
+    if len(codes) == 1:
+        new = f"{codes[0]} {names[0]}" if code_first else f"{names[0]} {codes[0]}"
+        return f"{old} became {new} {when} ({row['change']})"
+    if codes:
+        return (
+            f"{old} was split {when} among {len(codes)} units of today: the data cannot be "
+            f"assigned to one without weights ({row['change']})"
+        )
+    return f"{old}: {row['change'] or 'no successor recorded'}"
 
 
 def detect_columns(

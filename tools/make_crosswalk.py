@@ -240,7 +240,8 @@ def build(path: Path) -> pd.DataFrame:
     prefecture_layer = set(history.pref_of.values())
     province_layer = set(history.prov_of.values())
     hand = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
-    dates = {(r["old_code"], r["new_code"]): r["effective"] for r in hand.to_dict("records")}
+    # the hand-written rows (Ministry announcements) add exact dates and wording
+    known = {(r["old_code"], r["new_code"]): r for r in hand.to_dict("records")}
     rows = []
     for r in history.records:
         if r.level == "county" and history.in_layer(r):
@@ -283,8 +284,10 @@ def build(path: Path) -> pd.DataFrame:
         effective = "" if r.end == OPEN else str(r.end)
         if r.end == OPEN:
             effective = str(r.start)
-        for c in codes:
-            effective = dates.get((r.code, c), effective)
+        change = "; then ".join(steps)
+        if len(codes) == 1 and (r.code, codes[0]) in known:
+            row = known[r.code, codes[0]]
+            effective, change, extent = row["effective"], row["change"], row["extent"]
         rows.append(
             {
                 "level": r.level,
@@ -298,7 +301,7 @@ def build(path: Path) -> pd.DataFrame:
                 "layer_names": ";".join(names),
                 "extent": extent,
                 "effective": effective,
-                "change": "; then ".join(steps),
+                "change": change,
             }
         )
     return pd.DataFrame(rows)
