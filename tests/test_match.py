@@ -140,6 +140,7 @@ def test_columns_are_found_by_their_common_names():
         "province": "省份",
         "prefecture": "地级市",
         "code": "行政区划代码",
+        "year": None,
     }
     found = match.detect_columns(pd.DataFrame(columns=["Province", "City", "Name", "value"]))
     assert (found["name"], found["province"], found["prefecture"]) == ("Name", "Province", "City")
@@ -158,7 +159,7 @@ def cells(frame):
 
 
 def rowwise(table, **cols):
-    """The reference: each row through ``match._resolve_one`` on its own."""
+    """The reference: each row through the county rules (``match._resolve_at``) alone."""
     found = match.detect_columns(table, **cols)
 
     def column(role):
@@ -166,7 +167,7 @@ def rowwise(table, **cols):
         return [match.normalise(v) for v in table[col]] if col else [""] * len(table)
 
     results = [
-        match._resolve_one(*row)
+        match._resolve_at("county", *row)
         for row in zip(
             column("name"), column("province"), column("prefecture"), column("code"), strict=True
         )
@@ -337,7 +338,11 @@ def test_progress_is_logged_only_for_long_work(caplog, monkeypatch):
     table = pd.DataFrame({"县": ["江阴市", "昆山市"] * 50})
     with caplog.at_level(logging.INFO, logger="geotool"):
         match.resolve(table)
-    assert not caplog.records
+    # one line says the level and why; no progress
+    assert [r.getMessage() for r in caplog.records] == [
+        "match: resolving at the county level "
+        "(names: 2 of 2 distinct names are county-level units (prefecture 0, province 0))"
+    ]
     monkeypatch.setattr(match, "_PROGRESS_AFTER_S", 0.0)
     with caplog.at_level(logging.INFO, logger="geotool"):
         match.resolve(table)

