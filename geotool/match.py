@@ -176,7 +176,9 @@ class _Index:
     by_stem: dict[str, list[str]]  # stem -> adcodes
     provinces: list[tuple[str, str, str, str]]  # (code, name, short, English lower-case)
     prefectures: list[tuple[str, str, str, bool]]  # (prefecture code, name, province, 省直管)
-    crosswalk: list[dict[str, str]]  # rows, in file order
+    history_by_name: dict[str, list[dict[str, str]]]  # county records of the code history
+    history_by_code: dict[str, list[dict[str, str]]]
+    former_names: dict[str, set[str]]  # adcode -> the names its records had
     longest_name: int
 
 
@@ -193,6 +195,14 @@ def _index() -> _Index:
         by_stem.setdefault(r["stem"], []).append(r["adcode"])
         pref = "" if r["prefecture"] == r["province"] else r["prefecture"]
         label[r["adcode"]] = f"{r['adcode']} {r['province']}{pref}{r['name']}"
+    by_name_history: dict[str, list[dict[str, str]]] = {}
+    by_code_history: dict[str, list[dict[str, str]]] = {}
+    former: dict[str, set[str]] = {}
+    for row in crosswalk[crosswalk["level"] == "county"].to_dict("records"):
+        record = {str(k): str(v) for k, v in row.items()}
+        by_name_history.setdefault(record["name"], []).append(record)
+        by_code_history.setdefault(record["code"], []).append(record)
+        former.setdefault(record["layer_codes"], set()).add(record["name"])
     return _Index(
         known=frozenset(units["adcode"]),
         name=dict(zip(units["adcode"], units["name"], strict=True)),
@@ -212,10 +222,9 @@ def _index() -> _Index:
             .drop_duplicates()
             .itertuples(index=False, name=None)
         ),
-        crosswalk=[
-            {str(k): str(v) for k, v in r.items()}
-            for r in crosswalk[crosswalk["level"] == "county"].to_dict("records")
-        ],
+        history_by_name=by_name_history,
+        history_by_code=by_code_history,
+        former_names=former,
         longest_name=int(units["name"].str.len().max()),
     )
 
@@ -355,7 +364,7 @@ def _resolve_one(
         if code in idx.known:
             new = code
         else:
-            moved = [r for r in idx.crosswalk if r["code"] == code]
+            moved = idx.history_by_code.get(code, [])
             targets = sorted({c for r in moved for c in r["layer_codes"].split(";") if c})
             if moved:
                 method = f"{method}+crosswalk"
@@ -376,7 +385,7 @@ def _resolve_one(
             )
         if name:
             unit_name = idx.name[new]
-            old_names = {r["name"] for r in idx.crosswalk if r["layer_codes"] == new}
+            old_names = idx.former_names.get(new, set())
             if name not in {unit_name, *old_names} and stem(name) != stem(unit_name):
                 by_name = set(idx.by_name.get(name, ()))
                 note = f"code {code} is {unit_name}, but the name says {short(name)!r}"
@@ -389,14 +398,14 @@ def _resolve_one(
 
     # 2. Exact name within the context; 3. the crosswalk of old names;
     # 4. the name without its suffix (江阴 for 江阴市).
-    for method, found in (
-        ("name", _in_context(idx.by_name.get(name, ()), provs, prefs)),
-        ("crosswalk", _in_context(_crosswalk_hits(name, pref_text, provs), provs, prefs)),
-        ("name-stem", _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
+    for method, find in (
+        ("name", lambda: _in_context(idx.by_name.get(name, ()), provs, prefs)),
+        ("crosswalk", lambda: _crosswalk_hits(name, pref_text, provs, prefs)),
+        ("name-stem", lambda: _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
     ):
-        hits = sorted(set(found))
+        hits = sorted(set(find()))
         if method == "crosswalk" and hits:
-            notes.extend(_latest_notes(_crosswalk_rows(name, pref_text, provs)))
+            notes.extend(_latest_notes(_crosswalk_rows(name, pref_text, provs, prefs)))
             if len(hits) > 1:
                 return None, "ambiguous", method, hits, "; ".join(notes)
         if len(hits) == 1:
@@ -409,6 +418,9 @@ def _resolve_one(
     if elsewhere:
         notes.append(f"{short(name)!r} exists, but not in the given province/prefecture")
         return None, "unmatched", "none", list(elsewhere), "; ".join(notes)
+    lost = _crosswalk_rows(name, pref_text, provs, prefs)
+    if lost:  # a former unit the history cannot follow (和康县, created after 2021)
+        return None, "unmatched", "crosswalk", [], "; ".join([*notes, *_latest_notes(lost)])
     formerly = sorted(set(_crosswalk_hits(name, "", frozenset())))
     if formerly:
         notes.append(
@@ -425,18 +437,39 @@ def _resolve_one(
     )
 
 
-def _crosswalk_rows(name: str, pref_text: str, provs: frozenset[str]) -> list[dict[str, str]]:
-    """County-level records of the code history named ``name``, within the context."""
-    rows = [r for r in _index().crosswalk if r["name"] == name]
-    if provs:
-        rows = [r for r in rows if r["code"][:2] in {p[:2] for p in provs}]
-    if pref_text and len(rows) > 1:
-        rows = [r for r in rows if r["prefecture"].startswith(pref_text)] or rows
-    return rows
+def _crosswalk_rows(
+    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
+    """County-level records of the code history named ``name`` that fit the context.
+
+    The context may describe the unit as it was (广东 for 海口市 before 1988, 襄樊 for
+    襄城区) or as it is today (海南, 襄阳): either fits. A prefecture context that was
+    not recognised (``prefs`` empty) is ignored, as elsewhere.
+    """
+    idx = _index()
+    fits = []
+    for r in idx.history_by_name.get(name, []):
+        targets = [c for c in r["layer_codes"].split(";") if c]
+        if (
+            provs
+            and r["code"][:2] not in {p[:2] for p in provs}
+            and not any(idx.province[c] in provs for c in targets)
+        ):
+            continue
+        if (
+            prefs
+            and not (pref_text and r["prefecture"].startswith(pref_text))
+            and not any(idx.prefecture[c] in prefs for c in targets)
+        ):
+            continue
+        fits.append(r)
+    return fits
 
 
-def _crosswalk_hits(name: str, pref_text: str, provs: frozenset[str]) -> list[str]:
-    rows = _crosswalk_rows(name, pref_text, provs)
+def _crosswalk_hits(
+    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
+) -> list[str]:
+    rows = _crosswalk_rows(name, pref_text, provs, prefs)
     return [c for r in rows for c in r["layer_codes"].split(";") if c]
 
 
@@ -852,6 +885,8 @@ def _resolve_area(
         return None, "unmatched", "none", [], "; ".join([*notes, "no name and no code"])
     method, hits, more = _area_by_name(level, name, provs)
     notes.extend(more)
+    if method == "crosswalk" and not hits:  # a former unit the history cannot follow
+        return None, "unmatched", method, [], "; ".join(notes)
     if len(hits) == 1:
         if idx.name[hits[0]] != name and method != "crosswalk":
             notes.append(f"{short(name)!r} read as {idx.name[hits[0]]}")
@@ -913,8 +948,10 @@ def _detect_level(names: list[str], codes: list[str], hint: str | None) -> tuple
 
 def _elsewhere_note(level: str, name: str) -> str:
     """Say so when an unmatched name is a unit of another level."""
+    if not name or _found_at(level, name):  # a unit of this level, out of context
+        return ""
     for other in ("prefecture", "province", "county"):
-        if other != level and name and _found_at(other, name):
+        if other != level and _found_at(other, name):
             return f"{short(name)} is {_LEVEL_WORD[other]}: use level={other!r}"
     return ""
 

@@ -250,6 +250,22 @@ def test_the_crosswalk_follows_chains_to_todays_units():
     assert laiwu["extent"].tolist() == ["merged"]
 
 
+def test_old_names_in_their_old_context():
+    # 海南 was part of 广东 until 1988; 襄城区 lay in 襄樊市, 来凤县 in 恩施州
+    table = pd.DataFrame(
+        {
+            "省": ["广东省", "广东省", "广东省", "湖北", "浙江省", "福建"],
+            "县": ["定安县", "儋县", "琼山县", "襄城区", "江干区", "龙海市"],
+            "市": ["海南行政区", "", "", "襄樊", "杭州", "漳州"],
+        }
+    )
+    out = match.resolve(table)
+    assert out["adcode"].iloc[:2].tolist() == ["469021", "460400"]
+    assert out["match_status"].tolist()[2:] == ["ambiguous", "matched", "ambiguous", "matched"]
+    assert "became 460400 儋州市 in 2015" in out["match_note"].iloc[1]
+    assert out["match_candidates"].iloc[4] == "330102 浙江省杭州市上城区; 330114 浙江省杭州市钱塘区"
+
+
 def test_any_years_codes_are_accounted_for():
     # every code the Ministry published since 1981, at its own level: each row resolves,
     # is ambiguous with candidates (a split), or is unmatched with a note

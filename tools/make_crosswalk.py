@@ -160,8 +160,10 @@ class History:
                 got, _, m = self.follow(kid, depth + 1)
                 codes |= got
                 merged |= m
-            if not codes:
-                for nxt in self.recoded(r):
+            if not codes:  # no county records: its listed successors, else its new code
+                for nxt in [self.at(s, r.end) for s in r.main] or self.recoded(r):
+                    if nxt is None:
+                        continue
                     got, more, m = self.follow(nxt, depth + 1)
                     codes |= got
                     merged |= m
@@ -231,11 +233,17 @@ class History:
         r = self.at(code, OPEN)
         name = r.name if r else code
         made = r.start if r else "?"
-        step = f"{name} {code} was created in {made}, after the layer's vintage ({VINTAGE}), " + (
+        if not codes:  # the layer has the unit under another code (南沙区 460302)
+            same = [c for c in self.county if c[:4] == code[:4] and self.names[c] == name]
+            if len(same) == 1:
+                step = f"{name} {code} is {name} {same[0]} in the bundled layer"
+                return set(same), [step], False
+        origin = (
             f"from {'; '.join(sources)}"
             if sources
             else f"from parts of units of {code[:4]}00 that stayed in use: no one unit to map"
         )
+        step = f"{name} {code} was created in {made}, after the layer ({VINTAGE}), {origin}"
         return codes, [step], len(codes) > 1
 
     def name_of(self, code: str, year: int) -> str:
