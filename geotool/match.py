@@ -3,22 +3,39 @@
 Every input row comes out, with one of three statuses:
 
 ``matched``
-    exactly one county-level unit of the bundled boundaries fits;
+    exactly one unit of the bundled boundaries fits;
 ``ambiguous``
     several fit and the row lacks the context to choose (朝阳区 without 北京 or
-    长春): the candidates are listed, nothing is guessed;
+    长春), or the unit was split since (巢湖市, a prefecture until 2011): the
+    candidates are listed, nothing is guessed;
 ``unmatched``
-    none fits (a typo, a unit that does not exist): the closest names are listed.
+    none fits (a typo, a unit that does not exist): the closest names are listed,
+    and a name of another level says so (苏州市 is a prefecture: use
+    level='prefecture').
+
+Tables are matched at one level: ``county`` (the county layer's units), ``prefecture``
+or ``province`` (see :func:`gazetteer`: the four municipalities are prefecture-level
+units under their province code, 110000; a province-administered county-level unit such
+as 济源市 is one under its own code, 419001). ``level="auto"`` decides from the codes
+(xx0000, xxxx00, others) or from the names (the level at which most of them are units);
+the result's ``attrs`` record the level and why.
 
 Names are normalised first: Unicode NFKC (full-width letters, digits and spaces become
 half-width), all white space removed, markers such as ★ ☆ * ※ and footnote digits
-dropped. Provinces and prefectures may be abbreviated (内蒙古, 巴音郭楞); the report's
-省直管 / 省直辖 stands for a province-administered unit. Units renamed or
-re-classified since (龙海市 350681 -> 龙海区 350604, 2021) resolve through
-``geotool/data/crosswalk.csv``, and the method says so.
+dropped. Names may be shortened the way people do: county names without their suffix
+(江阴 for 江阴市, :func:`stem`); prefectures and provinces without their type and
+their ethnic groups (恩施, 恩施州, 延边, 新疆, 广西, :func:`core`), or by their
+beginning when it fits one unit only (内蒙); the report's 省直管 / 省直辖 stands for a
+province-administered unit. Units renamed, re-coded, merged or split since 1981 resolve
+through ``geotool/data/areacodes_crosswalk.csv`` (the Ministry of Civil Affairs' code
+history, built by ``tools/make_crosswalk.py``): old codes and old names, followed to
+the bundled 2021 units (龙海市 350681 -> 龙海区 350604; 襄樊市 -> 襄阳市 420600; 海东地区
+632100 -> 海东市 630200); the method says ``crosswalk`` and the note what changed and
+when.
 
 The gazetteer is the county layer's own attribute table
-(:func:`geotool.boundaries.units`), so codes and polygons agree by construction.
+(:func:`geotool.boundaries.units`), so codes and polygons agree by construction; the
+prefecture- and province-level units are derived from it, without reading polygons.
 
 Codes are read strictly: six digits (``320281``, ``320281.0`` from a spreadsheet,
 full-width ``３２０２８１``), or a 12-digit statistical code whose last six digits are
@@ -106,6 +123,7 @@ _MAY_HAVE_MARKERS = re.compile(r"[★☆*＊※●◆▲△○#＃†‡(\[（]"
 _PROVINCE_ADMINISTERED = {"省直管", "省直辖", "省直辖县级行政区划", "省直辖县", "直管", "省管"}
 _UNIT_SUFFIXES = ("自治县", "自治旗", "林区", "特区", "市", "县", "区", "旗")
 _CODE = re.compile(r"([0-9]+)(?:\.0+)?")
+_YEAR = re.compile(r"((?:19|20)[0-9]{2})(?![0-9])")
 _PROGRESS_AFTER_S = 2.0
 
 
@@ -179,6 +197,7 @@ class _Index:
     history_by_name: dict[str, list[dict[str, str]]]  # county records of the code history
     history_by_code: dict[str, list[dict[str, str]]]
     former_names: dict[str, set[str]]  # adcode -> the names its records had
+    reused: dict[str, list[dict[str, str]]]  # a code of today that once meant another unit
     longest_name: int
 
 
@@ -203,8 +222,9 @@ def _index() -> _Index:
         by_name_history.setdefault(record["name"], []).append(record)
         by_code_history.setdefault(record["code"], []).append(record)
         former.setdefault(record["layer_codes"], set()).add(record["name"])
+    known = frozenset(units["adcode"])
     return _Index(
-        known=frozenset(units["adcode"]),
+        known=known,
         name=dict(zip(units["adcode"], units["name"], strict=True)),
         province=dict(zip(units["adcode"], units["province_code"], strict=True)),
         prefecture=dict(zip(units["adcode"], units["prefecture_code"], strict=True)),
@@ -225,6 +245,11 @@ def _index() -> _Index:
         history_by_name=by_name_history,
         history_by_code=by_code_history,
         former_names=former,
+        reused={
+            code: [r for r in rows if r["layer_codes"] != code]
+            for code, rows in by_code_history.items()
+            if code in known and any(r["layer_codes"] != code for r in rows)
+        },
         longest_name=int(units["name"].str.len().max()),
     )
 
@@ -321,6 +346,28 @@ def _read_code(text: str) -> tuple[str | None, str, str]:
     return digits, "code", ""
 
 
+def _year(text: str) -> int | None:
+    """The year of a year cell (2019, 2019.0, 2019年, 2019-12-31), if it holds one."""
+    found = _YEAR.match(text)
+    return int(found.group(1)) if found else None
+
+
+def _in_year(rows: list[dict[str, str]], year: str) -> list[dict[str, str]]:
+    """The records of the code history in force in ``year`` (none without a year)."""
+    y = _year(year)
+    if y is None:
+        return []
+    return [r for r in rows if int(r["valid_from"]) <= y < int(r["valid_to"] or 9999)]
+
+
+def _reused_note(code: str, rows: list[dict[str, str]]) -> str:
+    then = "; ".join(f"{r['name']} in {r['valid_from']}-{int(r['valid_to']) - 1}" for r in rows[:3])
+    return (
+        f"{code} read as today's unit; the code meant {then}: for an older table, give "
+        "its year column (year_col=)"
+    )
+
+
 def _code_cell(code_text: str, notes: list[str]) -> tuple[str | None, str, str]:
     """:func:`_read_code` of a code cell (blank: no code), its note added to ``notes``."""
     code, method, read_note = _read_code(code_text) if code_text else ("", "", "")
@@ -339,7 +386,7 @@ def _in_context(codes: Iterable[str], provs: frozenset[str], prefs: frozenset[st
 
 
 def _resolve_one(
-    name: str, prov_text: str, pref_text: str, code_text: str
+    name: str, prov_text: str, pref_text: str, code_text: str, year: str = ""
 ) -> tuple[str | None, str, str, list[str], str]:
     """Return (adcode, status, method, candidates, note) for one row.
 
@@ -361,10 +408,16 @@ def _resolve_one(
         return None, "unmatched", method, [], "; ".join(notes)
     if code:
         new = None
-        if code in idx.known:
-            new = code
+        if code in idx.known:  # today's unit, unless the year says the code meant another
+            reused = idx.reused.get(code, [])
+            moved = _in_year(reused, year)
+            if not moved:
+                new = code
+                if reused and not name and not _year(year):
+                    notes.append(_reused_note(code, reused))
         else:
             moved = idx.history_by_code.get(code, [])
+        if new is None:
             targets = sorted({c for r in moved for c in r["layer_codes"].split(";") if c})
             if moved:
                 method = f"{method}+crosswalk"
@@ -1163,6 +1216,7 @@ def resolve(
     province_col: str | None = None,
     prefecture_col: str | None = None,
     code_col: str | None = None,
+    year_col: str | None = None,
     level: str = "auto",
 ) -> pd.DataFrame:
     """Resolve each row of ``table`` to a six-digit adcode.
@@ -1176,10 +1230,13 @@ def resolve(
     ----------
     table : pandas.DataFrame
         Rows with any of a unit name, province, prefecture or code column.
-    name_col, province_col, prefecture_col, code_col : str, optional
+    name_col, province_col, prefecture_col, code_col, year_col : str, optional
         Column names; those not given are recognised by common names
         (:func:`detect_columns`: 县/县市/区县/名称/county, 城市/地市/地级市/city,
-        省/省份/province, adcode/代码/行政区划代码).
+        省/省份/province, adcode/代码/行政区划代码, 年份/年度/year). The year is
+        used for the county codes that once meant another unit (130107 was
+        井陉矿区 in 1983-1988, part of 井陉县 130121 since; today it is a new
+        井陉矿区): a row of 1985 resolves to the unit of 1985.
     level : {"auto", "county", "prefecture", "province"}
         The level of the table's units. ``"auto"`` (default) decides from the codes
         when there are any (xx0000 province, xxxx00 prefecture, else county), else
@@ -1233,6 +1290,7 @@ def resolve(
         province_col=province_col,
         prefecture_col=prefecture_col,
         code_col=code_col,
+        year_col=year_col,
     )
     rows = len(table)
     progress = _Progress(rows)
@@ -1260,7 +1318,19 @@ def resolve(
         reason = "given"
     log(f"match: resolving at the {level} level ({reason})")
 
-    # One key per distinct row: combine the four columns' codes pairwise.
+    # The year matters only for county codes that once meant another unit (130107):
+    # elsewhere it is blanked, so a panel's years do not multiply its distinct rows.
+    code_codes, code_texts = named["code"]
+    reused = _index().reused
+    dated = np.array([bool(t) and _read_code(t)[0] in reused for t in code_texts])
+    if cols["year"] is not None and level == "county" and dated.any():
+        year_codes, year_texts = _distinct_normalised(table[cols["year"]])
+        year_codes = np.where(dated[code_codes], year_codes, len(year_texts))
+        parts.append((year_codes, [*year_texts, ""]))
+    else:
+        parts.append((np.zeros(rows, dtype=np.intp), [""]))
+
+    # One key per distinct row: combine the five columns' codes pairwise.
     key = np.zeros(rows, dtype=np.int64)
     for codes, texts in parts:
         key, _ = pd.factorize(key * len(texts) + codes)
@@ -1269,8 +1339,10 @@ def resolve(
 
     results = []
     for i, row in enumerate(first):
-        name, prov, pref, code = (part_texts[part_codes[row]] for part_codes, part_texts in parts)
-        results.append(_resolve_at(level, name, prov, pref, code))
+        name, prov, pref, code, year = (
+            part_texts[part_codes[row]] for part_codes, part_texts in parts
+        )
+        results.append(_resolve_at(level, name, prov, pref, code, year=year))
         progress(
             lambda i=i: (  # type: ignore[misc]
                 f"resolved {weight[i]:,} of {rows:,} rows ({i + 1:,} of {len(first):,} distinct)"
@@ -1294,11 +1366,11 @@ def resolve(
 
 
 def _resolve_at(
-    level: str, name: str, prov: str, pref: str, code: str
+    level: str, name: str, prov: str, pref: str, code: str, *, year: str = ""
 ) -> tuple[str | None, str, str, list[str], str]:
     """One distinct row at ``level``; an unmatched name of another level says so."""
     if level == "county":
-        result = _resolve_one(name, prov, pref, code)
+        result = _resolve_one(name, prov, pref, code, year)
     else:  # the finest column present names the unit
         name = name or (pref if level == "prefecture" else prov)
         result = _resolve_area(level, name, prov, code)

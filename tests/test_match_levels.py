@@ -266,6 +266,18 @@ def test_old_names_in_their_old_context():
     assert out["match_candidates"].iloc[4] == "330102 浙江省杭州市上城区; 330114 浙江省杭州市钱塘区"
 
 
+def test_a_reused_code_is_read_in_its_year():
+    # 130107 was 井陉矿区 in 1983-1988 (then part of 井陉县 130121); the code was given
+    # again to a new 井陉矿区 in 1992
+    table = pd.DataFrame({"代码": ["130107", "130107", "130107"], "年份": [1985, 2000, None]})
+    out = match.resolve(table)
+    assert out["adcode"].tolist() == ["130121", "130107", "130107"]
+    assert out["match_method"].tolist() == ["code+crosswalk", "code", "code"]
+    assert "became 130121 井陉县 in 1989" in out["match_note"].iloc[0]
+    assert out["match_note"].iloc[1] == ""
+    assert "meant 井陉矿区 in 1983-1988" in out["match_note"].iloc[2]
+
+
 def test_any_years_codes_are_accounted_for():
     # every code the Ministry published since 1981, at its own level: each row resolves,
     # is ambiguous with candidates (a split), or is unmatched with a note
