@@ -125,6 +125,7 @@ _UNIT_SUFFIXES = ("自治县", "自治旗", "林区", "特区", "市", "县", "�
 _CODE = re.compile(r"([0-9]+)(?:\.0+)?")
 _YEAR = re.compile(r"((?:19|20)[0-9]{2})(?![0-9])")
 _PROGRESS_AFTER_S = 2.0
+_DETECT_NAMES = 500  # distinct names read to detect a table's level
 
 
 def normalise(text: object) -> str:
@@ -983,17 +984,18 @@ def _detect_level(names: list[str], codes: list[str], hint: str | None) -> tuple
         )
         return level, reason
     names = [n for n in names if n]
-    counts = {
-        lv: sum(_found_at(lv, n) for n in names) for lv in ("county", "prefecture", "province")
-    }
+    first = "" if len(names) <= _DETECT_NAMES else "the first "
+    names = names[:_DETECT_NAMES]  # plenty to tell the level; cheap on large tables
     order = ["county", "prefecture", "province"]
+    counts = {lv: sum(_found_at(lv, n) for n in names) for lv in order}
     if hint in order:  # the column's header breaks ties (城市 -> prefecture)
         order.remove(hint)
         order.insert(0, hint)
     level = max(order, key=lambda lv: counts[lv])
     others = ", ".join(f"{lv} {counts[lv]:,}" for lv in order if lv != level)
     reason = (
-        f"names: {counts[level]:,} of {len(names):,} distinct names are {level}-level units "
+        f"names: {counts[level]:,} of {first}{len(names):,} distinct names are {level}-level "
+        "units "
         f"({others})"
     )
     return level, reason
