@@ -562,7 +562,7 @@ def _history_note(row: dict[str, str], *, code_first: bool = False) -> str:
 
 #: The levels :func:`resolve` matches at (``auto`` picks one from the table).
 LEVELS = ("auto", "county", "prefecture", "province")
-#: The four municipalities (直辖市): prefecture-level units under their province code.
+#: The four municipalities (直辖市), by province code.
 MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
 # The 56 ethnic groups, as they appear in the names of autonomous areas (恩施土家族苗族
 # 自治州, 新疆维吾尔自治区, 巴音郭楞蒙古自治州): one-character names only with 族.
@@ -681,13 +681,11 @@ def _keys(name: str) -> set[str]:
 @settings_cache(maxsize=1)
 def _county_units() -> pd.DataFrame:
     units = boundaries.units()
-    municipal = units["province_code"].isin(MUNICIPALITIES)
-    administered = units["province_administered"].astype(bool)
-    units["prefecture_unit"] = (
-        units["prefecture_code"]
-        .where(~municipal, units["province_code"])
-        .where(~administered, units.index.to_series())
-    )
+    # a group of several province-administered units (429000: 仙桃, 潜江, ...) is no
+    # unit: each member is one; a group of one (419000: 济源) is that unit
+    size = units.groupby("prefecture_code")["name"].transform("size")
+    grouped = units["province_administered"].astype(bool) & (size > 1)
+    units["prefecture_unit"] = units["prefecture_code"].where(~grouped, units.index.to_series())
     return units
 
 
@@ -703,23 +701,24 @@ def gazetteer(level: str = "county") -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by six-digit code, with ``name``, ``province_code``, ``province`` and
-        ``kind``. Prefecture-level units are the prefectures, 自治州, 地区 and 盟 of the
-        bundled prefecture layer (``kind`` ``prefecture``), with two exceptions that
-        follow how prefecture-level statistics are published: the four municipalities
-        are one unit each under their province code (``110000``, ``municipality``;
-        the layer splits 重庆 into 500100 and 500200), and each province-administered
-        county-level unit (仙桃市 429004, 济源市 419001, ``administered``) is a unit
-        under its own code (the layer groups them as ``xx9000``). The county level adds
-        ``prefecture_unit``: the prefecture-level unit each county belongs to, by which
-        county polygons dissolve into the prefecture-level units.
+        ``kind``. Prefecture-level units are the units of the bundled prefecture
+        layer, under its codes: prefectures, 自治州, 地区 and 盟 (``prefecture``);
+        the municipalities (``municipality``: 北京市 110100, ..., 重庆市 500100 and
+        500200, its counties, reached by code only); and the province-administered
+        county-level units (``administered``): 济源市 alone under 419000, as in the
+        layer, while the members of a group of several (429000: 仙桃市, 潜江市, ...;
+        469000; 659000) are units under their own county codes (429004), since the
+        layer's group polygon is no one unit; take their polygons from the county
+        layer. The county level adds ``prefecture_unit``: the prefecture-level unit
+        each county belongs to, by which county polygons dissolve into these units.
 
     Examples
     --------
     >>> prefectures = gazetteer("prefecture")
-    >>> prefectures.loc[["320500", "500000", "419001"], ["name", "kind"]].to_numpy().tolist()
-    [['苏州市', 'prefecture'], ['重庆市', 'municipality'], ['济源市', 'administered']]
-    >>> gazetteer("county").loc["500229", "prefecture_unit"]
-    '500000'
+    >>> prefectures.loc[["320500", "500100", "419000", "429004"], "kind"].tolist()
+    ['prefecture', 'municipality', 'administered', 'administered']
+    >>> gazetteer("county").loc[["500229", "429004"], "prefecture_unit"].tolist()
+    ['500200', '429004']
 
     """
     if level not in boundaries.LEVELS:
@@ -755,7 +754,7 @@ def _gazetteer_table(level: str) -> pd.DataFrame:
         kind == "administered",
         first["name"],
         np.where(kind == "municipality", first["province"], first["prefecture"]),
-    )
+    )  # (重庆's second code, 500200 for its counties, is named 重庆市 too)
     table = pd.DataFrame(
         {
             "name": name,
@@ -790,6 +789,9 @@ def _area_index(level: str) -> _AreaIndex:
     by_key: dict[str, list[str]] = {}
     label: dict[str, str] = {}
     for code, r in zip(table.index, table.to_dict("records"), strict=True):
+        if r["kind"] == "municipality" and not code.endswith("0100"):
+            label[code] = f"{code} {r['name']} (its counties)"
+            continue  # 重庆's 500200: by code only, 重庆市 is 500100
         by_name.setdefault(r["name"], []).append(code)
         for key in _keys(r["name"]):
             by_key.setdefault(key, []).append(code)
@@ -801,11 +803,8 @@ def _area_index(level: str) -> _AreaIndex:
             for key in (r["short"], r["province_en"].lower()):
                 by_key.setdefault(key, []).append(r["province_code"])
         layer_codes = {code: code for code in table.index}
-    else:
-        units = _county_units()
-        layer_codes = dict(zip(units["prefecture_code"], units["prefecture_unit"], strict=False))
-        for pref in units.loc[units["province_administered"].astype(bool), "prefecture_code"]:
-            layer_codes.pop(pref, None)  # xx9000 stands for several units: see _area_code
+    else:  # a municipality's province code stands for its city (110000 -> 110100)
+        layer_codes = {f"{p[:2]}0000": f"{p[:2]}0100" for p in MUNICIPALITIES}
         layer_codes.update({code: code for code in table.index})
     crosswalk = _gazetteer()[2]
     rows: list[dict[str, str]] = [
@@ -881,7 +880,7 @@ def _area_code(level: str, code: str) -> tuple[list[str], str, list[str]]:
         return [code], "", []
     if code in idx.layer_codes:
         unit = idx.layer_codes[code]
-        return [unit], "", [f"{code} is part of {idx.label[unit]}, the unit at this level"]
+        return [unit], "", [f"{code} read as {idx.label[unit]}, the unit at this level"]
     if level == "prefecture" and code.endswith("9000"):  # 省直辖县级行政区划
         units = sorted(c for c in idx.name if c[:2] == code[:2] and c[2:4] == "90")
         if units:
@@ -944,6 +943,9 @@ def _resolve_area(
     if len(hits) == 1:
         if idx.name[hits[0]] != name and method != "crosswalk":
             notes.append(f"{short(name)!r} read as {idx.name[hits[0]]}")
+        also = [c for c in idx.name if c != hits[0] and c[:2] == hits[0][:2] and c[4:] == "00"]
+        if level == "prefecture" and hits[0] == "500100" and also:
+            notes.append(f"the prefecture layer has 重庆市's counties apart: {idx.label[also[0]]}")
         return hits[0], "matched", method, [], "; ".join(notes)
     if hits:
         if method != "crosswalk":

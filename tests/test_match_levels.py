@@ -29,10 +29,10 @@ def test_a_prefecture_table_resolves_at_the_prefecture_level(caplog):
         "恩施": "422800",
         "延边": "222400",
         "襄樊市": "420600",
-        "北京": "110000",
-        "上海市": "310000",
-        "天津": "120000",
-        "重庆市": "500000",
+        "北京": "110100",
+        "上海市": "310100",
+        "天津": "120100",
+        "重庆市": "500100",
         "海东地区": "630200",
         "思茅市": "530800",
         "恩施州": "422800",
@@ -50,25 +50,28 @@ def test_a_prefecture_table_resolves_at_the_prefecture_level(caplog):
 
 
 def test_prefecture_codes_at_the_layer_and_from_the_history():
-    table = pd.DataFrame({"代码": ["320500", "632100", "500200", "419000", "110100"]})
+    table = pd.DataFrame({"代码": ["320500", "632100", "500200", "419000", "110000"]})
     out = match.resolve(table)
     assert out.attrs["level"] == "prefecture"
-    assert out["adcode"].tolist() == ["320500", "630200", "500000", "419001", "110000"]
+    assert out["adcode"].tolist() == ["320500", "630200", "500200", "419000", "110100"]
     assert out["match_method"].tolist()[1] == "code+crosswalk"
 
 
 def test_province_administered_units_and_municipalities_at_the_prefecture_level():
     out = match.resolve(pd.DataFrame({"地级市": ["济源市", "仙桃", "石河子市", "东莞市"]}))
-    assert out["adcode"].tolist() == ["419001", "429004", "659001", "441900"]
+    assert out["adcode"].tolist() == ["419000", "429004", "659001", "441900"]
     units = match.gazetteer("prefecture")
-    assert units.loc["419001", "kind"] == "administered"
-    assert units.loc["500000", "kind"] == "municipality"
+    assert units.loc["419000", "kind"] == "administered"
+    assert units.loc["500100", "kind"] == "municipality"
+    row = match.resolve(pd.DataFrame({"代码": ["429000"]}), level="prefecture").iloc[0]
+    assert row["match_status"] == "ambiguous"
+    assert row["match_candidates"].startswith("429004 湖北省仙桃市; 429005 湖北省潜江市")
     # every prefecture-level unit dissolves from county units, and none is lost
     counties = match.gazetteer("county")
     assert set(counties["prefecture_unit"]) == set(units.index)
-    # the layer's 345, less its four xx9000 groups and five municipal codes (110100 ...
-    # 500100, 500200), plus the four municipalities and 30 province-administered units
-    assert len(units) == 345 - 4 - 5 + 4 + 30
+    # the layer's 345 units, with its three groups of several province-administered
+    # units (429000, 469000, 659000) replaced by their 29 members
+    assert len(units) == 345 - 3 + 29
     layer = boundaries.load("prefecture")
     ordinary = units[units["kind"] == "prefecture"]
     assert (layer.loc[ordinary.index, "prefecture"] == ordinary["name"]).all()
