@@ -943,9 +943,8 @@ def _resolve_area(
     if len(hits) == 1:
         if idx.name[hits[0]] != name and method != "crosswalk":
             notes.append(f"{short(name)!r} read as {idx.name[hits[0]]}")
-        also = [c for c in idx.name if c != hits[0] and c[:2] == hits[0][:2] and c[4:] == "00"]
-        if level == "prefecture" and hits[0] == "500100" and also:
-            notes.append(f"the prefecture layer has 重庆市's counties apart: {idx.label[also[0]]}")
+        if level == "prefecture" and hits[0] == "500100" and "500200" in idx.label:
+            notes.append(f"the prefecture layer has 重庆市's counties apart: {idx.label['500200']}")
         return hits[0], "matched", method, [], "; ".join(notes)
     if hits:
         if method != "crosswalk":
