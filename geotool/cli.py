@@ -877,13 +877,14 @@ _FLAGS = {
     "adjust": "--adjust",
     "fdr": "--fdr",
 }
-_PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=")
+# a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
+_PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$))?")
 
 
 def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
     """A library message with ``value_col=`` and the like spelled as the CLI's flags."""
     flags = {**_FLAGS, **(overrides or {})}
-    return _PARAM.sub(lambda m: flags[m.group(1)] + " ", message).rstrip()
+    return _PARAM.sub(lambda m: flags[m.group(1)] + " " + (m.group(2) or ""), message).rstrip()
 
 
 def _not_progress(record: logging.LogRecord) -> bool:

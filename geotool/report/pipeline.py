@@ -133,6 +133,12 @@ class Study:
         """What weights and positions are built from: the units' geometry, or codes."""
         return ids if self.units is None else self.units.loc[ids]
 
+    def weights(self, ids: pd.Index, spec: str) -> Weights:
+        """Weights between these units (reports name the units by their names)."""
+        if self.units is None:
+            return build(ids, spec)
+        return build(self.units.loc[ids], spec, labels="name")
+
 
 def _json_safe(value: Any) -> Any:
     """``value`` with NaN and infinities as ``None`` (JSON has no NaN: ``null`` = missing)."""
@@ -426,7 +432,7 @@ def _run(
         default_w = None
         for spec in specs:
             try:
-                w = build(study.geometry_of(var.data.index), spec)
+                w = study.weights(var.data.index, spec)
             except InputError as exc:
                 if spec == default:
                     raise

@@ -159,15 +159,17 @@ def _bundled_units(level: str, ids: pd.Index) -> gpd.GeoDataFrame:
     A province-administered county-level city in a prefecture table (济源市 419001,
     仙桃市 429004) is a unit of its own there: its county polygon is used.
     """
+    from geotool.match import gazetteer
+
     layer = boundaries.load(level)  # type: ignore[arg-type]
-    name_col = {"prefecture": "prefecture", "province": "province"}[level]
-    layer["name"] = layer[name_col]
+    names = gazetteer(level)["name"]  # 济源市 for the one-unit group 419000
     parts = [layer.loc[ids.intersection(layer.index)]]
     rest = ids.difference(layer.index)
     if len(rest):
         counties = boundaries.load("county")
         parts.append(counties.loc[rest.intersection(counties.index)])
     out = pd.concat(parts).reindex(ids)
+    out["name"] = names.reindex(ids).to_numpy()
     keep = ["name", *[c for c in ("province", "region") if c in out.columns], "geometry"]
     return gpd.GeoDataFrame(out[keep], geometry="geometry", crs=layer.crs)
 
@@ -633,9 +635,11 @@ def _unit_column(t: UserTable, column: str) -> pd.Series | None:
     return t.units[column] if column in t.units.columns else None
 
 
-def _units_geometry(t: UserTable, ids: pd.Index) -> gpd.GeoDataFrame | pd.Index:
-    """What weights are built from for these units: their polygons, or bundled codes."""
-    return ids if t.units is None else t.units.loc[ids]
+def _weights(t: UserTable, ids: pd.Index, spec: str) -> Any:
+    """Weights between these units: from their polygons (named), or bundled codes."""
+    from geotool.weights import build
+
+    return build(ids, spec) if t.units is None else build(t.units.loc[ids], spec, labels="name")
 
 
 def _transformed(
@@ -653,7 +657,6 @@ def _transformed(
     cross-section's); the new columns are named by their labels ("log(GDP per 人口)").
     """
     from geotool import transform as tf
-    from geotool.weights import build
 
     rows = t.rows
     years = [None] if not t.year_col else sorted(rows[t.year_col].unique())
@@ -663,7 +666,7 @@ def _transformed(
         part = part.set_index("adcode")
         w = None
         if smooth == "spatial_eb":
-            w = build(_units_geometry(t, part.index), weights)
+            w = _weights(t, part.index, weights)
         out = tf.apply(
             part, t.value_cols, transform=transform, per=per, smooth=smooth, w=w, scale=scale
         )
@@ -693,14 +696,13 @@ def _dynamics(
 ) -> dict[str, Any]:
     """Every panel analysis of each variable (:func:`geotool.dynamics.analyse`), written."""
     from geotool import dynamics
-    from geotool.weights import build
 
     log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
     out: dict[str, Any] = {}
     for col in t.value_cols:
         key = keys[col]
         p = dynamics.panel(t.rows, id_col="adcode", year_col=t.year_col, value_col=col)
-        w = build(_units_geometry(t, pd.Index(p.wide.index)), weights)
+        w = _weights(t, pd.Index(p.wide.index), weights)
         res = dynamics.analyse(p, w, k=k, permutations=permutations, seed=seed)
 
         def put(name: str, frame: pd.DataFrame, *, index: bool = False) -> None:
