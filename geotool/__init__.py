@@ -9,7 +9,8 @@ returns frames on the input's index):
 * :mod:`geotool.weights` (spatial weights for any geometry, or a libpysal Graph/W),
   :mod:`geotool.autocorr` (global and local statistics), :mod:`geotool.tiers` (tier
   diffusion), :mod:`geotool.clusters` (city clusters, networks, belts),
-  :mod:`geotool.maps` (standalone HTML maps);
+  :mod:`geotool.maps` (standalone HTML maps), :mod:`geotool.batch` (many analyses at
+  once, serially or on a dask cluster);
 * :mod:`geotool.report`: the 2020 report as a recipe on that core (rankings, the
   figures check, its maps and the ``geotool run`` pipeline);
 * :mod:`geotool.settings` (package-wide settings); exceptions below.
@@ -32,6 +33,7 @@ from geotool._errors import DataError, GeotoolError, InputError, MatchError
 if TYPE_CHECKING:
     from geotool import (
         autocorr,
+        batch,
         boundaries,
         clusters,
         datum,
@@ -67,6 +69,7 @@ __all__ = [
     "MatchError",
     "__version__",
     "autocorr",
+    "batch",
     "boundaries",
     "clusters",
     "datum",

@@ -31,13 +31,12 @@ error (type and message) in ``error``, under its key. Nothing is dropped silentl
 
 Very large geometries
 ---------------------
-Weights are built on the driver (:func:`geotool.weights.build`). For millions of
-polygons (a national grid), contiguity is where ``dask-geopandas`` plugs in: partition
-the GeoDataFrame spatially (``dask_geopandas.from_geopandas(...).spatial_shuffle()``),
-find touching pairs per partition plus its neighbours' boundary strips
-(``sjoin(predicate="touches")``), and pass the pairs to
-:meth:`geotool.weights.Weights.from_graph`; the statistics in the tasks already work on
-sparse weights of any size. Not implemented here.
+Weights from specs are built on the driver (:func:`geotool.weights.build`). For millions
+of polygons (a national grid), :func:`contiguity` finds the neighbours with
+``dask-geopandas`` instead (spatially partitioned, partitions joined only where their
+bounds meet, on the cluster's workers) and its weights are passed to :func:`run` as
+they are (``weights=[contiguity(grid, client=client)]``); the statistics in the tasks
+work on sparse weights of any size.
 """
 
 from __future__ import annotations
@@ -53,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from geotool import _validate as check
 from geotool import settings
@@ -67,7 +67,10 @@ if TYPE_CHECKING:
 
     from geotool.weights import Weights
 
-__all__ = ["GLOBAL", "LOCAL", "STATISTICS", "Task", "cluster", "run", "task_seed", "tasks"]
+__all__ = [
+    "GLOBAL", "LOCAL", "STATISTICS", "Task", "cluster", "contiguity", "run", "task_seed",
+    "tasks",
+]  # fmt: skip
 
 #: Global statistics a task can compute, and their row in :func:`geotool.autocorr.global_stats`.
 GLOBAL = {"moran": "moran_i", "geary": "geary_c", "getis_ord_g": "getis_ord_g"}
@@ -255,7 +258,7 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, county: bool) -> pd.Seri
     return out.astype(str)
 
 
-def _check_names(statistics: Sequence[str], weights: Sequence[str]) -> None:
+def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) -> None:
     from geotool.weights import parse_spec
 
     unknown = [s for s in statistics if s not in STATISTICS]
@@ -268,8 +271,18 @@ def _check_names(statistics: Sequence[str], weights: Sequence[str]) -> None:
     if not weights:
         msg = "weights must name at least one spec (e.g. 'queen')."
         raise InputError(msg)
+    names = [_spec_name(w) for w in weights]
+    if len(set(names)) < len(names):
+        msg = f"weights must have distinct names (their spec); got {', '.join(names)}."
+        raise InputError(msg)
     for spec in weights:
-        parse_spec(spec)
+        if isinstance(spec, str):
+            parse_spec(spec)
+
+
+def _spec_name(w: str | Weights) -> str:
+    """A weights spec's name in task keys: the spec, or a prebuilt Weights' ``spec``."""
+    return w if isinstance(w, str) else str(w.spec)
 
 
 def _panel(
@@ -333,7 +346,7 @@ def run(
     year_col: str | None = None,
     variables: Sequence[str] | None = None,
     years: Sequence[int] | None = None,
-    weights: Sequence[str] = ("queen",),
+    weights: Sequence[str | Weights] = ("queen",),
     statistics: Sequence[str] = ("moran", "lisa"),
     permutations: int | None = None,
     seed: int | None = None,
@@ -362,8 +375,11 @@ def run(
         Columns to analyse; default every numeric column but ``id_col`` and ``year_col``.
     years : sequence of int, optional
         Years to analyse; default every year of ``year_col``.
-    weights : sequence of str
-        Weights specs (:func:`geotool.weights.build`), each built once per set of units.
+    weights : sequence of str or Weights
+        Weights specs (:func:`geotool.weights.build`), each built once per set of units;
+        or weights built beforehand (e.g. by :func:`contiguity` for a very large layer),
+        named by their ``spec`` and used for every task as they are (a task whose
+        values do not cover their units fails in its row).
     statistics : sequence of str
         Some of :data:`STATISTICS`: ``moran``, ``geary``, ``getis_ord_g`` (global) and
         ``lisa``, ``gi_star`` (local, a table per task).
@@ -418,7 +434,7 @@ def run(
         raise InputError(msg)
 
     # each task's values, and the unit sets they cover
-    all_tasks = tasks(variables, years_, weights, statistics)
+    all_tasks = tasks(variables, years_, [_spec_name(w) for w in weights], statistics)
     values: dict[tuple[str, int | None], pd.Series] = {}
     for var in variables:
         column = pd.to_numeric(table[var], errors="coerce")
@@ -442,7 +458,8 @@ def run(
         for spec in weights:
             if len(ids) < 3:
                 continue  # tasks on fewer than three units fail in their own rows
-            built[spec, u] = build(spec, ids)
+            # prebuilt weights (e.g. contiguity()) serve as they are
+            built[_spec_name(spec), u] = build(spec, ids) if isinstance(spec, str) else spec
     log(
         f"batch: {len(all_tasks)} tasks, {len(built)} weights built "
         f"({len(universes)} unit sets) in {time.perf_counter() - t0:.1f} s"
@@ -583,6 +600,84 @@ class _Progress:
             )
 
 
+def contiguity(
+    geo: gpd.GeoDataFrame,
+    *,
+    rook: bool = False,
+    npartitions: int | None = None,
+    client: Client | None = None,
+) -> Weights:
+    """Contiguity weights of a very large polygon layer, found partition by partition.
+
+    The layer is split into spatially compact partitions (Hilbert order,
+    ``dask_geopandas``'s ``spatial_shuffle``) and joined with itself (``sjoin``,
+    ``intersects``): only partitions whose bounds meet are compared, so the work grows
+    with the number of polygons, and runs on the workers of ``client`` (or dask's
+    local threads). For a valid coverage (polygons that meet only along their
+    borders), intersecting polygons are queen neighbours; ``rook=True`` keeps the pairs
+    whose common boundary has a length. Units without neighbours keep none (as
+    ``islands="keep"`` of :func:`geotool.weights.build`).
+
+    Parameters
+    ----------
+    geo : geopandas.GeoDataFrame
+        Polygons with a unique index (the weights' ids).
+    rook : bool
+        Rook (a shared edge) instead of queen (a shared point) contiguity.
+    npartitions : int, optional
+        Default: one per 50,000 polygons, at least 2.
+    client : distributed.Client, optional
+        Compute on this cluster.
+
+    Returns
+    -------
+    Weights
+        Binary weights, ``spec`` ``"queen-partitioned"`` or ``"rook-partitioned"``.
+
+    """
+    import dask_geopandas
+    import geopandas as gpd
+    import scipy.sparse as sp
+    from libpysal.graph import Graph
+
+    from geotool.weights import Weights
+
+    if not isinstance(geo, gpd.GeoDataFrame) or geo.index.has_duplicates:
+        msg = "geo must be a GeoDataFrame with a unique index (the units' ids)."
+        raise InputError(msg)
+    n = len(geo)
+    parts = npartitions or max(2, n // 50_000)
+    frame = gpd.GeoDataFrame({"_i": np.arange(n)}, geometry=geo.geometry.to_numpy(), crs=geo.crs)
+    shuffled = dask_geopandas.from_geopandas(frame, npartitions=parts).spatial_shuffle()
+    joined = dask_geopandas.sjoin(shuffled, shuffled, predicate="intersects")
+    pairs = joined[["_i_left", "_i_right"]]
+    found = client.compute(pairs).result() if client is not None else pairs.compute()
+    i, j = found["_i_left"].to_numpy(), found["_i_right"].to_numpy()
+    i, j = i[i < j], j[i < j]
+    if rook:
+        geoms = geo.geometry.to_numpy()
+        edge = shapely.length(shapely.intersection(geoms[i], geoms[j])) > 0
+        i, j = i[edge], j[edge]
+    ones = np.ones(2 * len(i))
+    matrix = sp.csr_matrix((ones, (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+    spec = f"{'rook' if rook else 'queen'}-partitioned"
+    return Weights.from_graph(Graph.from_sparse(matrix, ids=geo.index), spec=spec)
+
+
+#: Local clusters run numpy-heavy tasks in a thread of each worker process: fewer
+#: wake-ups of the worker's event loop (profiler off, slower ticks and monitors) leave
+#: the task thread the GIL. Measured on this shared 2-core machine, a LISA task took
+#: 2.5 times as long in a worker as in the driver with dask's defaults, 1.5-2 times
+#: with these (``benchmarks/bench_batch.py``).
+_QUIET = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
 @contextlib.contextmanager
 def cluster(workers: int | None = None, *, scheduler: str | None = None) -> Iterator[Client]:
     """A ``distributed.Client``: a ``LocalCluster`` here, or a running scheduler.
@@ -621,7 +716,10 @@ def cluster(workers: int | None = None, *, scheduler: str | None = None) -> Iter
     if n < 1:
         msg = f"workers={workers} is not a number of workers; give 1 or more (or run serially)."
         raise InputError(msg)
+    import dask
+
     with (
+        dask.config.set(_QUIET),
         LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address=":0", silence_logs=logging.ERROR,

@@ -197,3 +197,24 @@ def test_cli_batch_serial(panel, tmp_path, capsys):
                  "--out", str(out)])  # fmt: skip
     assert code == 2
     assert "--id-col 'code' is not a column" in capsys.readouterr().err
+
+
+def test_partitioned_contiguity_is_the_geometry_contiguity_and_runs_in_a_batch(panel):
+    pytest.importorskip("dask_geopandas")
+    from geotool import boundaries
+
+    layer = boundaries.load("prefecture")
+    for rook in (False, True):
+        got = batch.contiguity(layer, rook=rook, npartitions=4)
+        expected = weights.build(layer, "rook" if rook else "queen", islands="keep")
+        assert got.ids.equals(expected.ids)
+        assert (got.sparse != expected.sparse).nnz == 0
+    # prebuilt weights in a batch: named by their spec, used as they are
+    counties = boundaries.load("county")
+    jiangsu = counties[counties["province_code"] == "320000"]
+    w = batch.contiguity(jiangsu, npartitions=3)
+    table = panel[panel["year"] == 2019][["adcode", "jobs"]]
+    got = batch.run(table, weights=[w, "queen"], statistics=("moran",), permutations=PERMS)
+    assert got["weights"].tolist() == ["queen-partitioned", "queen"]
+    assert got["status"].eq("ok").all()
+    assert got["value"].iloc[0] == pytest.approx(got["value"].iloc[1])  # no islands in Jiangsu
