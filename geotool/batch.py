@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -302,14 +303,14 @@ def _panel(
             msg = f"{name}={col!r} is not a column of table (it has {have} ...)."
             raise InputError(msg)
     keys = [c for c in (id_col, year_col) if c is not None]
-    if variables is None:  # columns whose every value is a number (text tables too)
+    if variables is None:  # columns mostly of numbers (text tables too)
         variables = []
         for col in table.columns:
             if col in keys:
                 continue
-            given = table[col].notna()
-            numbers = pd.to_numeric(table[col], errors="coerce").notna()
-            if numbers.any() and bool((numbers == given).all()):
+            given = int(table[col].notna().sum())
+            numbers = int(pd.to_numeric(table[col], errors="coerce").notna().sum())
+            if numbers and numbers >= given / 2:
                 variables.append(str(col))
     variables = [str(v) for v in variables]
     absent = [v for v in variables if v not in table.columns]
@@ -438,6 +439,14 @@ def run(
     values: dict[tuple[str, int | None], pd.Series] = {}
     for var in variables:
         column = pd.to_numeric(table[var], errors="coerce")
+        text = int((column.isna() & table[var].notna()).sum())
+        if text:
+            first = table.loc[column.isna() & table[var].notna(), var].iloc[0]
+            log(
+                f"batch: {text} cells of {var} are not numbers (first: {str(first)[:40]!r}); "
+                "their units are left out of its tasks",
+                logging.WARNING,
+            )
         for yr in years_:
             rows = np.ones(len(table), bool) if year is None else np.asarray(year == yr, bool)
             series = pd.Series(column.to_numpy(float)[rows], index=units.to_numpy()[rows], name=var)
@@ -482,8 +491,6 @@ def run(
             folder.write("batch.csv", to_csv_bytes(result, index=False))
     failed = result[result["status"] == "failed"]
     if len(failed):
-        import logging
-
         log(
             f"batch: {len(failed)} of {len(result)} tasks failed (first: {failed['key'].iloc[0]}: "
             f"{failed['error'].iloc[0]})",
@@ -570,9 +577,10 @@ def _execute(
                 row, local = failed(task, n, f"{type(exc).__name__}: {exc}"), None
             collect(task, row, local)
             future.release()
-    finally:
-        for future in futures:
-            future.cancel()
+    finally:  # interrupted, or done: nothing of the batch stays on the cluster
+        pending = [future for future in futures if not future.done()]
+        if pending:
+            client.cancel(pending)
         for w in scattered.values():
             w.release()
     return [rows[t.key] for t in all_tasks]
@@ -709,7 +717,6 @@ def cluster(workers: int | None = None, *, scheduler: str | None = None) -> Iter
         with Client(scheduler, set_as_default=False) as client:
             yield client
         return
-    import logging
     import os
 
     n = (os.cpu_count() or 1) if workers is None else int(workers)

@@ -551,7 +551,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         result = batch.run(table, args.level, **options)
         where = "serially"
     else:
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        import distributed  # noqa: F401  (its loggers, configured on import, then quietened)
+
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] == "distributed":
+                logging.getLogger(name).setLevel(logging.ERROR)
         with batch.cluster(args.workers, scheduler=args.scheduler) as client:
             result = batch.run(table, args.level, client=client, **options)
             workers = len(client.scheduler_info(n_workers=-1)["workers"])

@@ -218,3 +218,14 @@ def test_partitioned_contiguity_is_the_geometry_contiguity_and_runs_in_a_batch(p
     assert got["weights"].tolist() == ["queen-partitioned", "queen"]
     assert got["status"].eq("ok").all()
     assert got["value"].iloc[0] == pytest.approx(got["value"].iloc[1])  # no islands in Jiangsu
+
+
+def test_text_cells_leave_their_units_out_and_are_logged(panel, caplog):
+    table = panel[panel["year"] == 2019][["adcode", "gdp"]].astype({"gdp": object})
+    table.iloc[5, 1] = "n/a"
+    table["note"] = "text"  # not a variable: no number in it
+    with caplog.at_level("WARNING", logger="geotool"):
+        got = batch.run(table, statistics=("moran",), permutations=PERMS)
+    assert got["variable"].tolist() == ["gdp"]
+    assert got["n"].iloc[0] == len(table) - 2  # the text cell, and the missing value of row 3
+    assert "1 cells of gdp are not numbers (first: 'n/a')" in caplog.text
