@@ -674,10 +674,17 @@ def contiguity(
 
 #: Local clusters run numpy-heavy tasks in a thread of each worker process: fewer
 #: wake-ups of the worker's event loop (profiler off, slower ticks and monitors) leave
-#: the task thread the GIL. Measured on this shared 2-core machine, a LISA task took
-#: 2.5 times as long in a worker as in the driver with dask's defaults, 1.5-2 times
-#: with these (``benchmarks/bench_batch.py``).
+#: the task thread the GIL, and glibc keeps its default trimming (dask's
+#: ``MALLOC_TRIM_THRESHOLD_=65536`` makes every permutation block of a few MB a fresh
+#: ``mmap``, with its page faults). Measured on this shared 2-core machine, a LISA task
+#: on the prefecture layer took 0.06 s in a worker with dask's defaults, 0.03 s without
+#: the trim setting, as in the driver (``benchmarks/bench_batch.py``).
 _QUIET = {
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
