@@ -12,7 +12,8 @@ returns frames on the input's index):
   diffusion), :mod:`geotool.clusters` (city clusters, networks, belts),
   :mod:`geotool.maps` (standalone HTML maps), :mod:`geotool.transform` (logs,
   z-scores, rates and empirical-Bayes smoothed rates), :mod:`geotool.dynamics` (panels:
-  Moran's I by year, rank mobility, Markov and spatial Markov chains);
+  Moran's I by year, rank mobility, Markov and spatial Markov chains),
+  :mod:`geotool.batch` (many analyses at once, serially or on a dask cluster);
 * :mod:`geotool.report`: the 2020 report as a recipe on that core (rankings, the
   figures check, its maps and the ``geotool run`` pipeline);
 * :mod:`geotool.settings` (package-wide settings); exceptions below.
@@ -35,6 +36,7 @@ from geotool._errors import DataError, GeotoolError, InputError, MatchError
 if TYPE_CHECKING:
     from geotool import (
         autocorr,
+        batch,
         boundaries,
         clusters,
         datum,
@@ -73,6 +75,7 @@ __all__ = [
     "MatchError",
     "__version__",
     "autocorr",
+    "batch",
     "boundaries",
     "clusters",
     "datum",

@@ -648,6 +648,54 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
     )  # fmt: skip
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from geotool import _validate as check
+    from geotool import batch
+    from geotool.io import read_table
+
+    check.output_dir(args.out, inputs=[args.file])  # before any work
+    table = read_table(args.file, encoding=args.encoding, sheet=args.sheet)
+
+    def items(text: str | None) -> list[str] | None:
+        return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+    years = items(args.years)
+    if years is not None and not all(y.lstrip("-").isdigit() for y in years):
+        msg = f"--years must be whole years separated by commas, got {short(args.years, 60)!r}."
+        raise InputError(msg)
+    options = {
+        "id_col": args.id_col, "year_col": args.year_col, "variables": items(args.variables),
+        "years": None if years is None else [int(y) for y in years],
+        "weights": items(args.weights), "statistics": items(args.statistics),
+        "permutations": args.permutations, "seed": args.seed, "alpha": args.alpha,
+        "islands": args.islands, "out": args.out, "inputs": [args.file],
+    }  # fmt: skip
+    if args.scheduler is None and args.workers == 0:
+        result = batch.run(table, args.level, **options)
+        where = "serially"
+    else:
+        import distributed  # noqa: F401  (its loggers, configured on import, then quietened)
+
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] == "distributed":
+                logging.getLogger(name).setLevel(logging.ERROR)
+        with batch.cluster(args.workers, scheduler=args.scheduler) as client:
+            result = batch.run(table, args.level, client=client, **options)
+            workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        where = f"on {args.scheduler or 'a local cluster'} ({workers} workers)"
+    failed = result[result["status"] == "failed"]
+    print(
+        f"{len(result)} tasks {where}: {len(result) - len(failed)} ok, {len(failed)} failed; "
+        f"wrote {Path(args.out) / 'batch.csv'}",
+        file=sys.stderr,
+    )
+    for key, error in failed[["key", "error"]].head(20).to_numpy():
+        print(f"  failed {key}: {short(str(error), 160)}", file=sys.stderr)
+    if len(failed) > 20:
+        print(f"  ... and {len(failed) - 20} more (status column of batch.csv)", file=sys.stderr)
+    return EXIT_FAILED if len(failed) else EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     from geotool import settings
 
@@ -837,6 +885,38 @@ def _parser() -> argparse.ArgumentParser:
         help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
     r.set_defaults(func=_cmd_run)
+
+    bt = sub.add_parser(
+        "batch", help="many analyses (variables x years x weights x statistics), on dask"
+    )
+    bt.add_argument("file", type=Path, help="CSV or .xlsx: a unit column, value columns")
+    bt.add_argument("--id-col", default="adcode", help="column of unit codes or names")
+    bt.add_argument("--year-col", default=None, help="year column of a long table")
+    bt.add_argument("--variables", default=None, help="comma-separated (default: numeric)")
+    bt.add_argument("--years", default=None, help="comma-separated (default: every year)")
+    bt.add_argument("--weights", default="queen", help="comma-separated specs: queen,knn:6")
+    bt.add_argument(
+        "--statistics",
+        default="moran,lisa",
+        help="comma-separated: moran, geary, getis_ord_g (global), lisa, gi_star (local)",
+    )
+    bt.add_argument(
+        "--level", default="county", choices=["county", "prefecture", "province"],
+        help="bundled layer the units belong to",
+    )  # fmt: skip
+    bt.add_argument("--permutations", type=int, default=settings.permutations)
+    bt.add_argument("--seed", type=int, default=settings.seed)
+    bt.add_argument("--alpha", type=float, default=0.05)
+    bt.add_argument("--islands", default="nearest", choices=["nearest", "drop", "keep"])
+    bt.add_argument(
+        "--workers", type=int, default=None,
+        help="local dask workers (default: one per CPU); 0 runs serially without dask",
+    )  # fmt: skip
+    bt.add_argument("--scheduler", default=None, help="a dask scheduler, tcp://host:8786")
+    bt.add_argument("--encoding", default=None)
+    bt.add_argument("--sheet", default=None)
+    bt.add_argument("--out", type=Path, default=Path("outputs/batch"))
+    bt.set_defaults(func=_cmd_batch)
     return parser
 
 
@@ -876,6 +956,7 @@ _FLAGS = {
     "variable": "--variable",
     "adjust": "--adjust",
     "fdr": "--fdr",
+    "workers": "--workers",
 }
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$))?")

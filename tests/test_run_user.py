@@ -58,13 +58,13 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["encoding"] == "gb18030" and summary["match"] == {"matched": 100}
     auto = summary["autocorrelation"]
-    assert list(auto) == ["user_values"]  # 创新得分 has no ASCII letter or digit to keep
-    assert auto["user_values"]["default_weights"] == "queen"
-    assert auto["user_values"]["moran_i"]["queen"]["value"] > 0.3
-    for name in ("values", "lisa", "tiers", "clusters"):
+    assert list(auto) == ["chuangxindefen"]  # 创新得分 in pinyin: a file-name-safe key
+    assert auto["chuangxindefen"]["default_weights"] == "queen"
+    assert auto["chuangxindefen"]["moran_i"]["queen"]["value"] > 0.3
+    for name in ("values_chuangxindefen", "lisa", "tiers", "clusters"):
         assert (out / "maps" / f"{name}.html").exists(), name
     assert (out / "index.html").exists()
-    for name in ("global_user_values", "lisa_user_values"):
+    for name in ("global_chuangxindefen", "lisa_chuangxindefen"):
         assert (out / "tables" / f"{name}.csv").exists(), name
     report = pd.read_csv(out / "tables" / "match_report.csv", encoding="utf-8-sig", dtype=str)
     assert len(report) == 100 and (report["match_status"] == "matched").all()

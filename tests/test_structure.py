@@ -37,6 +37,7 @@ LAYERS = {
     "geotool.tiers": 3,
     "geotool.clusters": 3,
     "geotool.maps": 3,
+    "geotool.batch": 3,  # many analyses, serial or on dask
     "geotool.report": 4,
     "geotool.cli": 5,
     "geotool": 6,  # the package's __init__ re-exports everything

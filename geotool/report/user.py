@@ -132,9 +132,10 @@ def _value_columns(
     if value_cols:
         missing = [c for c in value_cols if c not in raw.columns]
         if missing:
+            named = f"value_col={missing[0]!r}" if len(missing) == 1 else f"value_col {missing}"
             msg = (
-                f"value_col {listing(missing)} not in {path}; its columns are "
-                f"{listing(raw.columns)}."
+                f"{named} is not a column of {path}; its columns are {listing(raw.columns)} "
+                "(several value columns: 'A,B')."
             )
             raise InputError(msg)
         if len(set(value_cols)) != len(value_cols):

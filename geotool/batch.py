@@ -1,0 +1,743 @@
+"""Many analyses at once: variables x years x weights x statistics, serial or on dask.
+
+A batch is a table of values (a prefecture panel of hundreds of indicators, say) and a
+geometry; each *task* is one statistic of one variable in one year under one weights
+spec, keyed ``variable|year|weights|statistic``. :func:`run` builds the weights once
+per spec (and per set of units with values), runs the tasks serially (``client=None``)
+or spreads them over a ``dask.distributed`` cluster, and returns one tidy row per task.
+
+Reproducibility
+---------------
+Each task draws its permutations from its own seed, derived from the batch ``seed`` and
+the task key with :class:`numpy.random.SeedSequence` (:func:`task_seed`). A task's
+numbers therefore depend only on its inputs, its key and the batch seed: never on the
+number of workers, on which worker ran it, or on the order tasks finished. The serial
+run and a run on any cluster give identical statistics and p-values (the tests compare
+them exactly).
+
+Distribution
+------------
+With a ``distributed.Client``, the weights of each spec are scattered to every worker
+once (``client.scatter(..., broadcast=True)``) and each task is one future; results are
+collected as they complete (``as_completed``), local tables written into the output
+folder as they arrive, and progress logged. :func:`cluster` opens a ``LocalCluster`` on
+this machine (or connects to a scheduler) and closes it cleanly. dask is an optional
+dependency (``pip install 'geotool[scale]'``); serial runs need nothing more.
+
+Failures
+--------
+A task that raises does not stop the batch: its row has ``status="failed"`` and the
+error (type and message) in ``error``, under its key. Nothing is dropped silently.
+
+Very large geometries
+---------------------
+Weights from specs are built on the driver (:func:`geotool.weights.build`). For millions
+of polygons (a national grid), :func:`contiguity` finds the neighbours with
+``dask-geopandas`` instead (spatially partitioned, partitions joined only where their
+bounds meet, on the cluster's workers) and its weights are passed to :func:`run` as
+they are (``weights=[contiguity(grid, client=client)]``); the statistics in the tasks
+work on sparse weights of any size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from geotool import _validate as check
+from geotool import settings
+from geotool._csv import to_csv_bytes
+from geotool._errors import InputError
+from geotool._log import log
+from geotool._outdir import OutputFolder
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from distributed import Client
+
+    from geotool.weights import Weights
+
+__all__ = [
+    "GLOBAL", "LOCAL", "STATISTICS", "Task", "cluster", "contiguity", "run", "task_seed",
+    "tasks",
+]  # fmt: skip
+
+#: Global statistics a task can compute, and their row in :func:`geotool.autocorr.global_stats`.
+GLOBAL = {"moran": "moran_i", "geary": "geary_c", "getis_ord_g": "getis_ord_g"}
+#: Local statistics: a table per task (``local/<key>.csv``) and class counts in the row.
+LOCAL = ("lisa", "gi_star")
+#: Every statistic name :func:`run` accepts.
+STATISTICS = (*GLOBAL, *LOCAL)
+
+#: Columns of the table :func:`run` returns, in order.
+COLUMNS = [
+    "key", "variable", "year", "weights", "statistic", "status", "n", "value", "expected",
+    "z_norm", "p_norm", "z_rand", "p_rand", "p_sim", "high_high", "low_low", "low_high",
+    "high_low", "significant", "permutations", "seed", "local_file", "error", "seconds",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Task:
+    """One analysis of a batch: a statistic of one variable, one year, one weights spec."""
+
+    variable: str
+    year: int | None
+    weights: str
+    statistic: str
+
+    @property
+    def key(self) -> str:
+        """``variable|year|weights|statistic`` (``-`` for no year): unique in a batch."""
+        year = "-" if self.year is None else str(self.year)
+        return f"{self.variable}|{year}|{self.weights}|{self.statistic}"
+
+
+def task_seed(seed: int, key: str) -> int:
+    """The seed of one task: the batch ``seed`` and the task ``key`` through SeedSequence.
+
+    Parameters
+    ----------
+    seed : int
+        The batch seed (0 to 2**32 - 1).
+    key : str
+        The task key (:attr:`Task.key`).
+
+    Returns
+    -------
+    int
+        A seed from 0 to 2**32 - 1, the same on every machine and for any worker count.
+
+    Examples
+    --------
+    >>> task_seed(12345, "gdp|2020|queen|moran") == task_seed(12345, "gdp|2020|queen|moran")
+    True
+    >>> task_seed(12345, "gdp|2020|queen|moran") != task_seed(12345, "gdp|2021|queen|moran")
+    True
+
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    sequence = np.random.SeedSequence(check.seed(seed), spawn_key=tuple(words))
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def tasks(
+    variables: Sequence[str],
+    years: Sequence[int | None],
+    weights: Sequence[str],
+    statistics: Sequence[str],
+) -> list[Task]:
+    """Every combination, variables outermost (the order of the returned table)."""
+    return [
+        Task(str(v), y, str(w), str(s))
+        for v in variables
+        for y in years
+        for w in weights
+        for s in statistics
+    ]
+
+
+def _run_task(
+    task: Task, values: pd.Series, w: Weights, *, permutations: int, seed: int, alpha: float
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """One task, on a worker or in this process: its row, and its local table if any.
+
+    Never raises (except for interruptions): an error becomes the row's ``error``.
+    """
+    from geotool import autocorr
+
+    start = time.perf_counter()
+    row: dict[str, Any] = {
+        "key": task.key, "variable": task.variable, "year": task.year,
+        "weights": task.weights, "statistic": task.statistic, "n": len(values),
+        "permutations": permutations, "seed": seed,
+    }  # fmt: skip
+    local = None
+    try:
+        if task.statistic in GLOBAL:
+            table = autocorr.global_stats(values, w, permutations=permutations, seed=seed)
+            hit = table[table["statistic"] == GLOBAL[task.statistic]]
+            if hit.empty:
+                msg = f"{task.statistic} is not defined for {task.variable} (negative values?)."
+                raise InputError(msg)
+            got = hit.iloc[0]
+            for col in ("value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"):
+                row[col] = float(got[col])
+            row["n"] = int(got["n"])
+        else:
+            gi = task.statistic == "gi_star"
+            local = autocorr.local_stats(
+                values, w, permutations=permutations, seed=seed, alpha=alpha, gi_star=gi
+            )
+            if gi:
+                local = local.drop(columns=["Ii", "p_sim", "significant", "lisa_class"])
+                sig = local["gi_star_significant"].to_numpy(bool)
+                hot = sig & (local["gi_star_z"].to_numpy() > 0)
+                row["high_high"], row["low_low"] = int(hot.sum()), int((sig & ~hot).sum())
+                row["significant"] = int(sig.sum())
+            else:
+                counts = local["lisa_class"].value_counts()
+                for name, col in (("High-High", "high_high"), ("Low-Low", "low_low"),
+                                  ("Low-High", "low_high"), ("High-Low", "high_low")):  # fmt: skip
+                    row[col] = int(counts.get(name, 0))
+                row["significant"] = int(local["significant"].sum())
+            row["n"] = len(local)
+        row["status"] = "ok"
+    except Exception as exc:  # a task's failure is reported in its row, never raised
+        row["status"] = "failed"
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        local = None
+    row["seconds"] = round(time.perf_counter() - start, 4)
+    return row, local
+
+
+def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, bool]:
+    """The geometry (a bundled level or the user's), and whether it is the county layer."""
+    import geopandas as gpd
+
+    from geotool import boundaries
+
+    if isinstance(geo, str):
+        if geo not in ("county", "prefecture", "province"):
+            msg = (
+                "geo must be a GeoDataFrame or 'county', 'prefecture' or 'province', "
+                f"got {geo[:40]!r}."
+            )
+            raise InputError(msg)
+        return boundaries.load(geo), geo == "county"  # type: ignore[arg-type]
+    if not isinstance(geo, gpd.GeoDataFrame):
+        msg = f"geo must be a GeoDataFrame or a bundled level name, got {type(geo).__name__}."
+        raise InputError(msg)
+    if geo.index.has_duplicates:
+        msg = "geo's index must identify units uniquely (it holds duplicates)."
+        raise InputError(msg)
+    out = geo.copy()
+    out.index = out.index.astype(str)
+    return out, False
+
+
+def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, county: bool) -> pd.Series:
+    """Each row's unit in ``geo`` (its index), from codes, or names the layer or match know."""
+    text = ids.astype("string").str.strip()
+    out = text.where(text.isin(geo.index))
+    missing = out.isna() & text.notna()
+    name_col = next((c for c in ("name", "prefecture", "province") if c in geo.columns), None)
+    if missing.any() and name_col is not None:
+        names = geo[name_col].astype(str)
+        unique = names[~names.duplicated(keep=False)]
+        by_name = pd.Series(unique.index, index=unique.to_numpy())
+        out = out.fillna(text.map(by_name))
+        missing = out.isna() & text.notna()
+    if missing.any() and county:
+        from geotool.match import resolve
+
+        left = pd.DataFrame({"unit": text[missing]})
+        found = resolve(left, name_col="unit")
+        ok = found["match_status"] == "matched"
+        out.loc[found.index[ok]] = found.loc[ok, "adcode"].astype(str)
+    bad = out.isna()
+    if bad.any():
+        first = ids[bad].astype(str).unique()[:5].tolist()
+        msg = (
+            f"{int(bad.sum())} rows of table name units that geo does not hold "
+            f"(first: {', '.join(first)}); give geo's codes (its index), or resolve names "
+            "first with geotool.match.resolve."
+        )
+        raise InputError(msg)
+    return out.astype(str)
+
+
+def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) -> None:
+    from geotool.weights import parse_spec
+
+    unknown = [s for s in statistics if s not in STATISTICS]
+    if unknown or not statistics:
+        msg = (
+            f"statistics must name some of {', '.join(STATISTICS)}; got "
+            f"{', '.join(map(str, unknown)) or 'none'}."
+        )
+        raise InputError(msg)
+    if not weights:
+        msg = "weights must name at least one spec (e.g. 'queen')."
+        raise InputError(msg)
+    names = [_spec_name(w) for w in weights]
+    if len(set(names)) < len(names):
+        msg = f"weights must have distinct names (their spec); got {', '.join(names)}."
+        raise InputError(msg)
+    for spec in weights:
+        if isinstance(spec, str):
+            parse_spec(spec)
+
+
+def _spec_name(w: str | Weights) -> str:
+    """A weights spec's name in task keys: the spec, or a prebuilt Weights' ``spec``."""
+    return w if isinstance(w, str) else str(w.spec)
+
+
+def _panel(
+    table: pd.DataFrame,
+    id_col: str,
+    year_col: str | None,
+    variables: Sequence[str] | None,
+    years: Sequence[int] | None,
+) -> tuple[list[str], list[int | None]]:
+    """The variables and years of the batch, checked against the table."""
+    if not isinstance(table, pd.DataFrame):
+        msg = f"table must be a pandas DataFrame, got {type(table).__name__}."
+        raise InputError(msg)
+    for name, col in (("id_col", id_col), ("year_col", year_col)):
+        if col is not None and col not in table.columns:
+            have = ", ".join(map(str, table.columns[:8]))
+            msg = f"{name}={col!r} is not a column of table (it has {have} ...)."
+            raise InputError(msg)
+    keys = [c for c in (id_col, year_col) if c is not None]
+    if variables is None:  # columns mostly of numbers (text tables too)
+        variables = []
+        for col in table.columns:
+            if col in keys:
+                continue
+            given = int(table[col].notna().sum())
+            numbers = int(pd.to_numeric(table[col], errors="coerce").notna().sum())
+            if numbers and numbers >= given / 2:
+                variables.append(str(col))
+    variables = [str(v) for v in variables]
+    absent = [v for v in variables if v not in table.columns]
+    if absent or not variables:
+        msg = (
+            "variables must name numeric columns of table; "
+            f"{'not columns: ' + ', '.join(absent[:5]) if absent else 'none found'}."
+        )
+        raise InputError(msg)
+    if year_col is None:
+        if years is not None:
+            msg = "years needs year_col (the table's year column)."
+            raise InputError(msg)
+        return variables, [None]
+    year = pd.to_numeric(table[year_col], errors="coerce")
+    if year.isna().any() or not bool((year == year.round()).all()):
+        first = table.loc[year.isna() | (year != year.round()), year_col].iloc[0]
+        msg = f"year_col={year_col!r} must hold whole years in every row (found {first!r})."
+        raise InputError(msg)
+    present = sorted(int(y) for y in year.unique())
+    chosen = present if years is None else [int(y) for y in years]
+    lacking = sorted(set(chosen) - set(present))
+    if lacking:
+        msg = f"years {lacking[:5]} are not in table's {year_col!r} column (it has {present[:8]})."
+        raise InputError(msg)
+    return variables, list(chosen)
+
+
+def run(
+    table: pd.DataFrame,
+    geo: gpd.GeoDataFrame | str = "county",
+    *,
+    id_col: str = "adcode",
+    year_col: str | None = None,
+    variables: Sequence[str] | None = None,
+    years: Sequence[int] | None = None,
+    weights: Sequence[str | Weights] = ("queen",),
+    statistics: Sequence[str] = ("moran", "lisa"),
+    permutations: int | None = None,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    islands: str = "nearest",
+    client: Client | None = None,
+    out: Path | str | None = None,
+    inputs: Sequence[Path | str] = (),
+) -> pd.DataFrame:
+    """Run every task of a batch, serially or on a dask cluster; one row per task.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Wide (one row per unit, a column per variable) or long (one row per unit and
+        year, with ``year_col``). Units are geo's codes (its index), or names the layer
+        knows (the bundled county layer also resolves names through
+        :func:`geotool.match.resolve`).
+    geo : geopandas.GeoDataFrame or {"county", "prefecture", "province"}
+        The units' polygons (a unique index of codes), or a bundled layer.
+    id_col : str
+        The column of units.
+    year_col : str, optional
+        The year column of a long table.
+    variables : sequence of str, optional
+        Columns to analyse; default every numeric column but ``id_col`` and ``year_col``.
+    years : sequence of int, optional
+        Years to analyse; default every year of ``year_col``.
+    weights : sequence of str or Weights
+        Weights specs (:func:`geotool.weights.build`), each built once per set of units;
+        or weights built beforehand (e.g. by :func:`contiguity` for a very large layer),
+        named by their ``spec`` and used for every task as they are (a task whose
+        values do not cover their units fails in its row).
+    statistics : sequence of str
+        Some of :data:`STATISTICS`: ``moran``, ``geary``, ``getis_ord_g`` (global) and
+        ``lisa``, ``gi_star`` (local, a table per task).
+    permutations : int, optional
+        Per task; default :data:`geotool.settings.permutations`.
+    seed : int, optional
+        The batch seed (default :data:`geotool.settings.seed`); each task's own seed is
+        :func:`task_seed` of it and the task key.
+    alpha : float
+        Significance level of the local classes.
+    islands : {"nearest", "drop", "keep"}
+        The island rule of :func:`geotool.weights.build`.
+    client : distributed.Client, optional
+        Run the tasks on this cluster (see :func:`cluster`); ``None`` runs them here,
+        one after another, without dask.
+    out : pathlib.Path or str, optional
+        A folder written as one transaction (:class:`geotool._outdir.OutputFolder`):
+        ``batch.csv`` (the returned table) and ``local/<key>.csv`` per local task,
+        written as tasks complete, published together at the end.
+    inputs : sequence of pathlib.Path or str
+        Files the batch read: never written over (see ``out``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task, in task order (variables, years, weights, statistics):
+        :data:`COLUMNS`. ``status`` is ``ok`` or ``failed`` (with ``error``); global
+        tasks fill ``value`` to ``p_sim``, local tasks the class counts and
+        ``local_file``. Units without a value in a task's variable and year are left out
+        of that task (``n`` says how many units it used).
+
+    """
+    from geotool import weights as weights_mod
+
+    alpha = check.alpha(alpha)
+    seed = check.seed(settings.seed if seed is None else seed)
+    weights, statistics = list(weights), list(statistics)
+    _check_names(statistics, weights)
+    variables, years_ = _panel(table, id_col, year_col, variables, years)
+    layer, county = _normalise_geo(geo)
+    permutations = check.permutations(
+        settings.permutations if permutations is None else permutations, n_units=len(layer)
+    )
+    units = _resolve_ids(table[id_col], layer, county)
+    year = pd.to_numeric(table[year_col]).astype("Int64") if year_col else None
+    keys = [units] + ([year] if year is not None else [])
+    dup = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(keys)}).duplicated()
+    if dup.any():
+        first = table.loc[dup.to_numpy(), id_col].iloc[0]
+        what = "unit and year" if year_col else "unit"
+        msg = f"table has {int(dup.sum())} rows repeating a {what} (first: {first}); keep one each."
+        raise InputError(msg)
+
+    # each task's values, and the unit sets they cover
+    all_tasks = tasks(variables, years_, [_spec_name(w) for w in weights], statistics)
+    values: dict[tuple[str, int | None], pd.Series] = {}
+    for var in variables:
+        column = pd.to_numeric(table[var], errors="coerce")
+        text = int((column.isna() & table[var].notna()).sum())
+        if text:
+            first = table.loc[column.isna() & table[var].notna(), var].iloc[0]
+            log(
+                f"batch: {text} cells of {var} are not numbers (first: {str(first)[:40]!r}); "
+                "their units are left out of its tasks",
+                logging.WARNING,
+            )
+        for yr in years_:
+            rows = np.ones(len(table), bool) if year is None else np.asarray(year == yr, bool)
+            series = pd.Series(column.to_numpy(float)[rows], index=units.to_numpy()[rows], name=var)
+            values[var, yr] = series[np.isfinite(series.to_numpy())].sort_index()
+    universes: dict[tuple[str, ...], int] = {}
+    for series in values.values():
+        universes.setdefault(tuple(series.index), len(universes))
+
+    def build(spec: str, ids: tuple[str, ...]) -> Weights:
+        if county:
+            return weights_mod.build(pd.Index(ids, name="adcode"), spec, islands=islands)
+        return weights_mod.build(layer.loc[list(ids)], spec, islands=islands)
+
+    t0 = time.perf_counter()
+    token = hashlib.sha256(f"{time.time_ns()}-{id(table)}".encode()).hexdigest()[:8]
+    built: dict[tuple[str, int], Any] = {}
+    for ids, u in universes.items():
+        for spec in weights:
+            if len(ids) < 3:
+                continue  # tasks on fewer than three units fail in their own rows
+            # prebuilt weights (e.g. contiguity()) serve as they are
+            built[_spec_name(spec), u] = build(spec, ids) if isinstance(spec, str) else spec
+    log(
+        f"batch: {len(all_tasks)} tasks, {len(built)} weights built "
+        f"({len(universes)} unit sets) in {time.perf_counter() - t0:.1f} s"
+    )
+
+    with contextlib.ExitStack() as stack:
+        folder = None
+        if out is not None:
+            folder = stack.enter_context(OutputFolder(out, inputs=inputs, owner="geotool batch"))
+        done = _execute(
+            all_tasks, values=values, universes=universes, built=built,
+            permutations=permutations, seed=seed, alpha=alpha, client=client, folder=folder,
+            token=token,
+        )  # fmt: skip
+        result = pd.DataFrame(done, columns=COLUMNS)
+        result["year"] = result["year"].astype("Int64")
+        for col in ("n", "high_high", "low_low", "low_high", "high_low", "significant"):
+            result[col] = result[col].astype("Int64")
+        if folder is not None:
+            folder.write("batch.csv", to_csv_bytes(result, index=False))
+    failed = result[result["status"] == "failed"]
+    if len(failed):
+        log(
+            f"batch: {len(failed)} of {len(result)} tasks failed (first: {failed['key'].iloc[0]}: "
+            f"{failed['error'].iloc[0]})",
+            logging.WARNING,
+        )
+    return result
+
+
+def _local_name(task: Task) -> str:
+    return "local/" + check.safe_filename(task.key.replace("|", "_")) + ".csv"
+
+
+def _execute(
+    all_tasks: list[Task],
+    *,
+    values: dict[tuple[str, int | None], pd.Series],
+    universes: dict[tuple[str, ...], int],
+    built: dict[tuple[str, int], Any],
+    permutations: int,
+    seed: int,
+    alpha: float,
+    client: Client | None,
+    folder: OutputFolder | None,
+    token: str,
+) -> list[dict[str, Any]]:
+    """Run the tasks (here or on ``client``), write local tables as they arrive."""
+    rows: dict[str, dict[str, Any]] = {}
+    progress = _Progress(len(all_tasks))
+
+    def collect(task: Task, row: dict[str, Any], local: pd.DataFrame | None) -> None:
+        if local is not None and folder is not None:
+            name = _local_name(task)
+            folder.write(name, to_csv_bytes(local, index_label=local.index.name or "id"))
+            row["local_file"] = name
+        rows[task.key] = row
+        progress(row["status"] == "failed")
+
+    def failed(task: Task, n: int, error: str) -> dict[str, Any]:
+        return {
+            "key": task.key, "variable": task.variable, "year": task.year,
+            "weights": task.weights, "statistic": task.statistic, "status": "failed",
+            "n": n, "permutations": permutations, "seed": task_seed(seed, task.key),
+            "seconds": 0.0, "error": error,
+        }  # fmt: skip
+
+    def runnable(lookup: dict[tuple[str, int], Any]) -> Iterator[tuple[Task, pd.Series, Any]]:
+        """Each task with its values and weights; those without weights fail here."""
+        for task in all_tasks:
+            series = values[task.variable, task.year]
+            w = lookup.get((task.weights, universes[tuple(series.index)]))
+            if w is None:
+                error = f"InputError: {len(series)} units with values; a statistic needs 3 or more."
+                collect(task, failed(task, len(series), error), None)
+            else:
+                yield task, series, w
+
+    if client is None:
+        for task, series, w in runnable(built):
+            row, local = _run_task(
+                task, series, w, permutations=permutations, seed=task_seed(seed, task.key),
+                alpha=alpha,
+            )  # fmt: skip
+            collect(task, row, local)
+        return [rows[t.key] for t in all_tasks]
+
+    from distributed import as_completed
+
+    scattered = {k: client.scatter(w, broadcast=True) for k, w in built.items()}
+    futures = {
+        client.submit(
+            _run_task, task, series, w, permutations=permutations,
+            seed=task_seed(seed, task.key), alpha=alpha,
+            key=f"geotool-batch-{token}-{task.key}", pure=False,
+        ): task
+        for task, series, w in runnable(scattered)
+    }  # fmt: skip
+    try:
+        for future in as_completed(list(futures), loop=client.loop):
+            task = futures[future]
+            try:
+                row, local = future.result()
+            except Exception as exc:  # a worker lost, a result that could not travel
+                n = len(values[task.variable, task.year])
+                row, local = failed(task, n, f"{type(exc).__name__}: {exc}"), None
+            collect(task, row, local)
+            future.release()
+    finally:  # interrupted, or done: nothing of the batch stays on the cluster
+        pending = [future for future in futures if not future.done()]
+        if pending:
+            client.cancel(pending)
+        for w in scattered.values():
+            w.release()
+    return [rows[t.key] for t in all_tasks]
+
+
+class _Progress:
+    """Progress lines at most every two seconds, and a last one."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        now = time.perf_counter()
+        if now - self.last >= 2 or self.done == self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            left = (self.total - self.done) / rate if rate else math.inf
+            log(
+                f"batch: {self.done}/{self.total} tasks ({self.failed} failed), "
+                f"{now - self.start:.1f} s, about {left:.0f} s left",
+                progress=True,
+            )
+
+
+def contiguity(
+    geo: gpd.GeoDataFrame,
+    *,
+    rook: bool = False,
+    npartitions: int | None = None,
+    client: Client | None = None,
+) -> Weights:
+    """Contiguity weights of a very large polygon layer, found partition by partition.
+
+    The layer is split into spatially compact partitions (Hilbert order,
+    ``dask_geopandas``'s ``spatial_shuffle``) and joined with itself (``sjoin``,
+    ``intersects``): only partitions whose bounds meet are compared, so the work grows
+    with the number of polygons, and runs on the workers of ``client`` (or dask's
+    local threads). For a valid coverage (polygons that meet only along their
+    borders), intersecting polygons are queen neighbours; ``rook=True`` keeps the pairs
+    whose common boundary has a length. Units without neighbours keep none (as
+    ``islands="keep"`` of :func:`geotool.weights.build`).
+
+    Parameters
+    ----------
+    geo : geopandas.GeoDataFrame
+        Polygons with a unique index (the weights' ids).
+    rook : bool
+        Rook (a shared edge) instead of queen (a shared point) contiguity.
+    npartitions : int, optional
+        Default: one per 50,000 polygons, at least 2.
+    client : distributed.Client, optional
+        Compute on this cluster.
+
+    Returns
+    -------
+    Weights
+        Binary weights, ``spec`` ``"queen-partitioned"`` or ``"rook-partitioned"``.
+
+    """
+    import dask_geopandas
+    import geopandas as gpd
+    import scipy.sparse as sp
+    from libpysal.graph import Graph
+
+    from geotool.weights import Weights
+
+    if not isinstance(geo, gpd.GeoDataFrame) or geo.index.has_duplicates:
+        msg = "geo must be a GeoDataFrame with a unique index (the units' ids)."
+        raise InputError(msg)
+    n = len(geo)
+    parts = npartitions or max(2, n // 50_000)
+    frame = gpd.GeoDataFrame({"_i": np.arange(n)}, geometry=geo.geometry.to_numpy(), crs=geo.crs)
+    shuffled = dask_geopandas.from_geopandas(frame, npartitions=parts).spatial_shuffle()
+    joined = dask_geopandas.sjoin(shuffled, shuffled, predicate="intersects")
+    pairs = joined[["_i_left", "_i_right"]]
+    found = client.compute(pairs).result() if client is not None else pairs.compute()
+    i, j = found["_i_left"].to_numpy(), found["_i_right"].to_numpy()
+    i, j = i[i < j], j[i < j]
+    if rook:
+        geoms = geo.geometry.to_numpy()
+        edge = shapely.length(shapely.intersection(geoms[i], geoms[j])) > 0
+        i, j = i[edge], j[edge]
+    ones = np.ones(2 * len(i))
+    matrix = sp.csr_matrix((ones, (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+    spec = f"{'rook' if rook else 'queen'}-partitioned"
+    return Weights.from_graph(Graph.from_sparse(matrix, ids=geo.index), spec=spec)
+
+
+#: Local clusters run numpy-heavy tasks in a thread of each worker process: fewer
+#: wake-ups of the worker's event loop (profiler off, slower ticks and monitors) leave
+#: the task thread the GIL, and glibc keeps its default trimming (dask's
+#: ``MALLOC_TRIM_THRESHOLD_=65536`` makes every permutation block of a few MB a fresh
+#: ``mmap``, with its page faults). Measured on this shared 2-core machine, a LISA task
+#: on the prefecture layer took 0.06 s in a worker with dask's defaults, 0.03 s without
+#: the trim setting, as in the driver (``benchmarks/bench_batch.py``).
+_QUIET = {
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+@contextlib.contextmanager
+def cluster(workers: int | None = None, *, scheduler: str | None = None) -> Iterator[Client]:
+    """A ``distributed.Client``: a ``LocalCluster`` here, or a running scheduler.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Worker processes of the local cluster (one thread each); default the number of
+        CPUs. Ignored with ``scheduler``.
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``); its workers must have
+        geotool installed.
+
+    Yields
+    ------
+    distributed.Client
+        Closed, with its local cluster, when the block ends.
+
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        msg = (
+            "A batch on a cluster needs dask's distributed package, which is not installed; "
+            "install it with: pip install 'geotool[scale]' (or run serially, client=None)."
+        )
+        raise InputError(msg) from exc
+    if scheduler is not None:
+        with Client(scheduler, set_as_default=False) as client:
+            yield client
+        return
+    import os
+
+    n = (os.cpu_count() or 1) if workers is None else int(workers)
+    if n < 1:
+        msg = f"workers={workers} is not a number of workers; give 1 or more (or run serially)."
+        raise InputError(msg)
+    import dask
+
+    with (
+        dask.config.set(_QUIET),
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=":0", silence_logs=logging.ERROR,
+        ) as local,
+        Client(local, set_as_default=False) as client,
+    ):  # fmt: skip
+        yield client

@@ -1,0 +1,231 @@
+"""geotool.batch: many analyses, serial and on dask, with identical numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geotool import autocorr, batch, weights
+from geotool._errors import InputError
+
+PERMS = 99
+SEED = 2026
+
+
+@pytest.fixture(scope="module")
+def panel(counties):
+    """Two years of three variables over Jiangsu's counties (a long table, adcodes)."""
+    units = counties[counties["province_code"] == "320000"]
+    rng = np.random.default_rng(7)
+    frames = []
+    for year in (2019, 2020):
+        frame = pd.DataFrame({"adcode": units.index.to_numpy(), "year": year})
+        trend = units["rep_lat"].to_numpy()
+        frame["gdp"] = trend * 3 + rng.normal(size=len(units))
+        frame["jobs"] = rng.gamma(2.0, size=len(units))
+        frame["flat"] = 1.0  # no variance: every task on it fails
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    sparse = table["year"] == 2020
+    table.loc[sparse, "jobs"] = np.nan
+    table.loc[table.index[sparse][:2], "jobs"] = [1.0, 2.0]  # 2020: two units only
+    table.loc[3, "gdp"] = np.nan  # one unit missing in 2019: its own unit set
+    return table
+
+
+OPTIONS = {
+    "year_col": "year",
+    "weights": ("queen", "knn:4"),
+    "statistics": ("moran", "geary", "lisa", "gi_star"),
+    "permutations": PERMS,
+    "seed": SEED,
+}
+
+
+@pytest.fixture(scope="module")
+def serial(panel, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch") / "serial"
+    return batch.run(panel, "county", out=out, **OPTIONS), out
+
+
+def _numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["seconds"])
+
+
+def test_task_seeds_depend_on_the_seed_and_the_key_only():
+    keys = [t.key for t in batch.tasks(["a", "b"], [2019, None], ["queen"], ["moran", "lisa"])]
+    assert len(set(keys)) == 8
+    seeds = [batch.task_seed(SEED, k) for k in keys]
+    assert seeds == [batch.task_seed(SEED, k) for k in keys]
+    assert seeds == [batch.task_seed(SEED, k) for k in reversed(keys)][::-1]
+    assert len(set(seeds)) == 8
+    assert all(0 <= s < 2**32 for s in seeds)
+    assert batch.task_seed(SEED + 1, keys[0]) != seeds[0]
+
+
+def test_serial_rows_are_the_library_statistics_with_the_task_seed(panel, serial):
+    result, out = serial
+    assert len(result) == 3 * 2 * 2 * 4  # nothing dropped, failed tasks included
+    assert result["key"].is_unique
+    row = result.set_index("key").loc["gdp|2020|queen|moran"]
+    values = panel[panel["year"] == 2020].set_index("adcode")["gdp"]
+    w = weights.build(values.index, "queen")
+    seed = batch.task_seed(SEED, "gdp|2020|queen|moran")
+    expected = autocorr.global_stats(values, w, permutations=PERMS, seed=seed)
+    moran = expected.set_index("statistic").loc["moran_i"]
+    assert row["seed"] == seed
+    assert row["value"] == moran["value"]
+    assert row["p_sim"] == moran["p_sim"]
+    assert row["n"] == len(values)
+
+    # the unit missing in 2019 is left out of that year's tasks only
+    assert result.set_index("key").loc["gdp|2019|queen|moran", "n"] == len(values) - 1
+
+    # a local task: its table, written into the folder, is local_stats with its seed
+    lisa = result.set_index("key").loc["gdp|2020|knn:4|lisa"]
+    seed = batch.task_seed(SEED, "gdp|2020|knn:4|lisa")
+    local = autocorr.local_stats(
+        values, weights.build(values.index, "knn:4"), permutations=PERMS, seed=seed,
+        gi_star=False,
+    )  # fmt: skip
+    written = pd.read_csv(out / lisa["local_file"], dtype={"adcode": str}).set_index("adcode")
+    np.testing.assert_array_equal(written["p_sim"].to_numpy(), local["p_sim"].to_numpy())
+    assert lisa["high_high"] == (local["lisa_class"] == "High-High").sum()
+    assert lisa["significant"] == local["significant"].sum()
+    on_disk = pd.read_csv(out / "batch.csv")
+    assert len(on_disk) == len(result)
+    assert (out / ".geotool-manifest.json").exists()
+
+
+def test_failed_tasks_are_listed_with_their_key_and_the_rest_runs(serial):
+    result, _ = serial
+    failed = result[result["status"] == "failed"].set_index("key")
+    flat = [k for k in result["key"] if k.startswith("flat|")]
+    sparse = [k for k in result["key"] if k.startswith("jobs|2020|")]
+    assert set(failed.index) == set(flat) | set(sparse)
+    assert failed["error"].str.len().gt(0).all()
+    assert "3 or more" in failed.loc[sparse[0], "error"]
+    ok = result[result["status"] == "ok"]
+    assert len(ok) == len(result) - len(flat) - len(sparse)
+    assert ok["error"].isna().all()
+
+
+def test_on_a_local_cluster_numbers_are_the_serial_ones_for_1_and_2_workers(panel, serial):
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    expected, _ = serial
+    results = {}
+    for n in (2, 1):
+        with (
+            LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=":0",
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):  # fmt: skip
+            results[n] = batch.run(panel, "county", client=client, **OPTIONS)
+    for n, got in results.items():
+        assert got["local_file"].isna().all()  # no out folder
+        pd.testing.assert_frame_equal(
+            _numbers(got).drop(columns="local_file"),
+            _numbers(expected).drop(columns="local_file"),
+            obj=f"{n} workers",
+        )
+
+
+def test_the_cluster_helper_runs_and_closes(panel):
+    pytest.importorskip("distributed")
+    small = panel[panel["year"] == 2019][["adcode", "gdp"]]
+    with batch.cluster(1) as client:
+        got = batch.run(small, client=client, statistics=("moran",), permutations=PERMS)
+        assert client.status == "running"
+    assert client.status == "closed"
+    assert got["status"].eq("ok").all()
+    assert got["key"].tolist() == ["gdp|-|queen|moran"]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"statistics": ("moran", "median")}, "statistics must name"),
+        ({"weights": ("queen", "hexagons")}, "hexagons"),
+        ({"variables": ["gdp", "nope"]}, "not columns: nope"),
+        ({"years": [1999]}, r"years \[1999\]"),
+        ({"id_col": "code"}, "id_col='code' is not a column"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(panel, options, match):
+    kwargs = {"year_col": "year", **options}
+    with pytest.raises(InputError, match=match):
+        batch.run(panel, "county", **kwargs)
+
+
+def test_units_are_resolved_from_names_or_refused(panel, counties):
+    named = panel[panel["year"] == 2019][["adcode", "gdp"]].copy()
+    named["unit"] = counties.loc[named["adcode"], "name"].to_numpy()
+    unique = ~counties["name"].duplicated(keep=False)  # 鼓楼区 is in four cities
+    named = named[unique.loc[named["adcode"]].to_numpy()]
+    by_code = batch.run(named.drop(columns="unit"), statistics=("moran",), permutations=PERMS)
+    by_name = batch.run(
+        named.drop(columns="adcode"), id_col="unit", statistics=("moran",), permutations=PERMS
+    )
+    assert by_name["value"].tolist() == by_code["value"].tolist()
+    named.loc[named.index[0], "adcode"] = "999999"
+    with pytest.raises(InputError, match="1 rows of table name units that geo does not hold"):
+        batch.run(named.drop(columns="unit"), statistics=("moran",))
+
+
+def test_cli_batch_serial(panel, tmp_path, capsys):
+    from geotool.cli import main
+
+    path = tmp_path / "panel.csv"
+    panel[panel["year"] == 2019].drop(columns=["flat"]).to_csv(path, index=False)
+    out = tmp_path / "out"
+    code = main([
+        "--quiet", "batch", str(path), "--year-col", "year", "--statistics", "moran,lisa",
+        "--weights", "queen,knn:4", "--permutations", "99", "--workers", "0", "--out", str(out),
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "8 tasks serially: 8 ok, 0 failed" in err
+    table = pd.read_csv(out / "batch.csv")
+    assert table["status"].eq("ok").all()
+    assert len(list((out / "local").glob("*.csv"))) == 4
+    code = main(["--quiet", "batch", str(path), "--id-col", "code", "--workers", "0",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 2
+    assert "--id-col 'code' is not a column" in capsys.readouterr().err
+
+
+def test_partitioned_contiguity_is_the_geometry_contiguity_and_runs_in_a_batch(panel):
+    pytest.importorskip("dask_geopandas")
+    from geotool import boundaries
+
+    layer = boundaries.load("prefecture")
+    for rook in (False, True):
+        got = batch.contiguity(layer, rook=rook, npartitions=4)
+        expected = weights.build(layer, "rook" if rook else "queen", islands="keep")
+        assert got.ids.equals(expected.ids)
+        assert (got.sparse != expected.sparse).nnz == 0
+    # prebuilt weights in a batch: named by their spec, used as they are
+    counties = boundaries.load("county")
+    jiangsu = counties[counties["province_code"] == "320000"]
+    w = batch.contiguity(jiangsu, npartitions=3)
+    table = panel[panel["year"] == 2019][["adcode", "jobs"]]
+    got = batch.run(table, weights=[w, "queen"], statistics=("moran",), permutations=PERMS)
+    assert got["weights"].tolist() == ["queen-partitioned", "queen"]
+    assert got["status"].eq("ok").all()
+    assert got["value"].iloc[0] == pytest.approx(got["value"].iloc[1])  # no islands in Jiangsu
+
+
+def test_text_cells_leave_their_units_out_and_are_logged(panel, caplog):
+    table = panel[panel["year"] == 2019][["adcode", "gdp"]].astype({"gdp": object})
+    table.iloc[5, 1] = "n/a"
+    table["note"] = "text"  # not a variable: no number in it
+    with caplog.at_level("WARNING", logger="geotool"):
+        got = batch.run(table, statistics=("moran",), permutations=PERMS)
+    assert got["variable"].tolist() == ["gdp"]
+    assert got["n"].iloc[0] == len(table) - 2  # the text cell, and the missing value of row 3
+    assert "1 cells of gdp are not numbers (first: 'n/a')" in caplog.text
