@@ -510,6 +510,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cluster_set=args.set,
         inputs=(args.data,) if args.data is not None else (),
         adjust=args.adjust,
+        figures=tuple(f for f in args.figures.split(",") if f) if args.figures else (),
+        dpi=args.dpi,
+        lang=args.lang,
     )
     print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
     for res in summary["autocorrelation"].values():
@@ -727,6 +730,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["none", "bonferroni", "fdr"],
         help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
+    r.add_argument(
+        "--figures",
+        default="",
+        help="static figures for print, e.g. png,svg,pdf (default none: about 4 s a figure)",
+    )
+    r.add_argument("--dpi", type=int, default=300, help="resolution of the PNG figures")
+    r.add_argument("--lang", default="zh", choices=["zh", "en"], help="figure labels")
     r.set_defaults(func=_cmd_run)
     return parser
 
@@ -754,6 +764,8 @@ _FLAGS = {
     "variable": "--variable",
     "adjust": "--adjust",
     "fdr": "--fdr",
+    "figures": "--figures",
+    "dpi": "--dpi",
 }
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=")
 
