@@ -3,7 +3,7 @@
 A subset of Noto Sans CJK SC Regular (SIL Open Font License 1.1, Adobe/Google): every
 GB 2312 hanzi (6,763), every character of the bundled data (county, prefecture and
 province names, rankings, city clusters: 10 of them are outside GB 2312, e.g. 埇 硚 鄠),
-Basic Latin, Latin-1 and Latin Extended-A, general punctuation, arrows, mathematical
+Basic Latin, Latin-1 and Latin Extended-A, Greek (α), general punctuation, arrows, mathematical
 operators, CJK symbols and full-width forms. Renamed "Geotool Sans SC" (an OFL Modified
 Version must not be confused with the original; the name table keeps the copyright and
 licence). Outlines are unchanged (CFF), hinting dropped (matplotlib renders unhinted).
@@ -36,8 +36,8 @@ def characters() -> set[int]:
             with contextlib.suppress(UnicodeDecodeError):
                 keep.add(ord(bytes([b1, b2]).decode("gb2312")))
     for lo, hi in (
-        (0x20, 0x7F), (0xA0, 0x180), (0x2000, 0x2070), (0x2100, 0x2200), (0x2200, 0x2300),
-        (0x25A0, 0x2600), (0x3000, 0x3040), (0xFF00, 0xFF70),
+        (0x20, 0x7F), (0xA0, 0x180), (0x370, 0x400), (0x2000, 0x2070), (0x2100, 0x2200),
+        (0x2200, 0x2300), (0x25A0, 0x2600), (0x3000, 0x3040), (0xFF00, 0xFF70),
     ):  # fmt: skip
         keep.update(range(lo, hi))
     for path in (ROOT / "geotool" / "data").glob("*.csv"):

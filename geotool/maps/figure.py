@@ -46,6 +46,7 @@ import shapely
 
 from geotool import boundaries, settings
 from geotool._atomic import write_atomic
+from geotool._cache import settings_cache
 from geotool._classify import classify
 from geotool._errors import InputError
 
@@ -392,8 +393,8 @@ def _scale_bar(
     *,
     fontsize: float = 7,
     ticks: Sequence[float] = (0, 0.5, 1),
-) -> float:
-    """A km scale bar at the lower left; returns its length in km.
+) -> tuple[float, tuple[float, float, float, float]]:
+    """A km scale bar at the lower left; returns its length in km and its ends (x0, y, x1, y).
 
     Its projected length is the true length times the projection's scale factor along
     the parallel at the map's centre (pyproj ``get_factors``), so the bar is right there.
@@ -424,11 +425,16 @@ def _scale_bar(
         )  # fmt: skip
     ax.text(bx + length * 1.03, by + height / 2, "km", ha="left", va="center",
             fontsize=fontsize, zorder=10)  # fmt: skip
-    return km
+    return km, (bx, by, bx + length, by)
 
 
-def _north_arrow(ax: Axes, limits: Sequence[float], crs: str, word: str) -> float:
-    """A north arrow at the upper left, pointing to true north there; returns its angle."""
+def _north_arrow(
+    ax: Axes, limits: Sequence[float], crs: str, word: str
+) -> tuple[float, float, float]:
+    """A north arrow at the upper left, pointing to true north there.
+
+    Returns its angle (degrees clockwise from the map's up) and its lon, lat.
+    """
     from pyproj import Transformer
 
     x0, y0, x1, y1 = limits
@@ -450,12 +456,44 @@ def _north_arrow(ax: Axes, limits: Sequence[float], crs: str, word: str) -> floa
         tip[0] + 0.012 * (y1 - y0) * math.sin(angle), tip[1] + 0.012 * (y1 - y0),
         word, ha="center", va="bottom", fontsize=9, zorder=10,
     )  # fmt: skip
-    return math.degrees(angle)
+    return math.degrees(angle), float(lon), float(lat)
 
 
 def _in_china(bounds: Sequence[float]) -> bool:
     x0, y0, x1, y1 = bounds
     return x0 < _CHINA[2] and x1 > _CHINA[0] and y0 < _CHINA[3] and y1 > _CHINA[1]
+
+
+@settings_cache(maxsize=8)
+def _bundled(layer: str, crs: str) -> np.ndarray:
+    """A bundled layer's geometries in ``crs``: provinces, 三沙's islands, the maritime line.
+
+    Read and projected once per CRS (every map of a run shares them).
+    """
+    if layer == "maritime":
+        frame: gpd.GeoDataFrame = boundaries.maritime()
+    elif layer == "islands":
+        county = boundaries.load("county")
+        frame = county[county.index.str.startswith(_SANSHA_PREFIX)]
+    else:
+        frame = boundaries.load("province")
+    return frame.to_crs(crs).geometry.to_numpy()
+
+
+_PROJECTED: dict[tuple[bytes, str], np.ndarray] = {}
+
+
+def _project(lonlat: np.ndarray, crs: str) -> np.ndarray:
+    """``lonlat`` geometries in ``crs``; the last layer is kept (a run's maps share one)."""
+    import hashlib
+
+    import geopandas as gpd
+
+    key = (hashlib.sha1(b"".join(shapely.to_wkb(lonlat)), usedforsecurity=False).digest(), crs)
+    if key not in _PROJECTED:
+        _PROJECTED.clear()
+        _PROJECTED[key] = gpd.GeoSeries(lonlat, crs=settings.default_crs).to_crs(crs).to_numpy()
+    return _PROJECTED[key]
 
 
 def _simplify(geoms: np.ndarray, span: float) -> np.ndarray:
@@ -566,8 +604,9 @@ def to_figure(
     -------
     matplotlib.figure.Figure
         Write it with :func:`save`. ``fig.geotool`` holds what was drawn: ``extent``
-        (degrees), ``crs``, ``inset_box`` (figure fraction, or None), ``scale_km``,
-        ``north_deg``.
+        (degrees), ``crs``, ``inset_box`` (figure fraction, or None), ``scale_km`` and
+        ``scale_bar`` (its ends, x0, y, x1, y in ``crs``), ``north_deg`` (the arrow's
+        angle, clockwise from up) and ``north_at`` (its lon, lat).
 
     Examples
     --------
@@ -634,13 +673,13 @@ def to_figure(
         span = max(limits[2] - limits[0], limits[3] - limits[1])
         # units near the window only, simplified to the map's resolution
         view = shapely.box(*limits).buffer(0.02 * span)
-        projected = gpd.GeoSeries(lonlat, crs=settings.default_crs).to_crs(map_crs).to_numpy()
+        projected = _project(lonlat, map_crs)
         near = drawable & shapely.intersects(projected, view)
         colour_of = np.where(coloured, fill.to_numpy(dtype=object), missing)
         polygon_rows = near & np.isin(shapely.get_type_id(projected), (3, 6))
         point_rows = near & ~polygon_rows
         if china:  # land around the units, and province borders over them
-            provinces = boundaries.load("province").to_crs(map_crs).geometry.to_numpy()
+            provinces = _bundled("province", map_crs)
             provinces = _simplify(provinces[shapely.intersects(provinces, view)], span)
             _draw_polygons(ax, provinces, _LAND, edgecolor="none", linewidth=0, zorder=0)
         if polygon_rows.any():
@@ -654,7 +693,7 @@ def to_figure(
                        edgecolors="#333333", linewidths=0.3, zorder=2)  # fmt: skip
         if china:
             _draw_lines(ax, provinces, color=_BORDER, linewidth=0.35, zorder=3)
-            line = boundaries.maritime().to_crs(map_crs).geometry.to_numpy()
+            line = _bundled("maritime", map_crs)
             _draw_lines(ax, line, color=_MARITIME, linewidth=0.9, zorder=3)
         handles, names = [], []
         for label, colour in legend.items():
@@ -693,8 +732,8 @@ def to_figure(
         if china:
             handles.append(_legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line"))
             names.append(words["maritime"])
-        scale_km = _scale_bar(ax, limits, map_crs)
-        north_deg = _north_arrow(ax, limits, map_crs, words["north"])
+        scale_km, scale_ends = _scale_bar(ax, limits, map_crs)
+        north_deg, *north_at = _north_arrow(ax, limits, map_crs, words["north"])
         if title:
             fig.text(0.015, 0.975, title, ha="left", va="top", fontsize=11.5)
         leg_ax = fig.add_axes((right, 0.42 if inset else 0.115, 0.995 - right, 0.48))
@@ -732,7 +771,9 @@ def to_figure(
         "crs": map_crs,
         "inset_box": inset_box,
         "scale_km": scale_km,
+        "scale_bar": scale_ends,
         "north_deg": north_deg,
+        "north_at": tuple(north_at),
     }
     return fig
 
@@ -759,7 +800,7 @@ def _inset(
         spine.set_edgecolor("#000000")
     span = max(limits[2] - limits[0], limits[3] - limits[1])
     view = shapely.box(*limits)
-    provinces = boundaries.load("province").to_crs(crs).geometry.to_numpy()
+    provinces = _bundled("province", crs)
     provinces = _simplify(provinces[shapely.intersects(provinces, view)], span)
     _draw_polygons(ax, provinces, _LAND, edgecolor=_BORDER, linewidth=0.25, zorder=0)
     near = drawable & shapely.intersects(projected, view)
@@ -769,16 +810,15 @@ def _inset(
             ax, _simplify(projected[near], span), list(colour_of[near]),
             edgecolor="none", linewidth=0, zorder=1,
         )  # fmt: skip
-    county = boundaries.load("county")
-    islands = county[county.index.str.startswith(_SANSHA_PREFIX)].to_crs(crs)
+    islands = _bundled("islands", crs)
     # islands are far below a pixel here: outlined so that each shows as a dot
     _draw_polygons(
-        ax, islands.geometry.to_numpy(), "#777777", edgecolor="#555555", linewidth=0.6,
+        ax, islands, "#777777", edgecolor="#555555", linewidth=0.6,
         zorder=2,
     )  # fmt: skip
-    line = boundaries.maritime().to_crs(crs).geometry.to_numpy()
+    line = _bundled("maritime", crs)
     _draw_lines(ax, line, color=_MARITIME, linewidth=0.9, zorder=3)
-    ax.text(0.96, 0.04, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+    ax.text(0.96, 0.14, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
             zorder=4)  # fmt: skip
     _scale_bar(ax, limits, crs, fontsize=5, ticks=(0, 1))
 
@@ -801,7 +841,7 @@ def validate(
         msg = f"{name}={formats!r} holds {bad[:3]!r}; use any of {', '.join(FORMATS)}."
         raise InputError(msg)
     if isinstance(dpi, bool) or not isinstance(dpi, int | float) or not 30 <= dpi <= 1200:
-        msg = f"dpi={str(dpi)[:20]!r} is not usable; give a number from 30 to 1200 (print: 300)."
+        msg = f"dpi={dpi!r:.20} is not usable; give a number from 30 to 1200 (print: 300)."
         raise InputError(msg)
     _lang(lang)
     return formats
