@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -661,7 +662,7 @@ def to_figure(
             msg = f"extent must be (min_lon, min_lat, max_lon, max_lat); got {extent!r}."
             raise InputError(msg)
     lon0 = round((window[0] + window[2]) / 2)
-    map_crs = crs or settings.equal_area_crs.replace("+lon_0=105", f"+lon_0={lon0}")
+    map_crs = crs or re.sub(r"\+lon_0=\S+", f"+lon_0={lon0}", settings.equal_area_crs)
 
     with style():
         fig = Figure(figsize=figsize)
