@@ -1,4 +1,4 @@
-"""Rebuild geotool/maps/fonts/GeotoolSansSC-Regular.otf, the CJK font of the static figures.
+"""Rebuild geotool/maps/fonts/GeotoolSansSC-Regular.ttf, the CJK font of the static figures.
 
 A subset of Noto Sans CJK SC Regular (SIL Open Font License 1.1, Adobe/Google): every
 GB 2312 hanzi (6,763), every character of the bundled data (county, prefecture and
@@ -6,7 +6,8 @@ province names, rankings, city clusters: 10 of them are outside GB 2312, e.g. åŸ
 Basic Latin, Latin-1 and Latin Extended-A, Greek (Î±), general punctuation, arrows, mathematical
 operators, CJK symbols and full-width forms. Renamed "Geotool Sans SC" (an OFL Modified
 Version must not be confused with the original; the name table keeps the copyright and
-licence). Outlines are unchanged (CFF), hinting dropped (matplotlib renders unhinted).
+licence). Outlines converted from CFF to TrueType (within 1 font unit of 1,000: matplotlib
+embeds TrueType in PDF), hinting dropped (matplotlib renders unhinted).
 
 Usage: python tools/build_font.py [SOURCE.otf]
 
@@ -20,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "geotool" / "maps" / "fonts" / "GeotoolSansSC-Regular.otf"
+OUT = ROOT / "geotool" / "maps" / "fonts" / "GeotoolSansSC-Regular.ttf"
 FAMILY = "Geotool Sans SC"
 
 
@@ -48,6 +50,52 @@ def characters() -> set[int]:
     for col in county.columns:
         keep.update(map(ord, "".join(county[col].astype(str))))
     return {c for c in keep if c >= 0x20}
+
+
+def to_truetype(font: Any) -> None:
+    """Convert CFF outlines to TrueType (quadratic, 1 unit error), in place.
+
+    matplotlib embeds a font in PDF as TrueType (``pdf.fonttype`` 42, ``FontFile2``): a
+    CFF font would be written there as OpenType-CFF data, which PDF readers refuse.
+    """
+    from fontTools.pens.cu2quPen import Cu2QuPen
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib import newTable
+
+    order = font.getGlyphOrder()
+    glyph_set = font.getGlyphSet()
+    glyphs = {}
+    for name in order:
+        pen = TTGlyphPen(glyph_set)
+        glyph_set[name].draw(Cu2QuPen(pen, 1.0, reverse_direction=True))
+        glyphs[name] = pen.glyph()
+    font["loca"] = newTable("loca")
+    font["glyf"] = glyf = newTable("glyf")
+    glyf.glyphOrder = order
+    glyf.glyphs = glyphs
+    del font["CFF "]
+    if "VORG" in font:
+        del font["VORG"]
+    glyf.compile(font)
+    hmtx = font["hmtx"]
+    for name, glyph in glyf.glyphs.items():
+        if hasattr(glyph, "xMin"):
+            hmtx[name] = (hmtx[name][0], glyph.xMin)
+    font["maxp"] = maxp = newTable("maxp")
+    maxp.tableVersion = 0x00010000
+    for attr in (
+        "maxZones", "maxTwilightPoints", "maxStorage", "maxFunctionDefs",
+        "maxInstructionDefs", "maxStackElements", "maxSizeOfInstructions",
+        "maxComponentElements",
+    ):  # fmt: skip
+        setattr(maxp, attr, 1 if attr == "maxZones" else 0)
+    maxp.compile(font)
+    post = font["post"]
+    post.formatType = 2.0
+    post.extraNames = []
+    post.mapping = {}
+    post.glyphOrder = order
+    font.sfntVersion = "\000\001\000\000"
 
 
 def main(source: str | None = None) -> Path:
@@ -80,8 +128,7 @@ def main(source: str | None = None) -> Path:
                 17: "Regular",
             }[record.nameID]
             names.setName(text, record.nameID, record.platformID, record.platEncID, record.langID)
-    cff = font["CFF "].cff
-    cff.fontNames = ["GeotoolSansSC-Regular"]
+    to_truetype(font)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     font.save(OUT)
     return OUT

@@ -12,17 +12,19 @@ panel at the lower right, so that the main map can be fitted to the data (e.g. e
 China) while the whole territory stays present. :func:`save` writes PNG (with its dpi in
 the file), SVG and PDF.
 
-Chinese text: the package ships **Geotool Sans SC** (``maps/fonts/``), a 1.6 MB subset of
+Chinese text: the package ships **Geotool Sans SC** (``maps/fonts/``), a 2.2 MB subset of
 Noto Sans CJK SC Regular 1.004 (SIL Open Font License 1.1, licence beside the font):
-every GB 2312 hanzi (6,763), every character of the bundled names and data, Latin and
-symbols. It is registered with matplotlib's font manager by path, so Chinese labels work
-on a machine without any system font. Why a bundled subset rather than a dependency on
-``mplfonts`` (0.0.11, MIT code): its wheel carries about 107 MB of fonts, among them
-SimHei, which is not freely redistributable; the Noto subset is 1.6 MB under the OFL,
-rebuilt with ``python tools/build_font.py``. Characters outside the subset fall back to
-DejaVu Sans (matplotlib's own); a glyph neither has is matplotlib's "Glyph ... missing"
-warning. SVG text is written as paths (no font needed to view it); PDF embeds the font
-subset (Type 42), so text stays selectable.
+every GB 2312 hanzi (6,763), every character of the bundled names and data, Latin, Greek
+and symbols. It is registered with matplotlib's font manager by path, so Chinese labels
+work on a machine without any system font. Why a bundled subset rather than a dependency
+on ``mplfonts`` (0.0.11, MIT code): its wheel carries about 107 MB of fonts, among them
+SimHei, which is not freely redistributable; the Noto subset is 2.2 MB under the OFL,
+rebuilt with ``python tools/build_font.py``. Its outlines are TrueType (converted from
+CFF) because matplotlib embeds fonts in PDF as TrueType, where CFF data is unreadable.
+Characters outside the subset fall back to DejaVu Sans (matplotlib's own); a glyph
+neither has is matplotlib's "Glyph ... missing" warning. SVG text is written as paths
+(no font needed to view it); PDF embeds the font subset (Type 42), so text stays
+selectable.
 
 Everything is drawn on :class:`matplotlib.figure.Figure` objects: pyplot and the
 backend are never touched.
@@ -111,8 +113,8 @@ _TEXT = {
 
 
 def font_path() -> Path:
-    """Path of the bundled CJK font (``maps/fonts/GeotoolSansSC-Regular.otf``)."""
-    return Path(str(resources.files("geotool.maps").joinpath("fonts/GeotoolSansSC-Regular.otf")))
+    """Path of the bundled CJK font (``maps/fonts/GeotoolSansSC-Regular.ttf``)."""
+    return Path(str(resources.files("geotool.maps").joinpath("fonts/GeotoolSansSC-Regular.ttf")))
 
 
 _REGISTERED: list[str] = []
