@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 import textwrap
 import tomllib
 import xml.etree.ElementTree as ET
+import zlib
 
 import numpy as np
 import pytest
@@ -53,6 +55,14 @@ def _region(img: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarr
 def _drawn(region: np.ndarray) -> float:
     """Share of pixels that are not the white background."""
     return float((region.min(axis=2) < 245).mean())
+
+
+def _stream(pdf: bytes, number: int) -> bytes:
+    """The decompressed stream of PDF object ``number``."""
+    start = pdf.index(b"stream", pdf.index(b"\n%d 0 obj" % number)) + len(b"stream")
+    while pdf[start : start + 1] in (b"\r", b"\n"):
+        start += 1
+    return zlib.decompressobj().decompress(pdf[start:])
 
 
 def _maritime_pixels(region: np.ndarray) -> int:
@@ -205,6 +215,9 @@ def test_save_writes_valid_png_svg_pdf(tmp_path, jiangsu):
     assert [p.name for p in written] == ["map.png", "map.svg", "map.pdf"]
     pdf = (tmp_path / "map.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and b"GeotoolSansSC" in pdf  # the font is embedded
+    # as TrueType data (FontFile2): CFF outlines there would be unreadable
+    embedded = [_stream(pdf, int(n)) for n in re.findall(rb"/FontFile2\s+(\d+)\s+0\s+R", pdf)]
+    assert embedded and all(data.startswith(b"\x00\x01\x00\x00") for data in embedded)
     root = ET.fromstring((tmp_path / "map.svg").read_bytes())
     assert root.tag.endswith("svg")
     with Image.open(tmp_path / "map.png") as image:  # pHYs holds whole pixels per metre
