@@ -84,6 +84,14 @@ _LAND = "#f4f4f4"
 _BORDER = "#555555"
 _MARITIME = "#3b3b3b"
 
+
+def _halo() -> list[Any]:
+    """A white outline under map text (north, scale), legible over any fill."""
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=2.2, foreground="white")]
+
+
 #: China's extent (degrees) and the South China Sea inset's window.
 _CHINA = (73.0, 3.0, 136.0, 54.0)
 _INSET = (106.0, 3.0, 123.5, 25.5)
@@ -424,7 +432,7 @@ def _scale_bar(
     for frac in ticks:
         ax.text(
             bx + frac * length, by + height * 1.6, f"{km * frac:g}", ha="center", va="bottom",
-            fontsize=fontsize, zorder=10,
+            fontsize=fontsize, zorder=10, path_effects=_halo(),
         )  # fmt: skip
     ax.text(bx + length * 1.03, by + height / 2, "km", ha="left", va="center",
             fontsize=fontsize, zorder=10)  # fmt: skip
@@ -457,7 +465,7 @@ def _north_arrow(
     )  # fmt: skip
     ax.text(
         tip[0] + 0.012 * (y1 - y0) * math.sin(angle), tip[1] + 0.012 * (y1 - y0),
-        word, ha="center", va="bottom", fontsize=9, zorder=10,
+        word, ha="center", va="bottom", fontsize=9, zorder=10, path_effects=_halo(),
     )  # fmt: skip
     return math.degrees(angle), float(lon), float(lat)
 
