@@ -172,11 +172,14 @@ def _rule(local: pd.DataFrame, lang: str) -> str:
     return rule
 
 
-def _units(column: pd.Series, name: str = "value") -> gpd.GeoDataFrame:
-    """The bundled county layer with one column (on its adcodes)."""
-    units = boundaries.load("county")[["name", "name_pinyin", "geometry"]]
-    units[name] = column.reindex(units.index)
-    return units
+def _units(
+    column: pd.Series, name: str = "value", units: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """The units drawn (default the bundled county layer) with one column, on their ids."""
+    layer = boundaries.load("county") if units is None else units
+    out = layer[[layer.geometry.name]].copy()
+    out[name] = column.reindex(out.index)
+    return out
 
 
 def _tier_legend(info: pd.DataFrame, words: Mapping[str, Any]) -> dict[int, str]:
@@ -200,7 +203,12 @@ def _tier_colours(tiers: list[int]) -> dict[int, str]:
 
 
 def rankings_figure(
-    info: pd.DataFrame, *, title: str | None = None, lang: str = "zh", source: str | None = None
+    info: pd.DataFrame,
+    *,
+    title: str | None = None,
+    lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
+    source: str | None = None,
 ) -> Figure:
     """Ranked units by tier (the report's four tiers, or a user's Ward tiers).
 
@@ -214,6 +222,9 @@ def rankings_figure(
         Language of every label.
     source : str, optional
         The data's source line; default the 2020 report.
+    units : geopandas.GeoDataFrame, optional
+        The units drawn, indexed like ``info`` (a study's own geometry); default the
+        bundled county layer. The other figures take it too.
 
     Returns
     -------
@@ -223,7 +234,7 @@ def rankings_figure(
     words = _words(lang)
     labels = _tier_legend(info, words)
     return to_figure(
-        _units(info["tier"], "tier"),
+        _units(info["tier"], "tier", units),
         "tier",
         colours=_tier_colours(list(labels)),
         labels=labels,
@@ -252,10 +263,11 @@ def _class_map(
     legend_note: str,
     source: str | None,
     lang: str,
+    units: gpd.GeoDataFrame | None,
 ) -> Figure:
     """Units coloured by a class, units outside the universe (not in ``cls``) apart."""
     return to_figure(
-        _units(cls, "cls"),
+        _units(cls, "cls", units),
         "cls",
         colours=colours,
         labels=labels,
@@ -274,6 +286,7 @@ def lisa_figure(
     *,
     label: str,
     lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
     source: str | None = None,
     permutations: int | None = None,
 ) -> Figure:
@@ -295,12 +308,17 @@ def lisa_figure(
     note += words["perms"].format(n=permutations) if permutations else ""
     return _class_map(
         cls, colours, labels, words=words, title=words["lisa"].format(label=label),
-        legend_title=words["lisa_legend"], legend_note=note, source=source, lang=lang,
+        legend_title=words["lisa_legend"], legend_note=note, source=source, lang=lang, units=units,
     )  # fmt: skip
 
 
 def significance_figure(
-    local: pd.DataFrame, *, label: str, lang: str = "zh", source: str | None = None
+    local: pd.DataFrame,
+    *,
+    label: str,
+    lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
+    source: str | None = None,
 ) -> Figure:
     """Pseudo p-values of the local Moran (unadjusted, as the HTML layer), in 3 classes.
 
@@ -323,11 +341,17 @@ def significance_figure(
         cls, colours, labels, words=words, title=words["sig"].format(label=label),
         legend_title=words["sig_legend"],
         legend_note=words["sig_note"].format(rule=_rule(local, lang)), source=source, lang=lang,
+        units=units,
     )  # fmt: skip
 
 
 def joins_figure(
-    frame: pd.DataFrame, *, label: str, lang: str = "zh", source: str | None = None
+    frame: pd.DataFrame,
+    *,
+    label: str,
+    lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
+    source: str | None = None,
 ) -> Figure:
     """Local join counts (:func:`geotool.autocorr.local_join_counts`): clusters of members.
 
@@ -350,7 +374,7 @@ def joins_figure(
     note = words["joins_note"].format(alpha=alpha, n=frame.attrs.get("permutations", ""))
     return _class_map(
         cls, colours, labels, words=words, title=words["joins"].format(label=label),
-        legend_title=words["joins_legend"], legend_note=note, source=source, lang=lang,
+        legend_title=words["joins_legend"], legend_note=note, source=source, lang=lang, units=units,
     )  # fmt: skip
 
 
@@ -360,6 +384,7 @@ def tiers_figure(
     *,
     title: str | None = None,
     lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
     source: str | None = None,
 ) -> Figure:
     """Tiers with their standard-deviational ellipses, mean centres and diffusion vectors.
@@ -389,7 +414,7 @@ def tiers_figure(
         ),
     ]  # fmt: skip
     return to_figure(
-        _units(info["tier"], "tier"),
+        _units(info["tier"], "tier", units),
         "tier",
         colours=colours,
         labels=labels,
@@ -410,6 +435,7 @@ def clusters_figure(
     marked: pd.Series | None = None,
     marked_name: str = "工业百强县 ranked counties",
     lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
     source: str | None = None,
 ) -> Figure:
     """Member units shaded by primary city cluster, cluster outlines, ranked units marked."""
@@ -426,16 +452,20 @@ def clusters_figure(
     )
     labels = dict(zip(polygons["cluster_id"], polygons[name_col], strict=True))
     primary = membership["primary_cluster"].where(membership["primary_cluster"].astype(bool))
-    units = boundaries.units()
     ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
-    ranked = ranked[ranked.index.isin(units.index)]
-    pts = gpd.GeoDataFrame(
-        geometry=shapely.points(
-            units.loc[ranked.index, "rep_lon"].to_numpy(float),
-            units.loc[ranked.index, "rep_lat"].to_numpy(float),
-        ),
-        crs=settings.default_crs,
-    )
+    if units is None:  # the bundled layer's points inside each unit
+        table = boundaries.units()
+        ranked = ranked[ranked.index.isin(table.index)]
+        points = shapely.points(
+            table.loc[ranked.index, "rep_lon"].to_numpy(float),
+            table.loc[ranked.index, "rep_lat"].to_numpy(float),
+        )
+    else:
+        ranked = ranked[ranked.index.isin(units.index)]
+        points = (
+            units.geometry.to_crs(settings.default_crs).loc[ranked.index].representative_point()
+        )
+    pts = gpd.GeoDataFrame(geometry=np.asarray(points), crs=settings.default_crs)
     overlays = [
         Overlay(polygons, words["outline"], {"color": "#000000", "linewidth": 0.8}),
         Overlay(
@@ -444,7 +474,7 @@ def clusters_figure(
         ),
     ]  # fmt: skip
     return to_figure(
-        _units(primary, "cluster"),
+        _units(primary, "cluster", units),
         "cluster",
         colours=colours,
         labels=labels,
@@ -527,8 +557,8 @@ def report_figures(
     labels: Mapping[str, str],
     joins: Mapping[str, tuple[str, pd.DataFrame]],
     shapes: gpd.GeoDataFrame,
-    membership: pd.DataFrame,
-    polygons: gpd.GeoDataFrame,
+    membership: pd.DataFrame | None,
+    polygons: gpd.GeoDataFrame | None,
     marked: pd.Series | None,
     marked_name: str,
     moran: Mapping[str, float],
@@ -536,6 +566,7 @@ def report_figures(
     title: str | None = None,
     source: str | None = None,
     lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
 ) -> Iterator[tuple[str, Figure]]:
     """Every static figure of a run, by file name (no suffix), one at a time.
 
@@ -551,8 +582,9 @@ def report_figures(
         File-name key -> (label, :func:`geotool.autocorr.local_join_counts` frame).
     shapes : geopandas.GeoDataFrame
         :func:`geotool.tiers.shapes` of the first tier table.
-    membership, polygons : pandas.DataFrame, geopandas.GeoDataFrame
-        :func:`geotool.clusters.membership` and :func:`geotool.clusters.polygons`.
+    membership, polygons : pandas.DataFrame, geopandas.GeoDataFrame, optional
+        :func:`geotool.clusters.membership` and :func:`geotool.clusters.polygons`; no
+        cluster figure without them.
     marked : pandas.Series, optional
         Ranks by adcode of the units marked on the cluster map.
     marked_name : str
@@ -568,6 +600,9 @@ def report_figures(
         default the 2020 report.
     lang : {"zh", "en"}
         Language of the figures.
+    units : geopandas.GeoDataFrame, optional
+        The units drawn, indexed like ``info`` (a study's own geometry); default the
+        bundled county layer.
 
     Yields
     ------
@@ -579,26 +614,27 @@ def report_figures(
     if source is not None:
         source = ("数据：" if lang == "zh" else "Data: ") + source
     _words(lang)
-    yield "rankings", rankings_figure(info, title=title, lang=lang, source=source)
-    yield "tiers", tiers_figure(info, shapes, lang=lang, source=source)
-    yield (
-        "clusters",
-        clusters_figure(
-            membership, polygons, info, marked=marked, marked_name=marked_name, lang=lang,
-            source=source,
-        ),
-    )  # fmt: skip
+    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units}
+    yield "rankings", rankings_figure(info, title=title, **opts)
+    yield "tiers", tiers_figure(info, shapes, **opts)
+    if membership is not None and polygons is not None:
+        yield (
+            "clusters",
+            clusters_figure(
+                membership, polygons, info, marked=marked, marked_name=marked_name, **opts
+            ),
+        )
     for key, local in locals_.items():
         label = _LABELS_ZH[key] if lang == "zh" and key in _LABELS_ZH else labels.get(key, key)
         yield (
             f"lisa_{key}",
-            lisa_figure(local, label=label, lang=lang, source=source, permutations=permutations),
+            lisa_figure(local, label=label, permutations=permutations, **opts),
         )
         yield (
             f"significance_{key}",
-            significance_figure(local, label=label, lang=lang, source=source),
+            significance_figure(local, label=label, **opts),
         )
         yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
     for key, (join_label, frame) in joins.items():
         shown = _JOIN_LABELS_ZH[key] if lang == "zh" and key in _JOIN_LABELS_ZH else join_label
-        yield f"ljc_{key}", joins_figure(frame, label=shown, lang=lang, source=source)
+        yield f"ljc_{key}", joins_figure(frame, label=shown, **opts)
