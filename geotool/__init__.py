@@ -4,12 +4,15 @@ Public modules by concern (the core takes GeoDataFrames or codes, and weights, a
 returns frames on the input's index):
 
 * :mod:`geotool.boundaries` (the bundled polygons), :mod:`geotool.geometry` (positions
-  in a projected CRS chosen for the data), :mod:`geotool.datum` (GCJ-02 / WGS84);
+  in a projected CRS chosen for the data), :mod:`geotool.datum` (GCJ-02 / BD-09 /
+  WGS84), :mod:`geotool.geofile` (users' own polygon files, and joining a table to them);
 * :mod:`geotool.io` (users' tables), :mod:`geotool.match` (names to adcodes);
 * :mod:`geotool.weights` (spatial weights for any geometry, or a libpysal Graph/W),
   :mod:`geotool.autocorr` (global and local statistics), :mod:`geotool.tiers` (tier
   diffusion), :mod:`geotool.clusters` (city clusters, networks, belts),
-  :mod:`geotool.maps` (standalone HTML maps);
+  :mod:`geotool.maps` (standalone HTML maps), :mod:`geotool.transform` (logs,
+  z-scores, rates and empirical-Bayes smoothed rates), :mod:`geotool.dynamics` (panels:
+  Moran's I by year, rank mobility, Markov and spatial Markov chains);
 * :mod:`geotool.report`: the 2020 report as a recipe on that core (rankings, the
   figures check, its maps and the ``geotool run`` pipeline);
 * :mod:`geotool.settings` (package-wide settings); exceptions below.
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
         boundaries,
         clusters,
         datum,
+        dynamics,
+        geofile,
         geometry,
         io,
         maps,
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
         report,
         settings,
         tiers,
+        transform,
         weights,
     )
 
@@ -70,6 +76,8 @@ __all__ = [
     "boundaries",
     "clusters",
     "datum",
+    "dynamics",
+    "geofile",
     "geometry",
     "io",
     "maps",
@@ -77,6 +85,7 @@ __all__ = [
     "report",
     "settings",
     "tiers",
+    "transform",
     "weights",
 ]
 

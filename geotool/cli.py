@@ -124,34 +124,57 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--data`` options every command shares, as library parameters."""
+    return {
+        "name_col": args.name_col,
+        "province_col": args.province_col,
+        "prefecture_col": args.prefecture_col,
+        "code_col": args.code_col,
+        "year_col": getattr(args, "year_col", None),
+        "encoding": args.encoding,
+        "sheet": args.sheet,
+        "level": args.level,
+        "geometry": args.geometry,
+        "id_col": args.id_col,
+        "datum": args.datum,
+        "layer": args.layer,
+        "max_unmatched": args.max_unmatched,
+    }
+
+
 def _user_table(args: argparse.Namespace, value_col: str | None, report: Path) -> Any:
-    """The matched rows of ``--data`` (see :func:`geotool.report.pipeline.load_user_table`)."""
-    from geotool.report.pipeline import load_user_table
+    """``--data`` read and accounted for (:func:`geotool.report.user.load_user_table`)."""
+    from geotool.report.user import load_user_table
 
-    ok, _, _, col = load_user_table(
-        args.data, report, value_col=value_col, name_col=args.name_col,
-        province_col=args.province_col, prefecture_col=args.prefecture_col,
-        code_col=args.code_col, year_col=getattr(args, "year_col", None),
-        encoding=args.encoding, sheet=args.sheet,
-    )  # fmt: skip
-    return ok, col
+    return load_user_table(args.data, report, value_col=value_col, **_data_options(args))
 
 
-def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str]:
-    """The variable (Series by adcode) and its universe, from a ranking or a user's file."""
+def _latest_values(table: Any) -> Any:
+    """The first value column of a user's table (its latest year), by unit id."""
     import pandas as pd
 
+    rows = table.rows
+    if table.year_col:
+        rows = rows[rows[table.year_col] == rows[table.year_col].max()]
+    col = table.value_cols[0]
+    return pd.Series(rows[col].to_numpy(float), index=rows["adcode"].to_numpy(), name=col)
+
+
+def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
+    """The variable, what its weights are built from, a label and the units' names."""
+    from geotool import boundaries
     from geotool.report import rankings
 
     if args.data is None:
         series = rankings.variable(args.ranking, args.variable)
-        return series, series.index, args.ranking
-    if args.value_col is None:
-        msg = "--value-col must name the numeric column of --data."
-        raise InputError(msg)
-    ok, col = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
-    series = pd.Series(ok[col].to_numpy(float), index=ok["adcode"].to_numpy(), name=col)
-    return series, series.index, Path(args.data).stem
+        return series, series.index, args.ranking, boundaries.units()["name"]
+    table = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
+    series = _latest_values(table)
+    if table.units is None:
+        return series, series.index, Path(args.data).stem, boundaries.units()["name"]
+    units = table.units.loc[series.index]
+    return series, units, Path(args.data).stem, units["name"]
 
 
 def _cmd_autocorr(args: argparse.Namespace) -> int:
@@ -164,7 +187,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
 
     check.output_dir(args.out, inputs=[args.data] if args.data else [])  # before any work
     autocorr.adjustment(args.adjust, fdr=args.fdr)  # options fail before any work
-    values, ids, label = _autocorr_values(args)
+    values, ids, label, names = _autocorr_values(args)
     if args.sensitivity:
         table = autocorr.sensitivity(values, ids, permutations=args.permutations, seed=args.seed)
         if args.json:
@@ -196,23 +219,21 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         other=other,
     )
     spec = args.weights.replace(":", "")
-    from geotool import boundaries
-
     local = result["local"]
-    local.insert(0, "name", boundaries.units()["name"].reindex(local.index).to_numpy())
+    local.insert(0, "name", names.reindex(local.index).to_numpy())
     from geotool._csv import to_csv_bytes
 
     folder = check.output_dir(args.out, inputs=[args.data] if args.data else [])
     out = folder / (check.safe_filename(f"lisa_{label}_{values.name}_{spec}") + ".csv")
     write_atomic(out, to_csv_bytes(local, index_label="adcode"))
     geary = result["local_geary"]
-    geary.insert(0, "name", boundaries.units()["name"].reindex(geary.index).to_numpy())
+    geary.insert(0, "name", names.reindex(geary.index).to_numpy())
     geary_out = folder / (check.safe_filename(f"geary_{label}_{values.name}_{spec}") + ".csv")
     write_atomic(geary_out, to_csv_bytes(geary, index_label="adcode"))
     joins = {"BB": result["local_join_counts"], "CLC": clc}
     joins = {case: frame for case, frame in joins.items() if frame is not None}
     for case, frame in joins.items():
-        frame.insert(0, "name", boundaries.units()["name"].reindex(frame.index).to_numpy())
+        frame.insert(0, "name", names.reindex(frame.index).to_numpy())
         path = folder / (check.safe_filename(f"ljc_{case}_{label}_{values.name}_{spec}") + ".csv")
         write_atomic(path, to_csv_bytes(frame, index_label="adcode"))
     if args.json:
@@ -309,28 +330,37 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         label = args.ranking
         method = args.method
     else:
-        if args.score is None:
-            msg = "--score must name the numeric score column of --data."
-            raise InputError(msg)
-        ok, _ = _user_table(args, args.score, Path(args.out) / "match_report.csv")
+        user = _user_table(args, args.score, Path(args.out) / "match_report.csv")
+        ok, score = user.rows, user.value_cols[0]
+        if args.method == "report":  # the report's cut points are for its own ranking
+            print(
+                "tiers of --data: the report's cut points do not apply; Ward clustering "
+                "instead (choose with --method)",
+                file=sys.stderr,
+            )
         method = "ward" if args.method == "report" else args.method
         table = tiers.from_scores(
-            ok["adcode"], ok[args.score], method=method, k=args.k,
-            years=ok[args.year_col] if args.year_col else None,
+            ok["adcode"], ok[score], method=method, k=args.k,
+            years=ok[user.year_col] if user.year_col else None,
         )  # fmt: skip
-        units = boundaries.units()
-        table["region"] = units.loc[table["adcode"], "region"].to_numpy()
-        table["province"] = units.loc[table["adcode"], "province"].to_numpy()
-        label = Path(args.data).stem
+        attrs = boundaries.units() if user.units is None else user.units
+        for col in ("region", "province"):
+            if col in attrs.columns:
+                table[col] = attrs[col].reindex(table["adcode"]).to_numpy()
+        label = f"{Path(args.data).stem}: {score} ({user.level})"
+    units_geo = None if args.data is None else user.units
+    ids = pd.Index(table["adcode"]).unique()
     pos = tiers.unit_positions(
-        pd.Index(table["adcode"]).unique(), coast=boundaries.coastline(), core=rankings.core_point()
+        ids if units_geo is None else units_geo.loc[ids],
+        coast=boundaries.coastline(),
+        core=rankings.core_point(),
     )
     result = tiers.analyse(
         table,
         pos,
         permutations=args.permutations,
         seed=args.seed,
-        year_col="year" if args.data is not None and args.year_col else None,
+        year_col="year" if args.data is not None and user.year_col else None,
     )
     if args.data is None and args.ranking != "innovation_counties":
         result["region_change"] = region_change(args.ranking)
@@ -352,7 +382,8 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3f}".format
     ):
         print(f"{label}: tiers by {method}" + (f", k={args.k}" if method != "report" else ""))
-        print("\ncomposition by region\n" + result["composition"].to_string())
+        if "composition" in result:
+            print("\ncomposition by region\n" + result["composition"].to_string())
         print("\ngeography per tier\n" + result["geography"].to_string(index=False))
         print(
             "\ndiffusion vectors (from tier 1's mean centre)\n"
@@ -430,25 +461,28 @@ def _cmd_map(args: argparse.Namespace) -> int:
     from geotool import autocorr, clusters, maps, tiers, weights
     from geotool.report import figures, rankings
 
-    opts = {"offline": args.offline, "basemap": args.basemap}
+    opts = {"cdn": args.cdn, "offline": args.offline or None, "basemap": args.basemap}
     out = check.output_file(args.out, inputs=[args.data] if args.data else [])
     if args.data is not None:
-        if args.value_col is None:
-            msg = "--value-col must name the numeric column of --data."
-            raise InputError(msg)
-        ok, col = _user_table(args, args.value_col, out.with_name(out.stem + "_match_report.csv"))
-        series = pd.Series(ok[col].to_numpy(float), index=ok["adcode"].to_numpy(), name=col)
-        raw = ok.drop(
-            columns=["adcode", "match_status", "match_method", "match_candidates", "match_note"]
-        )
-        extra = {c: c for c in raw.columns if c not in (args.value_col,)}
-        table = ok.set_index("adcode")[list(extra)]
+        user = _user_table(args, args.value_col, out.with_name(out.stem + "_match_report.csv"))
+        series = _latest_values(user)
+        rows = user.rows.drop_duplicates("adcode", keep="last").set_index("adcode")
+        extra = {
+            c: c
+            for c in user.raw.columns
+            if c in rows.columns and c not in (series.name, user.year_col)
+        }
+        if user.units is not None:
+            opts["geo"] = user.units.loc[series.index]
+            opts["label_col"] = "name"
         fmap = maps.choropleth(
             series,
             scheme=args.scheme,
             k=args.k,
-            title=args.title or Path(args.data).stem,
-            table=table,
+            title=args.title or f"{Path(args.data).stem}: {series.name}",
+            table=rows[list(extra)].join(
+                user.units[["name"]] if user.units is not None else pd.DataFrame()
+            ),
             fields=extra,
             **opts,
         )
@@ -479,32 +513,89 @@ def _cmd_map(args: argparse.Namespace) -> int:
     text = maps.to_html(fmap, out)
     print(
         f"wrote {out} ({len(text.encode('utf-8')) / 1e6:.2f} MB"
-        f"{', offline' if args.offline else ''})",
+        f"{', Leaflet from the CDN' if args.cdn else ', self-contained'})",
         file=sys.stderr,
     )
     return EXIT_OK
 
 
+def _pairs(specs: list[str] | None) -> list[tuple[str, str]]:
+    """``--bivariate A:B`` (repeatable) as pairs of column names."""
+    pairs = []
+    for spec in specs or []:
+        a, sep, b = spec.partition(":")
+        if not sep or not a.strip() or not b.strip():
+            msg = f"--bivariate takes two value columns as A:B, got {short(spec)!r}."
+            raise InputError(msg)
+        pairs.append((a.strip(), b.strip()))
+    return pairs
+
+
+def _headline(summary: dict[str, Any]) -> list[str]:
+    """What a run found, in a few lines: units, Moran's I, LISA counts, weights warnings."""
+    lines = []
+    given = summary.get("input", {})
+    if given:
+        lines.append(
+            f"{given.get('file')}: {given.get('units')} units at level {given.get('level')} "
+            f"({given.get('level_reason')}); values {', '.join(given.get('value_cols', []))}"
+            + (f"; years by {given['year_col']}" if given.get("year_col") else "")
+        )
+    for res in summary["autocorrelation"].values():
+        if not (isinstance(res, dict) and "moran_i" in res):
+            continue
+        spec = res["default_weights"]
+        mi = res["moran_i"][spec]
+        lines.append(
+            f"{res['label']}: n {res['weights_report']['units']}, Moran's I {mi['value']:.3f} "
+            f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
+            + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
+        )
+        islands = res["weights_report"]["islands"]
+        if islands.get("count"):
+            joined = "; ".join(islands.get("units", [])[:5])
+            more = " ..." if len(islands.get("units", [])) > 5 else ""
+            lines.append(
+                f"  warning: {islands['count']} units without {spec} neighbours, rule "
+                f"{islands['rule']}: {joined}{more}"
+            )
+        if res["weights_report"].get("components", 1) > 1:
+            lines.append(
+                f"  warning: the {spec} weights have {res['weights_report']['components']} "
+                "separate components"
+            )
+    for res in summary.get("dynamics", {}).values():
+        by_year = ", ".join(
+            f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
+        )
+        lines.append(f"{res['label']}: Moran's I by year {by_year}")
+        lines.extend(f"  {sentence}" for sentence in res["sentences"])
+    return lines
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from geotool.report.pipeline import run, user_study
+    from geotool.report.pipeline import run
 
     if args.quiet_run:
         logging.getLogger("geotool").setLevel(logging.WARNING)
     study = None
     if args.data is not None:
+        from geotool.report.user import user_study
+
         study = user_study(
             args.data, Path(str(args.out).rstrip("/") + ".match_report.csv"),
-            value_col=args.value_col, name_col=args.name_col,
-            province_col=args.province_col, prefecture_col=args.prefecture_col,
-            code_col=args.code_col, year_col=args.year_col, encoding=args.encoding,
-            sheet=args.sheet, max_unmatched=args.max_unmatched, weights=args.weights or "queen",
+            value_col=args.value_col, all_numeric=args.all_numeric,
+            weights=args.weights or "queen", bivariate=_pairs(args.bivariate),
+            transform=args.transform, per=args.per, smooth=args.smooth, scale=args.scale,
+            **_data_options(args),
         )  # fmt: skip
     summary = run(
         study,
         args.out,
         seed=args.seed,
         permutations=args.permutations,
-        offline=args.offline,
+        cdn=args.cdn,
+        offline=args.offline or None,
         basemap=args.basemap,
         weights=args.weights,
         cluster_set=args.set,
@@ -514,18 +605,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
         dpi=args.dpi,
         lang=args.lang,
     )
-    print(f"wrote {args.out}: " + ", ".join(summary["files"]), file=sys.stderr)
-    for res in summary["autocorrelation"].values():
-        if isinstance(res, dict) and "moran_i" in res:
-            mi = res["moran_i"][res["default_weights"]]
-            print(
-                f"{res['label']}: Moran's I {mi['value']:.3f} ({res['default_weights']}, "
-                f"p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
-                + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items()),
-                file=sys.stderr,
-            )
+    print(
+        f"wrote {len(summary['files'])} files to {args.out} (open {Path(args.out) / 'index.html'})",
+        file=sys.stderr,
+    )
+    for line in _headline(summary):
+        print(line, file=sys.stderr)
     ok = summary.get("check_report", {}).get("ok", True)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--value-col") -> None:
+    """The options of a user's table (``--data``) and of own geometry (``--geometry``)."""
+    p.add_argument(
+        "--data", type=Path, default=None,
+        help="your own table (CSV in UTF-8/GBK, or .xlsx) instead of the report's",
+    )  # fmt: skip
+    if value_flag:
+        p.add_argument(
+            value_flag, dest="value_col", default=None,
+            help="value column(s) of --data, comma-separated (default: the only numeric one)",
+        )  # fmt: skip
+    p.add_argument("--year-col", default=None, help="year column of --data (a panel)")
+    for col in ("name", "province", "prefecture", "code"):
+        p.add_argument(f"--{col}-col", default=None, help=f"column holding the {col}")
+    p.add_argument("--encoding", default=None, help="force the CSV encoding (e.g. gb18030)")
+    p.add_argument("--sheet", default=None, help="Excel sheet name or number")
+    p.add_argument(
+        "--level", default="auto", choices=["auto", "county", "prefecture", "province"],
+        help="level of the units of --data (default: detected from codes and names)",
+    )  # fmt: skip
+    p.add_argument(
+        "--geometry", type=Path, default=None,
+        help="your own polygons (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet)",
+    )  # fmt: skip
+    p.add_argument("--id-col", default=None, help="id column of --geometry (and of --data)")
+    p.add_argument(
+        "--datum", default=None, choices=["wgs84", "gcj02", "bd09"],
+        help="datum of --geometry's positions: gcj02 for AMap-derived, bd09 for Baidu-derived",
+    )  # fmt: skip
+    p.add_argument("--layer", default=None, help="layer of a GeoPackage with several")
+    p.add_argument(
+        "--max-unmatched", type=float, default=0.0,
+        help="share of rows allowed to stay unmatched or ambiguous (default 0)",
+    )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -587,12 +710,7 @@ def _parser() -> argparse.ArgumentParser:
         default="score",
         help="member, score (101 - rank) or tier_strength (5 - tier): high means strong",
     )
-    a.add_argument("--data", type=Path, default=None, help="a user's CSV/xlsx instead")
-    a.add_argument("--value-col", default=None, help="numeric column of --data")
-    for col in ("name", "province", "prefecture", "code"):
-        a.add_argument(f"--{col}-col", default=None)
-    a.add_argument("--encoding", default=None)
-    a.add_argument("--sheet", default=None)
+    _add_data_args(a)
     a.add_argument("--weights", default="queen", help="queen, rook, knn:6, distance:100km")
     a.add_argument("--islands", default="nearest", choices=["nearest", "drop"])
     a.add_argument("--permutations", type=int, default=settings.permutations)
@@ -627,15 +745,9 @@ def _parser() -> argparse.ArgumentParser:
         default="industrial_counties",
         choices=["industrial_counties", "innovation_counties", "industrial_districts"],
     )
-    t.add_argument("--data", type=Path, default=None, help="a user's CSV/xlsx instead")
-    t.add_argument("--score", default=None, help="numeric score column of --data (higher = better)")
-    t.add_argument("--year-col", default=None, help="year column of --data, for change over time")
+    _add_data_args(t, value_flag="--score")
     t.add_argument("--method", default="report", choices=["report", "ward", "jenks"])
     t.add_argument("-k", type=int, default=4, help="number of tiers for ward/jenks")
-    for col in ("name", "province", "prefecture", "code"):
-        t.add_argument(f"--{col}-col", default=None)
-    t.add_argument("--encoding", default=None)
-    t.add_argument("--sheet", default=None)
     t.add_argument("--permutations", type=int, default=settings.permutations)
     t.add_argument("--seed", type=int, default=settings.seed)
     t.add_argument("--json", action="store_true")
@@ -663,14 +775,14 @@ def _parser() -> argparse.ArgumentParser:
         "kind", nargs="?", default="rankings", choices=["rankings", "lisa", "tiers", "clusters"]
     )
     mp.add_argument("--out", type=Path, default=Path("outputs/maps/map.html"))
-    mp.add_argument("--offline", action="store_true", help="render with no network at all")
+    mp.add_argument("--cdn", action="store_true", help="load Leaflet from its CDN (blank offline)")
+    mp.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
     mp.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
     mp.add_argument("--set", default="report2020", help="cluster definition set")
     mp.add_argument("--weights", default=None, help="weights for the LISA map")
     mp.add_argument("--permutations", type=int, default=settings.permutations)
     mp.add_argument("--seed", type=int, default=settings.seed)
-    mp.add_argument("--data", type=Path, default=None, help="a user's table: choropleth")
-    mp.add_argument("--value-col", default=None)
+    _add_data_args(mp)
     mp.add_argument(
         "--scheme", default="quantiles", choices=["quantiles", "fisherjenks", "equalinterval"]
     )
@@ -678,10 +790,6 @@ def _parser() -> argparse.ArgumentParser:
         "-k", type=int, default=None, help="classes (default 5, fewer if the data have fewer)"
     )
     mp.add_argument("--title", default="")
-    for col in ("name", "province", "prefecture", "code"):
-        mp.add_argument(f"--{col}-col", default=None)
-    mp.add_argument("--encoding", default=None)
-    mp.add_argument("--sheet", default=None)
     mp.set_defaults(func=_cmd_map)
 
     r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
@@ -689,30 +797,31 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=settings.seed)
     r.add_argument("--permutations", type=int, default=settings.permutations)
     r.add_argument(
-        "--offline",
+        "--cdn",
         action="store_true",
-        help="maps that render with no network (assets inlined, no tiles)",
+        help="maps load Leaflet from its CDN (smaller, blank offline); default: self-contained",
     )
+    r.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
     r.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
     r.add_argument("--quiet", dest="quiet_run", action="store_true", help="no progress")
+    _add_data_args(r)
     r.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="your own table (CSV in UTF-8/GBK, or .xlsx) instead of the report's",
+        "--all-numeric", action="store_true", help="analyse every numeric column of --data"
     )
-    r.add_argument("--value-col", default=None, help="numeric column of --data")
-    r.add_argument("--year-col", default=None, help="year column of --data")
-    for col in ("name", "province", "prefecture", "code"):
-        r.add_argument(f"--{col}-col", default=None, help=f"column holding the {col}")
-    r.add_argument("--encoding", default=None, help="force the CSV encoding (e.g. gb18030)")
-    r.add_argument("--sheet", default=None, help="Excel sheet name or number")
     r.add_argument(
-        "--max-unmatched",
-        type=float,
-        default=0.0,
-        help="share of rows allowed to stay unmatched or ambiguous (default 0)",
-    )
+        "--bivariate", action="append", default=None, metavar="A:B",
+        help="bivariate Moran's I and LISA of two value columns (repeatable)",
+    )  # fmt: skip
+    r.add_argument(
+        "--transform", default=None, choices=["log", "log1p", "standardise"],
+        help="transform every variable (after --per), per year; named in every title",
+    )  # fmt: skip
+    r.add_argument("--per", default=None, help="population column: variables become rates")
+    r.add_argument(
+        "--smooth", default=None, choices=["eb", "spatial_eb"],
+        help="empirical-Bayes smoothing of the --per rates (global or spatial)",
+    )  # fmt: skip
+    r.add_argument("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)")
     r.add_argument(
         "--weights",
         default=None,
@@ -750,6 +859,17 @@ _FLAGS = {
     "code_col": "--code-col",
     "year_col": "--year-col",
     "max_unmatched": "--max-unmatched",
+    "level": "--level",
+    "geometry": "--geometry",
+    "id_col": "--id-col",
+    "datum": "--datum",
+    "layer": "--layer",
+    "all_numeric": "--all-numeric",
+    "transform": "--transform",
+    "per": "--per",
+    "smooth": "--smooth",
+    "scale": "--scale",
+    "bivariate": "--bivariate",
     "permutations": "--permutations",
     "seed": "--seed",
     "alpha": "--alpha",
@@ -757,6 +877,8 @@ _FLAGS = {
     "encoding": "--encoding",
     "sheet": "--sheet",
     "basemap": "--basemap",
+    "cdn": "--cdn",
+    "offline": "--offline",
     "scheme": "--scheme",
     "k": "-k",
     "out": "--out",

@@ -311,20 +311,93 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
     return str(name), list(defs)
 
 
-def membership(spec: str | Path = "report2020") -> pd.DataFrame:
-    """Every county-level unit's clusters under a set, and its primary cluster.
+def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.DataFrame:
+    """Every unit's clusters under a set, and its primary cluster.
+
+    Parameters
+    ----------
+    spec : str or pathlib.Path
+        A definition set (:func:`load_set`).
+    level : {"county", "prefecture"}
+        ``county``: the county-level units each definition covers (a plan that names
+        only some counties of a prefecture covers those). ``prefecture``: a
+        prefecture-level unit is a member when the definition names it, wholly or in
+        part (``scope``); a plan that names a prefecture "in part" without a checked
+        county list (rule ``unverified``) still names it, so it counts here though no
+        county of it does at county level. Contested rows count at neither level.
+        Province-administered county-level units (仙桃市 429004, 济源市 419001 ...),
+        which prefecture-level tables list as cities, are rows of their own, under
+        their county code (and count for their province's ``xx9000`` group too).
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by adcode (all 2,875 units): ``clusters`` and ``definitions`` (all, ";"-
-        joined, in priority order), ``n_clusters``, ``primary_cluster``,
-        ``primary_definition``, ``primary_zh`` (empty strings outside every cluster).
+        Indexed by adcode (all 2,875 units, or the 345 prefecture codes and the
+        province-administered units' codes):
+        ``clusters`` and ``definitions`` (all, ";"-joined, in priority order),
+        ``n_clusters``, ``primary_cluster``, ``primary_definition``, ``primary_zh``
+        (empty strings outside every cluster); at prefecture level also
+        ``scope`` (``whole`` or ``partial`` in the primary definition).
+
+    Examples
+    --------
+    >>> m = membership("report2020", level="prefecture")
+    >>> m.loc["320500", ["name", "primary_cluster", "scope"]].tolist()
+    ['苏州市', 'yangtze_delta', 'whole']
 
     """
+    if level not in ("county", "prefecture"):
+        msg = f"level must be 'county' or 'prefecture', got {short(level)!r}."
+        raise InputError(msg)
     name, defs = load_set(spec)
-    out = _membership(name, tuple(defs)).copy()
+    body = _membership if level == "county" else _prefecture_membership
+    out = body(name, tuple(defs)).copy()
     out.attrs["set"] = name
+    out.attrs["level"] = level
+    return out
+
+
+@settings_cache(maxsize=8)
+def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
+    """Cached body of :func:`membership` at prefecture level."""
+    units = boundaries.units()
+    prefectures = units.drop_duplicates("prefecture_code").set_index("prefecture_code")
+    direct = units[units["province_administered"].astype(bool)]
+    table = _table()
+    rows = []
+    for priority, d in enumerate(defs):
+        for r in table[table["definition"] == d].to_dict(orient="records"):
+            if r["rule"] == "contested":
+                continue
+            codes = list(_prefecture_codes(str(r["province"]), str(r["prefecture"])))
+            own = [c for c in codes if c in direct.index]
+            for pref in dict.fromkeys([*units.loc[codes, "prefecture_code"], *own]):
+                rows.append(
+                    {
+                        "adcode": pref,
+                        "priority": priority,
+                        "definition": d,
+                        "cluster_id": r["cluster_id"],
+                        "cluster_zh": r["cluster_zh"],
+                        "scope": "whole" if r["rule"] == "whole" else "partial",
+                    }
+                )
+    allm = pd.DataFrame(rows).sort_values(["adcode", "priority"], kind="stable")
+    allm = allm.drop_duplicates(["adcode", "definition"])
+    grouped = allm.groupby("adcode", sort=False)
+    out = pd.DataFrame(index=pd.Index(sorted({*prefectures.index, *direct.index}), name="adcode"))
+    out["name"] = prefectures["prefecture"].reindex(out.index).fillna(direct["name"])
+    out["clusters"] = grouped["cluster_id"].agg(";".join).reindex(out.index, fill_value="")
+    out["definitions"] = grouped["definition"].agg(";".join).reindex(out.index, fill_value="")
+    out["n_clusters"] = grouped.size().reindex(out.index, fill_value=0)
+    first = grouped.first()
+    for col, src in (
+        ("primary_cluster", "cluster_id"),
+        ("primary_definition", "definition"),
+        ("primary_zh", "cluster_zh"),
+        ("scope", "scope"),
+    ):
+        out[col] = first[src].reindex(out.index, fill_value="")
     return out
 
 
@@ -427,7 +500,7 @@ def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
     return checked
 
 
-def ranking_counts(spec: str | Path, table: pd.DataFrame) -> pd.DataFrame:
+def ranking_counts(spec: str | Path, table: pd.DataFrame, *, level: str = "county") -> pd.DataFrame:
     """Units of a table per primary cluster under a set (the report's 二(六) figures).
 
     Parameters
@@ -435,8 +508,10 @@ def ranking_counts(spec: str | Path, table: pd.DataFrame) -> pd.DataFrame:
     spec : str or pathlib.Path
         A definition set (:func:`load_set`).
     table : pandas.DataFrame
-        ``adcode`` and ``name`` of bundled county-level units, and ``rank`` if the
+        ``adcode`` and ``name`` of bundled units at ``level``, and ``rank`` if the
         names should be listed in rank order.
+    level : {"county", "prefecture"}
+        The table's level (see :func:`membership`).
 
     Returns
     -------
@@ -446,8 +521,8 @@ def ranking_counts(spec: str | Path, table: pd.DataFrame) -> pd.DataFrame:
 
     """
     _, defs = load_set(spec)
-    ms = membership(spec)
-    table = _known(table)
+    ms = membership(spec, level=level)
+    table = _known(table, ms)
     if "rank" in table.columns:
         table = table.sort_values("rank", kind="stable")
     table["primary"] = ms.loc[table["adcode"], "primary_definition"].to_numpy()
@@ -477,10 +552,12 @@ def ranking_counts(spec: str | Path, table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def set_changes(a: str | Path, b: str | Path, table: pd.DataFrame) -> pd.DataFrame:
+def set_changes(
+    a: str | Path, b: str | Path, table: pd.DataFrame, *, level: str = "county"
+) -> pd.DataFrame:
     """Units of a table (``adcode``, ``name``, ``rank``) whose primary cluster differs."""
-    ma, mb = membership(a), membership(b)
-    table = _known(table)
+    ma, mb = membership(a, level=level), membership(b, level=level)
+    table = _known(table, ma)
     codes = table["adcode"]
     out = pd.DataFrame({
         "adcode": codes.to_numpy(), "name": table["name"].to_numpy(),
@@ -492,15 +569,19 @@ def set_changes(a: str | Path, b: str | Path, table: pd.DataFrame) -> pd.DataFra
     return out[changed].reset_index(drop=True)
 
 
-def _known(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``table``, checked to hold bundled county codes in ``adcode``."""
+def _known(table: pd.DataFrame, ms: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A copy of ``table``, checked to hold codes of ``ms`` (default: bundled counties)."""
+    level = "county" if ms is None else ms.attrs.get("level", "county")
     if "adcode" not in table.columns:
-        msg = f"table needs an 'adcode' column of county-level codes; it has {list(table.columns)}."
+        msg = (
+            f"table needs an 'adcode' column of {level}-level codes; it has {list(table.columns)}."
+        )
         raise InputError(msg)
-    unknown = pd.Index(table["adcode"].astype(str)).difference(boundaries.units().index)
+    known = boundaries.units().index if ms is None else ms.index
+    unknown = pd.Index(table["adcode"].astype(str)).difference(known)
     if len(unknown):
         msg = (
-            f"{len(unknown)} codes of table are not bundled county-level units (e.g. "
+            f"{len(unknown)} codes of table are not bundled {level}-level units (e.g. "
             f"{list(unknown[:3])}); city clusters are defined on the bundled units."
         )
         raise InputError(msg)

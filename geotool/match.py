@@ -3,22 +3,39 @@
 Every input row comes out, with one of three statuses:
 
 ``matched``
-    exactly one county-level unit of the bundled boundaries fits;
+    exactly one unit of the bundled boundaries fits;
 ``ambiguous``
     several fit and the row lacks the context to choose (朝阳区 without 北京 or
-    长春): the candidates are listed, nothing is guessed;
+    长春), or the unit was split since (巢湖市, a prefecture until 2011): the
+    candidates are listed, nothing is guessed;
 ``unmatched``
-    none fits (a typo, a unit that does not exist): the closest names are listed.
+    none fits (a typo, a unit that does not exist): the closest names are listed,
+    and a name of another level says so (苏州市 is a prefecture: use
+    level='prefecture').
+
+Tables are matched at one level: ``county`` (the county layer's units), ``prefecture``
+or ``province`` (see :func:`gazetteer`: the four municipalities are prefecture-level
+units under their province code, 110000; a province-administered county-level unit such
+as 济源市 is one under its own code, 419001). ``level="auto"`` decides from the codes
+(xx0000, xxxx00, others) or from the names (the level at which most of them are units);
+the result's ``attrs`` record the level and why.
 
 Names are normalised first: Unicode NFKC (full-width letters, digits and spaces become
 half-width), all white space removed, markers such as ★ ☆ * ※ and footnote digits
-dropped. Provinces and prefectures may be abbreviated (内蒙古, 巴音郭楞); the report's
-省直管 / 省直辖 stands for a province-administered unit. Units renamed or
-re-classified since (龙海市 350681 -> 龙海区 350604, 2021) resolve through
-``geotool/data/crosswalk.csv``, and the method says so.
+dropped. Names may be shortened the way people do: county names without their suffix
+(江阴 for 江阴市, :func:`stem`); prefectures and provinces without their type and
+their ethnic groups (恩施, 恩施州, 延边, 新疆, 广西, :func:`core`), or by their
+beginning when it fits one unit only (内蒙); the report's 省直管 / 省直辖 stands for a
+province-administered unit. Units renamed, re-coded, merged or split since 1981 resolve
+through ``geotool/data/areacodes_crosswalk.csv`` (the Ministry of Civil Affairs' code
+history, built by ``tools/make_crosswalk.py``): old codes and old names, followed to
+the bundled 2021 units (龙海市 350681 -> 龙海区 350604; 襄樊市 -> 襄阳市 420600; 海东地区
+632100 -> 海东市 630200); the method says ``crosswalk`` and the note what changed and
+when.
 
 The gazetteer is the county layer's own attribute table
-(:func:`geotool.boundaries.units`), so codes and polygons agree by construction.
+(:func:`geotool.boundaries.units`), so codes and polygons agree by construction; the
+prefecture- and province-level units are derived from it, without reading polygons.
 
 Codes are read strictly: six digits (``320281``, ``320281.0`` from a spreadsheet,
 full-width ``３２０２８１``), or a 12-digit statistical code whose last six digits are
@@ -33,6 +50,7 @@ million rows take seconds; each distinct row is resolved by the same rules.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import time
 import unicodedata
@@ -50,8 +68,12 @@ from geotool._text import listing, short
 
 __all__ = [
     "COLUMN_ALIASES",
+    "LEVELS",
     "MATCH_COLUMNS",
+    "MUNICIPALITIES",
+    "core",
     "detect_columns",
+    "gazetteer",
     "normalise",
     "resolve",
     "stem",
@@ -61,23 +83,38 @@ MATCH_COLUMNS = ["adcode", "match_status", "match_method", "match_candidates", "
 
 #: Column names recognised without being told, by role (compared after normalising).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "code": ("adcode", "code", "代码", "行政区划代码", "区划代码", "县代码"),
+    "code": ("adcode", "code", "代码", "行政区划代码", "区划代码", "县代码", "城市代码"),
     "province": ("province", "省", "省份", "省(区、市)", "省（区、市）", "省区市", "省级"),
-    "prefecture": ("prefecture", "city", "市", "地级市", "地市", "所属地市"),
+    "prefecture": (
+        "prefecture",
+        "city",
+        "城市",
+        "市",
+        "地级市",
+        "地市",
+        "所属地市",
+        "地州市",
+        "市州",
+    ),
     "name": (
         "name",
         "county",
+        "district",
         "unit",
         "县",
+        "县市",
         "县(市)",
         "县（市）",
+        "县(市、区)",
+        "县（市、区）",
         "区县",
-        "名称",
         "县区",
+        "名称",
         "区",
         "地区",
         "地区名称",
     ),
+    "year": ("year", "年份", "年度", "年"),
 }
 
 _MARKERS = re.compile(r"[★☆*＊※●◆▲△○#＃†‡]|\(\d+\)|\[\d+\]|（\d+）|(?<=[\u4e00-\u9fff])\d+$")
@@ -86,7 +123,9 @@ _MAY_HAVE_MARKERS = re.compile(r"[★☆*＊※●◆▲△○#＃†‡(\[（]"
 _PROVINCE_ADMINISTERED = {"省直管", "省直辖", "省直辖县级行政区划", "省直辖县", "直管", "省管"}
 _UNIT_SUFFIXES = ("自治县", "自治旗", "林区", "特区", "市", "县", "区", "旗")
 _CODE = re.compile(r"([0-9]+)(?:\.0+)?")
+_YEAR = re.compile(r"((?:19|20)[0-9]{2})(?![0-9])")
 _PROGRESS_AFTER_S = 2.0
+_DETECT_NAMES = 500  # distinct names read to detect a table's level
 
 
 def normalise(text: object) -> str:
@@ -137,7 +176,9 @@ def _gazetteer() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     units = boundaries.units().reset_index()
     units["stem"] = units["name"].map(stem)
     provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
-    crosswalk = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
+    crosswalk = pd.read_csv(
+        settings.data_dir / "areacodes_crosswalk.csv", dtype=str, keep_default_na=False
+    )
     return units, provinces, crosswalk
 
 
@@ -154,7 +195,10 @@ class _Index:
     by_stem: dict[str, list[str]]  # stem -> adcodes
     provinces: list[tuple[str, str, str, str]]  # (code, name, short, English lower-case)
     prefectures: list[tuple[str, str, str, bool]]  # (prefecture code, name, province, 省直管)
-    crosswalk: list[dict[str, str]]  # rows, in file order
+    history_by_name: dict[str, list[dict[str, str]]]  # county records of the code history
+    history_by_code: dict[str, list[dict[str, str]]]
+    former_names: dict[str, set[str]]  # adcode -> the names its records had
+    reused: dict[str, list[dict[str, str]]]  # a code of today that once meant another unit
     longest_name: int
 
 
@@ -171,8 +215,17 @@ def _index() -> _Index:
         by_stem.setdefault(r["stem"], []).append(r["adcode"])
         pref = "" if r["prefecture"] == r["province"] else r["prefecture"]
         label[r["adcode"]] = f"{r['adcode']} {r['province']}{pref}{r['name']}"
+    by_name_history: dict[str, list[dict[str, str]]] = {}
+    by_code_history: dict[str, list[dict[str, str]]] = {}
+    former: dict[str, set[str]] = {}
+    for row in crosswalk[crosswalk["level"] == "county"].to_dict("records"):
+        record = {str(k): str(v) for k, v in row.items()}
+        by_name_history.setdefault(record["name"], []).append(record)
+        by_code_history.setdefault(record["code"], []).append(record)
+        former.setdefault(record["layer_codes"], set()).add(record["name"])
+    known = frozenset(units["adcode"])
     return _Index(
-        known=frozenset(units["adcode"]),
+        known=known,
         name=dict(zip(units["adcode"], units["name"], strict=True)),
         province=dict(zip(units["adcode"], units["province_code"], strict=True)),
         prefecture=dict(zip(units["adcode"], units["prefecture_code"], strict=True)),
@@ -190,7 +243,14 @@ def _index() -> _Index:
             .drop_duplicates()
             .itertuples(index=False, name=None)
         ),
-        crosswalk=[{str(k): str(v) for k, v in r.items()} for r in crosswalk.to_dict("records")],
+        history_by_name=by_name_history,
+        history_by_code=by_code_history,
+        former_names=former,
+        reused={
+            code: [r for r in rows if r["layer_codes"] != code]
+            for code, rows in by_code_history.items()
+            if code in known and any(r["layer_codes"] != code for r in rows)
+        },
         longest_name=int(units["name"].str.len().max()),
     )
 
@@ -215,7 +275,13 @@ def _prefecture_codes(text: str, provs: frozenset[str]) -> frozenset[str]:
     if text in _PROVINCE_ADMINISTERED:
         return frozenset(code for code, _, _, administered in pool if administered)
     # (the name itself, an abbreviation, the name without 市: all begin the name)
-    return frozenset(code for code, name, _, _ in pool if name.startswith(text))
+    found = frozenset(code for code, name, _, _ in pool if name.startswith(text))
+    if found:
+        return found
+    # 恩施州, 黔东南州, 襄樊市: as at the prefecture level, to the layer's codes
+    units = _county_units()
+    hits = _area_by_name("prefecture", text, provs)[1]
+    return frozenset(units.loc[units["prefecture_unit"].isin(hits), "prefecture_code"])
 
 
 def _label(codes: Iterable[str]) -> str:
@@ -281,6 +347,36 @@ def _read_code(text: str) -> tuple[str | None, str, str]:
     return digits, "code", ""
 
 
+def _year(text: str) -> int | None:
+    """The year of a year cell (2019, 2019.0, 2019年, 2019-12-31), if it holds one."""
+    found = _YEAR.match(text)
+    return int(found.group(1)) if found else None
+
+
+def _in_year(rows: list[dict[str, str]], year: str) -> list[dict[str, str]]:
+    """The records of the code history in force in ``year`` (none without a year)."""
+    y = _year(year)
+    if y is None:
+        return []
+    return [r for r in rows if int(r["valid_from"]) <= y < int(r["valid_to"] or 9999)]
+
+
+def _reused_note(code: str, rows: list[dict[str, str]]) -> str:
+    then = "; ".join(f"{r['name']} in {r['valid_from']}-{int(r['valid_to']) - 1}" for r in rows[:3])
+    return (
+        f"{code} read as today's unit; the code meant {then}: for an older table, give "
+        "its year column (year_col=)"
+    )
+
+
+def _code_cell(code_text: str, notes: list[str]) -> tuple[str | None, str, str]:
+    """:func:`_read_code` of a code cell (blank: no code), its note added to ``notes``."""
+    code, method, read_note = _read_code(code_text) if code_text else ("", "", "")
+    if read_note:
+        notes.append(read_note)
+    return code, method, read_note
+
+
 def _in_context(codes: Iterable[str], provs: frozenset[str], prefs: frozenset[str]) -> list[str]:
     idx = _index()
     return [
@@ -291,7 +387,7 @@ def _in_context(codes: Iterable[str], provs: frozenset[str], prefs: frozenset[st
 
 
 def _resolve_one(
-    name: str, prov_text: str, pref_text: str, code_text: str
+    name: str, prov_text: str, pref_text: str, code_text: str, year: str = ""
 ) -> tuple[str | None, str, str, list[str], str]:
     """Return (adcode, status, method, candidates, note) for one row.
 
@@ -308,24 +404,31 @@ def _resolve_one(
         notes.append(f"prefecture {short(pref_text)!r} not recognised, ignored")
 
     # 1. A code, when given, decides; a name given beside it must agree.
-    code, method, read_note = _read_code(code_text) if code_text else ("", "", "")
-    if read_note:
-        notes.append(read_note)
+    code, method, read_note = _code_cell(code_text, notes)
     if code is None:
         return None, "unmatched", method, [], "; ".join(notes)
     if code:
         new = None
-        if code in idx.known:
-            new = code
+        if code in idx.known:  # today's unit, unless the year says the code meant another
+            reused = idx.reused.get(code, [])
+            moved = _in_year(reused, year)
+            if not moved:
+                new = code
+                if reused and not name and not _year(year):
+                    notes.append(_reused_note(code, reused))
         else:
-            moved = [r for r in idx.crosswalk if r["old_code"] == code]
+            moved = idx.history_by_code.get(code, [])
+        if new is None:
+            targets = sorted({c for r in moved for c in r["layer_codes"].split(";") if c})
             if moved:
-                row = moved[0]
-                new, method = row["new_code"], f"{method}+crosswalk"
-                notes.append(
-                    f"{code} {row['old_name']} became {new} {row['new_name']} on "
-                    f"{row['effective']} ({row['change']})"
-                )
+                method = f"{method}+crosswalk"
+                notes.extend(_latest_notes(moved, code_first=True))
+            if len(targets) == 1:
+                new = targets[0]
+            elif targets:
+                return None, "ambiguous", method, targets, "; ".join(notes)
+            elif moved:
+                return None, "unmatched", method, [], "; ".join(notes)
         if new is None:
             return (
                 None,
@@ -336,7 +439,7 @@ def _resolve_one(
             )
         if name:
             unit_name = idx.name[new]
-            old_names = {r["old_name"] for r in idx.crosswalk if r["new_code"] == new}
+            old_names = idx.former_names.get(new, set())
             if name not in {unit_name, *old_names} and stem(name) != stem(unit_name):
                 by_name = set(idx.by_name.get(name, ()))
                 note = f"code {code} is {unit_name}, but the name says {short(name)!r}"
@@ -349,21 +452,17 @@ def _resolve_one(
 
     # 2. Exact name within the context; 3. the crosswalk of old names;
     # 4. the name without its suffix (江阴 for 江阴市).
-    for method, found in (
-        ("name", _in_context(idx.by_name.get(name, ()), provs, prefs)),
-        ("crosswalk", _crosswalk_hits(name, pref_text, provs)),
-        ("name-stem", _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
+    for method, find in (
+        ("name", lambda: _in_context(idx.by_name.get(name, ()), provs, prefs)),
+        ("crosswalk", lambda: _crosswalk_hits(name, pref_text, provs, prefs)),
+        ("name-stem", lambda: _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
     ):
-        hits = sorted(set(found))
+        hits = sorted(set(find()))
+        if method == "crosswalk" and hits:
+            notes.extend(_latest_notes(_crosswalk_rows(name, pref_text, provs, prefs)))
+            if len(hits) > 1:
+                return None, "ambiguous", method, hits, "; ".join(notes)
         if len(hits) == 1:
-            if method == "crosswalk":
-                row = next(
-                    r for r in idx.crosswalk if r["new_code"] == hits[0] and r["old_name"] == name
-                )
-                notes.append(
-                    f"{row['old_name']} {row['old_code']} became {row['new_name']} "
-                    f"{hits[0]} on {row['effective']} ({row['change']})"
-                )
             return hits[0], "matched", method, [], "; ".join(notes)
         if len(hits) > 1:
             notes.append(f"{len(hits)} units named {short(name)!r}; add the province or prefecture")
@@ -373,6 +472,16 @@ def _resolve_one(
     if elsewhere:
         notes.append(f"{short(name)!r} exists, but not in the given province/prefecture")
         return None, "unmatched", "none", list(elsewhere), "; ".join(notes)
+    lost = _crosswalk_rows(name, pref_text, provs, prefs)
+    if lost:  # a former unit the history cannot follow (和康县, created after 2021)
+        return None, "unmatched", "crosswalk", [], "; ".join([*notes, *_latest_notes(lost)])
+    formerly = sorted(set(_crosswalk_hits(name, "", frozenset())))
+    if formerly:
+        notes.append(
+            f"{short(name)!r} is a former name of {_label(formerly)}, "
+            "not in the given province/prefecture"
+        )
+        return None, "unmatched", "none", formerly, "; ".join(notes)
     return (
         None,
         "unmatched",
@@ -382,13 +491,525 @@ def _resolve_one(
     )
 
 
-def _crosswalk_hits(name: str, pref_text: str, provs: frozenset[str]) -> list[str]:
-    rows = [r for r in _index().crosswalk if r["old_name"] == name]
-    if provs:
-        rows = [r for r in rows if r["new_code"][:2] in {p[:2] for p in provs}]
-    if pref_text and len(rows) > 1:
-        rows = [r for r in rows if r["old_prefecture"].startswith(pref_text)]
-    return [r["new_code"] for r in rows]
+def _crosswalk_rows(
+    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
+    """County-level records of the code history named ``name`` that fit the context.
+
+    The context may describe the unit as it was (广东 for 海口市 before 1988, 襄樊 for
+    襄城区) or as it is today (海南, 襄阳): either fits. A prefecture context that was
+    not recognised (``prefs`` empty) is ignored, as elsewhere.
+    """
+    idx = _index()
+    fits = []
+    for r in idx.history_by_name.get(name, []):
+        targets = [c for c in r["layer_codes"].split(";") if c]
+        if (
+            provs
+            and r["code"][:2] not in {p[:2] for p in provs}
+            and not any(idx.province[c] in provs for c in targets)
+        ):
+            continue
+        if (
+            prefs
+            and not (pref_text and r["prefecture"].startswith(pref_text))
+            and not any(idx.prefecture[c] in prefs for c in targets)
+        ):
+            continue
+        fits.append(r)
+    return fits
+
+
+def _crosswalk_hits(
+    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
+) -> list[str]:
+    rows = _crosswalk_rows(name, pref_text, provs, prefs)
+    return [c for r in rows for c in r["layer_codes"].split(";") if c]
+
+
+def _latest_notes(rows: list[dict[str, str]], *, code_first: bool = False) -> list[str]:
+    """One note per distinct outcome, the latest record's.
+
+    Several records of the code history may share a name or a code over the years.
+    """
+    latest: dict[str, dict[str, str]] = {}
+    for r in sorted(rows, key=lambda r: r["valid_to"] or "9999"):
+        latest[r["layer_codes"]] = r
+    return [_history_note(r, code_first=code_first) for r in latest.values()]
+
+
+def _history_note(row: dict[str, str], *, code_first: bool = False) -> str:
+    """What became of one record of the code history, in one clause."""
+    codes = [c for c in row["layer_codes"].split(";") if c]
+    names = row["layer_names"].split(";")
+    when = f"on {row['effective']}" if "-" in row["effective"] else f"in {row['effective']}"
+    old = f"{row['code']} {row['name']}" if code_first else f"{row['name']} {row['code']}"
+    if "-" not in row["effective"]:  # from the code history: the change says it all
+        split = "; a split is not guessed: choose a candidate" if len(codes) > 1 else ""
+        return (row["change"] or f"{old}: no successor recorded") + split
+    if len(codes) == 1:
+        new = f"{codes[0]} {names[0]}" if code_first else f"{names[0]} {codes[0]}"
+        return f"{old} became {new} {when} ({row['change']})"
+    if codes:
+        return (
+            f"{old} was split {when} among {len(codes)} units of today: the data cannot be "
+            f"assigned to one without weights ({row['change']})"
+        )
+    return f"{old}: {row['change'] or 'no successor recorded'}"
+
+
+# Prefecture- and province-level units: the gazetteers, abbreviations, the code history.
+
+#: The levels :func:`resolve` matches at (``auto`` picks one from the table).
+LEVELS = ("auto", "county", "prefecture", "province")
+#: The four municipalities (直辖市), by province code.
+MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
+# The 56 ethnic groups, as they appear in the names of autonomous areas (恩施土家族苗族
+# 自治州, 新疆维吾尔自治区, 巴音郭楞蒙古自治州): one-character names only with 族.
+_ETHNIC_GROUPS = [
+    "汉",
+    "蒙古",
+    "回",
+    "藏",
+    "维吾尔",
+    "苗",
+    "彝",
+    "壮",
+    "布依",
+    "朝鲜",
+    "满",
+    "侗",
+    "瑶",
+    "白",
+    "土家",
+    "哈尼",
+    "哈萨克",
+    "傣",
+    "黎",
+    "傈僳",
+    "佤",
+    "畲",
+    "高山",
+    "拉祜",
+    "水",
+    "东乡",
+    "纳西",
+    "景颇",
+    "柯尔克孜",
+    "土",
+    "达斡尔",
+    "仫佬",
+    "羌",
+    "布朗",
+    "撒拉",
+    "毛南",
+    "仡佬",
+    "锡伯",
+    "阿昌",
+    "普米",
+    "塔吉克",
+    "怒",
+    "乌孜别克",
+    "俄罗斯",
+    "鄂温克",
+    "德昂",
+    "保安",
+    "裕固",
+    "京",
+    "塔塔尔",
+    "独龙",
+    "鄂伦春",
+    "赫哲",
+    "门巴",
+    "珞巴",
+    "基诺",
+]
+_ETHNIC_TAIL = re.compile(
+    "(?:"
+    + "|".join(
+        f"{g}族" if len(g) == 1 else f"{g}族?"
+        for g in sorted(_ETHNIC_GROUPS, key=len, reverse=True)
+    )
+    + ")$"
+)
+_AREA_SUFFIXES = ("特别行政区", "自治区", "自治州", "地区", "盟", "省", "市")
+# Words that end a county-level name: a bare abbreviation (内蒙, 大兴安岭) has none of them.
+_COUNTY_ENDINGS = ("县", "区", "旗", "市")
+_LEVEL_WORD = {
+    "county": "a county-level unit",
+    "prefecture": "a prefecture",
+    "province": "a province",
+}
+
+
+def core(name: str) -> str:
+    """A prefecture's or province's name without its type and its ethnic groups.
+
+    One suffix (市, 省, 自治区, 自治州, 地区, 盟, 特别行政区) is dropped, then the ethnic
+    groups that end the rest; never down to a single character (内蒙古 keeps 蒙古, 西藏
+    its 藏). This is how people shorten these names, and what :func:`resolve` compares
+    at the prefecture and province levels.
+
+    Examples
+    --------
+    >>> core("恩施土家族苗族自治州"), core("新疆维吾尔自治区"), core("内蒙古自治区")
+    ('恩施', '新疆', '内蒙古')
+    >>> core("大兴安岭地区"), core("苏州市"), core("西藏自治区")
+    ('大兴安岭', '苏州', '西藏')
+
+    """
+    out = name
+    for suffix in _AREA_SUFFIXES:
+        if out.endswith(suffix) and len(out) > len(suffix) + 1:
+            out = out[: -len(suffix)]
+            break
+    while True:
+        found = _ETHNIC_TAIL.search(out)
+        if found is None or found.start() < 2:
+            return out
+        out = out[: found.start()]
+
+
+def _keys(name: str) -> set[str]:
+    """The forms a prefecture or province is typed in: 恩施土家族苗族自治州 -> 恩施, 恩施州."""
+    keys = {name, core(name)}
+    if name.endswith("自治州"):
+        keys.add(core(name) + "州")
+    return keys
+
+
+@settings_cache(maxsize=1)
+def _county_units() -> pd.DataFrame:
+    units = boundaries.units()
+    # a group of several province-administered units (429000: 仙桃, 潜江, ...) is no
+    # unit: each member is one; a group of one (419000: 济源) is that unit
+    size = units.groupby("prefecture_code")["name"].transform("size")
+    grouped = units["province_administered"].astype(bool) & (size > 1)
+    units["prefecture_unit"] = units["prefecture_code"].where(~grouped, units.index.to_series())
+    return units
+
+
+def gazetteer(level: str = "county") -> pd.DataFrame:
+    """The units :func:`resolve` matches against at one level (no geometry).
+
+    Parameters
+    ----------
+    level : {"county", "prefecture", "province"}
+        The level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by six-digit code, with ``name``, ``province_code``, ``province`` and
+        ``kind``. Prefecture-level units are the units of the bundled prefecture
+        layer, under its codes: prefectures, 自治州, 地区 and 盟 (``prefecture``);
+        the municipalities (``municipality``: 北京市 110100, ..., 重庆市 500100 and
+        500200, its counties, reached by code only); and the province-administered
+        county-level units (``administered``): 济源市 alone under 419000, as in the
+        layer, while the members of a group of several (429000: 仙桃市, 潜江市, ...;
+        469000; 659000) are units under their own county codes (429004), since the
+        layer's group polygon is no one unit; take their polygons from the county
+        layer. The county level adds ``prefecture_unit``: the prefecture-level unit
+        each county belongs to, by which county polygons dissolve into these units.
+
+    Examples
+    --------
+    >>> prefectures = gazetteer("prefecture")
+    >>> prefectures.loc[["320500", "500100", "419000", "429004"], "kind"].tolist()
+    ['prefecture', 'municipality', 'administered', 'administered']
+    >>> gazetteer("county").loc[["500229", "429004"], "prefecture_unit"].tolist()
+    ['500200', '429004']
+
+    """
+    if level not in boundaries.LEVELS:
+        msg = f"level={short(level)!r} is not a level; use one of {boundaries.LEVELS}."
+        raise InputError(msg)
+    return _gazetteer_table(level).copy()
+
+
+@settings_cache(maxsize=3)
+def _gazetteer_table(level: str) -> pd.DataFrame:
+    units = _county_units()
+    if level == "county":
+        table = units[["name", "province_code", "province", "prefecture_unit"]].copy()
+        table.insert(3, "kind", units["unit_type"])
+        return table
+    if level == "province":
+        provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
+        table = provinces.set_index("province_code")[["province"]].rename(
+            columns={"province": "name"}
+        )
+        table["province_code"] = table.index
+        table["province"] = table["name"]
+        table["kind"] = "province"
+        table.index.name = "adcode"
+        return table
+    first = units.groupby("prefecture_unit", sort=False).head(1)
+    kind = np.where(
+        first["province_administered"].astype(bool),
+        "administered",
+        np.where(first["province_code"].isin(MUNICIPALITIES), "municipality", "prefecture"),
+    )
+    name = np.where(
+        kind == "administered",
+        first["name"],
+        np.where(kind == "municipality", first["province"], first["prefecture"]),
+    )  # (重庆's second code, 500200 for its counties, is named 重庆市 too)
+    table = pd.DataFrame(
+        {
+            "name": name,
+            "province_code": first["province_code"].to_numpy(),
+            "province": first["province"].to_numpy(),
+            "kind": kind,
+        },
+        index=pd.Index(first["prefecture_unit"].to_numpy(), name="adcode"),
+    )
+    return table.sort_index()
+
+
+@dataclass(frozen=True)
+class _AreaIndex:
+    """Look-ups for one level above the county: names, typed forms, the code history."""
+
+    level: str
+    name: dict[str, str]  # code -> name
+    province: dict[str, str]  # code -> province code
+    label: dict[str, str]  # code -> "code 省名"
+    by_name: dict[str, list[str]]
+    by_key: dict[str, list[str]]  # a typed form (恩施, 恩施州, 内蒙古) -> codes
+    layer_codes: dict[str, str]  # the layer's own codes (320500; 500200, 429000) -> units
+    history: dict[str, list[dict[str, str]]]  # a former name or its form -> records
+    history_by_code: dict[str, list[dict[str, str]]]
+
+
+@settings_cache(maxsize=2)
+def _area_index(level: str) -> _AreaIndex:
+    table = _gazetteer_table(level)
+    by_name: dict[str, list[str]] = {}
+    by_key: dict[str, list[str]] = {}
+    label: dict[str, str] = {}
+    for code, r in zip(table.index, table.to_dict("records"), strict=True):
+        if r["kind"] == "municipality" and not code.endswith("0100"):
+            label[code] = f"{code} {r['name']} (its counties)"
+            continue  # 重庆's 500200: by code only, 重庆市 is 500100
+        by_name.setdefault(r["name"], []).append(code)
+        for key in _keys(r["name"]):
+            by_key.setdefault(key, []).append(code)
+        where = "" if r["name"] == r["province"] or level == "province" else r["province"]
+        label[code] = f"{code} {where}{r['name']}"
+    if level == "province":
+        provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
+        for r in provinces.to_dict("records"):
+            for key in (r["short"], r["province_en"].lower()):
+                by_key.setdefault(key, []).append(r["province_code"])
+        layer_codes = {code: code for code in table.index}
+    else:  # a municipality's province code stands for its city (110000 -> 110100)
+        layer_codes = {f"{p[:2]}0000": f"{p[:2]}0100" for p in MUNICIPALITIES}
+        layer_codes.update({code: code for code in table.index})
+    crosswalk = _gazetteer()[2]
+    rows: list[dict[str, str]] = [
+        {str(k): str(v) for k, v in r.items()}
+        for r in crosswalk[crosswalk["level"] == level].to_dict("records")
+    ]
+    history: dict[str, list[dict[str, str]]] = {}
+    history_by_code: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        for key in _keys(row["name"]):
+            history.setdefault(key, []).append(row)
+        history_by_code.setdefault(row["code"], []).append(row)
+    return _AreaIndex(
+        level=level,
+        name=dict(zip(table.index, table["name"], strict=True)),
+        province=dict(zip(table.index, table["province_code"], strict=True)),
+        label=label,
+        by_name={k: sorted(set(v)) for k, v in by_name.items()},
+        by_key={k: sorted(set(v)) for k, v in by_key.items()},
+        layer_codes=layer_codes,
+        history=history,
+        history_by_code=history_by_code,
+    )
+
+
+def _area_label(level: str, codes: Iterable[str]) -> str:
+    labels = _area_index(level).label
+    return "; ".join(labels[code] for code in sorted(codes))
+
+
+def _history_codes(rows: list[dict[str, str]]) -> list[str]:
+    return sorted({c for r in rows for c in r["layer_codes"].split(";") if c})
+
+
+@settings_cache(maxsize=8192)
+def _area_by_name(level: str, name: str, provs: frozenset[str]) -> tuple[str, list[str], list[str]]:
+    """(method, hits, notes) for a name at the prefecture or province level."""
+    idx = _area_index(level)
+
+    def within(codes: Iterable[str]) -> list[str]:
+        return sorted({c for c in codes if not provs or idx.province[c] in provs})
+
+    def former(forms: Iterable[str]) -> list[dict[str, str]]:
+        rows = [r for form in dict.fromkeys(forms) for r in idx.history.get(form, ())]
+        return [r for r in rows if not provs or r["code"][:2] in {p[:2] for p in provs}]
+
+    found = within(idx.by_name.get(name, ()))
+    if found:
+        return "name", found, []
+    rows = [r for r in former([name]) if r["name"] == name]  # 海东地区: a former name
+    if rows:
+        return "crosswalk", _history_codes(rows), _latest_notes(rows)
+    forms = [name, core(name), name.lower()]
+    found = within(c for form in forms for c in idx.by_key.get(form, ()))
+    if found:
+        return "name-short", found, []
+    rows = former(forms)
+    if rows:
+        return "crosswalk", _history_codes(rows), _latest_notes(rows)
+    if len(name) >= 2 and not name.endswith(_COUNTY_ENDINGS):  # 内蒙 for 内蒙古
+        found = within(
+            code for key, codes in idx.by_key.items() if key.startswith(name) for code in codes
+        )
+        if found:
+            return "name-prefix", found, []
+    return "none", [], []
+
+
+def _area_code(level: str, code: str) -> tuple[list[str], str, list[str]]:
+    """(units, method suffix, notes) for a six-digit code at the prefecture or province level."""
+    idx = _area_index(level)
+    if code in idx.name:
+        return [code], "", []
+    if code in idx.layer_codes:
+        unit = idx.layer_codes[code]
+        return [unit], "", [f"{code} read as {idx.label[unit]}, the unit at this level"]
+    if level == "prefecture" and code.endswith("9000"):  # 省直辖县级行政区划
+        units = sorted(c for c in idx.name if c[:2] == code[:2] and c[2:4] == "90")
+        if units:
+            note = f"{code} groups the province-administered units {_area_label(level, units)}"
+            return units, "", [note]
+    rows = idx.history_by_code.get(code, [])
+    if rows:
+        return _history_codes(rows), "+crosswalk", _latest_notes(rows, code_first=True)
+    return [], "", []
+
+
+def _resolve_area(
+    level: str, name: str, prov_text: str, code_text: str
+) -> tuple[str | None, str, str, list[str], str]:
+    """Return (adcode, status, method, candidates, note) for one row at ``level``.
+
+    The rules at the prefecture and province levels, as :func:`_resolve_one`'s at the
+    county level: a code decides (a name beside it must agree); then the exact name,
+    the typed forms (:func:`core`, 恩施州), former names from the code history, and a
+    bare abbreviation that begins one name (内蒙). Several hits are ambiguous.
+    """
+    idx = _area_index(level)
+    provs = _province_codes(prov_text) if level == "prefecture" else frozenset()
+    notes = []
+    if level == "prefecture" and prov_text and not provs:
+        notes.append(f"province {short(prov_text)!r} not recognised, ignored")
+    code, method, _ = _code_cell(code_text, notes)
+    if code is None:
+        return None, "unmatched", method, [], "; ".join(notes)
+    if code:
+        units, suffix, more = _area_code(level, code)
+        notes.extend(more)
+        method += suffix
+        if not units:
+            if code in _index().known:
+                notes.append(
+                    f"{code} is a county-level unit's code ({_index().name[code]}): "
+                    "use level='county'"
+                )
+            else:
+                notes.append(f"unknown {level} code {short(code)!r}")
+            return None, "unmatched", method, [], "; ".join(notes)
+        if name:
+            by_name = _area_by_name(level, name, provs)[1]
+            if by_name and not set(by_name) & set(units):
+                notes.append(
+                    f"code {code} is {_area_label(level, units)}, but the name says {short(name)!r}"
+                )
+                return None, "ambiguous", "code≠name", sorted({*units, *by_name}), "; ".join(notes)
+            units = sorted(set(units) & set(by_name)) or units
+        if len(units) > 1:
+            return None, "ambiguous", method, units, "; ".join(notes)
+        return units[0], "matched", method, [], "; ".join(notes)
+    if not name:
+        return None, "unmatched", "none", [], "; ".join([*notes, "no name and no code"])
+    method, hits, more = _area_by_name(level, name, provs)
+    notes.extend(more)
+    if method == "crosswalk" and not hits:  # a former unit the history cannot follow
+        return None, "unmatched", method, [], "; ".join(notes)
+    if len(hits) == 1:
+        if idx.name[hits[0]] != name and method != "crosswalk":
+            notes.append(f"{short(name)!r} read as {idx.name[hits[0]]}")
+        if level == "prefecture" and hits[0] == "500100" and "500200" in idx.label:
+            notes.append(f"the prefecture layer has 重庆市's counties apart: {idx.label['500200']}")
+        return hits[0], "matched", method, [], "; ".join(notes)
+    if hits:
+        if method != "crosswalk":
+            notes.append(f"{len(hits)} units fit {short(name)!r}; write the full name")
+        return None, "ambiguous", method, hits, "; ".join(notes)
+    names = list(idx.by_name)
+    close = _close_matches(name, names, 3) or _close_matches(core(name), list(idx.by_key), 3)
+    candidates = sorted({c for n in close for c in idx.by_name.get(n, idx.by_key.get(n, []))})
+    notes.append(f"no {level} named {short(name)!r}")
+    return None, "unmatched", "none", candidates, "; ".join(notes)
+
+
+def _found_at(level: str, name: str) -> bool:
+    """Whether ``name`` names a unit (or a former one) at ``level``, in any context."""
+    if level == "county":
+        idx = _index()
+        return (
+            name in idx.by_name
+            or stem(name) in idx.by_stem
+            or bool(_crosswalk_hits(name, "", frozenset()))
+        )
+    return bool(_area_by_name(level, name, frozenset())[1])
+
+
+def _detect_level(names: list[str], codes: list[str], hint: str | None) -> tuple[str, str]:
+    """The level of a table, and why, from its distinct names and codes."""
+    six = [c for c in (_read_code(t)[0] for t in codes if t) if c and len(c) == 6]
+    if six:
+        votes = {
+            "province": sum(c.endswith("0000") for c in six),
+            "prefecture": sum(c.endswith("00") and not c.endswith("0000") for c in six),
+        }
+        votes["county"] = len(six) - votes["province"] - votes["prefecture"]
+        level = max(("county", "prefecture", "province"), key=lambda lv: votes[lv])
+        reason = (
+            f"codes: {votes[level]:,} of {len(six):,} distinct codes are {level} codes "
+            "(xx0000 province, xxxx00 prefecture, others county)"
+        )
+        return level, reason
+    names = [n for n in names if n]
+    first = "" if len(names) <= _DETECT_NAMES else "the first "
+    names = names[:_DETECT_NAMES]  # plenty to tell the level; cheap on large tables
+    order = ["county", "prefecture", "province"]
+    counts = {lv: sum(_found_at(lv, n) for n in names) for lv in order}
+    if hint in order:  # the column's header breaks ties (城市 -> prefecture)
+        order.remove(hint)
+        order.insert(0, hint)
+    level = max(order, key=lambda lv: counts[lv])
+    others = ", ".join(f"{lv} {counts[lv]:,}" for lv in order if lv != level)
+    reason = (
+        f"names: {counts[level]:,} of {first}{len(names):,} distinct names are {level}-level "
+        "units "
+        f"({others})"
+    )
+    return level, reason
+
+
+def _elsewhere_note(level: str, name: str) -> str:
+    """Say so when an unmatched name is a unit of another level."""
+    if not name or _found_at(level, name):  # a unit of this level, out of context
+        return ""
+    for other in ("prefecture", "province", "county"):
+        if other != level and _found_at(other, name):
+            return f"{short(name)} is {_LEVEL_WORD[other]}: use level={other!r}"
+    return ""
 
 
 def detect_columns(
@@ -398,14 +1019,66 @@ def detect_columns(
     province_col: str | None = None,
     prefecture_col: str | None = None,
     code_col: str | None = None,
+    year_col: str | None = None,
 ) -> dict[str, str | None]:
-    """Find the name, province, prefecture and code columns of a user's table.
+    """Find the name, province, prefecture, code and year columns of a user's table.
 
     Columns named explicitly win; the others are recognised by
-    :data:`COLUMN_ALIASES`. Raises :class:`~geotool._errors.InputError` when the
-    table has two columns of one name, and :class:`MatchError` when a named column
-    is missing or when neither a name nor a code column can be found.
+    :data:`COLUMN_ALIASES` (case-insensitive, after :func:`normalise`). The unit names
+    are in the finest-level column present: in a county table (县市, 地市, 省份) 县市
+    holds the names and 地市 the prefecture they lie in; in a prefecture table (城市,
+    省份), without a county column or a code column, 城市 holds the names; in a
+    province table (省份 alone), 省份 does.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The user's table (only its column names are read).
+    name_col, province_col, prefecture_col, code_col, year_col : str, optional
+        Column names that override the recognition.
+
+    Returns
+    -------
+    dict of str to str or None
+        ``{"name", "province", "prefecture", "code", "year"}`` to a column name, or
+        ``None`` where the table has none.
+
+    Raises
+    ------
+    InputError
+        If the table has two columns of one name.
+    MatchError
+        If a named column is missing, if two columns could each hold the unit names
+        (县 and 地区), or if neither a name nor a code column can be found.
+
+    Examples
+    --------
+    >>> detect_columns(pd.DataFrame(columns=["县市", "地市", "省份", "年份", "GDP"]))
+    {'name': '县市', 'province': '省份', 'prefecture': '地市', 'code': None, 'year': '年份'}
+    >>> detect_columns(pd.DataFrame(columns=["城市", "省份", "GDP"]))["name"]
+    '城市'
+
     """
+    return _detect_columns(
+        table,
+        name_col=name_col,
+        province_col=province_col,
+        prefecture_col=prefecture_col,
+        code_col=code_col,
+        year_col=year_col,
+    )[0]
+
+
+def _detect_columns(
+    table: pd.DataFrame,
+    *,
+    name_col: str | None,
+    province_col: str | None,
+    prefecture_col: str | None,
+    code_col: str | None,
+    year_col: str | None = None,
+) -> tuple[dict[str, str | None], str | None]:
+    """:func:`detect_columns`, and the level its name column's header suggests."""
     duplicated = table.columns[table.columns.duplicated()].unique()
     if len(duplicated):
         msg = (
@@ -418,6 +1091,7 @@ def detect_columns(
         "province": province_col,
         "prefecture": prefecture_col,
         "code": code_col,
+        "year": year_col,
     }
     missing = [
         f"{role}_col={short(c)!r}"
@@ -431,23 +1105,56 @@ def detect_columns(
         )
         raise MatchError(msg)
     found: dict[str, str | None] = dict(given)
-    by_norm = {normalise(c).lower(): c for c in table.columns}
     taken = {c for c in given.values() if c}
-    for role in ("code", "name", "province", "prefecture"):
-        if found[role] is None:
-            for alias in COLUMN_ALIASES[role]:
-                col = by_norm.get(normalise(alias).lower())
-                if col is not None and col not in taken:
-                    found[role] = col
-                    taken.add(col)
+    role_of = _alias_roles()
+    by_role: dict[str, list[str]] = {role: [] for role in COLUMN_ALIASES}
+    for col in table.columns:
+        role = role_of.get(normalise(col).lower())
+        if role is not None and col not in taken:
+            by_role[role].append(col)
+    for role in ("code", "year", "province", "prefecture"):
+        if found[role] is None and by_role[role]:
+            found[role] = by_role[role][0]
+            taken.add(by_role[role][0])
+    hint = _header_level(found["name"]) if found["name"] is not None else None
+    if found["name"] is None:
+        names = [c for c in by_role["name"] if c not in taken]
+        if len(names) > 1:
+            msg = (
+                f"Columns {listing(names)} could each hold the unit names; pass the one that "
+                "does as name_col= (and the context as prefecture_col=, province_col=)."
+            )
+            raise MatchError(msg)
+        if names:
+            found["name"], hint = names[0], _header_level(names[0])
+        elif found["code"] is None:  # the finest column present holds the names
+            for role in ("prefecture", "province"):
+                if found[role] is not None and given[role] is None:
+                    found["name"], found[role], hint = found[role], None, role
                     break
     if found["name"] is None and found["code"] is None:
         msg = (
             f"No unit-name or code column found among {listing(table.columns)}; "
-            "name one with name_col= (or code_col=)."
+            "name one with name_col= (or code_col=). Recognised names: "
+            "县/县市/区县/名称/county, 城市/地市/地级市/city, 省份/省/province, 代码/adcode."
         )
         raise MatchError(msg)
-    return found
+    return found, hint
+
+
+@functools.cache
+def _alias_roles() -> dict[str, str]:
+    """Each alias of :data:`COLUMN_ALIASES`, normalised and lower-case, to its role."""
+    return {normalise(a).lower(): role for role, aliases in COLUMN_ALIASES.items() for a in aliases}
+
+
+def _header_level(column: object) -> str | None:
+    """The level a name column's header says (城市 -> prefecture), if any."""
+    role = _alias_roles().get(normalise(column).lower())
+    generic = {"name", "unit", "名称", "地区", "地区名称"}
+    if role == "name" and normalise(column).lower() not in generic:
+        return "county"
+    return role if role in ("prefecture", "province") else None
 
 
 def _factorize(column: pd.Series) -> tuple[np.ndarray, list[object]]:
@@ -512,6 +1219,8 @@ def resolve(
     province_col: str | None = None,
     prefecture_col: str | None = None,
     code_col: str | None = None,
+    year_col: str | None = None,
+    level: str = "auto",
 ) -> pd.DataFrame:
     """Resolve each row of ``table`` to a six-digit adcode.
 
@@ -524,26 +1233,41 @@ def resolve(
     ----------
     table : pandas.DataFrame
         Rows with any of a unit name, province, prefecture or code column.
-    name_col, province_col, prefecture_col, code_col : str, optional
+    name_col, province_col, prefecture_col, code_col, year_col : str, optional
         Column names; those not given are recognised by common names
-        (:data:`COLUMN_ALIASES`: 县/区县/名称/name, 省/省份/province,
-        市/地级市/prefecture, adcode/代码/行政区划代码).
+        (:func:`detect_columns`: 县/县市/区县/名称/county, 城市/地市/地级市/city,
+        省/省份/province, adcode/代码/行政区划代码, 年份/年度/year). The year is
+        used for the county codes that once meant another unit (130107 was
+        井陉矿区 in 1983-1988, part of 井陉县 130121 since; today it is a new
+        井陉矿区): a row of 1985 resolves to the unit of 1985.
+    level : {"auto", "county", "prefecture", "province"}
+        The level of the table's units. ``"auto"`` (default) decides from the codes
+        when there are any (xx0000 province, xxxx00 prefecture, else county), else
+        from the names (the level at which most distinct names are units; the name
+        column's header breaks ties: 城市 suggests prefecture).
+        Prefecture-level units are those of :func:`gazetteer`: the four
+        municipalities are one unit each (``110000``), and a province-administered
+        county-level unit (济源市) is matched under its own code (``419001``).
 
     Returns
     -------
     pandas.DataFrame
         A copy of ``table`` (same index, same row order, every row) with
-        :data:`MATCH_COLUMNS` appended: ``adcode`` (``<NA>`` unless matched),
-        ``match_status`` (matched / ambiguous / unmatched), ``match_method``
-        (code, code12, name, crosswalk, name-stem, ...), ``match_candidates``
-        ("code name; ..." for ambiguous and unmatched rows) and ``match_note``.
-        A malformed code (``32a0281``) or a township's 12-digit code leaves its row
-        unmatched, with a note.
+        :data:`MATCH_COLUMNS` appended: ``adcode`` (the code at the level,
+        ``<NA>`` unless matched), ``match_status`` (matched / ambiguous /
+        unmatched), ``match_method`` (code, code12, name, name-short, name-prefix,
+        crosswalk, name-stem, ...), ``match_candidates`` ("code name; ..." for
+        ambiguous and unmatched rows) and ``match_note``. A malformed code
+        (``32a0281``) or a township's 12-digit code leaves its row unmatched, with a
+        note; an unmatched name that is a unit of another level says so (苏州市 is a
+        prefecture: use level='prefecture'). ``attrs["level"]`` holds the level and
+        ``attrs["level_reason"]`` why (also logged).
 
     Raises
     ------
     InputError
-        If the table has two columns of one name, or no name and no code in any row.
+        If the table has two columns of one name, no name and no code in any row, or
+        ``level`` is not a level.
     MatchError
         If the table is empty or has no usable column (a subclass of InputError).
 
@@ -560,12 +1284,16 @@ def resolve(
     if len(table.index) == 0:
         msg = "The table has no rows; nothing to resolve. Check the file and its sheet."
         raise MatchError(msg)
-    cols = detect_columns(
+    if level not in LEVELS:
+        msg = f"level={short(level)!r} is not a level; use one of {LEVELS}."
+        raise InputError(msg)
+    cols, hint = _detect_columns(
         table,
         name_col=name_col,
         province_col=province_col,
         prefecture_col=prefecture_col,
         code_col=code_col,
+        year_col=year_col,
     )
     rows = len(table)
     progress = _Progress(rows)
@@ -587,7 +1315,25 @@ def resolve(
         )
         raise InputError(msg)
 
-    # One key per distinct row: combine the four columns' codes pairwise.
+    if level == "auto":
+        level, reason = _detect_level(named["name"][1], named["code"][1], hint)
+    else:
+        reason = "given"
+    log(f"match: resolving at the {level} level ({reason})")
+
+    # The year matters only for county codes that once meant another unit (130107):
+    # elsewhere it is blanked, so a panel's years do not multiply its distinct rows.
+    code_codes, code_texts = named["code"]
+    reused = _index().reused
+    dated = np.array([bool(t) and _read_code(t)[0] in reused for t in code_texts])
+    if cols["year"] is not None and level == "county" and dated.any():
+        year_codes, year_texts = _distinct_normalised(table[cols["year"]])
+        year_codes = np.where(dated[code_codes], year_codes, len(year_texts))
+        parts.append((year_codes, [*year_texts, ""]))
+    else:
+        parts.append((np.zeros(rows, dtype=np.intp), [""]))
+
+    # One key per distinct row: combine the five columns' codes pairwise.
     key = np.zeros(rows, dtype=np.int64)
     for codes, texts in parts:
         key, _ = pd.factorize(key * len(texts) + codes)
@@ -596,8 +1342,10 @@ def resolve(
 
     results = []
     for i, row in enumerate(first):
-        texts = [part_texts[part_codes[row]] for part_codes, part_texts in parts]
-        results.append(_resolve_one(*texts))
+        name, prov, pref, code, year = (
+            part_texts[part_codes[row]] for part_codes, part_texts in parts
+        )
+        results.append(_resolve_at(level, name, prov, pref, code, year=year))
         progress(
             lambda i=i: (  # type: ignore[misc]
                 f"resolved {weight[i]:,} of {rows:,} rows ({i + 1:,} of {len(first):,} distinct)"
@@ -611,10 +1359,29 @@ def resolve(
     out["adcode"] = pd.array(spread([r[0] for r in results]), dtype="string")
     out["match_status"] = spread([r[1] for r in results])
     out["match_method"] = spread([r[2] for r in results])
-    out["match_candidates"] = spread([_label(r[3]) if r[3] else "" for r in results])
+    labels = _label if level == "county" else functools.partial(_area_label, level)
+    out["match_candidates"] = spread([labels(r[3]) if r[3] else "" for r in results])
     out["match_note"] = spread([r[4] for r in results])
+    out.attrs["level"] = level
+    out.attrs["level_reason"] = reason
     progress.done()
     return out
+
+
+def _resolve_at(
+    level: str, name: str, prov: str, pref: str, code: str, *, year: str = ""
+) -> tuple[str | None, str, str, list[str], str]:
+    """One distinct row at ``level``; an unmatched name of another level says so."""
+    if level == "county":
+        result = _resolve_one(name, prov, pref, code, year)
+    else:  # the finest column present names the unit
+        name = name or (pref if level == "prefecture" else prov)
+        result = _resolve_area(level, name, prov, code)
+    if result[1] == "unmatched" and name and not code:
+        elsewhere = _elsewhere_note(level, name)
+        if elsewhere:
+            return (*result[:4], "; ".join(n for n in (result[4], elsewhere) if n))
+    return result
 
 
 def duplicates(resolved: pd.DataFrame) -> pd.DataFrame:

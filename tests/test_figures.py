@@ -247,12 +247,14 @@ def test_errors_name_the_parameter(jiangsu, call, match):
 
 def test_run_writes_every_static_figure(tmp_path):
     """A user's table through ``run`` (the report's run takes the same code path)."""
-    from geotool.report.pipeline import run, user_study
+    from geotool.report.pipeline import run
+    from geotool.report.user import user_study
 
     study = user_study(ROOT / "examples" / "innovation_scores_gbk.csv")
+    key = study.variables[0].key
     out = tmp_path / "out"
     summary = run(study, out, seed=1, permutations=99, figures=("png",), dpi=300, lang="zh")
-    names = ["rankings", "tiers", "clusters", "lisa_user_values", "significance_user_values"]
+    names = ["rankings", "tiers", "clusters", f"lisa_{key}", f"significance_{key}"]
     for name in names:
         png = (out / "figures" / f"{name}.png").read_bytes()
         image = Image.open(io.BytesIO(png))
@@ -260,11 +262,11 @@ def test_run_writes_every_static_figure(tmp_path):
         img = _pixels(png)
         inset = _region(img, (0.71, 0.115, 0.275, 0.29))
         assert _drawn(inset) > 0.02 and _maritime_pixels(inset) > 200, name
-    with Image.open(out / "figures" / "moran_user_values.png") as moran:
+    with Image.open(out / "figures" / f"moran_{key}.png") as moran:
         assert moran.info["dpi"] == pytest.approx((300, 300), abs=0.05)
         assert moran.size[0] >= 1800
     written = [f for f in summary["files"] if f.startswith("figures/") and "scatter" not in f]
-    assert sorted(written) == sorted(f"figures/{n}.png" for n in [*names, "moran_user_values"])
+    assert sorted(written) == sorted(f"figures/{n}.png" for n in [*names, f"moran_{key}"])
     assert "static figures" in json.loads((out / "summary.json").read_text())["timings_s"]
 
 

@@ -53,8 +53,8 @@ def _tier_shapes():
     return tiers.analyse(table, pos, permutations=99)["shapes"]
 
 
-def test_rankings_map_offline_is_small_self_contained_and_complete(info, tmp_path):
-    text = maps.to_html(figures.rankings_map(info, offline=True), tmp_path / "r.html")
+def test_rankings_map_is_self_contained_by_default_and_complete(info, tmp_path):
+    text = maps.to_html(figures.rankings_map(info), tmp_path / "r.html")
     assert len(text.encode()) <= 3_000_000
     assert not re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="https?://', text)
     assert "L.Map" in text or "L.map" in text  # Leaflet inlined
@@ -66,11 +66,18 @@ def test_rankings_map_offline_is_small_self_contained_and_complete(info, tmp_pat
     assert (tmp_path / "r.html").stat().st_mode & 0o044  # readable by others
 
 
-def test_online_map_loads_only_leaflet_and_the_tiles(info):
-    text = maps.to_html(figures.rankings_map(info, basemap="positron"))
+def test_cdn_map_loads_only_leaflet_and_the_tiles(info):
+    text = maps.to_html(figures.rankings_map(info, basemap="positron", cdn=True))
     urls = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', text)
     assert len(urls) == 2 and all("leaflet@1.9.3" in u for u in urls)
     assert "basemaps.cartocdn.com" in text and "jquery" not in text.lower()
+
+
+def test_self_contained_map_with_tiles_inlines_leaflet_and_keeps_the_tiles(info):
+    text = maps.to_html(figures.rankings_map(info, basemap="osm"))
+    assert not re.findall(r'<(?:script|link)[^>]+(?:src|href)="https?://', text)
+    assert "tile.openstreetmap.org" in text  # tiles stay optional: the page notes a failure
+    assert "tileerror" in text
 
 
 def test_lisa_legend_keeps_every_class(info):
@@ -78,6 +85,54 @@ def test_lisa_legend_keeps_every_class(info):
     text = maps.to_html(figures.lisa_map({"x": local}, info))
     for cls in ("High-High", "Low-Low", "Low-High", "High-Low", "Not significant"):
         assert cls in text
+
+
+def _lisa_local():
+    from geotool import autocorr, weights
+
+    v = rankings.variables("industrial_districts")
+    w = weights.build(v.index, rankings.DEFAULT_WEIGHTS["industrial_districts"])
+    return autocorr.local_stats(v["score"], w, permutations=99, seed=1, gi_star=False)
+
+
+def test_lisa_map_tells_untested_from_not_significant_and_names_the_rule(info):
+    local = _lisa_local()
+    islet = local.index[0]
+    local.loc[islet, "p_sim"] = np.nan  # e.g. a unit without neighbours: no test
+    text = maps.to_html(figures.lisa_map({"districts": local}, info))
+    lisa_layer = _spec(text)[0]
+    assert islet not in lisa_layer["colours"] and islet not in _spec(text)[1]["colours"]
+    assert lisa_layer["neutral"] == maps.NOT_TESTED != maps.NOT_SIGNIFICANT
+    quiet = local.index[(local["lisa_class"] == "Not significant") & local["p_sim"].notna()][0]
+    assert lisa_layer["colours"][quiet] == maps.NOT_SIGNIFICANT
+    for untested in ("320500", "320200", "310101"):  # 苏州 (prefecture), 无锡, 上海 黄浦区
+        assert untested not in lisa_layer["colours"]
+    assert "not tested (outside the universe)" in text
+    assert "α = 0.05, no multiple-comparison correction" in text
+    # tooltips: class, value, local statistic and p-value of every tested unit
+    line = _page_args(text)[3]["lines"][0]
+    assert line["parts"] == ["", "value", "Ii", "p"]
+    assert line["classes"][line["rows"][islet][0]] == "not tested"
+    hh = local.index[local["lisa_class"] == "High-High"][0]
+    row = line["rows"][hh]
+    assert line["classes"][row[0]] == "High-High"
+    assert float(row[2]) == pytest.approx(local.loc[hh, "Ii"], rel=1e-2)
+    assert row[3] == maps.fmt_p(local.loc[hh, "p_sim"])
+    assert set(line["rows"]) == set(local.index)
+
+
+def test_national_maps_draw_the_maritime_line_and_open_on_the_data(info):
+    text = maps.to_html(figures.rankings_map(info))
+    options = _page_args(text)[3]
+    (line,) = [o for o in options["overlays"] if "十段线" in o["name"]]
+    assert len(line["data"]["features"][0]["geometry"]["coordinates"]) == 10  # ten dashes
+    assert options["fit"] == "coloured"
+
+
+def test_p_values_read_well():
+    assert maps.fmt_p(0.0) == "< 0.001" and maps.fmt_p(1e-300) == "< 0.001"
+    assert maps.fmt_p(0.001) == "0.001" and maps.fmt_p(0.0234) == "0.023"
+    assert maps.fmt_p(0.5) == "0.50" and maps.fmt_p(float("nan")) == "–"
 
 
 def test_values_are_escaped_everywhere(tmp_path):
@@ -108,6 +163,8 @@ def test_bad_map_options():
         maps.unit_map([], basemap="google")
     with pytest.raises(InputError, match="cannot load tiles"):
         maps.unit_map([], basemap="osm", offline=True)
+    with pytest.raises(InputError, match="cannot be combined with offline=True"):
+        maps.unit_map([], cdn=True, offline=True)
     with pytest.raises(InputError, match="numeric"):
         maps.choropleth(pd.Series(["a"], index=["320281"]))
     with pytest.raises(InputError, match="breaks"):
@@ -124,7 +181,7 @@ def test_bad_map_options():
 
 def test_test_hooks_are_off_by_default(info):
     assert geotool.settings.page_test_hooks is False
-    text = maps.to_html(figures.rankings_map(info, offline=True))
+    text = maps.to_html(figures.rankings_map(info))
     assert _page_args(text)[3]["testHooks"] is False
     assert "data-geotool-early-error" not in text
 
@@ -173,20 +230,22 @@ def browse(path, tmp_path, fragment="", screenshot=None):
 def test_maps_work_in_a_real_browser_offline(kind, info, tmp_path, hooks):
     if kind == "lisa":
         local = pd.DataFrame({"lisa_class": ["High-High"], "p_sim": [0.01]}, index=["320281"])
-        fmap = figures.lisa_map({"industrial counties": local}, info, offline=True)
+        fmap = figures.lisa_map({"industrial counties": local}, info)
     elif kind == "tiers":
-        fmap = figures.tiers_map(info, _tier_shapes(), offline=True)
+        fmap = figures.tiers_map(info, _tier_shapes())
     elif kind == "clusters":
         fmap = figures.clusters_map(
-            clusters.membership("report2020"), clusters.polygons("report2020"), info, offline=True
+            clusters.membership("report2020"), clusters.polygons("report2020"), info
         )
     else:
-        fmap = figures.rankings_map(info, offline=True)
+        fmap = figures.rankings_map(info)
     page = tmp_path / f"{kind}.html"
     maps.to_html(fmap, page)
     shot = tmp_path / f"{kind}.png"
-    state, _ = browse(page, tmp_path, "#search=%E6%B1%9F%E9%98%B4%E5%B8%82", screenshot=shot)
+    state, dom = browse(page, tmp_path, "#search=%E6%B1%9F%E9%98%B4%E5%B8%82", screenshot=shot)
     assert state.get("ready") == "1", state
+    if kind == "lisa":  # the open tooltip gives the unit's LISA class, value, Ii and p
+        assert "LISA industrial counties: High-High · value – · Ii – · p 0.010" in dom
     assert json.loads(state["errors"].replace("&quot;", '"')) == []
     assert "early-error" not in state
     assert state["polygons"] == "2875"  # every unit drawn
@@ -207,7 +266,6 @@ def test_escaped_values_run_nothing_in_the_browser(tmp_path, hooks):
             table=table,
             fields={"note": "note"},
             title=PAYLOAD,
-            offline=True,
         ),
         page,
     )
@@ -222,7 +280,7 @@ def test_escaped_values_run_nothing_in_the_browser(tmp_path, hooks):
 def test_cdn_map_with_assets_served_from_local_copies(info, tmp_path, hooks):
     import xstatic.pkg.leaflet as xl
 
-    text = maps.to_html(figures.rankings_map(info))
+    text = maps.to_html(figures.rankings_map(info, cdn=True))
     for url in re.findall(r'(?:src|href)="(https://cdn[^"]+leaflet\.(?:js|css))"', text):
         text = text.replace(url, f"file://{xl.BASE_DIR}/{url.rsplit('/', 1)[1]}")
     page = tmp_path / "cdn.html"
@@ -238,31 +296,54 @@ def test_rankings_data_drive_the_map(info):
 
 
 @needs_browser
-def test_maps_written_by_the_main_job_work_offline(tmp_path, hooks):
+def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
+    """A plain run (no option): every page self-contained, drawn, no script error."""
     from geotool.report.pipeline import run
 
     out = tmp_path / "out"
-    summary = run(None, out, seed=1, permutations=99, offline=True)
+    summary = run(None, out, seed=1, permutations=99)
+    keys = ("industrial_counties", "innovation_counties", "industrial_districts")
+    linked = {f"lisa_linked_{k}.html" for k in keys}
     assert set(summary["maps"]["files"]) == {
-        "rankings.html",
-        "lisa.html",
-        "tiers.html",
-        "clusters.html",
-    }
+        "rankings.html", "lisa.html", "tiers.html", "clusters.html", *linked,
+    }  # fmt: skip
     for name, size in summary["maps"]["files"].items():
-        assert size <= 3_000_000, name
-        state, _ = browse(out / "maps" / name, tmp_path, "#search=Jiangyin")
-        assert state.get("ready") == "1" and state["polygons"] == "2875", name
+        text = (out / "maps" / name).read_text(encoding="utf-8")
+        assert not re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="https?://', text), name
+        if name in linked:
+            assert size <= 1_000_000, name
+            state, _ = browse(out / "maps" / name, tmp_path)
+            universe = len(rankings.universe(name[len("lisa_linked_") : -len(".html")]))
+            assert state["points"] == state["tested"] == str(universe), name
+            assert int(state["paths"]) >= universe, name
+        else:
+            assert size <= 3_200_000, name
+            state, _ = browse(out / "maps" / name, tmp_path, "#search=Jiangyin")
+            assert state["polygons"] == "2875", name
+            assert state["found"] == "320281", name
+        assert state.get("ready") == "1", name
         assert json.loads(state["errors"].replace("&quot;", '"')) == [], name
-        assert state["found"] == "320281", name
+        assert "early-error" not in state, name
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "maps/rankings.html" in index and "Moran" in index
+    for name in linked:
+        assert f"maps/{name}" in index
+
+
+@needs_browser
+def test_unreachable_tiles_are_noted_and_the_data_still_drawn(info, tmp_path, hooks):
+    page = tmp_path / "tiles.html"
+    maps.to_html(figures.rankings_map(info, basemap="positron"), page)
+    state, dom = browse(page, tmp_path)
+    assert state["polygons"] == "2875"
+    assert state.get("tile-error") == "1"
+    assert "Basemap tiles could not load" in dom
 
 
 @needs_browser
 def test_default_pages_carry_no_test_hooks(info, tmp_path):
     page = tmp_path / "plain.html"
-    maps.to_html(figures.rankings_map(info, offline=True), page)
+    maps.to_html(figures.rankings_map(info), page)
     state, dom = browse(page, tmp_path, "#search=jiangyin")
     assert "ready" not in state and "polygons" not in state and "found" not in state, state
     assert "leaflet-control-layers" in dom  # the page script ran: its layer control is there

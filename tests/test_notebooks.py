@@ -10,11 +10,13 @@ from .conftest import ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_three_notebooks():
+def test_the_notebooks_are_there():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_quick_start",
         "02_autocorrelation",
         "03_city_clusters",
+        "04_prefecture_panel",
+        "05_own_geometry_gcj02",
     ]
 
 

@@ -29,8 +29,11 @@ LAYERS = {
     "geotool.io": 1,
     "geotool.geometry": 1,
     "geotool.match": 2,
+    "geotool.geofile": 2,  # reads users' polygons; ids and names as match normalises them
     "geotool.weights": 2,
     "geotool.autocorr": 3,
+    "geotool.transform": 3,
+    "geotool.dynamics": 3,
     "geotool.tiers": 3,
     "geotool.clusters": 3,
     "geotool.maps": 3,

@@ -16,10 +16,17 @@ Safety: every value that reaches a tooltip, legend or title is HTML-escaped here
 the page is written; the page's JavaScript only ever inserts those pre-escaped strings.
 Folium's own ``GeoJsonTooltip`` (which inserts raw values with ``innerHTML``) is not used.
 
-Offline: ``offline=True`` inlines Leaflet's script and stylesheet (from the installed
-``xstatic-leaflet`` package) and uses no tiles, so the file renders with no network at
-all. Online maps load Leaflet from folium's CDN; jQuery, Bootstrap and Font Awesome,
-which folium loads by default, are not needed and are dropped.
+Offline by default: every page inlines Leaflet's script and stylesheet (from the
+installed ``xstatic-leaflet`` package), so it draws with no network at all; ``cdn=True``
+loads them from folium's CDN instead (a smaller file that is blank offline). jQuery,
+Bootstrap and Font Awesome, which folium loads by default, are not needed and are dropped.
+Basemap tiles stay optional: when they cannot load, the page says so in a visible note and
+the polygons are drawn all the same. The bundled layer's maps also draw the maritime
+boundary line (十段线, :func:`geotool.boundaries.maritime`).
+
+The linked LISA view (:func:`linked_lisa`: Moran scatter, cluster map and significance
+map linked by hover, click and brushing, as GeoDa's windows) needs no Leaflet: it is SVG
+drawn by ``maps/linked.js``, one small page that works offline.
 
 Basemaps: ``none`` (plain background, the default for publishing), ``positron``
 (CartoDB), ``osm`` (OpenStreetMap), all WGS84-aligned with the polygons; and ``amap``
@@ -50,13 +57,33 @@ from geotool._atomic import write_atomic
 from geotool._cache import settings_cache
 from geotool._errors import InputError
 from geotool._log import log
+from geotool.maps._linked import (
+    LISA_COLOURS,
+    NOT_SIGNIFICANT,
+    NOT_TESTED,
+    P_CLASSES,
+    SOUTH_SEA,
+    fmt_p,
+    geo_series,
+    linked_lisa,
+    rule_text,
+    script_json,
+)
 
 __all__ = [
     "BASEMAPS",
+    "LISA_COLOURS",
     "NEUTRAL",
+    "NOT_SIGNIFICANT",
+    "NOT_TESTED",
+    "P_CLASSES",
+    "SOUTH_SEA",
     "choropleth",
     "escape",
+    "fmt_p",
     "legend_html",
+    "linked_lisa",
+    "rule_text",
     "to_html",
     "unit_map",
 ]
@@ -136,14 +163,7 @@ def _encode_geo(geo: gpd.GeoDataFrame | gpd.GeoSeries, datum: str, groups: pd.Se
     """A user's geometry as compact TopoJSON (polygons) or GeoJSON (other types) text."""
     from geotool._topojson import encode
 
-    series = (geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo).copy()
-    if series.crs is None:
-        msg = "geo has no CRS; set it with geo.set_crs('EPSG:4326') (or the CRS it is in)."
-        raise InputError(msg)
-    if series.index.has_duplicates:
-        msg = "geo's index must identify units uniquely (it holds duplicates)."
-        raise InputError(msg)
-    series = series[~(series.isna() | series.is_empty)].to_crs(settings.default_crs)
+    series = geo_series(geo, settings.default_crs)
     ids = [str(i) for i in series.index]
     geoms = series.to_numpy()
     if datum == "gcj02":
@@ -174,12 +194,6 @@ def _encode_geo(geo: gpd.GeoDataFrame | gpd.GeoSeries, datum: str, groups: pd.Se
 def _pinyin_names() -> dict[str, str]:
     """Romanised names of every unit (the county layer's ``name_pinyin``, from pypinyin)."""
     return {str(k): str(v) for k, v in boundaries.units()["name_pinyin"].items()}
-
-
-def _script_json(data: Any) -> str:
-    """JSON safe to embed in a <script> element (no "</script>" or "<!--" break-out)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def escape(value: object) -> str:
@@ -283,18 +297,22 @@ def unit_map(
     legend: dict[str, str] | None = None,
     legend_title: str = "",
     overlays: list[tuple[str, gpd.GeoDataFrame, dict[str, Any]]] | None = None,
-    fit: str = "all",
+    lines: list[dict[str, Any]] | None = None,
+    fit: str = "coloured",
     basemap: str = "none",
-    offline: bool = False,
+    cdn: bool = False,
+    offline: bool | None = None,
 ) -> folium.Map:
     """A folium map of units with one or more colour layers.
 
     Parameters
     ----------
     layers : list of dict
-        Each ``{"name": str, "colours": {id: "#rrggbb"}}``; units without a colour
-        are drawn in :data:`NEUTRAL`. The first layer is shown; all are in the layer
-        control. Ids are the bundled adcodes (``geo=None``) or ``geo``'s index.
+        Each ``{"name": str, "colours": {id: "#rrggbb"}}`` and optionally
+        ``"neutral"``: the colour of units without one (default :data:`NEUTRAL`; e.g.
+        :data:`NOT_TESTED` for units outside a statistic's universe). The first layer is
+        shown; all are in the layer control. Ids are the bundled adcodes (``geo=None``)
+        or ``geo``'s index.
     geo : geopandas.GeoDataFrame or geopandas.GeoSeries, optional
         The units to draw (any CRS, any index); default: the bundled county layer.
     table : pandas.DataFrame, optional
@@ -316,17 +334,28 @@ def unit_map(
     overlays : list of tuple, optional
         Extra vector layers: ``(name, gdf, style)`` with ``style`` a dict of Leaflet
         path options; a ``label`` column becomes the (escaped) tooltip.
-    fit : {"all", "coloured"}
-        Open on every unit, or on the coloured units of the first layer.
+    lines : list of dict, optional
+        Compact tooltip lines, formatted in the page (smaller than ``fields`` for many
+        numbers): each ``{"label": str, "parts": [str], "rows": {id: [value, ...]}}``
+        and optionally ``"classes": [str]``, in which case each row's first value is an
+        index into it. A unit's line reads "label: part value · part value ...".
+    fit : {"coloured", "all"}
+        Open on the coloured units of the first layer (the data; every unit when none
+        is coloured), or on every unit.
     basemap : {"none", "positron", "osm", "amap"}
-        Tiles under the polygons (``amap`` shifts the polygons to GCJ-02).
-    offline : bool
-        Inline every asset and use no tiles: renders with no network.
+        Tiles under the polygons (``amap`` shifts the polygons to GCJ-02); optional:
+        without network the page notes that they did not load.
+    cdn : bool
+        Load Leaflet from its CDN instead of inlining it (the page is then blank
+        offline).
+    offline : bool, optional
+        Deprecated: pages are offline by default. ``True`` also refuses tiles (as
+        before); ``False`` changes nothing (ask for ``cdn=True``).
 
     Returns
     -------
     folium.Map
-        Write it with :func:`to_html` (which inlines assets when offline).
+        Write it with :func:`to_html` (which inlines the assets unless ``cdn``).
 
     """
     if basemap not in BASEMAPS:
@@ -334,6 +363,9 @@ def unit_map(
         raise InputError(msg)
     if offline and basemap != "none":
         msg = "An offline map cannot load tiles; use basemap='none' with offline=True."
+        raise InputError(msg)
+    if cdn and offline:
+        msg = "cdn=True loads Leaflet from the network; it cannot be combined with offline=True."
         raise InputError(msg)
     if fit not in ("all", "coloured"):
         msg = f"fit must be 'all' or 'coloured', got {fit!r}."
@@ -363,12 +395,14 @@ def unit_map(
         {
             "name": escape(layer["name"]),
             "colours": {str(k): v for k, v in dict(layer["colours"]).items()},
-            "neutral": NEUTRAL,
+            "neutral": str(layer.get("neutral", NEUTRAL)),
             "stroke": "#777777",
         }
         for layer in layers
     ]
     overlay_data = []
+    if geo is None:  # maps of China show the maritime boundary line
+        overlay_data.append(_maritime_overlay(datum))
     for name, gdf, style in overlays or []:
         if datum == "gcj02":
             msg = "Overlays are not shifted to GCJ-02; use another basemap with overlays."
@@ -387,6 +421,8 @@ def unit_map(
             'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
         )
         root.header.add_child(folium.Element(head))
+    if cdn:  # a CDN page offline: say why it is empty, and how to get one that is not
+        root.header.add_child(folium.Element(_CDN_NOTE))
     if title:
         root.html.add_child(
             folium.Element(
@@ -397,22 +433,70 @@ def unit_map(
         )
     if legend:
         root.html.add_child(folium.Element(legend_html(legend_title, legend)))
+    compact = [
+        {
+            "label": escape(line["label"]),
+            "parts": [escape(p) for p in line["parts"]],
+            "classes": [escape(c) for c in line.get("classes") or []],
+            "rows": {str(k): [escape(v) if isinstance(v, str) else v for v in row]
+                     for k, row in line["rows"].items()},
+        }
+        for line in lines or []
+    ]  # fmt: skip
     options = {
         "testHooks": bool(settings.page_test_hooks),
+        "lines": compact,
         "outlines": outlines,
         "overlays": overlay_data,
         "fit": fit,
+        "fitExclude": SOUTH_SEA if geo is None else None,
         "searchHint": "搜索 / search (江阴 / Jiangyin)" if geo is None else "搜索 / search",
     }
     js = (
         _asset("topojson.js")
         + _asset("page.js")
-        + f"\ngeotoolPage({fmap.get_name()}, {data}, {_script_json(info)}, "
-        + f"{_script_json(spec)}, {_script_json(options)});\n"
+        + f"\ngeotoolPage({fmap.get_name()}, {data}, {script_json(info)}, "
+        + f"{script_json(spec)}, {script_json(options)});\n"
     )
     fmap.add_child(_script(js))  # rendered after the map is created
-    fmap.geotool_offline = offline  # type: ignore[attr-defined]  # read by to_html
+    fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
     return fmap
+
+
+_CDN_NOTE = (
+    '<script>window.addEventListener("DOMContentLoaded",function(){if(window.L){return;}'
+    'var p=document.createElement("p");p.className="geotool-cdn-note";p.style.cssText='
+    '"position:absolute;z-index:2000;top:40px;left:60px;background:#fff3cd;padding:6px 10px;'
+    'border:1px solid #c9a227;font:13px sans-serif";p.textContent="Leaflet could not load '
+    'from its CDN (no network?). Write the map without cdn to get a self-contained page.";'
+    "document.body.appendChild(p);});</script>"
+)
+
+
+@settings_cache(maxsize=2)
+def _maritime_lines(datum: str) -> str:
+    """The maritime boundary line as compact GeoJSON text (coordinates to ~10 m)."""
+    geoms = boundaries.maritime().geometry.to_numpy()
+    if datum == "gcj02":
+        from geotool.datum import transform_geometries
+
+        geoms = transform_geometries(geoms, to="gcj02")
+    geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
+    feats = json.loads(gpd.GeoSeries(geoms, crs=settings.default_crs).to_json())
+    for f in feats["features"]:
+        f["properties"] = {"label": "十段线 maritime boundary line"}
+    return json.dumps(feats, separators=(",", ":"))
+
+
+def _maritime_overlay(datum: str) -> dict[str, Any]:
+    """The map overlay of the maritime boundary line (in the map's datum)."""
+    style = {"color": "#333333", "weight": 2, "opacity": 0.9}
+    return {
+        "name": "十段线 maritime boundary",
+        "data": json.loads(_maritime_lines(datum)),
+        "style": style,
+        "point": style,
+    }
 
 
 def choropleth(
@@ -449,7 +533,7 @@ def choropleth(
     title : str
         Shown at the top of the map.
     **kwargs
-        Passed to :func:`unit_map` (basemap, offline, table, fields, label_col ...).
+        Passed to :func:`unit_map` (basemap, cdn, table, fields, label_col ...).
 
     """
     import warnings
@@ -546,12 +630,12 @@ def _leaflet_assets() -> tuple[str, str]:
 
 
 def to_html(fmap: folium.Map, path: str | Path | None = None) -> str:
-    """Render a map to standalone HTML (inlining assets if it was made offline).
+    """Render a map to standalone HTML (assets inlined unless it was made with ``cdn``).
 
     Written atomically when ``path`` is given. Returns the HTML text.
     """
     text = fmap.get_root().render()
-    if getattr(fmap, "geotool_offline", False):
+    if not getattr(fmap, "geotool_cdn", False):
         js, css = _leaflet_assets()
         js_url, css_url = fmap.default_js[0][1], fmap.default_css[0][1]
         text = re.sub(
@@ -566,7 +650,7 @@ def to_html(fmap: folium.Map, path: str | Path | None = None) -> str:
         )
         leftovers = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(https?://[^"]+)"', text)
         if leftovers:
-            msg = f"internal error: the offline map still loads {leftovers[:3]}"
+            msg = f"internal error: the self-contained map still loads {leftovers[:3]}"
             raise AssertionError(msg)
     if path is not None:
         write_atomic(Path(path), text.encode("utf-8"))

@@ -9,6 +9,22 @@ function geotoolPage(map, data, info, layersSpec, options) {
   var renderer = L.canvas({padding: 0.5});
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
   var drawn = 0, byCode = {}, first = null;
+  // compact tooltip lines (numbers per unit), formatted when a tooltip opens; every
+  // string in them was escaped in Python
+  var tipLines = options.lines || [];
+  function tip(id) {
+    var out = info[id].t;
+    tipLines.forEach(function (line) {
+      var row = line.rows[id];
+      if (!row) { return; }
+      var parts = line.parts.map(function (p, k) {
+        var v = (k === 0 && line.classes.length) ? line.classes[row[0]] : row[k];
+        return p ? p + ' ' + v : v;
+      });
+      out += '<br>' + line.label + ': ' + parts.join(' · ');
+    });
+    return out;
+  }
   function build(spec, k) {
     return L.geoJSON(geo, {
       renderer: renderer,
@@ -22,7 +38,8 @@ function geotoolPage(map, data, info, layersSpec, options) {
       },
       onEachFeature: function (f, lyr) {
         var i = info[f.properties.id];
-        if (i) { lyr.bindTooltip(i.t, {sticky: true}); }
+        if (i) { lyr.bindTooltip(tipLines.length ? function () { return tip(f.properties.id); } : i.t,
+                                 {sticky: true}); }
         if (k === 0) { byCode[f.properties.id] = lyr; drawn += 1; }
       }
     });
@@ -76,17 +93,36 @@ function geotoolPage(map, data, info, layersSpec, options) {
     control.addOverlay(l, o.name);
   });
   map.getContainer().style.background = '#ffffff';
+  // basemap tiles are optional: say so when they cannot load (offline, blocked)
+  var tileNote = null;
+  map.eachLayer(function (lyr) {
+    if (!(lyr instanceof L.TileLayer)) { return; }
+    lyr.on('tileerror', function () {
+      if (tileNote) { return; }
+      tileNote = L.DomUtil.create('div', 'geotool-tile-note', map.getContainer());
+      tileNote.style.cssText = 'position:absolute;bottom:8px;left:10px;z-index:1000;' +
+        'background:#fff3cd;border:1px solid #c9a227;border-radius:4px;padding:4px 8px;' +
+        'font:12px sans-serif';
+      tileNote.textContent = 'Basemap tiles could not load (no network?); the data are all drawn.';
+      if (hooks) { document.body.setAttribute('data-geotool-tile-error', '1'); }
+    });
+  });
   if (first) {
-    var bounds = null;
-    if (options.fit === 'coloured') {
+    // open on the data (the first layer's coloured units, else every unit); far islands
+    // (the South China Sea's, for the bundled layer) do not widen the view
+    var skip = options.fitExclude ? L.latLngBounds(options.fitExclude) : null;
+    var fitTo = function (colouredOnly) {
+      var bounds = null;
       first.eachLayer(function (lyr) {
-        if (layersSpec[0].colours[lyr.feature.properties.id]) {
-          var b = lyr.getBounds ? lyr.getBounds() : L.latLngBounds([lyr.getLatLng()]);
-          bounds = bounds ? bounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
-        }
+        if (colouredOnly && !layersSpec[0].colours[lyr.feature.properties.id]) { return; }
+        var b = lyr.getBounds ? lyr.getBounds() : L.latLngBounds([lyr.getLatLng()]);
+        if (skip && skip.contains(b.getCenter())) { return; }
+        bounds = bounds ? bounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
       });
-    }
-    map.fitBounds(bounds || first.getBounds(), {maxZoom: 10});
+      return bounds;
+    };
+    var bounds = (options.fit === 'coloured' && fitTo(true)) || fitTo(false) || first.getBounds();
+    map.fitBounds(bounds, {maxZoom: 10});
   }
   L.control.scale({imperial: false}).addTo(map);
   // search by name (Chinese or pinyin)

@@ -15,8 +15,17 @@ import pandas as pd
 import shapely
 
 from geotool import boundaries, settings
-from geotool.autocorr import LISA_CLASSES
-from geotool.maps import NEUTRAL, escape, unit_map
+from geotool.maps import (
+    LISA_COLOURS,
+    NEUTRAL,
+    NOT_SIGNIFICANT,
+    NOT_TESTED,
+    P_CLASSES,
+    escape,
+    fmt_p,
+    rule_text,
+    unit_map,
+)
 from geotool.report import rankings
 from geotool.report.rankings import REPORT_TIERS
 
@@ -38,10 +47,8 @@ TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
 QUARTER_COLOURS = {"1-25": "#08306b", "26-50": "#2171b5", "51-75": "#6baed6", "76-100": "#c6dbef"}
 JOIN_COLOURS = {"cluster": "#7b3294", "tested, not significant": "#c2a5cf"}
 P_COLOURS = {
-    "p <= 0.001": "#006d2c",
-    "p <= 0.01": "#31a354",
-    "p <= 0.05": "#a1d99b",
-    "not significant": NEUTRAL,
+    **{label: colour for label, _, colour in P_CLASSES[:-1]},
+    "not significant": NOT_SIGNIFICANT,
 }
 
 
@@ -158,15 +165,21 @@ def lisa_map(
     ``joins`` maps a label to :func:`geotool.autocorr.local_join_counts` results: for a
     top-100 membership they are the right local statistic (clusters of ranked units among
     ranked ones), so they are the layer shown first when given. The legend title names the
-    classes' significance rule (``attrs["lisa_rule"]`` of
-    :func:`geotool.autocorr.local_stats`, e.g. "LISA classes (p <= 0.05, FDR)"); the
-    significance layers show the unadjusted ``p_sim``.
+    classes' significance level and multiple-comparison correction (``attrs["alpha"]``
+    and ``attrs["adjust"]`` of :func:`geotool.autocorr.local_stats`); the significance
+    layers show the unadjusted ``p_sim``. Units outside a statistic's universe are blank
+    ("not tested"), unlike tested units that are not significant (grey); every unit's
+    tooltip gives, per variable, its class, value, local Moran ``Ii`` and ``p_sim``.
     """
     rules = list(
-        dict.fromkeys(str(v.attrs["lisa_rule"]) for v in locals_.values() if "lisa_rule" in v.attrs)
+        dict.fromkeys(
+            rule_text(float(v.attrs["alpha"]), str(v.attrs["adjust"]))
+            for v in locals_.values()
+            if "alpha" in v.attrs and "adjust" in v.attrs
+        )
     )
     if rules:
-        legend_title = f"{legend_title} · LISA classes ({'; '.join(rules)})"
+        legend_title = f"{legend_title} · LISA classes at {'; '.join(rules)}"
     layers = []
     for label, frame in (joins or {}).items():
         tested = frame["p_sim"].notna()
@@ -180,7 +193,13 @@ def lisa_map(
         layers.append(
             {
                 "name": f"LISA: {label}",
-                "colours": {c: LISA_CLASSES[k] for c, k in local["lisa_class"].items()},
+                "colours": {  # a unit without a p-value was not tested (no neighbours)
+                    c: LISA_COLOURS[k]
+                    for c, k, ok in zip(
+                        local.index, local["lisa_class"], local["p_sim"].notna(), strict=True
+                    )
+                    if ok
+                },
             }
         )
     for label, local in locals_.items():
@@ -191,13 +210,22 @@ def lisa_map(
         layers.append(
             {
                 "name": f"significance: {label}",
-                "colours": {c: P_COLOURS[k] for c, k in zip(local.index, cls, strict=True)},
+                "colours": {
+                    c: P_COLOURS[k]
+                    for c, k, ok in zip(local.index, cls, p.notna(), strict=True)
+                    if ok
+                },
             }
         )
+    for layer in layers:
+        layer["neutral"] = NOT_TESTED
     legend = {f"join count {k}": v for k, v in JOIN_COLOURS.items()} if joins else {}
-    legend.update(LISA_CLASSES)
-    legend.update({f"significance {k}": v for k, v in P_COLOURS.items() if k != "not significant"})
-    legend["outside the universe"] = NEUTRAL
+    legend.update(LISA_COLOURS)
+    legend.update(
+        {f"significance {k} (p_sim)": v for k, v in P_COLOURS.items() if k != "not significant"}
+    )
+    legend["not tested (outside the universe)"] = NOT_TESTED
+    lines = [_lisa_line(label, local) for label, local in locals_.items()]
     return unit_map(
         layers,
         table=info,
@@ -205,8 +233,40 @@ def lisa_map(
         legend=legend,
         legend_title=legend_title,
         title=title,
+        lines=lines,
         **kwargs,
     )
+
+
+def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
+    """A compact tooltip line per tested unit: class, value, local Moran Ii and p_sim."""
+    classes = [*LISA_COLOURS, "not tested"]
+    index = {c: i for i, c in enumerate(classes)}
+
+    def column(name: str) -> np.ndarray:
+        return local[name].to_numpy(float) if name in local else np.full(len(local), np.nan)
+
+    def num(v: float, digits: int) -> str:
+        return f"{v:.{digits}g}" if np.isfinite(v) else "–"
+
+    rows = {
+        str(code): [
+            index.get(str(cls), 4) if np.isfinite(p) else len(classes) - 1,
+            num(v, 4),
+            num(ii, 3),
+            fmt_p(p),
+        ]
+        for code, cls, v, ii, p in zip(
+            local.index, local["lisa_class"], column("value"), column("Ii"), column("p_sim"),
+            strict=True,
+        )
+    }  # fmt: skip
+    return {
+        "label": f"LISA {label}",
+        "parts": ["", "value", "Ii", "p"],
+        "classes": classes,
+        "rows": rows,
+    }
 
 
 def tiers_map(
@@ -287,13 +347,20 @@ def clusters_map(
             outlines["cluster_zh"], outlines["definition"], outlines["n_units"], strict=True
         )
     ]
-    units = boundaries.units()
     ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
-    pts = gpd.GeoDataFrame(
-        {"label": [f"{units['name'].get(c, c)} #{int(r)}" for c, r in ranked.items()]},
-        geometry=shapely.points(
+    geo = kwargs.get("geo")
+    if geo is None:  # the bundled counties' shipped representative points
+        units = boundaries.units()
+        names = units["name"]
+        points = shapely.points(
             units.loc[ranked.index, "rep_lon"], units.loc[ranked.index, "rep_lat"]
-        ),
+        )
+    else:
+        names = geo["name"] if "name" in geo.columns else pd.Series(geo.index, index=geo.index)
+        points = geo.loc[ranked.index].to_crs(settings.default_crs).representative_point()
+    pts = gpd.GeoDataFrame(
+        {"label": [f"{names.get(c, c)} #{int(r)}" for c, r in ranked.items()]},
+        geometry=np.asarray(points),
         crs=settings.default_crs,
     )
     overlays = [
@@ -324,87 +391,209 @@ def clusters_map(
     )
 
 
-def _fmt_p(p: object) -> str:
-    """A p-value for reading: never "0" (below the float floor it is "< 1e-300")."""
-    if p is None or (isinstance(p, float) and not np.isfinite(p)):
+#: What each map of a run shows, for the index page.
+MAP_DESCRIPTIONS = {
+    "rankings.html": "the three rankings: county tiers, rank quarters of the other two",
+    "values.html": "the table's values by quantile class",
+    "lisa.html": "local join counts, LISA clusters and significance of every variable",
+    "tiers.html": "tiers with their ellipses, mean centres and diffusion vectors",
+    "clusters.html": "city clusters (城市群), their outlines and the ranked units",
+}
+
+
+def _num(value: object, digits: int = 3) -> str:
+    """A number for reading: fixed decimals for moderate values, ``"–"`` when missing."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return escape(value)
+    if not np.isfinite(v):
         return "–"
-    value = float(p)  # type: ignore[arg-type]
-    return "< 1e-300" if value == 0 else f"{value:.2g}"
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:.{digits}f}" if 1e-3 <= abs(v) < 1e5 else f"{v:.{digits}g}"
 
 
-def index_page(summary: dict[str, Any], maps_written: dict[str, int], *, title: str) -> str:
-    """The landing page: links to every map and the headline figures (all escaped)."""
+def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """An HTML table; header escaped here, cells given as HTML (escaped by the caller)."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table class='{cls}'><tr>{head}</tr>{body}</table>" if rows else ""
+
+
+def _counts_table(counts: dict[str, Any], what: str, n: str = "count") -> str:
+    """A {label: count} dict as a two-column table."""
+    return _table([what, n], [[escape(k), _num(v)] for k, v in counts.items()], "num")
+
+
+def index_page(
+    summary: dict[str, Any],
+    maps_written: dict[str, int],
+    *,
+    title: str,
+    linked: dict[str, str] | None = None,
+    figures: list[str] | None = None,
+) -> str:
+    """The landing page of a run: maps, linked views, headline numbers as tables, figures.
+
+    Parameters
+    ----------
+    summary : dict
+        The run's summary (``summary.json``).
+    maps_written : dict
+        File name under ``maps/`` -> size in bytes.
+    title : str
+        The page heading.
+    linked : dict, optional
+        Variable key -> file name under ``maps/`` of its linked LISA view
+        (:func:`geotool.maps.linked_lisa`).
+    figures : list of str, optional
+        Paths, relative to the run folder, of static figures (``figures/*.png``) to
+        show as thumbnails linking to the full size; the Moran scatter plots of the
+        variables are shown in their own section.
+
+    Returns
+    -------
+    str
+        The page's HTML; every value is escaped, numbers are formatted for reading
+        (p-values below 0.001 as "< 0.001", never "0").
+
+    """
+    linked = linked or {}
     auto = summary.get("autocorrelation", {})
     rules = list(
         dict.fromkeys(
-            r["lisa_rule"] for r in auto.values() if isinstance(r, dict) and "lisa_rule" in r
+            rule_text(float(r.get("alpha", 0.05)), str(r["adjust"]))
+            for r in auto.values()
+            if isinstance(r, dict) and "adjust" in r
         )
     )
-    lisa_header = f"LISA classes ({'; '.join(rules)})" if rules else "LISA classes"
-    rows = []
+    classes = list(LISA_COLOURS)
+    rows, scatters = [], []
     for name, res in auto.items():
         if not isinstance(res, dict) or "moran_i" not in res:
             continue
         spec = res["default_weights"]
         mi = res["moran_i"][spec]
-        counts = ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
+        counts = res.get("lisa_counts", {})
+        view = linked.get(name)
         rows.append(
-            f"<tr><td>{escape(res.get('label', name))}</td><td>{escape(spec)}</td>"
-            f"<td>{mi['value']:.3f}</td><td>{_fmt_p(mi['p_norm'])}</td>"
-            f"<td>{_fmt_p(mi['p_sim'])}</td><td>{escape(counts)}</td>"
-            f"<td><img src='figures/moran_scatter_{escape(name)}.png' width='260' "
-            f"alt='Moran scatter plot, {escape(name)}'></td></tr>"
+            [
+                escape(res.get("label", name)),
+                escape(spec),
+                _num(mi["value"]),
+                escape(fmt_p(mi["p_norm"])),
+                escape(fmt_p(mi["p_sim"])),
+                *(_num(counts.get(c, 0)) for c in classes),
+                f"<a href='maps/{escape(view)}'>linked view</a>" if view else "",
+            ]
         )
+        png = f"figures/moran_scatter_{name}.png"
+        if png in (summary.get("files") or [png]):
+            scatters.append(
+                f"<figure><a href='{escape(png)}'><img src='{escape(png)}' width='520' "
+                f"alt='Moran scatter plot, {escape(name)}'></a><figcaption>"
+                f"{escape(res.get('label', name))} ({escape(spec)} weights)"
+                + (f" · <a href='maps/{escape(view)}'>linked view</a>" if view else "")
+                + "</figcaption></figure>"
+            )
+    auto_table = _table(
+        ["variable", "weights", "Moran's I", "p (normal, two-sided)",
+         "p (permutation, one-sided)", *classes, "explore"],
+        rows,
+        "num",
+    )  # fmt: skip
+    other = []
+    for key, res in auto.items():
+        if isinstance(res, dict) and "value" in res and "p_sim" in res:
+            other.append(
+                [escape(key.replace("_", " ")), _num(res["value"]), escape(fmt_p(res["p_sim"]))]
+            )
+    other_table = _table(["statistic", "value", "p (permutation)"], other, "num")
     clusters_ = summary.get("clusters", {})
     first_set = next((k for k, v in clusters_.items() if isinstance(v, dict) and "counts" in v), "")
-    cl_rows = "".join(
-        f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>"
-        for k, v in clusters_.get(first_set, {}).get("counts", {}).items()
-    )
+    cl_table = _counts_table(clusters_.get(first_set, {}).get("counts", {}), "cluster", "units")
     tier_blocks = []
     for name, tiers_ in summary.get("tiers", {}).items():
-        by_region = tiers_.get("by_region", {})
-        tier_rows = "".join(
-            f"<tr><td>{escape(t)}</td>"
-            + "".join(f"<td>{escape(n)}</td>" for n in r.values())
-            + "</tr>"
-            for t, r in by_region.items()
-        )
-        table = (
-            "<table><tr><th>tier</th><th>east</th><th>central</th><th>west</th>"
-            f"<th>northeast</th></tr>{tier_rows}</table>"
-            if tier_rows
-            else ""
-        )
+        regions = ("east", "central", "west", "northeast")
+        tier_rows = [
+            [escape(t), *(_num(r.get(g, 0)) for g in regions)]
+            for t, r in tiers_.get("by_region", {}).items()
+        ]
         tier_blocks.append(
-            f"<h3>{escape(name)}</h3>{table}<p>{escape(tiers_.get('verdict', ''))}</p>"
+            f"<h3>{escape(name.replace('_', ' '))} <small>({escape(tiers_.get('tiers', ''))})"
+            f"</small></h3>{_table(['tier', *regions], tier_rows, 'num')}"
+            f"<p>{escape(tiers_.get('verdict', ''))}</p>"
         )
-    links = "".join(
-        f"<li><a href='maps/{escape(n)}'>{escape(n)}</a> ({size / 1e6:.1f} MB)</li>"
+    map_rows = [
+        [f"<a href='maps/{escape(n)}'>{escape(n)}</a>", escape(MAP_DESCRIPTIONS.get(n, "")),
+         f"{size / 1e6:.1f} MB"]
         for n, size in maps_written.items()
-    )
+        if n not in linked.values()
+    ]  # fmt: skip
+    labels = {k: r.get("label", k) for k, r in auto.items() if isinstance(r, dict)}
+    map_rows += [
+        [f"<a href='maps/{escape(f)}'>{escape(f)}</a>",
+         f"linked LISA view of {escape(labels.get(k, k))}: Moran scatter, cluster and "
+         "significance maps; hover, click or brush to link them",
+         f"{maps_written.get(f, 0) / 1e6:.1f} MB"]
+        for k, f in linked.items()
+    ]  # fmt: skip
+    inputs = []
     check = summary.get("check_report")
-    check_text = ""
     if check:
-        counts = ", ".join(f"{v} {k}" for k, v in check.get("status_counts", {}).items())
-        check_text = f" Report check: {escape(counts)}."
+        inputs.append(
+            "<h3>Report check</h3>"
+            + _counts_table(check.get("status_counts", {}), "status", "rows")
+        )
+    if isinstance(summary.get("match"), dict):
+        match = summary["match"]
+        if all(isinstance(v, dict) for v in match.values()):
+            for name, counts in match.items():
+                inputs.append(f"<h3>Matching: {escape(name.replace('_', ' '))}</h3>"
+                              + _counts_table(counts, "method", "rows"))  # fmt: skip
+        else:
+            inputs.append("<h3>Matching</h3>" + _counts_table(match, "status", "rows"))
+    if isinstance(summary.get("universe_sizes"), dict):
+        inputs.append(
+            "<h3>Universes</h3>" + _counts_table(summary["universe_sizes"], "ranking", "units")
+        )
+    thumbs = "".join(
+        f"<figure class='thumb'><a href='{escape(f)}'><img src='{escape(f)}' width='240' "
+        f"loading='lazy' alt='{escape(f)}'></a><figcaption>{escape(f.rsplit('/', 1)[-1])}"
+        "</figcaption></figure>"
+        for f in figures or []
+    )
+    maps_meta = summary.get("maps", {})
+    assets = (
+        "Leaflet from its CDN (needs network)"
+        if maps_meta.get("cdn")
+        else "self-contained (work offline)"
+    )
     return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>geotool: {escape(title)}</title>
-<style>body{{font:14px/1.45 sans-serif;max-width:1100px;margin:24px auto;padding:0 12px}}
-table{{border-collapse:collapse;margin:8px 0 18px}}td,th{{border:1px solid #ccc;padding:3px 7px}}
-th{{background:#f3f3f3}}</style></head><body>
+<style>body{{font:14px/1.45 sans-serif;max-width:1200px;margin:24px auto;padding:0 12px;color:#222}}
+table{{border-collapse:collapse;margin:8px 0 18px}}td,th{{border:1px solid #ccc;padding:3px 8px}}
+th{{background:#f3f3f3}}table.num td{{text-align:right}}table.num td:first-child{{text-align:left}}
+.figs{{display:flex;flex-wrap:wrap;gap:14px}}figure{{margin:0}}
+figcaption{{font-size:13px;color:#444}}img{{border:1px solid #ddd;max-width:100%;height:auto}}
+small{{font-weight:normal;color:#555}}</style>
+</head><body>
 <h1>{escape(title)}</h1>
-<p>Generated by geotool {escape(summary.get("geotool_version", ""))};
-seed {escape(summary.get("seed"))}, {escape(summary.get("permutations"))} permutations.
-{check_text}</p>
-<h2>Maps</h2><ul>{links}</ul>
+<p>Generated by geotool {escape(summary.get("geotool_version", ""))}; seed
+{escape(summary.get("seed"))}, {_num(summary.get("permutations"))} permutations.
+Maps: {escape(assets)}.</p>
+<h2>Maps</h2>{_table(["page", "shows", "size"], map_rows)}
 <h2>Spatial autocorrelation</h2>
-<table><tr><th>variable</th><th>weights</th><th>Moran's I</th><th>p (normal, two-sided)</th>
-<th>p (permutation, one-sided)</th><th>{escape(lisa_header)}</th><th>Moran scatter</th></tr>
-{"".join(rows)}</table>
-<h2>City clusters ({escape(first_set)})</h2>
-<table><tr><th>cluster</th><th>count</th></tr>{cl_rows}</table>
+<p>LISA classes: {escape("; ".join(rules) or "see the tables")}. Permutation p-values are
+one-sided in the observed direction, normal-approximation ones two-sided.</p>
+{auto_table}{other_table}
+<h3>Moran scatter plots</h3><div class="figs">{"".join(scatters)}</div>
+<h2>Figures</h2>
+<div class="figs" id="figures">{thumbs or "<p>No static figures in this run.</p>"}</div>
+<h2>City clusters <small>({escape(first_set)})</small></h2>{cl_table}
 <h2>Tiers</h2>{"".join(tier_blocks)}
+<h2>Inputs</h2>{"".join(inputs) or "<p>–</p>"}
 <p>Tables: <code>tables/</code>; machine-readable results: <code>summary.json</code>.</p>
 </body></html>
 """

@@ -2,7 +2,8 @@
 
 A :class:`Study` says what to analyse: variables over a universe of bundled county-level
 units, tier tables, the units city clusters are counted for, titles and extra tables.
-:func:`report2020` builds the 2020 report's study, :func:`user_study` a user's table's;
+:func:`report2020` builds the 2020 report's study, :func:`geotool.report.user.user_study`
+a user's table's;
 :func:`run` turns either into the same outputs (tables, figures, four maps, an index page
 and ``summary.json``), using only the public core (:mod:`geotool.weights`,
 :mod:`geotool.autocorr`, :mod:`geotool.tiers`, :mod:`geotool.clusters`,
@@ -24,24 +25,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
 from geotool import __version__, autocorr, boundaries, clusters, tiers
 from geotool import _validate as check
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
-from geotool._errors import InputError, MatchError
+from geotool._errors import InputError
 from geotool._log import log
 from geotool._outdir import OutputFolder
-from geotool._text import short
 from geotool.maps.figure import figure_bytes
 from geotool.maps.figure import style as figure_style
 from geotool.maps.figure import validate as validate_figures
-from geotool.report import figures, rankings, static
+from geotool.report import figures, rankings
+from geotool.report import static as print_figures
 from geotool.report.check import check_report, region_change
 from geotool.weights import Weights, build
 
-__all__ = ["Study", "TierTable", "Variable", "load_user_table", "report2020", "run", "user_study"]
+__all__ = ["Study", "TierTable", "Variable", "report2020", "run"]
 
 
 @dataclass
@@ -88,20 +90,52 @@ class TierTable:
 
 @dataclass
 class Study:
-    """Everything :func:`run` needs: inputs and titles (see the module docstring)."""
+    """Everything :func:`run` needs: inputs and titles (see the module docstring).
+
+    Attributes
+    ----------
+    units : geopandas.GeoDataFrame, optional
+        The units' polygons (or points), indexed by the ids the variables use, with
+        a ``name`` column: a bundled prefecture or province layer, or a user's own
+        geometry. ``None``: the bundled county layer (weights from its shipped
+        neighbour table, maps from its web topology).
+    level : str
+        What the units are (``county``, ``prefecture``, ``province``, ``own
+        geometry``), for titles and the summary.
+    cluster_table : pandas.DataFrame, optional
+        Units (``adcode``, ``name``, ``rank``) counted per city cluster; ``None``
+        when the units are not bundled counties or prefectures (no clusters section).
+    cluster_level : {"county", "prefecture"}
+        The level of ``cluster_table``'s codes.
+    bivariate : list of tuple
+        Pairs of variable keys for bivariate Moran's I (and co-location).
+
+    """
 
     title: str
     variables: list[Variable]
     tier_tables: dict[str, TierTable]
-    cluster_table: pd.DataFrame
-    values_map: Any  # () -> folium.Map, built after clusters (tooltips need membership)
+    cluster_table: pd.DataFrame | None
+    values_map: Any  # (info, opts) -> folium.Map, built after clusters (tooltips need membership)
     info_values: pd.DataFrame | None = None
-    bivariate: tuple[str, str] | None = None
+    bivariate: list[tuple[str, str]] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     lisa_legend: str = "Local Moran"
     marked_name: str = "units"
     check_ok: bool = True
+    units: gpd.GeoDataFrame | None = None
+    level: str = "county"
+    cluster_level: str = "county"
+    extra: Any = None  # (study, folder write, seed, permutations) -> dict: more analyses
+
+    def names(self) -> pd.Series:
+        """Each unit's name, by id."""
+        return boundaries.units()["name"] if self.units is None else self.units["name"]
+
+    def geometry_of(self, ids: pd.Index) -> gpd.GeoDataFrame | pd.Index:
+        """What weights and positions are built from: the units' geometry, or codes."""
+        return ids if self.units is None else self.units.loc[ids]
 
 
 def _json_safe(value: Any) -> Any:
@@ -123,6 +157,96 @@ def _number(value: object) -> float:
 def _csv(frame: pd.DataFrame) -> bytes:
     """A table as CSV (UTF-8 with BOM for Excel), formula-like text cells neutralised."""
     return to_csv_bytes(frame)
+
+
+def _clusters(study: Study, write: Any, *, permutations: int, seed: int) -> dict[str, Any]:
+    """City-cluster counts, membership, radiation and belts of the study's units."""
+    table = study.cluster_table
+    if table is None:
+        return {"skipped": f"city clusters are defined on bundled units, not on {study.level}"}
+    log(f"city clusters under report2020 and plans ({study.cluster_level} level) ...")
+    level = study.cluster_level
+    out: dict[str, Any] = {"level": level}
+    for set_name in ("report2020", "plans"):
+        checked = clusters.check_geometry(set_name)
+        cl_counts = clusters.ranking_counts(set_name, table, level=level)
+        ms = clusters.membership(set_name, level=level)
+        polys = clusters.polygons(set_name)
+        write(f"tables/clusters_counts_{set_name}.csv", _csv(cl_counts))
+        write(
+            f"tables/clusters_membership_{set_name}.csv",
+            _csv(ms.loc[ms.index.isin(table["adcode"])].reset_index(names="adcode"))
+            if study.info_values is not None
+            else _csv(ms.reset_index(names="adcode")),
+        )
+        write(f"tables/clusters_{set_name}.geojson", polys.to_json(ensure_ascii=False))
+        out[set_name] = {
+            "definitions": list(checked),
+            "geometry_check": "code and geometry membership agree",
+            "counts": {
+                str(c): int(n)
+                for c, n in zip(cl_counts["cluster_id"], cl_counts["count"], strict=True)
+            },
+            "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
+        }
+        if level == "county":  # distances to cores are measured between counties
+            radiation = clusters.radiation(set_name, table, permutations=permutations, seed=seed)
+            write(f"tables/clusters_radiation_{set_name}.csv", _csv(radiation))
+            out[set_name]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
+                orient="records"
+            )
+    changes = clusters.set_changes("report2020", "plans", table, level=level)
+    write("tables/clusters_changes_report2020_plans.csv", _csv(changes))
+    out["changes_report2020_to_plans"] = changes.to_dict(orient="records")
+    if level == "county":
+        belts = clusters.table_belts(table, "report2020")
+        write("tables/clusters_belts.csv", _csv(belts))
+        out["largest_belts"] = belts.head(5).to_dict(orient="records")
+    return out
+
+
+def _unit_info(study: Study, lisa: pd.DataFrame, membership: pd.DataFrame | None) -> pd.DataFrame:
+    """The tooltip table of a study's own units: its values, region, cluster, LISA class."""
+    index = study.names().index
+    out = pd.DataFrame(index=index)
+    if study.info_values is not None:
+        out = study.info_values.reindex(index)
+    if study.units is not None:
+        for col in ("province", "region"):
+            if col in study.units.columns and col not in out.columns:
+                out[col] = study.units[col].reindex(index)
+    if membership is not None:
+        out["cluster"] = membership["primary_zh"].reindex(index)
+    out["lisa_class"] = lisa["lisa_class"].reindex(index)
+    return out
+
+
+def _map_geometry(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The units as web maps draw them: EPSG:4326, simplified where a screen cannot tell.
+
+    Shared borders are simplified once for both sides (a coverage simplification) when
+    the polygons form a valid coverage, so no gap opens between neighbours; the
+    tolerance is 1/2000 of the extent's larger side (about 1 km for a province, 2 km
+    for China), below what a map of the whole extent shows.
+    """
+    import numpy as np
+    import shapely
+
+    geo = units[["name", "geometry"]].to_crs("EPSG:4326")
+    polygonal = geo.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    if not polygonal:
+        return geo
+    x0, y0, x1, y1 = geo.total_bounds
+    tol = max(x1 - x0, y1 - y0) / 2000
+    arr = geo.geometry.to_numpy()
+    if shapely.coverage_is_valid(arr):
+        simple = shapely.coverage_simplify(arr, tol)
+    else:  # not a coverage (overlaps, gaps): each polygon on its own
+        simple = shapely.simplify(arr, tol, preserve_topology=True)
+    keep = ~shapely.is_empty(simple) & shapely.is_valid(simple)
+    geo = geo.copy()
+    geo.loc[keep, "geometry"] = np.asarray(simple)[keep]
+    return geo
 
 
 def report2020() -> Study:
@@ -171,7 +295,7 @@ def report2020() -> Study:
         },
         cluster_table=counties,
         values_map=lambda info, opts: figures.rankings_map(info, **opts),
-        bivariate=("industrial_counties", "innovation_counties"),
+        bivariate=[("industrial_counties", "innovation_counties")],
         tables={"check_report": checks, "rankings": joined},
         summary={
             "boundaries": {k: boundaries.metadata()[k] for k in ("source", "datum", "counts")},
@@ -194,7 +318,8 @@ def run(
     *,
     seed: int,
     permutations: int,
-    offline: bool = False,
+    cdn: bool = False,
+    offline: bool | None = None,
     basemap: str = "none",
     weights: str | None = None,
     cluster_set: str = "report2020",
@@ -216,8 +341,11 @@ def run(
         Seed of every permutation test.
     permutations : int
         Permutations per test.
-    offline : bool
-        Write maps that render with no network (assets inlined, no tiles).
+    cdn : bool
+        Load Leaflet from its CDN (smaller pages, blank offline); by default every page
+        is self-contained and draws with no network.
+    offline : bool, optional
+        Deprecated (pages are offline by default); ``True`` also refuses tiles.
     basemap : str
         Tiles under the maps' polygons (see :mod:`geotool.maps`).
     weights : str, optional
@@ -248,7 +376,7 @@ def run(
     """
     with OutputFolder(out_dir, inputs=inputs, owner="geotool run") as folder:
         summary = _run(
-            study, folder, seed=seed, permutations=permutations, offline=offline,
+            study, folder, seed=seed, permutations=permutations, cdn=cdn, offline=offline,
             basemap=basemap, weights=weights, cluster_set=cluster_set, adjust=adjust,
             static_formats=figures, dpi=dpi, lang=lang,
         )  # fmt: skip
@@ -262,7 +390,8 @@ def _run(
     *,
     seed: int,
     permutations: int,
-    offline: bool,
+    cdn: bool,
+    offline: bool | None,
     basemap: str,
     weights: str | None,
     cluster_set: str,
@@ -307,7 +436,7 @@ def _run(
     joins: dict[str, pd.DataFrame] = {}
     static_joins: dict[str, tuple[str, pd.DataFrame]] = {}  # by file-name key
     moran_i: dict[str, float] = {}
-    names = boundaries.units()["name"]
+    names = study.names()
     default_weights: dict[str, Weights] = {}
     for var in study.variables:
         default = weights or var.weights
@@ -318,7 +447,7 @@ def _run(
         default_w = None
         for spec in specs:
             try:
-                w = build(var.data.index, spec)
+                w = build(study.geometry_of(var.data.index), spec)
             except InputError as exc:
                 if spec == default:
                     raise
@@ -398,8 +527,11 @@ def _run(
             ].to_dict(orient="index")
         if skipped:
             auto_summary[var.key]["weights_skipped"] = skipped
-    if study.bivariate:
-        a, b = (next(v for v in study.variables if v.key == k) for k in study.bivariate)
+    for pair in study.bivariate:
+        a, b = (next(v for v in study.variables if v.key == k) for k in pair)
+        heads = [k.split("_")[0] for k in pair]
+        one = len(study.bivariate) == 1
+        key = "_".join(heads) if one and heads[0] != heads[1] else f"{a.key}__{b.key}"
         other = b.data.reindex(a.data.index).fillna(0.0)
         w = default_weights[a.key]  # the weights of a's local statistics
         biv = autocorr.global_stats(
@@ -407,7 +539,7 @@ def _run(
             other=other.rename(f"{b.key}.{b.variable}"),
         )  # fmt: skip
         biv = biv[biv["statistic"].str.startswith("moran_bv")].reset_index(drop=True)
-        write("tables/bivariate_moran.csv", _csv(biv))
+        write(f"tables/bivariate_moran{'' if one else '_' + key}.csv", _csv(biv))
         if a.member is not None and b.member is not None:  # where do both memberships meet?
             clc = autocorr.local_join_counts(
                 a.member, w, z=b.member.reindex(a.member.index).fillna(0).astype(int),
@@ -415,14 +547,25 @@ def _run(
             )  # fmt: skip
             clc.insert(0, "name", names.reindex(clc.index).to_numpy())
             joins[f"co-location {a.label} × {b.label} (CLC)"] = clc
-            static_joins["colocation"] = (f"co-location {a.label} × {b.label} (CLC)", clc)
+            static_joins["colocation" if one else f"colocation_{key}"] = (
+                f"co-location {a.label} × {b.label} (CLC)",
+                clc,
+            )
             write("tables/ljc_colocation.csv", _csv(clc.reset_index(names="adcode")))
             colocated = clc[clc["significant"]]["name"].tolist()
+        lbv = autocorr.local_bivariate(
+            a.data, other, w, permutations=permutations, seed=seed, adjust=adjust
+        )
+        lbv.insert(0, "name", names.reindex(lbv.index).to_numpy())
+        write(f"tables/lisa_bv_{key}.csv", _csv(lbv.reset_index(names="adcode")))
+        bv_counts = lbv["lisa_class"].value_counts()
         row = biv.iloc[0]
-        auto_summary["bivariate_" + "_".join(k.split("_")[0] for k in study.bivariate)] = {
+        auto_summary[f"bivariate_{key}"] = {
+            "label": f"{a.label} × lag of {b.label}",
             "value": float(row["value"]),
             "p_sim": float(row["p_sim"]),
             "weights": row["weights"],
+            "lisa_counts": {str(c): int(n) for c, n in bv_counts.items()},
         }
         if a.member is not None and b.member is not None:
             auto_summary["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
@@ -434,7 +577,8 @@ def _run(
     coast = boundaries.coastline()
     core = rankings.core_point()
     for name, tt in study.tier_tables.items():
-        pos = tiers.unit_positions(pd.Index(tt.table["adcode"]).unique(), coast=coast, core=core)
+        ids = pd.Index(tt.table["adcode"]).unique()
+        pos = tiers.unit_positions(study.geometry_of(ids), coast=coast, core=core)
         res = tiers.analyse(
             tt.table, pos, permutations=permutations, seed=seed, year_col=tt.year_col
         )
@@ -448,6 +592,9 @@ def _run(
         if "yearly_centres" in res:
             write(f"tables/tiers_yearly_centres_{name}.csv", _csv(res["yearly_centres"]))
         write(f"tables/tiers_shapes_{name}.geojson", res["shapes"].to_json(ensure_ascii=False))
+        for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
+            step_key = step.replace("->", "_")
+            write(f"tables/tiers_mobility_{name}_{step_key}.csv", _csv(matrix.reset_index()))
         comp = res.get("composition")
         tier_summary[name] = {
             "tiers": tt.tiers,
@@ -467,50 +614,30 @@ def _run(
         }
     lap("tiers")
 
-    log("city clusters under report2020 and plans ...")
-    cluster_summary: dict[str, Any] = {}
-    table = study.cluster_table
-    for set_name in ("report2020", "plans"):
-        checked = clusters.check_geometry(set_name)
-        cl_counts = clusters.ranking_counts(set_name, table)
-        ms = clusters.membership(set_name)
-        radiation = clusters.radiation(set_name, table, permutations=permutations, seed=seed)
-        polys = clusters.polygons(set_name)
-        write(f"tables/clusters_counts_{set_name}.csv", _csv(cl_counts))
-        write(
-            f"tables/clusters_membership_{set_name}.csv",
-            _csv(ms.loc[ms.index.isin(table["adcode"])].reset_index(names="adcode"))
-            if study.info_values is not None
-            else _csv(ms.reset_index(names="adcode")),
-        )
-        write(f"tables/clusters_radiation_{set_name}.csv", _csv(radiation))
-        write(f"tables/clusters_{set_name}.geojson", polys.to_json(ensure_ascii=False))
-        cluster_summary[set_name] = {
-            "definitions": list(checked),
-            "geometry_check": "code and geometry membership agree",
-            "counts": {
-                str(c): int(n)
-                for c, n in zip(cl_counts["cluster_id"], cl_counts["count"], strict=True)
-            },
-            "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
-            "radiation": radiation.drop(columns=["permutations", "seed"]).to_dict(orient="records"),
-        }
-    changes = clusters.set_changes("report2020", "plans", table)
-    write("tables/clusters_changes_report2020_plans.csv", _csv(changes))
-    belts = clusters.table_belts(table, "report2020")
-    write("tables/clusters_belts.csv", _csv(belts))
-    cluster_summary["changes_report2020_to_plans"] = changes.to_dict(orient="records")
-    cluster_summary["largest_belts"] = belts.head(5).to_dict(orient="records")
+    cluster_summary = _clusters(study, write, permutations=permutations, seed=seed)
     lap("clusters")
+    extra_summary = study.extra(write, seed=seed, permutations=permutations) if study.extra else {}
+    lap("extra")
 
     log("maps ...")
     first = study.variables[0].key
-    info = figures.unit_info(
-        lisa=locals_[first],
-        membership=clusters.membership(cluster_set),
-        values=study.info_values,
+    membership = (
+        clusters.membership(cluster_set, level=study.cluster_level)
+        if study.cluster_table is not None
+        else None
     )
-    opts = {"offline": offline, "basemap": basemap}
+    if study.units is None and study.cluster_level == "county":
+        info = figures.unit_info(
+            lisa=locals_[first], membership=membership, values=study.info_values
+        )
+    else:
+        info = _unit_info(study, locals_[first], membership)
+    opts: dict[str, Any] = {"cdn": cdn, "offline": offline, "basemap": basemap}
+    if study.units is not None:
+        opts["geo"] = _map_geometry(study.units)
+        opts["label_col"] = "name"
+    if study.info_values is not None:  # a user's table: open on its units, not all of China
+        opts["fit"] = "coloured"
     first_tiers = next(iter(study.tier_tables))
     if study.info_values is not None:
         t = study.tier_tables[first_tiers].table
@@ -524,10 +651,11 @@ def _run(
             "tier": "tier 梯队", "region": "region", "cluster": "城市群 cluster",
             "lisa_class": f"LISA ({study.variables[0].label})",
         }  # fmt: skip
+    values_maps = study.values_map(info, opts)
+    if not isinstance(values_maps, dict):
+        values_maps = {"rankings.html": values_maps}
     built = {
-        "rankings.html" if study.info_values is None else "values.html": study.values_map(
-            info, opts
-        ),
+        **values_maps,
         "lisa.html": figures.lisa_map(
             {v.label: locals_[v.key] for v in study.variables},
             info,
@@ -544,34 +672,49 @@ def _run(
             fields=fields,
             **opts,
         ),
-        "clusters.html": figures.clusters_map(
-            clusters.membership(cluster_set),
+    }
+    if membership is not None and study.cluster_table is not None:
+        built["clusters.html"] = figures.clusters_map(
+            membership,
             clusters.polygons(cluster_set),
             info,
-            marked=table.set_index("adcode")["rank"],
+            marked=study.cluster_table.set_index("adcode")["rank"],
             marked_name=study.marked_name,
             fields=fields,
             **opts,
-        ),
-    }
-    from geotool.maps import to_html
+        )
+    from geotool.maps import linked_lisa, to_html
 
     maps_written = {}
     for fname, fmap in built.items():
         text = to_html(fmap, folder.path(f"maps/{fname}"))
         maps_written[fname] = len(text.encode("utf-8"))
         files.append(f"maps/{fname}")
+    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
+    for var in study.variables:
+        page = linked_lisa(
+            locals_[var.key],
+            opts.get("geo"),
+            title=f"{var.label} · linked LISA view · {study.title}",
+            names=None if study.units is None else study.names(),
+        )
+        linked[var.key] = f"lisa_linked_{var.key}.html"
+        write(f"maps/{linked[var.key]}", page)
+        maps_written[linked[var.key]] = len(page.encode("utf-8"))
     lap("maps")
     if formats:
         log(f"static figures ({', '.join(formats)}, {dpi} dpi, {lang}) ...")
-        for name, static_fig in static.report_figures(
+        with_clusters = membership is not None and study.cluster_table is not None
+        for name, static_fig in print_figures.report_figures(
             info, locals_=locals_, labels={v.key: v.label for v in study.variables},
             joins=static_joins, shapes=tier_shapes[first_tiers],
-            membership=clusters.membership(cluster_set), polygons=clusters.polygons(cluster_set),
-            marked=table.set_index("adcode")["rank"], marked_name=study.marked_name,
-            moran=moran_i, permutations=permutations, lang=lang,
+            membership=membership if with_clusters else None,
+            polygons=clusters.polygons(cluster_set) if with_clusters else None,
+            marked=None if study.cluster_table is None
+            else study.cluster_table.set_index("adcode")["rank"],
+            marked_name=study.marked_name, moran=moran_i, permutations=permutations, lang=lang,
             title=None if study.info_values is None else study.title,
-            source=None if study.info_values is None else study.title,
+            source=None if study.info_values is None else study.title, units=study.units,
         ):  # fmt: skip
             for ext in formats:
                 write(f"figures/{name}.{ext}", figure_bytes(static_fig, ext, dpi=dpi))
@@ -587,10 +730,16 @@ def _run(
         "autocorrelation": auto_summary,
         "tiers": tier_summary,
         "clusters": cluster_summary,
-        "maps": {"files": maps_written, "offline": offline, "basemap": basemap},
+        **extra_summary,
+        "maps": {"files": maps_written, "cdn": cdn, "basemap": basemap, "linked": linked},
         "timings_s": timings,
     }
-    write("index.html", figures.index_page(summary, maps_written, title=study.title))
+    static = [f for f in files if f.startswith("figures/") and f.endswith(".png")]
+    static = [f for f in static if not f.startswith("figures/moran_scatter_")]
+    write(
+        "index.html",
+        figures.index_page(summary, maps_written, title=study.title, linked=linked, figures=static),
+    )
     files.append("summary.json")
     summary["files"] = files
     write_atomic(
@@ -598,234 +747,3 @@ def _run(
         json.dumps(_json_safe(summary), ensure_ascii=False, indent=1, default=str) + "\n",
     )
     return summary
-
-
-def user_study(
-    path: Path | str,
-    failed_report: Path | str | None = None,
-    *,
-    value_col: str | None = None,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    max_unmatched: float = 0.0,
-    weights: str = "queen",
-    tiers_k: int = 4,
-) -> Study:
-    """A user's table as a study: its values over its own units, in the same pipeline.
-
-    Every input row goes to the run's ``tables/match_report.csv`` (status, method,
-    candidates). When rows cannot be used (:class:`~geotool._errors.MatchError`), the
-    report is written to ``failed_report`` instead, outside any run's folder (so the
-    previous complete output stays as it was), and the error names it. The analysis universe is the
-    table's own units (latest year when ``year_col`` is given): include the units that
-    scored nothing, with 0, to test against them. Tiers: Ward clustering of the values
-    into ``tiers_k`` tiers per year (fewer if the values have fewer distinct levels).
-    """
-    ok, raw, resolved, value_col = load_user_table(
-        path, failed_report, value_col=value_col, name_col=name_col,
-        province_col=province_col, prefecture_col=prefecture_col, code_col=code_col,
-        year_col=year_col, encoding=encoding, sheet=sheet, max_unmatched=max_unmatched,
-        report_on_failure_only=True,
-    )  # fmt: skip
-    latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
-    series = pd.Series(
-        latest[value_col].to_numpy(float), index=pd.Index(latest["adcode"], name="adcode"),
-        name=value_col,
-    )  # fmt: skip
-    label = Path(path).stem
-    key = "".join(c if c.isalnum() and c.isascii() else "_" for c in value_col).strip("_")
-    key = f"user_{key or 'values'}"[:60]
-    years = ok[year_col] if year_col else None
-    distinct = ok.groupby(years)[value_col].nunique().min() if year_col else ok[value_col].nunique()
-    k = int(min(tiers_k, distinct))
-    if k < 2:
-        msg = (
-            f"value_col={value_col!r} has a single distinct value; tiers and spatial "
-            "statistics need variation."
-        )
-        raise InputError(msg)
-    table = tiers.from_scores(ok["adcode"], ok[value_col], years=years, method="ward", k=k)
-    units = boundaries.units()
-    table["region"] = units.loc[table["adcode"], "region"].to_numpy()
-    table["province"] = units.loc[table["adcode"], "province"].to_numpy()
-    table["name"] = units.loc[table["adcode"], "name"].to_numpy()
-    last = table if not year_col else table[table["year"] == table["year"].max()]
-    cluster_table = last[["adcode", "name", "rank"]].reset_index(drop=True)
-    info_values = latest.set_index("adcode")[[value_col]]
-
-    def values_map(info: pd.DataFrame, opts: dict[str, Any]) -> Any:
-        from geotool.maps import choropleth
-
-        return choropleth(
-            series, scheme="quantiles", k=int(min(5, max(2, series.nunique()))),
-            title=f"{label}: {value_col}", table=info,
-            fields={value_col: value_col, "region": "region", "cluster": "城市群 cluster"},
-            **opts,
-        )  # fmt: skip
-
-    return Study(
-        title=f"{label}: {value_col}",
-        variables=[
-            Variable(
-                key,
-                f"{label}: {value_col}",
-                series,
-                weights,
-                variable=value_col,
-                high_means=f"{value_col} as given: higher values are read as stronger",
-            )
-        ],
-        tier_tables={
-            key: TierTable(
-                table,
-                f"ward, k={k}" + (" per year" if year_col else ""),
-                year_col="year" if year_col else None,
-            )
-        },
-        cluster_table=cluster_table,
-        values_map=values_map,
-        info_values=info_values,
-        tables={"match_report": resolved.reset_index(names="row")},
-        summary={
-            "input": {
-                "file": str(path),
-                "encoding": raw.attrs.get("encoding"),
-                "rows": len(raw),
-                "value_col": value_col,
-                "year_col": year_col,
-            },
-            "match": resolved["match_status"].value_counts().to_dict(),
-            "match_methods": ok["match_method"].value_counts().to_dict(),
-        },
-        lisa_legend=f"Local Moran ({value_col})",
-        marked_name=f"{label} units by rank of {value_col}",
-    )
-
-
-def load_user_table(
-    path: Path | str,
-    report_path: Path | str | None,
-    *,
-    value_col: str | None,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    max_unmatched: float = 0.0,
-    report_on_failure_only: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
-    """Read a user's table, resolve its rows, write the match report, check it.
-
-    Every input row is written to ``report_path`` with its status (matched,
-    ambiguous, unmatched; the year read), before anything can fail, or only when
-    something fails (``report_on_failure_only``). Raises
-    :class:`~geotool._errors.MatchError` when more than ``max_unmatched`` of the rows
-    are unmatched or ambiguous or when a unit appears twice (in one year), and
-    :class:`~geotool._errors.InputError` for a missing column, a year that is not one,
-    or values that are not finite numbers. Years are normalised ("2020", "2020年",
-    2020.0 are one year).
-
-    Returns
-    -------
-    tuple
-        The matched rows (with ``adcode`` and the value as float), the raw table, the
-        resolved table (every row), and the name of the value column.
-    """
-    from geotool.io import read_table
-    from geotool.match import resolve
-
-    if report_path is not None:  # never written over the input table (or a device)
-        report_path = check.output_file(report_path, inputs=[path], name="report_path")
-    raw = read_table(path, encoding=encoding, sheet=sheet)
-    if value_col is None:
-        numeric = [
-            c
-            for c in raw.columns
-            if pd.to_numeric(raw[c], errors="coerce").notna().mean() > 0.9
-            and c not in (code_col, year_col)
-            and "代码" not in c
-            and "code" not in c
-        ]
-        if len(numeric) != 1:
-            msg = (
-                f"Cannot tell which column holds the values (numeric columns: {numeric}); "
-                "name it with value_col=."
-            )
-            raise InputError(msg)
-        value_col = numeric[0]
-    if value_col not in raw.columns:
-        msg = (
-            f"value_col={value_col!r} is not a column of {path}; its columns are "
-            f"{list(raw.columns)}."
-        )
-        raise InputError(msg)
-    if year_col is not None and year_col not in raw.columns:
-        msg = (
-            f"year_col={year_col!r} is not a column of {path}; its columns are {list(raw.columns)}."
-        )
-        raise InputError(msg)
-    resolved = resolve(
-        raw,
-        name_col=name_col,
-        province_col=province_col,
-        prefecture_col=prefecture_col,
-        code_col=code_col,
-    )
-    report = resolved.copy()
-
-    def fail(msg: str, cls: type[InputError] = MatchError) -> None:
-        """Write every row with its status to ``report_path``, then raise ``cls``."""
-        if report_path is not None:
-            write_atomic(Path(report_path), _csv(report.reset_index(names="row")))
-            msg += f" Every row with its status: {report_path}."
-        raise cls(msg)
-
-    if not report_on_failure_only and report_path is not None:
-        write_atomic(Path(report_path), _csv(report.reset_index(names="row")))
-    max_unmatched = check.share(max_unmatched, "max_unmatched")
-    bad = resolved[resolved["match_status"] != "matched"]
-    share = len(bad) / len(resolved)
-    if share > max_unmatched:
-        first = bad.iloc[0]
-        n_un = int((bad["match_status"] == "unmatched").sum())
-        why = str(first["match_note"] or first["match_candidates"])[:120]
-        fail(
-            f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
-            f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
-            f"{why}). Fix those names or add a province column, or allow them with "
-            f"max_unmatched={math.ceil(share * 100) / 100:.2f}."
-        )
-    ok = resolved[resolved["match_status"] == "matched"].copy()
-    if year_col:
-        years, rejected = check.year_labels(ok[year_col], "year_col")
-        report["year_used"] = pd.Series(years, dtype="Int64").reindex(report.index)
-        if len(rejected):
-            rows = rejected.index.tolist()[:8]
-            report.loc[rejected.index, "match_note"] = rejected["reason"].astype(str)
-            fail(
-                f"year_col={year_col!r} has cells that are not a year in rows {rows} "
-                f"(e.g. {short(ok.loc[rows[0], year_col])}); write years as 2020 or 2020年, "
-                "or remove those rows.",
-                InputError,
-            )
-        ok[year_col] = years.reindex(ok.index).astype(int)
-    keys = ["adcode", year_col] if year_col else ["adcode"]
-    dup = ok[ok.duplicated(keys, keep=False)]
-    if len(dup):
-        groups = {k: list(g.index) for k, g in dup.groupby(keys)}
-        listing = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
-        fail(f"Units appear more than once ({listing}); keep one row per unit (per year).")
-    try:
-        values = check.finite_values(ok[value_col], f"value_col={value_col!r}")
-    except InputError as exc:
-        fail(f"{exc} Rows are numbered as in the file's data rows (from 0).", InputError)
-    ok[value_col] = values
-    return ok, raw, resolved, value_col

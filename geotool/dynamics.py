@@ -1,0 +1,1149 @@
+"""Panels over time: autocorrelation by year, rank mobility, Markov and spatial Markov chains.
+
+A panel is one variable of the same units over several years, either a **long** table
+(one row per unit and year: ``id_col``, ``year_col``, ``value_col``) or a **wide** one
+(units as rows, years as columns). :func:`panel` checks it once and returns a
+:class:`Panel`; every analysis takes a :class:`Panel` (or a wide frame) and weights
+(:class:`geotool.weights.Weights`, a libpysal ``Graph`` or ``W``), and returns tidy
+frames in a dict.
+
+Years and balance
+-----------------
+Year labels are normalised with :func:`geotool._validate.year_labels` (``"2018"``,
+``"2019年"``, ``2020.0`` and ``"２０２０"`` are all years); a label that is not a year is
+an error naming the rows (or columns), never dropped silently. Markov chains follow the
+*same* units from year to year, so the analyses use the **balanced panel**: the units
+with a value in every year. Units without (and units absent from the weights) are
+set aside and returned in ``dropped`` (with the years they miss), and logged.
+
+The analyses, and where they come from
+--------------------------------------
+* :func:`moran_by_year`: global Moran's I of each year (:func:`geotool.autocorr.global_stats`).
+* :func:`class_centres`: mean centre of each quantile class per year and its shift
+  (:func:`geotool.tiers.yearly_centres`).
+* :func:`rank_mobility`: Kendall's tau-b between years and its spatial decomposition
+  (Rey 2004; giddy's ``SpatialTau``): tau over neighbouring pairs and over the others.
+* :func:`markov`: the quantile-class transition matrix (counts and probabilities), its
+  steady state and Shorrocks' mobility index (giddy's ``Markov``).
+* :func:`spatial_markov`: transition matrices conditional on the class of the spatial
+  lag (Rey 2001; giddy's ``Spatial_Markov``) and the tests that they are all the same
+  (Bickenbach and Bode 2003's Q and LR, and giddy's chi-square).
+* :func:`lisa_markov`: transitions between LISA quadrants and the test that a unit's
+  move is independent of its neighbours' (Rey, Murray and Anselin 2011; giddy's
+  ``LISA_Markov``).
+
+``tests/test_dynamics.py`` checks counts, probabilities, steady states and every test
+statistic against giddy to 1e-10 on the prefecture layer. giddy is not a dependency:
+the code here is numpy only.
+
+Conventions (giddy's unless said)
+---------------------------------
+Classes are quantiles (``k`` classes, 1 = lowest) computed **pooled** over all years
+(``classes="pooled"``, giddy's ``fixed=True``, the default) or **per year**
+(``classes="yearly"``): a value ``v`` is in class ``c`` when ``cut_{c-1} < v <= cut_c``,
+cut-offs being the ``100 c / k`` percentiles (linear interpolation; mapclassify's
+``Quantiles``). Spatial lags use **row-standardised** weights (giddy with
+``w.transform = "r"``). Rows of a transition matrix for a class no unit started in have
+no probabilities (NaN; giddy shows 0). The homogeneity tests' p-values, and their
+wording, state **association**: a conditional matrix that differs by neighbourhood says
+that moves and neighbours go together, not that neighbours cause the moves.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+from scipy.sparse.csgraph import connected_components
+
+from geotool import _validate as check
+from geotool import settings
+from geotool._errors import InputError
+from geotool._log import log
+from geotool._perm import folded_pvalue, rng_for
+from geotool._text import listing, short
+from geotool.autocorr import global_stats, local_stats
+from geotool.tiers import yearly_centres
+from geotool.weights import Weights, WeightsLike, as_weights
+
+__all__ = [
+    "CLASS_RULES",
+    "QUADRANTS",
+    "Panel",
+    "analyse",
+    "class_centres",
+    "lisa_markov",
+    "markov",
+    "moran_by_year",
+    "panel",
+    "rank_mobility",
+    "spatial_markov",
+]
+
+#: How quantile classes are cut: over all years at once, or year by year.
+CLASS_RULES = ("pooled", "yearly")
+#: LISA quadrants in giddy's order (its classes 1, 2, 3, 4).
+QUADRANTS = ("HH", "LH", "LL", "HL")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A checked, balanced panel of one variable.
+
+    Attributes
+    ----------
+    wide : pandas.DataFrame
+        float64, units as rows (the input's ids), years as ``int`` columns in
+        ascending order; every cell finite.
+    dropped : pandas.DataFrame
+        The units set aside, on their ids: ``missing_years`` (text, e.g. ``"2019,
+        2020"``) and ``reason``. Empty when the panel was balanced.
+    name : str
+        The variable's name, for titles and sentences.
+
+    """
+
+    wide: pd.DataFrame
+    dropped: pd.DataFrame
+    name: str
+
+    @property
+    def years(self) -> list[int]:
+        """The years, ascending."""
+        return [int(y) for y in self.wide.columns]
+
+
+def _dropped(units: list[Any], missing: list[str], reason: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"missing_years": missing, "reason": [reason] * len(units)},
+        index=pd.Index(units, dtype="object", name="unit"),
+    )
+
+
+def _numbers(series: pd.Series, name: str) -> pd.Series:
+    """Values as float64; empty cells become NaN, text that is not a number is an error."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("float64")
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        out = series.astype("float64")
+    else:
+        text = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+        out = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype("float64")
+        bad = out.isna() & text.notna() & (text != "")
+        if bad.any():
+            labels = listing([str(i) for i in series.index[bad.to_numpy()]], limit=5)
+            msg = (
+                f"{name}: {int(bad.sum()):,} value(s) are not numbers (e.g. "
+                f"{short(series[bad].iloc[0], 30)!r} at rows {labels}); fix or remove them."
+            )
+            raise InputError(msg)
+    infinite = np.isinf(out.to_numpy())
+    if infinite.any():
+        labels = listing([str(i) for i in series.index[infinite]], limit=5)
+        msg = f"{name}: {int(infinite.sum()):,} value(s) are infinite at rows {labels}; fix them."
+        raise InputError(msg)
+    return out
+
+
+def _years_or_error(labels: pd.Series, name: str, what: str) -> pd.Series:
+    years, rejected = check.year_labels(labels, name)
+    if len(rejected):
+        shown = "; ".join(
+            f"{short(label, 20)}: {reason}"
+            for label, reason in zip(rejected.index[:5], rejected["reason"][:5], strict=True)
+        )
+        more = f" and {len(rejected) - 5:,} more" if len(rejected) > 5 else ""
+        msg = (
+            f"{name}: {len(rejected):,} {what} do not hold a year ({shown}{more}); give "
+            "four-digit years such as 2020, '2020' or '2020年', or remove those "
+            f"{what}."
+        )
+        raise InputError(msg)
+    return years
+
+
+def panel(
+    data: pd.DataFrame,
+    *,
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+) -> Panel:
+    """Check a long or wide table of one variable over years; keep the balanced panel.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long: one row per unit and year (give ``year_col`` and ``value_col``). Wide:
+        one row per unit, one column per year (``year_col`` not given; with
+        ``value_col`` not given either). Year labels may be ints, floats or text
+        (``"2019年"``).
+    id_col : str, optional
+        The column holding the units' ids; default the index.
+    year_col : str, optional
+        The year column of a long table.
+    value_col : str, optional
+        The value column of a long table.
+
+    Returns
+    -------
+    Panel
+        The balanced panel and the units dropped from it (logged when any).
+
+    Raises
+    ------
+    InputError
+        Labels that are not years (naming the rows or columns), a unit with two values
+        for one year, text that is not a number, infinite values, unknown columns,
+        fewer than two years or two units in the balanced panel.
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"id": ["a", "a", "b", "b", "c"],
+    ...                      "year": ["2019", "2020年", 2019, 2020.0, 2019],
+    ...                      "GDP": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    >>> p = panel(long, id_col="id", year_col="year", value_col="GDP")
+    >>> p.wide.to_dict(orient="index")
+    {'a': {2019: 1.0, 2020: 2.0}, 'b': {2019: 3.0, 2020: 4.0}}
+    >>> p.dropped["missing_years"].tolist()
+    ['2020']
+
+    """
+    if not isinstance(data, pd.DataFrame):
+        msg = f"data must be a pandas DataFrame (long or wide), got {type(data).__name__}."
+        raise InputError(msg)
+    named = {"id_col": id_col, "year_col": year_col, "value_col": value_col}
+    unknown = [f"{k}={v!r}" for k, v in named.items() if v is not None and v not in data.columns]
+    if unknown:
+        msg = (
+            f"{', '.join(unknown)}: not a column of data; the columns are "
+            f"{listing([str(c) for c in data.columns], limit=8)}."
+        )
+        raise InputError(msg)
+    if (year_col is None) != (value_col is None):
+        msg = (
+            f"year_col={year_col!r}, value_col={value_col!r}: a long table needs both (the "
+            "year and the value columns); a wide one (years as columns) neither."
+        )
+        raise InputError(msg)
+    frame = data.set_index(id_col) if id_col is not None else data
+    if year_col is not None and value_col is not None:
+        name = str(value_col)
+        years = _years_or_error(frame[year_col].reset_index(drop=True), year_col, "rows")
+        values = _numbers(frame[value_col].reset_index(drop=True), f"value_col={value_col!r}")
+        long = pd.DataFrame(
+            {"unit": frame.index.to_numpy(), "year": years.to_numpy(), "value": values}
+        )
+        twice = long.duplicated(["unit", "year"], keep=False)
+        if twice.any():
+            pairs = long.loc[twice, ["unit", "year"]].drop_duplicates().head(5)
+            shown = ", ".join(f"{short(u, 20)} in {y}" for u, y in pairs.itertuples(index=False))
+            msg = (
+                f"year_col={year_col!r}: {int(twice.sum()):,} rows give a unit two values for "
+                f"one year ({shown}); keep one row per unit and year."
+            )
+            raise InputError(msg)
+        wide = long.pivot(index="unit", columns="year", values="value")  # noqa: PD010
+    else:
+        name = str(frame.columns.name) if frame.columns.name is not None else "value"
+        years = _years_or_error(pd.Series(list(frame.columns)), "data", "columns")
+        if years.duplicated().any():
+            same = [
+                str(c)
+                for c, d in zip(frame.columns, years.duplicated(keep=False), strict=True)
+                if d
+            ]
+            msg = (
+                f"data: columns {listing(same, limit=6)} name the same year; keep one "
+                "column per year."
+            )
+            raise InputError(msg)
+        wide = pd.DataFrame(
+            {int(y): _numbers(frame[c], f"data[{short(c, 20)!r}]") for c, y in
+             zip(frame.columns, years, strict=True)},
+            index=frame.index,
+        )  # fmt: skip
+        wide.index.name = "unit"
+    if wide.index.has_duplicates:
+        dup = listing([str(u) for u in wide.index[wide.index.duplicated()].unique()], limit=5)
+        msg = f"data: units {dup} have more than one row; keep one row per unit."
+        raise InputError(msg)
+    wide = wide.reindex(columns=sorted(wide.columns))
+    wide.columns = pd.Index([int(c) for c in wide.columns], name="year")
+    wide.index.name = "unit"
+    missing = wide.isna()
+    incomplete = missing.any(axis=1).to_numpy()
+    gaps = [", ".join(str(y) for y in wide.columns[row]) for row in missing.to_numpy()[incomplete]]
+    dropped = _dropped(list(wide.index[incomplete]), gaps, "no value in some years")
+    balanced = wide.loc[~incomplete].astype("float64")
+    if len(dropped):
+        log(
+            f"Panel of {name}: {len(dropped):,} of {len(wide):,} units lack a value in some "
+            f"years and are left out of the balanced panel "
+            f"({listing([str(u) for u in dropped.index], limit=5)}).",
+            logging.WARNING,
+        )
+    steps = np.diff(np.asarray(wide.columns, dtype=int))
+    if len(steps) and (steps != steps[0]).any():
+        log(
+            f"Panel of {name}: the years {list(map(int, wide.columns))} are not evenly spaced; "
+            "transitions are counted between consecutive observed years, whatever the gap.",
+            logging.WARNING,
+        )
+    if balanced.shape[1] < 2 or len(balanced) < 2:
+        msg = (
+            f"The balanced panel of {short(name, 40)} has {len(balanced):,} unit(s) and "
+            f"{balanced.shape[1]} year(s) ({len(dropped):,} units dropped for missing years); "
+            "change over time needs at least two units with values in at least two years."
+        )
+        raise InputError(msg)
+    return Panel(wide=balanced, dropped=dropped, name=name)
+
+
+def _as_panel(data: Panel | pd.DataFrame) -> Panel:
+    return data if isinstance(data, Panel) else panel(data)
+
+
+def _aligned(p: Panel, w: WeightsLike) -> tuple[np.ndarray, Weights, pd.DataFrame]:
+    """``(values (n, t) in the weights' order, weights over those units, dropped units)``.
+
+    Units of the panel absent from the weights are dropped (and reported); the weights
+    are restricted to the panel's units, refusing units left without neighbours.
+    """
+    weights = as_weights(w)
+    units = p.wide.index
+    absent = units.difference(weights.ids, sort=False)
+    dropped = p.dropped
+    if len(absent):
+        log(
+            f"Panel of {p.name}: {len(absent):,} units are not in the weights and are left "
+            f"out ({listing([str(u) for u in absent], limit=5)}).",
+            logging.WARNING,
+        )
+        dropped = pd.concat([dropped, _dropped(list(absent), [""] * len(absent), "not in w")])
+    keep = weights.ids.isin(units)
+    if not keep.all():
+        pos = np.flatnonzero(keep)
+        sub = weights.sparse[pos][:, pos].tocsr()
+        weights = Weights(sparse=sub, spec=weights.spec, ids=weights.ids[pos], report={})
+    lonely = np.diff(weights.sparse.indptr) == 0
+    if lonely.any():
+        msg = (
+            f"w: {int(lonely.sum()):,} unit(s) of the panel have no neighbour among its units "
+            f"({listing([str(u) for u in weights.ids[lonely]], limit=5)}); build the weights "
+            "on the balanced panel's units (Panel.wide.index) with an island rule, e.g. "
+            "geotool.weights.build(geo.loc[units], 'queen')."
+        )
+        raise InputError(msg)
+    if len(weights.ids) < 4:
+        msg = (
+            f"w: only {len(weights.ids)} units in common with the panel (panel ids such as "
+            f"{listing(units[:3].tolist())}, weights ids such as "
+            f"{listing(as_weights(w).ids[:3].tolist())}); need at least 4: build w on the "
+            "panel's units, with ids of the same type (text adcodes, not numbers)."
+        )
+        raise InputError(msg)
+    y = p.wide.reindex(weights.ids).to_numpy(dtype=float)
+    return y, weights, dropped
+
+
+def _check_k(k: object, name: str) -> int:
+    return check.classes(k, n_distinct=10**9, name=name)
+
+
+def _check_rule(classes: object) -> str:
+    if classes not in CLASS_RULES:
+        msg = f"classes={short(classes, 30)!r}: use 'pooled' (one set of cut-offs) or 'yearly'."
+        raise InputError(msg)
+    return str(classes)
+
+
+def _quantile_classes(
+    y: np.ndarray, k: int, rule: str, name: str, years: list[int]
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Class ids 0..k-1 of ``y`` (n, t) and the cut-offs (mapclassify's ``Quantiles``)."""
+    pct = np.linspace(100 / k, 100, k)
+    blocks = [y.ravel()] if rule == "pooled" else [y[:, j] for j in range(y.shape[1])]
+    labels: list[object] = ["pooled"] if rule == "pooled" else list(years)
+    ids = np.empty(y.shape, dtype=np.int64)
+    rows = []
+    for j, (block, label) in enumerate(zip(blocks, labels, strict=True)):
+        cuts = np.unique(np.percentile(block, pct))
+        if len(cuts) < k:
+            where = "over all years" if rule == "pooled" else f"in {label}"
+            msg = (
+                f"{name}={k}: the values {where} have only {len(cuts)} distinct quantile "
+                f"cut-offs (many equal values), too few for {k} classes; use {name}="
+                f"{len(cuts)} or fewer, or a variable with fewer ties."
+            )
+            raise InputError(msg)
+        if rule == "pooled":
+            ids[:] = np.searchsorted(cuts, y, side="left")
+        else:
+            ids[:, j] = np.searchsorted(cuts, block, side="left")
+        lower = np.concatenate([[block.min()], cuts[:-1]])
+        rows += [
+            {"year": label, "class": c + 1, "lower": lower[c], "upper": cuts[c]} for c in range(k)
+        ]
+    return ids, pd.DataFrame(rows)
+
+
+def _transitions(ids: np.ndarray, k: int) -> np.ndarray:
+    """``(k, k)`` counts of moves from year t to t + 1, pooled over t."""
+    start, end = ids[:, :-1].ravel(), ids[:, 1:].ravel()
+    return np.bincount(start * k + end, minlength=k * k).reshape(k, k).astype(float)
+
+
+def _probabilities(counts: np.ndarray) -> np.ndarray:
+    """Row shares; NaN rows where no unit started."""
+    rows = counts.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(rows > 0, counts / np.where(rows > 0, rows, 1.0), np.nan)
+
+
+def _steady_state(p: np.ndarray) -> tuple[np.ndarray, str]:
+    """The stationary distribution, or NaNs and why there is none (or not one only)."""
+    k = len(p)
+    nan = np.full(k, np.nan)
+    if np.isnan(p).any():
+        return nan, "some classes have no observed moves out"
+    graph = sp.csr_matrix(p > 0)
+    n_comp, comp = connected_components(graph, directed=True, connection="strong")
+    leaves = []
+    for c in range(n_comp):
+        members = comp == c
+        if not p[np.ix_(members, ~members)].any():  # no way out: a recurrent class
+            leaves.append(members)
+    if len(leaves) != 1:
+        return nan, f"{len(leaves)} closed classes: the long-run shares depend on the start"
+    members = leaves[0]
+    sub = p[np.ix_(members, members)]
+    m = int(members.sum())
+    # pi (P - I) = 0 with sum(pi) = 1, least squares on the stacked system
+    system = np.vstack([sub.T - np.eye(m), np.ones((1, m))])
+    rhs = np.concatenate([np.zeros(m), [1.0]])
+    pi = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    out = np.zeros(k)
+    out[members] = np.clip(pi, 0.0, None) / np.clip(pi, 0.0, None).sum()
+    return out, ""
+
+
+def _matrix(values: np.ndarray, labels: list[Any]) -> pd.DataFrame:
+    """A transition table: ``from`` classes as rows, ``to`` classes as columns."""
+    return pd.DataFrame(
+        values, index=pd.Index(labels, name="from"), columns=pd.Index(labels, name="to")
+    )
+
+
+def moran_by_year(
+    data: Panel | pd.DataFrame,
+    w: WeightsLike,
+    *,
+    permutations: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Global Moran's I of each year over the balanced panel's units.
+
+    The same units every year, so the values are comparable across years.
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        A :class:`Panel`, or a wide frame (units x years).
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Weights over (at least) the panel's units.
+    permutations : int, optional
+        Default :data:`geotool.settings.permutations` (0: analytical only).
+    seed : int, optional
+        Default :data:`geotool.settings.seed`; the same relabellings serve every year.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per year: ``year, moran_i, expected, z_rand, p_rand`` (two-sided,
+        randomisation), ``p_sim`` (one-sided in the observed direction), ``n``,
+        ``permutations, seed, weights``.
+
+    """
+    p = _as_panel(data)
+    y, weights, _ = _aligned(p, w)
+    rows = []
+    for j, year in enumerate(p.years):
+        values = pd.Series(y[:, j], index=weights.ids, name=f"{p.name} {year}")
+        g = global_stats(values, weights, permutations=permutations, seed=seed)
+        moran = g[g["statistic"] == "moran_i"].iloc[0]
+        rows.append(
+            {
+                "year": year,
+                "moran_i": moran["value"],
+                "expected": moran["expected"],
+                "z_rand": moran["z_rand"],
+                "p_rand": moran["p_rand"],
+                "p_sim": moran["p_sim"],
+                "n": int(moran["n"]),
+                "permutations": int(moran["permutations"]),
+                "seed": int(moran["seed"]),
+                "weights": moran["weights"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def class_centres(
+    data: Panel | pd.DataFrame,
+    pos: pd.DataFrame,
+    *,
+    k: int = 5,
+    classes: str = "pooled",
+) -> pd.DataFrame:
+    """Mean centre of each quantile class per year, and its shift from the year before.
+
+    :func:`geotool.tiers.yearly_centres` on the quantile classes (1 = lowest).
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        A :class:`Panel`, or a wide frame (units x years).
+    pos : pandas.DataFrame
+        :func:`geotool.tiers.unit_positions` of (at least) the panel's units.
+    k : int, default 5
+        Number of quantile classes.
+    classes : {"pooled", "yearly"}
+        Cut-offs over all years, or per year.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``class, year, n, mean_lon, mean_lat, shift_km, shift_bearing_deg``.
+
+    """
+    p = _as_panel(data)
+    k = _check_k(k, "k")
+    rule = _check_rule(classes)
+    ids, _ = _quantile_classes(p.wide.to_numpy(), k, rule, "k", p.years)
+    table = pd.DataFrame(
+        {
+            "unit": np.repeat(p.wide.index.to_numpy(), len(p.years)),
+            "year": np.tile(p.years, len(p.wide)),
+            "tier": ids.ravel() + 1,
+        }
+    )
+    out = yearly_centres(table, pos, year_col="year", id_col="unit")
+    return out.rename(columns={"tier": "class"})
+
+
+def _pair_counts(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """``[concordant, discordant, pairs with dx != 0, pairs with dy != 0]`` (last axis)."""
+    prod = dx * dy
+    return np.stack(
+        [
+            (prod > 0).sum(axis=-1),
+            (prod < 0).sum(axis=-1),
+            (dx != 0).sum(axis=-1),
+            (dy != 0).sum(axis=-1),
+        ],
+        axis=-1,
+    ).astype(float)
+
+
+def _tau_b(c: np.ndarray) -> np.ndarray:
+    den = np.sqrt(c[..., 2] * c[..., 3])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (c[..., 0] - c[..., 1]) / den, np.nan)
+
+
+def _all_pairs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pair counts over all unordered pairs, in row blocks (memory stays small)."""
+    n = len(x)
+    total = np.zeros(4)
+    step = max(1, 4_000_000 // max(n, 1))
+    for start in range(0, n, step):
+        rows = np.arange(start, min(n, start + step))
+        dx = x[rows, None] - x[None, :]
+        dy = y[rows, None] - y[None, :]
+        upper = np.arange(n)[None, :] > rows[:, None]
+        total += _pair_counts(np.where(upper, dx, 0.0), np.where(upper, dy, 0.0)).sum(axis=0)
+    return total
+
+
+def rank_mobility(
+    data: Panel | pd.DataFrame,
+    w: WeightsLike | None = None,
+    *,
+    span: str = "both",
+    permutations: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Kendall's tau-b between years and, with weights, its spatial decomposition.
+
+    tau-b compares every pair of units: concordant when they are in the same order in
+    both years, discordant when their order swapped; ``tau = (C - D) / sqrt(n_x n_y)``
+    with ``n_x`` (``n_y``) the pairs not tied in the first (second) year, as giddy's
+    ``Tau`` and scipy's ``kendalltau``. A tau near 1 means little rank mobility.
+    With ``w``, the pairs are split into **neighbours** (linked by ``w`` in either
+    direction) and **others** (Rey 2004): ``tau_neighbours`` is giddy's
+    ``SpatialTau.tau_spatial``; a ``tau_neighbours`` below ``tau_others`` means
+    neighbours swap places more often than distant units (rank exchanges are local).
+    ``p_sim_neighbours`` tests it by moving the units' pairs of values at random over
+    the map (one-sided in the observed direction, ties counted, :mod:`geotool._perm`).
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        A :class:`Panel`, or a wide frame (units x years).
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W, optional
+        Weights for the spatial decomposition.
+    span : {"both", "consecutive", "first_last"}
+        Which pairs of years: each year with the next, the first with the last, or both
+        (the first-last row added when there are more than two years).
+    permutations : int, optional
+        For ``p_sim_neighbours``; default :data:`geotool.settings.permutations`.
+    seed : int, optional
+        Default :data:`geotool.settings.seed` (stream ``"spatial_tau"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair of years: ``year_from, year_to, n, tau, p_norm`` (two-sided,
+        scipy's ``kendalltau``), ``concordant, discordant`` and, with ``w``:
+        ``pairs_neighbours, concordant_neighbours, discordant_neighbours,
+        tau_neighbours, tau_others, p_sim_neighbours``.
+
+    """
+    if span not in ("both", "consecutive", "first_last"):
+        msg = f"span={short(span, 30)}: use 'both', 'consecutive' or 'first_last'."
+        raise InputError(msg)
+    p = _as_panel(data)
+    if w is not None:
+        y, weights, _ = _aligned(p, w)
+        b = weights.binary()
+        links = sp.triu(((b + b.T) > 0).astype(np.int8), k=1).tocoo()
+        a_idx, b_idx = links.row, links.col
+        perms = settings.permutations if permutations is None else permutations
+        perms = check.permutations(perms, n_units=len(y))
+        seed_ = check.seed(settings.seed if seed is None else seed)
+    else:
+        y = p.wide.to_numpy(dtype=float)
+    years = p.years
+    last = len(years) - 1
+    pairs = []
+    if span in ("both", "consecutive"):
+        pairs += [(j, j + 1) for j in range(last)]
+    if span == "first_last" or (span == "both" and last > 1):
+        pairs.append((0, last))
+    sims = (
+        _spatial_tau_sims(
+            y, pairs=pairs, a=a_idx, b=b_idx, permutations=perms, rng=rng_for(seed_, "spatial_tau")
+        )
+        if w is not None and perms
+        else None
+    )
+    rows = []
+    for r, (j0, j1) in enumerate(pairs):
+        x0, x1 = y[:, j0], y[:, j1]
+        counts = _all_pairs(x0, x1)
+        row: dict[str, Any] = {
+            "year_from": years[j0],
+            "year_to": years[j1],
+            "n": len(x0),
+            "tau": float(_tau_b(counts)),
+            "p_norm": float(stats.kendalltau(x0, x1).pvalue),
+            "concordant": int(counts[0]),
+            "discordant": int(counts[1]),
+        }
+        if w is not None:
+            near = _pair_counts(x0[a_idx] - x0[b_idx], x1[a_idx] - x1[b_idx])
+            tau_near = float(_tau_b(near))
+            p_sim = float("nan")
+            if sims is not None and math.isfinite(tau_near):
+                p_sim = float(folded_pvalue(np.array([tau_near]), sims[r][None, :])[0])
+            row |= {
+                "pairs_neighbours": len(a_idx),
+                "concordant_neighbours": int(near[0]),
+                "discordant_neighbours": int(near[1]),
+                "tau_neighbours": tau_near,
+                "tau_others": float(_tau_b(counts - near)),
+                "p_sim_neighbours": p_sim,
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _spatial_tau_sims(
+    y: np.ndarray,
+    *,
+    pairs: list[tuple[int, int]],
+    a: np.ndarray,
+    b: np.ndarray,
+    permutations: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Tau over neighbouring pairs when the units' values are relocated at random.
+
+    One set of relocations serves every pair of years; shape ``(len(pairs), P)``. A
+    relocation puts units ``u, v`` on a neighbouring pair; whether that pair is
+    concordant depends on ``u, v`` only, so each pair of years is an ``(n, n)`` table
+    of concordance (-1, 0, 1) and each relocation a gather from it.
+    """
+    n = len(y)
+    perm = rng.permuted(np.broadcast_to(np.arange(n, dtype=np.int64), (permutations, n)), axis=1)
+    where = perm[:, a] * n + perm[:, b]  # (P, pairs): flat positions in an (n, n) table
+    del perm
+
+    def order(j: int) -> np.ndarray:
+        return np.sign(y[:, j][:, None] - y[:, j][None, :]).astype(np.int8).ravel()
+
+    def untied(j: int, sign: np.ndarray) -> np.ndarray:
+        if len(np.unique(y[:, j])) == n:  # no ties: every pair is ordered
+            return np.full(permutations, float(len(a)))
+        return np.count_nonzero(sign[where], axis=1).astype(float)
+
+    sims = np.empty((len(pairs), permutations))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for r, (j0, j1) in enumerate(pairs):
+            s0, s1 = order(j0), order(j1)
+            net = (s0 * s1)[where].sum(axis=1, dtype=np.int64)
+            sims[r] = net / np.sqrt(untied(j0, s0) * untied(j1, s1))
+    return sims
+
+
+def _markov_tables(ids: np.ndarray, k: int) -> dict[str, Any]:
+    labels = list(range(1, k + 1))
+    counts = _transitions(ids, k)
+    probs = _probabilities(counts)
+    steady, note = _steady_state(probs)
+    shorrocks = (k - np.trace(probs)) / (k - 1) if not np.isnan(probs).any() else float("nan")
+    return {
+        "counts": _matrix(counts, labels),
+        "probabilities": _matrix(probs, labels),
+        "steady_state": pd.Series(steady, index=pd.Index(labels, name="class"), name="share"),
+        "steady_state_note": note,
+        "shorrocks": float(shorrocks),
+    }
+
+
+def markov(
+    data: Panel | pd.DataFrame,
+    *,
+    k: int = 5,
+    classes: str = "pooled",
+) -> dict[str, Any]:
+    """Quantile-class Markov chain: transition counts, probabilities, steady state.
+
+    Each unit's class (1 = lowest of ``k`` quantiles) in one year against the next,
+    pooled over all pairs of consecutive years (giddy's ``Markov``).
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        A :class:`Panel`, or a wide frame (units x years).
+    k : int, default 5
+        Number of quantile classes (5: quintiles).
+    classes : {"pooled", "yearly"}
+        Cut-offs over all years (giddy's default), or per year (relative positions).
+
+    Returns
+    -------
+    dict
+        ``counts`` and ``probabilities`` (DataFrames ``from`` x ``to`` classes; a row
+        with no moves has NaN probabilities), ``steady_state`` (Series by class; NaN
+        when the chain has no unique one, ``steady_state_note`` says why),
+        ``shorrocks`` (mobility index ``(k - trace P) / (k - 1)``: 0 nobody moves, 1
+        as mobile as independence), ``classes`` (units x years, 1..k),
+        ``cutoffs`` (``year`` or "pooled", ``class, lower, upper``), ``k``, ``rule``,
+        ``moves`` (number of transitions), ``dropped`` (:attr:`Panel.dropped`) and
+        ``sentence``.
+
+    Examples
+    --------
+    >>> wide = pd.DataFrame({"2018": [1.0, 2.0, 3.0, 4.0], "2019年": [2.0, 1.0, 3.0, 4.0]})
+    >>> markov(wide, k=2)["counts"].to_numpy().tolist()
+    [[2.0, 0.0], [0.0, 2.0]]
+
+    """
+    p = _as_panel(data)
+    k = _check_k(k, "k")
+    rule = _check_rule(classes)
+    ids, cutoffs = _quantile_classes(p.wide.to_numpy(), k, rule, "k", p.years)
+    out = _markov_tables(ids, k)
+    stay = float(np.trace(out["counts"].to_numpy()) / out["counts"].to_numpy().sum())
+    out |= {
+        "classes": pd.DataFrame(ids + 1, index=p.wide.index, columns=p.wide.columns),
+        "cutoffs": cutoffs,
+        "k": k,
+        "rule": rule,
+        "moves": int(out["counts"].to_numpy().sum()),
+        "dropped": p.dropped,
+        "sentence": (
+            f"Of {int(out['counts'].to_numpy().sum()):,} year-to-year transitions of "
+            f"{p.name} between {k} quantile classes ({rule} cut-offs), {stay:.0%} stayed in "
+            f"their class (Shorrocks mobility index {out['shorrocks']:.2f}; 0 = no mobility)."
+        ),
+    }
+    return out
+
+
+def _chi2(t1: np.ndarray, t2: np.ndarray) -> tuple[float, float, int]:
+    """Giddy's ``chi2``: counts ``t1`` against the row shares of ``t2``."""
+    rs2, rs1 = t2.sum(axis=1), t1.sum(axis=1)
+    dof = int(((rs1 > 0).sum() - 1) * ((rs2 > 0).sum() - 1))
+    shares = t2 / (rs2 + (rs2 == 0))[:, None]
+    expected = rs1[:, None] * shares
+    value = float(((t1 - expected) ** 2 / (expected + (expected == 0))).sum())
+    return value, float(stats.chi2.sf(value, dof)) if dof > 0 else float("nan"), dof
+
+
+def _homogeneity(t: np.ndarray) -> dict[str, float]:
+    """Bickenbach and Bode's Q and LR tests that the conditional matrices are equal.
+
+    ``t`` is ``(m, k, k)``: counts per regime. As giddy's ``Homogeneity_Results``.
+    """
+    pooled = t.sum(axis=0)
+    n_i = pooled.sum(axis=1)
+    p_ij = pooled / (n_i + (n_i == 0))[:, None]
+    a_i = (pooled > 0).sum(axis=1)
+    b_i = np.zeros(len(n_i))
+    q = lr = 0.0
+    for n_ijm in t:
+        n_im = n_ijm.sum(axis=1)
+        b_i += n_im > 0
+        p_ijm = n_ijm / (n_im + (n_im == 0))[:, None]
+        q += float((n_im[:, None] * (p_ijm - p_ij) ** 2 / (p_ij + (p_ij == 0))).sum())
+        mask = (n_ijm > 0) & (p_ij > 0)
+        ratio = np.where(mask, p_ijm, 1.0) / np.where(mask, p_ij, 1.0)
+        lr += float((n_ijm * np.log(ratio)).sum())
+    dof = int(((b_i - 1) * (a_i - 1)).sum())
+    lr *= 2.0
+    sf = (lambda v: float(stats.chi2.sf(v, dof))) if dof > 0 else (lambda v: float("nan"))
+    return {"Q": q, "Q_p": sf(q), "LR": lr, "LR_p": sf(lr), "dof": dof}
+
+
+def _verdict(p_value: float, alpha: float, found: str, not_found: str) -> str:
+    if not math.isfinite(p_value):
+        return "not tested (no degrees of freedom: too few classes were visited)"
+    return found if p_value <= alpha else not_found
+
+
+def spatial_markov(
+    data: Panel | pd.DataFrame,
+    w: WeightsLike,
+    *,
+    k: int = 5,
+    m: int | None = None,
+    classes: str = "pooled",
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Spatial Markov chain (Rey 2001): transitions conditional on the neighbours' class.
+
+    Each unit's move from year t to t + 1 is counted in the matrix of the class of its
+    spatial lag (row-standardised weights) in year t. If moves did not depend on the
+    neighbourhood, the ``m`` conditional matrices would all equal the pooled one;
+    Bickenbach and Bode's tests (Q, Pearson-type, and LR, likelihood ratio, with the
+    same degrees of freedom) and giddy's chi-square (each conditional matrix against
+    the pooled one, summed) test that.
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        A :class:`Panel`, or a wide frame (units x years).
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Weights over (at least) the panel's units; row-standardised here.
+    k : int, default 5
+        Quantile classes of the values.
+    m : int, optional
+        Quantile classes of the spatial lags; default ``k``.
+    classes : {"pooled", "yearly"}
+        Cut-offs over all years (giddy's default, ``fixed=True``) or per year.
+    alpha : float, default 0.05
+        Significance level of the sentence.
+
+    Returns
+    -------
+    dict
+        ``counts`` and ``probabilities``: DataFrames indexed by ``(lag_class, from)``
+        with one column per ``to`` class (NaN probabilities where no unit started);
+        ``pooled`` (:func:`markov`'s tables over all units);
+        ``tests``: rows ``Q``, ``LR``, ``chi2`` with ``statistic, value, dof, p``;
+        ``chi2_by_lag``: ``lag_class, chi2, dof, p``; ``steady_state``: DataFrame
+        ``lag_class`` x class (NaN where undefined); ``classes``, ``lag_classes``
+        (units x years, 1..k), ``cutoffs``, ``lag_cutoffs``, ``k``, ``m``, ``rule``,
+        ``alpha``, ``dropped`` and ``sentence``.
+
+    """
+    alpha = check.alpha(alpha)
+    p = _as_panel(data)
+    k = _check_k(k, "k")
+    m = k if m is None else _check_k(m, "m")
+    rule = _check_rule(classes)
+    y, weights, dropped = _aligned(p, w)
+    lag = weights.row_standardised() @ y
+    ids, cutoffs = _quantile_classes(y, k, rule, "k", p.years)
+    lag_ids, lag_cutoffs = _quantile_classes(lag, m, rule, "m", p.years)
+    start, end, regime = ids[:, :-1].ravel(), ids[:, 1:].ravel(), lag_ids[:, :-1].ravel()
+    t = np.bincount((regime * k + start) * k + end, minlength=m * k * k).reshape(m, k, k)
+    t = t.astype(float)
+    pooled = _markov_tables(ids, k)
+    probs = _probabilities(t)
+    labels = list(range(1, k + 1))
+    index = pd.MultiIndex.from_product([range(1, m + 1), labels], names=["lag_class", "from"])
+    columns = pd.Index(labels, name="to")
+    hom = _homogeneity(t)
+    by_lag = [_chi2(t[r], pooled["counts"].to_numpy()) for r in range(m)]
+    x2 = float(sum(c[0] for c in by_lag))
+    x2_dof = m * (k - 1) ** 2
+    tests = pd.DataFrame(
+        [
+            {"statistic": "Q", "value": hom["Q"], "dof": hom["dof"], "p": hom["Q_p"]},
+            {"statistic": "LR", "value": hom["LR"], "dof": hom["dof"], "p": hom["LR_p"]},
+            {"statistic": "chi2", "value": x2, "dof": x2_dof,
+             "p": float(stats.chi2.sf(x2, x2_dof))},
+        ]
+    )  # fmt: skip
+    steady = np.vstack([_steady_state(probs[r])[0] for r in range(m)])
+    verdict = _verdict(
+        hom["Q_p"],
+        alpha,
+        "is associated with its neighbours' class: the transition probabilities differ "
+        "between neighbourhoods",
+        "shows no detectable dependence on its neighbours' class: the transition "
+        "probabilities are consistent with being the same in every neighbourhood",
+    )
+    sentence = (
+        f"A unit's move up or down the {k} quantile classes of {p.name} {verdict} "
+        f"(Q = {hom['Q']:.1f}, dof {hom['dof']}, p = {hom['Q_p']:.3g}, α = {alpha:g}; "
+        f"{len(y):,} units, {p.years[0]}-{p.years[-1]}). "
+        + (
+            "This is an association between a unit's moves and its surroundings, not "
+            "evidence that neighbours cause them."
+            if math.isfinite(hom["Q_p"]) and hom["Q_p"] <= alpha
+            else "It does not show that neighbours are irrelevant, only that these data "
+            "cannot tell their influence from chance."
+        )
+    )
+    years = p.wide.columns
+    return {
+        "counts": pd.DataFrame(t.reshape(m * k, k), index=index, columns=columns),
+        "probabilities": pd.DataFrame(probs.reshape(m * k, k), index=index, columns=columns),
+        "pooled": pooled,
+        "tests": tests,
+        "chi2_by_lag": pd.DataFrame(
+            {
+                "lag_class": range(1, m + 1),
+                "chi2": [c[0] for c in by_lag],
+                "dof": [c[2] for c in by_lag],
+                "p": [c[1] for c in by_lag],
+            }
+        ),
+        "steady_state": pd.DataFrame(
+            steady,
+            index=pd.Index(range(1, m + 1), name="lag_class"),
+            columns=pd.Index(labels, name="class"),
+        ),
+        "classes": pd.DataFrame(ids + 1, index=weights.ids, columns=years),
+        "lag_classes": pd.DataFrame(lag_ids + 1, index=weights.ids, columns=years),
+        "cutoffs": cutoffs,
+        "lag_cutoffs": lag_cutoffs,
+        "k": k,
+        "m": m,
+        "rule": rule,
+        "alpha": alpha,
+        "dropped": dropped,
+        "sentence": sentence,
+    }
+
+
+def lisa_markov(
+    data: Panel | pd.DataFrame,
+    w: WeightsLike,
+    *,
+    alpha: float = 0.05,
+    permutations: int = 0,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Transitions between LISA quadrants, and whether a unit's move follows its neighbours'.
+
+    Each year, a unit's quadrant is HH (value above the year's mean, spatial lag of the
+    standardised values above 0), LH, LL or HL, as esda's ``Moran_Local`` ``q`` (a value
+    exactly at the mean counts as low); the matrices count every unit, significant or
+    not, as giddy's ``LISA_Markov``. The test compares the quadrant transitions with
+    those expected if a unit's own move (above/below the year's mean) and its
+    neighbours' move (lag above/below the year's mean) were independent Markov chains
+    over time (Rey, Murray and Anselin 2011). giddy's ``chi_2`` builds those two chains
+    on the transposed panel (years taken as units, units as periods, each value
+    relative to its unit's mean over the years), so its expected matrix and statistic
+    differ from these; ``tests/test_dynamics.py`` builds the chains with giddy's own
+    ``Markov`` on the panel as it is and finds this statistic to 1e-10.
+
+    With ``permutations``, each year's local Moran p-values
+    (:func:`geotool.autocorr.local_stats`, conditional randomisation) mark the
+    significant unit-years, and ``moves`` says which moves start or end significant.
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        The panel (a wide frame is read by :func:`panel`).
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Weights covering the panel's units; the lags use them row-standardised.
+    alpha : float, default 0.05
+        Significance level of the sentence and of the local p-values.
+    permutations : int, default 0
+        Permutations of the yearly local Moran p-values; 0: none (no significance).
+    seed : int, optional
+        Default :data:`geotool.settings.seed`.
+
+    Returns
+    -------
+    dict
+        ``counts``, ``probabilities``, ``expected`` (counts under independence):
+        DataFrames ``from`` x ``to`` over :data:`QUADRANTS`; ``steady_state``
+        (Series; NaN when not unique, ``steady_state_note``), ``tests`` (one row
+        ``chi2``: ``statistic, value, dof, p``), ``quadrants`` (units x years,
+        "HH" ...), ``moves`` (one row per unit and pair of consecutive years:
+        ``unit, year_from, year_to, from, to`` and, with permutations,
+        ``significant_from, significant_to``); with permutations also ``significant``
+        (units x years, ``p_sim <= alpha``) and ``significant_counts`` (the
+        transitions between unit-years significant at both ends, ``from`` x ``to``);
+        ``alpha``, ``permutations``, ``dropped`` and ``sentence``.
+
+    """
+    alpha = check.alpha(alpha)
+    p = _as_panel(data)
+    y, weights, dropped = _aligned(p, w)
+    permutations = check.permutations(permutations, n_units=len(y))
+    wr = weights.row_standardised()
+    z = (y - y.mean(axis=0)) / y.std(axis=0)
+    if not np.isfinite(z).all():
+        flat = [str(year) for year, s in zip(p.years, y.std(axis=0), strict=True) if s == 0]
+        msg = f"{p.name} is the same for every unit in {', '.join(flat)}; no LISA quadrants."
+        raise InputError(msg)
+    lag = wr @ z
+    high, lag_high = z > 0, lag > 0
+    q = np.select([high & lag_high, ~high & lag_high, ~high & ~lag_high], [0, 1, 2], default=3)
+    tables = _markov_tables(q, 4)
+    counts = tables["counts"].to_numpy()
+    # independence: own (below mean?) and lag (below mean?) two-state chains
+    own = _probabilities(_transitions((y < y.mean(axis=0)).astype(np.int64), 2))
+    nbr = _probabilities(_transitions((wr @ y < y.mean(axis=0)).astype(np.int64), 2))
+    order = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 1, 0, 0]])
+    joint = order @ np.kron(np.nan_to_num(own), np.nan_to_num(nbr)) @ order.T
+    expected = counts.sum(axis=1)[:, None] * joint
+    value, p_value, dof = _chi2(counts, expected)
+    verdict = _verdict(
+        p_value,
+        alpha,
+        "is associated with its neighbours' move",
+        "shows no detectable association with its neighbours' move",
+    )
+    labels = list(QUADRANTS)
+    names = np.array(labels)[q]
+    n, t = q.shape
+    moves = pd.DataFrame(
+        {
+            "unit": np.repeat(weights.ids.to_numpy(), t - 1),
+            "year_from": np.tile(p.years[:-1], n),
+            "year_to": np.tile(p.years[1:], n),
+            "from": names[:, :-1].ravel(),
+            "to": names[:, 1:].ravel(),
+        }
+    )
+    extra: dict[str, Any] = {}
+    if permutations:
+        sig = np.column_stack(
+            [
+                local_stats(
+                    pd.Series(y[:, j], index=weights.ids), weights, permutations=permutations,
+                    seed=seed, alpha=alpha, gi_star=False,
+                )["significant"].to_numpy()
+                for j in range(t)
+            ]
+        )  # fmt: skip
+        moves["significant_from"] = sig[:, :-1].ravel()
+        moves["significant_to"] = sig[:, 1:].ravel()
+        both = sig[:, :-1] & sig[:, 1:]
+        counts_sig = np.zeros((4, 4))
+        np.add.at(counts_sig, (q[:, :-1][both], q[:, 1:][both]), 1.0)
+        extra = {
+            "significant": pd.DataFrame(sig, index=weights.ids, columns=p.wide.columns),
+            "significant_counts": _matrix(counts_sig, labels),
+        }
+    sentence = (
+        f"A unit's move between LISA quadrants (HH, LH, LL, HL) of {p.name} {verdict} "
+        f"(chi2 = {value:.1f}, dof {dof}, p = {p_value:.3g}, α = {alpha:g}; {len(y):,} "
+        f"units, {p.years[0]}-{p.years[-1]}); an association, not a cause."
+    )
+    return {
+        "sentence": sentence,
+        "alpha": alpha,
+        "dropped": dropped,
+        "counts": _matrix(counts, labels),
+        "probabilities": _matrix(tables["probabilities"].to_numpy(), labels),
+        "expected": _matrix(expected, labels),
+        "steady_state": pd.Series(
+            tables["steady_state"].to_numpy(),
+            index=pd.Index(labels, name="quadrant"),
+            name="share",
+        ),
+        "steady_state_note": tables["steady_state_note"],
+        "tests": pd.DataFrame([{"statistic": "chi2", "value": value, "dof": dof, "p": p_value}]),
+        "quadrants": pd.DataFrame(names, index=weights.ids, columns=p.wide.columns),
+        "moves": moves,
+        "permutations": int(permutations),
+        **extra,
+    }
+
+
+def analyse(
+    data: Panel | pd.DataFrame,
+    w: WeightsLike,
+    *,
+    k: int = 5,
+    classes: str = "pooled",
+    permutations: int | None = None,
+    seed: int | None = None,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Every panel analysis of one variable, for a report.
+
+    Parameters
+    ----------
+    data : Panel or pandas.DataFrame
+        The panel (a wide frame is read by :func:`panel`).
+    w : Weights, libpysal.graph.Graph or libpysal.weights.W
+        Weights covering the panel's units.
+    k : int, default 5
+        Quantile classes of the Markov chains (values and spatial lags).
+    classes : {"pooled", "yearly"}
+        Cut-offs over all years, or per year.
+    permutations : int, optional
+        For Moran's I by year and the spatial tau; default
+        :data:`geotool.settings.permutations`.
+    seed : int, optional
+        Default :data:`geotool.settings.seed`.
+    alpha : float, default 0.05
+        Significance level of the sentences.
+
+    Returns
+    -------
+    dict
+        ``moran_by_year``, ``rank_mobility`` (DataFrames), ``markov``,
+        ``spatial_markov``, ``lisa_markov`` (dicts, see each function), ``dropped``
+        (units left out, with why) and ``sentences`` (list of str).
+
+    """
+    p = _as_panel(data)
+    out: dict[str, Any] = {
+        "moran_by_year": moran_by_year(p, w, permutations=permutations, seed=seed),
+        "rank_mobility": rank_mobility(p, w, permutations=permutations, seed=seed),
+        "markov": markov(p, k=k, classes=classes),
+        "spatial_markov": spatial_markov(p, w, k=k, classes=classes, alpha=alpha),
+        "lisa_markov": lisa_markov(p, w, alpha=alpha),
+    }
+    out["dropped"] = out["spatial_markov"]["dropped"]
+    out["sentences"] = [out[key]["sentence"] for key in ("markov", "spatial_markov", "lisa_markov")]
+    return out

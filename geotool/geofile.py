@@ -1,0 +1,834 @@
+"""Users' own geometry: reading polygon files, and joining a table of values to them.
+
+:func:`read_geometry` reads a GeoPackage (one layer, chosen with ``layer=``), a
+Shapefile (plain, or zipped), GeoJSON or GeoParquet, and returns polygons (or points)
+in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready for
+:func:`geotool.weights.build` and the statistics. On the way it
+
+1. **decodes attributes** of a Shapefile's ``.dbf`` in the encoding its ``.cpg``
+   names; without one, as UTF-8 when the bytes are valid UTF-8, else as GB18030 (a
+   superset of GBK/CP936, what Chinese ArcGIS and QGIS installs write), so 名称 is not
+   read as ``Ãû³Æ``; ``encoding=`` overrides;
+2. **reprojects** any CRS to EPSG:4326. A file without a CRS whose coordinates all lie
+   in China's longitude/latitude range is taken as EPSG:4326 (logged); any other is
+   refused (pass ``crs=``);
+3. **removes the GCJ-02 or BD-09 offset** when ``datum="gcj02"`` (AMap, Tencent) or
+   ``"bd09"`` (Baidu) says the positions are in it, whatever the file's CRS claims:
+   a projected file is first reprojected to longitude/latitude (the offset is defined
+   on longitude/latitude, so a projected GCJ-02 file is the projection of GCJ-02
+   longitude/latitude), then shifted with :mod:`geotool.datum`;
+4. **snaps near-coincident vertices** (distinct vertices closer than ``snap_m``, 1 cm
+   by default) onto one position. Contiguity (:func:`geotool.weights.build`, queen
+   and rook) compares vertices exactly. The datum shift and reprojection convert
+   each distinct vertex once, deterministically, so vertices shared in the file stay
+   shared bit for bit (and the conversions invert to about 1e-13 degree: a polygon
+   shifted to GCJ-02 or BD-09 and read back is the original to 1e-8 m); snapping
+   repairs files whose neighbours share borders only to within rounding (a border
+   digitised twice, or converted feature by feature by another tool, leaves ~1e-7
+   degree differences that would break contiguity). Snapping runs after the
+   conversions, on longitude/latitude, before the validity checks;
+5. **repairs or reports every problem geometry, never dropping one silently**:
+   invalid polygons are repaired with ``shapely.make_valid`` (polygonal parts kept);
+   collections keep their polygonal parts; null and empty geometries are dropped. Each
+   such row is a row of the returned report and is logged. Lines are refused, as are
+   points mixed with polygons (contiguity needs polygons; a layer of points alone is
+   fine for ``knn`` and distance weights);
+6. **finds the ids**: ``id_col=``, or the first column named like a code or id
+   (``adcode``, ``code``, ``id``, 代码 ...), else like a name (``name``, 名称 ...),
+   whose values are complete and unique. Ids are strings; ``320500``, ``320500.0`` and
+   ``" 320500"`` are the same id.
+
+:func:`join_table` joins a user's table of values to such geometry by id, or by
+normalised name (:func:`geotool.match.normalise`) when the table has no ids, and
+accounts for every row of the table in its report.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import stat
+import unicodedata
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from geotool import datum as _datum
+from geotool import settings
+from geotool._errors import InputError
+from geotool._log import log
+from geotool._text import listing, short
+from geotool.geometry import CHINA_BOUNDS
+from geotool.match import COLUMN_ALIASES, normalise
+
+__all__ = ["JOIN_REPORT_COLUMNS", "REPORT_COLUMNS", "join_table", "read_geometry", "to_id"]
+
+#: Columns of :func:`read_geometry`'s report: one row per geometry repaired or dropped.
+REPORT_COLUMNS = ["row", "id", "issue", "action", "area_km2_before", "area_km2_after"]
+#: Columns of :func:`join_table`'s report: one row per table row, then per unit left out.
+JOIN_REPORT_COLUMNS = ["row", "key", "id", "status"]
+
+_FORMATS = {
+    ".gpkg": "GeoPackage",
+    ".shp": "Shapefile",
+    ".zip": "zipped Shapefile",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".parquet": "GeoParquet",
+    ".geoparquet": "GeoParquet",
+}
+_ID_ALIASES = (*COLUMN_ALIASES["code"], "id", "编码", "编号", "xzqdm", "dm")
+_ID_ENDINGS = ("code", "_id", "代码", "编码")
+_NAME_ALIASES = (*COLUMN_ALIASES["name"], "乡镇", "乡镇名称", "街道", "xzqmc", "mc", "名字")
+_NAME_ENDINGS = ("name", "名称", "_mc")
+_INTEGRAL = re.compile(r"^([+-]?\d+)\.0*$")
+_POLYGONAL = ("Polygon", "MultiPolygon")
+_POINTS = ("Point", "MultiPoint")
+_M_PER_DEG = 111_320.0  # a degree of latitude (and the most a degree of longitude spans)
+
+
+# ---------------------------------------------------------------------------- ids
+
+
+def to_id(value: object) -> str | None:
+    """The id string of a cell: trimmed, NFKC, integral numbers without ``.0``.
+
+    Missing values (``None``, ``NaN``, empty text) give ``None``. Leading zeros are
+    kept (``"0101"`` is not ``101``).
+
+    Examples
+    --------
+    >>> to_id(320500), to_id(320500.0), to_id(" 320500 "), to_id("320500.00")
+    ('320500', '320500', '320500', '320500')
+    >>> to_id(float("nan")) is None, to_id("  ") is None
+    (True, True)
+
+    """
+    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):  # type: ignore[call-overload]
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if not text:
+        return None
+    found = _INTEGRAL.match(text)
+    return found.group(1) if found else text
+
+
+def _ids(column: pd.Series) -> pd.Series:
+    """:func:`to_id` of each cell (``None`` where missing), as an object Series."""
+    out = pd.Series([to_id(v) for v in column.to_numpy(dtype=object)], index=column.index)
+    return out.astype(object)
+
+
+def _rows(positions: np.ndarray | list[int], limit: int = 8) -> str:
+    """1-based row numbers for a message: ``rows 3, 17`` (at most ``limit`` shown)."""
+    shown = ", ".join(str(int(p) + 1) for p in list(positions)[:limit])
+    more = f" ... ({len(positions):,} in all)" if len(positions) > limit else ""
+    return f"row{'s' if len(positions) > 1 else ''} {shown}{more}"
+
+
+def _id_problems(ids: pd.Series) -> list[str]:
+    """What makes ``ids`` unusable as unique ids (empty: nothing)."""
+    problems = []
+    missing = np.flatnonzero(ids.isna().to_numpy())
+    if len(missing):
+        problems.append(f"{len(missing):,} missing ({_rows(missing)})")
+    present = ids[ids.notna()]
+    dup = present[present.duplicated(keep=False)]
+    if len(dup):
+        groups = []
+        position = pd.Series(np.arange(len(ids)), index=ids.index)
+        for key, rows in list(dup.groupby(dup, sort=False).groups.items())[:3]:
+            groups.append(f"{short(key)!r} ({_rows(position[rows].to_numpy())})")
+        more = f" and {dup.nunique() - 3:,} more" if dup.nunique() > 3 else ""
+        problems.append(f"{dup.nunique():,} duplicated: {', '.join(groups)}{more}")
+    return problems
+
+
+def _candidates(
+    columns: list[str], aliases: tuple[str, ...], endings: tuple[str, ...]
+) -> list[str]:
+    by_norm = {normalise(c).lower(): c for c in columns}
+    found = [by_norm[normalise(a).lower()] for a in aliases if normalise(a).lower() in by_norm]
+    found += [
+        c for c in columns if normalise(c).lower().endswith(endings) and c not in found
+    ]  # fmt: skip
+    return found
+
+
+def _require_column(columns: list, col: str | None, parameter: str, where: str) -> None:
+    """Raise when a column named by ``parameter=`` is not among ``columns``."""
+    if col is not None and col not in columns:
+        msg = (
+            f"{parameter}={short(col)!r} is not a column of {where}; its columns are "
+            f"{listing(columns)}. Pass one of them as {parameter}=."
+        )
+        raise InputError(msg)
+
+
+def _choose_ids(frame: pd.DataFrame, id_col: str | None, where: str) -> tuple[str, pd.Series]:
+    """The id column (given or detected) and its ids; raise when unusable."""
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    _require_column(columns, id_col, "id_col", where)
+    if id_col is not None:
+        ids = _ids(frame[id_col])
+        problems = _id_problems(ids)
+        if problems:
+            msg = (
+                f"id_col={short(id_col)!r} of {where} must hold a unique id in every row, "
+                f"but has {'; '.join(problems)}; fix those rows or pass another id_col=."
+            )
+            raise InputError(msg)
+        return id_col, ids
+    tried = []
+    for col in [
+        *_candidates(columns, _ID_ALIASES, _ID_ENDINGS),
+        *_candidates(columns, _NAME_ALIASES, _NAME_ENDINGS),
+    ]:
+        ids = _ids(frame[col])
+        problems = _id_problems(ids)
+        if not problems:
+            log(f"{where}: ids from column {col!r} (pass id_col= to choose another)")
+            return col, ids
+        tried.append(f"{col!r} has {problems[0]}")
+    msg = (
+        f"{where} has no column of unique ids among {listing(columns)}"
+        f"{' (' + '; '.join(tried[:3]) + ')' if tried else ''}; pass id_col= naming one."
+    )
+    raise InputError(msg)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _check_path(path: str | Path) -> Path:
+    try:
+        path = Path(path)
+        mode = path.stat().st_mode
+    except (OSError, ValueError, TypeError):
+        msg = f"No file at path={short(path, 120)!r}; check the path."
+        raise InputError(msg) from None
+    if stat.S_ISDIR(mode):
+        shps = sorted(path.glob("*.shp"))
+        hint = f" (it holds {listing([p.name for p in shps], 5)})" if shps else ""
+        msg = f"path={short(path, 120)!r} is a folder{hint}; pass the path of one file."
+        raise InputError(msg)
+    if path.suffix.lower() not in _FORMATS:
+        msg = (
+            f"path={short(path.name, 80)!r} is not a geometry file geotool reads; pass a "
+            f"GeoPackage (.gpkg), Shapefile (.shp or .zip), GeoJSON (.geojson, .json) or "
+            f"GeoParquet (.parquet)."
+        )
+        raise InputError(msg)
+    return path
+
+
+def _choose_layer(path: Path, layer: str | None, where: str) -> str | None:
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception as exc:  # pyogrio raises its own DataSourceError and others
+        msg = f"{where} cannot be opened as a {_FORMATS[path.suffix.lower()]} ({short(exc)})."
+        raise InputError(msg) from None
+    names = [str(n) for n, _ in layers]
+    spatial = [str(n) for n, kind in layers if kind is not None]
+    described = listing([f"{n} ({kind or 'no geometry'})" for n, kind in layers])
+    if layer is not None:
+        if layer not in names:
+            msg = f"layer={short(layer)!r} is not in {where}; its layers are {described}."
+            raise InputError(msg)
+        return layer
+    if len(spatial) == 1:
+        return spatial[0]
+    if not spatial:
+        msg = f"{where} has no layer with geometry (layers: {described}); pass a geometry file."
+        raise InputError(msg)
+    msg = f"{where} has {len(spatial)} layers with geometry, {described}; pass layer= naming one."
+    raise InputError(msg)
+
+
+def _dbf_bytes(path: Path, layer: str | None) -> tuple[bytes | None, bytes | None]:
+    """(.cpg contents or None, .dbf contents or None) of a Shapefile, plain or zipped."""
+    if path.suffix.lower() == ".shp":
+        siblings = {p.suffix.lower(): p for p in path.parent.iterdir() if p.stem == path.stem}
+        cpg, dbf = siblings.get(".cpg"), siblings.get(".dbf")
+        return (
+            cpg.read_bytes() if cpg is not None else None,
+            dbf.read_bytes() if dbf is not None else None,
+        )
+    with zipfile.ZipFile(path) as archive:
+        members = {Path(m).stem: m for m in archive.namelist() if m.lower().endswith(".shp")}
+        stem = layer if layer in members else next(iter(members), None)
+        if stem is None:
+            return None, None
+        base = members[stem][:-4]
+        listed = {m.lower(): m for m in archive.namelist()}
+        cpg_name, dbf_name = listed.get(base.lower() + ".cpg"), listed.get(base.lower() + ".dbf")
+        return (
+            archive.read(cpg_name) if cpg_name else None,
+            archive.read(dbf_name) if dbf_name else None,
+        )
+
+
+def _dbf_encoding(dbf: bytes) -> str | None:
+    """The encoding of a .dbf's text (field names and records), guessed from its bytes.
+
+    ``None`` when all of it is ASCII (any encoding reads it); ``"utf-8"`` when at least
+    90 % of its non-ASCII characters decode as UTF-8 (GBK text almost never does; a
+    character cut at a field's width does not); else ``"gb18030"``.
+    """
+    header_size = int.from_bytes(dbf[8:10], "little") if len(dbf) >= 32 else 0
+    text = dbf[32:header_size] + dbf[header_size:]
+    if text.isascii():
+        return None
+    decoded = text.decode("utf-8", errors="replace")
+    bad = decoded.count("\ufffd")
+    wide = sum(1 for ch in decoded if ord(ch) > 127) - bad
+    # GBK read as UTF-8 fails on most characters; UTF-8 cut at field widths, on few
+    return "utf-8" if bad <= 0.1 * (wide + bad) else "gb18030"
+
+
+def _shapefile_encoding(
+    path: Path, layer: str | None, encoding: str | None, where: str
+) -> tuple[str | None, str | None]:
+    """(encoding to decode with, or None for GDAL's choice; how it was chosen)."""
+    if encoding is not None:
+        import codecs
+
+        try:
+            name = codecs.lookup(encoding).name
+        except (LookupError, TypeError):
+            msg = (
+                f"encoding={short(repr(encoding))} is not a known text encoding; use 'gbk' "
+                "or 'utf-8', or leave encoding out to detect it."
+            )
+            raise InputError(msg) from None
+        name = "gb18030" if name in ("gbk", "gb2312") else name  # a superset of both
+        return name, f"{name} (given)"
+    cpg, dbf = _dbf_bytes(path, layer)
+    if cpg is not None and cpg.strip():
+        said = short(cpg.decode("latin-1").strip())
+        log(f"{where}: attributes decoded as its .cpg says ({said})")
+        return None, f"{said} (.cpg)"  # GDAL honours the .cpg
+    guess = None if dbf is None else _dbf_encoding(dbf)
+    if guess is None:
+        return None, None
+    log(f"{where}: no .cpg; attributes decoded as {guess} (pass encoding= to override)")
+    return guess, f"{guess} (detected)"
+
+
+def _read_frame(
+    path: Path, layer: str | None, encoding: str | None, where: str
+) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
+    """(frame, layer used, encoding used) of any supported file."""
+    kind = _FORMATS[path.suffix.lower()]
+    if kind == "GeoParquet":
+        if layer is not None:
+            msg = f"layer={short(layer)!r} was given, but {where} (GeoParquet) has no layers."
+            raise InputError(msg)
+        try:
+            frame = gpd.read_parquet(path)
+        except Exception as exc:  # pyarrow and geopandas raise many kinds
+            msg = f"{where} cannot be read as GeoParquet ({short(exc)}); check the file."
+            raise InputError(msg) from None
+        if not isinstance(frame.index, pd.RangeIndex):
+            frame = frame.reset_index()  # a named index (adcode) is an id candidate
+        return frame, None, None
+    import pyogrio
+
+    chosen = _choose_layer(path, layer, where)
+    enc = label = None
+    if kind in ("Shapefile", "zipped Shapefile"):
+        enc, label = _shapefile_encoding(path, chosen, encoding, where)
+    elif encoding is not None:
+        log(f"{where}: encoding= ignored, {kind} text is UTF-8 by definition")
+    try:
+        frame = pyogrio.read_dataframe(path, layer=chosen, encoding=enc, use_arrow=True)
+    except Exception as exc:  # GDAL errors of every kind
+        msg = f"{where} cannot be read ({short(exc)}); check the file, or pass layer=."
+        raise InputError(msg) from None
+    if not isinstance(frame, gpd.GeoDataFrame):
+        msg = f"{where} (layer {chosen!r}) has no geometry column; pass a geometry layer."
+        raise InputError(msg)
+    return frame, chosen, label
+
+
+def _to_wgs84(geoms: gpd.GeoSeries, crs: Any, datum: str, where: str) -> tuple[gpd.GeoSeries, str]:
+    """Geometries in EPSG:4326 (datum offsets removed), and the CRS read, described."""
+    wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
+    if crs is not None:
+        try:
+            given = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:
+            msg = f"crs={short(repr(crs))} is not a CRS pyproj knows; pass e.g. crs='EPSG:32650'."
+            raise InputError(msg) from None
+        if geoms.crs is not None and not given.equals(geoms.crs, ignore_axis_order=True):
+            log(
+                f"{where}: crs={given.name!r} given; the file's CRS {geoms.crs.name!r} ignored",
+                logging.WARNING,
+            )
+        geoms = geoms.set_crs(given, allow_override=True)
+    if geoms.crs is None:
+        west, south, east, north = geoms.total_bounds
+        cw, cs, ce, cn = CHINA_BOUNDS
+        if not (west >= cw and east <= ce and south >= cs and north <= cn):
+            msg = (
+                f"{where} has no CRS, and its coordinates (x {west:.6g} to {east:.6g}, "
+                f"y {south:.6g} to {north:.6g}) are not longitude/latitude in China; add "
+                "its .prj, or pass crs= (e.g. crs='EPSG:32650')."
+            )
+            raise InputError(msg)
+        log(f"{where}: no CRS; coordinates are longitude/latitude in China, taken as EPSG:4326")
+        geoms = geoms.set_crs(settings.default_crs)
+    source = pyproj.CRS.from_user_input(geoms.crs)
+    if not source.equals(wgs84, ignore_axis_order=True):
+        geoms = geoms.to_crs(wgs84)
+        log(f"{where}: reprojected from {source.name} to EPSG:4326")
+    if datum != "wgs84":
+        if not _datum.in_gcj_area(*shapely.get_coordinates(geoms.to_numpy()).T).any():
+            log(
+                f"{where}: datum={datum!r}, but no position lies in China, where the offset "
+                "applies; nothing moved",
+                logging.WARNING,
+            )
+        converted = _datum.transform_geometries(geoms.to_numpy(), to="wgs84", source=datum)
+        geoms = gpd.GeoSeries(converted, index=geoms.index, crs=settings.default_crs)
+        log(f"{where}: positions converted from {datum.upper()} to WGS84")
+    return geoms, source.name
+
+
+def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
+    """Move vertices closer than ``tol_deg`` to another distinct vertex onto one of them.
+
+    Clusters of near-coincident distinct vertices (single linkage) take the position of
+    their first member. Returns the geometries and how many vertices moved.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    coords = shapely.get_coordinates(geoms)
+    if tol_deg <= 0 or len(coords) < 2:
+        return geoms, 0
+    z = np.ascontiguousarray(coords, dtype=float).view(np.complex128).ravel()
+    uniq = pd.unique(z)
+    points = np.column_stack([uniq.real, uniq.imag])
+    tree = cKDTree(points, balanced_tree=False, compact_nodes=False)  # faster to build
+    pairs = tree.query_pairs(tol_deg, output_type="ndarray")
+    if not len(pairs):
+        return geoms, 0
+    n = len(points)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    first = pd.Series(np.arange(n)).groupby(label).transform("min").to_numpy()
+    moved = first != np.arange(n)
+    target = pd.Series(uniq[first][moved], index=uniq[moved])
+
+    def _apply(xy: np.ndarray) -> np.ndarray:
+        keys = np.ascontiguousarray(xy, dtype=float).view(np.complex128).ravel()
+        new = pd.Series(keys).map(target).to_numpy()
+        hit = pd.notna(new)
+        keys = keys.copy()
+        keys[hit] = new[hit].astype(np.complex128)
+        return np.column_stack([keys.real, keys.imag])
+
+    return shapely.transform(geoms, _apply), int(moved.sum())
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal parts of a geometry, as a (Multi)Polygon, possibly empty."""
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in _POLYGONAL]
+    if len(parts) == 1:
+        return parts[0]
+    flat = [q for p in parts for q in shapely.get_parts(p)]
+    return shapely.MultiPolygon(flat)
+
+
+def _area_km2(geoms: np.ndarray) -> np.ndarray:
+    projected = gpd.GeoSeries(geoms, crs=settings.default_crs).to_crs(settings.equal_area_crs)
+    return projected.area.to_numpy() / 1e6
+
+
+def _check_geometries(
+    geoms: gpd.GeoSeries, ids: pd.Series, where: str
+) -> tuple[gpd.GeoSeries, pd.DataFrame]:
+    """Repair invalid polygons, keep polygonal parts, drop empties: geometries and report."""
+    values = geoms.to_numpy().copy()
+    records: list[dict[str, Any]] = []
+    null = pd.isna(values)
+    empty = ~null & shapely.is_empty(np.where(null, shapely.Point(), values))
+    for i in np.flatnonzero(null | empty):
+        issue = "null geometry" if null[i] else "empty geometry"
+        records.append({"row": i + 1, "id": ids.iloc[i], "issue": issue, "action": "dropped"})
+    present = ~(null | empty)
+    kinds = shapely.get_type_id(np.where(present, values, None))
+    type_names = np.array(
+        ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+         "MultiPolygon", "GeometryCollection"] + ["?"] * 10,
+        dtype=object,
+    )  # fmt: skip
+    names = np.where(present, type_names[np.clip(kinds, 0, None)], "")
+    collection = names == "GeometryCollection"
+    for i in np.flatnonzero(collection):
+        part_types = sorted({p.geom_type for p in shapely.get_parts(values[i])})
+        kept = _polygonal(values[i])
+        if not kept.is_empty:
+            values[i] = kept
+            names[i] = kept.geom_type
+            records.append(
+                {"row": i + 1, "id": ids.iloc[i], "action": "polygonal parts kept",
+                 "issue": f"GeometryCollection of {', '.join(part_types)}"}
+            )  # fmt: skip
+    polygonal = np.isin(names, _POLYGONAL)
+    points = np.isin(names, _POINTS)
+    other = present & ~polygonal & ~points
+    if polygonal.any():
+        other |= points  # points in a polygon layer
+    if other.any():
+        bad = np.flatnonzero(other)
+        shown = ", ".join(f"{short(ids.iloc[i])} ({names[i]})" for i in bad[:5])
+        wanted = "polygons" if polygonal.any() else "polygons or points"
+        msg = (
+            f"{where} must hold {wanted}, but {len(bad):,} rows do not ({_rows(bad)}: ids "
+            f"{shown}); remove or convert them."
+        )
+        raise InputError(msg)
+    invalid = np.zeros(len(values), dtype=bool)
+    invalid[polygonal] = ~shapely.is_valid(values[polygonal])
+    if invalid.any():
+        idx = np.flatnonzero(invalid)
+        reasons = shapely.is_valid_reason(values[idx])
+        before = _area_km2(values[idx])
+        fixed = shapely.make_valid(values[idx], method="structure", keep_collapsed=False)
+        fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+        after = _area_km2(fixed)
+        values[idx] = fixed
+        for k, i in enumerate(idx):
+            gone = fixed[k].is_empty
+            records.append(
+                {"row": i + 1, "id": ids.iloc[i], "issue": f"invalid: {reasons[k]}",
+                 "action": "dropped (nothing left after repair)" if gone else "repaired",
+                 "area_km2_before": before[k], "area_km2_after": after[k]}
+            )  # fmt: skip
+            empty[i] |= gone
+        log(f"{where}: {len(idx):,} invalid polygons repaired with shapely.make_valid")
+    report = pd.DataFrame.from_records(records, columns=REPORT_COLUMNS)
+    report = report.sort_values("row", kind="stable").reset_index(drop=True)
+    keep = ~(null | empty)
+    if (~keep).any():
+        dropped = np.flatnonzero(~keep)
+        log(
+            f"{where}: {len(dropped):,} rows without geometry dropped ({_rows(dropped)}; "
+            f"ids {listing(ids.iloc[dropped].tolist(), 5)}), see the report",
+            logging.WARNING,
+        )
+    out = gpd.GeoSeries(values, index=geoms.index, crs=geoms.crs)
+    return out[keep], report
+
+
+def read_geometry(
+    path: str | Path,
+    *,
+    id_col: str | None = None,
+    layer: str | None = None,
+    datum: str | None = None,
+    encoding: str | None = None,
+    crs: str | pyproj.CRS | None = None,
+    snap_m: float = 0.01,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Read a user's polygons (or points) as WGS84 geometry indexed by unique string ids.
+
+    See the module docstring for each step.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A GeoPackage (``.gpkg``), Shapefile (``.shp``, or a ``.zip`` holding one),
+        GeoJSON (``.geojson``, ``.json``) or GeoParquet (``.parquet``) file.
+    id_col : str, optional
+        The column of unique ids (kept as the index, converted to strings). Default:
+        the first column named like a code, id or name whose values are complete and
+        unique.
+    layer : str, optional
+        The layer to read, for files with several (GeoPackage, a zip of Shapefiles).
+    datum : {"wgs84", "gcj02", "bd09"}, optional
+        The datum the positions are really in: ``"gcj02"`` for AMap/Tencent-derived
+        data, ``"bd09"`` for Baidu-derived data; default ``"wgs84"`` (as labelled).
+    encoding : str, optional
+        Encoding of a Shapefile's attributes (e.g. ``"gbk"``); default: its ``.cpg``,
+        else detected (UTF-8 or GB18030).
+    crs : str or pyproj.CRS, optional
+        The CRS of the file's coordinates, for a file without one (or with a wrong one:
+        it overrides, logged).
+    snap_m : float
+        Vertices of the layer closer than this (metres, as ``snap_m / 111320`` degrees)
+        to another vertex are moved onto it, so that neighbours share borders exactly;
+        0 turns snapping off.
+
+    Returns
+    -------
+    tuple of (geopandas.GeoDataFrame, pandas.DataFrame)
+        The geometry in EPSG:4326, indexed by id (``str``, index named after the id
+        column), with the file's other columns; ``attrs["source"]`` describes what was
+        read (path, layer, format, CRS, datum, encoding, id column, rows, snapped
+        vertices). The report: one row per geometry repaired or dropped, columns
+        :data:`REPORT_COLUMNS` (``row`` is 1-based in the file; areas in km² in
+        :data:`geotool.settings.equal_area_crs`, for repairs only).
+
+    Raises
+    ------
+    InputError
+        For an unreadable file, an ambiguous layer, a missing CRS outside China,
+        unusable ids (missing or duplicated: the rows are named), lines, or points
+        mixed with polygons.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from geotool import boundaries
+    >>> towns = boundaries.load("county").loc[["320281", "320282"], ["name", "geometry"]]
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "towns.gpkg"
+    >>> towns.reset_index().to_file(f)
+    >>> geo, report = read_geometry(f)
+    >>> geo.index.tolist(), geo.index.name, len(report)
+    (['320281', '320282'], 'adcode', 0)
+
+    """
+    path = _check_path(path)
+    where = short(path.name, 80)
+    chosen_datum = "wgs84" if datum is None else _datum.check_datum(datum, "datum")
+    if not (isinstance(snap_m, int | float) and np.isfinite(snap_m) and snap_m >= 0):
+        msg = f"snap_m must be a distance in metres >= 0, got {short(repr(snap_m))}."
+        raise InputError(msg)
+    frame, chosen_layer, enc = _read_frame(path, layer, encoding, where)
+    if frame.empty:
+        msg = f"{where} has no features (layer {chosen_layer!r}); pass a file or layer with some."
+        raise InputError(msg)
+    if layer is not None or chosen_layer not in (None, path.stem):
+        where = f"{where} (layer {short(chosen_layer)!r})"
+    id_name, ids = _choose_ids(frame, id_col, where)
+    geoms = frame.geometry
+    if shapely.has_z(geoms.to_numpy()).any():
+        geoms = gpd.GeoSeries(shapely.force_2d(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
+    geoms, crs_read = _to_wgs84(geoms, crs, chosen_datum, where)
+    snapped = 0
+    if snap_m > 0:
+        snapped_values, snapped = _snap(geoms.to_numpy(), snap_m / _M_PER_DEG)
+        if snapped:
+            geoms = gpd.GeoSeries(snapped_values, index=geoms.index, crs=geoms.crs)
+            log(f"{where}: {snapped:,} vertices snapped onto a vertex within {snap_m:g} m")
+    geoms, report = _check_geometries(geoms, ids, where)
+    if geoms.empty:
+        msg = f"None of the {len(frame):,} rows of {where} has a geometry; check the file."
+        raise InputError(msg)
+    attributes = frame.drop(columns=[frame.geometry.name, id_name]).loc[geoms.index]
+    out = gpd.GeoDataFrame(attributes, geometry=geoms.to_numpy(), crs=settings.default_crs)
+    out.index = pd.Index(ids.loc[geoms.index].astype(str).to_numpy(), name=str(id_name))
+    out.attrs["source"] = {
+        "path": str(path),
+        "format": _FORMATS[path.suffix.lower()],
+        "layer": chosen_layer,
+        "crs": crs_read,
+        "datum": chosen_datum,
+        "encoding": enc,
+        "id_col": str(id_name),
+        "rows_read": len(frame),
+        "rows_kept": len(out),
+        "snapped_vertices": snapped,
+    }
+    log(f"{where}: {len(out):,} units read ({len(frame) - len(out):,} dropped, see the report)")
+    return out, report
+
+
+# ---------------------------------------------------------------------------- joining
+
+
+def _best_column(
+    table: pd.DataFrame, keys: set[str], convert: Callable[[object], object]
+) -> tuple[str | None, int]:
+    """The table column whose converted values hit ``keys`` most often (and how often)."""
+    best, hits = None, 0
+    for col in table.columns:
+        values = pd.unique(table[col].to_numpy(dtype=object))
+        found = sum(1 for v in values if convert(v) in keys)
+        if found > hits:
+            best, hits = col, found
+    return best, hits
+
+
+def _geo_names(geo: gpd.GeoDataFrame, geo_name_col: str | None) -> tuple[str, pd.Series]:
+    columns = [c for c in geo.columns if c != geo.geometry.name]
+    _require_column(columns, geo_name_col, "geo_name_col", "geo")
+    if geo_name_col is not None:
+        return geo_name_col, geo[geo_name_col]
+    found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
+    if found:
+        return found[0], geo[found[0]]
+    return f"the index ({geo.index.name or 'ids'})", pd.Series(geo.index, index=geo.index)
+
+
+def join_table(
+    table: pd.DataFrame,
+    geo: gpd.GeoDataFrame,
+    *,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    geo_name_col: str | None = None,
+    year_col: str | None = None,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Join a table of values to geometry by id, or by name; account for every row.
+
+    Ids are compared as :func:`to_id` strings (``320500``, ``320500.0`` and
+    ``" 320500"`` are one id); names after :func:`geotool.match.normalise` (exact, no
+    fuzzy matching). A row joins when its key is present, found in ``geo`` and held by
+    no other row; rows of a key given twice are all left out (their values conflict or
+    repeat), as are rows whose name two units of ``geo`` share.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The user's values, one row per unit.
+    geo : geopandas.GeoDataFrame
+        Geometry indexed by unique ids, e.g. from :func:`read_geometry`.
+    id_col : str, optional
+        The table's column of ids (matching ``geo``'s index).
+    name_col : str, optional
+        The table's column of names, used when it has no ids.
+    geo_name_col : str, optional
+        ``geo``'s column of names for ``name_col`` (default: the first column named like
+        a name, e.g. ``name`` or 名称; else ``geo``'s index).
+    year_col : str, optional
+        The year column of a panel: a key may then appear once per year (a key given
+        twice in one year is a duplicate), and the joined frame has a row per unit and
+        year (its index repeats).
+
+    Without ``id_col`` or ``name_col`` the table's column whose ids match most of
+    ``geo``'s is used, else the one whose names match most (logged).
+
+    Returns
+    -------
+    tuple of (geopandas.GeoDataFrame, pandas.DataFrame)
+        The joined units, in ``geo``'s order and on its index: ``geo``'s columns (those
+        the table also has renamed with a ``_geo`` suffix) and the table's. The report,
+        columns :data:`JOIN_REPORT_COLUMNS`: per table row (``row`` 1-based, ``key`` as
+        given, ``id`` joined to) a ``status`` of ``matched``, ``missing key``, ``no such
+        id`` / ``no such name``, ``duplicate`` or ``ambiguous name``; then one row per
+        unit of ``geo`` no row joined (``row`` missing, status ``no row joined``).
+
+    Examples
+    --------
+    >>> from geotool import boundaries
+    >>> geo = boundaries.load("county").loc[["320281", "320282", "320583"], ["name", "geometry"]]
+    >>> table = pd.DataFrame({"code": [320281, "320282.0", 999999], "gdp": [4.0, 2.0, 1.0]})
+    >>> joined, report = join_table(table, geo, id_col="code")
+    >>> joined.index.tolist(), report["status"].tolist()
+    (['320281', '320282'], ['matched', 'matched', 'no such id', 'no row joined'])
+
+    """
+    if not isinstance(table, pd.DataFrame) or not isinstance(geo, gpd.GeoDataFrame):
+        msg = (
+            f"join_table takes a DataFrame and a GeoDataFrame, got {type(table).__name__} and "
+            f"{type(geo).__name__}; read them with geotool.io.read_table and read_geometry."
+        )
+        raise InputError(msg)
+    if id_col is not None and name_col is not None:
+        msg = "Pass id_col= or name_col=, not both: ids are joined on when the table has them."
+        raise InputError(msg)
+    _require_column(list(table.columns), id_col, "id_col", "the table")
+    _require_column(list(table.columns), name_col, "name_col", "the table")
+    _require_column(list(table.columns), year_col, "year_col", "the table")
+    geo_ids = pd.Index([to_id(v) for v in geo.index], dtype=object)
+    if geo_ids.hasnans or geo_ids.has_duplicates:
+        msg = (
+            "geo's index must hold unique, present ids (after trimming and dropping '.0'); "
+            "read it with read_geometry or set a unique index."
+        )
+        raise InputError(msg)
+    by_id = dict(zip(geo_ids, geo.index, strict=True))
+    name_source, names = _geo_names(geo, geo_name_col)
+    norm_names = names.map(normalise)
+    counts = norm_names.value_counts()
+    by_name = {n: i for n, i in zip(norm_names, geo.index, strict=True) if n and counts[n] == 1}
+    ambiguous = {n for n, c in counts.items() if n and c > 1}
+    if id_col is None and name_col is None:
+        id_col, id_hits = _best_column(table, set(by_id), to_id)
+        name_col, name_hits = _best_column(table, set(counts.index) - {""}, normalise)
+        if id_hits >= name_hits and id_col is not None:
+            name_col = None
+            log(f"join_table: the table's ids are in column {id_col!r} (pass id_col=)")
+        elif name_col is not None:
+            id_col = None
+            log(
+                f"join_table: the table's names are in column {name_col!r}, matched to "
+                f"geo's {name_source} (pass name_col=)"
+            )
+        else:
+            msg = (
+                f"No column of the table ({listing(table.columns)}) holds ids of geo (e.g. "
+                f"{listing(geo.index[:3])}) or its names; pass id_col= or name_col=."
+            )
+            raise InputError(msg)
+    by_ids = id_col is not None
+    column = table[id_col if by_ids else name_col]
+    keys = _ids(column) if by_ids else column.map(normalise).astype(object)
+    keys = keys.where(keys.astype(bool), None) if not by_ids else keys
+    lookup = by_id if by_ids else by_name
+    matched = keys.map(lookup)
+    scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
+    repeated = keys.notna() & scope.duplicated(keep=False)
+    status = np.select(
+        [
+            keys.isna().to_numpy(),
+            repeated.to_numpy(),
+            matched.notna().to_numpy(),
+            (~keys.isin(ambiguous)).to_numpy() | by_ids,
+        ],
+        ["missing key", "duplicate", "matched", "no such id" if by_ids else "no such name"],
+        default="ambiguous name",
+    )
+    ok = status == "matched"
+    joined_to = matched.to_numpy(dtype=object).copy()
+    joined_to[~ok] = None
+    report = pd.DataFrame(
+        {
+            "row": np.arange(1, len(table) + 1),
+            "key": column.astype(object).where(column.notna(), None).to_numpy(),
+            "id": joined_to,
+            "status": status,
+        }
+    )
+    joined_ids = pd.Index(matched[ok].to_numpy())
+    left_out = geo.index.difference(joined_ids, sort=False)
+    if len(left_out):
+        extra = pd.DataFrame(
+            {"row": None, "key": None, "id": left_out.to_numpy(), "status": "no row joined"}
+        )
+        report = pd.concat([report, extra], ignore_index=True)
+    report["row"] = report["row"].astype("Int64")
+    values = table[ok].drop(columns=[c for c in [id_col] if c is not None and by_ids])
+    values.index = joined_ids
+    if geo.geometry.name in values.columns:
+        values = values.rename(columns={geo.geometry.name: f"{geo.geometry.name}_table"})
+    clash = {c: f"{c}_geo" for c in geo.columns if c in values.columns}
+    base = geo.rename(columns=clash)
+    joined = base.loc[base.index.isin(joined_ids)].join(values)  # one row per unit (and year)
+    tally = pd.Series(status).value_counts()
+    problems = {k: int(v) for k, v in tally.items() if k != "matched"}
+    log(
+        f"join_table: {int(ok.sum()):,} of {len(table):,} rows joined"
+        + (f" ({', '.join(f'{v:,} {k}' for k, v in problems.items())})" if problems else "")
+        + f"; {len(left_out):,} units of geo without a row",
+        logging.WARNING if problems else logging.INFO,
+    )
+    return joined, report

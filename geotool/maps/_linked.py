@@ -1,0 +1,439 @@
+"""The linked LISA view: a Moran scatter beside a cluster map and a significance map.
+
+One self-contained HTML file (no Leaflet, no network: the maps and the scatter are SVG
+drawn by ``maps/linked.js``), as GeoDa links its windows on the desktop: hovering or
+selecting a point highlights its unit on both maps and the reverse; dragging a rectangle
+on the scatter selects its units.
+
+Geometry: units are projected to :data:`geotool.settings.equal_area_crs`, simplified
+to about 1/2,000 of their extent and written as SVG path strings on an integer grid. The
+bundled county layer takes a fast path: its web TopoJSON's shared arcs are projected and
+simplified once per process, so neighbours keep identical borders.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from geotool import boundaries, settings
+from geotool._cache import settings_cache
+from geotool._errors import InputError
+from geotool.autocorr import LISA_CLASSES
+
+__all__ = [
+    "ADJUST_WORDS",
+    "LISA_COLOURS",
+    "NOT_SIGNIFICANT",
+    "NOT_TESTED",
+    "P_CLASSES",
+    "SOUTH_SEA",
+    "fmt_p",
+    "geo_series",
+    "linked_lisa",
+    "rule_text",
+    "script_json",
+]
+
+#: Units outside the statistic's universe (no value, no neighbours): blank.
+NOT_TESTED = "#ffffff"
+#: Tested units whose local statistic is not significant: a grey clearly unlike blank.
+NOT_SIGNIFICANT = "#c8c8c8"
+#: LISA class colours on the maps (GeoDa's four quadrant colours).
+LISA_COLOURS = {**LISA_CLASSES, "Not significant": NOT_SIGNIFICANT}
+#: Significance map classes: (label, upper bound of p, colour), GeoDa's greens.
+P_CLASSES = (
+    ("p <= 0.001", 0.001, "#006d2c"),
+    ("p <= 0.01", 0.01, "#31a354"),
+    ("p <= 0.05", 0.05, "#a1d99b"),
+    ("p > 0.05", 1.0, NOT_SIGNIFICANT),
+)
+ADJUST_WORDS = {
+    "none": "no multiple-comparison correction",
+    "bonferroni": "Bonferroni correction",
+    "fdr": "FDR correction (Benjamini-Hochberg)",
+}
+
+#: The South China Sea islands' box, ((south, west), (north, east)) in degrees: units
+#: centred inside are not fitted into a map's opening view (they are shown in an inset or
+#: by panning), so that they do not shrink the mainland's data to specks.
+SOUTH_SEA = ((3.0, 105.0), (17.5, 123.5))
+
+#: Target size of the drawing grid: the units' extent spans about this many cells.
+_GRID = 4000
+
+
+def script_json(data: Any) -> str:
+    """JSON safe to embed in a <script> element (no "</script>" or "<!--" break-out)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def rule_text(alpha: float, adjust: str) -> str:
+    """The significance rule for legends, e.g. "α = 0.05, no multiple-comparison correction".
+
+    Parameters
+    ----------
+    alpha : float
+        Significance level.
+    adjust : str
+        ``"none"``, ``"bonferroni"`` or ``"fdr"`` (other text is shown as it is).
+
+    Returns
+    -------
+    str
+        The rule in words.
+
+    """
+    return f"α = {alpha:g}, {ADJUST_WORDS.get(adjust, adjust)}"
+
+
+def _ring_paths(coords: np.ndarray, ring_of: np.ndarray) -> str:
+    """One SVG path (``M x y l dx dy ... z`` per ring) from integer grid coordinates."""
+    parts = []
+    starts = np.flatnonzero(np.concatenate([[True], ring_of[1:] != ring_of[:-1]]))
+    ends = np.append(starts[1:], len(ring_of))
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        pts = coords[s:e]
+        if len(pts) and (pts[0] == pts[-1]).all():
+            pts = pts[:-1]
+        if len(pts) < 3:
+            continue
+        d = np.diff(pts, axis=0)
+        d = d[(d != 0).any(axis=1)]
+        if len(d) < 2:
+            continue
+        parts.append(f"M{pts[0, 0]} {pts[0, 1]}l" + " ".join(map(str, d.ravel().tolist())) + "z")
+    return "".join(parts)
+
+
+def _to_grid(xy: np.ndarray, origin: np.ndarray, cell: float) -> np.ndarray:
+    """Projected metres to integer SVG grid cells (y pointing down)."""
+    g = np.rint((xy - origin) / cell).astype(np.int64)
+    g[:, 1] = -g[:, 1]
+    return g
+
+
+@settings_cache(maxsize=1)
+def _bundled_paths() -> tuple[list[str], list[str], np.ndarray, float]:
+    """The bundled county layer as SVG paths: ids, paths, grid bboxes, cell size (m)."""
+    topo = json.loads((Path(settings.boundaries_dir) / "county_web.topojson").read_text("utf-8"))
+    (sx, sy), (tx, ty) = topo["transform"]["scale"], topo["transform"]["translate"]
+    lengths = np.array([len(a) for a in topo["arcs"]])
+    flat = np.concatenate([np.asarray(a, dtype=np.int64) for a in topo["arcs"]])
+    arc_of = np.repeat(np.arange(len(lengths)), lengths)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    q = np.cumsum(flat, axis=0) - np.repeat(
+        np.cumsum(flat, axis=0)[starts] - flat[starts], lengths, axis=0
+    )
+    lon, lat = q[:, 0] * sx + tx, q[:, 1] * sy + ty
+    x, y = _projector().transform(lon, lat)
+    xy = np.column_stack([x, y])
+    span = float(np.ptp(xy, axis=0).max())
+    cell = span / _GRID
+    lines = shapely.linestrings(xy, indices=arc_of)
+    simple = shapely.simplify(lines, cell * 2.0)  # endpoints kept: shared borders agree
+    pts, arc_index = shapely.get_coordinates(simple, return_index=True)
+    cuts = np.searchsorted(arc_index, np.arange(len(simple) + 1))
+    grid = _to_grid(pts, np.zeros(2), cell)
+    arcs = [grid[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    ids, paths, boxes = [], [], []
+    for g in topo["objects"]["units"]["geometries"]:
+        pieces, ring_ids = [], []
+        k = 0
+        for poly in g["arcs"]:
+            for ring in poly:
+                pts = [arcs[r] if r >= 0 else arcs[~r][::-1] for r in ring]
+                pts = [p if i == 0 else p[1:] for i, p in enumerate(pts)]
+                joined = np.concatenate(pts)
+                pieces.append(joined)
+                ring_ids.append(np.full(len(joined), k))
+                k += 1
+        coords = np.concatenate(pieces)
+        ids.append(str(g["properties"]["id"]))
+        paths.append(_ring_paths(coords, np.concatenate(ring_ids)))
+        boxes.append([*coords.min(axis=0), *coords.max(axis=0)])
+    return ids, paths, np.asarray(boxes, dtype=np.int64), cell
+
+
+def _projector() -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(
+        settings.default_crs, settings.equal_area_crs, always_xy=True
+    )
+
+
+def geo_series(geo: gpd.GeoDataFrame | gpd.GeoSeries, crs: str) -> gpd.GeoSeries:
+    """A user's units, checked (a CRS, unique ids), without empty ones, in ``crs``.
+
+    Parameters
+    ----------
+    geo : geopandas.GeoDataFrame or geopandas.GeoSeries
+        The units, index = ids.
+    crs : str
+        The CRS to return them in.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        A new series; ``geo`` is not changed.
+
+    """
+    series = geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo
+    if series.crs is None:
+        msg = "geo has no CRS; set it with geo.set_crs('EPSG:4326') (or the CRS it is in)."
+        raise InputError(msg)
+    if series.index.has_duplicates:
+        msg = "geo's index must identify units uniquely (it holds duplicates)."
+        raise InputError(msg)
+    return series[~(series.isna() | series.is_empty)].to_crs(crs)
+
+
+def _geo_paths(
+    geo: gpd.GeoDataFrame | gpd.GeoSeries,
+) -> tuple[list[str], list[str], np.ndarray, float]:
+    """A user's polygons as SVG paths: ids, paths, grid bboxes, cell size (m)."""
+    series = geo_series(geo, settings.equal_area_crs)
+    kinds = set(shapely.get_type_id(series.to_numpy()).tolist())
+    if not kinds <= {3, 6}:
+        msg = (
+            f"geo must hold polygons for the linked view; it holds geometry types {sorted(kinds)}."
+        )
+        raise InputError(msg)
+    geoms = series.to_numpy()
+    bounds = shapely.total_bounds(geoms)
+    span = float(max(bounds[2] - bounds[0], bounds[3] - bounds[1])) or 1.0
+    cell = span / _GRID
+    geoms = shapely.simplify(geoms, cell * 2.0, preserve_topology=True)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    grid = _to_grid(coords, np.zeros(2), cell)
+    unit_of_coord = part_of[ring_part[coord_ring]]
+    ids, paths, boxes = [], [], []
+    order = np.argsort(unit_of_coord, kind="stable")
+    cuts = np.searchsorted(unit_of_coord[order], np.arange(len(geoms) + 1))
+    for i, code in enumerate(series.index):
+        sel = order[cuts[i] : cuts[i + 1]]
+        if not len(sel):
+            continue
+        ids.append(str(code))
+        paths.append(_ring_paths(grid[sel], coord_ring[sel]))
+        boxes.append([*grid[sel].min(axis=0), *grid[sel].max(axis=0)])
+    return ids, paths, np.asarray(boxes, dtype=np.int64).reshape(-1, 4), cell
+
+
+def _maritime_path(cell: float) -> str:
+    """The maritime boundary line (十段线) on the bundled layer's grid."""
+    line = boundaries.maritime().geometry.iloc[0]
+    out = []
+    for dash in shapely.get_parts(line):
+        xy = np.column_stack(_projector().transform(*shapely.get_coordinates(dash).T))
+        xy = shapely.get_coordinates(shapely.simplify(shapely.linestrings(xy), cell))
+        g = _to_grid(xy, np.zeros(2), cell)
+        d = np.diff(g, axis=0)
+        out.append(f"M{g[0, 0]} {g[0, 1]}l" + " ".join(map(str, d.ravel().tolist())))
+    return "".join(out)
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    """A number for reading (``"–"`` when missing)."""
+    v = float(value)  # type: ignore[arg-type]
+    return "–" if not np.isfinite(v) else f"{v:.{digits}g}"
+
+
+def fmt_p(p: object) -> str:
+    """A p-value for reading: ``"< 0.001"`` below 0.001, never "0"; ``"–"`` when missing."""
+    v = float(p)  # type: ignore[arg-type]
+    if not np.isfinite(v):
+        return "–"
+    if v < 0.001:
+        return "< 0.001"
+    return f"{v:.3f}" if v < 0.01 else f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+
+
+def linked_lisa(
+    local: pd.DataFrame,
+    geo: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    *,
+    title: str = "",
+    alpha: float | None = None,
+    adjust: str | None = None,
+    names: pd.Series | None = None,
+) -> str:
+    """The linked LISA view (Moran scatter, cluster map, significance map) as one HTML page.
+
+    Parameters
+    ----------
+    local : pandas.DataFrame
+        :func:`geotool.autocorr.local_stats` output (``value, z, lag, Ii, p_sim,
+        quadrant, significant, lisa_class``) on the units' ids.
+    geo : geopandas.GeoDataFrame or geopandas.GeoSeries, optional
+        The units' polygons (any CRS, index = ids); default the bundled county layer
+        (adcodes), which also draws the maritime boundary line and the South China
+        Sea inset. Units of ``geo`` outside ``local`` near the tested units, and units
+        without a p-value (no neighbours, or no permutations), are drawn blank, as not
+        tested.
+    title : str
+        Page heading.
+    alpha : float, optional
+        Significance level named in the legends; default ``local.attrs["alpha"]``
+        (else 0.05).
+    adjust : str, optional
+        Multiple-comparison rule named in the legends; default
+        ``local.attrs["adjust"]`` (else ``"none"``).
+    names : pandas.Series, optional
+        Unit names by id for the hover panel; default ``local["name"]``, else
+        ``geo["name"]``, else the ids.
+
+    Returns
+    -------
+    str
+        The page's HTML: self-contained, loads nothing from the network.
+
+    """
+    need = {"z", "lag", "value", "Ii", "p_sim", "lisa_class"}
+    missing = sorted(need - set(local.columns))
+    if missing:
+        msg = f"local lacks the columns {missing}; pass geotool.autocorr.local_stats(...) output."
+        raise InputError(msg)
+    alpha = float(local.attrs.get("alpha", 0.05) if alpha is None else alpha)
+    adjust = str(local.attrs.get("adjust", "none") if adjust is None else adjust)
+    ids, paths, boxes, cell = _bundled_paths() if geo is None else _geo_paths(geo)
+    tested_ids = pd.Index(local.index).astype(str)
+    pos = pd.Index(ids).get_indexer(tested_ids)
+    if (pos < 0).all():
+        msg = (
+            f"None of local's {len(local)} ids (e.g. {list(tested_ids[:3])}) is a unit of "
+            + ("the bundled county layer" if geo is None else "geo's index")
+            + "; pass geo= with the units' polygons."
+        )
+        raise InputError(msg)
+    hit = boxes[pos[pos >= 0]]
+    if geo is None:  # islands of the South China Sea do not widen the view (see the inset)
+        x, y = _projector().transform([112.0], [SOUTH_SEA[1][0]])
+        y_cut = _to_grid(np.column_stack([x, y]), np.zeros(2), cell)[0, 1]
+        north = hit[(hit[:, 1] + hit[:, 3]) / 2 < y_cut]
+        hit = north if len(north) else hit
+    lo, hi = hit[:, :2].min(axis=0), hit[:, 2:].max(axis=0)
+    pad = 0.03 * (hi - lo).max()
+    view = [
+        int(lo[0] - pad),
+        int(lo[1] - pad),
+        int(hi[0] - lo[0] + 2 * pad),
+        int(hi[1] - lo[1] + 2 * pad),
+    ]
+    inset = None
+    if geo is None:  # the South China Sea inset (南海诸岛), when the view leaves it out
+        x, y = _projector().transform([105.0, 123.5], [3.0, 24.5])
+        corners = _to_grid(np.column_stack([x, y]), np.zeros(2), cell)
+        box = [int(corners[:, 0].min()), int(corners[:, 1].min())]
+        box += [int(corners[:, 0].max()) - box[0], int(corners[:, 1].max()) - box[1]]
+        if box[1] + box[3] * 0.5 > view[1] + view[3]:
+            inset = box
+    windows = [v for v in ([view] + ([inset] if inset else []))]
+    keep = np.zeros(len(ids), dtype=bool)
+    for x0, y0, w, h in windows:
+        keep |= (
+            (boxes[:, 2] >= x0)
+            & (boxes[:, 0] <= x0 + w)
+            & (boxes[:, 3] >= y0)
+            & (boxes[:, 1] <= y0 + h)
+        )
+    keep[pos[pos >= 0]] = True
+    if names is None:
+        if "name" in local.columns:
+            names = local["name"]
+        elif isinstance(geo, gpd.GeoDataFrame) and "name" in geo.columns:
+            names = geo["name"]
+        elif geo is None:
+            names = boundaries.units()["name"]
+    label = (
+        pd.Series(names.to_numpy(), index=pd.Index(names.index).astype(str))
+        if names is not None
+        else None
+    )
+    classes = list(LISA_COLOURS)
+    frame = local.reset_index(drop=True)
+    p = frame["p_sim"].to_numpy(float)
+    p_class = np.select(
+        [~np.isfinite(p), *(p <= bound for _, bound, _ in P_CLASSES)],
+        [-1, *range(len(P_CLASSES))],
+        default=len(P_CLASSES) - 1,
+    )
+    lisa = frame["lisa_class"].astype(str)
+    cls = np.where(lisa.isin(classes), lisa.map({c: i for i, c in enumerate(classes)}), 4)
+    columns = zip(
+        np.round(frame["z"].to_numpy(float), 4).tolist(),
+        np.round(frame["lag"].to_numpy(float), 4).tolist(),
+        cls.astype(int).tolist(),
+        p_class.astype(int).tolist(),
+        [_fmt(v, 4) for v in frame["value"].to_numpy(float)],
+        [_fmt(v) for v in frame["Ii"].to_numpy(float)],
+        [fmt_p(v) for v in p],
+        strict=True,
+    )
+    stats = {code: list(row) for code, row in zip(tested_ids, columns, strict=True)}
+    z = frame["z"].to_numpy(float)
+    lag = frame["lag"].to_numpy(float)
+    ok = np.isfinite(z) & np.isfinite(lag)
+    slope = float((z[ok] * lag[ok]).sum() / (z[ok] ** 2).sum()) if ok.any() else float("nan")
+    units = [
+        [ids[i], paths[i], "" if label is None else str(label.get(ids[i], ids[i]))]
+        for i in np.flatnonzero(keep)
+    ]
+    data = {
+        "units": units,
+        "stats": stats,
+        "view": view,
+        "inset": inset,
+        "maritime": _maritime_path(cell) if geo is None else "",
+        "classes": [[c, LISA_COLOURS[c]] for c in classes],
+        "pclasses": [[lab, col] for lab, _, col in P_CLASSES],
+        "notTested": NOT_TESTED,
+        "slope": slope,
+        "rule": rule_text(alpha, adjust),
+        "testHooks": bool(settings.page_test_hooks),
+    }
+    js = resources.files("geotool.maps").joinpath("linked.js").read_text(encoding="utf-8")
+    css = resources.files("geotool.maps").joinpath("linked.css").read_text(encoding="utf-8")
+    early = (
+        '<script>window.addEventListener("error",function(e){var b=document.body;'
+        'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
+        if settings.page_test_hooks
+        else ""
+    )
+    head = html.escape(title or "Linked LISA view")
+    script = js.replace("</script", "<\\/script")
+    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{head}</title><style>{css}</style>{early}</head><body>
+<h1>{head}</h1>
+<p class="help">Moran's I = <b>{_fmt(slope)}</b> (slope of the scatter's line).
+Classes: {html.escape(rule_text(alpha, adjust))}; the significance map shows each unit's
+permutation p-value (unadjusted). Hover a point or a unit to see it on all three views;
+click to select; drag a rectangle on the scatter to select its units (shift adds);
+click empty space or press Esc to clear.</p>
+<div class="panes">
+<figure><figcaption>Moran scatter</figcaption>
+<svg id="scatter" viewBox="0 0 420 420"></svg></figure>
+<figure><figcaption>LISA clusters ({html.escape(rule_text(alpha, adjust))})</figcaption>
+<div class="map"><svg id="clusters" class="unitmap"></svg></div>
+<div class="legend" id="legend-clusters"></div></figure>
+<figure><figcaption>Significance (p_sim)</figcaption>
+<div class="map"><svg id="significance" class="unitmap"></svg></div>
+<div class="legend" id="legend-significance"></div></figure>
+</div>
+<div id="info" class="info">&nbsp;</div>
+<script>{script}
+geotoolLinked({script_json(data)});</script>
+</body></html>
+"""

@@ -1,0 +1,734 @@
+"""A user's own data as a study: a table at any level, own polygons, several variables, panels.
+
+The path of a user's table, one way:
+
+1. :func:`load_user_table` reads it (:func:`geotool.io.read_table`: CSV in UTF-8 or
+   GBK, Excel), finds its columns, and accounts for every row:
+
+   * on the **bundled units** at the table's level (``county``, ``prefecture``,
+     ``province``; ``auto`` detects it from codes and names and says which and why)
+     through :func:`geotool.match.resolve` (abbreviations, renamed and retired units
+     through the 1981-today crosswalk);
+   * or on the user's **own polygons** (:func:`geotool.geofile.read_geometry`) by id,
+     or by name, through :func:`geotool.geofile.join_table`;
+
+   then normalises the years of a panel (``2020``, ``"2020年"``, ``2020.0`` are one
+   year) and checks the values. Rows that cannot be used are written to the match
+   report with the reason, never dropped silently.
+2. :func:`user_study` turns the rows into a :class:`~geotool.report.pipeline.Study`:
+   one variable per value column (transformed if asked: log, standardised, a rate per
+   a population column with or without empirical-Bayes smoothing, the transform named
+   in every title), Ward tiers per variable, city clusters for bundled counties and
+   prefectures, bivariate pairs, and, for a panel, per-year statistics and the
+   dynamics of :mod:`geotool.dynamics` (mobility, spatial Markov, LISA Markov).
+3. :func:`geotool.report.pipeline.run` writes it like the report's study.
+
+The analysis universe is the table's own units (in the latest year of a panel):
+include the units that scored nothing, with 0, to test against them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geotool import _validate as check
+from geotool import boundaries, tiers
+from geotool._atomic import write_atomic
+from geotool._csv import to_csv_bytes
+from geotool._errors import InputError, MatchError
+from geotool._log import log
+from geotool._text import listing, short
+from geotool.report.pipeline import Study, TierTable, Variable
+
+__all__ = ["UserTable", "load_user_table", "user_study"]
+
+#: What a run on each kind of units calls them.
+_LEVEL_WORDS = {
+    "county": "county-level units",
+    "prefecture": "prefecture-level units",
+    "province": "provinces",
+    "own": "units",
+}
+
+
+@dataclass
+class UserTable:
+    """A user's table, read and accounted for.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame
+        The usable rows: ``adcode`` (the unit's id: a bundled code at ``level``, or
+        the id of the user's geometry), the value columns as floats, the year column
+        as int when there is one, and the table's other columns.
+    raw : pandas.DataFrame
+        The table as read (strings).
+    report : pandas.DataFrame
+        Every row of the table with its status (the match report).
+    value_cols : list of str
+        The value columns, in the order given.
+    year_col : str or None
+        The year column.
+    level : str
+        ``county``, ``prefecture``, ``province`` or ``own`` (the user's geometry).
+    level_reason : str
+        How the level was chosen.
+    units : geopandas.GeoDataFrame or None
+        The units' geometry (with ``name``) for prefectures, provinces and own
+        geometry; ``None`` for bundled counties.
+    geometry_report : pandas.DataFrame or None
+        The geometries repaired or dropped while reading a geometry file.
+    sources : list of str or None
+        The file's columns the value columns were made from (rates, transforms).
+
+    """
+
+    rows: pd.DataFrame
+    raw: pd.DataFrame
+    report: pd.DataFrame
+    value_cols: list[str]
+    year_col: str | None
+    level: str
+    level_reason: str
+    units: gpd.GeoDataFrame | None
+    geometry_report: pd.DataFrame | None = None
+    sources: list[str] | None = None
+
+    def source_of(self) -> dict[str, str]:
+        """Each value column by the column of the file it was made from."""
+        return dict(zip(self.sources or self.value_cols, self.value_cols, strict=True))
+
+
+def _numeric_columns(raw: pd.DataFrame, exclude: set[str]) -> list[str]:
+    """Columns of mostly numbers (> 90 % of non-empty cells), codes and ids excluded."""
+    out = []
+    for c in raw.columns:
+        if c in exclude or "代码" in c or "code" in c.lower() or c.lower() in ("id", "fid"):
+            continue
+        cells = raw[c].dropna()
+        if len(cells) and pd.to_numeric(cells, errors="coerce").notna().mean() > 0.9:
+            out.append(c)
+    return out
+
+
+def _value_columns(
+    raw: pd.DataFrame,
+    value_cols: str | list[str] | None,
+    *,
+    all_numeric: bool,
+    exclude: set[str],
+    path: Path | str,
+) -> list[str]:
+    """The value columns: named (a list, or ``"A,B"``), every numeric one, or the only one."""
+    if isinstance(value_cols, str):
+        value_cols = [c.strip() for c in value_cols.split(",") if c.strip()]
+    if value_cols:
+        missing = [c for c in value_cols if c not in raw.columns]
+        if missing:
+            msg = (
+                f"value_col {listing(missing)} not in {path}; its columns are "
+                f"{listing(raw.columns)}."
+            )
+            raise InputError(msg)
+        if len(set(value_cols)) != len(value_cols):
+            msg = f"value_col names a column twice ({listing(value_cols)}); name each once."
+            raise InputError(msg)
+        return list(value_cols)
+    numeric = _numeric_columns(raw, exclude)
+    if all_numeric and numeric:
+        return numeric
+    if len(numeric) == 1:
+        return numeric
+    msg = (
+        f"Cannot tell which column holds the values (numeric columns: {listing(numeric)}); "
+        "name them with value_col= (several: 'A,B'), or use all_numeric=True."
+    )
+    raise InputError(msg)
+
+
+def _bundled_units(level: str, ids: pd.Index) -> gpd.GeoDataFrame:
+    """The bundled prefecture or province polygons of ``ids``, with ``name`` and region.
+
+    A province-administered county-level city in a prefecture table (济源市 419001,
+    仙桃市 429004) is a unit of its own there: its county polygon is used.
+    """
+    layer = boundaries.load(level)  # type: ignore[arg-type]
+    name_col = {"prefecture": "prefecture", "province": "province"}[level]
+    layer["name"] = layer[name_col]
+    parts = [layer.loc[ids.intersection(layer.index)]]
+    rest = ids.difference(layer.index)
+    if len(rest):
+        counties = boundaries.load("county")
+        parts.append(counties.loc[rest.intersection(counties.index)])
+    out = pd.concat(parts).reindex(ids)
+    keep = ["name", *[c for c in ("province", "region") if c in out.columns], "geometry"]
+    return gpd.GeoDataFrame(out[keep], geometry="geometry", crs=layer.crs)
+
+
+def load_user_table(
+    path: Path | str,
+    report_path: Path | str | None,
+    *,
+    value_col: str | list[str] | None = None,
+    all_numeric: bool = False,
+    name_col: str | None = None,
+    province_col: str | None = None,
+    prefecture_col: str | None = None,
+    code_col: str | None = None,
+    year_col: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    level: str = "auto",
+    geometry: gpd.GeoDataFrame | Path | str | None = None,
+    id_col: str | None = None,
+    datum: str | None = None,
+    layer: str | None = None,
+    per: str | None = None,
+    max_unmatched: float = 0.0,
+    report_on_failure_only: bool = False,
+) -> UserTable:
+    """Read a user's table, resolve its rows, write the match report, check it.
+
+    Every input row is written to ``report_path`` with its status (matched,
+    ambiguous, unmatched, the year read) before anything can fail, or only when
+    something fails (``report_on_failure_only``).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The table (CSV in UTF-8/GBK, or Excel).
+    report_path : pathlib.Path or str, optional
+        Where every row's status goes.
+    value_col : str or list of str, optional
+        The value column(s); ``"A,B"`` names several. Default: the only numeric
+        column, or every one with ``all_numeric``.
+    all_numeric : bool
+        Analyse every numeric column (codes, ids and the year excluded).
+    name_col, province_col, prefecture_col, code_col : str, optional
+        The unit columns (recognised by common names when not given).
+    year_col : str, optional
+        The year column of a panel.
+    encoding, sheet
+        See :func:`geotool.io.read_table`.
+    level : {"auto", "county", "prefecture", "province"}
+        The level of the table's units, against the bundled layers (not used with
+        ``geometry``).
+    geometry : geopandas.GeoDataFrame or path, optional
+        The user's own units: a file (GeoPackage, Shapefile or a zip of one, GeoJSON,
+        GeoParquet) read with :func:`geotool.geofile.read_geometry`, or polygons
+        already read (EPSG:4326, indexed by id, with a ``name`` column if any). The
+        table joins to them by id (or by name). Its repairs are in the returned
+        table's ``geometry_report``.
+    id_col : str, optional
+        The geometry's id column; the table's when it has a column of that name
+        (otherwise the table's column whose values match most ids is used).
+    datum : {"wgs84", "gcj02", "bd09"}, optional
+        The datum the geometry file's positions are really in (AMap-derived files:
+        ``gcj02``; Baidu-derived: ``bd09``).
+    layer : str, optional
+        The layer of a GeoPackage with several.
+    per : str, optional
+        A population column (for rates): checked like the values, never a value.
+    max_unmatched : float
+        Share of rows allowed to stay unmatched or ambiguous (their rows are left out
+        of the analysis and listed in the report).
+    report_on_failure_only : bool
+        Write the report only when the table is refused.
+
+    Returns
+    -------
+    UserTable
+
+    Raises
+    ------
+    MatchError
+        When more than ``max_unmatched`` of the rows are not matched, or a unit appears
+        twice (in one year).
+    InputError
+        For a missing column, a year that is not one, or values that are not finite.
+
+    """
+    from geotool.io import read_table
+    from geotool.match import detect_columns
+
+    if report_path is not None:  # never written over the input table (or a device)
+        report_path = check.output_file(report_path, inputs=[path], name="report_path")
+    max_unmatched = check.share(max_unmatched, "max_unmatched")
+    raw = read_table(path, encoding=encoding, sheet=sheet)
+    geometry_report = None
+    if isinstance(geometry, str | Path):
+        from geotool.geofile import read_geometry
+
+        geometry, geometry_report = read_geometry(geometry, id_col=id_col, layer=layer, datum=datum)
+    for given, name in ((year_col, "year_col"), (per, "per")):
+        if given is not None and given not in raw.columns:
+            msg = (
+                f"{name}={given!r} is not a column of {path}; its columns are "
+                f"{listing(raw.columns)}."
+            )
+            raise InputError(msg)
+    if geometry is None:
+        found = detect_columns(
+            raw, name_col=name_col, province_col=province_col,
+            prefecture_col=prefecture_col, code_col=code_col,
+        )  # fmt: skip
+        year_col = year_col or found.get("year")
+        exclude = {c for c in found.values() if c} | {year_col or "", per or ""}
+    else:
+        exclude = {c for c in (id_col, name_col, year_col, per) if c}
+    values = _value_columns(raw, value_col, all_numeric=all_numeric, exclude=exclude, path=path)
+    if geometry is None:
+        resolved, level, reason, units = _resolve_bundled(
+            raw, name_col=name_col, province_col=province_col,
+            prefecture_col=prefecture_col, code_col=code_col, level=level,
+        )  # fmt: skip
+    else:
+        table_id = id_col if id_col in raw.columns else None
+        resolved, units = _join_own(
+            raw, geometry, id_col=table_id, name_col=name_col, year_col=year_col
+        )
+        level, reason = "own", "the table joined to the geometry given"
+    report = resolved.copy()
+
+    def fail(msg: str, cls: type[InputError] = MatchError) -> None:
+        """Write every row with its status to ``report_path``, then raise ``cls``."""
+        if report_path is not None:
+            write_atomic(Path(report_path), to_csv_bytes(report.reset_index(names="row")))
+            msg += f" Every row with its status: {report_path}."
+        raise cls(msg)
+
+    if not report_on_failure_only and report_path is not None:
+        write_atomic(Path(report_path), to_csv_bytes(report.reset_index(names="row")))
+    bad = resolved[resolved["match_status"] != "matched"]
+    share = len(bad) / len(resolved)
+    if share > max_unmatched:
+        first = bad.iloc[0]
+        n_un = int((bad["match_status"] == "unmatched").sum())
+        why = str(first["match_note"] or first["match_candidates"])[:160]
+        fix = (
+            "Fix those names or add a province column"
+            if geometry is None
+            else "Fix those ids or names"
+        )
+        fail(
+            f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
+            f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
+            f"{why}). {fix}, or allow them with "
+            f"max_unmatched={math.ceil(share * 100) / 100:.2f}."
+        )
+    ok = resolved[resolved["match_status"] == "matched"].copy()
+    if year_col:
+        years, rejected = check.year_labels(ok[year_col], "year_col")
+        report["year_used"] = pd.Series(years, dtype="Int64").reindex(report.index)
+        if len(rejected):
+            rows = rejected.index.tolist()[:8]
+            report.loc[rejected.index, "match_note"] = rejected["reason"].astype(str)
+            fail(
+                f"year_col={year_col!r} has cells that are not a year in rows {rows} "
+                f"(e.g. {short(ok.loc[rows[0], year_col])}); write years as 2020 or 2020年, "
+                "or remove those rows.",
+                InputError,
+            )
+        ok[year_col] = years.reindex(ok.index).astype(int)
+    keys = ["adcode", year_col] if year_col else ["adcode"]
+    dup = ok[ok.duplicated(keys, keep=False)]
+    if len(dup):
+        groups = {k: list(g.index) for k, g in dup.groupby(keys)}
+        shown = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
+        fail(f"Units appear more than once ({shown}); keep one row per unit (per year).")
+    for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
+        try:
+            ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
+        except InputError as exc:
+            fail(f"{exc} Rows are numbered as in the file's data rows (from 0).", InputError)
+    if units is not None:
+        units = units.loc[pd.Index(ok["adcode"]).unique()]
+    log(f"{len(ok)} rows of {len(raw)} matched at level {level} ({reason})")
+    return UserTable(ok, raw, report, values, year_col, level, reason, units, geometry_report)
+
+
+def _resolve_bundled(
+    raw: pd.DataFrame, *, level: str, **columns: str | None
+) -> tuple[pd.DataFrame, str, str, gpd.GeoDataFrame | None]:
+    """Resolve rows against the bundled layer of their level (``auto``: detected)."""
+    from geotool.match import resolve
+
+    resolved = resolve(raw, level=level, **columns)
+    level = str(resolved.attrs.get("level", level))
+    reason = str(resolved.attrs.get("level_reason", "as given"))
+    ids = pd.Index(resolved.loc[resolved["match_status"] == "matched", "adcode"]).unique()
+    units = None if level == "county" else _bundled_units(level, ids)
+    return resolved, level, reason, units
+
+
+def _join_own(
+    raw: pd.DataFrame,
+    geometry: gpd.GeoDataFrame,
+    *,
+    id_col: str | None,
+    name_col: str | None,
+    year_col: str | None,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Join rows to the user's geometry; the report in :func:`resolve`'s columns."""
+    from geotool.geofile import join_table
+
+    _, report = join_table(raw, geometry, id_col=id_col, name_col=name_col, year_col=year_col)
+    rows = report[report["row"].notna()].copy()
+    rows.index = rows["row"].astype(int) - 1  # join_table numbers rows from 1
+    out = raw.copy()
+    matched = rows["status"] == "matched"
+    out["adcode"] = rows["id"].where(matched).astype(object).reindex(out.index)
+    out["match_status"] = np.where(
+        matched.reindex(out.index, fill_value=False), "matched", "unmatched"
+    )
+    out["match_method"] = np.where(out["match_status"] == "matched", "id", "")
+    out["match_candidates"] = ""
+    out["match_note"] = rows["status"].where(~matched, "").reindex(out.index).fillna("")
+    units = geometry.copy()
+    if "name" not in units.columns:
+        names = [c for c in ("名称", "NAME", "Name") if c in units.columns]
+        units["name"] = units[names[0]].astype(str) if names else units.index.astype(str)
+    return out, units
+
+
+def _key(column: str, taken: set[str]) -> str:
+    """A file-name-safe key for a value column: ASCII, Chinese in pinyin (企业数 -> qiyeshu)."""
+    from pypinyin import lazy_pinyin
+
+    spelt = "".join(lazy_pinyin(column))
+    ascii_ = "".join(c if c.isalnum() and c.isascii() else "_" for c in spelt)
+    ascii_ = "_".join(part for part in ascii_.split("_") if part)
+    key = ascii_.lower()[:40] or f"v{len(taken) + 1}"
+    while key in taken:
+        key = f"{key}_{len(taken) + 1}"
+    taken.add(key)
+    return key
+
+
+def user_study(
+    path: Path | str,
+    failed_report: Path | str | None = None,
+    *,
+    value_col: str | list[str] | None = None,
+    all_numeric: bool = False,
+    name_col: str | None = None,
+    province_col: str | None = None,
+    prefecture_col: str | None = None,
+    code_col: str | None = None,
+    year_col: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    level: str = "auto",
+    geometry: gpd.GeoDataFrame | Path | str | None = None,
+    id_col: str | None = None,
+    datum: str | None = None,
+    layer: str | None = None,
+    max_unmatched: float = 0.0,
+    weights: str = "queen",
+    tiers_k: int = 4,
+    bivariate: list[tuple[str, str]] | None = None,
+    transform: str | None = None,
+    per: str | None = None,
+    smooth: str | None = None,
+    scale: float = 1.0,
+    markov_k: int = 5,
+) -> Study:
+    """A user's table as a study: its values over its own units, in the same pipeline.
+
+    Parameters are those of :func:`load_user_table`, and:
+
+    failed_report : pathlib.Path or str, optional
+        Where the match report goes when the table is refused (outside any run's
+        folder, so the previous complete output stays as it was); a run writes it to
+        ``tables/match_report.csv``.
+    weights : str
+        Weights spec of the local statistics (:func:`geotool.weights.build`).
+    tiers_k : int
+        Ward tiers per variable (per year), fewer when the values have fewer levels.
+    bivariate : list of tuple of str, optional
+        Pairs of value columns for bivariate Moran's I and bivariate LISA.
+    transform : {"log", "log1p", "standardise"}, optional
+        Applied to every variable (after ``per``), per year; named in every title
+        (:func:`geotool.transform.apply`).
+    per : str, optional
+        A population column: every variable becomes a rate per it.
+    smooth : {"eb", "spatial_eb"}, optional
+        Empirical-Bayes smoothing of the rates (``per`` needed), global or spatial
+        (with the study's weights): small populations' rates are shrunk towards the
+        reference rate, so their noise is not read as a hot or cold spot.
+    scale : float
+        Multiplier of the rates (e.g. 10000: per 10,000 people).
+    markov_k : int
+        Quantile classes of the panel's Markov chains (:mod:`geotool.dynamics`).
+
+    A panel (``year_col`` with two years or more) adds, per variable, Moran's I per
+    year, rank mobility (Kendall's tau and its neighbour decomposition), a quantile
+    Markov chain, the spatial Markov chain with its homogeneity tests and the LISA
+    Markov chain (:func:`geotool.dynamics.analyse`), under ``dynamics`` in the summary.
+
+    Returns
+    -------
+    Study
+
+    """
+    t = load_user_table(
+        path, failed_report, value_col=value_col, all_numeric=all_numeric,
+        name_col=name_col, province_col=province_col, prefecture_col=prefecture_col,
+        code_col=code_col, year_col=year_col, encoding=encoding, sheet=sheet, level=level,
+        geometry=geometry, id_col=id_col, datum=datum, layer=layer, per=per,
+        max_unmatched=max_unmatched, report_on_failure_only=True,
+    )  # fmt: skip
+    if transform is not None or per is not None or smooth is not None:
+        t = _transformed(
+            t, transform=transform, per=per, smooth=smooth, scale=scale, weights=weights
+        )
+    ok, year_col = t.rows, t.year_col
+    latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
+    label = Path(path).stem
+    names = (boundaries.units()["name"] if t.units is None else t.units["name"]).reindex(
+        pd.Index(ok["adcode"]).unique()
+    )
+    region = _unit_column(t, "region")
+    province = _unit_column(t, "province")
+    taken: set[str] = set()
+    keys = {col: _key(src, taken) for src, col in t.source_of().items()}
+    variables, tier_tables = [], {}
+    for col in t.value_cols:
+        series = pd.Series(
+            latest[col].to_numpy(float), index=pd.Index(latest["adcode"], name="adcode"), name=col
+        )
+        years = ok[year_col] if year_col else None
+        distinct = ok.groupby(years)[col].nunique().min() if year_col else ok[col].nunique()
+        k = int(min(tiers_k, distinct))
+        if k < 2:
+            msg = (
+                f"value_col={col!r} has a single distinct value; tiers and spatial "
+                "statistics need variation."
+            )
+            raise InputError(msg)
+        variables.append(
+            Variable(
+                keys[col],
+                col,
+                series,
+                weights,
+                variable=col,
+                high_means=f"{col} as given: higher values are read as stronger",
+            )
+        )
+        table = tiers.from_scores(ok["adcode"], ok[col], years=years, method="ward", k=k)
+        for column, values in (("region", region), ("province", province), ("name", names)):
+            if values is not None:
+                table[column] = values.reindex(table["adcode"]).to_numpy()
+        tier_tables[keys[col]] = TierTable(
+            table,
+            f"ward, k={k}" + (" per year" if year_col else ""),
+            year_col="year" if year_col else None,
+        )
+    first = t.value_cols[0]
+    ranked = latest.assign(rank=latest[first].rank(ascending=False, method="min"))
+    cluster_table = None
+    if t.level in ("county", "prefecture"):
+        cluster_table = pd.DataFrame(
+            {
+                "adcode": ranked["adcode"].to_numpy(),
+                "name": names.reindex(ranked["adcode"]).to_numpy(),
+                "rank": ranked["rank"].to_numpy(),
+            }
+        )
+    info_values = latest.set_index("adcode")[t.value_cols]
+    pairs = []
+    by_source = t.source_of()
+    for first_col, second_col in bivariate or []:
+        a, b = by_source.get(first_col, first_col), by_source.get(second_col, second_col)
+        unknown = [c for c in (a, b) if c not in keys]
+        if unknown:
+            msg = (
+                f"bivariate names {listing(unknown)}, which are not value columns "
+                f"({listing(t.value_cols)}); pair two of those."
+            )
+            raise InputError(msg)
+        pairs.append((keys[a], keys[b]))
+    level_words = _LEVEL_WORDS.get(t.level, "units")
+    study_title = f"{label}: {', '.join(t.value_cols)} ({len(latest)} {level_words})"
+
+    def values_map(info: pd.DataFrame, opts: dict[str, Any]) -> dict[str, Any]:
+        from geotool.maps import choropleth
+
+        fields = {c: c for c in t.value_cols} | {"region": "region", "cluster": "城市群 cluster"}
+        out = {}
+        for var in variables:
+            s = var.data
+            out[f"values_{var.key}.html"] = choropleth(
+                s, scheme="quantiles", k=int(min(5, max(2, s.nunique()))),
+                title=f"{label}: {var.label}", table=info,
+                fields=fields,
+                **opts,
+            )  # fmt: skip
+        return out
+
+    extra: Any = None
+    if year_col and ok[year_col].nunique() >= 2:
+
+        def extra(write: Any, *, seed: int, permutations: int) -> dict[str, Any]:
+            return {
+                "dynamics": _dynamics(
+                    t,
+                    keys,
+                    write,
+                    weights=weights,
+                    k=markov_k,
+                    seed=seed,
+                    permutations=permutations,
+                )
+            }
+
+    tables = {"match_report": t.report.reset_index(names="row")}
+    if t.geometry_report is not None and len(t.geometry_report):
+        tables["geometry_report"] = t.geometry_report
+    return Study(
+        title=study_title,
+        variables=variables,
+        tier_tables=tier_tables,
+        cluster_table=cluster_table,
+        cluster_level="prefecture" if t.level == "prefecture" else "county",
+        values_map=values_map,
+        info_values=info_values,
+        bivariate=pairs,
+        tables=tables,
+        units=t.units,
+        level=t.level,
+        extra=extra,
+        summary={
+            "input": {
+                "file": str(path),
+                "encoding": t.raw.attrs.get("encoding"),
+                "rows": len(t.raw),
+                "value_cols": t.value_cols,
+                "year_col": year_col,
+                "level": t.level,
+                "level_reason": t.level_reason,
+                "units": len(latest),
+                "transform": t.raw.attrs.get("geotool_steps", []),
+            },
+            "match": t.report["match_status"].value_counts().to_dict(),
+            "match_methods": ok["match_method"].value_counts().to_dict(),
+        },
+        lisa_legend=f"Local Moran ({', '.join(t.value_cols)})",
+        marked_name=f"{label} units by rank of {first}",
+    )
+
+
+def _unit_column(t: UserTable, column: str) -> pd.Series | None:
+    """A column of the units' attributes (region, province), by id, when known."""
+    if t.units is None:
+        return boundaries.units()[column]
+    return t.units[column] if column in t.units.columns else None
+
+
+def _units_geometry(t: UserTable, ids: pd.Index) -> gpd.GeoDataFrame | pd.Index:
+    """What weights are built from for these units: their polygons, or bundled codes."""
+    return ids if t.units is None else t.units.loc[ids]
+
+
+def _transformed(
+    t: UserTable,
+    *,
+    transform: str | None,
+    per: str | None,
+    smooth: str | None,
+    scale: float,
+    weights: str,
+) -> UserTable:
+    """The table with its value columns replaced by their rates / transforms, per year.
+
+    Each year is transformed on its own (a z-score or an EB reference rate is a
+    cross-section's); the new columns are named by their labels ("log(GDP per 人口)").
+    """
+    from geotool import transform as tf
+    from geotool.weights import build
+
+    rows = t.rows
+    years = [None] if not t.year_col else sorted(rows[t.year_col].unique())
+    parts, labels, steps = [], {}, []
+    for year in years:
+        part = rows if year is None else rows[rows[t.year_col] == year]
+        part = part.set_index("adcode")
+        w = None
+        if smooth == "spatial_eb":
+            w = build(_units_geometry(t, part.index), weights)
+        out = tf.apply(
+            part, t.value_cols, transform=transform, per=per, smooth=smooth, w=w, scale=scale
+        )
+        labels = out.attrs["labels"]
+        steps = out.attrs["steps"]
+        keep = part.drop(columns=t.value_cols).reindex(out.index)
+        parts.append(out.join(keep).reset_index(names="adcode"))
+    new = pd.concat(parts, ignore_index=True)
+    raw = t.raw.copy()
+    raw.attrs["geotool_steps"] = list(steps)
+    log("variables: " + "; ".join(f"{a} -> {b}" for a, b in labels.items()))
+    return UserTable(
+        new, raw, t.report, [labels[c] for c in t.value_cols], t.year_col, t.level,
+        t.level_reason, t.units, t.geometry_report, list(t.value_cols),
+    )  # fmt: skip
+
+
+def _dynamics(
+    t: UserTable,
+    keys: dict[str, str],
+    write: Any,
+    *,
+    weights: str,
+    k: int,
+    seed: int,
+    permutations: int,
+) -> dict[str, Any]:
+    """Every panel analysis of each variable (:func:`geotool.dynamics.analyse`), written."""
+    from geotool import dynamics
+    from geotool.weights import build
+
+    log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
+    out: dict[str, Any] = {}
+    for col in t.value_cols:
+        key = keys[col]
+        p = dynamics.panel(t.rows, id_col="adcode", year_col=t.year_col, value_col=col)
+        w = build(_units_geometry(t, pd.Index(p.wide.index)), weights)
+        res = dynamics.analyse(p, w, k=k, permutations=permutations, seed=seed)
+
+        def put(name: str, frame: pd.DataFrame, *, index: bool = False) -> None:
+            data = frame.reset_index() if index else frame
+            write(f"tables/dynamics_{name}_{key}.csv", to_csv_bytes(data))  # noqa: B023
+
+        put("moran_by_year", res["moran_by_year"])
+        put("rank_mobility", res["rank_mobility"])
+        for chain in ("markov", "spatial_markov", "lisa_markov"):
+            for part in ("counts", "probabilities"):
+                put(f"{chain}_{part}", res[chain][part], index=True)
+        put("spatial_markov_tests", res["spatial_markov"]["tests"])
+        put("lisa_markov_tests", res["lisa_markov"]["tests"])
+        if len(res["dropped"]):
+            put("dropped", res["dropped"], index=True)
+        by_year = res["moran_by_year"]
+        out[key] = {
+            "label": col,
+            "years": [int(y) for y in p.years],
+            "units": len(p.wide),
+            "dropped": len(res["dropped"]),
+            "moran_by_year": {
+                int(y): {"value": float(v), "p_sim": float(ps)}
+                for y, v, ps in zip(
+                    by_year["year"], by_year["moran_i"], by_year["p_sim"], strict=True
+                )
+            },
+            "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),
+            "sentences": res["sentences"],
+        }
+    return out

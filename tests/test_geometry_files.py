@@ -1,0 +1,404 @@
+"""Users' own geometry files (geotool.geofile): formats, encodings, CRS, datums, ids,
+repairs, the join of a value table, and the same statistics whatever file the same
+polygons come in.
+
+The township-like test layer splits the bundled Jiangsu units into 2-4 pieces each
+(shapely ``split`` by lines through the middle of each unit's box); its files are
+written at test time into ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.ops import split
+
+from geotool import autocorr, datum, geofile, settings, weights
+from geotool._errors import InputError
+
+R = 6371008.8
+
+
+def _metres(lon1, lat1, lon2, lat2):
+    phi = np.radians((lat1 + lat2) / 2)
+    return np.hypot(np.radians(lon2 - lon1) * np.cos(phi) * R, np.radians(lat2 - lat1) * R)
+
+
+@pytest.fixture(scope="module")
+def towns(counties) -> gpd.GeoDataFrame:
+    """Jiangsu units split into 2-4 township-like pieces, WGS84, ids like 320281001."""
+    rows = []
+    for code, geom in counties[counties.index.str.startswith("32")].geometry.items():
+        minx, miny, maxx, maxy = geom.bounds
+        xm, ym = (minx + maxx) / 2, (miny + maxy) / 2
+        cuts = [shapely.LineString([(xm, miny - 1), (xm, maxy + 1)])]
+        if int(code) % 2:
+            cuts.append(shapely.LineString([(minx - 1, ym), (maxx + 1, ym)]))
+        pieces = [geom]
+        for cut in cuts:
+            pieces = [q for p in pieces for q in split(p, cut).geoms]
+        rows += [(f"{code}{i:03d}", f"{code}-{i:02d}镇", p) for i, p in enumerate(pieces, 1)]
+    ids, names, geoms = zip(*rows, strict=True)
+    frame = gpd.GeoDataFrame(
+        {"town_code": list(ids), "名称": list(names)}, geometry=list(geoms), crs="EPSG:4326"
+    )
+    lon = shapely.get_x(frame.representative_point()).to_numpy()
+    rng = np.random.default_rng(12)
+    frame["value"] = np.sin(lon * 1.5) + rng.normal(0, 0.3, len(frame))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def reference(towns):
+    """Queen weights and Moran's I of the original WGS84 towns."""
+    geo = towns.set_index("town_code")
+    w = weights.build(geo, "queen", islands="keep")
+    stats = autocorr.global_stats(geo["value"], w, permutations=0)
+    return geo, w, stats
+
+
+def _links(w) -> set[tuple[str, str]]:
+    coo = w.sparse.tocoo()
+    return {(w.ids[i], w.ids[j]) for i, j in zip(coo.row, coo.col, strict=True)}
+
+
+def _moran(stats) -> float:
+    return float(stats.set_index("statistic").loc["moran_i", "value"])
+
+
+def test_the_towns_are_a_real_coverage(towns, reference):
+    _, w, _ = reference
+    assert 250 < len(towns) < 450
+    assert w.report["links"] > 2 * len(towns)  # mostly connected, not a set of islands
+    assert len(w.report["islands"]["units"]) < 5  # a few real islands (Nantong's shoals)
+
+
+@pytest.mark.parametrize("kind", ["gcj02 GeoPackage", "bd09 GeoJSON", "Albers zip", "UTM zip"])
+def test_same_neighbours_and_moran_whatever_the_file(towns, reference, tmp_path, kind):
+    geo0, w0, stats0 = reference
+    frame = towns.copy()
+    if kind.startswith(("gcj02", "bd09")):
+        to = kind.split()[0]
+        frame["geometry"] = datum.transform_geometries(towns.geometry.to_numpy(), to=to)
+        path = tmp_path / ("towns.gpkg" if to == "gcj02" else "towns.geojson")
+        frame.to_file(path)
+        geo, report = geofile.read_geometry(path, datum=to)
+    else:
+        target = settings.equal_area_crs if kind.startswith("Albers") else "EPSG:32650"
+        frame.to_crs(target).to_file(tmp_path / "towns.shp", encoding="gbk")
+        path = tmp_path / "towns.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            for part in tmp_path.glob("towns.*"):
+                if part.suffix != ".zip":
+                    archive.write(part, part.name)
+        geo, report = geofile.read_geometry(path)
+    assert report.empty
+    assert geo.index.name == "town_code" and list(geo.index) == list(geo0.index)
+    assert geo["名称"].tolist() == geo0["名称"].tolist()
+    # positions come back to within micrometres (datum) or nanometres (projections)
+    err = _metres(
+        *shapely.get_coordinates(geo0.geometry.to_numpy()).T,
+        *shapely.get_coordinates(geo.geometry.to_numpy()).T,
+    )
+    assert err.max() < 1e-3
+    w = weights.build(geo, "queen", islands="keep")
+    assert _links(w) == _links(w0)
+    stats = autocorr.global_stats(geo["value"], w, permutations=0)
+    assert _moran(stats) == pytest.approx(_moran(stats0), abs=1e-12)
+    assert _moran(stats) > 0.3  # a real pattern, so that equality means something
+
+
+def test_projected_gcj02_file_is_reprojected_then_shifted(towns, reference, tmp_path):
+    geo0, w0, _ = reference
+    frame = towns.copy()
+    frame["geometry"] = datum.transform_geometries(towns.geometry.to_numpy(), to="gcj02")
+    frame.to_crs("EPSG:32650").to_file(tmp_path / "towns.gpkg")
+    geo, _ = geofile.read_geometry(tmp_path / "towns.gpkg", datum="gcj02")
+    err = _metres(
+        *shapely.get_coordinates(geo0.geometry.to_numpy()).T,
+        *shapely.get_coordinates(geo.geometry.to_numpy()).T,
+    )
+    assert err.max() < 1e-3
+    assert _links(weights.build(geo, "queen", islands="keep")) == _links(w0)
+
+
+def test_rounding_that_breaks_shared_vertices_is_snapped(tmp_path):
+    # two units sharing an edge, the second's copy of it 1e-9 degree off (as a border
+    # converted feature by feature, or digitised twice, leaves it): no shared vertex
+    cells = [shapely.box(120.0 + i * 0.1, 31.0, 120.1 + i * 0.1, 31.1) for i in range(3)]
+    off = shapely.transform(cells[1], lambda xy: xy + 1e-9)
+    frame = gpd.GeoDataFrame({"id": ["a", "b", "c"]}, geometry=[cells[0], off, cells[2]], crs=4326)
+    frame.to_file(tmp_path / "cells.gpkg")
+    raw, _ = geofile.read_geometry(tmp_path / "cells.gpkg", snap_m=0)
+    assert weights.build(raw, "queen", islands="keep").report["links"] == 0
+    geo, _ = geofile.read_geometry(tmp_path / "cells.gpkg")
+    assert geo.attrs["source"]["snapped_vertices"] == 4
+    assert weights.build(geo, "queen", islands="keep").report["links"] == 4  # a-b, b-c
+
+
+# ------------------------------------------------------------------ formats and layers
+
+
+def test_geopackage_layers(towns, tmp_path):
+    path = tmp_path / "two.gpkg"
+    towns.iloc[:10].to_file(path, layer="north")
+    towns.iloc[10:30].to_file(path, layer="south")
+    with pytest.raises(InputError, match=r"2 layers .*'north \(Polygon\)'.*pass layer="):
+        geofile.read_geometry(path)
+    with pytest.raises(InputError, match=r"layer='east' is not in two.gpkg"):
+        geofile.read_geometry(path, layer="east")
+    geo, _ = geofile.read_geometry(path, layer="south")
+    assert list(geo.index) == towns["town_code"].iloc[10:30].tolist()
+    assert geo.attrs["source"]["layer"] == "south"
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_shapefile_without_cpg_is_not_mojibake(towns, tmp_path, encoding):
+    towns.iloc[:20].to_file(tmp_path / "t.shp", encoding=encoding)
+    (tmp_path / "t.cpg").unlink()
+    geo, _ = geofile.read_geometry(tmp_path / "t.shp")
+    assert geo["名称"].tolist() == towns["名称"].iloc[:20].tolist()
+    assert geo.attrs["source"]["encoding"] == f"{encoding.replace('gbk', 'gb18030')} (detected)"
+
+
+def test_shapefile_cpg_and_encoding_override(towns, tmp_path):
+    towns.iloc[:5].to_file(tmp_path / "t.shp", encoding="gbk")  # writes t.cpg: GBK
+    geo, _ = geofile.read_geometry(tmp_path / "t.shp")
+    assert geo["名称"].tolist() == towns["名称"].iloc[:5].tolist()
+    (tmp_path / "t.cpg").unlink()
+    wrong, _ = geofile.read_geometry(tmp_path / "t.shp", encoding="latin-1")
+    assert "名称" not in wrong.columns  # the caller's word wins, even when wrong
+    with pytest.raises(InputError, match=r"encoding='klingon' is not a known"):
+        geofile.read_geometry(tmp_path / "t.shp", encoding="klingon")
+
+
+def test_geoparquet_with_an_id_index(towns, tmp_path):
+    towns.iloc[:8].set_index("town_code").to_parquet(tmp_path / "t.parquet")
+    geo, _ = geofile.read_geometry(tmp_path / "t.parquet")
+    assert geo.index.name == "town_code"
+    assert list(geo.index) == towns["town_code"].iloc[:8].tolist()
+
+
+def test_unsupported_paths(tmp_path):
+    with pytest.raises(InputError, match="No file at path="):
+        geofile.read_geometry(tmp_path / "missing.gpkg")
+    (tmp_path / "t.kml").write_text("<kml/>")
+    with pytest.raises(InputError, match=r"not a geometry file .* GeoPackage \(.gpkg\)"):
+        geofile.read_geometry(tmp_path / "t.kml")
+    (tmp_path / "bad.gpkg").write_bytes(b"not a database")
+    with pytest.raises(InputError, match="cannot be opened as a GeoPackage"):
+        geofile.read_geometry(tmp_path / "bad.gpkg")
+
+
+# ------------------------------------------------------------------ CRS
+
+
+def test_missing_crs_lonlat_in_china_is_assumed_and_logged(towns, tmp_path, caplog):
+    towns.iloc[:5].to_file(tmp_path / "t.shp")
+    (tmp_path / "t.prj").unlink()
+    with caplog.at_level(logging.INFO, logger="geotool"):
+        geo, _ = geofile.read_geometry(tmp_path / "t.shp")
+    assert geo.crs.to_epsg() == 4326
+    assert "no CRS; coordinates are longitude/latitude in China" in caplog.text
+
+
+def test_missing_crs_metres_is_refused_unless_crs_given(towns, tmp_path):
+    towns.iloc[:5].to_crs("EPSG:32650").to_file(tmp_path / "t.shp")
+    (tmp_path / "t.prj").unlink()
+    with pytest.raises(InputError, match=r"no CRS, and its coordinates .* pass crs="):
+        geofile.read_geometry(tmp_path / "t.shp")
+    geo, _ = geofile.read_geometry(tmp_path / "t.shp", crs="EPSG:32650")
+    assert geo.geom_equals_exact(towns.iloc[:5].set_index("town_code").geometry, 1e-7).all()
+
+
+# ------------------------------------------------------------------ ids
+
+
+def test_ids_detected_or_named(towns, tmp_path):
+    frame = towns.iloc[:6].copy()
+    frame["town_code"] = frame["town_code"].astype(float)  # 320102001.0: still an id
+    frame.to_file(tmp_path / "t.gpkg")
+    geo, _ = geofile.read_geometry(tmp_path / "t.gpkg")
+    assert list(geo.index) == towns["town_code"].iloc[:6].tolist()
+    geo, _ = geofile.read_geometry(tmp_path / "t.gpkg", id_col="名称")
+    assert geo.index.name == "名称" and geo.index[0] == towns["名称"].iloc[0]
+    with pytest.raises(InputError, match=r"id_col='code' is not a column .*'town_code'"):
+        geofile.read_geometry(tmp_path / "t.gpkg", id_col="code")
+
+
+def test_duplicate_and_missing_ids_name_their_rows(towns, tmp_path):
+    frame = towns.iloc[:6].copy()
+    frame["town_code"] = ["a", "b", "a", None, "c", "d"]
+    frame.to_file(tmp_path / "t.gpkg")
+    with pytest.raises(InputError, match=r"1 missing \(row 4\); 1 duplicated: 'a' \(rows 1, 3\)"):
+        geofile.read_geometry(tmp_path / "t.gpkg", id_col="town_code")
+    frame[["value", "geometry"]].to_file(tmp_path / "noid.gpkg")
+    with pytest.raises(InputError, match=r"no column of unique ids among \['value'\]"):
+        geofile.read_geometry(tmp_path / "noid.gpkg")
+
+
+# ------------------------------------------------------------------ repairs
+
+
+def test_invalid_and_empty_geometries_are_repaired_or_reported(tmp_path):
+    square = shapely.box(120.0, 31.0, 120.1, 31.1)
+    bowtie = shapely.Polygon([(120.1, 31.0), (120.2, 31.1), (120.2, 31.0), (120.1, 31.1)])
+    mixed = shapely.GeometryCollection(
+        [shapely.box(120.2, 31.0, 120.3, 31.1), shapely.LineString([(120, 30), (121, 30)])]
+    )
+    frame = gpd.GeoDataFrame(
+        {"code": ["s", "bow", "mix", "none", "empty"]},
+        geometry=[square, bowtie, mixed, None, shapely.Polygon()],
+        crs=4326,
+    )
+    frame.to_file(tmp_path / "bad.geojson")
+    geo, report = geofile.read_geometry(tmp_path / "bad.geojson")
+    assert list(geo.index) == ["s", "bow", "mix"]
+    assert geo.is_valid.all() and set(geo.geom_type) <= {"Polygon", "MultiPolygon"}
+    assert report.columns.tolist() == geofile.REPORT_COLUMNS
+    got = report.set_index("id")
+    assert got.loc["bow", "action"] == "repaired"
+    assert got.loc["bow", "issue"].startswith("invalid: Self-intersection")
+    half = gpd.GeoSeries([square], crs=4326).to_crs(settings.equal_area_crs).area[0] / 2e6
+    assert got.loc["bow", "area_km2_after"] == pytest.approx(half, rel=1e-3)  # two triangles
+    assert got.loc["mix", "action"] == "polygonal parts kept"
+    assert got.loc["none", "action"] == "dropped"
+    assert got.loc[["none", "empty"], "row"].tolist() == [4, 5]
+
+
+def test_lines_and_points_among_polygons_are_refused_naming_them(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"code": ["p", "line", "pt"]},
+        geometry=[
+            shapely.box(120.0, 31.0, 120.1, 31.1),
+            shapely.LineString([(120, 31), (121, 31)]),
+            shapely.Point(120.5, 31.5),
+        ],
+        crs=4326,
+    )
+    frame.to_file(tmp_path / "mixed.geojson")
+    with pytest.raises(
+        InputError, match=r"must hold polygons, .*\(rows 2, 3: ids line \(LineString\)"
+    ):
+        geofile.read_geometry(tmp_path / "mixed.geojson")
+    frame.iloc[2:].to_file(tmp_path / "points.geojson")
+    geo, _ = geofile.read_geometry(tmp_path / "points.geojson")  # points alone are fine
+    assert geo.geom_type.tolist() == ["Point"]
+
+
+# ------------------------------------------------------------------ join_table
+
+
+def test_join_table_by_id_accounts_for_every_row(towns):
+    geo = towns.iloc[:5].set_index("town_code")
+    codes = geo.index.tolist()
+    table = pd.DataFrame(
+        {
+            "code": [int(codes[0]), f"{codes[1]}.0", f" {codes[2]} ", "999", codes[3], codes[3]],
+            "gdp": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
+    joined, report = geofile.join_table(table, geo, id_col="code")
+    assert joined.index.tolist() == codes[:3]
+    assert joined["gdp"].tolist() == [1.0, 2.0, 3.0]
+    assert report.columns.tolist() == geofile.JOIN_REPORT_COLUMNS
+    assert report["status"].tolist() == [
+        "matched", "matched", "matched", "no such id", "duplicate", "duplicate",
+        "no row joined", "no row joined",
+    ]  # fmt: skip
+    assert report["id"].tolist()[-2:] == codes[3:]
+    assert report["row"].iloc[:6].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_join_table_by_name_and_detection(towns):
+    geo = towns.iloc[:4].set_index("town_code")
+    geo.loc[geo.index[3], "名称"] = geo["名称"].iloc[2]  # two units of one name
+    names = geo["名称"].tolist()
+    table = pd.DataFrame(
+        {"县名": [f" {names[0]}★", names[1], names[2], "无此镇", None], "v": range(5)}
+    )
+    joined, report = geofile.join_table(table, geo)  # the name column is found
+    assert joined.index.tolist() == geo.index[:2].tolist()
+    assert report["status"].tolist()[:5] == [
+        "matched", "matched", "ambiguous name", "no such name", "missing key"
+    ]  # fmt: skip
+    with pytest.raises(InputError, match=r"No column of the table \(\['x'\]\) holds ids"):
+        geofile.join_table(pd.DataFrame({"x": ["?"]}), geo)
+    with pytest.raises(InputError, match="Pass id_col= or name_col=, not both"):
+        geofile.join_table(table, geo, id_col="县名", name_col="县名")
+
+
+def test_joined_frame_feeds_weights_and_local_statistics(towns, tmp_path):
+    frame = towns.copy()
+    frame["geometry"] = datum.transform_geometries(towns.geometry.to_numpy(), to="gcj02")
+    frame[["town_code", "名称", "geometry"]].to_file(tmp_path / "towns.gpkg")
+    geo, _ = geofile.read_geometry(tmp_path / "towns.gpkg", datum="gcj02")
+    table = towns[["town_code", "value"]].sample(frac=1.0, random_state=3)  # any order
+    table["town_code"] = table["town_code"].astype(np.int64)  # read from Excel as numbers
+    joined, report = geofile.join_table(table, geo)
+    assert (report["status"] == "matched").all()
+    w = weights.build(joined, "queen")
+    local = autocorr.local_stats(joined["value"], w, permutations=99, seed=1)
+    assert list(local.index) == list(joined.index)
+    assert local["significant"].any()
+
+
+def test_bad_arguments_are_named(towns, tmp_path):
+    towns.iloc[:3].to_file(tmp_path / "t.gpkg")
+    with pytest.raises(InputError, match=r"datum='gcj-2' is not a datum .*'bd09'"):
+        geofile.read_geometry(tmp_path / "t.gpkg", datum="gcj-2")
+    with pytest.raises(InputError, match=r"crs='EPSG:99999999' is not a CRS"):
+        geofile.read_geometry(tmp_path / "t.gpkg", crs="EPSG:99999999")
+    with pytest.raises(InputError, match="snap_m must be a distance in metres"):
+        geofile.read_geometry(tmp_path / "t.gpkg", snap_m=-1)
+    towns.iloc[:0].to_file(tmp_path / "none.gpkg")
+    with pytest.raises(InputError, match="has no features"):
+        geofile.read_geometry(tmp_path / "none.gpkg")
+
+
+def test_datum_outside_china_warns_that_nothing_moved(tmp_path, caplog):
+    paris = gpd.GeoDataFrame({"id": ["a"]}, geometry=[shapely.box(2.3, 48.8, 2.4, 48.9)], crs=4326)
+    paris.to_file(tmp_path / "paris.gpkg")
+    with caplog.at_level(logging.WARNING, logger="geotool"):
+        geo, _ = geofile.read_geometry(tmp_path / "paris.gpkg", datum="gcj02")
+    assert "no position lies in China" in caplog.text
+    assert geo.geometry.iloc[0].equals_exact(paris.geometry.iloc[0], 0)
+
+
+def test_utf8_cut_at_a_field_width_is_still_utf8(towns, tmp_path):
+    towns.iloc[:20].to_file(tmp_path / "t.shp", encoding="utf-8")
+    (tmp_path / "t.cpg").unlink()
+    dbf = (tmp_path / "t.dbf").read_bytes()
+    town = "镇".encode()
+    cut = dbf.index(town)  # the first record's 镇 loses its last byte, as a cut field would
+    (tmp_path / "t.dbf").write_bytes(dbf[: cut + 2] + b" " + dbf[cut + 3 :])
+    geo, _ = geofile.read_geometry(tmp_path / "t.shp")
+    assert geo.attrs["source"]["encoding"] == "utf-8 (detected)"
+    assert geo["名称"].iloc[1:].tolist() == towns["名称"].iloc[1:20].tolist()
+
+
+def test_join_table_panel_a_key_per_year(towns):
+    geo = towns.iloc[:3].set_index("town_code")
+    codes = geo.index.tolist()
+    table = pd.DataFrame(
+        {
+            "code": [codes[0], codes[0], codes[1], codes[1], codes[2]],
+            "year": [2019, 2020, 2019, 2019, 2020],
+            "v": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    joined, report = geofile.join_table(table, geo, id_col="code", year_col="year")
+    assert report["status"].tolist() == [
+        "matched", "matched", "duplicate", "duplicate", "matched", "no row joined"
+    ]  # fmt: skip
+    assert joined.index.tolist() == [codes[0], codes[0], codes[2]]
+    assert joined["year"].tolist() == [2019, 2020, 2020]
+    assert isinstance(joined, gpd.GeoDataFrame)
+    with pytest.raises(InputError, match=r"year_col='yr' is not a column of the table"):
+        geofile.join_table(table, geo, id_col="code", year_col="yr")

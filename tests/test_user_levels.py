@@ -1,0 +1,266 @@
+"""A user's own data at every level, through the CLI and the API: the same numbers.
+
+Real names as economists type them (苏州, 恩施, 延边, 襄樊市, 内蒙), GBK files, a
+prefecture table, a province table, a county table with 县市/地市/省份 headers, and
+polygons nobody bundled (counties split into township-like pieces) in GCJ-02 and in a
+projected CRS, through ``geotool run --data ... --geometry ...``.
+"""
+
+import json
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geotool import boundaries, datum
+from geotool.report.pipeline import run
+from geotool.report.user import load_user_table, user_study
+
+from .test_cli import run_cli
+
+#: Provinces of the prefecture table: a connected block of eastern and central China.
+_PROVINCES = ("江苏省", "浙江省", "安徽省", "上海市", "山东省", "江西省", "湖北省", "河南省")
+#: What people type for some of them (the table must still resolve every row).
+_TYPED = {
+    "苏州市": "苏州",
+    "襄阳市": "襄樊市",  # the name before 2010
+    "恩施土家族苗族自治州": "恩施",
+    "无锡市": "无锡市",
+    "上海市": "上海",
+}
+
+
+def _prefecture_values(pref: gpd.GeoDataFrame) -> pd.Series:
+    """A value that falls with distance from Shanghai (spatially structured), rounded."""
+    pts = pref.to_crs("EPSG:3857").geometry.representative_point()
+    shanghai = pts.loc["310100"]
+    km = pts.distance(shanghai) / 1000
+    return (1000 - km).round(1)
+
+
+@pytest.fixture(scope="module")
+def prefecture_table(tmp_path_factory):
+    pref = boundaries.load("prefecture")
+    pref = pref[pref["province"].isin(_PROVINCES) & ~pref.index.str.endswith("9000")]
+    values = _prefecture_values(pref)
+    names = [_TYPED.get(n, n) for n in pref["prefecture"]]
+    extra = pd.DataFrame(  # beyond the block: a municipality, an autonomous prefecture far away
+        {"城市": ["北京", "天津市", "重庆市", "延边"], "GDP": [900.0, 800.0, 300.0, 100.0]}
+    )
+    table = pd.concat(
+        [pd.DataFrame({"城市": names, "GDP": values.to_numpy()}), extra], ignore_index=True
+    )
+    path = tmp_path_factory.mktemp("pref") / "地级市GDP.csv"
+    table.to_csv(path, index=False, encoding="gbk")
+    return path, table
+
+
+def test_prefecture_table_resolves_every_row_at_its_level(prefecture_table):
+    path, table = prefecture_table
+    t = load_user_table(path, None)
+    assert t.level == "prefecture"
+    assert len(t.rows) == len(table)  # every row, none dropped
+    codes = dict(zip(t.raw["城市"], t.rows["adcode"], strict=True))
+    assert codes["苏州"] == "320500"
+    assert codes["襄樊市"] == "420600"
+    assert codes["恩施"] == "422800"
+    assert codes["延边"] == "222400"
+    assert codes["北京"] == "110100" and codes["上海"] == "310100"
+    assert codes["重庆市"] == "500100"
+    assert t.units is not None and set(t.units.index) == set(t.rows["adcode"])
+
+
+def test_prefecture_run_through_the_cli(prefecture_table, tmp_path):
+    path, table = prefecture_table
+    out = tmp_path / "o"
+    proc = run_cli("run", "--data", str(path), "--out", str(out), "--permutations", "99")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["input"]["level"] == "prefecture"
+    assert summary["input"]["units"] == len(table)
+    res = summary["autocorrelation"]["gdp"]
+    # a value falling with distance from Shanghai is strongly clustered
+    assert res["moran_i"]["queen"]["value"] > 0.5
+    assert res["weights_report"]["units"] == len(table)
+    # the terminal says n, Moran's I and the islands that were bridged (延边, 重庆)
+    assert f"n {len(table)}, Moran's I" in proc.stderr
+    assert "without queen neighbours" in proc.stderr and "延边" in proc.stderr
+    # city clusters at prefecture level: 苏州 is in the Yangtze delta under the report's set
+    counts = pd.read_csv(out / "tables" / "clusters_counts_report2020.csv")
+    delta = counts.loc[counts["cluster_id"] == "yangtze_delta", "units"].iloc[0]
+    assert "苏州市" in delta
+    # maps titled from the column, and an index page naming the table
+    lisa = (out / "maps" / "lisa.html").read_text(encoding="utf-8")
+    assert "GDP" in lisa and "2020 rankings" not in lisa
+    assert (out / "maps" / "values_gdp.html").exists()
+    assert (out / "maps" / "clusters.html").exists()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "地级市GDP" in index and "GDP" in index
+
+
+def test_province_table(tmp_path):
+    prov = boundaries.load("province")
+    typed = {"内蒙古自治区": "内蒙", "新疆维吾尔自治区": "新疆", "广西壮族自治区": "广西壮族自治区"}
+    mainland = prov[~prov["province"].isin(["香港特别行政区", "澳门特别行政区", "台湾省"])]
+    pts = mainland.to_crs("EPSG:3857").geometry.representative_point()
+    table = pd.DataFrame(
+        {
+            "省份": [typed.get(n, n) for n in mainland["province"]],
+            "value": (pts.x / 1e5).round(2).to_numpy(),  # rises to the east
+        }
+    )
+    path = tmp_path / "provinces.csv"
+    table.to_csv(path, index=False, encoding="utf-8")
+    t = load_user_table(path, None)
+    assert t.level == "province"
+    codes = dict(zip(t.raw["省份"], t.rows["adcode"], strict=True))
+    assert codes["内蒙"] == "150000" and codes["新疆"] == "650000"
+    assert codes["广西壮族自治区"] == "450000"
+    proc = run_cli(
+        "autocorr", "--data", str(path), "--out", str(tmp_path / "a"), "--permutations", "99"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "31 units" in proc.stdout
+
+
+def test_a_county_name_at_prefecture_level_says_so(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"城市": ["苏州市", "无锡市", "南京市"], "x": [1.0, 2.0, 3.0]}).to_csv(
+        path, index=False
+    )
+    proc = run_cli("run", "--data", str(path), "--level", "county", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "prefecture" in proc.stderr and "--level prefecture" in proc.stderr
+
+
+# ---------------------------------------------------------------- own geometry
+
+
+def _townships() -> gpd.GeoDataFrame:
+    """Township-like polygons: 40 southern Jiangsu counties, each cut in two or three."""
+    counties = boundaries.load("county")
+    counties = counties[counties["prefecture"].isin(["苏州市", "无锡市", "常州市", "南京市"])]
+    rows = []
+    for code, geom in zip(counties.index, counties.geometry, strict=True):
+        x0, _, x1, _ = geom.bounds
+        cuts = 3 if int(code[-2:]) % 2 else 2
+        edges = np.linspace(x0, x1, cuts + 1)
+        for i in range(cuts):
+            part = shapely.intersection(geom, shapely.box(edges[i], -90, edges[i + 1], 90))
+            if not part.is_empty and part.area > 0:
+                rows.append({"code": f"{code}{i:03d}", "名称": f"{code}-{i}", "geometry": part})
+    return gpd.GeoDataFrame(rows, crs="EPSG:4326")
+
+
+@pytest.fixture(scope="module")
+def own_geometry(tmp_path_factory):
+    root = tmp_path_factory.mktemp("own")
+    towns = _townships()
+    pts = towns.to_crs("EPSG:32651").geometry.representative_point()
+    table = pd.DataFrame(
+        {"code": towns["code"], "产值": (pts.y / 1000 - pts.x / 2000).round(3).to_numpy()}
+    )
+    table_path = root / "towns.csv"
+    table.to_csv(table_path, index=False, encoding="gbk")
+    # (a) a GeoPackage in GCJ-02 longitude/latitude, as an AMap-derived file would be
+    gcj = towns.copy()
+    gcj["geometry"] = datum.transform_geometries(towns.geometry.to_numpy(), to="gcj02")
+    gpkg = root / "towns_gcj02.gpkg"
+    gcj.to_file(gpkg, driver="GPKG")
+    # (b) a zipped Shapefile in a projected CRS (UTM 51N), attributes in GBK
+    shp_dir = root / "shp"
+    shp_dir.mkdir()
+    towns.to_crs("EPSG:32651").to_file(shp_dir / "towns.shp", encoding="gbk")
+    zipped = root / "towns_utm.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for f in shp_dir.iterdir():
+            zf.write(f, f.name)
+    return towns, table_path, gpkg, zipped
+
+
+@pytest.mark.parametrize("kind", ["gpkg", "zip"])
+def test_own_geometry_runs_end_to_end_with_the_same_numbers_as_the_api(
+    own_geometry, kind, tmp_path
+):
+    towns, table_path, gpkg, zipped = own_geometry
+    geo_path, extra = (gpkg, ["--datum", "gcj02"]) if kind == "gpkg" else (zipped, [])
+    out = tmp_path / "cli"
+    proc = run_cli(
+        "run", "--data", str(table_path), "--geometry", str(geo_path), "--id-col", "code",
+        "--out", str(out), "--permutations", "99", *extra,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    cli = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert cli["input"]["level"] == "own"
+    assert cli["input"]["units"] == len(towns)
+    study = user_study(table_path, geometry=towns.set_index("code"), id_col="code")
+    api = run(study, tmp_path / "api", seed=cli["seed"], permutations=99)
+    mi_cli = cli["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
+    mi_api = api["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
+    assert mi_cli["value"] == pytest.approx(mi_api["value"], abs=1e-12)
+    assert mi_cli["p_sim"] == mi_api["p_sim"]
+    assert mi_cli["value"] > 0.5  # the values have a strong north-south trend
+    lisa_cli = pd.read_csv(out / "tables" / "lisa_chanzhi.csv", dtype={"adcode": str})
+    lisa_api = pd.read_csv(tmp_path / "api" / "tables" / "lisa_chanzhi.csv", dtype={"adcode": str})
+    pd.testing.assert_frame_equal(lisa_cli, lisa_api)
+    assert (out / "maps" / "values_chanzhi.html").exists()
+    assert not (out / "maps" / "clusters.html").exists()  # no city clusters on own units
+
+
+def test_panel_with_several_rates_through_the_cli(own_geometry, tmp_path):
+    """Three years with mixed labels, two variables as EB-smoothed rates per 人口."""
+    towns, _, gpkg, _ = own_geometry
+    pts = towns.to_crs("EPSG:32651").geometry.representative_point()
+    rng = np.random.default_rng(7)
+    rows = []
+    for i, label in enumerate(["2018", "2019年", 2020.0]):
+        people = rng.integers(2_000, 80_000, len(towns))
+        trend = (pts.y.to_numpy() - pts.y.mean()) / 1e5
+        rows.append(
+            pd.DataFrame(
+                {
+                    "code": towns["code"],
+                    "年份": label,
+                    "人口": people,
+                    "企业数": rng.poisson(people * np.exp(-4 + trend + 0.1 * i)),
+                    "专利": rng.poisson(people * np.exp(-6 - trend)),
+                }
+            )
+        )
+    path = tmp_path / "panel.csv"
+    pd.concat(rows).to_csv(path, index=False, encoding="gbk")
+    out = tmp_path / "o"
+    proc = run_cli(
+        "run", "--data", str(path), "--geometry", str(gpkg), "--datum", "gcj02",
+        "--id-col", "code", "--year-col", "年份", "--value-col", "企业数,专利",
+        "--per", "人口", "--smooth", "eb", "--scale", "10000", "--bivariate",
+        "企业数:专利", "--out", str(out), "--permutations", "99",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["input"]["value_cols"] == [
+        "企业数 per 10,000 人口 (EB-smoothed)",
+        "专利 per 10,000 人口 (EB-smoothed)",
+    ]
+    dyn = summary["dynamics"]
+    assert len(dyn) == 2
+    for res in dyn.values():
+        assert sorted(res["moran_by_year"]) == ["2018", "2019", "2020"]  # one year, not two
+        assert res["units"] == len(towns) and res["dropped"] == 0
+        assert {t["statistic"] for t in res["spatial_markov_tests"]} >= {"Q", "chi2"}
+    # the rates rise to the north: positive autocorrelation every year
+    first = next(iter(dyn.values()))
+    assert all(v["value"] > 0.2 for v in first["moran_by_year"].values())
+    tables = {p.name for p in (out / "tables").iterdir()}
+    key = next(iter(dyn))
+    for name in ("moran_by_year", "rank_mobility", "spatial_markov_probabilities",
+                 "lisa_markov_counts", "markov_counts"):  # fmt: skip
+        assert f"dynamics_{name}_{key}.csv" in tables
+    assert any(n.startswith("lisa_bv_") for n in tables)
+    assert "Moran's I by year" in proc.stderr and "neighbours" in proc.stderr
+    lisa = (out / "maps" / "lisa.html").read_text(encoding="utf-8")
+    assert "EB-smoothed" in lisa  # the transform is named in the map's titles
