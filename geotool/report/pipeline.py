@@ -36,7 +36,6 @@ from geotool._errors import InputError
 from geotool._log import log
 from geotool._outdir import OutputFolder
 from geotool.maps.figure import figure_bytes
-from geotool.maps.figure import style as figure_style
 from geotool.maps.figure import validate as validate_figures
 from geotool.report import figures, rankings
 from geotool.report import static as print_figures
@@ -488,14 +487,14 @@ def _run(
         geary.insert(0, "name", names.reindex(geary.index).to_numpy())
         write(f"tables/local_geary_{var.key}.csv", _csv(geary.reset_index(names="adcode")))
         moran_i[var.key] = _number(moran.loc[(default, "moran_i"), "value"])
-        with figure_style():  # a user's title may be Chinese
-            fig = autocorr.moran_scatter(
-                local,
-                title=f"{var.label}: {var.variable}, {default} weights",
-                moran_i=_number(moran.loc[(default, "moran_i"), "value"]),
-            )
+        fig = print_figures.moran_figure(  # CJK-capable; 150 dpi reads well on the index page
+            local,
+            title=f"{var.label}: {var.variable}, {default} weights",
+            moran_i=moran_i[var.key],
+            lang=lang,
+        )
         buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        fig.savefig(buf, format="png", dpi=150)
         write(f"figures/moran_scatter_{var.key}.png", buf.getvalue())
         counts = local["lisa_class"].value_counts()
         done_specs = [s for s in rankings.SENSITIVITY_SPECS if s not in skipped]
