@@ -233,30 +233,52 @@ def conditional_counts(
     lower = np.zeros(n, dtype=np.int64)
     wanted = card > 0 if units is None else (card > 0) & np.asarray(units, dtype=bool)
     # Every draw (c, p), sorted by the unit it names: the events of the incremental
-    # kernel (a class of k neighbours uses the draws c < k, in the same order).
-    all_base = np.ascontiguousarray(draws.T, dtype=np.int64)  # (kmax, P)
-    order = np.argsort(all_base.ravel())
-    evt_val, evt_c, evt_p = all_base.ravel()[order], order // permutations, order % permutations
-    for k in np.unique(card[wanted]):
-        ids = np.flatnonzero(wanted & (card == k)).astype(np.int64)
-        pos = w.indptr[ids][:, None] + np.arange(k)[None, :]
-        rows = np.ascontiguousarray(w.data[pos], dtype=float)  # (units, k)
-        base = np.ascontiguousarray(all_base[:k])  # (k, P)
-        gathered = np.ascontiguousarray(columns[:, base])  # (m, k, P)
-        steps = np.ascontiguousarray(step_up[:, base])
+    # kernel (a unit of k neighbours uses the draws c < k).
+    flat = draws.T.ravel().astype(np.int64)
+    order = np.argsort(flat)
+    evt_val, evt_c, evt_p = flat[order], order // permutations, order % permutations
+    base = np.ascontiguousarray(draws.T, dtype=np.int64)  # (kmax, P)
+    gathered = np.ascontiguousarray(columns[:, base])  # (m, kmax, P)
+    steps = np.ascontiguousarray(step_up[:, base])
+    has = card > 0
+    low, high = np.zeros(n), np.zeros(n)
+    if has.any():  # each row's smallest and largest weight
+        low[has] = np.minimum.reduceat(w.data, w.indptr[:-1][has])
+        high[has] = np.maximum.reduceat(w.data, w.indptr[:-1][has])
+    equal = low == high
+    for uniform in (True, False):  # rows of equal weights, then the others
+        chosen = wanted & (equal == uniform)
+        if not chosen.any():
+            continue
+        ids = np.flatnonzero(chosen)
+        ids = ids[np.argsort(card[ids], kind="stable")].astype(np.int64)  # by k, then id
+        k_of = card[ids].astype(np.int64)
+        # blocks of at most _UNIT_BLOCK units of one cardinality (never by thread count)
+        cuts = np.flatnonzero(np.diff(k_of)) + 1
+        edges = np.concatenate([[0], cuts, [len(ids)]])
+        starts = np.unique(np.concatenate(
+            [np.arange(a, b, _UNIT_BLOCK) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            + [[len(ids)]]
+        )).astype(np.int64)  # fmt: skip
         up = np.zeros(len(ids), dtype=np.int64)
         dn = np.zeros(len(ids), dtype=np.int64)
         cf = np.ascontiguousarray(coef[ids])
         obs = np.ascontiguousarray(observed[ids])
-        if bool(np.all(rows == rows[:, :1])):  # equal weights in each row
-            keep = evt_c < k
+        if uniform:
             _kernels.conditional_incremental(
-                ids, base, gathered, steps, evt_val[keep], evt_c[keep], evt_p[keep],
-                np.ascontiguousarray(rows[:, 0]), cf, obs, float(tol), _UNIT_BLOCK, up, dn,
+                ids, k_of, starts, base, gathered, steps, evt_val, evt_c, evt_p,
+                np.ascontiguousarray(high[ids]), cf, obs, float(tol), up, dn,
             )  # fmt: skip
         else:
+            rows = np.zeros((len(ids), base.shape[0]))  # each row's weights, 0-padded
+            link = np.repeat(w.indptr[ids], k_of) + (
+                np.arange(k_of.sum()) - np.repeat(np.cumsum(k_of) - k_of, k_of)
+            )
+            rows[np.repeat(np.arange(len(ids)), k_of), link - np.repeat(w.indptr[ids], k_of)] = (
+                w.data[link]
+            )
             _kernels.conditional_direct(
-                ids, base, gathered, steps, rows, cf, obs, float(tol), _UNIT_BLOCK, up, dn
+                ids, k_of, starts, base, gathered, steps, rows, cf, obs, float(tol), up, dn
             )
         upper[ids] = up
         lower[ids] = dn
@@ -397,6 +419,17 @@ def permuted_statistics(
             data_w = np.asarray(w[rows, pattern.indices]).ravel()
             data_b = np.asarray(b[rows, pattern.indices]).ravel()
             w = sp.csr_matrix((data_w, pattern.indices, pattern.indptr), shape=w.shape)
+    data_r = w.data
+    card = np.diff(w.indptr)
+    if len(w.data) != n and len(card):  # one value per row (e.g. row-standardised)?
+        firsts = np.zeros(n)
+        firsts[card > 0] = w.data[w.indptr[:-1][card > 0]]
+        if np.array_equal(w.data, np.repeat(firsts, card)):
+            firsts_b = np.zeros(n)
+            if len(data_b):
+                firsts_b[card > 0] = data_b[w.indptr[:-1][card > 0]]
+            if not len(data_b) or np.array_equal(data_b, np.repeat(firsts_b, card)):
+                data_r, data_b = firsts, (firsts_b if len(data_b) else data_b)
     blocks = -(-permutations // _GLOBAL_BLOCK)
     _kernels.global_quadratic_forms(
         z,
@@ -404,9 +437,9 @@ def permuted_statistics(
         _stream_states(rng, blocks),
         permutations,
         _GLOBAL_BLOCK,
-        w.indptr.astype(np.int64),
-        w.indices.astype(np.int64),
-        np.ascontiguousarray(w.data, dtype=float),
+        w.indptr.astype(np.int32),
+        w.indices.astype(np.int32),
+        np.ascontiguousarray(data_r, dtype=float),
         np.ascontiguousarray(data_b, dtype=float),
         np.zeros(n) if degrees is None else np.ascontiguousarray(degrees, dtype=float),
         float(shift),
