@@ -252,14 +252,14 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
     parser.add_argument("--kinds", default="weights,global,local")
     args = parser.parse_args()
-    import esda
-    import numba
-    import pygeoda
+    from importlib.metadata import version
 
+    # No heavy import here: a child's peak RSS starts at its parent's (Linux keeps
+    # ru_maxrss across fork and exec), so this process stays small.
     sizes = ["county", 10_000] if args.quick else ["county", 10_000, 100_000, 1_000_000]
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "|", machine())
     print(
-        f"esda {esda.__version__}, numba {numba.__version__}, pygeoda {pygeoda.__version__}, "
+        f"esda {version('esda')}, numba {version('numba')}, pygeoda {version('pygeoda')}, "
         f"{args.permutations} permutations; time of the call (s), peak RSS of the process "
         "(MB; before the call in brackets)"
     )
