@@ -21,6 +21,7 @@ __all__ = [
     "conditional_incremental",
     "global_quadratic_forms",
     "kendall_sums",
+    "rank_sums",
     "warm_up",
 ]
 
@@ -295,6 +296,46 @@ def kendall_sums(xs_group: np.ndarray, yrank: np.ndarray, m: int, perms: np.ndar
     return out
 
 
+@nb.njit(cache=True, parallel=True)
+def rank_sums(  # noqa: PLR0917 (numba: positional only)
+    group: np.ndarray,
+    score: np.ndarray,
+    rank: np.ndarray,
+    other_score: np.ndarray,
+    m: int,
+    states: np.ndarray,
+    permutations: int,
+    block: int,
+    kendall: np.ndarray,
+    spearman: np.ndarray,
+) -> None:
+    """Kendall's ``S`` and Spearman's cross-product of random relabellings, in blocks.
+
+    Units are in the order of one variable (``group``: its tie groups; ``score``: its
+    centred ranks); the other variable's dense ranks ``rank`` (``1..m``) and centred
+    ranks ``other_score`` are in the same order. A uniformly random relabelling of the
+    other variable is a uniformly random arrangement of its values against the fixed
+    order, so block ``b`` shuffles its copy (Fisher-Yates, stream ``states[b]``) and
+    counts ``S`` with :func:`_kendall_one`, ``O(n log m)`` per relabelling.
+    """
+    n = len(rank)
+    for b in nb.prange(states.shape[0]):
+        s = states[b].copy()
+        r = rank.copy()
+        o = other_score.copy()
+        tree = np.zeros(m + 1, dtype=np.int64)
+        for q in range(b * block, min((b + 1) * block, permutations)):
+            for i in range(n - 1, 0, -1):
+                j = _below(s, i + 1)
+                r[i], r[j] = r[j], r[i]
+                o[i], o[j] = o[j], o[i]
+            kendall[q] = _kendall_one(group, r, m, tree)
+            dot = 0.0
+            for i in range(n):
+                dot += score[i] * o[i]
+            spearman[q] = dot
+
+
 def warm_up() -> None:
     """Load (or, the first time on a machine, compile and cache) every kernel."""
     f8 = np.zeros((1, 1, 1))
@@ -312,3 +353,6 @@ def warm_up() -> None:
                            np.ones(2), np.ones(2), np.ones(2), 0.0, np.zeros((3, 1)))  # fmt: skip
     kendall_sums(np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.int64), 2,
                  np.zeros((1, 2), dtype=np.int64))  # fmt: skip
+    rank_sums(np.zeros(2, dtype=np.int64), np.zeros(2), np.ones(2, dtype=np.int64), np.zeros(2),
+              1, np.ones((1, 4), dtype=np.uint64), 1, 1, np.zeros(1, dtype=np.int64),
+              np.zeros(1))  # fmt: skip
