@@ -10,19 +10,9 @@ Usage: python benchmarks/bench_gradient.py
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
-
-
-def best(func, n=5):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from bench_autocorr import best  # this folder is on the path when run as a script
 
 
 def main() -> None:
@@ -45,7 +35,7 @@ def main() -> None:
         table["adcode"], coast=boundaries.coastline(), core=rankings.core_point()
     )
     tiers.gradient(table, pos, permutations=999, seed=1)
-    t_ours = best(lambda: tiers.gradient(table, pos, permutations=999, seed=1))
+    t_ours = best(lambda: tiers.gradient(table, pos, permutations=999, seed=1), n=5)
     x = table["tier"].to_numpy(dtype=float)
     y = pos.loc[table["adcode"], "km_to_coast"].to_numpy()
     perms = np.argsort(np.random.default_rng(1).random((999, len(x))), axis=1)
