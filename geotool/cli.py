@@ -330,7 +330,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         label = args.ranking
         method = args.method
     else:
-        user = _user_table(args, args.score, Path(args.out) / "match_report.csv")
+        user = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
         ok, score = user.rows, user.value_cols[0]
         if args.method == "report":  # the report's cut points are for its own ranking
             print(
