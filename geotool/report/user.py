@@ -344,7 +344,10 @@ def load_user_table(
     dup = ok[ok.duplicated(keys, keep=False)]
     if len(dup):
         groups = {k: list(g.index) for k, g in dup.groupby(keys)}
-        shown = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
+        shown = "; ".join(
+            f"{' '.join(map(str, k)) if isinstance(k, tuple) else k}: rows {v}"
+            for k, v in list(groups.items())[:5]
+        )
         fail(f"Units appear more than once ({shown}); keep one row per unit (per year).")
     for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
         try:
@@ -569,12 +572,18 @@ def user_study(
         out = {}
         for var in variables:
             s = var.data
+            # few distinct values (counts): a class per value; else quintiles, unless ties
+            # (many zeros) would merge them: then natural breaks
+            levels = np.sort(s.unique())
+            if len(levels) <= 7:
+                scheme: dict[str, Any] = {"scheme": "user", "breaks": list(levels)}
+            elif s.value_counts(normalize=True).iloc[0] > 0.2:
+                scheme = {"scheme": "fisherjenks", "k": 5}
+            else:
+                scheme = {"scheme": "quantiles", "k": 5}
             out[f"values_{var.key}.html"] = choropleth(
-                s, scheme="quantiles", k=int(min(5, max(2, s.nunique()))),
-                title=f"{label}: {var.label}", table=info,
-                fields=fields,
-                **opts,
-            )  # fmt: skip
+                s, title=f"{label}: {var.label}", table=info, fields=fields, **scheme, **opts
+            )
         return out
 
     extra: Any = None
