@@ -193,6 +193,18 @@ def test_values_are_escaped_everywhere(tmp_path):
     assert "v&lt;script&gt;" in text  # legend title
 
 
+def test_template_syntax_in_values_is_text():
+    """Values reach the page as they are: nothing is compiled as a Jinja template."""
+    note = "{{ 7*7 }} {% raw %}"
+    table = pd.DataFrame({"note": [note]}, index=["320281"])
+    values = pd.Series([1.0], index=["320281"], name="v")
+    fmap = maps.choropleth(
+        values, scheme="user", breaks=[2.0], table=table, fields={"note": "note"}, title=note
+    )
+    text = maps.to_html(fmap)
+    assert text.count(note) == 2  # the title, and the tooltip table's value
+
+
 def test_amap_basemap_shifts_the_polygons_to_gcj02():
     wgs = json.loads(maps._topology("wgs84"))
     gcj = json.loads(maps._topology("gcj02"))

@@ -42,6 +42,7 @@ borders agree.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import logging
@@ -109,19 +110,50 @@ BASEMAPS = {
 }
 
 
-def _script_element() -> type:
-    from branca.element import MacroElement
+@functools.cache
+def _raw_element() -> type:
+    from branca.element import Element
     from jinja2 import Template
 
-    class Script(MacroElement):
-        """Raw JavaScript placed in the page's script after the map it belongs to."""
+    class Raw(Element):
+        """HTML placed in the page as it is (not compiled as a Jinja template)."""
 
-        _template = Template("{% macro script(this, kwargs) %}{{ this.js }}{% endmacro %}")
+        _template = Template("{{ this.text }}")
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self._name = "GeotoolRaw"
+            self.text = text
+
+    return Raw
+
+
+def _raw(text: str) -> Any:
+    """A page element of ready HTML (``folium.Element(text)`` would compile it as a template)."""
+    return _raw_element()(text)
+
+
+@functools.cache
+def _script_element() -> type:
+    from branca.element import Element
+
+    class Script(Element):
+        """Raw JavaScript placed in the page's script after the map it belongs to.
+
+        Not a folium ``MacroElement``: that one wraps its rendered script in a new
+        ``Element``, compiling the whole script (and every value in its data) as a Jinja
+        template: seconds for a national layer, and text such as ``{{`` would be run.
+        """
 
         def __init__(self, js: str) -> None:
             super().__init__()
             self._name = "GeotoolScript"
             self.js = js
+
+        def render(self, **kwargs: Any) -> str:
+            root: Any = self.get_root()  # a branca Figure
+            root.script.add_child(_raw(self.js), name=self.get_name())
+            return ""
 
     return Script
 
@@ -524,19 +556,19 @@ def unit_map(
             '<script>window.addEventListener("error",function(e){var b=document.body;'
             'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
         )
-        root.header.add_child(folium.Element(head))
+        root.header.add_child(_raw(head))
     if cdn:  # a CDN page offline: say why it is empty, and how to get one that is not
-        root.header.add_child(folium.Element(_CDN_NOTE))
+        root.header.add_child(_raw(_CDN_NOTE))
     if title:
         root.html.add_child(
-            folium.Element(
+            _raw(
                 f'<div class="geotool-title" style="position:absolute;top:8px;left:60px;z-index:1000;'
                 f"background:rgba(255,255,255,.92);padding:4px 10px;font:bold 14px sans-serif;"
                 f'border:1px solid #bbb;border-radius:4px">{escape(title)}</div>'
             )
         )
     if legend:
-        root.html.add_child(folium.Element(legend_html(legend_title, legend)))
+        root.html.add_child(_raw(legend_html(legend_title, legend)))
     options = {
         "testHooks": bool(settings.page_test_hooks),
         "outlines": outlines,
