@@ -485,10 +485,11 @@ def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
 
     units = boundaries.units()
     pts = shapely.points(units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy())
+    tree = shapely.STRtree(pts)  # bounding boxes first, then prepared polygons
     poly = polygons(spec)
     checked = {}
     for row in poly.itertuples(index=False):
-        by_geom = set(units.index[shapely.contains(row.geometry, pts)])
+        by_geom = set(units.index[tree.query(row.geometry, predicate="contains")])
         by_code = set(members(row.definition)["adcode"])
         if by_geom != by_code:
             msg = (
