@@ -330,7 +330,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         label = args.ranking
         method = args.method
     else:
-        user = _user_table(args, args.score, Path(args.out) / "match_report.csv")
+        user = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
         ok, score = user.rows, user.value_cols[0]
         if args.method == "report":  # the report's cut points are for its own ranking
             print(
@@ -601,6 +601,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cluster_set=args.set,
         inputs=(args.data,) if args.data is not None else (),
         adjust=args.adjust,
+        figures=tuple(f for f in args.figures.split(",") if f) if args.figures else (),
+        dpi=args.dpi,
+        lang=args.lang,
     )
     print(
         f"wrote {len(summary['files'])} files to {args.out} (open {Path(args.out) / 'index.html'})",
@@ -884,6 +887,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["none", "bonferroni", "fdr"],
         help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
+    r.add_argument(
+        "--figures",
+        default="",
+        help="static figures for print, e.g. png,svg,pdf (default none: about 4 s a figure)",
+    )
+    r.add_argument("--dpi", type=int, default=300, help="resolution of the PNG figures")
+    r.add_argument("--lang", default="zh", choices=["zh", "en"], help="figure labels")
     r.set_defaults(func=_cmd_run)
 
     bt = sub.add_parser(
@@ -957,6 +967,8 @@ _FLAGS = {
     "adjust": "--adjust",
     "fdr": "--fdr",
     "workers": "--workers",
+    "figures": "--figures",
+    "dpi": "--dpi",
 }
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$))?")

@@ -780,3 +780,7 @@ def to_html(fmap: folium.Map, path: str | Path | None = None) -> str:
     if path is not None:
         write_atomic(Path(path), text.encode("utf-8"))
     return text
+
+
+from geotool.maps.figure import save as save  # noqa: E402  (static maps, maps/figure.py)
+from geotool.maps.figure import to_figure as to_figure  # noqa: E402

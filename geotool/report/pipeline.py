@@ -35,7 +35,10 @@ from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
 from geotool._log import log
 from geotool._outdir import OutputFolder
+from geotool.maps.figure import figure_bytes
+from geotool.maps.figure import validate as validate_figures
 from geotool.report import figures, rankings
+from geotool.report import static as print_figures
 from geotool.report.check import check_report, region_change
 from geotool.weights import Weights, build
 
@@ -327,6 +330,9 @@ def run(
     cluster_set: str = "report2020",
     inputs: tuple[Path | str, ...] = (),
     adjust: str = "none",
+    figures: tuple[str, ...] = (),
+    dpi: int = 300,
+    lang: str = "zh",
 ) -> dict[str, Any]:
     """Run a study (default: :func:`report2020`) and write ``out_dir``; return the summary.
 
@@ -359,6 +365,13 @@ def run(
         Multiple-comparison rule of the LISA classes and Gi* significance
         (:func:`geotool.autocorr.local_stats`); default none, each unit at 0.05. The
         summary, the LISA map's legend and the index page name it.
+    figures : tuple of {"png", "svg", "pdf"}
+        Static figures for print (:mod:`geotool.report.static`) in these formats, as
+        ``figures/<name>.<ext>``; none by default (they take about 4 s each).
+    dpi : int
+        Resolution of the static PNG figures.
+    lang : {"zh", "en"}
+        Language of the static figures' labels.
 
     Returns
     -------
@@ -370,6 +383,7 @@ def run(
         summary = _run(
             study, folder, seed=seed, permutations=permutations, cdn=cdn, offline=offline,
             basemap=basemap, weights=weights, cluster_set=cluster_set, adjust=adjust,
+            static_formats=figures, dpi=dpi, lang=lang,
         )  # fmt: skip
     log(f"wrote {len(summary['files'])} files to {folder.out}")
     return summary
@@ -387,11 +401,15 @@ def _run(
     weights: str | None,
     cluster_set: str,
     adjust: str,
+    static_formats: tuple[str, ...] = (),
+    dpi: int = 300,
+    lang: str = "zh",
 ) -> dict[str, Any]:
     """The body of :func:`run`, writing into an open :class:`OutputFolder`."""
     check.permutations(permutations, n_units=1)  # options fail before any work is done
     autocorr.adjustment(adjust)
     check.seed(seed)
+    formats = validate_figures(static_formats, dpi, lang, name="figures")
     clusters.load_set(cluster_set)  # a bad set fails before anything is written
     if weights is not None:
         from geotool.weights import parse_spec
@@ -421,6 +439,8 @@ def _run(
     auto_summary: dict[str, Any] = {}
     locals_: dict[str, pd.DataFrame] = {}
     joins: dict[str, pd.DataFrame] = {}
+    static_joins: dict[str, tuple[str, pd.DataFrame]] = {}  # by file-name key
+    moran_i: dict[str, float] = {}
     names = study.names()
     default_weights: dict[str, Weights] = {}
     for var in study.variables:
@@ -460,18 +480,21 @@ def _run(
             )
             ljc.insert(0, "name", names.reindex(ljc.index).to_numpy())
             joins[f"{var.label} (BB)"] = ljc
+            static_joins[var.key] = (f"{var.label} (BB)", ljc)
             write(f"tables/ljc_{var.key}.csv", _csv(ljc.reset_index(names="adcode")))
         write(f"tables/lisa_{var.key}.csv", _csv(local.reset_index(names="adcode")))
         geary = autocorr.local_geary(var.data, default_w, permutations=permutations, seed=seed)
         geary.insert(0, "name", names.reindex(geary.index).to_numpy())
         write(f"tables/local_geary_{var.key}.csv", _csv(geary.reset_index(names="adcode")))
-        fig = autocorr.moran_scatter(
+        moran_i[var.key] = _number(moran.loc[(default, "moran_i"), "value"])
+        fig = print_figures.moran_figure(  # CJK-capable; 150 dpi reads well on the index page
             local,
             title=f"{var.label}: {var.variable}, {default} weights",
-            moran_i=_number(moran.loc[(default, "moran_i"), "value"]),
+            moran_i=moran_i[var.key],
+            lang=lang,
         )
         buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        fig.savefig(buf, format="png", dpi=150)
         write(f"figures/moran_scatter_{var.key}.png", buf.getvalue())
         counts = local["lisa_class"].value_counts()
         done_specs = [s for s in rankings.SENSITIVITY_SPECS if s not in skipped]
@@ -529,6 +552,10 @@ def _run(
             )  # fmt: skip
             clc.insert(0, "name", names.reindex(clc.index).to_numpy())
             joins[f"co-location {a.label} × {b.label} (CLC)"] = clc
+            static_joins["colocation" if one else f"colocation_{key}"] = (
+                f"co-location {a.label} × {b.label} (CLC)",
+                clc,
+            )
             write("tables/ljc_colocation.csv", _csv(clc.reset_index(names="adcode")))
             colocated = clc[clc["significant"]]["name"].tolist()
         lbv = autocorr.local_bivariate(
@@ -680,6 +707,23 @@ def _run(
         write(f"maps/{linked[var.key]}", page)
         maps_written[linked[var.key]] = len(page.encode("utf-8"))
     lap("maps")
+    if formats:
+        log(f"static figures ({', '.join(formats)}, {dpi} dpi, {lang}) ...")
+        with_clusters = membership is not None and study.cluster_table is not None
+        for name, static_fig in print_figures.report_figures(
+            info, locals_=locals_, labels={v.key: v.label for v in study.variables},
+            joins=static_joins, shapes=tier_shapes[first_tiers],
+            membership=membership if with_clusters else None,
+            polygons=clusters.polygons(cluster_set) if with_clusters else None,
+            marked=None if study.cluster_table is None
+            else study.cluster_table.set_index("adcode")["rank"],
+            marked_name=study.marked_name, moran=moran_i, permutations=permutations, lang=lang,
+            title=None if study.info_values is None else study.title,
+            source=None if study.info_values is None else study.title, units=study.units,
+        ):  # fmt: skip
+            for ext in formats:
+                write(f"figures/{name}.{ext}", figure_bytes(static_fig, ext, dpi=dpi))
+        lap("static figures")
 
     summary: dict[str, Any] = {
         "geotool_version": __version__,

@@ -1,0 +1,920 @@
+"""Static maps for print: any polygons (or points) as a matplotlib Figure, 300 dpi.
+
+:func:`to_figure` draws a GeoDataFrame coloured by a column (categories with their
+colours, or numbers classed with mapclassify) in a projected CRS (default
+:data:`geotool.settings.equal_area_crs`, the China Albers equal-area conic, re-centred on
+the map so that north is up at its centre), with a scale bar in km (its length corrected
+by the projection's scale factor along the parallel at the map's centre), a north arrow
+pointing to true north where it stands, a legend, a caption naming the boundaries' source
+and vintage, and, on every map of China, the **South China Sea inset** (南海诸岛): the
+islands of 三沙市 and the maritime boundary line (:func:`geotool.boundaries.maritime`) in a
+panel at the lower right, so that the main map can be fitted to the data (e.g. eastern
+China) while the whole territory stays present. :func:`save` writes PNG (with its dpi in
+the file), SVG and PDF.
+
+Chinese text: the package ships **Geotool Sans SC** (``maps/fonts/``), a 2.2 MB subset of
+Noto Sans CJK SC Regular 1.004 (SIL Open Font License 1.1, licence beside the font):
+every GB 2312 hanzi (6,763), every character of the bundled names and data, Latin, Greek
+and symbols. It is registered with matplotlib's font manager by path, so Chinese labels
+work on a machine without any system font. Why a bundled subset rather than a dependency
+on ``mplfonts`` (0.0.11, MIT code): its wheel carries about 107 MB of fonts, among them
+SimHei, which is not freely redistributable; the Noto subset is 2.2 MB under the OFL,
+rebuilt with ``python tools/build_font.py``. Its outlines are TrueType (converted from
+CFF) because matplotlib embeds fonts in PDF as TrueType, where CFF data is unreadable.
+Characters outside the subset fall back to DejaVu Sans (matplotlib's own); a glyph
+neither has is matplotlib's "Glyph ... missing" warning. SVG text is written as paths
+(no font needed to view it); PDF embeds the font subset (Type 42), so text stays
+selectable.
+
+Everything is drawn on :class:`matplotlib.figure.Figure` objects: pyplot and the
+backend are never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from geotool import boundaries, settings
+from geotool._atomic import write_atomic
+from geotool._cache import settings_cache
+from geotool._classify import classify
+from geotool._errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import geopandas as gpd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "FONT_FAMILY",
+    "FORMATS",
+    "LANGS",
+    "NEUTRAL",
+    "Overlay",
+    "figure_bytes",
+    "font_path",
+    "register_font",
+    "save",
+    "style",
+    "text_style",
+    "to_figure",
+    "validate",
+]
+
+FONT_FAMILY = "Geotool Sans SC"
+FORMATS = ("png", "svg", "pdf")
+LANGS = ("zh", "en")
+NEUTRAL = "#eeeeee"
+_LAND = "#f4f4f4"
+_BORDER = "#555555"
+_MARITIME = "#3b3b3b"
+
+
+def _halo() -> list[Any]:
+    """A white outline under map text (north, scale), legible over any fill."""
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=2.2, foreground="white")]
+
+
+#: China's extent (degrees) and the South China Sea inset's window.
+_CHINA = (73.0, 3.0, 136.0, 54.0)
+_INSET = (106.0, 3.0, 123.5, 25.5)
+_SANSHA_PREFIX = "4603"
+
+_TEXT = {
+    "zh": {
+        "inset": "南海诸岛",
+        "north": "北",
+        "missing": "无数据",
+        "maritime": "海上边界线（十段线）",
+        "boundaries": "边界：{package} {version}（{upstream}），{vintage} 年版，WGS84",
+        "projection": "投影：Albers 等积圆锥（标准纬线 25°N、47°N，中央经线 {lon0:g}°E）",
+    },
+    "en": {
+        "inset": "South China Sea Islands",
+        "north": "N",
+        "missing": "no data",
+        "maritime": "maritime boundary (ten-dash line)",
+        "boundaries": "Boundaries: {package} {version} ({upstream}), {vintage} vintage, WGS84",
+        "projection": (
+            "Projection: Albers equal-area conic (standard parallels 25°N, 47°N, "
+            "central meridian {lon0:g}°E)"
+        ),
+    },
+}
+
+
+def font_path() -> Path:
+    """Path of the bundled CJK font (``maps/fonts/GeotoolSansSC-Regular.ttf``)."""
+    return Path(str(resources.files("geotool.maps").joinpath("fonts/GeotoolSansSC-Regular.ttf")))
+
+
+_REGISTERED: list[str] = []
+
+
+def register_font() -> str:
+    """Register the bundled CJK font with matplotlib's font manager; return its family.
+
+    Idempotent; by path (``fontManager.addfont``), so no system font and nothing written
+    into matplotlib's installation is needed.
+    """
+    from matplotlib import font_manager
+
+    path = font_path()
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    if str(path) not in known:
+        font_manager.fontManager.addfont(str(path))
+    if not _REGISTERED:
+        _REGISTERED.append(FONT_FAMILY)
+    return FONT_FAMILY
+
+
+def text_style() -> dict[str, Any]:
+    """Matplotlib rc settings of the static figures (fonts, embedding, reproducibility)."""
+    return {
+        "font.family": [register_font(), "DejaVu Sans"],
+        "pdf.fonttype": 42,
+        "svg.fonttype": "path",
+        "svg.hashsalt": "geotool",
+        "axes.unicode_minus": True,
+        "pdf.compression": 3,  # level 6 takes 2.5 times as long for 7 % less
+    }
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """A context in which new figures get the static figures' fonts and settings."""
+    import matplotlib as mpl
+
+    with mpl.rc_context(cast(Any, text_style())):
+        yield
+
+
+def _lang(lang: str) -> dict[str, str]:
+    if lang not in LANGS:
+        msg = f"lang={str(lang)[:20]!r} is not a language of the figures; use 'zh' or 'en'."
+        raise InputError(msg)
+    return _TEXT[lang]
+
+
+@dataclass
+class Overlay:
+    """A vector layer drawn over the units (lines, points or polygon outlines).
+
+    Attributes
+    ----------
+    data : geopandas.GeoDataFrame or geopandas.GeoSeries
+        Any CRS (reprojected to the map's).
+    label : str
+        Legend entry (empty: none).
+    style : dict
+        ``color``, ``linewidth``, ``linestyle``, ``facecolor`` (polygons, default none),
+        ``marker``, ``markersize`` (points, in points²), ``zorder``; ``arrow=True``
+        draws each line as an arrow from its first to its last point.
+    text : str, optional
+        A column of ``data`` written beside each geometry (e.g. a tier number).
+
+    """
+
+    data: Any
+    label: str = ""
+    style: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+
+
+# ---------------------------------------------------------------- geometry to artists
+
+
+def _polygon_paths(geoms: np.ndarray) -> list[Any]:
+    """One compound matplotlib Path per (multi)polygon, holes included (vectorised)."""
+    from matplotlib.path import Path as MPath
+
+    polys, poly_geom = shapely.get_parts(geoms, return_index=True)
+    rings, ring_poly = shapely.get_rings(polys, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    codes = np.full(len(coords), MPath.LINETO, dtype=np.uint8)
+    if len(coords):
+        first = np.r_[True, coord_ring[1:] != coord_ring[:-1]]
+        last = np.r_[coord_ring[1:] != coord_ring[:-1], True]
+        codes[first] = MPath.MOVETO
+        codes[last] = MPath.CLOSEPOLY
+    coord_geom = poly_geom[ring_poly[coord_ring]]
+    cuts = np.searchsorted(coord_geom, np.arange(len(geoms) + 1))
+    return [
+        MPath(coords[a:b], codes[a:b]) if b > a else MPath(np.zeros((0, 2)))
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+
+
+def _draw_polygons(
+    ax: Axes,
+    geoms: np.ndarray,
+    facecolors: Sequence[str] | str,
+    *,
+    edgecolor: str = "#ffffff",
+    linewidth: float = 0.15,
+    zorder: float = 1,
+) -> None:
+    from matplotlib.collections import PathCollection
+
+    coll = PathCollection(
+        _polygon_paths(geoms),
+        facecolors=facecolors,
+        edgecolors=edgecolor,
+        linewidths=linewidth,
+        zorder=zorder,
+    )
+    ax.add_collection(coll, autolim=False)
+
+
+def _draw_lines(ax: Axes, geoms: np.ndarray, **style: Any) -> None:
+    from matplotlib.collections import LineCollection
+
+    parts = shapely.get_parts(shapely.get_parts(geoms))  # multi -> single
+    lines = []
+    for p in parts:
+        if shapely.get_type_id(p) in (3,):  # polygon: its rings
+            lines += [shapely.get_coordinates(r) for r in (p.exterior, *p.interiors)]
+        else:
+            lines.append(shapely.get_coordinates(p))
+    coll = LineCollection(
+        lines,
+        colors=style.get("color", "#000000"),
+        linewidths=style.get("linewidth", 1.0),
+        linestyles=style.get("linestyle", "solid"),
+        zorder=style.get("zorder", 4),
+        capstyle="round",
+    )
+    ax.add_collection(coll, autolim=False)
+
+
+def _draw_overlay(ax: Axes, geoms: np.ndarray, style: Mapping[str, Any]) -> None:
+    kinds = set(shapely.get_type_id(geoms).tolist())
+    if style.get("arrow") and kinds <= {1}:
+        for g in geoms:
+            xy = shapely.get_coordinates(g)
+            ax.annotate(
+                "", xy=tuple(xy[-1]), xytext=tuple(xy[0]),
+                arrowprops={"arrowstyle": "-|>,head_length=0.6,head_width=0.3",
+                            "color": style.get("color", "#000000"),
+                            "linewidth": style.get("linewidth", 1.2), "shrinkA": 0,
+                            "shrinkB": 0},
+                zorder=style.get("zorder", 6),
+            )  # fmt: skip
+        return
+    if kinds <= {0, 4}:  # points
+        xy = shapely.get_coordinates(geoms)
+        ax.scatter(
+            xy[:, 0], xy[:, 1], s=style.get("markersize", 12), marker=style.get("marker", "o"),
+            c=style.get("facecolor", style.get("color", "#000000")),
+            edgecolors=style.get("color", "#000000"), linewidths=style.get("linewidth", 0.5),
+            zorder=style.get("zorder", 5),
+        )  # fmt: skip
+        return
+    if kinds <= {3, 6} and style.get("facecolor", "none") != "none":
+        _draw_polygons(
+            ax, geoms, style["facecolor"], edgecolor=style.get("color", "#000000"),
+            linewidth=style.get("linewidth", 1.0), zorder=style.get("zorder", 4),
+        )  # fmt: skip
+        return
+    _draw_lines(ax, geoms, **dict(style))
+
+
+def _legend_handle(style: Mapping[str, Any], kind: str) -> Any:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if kind == "point":
+        return Line2D(
+            [], [], linestyle="none", marker=style.get("marker", "o"),
+            markersize=math.sqrt(style.get("markersize", 12)),
+            markerfacecolor=style.get("facecolor", style.get("color", "#000000")),
+            markeredgecolor=style.get("color", "#000000"),
+        )  # fmt: skip
+    if kind == "polygon" and style.get("facecolor", "none") != "none":
+        return Patch(facecolor=style["facecolor"], edgecolor=style.get("color", "#000000"))
+    return Line2D(
+        [], [], color=style.get("color", "#000000"), linewidth=style.get("linewidth", 1.0),
+        linestyle=style.get("linestyle", "solid"),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- colours
+
+
+def _colours(
+    gdf: gpd.GeoDataFrame,
+    column: str | None,
+    *,
+    colours: Mapping[Any, str] | None,
+    labels: Mapping[Any, str] | None,
+    scheme: str,
+    k: int | None,
+    breaks: list[float] | None,
+    cmap: str,
+) -> tuple[pd.Series, dict[str, str]]:
+    """Fill colour per row (missing: NaN) and the legend."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    if column is None:
+        return pd.Series(np.nan, index=gdf.index, dtype=object), {}
+    if column not in gdf.columns:
+        msg = f"column {str(column)[:40]!r} is not a column of gdf ({list(gdf.columns)[:8]})."
+        raise InputError(msg)
+    values = gdf[column]
+    if colours is None and pd.api.types.is_numeric_dtype(values) and values.nunique() > 12:
+        fill, legend = classify(values, scheme=scheme, k=k, breaks=breaks, cmap=cmap)
+        return fill.reindex(gdf.index), legend
+    if colours is None:
+        cats = [c for c in pd.unique(values.dropna())]
+        palette = [to_hex(colormaps["tab20"](i)) for i in range(20)]
+        colours = {c: palette[i % 20] for i, c in enumerate(sorted(cats, key=str))}
+    fill = values.map(lambda x: colours.get(x, np.nan) if pd.notna(x) else np.nan)
+    present = set(values.dropna())
+    legend = {
+        str((labels or {}).get(c, c)): colour for c, colour in colours.items() if c in present
+    }
+    return fill.astype(object), legend
+
+
+# ---------------------------------------------------------------- layout helpers
+
+
+def _projected_box(bounds: Sequence[float], crs: str) -> tuple[float, float, float, float]:
+    """Bounds in ``crs`` of a lon/lat box (edges densified, so curved edges count)."""
+    import geopandas as gpd
+
+    box = shapely.segmentize(shapely.box(*bounds), 0.25)
+    x0, y0, x1, y1 = gpd.GeoSeries([box], crs=settings.default_crs).to_crs(crs).total_bounds
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _fit(ax: Axes, box: Sequence[float], margin: float) -> tuple[float, float, float, float]:
+    """Set ``ax``'s limits to ``box`` plus a margin, widened to the axes' aspect."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    span = max(w, h, 1.0)
+    x0, x1, y0, y1 = x0 - margin * span, x1 + margin * span, y0 - margin * span, y1 + margin * span
+    fig = ax.get_figure(root=True)
+    assert fig is not None
+    pos = ax.get_position()
+    fw, fh = fig.get_size_inches()
+    target = (pos.height * fh) / (pos.width * fw)
+    w, h = x1 - x0, y1 - y0
+    if h / w < target:
+        grow = (w * target - h) / 2
+        y0, y1 = y0 - grow, y1 + grow
+    else:
+        grow = (h / target - w) / 2
+        x0, x1 = x0 - grow, x1 + grow
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_axis_off()
+    return x0, y0, x1, y1
+
+
+def _nice(length: float) -> float:
+    """A round length (1, 2, 2.5, 5 x 10^n) not above ``length``."""
+    exp = 10 ** math.floor(math.log10(length))
+    return max(m * exp for m in (1, 2, 2.5, 5) if m * exp <= length)
+
+
+def _scale_bar(
+    ax: Axes,
+    limits: Sequence[float],
+    crs: str,
+    *,
+    fontsize: float = 7,
+    ticks: Sequence[float] = (0, 0.5, 1),
+) -> tuple[float, tuple[float, float, float, float]]:
+    """A km scale bar at the lower left; returns its length in km and its ends (x0, y, x1, y).
+
+    Its projected length is the true length times the projection's scale factor along
+    the parallel at the map's centre (pyproj ``get_factors``), so the bar is right there.
+    """
+    from matplotlib.patches import Rectangle
+    from pyproj import CRS, Proj, Transformer
+
+    x0, y0, x1, y1 = limits
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    lon, lat = Transformer.from_crs(crs, settings.default_crs, always_xy=True).transform(cx, cy)
+    factor = float(Proj(CRS(crs)).get_factors(lon, lat).parallel_scale)
+    km = _nice((x1 - x0) * 0.22 / 1000 / factor)
+    length = km * 1000 * factor
+    bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
+    height = 0.012 * (y1 - y0)
+    for i in range(4):
+        ax.add_patch(
+            Rectangle(
+                (bx + i * length / 4, by), length / 4, height,
+                facecolor="#000000" if i % 2 == 0 else "#ffffff",
+                edgecolor="#000000", linewidth=0.5, zorder=10,
+            )
+        )  # fmt: skip
+    for frac in ticks:
+        ax.text(
+            bx + frac * length, by + height * 1.6, f"{km * frac:g}", ha="center", va="bottom",
+            fontsize=fontsize, zorder=10, path_effects=_halo(),
+        )  # fmt: skip
+    ax.text(bx + length * 1.03, by + height / 2, "km", ha="left", va="center",
+            fontsize=fontsize, zorder=10)  # fmt: skip
+    return km, (bx, by, bx + length, by)
+
+
+def _north_arrow(
+    ax: Axes, limits: Sequence[float], crs: str, word: str
+) -> tuple[float, float, float]:
+    """A north arrow at the upper left, pointing to true north there.
+
+    Returns its angle (degrees clockwise from the map's up) and its lon, lat.
+    """
+    from pyproj import Transformer
+
+    x0, y0, x1, y1 = limits
+    bx, by = x0 + 0.06 * (x1 - x0), y1 - 0.16 * (y1 - y0)
+    to_geo = Transformer.from_crs(crs, settings.default_crs, always_xy=True)
+    to_map = Transformer.from_crs(settings.default_crs, crs, always_xy=True)
+    lon, lat = to_geo.transform(bx, by)
+    nx_, ny_ = to_map.transform(lon, lat + 0.5)
+    angle = math.atan2(nx_ - bx, ny_ - by)  # clockwise from grid north
+    size = 0.08 * (y1 - y0)
+    tip = (bx + size * math.sin(angle), by + size * math.cos(angle))
+    ax.annotate(
+        "", xy=tip, xytext=(bx, by),
+        arrowprops={"arrowstyle": "-|>,head_length=0.8,head_width=0.35", "color": "#000000",
+                    "linewidth": 1.2},
+        zorder=10,
+    )  # fmt: skip
+    ax.text(
+        tip[0] + 0.012 * (y1 - y0) * math.sin(angle), tip[1] + 0.012 * (y1 - y0),
+        word, ha="center", va="bottom", fontsize=9, zorder=10, path_effects=_halo(),
+    )  # fmt: skip
+    return math.degrees(angle), float(lon), float(lat)
+
+
+def _in_china(bounds: Sequence[float]) -> bool:
+    x0, y0, x1, y1 = bounds
+    return x0 < _CHINA[2] and x1 > _CHINA[0] and y0 < _CHINA[3] and y1 > _CHINA[1]
+
+
+@settings_cache(maxsize=8)
+def _bundled(layer: str, crs: str) -> np.ndarray:
+    """A bundled layer's geometries in ``crs``: provinces, 三沙's islands, the maritime line.
+
+    Read and projected once per CRS (every map of a run shares them).
+    """
+    if layer == "maritime":
+        frame: gpd.GeoDataFrame = boundaries.maritime()
+    elif layer == "islands":
+        county = boundaries.load("county")
+        frame = county[county.index.str.startswith(_SANSHA_PREFIX)]
+    else:
+        frame = boundaries.load("province")
+    return frame.to_crs(crs).geometry.to_numpy()
+
+
+_PROJECTED: dict[tuple[bytes, str], np.ndarray] = {}
+
+
+def _project(lonlat: np.ndarray, crs: str) -> np.ndarray:
+    """``lonlat`` geometries in ``crs``; the last layer is kept (a run's maps share one)."""
+    import hashlib
+
+    import geopandas as gpd
+
+    key = (hashlib.sha1(b"".join(shapely.to_wkb(lonlat)), usedforsecurity=False).digest(), crs)
+    if key not in _PROJECTED:
+        _PROJECTED.clear()
+        _PROJECTED[key] = gpd.GeoSeries(lonlat, crs=settings.default_crs).to_crs(crs).to_numpy()
+    return _PROJECTED[key]
+
+
+def _simplify(geoms: np.ndarray, span: float) -> np.ndarray:
+    """Drop detail below about half a pixel at 300 dpi on a 7.5-inch-wide map."""
+    return shapely.simplify(geoms, span / 3000, preserve_topology=False)
+
+
+def boundaries_caption(lang: str = "zh", lon0: float = 105.0) -> str:
+    """The boundaries' source and vintage, and the projection, in ``lang``."""
+    text = _lang(lang)
+    src = boundaries.metadata()["source"]
+    upstream = "高德 AMap" if lang == "zh" else "AMap"
+    return (
+        text["boundaries"].format(
+            package=src["package"], version=src["version"], upstream=upstream,
+            vintage=src["vintage"],
+        )
+        + ("；" if lang == "zh" else "; ")
+        + text["projection"].format(lon0=lon0)
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- the map
+
+
+def to_figure(
+    gdf: gpd.GeoDataFrame,
+    column: str | None = None,
+    *,
+    colours: Mapping[Any, str] | None = None,
+    labels: Mapping[Any, str] | None = None,
+    scheme: str = "quantiles",
+    k: int | None = None,
+    breaks: list[float] | None = None,
+    cmap: str = "YlOrRd",
+    missing: str = NEUTRAL,
+    missing_label: str | None = None,
+    title: str = "",
+    legend_title: str = "",
+    legend_extra: Mapping[str, str] | None = None,
+    legend_note: str = "",
+    overlays: Iterable[Overlay] = (),
+    extent: str | Sequence[float] = "data",
+    inset: bool | None = None,
+    source: str = "",
+    lang: str = "zh",
+    crs: str | None = None,
+    figsize: tuple[float, float] = (7.5, 6.2),
+) -> Figure:
+    """A static map of ``gdf`` coloured by ``column``, ready for print.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Polygons or points, any CRS (must be set); rows are drawn in order.
+    column : str, optional
+        What colours the units: categories (with ``colours``, or any non-numeric column
+        or one of at most 12 values: a tab20 palette) or numbers (more than 12 distinct
+        values, classed with ``scheme``). None: every unit in ``missing``.
+    colours : mapping, optional
+        Category -> colour; values not in it are drawn in ``missing``.
+    labels : mapping, optional
+        Category -> legend label (default the category).
+    scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
+        mapclassify classifier of a numeric column (classed as
+        :func:`geotool.maps.choropleth` classes); ``user`` takes ``breaks``.
+    k : int, optional
+        Number of classes of a numeric column (default 5, fewer if the values are).
+    breaks : list of float, optional
+        Class upper bounds, for ``scheme="user"``.
+    cmap : str
+        matplotlib colormap of a numeric column.
+    missing : str
+        Colour of units without a value (or with a category not in ``colours``).
+    missing_label : str, optional
+        Legend entry of ``missing`` (default "no data"/"无数据" when any unit is missing;
+        empty string: none).
+    title : str
+        Above the map.
+    legend_title : str
+        The legend's heading.
+    legend_extra : mapping, optional
+        More legend entries (label -> colour), after the column's.
+    legend_note : str
+        A line under the legend (e.g. the significance rule).
+    overlays : iterable of Overlay
+        Lines, points or outlines drawn over the units, with legend entries.
+    extent : {"data", "all"} or sequence of float
+        The main map's window: the coloured units' bounds with a margin (``"data"``;
+        all units when none is coloured), every unit (``"all"``), or a
+        ``(min_lon, min_lat, max_lon, max_lat)`` box in degrees. 南海诸岛 are left out of
+        "data" and "all" on maps of China: the inset shows them.
+    inset : bool, optional
+        Draw the South China Sea inset; default: when ``gdf`` lies in China.
+    source : str
+        The data's source, first line of the caption (the boundaries' source and vintage
+        and the projection follow).
+    lang : {"zh", "en"}
+        Language of the map's own words (inset, north, "no data", caption).
+    crs : str, optional
+        Projected CRS of the map (metres). Default: the China Albers equal-area conic
+        of :data:`geotool.settings.equal_area_crs` with its central meridian moved to
+        the window's centre (whole degrees), so north is up in the middle.
+    figsize : tuple of float
+        Inches (7.5 x 6.2 is a full journal page width).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Write it with :func:`save`. ``fig.geotool`` holds what was drawn: ``extent``
+        (degrees), ``crs``, ``inset_box`` (figure fraction, or None), ``scale_km`` and
+        ``scale_bar`` (its ends, x0, y, x1, y in ``crs``), ``north_deg`` (the arrow's
+        angle, clockwise from up) and ``north_at`` (its lon, lat).
+
+    Examples
+    --------
+    >>> from geotool import boundaries
+    >>> units = boundaries.load("county")
+    >>> units["east"] = units["region"].eq("east")
+    >>> fig = to_figure(units, "east", colours={True: "#cb181d"}, labels={True: "east"},
+    ...                 lang="en")
+    >>> fig.geotool["inset_box"] is not None
+    True
+
+    """
+    import geopandas as gpd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    words = _lang(lang)
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = f"gdf must be a GeoDataFrame; got {type(gdf).__name__}."
+        raise InputError(msg)
+    if gdf.crs is None:
+        msg = "gdf has no CRS; set it with gdf.set_crs('EPSG:4326') (or the CRS it is in)."
+        raise InputError(msg)
+    if len(gdf) == 0:
+        msg = "gdf has no rows to draw."
+        raise InputError(msg)
+    fill, legend = _colours(
+        gdf, column, colours=colours, labels=labels, scheme=scheme, k=k, breaks=breaks, cmap=cmap
+    )
+    geo = gdf.geometry.to_crs(settings.default_crs)
+    drawable = ~(geo.isna() | geo.is_empty).to_numpy()
+    lonlat = geo.to_numpy()
+    coloured = fill.notna().to_numpy() & drawable
+    china = _in_china(shapely.total_bounds(lonlat[drawable]))
+    inset = china if inset is None else bool(inset)
+    # the window, in degrees (南海诸岛 stay in the inset)
+    if isinstance(extent, str):
+        if extent not in ("data", "all"):
+            msg = f"extent must be 'data', 'all' or a box of 4 numbers, got {extent!r}."
+            raise InputError(msg)
+        pick = coloured if (extent == "data" and coloured.any()) else drawable
+        if inset:
+            centre = shapely.get_coordinates(shapely.centroid(lonlat[drawable]))
+            north = np.ones(len(lonlat), dtype=bool)  # 三沙's islands: centred south of 17.5 N
+            north[drawable] = ~((centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123))
+            pick = pick & north if (pick & north).any() else pick
+        window = tuple(float(b) for b in shapely.total_bounds(lonlat[pick]))
+    else:
+        window = tuple(float(b) for b in extent)
+        if len(window) != 4 or not (window[0] < window[2] and window[1] < window[3]):
+            msg = f"extent must be (min_lon, min_lat, max_lon, max_lat); got {extent!r}."
+            raise InputError(msg)
+    lon0 = round((window[0] + window[2]) / 2)
+    map_crs = crs or re.sub(r"\+lon_0=\S+", f"+lon_0={lon0}", settings.equal_area_crs)
+
+    with style():
+        fig = Figure(figsize=figsize)
+        FigureCanvasAgg(fig)
+        right = 0.70 if inset else 0.72
+        ax = fig.add_axes((0.015, 0.115, right - 0.025, 0.79))
+        box = _projected_box(window, map_crs)
+        limits = _fit(ax, box, 0.04)
+        span = max(limits[2] - limits[0], limits[3] - limits[1])
+        # units near the window only, simplified to the map's resolution
+        view = shapely.box(*limits).buffer(0.02 * span)
+        projected = _project(lonlat, map_crs)
+        near = drawable & shapely.intersects(projected, view)
+        colour_of = np.where(coloured, fill.to_numpy(dtype=object), missing)
+        polygon_rows = near & np.isin(shapely.get_type_id(projected), (3, 6))
+        point_rows = near & ~polygon_rows
+        if china:  # land around the units, and province borders over them
+            provinces = _bundled("province", map_crs)
+            provinces = _simplify(provinces[shapely.intersects(provinces, view)], span)
+            _draw_polygons(ax, provinces, _LAND, edgecolor="none", linewidth=0, zorder=0)
+        if polygon_rows.any():
+            _draw_polygons(
+                ax, _simplify(projected[polygon_rows], span), list(colour_of[polygon_rows]),
+                edgecolor="#ffffff", linewidth=0.12, zorder=1,
+            )  # fmt: skip
+        if point_rows.any():
+            xy = shapely.get_coordinates(shapely.centroid(projected[point_rows]))
+            ax.scatter(xy[:, 0], xy[:, 1], s=14, c=list(colour_of[point_rows]),
+                       edgecolors="#333333", linewidths=0.3, zorder=2)  # fmt: skip
+        if china:
+            _draw_lines(ax, provinces, color=_BORDER, linewidth=0.35, zorder=3)
+            line = _bundled("maritime", map_crs)
+            _draw_lines(ax, line, color=_MARITIME, linewidth=0.9, zorder=3)
+        handles, names = [], []
+        for label, colour in legend.items():
+            handles.append(Patch(facecolor=colour, edgecolor="#888888", linewidth=0.4))
+            names.append(label)
+        for label, colour in (legend_extra or {}).items():
+            handles.append(Patch(facecolor=colour, edgecolor="#888888", linewidth=0.4))
+            names.append(label)
+        any_missing = bool((drawable & ~coloured).any())
+        if missing_label is None:
+            missing_label = words["missing"] if any_missing and column is not None else ""
+        if missing_label:
+            handles.append(Patch(facecolor=missing, edgecolor="#888888", linewidth=0.4))
+            names.append(missing_label)
+        for ov in overlays:
+            data = ov.data.geometry if hasattr(ov.data, "geometry") else ov.data
+            g = data.to_crs(map_crs).to_numpy()
+            g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
+            if len(g) == 0:
+                continue
+            _draw_overlay(ax, g, ov.style)
+            if ov.text is not None:
+                keep = ~(shapely.is_missing(data.to_numpy()) | shapely.is_empty(data.to_numpy()))
+                words_ = ov.data[ov.text].to_numpy()[keep]
+                at = shapely.get_coordinates(shapely.point_on_surface(g))
+                for (x, y), w in zip(at, words_, strict=True):
+                    ax.annotate(
+                        str(w), (x, y), xytext=(4, 3), textcoords="offset points",
+                        fontsize=7, zorder=11, color=ov.style.get("color", "#000000"),
+                    )  # fmt: skip
+            if ov.label:
+                kinds = set(shapely.get_type_id(g).tolist())
+                kind = "point" if kinds <= {0, 4} else "polygon" if kinds <= {3, 6} else "line"
+                handles.append(_legend_handle(ov.style, kind))
+                names.append(ov.label)
+        if china:
+            handles.append(_legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line"))
+            names.append(words["maritime"])
+        scale_km, scale_ends = _scale_bar(ax, limits, map_crs)
+        north_deg, *north_at = _north_arrow(ax, limits, map_crs, words["north"])
+        if title:
+            fig.text(0.015, 0.975, title, ha="left", va="top", fontsize=11.5)
+        leg_ax = fig.add_axes((right, 0.42 if inset else 0.115, 0.995 - right, 0.48))
+        leg_ax.set_axis_off()
+        if handles:
+            legend_box = leg_ax.legend(
+                handles, names, title=legend_title or None, loc="upper left", frameon=False,
+                fontsize=7 if len(names) <= 14 else 6, title_fontsize=8, borderaxespad=0,
+                handlelength=1.6, handleheight=0.9, labelspacing=0.35,
+                alignment="left",
+            )  # fmt: skip
+            legend_box.set_clip_on(False)
+        if legend_note:
+            top = 0.9
+            if handles:
+                extent_ = legend_box.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+                top = fig.transFigure.inverted().transform((0, extent_.y0))[1] - 0.01
+            fig.text(right + 0.005, top, legend_note, ha="left", va="top", fontsize=6.5,
+                     wrap=True)  # fmt: skip
+        inset_box = None
+        if inset:
+            inset_box = (right + 0.01, 0.115, 0.985 - right - 0.01, 0.29)
+            _inset(
+                fig, inset_box, map_crs, projected=projected, drawable=drawable,
+                colour_of=colour_of, label=words["inset"],
+            )  # fmt: skip
+        caption = boundaries_caption(lang, lon0) if china else ""
+        if crs is not None and china:
+            caption = caption.split("；" if lang == "zh" else "; ")[0]
+        lines = [s for s in (source, caption) if s]
+        fig.text(0.015, 0.015, "\n".join(lines), ha="left", va="bottom", fontsize=6,
+                 color="#333333", wrap=True)  # fmt: skip
+    fig.geotool = {  # type: ignore[attr-defined]
+        "extent": window,
+        "crs": map_crs,
+        "inset_box": inset_box,
+        "scale_km": scale_km,
+        "scale_bar": scale_ends,
+        "north_deg": north_deg,
+        "north_at": tuple(north_at),
+    }
+    return fig
+
+
+def _inset(
+    fig: Figure,
+    rect: tuple[float, float, float, float],
+    crs: str,
+    *,
+    projected: np.ndarray,
+    drawable: np.ndarray,
+    colour_of: np.ndarray,
+    label: str,
+) -> None:
+    """The South China Sea panel: land, the units' colours, 三沙's islands, the line."""
+    ax = fig.add_axes(rect)
+    box = _projected_box(_INSET, crs)
+    limits = _fit(ax, box, 0.0)
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.8)
+        spine.set_edgecolor("#000000")
+    span = max(limits[2] - limits[0], limits[3] - limits[1])
+    view = shapely.box(*limits)
+    provinces = _bundled("province", crs)
+    provinces = _simplify(provinces[shapely.intersects(provinces, view)], span)
+    _draw_polygons(ax, provinces, _LAND, edgecolor=_BORDER, linewidth=0.25, zorder=0)
+    near = drawable & shapely.intersects(projected, view)
+    near &= np.isin(shapely.get_type_id(projected), (3, 6))
+    if near.any():
+        _draw_polygons(
+            ax, _simplify(projected[near], span), list(colour_of[near]),
+            edgecolor="none", linewidth=0, zorder=1,
+        )  # fmt: skip
+    islands = _bundled("islands", crs)
+    # islands are far below a pixel here: outlined so that each shows as a dot
+    _draw_polygons(
+        ax, islands, "#777777", edgecolor="#555555", linewidth=0.6,
+        zorder=2,
+    )  # fmt: skip
+    line = _bundled("maritime", crs)
+    _draw_lines(ax, line, color=_MARITIME, linewidth=0.9, zorder=3)
+    ax.text(0.96, 0.14, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+            zorder=4)  # fmt: skip
+    _scale_bar(ax, limits, crs, fontsize=5, ticks=(0, 1))
+
+
+# ---------------------------------------------------------------- writing
+
+
+def validate(
+    formats: Sequence[str], dpi: float = 300, lang: str = "zh", *, name: str = "formats"
+) -> tuple[str, ...]:
+    """Check the output options before any work; return the formats as a tuple.
+
+    ``name`` is the parameter that holds the formats (for the message).
+    """
+    if isinstance(formats, str):
+        formats = (formats,)
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        msg = f"{name}={formats!r} holds {bad[:3]!r}; use any of {', '.join(FORMATS)}."
+        raise InputError(msg)
+    if isinstance(dpi, bool) or not isinstance(dpi, int | float) or not 30 <= dpi <= 1200:
+        msg = f"dpi={dpi!r:.20} is not usable; give a number from 30 to 1200 (print: 300)."
+        raise InputError(msg)
+    _lang(lang)
+    return formats
+
+
+def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = 300) -> bytes:
+    """``fig`` as PNG (dpi recorded in the file), SVG (text as paths) or PDF (font embedded).
+
+    Reproducible: no creation date in SVG or PDF, fixed SVG ids.
+    """
+    validate((fmt,), dpi, name="fmt")
+    metadata_of: dict[str, dict[str, Any]] = {
+        "png": {"Software": "geotool"},
+        "svg": {"Date": None, "Creator": "geotool"},
+        "pdf": {"CreationDate": None, "Creator": "geotool"},
+    }
+    metadata = metadata_of[fmt]
+    buf = io.BytesIO()
+    extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
+    quiet = logging.getLogger("fontTools")  # its subsetter logs every table it prunes
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        with style():
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata, facecolor="white", **extra)
+    finally:
+        quiet.setLevel(level)
+    return buf.getvalue()
+
+
+def save(
+    fig: Figure, path: str | Path, *, formats: Sequence[str] = ("png",), dpi: int = 300
+) -> list[Path]:
+    """Write ``fig`` once per format, next to ``path`` with the format's suffix.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        E.g. from :func:`to_figure`.
+    path : str or pathlib.Path
+        File name; its suffix is replaced by each format's (``map.png`` and ``map``
+        both give ``map.png``, ``map.pdf`` ...).
+    formats : sequence of {"png", "svg", "pdf"}
+        What to write.
+    dpi : int
+        Resolution of the PNG (stored in its ``pHYs`` chunk, so PIL reads it as
+        ``info["dpi"]``) and of any raster part of the PDF.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (atomically).
+
+    """
+    formats = validate(formats, dpi)
+    if not formats:
+        msg = "formats is empty; pass e.g. formats=('png', 'pdf')."
+        raise InputError(msg)
+    written = []
+    for fmt in formats:
+        data = figure_bytes(fig, fmt, dpi=dpi)
+        target = Path(path).with_suffix(f".{fmt}")
+        write_atomic(target, data)
+        written.append(target)
+    return written

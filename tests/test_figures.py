@@ -1,0 +1,282 @@
+"""Static figures for print: the map engine, the bundled CJK font, the report's figures.
+
+Warnings are errors here (pytest's ``filterwarnings``), so a Chinese label drawn without
+a glyph (matplotlib's "Glyph ... missing" warning) fails the test that draws it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import subprocess
+import sys
+import textwrap
+import tomllib
+import xml.etree.ElementTree as ET
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from geotool import boundaries
+from geotool._errors import InputError
+from geotool.maps import figure as F  # noqa: N812
+
+from .conftest import ROOT
+
+TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
+
+
+@pytest.fixture(scope="module")
+def jiangsu():
+    units = boundaries.load("county")
+    units = units[units["province"] == "江苏省"].copy()
+    units["kind"] = units["unit_type"]
+    units["area"] = units["area_km2"]
+    return units
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _region(img: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The pixels of a figure-fraction box (x, y from the lower left, width, height)."""
+    h, w = img.shape[:2]
+    x, y, bw, bh = box
+    return img[
+        int(h * (1 - y - bh)) + 3 : int(h * (1 - y)) - 3, int(w * x) + 3 : int(w * (x + bw)) - 3
+    ]
+
+
+def _drawn(region: np.ndarray) -> float:
+    """Share of pixels that are not the white background."""
+    return float((region.min(axis=2) < 245).mean())
+
+
+def _stream(pdf: bytes, number: int) -> bytes:
+    """The decompressed stream of PDF object ``number``."""
+    start = pdf.index(b"stream", pdf.index(b"\n%d 0 obj" % number)) + len(b"stream")
+    while pdf[start : start + 1] in (b"\r", b"\n"):
+        start += 1
+    return zlib.decompressobj().decompress(pdf[start:])
+
+
+def _maritime_pixels(region: np.ndarray) -> int:
+    """Pixels of the maritime line's grey (#3b3b3b), give or take antialiasing."""
+    return int((np.abs(region.astype(int) - 0x3B).max(axis=2) < 12).sum())
+
+
+# ---------------------------------------------------------------- the font
+
+
+def test_font_is_bundled_small_with_its_licence_and_covers_the_names():
+    from fontTools.ttLib import TTFont
+
+    path = F.font_path()
+    assert path.exists() and 1_000_000 < path.stat().st_size < 2_500_000
+    licence = (path.parent / "OFL.txt").read_text(encoding="utf-8")
+    assert "SIL OPEN FONT LICENSE" in licence and "Version 1.1" in licence
+    font = TTFont(path)
+    assert font["name"].getDebugName(1) == F.FONT_FAMILY
+    assert "Open Font License" in font["name"].getDebugName(13)
+    cmap = font.getBestCmap()
+    units = boundaries.units()
+    text = "".join(units["name"]) + "".join(units["province"]) + "南海诸岛第梯队显著性≤α–×→"
+    missing = sorted({c for c in text if ord(c) not in cmap})
+    assert not missing, missing[:20]
+    # shipped in the wheel too (package data), not only in a source checkout
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "fonts/*.ttf" in package_data["tool"]["setuptools"]["package-data"]["geotool.maps"]
+
+
+def test_chinese_renders_with_every_system_font_hidden():
+    """In a fresh process that sees only matplotlib's own fonts (DejaVu, no CJK at all)."""
+    script = textwrap.dedent(
+        """
+        import io, warnings
+        from pathlib import Path
+        import matplotlib
+        from matplotlib import font_manager as fm
+        from matplotlib.figure import Figure
+        own = Path(matplotlib.get_data_path()).resolve()
+        fm.fontManager.ttflist = [
+            f for f in fm.fontManager.ttflist if Path(f.fname).resolve().is_relative_to(own)
+        ]
+        fm.fontManager._findfont_cached.cache_clear()
+        warnings.simplefilter("error")
+        # the hiding works: without geotool's font, Chinese has no glyph
+        try:
+            fig = Figure(); fig.text(0, 0, "南海诸岛"); fig.savefig(io.BytesIO(), format="png")
+            raise SystemExit("a CJK font is still visible")
+        except UserWarning as exc:
+            assert "missing" in str(exc), exc
+        from geotool import boundaries
+        from geotool.maps import figure as F  # noqa: N812
+        units = boundaries.load("county")
+        units = units[units["province"].isin(["江苏省", "安徽省"])].copy()
+        fig = F.to_figure(units, "province", title="江苏 安徽 硚 埇", lang="zh")
+        for fmt in ("png", "pdf", "svg"):
+            F.figure_bytes(fig, fmt, dpi=72)
+        print("ok", F.FONT_FAMILY in {f.name for f in fm.fontManager.ttflist})
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["ok", "True"]
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def test_map_of_china_has_inset_scale_bar_north_arrow_and_300_dpi(jiangsu):
+    fig = F.to_figure(
+        jiangsu, "kind", title="江苏省 县级单位", legend_title="类型", source="数据：测试"
+    )
+    info = fig.geotool
+    # fitted to the data (Jiangsu), not to the whole of China
+    x0, y0, x1, y1 = info["extent"]
+    assert 116 < x0 < 117.5 and 121.5 < x1 < 122.5 and 30.5 < y0 < 31 and 35 < y1 < 35.5
+    png = F.figure_bytes(fig, "png", dpi=300)
+    image = Image.open(io.BytesIO(png))
+    assert image.info["dpi"] == pytest.approx((300, 300), abs=0.05)
+    assert image.size == (2250, 1860)  # 7.5 x 6.2 in
+    inset = _region(_pixels(png), info["inset_box"])
+    # the inset shows land, islands and the ten-dash line, though Jiangsu is far away
+    assert _drawn(inset) > 0.05 and _maritime_pixels(inset) > 200
+    # the same map without the inset leaves that corner empty (the check can fail)
+    bare = F.figure_bytes(F.to_figure(jiangsu, "kind", inset=False), "png", dpi=100)
+    assert _drawn(_region(_pixels(bare), info["inset_box"])) < 0.005
+
+
+def test_scale_bar_measures_true_kilometres_and_the_arrow_points_north(jiangsu):
+    from pyproj import Geod, Transformer
+
+    fig = F.to_figure(jiangsu, "kind", lang="en")
+    info = fig.geotool
+    bx0, by, bx1, _ = info["scale_bar"]
+    to_geo = Transformer.from_crs(info["crs"], "EPSG:4326", always_xy=True)
+    (lon0, lon1), (lat0, lat1) = to_geo.transform([bx0, bx1], [by, by])
+    metres = Geod(ellps="WGS84").inv(lon0, lat0, lon1, lat1)[2]
+    # the bar stands at the lower left; it is exact at the map's centre latitude (about
+    # 33 N), and the Albers scale changes by well under 1 % over Jiangsu's 4.5 degrees
+    assert metres / 1000 == pytest.approx(info["scale_km"], rel=0.01)
+    assert info["scale_km"] in (50, 100, 200, 250)
+    # north: meridians converge by n * (lon - lon_0) with n = (sin 25 + sin 47) / 2
+    lon, _ = info["north_at"]
+    n = (math.sin(math.radians(25)) + math.sin(math.radians(47))) / 2
+    lon_0 = float(info["crs"].split("+lon_0=")[1].split()[0])
+    assert info["north_deg"] == pytest.approx(n * (lon_0 - lon), abs=0.3)
+
+
+def test_numeric_columns_are_classed_and_categories_keep_their_colours(jiangsu):
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Patch
+
+    fig = F.to_figure(jiangsu, "area", k=4, lang="en", legend_title="area")
+    legend = fig.axes[1].get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert len([x for x in labels if "–" in x]) == 4  # four classes with their counts
+    assert sum(int(x.rsplit("(", 1)[1].rstrip(")")) for x in labels if "–" in x) == len(jiangsu)
+    tiers = jiangsu.assign(tier=[1, 2, 3, 4] * (len(jiangsu) // 4) + [1] * (len(jiangsu) % 4))
+    fig = F.to_figure(tiers, "tier", colours=TIER_COLOURS, labels={1: "第一梯队"})
+    legend = fig.axes[1].get_legend()
+    shown = {
+        t.get_text(): to_hex(h.get_facecolor())
+        for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)
+        if isinstance(h, Patch)
+    }
+    assert shown["第一梯队"] == TIER_COLOURS[1] and shown["2"] == TIER_COLOURS[2]
+
+
+def test_a_map_outside_china_has_no_inset_and_no_china_caption():
+    import geopandas as gpd
+    import shapely
+
+    squares = gpd.GeoDataFrame(
+        {"v": ["a", "b"]},
+        geometry=[shapely.box(2, 48, 3, 49), shapely.box(3, 48, 4, 49)],
+        crs="EPSG:4326",
+    )
+    fig = F.to_figure(squares, "v", lang="en", crs="EPSG:3035")
+    assert fig.geotool["inset_box"] is None
+    words = " ".join(t.get_text() for t in fig.texts)
+    assert "cnmaps" not in words
+
+
+def test_save_writes_valid_png_svg_pdf(tmp_path, jiangsu):
+    fig = F.to_figure(jiangsu, "kind", title="南海诸岛 江苏")
+    written = F.save(fig, tmp_path / "map.png", formats=("png", "svg", "pdf"), dpi=150)
+    assert [p.name for p in written] == ["map.png", "map.svg", "map.pdf"]
+    pdf = (tmp_path / "map.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"GeotoolSansSC" in pdf  # the font is embedded
+    # as TrueType data (FontFile2): CFF outlines there would be unreadable
+    embedded = [_stream(pdf, int(n)) for n in re.findall(rb"/FontFile2\s+(\d+)\s+0\s+R", pdf)]
+    assert embedded and all(data.startswith(b"\x00\x01\x00\x00") for data in embedded)
+    root = ET.fromstring((tmp_path / "map.svg").read_bytes())
+    assert root.tag.endswith("svg")
+    with Image.open(tmp_path / "map.png") as image:  # pHYs holds whole pixels per metre
+        assert image.info["dpi"] == pytest.approx((150, 150), abs=0.05)
+    # reproducible: no dates
+    assert F.figure_bytes(fig, "pdf") == F.figure_bytes(fig, "pdf")
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda g: F.to_figure(g.set_crs(None, allow_override=True)), "gdf has no CRS"),
+        (lambda g: F.to_figure(g, "nope"), "column 'nope' is not a column"),
+        (lambda g: F.to_figure(g, lang="fr"), "lang='fr'"),
+        (lambda g: F.to_figure(g, extent="east"), "extent must be"),
+        (lambda g: F.validate(("png", "jpg"), name="figures"), r"figures=\('png', 'jpg'\)"),
+        (lambda g: F.validate(("png",), dpi=5), "dpi=5"),
+    ],
+)
+def test_errors_name_the_parameter(jiangsu, call, match):
+    with pytest.raises(InputError, match=match):
+        call(jiangsu.head(3))
+
+
+# ---------------------------------------------------------------- the report's figures
+
+
+def test_run_writes_every_static_figure(tmp_path):
+    """A user's table through ``run`` (the report's run takes the same code path)."""
+    from geotool.report.pipeline import run
+    from geotool.report.user import user_study
+
+    study = user_study(ROOT / "examples" / "innovation_scores_gbk.csv")
+    key = study.variables[0].key
+    out = tmp_path / "out"
+    summary = run(study, out, seed=1, permutations=99, figures=("png",), dpi=300, lang="zh")
+    names = ["rankings", "tiers", "clusters", f"lisa_{key}", f"significance_{key}"]
+    for name in names:
+        png = (out / "figures" / f"{name}.png").read_bytes()
+        image = Image.open(io.BytesIO(png))
+        assert image.info["dpi"] == pytest.approx((300, 300), abs=0.05), name
+        img = _pixels(png)
+        inset = _region(img, (0.71, 0.115, 0.275, 0.29))
+        assert _drawn(inset) > 0.02 and _maritime_pixels(inset) > 200, name
+    with Image.open(out / "figures" / f"moran_{key}.png") as moran:
+        assert moran.info["dpi"] == pytest.approx((300, 300), abs=0.05)
+        assert moran.size[0] >= 1800
+    written = [f for f in summary["files"] if f.startswith("figures/") and "scatter" not in f]
+    assert sorted(written) == sorted(f"figures/{n}.png" for n in [*names, f"moran_{key}"])
+    assert "static figures" in json.loads((out / "summary.json").read_text())["timings_s"]
+
+
+def test_cli_figures_flag_is_checked_before_any_work(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "geotool.cli", "run", "--figures", "png,gif", "--out",
+         str(tmp_path / "o")],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--figures ('png', 'gif') holds ['gif']" in proc.stderr
+    out = tmp_path / "o"
+    assert not (out / "summary.json").exists() and not (out / "figures").exists()
