@@ -1,4 +1,4 @@
-"""Map budgets: one map of all 2,875 units <= 3 MB of HTML; interactive in headless Chromium
+"""Map budgets: one map of all 2,875 units <= 1.5 MB of HTML; interactive in headless Chromium
 within 3 s of load. The peer, measured in the same run, is folium's standard way to draw
 the same 1 km layer: ``folium.GeoJson`` with a ``GeoJsonTooltip``.
 
@@ -129,7 +129,7 @@ def main() -> None:
             runs = [load_ms(page, tmp / f"profile-{name}-{i}") for i in range(3)]
             times[name] = statistics.median(runs)
             print(
-                f"{name}: {page.stat().st_size / 1e6:.2f} MB (budget 3 MB), "
+                f"{name}: {page.stat().st_size / 1e6:.2f} MB (budget 1.5 MB), "
                 f"interactive after {times[name]:.0f} ms (median of 3; budget 3000 ms)"
             )
         peer_t = times["peer (folium.GeoJson)"]
