@@ -97,10 +97,12 @@ def main() -> None:
         def ring(refs):
             return np.vstack([arcs[r] if r >= 0 else arcs[~r][::-1] for r in refs])
 
+        def polygon(p):  # rings collapsed by the quantisation (< 4 positions) are left out
+            rings = [r for r in (ring(refs) for refs in p) if len(r) >= 4]
+            return shapely.Polygon(rings[0], rings[1:]) if rings and len(ring(p[0])) >= 4 else None
+
         geoms = [
-            shapely.MultiPolygon(
-                [shapely.Polygon(ring(p[0]), [ring(h) for h in p[1:]]) for p in g["arcs"]]
-            )
+            shapely.MultiPolygon([q for q in (polygon(p) for p in g["arcs"]) if q is not None])
             for g in topo["objects"]["units"]["geometries"]
         ]
         gdf = gpd.GeoDataFrame(
