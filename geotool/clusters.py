@@ -138,7 +138,7 @@ def _prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd
 
 @settings_cache(maxsize=1)
 def _lookup() -> dict[str, dict]:
-    """Codes by (province, prefecture), by (province, own name) and by province, built once."""
+    """Codes by (province, prefecture), by (province, own name), by province; names by code."""
     units = boundaries.units()
     by_pref: dict[tuple[str, str], list[str]] = {}
     by_name: dict[tuple[str, str], list[str]] = {}
@@ -155,7 +155,8 @@ def _lookup() -> dict[str, dict]:
         by_prov.setdefault(prov, []).append(code)
         if pa:
             by_name.setdefault((prov, name), []).append(code)
-    return {"pref": by_pref, "name": by_name, "prov": by_prov}
+    names = dict(zip(units.index, units["name"], strict=True))
+    return {"pref": by_pref, "name": by_name, "prov": by_prov, "names": names}
 
 
 @settings_cache(maxsize=1024)
@@ -179,17 +180,20 @@ def _prefecture_codes(province: str, prefecture: str) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def _named_units(names: list[str], pool: pd.DataFrame, where: str) -> list[str]:
+def _named_units(names: list[str], pool: list[str], where: str) -> list[str]:
+    """Codes of the units of ``pool`` (codes) that ``names`` name: exactly, by stem, by prefix."""
+    unit_names = _lookup()["names"]
+    named = [(code, unit_names[code]) for code in pool]
     codes = []
     for name in names:
         name_stem = stem(name)
         for hit in (
-            pool[pool["name"] == name],
-            pool[pool["name"].map(stem) == name_stem],
-            pool[pool["name"].str.startswith(name_stem)],
+            [c for c, n in named if n == name],
+            [c for c, n in named if stem(n) == name_stem],
+            [c for c, n in named if n.startswith(name_stem)],
         ):
             if len(hit) == 1:
-                codes.append(hit.index[0])
+                codes.append(hit[0])
                 break
         else:
             msg = f"{where}: county {name!r} is not (uniquely) a unit of the prefecture."
@@ -204,20 +208,19 @@ def _members(definition: str) -> pd.DataFrame:
     if rows.empty:
         msg = f"Unknown cluster definition {definition!r}; see geotool.clusters.definitions()."
         raise InputError(msg)
-    units = boundaries.units()
     out = []
     for r in rows.to_dict(orient="records"):
         if r["rule"] in ("unverified", "contested"):
             continue
-        pool = _prefecture_units(str(r["province"]), str(r["prefecture"]), units)
+        pool = list(_prefecture_codes(str(r["province"]), str(r["prefecture"])))
         listed = [n for n in str(r["units"]).split(";") if n]
         where = f"{definition} {r['prefecture']}"
         if r["rule"] == "whole":
-            codes = list(pool.index)
+            codes = pool
         elif r["rule"] == "include":
             codes = _named_units(listed, pool, where)
         else:
-            codes = sorted(set(pool.index) - set(_named_units(listed, pool, where)))
+            codes = sorted(set(pool) - set(_named_units(listed, pool, where)))
         out += [{"adcode": c, "prefecture_listed": r["prefecture"], "rule": r["rule"],
                  "confidence": r["confidence"]} for c in codes]  # fmt: skip
     frame = pd.DataFrame(out).drop_duplicates("adcode")
@@ -485,10 +488,11 @@ def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
 
     units = boundaries.units()
     pts = shapely.points(units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy())
+    tree = shapely.STRtree(pts)  # bounding boxes first, then prepared polygons
     poly = polygons(spec)
     checked = {}
     for row in poly.itertuples(index=False):
-        by_geom = set(units.index[shapely.contains(row.geometry, pts)])
+        by_geom = set(units.index[tree.query(row.geometry, predicate="contains")])
         by_code = set(members(row.definition)["adcode"])
         if by_geom != by_code:
             msg = (

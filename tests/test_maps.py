@@ -1,5 +1,6 @@
 """Maps: rendered-HTML checks, and a real headless Chromium with the network blocked."""
 
+import html
 import json
 import os
 import re
@@ -40,9 +41,53 @@ def _page_args(text):
     return args
 
 
+CODES = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _code(codes, j):
+    return CODES.find(codes[j]) if isinstance(codes, str) else codes[j]
+
+
 def _spec(text):
-    """The layers spec JSON embedded in a page (the call's 4th argument)."""
-    return _page_args(text)[2]
+    """The layers spec of a page (the call's 4th argument), colours as {id: colour}."""
+    args = _page_args(text)
+    ids = args[1]["ids"]
+    for layer in args[2]:
+        codes = [_code(layer["codes"], r) for r in range(len(ids))]
+        layer["colours"] = {
+            i: layer["palette"][c]
+            for i, c in zip(ids, codes, strict=True)
+            if c is not None and c >= 0
+        }
+    return args[2]
+
+
+def _dense(col, n):
+    """A column of the page's unit table as one value (or None) per unit."""
+    m = len(col["at"]) if "at" in col else n
+    vals = [col["v"][j] for j in range(m)]
+    if col["k"] == "i":
+        vals = [
+            None if _code(col["v"], j) in (None, -1) else col["d"][_code(col["v"], j)]
+            for j in range(m)
+        ]
+    if "at" not in col:
+        return vals
+    out = [None] * n
+    for r, v in zip(col["at"], vals, strict=True):
+        out[r] = v
+    return out
+
+
+def _lines(text):
+    """The page's compact tooltip lines: label, parts and {id: [value per part]}."""
+    info = _page_args(text)[1]
+    ids, out = info["ids"], []
+    for line in info["lines"]:
+        cols = [_dense(c, len(ids)) for c in line["cols"]]
+        rows = {i: [c[r] for c in cols] for r, i in enumerate(ids) if line["has"][r] == "1"}
+        out.append({"label": line["label"], "parts": line["parts"], "rows": rows})
+    return out
 
 
 def _tier_shapes():
@@ -55,7 +100,7 @@ def _tier_shapes():
 
 def test_rankings_map_is_self_contained_by_default_and_complete(info, tmp_path):
     text = maps.to_html(figures.rankings_map(info), tmp_path / "r.html")
-    assert len(text.encode()) <= 3_000_000
+    assert len(text.encode()) <= 1_500_000
     assert not re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="https?://', text)
     assert "L.Map" in text or "L.map" in text  # Leaflet inlined
     spec = _spec(text)
@@ -110,12 +155,12 @@ def test_lisa_map_tells_untested_from_not_significant_and_names_the_rule(info):
     assert "not tested (outside the universe)" in text
     assert "α = 0.05, no multiple-comparison correction" in text
     # tooltips: class, value, local statistic and p-value of every tested unit
-    line = _page_args(text)[3]["lines"][0]
+    line = _lines(text)[0]
     assert line["parts"] == ["", "value", "Ii", "p"]
-    assert line["classes"][line["rows"][islet][0]] == "not tested"
+    assert line["rows"][islet][0] == "not tested"
     hh = local.index[local["lisa_class"] == "High-High"][0]
     row = line["rows"][hh]
-    assert line["classes"][row[0]] == "High-High"
+    assert row[0] == "High-High"
     assert float(row[2]) == pytest.approx(local.loc[hh, "Ii"], rel=1e-2)
     assert row[3] == maps.fmt_p(local.loc[hh, "p_sim"])
     assert set(line["rows"]) == set(local.index)
@@ -146,6 +191,18 @@ def test_values_are_escaped_everywhere(tmp_path):
     assert PAYLOAD not in text and "<script>alert" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text  # title, as text
     assert "v&lt;script&gt;" in text  # legend title
+
+
+def test_template_syntax_in_values_is_text():
+    """Values reach the page as they are: nothing is compiled as a Jinja template."""
+    note = "{{ 7*7 }} {% raw %}"
+    table = pd.DataFrame({"note": [note]}, index=["320281"])
+    values = pd.Series([1.0], index=["320281"], name="v")
+    fmap = maps.choropleth(
+        values, scheme="user", breaks=[2.0], table=table, fields={"note": "note"}, title=note
+    )
+    text = maps.to_html(fmap)
+    assert text.count(note) == 2  # the title, and the tooltip table's value
 
 
 def test_amap_basemap_shifts_the_polygons_to_gcj02():
@@ -277,6 +334,52 @@ def test_escaped_values_run_nothing_in_the_browser(tmp_path, hooks):
 
 
 @needs_browser
+def test_tooltips_read_values_as_python_shows_them(tmp_path, hooks):
+    """Numbers travel as JSON numbers; the page shows them as ``str`` did in Python."""
+    floats = [1e-05, 3.0, 0.1 + 0.2, -2.5e16, 123456.789, 0.0001]
+    ids = [str(i) for i in boundaries.units().index[:6]]
+    table = pd.DataFrame(
+        {
+            "f": floats,
+            "n": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+            "t": [PAYLOAD, "a", "a", None, "b", "a"],
+            "b": [True, False, True, True, True, True],
+        },
+        index=ids,
+    )
+    values = pd.Series(1.0, index=ids, name="v")
+    line = {
+        "label": "L",
+        "parts": ["", "x", "p"],
+        "formats": [None, "g4", "p"],
+        "rows": {ids[0]: ["k", 12345.678, 0.0004], ids[1]: ["k", float("nan"), 0.125]},
+    }
+    fmap = maps.choropleth(
+        values, scheme="user", breaks=[2.0], table=table,
+        fields={c: c for c in table.columns}, lines=[line],
+    )  # fmt: skip
+    page = tmp_path / "tips.html"
+    text = maps.to_html(fmap, page)
+    probe = (
+        "<script>window.addEventListener('load',function(){setTimeout(function(){var o={};"
+        f"{json.dumps(ids)}.forEach(function(i){{o[i]=window.geotoolTooltip(i).textContent;}});"
+        "document.body.setAttribute('data-geotool-tips',JSON.stringify(o));},50);});</script>"
+    )
+    page.write_text(text.replace("</body>", probe + "</body>"), encoding="utf-8")
+    state, dom = browse(page, tmp_path)
+    tips = json.loads(html.unescape(state["tips"]))
+    for i, f in zip(ids, floats, strict=True):
+        assert f"f: {f}" in tips[i]
+    assert "n: 1" in tips[ids[0]] and "n:" not in tips[ids[1]]
+    assert f"t: {PAYLOAD}" in tips[ids[0]] and "t:" not in tips[ids[3]]
+    assert "b: True" in tips[ids[0]] and "b: False" in tips[ids[1]]
+    assert "L: k · x 1.235e+04 · p < 0.001" in tips[ids[0]]
+    assert f"L: k · x – · p {maps.fmt_p(0.125)}" in tips[ids[1]]
+    assert "L:" not in tips[ids[2]]
+    assert "<img" not in dom.replace("&lt;img", "")
+
+
+@needs_browser
 def test_cdn_map_with_assets_served_from_local_copies(info, tmp_path, hooks):
     import xstatic.pkg.leaflet as xl
 
@@ -317,10 +420,22 @@ def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
             assert state["points"] == state["tested"] == str(universe), name
             assert int(state["paths"]) >= universe, name
         else:
-            assert size <= 3_200_000, name
-            state, _ = browse(out / "maps" / name, tmp_path, "#search=Jiangyin")
+            assert size <= 1_500_000, name  # issue 16: a national map page <= 1.5 MB
+            state, dom = browse(out / "maps" / name, tmp_path, "#search=Jiangyin")
             assert state["polygons"] == "2875", name
             assert state["found"] == "320281", name
+            # the open tooltip of 江阴市, built in the page from the units' table
+            tip = re.search(r'class="leaflet-tooltip[^"]*"[^>]*>(.*?)</div></div>', dom).group(1)
+            assert "<b>江阴市</b> Jiangyinshi<br>江苏省 无锡市 · 320281" in tip, name
+            assert "工业百强县 rank: 1<br>" in tip and "tier 梯队: 1<br>" in tip, name
+            lisa = pd.read_csv(out / "tables/lisa_industrial_counties.csv", dtype={"adcode": str})
+            jy = lisa.set_index("adcode").loc["320281"]
+            assert f"LISA (industrial score): {jy['lisa_class']}" in tip, name
+            if name == "lisa.html":  # class, value, Ii and p of each variable
+                assert (
+                    f"LISA industrial counties: {jy['lisa_class']} · value {jy['value']:.4g} · "
+                    f"Ii {jy['Ii']:.3g} · p {maps.fmt_p(jy['p_sim'])}"
+                ) in tip
         assert state.get("ready") == "1", name
         assert json.loads(state["errors"].replace("&quot;", '"')) == [], name
         assert "early-error" not in state, name

@@ -6,15 +6,20 @@ package, as is the page's script (``maps/page.js``). Two sources:
 
 * **the bundled county layer** (``geo=None``, the fast path): ``boundaries/
   county_web.topojson``, the county coverage simplified at 1 km, read once; a national
-  map of all 2,875 units stays around 2 MB;
+  map of all 2,875 units stays under 1.5 MB;
 * **any GeoDataFrame** (``geo=gdf``, any index, any CRS): reprojected to WGS84 (or
   GCJ-02 for AMap tiles), simplified so that a page stays light (coverage-preserving
   when the polygons form a valid coverage, so neighbours keep sharing their borders),
   then encoded the same way. Points are drawn as circle markers.
 
-Safety: every value that reaches a tooltip, legend or title is HTML-escaped here, before
-the page is written; the page's JavaScript only ever inserts those pre-escaped strings.
-Folium's own ``GeoJsonTooltip`` (which inserts raw values with ``innerHTML``) is not used.
+Tooltips travel as one compact table (column names once, a value per unit, shared
+strings stored once, numbers rounded to what is shown); the page builds each tooltip
+when it opens, and its search index, from that table.
+
+Safety: tooltip values are inserted by the page as text (``textContent``), never as
+HTML; every value that reaches a legend, title or layer name is HTML-escaped here,
+before the page is written. Folium's own ``GeoJsonTooltip`` (which inserts raw values
+with ``innerHTML``) is not used.
 
 Offline by default: every page inlines Leaflet's script and stylesheet (from the
 installed ``xstatic-leaflet`` package), so it draws with no network at all; ``cdn=True``
@@ -37,6 +42,7 @@ borders agree.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import logging
@@ -103,19 +109,50 @@ BASEMAPS = {
 }
 
 
-def _script_element() -> type:
-    from branca.element import MacroElement
+@functools.cache
+def _raw_element() -> type:
+    from branca.element import Element
     from jinja2 import Template
 
-    class Script(MacroElement):
-        """Raw JavaScript placed in the page's script after the map it belongs to."""
+    class Raw(Element):
+        """HTML placed in the page as it is (not compiled as a Jinja template)."""
 
-        _template = Template("{% macro script(this, kwargs) %}{{ this.js }}{% endmacro %}")
+        _template = Template("{{ this.text }}")
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self._name = "GeotoolRaw"
+            self.text = text
+
+    return Raw
+
+
+def _raw(text: str) -> Any:
+    """A page element of ready HTML (``folium.Element(text)`` would compile it as a template)."""
+    return _raw_element()(text)
+
+
+@functools.cache
+def _script_element() -> type:
+    from branca.element import Element
+
+    class Script(Element):
+        """Raw JavaScript placed in the page's script after the map it belongs to.
+
+        Not a folium ``MacroElement``: that one wraps its rendered script in a new
+        ``Element``, compiling the whole script (and every value in its data) as a Jinja
+        template: seconds for a national layer, and text such as ``{{`` would be run.
+        """
 
         def __init__(self, js: str) -> None:
             super().__init__()
             self._name = "GeotoolScript"
             self.js = js
+
+        def render(self, **kwargs: Any) -> str:
+            root: Any = self.get_root()  # a branca Figure
+            root.script.add_child(_raw(self.js), name=self.get_name())
+            return ""
 
     return Script
 
@@ -202,13 +239,13 @@ def escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-_TOOLTIP_CACHE: dict[tuple, dict[str, dict[str, str]]] = {}
+_TOOLTIP_CACHE: dict[tuple, dict[str, Any]] = {}
 
 
 def _tooltips(
     table: pd.DataFrame, fields: dict[str, str], ids: pd.Index | None, title: str | None
-) -> dict[str, dict[str, str]]:
-    """Per unit: the tooltip HTML (every value escaped) and the search text.
+) -> dict[str, Any]:
+    """The units' tooltip table (see :func:`_build_tooltips`).
 
     Several maps of one run share a table: the result is cached by the table's content.
     """
@@ -226,21 +263,82 @@ def _tooltips(
     return _TOOLTIP_CACHE[key]
 
 
+def _missing(value: object) -> bool:
+    """Whether a tooltip value is missing (not shown), as :func:`escape` decides."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+#: Characters coding small indices in one character each ("." = none).
+_CODES = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _codes(indices: list[int | None]) -> str | list[int | None]:
+    """Small indices as one character each (``"."`` for none), else the list as it is."""
+    if all(i is None or i < len(_CODES) for i in indices):
+        return "".join("." if i is None else _CODES[i] for i in indices)
+    return indices
+
+
+def _column(kind: str, values: list[Any], **extra: Any) -> dict[str, Any]:
+    """A table column; mostly missing ones list only the rows that have a value (``at``)."""
+    present = [r for r, v in enumerate(values) if v is not None]
+    if len(present) < 0.5 * len(values):
+        return {"k": kind, **extra, "at": present, "v": [values[r] for r in present]}
+    return {"k": kind, **extra, "v": values}
+
+
+def _texts(texts: list[str | None]) -> dict[str, Any]:
+    """Texts (``None``: missing) as a column: inline when mostly distinct, else coded.
+
+    A coded column lists each distinct text once (``d``, most frequent first) and an
+    index into it per unit.
+    """
+    counts = pd.Series([t for t in texts if t is not None], dtype=object).value_counts()
+    if len(counts) > 0.5 * len(texts):
+        return _column("s", texts)
+    at = {t: i for i, t in enumerate(counts.index)}
+    col = _column("i", [None if t is None else at[t] for t in texts], d=list(counts.index))
+    col["v"] = _codes(col["v"])
+    return col
+
+
+def _values(values: np.ndarray) -> dict[str, Any]:
+    """Any values as a column, shown as Python's ``str`` shows them (missing: none).
+
+    Integers travel as JSON numbers, finite floats as JSON numbers that the page
+    formats as Python's ``repr`` does, everything else as text.
+    """
+    present = [v for v in values if not _missing(v)]
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in present):
+        return _column("n", [None if _missing(v) else int(v) for v in values])
+    if all(isinstance(v, float | np.floating) and np.isfinite(v) for v in present):
+        return _column("f", [None if _missing(v) else float(v) for v in values])
+    return _texts([None if _missing(v) else str(v) for v in values])
+
+
 def _build_tooltips(
     table: pd.DataFrame, fields: dict[str, str], ids: pd.Index | None, title: str | None
-) -> dict[str, dict[str, str]]:
+) -> dict[str, Any]:
+    """The units' tooltip and search data as one compact table, built into HTML by the page.
+
+    ``ids`` (every unit, in order), ``head`` (the heading's columns: ``name`` and, for
+    the bundled layer, ``pinyin``, ``province``, ``prefecture``) and ``fields`` (label
+    and column per tooltip row). A column is ``{"k": kind, "v": values}``: ``s`` text,
+    ``i`` indices into its distinct texts ``d`` (one character each when few), ``n``
+    integers, ``f`` floats shown as Python shows them, ``g`` numbers rounded to ``d``
+    significant digits; ``null`` is missing, and a mostly missing column lists the rows
+    that have a value (``at``). No HTML: the page inserts every value as text.
+    """
     if ids is None:  # the bundled layer: names, pinyin, province, prefecture, code
         units = boundaries.units()
-        pinyin = _pinyin_names()
         index = units.index
-        heads = [
-            (f"<b>{escape(name)}</b> {escape(pinyin[code])}<br>"
-             f"{escape(prov)} {escape(pref)} · {escape(code)}",
-             f"{name} {pinyin[code]} {pinyin[code].lower()}")
-            for code, name, prov, pref in zip(
-                index, units["name"], units["province"], units["prefecture"], strict=True
-            )
-        ]  # fmt: skip
+        pinyin = _pinyin_names()
+        head = {
+            "name": _texts([str(v) for v in units["name"]]),
+            "pinyin": _texts([pinyin[str(c)] for c in index]),
+            "province": _texts([str(v) for v in units["province"]]),
+            "prefecture": _texts([str(v) for v in units["prefecture"]]),
+        }
     else:
         index = pd.Index(ids)
         names = (
@@ -248,25 +346,58 @@ def _build_tooltips(
             if title is not None and title in table.columns
             else np.asarray(index, dtype=object)
         )
-        heads = [
-            (f"<b>{escape(name)}</b>" + (f" · {escape(code)}" if str(name) != str(code) else ""),
-             f"{name} {code}")
-            for code, name in zip(index, names, strict=True)
-        ]  # fmt: skip
+        head = {"name": _texts([str(v) for v in names])}
     extra = table.reindex(index)
-    columns = [
-        (label, extra[col].to_numpy(dtype=object) if col in extra.columns else [None] * len(index))
+    rows = [
+        [str(label), _values(extra[col].to_numpy(dtype=object))]
         for col, label in fields.items()
+        if col in extra.columns
     ]
-    out = {}
-    for i, code in enumerate(index):
-        lines = [heads[i][0]]
-        for label, values in columns:
-            shown = escape(values[i])
-            if shown:
-                lines.append(f"{escape(label)}: {shown}")
-        out[str(code)] = {"t": "<br>".join(lines), "s": heads[i][1]}
-    return out
+    return {
+        "ids": [str(i) for i in index],
+        "head": head,
+        "fields": rows,
+    }
+
+
+def _layer_codes(colours: dict[str, str], ids: list[str]) -> dict[str, Any]:
+    """A layer's colours on the table's ids: a palette and one code per unit."""
+    palette = list(dict.fromkeys(colours.values()))
+    at = {c: i for i, c in enumerate(palette)}
+    return {
+        "palette": palette,
+        "codes": _codes([at[colours[i]] if i in colours else None for i in ids]),
+    }
+
+
+def _line_columns(line: dict[str, Any], ids: list[str]) -> dict[str, Any]:
+    """A compact tooltip line as columns on the table's ids (see :func:`unit_map`)."""
+    rows = {str(k): list(v) for k, v in line["rows"].items()}
+    classes = [str(c) for c in line.get("classes") or []]
+    formats = list(line.get("formats") or [])
+    formats += [None] * (len(line["parts"]) - len(formats))
+    cols = []
+    for k in range(len(line["parts"])):
+        raw = [rows[i][k] if i in rows else None for i in ids]
+        if k == 0 and classes:
+            cols.append(_texts([None if v is None else classes[int(v)] for v in raw]))
+        elif formats[k] and str(formats[k]).startswith("g"):
+            digits = int(str(formats[k])[1:])
+            vals = [None if v is None else float(v) for v in raw]
+            rounded = [
+                float(f"{v:.{digits}g}") if v is not None and np.isfinite(v) else None for v in vals
+            ]
+            cols.append(_column("g", rounded, d=digits))
+        elif formats[k] == "p":
+            cols.append(_texts([None if v is None else fmt_p(v) for v in raw]))
+        else:
+            cols.append(_values(np.asarray(raw, dtype=object)))
+    return {
+        "label": str(line["label"]),
+        "parts": [str(p) for p in line["parts"]],
+        "has": "".join("1" if i in rows else "0" for i in ids),
+        "cols": cols,
+    }
 
 
 def legend_html(title: str, legend: dict[str, str]) -> str:
@@ -337,7 +468,10 @@ def unit_map(
         Compact tooltip lines, formatted in the page (smaller than ``fields`` for many
         numbers): each ``{"label": str, "parts": [str], "rows": {id: [value, ...]}}``
         and optionally ``"classes": [str]``, in which case each row's first value is an
-        index into it. A unit's line reads "label: part value · part value ...".
+        index into it, and ``"formats": [str or None]`` per part: ``"g4"`` (a number
+        to 4 significant digits, as Python's ``f"{v:.4g}"``), ``"p"`` (a p-value, as
+        :func:`fmt_p`); missing numbers read "–". A unit's line reads "label: part
+        value · part value ...".
     fit : {"coloured", "all"}
         Open on the coloured units of the first layer (the data; every unit when none
         is coloured), or on every unit.
@@ -389,11 +523,13 @@ def unit_map(
         data = _encode_geo(geo, datum, groups)
         ids = pd.Index(geo.index)
         outlines = "outlines" if groups is not None else ""
-    info = _tooltips(table, fields or {}, ids, label_col)
+    info = dict(_tooltips(table, fields or {}, ids, label_col))
+    unit_ids = info["ids"]
+    info["lines"] = [_line_columns(line, unit_ids) for line in lines or []]
     spec = [
         {
             "name": escape(layer["name"]),
-            "colours": {str(k): v for k, v in dict(layer["colours"]).items()},
+            **_layer_codes({str(k): str(v) for k, v in dict(layer["colours"]).items()}, unit_ids),
             "neutral": str(layer.get("neutral", NEUTRAL)),
             "stroke": "#777777",
         }
@@ -419,32 +555,21 @@ def unit_map(
             '<script>window.addEventListener("error",function(e){var b=document.body;'
             'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
         )
-        root.header.add_child(folium.Element(head))
+        root.header.add_child(_raw(head))
     if cdn:  # a CDN page offline: say why it is empty, and how to get one that is not
-        root.header.add_child(folium.Element(_CDN_NOTE))
+        root.header.add_child(_raw(_CDN_NOTE))
     if title:
         root.html.add_child(
-            folium.Element(
+            _raw(
                 f'<div class="geotool-title" style="position:absolute;top:8px;left:60px;z-index:1000;'
                 f"background:rgba(255,255,255,.92);padding:4px 10px;font:bold 14px sans-serif;"
                 f'border:1px solid #bbb;border-radius:4px">{escape(title)}</div>'
             )
         )
     if legend:
-        root.html.add_child(folium.Element(legend_html(legend_title, legend)))
-    compact = [
-        {
-            "label": escape(line["label"]),
-            "parts": [escape(p) for p in line["parts"]],
-            "classes": [escape(c) for c in line.get("classes") or []],
-            "rows": {str(k): [escape(v) if isinstance(v, str) else v for v in row]
-                     for k, row in line["rows"].items()},
-        }
-        for line in lines or []
-    ]  # fmt: skip
+        root.html.add_child(_raw(legend_html(legend_title, legend)))
     options = {
         "testHooks": bool(settings.page_test_hooks),
-        "lines": compact,
         "outlines": outlines,
         "overlays": overlay_data,
         "fit": fit,

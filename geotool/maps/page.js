@@ -1,6 +1,7 @@
 // geotool's map page: colour layers over a TopoJSON (or GeoJSON) layer on a Leaflet
-// canvas, escaped tooltips, search, outlines, full screen. Every string inserted as HTML
-// was escaped in Python before it reached the page.
+// canvas, tooltips built from a compact table of the units, search, outlines, full screen.
+// Tooltip values are inserted as text (DOM text nodes); the few strings inserted as HTML
+// (layer names, overlay labels) were escaped in Python before they reached the page.
 function geotoolPage(map, data, info, layersSpec, options) {
   var hooks = options.testHooks;
   var errors = [];
@@ -9,21 +10,98 @@ function geotoolPage(map, data, info, layersSpec, options) {
   var renderer = L.canvas({padding: 0.5});
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
   var drawn = 0, byCode = {}, first = null;
-  // compact tooltip lines (numbers per unit), formatted when a tooltip opens; every
-  // string in them was escaped in Python
-  var tipLines = options.lines || [];
+  // the units' table: a column per field (values per unit, shared strings once); each
+  // tooltip is built as DOM text when it opens, so no value is ever parsed as HTML
+  var ids = info.ids, row = {}, CODES = geotoolPage.CODES;
+  ids.forEach(function (id, r) { row[id] = r; });
+  function code(codes, j) {  // an index coded as one character ('.': none) or a number
+    if (typeof codes !== 'string') { return codes[j] === null ? -1 : codes[j]; }
+    return CODES.indexOf(codes.charAt(j));
+  }
+  layersSpec.forEach(function (spec) {  // palette codes back to {id: colour}
+    var colours = {};
+    ids.forEach(function (id, r) {
+      var c = code(spec.codes, r);
+      if (c >= 0) { colours[id] = spec.palette[c]; }
+    });
+    spec.colours = colours;
+  });
+  function dense(col) {  // a column as one value (or null) per unit
+    var n = col.at ? col.at.length : ids.length, v = new Array(n);
+    for (var j = 0; j < n; j++) {
+      if (col.k === 'i') { var c = code(col.v, j); v[j] = c >= 0 ? col.d[c] : null; }
+      else { v[j] = col.v[j]; }
+    }
+    if (!col.at) { return v; }
+    var out = new Array(ids.length).fill(null);
+    col.at.forEach(function (r, j) { out[r] = v[j]; });
+    return out;
+  }
+  function prepare(col) { if (col) { col.v = dense(col); delete col.at; if (col.k === 'i') { col.k = 's'; } } }
+  Object.keys(info.head).forEach(function (k) { prepare(info.head[k]); });
+  info.fields.forEach(function (f) { prepare(f[1]); });
+  info.lines.forEach(function (line) { line.cols.forEach(prepare); });
+  function pyExp(mantissa, x) {
+    var a = Math.abs(x);
+    return mantissa + 'e' + (x < 0 ? '-' : '+') + (a < 10 ? '0' : '') + a;
+  }
+  function pyFloat(v) {  // Python's repr of a float
+    var e = v.toExponential().split('e'), x = parseInt(e[1], 10);
+    if (v !== 0 && (x < -4 || x >= 16)) { return pyExp(e[0], x); }
+    var s = Object.is(v, -0) ? '-0' : String(v);
+    return s.indexOf('.') < 0 ? s + '.0' : s;
+  }
+  function pyG(v, d) {  // Python's f"{v:.{d}g}"
+    var strip = function (s) { return s.indexOf('.') < 0 ? s : s.replace(/0+$/, '').replace(/\.$/, ''); };
+    if (v === 0) { return Object.is(v, -0) ? '-0' : '0'; }
+    var e = v.toExponential(d - 1).split('e'), x = parseInt(e[1], 10);
+    if (x < -4 || x >= d) { return pyExp(strip(e[0]), x); }
+    return strip(v.toFixed(Math.max(0, d - 1 - x)));
+  }
+  function val(col, r) {  // a column's value for a unit as text ('' when missing)
+    var v = col.v[r];
+    if (v === null || v === undefined) { return col.k === 'g' ? '–' : ''; }
+    if (col.k === 'f') { return pyFloat(v); }
+    if (col.k === 'g') { return pyG(v, col.d); }
+    return String(v);
+  }
+  var head = info.head;
   function tip(id) {
-    var out = info[id].t;
-    tipLines.forEach(function (line) {
-      var row = line.rows[id];
-      if (!row) { return; }
+    var r = row[id], box = document.createElement('div');
+    var add = function (text) { box.appendChild(document.createTextNode(text)); };
+    var br = function () { box.appendChild(document.createElement('br')); };
+    var b = document.createElement('b');
+    var name = val(head.name, r);
+    b.textContent = name;
+    box.appendChild(b);
+    if (head.pinyin) {
+      add(' ' + val(head.pinyin, r)); br();
+      add(val(head.province, r) + ' ' + val(head.prefecture, r) + ' · ' + id);
+    } else if (name !== String(id)) {
+      add(' · ' + id);
+    }
+    info.fields.forEach(function (f) {
+      var shown = val(f[1], r);
+      if (shown) { br(); add(f[0] + ': ' + shown); }
+    });
+    info.lines.forEach(function (line) {
+      if (line.has.charAt(r) !== '1') { return; }
       var parts = line.parts.map(function (p, k) {
-        var v = (k === 0 && line.classes.length) ? line.classes[row[0]] : row[k];
+        var v = val(line.cols[k], r);
         return p ? p + ' ' + v : v;
       });
-      out += '<br>' + line.label + ': ' + parts.join(' · ');
+      br(); add(line.label + ': ' + parts.join(' · '));
     });
-    return out;
+    return box;
+  }
+  var search = null;
+  function searchText(r) {  // name and pinyin (bundled layer), else name and id
+    var name = val(head.name, r);
+    if (head.pinyin) {
+      var py = val(head.pinyin, r);
+      return (name + ' ' + py + ' ' + py.toLowerCase()).toLowerCase();
+    }
+    return (name + ' ' + ids[r]).toLowerCase();
   }
   function build(spec, k) {
     return L.geoJSON(geo, {
@@ -37,9 +115,9 @@ function geotoolPage(map, data, info, layersSpec, options) {
         return L.circleMarker(ll, {renderer: renderer, radius: 5});
       },
       onEachFeature: function (f, lyr) {
-        var i = info[f.properties.id];
-        if (i) { lyr.bindTooltip(tipLines.length ? function () { return tip(f.properties.id); } : i.t,
-                                 {sticky: true}); }
+        if (row[f.properties.id] !== undefined) {
+          lyr.bindTooltip(function () { return tip(f.properties.id); }, {sticky: true});
+        }
         if (k === 0) { byCode[f.properties.id] = lyr; drawn += 1; }
       }
     });
@@ -143,8 +221,9 @@ function geotoolPage(map, data, info, layersSpec, options) {
     q = String(q || '').trim().toLowerCase();
     if (!q) { return null; }
     var hit = null;
-    Object.keys(info).some(function (code) {
-      if (info[code].s.toLowerCase().indexOf(q) >= 0 && byCode[code]) { hit = code; return true; }
+    search = search || ids.map(function (id, r) { return searchText(r); });
+    ids.some(function (code, r) {
+      if (search[r].indexOf(q) >= 0 && byCode[code]) { hit = code; return true; }
       return false;
     });
     if (hit) {
@@ -181,6 +260,9 @@ function geotoolPage(map, data, info, layersSpec, options) {
     document.body.setAttribute('data-geotool-polygons', String(drawn));
     document.body.setAttribute('data-geotool-ms', String(Math.round(performance.now())));
     document.body.setAttribute('data-geotool-errors', JSON.stringify(errors));
+    window.geotoolTooltip = function (id) { return row[id] === undefined ? null : tip(id); };
     document.body.setAttribute('data-geotool-ready', '1');
   }
 }
+// palette codes of a layer's units ('.' = no colour)
+geotoolPage.CODES = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';

@@ -246,15 +246,12 @@ def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
     def column(name: str) -> np.ndarray:
         return local[name].to_numpy(float) if name in local else np.full(len(local), np.nan)
 
-    def num(v: float, digits: int) -> str:
-        return f"{v:.{digits}g}" if np.isfinite(v) else "–"
-
     rows = {
         str(code): [
             index.get(str(cls), 4) if np.isfinite(p) else len(classes) - 1,
-            num(v, 4),
-            num(ii, 3),
-            fmt_p(p),
+            float(v),
+            float(ii),
+            float(p),
         ]
         for code, cls, v, ii, p in zip(
             local.index, local["lisa_class"], column("value"), column("Ii"), column("p_sim"),
@@ -265,6 +262,7 @@ def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
         "label": f"LISA {label}",
         "parts": ["", "value", "Ii", "p"],
         "classes": classes,
+        "formats": [None, "g4", "g3", "p"],
         "rows": rows,
     }
 
