@@ -195,13 +195,41 @@ def _asset(name: str) -> str:
 _MAX_VERTICES = 400_000
 
 
+#: Encoded user geometries by content: a run draws the same units on five or more maps.
+_ENCODED: dict[bytes, str] = {}
+
+
 def _encode_geo(geo: gpd.GeoDataFrame | gpd.GeoSeries, datum: str, groups: pd.Series | None) -> str:
-    """A user's geometry as compact TopoJSON (polygons) or GeoJSON (other types) text."""
-    from geotool._topojson import encode
+    """A user's geometry as compact TopoJSON (polygons) or GeoJSON (other types) text.
+
+    Encoding is the costly part of a map of many polygons, so the text is kept (for the
+    last four geometries, keyed by a hash of their WKB, ids, datum and groups) and reused
+    by the next map of the same units.
+    """
+    import hashlib
 
     series = geo_series(geo, settings.default_crs)
     ids = [str(i) for i in series.index]
     geoms = series.to_numpy()
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (*shapely.to_wkb(geoms), "\x1f".join(ids).encode(), datum.encode()):
+        digest.update(part)
+    if groups is not None:
+        digest.update("\x1f".join(groups.reindex(series.index).astype(str)).encode())
+    key = digest.digest()
+    if key not in _ENCODED:
+        if len(_ENCODED) >= 4:
+            _ENCODED.pop(next(iter(_ENCODED)))
+        _ENCODED[key] = _encode_text(series, ids, geoms, datum, groups)
+    return _ENCODED[key]
+
+
+def _encode_text(
+    series: gpd.GeoSeries, ids: list[str], geoms: np.ndarray, datum: str, groups: pd.Series | None
+) -> str:
+    """The body of :func:`_encode_geo`."""
+    from geotool._topojson import encode
+
     if datum == "gcj02":
         from geotool.datum import transform_geometries
 
