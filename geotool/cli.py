@@ -330,8 +330,9 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         label = args.ranking
         method = args.method
     else:
-        user = _user_table(args, args.score, Path(args.out) / "match_report.csv")
+        user = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
         ok, score = user.rows, user.value_cols[0]
+        panel = bool(user.year_col) and ok[user.year_col].nunique() >= 2
         if args.method == "report":  # the report's cut points are for its own ranking
             print(
                 "tiers of --data: the report's cut points do not apply; Ward clustering "
@@ -341,7 +342,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         method = "ward" if args.method == "report" else args.method
         table = tiers.from_scores(
             ok["adcode"], ok[score], method=method, k=args.k,
-            years=ok[user.year_col] if user.year_col else None,
+            years=ok[user.year_col] if panel else None,
         )  # fmt: skip
         attrs = boundaries.units() if user.units is None else user.units
         for col in ("region", "province"):
@@ -526,6 +527,9 @@ def _pairs(specs: list[str] | None) -> list[tuple[str, str]]:
         a, sep, b = spec.partition(":")
         if not sep or not a.strip() or not b.strip():
             msg = f"--bivariate takes two value columns as A:B, got {short(spec)!r}."
+            raise InputError(msg)
+        if a.strip() == b.strip():
+            msg = f"--bivariate {short(spec)!r} pairs a column with itself; pair two others."
             raise InputError(msg)
         pairs.append((a.strip(), b.strip()))
     return pairs
@@ -971,13 +975,25 @@ _FLAGS = {
     "dpi": "--dpi",
 }
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
-_PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$))?")
+_PARAM = re.compile(
+    r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$)|(True)\b)?"
+)  # all_numeric=True -> --all-numeric (a switch takes no value)
 
 
 def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
     """A library message with ``value_col=`` and the like spelled as the CLI's flags."""
     flags = {**_FLAGS, **(overrides or {})}
-    return _PARAM.sub(lambda m: flags[m.group(1)] + " " + (m.group(2) or ""), message).rstrip()
+
+    def spelt(m: re.Match[str]) -> str:
+        if m.group(2):
+            return f"{flags[m.group(1)]} {m.group(2)}"
+        if m.group(3):
+            return flags[m.group(1)]
+        # "pass layer= naming one" -> "pass --layer naming one", never two spaces
+        after = message[m.end() : m.end() + 1]
+        return flags[m.group(1)] + ("" if after in ("", " ", ".", ",", ";", ")") else " ")
+
+    return _PARAM.sub(spelt, message).rstrip()
 
 
 def _not_progress(record: logging.LogRecord) -> bool:

@@ -264,6 +264,12 @@ def load_user_table(
     if report_path is not None:  # never written over the input table (or a device)
         report_path = check.output_file(report_path, inputs=[path], name="report_path")
     max_unmatched = check.share(max_unmatched, "max_unmatched")
+    if geometry is not None and level != "auto":
+        msg = (
+            f"level={level!r} chooses bundled units, but geometry= gives your own polygons; "
+            "drop level= (the table joins to the geometry by id or name)."
+        )
+        raise InputError(msg)
     raw = read_table(path, encoding=encoding, sheet=sheet)
     geometry_report = None
     if isinstance(geometry, str | Path):
@@ -283,10 +289,21 @@ def load_user_table(
             prefecture_col=prefecture_col, code_col=code_col,
         )  # fmt: skip
         year_col = year_col or found.get("year")
-        exclude = {c for c in found.values() if c} | {year_col or "", per or ""}
+        roles = {c: f"the {role} column" for role, c in found.items() if c}
     else:
-        exclude = {c for c in (id_col, name_col, year_col, per) if c}
+        roles = {c: f"the {role} column" for role, c in (("id", id_col), ("name", name_col)) if c}
+    roles_given = (("year", "year_col", year_col), ("population", "per", per))
+    roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
+    exclude = set(roles)
     values = _value_columns(raw, value_col, all_numeric=all_numeric, exclude=exclude, path=path)
+    taken = [c for c in values if c in roles]
+    if taken:
+        numeric = _numeric_columns(raw, exclude)
+        msg = (
+            f"value_col={taken[0]!r} is {roles[taken[0]]}, not a variable; name the value "
+            f"column(s) instead (numeric columns: {listing(numeric)})."
+        )
+        raise InputError(msg)
     if geometry is None:
         resolved, level, reason, units = _resolve_bundled(
             raw, name_col=name_col, province_col=province_col,
@@ -343,9 +360,17 @@ def load_user_table(
     keys = ["adcode", year_col] if year_col else ["adcode"]
     dup = ok[ok.duplicated(keys, keep=False)]
     if len(dup):
-        groups = {k: list(g.index) for k, g in dup.groupby(keys)}
-        shown = "; ".join(f"{k}: rows {v}" for k, v in list(groups.items())[:5])
-        fail(f"Units appear more than once ({shown}); keep one row per unit (per year).")
+        groups = [(k, list(g.index)) for k, g in dup.groupby(keys, sort=False)]
+        shown = "; ".join(
+            f"{' in '.join(str(x) for x in (k if isinstance(k, tuple) else (k,)))}: rows "
+            f"{listing(v, 5)}"
+            for k, v in groups[:5]
+        )
+        more = f" and {len(groups) - 5} more" if len(groups) > 5 else ""
+        fail(
+            f"{len(groups)} unit(s) appear more than once ({shown}{more}); keep one row per "
+            "unit" + (" and year." if year_col else ".")
+        )
     for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
         try:
             ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
@@ -394,6 +419,16 @@ def _join_own(
     out["match_method"] = np.where(out["match_status"] == "matched", "id", "")
     out["match_candidates"] = ""
     out["match_note"] = rows["status"].where(~matched, "").reindex(out.index).fillna("")
+    # ids that differ from the geometry's only by leading zeros (Excel drops them)
+    padded = {str(i).lstrip("0"): str(i) for i in geometry.index if str(i).isdigit()}
+    for i in out.index[(out["match_note"] == "no such id").to_numpy()]:
+        key = str(rows.loc[i, "key"]) if i in rows.index else ""
+        key = key.removesuffix(".0")
+        if key.isdigit() and padded.get(key.lstrip("0"), key) != key:
+            out.loc[i, "match_note"] = (
+                f"no such id; the geometry has {padded[key.lstrip('0')]!r} (leading zeros "
+                "lost? keep ids as text)"
+            )
     units = geometry.copy()
     if "name" not in units.columns:
         names = [c for c in ("名称", "NAME", "Name") if c in units.columns]
@@ -493,6 +528,9 @@ def user_study(
             t, transform=transform, per=per, smooth=smooth, scale=scale, weights=weights
         )
     ok, year_col = t.rows, t.year_col
+    if year_col and ok[year_col].nunique() < 2:
+        log(f"{year_col}: one year ({int(ok[year_col].iloc[0])}): analysed as a cross-section")
+        year_col = None
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
     label = Path(path).stem
     names = (boundaries.units()["name"] if t.units is None else t.units["name"]).reindex(
@@ -558,6 +596,12 @@ def user_study(
                 f"({listing(t.value_cols)}); pair two of those."
             )
             raise InputError(msg)
+        if a == b:
+            msg = (
+                f"bivariate pairs {first_col!r} with itself; pair two different value columns "
+                f"({listing(t.value_cols)})."
+            )
+            raise InputError(msg)
         pairs.append((keys[a], keys[b]))
     level_words = _LEVEL_WORDS.get(t.level, "units")
     study_title = f"{label}: {', '.join(t.value_cols)} ({len(latest)} {level_words})"
@@ -615,7 +659,7 @@ def user_study(
                 "encoding": t.raw.attrs.get("encoding"),
                 "rows": len(t.raw),
                 "value_cols": t.value_cols,
-                "year_col": year_col,
+                "year_col": t.year_col,
                 "level": t.level,
                 "level_reason": t.level_reason,
                 "units": len(latest),
