@@ -361,7 +361,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         pos,
         permutations=args.permutations,
         seed=args.seed,
-        year_col="year" if args.data is not None and user.year_col else None,
+        year_col="year" if args.data is not None and panel else None,
     )
     if args.data is None and args.ranking != "innovation_counties":
         result["region_change"] = region_change(args.ranking)
@@ -573,6 +573,11 @@ def _headline(summary: dict[str, Any]) -> list[str]:
             f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
         )
         lines.append(f"{res['label']}: Moran's I by year {by_year}")
+        if res.get("dropped"):
+            lines.append(
+                f"  warning: {res['dropped']} units without a value in every year are left out "
+                "of the dynamics (tables/dynamics_dropped_*.csv)"
+            )
         lines.extend(f"  {sentence}" for sentence in res["sentences"])
     return lines
 

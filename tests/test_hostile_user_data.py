@@ -95,6 +95,23 @@ def files(tmp_path_factory) -> dict[str, Path]:
     csv("textpop.csv", b)
     csv("panel.csv", _panel())
     csv("panel_missing.csv", _panel().drop(index=5).reset_index(drop=True))
+    p = _panel((2019, 2020))
+    first3 = p["地级市"].isin(p["地级市"].unique()[:3])
+    csv("panel_thin.csv", p[(p["年份"] == 2020) | first3])  # 3 units have both years
+    csv("panel_thin_latest.csv", p[(p["年份"] == 2019) | first3])  # 3 units in 2020
+    p.loc[p["年份"] == 2019, "GDP"] = 7.0
+    csv("panel_equal_year.csv", p)
+    b = _base().astype({"GDP": object})
+    b.loc[2, "GDP"] = "inf"
+    csv("inf.csv", b)
+    b = _base()
+    b.loc[0, "GDP"] = 1e200
+    csv("huge.csv", b)
+    csv("header_only.csv", _base(0))
+    b = _base()
+    b.insert(3, "GDP2", b["GDP"])
+    b.columns = ["省份", "地级市", "GDP", "GDP", "人口", "投资"]
+    csv("dupcols.csv", b)
     csv("single_year.csv", _panel((2020,)))
     p = _panel((2019, 2020)).astype({"年份": object})
     p.loc[0, "年份"] = "2020.5"
@@ -196,7 +213,9 @@ REFUSED = [
         id="province among prefectures",
     ),
     pytest.param(
-        [*R, "--data", "two.csv", "--value-col", "GDP"], "at least 3 units", id="two rows"
+        [*R, "--data", "two.csv", "--value-col", "GDP"],
+        "has 2 matched unit(s); spatial statistics need at least 4",
+        id="two rows",
     ),
     pytest.param(
         [*R, "--data", "equal.csv", "--value-col", "GDP"], "single distinct", id="all values equal"
@@ -306,7 +325,9 @@ REFUSED = [
         [*R, "--data", "own.csv", "--geometry", "lines.gpkg"], "polygons or points", id="lines"
     ),
     pytest.param(
-        [*R, "--data", "own.csv", "--geometry", "points.gpkg"], "knn:K", id="points with queen"
+        ["autocorr", "--data", "own.csv", "--geometry", "points.gpkg"],
+        "knn:K",
+        id="points with queen",
     ),
     pytest.param(
         [*R, "--data", "own.csv", "--geometry", "nocrs.shp"],
@@ -333,6 +354,30 @@ REFUSED = [
         "--level prefecture chooses bundled units, but --geometry gives your own polygons",
         id="geometry with level",
     ),
+    pytest.param(
+        [*R, "--data", "panel_thin.csv", "--value-col", "GDP"],
+        "Only 3 of 13 units have a row in every year of --year-col 年份",
+        id="unbalanced panel",
+    ),
+    pytest.param(
+        [*R, "--data", "panel_thin_latest.csv", "--value-col", "GDP"],
+        "3 matched unit(s) in the latest year (2020)",
+        id="thin latest year",
+    ),
+    pytest.param(
+        [*R, "--data", "panel_equal_year.csv", "--value-col", "GDP"],
+        "single distinct value in 年份 2019",
+        id="one year all equal",
+    ),
+    pytest.param(
+        [*R, "--data", "own.csv", "--geometry", "points.gpkg", "--weights", "knn:4"],
+        "--geometry holds Point",
+        id="points in a run",
+    ),
+    pytest.param([*R, "--data", "inf.csv", "--value-col", "GDP"], "infinite at 2", id="inf"),
+    pytest.param([*R, "--data", "huge.csv", "--value-col", "GDP"], "1e+200", id="1e200"),
+    pytest.param([*R, "--data", "header_only.csv"], "no data rows", id="header only"),
+    pytest.param([*R, "--data", "dupcols.csv"], "repeats column names", id="repeated column"),
     pytest.param(
         ["autocorr", "--data", "two.csv", "--value-col", "GDP"], "3 units", id="autocorr two rows"
     ),
@@ -376,11 +421,6 @@ ACCOUNTED = [
         [*R, "--data", "single_year.csv", "--value-col", "GDP", "--year-col", "年份"],
         (13, 13, 13),
         id="single year panel",
-    ),
-    pytest.param(
-        [*R, "--data", "panel_missing.csv", "--value-col", "GDP"],
-        (38, 13, 38),
-        id="unit missing a year",
     ),
     pytest.param(
         [*R, "--data", "year_numeric.csv", "--all-numeric"],
@@ -436,3 +476,29 @@ def test_success_accounts_for_every_row(argv, expected, files, tmp_path, capsys)
     assert sum(s["match"].values()) == rows and s["match"]["matched"] == matched
     report = _report(out)
     assert len(report) == rows and report["row"].astype(int).tolist() == list(range(rows))
+
+
+def test_tiers_of_one_year_and_autocorr_of_points(files, tmp_path, capsys):
+    """``tiers --data --year-col`` with one year is a cross-section; points take knn."""
+    argv = ["tiers", "--data", "single_year.csv", "--score", "GDP", "--year-col", "年份"]
+    rc, err = _run(_argv(argv, files, tmp_path / "t"), capsys)
+    assert rc == 0, err
+    argv = ["autocorr", "--data", "own.csv", "--geometry", "points.gpkg", "--weights", "knn:4"]
+    rc, err = _run([*_argv(argv, files, tmp_path / "a"), "--permutations", "99", "--json"], capsys)
+    assert rc == 0, err
+    lisa = next((tmp_path / "a").glob("lisa_*.csv"))
+    assert len(pd.read_csv(lisa)) == 13
+
+
+def test_panel_with_a_missing_year_says_who_is_left_out(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc, err = _run(
+        _argv([*R, "--data", "panel_missing.csv", "--value-col", "GDP"], files, out), capsys
+    )
+    assert rc == 0, err
+    assert _summary(out)["match"] == {"matched": 38} and len(_report(out)) == 38
+    dyn = _summary(out)["dynamics"]["gdp"]
+    assert (dyn["units"], dyn["dropped"]) == (12, 1)
+    dropped = pd.read_csv(out / "tables" / "dynamics_dropped_gdp.csv", dtype=str)
+    assert dropped["unit"].tolist() == ["320600"]
+    assert "1 units without a value in every year are left out" in err

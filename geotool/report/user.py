@@ -528,10 +528,18 @@ def user_study(
             t, transform=transform, per=per, smooth=smooth, scale=scale, weights=weights
         )
     ok, year_col = t.rows, t.year_col
+    if t.units is not None and not t.units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        kinds = sorted(set(t.units.geom_type.dropna()))
+        msg = (
+            f"geometry= holds {', '.join(kinds)}, and a run draws polygons; pass a file of "
+            "polygons, or test points with geotool autocorr and knn weights (knn:6)."
+        )
+        raise InputError(msg)
     if year_col and ok[year_col].nunique() < 2:
         log(f"{year_col}: one year ({int(ok[year_col].iloc[0])}): analysed as a cross-section")
         year_col = None
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
+    _require_units(ok, latest, year_col)
     label = Path(path).stem
     names = (boundaries.units()["name"] if t.units is None else t.units["name"]).reindex(
         pd.Index(ok["adcode"]).unique()
@@ -546,12 +554,14 @@ def user_study(
             latest[col].to_numpy(float), index=pd.Index(latest["adcode"], name="adcode"), name=col
         )
         years = ok[year_col] if year_col else None
-        distinct = ok.groupby(years)[col].nunique().min() if year_col else ok[col].nunique()
+        per_year = ok.groupby(years)[col].nunique() if year_col else None
+        distinct = per_year.min() if per_year is not None else ok[col].nunique()
         k = int(min(tiers_k, distinct))
         if k < 2:
+            where = f" in {year_col} {per_year.idxmin()}" if per_year is not None else ""
             msg = (
-                f"value_col={col!r} has a single distinct value; tiers and spatial "
-                "statistics need variation."
+                f"value_col={col!r} has a single distinct value{where}; tiers and spatial "
+                "statistics need variation (drop that column" + (" or year)." if where else ").")
             )
             raise InputError(msg)
         variables.append(
@@ -671,6 +681,28 @@ def user_study(
         lisa_legend=f"Local Moran ({', '.join(t.value_cols)})",
         marked_name=f"{label} units by rank of {first}",
     )
+
+
+def _require_units(ok: pd.DataFrame, latest: pd.DataFrame, year_col: str | None) -> None:
+    """Refuse too few units for the statistics: in the latest year, and in every year."""
+    need = 4  # the variances of Moran's I and Geary's C are undefined below
+    if len(latest) < need:
+        when = f" in the latest year ({int(latest[year_col].iloc[0])})" if year_col else ""
+        msg = (
+            f"The table has {len(latest)} matched unit(s){when}; spatial statistics need at "
+            f"least {need}: add units (include those that scored 0)."
+        )
+        raise InputError(msg)
+    if year_col:
+        years = ok.groupby("adcode")[year_col].nunique()
+        full = int((years == ok[year_col].nunique()).sum())
+        if full < need:
+            msg = (
+                f"Only {full} of {len(years)} units have a row in every year of "
+                f"year_col={year_col!r}; the panel analyses need at least {need}: fill in the "
+                "missing years, or keep one year."
+            )
+            raise InputError(msg)
 
 
 def _unit_column(t: UserTable, column: str) -> pd.Series | None:
