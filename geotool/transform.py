@@ -532,8 +532,8 @@ def apply(
         raise InputError(msg)
     if per is not None and per in cols:
         msg = (
-            f"per={per!r} is also one of the columns to transform; a variable per itself "
-            "is 1 everywhere: take it out of them."
+            f"per={per!r} is also among columns; a variable per itself is 1 everywhere: "
+            "take it out of columns=."
         )
         raise InputError(msg)
     out: dict[str, pd.Series] = {}

@@ -108,6 +108,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     b.loc[0, "GDP"] = 1e200
     csv("huge.csv", b)
     csv("header_only.csv", _base(0))
+    csv("text_only.csv", _base().assign(备注="见附注")[["地级市", "备注"]])
     b = _base()
     b.insert(3, "GDP2", b["GDP"])
     b.columns = ["省份", "地级市", "GDP", "GDP", "人口", "投资"]
@@ -323,6 +324,26 @@ REFUSED = [
     ),
     pytest.param(
         [*R, "--data", "own.csv", "--geometry", "lines.gpkg"], "polygons or points", id="lines"
+    ),
+    pytest.param(
+        [*R, "--data", "ok.csv", "--value-col", "GDP", "--scale", "10000"],
+        "no population column was given; pass --per (the population column), or drop --scale.",
+        id="scale without per",
+    ),
+    pytest.param(
+        [*R, "--data", "ok.csv", "--value-col", "GDP", "--all-numeric"],
+        "Pass --value-col or --all-numeric, not both",
+        id="value-col and all-numeric",
+    ),
+    pytest.param(
+        [*R, "--data", "ok.csv", "--value-col", "GDP,GDP"],
+        "--value-col names a column twice",
+        id="value column twice",
+    ),
+    pytest.param(
+        [*R, "--data", "text_only.csv", "--all-numeric"],
+        "has no column of numbers besides its units and years (other columns: ['备注'])",
+        id="no numeric column",
     ),
     pytest.param(
         ["autocorr", "--data", "own.csv", "--geometry", "points.gpkg"],

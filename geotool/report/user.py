@@ -129,6 +129,9 @@ def _value_columns(
     """The value columns: named (a list, or ``"A,B"``), every numeric one, or the only one."""
     if isinstance(value_cols, str):
         value_cols = [c.strip() for c in value_cols.split(",") if c.strip()]
+    if value_cols and all_numeric:
+        msg = "Pass value_col= or all_numeric=True, not both: they choose the same columns."
+        raise InputError(msg)
     if value_cols:
         missing = [c for c in value_cols if c not in raw.columns]
         if missing:
@@ -139,7 +142,7 @@ def _value_columns(
             )
             raise InputError(msg)
         if len(set(value_cols)) != len(value_cols):
-            msg = f"value_col names a column twice ({listing(value_cols)}); name each once."
+            msg = f"value_col= names a column twice ({listing(value_cols)}); name each once."
             raise InputError(msg)
         return list(value_cols)
     numeric = _numeric_columns(raw, exclude)
@@ -147,6 +150,14 @@ def _value_columns(
         return numeric
     if len(numeric) == 1:
         return numeric
+    if not numeric:
+        others = [c for c in raw.columns if c not in exclude]
+        msg = (
+            f"{path} has no column of numbers besides its units and years (other columns: "
+            f"{listing(others)}); values must be numbers: add one, or name it with value_col= "
+            "to see which cells are not."
+        )
+        raise InputError(msg)
     msg = (
         f"Cannot tell which column holds the values (numeric columns: {listing(numeric)}); "
         "name them with value_col= (several: 'A,B'), or use all_numeric=True."
@@ -516,6 +527,12 @@ def user_study(
     Study
 
     """
+    if per is None and scale != 1.0:
+        msg = (
+            f"scale={scale!r} states rates (per 10,000 ...), but no population column was "
+            "given; pass per= (the population column), or drop scale=."
+        )
+        raise InputError(msg)
     t = load_user_table(
         path, failed_report, value_col=value_col, all_numeric=all_numeric,
         name_col=name_col, province_col=province_col, prefecture_col=prefecture_col,
