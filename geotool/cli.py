@@ -170,6 +170,13 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
         series = rankings.variable(args.ranking, args.variable)
         return series, series.index, args.ranking, boundaries.units()["name"]
     table = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
+    if args.bivariate and table.level != "county":
+        msg = (
+            f"--bivariate {args.bivariate} is a ranking of the report's counties, and --data "
+            f"holds {table.level} units; pair two of your columns with geotool run --data "
+            "--bivariate A:B."
+        )
+        raise InputError(msg)
     series = _latest_values(table)
     if table.units is None:
         return series, series.index, Path(args.data).stem, boundaries.units()["name"]

@@ -346,6 +346,19 @@ REFUSED = [
         id="no numeric column",
     ),
     pytest.param(
+        [
+            "autocorr",
+            "--data",
+            "ok.csv",
+            "--value-col",
+            "GDP",
+            "--bivariate",
+            "industrial_counties",
+        ],
+        "holds prefecture units; pair two of your columns",
+        id="autocorr bivariate ranking with prefectures",
+    ),
+    pytest.param(
         ["autocorr", "--data", "own.csv", "--geometry", "points.gpkg"],
         "knn:K",
         id="points with queen",
