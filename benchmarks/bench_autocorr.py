@@ -4,7 +4,8 @@ Budgets (issue: spatial autocorrelation):
 - LISA with 9,999 permutations over all 2,875 county-level units <= 1 s;
 - weights for 2,875 units <= 0.5 s;
 - the whole autocorrelation stage for the three rankings, in a fresh process, <= 5 s
-  (whether or not numba is installed: geotool's engines never call numba).
+  (geotool's compiled kernels loaded from numba's on-disk cache, compiled once per
+  machine: see bench_cold_start.py).
 
 Usage: python benchmarks/bench_autocorr.py
 """

@@ -1,12 +1,16 @@
-"""Classing a numeric column for a map: mapclassify classes, colours and legend labels.
+"""Classing a numeric column for a map: classes, colours and legend labels.
 
-One engine for the static maps (:mod:`geotool.maps.figure`) and, when its owner moves it
-here, the HTML choropleth (:func:`geotool.maps.choropleth` classes the same way).
+One engine for the static maps (:mod:`geotool.maps.figure`), the HTML choropleth
+(:func:`geotool.maps.choropleth`) and Jenks tiers (:func:`geotool.tiers.assign`).
+
+The classifiers are mapclassify's, written here in numpy (:func:`bins`): quantiles,
+equal intervals, user breaks and Fisher-Jenks natural breaks give mapclassify's class
+bounds (tested against it). Why not call mapclassify: when numba is installed (geotool's
+permutation kernels need it), importing mapclassify compiles its kernels eagerly and
+without a cache, several seconds in every process that draws a map.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +19,92 @@ from geotool import _validate as check
 from geotool._errors import InputError
 
 SCHEMES = ("quantiles", "fisherjenks", "equalinterval", "user")
+#: Above this many values, Fisher-Jenks runs on this many evenly spaced quantiles of them
+#: (the exact method is O(k n^2)); bounds are then values of the sample, not of the data.
+JENKS_MAX_VALUES = 4000
+
+
+def fisher_jenks(y: np.ndarray, k: int) -> np.ndarray:
+    """Fisher-Jenks natural breaks: the class upper bounds minimising within-class squares.
+
+    Exact dynamic programme over the sorted values (Fisher 1958), in float64: it gives
+    mapclassify's ``FisherJenks`` bounds, except where mapclassify's float32 sums miss
+    the optimum by a hair (then these bounds have the smaller within-class sum of
+    squares). Among equal costs the earliest class start wins, as in mapclassify.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Finite values.
+    k : int
+        Number of classes, at most the number of distinct values.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``k`` increasing upper bounds, the last the maximum.
+
+    Examples
+    --------
+    >>> fisher_jenks(np.array([1.0, 2, 3, 10, 11, 12, 30]), 3).tolist()
+    [3.0, 12.0, 30.0]
+
+    """
+    x = np.sort(np.asarray(y, dtype=float))
+    if len(x) > JENKS_MAX_VALUES:
+        x = np.quantile(x, np.linspace(0, 1, JENKS_MAX_VALUES))
+    n = len(x)
+    s1 = np.concatenate([[0.0], np.cumsum(x)])
+    s2 = np.concatenate([[0.0], np.cumsum(x * x)])
+    # best[c][b]: least within-class squares of x[:b] in c + 1 classes; start[c][b]: where
+    # the last of those classes starts
+    best = np.full((k, n + 1), np.inf)
+    start = np.zeros((k, n + 1), dtype=np.int64)
+    ends = np.arange(1, n + 1)
+    best[0, 1:] = s2[1:] - s1[1:] ** 2 / ends
+    for c in range(1, k):
+        for b in range(c + 1, n + 1):
+            a = np.arange(c, b)
+            length = b - a
+            cost = best[c - 1, a] + (s2[b] - s2[a]) - (s1[b] - s1[a]) ** 2 / length
+            i = int(np.argmin(cost))
+            best[c, b], start[c, b] = cost[i], a[i]
+    out = np.empty(k)
+    b = n
+    for c in range(k - 1, -1, -1):
+        out[c] = x[b - 1]
+        b = int(start[c, b]) if c else 0
+    return out
+
+
+def bins(
+    y: np.ndarray, scheme: str, k: int | None = None, breaks: list[float] | None = None
+) -> np.ndarray:
+    """Class upper bounds of ``y`` under a scheme, as mapclassify computes them.
+
+    ``quantiles``: the k quantiles (linear interpolation), repeated bounds merged (fewer
+    classes when values tie); ``equalinterval``: k equal widths from the minimum;
+    ``fisherjenks``: :func:`fisher_jenks`; ``user``: ``breaks``, plus the maximum when
+    values lie above the last break. A value equal to a bound belongs to its class.
+    """
+    y = np.asarray(y, dtype=float)
+    if scheme == "user":
+        out = np.sort(np.asarray(breaks, dtype=float))
+        return np.append(out, y.max()) if y.max() > out[-1] else out
+    if k is None:
+        k = 5
+    if scheme == "quantiles":
+        pct = np.minimum(np.arange(1, k + 1) * (100.0 / k), 100.0)
+        return np.unique(np.percentile(y, pct))
+    if scheme == "equalinterval":
+        lo, hi = float(y.min()), float(y.max())
+        out = lo + (hi - lo) / k * np.arange(1, k + 1)
+        out[-1] = hi
+        return out
+    if scheme == "fisherjenks":
+        return fisher_jenks(y, k)
+    msg = f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}."
+    raise InputError(msg)
 
 
 def classify(
@@ -47,7 +137,6 @@ def classify(
         ``"#rrggbb"`` per finite value (on its index), and ``"lo – hi (n)"`` -> colour.
 
     """
-    import mapclassify
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
@@ -55,36 +144,30 @@ def classify(
         msg = f"cmap {str(cmap)[:40]!r} is not a matplotlib colormap (e.g. 'YlOrRd', 'viridis')."
         raise InputError(msg)
     v = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
-    classifiers = {
-        "quantiles": mapclassify.Quantiles,
-        "fisherjenks": mapclassify.FisherJenks,
-        "equalinterval": mapclassify.EqualInterval,
-    }
     distinct = int(v.nunique())
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Numba not installed")
-        if scheme == "user":
-            if not breaks:
-                msg = "scheme='user' needs breaks=[...] (class upper bounds)."
-                raise InputError(msg)
-            cls = mapclassify.UserDefined(v.to_numpy(), bins=list(breaks))
-        elif scheme in classifiers:
-            if distinct < 2:
-                msg = (
-                    f"values ({str(values.name)[:40]!r}) have {distinct} distinct value(s); "
-                    "a choropleth needs at least 2."
-                )
-                raise InputError(msg)
-            k = min(5, distinct) if k is None else check.classes(k, n_distinct=distinct)
-            cls = classifiers[scheme](v.to_numpy(), k=int(k))
-        else:
-            msg = f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}."
+    if scheme == "user":
+        if not breaks:
+            msg = "scheme='user' needs breaks=[...] (class upper bounds)."
             raise InputError(msg)
-    cm = colormaps[cmap].resampled(len(cls.bins))
-    colours = [to_hex(cm(i)) for i in range(len(cls.bins))]
-    lows = [float(v.min()), *cls.bins[:-1]]
+    elif scheme in SCHEMES:
+        if distinct < 2:
+            msg = (
+                f"values ({str(values.name)[:40]!r}) have {distinct} distinct value(s); "
+                "a choropleth needs at least 2."
+            )
+            raise InputError(msg)
+        k = min(5, distinct) if k is None else check.classes(k, n_distinct=distinct)
+    else:
+        msg = f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}."
+        raise InputError(msg)
+    upper = bins(v.to_numpy(), scheme, k, breaks)
+    yb = np.searchsorted(upper, v.to_numpy(), side="left")
+    counts = np.bincount(yb, minlength=len(upper))
+    cm = colormaps[cmap].resampled(len(upper))
+    colours = [to_hex(cm(i)) for i in range(len(upper))]
+    lows = [float(v.min()), *upper[:-1]]
     legend = {
         f"{lo:.4g} – {hi:.4g} ({n})": colours[i]
-        for i, (lo, hi, n) in enumerate(zip(lows, cls.bins, cls.counts, strict=True))
+        for i, (lo, hi, n) in enumerate(zip(lows, upper, counts, strict=True))
     }
-    return pd.Series([colours[c] for c in cls.yb], index=v.index, dtype=object), legend
+    return pd.Series([colours[c] for c in yb], index=v.index, dtype=object), legend

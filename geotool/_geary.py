@@ -1,4 +1,4 @@
-"""Local Geary engine, univariate and multivariate (Anselin 1995, 2019); numpy only.
+"""Local Geary engine, univariate and multivariate (Anselin 1995, 2019).
 
 For ``k`` standardised variables ``z_v`` (mean 0, population standard deviation 1, as
 esda's ``Geary_Local`` and ``Geary_Local_MV`` standardise) and row-standardised weights,
@@ -7,9 +7,10 @@ esda's ``Geary_Local`` and ``Geary_Local_MV`` standardise) and row-standardised 
         = (1/k) [W_i sum_v z_vi^2 - 2 sum_v z_vi lag(z_v)_i + lag(sum_v z_v^2)_i]
 
 with ``W_i = sum_j w_ij``. The second form needs, per permutation, only the lags of the
-``k`` variables and of ``sum_v z_v^2``: :func:`geotool._perm.conditional_blocks` gives
+``k`` variables and of ``sum_v z_v^2``: :func:`geotool._perm.conditional_counts` takes
 all ``k + 1`` of them under the same draws, in one pass (unit ``i`` keeps its values;
-the rows of all variables move together).
+the rows of all variables move together), as the permuted statistic
+``sum_v (-2 z_vi) lag(z_v)_i + lag(sum_v z_v^2)_i`` (a linear combination of the lags).
 
 Under conditional randomisation the expected value is exact:
 ``E[c_i] = W_i n / (n - 1) (1 + (1/k) sum_v z_vi^2)`` (each drawn neighbour has
@@ -22,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from geotool._perm import TIE_RTOL, conditional_blocks, tie_rule_p
+from geotool._perm import TIE_RTOL, conditional_counts, tie_rule_p
 
 __all__ = ["expected", "observed", "permutation_test"]
 
@@ -79,17 +80,13 @@ def permutation_test(
     # tie (a unit at the mode among neighbours at the mode: c = 0 both ways) may differ
     # by rounding: compare with a tolerance far below any real difference.
     tol = TIE_RTOL * (z2.max() * row_sums.max() + 1.0)
-    upper = np.zeros(n)
-    lower = np.zeros(n)
-    for ids, lags in conditional_blocks(columns, w, permutations, rng):
-        # k * c_sim = W_i sum z_vi^2 - 2 sum_v z_vi lag_v + lag(sum z^2): compare
-        # lag(sum z^2) - 2 sum_v z_vi lag_v with k c_i - W_i sum z_vi^2 (one less pass).
-        sim = lags[k]
-        for v in range(k):
-            sim -= np.multiply(lags[v], (2.0 * z[ids, v])[:, None], out=lags[v])
-        obs = (k * c[ids] - row_sums[ids] * z2[ids])[:, None]
-        upper[ids] = np.count_nonzero(sim >= obs - tol, axis=1)
-        lower[ids] = np.count_nonzero(sim <= obs + tol, axis=1)
+    # k * c_sim = W_i sum z_vi^2 - 2 sum_v z_vi lag_v + lag(sum z^2): compare
+    # lag(sum z^2) - 2 sum_v z_vi lag_v with k c_i - W_i sum z_vi^2.
+    coef = np.column_stack([-2.0 * z, np.ones(n)])
+    obs = k * c - row_sums * z2
+    upper, lower = conditional_counts(
+        columns, w, permutations, rng, observed=obs, tol=tol, coef=coef
+    )
     p = tie_rule_p(upper, lower, permutations)
     no_neighbours = row_sums == 0
     p[no_neighbours] = 1.0

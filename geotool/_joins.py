@@ -15,7 +15,7 @@ CLC     x_i z_i                     x_j z_j               ``Join_Counts_Local_BV
 
 Under conditional randomisation unit ``i`` keeps its values and the other units' are
 permuted, so a permuted count is ``a_i`` times a permuted lag of ``b``: the lags come
-from :func:`geotool._perm.conditional_blocks` (no loop over units in Python). For
+from :func:`geotool._perm.conditional_counts` (compiled, no loop over units in Python). For
 CLC, permuting ``b = x z`` is permuting the pairs ``(x_j, z_j)`` together, as esda
 does. For BJC esda permutes ``z`` alone and counts every permuted neighbour with
 ``z = 1``, also those with ``x = 1`` that the observed count leaves out; permuting
@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from geotool._perm import conditional_blocks
+from geotool._perm import conditional_counts
 
 __all__ = ["CASES", "local_join_counts"]
 
@@ -73,22 +73,14 @@ def _upper_counts(
 ) -> np.ndarray:
     """``#{permuted lag >= observed lag}`` of the tested units (0 elsewhere).
 
-    Only the tested rows are computed, plus one row of the largest cardinality: the
-    engine draws ``max cardinality`` ids per permutation, so keeping that row keeps
-    the draws, and every tested unit's p-value, those of
-    :func:`geotool._perm.conditional_lags` over all units.
+    Only the tested units are counted; the draws are those of every unit (the engine
+    draws as many ids per permutation as the largest row of ``wb`` has), so each tested
+    unit's p-value is that of :func:`geotool._perm.conditional_lags` over all units.
     """
-    card = np.diff(wb.indptr)
-    keep = tested & (card > 0)
-    if not keep.any():
-        return np.zeros(len(counted))
-    keep[int(np.argmax(card))] = True
-    rows = (sp.diags(keep.astype(float)) @ wb).tocsr()
-    rows.eliminate_zeros()
-    upper = np.zeros(len(counted))
-    for ids, lag in conditional_blocks(counted, rows, permutations, rng):
-        upper[ids] = np.count_nonzero(lag >= observed[ids][:, None] - _TIE_TOL, axis=1)
-    return upper
+    upper, _ = conditional_counts(
+        counted, wb, permutations, rng, observed=observed, tol=_TIE_TOL, units=tested
+    )
+    return upper.astype(float)
 
 
 def local_join_counts(

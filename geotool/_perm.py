@@ -1,11 +1,19 @@
-"""Seeded, vectorised permutation engines (numpy only).
+"""Seeded permutation engines: numpy draws, compiled (numba) counting kernels.
 
 Why not esda's engine: esda compiles its conditional-randomisation kernels with numba
 when numba is installed, and keeps no compile cache, so the first local statistic of
 a fresh process costs about 18 s of compilation; its global statistics take no seed.
 These engines draw every permutation from ``numpy.random.Generator`` streams derived
 from the user's seed and the statistic's name, so each result is reproducible from
-``--seed`` alone and independent of the order statistics are computed in.
+``--seed`` alone and independent of the order statistics are computed in. The counting
+runs in :mod:`geotool._kernels` (numba, compiled once and cached on disk, both cores),
+in blocks of a fixed size: the results do not depend on the number of threads.
+
+Local statistics (conditional randomisation) share one matrix of draws among all units,
+as esda and GeoDa do; global ones (total randomisation) shuffle in blocks of
+:data:`_GLOBAL_BLOCK` permutations, block ``b`` from its own stream
+(``SeedSequence.spawn``), never holding more than one relabelled copy of the values
+per thread.
 
 The tie rule (one for every permutation p-value geotool reports)
 -----------------------------------------------------------------
@@ -31,23 +39,33 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "HELD_PERMUTATIONS",
     "TIE_RTOL",
     "conditional_blocks",
+    "conditional_counts",
     "conditional_lags",
     "conditional_pvalues",
     "folded_pvalue",
     "permuted_quadratic_forms",
+    "permuted_statistics",
     "rank_correlations",
     "rng_for",
     "tie_rule_p",
 ]
 
-_CHUNK_ELEMENTS = 8_000_000
 #: Elements of one block of permuted local lags (units x permutations): small enough to
 #: stay in cache. 65,536 gives the same p-values as 8,000,000 (the draws do not depend
 #: on the blocks) about twice as fast on the county layer with 9,999 permutations.
 _LOCAL_BLOCK_ELEMENTS = 65_536
 TIE_RTOL = 1e-9
+#: Units per block of the compiled local kernels, and permutations per block (and per
+#: random stream) of the global ones: fixed, so results never depend on the threads.
+_UNIT_BLOCK = 512
+_GLOBAL_BLOCK = 8
+#: Permuted copies of the values the engines hold at once, at most (one per thread
+#: and block of the global kernel, bounded by numba's thread count): the working set
+#: :func:`geotool._validate.permutations` estimates from.
+HELD_PERMUTATIONS = 8
 
 
 def rng_for(seed: int, name: str) -> np.random.Generator:
@@ -158,6 +176,115 @@ def conditional_lags(
     return out
 
 
+def conditional_counts(
+    values: np.ndarray,
+    weights: sp.csr_matrix,
+    permutations: int,
+    rng: np.random.Generator,
+    *,
+    observed: np.ndarray,
+    tol: float,
+    coef: np.ndarray | None = None,
+    units: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``#{sim >= observed - tol}`` and ``#{sim <= observed + tol}`` for every unit.
+
+    The permuted statistic of unit ``i`` is ``sum_v coef[i, v] lag_v`` where ``lag_v``
+    is a permuted lag of column ``v`` of ``values`` (shape ``(n,)`` or ``(n, m)``) under
+    the draws of :func:`conditional_blocks` (the same draws, whatever ``m`` and
+    ``units``), counted by the compiled kernels without ever holding the permuted lags.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Shape ``(n,)`` or ``(n, m)``.
+    weights : scipy.sparse.csr_matrix
+        ``(n, n)`` weights without self-weights.
+    permutations : int
+        Number of random draws.
+    rng : numpy.random.Generator
+        Source of the draws (see :func:`rng_for`).
+    observed : numpy.ndarray
+        Shape ``(n,)``: each unit's observed statistic.
+    tol : float
+        Absolute tolerance under which a permuted statistic ties the observed one.
+    coef : numpy.ndarray, optional
+        Shape ``(n, m)``; default 1 (the statistic is the lag itself).
+    units : numpy.ndarray, optional
+        Boolean mask of the units to count (default all); the others get 0.
+
+    Returns
+    -------
+    upper, lower : numpy.ndarray
+        Integer counts of shape ``(n,)`` (0 for units without neighbours).
+
+    """
+    from geotool import _kernels
+
+    columns = np.ascontiguousarray(np.atleast_2d(np.asarray(values, dtype=float).T))  # (m, n)
+    m, n = columns.shape
+    coef = np.ones((n, m)) if coef is None else np.asarray(coef, dtype=float).reshape(n, m)
+    observed = np.asarray(observed, dtype=float)
+    w = weights.tocsr()
+    card = np.diff(w.indptr)
+    draws = _draw_without_replacement(rng, n - 1, permutations, int(card.max(initial=0)))
+    step_up = np.concatenate([np.diff(columns, axis=1), np.zeros((m, 1))], axis=1)
+    upper = np.zeros(n, dtype=np.int64)
+    lower = np.zeros(n, dtype=np.int64)
+    wanted = card > 0 if units is None else (card > 0) & np.asarray(units, dtype=bool)
+    # Every draw (c, p), sorted by the unit it names: the events of the incremental
+    # kernel (a unit of k neighbours uses the draws c < k).
+    flat = draws.T.ravel().astype(np.int64)
+    order = np.argsort(flat)
+    evt_val, evt_c, evt_p = flat[order], order // permutations, order % permutations
+    base = np.ascontiguousarray(draws.T, dtype=np.int64)  # (kmax, P)
+    gathered = np.ascontiguousarray(columns[:, base])  # (m, kmax, P)
+    steps = np.ascontiguousarray(step_up[:, base])
+    has = card > 0
+    low, high = np.zeros(n), np.zeros(n)
+    if has.any():  # each row's smallest and largest weight
+        low[has] = np.minimum.reduceat(w.data, w.indptr[:-1][has])
+        high[has] = np.maximum.reduceat(w.data, w.indptr[:-1][has])
+    equal = low == high
+    for uniform in (True, False):  # rows of equal weights, then the others
+        chosen = wanted & (equal == uniform)
+        if not chosen.any():
+            continue
+        ids = np.flatnonzero(chosen)
+        ids = ids[np.argsort(card[ids], kind="stable")].astype(np.int64)  # by k, then id
+        k_of = card[ids].astype(np.int64)
+        # blocks of at most _UNIT_BLOCK units of one cardinality (never by thread count)
+        cuts = np.flatnonzero(np.diff(k_of)) + 1
+        edges = np.concatenate([[0], cuts, [len(ids)]])
+        starts = np.unique(np.concatenate(
+            [np.arange(a, b, _UNIT_BLOCK) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            + [[len(ids)]]
+        )).astype(np.int64)  # fmt: skip
+        up = np.zeros(len(ids), dtype=np.int64)
+        dn = np.zeros(len(ids), dtype=np.int64)
+        cf = np.ascontiguousarray(coef[ids])
+        obs = np.ascontiguousarray(observed[ids])
+        if uniform:
+            _kernels.conditional_incremental(
+                ids, k_of, starts, base, gathered, steps, evt_val, evt_c, evt_p,
+                np.ascontiguousarray(high[ids]), cf, obs, float(tol), up, dn,
+            )  # fmt: skip
+        else:
+            rows = np.zeros((len(ids), base.shape[0]))  # each row's weights, 0-padded
+            link = np.repeat(w.indptr[ids], k_of) + (
+                np.arange(k_of.sum()) - np.repeat(np.cumsum(k_of) - k_of, k_of)
+            )
+            rows[np.repeat(np.arange(len(ids)), k_of), link - np.repeat(w.indptr[ids], k_of)] = (
+                w.data[link]
+            )
+            _kernels.conditional_direct(
+                ids, k_of, starts, base, gathered, steps, rows, cf, obs, float(tol), up, dn
+            )
+        upper[ids] = up
+        lower[ids] = dn
+    return upper, lower
+
+
 def tie_rule_p(upper: np.ndarray, lower: np.ndarray, permutations: int) -> np.ndarray:
     """The one folding rule of every permutation p-value (see the module docstring)."""
     return (np.minimum(upper, lower) + 1.0) / (permutations + 1.0)
@@ -181,17 +308,14 @@ def conditional_pvalues(
     tie rule is the module's: ``p = (min(#{lag >= obs}, #{lag <= obs}) + 1) / (P + 1)``.
     """
     observed = weights @ values
-    upper = np.zeros(len(values))
-    lower = np.zeros(len(values))
     sign = np.sign(direction)
     # Permuted lags are summed in another order than the observed one, so equal lags
     # may differ by rounding: compare with a tolerance far below any real difference
     # (many units share a value, e.g. the score 0 of every unranked unit).
     tol = TIE_RTOL * (np.abs(values).max() * np.abs(weights).sum(axis=1).max() + 1.0)
-    for ids, lag in conditional_blocks(values, weights, permutations, rng):
-        obs = observed[ids][:, None]
-        upper[ids] = np.count_nonzero(lag >= obs - tol, axis=1)
-        lower[ids] = np.count_nonzero(lag <= obs + tol, axis=1)
+    upper, lower = conditional_counts(
+        values, weights, permutations, rng, observed=observed, tol=tol
+    )
     p = tie_rule_p(upper, lower, permutations)
     no_neighbours = np.diff(weights.tocsr().indptr) == 0
     return np.where((sign == 0) | no_neighbours, 1.0, p)
@@ -222,6 +346,108 @@ def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:
     return tie_rule_p(upper, lower, perms)
 
 
+def _stream_states(rng: np.random.Generator, blocks: int) -> np.ndarray:
+    """One xoshiro256** state per block, from ``rng``'s seed (``SeedSequence.spawn``)."""
+    root = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
+    states = [child.generate_state(4, np.uint64) for child in root.spawn(blocks)]
+    out = np.array(states, dtype=np.uint64).reshape(blocks, 4)
+    out[~out.any(axis=1), 0] = 1  # the all-zero state is xoshiro's only fixed point
+    return out
+
+
+def permuted_statistics(
+    z: np.ndarray,
+    weights: sp.csr_matrix,
+    permutations: int,
+    rng: np.random.Generator,
+    *,
+    degrees: np.ndarray | None = None,
+    binary: sp.csr_matrix | None = None,
+    shift: float = 0.0,
+    left: np.ndarray | None = None,
+) -> np.ndarray:
+    """Quadratic forms of random relabellings of ``z`` (total randomisation), streamed.
+
+    Permutation ``q`` relabels ``z`` into ``y``; block ``b`` of :data:`_GLOBAL_BLOCK`
+    permutations draws from its own stream, so the result does not depend on the
+    number of threads, and no ``(permutations, n)`` array is ever held.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        Shape ``(n,)``: the values relabelled.
+    weights : scipy.sparse.csr_matrix
+        ``W`` of ``y' W y``.
+    permutations : int
+        Number of relabellings.
+    rng : numpy.random.Generator
+        Source of the streams (see :func:`rng_for`).
+    degrees : numpy.ndarray, optional
+        ``d`` of ``sum_i d_i y_i^2`` (row 1 of the result; 0 without).
+    binary : scipy.sparse.csr_matrix, optional
+        ``B`` of ``(y + shift)' B (y + shift)`` (row 2 of the result; 0 without).
+    shift : float
+        See ``binary``.
+    left : numpy.ndarray, optional
+        A fixed left vector: row 0 is ``left' W y`` instead of ``y' W y``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(3, permutations)``.
+
+    """
+    from geotool import _kernels
+
+    z = np.ascontiguousarray(z, dtype=float)
+    n = len(z)
+    out = np.zeros((3, permutations))
+    if permutations == 0:
+        return out
+    w = weights.tocsr().astype(float)
+    w.sort_indices()
+    data_b = np.zeros(0)
+    if binary is not None:
+        b = binary.tocsr().astype(float)
+        b.sort_indices()
+        if np.array_equal(b.indptr, w.indptr) and np.array_equal(b.indices, w.indices):
+            data_b = b.data
+        else:  # another pattern: the union, each matrix with explicit zeros elsewhere
+            pattern = (abs(w) + abs(b)).tocsr()
+            pattern.sort_indices()
+            rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
+            data_w = np.asarray(w[rows, pattern.indices]).ravel()
+            data_b = np.asarray(b[rows, pattern.indices]).ravel()
+            w = sp.csr_matrix((data_w, pattern.indices, pattern.indptr), shape=w.shape)
+    data_r = w.data
+    card = np.diff(w.indptr)
+    if len(w.data) != n and len(card):  # one value per row (e.g. row-standardised)?
+        firsts = np.zeros(n)
+        firsts[card > 0] = w.data[w.indptr[:-1][card > 0]]
+        if np.array_equal(w.data, np.repeat(firsts, card)):
+            firsts_b = np.zeros(n)
+            if len(data_b):
+                firsts_b[card > 0] = data_b[w.indptr[:-1][card > 0]]
+            if not len(data_b) or np.array_equal(data_b, np.repeat(firsts_b, card)):
+                data_r, data_b = firsts, (firsts_b if len(data_b) else data_b)
+    blocks = -(-permutations // _GLOBAL_BLOCK)
+    _kernels.global_quadratic_forms(
+        z,
+        np.zeros(0) if left is None else np.ascontiguousarray(left, dtype=float),
+        _stream_states(rng, blocks),
+        permutations,
+        _GLOBAL_BLOCK,
+        w.indptr.astype(np.int32),
+        w.indices.astype(np.int32),
+        np.ascontiguousarray(data_r, dtype=float),
+        np.ascontiguousarray(data_b, dtype=float),
+        np.zeros(n) if degrees is None else np.ascontiguousarray(degrees, dtype=float),
+        float(shift),
+        out,
+    )
+    return out
+
+
 def permuted_quadratic_forms(
     x: np.ndarray,
     weights: sp.csr_matrix,
@@ -233,20 +459,11 @@ def permuted_quadratic_forms(
 
     Total randomisation, as used for global statistics: each permutation shuffles
     all values across units. With ``y`` given, ``x`` stays fixed and ``y`` is shuffled
-    (bivariate Moran's I).
+    (bivariate Moran's I). Row 0 of :func:`permuted_statistics`.
     """
-    n = len(x)
-    out = np.empty(permutations)
-    step = max(1, _CHUNK_ELEMENTS // (4 * n))
-    w = weights.tocsr()
-    shuffled = x if y is None else y
-    for start in range(0, permutations, step):
-        m = min(step, permutations - start)
-        block = rng.permuted(np.broadcast_to(shuffled, (m, n)), axis=1)  # (m, n)
-        lag = (w @ block.T).T  # (m, n)
-        left = block if y is None else x[None, :]
-        out[start : start + m] = (left * lag).sum(axis=1)
-    return out
+    if y is None:
+        return permuted_statistics(x, weights, permutations, rng)[0]
+    return permuted_statistics(y, weights, permutations, rng, left=x)[0]
 
 
 def _rank(a: np.ndarray) -> np.ndarray:
@@ -271,18 +488,37 @@ def rank_correlations(
         nan = float("nan")
         return {"spearman_rho": nan, "spearman_p": nan, "kendall_tau_b": nan, "kendall_p": nan}
     rho = float(rx_c @ ry_c / denom)
-    sx = np.sign(x[:, None] - x[None, :])
-    sy = np.sign(y[:, None] - y[None, :])
-    tx, ty = np.count_nonzero(sx), np.count_nonzero(sy)  # ordered pairs not tied
-    tau = float((sx * sy).sum() / math.sqrt(tx * ty)) if tx and ty else float("nan")
-    perms = np.argsort(rng.random((permutations, n)), axis=1)
-    sim_rho = (ry_c[perms] @ rx_c) / denom
-    sim_tau = np.empty(permutations)
-    chunk = max(1, 2_000_000 // (n * n))
-    for start in range(0, permutations, chunk):
-        p = perms[start : start + chunk]
-        sy_p = sy[p[:, :, None], p[:, None, :]]
-        sim_tau[start : start + chunk] = (sy_p * sx).sum(axis=(1, 2)) / math.sqrt(tx * ty)
+    # Kendall: S = #concordant - #discordant pairs, O(n log m) per draw (a Fenwick tree
+    # over the m ranks of the variable with fewer distinct values, units taken in the
+    # order of the other); tau-b = 2S / sqrt(tx ty) with tx, ty the ordered pairs not
+    # tied (exact integers: the same tau as the sum of sign products over all pairs).
+    from geotool import _kernels
+
+    x_levels, x_rank = np.unique(x, return_inverse=True)
+    y_levels, y_rank = np.unique(y, return_inverse=True)
+    tx = n * n - int((np.bincount(x_rank).astype(np.int64) ** 2).sum())
+    ty = n * n - int((np.bincount(y_rank).astype(np.int64) ** 2).sum())
+    scale = math.sqrt(tx * ty) if tx and ty else float("nan")
+    # order by the variable with more levels; the other one is relabelled (the same
+    # distribution: a random relabelling of y against x is one of x against y)
+    if len(x_levels) >= len(y_levels):
+        order, fixed, fixed_c, moved, moved_c, m = x, x_rank, rx_c, y_rank, ry_c, len(y_levels)
+    else:
+        order, fixed, fixed_c, moved, moved_c, m = y, y_rank, ry_c, x_rank, rx_c, len(x_levels)
+    by = np.argsort(order, kind="stable")
+    group = np.ascontiguousarray(fixed[by], dtype=np.int64)
+    moved_rank = np.ascontiguousarray(moved[by], dtype=np.int64) + 1
+    s_obs = int(_kernels.kendall_sums(group, moved_rank, m, np.arange(n)[None, :])[0])
+    tau = float(2 * s_obs / scale) if tx and ty else float("nan")
+    s_sim = np.zeros(permutations, dtype=np.int64)
+    dot = np.zeros(permutations)
+    blocks = -(-permutations // _GLOBAL_BLOCK)
+    _kernels.rank_sums(
+        group, np.ascontiguousarray(fixed_c[by]), moved_rank, np.ascontiguousarray(moved_c[by]),
+        m, _stream_states(rng, blocks), permutations, _GLOBAL_BLOCK, s_sim, dot,
+    )  # fmt: skip
+    sim_rho = dot / denom
+    sim_tau = 2.0 * s_sim / scale
     tol = 1e-12
     if permutations == 0:  # analytical only: no permutation p-value, rather than p = 1
         p_rho = p_tau = float("nan")

@@ -31,9 +31,7 @@ says.
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,9 +43,11 @@ from geotool import _validate as check
 from geotool import settings
 from geotool._errors import InputError
 from geotool._perm import (
+    HELD_PERMUTATIONS,
     conditional_pvalues,
     folded_pvalue,
     permuted_quadratic_forms,
+    permuted_statistics,
     rng_for,
 )
 from geotool.weights import Weights, WeightsLike, as_weights, build
@@ -160,28 +160,6 @@ def _moments(w: sp.csr_matrix) -> tuple[float, float, float]:
     return s0, s1, s2
 
 
-@functools.lru_cache(maxsize=4)
-def _relabellings(n: int, permutations: int, seed: int, name: str) -> np.ndarray:
-    """``(permutations, n)`` random relabellings of ``n`` units (read-only, cached).
-
-    The same seed, stream name and universe size always give the same relabellings,
-    so the statistics of one run share them instead of drawing them again.
-    """
-    rng = rng_for(seed, name)
-    idx = rng.permuted(np.broadcast_to(np.arange(n, dtype=np.int32), (permutations, n)), axis=1)
-    idx.flags.writeable = False
-    return idx
-
-
-def _shuffles(values: np.ndarray, permutations: int, seed: int, name: str) -> Iterator[np.ndarray]:
-    """Blocks of randomly relabelled ``values``, shape ``(m, n)``."""
-    n = len(values)
-    idx = _relabellings(n, permutations, seed, name)
-    chunk = max(1, 4_000_000 // n)
-    for start in range(0, permutations, chunk):
-        yield values[idx[start : start + chunk]]
-
-
 def global_stats(
     values: pd.Series,
     w: WeightsLike,
@@ -256,17 +234,14 @@ def global_stats(
         b0, b1, b2_ = _moments(wb)
         g_obs = (x @ (wb @ x)) / g_den
 
-    sim_i, sim_c, sim_g = (np.empty(permutations) for _ in range(3))
-    done = 0
-    for block in _shuffles(z, permutations, seed, "global"):
-        m = len(block)
-        quad_r = (block * (wr @ block.T).T).sum(axis=1)
-        sim_i[done : done + m] = n / s0 * quad_r / m2
-        sim_c[done : done + m] = (n - 1) * ((block**2) @ deg - 2 * quad_r) / (2 * s0 * m2)
-        if with_g:
-            xb = block + x.mean()
-            sim_g[done : done + m] = (xb * (wb @ xb.T).T).sum(axis=1) / g_den
-        done += m
+    # One stream of relabellings serves I, C and G (in blocks, never all at once).
+    quad_r, sq, quad_b = permuted_statistics(
+        z, wr, permutations, rng_for(seed, "global"), degrees=deg,
+        binary=wb if with_g else None, shift=float(x.mean()),
+    )  # fmt: skip
+    sim_i = n / s0 * quad_r / m2
+    sim_c = (n - 1) * (sq - 2 * quad_r) / (2 * s0 * m2)
+    sim_g = quad_b / g_den if with_g else quad_b
 
     def stat(name: str, obs: float, e: float, *, vn: float, vr: float, sim: np.ndarray) -> dict:
         zn, zr = (obs - e) / _sqrt_or_nan(vn), (obs - e) / _sqrt_or_nan(vr)
@@ -390,14 +365,13 @@ def join_counts(
         )
         - e_bw**2
     )
-    sim_bb, sim_bw = np.empty(permutations), np.empty(permutations)
-    done = 0
-    for block in _shuffles(x, permutations, seed, "join_counts"):
-        m = len(block)
-        bb_p = (block * (wsym @ block.T).T).sum(axis=1) / 2
-        sim_bb[done : done + m] = bb_p
-        sim_bw[done : done + m] = block @ deg - 2 * bb_p  # joins touching a 1, minus 1-1 joins
-        done += m
+    # y' W y / 2 joins of 1s, and sum_i deg_i y_i^2 = sum_i deg_i y_i (0/1 values) joins
+    # touching a 1: minus twice the 1-1 joins, the 1-0 joins
+    quad, touching, _ = permuted_statistics(
+        x, wsym, permutations, rng_for(seed, "join_counts"), degrees=deg
+    )
+    sim_bb = quad / 2
+    sim_bw = touching - 2 * sim_bb
     sim_ww = joins - sim_bb - sim_bw
     rows = []
     for name, obs, e, v, sim in (
@@ -620,7 +594,7 @@ def _inference(permutations: int | None, seed: int | None, n_units: int = 1) -> 
     """
     p = settings.permutations if permutations is None else permutations
     s = settings.seed if seed is None else seed
-    return check.permutations(p, n_units=n_units), check.seed(s)
+    return check.permutations(p, n_units=n_units, block=HELD_PERMUTATIONS), check.seed(s)
 
 
 def _p_sim(observed: float, simulated: np.ndarray) -> float:

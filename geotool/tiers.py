@@ -79,7 +79,7 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
         Numeric, higher is better; no missing values.
     method : {"ward", "jenks"}
         Ward hierarchical clustering on the score (what the report did with its index),
-        or Fisher-Jenks natural breaks (mapclassify).
+        or Fisher-Jenks natural breaks (:func:`geotool._classify.fisher_jenks`, exact).
     k : int
         Number of tiers.
 
@@ -109,13 +109,9 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
 
         labels = fcluster(linkage(y.reshape(-1, 1), method="ward"), t=k, criterion="maxclust")
     elif method == "jenks":
-        import warnings
+        from geotool._classify import fisher_jenks
 
-        import mapclassify
-
-        with warnings.catch_warnings():  # "Numba not installed": the pure-Python path is exact
-            warnings.filterwarnings("ignore", message="Numba not installed")
-            labels = mapclassify.FisherJenks(y, k=k).yb
+        labels = np.searchsorted(fisher_jenks(y, k), y, side="left")
     else:
         msg = (
             f"method must be 'ward' or 'jenks' (or 'report' for the report's rankings), "

@@ -353,7 +353,8 @@ def test_run_names_the_rule(tmp_path):
     res = next(iter(summary["autocorrelation"].values()))
     assert res["lisa_rule"] == "p <= 0.05, FDR" and res["adjust"] == "fdr"
     for page in ("index.html", "maps/lisa.html"):  # the table header, the map's legend
-        assert "LISA classes (p &lt;= 0.05, FDR)" in (out / page).read_text(encoding="utf-8")
+        text = (out / page).read_text(encoding="utf-8")
+        assert "α = 0.05, FDR correction (Benjamini-Hochberg)" in text
     lisa = pd.read_csv(next((out / "tables").glob("lisa_*.csv")))
     assert (lisa["adjust"] == "fdr").all()
 

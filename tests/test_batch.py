@@ -196,7 +196,7 @@ def test_cli_batch_serial(panel, tmp_path, capsys):
     code = main(["--quiet", "batch", str(path), "--id-col", "code", "--workers", "0",
                  "--out", str(out)])  # fmt: skip
     assert code == 2
-    assert "--id-col 'code' is not a column" in capsys.readouterr().err
+    assert "--id-col code is not a column" in capsys.readouterr().err
 
 
 def test_partitioned_contiguity_is_the_geometry_contiguity_and_runs_in_a_batch(panel):

@@ -98,7 +98,7 @@ def test_empty_file_and_missing_value_column(tmp_path):
     proc = run_cli(
         "run", "--data", str(EXAMPLE), "--value-col", "GDP", "--out", str(tmp_path / "o")
     )
-    assert proc.returncode == 2 and "--value-col 'GDP' is not a column" in proc.stderr
+    assert proc.returncode == 2 and "--value-col GDP is not a column" in proc.stderr
 
 
 def test_excel_sheet_and_years(tmp_path):

@@ -19,6 +19,7 @@ from geotool import boundaries, datum
 from geotool.report.pipeline import run
 from geotool.report.user import load_user_table, user_study
 
+from .conftest import ROOT
 from .test_cli import run_cli
 
 #: Provinces of the prefecture table: a connected block of eastern and central China.
@@ -99,6 +100,16 @@ def test_prefecture_run_through_the_cli(prefecture_table, tmp_path):
     assert (out / "maps" / "clusters.html").exists()
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "地级市GDP" in index and "GDP" in index
+
+
+def test_the_prefecture_example_resolves_every_row():
+    """The shipped example: the report's ranked units counted per prefecture, in GBK."""
+    t = load_user_table(ROOT / "examples" / "prefecture_top100_gbk.csv", None, all_numeric=True)
+    assert t.level == "prefecture" and len(t.rows) == len(t.raw) == 367
+    assert t.value_cols == ["工业百强县", "工业百强区", "创新百强县"]
+    assert (t.rows[t.value_cols].sum() == 100).all()  # every ranked unit counted once
+    codes = dict(zip(t.raw["城市"], t.rows["adcode"], strict=True))
+    assert codes["延边州"] == "222400" and codes["恩施州"] == "422800"
 
 
 def test_province_table(tmp_path):

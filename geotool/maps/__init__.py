@@ -51,7 +51,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geotool import _validate as check
 from geotool import boundaries, settings
 from geotool._atomic import write_atomic
 from geotool._cache import settings_cache
@@ -536,11 +535,7 @@ def choropleth(
         Passed to :func:`unit_map` (basemap, cdn, table, fields, label_col ...).
 
     """
-    import warnings
-
-    import mapclassify
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
+    from geotool._classify import classify
 
     if not isinstance(values, pd.Series) or not pd.api.types.is_numeric_dtype(values):
         kind = getattr(values, "dtype", type(values).__name__)
@@ -563,43 +558,9 @@ def choropleth(
             f"(e.g. {list(ids[~matched][:3])}).",
             logging.WARNING,
         )
-    v = pd.Series(v.to_numpy(), index=ids)[matched]
-    if cmap not in colormaps:
-        msg = f"cmap {str(cmap)[:40]!r} is not a matplotlib colormap (e.g. 'YlOrRd', 'viridis')."
-        raise InputError(msg)
-    classifiers = {
-        "quantiles": mapclassify.Quantiles,
-        "fisherjenks": mapclassify.FisherJenks,
-        "equalinterval": mapclassify.EqualInterval,
-    }
-    distinct = int(v.nunique())
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Numba not installed")
-        if scheme == "user":
-            if not breaks:
-                msg = "scheme='user' needs breaks=[...] (class upper bounds)."
-                raise InputError(msg)
-            cls = mapclassify.UserDefined(v.to_numpy(), bins=list(breaks))
-        elif scheme in classifiers:
-            if distinct < 2:
-                msg = (
-                    f"values ({str(values.name)[:40]!r}) have {distinct} distinct value(s); "
-                    "a choropleth needs at least 2."
-                )
-                raise InputError(msg)
-            k = min(5, distinct) if k is None else check.classes(k, n_distinct=distinct)
-            cls = classifiers[scheme](v.to_numpy(), k=int(k))
-        else:
-            msg = f"scheme must be one of {[*classifiers, 'user']}, got {str(scheme)[:40]!r}."
-            raise InputError(msg)
-    cm = colormaps[cmap].resampled(len(cls.bins))
-    colours = [to_hex(cm(i)) for i in range(len(cls.bins))]
-    by_unit = {code: colours[c] for code, c in zip(v.index, cls.yb, strict=True)}
-    lows = [float(v.min()), *cls.bins[:-1]]
-    legend = {
-        f"{lo:.4g} – {hi:.4g} ({n})": colours[i]
-        for i, (lo, hi, n) in enumerate(zip(lows, cls.bins, cls.counts, strict=True))
-    }
+    v = pd.Series(v.to_numpy(), index=ids, name=values.name)[matched]
+    colour_of, legend = classify(v, scheme=scheme, k=k, breaks=breaks, cmap=cmap)
+    by_unit = colour_of.to_dict()
     kwargs.setdefault("fit", "coloured")
     return unit_map(
         [{"name": str(values.name), "colours": by_unit}],

@@ -640,12 +640,18 @@ def user_study(
         out = {}
         for var in variables:
             s = var.data
+            # few distinct values (counts): a class per value; else quintiles, unless ties
+            # (many zeros) would merge them: then natural breaks
+            levels = np.sort(s.unique())
+            if len(levels) <= 7:
+                scheme: dict[str, Any] = {"scheme": "user", "breaks": list(levels)}
+            elif s.value_counts(normalize=True).iloc[0] > 0.2:
+                scheme = {"scheme": "fisherjenks", "k": 5}
+            else:
+                scheme = {"scheme": "quantiles", "k": 5}
             out[f"values_{var.key}.html"] = choropleth(
-                s, scheme="quantiles", k=int(min(5, max(2, s.nunique()))),
-                title=f"{label}: {var.label}", table=info,
-                fields=fields,
-                **opts,
-            )  # fmt: skip
+                s, title=f"{label}: {var.label}", table=info, fields=fields, **scheme, **opts
+            )
         return out
 
     extra: Any = None

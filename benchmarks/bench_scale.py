@@ -1,0 +1,302 @@
+"""Scale: geotool against esda, esda+numba, pygeoda and libpysal, in one run.
+
+Cases, each in a fresh subprocess (time of the measured call, and the process's peak
+resident memory from ``resource.getrusage``, set-up included, with the peak before the
+measured call in brackets):
+
+- weights: rook contiguity (queen for the county layer) from polygons: geotool
+  (``weights.build``), libpysal (``Graph.build_contiguity``), pygeoda (``rook_weights``);
+- global: Moran's I, Geary's C and General G with ``--permutations`` (geotool computes
+  the three in one call; esda takes three calls, also timed for Moran alone);
+- local: LISA (local Moran) with ``--permutations``: geotool, esda ``Moran_Local`` with
+  numba (its compiled kernels) and without (numba hidden from esda: its numpy path),
+  pygeoda ``local_moran``.
+
+Layers: the county layer (2,875 units, bundled weights) and regular lattices of 10^4,
+10^5 and 10^6 square cells (rook). Compilation is excluded: every process first runs
+its tool once on a 10 x 10 lattice (geotool loads its cached kernels; esda compiles its
+numba kernels, which it does not cache). geotool uses numba's default thread count
+(every core); esda runs with its default ``n_jobs=1``; pygeoda with its default.
+
+A peer whose estimated time (its time at the size below, scaled by the number of
+units) exceeds ``--timeout`` is skipped with a note, and any case is stopped at it.
+
+Usage: python benchmarks/bench_scale.py [--quick] [--permutations 999] [--timeout 600]
+(``--quick``: the county layer and the 10^4 lattice only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHAPES = {10_000: (100, 100), 100_000: (250, 400), 1_000_000: (1000, 1000)}
+
+SETUP = r"""
+import json, resource, sys, time
+if {hide_numba}:
+    sys.modules["numba"] = None  # esda falls back to its numpy path
+import numpy as np
+import pandas as pd
+
+LAYER, P, TMP = {layer!r}, {permutations}, {tmp!r}
+
+
+def lattice_sparse(rows, cols):
+    import scipy.sparse as sp
+    n = rows * cols
+    r, c = np.divmod(np.arange(n), cols)
+    src, dst = [], []
+    for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        ok = (r + dr >= 0) & (r + dr < rows) & (c + dc >= 0) & (c + dc < cols)
+        src.append(np.flatnonzero(ok))
+        dst.append((r[ok] + dr) * cols + c[ok] + dc)
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    return sp.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+
+
+def lattice_polygons(rows, cols):
+    import geopandas as gpd
+    import shapely
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    return gpd.GeoDataFrame(geometry=shapely.box(c, r, c + 1, r + 1), crs="EPSG:3857")
+
+
+def layer_weights(layer):
+    # geotool Weights over the layer: the bundled queen weights, or a rook lattice
+    from geotool import boundaries, weights
+    if layer == "county":
+        units = boundaries.load("county")
+        w = weights.build(units.index, "queen")
+        values = np.log(units["area_km2"].reindex(w.ids).to_numpy())
+        return w, values
+    rows, cols = layer
+    n = rows * cols
+    w = weights.Weights(sparse=lattice_sparse(rows, cols), spec="rook", ids=pd.RangeIndex(n))
+    rng = np.random.default_rng(0)
+    values = rng.random(n) + np.arange(n) // cols / rows  # a north-south trend, positive
+    return w, values
+
+
+def report(seconds, setup_peak):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({{"seconds": seconds, "peak_mb": peak, "setup_mb": setup_peak / 1024}}))
+"""
+
+CODE = {
+    # ---------------------------------------------------------------- weights
+    ("weights", "geotool"): r"""
+from geotool import boundaries, weights
+if LAYER == "county":
+    ids = boundaries.load("county").index
+    weights.build(ids, "queen")  # warm the data files
+    run = lambda: weights.build(ids, "queen")
+else:
+    weights.build(lattice_polygons(10, 10), "rook")
+    geo = lattice_polygons(*LAYER)
+    run = lambda: weights.build(geo, "rook")
+""",
+    ("weights", "libpysal"): r"""
+from libpysal.graph import Graph
+from geotool import boundaries
+Graph.build_contiguity(lattice_polygons(10, 10), rook=True)
+if LAYER == "county":
+    geo = boundaries.load("county").reset_index()
+    run = lambda: Graph.build_contiguity(geo, rook=False)
+else:
+    geo = lattice_polygons(*LAYER)
+    run = lambda: Graph.build_contiguity(geo, rook=True)
+""",
+    ("weights", "pygeoda"): r"""
+import pygeoda
+from geotool import boundaries
+pygeoda.rook_weights(pygeoda.open(lattice_polygons(10, 10)))
+if LAYER == "county":
+    gd = pygeoda.open(boundaries.load("county").reset_index()[["geometry"]])
+    run = lambda: pygeoda.queen_weights(gd)
+else:
+    gd = pygeoda.open(lattice_polygons(*LAYER))
+    run = lambda: pygeoda.rook_weights(gd)
+""",
+    # ---------------------------------------------------------------- global
+    ("global", "geotool"): r"""
+from geotool import _kernels, autocorr
+_kernels.warm_up()
+w, values = layer_weights(LAYER)
+s = pd.Series(values, index=w.ids)
+small = layer_weights((10, 10))[0]
+autocorr.global_stats(pd.Series(np.arange(100.0)), small, permutations=99, seed=1)
+run = lambda: autocorr.global_stats(s, w, permutations=P, seed=1)
+""",
+    ("global", "esda I, C, G"): r"""
+import esda
+from libpysal.graph import Graph
+ws = Graph.from_sparse(lattice_sparse(10, 10))
+esda.Moran(np.arange(100.0), ws, permutations=99)
+w, values = layer_weights(LAYER)
+g = Graph.from_sparse(w.sparse)
+def run():
+    esda.Moran(values, g, permutations=P)
+    esda.Geary(values, g, permutations=P)
+    esda.G(values, g, permutations=P)
+""",
+    ("global", "esda Moran only"): r"""
+import esda
+from libpysal.graph import Graph
+esda.Moran(np.arange(100.0), Graph.from_sparse(lattice_sparse(10, 10)), permutations=99)
+w, values = layer_weights(LAYER)
+g = Graph.from_sparse(w.sparse)
+run = lambda: esda.Moran(values, g, permutations=P)
+""",
+    # ---------------------------------------------------------------- local
+    ("local", "geotool"): r"""
+from geotool import _kernels, autocorr
+_kernels.warm_up()
+small = layer_weights((10, 10))[0]
+autocorr.local_stats(pd.Series(np.arange(100.0)), small, permutations=99, seed=1,
+                     gi_star=False)
+w, values = layer_weights(LAYER)
+s = pd.Series(values, index=w.ids)
+run = lambda: autocorr.local_stats(s, w, permutations=P, seed=1, gi_star=False)
+""",
+    ("local", "esda+numba"): r"""
+import esda
+import numba  # noqa: F401 (esda's conditional randomisation compiles with it)
+from libpysal.graph import Graph
+esda.Moran_Local(np.arange(100.0), Graph.from_sparse(lattice_sparse(10, 10)),
+                 permutations=99, seed=1)
+w, values = layer_weights(LAYER)
+g = Graph.from_sparse(w.sparse)
+run = lambda: esda.Moran_Local(values, g, permutations=P, seed=1)
+""",
+    ("local", "esda (numpy)"): r"""
+import esda
+from libpysal.graph import Graph
+esda.Moran_Local(np.arange(100.0), Graph.from_sparse(lattice_sparse(10, 10)),
+                 permutations=99, seed=1)
+w, values = layer_weights(LAYER)
+g = Graph.from_sparse(w.sparse)
+run = lambda: esda.Moran_Local(values, g, permutations=P, seed=1)
+""",
+    ("local", "pygeoda"): r"""
+import pygeoda
+small = layer_weights((10, 10))[0]
+small.to_gal(TMP + "/small.gal")
+pygeoda.local_moran(pygeoda.read_gal(TMP + "/small.gal", [str(i) for i in small.ids]),
+                    list(np.arange(100.0)), permutations=99, seed=1)
+w, values = layer_weights(LAYER)
+w.to_gal(TMP + "/w.gal")
+gw = pygeoda.read_gal(TMP + "/w.gal", [str(i) for i in w.ids])
+x = list(values)
+run = lambda: pygeoda.local_moran(gw, x, permutations=P, seed=1)
+""",
+}
+
+TIMED = r"""
+setup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+run()
+report(time.perf_counter() - t, setup_peak)
+"""
+
+
+def run_case(kind: str, tool: str, layer, permutations: int, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        code = SETUP.format(
+            layer=layer,
+            permutations=permutations,
+            tmp=tmp,
+            hide_numba=tool == "esda (numpy)",
+        )
+        code += CODE[kind, tool] + TIMED
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return {"note": f"stopped at {timeout:.0f} s"}
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {"note": f"failed: {last[:120]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="county layer and 10^4 only")
+    parser.add_argument("--permutations", type=int, default=999)
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
+    parser.add_argument("--kinds", default="weights,global,local")
+    args = parser.parse_args()
+    from importlib.metadata import version
+
+    # No heavy import here: a child's peak RSS starts at its parent's (Linux keeps
+    # ru_maxrss across fork and exec), so this process stays small.
+    sizes = ["county", 10_000] if args.quick else ["county", 10_000, 100_000, 1_000_000]
+    print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "|", machine())
+    print(
+        f"esda {version('esda')}, numba {version('numba')}, pygeoda {version('pygeoda')}, "
+        f"{args.permutations} permutations; time of the call (s), peak RSS of the process "
+        "(MB; before the call in brackets)"
+    )
+    for kind in args.kinds.split(","):
+        tools = [t for k, t in CODE if k == kind]
+        print(f"\n{kind}")
+        print(f"{'units':>10} " + " ".join(f"{t:>24}" for t in tools))
+        last: dict[str, tuple[int, float]] = {}
+        for size in sizes:
+            n = 2875 if size == "county" else size
+            layer = "county" if size == "county" else SHAPES[size]
+            cells = []
+            ours = None
+            for tool in tools:
+                prev = last.get(tool)
+                estimate = prev[1] * n / prev[0] if prev else 0.0
+                if estimate > args.timeout:
+                    cells.append(f"skipped (~{estimate:.0f} s)")
+                    continue
+                res = run_case(kind, tool, layer, args.permutations, args.timeout)
+                if "seconds" not in res:
+                    cells.append(res["note"])
+                    last[tool] = (n, float("inf"))
+                    continue
+                last[tool] = (n, res["seconds"])
+                ratio = ""
+                if tool == "geotool":
+                    ours = res["seconds"]
+                elif ours:
+                    ratio = f" x{res['seconds'] / ours:.1f}"
+                cells.append(
+                    f"{res['seconds']:.2f}s {res['peak_mb']:.0f}({res['setup_mb']:.0f})MB{ratio}"
+                )
+            label = "2,875 cty" if size == "county" else f"{n:,}"
+            print(f"{label:>10} " + " ".join(f"{c:>24}" for c in cells), flush=True)
+    print("\nxN: the peer's time over geotool's (N > 1: geotool faster).")
+
+
+if __name__ == "__main__":
+    main()

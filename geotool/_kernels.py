@@ -1,0 +1,358 @@
+"""Compiled permutation kernels (numba), used by :mod:`geotool._perm`.
+
+Every kernel is compiled with ``cache=True``: the machine code is written once, next to
+this file (``__pycache__``) or, when the package directory is read-only, in numba's
+user-wide cache (``NUMBA_CACHE_DIR`` or the user's cache folder), and later processes
+load it instead of compiling (see :func:`warm_up`). Kept apart from ``_perm`` so that
+editing the engine's Python does not invalidate the compiled cache.
+
+Parallel kernels split the work into blocks of a fixed size (units, or permutations),
+never by the number of threads, and each block's arithmetic and random stream depend
+only on the block: the results are identical whatever ``numba.set_num_threads`` says.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+__all__ = [
+    "conditional_direct",
+    "conditional_incremental",
+    "global_quadratic_forms",
+    "kendall_sums",
+    "rank_sums",
+    "warm_up",
+]
+
+_U = np.uint64
+
+
+@nb.njit(cache=True, inline="always")
+def _rotl(x: np.uint64, k: np.uint64) -> np.uint64:
+    return (x << k) | (x >> (_U(64) - k))
+
+
+@nb.njit(cache=True, inline="always")
+def _next(s: np.ndarray) -> np.uint64:
+    """xoshiro256** (Blackman and Vigna 2018): the next 64 random bits of state ``s``."""
+    result = _rotl(s[1] * _U(5), _U(7)) * _U(9)
+    t = s[1] << _U(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], _U(45))
+    return result
+
+
+@nb.njit(cache=True, inline="always")
+def _below(s: np.ndarray, bound: int) -> int:
+    """A random integer in ``[0, bound)`` from 53 random bits (bias below 2**-30)."""
+    u = np.float64(_next(s) >> _U(11)) * (1.0 / 9007199254740992.0)
+    j = int(u * bound)
+    return j if j < bound else bound - 1
+
+
+@nb.njit(cache=True, parallel=True)
+def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
+    units: np.ndarray,
+    card: np.ndarray,
+    starts: np.ndarray,
+    base: np.ndarray,
+    gathered: np.ndarray,
+    steps: np.ndarray,
+    evt_val: np.ndarray,
+    evt_c: np.ndarray,
+    evt_p: np.ndarray,
+    scale: np.ndarray,
+    coef: np.ndarray,
+    obs: np.ndarray,
+    tol: float,
+    upper: np.ndarray,
+    lower: np.ndarray,
+) -> None:
+    """Counts of permuted statistics >= / <= the observed one, rows of equal weights.
+
+    Block ``b`` holds the units ``units[starts[b]:starts[b + 1]]``, ascending, all with
+    ``k = card[u]`` neighbours, each row's weights equal (``scale[u]``). Draw
+    ``base[c, p]`` (``c < k``) in ``[0, n - 1)`` stands for unit ``base`` below unit
+    ``i`` and ``base + 1`` from ``i`` on, so the permuted sum of column ``v`` is
+    ``sum_c gathered[v, c, p] + [base[c, p] >= i] steps[v, c, p]``. Walking the units in
+    increasing order, a term's indicator switches off once, when ``i`` passes
+    ``base[c, p]`` (the events, sorted by ``evt_val``): each unit then costs ``O(m P)``
+    instead of ``O(m k P)``. The statistic is ``scale[u] sum_v coef[u, v] sum_v``.
+    """
+    m, _, perms = gathered.shape
+    n_evt = len(evt_val)
+    for b in nb.prange(len(starts) - 1):
+        start = starts[b]
+        stop = starts[b + 1]
+        first = units[start]
+        k = card[start]
+        sums = np.zeros((m, perms))
+        for v in range(m):
+            for c in range(k):
+                for p in range(perms):
+                    step = steps[v, c, p] if base[c, p] >= first else 0.0
+                    sums[v, p] += gathered[v, c, p] + step
+        ptr = np.searchsorted(evt_val, first)
+        for u in range(start, stop):
+            i = units[u]
+            while ptr < n_evt and evt_val[ptr] < i:
+                c = evt_c[ptr]
+                if c < k:
+                    p = evt_p[ptr]
+                    for v in range(m):
+                        sums[v, p] -= steps[v, c, p]
+                ptr += 1
+            hi = obs[u] - tol
+            lo = obs[u] + tol
+            up = 0
+            dn = 0
+            w = scale[u]
+            if m == 1:
+                cf = coef[u, 0] * w
+                for p in range(perms):
+                    sim = cf * sums[0, p]
+                    up += sim >= hi
+                    dn += sim <= lo
+            else:
+                for p in range(perms):
+                    sim = 0.0
+                    for v in range(m):
+                        sim += coef[u, v] * sums[v, p]
+                    sim *= w
+                    up += sim >= hi
+                    dn += sim <= lo
+            upper[u] = up
+            lower[u] = dn
+
+
+@nb.njit(cache=True, parallel=True)
+def conditional_direct(  # noqa: PLR0917 (numba: positional only)
+    units: np.ndarray,
+    card: np.ndarray,
+    starts: np.ndarray,
+    base: np.ndarray,
+    gathered: np.ndarray,
+    steps: np.ndarray,
+    rows: np.ndarray,
+    coef: np.ndarray,
+    obs: np.ndarray,
+    tol: float,
+    upper: np.ndarray,
+    lower: np.ndarray,
+) -> None:
+    """As :func:`conditional_incremental` for rows of unequal weights ``rows[u, c]``."""
+    m, _, perms = gathered.shape
+    for b in nb.prange(len(starts) - 1):
+        for u in range(starts[b], starts[b + 1]):
+            i = units[u]
+            k = card[u]
+            hi = obs[u] - tol
+            lo = obs[u] + tol
+            up = 0
+            dn = 0
+            for p in range(perms):
+                sim = 0.0
+                for v in range(m):
+                    lag = 0.0
+                    for c in range(k):
+                        val = gathered[v, c, p]
+                        if base[c, p] >= i:
+                            val += steps[v, c, p]
+                        lag += rows[u, c] * val
+                    sim += coef[u, v] * lag
+                up += sim >= hi
+                dn += sim <= lo
+            upper[u] = up
+            lower[u] = dn
+
+
+@nb.njit(cache=True, parallel=True)
+def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
+    z: np.ndarray,
+    left: np.ndarray,
+    states: np.ndarray,
+    permutations: int,
+    block: int,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data_r: np.ndarray,
+    data_b: np.ndarray,
+    deg: np.ndarray,
+    shift: float,
+    out: np.ndarray,
+) -> None:
+    """Statistics of ``permutations`` random relabellings of ``z``, in blocks.
+
+    Block ``b`` (permutations ``b * block`` onwards) shuffles its own copy of ``z``
+    (Fisher-Yates) with the xoshiro256** stream ``states[b]``. For each relabelling
+    ``y``: ``out[0] = a' W_r y`` with ``a = y`` (or ``left`` when it is not empty, the
+    bivariate case), ``out[1] = sum_i deg_i y_i^2`` and, when ``data_b`` is not empty,
+    ``out[2] = (y + shift)' W_b (y + shift)``. ``W_r`` and ``W_b`` share the sparsity
+    pattern ``indptr, indices``; ``data_r`` (and ``data_b``) of length ``n`` instead
+    of one value per link are row values (every weight of row ``i`` is ``data_r[i]``:
+    row-standardised contiguity), which reads a third of the memory per relabelling.
+    """
+    n = len(z)
+    n_blocks = states.shape[0]
+    fixed = len(left) > 0
+    with_b = len(data_b) > 0
+    by_row = len(data_r) == n and len(indices) != n
+    for b in nb.prange(n_blocks):
+        s = states[b].copy()
+        y = z.copy()
+        for q in range(b * block, min((b + 1) * block, permutations)):
+            for i in range(n - 1, 0, -1):
+                j = _below(s, i + 1)
+                tmp = y[i]
+                y[i] = y[j]
+                y[j] = tmp
+            quad_r = 0.0
+            quad_b = 0.0
+            sq = 0.0
+            for i in range(n):
+                yi = y[i]
+                lag_r = 0.0
+                lag_b = 0.0
+                if by_row:
+                    for e in range(indptr[i], indptr[i + 1]):
+                        lag_r += y[indices[e]]
+                    if with_b:
+                        lag_b = data_b[i] * (lag_r + (indptr[i + 1] - indptr[i]) * shift)
+                    lag_r *= data_r[i]
+                else:
+                    for e in range(indptr[i], indptr[i + 1]):
+                        yj = y[indices[e]]
+                        lag_r += data_r[e] * yj
+                        if with_b:
+                            lag_b += data_b[e] * (yj + shift)
+                quad_r += (left[i] if fixed else yi) * lag_r
+                sq += deg[i] * yi * yi
+                if with_b:
+                    quad_b += (yi + shift) * lag_b
+            out[0, q] = quad_r
+            out[1, q] = sq
+            out[2, q] = quad_b
+
+
+@nb.njit(cache=True)
+def _kendall_one(xs_group: np.ndarray, yrank: np.ndarray, m: int, tree: np.ndarray) -> int:
+    """``#concordant - #discordant`` pairs (ties in either count neither), ``O(n log m)``.
+
+    ``xs_group[i]``: where the ``i``-th unit in the order of ``x`` starts its group of tied
+    ``x`` (a Fenwick tree over the ``m`` ranks of ``y`` holds the units of smaller ``x``).
+    """
+    n = len(yrank)
+    for t in range(m + 1):
+        tree[t] = 0
+    s = 0
+    i = 0
+    while i < n:
+        g = i
+        while g < n and xs_group[g] == xs_group[i]:
+            g += 1
+        done = i  # units with a strictly smaller x
+        for t in range(i, g):
+            r = yrank[t]
+            below = 0  # earlier units with a smaller y (ranks 1 .. r - 1): concordant
+            idx = r - 1
+            while idx > 0:
+                below += tree[idx]
+                idx -= idx & (-idx)
+            at_most = 0  # ... with a y at most r: the others are discordant
+            idx = r
+            while idx > 0:
+                at_most += tree[idx]
+                idx -= idx & (-idx)
+            s += below - (done - at_most)
+        for t in range(i, g):
+            idx = yrank[t]
+            while idx <= m:
+                tree[idx] += 1
+                idx += idx & (-idx)
+        i = g
+    return s
+
+
+@nb.njit(cache=True, parallel=True)
+def kendall_sums(xs_group: np.ndarray, yrank: np.ndarray, m: int, perms: np.ndarray) -> np.ndarray:
+    """:func:`_kendall_one` of ``x`` against ``y`` relabelled by each row of ``perms``.
+
+    ``yrank`` is in the order of ``x``; row ``q`` gives unit ``t`` (in that order) the
+    rank ``yrank[perms[q, t]]``.
+    """
+    n_perm, n = perms.shape
+    out = np.empty(n_perm, dtype=np.int64)
+    for q in nb.prange(n_perm):
+        tree = np.zeros(m + 1, dtype=np.int64)
+        yr = np.empty(n, dtype=np.int64)
+        for t in range(n):
+            yr[t] = yrank[perms[q, t]]
+        out[q] = _kendall_one(xs_group, yr, m, tree)
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def rank_sums(  # noqa: PLR0917 (numba: positional only)
+    group: np.ndarray,
+    score: np.ndarray,
+    rank: np.ndarray,
+    other_score: np.ndarray,
+    m: int,
+    states: np.ndarray,
+    permutations: int,
+    block: int,
+    kendall: np.ndarray,
+    spearman: np.ndarray,
+) -> None:
+    """Kendall's ``S`` and Spearman's cross-product of random relabellings, in blocks.
+
+    Units are in the order of one variable (``group``: its tie groups; ``score``: its
+    centred ranks); the other variable's dense ranks ``rank`` (``1..m``) and centred
+    ranks ``other_score`` are in the same order. A uniformly random relabelling of the
+    other variable is a uniformly random arrangement of its values against the fixed
+    order, so block ``b`` shuffles its copy (Fisher-Yates, stream ``states[b]``) and
+    counts ``S`` with :func:`_kendall_one`, ``O(n log m)`` per relabelling.
+    """
+    n = len(rank)
+    for b in nb.prange(states.shape[0]):
+        s = states[b].copy()
+        r = rank.copy()
+        o = other_score.copy()
+        tree = np.zeros(m + 1, dtype=np.int64)
+        for q in range(b * block, min((b + 1) * block, permutations)):
+            for i in range(n - 1, 0, -1):
+                j = _below(s, i + 1)
+                r[i], r[j] = r[j], r[i]
+                o[i], o[j] = o[j], o[i]
+            kendall[q] = _kendall_one(group, r, m, tree)
+            dot = 0.0
+            for i in range(n):
+                dot += score[i] * o[i]
+            spearman[q] = dot
+
+
+def warm_up() -> None:
+    """Load (or, the first time on a machine, compile and cache) every kernel."""
+    f8 = np.zeros((1, 1, 1))
+    i8 = np.zeros((1, 1), dtype=np.int64)
+    ids = np.zeros(1, dtype=np.int64)
+    one = np.ones(1)
+    cnt = np.zeros(1, dtype=np.int64)
+    conditional_incremental(ids, ids + 1, np.array([0, 1]), i8, f8, f8, ids, ids, ids, one,
+                            np.ones((1, 1)), one, 0.0, cnt, cnt.copy())  # fmt: skip
+    conditional_direct(ids, ids + 1, np.array([0, 1]), i8, f8, f8, np.ones((1, 1)),
+                       np.ones((1, 1)), one, 0.0, cnt, cnt.copy())  # fmt: skip
+    z = np.zeros(2)
+    global_quadratic_forms(z, np.zeros(0), np.ones((1, 4), dtype=np.uint64), 1, 1,
+                           np.array([0, 1, 2], dtype=np.int32), np.array([1, 0], dtype=np.int32),
+                           np.ones(2), np.ones(2), np.ones(2), 0.0, np.zeros((3, 1)))  # fmt: skip
+    kendall_sums(np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.int64), 2,
+                 np.zeros((1, 2), dtype=np.int64))  # fmt: skip
+    rank_sums(np.zeros(2, dtype=np.int64), np.zeros(2), np.ones(2, dtype=np.int64), np.zeros(2),
+              1, np.ones((1, 4), dtype=np.uint64), 1, 1, np.zeros(1, dtype=np.int64),
+              np.zeros(1))  # fmt: skip
