@@ -170,6 +170,13 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
         series = rankings.variable(args.ranking, args.variable)
         return series, series.index, args.ranking, boundaries.units()["name"]
     table = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
+    if args.bivariate and table.level != "county":
+        msg = (
+            f"--bivariate {args.bivariate} is a ranking of the report's counties, and --data "
+            f"holds {table.level} units; pair two of your columns with geotool run --data "
+            "--bivariate A:B."
+        )
+        raise InputError(msg)
     series = _latest_values(table)
     if table.units is None:
         return series, series.index, Path(args.data).stem, boundaries.units()["name"]
@@ -332,6 +339,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     else:
         user = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
         ok, score = user.rows, user.value_cols[0]
+        panel = bool(user.year_col) and ok[user.year_col].nunique() >= 2
         if args.method == "report":  # the report's cut points are for its own ranking
             print(
                 "tiers of --data: the report's cut points do not apply; Ward clustering "
@@ -341,7 +349,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         method = "ward" if args.method == "report" else args.method
         table = tiers.from_scores(
             ok["adcode"], ok[score], method=method, k=args.k,
-            years=ok[user.year_col] if user.year_col else None,
+            years=ok[user.year_col] if panel else None,
         )  # fmt: skip
         attrs = boundaries.units() if user.units is None else user.units
         for col in ("region", "province"):
@@ -360,7 +368,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         pos,
         permutations=args.permutations,
         seed=args.seed,
-        year_col="year" if args.data is not None and user.year_col else None,
+        year_col="year" if args.data is not None and panel else None,
     )
     if args.data is None and args.ranking != "innovation_counties":
         result["region_change"] = region_change(args.ranking)
@@ -527,6 +535,9 @@ def _pairs(specs: list[str] | None) -> list[tuple[str, str]]:
         if not sep or not a.strip() or not b.strip():
             msg = f"--bivariate takes two value columns as A:B, got {short(spec)!r}."
             raise InputError(msg)
+        if a.strip() == b.strip():
+            msg = f"--bivariate {short(spec)!r} pairs a column with itself; pair two others."
+            raise InputError(msg)
         pairs.append((a.strip(), b.strip()))
     return pairs
 
@@ -569,6 +580,11 @@ def _headline(summary: dict[str, Any]) -> list[str]:
             f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
         )
         lines.append(f"{res['label']}: Moran's I by year {by_year}")
+        if res.get("dropped"):
+            lines.append(
+                f"  warning: {res['dropped']} units without a value in every year are left out "
+                "of the dynamics (tables/dynamics_dropped_*.csv)"
+            )
         lines.extend(f"  {sentence}" for sentence in res["sentences"])
     return lines
 
@@ -971,13 +987,25 @@ _FLAGS = {
     "dpi": "--dpi",
 }
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
-_PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$))?")
+_PARAM = re.compile(
+    r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$)|(True)\b)?"
+)  # all_numeric=True -> --all-numeric (a switch takes no value)
 
 
 def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
     """A library message with ``value_col=`` and the like spelled as the CLI's flags."""
     flags = {**_FLAGS, **(overrides or {})}
-    return _PARAM.sub(lambda m: flags[m.group(1)] + " " + (m.group(2) or ""), message).rstrip()
+
+    def spelt(m: re.Match[str]) -> str:
+        if m.group(2):
+            return f"{flags[m.group(1)]} {m.group(2)}"
+        if m.group(3):
+            return flags[m.group(1)]
+        # "pass layer= naming one" -> "pass --layer naming one", never two spaces
+        after = message[m.end() : m.end() + 1]
+        return flags[m.group(1)] + ("" if after in ("", " ", ".", ",", ";", ")") else " ")
+
+    return _PARAM.sub(spelt, message).rstrip()
 
 
 def _not_progress(record: logging.LogRecord) -> bool:

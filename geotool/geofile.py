@@ -230,7 +230,29 @@ def _check_path(path: str | Path) -> Path:
             f"GeoParquet (.parquet)."
         )
         raise InputError(msg)
+    if stat.S_ISREG(mode) and path.stat().st_size == 0:
+        msg = f"path={short(path.name, 80)!r} is empty (0 bytes); check that it was saved."
+        raise InputError(msg)
+    if path.suffix.lower() == ".zip":
+        _check_zip(path)
     return path
+
+
+def _check_zip(path: Path) -> None:
+    """Refuse a zip that is not one or holds no Shapefile, naming what it holds."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = [m for m in z.namelist() if not m.endswith("/")]
+    except (zipfile.BadZipFile, OSError):
+        msg = f"path={short(path.name, 80)!r} is not a zip archive; check the file."
+        raise InputError(msg) from None
+    if not any(m.lower().endswith(".shp") for m in members):
+        held = listing([Path(m).name for m in members], 5) if members else "nothing"
+        msg = (
+            f"path={short(path.name, 80)!r} holds no Shapefile (.shp; it holds {held}); "
+            "pass a zip of a Shapefile (.shp, .shx, .dbf, .prj) or the geometry file itself."
+        )
+        raise InputError(msg)
 
 
 def _choose_layer(path: Path, layer: str | None, where: str) -> str | None:

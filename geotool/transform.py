@@ -125,7 +125,10 @@ def log(values: pd.Series, *, log1p: bool = False) -> pd.Series:
         fix = (
             "drop those rows or use a transform that allows them"
             if log1p
-            else "drop those rows, or pass log1p=True for log(1 + value) if zeros are real"
+            else (
+                "drop those rows, or pass log1p=True (transform='log1p') for log(1 + value) "
+                "if zeros are real"
+            )
         )
         msg = (
             f"values ({short(name, 40)}): {int(bad.sum()):,} value(s) are {what} at "
@@ -521,14 +524,17 @@ def apply(
     if smooth is not None and per is None:
         msg = (
             f"smooth={smooth!r} smooths rates, but no population was given; pass per= (the "
-            "population column) or drop smooth."
+            "population column) or drop smooth=."
         )
         raise InputError(msg)
     if smooth == "spatial_eb" and w is None:
         msg = "smooth='spatial_eb' needs weights: pass w= (e.g. geotool.weights.build(...))."
         raise InputError(msg)
     if per is not None and per in cols:
-        msg = f"per={per!r} is also among columns; a variable per itself is 1 everywhere."
+        msg = (
+            f"per={per!r} is also among columns; a variable per itself is 1 everywhere: "
+            "take it out of columns=."
+        )
         raise InputError(msg)
     out: dict[str, pd.Series] = {}
     labels: dict[str, str] = {}

@@ -129,6 +129,9 @@ def _value_columns(
     """The value columns: named (a list, or ``"A,B"``), every numeric one, or the only one."""
     if isinstance(value_cols, str):
         value_cols = [c.strip() for c in value_cols.split(",") if c.strip()]
+    if value_cols and all_numeric:
+        msg = "Pass value_col= or all_numeric=True, not both: they choose the same columns."
+        raise InputError(msg)
     if value_cols:
         missing = [c for c in value_cols if c not in raw.columns]
         if missing:
@@ -139,7 +142,7 @@ def _value_columns(
             )
             raise InputError(msg)
         if len(set(value_cols)) != len(value_cols):
-            msg = f"value_col names a column twice ({listing(value_cols)}); name each once."
+            msg = f"value_col= names a column twice ({listing(value_cols)}); name each once."
             raise InputError(msg)
         return list(value_cols)
     numeric = _numeric_columns(raw, exclude)
@@ -147,6 +150,14 @@ def _value_columns(
         return numeric
     if len(numeric) == 1:
         return numeric
+    if not numeric:
+        others = [c for c in raw.columns if c not in exclude]
+        msg = (
+            f"{path} has no column of numbers besides its units and years (other columns: "
+            f"{listing(others)}); values must be numbers: add one, or name it with value_col= "
+            "to see which cells are not."
+        )
+        raise InputError(msg)
     msg = (
         f"Cannot tell which column holds the values (numeric columns: {listing(numeric)}); "
         "name them with value_col= (several: 'A,B'), or use all_numeric=True."
@@ -264,6 +275,12 @@ def load_user_table(
     if report_path is not None:  # never written over the input table (or a device)
         report_path = check.output_file(report_path, inputs=[path], name="report_path")
     max_unmatched = check.share(max_unmatched, "max_unmatched")
+    if geometry is not None and level != "auto":
+        msg = (
+            f"level={level!r} chooses bundled units, but geometry= gives your own polygons; "
+            "drop level= (the table joins to the geometry by id or name)."
+        )
+        raise InputError(msg)
     raw = read_table(path, encoding=encoding, sheet=sheet)
     geometry_report = None
     if isinstance(geometry, str | Path):
@@ -283,10 +300,21 @@ def load_user_table(
             prefecture_col=prefecture_col, code_col=code_col,
         )  # fmt: skip
         year_col = year_col or found.get("year")
-        exclude = {c for c in found.values() if c} | {year_col or "", per or ""}
+        roles = {c: f"the {role} column" for role, c in found.items() if c}
     else:
-        exclude = {c for c in (id_col, name_col, year_col, per) if c}
+        roles = {c: f"the {role} column" for role, c in (("id", id_col), ("name", name_col)) if c}
+    roles_given = (("year", "year_col", year_col), ("population", "per", per))
+    roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
+    exclude = set(roles)
     values = _value_columns(raw, value_col, all_numeric=all_numeric, exclude=exclude, path=path)
+    taken = [c for c in values if c in roles]
+    if taken:
+        numeric = _numeric_columns(raw, exclude)
+        msg = (
+            f"value_col={taken[0]!r} is {roles[taken[0]]}, not a variable; name the value "
+            f"column(s) instead (numeric columns: {listing(numeric)})."
+        )
+        raise InputError(msg)
     if geometry is None:
         resolved, level, reason, units = _resolve_bundled(
             raw, name_col=name_col, province_col=province_col,
@@ -343,12 +371,17 @@ def load_user_table(
     keys = ["adcode", year_col] if year_col else ["adcode"]
     dup = ok[ok.duplicated(keys, keep=False)]
     if len(dup):
-        groups = {k: list(g.index) for k, g in dup.groupby(keys)}
+        groups = [(k, list(g.index)) for k, g in dup.groupby(keys, sort=False)]
         shown = "; ".join(
-            f"{' '.join(map(str, k)) if isinstance(k, tuple) else k}: rows {v}"
-            for k, v in list(groups.items())[:5]
+            f"{' in '.join(str(x) for x in (k if isinstance(k, tuple) else (k,)))}: rows "
+            f"{listing(v, 5)}"
+            for k, v in groups[:5]
         )
-        fail(f"Units appear more than once ({shown}); keep one row per unit (per year).")
+        more = f" and {len(groups) - 5} more" if len(groups) > 5 else ""
+        fail(
+            f"{len(groups)} unit(s) appear more than once ({shown}{more}); keep one row per "
+            "unit" + (" and year." if year_col else ".")
+        )
     for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
         try:
             ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
@@ -397,6 +430,16 @@ def _join_own(
     out["match_method"] = np.where(out["match_status"] == "matched", "id", "")
     out["match_candidates"] = ""
     out["match_note"] = rows["status"].where(~matched, "").reindex(out.index).fillna("")
+    # ids that differ from the geometry's only by leading zeros (Excel drops them)
+    padded = {str(i).lstrip("0"): str(i) for i in geometry.index if str(i).isdigit()}
+    for i in out.index[(out["match_note"] == "no such id").to_numpy()]:
+        key = str(rows.loc[i, "key"]) if i in rows.index else ""
+        key = key.removesuffix(".0")
+        if key.isdigit() and padded.get(key.lstrip("0"), key) != key:
+            out.loc[i, "match_note"] = (
+                f"no such id; the geometry has {padded[key.lstrip('0')]!r} (leading zeros "
+                "lost? keep ids as text)"
+            )
     units = geometry.copy()
     if "name" not in units.columns:
         names = [c for c in ("名称", "NAME", "Name") if c in units.columns]
@@ -484,6 +527,12 @@ def user_study(
     Study
 
     """
+    if per is None and scale != 1.0:
+        msg = (
+            f"scale={scale!r} states rates (per 10,000 ...), but no population column was "
+            "given; pass per= (the population column), or drop scale=."
+        )
+        raise InputError(msg)
     t = load_user_table(
         path, failed_report, value_col=value_col, all_numeric=all_numeric,
         name_col=name_col, province_col=province_col, prefecture_col=prefecture_col,
@@ -496,7 +545,18 @@ def user_study(
             t, transform=transform, per=per, smooth=smooth, scale=scale, weights=weights
         )
     ok, year_col = t.rows, t.year_col
+    if t.units is not None and not t.units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        kinds = sorted(set(t.units.geom_type.dropna()))
+        msg = (
+            f"geometry= holds {', '.join(kinds)}, and a run draws polygons; pass a file of "
+            "polygons, or test points with geotool autocorr and knn weights (knn:6)."
+        )
+        raise InputError(msg)
+    if year_col and ok[year_col].nunique() < 2:
+        log(f"{year_col}: one year ({int(ok[year_col].iloc[0])}): analysed as a cross-section")
+        year_col = None
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
+    _require_units(ok, latest, year_col)
     label = Path(path).stem
     names = (boundaries.units()["name"] if t.units is None else t.units["name"]).reindex(
         pd.Index(ok["adcode"]).unique()
@@ -511,12 +571,14 @@ def user_study(
             latest[col].to_numpy(float), index=pd.Index(latest["adcode"], name="adcode"), name=col
         )
         years = ok[year_col] if year_col else None
-        distinct = ok.groupby(years)[col].nunique().min() if year_col else ok[col].nunique()
+        per_year = ok.groupby(years)[col].nunique() if year_col else None
+        distinct = per_year.min() if per_year is not None else ok[col].nunique()
         k = int(min(tiers_k, distinct))
         if k < 2:
+            where = f" in {year_col} {per_year.idxmin()}" if per_year is not None else ""
             msg = (
-                f"value_col={col!r} has a single distinct value; tiers and spatial "
-                "statistics need variation."
+                f"value_col={col!r} has a single distinct value{where}; tiers and spatial "
+                "statistics need variation (drop that column" + (" or year)." if where else ").")
             )
             raise InputError(msg)
         variables.append(
@@ -559,6 +621,12 @@ def user_study(
             msg = (
                 f"bivariate names {listing(unknown)}, which are not value columns "
                 f"({listing(t.value_cols)}); pair two of those."
+            )
+            raise InputError(msg)
+        if a == b:
+            msg = (
+                f"bivariate pairs {first_col!r} with itself; pair two different value columns "
+                f"({listing(t.value_cols)})."
             )
             raise InputError(msg)
         pairs.append((keys[a], keys[b]))
@@ -624,7 +692,7 @@ def user_study(
                 "encoding": t.raw.attrs.get("encoding"),
                 "rows": len(t.raw),
                 "value_cols": t.value_cols,
-                "year_col": year_col,
+                "year_col": t.year_col,
                 "level": t.level,
                 "level_reason": t.level_reason,
                 "units": len(latest),
@@ -636,6 +704,28 @@ def user_study(
         lisa_legend=f"Local Moran ({', '.join(t.value_cols)})",
         marked_name=f"{label} units by rank of {first}",
     )
+
+
+def _require_units(ok: pd.DataFrame, latest: pd.DataFrame, year_col: str | None) -> None:
+    """Refuse too few units for the statistics: in the latest year, and in every year."""
+    need = 4  # the variances of Moran's I and Geary's C are undefined below
+    if len(latest) < need:
+        when = f" in the latest year ({int(latest[year_col].iloc[0])})" if year_col else ""
+        msg = (
+            f"The table has {len(latest)} matched unit(s){when}; spatial statistics need at "
+            f"least {need}: add units (include those that scored 0)."
+        )
+        raise InputError(msg)
+    if year_col:
+        years = ok.groupby("adcode")[year_col].nunique()
+        full = int((years == ok[year_col].nunique()).sum())
+        if full < need:
+            msg = (
+                f"Only {full} of {len(years)} units have a row in every year of "
+                f"year_col={year_col!r}; the panel analyses need at least {need}: fill in the "
+                "missing years, or keep one year."
+            )
+            raise InputError(msg)
 
 
 def _unit_column(t: UserTable, column: str) -> pd.Series | None:
