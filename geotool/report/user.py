@@ -803,7 +803,9 @@ def _dynamics(
         key = keys[col]
         p = dynamics.panel(t.rows, id_col="adcode", year_col=t.year_col, value_col=col)
         w = _weights(t, pd.Index(p.wide.index), weights)
-        res = dynamics.analyse(p, w, k=k, permutations=permutations, seed=seed)
+        # no more quantile classes than a year has distinct values (a 4-unit panel: 4)
+        classes = int(min(k, p.wide.nunique().min()))
+        res = dynamics.analyse(p, w, k=max(classes, 2), permutations=permutations, seed=seed)
 
         def put(name: str, frame: pd.DataFrame, *, index: bool = False) -> None:
             data = frame.reset_index() if index else frame
