@@ -123,9 +123,8 @@ def permutations(
         ``n_units * min(permutations, block) * 8`` bytes
 
     (one float64 value per unit and permutation held at once; ``block=None`` means
-    all permutations at once, as :func:`geotool._perm.conditional_lags` and the
-    cached relabellings of :mod:`geotool.autocorr` hold them today) and refused above
-    ``memory_limit``.
+    all permutations at once, as :func:`geotool._perm.conditional_lags` holds them;
+    the streamed engines pass their block size) and refused above ``memory_limit``.
 
     Parameters
     ----------

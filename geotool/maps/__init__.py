@@ -5,7 +5,7 @@ shared arc, decoded by a few lines of JavaScript (``maps/topojson.js``) shipped 
 package, as is the page's script (``maps/page.js``). Two sources:
 
 * **the bundled county layer** (``geo=None``, the fast path): ``boundaries/
-  county_web.topojson``, the county coverage simplified at 1 km, read once; a national
+  county_web.topojson``, the county coverage simplified at 3 km, read once; a national
   map of all 2,875 units stays under 1.5 MB;
 * **any GeoDataFrame** (``geo=gdf``, any index, any CRS): reprojected to WGS84 (or
   GCJ-02 for AMap tiles), simplified so that a page stays light (coverage-preserving
