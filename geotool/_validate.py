@@ -403,9 +403,15 @@ def finite_values(series: pd.Series, name: str) -> pd.Series:
         bad = numbers_.isna() & series.notna() & (text != "")
         if bad.any():
             first = series[bad].iloc[0]
+            grouped = text[bad].str.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?").all()
+            fix = (  # 1,234 as Excel shows it: thousands separators
+                "remove the thousands separators (1,234 -> 1234)"
+                if grouped
+                else "fix or remove them"
+            )
             msg = (
                 f"{name}: {int(bad.sum()):,} value(s) are not numbers (e.g. '{short(first, 30)}' "
-                f"at {_labels(series.index[bad.to_numpy()])}); fix or remove them."
+                f"at {_labels(series.index[bad.to_numpy()])}); {fix}."
             )
             raise InputError(msg)
     else:

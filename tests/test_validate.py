@@ -325,3 +325,10 @@ def test_safe_filename_is_one_safe_component(text):
     assert len(name.encode("utf-8")) <= 120
     root = Path("/out")
     assert (root / name).resolve().parent == root.resolve()
+
+
+def test_thousands_separators_are_refused_with_the_fix():
+    with pytest.raises(InputError, match=r"remove the thousands separators \(1,234 -> 1234\)"):
+        v.finite_values(pd.Series(["12", "1,234", "2,345,678.5"]), "value_col='GDP'")
+    with pytest.raises(InputError, match="fix or remove them"):  # not a grouped number
+        v.finite_values(pd.Series(["12", "1,5"]), "value_col='GDP'")
