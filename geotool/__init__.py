@@ -19,16 +19,10 @@ returns frames on the input's index):
 * :mod:`geotool.settings` (package-wide settings); exceptions below.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("geotool")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
-
 from typing import TYPE_CHECKING
 
 from geotool._errors import DataError, GeotoolError, InputError, MatchError
+from geotool._version import __version__
 
 # The public modules are imported on first use (``geotool.weights``, ``from geotool import
 # maps``, PEP 562), so that ``geotool --help`` or ``geotool match`` need not load folium

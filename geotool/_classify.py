@@ -122,7 +122,7 @@ def classify(
     values : pandas.Series
         Numeric; non-finite values are left out of the result.
     scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
-        mapclassify classifier; ``user`` takes ``breaks`` (class upper bounds).
+        A classifier of :func:`bins`; ``user`` takes ``breaks`` (class upper bounds).
     k : int, optional
         Number of classes (not for ``user``), from 2 to the number of distinct values;
         default 5, or the number of distinct values when there are fewer.

@@ -674,7 +674,8 @@ def choropleth(
         The units to draw; default the bundled county layer. The map opens on the
         coloured units.
     scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
-        mapclassify classifier; ``user`` takes ``breaks`` (upper bounds).
+        A classifier of :func:`geotool._classify.bins`; ``user`` takes ``breaks``
+        (class upper bounds).
     k : int, optional
         Number of classes (not for ``user``), from 2 to the number of distinct values;
         default 5, or the number of distinct values when there are fewer.

@@ -35,9 +35,11 @@ __all__ = [
     "P_COLOURS",
     "QUARTER_COLOURS",
     "TIER_COLOURS",
+    "cluster_colours",
     "clusters_map",
     "index_page",
     "lisa_map",
+    "marked_points",
     "rankings_map",
     "tiers_map",
     "unit_info",
@@ -316,6 +318,41 @@ def tiers_map(
     )
 
 
+def cluster_colours(polygons: gpd.GeoDataFrame) -> dict[str, str]:
+    """One colour per cluster (matplotlib's tab20, in the polygons' order): web and print."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    palette = [to_hex(colormaps["tab20"](i)) for i in range(20)]
+    ids = list(dict.fromkeys(polygons["cluster_id"]))
+    return {c: palette[i % len(palette)] for i, c in enumerate(ids)}
+
+
+def marked_points(ranked: pd.Series, geo: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """A point inside each ranked unit, labelled "name #rank" (EPSG:4326).
+
+    The bundled counties' shipped representative points (``geo=None``), or ``geo``'s
+    representative points; ranked ids that are not units of the layer are left out.
+    """
+    if geo is None:
+        units = boundaries.units()
+        names = units["name"]
+        ranked = ranked[ranked.index.isin(units.index)]
+        points = shapely.points(
+            units.loc[ranked.index, "rep_lon"].to_numpy(float),
+            units.loc[ranked.index, "rep_lat"].to_numpy(float),
+        )
+    else:
+        names = geo["name"] if "name" in geo.columns else pd.Series(geo.index, index=geo.index)
+        ranked = ranked[ranked.index.isin(geo.index)]
+        points = geo.geometry.to_crs(settings.default_crs).loc[ranked.index].representative_point()
+    return gpd.GeoDataFrame(
+        {"label": [f"{names.get(c, c)} #{int(r)}" for c, r in ranked.items()]},
+        geometry=np.asarray(points),
+        crs=settings.default_crs,
+    )
+
+
 def clusters_map(
     membership: pd.DataFrame,
     polygons: gpd.GeoDataFrame,
@@ -327,12 +364,7 @@ def clusters_map(
     **kwargs: Any,
 ) -> folium.Map:
     """Member units shaded by primary cluster, dissolved outlines, ranked units marked."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
-    palette = [to_hex(colormaps["tab20"](i)) for i in range(20)]
-    clusters_ = [c for c in dict.fromkeys(polygons["cluster_id"])]
-    colour = {c: palette[i % len(palette)] for i, c in enumerate(clusters_)}
+    colour = cluster_colours(polygons)
     shaded = {code: colour[c] for code, c in membership["primary_cluster"].items() if c}
     outlines = polygons.copy()
     # outlines only need map precision: 0.01 degree (~1 km), as the web layer
@@ -346,21 +378,7 @@ def clusters_map(
         )
     ]
     ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
-    geo = kwargs.get("geo")
-    if geo is None:  # the bundled counties' shipped representative points
-        units = boundaries.units()
-        names = units["name"]
-        points = shapely.points(
-            units.loc[ranked.index, "rep_lon"], units.loc[ranked.index, "rep_lat"]
-        )
-    else:
-        names = geo["name"] if "name" in geo.columns else pd.Series(geo.index, index=geo.index)
-        points = geo.loc[ranked.index].to_crs(settings.default_crs).representative_point()
-    pts = gpd.GeoDataFrame(
-        {"label": [f"{names.get(c, c)} #{int(r)}" for c, r in ranked.items()]},
-        geometry=np.asarray(points),
-        crs=settings.default_crs,
-    )
+    pts = marked_points(ranked, kwargs.get("geo"))
     overlays = [
         (
             "cluster outlines",

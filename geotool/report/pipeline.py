@@ -28,13 +28,14 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from geotool import __version__, autocorr, boundaries, clusters, tiers
 from geotool import _validate as check
+from geotool import autocorr, boundaries, clusters, tiers
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
 from geotool._log import log
 from geotool._outdir import OutputFolder
+from geotool._version import __version__
 from geotool.maps.figure import figure_bytes
 from geotool.maps.figure import validate as validate_figures
 from geotool.report import figures, rankings

@@ -20,12 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import shapely
 
-from geotool import boundaries, settings
+from geotool import boundaries
 from geotool.autocorr import LISA_CLASSES
 from geotool.maps.figure import Overlay, style, to_figure, validate
-from geotool.report.figures import JOIN_COLOURS, P_COLOURS, TIER_COLOURS
+from geotool.report.figures import (
+    JOIN_COLOURS,
+    P_COLOURS,
+    TIER_COLOURS,
+    cluster_colours,
+    marked_points,
+)
 from geotool.report.rankings import REPORT_TIERS
 
 if TYPE_CHECKING:
@@ -439,33 +444,15 @@ def clusters_figure(
     source: str | None = None,
 ) -> Figure:
     """Member units shaded by primary city cluster, cluster outlines, ranked units marked."""
-    import geopandas as gpd
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
     words = _words(lang)
-    palette = [to_hex(colormaps["tab20"](i)) for i in range(20)]
-    ids = list(dict.fromkeys(polygons["cluster_id"]))
-    colours = {c: palette[i % len(palette)] for i, c in enumerate(ids)}
+    colours = cluster_colours(polygons)
     name_col = (
         "cluster_zh" if lang == "zh" or "cluster_en" not in polygons.columns else "cluster_en"
     )
     labels = dict(zip(polygons["cluster_id"], polygons[name_col], strict=True))
     primary = membership["primary_cluster"].where(membership["primary_cluster"].astype(bool))
     ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
-    if units is None:  # the bundled layer's points inside each unit
-        table = boundaries.units()
-        ranked = ranked[ranked.index.isin(table.index)]
-        points = shapely.points(
-            table.loc[ranked.index, "rep_lon"].to_numpy(float),
-            table.loc[ranked.index, "rep_lat"].to_numpy(float),
-        )
-    else:
-        ranked = ranked[ranked.index.isin(units.index)]
-        points = (
-            units.geometry.to_crs(settings.default_crs).loc[ranked.index].representative_point()
-        )
-    pts = gpd.GeoDataFrame(geometry=np.asarray(points), crs=settings.default_crs)
+    pts = marked_points(ranked, units)
     overlays = [
         Overlay(polygons, words["outline"], {"color": "#000000", "linewidth": 0.8}),
         Overlay(
