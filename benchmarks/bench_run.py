@@ -6,6 +6,8 @@ run's ``timings_s`` laps taken on the process clock instead of the wall clock), 
 peer measured in the same run, the import floor: a fresh process importing the stack the
 run stands on (geopandas, libpysal, esda, folium). Runs and peers alternate.
 
+Also prints the size of every map page the last run wrote (issue 16: <= 1.5 MB).
+
 Usage: python benchmarks/bench_run.py [--runs N]
 """
 
@@ -32,8 +34,9 @@ pipeline.time = types.SimpleNamespace(perf_counter=time.process_time)
 from geotool import cli
 imported = time.process_time() - t0
 cli.main(["--quiet", "run", "--out", sys.argv[1], "--permutations", "999"])
-stages = json.loads(open(sys.argv[1] + "/summary.json").read())["timings_s"]
-print(json.dumps({"import": round(imported, 2), **stages}))
+summary = json.loads(open(sys.argv[1] + "/summary.json").read())
+print(json.dumps({"import": round(imported, 2), **summary["timings_s"]}))
+print(json.dumps(summary["maps"]["files"]))
 """
 
 
@@ -58,7 +61,9 @@ def main() -> None:
             out = Path(tmp) / f"run{i}"
             wall, cpu, text = timed([sys.executable, "-c", RUN, str(out)])
             runs.append((wall, cpu))
-            stages.append(json.loads(text.strip().splitlines()[-1]))
+            lines = text.strip().splitlines()
+            stages.append(json.loads(lines[-2]))
+            pages = json.loads(lines[-1])
             peers.append(timed([sys.executable, "-c", PEER])[:2])
     wall = statistics.median(r[0] for r in runs)
     cpu = statistics.median(r[1] for r in runs)
@@ -74,7 +79,11 @@ def main() -> None:
     )
     print(
         f"peer: importing {PEER[7:]} alone: wall {peer_wall:.2f} s, CPU {peer_cpu:.2f} s "
-        f"-> run / peer (CPU) {cpu / peer_cpu:.1f}"
+        f"-> run / peer: wall {wall / peer_wall:.2f}, CPU {cpu / peer_cpu:.2f} (budget 2)"
+    )
+    print(
+        "map pages (MB, budget 1.5 for a national page): "
+        + ", ".join(f"{name} {size / 1e6:.2f}" for name, size in pages.items())
     )
 
 

@@ -36,6 +36,8 @@ __all__ = ["FORMULA_PREFIXES", "neutralise", "to_csv_bytes"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
 """First characters that make a spreadsheet read a cell as a formula."""
 
+_FIRST = frozenset(FORMULA_PREFIXES)
+
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -81,7 +83,14 @@ def _safe_column(column: pd.Series) -> pd.Series:
         column = column.astype(object)
     elif not (pd.api.types.is_object_dtype(kind) or pd.api.types.is_string_dtype(kind)):
         return column  # numbers, booleans, dates: no text to neutralise
-    return column.map(neutralise, na_action="ignore")
+    values = column.to_numpy(dtype=object)
+    hits = [i for i, v in enumerate(values) if isinstance(v, str) and v[:1] in _FIRST]
+    if not hits:  # the common case, found without a call per cell
+        return column
+    out = values.copy()
+    for i in hits:
+        out[i] = neutralise(out[i])
+    return pd.Series(out, index=column.index, name=column.name, dtype=object)
 
 
 def to_csv_bytes(frame: pd.DataFrame, **kwargs: Any) -> bytes:

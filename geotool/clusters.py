@@ -32,21 +32,23 @@ Units that no longer exist resolve to today's: 莱芜市 (merged into 济南市 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 
 from geotool import _validate as check
 from geotool import boundaries, settings
-from geotool._cache import settings_cache
+from geotool._cache import derived_cache, settings_cache
 from geotool._errors import DataError, InputError
 from geotool._perm import rank_correlations, rng_for
 from geotool._text import short
 from geotool.match import stem
 from geotool.weights import Weights, WeightsLike, as_weights
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "SETS",
@@ -201,7 +203,7 @@ def _named_units(names: list[str], pool: list[str], where: str) -> list[str]:
     return codes
 
 
-@settings_cache(maxsize=64)
+@derived_cache(maxsize=64)
 def _members(definition: str) -> pd.DataFrame:
     t = _table()
     rows = t[t["definition"] == definition]
@@ -360,7 +362,7 @@ def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.
     return out
 
 
-@settings_cache(maxsize=8)
+@derived_cache(maxsize=8)
 def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership` at prefecture level."""
     units = boundaries.units()
@@ -404,7 +406,7 @@ def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-@settings_cache(maxsize=8)
+@derived_cache(maxsize=8)
 def _membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership`."""
     units = boundaries.units()
@@ -451,7 +453,7 @@ def polygons(spec: str | Path = "report2020") -> gpd.GeoDataFrame:
     return _polygons(tuple(defs)).copy()
 
 
-@settings_cache(maxsize=8)
+@derived_cache(maxsize=8)
 def _polygons(defs: tuple[str, ...]) -> gpd.GeoDataFrame:
     """Cached body of :func:`polygons`."""
     import shapely
@@ -484,12 +486,19 @@ def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
         Definition -> number of member units (each checked both ways).
 
     """
+    _, defs = load_set(spec)
+    return dict(_check_geometry(tuple(defs)))
+
+
+@derived_cache(maxsize=8)
+def _check_geometry(defs: tuple[str, ...]) -> dict[str, int]:
+    """Cached body of :func:`check_geometry` (a disagreement raises, and is not cached)."""
     import shapely
 
     units = boundaries.units()
     pts = shapely.points(units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy())
     tree = shapely.STRtree(pts)  # bounding boxes first, then prepared polygons
-    poly = polygons(spec)
+    poly = _polygons(defs)
     checked = {}
     for row in poly.itertuples(index=False):
         by_geom = set(units.index[tree.query(row.geometry, predicate="contains")])
@@ -620,6 +629,8 @@ def network(
 
     """
     w = as_weights(w)
+    import networkx as nx
+
     g = nx.Graph(crs=crs, weights=w.spec)
     g.add_nodes_from(w.ids)
     for frame in (positions, attributes):
@@ -755,9 +766,16 @@ def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
     from an island); ``km`` is the geodesic distance from the unit's representative
     point to the nearest core unit's.
     """
+    name, defs = load_set(spec)
+    return _core_distances(name, tuple(defs)).copy()
+
+
+@derived_cache(maxsize=8)
+def _core_distances(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
+    """Cached body of :func:`core_distances`."""
     import pyproj
 
-    ms = membership(spec)
+    ms = _membership(name, defs)
     units = boundaries.units()
     cores = _cores()
     geod = pyproj.Geod(ellps="WGS84")
@@ -845,6 +863,8 @@ def overlaps(spec: str | Path = "plans") -> tuple[nx.Graph, pd.DataFrame]:
     """
     _, defs = load_set(spec)
     sets = {d: set(members(d)["adcode"]) for d in defs}
+    import networkx as nx
+
     g = nx.Graph(set=str(spec))
     for d in defs:
         g.add_node(d, cluster_zh=members(d)["cluster_zh"].iloc[0], n_units=len(sets[d]))

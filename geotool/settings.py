@@ -26,6 +26,16 @@ permutations : int
     Default number of conditional permutations for pseudo p-values.
 seed : int
     Default random seed.
+cache_dir : pathlib.Path or None
+    Folder for derived layers of the bundled data kept between processes (the
+    cluster polygons, the linked view's paths; see :mod:`geotool._cache`): the
+    environment's ``GEOTOOL_CACHE_DIR``, else ``$XDG_CACHE_HOME/geotool`` or
+    ``~/.cache/geotool``. ``None`` (or ``GEOTOOL_CACHE_DIR=off``) computes them in
+    every process.
+background : bool
+    Whether a run renders its figures in a second (forked) process while the first
+    writes the maps (Linux only; see :mod:`geotool._background`). On unless the
+    environment sets ``GEOTOOL_BACKGROUND=0``; results are the same either way.
 page_test_hooks : bool
     Whether map pages expose ``data-geotool-*`` attributes for browser tests and
     benchmarks (off by default; on when the environment sets ``GEOTOOL_TEST_HOOKS=1``).
@@ -57,4 +67,13 @@ equal_area_crs: str = (
 simplify_tolerance_m: float = 200.0
 permutations: int = 999
 seed: int = 12345
+_cache_env = os.environ.get("GEOTOOL_CACHE_DIR", "")
+cache_dir: Path | None = (
+    None
+    if _cache_env.lower() in ("off", "none", "0")
+    else Path(_cache_env)
+    if _cache_env
+    else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "geotool"
+)
+background: bool = os.environ.get("GEOTOOL_BACKGROUND", "1") != "0"
 page_test_hooks: bool = os.environ.get("GEOTOOL_TEST_HOOKS", "") == "1"

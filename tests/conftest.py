@@ -1,11 +1,24 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
+_CACHE = tempfile.mkdtemp(prefix="geotool-test-cache-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Derived layers go to a cache of the session's own (inherited by CLI subprocesses)."""
+    os.environ["GEOTOOL_CACHE_DIR"] = _CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

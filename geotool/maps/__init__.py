@@ -49,9 +49,8 @@ import logging
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -62,6 +61,9 @@ from geotool._atomic import write_atomic
 from geotool._cache import settings_cache
 from geotool._errors import InputError
 from geotool._log import log
+
+if TYPE_CHECKING:  # folium is imported where a map is made (0.4 s a process saves)
+    import folium
 from geotool.maps._linked import (
     LISA_COLOURS,
     NOT_SIGNIFICANT,
@@ -531,6 +533,8 @@ def unit_map(
     if fit not in ("all", "coloured"):
         msg = f"fit must be 'all' or 'coloured', got {fit!r}."
         raise InputError(msg)
+    import folium
+
     fmap = folium.Map(
         location=[35, 105], zoom_start=4, tiles=None, prefer_canvas=True, control_scale=False
     )
@@ -744,12 +748,34 @@ def _leaflet_assets() -> tuple[str, str]:
     return js, css
 
 
+def _stable_ids(text: str, root: Any) -> str:
+    """``text`` with folium's random element ids (``uuid4().hex``) numbered instead.
+
+    folium names every element of a page ``map_<uuid4>``, ``tile_layer_<uuid4>`` ...,
+    so the same map rendered twice differs in a few dozen places. The ids of the page's
+    elements are renumbered in their order of appearance: the same map gives the same
+    file, byte for byte, and runs can be compared with ``diff``.
+    """
+    ids, stack = set(), [root]
+    while stack:
+        element = stack.pop()
+        if getattr(element, "_id", None):
+            ids.add(element._id)
+        stack.extend(getattr(element, "_children", {}).values())
+    found = sorted((pos, i) for i in ids if (pos := text.find(i)) >= 0)
+    for k, (_, old) in enumerate(found, start=1):
+        text = text.replace(old, f"{k:032x}")
+    return text
+
+
 def to_html(fmap: folium.Map, path: str | Path | None = None) -> str:
     """Render a map to standalone HTML (assets inlined unless it was made with ``cdn``).
 
-    Written atomically when ``path`` is given. Returns the HTML text.
+    Written atomically when ``path`` is given. Returns the HTML text; the same map gives
+    the same text (folium's random element ids are numbered in order).
     """
-    text = fmap.get_root().render()
+    root: Any = fmap.get_root()
+    text = _stable_ids(root.render(), root)
     if not getattr(fmap, "geotool_cdn", False):
         js, css = _leaflet_assets()
         js_url, css_url = fmap.default_js[0][1], fmap.default_css[0][1]

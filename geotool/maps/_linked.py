@@ -13,6 +13,7 @@ simplified once per process, so neighbours keep identical borders.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from importlib import resources
@@ -26,7 +27,7 @@ import pyproj
 import shapely
 
 from geotool import boundaries, settings
-from geotool._cache import settings_cache
+from geotool._cache import derived_cache
 from geotool._errors import InputError
 from geotool.autocorr import LISA_CLASSES
 
@@ -123,7 +124,7 @@ def _to_grid(xy: np.ndarray, origin: np.ndarray, cell: float) -> np.ndarray:
     return g
 
 
-@settings_cache(maxsize=1)
+@derived_cache(maxsize=1)
 def _bundled_paths() -> tuple[list[str], list[str], np.ndarray, float]:
     """The bundled county layer as SVG paths: ids, paths, grid bboxes, cell size (m)."""
     topo = json.loads((Path(settings.boundaries_dir) / "county_web.topojson").read_text("utf-8"))
@@ -166,9 +167,14 @@ def _bundled_paths() -> tuple[list[str], list[str], np.ndarray, float]:
 
 
 def _projector() -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(
-        settings.default_crs, settings.equal_area_crs, always_xy=True
-    )
+    """WGS84 to China Albers (``settings``' CRSs)."""
+    return _transformer(settings.default_crs, settings.equal_area_crs)
+
+
+@functools.lru_cache(maxsize=4)
+def _transformer(src: str, dst: str) -> pyproj.Transformer:
+    """One transformer per pair and process: creating one reads PROJ's database."""
+    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
 
 
 def geo_series(geo: gpd.GeoDataFrame | gpd.GeoSeries, crs: str) -> gpd.GeoSeries:
@@ -231,6 +237,7 @@ def _geo_paths(
     return ids, paths, np.asarray(boxes, dtype=np.int64).reshape(-1, 4), cell
 
 
+@derived_cache(maxsize=2)
 def _maritime_path(cell: float) -> str:
     """The maritime boundary line (十段线) on the bundled layer's grid."""
     line = boundaries.maritime().geometry.iloc[0]
@@ -386,8 +393,9 @@ def linked_lisa(
     lag = frame["lag"].to_numpy(float)
     ok = np.isfinite(z) & np.isfinite(lag)
     slope = float((z[ok] * lag[ok]).sum() / (z[ok] ** 2).sum()) if ok.any() else float("nan")
+    names_of = {} if label is None else dict(zip(label.index, label.astype(str), strict=True))
     units = [
-        [ids[i], paths[i], "" if label is None else str(label.get(ids[i], ids[i]))]
+        [ids[i], paths[i], "" if label is None else names_of.get(ids[i], ids[i])]
         for i in np.flatnonzero(keep)
     ]
     data = {

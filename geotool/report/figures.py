@@ -6,9 +6,8 @@ the titles are parameters, so a user's run gets its own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -28,6 +27,9 @@ from geotool.maps import (
 )
 from geotool.report import rankings
 from geotool.report.rankings import REPORT_TIERS
+
+if TYPE_CHECKING:
+    import folium
 
 __all__ = [
     "FIELDS",
@@ -318,14 +320,18 @@ def tiers_map(
     )
 
 
+#: matplotlib's ``tab20`` colours as hex (written out: the web maps need no matplotlib).
+TAB20 = (
+    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+    "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
+    "#bcbd22", "#dbdb8d", "#17becf", "#9edae5",
+)  # fmt: skip
+
+
 def cluster_colours(polygons: gpd.GeoDataFrame) -> dict[str, str]:
     """One colour per cluster (matplotlib's tab20, in the polygons' order): web and print."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
-    palette = [to_hex(colormaps["tab20"](i)) for i in range(20)]
     ids = list(dict.fromkeys(polygons["cluster_id"]))
-    return {c: palette[i % len(palette)] for i, c in enumerate(ids)}
+    return {c: TAB20[i % len(TAB20)] for i, c in enumerate(ids)}
 
 
 def marked_points(ranked: pd.Series, geo: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:

@@ -22,17 +22,20 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from geotool import _background as background
 from geotool import _validate as check
 from geotool import autocorr, boundaries, clusters, tiers
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
+from geotool._geojson import dumps as geojson_dumps
 from geotool._log import log
 from geotool._outdir import OutputFolder
 from geotool._version import __version__
@@ -128,6 +131,9 @@ class Study:
     level: str = "county"
     cluster_level: str = "county"
     extra: Any = None  # (study, folder write, seed, permutations) -> dict: more analyses
+    _weights: dict[tuple[tuple[str, ...], str], Weights] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def names(self) -> pd.Series:
         """Each unit's name, by id."""
@@ -138,10 +144,19 @@ class Study:
         return ids if self.units is None else self.units.loc[ids]
 
     def weights(self, ids: pd.Index, spec: str) -> Weights:
-        """Weights between these units (reports name the units by their names)."""
-        if self.units is None:
-            return build(ids, spec)
-        return build(self.units.loc[ids], spec, labels="name")
+        """Weights between these units (reports name the units by their names).
+
+        Built once per set of units and specification: variables over the same units
+        (two rankings of the same counties) share them, and their warnings are given once.
+        """
+        key = (tuple(ids), spec)
+        if key not in self._weights:
+            self._weights[key] = (
+                build(ids, spec)
+                if self.units is None
+                else build(self.units.loc[ids], spec, labels="name")
+            )
+        return self._weights[key]
 
 
 def _json_safe(value: Any) -> Any:
@@ -185,7 +200,7 @@ def _clusters(study: Study, write: Any, *, permutations: int, seed: int) -> dict
             if study.info_values is not None
             else _csv(ms.reset_index(names="adcode")),
         )
-        write(f"tables/clusters_{set_name}.geojson", polys.to_json(ensure_ascii=False))
+        write(f"tables/clusters_{set_name}.geojson", geojson_dumps(polys))
         out[set_name] = {
             "definitions": list(checked),
             "geometry_check": "code and geometry membership agree",
@@ -208,6 +223,88 @@ def _clusters(study: Study, write: Any, *, permutations: int, seed: int) -> dict
         belts = clusters.table_belts(table, "report2020")
         write("tables/clusters_belts.csv", _csv(belts))
         out["largest_belts"] = belts.head(5).to_dict(orient="records")
+    return out
+
+
+def _pages(
+    study: Study,
+    folder: OutputFolder,
+    *,
+    info: pd.DataFrame,
+    opts: dict[str, Any],
+    fields: dict[str, str],
+    membership: pd.DataFrame | None,
+    locals_: dict[str, pd.DataFrame],
+    joins: dict[str, pd.DataFrame],
+    tier_shapes: gpd.GeoDataFrame,
+    cluster_set: str,
+) -> tuple[dict[str, int], dict[str, str], list[str]]:
+    """Write the run's map pages; their sizes (bytes), the linked views, the files."""
+    from geotool.maps import linked_lisa, to_html
+
+    files: list[str] = []
+    values_maps = study.values_map(info, opts)
+    if not isinstance(values_maps, dict):
+        values_maps = {"rankings.html": values_maps}
+    built = {
+        **values_maps,
+        "lisa.html": figures.lisa_map(
+            {v.label: locals_[v.key] for v in study.variables},
+            info,
+            title=f"LISA clusters · {study.title}",
+            legend_title=study.lisa_legend,
+            fields=fields,
+            joins=joins,
+            **opts,
+        ),
+        "tiers.html": figures.tiers_map(
+            info,
+            tier_shapes,
+            title=f"Tier diffusion · {study.title}",
+            fields=fields,
+            **opts,
+        ),
+    }
+    if membership is not None and study.cluster_table is not None:
+        built["clusters.html"] = figures.clusters_map(
+            membership,
+            clusters.polygons(cluster_set),
+            info,
+            marked=study.cluster_table.set_index("adcode")["rank"],
+            marked_name=study.marked_name,
+            fields=fields,
+            **opts,
+        )
+    maps_written = {}
+    for fname, fmap in built.items():
+        text = to_html(fmap, folder.path(f"maps/{fname}"))
+        maps_written[fname] = len(text.encode("utf-8"))
+        files.append(f"maps/{fname}")
+    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
+    for var in study.variables:
+        page = linked_lisa(
+            locals_[var.key],
+            opts.get("geo"),
+            title=f"{var.label} · linked LISA view · {study.title}",
+            names=None if study.units is None else study.names(),
+        )
+        linked[var.key] = f"lisa_linked_{var.key}.html"
+        write_atomic(folder.path(f"maps/{linked[var.key]}"), page)
+        files.append(f"maps/{linked[var.key]}")
+        maps_written[linked[var.key]] = len(page.encode("utf-8"))
+    return maps_written, linked, files
+
+
+def _scatter_pngs(
+    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], lang: str
+) -> dict[str, bytes]:
+    """The run's Moran scatter plots as PNG, by file: CJK-capable, 150 dpi (900 px)."""
+    out = {}
+    for key, local, title in scatters:
+        fig = print_figures.moran_figure(local, title=title, moran_i=moran_i[key], lang=lang)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=150)
+        out[f"figures/moran_scatter_{key}.png"] = buf.getvalue()
     return out
 
 
@@ -444,6 +541,7 @@ def _run(
     moran_i: dict[str, float] = {}
     names = study.names()
     default_weights: dict[str, Weights] = {}
+    scatters: list[tuple[str, pd.DataFrame, str]] = []  # drawn while the maps are written
     for var in study.variables:
         default = weights or var.weights
         specs: tuple[str, ...] = rankings.SENSITIVITY_SPECS
@@ -488,15 +586,7 @@ def _run(
         geary.insert(0, "name", names.reindex(geary.index).to_numpy())
         write(f"tables/local_geary_{var.key}.csv", _csv(geary.reset_index(names="adcode")))
         moran_i[var.key] = _number(moran.loc[(default, "moran_i"), "value"])
-        fig = print_figures.moran_figure(  # CJK-capable; 150 dpi reads well on the index page
-            local,
-            title=f"{var.label}: {var.variable}, {default} weights",
-            moran_i=moran_i[var.key],
-            lang=lang,
-        )
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=150)
-        write(f"figures/moran_scatter_{var.key}.png", buf.getvalue())
+        scatters.append((var.key, local, f"{var.label}: {var.variable}, {default} weights"))
         counts = local["lisa_class"].value_counts()
         done_specs = [s for s in rankings.SENSITIVITY_SPECS if s not in skipped]
         auto_summary[var.key] = {
@@ -575,6 +665,8 @@ def _run(
         }
         if a.member is not None and b.member is not None:
             auto_summary["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
+    # the scatter plots are drawn in a second process while tiers, clusters and maps run
+    drawn = background.start(partial(_scatter_pngs, scatters, moran_i, lang))
     lap("autocorrelation")
 
     log("tiers: composition, geography, diffusion, gradient ...")
@@ -597,7 +689,7 @@ def _run(
                 write(f"tables/tiers_{key}_{name}.csv", _csv(frame))
         if "yearly_centres" in res:
             write(f"tables/tiers_yearly_centres_{name}.csv", _csv(res["yearly_centres"]))
-        write(f"tables/tiers_shapes_{name}.geojson", res["shapes"].to_json(ensure_ascii=False))
+        write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
         for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
             step_key = step.replace("->", "_")
             write(f"tables/tiers_mobility_{name}_{step_key}.csv", _csv(matrix.reset_index()))
@@ -620,12 +712,7 @@ def _run(
         }
     lap("tiers")
 
-    cluster_summary = _clusters(study, write, permutations=permutations, seed=seed)
-    lap("clusters")
-    extra_summary = study.extra(write, seed=seed, permutations=permutations) if study.extra else {}
-    lap("extra")
-
-    log("maps ...")
+    log("maps (in a second process while the city clusters are counted) ...")
     first = study.variables[0].key
     membership = (
         clusters.membership(cluster_set, level=study.cluster_level)
@@ -657,56 +744,22 @@ def _run(
             "tier": "tier 梯队", "region": "region", "cluster": "城市群 cluster",
             "lisa_class": f"LISA ({study.variables[0].label})",
         }  # fmt: skip
-    values_maps = study.values_map(info, opts)
-    if not isinstance(values_maps, dict):
-        values_maps = {"rankings.html": values_maps}
-    built = {
-        **values_maps,
-        "lisa.html": figures.lisa_map(
-            {v.label: locals_[v.key] for v in study.variables},
-            info,
-            title=f"LISA clusters · {study.title}",
-            legend_title=study.lisa_legend,
-            fields=fields,
-            joins=joins,
-            **opts,
-        ),
-        "tiers.html": figures.tiers_map(
-            info,
-            tier_shapes[first_tiers],
-            title=f"Tier diffusion · {study.title}",
-            fields=fields,
-            **opts,
-        ),
-    }
-    if membership is not None and study.cluster_table is not None:
-        built["clusters.html"] = figures.clusters_map(
-            membership,
-            clusters.polygons(cluster_set),
-            info,
-            marked=study.cluster_table.set_index("adcode")["rank"],
-            marked_name=study.marked_name,
-            fields=fields,
-            **opts,
+    pages = background.start(
+        partial(
+            _pages, study, folder, info=info, opts=opts, fields=fields, membership=membership,
+            locals_=locals_, joins=joins, tier_shapes=tier_shapes[first_tiers],
+            cluster_set=cluster_set,
         )
-    from geotool.maps import linked_lisa, to_html
+    )  # fmt: skip
+    cluster_summary = _clusters(study, write, permutations=permutations, seed=seed)
+    lap("clusters")
+    extra_summary = study.extra(write, seed=seed, permutations=permutations) if study.extra else {}
+    lap("extra")
 
-    maps_written = {}
-    for fname, fmap in built.items():
-        text = to_html(fmap, folder.path(f"maps/{fname}"))
-        maps_written[fname] = len(text.encode("utf-8"))
-        files.append(f"maps/{fname}")
-    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
-    for var in study.variables:
-        page = linked_lisa(
-            locals_[var.key],
-            opts.get("geo"),
-            title=f"{var.label} · linked LISA view · {study.title}",
-            names=None if study.units is None else study.names(),
-        )
-        linked[var.key] = f"lisa_linked_{var.key}.html"
-        write(f"maps/{linked[var.key]}", page)
-        maps_written[linked[var.key]] = len(page.encode("utf-8"))
+    maps_written, linked, page_files = pages.result()
+    files += page_files
+    for relative, png in drawn.result().items():
+        write(relative, png)
     lap("maps")
     if formats:
         log(f"static figures ({', '.join(formats)}, {dpi} dpi, {lang}) ...")

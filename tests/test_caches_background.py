@@ -1,0 +1,165 @@
+"""The run's speed-ups change nothing but time: derived-layer cache, GeoJSON writer,
+map and figure rendering in a second process."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geotool import _background, _cache, _geojson, clusters, settings
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "cache_dir", tmp_path)
+    return tmp_path
+
+
+def _clear():
+    for fn in (clusters._polygons, clusters._members, clusters._membership):
+        fn.cache_clear()
+
+
+def test_derived_layers_read_back_equal_to_computed(cache_dir):
+    _clear()
+    computed = clusters.polygons("plans")
+    files = sorted((cache_dir / "derived").glob("geotool.clusters._polygons.*.pickle"))
+    assert len(files) == 1
+    _clear()  # a new process has only the disk
+    again = clusters.polygons("plans")
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(again.drop(columns="geometry")),
+        pd.DataFrame(computed.drop(columns="geometry")),
+    )
+    assert again.geometry.geom_equals_exact(computed.geometry, 0).all()
+    assert again.crs == computed.crs
+
+
+def test_a_fresh_process_reads_the_layer_instead_of_computing_it(cache_dir):
+    code = (
+        "import time; from geotool import clusters, settings; "
+        f"settings.cache_dir = __import__('pathlib').Path({str(cache_dir)!r}); "
+        "t = time.perf_counter(); clusters.check_geometry('plans'); "
+        "print(time.perf_counter() - t)"
+    )
+    first = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout)  # fmt: skip
+    names = {p.name.split(".")[2] for p in (cache_dir / "derived").iterdir()}
+    assert {"_check_geometry", "_polygons", "_members"} <= names
+    second = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout)  # fmt: skip
+    assert second < first / 3  # read, not computed (typically ~0.01 s against ~0.5 s)
+
+
+def test_changed_data_is_a_miss_and_a_corrupt_file_is_recomputed(cache_dir, tmp_path_factory,
+                                                                 monkeypatch):  # fmt: skip
+    _clear()
+    first = clusters.polygons("report2020")
+    path = next((cache_dir / "derived").glob("geotool.clusters._polygons.*.pickle"))
+    # a copy of the data folder with one file touched: another fingerprint, another file
+    data = tmp_path_factory.mktemp("data")
+    for f in Path(settings.data_dir).iterdir():
+        if f.is_file():
+            (data / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(settings, "data_dir", data)
+    os.utime(data / "cluster_cores.csv", ns=(1, 1))
+    _clear()
+    clusters.polygons("report2020")
+    assert len(list((cache_dir / "derived").glob("geotool.clusters._polygons.*.pickle"))) == 1
+    assert not path.exists()  # the same call under other data replaces the old file
+    monkeypatch.undo()
+    monkeypatch.setattr(settings, "cache_dir", cache_dir)
+    _clear()
+    clusters.polygons("report2020")  # back to the package's data: written again
+    path = next((cache_dir / "derived").glob("geotool.clusters._polygons.*.pickle"))
+    path.write_bytes(b"not a pickle")
+    _clear()
+    again = clusters.polygons("report2020")
+    assert again.geometry.geom_equals_exact(first.geometry, 0).all()
+    assert pickle.loads(path.read_bytes()).shape == first.shape  # replaced by a good one
+
+
+def test_no_cache_dir_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "cache_dir", None)
+    monkeypatch.chdir(tmp_path)
+    _clear()
+    assert len(clusters.polygons("report2020")) > 0
+    assert _cache._disk_path(clusters._polygons, ("x",)) is None
+    assert not any(tmp_path.iterdir())
+
+
+def test_geojson_writer_matches_geopandas(counties):
+    frame = counties.iloc[:300][["name", "province", "geometry"]].copy()
+    frame["value"] = np.where(np.arange(300) % 7 == 0, np.nan, np.arange(300) / 3)
+    frame["count"] = np.arange(300)
+    frame.loc[frame.index[5], "geometry"] = None
+    ours = json.loads(_geojson.dumps(frame))
+    theirs = json.loads(frame.to_json(ensure_ascii=False))
+    assert ours == theirs
+    back = gpd.read_file(_geojson.dumps(frame).encode())
+    assert shapely.equals_exact(
+        back.geometry.iloc[:5].to_numpy(), frame.geometry.iloc[:5].to_numpy(), 0
+    ).all()
+
+
+def test_background_returns_values_and_raises_errors(monkeypatch):
+    for on in (True, False):
+        monkeypatch.setattr(settings, "background", on)
+        assert _background.start(lambda: {"pid": os.getpid(), "x": [1, 2]}).result()["x"] == [1, 2]
+        pending = _background.start(lambda: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            pending.result()
+    monkeypatch.setattr(settings, "background", True)
+    if _background.forking():  # the work ran in another process
+        assert _background.start(os.getpid).result() != os.getpid()
+
+
+def test_cluster_colours_are_matplotlibs_tab20():
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    from geotool.report.figures import TAB20
+
+    assert list(TAB20) == [to_hex(colormaps["tab20"](i)) for i in range(20)]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file of a run but its summary (timings) and manifest (times)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in ("summary.json", ".geotool-manifest.json")
+    }
+
+
+def test_a_run_is_the_same_with_and_without_the_second_process(tmp_path):
+    """Every file byte for byte (the summary but for its timings), forked or not; map
+    pages too (folium's random element ids are numbered)."""
+    outs = {}
+    for on in ("1", "0"):
+        out = tmp_path / f"bg{on}"
+        env = {**os.environ, "GEOTOOL_BACKGROUND": on}
+        subprocess.run(
+            [sys.executable, "-m", "geotool.cli", "--quiet", "run", "--out", str(out),
+             "--permutations", "99"],
+            check=True, env=env, capture_output=True,
+        )  # fmt: skip
+        outs[on] = out
+    a, b = _tree(outs["1"]), _tree(outs["0"])
+    assert sorted(a) == sorted(b)
+    different = [k for k in a if a[k] != b[k]]
+    assert different == []
+    sa, sb = (json.loads((outs[k] / "summary.json").read_text()) for k in ("1", "0"))
+    sa.pop("timings_s"), sb.pop("timings_s")
+    assert sorted(sa.pop("files")) == sorted(sb.pop("files"))
+    assert sa == sb
