@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -1061,5 +1062,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def entry() -> None:
+    """The ``geotool`` console command: :func:`main`, then a prompt exit.
+
+    A finished run holds a few hundred thousand Python objects (frames, geometries,
+    cached layers); freeing them one by one at interpreter shutdown takes about 0.4 s,
+    a tenth of a run. Like mypy's ``hard_exit``, the command flushes its output and
+    leaves with ``os._exit``: every file is closed and every child process joined by
+    then (runs write through :func:`geotool._atomic.write_atomic` and finish their
+    transaction before :func:`main` returns). ``main()`` itself, as a library call or
+    in tests, returns normally.
+    """
+    code = main()
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a closed pipe (`geotool ... | head`)
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -153,3 +153,16 @@ def test_run_summary_agrees_with_check_report(tmp_path):
     auto = summary["autocorrelation"]["industrial_counties"]
     assert auto["default_weights"] == "knn:6"
     assert "城市群" in (tmp_path / "maps" / "clusters.html").read_text(encoding="utf-8")
+
+
+def test_the_console_command_flushes_everything_before_its_prompt_exit(tmp_path):
+    """`geotool` leaves with os._exit (no slow teardown): output piped elsewhere is whole,
+    and the exit status is main()'s."""
+    proc = run_cli("check-report", "--json")
+    assert proc.returncode == 0
+    report = json.loads(proc.stdout)  # the whole document, not a truncated buffer
+    assert report["ok"] is True and len(report["figures"]) > 100
+    proc = run_cli("run", "--data", str(tmp_path / "none.csv"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("check the path.")
+    assert "Traceback" not in proc.stderr
