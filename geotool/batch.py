@@ -18,10 +18,14 @@ them exactly).
 Distribution
 ------------
 With a ``distributed.Client``, the weights of each spec are scattered to every worker
-once (``client.scatter(..., broadcast=True)``) and each task is one future; results are
-collected as they complete (``as_completed``), local tables written into the output
-folder as they arrive, and progress logged. :func:`cluster` opens a ``LocalCluster`` on
-this machine (or connects to a scheduler) and closes it cleanly. dask is an optional
+once (``client.scatter(..., broadcast=True)``) and the tasks go out in chunks (about
+four futures per worker thread: a task on a few hundred units takes milliseconds, as
+long as the scheduler's overhead per future); results are collected as they complete
+(``as_completed``), local tables written into the output folder as they arrive, and
+progress logged. A local cluster's workers run numba's kernels on one thread each: the
+parallelism is across workers (p-values do not depend on threads either way).
+:func:`cluster` opens a ``LocalCluster`` on this machine (or connects to a scheduler)
+and closes it cleanly. dask is an optional
 dependency (``pip install 'geotool[scale]'``); serial runs need nothing more.
 
 Failures
@@ -559,23 +563,31 @@ def _execute(
     from distributed import as_completed
 
     scattered = {k: client.scatter(w, broadcast=True) for k, w in built.items()}
+    todo = list(runnable(scattered))
+    threads = max(1, sum(client.nthreads().values()))
+    size = _chunk_size(len(todo), threads)
+    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     futures = {
         client.submit(
-            _run_task, task, series, w, permutations=permutations,
-            seed=task_seed(seed, task.key), alpha=alpha,
-            key=f"geotool-batch-{token}-{task.key}", pure=False,
-        ): task
-        for task, series, w in runnable(scattered)
+            _run_chunk, [(task, series, w, task_seed(seed, task.key)) for task, series, w in chunk],
+            permutations=permutations, alpha=alpha,
+            key=f"geotool-batch-{token}-{chunk[0][0].key}", pure=False,
+        ): [task for task, _, _ in chunk]
+        for chunk in chunks
     }  # fmt: skip
     try:
         for future in as_completed(list(futures), loop=client.loop):
-            task = futures[future]
+            chunk_tasks = futures[future]
             try:
-                row, local = future.result()
+                results = future.result()
             except Exception as exc:  # a worker lost, a result that could not travel
-                n = len(values[task.variable, task.year])
-                row, local = failed(task, n, f"{type(exc).__name__}: {exc}"), None
-            collect(task, row, local)
+                results = [
+                    (failed(task, len(values[task.variable, task.year]),
+                            f"{type(exc).__name__}: {exc}"), None)
+                    for task in chunk_tasks
+                ]  # fmt: skip
+            for task, (row, local) in zip(chunk_tasks, results, strict=True):
+                collect(task, row, local)
             future.release()
     finally:  # interrupted, or done: nothing of the batch stays on the cluster
         pending = [future for future in futures if not future.done()]
@@ -584,6 +596,26 @@ def _execute(
         for w in scattered.values():
             w.release()
     return [rows[t.key] for t in all_tasks]
+
+
+def _chunk_size(tasks: int, threads: int) -> int:
+    """Tasks per future: about four futures per worker thread, at most 64 tasks each.
+
+    One future per task costs the scheduler a few milliseconds, as much as a task on a
+    few hundred units; chunks keep that overhead small while leaving enough futures to
+    balance the load (a slow chunk, a slow worker) and report progress as they finish.
+    """
+    return max(1, min(64, -(-tasks // (4 * threads))))
+
+
+def _run_chunk(
+    items: list[tuple[Task, pd.Series, Weights, int]], *, permutations: int, alpha: float
+) -> list[tuple[dict[str, Any], pd.DataFrame | None]]:
+    """Several tasks on one worker, one after the other (:func:`_run_task` each)."""
+    return [
+        _run_task(task, series, w, permutations=permutations, seed=task_seed_, alpha=alpha)
+        for task, series, w, task_seed_ in items
+    ]
 
 
 class _Progress:
@@ -737,6 +769,7 @@ def cluster(workers: int | None = None, *, scheduler: str | None = None) -> Iter
         LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address=":0", silence_logs=logging.ERROR,
+            env={"NUMBA_NUM_THREADS": "1"},  # parallel across workers, not within them
         ) as local,
         Client(local, set_as_default=False) as client,
     ):  # fmt: skip
