@@ -10,7 +10,9 @@ minutes):
 3. ``bench_run.py``: ``geotool run`` cold, its stages, the import floor, the map pages'
    sizes;
 4. ``bench_batch.py``: a batch serially and on local dask clusters of 1 and 2 workers;
-5. ``bench_maps.py``: a national page's size and load time in headless Chromium (skipped
+5. ``bench_cold_start.py``: the kernels compile in the first process on a machine and
+   load from numba's cache in the next (with ``--quick``: skipped, it compiles twice);
+6. ``bench_maps.py``: a national page's size and load time in headless Chromium (skipped
    with a note where Debian's ``chromium`` is not installed).
 
 Usage: python benchmarks/bench_all.py [--quick] [--timeout 600]
@@ -51,6 +53,8 @@ def main() -> None:
         section("geotool run", "bench_run.py", ["--runs", "3" if args.quick else "5"]),
         section("Batch on dask", "bench_batch.py", ["--repeat", "1" if args.quick else "2"]),
     ]
+    if not args.quick:
+        statuses.append(section("First process and the next", "bench_cold_start.py", []))
     if shutil.which("chromium") or shutil.which("chromium-browser"):
         statuses.append(section("Map pages in a browser", "bench_maps.py", []))
     else:

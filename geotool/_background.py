@@ -36,12 +36,20 @@ class Pending(Generic[T]):
         self._value = value
         self._error = error
         self._wait: Callable[[], tuple[bool, object]] | None = None
+        self._stop: Callable[[], None] | None = None
+
+    def cancel(self) -> None:
+        """Stop the work if it is still running (the caller failed before needing it)."""
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+        self._wait = None
 
     def result(self) -> T:
         """The work's return value (waiting for the process); its exception is raised here."""
         if self._wait is not None:
             ok, payload = self._wait()
-            self._wait = None
+            self._wait = self._stop = None
             if ok:
                 self._value = payload  # type: ignore[assignment]
             else:
@@ -110,5 +118,12 @@ def start(work: Callable[[], T]) -> Pending[T]:
             receive.close()
             process.join()
 
+    def stop() -> None:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+        receive.close()
+
     pending._wait = wait
+    pending._stop = stop
     return pending

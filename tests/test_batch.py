@@ -232,7 +232,8 @@ def test_text_cells_leave_their_units_out_and_are_logged(panel, caplog):
 
 
 @pytest.mark.parametrize(
-    ("tasks", "threads", "size"), [(240, 2, 30), (240, 1, 60), (1, 8, 1), (10_000, 2, 64), (0, 2, 1)]
+    ("tasks", "threads", "size"),
+    [(240, 2, 30), (240, 1, 60), (1, 8, 1), (10_000, 2, 64), (0, 2, 1)],
 )
 def test_tasks_go_out_in_chunks_of_about_four_per_worker_thread(tasks, threads, size):
     assert batch._chunk_size(tasks, threads) == size

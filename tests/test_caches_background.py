@@ -163,3 +163,37 @@ def test_a_run_is_the_same_with_and_without_the_second_process(tmp_path):
     sa.pop("timings_s"), sb.pop("timings_s")
     assert sorted(sa.pop("files")) == sorted(sb.pop("files"))
     assert sa == sb
+
+
+def test_work_still_running_is_stopped_by_cancel(monkeypatch):
+    import multiprocessing
+    import time
+
+    monkeypatch.setattr(settings, "background", True)
+    if not _background.forking():
+        pytest.skip("no fork here: work runs at once")
+    start = time.perf_counter()
+    pending = _background.start(lambda: time.sleep(60))
+    pending.cancel()
+    assert time.perf_counter() - start < 10
+    assert not [p for p in multiprocessing.active_children() if p.name == "geotool-background"]
+
+
+def test_a_failed_run_stops_its_other_processes_and_leaves_no_output(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from geotool._errors import DataError
+    from geotool.report import pipeline
+
+    monkeypatch.setattr(settings, "background", True)
+
+    def broken(*args, **kwargs):
+        raise DataError("clusters broke")
+
+    monkeypatch.setattr(pipeline, "_clusters", broken)  # after both renderers have started
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="clusters broke"):
+        pipeline.run(pipeline.report2020(), out, permutations=99, seed=1)
+    assert not [p for p in multiprocessing.active_children() if p.name == "geotool-background"]
+    left = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    assert left in ([], [".geotool-lock"])  # the folder's lock file, as after any failure

@@ -477,12 +477,17 @@ def run(
         The summary written as ``summary.json`` (``files`` lists what was written).
 
     """
+    pending: list[background.Pending[Any]] = []  # work in other processes
     with OutputFolder(out_dir, inputs=inputs, owner="geotool run") as folder:
-        summary = _run(
-            study, folder, seed=seed, permutations=permutations, cdn=cdn, offline=offline,
-            basemap=basemap, weights=weights, cluster_set=cluster_set, adjust=adjust,
-            static_formats=figures, dpi=dpi, lang=lang,
-        )  # fmt: skip
+        try:
+            summary = _run(
+                study, folder, seed=seed, permutations=permutations, cdn=cdn,
+                offline=offline, basemap=basemap, weights=weights, cluster_set=cluster_set,
+                adjust=adjust, static_formats=figures, dpi=dpi, lang=lang, pending=pending,
+            )  # fmt: skip
+        finally:  # a failed run stops them before its folder is rolled back
+            for work in pending:
+                work.cancel()
     log(f"wrote {len(summary['files'])} files to {folder.out}")
     return summary
 
@@ -502,8 +507,14 @@ def _run(
     static_formats: tuple[str, ...] = (),
     dpi: int = 300,
     lang: str = "zh",
+    pending: list[background.Pending[Any]] | None = None,
 ) -> dict[str, Any]:
-    """The body of :func:`run`, writing into an open :class:`OutputFolder`."""
+    """The body of :func:`run`, writing into an open :class:`OutputFolder`.
+
+    Work started in other processes is added to ``pending`` (for the caller to cancel
+    if this fails before collecting it).
+    """
+    pending = [] if pending is None else pending
     check.permutations(permutations, n_units=1)  # options fail before any work is done
     autocorr.adjustment(adjust)
     check.seed(seed)
@@ -667,6 +678,7 @@ def _run(
             auto_summary["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
     # the scatter plots are drawn in a second process while tiers, clusters and maps run
     drawn = background.start(partial(_scatter_pngs, scatters, moran_i, lang))
+    pending.append(drawn)
     lap("autocorrelation")
 
     log("tiers: composition, geography, diffusion, gradient ...")
@@ -751,6 +763,7 @@ def _run(
             cluster_set=cluster_set,
         )
     )  # fmt: skip
+    pending.append(pages)
     cluster_summary = _clusters(study, write, permutations=permutations, seed=seed)
     lap("clusters")
     extra_summary = study.extra(write, seed=seed, permutations=permutations) if study.extra else {}
