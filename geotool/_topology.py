@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["components", "neighbour_pairs"]
+__all__ = ["components", "neighbour_array", "neighbour_pairs"]
 
 
 def _vertex_ids(coords: np.ndarray) -> np.ndarray:
@@ -26,19 +26,35 @@ def _vertex_ids(coords: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _pairs(keys: np.ndarray, owner: np.ndarray) -> set[tuple[int, int]]:
-    """Pairs of distinct owners that share at least one key."""
-    frame = pd.DataFrame({"k": keys, "o": owner}).drop_duplicates()
-    counts = frame["k"].map(frame["k"].value_counts())
-    frame = frame[counts.to_numpy() > 1]
-    joined = frame.merge(frame, on="k")
-    joined = joined[joined["o_x"] < joined["o_y"]]
-    uniq = joined[["o_x", "o_y"]].drop_duplicates().to_numpy()
-    return {(int(a), int(b)) for a, b in uniq}
+def _pair_array(keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Pairs ``(a, b)``, ``a < b``, of distinct owners sharing at least one key: ``(m, 2)``.
+
+    Sorted and unique. Vectorised: keys are sorted, and the owners of one key (a
+    vertex: at most a handful of polygons meet at one) are paired by offsets within
+    their run, one numpy pass per offset.
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    owner = np.asarray(owner, dtype=np.int64)
+    if not len(keys):
+        return np.zeros((0, 2), dtype=np.int64)
+    n_owner = int(owner.max()) + 1
+    both = np.unique(keys * n_owner + owner)  # each (key, owner) once, sorted by key
+    k, o = np.divmod(both, n_owner)
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    sizes = np.diff(np.r_[starts, len(k)])
+    pairs = []
+    for d in range(1, int(sizes.max())):
+        same = k[d:] == k[:-d]
+        a, b = o[:-d][same], o[d:][same]  # o is ascending within a key: a < b
+        pairs.append(a * n_owner + b)
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(pairs))
+    return np.column_stack(np.divmod(codes, n_owner))
 
 
-def neighbour_pairs(geometries: np.ndarray, *, rook: bool = False) -> set[tuple[int, int]]:
-    """Neighbouring pairs ``(i, j)`` with ``i < j`` (positions in ``geometries``).
+def neighbour_array(geometries: np.ndarray, *, rook: bool = False) -> np.ndarray:
+    """Neighbouring pairs ``(i, j)``, ``i < j`` (positions in ``geometries``), sorted: ``(m, 2)``.
 
     Parameters
     ----------
@@ -55,14 +71,19 @@ def neighbour_pairs(geometries: np.ndarray, *, rook: bool = False) -> set[tuple[
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
     vids = _vertex_ids(coords)
     if not rook:
-        return _pairs(vids, ring_owner[coord_ring])
+        return _pair_array(vids, ring_owner[coord_ring])
     same_ring = coord_ring[1:] == coord_ring[:-1]
     a = vids[:-1][same_ring]
     b = vids[1:][same_ring]
     lo = np.minimum(a, b).astype(np.int64)
     hi = np.maximum(a, b).astype(np.int64)
     seg = lo * (int(vids.max()) + 1) + hi
-    return _pairs(seg, ring_owner[coord_ring[:-1][same_ring]])
+    return _pair_array(seg, ring_owner[coord_ring[:-1][same_ring]])
+
+
+def neighbour_pairs(geometries: np.ndarray, *, rook: bool = False) -> set[tuple[int, int]]:
+    """:func:`neighbour_array` as a set of ``(i, j)`` tuples."""
+    return {(int(a), int(b)) for a, b in neighbour_array(geometries, rook=rook)}
 
 
 def components(n: int, pairs: set[tuple[int, int]]) -> np.ndarray:

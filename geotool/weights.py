@@ -283,7 +283,7 @@ def _bundled_contiguity(ids: pd.Index, rook: bool) -> tuple[np.ndarray, np.ndarr
 
 
 def _geometry_contiguity(geo: gpd.GeoSeries, rook: bool) -> tuple[np.ndarray, np.ndarray]:
-    from geotool._topology import neighbour_pairs
+    from geotool._topology import neighbour_array
 
     kinds = set(geo.geom_type.unique())
     if not kinds <= {"Polygon", "MultiPolygon"}:
@@ -292,10 +292,7 @@ def _geometry_contiguity(geo: gpd.GeoSeries, rook: bool) -> tuple[np.ndarray, np
             "distance:D for points and lines."
         )
         raise InputError(msg)
-    pairs = neighbour_pairs(geo.to_numpy(), rook=rook)
-    if not pairs:
-        return np.array([], dtype=int), np.array([], dtype=int)
-    a, b = np.array(sorted(pairs)).T
+    a, b = neighbour_array(geo.to_numpy(), rook=rook).T
     return np.concatenate([a, b]), np.concatenate([b, a])
 
 

@@ -81,3 +81,23 @@ def test_gal_export_round_trips(tmp_path, county_universe):
     header, nbrs = lines[1].split(), lines[2].split()
     assert header[0] == w.ids[0] and int(header[1]) == 4 == len(nbrs)
     assert set(nbrs) == set(w.graph.neighbors[w.ids[0]])
+
+
+def test_shared_key_pairs_equal_a_naive_count():
+    """The vectorised pair finder (weights from polygons) against every pair, by hand."""
+    from itertools import combinations
+
+    from geotool._topology import _pair_array
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        keys = rng.integers(0, 40, size=200)
+        owner = rng.integers(0, 30, size=200)  # repeated (key, owner) rows too
+        naive = set()
+        for k in np.unique(keys):
+            owners = sorted(set(owner[keys == k].tolist()))
+            naive |= set(combinations(owners, 2))
+        got = _pair_array(keys, owner)
+        assert [tuple(p) for p in got.tolist()] == sorted(naive)
+    assert _pair_array(np.array([], dtype=int), np.array([], dtype=int)).shape == (0, 2)
+    assert _pair_array(np.array([1, 2]), np.array([0, 1])).shape == (0, 2)  # nothing shared
