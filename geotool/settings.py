@@ -67,13 +67,21 @@ equal_area_crs: str = (
 simplify_tolerance_m: float = 200.0
 permutations: int = 999
 seed: int = 12345
-_cache_env = os.environ.get("GEOTOOL_CACHE_DIR", "")
-cache_dir: Path | None = (
-    None
-    if _cache_env.lower() in ("off", "none", "0")
-    else Path(_cache_env)
-    if _cache_env
-    else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "geotool"
-)
+
+
+def _default_cache_dir() -> Path | None:
+    """``GEOTOOL_CACHE_DIR``, else the user's cache folder; ``None`` when off or homeless."""
+    given = os.environ.get("GEOTOOL_CACHE_DIR", "")
+    if given.lower() in ("off", "none", "0"):
+        return None
+    if given:
+        return Path(given)
+    try:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "geotool"
+    except RuntimeError:  # no home directory (a bare container user): no cache
+        return None
+
+
+cache_dir: Path | None = _default_cache_dir()
 background: bool = os.environ.get("GEOTOOL_BACKGROUND", "1") != "0"
 page_test_hooks: bool = os.environ.get("GEOTOOL_TEST_HOOKS", "") == "1"

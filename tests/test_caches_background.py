@@ -197,3 +197,20 @@ def test_a_failed_run_stops_its_other_processes_and_leaves_no_output(tmp_path, m
     assert not [p for p in multiprocessing.active_children() if p.name == "geotool-background"]
     left = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert left in ([], [".geotool-lock"])  # the folder's lock file, as after any failure
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GEOTOOL_CACHE_DIR": "off"}, "None"),
+        ({"GEOTOOL_CACHE_DIR": "/tmp/gt-cache"}, "/tmp/gt-cache"),
+        ({"GEOTOOL_CACHE_DIR": "", "XDG_CACHE_HOME": "/tmp/xdg"}, "/tmp/xdg/geotool"),
+    ],
+)
+def test_the_cache_folder_comes_from_the_environment(env, expected):
+    code = "from geotool import settings; print(settings.cache_dir)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+    assert out == expected
