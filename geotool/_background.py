@@ -1,17 +1,18 @@
-"""Work done in a second process while the first goes on: the run's figures.
+"""Work done in another process while the first goes on: a run's figures and pages.
 
-A plain ``geotool run`` is a chain of short stages on one core; the print-quality Moran
-scatter plots (matplotlib, about 1.7 s with its import) depend only on the local
-statistics, and the map pages only on what the main process computes. :func:`start`
-forks a process that renders while the main process writes the map pages, so a
-two-core machine finishes both in the time of the longer one.
+A plain ``geotool run`` is a chain of short stages on one core. Its Moran scatter plots
+(matplotlib, about 1.5 s with its import) need only the local statistics, and its map
+pages (folium, about 1.5 s) only the statistics, the tiers' shapes and the cached
+cluster layers; :func:`start` forks a process for each, and the main process counts
+the city clusters meanwhile, so a two-core machine is busy on both cores.
 
 A forked child starts with the parent's memory (no pickling of the inputs, no
 re-import); only its result travels back, pickled through a pipe. The child never runs
-a numba kernel (whose worker threads do not survive a fork) and exits when done.
+a numba kernel (the parent's worker threads do not survive a fork) and exits when done.
 Where forking is not safe or not possible (Windows; macOS, where system frameworks are
 not fork-safe) or ``settings.background`` is off, the work runs in the calling process
-at once, with the same results: nothing the work computes depends on where it runs.
+at once, with the same results: nothing the work computes depends on where it runs
+(``tests/test_caches_background.py`` compares every file of a run both ways).
 """
 
 from __future__ import annotations
