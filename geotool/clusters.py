@@ -741,7 +741,7 @@ def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:
     return pd.Series(np.where(np.isfinite(dist), dist, np.nan), index=w.ids, name="hops")
 
 
-@settings_cache(maxsize=1)
+@derived_cache(maxsize=1)
 def county_contiguity() -> Weights:
     """Queen contiguity of every bundled county-level unit, islands left alone (cached).
 
