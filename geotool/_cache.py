@@ -14,7 +14,9 @@ a fresh process reads them instead of computing them again. The disk key is a di
 of the function, its arguments, geotool's version, the CRS settings and the size and
 modification time of every file in ``data_dir``, ``boundaries_dir`` and the package's
 own modules: editing any of them is a cache miss, never a stale result. An unreadable,
-corrupt or unwritable cache is a miss too (computed as if there were no cache).
+corrupt or unwritable cache is a miss too (computed as if there were no cache). A new
+result replaces the same call's older ones of the same install (package and data
+folders); two installs side by side (two virtual environments) keep their own.
 """
 
 from __future__ import annotations
@@ -110,7 +112,9 @@ def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...]) -> Path | None:
         return None
     name = f"{fn.__module__}.{fn.__qualname__}"
     call = hashlib.sha256(repr((name, args)).encode()).hexdigest()[:16]
-    return Path(folder) / "derived" / f"{name}.{call}.{_fingerprint()[:24]}.pickle"
+    where = (str(_PACKAGE), str(settings.data_dir), str(settings.boundaries_dir))
+    install = hashlib.sha256(repr(where).encode()).hexdigest()[:8]
+    return Path(folder) / "derived" / f"{name}.{call}.{install}.{_fingerprint()[:24]}.pickle"
 
 
 def _read(path: Path) -> tuple[bool, object]:
@@ -130,7 +134,7 @@ def _write(path: Path, value: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         for old in path.parent.glob(path.name.rsplit(".", 2)[0] + ".*.pickle"):
-            if old != path:  # the same call under earlier data or code
+            if old != path:  # the same call of the same install, under older data or code
                 old.unlink(missing_ok=True)
     except OSError:  # a read-only home, a full disk: run without the cache
         pass

@@ -544,6 +544,49 @@ def _run(
         write(f"tables/{name}.csv", _csv(frame))
     lap("inputs")
 
+    log("tiers: composition, geography, diffusion, gradient ...")
+    tier_summary: dict[str, Any] = {}
+    tier_shapes = {}
+    coast = boundaries.coastline()
+    core = rankings.core_point()
+    for name, tt in study.tier_tables.items():
+        ids = pd.Index(tt.table["adcode"]).unique()
+        pos = tiers.unit_positions(study.geometry_of(ids), coast=coast, core=core)
+        res = tiers.analyse(
+            tt.table, pos, permutations=permutations, seed=seed, year_col=tt.year_col
+        )
+        if tt.region_change is not None:
+            res["region_change"] = tt.region_change
+        tier_shapes[name] = res["shapes"]
+        for key in ("composition", "geography", "vectors", "gradient", "region_change"):
+            if key in res:
+                frame = res[key].reset_index() if key == "composition" else res[key]
+                write(f"tables/tiers_{key}_{name}.csv", _csv(frame))
+        if "yearly_centres" in res:
+            write(f"tables/tiers_yearly_centres_{name}.csv", _csv(res["yearly_centres"]))
+        write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
+        for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
+            step_key = step.replace("->", "_")
+            write(f"tables/tiers_mobility_{name}_{step_key}.csv", _csv(matrix.reset_index()))
+        comp = res.get("composition")
+        tier_summary[name] = {
+            "tiers": tt.tiers,
+            "by_region": {
+                int(t): {r: int(comp.loc[t, r]) for r in ("east", "central", "west", "northeast")}
+                for t in comp.index
+            }
+            if comp is not None
+            else {},
+            "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict(
+                orient="records"
+            ),
+            "gradient": res["gradient"]
+            .drop(columns=["permutations", "seed"])
+            .to_dict(orient="records"),
+            "verdict": res["verdict"],
+        }
+    lap("tiers")
+
     log(f"spatial autocorrelation ({permutations} permutations) ...")
     auto_summary: dict[str, Any] = {}
     locals_: dict[str, pd.DataFrame] = {}
@@ -676,53 +719,10 @@ def _run(
         }
         if a.member is not None and b.member is not None:
             auto_summary["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
-    # the scatter plots are drawn in a second process while tiers, clusters and maps run
+    # the scatter plots are drawn in another process while the clusters are counted
     drawn = background.start(partial(_scatter_pngs, scatters, moran_i, lang))
     pending.append(drawn)
     lap("autocorrelation")
-
-    log("tiers: composition, geography, diffusion, gradient ...")
-    tier_summary: dict[str, Any] = {}
-    tier_shapes = {}
-    coast = boundaries.coastline()
-    core = rankings.core_point()
-    for name, tt in study.tier_tables.items():
-        ids = pd.Index(tt.table["adcode"]).unique()
-        pos = tiers.unit_positions(study.geometry_of(ids), coast=coast, core=core)
-        res = tiers.analyse(
-            tt.table, pos, permutations=permutations, seed=seed, year_col=tt.year_col
-        )
-        if tt.region_change is not None:
-            res["region_change"] = tt.region_change
-        tier_shapes[name] = res["shapes"]
-        for key in ("composition", "geography", "vectors", "gradient", "region_change"):
-            if key in res:
-                frame = res[key].reset_index() if key == "composition" else res[key]
-                write(f"tables/tiers_{key}_{name}.csv", _csv(frame))
-        if "yearly_centres" in res:
-            write(f"tables/tiers_yearly_centres_{name}.csv", _csv(res["yearly_centres"]))
-        write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
-        for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
-            step_key = step.replace("->", "_")
-            write(f"tables/tiers_mobility_{name}_{step_key}.csv", _csv(matrix.reset_index()))
-        comp = res.get("composition")
-        tier_summary[name] = {
-            "tiers": tt.tiers,
-            "by_region": {
-                int(t): {r: int(comp.loc[t, r]) for r in ("east", "central", "west", "northeast")}
-                for t in comp.index
-            }
-            if comp is not None
-            else {},
-            "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict(
-                orient="records"
-            ),
-            "gradient": res["gradient"]
-            .drop(columns=["permutations", "seed"])
-            .to_dict(orient="records"),
-            "verdict": res["verdict"],
-        }
-    lap("tiers")
 
     log("maps (in a second process while the city clusters are counted) ...")
     first = study.variables[0].key
