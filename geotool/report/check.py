@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from geotool import clusters
+from geotool._cache import derived_cache
 from geotool.report import rankings
 
 __all__ = ["STATED", "check_report", "region_change"]
@@ -427,6 +428,12 @@ def check_report() -> pd.DataFrame:
     0
 
     """
+    return _check_report().copy()
+
+
+@derived_cache(maxsize=1)
+def _check_report() -> pd.DataFrame:
+    """Cached body of :func:`check_report` (a function of the bundled data and the code)."""
     rows = _county_rows() + _district_rows()
     for extra in _extensions():
         rows += extra()

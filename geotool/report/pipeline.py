@@ -302,8 +302,8 @@ def _scatter_pngs(
     out = {}
     for key, local, title in scatters:
         fig = print_figures.moran_figure(local, title=title, moran_i=moran_i[key], lang=lang)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=150)
+        buf = io.BytesIO()  # fast zlib level: for the index page, not for print
+        fig.savefig(buf, format="png", dpi=150, pil_kwargs={"compress_level": 1})
         out[f"figures/moran_scatter_{key}.png"] = buf.getvalue()
     return out
 
