@@ -13,6 +13,12 @@ A run is a transaction (:class:`geotool._outdir.OutputFolder`): it writes into a
 folder and publishes all its files at once when it succeeded, so a killed, failed or
 concurrent run never leaves ``out_dir`` holding files of two runs; files the run did not
 write (a user's own) are kept, input files are never overwritten.
+
+Stages: inputs, tiers, autocorrelation; then the Moran scatter plots and the map pages
+are drawn in two forked processes (:mod:`geotool._background`) while this one counts
+the city clusters and runs a user study's extra analyses; static figures, if asked
+for, and the index page come last. ``summary.json``'s ``timings_s`` has a lap per stage
+(``maps`` is the wait for the two renderers).
 """
 
 from __future__ import annotations
