@@ -33,11 +33,18 @@ T = TypeVar("T")
 class Pending(Generic[T]):
     """The result of :func:`start`'s work, to be had with :meth:`result`."""
 
-    def __init__(self, value: T | None = None, error: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        value: T | None = None,
+        error: BaseException | None = None,
+        *,
+        wait: Callable[[], tuple[bool, object]] | None = None,
+        stop: Callable[[], None] | None = None,
+    ) -> None:
         self._value = value
         self._error = error
-        self._wait: Callable[[], tuple[bool, object]] | None = None
-        self._stop: Callable[[], None] | None = None
+        self._wait = wait  # (ok, value or exception) from the process, once
+        self._stop = stop  # ends the process unheard
 
     def cancel(self) -> None:
         """Stop the work if it is still running (the caller failed before needing it)."""
@@ -102,7 +109,6 @@ def start(work: Callable[[], T]) -> Pending[T]:
     process = ctx.Process(target=child, daemon=True, name="geotool-background")
     process.start()
     send.close()
-    pending: Pending[T] = Pending()
 
     def wait() -> tuple[bool, object]:
         try:
@@ -125,6 +131,4 @@ def start(work: Callable[[], T]) -> Pending[T]:
         process.join()
         receive.close()
 
-    pending._wait = wait
-    pending._stop = stop
-    return pending
+    return Pending(wait=wait, stop=stop)
