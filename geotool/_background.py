@@ -1,31 +1,41 @@
 """Work done in another process while the first goes on: a run's figures and pages.
 
 A plain ``geotool run`` is a chain of short stages on one core. Its Moran scatter plots
-(matplotlib, about 1.5 s with its import) need only the local statistics, and its map
-pages (folium, about 1.5 s) only the statistics, the tiers' shapes and the cached
-cluster layers; :func:`start` forks a process for each, and the main process counts
-the city clusters meanwhile, so a two-core machine is busy on both cores.
+(matplotlib, about 1.3 s with its import) need only the local statistics, and its map
+pages (folium, about 1.2 s) only the statistics, the tiers' shapes and the cached
+cluster layers; :func:`prepare` forks a process for each before the statistics, the
+children import their libraries (``warm``) while the parent computes, and the parent
+sends them the statistics when it has them (:meth:`Prepared.submit`) and counts the
+city clusters while they draw: a two-core machine is busy on both cores.
 
-A forked child starts with the parent's memory (no pickling of the inputs, no
-re-import); only its result travels back, pickled through a pipe. The child never runs
-a numba kernel (the parent's worker threads do not survive a fork) and exits when done.
+A forked child starts with the parent's memory (no re-import, and whatever the work
+closes over, such as a study with its functions, need not pickle). Only the arguments
+given to ``submit`` and the result travel, pickled through pipes; the arguments are
+sent from a thread, so the parent does not wait for a child still importing. In a
+plain run the children fork before any numba kernel has run, so no numba worker
+thread exists yet (forking a threaded process is unsafe, and Python 3.12 warns of
+it). A child never runs a numba kernel (GNU OpenMP refuses to work after a fork) and
+exits when done.
+
 Where forking is not safe or not possible (Windows; macOS, where system frameworks are
 not fork-safe) or ``settings.background`` is off, the work runs in the calling process
-at once, with the same results: nothing the work computes depends on where it runs
-(``tests/test_caches_background.py`` compares every file of a run both ways).
+at ``submit``, with the same results: nothing the work computes depends on where it
+runs (``tests/test_caches_background.py`` compares every file of a run both ways).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import sys
+import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from multiprocessing.reduction import ForkingPickler
+from typing import Any, Generic, TypeVar
 
 from geotool import settings
 from geotool._errors import GeotoolError
 
-__all__ = ["Pending", "start"]
+__all__ = ["Pending", "Prepared", "prepare", "start"]
 
 T = TypeVar("T")
 
@@ -68,36 +78,108 @@ class Pending(Generic[T]):
 
 
 def forking() -> bool:
-    """Whether :func:`start` runs work in a forked process here."""
+    """Whether :func:`start` and :func:`prepare` run work in a forked process here."""
     return bool(settings.background) and sys.platform.startswith("linux")
 
 
-def start(work: Callable[[], T]) -> Pending[T]:
-    """Run ``work()`` in a forked process (or at once, see the module docstring).
+class Prepared(Generic[T]):
+    """Work waiting for its arguments (see :func:`prepare`); :meth:`submit` gives them."""
+
+    def __init__(
+        self,
+        work: Callable[..., T],
+        *,
+        send: Any = None,
+        pending: Pending[T] | None = None,
+    ) -> None:
+        self._work = work
+        self._send = send  # the pipe to the waiting child; None: run in this process
+        self._pending = pending
+        self._submitted = False
+
+    def submit(self, *args: Any, **kwargs: Any) -> Pending[T]:
+        """Start the work with these arguments (they must pickle); once only.
+
+        Returns
+        -------
+        Pending
+            ``.result()`` waits for the value.
+
+        """
+        if self._submitted:
+            raise RuntimeError("work already submitted")
+        self._submitted = True
+        if self._send is None:
+            try:
+                return Pending(value=self._work(*args, **kwargs))
+            except Exception as exc:
+                return Pending(error=exc)
+        assert self._pending is not None
+        data = ForkingPickler.dumps((args, kwargs))  # an unpicklable argument fails here
+        send, self._send = self._send, None
+
+        def deliver() -> None:  # a pipe holds 64 kB: the child may still be importing
+            try:
+                send.send_bytes(data)
+            except OSError:  # the child was stopped; cancel() or result() reports it
+                pass
+            finally:
+                send.close()
+
+        threading.Thread(target=deliver, daemon=True, name="geotool-deliver").start()
+        return self._pending
+
+    def cancel(self) -> None:
+        """Stop the waiting or running child (the caller failed before needing it)."""
+        if self._pending is not None:
+            self._pending.cancel()
+        if self._send is not None:
+            self._send.close()
+            self._send = None
+
+
+def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None) -> Prepared[T]:
+    """Fork now a process that runs ``warm()`` and waits for ``work``'s arguments.
 
     Parameters
     ----------
     work : callable
-        Takes no arguments; its return value and any exception it raises must pickle.
+        Called as ``work(*args, **kwargs)`` with :meth:`Prepared.submit`'s arguments;
+        its return value and any exception it raises must pickle. It may close over
+        anything (the child has the parent's memory as it was at this call).
+    warm : callable, optional
+        What the child does while it waits, such as importing ``work``'s libraries.
+        Not called when the work runs in this process (at ``submit``).
 
     Returns
     -------
-    Pending
-        ``.result()`` waits for the value.
+    Prepared
 
     """
     if not forking():
-        try:
-            return Pending(value=work())
-        except Exception as exc:
-            return Pending(error=exc)
+        return Prepared(work)
     ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
+    receive, send = ctx.Pipe(duplex=False)  # the result, child to parent
+    args_in, args_out = ctx.Pipe(duplex=False)  # the arguments, parent to child
 
     def child() -> None:
         receive.close()
+        args_out.close()
+        warm_error: BaseException | None = None
         try:
-            payload: tuple[bool, object] = (True, work())
+            if warm is not None:
+                warm()
+        except BaseException as exc:
+            warm_error = exc
+        try:
+            args, kwargs = ForkingPickler.loads(args_in.recv_bytes())
+        except EOFError:  # the parent cancelled before submitting
+            return
+        args_in.close()
+        try:
+            if warm_error is not None:
+                raise warm_error
+            payload: tuple[bool, object] = (True, work(*args, **kwargs))
         except BaseException as exc:  # everything goes back to the parent
             payload = (False, exc)
         try:
@@ -109,6 +191,7 @@ def start(work: Callable[[], T]) -> Pending[T]:
     process = ctx.Process(target=child, daemon=True, name="geotool-background")
     process.start()
     send.close()
+    args_in.close()
 
     def wait() -> tuple[bool, object]:
         try:
@@ -131,4 +214,21 @@ def start(work: Callable[[], T]) -> Pending[T]:
         process.join()
         receive.close()
 
-    return Pending(wait=wait, stop=stop)
+    return Prepared(work, send=args_out, pending=Pending(wait=wait, stop=stop))
+
+
+def start(work: Callable[[], T]) -> Pending[T]:
+    """Run ``work()`` in a forked process (or at once, see the module docstring).
+
+    Parameters
+    ----------
+    work : callable
+        Takes no arguments; its return value and any exception it raises must pickle.
+
+    Returns
+    -------
+    Pending
+        ``.result()`` waits for the value.
+
+    """
+    return prepare(work).submit()

@@ -130,6 +130,66 @@ def test_background_returns_values_and_raises_errors(monkeypatch):
         assert _background.start(os.getpid).result() != os.getpid()
 
 
+_WARMED: list[str] = []
+
+
+def _warm_slowly(marker: Path | None = None, seconds: float = 0.0) -> None:
+    import time
+
+    time.sleep(seconds)
+    _WARMED.append("warm")  # in the child's memory only
+    if marker is not None:
+        marker.write_text("warm")
+
+
+def _what_ran(big: np.ndarray, *, extra: int) -> tuple[list[str], int, float, int]:
+    return list(_WARMED), os.getpid(), float(big.sum()), extra
+
+
+def test_prepared_work_warms_while_the_parent_goes_on(tmp_path, monkeypatch):
+    """The child warms up before its arguments arrive; the parent is not held up by a
+    child still warming, even with arguments larger than a pipe holds (64 kB)."""
+    monkeypatch.setattr(settings, "background", True)
+    if not _background.forking():
+        pytest.skip("no fork here: work runs at once")
+    marker = tmp_path / "warmed"
+    prepared = _background.prepare(_what_ran, warm=lambda: _warm_slowly(marker, seconds=2.0))
+    big = np.ones(1_000_000)  # 8 MB pickled
+    pending = prepared.submit(big, extra=7)
+    assert not marker.exists()  # submit returned while the child was still warming
+    warmed, pid, total, extra = pending.result()
+    assert (warmed, total, extra) == (["warm"], 1_000_000.0, 7)
+    assert pid != os.getpid() and _WARMED == []
+    with pytest.raises(RuntimeError, match="already submitted"):
+        prepared.submit(big, extra=1)
+
+
+def test_prepared_work_in_one_process_skips_warm_and_runs_at_submit(monkeypatch):
+    monkeypatch.setattr(settings, "background", False)
+    prepared = _background.prepare(_what_ran, warm=_warm_slowly)
+    assert _WARMED == []
+    warmed, pid, total, extra = prepared.submit(np.ones(3), extra=2).result()
+    assert (warmed, pid, total, extra) == ([], os.getpid(), 3.0, 2)
+
+
+def test_prepared_work_reports_a_failed_warm_and_refuses_unpicklable_arguments(monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr(settings, "background", True)
+    if not _background.forking():
+        pytest.skip("no fork here: work runs at once")
+    broken = _background.prepare(_what_ran, warm=lambda: __import__("no_such_module_here"))
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_here"):
+        broken.submit(np.ones(2), extra=0).result()
+    unpicklable = _background.prepare(_what_ran)
+    with pytest.raises(Exception, match=r"pickle|lambda"):
+        unpicklable.submit(np.ones(2), extra=lambda: 0)
+    unpicklable.cancel()  # the waiting child is stopped
+    waiting = _background.prepare(_what_ran, warm=lambda: _warm_slowly(seconds=60))
+    waiting.cancel()
+    assert not [p for p in multiprocessing.active_children() if p.name == "geotool-background"]
+
+
 def test_cluster_colours_are_matplotlibs_tab20():
     from matplotlib import colormaps
     from matplotlib.colors import to_hex

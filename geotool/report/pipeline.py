@@ -14,10 +14,11 @@ folder and publishes all its files at once when it succeeded, so a killed, faile
 concurrent run never leaves ``out_dir`` holding files of two runs; files the run did not
 write (a user's own) are kept, input files are never overwritten.
 
-Stages: inputs, tiers, autocorrelation; then the Moran scatter plots and the map pages
-are drawn in two forked processes (:mod:`geotool._background`) while this one counts
-the city clusters and runs a user study's extra analyses; static figures, if asked
-for, and the index page come last. ``summary.json``'s ``timings_s`` has a lap per stage
+Stages: inputs, then two processes are forked for the Moran scatter plots and the map
+pages (:mod:`geotool._background`), which import matplotlib and folium while this one
+computes the tiers and the autocorrelation; they draw from the statistics while this
+one counts the city clusters and runs a user study's extra analyses; static figures,
+if asked for, and the index page come last. ``summary.json``'s ``timings_s`` has a lap per stage
 (``maps`` is the wait for the two renderers).
 """
 
@@ -236,19 +237,27 @@ def _pages(
     study: Study,
     folder: OutputFolder,
     *,
+    cdn: bool,
+    offline: bool | None,
+    basemap: str,
+    cluster_set: str,
     info: pd.DataFrame,
-    opts: dict[str, Any],
     fields: dict[str, str],
     membership: pd.DataFrame | None,
     locals_: dict[str, pd.DataFrame],
     joins: dict[str, pd.DataFrame],
     tier_shapes: gpd.GeoDataFrame,
-    cluster_set: str,
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
     """Write the run's map pages; their sizes (bytes), the linked views, the files."""
     from geotool.maps import linked_lisa, to_html
 
     files: list[str] = []
+    opts: dict[str, Any] = {"cdn": cdn, "offline": offline, "basemap": basemap}
+    if study.units is not None:
+        opts["geo"] = _map_geometry(study.units)
+        opts["label_col"] = "name"
+    if study.info_values is not None:  # a user's table: open on its units, not all of China
+        opts["fit"] = "coloured"
     values_maps = study.values_map(info, opts)
     if not isinstance(values_maps, dict):
         values_maps = {"rankings.html": values_maps}
@@ -301,8 +310,19 @@ def _pages(
     return maps_written, linked, files
 
 
+def _load_matplotlib() -> None:
+    """The scatter plots' libraries, imported while the statistics run."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+
+
+def _load_folium() -> None:
+    """The map pages' libraries (folium compiles its templates as it loads)."""
+    import folium  # noqa: F401
+
+
 def _scatter_pngs(
-    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], lang: str
+    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], *, lang: str
 ) -> dict[str, bytes]:
     """The run's Moran scatter plots as PNG, by file: CJK-capable, 150 dpi (900 px)."""
     out = {}
@@ -483,7 +503,7 @@ def run(
         The summary written as ``summary.json`` (``files`` lists what was written).
 
     """
-    pending: list[background.Pending[Any]] = []  # work in other processes
+    pending: list[background.Pending[Any] | background.Prepared[Any]] = []  # other processes
     with OutputFolder(out_dir, inputs=inputs, owner="geotool run") as folder:
         try:
             summary = _run(
@@ -513,7 +533,7 @@ def _run(
     static_formats: tuple[str, ...] = (),
     dpi: int = 300,
     lang: str = "zh",
-    pending: list[background.Pending[Any]] | None = None,
+    pending: list[background.Pending[Any] | background.Prepared[Any]] | None = None,
 ) -> dict[str, Any]:
     """The body of :func:`run`, writing into an open :class:`OutputFolder`.
 
@@ -548,6 +568,17 @@ def _run(
         study = report2020()
     for name, frame in study.tables.items():
         write(f"tables/{name}.csv", _csv(frame))
+    # the renderers fork now and import their libraries while the statistics run
+    drawing = background.prepare(partial(_scatter_pngs, lang=lang), warm=_load_matplotlib)
+    pending.append(drawing)
+    paging = background.prepare(
+        partial(
+            _pages, study, folder, cdn=cdn, offline=offline, basemap=basemap,
+            cluster_set=cluster_set,
+        ),
+        warm=_load_folium,
+    )  # fmt: skip
+    pending.append(paging)
     lap("inputs")
 
     log("tiers: composition, geography, diffusion, gradient ...")
@@ -726,8 +757,7 @@ def _run(
         if a.member is not None and b.member is not None:
             auto_summary["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
     # the scatter plots are drawn in another process while the clusters are counted
-    drawn = background.start(partial(_scatter_pngs, scatters, moran_i, lang))
-    pending.append(drawn)
+    drawn = drawing.submit(scatters, moran_i)
     lap("autocorrelation")
 
     log("maps (in a second process while the city clusters are counted) ...")
@@ -743,12 +773,6 @@ def _run(
         )
     else:
         info = _unit_info(study, locals_[first], membership)
-    opts: dict[str, Any] = {"cdn": cdn, "offline": offline, "basemap": basemap}
-    if study.units is not None:
-        opts["geo"] = _map_geometry(study.units)
-        opts["label_col"] = "name"
-    if study.info_values is not None:  # a user's table: open on its units, not all of China
-        opts["fit"] = "coloured"
     first_tiers = next(iter(study.tier_tables))
     if study.info_values is not None:
         t = study.tier_tables[first_tiers].table
@@ -762,14 +786,10 @@ def _run(
             "tier": "tier 梯队", "region": "region", "cluster": "城市群 cluster",
             "lisa_class": f"LISA ({study.variables[0].label})",
         }  # fmt: skip
-    pages = background.start(
-        partial(
-            _pages, study, folder, info=info, opts=opts, fields=fields, membership=membership,
-            locals_=locals_, joins=joins, tier_shapes=tier_shapes[first_tiers],
-            cluster_set=cluster_set,
-        )
+    pages = paging.submit(
+        info=info, fields=fields, membership=membership, locals_=locals_, joins=joins,
+        tier_shapes=tier_shapes[first_tiers],
     )  # fmt: skip
-    pending.append(pages)
     cluster_summary = _clusters(study, write, permutations=permutations, seed=seed)
     lap("clusters")
     extra_summary = study.extra(write, seed=seed, permutations=permutations) if study.extra else {}
