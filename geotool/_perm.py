@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -346,11 +347,64 @@ def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:
     return tie_rule_p(upper, lower, perms)
 
 
+# numpy's SeedSequence (O'Neill's seed_seq_fe, pool of 4 words): its hash constants
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _M32 = 0xCA01F9DD, 0x4973F715, 0xFFFFFFFF
+
+
+def _mix(x: Any, y: Any) -> Any:
+    """SeedSequence's ``mix`` of two 32-bit words (ints, or uint64 arrays holding them)."""
+    r = ((_MIX_L * x) & _M32) - ((_MIX_R * y) & _M32)
+    r &= _M32
+    return r ^ (r >> 16)
+
+
+def _spawned_states(entropy: list[int], blocks: int) -> np.ndarray:
+    """``[c.generate_state(4, np.uint64) for c in SeedSequence(entropy).spawn(blocks)]``.
+
+    The same words as numpy's Python loop over children (a test compares them), computed
+    once for what the children share and as arrays for the one word that differs: the
+    spawn key ``(i,)``, mixed into the pool last. 2.8 ms for 125 blocks in numpy's loop,
+    about 50 µs here; the engine calls it for every test.
+    """
+    words = [  # each int as 32-bit words, least significant first; 0 is one word
+        v >> (32 * k) & _M32 for v in entropy for k in range(max(1, -(-v.bit_length() // 32)))
+    ]
+    if len(words) < 4:  # numpy pads the run entropy to the pool size before a spawn key
+        words += [0] * (4 - len(words))
+    hash_a = _INIT_A
+
+    def hashmix(value: Any) -> Any:
+        nonlocal hash_a
+        value = value ^ hash_a
+        hash_a = (hash_a * _MULT_A) & _M32
+        value = (value * hash_a) & _M32
+        return value ^ (value >> 16)
+
+    pool: list[Any] = [hashmix(w) for w in words[:4]]
+    for src in range(4):
+        for dst in range(4):
+            if src != dst:
+                pool[dst] = _mix(pool[dst], hashmix(pool[src]))
+    for w in words[4:]:
+        for dst in range(4):
+            pool[dst] = _mix(pool[dst], hashmix(w))
+    key = np.arange(blocks, dtype=np.uint64)  # each child's spawn key: one word
+    for dst in range(4):
+        pool[dst] = _mix(np.uint64(pool[dst]), hashmix(key))
+    hash_b = _INIT_B
+    state = np.empty((blocks, 8), dtype=np.uint64)  # 8 words of 32 bits = 4 of 64
+    for j in range(8):
+        value = pool[j % 4] ^ np.uint64(hash_b)
+        hash_b = (hash_b * _MULT_B) & _M32
+        value = (value * np.uint64(hash_b)) & np.uint64(_M32)
+        state[:, j] = value ^ (value >> np.uint64(16))
+    return state[:, 0::2] | (state[:, 1::2] << np.uint64(32))  # little-endian pairs
+
+
 def _stream_states(rng: np.random.Generator, blocks: int) -> np.ndarray:
     """One xoshiro256** state per block, from ``rng``'s seed (``SeedSequence.spawn``)."""
-    root = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
-    states = [child.generate_state(4, np.uint64) for child in root.spawn(blocks)]
-    out = np.array(states, dtype=np.uint64).reshape(blocks, 4)
+    out = _spawned_states(rng.integers(0, 2**63, size=4).tolist(), blocks)
     out[~out.any(axis=1), 0] = 1  # the all-zero state is xoshiro's only fixed point
     return out
 

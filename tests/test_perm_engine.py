@@ -113,3 +113,20 @@ def test_kendall_sums_equal_the_pairwise_count(ties):
     for q in range(20):
         yp = y[perms[q]]
         assert 2 * got[q] == (sx * np.sign(yp[:, None] - yp[None, :])).sum()
+
+
+def test_block_streams_are_numpys_spawned_seed_sequences():
+    """The engine's stream states equal ``SeedSequence(entropy).spawn(blocks)``'s words,
+    for entropies of any word length (small ints, zeros, 63-bit ints) and block counts."""
+    from geotool._perm import _spawned_states
+
+    draw = np.random.default_rng(20201126)
+    cases = [[0, 0, 0, 0], [1, 2, 3, 4], [2**63 - 1] * 4, [0, 2**32, 2**32 - 1, 5]]
+    cases += [[int(v) for v in draw.integers(0, 2**63, size=4)] for _ in range(40)]
+    cases += [[int(v) for v in draw.integers(0, 2**31, size=4)] for _ in range(10)]
+    for i, entropy in enumerate(cases):
+        blocks = (1, 2, 125, 1250)[i % 4]
+        expected = np.array(
+            [c.generate_state(4, np.uint64) for c in np.random.SeedSequence(entropy).spawn(blocks)]
+        ).reshape(blocks, 4)
+        np.testing.assert_array_equal(_spawned_states(entropy, blocks), expected)
