@@ -506,7 +506,7 @@ def build(
         ]
         island_report["bridges"] = _bridges(
             (lonely, nearest, km), pts, tree, group_of=group_of, label=label,
-            max_bridge_km=max_bridge_km,
+            max_bridge_km=max_bridge_km, spec=spec,
         )  # fmt: skip
     elif len(lonely) and islands == "keep":
         island_report["units"] = [label(i) for i in lonely]
@@ -554,6 +554,7 @@ def _bridges(
     group_of: np.ndarray | None,
     label: Any,
     max_bridge_km: float | None,
+    spec: str,
 ) -> list[dict[str, Any]]:
     """Every bridge (from, to, km) with its length, flagged when long or across groups."""
     lonely, nearest, km = links
@@ -577,8 +578,8 @@ def _bridges(
             for b in flagged[:5]
         )
         log(
-            f"{len(flagged)} of {len(out)} units without neighbours were joined far away or "
-            f"across groups (threshold {max_bridge_km:.0f} km): {shown}"
+            f"{spec} weights: {len(flagged)} of {len(out)} units without neighbours were "
+            f"joined far away or across groups (threshold {max_bridge_km:.0f} km): {shown}"
             + (" ..." if len(flagged) > 5 else "")
             + "; consider knn:K weights or islands='drop'.",
             logging.WARNING,

@@ -26,6 +26,16 @@ def test_queen_on_the_universe_links_units_isolated_by_holes(county_universe):
     assert (s != s.T).nnz == 0
 
 
+def test_bridge_warnings_name_the_weights_they_come_from(county_universe, caplog):
+    """Queen and rook bridge the same islands: each warning says which weights it is."""
+    caplog.set_level("WARNING", logger="geotool")
+    for spec in ("queen", "rook"):
+        weights.build(county_universe, spec)
+    warned = [r.getMessage() for r in caplog.records if "joined far away" in r.getMessage()]
+    assert [m.split(" weights: ")[0] for m in warned] == ["queen", "rook"]
+    assert all("440523" in m for m in warned)  # 南澳县, bridged across provinces
+
+
 def test_drop_rule_removes_and_reports(county_universe):
     w = weights.build(county_universe, "queen", islands="drop")
     assert w.report["units"] == 1861 - 10
