@@ -1,6 +1,7 @@
 """Budget: `geotool run` on the bundled default <= 5 s from a cold start, 999 permutations.
 
-Prints, for three fresh runs (median): the wall time, the CPU time of the process (user +
+Prints, for three fresh runs (median), each leaving as the ``geotool`` command does
+(without freeing its heap: ``cli.entry``): the wall time, the CPU time of the process (user +
 system, what a loaded shared machine distorts least) and the CPU time of each stage (the
 run's ``timings_s`` laps taken on the process clock instead of the wall clock), and, as the
 peer measured in the same run, the import floor: a fresh process importing the stack the
@@ -25,18 +26,21 @@ from pathlib import Path
 
 PEER = "import geopandas, libpysal, esda, folium"
 
-#: A fresh process running ``geotool run`` with the stage laps on the process clock.
+#: A fresh process running ``geotool run`` with the stage laps on the process clock, and
+#: leaving as the ``geotool`` command does (``cli.entry``: flush, then ``os._exit``).
 RUN = """
-import json, sys, time, types
+import json, os, sys, time, types
 t0 = time.process_time()
 import geotool.report.pipeline as pipeline
 pipeline.time = types.SimpleNamespace(perf_counter=time.process_time)
 from geotool import cli
 imported = time.process_time() - t0
-cli.main(["--quiet", "run", "--out", sys.argv[1], "--permutations", "999"])
+code = cli.main(["--quiet", "run", "--out", sys.argv[1], "--permutations", "999"])
 summary = json.loads(open(sys.argv[1] + "/summary.json").read())
 print(json.dumps({"import": round(imported, 2), **summary["timings_s"]}))
 print(json.dumps(summary["maps"]["files"]))
+sys.stdout.flush()
+os._exit(code)
 """
 
 
