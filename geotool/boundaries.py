@@ -193,7 +193,11 @@ def metadata() -> dict[str, Any]:
 
 
 def info() -> dict[str, Any]:
-    """Counts, vintage, datum, components and islands of the bundled layers."""
+    """Counts, vintage, datum, components and islands of the bundled layers.
+
+    ``code_corrections`` lists the source's codes the build replaced by the official ones
+    (``"460301 西沙区": "460302"``: see ``boundaries/README.md``).
+    """
     meta = metadata()
     counties = load("county")
     return {
@@ -202,6 +206,7 @@ def info() -> dict[str, Any]:
         "vintage": meta["source"]["vintage"],
         "source": f"{meta['source']['package']} {meta['source']['version']}",
         "upstream": meta["source"]["upstream"],
+        "code_corrections": meta["source"].get("code_corrections", {}),
         "datum": meta["datum"],
         "simplify_tolerance_m": meta["simplify_tolerance_m"],
         "components": meta["components"]["count"],

@@ -72,6 +72,11 @@ def _cmd_boundaries_info(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"source      {data['source']} ({data['upstream']}), vintage {data['vintage']}")
     print(f"datum       {data['datum']}")
+    if data["code_corrections"]:
+        print(
+            "codes       official instead of the source's: "
+            + ", ".join(f"{k} -> {v}" for k, v in data["code_corrections"].items())
+        )
     print("units       " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
     print("unit types  " + ", ".join(f"{k} {v}" for k, v in data["unit_types"].items()))
     print(

@@ -92,7 +92,7 @@ def test_county_layer_is_a_valid_coverage(counties):
 
 def test_islands_stay_islands(counties):
     islands = set(counties.index[counties["queen_neighbours"] == 0])
-    assert islands == {"210224", "330921", "350527", "440523", "460301", "460302", "710000"}
+    assert islands == {"210224", "330921", "350527", "440523", "460302", "460303", "710000"}
     assert set(boundaries.info()["islands"]) == {f"{c} {counties.at[c, 'name']}" for c in islands}
 
 
@@ -186,3 +186,21 @@ def test_coastline_is_the_sea_edge_only(counties):
     assert d.loc["652801"] > 15  # 库尔勒市
     assert d.loc["451481"] > 0.3  # 凭祥市, on the Vietnamese land border, not the coast
     assert d.loc["222401"] > 0.3  # 延吉市, near North Korea and Russia, inland
+
+
+def test_sansha_districts_carry_their_official_codes(counties):
+    """AMap numbers 西沙区 and 南沙区 460301 and 460302; the official codes are 460302 and
+    460303, and a user's 460302 must be 西沙区 (the build corrects AMap's two codes)."""
+    from geotool import match
+
+    assert counties.loc[["460302", "460303"], "name"].tolist() == ["西沙区", "南沙区"]
+    assert "460301" not in counties.index
+    table = pd.DataFrame(
+        {"代码": ["460302", "460303", "431181", "431121"], "value": [1.0, 2.0, 3.0, 4.0]}
+    )
+    resolved = match.resolve(table)
+    assert resolved["adcode"].tolist() == ["460302", "460303", "431121", "431121"]
+    assert boundaries.info()["code_corrections"] == {
+        "460301 西沙区": "460302",
+        "460302 南沙区": "460303",
+    }

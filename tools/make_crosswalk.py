@@ -233,7 +233,7 @@ class History:
         r = self.at(code, OPEN)
         name = r.name if r else code
         made = r.start if r else "?"
-        if not codes:  # the layer has the unit under another code (南沙区 460302)
+        if not codes:  # the layer has the unit under another code (a source of its own)
             same = [c for c in self.county if c[:4] == code[:4] and self.names[c] == name]
             if len(same) == 1:
                 step = f"{name} {code} is {name} {same[0]} in the bundled layer"
