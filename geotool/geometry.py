@@ -145,10 +145,14 @@ def positions(
     else:
         target = pyproj.CRS.from_user_input(crs)
         note = f"{target.name} (given)"
-    projected = series.to_crs(target)
-    points = projected.representative_point()
+    # the point on each surface is found on the WGS84 geometry, as the bundled layer's
+    # shipped points are, then projected: the same polygons give the same points (and
+    # the same island bridges) whether passed as bundled codes or as a GeoDataFrame, in
+    # any CRS. Found on a projected shape, a multipart unit's point can fall on another
+    # part (岱山县: 24 km or 48 km from 定海区).
+    ll = series.to_crs(settings.default_crs).representative_point()
+    points = ll.to_crs(target)
     xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
-    ll = points.to_crs(settings.default_crs)
     lonlat = np.column_stack([ll.x.to_numpy(), ll.y.to_numpy()])
     return Positions(xy=xy, lonlat=lonlat, crs=target, crs_note=note)
 

@@ -111,3 +111,20 @@ def test_shared_key_pairs_equal_a_naive_count():
         assert [tuple(p) for p in got.tolist()] == sorted(naive)
     assert _pair_array(np.array([], dtype=int), np.array([], dtype=int)).shape == (0, 2)
     assert _pair_array(np.array([1, 2]), np.array([0, 1])).shape == (0, 2)  # nothing shared
+
+
+def test_the_same_polygons_give_the_same_weights_as_codes_or_as_geometry_in_any_crs():
+    """Island bridges join representative points: taken on the WGS84 shape for a
+    GeoDataFrame as for the bundled layer's shipped points, so 岱山县 (many islands) is
+    bridged to 定海区 both ways, in degrees or in metres."""
+    counties = boundaries.load("county")
+    jiangsu_zhejiang = counties[counties.index.str[:2].isin(["32", "33"])]
+    from_codes = weights.build(jiangsu_zhejiang.index, "queen")
+    for crs in ("EPSG:4326", "EPSG:32650"):
+        from_geometry = weights.build(jiangsu_zhejiang.to_crs(crs), "queen")
+        assert (from_geometry.sparse != from_codes.sparse).nnz == 0
+        assert from_geometry.report["islands"]["units"] == [
+            "330921 -> 330902",
+            "330922 -> 330921",
+        ]
+        assert from_geometry.report["components"] == from_codes.report["components"] == 2
