@@ -434,6 +434,14 @@ def build(
             dup = ids[ids.duplicated()].unique()[:5].tolist()
             msg = f"geo's index must identify units uniquely; duplicated: {dup}."
             raise InputError(msg)
+        bad = series.isna() | series.is_empty
+        if bad.any():  # no position and no neighbours: a unit without geometry is no unit
+            shown = [str(v)[:40] for v in ids[bad.to_numpy()][:5]]
+            msg = (
+                f"{int(bad.sum())} of geo's geometries are missing or empty (index {shown}); "
+                "drop those units or repair their geometry first."
+            )
+            raise InputError(msg)
 
         def locate() -> tuple[np.ndarray, str]:
             pos = positions(series)

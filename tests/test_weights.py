@@ -128,3 +128,16 @@ def test_the_same_polygons_give_the_same_weights_as_codes_or_as_geometry_in_any_
             "330922 -> 330921",
         ]
         assert from_geometry.report["components"] == from_codes.report["components"] == 2
+
+
+@pytest.mark.parametrize("hole", [None, "empty"])
+def test_a_unit_without_geometry_is_refused_by_name(hole):
+    import shapely
+
+    counties = boundaries.load("county")
+    jiangsu = counties[counties.index.str[:2] == "32"].copy()
+    first = jiangsu.index[0]
+    jiangsu.loc[first, "geometry"] = None if hole is None else shapely.Polygon()
+    for spec in ("queen", "knn:4"):
+        with pytest.raises(InputError, match=rf"1 of geo's geometries are missing .*{first}"):
+            weights.build(jiangsu, spec)
