@@ -498,6 +498,17 @@ def build(
 
     degree = np.bincount(focal, minlength=n)
     lonely = np.flatnonzero(degree == 0)
+    if parsed["kind"] == "distance" and 2 * len(lonely) > n:
+        # a band that leaves most units alone measures the island rule, not the band
+        pts, tree = where()
+        nearest_km = tree.query(pts, k=2)[0][:, 1] / 1000
+        msg = (
+            f"{spec} leaves {len(lonely)} of {n} units without a neighbour (the median "
+            f"distance to the nearest unit is {np.median(nearest_km):.3g} km); use a band "
+            f"of at least {math.ceil(nearest_km.max()):d}km, which gives every unit one, "
+            "or knn:K."
+        )
+        raise InputError(msg)
     label = (lambda i: f"{ids[i]} {names[i]}") if names is not None else (lambda i: f"{ids[i]}")
     island_report: dict[str, Any] = {"rule": islands, "count": len(lonely), "units": []}
     if len(lonely) and islands == "nearest":

@@ -141,3 +141,13 @@ def test_a_unit_without_geometry_is_refused_by_name(hole):
     for spec in ("queen", "knn:4"):
         with pytest.raises(InputError, match=rf"1 of geo's geometries are missing .*{first}"):
             weights.build(jiangsu, spec)
+
+
+def test_a_distance_band_that_leaves_most_units_alone_is_refused(county_universe):
+    """Bridging every unit to its nearest one would report nearest-neighbour weights under
+    the band's name: the error gives the band that reaches every unit's nearest."""
+    prefectures = boundaries.load("prefecture").loc[lambda g: g.index.str[:2] == "32"]
+    with pytest.raises(InputError, match=r"distance:5km leaves 13 of 13 units .* at least \d+km"):
+        weights.build(prefectures, "distance:5km")
+    wide = weights.build(county_universe, "distance:100km")  # 74 islands of 1,861: kept
+    assert wide.report["islands"]["count"] < 1861 / 2
