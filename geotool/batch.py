@@ -402,7 +402,8 @@ def run(
         one after another, without dask.
     out : pathlib.Path or str, optional
         A folder written as one transaction (:class:`geotool._outdir.OutputFolder`):
-        ``batch.csv`` (the returned table) and ``local/<key>.csv`` per local task,
+        ``batch.csv`` (the returned table), ``local/<key>.csv`` per local task and
+        ``left_out.csv`` (cells without a number, if any),
         written as tasks complete, published together at the end.
     inputs : sequence of pathlib.Path or str
         Files the batch read: never written over (see ``out``).
@@ -414,7 +415,9 @@ def run(
         :data:`COLUMNS`. ``status`` is ``ok`` or ``failed`` (with ``error``); global
         tasks fill ``value`` to ``p_sim``, local tasks the class counts and
         ``local_file``. Units without a value in a task's variable and year are left out
-        of that task (``n`` says how many units it used).
+        of that task (``n`` says how many units it used); every such cell (blank, not a
+        number, infinite) is listed in ``attrs["left_out"]`` (row, unit, year,
+        variable, value, reason), logged, and written to ``left_out.csv`` with ``out``.
 
     """
     from geotool import weights as weights_mod
@@ -441,6 +444,7 @@ def run(
     # each task's values, and the unit sets they cover
     all_tasks = tasks(variables, years_, [_spec_name(w) for w in weights], statistics)
     values: dict[tuple[str, int | None], pd.Series] = {}
+    left: list[pd.DataFrame] = []  # cells that are no number: listed, never dropped unheard
     for var in variables:
         column = pd.to_numeric(table[var], errors="coerce")
         text = int((column.isna() & table[var].notna()).sum())
@@ -451,10 +455,43 @@ def run(
                 "their units are left out of its tasks",
                 logging.WARNING,
             )
+        unusable = ~np.isfinite(column.to_numpy(float))
+        if unusable.any():
+            raw = table[var][unusable]
+            reason = np.where(column[unusable].isna(), "not a number", "not finite")
+            left.append(
+                pd.DataFrame(
+                    {
+                        "row": table.index[unusable],
+                        "unit": units.to_numpy()[unusable],
+                        "year": year[unusable].to_numpy() if year is not None else pd.NA,
+                        "variable": var,
+                        "value": raw.astype(str).where(raw.notna(), ""),
+                        "reason": np.where(raw.isna(), "blank", reason),
+                    }
+                )
+            )
         for yr in years_:
             rows = np.ones(len(table), bool) if year is None else np.asarray(year == yr, bool)
             series = pd.Series(column.to_numpy(float)[rows], index=units.to_numpy()[rows], name=var)
             values[var, yr] = series[np.isfinite(series.to_numpy())].sort_index()
+    left_out = (
+        pd.concat(left, ignore_index=True)
+        if left
+        else pd.DataFrame(columns=["row", "unit", "year", "variable", "value", "reason"])
+    )
+    if len(left_out):
+        first = left_out.iloc[0]
+        kinds = left_out["reason"].value_counts()
+        log(
+            f"batch: {len(left_out)} cells left out of their tasks ("
+            + ", ".join(f"{n} {r}" for r, n in kinds.items())
+            + f"; first: {first['unit']} {first['variable']}"
+            + (f" {first['year']}" if year is not None else "")
+            + ")"
+            + ("; listed in left_out.csv" if out is not None else "; see result.attrs['left_out']"),
+            logging.WARNING,
+        )
     universes: dict[tuple[str, ...], int] = {}
     for series in values.values():
         universes.setdefault(tuple(series.index), len(universes))
@@ -491,8 +528,11 @@ def run(
         result["year"] = result["year"].astype("Int64")
         for col in ("n", "high_high", "low_low", "low_high", "high_low", "significant"):
             result[col] = result[col].astype("Int64")
+        result.attrs["left_out"] = left_out
         if folder is not None:
             folder.write("batch.csv", to_csv_bytes(result, index=False))
+            if len(left_out):
+                folder.write("left_out.csv", to_csv_bytes(left_out, index=False))
     failed = result[result["status"] == "failed"]
     if len(failed):
         log(

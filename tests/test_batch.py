@@ -229,6 +229,24 @@ def test_text_cells_leave_their_units_out_and_are_logged(panel, caplog):
     assert got["variable"].tolist() == ["gdp"]
     assert got["n"].iloc[0] == len(table) - 2  # the text cell, and the missing value of row 3
     assert "1 cells of gdp are not numbers (first: 'n/a')" in caplog.text
+    left = got.attrs["left_out"]
+    assert left[["unit", "variable", "reason"]].to_numpy().tolist() == [
+        [table["adcode"].iloc[3], "gdp", "blank"],  # the missing value, listed too
+        [table["adcode"].iloc[5], "gdp", "not a number"],
+    ]
+    assert "2 cells left out of their tasks (1 blank, 1 not a number" in caplog.text
+
+
+def test_cells_left_out_are_written_beside_the_batch(panel, serial):
+    """Nothing is dropped unheard: every blank cell of the panel is a row of left_out.csv."""
+    result, out = serial
+    left = pd.read_csv(out / "left_out.csv", dtype={"unit": str})
+    blanks = panel[["gdp", "jobs", "flat"]].isna().sum().sum()
+    assert len(left) == blanks == len(result.attrs["left_out"])
+    assert set(left["reason"]) == {"blank"}
+    assert left.loc[left["variable"] == "gdp", ["unit", "year"]].to_numpy().tolist() == [
+        [panel.loc[3, "adcode"], 2019]
+    ]
 
 
 @pytest.mark.parametrize(
