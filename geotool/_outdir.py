@@ -330,6 +330,7 @@ class OutputFolder:
         inputs: Sequence[Path | str] = (),
         owner: str = "geotool run",
     ) -> None:
+        self._given = out
         self.out = Path(out)
         self.inputs = [Path(p) for p in inputs]
         self.owner = owner
@@ -359,6 +360,9 @@ class OutputFolder:
 
     def _validate(self) -> None:
         given = self.out
+        if not str(self._given).strip():  # Path("") is ".": the current folder, unasked
+            msg = "out='' names no folder; give the folder to write into (e.g. out=results)."
+            raise InputError(msg)
         out = Path(os.path.abspath(os.path.expanduser(given))).resolve()
         for p in self.inputs:
             try:

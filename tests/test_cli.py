@@ -166,3 +166,16 @@ def test_the_console_command_flushes_everything_before_its_prompt_exit(tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith("check the path.")
     assert "Traceback" not in proc.stderr
+
+
+def test_an_empty_output_path_is_refused_not_taken_for_the_current_folder(tmp_path):
+    """``--out ""`` was ``Path("")``, the current folder: a run wrote its tables there."""
+    for command in (["run"], ["batch", "table.csv"], ["map"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "geotool.cli", *command, "--out", ""],
+            capture_output=True, text=True, cwd=tmp_path, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2
+        assert "argument --out: an empty path names nothing" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
