@@ -324,7 +324,10 @@ def _structure(
     if kind == "knn" or (kind == "kernel" and "k" in parsed):
         k = parsed["k"]
         if k >= n:
-            msg = f"knn needs k < the number of units: k={k}, units={n}; use k <= {n - 1}."
+            msg = (
+                f"knn:{k} asks for {k} neighbours of each of {n} units; use at most {n - 1} "
+                f"(knn:{n - 1})."
+            )
             raise InputError(msg)
         if kind == "knn":
             focal, neigh, _ = _knn(tree, pts, k)

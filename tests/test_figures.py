@@ -277,6 +277,6 @@ def test_cli_figures_flag_is_checked_before_any_work(tmp_path):
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "--figures ('png', 'gif') holds ['gif']" in proc.stderr
+    assert "--figures gif is not a figure format; use any of png, svg, pdf." in proc.stderr
     out = tmp_path / "o"
     assert not (out / "summary.json").exists() and not (out / "figures").exists()

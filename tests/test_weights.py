@@ -67,7 +67,7 @@ def test_weights_over_all_units_respect_contiguity():
         ("queens", "Unknown weights spec"),
         ("knn:0", "k >= 1"),
         ("distance:100", "Unknown"),
-        ("knn:5000", "k < the number of units"),
+        ("knn:5000", "knn:5000 asks for 5000 neighbours of each of 1861 units; use at most 1860"),
     ],
 )
 def test_bad_specs(county_universe, spec, message):

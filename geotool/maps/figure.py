@@ -849,7 +849,7 @@ def validate(
     formats = tuple(formats)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
-        msg = f"{name}={formats!r} holds {bad[:3]!r}; use any of {', '.join(FORMATS)}."
+        msg = f"{name}={bad[0]!r} is not a figure format; use any of {', '.join(FORMATS)}."
         raise InputError(msg)
     if isinstance(dpi, bool) or not isinstance(dpi, int | float) or not 30 <= dpi <= 1200:
         msg = f"dpi={dpi!r:.20} is not usable; give a number from 30 to 1200 (print: 300)."
