@@ -402,3 +402,24 @@ def test_join_table_panel_a_key_per_year(towns):
     assert isinstance(joined, gpd.GeoDataFrame)
     with pytest.raises(InputError, match=r"year_col='yr' is not a column of the table"):
         geofile.join_table(table, geo, id_col="code", year_col="yr")
+
+
+def test_a_row_whose_feature_was_dropped_is_told_why_not_no_such_id(towns, tmp_path):
+    """A feature without geometry is dropped by read_geometry; its table row says so."""
+    from geotool.report.user import load_user_table
+
+    broken = towns.copy()
+    gone = broken.index[0]
+    broken.loc[gone, "geometry"] = None
+    broken.reset_index(names="code").to_file(tmp_path / "towns.gpkg")
+    table = pd.DataFrame({"code": list(towns.index), "value": np.arange(len(towns), dtype=float)})
+    table.to_csv(tmp_path / "values.csv", index=False)
+    t = load_user_table(
+        tmp_path / "values.csv", tmp_path / "report.csv", value_col="value",
+        geometry=tmp_path / "towns.gpkg",
+        id_col="code", max_unmatched=0.5,
+    )  # fmt: skip
+    row = t.report[t.report["code"].astype(str) == str(gone)].iloc[0]
+    assert row["match_status"] == "unmatched"
+    assert row["match_note"].startswith("its feature in the geometry file was dropped (null")
+    assert (t.report["match_note"] == "no such id").sum() == 0

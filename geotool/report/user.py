@@ -323,8 +323,9 @@ def load_user_table(
     else:
         table_id = id_col if id_col in raw.columns else None
         resolved, units = _join_own(
-            raw, geometry, id_col=table_id, name_col=name_col, year_col=year_col
-        )
+            raw, geometry, id_col=table_id, name_col=name_col, year_col=year_col,
+            dropped=geometry_report,
+        )  # fmt: skip
         level, reason = "own", "the table joined to the geometry given"
     report = resolved.copy()
 
@@ -414,8 +415,13 @@ def _join_own(
     id_col: str | None,
     name_col: str | None,
     year_col: str | None,
+    dropped: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Join rows to the user's geometry; the report in :func:`resolve`'s columns."""
+    """Join rows to the user's geometry; the report in :func:`resolve`'s columns.
+
+    ``dropped`` is :func:`geotool.geofile.read_geometry`'s report: a row whose id is a
+    feature dropped there (no geometry, beyond repair) is told so, not "no such id".
+    """
     from geotool.geofile import join_table
 
     _, report = join_table(raw, geometry, id_col=id_col, name_col=name_col, year_col=year_col)
@@ -440,6 +446,15 @@ def _join_own(
                 f"no such id; the geometry has {padded[key.lstrip('0')]!r} (leading zeros "
                 "lost? keep ids as text)"
             )
+    if dropped is not None and len(dropped):
+        gone = dropped[dropped["action"] == "dropped"]
+        why = dict(zip(gone["id"].astype(str), gone["issue"].astype(str), strict=True))
+        for i in out.index[(out["match_note"] == "no such id").to_numpy()]:
+            key = str(rows.loc[i, "key"]).removesuffix(".0") if i in rows.index else ""
+            if key in why:
+                out.loc[i, "match_note"] = (
+                    f"its feature in the geometry file was dropped ({why[key]}); repair it there"
+                )
     units = geometry.copy()
     if "name" not in units.columns:
         names = [c for c in ("名称", "NAME", "Name") if c in units.columns]
