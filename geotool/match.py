@@ -430,13 +430,11 @@ def _resolve_one(
             elif moved:
                 return None, "unmatched", method, [], "; ".join(notes)
         if new is None:
-            return (
-                None,
-                "unmatched",
-                method,
-                [],
-                "; ".join([*notes, f"unknown code {short(code)!r}"]),
-            )
+            unknown = f"unknown code {short(code)!r}"
+            if code.endswith("00"):  # xx0000 and xxxx00 name provinces and prefectures
+                kind = "province" if code.endswith("0000") else "prefecture"
+                unknown += f" at the county level: a {kind} code (level='{kind}' for {kind}s)"
+            return None, "unmatched", method, [], "; ".join([*notes, unknown])
         if name:
             unit_name = idx.name[new]
             old_names = idx.former_names.get(new, set())

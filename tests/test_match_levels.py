@@ -292,3 +292,15 @@ def test_any_years_codes_are_accounted_for():
     assert ((out["match_status"] != "ambiguous") | (out["match_candidates"] != "")).all()
     share = (out["match_status"] == "matched").mean()
     assert share > 0.85
+
+
+def test_a_prefecture_code_among_county_codes_is_named_as_one():
+    """巢湖市's 341400 (a prefecture until 2011) in a county table: not a bare "unknown code"."""
+    table = pd.DataFrame({"代码": ["341400", "320281", "999999"], "v": [1.0, 2.0, 3.0]})
+    got = match.resolve(table, level="county")
+    assert got["adcode"].tolist()[1] == "320281"
+    assert got["match_note"].iloc[0] == (
+        "unknown code '341400' at the county level: a prefecture code "
+        "(level='prefecture' for prefectures)"
+    )
+    assert got["match_note"].iloc[2] == "unknown code '999999'"
