@@ -207,8 +207,8 @@ def _run_task(
     return row, local
 
 
-def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, bool]:
-    """The geometry (a bundled level or the user's), and whether it is the county layer."""
+def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The geometry (a bundled level or the user's), and the bundled level (or None)."""
     import geopandas as gpd
 
     from geotool import boundaries
@@ -220,7 +220,7 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, bool]
                 f"got {geo[:40]!r}."
             )
             raise InputError(msg)
-        return boundaries.load(geo), geo == "county"  # type: ignore[arg-type]
+        return boundaries.load(geo), geo  # type: ignore[arg-type]
     if not isinstance(geo, gpd.GeoDataFrame):
         msg = f"geo must be a GeoDataFrame or a bundled level name, got {type(geo).__name__}."
         raise InputError(msg)
@@ -229,12 +229,18 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, bool]
         raise InputError(msg)
     out = geo.copy()
     out.index = out.index.astype(str)
-    return out, False
+    return out, None
 
 
-def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, county: bool) -> pd.Series:
-    """Each row's unit in ``geo`` (its index), from codes, or names the layer or match know."""
-    text = ids.astype("string").str.strip()
+def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd.Series:
+    """Each row's unit in ``geo`` (its index).
+
+    From codes, names the layer has, or names and codes :func:`geotool.match.resolve`
+    knows at a bundled ``level`` (None: the user's own geometry, codes and its names).
+    """
+    from geotool.geofile import to_id
+
+    text = pd.Series([to_id(v) for v in ids], index=ids.index, dtype="string")
     out = text.where(text.isin(geo.index))
     missing = out.isna() & text.notna()
     name_col = next((c for c in ("name", "prefecture", "province") if c in geo.columns), None)
@@ -244,20 +250,26 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, county: bool) -> pd.Seri
         by_name = pd.Series(unique.index, index=unique.to_numpy())
         out = out.fillna(text.map(by_name))
         missing = out.isna() & text.notna()
-    if missing.any() and county:
+    if missing.any() and level is not None:  # short names, old names, typos: as run does
         from geotool.match import resolve
 
-        left = pd.DataFrame({"unit": text[missing]})
-        found = resolve(left, name_col="unit")
-        ok = found["match_status"] == "matched"
+        left = pd.DataFrame({"unit": text[missing].astype(str)})
+        found = resolve(left, name_col="unit", level=level)
+        ok = (found["match_status"] == "matched") & found["adcode"].isin(geo.index)
         out.loc[found.index[ok]] = found.loc[ok, "adcode"].astype(str)
+        if ok.any():
+            log(
+                f"batch: {int(ok.sum())} rows resolved through geotool.match at the {level} "
+                f"level (e.g. {left['unit'][ok].iloc[0]} -> {found['adcode'][ok].iloc[0]})"
+            )
     bad = out.isna()
     if bad.any():
         first = ids[bad].astype(str).unique()[:5].tolist()
+        where = f"the bundled {level} layer" if level is not None else "geo"
         msg = (
-            f"{int(bad.sum())} rows of table name units that geo does not hold "
-            f"(first: {', '.join(first)}); give geo's codes (its index), or resolve names "
-            "first with geotool.match.resolve."
+            f"{int(bad.sum())} rows of table name no unit of {where} (first: "
+            f"{', '.join(first)}); give its codes or names (`geotool match` shows how each "
+            "row resolves), or leave those rows out."
         )
         raise InputError(msg)
     return out.astype(str)
@@ -427,11 +439,12 @@ def run(
     weights, statistics = list(weights), list(statistics)
     _check_names(statistics, weights)
     variables, years_ = _panel(table, id_col, year_col, variables, years)
-    layer, county = _normalise_geo(geo)
+    layer, level = _normalise_geo(geo)
+    county = level == "county"
     permutations = check.permutations(
         settings.permutations if permutations is None else permutations, n_units=len(layer)
     )
-    units = _resolve_ids(table[id_col], layer, county)
+    units = _resolve_ids(table[id_col], layer, level)
     year = pd.to_numeric(table[year_col]).astype("Int64") if year_col else None
     keys = [units] + ([year] if year is not None else [])
     dup = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(keys)}).duplicated()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geotool import autocorr, batch, weights
+from geotool import autocorr, batch, boundaries, weights
 from geotool._errors import InputError
 
 PERMS = 99
@@ -173,8 +173,32 @@ def test_units_are_resolved_from_names_or_refused(panel, counties):
     )
     assert by_name["value"].tolist() == by_code["value"].tolist()
     named.loc[named.index[0], "adcode"] = "999999"
-    with pytest.raises(InputError, match="1 rows of table name units that geo does not hold"):
+    with pytest.raises(InputError, match="1 rows of table name no unit of the bundled county"):
         batch.run(named.drop(columns="unit"), statistics=("moran",))
+
+
+def test_prefecture_names_and_codes_resolve_as_match_resolves_them(caplog):
+    """Short names (无锡), full names and codes written as numbers (320200.0): the same
+    units and the same Moran's I as the layer's own codes; a name of nothing is refused."""
+    prefectures = boundaries.load("prefecture")
+    jiangsu = prefectures[prefectures["province_code"] == "320000"]
+    values = np.arange(len(jiangsu), dtype=float) ** 1.5
+    by_code = pd.DataFrame({"adcode": jiangsu.index, "gdp": values})
+    written = [name.removesuffix("市") if i % 2 else name for i, name in
+               enumerate(jiangsu["prefecture"])]  # fmt: skip
+    written[1] = float(jiangsu.index[1])  # 320200.0, as Excel writes a code
+    by_name = pd.DataFrame({"unit": written, "gdp": values})
+    options = {"statistics": ("moran",), "permutations": PERMS, "seed": SEED}
+    want = batch.run(by_code, "prefecture", **options)
+    with caplog.at_level("INFO", logger="geotool"):
+        got = batch.run(by_name, "prefecture", id_col="unit", **options)
+    assert got["value"].tolist() == want["value"].tolist()
+    assert got["n"].tolist() == [len(jiangsu)]
+    assert "rows resolved through geotool.match at the prefecture level" in caplog.text
+    by_name.loc[0, "unit"] = "不存在市"
+    with pytest.raises(InputError, match="1 rows of table name no unit of the bundled "
+                       "prefecture layer \\(first: 不存在市\\)"):  # fmt: skip
+        batch.run(by_name, "prefecture", id_col="unit", **options)
 
 
 def test_cli_batch_serial(panel, tmp_path, capsys):
