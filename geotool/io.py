@@ -121,6 +121,14 @@ def _codec(encoding: object) -> str:
     return name
 
 
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
     where = _where(path)
     if encoding is not None:
@@ -129,9 +137,14 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
             return raw.decode(enc), enc
         except UnicodeDecodeError as exc:
             line = raw.count(b"\n", 0, exc.start) + 1
+            fix = _FIX_ENCODING
+            for other, label in (("utf-8-sig", "'utf-8'"), ("gb18030", "'gb18030' (GBK)")):
+                if other != enc and _decodes(raw, other):  # name the one that reads it
+                    fix = f"it reads as {label}: pass encoding={label}, or leave encoding out"
+                    break
             msg = (
-                f"{where} is not valid {enc} text: byte 0x{raw[exc.start]:02x} on line {line} "
-                f"(offset {exc.start:,}) cannot be decoded; {_FIX_ENCODING}."
+                f"{where} is not valid {encoding} text: byte 0x{raw[exc.start]:02x} on line "
+                f"{line} (offset {exc.start:,}) cannot be decoded; {fix}."
             )
             raise InputError(msg) from None
         except LookupError:  # a bytes-to-bytes codec such as 'base64' or 'rot13'
