@@ -168,10 +168,15 @@ def _latest_values(table: Any) -> Any:
     import pandas as pd
 
     rows = table.rows
+    label = table.value_cols[0]
     if table.year_col:
-        rows = rows[rows[table.year_col] == rows[table.year_col].max()]
+        latest = rows[table.year_col].max()
+        rows = rows[rows[table.year_col] == latest]
+        label = f"{label} ({latest:g})" if pd.api.types.is_number(latest) else label
     col = table.value_cols[0]
-    return pd.Series(rows[col].to_numpy(float), index=rows["adcode"].to_numpy(), name=col)
+    out = pd.Series(rows[col].to_numpy(float), index=rows["adcode"].to_numpy(), name=col)
+    out.attrs["label"] = label  # the panel's year said where it is shown
+    return out
 
 
 def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
@@ -500,7 +505,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
             series,
             scheme=args.scheme,
             k=args.k,
-            title=args.title or f"{Path(args.data).stem}: {series.name}",
+            title=args.title or f"{Path(args.data).stem}: {series.attrs['label']}",
             table=rows[list(extra)].join(
                 user.units[["name"]] if user.units is not None else pd.DataFrame()
             ),

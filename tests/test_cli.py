@@ -179,3 +179,18 @@ def test_an_empty_output_path_is_refused_not_taken_for_the_current_folder(tmp_pa
         assert "argument --out: an empty path names nothing" in proc.stderr
         assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_panel_map_says_which_year_it_shows(tmp_path):
+    """A long table maps its latest year: the title says so."""
+    rows = [("苏州市", y, v) for y, v in ((2019, 1.0), (2020, 2.0))]
+    rows += [("无锡市", y, v) for y, v in ((2019, 3.0), (2020, 5.0))]
+    rows += [("常州市", y, v) for y, v in ((2019, 4.0), (2020, 6.0))]
+    table = tmp_path / "panel.csv"
+    table.write_text(
+        "城市,年份,GDP\n" + "".join(f"{n},{y},{v}\n" for n, y, v in rows), encoding="utf-8"
+    )
+    out = tmp_path / "map.html"
+    assert main(["--quiet", "map", "--data", str(table), "--year-col", "年份",
+                 "--value-col", "GDP", "--out", str(out)]) == 0  # fmt: skip
+    assert "panel: GDP (2020)" in out.read_text(encoding="utf-8")
