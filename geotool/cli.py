@@ -484,8 +484,8 @@ def _cmd_map(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from geotool import _validate as check
-    from geotool import autocorr, clusters, maps, tiers, weights
-    from geotool.report import figures, rankings
+    from geotool import maps
+    from geotool.report import figures
 
     opts = {"cdn": args.cdn, "offline": args.offline or None, "basemap": args.basemap}
     out = check.output_file(args.out, inputs=[args.data] if args.data else [])
@@ -513,29 +513,10 @@ def _cmd_map(args: argparse.Namespace) -> int:
             **opts,
         )
     else:
-        ms = clusters.membership(args.set)
-        if args.kind == "lisa":
-            locals_ = {}
-            for name in rankings.RANKINGS:
-                v = rankings.variables(name)
-                w = weights.build(v.index, args.weights or rankings.DEFAULT_WEIGHTS[name])
-                locals_[name.replace("_", " ")] = autocorr.local_stats(
-                    v["score"], w, permutations=args.permutations, seed=args.seed, gi_star=False
-                )
-            info = figures.unit_info(lisa=locals_["industrial counties"], membership=ms)
-            fmap = figures.lisa_map(locals_, info, **opts)
-        else:
-            info = figures.unit_info(membership=ms)
-            if args.kind == "rankings":
-                fmap = figures.rankings_map(info, **opts)
-            elif args.kind == "tiers":
-                table = rankings.tier_table()
-                pos = tiers.unit_positions(table["adcode"])
-                geo = tiers.geography(table, pos)
-                shapes = tiers.shapes(geo, tiers.diffusion_vectors(geo))
-                fmap = figures.tiers_map(info, shapes, **opts)
-            else:
-                fmap = figures.clusters_map(ms, clusters.polygons(args.set), info, **opts)
+        fmap = figures.report_map(
+            args.kind, cluster_set=args.set, weights=args.weights,
+            permutations=args.permutations, seed=args.seed, **opts,
+        )  # fmt: skip
     text = maps.to_html(fmap, out)
     print(
         f"wrote {out} ({len(text.encode('utf-8')) / 1e6:.2f} MB"

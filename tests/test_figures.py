@@ -280,3 +280,15 @@ def test_cli_figures_flag_is_checked_before_any_work(tmp_path):
     assert "--figures gif is not a figure format; use any of png, svg, pdf." in proc.stderr
     out = tmp_path / "o"
     assert not (out / "summary.json").exists() and not (out / "figures").exists()
+
+
+def test_report_maps_are_a_library_call_and_refuse_unknown_kinds():
+    """``geotool map KIND`` formats what ``report_map`` returns (the CLI computes nothing)."""
+    from geotool._errors import InputError
+    from geotool.report.figures import MAP_KINDS, report_map
+
+    with pytest.raises(InputError, match="kind='nope' is not a report map; use one of rankings"):
+        report_map("nope")
+    assert MAP_KINDS == ("rankings", "lisa", "tiers", "clusters")
+    page = report_map("tiers", cdn=True).get_root().render()
+    assert "Tier" in page or "梯队" in page

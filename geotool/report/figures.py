@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 
 from geotool import boundaries, settings
+from geotool._errors import InputError
 from geotool.maps import (
     LISA_COLOURS,
     NEUTRAL,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIELDS",
     "JOIN_COLOURS",
+    "MAP_KINDS",
     "P_COLOURS",
     "QUARTER_COLOURS",
     "TIER_COLOURS",
@@ -43,6 +45,7 @@ __all__ = [
     "lisa_map",
     "marked_points",
     "rankings_map",
+    "report_map",
     "tiers_map",
     "unit_info",
 ]
@@ -421,6 +424,66 @@ MAP_DESCRIPTIONS = {
     "tiers.html": "tiers with their ellipses, mean centres and diffusion vectors",
     "clusters.html": "city clusters (城市群), their outlines and the ranked units",
 }
+
+
+MAP_KINDS = ("rankings", "lisa", "tiers", "clusters")
+
+
+def report_map(
+    kind: str = "rankings",
+    *,
+    cluster_set: str = "report2020",
+    weights: str | None = None,
+    permutations: int | None = None,
+    seed: int | None = None,
+    **kwargs: Any,
+) -> folium.Map:
+    """One of the report's maps on its own (``geotool map KIND``), from the public core.
+
+    Parameters
+    ----------
+    kind : {"rankings", "lisa", "tiers", "clusters"}
+        The map: the ranked counties by tier, the LISA clusters of the three rankings,
+        the tiers' ellipses and diffusion vectors, or the city clusters.
+    cluster_set : str
+        The cluster definitions in the tooltips and the clusters map.
+    weights : str, optional
+        Weights spec of the LISA map (default: each ranking's own).
+    permutations, seed : int, optional
+        Of the LISA map's local statistics (default: :mod:`geotool.settings`).
+    **kwargs
+        Page options of :func:`geotool.maps.unit_map` (``cdn``, ``basemap``, ...).
+
+    Returns
+    -------
+    folium.Map
+
+    """
+    from geotool import autocorr, clusters, tiers
+    from geotool import weights as weights_mod
+
+    if kind not in MAP_KINDS:
+        msg = f"kind={kind!r} is not a report map; use one of {', '.join(MAP_KINDS)}."
+        raise InputError(msg)
+    ms = clusters.membership(cluster_set)
+    if kind == "lisa":
+        locals_ = {}
+        for name in rankings.RANKINGS:
+            v = rankings.variables(name)
+            w = weights_mod.build(v.index, weights or rankings.DEFAULT_WEIGHTS[name])
+            locals_[name.replace("_", " ")] = autocorr.local_stats(
+                v["score"], w, permutations=permutations, seed=seed, gi_star=False
+            )
+        info = unit_info(lisa=locals_["industrial counties"], membership=ms)
+        return lisa_map(locals_, info, **kwargs)
+    info = unit_info(membership=ms)
+    if kind == "rankings":
+        return rankings_map(info, **kwargs)
+    if kind == "tiers":
+        table = rankings.tier_table()
+        geo = tiers.geography(table, tiers.unit_positions(table["adcode"]))
+        return tiers_map(info, tiers.shapes(geo, tiers.diffusion_vectors(geo)), **kwargs)
+    return clusters_map(ms, clusters.polygons(cluster_set), info, **kwargs)
 
 
 def _num(value: object, digits: int = 3) -> str:
