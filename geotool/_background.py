@@ -107,7 +107,7 @@ class Prepared(Generic[T]):
 
         """
         if self._submitted:
-            raise RuntimeError("work already submitted")
+            raise RuntimeError("work already submitted, or cancelled")
         self._submitted = True
         if self._send is None:
             try:
@@ -131,6 +131,7 @@ class Prepared(Generic[T]):
 
     def cancel(self) -> None:
         """Stop the waiting or running child (the caller failed before needing it)."""
+        self._submitted = True  # no submit after a cancel
         if self._pending is not None:
             self._pending.cancel()
         if self._send is not None:

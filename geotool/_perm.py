@@ -391,7 +391,7 @@ def _spawned_states(entropy: list[int], blocks: int) -> np.ndarray:
             pool[dst] = _mix(pool[dst], hashmix(w))
     key = np.arange(blocks, dtype=np.uint64)  # each child's spawn key: one word
     for dst in range(4):
-        pool[dst] = _mix(np.uint64(pool[dst]), hashmix(key))
+        pool[dst] = _mix(np.full(blocks, pool[dst], dtype=np.uint64), hashmix(key))
     hash_b = _INIT_B
     state = np.empty((blocks, 8), dtype=np.uint64)  # 8 words of 32 bits = 4 of 64
     for j in range(8):

@@ -31,6 +31,7 @@ says.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from scipy.special import erfc
 from geotool import _validate as check
 from geotool import settings
 from geotool._errors import InputError
+from geotool._log import log
 from geotool._perm import (
     HELD_PERMUTATIONS,
     conditional_pvalues,
@@ -627,12 +629,32 @@ def sensitivity(
     seed : int, optional
         As :func:`global_stats`.
 
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`global_stats`' rows for every spec that builds. A spec the units cannot
+        take (a distance band that leaves most of them without a neighbour, more
+        neighbours than units) is left out, logged, and named with its reason in
+        ``attrs["skipped"]``; when no spec builds, the first one's error is raised.
+
     """
-    frames = [
-        global_stats(values, build(geo, spec), permutations=permutations, seed=seed)
-        for spec in specs
-    ]
-    return pd.concat(frames, ignore_index=True)
+    frames, skipped, first = [], {}, None
+    for spec in specs:
+        try:
+            w = build(geo, spec)
+        except InputError as exc:
+            skipped[spec] = str(exc)
+            first = first or exc
+            continue
+        frames.append(global_stats(values, w, permutations=permutations, seed=seed))
+    if not frames:
+        assert first is not None
+        raise first
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["skipped"] = skipped
+    for spec, why in skipped.items():
+        log(f"sensitivity: {spec} left out: {why}", logging.WARNING)
+    return out
 
 
 def moran_scatter(local: pd.DataFrame, *, title: str = "", moran_i: float | None = None) -> Figure:

@@ -224,11 +224,14 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str |
     if not isinstance(geo, gpd.GeoDataFrame):
         msg = f"geo must be a GeoDataFrame or a bundled level name, got {type(geo).__name__}."
         raise InputError(msg)
-    if geo.index.has_duplicates:
-        msg = "geo's index must identify units uniquely (it holds duplicates)."
+    from geotool.geofile import to_id
+
+    index = pd.Index([to_id(v) for v in geo.index], dtype=object)  # 110000.0 is 110000
+    if index.hasnans or index.has_duplicates:
+        msg = "geo's index must identify units uniquely (it holds duplicates or blanks)."
         raise InputError(msg)
     out = geo.copy()
-    out.index = out.index.astype(str)
+    out.index = index.astype(str)
     return out, None
 
 
@@ -240,7 +243,9 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
     """
     from geotool.geofile import to_id
 
-    text = pd.Series([to_id(v) for v in ids], index=ids.index, dtype="string")
+    labels = ids.index  # worked by position: a table's index may repeat (concatenated years)
+    ids = ids.reset_index(drop=True)
+    text = pd.Series([to_id(v) for v in ids], dtype="string")
     out = text.where(text.isin(geo.index))
     missing = out.isna() & text.notna()
     name_col = next((c for c in ("name", "prefecture", "province") if c in geo.columns), None)
@@ -272,6 +277,7 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
             "row resolves), or leave those rows out."
         )
         raise InputError(msg)
+    out.index = labels
     return out.astype(str)
 
 

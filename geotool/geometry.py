@@ -150,8 +150,17 @@ def positions(
     # the same island bridges) whether passed as bundled codes or as a GeoDataFrame, in
     # any CRS. Found on a projected shape, a multipart unit's point can fall on another
     # part (岱山县: 24 km or 48 km from 定海区).
-    ll = series.to_crs(settings.default_crs).representative_point()
+    geographic = series.to_crs(settings.default_crs)
+    ll = geographic.representative_point()
     points = ll.to_crs(target)
+    bounds = geographic.bounds
+    wrapped = (bounds["maxx"] - bounds["minx"] > 180).to_numpy()
+    if wrapped.any():  # cut by the antimeridian in degrees: the projected shape decides
+        local = series[wrapped].to_crs(target).representative_point()
+        points = points.copy()
+        points[wrapped] = local.to_numpy()
+        ll = ll.copy()
+        ll[wrapped] = local.to_crs(settings.default_crs).to_numpy()
     xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
     lonlat = np.column_stack([ll.x.to_numpy(), ll.y.to_numpy()])
     return Positions(xy=xy, lonlat=lonlat, crs=target, crs_note=note)

@@ -279,3 +279,18 @@ def test_cells_left_out_are_written_beside_the_batch(panel, serial):
 )
 def test_tasks_go_out_in_chunks_of_about_four_per_worker_thread(tasks, threads, size):
     assert batch._chunk_size(tasks, threads) == size
+
+
+def test_a_repeating_table_index_and_a_float_geo_index_are_no_obstacle():
+    """Yearly frames concatenated repeat their index; shapefile ids read as 110000.0."""
+    provinces = boundaries.load("province")
+    names = provinces["province"].str.removesuffix("省").str.removesuffix("市").tolist()
+    one = pd.DataFrame({"unit": names, "v": np.arange(len(provinces), dtype=float)})
+    panel = pd.concat([one.assign(year=2019), one.assign(year=2020, v=one["v"] ** 1.2)])
+    options = {"statistics": ("moran",), "permutations": PERMS, "seed": SEED}
+    got = batch.run(panel, "province", id_col="unit", year_col="year", **options)
+    assert got["n"].tolist() == [len(provinces)] * 2
+    floats = provinces.set_axis(provinces.index.astype(float))
+    by_code = pd.DataFrame({"adcode": provinces.index, "v": one["v"].to_numpy()})
+    same = batch.run(by_code, floats, **options)
+    assert same["value"].tolist() == got["value"].iloc[:1].tolist()

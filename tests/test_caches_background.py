@@ -280,3 +280,12 @@ def test_the_cache_folder_comes_from_the_environment(env, expected):
         check=True,
     ).stdout.strip()  # fmt: skip
     assert out == expected
+
+
+def test_no_submit_after_cancel(monkeypatch):
+    for on in (True, False):
+        monkeypatch.setattr(settings, "background", on)
+        prepared = _background.prepare(_what_ran)
+        prepared.cancel()
+        with pytest.raises(RuntimeError, match="cancelled"):
+            prepared.submit(np.ones(2), extra=0)

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from geotool import boundaries, weights
@@ -151,3 +152,28 @@ def test_a_distance_band_that_leaves_most_units_alone_is_refused(county_universe
         weights.build(prefectures, "distance:5km")
     wide = weights.build(county_universe, "distance:100km")  # 74 islands of 1,861: kept
     assert wide.report["islands"]["count"] < 1861 / 2
+
+
+def test_sensitivity_leaves_out_a_band_the_units_cannot_take():
+    from geotool import autocorr
+
+    provinces = boundaries.load("province")
+    values = pd.Series(np.arange(len(provinces), dtype=float), index=provinces.index)
+    table = autocorr.sensitivity(values, provinces, permutations=99, seed=1)
+    assert list(dict.fromkeys(table["weights"])) == ["queen", "rook", "knn:6"]
+    assert "leaves" in table.attrs["skipped"]["distance:100km"]
+    with pytest.raises(InputError, match="distance:1km leaves"):
+        autocorr.sensitivity(values, provinces, specs=("distance:1km",), permutations=99)
+
+
+def test_positions_of_a_unit_across_the_antimeridian_stay_on_it():
+    """In degrees a polygon across 180° spans the globe: its point is found projected."""
+    import geopandas as gpd
+    import shapely
+
+    from geotool.geometry import positions
+
+    fiji = gpd.GeoSeries([shapely.box(2.3e6, -2.2e6, 4.3e6, -1.5e6)], crs="EPSG:3832")
+    pos = positions(fiji)
+    assert pos.xy[0, 0] == pytest.approx(3.3e6, rel=0.01)
+    assert abs(pos.lonlat[0, 0]) > 179

@@ -447,7 +447,7 @@ def _join_own(
                 "lost? keep ids as text)"
             )
     if dropped is not None and len(dropped):
-        gone = dropped[dropped["action"] == "dropped"]
+        gone = dropped[dropped["action"].astype(str).str.startswith("dropped")]
         why = dict(zip(gone["id"].astype(str), gone["issue"].astype(str), strict=True))
         for i in out.index[(out["match_note"] == "no such id").to_numpy()]:
             key = str(rows.loc[i, "key"]).removesuffix(".0") if i in rows.index else ""
