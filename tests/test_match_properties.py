@@ -25,7 +25,9 @@ cell = st.one_of(
     st.integers(min_value=-(10**13), max_value=10**13),
     st.floats(),
     st.booleans(),
-    st.builds(lambda c, k: c * k, st.characters(), st.integers(1_000, 300_000)),  # huge
+    st.builds(  # huge; no lone surrogates (no decoded file holds one)
+        lambda c, k: c * k, st.characters(exclude_categories=("Cs",)), st.integers(1_000, 300_000)
+    ),
 )
 
 
