@@ -443,6 +443,29 @@ def finite_values(series: pd.Series, name: str) -> pd.Series:
     return pd.Series(values, index=series.index, name=series.name)
 
 
+def geometries(series: pd.Series, name: str = "geo") -> None:
+    """Refuse missing or empty geometries, naming the first few by index.
+
+    A unit without a shape has no position and no neighbours.
+
+    Parameters
+    ----------
+    series : geopandas.GeoSeries
+        The geometries.
+    name : str, default "geo"
+        The parameter's name, for messages.
+
+    """
+    bad = series.isna() | series.is_empty
+    if bad.any():
+        shown = [str(v)[:40] for v in series.index[bad.to_numpy()][:5]]
+        msg = (
+            f"{int(bad.sum())} of {name}'s geometries are missing or empty (index {shown}); "
+            "drop those units or repair their geometry first."
+        )
+        raise InputError(msg)
+
+
 def _year(cell: object) -> tuple[int | None, str]:
     """``(year, "")`` for a cell that holds a year, else ``(None, reason)``."""
     if cell is None or (isinstance(cell, float | np.floating) and math.isnan(cell)):

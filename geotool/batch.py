@@ -245,7 +245,9 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
 
     labels = ids.index  # worked by position: a table's index may repeat (concatenated years)
     ids = ids.reset_index(drop=True)
-    text = pd.Series([to_id(v) for v in ids], dtype="string")
+    codes, distinct = pd.factorize(ids)  # a panel repeats its units: each is read once
+    read = np.array([to_id(v) for v in distinct] + [None], dtype=object)
+    text = pd.Series(read[codes], dtype="string")  # code -1 (missing) takes the last: None
     out = text.where(text.isin(geo.index))
     missing = out.isna() & text.notna()
     name_col = next((c for c in ("name", "prefecture", "province") if c in geo.columns), None)

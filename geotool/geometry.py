@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
+from geotool import _validate as check
 from geotool import boundaries, settings
 from geotool._cache import settings_cache
 from geotool._errors import InputError
@@ -132,14 +133,7 @@ def positions(
 
     """
     series = geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo
-    bad = series.isna() | series.is_empty
-    if bad.any():
-        labels = [str(v)[:40] for v in series.index[bad.to_numpy()][:5]]
-        msg = (
-            f"{int(bad.sum())} geometries are missing or empty (index {labels}); "
-            "drop or repair them first."
-        )
-        raise InputError(msg)
+    check.geometries(series)
     if crs is None:
         target, note = analysis_crs(series)
     else:

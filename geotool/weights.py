@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from geotool import _validate as check
 from geotool import boundaries
 from geotool._cache import settings_cache
 from geotool._errors import InputError
@@ -437,14 +438,7 @@ def build(
             dup = ids[ids.duplicated()].unique()[:5].tolist()
             msg = f"geo's index must identify units uniquely; duplicated: {dup}."
             raise InputError(msg)
-        bad = series.isna() | series.is_empty
-        if bad.any():  # no position and no neighbours: a unit without geometry is no unit
-            shown = [str(v)[:40] for v in ids[bad.to_numpy()][:5]]
-            msg = (
-                f"{int(bad.sum())} of geo's geometries are missing or empty (index {shown}); "
-                "drop those units or repair their geometry first."
-            )
-            raise InputError(msg)
+        check.geometries(series)  # checked here: contiguity needs no positions
 
         def locate() -> tuple[np.ndarray, str]:
             pos = positions(series)

@@ -18,8 +18,8 @@ Stages: inputs, then two processes are forked for the Moran scatter plots and th
 pages (:mod:`geotool._background`), which import matplotlib and folium while this one
 computes the tiers and the autocorrelation; they draw from the statistics while this
 one counts the city clusters and runs a user study's extra analyses; static figures,
-if asked for, and the index page come last. ``summary.json``'s ``timings_s`` has a lap per stage
-(``maps`` is the wait for the two renderers).
+if asked for, and the index page come last. ``summary.json``'s ``timings_s`` has a lap
+per stage (``maps`` is the wait for the two renderers).
 """
 
 from __future__ import annotations
