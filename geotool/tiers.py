@@ -540,6 +540,7 @@ def analyse(
     year_col: str | None = None,
     id_col: str = "adcode",
     ellipse: str = "corrected",
+    east_west: bool = True,
 ) -> dict[str, Any]:
     """Composition, geography, diffusion vectors, gradient test and change for one table.
 
@@ -562,6 +563,10 @@ def analyse(
         The column holding the units' ids.
     ellipse : {"corrected", "plain"}
         Convention of the tier ellipses (:func:`geography`); the ``shapes`` follow.
+    east_west : bool
+        Test the report's claim that tiers spread from east to west (and from the
+        coast inland): the ``gradient`` test and its verdict. Off for units outside
+        China, where the claim has no meaning; the verdict then describes the centres.
 
     Returns
     -------
@@ -585,13 +590,25 @@ def analyse(
         out["composition_province"] = composition(latest, by="province")
     geo = geography(latest, pos, id_col=id_col, ellipse=ellipse)
     vec = diffusion_vectors(geo)
-    grad = gradient(latest, pos, permutations=permutations, seed=seed, id_col=id_col)
     out["geography"] = geo
     out["vectors"] = vec
-    out["gradient"] = grad
     out["shapes"] = shapes(geo, vec, crs=pos.attrs.get("crs"))
-    out["verdict"] = _verdict(geo, grad)
+    if east_west:
+        grad = gradient(latest, pos, permutations=permutations, seed=seed, id_col=id_col)
+        out["gradient"] = grad
+        out["verdict"] = _verdict(geo, grad)
+    else:
+        out["verdict"] = _centres_sentence(vec)
     return out
+
+
+def _centres_sentence(vec: pd.DataFrame) -> str:
+    """Where each tier's mean centre lies from tier 1's, in one sentence."""
+    steps = "; ".join(
+        f"tier {int(t)}: {d:,.1f} km at bearing {b:.0f}°"
+        for t, d, b in zip(vec["to"], vec["length_km"], vec["bearing_deg"], strict=True)
+    )
+    return f"Mean centres from tier 1's: {steps or 'one tier only'}."
 
 
 def _verdict(geo: pd.DataFrame, grad: pd.DataFrame) -> str:

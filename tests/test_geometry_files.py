@@ -406,7 +406,7 @@ def test_join_table_panel_a_key_per_year(towns):
 
 def test_a_row_whose_feature_was_dropped_is_told_why_not_no_such_id(towns, tmp_path):
     """A feature without geometry is dropped by read_geometry; its table row says so."""
-    from geotool.report.user import load_user_table
+    from geotool.userdata import load_user_table
 
     broken = towns.copy()
     gone = broken.index[0]
