@@ -252,7 +252,10 @@ def _flatten(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     known = {f.name for f in dataclasses.fields(Study)}
     out: dict[str, Any] = {}
     for key, value in doc.items():
-        if key not in known and isinstance(value, dict):
+        section = isinstance(value, dict) and not (
+            key == "labels" and not isinstance(value.get("labels"), dict)
+        )  # a table of fields ([data], [labels] ...), or the labels mapping itself
+        if section:
             for inner, v in _flatten(value, where).items():
                 if inner in out:
                     msg = f"{where} sets {inner!r} twice; keep one."
