@@ -51,7 +51,9 @@ _SCRIPT_ESCAPES = {
     "\u2028": "\\u2028",
     "\u2029": "\\u2029",
 }
-_SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029]")
+_SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+#: Lone surrogates (text no UTF-8 file holds, but a Python str can).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JSONText(str):
@@ -76,12 +78,13 @@ def escape(value: object) -> str:
     Returns
     -------
     str
-        With ``&``, ``<``, ``>``, ``"`` and ``'`` as character references.
+        With ``&``, ``<``, ``>``, ``"`` and ``'`` as character references (and a lone
+        surrogate, which UTF-8 cannot write, as U+FFFD).
 
     """
     if _missing(value):
         return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(_SURROGATE.sub("\ufffd", str(value)), quote=True)
 
 
 def href(path: str) -> str:
@@ -106,10 +109,13 @@ def script_json_text(text: str) -> str:
     -------
     str
         ``text`` with every ``<``, ``>``, ``&``, U+2028 and U+2029 (which valid JSON
-        holds only inside strings) as its ``\uXXXX`` escape.
+        holds only inside strings) as its ``\uXXXX`` escape, as is a lone surrogate
+        (which UTF-8 cannot write).
 
     """
-    return _SCRIPT_UNSAFE.sub(lambda m: _SCRIPT_ESCAPES[m.group()], text)
+    return _SCRIPT_UNSAFE.sub(
+        lambda m: _SCRIPT_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04x}", text
+    )
 
 
 def script_json(data: Any) -> str:

@@ -328,12 +328,16 @@ def test_index_page_shows_the_user_strings_as_text(pages):
 
 
 # ---------------------------------------------------------------- the escaping path
-@pytest.mark.parametrize("payload", [*PAYLOADS.values(), TITLE, "\\", "\\u2028", "'\"&<>"])
+@pytest.mark.parametrize(
+    "payload", [*PAYLOADS.values(), TITLE, "\\", "\\u2028", "'\"&<>", "lone \ud800 surrogate"]
+)
 def test_script_json_reads_back_and_cannot_close_a_script(payload):
     data = {payload: [payload, {"k": payload}], "n": 1.5}
     text = script_json(data)
     assert json.loads(text) == data
     assert not set(text) & set("<>&\u2028\u2029")
+    text.encode("utf-8")  # writable
+    assert html.unescape(escape(payload)) == payload.replace("\ud800", "\ufffd")
     call = script_call("f", data, names=("m",))
     assert call == f"\nf(m, {text});\n"
 
