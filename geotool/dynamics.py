@@ -252,42 +252,48 @@ def panel(
         raise InputError(msg)
     frame = data.set_index(id_col) if id_col is not None else data
     if year_col is not None and value_col is not None:
-        name = str(value_col)
-        years = _years_or_error(frame[year_col].reset_index(drop=True), year_col, "rows")
-        values = _numbers(frame[value_col].reset_index(drop=True), f"value_col={value_col!r}")
-        long = pd.DataFrame(
-            {"unit": frame.index.to_numpy(), "year": years.to_numpy(), "value": values}
+        return _balanced(_from_long(frame, year_col, value_col), str(value_col))
+    name = str(frame.columns.name) if frame.columns.name is not None else "value"
+    return _balanced(_from_wide(frame), name)
+
+
+def _from_long(frame: pd.DataFrame, year_col: str, value_col: str) -> pd.DataFrame:
+    """Units x years from one row per unit and year (the units as ``frame``'s index)."""
+    years = _years_or_error(frame[year_col].reset_index(drop=True), year_col, "rows")
+    values = _numbers(frame[value_col].reset_index(drop=True), f"value_col={value_col!r}")
+    long = pd.DataFrame({"unit": frame.index.to_numpy(), "year": years.to_numpy(), "value": values})
+    twice = long.duplicated(["unit", "year"], keep=False)
+    if twice.any():
+        pairs = long.loc[twice, ["unit", "year"]].drop_duplicates().head(5)
+        shown = ", ".join(f"{short(u, 20)} in {y}" for u, y in pairs.itertuples(index=False))
+        msg = (
+            f"year_col={year_col!r}: {int(twice.sum()):,} rows give a unit two values for "
+            f"one year ({shown}); keep one row per unit and year."
         )
-        twice = long.duplicated(["unit", "year"], keep=False)
-        if twice.any():
-            pairs = long.loc[twice, ["unit", "year"]].drop_duplicates().head(5)
-            shown = ", ".join(f"{short(u, 20)} in {y}" for u, y in pairs.itertuples(index=False))
-            msg = (
-                f"year_col={year_col!r}: {int(twice.sum()):,} rows give a unit two values for "
-                f"one year ({shown}); keep one row per unit and year."
-            )
-            raise InputError(msg)
-        wide = long.pivot(index="unit", columns="year", values="value")  # noqa: PD010
-    else:
-        name = str(frame.columns.name) if frame.columns.name is not None else "value"
-        years = _years_or_error(pd.Series(list(frame.columns)), "data", "columns")
-        if years.duplicated().any():
-            same = [
-                str(c)
-                for c, d in zip(frame.columns, years.duplicated(keep=False), strict=True)
-                if d
-            ]
-            msg = (
-                f"data: columns {listing(same, limit=6)} name the same year; keep one "
-                "column per year."
-            )
-            raise InputError(msg)
-        wide = pd.DataFrame(
-            {int(y): _numbers(frame[c], f"data[{short(c, 20)!r}]") for c, y in
-             zip(frame.columns, years, strict=True)},
-            index=frame.index,
-        )  # fmt: skip
-        wide.index.name = "unit"
+        raise InputError(msg)
+    return long.pivot(index="unit", columns="year", values="value")  # noqa: PD010
+
+
+def _from_wide(frame: pd.DataFrame) -> pd.DataFrame:
+    """Units x years from one column per year, the labels read as years."""
+    years = _years_or_error(pd.Series(list(frame.columns)), "data", "columns")
+    if years.duplicated().any():
+        same = [
+            str(c) for c, d in zip(frame.columns, years.duplicated(keep=False), strict=True) if d
+        ]
+        msg = (
+            f"data: columns {listing(same, limit=6)} name the same year; keep one column per year."
+        )
+        raise InputError(msg)
+    return pd.DataFrame(
+        {int(y): _numbers(frame[c], f"data[{short(c, 20)!r}]") for c, y in
+         zip(frame.columns, years, strict=True)},
+        index=frame.index,
+    )  # fmt: skip
+
+
+def _balanced(wide: pd.DataFrame, name: str) -> Panel:
+    """The units with a value in every year; the others in ``dropped``, logged."""
     if wide.index.has_duplicates:
         dup = listing([str(u) for u in wide.index[wide.index.duplicated()].unique()], limit=5)
         msg = f"data: units {dup} have more than one row; keep one row per unit."
