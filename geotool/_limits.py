@@ -107,7 +107,7 @@ def max_input_bytes(given: object = None, parameter: str = "max_bytes") -> int:
 
 
 def _override(parameter: str) -> str:
-    return f"raise the limit with {parameter}= or the environment variable {ENV} (e.g. {ENV}=8GiB)"
+    return f"set the environment variable {ENV} higher (e.g. {ENV}=8GiB; in Python, {parameter}=)"
 
 
 def check_size(size: int, limit: int, where: str, what: str, parameter: str) -> None:

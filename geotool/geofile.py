@@ -52,6 +52,7 @@ import re
 import stat
 import tempfile
 import unicodedata
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -101,6 +102,7 @@ _SAMPLE = 512 * 1024  # bytes of a .dbf's records read at each of 3 places to gu
 _SMALLER = "read a smaller file (fewer or simpler features), or use a machine with more memory"
 # a PROJ string's tokens: +key or +key=value, nothing else (markup is not skipped silently)
 _PROJ_TOKEN = re.compile(r"^\+[A-Za-z_][A-Za-z0-9_]*(=[^\s<>\"'&;`|{}]+)?$")
+_MARKUP = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CRS_KEY = re.compile(r'"crs"\s*:\s*')
 # what may follow a GeoJSON's last member: simple members, then the object's end
 _AFTER_LAST = re.compile(r'\s*(,\s*"[^"{}\[\]]*"\s*:\s*("[^"]*"|[-+\w.]+)\s*)*\}\s*$')
@@ -339,7 +341,8 @@ def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str
     try:
         layers = pyogrio.list_layers(source)
     except Exception as exc:  # pyogrio raises its own DataSourceError and others
-        msg = f"{where} cannot be opened as a {kind} ({short(exc)})."
+        text = str(exc).replace(str(source), where)  # never a temporary folder's path
+        msg = f"{where} cannot be opened as a {kind} ({short(text, 160)})."
         raise InputError(msg) from None
     names = [str(n) for n, _ in layers]
     spatial = [str(n) for n, kind in layers if kind is not None]
@@ -561,42 +564,75 @@ def _read_frame(
         return _read_ogr(Path(tmp), layer, encoding, where, limit=limit, kind=kind)
 
 
+def _shapefiles(source: Path, layer: str | None, where: str) -> None:
+    """Refuse a Shapefile without its ``.dbf`` or ``.shx`` before GDAL sees it.
+
+    In a folder (an unzipped archive): the one ``layer`` names, else each. GDAL would
+    read no columns, or nothing at all.
+    """
+    if not source.is_dir():
+        _shapefile_parts(source, where)
+        return
+    shps = sorted(p for p in source.iterdir() if p.suffix.lower() == ".shp")
+    for shp in [p for p in shps if p.stem == layer] or shps:
+        _shapefile_parts(shp, where)
+
+
+def _gdal_read(
+    source: Path, chosen: str | None, enc: str | None, where: str, cap: int
+) -> gpd.GeoDataFrame:
+    """The frame pyogrio reads of a layer, at most ``cap + 1`` features.
+
+    GDAL's warnings are logged, one line each; its errors are an :class:`InputError`
+    naming ``where``.
+    """
+    import pyogrio
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            count = int(pyogrio.read_info(source, layer=chosen)["features"])
+            _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
+            frame = pyogrio.read_dataframe(
+                source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
+            )
+        except InputError:
+            raise
+        except MemoryError:
+            msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
+            raise InputError(msg) from None
+        except Exception as exc:  # GDAL errors of every kind
+            text = str(exc).replace(str(source), where)  # never a temporary folder's path
+            msg = f"{where} cannot be read ({short(text, 160)}); check the file, or pass layer=."
+            raise InputError(msg) from None
+    said = {str(w.message) for w in caught}
+    for text in sorted(said - {"invalid value encountered in from_wkb"}):  # NaN: reported
+        log(f"{where}: GDAL: {short(text.replace(str(source), where), 160)}", logging.WARNING)
+    return frame
+
+
 def _read_ogr(
     source: Path, layer: str | None, encoding: str | None, where: str, *, limit: int, kind: str
 ) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
     """(frame, layer, encoding) of a file GDAL reads (``source``: a file or a folder)."""
-    import pyogrio
-
+    shapefile = kind in ("Shapefile", "zipped Shapefile")
+    if shapefile:
+        _shapefiles(source, layer, where)
     chosen = _choose_layer(source, layer, where, kind)
     enc = label = None
     shp = source / f"{chosen}.shp" if source.is_dir() else source
-    if kind in ("Shapefile", "zipped Shapefile"):
-        parts = _shapefile_parts(shp, where)
-        enc, label = _shapefile_encoding(parts, encoding, where)
+    if shapefile:
+        enc, label = _shapefile_encoding(_shapefile_parts(shp, where), encoding, where)
     elif encoding is not None:
         log(f"{where}: encoding= ignored, {kind} text is UTF-8 by definition")
     cap = _limits.check_features(0, limit, where, "max_bytes")
-    try:
-        count = int(pyogrio.read_info(source, layer=chosen)["features"])
-        _limits.check_features(count, limit, where, "max_bytes")
-        frame = pyogrio.read_dataframe(
-            source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
-        )
-    except InputError:
-        raise
-    except MemoryError:
-        msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
-        raise InputError(msg) from None
-    except Exception as exc:  # GDAL errors of every kind
-        text = str(exc).replace(str(source), where)  # never a temporary folder's path
-        msg = f"{where} cannot be read ({short(text)}); check the file, or pass layer=."
-        raise InputError(msg) from None
+    frame = _gdal_read(source, chosen, enc, where, cap)
     _limits.check_features(len(frame), limit, where, "max_bytes")
     if not isinstance(frame, gpd.GeoDataFrame):
         msg = f"{where} (layer {chosen!r}) has no geometry column; pass a geometry layer."
         raise InputError(msg)
-    frame = _valid_text(frame, where, kind in ("Shapefile", "zipped Shapefile"))
-    frame = _declared_crs(frame, shp if kind.endswith("Shapefile") else source, kind, where)
+    frame = _valid_text(frame, where, shapefile)
+    frame = _declared_crs(frame, shp if shapefile else source, kind, where)
     return frame, chosen, label
 
 
@@ -604,9 +640,11 @@ def _parse_crs(text: object) -> pyproj.CRS | None:
     """The CRS ``text`` names, or ``None`` when pyproj cannot parse it.
 
     A PROJ string with tokens that are not ``+key`` or ``+key=value`` (markup, which
-    PROJ skips) is ``None`` too.
+    PROJ skips), and text with markup or control characters, are ``None`` too.
     """
     if isinstance(text, str):
+        if _MARKUP.search(text):  # never in a CRS; and pyproj's name search takes seconds
+            return None
         tokens = text.split()
         if tokens and tokens[0].startswith("+") and not all(map(_PROJ_TOKEN.match, tokens)):
             return None

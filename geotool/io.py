@@ -20,12 +20,14 @@ import io as _io
 import numbers
 import re
 import stat
+import zipfile
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from geotool import _limits
 from geotool._errors import InputError
 from geotool._text import short
 
@@ -51,8 +53,8 @@ def _where(path: Path) -> str:
     return short(path, 120)
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, or an :class:`InputError` saying why they cannot be had."""
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """The file's bytes (at most ``limit``), or an :class:`InputError` saying why not."""
     where = _where(path)
     try:
         mode = path.stat().st_mode
@@ -71,6 +73,7 @@ def _read_bytes(path: Path) -> bytes:
     if not stat.S_ISREG(mode):
         msg = f"{where} is not a regular file (a pipe, socket or device); pass a CSV or .xlsx file."
         raise InputError(msg)
+    _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     try:
         return path.read_bytes()
     except PermissionError:
@@ -337,7 +340,19 @@ def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
     raise InputError(msg)
 
 
-def _read_excel(raw: bytes, where: str, sheet: object) -> pd.DataFrame:
+def _check_workbook(raw: bytes, where: str, limit: int) -> None:
+    """Refuse a workbook whose parts (sheet XML, shared strings) declare over ``limit``."""
+    try:
+        with zipfile.ZipFile(_io.BytesIO(raw)) as book:
+            members = [m for m in book.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return  # openpyxl says what is wrong with it
+    fix = "open it in Excel and save it as CSV UTF-8, or split it"
+    _limits.check_zip(members, limit, where, "max_bytes", fix)
+
+
+def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFrame:
+    _check_workbook(raw, where, limit)
     try:
         book = pd.ExcelFile(_io.BytesIO(raw), engine="openpyxl")
     except Exception as exc:  # openpyxl raises KeyError, BadZipFile, XML errors, ...
@@ -463,7 +478,11 @@ def _with_header(frame: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def read_table(
-    path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    max_bytes: int | None = None,
 ) -> pd.DataFrame:
     r"""Read a CSV or Excel file as strings, keeping every row.
 
@@ -488,6 +507,10 @@ def read_table(
         Excel sheet name, or position (0 is the first; a string of digits such as
         ``"1"`` is a position unless a sheet has that name). Default: the first sheet.
         Ignored for CSV files.
+    max_bytes : int, optional
+        The most bytes the file may hold (an .xlsx: its parts, uncompressed, as its
+        zip directory declares them), checked before reading; default: the environment
+        variable ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB (:mod:`geotool._limits`).
 
     Returns
     -------
@@ -501,7 +524,8 @@ def read_table(
         Missing, unreadable or empty file, a folder, undecodable or binary content,
         an unknown encoding, a row with more fields than the header, an unclosed quote,
         a file that is not what its name says (a CSV named .xlsx, an .xls), an unknown
-        sheet, blank or repeated header names, an unsupported file type.
+        sheet, blank or repeated header names, an unsupported file type, a file over
+        ``max_bytes`` or a workbook that inflates absurdly (a decompression bomb).
 
     Examples
     --------
@@ -520,12 +544,13 @@ def read_table(
     """
     path = Path(path)
     where = _where(path)
-    raw = _read_bytes(path)
+    limit = _limits.max_input_bytes(max_bytes, "max_bytes")
+    raw = _read_bytes(path, limit)
     if not raw.strip():
         msg = f"{where} is empty; it needs a header row and at least one data row."
         raise InputError(msg)
     if _kind(raw, path) == "excel":
-        frame, used = _read_excel(raw, where, sheet), "xlsx"
+        frame, used = _read_excel(raw, where, sheet, limit), "xlsx"
     else:
         if sheet is not None:
             msg = (
