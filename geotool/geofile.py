@@ -253,9 +253,9 @@ def _check_path(path: str | Path, limit: int) -> Path:
     if path.suffix.lower() == ".zip":
         _check_zip(path, limit, where)
     elif path.suffix.lower() == ".shp":
-        parts = [p for s, p in _siblings(path).items() if s in (".shp", ".shx", ".dbf")]
+        parts = [p for s, p in _siblings(path).items() if s in _SHAPEFILE_PARTS]
         size = sum(p.stat().st_size for p in parts)
-        _limits.check_size(size, limit, where, "is (with its .shx and .dbf)", "max_bytes")
+        _limits.check_size(size, limit, where, "is (with the files beside it)", "max_bytes")
     else:
         _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     return path
@@ -269,6 +269,12 @@ def _siblings(shp: Path) -> dict[str, Path]:
             found[p.suffix.lower()] = p
     found[".shp"] = shp
     return found
+
+
+def _head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a file (a ``.cpg`` or ``.prj`` may be anything)."""
+    with path.open("rb") as f:
+        return f.read(size)
 
 
 def _zip_parts(members: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
@@ -445,7 +451,7 @@ def _shapefile_encoding(
             raise InputError(msg) from None
         name = "gb18030" if name in ("gbk", "gb2312") else name  # a superset of both
         return name, f"{name} (given)"
-    cpg = parts[".cpg"].read_bytes()[:200] if ".cpg" in parts else b""
+    cpg = _head(parts[".cpg"], 200) if ".cpg" in parts else b""
     guess = _dbf_encoding(_dbf_sample(parts[".dbf"]))
     if cpg.strip():
         said = short(cpg.decode("latin-1").strip())
@@ -664,7 +670,7 @@ def _json_member(text: str, first: bool) -> object:
     for m in matches[:1] if first else reversed(matches):
         try:
             value, end = json.JSONDecoder().raw_decode(text, m.end())
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested a million deep
             return text[m.end() : m.end() + 80] if first else _MISSING
         if first or _AFTER_LAST.match(text, end):
             return value
@@ -706,7 +712,7 @@ def _declared_crs(frame: gpd.GeoDataFrame, file: Path, kind: str, where: str) ->
     if kind == "GeoJSON":
         text, what = _geojson_crs(file), 'its "crs" member'
     elif kind.endswith("Shapefile") and ".prj" in _siblings(file):
-        raw = _siblings(file)[".prj"].read_bytes()[:65536]
+        raw = _head(_siblings(file)[".prj"], 65536)
         text, what = raw.decode("utf-8", "replace").strip(), "its .prj"
     else:
         return frame

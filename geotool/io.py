@@ -23,6 +23,7 @@ import stat
 import zipfile
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ _TEXT_SUFFIXES = (".csv", ".txt", ".tsv", "")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 _DELIMITERS = (",", "\t", ";")
 _SNIFF_ROWS = 50
+_BYTES_PER_CELL = 16  # a sheet may span one cell per this many bytes of the input limit
 # C0 and C1 control characters other than tab, newline, carriage return, form feed and
 # vertical tab: text never holds many; decoded binary data does.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
@@ -351,6 +353,35 @@ def _check_workbook(raw: bytes, where: str, limit: int) -> None:
     _limits.check_zip(members, limit, where, "max_bytes", fix)
 
 
+def _check_extent(ws: Any, where: str, limit: int) -> None:
+    """Refuse a sheet whose used range (to its farthest non-empty cell) is too big.
+
+    A stray cell at XFD1048576 in a 5 KB workbook makes a table of 17 billion cells;
+    the sheet is scanned row by row (empty rows cost nothing) before it is read, and
+    refused once its range passes one cell per :data:`_BYTES_PER_CELL` bytes of the
+    limit.
+    """
+    from openpyxl.utils import get_column_letter
+
+    cap = max(1, limit // _BYTES_PER_CELL)
+    ws.reset_dimensions()  # the declared dimensions may lie; the cells do not
+    rows = cols = 0
+    for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        filled = [i for i, v in enumerate(row, start=1) if v is not None and v != ""]
+        if not filled:
+            continue
+        rows, cols = number, max(cols, filled[-1])
+        if rows * cols > cap:
+            far = f"{get_column_letter(cols)}{rows}"
+            msg = (
+                f"{where} reaches cell {far}: a table of {rows:,} rows by {cols:,} columns "
+                f"({rows * cols:,} cells), over geotool's limit of {cap:,} cells (one per "
+                f"{_BYTES_PER_CELL} bytes of the {_limits.human(limit)} input limit); delete "
+                "what lies far from the table (Ctrl+End finds it) or save it as CSV UTF-8."
+            )
+            raise InputError(msg)
+
+
 def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFrame:
     _check_workbook(raw, where, limit)
     try:
@@ -368,7 +399,10 @@ def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFra
             raise InputError(msg)
         name = _pick_sheet(sheet, names, where)
         try:
+            _check_extent(book.book[name], f"{where}, sheet '{short(name)}'", limit)
             frame = book.parse(name, header=None, dtype=str)
+        except InputError:
+            raise
         except Exception as exc:
             msg = (
                 f"{where}, sheet '{short(name)}' cannot be read ({type(exc).__name__}: "

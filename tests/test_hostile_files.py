@@ -39,6 +39,7 @@ from geotool.io import read_table
 ROOT = Path(__file__).resolve().parent.parent
 GIB = 1024**3
 MIB = 1024**2
+ZIPPED = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
 # ---------------------------------------------------------------------------- files
@@ -186,7 +187,10 @@ for name in sys.argv[1:]:
 
 
 def test_bombs_are_refused_in_bounded_memory(bombs):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     env.pop(_limits.ENV, None)
     files = [bombs[k] for k in ("dbf3g", "ratio", "liar", "xlsx", "parquet", "rows")]
     done = subprocess.run(
@@ -224,7 +228,9 @@ def test_the_limit_is_overridable_both_ways(folder, pref, monkeypatch, capsys):
     monkeypatch.setenv(_limits.ENV, "10KB")
     line = _one_line(*_run(_cli(folder, gpkg), capsys))
     assert "limit.gpkg is" in line and "GEOTOOL_MAX_INPUT_BYTES" in line
-    with pytest.raises(InputError, match=r"own\.csv is \d+ bytes, over geotool.s input limit of 100 bytes"):  # a table too (a few hundred bytes)
+    with pytest.raises(
+        InputError, match=r"own\.csv is \d+ bytes, over geotool's input limit of 100 bytes"
+    ):  # a table too (a few hundred bytes)
         read_table(folder / "own.csv", max_bytes=100)
     assert len(geofile.read_geometry(gpkg, max_bytes=size)[0]) == 13  # the keyword wins
     monkeypatch.setenv(_limits.ENV, "1GiB")
@@ -237,12 +243,29 @@ def test_the_limit_is_overridable_both_ways(folder, pref, monkeypatch, capsys):
 
 
 def test_a_plain_shapefile_counts_its_dbf(folder, monkeypatch):
-    parts = sum((folder / f"good{s}").stat().st_size for s in (".shp", ".shx", ".dbf"))
+    parts = sum((folder / f"good{s}").stat().st_size for s in ZIPPED)
     monkeypatch.setenv(_limits.ENV, str(parts - 1))
-    with pytest.raises(InputError, match=r"good\.shp is \(with its \.shx and \.dbf\)"):
+    with pytest.raises(InputError, match=r"good\.shp is \(with the files beside it\)"):
         geofile.read_geometry(folder / "good.shp")
     monkeypatch.setenv(_limits.ENV, str(parts))
     assert len(geofile.read_geometry(folder / "good.shp")[0]) == 13
+
+
+def test_a_stray_cell_far_from_the_table_is_refused(folder, capsys):
+    path = folder / "stray.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["code", "value"])
+    wb.active.append(["320100", 1.5])
+    wb.active["XFD1048576"] = "x"  # 5 KB on disk; 17 billion cells as a table
+    wb.save(path)
+    argv = ["autocorr", "--data", path, "--out", folder / "out_stray"]
+    line = _one_line(*_run(argv, capsys))
+    assert "stray.xlsx, sheet 'Sheet' reaches cell XFD1048576" in line
+    assert "17,179,869,184 cells" in line and "Ctrl+End" in line
+    del wb.active["XFD1048576"]
+    wb.active["C1"] = "备注"  # a column more is fine
+    wb.save(path)
+    assert read_table(path).columns.tolist() == ["code", "value", "备注"]
 
 
 def test_features_are_capped_by_the_limit(folder, pref, monkeypatch):
@@ -251,7 +274,7 @@ def test_features_are_capped_by_the_limit(folder, pref, monkeypatch):
     path = folder / "many.geojson"
     many.to_file(path)  # 2,600 points, about 100 bytes each in the file
     limit = path.stat().st_size + 10  # the file fits; 2,600 features do not (256 bytes each)
-    with pytest.raises(InputError, match="many.geojson holds 2,600 features or more"):
+    with pytest.raises(InputError, match=r"many\.geojson holds 2,600 features or more"):
         geofile.read_geometry(path, max_bytes=limit)
     assert len(geofile.read_geometry(path, max_bytes=2600 * 256)[0]) == 2600
 
@@ -271,7 +294,7 @@ def test_a_zip_listing_millions_of_files_is_refused_unread(folder):
     path = folder / "dir.zip"
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 200 * MIB, 0, 0)
     path.write_bytes(b"PK\x03\x04" + bytes(100) + end)
-    with pytest.raises(InputError, match="dir.zip lists 200 MiB of member names"):
+    with pytest.raises(InputError, match=r"dir\.zip lists 200 MiB of member names"):
         geofile.read_geometry(path)
 
 
@@ -288,7 +311,9 @@ def test_extraction_stops_where_the_bytes_pass_the_declared_size(tmp_path):
         _limits.extract(Archive(), {"towns.dbf": info}, tmp_path, limit=GIB, where="x.zip",
                         parameter="max_bytes")  # fmt: skip
     info.file_size = 3 * MIB
-    with pytest.raises(InputError, match="x.zip inflates to more than 3 MiB, over geotool.s input limit of 2 MiB"):
+    with pytest.raises(
+        InputError, match=r"x\.zip inflates to more than 3 MiB, over geotool's input limit of 2 MiB"
+    ):
         _limits.extract(Archive(), {"towns.dbf": info}, tmp_path, limit=2 * MIB,
                         where="x.zip", parameter="max_bytes")  # fmt: skip
 
@@ -296,7 +321,7 @@ def test_extraction_stops_where_the_bytes_pass_the_declared_size(tmp_path):
 def test_a_good_zip_still_reads_with_macos_junk_and_folders(folder, pref):
     path = folder / "good.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for s in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+        for s in ZIPPED:
             z.write(folder / f"good{s}", f"数据/苏南{s}")
         z.writestr("__MACOSX/数据/._苏南.shp", b"\0\5\26\7" * 10)
     geo, report = geofile.read_geometry(path)
@@ -327,7 +352,7 @@ def test_non_finite_coordinates_are_reported_not_a_crash(pref, folder, token, ca
     path = _geojson_with(pref, folder / f"nan_{token}.geojson", {2: token, 6: token})
     geo, report = geofile.read_geometry(path)
     assert len(geo) == 11 and not {"320300", "320700"} & set(geo.index)
-    assert report[["row", "id"]].values.tolist() == [[3, "320300"], [7, "320700"]]
+    assert report[["row", "id"]].to_numpy().tolist() == [[3, "320300"], [7, "320700"]]
     assert set(report["issue"]) == {"NaN or infinite coordinates"}
     line = _one_line(*_run(_cli(folder, path), capsys))  # the table's rows say why
     assert "dropped (NaN or infinite coordinates)" in line
@@ -490,7 +515,7 @@ def test_gcj02_files_still_come_back_to_wgs84(pref, folder, kind):
         gcj.to_file(folder / "gcj.shp", encoding="utf-8")
         path = folder / "gcj.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-            for s in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+            for s in ZIPPED:
                 z.write(folder / f"gcj{s}", f"gcj{s}")
     else:
         path = folder / "gcj_utm.geojson"
