@@ -11,7 +11,11 @@ in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready fo
    read as ``Ãû³Æ``; ``encoding=`` overrides;
 2. **reprojects** any CRS to EPSG:4326. A file without a CRS whose coordinates all lie
    in China's longitude/latitude range is taken as EPSG:4326 (logged); any other is
-   refused (pass ``crs=``);
+   refused (pass ``crs=``). A CRS label must fit the coordinates: degrees labelled with
+   a projected CRS, values beyond ±90/±180 labelled as degrees, positions that do not
+   reproject or fall far outside the CRS's area of use, and a ``.prj`` or GeoJSON
+   ``"crs"`` pyproj cannot read are refused, naming the fix (``crs=``). Features with
+   NaN or infinite coordinates are left out, each a row of the report;
 3. **removes the GCJ-02 or BD-09 offset** when ``datum="gcj02"`` (AMap, Tencent) or
    ``"bd09"`` (Baidu) says the positions are in it, whatever the file's CRS claims:
    a projected file is first reprojected to longitude/latitude (the offset is defined
@@ -41,6 +45,10 @@ in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready fo
 :func:`join_table` joins a user's table of values to such geometry by id, or by
 normalised name (:func:`geotool.match.normalise`) when the table has no ids, and
 accounts for every row of the table in its report.
+
+Before anything is read, the file is checked against the input limit of
+:mod:`geotool._limits` (``max_bytes=``, or ``GEOTOOL_MAX_INPUT_BYTES``; 2 GiB): a zip
+by its directory and then extracted with a running count, GeoParquet by its metadata.
 """
 
 from __future__ import annotations
