@@ -469,15 +469,16 @@ def _geojson_crs(pref: gpd.GeoDataFrame, path: Path, name: str, at_end: bool = F
 @pytest.mark.parametrize(
     "name",
     [
-        "urn:ogc:def:crs:EPSG::99999",
-        "+proj=utm +zone=50 <b>x</b>",
-        "<script>alert(1)</script>",
-        "+proj=longlat +datum=WGS84 +no_defs\n<img src=x>",
+        pytest.param("urn:ogc:def:crs:EPSG::99999", id="unknown-code"),
+        pytest.param("+proj=utm +zone=50 <b>x</b>", id="proj-markup"),
+        pytest.param("<script>alert(1)</script>", id="script"),
+        pytest.param("+proj=longlat +datum=WGS84 +no_defs\n<img src=x>", id="proj-newline-markup"),
     ],
 )
 @pytest.mark.parametrize("at_end", [False, True])
 def test_a_geojson_crs_pyproj_cannot_read_is_refused(pref, folder, name, at_end, capsys):
-    path = _geojson_crs(pref, folder / f"crs_{abs(hash((name, at_end)))}.geojson", name, at_end)
+    stem = f"crs_{zlib.crc32(name.encode())}_{at_end}"
+    path = _geojson_crs(pref, folder / f"{stem}.geojson", name, at_end)
     line = _one_line(*_run(_cli(folder, path), capsys))
     assert 'its "crs" member names the CRS' in line and "which is not a CRS pyproj knows" in line
     assert "\n" not in line and "--crs EPSG:4326" in line
