@@ -153,6 +153,8 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
         "datum": args.datum,
         "layer": args.layer,
         "max_unmatched": args.max_unmatched,
+        "crs": args.crs,
+        "geometry_encoding": args.geometry_encoding,
     }
 
 
@@ -661,6 +663,15 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
     )  # fmt: skip
     p.add_argument("--layer", default=None, help="layer of a GeoPackage with several")
     p.add_argument(
+        "--crs", default=None,
+        help="CRS of --geometry's coordinates when its own is missing or wrong (EPSG:4326)",
+    )  # fmt: skip
+    p.add_argument(
+        "--geometry-encoding", default=None,
+        help="encoding of --geometry's attributes (a Shapefile's .dbf, e.g. gbk); default: "
+        "its .cpg, else detected",
+    )  # fmt: skip
+    p.add_argument(
         "--max-unmatched", type=float, default=0.0,
         help="share of rows allowed to stay unmatched or ambiguous (default 0)",
     )  # fmt: skip
@@ -959,6 +970,8 @@ _FLAGS = {
     "id_col": "--id-col",
     "datum": "--datum",
     "layer": "--layer",
+    "crs": "--crs",
+    "geometry_encoding": "--geometry-encoding",
     "all_numeric": "--all-numeric",
     "transform": "--transform",
     "per": "--per",

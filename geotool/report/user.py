@@ -207,6 +207,8 @@ def load_user_table(
     per: str | None = None,
     max_unmatched: float = 0.0,
     report_on_failure_only: bool = False,
+    crs: str | None = None,
+    geometry_encoding: str | None = None,
 ) -> UserTable:
     """Read a user's table, resolve its rows, write the match report, check it.
 
@@ -248,6 +250,9 @@ def load_user_table(
         ``gcj02``; Baidu-derived: ``bd09``).
     layer : str, optional
         The layer of a GeoPackage with several.
+    crs, geometry_encoding : str, optional
+        The geometry file's CRS and attribute encoding, when its own are missing or
+        wrong: ``crs=`` and ``encoding=`` of :func:`geotool.geofile.read_geometry`.
     per : str, optional
         A population column (for rates): checked like the values, never a value.
     max_unmatched : float
@@ -286,7 +291,13 @@ def load_user_table(
     if isinstance(geometry, str | Path):
         from geotool.geofile import read_geometry
 
-        geometry, geometry_report = read_geometry(geometry, id_col=id_col, layer=layer, datum=datum)
+        try:
+            geometry, geometry_report = read_geometry(
+                geometry, id_col=id_col, layer=layer, datum=datum, crs=crs,
+                encoding=geometry_encoding,
+            )  # fmt: skip
+        except InputError as exc:  # its encoding= is this function's geometry_encoding=
+            raise InputError(str(exc).replace("encoding=", "geometry_encoding=")) from None
     for given, name in ((year_col, "year_col"), (per, "per")):
         if given is not None and given not in raw.columns:
             msg = (
@@ -495,6 +506,8 @@ def user_study(
     datum: str | None = None,
     layer: str | None = None,
     max_unmatched: float = 0.0,
+    crs: str | None = None,
+    geometry_encoding: str | None = None,
     weights: str = "queen",
     tiers_k: int = 4,
     bivariate: list[tuple[str, str]] | None = None,
@@ -553,7 +566,8 @@ def user_study(
         name_col=name_col, province_col=province_col, prefecture_col=prefecture_col,
         code_col=code_col, year_col=year_col, encoding=encoding, sheet=sheet, level=level,
         geometry=geometry, id_col=id_col, datum=datum, layer=layer, per=per,
-        max_unmatched=max_unmatched, report_on_failure_only=True,
+        max_unmatched=max_unmatched, report_on_failure_only=True, crs=crs,
+        geometry_encoding=geometry_encoding,
     )  # fmt: skip
     if transform is not None or per is not None or smooth is not None:
         t = _transformed(
