@@ -28,6 +28,14 @@ parallelism is across workers (p-values do not depend on threads either way).
 and closes it cleanly. dask is an optional
 dependency (``pip install 'geotool[scale]'``); serial runs need nothing more.
 
+Limits
+------
+Checked before any work: a batch is estimated (:func:`estimate`: tasks, units,
+permutations, bytes written) and refused over :data:`MAX_TASKS` tasks or
+:data:`MAX_OUTPUT_GB` of output (``max_tasks=``, ``max_output_gb=``); a local cluster
+starts at most two workers per CPU; a ``scheduler`` address is checked and probed
+(:mod:`geotool._scheduler`) before dask is given it, within ``connect_timeout``.
+
 Failures
 --------
 A task that raises does not stop the batch: its row has ``status="failed"`` and the
