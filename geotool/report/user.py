@@ -47,7 +47,12 @@ from geotool._log import log
 from geotool._text import listing, short
 from geotool.report.pipeline import Study, TierTable, Variable
 
-__all__ = ["UserTable", "load_user_table", "user_study"]
+__all__ = ["MAX_VARIABLES", "UserTable", "load_user_table", "user_study"]
+
+#: The most value columns one report analyses: each writes its own maps, tables and
+#: figures (about 1.4 kB a unit: 4 MB on the county layer) and takes seconds; a table of
+#: thousands of columns is ``geotool batch``'s work (statistics only).
+MAX_VARIABLES = 50
 
 #: What a run on each kind of units calls them.
 _LEVEL_WORDS = {
@@ -318,6 +323,16 @@ def load_user_table(
     roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
     exclude = set(roles)
     values = _value_columns(raw, value_col, all_numeric=all_numeric, exclude=exclude, path=path)
+    if len(values) > MAX_VARIABLES:
+        chose = "all_numeric=True" if all_numeric else "value_col="
+        msg = (
+            f"{chose} chose {len(values):,} columns of {path}: a report of them would write "
+            f"about {len(values) * len(raw) * 1.4e3 / 1e9:.2g} GB (maps, tables and figures "
+            f"for each), and a report takes at most {MAX_VARIABLES}; name up to "
+            f"{MAX_VARIABLES} with value_col= ('A,B'), or run `geotool batch` on the table "
+            "for statistics of every column."
+        )
+        raise InputError(msg)
     taken = [c for c in values if c in roles]
     if taken:
         numeric = _numeric_columns(raw, exclude)
