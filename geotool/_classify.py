@@ -22,6 +22,20 @@ SCHEMES = ("quantiles", "fisherjenks", "equalinterval", "user")
 #: Above this many values, Fisher-Jenks runs on this many evenly spaced quantiles of them
 #: (the exact method is O(k n^2)); bounds are then values of the sample, not of the data.
 JENKS_MAX_VALUES = 4000
+#: The most classes of a map or of tiers: a legend of more colours cannot be told apart,
+#: and Fisher-Jenks grows with k (20 classes on 4,000 values: seconds; 2,000: an hour).
+MAX_CLASSES = 20
+
+
+def at_most(k: int, name: str = "k") -> int:
+    """``k`` if at most :data:`MAX_CLASSES`, else an :class:`InputError` naming ``name``."""
+    if k > MAX_CLASSES:
+        msg = (
+            f"{name}={k}: at most {MAX_CLASSES} classes (a legend of more colours cannot be "
+            f"told apart); use {name}={MAX_CLASSES} or fewer."
+        )
+        raise InputError(msg)
+    return k
 
 
 def fisher_jenks(y: np.ndarray, k: int) -> np.ndarray:
@@ -124,8 +138,9 @@ def classify(
     scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
         A classifier of :func:`bins`; ``user`` takes ``breaks`` (class upper bounds).
     k : int, optional
-        Number of classes (not for ``user``), from 2 to the number of distinct values;
-        default 5, or the number of distinct values when there are fewer.
+        Number of classes (not for ``user``), from 2 to the number of distinct values
+        and at most :data:`MAX_CLASSES`; default 5, or the number of distinct values
+        when there are fewer.
     breaks : list of float, optional
         Class upper bounds, for ``scheme="user"``.
     cmap : str
@@ -156,7 +171,7 @@ def classify(
                 "a choropleth needs at least 2."
             )
             raise InputError(msg)
-        k = min(5, distinct) if k is None else check.classes(k, n_distinct=distinct)
+        k = min(5, distinct) if k is None else at_most(check.classes(k, n_distinct=distinct))
     else:
         msg = f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}."
         raise InputError(msg)

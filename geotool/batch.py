@@ -28,6 +28,14 @@ parallelism is across workers (p-values do not depend on threads either way).
 and closes it cleanly. dask is an optional
 dependency (``pip install 'geotool[scale]'``); serial runs need nothing more.
 
+Limits
+------
+Checked before any work: a batch is estimated (:func:`estimate`: tasks, units,
+permutations, bytes written) and refused over :data:`MAX_TASKS` tasks or
+:data:`MAX_OUTPUT_GB` of output (``max_tasks=``, ``max_output_gb=``); a local cluster
+starts at most two workers per CPU; a ``scheduler`` address is checked and probed
+(:mod:`geotool._scheduler`) before dask is given it, within ``connect_timeout``.
+
 Failures
 --------
 A task that raises does not stop the batch: its row has ``status="failed"`` and the
@@ -59,12 +67,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geotool import _scheduler, settings
 from geotool import _validate as check
-from geotool import settings
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
 from geotool._log import log
 from geotool._outdir import OutputFolder
+from geotool._text import short
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -73,8 +82,8 @@ if TYPE_CHECKING:
     from geotool.weights import Weights
 
 __all__ = [
-    "GLOBAL", "LOCAL", "STATISTICS", "Task", "cluster", "contiguity", "run", "task_seed",
-    "tasks",
+    "GLOBAL", "LOCAL", "MAX_OUTPUT_GB", "MAX_TASKS", "STATISTICS", "Estimate", "Task",
+    "cluster", "contiguity", "estimate", "run", "task_seed", "tasks",
 ]  # fmt: skip
 
 #: Global statistics a task can compute, and their row in :func:`geotool.autocorr.global_stats`.
@@ -293,6 +302,7 @@ def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) ->
             f"{', '.join(map(str, unknown)) or 'none'}."
         )
         raise InputError(msg)
+    _once(statistics, "statistics")
     if not weights:
         msg = "weights must name at least one spec (e.g. 'queen')."
         raise InputError(msg)
@@ -303,6 +313,15 @@ def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) ->
     for spec in weights:
         if isinstance(spec, str):
             parse_spec(spec)
+
+
+def _once(names: Sequence[object], what: str) -> None:
+    """Refuse a list that names something twice (its tasks would repeat, keys collide)."""
+    seen = pd.Index([str(n) for n in names])
+    if seen.has_duplicates:
+        twice = short(str(seen[seen.duplicated()][0]), 40)
+        msg = f"{what}= names {twice} twice; name each once."
+        raise InputError(msg)
 
 
 def _spec_name(w: str | Weights) -> str:
@@ -337,6 +356,7 @@ def _panel(
             if numbers and numbers >= given / 2:
                 variables.append(str(col))
     variables = [str(v) for v in variables]
+    _once(variables, "variables")
     absent = [v for v in variables if v not in table.columns]
     if absent or not variables:
         msg = (
@@ -356,11 +376,163 @@ def _panel(
         raise InputError(msg)
     present = sorted(int(y) for y in year.unique())
     chosen = present if years is None else [int(y) for y in years]
+    _once(chosen, "years")
     lacking = sorted(set(chosen) - set(present))
     if lacking:
         msg = f"years {lacking[:5]} are not in table's {year_col!r} column (it has {present[:8]})."
         raise InputError(msg)
     return variables, list(chosen)
+
+
+#: The most tasks one batch may have (``max_tasks`` of :func:`run`): at a few tens of
+#: milliseconds a task, 50,000 tasks keep two CPUs busy for about half an hour.
+MAX_TASKS = 50_000
+#: The largest estimated output of one batch, in GB of 10**9 bytes (``max_output_gb``).
+MAX_OUTPUT_GB = 2.0
+#: Bytes of a row of a local table (CSV), measured on the county layer, rounded up.
+_LOCAL_ROW_BYTES = {"lisa": 140, "gi_star": 170}
+#: Bytes of a row of batch.csv, rounded up.
+_ROW_BYTES = 300
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The size of a batch before it runs: its tasks, their work, and its output.
+
+    ``units`` is an upper bound of the units of a task (the rows of a year, at most
+    the layer's units); ``output_bytes`` counts ``batch.csv`` and the local tables.
+    """
+
+    variables: int
+    years: int
+    weights: int
+    statistics: int
+    units: int
+    permutations: int
+    local_tables: int
+    output_bytes: int
+
+    @property
+    def tasks(self) -> int:
+        """Every task: variables x years x weights x statistics."""
+        return self.variables * self.years * self.weights * self.statistics
+
+    @property
+    def work(self) -> int:
+        """Unit-permutations over every task (tasks x units x (permutations + 1))."""
+        return self.tasks * self.units * (self.permutations + 1)
+
+    def describe(self) -> str:
+        """One line: the tasks, their factors, the units, the output."""
+        factors = " x ".join(
+            f"{n:,} {word if n == 1 else plural}"
+            for n, word, plural in (
+                (self.variables, "variable", "variables"), (self.years, "year", "years"),
+                (self.weights, "weights spec", "weights specs"),
+                (self.statistics, "statistic", "statistics"),
+            )
+        )  # fmt: skip
+        size = next(
+            f"{self.output_bytes / scale:.3g} {unit}"
+            for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "bytes"))
+            if self.output_bytes >= scale or unit == "bytes"
+        )
+        return (
+            f"{self.tasks:,} tasks ({factors}) on up to {self.units:,} units with "
+            f"{self.permutations:,} permutations; about {size} to write "
+            f"({self.local_tables:,} local tables)"
+        )
+
+    def check(self, *, max_tasks: int = MAX_TASKS, max_output_gb: float = MAX_OUTPUT_GB) -> None:
+        """Refuse a batch over ``max_tasks`` tasks or ``max_output_gb`` GB of output.
+
+        Raises
+        ------
+        InputError
+            Over a limit, naming the parameters that narrow the batch.
+        """
+        if isinstance(max_tasks, bool) or not isinstance(max_tasks, int) or max_tasks < 1:
+            msg = f"max_tasks={max_tasks!r}: give a whole number of tasks, 1 or more."
+            raise InputError(msg)
+        limit = float(max_output_gb) if isinstance(max_output_gb, int | float) else math.nan
+        if isinstance(max_output_gb, bool) or not (math.isfinite(limit) and limit > 0):
+            msg = f"max_output_gb={max_output_gb!r}: give a positive number of GB."
+            raise InputError(msg)
+        narrow = (
+            "narrow it with variables= (or years=, weights=), or fewer statistics= (moran, "
+            "geary and getis_ord_g write no per-unit table)"
+        )
+        if self.tasks > max_tasks:
+            msg = (
+                f"A batch of {self.describe()} is more than the limit of {max_tasks:,} tasks; "
+                f"{narrow}, or raise max_tasks=."
+            )
+            raise InputError(msg)
+        if self.output_bytes > limit * 1e9:
+            msg = (
+                f"A batch of {self.describe()} is more than the limit of {limit:g} GB; "
+                f"{narrow}, or raise max_output_gb=."
+            )
+            raise InputError(msg)
+
+
+def _estimate(
+    table: pd.DataFrame,
+    year_col: str | None,
+    shape: tuple[int, int, int],
+    statistics: Sequence[str],
+    *,
+    n_layer: int,
+    permutations: int,
+) -> Estimate:
+    """The :class:`Estimate` of checked arguments; ``shape`` is (variables, years, weights)."""
+    rows = len(table)
+    if year_col is not None and rows:
+        rows = int(table[year_col].value_counts().max())
+    units = min(rows, n_layer)
+    n_vars, n_years, n_weights = shape
+    local = [s for s in statistics if s in LOCAL]
+    tables = n_vars * n_years * n_weights * len(local)
+    per_table = sum(_LOCAL_ROW_BYTES[s] for s in local) * units
+    tasks = n_vars * n_years * n_weights * len(statistics)
+    return Estimate(
+        n_vars, n_years, n_weights, len(statistics), units, permutations, tables,
+        (tasks + 1) * _ROW_BYTES + n_vars * n_years * n_weights * per_table,
+    )  # fmt: skip
+
+
+def estimate(
+    table: pd.DataFrame,
+    geo: gpd.GeoDataFrame | str = "county",
+    *,
+    id_col: str = "adcode",
+    year_col: str | None = None,
+    variables: Sequence[str] | None = None,
+    years: Sequence[int] | None = None,
+    weights: Sequence[str | Weights] = ("queen",),
+    statistics: Sequence[str] = ("moran", "lisa"),
+    permutations: int | None = None,
+) -> Estimate:
+    """The size of a batch :func:`run` would run, before any work (see its parameters).
+
+    Returns
+    -------
+    Estimate
+        Its tasks, units, work and output; ``.check()`` refuses it over the limits
+        :data:`MAX_TASKS` and :data:`MAX_OUTPUT_GB`, as :func:`run` does.
+
+    """
+    weights, statistics = list(weights), list(statistics)
+    _check_names(statistics, weights)
+    variables, years_ = _panel(table, id_col, year_col, variables, years)
+    layer, _ = _normalise_geo(geo)
+    permutations = check.permutations(
+        settings.permutations if permutations is None else permutations, n_units=len(layer)
+    )
+    shape = (len(variables), len(years_), len(weights))
+    return _estimate(
+        table, year_col, shape, statistics, n_layer=len(layer), permutations=permutations
+    )
 
 
 def run(
@@ -380,6 +552,8 @@ def run(
     client: Client | None = None,
     out: Path | str | None = None,
     inputs: Sequence[Path | str] = (),
+    max_tasks: int = MAX_TASKS,
+    max_output_gb: float = MAX_OUTPUT_GB,
 ) -> pd.DataFrame:
     """Run every task of a batch, serially or on a dask cluster; one row per task.
 
@@ -427,6 +601,14 @@ def run(
         written as tasks complete, published together at the end.
     inputs : sequence of pathlib.Path or str
         Files the batch read: never written over (see ``out``).
+    max_tasks : int, default 50,000
+        The most tasks accepted (:data:`MAX_TASKS`).
+    max_output_gb : float, default 2
+        The largest estimated output accepted, in GB (:data:`MAX_OUTPUT_GB`):
+        ``batch.csv`` and a local table per local task (about 140 bytes a unit for
+        ``lisa``, 170 for ``gi_star``). Both are checked before any work
+        (:func:`estimate`), so that a table of thousands of columns, every one taken
+        as a variable, is refused at once instead of writing for hours.
 
     Returns
     -------
@@ -452,6 +634,12 @@ def run(
     permutations = check.permutations(
         settings.permutations if permutations is None else permutations, n_units=len(layer)
     )
+    size = _estimate(
+        table, year_col, (len(variables), len(years_), len(weights)), statistics,
+        n_layer=len(layer), permutations=permutations,
+    )  # fmt: skip
+    size.check(max_tasks=max_tasks, max_output_gb=max_output_gb)
+    log(f"batch: {size.describe()}")
     units = _resolve_ids(table[id_col], layer, level)
     year = pd.to_numeric(table[year_col]).astype("Int64") if year_col else None
     keys = [units] + ([year] if year is not None else [])
@@ -787,22 +975,41 @@ _QUIET = {
 
 
 @contextlib.contextmanager
-def cluster(workers: int | None = None, *, scheduler: str | None = None) -> Iterator[Client]:
+def cluster(
+    workers: int | None = None,
+    *,
+    scheduler: str | None = None,
+    connect_timeout: float = _scheduler.CONNECT_TIMEOUT,
+) -> Iterator[Client]:
     """A ``distributed.Client``: a ``LocalCluster`` here, or a running scheduler.
 
     Parameters
     ----------
     workers : int, optional
         Worker processes of the local cluster (one thread each); default the number of
-        CPUs. Ignored with ``scheduler``.
+        CPUs this process may use. At most two per CPU are started: more only queue
+        for the same CPUs (each a process of its own, with its memory), so a larger
+        number is lowered to that cap with a warning. Ignored with ``scheduler``.
     scheduler : str, optional
-        Address of a running scheduler (``tcp://host:8786``); its workers must have
-        geotool installed.
+        A running scheduler: ``tcp://host:8786`` (or ``host:8786``), ``tls://``,
+        ``ws://`` or ``wss://`` addresses, or the JSON file ``dask scheduler
+        --scheduler-file FILE`` writes. Its workers must have geotool installed.
+        Checked before dask is given it (:func:`geotool._scheduler.probe`): a port
+        nothing listens on, or a service that is no dask scheduler (silent, HTTP, a
+        proxy), is refused within ``connect_timeout`` seconds.
+    connect_timeout : float, default 10
+        Seconds the scheduler has to answer, and its first worker to be there.
 
     Yields
     ------
     distributed.Client
         Closed, with its local cluster, when the block ends.
+
+    Raises
+    ------
+    InputError
+        distributed is not installed, ``workers`` is below 1, or no dask scheduler with
+        workers answers at ``scheduler``.
 
     """
     try:
@@ -814,24 +1021,72 @@ def cluster(workers: int | None = None, *, scheduler: str | None = None) -> Iter
         )
         raise InputError(msg) from exc
     if scheduler is not None:
-        with Client(scheduler, set_as_default=False) as client:
+        with _remote(Client, scheduler, _timeout(connect_timeout)) as client:
             yield client
         return
-    import os
-
-    n = (os.cpu_count() or 1) if workers is None else int(workers)
-    if n < 1:
-        msg = f"workers={workers} is not a number of workers; give 1 or more (or run serially)."
-        raise InputError(msg)
     import dask
 
     with (
         dask.config.set(_QUIET),
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=":0", silence_logs=logging.ERROR,
+            n_workers=_workers(workers), threads_per_worker=1, processes=True,
+            host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR,
             env={"NUMBA_NUM_THREADS": "1"},  # parallel across workers, not within them
         ) as local,
         Client(local, set_as_default=False) as client,
     ):  # fmt: skip
+        yield client
+
+
+def _timeout(value: object) -> float:
+    """A connection timeout in seconds: a number from 0.1 to 600."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.1 <= value <= 600:
+        msg = f"connect_timeout={value!r}: give seconds from 0.1 to 600 (default 10)."
+        raise InputError(msg)
+    return float(value)
+
+
+def _workers(workers: int | None) -> int:
+    """Local worker processes: the CPUs by default, at most two per CPU."""
+    cpus = _scheduler.usable_cpus()
+    if workers is None:
+        return cpus
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        msg = f"workers={workers!r} is not a number of workers; give 1 or more (or run serially)."
+        raise InputError(msg)
+    cap = 2 * cpus
+    if workers > cap:
+        log(
+            f"batch: {int(workers):,} workers asked for, but this process may use {cpus} "
+            f"CPUs; starting {cap} (at most 2 per CPU: more would only queue for them)",
+            logging.WARNING,
+        )
+        return cap
+    return int(workers)
+
+
+@contextlib.contextmanager
+def _remote(client_type: type[Client], scheduler: str, timeout: float) -> Iterator[Client]:
+    """A client of a running scheduler, checked first: it answers, and has a worker."""
+    target = _scheduler.address(scheduler)
+    _scheduler.probe(target, timeout=timeout)
+    try:
+        client = client_type(target, timeout=timeout, set_as_default=False)
+    except (OSError, MemoryError, TimeoutError) as exc:  # gone between the probe and now
+        msg = (
+            f"scheduler={target!r}: no dask scheduler answered at {target} within "
+            f"{timeout:g} s ({type(exc).__name__}); start one with `dask scheduler` or omit "
+            "scheduler= to run on a local cluster."
+        )
+        raise InputError(msg) from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            msg = (
+                f"scheduler={target!r}: the scheduler has no workers (none came within "
+                f"{timeout:g} s); start some with `dask worker {target}`, or omit scheduler= "
+                "to run on a local cluster."
+            )
+            raise InputError(msg) from None
         yield client

@@ -126,7 +126,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
 #: Study fields read from flags of the same name (``--name-col`` -> ``name_col``).
 _STUDY_FLAGS = (
     "name_col", "province_col", "prefecture_col", "code_col", "year_col", "encoding", "sheet",
-    "level", "geometry", "id_col", "datum", "layer", "max_unmatched", "crs",
+    "level", "geometry", "id_col", "datum", "layer", "max_unmatched", "crs", "geometry_encoding",
 )  # fmt: skip
 
 
@@ -657,7 +657,15 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
         help="datum of --geometry's positions: gcj02 for AMap-derived, bd09 for Baidu-derived",
     )  # fmt: skip
     p.add_argument("--layer", default=None, help="layer of a GeoPackage with several")
-    p.add_argument("--crs", default=None, help="CRS of the geometry's coordinates (EPSG:32650)")
+    p.add_argument(
+        "--crs", default=None,
+        help="CRS of --geometry's coordinates when its own is missing or wrong (EPSG:4326)",
+    )  # fmt: skip
+    p.add_argument(
+        "--geometry-encoding", default=None,
+        help="encoding of --geometry's attributes (a Shapefile's .dbf, e.g. gbk); default: "
+        "its .cpg, else detected",
+    )  # fmt: skip
     p.add_argument(
         "--max-unmatched", type=float, default=0.0,
         help="share of rows allowed to stay unmatched or ambiguous (default 0)",
@@ -670,6 +678,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from geotool.io import read_table
 
     check.output_dir(args.out, inputs=[args.file])  # before any work
+    if args.scheduler is not None:
+        from geotool import _scheduler
+
+        _scheduler.address(args.scheduler)  # its text; whether it answers, when connecting
     table = read_table(args.file, encoding=args.encoding, sheet=args.sheet)
 
     def items(text: str | None) -> list[str] | None:
@@ -686,6 +698,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         "permutations": args.permutations, "seed": args.seed, "alpha": args.alpha,
         "islands": args.islands, "out": args.out, "inputs": [args.file],
     }  # fmt: skip
+    limits = {"max_tasks": args.max_tasks, "max_output_gb": args.max_output_gb}
+    sized = {k: options[k] for k in ("id_col", "year_col", "variables", "years", "weights")}
+    batch.estimate(  # before any cluster starts
+        table, args.level, statistics=options["statistics"], permutations=args.permutations,
+        **sized,
+    ).check(**limits)  # fmt: skip
+    options |= limits
     if args.scheduler is None and args.workers == 0:
         result = batch.run(table, args.level, **options)
         where = "serially"
@@ -695,10 +714,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         for name in list(logging.root.manager.loggerDict):
             if name.split(".")[0] == "distributed":
                 logging.getLogger(name).setLevel(logging.ERROR)
-        with batch.cluster(args.workers, scheduler=args.scheduler) as client:
+        with batch.cluster(
+            args.workers, scheduler=args.scheduler, connect_timeout=args.connect_timeout
+        ) as client:
             result = batch.run(table, args.level, client=client, **options)
             workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        where = f"on {args.scheduler or 'a local cluster'} ({workers} workers)"
+        where = f"on {short(args.scheduler or 'a local cluster', 80)} ({workers} workers)"
     failed = result[result["status"] == "failed"]
     print(
         f"{len(result)} tasks {where}: {len(result) - len(failed)} ok, {len(failed)} failed; "
@@ -948,9 +969,25 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--islands", default="nearest", choices=["nearest", "drop", "keep"])
     bt.add_argument(
         "--workers", type=int, default=None,
-        help="local dask workers (default: one per CPU); 0 runs serially without dask",
+        help="local dask workers (default: one per CPU, at most 2 per CPU); 0 runs serially",
     )  # fmt: skip
-    bt.add_argument("--scheduler", default=None, help="a dask scheduler, tcp://host:8786")
+    bt.add_argument(
+        "--scheduler", default=None,
+        help="a running dask scheduler: tcp://host:8786 (tls://, ws://, wss://) or its "
+        "--scheduler-file",
+    )  # fmt: skip
+    bt.add_argument(
+        "--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="seconds the --scheduler has to answer (default 10)",
+    )  # fmt: skip
+    bt.add_argument(
+        "--max-tasks", type=int, default=50_000,
+        help="refuse a batch of more tasks (variables x years x weights x statistics)",
+    )  # fmt: skip
+    bt.add_argument(
+        "--max-output-gb", type=float, default=2.0,
+        help="refuse a batch whose estimated output (batch.csv, local tables) is larger",
+    )  # fmt: skip
     bt.add_argument("--encoding", default=None)
     bt.add_argument("--sheet", default=None)
     bt.add_argument("--out", type=_path, default=Path("outputs/batch"))
@@ -972,6 +1009,8 @@ _FLAGS = {
     "id_col": "--id-col",
     "datum": "--datum",
     "layer": "--layer",
+    "crs": "--crs",
+    "geometry_encoding": "--geometry-encoding",
     "all_numeric": "--all-numeric",
     "transform": "--transform",
     "per": "--per",
@@ -995,9 +1034,16 @@ _FLAGS = {
     "adjust": "--adjust",
     "fdr": "--fdr",
     "workers": "--workers",
+    "scheduler": "--scheduler",
+    "connect_timeout": "--connect-timeout",
+    "variables": "--variables",
+    "years": "--years",
+    "weights": "--weights",
+    "statistics": "--statistics",
+    "max_tasks": "--max-tasks",
+    "max_output_gb": "--max-output-gb",
     "figures": "--figures",
     "dpi": "--dpi",
-    "crs": "--crs",
     "title": "--title",
     "labels": "--label",
     "lang": "--lang",

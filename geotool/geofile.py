@@ -11,7 +11,11 @@ in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready fo
    read as ``Ãû³Æ``; ``encoding=`` overrides;
 2. **reprojects** any CRS to EPSG:4326. A file without a CRS whose coordinates all lie
    in China's longitude/latitude range is taken as EPSG:4326 (logged); any other is
-   refused (pass ``crs=``);
+   refused (pass ``crs=``). A CRS label must fit the coordinates: degrees labelled with
+   a projected CRS, values beyond ±90/±180 labelled as degrees, positions that do not
+   reproject or fall far outside the CRS's area of use, and a ``.prj`` or GeoJSON
+   ``"crs"`` pyproj cannot read are refused, naming the fix (``crs=``). Features with
+   NaN or infinite coordinates are left out, each a row of the report;
 3. **removes the GCJ-02 or BD-09 offset** when ``datum="gcj02"`` (AMap, Tencent) or
    ``"bd09"`` (Baidu) says the positions are in it, whatever the file's CRS claims:
    a projected file is first reprojected to longitude/latitude (the offset is defined
@@ -41,15 +45,24 @@ in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready fo
 :func:`join_table` joins a user's table of values to such geometry by id, or by
 normalised name (:func:`geotool.match.normalise`) when the table has no ids, and
 accounts for every row of the table in its report.
+
+Before anything is read, the file is checked against the input limit of
+:mod:`geotool._limits` (``max_bytes=``, or ``GEOTOOL_MAX_INPUT_BYTES``; 2 GiB): a zip
+by its directory and then extracted with a running count, GeoParquet by its metadata.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import stat
+import tempfile
 import unicodedata
+import warnings
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,8 +73,8 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geotool import _limits, settings
 from geotool import datum as _datum
-from geotool import settings
 from geotool._errors import InputError
 from geotool._log import log
 from geotool._text import listing, short
@@ -92,6 +105,17 @@ _INTEGRAL = re.compile(r"^([+-]?\d+)\.0*$")
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _POINTS = ("Point", "MultiPoint")
 _M_PER_DEG = 111_320.0  # a degree of latitude (and the most a degree of longitude spans)
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+_SAMPLE = 512 * 1024  # bytes of a .dbf's records read at each of 3 places to guess its encoding
+_SMALLER = "read a smaller file (fewer or simpler features), or use a machine with more memory"
+# a PROJ string's tokens: +key or +key=value, nothing else (markup is not skipped silently)
+_PROJ_TOKEN = re.compile(r"^\+[A-Za-z_][A-Za-z0-9_]*(=[^\s<>\"'&;`|{}]+)?$")
+_MARKUP = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CRS_KEY = re.compile(r'"crs"\s*:\s*')
+# what may follow a GeoJSON's last member: simple members, then the object's end
+_AFTER_LAST = re.compile(r'\s*(,\s*"[^"{}\[\]]*"\s*:\s*("[^"]*"|[-+\w.]+)\s*)*\}\s*$')
+_MISSING = object()
+_AREA_TOLERANCE = 10.0  # degrees a file may reach beyond its CRS's area of use
 
 
 # ---------------------------------------------------------------------------- ids
@@ -220,7 +244,7 @@ def _choose_ids(
 # ---------------------------------------------------------------------------- reading
 
 
-def _check_path(path: str | Path) -> Path:
+def _check_path(path: str | Path, limit: int) -> Path:
     try:
         path = Path(path)
         mode = path.stat().st_mode
@@ -242,35 +266,106 @@ def _check_path(path: str | Path) -> Path:
     if stat.S_ISREG(mode) and path.stat().st_size == 0:
         msg = f"path={short(path.name, 80)!r} is empty (0 bytes); check that it was saved."
         raise InputError(msg)
+    where = short(path.name, 80)
     if path.suffix.lower() == ".zip":
-        _check_zip(path)
+        _check_zip(path, limit, where)
+    elif path.suffix.lower() == ".shp":
+        parts = [p for s, p in _siblings(path).items() if s in _SHAPEFILE_PARTS]
+        size = sum(p.stat().st_size for p in parts)
+        _limits.check_size(size, limit, where, "is (with the files beside it)", "max_bytes")
+    else:
+        _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     return path
 
 
-def _check_zip(path: Path) -> None:
-    """Refuse a zip that is not one or holds no Shapefile, naming what it holds."""
+def _siblings(shp: Path) -> dict[str, Path]:
+    """The files beside a ``.shp`` that share its name, by lower-case suffix."""
+    found = {}
+    for p in sorted(shp.parent.iterdir()):
+        if p.stem == shp.stem and p.suffix.lower() not in found:
+            found[p.suffix.lower()] = p
+    found[".shp"] = shp
+    return found
+
+
+def _head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a file (a ``.cpg`` or ``.prj`` may be anything)."""
+    with path.open("rb") as f:
+        return f.read(size)
+
+
+def _zip_parts(members: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
+    """The Shapefile parts of a zip, by file name (the first of a name; no macOS forks)."""
+    parts: dict[str, zipfile.ZipInfo] = {}
+    for m in members:
+        name = m.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        junk = m.filename.startswith("__MACOSX/") or name.startswith("._")
+        if m.is_dir() or junk or Path(name).suffix.lower() not in _SHAPEFILE_PARTS:
+            continue
+        if name in parts:
+            log(f"{m.filename!r}: a second file named {name!r} in the zip, not read")
+            continue
+        parts[name] = m
+    return parts
+
+
+def _check_zip(path: Path, limit: int, where: str) -> None:
+    """Refuse a zip that is not one, holds no Shapefile, or declares too much content."""
+    _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
+    _limits.check_zip_directory(path, where)
     try:
         with zipfile.ZipFile(path) as z:
-            members = [m for m in z.namelist() if not m.endswith("/")]
-    except (zipfile.BadZipFile, OSError):
+            members = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         msg = f"path={short(path.name, 80)!r} is not a zip archive; check the file."
         raise InputError(msg) from None
-    if not any(m.lower().endswith(".shp") for m in members):
-        held = listing([Path(m).name for m in members], 5) if members else "nothing"
+    parts = _zip_parts(members)
+    if not any(name.lower().endswith(".shp") for name in parts):
+        files = [m.filename for m in members if not m.is_dir()]
+        held = listing([Path(m).name for m in files], 5) if files else "nothing"
         msg = (
             f"path={short(path.name, 80)!r} holds no Shapefile (.shp; it holds {held}); "
             "pass a zip of a Shapefile (.shp, .shx, .dbf, .prj) or the geometry file itself."
         )
         raise InputError(msg)
+    fix = "if it is genuine, unzip it yourself and pass the .shp"
+    _limits.check_zip(list(parts.values()), limit, where, "max_bytes", fix)
 
 
-def _choose_layer(path: Path, layer: str | None, where: str) -> str | None:
+def _unzip(path: Path, folder: Path, limit: int, where: str) -> None:
+    """Extract a zip's Shapefile parts into ``folder``, counting the bytes written."""
+    fix = "re-create the zip from the original files"
+    try:
+        with zipfile.ZipFile(path) as z:
+            parts = _zip_parts(z.infolist())
+            needed = sum(i.file_size for i in parts.values())
+            if not _limits.free_space_ok(folder, needed):
+                msg = (
+                    f"{where} needs {_limits.human(needed)} of temporary space to unzip, more "
+                    f"than {short(folder.parent)} has free; free space, or set TMPDIR to a "
+                    "folder on a larger disk."
+                )
+                raise InputError(msg)
+            _limits.extract(z, parts, folder, limit=limit, where=where, parameter="max_bytes")
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        msg = f"{where} is a corrupt zip ({short(exc)}); {fix}."
+        raise InputError(msg) from None
+    except (RuntimeError, NotImplementedError) as exc:  # a password, an unknown method
+        msg = f"{where} cannot be unzipped ({short(exc)}); {fix}, without a password."
+        raise InputError(msg) from None
+    except OSError as exc:
+        msg = f"{where} cannot be unzipped to a temporary folder ({short(exc)}); check TMPDIR."
+        raise InputError(msg) from None
+
+
+def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str | None:
     import pyogrio
 
     try:
-        layers = pyogrio.list_layers(path)
+        layers = pyogrio.list_layers(source)
     except Exception as exc:  # pyogrio raises its own DataSourceError and others
-        msg = f"{where} cannot be opened as a {_FORMATS[path.suffix.lower()]} ({short(exc)})."
+        text = str(exc).replace(str(source), where)  # never a temporary folder's path
+        msg = f"{where} cannot be opened as a {kind} ({short(text, 160)})."
         raise InputError(msg) from None
     names = [str(n) for n, _ in layers]
     spatial = [str(n) for n, kind in layers if kind is not None]
@@ -289,38 +384,51 @@ def _choose_layer(path: Path, layer: str | None, where: str) -> str | None:
     raise InputError(msg)
 
 
-def _dbf_bytes(path: Path, layer: str | None) -> tuple[bytes | None, bytes | None]:
-    """(.cpg contents or None, .dbf contents or None) of a Shapefile, plain or zipped."""
-    if path.suffix.lower() == ".shp":
-        siblings = {p.suffix.lower(): p for p in path.parent.iterdir() if p.stem == path.stem}
-        cpg, dbf = siblings.get(".cpg"), siblings.get(".dbf")
-        return (
-            cpg.read_bytes() if cpg is not None else None,
-            dbf.read_bytes() if dbf is not None else None,
-        )
-    with zipfile.ZipFile(path) as archive:
-        members = {Path(m).stem: m for m in archive.namelist() if m.lower().endswith(".shp")}
-        stem = layer if layer in members else next(iter(members), None)
-        if stem is None:
-            return None, None
-        base = members[stem][:-4]
-        listed = {m.lower(): m for m in archive.namelist()}
-        cpg_name, dbf_name = listed.get(base.lower() + ".cpg"), listed.get(base.lower() + ".dbf")
-        return (
-            archive.read(cpg_name) if cpg_name else None,
-            archive.read(dbf_name) if dbf_name else None,
-        )
+def _shapefile_parts(shp: Path, where: str) -> dict[str, Path]:
+    """The parts of a Shapefile; refuse one without its ``.dbf`` or ``.shx``."""
+    parts = _siblings(shp)
+    for suffix, what in ((".dbf", "attribute table (its ids and names)"), (".shx", "index")):
+        if suffix not in parts:
+            msg = (
+                f"{where} lacks {short(shp.stem, 40)}{suffix}, the Shapefile's {what}; put "
+                f"it beside the .shp (or in the zip) under that name."
+            )
+            raise InputError(msg)
+    return parts
 
 
-def _dbf_encoding(dbf: bytes) -> str | None:
+def _dbf_sample(dbf: Path) -> bytes:
+    """The text of a .dbf to guess its encoding from, read in bounded pieces.
+
+    Its field names, and whole records from its start, middle and end
+    (:data:`_SAMPLE` bytes each): never the whole file.
+    """
+    with dbf.open("rb") as f:
+        header = f.read(32)
+        if len(header) < 32:
+            return b""
+        header_size = int.from_bytes(header[8:10], "little")
+        record = max(1, int.from_bytes(header[10:12], "little"))
+        fields = f.read(max(0, header_size - 32))
+        names = b"".join(fields[i : i + 11].split(b"\0")[0] for i in range(0, len(fields) - 1, 32))
+        size = f.seek(0, 2)
+        count = max(0, (size - header_size) // record)
+        per = max(1, _SAMPLE // record)
+        starts = sorted({0, max(0, count // 2 - per // 2), max(0, count - per)})
+        chunks = [names]
+        for start in starts:
+            f.seek(header_size + start * record)
+            chunks.append(f.read(min(per, count - start) * record))
+    return b"".join(chunks)
+
+
+def _dbf_encoding(text: bytes) -> str | None:
     """The encoding of a .dbf's text (field names and records), guessed from its bytes.
 
     ``None`` when all of it is ASCII (any encoding reads it); ``"utf-8"`` when at least
     90 % of its non-ASCII characters decode as UTF-8 (GBK text almost never does; a
     character cut at a field's width does not); else ``"gb18030"``.
     """
-    header_size = int.from_bytes(dbf[8:10], "little") if len(dbf) >= 32 else 0
-    text = dbf[32:header_size] + dbf[header_size:]
     if text.isascii():
         return None
     decoded = text.decode("utf-8", errors="replace")
@@ -330,8 +438,21 @@ def _dbf_encoding(dbf: bytes) -> str | None:
     return "utf-8" if bad <= 0.1 * (wide + bad) else "gb18030"
 
 
+def _cpg_codec(said: str) -> str | None:
+    """The codec a ``.cpg`` names (``UTF-8``, ``GBK``, ``936``, ``ANSI 936``), or ``None``."""
+    import codecs
+
+    text = said.strip().lower().removeprefix("ansi").strip()
+    text = {"65001": "utf-8", "936": "gb18030", "54936": "gb18030"}.get(text, text)
+    try:
+        name = codecs.lookup(text).name
+    except LookupError:
+        return None
+    return "gb18030" if name in ("gbk", "gb2312") else name
+
+
 def _shapefile_encoding(
-    path: Path, layer: str | None, encoding: str | None, where: str
+    parts: dict[str, Path], encoding: str | None, where: str
 ) -> tuple[str | None, str | None]:
     """(encoding to decode with, or None for GDAL's choice; how it was chosen)."""
     if encoding is not None:
@@ -347,56 +468,359 @@ def _shapefile_encoding(
             raise InputError(msg) from None
         name = "gb18030" if name in ("gbk", "gb2312") else name  # a superset of both
         return name, f"{name} (given)"
-    cpg, dbf = _dbf_bytes(path, layer)
-    if cpg is not None and cpg.strip():
+    cpg = _head(parts[".cpg"], 200) if ".cpg" in parts else b""
+    guess = _dbf_encoding(_dbf_sample(parts[".dbf"]))
+    if cpg.strip():
         said = short(cpg.decode("latin-1").strip())
-        log(f"{where}: attributes decoded as its .cpg says ({said})")
-        return None, f"{said} (.cpg)"  # GDAL honours the .cpg
-    guess = None if dbf is None else _dbf_encoding(dbf)
+        declared = _cpg_codec(said)
+        # the .cpg wins, unless it says UTF-8 over GBK bytes or GBK over UTF-8 ones
+        if guess is None or declared not in ("utf-8", "gb18030") or declared == guess:
+            log(f"{where}: attributes decoded as its .cpg says ({said})")
+            return None, f"{said} (.cpg)"  # GDAL honours the .cpg
+        log(
+            f"{where}: its .cpg says {said}, but the attributes are not {said} text; "
+            f"decoded as {guess} (detected; pass encoding= to choose another)",
+            logging.WARNING,
+        )
+        return guess, f"{guess} (detected; the .cpg's {said} does not fit)"
     if guess is None:
         return None, None
     log(f"{where}: no .cpg; attributes decoded as {guess} (pass encoding= to override)")
     return guess, f"{guess} (detected)"
 
 
+def _cut_repaired(values: pd.Series) -> tuple[list[str | None], int] | None:
+    """Cells of a text column GDAL handed over as bytes that are not all UTF-8, decoded.
+
+    A value whose only flaw is a character cut at its end (a field's width cut it)
+    loses that incomplete character; returns the cells and how many were cut, or
+    ``None`` when a value is invalid elsewhere (not UTF-8 text at all).
+    """
+    import pyarrow as pa
+
+    cells: list[str | None] = []
+    cut = 0
+    for raw in pa.chunked_array(pa.array(values.array)).cast(pa.binary()).to_pylist():
+        if raw is None:
+            cells.append(None)
+            continue
+        try:
+            cells.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            if exc.reason != "unexpected end of data":
+                return None
+            cells.append(raw[: exc.start].decode("utf-8", errors="replace"))
+            cut += 1
+    return cells, cut
+
+
+def _valid_text(frame: gpd.GeoDataFrame, where: str, shapefile: bool) -> gpd.GeoDataFrame:
+    """``frame`` with text columns GDAL handed over undecoded checked, or refused.
+
+    Bytes that are not UTF-8 (a ``.cpg`` that lies, a GeoPackage written wrongly) would
+    fail later, wherever the cells are read; values with a character cut at their end
+    are repaired (logged); any other invalid text is refused, naming the column.
+    """
+    import pyarrow as pa
+
+    for col in frame.columns:
+        values = frame[col]
+        if col == frame.geometry.name or not pd.api.types.is_string_dtype(values.dtype):
+            continue
+        if not hasattr(values.array, "__arrow_array__"):
+            continue
+        try:
+            pa.chunked_array(pa.array(values.array)).validate(full=True)
+            continue
+        except (pa.ArrowException, ValueError, TypeError):
+            repaired = _cut_repaired(values)
+        if repaired is None:
+            fix = (
+                "pass encoding= with the encoding of its .dbf (e.g. encoding='gbk'), or fix "
+                "its .cpg"
+                if shapefile
+                else "save it again with UTF-8 text (GeoPackage and GeoJSON text is UTF-8)"
+            )
+            msg = f"{where}: column {short(col)!r} holds text that is not valid UTF-8; {fix}."
+            raise InputError(msg)
+        cells, cut = repaired
+        frame[col] = pd.array(cells, dtype=values.dtype)
+        log(
+            f"{where}: {cut:,} values of column {short(col)!r} end in a character cut at "
+            "the field's width; the incomplete character is dropped"
+        )
+    return frame
+
+
+def _read_parquet(path: Path, layer: str | None, where: str, limit: int) -> gpd.GeoDataFrame:
+    """A GeoParquet file, after its metadata's sizes are checked against ``limit``."""
+    if layer is not None:
+        msg = f"layer={short(layer)!r} was given, but {where} (GeoParquet) has no layers."
+        raise InputError(msg)
+    try:
+        _limits.check_parquet(path, limit, where, "max_bytes")
+        frame = gpd.read_parquet(path)
+    except InputError:
+        raise
+    except MemoryError:
+        msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
+        raise InputError(msg) from None
+    except Exception as exc:  # pyarrow and geopandas raise many kinds
+        msg = f"{where} cannot be read as GeoParquet ({short(exc)}); check the file."
+        raise InputError(msg) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()  # a named index (adcode) is an id candidate
+    return frame
+
+
 def _read_frame(
-    path: Path, layer: str | None, encoding: str | None, where: str
+    path: Path, layer: str | None, encoding: str | None, where: str, limit: int
 ) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
     """(frame, layer used, encoding used) of any supported file."""
     kind = _FORMATS[path.suffix.lower()]
     if kind == "GeoParquet":
-        if layer is not None:
-            msg = f"layer={short(layer)!r} was given, but {where} (GeoParquet) has no layers."
-            raise InputError(msg)
-        try:
-            frame = gpd.read_parquet(path)
-        except Exception as exc:  # pyarrow and geopandas raise many kinds
-            msg = f"{where} cannot be read as GeoParquet ({short(exc)}); check the file."
-            raise InputError(msg) from None
-        if not isinstance(frame.index, pd.RangeIndex):
-            frame = frame.reset_index()  # a named index (adcode) is an id candidate
-        return frame, None, None
+        return _read_parquet(path, layer, where, limit), None, None
+    if kind != "zipped Shapefile":
+        return _read_ogr(path, layer, encoding, where, limit=limit, kind=kind)
+    with tempfile.TemporaryDirectory(prefix="geotool-unzip-") as tmp:
+        _unzip(path, Path(tmp), limit, where)
+        return _read_ogr(Path(tmp), layer, encoding, where, limit=limit, kind=kind)
+
+
+def _shapefiles(source: Path, layer: str | None, where: str) -> None:
+    """Refuse a Shapefile without its ``.dbf`` or ``.shx`` before GDAL sees it.
+
+    In a folder (an unzipped archive): the one ``layer`` names, else each. GDAL would
+    read no columns, or nothing at all.
+    """
+    if not source.is_dir():
+        _shapefile_parts(source, where)
+        return
+    shps = sorted(p for p in source.iterdir() if p.suffix.lower() == ".shp")
+    for shp in [p for p in shps if p.stem == layer] or shps:
+        _shapefile_parts(shp, where)
+
+
+def _gdal_read(
+    source: Path, chosen: str | None, enc: str | None, where: str, cap: int
+) -> gpd.GeoDataFrame:
+    """The frame pyogrio reads of a layer, at most ``cap + 1`` features.
+
+    GDAL's warnings are logged, one line each; its errors are an :class:`InputError`
+    naming ``where``.
+    """
     import pyogrio
 
-    chosen = _choose_layer(path, layer, where)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            count = int(pyogrio.read_info(source, layer=chosen)["features"])
+            _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
+            frame = pyogrio.read_dataframe(
+                source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
+            )
+        except InputError:
+            raise
+        except MemoryError:
+            msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
+            raise InputError(msg) from None
+        except Exception as exc:  # GDAL errors of every kind
+            text = str(exc).replace(str(source), where)  # never a temporary folder's path
+            msg = f"{where} cannot be read ({short(text, 160)}); check the file, or pass layer=."
+            raise InputError(msg) from None
+    said = {str(w.message) for w in caught}
+    for text in sorted(said - {"invalid value encountered in from_wkb"}):  # NaN: reported
+        log(f"{where}: GDAL: {short(text.replace(str(source), where), 160)}", logging.WARNING)
+    return frame
+
+
+def _read_ogr(
+    source: Path, layer: str | None, encoding: str | None, where: str, *, limit: int, kind: str
+) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
+    """(frame, layer, encoding) of a file GDAL reads (``source``: a file or a folder)."""
+    shapefile = kind in ("Shapefile", "zipped Shapefile")
+    if shapefile:
+        _shapefiles(source, layer, where)
+    chosen = _choose_layer(source, layer, where, kind)
     enc = label = None
-    if kind in ("Shapefile", "zipped Shapefile"):
-        enc, label = _shapefile_encoding(path, chosen, encoding, where)
+    shp = source / f"{chosen}.shp" if source.is_dir() else source
+    if shapefile:
+        enc, label = _shapefile_encoding(_shapefile_parts(shp, where), encoding, where)
     elif encoding is not None:
         log(f"{where}: encoding= ignored, {kind} text is UTF-8 by definition")
-    try:
-        frame = pyogrio.read_dataframe(path, layer=chosen, encoding=enc, use_arrow=True)
-    except Exception as exc:  # GDAL errors of every kind
-        msg = f"{where} cannot be read ({short(exc)}); check the file, or pass layer=."
-        raise InputError(msg) from None
+    cap = _limits.check_features(0, limit, where, "max_bytes")
+    frame = _gdal_read(source, chosen, enc, where, cap)
+    _limits.check_features(len(frame), limit, where, "max_bytes")
     if not isinstance(frame, gpd.GeoDataFrame):
         msg = f"{where} (layer {chosen!r}) has no geometry column; pass a geometry layer."
         raise InputError(msg)
+    frame = _valid_text(frame, where, shapefile)
+    frame = _declared_crs(frame, shp if shapefile else source, kind, where)
     return frame, chosen, label
+
+
+def _parse_crs(text: object) -> pyproj.CRS | None:
+    """The CRS ``text`` names, or ``None`` when pyproj cannot parse it.
+
+    A PROJ string with tokens that are not ``+key`` or ``+key=value`` (markup, which
+    PROJ skips), and text with markup or control characters, are ``None`` too.
+    """
+    if isinstance(text, str):
+        if _MARKUP.search(text):  # never in a CRS; and pyproj's name search takes seconds
+            return None
+        tokens = text.split()
+        if tokens and tokens[0].startswith("+") and not all(map(_PROJ_TOKEN.match, tokens)):
+            return None
+    try:
+        return pyproj.CRS.from_user_input(text)
+    except (pyproj.exceptions.CRSError, TypeError, ValueError):
+        return None
+
+
+def _json_member(text: str, first: bool) -> object:
+    """The value of a top-level ``"crs"`` member in ``text``; :data:`_MISSING` without one.
+
+    ``first``: the first such key (text before ``"features"``); else the last one
+    followed only by simple members and the object's end.
+    """
+    matches = list(_CRS_KEY.finditer(text))
+    for m in matches[:1] if first else reversed(matches):
+        try:
+            value, end = json.JSONDecoder().raw_decode(text, m.end())
+        except (ValueError, RecursionError):  # not JSON, or nested a million deep
+            return text[m.end() : m.end() + 80] if first else _MISSING
+        if first or _AFTER_LAST.match(text, end):
+            return value
+    return _MISSING
+
+
+def _geojson_crs(path: Path) -> str | None:
+    """The CRS a GeoJSON's top-level ``"crs"`` member names, as text (``None``: none).
+
+    The member is looked for before ``"features"`` in the file's first MiB and after
+    them in its last 64 KiB (it is small and top-level: a file holds it at one end).
+    """
+    with path.open("rb") as f:
+        head = f.read(1024**2).decode("utf-8", "replace")
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 64 * 1024))
+        tail = f.read().decode("utf-8", "replace")
+    features = head.find('"features"')
+    value = _json_member(head[: features if features >= 0 else len(head)], first=True)
+    if value is _MISSING:
+        value = _json_member(tail, first=False)
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("properties"), dict):
+        props = value["properties"]
+        for key, form in (("name", "{}"), ("code", "EPSG:{}"), ("href", "{}")):
+            if key in props:
+                return form.format(props[key])
+    return json.dumps(value, ensure_ascii=False)[:200]
+
+
+def _declared_crs(frame: gpd.GeoDataFrame, file: Path, kind: str, where: str) -> gpd.GeoDataFrame:
+    """``frame`` with the CRS its file declares where GDAL let the declaration go.
+
+    GDAL reads a GeoJSON ``"crs"`` it does not know as WGS84, and a ``.prj`` it cannot
+    parse as no CRS. pyproj judges the declaration; one it cannot read is noted in
+    ``attrs["crs_problem"]``, raised by :func:`_to_wgs84` unless ``crs=`` is given.
+    """
+    if kind == "GeoJSON":
+        text, what = _geojson_crs(file), 'its "crs" member'
+    elif kind.endswith("Shapefile") and ".prj" in _siblings(file):
+        raw = _head(_siblings(file)[".prj"], 65536)
+        text, what = raw.decode("utf-8", "replace").strip(), "its .prj"
+    else:
+        return frame
+    if not text:
+        return frame
+    parsed = _parse_crs(text)
+    if parsed is None:
+        frame.attrs["crs_problem"] = (
+            f"{where}: {what} names the CRS {short(text)!r}, which is not a CRS pyproj "
+            "knows; correct it, or pass crs= with the real CRS (e.g. crs='EPSG:4326' for "
+            "longitude/latitude)."
+        )
+    elif frame.crs is None or (kind == "GeoJSON" and not parsed.equals(frame.crs, True)):
+        log(f"{where}: CRS {parsed.name!r} from {what}, which GDAL did not read")
+        frame = frame.set_crs(parsed, allow_override=True)
+    return frame
+
+
+def _bounds(xy: np.ndarray) -> str:
+    """``x 116.4 to 121.9, y 30.8 to 35.1`` for a message."""
+    (west, south), (east, north) = np.nanmin(xy, axis=0), np.nanmax(xy, axis=0)
+    return f"x {west:.6g} to {east:.6g}, y {south:.6g} to {north:.6g}"
+
+
+def _check_fit(xy: np.ndarray, source: pyproj.CRS, said: str) -> None:
+    """Refuse coordinates that cannot be in ``source``.
+
+    Degrees (all within ±180/±90) in a projected CRS, or values beyond ±90 latitude
+    or -180 to 360 longitude in a geographic one.
+    """
+    if not len(xy):
+        return
+    (west, south), (east, north) = xy.min(axis=0), xy.max(axis=0)
+    degrees = west >= -180 and east <= 360 and south >= -90 and north <= 90
+    if source.is_projected and degrees and max(abs(west), abs(east)) <= 180:
+        msg = (
+            f"{said} (projected, unit: {_unit(source)}), but its coordinates ({_bounds(xy)}) "
+            "look like longitude/latitude in degrees; pass crs='EPSG:4326' (or fix the "
+            "file's CRS)."
+        )
+        raise InputError(msg)
+    if source.is_geographic and not degrees:
+        msg = (
+            f"{said} (longitude/latitude in degrees), but its coordinates ({_bounds(xy)}) "
+            "are not degrees: they look projected (metres); pass crs= with the CRS they "
+            "are in (e.g. crs='EPSG:32650' for UTM zone 50N), or fix the file's CRS."
+        )
+        raise InputError(msg)
+
+
+def _unit(crs: pyproj.CRS) -> str:
+    units = sorted({a.unit_name for a in crs.axis_info})
+    return " and ".join(units) or "unknown units"
+
+
+def _check_reprojected(xy: np.ndarray, source: pyproj.CRS, said: str) -> None:
+    """Refuse longitude/latitude reprojected from ``source`` that are not positions.
+
+    Non-finite values or beyond the poles, or a layer far (over
+    :data:`_AREA_TOLERANCE` degrees) outside ``source``'s area of use.
+    """
+    fix = "the file's CRS is likely wrong: pass crs= with the CRS the coordinates are in"
+    finite = np.isfinite(xy).all(axis=1)
+    if not finite.all() or (len(xy) and np.abs(xy[:, 1]).max() > 90 + 1e-6):
+        bad = int((~finite).sum())
+        msg = (
+            f"{said}, and in it {bad:,} of {len(xy):,} positions have no longitude/latitude "
+            f"(the others: {_bounds(xy[finite]) if finite.any() else 'none'}); {fix}."
+        )
+        raise InputError(msg)
+    area = source.area_of_use
+    if area is None or not len(xy) or area.west > area.east:  # none, or over 180 degrees
+        return
+    (west, south), (east, north) = xy.min(axis=0), xy.max(axis=0)
+    tol = _AREA_TOLERANCE
+    inside = (
+        west >= area.west - tol and east <= area.east + tol
+        and south >= area.south - tol and north <= area.north + tol
+    )  # fmt: skip
+    if not inside:
+        msg = (
+            f"{said}, and in it the coordinates fall at longitude {west:.4g} to {east:.4g}, "
+            f"latitude {south:.4g} to {north:.4g}, far from where that CRS is used "
+            f"({area.west:g} to {area.east:g} E, {area.south:g} to {area.north:g} N); {fix}."
+        )
+        raise InputError(msg)
 
 
 #: How a file without a CRS, outside China, is described (its coordinates read as a plane).
 PLANE = "none: a plane in the file's own units"
+PLANE_SAID = "has no CRS (read as a plane in its own units)"
 
 
 def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
@@ -410,8 +834,7 @@ def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
     else a metre (projected coordinates without their ``.prj``).
     """
     west, south, east, north = (float(b) for b in bounds)
-    unit = "km" if max(east - west, north - south) < 1000 else "m"
-    scale = 1.0 if unit == "m" else 1000.0
+    scale = 1000.0 if max(east - west, north - south) < 1000 else 1.0
     cx, cy = (west + east) / 2, (south + north) / 2
     return pyproj.CRS.from_proj4(
         f"+proj=tmerc +lat_0=0 +lon_0=3 +k=0.9996 +x_0={-cx * scale:.6f} "
@@ -419,26 +842,30 @@ def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
     )
 
 
-def _to_wgs84(geoms: gpd.GeoSeries, crs: Any, datum: str, where: str) -> tuple[gpd.GeoSeries, str]:
-    """Geometries in EPSG:4326 (datum offsets removed), and the CRS read, described."""
-    wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
+def _source_crs(
+    geoms: gpd.GeoSeries, crs: Any, where: str, problem: str | None
+) -> tuple[gpd.GeoSeries, str]:
+    """``geoms`` with the CRS they are in, and how messages say where it came from.
+
+    ``crs=``, else the file's, else longitude/latitude when they lie in China.
+    """
     if crs is not None:
-        try:
-            given = pyproj.CRS.from_user_input(crs)
-        except pyproj.exceptions.CRSError:
+        given = _parse_crs(crs)
+        if given is None:
             msg = f"crs={short(repr(crs))} is not a CRS pyproj knows; pass e.g. crs='EPSG:32650'."
-            raise InputError(msg) from None
+            raise InputError(msg)
         if geoms.crs is not None and not given.equals(geoms.crs, ignore_axis_order=True):
             log(
                 f"{where}: crs={given.name!r} given; the file's CRS {geoms.crs.name!r} ignored",
                 logging.WARNING,
             )
-        geoms = geoms.set_crs(given, allow_override=True)
+        return geoms.set_crs(given, allow_override=True), f"{where}: crs={given.name!r} was given"
+    if problem:
+        raise InputError(problem)
     if geoms.crs is None:
         west, south, east, north = geoms.total_bounds
         cw, cs, ce, cn = CHINA_BOUNDS
         if not (west >= cw and east <= ce and south >= cs and north <= cn):
-            geoms = geoms.set_crs(plane_crs(geoms.total_bounds))
             log(
                 f"{where} has no CRS: its coordinates (x {west:.6g} to {east:.6g}, y "
                 f"{south:.6g} to {north:.6g}) are read as a plane in the file's own units, as "
@@ -446,13 +873,28 @@ def _to_wgs84(geoms: gpd.GeoSeries, crs: Any, datum: str, where: str) -> tuple[g
                 "they are longitude/latitude or a projection, pass crs= (e.g. crs='EPSG:4326')",
                 logging.WARNING,
             )
-            return geoms.to_crs(wgs84), PLANE
+            return geoms.set_crs(plane_crs(geoms.total_bounds)), f"{where} {PLANE_SAID}"
         log(f"{where}: no CRS; coordinates are longitude/latitude in China, taken as EPSG:4326")
-        geoms = geoms.set_crs(settings.default_crs)
+        return geoms.set_crs(settings.default_crs), f"{where} has no CRS"
+    return geoms, f"{where} says its CRS is {pyproj.CRS.from_user_input(geoms.crs).name!r}"
+
+
+def _to_wgs84(
+    geoms: gpd.GeoSeries, crs: Any, datum: str, where: str, problem: str | None = None
+) -> tuple[gpd.GeoSeries, str]:
+    """Geometries in EPSG:4326 (datum offsets removed), and the CRS read, described.
+
+    The coordinates are checked against the CRS before and after reprojection
+    (:func:`_check_fit`, :func:`_check_reprojected`): a label that lies is refused.
+    """
+    wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
+    geoms, said = _source_crs(geoms, crs, where, problem)
     source = pyproj.CRS.from_user_input(geoms.crs)
+    _check_fit(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if not source.equals(wgs84, ignore_axis_order=True):
         geoms = geoms.to_crs(wgs84)
         log(f"{where}: reprojected from {source.name} to EPSG:4326")
+    _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if datum != "wgs84":
         if not _datum.in_gcj_area(*shapely.get_coordinates(geoms.to_numpy()).T).any():
             log(
@@ -463,7 +905,29 @@ def _to_wgs84(geoms: gpd.GeoSeries, crs: Any, datum: str, where: str) -> tuple[g
         converted = _datum.transform_geometries(geoms.to_numpy(), to="wgs84", source=datum)
         geoms = gpd.GeoSeries(converted, index=geoms.index, crs=settings.default_crs)
         log(f"{where}: positions converted from {datum.upper()} to WGS84")
-    return geoms, source.name
+    return geoms, PLANE if said.endswith(PLANE_SAID) else source.name
+
+
+def _drop_non_finite(
+    geoms: gpd.GeoSeries, ids: pd.Series, where: str
+) -> tuple[gpd.GeoSeries, np.ndarray]:
+    """``geoms`` with features holding NaN or infinite coordinates set to null.
+
+    Also returns their positions (0-based), for the report.
+    """
+    values = geoms.to_numpy()
+    xy, index = shapely.get_coordinates(values, return_index=True)
+    bad = np.unique(index[~np.isfinite(xy).all(axis=1)])
+    if not len(bad):
+        return geoms, bad
+    log(
+        f"{where}: {len(bad):,} features have NaN or infinite coordinates ({_rows(bad)}; ids "
+        f"{listing(ids.iloc[bad].tolist(), 5)}), left out; see the report",
+        logging.WARNING,
+    )
+    values = values.copy()
+    values[bad] = None
+    return gpd.GeoSeries(values, index=geoms.index, crs=geoms.crs), bad
 
 
 def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
@@ -519,15 +983,20 @@ def _area_km2(geoms: np.ndarray) -> np.ndarray:
 
 
 def _check_geometries(
-    geoms: gpd.GeoSeries, ids: pd.Series, where: str
+    geoms: gpd.GeoSeries, ids: pd.Series, where: str, non_finite: np.ndarray | None = None
 ) -> tuple[gpd.GeoSeries, pd.DataFrame]:
-    """Repair invalid polygons, keep polygonal parts, drop empties: geometries and report."""
+    """Repair invalid polygons, keep polygonal parts, drop empties: geometries and report.
+
+    ``non_finite``: positions nulled for NaN or infinite coordinates (said so in the report).
+    """
     values = geoms.to_numpy().copy()
     records: list[dict[str, Any]] = []
     null = pd.isna(values)
     empty = ~null & shapely.is_empty(np.where(null, shapely.Point(), values))
+    nan_rows = set() if non_finite is None else {int(i) for i in non_finite}
     for i in np.flatnonzero(null | empty):
         issue = "null geometry" if null[i] else "empty geometry"
+        issue = "NaN or infinite coordinates" if i in nan_rows else issue
         records.append({"row": i + 1, "id": ids.iloc[i], "issue": issue, "action": "dropped"})
     present = ~(null | empty)
     kinds = shapely.get_type_id(np.where(present, values, None))
@@ -604,6 +1073,7 @@ def read_geometry(
     encoding: str | None = None,
     crs: str | pyproj.CRS | None = None,
     snap_m: float = 0.01,
+    max_bytes: int | None = None,
     numbered: bool = False,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read a user's polygons (or points) as WGS84 geometry indexed by unique string ids.
@@ -634,6 +1104,10 @@ def read_geometry(
         Vertices of the layer closer than this (metres, as ``snap_m / 111320`` degrees)
         to another vertex are moved onto it, so that neighbours share borders exactly;
         0 turns snapping off.
+    max_bytes : int, optional
+        The most bytes the file may hold (a zip, or GeoParquet: declare uncompressed),
+        checked before reading; default: the environment variable
+        ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB (:mod:`geotool._limits`).
     numbered : bool
         Without ``id_col`` and a column of unique ids, number the features from 1
         (the file itself is the table); otherwise that is an error.
@@ -651,9 +1125,13 @@ def read_geometry(
     Raises
     ------
     InputError
-        For an unreadable file, an ambiguous layer, a missing CRS outside China,
+        For an unreadable file, an ambiguous layer, a missing CRS outside China, a CRS
+        pyproj cannot read or that the coordinates cannot be in (degrees labelled as
+        metres, positions far outside the CRS's area of use), a file over
+        ``max_bytes`` (or a decompression bomb), a Shapefile without its ``.dbf``,
         unusable ids (missing or duplicated: the rows are named), lines, or points
-        mixed with polygons.
+        mixed with polygons. Features with NaN or infinite coordinates are left out
+        and reported.
 
     Examples
     --------
@@ -667,13 +1145,14 @@ def read_geometry(
     (['320281', '320282'], 'adcode', 0)
 
     """
-    path = _check_path(path)
+    limit = _limits.max_input_bytes(max_bytes, "max_bytes")
+    path = _check_path(path, limit)
     where = short(path.name, 80)
     chosen_datum = "wgs84" if datum is None else _datum.check_datum(datum, "datum")
     if not (isinstance(snap_m, int | float) and np.isfinite(snap_m) and snap_m >= 0):
         msg = f"snap_m must be a distance in metres >= 0, got {short(repr(snap_m))}."
         raise InputError(msg)
-    frame, chosen_layer, enc = _read_frame(path, layer, encoding, where)
+    frame, chosen_layer, enc = _read_frame(path, layer, encoding, where, limit)
     if frame.empty:
         msg = f"{where} has no features (layer {chosen_layer!r}); pass a file or layer with some."
         raise InputError(msg)
@@ -683,14 +1162,15 @@ def read_geometry(
     geoms = frame.geometry
     if shapely.has_z(geoms.to_numpy()).any():
         geoms = gpd.GeoSeries(shapely.force_2d(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
-    geoms, crs_read = _to_wgs84(geoms, crs, chosen_datum, where)
+    geoms, non_finite = _drop_non_finite(geoms, ids, where)
+    geoms, crs_read = _to_wgs84(geoms, crs, chosen_datum, where, frame.attrs.get("crs_problem"))
     snapped = 0
     if snap_m > 0:
         snapped_values, snapped = _snap(geoms.to_numpy(), snap_m / _M_PER_DEG)
         if snapped:
             geoms = gpd.GeoSeries(snapped_values, index=geoms.index, crs=geoms.crs)
             log(f"{where}: {snapped:,} vertices snapped onto a vertex within {snap_m:g} m")
-    geoms, report = _check_geometries(geoms, ids, where)
+    geoms, report = _check_geometries(geoms, ids, where, non_finite)
     if geoms.empty:
         msg = f"None of the {len(frame):,} rows of {where} has a geometry; check the file."
         raise InputError(msg)

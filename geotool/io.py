@@ -20,12 +20,15 @@ import io as _io
 import numbers
 import re
 import stat
+import zipfile
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from geotool import _limits
 from geotool._errors import InputError
 from geotool._text import short
 
@@ -39,6 +42,7 @@ _TEXT_SUFFIXES = (".csv", ".txt", ".tsv", "")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 _DELIMITERS = (",", "\t", ";")
 _SNIFF_ROWS = 50
+_BYTES_PER_CELL = 16  # a sheet may span one cell per this many bytes of the input limit
 # C0 and C1 control characters other than tab, newline, carriage return, form feed and
 # vertical tab: text never holds many; decoded binary data does.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
@@ -51,8 +55,8 @@ def _where(path: Path) -> str:
     return short(path, 120)
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, or an :class:`InputError` saying why they cannot be had."""
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """The file's bytes (at most ``limit``), or an :class:`InputError` saying why not."""
     where = _where(path)
     try:
         mode = path.stat().st_mode
@@ -71,6 +75,7 @@ def _read_bytes(path: Path) -> bytes:
     if not stat.S_ISREG(mode):
         msg = f"{where} is not a regular file (a pipe, socket or device); pass a CSV or .xlsx file."
         raise InputError(msg)
+    _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     try:
         return path.read_bytes()
     except PermissionError:
@@ -337,7 +342,48 @@ def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
     raise InputError(msg)
 
 
-def _read_excel(raw: bytes, where: str, sheet: object) -> pd.DataFrame:
+def _check_workbook(raw: bytes, where: str, limit: int) -> None:
+    """Refuse a workbook whose parts (sheet XML, shared strings) declare over ``limit``."""
+    try:
+        with zipfile.ZipFile(_io.BytesIO(raw)) as book:
+            members = [m for m in book.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return  # openpyxl says what is wrong with it
+    fix = "open it in Excel and save it as CSV UTF-8, or split it"
+    _limits.check_zip(members, limit, where, "max_bytes", fix)
+
+
+def _check_extent(ws: Any, where: str, limit: int) -> None:
+    """Refuse a sheet whose used range (to its farthest non-empty cell) is too big.
+
+    A stray cell at XFD1048576 in a 5 KB workbook makes a table of 17 billion cells;
+    the sheet is scanned row by row (empty rows cost nothing) before it is read, and
+    refused once its range passes one cell per :data:`_BYTES_PER_CELL` bytes of the
+    limit.
+    """
+    from openpyxl.utils import get_column_letter
+
+    cap = max(1, limit // _BYTES_PER_CELL)
+    ws.reset_dimensions()  # the declared dimensions may lie; the cells do not
+    rows = cols = 0
+    for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        filled = [i for i, v in enumerate(row, start=1) if v is not None and v != ""]
+        if not filled:
+            continue
+        rows, cols = number, max(cols, filled[-1])
+        if rows * cols > cap:
+            far = f"{get_column_letter(cols)}{rows}"
+            msg = (
+                f"{where} reaches cell {far}: a table of {rows:,} rows by {cols:,} columns "
+                f"({rows * cols:,} cells), over geotool's limit of {cap:,} cells (one per "
+                f"{_BYTES_PER_CELL} bytes of the {_limits.human(limit)} input limit); delete "
+                "what lies far from the table (Ctrl+End finds it) or save it as CSV UTF-8."
+            )
+            raise InputError(msg)
+
+
+def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFrame:
+    _check_workbook(raw, where, limit)
     try:
         book = pd.ExcelFile(_io.BytesIO(raw), engine="openpyxl")
     except Exception as exc:  # openpyxl raises KeyError, BadZipFile, XML errors, ...
@@ -353,7 +399,10 @@ def _read_excel(raw: bytes, where: str, sheet: object) -> pd.DataFrame:
             raise InputError(msg)
         name = _pick_sheet(sheet, names, where)
         try:
+            _check_extent(book.book[name], f"{where}, sheet '{short(name)}'", limit)
             frame = book.parse(name, header=None, dtype=str)
+        except InputError:
+            raise
         except Exception as exc:
             msg = (
                 f"{where}, sheet '{short(name)}' cannot be read ({type(exc).__name__}: "
@@ -463,7 +512,11 @@ def _with_header(frame: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def read_table(
-    path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    max_bytes: int | None = None,
 ) -> pd.DataFrame:
     r"""Read a CSV or Excel file as strings, keeping every row.
 
@@ -488,6 +541,10 @@ def read_table(
         Excel sheet name, or position (0 is the first; a string of digits such as
         ``"1"`` is a position unless a sheet has that name). Default: the first sheet.
         Ignored for CSV files.
+    max_bytes : int, optional
+        The most bytes the file may hold (an .xlsx: its parts, uncompressed, as its
+        zip directory declares them), checked before reading; default: the environment
+        variable ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB (:mod:`geotool._limits`).
 
     Returns
     -------
@@ -501,7 +558,8 @@ def read_table(
         Missing, unreadable or empty file, a folder, undecodable or binary content,
         an unknown encoding, a row with more fields than the header, an unclosed quote,
         a file that is not what its name says (a CSV named .xlsx, an .xls), an unknown
-        sheet, blank or repeated header names, an unsupported file type.
+        sheet, blank or repeated header names, an unsupported file type, a file over
+        ``max_bytes`` or a workbook that inflates absurdly (a decompression bomb).
 
     Examples
     --------
@@ -520,12 +578,13 @@ def read_table(
     """
     path = Path(path)
     where = _where(path)
-    raw = _read_bytes(path)
+    limit = _limits.max_input_bytes(max_bytes, "max_bytes")
+    raw = _read_bytes(path, limit)
     if not raw.strip():
         msg = f"{where} is empty; it needs a header row and at least one data row."
         raise InputError(msg)
     if _kind(raw, path) == "excel":
-        frame, used = _read_excel(raw, where, sheet), "xlsx"
+        frame, used = _read_excel(raw, where, sheet, limit), "xlsx"
     else:
         if sheet is not None:
             msg = (

@@ -339,10 +339,11 @@ def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
 def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[str, Any]:
     """Join counts and local join counts of a variable's 0/1 membership."""
     study, r = run.study, run.results
-    perm = {"permutations": study.permutations, "seed": study.seed}
-    jc = autocorr.join_counts(var.member, w, **perm)
+    assert var.member is not None
+    p, seed = study.permutations, study.seed
+    jc = autocorr.join_counts(var.member, w, permutations=p, seed=seed)
     run.table(f"tables/join_counts_{var.key}.csv", jc)
-    ljc = _named(autocorr.local_join_counts(var.member, w, **perm), names)
+    ljc = _named(autocorr.local_join_counts(var.member, w, permutations=p, seed=seed), names)
     r["joins"][f"{var.label} (BB)"] = ljc
     r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
     run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
@@ -362,11 +363,12 @@ def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[
 def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, Any]:
     """Every statistic of one variable, written; its summary."""
     study, r = run.study, run.results
-    perm = {"permutations": study.permutations, "seed": study.seed}
+    p, seed = study.permutations, study.seed
     glob, w, skipped = _global_under_specs(run, var)
     default = study.weights or var.weights
     r["default_weights"][var.key] = w
-    local = _named(autocorr.local_stats(var.data, w, adjust=study.adjust, **perm), names)
+    local = autocorr.local_stats(var.data, w, adjust=study.adjust, permutations=p, seed=seed)
+    local = _named(local, names)
     r["locals"][var.key] = local
     run.table(f"tables/global_{var.key}.csv", glob)
     moran = glob.set_index(["weights", "statistic"])
@@ -374,7 +376,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     if var.member is not None:
         out = _join_counts(run, var, w, names)
     run.table(f"tables/lisa_{var.key}.csv", local.reset_index(names="adcode"))
-    geary = _named(autocorr.local_geary(var.data, w, **perm), names)
+    geary = _named(autocorr.local_geary(var.data, w, permutations=p, seed=seed), names)
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     r["scatters"].append((var.key, local, f"{var.label}: {var.variable}, {default} weights"))

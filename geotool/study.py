@@ -76,8 +76,9 @@ class Study:
         Columns of a table on the bundled layers (found by common names if not given).
     year_col : str, optional
         The year column of a panel.
-    encoding, sheet, layer : optional
-        How to read ``data`` (a CSV's encoding, an Excel sheet, a GeoPackage layer).
+    encoding, geometry_encoding, sheet, layer : optional
+        How to read ``data`` and ``geometry`` (a CSV's encoding, a Shapefile's
+        attribute encoding, an Excel sheet, a GeoPackage layer).
     level : {"auto", "county", "prefecture", "province"}
         The bundled layer a table's units belong to (not with own geometry).
     crs : str, optional
@@ -131,6 +132,7 @@ class Study:
     code_col: str | None = None
     year_col: str | None = None
     encoding: str | None = None
+    geometry_encoding: str | None = None
     sheet: str | None = None
     layer: str | None = None
     level: str = "auto"

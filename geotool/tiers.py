@@ -81,7 +81,8 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
         Ward hierarchical clustering on the score (what the report did with its index),
         or Fisher-Jenks natural breaks (:func:`geotool._classify.fisher_jenks`, exact).
     k : int
-        Number of tiers.
+        Number of tiers, 2 to 20 (:data:`geotool._classify.MAX_CLASSES`) and at most the
+        number of distinct scores.
 
     Returns
     -------
@@ -102,7 +103,9 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     if not pd.api.types.is_numeric_dtype(scores):
         msg = f"The score must be numeric, got dtype {scores.dtype}."
         raise InputError(msg)
-    k = check.classes(k, n_distinct=int(scores.nunique()), minimum=2)  # one tier: no diffusion
+    from geotool._classify import at_most
+
+    k = at_most(check.classes(k, n_distinct=int(scores.nunique()), minimum=2))  # 1: no diffusion
     y = scores.to_numpy(dtype=float)
     if method == "ward":
         from scipy.cluster.hierarchy import fcluster, linkage

@@ -49,7 +49,12 @@ from geotool._text import listing, short
 from geotool.analysis import Analysis, TierTable, Variable, in_china
 from geotool.study import Study, is_geometry_file
 
-__all__ = ["UserTable", "load", "load_user_table", "user_analysis"]
+__all__ = ["MAX_VARIABLES", "UserTable", "load", "load_user_table", "user_analysis"]
+
+#: The most value columns one report analyses: each writes its own maps, tables and
+#: figures (about 1.4 kB a unit: 4 MB on the county layer) and takes seconds; a table of
+#: thousands of columns is ``geotool batch``'s work (statistics only).
+MAX_VARIABLES = 50
 
 #: What a run on each kind of units calls them.
 _LEVEL_WORDS = {
@@ -210,6 +215,7 @@ def load_user_table(
     max_unmatched: float = 0.0,
     report_on_failure_only: bool = False,
     crs: str | None = None,
+    geometry_encoding: str | None = None,
 ) -> UserTable:
     """Read a user's table, resolve its rows, write the match report, check it.
 
@@ -251,6 +257,9 @@ def load_user_table(
         ``gcj02``; Baidu-derived: ``bd09``).
     layer : str, optional
         The layer of a GeoPackage with several.
+    crs, geometry_encoding : str, optional
+        The geometry file's CRS and attribute encoding, when its own are missing or
+        wrong: ``crs=`` and ``encoding=`` of :func:`geotool.geofile.read_geometry`.
     per : str, optional
         A population column (for rates): checked like the values, never a value.
     max_unmatched : float
@@ -258,8 +267,6 @@ def load_user_table(
         of the analysis and listed in the report).
     report_on_failure_only : bool
         Write the report only when the table is refused.
-    crs : str, optional
-        The CRS of the geometry's coordinates (:func:`geotool.geofile.read_geometry`).
 
     ``path`` may itself be a geometry file (GeoPackage, Shapefile, GeoJSON,
     GeoParquet): its attributes are the table, its features the units, as GeoDa opens
@@ -298,18 +305,23 @@ def load_user_table(
                 "attributes the values; drop geometry= (or pass a table as data=)."
             )
             raise InputError(msg)
-        raw, geometry, geometry_report = _geometry_as_table(
-            path, id_col=id_col, layer=layer, datum=datum, crs=crs, encoding=encoding
+        raw, geo, geometry_report = _geometry_as_table(
+            path, id_col=id_col, layer=layer, datum=datum, crs=crs,
+            encoding=geometry_encoding or encoding,
         )
-        id_col = str(geometry.index.name)
+        geometry, id_col = geo, str(geo.index.name)
     else:
         raw = read_table(path, encoding=encoding, sheet=sheet)
     if isinstance(geometry, str | Path):
         from geotool.geofile import read_geometry
 
-        geometry, geometry_report = read_geometry(
-            geometry, id_col=id_col, layer=layer, datum=datum, crs=crs
-        )
+        try:
+            geometry, geometry_report = read_geometry(
+                geometry, id_col=id_col, layer=layer, datum=datum, crs=crs,
+                encoding=geometry_encoding,
+            )  # fmt: skip
+        except InputError as exc:  # its encoding= is this function's geometry_encoding=
+            raise InputError(str(exc).replace("encoding=", "geometry_encoding=")) from None
     for given, name in ((year_col, "year_col"), (per, "per")):
         if given is not None and given not in raw.columns:
             msg = (
@@ -330,6 +342,16 @@ def load_user_table(
     roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
     exclude = set(roles)
     values = _value_columns(raw, value_col, all_numeric=all_numeric, exclude=exclude, path=path)
+    if len(values) > MAX_VARIABLES:
+        chose = "all_numeric=True" if all_numeric else "value_col="
+        msg = (
+            f"{chose} chose {len(values):,} columns of {path}: a report of them would write "
+            f"about {len(values) * len(raw) * 1.4e3 / 1e9:.2g} GB (maps, tables and figures "
+            f"for each), and a report takes at most {MAX_VARIABLES}; name up to "
+            f"{MAX_VARIABLES} with value_col= ('A,B'), or run `geotool batch` on the table "
+            "for statistics of every column."
+        )
+        raise InputError(msg)
     taken = [c for c in values if c in roles]
     if taken:
         numeric = _numeric_columns(raw, exclude)
@@ -546,7 +568,8 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
         encoding=study.encoding, sheet=study.sheet, level=study.level,
         geometry=study.geometry if study.data is not None else None, id_col=study.id_col,
         datum=study.datum, layer=study.layer, per=study.per, crs=study.crs,
-        max_unmatched=study.max_unmatched, **options,
+        geometry_encoding=study.geometry_encoding, max_unmatched=study.max_unmatched,
+        **options,
     )  # fmt: skip
 
 

@@ -16,9 +16,15 @@ Tooltips travel as one compact table (column names once, a value per unit, share
 strings stored once, numbers rounded to what is shown); the page builds each tooltip
 when it opens, and its search index, from that table.
 
-Safety: tooltip values are inserted by the page as text (``textContent``), never as
-HTML; every value that reaches a legend, title or layer name is HTML-escaped here,
-before the page is written. Folium's own ``GeoJsonTooltip`` (which inserts raw values
+Safety: every string from the data enters the page through :mod:`geotool._html`: the
+page's data (geometry with its ids, tooltip table, layers, overlays) as one call of the
+page's script whose every argument is escaped JSON (:func:`geotool._html.script_call`:
+no ``<``, ``>``, ``&``, U+2028 or U+2029 as such, so nothing can close the script);
+tooltip values are inserted by the page as text (``textContent``), never as HTML; every
+value that reaches a legend, title or layer name (which Leaflet inserts as HTML) is
+HTML-escaped here (:func:`escape`). :func:`to_html` then checks the finished page
+(:func:`geotool._html.check_page`) and refuses to write one in which anything but
+geotool's scripts could run. Folium's own ``GeoJsonTooltip`` (which inserts raw values
 with ``innerHTML``) is not used.
 
 Offline by default: every page inlines Leaflet's script and stylesheet (from the
@@ -43,7 +49,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import html
 import json
 import logging
 import re
@@ -60,6 +65,7 @@ from geotool import boundaries, settings
 from geotool._atomic import write_atomic
 from geotool._cache import settings_cache
 from geotool._errors import InputError
+from geotool._html import JSONText, check_page, escape, script_call
 from geotool._log import log
 
 if TYPE_CHECKING:  # folium is imported where a map is made (0.4 s a process saves)
@@ -74,7 +80,6 @@ from geotool.maps._linked import (
     geo_series,
     linked_lisa,
     rule_text,
-    script_json,
 )
 
 __all__ = [
@@ -262,13 +267,6 @@ def _pinyin_names() -> dict[str, str]:
     return {str(k): str(v) for k, v in boundaries.units()["name_pinyin"].items()}
 
 
-def escape(value: object) -> str:
-    """HTML-escape any value for a page (missing values become an empty string)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    return html.escape(str(value), quote=True)
-
-
 _TOOLTIP_CACHE: dict[tuple, dict[str, Any]] = {}
 
 
@@ -430,8 +428,19 @@ def _line_columns(line: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     }
 
 
+#: Colours a legend's style attribute takes: hex, a CSS colour name, rgb()/rgba().
+_CSS_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|rgba?\([0-9.,%\s]+\)")
+
+
 def legend_html(title: str, legend: dict[str, str]) -> str:
-    """A legend box (label -> colour), every value escaped."""
+    """A legend box (label -> colour), every value escaped; colours must be CSS colours."""
+    bad = [c for c in legend.values() if not _CSS_COLOUR.fullmatch(str(c))]
+    if bad:
+        msg = (
+            f"legend colours must be CSS colours ('#rrggbb', a name, rgb(...)); "
+            f"got {str(bad[0])[:40]!r}."
+        )
+        raise ValueError(msg)
     items = "".join(
         f'<div><span style="display:inline-block;width:14px;height:10px;margin-right:6px;'
         f'background:{escape(colour)};border:1px solid #999"></span>{escape(label)}</div>'
@@ -608,12 +617,8 @@ def unit_map(
         "fitExclude": SOUTH_SEA if geo is None else None,
         "searchHint": "搜索 / search (江阴 / Jiangyin)" if geo is None else "搜索 / search",
     }
-    js = (
-        _asset("topojson.js")
-        + _asset("page.js")
-        + f"\ngeotoolPage({fmap.get_name()}, {data}, {script_json(info)}, "
-        + f"{script_json(spec)}, {script_json(options)});\n"
-    )
+    call = script_call("geotoolPage", JSONText(data), info, spec, options, names=(fmap.get_name(),))
+    js = _asset("topojson.js") + _asset("page.js") + call
     fmap.add_child(_script(js))  # rendered after the map is created
     fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
     return fmap
@@ -793,6 +798,7 @@ def to_html(fmap: folium.Map, path: str | Path | None = None) -> str:
         if leftovers:
             msg = f"internal error: the self-contained map still loads {leftovers[:3]}"
             raise AssertionError(msg)
+    check_page(text, "map page")
     if path is not None:
         write_atomic(Path(path), text.encode("utf-8"))
     return text

@@ -14,11 +14,9 @@ simplified once per process, so neighbours keep identical borders.
 from __future__ import annotations
 
 import functools
-import html
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -29,6 +27,7 @@ import shapely
 from geotool import boundaries, settings
 from geotool._cache import derived_cache
 from geotool._errors import InputError
+from geotool._html import check_page, escape, script_call
 from geotool.autocorr import LISA_CLASSES
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "geo_series",
     "linked_lisa",
     "rule_text",
-    "script_json",
 ]
 
 #: Units outside the statistic's universe (no value, no neighbours): blank.
@@ -71,12 +69,6 @@ SOUTH_SEA = ((3.0, 105.0), (17.5, 123.5))
 
 #: Target size of the drawing grid: the units' extent spans about this many cells.
 _GRID = 4000
-
-
-def script_json(data: Any) -> str:
-    """JSON safe to embed in a <script> element (no "</script>" or "<!--" break-out)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def rule_text(alpha: float, adjust: str) -> str:
@@ -419,21 +411,21 @@ def linked_lisa(
         if settings.page_test_hooks
         else ""
     )
-    head = html.escape(title or "Linked LISA view")
+    head = escape(title or "Linked LISA view")
     script = js.replace("</script", "<\\/script")
-    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
+    page = f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{head}</title><style>{css}</style>{early}</head><body>
 <h1>{head}</h1>
 <p class="help">Moran's I = <b>{_fmt(slope)}</b> (slope of the scatter's line).
-Classes: {html.escape(rule_text(alpha, adjust))}; the significance map shows each unit's
+Classes: {escape(rule_text(alpha, adjust))}; the significance map shows each unit's
 permutation p-value (unadjusted). Hover a point or a unit to see it on all three views;
 click to select; drag a rectangle on the scatter to select its units (shift adds);
 click empty space or press Esc to clear.</p>
 <div class="panes">
 <figure><figcaption>Moran scatter</figcaption>
 <svg id="scatter" viewBox="0 0 420 420"></svg></figure>
-<figure><figcaption>LISA clusters ({html.escape(rule_text(alpha, adjust))})</figcaption>
+<figure><figcaption>LISA clusters ({escape(rule_text(alpha, adjust))})</figcaption>
 <div class="map"><svg id="clusters" class="unitmap"></svg></div>
 <div class="legend" id="legend-clusters"></div></figure>
 <figure><figcaption>Significance (p_sim)</figcaption>
@@ -441,7 +433,7 @@ click empty space or press Esc to clear.</p>
 <div class="legend" id="legend-significance"></div></figure>
 </div>
 <div id="info" class="info">&nbsp;</div>
-<script>{script}
-geotoolLinked({script_json(data)});</script>
+<script>{script}{script_call("geotoolLinked", data)}</script>
 </body></html>
 """
+    return check_page(page, "linked LISA view")

@@ -15,6 +15,7 @@ import shapely
 
 from geotool import boundaries, settings
 from geotool._errors import InputError
+from geotool._html import check_page, href
 from geotool.maps import (
     LISA_COLOURS,
     NEUTRAL,
@@ -588,16 +589,16 @@ def index_page(
                 escape(fmt_p(mi["p_norm"])),
                 escape(fmt_p(mi["p_sim"])),
                 *(_num(counts.get(c, 0)) for c in classes),
-                f"<a href='maps/{escape(view)}'>linked view</a>" if view else "",
+                f"<a href='{href('maps/' + view)}'>linked view</a>" if view else "",
             ]
         )
         png = f"figures/moran_scatter_{name}.png"
         if png in (summary.get("files") or [png]):
             scatters.append(
-                f"<figure><a href='{escape(png)}'><img src='{escape(png)}' width='520' "
+                f"<figure><a href='{href(png)}'><img src='{href(png)}' width='520' "
                 f"alt='Moran scatter plot, {escape(name)}'></a><figcaption>"
                 f"{escape(res.get('label', name))} ({escape(spec)} weights)"
-                + (f" · <a href='maps/{escape(view)}'>linked view</a>" if view else "")
+                + (f" · <a href='{href('maps/' + view)}'>linked view</a>" if view else "")
                 + "</figcaption></figure>"
             )
     auto_table = _table(
@@ -629,14 +630,14 @@ def index_page(
             f"<p>{escape(tiers_.get('verdict', ''))}</p>"
         )
     map_rows = [
-        [f"<a href='maps/{escape(n)}'>{escape(n)}</a>", escape(MAP_DESCRIPTIONS.get(n, "")),
+        [f"<a href='{href('maps/' + n)}'>{escape(n)}</a>", escape(MAP_DESCRIPTIONS.get(n, "")),
          f"{size / 1e6:.1f} MB"]
         for n, size in maps_written.items()
         if n not in linked.values()
     ]  # fmt: skip
     labels = {k: r.get("label", k) for k, r in auto.items() if isinstance(r, dict)}
     map_rows += [
-        [f"<a href='maps/{escape(f)}'>{escape(f)}</a>",
+        [f"<a href='{href('maps/' + f)}'>{escape(f)}</a>",
          f"linked LISA view of {escape(labels.get(k, k))}: Moran scatter, cluster and "
          "significance maps; hover, click or brush to link them",
          f"{maps_written.get(f, 0) / 1e6:.1f} MB"]
@@ -662,7 +663,7 @@ def index_page(
             "<h3>Universes</h3>" + _counts_table(summary["universe_sizes"], "ranking", "units")
         )
     thumbs = "".join(
-        f"<figure class='thumb'><a href='{escape(f)}'><img src='{escape(f)}' width='240' "
+        f"<figure class='thumb'><a href='{href(f)}'><img src='{href(f)}' width='240' "
         f"loading='lazy' alt='{escape(f)}'></a><figcaption>{escape(f.rsplit('/', 1)[-1])}"
         "</figcaption></figure>"
         for f in figures or []
@@ -680,7 +681,7 @@ def index_page(
         if clusters_ else ""
     )
     page_lang = "zh-CN" if lang == "zh" else "en"
-    return f"""<!DOCTYPE html><html lang="{page_lang}"><head><meta charset="utf-8">
+    page = f"""<!DOCTYPE html><html lang="{page_lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>geotool: {escape(title)}</title>
 <style>body{{font:14px/1.45 sans-serif;max-width:1200px;margin:24px auto;padding:0 12px;color:#222}}
@@ -709,3 +710,4 @@ one-sided in the observed direction, normal-approximation ones two-sided.</p>
 <p>Tables: <code>tables/</code>; machine-readable results: <code>summary.json</code>.</p>
 </body></html>
 """
+    return check_page(page, "index page")

@@ -1,0 +1,271 @@
+"""Size limits on users' input files: decompression bombs and files too big to hold.
+
+A zipped Shapefile, an .xlsx workbook and a GeoParquet file are compressed: 3 MB on
+disk can declare gigabytes of content. Every reader checks what it is about to hold
+against one limit, :data:`DEFAULT_MAX_BYTES` (2 GiB), raised or lowered by the
+environment variable ``GEOTOOL_MAX_INPUT_BYTES`` or a reader's ``max_bytes=``:
+
+* a plain file: its size on disk (a Shapefile: its ``.shp``, ``.shx`` and ``.dbf``);
+* a zip archive: the uncompressed sizes its directory declares for the members read,
+  in total, and each member's compression ratio (over :data:`MAX_RATIO` for a member of
+  more than 16 MiB is a bomb, not data); then the members are extracted in chunks with
+  a running count, which stops at the limit and at a member's declared size, so a
+  directory that lies is caught too;
+* a GeoParquet file: the sizes and value counts its metadata declares;
+* every file: at most one feature per :data:`BYTES_PER_FEATURE` bytes of the limit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from geotool._errors import InputError
+
+__all__ = [
+    "BYTES_PER_FEATURE",
+    "DEFAULT_MAX_BYTES",
+    "ENV",
+    "MAX_RATIO",
+    "check_features",
+    "check_parquet",
+    "check_size",
+    "check_zip",
+    "check_zip_directory",
+    "extract",
+    "free_space_ok",
+    "human",
+    "max_input_bytes",
+]
+
+#: The environment variable that sets the limit (bytes; ``2GiB``, ``500MB`` also read).
+ENV = "GEOTOOL_MAX_INPUT_BYTES"
+#: The limit when neither ``max_bytes=`` nor the environment sets one: 2 GiB.
+DEFAULT_MAX_BYTES = 2 * 1024**3
+#: A zip member over 16 MiB that inflates more than this many times is refused.
+MAX_RATIO = 500
+#: The most features a file may hold: one per this many bytes of the limit.
+BYTES_PER_FEATURE = 256
+_RATIO_FLOOR = 16 * 1024**2
+#: A zip's central directory (about 50 bytes a member) over this is refused unparsed.
+_MAX_DIRECTORY = 16 * 1024**2
+#: Bytes a value of each Parquet physical type takes decoded (byte arrays: the offset).
+_WIDTH = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12}
+_CHUNK = 1024**2
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+          "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}  # fmt: skip
+
+
+def human(size: float) -> str:
+    """``size`` bytes for a message: ``3.0 GiB``, ``512 MiB``, ``900 bytes``."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}".replace(".0 ", " ")
+    return f"{int(size):,} bytes"
+
+
+def _parse(text: str) -> int | None:
+    """Bytes from ``"2147483648"``, ``"2GiB"`` or ``"500 MB"``; ``None`` when unreadable."""
+    body = text.strip().upper().replace(" ", "").replace("_", "")
+    digits = body.rstrip("KMGTIB")
+    unit = body[len(digits) :]
+    try:
+        value = float(digits)
+    except ValueError:
+        return None
+    if unit not in _UNITS or not value > 0 or value == float("inf"):
+        return None
+    return int(value * _UNITS[unit])
+
+
+def max_input_bytes(given: object = None, parameter: str = "max_bytes") -> int:
+    """The limit: ``given`` (a reader's ``max_bytes=``), else the environment's, else 2 GiB.
+
+    Raises
+    ------
+    InputError
+        For a ``given`` or an environment value that is not a positive size.
+    """
+    if given is not None:
+        ok = isinstance(given, int) and not isinstance(given, bool) and given > 0
+        if not ok:
+            msg = f"{parameter}={given!r} must be a positive whole number of bytes."
+            raise InputError(msg)
+        return int(given)  # type: ignore[call-overload]
+    text = os.environ.get(ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    value = _parse(text)
+    if value is None:
+        msg = f"The environment variable {ENV}={text[:40]!r} is not a size; set e.g. {ENV}=4GiB."
+        raise InputError(msg)
+    return value
+
+
+def _override(parameter: str) -> str:
+    return f"set the environment variable {ENV} higher (e.g. {ENV}=8GiB; in Python, {parameter}=)"
+
+
+def check_size(size: int, limit: int, where: str, what: str, parameter: str) -> None:
+    """Refuse ``size`` bytes over ``limit``; ``what`` says what they are ("is", "declares")."""
+    if size > limit:
+        msg = (
+            f"{where} {what} {human(size)}, over geotool's input limit of {human(limit)}; if "
+            f"the file is genuine, {_override(parameter)}."
+        )
+        raise InputError(msg)
+
+
+def check_features(count: int, limit: int, where: str, parameter: str) -> int:
+    """Refuse more than ``limit // BYTES_PER_FEATURE`` features; return that cap."""
+    cap = max(1, limit // BYTES_PER_FEATURE)
+    if count > cap:
+        msg = (
+            f"{where} holds {count:,} features or more, over geotool's limit of {cap:,} "
+            f"(one per {BYTES_PER_FEATURE} bytes of the {human(limit)} input limit); if "
+            f"the file is genuine, {_override(parameter)}."
+        )
+        raise InputError(msg)
+    return cap
+
+
+def check_zip(
+    members: list[zipfile.ZipInfo], limit: int, where: str, parameter: str, fix: str
+) -> None:
+    """Refuse members whose declared sizes pass ``limit``, or that inflate absurdly.
+
+    ``fix`` says what to do with a genuine file that inflates that much (e.g. "unzip
+    it and pass the .shp").
+    """
+    total = sum(m.file_size for m in members)
+    check_size(total, limit, where, "declares (uncompressed)", parameter)
+    for m in members:
+        ratio = m.file_size / max(m.compress_size, 1)
+        if m.file_size > _RATIO_FLOOR and ratio > MAX_RATIO:
+            msg = (
+                f"{where} looks like a decompression bomb: {m.filename[-60:]!r} inflates "
+                f"{ratio:,.0f} times ({human(m.compress_size)} to {human(m.file_size)}; "
+                f"real data inflates under {MAX_RATIO} times); {fix}."
+            )
+            raise InputError(msg)
+
+
+def extract(
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    folder: Path,
+    *,
+    limit: int,
+    where: str,
+    parameter: str,
+) -> None:
+    """Write ``members`` (file name: member) into ``folder`` in chunks, counting bytes.
+
+    Stops at ``limit`` bytes in all, and at a member holding more than it declares.
+    """
+    written = 0
+    for name, info in members.items():
+        with archive.open(info) as src, (folder / name).open("wb") as dst:
+            size = 0
+            while chunk := src.read(_CHUNK):
+                size += len(chunk)
+                written += len(chunk)
+                if size > info.file_size:
+                    msg = (
+                        f"{where} is corrupt or hostile: {info.filename[-60:]!r} holds more "
+                        f"than the {human(info.file_size)} its directory declares; re-create "
+                        "the zip from the original files."
+                    )
+                    raise InputError(msg)
+                check_size(written, limit, where, "inflates to more than", parameter)
+                dst.write(chunk)
+
+
+def free_space_ok(folder: Path, needed: int) -> bool:
+    """Whether ``folder``'s disk has ``needed`` bytes free (``True`` when unknown)."""
+    try:
+        return shutil.disk_usage(folder).free > needed
+    except OSError:
+        return True
+
+
+def _directory_size(path: Path) -> int | None:
+    """The central directory's size from a zip's end record (ZIP64 too); ``None``: none found."""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        f.seek(max(0, end - 65_557))  # the end record, after a comment of up to 64 KiB
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) < at + 22:
+            return None
+        size = struct.unpack("<I", tail[at + 12 : at + 16])[0]
+        if size != 0xFFFFFFFF or at < 20 or tail[at - 20 : at - 16] != b"PK\x06\x07":
+            return size
+        f.seek(struct.unpack("<Q", tail[at - 12 : at - 4])[0])  # the ZIP64 end record
+        record = f.read(56)
+        ok = len(record) == 56 and record[:4] == b"PK\x06\x06"
+        return struct.unpack("<Q", record[40:48])[0] if ok else None
+
+
+def check_zip_directory(path: Path, where: str) -> None:
+    """Refuse a zip whose directory alone (its list of members) is too big to parse."""
+    size = _directory_size(path)
+    if size is not None and size > _MAX_DIRECTORY:
+        msg = (
+            f"{where} lists {human(size)} of member names (hundreds of thousands of files), "
+            f"over geotool's limit of {human(_MAX_DIRECTORY)}; zip only the files to read."
+        )
+        raise InputError(msg)
+
+
+def _decoded_bytes(path: Path, columns: list[str]) -> int:
+    """Bytes the dictionary-encoded byte-array ``columns`` take decoded, read compactly."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=columns, read_dictionary=columns)
+    total = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if isinstance(chunk, pa.DictionaryArray):
+                lengths = pc.binary_length(chunk.dictionary)
+                total += int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0)
+            else:
+                total += chunk.nbytes
+    return total
+
+
+def check_parquet(path: Path, limit: int, where: str, parameter: str) -> int:
+    """Refuse a Parquet file whose metadata declare more than ``limit`` bytes decoded.
+
+    Each column chunk counts its uncompressed size, or its values times their width
+    when more (run-length and dictionary encodings shrink repeated values); a byte
+    array column stored as a dictionary that could decode past the limit is read as
+    the dictionary and its indices (small) and its decoded size summed. Returns the
+    feature cap (:func:`check_features`).
+    """
+    import pyarrow.parquet as pq
+
+    meta: Any = pq.ParquetFile(path).metadata
+    cap = check_features(meta.num_rows, limit, where, parameter)
+    declared, risky = 0, set()
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            col = group.column(c)
+            size = col.total_uncompressed_size
+            declared += max(size, col.num_values * _WIDTH.get(col.physical_type, 4))
+            dictionary = col.physical_type == "BYTE_ARRAY" and col.has_dictionary_page
+            if dictionary and col.num_values * size > limit and "." not in col.path_in_schema:
+                risky.add(col.path_in_schema)
+    check_size(declared, limit, where, "declares (uncompressed)", parameter)
+    if risky:
+        decoded = _decoded_bytes(path, sorted(risky))
+        check_size(declared + decoded, limit, where, "decodes to", parameter)
+    return cap

@@ -1,0 +1,300 @@
+"""A dask scheduler's address, checked before dask is given it, and the CPUs to use.
+
+dask's own ``Client(address)`` trusts the peer: after the TCP connection it waits for
+the scheduler's handshake without a time limit (a service that accepts and says
+nothing hangs it for good), and it reads the handshake's first eight bytes as the
+length of what follows and allocates that much (an HTTP server's ``HTTP/1.1`` is a
+length of 3.5e18 bytes: a 3 EiB allocation). :func:`address` checks the text of an
+address (or reads a scheduler file); :func:`probe` connects first, under one deadline,
+and reads the handshake itself with a bounded read, so that only a dask scheduler is
+handed to dask.
+
+Accepted addresses: ``tcp://HOST:PORT`` (dask's default, also as plain
+``HOST:PORT``), ``tls://HOST:PORT`` (with dask's TLS configuration), ``ws://`` and
+``wss://HOST:PORT`` (dask's websocket comm), or the JSON file ``dask scheduler
+--scheduler-file FILE`` writes. ``inproc://`` (a scheduler in this same process) and
+``ucx://`` (needs ucx-py) are not: a command-line batch cannot reach either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from geotool._errors import InputError
+from geotool._text import short
+
+__all__ = ["CONNECT_TIMEOUT", "SCHEMES", "address", "probe", "usable_cpus"]
+
+#: Seconds a scheduler has to accept a connection and send its handshake.
+CONNECT_TIMEOUT = 10.0
+#: Address schemes accepted (dask's comms a batch can reach from another process).
+SCHEMES = ("tcp", "tls", "ws", "wss")
+#: A dask handshake is a few dozen bytes (compression, Python version, pickle protocol).
+_HANDSHAKE_MAX = 64 * 1024
+_SCHEDULER_FILE_MAX = 1024 * 1024
+_HOST = re.compile(r"^[A-Za-z0-9._-]{1,253}$|^[0-9A-Fa-f:.]{2,45}$")
+_FORMS = (
+    "give tcp://HOST:PORT (or HOST:PORT; also tls://, ws://, wss://) or a scheduler "
+    "file (the JSON `dask scheduler` writes with its scheduler-file option)"
+)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _refuse(name: str, value: object, why: str) -> InputError:
+    return InputError(f"{name}={short(repr(str(value)), 80)}: {why}; {_FORMS}.")
+
+
+def _from_file(path: Path, name: str) -> str:
+    """The ``address`` of a scheduler file (JSON written by ``dask scheduler``)."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_SCHEDULER_FILE_MAX + 1)
+    except OSError as exc:
+        raise _refuse(name, path, f"cannot read it ({exc.strerror or exc})") from None
+    if len(raw) > _SCHEDULER_FILE_MAX:
+        raise _refuse(name, path, "a file of over 1 MiB is no scheduler file")
+    try:
+        found = json.loads(raw.decode("utf-8")).get("address")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        found = None
+    if not isinstance(found, str) or "://" not in found:
+        raise _refuse(name, path, "a file, but not a scheduler file (JSON with an 'address')")
+    return found
+
+
+def address(value: object, *, name: str = "scheduler") -> str:
+    """Check a scheduler address (or read a scheduler file); return ``SCHEME://HOST:PORT``.
+
+    Parameters
+    ----------
+    value : object
+        What the user passed: ``tcp://host:8786``, ``host:8786``, ``tls://``,
+        ``ws://``, ``wss://`` addresses, or the path of a scheduler file.
+    name : str, default "scheduler"
+        The parameter's name, for messages.
+
+    Returns
+    -------
+    str
+        The address with its scheme.
+
+    Raises
+    ------
+    InputError
+        Not text, an unknown scheme, no host or port, or a file that is no scheduler file.
+
+    Examples
+    --------
+    >>> address("127.0.0.1:8786")
+    'tcp://127.0.0.1:8786'
+
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise _refuse(name, type(value).__name__, "not an address")
+    text = os.fspath(value).strip()
+    if not text or len(text) > 4096 or not text.isprintable():
+        raise _refuse(name, text, "not an address")
+    if "://" not in text:
+        path = Path(text)
+        if path.is_file():
+            text = _from_file(path, name)
+        elif not re.fullmatch(r"[^/\\\s]+:[0-9]+", text):
+            raise _refuse(name, text, "neither an address nor an existing scheduler file")
+        else:
+            text = "tcp://" + text
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise _refuse(name, text, f"{scheme or 'no'}:// is not a dask scheduler's scheme")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if not port or not _HOST.match(host) or parts.username or parts.password:
+        raise _refuse(name, text, "needs a host and a port from 1 to 65535")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise _refuse(name, text, "an address has no path or query")
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}"
+
+
+def _bounded(work: Any, seconds: float, what: str) -> Any:
+    """``work()`` in a thread, given up after ``seconds`` (name lookups have no timeout)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed back to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="geotool-probe", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(what)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _read(sock: socket.socket, n: int, deadline: float) -> bytes:
+    """Exactly ``n`` bytes (fewer if the peer closes) before ``deadline``."""
+    data = b""
+    while len(data) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock.settimeout(left)
+        chunk = sock.recv(min(n - len(data), 65536))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _is_handshake(head: bytes, body: bytes) -> bool:
+    """Whether ``head + body`` is a dask handshake: framed msgpack naming its settings."""
+    (size,) = struct.unpack("<Q", head)
+    if not 16 <= size <= _HANDSHAKE_MAX or len(body) != size:
+        return False
+    (frames,) = struct.unpack_from("<Q", body)
+    if not 1 <= frames <= 16 or 8 + 8 * frames > size:
+        return False
+    lengths = struct.unpack_from(f"<{frames}Q", body, 8)
+    return sum(lengths) == size - 8 - 8 * frames and b"pickle-protocol" in body
+
+
+def _say(data: bytes) -> str:
+    return repr(data[:24])[1:] + ("..." if len(data) > 24 else "")
+
+
+def _connect(host: str, port: int, deadline: float) -> socket.socket:
+    """A TCP connection to ``host`` (each of its addresses in turn) before ``deadline``."""
+    infos = _bounded(
+        lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+        max(0.1, deadline - time.monotonic()), "name lookup",
+    )  # fmt: skip
+    error: OSError = ConnectionRefusedError()
+    for family, kind, proto, _, where in dict.fromkeys(infos):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            sock.connect(where)
+            return sock
+        except OSError as exc:  # refused here: try the host's next address
+            sock.close()
+            error = exc
+    raise error
+
+
+def _tcp_handshake(host: str, port: int, deadline: float) -> str | None:
+    """Connect and read a dask scheduler's handshake; what is wrong, or None."""
+    with _connect(host, port, deadline) as sock:
+        try:
+            head = _read(sock, 8, deadline)
+            if len(head) < 8:
+                said = f"after {_say(head)}" if head else "without a word"
+                return f"the service there closed the connection {said}"
+            (size,) = struct.unpack("<Q", head)
+            if not 16 <= size <= _HANDSHAKE_MAX:
+                return f"the service there is not dask: it answered {_say(head)}"
+            body = _read(sock, size, deadline)
+        except TimeoutError:
+            return "the service there accepted the connection but sent no dask handshake"
+        if not _is_handshake(head, body):
+            return f"the service there is not dask: it answered {_say(head + body)}"
+        with contextlib.suppress(OSError):  # its own settings back: a handshake completed
+            sock.sendall(head + body)
+    return None
+
+
+def _dask_handshake(target: str, deadline: float, name: str) -> None:
+    """A handshake through dask's own comm (tls, ws, wss), under the deadline."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    args = Security().get_connection_args("client")
+    scheme = urlsplit(target).scheme
+    if scheme in ("tls", "wss") and args.get("ssl_context") is None:
+        msg = (
+            f"{name}={target!r}: {scheme}:// needs dask's TLS settings "
+            "(distributed.comm.tls.ca-file, .client.cert and .client.key in dask's "
+            "configuration), and none are set; set them, or use a tcp:// address."
+        )
+        raise InputError(msg)
+
+    async def handshake() -> None:
+        left = max(0.1, deadline - time.monotonic())
+        comm = await asyncio.wait_for(connect(target, timeout=left, **args), left)
+        comm.abort()
+
+    _bounded(lambda: asyncio.run(handshake()), max(0.1, deadline - time.monotonic()), target)
+
+
+def probe(target: str, *, timeout: float = CONNECT_TIMEOUT, name: str = "scheduler") -> None:
+    """Check that a dask scheduler answers at ``target`` within ``timeout`` seconds.
+
+    Parameters
+    ----------
+    target : str
+        An address as :func:`address` returns it.
+    timeout : float, default 10
+        Seconds for the name lookup, the connection and the scheduler's handshake.
+    name : str, default "scheduler"
+        The parameter's name, for messages.
+
+    Raises
+    ------
+    InputError
+        Nothing listens there, or no dask scheduler answered in time (a silent service,
+        an HTTP server, a proxy, any other protocol).
+
+    """
+    parts = urlsplit(target)
+    host, port = parts.hostname or "", int(parts.port or 0)
+    deadline = time.monotonic() + timeout
+    fix = f"start one with `dask scheduler` or omit {name}= to run on a local cluster"
+    try:
+        if parts.scheme == "tcp":
+            wrong = _tcp_handshake(host, port, deadline)
+        else:
+            _dask_handshake(target, deadline, name)
+            wrong = None
+    except InputError:
+        raise
+    except ConnectionRefusedError:
+        msg = f"{name}={target!r}: nothing listens at {host}:{port}; {fix}."
+        raise InputError(msg) from None
+    except socket.gaierror as exc:
+        msg = f"{name}={target!r}: no host {host!r} ({exc.strerror}); check the address."
+        raise InputError(msg) from None
+    except TimeoutError:
+        wrong = "no handshake in time"
+    except Exception as exc:  # a peer in another protocol: any error of dask's comms
+        wrong = f"{type(exc).__name__}: {short(str(exc), 120)}"
+    if wrong is not None:
+        msg = (
+            f"{name}={target!r}: no dask scheduler answered at {host}:{port} within "
+            f"{timeout:g} s ({wrong}); {fix}."
+        )
+        raise InputError(msg)
