@@ -37,6 +37,7 @@ __all__ = [
     "NOT_SIGNIFICANT",
     "NOT_TESTED",
     "P_CLASSES",
+    "SIDED_WORDS",
     "SOUTH_SEA",
     "fmt_p",
     "geo_series",
@@ -79,7 +80,14 @@ def script_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def rule_text(alpha: float, adjust: str) -> str:
+#: How legends name the sidedness of local p-values (``attrs["p_sided"]``).
+SIDED_WORDS = {
+    "two-sided": "two-sided p",
+    "folded": "one-sided p in the observed direction (folded, as GeoDa and esda)",
+}
+
+
+def rule_text(alpha: float, adjust: str, sided: str | None = None) -> str:
     """The significance rule for legends, e.g. "α = 0.05, no multiple-comparison correction".
 
     Parameters
@@ -88,6 +96,9 @@ def rule_text(alpha: float, adjust: str) -> str:
         Significance level.
     adjust : str
         ``"none"``, ``"bonferroni"`` or ``"fdr"`` (other text is shown as it is).
+    sided : str, optional
+        ``"two-sided"`` or ``"folded"`` (:func:`geotool.autocorr.local_stats`), named
+        after the correction ("..., two-sided p"); not named when not given.
 
     Returns
     -------
@@ -95,7 +106,8 @@ def rule_text(alpha: float, adjust: str) -> str:
         The rule in words.
 
     """
-    return f"α = {alpha:g}, {ADJUST_WORDS.get(adjust, adjust)}"
+    text = f"α = {alpha:g}, {ADJUST_WORDS.get(adjust, adjust)}"
+    return f"{text}, {SIDED_WORDS.get(sided, sided)}" if sided else text
 
 
 def _ring_paths(coords: np.ndarray, ring_of: np.ndarray) -> str:
@@ -314,6 +326,8 @@ def linked_lisa(
         raise InputError(msg)
     alpha = float(local.attrs.get("alpha", 0.05) if alpha is None else alpha)
     adjust = str(local.attrs.get("adjust", "none") if adjust is None else adjust)
+    sided = local.attrs.get("p_sided")  # named in the legends when the table states it
+    p_words = "unadjusted" + (f", {SIDED_WORDS.get(sided, sided)}" if sided else "")
     ids, paths, boxes, cell = _bundled_paths() if geo is None else _geo_paths(geo)
     tested_ids = pd.Index(local.index).astype(str)
     pos = pd.Index(ids).get_indexer(tested_ids)
@@ -408,7 +422,7 @@ def linked_lisa(
         "pclasses": [[lab, col] for lab, _, col in P_CLASSES],
         "notTested": NOT_TESTED,
         "slope": slope,
-        "rule": rule_text(alpha, adjust),
+        "rule": rule_text(alpha, adjust, sided),
         "testHooks": bool(settings.page_test_hooks),
     }
     js = resources.files("geotool.maps").joinpath("linked.js").read_text(encoding="utf-8")
@@ -426,14 +440,14 @@ def linked_lisa(
 <title>{head}</title><style>{css}</style>{early}</head><body>
 <h1>{head}</h1>
 <p class="help">Moran's I = <b>{_fmt(slope)}</b> (slope of the scatter's line).
-Classes: {html.escape(rule_text(alpha, adjust))}; the significance map shows each unit's
-permutation p-value (unadjusted). Hover a point or a unit to see it on all three views;
-click to select; drag a rectangle on the scatter to select its units (shift adds);
+Classes: {html.escape(rule_text(alpha, adjust, sided))}; the significance map shows each
+unit's permutation p-value ({html.escape(p_words)}). Hover a point or a unit to see it on
+all three views; click to select; drag a rectangle on the scatter to select its units (shift adds);
 click empty space or press Esc to clear.</p>
 <div class="panes">
 <figure><figcaption>Moran scatter</figcaption>
 <svg id="scatter" viewBox="0 0 420 420"></svg></figure>
-<figure><figcaption>LISA clusters ({html.escape(rule_text(alpha, adjust))})</figcaption>
+<figure><figcaption>LISA clusters ({html.escape(rule_text(alpha, adjust, sided))})</figcaption>
 <div class="map"><svg id="clusters" class="unitmap"></svg></div>
 <div class="legend" id="legend-clusters"></div></figure>
 <figure><figcaption>Significance (p_sim)</figcaption>
