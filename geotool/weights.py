@@ -476,8 +476,9 @@ def build(
         ``.sparse`` (``.graph`` for a libpysal Graph), the ids kept and a connectivity
         report: ``report["islands"]`` has the ``rule``, ``bound_km``, ``count``,
         ``joined``, ``isolated``, ``dropped``, ``units`` (one line each), ``details``
-        (``unit, nearest, km, action`` per unit without neighbours) and ``bridges``
-        (every join with its length).
+        (``unit, nearest, km, action`` per unit without neighbours, the action one of
+        ``joined``, ``isolated`` (nearest beyond the bound), ``dropped``, ``kept without
+        neighbours``) and ``bridges`` (every join with its length).
 
     Examples
     --------
@@ -675,9 +676,7 @@ def _islands(
     within = np.full(len(lonely), joins)
     if joins and bound_km is not None:
         within &= km < bound_km
-    otherwise = {"drop": "dropped", "keep": "kept without neighbours"}.get(
-        rule, "left without neighbours (nearest beyond the bound)"
-    )
+    otherwise = {"drop": "dropped", "keep": "kept without neighbours"}.get(rule, "isolated")
     details = []
     for i, j, d, ok in zip(lonely, nearest, km, within, strict=True):
         details.append({
@@ -686,12 +685,17 @@ def _islands(
             "action": "joined" if ok else otherwise,
         })  # fmt: skip
     report["details"] = details
-    report["units"] = [
-        f"{d['unit']} -> {d['nearest']}"
-        if d["action"] == "joined"
-        else d["unit"] + ("" if d["km"] is None else f" (nearest {d['nearest']}, {d['km']:g} km)")
-        for d in details
-    ]
+    beyond = "" if bound_km is None else f", beyond {bound_km:.4g} km"
+
+    def line(d: dict[str, Any]) -> str:
+        if d["action"] == "joined":
+            return f"{d['unit']} -> {d['nearest']}"
+        if d["km"] is None:
+            return f"{d['unit']} ({d['action']})"
+        where = f"nearest {d['nearest']} at {d['km']:g} km"
+        return f"{d['unit']} ({d['action']}: {where}{beyond if d['action'] == 'isolated' else ''})"
+
+    report["units"] = [line(d) for d in details]
     report["joined"] = int(within.sum())
     report["isolated"] = 0 if rule == "drop" else int((~within).sum())
     report["dropped"] = len(lonely) if rule == "drop" else 0
