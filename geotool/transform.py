@@ -242,9 +242,9 @@ def _events_and_population(
     if counts and (e != np.round(e)).any():
         frac = e != np.round(e)
         msg = (
-            f"smooth={counts!r}: empirical-Bayes smoothing is for counts of events over a "
-            f"population at risk (e.g. cases per 10,000 people); {short(e_name, 40)} is not "
-            f"a count ({int(frac.sum()):,} value(s) are not whole numbers, e.g. "
+            f"smooth={counts!r} refused: empirical-Bayes smoothing is for counts of events "
+            f"over a population at risk (e.g. cases per 10,000 people); {short(e_name, 40)} "
+            f"is not a count ({int(frac.sum()):,} value(s) are not whole numbers, e.g. "
             f"{e[frac][0]:g} at {_rows(events.index, frac)}): drop smooth= or use per= alone."
         )
         raise InputError(msg)

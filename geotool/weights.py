@@ -273,16 +273,16 @@ def parse_islands(islands: str) -> tuple[str, float | None]:
     m = _ISLANDS.match(str(islands).strip().lower()) if isinstance(islands, str) else None
     if not m:
         msg = (
-            f"islands must be 'nearest' (within {ISLAND_BOUND_FACTOR:g}x the median "
-            "nearest-neighbour distance), 'max:D' with D in km or m (max:100km), "
-            f"'nearest:unbounded', 'drop' or 'keep', got {str(islands)[:40]!r}."
+            f"islands={str(islands)[:40]!r} is not a rule: use 'nearest' (joined within "
+            f"{ISLAND_BOUND_FACTOR:g}x the median nearest-neighbour distance), 'max:D' with D "
+            "in km or m (max:100km), 'nearest:unbounded', 'drop' or 'keep'."
         )
         raise InputError(msg)
     if m["rule"]:
         return m["rule"], None
     km = float(m["d"]) / (1.0 if m["unit"] == "km" else 1000.0)
     if not math.isfinite(km) or km <= 0:
-        msg = f"islands={islands!r}: the bound must be a positive distance (max:100km)."
+        msg = f"islands={islands!r} has no positive bound: give a distance, e.g. max:100km."
         raise InputError(msg)
     return "max", km
 
