@@ -908,7 +908,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--per", default=None, help="population column: variables become rates")
     r.add_argument(
         "--smooth", default=None, choices=["eb", "spatial_eb"],
-        help="empirical-Bayes smoothing of the --per rates (global or spatial)",
+        help="empirical-Bayes smoothing of the --per rates (global or spatial); for counts "
+        "of events (cases, births) only, refused for amounts such as GDP",
     )  # fmt: skip
     r.add_argument("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)")
     r.add_argument(
