@@ -28,7 +28,7 @@ import io
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,12 @@ class Study:
     level: str = "county"
     cluster_level: str = "county"
     extra: Any = None  # (study, folder write, seed, permutations) -> dict: more analyses
-    _weights: dict[tuple[tuple[str, ...], str], Weights] = field(
+    #: Specs of the sensitivity table; ``None``: queen, rook, knn:6 and the data's own
+    #: band (:func:`geotool.weights.neighbour_band`). The 2020 report keeps its 100 km.
+    sensitivity_specs: tuple[str, ...] | None = None
+    #: The island rule of every weights built (:func:`geotool.weights.build`).
+    islands: str = "nearest"
+    _weights: dict[tuple[tuple[str, ...], str, str], Weights] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -156,14 +161,22 @@ class Study:
         Built once per set of units and specification: variables over the same units
         (two rankings of the same counties) share them, and their warnings are given once.
         """
-        key = (tuple(ids), spec)
+        key = (tuple(ids), spec, self.islands)
         if key not in self._weights:
             self._weights[key] = (
-                build(ids, spec)
+                build(ids, spec, islands=self.islands)
                 if self.units is None
-                else build(self.units.loc[ids], spec, labels="name")
+                else build(self.units.loc[ids], spec, labels="name", islands=self.islands)
             )
         return self._weights[key]
+
+    def sensitivity(self, ids: pd.Index) -> tuple[str, ...]:
+        """The weights specs of the sensitivity table over these units."""
+        if self.sensitivity_specs is not None:
+            return self.sensitivity_specs
+        from geotool.weights import neighbour_band
+
+        return ("queen", "rook", "knn:6", neighbour_band(self.geometry_of(ids)))
 
 
 def _json_safe(value: Any) -> Any:
@@ -438,6 +451,7 @@ def report2020() -> Study:
         lisa_legend="Local Moran (score = 101 - rank)",
         marked_name="工业百强县 ranked counties",
         check_ok=status.get("mismatch", 0) == 0,
+        sensitivity_specs=rankings.SENSITIVITY_SPECS,  # the band its tables have used
     )
 
 
@@ -457,6 +471,8 @@ def run(
     figures: tuple[str, ...] = (),
     dpi: int = 300,
     lang: str = "zh",
+    sided: str = "two-sided",
+    islands: str | None = None,
 ) -> dict[str, Any]:
     """Run a study (default: :func:`report2020`) and write ``out_dir``; return the summary.
 
@@ -496,6 +512,14 @@ def run(
         Resolution of the static PNG figures.
     lang : {"zh", "en"}
         Language of the static figures' labels.
+    sided : {"two-sided", "folded"}
+        Sidedness of the local p-values that ``alpha`` and ``adjust`` apply to
+        (:func:`geotool.autocorr.local_stats`): two-sided by default; ``"folded"`` is
+        GeoDa's and esda's one-sided p. The summary (``p_sided``), the tables'
+        ``p_sided`` column, the legends and the index page name it.
+    islands : str, optional
+        The island rule of every weights (:func:`geotool.weights.build`); default the
+        study's (``"nearest"``, within 3x the median nearest-neighbour distance).
 
     Returns
     -------
@@ -510,6 +534,7 @@ def run(
                 study, folder, seed=seed, permutations=permutations, cdn=cdn,
                 offline=offline, basemap=basemap, weights=weights, cluster_set=cluster_set,
                 adjust=adjust, static_formats=figures, dpi=dpi, lang=lang, pending=pending,
+                sided=sided, islands=islands,
             )  # fmt: skip
         finally:  # a failed run stops them before its folder is rolled back
             for work in pending:
@@ -534,6 +559,8 @@ def _run(
     dpi: int = 300,
     lang: str = "zh",
     pending: list[background.Pending[Any] | background.Prepared[Any]] | None = None,
+    sided: str = "two-sided",
+    islands: str | None = None,
 ) -> dict[str, Any]:
     """The body of :func:`run`, writing into an open :class:`OutputFolder`.
 
@@ -543,6 +570,11 @@ def _run(
     pending = [] if pending is None else pending
     check.permutations(permutations, n_units=1)  # options fail before any work is done
     autocorr.adjustment(adjust)
+    sided = autocorr.sidedness(sided)
+    if islands is not None:
+        from geotool.weights import parse_islands
+
+        parse_islands(islands)
     check.seed(seed)
     formats = validate_figures(static_formats, dpi, lang, name="figures")
     clusters.load_set(cluster_set)  # a bad set fails before anything is written
@@ -566,6 +598,8 @@ def _run(
     if study is None:
         log("checking the report's figures ...")
         study = report2020()
+    if islands is not None:
+        study = replace(study, islands=islands)  # the caller's study stays as it was
     for name, frame in study.tables.items():
         write(f"tables/{name}.csv", _csv(frame))
     # the renderers fork now and import their libraries while the statistics run
@@ -635,8 +669,8 @@ def _run(
     scatters: list[tuple[str, pd.DataFrame, str]] = []  # drawn while the maps are written
     for var in study.variables:
         default = weights or var.weights
-        specs: tuple[str, ...] = rankings.SENSITIVITY_SPECS
-        specs = specs if default in specs else (*specs, default)
+        sensitivity = study.sensitivity(var.data.index)
+        specs = sensitivity if default in sensitivity else (*sensitivity, default)
         frames: list[pd.DataFrame] = []
         skipped: dict[str, str] = {}
         default_w = None
@@ -654,8 +688,9 @@ def _run(
         assert default_w is not None
         default_weights[var.key] = default_w
         local = autocorr.local_stats(
-            var.data, default_w, permutations=permutations, seed=seed, adjust=adjust
-        )
+            var.data, default_w, permutations=permutations, seed=seed, adjust=adjust,
+            sided=sided,
+        )  # fmt: skip
         local.insert(0, "name", names.reindex(local.index).to_numpy())
         locals_[var.key] = local
         glob = pd.concat(frames, ignore_index=True)
@@ -673,13 +708,15 @@ def _run(
             static_joins[var.key] = (f"{var.label} (BB)", ljc)
             write(f"tables/ljc_{var.key}.csv", _csv(ljc.reset_index(names="adcode")))
         write(f"tables/lisa_{var.key}.csv", _csv(local.reset_index(names="adcode")))
-        geary = autocorr.local_geary(var.data, default_w, permutations=permutations, seed=seed)
+        geary = autocorr.local_geary(
+            var.data, default_w, permutations=permutations, seed=seed, sided=sided
+        )
         geary.insert(0, "name", names.reindex(geary.index).to_numpy())
         write(f"tables/local_geary_{var.key}.csv", _csv(geary.reset_index(names="adcode")))
         moran_i[var.key] = _number(moran.loc[(default, "moran_i"), "value"])
         scatters.append((var.key, local, f"{var.label}: {var.variable}, {default} weights"))
         counts = local["lisa_class"].value_counts()
-        done_specs = [s for s in rankings.SENSITIVITY_SPECS if s not in skipped]
+        done_specs = [s for s in sensitivity if s not in skipped]
         auto_summary[var.key] = {
             "label": var.label,
             "variable": var.variable,
@@ -699,7 +736,17 @@ def _run(
             },
             "lisa_rule": local.attrs["lisa_rule"],
             "adjust": adjust,
-            "p_sim": "one-sided in the observed direction; p_norm, p_rand two-sided",
+            "p_sided": sided,
+            "p_sim": (
+                "global: one-sided in the observed direction; local (LISA, Gi*, local "
+                + (
+                    "Geary): two-sided, 2 x the folded one-sided p capped at 1"
+                    if sided == "two-sided"
+                    else "Geary): one-sided in the observed direction (folded, GeoDa's)"
+                )
+                + "; local join counts: one-sided (upper); p_norm, p_rand two-sided"
+            ),
+            "sensitivity_specs": list(sensitivity),
         }
         if var.member is not None:
             hits = ljc[ljc["significant"]]
@@ -741,7 +788,7 @@ def _run(
             write("tables/ljc_colocation.csv", _csv(clc.reset_index(names="adcode")))
             colocated = clc[clc["significant"]]["name"].tolist()
         lbv = autocorr.local_bivariate(
-            a.data, other, w, permutations=permutations, seed=seed, adjust=adjust
+            a.data, other, w, permutations=permutations, seed=seed, adjust=adjust, sided=sided
         )
         lbv.insert(0, "name", names.reindex(lbv.index).to_numpy())
         write(f"tables/lisa_bv_{key}.csv", _csv(lbv.reset_index(names="adcode")))
