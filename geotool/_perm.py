@@ -52,6 +52,7 @@ __all__ = [
     "rank_correlations",
     "rng_for",
     "tie_rule_p",
+    "two_sided_p",
 ]
 
 #: Elements of one block of permuted local lags (units x permutations): small enough to
@@ -291,6 +292,20 @@ def tie_rule_p(upper: np.ndarray, lower: np.ndarray, permutations: int) -> np.nd
     return (np.minimum(upper, lower) + 1.0) / (permutations + 1.0)
 
 
+def two_sided_p(folded: np.ndarray) -> np.ndarray:
+    """Two-sided p-values from folded ones: ``min(1, 2 p)`` (missing stays missing).
+
+    The folded p is the smaller of the two one-sided p-values, ``(#{sim >= obs} + 1)
+    / (P + 1)`` and ``(#{sim <= obs} + 1) / (P + 1)``, each a valid permutation p-value;
+    twice the smaller rejects at ``alpha`` only when one of them is at most ``alpha / 2``,
+    so the rejection rate under the null is at most ``alpha`` (a union bound), whatever
+    the shape of the permutation distribution. A count of ``|sim - centre| >= |obs -
+    centre|`` would need a centre (the mean? the median?) that a skewed conditional
+    distribution does not give.
+    """
+    return np.minimum(1.0, 2.0 * np.asarray(folded, dtype=float))
+
+
 def conditional_pvalues(
     values: np.ndarray,
     weights: sp.csr_matrix,
@@ -304,7 +319,8 @@ def conditional_pvalues(
     local Moran, Gi*), so counting permuted *lags* at least as extreme as the observed
     one counts permuted statistics. The observed lag is ``weights @ values``. Units
     with ``direction == 0`` (local Moran of a unit at the mean: its statistic is 0
-    whatever its neighbours) or no neighbours get ``p = 1``. Same draws as
+    whatever its neighbours) get ``p = 1``; units without neighbours have no test and
+    get a missing p (NaN, never significant, not counted among the tests). Same draws as
     :func:`conditional_lags`, without keeping the ``(n, permutations)`` array. The
     tie rule is the module's: ``p = (min(#{lag >= obs}, #{lag <= obs}) + 1) / (P + 1)``.
     """
@@ -319,7 +335,7 @@ def conditional_pvalues(
     )
     p = tie_rule_p(upper, lower, permutations)
     no_neighbours = np.diff(weights.tocsr().indptr) == 0
-    return np.where((sign == 0) | no_neighbours, 1.0, p)
+    return np.where(no_neighbours, np.nan, np.where(sign == 0, 1.0, p))
 
 
 def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:

@@ -16,11 +16,7 @@ from geotool import boundaries
 from geotool.geometry import CHINA_BOUNDS
 from geotool.weights import Weights, build
 
-__all__ = ["SENSITIVITY_SPECS", "Analysis", "TierTable", "Variable", "in_china"]
-
-#: Global statistics of every variable are also given under these weights.
-SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
-
+__all__ = ["Analysis", "TierTable", "Variable", "in_china"]
 
 @dataclass
 class Variable:
@@ -109,7 +105,9 @@ class Analysis:
     cluster_level: str = "county"
     china: bool = True
     tier_word: str = "tier 梯队"
-    sensitivity: tuple[str, ...] = SENSITIVITY_SPECS
+    #: Specs of the sensitivity table; ``None``: queen, rook, knn:6 and the data's own
+    #: band (:func:`geotool.weights.neighbour_band`). The 2020 report keeps its 100 km.
+    sensitivity_specs: tuple[str, ...] | None = None
     extra: Any = None
     _weights: dict[tuple[tuple[str, ...], str], Weights] = field(
         default_factory=dict, repr=False, compare=False
@@ -122,6 +120,14 @@ class Analysis:
     def geometry_of(self, ids: pd.Index) -> gpd.GeoDataFrame | pd.Index:
         """What weights and positions are built from: the units' geometry, or codes."""
         return ids if self.units is None else self.units.loc[ids]
+
+    def sensitivity(self, ids: pd.Index) -> tuple[str, ...]:
+        """The weights specs of the sensitivity table over these units."""
+        if self.sensitivity_specs is not None:
+            return self.sensitivity_specs
+        from geotool.weights import neighbour_band
+
+        return ("queen", "rook", "knn:6", neighbour_band(self.geometry_of(ids)))
 
     def weights(self, ids: pd.Index, spec: str, islands: str = "nearest") -> Weights:
         """Weights between these units, built once per set of units and spec."""

@@ -12,11 +12,26 @@ Inference, stated once for every table:
   against esda in the tests; p-values **two-sided**.
 * **Permutation** (``p_sim``): ``permutations`` random relabellings drawn from a
   ``numpy`` generator seeded with ``seed`` and the statistic's name
-  (:mod:`geotool._perm`), so every number is reproducible from ``--seed``. ``p_sim``
-  is **one-sided in the direction of the observed statistic** (``(m + 1) / (P + 1)``,
-  ``m`` = simulated values at least as extreme on the observed side), the convention
-  of GeoDa and esda; double it for a two-sided test. Global statistics use total
-  randomisation, local ones conditional randomisation (each unit keeps its value).
+  (:mod:`geotool._perm`), so every number is reproducible from ``--seed``. Global
+  statistics use total randomisation, local ones conditional randomisation (each unit
+  keeps its value). The *folded* p is one-sided in the direction of the observed
+  statistic (``(m + 1) / (P + 1)``, ``m`` = simulated values at least as extreme on
+  the observed side), the convention of GeoDa and esda. Global ``p_sim`` is the folded
+  p (one number, read with its sign).
+* **Local p-values and their sidedness** (``sided=``, :data:`SIDED`): the folded p
+  picks its tail after seeing the data, so applying ``alpha`` to it flags about
+  ``2 alpha`` of the units under the null (10% at 0.05: GeoDa's and esda's LISA maps
+  do this). By default (``sided="two-sided"``) the local ``p_sim`` of LISA, Gi*,
+  bivariate LISA and local Geary is **two-sided**, ``min(1, 2 x folded)``
+  (:func:`geotool._perm.two_sided_p`: valid whatever the shape of the conditional
+  distribution, no centre to choose), and ``alpha`` means what it says; ``sided="folded"``
+  reproduces GeoDa and esda. Every local table names its rule in a ``p_sided`` column
+  and ``attrs["p_sided"]``, and ``lisa_rule`` states it. Bonferroni and FDR promise an
+  error rate only for valid p-values (under the null ``P(p <= t) <= t``): the two-sided
+  p, or the one-sided p of a direction stated *before* seeing the data (local join
+  counts: clustering, the upper tail). The folded p is not one (``P(p <= t)`` is about
+  ``2t``): FDR or Bonferroni on it at ``alpha`` is the same rule on the two-sided p at
+  ``2 alpha``, which ``attrs["adjust_note"]`` says and logs.
 
 Weights, as esda uses them: Moran's I, Geary's C, local Moran and bivariate Moran
 row-standardise the weights given (kernel weights keep their relative values); Getis-Ord
@@ -24,9 +39,14 @@ G and join counts use binary weights (every non-zero weight counts 1); Gi* uses 
 weights given with each unit in its own neighbourhood, at weight 1 for binary weights and
 the row's largest weight otherwise (esda's rule for non-binary weights).
 
-Islands are handled before any statistic (:func:`geotool.weights.build`), because
-esda's ``Moran_Local`` gives an island a spatial lag of 0 whatever ``island_weight``
-says.
+Islands (units without neighbours) are handled before any statistic
+(:func:`geotool.weights.build`: joined to their nearest unit within a bound, dropped,
+or kept), and weights that still have some are warned about when built. A unit kept
+without neighbours enters the global statistics as esda's do (a row of zeros: lag 0,
+``S0`` counts only the others' links) and has **no local test**: its lag is 0, its
+``p_sim`` (and Gi*'s ``gi_star_z``, ``gi_star_p_norm``, ``gi_star_p_sim``) missing,
+its class "Not significant", and it is not counted among the tests of Bonferroni or
+FDR (esda gives it ``p = 1`` or a spurious p instead).
 """
 
 from __future__ import annotations
@@ -51,6 +71,7 @@ from geotool._perm import (
     permuted_quadratic_forms,
     permuted_statistics,
     rng_for,
+    two_sided_p,
 )
 from geotool.weights import Weights, WeightsLike, as_weights, build
 
@@ -60,6 +81,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LISA_CLASSES",
+    "SIDED",
     "adjustment",
     "analyse",
     "global_stats",
@@ -70,6 +92,7 @@ __all__ = [
     "local_stats",
     "moran_scatter",
     "sensitivity",
+    "sidedness",
 ]
 
 #: LISA classes in their conventional order (and GeoDa's colours, used by the maps).
@@ -445,6 +468,68 @@ def adjustment(adjust: str | None, fdr: bool = False) -> str:
     return rule
 
 
+#: Sidedness of local permutation p-values (``sided=``), as tables and legends name it.
+SIDED = {"two-sided": "two-sided p", "folded": "one-sided (folded) p"}
+
+
+def sidedness(sided: str | None) -> str:
+    """The sidedness of local p-values asked for, checked (default ``"two-sided"``).
+
+    ``"two"`` is accepted for ``"two-sided"`` (the CLI's ``--sided two``).
+
+    Examples
+    --------
+    >>> sidedness(None), sidedness("two"), sidedness("folded")
+    ('two-sided', 'two-sided', 'folded')
+
+    """
+    rule = "two-sided" if sided in (None, "two") else sided
+    if rule not in SIDED:
+        msg = (
+            f"sided must be 'two-sided' (GeoDa's p doubled: alpha holds under the null) or "
+            f"'folded' (GeoDa's and esda's one-sided p), got {str(sided)[:40]!r}."
+        )
+        raise InputError(msg)
+    return rule
+
+
+def _local_p(folded: np.ndarray, sided: str) -> np.ndarray:
+    """The local p-values under ``sided`` from the folded ones."""
+    return two_sided_p(folded) if sided == "two-sided" else folded
+
+
+def _rule_words(alpha: float, adjust: str, sided: str) -> str:
+    """``lisa_rule``: e.g. ``"two-sided p <= 0.05, FDR"``."""
+    return f"{SIDED[sided]} <= {alpha:g}, {_ADJUST_NAMES[adjust]}"
+
+
+def _adjust_note(adjust: str, sided: str, alpha: float, permutations: int, n: int) -> str:
+    """Why the adjustment cannot find a unit, or does not hold at ``alpha``; "" if neither.
+
+    Logged as a warning when not empty.
+    """
+    notes = []
+    smallest = (2.0 if sided == "two-sided" else 1.0) / (permutations + 1)
+    if adjust == "bonferroni" and permutations and smallest > alpha / n:
+        need = math.ceil((2 if sided == "two-sided" else 1) * n / alpha) - 1
+        notes.append(
+            f"Bonferroni with {permutations} permutations: the smallest {SIDED[sided]}, "
+            f"{smallest:.2g}, is above alpha / n = {alpha / n:.2g}, so no unit can be "
+            f"significant; use at least {need} permutations."
+        )
+    if adjust != "none" and sided == "folded":
+        notes.append(
+            f"{_ADJUST_NAMES[adjust]} on the folded one-sided p at alpha {alpha:g} is "
+            f"{_ADJUST_NAMES[adjust]} on the two-sided p at {2 * alpha:g}: the folded p is "
+            "not a valid p-value, so the error rate is controlled at 2 alpha, not alpha "
+            "(use sided='two-sided' for alpha)."
+        )
+    note = " ".join(notes)
+    if note:
+        log(note, logging.WARNING)
+    return note
+
+
 def local_stats(
     values: pd.Series,
     w: WeightsLike,
@@ -455,6 +540,7 @@ def local_stats(
     adjust: str | None = None,
     fdr: bool = False,
     gi_star: bool = True,
+    sided: str = "two-sided",
 ) -> pd.DataFrame:
     """Local Moran (LISA) with quadrant classes, and local Getis-Ord Gi*.
 
@@ -484,6 +570,13 @@ def local_stats(
         ``True`` is an alias of ``adjust="fdr"`` (kept for old callers).
     gi_star : bool
         Also compute Gi* (its own permutations double the cost).
+    sided : {"two-sided", "folded"}
+        Sidedness of ``p_sim`` and ``gi_star_p_sim``, which ``alpha`` and ``adjust``
+        are applied to (module docstring). ``"two-sided"`` (default): twice the folded
+        p, capped at 1; about ``alpha`` of the units are flagged under the null, and
+        Bonferroni and FDR hold at ``alpha``. ``"folded"``: GeoDa's and esda's one-sided
+        p in the observed direction (flags about ``2 alpha`` under the null; their
+        LISA maps, for comparisons).
 
     Returns
     -------
@@ -495,15 +588,17 @@ def local_stats(
         row-standardised: the neighbourhood mean over the total, as GeoDa and esda
         define it), ``gi_star_z`` (scale-free), ``gi_star_p_norm`` (two-sided),
         ``gi_star_p_sim``, ``gi_star_significant`` (``gi_star_p_sim`` under the same
-        rule as the LISA classes), and ``adjust`` (the rule, constant).
-        ``attrs``: ``adjust``, ``alpha``, ``lisa_rule`` (the rule in words, e.g.
-        ``"p <= 0.05, FDR"``, for legends) and ``adjust_note`` (empty, or, logged as a
-        warning too, why Bonferroni cannot find any unit with so few permutations:
-        ``p_sim`` is at least ``1 / (permutations + 1)``).
+        rule as the LISA classes), ``adjust`` and ``p_sided`` (the rules, constant).
+        Units without neighbours have a missing ``p_sim`` (no test; module docstring).
+        ``attrs``: ``adjust``, ``alpha``, ``p_sided``, ``lisa_rule`` (the rule in words,
+        e.g. ``"two-sided p <= 0.05, FDR"``, for legends) and ``adjust_note`` (empty,
+        or, logged as a warning too, why Bonferroni cannot find any unit with so few
+        permutations, or that an adjustment of folded p-values holds at ``2 alpha``).
 
     """
     alpha = check.alpha(alpha)
     adjust = adjustment(adjust, fdr)
+    sided = sidedness(sided)
     w = as_weights(w)
     x = _check_values(values, w)
     n = len(x)
@@ -513,22 +608,11 @@ def local_stats(
     lag = wr @ z
     ii = (n - 1) * z * lag / (z @ z)  # esda's normalisation
     if permutations:
-        p_sim = conditional_pvalues(z, wr, permutations, rng_for(seed, "lisa"), z)
+        p_sim = _local_p(conditional_pvalues(z, wr, permutations, rng_for(seed, "lisa"), z), sided)
     else:
         p_sim = np.full(n, np.nan)
     significant = _significant(p_sim, alpha, adjust)
-    note = ""
-    if adjust == "bonferroni" and permutations and 1 / (permutations + 1) > alpha / n:
-        import logging
-
-        from geotool._log import log
-
-        note = (
-            f"Bonferroni with {permutations} permutations: the smallest p_sim, "
-            f"{1 / (permutations + 1):.2g}, is above alpha / n = {alpha / n:.2g}, so no unit "
-            f"can be significant; use at least {math.ceil(n / alpha) - 1} permutations."
-        )
-        log(note, logging.WARNING)
+    note = _adjust_note(adjust, sided, alpha, permutations, int(np.isfinite(p_sim).sum()) or n)
     quadrant = np.select(
         [(z > 0) & (lag > 0), (z < 0) & (lag < 0), (z < 0) & (lag > 0), (z > 0) & (lag < 0)],
         ["High-High", "Low-Low", "Low-High", "High-Low"],
@@ -560,20 +644,26 @@ def local_stats(
         xbar = x.mean()
         s = math.sqrt(max((x**2).mean() - xbar**2, 0.0))
         spread = np.sqrt(np.maximum((n * s1i - wi**2) / (n - 1), 0.0))
-        # a unit whose neighbourhood is every unit has no Gi* variance: z is missing
+        # a unit whose neighbourhood is every unit has no Gi* variance, and one without
+        # neighbours no neighbourhood (its Gi* is its own value): z is missing for both
+        spread[np.diff(raw.indptr) == 0] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             gi_z = np.where(spread > 0, (wstar @ x - xbar * wi) / (s * spread), np.nan)
         out["gi_star"] = (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan
         out["gi_star_z"] = gi_z
         out["gi_star_p_norm"] = erfc(np.abs(gi_z) / math.sqrt(2))
         gi_p = (
-            conditional_pvalues(x, raw, permutations, rng_for(seed, "gi_star"), np.ones(n))
+            _local_p(
+                conditional_pvalues(x, raw, permutations, rng_for(seed, "gi_star"), np.ones(n)),
+                sided,
+            )
             if permutations
             else np.full(n, np.nan)
         )
         out["gi_star_p_sim"] = gi_p
         out["gi_star_significant"] = _significant(gi_p, alpha, adjust)
     out["adjust"] = adjust
+    out["p_sided"] = sided
     order = values.index[values.index.isin(w.ids)]
     if not order.equals(w.ids):
         out = out.reindex(order)
@@ -581,7 +671,8 @@ def local_stats(
     out.attrs.update(
         adjust=adjust,
         alpha=alpha,
-        lisa_rule=f"p <= {alpha:g}, {_ADJUST_NAMES[adjust]}",
+        p_sided=sided,
+        lisa_rule=_rule_words(alpha, adjust, sided),
         adjust_note=note,
     )
     return out
@@ -610,7 +701,7 @@ def sensitivity(
     values: pd.Series,
     geo: gpd.GeoDataFrame | gpd.GeoSeries | pd.Index | list[str],
     *,
-    specs: tuple[str, ...] = ("queen", "rook", "knn:6", "distance:100km"),
+    specs: tuple[str, ...] | None = None,
     permutations: int | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
@@ -622,8 +713,11 @@ def sensitivity(
         The variable, on the units' index.
     geo : geopandas.GeoDataFrame or codes
         What :func:`geotool.weights.build` builds the weights from.
-    specs : tuple of str
-        Weights specs.
+    specs : tuple of str, optional
+        Weights specs; default ``queen, rook, knn:6`` and the distance band of the
+        data's own scale, :func:`geotool.weights.neighbour_band` (the smallest
+        readable band that gives every unit a neighbour, e.g. ``distance:140km``),
+        which the ``weights`` column names.
     permutations : int, optional
         As :func:`global_stats`.
     seed : int, optional
@@ -638,6 +732,10 @@ def sensitivity(
         ``attrs["skipped"]``; when no spec builds, the first one's error is raised.
 
     """
+    if specs is None:
+        from geotool.weights import neighbour_band
+
+        specs = ("queen", "rook", "knn:6", neighbour_band(geo))
     frames, skipped, first = [], {}, None
     for spec in specs:
         try:
@@ -718,8 +816,12 @@ def analyse(
     fdr: bool = False,
     other: pd.Series | None = None,
     adjust: str | None = None,
+    sided: str = "two-sided",
 ) -> dict[str, Any]:
     """Global and local statistics of one variable under one set of weights.
+
+    ``sided`` is the sidedness of the local p-values of LISA, Gi* and local Geary
+    (:func:`local_stats`); local join counts are one-sided (upper) by design.
 
     Returns
     -------
@@ -728,9 +830,9 @@ def analyse(
         for a 0/1 variable, else ``None``), ``local`` (DataFrame,
         :func:`local_stats`), ``local_join_counts`` (DataFrame, BB, for a 0/1
         variable, else ``None``), ``local_geary`` (DataFrame, :func:`local_geary`),
-        ``lisa_counts`` (class -> count, every class present), ``adjust`` and
-        ``lisa_rule`` (the multiple-comparison rule of the classes, see
-        :func:`local_stats`) and ``weights`` (the connectivity report).
+        ``lisa_counts`` (class -> count, every class present), ``adjust``,
+        ``p_sided`` and ``lisa_rule`` (the multiple-comparison rule and sidedness of the
+        classes, see :func:`local_stats`) and ``weights`` (the connectivity report).
 
     """
     w = as_weights(w)
@@ -741,10 +843,11 @@ def analyse(
         jc = join_counts(values, w, permutations=permutations, seed=seed)
         ljc = local_join_counts(values, w, permutations=permutations, seed=seed, alpha=alpha)
     local = local_stats(
-        values, w, permutations=permutations, seed=seed, alpha=alpha, adjust=adjust, fdr=fdr
-    )
+        values, w, permutations=permutations, seed=seed, alpha=alpha, adjust=adjust, fdr=fdr,
+        sided=sided,
+    )  # fmt: skip
     fdr = local.attrs["adjust"] == "fdr"
-    geary = local_geary(values, w, permutations=permutations, seed=seed, alpha=alpha)
+    geary = local_geary(values, w, permutations=permutations, seed=seed, alpha=alpha, sided=sided)
     counts = local["lisa_class"].value_counts()
     return {
         "global": glob,
@@ -754,6 +857,7 @@ def analyse(
         "local": local,
         "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in LISA_CLASSES},
         "adjust": local.attrs["adjust"],
+        "p_sided": local.attrs["p_sided"],
         "lisa_rule": local.attrs["lisa_rule"],
         "weights": w.report,
         "alpha": alpha,
@@ -816,8 +920,11 @@ def local_join_counts(
         On the units of the weights, in the order of ``x``'s index: ``value`` (x),
         ``z`` (if given), ``ljc``, ``p_sim``, ``significant`` (``p_sim <= alpha``),
         ``cluster``: ``"<case> cluster"`` where significant, ``"not significant"``
-        where tested, ``"not tested (...)"`` with the reason elsewhere.
-        ``attrs``: ``case, permutations, seed, alpha, weights`` (and ``co_located``).
+        where tested, ``"not tested (...)"`` with the reason elsewhere, and
+        ``p_sided`` (``"upper"``, constant: the direction is stated before the data
+        are seen, so ``p_sim`` is a valid p-value and takes no ``sided=``).
+        ``attrs``: ``case, permutations, seed, alpha, p_sided, weights`` (and
+        ``co_located``).
 
     """
     from geotool import _joins  # here, not at the top: keeps this addition in one place
@@ -872,7 +979,10 @@ def local_join_counts(
     columns: dict[str, Any] = {"value": xv}
     if zv is not None:
         columns["z"] = zv
-    columns |= {"ljc": ljc, "p_sim": p_sim, "significant": significant, "cluster": cluster}
+    columns |= {
+        "ljc": ljc, "p_sim": p_sim, "significant": significant, "cluster": cluster,
+        "p_sided": "upper",
+    }  # fmt: skip
     out = pd.DataFrame(columns, index=w.ids)
     order = x.index[x.index.isin(w.ids)]
     if not order.equals(w.ids):
@@ -883,6 +993,7 @@ def local_join_counts(
         "permutations": permutations,
         "seed": seed,
         "alpha": alpha,
+        "p_sided": "upper",
         "weights": w.spec,
     }
     if zv is not None:
@@ -897,6 +1008,7 @@ def local_geary(
     permutations: int | None = None,
     seed: int | None = None,
     alpha: float = 0.05,
+    sided: str = "two-sided",
 ) -> pd.DataFrame:
     """Local Geary ``c_i``, univariate (Anselin 1995) or multivariate (Anselin 2019).
 
@@ -914,7 +1026,9 @@ def local_geary(
     (``p = (min(#{sim >= c}, #{sim <= c}) + 1) / (P + 1)``, :mod:`geotool._perm`). With
     continuous values this is esda's ``p_sim``; under ties it is conservative where esda
     is not: a unit at the mode among neighbours at the mode (``c_i = 0``, as are most
-    permutations) gets a large p here and ``1 / (P + 1)`` in esda and GeoDa.
+    permutations) gets a large p here and ``1 / (P + 1)`` in esda and GeoDa. That is
+    the folded p (``sided="folded"``); by default ``p_sim`` is two-sided, twice it
+    capped at 1, as :func:`local_stats`'. Units without neighbours are not tested.
 
     Classes, GeoDa's (only for ``p_sim <= alpha``): a unit in the lower tail is a
     positive association, "High-High" (``z > 0`` and lag ``> 0``), "Low-Low" (both
@@ -941,14 +1055,16 @@ def local_geary(
         "local_geary")``'s, so results are reproducible.
     alpha : float
         Significance level for ``significant`` and the class.
+    sided : {"two-sided", "folded"}
+        Sidedness of ``p_sim`` (:func:`local_stats`); ``"folded"`` is esda's and GeoDa's.
 
     Returns
     -------
     pandas.DataFrame
         On the units of the weights, in the order of ``values``' index. One variable:
         ``value, z, lag`` (row-standardised lag of z), ``c, p_sim, significant,
-        cluster``. Several: ``z:NAME`` and ``lag:NAME`` per variable, then ``c, p_sim,
-        significant, cluster``.
+        cluster, p_sided``. Several: ``z:NAME`` and ``lag:NAME`` per variable, then
+        ``c, p_sim, significant, cluster, p_sided``. ``attrs``: ``alpha, p_sided``.
 
     Raises
     ------
@@ -961,6 +1077,7 @@ def local_geary(
     from geotool import _geary
 
     alpha = check.alpha(alpha)
+    sided = sidedness(sided)
     w = as_weights(w)
     if isinstance(values, pd.DataFrame):
         if values.shape[1] == 0 or values.columns.has_duplicates:
@@ -987,6 +1104,7 @@ def local_geary(
     lag = wr @ z
     if permutations:
         c, p_sim, low = _geary.permutation_test(z, wr, permutations, rng_for(seed, "local_geary"))
+        p_sim = np.where(np.diff(wr.indptr) == 0, np.nan, _local_p(p_sim, sided))  # islands
     else:
         c, p_sim, low = _geary.observed(z, wr), np.full(n, np.nan), np.zeros(n, dtype=bool)
     significant = p_sim <= alpha
@@ -1009,12 +1127,14 @@ def local_geary(
         "p_sim": p_sim,
         "significant": significant,
         "cluster": np.where(significant, cluster, "Not significant"),
+        "p_sided": sided,
     }
     out = pd.DataFrame(columns, index=w.ids)
     order = index[index.isin(w.ids)]
     if not order.equals(w.ids):
         out = out.reindex(order)
     out.index.name = index.name if index.name is not None else w.ids.name
+    out.attrs = {"alpha": alpha, "p_sided": sided}
     return out
 
 
@@ -1027,6 +1147,7 @@ def local_bivariate(
     seed: int | None = None,
     alpha: float = 0.05,
     adjust: str | None = None,
+    sided: str = "two-sided",
 ) -> pd.DataFrame:
     """Bivariate local Moran (bivariate LISA): ``x`` at a unit against ``y`` around it.
 
@@ -1038,8 +1159,9 @@ def local_bivariate(
     asymmetric: ``local_bivariate(x, y)`` differs from ``local_bivariate(y, x)``.
 
     ``p_sim``: conditional randomisation as :func:`local_stats` (the unit keeps its
-    ``x``, its neighbours' ``y`` are drawn from the other units), one-sided in the
-    direction of ``I_i``, ties counted as at least as extreme (:mod:`geotool._perm`).
+    ``x``, its neighbours' ``y`` are drawn from the other units), ties counted as at
+    least as extreme (:mod:`geotool._perm`); two-sided by default, or one-sided in the
+    direction of ``I_i`` (``sided="folded"``, esda's).
 
     Parameters
     ----------
@@ -1058,14 +1180,16 @@ def local_bivariate(
         Significance level for ``significant`` and the class.
     adjust : {"none", "bonferroni", "fdr"}, optional
         Multiple-comparison rule, as :func:`local_stats`.
+    sided : {"two-sided", "folded"}
+        Sidedness of ``p_sim``, as :func:`local_stats`.
 
     Returns
     -------
     pandas.DataFrame
         On the units of the weights, in the order of ``x``'s index: ``x, y, z_x, z_y,
         lag_y`` (row-standardised lag of ``z_y``), ``Ii, p_sim, quadrant, significant,
-        lisa_class``. ``attrs``: ``x, y, adjust, alpha, lisa_rule, permutations, seed,
-        weights``.
+        lisa_class, p_sided``. ``attrs``: ``x, y, adjust, alpha, p_sided, lisa_rule,
+        adjust_note, permutations, seed, weights``.
 
     Raises
     ------
@@ -1075,6 +1199,7 @@ def local_bivariate(
     """
     alpha = check.alpha(alpha)
     adjust = adjustment(adjust)
+    sided = sidedness(sided)
     w = as_weights(w)
     xv = _check_values(x, w, "x")
     yv = _check_values(y, w, "y")
@@ -1086,10 +1211,13 @@ def local_bivariate(
     lag = wr @ zy
     ii = (n - 1) * zx * lag / (zx @ zx)
     if permutations:
-        p_sim = conditional_pvalues(zy, wr, permutations, rng_for(seed, "lisa_bv"), zx)
+        p_sim = _local_p(
+            conditional_pvalues(zy, wr, permutations, rng_for(seed, "lisa_bv"), zx), sided
+        )
     else:
         p_sim = np.full(n, np.nan)
     significant = _significant(p_sim, alpha, adjust)
+    note = _adjust_note(adjust, sided, alpha, permutations, int(np.isfinite(p_sim).sum()) or n)
     quadrant = np.select(
         [(zx > 0) & (lag > 0), (zx < 0) & (lag < 0), (zx < 0) & (lag > 0), (zx > 0) & (lag < 0)],
         ["High-High", "Low-Low", "Low-High", "High-Low"],
@@ -1100,6 +1228,7 @@ def local_bivariate(
             "x": xv, "y": yv, "z_x": zx, "z_y": zy, "lag_y": lag, "Ii": ii, "p_sim": p_sim,
             "quadrant": quadrant, "significant": significant,
             "lisa_class": np.where(significant, quadrant, "Not significant"),
+            "p_sided": sided,
         },
         index=w.ids,
     )  # fmt: skip
@@ -1112,7 +1241,9 @@ def local_bivariate(
         "y": str(y.name),
         "adjust": adjust,
         "alpha": alpha,
-        "lisa_rule": f"p <= {alpha:g}, {_ADJUST_NAMES[adjust]}",
+        "p_sided": sided,
+        "lisa_rule": _rule_words(alpha, adjust, sided),
+        "adjust_note": note,
         "permutations": permutations,
         "seed": seed,
         "weights": w.spec,

@@ -200,9 +200,14 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
 
     check.output_dir(args.out, inputs=[args.data] if args.data else [])  # before any work
     autocorr.adjustment(args.adjust, fdr=args.fdr)  # options fail before any work
+    sided = autocorr.sidedness(args.sided)
+    weights.parse_islands(args.islands)
     values, ids, label, names = _autocorr_values(args)
-    if args.sensitivity:
-        table = autocorr.sensitivity(values, ids, permutations=args.permutations, seed=args.seed)
+    if args.sensitivity:  # the report's published band for its rankings, else the data's
+        specs = rankings.SENSITIVITY_SPECS if args.data is None else None
+        table = autocorr.sensitivity(
+            values, ids, specs=specs, permutations=args.permutations, seed=args.seed
+        )
         if args.json:
             print(table.to_json(orient="records", force_ascii=False, indent=1))
         else:
@@ -230,6 +235,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         adjust=args.adjust,
         fdr=args.fdr,
         other=other,
+        sided=sided,
     )
     spec = args.weights.replace(":", "")
     local = result["local"]
@@ -268,6 +274,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
             "weights": result["weights"],
             "alpha": args.alpha,
             "adjust": result["adjust"],
+            "p_sided": result["p_sided"],
             "lisa_rule": result["lisa_rule"],
             "adjust_note": local.attrs.get("adjust_note", ""),
             "fdr": result["fdr"],
@@ -295,8 +302,8 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
                 ].to_string(index=False)
             )
     print(
-        f"p_norm/p_rand two-sided; p_sim one-sided (observed direction), "
-        f"{args.permutations} permutations, seed {args.seed}"
+        f"p_norm/p_rand two-sided; global p_sim one-sided (observed direction); local p_sim "
+        f"(LISA, Gi*, local Geary) {sided}; {args.permutations} permutations, seed {args.seed}"
     )
     print(
         f"LISA classes ({result['lisa_rule']}): "
@@ -590,6 +597,7 @@ def _run_study(args: argparse.Namespace) -> Any:
                      "adjust", "dpi", "cdn", "basemap", "k")
         if (value := getattr(args, name)) is not None and value is not False
     }  # fmt: skip
+    options["sided"] = "two-sided" if args.sided == "two" else args.sided
     if args.figures:
         options["figures"] = args.figures
     if args.set is not None:
@@ -669,6 +677,22 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
     p.add_argument(
         "--max-unmatched", type=float, default=0.0,
         help="share of rows allowed to stay unmatched or ambiguous (default 0)",
+    )  # fmt: skip
+
+
+def _add_inference_args(p: argparse.ArgumentParser) -> None:
+    """``--islands`` and ``--sided``, shared by autocorr and run."""
+    p.add_argument(
+        "--islands", default="nearest", metavar="RULE",
+        help="units without neighbours: nearest (joined if within 3x the median "
+        "nearest-neighbour distance, the default), max:100km (an explicit bound), "
+        "nearest:unbounded, drop, keep",
+    )  # fmt: skip
+    p.add_argument(
+        "--sided", default="two", choices=["two", "folded"],
+        help="local p-values for alpha, --adjust and the classes: two (two-sided, the "
+        "default: alpha holds under the null) or folded (GeoDa's and esda's one-sided p, "
+        "about 2 x alpha of the units flagged under the null)",
     )  # fmt: skip
 
 
@@ -785,7 +809,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_data_args(a)
     a.add_argument("--weights", default="queen", help="queen, rook, knn:6, distance:100km")
-    a.add_argument("--islands", default="nearest", choices=["nearest", "drop"])
+    _add_inference_args(a)
     a.add_argument("--permutations", type=int, default=settings.permutations)
     a.add_argument("--seed", type=int, default=settings.seed)
     a.add_argument("--alpha", type=float, default=0.05)
@@ -806,7 +830,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--sensitivity",
         action="store_true",
-        help="global statistics under queen, rook, knn:6, distance:100km",
+        help="global statistics under queen, rook, knn:6 and a distance band (the report's "
+        "100km; for --data the smallest readable band giving every unit a neighbour)",
     )
     a.add_argument("--json", action="store_true")
     a.add_argument("--out", default="outputs/tables")
@@ -886,10 +911,6 @@ def _parser() -> argparse.ArgumentParser:
         help="language of titles, legends and figures (default: zh for China, en elsewhere)",
     )  # fmt: skip
     r.add_argument(
-        "--islands", default=None,
-        help="units without neighbours: nearest (joined to the nearest unit) or drop",
-    )  # fmt: skip
-    r.add_argument(
         "--tiers", default=None, choices=["ward", "jenks", "quantiles"],
         help="how a variable's values are classed into tiers (default ward)",
     )  # fmt: skip
@@ -917,7 +938,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--per", default=None, help="population column: variables become rates")
     r.add_argument(
         "--smooth", default=None, choices=["eb", "spatial_eb"],
-        help="empirical-Bayes smoothing of the --per rates (global or spatial)",
+        help="empirical-Bayes smoothing of the --per rates (global or spatial); for counts "
+        "of events (cases, births) only, refused for amounts such as GDP",
     )  # fmt: skip
     r.add_argument("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)")
     r.add_argument(
@@ -937,6 +959,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["none", "bonferroni", "fdr"],
         help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
+    _add_inference_args(r)
     r.add_argument(
         "--figures",
         default="",
@@ -1021,6 +1044,7 @@ _FLAGS = {
     "seed": "--seed",
     "alpha": "--alpha",
     "islands": "--islands",
+    "sided": "--sided",
     "encoding": "--encoding",
     "sheet": "--sheet",
     "basemap": "--basemap",

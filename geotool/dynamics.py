@@ -338,7 +338,8 @@ def _aligned(p: Panel, w: WeightsLike) -> tuple[np.ndarray, Weights, pd.DataFram
     """``(values (n, t) in the weights' order, weights over those units, dropped units)``.
 
     Units of the panel absent from the weights are dropped (and reported); the weights
-    are restricted to the panel's units, refusing units left without neighbours.
+    are restricted to the panel's units, and units left without neighbours among them
+    are dropped too (reported: their lag, and so their spatial class, is undefined).
     """
     weights = as_weights(w)
     units = p.wide.index
@@ -357,14 +358,18 @@ def _aligned(p: Panel, w: WeightsLike) -> tuple[np.ndarray, Weights, pd.DataFram
         sub = weights.sparse[pos][:, pos].tocsr()
         weights = Weights(sparse=sub, spec=weights.spec, ids=weights.ids[pos], report={})
     lonely = np.diff(weights.sparse.indptr) == 0
-    if lonely.any():
-        msg = (
-            f"w: {int(lonely.sum()):,} unit(s) of the panel have no neighbour among its units "
-            f"({listing([str(u) for u in weights.ids[lonely]], limit=5)}); build the weights "
-            "on the balanced panel's units (Panel.wide.index) with an island rule, e.g. "
-            "geotool.weights.build(geo.loc[units], 'queen')."
+    if lonely.any():  # no lag to classify (an island beyond the weights' bound): left out
+        gone = [str(u) for u in weights.ids[lonely]]
+        log(
+            f"Panel of {p.name}: {len(gone):,} units have no neighbour among its units and "
+            f"are left out of the panel analyses ({listing(gone, limit=5)}); the weights' "
+            "island rule (geotool.weights.build(islands=...)) can join them.",
+            logging.WARNING,
         )
-        raise InputError(msg)
+        dropped = pd.concat([dropped, _dropped(gone, [""] * len(gone), "no neighbour in w")])
+        pos = np.flatnonzero(~lonely)
+        sub = weights.sparse[pos][:, pos].tocsr()
+        weights = Weights(sparse=sub, spec=weights.spec, ids=weights.ids[pos], report={})
     if len(weights.ids) < 4:
         msg = (
             f"w: only {len(weights.ids)} units in common with the panel (panel ids such as "

@@ -890,11 +890,14 @@ def _to_wgs84(
     wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
     geoms, said = _source_crs(geoms, crs, where, problem)
     source = pyproj.CRS.from_user_input(geoms.crs)
-    _check_fit(shapely.get_coordinates(geoms.to_numpy()), source, said)
+    plane = said.endswith(PLANE_SAID)  # no CRS to check the coordinates against
+    if not plane:
+        _check_fit(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if not source.equals(wgs84, ignore_axis_order=True):
         geoms = geoms.to_crs(wgs84)
         log(f"{where}: reprojected from {source.name} to EPSG:4326")
-    _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
+    if not plane:
+        _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if datum != "wgs84":
         if not _datum.in_gcj_area(*shapely.get_coordinates(geoms.to_numpy()).T).any():
             log(
@@ -905,7 +908,7 @@ def _to_wgs84(
         converted = _datum.transform_geometries(geoms.to_numpy(), to="wgs84", source=datum)
         geoms = gpd.GeoSeries(converted, index=geoms.index, crs=settings.default_crs)
         log(f"{where}: positions converted from {datum.upper()} to WGS84")
-    return geoms, PLANE if said.endswith(PLANE_SAID) else source.name
+    return geoms, PLANE if plane else source.name
 
 
 def _drop_non_finite(

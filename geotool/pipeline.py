@@ -47,7 +47,7 @@ from geotool.analysis import Analysis, TierTable, Variable
 from geotool.maps.figure import figure_bytes
 from geotool.maps.figure import validate as validate_figures
 from geotool.study import Study
-from geotool.weights import Weights, parse_spec
+from geotool.weights import Weights, parse_islands, parse_spec
 
 __all__ = ["STAGES", "Analysis", "Run", "Stage", "TierTable", "Variable", "prepare", "run"]
 
@@ -308,11 +308,17 @@ def _tiers(run: Run) -> None:
     run.results["tier_shapes"] = shapes
 
 
-def _global_under_specs(run: Run, var: Variable) -> tuple[pd.DataFrame, Weights, dict[str, str]]:
-    """Global statistics of a variable under every sensitivity spec and its own weights."""
+def _global_under_specs(
+    run: Run, var: Variable
+) -> tuple[pd.DataFrame, Weights, dict[str, str], tuple[str, ...]]:
+    """Global statistics of a variable under every sensitivity spec and its own weights.
+
+    Also the weights, the specs left out (with why) and the sensitivity specs.
+    """
     study, a = run.study, run.analysis
     default = study.weights or var.weights
-    specs = a.sensitivity if default in a.sensitivity else (*a.sensitivity, default)
+    sensitivity = a.sensitivity(var.data.index)
+    specs = sensitivity if default in sensitivity else (*sensitivity, default)
     frames, skipped, default_w = [], {}, None
     for spec in specs:
         try:
@@ -328,7 +334,7 @@ def _global_under_specs(run: Run, var: Variable) -> tuple[pd.DataFrame, Weights,
         if spec == default:
             default_w = w
     assert default_w is not None
-    return pd.concat(frames, ignore_index=True), default_w, skipped
+    return pd.concat(frames, ignore_index=True), default_w, skipped, sensitivity
 
 
 def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
@@ -364,10 +370,12 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     """Every statistic of one variable, written; its summary."""
     study, r = run.study, run.results
     p, seed = study.permutations, study.seed
-    glob, w, skipped = _global_under_specs(run, var)
+    glob, w, skipped, sensitivity = _global_under_specs(run, var)
     default = study.weights or var.weights
     r["default_weights"][var.key] = w
-    local = autocorr.local_stats(var.data, w, adjust=study.adjust, permutations=p, seed=seed)
+    local = autocorr.local_stats(
+        var.data, w, adjust=study.adjust, permutations=p, seed=seed, sided=study.sided
+    )
     local = _named(local, names)
     r["locals"][var.key] = local
     run.table(f"tables/global_{var.key}.csv", glob)
@@ -376,12 +384,13 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     if var.member is not None:
         out = _join_counts(run, var, w, names)
     run.table(f"tables/lisa_{var.key}.csv", local.reset_index(names="adcode"))
-    geary = _named(autocorr.local_geary(var.data, w, permutations=p, seed=seed), names)
+    geary = autocorr.local_geary(var.data, w, permutations=p, seed=seed, sided=study.sided)
+    geary = _named(geary, names)
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     r["scatters"].append((var.key, local, f"{var.label}: {var.variable}, {default} weights"))
     counts = local["lisa_class"].value_counts()
-    done = [s for s in run.analysis.sensitivity if s not in skipped]
+    done = [s for s in sensitivity if s not in skipped]
     stats = ("value", "expected", "z_norm", "p_norm", "p_rand", "p_sim")
     return {
         "label": var.label, "variable": var.variable, "high_means": var.high_means,
@@ -393,9 +402,23 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
         "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in autocorr.LISA_CLASSES},
         "local_geary_counts": {str(k): int(v) for k, v in geary["cluster"].value_counts().items()},
         "lisa_rule": local.attrs["lisa_rule"], "adjust": study.adjust,
-        "p_sim": "one-sided in the observed direction; p_norm, p_rand two-sided",
+        "p_sided": study.sided, "p_sim": _p_words(study.sided),
+        "sensitivity_specs": list(sensitivity),
         **out, **({"weights_skipped": skipped} if skipped else {}),
     }  # fmt: skip
+
+
+def _p_words(sided: str) -> str:
+    """What the p-values of a run's tables are, in words."""
+    local = (
+        "two-sided, 2 x the folded one-sided p capped at 1"
+        if sided == "two-sided"
+        else "one-sided in the observed direction (folded, GeoDa's)"
+    )
+    return (
+        f"global: one-sided in the observed direction; local (LISA, Gi*, local Geary): "
+        f"{local}; local join counts: one-sided (upper); p_norm, p_rand two-sided"
+    )
 
 
 def _autocorrelation(run: Run) -> None:
@@ -435,7 +458,9 @@ def _bivariate_pair(run: Run, pair: tuple[str, str], one: bool) -> None:
         run.table("tables/ljc_colocation.csv", clc.reset_index(names="adcode"))
         colocated = clc[clc["significant"]]["name"].tolist()
         auto["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
-    lbv = _named(autocorr.local_bivariate(va.data, other, w, adjust=study.adjust, **perm), names)
+    lbv = autocorr.local_bivariate(va.data, other, w, adjust=study.adjust, sided=study.sided,
+                                   **perm)  # fmt: skip
+    lbv = _named(lbv, names)
     run.table(f"tables/lisa_bv_{key}.csv", lbv.reset_index(names="adcode"))
     row = biv.iloc[0]
     auto[f"bivariate_{key}"] = {
@@ -652,6 +677,8 @@ def _check_options(study: Study) -> None:
     """Options that only the run reads fail before any work is done."""
     lang = study.lang or "en"
     validate_figures(study.figures, study.dpi, lang, name="figures")
+    autocorr.sidedness(study.sided)
+    parse_islands(study.islands)
     clusters.load_set(study.cluster_set)
     if study.weights is not None:
         parse_spec(study.weights)

@@ -99,6 +99,10 @@ class Study:
         What units without neighbours get (:func:`geotool.weights.build`).
     permutations, seed, alpha, adjust
         Inference of every test (seeded, so every number reproduces).
+    sided : {"two-sided", "folded"}
+        The local p-values ``alpha`` and ``adjust`` apply to: two-sided (2 x the folded
+        p, capped at 1), or ``folded`` (one-sided in the observed direction, GeoDa's
+        and esda's; about 2 alpha of units flagged under the null).
     tiers, k : str, int
         How values are classed into tiers (``report``: the report's own cut points,
         for its rankings only) and how many.
@@ -152,6 +156,7 @@ class Study:
     seed: int = field(default_factory=lambda: settings.seed)
     alpha: float = 0.05
     adjust: str = "none"
+    sided: str = "two-sided"
     tiers: str = "ward"
     k: int = 4
     markov_k: int = 5
@@ -180,6 +185,7 @@ class Study:
         _choice(self.level, _LEVELS, "level")
         _choice(self.lang, (None, *LANGS), "lang")
         _choice(self.adjust, _ADJUST, "adjust")
+        _choice(self.sided, ("two-sided", "folded"), "sided")
         _choice(self.tiers, _TIER_METHODS, "tiers")
         _choice(self.basemap, _BASEMAPS, "basemap")
         check.permutations(self.permutations, n_units=1)

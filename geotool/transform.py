@@ -30,7 +30,14 @@ the share of its variation that is signal rather than noise (Marshall 1991)::
   set to 0, as esda does.
 
 Both are checked against ``esda.smoothing`` to 1e-12 in ``tests/test_transform.py``.
-Events must be counts or amounts that cannot be negative, populations positive.
+
+Only for counts of events over a population at risk (cases, births, firms per 10,000
+people): the shrinkage weight compares the rates' spread with the Poisson noise
+``m / b_i`` of *counts*, so for an amount (GDP, output value) it depends on the unit the
+amount is recorded in: GDP in 千亿元 shrinks every unit to the overall rate (a flat
+map), in 元 not at all. The numerator must therefore be non-negative whole numbers (a
+refusal names ``smooth=`` otherwise: use ``per=`` alone for per-capita amounts), and
+the population positive.
 """
 
 from __future__ import annotations
@@ -191,9 +198,13 @@ def _require(needed: pd.Index, have: pd.Index, holder: str, of: str, fix: str) -
 
 
 def _events_and_population(
-    events: pd.Series, population: pd.Series, *, counts: bool
+    events: pd.Series, population: pd.Series, *, counts: str | None
 ) -> tuple[np.ndarray, np.ndarray, str, str]:
-    """Checked numerator and population on the numerator's index."""
+    """Checked numerator and population on the numerator's index.
+
+    ``counts`` names the smoother (``"eb"``, ``"spatial_eb"``) that needs the numerator
+    to be counts of events (non-negative whole numbers); ``None`` for a plain rate.
+    """
     if not isinstance(population, pd.Series) or not isinstance(events, pd.Series):
         msg = (
             "numerator and population must be pandas Series on the units' index, got "
@@ -224,8 +235,17 @@ def _events_and_population(
         neg = e < 0
         msg = (
             f"numerator ({short(e_name, 40)}): {int(neg.sum()):,} value(s) are negative at "
-            f"{_rows(events.index, neg)}; empirical-Bayes smoothing needs counts or amounts "
-            "that cannot be negative, so fix them or use smooth=None."
+            f"{_rows(events.index, neg)}; empirical-Bayes smoothing needs counts of events, "
+            "which cannot be negative, so fix them or use smooth=None."
+        )
+        raise InputError(msg)
+    if counts and (e != np.round(e)).any():
+        frac = e != np.round(e)
+        msg = (
+            f"smooth={counts!r} refused: empirical-Bayes smoothing is for counts of events "
+            f"over a population at risk (e.g. cases per 10,000 people); {short(e_name, 40)} "
+            f"is not a count ({int(frac.sum()):,} value(s) are not whole numbers, e.g. "
+            f"{e[frac][0]:g} at {_rows(events.index, frac)}): drop smooth= or use per= alone."
         )
         raise InputError(msg)
     return e, b, e_name, b_name
@@ -264,7 +284,7 @@ def rate(numerator: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
 
     """
     scale = _scale(scale)
-    e, b, e_name, b_name = _events_and_population(numerator, population, counts=False)
+    e, b, e_name, b_name = _events_and_population(numerator, population, counts=None)
     return _labelled(scale * e / b, numerator, _rate_label(e_name, b_name, scale), "rate", e_name)
 
 
@@ -300,9 +320,10 @@ def eb_rate(events: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
     Parameters
     ----------
     events : pandas.Series
-        Counts or amounts, finite and not negative, on the units' index.
+        Counts of events (non-negative whole numbers), on the units' index.
     population : pandas.Series
-        Positive, finite, with a value for every unit of ``events``.
+        The population at risk: positive, finite, with a value for every unit of
+        ``events``.
     scale : float, default 1
         Multiplier of the rate (e.g. 10,000).
 
@@ -316,7 +337,7 @@ def eb_rate(events: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
     Raises
     ------
     InputError
-        As :func:`rate`, and negative events.
+        As :func:`rate`, and events that are not counts (negative or fractional).
 
     Examples
     --------
@@ -327,7 +348,7 @@ def eb_rate(events: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
 
     """
     scale = _scale(scale)
-    e, b, e_name, b_name = _events_and_population(events, population, counts=True)
+    e, b, e_name, b_name = _events_and_population(events, population, counts="eb")
     m = e.sum() / b.sum()
     r = e / b
     v = float((b * (r - m) ** 2).sum() / b.sum() - m / b.mean())
@@ -357,8 +378,8 @@ def spatial_eb_rate(
     Parameters
     ----------
     events : pandas.Series
-        Counts or amounts, finite and not negative, on the units' index, with a value
-        for every unit of ``w``.
+        Counts of events (non-negative whole numbers), on the units' index, with a
+        value for every unit of ``w``.
     population : pandas.Series
         Positive, finite, with a value for every unit of ``w``.
     w : Weights, libpysal.graph.Graph or libpysal.weights.W
@@ -387,7 +408,7 @@ def spatial_eb_rate(
     )  # fmt: skip
     order = events.index[events.index.isin(weights.ids)]
     e, b, e_name, b_name = _events_and_population(
-        events.reindex(weights.ids), population, counts=True
+        events.reindex(weights.ids), population, counts="spatial_eb"
     )
     hood = weights.binary()
     hood.setdiag(1.0)  # each unit is in its own neighbourhood
@@ -478,7 +499,8 @@ def apply(
     per : str, optional
         A population column: the variables become rates per it.
     smooth : {"eb", "spatial_eb"}, optional
-        Smooth the rates (needs ``per``; ``"spatial_eb"`` needs ``w``).
+        Smooth the rates (needs ``per``; ``"spatial_eb"`` needs ``w``); only for
+        columns of counts of events (module docstring): refused for amounts such as GDP.
     w : Weights, libpysal.graph.Graph or libpysal.weights.W, optional
         Weights for ``smooth="spatial_eb"``.
     scale : float, default 1

@@ -37,14 +37,32 @@ Units left without neighbours
 -----------------------------
 A county universe has holes where city districts lie, so pure contiguity cuts some
 counties off (启东 once 海门 became a district), and real islands have none. Leaving
-them isolated would silently drop them from every local statistic and distort the
-global ones (esda gives an isolate a spatial lag of 0). ``islands="nearest"`` (default)
-joins each such unit to its nearest unit, symmetrically, as a full neighbour (weight 1,
-or the kernel's value at distance 0); ``islands="drop"`` removes them instead. Either
-way the rule and the units are reported, and a **bridge warning** is logged for every
-join longer than ``max_bridge_km`` (default: three times the median distance from a
-unit to its nearest unit) or across ``groups`` (e.g. provinces): a link such as
-巩义市 -> 神木市 says the universe is too sparse for contiguity.
+them isolated takes them out of every local test and changes the global statistics
+(esda gives an isolate a spatial lag of 0). The ``islands`` rule:
+
+``"nearest"`` (default)
+    Join each such unit to its nearest unit, symmetrically, as a full neighbour
+    (weight 1, or the kernel's value at distance 0), **if that unit is within the
+    bound**: :data:`ISLAND_BOUND_FACTOR` (3) times the median distance from a unit to
+    its nearest other unit (over all units, between representative points; e.g. about
+    40 km x 3 among counties). A unit whose nearest is farther stays without
+    neighbours: a link such as 延边 -> 连云港 (1,320.7 km, on a prefecture table with
+    gaps) is not a neighbourhood.
+``"max:100km"`` (or ``max:D`` in km or m)
+    The same with an explicit bound.
+``"nearest:unbounded"``
+    Join every such unit to its nearest unit at any distance (the rule before the bound).
+``"drop"``
+    Remove them from the weights (and so from the statistics).
+``"keep"``
+    Keep them without neighbours (networks, belts).
+
+``report["islands"]`` gives the rule, the bound, and for every unit without
+neighbours its nearest unit, the distance and the action (``details``); a warning is
+logged for units left without neighbours, and a **bridge warning** for every join
+longer than ``max_bridge_km`` (default: the bound of ``"nearest"``) or across
+``groups`` (e.g. provinces). The statistics give a unit left without neighbours no
+local test (:mod:`geotool.autocorr`).
 """
 
 from __future__ import annotations
@@ -73,13 +91,29 @@ if TYPE_CHECKING:
     from libpysal.graph import Graph
     from libpysal.weights import W
 
-__all__ = ["KERNELS", "Weights", "WeightsLike", "as_weights", "build", "parse_spec"]
+__all__ = [
+    "ISLAND_BOUND_FACTOR",
+    "KERNELS",
+    "Weights",
+    "WeightsLike",
+    "as_weights",
+    "build",
+    "neighbour_band",
+    "parse_islands",
+    "parse_spec",
+]
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _SPEC = re.compile(
     rf"^(?:(?P<contig>queen|rook)|knn:(?P<k>\d+)|distance:(?P<d>{_NUMBER})(?P<unit>km|m)"
     rf"|kernel:(?P<fn>[a-z]+):(?:knn:(?P<kk>\d+)|(?P<kd>{_NUMBER})(?P<kunit>km|m)))$"
 )
+
+#: ``islands="nearest"`` joins a unit without neighbours only to a unit closer than this
+#: many times the median nearest-neighbour distance.
+ISLAND_BOUND_FACTOR = 3.0
+_ISLANDS = re.compile(rf"^(?:(?P<rule>nearest|nearest:unbounded|drop|keep)|max:(?P<d>{_NUMBER})"
+                      r"(?P<unit>km|m))$")  # fmt: skip
 
 #: Kernel functions of z = d / h, 0 <= z < 1 (libpysal's ``Kernel`` definitions).
 KERNELS = {
@@ -187,7 +221,14 @@ def _from_sparse(matrix: Any, ids: pd.Index, spec: str) -> Weights:
     mat.setdiag(0)
     mat.eliminate_zeros()
     w = Weights(sparse=mat, spec=spec, ids=ids)
-    w.report = _report(w, {"rule": "as given", "count": 0, "units": []})
+    lonely = [str(i) for i in ids[np.flatnonzero(np.diff(mat.indptr) == 0)]]
+    w.report = _report(w, {"rule": "as given", "count": len(lonely), "units": lonely})
+    if lonely:
+        log(
+            f"{spec} weights: {len(lonely)} units have no neighbours ({', '.join(lonely[:5])}"
+            f"{' ...' if len(lonely) > 5 else ''}): their lag is 0 and they get no local test.",
+            logging.WARNING,
+        )
     if self_weights:
         w.report["self_weights_dropped"] = self_weights
     return w
@@ -218,6 +259,32 @@ def as_weights(w: object) -> Weights:
         f"got {type(w).__name__}; build weights with geotool.weights.build(geo, 'queen')."
     )
     raise InputError(msg)
+
+
+def parse_islands(islands: str) -> tuple[str, float | None]:
+    """The island rule (see the module docstring) and its explicit bound in km.
+
+    Examples
+    --------
+    >>> parse_islands("nearest"), parse_islands("max:100km"), parse_islands("max:2500m")
+    (('nearest', None), ('max', 100.0), ('max', 2.5))
+
+    """
+    m = _ISLANDS.match(str(islands).strip().lower()) if isinstance(islands, str) else None
+    if not m:
+        msg = (
+            f"islands={str(islands)[:40]!r} is not a rule: use 'nearest' (joined within "
+            f"{ISLAND_BOUND_FACTOR:g}x the median nearest-neighbour distance), 'max:D' with D "
+            "in km or m (max:100km), 'nearest:unbounded', 'drop' or 'keep'."
+        )
+        raise InputError(msg)
+    if m["rule"]:
+        return m["rule"], None
+    km = float(m["d"]) / (1.0 if m["unit"] == "km" else 1000.0)
+    if not math.isfinite(km) or km <= 0:
+        msg = f"islands={islands!r} has no positive bound: give a distance, e.g. max:100km."
+        raise InputError(msg)
+    return "max", km
 
 
 def parse_spec(spec: str) -> dict[str, Any]:
@@ -385,10 +452,14 @@ def build(
     spec : str
         See the module docstring: ``queen``, ``rook``, ``knn:K``, ``distance:D``,
         ``kernel:FUNCTION:knn:K``, ``kernel:FUNCTION:D``.
-    islands : {"nearest", "drop", "keep"}
-        Units without neighbours under ``spec``: join each to its nearest unit
-        (default), remove it, or keep it without neighbours (for networks and belts;
-        statistics then treat it as esda does, with a lag of 0).
+    islands : str
+        Units without neighbours under ``spec`` (module docstring): ``"nearest"``
+        (default: join each to its nearest unit if closer than
+        :data:`ISLAND_BOUND_FACTOR` times the median nearest-neighbour distance, else
+        leave it without neighbours), ``"max:D"`` (the same with the bound D, in km or
+        m: ``"max:100km"``), ``"nearest:unbounded"`` (join at any distance),
+        ``"drop"`` (remove them) or ``"keep"`` (no neighbours: networks and belts).
+        A unit without neighbours has a lag of 0 and no local test.
     labels : str or pandas.Series, optional
         Names for the report (a column of ``geo`` or a Series on its index); bundled
         codes use the layer's names.
@@ -397,13 +468,17 @@ def build(
         codes use provinces.
     max_bridge_km : float, optional
         Bridges longer than this are warned about (default: three times the median
-        distance from a unit to its nearest unit).
+        distance from a unit to its nearest unit, the bound of ``"nearest"``).
 
     Returns
     -------
     Weights
         ``.sparse`` (``.graph`` for a libpysal Graph), the ids kept and a connectivity
-        report (``report["islands"]["bridges"]`` lists every bridge with its length).
+        report: ``report["islands"]`` has the ``rule``, ``bound_km``, ``count``,
+        ``joined``, ``isolated``, ``dropped``, ``units`` (one line each), ``details``
+        (``unit, nearest, km, action`` per unit without neighbours, the action one of
+        ``joined``, ``isolated`` (nearest beyond the bound), ``dropped``, ``kept without
+        neighbours``) and ``bridges`` (every join with its length).
 
     Examples
     --------
@@ -416,9 +491,7 @@ def build(
     import geopandas as gpd
     from scipy.spatial import cKDTree
 
-    if islands not in ("nearest", "drop", "keep"):
-        msg = f"islands must be 'nearest', 'drop' or 'keep', got {str(islands)[:40]!r}."
-        raise InputError(msg)
+    rule, bound_km = parse_islands(islands)
     if max_bridge_km is not None and not (
         isinstance(max_bridge_km, int | float)
         and math.isfinite(max_bridge_km)
@@ -507,27 +580,18 @@ def build(
         )
         raise InputError(msg)
     label = (lambda i: f"{ids[i]} {names[i]}") if names is not None else (lambda i: f"{ids[i]}")
-    island_report: dict[str, Any] = {"rule": islands, "count": len(lonely), "units": []}
-    if len(lonely) and islands == "nearest":
-        pts, tree = where()
-        _, idx = tree.query(pts[lonely], k=2)
-        first_other = np.where(idx[:, 0] == lonely, idx[:, 1], idx[:, 0])
-        nearest = first_other
-        km = np.hypot(*(pts[lonely] - pts[nearest]).T) / 1000
-        focal = np.concatenate([focal, lonely, nearest])
-        neigh = np.concatenate([neigh, nearest, lonely])
-        wts = np.concatenate([wts, np.full(2 * len(lonely), bridge_weight)])
-        island_report["units"] = [
-            f"{label(i)} -> {label(j)}" for i, j in zip(lonely, nearest, strict=True)
-        ]
-        island_report["bridges"] = _bridges(
-            (lonely, nearest, km), pts, tree, group_of=group_of, label=label,
-            max_bridge_km=max_bridge_km, spec=spec,
+    island_report: dict[str, Any] = {
+        "rule": str(islands).strip().lower(), "count": len(lonely), "units": [],
+    }  # fmt: skip
+    if len(lonely):
+        joined, island_report = _islands(
+            lonely, where, rule=rule, bound_km=bound_km, report=island_report, label=label,
+            group_of=group_of, max_bridge_km=max_bridge_km, spec=spec,
         )  # fmt: skip
-    elif len(lonely) and islands == "keep":
-        island_report["units"] = [label(i) for i in lonely]
-    elif len(lonely):
-        island_report["units"] = [label(i) for i in lonely]
+        focal = np.concatenate([focal, joined[0], joined[1]])
+        neigh = np.concatenate([neigh, joined[1], joined[0]])
+        wts = np.concatenate([wts, np.full(2 * len(joined[0]), bridge_weight)])
+    if len(lonely) and rule == "drop":
         keep = np.setdiff1d(np.arange(n), lonely)
         if len(keep) < 3:
             msg = (
@@ -556,6 +620,164 @@ def build(
     return w
 
 
+def _typical_nearest(nearest: np.ndarray) -> float:
+    """The median distance from a unit to its nearest other (of the positive ones if 0)."""
+    median = float(np.median(nearest))
+    positive = nearest[nearest > 0]
+    return median if median > 0 or not len(positive) else float(np.median(positive))
+
+
+def _nearest_others(where: Any, units: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each of ``units``' nearest other unit, the distance to it and the typical one (km).
+
+    The typical distance is the median over all units of the distance to their nearest
+    other unit (:func:`_typical_nearest`).
+    """
+    pts, tree = where()
+    dist, idx = tree.query(pts, k=2)
+    median = _typical_nearest(dist[:, 1]) / 1000
+    nearest = np.where(idx[units, 0] == units, idx[units, 1], idx[units, 0])
+    km = np.hypot(*(pts[units] - pts[nearest]).T) / 1000
+    return nearest, km, median
+
+
+def _islands(
+    lonely: np.ndarray,
+    where: Any,
+    *,
+    rule: str,
+    bound_km: float | None,
+    report: dict[str, Any],
+    label: Any,
+    group_of: np.ndarray | None,
+    max_bridge_km: float | None,
+    spec: str,
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """The links that join units without neighbours ((from, to) positions) and the report.
+
+    ``rule`` and ``bound_km`` are :func:`parse_islands`'; the report gets the bound and,
+    per unit, its nearest unit, the distance and what was done.
+    """
+    joins = rule in ("nearest", "max", "nearest:unbounded")
+    try:
+        nearest, km, median = _nearest_others(where, lonely)
+    except InputError:  # "keep" and "drop" need no positions: the report goes without
+        if joins:
+            raise
+        nearest, km, median = np.full(len(lonely), -1), np.full(len(lonely), np.nan), np.nan
+    if rule == "nearest":
+        bound_km = ISLAND_BOUND_FACTOR * median
+        report["bound_rule"] = (
+            f"{ISLAND_BOUND_FACTOR:g} x the median nearest-neighbour distance ({median:.3g} km)"
+        )
+    elif rule == "max":
+        report["bound_rule"] = f"islands='max:{bound_km:g}km'"
+    report["bound_km"] = None if bound_km is None else round(float(bound_km), 1)
+    within = np.full(len(lonely), joins)
+    if joins and bound_km is not None:
+        within &= km < bound_km
+    otherwise = {"drop": "dropped", "keep": "kept without neighbours"}.get(rule, "isolated")
+    details = []
+    for i, j, d, ok in zip(lonely, nearest, km, within, strict=True):
+        details.append({
+            "unit": label(i), "nearest": label(j) if j >= 0 else None,
+            "km": round(float(d), 1) if np.isfinite(d) else None,
+            "action": "joined" if ok else otherwise,
+        })  # fmt: skip
+    report["details"] = details
+    beyond = "" if bound_km is None else f", beyond {bound_km:.4g} km"
+
+    def line(d: dict[str, Any]) -> str:
+        if d["action"] == "joined":
+            return f"{d['unit']} -> {d['nearest']}"
+        if d["km"] is None:
+            return f"{d['unit']} ({d['action']})"
+        where = f"nearest {d['nearest']} at {d['km']:g} km"
+        return f"{d['unit']} ({d['action']}: {where}{beyond if d['action'] == 'isolated' else ''})"
+
+    report["units"] = [line(d) for d in details]
+    report["joined"] = int(within.sum())
+    report["isolated"] = 0 if rule == "drop" else int((~within).sum())
+    report["dropped"] = len(lonely) if rule == "drop" else 0
+    if joins:
+        pts, tree = where()
+        report["bridges"] = _bridges(
+            (lonely[within], nearest[within], km[within]), pts, tree, group_of=group_of,
+            label=label, max_bridge_km=max_bridge_km or bound_km, spec=spec,
+        )  # fmt: skip
+    far = [d for d in details if d["action"] == otherwise and joins]
+    if far:
+        shown = "; ".join(f"{d['unit']} (nearest {d['nearest']}, {d['km']:g} km)" for d in far[:5])
+        log(
+            f"{spec} weights: {len(far)} units without neighbours have none within "
+            f"{bound_km:.4g} km ({report['bound_rule']}) and stay without neighbours (lag 0, "
+            f"no local test): {shown}{' ...' if len(far) > 5 else ''}; islands='max:<D>km' "
+            "or 'nearest:unbounded' joins them, knn:K weights give every unit neighbours.",
+            logging.WARNING,
+        )
+    return (lonely[within], nearest[within]), report
+
+
+def _readable_band(metres: float) -> str:
+    """The smallest two-significant-figure distance strictly above ``metres``, as a spec.
+
+    >>> _readable_band(137_200.0), _readable_band(140_000.0), _readable_band(372.0)
+    ('distance:140km', 'distance:150km', 'distance:380m')
+
+    """
+    unit, value = ("km", metres / 1000) if metres >= 1000 else ("m", max(metres, 1e-3))
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    band = round((math.floor(value / step + 1e-9) + 1) * step, 10)
+    return f"distance:{band:g}{unit}"
+
+
+def neighbour_band(geo: gpd.GeoDataFrame | gpd.GeoSeries | pd.Index | Sequence[str]) -> str:
+    """The distance band of sensitivity analyses, from the data's own scale.
+
+    The smallest band that gives every unit a neighbour (the largest distance from a
+    unit to its nearest other unit, between the representative points of
+    :func:`build`), rounded up to two significant figures: ``distance:140km`` among
+    prefectures, ``distance:2.4km`` among the streets of a small city. A fixed band
+    such as 100 km is wider than a city (every unit neighbours every other: Moran's I
+    is its expected value and has no variance) and narrower than the gaps of a sparse
+    table. One remote unit would widen the band for all (延边 among the prefectures of
+    eastern China: 930 km), so the band stops at the island bound of :func:`build`
+    (:data:`ISLAND_BOUND_FACTOR` times the median nearest-neighbour distance); the
+    units farther from any other are then islands, handled and reported by the island
+    rule.
+
+    Parameters
+    ----------
+    geo : geopandas.GeoDataFrame, geopandas.GeoSeries, or codes
+        As :func:`build`.
+
+    Returns
+    -------
+    str
+        A ``distance:D`` spec naming its band.
+
+    """
+    import geopandas as gpd
+    from scipy.spatial import cKDTree
+
+    if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
+        from geotool.geometry import positions
+
+        series = geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo
+        check.geometries(series)
+        pts = positions(series).xy
+    else:
+        from geotool.geometry import bundled_positions
+
+        pts = bundled_positions(pd.Index(pd.unique(pd.Index(list(geo)).astype(str)))).xy
+    if len(pts) < 2:
+        msg = f"A distance band needs at least 2 units, got {len(pts)}."
+        raise InputError(msg)
+    nearest = cKDTree(pts).query(pts, k=2)[0][:, 1]
+    bound = ISLAND_BOUND_FACTOR * _typical_nearest(nearest)
+    return _readable_band(min(float(nearest.max()), bound))
+
+
 def _max_duplicates(coo: sp.coo_matrix, n: int) -> sp.csr_matrix:
     frame = pd.DataFrame({"r": coo.row, "c": coo.col, "v": coo.data})
     best = frame.groupby(["r", "c"], sort=True)["v"].max().reset_index()
@@ -576,7 +798,7 @@ def _bridges(
     lonely, nearest, km = links
     if max_bridge_km is None:
         d, _ = tree.query(pts, k=2)
-        max_bridge_km = 3.0 * float(np.median(d[:, 1])) / 1000
+        max_bridge_km = ISLAND_BOUND_FACTOR * float(np.median(d[:, 1])) / 1000
     out = []
     for i, j, length in zip(lonely, nearest, km, strict=True):
         across = group_of is not None and group_of[i] != group_of[j]

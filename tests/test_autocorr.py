@@ -135,13 +135,18 @@ def test_local_moran_agrees_with_geoda(tmp_path, ranking, spec):
     gw = _gal(w, tmp_path / "w.gal")
     x = v["score"].reindex(w.ids).to_numpy()
     geoda = pygeoda.local_moran(gw, list(x), permutations=9999, seed=1)
-    ours = autocorr.local_stats(v["score"], w, permutations=9999, seed=1)
+    ours = autocorr.local_stats(v["score"], w, permutations=9999, seed=1, sided="folded")
     np.testing.assert_allclose(np.array(geoda.lisa_values()), ours["Ii"], rtol=1e-9, atol=1e-12)
     labels = np.array(geoda.lisa_labels())[np.array(geoda.lisa_clusters()).astype(int)]
     p_geoda = np.array(geoda.lisa_pvalues())
     p_ours = ours["p_sim"].to_numpy()
-    clear = (np.abs(p_geoda - 0.05) > 0.01) & (np.abs(p_ours - 0.05) > 0.01)
-    assert clear.mean() > 0.95
+    # units left without neighbours (islands beyond the bound): GeoDa's "Isolated" class
+    # (at p = 0), no test here (p missing, "Not significant")
+    isolated = np.diff(w.sparse.indptr) == 0
+    assert (labels[isolated] == "Isolated").all() and np.isnan(p_ours[isolated]).all()
+    assert (ours["lisa_class"].to_numpy()[isolated] == "Not significant").all()
+    clear = ~isolated & (np.abs(p_geoda - 0.05) > 0.01) & (np.abs(p_ours - 0.05) > 0.01)
+    assert clear[~isolated].mean() > 0.95
     differ = clear & (labels != ours["lisa_class"].to_numpy())
     # Every difference is GeoDa's tie artefact (geotool._perm, "The tie rule"): a ranked
     # unit among unranked neighbours, whose permuted lags equal the observed one in most
@@ -251,11 +256,14 @@ def _bh_by_hand(p, alpha):
 @pytest.fixture(scope="module")
 def industrial_by_rule():
     """Local statistics of the industrial score under each rule, with enough permutations
-    (49,999) for Bonferroni to be reachable: alpha / n = 0.05 / 1861 = 2.7e-5."""
+    (49,999) for Bonferroni to be reachable on folded p-values: alpha / n = 0.05 / 1861 =
+    2.7e-5 (two-sided ones would need 74,439)."""
     v = rankings.variables("industrial_counties")
     w = weights.build(v.index, "queen")
     return {
-        rule: autocorr.local_stats(v["score"], w, permutations=49_999, seed=1, adjust=rule)
+        rule: autocorr.local_stats(
+            v["score"], w, permutations=49_999, seed=1, adjust=rule, sided="folded"
+        )
         for rule in RULES
     }
 
@@ -287,8 +295,11 @@ def test_adjust_rules_on_the_industrial_score(industrial_by_rule):
         np.testing.assert_array_equal(by[rule]["gi_star_significant"].to_numpy(), gi_hand)
     # scipy's BH adjusted p-values agree
     np.testing.assert_array_equal(by["fdr"]["significant"], false_discovery_control(p) <= 0.05)
-    assert by["fdr"].attrs["lisa_rule"] == "p <= 0.05, FDR"
-    assert by["bonferroni"].attrs["adjust_note"] == ""
+    assert by["fdr"].attrs["lisa_rule"] == "one-sided (folded) p <= 0.05, FDR"
+    # reachable, but on folded p-values the rate holds at 2 alpha: the note says so
+    assert by["bonferroni"].attrs["adjust_note"].startswith("Bonferroni on the folded")
+    assert "controlled at 2 alpha" in by["fdr"].attrs["adjust_note"]
+    assert by["none"].attrs["adjust_note"] == ""
 
 
 def test_fdr_alias_and_bad_rules():
@@ -305,7 +316,10 @@ def test_fdr_alias_and_bad_rules():
     # 999 permutations cannot reach alpha / n: no unit, and a note that says why
     bonf = autocorr.local_stats(v["score"], w, permutations=999, adjust="bonferroni")
     assert not bonf["significant"].any()
-    assert "at least 37219 permutations" in bonf.attrs["adjust_note"]
+    assert "at least 74439 permutations" in bonf.attrs["adjust_note"]  # two-sided p >= 0.002
+    folded = autocorr.local_stats(v["score"], w, permutations=999, adjust="bonferroni",
+                                  sided="folded", gi_star=False)  # fmt: skip
+    assert "at least 37219 permutations" in folded.attrs["adjust_note"]
 
 
 def test_missing_p_values_are_never_significant():
@@ -326,16 +340,18 @@ def test_missing_p_values_are_never_significant():
 def test_cli_prints_the_rule(tmp_path):
     base = ["autocorr", "--permutations", "99", "--out", str(tmp_path)]
     for extra, rule in (
-        ([], "p <= 0.05, no adjustment"),
-        (["--adjust", "bonferroni"], "p <= 0.05, Bonferroni"),
-        (["--fdr"], "p <= 0.05, FDR"),
-        (["--adjust", "fdr", "--alpha", "0.1"], "p <= 0.1, FDR"),
+        ([], "two-sided p <= 0.05, no adjustment"),
+        (["--adjust", "bonferroni"], "two-sided p <= 0.05, Bonferroni"),
+        (["--sided", "folded"], "one-sided (folded) p <= 0.05, no adjustment"),
+        (["--fdr"], "two-sided p <= 0.05, FDR"),
+        (["--adjust", "fdr", "--alpha", "0.1"], "two-sided p <= 0.1, FDR"),
     ):
         proc = run_cli(*base, *extra)
         assert proc.returncode == 0, proc.stderr
         assert f"LISA classes ({rule}): " in proc.stdout
     table = pd.read_csv(tmp_path / "lisa_industrial_counties_score_queen.csv")
     assert (table["adjust"] == "fdr").all() and "gi_star_significant" in table.columns
+    assert (table["p_sided"] == "two-sided").all()
     proc = run_cli(*base, "--adjust", "bonferroni")
     assert "no unit can be significant" in proc.stderr
     proc = run_cli(*base, "--fdr", "--adjust", "none")
@@ -351,10 +367,11 @@ def test_run_names_the_rule(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     res = next(iter(summary["autocorrelation"].values()))
-    assert res["lisa_rule"] == "p <= 0.05, FDR" and res["adjust"] == "fdr"
+    assert res["lisa_rule"] == "two-sided p <= 0.05, FDR" and res["adjust"] == "fdr"
+    assert res["p_sided"] == "two-sided"
     for page in ("index.html", "maps/lisa.html"):  # the table header, the map's legend
         text = (out / page).read_text(encoding="utf-8")
-        assert "α = 0.05, FDR correction (Benjamini-Hochberg)" in text
+        assert "α = 0.05, FDR correction (Benjamini-Hochberg), two-sided p" in text
     lisa = pd.read_csv(next((out / "tables").glob("lisa_*.csv")))
     assert (lisa["adjust"] == "fdr").all()
 

@@ -74,7 +74,7 @@ def test_linked_page_is_self_contained_small_and_complete(districts):
     # the view is fitted to the tested units: every tested unit is drawn, not all of China
     drawn = {u[0] for u in data["units"]}
     assert set(districts.index) <= drawn and len(drawn) < 2875
-    assert data["rule"] == "α = 0.05, no multiple-comparison correction"
+    assert data["rule"] == "α = 0.05, no multiple-comparison correction, two-sided p"
     assert "no multiple-comparison correction" in text
     assert data["maritime"].count("M") == 10  # the ten dashes, in the South China Sea inset
     assert data["inset"] is not None
@@ -82,7 +82,7 @@ def test_linked_page_is_self_contained_small_and_complete(districts):
 
 def test_linked_page_names_the_correction_it_was_given(districts):
     text = maps.linked_lisa(districts, alpha=0.01, adjust="fdr")
-    assert _data(text)["rule"] == "α = 0.01, FDR correction (Benjamini-Hochberg)"
+    assert _data(text)["rule"] == "α = 0.01, FDR correction (Benjamini-Hochberg), two-sided p"
 
 
 def test_linked_page_refuses_what_it_cannot_draw(districts):

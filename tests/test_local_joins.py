@@ -164,7 +164,10 @@ def test_hand_counts_on_a_lattice(lattice):
     assert clc["ljc"][clc["ljc"] > 0].to_dict() == {"c00": 1, "c01": 1}
     assert clc.loc["c14", "cluster"] == "not tested (no joins)"
     assert clc.loc["c11", "cluster"] == "not tested (x = 0 or z = 0)"
-    assert list(clc.columns) == ["value", "z", "ljc", "p_sim", "significant", "cluster"]
+    assert list(clc.columns) == [
+        "value", "z", "ljc", "p_sim", "significant", "cluster", "p_sided",
+    ]  # fmt: skip
+    assert (clc["p_sided"] == "upper").all()  # a direction stated in advance: no sided=
 
 
 @pytest.mark.parametrize("case", ["BB", "BJC", "CLC"])

@@ -209,7 +209,9 @@ def test_local_bivariate_p_values_agree_with_plain_conditional_permutation(jiang
     x = (cases / pop).rename("rate")
     y = pop
     perms = 1999
-    ours = autocorr.local_bivariate(x, y, w, permutations=perms, seed=7).reindex(w.ids)
+    # the reference below folds its p, as sided="folded" does
+    ours = autocorr.local_bivariate(x, y, w, permutations=perms, seed=7, sided="folded")
+    ours = ours.reindex(w.ids)
     assert ours.attrs["permutations"] == perms
     zx, zy = ours["z_x"].to_numpy(), ours["z_y"].to_numpy()
     wr = w.row_standardised()
@@ -232,7 +234,9 @@ def test_local_bivariate_p_values_agree_with_plain_conditional_permutation(jiang
     assert np.corrcoef(p, ref)[0, 1] > 0.99
     assert ours["significant"].sum() == (p <= 0.05).sum() > 0
     again = autocorr.local_bivariate(x, y, w, permutations=perms, seed=7).reindex(w.ids)
-    assert np.array_equal(again["p_sim"].to_numpy(), p)  # reproducible from the seed
+    # reproducible from the seed; two-sided by default: twice the folded p, capped at 1
+    assert np.array_equal(again["p_sim"].to_numpy(), np.minimum(1.0, 2 * p))
+    assert (again["p_sided"] == "two-sided").all() and again.attrs["p_sided"] == "two-sided"
 
 
 def test_numeric_columns_for_all_numeric_runs(caplog):

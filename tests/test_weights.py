@@ -58,8 +58,10 @@ def test_weights_over_all_units_respect_contiguity():
     w = weights.build(ids, "rook")
     assert w.report["islands"]["count"] == 7  # the seven real islands
     pairs = boundaries.neighbours()
-    # every rook pair in both directions, plus one two-way link per island
-    assert w.graph.n_edges == 2 * pairs["rook"].sum() + 2 * 7
+    # every rook pair in both directions, plus one two-way link per island joined within
+    # the bound (3 x the median nearest-neighbour distance): 西沙, 南沙 and 台湾 are farther
+    assert w.report["islands"]["joined"] == 4 and w.report["islands"]["isolated"] == 3
+    assert w.graph.n_edges == 2 * pairs["rook"].sum() + 2 * 4
 
 
 @pytest.mark.parametrize(
@@ -159,9 +161,13 @@ def test_sensitivity_leaves_out_a_band_the_units_cannot_take():
 
     provinces = boundaries.load("province")
     values = pd.Series(np.arange(len(provinces), dtype=float), index=provinces.index)
-    table = autocorr.sensitivity(values, provinces, permutations=99, seed=1)
+    fixed = ("queen", "rook", "knn:6", "distance:100km")
+    table = autocorr.sensitivity(values, provinces, specs=fixed, permutations=99, seed=1)
     assert list(dict.fromkeys(table["weights"])) == ["queen", "rook", "knn:6"]
     assert "leaves" in table.attrs["skipped"]["distance:100km"]
+    # by default the band is the provinces' own (tests/test_method_guards.py)
+    table = autocorr.sensitivity(values, provinces, permutations=99, seed=1)
+    assert list(dict.fromkeys(table["weights"])) == ["queen", "rook", "knn:6", "distance:1100km"]
     with pytest.raises(InputError, match="distance:1km leaves"):
         autocorr.sensitivity(values, provinces, specs=("distance:1km",), permutations=99)
 

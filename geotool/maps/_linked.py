@@ -36,6 +36,7 @@ __all__ = [
     "NOT_SIGNIFICANT",
     "NOT_TESTED",
     "P_CLASSES",
+    "SIDED_WORDS",
     "SOUTH_SEA",
     "fmt_p",
     "geo_series",
@@ -71,7 +72,14 @@ SOUTH_SEA = ((3.0, 105.0), (17.5, 123.5))
 _GRID = 4000
 
 
-def rule_text(alpha: float, adjust: str) -> str:
+#: How legends name the sidedness of local p-values (``attrs["p_sided"]``).
+SIDED_WORDS = {
+    "two-sided": "two-sided p",
+    "folded": "one-sided p in the observed direction (folded, as GeoDa and esda)",
+}
+
+
+def rule_text(alpha: float, adjust: str, sided: str | None = None) -> str:
     """The significance rule for legends, e.g. "α = 0.05, no multiple-comparison correction".
 
     Parameters
@@ -80,6 +88,9 @@ def rule_text(alpha: float, adjust: str) -> str:
         Significance level.
     adjust : str
         ``"none"``, ``"bonferroni"`` or ``"fdr"`` (other text is shown as it is).
+    sided : str, optional
+        ``"two-sided"`` or ``"folded"`` (:func:`geotool.autocorr.local_stats`), named
+        after the correction ("..., two-sided p"); not named when not given.
 
     Returns
     -------
@@ -87,7 +98,8 @@ def rule_text(alpha: float, adjust: str) -> str:
         The rule in words.
 
     """
-    return f"α = {alpha:g}, {ADJUST_WORDS.get(adjust, adjust)}"
+    text = f"α = {alpha:g}, {ADJUST_WORDS.get(adjust, adjust)}"
+    return f"{text}, {SIDED_WORDS.get(sided, sided)}" if sided else text
 
 
 def _ring_paths(coords: np.ndarray, ring_of: np.ndarray) -> str:
@@ -306,6 +318,8 @@ def linked_lisa(
         raise InputError(msg)
     alpha = float(local.attrs.get("alpha", 0.05) if alpha is None else alpha)
     adjust = str(local.attrs.get("adjust", "none") if adjust is None else adjust)
+    sided = local.attrs.get("p_sided")  # named in the legends when the table states it
+    p_words = "unadjusted" + (f", {SIDED_WORDS.get(sided, sided)}" if sided else "")
     ids, paths, boxes, cell = _bundled_paths() if geo is None else _geo_paths(geo)
     tested_ids = pd.Index(local.index).astype(str)
     pos = pd.Index(ids).get_indexer(tested_ids)
@@ -400,7 +414,7 @@ def linked_lisa(
         "pclasses": [[lab, col] for lab, _, col in P_CLASSES],
         "notTested": NOT_TESTED,
         "slope": slope,
-        "rule": rule_text(alpha, adjust),
+        "rule": rule_text(alpha, adjust, sided),
         "testHooks": bool(settings.page_test_hooks),
     }
     js = resources.files("geotool.maps").joinpath("linked.js").read_text(encoding="utf-8")
@@ -418,14 +432,14 @@ def linked_lisa(
 <title>{head}</title><style>{css}</style>{early}</head><body>
 <h1>{head}</h1>
 <p class="help">Moran's I = <b>{_fmt(slope)}</b> (slope of the scatter's line).
-Classes: {escape(rule_text(alpha, adjust))}; the significance map shows each unit's
-permutation p-value (unadjusted). Hover a point or a unit to see it on all three views;
-click to select; drag a rectangle on the scatter to select its units (shift adds);
+Classes: {escape(rule_text(alpha, adjust, sided))}; the significance map shows each
+unit's permutation p-value ({escape(p_words)}). Hover a point or a unit to see it on
+all three views; click to select; drag a rectangle on the scatter to select its units (shift adds);
 click empty space or press Esc to clear.</p>
 <div class="panes">
 <figure><figcaption>Moran scatter</figcaption>
 <svg id="scatter" viewBox="0 0 420 420"></svg></figure>
-<figure><figcaption>LISA clusters ({escape(rule_text(alpha, adjust))})</figcaption>
+<figure><figcaption>LISA clusters ({escape(rule_text(alpha, adjust, sided))})</figcaption>
 <div class="map"><svg id="clusters" class="unitmap"></svg></div>
 <div class="legend" id="legend-clusters"></div></figure>
 <figure><figcaption>Significance (p_sim)</figcaption>

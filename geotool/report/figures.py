@@ -186,14 +186,15 @@ def lisa_map(
     top-100 membership they are the right local statistic (clusters of ranked units among
     ranked ones), so they are the layer shown first when given. The legend title names the
     classes' significance level and multiple-comparison correction (``attrs["alpha"]``
-    and ``attrs["adjust"]`` of :func:`geotool.autocorr.local_stats`); the significance
-    layers show the unadjusted ``p_sim``. Units outside a statistic's universe are blank
+    and ``attrs["adjust"]`` of :func:`geotool.autocorr.local_stats`) and the sidedness
+    of their p-values (``attrs["p_sided"]``); the significance layers show the
+    unadjusted ``p_sim``. Units outside a statistic's universe are blank
     ("not tested"), unlike tested units that are not significant (grey); every unit's
     tooltip gives, per variable, its class, value, local Moran ``Ii`` and ``p_sim``.
     """
     rules = list(
         dict.fromkeys(
-            rule_text(float(v.attrs["alpha"]), str(v.attrs["adjust"]))
+            rule_text(float(v.attrs["alpha"]), str(v.attrs["adjust"]), v.attrs.get("p_sided"))
             for v in locals_.values()
             if "alpha" in v.attrs and "adjust" in v.attrs
         )
@@ -567,7 +568,7 @@ def index_page(
     auto = summary.get("autocorrelation", {})
     rules = list(
         dict.fromkeys(
-            rule_text(float(r.get("alpha", 0.05)), str(r["adjust"]))
+            rule_text(float(r.get("alpha", 0.05)), str(r["adjust"]), r.get("p_sided"))
             for r in auto.values()
             if isinstance(r, dict) and "adjust" in r
         )
@@ -697,8 +698,12 @@ small{{font-weight:normal;color:#555}}</style>
 Maps: {escape(assets)}.</p>
 <h2>Maps</h2>{_table(["page", "shows", "size"], map_rows)}
 <h2>Spatial autocorrelation</h2>
-<p>LISA classes: {escape("; ".join(rules) or "see the tables")}. Permutation p-values are
-one-sided in the observed direction, normal-approximation ones two-sided.</p>
+<p>LISA classes: {escape("; ".join(rules) or "see the tables")}. Global permutation
+p-values (Moran's I below) are one-sided in the observed direction; local ones (LISA, Gi*,
+local Geary: the classes, the tables' <code>p_sim</code>, the significance maps) as the
+classes state (<code>p_sided</code> in the tables; a two-sided p is twice the folded
+one-sided p of GeoDa and esda, capped at 1); local join counts one-sided (upper);
+normal-approximation p-values two-sided.</p>
 {auto_table}{other_table}
 <h3>Moran scatter plots</h3><div class="figs">{"".join(scatters)}</div>
 <h2>Figures</h2>

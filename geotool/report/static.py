@@ -79,7 +79,7 @@ _T = {
         "rule": "显著性：{rule}",
         "perms": "；{n} 次条件置换",
         "sig": "显著性（伪 p 值）：{label}",
-        "sig_legend": "伪 p 值（未校正，单侧）",
+        "sig_legend": "伪 p 值（未校正，{sided}）",
         "sig_note": "α = 0.05；图中为未校正的 p 值，LISA 分类按 {rule}",
         "joins": "局部联接计数：{label}",
         "joins_legend": "局部联接计数",
@@ -122,7 +122,7 @@ _T = {
         "rule": "Significance: {rule}",
         "perms": "; {n} conditional permutations",
         "sig": "Significance (pseudo p): {label}",
-        "sig_legend": "pseudo p (unadjusted, one-sided)",
+        "sig_legend": "pseudo p (unadjusted, {sided})",
         "sig_note": "α = 0.05; p shown unadjusted; LISA classes use {rule}",
         "joins": "Local join counts: {label}",
         "joins_legend": "Local join counts",
@@ -151,7 +151,18 @@ def _words(lang: str) -> dict[str, Any]:
     return _T[lang]
 
 
-_RULE_ZH = {"no adjustment": "未校正", "FDR": "FDR 校正", "Bonferroni": "Bonferroni 校正"}
+_RULE_ZH = {
+    "no adjustment": "未校正",
+    "FDR": "FDR 校正",
+    "Bonferroni": "Bonferroni 校正",
+    "two-sided p": "双侧 p",
+    "one-sided (folded) p": "单侧 p（折叠，同 GeoDa）",
+}
+#: The sidedness of local p-values (``attrs["p_sided"]``) in legends, by language.
+_SIDED = {
+    "en": {"two-sided": "two-sided", "folded": "one-sided, folded"},
+    "zh": {"two-sided": "双侧", "folded": "单侧，折叠"},
+}
 
 #: The 2020 report's variables and join tables by key, in Chinese.
 _LABELS_ZH = {
@@ -344,7 +355,9 @@ def significance_figure(
     }
     return _class_map(
         cls, colours, labels, words=words, title=words["sig"].format(label=label),
-        legend_title=words["sig_legend"],
+        legend_title=words["sig_legend"].format(
+            sided=_SIDED[lang].get(str(local.attrs.get("p_sided", "folded")), "?")
+        ),
         legend_note=words["sig_note"].format(rule=_rule(local, lang)), source=source, lang=lang,
         units=units,
     )  # fmt: skip

@@ -66,6 +66,7 @@ def analysis(study: Study) -> Analysis:
         },
         lisa_legend="Local Moran (score = 101 - rank)",
         marked_name="工业百强县 ranked counties",
+        sensitivity_specs=rankings.SENSITIVITY_SPECS,  # the band its tables have used
     )
 
 
