@@ -837,8 +837,8 @@ def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
     scale = 1000.0 if max(east - west, north - south) < 1000 else 1.0
     cx, cy = (west + east) / 2, (south + north) / 2
     return pyproj.CRS.from_proj4(
-        f"+proj=tmerc +lat_0=0 +lon_0=3 +k=0.9996 +x_0={-cx * scale:.6f} "
-        f"+y_0={-cy * scale:.6f} +ellps=WGS84 +towgs84=0,0,0 +to_meter={scale:g} +no_defs"
+        f"+proj=tmerc +lat_0=0 +lon_0=3 +k=0.9996 +x_0={cx * scale:.6f} "
+        f"+y_0={cy * scale:.6f} +ellps=WGS84 +towgs84=0,0,0 +to_meter={scale:g} +no_defs"
     )
 
 
