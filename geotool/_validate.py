@@ -444,9 +444,18 @@ def finite_values(series: pd.Series, name: str) -> pd.Series:
 
 
 def geometries(series: pd.Series, name: str = "geo") -> None:
-    """Refuse missing or empty geometries, naming the first few by index.
+    """Refuse geometries no position or neighbour can be computed from, naming them by index.
 
-    A unit without a shape has no position and no neighbours.
+    Refused: anything but a GeoSeries (or GeoDataFrame: its geometry column); missing or
+    empty geometries (a unit without a shape has no position and no neighbours);
+    non-finite vertices (NaN or infinite coordinates, which GEOS and PROJ turn into
+    errors or silent garbage); and coordinates outside any plausible range for the CRS:
+    longitudes outside -180 to 360 degrees (0-360 is a common convention) or latitudes
+    outside -90 to 90 in a geographic CRS, and more than 100,000 km from the origin
+    (:data:`MAX_PROJECTED_METRES`; zone-prefixed Gauss-Krueger eastings reach 45,000 km)
+    in a projected one. Without a CRS only finiteness is
+    checked (:func:`geotool.geometry.analysis_crs` refuses such data where distances
+    are needed).
 
     Parameters
     ----------
@@ -455,7 +464,22 @@ def geometries(series: pd.Series, name: str = "geo") -> None:
     name : str, default "geo"
         The parameter's name, for messages.
 
+    Raises
+    ------
+    InputError
+        As above.
+
     """
+    import geopandas as gpd
+
+    if isinstance(series, gpd.GeoDataFrame):
+        series = series.geometry
+    if not isinstance(series, gpd.GeoSeries):
+        msg = (
+            f"{name}: expected a geopandas GeoDataFrame or GeoSeries, got "
+            f"{type(series).__name__}; read your polygons with geotool.geofile.read_geometry."
+        )
+        raise InputError(msg)
     bad = series.isna() | series.is_empty
     if bad.any():
         shown = [str(v)[:40] for v in series.index[bad.to_numpy()][:5]]
@@ -464,6 +488,49 @@ def geometries(series: pd.Series, name: str = "geo") -> None:
             "drop those units or repair their geometry first."
         )
         raise InputError(msg)
+    _coordinates(series, name)
+
+
+MAX_PROJECTED_METRES = 1e8
+"""Largest distance from a projected CRS's origin accepted (2.5 times the equator)."""
+_SLACK_DEGREES = 1e-6  # rounding at the poles and the antimeridian
+
+
+def _coordinates(series: pd.Series, name: str) -> None:
+    """Refuse non-finite vertices, and vertices outside the plausible range of the CRS."""
+    import pyproj
+    import shapely
+
+    xy, where = shapely.get_coordinates(series.to_numpy(), return_index=True)
+    finite = np.isfinite(xy).all(axis=1)
+    problem = "non-finite (NaN or infinite) coordinates"
+    fix = "repair or drop those units"
+    if finite.all() and series.crs is not None:
+        crs = pyproj.CRS.from_user_input(series.crs)
+        if crs.is_geographic:
+            x, y = xy[:, 0], xy[:, 1]
+            slack = _SLACK_DEGREES
+            finite = (x >= -180 - slack) & (x <= 360 + slack) & (np.abs(y) <= 90 + slack)
+            problem = "longitudes outside -180 to 360 or latitudes outside -90 to 90 degrees"
+            fix = (
+                "check that x is the longitude and y the latitude, and that the CRS "
+                f"({short(crs.name, 40)}) is the one the coordinates are in"
+            )
+        else:
+            factor = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+            finite = np.hypot(xy[:, 0], xy[:, 1]) * (factor or 1.0) <= MAX_PROJECTED_METRES
+            problem = "coordinates more than 100,000 km from the origin of a projected CRS"
+            fix = f"check that the CRS ({short(crs.name, 40)}) is the one the coordinates are in"
+    if finite.all():
+        return
+    units = np.unique(where[~finite])
+    shown = [str(v)[:40] for v in series.index[units][:5]]
+    example = xy[~finite][0]
+    msg = (
+        f"{len(units):,} of {name}'s geometries have {problem} (index {shown}, e.g. "
+        f"({example[0]:.6g}, {example[1]:.6g})); {fix}."
+    )
+    raise InputError(msg)
 
 
 def _year(cell: object) -> tuple[int | None, str]:
