@@ -1194,7 +1194,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _refuse_surrogates(column: pd.Series, texts: list[str], name: str) -> None:
     r"""Refuse a column holding lone surrogates: no file can hold them (nor the match report).
 
-    Decoded files never hold one; a Python string can (``"\\ud800"``, or bytes decoded
+    Decoded files never hold one; a Python string can (``"\ud800"``, or bytes decoded
     with ``errors="surrogateescape"``). Only the distinct texts are searched.
     """
     if not any(_SURROGATE.search(t) for t in texts):

@@ -623,9 +623,7 @@ def analyse(
     return out
 
 
-def _check_analysis_input(
-    table: object, pos: object, *, id_col: str, year_col: str | None
-) -> None:
+def _check_analysis_input(table: object, pos: object, *, id_col: str, year_col: str | None) -> None:
     """Refuse a tier table or positions :func:`analyse` cannot use, naming the argument."""
     for name, frame in (("table", table), ("pos", pos)):
         if not isinstance(frame, pd.DataFrame):
