@@ -233,7 +233,9 @@ def unit_positions(
 
     """
     core = _core_point(core)
-    if coast is not None and not isinstance(coast, shapely.Geometry | gpd.GeoSeries):
+    if coast is not None and not isinstance(
+        coast, shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame
+    ):
         msg = (
             f"coast must be a shapely geometry, GeoSeries or GeoDataFrame (e.g. "
             f"geotool.boundaries.coastline()), got {type(coast).__name__}."
