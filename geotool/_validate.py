@@ -39,6 +39,7 @@ __all__ = [
     "safe_filename",
     "seed",
     "share",
+    "share_at_least",
     "year_labels",
 ]
 
@@ -291,6 +292,32 @@ def share(value: object, name: str) -> float:
         msg = f"{name}={number:g}: a share is from 0 to 1 (e.g. 0.05 for 5 %)."
         raise InputError(msg)
     return number
+
+
+def share_at_least(count: int, total: int) -> str:
+    """The share ``count / total`` as text, rounded up at two significant digits.
+
+    For advice such as "allow them with max_unmatched=...": following it must work,
+    so the text is never below the share (57 of 1,000,000 is ``0.000057``, never
+    ``0.00``), and short enough to type.
+
+    Examples
+    --------
+    >>> share_at_least(57, 1_000_000), share_at_least(1, 3), share_at_least(5, 100)
+    ('0.000057', '0.34', '0.05')
+
+    """
+    if total <= 0 or count <= 0:
+        return "0"
+    if count >= total:
+        return "1"
+    decimals = 2
+    while count * 10**decimals < total * 10:  # two significant digits
+        decimals += 1
+    scaled = -(-count * 10**decimals // total)  # the ceiling, in integers: exact
+    digits = str(scaled).rjust(decimals + 1, "0")
+    text = f"{digits[:-decimals]}.{digits[-decimals:]}".rstrip("0").rstrip(".")
+    return text
 
 
 def classes(k: object, *, n_distinct: int, name: str = "k", minimum: int = 2) -> int:

@@ -29,7 +29,6 @@ include the units that scored nothing, with 0, to test against them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -353,7 +352,7 @@ def load_user_table(
             f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
             f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
             f"{why}). {fix}, or allow them with "
-            f"max_unmatched={math.ceil(share * 100) / 100:.2f}."
+            f"max_unmatched={check.share_at_least(len(bad), len(resolved))}."
         )
     ok = resolved[resolved["match_status"] == "matched"].copy()
     if year_col:
