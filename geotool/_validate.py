@@ -374,7 +374,10 @@ def classes(k: object, *, n_distinct: int, name: str = "k", minimum: int = 2) ->
 
 
 def _labels(index: pd.Index) -> str:
+    """Up to 5 labels; ``line 5, 7`` for rows read from a file (index name ``line``)."""
     shown = ", ".join(short(label, 30) for label in index[:5])
+    if index.name == "line":  # geotool.io.read_table: the lines of the file
+        shown = ("lines " if len(index) > 1 else "line ") + shown
     return shown + (f" and {len(index) - 5:,} more" if len(index) > 5 else "")
 
 

@@ -115,7 +115,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
         prefecture_col=args.prefecture_col,
         code_col=args.code_col,
     )
-    write_atomic(out, to_csv_bytes(resolved, index_label="row"))
+    write_atomic(out, to_csv_bytes(resolved, index_label="line"))  # lines of the file
     counts = resolved["match_status"].value_counts().to_dict()
     print(
         f"{len(resolved)} rows: "
@@ -128,7 +128,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
     if share > max_unmatched:
         first = bad.iloc[0]
         msg = (
-            f"{len(bad)} of {len(resolved)} rows are not matched (first: row {bad.index[0]}, "
+            f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
             f"{first['match_status']}: {first['match_note']}); fix them as {out} suggests, "
             f"or allow them with --max-unmatched {check.share_at_least(len(bad), len(resolved))}."
         )

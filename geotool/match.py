@@ -1415,8 +1415,9 @@ def require_unique(resolved: pd.DataFrame) -> None:
     dup = duplicates(resolved)
     if len(dup):
         codes = sorted(dup["adcode"].unique())
+        word = "lines" if dup.index.name == "line" else "rows"  # read_table: file lines
         shown = "; ".join(
-            f"{code}: rows {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
+            f"{code}: {word} {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
             for code in codes[:5]
         )
         more = f"; {len(codes) - 5:,} more" if len(codes) > 5 else ""
