@@ -207,7 +207,7 @@ def test_tiers_cli_user_data_errors(tmp_path):
     data = tmp_path / "t.csv"
     data.write_text("县,得分\n江阴市,9\n昆山市,\n张家港市,7\n", encoding="utf-8")
     proc = run_cli("tiers", "--data", str(data), "--score", "得分", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "missing at 1" in proc.stderr  # the empty cell, row 1
+    assert proc.returncode == 2 and "missing at line 3" in proc.stderr  # the empty cell, line 3
     data.write_text("县,得分\n江阴市,9\n昆山市,9\n张家港市,7\n", encoding="utf-8")
     proc = run_cli(
         "tiers", "--data", str(data), "--score", "得分", "-k", "3", "--out", str(tmp_path)
