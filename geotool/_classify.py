@@ -125,7 +125,7 @@ def user_breaks(breaks: object) -> list[float]:
     if breaks is None or isinstance(breaks, str | bytes) or not hasattr(breaks, "__iter__"):
         msg = f"scheme='user' needs breaks=[...] (class upper bounds), got {short(breaks, 40)}."
         raise InputError(msg)
-    items = list(breaks)  # type: ignore[call-overload]
+    items = list(breaks)
     if not items:
         msg = "scheme='user' needs breaks=[...] (class upper bounds); breaks is empty."
         raise InputError(msg)

@@ -473,7 +473,7 @@ def finite_values(series: pd.Series, name: str) -> pd.Series:
     return pd.Series(values, index=series.index, name=series.name)
 
 
-def geometries(series: pd.Series, name: str = "geo") -> None:
+def geometries(series: object, name: str = "geo") -> None:
     """Refuse geometries no position or neighbour can be computed from, naming them by index.
 
     Refused: anything but a GeoSeries (or GeoDataFrame: its geometry column); missing or

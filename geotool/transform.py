@@ -72,7 +72,11 @@ SMOOTHERS = {
 }
 
 
-def _name(values: pd.Series) -> str:
+def _name(values: pd.Series, what: str = "values") -> str:
+    """The variable's name for labels; a non-Series is refused, naming ``what``."""
+    if not isinstance(values, pd.Series):
+        msg = f"{what}: expected a pandas Series on the units' index, got {type(values).__name__}."
+        raise InputError(msg)
     return "value" if values.name is None else str(values.name)
 
 

@@ -221,12 +221,16 @@ REFUSED = [
     pytest.param(
         [*R, "--data", "equal.csv", "--value-col", "GDP"], "single distinct", id="all values equal"
     ),
-    pytest.param([*R, "--data", "dash.csv", "--value-col", "GDP"], "'—' at line 5", id="dash as value"),
+    pytest.param(
+        [*R, "--data", "dash.csv", "--value-col", "GDP"], "'—' at line 5", id="dash as value"
+    ),
     pytest.param(
         [*R, "--data", "blank.csv", "--value-col", "GDP"], "--value-col 'GDP'", id="blank value"
     ),
     pytest.param(
-        [*R, "--data", "comma.csv", "--value-col", "GDP"], "'1,234' at line 3", id="thousands separator"
+        [*R, "--data", "comma.csv", "--value-col", "GDP"],
+        "'1,234' at line 3",
+        id="thousands separator",
     ),
     pytest.param(
         [*R, "--data", "negzero.csv", "--value-col", "GDP", "--transform", "log"],

@@ -38,7 +38,7 @@ def test_assign_ward_and_jenks_find_contiguous_tiers():
 @pytest.mark.parametrize(
     ("scores", "kwargs", "message"),
     [
-        (pd.Series([1.0, np.nan, 3.0]), {}, "value\(s\) are missing at 1"),
+        (pd.Series([1.0, np.nan, 3.0]), {}, r"value\(s\) are missing at 1"),
         (pd.Series([1.0, 1.0, 2.0]), {"k": 3}, "only 2 distinct values"),
         (pd.Series([1.0, 2.0, 3.0]), {"method": "kmeans", "k": 2}, "method must be"),
     ],

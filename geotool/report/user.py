@@ -444,7 +444,7 @@ def _join_own(
 
     _, report = join_table(raw, geometry, id_col=id_col, name_col=name_col, year_col=year_col)
     rows = report[report["row"].notna()].copy()
-    rows.index = raw.index[rows["row"].astype(int) - 1]  # join_table counts rows from 1
+    rows.index = raw.index[rows["row"].astype(int).to_numpy() - 1]  # join_table counts from 1
     out = raw.copy()
     matched = rows["status"] == "matched"
     out["adcode"] = rows["id"].where(matched).astype(object).reindex(out.index)
