@@ -115,7 +115,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
         prefecture_col=args.prefecture_col,
         code_col=args.code_col,
     )
-    write_atomic(out, to_csv_bytes(resolved, index_label="row"))
+    write_atomic(out, to_csv_bytes(resolved, index_label="line"))  # lines of the file
     counts = resolved["match_status"].value_counts().to_dict()
     print(
         f"{len(resolved)} rows: "
@@ -128,9 +128,9 @@ def _cmd_match(args: argparse.Namespace) -> int:
     if share > max_unmatched:
         first = bad.iloc[0]
         msg = (
-            f"{len(bad)} of {len(resolved)} rows are not matched (first: row {bad.index[0]}, "
+            f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
             f"{first['match_status']}: {first['match_note']}); fix them as {out} suggests, "
-            f"or allow them with --max-unmatched {share:.2f}."
+            f"or allow them with --max-unmatched {check.share_at_least(len(bad), len(resolved))}."
         )
         raise InputError(msg)
     require_unique(resolved)
@@ -515,8 +515,11 @@ def _cmd_map(args: argparse.Namespace) -> int:
             scheme=args.scheme,
             k=args.k,
             title=args.title or f"{Path(args.data).stem}: {series.attrs['label']}",
+            # the unit's name only where the table has no column of that name (as in run)
             table=rows[list(extra)].join(
-                user.units[["name"]] if user.units is not None else pd.DataFrame()
+                user.units[["name"]].drop(columns=list(extra), errors="ignore")
+                if user.units is not None
+                else pd.DataFrame()
             ),
             fields=extra,
             **opts,
@@ -1064,6 +1067,15 @@ _FLAGS = {
     "figures": "--figures",
     "dpi": "--dpi",
 }
+#: Library spellings with no flag of their own, and what the CLI says instead.
+_SPELLINGS = {
+    "log1p=True": "--transform log1p",
+    "smooth=None": "no --smooth",
+    "transform=None": "no --transform",
+    "per=None": "no --per",
+    "adjust=None": "no --adjust",
+}
+_SPELLING = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in _SPELLINGS) + r")(?![\w'])")
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
 _PARAM = re.compile(
     r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$)|(True)\b)?"
@@ -1083,6 +1095,7 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
         after = message[m.end() : m.end() + 1]
         return flags[m.group(1)] + ("" if after in ("", " ", ".", ",", ";", ")") else " ")
 
+    message = _SPELLING.sub(lambda m: _SPELLINGS[m.group(0)], message)
     return _PARAM.sub(spelt, message).rstrip()
 
 

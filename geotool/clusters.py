@@ -674,7 +674,17 @@ def belts(
 
     """
     w = as_weights(w)
-    chosen = pd.Index(selected.index[selected.astype(bool).to_numpy()])
+    chosen = _selected_units(selected)
+    for name, given in (("order", order), ("labels", labels), ("groups", groups)):
+        if given is not None and not isinstance(given, pd.Series):
+            msg = f"{name} must be a pandas Series on the units' index, got {type(given).__name__}."
+            raise InputError(msg)
+    if order is not None:
+        rank = pd.to_numeric(order.reindex(chosen), errors="coerce")
+        if not np.isfinite(rank.to_numpy(dtype=float)).all():
+            shown = chosen[~np.isfinite(rank.to_numpy(dtype=float))][:5].tolist()
+            msg = f"order has no finite rank for selected units {shown}; give every one a rank."
+            raise InputError(msg)
     missing = chosen.difference(w.ids)
     if len(missing):
         msg = f"{len(missing)} selected units are not in the weights (e.g. {list(missing[:3])})."
@@ -701,6 +711,35 @@ def belts(
     return pd.DataFrame(rows).sort_values(
         sort, ascending=[False, True][: len(sort)], ignore_index=True
     )
+
+
+def _selected_units(selected: object) -> pd.Index:
+    """The units ``selected`` marks: booleans or 0/1, one per unit, none missing."""
+    if not isinstance(selected, pd.Series):
+        msg = (
+            "selected must be a pandas Series of booleans on the units' index, got "
+            f"{type(selected).__name__}."
+        )
+        raise InputError(msg)
+    if selected.index.has_duplicates:
+        dup = selected.index[selected.index.duplicated()].unique()[:5].tolist()
+        msg = f"selected has duplicated index labels {dup}; give one value per unit."
+        raise InputError(msg)
+    flags = selected.astype(object)
+    ok = flags.map(
+        lambda v: (
+            isinstance(v, bool | np.bool_)
+            or (isinstance(v, int | float | np.number) and v in (0, 1))
+        )
+    )
+    if not ok.all():
+        shown = selected.index[~ok.to_numpy(dtype=bool)][:5].tolist()
+        msg = (
+            f"selected must hold True/False (or 1/0) for every unit; units {shown} hold "
+            f"{short(flags[~ok.to_numpy(dtype=bool)].iloc[0], 30)!r}."
+        )
+        raise InputError(msg)
+    return pd.Index(selected.index[flags.astype(bool).to_numpy(dtype=bool)])
 
 
 def table_belts(table: pd.DataFrame, spec: str | Path = "report2020") -> pd.DataFrame:
