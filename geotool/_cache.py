@@ -195,7 +195,8 @@ def derived_cache(
 
     For pure functions of the bundled data whose arguments have a stable ``repr``
     (strings, numbers, tuples of them). Callers must not change what they get (return
-    copies from a public wrapper).
+    copies from a public wrapper). ``wrapper.cache_file(*args)`` is the file that holds
+    (or would hold) ``wrapper(*args)``, ``None`` without a cache folder.
 
     Parameters
     ----------
@@ -211,10 +212,13 @@ def derived_cache(
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         layout: list[Any] = []  # resolved at the first call (annotations are strings)
 
-        def on_disk(*args: Any) -> R:
+        def cache_file(*args: Any) -> Path | None:
             if not layout:
                 layout.append(_returns(fn, returns))
-            path = _disk_path(fn, args, layout[0])
+            return _disk_path(fn, args, layout[0])
+
+        def on_disk(*args: Any) -> R:
+            path = cache_file(*args)
             if path is not None:
                 hit, value = _read(path, layout[0])
                 if hit:
@@ -226,6 +230,7 @@ def derived_cache(
 
         on_disk.__name__ = fn.__name__
         cached = settings_cache(maxsize)(on_disk)
+        cached.cache_file = cache_file  # type: ignore[attr-defined]
         return functools.wraps(fn)(cached)  # type: ignore[return-value]
 
     return decorate
