@@ -25,7 +25,10 @@ runs (``tests/test_caches_background.py`` compares every file of a run both ways
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -38,6 +41,24 @@ from geotool._errors import GeotoolError
 __all__ = ["Pending", "Prepared", "prepare", "start"]
 
 T = TypeVar("T")
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """In a forked child: be killed by the kernel when ``parent`` dies (Linux).
+
+    A ``geotool run`` killed with SIGKILL cannot stop its children itself; without
+    this a child went on rendering for seconds. The request is checked against a
+    parent that died before it was made (the child is then an orphan: it leaves).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux's libc: the pipe's EOF still ends waits
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 class Pending(Generic[T]):
@@ -160,10 +181,12 @@ def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None)
     if not forking():
         return Prepared(work)
     ctx = multiprocessing.get_context("fork")
+    parent = os.getpid()
     receive, send = ctx.Pipe(duplex=False)  # the result, child to parent
     args_in, args_out = ctx.Pipe(duplex=False)  # the arguments, parent to child
 
     def child() -> None:
+        _die_with(parent)
         receive.close()
         args_out.close()
         warm_error: BaseException | None = None
