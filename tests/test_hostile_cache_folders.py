@@ -13,8 +13,10 @@ import logging
 import os
 import pickle
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +277,222 @@ def test_nothing_in_the_package_unpickles_or_evaluates_files():
             if banned.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()}")
     assert found == []
+
+
+# -- two writers, one folder ------------------------------------------------------------
+
+
+def _geotool(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    full = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "geotool.cli", *args], cwd=cwd, env=full,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _tables(out: Path) -> dict[str, pd.DataFrame]:
+    return {
+        p.name: pd.read_csv(p, encoding="utf-8-sig", dtype={"adcode": str})
+        for p in sorted(out.glob("*.csv"))
+    }
+
+
+def _one_run(out: Path) -> tuple[int, int]:
+    """The (seed, permutations) every table of ``out`` carries: one run's, or fail."""
+    from geotool._outdir import read_manifest, verify
+
+    assert verify(out) == []
+    tables = _tables(out)
+    assert set(tables) == {f["path"] for f in read_manifest(out)["files"]}
+    stamps = {
+        (int(s), int(p)) for t in tables.values() for s, p in t[["seed", "permutations"]].to_numpy()
+    }
+    assert len(stamps) == 1, stamps
+    return stamps.pop()
+
+
+def test_a_second_autocorr_on_the_same_folder_is_refused_and_tables_name_their_seed(tmp_path):
+    out = tmp_path / "A"
+    base = ("--quiet", "autocorr", "--permutations", "99", "--json", "--out", str(out))
+    slow = {"GEOTOOL_TEST_PUBLISH_DELAY": "1.5"}  # the first holds the folder for seconds
+    first = _geotool(*base, "--seed", "1", cwd=tmp_path, env=slow)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.poll() is None:
+        lock = out / ".geotool-lock"
+        if lock.exists() and lock.stat().st_size:
+            break
+        time.sleep(0.05)
+    second = _geotool(*base, "--seed", "2", cwd=tmp_path)
+    err2 = second.communicate(timeout=120)[1]
+    stdout1, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert second.returncode == 2 and "in use by another geotool autocorr" in err2, err2
+    assert "--out" in err2 and "Traceback" not in err2
+    assert _one_run(out) == (1, 99)
+    announced = Path(json.loads(stdout1)["local_table"])
+    assert announced.parent == out.resolve()
+    assert set(_tables(out)[announced.name]["seed"]) == {1}  # the announced table is its own
+    # both started at once, many times: whichever publishes, the folder is one run's
+    for seed in (3, 5):
+        a = _geotool(*base, "--seed", str(seed), cwd=tmp_path)
+        b = _geotool(*base, "--seed", str(seed + 1), cwd=tmp_path)
+        a.communicate(timeout=120), b.communicate(timeout=120)
+        codes = {a.returncode, b.returncode}
+        assert codes <= {0, 2} and 0 in codes
+        assert _one_run(out)[0] in (seed, seed + 1)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
+    import hashlib
+
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.lstat()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        out[str(p.relative_to(folder))] = (st.st_ino, st.st_mtime_ns, digest)
+    return out
+
+
+def test_commands_on_bad_data_never_write_into_a_published_run(tmp_path):
+    """``geotool run --data`` published ./outputs (tables/match_report.csv among its
+    files). tiers and autocorr on a table with an unknown county, without --out, leave
+    every entry of ./outputs as it was; pointed into it, no command replaces one of the
+    run's files (nor the folder itself)."""
+    from geotool._outdir import MANIFEST, read_manifest, verify
+
+    example = ROOT / "examples" / "innovation_scores_gbk.csv"
+    run = _geotool("--quiet", "run", "--data", str(example), "--permutations", "99",
+                   "--figures", "", cwd=tmp_path)  # fmt: skip
+    err = run.communicate(timeout=300)[1]
+    assert run.returncode == 0, err
+    outputs = tmp_path / "outputs"
+    assert (outputs / "tables" / "match_report.csv").is_file() and verify(outputs) == []
+    everything = _snapshot(outputs)
+    owned = [MANIFEST, *(f["path"] for f in read_manifest(outputs)["files"])]
+    runs = {k: everything[k] for k in owned}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("县,值\n江阴市,1\n昆山市,2\n不存在县,3\n常熟市,4\n", encoding="utf-8")
+    defaults = [
+        ("tiers", "--data", str(bad), "--score", "值"),
+        ("autocorr", "--data", str(bad), "--value-col", "值"),
+    ]
+    inside = [
+        ("tiers", "--data", str(example), "--score", "创新得分", "--out", "outputs/tables"),
+        ("autocorr", "--data", str(example), "--permutations", "99", "--out", "outputs/tables"),
+        ("autocorr", "--permutations", "99", "--out", "outputs"),  # the run's own folder
+        ("match", str(example), "--out", "outputs/tables/match_report.csv"),
+        ("map", "--data", str(bad), "--value-col", "值", "--out", "outputs/maps/lisa.html"),
+    ]
+    for command in defaults + inside:
+        proc = _geotool("--quiet", *command, cwd=tmp_path)
+        err = proc.communicate(timeout=300)[1]
+        assert proc.returncode == 2 and "Traceback" not in err, (command, err)
+        now = _snapshot(outputs)
+        assert now == everything if command in defaults else {k: now[k] for k in owned} == runs
+        assert verify(outputs) == [], command
+        report = re.search(r"Every row with its status: (\S+match_report\.csv)", err)
+        if command in defaults:  # beside the command's own output, every row kept
+            path = Path(report[1])
+            assert path.parent == tmp_path and len(pd.read_csv(path, encoding="utf-8-sig")) == 4
+        else:
+            assert "geotool run" in err and "choose another --out" in err, (command, err)
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "outputs_tiers.match_report.csv", "outputs_autocorr.match_report.csv",
+    }  # fmt: skip
+
+
+# -- leftovers --------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat_file.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked renderers: Linux")
+def test_renderer_children_die_with_a_killed_run(tmp_path):
+    run = _geotool("--quiet", "run", "--out", str(tmp_path / "out"), "--permutations", "99",
+                   cwd=tmp_path)  # fmt: skip
+    deadline = time.monotonic() + 120
+    kids: list[int] = []
+    while not kids and run.poll() is None and time.monotonic() < deadline:
+        kids = _children(run.pid)
+        time.sleep(0.02)
+    assert kids, "the run forked no renderer"
+    time.sleep(0.3)  # the children are importing or drawing
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=10)
+    killed = time.monotonic()
+    while any(_alive(k) for k in kids) and time.monotonic() - killed < 5:
+        time.sleep(0.02)
+    assert not any(_alive(k) for k in kids)
+    assert time.monotonic() - killed < 1.0
+
+
+_HOLD = """
+import sys, time
+from geotool._outdir import OutputFolder
+with OutputFolder(sys.argv[1]) as folder:
+    folder.write("a.csv", "x")
+    print(folder.staging, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_staging_folders_of_killed_runs_go_and_live_or_foreign_ones_stay(tmp_path):
+    from geotool._outdir import OutputFolder
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def hold(name: str) -> tuple[subprocess.Popen, Path]:
+        proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / name)], env=env,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+        return proc, Path(proc.stdout.readline().strip())
+
+    killed, dead_staging = hold("killed")
+    live, live_staging = hold("live")
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate(timeout=10)
+        assert dead_staging.parent == tmp_path and (dead_staging / "a.csv").exists()
+        dead_pid = killed.pid
+        decoys = {  # named like staging, but not geotool's staging of a dead process
+            f".notes.geotool-staging-{dead_pid}-abc": None,  # no marker
+            f".old.geotool-staging-{dead_pid}-ab12": "link",  # marker is a link
+            f".other.geotool-staging-{dead_pid}-cd34": {"pid": dead_pid + 1},  # pid differs
+            f".far.geotool-staging-{dead_pid}-ef56": {"pid": dead_pid, "host": "elsewhere"},
+        }
+        for name, marker in decoys.items():
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "keep.txt").write_text("mine")
+            if marker == "link":
+                (tmp_path / name / ".geotool-staging.json").symlink_to(dead_staging / "a.csv")
+            elif marker is not None:
+                (tmp_path / name / ".geotool-staging.json").write_text(json.dumps(marker))
+        (tmp_path / f".file.geotool-staging-{dead_pid}-0a").write_text("a file, not a folder")
+        with OutputFolder(tmp_path / "next") as folder:  # any run in the same parent
+            folder.write("b.csv", "y")
+        assert not dead_staging.exists()
+        assert not any("geotool-trash" in p.name for p in tmp_path.iterdir())
+        assert live_staging.is_dir() and (live_staging / "a.csv").exists()
+        for name in decoys:
+            assert (tmp_path / name / "keep.txt").read_text() == "mine"
+        assert (tmp_path / f".file.geotool-staging-{dead_pid}-0a").is_file()
+    finally:
+        live.kill()
+        live.communicate(timeout=10)
