@@ -27,6 +27,14 @@ The rules
 * **Inputs are never destinations.** ``DIR`` that is an input file, and any path of the
   run that is (same inode) an input file, are refused before anything is written; a
   stale own file that is now an input is kept (and becomes the user's).
+* **One owner.** A folder holding another command's published output (its manifest's
+  ``owner``) is refused, and no output ever writes a file that a published folder
+  above it owns (``geotool autocorr --out outputs/tables`` cannot replace the run's
+  ``tables/match_report.csv``). Single files (``geotool map``, ``geotool match``) are
+  :class:`OutputFile` transactions: a lock file beside the file, one rename.
+* **Leftovers of dead runs.** At the start of every output, staging folders beside it
+  whose marker names a process of this host that no longer runs are deleted, whatever
+  folder they were for; a live run's, and anything without that marker, are left.
 * **Failures change nothing.** An exception (``KeyboardInterrupt`` included) discards
   the staging folder and leaves ``DIR`` as it was. ``OSError`` while writing or
   publishing (full disk, quota, permissions) becomes a one-line ``InputError``.
