@@ -31,6 +31,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
+import stat
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -140,12 +142,23 @@ def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...], spec: Any) -> Path
 _warned: set[str] = set()
 
 
+def _entry_bytes(path: Path) -> bytes:
+    """The bytes of the regular file ``path``: never a link, a FIFO or a device."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _store.ForeignEntryError("not a regular file")
+        if st.st_size > _store.MAX_BYTES:
+            raise _store.ForeignEntryError("larger than any entry")
+        return fh.read(_store.MAX_BYTES + 1)
+
+
 def _read(path: Path, spec: Any) -> tuple[bool, object]:
     """``(True, value)`` for an entry of ``spec`` at ``path``; ``(False, None)`` otherwise."""
     try:
-        if path.stat().st_size > _store.MAX_BYTES:
-            raise _store.ForeignEntryError("larger than any entry")
-        return True, _store.decode(spec, path.read_bytes())
+        return True, _store.decode(spec, _entry_bytes(path))
     except (FileNotFoundError, NotADirectoryError):
         return False, None
     except (OSError, _store.ForeignEntryError) as exc:  # never trusted: a miss, recomputed

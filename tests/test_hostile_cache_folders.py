@@ -221,6 +221,31 @@ def test_poisoned_entries_are_misses_never_code(case, cache, computed, caplog, t
         _cache._warned.discard(str(path))
 
 
+def test_links_pipes_devices_and_folders_at_an_entry_are_misses(cache, computed, caplog, tmp_path):
+    """No read of /dev/zero without end, no wait on a FIFO, no file reached by a link."""
+    fn, args = clusters._check_geometry, _derived()[4][1]
+    path = _entry(cache, fn, args)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_bytes(path.read_bytes())  # a valid entry, but reached through a link
+    makers = {
+        "link to /dev/zero": lambda: path.symlink_to("/dev/zero"),
+        "fifo": lambda: os.mkfifo(path),
+        "link to a valid entry": lambda: path.symlink_to(elsewhere),
+        "folder": path.mkdir,
+    }
+    for label, make in makers.items():
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+        make()
+        started = time.monotonic()
+        warned = _reread(fn, args, computed, caplog)
+        assert time.monotonic() - started < 10, label
+        assert len(warned) == 1, (label, warned)
+        _cache._warned.discard(str(path))
+
+
 def test_a_read_only_poisoned_cache_still_gives_the_right_answer(
     cache, computed, caplog, tmp_path, monkeypatch
 ):
