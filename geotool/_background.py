@@ -14,8 +14,9 @@ given to ``submit`` and the result travel, pickled through pipes; the arguments 
 sent from a thread, so the parent does not wait for a child still importing. In a
 plain run the children fork before any numba kernel has run, so no numba worker
 thread exists yet (forking a threaded process is unsafe, and Python 3.12 warns of
-it). A child never runs a numba kernel (GNU OpenMP refuses to work after a fork) and
-exits when done.
+it). A child never runs a numba kernel (GNU OpenMP refuses to work after a fork),
+exits when done, and dies with its parent (``PR_SET_PDEATHSIG``: a run killed with
+SIGKILL leaves no renderer behind).
 
 Where forking is not safe or not possible (Windows; macOS, where system frameworks are
 not fork-safe) or ``settings.background`` is off, the work runs in the calling process

@@ -272,7 +272,7 @@ def test_the_cli_never_runs_a_pickle_planted_in_a_shared_cache(tmp_path, compute
     """``geotool clusters`` over a cache where every entry (and legacy names) is a payload."""
     shared = tmp_path / "shared"
     env = {**os.environ, "GEOTOOL_CACHE_DIR": str(shared), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "geotool.cli", "clusters", "--json", "--permutations", "99"]
+    cmd = [sys.executable, "-m", "geotool.cli", "clusters", "--json", "--permutations", "0"]
     clean = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     marker = tmp_path / "pwned"
     entries = list((shared / "derived").iterdir())
@@ -357,14 +357,14 @@ def test_a_second_autocorr_on_the_same_folder_is_refused_and_tables_name_their_s
     announced = Path(json.loads(stdout1)["local_table"])
     assert announced.parent == out.resolve()
     assert set(_tables(out)[announced.name]["seed"]) == {1}  # the announced table is its own
-    # both started at once, many times: whichever publishes, the folder is one run's
-    for seed in (3, 5):
-        a = _geotool(*base, "--seed", str(seed), cwd=tmp_path)
-        b = _geotool(*base, "--seed", str(seed + 1), cwd=tmp_path)
-        a.communicate(timeout=120), b.communicate(timeout=120)
-        codes = {a.returncode, b.returncode}
-        assert codes <= {0, 2} and 0 in codes
-        assert _one_run(out)[0] in (seed, seed + 1)
+    # both started at once: whichever publishes, the folder is one run's
+    seed = 3
+    a = _geotool(*base, "--seed", str(seed), cwd=tmp_path)
+    b = _geotool(*base, "--seed", str(seed + 1), cwd=tmp_path)
+    a.communicate(timeout=120), b.communicate(timeout=120)
+    codes = {a.returncode, b.returncode}
+    assert codes <= {0, 2} and 0 in codes
+    assert _one_run(out)[0] in (seed, seed + 1)
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
