@@ -40,7 +40,7 @@ import pandas as pd
 
 from geotool import _validate as check
 from geotool import boundaries, settings
-from geotool._cache import derived_cache, settings_cache
+from geotool._cache import JSON, Frame, Labels, Record, Sparse, derived_cache, settings_cache
 from geotool._errors import DataError, InputError
 from geotool._perm import rank_correlations, rng_for
 from geotool._text import short
@@ -203,7 +203,13 @@ def _named_units(names: list[str], pool: list[str], where: str) -> list[str]:
     return codes
 
 
-@derived_cache(maxsize=64)
+_MEMBERS = Frame(dict.fromkeys(
+    ["adcode", "definition", "cluster_id", "cluster_zh", "cluster_en", "prefecture_listed",
+     "rule", "confidence"], "str",
+))  # fmt: skip
+
+
+@derived_cache(maxsize=64, returns=_MEMBERS)
 def _members(definition: str) -> pd.DataFrame:
     t = _table()
     rows = t[t["definition"] == definition]
@@ -362,7 +368,17 @@ def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.
     return out
 
 
-@derived_cache(maxsize=8)
+_MEMBERSHIP = {
+    "name": "object", "clusters": "str", "definitions": "str", "n_clusters": "int64",
+    "primary_cluster": "object", "primary_definition": "object", "primary_zh": "str",
+}  # fmt: skip
+_PREFECTURE_MEMBERSHIP = Frame(
+    {**_MEMBERSHIP, "primary_cluster": "str", "primary_definition": "str", "scope": "str"},
+    index=("adcode", "str"),
+)
+
+
+@derived_cache(maxsize=8, returns=_PREFECTURE_MEMBERSHIP)
 def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership` at prefecture level."""
     units = boundaries.units()
@@ -406,7 +422,7 @@ def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-@derived_cache(maxsize=8)
+@derived_cache(maxsize=8, returns=Frame(_MEMBERSHIP, index=("adcode", "object")))
 def _membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership`."""
     units = boundaries.units()
@@ -453,7 +469,14 @@ def polygons(spec: str | Path = "report2020") -> gpd.GeoDataFrame:
     return _polygons(tuple(defs)).copy()
 
 
-@derived_cache(maxsize=8)
+_POLYGONS = Frame({
+    "definition": "str", "cluster_id": "str", "cluster_zh": "str", "cluster_en": "str",
+    "priority": "int64", "n_units": "int64", "n_prefectures": "int64", "members": "str",
+    "geometry": "geometry",
+})  # fmt: skip
+
+
+@derived_cache(maxsize=8, returns=_POLYGONS)
 def _polygons(defs: tuple[str, ...]) -> gpd.GeoDataFrame:
     """Cached body of :func:`polygons`."""
     import shapely
@@ -780,7 +803,12 @@ def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:
     return pd.Series(np.where(np.isfinite(dist), dist, np.nan), index=w.ids, name="hops")
 
 
-@derived_cache(maxsize=1)
+_WEIGHTS = Record(
+    Weights, {"sparse": Sparse(), "spec": str, "ids": Labels("adcode"), "report": JSON}
+)
+
+
+@derived_cache(maxsize=1, returns=_WEIGHTS)
 def county_contiguity() -> Weights:
     """Queen contiguity of every bundled county-level unit, islands left alone (cached).
 
@@ -809,7 +837,13 @@ def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
     return _core_distances(name, tuple(defs)).copy()
 
 
-@derived_cache(maxsize=8)
+_CORE_DISTANCES = Frame({
+    "adcode": "object", "name": "str", "cluster_id": "str", "core": "str", "hops": "float64",
+    "km": "float64",
+})  # fmt: skip
+
+
+@derived_cache(maxsize=8, returns=_CORE_DISTANCES)
 def _core_distances(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`core_distances`."""
     import pyproj
