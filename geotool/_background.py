@@ -14,8 +14,9 @@ given to ``submit`` and the result travel, pickled through pipes; the arguments 
 sent from a thread, so the parent does not wait for a child still importing. In a
 plain run the children fork before any numba kernel has run, so no numba worker
 thread exists yet (forking a threaded process is unsafe, and Python 3.12 warns of
-it). A child never runs a numba kernel (GNU OpenMP refuses to work after a fork) and
-exits when done.
+it). A child never runs a numba kernel (GNU OpenMP refuses to work after a fork),
+exits when done, and dies with its parent (``PR_SET_PDEATHSIG``: a run killed with
+SIGKILL leaves no renderer behind).
 
 Where forking is not safe or not possible (Windows; macOS, where system frameworks are
 not fork-safe) or ``settings.background`` is off, the work runs in the calling process
@@ -25,7 +26,10 @@ runs (``tests/test_caches_background.py`` compares every file of a run both ways
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -38,6 +42,24 @@ from geotool._errors import GeotoolError
 __all__ = ["Pending", "Prepared", "prepare", "start"]
 
 T = TypeVar("T")
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """In a forked child: be killed by the kernel when ``parent`` dies (Linux).
+
+    A ``geotool run`` killed with SIGKILL cannot stop its children itself; without
+    this a child went on rendering for seconds. The request is checked against a
+    parent that died before it was made (the child is then an orphan: it leaves).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux's libc: the pipe's EOF still ends waits
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 class Pending(Generic[T]):
@@ -160,10 +182,12 @@ def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None)
     if not forking():
         return Prepared(work)
     ctx = multiprocessing.get_context("fork")
+    parent = os.getpid()
     receive, send = ctx.Pipe(duplex=False)  # the result, child to parent
     args_in, args_out = ctx.Pipe(duplex=False)  # the arguments, parent to child
 
     def child() -> None:
+        _die_with(parent)
         receive.close()
         args_out.close()
         warm_error: BaseException | None = None

@@ -13,24 +13,45 @@ in memory and also on disk in ``settings.cache_dir``, like numba's compiled kern
 a fresh process reads them instead of computing them again. The disk key is a digest
 of the function, its arguments, geotool's version, the CRS settings and the size and
 modification time of every file in ``data_dir``, ``boundaries_dir`` and the package's
-own modules: editing any of them is a cache miss, never a stale result. An unreadable,
-corrupt or unwritable cache is a miss too (computed as if there were no cache). A new
-result replaces the same call's older ones of the same install (package and data
-folders); two installs side by side (two virtual environments) keep their own.
+own modules: editing any of them is a cache miss, never a stale result. A new result
+replaces the same call's older ones of the same install (package and data folders);
+two installs side by side (two virtual environments) keep their own.
+
+The cache folder may be writable by others (a shared ``GEOTOOL_CACHE_DIR``), so what
+it holds is data, never code: entries are JSON, ``.npz`` (no pickled objects) or
+Parquet (:mod:`geotool._store`), read back against the layout the function declares
+(``returns=``) and never unpickled. An entry that is not of that layout (a foreign
+file, a pickle, random bytes, a truncated file, another table) is a miss: logged once
+as a warning, computed as if there were no cache and replaced when the folder can be
+written. An unreadable or unwritable cache folder is a miss too.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import pickle
+import logging
+import os
+import stat
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from geotool import settings
+from geotool import _store, settings
+from geotool._log import log
+from geotool._store import JSON, Array, Frame, Labels, Record, Sparse
 
-__all__ = ["derived_cache", "settings_cache"]
+__all__ = [
+    "JSON",
+    "Array",
+    "Frame",
+    "Labels",
+    "Record",
+    "Sparse",
+    "derived_cache",
+    "settings_cache",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,7 +126,7 @@ def _fingerprint_of(data_dir: str, boundaries_dir: str, crs: tuple[str, str]) ->
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...]) -> Path | None:
+def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...], spec: Any) -> Path | None:
     """Where ``fn(*args)`` is kept on disk, or ``None`` when there is no cache folder."""
     folder = settings.cache_dir
     if folder is None:
@@ -114,54 +135,115 @@ def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...]) -> Path | None:
     call = hashlib.sha256(repr((name, args)).encode()).hexdigest()[:16]
     where = (str(_PACKAGE), str(settings.data_dir), str(settings.boundaries_dir))
     install = hashlib.sha256(repr(where).encode()).hexdigest()[:8]
-    return Path(folder) / "derived" / f"{name}.{call}.{install}.{_fingerprint()[:24]}.pickle"
+    stem = f"{name}.{call}.{install}.{_fingerprint()[:24]}"
+    return Path(folder) / "derived" / f"{stem}.{_store.suffix(spec)}"
 
 
-def _read(path: Path) -> tuple[bool, object]:
+_warned: set[str] = set()
+
+
+def _entry_bytes(path: Path) -> bytes:
+    """The bytes of the regular file ``path``: never a link, a FIFO or a device."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _store.ForeignEntryError("not a regular file")
+        if st.st_size > _store.MAX_BYTES:
+            raise _store.ForeignEntryError("larger than any entry")
+        return fh.read(_store.MAX_BYTES + 1)
+
+
+def _read(path: Path, spec: Any) -> tuple[bool, object]:
+    """``(True, value)`` for an entry of ``spec`` at ``path``; ``(False, None)`` otherwise."""
     try:
-        with path.open("rb") as fh:
-            return True, pickle.load(fh)
-    except FileNotFoundError:
+        return True, _store.decode(spec, _entry_bytes(path))
+    except (FileNotFoundError, NotADirectoryError):
         return False, None
-    except Exception:  # a corrupt or foreign file is a miss, recomputed and replaced
+    except (OSError, _store.ForeignEntryError) as exc:  # never trusted: a miss, recomputed
+        if str(path) not in _warned:
+            _warned.add(str(path))
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            log(f"ignored the cache entry {path} ({reason}); computing it", logging.WARNING)
         return False, None
 
 
-def _write(path: Path, value: Any) -> None:
+def _write(path: Path, spec: Any, value: Any) -> None:
     from geotool._atomic import write_atomic
 
     try:
+        data = _store.encode(spec, value)
+    except TypeError as exc:  # a result the declared layout does not describe: a bug
+        log(f"not caching {path.name}: {exc}", logging.DEBUG)
+        return
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-        for old in path.parent.glob(path.name.rsplit(".", 2)[0] + ".*.pickle"):
-            if old != path:  # the same call of the same install, under older data or code
+        write_atomic(path, data)
+        same_call = ".".join(path.name.split(".")[:-2])  # all fingerprints and formats
+        for old in path.parent.glob(same_call + ".*"):
+            if old != path and not old.name.startswith("."):  # older data, code or format
                 old.unlink(missing_ok=True)
     except OSError:  # a read-only home, a full disk: run without the cache
         pass
 
 
-def derived_cache(maxsize: int = 8) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def _returns(fn: Callable[..., Any], given: Any) -> Any:
+    """The layout of ``fn``'s results: ``given``, else its plain return annotation."""
+    if given is not None:
+        return given
+    hint = typing.get_type_hints(fn).get("return")
+    try:
+        _store.check_spec(hint)
+    except TypeError as exc:
+        msg = f"{fn.__qualname__}: {exc}; declare the layout of its results with returns="
+        raise TypeError(msg) from None
+    return hint
+
+
+def derived_cache(
+    maxsize: int = 8, *, returns: Any = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """:func:`settings_cache` backed by a file per result in ``settings.cache_dir``.
 
     For pure functions of the bundled data whose arguments have a stable ``repr``
-    (strings, numbers, tuples of them) and whose results pickle. Callers must not
-    change what they get (return copies from a public wrapper).
+    (strings, numbers, tuples of them). Callers must not change what they get (return
+    copies from a public wrapper). ``wrapper.cache_file(*args)`` is the file that holds
+    (or would hold) ``wrapper(*args)``, ``None`` without a cache folder.
+
+    Parameters
+    ----------
+    maxsize : int
+        Results kept in memory.
+    returns : optional
+        The layout of the results (see :mod:`geotool._store`: ``Frame``, ``Array``,
+        ``Record``...); default the return annotation, which must then be made of
+        ``str``, ``int``, ``float``, ``bool``, ``list``, ``dict[str, ...]`` and tuples.
+
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        layout: list[Any] = []  # resolved at the first call (annotations are strings)
+
+        def cache_file(*args: Any) -> Path | None:
+            if not layout:
+                layout.append(_returns(fn, returns))
+            return _disk_path(fn, args, layout[0])
+
         def on_disk(*args: Any) -> R:
-            path = _disk_path(fn, args)
+            path = cache_file(*args)
             if path is not None:
-                hit, value = _read(path)
+                hit, value = _read(path, layout[0])
                 if hit:
                     return value  # type: ignore[return-value]
             value = fn(*args)  # type: ignore[call-arg]
             if path is not None:
-                _write(path, value)
+                _write(path, layout[0], value)
             return value
 
         on_disk.__name__ = fn.__name__
         cached = settings_cache(maxsize)(on_disk)
+        cached.cache_file = cache_file  # type: ignore[attr-defined]
         return functools.wraps(fn)(cached)  # type: ignore[return-value]
 
     return decorate

@@ -12,11 +12,14 @@ without a cache, several seconds in every process that draws a map.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
 from geotool import _validate as check
 from geotool._errors import InputError
+from geotool._text import short
 
 SCHEMES = ("quantiles", "fisherjenks", "equalinterval", "user")
 #: Above this many values, Fisher-Jenks runs on this many evenly spaced quantiles of them
@@ -121,6 +124,41 @@ def bins(
     raise InputError(msg)
 
 
+def user_breaks(breaks: object) -> list[float]:
+    """Check ``breaks=``: finite numbers in strictly increasing order, at least one.
+
+    Unsorted or repeated breaks are refused rather than sorted: they are most often a
+    typing slip (``[10, 50, 20]``), and a silently reordered legend hides it.
+
+    Raises
+    ------
+    InputError
+        Missing, not numbers, NaN or infinite, not strictly increasing.
+
+    """
+    if breaks is None or isinstance(breaks, str | bytes) or not hasattr(breaks, "__iter__"):
+        msg = f"scheme='user' needs breaks=[...] (class upper bounds), got {short(breaks, 40)}."
+        raise InputError(msg)
+    items = list(breaks)
+    if not items:
+        msg = "scheme='user' needs breaks=[...] (class upper bounds); breaks is empty."
+        raise InputError(msg)
+    if not all(isinstance(b, numbers.Real) and not isinstance(b, bool | np.bool_) for b in items):
+        msg = f"breaks={short(items, 60)}: every break must be a number."
+        raise InputError(msg)
+    out = [float(b) for b in items]
+    if not np.isfinite(out).all():
+        msg = f"breaks={short(items, 60)}: every break must be finite (no NaN or inf)."
+        raise InputError(msg)
+    if any(b >= c for b, c in zip(out[:-1], out[1:], strict=False)):
+        msg = (
+            f"breaks={short(items, 60)}: class upper bounds must increase strictly "
+            f"(sorted, no repeats), e.g. {short(sorted(set(out)), 60)}."
+        )
+        raise InputError(msg)
+    return out
+
+
 def classify(
     values: pd.Series,
     *,
@@ -155,15 +193,19 @@ def classify(
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
-    if cmap not in colormaps:
+    if not isinstance(cmap, str) or cmap not in colormaps:
         msg = f"cmap {str(cmap)[:40]!r} is not a matplotlib colormap (e.g. 'YlOrRd', 'viridis')."
         raise InputError(msg)
     v = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
     distinct = int(v.nunique())
     if scheme == "user":
-        if not breaks:
-            msg = "scheme='user' needs breaks=[...] (class upper bounds)."
+        breaks = user_breaks(breaks)
+        if v.empty:
+            msg = f"values ({str(values.name)[:40]!r}) have no finite value to classify."
             raise InputError(msg)
+    elif not isinstance(scheme, str):
+        msg = f"scheme must be one of {list(SCHEMES)}, got {type(scheme).__name__}."
+        raise InputError(msg)
     elif scheme in SCHEMES:
         if distinct < 2:
             msg = (

@@ -27,6 +27,14 @@ The rules
 * **Inputs are never destinations.** ``DIR`` that is an input file, and any path of the
   run that is (same inode) an input file, are refused before anything is written; a
   stale own file that is now an input is kept (and becomes the user's).
+* **One owner.** A folder holding another command's published output (its manifest's
+  ``owner``) is refused, and no output ever writes a file that a published folder
+  above it owns (``geotool autocorr --out outputs/tables`` cannot replace the run's
+  ``tables/match_report.csv``). Single files (``geotool map``, ``geotool match``) are
+  :class:`OutputFile` transactions: a lock file beside the file, one rename.
+* **Leftovers of dead runs.** At the start of every output, staging folders beside it
+  whose marker names a process of this host that no longer runs are deleted, whatever
+  folder they were for; a live run's, and anything without that marker, are left.
 * **Failures change nothing.** An exception (``KeyboardInterrupt`` included) discards
   the staging folder and leaves ``DIR`` as it was. ``OSError`` while writing or
   publishing (full disk, quota, permissions) becomes a one-line ``InputError``.
@@ -111,6 +119,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import stat
 import tempfile
 import time
@@ -123,7 +132,7 @@ from geotool._atomic import write_atomic
 from geotool._errors import InputError
 from geotool._log import log
 
-__all__ = ["MANIFEST", "OutputFolder", "read_manifest", "verify"]
+__all__ = ["MANIFEST", "OutputFile", "OutputFolder", "read_manifest", "verify"]
 
 MANIFEST = ".geotool-manifest.json"
 LOCK = ".geotool-lock"
@@ -132,6 +141,7 @@ MARKER = ".geotool-staging.json"
 INTERNAL = ".geotool-"  # top-level names in DIR starting with this are geotool's own
 _SIBLING = r"\.{name}\.geotool-(staging|trash)-(\d+)-[0-9a-f]+"
 _INSIDE = re.compile(r"\.geotool-(staging|trash)-(\d+)-[0-9a-f]+")
+_ANY_SIBLING = re.compile(r"\..+\.geotool-(staging|trash)-(\d+)-[0-9a-f]+", re.DOTALL)
 _NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV}
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -341,6 +351,7 @@ class OutputFolder:
         self.mode = ""  # "exchange" or "rename", decided in __enter__
         self._lock_fd: int | None = None
         self._input_ids: set[tuple[int, int]] = set()
+        self._claims: list[tuple[Path, set[str], str]] = []
         self._committed = False
 
     # -- entering: validate, lock, recover, stage ------------------------------------
@@ -349,6 +360,7 @@ class OutputFolder:
         self._validate()
         self._lock()
         try:
+            self._check_owner()
             self._recover()
             self._stage()
         except BaseException as exc:
@@ -410,54 +422,34 @@ class OutputFolder:
             msg = f"the output folder {given} is not writable ({exc.strerror}); choose another out="
             raise InputError(msg) from exc
         self.out = out
+        self._claims = _enclosing_claims(out)
 
     def _lock(self) -> None:
-        path = self.out / LOCK
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder: dict[str, Any] = {}
-            for _ in range(20):  # the holder writes its record just after locking
-                holder = _read_record(fd)
-                if holder:
-                    break
-                time.sleep(0.01)
-            os.close(fd)
-            who = holder.get("owner", "geotool run")
-            pid = holder.get("pid", "unknown")
-            started = holder.get("started", "unknown")
+        self._lock_fd = _take_lock(self.out / LOCK, f"output folder {self.out}", self._record())
+
+    def _check_owner(self) -> None:
+        """Refuse a folder that holds another command's published output."""
+        manifest = read_manifest(self.out) or {}
+        owner = manifest.get("owner")
+        if isinstance(owner, str) and owner and owner != self.owner:
             msg = (
-                f"the output folder {self.out} is in use by another {who} "
-                f"(pid {pid}, started {started}); wait for it or choose another out="
+                f"the output folder {self.out} holds the output of {owner} (run "
+                f"{manifest.get('run', 'unknown')}); {self.owner} does not replace another "
+                "command's output: choose another out= (or delete the folder first)"
             )
-            raise InputError(msg) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        previous = _read_record(fd)
-        if previous.get("pid") and not _pid_alive(int(previous["pid"])):
-            log(
-                f"taking over the lock of {self.out} from a run that is no longer running "
-                f"(pid {previous['pid']}, started {previous.get('started', 'unknown')})"
-            )
-        record = {
+            raise InputError(msg)
+
+    def _record(self) -> dict[str, Any]:
+        return {
             "pid": os.getpid(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "owner": self.owner,
             "run": self.run_id,
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
-        self._lock_fd = fd
 
     def _release(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
-        if fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)  # releases the flock
+        _drop_lock(fd)
 
     def _siblings(self) -> list[tuple[Path, str]]:
         """Staging/trash folders of earlier runs on this folder: beside it, then inside."""
@@ -488,6 +480,7 @@ class OutputFolder:
             elif role == "staging":
                 log(f"cleaning up after an interrupted run: removing {folder}")
             self._discard_folder(folder)
+        _remove_dead_staging(self.out.parent)
 
     def _stage(self) -> None:
         tag = f"staging-{os.getpid()}-{secrets.token_hex(4)}"
@@ -501,7 +494,8 @@ class OutputFolder:
             reason = str(exc)
             staging = self.out / f"{INTERNAL}{tag}"
             staging.mkdir()
-        (staging / MARKER).write_text(json.dumps({"run": self.run_id}), encoding="utf-8")
+        mark = {"run": self.run_id, "pid": os.getpid(), "host": socket.gethostname()}
+        (staging / MARKER).write_text(json.dumps(mark), encoding="utf-8")
         self.staging = self._staged_at = staging
         self.mode = "rename"
         cwd = Path.cwd()
@@ -556,6 +550,7 @@ class OutputFolder:
                     "not a folder; move it away or choose another out="
                 )
                 raise InputError(msg)
+        _refuse_claimed(target, self._claims, f"cannot write {rel} in {self.out}")
         try:
             st = target.stat()
         except OSError:
@@ -836,6 +831,199 @@ class OutputFolder:
         (self.out / JOURNAL).unlink()
         if staging.exists():
             self._discard_folder(staging)
+
+
+def _dead_staging(folder: Path, pid: int) -> bool:
+    """Whether ``folder`` is geotool's staging of process ``pid``, now dead, of this host.
+
+    Its marker file must be a plain file naming that pid (or a run id holding it) and
+    this host; anything else (no marker, a link, another host, a live pid) is not.
+    """
+    marker = folder / MARKER
+    try:
+        if not stat.S_ISREG(os.lstat(marker).st_mode) or os.lstat(marker).st_size > 4096:
+            return False
+        mark = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(mark, dict):
+        return False
+    run = str(mark.get("run", ""))
+    named = mark.get("pid") == pid or (run.count("-") == 2 and run.split("-")[1] == str(pid))
+    host = mark.get("host", socket.gethostname())
+    return named and host == socket.gethostname() and not _pid_alive(pid)
+
+
+def _remove_dead_staging(parent: Path) -> None:
+    """Delete staging folders beside other output folders in ``parent`` whose run died.
+
+    Runs on one output folder never left the staging folders of a killed run on
+    another folder until that folder's next run. Only a folder named like geotool's
+    staging (``.<name>.geotool-staging-<pid>-<hex>``, or ``-trash-``) that holds its
+    marker naming a dead process of this host is deleted; a live run's is left alone,
+    and so is the previous folder of an interrupted publish (it has no marker: that
+    folder's own next run salvages it).
+    """
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        m = _ANY_SIBLING.fullmatch(name)
+        folder = parent / name
+        if not m or folder.is_symlink() or not folder.is_dir():
+            continue
+        if not _dead_staging(folder, int(m.group(2))):
+            continue
+        log(f"removing {folder}, the staging folder of a run that was killed")
+        try:
+            if m.group(1) == "staging":
+                trash = folder.with_name(name.replace("geotool-staging-", "geotool-trash-", 1))
+                os.rename(folder, trash)
+                folder = trash
+            _rmtree(folder)
+        except OSError as exc:  # another run removing it too, or not ours to remove
+            log(f"could not remove {folder}: {exc}", level=10)
+
+
+def _enclosing_claims(path: Path) -> list[tuple[Path, set[str], str]]:
+    """Published geotool folders above ``path``: (folder, files its manifest owns, owner)."""
+    claims = []
+    for folder in path.parents:
+        manifest = read_manifest(folder)
+        if manifest is not None:
+            claims.append((folder, _owned(folder), str(manifest.get("owner", "geotool run"))))
+    return claims
+
+
+def _refuse_claimed(target: Path, claims: list[tuple[Path, set[str], str]], what: str) -> None:
+    """Refuse to write ``target`` when a published folder above it owns that file."""
+    for folder, owned, owner in claims:
+        rel = target.relative_to(folder)
+        if rel.as_posix() in owned or rel.parts[0].startswith(INTERNAL):
+            msg = (
+                f"{what}: {target} is a file of the output of {owner} published in {folder} "
+                "and is never written by another command; choose another out="
+            )
+            raise InputError(msg)
+
+
+class OutputFile:
+    """One output file written as a transaction: checked, locked, replaced atomically.
+
+    The single-file counterpart of :class:`OutputFolder` (``geotool map``, ``geotool
+    match``): a second command writing the same file is refused at once (a lock file
+    ``.<name>.geotool-lock`` beside it, deleted at the end), a file that a published
+    output folder above it owns is never written, and :meth:`write` replaces the file
+    in one rename. Files the command writes beside it (its match report, named after
+    it) are covered by the same lock. Checking the path itself (inputs, folders,
+    writability) is :func:`geotool._validate.output_file`'s.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with OutputFile(Path(tmp) / "map.html", owner="geotool map") as target:
+    ...         _ = target.write("<html></html>")
+    ...     sorted(p.name for p in Path(tmp).iterdir())
+    ['map.html']
+    """
+
+    def __init__(self, path: Path | str, *, owner: str) -> None:
+        self.path = Path(os.path.abspath(os.path.expanduser(path)))
+        self.owner = owner
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._lock_path = self.path.parent / f".{self.path.name}.geotool-lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputFile:
+        """Refuse a file another output owns; take the lock."""
+        _refuse_claimed(self.path, _enclosing_claims(self.path), f"cannot write {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "owner": self.owner,
+            "run": self.run_id,
+        }
+        what = f"output file {self.path}"
+        self._fd = _take_lock(self._lock_path, what, record, remove=True)
+        _remove_dead_staging(self.path.parent)
+        return self
+
+    def write(self, data: str | bytes) -> Path:
+        """Replace the file with ``data`` (text as UTF-8) in one rename."""
+        if self._fd is None:
+            raise RuntimeError("OutputFile.write() is only valid inside its with block")
+        return write_atomic(self.path, data)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Release the lock and delete its file."""
+        fd, self._fd = self._fd, None
+        _drop_lock(fd, self._lock_path)
+
+
+def _take_lock(path: Path, what: str, record: dict[str, Any], *, remove: bool = False) -> int:
+    """Lock ``path`` (``flock``, created if need be) and write ``record`` into it.
+
+    Refused at once (:class:`InputError` naming the holder) when another process holds
+    it; the kernel releases it when its holder dies, even by SIGKILL. ``remove``: the
+    lock file is deleted by :func:`_drop_lock`, so a lock file replaced by another
+    process between opening and locking is opened again.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder: dict[str, Any] = {}
+            for _ in range(20):  # the holder writes its record just after locking
+                holder = _read_record(fd)
+                if holder:
+                    break
+                time.sleep(0.01)
+            os.close(fd)
+            who = holder.get("owner", "geotool run")
+            pid = holder.get("pid", "unknown")
+            started = holder.get("started", "unknown")
+            msg = (
+                f"the {what} is in use by another {who} "
+                f"(pid {pid}, started {started}); wait for it or choose another out="
+            )
+            raise InputError(msg) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = not remove or os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder deleted it as we opened it: lock the new one
+    previous = _read_record(fd)
+    if previous.get("pid") and not _pid_alive(int(previous["pid"])):
+        log(
+            f"taking over the lock of the {what} from a run that is no longer running "
+            f"(pid {previous['pid']}, started {previous.get('started', 'unknown')})"
+        )
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(record).encode(), 0)
+    return fd
+
+
+def _drop_lock(fd: int | None, path: Path | None = None) -> None:
+    """Release a lock of :func:`_take_lock` (deleting its file first when ``path``)."""
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        if path is not None:
+            path.unlink()
+        os.ftruncate(fd, 0)
+    os.close(fd)  # releases the flock
 
 
 def _read_record(fd: int) -> dict[str, Any]:

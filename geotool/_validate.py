@@ -39,6 +39,7 @@ __all__ = [
     "safe_filename",
     "seed",
     "share",
+    "share_at_least",
     "year_labels",
 ]
 
@@ -293,6 +294,32 @@ def share(value: object, name: str) -> float:
     return number
 
 
+def share_at_least(count: int, total: int) -> str:
+    """The share ``count / total`` as text, rounded up at two significant digits.
+
+    For advice such as "allow them with max_unmatched=...": following it must work,
+    so the text is never below the share (57 of 1,000,000 is ``0.000057``, never
+    ``0.00``), and short enough to type.
+
+    Examples
+    --------
+    >>> share_at_least(57, 1_000_000), share_at_least(1, 3), share_at_least(5, 100)
+    ('0.000057', '0.34', '0.05')
+
+    """
+    if total <= 0 or count <= 0:
+        return "0"
+    if count >= total:
+        return "1"
+    decimals = 2
+    while count * 10**decimals < total * 10:  # two significant digits
+        decimals += 1
+    scaled = -(-count * 10**decimals // total)  # the ceiling, in integers: exact
+    digits = str(scaled).rjust(decimals + 1, "0")
+    text = f"{digits[:-decimals]}.{digits[-decimals:]}".rstrip("0").rstrip(".")
+    return text
+
+
 def classes(k: object, *, n_distinct: int, name: str = "k", minimum: int = 2) -> int:
     """Check a number of classes (map classes, tiers) against the data.
 
@@ -347,7 +374,10 @@ def classes(k: object, *, n_distinct: int, name: str = "k", minimum: int = 2) ->
 
 
 def _labels(index: pd.Index) -> str:
+    """Up to 5 labels; ``line 5, 7`` for rows read from a file (index name ``line``)."""
     shown = ", ".join(short(label, 30) for label in index[:5])
+    if index.name == "line":  # geotool.io.read_table: the lines of the file
+        shown = ("lines " if len(index) > 1 else "line ") + shown
     return shown + (f" and {len(index) - 5:,} more" if len(index) > 5 else "")
 
 
@@ -443,10 +473,19 @@ def finite_values(series: pd.Series, name: str) -> pd.Series:
     return pd.Series(values, index=series.index, name=series.name)
 
 
-def geometries(series: pd.Series, name: str = "geo") -> None:
-    """Refuse missing or empty geometries, naming the first few by index.
+def geometries(series: object, name: str = "geo") -> None:
+    """Refuse geometries no position or neighbour can be computed from, naming them by index.
 
-    A unit without a shape has no position and no neighbours.
+    Refused: anything but a GeoSeries (or GeoDataFrame: its geometry column); missing or
+    empty geometries (a unit without a shape has no position and no neighbours);
+    non-finite vertices (NaN or infinite coordinates, which GEOS and PROJ turn into
+    errors or silent garbage); and coordinates outside any plausible range for the CRS:
+    longitudes outside -180 to 360 degrees (0-360 is a common convention) or latitudes
+    outside -90 to 90 in a geographic CRS, and more than 100,000 km from the origin
+    (:data:`MAX_PROJECTED_METRES`; zone-prefixed Gauss-Krueger eastings reach 45,000 km)
+    in a projected one. Without a CRS only finiteness is
+    checked (:func:`geotool.geometry.analysis_crs` refuses such data where distances
+    are needed).
 
     Parameters
     ----------
@@ -455,7 +494,22 @@ def geometries(series: pd.Series, name: str = "geo") -> None:
     name : str, default "geo"
         The parameter's name, for messages.
 
+    Raises
+    ------
+    InputError
+        As above.
+
     """
+    import geopandas as gpd
+
+    if isinstance(series, gpd.GeoDataFrame):
+        series = series.geometry
+    if not isinstance(series, gpd.GeoSeries):
+        msg = (
+            f"{name}: expected a geopandas GeoDataFrame or GeoSeries, got "
+            f"{type(series).__name__}; read your polygons with geotool.geofile.read_geometry."
+        )
+        raise InputError(msg)
     bad = series.isna() | series.is_empty
     if bad.any():
         shown = [str(v)[:40] for v in series.index[bad.to_numpy()][:5]]
@@ -464,6 +518,49 @@ def geometries(series: pd.Series, name: str = "geo") -> None:
             "drop those units or repair their geometry first."
         )
         raise InputError(msg)
+    _coordinates(series, name)
+
+
+MAX_PROJECTED_METRES = 1e8
+"""Largest distance from a projected CRS's origin accepted (2.5 times the equator)."""
+_SLACK_DEGREES = 1e-6  # rounding at the poles and the antimeridian
+
+
+def _coordinates(series: pd.Series, name: str) -> None:
+    """Refuse non-finite vertices, and vertices outside the plausible range of the CRS."""
+    import pyproj
+    import shapely
+
+    xy, where = shapely.get_coordinates(series.to_numpy(), return_index=True)
+    finite = np.isfinite(xy).all(axis=1)
+    problem = "non-finite (NaN or infinite) coordinates"
+    fix = "repair or drop those units"
+    if finite.all() and series.crs is not None:
+        crs = pyproj.CRS.from_user_input(series.crs)
+        if crs.is_geographic:
+            x, y = xy[:, 0], xy[:, 1]
+            slack = _SLACK_DEGREES
+            finite = (x >= -180 - slack) & (x <= 360 + slack) & (np.abs(y) <= 90 + slack)
+            problem = "longitudes outside -180 to 360 or latitudes outside -90 to 90 degrees"
+            fix = (
+                "check that x is the longitude and y the latitude, and that the CRS "
+                f"({short(crs.name, 40)}) is the one the coordinates are in"
+            )
+        else:
+            factor = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+            finite = np.hypot(xy[:, 0], xy[:, 1]) * (factor or 1.0) <= MAX_PROJECTED_METRES
+            problem = "coordinates more than 100,000 km from the origin of a projected CRS"
+            fix = f"check that the CRS ({short(crs.name, 40)}) is the one the coordinates are in"
+    if finite.all():
+        return
+    units = np.unique(where[~finite])
+    shown = [str(v)[:40] for v in series.index[units][:5]]
+    example = xy[~finite][0]
+    msg = (
+        f"{len(units):,} of {name}'s geometries have {problem} (index {shown}, e.g. "
+        f"({example[0]:.6g}, {example[1]:.6g})); {fix}."
+    )
+    raise InputError(msg)
 
 
 def _year(cell: object) -> tuple[int | None, str]:

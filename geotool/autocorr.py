@@ -171,11 +171,6 @@ def _two_sided(z: float) -> float:
     return float(erfc(abs(z) / math.sqrt(2)))
 
 
-def _sqrt_or_nan(v: float) -> float:
-    """Sqrt of a variance, NaN when it is not positive (e.g. every unit neighbours all)."""
-    return math.sqrt(v) if v > 0 else float("nan")
-
-
 def _moments(w: sp.csr_matrix) -> tuple[float, float, float]:
     """S0, S1, S2 of a sparse weights matrix (Cliff and Ord's notation)."""
     s0 = float(w.sum())
@@ -220,7 +215,11 @@ def global_stats(
     pandas.DataFrame
         One row per statistic: ``statistic, value, expected, variance_norm, z_norm,
         p_norm, variance_rand, z_rand, p_rand, p_sim, permutations, seed, n, weights,
-        variable``. General G only for non-negative values.
+        variable, note``. General G only for non-negative values. ``note`` is empty, or
+        says (and logs as a warning) why a statistic cannot be tested: weights under
+        which every arrangement of the values gives the same statistic (every unit
+        neighbours every other) leave a variance of 0 and permutations that all tie, so
+        its z and p are NaN, never a misleading p = 1.
 
     """
     w = as_weights(w)
@@ -269,11 +268,11 @@ def global_stats(
     sim_g = quad_b / g_den if with_g else quad_b
 
     def stat(name: str, obs: float, e: float, *, vn: float, vr: float, sim: np.ndarray) -> dict:
-        zn, zr = (obs - e) / _sqrt_or_nan(vn), (obs - e) / _sqrt_or_nan(vr)
+        zn, zr = _z(obs, e, vn), _z(obs, e, vr)
         return _row(
             name, obs, e, variance_norm=vn, z_norm=zn, p_norm=_two_sided(zn),
             variance_rand=vr, z_rand=zr, p_rand=_two_sided(zr),
-            p_sim=_p_sim(obs, sim),
+            p_sim=_p_sim(obs, sim), note=_degenerate_note(name, obs, e, (vn, vr), sim),
         )  # fmt: skip
 
     rows.append(stat("moran_i", i_obs, ei, vn=vi_norm, vr=vi_rand, sim=sim_i))
@@ -290,10 +289,11 @@ def global_stats(
             (m1**2 - m2x) ** 2 * n * (n - 1) * (n - 2) * (n - 3)
         )
         vg = eg2 - eg**2
-        zg = (g_obs - eg) / _sqrt_or_nan(vg)
+        zg = _z(g_obs, eg, vg)
         rows.append(
             _row("getis_ord_g", g_obs, eg, variance_norm=vg, z_norm=zg, p_norm=_two_sided(zg),
-                 p_sim=_p_sim(g_obs, sim_g))
+                 p_sim=_p_sim(g_obs, sim_g),
+                 note=_degenerate_note("getis_ord_g", g_obs, eg, (vg,), sim_g))
         )  # fmt: skip
 
     if other is not None:
@@ -318,7 +318,61 @@ def global_stats(
     out["n"] = n
     out["weights"] = w.spec
     out["variable"] = str(values.name)
+    out["note"] = out.pop("note").fillna("")
+    for note in out["note"][out["note"] != ""]:
+        log(f"{values.name}, weights {w.spec}: {note}", logging.WARNING)
     return out
+
+
+#: A variance this small relative to the squared expectation is rounding, not variance.
+_DEGENERATE_RTOL = 1e-10
+
+
+def _degenerate(variance: float, expected: float) -> bool:
+    """Whether a moment-based variance is zero, negative or rounding around zero."""
+    return not variance > _DEGENERATE_RTOL * max(expected**2, 1e-300)
+
+
+def _z(observed: float, expected: float, variance: float) -> float:
+    """z-score, NaN when the variance is degenerate (:func:`_degenerate`)."""
+    if _degenerate(variance, expected):
+        return float("nan")
+    return (observed - expected) / math.sqrt(variance)
+
+
+def _flat(observed: float, simulated: np.ndarray) -> bool:
+    """Whether every permutation gave the observed value (up to rounding)."""
+    if len(simulated) == 0:
+        return False
+    spread = max(float(np.ptp(simulated)), abs(float(np.mean(simulated)) - observed))
+    return spread <= 1e-9 * max(abs(observed), 1e-300)
+
+
+def _degenerate_note(
+    name: str, observed: float, expected: float, variances: tuple[float, ...], sim: np.ndarray
+) -> str:
+    """Why a statistic has no z or p (empty when it has them).
+
+    Weights under which every unit neighbours every other (with equal weights) make
+    the statistic the same for every arrangement of the values: its variance is 0 (or
+    rounding around it) and every permutation gives the observed value. Its z and p
+    are then undefined: they are reported as NaN, with this note, never as p = 1.
+    """
+    moments = [v for v in variances if _degenerate(v, expected)]
+    flat = _flat(observed, sim)
+    if not moments and not flat:
+        return ""
+    what = []
+    if moments:
+        what.append(f"its variance is {max(moments):.3g} (0 or below, up to rounding)")
+    if flat:
+        what.append("every permutation gives the observed value")
+    return (
+        f"{name} = {observed:.6g} (expected {expected:.6g}) cannot be tested: "
+        + " and ".join(what)
+        + "; the weights give every arrangement of the values the same statistic (e.g. "
+        "every unit neighbours every other), so z and p are NaN; use sparser weights."
+    )
 
 
 def _falling(a: int, k: int) -> float:
@@ -591,9 +645,12 @@ def local_stats(
         rule as the LISA classes), ``adjust`` and ``p_sided`` (the rules, constant).
         Units without neighbours have a missing ``p_sim`` (no test; module docstring).
         ``attrs``: ``adjust``, ``alpha``, ``p_sided``, ``lisa_rule`` (the rule in words,
-        e.g. ``"two-sided p <= 0.05, FDR"``, for legends) and ``adjust_note`` (empty,
-        or, logged as a warning too, why Bonferroni cannot find any unit with so few
-        permutations, or that an adjustment of folded p-values holds at ``2 alpha``).
+        e.g. ``"two-sided p <= 0.05, FDR"``, for legends), ``degenerate_note`` (empty,
+        or, logged as a warning too, which units neighbour every other unit at equal
+        weights: their ``p_sim`` and ``gi_star_p_sim`` are NaN, untested) and
+        ``adjust_note`` (empty, or, logged as a warning too, why Bonferroni cannot find
+        any unit with so few permutations, or that an adjustment of folded p-values
+        holds at ``2 alpha``).
 
     """
     alpha = check.alpha(alpha)
@@ -611,7 +668,10 @@ def local_stats(
         p_sim = _local_p(conditional_pvalues(z, wr, permutations, rng_for(seed, "lisa"), z), sided)
     else:
         p_sim = np.full(n, np.nan)
+    untestable = _neighbours_all(w.sparse)
+    p_sim[untestable] = np.nan  # their lag is the same under every permutation
     significant = _significant(p_sim, alpha, adjust)
+    degenerate_note = _untestable_note(w, untestable)
     note = _adjust_note(adjust, sided, alpha, permutations, int(np.isfinite(p_sim).sum()) or n)
     quadrant = np.select(
         [(z > 0) & (lag > 0), (z < 0) & (lag < 0), (z < 0) & (lag > 0), (z > 0) & (lag < 0)],
@@ -660,6 +720,7 @@ def local_stats(
             if permutations
             else np.full(n, np.nan)
         )
+        gi_p[untestable] = np.nan
         out["gi_star_p_sim"] = gi_p
         out["gi_star_significant"] = _significant(gi_p, alpha, adjust)
     out["adjust"] = adjust
@@ -674,8 +735,41 @@ def local_stats(
         p_sided=sided,
         lisa_rule=_rule_words(alpha, adjust, sided),
         adjust_note=note,
+        degenerate_note=degenerate_note,
     )
     return out
+
+
+def _neighbours_all(weights: sp.csr_matrix) -> np.ndarray:
+    """Units whose neighbours are all the other units, at equal weights.
+
+    Any permutation of the other units' values gives such a unit the same spatial lag,
+    so its local statistic has no permutation distribution (p would be 1 whatever the
+    data).
+    """
+    w = weights.tocsr()
+    n = w.shape[0]
+    full = np.diff(w.indptr) == n - 1
+    out = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(full):
+        row = w.data[w.indptr[i] : w.indptr[i + 1]]
+        out[i] = bool(np.ptp(row) <= 1e-12 * np.abs(row).max())
+    return out
+
+
+def _untestable_note(w: Weights, untestable: np.ndarray) -> str:
+    """The note (logged as a warning) on units whose local p-values are NaN by design."""
+    if not untestable.any():
+        return ""
+    shown = ", ".join(str(i) for i in w.ids[untestable][:5])
+    note = (
+        f"{int(untestable.sum()):,} of {len(untestable):,} units neighbour every other unit "
+        f"at equal weights under {w.spec} ({shown}{' ...' if untestable.sum() > 5 else ''}): "
+        "permuting the others cannot change their lag, so their p_sim and gi_star_p_sim "
+        "are NaN (not tested); use sparser weights (knn:K, queen)."
+    )
+    log(note, logging.WARNING)
+    return note
 
 
 def _inference(permutations: int | None, seed: int | None, n_units: int = 1) -> tuple[int, int]:
@@ -691,8 +785,8 @@ def _inference(permutations: int | None, seed: int | None, n_units: int = 1) -> 
 
 
 def _p_sim(observed: float, simulated: np.ndarray) -> float:
-    """Folded pseudo p-value of one statistic; NaN without permutations."""
-    if len(simulated) == 0 or not np.isfinite(observed):
+    """Folded pseudo p-value of one statistic; NaN without permutations or when they all tie."""
+    if len(simulated) == 0 or not np.isfinite(observed) or _flat(observed, simulated):
         return float("nan")
     return float(folded_pvalue(np.array([observed]), simulated)[0])
 

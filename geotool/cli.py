@@ -8,6 +8,7 @@ Exit status: 0 success, 1 a check failed (``check-report`` mismatch), 2 bad inpu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -86,13 +87,14 @@ def _cmd_boundaries_info(args: argparse.Namespace) -> int:
 
 def _cmd_match(args: argparse.Namespace) -> int:
     from geotool import _validate as check
-    from geotool._atomic import write_atomic
     from geotool._csv import to_csv_bytes
+    from geotool._outdir import OutputFile
     from geotool.io import read_table
     from geotool.match import require_unique, resolve
 
     out = check.output_file(args.out, inputs=[args.file])
     max_unmatched = check.share(args.max_unmatched, "max_unmatched")
+    target = args.hold(OutputFile(out, owner="geotool match"))  # one writer at a time
     table = read_table(args.file, encoding=args.encoding, sheet=args.sheet)
     resolved = resolve(
         table,
@@ -101,7 +103,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
         prefecture_col=args.prefecture_col,
         code_col=args.code_col,
     )
-    write_atomic(out, to_csv_bytes(resolved, index_label="row"))
+    target.write(to_csv_bytes(resolved, index_label="line"))  # lines of the file
     counts = resolved["match_status"].value_counts().to_dict()
     print(
         f"{len(resolved)} rows: "
@@ -114,9 +116,9 @@ def _cmd_match(args: argparse.Namespace) -> int:
     if share > max_unmatched:
         first = bad.iloc[0]
         msg = (
-            f"{len(bad)} of {len(resolved)} rows are not matched (first: row {bad.index[0]}, "
+            f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
             f"{first['match_status']}: {first['match_note']}); fix them as {out} suggests, "
-            f"or allow them with --max-unmatched {share:.2f}."
+            f"or allow them with --max-unmatched {check.share_at_least(len(bad), len(resolved))}."
         )
         raise InputError(msg)
     require_unique(resolved)
@@ -143,11 +145,37 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
     return Study(**(given | fields))
 
 
-def _user_table(args: argparse.Namespace, value_col: str | None, report: Path) -> Any:
-    """``--data`` (or ``--geometry`` alone) read and accounted for, as a study's table."""
+def _user_table(
+    args: argparse.Namespace, value_col: str | None, report: Path, folder: Any = None
+) -> Any:
+    """``--data`` (or ``--geometry`` alone) read and accounted for, as a study's table.
+
+    With ``folder`` (the command's open output folder) the match report is published in
+    it as ``match_report.csv``, and written to ``report`` (beside the folder) only when
+    the table is refused: a refused table leaves the previous output as it was.
+    """
+    from geotool._csv import to_csv_bytes
     from geotool.userdata import load
 
-    return load(_study(args, value_cols=value_col or ()), report)
+    study = _study(args, value_cols=value_col or ())
+    table = load(study, report, report_on_failure_only=folder is not None)
+    if folder is not None:
+        label = "line" if table.report.index.name == "line" else "row"
+        folder.write("match_report.csv", to_csv_bytes(table.report.reset_index(names=label)))
+    return table
+
+
+def _output_folder(args: argparse.Namespace, owner: str) -> Any:
+    """``--out`` as a transaction held until the command ends (:mod:`geotool._outdir`)."""
+    from geotool._outdir import OutputFolder
+
+    inputs = [args.data] if args.data is not None else []
+    return args.hold(OutputFolder(args.out, inputs=inputs, owner=owner))
+
+
+def _beside(out: object) -> Path:
+    """Where a refused table's match report goes: beside the output folder, named after it."""
+    return Path(str(out).rstrip("/") + ".match_report.csv")
 
 
 def _latest_values(table: Any) -> Any:
@@ -166,7 +194,7 @@ def _latest_values(table: Any) -> Any:
     return out
 
 
-def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
+def _autocorr_values(args: argparse.Namespace, folder: Any) -> tuple[Any, Any, str, Any]:
     """The variable, what its weights are built from, a label and the units' names."""
     from geotool import boundaries
     from geotool.report import rankings
@@ -174,7 +202,7 @@ def _autocorr_values(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
     if args.data is None and args.geometry is None:
         series = rankings.variable(args.ranking, args.variable)
         return series, series.index, args.ranking, boundaries.units()["name"]
-    table = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
+    table = _user_table(args, args.value_col, _beside(args.out), folder)
     if args.bivariate and table.level != "county":
         msg = (
             f"--bivariate {args.bivariate} is a ranking of the report's counties, and --data "
@@ -195,19 +223,29 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
 
     from geotool import _validate as check
     from geotool import autocorr, weights
-    from geotool._atomic import write_atomic
+    from geotool._csv import to_csv_bytes
     from geotool.report import rankings
 
     check.output_dir(args.out, inputs=[args.data] if args.data else [])  # before any work
     autocorr.adjustment(args.adjust, fdr=args.fdr)  # options fail before any work
     sided = autocorr.sidedness(args.sided)
     weights.parse_islands(args.islands)
-    values, ids, label, names = _autocorr_values(args)
+    folder = _output_folder(args, "geotool autocorr")  # a second run on --out is refused
+
+    def write(stem: str, frame: Any, index: bool = True) -> Path:
+        """A table of this run, with its permutations and seed, into the folder."""
+        frame = frame.assign(permutations=args.permutations, seed=args.seed)
+        name = check.safe_filename(stem) + ".csv"
+        folder.write(name, to_csv_bytes(frame, index=index, index_label="adcode"))
+        return folder.out / name
+
+    values, ids, label, names = _autocorr_values(args, folder)
     if args.sensitivity:  # the report's published band for its rankings, else the data's
         specs = rankings.SENSITIVITY_SPECS if args.data is None else None
         table = autocorr.sensitivity(
             values, ids, specs=specs, permutations=args.permutations, seed=args.seed
         )
+        write(f"sensitivity_{label}_{values.name}", table, index=False)
         if args.json:
             print(table.to_json(orient="records", force_ascii=False, indent=1))
         else:
@@ -240,21 +278,15 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     spec = args.weights.replace(":", "")
     local = result["local"]
     local.insert(0, "name", names.reindex(local.index).to_numpy())
-    from geotool._csv import to_csv_bytes
-
-    folder = check.output_dir(args.out, inputs=[args.data] if args.data else [])
-    out = folder / (check.safe_filename(f"lisa_{label}_{values.name}_{spec}") + ".csv")
-    write_atomic(out, to_csv_bytes(local, index_label="adcode"))
+    out = write(f"lisa_{label}_{values.name}_{spec}", local)
     geary = result["local_geary"]
     geary.insert(0, "name", names.reindex(geary.index).to_numpy())
-    geary_out = folder / (check.safe_filename(f"geary_{label}_{values.name}_{spec}") + ".csv")
-    write_atomic(geary_out, to_csv_bytes(geary, index_label="adcode"))
+    write(f"geary_{label}_{values.name}_{spec}", geary)
     joins = {"BB": result["local_join_counts"], "CLC": clc}
     joins = {case: frame for case, frame in joins.items() if frame is not None}
     for case, frame in joins.items():
         frame.insert(0, "name", names.reindex(frame.index).to_numpy())
-        path = folder / (check.safe_filename(f"ljc_{case}_{label}_{values.name}_{spec}") + ".csv")
-        write_atomic(path, to_csv_bytes(frame, index_label="adcode"))
+        write(f"ljc_{case}_{label}_{values.name}_{spec}", frame)
     if args.json:
         payload = {
             "global": json.loads(result["global"].to_json(orient="records")),
@@ -337,10 +369,12 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     from geotool.report import rankings
     from geotool.report.check import region_change
 
+    folder = None
     if args.data is not None:  # the match report goes to --out: check it before any work
         from geotool import _validate as check
 
         check.output_dir(args.out, inputs=[args.data])
+        folder = _output_folder(args, "geotool tiers")
     if args.data is None:
         if args.method == "report":
             table = rankings.tier_table(args.ranking)
@@ -350,7 +384,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         label = args.ranking
         method = args.method
     else:
-        user = _user_table(args, args.value_col, Path(args.out) / "match_report.csv")
+        user = _user_table(args, args.value_col, _beside(args.out), folder)
         ok, score = user.rows, user.value_cols[0]
         panel = bool(user.year_col) and ok[user.year_col].nunique() >= 2
         if args.method == "report":  # the report's cut points are for its own ranking
@@ -480,10 +514,12 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
     from geotool import _validate as check
     from geotool import maps
+    from geotool._outdir import OutputFile
     from geotool.report import figures
 
     opts = {"cdn": args.cdn, "offline": args.offline or None, "basemap": args.basemap}
     out = check.output_file(args.out, inputs=[args.data] if args.data else [])
+    args.hold(OutputFile(out, owner="geotool map"))  # the map and its match report
     if args.data is not None:
         user = _user_table(args, args.value_col, out.with_name(out.stem + "_match_report.csv"))
         series = _latest_values(user)
@@ -501,8 +537,11 @@ def _cmd_map(args: argparse.Namespace) -> int:
             scheme=args.scheme,
             k=args.k,
             title=args.title or f"{Path(args.data).stem}: {series.attrs['label']}",
+            # the unit's name only where the table has no column of that name (as in run)
             table=rows[list(extra)].join(
-                user.units[["name"]] if user.units is not None else pd.DataFrame()
+                user.units[["name"]].drop(columns=list(extra), errors="ignore")
+                if user.units is not None
+                else pd.DataFrame()
             ),
             fields=extra,
             **opts,
@@ -783,7 +822,7 @@ def _parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("match", help="resolve a table's names to adcodes")
     m.add_argument("file", type=_path, help="CSV (UTF-8 or GBK) or .xlsx")
-    m.add_argument("--out", default="outputs/tables/match_report.csv")
+    m.add_argument("--out", default="match_report.csv")
     m.add_argument("--encoding", default=None)
     m.add_argument("--sheet", default=None)
     for col in ("name", "province", "prefecture", "code"):
@@ -834,7 +873,7 @@ def _parser() -> argparse.ArgumentParser:
         "100km; for --data the smallest readable band giving every unit a neighbour)",
     )
     a.add_argument("--json", action="store_true")
-    a.add_argument("--out", default="outputs/tables")
+    a.add_argument("--out", default="outputs_autocorr")
     a.set_defaults(func=_cmd_autocorr)
 
     t = sub.add_parser("tiers", help="tier composition, geography, diffusion and gradient")
@@ -849,7 +888,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--permutations", type=int, default=settings.permutations)
     t.add_argument("--seed", type=int, default=settings.seed)
     t.add_argument("--json", action="store_true")
-    t.add_argument("--out", default="outputs/tables")
+    t.add_argument("--out", default="outputs_tiers")
     t.set_defaults(func=_cmd_tiers, flags={"value_col": "--score"})
 
     c = sub.add_parser("clusters", help="city-cluster membership, counts, belts, radiation")
@@ -1074,6 +1113,15 @@ _FLAGS = {
     "tiers": "--tiers",
     "value_cols": "--value-col",
 }
+#: Library spellings with no flag of their own, and what the CLI says instead.
+_SPELLINGS = {
+    "log1p=True": "--transform log1p",
+    "smooth=None": "no --smooth",
+    "transform=None": "no --transform",
+    "per=None": "no --per",
+    "adjust=None": "no --adjust",
+}
+_SPELLING = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in _SPELLINGS) + r")(?![\w'])")
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
 _PARAM = re.compile(
     r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$)|(True)\b)?"
@@ -1093,6 +1141,7 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
         after = message[m.end() : m.end() + 1]
         return flags[m.group(1)] + ("" if after in ("", " ", ".", ",", ";", ")") else " ")
 
+    message = _SPELLING.sub(lambda m: _SPELLINGS[m.group(0)], message)
     return _PARAM.sub(spelt, message).rstrip()
 
 
@@ -1117,7 +1166,9 @@ def main(argv: list[str] | None = None) -> int:
     if alone and getattr(args, "geometry", None) is not None:  # its attributes are the data
         args.data, args.geometry = args.geometry, None
     try:
-        return args.func(args)
+        with contextlib.ExitStack() as stack:  # output folders and files, held to the end
+            args.hold = stack.enter_context
+            return args.func(args)
     except InputError as exc:
         print(f"geotool: error: {_as_flags(str(exc), args.flags)}", file=sys.stderr)
         return EXIT_INPUT

@@ -40,7 +40,7 @@ import pandas as pd
 
 from geotool import _validate as check
 from geotool import boundaries, settings
-from geotool._cache import derived_cache, settings_cache
+from geotool._cache import JSON, Frame, Labels, Record, Sparse, derived_cache, settings_cache
 from geotool._errors import DataError, InputError
 from geotool._perm import rank_correlations, rng_for
 from geotool._text import short
@@ -203,7 +203,13 @@ def _named_units(names: list[str], pool: list[str], where: str) -> list[str]:
     return codes
 
 
-@derived_cache(maxsize=64)
+_MEMBERS = Frame(dict.fromkeys(
+    ["adcode", "definition", "cluster_id", "cluster_zh", "cluster_en", "prefecture_listed",
+     "rule", "confidence"], "str",
+))  # fmt: skip
+
+
+@derived_cache(maxsize=64, returns=_MEMBERS)
 def _members(definition: str) -> pd.DataFrame:
     t = _table()
     rows = t[t["definition"] == definition]
@@ -362,7 +368,17 @@ def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.
     return out
 
 
-@derived_cache(maxsize=8)
+_MEMBERSHIP = {
+    "name": "object", "clusters": "str", "definitions": "str", "n_clusters": "int64",
+    "primary_cluster": "object", "primary_definition": "object", "primary_zh": "str",
+}  # fmt: skip
+_PREFECTURE_MEMBERSHIP = Frame(
+    {**_MEMBERSHIP, "primary_cluster": "str", "primary_definition": "str", "scope": "str"},
+    index=("adcode", "str"),
+)
+
+
+@derived_cache(maxsize=8, returns=_PREFECTURE_MEMBERSHIP)
 def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership` at prefecture level."""
     units = boundaries.units()
@@ -406,7 +422,7 @@ def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-@derived_cache(maxsize=8)
+@derived_cache(maxsize=8, returns=Frame(_MEMBERSHIP, index=("adcode", "object")))
 def _membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership`."""
     units = boundaries.units()
@@ -453,7 +469,14 @@ def polygons(spec: str | Path = "report2020") -> gpd.GeoDataFrame:
     return _polygons(tuple(defs)).copy()
 
 
-@derived_cache(maxsize=8)
+_POLYGONS = Frame({
+    "definition": "str", "cluster_id": "str", "cluster_zh": "str", "cluster_en": "str",
+    "priority": "int64", "n_units": "int64", "n_prefectures": "int64", "members": "str",
+    "geometry": "geometry",
+})  # fmt: skip
+
+
+@derived_cache(maxsize=8, returns=_POLYGONS)
 def _polygons(defs: tuple[str, ...]) -> gpd.GeoDataFrame:
     """Cached body of :func:`polygons`."""
     import shapely
@@ -674,7 +697,17 @@ def belts(
 
     """
     w = as_weights(w)
-    chosen = pd.Index(selected.index[selected.astype(bool).to_numpy()])
+    chosen = _selected_units(selected)
+    for name, given in (("order", order), ("labels", labels), ("groups", groups)):
+        if given is not None and not isinstance(given, pd.Series):
+            msg = f"{name} must be a pandas Series on the units' index, got {type(given).__name__}."
+            raise InputError(msg)
+    if order is not None:
+        rank = pd.to_numeric(order.reindex(chosen), errors="coerce")
+        if not np.isfinite(rank.to_numpy(dtype=float)).all():
+            shown = chosen[~np.isfinite(rank.to_numpy(dtype=float))][:5].tolist()
+            msg = f"order has no finite rank for selected units {shown}; give every one a rank."
+            raise InputError(msg)
     missing = chosen.difference(w.ids)
     if len(missing):
         msg = f"{len(missing)} selected units are not in the weights (e.g. {list(missing[:3])})."
@@ -701,6 +734,35 @@ def belts(
     return pd.DataFrame(rows).sort_values(
         sort, ascending=[False, True][: len(sort)], ignore_index=True
     )
+
+
+def _selected_units(selected: object) -> pd.Index:
+    """The units ``selected`` marks: booleans or 0/1, one per unit, none missing."""
+    if not isinstance(selected, pd.Series):
+        msg = (
+            "selected must be a pandas Series of booleans on the units' index, got "
+            f"{type(selected).__name__}."
+        )
+        raise InputError(msg)
+    if selected.index.has_duplicates:
+        dup = selected.index[selected.index.duplicated()].unique()[:5].tolist()
+        msg = f"selected has duplicated index labels {dup}; give one value per unit."
+        raise InputError(msg)
+    flags = selected.astype(object)
+    ok = flags.map(
+        lambda v: (
+            isinstance(v, bool | np.bool_)
+            or (isinstance(v, int | float | np.number) and v in (0, 1))
+        )
+    )
+    if not ok.all():
+        shown = selected.index[~ok.to_numpy(dtype=bool)][:5].tolist()
+        msg = (
+            f"selected must hold True/False (or 1/0) for every unit; units {shown} hold "
+            f"{short(flags[~ok.to_numpy(dtype=bool)].iloc[0], 30)!r}."
+        )
+        raise InputError(msg)
+    return pd.Index(selected.index[flags.astype(bool).to_numpy(dtype=bool)])
 
 
 def table_belts(table: pd.DataFrame, spec: str | Path = "report2020") -> pd.DataFrame:
@@ -741,7 +803,12 @@ def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:
     return pd.Series(np.where(np.isfinite(dist), dist, np.nan), index=w.ids, name="hops")
 
 
-@derived_cache(maxsize=1)
+_WEIGHTS = Record(
+    Weights, {"sparse": Sparse(), "spec": str, "ids": Labels("adcode"), "report": JSON}
+)
+
+
+@derived_cache(maxsize=1, returns=_WEIGHTS)
 def county_contiguity() -> Weights:
     """Queen contiguity of every bundled county-level unit, islands left alone (cached).
 
@@ -770,7 +837,13 @@ def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
     return _core_distances(name, tuple(defs)).copy()
 
 
-@derived_cache(maxsize=8)
+_CORE_DISTANCES = Frame({
+    "adcode": "object", "name": "str", "cluster_id": "str", "core": "str", "hops": "float64",
+    "km": "float64",
+})  # fmt: skip
+
+
+@derived_cache(maxsize=8, returns=_CORE_DISTANCES)
 def _core_distances(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`core_distances`."""
     import pyproj

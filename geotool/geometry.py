@@ -32,6 +32,7 @@ from geotool import _validate as check
 from geotool import boundaries, settings
 from geotool._cache import settings_cache
 from geotool._errors import InputError
+from geotool._text import short
 
 __all__ = ["CHINA_BOUNDS", "Positions", "analysis_crs", "bundled_positions", "positions"]
 
@@ -105,10 +106,11 @@ def analysis_crs(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[pyproj.CRS, str
     if west >= cw and east <= ce and south >= cs and north <= cn:
         note = "China Albers equal-area (geotool.settings.equal_area_crs), metres"
         return pyproj.CRS.from_user_input(settings.equal_area_crs), note
-    if east - west <= 6.0:
+    lon0, lat0 = (west + east) / 2, (south + north) / 2
+    if east - west <= 6.0 and west >= -180 and east <= 180:
         utm = geo.to_crs(settings.default_crs).estimate_utm_crs()
         return utm, f"UTM for the data's extent ({utm.name}), metres"
-    lon0, lat0 = (west + east) / 2, (south + north) / 2
+    lon0 = (lon0 + 180) % 360 - 180  # longitudes given as 0-360
     laea = pyproj.CRS.from_proj4(
         f"+proj=laea +lat_0={lat0:.4f} +lon_0={lon0:.4f} +datum=WGS84 +units=m +no_defs"
     )
@@ -132,12 +134,12 @@ def positions(
     Positions
 
     """
+    check.geometries(geo)
     series = geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo
-    check.geometries(series)
     if crs is None:
         target, note = analysis_crs(series)
     else:
-        target = pyproj.CRS.from_user_input(crs)
+        target = _given_crs(crs)
         note = f"{target.name} (given)"
     # the point on each surface is found on the WGS84 geometry, as the bundled layer's
     # shipped points are, then projected: the same polygons give the same points (and
@@ -157,7 +159,31 @@ def positions(
         ll[wrapped] = local.to_crs(settings.default_crs).to_numpy()
     xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
     lonlat = np.column_stack([ll.x.to_numpy(), ll.y.to_numpy()])
+    lost = ~(np.isfinite(xy).all(axis=1) & np.isfinite(lonlat).all(axis=1))
+    if lost.any():  # outside the area the projection can show (its antipode ...)
+        shown = [str(v)[:40] for v in series.index[lost][:5]]
+        msg = (
+            f"{int(lost.sum()):,} of geo's units have no position in {short(target.name, 60)} "
+            f"(index {shown}); pass crs= a projected CRS that covers them, or drop them."
+        )
+        raise InputError(msg)
     return Positions(xy=xy, lonlat=lonlat, crs=target, crs_note=note)
+
+
+def _given_crs(crs: object) -> pyproj.CRS:
+    """``crs=`` as a projected CRS in metres, or :class:`InputError` naming it."""
+    try:
+        target = pyproj.CRS.from_user_input(crs)
+    except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:
+        msg = f"crs={short(repr(crs), 60)} is not a CRS ({short(exc, 80)}); pass e.g. 'EPSG:3857'."
+        raise InputError(msg) from None
+    if not (target.is_projected and _metres(target)):
+        msg = (
+            f"crs={short(repr(crs), 60)} ({short(target.name, 40)}) is not a projected CRS in "
+            "metres; distances need one (e.g. 'EPSG:3857'), or leave crs= out."
+        )
+        raise InputError(msg)
+    return target
 
 
 #: How the bundled units' positions are measured (their shipped representative points).

@@ -1188,6 +1188,27 @@ def _distinct_normalised(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     return merged[codes], [str(t) for t in distinct]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(column: pd.Series, texts: list[str], name: str) -> None:
+    r"""Refuse a column holding lone surrogates: no file can hold them (nor the match report).
+
+    Decoded files never hold one; a Python string can (``"\ud800"``, or bytes decoded
+    with ``errors="surrogateescape"``). Only the distinct texts are searched.
+    """
+    if not any(_SURROGATE.search(t) for t in texts):
+        return
+    cells = column.map(lambda v: isinstance(v, str) and bool(_SURROGATE.search(v)))
+    rows = column.index[cells.to_numpy(dtype=bool)]
+    msg = (
+        f"{name}={short(str(column.name))!r}: {len(rows):,} cell(s) hold a lone surrogate "
+        f"(e.g. '{short(column[rows[0]], 40)}' at row {short(rows[0])}), a broken character "
+        "no file can hold; decode the text with its real encoding, or fix those cells."
+    )
+    raise InputError(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", msg))
+
+
 class _Progress:
     """Log how far a long resolve has got: nothing for the first two seconds."""
 
@@ -1304,6 +1325,7 @@ def resolve(
             parts.append((np.zeros(rows, dtype=np.intp), [""]))
         else:
             parts.append(_distinct_normalised(table[col]))
+            _refuse_surrogates(table[col], parts[-1][1], f"{role}_col")
     named = dict(zip(roles, parts, strict=True))
     if named["name"][1] == [""] and named["code"][1] == [""]:
         shown = " and ".join(repr(short(cols[r])) for r in ("name", "code") if cols[r] is not None)
@@ -1393,8 +1415,9 @@ def require_unique(resolved: pd.DataFrame) -> None:
     dup = duplicates(resolved)
     if len(dup):
         codes = sorted(dup["adcode"].unique())
+        word = "lines" if dup.index.name == "line" else "rows"  # read_table: file lines
         shown = "; ".join(
-            f"{code}: rows {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
+            f"{code}: {word} {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
             for code in codes[:5]
         )
         more = f"; {len(codes) - 5:,} more" if len(codes) > 5 else ""

@@ -53,6 +53,7 @@ from geotool import _validate as check
 from geotool import settings
 from geotool._errors import InputError
 from geotool._perm import rank_correlations, rng_for
+from geotool._text import short
 from geotool.geometry import bundled_positions, positions
 
 __all__ = [
@@ -96,31 +97,27 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     [1, 1, 2, 2, 3, 3]
 
     """
-    if scores.isna().any():
-        rows = scores.index[scores.isna()].tolist()[:5]
-        msg = f"The score has missing values (rows {rows}); fill or drop them before tiering."
+    if method not in ("ward", "jenks"):
+        msg = (
+            f"method must be 'ward' or 'jenks' (or 'report' for the report's rankings), "
+            f"got {short(repr(method), 40)}."
+        )
         raise InputError(msg)
-    if not pd.api.types.is_numeric_dtype(scores):
-        msg = f"The score must be numeric, got dtype {scores.dtype}."
+    if isinstance(scores, pd.Series) and pd.api.types.is_bool_dtype(scores.dtype):
+        msg = "scores are booleans; pass a numeric score (higher is better)."
         raise InputError(msg)
     from geotool._classify import at_most
 
-    k = at_most(check.classes(k, n_distinct=int(scores.nunique()), minimum=2))  # 1: no diffusion
-    y = scores.to_numpy(dtype=float)
+    y = check.finite_values(scores, "scores").to_numpy()
+    k = at_most(check.classes(k, n_distinct=len(np.unique(y)), minimum=2))  # 1: no diffusion
     if method == "ward":
         from scipy.cluster.hierarchy import fcluster, linkage
 
         labels = fcluster(linkage(y.reshape(-1, 1), method="ward"), t=k, criterion="maxclust")
-    elif method == "jenks":
+    else:
         from geotool._classify import fisher_jenks
 
         labels = np.searchsorted(fisher_jenks(y, k), y, side="left")
-    else:
-        msg = (
-            f"method must be 'ward' or 'jenks' (or 'report' for the report's rankings), "
-            f"got {method!r}."
-        )
-        raise InputError(msg)
     # Relabel so that tier 1 has the highest mean score.
     order = pd.Series(y).groupby(np.asarray(labels)).mean().sort_values(ascending=False)
     relabel = {lab: i + 1 for i, lab in enumerate(order.index)}
@@ -238,14 +235,29 @@ def unit_positions(
         ``attrs["crs_note"]`` says why it was chosen.
 
     """
+    core = _core_point(core)
+    if coast is not None and not isinstance(
+        coast, shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame
+    ):
+        msg = (
+            f"coast must be a shapely geometry, GeoSeries or GeoDataFrame (e.g. "
+            f"geotool.boundaries.coastline()), got {type(coast).__name__}."
+        )
+        raise InputError(msg)
     if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
         pos = positions(geo)
         ids = pd.Index(geo.index)
         xy, lonlat, crs, note = pos.xy, pos.lonlat, pos.crs, pos.crs_note
-    else:
+    elif isinstance(geo, pd.Index | pd.Series | np.ndarray | list | tuple):
         ids = pd.Index(list(geo)).astype(str)
         bpos = bundled_positions(ids)
         xy, lonlat, crs, note = bpos.xy, bpos.lonlat, bpos.crs, bpos.crs_note
+    else:
+        msg = (
+            f"geo must be a GeoDataFrame, a GeoSeries or a list of bundled county codes, got "
+            f"{type(geo).__name__}."
+        )
+        raise InputError(msg)
     out = pd.DataFrame(
         {"x": xy[:, 0], "y": xy[:, 1], "lon": lonlat[:, 0], "lat": lonlat[:, 1]}, index=ids
     )
@@ -264,6 +276,24 @@ def unit_positions(
     out.attrs["crs"] = crs.to_wkt()
     out.attrs["crs_note"] = note
     return out
+
+
+def _core_point(core: object) -> tuple[float, float] | None:
+    """``core=`` as a checked (longitude, latitude) in degrees."""
+    if core is None:
+        return None
+    try:
+        lon, lat = (float(c) for c in core)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        msg = f"core must be a (longitude, latitude) pair in degrees, got {short(core, 60)}."
+        raise InputError(msg) from None
+    if not (np.isfinite([lon, lat]).all() and -180 <= lon <= 360 and -90 <= lat <= 90):
+        msg = (
+            f"core=({lon:g}, {lat:g}) is not a longitude from -180 to 360 and a latitude "
+            "from -90 to 90 degrees; pass (longitude, latitude)."
+        )
+        raise InputError(msg)
+    return lon, lat
 
 
 def _positions_for(table: pd.DataFrame, pos: pd.DataFrame, id_col: str) -> pd.DataFrame:
@@ -581,6 +611,7 @@ def analyse(
 
     """
     ellipse = _check_ellipse(ellipse)  # before any work
+    _check_analysis_input(table, pos, id_col=id_col, year_col=year_col)
     latest = table
     out: dict[str, Any] = {}
     if year_col:
@@ -612,6 +643,46 @@ def _centres_sentence(vec: pd.DataFrame) -> str:
         for t, d, b in zip(vec["to"], vec["length_km"], vec["bearing_deg"], strict=True)
     )
     return f"Mean centres from tier 1's: {steps or 'one tier only'}."
+
+
+def _check_analysis_input(table: object, pos: object, *, id_col: str, year_col: str | None) -> None:
+    """Refuse a tier table or positions :func:`analyse` cannot use, naming the argument."""
+    for name, frame in (("table", table), ("pos", pos)):
+        if not isinstance(frame, pd.DataFrame):
+            msg = f"{name} must be a pandas DataFrame, got {type(frame).__name__}."
+            raise InputError(msg)
+    assert isinstance(table, pd.DataFrame) and isinstance(pos, pd.DataFrame)
+    needed = [id_col, "tier", *([year_col] if year_col else [])]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        msg = (
+            f"table has no column {short(missing, 60)} (id_col={short(id_col, 30)!r}, "
+            f"year_col={short(year_col, 30)!r}); its columns are "
+            f"{short(list(table.columns), 120)}. Make it with tiers.from_scores."
+        )
+        raise InputError(msg)
+    if table.empty:
+        msg = "table has no rows; there is nothing to analyse."
+        raise InputError(msg)
+    tier = pd.to_numeric(table["tier"], errors="coerce")
+    if tier.isna().any() or not (tier >= 1).all() or not (tier % 1 == 0).all():
+        msg = "table['tier'] must hold whole numbers from 1 (the best tier), with none missing."
+        raise InputError(msg)
+    if table[id_col].isna().any() or (year_col and table[year_col].isna().any()):
+        msg = f"table has missing values in {short(needed[::2], 60)}; drop those rows."
+        raise InputError(msg)
+    keys = [id_col, year_col] if year_col else [id_col]
+    if table.duplicated(keys).any():
+        msg = f"table repeats units (by {short(keys, 60)}); keep one row per unit (and year)."
+        raise InputError(msg)
+    bad = [c for c in ("x", "y", "lon", "lat") if c not in pos.columns]
+    coords = None if bad else pos[["x", "y", "lon", "lat"]].apply(pd.to_numeric, errors="coerce")
+    if coords is None or not np.isfinite(coords.to_numpy(dtype=float)).all():
+        msg = (
+            "pos must be tiers.unit_positions() of the table's units: finite x, y, lon and "
+            f"lat columns{f' (missing {bad})' if bad else ''}."
+        )
+        raise InputError(msg)
 
 
 def _verdict(geo: pd.DataFrame, grad: pd.DataFrame) -> str:
@@ -661,8 +732,7 @@ def from_scores(
         with fewer than ``k`` distinct scores is an error.
 
     """
-    table = pd.DataFrame({id_col: np.asarray(units), "score": np.asarray(scores, float)})
-    table["year"] = np.asarray(years) if years is not None else 0
+    table = _score_table(units, scores, years, id_col)
     parts = []
     for _, group in table.groupby("year", sort=True):
         part = group.copy()
@@ -671,3 +741,53 @@ def from_scores(
         parts.append(part)
     out = pd.concat(parts).sort_index()
     return out if years is not None else out.drop(columns="year")
+
+
+def _column(values: object, name: str) -> np.ndarray:
+    """``values`` as a 1-d array, or :class:`InputError` naming ``name``."""
+    if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
+        msg = f"{name} must be a sequence (list, array or Series), got {type(values).__name__}."
+        raise InputError(msg)
+    array = np.asarray(values, dtype=object)
+    if array.ndim != 1:
+        msg = f"{name} must be one-dimensional, got shape {array.shape}."
+        raise InputError(msg)
+    return array
+
+
+def _score_table(units: object, scores: object, years: object, id_col: str) -> pd.DataFrame:
+    """The checked ``id_col, score, year`` table of :func:`from_scores`."""
+    ids = _column(units, "units")
+    values = pd.Series(_column(scores, "scores"))
+    when = _column(years, "years") if years is not None else np.zeros(len(ids), dtype=int)
+    if not len(ids) == len(values) == len(when):
+        sizes = f"units {len(ids):,}, scores {len(values):,}" + (
+            f", years {len(when):,}" if years is not None else ""
+        )
+        msg = f"units, scores and years must have one entry per unit; got {sizes}."
+        raise InputError(msg)
+    blank = pd.isna(ids) | np.array([str(i).strip() == "" for i in ids], dtype=bool)
+    if blank.any():
+        msg = (
+            f"units: {int(blank.sum()):,} id(s) are missing or blank (positions "
+            f"{np.flatnonzero(blank)[:5].tolist()}); give every score a unit id."
+        )
+        raise InputError(msg)
+    if years is not None and pd.isna(when).any():
+        msg = (
+            f"years: {int(pd.isna(when).sum()):,} year(s) are missing (positions "
+            f"{np.flatnonzero(pd.isna(when))[:5].tolist()}); give every score its year."
+        )
+        raise InputError(msg)
+    table = pd.DataFrame({id_col: ids, "score": check.finite_values(values, "scores").to_numpy()})
+    table["year"] = when
+    dup = table.duplicated([id_col, "year"], keep=False).to_numpy()
+    if dup.any():
+        shown = pd.unique(table.loc[dup, id_col])[:5].tolist()
+        where = " in one year" if years is not None else ""
+        msg = (
+            f"units: {len(pd.unique(table.loc[dup, id_col])):,} unit(s) appear more than once"
+            f"{where} ({short(shown, 80)}); give one score per unit (and year)."
+        )
+        raise InputError(msg)
+    return table

@@ -79,7 +79,11 @@ SMOOTHERS = {
 }
 
 
-def _name(values: pd.Series) -> str:
+def _name(values: pd.Series, what: str = "values") -> str:
+    """The variable's name for labels; a non-Series is refused, naming ``what``."""
+    if not isinstance(values, pd.Series):
+        msg = f"{what}: expected a pandas Series on the units' index, got {type(values).__name__}."
+        raise InputError(msg)
     return "value" if values.name is None else str(values.name)
 
 
@@ -124,6 +128,11 @@ def log(values: pd.Series, *, log1p: bool = False) -> pd.Series:
     'log(1 + GDP)'
 
     """
+    return _logarithm(values, log1p=log1p, switch="log1p=True")
+
+
+def _logarithm(values: pd.Series, *, log1p: bool, switch: str) -> pd.Series:
+    """:func:`log`, its advice naming ``switch`` (``log1p=True``, or apply's transform=)."""
     name = _name(values)
     x = check.finite_values(values, f"values ({short(name, 40)})").to_numpy()
     floor, what = (-1.0, "-1 or less") if log1p else (0.0, "zero or negative")
@@ -132,10 +141,7 @@ def log(values: pd.Series, *, log1p: bool = False) -> pd.Series:
         fix = (
             "drop those rows or use a transform that allows them"
             if log1p
-            else (
-                "drop those rows, or pass log1p=True (transform='log1p') for log(1 + value) "
-                "if zeros are real"
-            )
+            else f"drop those rows, or pass {switch} for log(1 + value) if zeros are real"
         )
         msg = (
             f"values ({short(name, 40)}): {int(bad.sum()):,} value(s) are {what} at "
@@ -236,7 +242,7 @@ def _events_and_population(
         msg = (
             f"numerator ({short(e_name, 40)}): {int(neg.sum()):,} value(s) are negative at "
             f"{_rows(events.index, neg)}; empirical-Bayes smoothing needs counts of events, "
-            "which cannot be negative, so fix them or use smooth=None."
+            "which cannot be negative, so fix them or leave out smooth= (no smoothing)."
         )
         raise InputError(msg)
     if counts and (e != np.round(e)).any():
@@ -285,7 +291,32 @@ def rate(numerator: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
     """
     scale = _scale(scale)
     e, b, e_name, b_name = _events_and_population(numerator, population, counts=None)
-    return _labelled(scale * e / b, numerator, _rate_label(e_name, b_name, scale), "rate", e_name)
+    with np.errstate(over="ignore", under="ignore"):
+        out = scale * (e / b)
+    _scaled_ok(out, e, numerator.index, _rate_label(e_name, b_name, scale), scale)
+    return _labelled(out, numerator, _rate_label(e_name, b_name, scale), "rate", e_name)
+
+
+def _scaled_ok(
+    out: np.ndarray, events: np.ndarray, index: pd.Index, label: str, scale: float
+) -> None:
+    """Refuse rates that ``scale`` pushed past float64 (inf) or below it (a non-zero 0).
+
+    Checked after the multiplication, on the values the analysis will see: a rate of
+    finite inputs is finite, but ``scale=1e308`` makes it infinite, and ``1e-320`` zero.
+    """
+    huge = ~np.isfinite(out) | (np.abs(out) > check.MAX_VALUE)
+    lost = (out == 0) & (events != 0)
+    if not (huge.any() or lost.any()):
+        return
+    bad = huge if huge.any() else lost
+    what = "overflow (beyond 1e150)" if huge.any() else "underflow to 0"
+    msg = (
+        f"scale={scale:g}: {int(bad.sum()):,} value(s) of {short(label, 60)} {what} at "
+        f"{_rows(index, bad)}; pass a scale that keeps rates readable (e.g. 10000 for "
+        "per 10,000 persons)."
+    )
+    raise InputError(msg)
 
 
 def _scale(scale: object) -> float:
@@ -298,7 +329,8 @@ def _scale(scale: object) -> float:
 
 
 def _rate_label(e_name: str, b_name: str, scale: float) -> str:
-    per = f"{scale:,.0f} " if scale != 1 and float(scale).is_integer() else ""
+    whole = float(scale).is_integer() and scale < 1e15  # 1e308 is not a 309-digit label
+    per = f"{scale:,.0f} " if scale != 1 and whole else ""
     per = per or (f"{scale:g} " if scale != 1 else "")
     return f"{e_name} per {per}{b_name}"
 
@@ -361,7 +393,10 @@ def eb_rate(events: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
         )
     smoothed = _shrink(r, np.full_like(r, m), np.full_like(r, max(v, 0.0)), b)
     label = f"{_rate_label(e_name, b_name, scale)} (EB-smoothed)"
-    out = _labelled(scale * smoothed, events, label, "eb", e_name)
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = scale * smoothed
+    _scaled_ok(scaled, smoothed, events.index, label, scale)
+    out = _labelled(scaled, events, label, "eb", e_name)
     out.attrs.update(reference_rate=float(m * scale), variance=v)
     return out
 
@@ -421,7 +456,10 @@ def spatial_eb_rate(
     v = (hood @ (b * r**2) - 2 * m * (hood @ (b * r)) + m**2 * b_sum) / b_sum - m / (b_sum / size)
     smoothed = _shrink(r, m, np.maximum(v, 0.0), b)
     label = f"{_rate_label(e_name, b_name, scale)} (spatial EB-smoothed, {weights.spec})"
-    out = pd.Series(scale * smoothed, index=weights.ids, name=label).reindex(order)
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = scale * smoothed
+    _scaled_ok(scaled, smoothed, weights.ids, label, scale)
+    out = pd.Series(scaled, index=weights.ids, name=label).reindex(order)
     out.index.name = events.index.name
     out.attrs = {"transform": "spatial_eb", "source": e_name}
     return out
@@ -574,7 +612,7 @@ def apply(
         if transform == "standardise":
             series = standardise(series)
         elif transform in ("log", "log1p"):
-            series = log(series, log1p=transform == "log1p")
+            series = _logarithm(series, log1p=transform == "log1p", switch="transform='log1p'")
         labels[col] = str(series.name)
         out[str(series.name)] = series
     if per is not None:

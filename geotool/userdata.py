@@ -29,7 +29,6 @@ include the units that scored nothing, with 0, to test against them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -379,12 +378,12 @@ def load_user_table(
     def fail(msg: str, cls: type[InputError] = MatchError) -> None:
         """Write every row with its status to ``report_path``, then raise ``cls``."""
         if report_path is not None:
-            write_atomic(Path(report_path), to_csv_bytes(report.reset_index(names="row")))
+            write_atomic(Path(report_path), _report_csv(report))
             msg += f" Every row with its status: {report_path}."
         raise cls(msg)
 
     if not report_on_failure_only and report_path is not None:
-        write_atomic(Path(report_path), to_csv_bytes(report.reset_index(names="row")))
+        write_atomic(Path(report_path), _report_csv(report))
     bad = resolved[resolved["match_status"] != "matched"]
     share = len(bad) / len(resolved)
     if share > max_unmatched:
@@ -398,19 +397,19 @@ def load_user_table(
         )
         fail(
             f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
-            f"{len(bad) - n_un} ambiguous; first: row {bad.index[0]} {first['match_status']}: "
+            f"{len(bad) - n_un} ambiguous; first: {_line(bad.index)} {first['match_status']}: "
             f"{why}). {fix}, or allow them with "
-            f"max_unmatched={math.ceil(share * 100) / 100:.2f}."
+            f"max_unmatched={check.share_at_least(len(bad), len(resolved))}."
         )
     ok = resolved[resolved["match_status"] == "matched"].copy()
     if year_col:
         years, rejected = check.year_labels(ok[year_col], "year_col")
         report["year_used"] = pd.Series(years, dtype="Int64").reindex(report.index)
         if len(rejected):
-            rows = rejected.index.tolist()[:8]
+            rows = rejected.index[:8]
             report.loc[rejected.index, "match_note"] = rejected["reason"].astype(str)
             fail(
-                f"year_col={year_col!r} has cells that are not a year in rows {rows} "
+                f"year_col={year_col!r} has cells that are not a year on {_line(rows, 8)} "
                 f"(e.g. {short(ok.loc[rows[0], year_col])}); write years as 2020 or 2020年, "
                 "or remove those rows.",
                 InputError,
@@ -421,8 +420,8 @@ def load_user_table(
     if len(dup):
         groups = [(k, list(g.index)) for k, g in dup.groupby(keys, sort=False)]
         shown = "; ".join(
-            f"{' in '.join(str(x) for x in (k if isinstance(k, tuple) else (k,)))}: rows "
-            f"{listing(v, 5)}"
+            f"{' in '.join(str(x) for x in (k if isinstance(k, tuple) else (k,)))}: "
+            f"{_line(pd.Index(v, name=ok.index.name), 5)}"
             for k, v in groups[:5]
         )
         more = f" and {len(groups) - 5} more" if len(groups) > 5 else ""
@@ -434,11 +433,30 @@ def load_user_table(
         try:
             ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
         except InputError as exc:
-            fail(f"{exc} Rows are numbered as in the file's data rows (from 0).", InputError)
+            fail(str(exc), InputError)
     if units is not None:
         units = units.loc[pd.Index(ok["adcode"]).unique()]
     log(f"{len(ok)} rows of {len(raw)} matched at level {level} ({reason})")
     return UserTable(ok, raw, report, values, year_col, level, reason, units, geometry_report)
+
+
+def _report_csv(report: pd.DataFrame) -> bytes:
+    """The match report as CSV, its rows numbered by ``line`` (of the file) or ``row``."""
+    return to_csv_bytes(report.reset_index(names=_label(report.index)))
+
+
+def _label(index: pd.Index) -> str:
+    """What a table's rows are numbered by: ``line`` (of the file, from 1), else ``row``."""
+    return "line" if index.name == "line" else "row"
+
+
+def _line(labels: pd.Index | list[Any], limit: int = 1) -> str:
+    """``line 5`` / ``lines 5, 7`` for rows read from a file (``row ...`` otherwise)."""
+    index = labels if isinstance(labels, pd.Index) else pd.Index(labels)
+    shown = ", ".join(short(v, 30) for v in index[:limit])
+    more = f" ... ({len(index):,} in all)" if len(index) > limit else ""
+    plural = "s" if limit > 1 and len(index) > 1 else ""
+    return f"{_label(index)}{plural} {shown}{more}"
 
 
 def _resolve_bundled(
@@ -474,7 +492,7 @@ def _join_own(
     by_name = name_col if id_col is None else None  # with ids, names are for people only
     _, report = join_table(raw, geometry, id_col=id_col, name_col=by_name, year_col=year_col)
     rows = report[report["row"].notna()].copy()
-    rows.index = rows["row"].astype(int) - 1  # join_table numbers rows from 1
+    rows.index = raw.index[rows["row"].astype(int).to_numpy() - 1]  # join_table counts from 1
     out = raw.copy()
     matched = rows["status"] == "matched"
     out["adcode"] = rows["id"].where(matched).astype(object).reindex(out.index)
@@ -632,7 +650,7 @@ def user_analysis(study: Study) -> Analysis:
     info_values = latest.set_index("adcode")[t.value_cols]
     if t.units is not None and "name" not in info_values.columns:
         info_values.insert(0, "name", t.units["name"].reindex(info_values.index).to_numpy())
-    tables = {"match_report": t.report.reset_index(names="row")}
+    tables = {"match_report": t.report.reset_index(names=_label(t.report.index))}
     if t.geometry_report is not None and len(t.geometry_report):
         tables["geometry_report"] = t.geometry_report
     return Analysis(

@@ -85,6 +85,7 @@ from geotool import boundaries
 from geotool._cache import settings_cache
 from geotool._errors import InputError
 from geotool._log import log
+from geotool._text import short
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -104,6 +105,7 @@ __all__ = [
 ]
 
 _NUMBER = r"\d+(?:\.\d+)?"
+_MAX_K_DIGITS = 9
 _SPEC = re.compile(
     rf"^(?:(?P<contig>queen|rook)|knn:(?P<k>\d+)|distance:(?P<d>{_NUMBER})(?P<unit>km|m)"
     rf"|kernel:(?P<fn>[a-z]+):(?:knn:(?P<kk>\d+)|(?P<kd>{_NUMBER})(?P<kunit>km|m)))$"
@@ -309,9 +311,16 @@ def parse_spec(spec: str) -> dict[str, Any]:
     if m["contig"]:
         return {"kind": m["contig"]}
     if m["k"] or m["kk"]:
-        k = int(m["k"] or m["kk"])
+        digits = (m["k"] or m["kk"]).lstrip("0") or "0"
+        if len(digits) > _MAX_K_DIGITS:  # int() of 4,300+ digits raises; no data has 10^9 units
+            msg = (
+                f"Weights spec {short(spec, 40)!r} asks for a {len(digits):,}-digit number of "
+                "neighbours; use knn:K with K below the number of units (e.g. knn:6)."
+            )
+            raise InputError(msg)
+        k = int(digits)
         if k < 1:
-            msg = f"knn needs k >= 1, got {k} in {spec!r}."
+            msg = f"knn needs k >= 1, got {k} in {short(spec, 40)!r}."
             raise InputError(msg)
         return (
             {"kind": "knn", "k": k} if m["k"] else {"kind": "kernel", "function": m["fn"], "k": k}
@@ -319,7 +328,7 @@ def parse_spec(spec: str) -> dict[str, Any]:
     number, unit = (m["d"], m["unit"]) if m["d"] else (m["kd"], m["kunit"])
     metres = float(number) * (1000.0 if unit == "km" else 1.0)
     if not math.isfinite(metres) or metres <= 0:
-        msg = f"A distance band must be a positive number of km or m, got {spec!r}."
+        msg = f"A distance band must be a positive number of km or m, got {short(spec, 40)!r}."
         raise InputError(msg)
     if m["d"]:
         return {"kind": "distance", "metres": metres}
@@ -424,6 +433,12 @@ def _label_array(
 ) -> np.ndarray | None:
     if values is None:
         return None
+    if not isinstance(values, str | pd.Series):
+        msg = (
+            f"{what} must be a column name of geo or a pandas Series on its index, got "
+            f"{type(values).__name__}."
+        )
+        raise InputError(msg)
     if isinstance(values, str):
         if geo is None or values not in geo.columns:
             msg = f"{what}={values!r} is not a column of geo."
@@ -494,6 +509,7 @@ def build(
     rule, bound_km = parse_islands(islands)
     if max_bridge_km is not None and not (
         isinstance(max_bridge_km, int | float)
+        and not isinstance(max_bridge_km, bool)
         and math.isfinite(max_bridge_km)
         and max_bridge_km > 0
     ):
@@ -501,6 +517,13 @@ def build(
         raise InputError(msg)
     parsed = parse_spec(spec)
     gdf = None
+    if not isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries | pd.Index | pd.Series | np.ndarray
+                      | list | tuple):  # fmt: skip
+        msg = (
+            f"geo must be a GeoDataFrame, a GeoSeries or a list of bundled county codes, got "
+            f"{type(geo).__name__}."
+        )
+        raise InputError(msg)
     if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
         from geotool.geometry import positions
 

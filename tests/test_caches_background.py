@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ def _clear():
 def test_derived_layers_read_back_equal_to_computed(cache_dir):
     _clear()
     computed = clusters.polygons("plans")
-    files = sorted((cache_dir / "derived").glob("geotool.clusters._polygons.*.pickle"))
+    files = sorted((cache_dir / "derived").glob("geotool.clusters._polygons.*.parquet"))
     assert len(files) == 1
     _clear()  # a new process has only the disk
     again = clusters.polygons("plans")
@@ -65,7 +64,7 @@ def test_changed_data_is_a_miss_and_a_corrupt_file_is_recomputed(
     cache_dir, tmp_path_factory, monkeypatch
 ):
     def files():
-        return sorted((cache_dir / "derived").glob("geotool.clusters._polygons.*.pickle"))
+        return sorted((cache_dir / "derived").glob("geotool.clusters._polygons.*.parquet"))
 
     _clear()
     first = clusters.polygons("report2020")
@@ -88,11 +87,11 @@ def test_changed_data_is_a_miss_and_a_corrupt_file_is_recomputed(
     assert len(files()) == 2 and ours in files() and copy not in files()
     monkeypatch.undo()
     monkeypatch.setattr(settings, "cache_dir", cache_dir)
-    ours.write_bytes(b"not a pickle")  # a corrupt file is a miss, recomputed and replaced
+    ours.write_bytes(b"not a table")  # a corrupt file is a miss, recomputed and replaced
     _clear()
     again = clusters.polygons("report2020")
     assert again.geometry.geom_equals_exact(first.geometry, 0).all()
-    assert pickle.loads(ours.read_bytes()).shape == first.shape
+    assert pd.read_parquet(ours).shape == first.shape  # plain data again (WKB geometry)
 
 
 def test_no_cache_dir_writes_nothing(tmp_path, monkeypatch):
@@ -100,7 +99,7 @@ def test_no_cache_dir_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _clear()
     assert len(clusters.polygons("report2020")) > 0
-    assert _cache._disk_path(clusters._polygons, ("x",)) is None
+    assert _cache._disk_path(clusters._polygons, ("x",), str) is None
     assert not any(tmp_path.iterdir())
 
 

@@ -78,7 +78,9 @@ def test_autocorr_cli_bad_weights_and_user_data(tmp_path):
     data = tmp_path / "mine.csv"
     data.write_text("县,值\n江阴市,1\n昆山市,abc\n张家港市,3\n", encoding="utf-8")
     proc = run_cli("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "not numbers" in proc.stderr and "'abc' at 1" in proc.stderr
+    assert (
+        proc.returncode == 2 and "not numbers" in proc.stderr and "'abc' at line 3" in proc.stderr
+    )
     data.write_text("县,值\n江阴市,1\n昆山市,2\n张家港市,3\n常熟市,3\n太仓市,5\n", encoding="utf-8")
     proc = run_cli(
         "autocorr",

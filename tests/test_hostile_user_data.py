@@ -206,7 +206,7 @@ R = ["run", "--quiet", "--permutations", "99"]
 # argv (file names stand for the fixture's files), a fragment of the one error line
 REFUSED = [
     pytest.param(
-        [*R, "--data", "dup.csv", "--value-col", "GDP"], "320400: rows [3, 13]", id="duplicate unit"
+        [*R, "--data", "dup.csv", "--value-col", "GDP"], "320400: lines 5, 15", id="duplicate unit"
     ),
     pytest.param(
         [*R, "--data", "mixed.csv", "--value-col", "GDP"],
@@ -221,12 +221,16 @@ REFUSED = [
     pytest.param(
         [*R, "--data", "equal.csv", "--value-col", "GDP"], "single distinct", id="all values equal"
     ),
-    pytest.param([*R, "--data", "dash.csv", "--value-col", "GDP"], "'—' at 3", id="dash as value"),
+    pytest.param(
+        [*R, "--data", "dash.csv", "--value-col", "GDP"], "'—' at line 5", id="dash as value"
+    ),
     pytest.param(
         [*R, "--data", "blank.csv", "--value-col", "GDP"], "--value-col 'GDP'", id="blank value"
     ),
     pytest.param(
-        [*R, "--data", "comma.csv", "--value-col", "GDP"], "'1,234' at 1", id="thousands separator"
+        [*R, "--data", "comma.csv", "--value-col", "GDP"],
+        "'1,234' at line 3",
+        id="thousands separator",
     ),
     pytest.param(
         [*R, "--data", "negzero.csv", "--value-col", "GDP", "--transform", "log"],
@@ -245,7 +249,7 @@ REFUSED = [
     ),
     pytest.param(
         [*R, "--data", "half_year.csv", "--value-col", "GDP", "--year-col", "年份"],
-        "not a year in rows [0]",
+        "not a year on line 2",
         id="year 2020.5",
     ),
     pytest.param(
@@ -408,7 +412,7 @@ REFUSED = [
         "--geometry holds Point",
         id="points in a run",
     ),
-    pytest.param([*R, "--data", "inf.csv", "--value-col", "GDP"], "infinite at 2", id="inf"),
+    pytest.param([*R, "--data", "inf.csv", "--value-col", "GDP"], "infinite at line 4", id="inf"),
     pytest.param([*R, "--data", "huge.csv", "--value-col", "GDP"], "1e+200", id="1e200"),
     pytest.param([*R, "--data", "header_only.csv"], "no data rows", id="header only"),
     pytest.param([*R, "--data", "dupcols.csv"], "repeats column names", id="repeated column"),
@@ -509,7 +513,8 @@ def test_success_accounts_for_every_row(argv, expected, files, tmp_path, capsys)
     assert s["input"]["rows"] == rows and s["input"]["units"] == units
     assert sum(s["match"].values()) == rows and s["match"]["matched"] == matched
     report = _report(out)
-    assert len(report) == rows and report["row"].astype(int).tolist() == list(range(rows))
+    lines = report["line"].astype(int).tolist()  # the lines of the file: header on line 1
+    assert len(report) == rows and lines == list(range(2, rows + 2))
 
 
 def test_tiers_of_one_year_and_autocorr_of_points(files, tmp_path, capsys):

@@ -44,11 +44,11 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     failed_report = Path(re.search(r"(\S+match_report\.csv)", last)[1])
     report = pd.read_csv(failed_report, encoding="utf-8-sig", dtype=str)
     assert len(report) == 100  # every row, nothing dropped
-    row = report.set_index("row")
-    assert row.loc["1", "match_status"] == "unmatched"
-    assert "江阴市" in row.loc["1", "match_candidates"]
-    assert row.loc["5", "match_status"] == "ambiguous"
-    assert (row.loc["7", "adcode"], row.loc["7", "match_method"]) == ("350604", "crosswalk")
+    row = report.set_index("line")  # lines of the file: data row i is line i + 2
+    assert row.loc["3", "match_status"] == "unmatched"
+    assert "江阴市" in row.loc["3", "match_candidates"]
+    assert row.loc["7", "match_status"] == "ambiguous"
+    assert (row.loc["9", "adcode"], row.loc["9", "match_method"]) == ("350604", "crosswalk")
     # fixing the names lets the run finish
     df.loc[1, "县（市）"] = "江阴市"
     df.loc[5] = original.loc[5]
@@ -74,7 +74,7 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     ("change", "message"),
     [
         ("duplicate", "more than once"),
-        ("non_numeric", "not numbers (e.g. 'n/a' at 3)"),
+        ("non_numeric", "not numbers (e.g. 'n/a' at line 5)"),
     ],
 )
 def test_bad_user_tables(tmp_path, change, message):

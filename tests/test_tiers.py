@@ -38,7 +38,7 @@ def test_assign_ward_and_jenks_find_contiguous_tiers():
 @pytest.mark.parametrize(
     ("scores", "kwargs", "message"),
     [
-        (pd.Series([1.0, np.nan, 3.0]), {}, "missing values"),
+        (pd.Series([1.0, np.nan, 3.0]), {}, r"value\(s\) are missing at 1"),
         (pd.Series([1.0, 1.0, 2.0]), {"k": 3}, "only 2 distinct values"),
         (pd.Series([1.0, 2.0, 3.0]), {"method": "kmeans", "k": 2}, "method must be"),
     ],
@@ -207,7 +207,7 @@ def test_tiers_cli_user_data_errors(tmp_path):
     data = tmp_path / "t.csv"
     data.write_text("县,得分\n江阴市,9\n昆山市,\n张家港市,7\n", encoding="utf-8")
     proc = run_cli("tiers", "--data", str(data), "--score", "得分", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "missing at 1" in proc.stderr  # the empty cell, row 1
+    assert proc.returncode == 2 and "missing at line 3" in proc.stderr  # the empty cell, line 3
     data.write_text("县,得分\n江阴市,9\n昆山市,9\n张家港市,7\n", encoding="utf-8")
     proc = run_cli(
         "tiers", "--data", str(data), "--score", "得分", "-k", "3", "--out", str(tmp_path)

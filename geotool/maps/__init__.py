@@ -706,6 +706,7 @@ def choropleth(
         kind = getattr(values, "dtype", type(values).__name__)
         msg = f"values must be a numeric pandas Series; got {kind}."
         raise InputError(msg)
+    _check_choropleth_input(values, geo, scheme, k, breaks)
     v = values[np.isfinite(values.to_numpy(dtype=float))]
     known = pd.Index(geo.index if geo is not None else boundaries.units().index).astype(str)
     ids = pd.Index(v.index).astype(str)
@@ -735,6 +736,34 @@ def choropleth(
         legend_title=str(values.name),
         **kwargs,
     )
+
+
+def _check_choropleth_input(
+    values: pd.Series, geo: object, scheme: object, k: object, breaks: object
+) -> None:
+    """Refuse what :func:`choropleth` would silently misdraw, naming the argument."""
+    from geotool import _validate as check
+
+    if values.index.has_duplicates:
+        dup = values.index[values.index.duplicated()].unique()[:5].tolist()
+        msg = f"values has duplicated index labels {dup}; keep one value per unit."
+        raise InputError(msg)
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        shown = values.index[infinite][:5].tolist()
+        msg = (
+            f"values: {int(infinite.sum())} value(s) are infinite (at {shown}); fix them, or "
+            "make them NaN to leave those units uncoloured."
+        )
+        raise InputError(msg)
+    if geo is not None:
+        check.geometries(geo, "geo")  # a GeoDataFrame or GeoSeries, finite, in range
+    if scheme != "user" and breaks is not None:
+        msg = "breaks= are class bounds for scheme='user'; pass scheme='user' or drop breaks=."
+        raise InputError(msg)
+    if scheme == "user" and k is not None:
+        msg = "k= does not apply to scheme='user' (breaks= set the classes); drop k=."
+        raise InputError(msg)
 
 
 @settings_cache(maxsize=1)

@@ -25,7 +25,7 @@ import pyproj
 import shapely
 
 from geotool import boundaries, settings
-from geotool._cache import derived_cache
+from geotool._cache import Array, derived_cache
 from geotool._errors import InputError
 from geotool._html import check_page, escape, script_call
 from geotool.autocorr import LISA_CLASSES
@@ -128,7 +128,7 @@ def _to_grid(xy: np.ndarray, origin: np.ndarray, cell: float) -> np.ndarray:
     return g
 
 
-@derived_cache(maxsize=1)
+@derived_cache(maxsize=1, returns=(list[str], list[str], Array("int64", (None, 4)), float))
 def _bundled_paths() -> tuple[list[str], list[str], np.ndarray, float]:
     """The bundled county layer as SVG paths: ids, paths, grid bboxes, cell size (m)."""
     topo = json.loads((Path(settings.boundaries_dir) / "county_web.topojson").read_text("utf-8"))

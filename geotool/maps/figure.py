@@ -846,7 +846,9 @@ def validate(
     """
     if isinstance(formats, str):
         formats = (formats,)
-    formats = tuple(formats)
+    # "PNG" and " png" name png: case and spaces are how people type, not another format
+    spelt = (f.strip().lower() if isinstance(f, str) else repr(f) for f in formats)
+    formats = tuple(dict.fromkeys(spelt))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         msg = f"{name}={bad[0]!r} is not a figure format; use any of {', '.join(FORMATS)}."
@@ -863,7 +865,7 @@ def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = 300) -> bytes:
 
     Reproducible: no creation date in SVG or PDF, fixed SVG ids.
     """
-    validate((fmt,), dpi, name="fmt")
+    (fmt,) = validate((fmt,), dpi, name="fmt")
     metadata_of: dict[str, dict[str, Any]] = {
         "png": {"Software": "geotool"},
         "svg": {"Date": None, "Creator": "geotool"},

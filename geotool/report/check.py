@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from geotool import clusters
-from geotool._cache import derived_cache
+from geotool._cache import Frame, derived_cache
 from geotool.report import rankings
 
 __all__ = ["STATED", "check_report", "region_change"]
@@ -431,7 +431,13 @@ def check_report() -> pd.DataFrame:
     return _check_report().copy()
 
 
-@derived_cache(maxsize=1)
+_REPORT = Frame({
+    "figure": "str", "key": "str", "stated": "object", "computed": "object", "status": "str",
+    "note": "str",
+})  # fmt: skip
+
+
+@derived_cache(maxsize=1, returns=_REPORT)
 def _check_report() -> pd.DataFrame:
     """Cached body of :func:`check_report` (a function of the bundled data and the code)."""
     rows = _county_rows() + _district_rows()
