@@ -257,9 +257,14 @@ def _encode_text(
             g = groups.reindex(series.index).astype(str).to_numpy()
             props = [{"id": i, "g": gi} for i, gi in zip(ids, g, strict=True)]
         return json.dumps(encode(geoms, props), separators=(",", ":"))
+    return _geojson(geoms, [{"id": i} for i in ids])
+
+
+def _geojson(geoms: np.ndarray, properties: list[dict[str, Any]]) -> str:
+    """WGS84 geometries as compact GeoJSON text, a feature per geometry with its properties."""
     feats = json.loads(gpd.GeoSeries(geoms, crs=settings.default_crs).to_json())
-    for f, i in zip(feats["features"], ids, strict=True):
-        f["properties"] = {"id": i}
+    for f, props in zip(feats["features"], properties, strict=True):
+        f["properties"] = props
     return json.dumps(feats, separators=(",", ":"))
 
 
@@ -656,10 +661,7 @@ def _maritime_lines(datum: str) -> str:
 
         geoms = transform_geometries(geoms, to="gcj02")
     geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
-    feats = json.loads(gpd.GeoSeries(geoms, crs=settings.default_crs).to_json())
-    for f in feats["features"]:
-        f["properties"] = {"label": "十段线 maritime boundary line"}
-    return json.dumps(feats, separators=(",", ":"))
+    return _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))
 
 
 def _maritime_overlay(datum: str) -> dict[str, Any]:

@@ -262,7 +262,7 @@ def fmt_p(p: object) -> str:
         return "–"
     if v < 0.001:
         return "< 0.001"
-    return f"{v:.3f}" if v < 0.01 else f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
 
 
 def linked_lisa(
