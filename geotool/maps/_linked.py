@@ -360,12 +360,7 @@ def _view(hit: np.ndarray, cell: float, *, bundled: bool) -> list[int]:
         hit = north if len(north) else hit
     lo, hi = hit[:, :2].min(axis=0), hit[:, 2:].max(axis=0)
     pad = 0.03 * (hi - lo).max()
-    return [
-        int(lo[0] - pad),
-        int(lo[1] - pad),
-        int(hi[0] - lo[0] + 2 * pad),
-        int(hi[1] - lo[1] + 2 * pad),
-    ]
+    return [int(v) for v in np.r_[lo - pad, hi - lo + 2 * pad]]
 
 
 def _sea_inset(cell: float, view: list[int]) -> list[int] | None:
