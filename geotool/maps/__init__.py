@@ -71,6 +71,7 @@ from geotool._log import log
 if TYPE_CHECKING:  # folium is imported where a map is made (0.4 s a process saves)
     import folium
 from geotool.maps._linked import (
+    EARLY_ERROR_HOOK,
     LISA_COLOURS,
     NOT_SIGNIFICANT,
     NOT_TESTED,
@@ -258,9 +259,14 @@ def _encode_text(
             g = groups.reindex(series.index).astype(str).to_numpy()
             props = [{"id": i, "g": gi} for i, gi in zip(ids, g, strict=True)]
         return json.dumps(encode(geoms, props), separators=(",", ":"))
+    return _geojson(geoms, [{"id": i} for i in ids])
+
+
+def _geojson(geoms: np.ndarray, properties: list[dict[str, Any]]) -> str:
+    """WGS84 geometries as compact GeoJSON text, a feature per geometry with its properties."""
     feats = json.loads(gpd.GeoSeries(geoms, crs=settings.default_crs).to_json())
-    for f, i in zip(feats["features"], ids, strict=True):
-        f["properties"] = {"id": i}
+    for f, props in zip(feats["features"], properties, strict=True):
+        f["properties"] = props
     return json.dumps(feats, separators=(",", ":"))
 
 
@@ -387,16 +393,6 @@ def _build_tooltips(
         "ids": [str(i) for i in index],
         "head": head,
         "fields": rows,
-    }
-
-
-def _layer_codes(colours: dict[str, str], ids: list[str]) -> dict[str, Any]:
-    """A layer's colours on the table's ids: a palette and one code per unit."""
-    palette = list(dict.fromkeys(colours.values()))
-    at = {c: i for i, c in enumerate(palette)}
-    return {
-        "palette": palette,
-        "codes": _codes([at[colours[i]] if i in colours else None for i in ids]),
     }
 
 
@@ -532,6 +528,36 @@ def unit_map(
         Write it with :func:`to_html` (which inlines the assets unless ``cdn``).
 
     """
+    _check_options(basemap, fit, cdn=cdn, offline=offline)
+    fmap = _new_map(basemap)
+    datum = "gcj02" if basemap == "amap" else "wgs84"
+    table = table if table is not None else pd.DataFrame()
+    if geo is None:
+        data, ids, outlines = _topology(datum), None, "province outlines"
+    else:
+        data, ids = _encode_geo(geo, datum, groups), pd.Index(geo.index)
+        outlines = "outlines" if groups is not None else ""
+    info = dict(_tooltips(table, fields or {}, ids, label_col))
+    info["lines"] = [_line_columns(line, info["ids"]) for line in lines or []]
+    spec = [_layer(layer, info["ids"]) for layer in layers]
+    overlay_data = _overlays(overlays or [], datum, maritime=geo is None)
+    _add_html(fmap, title, legend, legend_title, cdn=cdn)
+    options = {
+        "testHooks": bool(settings.page_test_hooks),
+        "outlines": outlines,
+        "overlays": overlay_data,
+        "fit": fit,
+        "fitExclude": SOUTH_SEA if geo is None else None,
+        "searchHint": "搜索 / search (江阴 / Jiangyin)" if geo is None else "搜索 / search",
+    }
+    call = script_call("geotoolPage", JSONText(data), info, spec, options, names=(fmap.get_name(),))
+    fmap.add_child(_script(_asset("topojson.js") + _asset("page.js") + call))  # after the map
+    fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
+    return fmap
+
+
+def _check_options(basemap: str, fit: str, *, cdn: bool, offline: bool | None) -> None:
+    """Refuse :func:`unit_map` options that are unknown or cannot work together."""
     if basemap not in BASEMAPS:
         msg = f"basemap must be one of {list(BASEMAPS)}, got {str(basemap)[:40]!r}."
         raise InputError(msg)
@@ -544,44 +570,46 @@ def unit_map(
     if fit not in ("all", "coloured"):
         msg = f"fit must be 'all' or 'coloured', got {fit!r}."
         raise InputError(msg)
+
+
+def _new_map(basemap: str) -> folium.Map:
+    """An empty map of China that loads Leaflet only (no jQuery, no Bootstrap), with tiles."""
     import folium
 
     fmap = folium.Map(
         location=[35, 105], zoom_start=4, tiles=None, prefer_canvas=True, control_scale=False
     )
-    fmap.default_js = [fmap.default_js[0]]  # leaflet only: no jQuery/Bootstrap needed
+    fmap.default_js = [fmap.default_js[0]]
     fmap.default_css = [fmap.default_css[0]]
     if BASEMAPS[basemap]:
         url, attribution = BASEMAPS[basemap]  # type: ignore[misc]
         folium.TileLayer(
             url, attr=attribution, name=basemap, subdomains="1234" if basemap == "amap" else "abc"
         ).add_to(fmap)
-    datum = "gcj02" if basemap == "amap" else "wgs84"
-    table = table if table is not None else pd.DataFrame()
-    if geo is None:
-        data = _topology(datum)
-        ids = None
-        outlines = "province outlines"
-    else:
-        data = _encode_geo(geo, datum, groups)
-        ids = pd.Index(geo.index)
-        outlines = "outlines" if groups is not None else ""
-    info = dict(_tooltips(table, fields or {}, ids, label_col))
-    unit_ids = info["ids"]
-    info["lines"] = [_line_columns(line, unit_ids) for line in lines or []]
-    spec = [
-        {
-            "name": escape(layer["name"]),
-            **_layer_codes({str(k): str(v) for k, v in dict(layer["colours"]).items()}, unit_ids),
-            "neutral": str(layer.get("neutral", NEUTRAL)),
-            "stroke": "#777777",
-        }
-        for layer in layers
-    ]
-    overlay_data = []
-    if geo is None:  # maps of China show the maritime boundary line
-        overlay_data.append(_maritime_overlay(datum))
-    for name, gdf, style in overlays or []:
+    return fmap
+
+
+def _layer(layer: dict[str, Any], ids: list[str]) -> dict[str, Any]:
+    """A colour layer on the table's ids: its escaped name, a palette, one code per unit."""
+    name = escape(layer["name"])
+    colours = {str(k): str(v) for k, v in dict(layer["colours"]).items()}
+    palette = list(dict.fromkeys(colours.values()))
+    at = {c: i for i, c in enumerate(palette)}
+    return {
+        "name": name,
+        "palette": palette,
+        "codes": _codes([at[colours[i]] if i in colours else None for i in ids]),
+        "neutral": str(layer.get("neutral", NEUTRAL)),
+        "stroke": "#777777",
+    }
+
+
+def _overlays(
+    overlays: list[tuple[str, gpd.GeoDataFrame, dict[str, Any]]], datum: str, *, maritime: bool
+) -> list[dict[str, Any]]:
+    """The overlays' data for the page, after the maritime line on maps of China."""
+    out = [_maritime_overlay(datum)] if maritime else []
+    for name, gdf, style in overlays:
         if datum == "gcj02":
             msg = "Overlays are not shifted to GCJ-02; use another basemap with overlays."
             raise InputError(msg)
@@ -589,16 +617,19 @@ def unit_map(
         labels = gdf["label"] if "label" in gdf.columns else [""] * len(gdf)
         for f, label in zip(feats["features"], labels, strict=True):
             f["properties"] = {"label": escape(label)}
-        overlay_data.append(
+        out.append(
             {"name": escape(name), "data": feats, "style": style, "point": {**style, "radius": 6}}
         )
+    return out
+
+
+def _add_html(
+    fmap: folium.Map, title: str, legend: dict[str, str] | None, legend_title: str, *, cdn: bool
+) -> None:
+    """The page's HTML around the map: test hook, CDN note, title box, legend (escaped)."""
     root: Any = fmap.get_root()  # a branca Figure: header, html, script
     if settings.page_test_hooks:
-        head = (
-            '<script>window.addEventListener("error",function(e){var b=document.body;'
-            'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
-        )
-        root.header.add_child(_raw(head))
+        root.header.add_child(_raw(EARLY_ERROR_HOOK))
     if cdn:  # a CDN page offline: say why it is empty, and how to get one that is not
         root.header.add_child(_raw(_CDN_NOTE))
     if title:
@@ -611,19 +642,6 @@ def unit_map(
         )
     if legend:
         root.html.add_child(_raw(legend_html(legend_title, legend)))
-    options = {
-        "testHooks": bool(settings.page_test_hooks),
-        "outlines": outlines,
-        "overlays": overlay_data,
-        "fit": fit,
-        "fitExclude": SOUTH_SEA if geo is None else None,
-        "searchHint": "搜索 / search (江阴 / Jiangyin)" if geo is None else "搜索 / search",
-    }
-    call = script_call("geotoolPage", JSONText(data), info, spec, options, names=(fmap.get_name(),))
-    js = _asset("topojson.js") + _asset("page.js") + call
-    fmap.add_child(_script(js))  # rendered after the map is created
-    fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
-    return fmap
 
 
 _CDN_NOTE = (
@@ -645,10 +663,7 @@ def _maritime_lines(datum: str) -> str:
 
         geoms = transform_geometries(geoms, to="gcj02")
     geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
-    feats = json.loads(gpd.GeoSeries(geoms, crs=settings.default_crs).to_json())
-    for f in feats["features"]:
-        f["properties"] = {"label": "十段线 maritime boundary line"}
-    return json.dumps(feats, separators=(",", ":"))
+    return _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))
 
 
 def _maritime_overlay(datum: str) -> dict[str, Any]:

@@ -28,10 +28,12 @@ from geotool import boundaries, settings
 from geotool._cache import Array, derived_cache
 from geotool._errors import InputError
 from geotool._html import check_page, escape, script_call
+from geotool._topojson import ring_points
 from geotool.autocorr import LISA_CLASSES
 
 __all__ = [
     "ADJUST_WORDS",
+    "EARLY_ERROR_HOOK",
     "LISA_COLOURS",
     "NOT_SIGNIFICANT",
     "NOT_TESTED",
@@ -121,11 +123,17 @@ def _ring_paths(coords: np.ndarray, ring_of: np.ndarray) -> str:
     return "".join(parts)
 
 
-def _to_grid(xy: np.ndarray, origin: np.ndarray, cell: float) -> np.ndarray:
+def _to_grid(xy: np.ndarray, cell: float) -> np.ndarray:
     """Projected metres to integer SVG grid cells (y pointing down)."""
-    g = np.rint((xy - origin) / cell).astype(np.int64)
+    g = np.rint(xy / cell).astype(np.int64)
     g[:, 1] = -g[:, 1]
     return g
+
+
+def _lonlat_grid(lon: list[float], lat: list[float], cell: float) -> np.ndarray:
+    """Degrees to the grid of the bundled layer's paths."""
+    x, y = _projector().transform(lon, lat)
+    return _to_grid(np.column_stack([x, y]), cell)
 
 
 @derived_cache(maxsize=1, returns=(list[str], list[str], Array("int64", (None, 4)), float))
@@ -149,7 +157,7 @@ def _bundled_paths() -> tuple[list[str], list[str], np.ndarray, float]:
     simple = shapely.simplify(lines, cell * 2.0)  # endpoints kept: shared borders agree
     pts, arc_index = shapely.get_coordinates(simple, return_index=True)
     cuts = np.searchsorted(arc_index, np.arange(len(simple) + 1))
-    grid = _to_grid(pts, np.zeros(2), cell)
+    grid = _to_grid(pts, cell)
     arcs = [grid[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     ids, paths, boxes = [], [], []
     for g in topo["objects"]["units"]["geometries"]:
@@ -157,9 +165,7 @@ def _bundled_paths() -> tuple[list[str], list[str], np.ndarray, float]:
         k = 0
         for poly in g["arcs"]:
             for ring in poly:
-                pts = [arcs[r] if r >= 0 else arcs[~r][::-1] for r in ring]
-                pts = [p if i == 0 else p[1:] for i, p in enumerate(pts)]
-                joined = np.concatenate(pts)
+                joined = ring_points(arcs, ring)
                 pieces.append(joined)
                 ring_ids.append(np.full(len(joined), k))
                 k += 1
@@ -226,7 +232,7 @@ def _geo_paths(
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    grid = _to_grid(coords, np.zeros(2), cell)
+    grid = _to_grid(coords, cell)
     unit_of_coord = part_of[ring_part[coord_ring]]
     ids, paths, boxes = [], [], []
     order = np.argsort(unit_of_coord, kind="stable")
@@ -249,7 +255,7 @@ def _maritime_path(cell: float) -> str:
     for dash in shapely.get_parts(line):
         xy = np.column_stack(_projector().transform(*shapely.get_coordinates(dash).T))
         xy = shapely.get_coordinates(shapely.simplify(shapely.linestrings(xy), cell))
-        g = _to_grid(xy, np.zeros(2), cell)
+        g = _to_grid(xy, cell)
         d = np.diff(g, axis=0)
         out.append(f"M{g[0, 0]} {g[0, 1]}l" + " ".join(map(str, d.ravel().tolist())))
     return "".join(out)
@@ -268,7 +274,7 @@ def fmt_p(p: object) -> str:
         return "–"
     if v < 0.001:
         return "< 0.001"
-    return f"{v:.3f}" if v < 0.01 else f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
 
 
 def linked_lisa(
@@ -311,49 +317,78 @@ def linked_lisa(
         The page's HTML: self-contained, loads nothing from the network.
 
     """
-    need = {"z", "lag", "value", "Ii", "p_sim", "lisa_class"}
-    missing = sorted(need - set(local.columns))
+    missing = sorted({"z", "lag", "value", "Ii", "p_sim", "lisa_class"} - set(local.columns))
     if missing:
         msg = f"local lacks the columns {missing}; pass geotool.autocorr.local_stats(...) output."
         raise InputError(msg)
     alpha = float(local.attrs.get("alpha", 0.05) if alpha is None else alpha)
     adjust = str(local.attrs.get("adjust", "none") if adjust is None else adjust)
     sided = local.attrs.get("p_sided")  # named in the legends when the table states it
-    p_words = "unadjusted" + (f", {SIDED_WORDS.get(sided, sided)}" if sided else "")
     ids, paths, boxes, cell = _bundled_paths() if geo is None else _geo_paths(geo)
     tested_ids = pd.Index(local.index).astype(str)
+    tested = _tested(ids, tested_ids, bundled=geo is None)
+    view = _view(boxes[tested], cell, bundled=geo is None)
+    inset = _sea_inset(cell, view) if geo is None else None
+    keep = _meets(boxes, [view, inset] if inset else [view])
+    keep[tested] = True
+    label = _names(names, local, geo)
+    stats, slope = _stats(local, tested_ids)
+    data = {
+        "units": [
+            [ids[i], paths[i], "" if label is None else label.get(ids[i], ids[i])]
+            for i in np.flatnonzero(keep)
+        ],
+        "stats": stats,
+        "view": view,
+        "inset": inset,
+        "maritime": _maritime_path(cell) if geo is None else "",
+        "classes": [[c, LISA_COLOURS[c]] for c in LISA_COLOURS],
+        "pclasses": [[lab, col] for lab, _, col in P_CLASSES],
+        "notTested": NOT_TESTED,
+        "slope": slope,
+        "rule": rule_text(alpha, adjust, sided),
+        "testHooks": bool(settings.page_test_hooks),
+    }
+    p_words = "unadjusted" + (f", {SIDED_WORDS.get(sided, sided)}" if sided else "")
+    page = _page(title, slope, rule_text(alpha, adjust, sided), p_words, data)
+    return check_page(page, "linked LISA view")
+
+
+def _tested(ids: list[str], tested_ids: pd.Index, *, bundled: bool) -> np.ndarray:
+    """The positions among ``ids`` of the tested units that have a polygon."""
     pos = pd.Index(ids).get_indexer(tested_ids)
     if (pos < 0).all():
         msg = (
-            f"None of local's {len(local)} ids (e.g. {list(tested_ids[:3])}) is a unit of "
-            + ("the bundled county layer" if geo is None else "geo's index")
+            f"None of local's {len(tested_ids)} ids (e.g. {list(tested_ids[:3])}) is a unit of "
+            + ("the bundled county layer" if bundled else "geo's index")
             + "; pass geo= with the units' polygons."
         )
         raise InputError(msg)
-    hit = boxes[pos[pos >= 0]]
-    if geo is None:  # islands of the South China Sea do not widen the view (see the inset)
-        x, y = _projector().transform([112.0], [SOUTH_SEA[1][0]])
-        y_cut = _to_grid(np.column_stack([x, y]), np.zeros(2), cell)[0, 1]
+    return pos[pos >= 0]
+
+
+def _view(hit: np.ndarray, cell: float, *, bundled: bool) -> list[int]:
+    """The maps' opening view (x, y, width, height on the grid) on the tested units' boxes."""
+    if bundled:  # islands of the South China Sea do not widen the view (see the inset)
+        y_cut = _lonlat_grid([112.0], [SOUTH_SEA[1][0]], cell)[0, 1]
         north = hit[(hit[:, 1] + hit[:, 3]) / 2 < y_cut]
         hit = north if len(north) else hit
     lo, hi = hit[:, :2].min(axis=0), hit[:, 2:].max(axis=0)
     pad = 0.03 * (hi - lo).max()
-    view = [
-        int(lo[0] - pad),
-        int(lo[1] - pad),
-        int(hi[0] - lo[0] + 2 * pad),
-        int(hi[1] - lo[1] + 2 * pad),
-    ]
-    inset = None
-    if geo is None:  # the South China Sea inset (南海诸岛), when the view leaves it out
-        x, y = _projector().transform([105.0, 123.5], [3.0, 24.5])
-        corners = _to_grid(np.column_stack([x, y]), np.zeros(2), cell)
-        box = [int(corners[:, 0].min()), int(corners[:, 1].min())]
-        box += [int(corners[:, 0].max()) - box[0], int(corners[:, 1].max()) - box[1]]
-        if box[1] + box[3] * 0.5 > view[1] + view[3]:
-            inset = box
-    windows = [v for v in ([view] + ([inset] if inset else []))]
-    keep = np.zeros(len(ids), dtype=bool)
+    return [int(v) for v in np.r_[lo - pad, hi - lo + 2 * pad]]
+
+
+def _sea_inset(cell: float, view: list[int]) -> list[int] | None:
+    """The South China Sea inset's box (南海诸岛) on the grid, when the view leaves it out."""
+    corners = _lonlat_grid([105.0, 123.5], [3.0, 24.5], cell)
+    box = [int(corners[:, 0].min()), int(corners[:, 1].min())]
+    box += [int(corners[:, 0].max()) - box[0], int(corners[:, 1].max()) - box[1]]
+    return box if box[1] + box[3] * 0.5 > view[1] + view[3] else None
+
+
+def _meets(boxes: np.ndarray, windows: list[list[int]]) -> np.ndarray:
+    """Which units' boxes meet any of the windows (x, y, width, height)."""
+    keep = np.zeros(len(boxes), dtype=bool)
     for x0, y0, w, h in windows:
         keep |= (
             (boxes[:, 2] >= x0)
@@ -361,7 +396,13 @@ def linked_lisa(
             & (boxes[:, 3] >= y0)
             & (boxes[:, 1] <= y0 + h)
         )
-    keep[pos[pos >= 0]] = True
+    return keep
+
+
+def _names(
+    names: pd.Series | None, local: pd.DataFrame, geo: gpd.GeoDataFrame | gpd.GeoSeries | None
+) -> dict[str, str] | None:
+    """Unit names by id for the hover panel (see :func:`linked_lisa`); None: no names."""
     if names is None:
         if "name" in local.columns:
             names = local["name"]
@@ -369,14 +410,20 @@ def linked_lisa(
             names = geo["name"]
         elif geo is None:
             names = boundaries.units()["name"]
-    label = (
-        pd.Series(names.to_numpy(), index=pd.Index(names.index).astype(str))
-        if names is not None
-        else None
-    )
+    if names is None:
+        return None
+    label = pd.Series(names.to_numpy(), index=pd.Index(names.index).astype(str))
+    return dict(zip(label.index, label.astype(str), strict=True))
+
+
+def _stats(local: pd.DataFrame, tested_ids: pd.Index) -> tuple[dict[str, list], float]:
+    """Each tested unit's scatter point, classes and values as text; Moran's I (the slope).
+
+    A unit's row: z, lag, LISA class and p class (indices), value, Ii and p as text.
+    """
     classes = list(LISA_COLOURS)
     frame = local.reset_index(drop=True)
-    p = frame["p_sim"].to_numpy(float)
+    z, lag, p = (frame[c].to_numpy(float) for c in ("z", "lag", "p_sim"))
     p_class = np.select(
         [~np.isfinite(p), *(p <= bound for _, bound, _ in P_CLASSES)],
         [-1, *range(len(P_CLASSES))],
@@ -385,8 +432,8 @@ def linked_lisa(
     lisa = frame["lisa_class"].astype(str)
     cls = np.where(lisa.isin(classes), lisa.map({c: i for i, c in enumerate(classes)}), 4)
     columns = zip(
-        np.round(frame["z"].to_numpy(float), 4).tolist(),
-        np.round(frame["lag"].to_numpy(float), 4).tolist(),
+        np.round(z, 4).tolist(),
+        np.round(lag, 4).tolist(),
         cls.astype(int).tolist(),
         p_class.astype(int).tolist(),
         [_fmt(v, 4) for v in frame["value"].to_numpy(float)],
@@ -395,51 +442,39 @@ def linked_lisa(
         strict=True,
     )
     stats = {code: list(row) for code, row in zip(tested_ids, columns, strict=True)}
-    z = frame["z"].to_numpy(float)
-    lag = frame["lag"].to_numpy(float)
     ok = np.isfinite(z) & np.isfinite(lag)
     slope = float((z[ok] * lag[ok]).sum() / (z[ok] ** 2).sum()) if ok.any() else float("nan")
-    names_of = {} if label is None else dict(zip(label.index, label.astype(str), strict=True))
-    units = [
-        [ids[i], paths[i], "" if label is None else names_of.get(ids[i], ids[i])]
-        for i in np.flatnonzero(keep)
-    ]
-    data = {
-        "units": units,
-        "stats": stats,
-        "view": view,
-        "inset": inset,
-        "maritime": _maritime_path(cell) if geo is None else "",
-        "classes": [[c, LISA_COLOURS[c]] for c in classes],
-        "pclasses": [[lab, col] for lab, _, col in P_CLASSES],
-        "notTested": NOT_TESTED,
-        "slope": slope,
-        "rule": rule_text(alpha, adjust, sided),
-        "testHooks": bool(settings.page_test_hooks),
-    }
+    return stats, slope
+
+
+#: A page's first script under ``settings.page_test_hooks``: an error thrown before the
+#: page's own script runs is kept on ``<body>`` for the browser tests to read.
+EARLY_ERROR_HOOK = (
+    '<script>window.addEventListener("error",function(e){var b=document.body;'
+    'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
+)
+
+
+def _page(title: str, slope: float, rule: str, p_words: str, data: dict) -> str:
+    """The linked view's HTML around its data (escaped, see :mod:`geotool._html`)."""
     js = resources.files("geotool.maps").joinpath("linked.js").read_text(encoding="utf-8")
     css = resources.files("geotool.maps").joinpath("linked.css").read_text(encoding="utf-8")
-    early = (
-        '<script>window.addEventListener("error",function(e){var b=document.body;'
-        'if(b){b.setAttribute("data-geotool-early-error",String(e.message));}});</script>'
-        if settings.page_test_hooks
-        else ""
-    )
+    early = EARLY_ERROR_HOOK if settings.page_test_hooks else ""
     head = escape(title or "Linked LISA view")
     script = js.replace("</script", "<\\/script")
-    page = f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
+    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{head}</title><style>{css}</style>{early}</head><body>
 <h1>{head}</h1>
 <p class="help">Moran's I = <b>{_fmt(slope)}</b> (slope of the scatter's line).
-Classes: {escape(rule_text(alpha, adjust, sided))}; the significance map shows each
-unit's permutation p-value ({escape(p_words)}). Hover a point or a unit to see it on
-all three views; click to select; drag a rectangle on the scatter to select its units (shift adds);
+Classes: {escape(rule)}; the significance map shows each unit's
+permutation p-value ({escape(p_words)}). Hover a point or a unit to see it on all three
+views; click to select; drag a rectangle on the scatter to select its units (shift adds);
 click empty space or press Esc to clear.</p>
 <div class="panes">
 <figure><figcaption>Moran scatter</figcaption>
 <svg id="scatter" viewBox="0 0 420 420"></svg></figure>
-<figure><figcaption>LISA clusters ({escape(rule_text(alpha, adjust, sided))})</figcaption>
+<figure><figcaption>LISA clusters ({escape(rule)})</figcaption>
 <div class="map"><svg id="clusters" class="unitmap"></svg></div>
 <div class="legend" id="legend-clusters"></div></figure>
 <figure><figcaption>Significance (p_sim)</figcaption>
@@ -450,4 +485,3 @@ click empty space or press Esc to clear.</p>
 <script>{script}{script_call("geotoolLinked", data)}</script>
 </body></html>
 """
-    return check_page(page, "linked LISA view")

@@ -125,9 +125,6 @@ def font_path() -> Path:
     return Path(str(resources.files("geotool.maps").joinpath("fonts/GeotoolSansSC-Regular.ttf")))
 
 
-_REGISTERED: list[str] = []
-
-
 def register_font() -> str:
     """Register the bundled CJK font with matplotlib's font manager; return its family.
 
@@ -140,8 +137,6 @@ def register_font() -> str:
     known = {f.fname for f in font_manager.fontManager.ttflist}
     if str(path) not in known:
         font_manager.fontManager.addfont(str(path))
-    if not _REGISTERED:
-        _REGISTERED.append(FONT_FAMILY)
     return FONT_FAMILY
 
 
@@ -264,9 +259,15 @@ def _draw_lines(ax: Axes, geoms: np.ndarray, **style: Any) -> None:
     ax.add_collection(coll, autolim=False)
 
 
-def _draw_overlay(ax: Axes, geoms: np.ndarray, style: Mapping[str, Any]) -> None:
+def _kind(geoms: np.ndarray) -> str:
+    """What ``geoms`` are for drawing and the legend: "point", "polygon" or "line" (mixed)."""
     kinds = set(shapely.get_type_id(geoms).tolist())
-    if style.get("arrow") and kinds <= {1}:
+    return "point" if kinds <= {0, 4} else "polygon" if kinds <= {3, 6} else "line"
+
+
+def _draw_overlay(ax: Axes, geoms: np.ndarray, style: Mapping[str, Any]) -> None:
+    """An overlay's geometries: arrows, points, filled polygons, or lines and outlines."""
+    if style.get("arrow") and set(shapely.get_type_id(geoms).tolist()) <= {1}:
         for g in geoms:
             xy = shapely.get_coordinates(g)
             ax.annotate(
@@ -278,7 +279,8 @@ def _draw_overlay(ax: Axes, geoms: np.ndarray, style: Mapping[str, Any]) -> None
                 zorder=style.get("zorder", 6),
             )  # fmt: skip
         return
-    if kinds <= {0, 4}:  # points
+    kind = _kind(geoms)
+    if kind == "point":
         xy = shapely.get_coordinates(geoms)
         ax.scatter(
             xy[:, 0], xy[:, 1], s=style.get("markersize", 12), marker=style.get("marker", "o"),
@@ -287,7 +289,7 @@ def _draw_overlay(ax: Axes, geoms: np.ndarray, style: Mapping[str, Any]) -> None
             zorder=style.get("zorder", 5),
         )  # fmt: skip
         return
-    if kinds <= {3, 6} and style.get("facecolor", "none") != "none":
+    if kind == "polygon" and style.get("facecolor", "none") != "none":
         _draw_polygons(
             ax, geoms, style["facecolor"], edgecolor=style.get("color", "#000000"),
             linewidth=style.get("linewidth", 1.0), zorder=style.get("zorder", 4),
@@ -329,10 +331,11 @@ def _colours(
     breaks: list[float] | None,
     cmap: str,
 ) -> tuple[pd.Series, dict[str, str]]:
-    """Fill colour per row (missing: NaN) and the legend."""
+    """Fill colour per row (missing: NaN) and the legend, ``gdf`` checked first."""
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
+    _check_frame(gdf)
     if column is None:
         return pd.Series(np.nan, index=gdf.index, dtype=object), {}
     if column not in gdf.columns:
@@ -352,6 +355,21 @@ def _colours(
         str((labels or {}).get(c, c)): colour for c, colour in colours.items() if c in present
     }
     return fill.astype(object), legend
+
+
+def _check_frame(gdf: gpd.GeoDataFrame) -> None:
+    """Refuse what cannot be drawn: not a GeoDataFrame, no CRS, no rows."""
+    import geopandas as gpd
+
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = f"gdf must be a GeoDataFrame; got {type(gdf).__name__}."
+        raise InputError(msg)
+    if gdf.crs is None:
+        msg = "gdf has no CRS; set it with gdf.set_crs('EPSG:4326') (or the CRS it is in)."
+        raise InputError(msg)
+    if len(gdf) == 0:
+        msg = "gdf has no rows to draw."
+        raise InputError(msg)
 
 
 # ---------------------------------------------------------------- layout helpers
@@ -630,208 +648,293 @@ def to_figure(
     True
 
     """
-    import geopandas as gpd
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
     words = _lang(lang)
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        msg = f"gdf must be a GeoDataFrame; got {type(gdf).__name__}."
-        raise InputError(msg)
-    if gdf.crs is None:
-        msg = "gdf has no CRS; set it with gdf.set_crs('EPSG:4326') (or the CRS it is in)."
-        raise InputError(msg)
-    if len(gdf) == 0:
-        msg = "gdf has no rows to draw."
-        raise InputError(msg)
     fill, legend = _colours(
         gdf, column, colours=colours, labels=labels, scheme=scheme, k=k, breaks=breaks, cmap=cmap
     )
+    plan = _plan(gdf, fill, missing, inset=inset, extent=extent, crs=crs)
+    if missing_label is None:
+        missing_label = words["missing"] if plan.any_missing and column is not None else ""
+    fills = [*legend.items(), *(legend_extra or {}).items()]
+    fills += [(missing_label, missing)] if missing_label else []
+    with style():
+        fig, entries, marks = _draw_main(plan, fills, overlays, words, title=title, figsize=figsize)
+        _draw_legend(fig, plan.inset, entries, legend_title, legend_note)
+        inset_box = _inset(fig, plan, words["inset"]) if plan.inset else None
+        _draw_caption(fig, source, lang, plan, own_crs=crs is not None)
+    fig.geotool = {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box, **marks}  # type: ignore[attr-defined]
+    return fig
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a map draws, and where: its units and their fills, its window and CRS."""
+
+    lonlat: np.ndarray  # the rows' geometries in degrees
+    drawable: np.ndarray  # not missing, not empty
+    coloured: np.ndarray  # drawable, with a fill
+    colour_of: np.ndarray  # fill colour per row (``missing`` where none)
+    china: bool  # the units lie in China: land, borders, maritime line, caption
+    inset: bool  # draw the South China Sea inset
+    window: tuple[float, ...]  # the main map's window, degrees
+    crs: str  # the map's projected CRS
+    projected: np.ndarray  # the rows' geometries in ``crs``
+
+    @property
+    def any_missing(self) -> bool:
+        """Whether a drawn unit has no fill."""
+        return bool((self.drawable & ~self.coloured).any())
+
+
+def _plan(
+    gdf: gpd.GeoDataFrame,
+    fill: pd.Series,
+    missing: str,
+    *,
+    inset: bool | None,
+    extent: str | Sequence[float],
+    crs: str | None,
+) -> _Plan:
+    """The map's plan (see :func:`to_figure` for ``inset``, ``extent`` and ``crs``)."""
     geo = gdf.geometry.to_crs(settings.default_crs)
     drawable = ~(geo.isna() | geo.is_empty).to_numpy()
     lonlat = geo.to_numpy()
     coloured = fill.notna().to_numpy() & drawable
     china = _in_china(shapely.total_bounds(lonlat[drawable]))
+    colour_of = np.where(coloured, fill.to_numpy(dtype=object), missing)
     inset = china if inset is None else bool(inset)
-    # the window, in degrees (南海诸岛 stay in the inset)
-    if isinstance(extent, str):
-        if extent not in ("data", "all"):
-            msg = f"extent must be 'data', 'all' or a box of 4 numbers, got {extent!r}."
-            raise InputError(msg)
-        pick = coloured if (extent == "data" and coloured.any()) else drawable
-        if inset:
-            centre = shapely.get_coordinates(shapely.centroid(lonlat[drawable]))
-            north = np.ones(len(lonlat), dtype=bool)  # 三沙's islands: centred south of 17.5 N
-            north[drawable] = ~((centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123))
-            pick = pick & north if (pick & north).any() else pick
-        window = tuple(float(b) for b in shapely.total_bounds(lonlat[pick]))
-    else:
+    window = _window(extent, lonlat, drawable, coloured, inset=inset)
+    crs = crs or re.sub(r"\+lon_0=\S+", f"+lon_0={_lon0(window)}", settings.equal_area_crs)
+    projected = _project(lonlat, crs)
+    return _Plan(lonlat, drawable, coloured, colour_of, china, inset, window, crs, projected)
+
+
+def _window(
+    extent: str | Sequence[float],
+    lonlat: np.ndarray,
+    drawable: np.ndarray,
+    coloured: np.ndarray,
+    *,
+    inset: bool,
+) -> tuple[float, ...]:
+    """The main map's window in degrees; 南海诸岛 are left to the inset when there is one."""
+    if not isinstance(extent, str):
         window = tuple(float(b) for b in extent)
         if len(window) != 4 or not (window[0] < window[2] and window[1] < window[3]):
             msg = f"extent must be (min_lon, min_lat, max_lon, max_lat); got {extent!r}."
             raise InputError(msg)
-    lon0 = round((window[0] + window[2]) / 2)
-    map_crs = crs or re.sub(r"\+lon_0=\S+", f"+lon_0={lon0}", settings.equal_area_crs)
-
-    with style():
-        fig = Figure(figsize=figsize)
-        FigureCanvasAgg(fig)
-        right = 0.70 if inset else 0.72
-        ax = fig.add_axes((0.015, 0.115, right - 0.025, 0.79))
-        box = _projected_box(window, map_crs)
-        limits = _fit(ax, box, 0.04)
-        span = max(limits[2] - limits[0], limits[3] - limits[1])
-        # units near the window only, simplified to the map's resolution
-        view = shapely.box(*limits).buffer(0.02 * span)
-        projected = _project(lonlat, map_crs)
-        near = drawable & shapely.intersects(projected, view)
-        colour_of = np.where(coloured, fill.to_numpy(dtype=object), missing)
-        polygon_rows = near & np.isin(shapely.get_type_id(projected), (3, 6))
-        point_rows = near & ~polygon_rows
-        if china:  # land around the units, and province borders over them
-            provinces = _bundled("province", map_crs)
-            provinces = _simplify(provinces[shapely.intersects(provinces, view)], span)
-            _draw_polygons(ax, provinces, _LAND, edgecolor="none", linewidth=0, zorder=0)
-        if polygon_rows.any():
-            _draw_polygons(
-                ax, _simplify(projected[polygon_rows], span), list(colour_of[polygon_rows]),
-                edgecolor="#ffffff", linewidth=0.12, zorder=1,
-            )  # fmt: skip
-        if point_rows.any():
-            xy = shapely.get_coordinates(shapely.centroid(projected[point_rows]))
-            ax.scatter(xy[:, 0], xy[:, 1], s=14, c=list(colour_of[point_rows]),
-                       edgecolors="#333333", linewidths=0.3, zorder=2)  # fmt: skip
-        if china:
-            _draw_lines(ax, provinces, color=_BORDER, linewidth=0.35, zorder=3)
-            line = _bundled("maritime", map_crs)
-            _draw_lines(ax, line, color=_MARITIME, linewidth=0.9, zorder=3)
-        handles, names = [], []
-        for label, colour in legend.items():
-            handles.append(Patch(facecolor=colour, edgecolor="#888888", linewidth=0.4))
-            names.append(label)
-        for label, colour in (legend_extra or {}).items():
-            handles.append(Patch(facecolor=colour, edgecolor="#888888", linewidth=0.4))
-            names.append(label)
-        any_missing = bool((drawable & ~coloured).any())
-        if missing_label is None:
-            missing_label = words["missing"] if any_missing and column is not None else ""
-        if missing_label:
-            handles.append(Patch(facecolor=missing, edgecolor="#888888", linewidth=0.4))
-            names.append(missing_label)
-        for ov in overlays:
-            data = ov.data.geometry if hasattr(ov.data, "geometry") else ov.data
-            g = data.to_crs(map_crs).to_numpy()
-            g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
-            if len(g) == 0:
-                continue
-            _draw_overlay(ax, g, ov.style)
-            if ov.text is not None:
-                keep = ~(shapely.is_missing(data.to_numpy()) | shapely.is_empty(data.to_numpy()))
-                words_ = ov.data[ov.text].to_numpy()[keep]
-                at = shapely.get_coordinates(shapely.point_on_surface(g))
-                for (x, y), w in zip(at, words_, strict=True):
-                    ax.annotate(
-                        str(w), (x, y), xytext=(4, 3), textcoords="offset points",
-                        fontsize=7, zorder=11, color=ov.style.get("color", "#000000"),
-                    )  # fmt: skip
-            if ov.label:
-                kinds = set(shapely.get_type_id(g).tolist())
-                kind = "point" if kinds <= {0, 4} else "polygon" if kinds <= {3, 6} else "line"
-                handles.append(_legend_handle(ov.style, kind))
-                names.append(ov.label)
-        if china:
-            handles.append(_legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line"))
-            names.append(words["maritime"])
-        scale_km, scale_ends = _scale_bar(ax, limits, map_crs)
-        north_deg, *north_at = _north_arrow(ax, limits, map_crs, words["north"])
-        if title:
-            fig.text(0.015, 0.975, title, ha="left", va="top", fontsize=11.5)
-        leg_ax = fig.add_axes((right, 0.42 if inset else 0.115, 0.995 - right, 0.48))
-        leg_ax.set_axis_off()
-        if handles:
-            legend_box = leg_ax.legend(
-                handles, names, title=legend_title or None, loc="upper left", frameon=False,
-                fontsize=7 if len(names) <= 14 else 6, title_fontsize=8, borderaxespad=0,
-                handlelength=1.6, handleheight=0.9, labelspacing=0.35,
-                alignment="left",
-            )  # fmt: skip
-            legend_box.set_clip_on(False)
-        if legend_note:
-            top = 0.9
-            if handles:
-                extent_ = legend_box.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
-                top = fig.transFigure.inverted().transform((0, extent_.y0))[1] - 0.01
-            fig.text(right + 0.005, top, legend_note, ha="left", va="top", fontsize=6.5,
-                     wrap=True)  # fmt: skip
-        inset_box = None
-        if inset:
-            inset_box = (right + 0.01, 0.115, 0.985 - right - 0.01, 0.29)
-            _inset(
-                fig, inset_box, map_crs, projected=projected, drawable=drawable,
-                colour_of=colour_of, label=words["inset"],
-            )  # fmt: skip
-        caption = boundaries_caption(lang, lon0) if china else ""
-        if crs is not None and china:
-            caption = caption.split("；" if lang == "zh" else "; ")[0]
-        lines = [s for s in (source, caption) if s]
-        fig.text(0.015, 0.015, "\n".join(lines), ha="left", va="bottom", fontsize=6,
-                 color="#333333", wrap=True)  # fmt: skip
-    fig.geotool = {  # type: ignore[attr-defined]
-        "extent": window,
-        "crs": map_crs,
-        "inset_box": inset_box,
-        "scale_km": scale_km,
-        "scale_bar": scale_ends,
-        "north_deg": north_deg,
-        "north_at": tuple(north_at),
-    }
-    return fig
+        return window
+    if extent not in ("data", "all"):
+        msg = f"extent must be 'data', 'all' or a box of 4 numbers, got {extent!r}."
+        raise InputError(msg)
+    pick = coloured if (extent == "data" and coloured.any()) else drawable
+    if inset:
+        centre = shapely.get_coordinates(shapely.centroid(lonlat[drawable]))
+        north = np.ones(len(lonlat), dtype=bool)  # 三沙's islands: centred south of 17.5 N
+        north[drawable] = ~((centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123))
+        pick = pick & north if (pick & north).any() else pick
+    return tuple(float(b) for b in shapely.total_bounds(lonlat[pick]))
 
 
-def _inset(
-    fig: Figure,
-    rect: tuple[float, float, float, float],
-    crs: str,
+def _lon0(window: Sequence[float]) -> int:
+    """The central meridian of a map of ``window``: its centre, in whole degrees."""
+    return round((window[0] + window[2]) / 2)
+
+
+def _right(inset: bool) -> float:
+    """Where the main map ends and the legend (and inset) column begins (figure fraction)."""
+    return 0.70 if inset else 0.72
+
+
+def _span(limits: Sequence[float]) -> float:
+    """The longer side of a map's limits."""
+    return max(limits[2] - limits[0], limits[3] - limits[1])
+
+
+def _draw_main(
+    plan: _Plan,
+    fills: list[tuple[str, str]],
+    overlays: Iterable[Overlay],
+    words: dict[str, str],
     *,
-    projected: np.ndarray,
-    drawable: np.ndarray,
-    colour_of: np.ndarray,
-    label: str,
+    title: str,
+    figsize: tuple[float, float],
+) -> tuple[Figure, list[tuple[Any, str]], dict[str, Any]]:
+    """A new figure with the main map: units, base layers, overlays, scale, north, title.
+
+    Returns the figure, the legend's entries (handle, label), and the scale bar's and
+    the north arrow's entries of ``fig.geotool``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.015, 0.115, _right(plan.inset) - 0.025, 0.79))
+    limits = _fit(ax, _projected_box(plan.window, plan.crs), 0.04)
+    _draw_units(ax, limits, plan)
+    entries = [*_fill_entries(fills), *_draw_overlays(ax, overlays, plan.crs)]
+    if plan.china:
+        maritime = _legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line")
+        entries.append((maritime, words["maritime"]))
+    scale_km, scale_bar = _scale_bar(ax, limits, plan.crs)
+    north_deg, *north_at = _north_arrow(ax, limits, plan.crs, words["north"])
+    if title:
+        fig.text(0.015, 0.975, title, ha="left", va="top", fontsize=11.5)
+    marks = {"scale_km": scale_km, "scale_bar": scale_bar, "north_deg": north_deg}
+    return fig, entries, {**marks, "north_at": tuple(north_at)}
+
+
+def _draw_units(ax: Axes, limits: Sequence[float], plan: _Plan) -> None:
+    """The units near the window; on maps of China over land, under borders and the line."""
+    span = _span(limits)
+    view = shapely.box(*limits).buffer(0.02 * span)
+    polygons, points = _near(plan, view)
+    provinces = (
+        _land(ax, plan.crs, view, span, edgecolor="none", linewidth=0) if plan.china else None
+    )
+    _draw_fills(ax, plan, polygons, span, edgecolor="#ffffff", linewidth=0.12)
+    if points.any():
+        xy = shapely.get_coordinates(shapely.centroid(plan.projected[points]))
+        ax.scatter(xy[:, 0], xy[:, 1], s=14, c=list(plan.colour_of[points]),
+                   edgecolors="#333333", linewidths=0.3, zorder=2)  # fmt: skip
+    if provinces is not None:
+        _draw_lines(ax, provinces, color=_BORDER, linewidth=0.35, zorder=3)
+        _draw_maritime(ax, plan.crs)
+
+
+def _near(plan: _Plan, view: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The drawable rows that meet ``view``: polygons, and points."""
+    near = plan.drawable & shapely.intersects(plan.projected, view)
+    polygons = near & np.isin(shapely.get_type_id(plan.projected), (3, 6))
+    return polygons, near & ~polygons
+
+
+def _land(
+    ax: Axes, crs: str, view: shapely.Geometry, span: float, *, edgecolor: str, linewidth: float
+) -> np.ndarray:
+    """The provinces that meet ``view`` drawn as land under the units; returns them."""
+    provinces = _bundled("province", crs)
+    provinces = _simplify(provinces[shapely.intersects(provinces, view)], span)
+    _draw_polygons(ax, provinces, _LAND, edgecolor=edgecolor, linewidth=linewidth, zorder=0)
+    return provinces
+
+
+def _draw_fills(
+    ax: Axes, plan: _Plan, rows: np.ndarray, span: float, *, edgecolor: str, linewidth: float
 ) -> None:
-    """The South China Sea panel: land, the units' colours, 三沙's islands, the line."""
+    """The polygons of ``rows`` in their fill colours, simplified to the map's resolution."""
+    if rows.any():
+        _draw_polygons(
+            ax, _simplify(plan.projected[rows], span), list(plan.colour_of[rows]),
+            edgecolor=edgecolor, linewidth=linewidth, zorder=1,
+        )  # fmt: skip
+
+
+def _draw_maritime(ax: Axes, crs: str) -> None:
+    """The maritime boundary line (十段线)."""
+    _draw_lines(ax, _bundled("maritime", crs), color=_MARITIME, linewidth=0.9, zorder=3)
+
+
+def _fill_entries(fills: list[tuple[str, str]]) -> list[tuple[Any, str]]:
+    """Legend entries (patch, label) of fill colours given as (label, colour)."""
+    from matplotlib.patches import Patch
+
+    return [
+        (Patch(facecolor=colour, edgecolor="#888888", linewidth=0.4), label)
+        for label, colour in fills
+    ]
+
+
+def _present(geoms: np.ndarray) -> np.ndarray:
+    """Which geometries are neither missing nor empty."""
+    return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+
+
+def _draw_overlays(ax: Axes, overlays: Iterable[Overlay], crs: str) -> list[tuple[Any, str]]:
+    """Draw the overlays (and their text) in order; return their legend entries."""
+    entries = []
+    for ov in overlays:
+        data = ov.data.geometry if hasattr(ov.data, "geometry") else ov.data
+        g = data.to_crs(crs).to_numpy()
+        g = g[_present(g)]
+        if len(g) == 0:
+            continue
+        _draw_overlay(ax, g, ov.style)
+        if ov.text is not None:
+            words = ov.data[ov.text].to_numpy()[_present(data.to_numpy())]
+            at = shapely.get_coordinates(shapely.point_on_surface(g))
+            for (x, y), w in zip(at, words, strict=True):
+                ax.annotate(
+                    str(w), (x, y), xytext=(4, 3), textcoords="offset points",
+                    fontsize=7, zorder=11, color=ov.style.get("color", "#000000"),
+                )  # fmt: skip
+        if ov.label:
+            entries.append((_legend_handle(ov.style, _kind(g)), ov.label))
+    return entries
+
+
+def _draw_legend(
+    fig: Figure, inset: bool, entries: list[tuple[Any, str]], title: str, note: str
+) -> None:
+    """The legend right of the map, and the note under it."""
+    right = _right(inset)
+    leg_ax = fig.add_axes((right, 0.42 if inset else 0.115, 0.995 - right, 0.48))
+    leg_ax.set_axis_off()
+    top = 0.9
+    if entries:
+        names = [name for _, name in entries]
+        box = leg_ax.legend(
+            [handle for handle, _ in entries], names, title=title or None, loc="upper left",
+            frameon=False, fontsize=7 if len(names) <= 14 else 6, title_fontsize=8,
+            borderaxespad=0, handlelength=1.6, handleheight=0.9, labelspacing=0.35,
+            alignment="left",
+        )  # fmt: skip
+        box.set_clip_on(False)
+        if note:
+            extent = box.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+            top = fig.transFigure.inverted().transform((0, extent.y0))[1] - 0.01
+    if note:
+        fig.text(right + 0.005, top, note, ha="left", va="top", fontsize=6.5, wrap=True)
+
+
+def _draw_caption(fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: bool) -> None:
+    """The caption: the data's source; on maps of China the boundaries and the projection.
+
+    A map in a CRS of the caller's names the boundaries only.
+    """
+    caption = boundaries_caption(lang, _lon0(plan.window)) if plan.china else ""
+    if own_crs and plan.china:
+        caption = caption.split("；" if lang == "zh" else "; ")[0]
+    lines = [s for s in (source, caption) if s]
+    fig.text(0.015, 0.015, "\n".join(lines), ha="left", va="bottom", fontsize=6,
+             color="#333333", wrap=True)  # fmt: skip
+
+
+def _inset(fig: Figure, plan: _Plan, label: str) -> tuple[float, float, float, float]:
+    """The South China Sea panel (land, the units' colours, 三沙's islands, the line); its box."""
+    right = _right(True)
+    rect = (right + 0.01, 0.115, 0.985 - right - 0.01, 0.29)
     ax = fig.add_axes(rect)
-    box = _projected_box(_INSET, crs)
-    limits = _fit(ax, box, 0.0)
+    limits = _fit(ax, _projected_box(_INSET, plan.crs), 0.0)
     ax.set_axis_on()
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_linewidth(0.8)
         spine.set_edgecolor("#000000")
-    span = max(limits[2] - limits[0], limits[3] - limits[1])
+    span = _span(limits)
     view = shapely.box(*limits)
-    provinces = _bundled("province", crs)
-    provinces = _simplify(provinces[shapely.intersects(provinces, view)], span)
-    _draw_polygons(ax, provinces, _LAND, edgecolor=_BORDER, linewidth=0.25, zorder=0)
-    near = drawable & shapely.intersects(projected, view)
-    near &= np.isin(shapely.get_type_id(projected), (3, 6))
-    if near.any():
-        _draw_polygons(
-            ax, _simplify(projected[near], span), list(colour_of[near]),
-            edgecolor="none", linewidth=0, zorder=1,
-        )  # fmt: skip
-    islands = _bundled("islands", crs)
+    _land(ax, plan.crs, view, span, edgecolor=_BORDER, linewidth=0.25)
+    _draw_fills(ax, plan, _near(plan, view)[0], span, edgecolor="none", linewidth=0)
     # islands are far below a pixel here: outlined so that each shows as a dot
-    _draw_polygons(
-        ax, islands, "#777777", edgecolor="#555555", linewidth=0.6,
-        zorder=2,
-    )  # fmt: skip
-    line = _bundled("maritime", crs)
-    _draw_lines(ax, line, color=_MARITIME, linewidth=0.9, zorder=3)
+    islands = _bundled("islands", plan.crs)
+    _draw_polygons(ax, islands, "#777777", edgecolor="#555555", linewidth=0.6, zorder=2)
+    _draw_maritime(ax, plan.crs)
     ax.text(0.96, 0.14, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
             zorder=4)  # fmt: skip
-    _scale_bar(ax, limits, crs, fontsize=5, ticks=(0, 1))
+    _scale_bar(ax, limits, plan.crs, fontsize=5, ticks=(0, 1))
+    return rect
 
 
 # ---------------------------------------------------------------- writing
