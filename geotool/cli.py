@@ -560,21 +560,6 @@ def _cmd_map(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _pairs(specs: list[str] | None) -> list[tuple[str, str]]:
-    """``--bivariate A:B`` (repeatable) as pairs of column names."""
-    pairs = []
-    for spec in specs or []:
-        a, sep, b = spec.partition(":")
-        if not sep or not a.strip() or not b.strip():
-            msg = f"--bivariate takes two value columns as A:B, got {short(spec)!r}."
-            raise InputError(msg)
-        if a.strip() == b.strip():
-            msg = f"--bivariate {short(spec)!r} pairs a column with itself; pair two others."
-            raise InputError(msg)
-        pairs.append((a.strip(), b.strip()))
-    return pairs
-
-
 def _headline(summary: dict[str, Any]) -> list[str]:
     """What a run found, in a few lines: units, Moran's I, LISA counts, weights warnings."""
     lines = []
