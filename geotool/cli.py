@@ -868,7 +868,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["industrial_counties", "innovation_counties", "industrial_districts"],
     )
     _add_data_args(t, value_flag="--score")
-    t.add_argument("--method", default="report", choices=["report", "ward", "jenks"])
+    t.add_argument("--method", default="report", choices=["report", "ward", "jenks", "quantiles"])
     t.add_argument("-k", type=int, default=4, help="number of tiers for ward/jenks")
     t.add_argument("--permutations", type=int, default=settings.permutations)
     t.add_argument("--seed", type=int, default=settings.seed)

@@ -78,9 +78,10 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     ----------
     scores : pandas.Series
         Numeric, higher is better; no missing values.
-    method : {"ward", "jenks"}
+    method : {"ward", "jenks", "quantiles"}
         Ward hierarchical clustering on the score (what the report did with its index),
-        or Fisher-Jenks natural breaks (:func:`geotool._classify.fisher_jenks`, exact).
+        Fisher-Jenks natural breaks (:func:`geotool._classify.fisher_jenks`, exact), or
+        quantiles (equal counts; tied scores share a tier, so a tier may hold more).
     k : int
         Number of tiers, 2 to 20 (:data:`geotool._classify.MAX_CLASSES`) and at most the
         number of distinct scores.
@@ -97,9 +98,10 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     [1, 1, 2, 2, 3, 3]
 
     """
-    if method not in ("ward", "jenks"):
+    if method not in ("ward", "jenks", "quantiles"):
         msg = (
-            f"method must be 'ward' or 'jenks' (or 'report' for the report's rankings), "
+            f"method must be 'ward', 'jenks' or 'quantiles' (or 'report' for the report's "
+            f"rankings), "
             f"got {short(repr(method), 40)}."
         )
         raise InputError(msg)
@@ -114,10 +116,13 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
         from scipy.cluster.hierarchy import fcluster, linkage
 
         labels = fcluster(linkage(y.reshape(-1, 1), method="ward"), t=k, criterion="maxclust")
-    else:
+    elif method == "jenks":
         from geotool._classify import fisher_jenks
 
         labels = np.searchsorted(fisher_jenks(y, k), y, side="left")
+    else:  # upper bounds of k equal-count classes; ties stay together
+        cuts = np.unique(np.quantile(y, np.arange(1, k + 1) / k))
+        labels = np.searchsorted(cuts, y, side="left")
     # Relabel so that tier 1 has the highest mean score.
     order = pd.Series(y).groupby(np.asarray(labels)).mean().sort_values(ascending=False)
     relabel = {lab: i + 1 for i, lab in enumerate(order.index)}

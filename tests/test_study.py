@@ -156,3 +156,15 @@ def test_stages_say_why_they_did_not_run(columbus, tmp_path):
     assert summary["stages"]["dynamics"] == "skipped: one year: not a panel"
     assert summary["stages"]["bivariate"].startswith("skipped")
     assert set(summary["timings_s"]) == {k for k, v in summary["stages"].items() if v == "ran"}
+
+
+def test_quantile_tiers_are_named_by_their_classification(columbus, tmp_path):
+    out = tmp_path / "q"
+    study = Study(data=columbus, value_cols=("CRIME",), tiers="quantiles", k=5, out=out,
+                  permutations=99)  # fmt: skip
+    summary = pipeline.run(study)
+    assert summary["tiers"]["crime"]["tiers"] == "quantiles, k=5"
+    geo = pd.read_csv(out / "tables" / "tiers_geography_crime.csv")
+    assert geo["n"].tolist() == [10, 10, 9, 10, 10]  # 49 units in five equal-count classes
+    page = (out / "maps" / "tiers.html").read_text(encoding="utf-8")
+    assert "class (quantiles; 1 = highest)" in page and "梯队" not in page
