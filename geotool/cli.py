@@ -621,7 +621,8 @@ def _run_study(args: argparse.Namespace) -> Any:
                      "adjust", "dpi", "cdn", "basemap", "k")
         if (value := getattr(args, name)) is not None and value is not False
     }  # fmt: skip
-    options["sided"] = "two-sided" if args.sided == "two" else args.sided
+    if args.sided is not None:
+        options["sided"] = "two-sided" if args.sided == "two" else args.sided
     if args.figures:
         options["figures"] = args.figures
     if args.set is not None:
@@ -984,6 +985,7 @@ def _parser() -> argparse.ArgumentParser:
         help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
     _add_inference_args(r)
+    r.set_defaults(islands=None, sided=None)  # a study file's own unless given
     r.add_argument(
         "--figures",
         default="",
@@ -1123,11 +1125,25 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
         if m.group(3):
             return flags[m.group(1)]
         # "pass layer= naming one" -> "pass --layer naming one", never two spaces
-        after = message[m.end() : m.end() + 1]
-        return flags[m.group(1)] + ("" if after in ("", " ", ".", ",", ";", ")") else " ")
+        after = message[m.end() : m.end() + 2]  # "layer=." ends a sentence; "out=../x" not
+        ends = after[:1] in ("", " ", ",", ";", ")") or after in (".", ". ")
+        return flags[m.group(1)] + ("" if ends else " ")
 
     message = _SPELLING.sub(lambda m: _SPELLINGS[m.group(0)], message)
     return _PARAM.sub(spelt, message).rstrip()
+
+
+class _Flags(logging.Filter):
+    """Spell the library's parameters in a log line as this command's flags."""
+
+    def __init__(self, overrides: dict[str, str]) -> None:
+        super().__init__()
+        self.overrides = overrides
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message (always kept)."""
+        record.msg, record.args = _as_flags(record.getMessage(), self.overrides), None
+        return True
 
 
 def _not_progress(record: logging.LogRecord) -> bool:
@@ -1142,10 +1158,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         format="geotool: %(message)s", level=logging.WARNING if args.quiet else logging.INFO
     )
-    if not sys.stderr.isatty():  # progress lines are for people watching a terminal
-        for handler in logging.getLogger().handlers:
-            # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
-            if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+    for handler in logging.getLogger().handlers:
+        # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
+        if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+            handler.addFilter(_Flags(args.flags))  # warnings name flags, as errors do
+            if not sys.stderr.isatty():  # progress lines are for people watching a terminal
                 handler.addFilter(_not_progress)
     alone = getattr(args, "data", None) is None and getattr(args, "file", None) is None
     if alone and getattr(args, "geometry", None) is not None:  # its attributes are the data

@@ -275,8 +275,8 @@ def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
 
 def _tiers(run: Run) -> None:
     """Tier composition, geography, diffusion vectors and the gradient test."""
-    log("tiers: composition, geography, diffusion, gradient ...")
     a, study = run.analysis, run.study
+    log("tiers: composition, geography, diffusion" + (", gradient ..." if a.china else " ..."))
     china = {}  # distances to China's coast and to 上海 for China's units only
     if a.china:
         from geotool.report import rankings
@@ -388,7 +388,8 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     geary = _named(geary, names)
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
-    r["scatters"].append((var.key, local, f"{var.label}: {var.variable}, {default} weights"))
+    what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
+    r["scatters"].append((var.key, local, f"{what}, {default} weights"))
     counts = local["lisa_class"].value_counts()
     done = [s for s in sensitivity if s not in skipped]
     stats = ("value", "expected", "z_norm", "p_norm", "p_rand", "p_sim")

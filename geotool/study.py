@@ -49,7 +49,6 @@ LANGS = ("zh", "en")
 _LEVELS = ("auto", "county", "prefecture", "province")
 _TIER_METHODS = ("ward", "jenks", "quantiles", "report")
 _ADJUST = ("none", "bonferroni", "fdr")
-_FIGURES = ("png", "svg", "pdf")
 _BASEMAPS = ("none", "positron", "osm", "amap")
 _RECIPES = ("report2020",)
 
@@ -179,7 +178,7 @@ class Study:
                 put(self, name, _path(value, name))
         put(self, "value_cols", _names(self.value_cols, "value_cols"))
         put(self, "bivariate", _pairs(self.bivariate))
-        put(self, "figures", _choices_tuple(self.figures, _FIGURES, "figures"))
+        put(self, "figures", _texts(self.figures, "figures"))  # checked by the pipeline
         put(self, "labels", _labels(self.labels))
         _choice(self.recipe, (None, *_RECIPES), "recipe")
         _choice(self.level, _LEVELS, "level")
@@ -195,7 +194,7 @@ class Study:
         for name in ("k", "markov_k", "dpi"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                msg = f"{name} must be a whole number of at least 2, got {short(repr(value))}."
+                msg = f"{name}={short(repr(value))} must be a whole number of at least 2."
                 raise InputError(msg)
         self._check_sources()
 
@@ -312,10 +311,10 @@ def _names(value: object, name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        msg = f"{name} must be column names (a list, or 'A,B'), got {short(repr(value))}."
+        msg = f"{name}= must be column names (a list, or 'A,B'), got {short(repr(value))}."
         raise InputError(msg)
     if len(set(value)) != len(value):
-        msg = f"{name} names a column twice ({listing(list(value))}); name each once."
+        msg = f"{name}= names a column twice ({listing(list(value))}); name each once."
         raise InputError(msg)
     return tuple(value)
 
@@ -344,18 +343,13 @@ def _pairs(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _choices_tuple(value: object, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
-    """A tuple of choices (case-insensitive), from a tuple, a list or ``"a,b"``."""
-    items = _names(value, name) if not isinstance(value, tuple | list) else tuple(value)
-    out = []
-    for item in items:
-        low = str(item).strip().lower()
-        if low not in allowed:
-            msg = f"{name}: {short(repr(item))} is not one of {listing(list(allowed))}."
-            raise InputError(msg)
-        if low not in out:
-            out.append(low)
-    return tuple(out)
+def _texts(value: object, name: str) -> tuple[str, ...]:
+    """A tuple of words from a tuple, a list or ``"a,b"``."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+        msg = f"{name}= must be words (a list, or 'a,b'), got {short(repr(value))}."
+        raise InputError(msg)
+    return tuple(v.strip() for v in items if v.strip())
 
 
 def _labels(value: object) -> dict[str, str]:

@@ -537,6 +537,13 @@ def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | Non
         joined = rows[rows["match_status"] == "matched"].drop_duplicates("adcode", keep="last")
         names = joined.set_index("adcode")[name_col].astype(str)
         return names.reindex(units.index).fillna(pd.Series(units.index, index=units.index))
+    if name_col is not None:
+        columns = listing([*units.columns.drop(units.geometry.name), *rows.columns], 30)
+        msg = (
+            f"name_col={short(name_col)!r} is not a column of the geometry or the table: "
+            f"{columns}."
+        )
+        raise InputError(msg)
     for col in ("name", "名称", "NAME", "Name"):
         if col in units.columns:
             return units[col].astype(str)
@@ -624,9 +631,11 @@ def user_analysis(study: Study) -> Analysis:
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
     _require_units(ok, latest, year_col)
     china = t.units is None or t.level != "own" or in_china(t.units)
+    _check_labels(study, t)
     taken: set[str] = set()
     keys = {col: _key(src, taken) for src, col in t.source_of().items()}
-    labels = {col: study.label(src) for src, col in t.source_of().items()}
+    # a label names the file's column; a transformed variable keeps its transform's name
+    labels = {col: study.labels.get(src, col) for src, col in t.source_of().items()}
     variables, tier_tables, tier_word = _variables_and_tiers(t, study, latest, year_col, keys)
     for v in variables:
         v.label = labels.get(v.variable, v.label)
@@ -638,6 +647,7 @@ def user_analysis(study: Study) -> Analysis:
     shown = ", ".join(labels[c] for c in t.value_cols)
     when = f", {int(latest[year_col].iloc[0])}" if year_col else ""
     title = study.title or f"{label}: {shown} ({len(latest)} {level_words}{when})"
+    map_label = f"{label} ({int(latest[year_col].iloc[0])})" if year_col else label
     first = t.value_cols[0]
     cluster_table = None
     if t.level in ("county", "prefecture"):
@@ -659,7 +669,7 @@ def user_analysis(study: Study) -> Analysis:
         tier_tables=tier_tables,
         cluster_table=cluster_table,
         cluster_level="prefecture" if t.level == "prefecture" else "county",
-        values_map=partial(_values_maps, variables=variables, label=label, labels=labels),
+        values_map=partial(_values_maps, variables=variables, labels=labels, label=map_label),
         info_values=info_values,
         bivariate=_bivariate_keys(study, t, keys),
         tables=tables,
@@ -672,6 +682,17 @@ def user_analysis(study: Study) -> Analysis:
         lisa_legend=f"Local Moran ({shown})",
         marked_name=f"{label} units by rank of {labels[first]}",
     )
+
+
+def _check_labels(study: Study, t: UserTable) -> None:
+    """Refuse labels of columns the table does not have (a typo would be silent)."""
+    unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
+    if unknown:
+        msg = (
+            f"labels= names {listing(unknown)}, which are not columns of the table; its "
+            f"columns are {listing(list(t.raw.columns), 30)}."
+        )
+        raise InputError(msg)
 
 
 def _require_polygons(t: UserTable) -> None:

@@ -142,7 +142,7 @@ HOSTILE = [
         lambda d: weights.build(pd.concat([d.js, d.js.iloc[:1]]), "queen"),
         "duplicated",
     ),
-    ("weights islands", lambda d: weights.build(d.js, "queen", islands=["x"]), "islands must be"),
+    ("weights islands", lambda d: weights.build(d.js, "queen", islands=["x"]), "is not a rule"),
     (
         "weights bridge bool",
         lambda d: weights.build(d.js, "queen", max_bridge_km=True),

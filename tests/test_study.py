@@ -129,7 +129,7 @@ def test_a_study_file_runs_the_same_study_as_the_flags(columbus, tmp_path, capsy
         ({"data": "x.csv", "lang": "fr"}, "lang='fr'"),
         ({"data": "x.csv", "bivariate": ["A:A"]}, "with itself"),
         ({"data": "x.csv", "labels": ["GDP"]}, "COLUMN=TEXT"),
-        ({"data": "x.csv", "k": 1}, "k must be"),
+        ({"data": "x.csv", "k": 1}, "k=1 must be"),
     ],
 )
 def test_a_bad_study_is_refused_before_any_work(fields, fragment, tmp_path):
@@ -168,3 +168,30 @@ def test_quantile_tiers_are_named_by_their_classification(columbus, tmp_path):
     assert geo["n"].tolist() == [10, 10, 9, 10, 10]  # 49 units in five equal-count classes
     page = (out / "maps" / "tiers.html").read_text(encoding="utf-8")
     assert "class (quantiles; 1 = highest)" in page and "梯队" not in page
+
+
+def test_a_study_file_keeps_its_islands_and_sidedness(columbus, tmp_path, capsys):
+    """Flags the user did not type never override the study file's fields."""
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        f'data = "{columbus.as_posix()}"\nvalue_cols = ["CRIME"]\nislands = "drop"\n'
+        f'sided = "folded"\npermutations = 99\nout = "o"\n',
+        encoding="utf-8",
+    )
+    assert main(["--quiet", "run", str(toml)]) == 0, capsys.readouterr().err
+    auto = _summary(tmp_path / "o")["autocorrelation"]["crime"]
+    assert auto["p_sided"] == "folded" and auto["weights_report"]["islands"]["rule"] == "drop"
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--name-col", "名称"], "--name-col 名称 is not a column"),
+        (["--label", "CRIMES=Crime"], "--label names ['CRIMES']"),
+    ],
+)
+def test_a_typo_in_a_column_flag_is_refused(columbus, extra, fragment, tmp_path, capsys):
+    code = main(["run", str(columbus), "--value-col", "CRIME", "--out", str(tmp_path / "o"),
+                 "--permutations", "99", *extra])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and fragment in err[-1], err
