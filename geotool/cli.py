@@ -1115,11 +1115,21 @@ _PARAM = re.compile(
 )  # all_numeric=True -> --all-numeric (a switch takes no value)
 
 
+#: A quoted value in a message (the user's text, as ``repr`` shows it): never rewritten.
+_QUOTED = re.compile(r"""(?<!\w)'[^'\n]*'(?!\w)|(?<!\w)"[^"\n]*"(?!\w)""")
+
+
 def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
-    """A library message with ``value_col=`` and the like spelled as the CLI's flags."""
+    """A library message with ``value_col=`` and the like spelled as the CLI's flags.
+
+    Text inside quotes is the user's (a cell, a file name) and stays as it is.
+    """
     flags = {**_FLAGS, **(overrides or {})}
+    quoted = [(q.start(), q.end()) for q in _QUOTED.finditer(message)]
 
     def spelt(m: re.Match[str]) -> str:
+        if any(a < m.start() < b for a, b in quoted):
+            return m.group(0)
         if m.group(2):
             return f"{flags[m.group(1)]} {m.group(2)}"
         if m.group(3):

@@ -894,7 +894,14 @@ def _to_wgs84(
     if not plane:
         _check_fit(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if not source.equals(wgs84, ignore_axis_order=True):
-        geoms = geoms.to_crs(wgs84)
+        try:
+            geoms = geoms.to_crs(wgs84)
+        except pyproj.exceptions.ProjError as exc:  # another planet's body, no transform
+            msg = (
+                f"{said} ({source.name}), which cannot be converted to longitude/latitude on "
+                f"Earth ({short(str(exc), 120)}); pass crs= with the CRS the file is in."
+            )
+            raise InputError(msg) from None
         log(f"{where}: reprojected from {source.name} to EPSG:4326")
     if not plane:
         _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
