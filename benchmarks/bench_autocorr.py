@@ -40,7 +40,7 @@ def fresh(code: str) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-# The autocorrelation stage of ``geotool run`` (geotool.report.pipeline), from the public
+# The autocorrelation stage of ``geotool run`` (geotool.pipeline), from the public
 # core: global statistics under every sensitivity spec, LISA/Gi* and join counts under the
 # default weights, for the three rankings, and the bivariate Moran's I.
 STAGE = """

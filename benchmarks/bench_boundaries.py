@@ -67,7 +67,8 @@ def main() -> None:
     print(f"fresh process, import + load: {float(cold.stdout):.3f} s")
 
     if args.build:
-        from geotool._build import build, read_source
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+        from build_boundaries import build, read_source
 
         t = time.perf_counter()
         read_source()

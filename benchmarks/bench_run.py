@@ -31,7 +31,7 @@ PEER = "import geopandas, libpysal, esda, folium"
 RUN = """
 import json, os, sys, time, types
 t0 = time.process_time()
-import geotool.report.pipeline as pipeline
+import geotool.pipeline as pipeline
 pipeline.time = types.SimpleNamespace(perf_counter=time.process_time)
 from geotool import cli
 imported = time.process_time() - t0

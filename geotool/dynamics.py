@@ -987,7 +987,7 @@ def lisa_markov(
         ``alpha``, ``permutations``, ``dropped`` and ``sentence``.
 
     """
-    from giddy.markov import LISA_Markov, Markov, chi2
+    from giddy.markov import Markov, chi2
 
     alpha = check.alpha(alpha)
     p = _as_panel(data)
@@ -997,12 +997,9 @@ def lisa_markov(
     if flat:
         msg = f"{p.name} is the same for every unit in {', '.join(flat)}; no LISA quadrants."
         raise InputError(msg)
-    # giddy's own chi_2 (not used, see above) divides by each unit's mean over the years
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lm = LISA_Markov(y, _libpysal_w(weights.sparse))
+    counts, probabilities, quadrants = _lisa_chain(y, weights)
     labels = list(QUADRANTS)
-    counts = lm.transitions
-    tables = _tables(counts, lm.p, labels)
+    tables = _tables(counts, probabilities, labels)
     mean, two = y.mean(axis=0), np.array([False, True])
     own = Markov(y < mean, classes=two, summary=False).p
     nbr = Markov(weights.row_standardised() @ y < mean, classes=two, summary=False).p
@@ -1011,7 +1008,7 @@ def lisa_markov(
     value, _, dof = chi2(counts, expected)
     value, dof = float(value), int(dof)
     p_value = _chi2_p(value, dof)
-    q = lm.q - 1  # giddy's quadrants 1..4, as QUADRANTS
+    q = quadrants - 1  # giddy's quadrants 1..4, as QUADRANTS
     names = np.array(labels)[q]
     n, t = q.shape
     moves = pd.DataFrame(
@@ -1052,6 +1049,27 @@ def lisa_markov(
         "permutations": int(permutations),
         **extra,
     }
+
+
+def _lisa_chain(y: np.ndarray, weights: Weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LISA quadrant transitions, probabilities and quadrants (units x years, 1..4).
+
+    giddy's ``LISA_Markov``; where it fails (its own null model needs both states of
+    two-state chains, which a short panel may not visit), the same quadrants (esda's
+    rule: a value at the mean counts as below it) and giddy's ``Markov`` on them.
+    """
+    from giddy.markov import LISA_Markov, Markov
+
+    try:  # giddy's own chi_2 (not used, see above) divides by each unit's mean
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lm = LISA_Markov(y, _libpysal_w(weights.sparse))
+        return lm.transitions, lm.p, lm.q
+    except ValueError:
+        z = y - y.mean(axis=0)
+        high, lag_high = z > 0, weights.row_standardised() @ z > 0
+        q = np.select([high & lag_high, ~high & lag_high, ~high & ~lag_high], [1, 2, 3], 4)
+        chain = Markov(q, classes=np.arange(1, 5), summary=False)
+        return chain.transitions, chain.p, q
 
 
 def _significance(

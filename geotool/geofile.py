@@ -200,8 +200,14 @@ def _require_column(columns: list, col: str | None, parameter: str, where: str) 
         raise InputError(msg)
 
 
-def _choose_ids(frame: pd.DataFrame, id_col: str | None, where: str) -> tuple[str, pd.Series]:
-    """The id column (given or detected) and its ids; raise when unusable."""
+def _choose_ids(
+    frame: pd.DataFrame, id_col: str | None, where: str, *, numbered: bool = False
+) -> tuple[str, pd.Series]:
+    """The id column (given or detected) and its ids; raise when unusable.
+
+    ``numbered``: without a column of unique ids, the features are numbered from 1 in
+    the file's order (``feature``), as GeoDa numbers them.
+    """
     columns = [c for c in frame.columns if c != frame.geometry.name]
     _require_column(columns, id_col, "id_col", where)
     if id_col is not None:
@@ -225,6 +231,9 @@ def _choose_ids(frame: pd.DataFrame, id_col: str | None, where: str) -> tuple[st
             log(f"{where}: ids from column {col!r} (pass id_col= to choose another)")
             return col, ids
         tried.append(f"{col!r} has {problems[0]}")
+    if numbered:
+        log(f"{where}: no column of unique ids; features numbered from 1 (pass id_col=)")
+        return "feature", pd.Series(np.arange(1, len(frame) + 1).astype(str), index=frame.index)
     msg = (
         f"{where} has no column of unique ids among {listing(columns)}"
         f"{' (' + '; '.join(tried[:3]) + ')' if tried else ''}; pass id_col= naming one."
@@ -809,6 +818,30 @@ def _check_reprojected(xy: np.ndarray, source: pyproj.CRS, said: str) -> None:
         raise InputError(msg)
 
 
+#: How a file without a CRS, outside China, is described (its coordinates read as a plane).
+PLANE = "none: a plane in the file's own units"
+PLANE_SAID = "has no CRS (read as a plane in its own units)"
+
+
+def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
+    """A CRS that places coordinates without one on the globe for drawing, losslessly.
+
+    A transverse Mercator with UTM zone 31's scale and meridian (3° E), the data's centre
+    at 3° E on the equator: :func:`geotool.geometry.analysis_crs` then measures it in
+    UTM 31, whose metres are exactly this CRS's (same projection, offsets aside), so
+    contiguity, neighbours and distances are those of the file. One unit of the file is
+    a kilometre when the data span under 1,000 units (GeoDa's Columbus: 5.4 units wide),
+    else a metre (projected coordinates without their ``.prj``).
+    """
+    west, south, east, north = (float(b) for b in bounds)
+    scale = 1000.0 if max(east - west, north - south) < 1000 else 1.0
+    cx, cy = (west + east) / 2, (south + north) / 2
+    return pyproj.CRS.from_proj4(
+        f"+proj=tmerc +lat_0=0 +lon_0=3 +k=0.9996 +x_0={cx * scale:.6f} "
+        f"+y_0={cy * scale:.6f} +ellps=WGS84 +towgs84=0,0,0 +to_meter={scale:g} +no_defs"
+    )
+
+
 def _source_crs(
     geoms: gpd.GeoSeries, crs: Any, where: str, problem: str | None
 ) -> tuple[gpd.GeoSeries, str]:
@@ -833,12 +866,14 @@ def _source_crs(
         west, south, east, north = geoms.total_bounds
         cw, cs, ce, cn = CHINA_BOUNDS
         if not (west >= cw and east <= ce and south >= cs and north <= cn):
-            msg = (
-                f"{where} has no CRS, and its coordinates (x {west:.6g} to {east:.6g}, "
-                f"y {south:.6g} to {north:.6g}) are not longitude/latitude in China; add "
-                "its .prj, or pass crs= (e.g. crs='EPSG:32650')."
+            log(
+                f"{where} has no CRS: its coordinates (x {west:.6g} to {east:.6g}, y "
+                f"{south:.6g} to {north:.6g}) are read as a plane in the file's own units, as "
+                "GeoDa does (contiguity and neighbours exact; distances in those units); if "
+                "they are longitude/latitude or a projection, pass crs= (e.g. crs='EPSG:4326')",
+                logging.WARNING,
             )
-            raise InputError(msg)
+            return geoms.set_crs(plane_crs(geoms.total_bounds)), f"{where} {PLANE_SAID}"
         log(f"{where}: no CRS; coordinates are longitude/latitude in China, taken as EPSG:4326")
         return geoms.set_crs(settings.default_crs), f"{where} has no CRS"
     return geoms, f"{where} says its CRS is {pyproj.CRS.from_user_input(geoms.crs).name!r}"
@@ -855,11 +890,21 @@ def _to_wgs84(
     wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
     geoms, said = _source_crs(geoms, crs, where, problem)
     source = pyproj.CRS.from_user_input(geoms.crs)
-    _check_fit(shapely.get_coordinates(geoms.to_numpy()), source, said)
+    plane = said.endswith(PLANE_SAID)  # no CRS to check the coordinates against
+    if not plane:
+        _check_fit(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if not source.equals(wgs84, ignore_axis_order=True):
-        geoms = geoms.to_crs(wgs84)
+        try:
+            geoms = geoms.to_crs(wgs84)
+        except pyproj.exceptions.ProjError as exc:  # another planet's body, no transform
+            msg = (
+                f"{said} ({source.name}), which cannot be converted to longitude/latitude on "
+                f"Earth ({short(str(exc), 120)}); pass crs= with the CRS the file is in."
+            )
+            raise InputError(msg) from None
         log(f"{where}: reprojected from {source.name} to EPSG:4326")
-    _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
+    if not plane:
+        _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if datum != "wgs84":
         if not _datum.in_gcj_area(*shapely.get_coordinates(geoms.to_numpy()).T).any():
             log(
@@ -870,7 +915,7 @@ def _to_wgs84(
         converted = _datum.transform_geometries(geoms.to_numpy(), to="wgs84", source=datum)
         geoms = gpd.GeoSeries(converted, index=geoms.index, crs=settings.default_crs)
         log(f"{where}: positions converted from {datum.upper()} to WGS84")
-    return geoms, source.name
+    return geoms, PLANE if plane else source.name
 
 
 def _drop_non_finite(
@@ -1039,6 +1084,7 @@ def read_geometry(
     crs: str | pyproj.CRS | None = None,
     snap_m: float = 0.01,
     max_bytes: int | None = None,
+    numbered: bool = False,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read a user's polygons (or points) as WGS84 geometry indexed by unique string ids.
 
@@ -1072,6 +1118,9 @@ def read_geometry(
         The most bytes the file may hold (a zip, or GeoParquet: declare uncompressed),
         checked before reading; default: the environment variable
         ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB (:mod:`geotool._limits`).
+    numbered : bool
+        Without ``id_col`` and a column of unique ids, number the features from 1
+        (the file itself is the table); otherwise that is an error.
 
     Returns
     -------
@@ -1119,7 +1168,7 @@ def read_geometry(
         raise InputError(msg)
     if layer is not None or chosen_layer not in (None, path.stem):
         where = f"{where} (layer {short(chosen_layer)!r})"
-    id_name, ids = _choose_ids(frame, id_col, where)
+    id_name, ids = _choose_ids(frame, id_col, where, numbered=numbered)
     geoms = frame.geometry
     if shapely.has_z(geoms.to_numpy()).any():
         geoms = gpd.GeoSeries(shapely.force_2d(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
@@ -1135,7 +1184,8 @@ def read_geometry(
     if geoms.empty:
         msg = f"None of the {len(frame):,} rows of {where} has a geometry; check the file."
         raise InputError(msg)
-    attributes = frame.drop(columns=[frame.geometry.name, id_name]).loc[geoms.index]
+    own = [id_name] if id_name in frame.columns else []
+    attributes = frame.drop(columns=[frame.geometry.name, *own]).loc[geoms.index]
     out = gpd.GeoDataFrame(attributes, geometry=geoms.to_numpy(), crs=settings.default_crs)
     out.index = pd.Index(ids.loc[geoms.index].astype(str).to_numpy(), name=str(id_name))
     out.attrs["source"] = {

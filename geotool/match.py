@@ -1324,8 +1324,9 @@ def resolve(
         if col is None:
             parts.append((np.zeros(rows, dtype=np.intp), [""]))
         else:
+            raw = [v for v in pd.unique(table[col].to_numpy(dtype=object)) if isinstance(v, str)]
+            _refuse_surrogates(table[col], raw, f"{role}_col")  # before anything encodes them
             parts.append(_distinct_normalised(table[col]))
-            _refuse_surrogates(table[col], parts[-1][1], f"{role}_col")
     named = dict(zip(roles, parts, strict=True))
     if named["name"][1] == [""] and named["code"][1] == [""]:
         shown = " and ".join(repr(short(cols[r])) for r in ("name", "code") if cols[r] is not None)

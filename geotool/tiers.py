@@ -78,9 +78,10 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     ----------
     scores : pandas.Series
         Numeric, higher is better; no missing values.
-    method : {"ward", "jenks"}
+    method : {"ward", "jenks", "quantiles"}
         Ward hierarchical clustering on the score (what the report did with its index),
-        or Fisher-Jenks natural breaks (:func:`geotool._classify.fisher_jenks`, exact).
+        Fisher-Jenks natural breaks (:func:`geotool._classify.fisher_jenks`, exact), or
+        quantiles (equal counts; tied scores share a tier, so a tier may hold more).
     k : int
         Number of tiers, 2 to 20 (:data:`geotool._classify.MAX_CLASSES`) and at most the
         number of distinct scores.
@@ -97,9 +98,10 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     [1, 1, 2, 2, 3, 3]
 
     """
-    if method not in ("ward", "jenks"):
+    if method not in ("ward", "jenks", "quantiles"):
         msg = (
-            f"method must be 'ward' or 'jenks' (or 'report' for the report's rankings), "
+            f"method must be 'ward', 'jenks' or 'quantiles' (or 'report' for the report's "
+            f"rankings), "
             f"got {short(repr(method), 40)}."
         )
         raise InputError(msg)
@@ -114,10 +116,13 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
         from scipy.cluster.hierarchy import fcluster, linkage
 
         labels = fcluster(linkage(y.reshape(-1, 1), method="ward"), t=k, criterion="maxclust")
-    else:
+    elif method == "jenks":
         from geotool._classify import fisher_jenks
 
         labels = np.searchsorted(fisher_jenks(y, k), y, side="left")
+    else:  # upper bounds of k equal-count classes; ties stay together
+        cuts = np.unique(np.quantile(y, np.arange(1, k + 1) / k))
+        labels = np.searchsorted(cuts, y, side="left")
     # Relabel so that tier 1 has the highest mean score.
     order = pd.Series(y).groupby(np.asarray(labels)).mean().sort_values(ascending=False)
     relabel = {lab: i + 1 for i, lab in enumerate(order.index)}
@@ -573,6 +578,7 @@ def analyse(
     year_col: str | None = None,
     id_col: str = "adcode",
     ellipse: str = "corrected",
+    east_west: bool = True,
 ) -> dict[str, Any]:
     """Composition, geography, diffusion vectors, gradient test and change for one table.
 
@@ -595,6 +601,10 @@ def analyse(
         The column holding the units' ids.
     ellipse : {"corrected", "plain"}
         Convention of the tier ellipses (:func:`geography`); the ``shapes`` follow.
+    east_west : bool
+        Test the report's claim that tiers spread from east to west (and from the
+        coast inland): the ``gradient`` test and its verdict. Off for units outside
+        China, where the claim has no meaning; the verdict then describes the centres.
 
     Returns
     -------
@@ -619,13 +629,25 @@ def analyse(
         out["composition_province"] = composition(latest, by="province")
     geo = geography(latest, pos, id_col=id_col, ellipse=ellipse)
     vec = diffusion_vectors(geo)
-    grad = gradient(latest, pos, permutations=permutations, seed=seed, id_col=id_col)
     out["geography"] = geo
     out["vectors"] = vec
-    out["gradient"] = grad
     out["shapes"] = shapes(geo, vec, crs=pos.attrs.get("crs"))
-    out["verdict"] = _verdict(geo, grad)
+    if east_west:
+        grad = gradient(latest, pos, permutations=permutations, seed=seed, id_col=id_col)
+        out["gradient"] = grad
+        out["verdict"] = _verdict(geo, grad)
+    else:
+        out["verdict"] = _centres_sentence(vec)
     return out
+
+
+def _centres_sentence(vec: pd.DataFrame) -> str:
+    """Where each tier's mean centre lies from tier 1's, in one sentence."""
+    steps = "; ".join(
+        f"tier {int(t)}: {d:,.1f} km at bearing {b:.0f}°"
+        for t, d, b in zip(vec["to"], vec["length_km"], vec["bearing_deg"], strict=True)
+    )
+    return f"Mean centres from tier 1's: {steps or 'one tier only'}."
 
 
 def _check_analysis_input(table: object, pos: object, *, id_col: str, year_col: str | None) -> None:

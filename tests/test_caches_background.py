@@ -247,18 +247,20 @@ def test_work_still_running_is_stopped_by_cancel(monkeypatch):
 def test_a_failed_run_stops_its_other_processes_and_leaves_no_output(tmp_path, monkeypatch):
     import multiprocessing
 
+    from geotool import pipeline
     from geotool._errors import DataError
-    from geotool.report import pipeline
+    from geotool.report import study as report
 
     monkeypatch.setattr(settings, "background", True)
 
     def broken(*args, **kwargs):
         raise DataError("clusters broke")
 
-    monkeypatch.setattr(pipeline, "_clusters", broken)  # after both renderers have started
+    # the clusters stage runs after both renderers have started
+    monkeypatch.setattr(pipeline.clusters, "ranking_counts", broken)
     out = tmp_path / "out"
     with pytest.raises(DataError, match="clusters broke"):
-        pipeline.run(pipeline.report2020(), out, permutations=99, seed=1)
+        report.run(report.study(out=out, permutations=99, seed=1))
     assert not [p for p in multiprocessing.active_children() if p.name == "geotool-background"]
     left = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert left in ([], [".geotool-lock"])  # the folder's lock file, as after any failure

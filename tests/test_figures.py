@@ -247,13 +247,16 @@ def test_errors_name_the_parameter(jiangsu, call, match):
 
 def test_run_writes_every_static_figure(tmp_path):
     """A user's table through ``run`` (the report's run takes the same code path)."""
-    from geotool.report.pipeline import run
-    from geotool.report.user import user_study
+    from geotool.pipeline import run
+    from geotool.study import Study
 
-    study = user_study(ROOT / "examples" / "innovation_scores_gbk.csv")
-    key = study.variables[0].key
     out = tmp_path / "out"
-    summary = run(study, out, seed=1, permutations=99, figures=("png",), dpi=300, lang="zh")
+    study = Study(
+        data=ROOT / "examples" / "innovation_scores_gbk.csv", out=out, seed=1,
+        permutations=99, figures=("png",), dpi=300, lang="zh",
+    )  # fmt: skip
+    summary = run(study)
+    key = next(iter(summary["autocorrelation"]))
     names = ["rankings", "tiers", "clusters", f"lisa_{key}", f"significance_{key}"]
     for name in names:
         png = (out / "figures" / f"{name}.png").read_bytes()

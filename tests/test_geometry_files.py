@@ -208,13 +208,24 @@ def test_missing_crs_lonlat_in_china_is_assumed_and_logged(towns, tmp_path, capl
     assert "no CRS; coordinates are longitude/latitude in China" in caplog.text
 
 
-def test_missing_crs_metres_is_refused_unless_crs_given(towns, tmp_path):
-    towns.iloc[:5].to_crs("EPSG:32650").to_file(tmp_path / "t.shp")
+def test_missing_crs_metres_is_read_as_a_plane_unless_crs_given(towns, tmp_path, caplog):
+    """Metres without their .prj: a plane in the file's units (GeoDa), or crs= places them."""
+    towns.iloc[:12].to_crs("EPSG:32650").to_file(tmp_path / "t.shp")
     (tmp_path / "t.prj").unlink()
-    with pytest.raises(InputError, match=r"no CRS, and its coordinates .* pass crs="):
-        geofile.read_geometry(tmp_path / "t.shp")
+    plane, _ = geofile.read_geometry(tmp_path / "t.shp")
+    assert plane.attrs["source"]["crs"] == geofile.PLANE
+    assert "read as a plane" in caplog.text and "pass crs=" in caplog.text
     geo, _ = geofile.read_geometry(tmp_path / "t.shp", crs="EPSG:32650")
-    assert geo.geom_equals_exact(towns.iloc[:5].set_index("town_code").geometry, 1e-7).all()
+    assert geo.geom_equals_exact(towns.iloc[:12].set_index("town_code").geometry, 1e-7).all()
+    # the same neighbours, and distances in the file's units (metres here)
+    from geotool import weights
+
+    a, b = weights.build(plane, "queen"), weights.build(geo, "queen")
+    assert (a.sparse != b.sparse).nnz == 0
+    utm = geo.to_crs("EPSG:32650")  # measured in the file's own metres
+    knn_plane, knn_utm = weights.build(plane, "knn:3"), weights.build(utm, "knn:3")
+    assert (knn_plane.sparse != knn_utm.sparse).nnz == 0
+    assert "UTM zone 31" in knn_plane.report["crs_for_distances"]
 
 
 # ------------------------------------------------------------------ ids
@@ -406,7 +417,7 @@ def test_join_table_panel_a_key_per_year(towns):
 
 def test_a_row_whose_feature_was_dropped_is_told_why_not_no_such_id(towns, tmp_path):
     """A feature without geometry is dropped by read_geometry; its table row says so."""
-    from geotool.report.user import load_user_table
+    from geotool.userdata import load_user_table
 
     broken = towns.copy()
     gone = broken.index[0]

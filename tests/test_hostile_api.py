@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import shapely
 
 from geotool import autocorr, boundaries, clusters, geometry, maps, match, tiers, transform, weights
-from geotool._errors import GeotoolError
+from geotool._errors import GeotoolError, InputError
 from geotool.cli import main
 from geotool.maps import figure
 
@@ -142,7 +142,7 @@ HOSTILE = [
         lambda d: weights.build(pd.concat([d.js, d.js.iloc[:1]]), "queen"),
         "duplicated",
     ),
-    ("weights islands", lambda d: weights.build(d.js, "queen", islands=["x"]), "islands must be"),
+    ("weights islands", lambda d: weights.build(d.js, "queen", islands=["x"]), "is not a rule"),
     (
         "weights bridge bool",
         lambda d: weights.build(d.js, "queen", max_bridge_km=True),
@@ -872,3 +872,48 @@ def test_cli_hostile_options(argv, fragment, tmp_path, capsys):
     rc = main(["-q", *argv, "--out", str(tmp_path / "o.csv" if argv[0] == "match" else tmp_path)])
     line = _one_error(rc, capsys.readouterr().err)
     assert fragment in line, line
+
+
+# ------------------------------------------------------------------ second trial
+
+
+@pytest.mark.parametrize(
+    "given", ["tcp://[::1", "[::1:8786", "tcp://127.0.0.1:8786]", "tcp://[zz]:8786"]
+)
+def test_a_malformed_scheduler_address_is_refused_by_name(given):
+    from geotool._scheduler import address
+
+    with pytest.raises(InputError, match=r"scheduler=.*not an address"):
+        address(given)
+
+
+def test_complex_values_are_not_real_numbers():
+    p = boundaries.load("prefecture")
+    p = p[p["province"] == "江苏省"]
+    w = weights.build(p, "queen")
+    values = pd.Series(np.arange(len(p)) + 1j, index=p.index)
+    with pytest.raises(InputError, match=r"values: .* not real numbers"):
+        autocorr.local_stats(values, w, permutations=99)
+
+
+def test_a_crs_of_another_planet_is_one_line(tmp_path, capsys):
+    grid = gpd.GeoDataFrame(
+        {"id": [f"c{i}" for i in range(9)], "v": np.arange(9.0)},
+        geometry=[shapely.box(i % 3, i // 3, i % 3 + 1, i // 3 + 1) for i in range(9)],
+        crs="IAU_2015:49900",  # Mars
+    )
+    path = tmp_path / "mars.gpkg"
+    grid.to_file(path)
+    code = main(["autocorr", "--data", str(path), "--id-col", "id", "--permutations", "99",
+                 "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "cannot be converted" in err[0], err
+
+
+def test_messages_quote_the_users_text_as_it_is():
+    from geotool.cli import _as_flags
+
+    said = "year_col='yr' has cells that are not a year on line 3 (e.g. 'page title=x')"
+    assert _as_flags(said) == (
+        "--year-col yr has cells that are not a year on line 3 (e.g. 'page title=x')"
+    )

@@ -473,3 +473,35 @@ def test_no_payload_runs_in_any_page_in_a_real_browser(pages, tmp_path):
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # two browsers at once
         problems = [p for batch in pool.map(one, enumerate(pages.items())) for p in batch]
     assert len(pages) >= 19 and problems == []
+
+
+#: Ids that name a JavaScript object's own machinery: as keys of a plain object they
+#: return functions ("constructor") or replace its prototype ("__proto__").
+PROTOTYPE_IDS = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf",
+                 "__defineGetter__", "prototype", "isPrototypeOf"]  # fmt: skip
+
+
+@needs_browser
+def test_ids_that_name_object_machinery_draw_like_any_other(tmp_path, monkeypatch):
+    """Every page of a run whose unit ids are "constructor", "__proto__" ... works."""
+    monkeypatch.setattr(geotool.settings, "page_test_hooks", True)
+    cells = [shapely.box(118 + 0.1 * (i % 4), 32 + 0.1 * (i // 4), 118.1 + 0.1 * (i % 4),
+                         32.1 + 0.1 * (i // 4)) for i in range(16)]  # fmt: skip
+    ids = PROTOTYPE_IDS + [f"u{i}" for i in range(8)]
+    frame = gpd.GeoDataFrame(
+        {"id": ids, "name": ids[::-1], "value": np.arange(16.0) % 5 + np.arange(16) / 10},
+        geometry=cells, crs="EPSG:4326",
+    )  # fmt: skip
+    path = tmp_path / "grid.geojson"
+    frame.to_file(path)
+    out = tmp_path / "out"
+    assert main(["--quiet", "run", str(path), "--id-col", "id", "--name-col", "name",
+                 "--value-col", "value", "--permutations", "99", "--out", str(out)]) == 0
+    found = []
+    for k, page in enumerate(sorted((out / "maps").glob("*.html"))):
+        dom = _browse(page, tmp_path / f"profile{k}")
+        found += _problems(page.name, page, dom)
+        assert '"testHooks":true' in page.read_text(encoding="utf-8"), page.name
+    assert found == []
+    lisa = pd.read_csv(out / "tables" / "lisa_value.csv", dtype=str, keep_default_na=False)
+    assert set(lisa["adcode"]) == set(ids)

@@ -62,6 +62,7 @@ def test_linked_page_is_self_contained_small_and_complete(districts):
     assert "<link" not in text and "leaflet" not in text.lower()
     assert len(text.encode()) < 700_000
     data = _data(text)
+    data["stats"] = dict(data["stats"])  # [id, row] pairs
     assert set(data["stats"]) == set(districts.index)
     hh = districts.index[districts["lisa_class"] == "High-High"][0]
     row = data["stats"][hh]

@@ -401,10 +401,10 @@ def test_rankings_data_drive_the_map(info):
 @needs_browser
 def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
     """A plain run (no option): every page self-contained, drawn, no script error."""
-    from geotool.report.pipeline import run
+    from geotool.report import study as report
 
     out = tmp_path / "out"
-    summary = run(None, out, seed=1, permutations=99)
+    summary = report.run(report.study(out=out, seed=1, permutations=99))
     keys = ("industrial_counties", "innovation_counties", "industrial_districts")
     linked = {f"lisa_linked_{k}.html" for k in keys}
     assert set(summary["maps"]["files"]) == {

@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent / "geotool"
 #: layer of each module (by dotted name prefix); higher numbers may import lower ones.
 LAYERS = {
     "geotool._": 0,
-    "geotool._build": 2,  # the boundaries build: reads the source, uses datum shifts
     "geotool.settings": 0,
     "geotool.datum": 1,
     "geotool.boundaries": 1,
@@ -38,9 +37,16 @@ LAYERS = {
     "geotool.clusters": 3,
     "geotool.maps": 3,
     "geotool.batch": 3,  # many analyses, serial or on dask
+    # the report's data and the page and figure builders every study uses (rankings,
+    # check, figures, static), beside the study description and its preparation
     "geotool.report": 4,
-    "geotool.cli": 5,
-    "geotool": 6,  # the package's __init__ re-exports everything
+    "geotool.study": 4,
+    "geotool.analysis": 4,
+    "geotool.userdata": 4,
+    "geotool.pipeline": 5,  # the stages every study runs
+    "geotool.report.study": 6,  # the 2020 report: one study with its own stages
+    "geotool.cli": 7,
+    "geotool": 8,  # the package's __init__ re-exports everything
 }
 
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import shapely
+from build_boundaries import WEB_QUANTIZATION, WEB_TOLERANCE_M, check_web  # tools/
 
 from geotool import boundaries, settings
-from geotool._build import WEB_QUANTIZATION, WEB_TOLERANCE_M, check_web
 from geotool._topojson import decode, encode
 
 

@@ -16,8 +16,9 @@ import pytest
 import shapely
 
 from geotool import boundaries, datum
-from geotool.report.pipeline import run
-from geotool.report.user import load_user_table, user_study
+from geotool.pipeline import run
+from geotool.study import Study
+from geotool.userdata import load_user_table
 
 from .conftest import ROOT
 from .test_cli import run_cli
@@ -208,8 +209,11 @@ def test_own_geometry_runs_end_to_end_with_the_same_numbers_as_the_api(
     cli = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert cli["input"]["level"] == "own"
     assert cli["input"]["units"] == len(towns)
-    study = user_study(table_path, geometry=towns.set_index("code"), id_col="code")
-    api = run(study, tmp_path / "api", seed=cli["seed"], permutations=99)
+    study = Study(
+        data=table_path, geometry=towns.set_index("code"), id_col="code",
+        out=tmp_path / "api", seed=cli["seed"], permutations=99,
+    )  # fmt: skip
+    api = run(study)
     mi_cli = cli["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
     mi_api = api["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
     assert mi_cli["value"] == pytest.approx(mi_api["value"], abs=1e-12)

@@ -416,7 +416,7 @@ def _names(
     return dict(zip(label.index, label.astype(str), strict=True))
 
 
-def _stats(local: pd.DataFrame, tested_ids: pd.Index) -> tuple[dict[str, list], float]:
+def _stats(local: pd.DataFrame, tested_ids: pd.Index) -> tuple[list[list], float]:
     """Each tested unit's scatter point, classes and values as text; Moran's I (the slope).
 
     A unit's row: z, lag, LISA class and p class (indices), value, Ii and p as text.
@@ -441,7 +441,8 @@ def _stats(local: pd.DataFrame, tested_ids: pd.Index) -> tuple[dict[str, list], 
         [fmt_p(v) for v in p],
         strict=True,
     )
-    stats = {code: list(row) for code, row in zip(tested_ids, columns, strict=True)}
+    # pairs, not an object: an id such as "__proto__" would set an object literal's prototype
+    stats = [[code, list(row)] for code, row in zip(tested_ids, columns, strict=True)]
     ok = np.isfinite(z) & np.isfinite(lag)
     slope = float((z[ok] * lag[ok]).sum() / (z[ok] ** 2).sum()) if ok.any() else float("nan")
     return stats, slope

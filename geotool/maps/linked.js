@@ -11,7 +11,11 @@ function geotoolLinked(data) {
     if (parent) { parent.appendChild(e); }
     return e;
   }
-  var stats = data.stats, names = {}, mapPaths = {}, points = {};
+  // unit ids are user data: every table keyed by them has no prototype ("constructor",
+  // "__proto__" are ids like any other)
+  var stats = Object.create(null), names = Object.create(null);
+  var mapPaths = Object.create(null), points = Object.create(null);
+  data.stats.forEach(function (r) { stats[r[0]] = r[1]; });
   var ids = Object.keys(stats).filter(function (id) {
     return isFinite(stats[id][0]) && isFinite(stats[id][1]);
   });
@@ -100,7 +104,7 @@ function geotoolLinked(data) {
 
   // ------------------------------------------------------------------ linking
   var info = document.getElementById('info');
-  var hovered = null, selected = {};
+  var hovered = null, selected = Object.create(null);
   function describe(id) {
     var s = stats[id];
     return (names[id] || id) + ' (' + id + ')\nvalue ' + s[4] + ' · z ' + s[0] + ' · lag ' + s[1] +
@@ -125,7 +129,8 @@ function geotoolLinked(data) {
     if (points[id]) { points[id].classList.toggle('sel', on); }
   }
   function select(list, add) {
-    if (!add) { Object.keys(selected).forEach(function (id) { mark(id, false); }); selected = {}; }
+    if (!add) { Object.keys(selected).forEach(function (id) { mark(id, false); });
+      selected = Object.create(null); }
     list.forEach(function (id) { selected[id] = true; mark(id, true); });
     var n = Object.keys(selected).length;
     document.body.classList.toggle('sel-on', n > 0);

@@ -9,17 +9,18 @@ function geotoolPage(map, data, info, layersSpec, options) {
   var geo = data.type === 'Topology' ? geotoolTopoToGeoJSON(data) : data;
   var renderer = L.canvas({padding: 0.5});
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
-  var drawn = 0, byCode = {}, first = null;
+  // ids are user data: tables keyed by them have no prototype ("__proto__" is an id)
+  var drawn = 0, byCode = Object.create(null), first = null;
   // the units' table: a column per field (values per unit, shared strings once); each
   // tooltip is built as DOM text when it opens, so no value is ever parsed as HTML
-  var ids = info.ids, row = {}, CODES = geotoolPage.CODES;
+  var ids = info.ids, row = Object.create(null), CODES = geotoolPage.CODES;
   ids.forEach(function (id, r) { row[id] = r; });
   function code(codes, j) {  // an index coded as one character ('.': none) or a number
     if (typeof codes !== 'string') { return codes[j] === null ? -1 : codes[j]; }
     return CODES.indexOf(codes.charAt(j));
   }
   layersSpec.forEach(function (spec) {  // palette codes back to {id: colour}
-    var colours = {};
+    var colours = Object.create(null);
     ids.forEach(function (id, r) {
       var c = code(spec.codes, r);
       if (c >= 0) { colours[id] = spec.palette[c]; }
@@ -139,7 +140,7 @@ function geotoolPage(map, data, info, layersSpec, options) {
   // outlines of groups (provinces for the bundled layer): arcs whose two sides lie in
   // different groups, or that have one side only
   if (data.type === 'Topology' && options.outlines) {
-    var sides = {};
+    var sides = Object.create(null);
     data.objects.units.geometries.forEach(function (g) {
       var grp = g.properties.g !== undefined ? String(g.properties.g)
                                              : String(g.properties.id).slice(0, 2);

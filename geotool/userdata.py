@@ -30,6 +30,7 @@ include the units that scored nothing, with 0, to test against them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,10 @@ from geotool._csv import to_csv_bytes
 from geotool._errors import InputError, MatchError
 from geotool._log import log
 from geotool._text import listing, short
-from geotool.report.pipeline import Study, TierTable, Variable
+from geotool.analysis import Analysis, TierTable, Variable, in_china
+from geotool.study import Study, is_geometry_file
 
-__all__ = ["MAX_VARIABLES", "UserTable", "load_user_table", "user_study"]
+__all__ = ["MAX_VARIABLES", "UserTable", "load", "load_user_table", "user_analysis"]
 
 #: The most value columns one report analyses: each writes its own maps, tables and
 #: figures (about 1.4 kB a unit: 4 MB on the county layer) and takes seconds; a table of
@@ -265,6 +267,10 @@ def load_user_table(
     report_on_failure_only : bool
         Write the report only when the table is refused.
 
+    ``path`` may itself be a geometry file (GeoPackage, Shapefile, GeoJSON,
+    GeoParquet): its attributes are the table, its features the units, as GeoDa opens
+    one.
+
     Returns
     -------
     UserTable
@@ -290,8 +296,21 @@ def load_user_table(
             "drop level= (the table joins to the geometry by id or name)."
         )
         raise InputError(msg)
-    raw = read_table(path, encoding=encoding, sheet=sheet)
     geometry_report = None
+    if is_geometry_file(Path(path)):
+        if geometry is not None:
+            msg = (
+                f"{Path(path).name} is a geometry file: its features are the units and its "
+                "attributes the values; drop geometry= (or pass a table as data=)."
+            )
+            raise InputError(msg)
+        raw, geo, geometry_report = _geometry_as_table(
+            path, id_col=id_col, layer=layer, datum=datum, crs=crs,
+            encoding=geometry_encoding or encoding,
+        )
+        geometry, id_col = geo, str(geo.index.name)
+    else:
+        raw = read_table(path, encoding=encoding, sheet=sheet)
     if isinstance(geometry, str | Path):
         from geotool.geofile import read_geometry
 
@@ -351,6 +370,8 @@ def load_user_table(
             raw, geometry, id_col=table_id, name_col=name_col, year_col=year_col,
             dropped=geometry_report,
         )  # fmt: skip
+        if table_id is None and id_col is not None:
+            log(f"the table has no column {id_col!r}: rows joined to the geometry by name")
         level, reason = "own", "the table joined to the geometry given"
     report = resolved.copy()
 
@@ -468,7 +489,8 @@ def _join_own(
     """
     from geotool.geofile import join_table
 
-    _, report = join_table(raw, geometry, id_col=id_col, name_col=name_col, year_col=year_col)
+    by_name = name_col if id_col is None else None  # with ids, names are for people only
+    _, report = join_table(raw, geometry, id_col=id_col, name_col=by_name, year_col=year_col)
     rows = report[report["row"].notna()].copy()
     rows.index = raw.index[rows["row"].astype(int).to_numpy() - 1]  # join_table counts from 1
     out = raw.copy()
@@ -500,10 +522,46 @@ def _join_own(
                     f"its feature in the geometry file was dropped ({why[key]}); repair it there"
                 )
     units = geometry.copy()
-    if "name" not in units.columns:
-        names = [c for c in ("名称", "NAME", "Name") if c in units.columns]
-        units["name"] = units[names[0]].astype(str) if names else units.index.astype(str)
+    units["name"] = _unit_names(units, out, name_col)
     return out, units
+
+
+def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | None) -> pd.Series:
+    """The names people read: ``name_col`` (the geometry's, else the table's), else the ids.
+
+    Without ``name_col``, a column of the geometry named like a name is used.
+    """
+    if name_col is not None and name_col in units.columns:
+        return units[name_col].astype(str)
+    if name_col is not None and name_col in rows.columns:
+        joined = rows[rows["match_status"] == "matched"].drop_duplicates("adcode", keep="last")
+        names = joined.set_index("adcode")[name_col].astype(str)
+        return names.reindex(units.index).fillna(pd.Series(units.index, index=units.index))
+    if name_col is not None:
+        columns = listing([*units.columns.drop(units.geometry.name), *rows.columns], 30)
+        msg = (
+            f"name_col={short(name_col)!r} is not a column of the geometry or the table: "
+            f"{columns}."
+        )
+        raise InputError(msg)
+    for col in ("name", "名称", "NAME", "Name"):
+        if col in units.columns:
+            return units[col].astype(str)
+    return pd.Series(units.index.astype(str), index=units.index)
+
+
+def _geometry_as_table(
+    path: Path | str, **options: Any
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """A geometry file read as a table (its attributes, with the id) and as the units."""
+    from geotool.geofile import read_geometry
+
+    geo, report = read_geometry(path, numbered=True, **options)
+    id_name = str(geo.index.name)
+    attributes = pd.DataFrame(geo.drop(columns=geo.geometry.name))
+    raw = attributes.reset_index(names=id_name)
+    raw.attrs["encoding"] = geo.attrs.get("source", {}).get("encoding")
+    return raw, geo, report
 
 
 def _key(column: str, taken: set[str]) -> str:
@@ -520,93 +578,124 @@ def _key(column: str, taken: set[str]) -> str:
     return key
 
 
-def user_study(
-    path: Path | str,
-    failed_report: Path | str | None = None,
-    *,
-    value_col: str | list[str] | None = None,
-    all_numeric: bool = False,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    level: str = "auto",
-    geometry: gpd.GeoDataFrame | Path | str | None = None,
-    id_col: str | None = None,
-    datum: str | None = None,
-    layer: str | None = None,
-    max_unmatched: float = 0.0,
-    crs: str | None = None,
-    geometry_encoding: str | None = None,
-    weights: str = "queen",
-    tiers_k: int = 4,
-    bivariate: list[tuple[str, str]] | None = None,
-    transform: str | None = None,
-    per: str | None = None,
-    smooth: str | None = None,
-    scale: float = 1.0,
-    markov_k: int = 5,
-) -> Study:
-    """A user's table as a study: its values over its own units, in the same pipeline.
+def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTable:
+    """The study's table read and accounted for (:func:`load_user_table` on its fields).
 
-    Parameters are those of :func:`load_user_table`, and:
-
-    failed_report : pathlib.Path or str, optional
-        Where the match report goes when the table is refused (outside any run's
-        folder, so the previous complete output stays as it was); a run writes it to
-        ``tables/match_report.csv``.
-    weights : str
-        Weights spec of the local statistics (:func:`geotool.weights.build`).
-    tiers_k : int
-        Ward tiers per variable (per year), fewer when the values have fewer levels.
-    bivariate : list of tuple of str, optional
-        Pairs of value columns for bivariate Moran's I and bivariate LISA.
-    transform : {"log", "log1p", "standardise"}, optional
-        Applied to every variable (after ``per``), per year; named in every title
-        (:func:`geotool.transform.apply`).
-    per : str, optional
-        A population column: every variable becomes a rate per it.
-    smooth : {"eb", "spatial_eb"}, optional
-        Empirical-Bayes smoothing of the rates (``per`` needed), global or spatial
-        (with the study's weights): small populations' rates are shrunk towards the
-        reference rate, so their noise is not read as a hot or cold spot.
-    scale : float
-        Multiplier of the rates (e.g. 10000: per 10,000 people).
-    markov_k : int
-        Quantile classes of the panel's Markov chains (:mod:`geotool.dynamics`).
-
-    A panel (``year_col`` with two years or more) adds, per variable, Moran's I per
-    year, rank mobility (Kendall's tau and its neighbour decomposition), a quantile
-    Markov chain, the spatial Markov chain with its homogeneity tests and the LISA
-    Markov chain (:func:`geotool.dynamics.analyse`), under ``dynamics`` in the summary.
-
-    Returns
-    -------
-    Study
-
+    ``geometry`` alone is read as the table too (its attributes hold the values).
     """
-    if per is None and scale != 1.0:
+    path = study.data if study.data is not None else study.geometry
+    assert path is not None
+    return load_user_table(
+        path, report_path,
+        value_col=list(study.value_cols) or None, all_numeric=study.all_numeric,
+        name_col=study.name_col, province_col=study.province_col,
+        prefecture_col=study.prefecture_col, code_col=study.code_col, year_col=study.year_col,
+        encoding=study.encoding, sheet=study.sheet, level=study.level,
+        geometry=study.geometry if study.data is not None else None, id_col=study.id_col,
+        datum=study.datum, layer=study.layer, per=study.per, crs=study.crs,
+        geometry_encoding=study.geometry_encoding, max_unmatched=study.max_unmatched,
+        **options,
+    )  # fmt: skip
+
+
+def user_analysis(study: Study) -> Analysis:
+    """A user's study prepared: its values over its own units, for the same pipeline.
+
+    One variable per value column (transformed if asked), tiers per variable named by
+    their classification (never the report's 梯队), city clusters for bundled counties
+    and prefectures only, bivariate pairs, and for a panel (two years or more) the
+    dynamics of :mod:`geotool.dynamics`. Rows that cannot be used are written to
+    ``tables/match_report.csv`` (and, when the table is refused, beside ``study.out``
+    as ``<out>.match_report.csv``, so the previous run's output stays as it was).
+    """
+    if study.per is None and study.scale != 1.0:
         msg = (
-            f"scale={scale!r} states rates (per 10,000 ...), but no population column was "
-            "given; pass per= (the population column), or drop scale=."
+            f"scale={study.scale!r} states rates (per 10,000 ...), but no population column "
+            "was given; pass per= (the population column), or drop scale=."
         )
         raise InputError(msg)
-    t = load_user_table(
-        path, failed_report, value_col=value_col, all_numeric=all_numeric,
-        name_col=name_col, province_col=province_col, prefecture_col=prefecture_col,
-        code_col=code_col, year_col=year_col, encoding=encoding, sheet=sheet, level=level,
-        geometry=geometry, id_col=id_col, datum=datum, layer=layer, per=per,
-        max_unmatched=max_unmatched, report_on_failure_only=True, crs=crs,
-        geometry_encoding=geometry_encoding,
-    )  # fmt: skip
-    if transform is not None or per is not None or smooth is not None:
+    path = study.data if study.data is not None else study.geometry
+    assert path is not None
+    report = Path(str(study.out).rstrip("/") + ".match_report.csv")
+    t = load(study, report, report_on_failure_only=True)
+    if study.transform is not None or study.per is not None or study.smooth is not None:
         t = _transformed(
-            t, transform=transform, per=per, smooth=smooth, scale=scale, weights=weights
-        )
+            t, transform=study.transform, per=study.per, smooth=study.smooth,
+            scale=study.scale, weights=study.weights or "queen",
+        )  # fmt: skip
+    _require_polygons(t)
     ok, year_col = t.rows, t.year_col
+    if year_col and ok[year_col].nunique() < 2:
+        log(f"{year_col}: one year ({int(ok[year_col].iloc[0])}): analysed as a cross-section")
+        year_col = None
+    latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
+    _require_units(ok, latest, year_col)
+    china = t.units is None or t.level != "own" or in_china(t.units)
+    _check_labels(study, t)
+    taken: set[str] = set()
+    keys = {col: _key(src, taken) for src, col in t.source_of().items()}
+    # a label names the file's column; a transformed variable keeps its transform's name
+    labels = {col: study.labels.get(src, col) for src, col in t.source_of().items()}
+    variables, tier_tables, tier_word = _variables_and_tiers(t, study, latest, year_col, keys)
+    for v in variables:
+        v.label = labels.get(v.variable, v.label)
+    names = (boundaries.units()["name"] if t.units is None else t.units["name"]).reindex(
+        pd.Index(ok["adcode"]).unique()
+    )
+    label = Path(path).stem
+    level_words = _LEVEL_WORDS.get(t.level, "units")
+    shown = ", ".join(labels[c] for c in t.value_cols)
+    when = f", {int(latest[year_col].iloc[0])}" if year_col else ""
+    title = study.title or f"{label}: {shown} ({len(latest)} {level_words}{when})"
+    map_label = f"{label} ({int(latest[year_col].iloc[0])})" if year_col else label
+    first = t.value_cols[0]
+    cluster_table = None
+    if t.level in ("county", "prefecture"):
+        ranked = latest.assign(rank=latest[first].rank(ascending=False, method="min"))
+        cluster_table = pd.DataFrame({
+            "adcode": ranked["adcode"].to_numpy(),
+            "name": names.reindex(ranked["adcode"]).to_numpy(),
+            "rank": ranked["rank"].to_numpy(),
+        })  # fmt: skip
+    info_values = latest.set_index("adcode")[t.value_cols]
+    if t.units is not None and "name" not in info_values.columns:
+        info_values.insert(0, "name", t.units["name"].reindex(info_values.index).to_numpy())
+    tables = {"match_report": t.report.reset_index(names=_label(t.report.index))}
+    if t.geometry_report is not None and len(t.geometry_report):
+        tables["geometry_report"] = t.geometry_report
+    return Analysis(
+        title=title,
+        variables=variables,
+        tier_tables=tier_tables,
+        cluster_table=cluster_table,
+        cluster_level="prefecture" if t.level == "prefecture" else "county",
+        values_map=partial(_values_maps, variables=variables, labels=labels, label=map_label),
+        info_values=info_values,
+        bivariate=_bivariate_keys(study, t, keys),
+        tables=tables,
+        units=t.units,
+        level=t.level,
+        china=china,
+        tier_word=tier_word,
+        extra=_panel_stage(t, keys, study) if year_col else None,
+        summary=_input_summary(t, path, latest),
+        lisa_legend=f"Local Moran ({shown})",
+        marked_name=f"{label} units by rank of {labels[first]}",
+    )
+
+
+def _check_labels(study: Study, t: UserTable) -> None:
+    """Refuse labels of columns the table does not have (a typo would be silent)."""
+    unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
+    if unknown:
+        msg = (
+            f"labels= names {listing(unknown)}, which are not columns of the table; its "
+            f"columns are {listing(list(t.raw.columns), 30)}."
+        )
+        raise InputError(msg)
+
+
+def _require_polygons(t: UserTable) -> None:
     if t.units is not None and not t.units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
         kinds = sorted(set(t.units.geom_type.dropna()))
         msg = (
@@ -614,20 +703,17 @@ def user_study(
             "polygons, or test points with geotool autocorr and knn weights (knn:6)."
         )
         raise InputError(msg)
-    if year_col and ok[year_col].nunique() < 2:
-        log(f"{year_col}: one year ({int(ok[year_col].iloc[0])}): analysed as a cross-section")
-        year_col = None
-    latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
-    _require_units(ok, latest, year_col)
-    label = Path(path).stem
-    names = (boundaries.units()["name"] if t.units is None else t.units["name"]).reindex(
-        pd.Index(ok["adcode"]).unique()
-    )
-    region = _unit_column(t, "region")
-    province = _unit_column(t, "province")
-    taken: set[str] = set()
-    keys = {col: _key(src, taken) for src, col in t.source_of().items()}
+
+
+def _variables_and_tiers(
+    t: UserTable, study: Study, latest: pd.DataFrame, year_col: str | None, keys: dict[str, str]
+) -> tuple[list[Variable], dict[str, TierTable], str]:
+    """A variable and a tier table per value column; what the tiers are called."""
+    ok = t.rows
+    region, province = _unit_column(t, "region"), _unit_column(t, "province")
+    names = (boundaries.units()["name"] if t.units is None else t.units["name"])
     variables, tier_tables = [], {}
+    method = study.tiers
     for col in t.value_cols:
         series = pd.Series(
             latest[col].to_numpy(float), index=pd.Index(latest["adcode"], name="adcode"), name=col
@@ -635,7 +721,7 @@ def user_study(
         years = ok[year_col] if year_col else None
         per_year = ok.groupby(years)[col].nunique() if year_col else None
         distinct = per_year.min() if per_year is not None else ok[col].nunique()
-        k = int(min(tiers_k, distinct))
+        k = int(min(study.k, distinct))
         if k < 2:
             where = f" in {year_col} {per_year.idxmin()}" if per_year is not None else ""
             msg = (
@@ -644,39 +730,56 @@ def user_study(
             )
             raise InputError(msg)
         variables.append(
-            Variable(
-                keys[col],
-                col,
-                series,
-                weights,
-                variable=col,
-                high_means=f"{col} as given: higher values are read as stronger",
-            )
-        )
-        table = tiers.from_scores(ok["adcode"], ok[col], years=years, method="ward", k=k)
+            Variable(keys[col], col, series, study.weights or "queen", variable=col,
+                     high_means=f"{col} as given: higher values are read as stronger")
+        )  # fmt: skip
+        table = tiers.from_scores(ok["adcode"], ok[col], years=years, method=method, k=k)
         for column, values in (("region", region), ("province", province), ("name", names)):
             if values is not None:
                 table[column] = values.reindex(table["adcode"]).to_numpy()
         tier_tables[keys[col]] = TierTable(
-            table,
-            f"ward, k={k}" + (" per year" if year_col else ""),
+            table, f"{method}, k={k}" + (" per year" if year_col else ""),
             year_col="year" if year_col else None,
+        )  # fmt: skip
+    return variables, tier_tables, f"class ({method}; 1 = highest)"
+
+
+def _values_maps(
+    info: pd.DataFrame,
+    opts: dict[str, Any],
+    *,
+    variables: list[Variable],
+    label: str,
+    labels: dict[str, str],
+) -> dict[str, Any]:
+    """A choropleth of each variable's values, with the unit's name and values in tooltips."""
+    from geotool.maps import choropleth
+
+    fields = {c: labels.get(c, c) for c in info.columns if c in labels}
+    fields |= {c: c for c in ("name", "region", "cluster") if c in info.columns}
+    out = {}
+    for var in variables:
+        s = var.data
+        # few distinct values (counts): a class per value; else quintiles, unless ties
+        # (many zeros) would merge them: then natural breaks
+        levels = np.sort(s.unique())
+        if len(levels) <= 7:
+            scheme: dict[str, Any] = {"scheme": "user", "breaks": list(levels)}
+        elif s.value_counts(normalize=True).iloc[0] > 0.2:
+            scheme = {"scheme": "fisherjenks", "k": 5}
+        else:
+            scheme = {"scheme": "quantiles", "k": 5}
+        out[f"values_{var.key}.html"] = choropleth(
+            s, title=f"{label}: {var.label}", table=info, fields=fields, **scheme, **opts
         )
-    first = t.value_cols[0]
-    ranked = latest.assign(rank=latest[first].rank(ascending=False, method="min"))
-    cluster_table = None
-    if t.level in ("county", "prefecture"):
-        cluster_table = pd.DataFrame(
-            {
-                "adcode": ranked["adcode"].to_numpy(),
-                "name": names.reindex(ranked["adcode"]).to_numpy(),
-                "rank": ranked["rank"].to_numpy(),
-            }
-        )
-    info_values = latest.set_index("adcode")[t.value_cols]
+    return out
+
+
+def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tuple[str, str]]:
+    """The study's bivariate pairs as variable keys (a column's source name works too)."""
     pairs = []
     by_source = t.source_of()
-    for first_col, second_col in bivariate or []:
+    for first_col, second_col in study.bivariate:
         a, b = by_source.get(first_col, first_col), by_source.get(second_col, second_col)
         unknown = [c for c in (a, b) if c not in keys]
         if unknown:
@@ -685,87 +788,40 @@ def user_study(
                 f"({listing(t.value_cols)}); pair two of those."
             )
             raise InputError(msg)
-        if a == b:
-            msg = (
-                f"bivariate pairs {first_col!r} with itself; pair two different value columns "
-                f"({listing(t.value_cols)})."
-            )
-            raise InputError(msg)
         pairs.append((keys[a], keys[b]))
-    level_words = _LEVEL_WORDS.get(t.level, "units")
-    study_title = f"{label}: {', '.join(t.value_cols)} ({len(latest)} {level_words})"
+    return pairs
 
-    def values_map(info: pd.DataFrame, opts: dict[str, Any]) -> dict[str, Any]:
-        from geotool.maps import choropleth
 
-        fields = {c: c for c in t.value_cols} | {"region": "region", "cluster": "城市群 cluster"}
-        out = {}
-        for var in variables:
-            s = var.data
-            # few distinct values (counts): a class per value; else quintiles, unless ties
-            # (many zeros) would merge them: then natural breaks
-            levels = np.sort(s.unique())
-            if len(levels) <= 7:
-                scheme: dict[str, Any] = {"scheme": "user", "breaks": list(levels)}
-            elif s.value_counts(normalize=True).iloc[0] > 0.2:
-                scheme = {"scheme": "fisherjenks", "k": 5}
-            else:
-                scheme = {"scheme": "quantiles", "k": 5}
-            out[f"values_{var.key}.html"] = choropleth(
-                s, title=f"{label}: {var.label}", table=info, fields=fields, **scheme, **opts
+def _panel_stage(t: UserTable, keys: dict[str, str], study: Study) -> Any:
+    """The dynamics of a panel, as the pipeline's ``dynamics`` stage calls them."""
+
+    def extra(write: Any, *, seed: int, permutations: int) -> dict[str, Any]:
+        return {
+            "dynamics": _dynamics(
+                t, keys, write, weights=study.weights or "queen", k=study.markov_k,
+                seed=seed, permutations=permutations,
             )
-        return out
+        }  # fmt: skip
 
-    extra: Any = None
-    if year_col and ok[year_col].nunique() >= 2:
+    return extra
 
-        def extra(write: Any, *, seed: int, permutations: int) -> dict[str, Any]:
-            return {
-                "dynamics": _dynamics(
-                    t,
-                    keys,
-                    write,
-                    weights=weights,
-                    k=markov_k,
-                    seed=seed,
-                    permutations=permutations,
-                )
-            }
 
-    tables = {"match_report": t.report.reset_index(names=_label(t.report.index))}
-    if t.geometry_report is not None and len(t.geometry_report):
-        tables["geometry_report"] = t.geometry_report
-    return Study(
-        title=study_title,
-        variables=variables,
-        tier_tables=tier_tables,
-        cluster_table=cluster_table,
-        cluster_level="prefecture" if t.level == "prefecture" else "county",
-        values_map=values_map,
-        info_values=info_values,
-        bivariate=pairs,
-        tables=tables,
-        units=t.units,
-        level=t.level,
-        extra=extra,
-        summary={
-            "input": {
-                "file": str(path),
-                "encoding": t.raw.attrs.get("encoding"),
-                "rows": len(t.raw),
-                "value_cols": t.value_cols,
-                "year_col": t.year_col,
-                "level": t.level,
-                "level_reason": t.level_reason,
-                "units": len(latest),
-                "transform": t.raw.attrs.get("geotool_steps", []),
-            },
-            "match": t.report["match_status"].value_counts().to_dict(),
-            "match_methods": ok["match_method"].value_counts().to_dict(),
+def _input_summary(t: UserTable, path: Path, latest: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "input": {
+            "file": str(path),
+            "encoding": t.raw.attrs.get("encoding"),
+            "rows": len(t.raw),
+            "value_cols": t.value_cols,
+            "year_col": t.year_col,
+            "level": t.level,
+            "level_reason": t.level_reason,
+            "units": len(latest),
+            "transform": t.raw.attrs.get("geotool_steps", []),
         },
-        lisa_legend=f"Local Moran ({', '.join(t.value_cols)})",
-        marked_name=f"{label} units by rank of {first}",
-    )
+        "match": t.report["match_status"].value_counts().to_dict(),
+        "match_methods": t.rows["match_method"].value_counts().to_dict(),
+    }
 
 
 def _require_units(ok: pd.DataFrame, latest: pd.DataFrame, year_col: str | None) -> None:

@@ -1,0 +1,745 @@
+"""One pipeline for every study: an ordered list of small stages, each saying when it applies.
+
+:func:`run` takes a :class:`geotool.study.Study`, builds its :class:`Analysis` (the
+user's data through :func:`geotool.userdata.user_analysis`; a recipe such as the 2020
+report passes its own builder and stages, :mod:`geotool.report`), then runs
+:data:`STAGES` in order. Each :class:`Stage` says when it applies: the China-only stages
+(distances to China's coast and to 上海, city clusters) run only for units on the
+bundled China layers, or for the user's own geometry inside China where that makes sense
+(coast distance); a panel adds its dynamics; a bivariate pair its statistics. The
+summary (``stages``) and the index page say which stages ran and why the others did not.
+
+A run is a transaction (:class:`geotool._outdir.OutputFolder`): it writes into a staging
+folder and publishes all its files at once when it succeeded, so a killed, failed or
+concurrent run never leaves ``out`` holding files of two runs.
+
+Two processes are forked before the statistics (:mod:`geotool._background`): they import
+matplotlib and folium while this one computes, then draw the Moran scatter plots and
+write the map pages while this one counts the city clusters and the dynamics.
+``summary.json``'s ``timings_s`` has a lap per stage.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from geotool import _background as background
+from geotool import autocorr, boundaries, clusters, tiers
+from geotool._atomic import write_atomic
+from geotool._csv import to_csv_bytes
+from geotool._errors import InputError
+from geotool._geojson import dumps as geojson_dumps
+from geotool._log import log
+from geotool._outdir import OutputFolder
+from geotool._version import __version__
+from geotool.analysis import Analysis, TierTable, Variable
+from geotool.maps.figure import figure_bytes
+from geotool.maps.figure import validate as validate_figures
+from geotool.study import Study
+from geotool.weights import Weights, parse_islands, parse_spec
+
+__all__ = ["STAGES", "Analysis", "Run", "Stage", "TierTable", "Variable", "prepare", "run"]
+
+
+@dataclass
+class Run:
+    """One run in progress: the study, its analysis, the folder, results so far."""
+
+    study: Study
+    analysis: Analysis
+    folder: OutputFolder
+    files: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    pending: list[Any] = field(default_factory=list)
+
+    def write(self, relative: str, data: str | bytes) -> None:
+        """Write a file of the run (atomically, into the staging folder)."""
+        write_atomic(self.folder.path(relative), data)
+        self.files.append(relative)
+
+    def table(self, relative: str, frame: pd.DataFrame) -> None:
+        """Write a table as CSV (UTF-8 with BOM for Excel, formula-like cells neutralised)."""
+        self.write(relative, to_csv_bytes(frame))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A step of the pipeline: its name, what it does, and when it does not apply.
+
+    ``skip(run)`` returns why the stage does not apply to this study (``None``: it runs).
+    """
+
+    name: str
+    do: Callable[[Run], None]
+    skip: Callable[[Run], str | None] = lambda run: None
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None`` (JSON has no NaN: ``null`` = missing)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _number(value: object) -> float:
+    """A scalar taken out of a frame, as a float."""
+    return float(value)  # type: ignore[arg-type]
+
+
+def lang_of(study: Study, analysis: Analysis) -> str:
+    """The study's language: as given, else Chinese for units in China, English elsewhere."""
+    return study.lang or ("zh" if analysis.china else "en")
+
+
+# ------------------------------------------------------------------------- renderers
+
+
+def _load_matplotlib() -> None:
+    """The scatter plots' libraries, imported while the statistics run."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+
+
+def _load_folium() -> None:
+    """The map pages' libraries (folium compiles its templates as it loads)."""
+    import folium  # noqa: F401
+
+
+def _scatter_pngs(
+    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], *, lang: str
+) -> dict[str, bytes]:
+    """The run's Moran scatter plots as PNG, by file: CJK-capable, 150 dpi (900 px)."""
+    from geotool.report import static as print_figures
+
+    out = {}
+    for key, local, title in scatters:
+        fig = print_figures.moran_figure(local, title=title, moran_i=moran_i[key], lang=lang)
+        buf = io.BytesIO()  # fast zlib level: for the index page, not for print
+        fig.savefig(buf, format="png", dpi=150, pil_kwargs={"compress_level": 1})
+        out[f"figures/moran_scatter_{key}.png"] = buf.getvalue()
+    return out
+
+
+def _map_geometry(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The units as web maps draw them: EPSG:4326, simplified where a screen cannot tell.
+
+    Shared borders are simplified once for both sides (a coverage simplification) when
+    the polygons form a valid coverage, so no gap opens between neighbours; the
+    tolerance is 1/2000 of the extent's larger side (about 1 km for a province, 2 km
+    for China), below what a map of the whole extent shows.
+    """
+    import numpy as np
+    import shapely
+
+    geo = units[["name", "geometry"]].to_crs("EPSG:4326")
+    if not geo.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        return geo
+    x0, y0, x1, y1 = geo.total_bounds
+    tol = max(x1 - x0, y1 - y0) / 2000
+    arr = geo.geometry.to_numpy()
+    if shapely.coverage_is_valid(arr):
+        simple = shapely.coverage_simplify(arr, tol)
+    else:  # not a coverage (overlaps, gaps): each polygon on its own
+        simple = shapely.simplify(arr, tol, preserve_topology=True)
+    keep = ~shapely.is_empty(simple) & shapely.is_valid(simple)
+    geo = geo.copy()
+    geo.loc[keep, "geometry"] = np.asarray(simple)[keep]
+    return geo
+
+
+def _pages(
+    analysis: Analysis,
+    folder: OutputFolder,
+    *,
+    cdn: bool,
+    basemap: str,
+    cluster_set: str,
+    info: pd.DataFrame,
+    fields: dict[str, str],
+    membership: pd.DataFrame | None,
+    locals_: dict[str, pd.DataFrame],
+    joins: dict[str, pd.DataFrame],
+    tier_shapes: gpd.GeoDataFrame,
+) -> tuple[dict[str, int], dict[str, str], list[str]]:
+    """Write the run's map pages; their sizes (bytes), the linked views, the files."""
+    from geotool.maps import linked_lisa, to_html
+    from geotool.report import figures
+
+    opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap}
+    if analysis.units is not None:
+        opts["geo"] = _map_geometry(analysis.units)
+        opts["label_col"] = "name"
+    if analysis.info_values is not None:  # a user's table: open on its units, not all of China
+        opts["fit"] = "coloured"
+    values_maps = analysis.values_map(info, opts)
+    if not isinstance(values_maps, dict):
+        values_maps = {"rankings.html": values_maps}
+    built = {
+        **values_maps,
+        "lisa.html": figures.lisa_map(
+            {v.label: locals_[v.key] for v in analysis.variables}, info,
+            title=f"LISA clusters · {analysis.title}", legend_title=analysis.lisa_legend,
+            fields=fields, joins=joins, **opts,
+        ),
+        "tiers.html": figures.tiers_map(
+            info, tier_shapes, title=f"Tier diffusion · {analysis.title}", fields=fields,
+            tier_word=analysis.tier_word, **opts,
+        ),
+    }  # fmt: skip
+    if membership is not None and analysis.cluster_table is not None:
+        built["clusters.html"] = figures.clusters_map(
+            membership, clusters.polygons(cluster_set), info,
+            marked=analysis.cluster_table.set_index("adcode")["rank"],
+            marked_name=analysis.marked_name, fields=fields, **opts,
+        )  # fmt: skip
+    sizes, files = {}, []
+    for fname, fmap in built.items():
+        sizes[fname] = len(to_html(fmap, folder.path(f"maps/{fname}")).encode("utf-8"))
+        files.append(f"maps/{fname}")
+    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
+    for var in analysis.variables:
+        page = linked_lisa(
+            locals_[var.key], opts.get("geo"),
+            title=f"{var.label} · linked LISA view · {analysis.title}",
+            names=None if analysis.units is None else analysis.names(),
+        )  # fmt: skip
+        linked[var.key] = f"lisa_linked_{var.key}.html"
+        write_atomic(folder.path(f"maps/{linked[var.key]}"), page)
+        files.append(f"maps/{linked[var.key]}")
+        sizes[linked[var.key]] = len(page.encode("utf-8"))
+    return sizes, linked, files
+
+
+# ---------------------------------------------------------------------------- stages
+
+
+def _inputs(run: Run) -> None:
+    """The analysis' own tables; the renderers fork and import while the statistics run."""
+    for name, frame in run.analysis.tables.items():
+        run.table(f"tables/{name}.csv", frame)
+    lang = lang_of(run.study, run.analysis)
+    drawing = background.prepare(partial(_scatter_pngs, lang=lang), warm=_load_matplotlib)
+    paging = background.prepare(
+        partial(
+            _pages, run.analysis, run.folder, cdn=run.study.cdn, basemap=run.study.basemap,
+            cluster_set=run.study.cluster_set,
+        ),
+        warm=_load_folium,
+    )  # fmt: skip
+    run.pending += [drawing, paging]
+    run.results |= {"drawing": drawing, "paging": paging}
+
+
+def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
+    comp = res.get("composition")
+    regions = ("east", "central", "west", "northeast")
+    return {
+        "tiers": tt.tiers,
+        "by_region": {
+            int(t): {r: int(comp.loc[t, r]) for r in regions if r in comp.columns}
+            for t in comp.index
+        }
+        if comp is not None
+        else {},
+        "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict(
+            orient="records"
+        ),
+        **(
+            {
+                "gradient": res["gradient"]
+                .drop(columns=["permutations", "seed"])
+                .to_dict(orient="records")
+            }
+            if "gradient" in res
+            else {}
+        ),
+        "verdict": res["verdict"],
+    }
+
+
+def _tiers(run: Run) -> None:
+    """Tier composition, geography, diffusion vectors and the gradient test."""
+    a, study = run.analysis, run.study
+    log("tiers: composition, geography, diffusion" + (", gradient ..." if a.china else " ..."))
+    china = {}  # distances to China's coast and to 上海 for China's units only
+    if a.china:
+        from geotool.report import rankings
+
+        china = {"coast": boundaries.coastline(), "core": rankings.core_point()}
+    out, shapes = {}, {}
+    for name, tt in a.tier_tables.items():
+        ids = pd.Index(tt.table["adcode"]).unique()
+        pos = tiers.unit_positions(a.geometry_of(ids), **china)
+        res = tiers.analyse(
+            tt.table, pos, permutations=study.permutations, seed=study.seed,
+            year_col=tt.year_col, east_west=a.china,
+        )  # fmt: skip
+        if tt.region_change is not None:
+            res["region_change"] = tt.region_change
+        shapes[name] = res["shapes"]
+        for key in ("composition", "geography", "vectors", "gradient", "region_change"):
+            if key in res:
+                frame = res[key].reset_index() if key == "composition" else res[key]
+                run.table(f"tables/tiers_{key}_{name}.csv", frame)
+        if "yearly_centres" in res:
+            run.table(f"tables/tiers_yearly_centres_{name}.csv", res["yearly_centres"])
+        run.write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
+        for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
+            run.table(f"tables/tiers_mobility_{name}_{step.replace('->', '_')}.csv",
+                      matrix.reset_index())  # fmt: skip
+        out[name] = _tier_summary(tt, res)
+    run.summary["tiers"] = out
+    run.results["tier_shapes"] = shapes
+
+
+def _global_under_specs(
+    run: Run, var: Variable
+) -> tuple[pd.DataFrame, Weights, dict[str, str], tuple[str, ...]]:
+    """Global statistics of a variable under every sensitivity spec and its own weights.
+
+    Also the weights, the specs left out (with why) and the sensitivity specs.
+    """
+    study, a = run.study, run.analysis
+    default = study.weights or var.weights
+    sensitivity = a.sensitivity(var.data.index)
+    specs = sensitivity if default in sensitivity else (*sensitivity, default)
+    frames, skipped, default_w = [], {}, None
+    for spec in specs:
+        try:
+            w = a.weights(var.data.index, spec, study.islands)
+        except InputError as exc:
+            if spec == default:
+                raise
+            skipped[spec] = str(exc)
+            continue
+        frames.append(
+            autocorr.global_stats(var.data, w, permutations=study.permutations, seed=study.seed)
+        )
+        if spec == default:
+            default_w = w
+    assert default_w is not None
+    return pd.concat(frames, ignore_index=True), default_w, skipped, sensitivity
+
+
+def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    frame.insert(0, "name", names.reindex(frame.index).to_numpy())
+    return frame
+
+
+def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[str, Any]:
+    """Join counts and local join counts of a variable's 0/1 membership."""
+    study, r = run.study, run.results
+    assert var.member is not None
+    p, seed = study.permutations, study.seed
+    jc = autocorr.join_counts(var.member, w, permutations=p, seed=seed)
+    run.table(f"tables/join_counts_{var.key}.csv", jc)
+    ljc = _named(autocorr.local_join_counts(var.member, w, permutations=p, seed=seed), names)
+    r["joins"][f"{var.label} (BB)"] = ljc
+    r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
+    run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
+    hits = ljc[ljc["significant"]]
+    return {
+        "local_join_counts_bb": {
+            "tested": int(ljc["p_sim"].notna().sum()),
+            "clusters": len(hits),
+            "units": hits["name"].tolist(),
+        },
+        "join_counts": jc.set_index("statistic")[
+            ["value", "expected", "z_norm", "p_norm", "p_sim"]
+        ].to_dict(orient="index"),
+    }
+
+
+def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, Any]:
+    """Every statistic of one variable, written; its summary."""
+    study, r = run.study, run.results
+    p, seed = study.permutations, study.seed
+    glob, w, skipped, sensitivity = _global_under_specs(run, var)
+    default = study.weights or var.weights
+    r["default_weights"][var.key] = w
+    local = autocorr.local_stats(
+        var.data, w, adjust=study.adjust, permutations=p, seed=seed, sided=study.sided
+    )
+    local = _named(local, names)
+    r["locals"][var.key] = local
+    run.table(f"tables/global_{var.key}.csv", glob)
+    moran = glob.set_index(["weights", "statistic"])
+    out: dict[str, Any] = {}
+    if var.member is not None:
+        out = _join_counts(run, var, w, names)
+    run.table(f"tables/lisa_{var.key}.csv", local.reset_index(names="adcode"))
+    geary = autocorr.local_geary(var.data, w, permutations=p, seed=seed, sided=study.sided)
+    geary = _named(geary, names)
+    run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
+    r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
+    what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
+    r["scatters"].append((var.key, local, f"{what}, {default} weights"))
+    counts = local["lisa_class"].value_counts()
+    done = [s for s in sensitivity if s not in skipped]
+    stats = ("value", "expected", "z_norm", "p_norm", "p_rand", "p_sim")
+    return {
+        "label": var.label, "variable": var.variable, "high_means": var.high_means,
+        "default_weights": default, "weights_report": w.report,
+        "moran_i": {
+            spec: {k: _number(moran.loc[(spec, "moran_i"), k]) for k in stats}
+            for spec in dict.fromkeys([*done, default])
+        },
+        "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in autocorr.LISA_CLASSES},
+        "local_geary_counts": {str(k): int(v) for k, v in geary["cluster"].value_counts().items()},
+        "lisa_rule": local.attrs["lisa_rule"], "adjust": study.adjust,
+        "p_sided": study.sided, "p_sim": _p_words(study.sided),
+        "sensitivity_specs": list(sensitivity),
+        **out, **({"weights_skipped": skipped} if skipped else {}),
+    }  # fmt: skip
+
+
+def _p_words(sided: str) -> str:
+    """What the p-values of a run's tables are, in words."""
+    local = (
+        "two-sided, 2 x the folded one-sided p capped at 1"
+        if sided == "two-sided"
+        else "one-sided in the observed direction (folded, GeoDa's)"
+    )
+    return (
+        f"global: one-sided in the observed direction; local (LISA, Gi*, local Geary): "
+        f"{local}; local join counts: one-sided (upper); p_norm, p_rand two-sided"
+    )
+
+
+def _autocorrelation(run: Run) -> None:
+    """Global statistics under every spec, local statistics under the study's weights."""
+    log(f"spatial autocorrelation ({run.study.permutations} permutations) ...")
+    run.results |= {"locals": {}, "joins": {}, "static_joins": {}, "moran_i": {},
+                    "default_weights": {}, "scatters": []}  # fmt: skip
+    names = run.analysis.names()
+    run.summary["autocorrelation"] = {
+        var.key: _autocorrelation_of(run, var, names) for var in run.analysis.variables
+    }
+
+
+def _bivariate_pair(run: Run, pair: tuple[str, str], one: bool) -> None:
+    """Bivariate Moran's I and LISA of a pair (co-location of two memberships)."""
+    study, a, r = run.study, run.analysis, run.results
+    perm = {"permutations": study.permutations, "seed": study.seed}
+    va, vb = (next(v for v in a.variables if v.key == k) for k in pair)
+    heads = [k.split("_")[0] for k in pair]
+    key = "_".join(heads) if one and heads[0] != heads[1] else f"{va.key}__{vb.key}"
+    other = vb.data.reindex(va.data.index).fillna(0.0)
+    w = r["default_weights"][va.key]  # the weights of a's local statistics
+    biv = autocorr.global_stats(
+        va.data.rename(f"{va.key}.{va.variable}"), w,
+        other=other.rename(f"{vb.key}.{vb.variable}"), **perm,
+    )  # fmt: skip
+    biv = biv[biv["statistic"].str.startswith("moran_bv")].reset_index(drop=True)
+    run.table(f"tables/bivariate_moran{'' if one else '_' + key}.csv", biv)
+    auto = run.summary["autocorrelation"]
+    names = a.names()
+    if va.member is not None and vb.member is not None:  # where do both memberships meet?
+        z = vb.member.reindex(va.member.index).fillna(0).astype(int)
+        clc = _named(autocorr.local_join_counts(va.member, w, z=z, case="CLC", **perm), names)
+        label = f"co-location {va.label} × {vb.label} (CLC)"
+        r["joins"][label] = clc
+        r["static_joins"]["colocation" if one else f"colocation_{key}"] = (label, clc)
+        run.table("tables/ljc_colocation.csv", clc.reset_index(names="adcode"))
+        colocated = clc[clc["significant"]]["name"].tolist()
+        auto["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
+    lbv = autocorr.local_bivariate(va.data, other, w, adjust=study.adjust, sided=study.sided,
+                                   **perm)  # fmt: skip
+    lbv = _named(lbv, names)
+    run.table(f"tables/lisa_bv_{key}.csv", lbv.reset_index(names="adcode"))
+    row = biv.iloc[0]
+    auto[f"bivariate_{key}"] = {
+        "label": f"{va.label} × lag of {vb.label}",
+        "value": float(row["value"]), "p_sim": float(row["p_sim"]), "weights": row["weights"],
+        "lisa_counts": {str(c): int(n) for c, n in lbv["lisa_class"].value_counts().items()},
+    }  # fmt: skip
+
+
+def _bivariate(run: Run) -> None:
+    """Bivariate statistics of every pair of variables the study names."""
+    for pair in run.analysis.bivariate:
+        _bivariate_pair(run, pair, one=len(run.analysis.bivariate) == 1)
+
+
+def _unit_info(a: Analysis, lisa: pd.DataFrame, membership: pd.DataFrame | None) -> pd.DataFrame:
+    """The tooltip table of a study's own units: its values, region, cluster, LISA class."""
+    index = a.names().index
+    out = pd.DataFrame(index=index) if a.info_values is None else a.info_values.reindex(index)
+    if a.units is not None:
+        for col in ("name", "province", "region"):
+            if col in a.units.columns and col not in out.columns:
+                out[col] = a.units[col].reindex(index)
+    if membership is not None:
+        out["cluster"] = membership["primary_zh"].reindex(index)
+    out["lisa_class"] = lisa["lisa_class"].reindex(index)
+    return out
+
+
+def _maps(run: Run) -> None:
+    """Hand the statistics to the renderers: scatter plots and map pages."""
+    from geotool.report import figures
+
+    log("maps (in a second process while the rest is computed) ...")
+    a, study, r = run.analysis, run.study, run.results
+    r["drawn"] = r["drawing"].submit(r["scatters"], r["moran_i"])
+    first = a.variables[0].key
+    membership = (
+        clusters.membership(study.cluster_set, level=a.cluster_level)
+        if a.cluster_table is not None
+        else None
+    )
+    if a.units is None and a.cluster_level == "county" and a.info_values is None:
+        info = figures.unit_info(lisa=r["locals"][first], membership=membership)
+    else:
+        info = _unit_info(a, r["locals"][first], membership)
+    first_tiers = next(iter(a.tier_tables))
+    fields = dict(figures.FIELDS)
+    if a.info_values is not None:
+        t = a.tier_tables[first_tiers]
+        latest = t.table if not t.year_col else t.table[t.table["year"] == t.table["year"].max()]
+        info["tier"] = latest.set_index("adcode")["tier"].reindex(info.index).astype("Int64")
+        fields = {c: study.label(c) for c in a.info_values.columns} | {
+            "tier": a.tier_word, "region": "region",
+            **({"cluster": "城市群 cluster"} if membership is not None else {}),
+            "lisa_class": f"LISA ({a.variables[0].label})",
+        }  # fmt: skip
+    r |= {"membership": membership, "info": info}
+    r["pages"] = r["paging"].submit(
+        info=info, fields=fields, membership=membership, locals_=r["locals"],
+        joins=r["joins"], tier_shapes=r["tier_shapes"][first_tiers],
+    )  # fmt: skip
+
+
+def _city_clusters(run: Run) -> None:
+    """City-cluster counts, membership, radiation and belts of the study's units."""
+    a, study = run.analysis, run.study
+    table, level = a.cluster_table, a.cluster_level
+    assert table is not None
+    log(f"city clusters under report2020 and plans ({level} level) ...")
+    out: dict[str, Any] = {"level": level}
+    for set_name in ("report2020", "plans"):
+        checked = clusters.check_geometry(set_name)
+        cl_counts = clusters.ranking_counts(set_name, table, level=level)
+        ms = clusters.membership(set_name, level=level)
+        run.table(f"tables/clusters_counts_{set_name}.csv", cl_counts)
+        mine = ms.loc[ms.index.isin(table["adcode"])] if a.info_values is not None else ms
+        run.table(f"tables/clusters_membership_{set_name}.csv", mine.reset_index(names="adcode"))
+        run.write(f"tables/clusters_{set_name}.geojson", geojson_dumps(clusters.polygons(set_name)))
+        out[set_name] = {
+            "definitions": list(checked),
+            "geometry_check": "code and geometry membership agree",
+            "counts": {str(c): int(n) for c, n in zip(cl_counts["cluster_id"], cl_counts["count"],
+                                                      strict=True)},
+            "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
+        }  # fmt: skip
+        if level == "county":  # distances to cores are measured between counties
+            radiation = clusters.radiation(
+                set_name, table, permutations=study.permutations, seed=study.seed
+            )
+            run.table(f"tables/clusters_radiation_{set_name}.csv", radiation)
+            out[set_name]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
+                orient="records"
+            )
+    changes = clusters.set_changes("report2020", "plans", table, level=level)
+    run.table("tables/clusters_changes_report2020_plans.csv", changes)
+    out["changes_report2020_to_plans"] = changes.to_dict(orient="records")
+    if level == "county":
+        belts = clusters.table_belts(table, "report2020")
+        run.table("tables/clusters_belts.csv", belts)
+        out["largest_belts"] = belts.head(5).to_dict(orient="records")
+    run.summary["clusters"] = out
+
+
+def _no_clusters(run: Run) -> str | None:
+    a = run.analysis
+    if a.cluster_table is not None:
+        return None
+    if not a.china:
+        return "city clusters are defined for China's units; these units are outside China"
+    return f"city clusters are defined on bundled counties and prefectures, not on {a.level} units"
+
+
+def _dynamics(run: Run) -> None:
+    """A panel's dynamics: Moran's I by year, rank mobility, Markov chains."""
+    study = run.study
+    run.summary |= run.analysis.extra(run.write, seed=study.seed, permutations=study.permutations)
+
+
+def _renderers(run: Run) -> None:
+    """Collect the pages and scatter plots drawn in the other processes."""
+    r = run.results
+    sizes, linked, page_files = r["pages"].result()
+    run.files += page_files
+    for relative, png in r["drawn"].result().items():
+        run.write(relative, png)
+    run.summary["maps"] = {
+        "files": sizes, "cdn": run.study.cdn, "basemap": run.study.basemap, "linked": linked,
+    }  # fmt: skip
+
+
+def _figures(run: Run) -> None:
+    """Static figures for print, in every format the study asks for."""
+    from geotool.report import static as print_figures
+
+    a, study, r = run.analysis, run.study, run.results
+    lang = lang_of(study, a)
+    formats = validate_figures(study.figures, study.dpi, lang, name="figures")
+    log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
+    with_clusters = r["membership"] is not None and a.cluster_table is not None
+    own = a.info_values is not None
+    for name, fig in print_figures.report_figures(
+        r["info"], locals_=r["locals"], labels={v.key: v.label for v in a.variables},
+        joins=r["static_joins"], shapes=r["tier_shapes"][next(iter(a.tier_tables))],
+        membership=r["membership"] if with_clusters else None,
+        polygons=clusters.polygons(study.cluster_set) if with_clusters else None,
+        marked=None if a.cluster_table is None else a.cluster_table.set_index("adcode")["rank"],
+        marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
+        lang=lang, title=a.title if own else None, source=a.title if own else None,
+        units=a.units,
+    ):  # fmt: skip
+        for ext in formats:
+            run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))
+
+
+def _index(run: Run) -> None:
+    """``summary.json`` and the landing page."""
+    from geotool.report import figures
+
+    a, study, s = run.analysis, run.study, run.summary
+    summary: dict[str, Any] = {
+        "geotool_version": __version__,
+        "title": a.title,
+        **{k: v for k, v in a.summary.items() if k in ("boundaries", "input")},
+        "seed": study.seed,
+        "permutations": study.permutations,
+        "lang": lang_of(study, a),
+        **{k: v for k, v in a.summary.items() if k not in ("boundaries", "input")},
+        **s,
+    }
+    static = [f for f in run.files if f.startswith("figures/") and f.endswith(".png")]
+    static = [f for f in static if not f.startswith("figures/moran_scatter_")]
+    sizes, linked = s["maps"]["files"], s["maps"]["linked"]
+    summary["files"] = run.files  # filled in as the last files are written
+    run.write(
+        "index.html",
+        figures.index_page(summary, sizes, title=a.title, linked=linked, figures=static,
+                           lang=summary["lang"]),
+    )  # fmt: skip
+    run.files.append("summary.json")
+    text = json.dumps(_json_safe(summary), ensure_ascii=False, indent=1, default=str) + "\n"
+    write_atomic(run.folder.path("summary.json"), text)
+    run.summary = summary
+
+
+#: Every study's stages, in order (a recipe may add its own, :func:`run`'s ``stages``).
+STAGES: tuple[Stage, ...] = (
+    Stage("inputs", _inputs),
+    Stage("tiers", _tiers),
+    Stage("autocorrelation", _autocorrelation),
+    Stage("bivariate", _bivariate,
+          lambda run: None if run.analysis.bivariate else "no bivariate pairs were asked for"),
+    Stage("maps", _maps),
+    Stage("clusters", _city_clusters, _no_clusters),
+    Stage("dynamics", _dynamics,
+          lambda run: None if run.analysis.extra else "one year: not a panel"),
+    Stage("renderers", _renderers),
+    Stage("static figures", _figures,
+          lambda run: None if run.study.figures else "no static figures were asked for"),
+)  # fmt: skip
+
+
+def prepare(study: Study) -> Analysis:
+    """A user's study, prepared: its table read and matched, its variables and tiers."""
+    from geotool.userdata import user_analysis
+
+    if study.recipe is not None:
+        msg = f"recipe={study.recipe!r} is prepared by its own module (geotool.report)."
+        raise InputError(msg)
+    return user_analysis(study)
+
+
+def _check_options(study: Study) -> None:
+    """Options that only the run reads fail before any work is done."""
+    lang = study.lang or "en"
+    validate_figures(study.figures, study.dpi, lang, name="figures")
+    autocorr.sidedness(study.sided)
+    parse_islands(study.islands)
+    clusters.load_set(study.cluster_set)
+    if study.weights is not None:
+        parse_spec(study.weights)
+
+
+def run(
+    study: Study,
+    *,
+    analysis: Callable[[Study], Analysis] = prepare,
+    stages: tuple[Stage, ...] = STAGES,
+    inputs: tuple[Any, ...] = (),
+) -> dict[str, Any]:
+    """Run a study's stages and write its output folder; return the summary.
+
+    Parameters
+    ----------
+    study : Study
+        What to analyse, and where the results go (``study.out``).
+    analysis : callable
+        Builds the study's :class:`Analysis` (default :func:`prepare`: a user's data).
+    stages : tuple of Stage
+        The stages, in order (default :data:`STAGES`).
+    inputs : tuple of path
+        More files the run reads, refused as destinations (``study.data`` and
+        ``study.geometry`` always are).
+
+    Returns
+    -------
+    dict
+        The summary written as ``summary.json``: ``stages`` says which ran and why the
+        others did not, ``timings_s`` has a lap per stage, ``files`` what was written.
+
+    """
+    _check_options(study)
+    given = (study.data, study.geometry, *inputs)
+    sources = tuple(p for p in given if isinstance(p, str | Path))
+    pending: list[Any] = []
+    with OutputFolder(study.out, inputs=sources, owner="geotool run") as folder:
+        try:
+            state = Run(study, analysis(study), folder, pending=pending)
+            _run_stages(state, stages)
+        finally:  # a failed run stops the renderers before its folder is rolled back
+            for work in pending:
+                work.cancel()
+    log(f"wrote {len(state.files)} files to {folder.out}")
+    return state.summary
+
+
+def _run_stages(state: Run, stages: tuple[Stage, ...]) -> None:
+    """Run each stage that applies, timing it; the last writes the summary and index."""
+    ran: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    for stage in stages:
+        why = stage.skip(state)
+        if why is not None:
+            ran[stage.name] = f"skipped: {why}"
+            continue
+        start = time.perf_counter()
+        stage.do(state)
+        timings[stage.name] = round(time.perf_counter() - start, 2)
+        ran[stage.name] = "ran"
+    state.summary |= {"stages": ran, "timings_s": timings}
+    _index(state)

@@ -1,0 +1,87 @@
+"""The 2020 report as one study: its rankings as variables, its tiers, its own stages.
+
+:func:`study` is the report's :class:`geotool.study.Study` (``recipe="report2020"``),
+:func:`analysis` prepares its three rankings (scores over their universes, the report's
+tier cut points, the ranked counties for the city clusters), and :data:`STAGES` adds
+``check-report`` (every figure the report states, recomputed) before the stages every
+study runs. :func:`run` is ``geotool run`` without a file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geotool import boundaries, pipeline
+from geotool.analysis import Analysis, TierTable, Variable
+from geotool.report import figures, rankings
+from geotool.report.check import check_report, region_change
+from geotool.study import Study
+
+__all__ = ["STAGES", "analysis", "run", "study"]
+
+
+def study(**fields: Any) -> Study:
+    """The report's study description; ``fields`` change its options (seed, out ...)."""
+    return Study(recipe="report2020", tiers="report", **fields)
+
+
+def analysis(study: Study) -> Analysis:
+    """The report's three rankings as variables, its tier tables and ranked counties."""
+    units = boundaries.units()
+    table = rankings.load()
+    joined = table.merge(
+        units[
+            ["name", "unit_type", "prefecture", "province", "area_km2", "rep_lon", "rep_lat"]
+        ].add_prefix("unit_"),
+        left_on="adcode", right_index=True, how="left", validate="many_to_one",
+    )  # fmt: skip
+    variables = []
+    for name, spec in rankings.DEFAULT_WEIGHTS.items():
+        v = rankings.variables(name)
+        variables.append(
+            Variable(name, name.replace("_", " "), v["score"], spec, member=v["member"],
+                     high_means=rankings.HIGH_MEANS["score"])
+        )  # fmt: skip
+    return Analysis(
+        title=study.title or "中国工业百强县（市）、百强区 2020 · spatial analysis",
+        variables=variables,
+        tier_tables={
+            name: TierTable(rankings.tier_table(name), cuts, region_change=region_change(name))
+            for name, cuts in (
+                ("industrial_counties", "report (1-6, 7-30, 32-62, 63-100)"),
+                ("industrial_districts", "report deciles (表 6)"),
+            )
+        },
+        cluster_table=rankings.load("industrial_counties"),
+        values_map=lambda info, opts: figures.rankings_map(info, **opts),
+        bivariate=[("industrial_counties", "innovation_counties")],
+        tables={"rankings": joined},
+        summary={
+            "boundaries": {k: boundaries.metadata()[k] for k in ("source", "datum", "counts")},
+            "match": {
+                name: table.loc[table["ranking"] == name, "match_method"].value_counts().to_dict()
+                for name in rankings.RANKINGS
+            },
+            "universe_sizes": {name: len(rankings.universe(name)) for name in rankings.RANKINGS},
+        },
+        lisa_legend="Local Moran (score = 101 - rank)",
+        marked_name="工业百强县 ranked counties",
+        sensitivity_specs=rankings.SENSITIVITY_SPECS,  # the band its tables have used
+    )
+
+
+def _check(run: pipeline.Run) -> None:
+    """Every aggregate figure the report states, recomputed beside the report's value."""
+    checks = check_report()
+    run.table("tables/check_report.csv", checks)
+    status = checks["status"].value_counts().to_dict()
+    run.summary["check_report"] = {"ok": status.get("mismatch", 0) == 0, "status_counts": status}
+
+
+#: The report's stages: its check, then every study's.
+STAGES = (pipeline.Stage("check-report", _check), *pipeline.STAGES)
+
+
+def run(report: Study | None = None) -> dict[str, Any]:
+    """Run the report's study (default :func:`study`) and write its folder; the summary."""
+    return pipeline.run(report or study(), analysis=analysis, stages=STAGES)

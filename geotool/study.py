@@ -1,0 +1,371 @@
+"""A study: one typed, validated, immutable description of what to analyse.
+
+Every entry point builds a :class:`Study` (the CLI from its flags, Python from keywords,
+``geotool run study.toml`` from a file) and hands it to :func:`geotool.pipeline.run`,
+which decides from it which stages apply. The 2020 report is one study too
+(``Study(recipe="report2020")``), with stages of its own (:mod:`geotool.report`).
+
+A study file is TOML whose keys are the fields below, flat or in any tables (the table
+names are for the reader: ``[data]``, ``[values]``, ``[methods]``, ``[labels]``,
+``[output]``)::
+
+    title = "Industrial output of Jiangsu's prefectures"
+    [data]
+    data = "jiangsu_gdp_gbk.csv"     # relative paths are relative to the study file
+    year_col = "年份"
+    [values]
+    value_cols = ["GDP"]
+    per = "人口"
+    [methods]
+    weights = "queen"
+    permutations = 9999
+    [labels]
+    labels = { GDP = "GDP (100 million yuan)" }
+
+An unknown key is refused by name, so a typo never runs a different study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geotool import _validate as check
+from geotool import settings
+from geotool._errors import InputError
+from geotool._text import listing, short
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+__all__ = ["LANGS", "Study"]
+
+#: Languages of titles, legends and figures.
+LANGS = ("zh", "en")
+_LEVELS = ("auto", "county", "prefecture", "province")
+_TIER_METHODS = ("ward", "jenks", "quantiles", "report")
+_ADJUST = ("none", "bonferroni", "fdr")
+_BASEMAPS = ("none", "positron", "osm", "amap")
+_RECIPES = ("report2020",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study:
+    """What to analyse, how, and where the results go.
+
+    Attributes
+    ----------
+    data : pathlib.Path, optional
+        The values: a table (CSV in UTF-8 or GBK, Excel) or a geometry file whose
+        attributes hold them (GeoPackage, Shapefile or a zip of one, GeoJSON,
+        GeoParquet), as GeoDa opens one. ``None`` with ``geometry``: the geometry
+        file's own attributes.
+    geometry : pathlib.Path or geopandas.GeoDataFrame, optional
+        The user's own polygons, joined to a table ``data`` by id or name: a file, or
+        polygons already read (indexed by id, with a ``name`` column if any).
+    recipe : {"report2020"}, optional
+        A bundled study with stages of its own (the 2020 report); no ``data``.
+    id_col, name_col : str, optional
+        The units' ids and the names people read (kept in every table and tooltip).
+    province_col, prefecture_col, code_col : str, optional
+        Columns of a table on the bundled layers (found by common names if not given).
+    year_col : str, optional
+        The year column of a panel.
+    encoding, geometry_encoding, sheet, layer : optional
+        How to read ``data`` and ``geometry`` (a CSV's encoding, a Shapefile's
+        attribute encoding, an Excel sheet, a GeoPackage layer).
+    level : {"auto", "county", "prefecture", "province"}
+        The bundled layer a table's units belong to (not with own geometry).
+    crs : str, optional
+        The CRS of the geometry's coordinates (overrides the file's).
+    datum : {"wgs84", "gcj02", "bd09"}, optional
+        The datum the geometry's positions are really in (AMap files: ``gcj02``).
+    max_unmatched : float
+        Share of rows allowed to stay unmatched (listed in the match report).
+    value_cols : tuple of str
+        The variables (default: the only numeric column; ``all_numeric``: every one).
+    transform, per, smooth, scale
+        Rates and transforms of every variable (:func:`geotool.transform.apply`).
+    bivariate : tuple of (str, str)
+        Pairs of value columns for bivariate Moran's I and LISA.
+    weights : str, optional
+        Weights of the local statistics (default: the recipe's, else ``queen``).
+    islands : str
+        What units without neighbours get (:func:`geotool.weights.build`).
+    permutations, seed, alpha, adjust
+        Inference of every test (seeded, so every number reproduces).
+    sided : {"two-sided", "folded"}
+        The local p-values ``alpha`` and ``adjust`` apply to: two-sided (2 x the folded
+        p, capped at 1), or ``folded`` (one-sided in the observed direction, GeoDa's
+        and esda's; about 2 alpha of units flagged under the null).
+    tiers, k : str, int
+        How values are classed into tiers (``report``: the report's own cut points,
+        for its rankings only) and how many.
+    markov_k : int
+        Quantile classes of a panel's Markov chains.
+    cluster_set : str
+        City-cluster definitions shown on maps (China's bundled units only).
+    title : str, optional
+        The study's title (default: from the file name and its variables).
+    labels : mapping of str to str
+        Readable labels of columns (``{"GDP": "GDP (亿元)"}``) for titles and legends.
+    lang : {"zh", "en"}, optional
+        Language of titles, legends and figures; default Chinese for units in China
+        and English elsewhere.
+    out : pathlib.Path
+        The output folder (written as one transaction).
+    figures : tuple of {"png", "svg", "pdf"}
+        Static figures for print; ``dpi`` their resolution.
+    cdn, basemap
+        Map pages: Leaflet from its CDN instead of inline, and tiles under them.
+
+    """
+
+    data: Path | None = None
+    geometry: Path | gpd.GeoDataFrame | None = None
+    recipe: str | None = None
+    id_col: str | None = None
+    name_col: str | None = None
+    province_col: str | None = None
+    prefecture_col: str | None = None
+    code_col: str | None = None
+    year_col: str | None = None
+    encoding: str | None = None
+    geometry_encoding: str | None = None
+    sheet: str | None = None
+    layer: str | None = None
+    level: str = "auto"
+    crs: str | None = None
+    datum: str | None = None
+    max_unmatched: float = 0.0
+    value_cols: tuple[str, ...] = ()
+    all_numeric: bool = False
+    transform: str | None = None
+    per: str | None = None
+    smooth: str | None = None
+    scale: float = 1.0
+    bivariate: tuple[tuple[str, str], ...] = ()
+    weights: str | None = None
+    islands: str = "nearest"
+    permutations: int = field(default_factory=lambda: settings.permutations)
+    seed: int = field(default_factory=lambda: settings.seed)
+    alpha: float = 0.05
+    adjust: str = "none"
+    sided: str = "two-sided"
+    tiers: str = "ward"
+    k: int = 4
+    markov_k: int = 5
+    cluster_set: str = "report2020"
+    title: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    lang: str | None = None
+    out: Path = Path("outputs")
+    figures: tuple[str, ...] = ()
+    dpi: int = 300
+    cdn: bool = False
+    basemap: str = "none"
+
+    def __post_init__(self) -> None:
+        """Normalise and check every field: a bad study fails before any work."""
+        put = object.__setattr__
+        for name in ("data", "geometry", "out"):
+            value = getattr(self, name)
+            if value is not None and not (name == "geometry" and _is_frame(value)):
+                put(self, name, _path(value, name))
+        put(self, "value_cols", _names(self.value_cols, "value_cols"))
+        put(self, "bivariate", _pairs(self.bivariate))
+        put(self, "figures", _texts(self.figures, "figures"))  # checked by the pipeline
+        put(self, "labels", _labels(self.labels))
+        _choice(self.recipe, (None, *_RECIPES), "recipe")
+        _choice(self.level, _LEVELS, "level")
+        _choice(self.lang, (None, *LANGS), "lang")
+        _choice(self.adjust, _ADJUST, "adjust")
+        _choice(self.sided, ("two-sided", "folded"), "sided")
+        _choice(self.tiers, _TIER_METHODS, "tiers")
+        _choice(self.basemap, _BASEMAPS, "basemap")
+        check.permutations(self.permutations, n_units=1)
+        check.seed(self.seed)
+        check.alpha(self.alpha)
+        check.share(self.max_unmatched, "max_unmatched")
+        for name in ("k", "markov_k", "dpi"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                msg = f"{name}={short(repr(value))} must be a whole number of at least 2."
+                raise InputError(msg)
+        self._check_sources()
+
+    def _check_sources(self) -> None:
+        """The sources fit together: a recipe alone, or the user's data."""
+        if self.recipe is not None and (self.data or self.geometry):
+            msg = (
+                f"recipe={self.recipe!r} analyses the bundled report; drop data= and "
+                "geometry= (or the recipe, to analyse your own file)."
+            )
+            raise InputError(msg)
+        if self.recipe is None and self.data is None and self.geometry is None:
+            msg = "A study needs data= (a table or geometry file), geometry=, or recipe=."
+            raise InputError(msg)
+        if self.tiers == "report" and self.recipe is None:
+            msg = (
+                "tiers='report' is the 2020 report's cut points, for its rankings only; "
+                "pass tiers='ward', 'jenks' or 'quantiles'."
+            )
+            raise InputError(msg)
+
+    def label(self, column: str) -> str:
+        """The readable label of a column (``labels``), else the column itself."""
+        return self.labels.get(column, column)
+
+    def replace(self, **changes: Any) -> Study:
+        """A copy with some fields changed (and checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_file(cls, path: Path | str, **overrides: Any) -> Study:
+        """Read a study file (TOML; see the module docstring); ``overrides`` win."""
+        path = _path(path, "study")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+            doc = tomllib.loads(text)
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"Cannot read the study file {short(str(path))}: {exc}."
+            raise InputError(msg) from None
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"The study file {short(path.name)} is not valid TOML ({exc}); fix it there."
+            raise InputError(msg) from None
+        fields = _flatten(doc, path.name)
+        for name in ("data", "geometry", "out"):
+            if isinstance(fields.get(name), str):
+                given = Path(fields[name]).expanduser()
+                fields[name] = given if given.is_absolute() else path.parent / given
+        return cls(**(fields | overrides))
+
+
+#: File endings read as geometry (the table's values are the features' attributes).
+GEOMETRY_SUFFIXES = (".gpkg", ".shp", ".zip", ".geojson", ".json", ".parquet", ".geoparquet")
+
+
+def is_geometry_file(path: Path) -> bool:
+    """Whether ``path`` names a geometry file (by its ending), not a table."""
+    return path.suffix.lower() in GEOMETRY_SUFFIXES
+
+
+def _flatten(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A study file's keys, out of their tables; unknown or repeated keys refused."""
+    known = {f.name for f in dataclasses.fields(Study)}
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        section = isinstance(value, dict) and not (
+            key == "labels" and not isinstance(value.get("labels"), dict)
+        )  # a table of fields ([data], [labels] ...), or the labels mapping itself
+        if section:
+            for inner, v in _flatten(value, where).items():
+                if inner in out:
+                    msg = f"{where} sets {inner!r} twice; keep one."
+                    raise InputError(msg)
+                out[inner] = v
+            continue
+        if key not in known:
+            fields = listing(sorted(known), 60)
+            msg = f"{where}: {short(key)!r} is not a study field; the fields are {fields}."
+            raise InputError(msg)
+        if key in out:
+            msg = f"{where} sets {key!r} twice; keep one."
+            raise InputError(msg)
+        out[key] = value
+    return out
+
+
+def _is_frame(value: object) -> bool:
+    """A GeoDataFrame (checked by type name: geopandas is not imported here)."""
+    return type(value).__name__ == "GeoDataFrame"
+
+
+def _path(value: object, name: str) -> Path:
+    if isinstance(value, Path):
+        path = value
+    elif isinstance(value, str) and value.strip():
+        path = Path(value)
+    else:
+        msg = f"{name} must be a path, got {short(repr(value))}."
+        raise InputError(msg)
+    if str(path) in ("", "."):
+        msg = f"{name} must name a file or folder, got an empty path."
+        raise InputError(msg)
+    return path
+
+
+def _choice(value: object, allowed: tuple[object, ...], name: str) -> None:
+    if value not in allowed:
+        shown = listing([a for a in allowed if a is not None])
+        msg = f"{name}={short(repr(value))} is not one of {shown}."
+        raise InputError(msg)
+
+
+def _names(value: object, name: str) -> tuple[str, ...]:
+    """A tuple of column names from a tuple, a list or ``"A,B"``."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        msg = f"{name}= must be column names (a list, or 'A,B'), got {short(repr(value))}."
+        raise InputError(msg)
+    if len(set(value)) != len(value):
+        msg = f"{name}= names a column twice ({listing(list(value))}); name each once."
+        raise InputError(msg)
+    return tuple(value)
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    """Pairs of value columns, from pairs or ``"A:B"`` strings."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        msg = f"bivariate must be pairs of value columns ('A:B'), got {short(repr(value))}."
+        raise InputError(msg)
+    out = []
+    for item in items:
+        pair = item.split(":") if isinstance(item, str) else item
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or not all(isinstance(p, str) and p.strip() for p in pair)
+        ):
+            msg = f"bivariate takes two value columns as 'A:B', got {short(repr(item))}."
+            raise InputError(msg)
+        a, b = (p.strip() for p in pair)
+        if a == b:
+            msg = f"bivariate pairs {short(a)!r} with itself; pair two different value columns."
+            raise InputError(msg)
+        out.append((a, b))
+    return tuple(out)
+
+
+def _texts(value: object, name: str) -> tuple[str, ...]:
+    """A tuple of words from a tuple, a list or ``"a,b"``."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+        msg = f"{name}= must be words (a list, or 'a,b'), got {short(repr(value))}."
+        raise InputError(msg)
+    return tuple(v.strip() for v in items if v.strip())
+
+
+def _labels(value: object) -> dict[str, str]:
+    """Column labels from a mapping or ``["COL=TEXT", ...]``."""
+    if isinstance(value, list | tuple):
+        pairs = {}
+        for item in value:
+            col, sep, text = str(item).partition("=")
+            if not sep or not col.strip() or not text.strip():
+                msg = f"labels take COLUMN=TEXT, got {short(repr(item))}."
+                raise InputError(msg)
+            pairs[col.strip()] = text.strip()
+        value = pairs
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        msg = f"labels must map column names to text, got {short(repr(value))}."
+        raise InputError(msg)
+    return dict(value)
