@@ -116,8 +116,8 @@ def _check_values(values: pd.Series, w: Weights, name: str = "values") -> np.nda
         raise InputError(msg)
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_complex_dtype(values):
         msg = (
-            f"{name}: column {values.name!r} is not real numbers (dtype {values.dtype}); "
-            "choose a numeric column or convert it."
+            f"{name}: column {values.name!r} is not numeric: not real numbers (dtype "
+            f"{values.dtype}); choose a numeric column or convert it."
         )
         raise InputError(msg)
     missing = w.ids.difference(values.index)
