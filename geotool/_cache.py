@@ -185,8 +185,10 @@ def _make_key(path: Path) -> bytes:
     """The key in ``path``, made (32 random bytes, mode 0600) if there is none yet."""
     try:
         return _read_key(path)
-    except FileNotFoundError:
-        pass
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # none yet: make one
+    except OSError as exc:  # a key there, but not one to trust: said as a warning
+        raise ValueError(exc.strerror or str(exc)) from exc
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -215,7 +217,7 @@ def _secret() -> bytes | None:
         except (OSError, ValueError) as exc:
             _keys[str(path)] = None
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            level = logging.INFO if isinstance(exc, OSError) else logging.WARNING
+            level = logging.INFO if isinstance(exc, OSError) else logging.WARNING  # not made
             log(f"the derived-layer cache is off: its key {path} cannot be used ({reason})", level)
     return _keys[str(path)]
 
