@@ -24,15 +24,35 @@ Parquet (:mod:`geotool._store`), read back against the layout the function decla
 file, a pickle, random bytes, a truncated file, another table) is a miss: logged once
 as a warning, computed as if there were no cache and replaced when the folder can be
 written. An unreadable or unwritable cache folder is a miss too.
+
+Data is not enough: a well-formed entry can still lie (no rows, a code not in the
+bundled layer, infinite distances) and lead the code that trusts it astray. Rather
+than a content check per cached function (each an incomplete list of what may be
+wrong, to keep in step with the function), every entry carries a keyed digest: an
+HMAC-SHA256 of its name and bytes, in a ``.mac`` file beside it, under a secret key
+of 32 random bytes in the user's own config folder (``$XDG_CONFIG_HOME/geotool/
+cache-key``, else ``~/.config/geotool/cache-key``; created on first use, mode 0600).
+An entry is read only when its digest verifies, before its bytes are parsed: so any
+change (a mutated table, a planted file, a file written with someone else's key) is
+a miss, whatever it holds, and only entries this user's geotool wrote are trusted.
+The layout checks stay (a second line; a bug's result that does not fit). The key's
+digest is part of an entry's name, so users sharing a cache folder keep their own
+entries instead of replacing each other's. A key that cannot be used (unreadable,
+not the owner's, readable by others, not 32 bytes, a read-only config folder) turns
+the disk cache off, said once in the log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import hmac
 import logging
 import os
+import secrets
 import stat
+import time
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -126,33 +146,134 @@ def _fingerprint_of(data_dir: str, boundaries_dir: str, crs: tuple[str, str]) ->
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...], spec: Any) -> Path | None:
-    """Where ``fn(*args)`` is kept on disk, or ``None`` when there is no cache folder."""
-    folder = settings.cache_dir
-    if folder is None:
-        return None
-    name = f"{fn.__module__}.{fn.__qualname__}"
-    call = hashlib.sha256(repr((name, args)).encode()).hexdigest()[:16]
-    where = (str(_PACKAGE), str(settings.data_dir), str(settings.boundaries_dir))
-    install = hashlib.sha256(repr(where).encode()).hexdigest()[:8]
-    stem = f"{name}.{call}.{install}.{_fingerprint()[:24]}"
-    return Path(folder) / "derived" / f"{stem}.{_store.suffix(spec)}"
+def _key_file() -> Path:
+    """Where the cache's secret key is kept (see the module docstring)."""
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "geotool" / "cache-key"
 
 
-_warned: set[str] = set()
-
-
-def _entry_bytes(path: Path) -> bytes:
-    """The bytes of the regular file ``path``: never a link, a FIFO or a device."""
+def _open_private(path: Path, size: int) -> bytes:
+    """At most ``size`` bytes of the regular file ``path`` (never a link, FIFO or device)."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _store.ForeignEntryError("not a regular file")
-        if st.st_size > _store.MAX_BYTES:
+        if st.st_size > size:
             raise _store.ForeignEntryError("larger than any entry")
-        return fh.read(_store.MAX_BYTES + 1)
+        return fh.read(size + 1)
+
+
+def _read_key(path: Path) -> bytes:
+    """The key in ``path``; ``ValueError`` unless it is 32 bytes only its owner can read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if os.name == "posix" and (st.st_uid != os.getuid() or st.st_mode & 0o077):
+            raise ValueError("not yours alone: it must be owned by you and mode 0600")
+        key = fh.read(64)
+    if len(key) != 32:
+        raise ValueError(f"{len(key)} bytes, not the 32 of a key geotool made")
+    return key
+
+
+def _make_key(path: Path) -> bytes:
+    """The key in ``path``, made (32 random bytes, mode 0600) if there is none yet."""
+    try:
+        return _read_key(path)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # none yet: make one
+    except OSError as exc:  # a key there, but not one to trust: said as a warning
+        raise ValueError(exc.strerror or str(exc)) from exc
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        with contextlib.suppress(FileExistsError):  # never replaces: two processes agree
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read_key(path)
+
+
+_keys: dict[str, bytes | None] = {}
+
+
+def _secret() -> bytes | None:
+    """The user's cache key, or ``None`` (the disk cache is off; logged once)."""
+    try:
+        path = _key_file()
+    except RuntimeError:  # no home folder
+        return None
+    if str(path) not in _keys:
+        try:
+            _keys[str(path)] = _make_key(path)
+        except (OSError, ValueError) as exc:
+            _keys[str(path)] = None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            level = logging.INFO if isinstance(exc, OSError) else logging.WARNING  # not made
+            log(f"the derived-layer cache is off: its key {path} cannot be used ({reason})", level)
+    return _keys[str(path)]
+
+
+def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...], spec: Any) -> Path | None:
+    """Where ``fn(*args)`` is kept on disk, or ``None`` when there is no cache folder."""
+    folder = settings.cache_dir
+    if folder is None:
+        return None
+    key = _secret()
+    if key is None:
+        return None
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    call = hashlib.sha256(repr((name, args)).encode()).hexdigest()[:16]
+    key_id = hashlib.sha256(b"geotool cache key id\0" + key).hexdigest()
+    where = (str(_PACKAGE), str(settings.data_dir), str(settings.boundaries_dir), key_id)
+    install = hashlib.sha256(repr(where).encode()).hexdigest()[:8]
+    stem = f"{name}.{call}.{install}.{_fingerprint()[:24]}"
+    return Path(folder) / "derived" / f"{stem}.{_store.suffix(spec)}"
+
+
+def _mac_path(path: Path) -> Path:
+    return path.with_name(path.name + ".mac")
+
+
+def _digest(path: Path, data: bytes) -> bytes:
+    """The keyed digest of the entry ``data`` named ``path`` (hex, as its ``.mac`` holds)."""
+    key = _secret()
+    if key is None:
+        raise _store.ForeignEntryError("no cache key")
+    message = path.name.encode() + b"\0" + data
+    return hmac.new(key, message, hashlib.sha256).hexdigest().encode()
+
+
+_warned: set[str] = set()
+
+
+def _entry_bytes(path: Path) -> bytes:
+    """The bytes of the entry ``path`` once its keyed digest verifies, else raise.
+
+    Entry and digest are two files, replaced one after the other: a digest that does
+    not verify is read again once, a moment later, before the entry is refused.
+    """
+    for attempt in range(2):
+        data = _open_private(path, _store.MAX_BYTES)
+        try:
+            mac = _open_private(_mac_path(path), 256)
+        except FileNotFoundError:
+            mac = b""
+        if hmac.compare_digest(mac.strip(), _digest(path, data)):
+            return data
+        if attempt == 0:
+            time.sleep(0.05)
+    raise _store.ForeignEntryError(
+        "its keyed digest does not verify: it was not written by your geotool, or changed since"
+    )
 
 
 def _read(path: Path, spec: Any) -> tuple[bool, object]:
@@ -178,13 +299,15 @@ def _write(path: Path, spec: Any, value: Any) -> None:
         log(f"not caching {path.name}: {exc}", logging.DEBUG)
         return
     try:
+        mac = _digest(path, data)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data)
+        write_atomic(_mac_path(path), mac)
         same_call = ".".join(path.name.split(".")[:-2])  # all fingerprints and formats
         for old in path.parent.glob(same_call + ".*"):
-            if old != path and not old.name.startswith("."):  # older data, code or format
-                old.unlink(missing_ok=True)
-    except OSError:  # a read-only home, a full disk: run without the cache
+            if old not in (path, _mac_path(path)) and not old.name.startswith("."):
+                old.unlink(missing_ok=True)  # older data, code or format
+    except (OSError, _store.ForeignEntryError):  # a read-only home, a full disk: no cache
         pass
 
 

@@ -12,7 +12,10 @@ environment variable ``GEOTOOL_MAX_INPUT_BYTES`` or a reader's ``max_bytes=``:
   a running count, which stops at the limit and at a member's declared size, so a
   directory that lies is caught too;
 * a GeoParquet file: the sizes and value counts its metadata declares;
-* every file: at most one feature per :data:`BYTES_PER_FEATURE` bytes of the limit.
+* every file: at most one feature per :data:`BYTES_PER_FEATURE` bytes of the limit;
+* what a file expands to once read (an .xlsx whose one shared string fills every cell):
+  counted while it is streamed and refused past the limit, or past :data:`MAX_RATIO`
+  times the file's size once over 16 MiB (:func:`check_expansion`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "ENV",
     "MAX_RATIO",
+    "check_expansion",
     "check_features",
     "check_parquet",
     "check_size",
@@ -40,6 +44,7 @@ __all__ = [
     "free_space_ok",
     "human",
     "max_input_bytes",
+    "parquet_bytes",
 ]
 
 #: The environment variable that sets the limit (bytes; ``2GiB``, ``500MB`` also read).
@@ -133,6 +138,27 @@ def check_features(count: int, limit: int, where: str, parameter: str) -> int:
     return cap
 
 
+def check_expansion(
+    expanded: int, stored: int, limit: int, *, where: str, what: str, fix: str
+) -> None:
+    """Refuse ``expanded`` bytes (so far) read out of a file of ``stored`` bytes.
+
+    Over ``limit`` is too big (:func:`check_size`); over :data:`MAX_RATIO` times the
+    file once past 16 MiB is a bomb, not data. ``what`` says what it is ("holds cell
+    text of"), ``fix`` what to do with a genuine file. Cheap enough to call per row.
+    """
+    if expanded <= _RATIO_FLOOR or expanded <= MAX_RATIO * stored:
+        check_size(expanded, limit, where, f"{what} more than", "max_bytes")
+        return
+    msg = (
+        f"{where} looks like a decompression bomb: it {what} more than {human(expanded)}, "
+        f"over {MAX_RATIO} times the file's {human(stored)} (real data expands "
+        f"under {MAX_RATIO} times; the input limit, {ENV} or max_bytes=, is "
+        f"{human(limit)}); {fix}."
+    )
+    raise InputError(msg)
+
+
 def check_zip(
     members: list[zipfile.ZipInfo], limit: int, where: str, parameter: str, fix: str
 ) -> None:
@@ -223,13 +249,13 @@ def check_zip_directory(path: Path, where: str) -> None:
         raise InputError(msg)
 
 
-def _decoded_bytes(path: Path, columns: list[str]) -> int:
+def _decoded_bytes(source: Any, columns: list[str]) -> int:
     """Bytes the dictionary-encoded byte-array ``columns`` take decoded, read compactly."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=columns, read_dictionary=columns)
+    table = pq.read_table(source, columns=columns, read_dictionary=columns)
     total = 0
     for column in table.columns:
         for chunk in column.chunks:
@@ -241,19 +267,18 @@ def _decoded_bytes(path: Path, columns: list[str]) -> int:
     return total
 
 
-def check_parquet(path: Path, limit: int, where: str, parameter: str) -> int:
-    """Refuse a Parquet file whose metadata declare more than ``limit`` bytes decoded.
+def parquet_bytes(source: Any, limit: int) -> tuple[int, int]:
+    """Bytes a Parquet file (a path or a binary file object) declares and decodes to.
 
     Each column chunk counts its uncompressed size, or its values times their width
     when more (run-length and dictionary encodings shrink repeated values); a byte
-    array column stored as a dictionary that could decode past the limit is read as
-    the dictionary and its indices (small) and its decoded size summed. Returns the
-    feature cap (:func:`check_features`).
+    array column stored as a dictionary that could decode past ``limit`` is read as
+    the dictionary and its indices (small) and its decoded size added (not when the
+    declared size alone passes ``limit``).
     """
     import pyarrow.parquet as pq
 
-    meta: Any = pq.ParquetFile(path).metadata
-    cap = check_features(meta.num_rows, limit, where, parameter)
+    meta: Any = pq.ParquetFile(source).metadata
     declared, risky = 0, set()
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
@@ -264,8 +289,21 @@ def check_parquet(path: Path, limit: int, where: str, parameter: str) -> int:
             dictionary = col.physical_type == "BYTE_ARRAY" and col.has_dictionary_page
             if dictionary and col.num_values * size > limit and "." not in col.path_in_schema:
                 risky.add(col.path_in_schema)
+    if declared > limit or not risky:
+        return declared, declared
+    return declared, declared + _decoded_bytes(source, sorted(risky))
+
+
+def check_parquet(path: Path, limit: int, where: str, parameter: str) -> int:
+    """Refuse a Parquet file that declares or decodes to more than ``limit`` bytes.
+
+    See :func:`parquet_bytes`. Returns the feature cap (:func:`check_features`).
+    """
+    import pyarrow.parquet as pq
+
+    meta: Any = pq.ParquetFile(path).metadata
+    cap = check_features(meta.num_rows, limit, where, parameter)
+    declared, decoded = parquet_bytes(path, limit)
     check_size(declared, limit, where, "declares (uncompressed)", parameter)
-    if risky:
-        decoded = _decoded_bytes(path, sorted(risky))
-        check_size(declared + decoded, limit, where, "decodes to", parameter)
+    check_size(decoded, limit, where, "decodes to", parameter)
     return cap

@@ -20,7 +20,9 @@ itself:
 
 Anything that does not match the spec exactly (another layout, another dtype, a wrong
 column, a truncated or foreign file) raises :class:`ForeignEntryError`; the cache
-treats that as a miss.
+treats that as a miss. So does a Parquet entry whose metadata and dictionaries say it
+decodes to more than :data:`MAX_INFLATION` times its size (past 16 MiB): one 1,000
+character value repeated 400,000 times in 8 columns is 340 KB on disk and 3 GiB read.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from geotool import settings
+from geotool import _limits, settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,6 +62,10 @@ __all__ = [
 MAX_BYTES = 512 << 20
 #: Largest number of rows a Parquet entry may declare.
 MAX_ROWS = 20_000_000
+#: A Parquet entry may decode to this many times its size (geotool's own: under 10)...
+MAX_INFLATION = 50
+#: ...or to this many bytes, whichever is more (and never more than :data:`MAX_BYTES`).
+INFLATION_FLOOR = 16 << 20
 
 
 class ForeignEntryError(ValueError):
@@ -456,6 +462,13 @@ def _frame_from_bytes(spec: Frame, data: bytes) -> Any:
     parquet = pq.ParquetFile(io.BytesIO(data))
     if parquet.metadata.num_rows > MAX_ROWS:
         raise ForeignEntryError(f"{parquet.metadata.num_rows} rows, more than any entry holds")
+    allowed = min(MAX_BYTES, max(INFLATION_FLOOR, MAX_INFLATION * len(data)))
+    declared, decoded = _limits.parquet_bytes(io.BytesIO(data), allowed)
+    if max(declared, decoded) > allowed:  # a dictionary or run-length bomb
+        raise ForeignEntryError(
+            f"it decodes to {_limits.human(max(declared, decoded))}, more than geotool "
+            f"writes in {_limits.human(len(data))} (at most {_limits.human(allowed)})"
+        )
     table = parquet.read(use_pandas_metadata=False)
     layout = _layout(spec)
     if table.column_names != [stored for stored, _ in layout]:

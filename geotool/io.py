@@ -43,6 +43,8 @@ _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 _DELIMITERS = (",", "\t", ";")
 _SNIFF_ROWS = 50
 _BYTES_PER_CELL = 16  # a sheet may span one cell per this many bytes of the input limit
+_CELL_COST = 56  # bytes a filled cell costs read (a Python str's header and its pointer)
+_NUMBER_TEXT = 24  # the longest text of a number or date read as text
 # C0 and C1 control characters other than tab, newline, carriage return, form feed and
 # vertical tab: text never holds many; decoded binary data does.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
@@ -383,23 +385,31 @@ def _check_workbook(raw: bytes, where: str, limit: int) -> None:
     _limits.check_zip(members, limit, where, "max_bytes", fix)
 
 
-def _check_extent(ws: Any, where: str, limit: int) -> None:
-    """Refuse a sheet whose used range (to its farthest non-empty cell) is too big.
+def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
+    """Refuse a sheet whose used range or whose cells' text is too big to read.
 
     A stray cell at XFD1048576 in a 5 KB workbook makes a table of 17 billion cells;
-    the sheet is scanned row by row (empty rows cost nothing) before it is read, and
-    refused once its range passes one cell per :data:`_BYTES_PER_CELL` bytes of the
-    limit.
+    one 2,000-character shared string referenced by 300,000 cells makes 1.2 GB of text
+    out of 48 KB. The sheet is streamed row by row (empty rows cost nothing; a shared
+    string is held once) before it is read: refused once its range passes one cell per
+    :data:`_BYTES_PER_CELL` bytes of the limit, or once its cells' text (plus
+    :data:`_CELL_COST` a cell) passes what :func:`geotool._limits.check_expansion`
+    allows a file of ``stored`` bytes.
     """
     from openpyxl.utils import get_column_letter
 
     cap = max(1, limit // _BYTES_PER_CELL)
     ws.reset_dimensions()  # the declared dimensions may lie; the cells do not
-    rows = cols = 0
+    rows = cols = expanded = 0
+    fix = "if it is genuine, save it as CSV UTF-8"
     for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
         filled = [i for i, v in enumerate(row, start=1) if v is not None and v != ""]
         if not filled:
             continue
+        expanded += sum(len(v) if type(v) is str else _NUMBER_TEXT for v in row if v is not None)
+        expanded += _CELL_COST * len(filled)
+        what = "holds cell text of"
+        _limits.check_expansion(expanded, stored, limit, where=where, what=what, fix=fix)
         rows, cols = number, max(cols, filled[-1])
         if rows * cols > cap:
             far = f"{get_column_letter(cols)}{rows}"
@@ -429,7 +439,7 @@ def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFra
             raise InputError(msg)
         name = _pick_sheet(sheet, names, where)
         try:
-            _check_extent(book.book[name], f"{where}, sheet '{short(name)}'", limit)
+            _check_extent(book.book[name], f"{where}, sheet '{short(name)}'", limit, len(raw))
             frame = book.parse(name, header=None, dtype=str)
         except InputError:
             raise

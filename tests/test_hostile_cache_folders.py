@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from geotool import _cache, clusters, settings
+from geotool import _cache, _store, clusters, settings
 from geotool.maps import _linked
 from geotool.report import check
 
@@ -521,3 +521,124 @@ def test_staging_folders_of_killed_runs_go_and_live_or_foreign_ones_stay(tmp_pat
     finally:
         live.kill()
         live.communicate(timeout=10)
+
+
+# --------------------------------------------- keyed digests: only the user's own entries
+
+
+def _sign(path: Path, data: bytes) -> None:
+    """Write ``data`` at ``path`` as geotool would: with its keyed digest beside it."""
+    path.write_bytes(data)
+    path.with_name(path.name + ".mac").write_bytes(_cache._digest(path, data))
+
+
+def _lies(computed) -> dict[str, tuple]:
+    """Well-formed entries that lie (the attack trial's): (function, args, layout, value)."""
+    name, defs = _set()
+    members, core = computed["_members"], computed["_core_distances"]
+    floats = {c: np.inf for c in core.columns if core[c].dtype == "float64"}
+    assert floats
+    return {
+        "members with no rows": (clusters._members, (defs[0],), clusters._MEMBERS,
+                                 members.iloc[0:0]),
+        "members of a code not in the layer": (clusters._members, (defs[0],),
+                                               clusters._MEMBERS, members.assign(adcode="999999")),
+        "infinite core distances": (clusters._core_distances, (name, defs),
+                                    clusters._CORE_DISTANCES, core.assign(**floats)),
+    }  # fmt: skip
+
+
+def test_a_well_formed_entry_that_lies_is_a_miss(cache, computed, caplog):
+    """Content of the right layout but changed: the digest fails, the truth is recomputed."""
+    for label, (fn, args, layout, value) in _lies(computed).items():
+        path = _entry(cache, fn, args)
+        good = path.read_bytes()
+        path.write_bytes(_store.encode(layout, value))  # the digest beside it is the truth's
+        warned = _reread(fn, args, computed, caplog)
+        assert len(warned) == 1 and "keyed digest does not verify" in warned[0], (label, warned)
+        _cache._warned.discard(str(path))
+        path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one bit of the truth flipped
+        assert len(_reread(fn, args, computed, caplog)) == 1, label
+        _cache._warned.discard(str(path))
+        _sign(path, good)  # the truth, signed: read, no warning
+        assert not _reread(fn, args, computed, caplog)
+
+
+def test_an_entry_written_with_another_users_key_is_a_miss(cache, computed, caplog, tmp_path,
+                                                           monkeypatch):  # fmt: skip
+    fn, args = clusters._members, _derived()[0][1]
+    mine = _entry(cache, fn, args)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "other_user"))
+    theirs = fn.cache_file(*args)
+    assert theirs != mine and theirs.parent == mine.parent  # a shared folder: both kept
+    for src in (mine, mine.with_name(mine.name + ".mac")):  # planted under their name
+        (theirs.parent / src.name.replace(mine.name, theirs.name)).write_bytes(src.read_bytes())
+    warned = _reread(fn, args, computed, caplog)
+    assert len(warned) == 1 and str(theirs) in warned[0] and "keyed digest" in warned[0]
+    assert not _reread(fn, args, computed, caplog)  # rewritten with their key: now a hit
+    assert mine.is_file() and theirs.is_file()
+    assert (tmp_path / "other_user" / "geotool" / "cache-key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "other_user" / "geotool").stat().st_mode & 0o777 == 0o700
+
+
+def _unusable_keys(tmp_path: Path) -> dict[str, tuple[Path, int]]:
+    """Config folders whose key cannot be used, and the log level that says so."""
+    out = {}
+    for label, make in {
+        "readable by others": lambda k: (k.write_bytes(os.urandom(32)), k.chmod(0o644)),
+        "a folder": lambda k: k.mkdir(),
+        "too short": lambda k: (k.write_bytes(b"12345"), k.chmod(0o600)),
+        "a link": lambda k: k.symlink_to(tmp_path / "elsewhere"),
+    }.items():
+        home = tmp_path / label.replace(" ", "_")
+        (home / "geotool").mkdir(parents=True)
+        make(home / "geotool" / "cache-key")
+        out[label] = (home, logging.WARNING)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "geotool").write_text("a file where the folder would be")  # cannot create
+    out["cannot be created"] = (blocked, logging.INFO)
+    return out
+
+
+def test_an_unusable_key_turns_the_disk_cache_off_saying_so_once(computed, caplog, tmp_path,
+                                                                 monkeypatch):  # fmt: skip
+    fn, args = clusters._check_geometry, _derived()[4][1]
+    for label, (home, level) in _unusable_keys(tmp_path).items():
+        folder = tmp_path / f"cache_{home.name}"
+        monkeypatch.setattr(settings, "cache_dir", folder)
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="geotool"):
+            for _ in range(2):
+                fn.cache_clear()
+                assert fn(*args) == computed["_check_geometry"], label
+        said = [r for r in caplog.records if "cache is off" in r.getMessage()]
+        assert len(said) == 1 and said[0].levelno == level, (label, caplog.text)
+        assert str(home) in said[0].getMessage()
+        assert fn.cache_file(*args) is None and not folder.exists(), label
+    fn.cache_clear()
+
+
+def test_a_dictionary_bomb_is_a_miss_even_when_signed(cache, computed, caplog):
+    """340 KB that decode to 3 GiB: refused from its metadata and dictionary, not decoded."""
+    fn, args = clusters._members, _derived()[0][1]
+    path = _entry(cache, fn, args)
+    names = list(computed["_members"].columns)
+    one = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(400_000, dtype=np.int32)), pa.array(["x" * 1000])
+    ).cast(pa.string())
+    table = pa.Table.from_arrays([one] * len(names), names=names)
+    meta = {"format": "geotool-frame/1", "crs": settings.default_crs}
+    buf = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({b"geotool": json.dumps(meta)}), buf,
+                   compression="zstd")  # fmt: skip
+    assert len(buf.getvalue()) < 1_000_000
+    _sign(path, buf.getvalue())  # as if the user's key had leaked: the layout check still holds
+    started = time.monotonic()
+    warned = _reread(fn, args, computed, caplog)
+    assert time.monotonic() - started < 10
+    assert len(warned) == 1 and "decodes to" in warned[0] and "GiB" in warned[0], warned
+    with pytest.raises(_store.ForeignEntryError, match="decodes to"):
+        _store.decode(clusters._MEMBERS, buf.getvalue())
+    _cache._warned.discard(str(path))

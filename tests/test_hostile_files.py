@@ -525,3 +525,140 @@ def test_gcj02_files_still_come_back_to_wgs84(pref, folder, kind):
     assert report.empty and geo.index.tolist() == pref["code"].tolist()
     back = shapely.get_coordinates(geo.geometry.to_numpy())
     assert np.abs(back - shapely.get_coordinates(pref.geometry.to_numpy())).max() < 1e-6
+
+
+# ------------------------------------------------------------ what a workbook expands to
+
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+        'package/2006/content-types"><Default Extension="rels" ContentType="application/'
+        'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType='
+        '"application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName='
+        '"/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.'
+        'xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+        'sharedStrings+xml"/></Types>'
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+        'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://'
+        'schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+        'Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.'
+        'org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"><sheets><sheet name="S" sheetId="1" r:id="rId1"/>'
+        "</sheets></workbook>"
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+        'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://'
+        'schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target='
+        '"worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.'
+        'org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    ),
+}
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def _hand_xlsx(path: Path, strings: list[str], rows: str, head: str = "") -> Path:
+    """A workbook: shared ``strings`` (XML ``<si>`` bodies) after "code" and "name", a
+    header row of those two (and the cells ``head``) and the XML ``rows``, each part
+    under the 16 MiB zip floor."""
+    sst = f'<?xml version="1.0" encoding="UTF-8"?><sst {_NS}>'
+    sst += "<si><t>code</t></si><si><t>name</t></si>" + "".join(strings) + "</sst>"
+    head = f'<row><c t="s"><v>0</v></c><c t="s"><v>1</v></c>{head}</row>'
+    sheet = f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}><sheetData>{head}'
+    sheet += rows + "</sheetData></worksheet>"
+    assert len(sheet) < 16 * MIB
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, text in _XLSX_PARTS.items():
+            z.writestr(name, text)
+        z.writestr("xl/sharedStrings.xml", sst)
+        z.writestr("xl/worksheets/sheet1.xml", sheet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cell_bombs(folder) -> dict[str, Path]:
+    """Workbooks of tens of KB whose cells hold hundreds of MB (1.2 GB for the first)."""
+    town = "南京市江宁区" * 300  # 1,800 characters, in every cell
+    shared = '<row><c t="s"><v>2</v></c><c t="s"><v>2</v></c></row>'
+    numbers = "<row><c><v>320100</v></c><c><v>320100</v></c></row>"
+    return {
+        "shared": _hand_xlsx(
+            folder / "shared.xlsx", [f"<si><t>{'x' * 2000}</t></si>"], shared * 300_000
+        ),
+        "rich": _hand_xlsx(
+            folder / "rich.xlsx",
+            [f"<si><r><t>{town}</t></r><r><t>{town}</t></r></si>"],
+            shared * 200_000,
+        ),
+        "numbers": _hand_xlsx(folder / "numbers.xlsx", [], numbers * 300_000),
+    }
+
+
+_READ = """
+import resource, sys
+from geotool.io import read_table
+for name in sys.argv[1:]:
+    try:
+        read_table(name)
+        print("READ", name)
+    except Exception as exc:
+        print("REFUSED", type(exc).__name__, str(exc))
+print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_workbooks_whose_cells_expand_are_refused_in_bounded_memory(cell_bombs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(_limits.ENV, None)
+    names = [str(cell_bombs[k]) for k in ("shared", "rich", "numbers")]
+    assert all(os.path.getsize(n) < 100_000 for n in names)
+    done = subprocess.run([sys.executable, "-c", _READ, *names], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    *lines, peak = done.stdout.splitlines()
+    assert int(peak.split()[1]) < 512 * 1024, peak  # KiB: not the 6.7 GB of the attack
+    assert len(lines) == 3, done.stdout
+    for name, line in zip(names, lines, strict=True):
+        assert line.startswith("REFUSED InputError"), line
+        assert f"{name}, sheet 'S' looks like a decompression bomb" in line
+        assert "GEOTOOL_MAX_INPUT_BYTES" in line and "save it as CSV UTF-8" in line
+
+
+def test_a_cell_bomb_on_the_command_line_is_one_line(cell_bombs, folder, capsys):
+    argv = ["match", cell_bombs["shared"], "--out", folder / "out_shared"]
+    line = _one_line(*_run(argv, capsys))
+    assert "shared.xlsx, sheet 'S' looks like a decompression bomb" in line
+    assert "over 500 times the file's" in line and "limit" in line
+    assert not (folder / "out_shared").exists()
+
+
+def test_a_genuine_workbook_of_repeated_names_reads_and_counts_against_the_limit(folder, pref):
+    """80,000 rows of Jiangsu's codes and names and a repeated note, as Excel stores them
+    (shared strings, cell references): 22 MB of cell text, 25 times the file."""
+    note = "江苏省统计局二〇二〇年公报" * 8
+    n = len(pref)
+    strings = [f"<si><t>{t}</t></si>" for t in [*pref["code"], *pref["name"], note, "备注"]]
+    rows = "".join(
+        f'<row r="{r}"><c r="A{r}" t="s"><v>{2 + r % n}</v></c><c r="B{r}" t="s"><v>'
+        f'{2 + n + r % n}</v></c><c r="C{r}" t="s"><v>{2 * n + 2}</v></c></row>'
+        for r in range(2, 80_002)
+    )
+    path = _hand_xlsx(folder / "repeated.xlsx", strings, rows, f'<c t="s"><v>{2 * n + 3}</v></c>')
+    assert 20 * path.stat().st_size < 22 * MIB < 500 * path.stat().st_size
+    frame = read_table(path)
+    assert len(frame) == 80_000 and frame.columns.tolist() == ["code", "name", "备注"]
+    first = frame.iloc[0]
+    assert (first["code"], first["name"]) == (pref["code"].iloc[2], pref["name"].iloc[2])
+    assert (frame["备注"] == note).all()
+    with zipfile.ZipFile(path) as z:
+        parts = sum(i.file_size for i in z.infolist())
+    with pytest.raises(InputError, match=r"repeated\.xlsx, sheet 'S' holds cell text of "
+                       r"more than .* over geotool's input limit"):  # fmt: skip
+        read_table(path, max_bytes=parts + 1)  # the parts fit; what they expand to does not
