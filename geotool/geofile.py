@@ -256,6 +256,12 @@ def _check_path(path: str | Path, limit: int) -> Path:
         hint = f" (it holds {listing([p.name for p in shps], 5)})" if shps else ""
         msg = f"path={short(path, 120)!r} is a folder{hint}; pass the path of one file."
         raise InputError(msg)
+    if not stat.S_ISREG(mode):  # a pipe or a device would block or never end
+        msg = (
+            f"path={short(path, 120)!r} is not a regular file (a pipe, socket or device); "
+            "save the geometry to a file and pass that."
+        )
+        raise InputError(msg)
     if path.suffix.lower() not in _FORMATS:
         msg = (
             f"path={short(path.name, 80)!r} is not a geometry file geotool reads; pass a "

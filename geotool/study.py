@@ -28,6 +28,8 @@ An unknown key is refused by name, so a typo never runs a different study.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,7 +138,7 @@ class Study:
     year_col: str | None = None
     encoding: str | None = None
     geometry_encoding: str | None = None
-    sheet: str | None = None
+    sheet: str | int | None = None
     layer: str | None = None
     level: str = "auto"
     crs: str | None = None
@@ -171,6 +173,7 @@ class Study:
 
     def __post_init__(self) -> None:
         """Normalise and check every field: a bad study fails before any work."""
+        _check_types(self)
         put = object.__setattr__
         for name in ("data", "geometry", "out"):
             value = getattr(self, name)
@@ -193,8 +196,9 @@ class Study:
         check.share(self.max_unmatched, "max_unmatched")
         for name in ("k", "markov_k", "dpi"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                msg = f"{name}={short(repr(value))} must be a whole number of at least 2."
+            top = 2400 if name == "dpi" else 20  # classes: a map's legend shows them all
+            if not 2 <= value <= top:
+                msg = f"{name}={short(repr(value))} must be a whole number from 2 to {top}."
                 raise InputError(msg)
         self._check_sources()
 
@@ -205,6 +209,15 @@ class Study:
                 f"recipe={self.recipe!r} analyses the bundled report; drop data= and "
                 "geometry= (or the recipe, to analyse your own file)."
             )
+            raise InputError(msg)
+        if self.data is None and _is_frame(self.geometry):
+            msg = (
+                "geometry= holds polygons already read, so it needs data= (the table of "
+                "values to join to them); or pass the file they came from as data=."
+            )
+            raise InputError(msg)
+        if not math.isfinite(self.scale) or self.scale <= 0:
+            msg = f"scale={self.scale!r} must be a positive finite number (e.g. 10000)."
             raise InputError(msg)
         if self.recipe is None and self.data is None and self.geometry is None:
             msg = "A study needs data= (a table or geometry file), geometry=, or recipe=."
@@ -229,13 +242,21 @@ class Study:
         """Read a study file (TOML; see the module docstring); ``overrides`` win."""
         path = _path(path, "study")
         try:
-            text = path.read_text(encoding="utf-8-sig")
-            doc = tomllib.loads(text)
+            if not path.is_file():  # a pipe or a device would block or never end
+                msg = f"The study file {short(str(path))} is not a regular file; pass a file."
+                raise InputError(msg)
+            with path.open("rb") as f:
+                data = f.read(_STUDY_FILE_BYTES + 1)
+            if len(data) > _STUDY_FILE_BYTES:
+                msg = f"The study file {short(path.name)} is over 1 MiB; a study file is short."
+                raise InputError(msg)
+            doc = tomllib.loads(data.decode("utf-8-sig"))
         except (OSError, UnicodeDecodeError) as exc:
-            msg = f"Cannot read the study file {short(str(path))}: {exc}."
+            msg = f"Cannot read the study file {short(str(path))}: {short(str(exc), 120)}."
             raise InputError(msg) from None
-        except tomllib.TOMLDecodeError as exc:
-            msg = f"The study file {short(path.name)} is not valid TOML ({exc}); fix it there."
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:
+            why = short(str(exc) or "nested too deeply", 120)
+            msg = f"The study file {short(path.name)} is not valid TOML ({why}); fix it there."
             raise InputError(msg) from None
         fields = _flatten(doc, path.name)
         for name in ("data", "geometry", "out"):
@@ -243,6 +264,46 @@ class Study:
                 given = Path(fields[name]).expanduser()
                 fields[name] = given if given.is_absolute() else path.parent / given
         return cls(**(fields | overrides))
+
+
+#: The most bytes a study file may hold.
+_STUDY_FILE_BYTES = 1 << 20
+#: Fields of each type (checked before anything else, so a wrong type is named).
+_TEXT_FIELDS = (
+    "recipe", "id_col", "name_col", "province_col", "prefecture_col", "code_col",
+    "year_col", "encoding", "geometry_encoding", "layer", "level", "datum",
+    "transform", "per", "smooth", "weights", "islands", "adjust", "sided", "tiers",
+    "cluster_set", "title", "lang", "basemap",
+)  # fmt: skip
+_FLAG_FIELDS = ("all_numeric", "cdn")
+_NUMBER_FIELDS = ("max_unmatched", "scale", "alpha")
+_WHOLE_FIELDS = ("permutations", "seed", "k", "markov_k", "dpi")
+
+
+def _check_types(study: Study) -> None:
+    """Refuse a field of the wrong type by its name (a list where a column is named ...)."""
+    for name in _TEXT_FIELDS:
+        value = getattr(study, name)
+        if value is not None and not isinstance(value, str):
+            msg = f"{name}= must be text, got {short(repr(value))}."
+            raise InputError(msg)
+    for name in _FLAG_FIELDS:
+        if not isinstance(getattr(study, name), bool):
+            msg = f"{name}= must be true or false, got {short(repr(getattr(study, name)))}."
+            raise InputError(msg)
+    for name in _NUMBER_FIELDS:
+        value = getattr(study, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            msg = f"{name}= must be a number, got {short(repr(value))}."
+            raise InputError(msg)
+    for name in _WHOLE_FIELDS:
+        value = getattr(study, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            msg = f"{name}= must be a whole number, got {short(repr(value))}."
+            raise InputError(msg)
+    if study.sheet is not None and not isinstance(study.sheet, str | int):
+        msg = f"sheet= must be a sheet's name or number, got {short(repr(study.sheet))}."
+        raise InputError(msg)
 
 
 #: File endings read as geometry (the table's values are the features' attributes).

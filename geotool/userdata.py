@@ -531,6 +531,9 @@ def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | Non
 
     Without ``name_col``, a column of the geometry named like a name is used.
     """
+    if name_col is not None and name_col == units.geometry.name:
+        msg = f"name_col={short(name_col)!r} is the geometry; name a column of names."
+        raise InputError(msg)
     if name_col is not None and name_col in units.columns:
         return units[name_col].astype(str)
     if name_col is not None and name_col in rows.columns:

@@ -130,6 +130,9 @@ def test_a_study_file_runs_the_same_study_as_the_flags(columbus, tmp_path, capsy
         ({"data": "x.csv", "bivariate": ["A:A"]}, "with itself"),
         ({"data": "x.csv", "labels": ["GDP"]}, "COLUMN=TEXT"),
         ({"data": "x.csv", "k": 1}, "k=1 must be"),
+        ({"data": "x.csv", "name_col": ["nm"]}, "name_col= must be text"),
+        ({"data": "x.csv", "cdn": "no"}, "cdn= must be true or false"),
+        ({"data": "x.csv", "permutations": 99.0}, "permutations= must be a whole"),
     ],
 )
 def test_a_bad_study_is_refused_before_any_work(fields, fragment, tmp_path):
@@ -195,3 +198,31 @@ def test_a_typo_in_a_column_flag_is_refused(columbus, extra, fragment, tmp_path,
                  "--permutations", "99", *extra])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and fragment in err[-1], err
+
+
+def test_files_that_never_end_are_refused(tmp_path, capsys):
+    """A study file or geometry file that is a device or a pipe: one line, no hang."""
+    import os
+
+    zero = tmp_path / "zero.toml"
+    zero.symlink_to("/dev/zero")
+    fifo = tmp_path / "fifo.geojson"
+    os.mkfifo(fifo)
+    for argv in (["run", str(zero)], ["run", str(fifo), "--out", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "not a regular file" in err[0], err
+
+
+def test_polygons_already_read_need_a_table(columbus):
+    import geopandas as gpd
+
+    frame = gpd.read_file(columbus).set_crs("EPSG:3857")
+    with pytest.raises(InputError, match="needs data="):
+        Study(geometry=frame, value_cols=("CRIME",))
+
+
+def test_the_geometry_is_no_name(columbus, tmp_path, capsys):
+    code = main(["run", str(columbus), "--value-col", "CRIME", "--name-col", "geometry",
+                 "--out", str(tmp_path / "o"), "--permutations", "99"])  # fmt: skip
+    assert code == 2 and "is the geometry" in capsys.readouterr().err
