@@ -201,7 +201,7 @@ function geotoolPage(map, data, info, layersSpec, options) {
       return bounds;
     };
     var bounds = (options.fit === 'coloured' && fitTo(true)) || fitTo(false) || first.getBounds();
-    map.fitBounds(bounds, {maxZoom: 10});
+    map.fitBounds(bounds, {maxZoom: 16});  // any extent: a country or a city's tracts
   }
   L.control.scale({imperial: false}).addTo(map);
   // search by name (Chinese or pinyin)
@@ -229,7 +229,7 @@ function geotoolPage(map, data, info, layersSpec, options) {
     });
     if (hit) {
       var lyr = byCode[hit];
-      if (lyr.getBounds) { map.fitBounds(lyr.getBounds(), {maxZoom: 9}); }
+      if (lyr.getBounds) { map.fitBounds(lyr.getBounds(), {maxZoom: 16}); }
       else { map.setView(lyr.getLatLng(), 9); }
       lyr.openTooltip(lyr.getBounds ? lyr.getBounds().getCenter() : lyr.getLatLng());
     }
