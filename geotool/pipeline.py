@@ -35,6 +35,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geotool import _background as background
+from geotool import _validate as check
 from geotool import autocorr, boundaries, clusters, tiers
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
@@ -717,9 +718,11 @@ def run(
     given = (study.data, study.geometry, *inputs)
     sources = tuple(p for p in given if isinstance(p, str | Path))
     pending: list[Any] = []
+    check.output_dir(study.out, inputs=sources, name="out")  # before reading anything
+    prepared = analysis(study)  # a refused table leaves no folder behind
     with OutputFolder(study.out, inputs=sources, owner="geotool run") as folder:
         try:
-            state = Run(study, analysis(study), folder, pending=pending)
+            state = Run(study, prepared, folder, pending=pending)
             _run_stages(state, stages)
         finally:  # a failed run stops the renderers before its folder is rolled back
             for work in pending:

@@ -217,7 +217,7 @@ class Study:
             )
             raise InputError(msg)
         if not math.isfinite(self.scale) or self.scale <= 0:
-            msg = f"scale={self.scale!r} must be a positive finite number (e.g. 10000)."
+            msg = f"scale={self.scale!r} must be a positive number, e.g. 10000 (per 10,000)."
             raise InputError(msg)
         if self.recipe is None and self.data is None and self.geometry is None:
             msg = "A study needs data= (a table or geometry file), geometry=, or recipe=."
