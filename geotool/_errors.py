@@ -1,8 +1,4 @@
-"""Exceptions raised by geotool.
-
-Each subclasses a built-in, so ``except ValueError`` keeps working, and each message
-says what was received, what was expected, and how to fix it.
-"""
+"""Exceptions raised by geotool: each subclasses a built-in, so ``except ValueError`` works."""
 
 from __future__ import annotations
 

@@ -1,21 +1,9 @@
 """Size limits on users' input files: decompression bombs and files too big to hold.
 
-A zipped Shapefile, an .xlsx workbook and a GeoParquet file are compressed: 3 MB on
-disk can declare gigabytes of content. Every reader checks what it is about to hold
-against one limit, :data:`DEFAULT_MAX_BYTES` (2 GiB), raised or lowered by the
-environment variable ``GEOTOOL_MAX_INPUT_BYTES`` or a reader's ``max_bytes=``:
-
-* a plain file: its size on disk (a Shapefile: its ``.shp``, ``.shx`` and ``.dbf``);
-* a zip archive: the uncompressed sizes its directory declares for the members read,
-  in total, and each member's compression ratio (over :data:`MAX_RATIO` for a member of
-  more than 16 MiB is a bomb, not data); then the members are extracted in chunks with
-  a running count, which stops at the limit and at a member's declared size, so a
-  directory that lies is caught too;
-* a GeoParquet file: the sizes and value counts its metadata declares;
-* every file: at most one feature per :data:`BYTES_PER_FEATURE` bytes of the limit;
-* what a file expands to once read (an .xlsx whose one shared string fills every cell):
-  counted while it is streamed and refused past the limit, or past :data:`MAX_RATIO`
-  times the file's size once over 16 MiB (:func:`check_expansion`).
+Every reader checks what it will hold against one limit (2 GiB; ``GEOTOOL_MAX_INPUT_BYTES``
+or a reader's ``max_bytes=``): a file's size, a zip's declared and extracted sizes and
+compression ratios, GeoParquet metadata, one feature per :data:`BYTES_PER_FEATURE` bytes,
+and what a file expands to while it is streamed (:func:`check_expansion`).
 """
 
 from __future__ import annotations
@@ -47,18 +35,13 @@ __all__ = [
     "parquet_bytes",
 ]
 
-#: The environment variable that sets the limit (bytes; ``2GiB``, ``500MB`` also read).
-ENV = "GEOTOOL_MAX_INPUT_BYTES"
-#: The limit when neither ``max_bytes=`` nor the environment sets one: 2 GiB.
+ENV = "GEOTOOL_MAX_INPUT_BYTES"  # bytes; "2GiB", "500MB" also read
 DEFAULT_MAX_BYTES = 2 * 1024**3
-#: A zip member over 16 MiB that inflates more than this many times is refused.
-MAX_RATIO = 500
-#: The most features a file may hold: one per this many bytes of the limit.
-BYTES_PER_FEATURE = 256
+MAX_RATIO = 500  # a zip member over 16 MiB that inflates more is a bomb
+BYTES_PER_FEATURE = 256  # the most features a file may hold: one per this many bytes
 _RATIO_FLOOR = 16 * 1024**2
-#: A zip's central directory (about 50 bytes a member) over this is refused unparsed.
-_MAX_DIRECTORY = 16 * 1024**2
-#: Bytes a value of each Parquet physical type takes decoded (byte arrays: the offset).
+_MAX_DIRECTORY = 16 * 1024**2  # a zip's central directory (~50 bytes a member) refused unparsed
+# bytes a value of each Parquet physical type takes decoded (byte arrays: the offset)
 _WIDTH = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12}
 _CHUNK = 1024**2
 _UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
@@ -88,26 +71,19 @@ def _parse(text: str) -> int | None:
 
 
 def max_input_bytes(given: object = None, parameter: str = "max_bytes") -> int:
-    """The limit: ``given`` (a reader's ``max_bytes=``), else the environment's, else 2 GiB.
-
-    Raises
-    ------
-    InputError
-        For a ``given`` or an environment value that is not a positive size.
-    """
+    """The limit: ``given`` (a reader's ``max_bytes=``), else the environment's, else 2 GiB."""
     if given is not None:
-        ok = isinstance(given, int) and not isinstance(given, bool) and given > 0
-        if not ok:
-            msg = f"{parameter}={given!r} must be a positive whole number of bytes."
-            raise InputError(msg)
-        return int(given)  # type: ignore[call-overload]
+        if not (isinstance(given, int) and not isinstance(given, bool) and given > 0):
+            raise InputError(f"{parameter}={given!r} must be a positive whole number of bytes.")
+        return given
     text = os.environ.get(ENV, "").strip()
     if not text:
         return DEFAULT_MAX_BYTES
     value = _parse(text)
     if value is None:
-        msg = f"The environment variable {ENV}={text[:40]!r} is not a size; set e.g. {ENV}=4GiB."
-        raise InputError(msg)
+        raise InputError(
+            f"The environment variable {ENV}={text[:40]!r} is not a size; set e.g. {ENV}=4GiB."
+        )
     return value
 
 
@@ -118,66 +94,57 @@ def _override(parameter: str) -> str:
 def check_size(size: int, limit: int, where: str, what: str, parameter: str) -> None:
     """Refuse ``size`` bytes over ``limit``; ``what`` says what they are ("is", "declares")."""
     if size > limit:
-        msg = (
+        raise InputError(
             f"{where} {what} {human(size)}, over geotool's input limit of {human(limit)}; if "
             f"the file is genuine, {_override(parameter)}."
         )
-        raise InputError(msg)
 
 
 def check_features(count: int, limit: int, where: str, parameter: str) -> int:
     """Refuse more than ``limit // BYTES_PER_FEATURE`` features; return that cap."""
     cap = max(1, limit // BYTES_PER_FEATURE)
     if count > cap:
-        msg = (
+        raise InputError(
             f"{where} holds {count:,} features or more, over geotool's limit of {cap:,} "
             f"(one per {BYTES_PER_FEATURE} bytes of the {human(limit)} input limit); if "
             f"the file is genuine, {_override(parameter)}."
         )
-        raise InputError(msg)
     return cap
 
 
 def check_expansion(
     expanded: int, stored: int, limit: int, *, where: str, what: str, fix: str
 ) -> None:
-    """Refuse ``expanded`` bytes (so far) read out of a file of ``stored`` bytes.
+    """Refuse ``expanded`` bytes read so far out of a file of ``stored`` bytes.
 
-    Over ``limit`` is too big (:func:`check_size`); over :data:`MAX_RATIO` times the
-    file once past 16 MiB is a bomb, not data. ``what`` says what it is ("holds cell
-    text of"), ``fix`` what to do with a genuine file. Cheap enough to call per row.
+    Over ``limit`` is too big; over :data:`MAX_RATIO` times the file once past 16 MiB is
+    a bomb. ``fix`` says what to do with a genuine file. Cheap enough to call per row.
     """
     if expanded <= _RATIO_FLOOR or expanded <= MAX_RATIO * stored:
         check_size(expanded, limit, where, f"{what} more than", "max_bytes")
         return
-    msg = (
+    raise InputError(
         f"{where} looks like a decompression bomb: it {what} more than {human(expanded)}, "
         f"over {MAX_RATIO} times the file's {human(stored)} (real data expands "
         f"under {MAX_RATIO} times; the input limit, {ENV} or max_bytes=, is "
         f"{human(limit)}); {fix}."
     )
-    raise InputError(msg)
 
 
 def check_zip(
     members: list[zipfile.ZipInfo], limit: int, where: str, parameter: str, fix: str
 ) -> None:
-    """Refuse members whose declared sizes pass ``limit``, or that inflate absurdly.
-
-    ``fix`` says what to do with a genuine file that inflates that much (e.g. "unzip
-    it and pass the .shp").
-    """
+    """Refuse members whose declared sizes pass ``limit``, or that inflate absurdly."""
     total = sum(m.file_size for m in members)
     check_size(total, limit, where, "declares (uncompressed)", parameter)
     for m in members:
         ratio = m.file_size / max(m.compress_size, 1)
         if m.file_size > _RATIO_FLOOR and ratio > MAX_RATIO:
-            msg = (
+            raise InputError(
                 f"{where} looks like a decompression bomb: {m.filename[-60:]!r} inflates "
                 f"{ratio:,.0f} times ({human(m.compress_size)} to {human(m.file_size)}; "
                 f"real data inflates under {MAX_RATIO} times); {fix}."
             )
-            raise InputError(msg)
 
 
 def extract(
@@ -189,10 +156,7 @@ def extract(
     where: str,
     parameter: str,
 ) -> None:
-    """Write ``members`` (file name: member) into ``folder`` in chunks, counting bytes.
-
-    Stops at ``limit`` bytes in all, and at a member holding more than it declares.
-    """
+    """Extract ``members`` (name: member) in chunks, stopping at ``limit`` bytes in all."""
     written = 0
     for name, info in members.items():
         with archive.open(info) as src, (folder / name).open("wb") as dst:
@@ -201,12 +165,11 @@ def extract(
                 size += len(chunk)
                 written += len(chunk)
                 if size > info.file_size:
-                    msg = (
+                    raise InputError(
                         f"{where} is corrupt or hostile: {info.filename[-60:]!r} holds more "
                         f"than the {human(info.file_size)} its directory declares; re-create "
                         "the zip from the original files."
                     )
-                    raise InputError(msg)
                 check_size(written, limit, where, "inflates to more than", parameter)
                 dst.write(chunk)
 
@@ -242,11 +205,10 @@ def check_zip_directory(path: Path, where: str) -> None:
     """Refuse a zip whose directory alone (its list of members) is too big to parse."""
     size = _directory_size(path)
     if size is not None and size > _MAX_DIRECTORY:
-        msg = (
+        raise InputError(
             f"{where} lists {human(size)} of member names (hundreds of thousands of files), "
             f"over geotool's limit of {human(_MAX_DIRECTORY)}; zip only the files to read."
         )
-        raise InputError(msg)
 
 
 def _decoded_bytes(source: Any, columns: list[str]) -> int:
@@ -270,11 +232,9 @@ def _decoded_bytes(source: Any, columns: list[str]) -> int:
 def parquet_bytes(source: Any, limit: int) -> tuple[int, int]:
     """Bytes a Parquet file (a path or a binary file object) declares and decodes to.
 
-    Each column chunk counts its uncompressed size, or its values times their width
-    when more (run-length and dictionary encodings shrink repeated values); a byte
-    array column stored as a dictionary that could decode past ``limit`` is read as
-    the dictionary and its indices (small) and its decoded size added (not when the
-    declared size alone passes ``limit``).
+    A column chunk counts its uncompressed size, or its values times their width when
+    more; a dictionary-encoded byte-array column that could decode past ``limit`` is
+    read as dictionary and indices (small) and its decoded size added.
     """
     import pyarrow.parquet as pq
 
@@ -295,10 +255,7 @@ def parquet_bytes(source: Any, limit: int) -> tuple[int, int]:
 
 
 def check_parquet(path: Path, limit: int, where: str, parameter: str) -> int:
-    """Refuse a Parquet file that declares or decodes to more than ``limit`` bytes.
-
-    See :func:`parquet_bytes`. Returns the feature cap (:func:`check_features`).
-    """
+    """Refuse a Parquet file that declares or decodes past ``limit``; return the feature cap."""
     import pyarrow.parquet as pq
 
     meta: Any = pq.ParquetFile(path).metadata

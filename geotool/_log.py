@@ -8,9 +8,5 @@ logger = logging.getLogger("geotool")
 
 
 def log(message: str, level: int = logging.INFO, *, progress: bool = False) -> None:
-    """Log ``message`` on the ``geotool`` logger at ``level``.
-
-    ``progress=True`` marks a progress line of long work (``record.progress``): the CLI
-    shows those only on a terminal.
-    """
+    """Log on the ``geotool`` logger; ``progress=True`` lines the CLI shows on terminals only."""
     logger.log(level, message, extra={"progress": progress})
