@@ -1,15 +1,8 @@
-"""Reading users' tables: CSV in any of the encodings Chinese spreadsheets produce, or Excel.
+"""Reading users' tables: CSV in the encodings Chinese spreadsheets produce, or Excel.
 
-Excel on a Chinese-locale Windows saves "CSV" in GBK; newer tools write UTF-8, with or
-without a byte-order mark, and "Unicode text" in UTF-16. :func:`read_table` tries
-UTF-16 (when the file starts with its byte-order mark), UTF-8 (BOM or not) and then
-GB18030, a superset of GBK and GB2312 that also covers rarer characters of place
-names (埇桥区, 鄠邑区), unless the encoding is given.
-
-Whatever the file holds, :func:`read_table` either returns every data row or raises
-:class:`~geotool._errors.InputError` with a one-line message naming the file, what is
-wrong (the line, the column, the byte) and the fix; it never lets a parser's
-traceback through and never echoes a huge cell whole (see :func:`geotool._text.short`).
+Encodings tried: UTF-16 (with its byte-order mark), UTF-8 (BOM or not), then GB18030 (a
+superset of GBK that covers rare place-name characters such as 埇). Every failure is a
+one-line :class:`~geotool._errors.InputError` naming the file, the line or cell, and the fix.
 """
 
 from __future__ import annotations
@@ -21,6 +14,8 @@ import numbers
 import re
 import stat
 import zipfile
+from collections.abc import Iterator
+from contextlib import suppress
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -50,6 +45,7 @@ _NUMBER_TEXT = 24  # the longest text of a number or date read as text
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _EOF_IN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+_RESAVE = "open it in Excel and save it as .xlsx or as CSV UTF-8"
 _FIX_ENCODING = "pass encoding='gb18030' (GBK) or 'utf-8', or leave encoding out to detect it"
 
 
@@ -63,17 +59,14 @@ def _read_bytes(path: Path, limit: int) -> bytes:
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
-        msg = f"No file at {where}; check the path."
-        raise InputError(msg) from None
+        raise InputError(f"No file at {where}; check the path.") from None
     except PermissionError:
         msg = f"{where} cannot be reached: permission denied on a folder of its path."
         raise InputError(msg) from None
     except (OSError, ValueError) as exc:  # name too long, NUL in the path, ...
-        msg = f"{where} is not a usable path ({short(exc)}); check the path."
-        raise InputError(msg) from None
+        raise InputError(f"{where} is not a usable path ({short(exc)}); check the path.") from None
     if stat.S_ISDIR(mode):
-        msg = f"{where} is a folder; pass the path of a .csv or .xlsx file."
-        raise InputError(msg)
+        raise InputError(f"{where} is a folder; pass the path of a .csv or .xlsx file.")
     if not stat.S_ISREG(mode):
         msg = f"{where} is not a regular file (a pipe, socket or device); pass a CSV or .xlsx file."
         raise InputError(msg)
@@ -106,26 +99,20 @@ def _looks_like_text(raw: bytes) -> bool:
 
 
 def _codec(encoding: object) -> str:
-    """The codec name to decode with, for a user's ``encoding=``."""
+    """The codec to decode a user's ``encoding=`` with (GBK as GB18030, UTF-8 BOM-aware)."""
     if not isinstance(encoding, str) or not encoding.strip():
-        msg = (
+        raise InputError(
             f"encoding={short(repr(encoding))} is not an encoding name; pass one such as "
             "'utf-8' or 'gb18030', or leave encoding out to detect it."
         )
-        raise InputError(msg)
     try:
         name = codecs.lookup(encoding.strip()).name
     except LookupError:
-        msg = (
+        raise InputError(
             f"encoding={short(repr(encoding))} is not a known text encoding; use 'utf-8' or "
             "'gb18030' (GBK), or leave encoding out to detect it."
-        )
-        raise InputError(msg) from None
-    if name == "utf-8":
-        return "utf-8-sig"  # the same text, without a byte-order mark left in the header
-    if name in ("gbk", "gb2312"):
-        return "gb18030"  # a superset: decodes all GBK text, and rarer characters too
-    return name
+        ) from None
+    return {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb2312": "gb18030"}.get(name, name)
 
 
 def _decodes(raw: bytes, encoding: str) -> bool:
@@ -149,17 +136,15 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
                 if other != enc and _decodes(raw, other):  # name the one that reads it
                     fix = f"it reads as {label}: pass encoding={label}, or leave encoding out"
                     break
-            msg = (
+            raise InputError(
                 f"{where} is not valid {encoding} text: byte 0x{raw[exc.start]:02x} on line "
                 f"{line} (offset {exc.start:,}) cannot be decoded; {fix}."
-            )
-            raise InputError(msg) from None
+            ) from None
         except LookupError:  # a bytes-to-bytes codec such as 'base64' or 'rot13'
-            msg = (
+            raise InputError(
                 f"encoding={short(repr(encoding))} is not a text encoding; use 'utf-8' or "
                 "'gb18030' (GBK), or leave encoding out to detect it."
-            )
-            raise InputError(msg) from None
+            ) from None
     if raw.startswith(_UTF16_BOMS):
         try:
             return raw.decode("utf-16"), "utf-16"
@@ -168,11 +153,10 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
             raise InputError(msg) from None
     if b"\x00" in raw:
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
-        msg = (
+        raise InputError(
             f"{where} holds NUL bytes (first on line {line}): it looks "
             "like a binary file, not CSV text; export the table as CSV UTF-8 or .xlsx."
         )
-        raise InputError(msg)
     first_error: UnicodeDecodeError | None = None
     for enc in _ENCODINGS:
         try:
@@ -181,11 +165,10 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
             first_error = first_error or exc
     assert first_error is not None
     line = raw.count(b"\n", 0, first_error.start) + 1
-    msg = (
+    raise InputError(
         f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[first_error.start]:02x} "
         f"on line {line} is invalid); save it as CSV UTF-8, or pass encoding= with its encoding."
     )
-    raise InputError(msg)
 
 
 def _check_text(text: str, where: str, used: str) -> None:
@@ -193,11 +176,10 @@ def _check_text(text: str, where: str, used: str) -> None:
     controls = _CONTROL.findall(text[:1_000_000])
     sample = min(len(text), 1_000_000)
     if "\x00" in text or len(controls) > max(2, sample // 100):
-        msg = (
+        raise InputError(
             f"{where} does not look like text in {used} ({len(controls):,} control characters): "
             f"it may be a binary file; export the table as CSV UTF-8 or .xlsx, or {_FIX_ENCODING}."
         )
-        raise InputError(msg)
 
 
 def _field_counts(text: str, sep: str) -> list[int]:
@@ -212,10 +194,8 @@ def _field_counts(text: str, sep: str) -> list[int]:
 def _delimiter(text: str, suffix: str) -> str:
     r"""``\t`` for ``.tsv``; else the first of ``, \t ;`` that splits the rows evenly.
 
-    A delimiter fits when it splits the header into two or more fields and no row of
-    the first 50 into more than the header (shorter rows are padded). Without one
-    that fits, the one that splits the header most (comma on a tie), so a row with an
-    extra field is reported against the header it contradicts.
+    That is: the header into two or more fields, no row of the first 50 into more.
+    Else the one that splits the header most, so an extra field is reported.
     """
     if suffix == ".tsv":
         return "\t"
@@ -226,32 +206,25 @@ def _delimiter(text: str, suffix: str) -> str:
     return max(_DELIMITERS, key=lambda sep: counts[sep][0] if counts[sep] else 0)
 
 
+def _records(text: str, sep: str) -> Iterator[tuple[int, list[str]]]:
+    """(line the record ends on, its fields) per record, until :mod:`csv` gives up."""
+    reader = csv.reader(_io.StringIO(text), delimiter=sep)
+    with suppress(csv.Error):
+        for row in reader:
+            yield reader.line_num, row
+
+
 def _record_line(text: str, sep: str, record: int) -> int | None:
     """The file line on which the ``record``-th non-blank record (0 = header) starts."""
-    reader = csv.reader(_io.StringIO(text), delimiter=sep)
-    seen = 0
-    try:
-        for row in reader:
-            if not row:
-                continue
-            if seen == record - 1:
-                return reader.line_num + 1
-            seen += 1
-    except csv.Error:
-        return None
-    return None
+    ends = (line for line, row in _records(text, sep) if row)
+    end = next(islice(ends, record - 1, None), None) if record > 0 else None
+    return None if end is None else end + 1
 
 
 def _long_row(text: str, sep: str, fields: int) -> tuple[int, int] | None:
     """``(line, fields)`` of the first record with more than ``fields`` fields."""
-    reader = csv.reader(_io.StringIO(text), delimiter=sep)
-    try:
-        for row in reader:
-            if len(row) > fields:
-                return reader.line_num, len(row)
-    except csv.Error:
-        return None
-    return None
+    rows = ((line, len(row)) for line, row in _records(text, sep) if len(row) > fields)
+    return next(rows, None)
 
 
 def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
@@ -279,12 +252,8 @@ def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
 def _line_numbers(text: str, sep: str, rows: int) -> np.ndarray:
     """The line of the file (from 1) each parsed row starts on, header included.
 
-    pandas skips blank lines (white space without a separator) and reads a quoted
-    value across lines, so row ``i`` is line ``i + 1`` only in a file without either.
-    Records end at the newlines outside quotes (an even number of ``"`` before them:
-    a doubled ``""`` inside a value counts twice); a record of nothing but white space
-    is a blank line. Found on the UTF-8 bytes (newline, quote and the separators are
-    single bytes there) with a few vectorised passes: no cost beside parsing.
+    pandas skips blank lines and reads quoted values across lines. Records end at
+    newlines after an even number of ``"``; found with vectorised passes on the bytes.
     """
     data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
@@ -337,41 +306,33 @@ def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
     listing = ", ".join(f"'{short(n, 40)}'" for n in names[:12])
     if len(names) > 12:
         listing += f" and {len(names) - 12} more"
-    positions = f"a position from 0 to {len(names) - 1}"
+    positions = f"{len(names)} sheet(s) ({listing}); pass a sheet name or a position from 0"
     if sheet is None:
         return names[0]
     if isinstance(sheet, numbers.Integral) and not isinstance(sheet, bool):
         if 0 <= int(sheet) < len(names):
             return names[int(sheet)]
-        msg = (
-            f"sheet={int(sheet)}: {where} has {len(names)} sheet(s) ({listing}); "
-            f"pass a sheet name or {positions}."
+        raise InputError(f"sheet={int(sheet)}: {where} has {positions} to {len(names) - 1}.")
+    if not isinstance(sheet, str):
+        raise InputError(
+            f"sheet={short(repr(sheet))} ({type(sheet).__name__}): pass a sheet name (str) or "
+            "a position (int, 0 is the first)."
         )
-        raise InputError(msg)
-    if isinstance(sheet, str):
-        if sheet in names:
-            return sheet
-        text = sheet.strip()
-        if text in names:
-            return text
-        folded = [n for n in names if n.strip().casefold() == text.casefold()]
-        if len(folded) == 1:
-            return folded[0]
-        if text.isascii() and text.isdigit():  # a position, as a command line passes it
-            if int(text) < len(names):
-                return names[int(text)]
-            msg = (
-                f"sheet='{short(sheet)}': {where} has no sheet of that name, and only "
-                f"{len(names)} sheet(s) ({listing}); pass a sheet name or {positions}."
-            )
-            raise InputError(msg)
-        msg = f"sheet='{short(sheet)}': {where} has no such sheet; its sheets are {listing}."
-        raise InputError(msg)
-    msg = (
-        f"sheet={short(repr(sheet))} ({type(sheet).__name__}): pass a sheet name (str) or "
-        "a position (int, 0 is the first)."
+    text = sheet.strip()
+    folded = [n for n in names if n.strip().casefold() == text.casefold()]
+    found = [n for n in (sheet, text) if n in names] or (folded if len(folded) == 1 else [])
+    if found:
+        return found[0]
+    if not (text.isascii() and text.isdigit()):  # digits: a position, as a command line passes it
+        raise InputError(
+            f"sheet='{short(sheet)}': {where} has no such sheet; its sheets are {listing}."
+        )
+    if int(text) < len(names):
+        return names[int(text)]
+    raise InputError(
+        f"sheet='{short(sheet)}': {where} has no sheet of that name, and only "
+        f"{positions} to {len(names) - 1}."
     )
-    raise InputError(msg)
 
 
 def _check_workbook(raw: bytes, where: str, limit: int) -> None:
@@ -388,13 +349,8 @@ def _check_workbook(raw: bytes, where: str, limit: int) -> None:
 def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
     """Refuse a sheet whose used range or whose cells' text is too big to read.
 
-    A stray cell at XFD1048576 in a 5 KB workbook makes a table of 17 billion cells;
-    one 2,000-character shared string referenced by 300,000 cells makes 1.2 GB of text
-    out of 48 KB. The sheet is streamed row by row (empty rows cost nothing; a shared
-    string is held once) before it is read: refused once its range passes one cell per
-    :data:`_BYTES_PER_CELL` bytes of the limit, or once its cells' text (plus
-    :data:`_CELL_COST` a cell) passes what :func:`geotool._limits.check_expansion`
-    allows a file of ``stored`` bytes.
+    A stray cell at XFD1048576 makes 17 billion cells; a long shared string in every
+    cell makes gigabytes of text. The sheet is streamed row by row before it is read.
     """
     from openpyxl.utils import get_column_letter
 
@@ -413,13 +369,12 @@ def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
         rows, cols = number, max(cols, filled[-1])
         if rows * cols > cap:
             far = f"{get_column_letter(cols)}{rows}"
-            msg = (
+            raise InputError(
                 f"{where} reaches cell {far}: a table of {rows:,} rows by {cols:,} columns "
                 f"({rows * cols:,} cells), over geotool's limit of {cap:,} cells (one per "
                 f"{_BYTES_PER_CELL} bytes of the {_limits.human(limit)} input limit); delete "
                 "what lies far from the table (Ctrl+End finds it) or save it as CSV UTF-8."
             )
-            raise InputError(msg)
 
 
 def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFrame:
@@ -427,11 +382,10 @@ def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFra
     try:
         book = pd.ExcelFile(_io.BytesIO(raw), engine="openpyxl")
     except Exception as exc:  # openpyxl raises KeyError, BadZipFile, XML errors, ...
-        msg = (
+        raise InputError(
             f"{where} cannot be opened as an Excel workbook ({type(exc).__name__}: "
             f"{short(exc)}); open it in Excel and save it again as .xlsx or as CSV UTF-8."
-        )
-        raise InputError(msg) from None
+        ) from None
     with book:
         names = [str(n) for n in book.sheet_names]
         if not names:
@@ -444,77 +398,60 @@ def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFra
         except InputError:
             raise
         except Exception as exc:
-            msg = (
+            raise InputError(
                 f"{where}, sheet '{short(name)}' cannot be read ({type(exc).__name__}: "
                 f"{short(exc)}); open it in Excel and save it again as .xlsx or as CSV UTF-8."
-            )
-            raise InputError(msg) from None
+            ) from None
     if frame.empty:
         msg = f"{where}: sheet '{short(name)}' is empty; put the table (header first) on it."
         raise InputError(msg)
     return frame
 
 
-def _not_a_workbook(raw: bytes, where: str, suffix: str) -> str:
-    if raw.startswith(_OLE_MAGIC):
-        return (
+def _kind(raw: bytes, path: Path) -> str:
+    """``"excel"`` or ``"text"``: what to read ``raw`` as, by name and content."""
+    where, suffix = _where(path), path.suffix.lower()
+    ole, text = raw.startswith(_OLE_MAGIC), _looks_like_text(raw)
+    if suffix in (*_EXCEL_SUFFIXES, ".xls") and raw.startswith(_ZIP_MAGIC):
+        return "excel"  # an .xlsx, even if named .xls
+    if suffix == ".xls" and text and not ole:
+        raise InputError(
+            f"{where} is named .xls but its content looks like text/CSV; rename it to .csv."
+        )
+    if suffix == ".xls":
+        raise InputError(
+            f"{where} is an old-format Excel workbook (.xls), which geotool does not "
+            f"read; {_RESAVE}."
+        )
+    not_xlsx = f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files)"
+    if suffix in _EXCEL_SUFFIXES and ole:
+        raise InputError(
             f"{where} is not an .xlsx workbook but an old-format one (an .xls renamed, or a "
             "password-protected workbook); open it in Excel, remove any password, and save "
             "it as .xlsx or as CSV UTF-8."
         )
-    if _looks_like_text(raw):
-        return (
-            f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files): "
-            "its content looks like text/CSV; rename it to .csv."
+    if suffix in _EXCEL_SUFFIXES and text:
+        raise InputError(f"{not_xlsx}: its content looks like text/CSV; rename it to .csv.")
+    if suffix in _EXCEL_SUFFIXES:
+        raise InputError(f"{not_xlsx} nor text; {_RESAVE}.")
+    if suffix not in _TEXT_SUFFIXES:
+        raise InputError(
+            f"{where}: unsupported file type '{short(suffix, 20)}'; use .csv (.txt, .tsv) or .xlsx."
         )
-    return (
-        f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files) "
-        "nor text; open it in Excel and save it as .xlsx or as CSV UTF-8."
-    )
-
-
-def _kind(raw: bytes, path: Path) -> str:
-    """``"excel"`` or ``"text"``: what to read ``raw`` as, by name and content."""
-    where = _where(path)
-    suffix = path.suffix.lower()
-    if suffix in _EXCEL_SUFFIXES or suffix == ".xls":
-        if raw.startswith(_ZIP_MAGIC):
-            return "excel"  # an .xlsx, even if named .xls
-        if suffix == ".xls":
-            if _looks_like_text(raw) and not raw.startswith(_OLE_MAGIC):
-                msg = (
-                    f"{where} is named .xls but its content looks like text/CSV; rename it to .csv."
-                )
-            else:
-                msg = (
-                    f"{where} is an old-format Excel workbook (.xls), which geotool does not "
-                    "read; open it in Excel and save it as .xlsx or as CSV UTF-8."
-                )
-            raise InputError(msg)
-        raise InputError(_not_a_workbook(raw, where, suffix))
-    if suffix in _TEXT_SUFFIXES:
-        if raw.startswith(_ZIP_MAGIC):
-            msg = (
-                f"{where} is an Excel workbook (or another zip archive), not text; "
-                "rename it to .xlsx, or save it from Excel as CSV UTF-8."
-            )
-            raise InputError(msg)
-        if raw.startswith(_OLE_MAGIC):
-            msg = (
-                f"{where} is an old-format Excel workbook (.xls), not text; open it in Excel "
-                "and save it as .xlsx or as CSV UTF-8."
-            )
-            raise InputError(msg)
-        return "text"
-    msg = f"{where}: unsupported file type '{short(suffix, 20)}'; use .csv (.txt, .tsv) or .xlsx."
-    raise InputError(msg)
+    if raw.startswith(_ZIP_MAGIC):
+        raise InputError(
+            f"{where} is an Excel workbook (or another zip archive), not text; "
+            "rename it to .xlsx, or save it from Excel as CSV UTF-8."
+        )
+    if ole:
+        raise InputError(f"{where} is an old-format Excel workbook (.xls), not text; {_RESAVE}.")
+    return "text"
 
 
 def _with_header(frame: pd.DataFrame, where: str, lines: np.ndarray) -> pd.DataFrame:
     """Make the first row the header, index the rest by ``lines``; refuse bad names."""
     if len(frame) < 2:
-        msg = f"{where} has a header but no data rows."
-        raise InputError(msg)
+        raise InputError(f"{where} has a header but no data rows.")
     names = ["" if pd.isna(v) else str(v).strip() for v in frame.iloc[0]]
     data = frame.iloc[1:].reset_index(drop=True)
     data.index = pd.Index(np.asarray(lines)[1:], name="line")
@@ -526,14 +463,12 @@ def _with_header(frame: pd.DataFrame, where: str, lines: np.ndarray) -> pd.DataF
         first = int(np.flatnonzero(data[unnamed[0]].notna().to_numpy())[0])
         value = short(data.iloc[first, unnamed[0]], 30)
         cols = ", ".join(str(i + 1) for i in unnamed[:5]) + (" ..." if len(unnamed) > 5 else "")
-        msg = (
+        raise InputError(
             f"{where}: column(s) {cols} hold values (e.g. '{value}' on line {data.index[first]}) "
             "but have no name in the header row; write a name for each in the first row."
         )
-        raise InputError(msg)
     if not keep:
-        msg = f"{where} has no named columns; its first row must be the header."
-        raise InputError(msg)
+        raise InputError(f"{where} has no named columns; its first row must be the header.")
     data = data[keep]
     data.columns = [names[i] for i in keep]
     seen: dict[str, list[int]] = {}
@@ -544,11 +479,10 @@ def _with_header(frame: pd.DataFrame, where: str, lines: np.ndarray) -> pd.DataF
         listed = "; ".join(
             f"'{short(n, 30)}' (columns {', '.join(map(str, cols))})" for n, cols in repeated[:5]
         )
-        msg = (
+        raise InputError(
             f"{where}: the header repeats column names: {listed}; "
             "give each column a different name."
         )
-        raise InputError(msg)
     return data
 
 
@@ -561,53 +495,30 @@ def read_table(
 ) -> pd.DataFrame:
     r"""Read a CSV or Excel file as strings, keeping every row.
 
-    The file's type is told by its name and checked against its content (an .xlsx
-    is a zip archive; a CSV is text), so a CSV renamed .xlsx, an old .xls or a binary
-    file gets a message saying what it is. The first row is the header; its names
-    are stripped of surrounding spaces and must be unique and non-blank (a column with
-    neither a name nor any value, such as the trailing separators some spreadsheets
-    write, is dropped). Blank lines are skipped; every other line is a row. Line
-    endings (CR LF, CR) are read as LF, inside quoted values too.
+    The type is told by the name and checked against the content. The first row is the
+    header: names stripped, unique and non-blank (a column with neither name nor values
+    is dropped). Blank lines are skipped; line endings are read as LF.
 
     Parameters
     ----------
     path : str or pathlib.Path
         ``.csv``/``.txt``/``.tsv`` (or no suffix) or ``.xlsx``/``.xlsm``.
     encoding : str, optional
-        Force a text encoding (``'gbk'`` and ``'gb2312'`` are read as their superset
-        ``'gb18030'``; ``'utf-8'`` also accepts a byte-order mark); detected (UTF-16
-        with a byte-order mark, UTF-8 with or without one, then GB18030) when omitted.
-        Ignored for Excel files.
+        Force a text encoding (``'gbk'`` is read as ``'gb18030'``); default: detected.
     sheet : str or int, optional
-        Excel sheet name, or position (0 is the first; a string of digits such as
-        ``"1"`` is a position unless a sheet has that name). Default: the first sheet.
-        Ignored for CSV files.
+        Excel sheet name, or position (0 is the first; ``"1"`` too, unless a sheet has
+        that name). Default: the first sheet.
     max_bytes : int, optional
-        The most bytes the file may hold (an .xlsx: its parts, uncompressed, as its
-        zip directory declares them), checked before reading; default: the environment
-        variable ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB (:mod:`geotool._limits`).
+        The most bytes the file may hold (an .xlsx: uncompressed); default: the
+        environment variable ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB.
 
     Returns
     -------
     pandas.DataFrame
-        All cells as strings (empty cells missing), one row a data row, indexed by
-        the line of the file it starts on, from 1 (index name ``"line"``: the header
-        is line 1, so the first data row is usually line 2; blank lines and values
-        quoted across lines counted), or by its row number in an Excel sheet, so that
-        every message naming a row names the line a text editor or Excel shows.
-        ``attrs["encoding"]`` says what was used (``"xlsx"`` for Excel).
+        All cells as strings (empty ones missing), indexed by the line of the file (or
+        Excel row) each row starts on (index name ``"line"``), so messages name the line
+        an editor shows. ``attrs["encoding"]`` is the encoding used (``"xlsx"`` for Excel).
 
-    Raises
-    ------
-    InputError
-        Missing, unreadable or empty file, a folder, undecodable or binary content,
-        an unknown encoding, a row with more fields than the header, an unclosed quote,
-        a file that is not what its name says (a CSV named .xlsx, an .xls), an unknown
-        sheet, blank or repeated header names, an unsupported file type, a file over
-        ``max_bytes`` or a workbook that inflates absurdly (a decompression bomb).
-
-    Examples
-    --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "t.csv").write_bytes("县, 值\n江阴市,1\n".encode("gbk"))
@@ -619,32 +530,28 @@ def read_table(
     Traceback (most recent call last):
     ...
     geotool._errors.InputError: ...bad.csv, line 3: 3 fields where the header has 2 ...
-
     """
     path = Path(path)
     where = _where(path)
     limit = _limits.max_input_bytes(max_bytes, "max_bytes")
     raw = _read_bytes(path, limit)
     if not raw.strip():
-        msg = f"{where} is empty; it needs a header row and at least one data row."
-        raise InputError(msg)
+        raise InputError(f"{where} is empty; it needs a header row and at least one data row.")
     if _kind(raw, path) == "excel":
         frame, used = _read_excel(raw, where, sheet, limit), "xlsx"
         lines = np.asarray(frame.index) + 1  # the sheet's rows: blank ones are kept as rows
     else:
         if sheet is not None:
-            msg = (
+            raise InputError(
                 f"sheet={short(str(sheet))!r} applies to Excel workbooks, and {where} is a text "
                 "(CSV) file; leave sheet out."
             )
-            raise InputError(msg)
         text, used = _decode(raw, path, encoding)
         _check_text(text, where, used)
         # One line ending: pandas' parser drops an empty row after a lone CR.
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if not text.strip():
-            msg = f"{where} is empty; it needs a header row and at least one data row."
-            raise InputError(msg)
+            raise InputError(f"{where} is empty; it needs a header row and at least one data row.")
         sep = _delimiter(text, path.suffix.lower())
         frame = _parse_csv(text, where, sep)
         lines = _line_numbers(text, sep, len(frame))
