@@ -1,58 +1,20 @@
 """Users' own geometry: reading polygon files, and joining a table of values to them.
 
-:func:`read_geometry` reads a GeoPackage (one layer, chosen with ``layer=``), a
-Shapefile (plain, or zipped), GeoJSON or GeoParquet, and returns polygons (or points)
-in WGS84 longitude/latitude (EPSG:4326), indexed by a unique string id, ready for
-:func:`geotool.weights.build` and the statistics. On the way it
-
-1. **decodes attributes** of a Shapefile's ``.dbf`` in the encoding its ``.cpg``
-   names; without one, as UTF-8 when the bytes are valid UTF-8, else as GB18030 (a
-   superset of GBK/CP936, what Chinese ArcGIS and QGIS installs write), so 名称 is not
-   read as ``Ãû³Æ``; ``encoding=`` overrides;
-2. **reprojects** any CRS to EPSG:4326. A file without a CRS whose coordinates all lie
-   in China's longitude/latitude range is taken as EPSG:4326 (logged); any other is
-   refused (pass ``crs=``). A CRS label must fit the coordinates: degrees labelled with
-   a projected CRS, values beyond ±90/±180 labelled as degrees, positions that do not
-   reproject or fall far outside the CRS's area of use, and a ``.prj`` or GeoJSON
-   ``"crs"`` pyproj cannot read are refused, naming the fix (``crs=``). Features with
-   NaN or infinite coordinates are left out, each a row of the report;
-3. **removes the GCJ-02 or BD-09 offset** when ``datum="gcj02"`` (AMap, Tencent) or
-   ``"bd09"`` (Baidu) says the positions are in it, whatever the file's CRS claims:
-   a projected file is first reprojected to longitude/latitude (the offset is defined
-   on longitude/latitude, so a projected GCJ-02 file is the projection of GCJ-02
-   longitude/latitude), then shifted with :mod:`geotool.datum`;
-4. **snaps near-coincident vertices** (distinct vertices closer than ``snap_m``, 1 cm
-   by default) onto one position. Contiguity (:func:`geotool.weights.build`, queen
-   and rook) compares vertices exactly. The datum shift and reprojection convert
-   each distinct vertex once, deterministically, so vertices shared in the file stay
-   shared bit for bit (and the conversions invert to about 1e-13 degree: a polygon
-   shifted to GCJ-02 or BD-09 and read back is the original to 1e-8 m); snapping
-   repairs files whose neighbours share borders only to within rounding (a border
-   digitised twice, or converted feature by feature by another tool, leaves ~1e-7
-   degree differences that would break contiguity). Snapping runs after the
-   conversions, on longitude/latitude, before the validity checks;
-5. **repairs or reports every problem geometry, never dropping one silently**:
-   invalid polygons are repaired with ``shapely.make_valid`` (polygonal parts kept);
-   collections keep their polygonal parts; null and empty geometries are dropped. Each
-   such row is a row of the returned report and is logged. Lines are refused, as are
-   points mixed with polygons (contiguity needs polygons; a layer of points alone is
-   fine for ``knn`` and distance weights);
-6. **finds the ids**: ``id_col=``, or the first column named like a code or id
-   (``adcode``, ``code``, ``id``, 代码 ...), else like a name (``name``, 名称 ...),
-   whose values are complete and unique. Ids are strings; ``320500``, ``320500.0`` and
-   ``" 320500"`` are the same id.
-
-:func:`join_table` joins a user's table of values to such geometry by id, or by
-normalised name (:func:`geotool.match.normalise`) when the table has no ids, and
-accounts for every row of the table in its report.
-
-Before anything is read, the file is checked against the input limit of
-:mod:`geotool._limits` (``max_bytes=``, or ``GEOTOOL_MAX_INPUT_BYTES``; 2 GiB): a zip
-by its directory and then extracted with a running count, GeoParquet by its metadata.
+:func:`read_geometry` reads a GeoPackage, a Shapefile (plain or zipped), GeoJSON or
+GeoParquet, checked against :mod:`geotool._limits` before anything is read, and returns
+polygons (or points) in EPSG:4326 indexed by unique string ids. On the way it decodes
+a ``.dbf`` as its ``.cpg`` says or as detected (UTF-8, else GB18030); reprojects, refusing
+a CRS label the coordinates contradict (a file without a CRS is longitude/latitude in
+China, else a plane in its own units, as GeoDa reads it); removes a GCJ-02 or BD-09 offset
+(``datum=``); snaps vertices within ``snap_m`` so contiguity sees shared borders; repairs
+or reports every problem geometry, never dropping one silently; and finds the id column.
+:func:`join_table` joins a table to such geometry by id or normalised name and accounts
+for every row.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -87,6 +49,9 @@ __all__ = ["JOIN_REPORT_COLUMNS", "REPORT_COLUMNS", "join_table", "read_geometry
 REPORT_COLUMNS = ["row", "id", "issue", "action", "area_km2_before", "area_km2_after"]
 #: Columns of :func:`join_table`'s report: one row per table row, then per unit left out.
 JOIN_REPORT_COLUMNS = ["row", "key", "id", "status"]
+#: How a file without a CRS, outside China, is described (its coordinates read as a plane).
+PLANE = "none: a plane in the file's own units"
+PLANE_SAID = "has no CRS (read as a plane in its own units)"
 
 _FORMATS = {
     ".gpkg": "GeoPackage",
@@ -116,24 +81,20 @@ _CRS_KEY = re.compile(r'"crs"\s*:\s*')
 _AFTER_LAST = re.compile(r'\s*(,\s*"[^"{}\[\]]*"\s*:\s*("[^"]*"|[-+\w.]+)\s*)*\}\s*$')
 _MISSING = object()
 _AREA_TOLERANCE = 10.0  # degrees a file may reach beyond its CRS's area of use
-
-
-# ---------------------------------------------------------------------------- ids
+_TYPE_NAMES = np.array(
+    ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+     "MultiPolygon", "GeometryCollection"] + ["?"] * 10,
+    dtype=object,
+)  # fmt: skip
 
 
 def to_id(value: object) -> str | None:
-    """The id string of a cell: trimmed, NFKC, integral numbers without ``.0``.
+    """The id string of a cell: trimmed, NFKC, integral numbers without ``.0``, or ``None``.
 
-    Missing values (``None``, ``NaN``, empty text) give ``None``. Leading zeros are
-    kept (``"0101"`` is not ``101``).
-
-    Examples
-    --------
-    >>> to_id(320500), to_id(320500.0), to_id(" 320500 "), to_id("320500.00")
-    ('320500', '320500', '320500', '320500')
+    >>> to_id(320500), to_id(320500.0), to_id(" 320500 "), to_id("320500.00"), to_id("0101")
+    ('320500', '320500', '320500', '320500', '0101')
     >>> to_id(float("nan")) is None, to_id("  ") is None
     (True, True)
-
     """
     if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):  # type: ignore[call-overload]
         return None
@@ -170,34 +131,30 @@ def _id_problems(ids: pd.Series) -> list[str]:
     present = ids[ids.notna()]
     dup = present[present.duplicated(keep=False)]
     if len(dup):
-        groups = []
         position = pd.Series(np.arange(len(ids)), index=ids.index)
-        for key, rows in list(dup.groupby(dup, sort=False).groups.items())[:3]:
-            groups.append(f"{short(key)!r} ({_rows(position[rows].to_numpy())})")
+        groups = [
+            f"{short(key)!r} ({_rows(position[rows].to_numpy())})"
+            for key, rows in list(dup.groupby(dup, sort=False).groups.items())[:3]
+        ]
         more = f" and {dup.nunique() - 3:,} more" if dup.nunique() > 3 else ""
         problems.append(f"{dup.nunique():,} duplicated: {', '.join(groups)}{more}")
     return problems
 
 
-def _candidates(
-    columns: list[str], aliases: tuple[str, ...], endings: tuple[str, ...]
-) -> list[str]:
+def _candidates(columns: list[str], aliases: tuple[str, ...], endings: tuple[str, ...]) -> list:
+    """Columns named as an alias (in the aliases' order), then those with such an ending."""
     by_norm = {normalise(c).lower(): c for c in columns}
     found = [by_norm[normalise(a).lower()] for a in aliases if normalise(a).lower() in by_norm]
-    found += [
-        c for c in columns if normalise(c).lower().endswith(endings) and c not in found
-    ]  # fmt: skip
-    return found
+    return found + [c for c in columns if normalise(c).lower().endswith(endings) and c not in found]
 
 
 def _require_column(columns: list, col: str | None, parameter: str, where: str) -> None:
     """Raise when a column named by ``parameter=`` is not among ``columns``."""
     if col is not None and col not in columns:
-        msg = (
+        raise InputError(
             f"{parameter}={short(col)!r} is not a column of {where}; its columns are "
             f"{listing(columns)}. Pass one of them as {parameter}=."
         )
-        raise InputError(msg)
 
 
 def _choose_ids(
@@ -205,8 +162,7 @@ def _choose_ids(
 ) -> tuple[str, pd.Series]:
     """The id column (given or detected) and its ids; raise when unusable.
 
-    ``numbered``: without a column of unique ids, the features are numbered from 1 in
-    the file's order (``feature``), as GeoDa numbers them.
+    ``numbered``: without a column of unique ids, number the features from 1 as GeoDa does.
     """
     columns = [c for c in frame.columns if c != frame.geometry.name]
     _require_column(columns, id_col, "id_col", where)
@@ -214,17 +170,14 @@ def _choose_ids(
         ids = _ids(frame[id_col])
         problems = _id_problems(ids)
         if problems:
-            msg = (
+            raise InputError(
                 f"id_col={short(id_col)!r} of {where} must hold a unique id in every row, "
                 f"but has {'; '.join(problems)}; fix those rows or pass another id_col=."
             )
-            raise InputError(msg)
         return id_col, ids
     tried = []
-    for col in [
-        *_candidates(columns, _ID_ALIASES, _ID_ENDINGS),
-        *_candidates(columns, _NAME_ALIASES, _NAME_ENDINGS),
-    ]:
+    names = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
+    for col in [*_candidates(columns, _ID_ALIASES, _ID_ENDINGS), *names]:
         ids = _ids(frame[col])
         problems = _id_problems(ids)
         if not problems:
@@ -234,42 +187,35 @@ def _choose_ids(
     if numbered:
         log(f"{where}: no column of unique ids; features numbered from 1 (pass id_col=)")
         return "feature", pd.Series(np.arange(1, len(frame) + 1).astype(str), index=frame.index)
-    msg = (
+    raise InputError(
         f"{where} has no column of unique ids among {listing(columns)}"
         f"{' (' + '; '.join(tried[:3]) + ')' if tried else ''}; pass id_col= naming one."
     )
-    raise InputError(msg)
-
-
-# ---------------------------------------------------------------------------- reading
 
 
 def _check_path(path: str | Path, limit: int) -> Path:
+    """``path`` as a Path, refused unless a non-empty geometry file within ``limit``."""
     try:
         path = Path(path)
         mode = path.stat().st_mode
     except (OSError, ValueError, TypeError):
-        msg = f"No file at path={short(path, 120)!r}; check the path."
-        raise InputError(msg) from None
+        raise InputError(f"No file at path={short(path, 120)!r}; check the path.") from None
     if stat.S_ISDIR(mode):
         shps = sorted(path.glob("*.shp"))
         hint = f" (it holds {listing([p.name for p in shps], 5)})" if shps else ""
-        msg = f"path={short(path, 120)!r} is a folder{hint}; pass the path of one file."
-        raise InputError(msg)
+        raise InputError(f"path={short(path, 120)!r} is a folder{hint}; pass the path of one file.")
     if not stat.S_ISREG(mode):  # a pipe or a device would block or never end
-        msg = (
+        raise InputError(
             f"path={short(path, 120)!r} is not a regular file (a pipe, socket or device); "
             "save the geometry to a file and pass that."
         )
-        raise InputError(msg)
     if path.suffix.lower() not in _FORMATS:
-        msg = (
+        raise InputError(
             f"path={short(path.name, 80)!r} is not a geometry file geotool reads; pass a "
             f"GeoPackage (.gpkg), Shapefile (.shp or .zip), GeoJSON (.geojson, .json) or "
             f"GeoParquet (.parquet)."
         )
-        raise InputError(msg)
-    if stat.S_ISREG(mode) and path.stat().st_size == 0:
+    if path.stat().st_size == 0:
         msg = f"path={short(path.name, 80)!r} is empty (0 bytes); check that it was saved."
         raise InputError(msg)
     where = short(path.name, 80)
@@ -329,11 +275,10 @@ def _check_zip(path: Path, limit: int, where: str) -> None:
     if not any(name.lower().endswith(".shp") for name in parts):
         files = [m.filename for m in members if not m.is_dir()]
         held = listing([Path(m).name for m in files], 5) if files else "nothing"
-        msg = (
+        raise InputError(
             f"path={short(path.name, 80)!r} holds no Shapefile (.shp; it holds {held}); "
             "pass a zip of a Shapefile (.shp, .shx, .dbf, .prj) or the geometry file itself."
         )
-        raise InputError(msg)
     fix = "if it is genuine, unzip it yourself and pass the .shp"
     _limits.check_zip(list(parts.values()), limit, where, "max_bytes", fix)
 
@@ -346,16 +291,14 @@ def _unzip(path: Path, folder: Path, limit: int, where: str) -> None:
             parts = _zip_parts(z.infolist())
             needed = sum(i.file_size for i in parts.values())
             if not _limits.free_space_ok(folder, needed):
-                msg = (
+                raise InputError(
                     f"{where} needs {_limits.human(needed)} of temporary space to unzip, more "
                     f"than {short(folder.parent)} has free; free space, or set TMPDIR to a "
                     "folder on a larger disk."
                 )
-                raise InputError(msg)
             _limits.extract(z, parts, folder, limit=limit, where=where, parameter="max_bytes")
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        msg = f"{where} is a corrupt zip ({short(exc)}); {fix}."
-        raise InputError(msg) from None
+        raise InputError(f"{where} is a corrupt zip ({short(exc)}); {fix}.") from None
     except (RuntimeError, NotImplementedError) as exc:  # a password, an unknown method
         msg = f"{where} cannot be unzipped ({short(exc)}); {fix}, without a password."
         raise InputError(msg) from None
@@ -365,14 +308,14 @@ def _unzip(path: Path, folder: Path, limit: int, where: str) -> None:
 
 
 def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str | None:
+    """The layer to read: ``layer`` if the file has it, else its only geometry layer."""
     import pyogrio
 
     try:
         layers = pyogrio.list_layers(source)
     except Exception as exc:  # pyogrio raises its own DataSourceError and others
         text = str(exc).replace(str(source), where)  # never a temporary folder's path
-        msg = f"{where} cannot be opened as a {kind} ({short(text, 160)})."
-        raise InputError(msg) from None
+        raise InputError(f"{where} cannot be opened as a {kind} ({short(text, 160)}).") from None
     names = [str(n) for n, _ in layers]
     spatial = [str(n) for n, kind in layers if kind is not None]
     described = listing([f"{n} ({kind or 'no geometry'})" for n, kind in layers])
@@ -395,20 +338,15 @@ def _shapefile_parts(shp: Path, where: str) -> dict[str, Path]:
     parts = _siblings(shp)
     for suffix, what in ((".dbf", "attribute table (its ids and names)"), (".shx", "index")):
         if suffix not in parts:
-            msg = (
+            raise InputError(
                 f"{where} lacks {short(shp.stem, 40)}{suffix}, the Shapefile's {what}; put "
                 f"it beside the .shp (or in the zip) under that name."
             )
-            raise InputError(msg)
     return parts
 
 
 def _dbf_sample(dbf: Path) -> bytes:
-    """The text of a .dbf to guess its encoding from, read in bounded pieces.
-
-    Its field names, and whole records from its start, middle and end
-    (:data:`_SAMPLE` bytes each): never the whole file.
-    """
+    """A .dbf's field names and records from its start, middle and end (never all of it)."""
     with dbf.open("rb") as f:
         header = f.read(32)
         if len(header) < 32:
@@ -417,44 +355,35 @@ def _dbf_sample(dbf: Path) -> bytes:
         record = max(1, int.from_bytes(header[10:12], "little"))
         fields = f.read(max(0, header_size - 32))
         names = b"".join(fields[i : i + 11].split(b"\0")[0] for i in range(0, len(fields) - 1, 32))
-        size = f.seek(0, 2)
-        count = max(0, (size - header_size) // record)
+        count = max(0, (f.seek(0, 2) - header_size) // record)
         per = max(1, _SAMPLE // record)
-        starts = sorted({0, max(0, count // 2 - per // 2), max(0, count - per)})
         chunks = [names]
-        for start in starts:
+        for start in sorted({0, max(0, count // 2 - per // 2), max(0, count - per)}):
             f.seek(header_size + start * record)
             chunks.append(f.read(min(per, count - start) * record))
     return b"".join(chunks)
 
 
 def _dbf_encoding(text: bytes) -> str | None:
-    """The encoding of a .dbf's text (field names and records), guessed from its bytes.
+    """``None`` for ASCII; ``"utf-8"`` when 90 % of the rest decodes so; else ``"gb18030"``.
 
-    ``None`` when all of it is ASCII (any encoding reads it); ``"utf-8"`` when at least
-    90 % of its non-ASCII characters decode as UTF-8 (GBK text almost never does; a
-    character cut at a field's width does not); else ``"gb18030"``.
+    GBK read as UTF-8 fails on most characters; UTF-8 cut at field widths, on few.
     """
     if text.isascii():
         return None
     decoded = text.decode("utf-8", errors="replace")
     bad = decoded.count("\ufffd")
     wide = sum(1 for ch in decoded if ord(ch) > 127) - bad
-    # GBK read as UTF-8 fails on most characters; UTF-8 cut at field widths, on few
     return "utf-8" if bad <= 0.1 * (wide + bad) else "gb18030"
 
 
-def _cpg_codec(said: str) -> str | None:
-    """The codec a ``.cpg`` names (``UTF-8``, ``GBK``, ``936``, ``ANSI 936``), or ``None``."""
-    import codecs
-
-    text = said.strip().lower().removeprefix("ansi").strip()
-    text = {"65001": "utf-8", "936": "gb18030", "54936": "gb18030"}.get(text, text)
+def _codec(name: object) -> str | None:
+    """The codec ``name`` names (GBK and GB2312 as their superset GB18030), or ``None``."""
     try:
-        name = codecs.lookup(text).name
-    except LookupError:
+        found = codecs.lookup(name).name  # type: ignore[arg-type]
+    except (LookupError, TypeError):
         return None
-    return "gb18030" if name in ("gbk", "gb2312") else name
+    return "gb18030" if found in ("gbk", "gb2312") else found
 
 
 def _shapefile_encoding(
@@ -462,23 +391,19 @@ def _shapefile_encoding(
 ) -> tuple[str | None, str | None]:
     """(encoding to decode with, or None for GDAL's choice; how it was chosen)."""
     if encoding is not None:
-        import codecs
-
-        try:
-            name = codecs.lookup(encoding).name
-        except (LookupError, TypeError):
-            msg = (
+        name = _codec(encoding)
+        if name is None:
+            raise InputError(
                 f"encoding={short(repr(encoding))} is not a known text encoding; use 'gbk' "
                 "or 'utf-8', or leave encoding out to detect it."
             )
-            raise InputError(msg) from None
-        name = "gb18030" if name in ("gbk", "gb2312") else name  # a superset of both
         return name, f"{name} (given)"
     cpg = _head(parts[".cpg"], 200) if ".cpg" in parts else b""
     guess = _dbf_encoding(_dbf_sample(parts[".dbf"]))
     if cpg.strip():
         said = short(cpg.decode("latin-1").strip())
-        declared = _cpg_codec(said)
+        text = said.strip().lower().removeprefix("ansi").strip()  # "ANSI 936"
+        declared = _codec({"65001": "utf-8", "936": "gb18030", "54936": "gb18030"}.get(text, text))
         # the .cpg wins, unless it says UTF-8 over GBK bytes or GBK over UTF-8 ones
         if guess is None or declared not in ("utf-8", "gb18030") or declared == guess:
             log(f"{where}: attributes decoded as its .cpg says ({said})")
@@ -496,22 +421,17 @@ def _shapefile_encoding(
 
 
 def _cut_repaired(values: pd.Series) -> tuple[list[str | None], int] | None:
-    """Cells of a text column GDAL handed over as bytes that are not all UTF-8, decoded.
+    """A text column's cells decoded, a character cut at a value's end dropped.
 
-    A value whose only flaw is a character cut at its end (a field's width cut it)
-    loses that incomplete character; returns the cells and how many were cut, or
-    ``None`` when a value is invalid elsewhere (not UTF-8 text at all).
+    Also how many were cut; ``None`` when a value is invalid elsewhere (not UTF-8 at all).
     """
     import pyarrow as pa
 
     cells: list[str | None] = []
     cut = 0
     for raw in pa.chunked_array(pa.array(values.array)).cast(pa.binary()).to_pylist():
-        if raw is None:
-            cells.append(None)
-            continue
         try:
-            cells.append(raw.decode("utf-8"))
+            cells.append(None if raw is None else raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             if exc.reason != "unexpected end of data":
                 return None
@@ -521,12 +441,7 @@ def _cut_repaired(values: pd.Series) -> tuple[list[str | None], int] | None:
 
 
 def _valid_text(frame: gpd.GeoDataFrame, where: str, shapefile: bool) -> gpd.GeoDataFrame:
-    """``frame`` with text columns GDAL handed over undecoded checked, or refused.
-
-    Bytes that are not UTF-8 (a ``.cpg`` that lies, a GeoPackage written wrongly) would
-    fail later, wherever the cells are read; values with a character cut at their end
-    are repaired (logged); any other invalid text is refused, naming the column.
-    """
+    """``frame`` with text GDAL handed over as invalid UTF-8 repaired (a cut end) or refused."""
     import pyarrow as pa
 
     for col in frame.columns:
@@ -594,10 +509,9 @@ def _read_frame(
 
 
 def _shapefiles(source: Path, layer: str | None, where: str) -> None:
-    """Refuse a Shapefile without its ``.dbf`` or ``.shx`` before GDAL sees it.
+    """Refuse a Shapefile without its ``.dbf`` or ``.shx`` before GDAL reads it wrongly.
 
-    In a folder (an unzipped archive): the one ``layer`` names, else each. GDAL would
-    read no columns, or nothing at all.
+    In a folder (an unzipped archive): the one ``layer`` names, else each.
     """
     if not source.is_dir():
         _shapefile_parts(source, where)
@@ -610,11 +524,7 @@ def _shapefiles(source: Path, layer: str | None, where: str) -> None:
 def _gdal_read(
     source: Path, chosen: str | None, enc: str | None, where: str, cap: int
 ) -> gpd.GeoDataFrame:
-    """The frame pyogrio reads of a layer, at most ``cap + 1`` features.
-
-    GDAL's warnings are logged, one line each; its errors are an :class:`InputError`
-    naming ``where``.
-    """
+    """A layer as pyogrio reads it (at most ``cap + 1`` features); GDAL's warnings logged."""
     import pyogrio
 
     with warnings.catch_warnings(record=True) as caught:
@@ -666,10 +576,9 @@ def _read_ogr(
 
 
 def _parse_crs(text: object) -> pyproj.CRS | None:
-    """The CRS ``text`` names, or ``None`` when pyproj cannot parse it.
+    """The CRS ``text`` names; ``None`` when pyproj cannot parse it or it holds markup.
 
-    A PROJ string with tokens that are not ``+key`` or ``+key=value`` (markup, which
-    PROJ skips), and text with markup or control characters, are ``None`` too.
+    PROJ silently skips tokens that are not ``+key`` or ``+key=value``: those are refused.
     """
     if isinstance(text, str):
         if _MARKUP.search(text):  # never in a CRS; and pyproj's name search takes seconds
@@ -686,8 +595,7 @@ def _parse_crs(text: object) -> pyproj.CRS | None:
 def _json_member(text: str, first: bool) -> object:
     """The value of a top-level ``"crs"`` member in ``text``; :data:`_MISSING` without one.
 
-    ``first``: the first such key (text before ``"features"``); else the last one
-    followed only by simple members and the object's end.
+    ``first``: the first such key; else the last one followed only by simple members.
     """
     matches = list(_CRS_KEY.finditer(text))
     for m in matches[:1] if first else reversed(matches):
@@ -701,15 +609,10 @@ def _json_member(text: str, first: bool) -> object:
 
 
 def _geojson_crs(path: Path) -> str | None:
-    """The CRS a GeoJSON's top-level ``"crs"`` member names, as text (``None``: none).
-
-    The member is looked for before ``"features"`` in the file's first MiB and after
-    them in its last 64 KiB (it is small and top-level: a file holds it at one end).
-    """
+    """The CRS a GeoJSON's ``"crs"`` member names, as text, looked for at the file's ends."""
     with path.open("rb") as f:
         head = f.read(1024**2).decode("utf-8", "replace")
-        size = f.seek(0, os.SEEK_END)
-        f.seek(max(0, size - 64 * 1024))
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
         tail = f.read().decode("utf-8", "replace")
     features = head.find('"features"')
     value = _json_member(head[: features if features >= 0 else len(head)], first=True)
@@ -726,11 +629,10 @@ def _geojson_crs(path: Path) -> str | None:
 
 
 def _declared_crs(frame: gpd.GeoDataFrame, file: Path, kind: str, where: str) -> gpd.GeoDataFrame:
-    """``frame`` with the CRS its file declares where GDAL let the declaration go.
+    """``frame`` with the CRS its GeoJSON ``"crs"`` or ``.prj`` declares, judged by pyproj.
 
-    GDAL reads a GeoJSON ``"crs"`` it does not know as WGS84, and a ``.prj`` it cannot
-    parse as no CRS. pyproj judges the declaration; one it cannot read is noted in
-    ``attrs["crs_problem"]``, raised by :func:`_to_wgs84` unless ``crs=`` is given.
+    GDAL reads an unknown GeoJSON ``"crs"`` as WGS84 and an unparsable ``.prj`` as none.
+    One pyproj cannot read either goes to ``attrs["crs_problem"]``, raised without ``crs=``.
     """
     if kind == "GeoJSON":
         text, what = _geojson_crs(file), 'its "crs" member'
@@ -761,51 +663,36 @@ def _bounds(xy: np.ndarray) -> str:
 
 
 def _check_fit(xy: np.ndarray, source: pyproj.CRS, said: str) -> None:
-    """Refuse coordinates that cannot be in ``source``.
-
-    Degrees (all within ±180/±90) in a projected CRS, or values beyond ±90 latitude
-    or -180 to 360 longitude in a geographic one.
-    """
+    """Refuse degrees labelled projected, and a geographic label on values beyond degrees."""
     if not len(xy):
         return
     (west, south), (east, north) = xy.min(axis=0), xy.max(axis=0)
     degrees = west >= -180 and east <= 360 and south >= -90 and north <= 90
     if source.is_projected and degrees and max(abs(west), abs(east)) <= 180:
-        msg = (
-            f"{said} (projected, unit: {_unit(source)}), but its coordinates ({_bounds(xy)}) "
+        unit = " and ".join(sorted({a.unit_name for a in source.axis_info})) or "unknown units"
+        raise InputError(
+            f"{said} (projected, unit: {unit}), but its coordinates ({_bounds(xy)}) "
             "look like longitude/latitude in degrees; pass crs='EPSG:4326' (or fix the "
             "file's CRS)."
         )
-        raise InputError(msg)
     if source.is_geographic and not degrees:
-        msg = (
+        raise InputError(
             f"{said} (longitude/latitude in degrees), but its coordinates ({_bounds(xy)}) "
             "are not degrees: they look projected (metres); pass crs= with the CRS they "
             "are in (e.g. crs='EPSG:32650' for UTM zone 50N), or fix the file's CRS."
         )
-        raise InputError(msg)
-
-
-def _unit(crs: pyproj.CRS) -> str:
-    units = sorted({a.unit_name for a in crs.axis_info})
-    return " and ".join(units) or "unknown units"
 
 
 def _check_reprojected(xy: np.ndarray, source: pyproj.CRS, said: str) -> None:
-    """Refuse longitude/latitude reprojected from ``source`` that are not positions.
-
-    Non-finite values or beyond the poles, or a layer far (over
-    :data:`_AREA_TOLERANCE` degrees) outside ``source``'s area of use.
-    """
+    """Refuse reprojected positions that are not on Earth or far outside ``source``'s area."""
     fix = "the file's CRS is likely wrong: pass crs= with the CRS the coordinates are in"
     finite = np.isfinite(xy).all(axis=1)
     if not finite.all() or (len(xy) and np.abs(xy[:, 1]).max() > 90 + 1e-6):
-        bad = int((~finite).sum())
-        msg = (
-            f"{said}, and in it {bad:,} of {len(xy):,} positions have no longitude/latitude "
-            f"(the others: {_bounds(xy[finite]) if finite.any() else 'none'}); {fix}."
+        raise InputError(
+            f"{said}, and in it {int((~finite).sum()):,} of {len(xy):,} positions have no "
+            f"longitude/latitude (the others: {_bounds(xy[finite]) if finite.any() else 'none'}"
+            f"); {fix}."
         )
-        raise InputError(msg)
     area = source.area_of_use
     if area is None or not len(xy) or area.west > area.east:  # none, or over 180 degrees
         return
@@ -816,28 +703,20 @@ def _check_reprojected(xy: np.ndarray, source: pyproj.CRS, said: str) -> None:
         and south >= area.south - tol and north <= area.north + tol
     )  # fmt: skip
     if not inside:
-        msg = (
+        raise InputError(
             f"{said}, and in it the coordinates fall at longitude {west:.4g} to {east:.4g}, "
             f"latitude {south:.4g} to {north:.4g}, far from where that CRS is used "
             f"({area.west:g} to {area.east:g} E, {area.south:g} to {area.north:g} N); {fix}."
         )
-        raise InputError(msg)
-
-
-#: How a file without a CRS, outside China, is described (its coordinates read as a plane).
-PLANE = "none: a plane in the file's own units"
-PLANE_SAID = "has no CRS (read as a plane in its own units)"
 
 
 def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
     """A CRS that places coordinates without one on the globe for drawing, losslessly.
 
-    A transverse Mercator with UTM zone 31's scale and meridian (3° E), the data's centre
-    at 3° E on the equator: :func:`geotool.geometry.analysis_crs` then measures it in
-    UTM 31, whose metres are exactly this CRS's (same projection, offsets aside), so
-    contiguity, neighbours and distances are those of the file. One unit of the file is
-    a kilometre when the data span under 1,000 units (GeoDa's Columbus: 5.4 units wide),
-    else a metre (projected coordinates without their ``.prj``).
+    A transverse Mercator on UTM zone 31's meridian and scale, the data's centre at 3° E
+    on the equator, so :func:`geotool.geometry.analysis_crs` measures it in UTM 31's
+    metres: contiguity and distances are the file's. A unit is a kilometre when the data
+    span under 1,000 units (GeoDa's Columbus), else a metre.
     """
     west, south, east, north = (float(b) for b in bounds)
     scale = 1000.0 if max(east - west, north - south) < 1000 else 1.0
@@ -851,10 +730,7 @@ def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
 def _source_crs(
     geoms: gpd.GeoSeries, crs: Any, where: str, problem: str | None
 ) -> tuple[gpd.GeoSeries, str]:
-    """``geoms`` with the CRS they are in, and how messages say where it came from.
-
-    ``crs=``, else the file's, else longitude/latitude when they lie in China.
-    """
+    """``geoms`` with their CRS (``crs=``, the file's, else by position) and its source, said."""
     if crs is not None:
         given = _parse_crs(crs)
         if given is None:
@@ -868,30 +744,29 @@ def _source_crs(
         return geoms.set_crs(given, allow_override=True), f"{where}: crs={given.name!r} was given"
     if problem:
         raise InputError(problem)
-    if geoms.crs is None:
-        west, south, east, north = geoms.total_bounds
-        cw, cs, ce, cn = CHINA_BOUNDS
-        if not (west >= cw and east <= ce and south >= cs and north <= cn):
-            log(
-                f"{where} has no CRS: its coordinates (x {west:.6g} to {east:.6g}, y "
-                f"{south:.6g} to {north:.6g}) are read as a plane in the file's own units, as "
-                "GeoDa does (contiguity and neighbours exact; distances in those units); if "
-                "they are longitude/latitude or a projection, pass crs= (e.g. crs='EPSG:4326')",
-                logging.WARNING,
-            )
-            return geoms.set_crs(plane_crs(geoms.total_bounds)), f"{where} {PLANE_SAID}"
+    if geoms.crs is not None:
+        return geoms, f"{where} says its CRS is {pyproj.CRS.from_user_input(geoms.crs).name!r}"
+    west, south, east, north = geoms.total_bounds
+    cw, cs, ce, cn = CHINA_BOUNDS
+    if west >= cw and east <= ce and south >= cs and north <= cn:
         log(f"{where}: no CRS; coordinates are longitude/latitude in China, taken as EPSG:4326")
         return geoms.set_crs(settings.default_crs), f"{where} has no CRS"
-    return geoms, f"{where} says its CRS is {pyproj.CRS.from_user_input(geoms.crs).name!r}"
+    log(
+        f"{where} has no CRS: its coordinates (x {west:.6g} to {east:.6g}, y "
+        f"{south:.6g} to {north:.6g}) are read as a plane in the file's own units, as "
+        "GeoDa does (contiguity and neighbours exact; distances in those units); if "
+        "they are longitude/latitude or a projection, pass crs= (e.g. crs='EPSG:4326')",
+        logging.WARNING,
+    )
+    return geoms.set_crs(plane_crs(geoms.total_bounds)), f"{where} {PLANE_SAID}"
 
 
 def _to_wgs84(
     geoms: gpd.GeoSeries, crs: Any, datum: str, where: str, problem: str | None = None
 ) -> tuple[gpd.GeoSeries, str]:
-    """Geometries in EPSG:4326 (datum offsets removed), and the CRS read, described.
+    """Geometries in EPSG:4326, datum offsets removed, and the CRS read, described.
 
-    The coordinates are checked against the CRS before and after reprojection
-    (:func:`_check_fit`, :func:`_check_reprojected`): a label that lies is refused.
+    Coordinates are checked against the CRS before and after reprojection.
     """
     wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
     geoms, said = _source_crs(geoms, crs, where, problem)
@@ -903,11 +778,10 @@ def _to_wgs84(
         try:
             geoms = geoms.to_crs(wgs84)
         except pyproj.exceptions.ProjError as exc:  # another planet's body, no transform
-            msg = (
+            raise InputError(
                 f"{said} ({source.name}), which cannot be converted to longitude/latitude on "
                 f"Earth ({short(str(exc), 120)}); pass crs= with the CRS the file is in."
-            )
-            raise InputError(msg) from None
+            ) from None
         log(f"{where}: reprojected from {source.name} to EPSG:4326")
     if not plane:
         _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
@@ -927,10 +801,7 @@ def _to_wgs84(
 def _drop_non_finite(
     geoms: gpd.GeoSeries, ids: pd.Series, where: str
 ) -> tuple[gpd.GeoSeries, np.ndarray]:
-    """``geoms`` with features holding NaN or infinite coordinates set to null.
-
-    Also returns their positions (0-based), for the report.
-    """
+    """``geoms`` with features holding NaN or infinite coordinates nulled, and their positions."""
     values = geoms.to_numpy()
     xy, index = shapely.get_coordinates(values, return_index=True)
     bad = np.unique(index[~np.isfinite(xy).all(axis=1)])
@@ -947,10 +818,9 @@ def _drop_non_finite(
 
 
 def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
-    """Move vertices closer than ``tol_deg`` to another distinct vertex onto one of them.
+    """Move each cluster of distinct vertices within ``tol_deg`` (single linkage) onto its first.
 
-    Clusters of near-coincident distinct vertices (single linkage) take the position of
-    their first member. Returns the geometries and how many vertices moved.
+    Returns the geometries and how many vertices moved.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -959,8 +829,7 @@ def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
     coords = shapely.get_coordinates(geoms)
     if tol_deg <= 0 or len(coords) < 2:
         return geoms, 0
-    z = np.ascontiguousarray(coords, dtype=float).view(np.complex128).ravel()
-    uniq = pd.unique(z)
+    uniq = pd.unique(np.ascontiguousarray(coords, dtype=float).view(np.complex128).ravel())
     points = np.column_stack([uniq.real, uniq.imag])
     tree = cKDTree(points, balanced_tree=False, compact_nodes=False)  # faster to build
     pairs = tree.query_pairs(tol_deg, output_type="ndarray")
@@ -974,10 +843,9 @@ def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
     target = pd.Series(uniq[first][moved], index=uniq[moved])
 
     def _apply(xy: np.ndarray) -> np.ndarray:
-        keys = np.ascontiguousarray(xy, dtype=float).view(np.complex128).ravel()
+        keys = np.ascontiguousarray(xy, dtype=float).view(np.complex128).ravel().copy()
         new = pd.Series(keys).map(target).to_numpy()
         hit = pd.notna(new)
-        keys = keys.copy()
         keys[hit] = new[hit].astype(np.complex128)
         return np.column_stack([keys.real, keys.imag])
 
@@ -989,8 +857,7 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     parts = [p for p in shapely.get_parts(geom) if p.geom_type in _POLYGONAL]
     if len(parts) == 1:
         return parts[0]
-    flat = [q for p in parts for q in shapely.get_parts(p)]
-    return shapely.MultiPolygon(flat)
+    return shapely.MultiPolygon([q for p in parts for q in shapely.get_parts(p)])
 
 
 def _area_km2(geoms: np.ndarray) -> np.ndarray:
@@ -998,32 +865,10 @@ def _area_km2(geoms: np.ndarray) -> np.ndarray:
     return projected.area.to_numpy() / 1e6
 
 
-def _check_geometries(
-    geoms: gpd.GeoSeries, ids: pd.Series, where: str, non_finite: np.ndarray | None = None
-) -> tuple[gpd.GeoSeries, pd.DataFrame]:
-    """Repair invalid polygons, keep polygonal parts, drop empties: geometries and report.
-
-    ``non_finite``: positions nulled for NaN or infinite coordinates (said so in the report).
-    """
-    values = geoms.to_numpy().copy()
-    records: list[dict[str, Any]] = []
-    null = pd.isna(values)
-    empty = ~null & shapely.is_empty(np.where(null, shapely.Point(), values))
-    nan_rows = set() if non_finite is None else {int(i) for i in non_finite}
-    for i in np.flatnonzero(null | empty):
-        issue = "null geometry" if null[i] else "empty geometry"
-        issue = "NaN or infinite coordinates" if i in nan_rows else issue
-        records.append({"row": i + 1, "id": ids.iloc[i], "issue": issue, "action": "dropped"})
-    present = ~(null | empty)
-    kinds = shapely.get_type_id(np.where(present, values, None))
-    type_names = np.array(
-        ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-         "MultiPolygon", "GeometryCollection"] + ["?"] * 10,
-        dtype=object,
-    )  # fmt: skip
-    names = np.where(present, type_names[np.clip(kinds, 0, None)], "")
-    collection = names == "GeometryCollection"
-    for i in np.flatnonzero(collection):
+def _keep_polygonal_parts(values: np.ndarray, names: np.ndarray, ids: pd.Series) -> list[dict]:
+    """Collections with polygonal parts reduced to them, in place; their report rows."""
+    records = []
+    for i in np.flatnonzero(names == "GeometryCollection"):
         part_types = sorted({p.geom_type for p in shapely.get_parts(values[i])})
         kept = _polygonal(values[i])
         if not kept.is_empty:
@@ -1033,8 +878,12 @@ def _check_geometries(
                 {"row": i + 1, "id": ids.iloc[i], "action": "polygonal parts kept",
                  "issue": f"GeometryCollection of {', '.join(part_types)}"}
             )  # fmt: skip
-    polygonal = np.isin(names, _POLYGONAL)
-    points = np.isin(names, _POINTS)
+    return records
+
+
+def _refuse_kinds(names: np.ndarray, present: np.ndarray, ids: pd.Series, where: str) -> None:
+    """Refuse lines, and points among polygons: contiguity needs polygons."""
+    polygonal, points = np.isin(names, _POLYGONAL), np.isin(names, _POINTS)
     other = present & ~polygonal & ~points
     if polygonal.any():
         other |= points  # points in a polygon layer
@@ -1042,30 +891,58 @@ def _check_geometries(
         bad = np.flatnonzero(other)
         shown = ", ".join(f"{short(ids.iloc[i])} ({names[i]})" for i in bad[:5])
         wanted = "polygons" if polygonal.any() else "polygons or points"
-        msg = (
+        raise InputError(
             f"{where} must hold {wanted}, but {len(bad):,} rows do not ({_rows(bad)}: ids "
             f"{shown}); remove or convert them."
         )
-        raise InputError(msg)
+
+
+def _repair(values: np.ndarray, polygonal: np.ndarray, ids: pd.Series, where: str) -> list[dict]:
+    """Invalid polygons repaired with ``shapely.make_valid`` in place; their report rows."""
     invalid = np.zeros(len(values), dtype=bool)
     invalid[polygonal] = ~shapely.is_valid(values[polygonal])
-    if invalid.any():
-        idx = np.flatnonzero(invalid)
-        reasons = shapely.is_valid_reason(values[idx])
-        before = _area_km2(values[idx])
-        fixed = shapely.make_valid(values[idx], method="structure", keep_collapsed=False)
-        fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
-        after = _area_km2(fixed)
-        values[idx] = fixed
-        for k, i in enumerate(idx):
-            gone = fixed[k].is_empty
-            records.append(
-                {"row": i + 1, "id": ids.iloc[i], "issue": f"invalid: {reasons[k]}",
-                 "action": "dropped (nothing left after repair)" if gone else "repaired",
-                 "area_km2_before": before[k], "area_km2_after": after[k]}
-            )  # fmt: skip
-            empty[i] |= gone
-        log(f"{where}: {len(idx):,} invalid polygons repaired with shapely.make_valid")
+    if not invalid.any():
+        return []
+    idx = np.flatnonzero(invalid)
+    reasons = shapely.is_valid_reason(values[idx])
+    before = _area_km2(values[idx])
+    fixed = shapely.make_valid(values[idx], method="structure", keep_collapsed=False)
+    fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+    after = _area_km2(fixed)
+    values[idx] = fixed
+    log(f"{where}: {len(idx):,} invalid polygons repaired with shapely.make_valid")
+    return [
+        {"row": i + 1, "id": ids.iloc[i], "issue": f"invalid: {reasons[k]}",
+         "action": "dropped (nothing left after repair)" if fixed[k].is_empty else "repaired",
+         "area_km2_before": before[k], "area_km2_after": after[k]}
+        for k, i in enumerate(idx)
+    ]  # fmt: skip
+
+
+def _check_geometries(
+    geoms: gpd.GeoSeries, ids: pd.Series, where: str, non_finite: np.ndarray
+) -> tuple[gpd.GeoSeries, pd.DataFrame]:
+    """Repair invalid polygons, keep polygonal parts, drop empties: geometries and report.
+
+    ``non_finite``: positions nulled for NaN or infinite coordinates (said so in the report).
+    """
+    values = geoms.to_numpy().copy()
+    null = pd.isna(values)
+    empty = ~null & shapely.is_empty(np.where(null, shapely.Point(), values))
+    nan_rows = {int(i) for i in non_finite}
+    records: list[dict[str, Any]] = [
+        {"row": i + 1, "id": ids.iloc[i], "action": "dropped",
+         "issue": "NaN or infinite coordinates" if i in nan_rows
+         else "null geometry" if null[i] else "empty geometry"}
+        for i in np.flatnonzero(null | empty)
+    ]  # fmt: skip
+    present = ~(null | empty)
+    kinds = shapely.get_type_id(np.where(present, values, None))
+    names = np.where(present, _TYPE_NAMES[np.clip(kinds, 0, None)], "")
+    records += _keep_polygonal_parts(values, names, ids)
+    _refuse_kinds(names, present, ids, where)
+    records += _repair(values, np.isin(names, _POLYGONAL), ids, where)
+    empty |= present & shapely.is_empty(np.where(present, values, shapely.Point()))
     report = pd.DataFrame.from_records(records, columns=REPORT_COLUMNS)
     report = report.sort_values("row", kind="stable").reset_index(drop=True)
     keep = ~(null | empty)
@@ -1099,58 +976,34 @@ def read_geometry(
     Parameters
     ----------
     path : str or pathlib.Path
-        A GeoPackage (``.gpkg``), Shapefile (``.shp``, or a ``.zip`` holding one),
-        GeoJSON (``.geojson``, ``.json``) or GeoParquet (``.parquet``) file.
+        A ``.gpkg``, ``.shp`` (or a ``.zip`` holding one), ``.geojson``/``.json`` or
+        ``.parquet`` file.
     id_col : str, optional
-        The column of unique ids (kept as the index, converted to strings). Default:
-        the first column named like a code, id or name whose values are complete and
-        unique.
+        The column of unique ids; default: the first column named like a code, id or
+        name whose values are complete and unique.
     layer : str, optional
-        The layer to read, for files with several (GeoPackage, a zip of Shapefiles).
+        The layer to read, for files with several.
     datum : {"wgs84", "gcj02", "bd09"}, optional
-        The datum the positions are really in: ``"gcj02"`` for AMap/Tencent-derived
-        data, ``"bd09"`` for Baidu-derived data; default ``"wgs84"`` (as labelled).
+        The datum the positions are really in (AMap/Tencent: gcj02, Baidu: bd09).
     encoding : str, optional
-        Encoding of a Shapefile's attributes (e.g. ``"gbk"``); default: its ``.cpg``,
-        else detected (UTF-8 or GB18030).
+        Encoding of a Shapefile's attributes; default: its ``.cpg``, else detected.
     crs : str or pyproj.CRS, optional
-        The CRS of the file's coordinates, for a file without one (or with a wrong one:
-        it overrides, logged).
+        The CRS of the coordinates, for a file without one (or overriding a wrong one).
     snap_m : float
-        Vertices of the layer closer than this (metres, as ``snap_m / 111320`` degrees)
-        to another vertex are moved onto it, so that neighbours share borders exactly;
-        0 turns snapping off.
+        Vertices closer than this many metres (``snap_m / 111320`` degrees) are moved
+        onto one another, so neighbours share borders exactly; 0 turns snapping off.
     max_bytes : int, optional
-        The most bytes the file may hold (a zip, or GeoParquet: declare uncompressed),
-        checked before reading; default: the environment variable
-        ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB (:mod:`geotool._limits`).
+        The most bytes the file may hold; default ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB.
     numbered : bool
-        Without ``id_col`` and a column of unique ids, number the features from 1
-        (the file itself is the table); otherwise that is an error.
+        Without a column of unique ids, number the features from 1 instead of refusing.
 
     Returns
     -------
     tuple of (geopandas.GeoDataFrame, pandas.DataFrame)
-        The geometry in EPSG:4326, indexed by id (``str``, index named after the id
-        column), with the file's other columns; ``attrs["source"]`` describes what was
-        read (path, layer, format, CRS, datum, encoding, id column, rows, snapped
-        vertices). The report: one row per geometry repaired or dropped, columns
-        :data:`REPORT_COLUMNS` (``row`` is 1-based in the file; areas in km² in
-        :data:`geotool.settings.equal_area_crs`, for repairs only).
+        The geometry in EPSG:4326 indexed by id (``str``), with the file's other
+        columns and ``attrs["source"]`` describing what was read; and the report, one
+        row per geometry repaired or dropped (:data:`REPORT_COLUMNS`, ``row`` 1-based).
 
-    Raises
-    ------
-    InputError
-        For an unreadable file, an ambiguous layer, a missing CRS outside China, a CRS
-        pyproj cannot read or that the coordinates cannot be in (degrees labelled as
-        metres, positions far outside the CRS's area of use), a file over
-        ``max_bytes`` (or a decompression bomb), a Shapefile without its ``.dbf``,
-        unusable ids (missing or duplicated: the rows are named), lines, or points
-        mixed with polygons. Features with NaN or infinite coordinates are left out
-        and reported.
-
-    Examples
-    --------
     >>> import tempfile, pathlib
     >>> from geotool import boundaries
     >>> towns = boundaries.load("county").loc[["320281", "320282"], ["name", "geometry"]]
@@ -1159,15 +1012,13 @@ def read_geometry(
     >>> geo, report = read_geometry(f)
     >>> geo.index.tolist(), geo.index.name, len(report)
     (['320281', '320282'], 'adcode', 0)
-
     """
     limit = _limits.max_input_bytes(max_bytes, "max_bytes")
     path = _check_path(path, limit)
     where = short(path.name, 80)
     chosen_datum = "wgs84" if datum is None else _datum.check_datum(datum, "datum")
     if not (isinstance(snap_m, int | float) and np.isfinite(snap_m) and snap_m >= 0):
-        msg = f"snap_m must be a distance in metres >= 0, got {short(repr(snap_m))}."
-        raise InputError(msg)
+        raise InputError(f"snap_m must be a distance in metres >= 0, got {short(repr(snap_m))}.")
     frame, chosen_layer, enc = _read_frame(path, layer, encoding, where, limit)
     if frame.empty:
         msg = f"{where} has no features (layer {chosen_layer!r}); pass a file or layer with some."
@@ -1210,31 +1061,77 @@ def read_geometry(
     return out, report
 
 
-# ---------------------------------------------------------------------------- joining
-
-
 def _best_column(
     table: pd.DataFrame, keys: set[str], convert: Callable[[object], object]
 ) -> tuple[str | None, int]:
     """The table column whose converted values hit ``keys`` most often (and how often)."""
     best, hits = None, 0
     for col in table.columns:
-        values = pd.unique(table[col].to_numpy(dtype=object))
-        found = sum(1 for v in values if convert(v) in keys)
+        found = sum(1 for v in pd.unique(table[col].to_numpy(dtype=object)) if convert(v) in keys)
         if found > hits:
             best, hits = col, found
     return best, hits
 
 
-def _geo_names(geo: gpd.GeoDataFrame, geo_name_col: str | None) -> tuple[str, pd.Series]:
+def _key_column(
+    table: pd.DataFrame, geo: gpd.GeoDataFrame, ids: set, names: set, name_source: str
+) -> tuple[str | None, str | None]:
+    """``(id_col, name_col)``, one of them found: the column hitting most ids, else names."""
+    id_col, id_hits = _best_column(table, ids, to_id)
+    name_col, name_hits = _best_column(table, names - {""}, normalise)
+    if id_hits >= name_hits and id_col is not None:
+        log(f"join_table: the table's ids are in column {id_col!r} (pass id_col=)")
+        return id_col, None
+    if name_col is None:
+        raise InputError(
+            f"No column of the table ({listing(table.columns)}) holds ids of geo (e.g. "
+            f"{listing(geo.index[:3])}) or its names; pass id_col= or name_col=."
+        )
+    log(
+        f"join_table: the table's names are in column {name_col!r}, matched to "
+        f"geo's {name_source} (pass name_col=)"
+    )
+    return None, name_col
+
+
+def _geo_lookups(geo: gpd.GeoDataFrame, geo_name_col: str | None) -> tuple[dict, dict, set, str]:
+    """The ids and unique normalised names of ``geo`` (to its labels), shared names, source."""
+    geo_ids = pd.Index([to_id(v) for v in geo.index], dtype=object)
+    if geo_ids.hasnans or geo_ids.has_duplicates:
+        raise InputError(
+            "geo's index must hold unique, present ids (after trimming and dropping '.0'); "
+            "read it with read_geometry or set a unique index."
+        )
     columns = [c for c in geo.columns if c != geo.geometry.name]
     _require_column(columns, geo_name_col, "geo_name_col", "geo")
-    if geo_name_col is not None:
-        return geo_name_col, geo[geo_name_col]
     found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
+    found = found if geo_name_col is None else [geo_name_col]
     if found:
-        return found[0], geo[found[0]]
-    return f"the index ({geo.index.name or 'ids'})", pd.Series(geo.index, index=geo.index)
+        source, names = found[0], geo[found[0]]
+    else:
+        source = f"the index ({geo.index.name or 'ids'})"
+        names = pd.Series(geo.index, index=geo.index)
+    norm = names.map(normalise)
+    counts = norm.value_counts()
+    by_name = {n: i for n, i in zip(norm, geo.index, strict=True) if n and counts[n] == 1}
+    ambiguous = {n for n, c in counts.items() if n and c > 1}
+    return dict(zip(geo_ids, geo.index, strict=True)), by_name, ambiguous, source
+
+
+def _join_report(
+    table: pd.DataFrame, column: pd.Series, keys: pd.Series, status: np.ndarray, matched: pd.Series
+) -> pd.DataFrame:
+    """One row per table row, then one per unit of geo no row joined (filled by the caller)."""
+    joined_to = matched.to_numpy(dtype=object).copy()
+    joined_to[status != "matched"] = None
+    return pd.DataFrame(
+        {
+            "row": np.arange(1, len(table) + 1),
+            "key": column.astype(object).where(column.notna(), None).to_numpy(),
+            "id": joined_to,
+            "status": status,
+        }
+    )
 
 
 def join_table(
@@ -1248,11 +1145,12 @@ def join_table(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Join a table of values to geometry by id, or by name; account for every row.
 
-    Ids are compared as :func:`to_id` strings (``320500``, ``320500.0`` and
-    ``" 320500"`` are one id); names after :func:`geotool.match.normalise` (exact, no
-    fuzzy matching). A row joins when its key is present, found in ``geo`` and held by
-    no other row; rows of a key given twice are all left out (their values conflict or
-    repeat), as are rows whose name two units of ``geo`` share.
+    Ids are compared as :func:`to_id` strings, names after
+    :func:`geotool.match.normalise` (exact). A row joins when its key is present, in
+    ``geo`` and held by no other row (of the same year, with ``year_col``: the joined
+    frame then has a row per unit and year); rows of a repeated key, and names two
+    units share, are left out. Without ``id_col`` or ``name_col``, the table's column
+    matching most of ``geo``'s ids, else names, is used (logged).
 
     Parameters
     ----------
@@ -1260,90 +1158,46 @@ def join_table(
         The user's values, one row per unit.
     geo : geopandas.GeoDataFrame
         Geometry indexed by unique ids, e.g. from :func:`read_geometry`.
-    id_col : str, optional
-        The table's column of ids (matching ``geo``'s index).
-    name_col : str, optional
-        The table's column of names, used when it has no ids.
+    id_col, name_col : str, optional
+        The table's column of ids (matching ``geo``'s index), or of names.
     geo_name_col : str, optional
-        ``geo``'s column of names for ``name_col`` (default: the first column named like
-        a name, e.g. ``name`` or 名称; else ``geo``'s index).
+        ``geo``'s column of names (default: the first named like a name; else its index).
     year_col : str, optional
-        The year column of a panel: a key may then appear once per year (a key given
-        twice in one year is a duplicate), and the joined frame has a row per unit and
-        year (its index repeats).
-
-    Without ``id_col`` or ``name_col`` the table's column whose ids match most of
-    ``geo``'s is used, else the one whose names match most (logged).
+        The year column of a panel.
 
     Returns
     -------
     tuple of (geopandas.GeoDataFrame, pandas.DataFrame)
-        The joined units, in ``geo``'s order and on its index: ``geo``'s columns (those
-        the table also has renamed with a ``_geo`` suffix) and the table's. The report,
-        columns :data:`JOIN_REPORT_COLUMNS`: per table row (``row`` 1-based, ``key`` as
-        given, ``id`` joined to) a ``status`` of ``matched``, ``missing key``, ``no such
-        id`` / ``no such name``, ``duplicate`` or ``ambiguous name``; then one row per
-        unit of ``geo`` no row joined (``row`` missing, status ``no row joined``).
+        The joined units in ``geo``'s order (``geo``'s columns the table shares get a
+        ``_geo`` suffix); the report (:data:`JOIN_REPORT_COLUMNS`): per table row a
+        ``status`` of ``matched``, ``missing key``, ``no such id`` / ``no such name``,
+        ``duplicate`` or ``ambiguous name``, then ``no row joined`` per unit left out.
 
-    Examples
-    --------
     >>> from geotool import boundaries
     >>> geo = boundaries.load("county").loc[["320281", "320282", "320583"], ["name", "geometry"]]
     >>> table = pd.DataFrame({"code": [320281, "320282.0", 999999], "gdp": [4.0, 2.0, 1.0]})
     >>> joined, report = join_table(table, geo, id_col="code")
     >>> joined.index.tolist(), report["status"].tolist()
     (['320281', '320282'], ['matched', 'matched', 'no such id', 'no row joined'])
-
     """
     if not isinstance(table, pd.DataFrame) or not isinstance(geo, gpd.GeoDataFrame):
-        msg = (
+        raise InputError(
             f"join_table takes a DataFrame and a GeoDataFrame, got {type(table).__name__} and "
             f"{type(geo).__name__}; read them with geotool.io.read_table and read_geometry."
         )
-        raise InputError(msg)
     if id_col is not None and name_col is not None:
         msg = "Pass id_col= or name_col=, not both: ids are joined on when the table has them."
         raise InputError(msg)
-    _require_column(list(table.columns), id_col, "id_col", "the table")
-    _require_column(list(table.columns), name_col, "name_col", "the table")
-    _require_column(list(table.columns), year_col, "year_col", "the table")
-    geo_ids = pd.Index([to_id(v) for v in geo.index], dtype=object)
-    if geo_ids.hasnans or geo_ids.has_duplicates:
-        msg = (
-            "geo's index must hold unique, present ids (after trimming and dropping '.0'); "
-            "read it with read_geometry or set a unique index."
-        )
-        raise InputError(msg)
-    by_id = dict(zip(geo_ids, geo.index, strict=True))
-    name_source, names = _geo_names(geo, geo_name_col)
-    norm_names = names.map(normalise)
-    counts = norm_names.value_counts()
-    by_name = {n: i for n, i in zip(norm_names, geo.index, strict=True) if n and counts[n] == 1}
-    ambiguous = {n for n, c in counts.items() if n and c > 1}
+    for col, parameter in ((id_col, "id_col"), (name_col, "name_col"), (year_col, "year_col")):
+        _require_column(list(table.columns), col, parameter, "the table")
+    by_id, by_name, ambiguous, name_source = _geo_lookups(geo, geo_name_col)
     if id_col is None and name_col is None:
-        id_col, id_hits = _best_column(table, set(by_id), to_id)
-        name_col, name_hits = _best_column(table, set(counts.index) - {""}, normalise)
-        if id_hits >= name_hits and id_col is not None:
-            name_col = None
-            log(f"join_table: the table's ids are in column {id_col!r} (pass id_col=)")
-        elif name_col is not None:
-            id_col = None
-            log(
-                f"join_table: the table's names are in column {name_col!r}, matched to "
-                f"geo's {name_source} (pass name_col=)"
-            )
-        else:
-            msg = (
-                f"No column of the table ({listing(table.columns)}) holds ids of geo (e.g. "
-                f"{listing(geo.index[:3])}) or its names; pass id_col= or name_col=."
-            )
-            raise InputError(msg)
+        id_col, name_col = _key_column(table, geo, set(by_id), {*by_name, *ambiguous}, name_source)
     by_ids = id_col is not None
     column = table[id_col if by_ids else name_col]
     keys = _ids(column) if by_ids else column.map(normalise).astype(object)
     keys = keys.where(keys.astype(bool), None) if not by_ids else keys
-    lookup = by_id if by_ids else by_name
-    matched = keys.map(lookup)
+    matched = keys.map(by_id if by_ids else by_name)
     scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
     repeated = keys.notna() & scope.duplicated(keep=False)
     status = np.select(
@@ -1357,16 +1211,7 @@ def join_table(
         default="ambiguous name",
     )
     ok = status == "matched"
-    joined_to = matched.to_numpy(dtype=object).copy()
-    joined_to[~ok] = None
-    report = pd.DataFrame(
-        {
-            "row": np.arange(1, len(table) + 1),
-            "key": column.astype(object).where(column.notna(), None).to_numpy(),
-            "id": joined_to,
-            "status": status,
-        }
-    )
+    report = _join_report(table, column, keys, status, matched)
     joined_ids = pd.Index(matched[ok].to_numpy())
     left_out = geo.index.difference(joined_ids, sort=False)
     if len(left_out):
@@ -1379,11 +1224,9 @@ def join_table(
     values.index = joined_ids
     if geo.geometry.name in values.columns:
         values = values.rename(columns={geo.geometry.name: f"{geo.geometry.name}_table"})
-    clash = {c: f"{c}_geo" for c in geo.columns if c in values.columns}
-    base = geo.rename(columns=clash)
+    base = geo.rename(columns={c: f"{c}_geo" for c in geo.columns if c in values.columns})
     joined = base.loc[base.index.isin(joined_ids)].join(values)  # one row per unit (and year)
-    tally = pd.Series(status).value_counts()
-    problems = {k: int(v) for k, v in tally.items() if k != "matched"}
+    problems = {k: int(v) for k, v in pd.Series(status).value_counts().items() if k != "matched"}
     log(
         f"join_table: {int(ok.sum()):,} of {len(table):,} rows joined"
         + (f" ({', '.join(f'{v:,} {k}' for k, v in problems.items())})" if problems else "")
