@@ -14,6 +14,7 @@ import re
 import tempfile
 import unicodedata
 from collections.abc import Iterable
+from decimal import ROUND_CEILING, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -177,12 +178,8 @@ def share_at_least(count: int, total: int) -> str:
         return "0"
     if count >= total:
         return "1"
-    decimals = 2
-    while count * 10**decimals < total * 10:  # two significant digits
-        decimals += 1
-    scaled = -(-count * 10**decimals // total)  # the ceiling, in integers: exact
-    digits = str(scaled).rjust(decimals + 1, "0")
-    return f"{digits[:-decimals]}.{digits[-decimals:]}".rstrip("0").rstrip(".")
+    with localcontext(prec=2, rounding=ROUND_CEILING):  # exact: decimal division rounds once
+        return f"{(Decimal(count) / total).normalize():f}"
 
 
 def classes(k: object, *, n_distinct: int, name: str = "k", minimum: int = 2) -> int:
@@ -280,6 +277,8 @@ def geometries(series: object, name: str = "geo") -> None:
     :data:`MAX_PROJECTED_METRES` from the origin. Without a CRS only finiteness counts.
     """
     import geopandas as gpd
+    import pyproj
+    import shapely
 
     if isinstance(series, gpd.GeoDataFrame):
         series = series.geometry
@@ -295,14 +294,6 @@ def geometries(series: object, name: str = "geo") -> None:
             f"{int(bad.sum())} of {name}'s geometries are missing or empty (index {shown}); "
             "drop those units or repair their geometry first."
         )
-    _coordinates(series, name)
-
-
-def _coordinates(series: pd.Series, name: str) -> None:
-    """Refuse non-finite vertices, and vertices outside the plausible range of the CRS."""
-    import pyproj
-    import shapely
-
     xy, where = shapely.get_coordinates(series.to_numpy(), return_index=True)
     finite = np.isfinite(xy).all(axis=1)
     problem = "non-finite (NaN or infinite) coordinates"

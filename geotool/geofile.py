@@ -160,10 +160,7 @@ def _require_column(columns: list, col: str | None, parameter: str, where: str) 
 def _choose_ids(
     frame: pd.DataFrame, id_col: str | None, where: str, *, numbered: bool = False
 ) -> tuple[str, pd.Series]:
-    """The id column (given or detected) and its ids; raise when unusable.
-
-    ``numbered``: without a column of unique ids, number the features from 1 as GeoDa does.
-    """
+    """The id column (given, detected, or GeoDa's numbering if ``numbered``) and its ids."""
     columns = [c for c in frame.columns if c != frame.geometry.name]
     _require_column(columns, id_col, "id_col", where)
     if id_col is not None:
@@ -365,10 +362,7 @@ def _dbf_sample(dbf: Path) -> bytes:
 
 
 def _dbf_encoding(text: bytes) -> str | None:
-    """``None`` for ASCII; ``"utf-8"`` when 90 % of the rest decodes so; else ``"gb18030"``.
-
-    GBK read as UTF-8 fails on most characters; UTF-8 cut at field widths, on few.
-    """
+    """``None`` for ASCII; ``"utf-8"`` if 90 % of the rest decodes so (GBK never does)."""
     if text.isascii():
         return None
     decoded = text.decode("utf-8", errors="replace")
@@ -421,10 +415,7 @@ def _shapefile_encoding(
 
 
 def _cut_repaired(values: pd.Series) -> tuple[list[str | None], int] | None:
-    """A text column's cells decoded, a character cut at a value's end dropped.
-
-    Also how many were cut; ``None`` when a value is invalid elsewhere (not UTF-8 at all).
-    """
+    """Cells decoded, a character cut at the end dropped, and how many; ``None``: not UTF-8."""
     import pyarrow as pa
 
     cells: list[str | None] = []
@@ -509,10 +500,7 @@ def _read_frame(
 
 
 def _shapefiles(source: Path, layer: str | None, where: str) -> None:
-    """Refuse a Shapefile without its ``.dbf`` or ``.shx`` before GDAL reads it wrongly.
-
-    In a folder (an unzipped archive): the one ``layer`` names, else each.
-    """
+    """Refuse a Shapefile (in a folder: ``layer``'s, else each) without ``.dbf`` or ``.shx``."""
     if not source.is_dir():
         _shapefile_parts(source, where)
         return
@@ -764,10 +752,7 @@ def _source_crs(
 def _to_wgs84(
     geoms: gpd.GeoSeries, crs: Any, datum: str, where: str, problem: str | None = None
 ) -> tuple[gpd.GeoSeries, str]:
-    """Geometries in EPSG:4326, datum offsets removed, and the CRS read, described.
-
-    Coordinates are checked against the CRS before and after reprojection.
-    """
+    """Geometries in EPSG:4326 (label checked before and after), datum offset removed; the CRS."""
     wgs84 = pyproj.CRS.from_user_input(settings.default_crs)
     geoms, said = _source_crs(geoms, crs, where, problem)
     source = pyproj.CRS.from_user_input(geoms.crs)
@@ -818,10 +803,7 @@ def _drop_non_finite(
 
 
 def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
-    """Move each cluster of distinct vertices within ``tol_deg`` (single linkage) onto its first.
-
-    Returns the geometries and how many vertices moved.
-    """
+    """Move clusters of vertices within ``tol_deg`` onto their first; how many moved."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
@@ -922,10 +904,7 @@ def _repair(values: np.ndarray, polygonal: np.ndarray, ids: pd.Series, where: st
 def _check_geometries(
     geoms: gpd.GeoSeries, ids: pd.Series, where: str, non_finite: np.ndarray
 ) -> tuple[gpd.GeoSeries, pd.DataFrame]:
-    """Repair invalid polygons, keep polygonal parts, drop empties: geometries and report.
-
-    ``non_finite``: positions nulled for NaN or infinite coordinates (said so in the report).
-    """
+    """Repair invalid polygons, keep polygonal parts, drop empties: geometries and report."""
     values = geoms.to_numpy().copy()
     null = pd.isna(values)
     empty = ~null & shapely.is_empty(np.where(null, shapely.Point(), values))

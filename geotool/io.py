@@ -157,16 +157,15 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
             f"{where} holds NUL bytes (first on line {line}): it looks "
             "like a binary file, not CSV text; export the table as CSV UTF-8 or .xlsx."
         )
-    first_error: UnicodeDecodeError | None = None
+    errors = []
     for enc in _ENCODINGS:
         try:
             return raw.decode(enc), enc
         except UnicodeDecodeError as exc:
-            first_error = first_error or exc
-    assert first_error is not None
-    line = raw.count(b"\n", 0, first_error.start) + 1
+            errors.append(exc.start)
+    line = raw.count(b"\n", 0, errors[0]) + 1
     raise InputError(
-        f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[first_error.start]:02x} "
+        f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[errors[0]]:02x} "
         f"on line {line} is invalid); save it as CSV UTF-8, or pass encoding= with its encoding."
     )
 
@@ -347,11 +346,7 @@ def _check_workbook(raw: bytes, where: str, limit: int) -> None:
 
 
 def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
-    """Refuse a sheet whose used range or whose cells' text is too big to read.
-
-    A stray cell at XFD1048576 makes 17 billion cells; a long shared string in every
-    cell makes gigabytes of text. The sheet is streamed row by row before it is read.
-    """
+    """Refuse a sheet whose range (a stray cell at XFD1048576) or text is too big, streaming it."""
     from openpyxl.utils import get_column_letter
 
     cap = max(1, limit // _BYTES_PER_CELL)
