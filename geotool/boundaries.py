@@ -43,8 +43,7 @@ def _file(name: str) -> tuple[Path, float]:
     """A shipped file of the boundaries folder and its modification time (the caches' key)."""
     path = Path(settings.boundaries_dir) / name
     if not path.exists():
-        msg = f"{path} is missing; rebuild with: geotool boundaries build"
-        raise DataError(msg)
+        raise DataError(f"{path} is missing; rebuild with: geotool boundaries build")
     return path, path.stat().st_mtime
 
 

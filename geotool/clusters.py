@@ -177,8 +177,7 @@ def _prefecture_codes(province: str, prefecture: str) -> tuple[str, ...]:
         cw = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
         codes = cw.loc[cw["old_prefecture"] == prefecture, "new_code"].tolist()
     if not codes:
-        msg = f"Cluster member {province}{prefecture} matches no unit of the boundaries."
-        raise DataError(msg)
+        raise DataError(f"Cluster member {province}{prefecture} matches no unit of the boundaries.")
     return tuple(codes)
 
 
@@ -198,8 +197,7 @@ def _named_units(names: list[str], pool: list[str], where: str) -> list[str]:
                 codes.append(hit[0])
                 break
         else:
-            msg = f"{where}: county {name!r} is not (uniquely) a unit of the prefecture."
-            raise DataError(msg)
+            raise DataError(f"{where}: county {name!r} is not (uniquely) a unit of the prefecture.")
     return codes
 
 
@@ -306,8 +304,7 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
             raise InputError(msg) from None
         name, defs = path.stem, frame.get("definition", pd.Series(dtype=str)).tolist()
     if not isinstance(defs, list) or not all(isinstance(d, str) for d in defs):
-        msg = f"{short(path)}: `definitions` must be a list of definition names."
-        raise InputError(msg)
+        raise InputError(f"{short(path)}: `definitions` must be a list of definition names.")
     if not defs:
         msg = f"{path} lists no definitions; give `definitions:` (YAML) or a `definition` column."
         raise InputError(msg)
@@ -358,8 +355,7 @@ def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.
 
     """
     if level not in ("county", "prefecture"):
-        msg = f"level must be 'county' or 'prefecture', got {short(level)!r}."
-        raise InputError(msg)
+        raise InputError(f"level must be 'county' or 'prefecture', got {short(level)!r}.")
     name, defs = load_set(spec)
     body = _membership if level == "county" else _prefecture_membership
     out = body(name, tuple(defs)).copy()
@@ -746,8 +742,7 @@ def _selected_units(selected: object) -> pd.Index:
         raise InputError(msg)
     if selected.index.has_duplicates:
         dup = selected.index[selected.index.duplicated()].unique()[:5].tolist()
-        msg = f"selected has duplicated index labels {dup}; give one value per unit."
-        raise InputError(msg)
+        raise InputError(f"selected has duplicated index labels {dup}; give one value per unit.")
     flags = selected.astype(object)
     ok = flags.map(
         lambda v: (
@@ -796,8 +791,7 @@ def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:
     w = as_weights(w)
     idx = w.ids.get_indexer(pd.Index(sources))
     if (idx < 0).any() or not len(idx):
-        msg = "sources must be units of the weights (at least one)."
-        raise InputError(msg)
+        raise InputError("sources must be units of the weights (at least one).")
     sym = ((w.sparse + w.sparse.T) > 0).astype(float)
     dist = dijkstra(sym, unweighted=True, indices=idx, min_only=True)
     return pd.Series(np.where(np.isfinite(dist), dist, np.nan), index=w.ids, name="hops")

@@ -69,8 +69,7 @@ def analysis_crs(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[pyproj.CRS, str
         return crs, f"the data's own projected CRS ({crs.name}), metres"
     west, south, east, north = geo.to_crs(settings.default_crs).total_bounds
     if not np.isfinite([west, south, east, north]).all():
-        msg = "geo has no finite coordinates; drop empty geometries first."
-        raise InputError(msg)
+        raise InputError("geo has no finite coordinates; drop empty geometries first.")
     cw, cs, ce, cn = CHINA_BOUNDS
     if west >= cw and east <= ce and south >= cs and north <= cn:
         note = "China Albers equal-area (geotool.settings.equal_area_crs), metres"
