@@ -22,16 +22,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-__all__ = [
-    "LEVELS",
-    "coastline",
-    "info",
-    "load",
-    "maritime",
-    "metadata",
-    "neighbours",
-    "units",
-]
+__all__ = ["LEVELS", "coastline", "info", "load", "maritime", "metadata", "neighbours", "units"]
 
 LEVELS = ("county", "prefecture", "province")
 _INDEX = {"county": "adcode", "prefecture": "prefecture_code", "province": "province_code"}

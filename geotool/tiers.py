@@ -148,11 +148,7 @@ def _ellipse(xy: np.ndarray, convention: str = "plain") -> tuple[float, float, f
     major = vecs[:, 1]
     azimuth = math.degrees(math.atan2(major[0], major[1])) % 180.0
     scale = math.sqrt(2 * n / (n - 2)) if convention == "corrected" else 1.0
-    return (
-        azimuth,
-        scale * math.sqrt(max(vals[1], 0.0)),
-        scale * math.sqrt(max(vals[0], 0.0)),
-    )
+    return (azimuth, scale * math.sqrt(max(vals[1], 0.0)), scale * math.sqrt(max(vals[0], 0.0)))
 
 
 def unit_positions(
