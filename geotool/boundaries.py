@@ -165,7 +165,7 @@ def info() -> dict[str, Any]:
     """
     meta = metadata()
     return {
-        "counts": {level: len(load(level)) for level in LEVELS},
+        "counts": {level: len(load(level)) for level in ("county", "prefecture", "province")},
         "unit_types": load("county")["unit_type"].value_counts().to_dict(),
         "vintage": meta["source"]["vintage"],
         "source": f"{meta['source']['package']} {meta['source']['version']}",

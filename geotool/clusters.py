@@ -56,39 +56,20 @@ __all__ = [
 
 SETS: dict[str, list[str]] = {
     "report2020": [
-        "yangtze_delta_2016",
-        "jingjinji_2015",
-        "west_strait_2011",
-        "central_plains_2016",
-        "middle_yangtze_2015",
-        "shandong_peninsula_2006",
-        "hohhot_baotou_ordos_yulin_2018",
-        "central_south_liaoning_9",
-        "huaihai_wider_20",
+        "yangtze_delta_2016", "jingjinji_2015", "west_strait_2011", "central_plains_2016",
+        "middle_yangtze_2015", "shandong_peninsula_2006", "hohhot_baotou_ordos_yulin_2018",
+        "central_south_liaoning_9", "huaihai_wider_20",
     ],
     "plans": [
-        "jingjinji_2015",
-        "yangtze_delta_2019_central",
-        "greater_bay_area_2019",
-        "chengdu_chongqing_2016",
-        "middle_yangtze_2015",
-        "shandong_peninsula_2017",
-        "west_strait_2011",
-        "harbin_changchun_2016",
-        "central_south_liaoning_9",
-        "central_plains_2016",
-        "guanzhong_plain_2018",
-        "beibu_gulf_2017",
-        "central_shanxi_2022",
-        "hohhot_baotou_ordos_yulin_2018",
-        "central_guizhou_2017",
-        "central_yunnan_2020",
-        "lanzhou_xining_2018",
-        "ningxia_yellow_river_customary",
-        "tianshan_north_slope_customary",
+        "jingjinji_2015", "yangtze_delta_2019_central", "greater_bay_area_2019",
+        "chengdu_chongqing_2016", "middle_yangtze_2015", "shandong_peninsula_2017",
+        "west_strait_2011", "harbin_changchun_2016", "central_south_liaoning_9",
+        "central_plains_2016", "guanzhong_plain_2018", "beibu_gulf_2017", "central_shanxi_2022",
+        "hohhot_baotou_ordos_yulin_2018", "central_guizhou_2017", "central_yunnan_2020",
+        "lanzhou_xining_2018", "ningxia_yellow_river_customary", "tianshan_north_slope_customary",
         "huaihai_core_2018",
     ],
-}
+}  # fmt: skip
 
 #: Prefecture names of the plans that are not prefectures of the 2021 boundaries.
 _RENAMED_AREAS = {"杨凌示范区": ["610403"]}

@@ -94,19 +94,9 @@ KERNELS = {
 class Weights:
     """Spatial weights over a set of units, with what was done to build them.
 
-    Attributes
-    ----------
-    sparse : scipy.sparse.csr_matrix
-        ``(n, n)`` weights in the order of ``ids``, no self-weights: binary, kernel
-        values, or as given for a Graph or W.
-    spec : str
-        The spec it was built from (``graph`` / ``W`` when converted).
-    ids : pandas.Index
-        The units, in order (adcodes for bundled units, else the input's index).
-    report : dict
-        Connectivity: units, links, neighbours (mean/min/max), the island rule and what
-        it did, components, the CRS of distances.
-
+    ``sparse``: ``(n, n)`` csr weights in the order of ``ids`` (adcodes, or the input's
+    index), no self-weights; ``spec``: what built them (``graph`` / ``W`` if converted);
+    ``report``: links, neighbours, the island rule's work, components, CRS of distances.
     """
 
     sparse: sp.csr_matrix
@@ -470,30 +460,14 @@ def build(
 ) -> Weights:
     """Build spatial weights over any set of units.
 
-    Parameters
-    ----------
-    geo : geopandas.GeoDataFrame, geopandas.GeoSeries, or codes
-        Any geometry with a CRS and a unique index (the weights' ids), or six-digit
-        codes of the bundled county layer (shipped neighbours, points, names, provinces).
-    spec : str
-        ``queen``, ``rook``, ``knn:K``, ``distance:D``, ``kernel:FUNCTION:knn:K``,
-        ``kernel:FUNCTION:D`` (module docstring).
-    islands : str
-        Units without neighbours: ``"nearest"`` (joined if within the bound),
-        ``"max:D"``, ``"nearest:unbounded"``, ``"drop"`` or ``"keep"`` (module docstring).
-    labels, groups : str or pandas.Series, optional
-        Names for the report and a grouping (e.g. province) across which a bridge is
-        warned about: a column of ``geo`` or a Series on its index. Bundled codes use
-        the layer's names and provinces.
-    max_bridge_km : float, optional
-        Bridges longer than this are warned about (default: the bound of ``"nearest"``).
-
-    Returns
-    -------
-    Weights
-        ``report["islands"]`` has ``rule``, ``bound_km``, ``count``, ``joined``,
-        ``isolated``, ``dropped``, ``units`` (one line each), ``details`` (``unit,
-        nearest, km, action`` per unit without neighbours) and ``bridges``.
+    ``geo``: any geometry with a CRS and a unique index (the ids), or six-digit codes of
+    the bundled county layer. ``spec`` and ``islands``: see the module docstring.
+    ``labels`` (names for the report) and ``groups`` (e.g. provinces: a bridge across
+    them is warned about) are columns of ``geo`` or Series on its index; bundled codes
+    use the layer's. Bridges longer than ``max_bridge_km`` (default the bound of
+    ``"nearest"``) are warned about. ``report["islands"]`` has ``rule``, ``bound_km``,
+    ``count``, ``joined``, ``isolated``, ``dropped``, ``units`` (one line each),
+    ``details`` (``unit, nearest, km, action`` each) and ``bridges``.
 
     Examples
     --------
@@ -713,23 +687,11 @@ def _readable_band(metres: float) -> str:
 
 
 def neighbour_band(geo: gpd.GeoDataFrame | gpd.GeoSeries | pd.Index | Sequence[str]) -> str:
-    """The distance band of sensitivity analyses, from the data's own scale.
+    """The ``distance:D`` band of sensitivity analyses, from ``geo``'s own scale (as :func:`build`).
 
     The smallest band that gives every unit a neighbour, rounded up to two significant
-    figures (``distance:140km`` among prefectures, ``distance:2.4km`` among a city's
-    streets), capped at the island bound of :func:`build` so that one remote unit does
-    not widen it for all: units farther out are islands, for the island rule.
-
-    Parameters
-    ----------
-    geo : geopandas.GeoDataFrame, geopandas.GeoSeries, or codes
-        As :func:`build`.
-
-    Returns
-    -------
-    str
-        A ``distance:D`` spec naming its band.
-
+    figures, capped at the island bound of :func:`build` so that one remote unit does
+    not widen it for all (units farther out are islands, for the island rule).
     """
     import geopandas as gpd
     from scipy.spatial import cKDTree
