@@ -28,11 +28,10 @@ MAX_CLASSES = 20
 def at_most(k: int, name: str = "k") -> int:
     """``k`` if at most :data:`MAX_CLASSES`, else an :class:`InputError` naming ``name``."""
     if k > MAX_CLASSES:
-        msg = (
+        raise InputError(
             f"{name}={k}: at most {MAX_CLASSES} classes (a legend of more colours cannot be "
             f"told apart); use {name}={MAX_CLASSES} or fewer."
         )
-        raise InputError(msg)
     return k
 
 
@@ -119,11 +118,10 @@ def user_breaks(breaks: object) -> list[float]:
     if not np.isfinite(out).all():
         raise InputError(f"breaks={short(items, 60)}: every break must be finite (no NaN or inf).")
     if any(b >= c for b, c in zip(out[:-1], out[1:], strict=False)):
-        msg = (
+        raise InputError(
             f"breaks={short(items, 60)}: class upper bounds must increase strictly "
             f"(sorted, no repeats), e.g. {short(sorted(set(out)), 60)}."
         )
-        raise InputError(msg)
     return out
 
 
@@ -159,11 +157,10 @@ def classify(
         raise InputError(f"scheme must be one of {list(SCHEMES)}, got {type(scheme).__name__}.")
     elif scheme in SCHEMES:
         if distinct < 2:
-            msg = (
+            raise InputError(
                 f"values ({str(values.name)[:40]!r}) have {distinct} distinct value(s); "
                 "a choropleth needs at least 2."
             )
-            raise InputError(msg)
         k = min(5, distinct) if k is None else at_most(check.classes(k, n_distinct=distinct))
     else:
         raise InputError(f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}.")

@@ -43,11 +43,10 @@ def _layer(level: str) -> tuple[Path, float]:
         raise InputError(f"level must be one of {LEVELS}, got {level!r}.")
     path = Path(settings.boundaries_dir) / f"{level}.parquet"
     if not path.exists():
-        msg = (
+        raise DataError(
             f"Boundary layer {path} is missing. Reinstall geotool from a full clone, "
             "or rebuild it with: geotool boundaries build"
         )
-        raise DataError(msg)
     return path, path.stat().st_mtime
 
 
@@ -61,20 +60,11 @@ def _read(path: Path, mtime: float) -> gpd.GeoDataFrame:
 def load(level: Level = "county") -> gpd.GeoDataFrame:
     """Load a bundled boundary layer (read once per process; each call returns a copy).
 
-    Parameters
-    ----------
-    level : {"county", "prefecture", "province"}
-        Which layer.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        Indexed by six-digit code (``adcode``), EPSG:4326. County columns: ``name``,
-        ``unit_type``, ``province_administered``, ``prefecture_code``, ``prefecture``,
-        ``province_code``, ``province``, ``region`` (NBS four regions; ``none`` for Hong
-        Kong, Macau, Taiwan), ``name_pinyin``, ``area_km2`` (equal-area, from the
-        full-resolution source), ``rep_lon``, ``rep_lat`` (a point inside the unit),
-        ``n_parts``, ``queen_neighbours``, ``component``.
+    Indexed by ``adcode``, EPSG:4326. County columns: ``name``, ``unit_type``,
+    ``province_administered``, ``prefecture_code``, ``prefecture``, ``province_code``,
+    ``province``, ``region`` (NBS four regions; ``none`` for Hong Kong, Macau, Taiwan),
+    ``name_pinyin``, ``area_km2`` (equal-area, full resolution), ``rep_lon``, ``rep_lat``
+    (a point inside the unit), ``n_parts``, ``queen_neighbours``, ``component``.
 
     Examples
     --------

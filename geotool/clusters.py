@@ -228,11 +228,10 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            msg = (
+            raise InputError(
                 f"{short(path)} is not a CSV table with a `definition` column "
                 f"({short(str(exc).strip(), 80)})."
-            )
-            raise InputError(msg) from None
+            ) from None
         name, defs = path.stem, frame.get("definition", pd.Series(dtype=str)).tolist()
     if not isinstance(defs, list) or not all(isinstance(d, str) for d in defs):
         raise InputError(f"{short(path)}: `definitions` must be a list of definition names.")
@@ -242,11 +241,10 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
     known = set(_table()["definition"])
     unknown = [d for d in defs if d not in known]
     if unknown:
-        msg = (
+        raise InputError(
             f"{short(path)}: unknown definitions {[short(u, 40) for u in unknown[:5]]}; "
             "see geotool.clusters.definitions() for the known ones."
         )
-        raise InputError(msg)
     return str(name), list(defs)
 
 
@@ -262,11 +260,10 @@ def _yaml_set(path: Path, text: str) -> tuple[Any, Any]:
         msg = f"{short(path)} is not valid YAML{line}; fix it (name: ..., definitions: [...])."
         raise InputError(msg) from None
     if not isinstance(data, dict):
-        msg = (
+        raise InputError(
             f"{short(path)} holds a YAML {type(data).__name__}, not a mapping; write "
             "`name: my_set` and `definitions:` with a list of definitions."
         )
-        raise InputError(msg)
     return data.get("name", path.stem), data.get("definitions")
 
 
@@ -423,11 +420,10 @@ def _check_geometry(defs: tuple[str, ...]) -> dict[str, int]:
         by_geom = set(units.index[tree.query(row.geometry, predicate="contains")])
         by_code = set(members(row.definition)["adcode"])
         if by_geom != by_code:
-            msg = (
+            raise DataError(
                 f"{row.definition}: code and geometry disagree: in by code only "
                 f"{sorted(by_code - by_geom)[:5]}, by geometry only {sorted(by_geom - by_code)[:5]}"
             )
-            raise DataError(msg)
         checked[row.definition] = len(by_code)
     return checked
 
@@ -475,18 +471,16 @@ def _known(table: pd.DataFrame, ms: pd.DataFrame | None = None) -> pd.DataFrame:
     """A copy of ``table``, checked to hold codes of ``ms`` (default: bundled counties)."""
     level = "county" if ms is None else ms.attrs.get("level", "county")
     if "adcode" not in table.columns:
-        msg = (
+        raise InputError(
             f"table needs an 'adcode' column of {level}-level codes; it has {list(table.columns)}."
         )
-        raise InputError(msg)
     known = boundaries.units().index if ms is None else ms.index
     unknown = pd.Index(table["adcode"].astype(str)).difference(known)
     if len(unknown):
-        msg = (
+        raise InputError(
             f"{len(unknown)} codes of table are not bundled {level}-level units (e.g. "
             f"{list(unknown[:3])}); city clusters are defined on the bundled units."
         )
-        raise InputError(msg)
     return table.copy()
 
 
@@ -575,11 +569,10 @@ def belts(
 def _selected_units(selected: object) -> pd.Index:
     """The units ``selected`` marks: booleans or 0/1, one per unit, none missing."""
     if not isinstance(selected, pd.Series):
-        msg = (
+        raise InputError(
             "selected must be a pandas Series of booleans on the units' index, got "
             f"{type(selected).__name__}."
         )
-        raise InputError(msg)
     if selected.index.has_duplicates:
         dup = selected.index[selected.index.duplicated()].unique()[:5].tolist()
         raise InputError(f"selected has duplicated index labels {dup}; give one value per unit.")
@@ -592,11 +585,10 @@ def _selected_units(selected: object) -> pd.Index:
     )
     if not ok.all():
         shown = selected.index[~ok.to_numpy(dtype=bool)][:5].tolist()
-        msg = (
+        raise InputError(
             f"selected must hold True/False (or 1/0) for every unit; units {shown} hold "
             f"{short(flags[~ok.to_numpy(dtype=bool)].iloc[0], 30)!r}."
         )
-        raise InputError(msg)
     return pd.Index(selected.index[flags.astype(bool).to_numpy(dtype=bool)])
 
 

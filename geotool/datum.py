@@ -199,11 +199,10 @@ def check_datum(value: object, parameter: str = "datum") -> str:
     """
     name = str(value).strip().lower().replace("-", "").replace("_", "")
     if name not in DATUMS:
-        msg = (
+        raise InputError(
             f"{parameter}={str(value)[:40]!r} is not a datum geotool converts; "
             "use 'wgs84', 'gcj02' (AMap, Tencent) or 'bd09' (Baidu)."
         )
-        raise InputError(msg)
     return name
 
 

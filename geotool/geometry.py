@@ -59,11 +59,10 @@ def analysis_crs(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[pyproj.CRS, str
 
     """
     if geo.crs is None:
-        msg = (
+        raise InputError(
             "geo has no CRS, so degrees cannot be told from metres; set it with "
             "geo.set_crs('EPSG:4326') for longitude/latitude (or the CRS it is in)."
         )
-        raise InputError(msg)
     crs = pyproj.CRS.from_user_input(geo.crs)
     if crs.is_projected and _metres(crs):
         return crs, f"the data's own projected CRS ({crs.name}), metres"
@@ -117,11 +116,10 @@ def positions(
     lost = ~(np.isfinite(xy).all(axis=1) & np.isfinite(lonlat).all(axis=1))
     if lost.any():  # outside the area the projection can show (its antipode ...)
         shown = [str(v)[:40] for v in series.index[lost][:5]]
-        msg = (
+        raise InputError(
             f"{int(lost.sum()):,} of geo's units have no position in {short(target.name, 60)} "
             f"(index {shown}); pass crs= a projected CRS that covers them, or drop them."
         )
-        raise InputError(msg)
     return Positions(xy=xy, lonlat=lonlat, crs=target, crs_note=note)
 
 
@@ -133,11 +131,10 @@ def _given_crs(crs: object) -> pyproj.CRS:
         msg = f"crs={short(repr(crs), 60)} is not a CRS ({short(exc, 80)}); pass e.g. 'EPSG:3857'."
         raise InputError(msg) from None
     if not (target.is_projected and _metres(target)):
-        msg = (
+        raise InputError(
             f"crs={short(repr(crs), 60)} ({short(target.name, 40)}) is not a projected CRS in "
             "metres; distances need one (e.g. 'EPSG:3857'), or leave crs= out."
         )
-        raise InputError(msg)
     return target
 
 
@@ -160,11 +157,10 @@ def bundled_positions(codes: pd.Index) -> Positions:
     table = _bundled_xy()
     unknown = pd.Index(codes).difference(table.index)
     if len(unknown):
-        msg = (
+        raise InputError(
             f"{len(unknown)} codes are not county-level units of the bundled boundaries "
             f"(e.g. {list(unknown[:5])}); pass a GeoDataFrame to use other geometry."
         )
-        raise InputError(msg)
     part = table.loc[codes]
     return Positions(
         xy=part[["x", "y"]].to_numpy(),

@@ -62,11 +62,10 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
 
     """
     if method not in ("ward", "jenks", "quantiles"):
-        msg = (
+        raise InputError(
             f"method must be 'ward', 'jenks' or 'quantiles' (or 'report' for the report's "
             f"rankings), got {short(repr(method), 40)}."
         )
-        raise InputError(msg)
     if isinstance(scores, pd.Series) and pd.api.types.is_bool_dtype(scores.dtype):
         raise InputError("scores are booleans; pass a numeric score (higher is better).")
     from geotool._classify import at_most
@@ -129,11 +128,10 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 
 def _check_ellipse(convention: str) -> str:
     if convention not in ELLIPSE_CONVENTIONS:
-        msg = (
+        raise InputError(
             f"ellipse must be 'corrected' (sqrt(2) and sqrt(n/(n-2)), as pointpats and "
             f"CrimeStat) or 'plain' (1 sigma), got {convention!r}."
         )
-        raise InputError(msg)
     return convention
 
 
@@ -169,22 +167,20 @@ def unit_positions(
     if coast is not None and not isinstance(
         coast, shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame
     ):
-        msg = (
+        raise InputError(
             f"coast must be a shapely geometry, GeoSeries or GeoDataFrame (e.g. "
             f"geotool.boundaries.coastline()), got {type(coast).__name__}."
         )
-        raise InputError(msg)
     if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
         ids, pos = pd.Index(geo.index), positions(geo)
     elif isinstance(geo, pd.Index | pd.Series | np.ndarray | list | tuple):
         ids = pd.Index(list(geo)).astype(str)
         pos = bundled_positions(ids)
     else:
-        msg = (
+        raise InputError(
             f"geo must be a GeoDataFrame, a GeoSeries or a list of bundled county codes, got "
             f"{type(geo).__name__}."
         )
-        raise InputError(msg)
     xy, lonlat = pos.xy, pos.lonlat
     out = pd.DataFrame(
         {"x": xy[:, 0], "y": xy[:, 1], "lon": lonlat[:, 0], "lat": lonlat[:, 1]}, index=ids
@@ -216,11 +212,10 @@ def _core_point(core: object) -> tuple[float, float] | None:
         msg = f"core must be a (longitude, latitude) pair in degrees, got {short(core, 60)}."
         raise InputError(msg) from None
     if not (np.isfinite([lon, lat]).all() and -180 <= lon <= 360 and -90 <= lat <= 90):
-        msg = (
+        raise InputError(
             f"core=({lon:g}, {lat:g}) is not a longitude from -180 to 360 and a latitude "
             "from -90 to 90 degrees; pass (longitude, latitude)."
         )
-        raise InputError(msg)
     return lon, lat
 
 
@@ -228,11 +223,10 @@ def _positions_for(table: pd.DataFrame, pos: pd.DataFrame, id_col: str) -> pd.Da
     ids = pd.Index(table[id_col])
     missing = ids.difference(pos.index)
     if len(missing):
-        msg = (
+        raise InputError(
             f"{len(missing)} units of the tier table have no position (e.g. "
             f"{list(missing[:3])}); build positions from the same units."
         )
-        raise InputError(msg)
     return pos.loc[ids]
 
 
@@ -360,10 +354,9 @@ def yearly_centres(
     """Per year and tier: the mean centre, and its shift (km, bearing) from the year before."""
     years = sorted(table[year_col].unique())
     if len(years) < 2:
-        msg = (
+        raise InputError(
             f"Change over time needs rankings of at least two years in {year_col!r}; found {years}."
         )
-        raise InputError(msg)
     frames = []
     for year in years:
         geo = geography(table[table[year_col] == year], pos, id_col=id_col)
@@ -510,12 +503,11 @@ def _check_analysis_input(table: object, pos: object, *, id_col: str, year_col: 
     needed = [id_col, "tier", *([year_col] if year_col else [])]
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        msg = (
+        raise InputError(
             f"table has no column {short(missing, 60)} (id_col={short(id_col, 30)!r}, "
             f"year_col={short(year_col, 30)!r}); its columns are "
             f"{short(list(table.columns), 120)}. Make it with tiers.from_scores."
         )
-        raise InputError(msg)
     if table.empty:
         raise InputError("table has no rows; there is nothing to analyse.")
     tier = pd.to_numeric(table["tier"], errors="coerce")
@@ -531,11 +523,10 @@ def _check_analysis_input(table: object, pos: object, *, id_col: str, year_col: 
     bad = [c for c in ("x", "y", "lon", "lat") if c not in pos.columns]
     coords = None if bad else pos[["x", "y", "lon", "lat"]].apply(pd.to_numeric, errors="coerce")
     if coords is None or not np.isfinite(coords.to_numpy(dtype=float)).all():
-        msg = (
+        raise InputError(
             "pos must be tiers.unit_positions() of the table's units: finite x, y, lon and "
             f"lat columns{f' (missing {bad})' if bad else ''}."
         )
-        raise InputError(msg)
 
 
 def _verdict(geo: pd.DataFrame, grad: pd.DataFrame) -> str:
@@ -614,26 +605,23 @@ def _score_table(units: object, scores: object, years: object, id_col: str) -> p
         raise InputError(f"units, scores and years must have one entry per unit; got {sizes}.")
     blank = pd.isna(ids) | np.array([str(i).strip() == "" for i in ids], dtype=bool)
     if blank.any():
-        msg = (
+        raise InputError(
             f"units: {int(blank.sum()):,} id(s) are missing or blank (positions "
             f"{np.flatnonzero(blank)[:5].tolist()}); give every score a unit id."
         )
-        raise InputError(msg)
     if years is not None and pd.isna(when).any():
-        msg = (
+        raise InputError(
             f"years: {int(pd.isna(when).sum()):,} year(s) are missing (positions "
             f"{np.flatnonzero(pd.isna(when))[:5].tolist()}); give every score its year."
         )
-        raise InputError(msg)
     table = pd.DataFrame({id_col: ids, "score": check.finite_values(values, "scores").to_numpy()})
     table["year"] = when
     dup = table.duplicated([id_col, "year"], keep=False).to_numpy()
     if dup.any():
         shown = pd.unique(table.loc[dup, id_col])[:5].tolist()
         where = " in one year" if years is not None else ""
-        msg = (
+        raise InputError(
             f"units: {len(pd.unique(table.loc[dup, id_col])):,} unit(s) appear more than once"
             f"{where} ({short(shown, 80)}); give one score per unit (and year)."
         )
-        raise InputError(msg)
     return table

@@ -194,11 +194,10 @@ def as_weights(w: object) -> Weights:
         return Weights.from_graph(w)
     if kind.startswith("libpysal.weights") and hasattr(w, "id_order"):
         return Weights.from_w(w)
-    msg = (
+    raise InputError(
         f"w must be geotool Weights, a libpysal.graph.Graph or a libpysal.weights.W, "
         f"got {type(w).__name__}; build weights with geotool.weights.build(geo, 'queen')."
     )
-    raise InputError(msg)
 
 
 def parse_islands(islands: str) -> tuple[str, float | None]:
@@ -212,12 +211,11 @@ def parse_islands(islands: str) -> tuple[str, float | None]:
     """
     m = _ISLANDS.match(str(islands).strip().lower()) if isinstance(islands, str) else None
     if not m:
-        msg = (
+        raise InputError(
             f"islands={str(islands)[:40]!r} is not a rule: use 'nearest' (joined within "
             f"{ISLAND_BOUND_FACTOR:g}x the median nearest-neighbour distance), 'max:D' with D "
             "in km or m (max:100km), 'nearest:unbounded', 'drop' or 'keep'."
         )
-        raise InputError(msg)
     if m["rule"]:
         return m["rule"], None
     km = float(m["d"]) / (1.0 if m["unit"] == "km" else 1000.0)
@@ -240,23 +238,21 @@ def parse_spec(spec: str) -> dict[str, Any]:
     """
     m = _SPEC.match(str(spec).strip().lower())
     if not m or (m["fn"] and m["fn"] not in KERNELS):
-        msg = (
+        raise InputError(
             f"Unknown weights spec {str(spec)[:60]!r}; use queen, rook, knn:K (e.g. knn:6), "
             "distance:D with km or m (distance:100km), or kernel:FUNCTION:knn:K / "
             f"kernel:FUNCTION:D (FUNCTION one of {', '.join(KERNELS)})."
         )
-        raise InputError(msg)
     if m["contig"]:
         return {"kind": m["contig"]}
     kernel = {"kind": "kernel", "function": m["fn"]}
     if m["k"] or m["kk"]:
         digits = (m["k"] or m["kk"]).lstrip("0") or "0"
         if len(digits) > _MAX_K_DIGITS:  # int() of 4,300+ digits raises; no data has 10^9 units
-            msg = (
+            raise InputError(
                 f"Weights spec {short(spec, 40)!r} asks for a {len(digits):,}-digit number of "
                 "neighbours; use knn:K with K below the number of units (e.g. knn:6)."
             )
-            raise InputError(msg)
         if int(digits) < 1:
             raise InputError(f"knn needs k >= 1, got {int(digits)} in {short(spec, 40)!r}.")
         return {"kind": "knn", "k": int(digits)} if m["k"] else {**kernel, "k": int(digits)}
@@ -295,11 +291,10 @@ def _geometry_contiguity(geo: gpd.GeoSeries, rook: bool) -> tuple[np.ndarray, np
 
     kinds = set(geo.geom_type.unique())
     if not kinds <= {"Polygon", "MultiPolygon"}:
-        msg = (
+        raise InputError(
             f"Contiguity weights need polygons; geo holds {sorted(kinds)}. Use knn:K or "
             "distance:D for points and lines."
         )
-        raise InputError(msg)
     a, b = neighbour_array(geo.to_numpy(), rook=rook).T
     return np.concatenate([a, b]), np.concatenate([b, a])
 
@@ -342,11 +337,10 @@ def _label_array(
     if values is None:
         return None
     if not isinstance(values, str | pd.Series):
-        msg = (
+        raise InputError(
             f"{what} must be a column name of geo or a pandas Series on its index, got "
             f"{type(values).__name__}."
         )
-        raise InputError(msg)
     if isinstance(values, str):
         if geo is None or values not in geo.columns:
             raise InputError(f"{what}={values!r} is not a column of geo.")
@@ -378,11 +372,10 @@ def _units(geo: Any, labels: Any, groups: Any) -> _Units:
             _Located(locate), functools.partial(_geometry_contiguity, series),
         )  # fmt: skip
     if not isinstance(geo, pd.Index | pd.Series | np.ndarray | list | tuple):
-        msg = (
+        raise InputError(
             f"geo must be a GeoDataFrame, a GeoSeries or a list of bundled county codes, got "
             f"{type(geo).__name__}."
         )
-        raise InputError(msg)
     ids = pd.Index(pd.unique(pd.Index(list(geo)).astype(str)), name="adcode")
     bpos = bundled_positions(ids)  # shipped points: cheap, and checks the codes
     units = boundaries.units()
@@ -424,11 +417,10 @@ def _structure(
     if "k" in parsed:
         k = parsed["k"]
         if k >= n:
-            msg = (
+            raise InputError(
                 f"knn:{k} asks for {k} neighbours of each of {n} units; use at most {n - 1} "
                 f"(knn:{n - 1})."
             )
-            raise InputError(msg)
         focal, neigh, d = _knn(tree, pts, k)
         if kind == "knn":
             return focal, neigh, np.ones(len(focal))
@@ -519,13 +511,12 @@ def _refuse_sparse_band(spec: str, lonely: int, where: _Located) -> None:
     """A band that leaves most units alone measures the island rule, not the band."""
     pts, tree = where()
     nearest_km = tree.query(pts, k=2)[0][:, 1] / 1000
-    msg = (
+    raise InputError(
         f"{spec} leaves {lonely} of {len(pts)} units without a neighbour (the median "
         f"distance to the nearest unit is {np.median(nearest_km):.3g} km); use a band "
         f"of at least {math.ceil(nearest_km.max()):d}km, which gives every unit one, "
         "or knn:K."
     )
-    raise InputError(msg)
 
 
 def _drop(
@@ -534,11 +525,10 @@ def _drop(
     """The links and ids without the units ``islands="drop"`` removes."""
     keep = np.setdiff1d(np.arange(len(ids)), lonely)
     if len(keep) < 3:
-        msg = (
+        raise InputError(
             f"islands='drop' leaves {len(keep)} of {len(ids)} units under {spec!r}; use "
             "islands='nearest' or weights that connect more units (knn:K)."
         )
-        raise InputError(msg)
     remap = np.full(len(ids), -1)
     remap[keep] = np.arange(len(keep))
     return remap[focal], remap[neigh], ids[keep]
