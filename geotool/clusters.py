@@ -35,24 +35,10 @@ if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = [
-    "SETS",
-    "belts",
-    "check_geometry",
-    "core_distances",
-    "county_contiguity",
-    "definitions",
-    "hops",
-    "load_set",
-    "members",
-    "membership",
-    "network",
-    "overlaps",
-    "polygons",
-    "radiation",
-    "ranking_counts",
-    "set_changes",
-    "table_belts",
-]
+    "SETS", "belts", "check_geometry", "core_distances", "county_contiguity", "definitions",
+    "hops", "load_set", "members", "membership", "network", "overlaps", "polygons", "radiation",
+    "ranking_counts", "set_changes", "table_belts",
+]  # fmt: skip
 
 SETS: dict[str, list[str]] = {
     "report2020": [

@@ -19,18 +19,9 @@ import shapely
 from geotool._errors import InputError
 
 __all__ = [
-    "DATUMS",
-    "bd09_to_gcj02",
-    "bd09_to_wgs84",
-    "check_datum",
-    "convert",
-    "gcj02_to_bd09",
-    "gcj02_to_wgs84",
-    "in_gcj_area",
-    "transform_geometries",
-    "wgs84_to_bd09",
-    "wgs84_to_gcj02",
-]
+    "DATUMS", "bd09_to_gcj02", "bd09_to_wgs84", "check_datum", "convert", "gcj02_to_bd09",
+    "gcj02_to_wgs84", "in_gcj_area", "transform_geometries", "wgs84_to_bd09", "wgs84_to_gcj02",
+]  # fmt: skip
 
 #: The datums geotool converts between (lower-case names, as ``datum=`` takes them).
 DATUMS = ("wgs84", "gcj02", "bd09")

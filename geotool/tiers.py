@@ -1,18 +1,13 @@
 """Tier diffusion: how tiers of a ranking or score spread across space, measured.
 
-The 2020 report's claim (二(二)): four tiers, the first all in 苏浙闽, later ones ever more
-central and western, "梯次分布，由东向西逐步扩散". This module measures such claims for any
-units, from a tier table and the units' positions (:func:`unit_positions`).
-
-Centres, spreads and ellipses are computed on representative points in the projected CRS
-of :func:`geotool.geometry.analysis_crs` and reported in degrees and km; distances and
-bearings between two points are geodesic (WGS84). The median centre is the geometric
-median (Weiszfeld); the standard distance is ``sqrt(mean squared distance)``. The standard
-deviational ellipse (azimuth of the major axis clockwise from north in ``[0, 180)``) is
-``"plain"`` (1 sigma along the principal axes of the population covariance) or
-``"corrected"`` (default: times ``sqrt(2) * sqrt(n / (n - 2))``, the ellipse of CrimeStat
-and of ``pointpats.centrography.ellipse``, undefined for ``n <= 2``; ArcGIS omits the
-second factor).
+Tests claims such as the 2020 report's (二(二): the first tier all in 苏浙闽, later ones
+ever more central and western) for any units, from a tier table and the units' positions
+(:func:`unit_positions`). Centres, spreads and ellipses are computed in the projected CRS of
+:func:`geotool.geometry.analysis_crs`; distances and bearings between two points are
+geodesic. The standard deviational ellipse is ``"corrected"`` (default: CrimeStat's and
+``pointpats.centrography.ellipse``'s, times ``sqrt(2) * sqrt(n / (n - 2))``, undefined for
+``n <= 2``) or ``"plain"`` (1 sigma along the principal axes); azimuths are clockwise from
+north in ``[0, 180)`` (README, "Tiers and diffusion").
 """
 
 from __future__ import annotations
@@ -34,18 +29,9 @@ from geotool._text import short
 from geotool.geometry import bundled_positions, positions
 
 __all__ = [
-    "analyse",
-    "assign",
-    "composition",
-    "diffusion_vectors",
-    "from_scores",
-    "geography",
-    "gradient",
-    "mobility",
-    "shapes",
-    "unit_positions",
-    "yearly_centres",
-]
+    "analyse", "assign", "composition", "diffusion_vectors", "from_scores", "geography",
+    "gradient", "mobility", "shapes", "unit_positions", "yearly_centres",
+]  # fmt: skip
 
 
 def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:

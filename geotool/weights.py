@@ -1,31 +1,16 @@
 """Spatial weights for any geometry: contiguity, nearest neighbours, distance bands, kernels.
 
-:func:`build` takes a GeoDataFrame (any geometry, CRS and index) or codes of the bundled
-county layer (the fast path), and a spec:
-
-``queen`` (default), ``rook``
-    Polygons sharing a vertex or an edge (GeoDa's and libpysal's vertex contiguity);
-    bundled codes use the shipped neighbour table. Points have none: use ``knn``.
-``knn:K``
-    The K nearest units (ties at the K-th distance broken by order).
-``distance:D`` with ``D`` in ``km`` or ``m`` (``distance:100km``)
-    Binary band: units closer than D.
-``kernel:FUNCTION:knn:K`` (adaptive) or ``kernel:FUNCTION:D`` (fixed)
-    ``K(d_ij / h_i)`` with FUNCTION one of :data:`KERNELS` (libpysal's ``Kernel``;
-    gaussian truncated at the bandwidth). Fixed: ``h = D``. Adaptive: ``h_i`` is the
-    distance to the K-th nearest unit times 1 + 1e-7, so that it stays a neighbour.
-
-No self-weights (Gi* adds them itself). Distances are between representative points in
-:func:`geotool.geometry.analysis_crs`, never in degrees. :func:`as_weights` turns a
-libpysal ``Graph`` or ``W`` into :class:`Weights`, keeping its values.
-
-Units without neighbours (``islands=``; a county universe has holes where city districts
-lie): ``"nearest"`` (default) joins each to its nearest unit, symmetrically, if closer than
-:data:`ISLAND_BOUND_FACTOR` times the median nearest-neighbour distance (a 1,320 km link
-such as 延边 -> 连云港 is no neighbourhood); ``"max:D"`` the same with the bound D;
-``"nearest:unbounded"`` at any distance; ``"drop"`` removes them; ``"keep"`` keeps them
-without neighbours (lag 0, no local test). ``report["islands"]`` says what was done to
-each; joins longer than ``max_bridge_km`` or across ``groups`` are warned about.
+:func:`build` takes a GeoDataFrame (any geometry, CRS and index) or bundled county codes
+and a spec: ``queen`` (default) or ``rook`` (polygons sharing a vertex or an edge, as
+libpysal's vertex contiguity), ``knn:K``, ``distance:D`` (a binary band, D in km or m),
+``kernel:FUNCTION:knn:K`` (adaptive bandwidth: the K-th neighbour's distance times
+1 + 1e-7) or ``kernel:FUNCTION:D`` (fixed), FUNCTION one of :data:`KERNELS`. No
+self-weights; distances are between representative points in
+:func:`geotool.geometry.analysis_crs`. Units without neighbours follow ``islands=``:
+``"nearest"`` (joined to their nearest unit within :data:`ISLAND_BOUND_FACTOR` times the
+median nearest-neighbour distance), ``"max:D"``, ``"nearest:unbounded"``, ``"drop"`` or
+``"keep"`` (README, "Units without neighbours"). :func:`as_weights` takes a libpysal
+``Graph`` or ``W``, keeping its values.
 """
 
 from __future__ import annotations
@@ -56,16 +41,9 @@ if TYPE_CHECKING:
     from libpysal.weights import W
 
 __all__ = [
-    "ISLAND_BOUND_FACTOR",
-    "KERNELS",
-    "Weights",
-    "WeightsLike",
-    "as_weights",
-    "build",
-    "neighbour_band",
-    "parse_islands",
-    "parse_spec",
-]
+    "ISLAND_BOUND_FACTOR", "KERNELS", "Weights", "WeightsLike", "as_weights", "build",
+    "neighbour_band", "parse_islands", "parse_spec",
+]  # fmt: skip
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _MAX_K_DIGITS = 9
