@@ -68,14 +68,12 @@ def _table() -> pd.DataFrame:
 
 def definitions() -> pd.DataFrame:
     """One row per definition: cluster, names, plan, year, prefectures, confidence."""
-    t = _table()
+    first = ("cluster_id", "cluster_zh", "cluster_en", "plan_document")
     return (
-        t.groupby("definition", sort=False)
+        _table()
+        .groupby("definition", sort=False)
         .agg(
-            cluster_id=("cluster_id", "first"),
-            cluster_zh=("cluster_zh", "first"),
-            cluster_en=("cluster_en", "first"),
-            plan_document=("plan_document", "first"),
+            **{c: (c, "first") for c in first},
             plan_year=("plan_year", "max"),
             prefectures=("prefecture", "size"),
             rules=("rule", lambda r: ";".join(sorted(set(r)))),
