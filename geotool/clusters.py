@@ -1,36 +1,20 @@
 """City clusters (城市群): membership under named official definitions, and the county network.
 
-Data (``geotool/data``):
-
-* ``clusters.csv``: one row per (definition, prefecture), from the plans by vintage
-  (``tools/make_clusters.py`` rebuilds it from ``shared/reference/city_clusters.csv``),
-  with an explicit member ``rule``: ``whole`` prefecture, ``include`` or ``exclude`` a
-  list of county-level units, ``unverified`` (the plan says "part of the counties" and
-  no list was checked: no member is invented) or ``contested`` (left out).
-* ``cluster_cores.csv``: each cluster's core city or cities (中心城市), with the source.
-
-A **definition set** is an ordered list of definitions; a unit in several clusters
-counts for the first of them (its *primary* cluster). Two sets ship:
-
-``report2020``
-    Reproduces the 2020 report's counts (二(六)) exactly: 长三角 2016, 京津冀 2015 (before
-    中原, for 武安), 海峡西岸 2011, 中原 2016, 长江中游 2015, 山东半岛 2006, 呼包鄂榆 2018,
-    辽中南 (9 cities), and 淮海经济区 in its wider 20-city form last (so 东台 counts for
-    长三角).
-``plans``
-    The latest official definition of each of the 19 national city clusters (customary
-    ones for 辽中南, 宁夏沿黄 and 天山北坡, which have no approved plan), plus the
-    淮海 economic zone's 2018 core.
-
-A user's set is a YAML file (``name:`` and ``definitions:``, a list in priority order) or
-a CSV with a ``definition`` column (row order = priority).
-
-Units that no longer exist resolve to today's: 莱芜市 (merged into 济南市 in 2019) is
-莱芜区 + 钢城区; 杨凌示范区 is 杨陵区 (610403), the district it lies in.
+``data/clusters.csv`` (rebuilt by ``tools/make_clusters.py``) has one row per (definition,
+prefecture) with a member ``rule``: the ``whole`` prefecture, ``include`` or ``exclude`` a
+list of county-level units, ``unverified`` (part of the counties, no list checked: no
+member invented) or ``contested`` (left out); ``cluster_cores.csv`` each cluster's core
+cities. A **definition set** lists definitions in priority order; a unit counts for the
+first that holds it (its *primary* cluster). ``report2020`` reproduces the 2020 report's
+counts (二(六)); ``plans`` holds the latest official definition of each of the 19
+national clusters plus the 淮海 economic zone's 2018 core. A user's set is a YAML file
+(``name:``, ``definitions:``) or a CSV with a ``definition`` column. Units that no
+longer exist resolve to today's (莱芜市 is 莱芜区 + 钢城区; 杨凌示范区 is 杨陵区).
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,60 +35,27 @@ if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = [
-    "SETS",
-    "belts",
-    "check_geometry",
-    "core_distances",
-    "county_contiguity",
-    "definitions",
-    "hops",
-    "load_set",
-    "members",
-    "membership",
-    "network",
-    "overlaps",
-    "polygons",
-    "radiation",
-    "ranking_counts",
-    "set_changes",
-    "table_belts",
-]
+    "SETS", "belts", "check_geometry", "core_distances", "county_contiguity", "definitions",
+    "hops", "load_set", "members", "membership", "network", "overlaps", "polygons", "radiation",
+    "ranking_counts", "set_changes", "table_belts",
+]  # fmt: skip
 
 SETS: dict[str, list[str]] = {
     "report2020": [
-        "yangtze_delta_2016",
-        "jingjinji_2015",
-        "west_strait_2011",
-        "central_plains_2016",
-        "middle_yangtze_2015",
-        "shandong_peninsula_2006",
-        "hohhot_baotou_ordos_yulin_2018",
-        "central_south_liaoning_9",
-        "huaihai_wider_20",
+        "yangtze_delta_2016", "jingjinji_2015", "west_strait_2011", "central_plains_2016",
+        "middle_yangtze_2015", "shandong_peninsula_2006", "hohhot_baotou_ordos_yulin_2018",
+        "central_south_liaoning_9", "huaihai_wider_20",
     ],
     "plans": [
-        "jingjinji_2015",
-        "yangtze_delta_2019_central",
-        "greater_bay_area_2019",
-        "chengdu_chongqing_2016",
-        "middle_yangtze_2015",
-        "shandong_peninsula_2017",
-        "west_strait_2011",
-        "harbin_changchun_2016",
-        "central_south_liaoning_9",
-        "central_plains_2016",
-        "guanzhong_plain_2018",
-        "beibu_gulf_2017",
-        "central_shanxi_2022",
-        "hohhot_baotou_ordos_yulin_2018",
-        "central_guizhou_2017",
-        "central_yunnan_2020",
-        "lanzhou_xining_2018",
-        "ningxia_yellow_river_customary",
-        "tianshan_north_slope_customary",
+        "jingjinji_2015", "yangtze_delta_2019_central", "greater_bay_area_2019",
+        "chengdu_chongqing_2016", "middle_yangtze_2015", "shandong_peninsula_2017",
+        "west_strait_2011", "harbin_changchun_2016", "central_south_liaoning_9",
+        "central_plains_2016", "guanzhong_plain_2018", "beibu_gulf_2017", "central_shanxi_2022",
+        "hohhot_baotou_ordos_yulin_2018", "central_guizhou_2017", "central_yunnan_2020",
+        "lanzhou_xining_2018", "ningxia_yellow_river_customary", "tianshan_north_slope_customary",
         "huaihai_core_2018",
     ],
-}
+}  # fmt: skip
 
 #: Prefecture names of the plans that are not prefectures of the 2021 boundaries.
 _RENAMED_AREAS = {"杨凌示范区": ["610403"]}
@@ -117,14 +68,12 @@ def _table() -> pd.DataFrame:
 
 def definitions() -> pd.DataFrame:
     """One row per definition: cluster, names, plan, year, prefectures, confidence."""
-    t = _table()
+    first = ("cluster_id", "cluster_zh", "cluster_en", "plan_document")
     return (
-        t.groupby("definition", sort=False)
+        _table()
+        .groupby("definition", sort=False)
         .agg(
-            cluster_id=("cluster_id", "first"),
-            cluster_zh=("cluster_zh", "first"),
-            cluster_en=("cluster_en", "first"),
-            plan_document=("plan_document", "first"),
+            **{c: (c, "first") for c in first},
             plan_year=("plan_year", "max"),
             prefectures=("prefecture", "size"),
             rules=("rule", lambda r: ";".join(sorted(set(r)))),
@@ -134,31 +83,21 @@ def definitions() -> pd.DataFrame:
     )
 
 
-def _prefecture_units(province: str, prefecture: str, units: pd.DataFrame) -> pd.DataFrame:
-    return units.loc[list(_prefecture_codes(province, prefecture))]
-
-
 @settings_cache(maxsize=1)
 def _lookup() -> dict[str, dict]:
     """Codes by (province, prefecture), by (province, own name), by province; names by code."""
     units = boundaries.units()
-    by_pref: dict[tuple[str, str], list[str]] = {}
-    by_name: dict[tuple[str, str], list[str]] = {}
-    by_prov: dict[str, list[str]] = {}
-    for code, prov, pref, name, pa in zip(
-        units.index,
-        units["province"],
-        units["prefecture"],
-        units["name"],
-        units["province_administered"],
-        strict=True,
-    ):
-        by_pref.setdefault((prov, pref), []).append(code)
-        by_prov.setdefault(prov, []).append(code)
-        if pa:
-            by_name.setdefault((prov, name), []).append(code)
-    names = dict(zip(units.index, units["name"], strict=True))
-    return {"pref": by_pref, "name": by_name, "prov": by_prov, "names": names}
+    direct = units[units["province_administered"].astype(bool)]
+
+    def codes(frame: pd.DataFrame, keys: str | list[str]) -> dict:
+        return {k: list(v) for k, v in frame.groupby(keys, sort=False).groups.items()}
+
+    return {
+        "pref": codes(units, ["province", "prefecture"]),
+        "name": codes(direct, ["province", "name"]),
+        "prov": codes(units, "province"),
+        "names": dict(zip(units.index, units["name"], strict=True)),
+    }
 
 
 @settings_cache(maxsize=1024)
@@ -177,8 +116,7 @@ def _prefecture_codes(province: str, prefecture: str) -> tuple[str, ...]:
         cw = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
         codes = cw.loc[cw["old_prefecture"] == prefecture, "new_code"].tolist()
     if not codes:
-        msg = f"Cluster member {province}{prefecture} matches no unit of the boundaries."
-        raise DataError(msg)
+        raise DataError(f"Cluster member {province}{prefecture} matches no unit of the boundaries.")
     return tuple(codes)
 
 
@@ -198,8 +136,7 @@ def _named_units(names: list[str], pool: list[str], where: str) -> list[str]:
                 codes.append(hit[0])
                 break
         else:
-            msg = f"{where}: county {name!r} is not (uniquely) a unit of the prefecture."
-            raise DataError(msg)
+            raise DataError(f"{where}: county {name!r} is not (uniquely) a unit of the prefecture.")
     return codes
 
 
@@ -254,14 +191,7 @@ def members(definition: str) -> pd.DataFrame:
 
 
 def load_set(spec: str | Path) -> tuple[str, list[str]]:
-    """A definition set by name (:data:`SETS`) or from a YAML/CSV file.
-
-    Returns
-    -------
-    tuple
-        The set's name and its definitions in priority order.
-
-    """
+    """A definition set by name (:data:`SETS`) or from a YAML/CSV file: name, definitions."""
     if str(spec) in SETS:
         return str(spec), list(SETS[str(spec)])
     path = Path(spec)
@@ -277,78 +207,61 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
         msg = f"{short(path)} cannot be read ({exc.strerror}); check the path."
         raise InputError(msg) from None
     if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            msg = f"{short(path)} is not valid YAML{line}; fix it (name: ..., definitions: [...])."
-            raise InputError(msg) from None
-        if not isinstance(data, dict):
-            msg = (
-                f"{short(path)} holds a YAML {type(data).__name__}, not a mapping; write "
-                "`name: my_set` and `definitions:` with a list of definitions."
-            )
-            raise InputError(msg)
-        name, defs = data.get("name", path.stem), data.get("definitions")
+        name, defs = _yaml_set(path, text)
     else:
-        import io
-
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            msg = (
+            raise InputError(
                 f"{short(path)} is not a CSV table with a `definition` column "
                 f"({short(str(exc).strip(), 80)})."
-            )
-            raise InputError(msg) from None
+            ) from None
         name, defs = path.stem, frame.get("definition", pd.Series(dtype=str)).tolist()
     if not isinstance(defs, list) or not all(isinstance(d, str) for d in defs):
-        msg = f"{short(path)}: `definitions` must be a list of definition names."
-        raise InputError(msg)
+        raise InputError(f"{short(path)}: `definitions` must be a list of definition names.")
     if not defs:
         msg = f"{path} lists no definitions; give `definitions:` (YAML) or a `definition` column."
         raise InputError(msg)
     known = set(_table()["definition"])
     unknown = [d for d in defs if d not in known]
     if unknown:
-        msg = (
+        raise InputError(
             f"{short(path)}: unknown definitions {[short(u, 40) for u in unknown[:5]]}; "
             "see geotool.clusters.definitions() for the known ones."
         )
-        raise InputError(msg)
     return str(name), list(defs)
+
+
+def _yaml_set(path: Path, text: str) -> tuple[Any, Any]:
+    """The ``name`` and ``definitions`` of a YAML definition set."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        msg = f"{short(path)} is not valid YAML{line}; fix it (name: ..., definitions: [...])."
+        raise InputError(msg) from None
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{short(path)} holds a YAML {type(data).__name__}, not a mapping; write "
+            "`name: my_set` and `definitions:` with a list of definitions."
+        )
+    return data.get("name", path.stem), data.get("definitions")
 
 
 def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.DataFrame:
     """Every unit's clusters under a set, and its primary cluster.
 
-    Parameters
-    ----------
-    spec : str or pathlib.Path
-        A definition set (:func:`load_set`).
-    level : {"county", "prefecture"}
-        ``county``: the county-level units each definition covers (a plan that names
-        only some counties of a prefecture covers those). ``prefecture``: a
-        prefecture-level unit is a member when the definition names it, wholly or in
-        part (``scope``); a plan that names a prefecture "in part" without a checked
-        county list (rule ``unverified``) still names it, so it counts here though no
-        county of it does at county level. Contested rows count at neither level.
-        Province-administered county-level units (仙桃市 429004, 济源市 419001 ...),
-        which prefecture-level tables list as cities, are rows of their own, under
-        their county code (and count for their province's ``xx9000`` group too).
+    ``level="county"``: the county-level units each definition covers. ``"prefecture"``:
+    a prefecture is a member when a definition names it, wholly or in part (``scope``),
+    even "in part" without a checked county list; province-administered units (仙桃市
+    429004 ...) are rows of their own. Contested rows count at neither level.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by adcode (all 2,875 units, or the 345 prefecture codes and the
-        province-administered units' codes):
-        ``clusters`` and ``definitions`` (all, ";"-joined, in priority order),
-        ``n_clusters``, ``primary_cluster``, ``primary_definition``, ``primary_zh``
-        (empty strings outside every cluster); at prefecture level also
-        ``scope`` (``whole`` or ``partial`` in the primary definition).
+    Indexed by adcode: ``clusters`` and ``definitions`` (";"-joined, in priority order),
+    ``n_clusters``, ``primary_cluster``, ``primary_definition``, ``primary_zh`` (empty
+    outside every cluster) and, at prefecture level, ``scope`` (``whole`` or ``partial``).
 
     Examples
     --------
@@ -358,8 +271,7 @@ def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.
 
     """
     if level not in ("county", "prefecture"):
-        msg = f"level must be 'county' or 'prefecture', got {short(level)!r}."
-        raise InputError(msg)
+        raise InputError(f"level must be 'county' or 'prefecture', got {short(level)!r}.")
     name, defs = load_set(spec)
     body = _membership if level == "county" else _prefecture_membership
     out = body(name, tuple(defs)).copy()
@@ -392,78 +304,50 @@ def _prefecture_membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
                 continue
             codes = list(_prefecture_codes(str(r["province"]), str(r["prefecture"])))
             own = [c for c in codes if c in direct.index]
-            for pref in dict.fromkeys([*units.loc[codes, "prefecture_code"], *own]):
-                rows.append(
-                    {
-                        "adcode": pref,
-                        "priority": priority,
-                        "definition": d,
-                        "cluster_id": r["cluster_id"],
-                        "cluster_zh": r["cluster_zh"],
-                        "scope": "whole" if r["rule"] == "whole" else "partial",
-                    }
-                )
+            scope = "whole" if r["rule"] == "whole" else "partial"
+            rows += [
+                {"adcode": pref, "priority": priority, "definition": d,
+                 "cluster_id": r["cluster_id"], "cluster_zh": r["cluster_zh"], "scope": scope}
+                for pref in dict.fromkeys([*units.loc[codes, "prefecture_code"], *own])
+            ]  # fmt: skip
     allm = pd.DataFrame(rows).sort_values(["adcode", "priority"], kind="stable")
+    index = pd.Index(sorted({*prefectures.index, *direct.index}), name="adcode")
+    names = prefectures["prefecture"].reindex(index).fillna(direct["name"])
     allm = allm.drop_duplicates(["adcode", "definition"])
-    grouped = allm.groupby("adcode", sort=False)
-    out = pd.DataFrame(index=pd.Index(sorted({*prefectures.index, *direct.index}), name="adcode"))
-    out["name"] = prefectures["prefecture"].reindex(out.index).fillna(direct["name"])
-    out["clusters"] = grouped["cluster_id"].agg(";".join).reindex(out.index, fill_value="")
-    out["definitions"] = grouped["definition"].agg(";".join).reindex(out.index, fill_value="")
-    out["n_clusters"] = grouped.size().reindex(out.index, fill_value=0)
-    first = grouped.first()
-    for col, src in (
-        ("primary_cluster", "cluster_id"),
-        ("primary_definition", "definition"),
-        ("primary_zh", "cluster_zh"),
-        ("scope", "scope"),
-    ):
-        out[col] = first[src].reindex(out.index, fill_value="")
-    return out
+    return _summary(allm, names, scope="scope")
 
 
 @derived_cache(maxsize=8, returns=Frame(_MEMBERSHIP, index=("adcode", "object")))
 def _membership(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
     """Cached body of :func:`membership`."""
-    units = boundaries.units()
-    parts = [members(d) for d in defs]
-    allm = pd.concat(parts, ignore_index=True)
+    allm = pd.concat([members(d) for d in defs], ignore_index=True)
     allm["priority"] = allm["definition"].map({d: i for i, d in enumerate(defs)})
     allm = allm.sort_values(["adcode", "priority"]).astype(
         {"cluster_id": object, "definition": object}
     )
-    grouped = allm.groupby("adcode")
-    out = pd.DataFrame(index=units.index)
-    out["name"] = units["name"]
-    joined = {
-        a: (";".join(c), ";".join(d))
-        for a, c, d in zip(
-            *(
-                grouped[k].agg(list) if k != "adcode" else grouped.size().index
-                for k in ("adcode", "cluster_id", "definition")
-            ),
-            strict=True,
-        )
-    }
-    out["clusters"] = [joined.get(a, ("", ""))[0] for a in units.index]
-    out["definitions"] = [joined.get(a, ("", ""))[1] for a in units.index]
-    out["n_clusters"] = grouped.size().reindex(units.index, fill_value=0)
+    return _summary(allm, boundaries.units()["name"])
+
+
+def _summary(allm: pd.DataFrame, names: pd.Series, **extra: str) -> pd.DataFrame:
+    """Per unit of ``names``' index: its clusters in ``allm`` (in priority order), the first."""
+    grouped = allm.groupby("adcode", sort=False)
+    out = pd.DataFrame({"name": names})
+    out["clusters"] = grouped["cluster_id"].agg(";".join).reindex(out.index, fill_value="")
+    out["definitions"] = grouped["definition"].agg(";".join).reindex(out.index, fill_value="")
+    out["n_clusters"] = grouped.size().reindex(out.index, fill_value=0)
     first = grouped.first()
-    out["primary_cluster"] = first["cluster_id"].reindex(units.index, fill_value="")
-    out["primary_definition"] = first["definition"].reindex(units.index, fill_value="")
-    out["primary_zh"] = first["cluster_zh"].reindex(units.index, fill_value="")
+    primary = {"primary_cluster": "cluster_id", "primary_definition": "definition",
+               "primary_zh": "cluster_zh", **extra}  # fmt: skip
+    for col, src in primary.items():
+        out[col] = first[src].reindex(out.index, fill_value="")
     return out
 
 
 def polygons(spec: str | Path = "report2020") -> gpd.GeoDataFrame:
     """One dissolved polygon per definition of a set, with its members' names and counts.
 
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        EPSG:4326: ``definition, cluster_id, cluster_zh, cluster_en, priority, n_units,
-        n_prefectures, members`` (unit names, ";"-joined).
-
+    EPSG:4326: ``definition, cluster_id, cluster_zh, cluster_en, priority, n_units,
+    n_prefectures, members`` (unit names, ";"-joined).
     """
     _, defs = load_set(spec)
     return _polygons(tuple(defs)).copy()
@@ -497,17 +381,10 @@ def _polygons(defs: tuple[str, ...]) -> gpd.GeoDataFrame:
 
 
 def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
-    """Check membership by code against membership by geometry, for every definition.
+    """Check membership by code against geometry (a unit's point in the definition's polygon).
 
-    A unit belongs to a definition by geometry when its representative point lies inside
-    the definition's dissolved polygon. Raises :class:`geotool._errors.DataError` on any
-    disagreement, naming the units.
-
-    Returns
-    -------
-    dict
-        Definition -> number of member units (each checked both ways).
-
+    Returns definition -> number of member units; a disagreement is a
+    :class:`geotool._errors.DataError` naming the units.
     """
     _, defs = load_set(spec)
     return dict(_check_geometry(tuple(defs)))
@@ -527,11 +404,10 @@ def _check_geometry(defs: tuple[str, ...]) -> dict[str, int]:
         by_geom = set(units.index[tree.query(row.geometry, predicate="contains")])
         by_code = set(members(row.definition)["adcode"])
         if by_geom != by_code:
-            msg = (
+            raise DataError(
                 f"{row.definition}: code and geometry disagree: in by code only "
                 f"{sorted(by_code - by_geom)[:5]}, by geometry only {sorted(by_geom - by_code)[:5]}"
             )
-            raise DataError(msg)
         checked[row.definition] = len(by_code)
     return checked
 
@@ -539,22 +415,9 @@ def _check_geometry(defs: tuple[str, ...]) -> dict[str, int]:
 def ranking_counts(spec: str | Path, table: pd.DataFrame, *, level: str = "county") -> pd.DataFrame:
     """Units of a table per primary cluster under a set (the report's 二(六) figures).
 
-    Parameters
-    ----------
-    spec : str or pathlib.Path
-        A definition set (:func:`load_set`).
-    table : pandas.DataFrame
-        ``adcode`` and ``name`` of bundled units at ``level``, and ``rank`` if the
-        names should be listed in rank order.
-    level : {"county", "prefecture"}
-        The table's level (see :func:`membership`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per cluster in priority order plus ``outside``: ``cluster_id,
-        cluster_zh, definition, count, units`` (names in rank order).
-
+    ``table`` holds ``adcode`` and ``name`` of bundled units at ``level`` (and ``rank`` to
+    list names in rank order). One row per cluster in priority order plus ``outside``:
+    ``cluster_id, cluster_zh, definition, count, units``.
     """
     _, defs = load_set(spec)
     ms = membership(spec, level=level)
@@ -562,29 +425,12 @@ def ranking_counts(spec: str | Path, table: pd.DataFrame, *, level: str = "count
     if "rank" in table.columns:
         table = table.sort_values("rank", kind="stable")
     table["primary"] = ms.loc[table["adcode"], "primary_definition"].to_numpy()
+    heads = [(*members(d).iloc[0][["cluster_id", "cluster_zh"]], d) for d in defs]
     rows = []
-    for d in defs:
-        info = members(d).iloc[0]
+    for cluster_id, cluster_zh, d in [*heads, ("outside", "不在城市群", "")]:
         part = table[table["primary"] == d]
-        rows.append(
-            {
-                "cluster_id": info["cluster_id"],
-                "cluster_zh": info["cluster_zh"],
-                "definition": d,
-                "count": len(part),
-                "units": ";".join(part["name"]),
-            }
-        )
-    outside = table[table["primary"] == ""]
-    rows.append(
-        {
-            "cluster_id": "outside",
-            "cluster_zh": "不在城市群",
-            "definition": "",
-            "count": len(outside),
-            "units": ";".join(outside["name"]),
-        }
-    )
+        rows.append({"cluster_id": cluster_id, "cluster_zh": cluster_zh, "definition": d,
+                     "count": len(part), "units": ";".join(part["name"])})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -609,18 +455,16 @@ def _known(table: pd.DataFrame, ms: pd.DataFrame | None = None) -> pd.DataFrame:
     """A copy of ``table``, checked to hold codes of ``ms`` (default: bundled counties)."""
     level = "county" if ms is None else ms.attrs.get("level", "county")
     if "adcode" not in table.columns:
-        msg = (
+        raise InputError(
             f"table needs an 'adcode' column of {level}-level codes; it has {list(table.columns)}."
         )
-        raise InputError(msg)
     known = boundaries.units().index if ms is None else ms.index
     unknown = pd.Index(table["adcode"].astype(str)).difference(known)
     if len(unknown):
-        msg = (
+        raise InputError(
             f"{len(unknown)} codes of table are not bundled {level}-level units (e.g. "
             f"{list(unknown[:3])}); city clusters are defined on the bundled units."
         )
-        raise InputError(msg)
     return table.copy()
 
 
@@ -631,25 +475,11 @@ def network(
     attributes: pd.DataFrame | None = None,
     crs: str | None = None,
 ) -> nx.Graph:
-    """The units as a networkx graph: nodes are the weights' ids, edges their links.
+    """The units as an undirected networkx graph: nodes the weights' ids, edges their links.
 
-    Parameters
-    ----------
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W
-        Any weights (e.g. ``geotool.weights.build(gdf, "queen")``); edge attribute
-        ``weight`` keeps the value.
-    positions : pandas.DataFrame, optional
-        ``x`` and ``y`` columns on the ids (e.g. longitude/latitude): node attributes.
-    attributes : pandas.DataFrame, optional
-        Further node attributes (names, provinces ...), on the ids.
-    crs : str, optional
-        Stored as ``G.graph["crs"]`` (the CRS of ``x``/``y``).
-
-    Returns
-    -------
-    networkx.Graph
-        Undirected (a link in either direction is an edge).
-
+    Edge attribute ``weight`` keeps the value; ``positions`` (``x``, ``y``) and
+    ``attributes`` (frames on the ids) become node attributes; ``crs`` (of ``x``/``y``)
+    is stored as ``G.graph["crs"]``.
     """
     w = as_weights(w)
     import networkx as nx
@@ -673,28 +503,12 @@ def belts(
     labels: pd.Series | None = None,
     groups: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Belts: connected groups of selected units over the weights' links.
+    """Belts: connected groups of ``selected`` units (booleans on their index) over ``w``.
 
-    Parameters
-    ----------
-    selected : pandas.Series
-        Boolean (or 0/1) on the units' index: which units form belts (e.g. the
-        ranked ones).
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W
-        Contiguity (e.g. queen) over at least the selected units.
-    order : pandas.Series, optional
-        A rank (1 = best) for listing members and ``best_rank``.
-    labels : pandas.Series, optional
-        Names to list (default: the ids).
-    groups : pandas.Series, optional
-        A grouping (e.g. primary city cluster): counted per belt.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per belt, largest first: ``size``, ``members`` (";"-joined, best
-        first), ``best_rank`` (with ``order``), ``groups`` (with ``groups``).
-
+    ``order`` (a rank, 1 = best), ``labels`` (names to list) and ``groups`` (e.g. primary
+    cluster, counted per belt) are Series on the units' index. One row per belt, largest
+    first: ``size``, ``members`` (";"-joined, best first), ``best_rank`` (with ``order``),
+    ``groups`` (with ``groups``).
     """
     w = as_weights(w)
     chosen = _selected_units(selected)
@@ -739,15 +553,13 @@ def belts(
 def _selected_units(selected: object) -> pd.Index:
     """The units ``selected`` marks: booleans or 0/1, one per unit, none missing."""
     if not isinstance(selected, pd.Series):
-        msg = (
+        raise InputError(
             "selected must be a pandas Series of booleans on the units' index, got "
             f"{type(selected).__name__}."
         )
-        raise InputError(msg)
     if selected.index.has_duplicates:
         dup = selected.index[selected.index.duplicated()].unique()[:5].tolist()
-        msg = f"selected has duplicated index labels {dup}; give one value per unit."
-        raise InputError(msg)
+        raise InputError(f"selected has duplicated index labels {dup}; give one value per unit.")
     flags = selected.astype(object)
     ok = flags.map(
         lambda v: (
@@ -757,11 +569,10 @@ def _selected_units(selected: object) -> pd.Index:
     )
     if not ok.all():
         shown = selected.index[~ok.to_numpy(dtype=bool)][:5].tolist()
-        msg = (
+        raise InputError(
             f"selected must hold True/False (or 1/0) for every unit; units {shown} hold "
             f"{short(flags[~ok.to_numpy(dtype=bool)].iloc[0], 30)!r}."
         )
-        raise InputError(msg)
     return pd.Index(selected.index[flags.astype(bool).to_numpy(dtype=bool)])
 
 
@@ -783,21 +594,13 @@ def table_belts(table: pd.DataFrame, spec: str | Path = "report2020") -> pd.Data
 
 
 def hops(w: WeightsLike, sources: list[str] | pd.Index) -> pd.Series:
-    """Fewest links from any of ``sources`` to every unit (breadth-first over the weights).
-
-    Returns
-    -------
-    pandas.Series
-        On the weights' ids: 0 for a source, missing where no path exists.
-
-    """
+    """Fewest links from any of ``sources`` to every unit (0 for a source, NaN: no path)."""
     from scipy.sparse.csgraph import dijkstra
 
     w = as_weights(w)
     idx = w.ids.get_indexer(pd.Index(sources))
     if (idx < 0).any() or not len(idx):
-        msg = "sources must be units of the weights (at least one)."
-        raise InputError(msg)
+        raise InputError("sources must be units of the weights (at least one).")
     sym = ((w.sparse + w.sparse.T) > 0).astype(float)
     dist = dijkstra(sym, unweighted=True, indices=idx, min_only=True)
     return pd.Series(np.where(np.isfinite(dist), dist, np.nan), index=w.ids, name="hops")
@@ -827,11 +630,9 @@ def _cores() -> pd.DataFrame:
 def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
     """For every member unit of a set (by primary cluster): distance to the nearest core.
 
-    The core of a cluster is the municipal districts of its core city or cities
-    (``cluster_cores.csv``; all units of 香港 and 澳门). ``hops`` counts county-adjacency
-    steps to the nearest core unit (0 inside the core; missing where no path exists, as
-    from an island); ``km`` is the geodesic distance from the unit's representative
-    point to the nearest core unit's.
+    A core is the municipal districts of a cluster's core cities (``cluster_cores.csv``).
+    ``hops``: county-adjacency steps to it (NaN without a path); ``km``: geodesic
+    distance between representative points.
     """
     name, defs = load_set(spec)
     return _core_distances(name, tuple(defs)).copy()
@@ -857,7 +658,7 @@ def _core_distances(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
         rows = cores[cores["cluster_id"] == cluster]
         core_units = []
         for r in rows.to_dict(orient="records"):
-            pool = _prefecture_units(str(r["province"]), str(r["core"]), units)
+            pool = units.loc[list(_prefecture_codes(str(r["province"]), str(r["core"])))]
             urban = pool[
                 pool["unit_type"].isin(["district", "sar_district", "prefecture_city_undivided"])
             ]
@@ -888,10 +689,9 @@ def radiation(
 ) -> pd.DataFrame:
     """Does being near a cluster's core go with a better rank? Spearman of rank and km.
 
-    Among the ranked units in each cluster (primary membership) with at least
-    ``min_units`` of them, and over all of them pooled: Spearman's rho (and Kendall's
-    tau-b) between rank (1 = best) and distance to the nearest core, with two-sided
-    permutation p-values. "Radiation" predicts rho > 0: further from the core, worse.
+    Per cluster of at least ``min_units`` ranked units, and pooled: Spearman's rho and
+    Kendall's tau-b of rank and distance to the core, with permutation p-values.
+    "Radiation" predicts rho > 0.
     """
     permutations = check.permutations(
         settings.permutations if permutations is None else permutations, n_units=len(table)
@@ -910,15 +710,11 @@ def radiation(
         groups.append(("all", table))
     rows = []
     for cluster, part in groups:
-        res = rank_correlations(
-            part["rank"].to_numpy(float),
-            part["km"].to_numpy(float),
-            permutations,
-            rng_for(seed, f"radiation:{cluster}"),
-        )
-        rows.append(
-            {"cluster_id": cluster, "n": len(part), "km_median": float(part["km"].median()), **res}
-        )
+        rng = rng_for(seed, f"radiation:{cluster}")
+        res = rank_correlations(part["rank"].to_numpy(float), part["km"].to_numpy(float),
+                                permutations, rng)  # fmt: skip
+        km_median = float(part["km"].median())
+        rows.append({"cluster_id": cluster, "n": len(part), "km_median": km_median, **res})
     out = pd.DataFrame(rows)
     out["permutations"] = permutations
     out["seed"] = seed
@@ -928,12 +724,7 @@ def radiation(
 def overlaps(spec: str | Path = "plans") -> tuple[nx.Graph, pd.DataFrame]:
     """The graph of a set's definitions, joined where they share units, and its table.
 
-    Returns
-    -------
-    tuple
-        A networkx Graph (nodes: definitions with ``cluster_zh`` and ``n_units``; edges
-        with ``shared`` = number of shared units) and the overlap table.
-
+    Nodes carry ``cluster_zh`` and ``n_units``, edges ``shared`` (how many units).
     """
     _, defs = load_set(spec)
     sets = {d: set(members(d)["adcode"]) for d in defs}

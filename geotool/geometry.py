@@ -1,22 +1,11 @@
 """Positions of any geometry in a projected CRS chosen for its extent.
 
-Every distance geotool computes (weights, tier centres and ellipses, distances to a
-coast or a core) is measured in metres in a projected CRS, never in degrees. Which CRS:
-
-1. the data's own CRS when it is already projected in metres (the user chose it);
-2. otherwise, for data within China's extent (73-136 E, 3-54 N), the Albers
-   equal-area conic for China of :data:`geotool.settings.equal_area_crs` (areas exact,
-   distances within about 1.5 % across the mainland), so results agree with the
-   bundled layer's;
-3. otherwise, a UTM zone when the data span at most 6 degrees of longitude (the
-   zone's width: scale error under 0.1 %), else a Lambert azimuthal equal-area
-   projection centred on the data (areas exact, distances good near the centre).
-
-The choice is returned with a plain description, and the statistics' reports state
-it. A GeoDataFrame without a CRS is refused: geotool cannot tell degrees from metres.
-
-Positions are *representative points* (``shapely.point_on_surface``): they lie inside
-their polygon, so a crescent-shaped or multi-part unit is not placed in its neighbour.
+Every distance geotool computes is in metres in a projected CRS, never in degrees:
+the data's own CRS when it is projected in metres; else, within China's extent, the
+China Albers equal-area CRS of :data:`geotool.settings.equal_area_crs` (as the bundled
+layer's); else a UTM zone for data at most 6 degrees wide, or a Lambert azimuthal
+equal-area projection centred on the data. Data without a CRS are refused. Positions are
+representative points (``point_on_surface``), inside their polygon.
 """
 
 from __future__ import annotations
@@ -42,19 +31,9 @@ CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
 @dataclass(frozen=True)
 class Positions:
-    """Representative points of a set of geometries, projected and in degrees.
+    """Representative points: ``xy`` ``(n, 2)`` metres in ``crs``, ``lonlat`` WGS84 degrees.
 
-    Attributes
-    ----------
-    xy : numpy.ndarray
-        ``(n, 2)`` metres in :attr:`crs`.
-    lonlat : numpy.ndarray
-        ``(n, 2)`` WGS84 longitude and latitude, degrees (for display and geodesics).
-    crs : pyproj.CRS
-        The projected CRS of :attr:`xy`.
-    crs_note : str
-        Which CRS was chosen and why, for reports.
-
+    ``crs_note`` says which CRS was chosen and why, for reports.
     """
 
     xy: np.ndarray
@@ -69,17 +48,7 @@ def _metres(crs: pyproj.CRS) -> bool:
 
 
 def analysis_crs(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[pyproj.CRS, str]:
-    """The projected CRS geotool measures ``geo`` in, and why (see the module docstring).
-
-    Parameters
-    ----------
-    geo : geopandas.GeoDataFrame or geopandas.GeoSeries
-        Any geometry with a CRS.
-
-    Returns
-    -------
-    tuple of (pyproj.CRS, str)
-        The CRS and a one-line description of the choice.
+    """The projected CRS geotool measures ``geo`` in, and a one-line note of why.
 
     Examples
     --------
@@ -90,18 +59,16 @@ def analysis_crs(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[pyproj.CRS, str
 
     """
     if geo.crs is None:
-        msg = (
+        raise InputError(
             "geo has no CRS, so degrees cannot be told from metres; set it with "
             "geo.set_crs('EPSG:4326') for longitude/latitude (or the CRS it is in)."
         )
-        raise InputError(msg)
     crs = pyproj.CRS.from_user_input(geo.crs)
     if crs.is_projected and _metres(crs):
         return crs, f"the data's own projected CRS ({crs.name}), metres"
     west, south, east, north = geo.to_crs(settings.default_crs).total_bounds
     if not np.isfinite([west, south, east, north]).all():
-        msg = "geo has no finite coordinates; drop empty geometries first."
-        raise InputError(msg)
+        raise InputError("geo has no finite coordinates; drop empty geometries first.")
     cw, cs, ce, cn = CHINA_BOUNDS
     if west >= cw and east <= ce and south >= cs and north <= cn:
         note = "China Albers equal-area (geotool.settings.equal_area_crs), metres"
@@ -120,19 +87,9 @@ def analysis_crs(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[pyproj.CRS, str
 def positions(
     geo: gpd.GeoDataFrame | gpd.GeoSeries, crs: pyproj.CRS | str | None = None
 ) -> Positions:
-    """Representative points of ``geo`` in metres (in ``crs`` or :func:`analysis_crs`).
+    """Representative points of ``geo`` (with a CRS, no empty geometry) in metres.
 
-    Parameters
-    ----------
-    geo : geopandas.GeoDataFrame or geopandas.GeoSeries
-        Polygons, points or lines, with a CRS; no empty or missing geometry.
-    crs : pyproj.CRS or str, optional
-        Force the projected CRS (metres); default: :func:`analysis_crs`.
-
-    Returns
-    -------
-    Positions
-
+    ``crs`` forces a projected CRS in metres; default :func:`analysis_crs`.
     """
     check.geometries(geo)
     series = geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo
@@ -141,11 +98,8 @@ def positions(
     else:
         target = _given_crs(crs)
         note = f"{target.name} (given)"
-    # the point on each surface is found on the WGS84 geometry, as the bundled layer's
-    # shipped points are, then projected: the same polygons give the same points (and
-    # the same island bridges) whether passed as bundled codes or as a GeoDataFrame, in
-    # any CRS. Found on a projected shape, a multipart unit's point can fall on another
-    # part (岱山县: 24 km or 48 km from 定海区).
+    # the point is found on the WGS84 shape, as the bundled layer's are, then projected:
+    # the same polygons give the same points (and island bridges) as codes or in any CRS
     geographic = series.to_crs(settings.default_crs)
     ll = geographic.representative_point()
     points = ll.to_crs(target)
@@ -162,11 +116,10 @@ def positions(
     lost = ~(np.isfinite(xy).all(axis=1) & np.isfinite(lonlat).all(axis=1))
     if lost.any():  # outside the area the projection can show (its antipode ...)
         shown = [str(v)[:40] for v in series.index[lost][:5]]
-        msg = (
+        raise InputError(
             f"{int(lost.sum()):,} of geo's units have no position in {short(target.name, 60)} "
             f"(index {shown}); pass crs= a projected CRS that covers them, or drop them."
         )
-        raise InputError(msg)
     return Positions(xy=xy, lonlat=lonlat, crs=target, crs_note=note)
 
 
@@ -178,16 +131,11 @@ def _given_crs(crs: object) -> pyproj.CRS:
         msg = f"crs={short(repr(crs), 60)} is not a CRS ({short(exc, 80)}); pass e.g. 'EPSG:3857'."
         raise InputError(msg) from None
     if not (target.is_projected and _metres(target)):
-        msg = (
+        raise InputError(
             f"crs={short(repr(crs), 60)} ({short(target.name, 40)}) is not a projected CRS in "
             "metres; distances need one (e.g. 'EPSG:3857'), or leave crs= out."
         )
-        raise InputError(msg)
     return target
-
-
-#: How the bundled units' positions are measured (their shipped representative points).
-BUNDLED_CRS_NOTE = "equal-area (geotool.settings.equal_area_crs), metres"
 
 
 @settings_cache(maxsize=1)
@@ -202,29 +150,21 @@ def _bundled_xy() -> pd.DataFrame:
 
 
 def bundled_positions(codes: pd.Index) -> Positions:
-    """Positions of bundled county-level units, from their shipped representative points.
+    """Positions of bundled county-level units from their shipped points (no geometry read).
 
-    The fast path for the bundled layer: no geometry is read. Distances are in the China
-    Albers CRS of :data:`geotool.settings.equal_area_crs`.
-
-    Raises
-    ------
-    InputError
-        For codes that are not bundled county-level units.
-
+    In the China Albers CRS; codes that are not bundled units are an :class:`InputError`.
     """
     table = _bundled_xy()
     unknown = pd.Index(codes).difference(table.index)
     if len(unknown):
-        msg = (
+        raise InputError(
             f"{len(unknown)} codes are not county-level units of the bundled boundaries "
             f"(e.g. {list(unknown[:5])}); pass a GeoDataFrame to use other geometry."
         )
-        raise InputError(msg)
     part = table.loc[codes]
     return Positions(
         xy=part[["x", "y"]].to_numpy(),
         lonlat=part[["lon", "lat"]].to_numpy(),
         crs=pyproj.CRS.from_user_input(settings.equal_area_crs),
-        crs_note=BUNDLED_CRS_NOTE,
+        crs_note="equal-area (geotool.settings.equal_area_crs), metres",
     )

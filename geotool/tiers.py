@@ -1,41 +1,13 @@
 """Tier diffusion: how tiers of a ranking or score spread across space, measured.
 
-The 2020 report's claim (二(二)): four tiers, the first all in 苏浙闽, later tiers
-increasingly central and western, "梯次分布，由东向西逐步扩散". This module measures such
-claims for any units: a tier table (one row per unit, or per unit and year) and the
-units' positions (:func:`unit_positions`, from any geometry or from bundled codes).
-
-Geometry and units
-------------------
-Positions are the units' representative points (inside each unit). Centres, spreads and
-ellipses are computed in a projected CRS chosen for the data
-(:func:`geotool.geometry.analysis_crs`: the China Albers equal-area CRS for Chinese data)
-and reported in degrees for display and km for lengths. Distances and bearings between
-two points (to a core, diffusion vectors) are geodesic on the WGS84 ellipsoid.
-
-* **Mean centre**: mean of the projected points. **Median centre**: the geometric
-  median (the point minimising the sum of distances; Weiszfeld's algorithm).
-* **Standard distance**: ``sqrt(mean squared distance to the mean centre)``, km.
-* **Standard deviational ellipse**, in one of two conventions (``ellipse=``; the
-  tables name it in ``ellipse_convention``). Both share the centre (mean centre) and the
-  orientation: the azimuth of the major axis, degrees clockwise from north in
-  ``[0, 180)``.
-
-  - ``"corrected"`` (the default): the plain axes times ``sqrt(2)`` (two dimensions)
-    times ``sqrt(n / (n - 2))`` (a degrees-of-freedom correction for the two estimated
-    centre coordinates), the ellipse of CrimeStat and of
-    ``pointpats.centrography.ellipse`` (checked against it in ``tests/test_tiers.py``).
-    It is undefined for groups of ``n <= 2`` units: their axes and azimuth are NaN and
-    ``ellipse_note`` says why. (ArcGIS's Directional Distribution multiplies by
-    ``sqrt(2)`` without the degrees-of-freedom factor.)
-  - ``"plain"``: one standard deviation along the principal axes of the points'
-    covariance (population, ``/n``): the square roots of its eigenvalues.
-
-  For the report's first tier (6 counties) the corrected axes are ``sqrt(2 * 6 / 4)``
-  = 1.73 times the plain ones (511/73 km against 295/42 km).
-* **Coast** and **core** are the caller's: a coastline geometry (e.g.
-  :func:`geotool.boundaries.coastline`) and a core point (the report uses 上海's historic
-  centre, 黄浦区); without them the distance columns are absent.
+Tests claims such as the 2020 report's (二(二): the first tier all in 苏浙闽, later ones
+ever more central and western) for any units, from a tier table and the units' positions
+(:func:`unit_positions`). Centres, spreads and ellipses are computed in the projected CRS of
+:func:`geotool.geometry.analysis_crs`; distances and bearings between two points are
+geodesic. The standard deviational ellipse is ``"corrected"`` (default: CrimeStat's and
+``pointpats.centrography.ellipse``'s, times ``sqrt(2) * sqrt(n / (n - 2))``, undefined for
+``n <= 2``) or ``"plain"`` (1 sigma along the principal axes); azimuths are clockwise from
+north in ``[0, 180)`` (README, "Tiers and diffusion").
 """
 
 from __future__ import annotations
@@ -57,40 +29,17 @@ from geotool._text import short
 from geotool.geometry import bundled_positions, positions
 
 __all__ = [
-    "analyse",
-    "assign",
-    "composition",
-    "diffusion_vectors",
-    "from_scores",
-    "geography",
-    "gradient",
-    "mobility",
-    "shapes",
-    "unit_positions",
-    "yearly_centres",
-]
+    "analyse", "assign", "composition", "diffusion_vectors", "from_scores", "geography",
+    "gradient", "mobility", "shapes", "unit_positions", "yearly_centres",
+]  # fmt: skip
 
 
 def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
-    """Tiers (1 = best) found from the data.
+    """Tiers (1 = the highest scores, each a contiguous range of scores) from the data.
 
-    Parameters
-    ----------
-    scores : pandas.Series
-        Numeric, higher is better; no missing values.
-    method : {"ward", "jenks", "quantiles"}
-        Ward hierarchical clustering on the score (what the report did with its index),
-        Fisher-Jenks natural breaks (:func:`geotool._classify.fisher_jenks`, exact), or
-        quantiles (equal counts; tied scores share a tier, so a tier may hold more).
-    k : int
-        Number of tiers, 2 to 20 (:data:`geotool._classify.MAX_CLASSES`) and at most the
-        number of distinct scores.
-
-    Returns
-    -------
-    pandas.Series
-        Integer tiers aligned with ``scores``; tier 1 holds the highest scores, and
-        every tier is a contiguous range of scores.
+    ``method``: Ward clustering on the score (as the report did), exact Fisher-Jenks
+    breaks, or quantiles (tied scores share a tier). ``k``: 2 to 20 tiers, at most the
+    number of distinct scores. ``scores``: numeric, higher is better, none missing.
 
     Examples
     --------
@@ -99,15 +48,12 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
 
     """
     if method not in ("ward", "jenks", "quantiles"):
-        msg = (
+        raise InputError(
             f"method must be 'ward', 'jenks' or 'quantiles' (or 'report' for the report's "
-            f"rankings), "
-            f"got {short(repr(method), 40)}."
+            f"rankings), got {short(repr(method), 40)}."
         )
-        raise InputError(msg)
     if isinstance(scores, pd.Series) and pd.api.types.is_bool_dtype(scores.dtype):
-        msg = "scores are booleans; pass a numeric score (higher is better)."
-        raise InputError(msg)
+        raise InputError("scores are booleans; pass a numeric score (higher is better).")
     from geotool._classify import at_most
 
     y = check.finite_values(scores, "scores").to_numpy()
@@ -130,18 +76,9 @@ def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
 
 
 def composition(table: pd.DataFrame, *, by: str = "region") -> pd.DataFrame:
-    """Tier x region (or province) counts and shares.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per tier: a count column per group, ``total``, and a ``share_<group>``
-        column per group (share of the tier's units).
-
-    """
+    """Tier x region (or province): a count column per group, ``total``, ``share_<group>``."""
     if by not in table.columns:
-        msg = f"Cannot group by {by!r}: not a column ({list(table.columns)})."
-        raise InputError(msg)
+        raise InputError(f"Cannot group by {by!r}: not a column ({list(table.columns)}).")
     counts = pd.crosstab(table["tier"], table[by])
     if by == "region":
         counts = counts.reindex(columns=["east", "central", "west", "northeast"], fill_value=0)
@@ -172,24 +109,20 @@ def _geometric_median(xy: np.ndarray, tol: float = 1e-3, max_iter: int = 1000) -
 
 #: Conventions of the standard deviational ellipse (see the module docstring).
 ELLIPSE_CONVENTIONS = ("corrected", "plain")
+_GEOD = pyproj.Geod(ellps="WGS84")
 
 
 def _check_ellipse(convention: str) -> str:
     if convention not in ELLIPSE_CONVENTIONS:
-        msg = (
+        raise InputError(
             f"ellipse must be 'corrected' (sqrt(2) and sqrt(n/(n-2)), as pointpats and "
             f"CrimeStat) or 'plain' (1 sigma), got {convention!r}."
         )
-        raise InputError(msg)
     return convention
 
 
 def _ellipse(xy: np.ndarray, convention: str = "plain") -> tuple[float, float, float]:
-    """(azimuth of the major axis in degrees clockwise from north, semi-major, semi-minor).
-
-    ``convention`` ``"plain"``: 1 sigma along the principal axes; ``"corrected"``: times
-    ``sqrt(2) * sqrt(n / (n - 2))``, all NaN for ``n <= 2`` (undefined).
-    """
+    """(azimuth of the major axis, degrees clockwise from north; semi-major; semi-minor)."""
     n = len(xy)
     if convention == "corrected" and n <= 2:
         return math.nan, math.nan, math.nan
@@ -199,17 +132,7 @@ def _ellipse(xy: np.ndarray, convention: str = "plain") -> tuple[float, float, f
     major = vecs[:, 1]
     azimuth = math.degrees(math.atan2(major[0], major[1])) % 180.0
     scale = math.sqrt(2 * n / (n - 2)) if convention == "corrected" else 1.0
-    return (
-        azimuth,
-        scale * math.sqrt(max(vals[1], 0.0)),
-        scale * math.sqrt(max(vals[0], 0.0)),
-    )
-
-
-def _geod() -> Any:
-    import pyproj
-
-    return pyproj.Geod(ellps="WGS84")
+    return (azimuth, scale * math.sqrt(max(vals[1], 0.0)), scale * math.sqrt(max(vals[0], 0.0)))
 
 
 def unit_positions(
@@ -218,51 +141,33 @@ def unit_positions(
     coast: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
     core: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """Positions of units: projected metres, degrees, and distances to a coast and a core.
+    """Positions of units (any geometry with a CRS, or bundled county codes).
 
-    Parameters
-    ----------
-    geo : geopandas.GeoDataFrame, geopandas.GeoSeries, or codes
-        Any geometry with a CRS (positions are representative points in
-        :func:`geotool.geometry.analysis_crs`), or bundled county codes (their
-        shipped representative points, China Albers CRS).
-    coast : shapely geometry or GeoSeries, optional
-        A coastline in EPSG:4326 (e.g. :func:`geotool.boundaries.coastline`): adds
-        ``km_to_coast`` (in the same projected CRS).
-    core : tuple of float, optional
-        ``(lon, lat)`` of a core point: adds ``km_to_core`` (geodesic).
-
-    Returns
-    -------
-    pandas.DataFrame
-        On the units' index: ``x``, ``y`` (metres), ``lon``, ``lat`` (degrees) and the
-        distance columns asked for; ``attrs["crs"]`` is the projected CRS and
-        ``attrs["crs_note"]`` says why it was chosen.
-
+    Returns ``x``, ``y`` (metres), ``lon``, ``lat`` on the units' index, with
+    ``km_to_coast`` for a ``coast`` line (EPSG:4326 by default, e.g.
+    :func:`geotool.boundaries.coastline`; measured in the same projected CRS) and
+    ``km_to_core`` (geodesic) for a ``core`` ``(lon, lat)``; ``attrs["crs"]`` and
+    ``attrs["crs_note"]`` name the projected CRS and why it was chosen.
     """
     core = _core_point(core)
     if coast is not None and not isinstance(
         coast, shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame
     ):
-        msg = (
+        raise InputError(
             f"coast must be a shapely geometry, GeoSeries or GeoDataFrame (e.g. "
             f"geotool.boundaries.coastline()), got {type(coast).__name__}."
         )
-        raise InputError(msg)
     if isinstance(geo, gpd.GeoDataFrame | gpd.GeoSeries):
-        pos = positions(geo)
-        ids = pd.Index(geo.index)
-        xy, lonlat, crs, note = pos.xy, pos.lonlat, pos.crs, pos.crs_note
+        ids, pos = pd.Index(geo.index), positions(geo)
     elif isinstance(geo, pd.Index | pd.Series | np.ndarray | list | tuple):
         ids = pd.Index(list(geo)).astype(str)
-        bpos = bundled_positions(ids)
-        xy, lonlat, crs, note = bpos.xy, bpos.lonlat, bpos.crs, bpos.crs_note
+        pos = bundled_positions(ids)
     else:
-        msg = (
+        raise InputError(
             f"geo must be a GeoDataFrame, a GeoSeries or a list of bundled county codes, got "
             f"{type(geo).__name__}."
         )
-        raise InputError(msg)
+    xy, lonlat = pos.xy, pos.lonlat
     out = pd.DataFrame(
         {"x": xy[:, 0], "y": xy[:, 1], "lon": lonlat[:, 0], "lat": lonlat[:, 1]}, index=ids
     )
@@ -270,16 +175,16 @@ def unit_positions(
         line = gpd.GeoSeries(
             list(coast.geometry) if hasattr(coast, "geometry") else [coast],
             crs=getattr(coast, "crs", None) or settings.default_crs,
-        ).to_crs(crs)
+        ).to_crs(pos.crs)
         out["km_to_coast"] = shapely.distance(shapely.points(xy), line.union_all()) / 1000
     if core is not None:
-        _, _, to_core = _geod().inv(
+        _, _, to_core = _GEOD.inv(
             np.full(len(out), core[0]), np.full(len(out), core[1]),
             out["lon"].to_numpy(), out["lat"].to_numpy(),
         )  # fmt: skip
         out["km_to_core"] = to_core / 1000
-    out.attrs["crs"] = crs.to_wkt()
-    out.attrs["crs_note"] = note
+    out.attrs["crs"] = pos.crs.to_wkt()
+    out.attrs["crs_note"] = pos.crs_note
     return out
 
 
@@ -293,11 +198,10 @@ def _core_point(core: object) -> tuple[float, float] | None:
         msg = f"core must be a (longitude, latitude) pair in degrees, got {short(core, 60)}."
         raise InputError(msg) from None
     if not (np.isfinite([lon, lat]).all() and -180 <= lon <= 360 and -90 <= lat <= 90):
-        msg = (
+        raise InputError(
             f"core=({lon:g}, {lat:g}) is not a longitude from -180 to 360 and a latitude "
             "from -90 to 90 degrees; pass (longitude, latitude)."
         )
-        raise InputError(msg)
     return lon, lat
 
 
@@ -305,11 +209,10 @@ def _positions_for(table: pd.DataFrame, pos: pd.DataFrame, id_col: str) -> pd.Da
     ids = pd.Index(table[id_col])
     missing = ids.difference(pos.index)
     if len(missing):
-        msg = (
+        raise InputError(
             f"{len(missing)} units of the tier table have no position (e.g. "
             f"{list(missing[:3])}); build positions from the same units."
         )
-        raise InputError(msg)
     return pos.loc[ids]
 
 
@@ -321,33 +224,15 @@ def geography(
     id_col: str = "adcode",
     ellipse: str = "corrected",
 ) -> pd.DataFrame:
-    """Centres, spread and position of each tier (or any grouping column).
+    """Centres, spread and position of each tier (or other ``group`` column) of ``table``.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        One row per unit, with ``id_col`` and ``group`` columns.
-    pos : pandas.DataFrame
-        :func:`unit_positions` of (at least) the table's units.
-    group : str
-        The column to group by (``tier``, or ``year`` ...).
-    id_col : str
-        The column of ``table`` holding the units' ids (``pos``'s index).
-    ellipse : {"corrected", "plain"}
-        Convention of the standard deviational ellipse (module docstring):
-        ``"corrected"`` as pointpats and CrimeStat (``sqrt(2) * sqrt(n / (n - 2))``
-        times 1 sigma; NaN for groups of ``n <= 2``), or ``"plain"`` 1 sigma.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per group: ``n``, ``mean_lon``/``mean_lat`` (mean centre),
-        ``median_lon``/``median_lat`` (geometric median), ``standard_distance_km``,
-        ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km``,
-        ``ellipse_convention``, ``ellipse_note`` (empty, or why the ellipse is NaN),
-        ``lon_mean``, ``lon_median`` (of the units' longitudes) and, where ``pos`` has
-        them, ``km_to_coast_mean``, ``km_to_coast_median``, ``km_to_core_mean``.
-
+    ``pos`` is :func:`unit_positions` of the units in ``table[id_col]``; ``ellipse`` the
+    ellipse's convention (module docstring). One row per group: ``n``, ``mean_lon``,
+    ``mean_lat``, ``median_lon``, ``median_lat``, ``standard_distance_km``,
+    ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km``,
+    ``ellipse_convention``, ``ellipse_note`` (why an ellipse is NaN), ``lon_mean``,
+    ``lon_median`` and, where ``pos`` has them, ``km_to_coast_mean``,
+    ``km_to_coast_median``, ``km_to_core_mean``.
     """
     ellipse = _check_ellipse(ellipse)
     p_all = _positions_for(table, pos, id_col)
@@ -356,27 +241,9 @@ def geography(
     rows = []
     for raw_key, idx in table.reset_index(drop=True).groupby(group).indices.items():
         key = raw_key.item() if hasattr(raw_key, "item") else raw_key  # numpy -> int
-        pts = xy[idx]
-        centre = pts.mean(axis=0)
-        median = _geometric_median(pts)
-        sd = math.sqrt(((pts - centre) ** 2).sum(axis=1).mean())
-        azimuth, major, minor = _ellipse(pts, ellipse)
-        note = (
-            f"n = {len(idx)}: the corrected ellipse needs at least 3 units (its "
-            "sqrt(n / (n - 2)) factor); ellipse='plain' gives 1 sigma"
-            if ellipse == "corrected" and len(idx) <= 2
-            else ""
-        )
-        (clon, clat), (mlon, mlat) = _to_lonlat(np.array([centre, median]), crs)
+        row = {group: key, **_spread(xy[idx], ellipse, crs)}
         p = p_all.iloc[idx]
-        row = {
-            group: key, "n": len(idx),
-            "mean_lon": clon, "mean_lat": clat, "median_lon": mlon, "median_lat": mlat,
-            "standard_distance_km": sd / 1000, "ellipse_azimuth_deg": azimuth,
-            "ellipse_major_km": major / 1000, "ellipse_minor_km": minor / 1000,
-            "ellipse_convention": ellipse, "ellipse_note": note,
-            "lon_mean": p["lon"].mean(), "lon_median": p["lon"].median(),
-        }  # fmt: skip
+        row.update(lon_mean=p["lon"].mean(), lon_median=p["lon"].median())
         if "km_to_coast" in p.columns:
             row["km_to_coast_mean"] = p["km_to_coast"].mean()
             row["km_to_coast_median"] = p["km_to_coast"].median()
@@ -386,6 +253,27 @@ def geography(
     return pd.DataFrame(rows)
 
 
+def _spread(pts: np.ndarray, ellipse: str, crs: Any) -> dict[str, Any]:
+    """Centres, standard distance and ellipse of one group's points (metres in ``crs``)."""
+    centre = pts.mean(axis=0)
+    median = _geometric_median(pts)
+    sd = math.sqrt(((pts - centre) ** 2).sum(axis=1).mean())
+    azimuth, major, minor = _ellipse(pts, ellipse)
+    note = (
+        f"n = {len(pts)}: the corrected ellipse needs at least 3 units (its "
+        "sqrt(n / (n - 2)) factor); ellipse='plain' gives 1 sigma"
+        if ellipse == "corrected" and len(pts) <= 2
+        else ""
+    )
+    (clon, clat), (mlon, mlat) = _to_lonlat(np.array([centre, median]), crs)
+    return {
+        "n": len(pts), "mean_lon": clon, "mean_lat": clat, "median_lon": mlon,
+        "median_lat": mlat, "standard_distance_km": sd / 1000, "ellipse_azimuth_deg": azimuth,
+        "ellipse_major_km": major / 1000, "ellipse_minor_km": minor / 1000,
+        "ellipse_convention": ellipse, "ellipse_note": note,
+    }  # fmt: skip
+
+
 def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
     """Bearing and length of the shift from the first group's mean centre to each later one.
 
@@ -393,7 +281,7 @@ def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame
     """
     first = geo.iloc[0]
     rest = geo.iloc[1:]
-    az, _, dist = _geod().inv(
+    az, _, dist = _GEOD.inv(
         np.full(len(rest), first["mean_lon"]), np.full(len(rest), first["mean_lat"]),
         rest["mean_lon"].to_numpy(), rest["mean_lat"].to_numpy(),
     )  # fmt: skip
@@ -415,17 +303,10 @@ def gradient(
 ) -> pd.DataFrame:
     """Test whether a worse rank (or a later tier) goes with further west and further inland.
 
-    Spearman's rho and Kendall's tau-b between rank (and tier) and longitude, and
-    between rank (and tier) and distance to the coast, with two-sided permutation
-    p-values (seeded). The report's claim predicts rho < 0 with longitude and rho > 0
-    with distance to the coast.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (order variable, position variable): ``order, position, n,
-        spearman_rho, spearman_p, kendall_tau_b, kendall_p, expected_sign, supports``.
-
+    Spearman's rho and Kendall's tau-b of rank (and tier) with longitude (the claim:
+    rho < 0) and with distance to the coast (rho > 0), two-sided seeded permutation
+    p-values. One row per pair: ``order, position, n, spearman_rho, spearman_p,
+    kendall_tau_b, kendall_p, expected_sign, supports``.
     """
     pos = _positions_for(table, pos, id_col)
     permutations = check.permutations(
@@ -440,23 +321,13 @@ def gradient(
         for position, expected in (("lon", -1), ("km_to_coast", 1)):
             if position not in pos.columns:
                 continue
-            res = rank_correlations(
-                o,
-                pos[position].to_numpy(),
-                permutations,
-                rng_for(seed, f"gradient:{order}:{position}"),
-            )
+            rng = rng_for(seed, f"gradient:{order}:{position}")
+            res = rank_correlations(o, pos[position].to_numpy(), permutations, rng)
             supports = bool(np.sign(res["spearman_rho"]) == expected and res["spearman_p"] < 0.05)
-            rows.append(
-                {
-                    "order": order,
-                    "position": position,
-                    "n": len(o),
-                    **res,
-                    "expected_sign": "-" if expected < 0 else "+",
-                    "supports": supports,
-                }
-            )
+            rows.append({
+                "order": order, "position": position, "n": len(o), **res,
+                "expected_sign": "-" if expected < 0 else "+", "supports": supports,
+            })  # fmt: skip
     out = pd.DataFrame(rows)
     out["permutations"] = permutations
     out["seed"] = seed
@@ -469,10 +340,9 @@ def yearly_centres(
     """Per year and tier: the mean centre, and its shift (km, bearing) from the year before."""
     years = sorted(table[year_col].unique())
     if len(years) < 2:
-        msg = (
+        raise InputError(
             f"Change over time needs rankings of at least two years in {year_col!r}; found {years}."
         )
-        raise InputError(msg)
     frames = []
     for year in years:
         geo = geography(table[table[year_col] == year], pos, id_col=id_col)
@@ -482,11 +352,9 @@ def yearly_centres(
     centres = centres.sort_values(["tier", year_col]).reset_index(drop=True)
     prev = centres.groupby("tier")[["mean_lon", "mean_lat"]].shift()
     ok = prev["mean_lon"].notna().to_numpy()
-    az, _, dist = _geod().inv(
-        prev.loc[ok, "mean_lon"].to_numpy(),
-        prev.loc[ok, "mean_lat"].to_numpy(),
-        centres.loc[ok, "mean_lon"].to_numpy(),
-        centres.loc[ok, "mean_lat"].to_numpy(),
+    az, _, dist = _GEOD.inv(
+        *prev.loc[ok, ["mean_lon", "mean_lat"]].to_numpy().T,
+        *centres.loc[ok, ["mean_lon", "mean_lat"]].to_numpy().T,
     )
     centres["shift_km"] = np.nan
     centres["shift_bearing_deg"] = np.nan
@@ -523,16 +391,10 @@ def shapes(
 ) -> gpd.GeoDataFrame:
     """Tier centres (points), ellipses (polygons) and diffusion vectors (lines) for maps.
 
-    ``crs`` is the projected CRS the ellipses were measured in (``pos.attrs["crs"]``;
-    default the China Albers CRS). The ellipses are ``geo``'s, in its convention
-    (``ellipse_convention``); a group whose ellipse is undefined (NaN axes) has none.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        EPSG:4326, with ``kind`` in {"mean_centre", "ellipse", "vector"} and ``group``;
-        ellipses also carry ``ellipse_convention``.
-
+    ``crs``: the projected CRS the ellipses were measured in (``pos.attrs["crs"]``,
+    default China Albers); a group whose ellipse is NaN has none. EPSG:4326, with
+    ``kind`` in {"mean_centre", "ellipse", "vector"}, ``group`` and, for ellipses,
+    ``ellipse_convention``.
     """
     crs = crs or settings.equal_area_crs
     t = np.linspace(0, 2 * np.pi, 73)
@@ -555,14 +417,8 @@ def shapes(
         records.append({"kind": "ellipse", group: row[group], "ellipse_convention": convention})
         geoms.append(shapely.Polygon(ring))
     for _, v in vectors.iterrows():
-        records.append(
-            {
-                "kind": "vector",
-                group: v["to"],
-                "bearing_deg": v["bearing_deg"],
-                "length_km": v["length_km"],
-            }
-        )
+        records.append({"kind": "vector", group: v["to"], "bearing_deg": v["bearing_deg"],
+                        "length_km": v["length_km"]})  # fmt: skip
         geoms.append(
             shapely.LineString([(v["from_lon"], v["from_lat"]), (v["to_lon"], v["to_lat"])])
         )
@@ -582,38 +438,14 @@ def analyse(
 ) -> dict[str, Any]:
     """Composition, geography, diffusion vectors, gradient test and change for one table.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        ``id_col``, ``tier`` and optionally ``rank``, ``region``, ``province`` (and
-        ``year_col``).
-    pos : pandas.DataFrame
-        :func:`unit_positions` of the table's units (with ``coast`` / ``core`` for the
-        distance columns and their gradient tests).
-    permutations : int, optional
-        For the gradient test; default :data:`geotool.settings.permutations`.
-    seed : int, optional
-        Default :data:`geotool.settings.seed`.
-    year_col : str, optional
-        With several years: tier centres per year, their shifts and mobility matrices
-        (the other results use the latest year).
-    id_col : str
-        The column holding the units' ids.
-    ellipse : {"corrected", "plain"}
-        Convention of the tier ellipses (:func:`geography`); the ``shapes`` follow.
-    east_west : bool
-        Test the report's claim that tiers spread from east to west (and from the
-        coast inland): the ``gradient`` test and its verdict. Off for units outside
-        China, where the claim has no meaning; the verdict then describes the centres.
-
-    Returns
-    -------
-    dict
-        ``composition`` (by ``region`` when present), ``composition_province`` (when
-        present), ``geography``, ``vectors``, ``gradient``, ``shapes``
-        (GeoDataFrame), ``verdict`` (one sentence) and, with years,
-        ``yearly_centres`` and ``mobility``.
-
+    ``table`` has ``id_col``, ``tier`` and optionally ``rank``, ``region``, ``province``,
+    ``year_col``; ``pos`` is :func:`unit_positions` of its units. With ``year_col``:
+    centres per year, their shifts and mobility (the rest uses the latest year).
+    ``ellipse``: as :func:`geography`. ``east_west`` tests the report's east-to-west (and
+    coast-inland) claim; off outside China, where the verdict describes the centres.
+    Returns ``composition``, ``composition_province`` (when the columns exist),
+    ``geography``, ``vectors``, ``gradient``, ``shapes``, ``verdict`` and, with years,
+    ``yearly_centres`` and ``mobility``.
     """
     ellipse = _check_ellipse(ellipse)  # before any work
     _check_analysis_input(table, pos, id_col=id_col, year_col=year_col)
@@ -627,14 +459,12 @@ def analyse(
         out["composition"] = composition(latest, by="region")
     if "province" in latest.columns:
         out["composition_province"] = composition(latest, by="province")
-    geo = geography(latest, pos, id_col=id_col, ellipse=ellipse)
-    vec = diffusion_vectors(geo)
-    out["geography"] = geo
-    out["vectors"] = vec
+    out["geography"] = geo = geography(latest, pos, id_col=id_col, ellipse=ellipse)
+    out["vectors"] = vec = diffusion_vectors(geo)
     out["shapes"] = shapes(geo, vec, crs=pos.attrs.get("crs"))
     if east_west:
-        grad = gradient(latest, pos, permutations=permutations, seed=seed, id_col=id_col)
-        out["gradient"] = grad
+        out["gradient"] = grad = gradient(latest, pos, permutations=permutations, seed=seed,
+                                          id_col=id_col)  # fmt: skip
         out["verdict"] = _verdict(geo, grad)
     else:
         out["verdict"] = _centres_sentence(vec)
@@ -654,28 +484,24 @@ def _check_analysis_input(table: object, pos: object, *, id_col: str, year_col: 
     """Refuse a tier table or positions :func:`analyse` cannot use, naming the argument."""
     for name, frame in (("table", table), ("pos", pos)):
         if not isinstance(frame, pd.DataFrame):
-            msg = f"{name} must be a pandas DataFrame, got {type(frame).__name__}."
-            raise InputError(msg)
+            raise InputError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")
     assert isinstance(table, pd.DataFrame) and isinstance(pos, pd.DataFrame)
     needed = [id_col, "tier", *([year_col] if year_col else [])]
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        msg = (
+        raise InputError(
             f"table has no column {short(missing, 60)} (id_col={short(id_col, 30)!r}, "
             f"year_col={short(year_col, 30)!r}); its columns are "
             f"{short(list(table.columns), 120)}. Make it with tiers.from_scores."
         )
-        raise InputError(msg)
     if table.empty:
-        msg = "table has no rows; there is nothing to analyse."
-        raise InputError(msg)
+        raise InputError("table has no rows; there is nothing to analyse.")
     tier = pd.to_numeric(table["tier"], errors="coerce")
     if tier.isna().any() or not (tier >= 1).all() or not (tier % 1 == 0).all():
         msg = "table['tier'] must hold whole numbers from 1 (the best tier), with none missing."
         raise InputError(msg)
     if table[id_col].isna().any() or (year_col and table[year_col].isna().any()):
-        msg = f"table has missing values in {short(needed[::2], 60)}; drop those rows."
-        raise InputError(msg)
+        raise InputError(f"table has missing values in {short(needed[::2], 60)}; drop those rows.")
     keys = [id_col, year_col] if year_col else [id_col]
     if table.duplicated(keys).any():
         msg = f"table repeats units (by {short(keys, 60)}); keep one row per unit (and year)."
@@ -683,11 +509,10 @@ def _check_analysis_input(table: object, pos: object, *, id_col: str, year_col: 
     bad = [c for c in ("x", "y", "lon", "lat") if c not in pos.columns]
     coords = None if bad else pos[["x", "y", "lon", "lat"]].apply(pd.to_numeric, errors="coerce")
     if coords is None or not np.isfinite(coords.to_numpy(dtype=float)).all():
-        msg = (
+        raise InputError(
             "pos must be tiers.unit_positions() of the table's units: finite x, y, lon and "
             f"lat columns{f' (missing {bad})' if bad else ''}."
         )
-        raise InputError(msg)
 
 
 def _verdict(geo: pd.DataFrame, grad: pd.DataFrame) -> str:
@@ -729,13 +554,8 @@ def from_scores(
 ) -> pd.DataFrame:
     """A tier table from scores: tiers found per year, ranks by score (1 = highest).
 
-    Returns
-    -------
-    pandas.DataFrame
-        ``id_col, score, tier, rank`` (and ``year``), ready for :func:`analyse`; the
-        caller adds grouping columns (region, province) it wants composition by. A year
-        with fewer than ``k`` distinct scores is an error.
-
+    ``id_col, score, tier, rank`` (and ``year``), ready for :func:`analyse` once the
+    caller adds grouping columns; a year of fewer than ``k`` distinct scores is an error.
     """
     table = _score_table(units, scores, years, id_col)
     parts = []
@@ -755,8 +575,7 @@ def _column(values: object, name: str) -> np.ndarray:
         raise InputError(msg)
     array = np.asarray(values, dtype=object)
     if array.ndim != 1:
-        msg = f"{name} must be one-dimensional, got shape {array.shape}."
-        raise InputError(msg)
+        raise InputError(f"{name} must be one-dimensional, got shape {array.shape}.")
     return array
 
 
@@ -769,30 +588,26 @@ def _score_table(units: object, scores: object, years: object, id_col: str) -> p
         sizes = f"units {len(ids):,}, scores {len(values):,}" + (
             f", years {len(when):,}" if years is not None else ""
         )
-        msg = f"units, scores and years must have one entry per unit; got {sizes}."
-        raise InputError(msg)
+        raise InputError(f"units, scores and years must have one entry per unit; got {sizes}.")
     blank = pd.isna(ids) | np.array([str(i).strip() == "" for i in ids], dtype=bool)
     if blank.any():
-        msg = (
+        raise InputError(
             f"units: {int(blank.sum()):,} id(s) are missing or blank (positions "
             f"{np.flatnonzero(blank)[:5].tolist()}); give every score a unit id."
         )
-        raise InputError(msg)
     if years is not None and pd.isna(when).any():
-        msg = (
+        raise InputError(
             f"years: {int(pd.isna(when).sum()):,} year(s) are missing (positions "
             f"{np.flatnonzero(pd.isna(when))[:5].tolist()}); give every score its year."
         )
-        raise InputError(msg)
     table = pd.DataFrame({id_col: ids, "score": check.finite_values(values, "scores").to_numpy()})
     table["year"] = when
     dup = table.duplicated([id_col, "year"], keep=False).to_numpy()
     if dup.any():
         shown = pd.unique(table.loc[dup, id_col])[:5].tolist()
         where = " in one year" if years is not None else ""
-        msg = (
+        raise InputError(
             f"units: {len(pd.unique(table.loc[dup, id_col])):,} unit(s) appear more than once"
             f"{where} ({short(shown, 80)}); give one score per unit (and year)."
         )
-        raise InputError(msg)
     return table
