@@ -67,5 +67,12 @@ def test_building_on_random_points_gives_sound_weights_or_input_error(
     assert np.all(m.diagonal() == 0)  # no self-weights
     assert np.all(np.isfinite(m.data)) and np.all(m.data > 0)
     assert set(w.ids) <= set(pts.index)
-    if islands == "nearest":
-        assert np.diff(m.indptr).min() >= 1  # nobody left alone
+    if islands == "nearest":  # alone only when reported isolated beyond the stated bound
+        alone = {w.ids[i] for i in np.flatnonzero(np.diff(m.indptr) == 0)}
+        isolated = {
+            d["unit"]: d for d in w.report.get("islands", {}).get("details", [])
+            if d["action"] == "isolated"
+        }
+        assert len(alone) == len(isolated)
+        bound = w.report["islands"].get("bound_km") if alone else None
+        assert all(d["km"] is None or d["km"] >= bound for d in isolated.values())
