@@ -127,17 +127,10 @@ def conditional_counts(
     w = weights.tocsr()
     card = np.diff(w.indptr)
     draws = _draw_without_replacement(rng, n - 1, permutations, int(card.max(initial=0)))
-    step_up = np.concatenate([np.diff(columns, axis=1), np.zeros((m, 1))], axis=1)
+    base, gathered, steps, events = _gathered(draws, columns)
     upper = np.zeros(n, dtype=np.int64)
     lower = np.zeros(n, dtype=np.int64)
     wanted = card > 0 if units is None else (card > 0) & np.asarray(units, dtype=bool)
-    # every draw (c, p) sorted by the unit it names: the incremental kernel's events
-    flat = draws.T.ravel().astype(np.int64)
-    order = np.argsort(flat)
-    events = (flat[order], order // permutations, order % permutations)
-    base = np.ascontiguousarray(draws.T, dtype=np.int64)  # (kmax, P)
-    gathered = np.ascontiguousarray(columns[:, base])  # (m, kmax, P)
-    steps = np.ascontiguousarray(step_up[:, base])
     has = card > 0
     low, high = np.zeros(n), np.zeros(n)
     if has.any():  # each row's smallest and largest weight
@@ -168,6 +161,27 @@ def conditional_counts(
         upper[ids] = up
         lower[ids] = dn
     return upper, lower
+
+
+def _gathered(
+    draws: np.ndarray, columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The kernels' view of the draws ``(P, kmax)`` over ``columns`` ``(m, n)``.
+
+    ``base`` ``(kmax, P)``; the values drawn and the step to the next unit's,
+    ``(m, kmax, P)`` each; every draw sorted by the unit it names (the events).
+    """
+    permutations = draws.shape[0]
+    step_up = np.concatenate([np.diff(columns, axis=1), np.zeros((len(columns), 1))], axis=1)
+    flat = draws.T.ravel().astype(np.int64)
+    order = np.argsort(flat)
+    base = np.ascontiguousarray(draws.T, dtype=np.int64)
+    return (
+        base,
+        np.ascontiguousarray(columns[:, base]),
+        np.ascontiguousarray(step_up[:, base]),
+        (flat[order], order // permutations, order % permutations),
+    )
 
 
 def _unit_blocks(k_of: np.ndarray) -> np.ndarray:
@@ -325,15 +339,42 @@ def permuted_statistics(
     out = np.zeros((3, permutations))
     if permutations == 0:
         return out
+    w, data_r, data_b = _kernel_weights(weights, binary)
+    blocks = -(-permutations // _GLOBAL_BLOCK)
+    _kernels.global_quadratic_forms(
+        z,
+        np.zeros(0) if left is None else np.ascontiguousarray(left, dtype=float),
+        _stream_states(rng, blocks),
+        permutations,
+        _GLOBAL_BLOCK,
+        w.indptr.astype(np.int32),
+        w.indices.astype(np.int32),
+        np.ascontiguousarray(data_r, dtype=float),
+        np.ascontiguousarray(data_b, dtype=float),
+        np.zeros(n) if degrees is None else np.ascontiguousarray(degrees, dtype=float),
+        float(shift),
+        out,
+    )
+    return out
+
+
+def _kernel_weights(
+    weights: sp.csr_matrix, binary: sp.csr_matrix | None
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """``(W, data of W, data of binary)`` on one sparsity pattern (the union if they differ).
+
+    When every row holds one value in both, the data are those row values (length ``n``).
+    """
     w = weights.tocsr().astype(float)
     w.sort_indices()
+    n = w.shape[0]
     data_b = np.zeros(0)
     if binary is not None:
         b = binary.tocsr().astype(float)
         b.sort_indices()
         if np.array_equal(b.indptr, w.indptr) and np.array_equal(b.indices, w.indices):
             data_b = b.data
-        else:  # another pattern: the union, each matrix with explicit zeros elsewhere
+        else:  # the union, each matrix with explicit zeros elsewhere
             pattern = (abs(w) + abs(b)).tocsr()
             pattern.sort_indices()
             rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
@@ -351,22 +392,7 @@ def permuted_statistics(
                 firsts_b[card > 0] = data_b[w.indptr[:-1][card > 0]]
             if not len(data_b) or np.array_equal(data_b, np.repeat(firsts_b, card)):
                 data_r, data_b = firsts, (firsts_b if len(data_b) else data_b)
-    blocks = -(-permutations // _GLOBAL_BLOCK)
-    _kernels.global_quadratic_forms(
-        z,
-        np.zeros(0) if left is None else np.ascontiguousarray(left, dtype=float),
-        _stream_states(rng, blocks),
-        permutations,
-        _GLOBAL_BLOCK,
-        w.indptr.astype(np.int32),
-        w.indices.astype(np.int32),
-        np.ascontiguousarray(data_r, dtype=float),
-        np.ascontiguousarray(data_b, dtype=float),
-        np.zeros(n) if degrees is None else np.ascontiguousarray(degrees, dtype=float),
-        float(shift),
-        out,
-    )
-    return out
+    return w, data_r, data_b
 
 
 def permuted_quadratic_forms(

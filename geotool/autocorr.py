@@ -373,6 +373,31 @@ def _falling(a: int, k: int) -> float:
     return math.prod(a - i for i in range(k))
 
 
+def _join_count_moments(
+    wsym: sp.csr_matrix, deg: np.ndarray, n: int, n1: int
+) -> list[tuple[float, float]]:
+    """Expectations and variances of BB, BW, WW: Cliff and Ord (1981), non-free sampling.
+
+    ``wsym`` symmetric and binary (S0 counts each join in both directions).
+    """
+    n2 = n - n1
+    s0 = wsym.sum()
+    s1 = 0.5 * ((2 * wsym.data) ** 2).sum()
+    s2 = ((2 * deg) ** 2).sum()
+    e_bb = 0.5 * s0 * _falling(n1, 2) / _falling(n, 2)
+    e_ww = 0.5 * s0 * _falling(n2, 2) / _falling(n, 2)
+    e_bw = s0 * n1 * n2 / _falling(n, 2)
+
+    def var_same(k: int, e: float) -> float:
+        a = s1 * _falling(k, 2) / _falling(n, 2) + (s2 - 2 * s1) * _falling(k, 3) / _falling(n, 3)
+        return 0.25 * (a + (s0**2 + s1 - s2) * _falling(k, 4) / _falling(n, 4)) - e**2
+
+    a = 2 * s1 * n1 * n2 / _falling(n, 2) + (s2 - 2 * s1) * n1 * n2 * (n1 + n2 - 2) / _falling(n, 3)
+    b = 4 * (s0**2 + s1 - s2) * _falling(n1, 2) * _falling(n2, 2) / _falling(n, 4)
+    v_bw = 0.25 * (a + b) - e_bw**2
+    return [(e_bb, var_same(n1, e_bb)), (e_bw, v_bw), (e_ww, var_same(n2, e_ww))]
+
+
 def join_counts(
     member: pd.Series,
     w: WeightsLike,
@@ -400,42 +425,13 @@ def join_counts(
         raise InputError(msg)
     wb = w.binary()
     wsym = ((wb + wb.T) > 0).astype(float)  # a join exists if either unit names the other
-    n = len(x)
-    n1 = int(x.sum())
-    n2 = n - n1
+    n, n1 = len(x), int(x.sum())
     joins = wsym.sum() / 2
     bb = x @ (wsym @ x) / 2
     ww = (1 - x) @ (wsym @ (1 - x)) / 2
     bw = joins - bb - ww
-    # Cliff & Ord (1981), non-free sampling, symmetric binary W (S0 counts both directions).
-    s0 = wsym.sum()
-    s1 = 0.5 * ((2 * wsym.data) ** 2).sum()
     deg = np.asarray(wsym.sum(axis=1)).ravel()
-    s2 = ((2 * deg) ** 2).sum()
-    e_bb = 0.5 * s0 * _falling(n1, 2) / _falling(n, 2)
-    e_ww = 0.5 * s0 * _falling(n2, 2) / _falling(n, 2)
-    e_bw = s0 * n1 * n2 / _falling(n, 2)
-
-    def var_same(k: int, e: float) -> float:
-        return (
-            0.25
-            * (
-                s1 * _falling(k, 2) / _falling(n, 2)
-                + (s2 - 2 * s1) * _falling(k, 3) / _falling(n, 3)
-                + (s0**2 + s1 - s2) * _falling(k, 4) / _falling(n, 4)
-            )
-            - e**2
-        )
-
-    v_bw = (
-        0.25
-        * (
-            2 * s1 * n1 * n2 / _falling(n, 2)
-            + (s2 - 2 * s1) * n1 * n2 * (n1 + n2 - 2) / _falling(n, 3)
-            + 4 * (s0**2 + s1 - s2) * _falling(n1, 2) * _falling(n2, 2) / _falling(n, 4)
-        )
-        - e_bw**2
-    )
+    (e_bb, v_bb), (e_bw, v_bw), (e_ww, v_ww) = _join_count_moments(wsym, deg, n, n1)
     # y'Wy / 2 joins of 1s; sum_i deg_i y_i joins touching a 1, minus twice those: 1-0 joins
     quad, touching, _ = permuted_statistics(
         x, wsym, permutations, rng_for(seed, "join_counts"), degrees=deg
@@ -445,9 +441,9 @@ def join_counts(
     sim_ww = joins - sim_bb - sim_bw
     rows = []
     for name, obs, e, v, sim in (
-        ("BB", bb, e_bb, var_same(n1, e_bb), sim_bb),
+        ("BB", bb, e_bb, v_bb, sim_bb),
         ("BW", bw, e_bw, v_bw, sim_bw),
-        ("WW", ww, e_ww, var_same(n2, e_ww), sim_ww),
+        ("WW", ww, e_ww, v_ww, sim_ww),
     ):
         zval = (obs - e) / math.sqrt(v) if v > 0 else float("nan")
         rows.append(
@@ -601,18 +597,15 @@ def local_stats(
         Numeric and finite, on the units' index, covering the weights' units.
     w : Weights, libpysal.graph.Graph or libpysal.weights.W
         Any weights (values kept).
-    permutations : int, optional
-        Default :data:`geotool.settings.permutations`; 0: analytical results only
-        (``p_sim`` and ``gi_star_p_sim`` missing, every unit "Not significant").
-    seed : int, optional
-        Default :data:`geotool.settings.seed`.
+    permutations, seed : int, optional
+        Defaults from :mod:`geotool.settings`; 0 permutations: no ``p_sim``, every unit
+        "Not significant".
     alpha : float
-        Significance level for ``significant``, the class and ``gi_star_significant``.
+        Significance level of ``significant``, the class and ``gi_star_significant``.
     adjust : {"none", "bonferroni", "fdr"}, optional
-        Multiple-comparison rule over the units with a p-value: Bonferroni controls the
-        family-wise error rate, FDR (Benjamini-Hochberg) the false discovery rate.
+        Multiple-comparison rule over the units with a p-value.
     fdr : bool
-        ``True`` is an alias of ``adjust="fdr"`` (kept for old callers).
+        ``True`` is an alias of ``adjust="fdr"`` (old callers).
     gi_star : bool
         Also compute Gi* (its own permutations double the cost).
     sided : {"two-sided", "folded"}
@@ -885,6 +878,28 @@ def _check_case(case: object, z: pd.Series | None) -> str:
     return case
 
 
+def _ljc(
+    x: np.ndarray, z: Any, wb: sp.csr_matrix, case: str, *, permutations: int, rng: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, counts, p, tested)``: ``a`` the tested units' indicator, ``b`` the counted one."""
+    if case == "BB":
+        a, b = x, x
+    elif case == "BJC":
+        a, b = x * (1 - z), z * (1 - x)
+    else:
+        a = b = x * z
+    lag = wb @ b
+    ljc = a * lag
+    tested = (a == 1) & (ljc > 0)
+    p = np.full(len(x), np.nan)
+    if permutations:  # counts are sums of 1.0s, exact; ties count anyway
+        upper, _ = conditional_counts(
+            b, wb, permutations, rng, observed=lag, tol=1e-9, units=tested
+        )
+        p[tested] = (upper[tested] + 1.0) / (permutations + 1.0)
+    return a, ljc, p, tested
+
+
 def local_join_counts(
     x: pd.Series,
     w: WeightsLike,
@@ -942,23 +957,8 @@ def local_join_counts(
     xv = _binary_values(x, w, "x")
     zv = None if z is None else _binary_values(z, w, "z")
     permutations, seed = _inference(permutations, seed, len(xv))
-    if case == "BB":
-        a, b = xv, xv
-    elif case == "BJC":
-        a, b = xv * (1 - zv), zv * (1 - xv)
-    else:
-        a = b = xv * zv
-    wb = w.binary()
-    lag = wb @ b
-    ljc = a * lag
-    tested = (a == 1) & (ljc > 0)
-    p_sim = np.full(len(xv), np.nan)
-    if permutations:  # counts are sums of 1.0s, exact; ties count anyway
-        rng = rng_for(seed, "ljc:" + case)
-        upper, _ = conditional_counts(
-            b, wb, permutations, rng, observed=lag, tol=1e-9, units=tested
-        )
-        p_sim[tested] = (upper[tested] + 1.0) / (permutations + 1.0)
+    rng = rng_for(seed, "ljc:" + case)
+    a, ljc, p_sim, tested = _ljc(xv, zv, w.binary(), case, permutations=permutations, rng=rng)
     significant = p_sim <= alpha  # NaN (not tested, or no permutations) is False
     untested = {"BB": "x = 0", "BJC": "x = 0 or z = 1", "CLC": "x = 0 or z = 0"}[case]
     cluster = np.select(
@@ -1003,6 +1003,18 @@ def _geary_inputs(values: pd.Series | pd.DataFrame) -> tuple[list[pd.Series], pd
         f"units' index, got {type(values).__name__}."
     )
     raise InputError(msg)
+
+
+def _geary_class(z: np.ndarray, lag: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """GeoDa's local Geary classes by the tail ``c_i`` lies in (lower: positive)."""
+    if z.shape[1] > 1:
+        return np.where(low, "Positive", "Negative")
+    positive = np.select(
+        [(z[:, 0] > 0) & (lag[:, 0] > 0), (z[:, 0] < 0) & (lag[:, 0] < 0)],
+        ["High-High", "Low-Low"],
+        default="Other Positive",
+    )
+    return np.where(low, positive, "Negative")
 
 
 def local_geary(
@@ -1068,21 +1080,14 @@ def local_geary(
         c, p_sim, low = _geary.observed(z, wr), np.full(n, np.nan), np.zeros(n, dtype=bool)
     significant = p_sim <= alpha
     if k == 1:
-        positive = np.select(
-            [(z[:, 0] > 0) & (lag[:, 0] > 0), (z[:, 0] < 0) & (lag[:, 0] < 0)],
-            ["High-High", "Low-Low"],
-            default="Other Positive",
-        )
-        cluster = np.where(low, positive, "Negative")
         columns: dict[str, Any] = {"value": x[:, 0], "z": z[:, 0], "lag": lag[:, 0]}
     else:
-        cluster = np.where(low, "Positive", "Negative")
         columns = {}
         for v, s in enumerate(series):
             columns |= {f"z:{s.name}": z[:, v], f"lag:{s.name}": lag[:, v]}
+    cluster = np.where(significant, _geary_class(z, lag, low), "Not significant")
     columns |= {
-        "c": c, "p_sim": p_sim, "significant": significant,
-        "cluster": np.where(significant, cluster, "Not significant"), "p_sided": sided,
+        "c": c, "p_sim": p_sim, "significant": significant, "cluster": cluster, "p_sided": sided
     }  # fmt: skip
     out = _on_units(columns, w, index)
     out.attrs = {"alpha": alpha, "p_sided": sided}

@@ -277,6 +277,14 @@ def _as_panel(data: Panel | pd.DataFrame) -> Panel:
     return data if isinstance(data, Panel) else panel(data)
 
 
+def _set_aside(dropped: pd.DataFrame, units: list[Any], reason: str, note: str) -> pd.DataFrame:
+    """``dropped`` with ``units`` added for ``reason``, logged as ``note`` (if any units)."""
+    if not units:
+        return dropped
+    log(note, logging.WARNING)
+    return pd.concat([dropped, _dropped(units, [""] * len(units), reason)])
+
+
 def _restricted(weights: Weights, keep: np.ndarray) -> Weights:
     pos = np.flatnonzero(keep)
     sub = weights.sparse[pos][:, pos].tocsr()
@@ -292,27 +300,23 @@ def _aligned(p: Panel, w: WeightsLike) -> tuple[np.ndarray, Weights, pd.DataFram
     weights = as_weights(w)
     units = p.wide.index
     absent = units.difference(weights.ids, sort=False)
-    dropped = p.dropped
-    if len(absent):
-        log(
-            f"Panel of {p.name}: {len(absent):,} units are not in the weights and are left "
-            f"out ({listing([str(u) for u in absent], limit=5)}).",
-            logging.WARNING,
-        )
-        dropped = pd.concat([dropped, _dropped(list(absent), [""] * len(absent), "not in w")])
+    dropped = _set_aside(
+        p.dropped, list(absent), "not in w",
+        f"Panel of {p.name}: {len(absent):,} units are not in the weights and are left "
+        f"out ({listing([str(u) for u in absent], limit=5)}).",
+    )  # fmt: skip
     keep = weights.ids.isin(units)
     if not keep.all():
         weights = _restricted(weights, keep)
     lonely = np.diff(weights.sparse.indptr) == 0
+    gone = [str(u) for u in weights.ids[lonely]]
+    dropped = _set_aside(
+        dropped, gone, "no neighbour in w",
+        f"Panel of {p.name}: {len(gone):,} units have no neighbour among its units and "
+        f"are left out of the panel analyses ({listing(gone, limit=5)}); the weights' "
+        "island rule (geotool.weights.build(islands=...)) can join them.",
+    )  # fmt: skip
     if lonely.any():
-        gone = [str(u) for u in weights.ids[lonely]]
-        log(
-            f"Panel of {p.name}: {len(gone):,} units have no neighbour among its units and "
-            f"are left out of the panel analyses ({listing(gone, limit=5)}); the weights' "
-            "island rule (geotool.weights.build(islands=...)) can join them.",
-            logging.WARNING,
-        )
-        dropped = pd.concat([dropped, _dropped(gone, [""] * len(gone), "no neighbour in w")])
         weights = _restricted(weights, ~lonely)
     if len(weights.ids) < 4:
         msg = (
@@ -537,10 +541,8 @@ def rank_mobility(
 
     Parameters
     ----------
-    data : Panel or pandas.DataFrame
-        A :class:`Panel`, or a wide frame (units x years).
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W, optional
-        Weights for the spatial decomposition.
+    data, w
+        As :func:`moran_by_year`; without ``w``, no spatial decomposition.
     span : {"both", "consecutive", "first_last"}
         Each year with the next, the first with the last, or both (the first-last row
         added when there are more than two years).
@@ -719,10 +721,8 @@ def spatial_markov(
 
     Parameters
     ----------
-    data : Panel or pandas.DataFrame
-        A :class:`Panel`, or a wide frame (units x years).
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W
-        Weights over (at least) the panel's units; row-standardised here.
+    data, w
+        As :func:`moran_by_year`.
     k : int, default 5
         Quantile classes of the values.
     m : int, optional
@@ -843,10 +843,8 @@ def lisa_markov(
 
     Parameters
     ----------
-    data : Panel or pandas.DataFrame
-        The panel (a wide frame is read by :func:`panel`).
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W
-        Weights covering the panel's units; the lags use them row-standardised.
+    data, w
+        As :func:`moran_by_year`.
     alpha : float, default 0.05
         Significance level of the sentence and of the local p-values.
     permutations : int, default 0
