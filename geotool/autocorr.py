@@ -258,11 +258,8 @@ def global_stats(
         Numeric and finite, on the units' index, covering the weights' units.
     w : Weights, libpysal.graph.Graph or libpysal.weights.W
         From :func:`geotool.weights.build`, or libpysal's (values kept).
-    permutations : int, optional
-        Default :data:`geotool.settings.permutations`; one set of relabellings serves
-        I, C and G.
-    seed : int, optional
-        Default :data:`geotool.settings.seed`.
+    permutations, seed : int, optional
+        Defaults from :mod:`geotool.settings`; one set of relabellings serves I, C, G.
     other : pandas.Series, optional
         Adds bivariate Moran's I of ``values`` with the lag of ``other`` (permuted).
 
@@ -934,12 +931,8 @@ def local_join_counts(
         The second 0/1 variable, for ``"BJC"`` and ``"CLC"``.
     case : {"BB", "BJC", "CLC"}
         Which count.
-    permutations : int, optional
-        Default :data:`geotool.settings.permutations`; 0: counts only.
-    seed : int, optional
-        Default :data:`geotool.settings.seed` (stream ``"ljc:" + case``).
-    alpha : float
-        Significance level for ``significant`` and ``cluster``.
+    permutations, seed, alpha
+        As :func:`local_stats` (stream ``"ljc:" + case``; 0 permutations: counts only).
 
     Returns
     -------
@@ -1045,14 +1038,8 @@ def local_geary(
         weights' units; finite, none constant.
     w : Weights, libpysal.graph.Graph or libpysal.weights.W
         Any weights; row-standardised here.
-    permutations : int, optional
-        Default :data:`geotool.settings.permutations`; 0: the statistic only.
-    seed : int, optional
-        Default :data:`geotool.settings.seed` (stream ``"local_geary"``).
-    alpha : float
-        Significance level for ``significant`` and the class.
-    sided : {"two-sided", "folded"}
-        Sidedness of ``p_sim``.
+    permutations, seed, alpha, sided
+        As :func:`local_stats` (stream ``"local_geary"``; 0 permutations: ``c`` only).
 
     Returns
     -------
@@ -1119,10 +1106,8 @@ def local_bivariate(
         constant, covering the weights' units.
     w : Weights, libpysal.graph.Graph or libpysal.weights.W
         Any weights; row-standardised here.
-    permutations, seed : int, optional
+    permutations, seed, alpha, adjust, sided
         As :func:`local_stats` (stream ``"lisa_bv"``).
-    alpha, adjust, sided
-        As :func:`local_stats`.
 
     Returns
     -------

@@ -443,7 +443,7 @@ def moran_by_year(
     w : Weights, libpysal.graph.Graph or libpysal.weights.W
         Weights over (at least) the panel's units.
     permutations, seed : int, optional
-        As :func:`geotool.autocorr.global_stats`; the same relabellings serve every year.
+        As :func:`geotool.autocorr.global_stats` (the same relabellings every year).
 
     Returns
     -------
@@ -847,10 +847,8 @@ def lisa_markov(
         As :func:`moran_by_year`.
     alpha : float, default 0.05
         Significance level of the sentence and of the local p-values.
-    permutations : int, default 0
-        Permutations of the yearly local Moran p-values; 0: no significance.
-    seed : int, optional
-        Default :data:`geotool.settings.seed`.
+    permutations, seed : int, optional
+        Of the yearly local Moran p-values (0 permutations, the default: none).
 
     Returns
     -------
