@@ -569,18 +569,8 @@ def rank_mobility(
     pairs = [(j, j + 1) for j in range(last)] if span != "first_last" else []
     if span == "first_last" or (span == "both" and last > 1):
         pairs.append((0, last))
-    sims = None
     if w is not None:
-        y, weights, _ = _aligned(p, w)
-        b = weights.binary()
-        links = ((b + b.T) > 0).astype(float).tocsr()
-        upper = sp.triu(links, k=1).tocoo()
-        near = _libpysal_w(links)
-        perms = settings.permutations if permutations is None else permutations
-        perms = check.permutations(perms, n_units=len(y))
-        rng = rng_for(check.seed(settings.seed if seed is None else seed), "spatial_tau")
-        if perms:
-            sims = _spatial_tau_sims(y, pairs, upper, perms, rng)
+        y, near, upper, sims = _neighbour_pairs(p, w, pairs, permutations, seed)
     rows = []
     for r, (j0, j1) in enumerate(pairs):
         x0, x1 = y[:, j0], y[:, j1]
@@ -596,10 +586,24 @@ def rank_mobility(
             "discordant": int(st.discordant),
         }
         if w is not None:
-            sim = None if sims is None else sims[r]
-            row |= _spatial_tau_row(st, x0, x1, upper, sim)
+            row |= _spatial_tau_row(st, x0, x1, upper, None if sims is None else sims[r])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _neighbour_pairs(
+    p: Panel, w: WeightsLike, pairs: list[tuple[int, int]], permutations: Any, seed: Any
+) -> tuple[np.ndarray, W, sp.coo_matrix, np.ndarray | None]:
+    """Values in ``w``'s order, its symmetrised links (a ``W``, the upper triangle) and sims."""
+    y, weights, _ = _aligned(p, w)
+    b = weights.binary()
+    links = ((b + b.T) > 0).astype(float).tocsr()
+    upper = sp.triu(links, k=1).tocoo()
+    near = _libpysal_w(links)
+    perms = settings.permutations if permutations is None else permutations
+    perms = check.permutations(perms, n_units=len(y))
+    rng = rng_for(check.seed(settings.seed if seed is None else seed), "spatial_tau")
+    return y, near, upper, _spatial_tau_sims(y, pairs, upper, perms, rng) if perms else None
 
 
 def _spatial_tau_sims(
@@ -759,20 +763,7 @@ def spatial_markov(
     labels = list(range(1, k + 1))
     index = pd.MultiIndex.from_product([range(1, m + 1), labels], names=["lag_class", "from"])
     columns = pd.Index(labels, name="to")
-    by_lag = pd.DataFrame(
-        [
-            {"lag_class": r + 1, "chi2": float(x2), "dof": int(d), "p": _chi2_p(x2, int(d))}
-            for r, (x2, _, d) in enumerate(sm.chi2)
-        ]
-    )
-    dof = int(sm.dof_hom)
-    tests = pd.DataFrame(
-        [
-            _test("Q", float(sm.Q), dof),
-            _test("LR", float(sm.LR), dof),
-            _test("chi2", float(sm.x2), m * (k - 1) ** 2),  # giddy: k (k - 1)^2
-        ]
-    )
+    tests, by_lag = _homogeneity_tests(sm, k, m)
     years = p.wide.columns
     return {
         "counts": pd.DataFrame(sm.T.reshape(m * k, k), index=index, columns=columns),
@@ -796,6 +787,25 @@ def spatial_markov(
         "dropped": dropped,
         "sentence": _spatial_sentence(p, k, len(y), tests.iloc[0], alpha),
     }
+
+
+def _homogeneity_tests(sm: Any, k: int, m: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``Q``, ``LR`` and ``chi2`` of giddy's ``Spatial_Markov``, and ``chi2`` by lag class."""
+    dof = int(sm.dof_hom)
+    tests = pd.DataFrame(
+        [
+            _test("Q", float(sm.Q), dof),
+            _test("LR", float(sm.LR), dof),
+            _test("chi2", float(sm.x2), m * (k - 1) ** 2),  # giddy: k (k - 1)^2
+        ]
+    )
+    by_lag = pd.DataFrame(
+        [
+            {"lag_class": r + 1, "chi2": float(x2), "dof": int(d), "p": _chi2_p(x2, int(d))}
+            for r, (x2, _, d) in enumerate(sm.chi2)
+        ]
+    )
+    return tests, by_lag
 
 
 def _spatial_sentence(p: Panel, k: int, n: int, q: pd.Series, alpha: float) -> str:
