@@ -408,13 +408,6 @@ def permuted_quadratic_forms(
     return permuted_statistics(y, weights, permutations, rng, left=x)[0]
 
 
-def _rank(a: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean of their ranks), as scipy's ``rankdata``."""
-    import pandas as pd
-
-    return pd.Series(a).rank(method="average").to_numpy()
-
-
 def rank_correlations(
     x: np.ndarray, y: np.ndarray, permutations: int, rng: np.random.Generator
 ) -> dict[str, float]:
@@ -422,8 +415,10 @@ def rank_correlations(
 
     A constant x or y (one tier only) has no rank correlation: every result is missing.
     """
+    from scipy.stats import rankdata
+
     n = len(x)
-    rx, ry = _rank(x), _rank(y)
+    rx, ry = rankdata(x), rankdata(y)
     rx_c, ry_c = rx - rx.mean(), ry - ry.mean()
     denom = math.sqrt((rx_c @ rx_c) * (ry_c @ ry_c))
     if denom == 0:
