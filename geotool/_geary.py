@@ -1,21 +1,9 @@
 """Local Geary engine, univariate and multivariate (Anselin 1995, 2019).
 
-For ``k`` standardised variables ``z_v`` (mean 0, population standard deviation 1, as
-esda's ``Geary_Local`` and ``Geary_Local_MV`` standardise) and row-standardised weights,
-
-    c_i = (1/k) sum_v sum_j w_ij (z_vi - z_vj)^2
-        = (1/k) [W_i sum_v z_vi^2 - 2 sum_v z_vi lag(z_v)_i + lag(sum_v z_v^2)_i]
-
-with ``W_i = sum_j w_ij``. The second form needs, per permutation, only the lags of the
-``k`` variables and of ``sum_v z_v^2``: :func:`geotool._perm.conditional_counts` takes
-all ``k + 1`` of them under the same draws, in one pass (unit ``i`` keeps its values;
-the rows of all variables move together), as the permuted statistic
-``sum_v (-2 z_vi) lag(z_v)_i + lag(sum_v z_v^2)_i`` (a linear combination of the lags).
-
-Under conditional randomisation the expected value is exact:
-``E[c_i] = W_i n / (n - 1) (1 + (1/k) sum_v z_vi^2)`` (each drawn neighbour has
-``E[z_j] = -z_i / (n - 1)`` and ``E[z_j^2] = (n - z_i^2) / (n - 1)``), so a unit with an
-extreme value has a large expected ``c_i``: "small" and "large" are relative to the unit.
+For ``k`` standardised variables and row-standardised weights, ``c_i = (1/k) [W_i sum_v
+z_vi^2 - 2 sum_v z_vi lag(z_v)_i + lag(sum_v z_v^2)_i]``: a linear combination of ``k + 1``
+lags, which :func:`geotool._perm.conditional_counts` permutes under the same draws in one
+pass. Under conditional randomisation ``E[c_i] = W_i n / (n - 1) (1 + mean_v z_vi^2)``.
 """
 
 from __future__ import annotations
@@ -49,36 +37,17 @@ def permutation_test(
     permutations: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pseudo p-values of ``c_i`` and the side of the reference distribution it lies on.
+    """``c_i`` of ``z`` (``(n, k)``), folded p-values and whether ``c_i`` is in the lower tail.
 
-    Parameters
-    ----------
-    z : numpy.ndarray
-        ``(n, k)`` standardised variables.
-    w : scipy.sparse.csr_matrix
-        Row-standardised weights, no self-weights.
-    permutations : int
-        At least 1.
-    rng : numpy.random.Generator
-        Source of the draws.
-
-    Returns
-    -------
-    c, p, low : numpy.ndarray
-        The observed statistics; ``p = (min(#{sim >= c}, #{sim <= c}) + 1) / (P + 1)``
-        (the tie rule of :mod:`geotool._perm`); ``low`` is True where fewer permuted
-        statistics lie at or below ``c`` than at or above it, i.e. ``c`` is in the
-        lower tail (positive association). Units without neighbours: ``p = 1``.
-
+    ``low`` (positive association): fewer permuted statistics at or below ``c_i`` than at
+    or above. Units without neighbours: ``p = 1``, not low.
     """
     n, k = z.shape
     c = observed(z, w)
     row_sums = np.asarray(w.sum(axis=1)).ravel()
     z2 = (z**2).sum(axis=1)
     columns = np.column_stack([z, z2])  # lags of each z_v and of sum_v z_v^2
-    # The permuted statistic is summed in another order than the observed one, so a
-    # tie (a unit at the mode among neighbours at the mode: c = 0 both ways) may differ
-    # by rounding: compare with a tolerance far below any real difference.
+    # summed in another order than the observed one: ties may differ by rounding
     tol = TIE_RTOL * (z2.max() * row_sums.max() + 1.0)
     # k * c_sim = W_i sum z_vi^2 - 2 sum_v z_vi lag_v + lag(sum z^2): compare
     # lag(sum z^2) - 2 sum_v z_vi lag_v with k c_i - W_i sum z_vi^2.

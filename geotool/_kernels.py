@@ -1,14 +1,10 @@
 """Compiled permutation kernels (numba), used by :mod:`geotool._perm`.
 
-Every kernel is compiled with ``cache=True``: the machine code is written once, next to
-this file (``__pycache__``) or, when the package directory is read-only, in numba's
-user-wide cache (``NUMBA_CACHE_DIR`` or the user's cache folder), and later processes
-load it instead of compiling (see :func:`warm_up`). Kept apart from ``_perm`` so that
-editing the engine's Python does not invalidate the compiled cache.
-
-Parallel kernels split the work into blocks of a fixed size (units, or permutations),
-never by the number of threads, and each block's arithmetic and random stream depend
-only on the block: the results are identical whatever ``numba.set_num_threads`` says.
+Compiled with ``cache=True`` (next to this file, or in numba's user cache when the package
+is read-only; :func:`warm_up` loads them), and kept apart from ``_perm`` so that editing
+the engine's Python does not invalidate that cache. Parallel kernels split the work into
+blocks of a fixed size, each with its own arithmetic and random stream: results do not
+depend on ``numba.set_num_threads``.
 """
 
 from __future__ import annotations
@@ -75,14 +71,11 @@ def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
 ) -> None:
     """Counts of permuted statistics >= / <= the observed one, rows of equal weights.
 
-    Block ``b`` holds the units ``units[starts[b]:starts[b + 1]]``, ascending, all with
-    ``k = card[u]`` neighbours, each row's weights equal (``scale[u]``). Draw
-    ``base[c, p]`` (``c < k``) in ``[0, n - 1)`` stands for unit ``base`` below unit
-    ``i`` and ``base + 1`` from ``i`` on, so the permuted sum of column ``v`` is
-    ``sum_c gathered[v, c, p] + [base[c, p] >= i] steps[v, c, p]``. Walking the units in
-    increasing order, a term's indicator switches off once, when ``i`` passes
-    ``base[c, p]`` (the events, sorted by ``evt_val``): each unit then costs ``O(m P)``
-    instead of ``O(m k P)``. The statistic is ``scale[u] sum_v coef[u, v] sum_v``.
+    Block ``b``: units ``units[starts[b]:starts[b + 1]]``, ascending, all with ``k``
+    neighbours of weight ``scale[u]``. The permuted sum of column ``v`` is ``sum_c
+    gathered[v, c, p] + [base[c, p] >= i] steps[v, c, p]``; walking the units in order,
+    each indicator switches off once (the events, sorted by ``evt_val``), so a unit costs
+    ``O(m P)``, not ``O(m k P)``. The statistic: ``scale[u] sum_v coef[u, v] sum_v``.
     """
     m, _, perms = gathered.shape
     n_evt = len(evt_val)
@@ -186,16 +179,13 @@ def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     shift: float,
     out: np.ndarray,
 ) -> None:
-    """Statistics of ``permutations`` random relabellings of ``z``, in blocks.
+    """Statistics of ``permutations`` random relabellings ``y`` of ``z``, in blocks.
 
-    Block ``b`` (permutations ``b * block`` onwards) shuffles its own copy of ``z``
-    (Fisher-Yates) with the xoshiro256** stream ``states[b]``. For each relabelling
-    ``y``: ``out[0] = a' W_r y`` with ``a = y`` (or ``left`` when it is not empty, the
-    bivariate case), ``out[1] = sum_i deg_i y_i^2`` and, when ``data_b`` is not empty,
-    ``out[2] = (y + shift)' W_b (y + shift)``. ``W_r`` and ``W_b`` share the sparsity
-    pattern ``indptr, indices``; ``data_r`` (and ``data_b``) of length ``n`` instead
-    of one value per link are row values (every weight of row ``i`` is ``data_r[i]``:
-    row-standardised contiguity), which reads a third of the memory per relabelling.
+    Block ``b`` shuffles its copy of ``z`` (Fisher-Yates, xoshiro256** stream
+    ``states[b]``): ``out[0] = a' W_r y`` (``a = y``, or ``left`` when not empty),
+    ``out[1] = sum_i deg_i y_i^2``, ``out[2] = (y + shift)' W_b (y + shift)`` when
+    ``data_b`` is not empty. ``W_r`` and ``W_b`` share ``indptr, indices``; ``data_r``
+    of length ``n`` holds one value per row (row-standardised contiguity: less memory).
     """
     n = len(z)
     n_blocks = states.shape[0]
@@ -241,10 +231,10 @@ def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
 
 @nb.njit(cache=True)
 def _kendall_one(xs_group: np.ndarray, yrank: np.ndarray, m: int, tree: np.ndarray) -> int:
-    """``#concordant - #discordant`` pairs (ties in either count neither), ``O(n log m)``.
+    """``#concordant - #discordant`` pairs (ties count neither), ``O(n log m)``.
 
-    ``xs_group[i]``: where the ``i``-th unit in the order of ``x`` starts its group of tied
-    ``x`` (a Fenwick tree over the ``m`` ranks of ``y`` holds the units of smaller ``x``).
+    ``xs_group``: the tie group of each unit in the order of ``x``; a Fenwick tree over
+    the ``m`` ranks of ``y`` holds the units of smaller ``x``.
     """
     n = len(yrank)
     for t in range(m + 1):
@@ -311,12 +301,9 @@ def rank_sums(  # noqa: PLR0917 (numba: positional only)
 ) -> None:
     """Kendall's ``S`` and Spearman's cross-product of random relabellings, in blocks.
 
-    Units are in the order of one variable (``group``: its tie groups; ``score``: its
-    centred ranks); the other variable's dense ranks ``rank`` (``1..m``) and centred
-    ranks ``other_score`` are in the same order. A uniformly random relabelling of the
-    other variable is a uniformly random arrangement of its values against the fixed
-    order, so block ``b`` shuffles its copy (Fisher-Yates, stream ``states[b]``) and
-    counts ``S`` with :func:`_kendall_one`, ``O(n log m)`` per relabelling.
+    Units in the order of one variable (``group``: tie groups, ``score``: centred
+    ranks); the other's dense ranks ``rank`` (``1..m``) and centred ranks
+    ``other_score``, shuffled per block (stream ``states[b]``).
     """
     n = len(rank)
     for b in nb.prange(states.shape[0]):

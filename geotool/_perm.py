@@ -1,39 +1,26 @@
 """Seeded permutation engines: numpy draws, compiled (numba) counting kernels.
 
-Why not esda's engine: esda compiles its conditional-randomisation kernels with numba
-when numba is installed, and keeps no compile cache, so the first local statistic of
-a fresh process costs about 18 s of compilation; its global statistics take no seed.
-These engines draw every permutation from ``numpy.random.Generator`` streams derived
-from the user's seed and the statistic's name, so each result is reproducible from
-``--seed`` alone and independent of the order statistics are computed in. The counting
-runs in :mod:`geotool._kernels` (numba, compiled once and cached on disk, both cores),
-in blocks of a fixed size: the results do not depend on the number of threads.
+esda's kernels compile for about 18 s in every fresh process and its global statistics
+take no seed. Here every permutation comes from a ``numpy.random.Generator`` stream
+derived from the user's seed and the statistic's name (:func:`rng_for`), and the counting
+runs in :mod:`geotool._kernels` (compiled once, cached on disk, both cores) in blocks of a
+fixed size, so results depend neither on the order of the statistics nor on the threads.
+Local statistics share one matrix of draws among all units (conditional randomisation, as
+esda and GeoDa); global ones shuffle in blocks of :data:`_GLOBAL_BLOCK` permutations, each
+block from its own spawned stream.
 
-Local statistics (conditional randomisation) share one matrix of draws among all units,
-as esda and GeoDa do; global ones (total randomisation) shuffle in blocks of
-:data:`_GLOBAL_BLOCK` permutations, block ``b`` from its own stream
-(``SeedSequence.spawn``), never holding more than one relabelled copy of the values
-per thread.
-
-The tie rule (one for every permutation p-value geotool reports)
------------------------------------------------------------------
-A simulated statistic *equal* to the observed one counts as at least as extreme, on
-both sides: ``p = (min(#{sim >= obs}, #{sim <= obs}) + 1) / (P + 1)``, one-sided in the
-direction where the observed value lies (double it for two sides). With continuous
-values this is GeoDa's and esda's folded ``p_sim``. Under ties it is not: their fold
-``P - #{sim >= obs}`` counts only simulations strictly below, so a unit whose every
-permutation equals the observed value (a 0 among 0s, as most units of a top-100
-ranking are) gets ``p = 1 / (P + 1)`` and is "significant"; under this rule it gets
-``p = 1``. It is the rule of exact permutation tests, where ties count against the
-hypothesis (Phipson and Smyth 2010, "Permutation p-values should never be zero";
-Hope 1968), and it is conservative, never anti-conservative, under ties.
+The tie rule of every permutation p-value: a simulated statistic equal to the observed one
+counts as at least as extreme, ``p = (min(#{sim >= obs}, #{sim <= obs}) + 1) / (P + 1)``,
+one-sided in the observed direction. With continuous values this is GeoDa's and esda's
+folded ``p_sim``; under ties theirs counts only simulations strictly below, so a 0 among
+0s gets ``p = 1 / (P + 1)`` ("significant") where this rule, that of exact permutation
+tests (Phipson and Smyth 2010), gives ``p = 1``.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -42,7 +29,6 @@ import scipy.sparse as sp
 __all__ = [
     "HELD_PERMUTATIONS",
     "TIE_RTOL",
-    "conditional_blocks",
     "conditional_counts",
     "conditional_lags",
     "conditional_pvalues",
@@ -55,17 +41,12 @@ __all__ = [
     "two_sided_p",
 ]
 
-#: Elements of one block of permuted local lags (units x permutations): small enough to
-#: stay in cache. 65,536 gives the same p-values as 8,000,000 (the draws do not depend
-#: on the blocks) about twice as fast on the county layer with 9,999 permutations.
-_LOCAL_BLOCK_ELEMENTS = 65_536
 TIE_RTOL = 1e-9
 #: Units per block of the compiled local kernels, and permutations per block (and per
 #: random stream) of the global ones: fixed, so results never depend on the threads.
 _UNIT_BLOCK = 512
 _GLOBAL_BLOCK = 8
-#: Permuted copies of the values the engines hold at once, at most (one per thread
-#: and block of the global kernel, bounded by numba's thread count): the working set
+#: Permuted copies of the values the engines hold at once, at most: the working set
 #: :func:`geotool._validate.permutations` estimates from.
 HELD_PERMUTATIONS = 8
 
@@ -95,86 +76,26 @@ def _draw_without_replacement(
         out[bad] = rng.integers(0, population, size=(bad.size, k))
 
 
-def conditional_blocks(
-    values: np.ndarray, weights: sp.csr_matrix, permutations: int, rng: np.random.Generator
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(unit ids, permuted lags)`` blocks.
-
-    ``values`` of shape ``(n,)`` gives lags of shape ``(len(ids), permutations)``;
-    ``values`` of shape ``(n, m)`` gives the lags of its ``m`` columns under the *same*
-    draws, shape ``(m, len(ids), permutations)`` (statistics that need the lags of
-    several transforms of the values, such as local Geary's lags of z and z^2). The
-    draws depend only on ``rng``, ``n``, ``permutations`` and the largest number of
-    neighbours, never on ``m``, and each column's lags are those of the 1-D call.
-    """
-    columns = np.atleast_2d(values.T)  # (m, n): one row per column of values
-    n = columns.shape[1]
-    w = weights.tocsr()
-    card = np.diff(w.indptr)
-    draws = _draw_without_replacement(rng, n - 1, permutations, int(card.max(initial=0)))
-    draws = draws.astype(np.int32)
-    # A draw r in [0, n-1) stands for unit r if r < i, else unit r + 1 (skipping i).
-    # So value = z[r] + [r >= i] * (z[r+1] - z[r]): the gather is shared by all units
-    # and only a comparison is per unit, which is about ten times faster than
-    # gathering z at per-unit indices.
-    step_up = np.concatenate([np.diff(columns, axis=1), np.zeros((len(columns), 1))], axis=1)
-    for k in np.unique(card[card > 0]):
-        units = np.flatnonzero(card == k).astype(np.int32)
-        rows = np.stack([w.data[w.indptr[i] : w.indptr[i + 1]] for i in units])  # (m, k)
-        base = np.ascontiguousarray(draws[:, :k].T)  # (k, P)
-        gathered, steps = columns[:, base], step_up[:, base]  # (cols, k, P) each
-        chunk = max(1, _LOCAL_BLOCK_ELEMENTS // (permutations * len(columns)))
-        uniform = bool(np.all(rows == rows[:, :1]))
-        for start in range(0, len(units), chunk):
-            ids = units[start : start + chunk]
-            wts = rows[start : start + chunk]  # (m, k)
-            if uniform:  # one weight per row: sum the values, scale once
-                lag = np.repeat(gathered.sum(axis=1)[:, None, :], len(ids), axis=1)
-            else:
-                lag = np.stack([wts @ g for g in gathered])  # (cols, m, P)
-            for c in range(k):  # column by column: 2-D temporaries only
-                shifted = base[c][None, :] >= ids[:, None]  # (m, P): the draw skips i
-                for v in range(len(columns)):
-                    step = steps[v, c][None, :] if uniform else wts[:, c : c + 1] * steps[v, c]
-                    lag[v] += shifted * step
-            if uniform:
-                lag *= wts[:, :1]
-            yield ids, (lag[0] if values.ndim == 1 else lag)
-
-
 def conditional_lags(
     values: np.ndarray,
     weights: sp.csr_matrix,
     permutations: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Spatial lags under conditional randomisation, for every unit.
+    """Spatial lags under conditional randomisation, ``(n, permutations)`` (islands: 0).
 
-    For unit ``i`` with ``k_i`` neighbours, each permutation gives the ``k_i``
-    weights of row ``i`` to ``k_i`` distinct values drawn from the *other* ``n - 1``
-    units (``i`` holds its own value fixed), as in Anselin (1995). One random matrix
-    of draws is shared by all units, as esda and GeoDa do.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Shape ``(n,)``.
-    weights : scipy.sparse.csr_matrix
-        ``(n, n)`` weights without self-weights.
-    permutations : int
-        Number of random draws.
-    rng : numpy.random.Generator
-        Source of the draws (see :func:`rng_for`).
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(n, permutations)``: the permuted lags (units without neighbours: 0).
-
+    Unit ``i`` gives its ``k_i`` weights to ``k_i`` distinct other units (Anselin 1995),
+    from one matrix of draws shared by all units: a draw ``r`` in ``[0, n - 1)`` stands
+    for unit ``r`` below ``i`` and ``r + 1`` from ``i`` on. The draws of
+    :func:`conditional_counts`, whose counts these lags check.
     """
+    w = weights.tocsr()
+    card = np.diff(w.indptr)
+    draws = _draw_without_replacement(rng, len(values) - 1, permutations, int(card.max(initial=0)))
     out = np.zeros((len(values), permutations))
-    for ids, lag in conditional_blocks(values, weights, permutations, rng):
-        out[ids] = lag
+    for i in np.flatnonzero(card):
+        drawn = draws[:, : card[i]]
+        out[i] = values[drawn + (drawn >= i)] @ w.data[w.indptr[i] : w.indptr[i + 1]]
     return out
 
 
@@ -191,35 +112,11 @@ def conditional_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``#{sim >= observed - tol}`` and ``#{sim <= observed + tol}`` for every unit.
 
-    The permuted statistic of unit ``i`` is ``sum_v coef[i, v] lag_v`` where ``lag_v``
-    is a permuted lag of column ``v`` of ``values`` (shape ``(n,)`` or ``(n, m)``) under
-    the draws of :func:`conditional_blocks` (the same draws, whatever ``m`` and
-    ``units``), counted by the compiled kernels without ever holding the permuted lags.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Shape ``(n,)`` or ``(n, m)``.
-    weights : scipy.sparse.csr_matrix
-        ``(n, n)`` weights without self-weights.
-    permutations : int
-        Number of random draws.
-    rng : numpy.random.Generator
-        Source of the draws (see :func:`rng_for`).
-    observed : numpy.ndarray
-        Shape ``(n,)``: each unit's observed statistic.
-    tol : float
-        Absolute tolerance under which a permuted statistic ties the observed one.
-    coef : numpy.ndarray, optional
-        Shape ``(n, m)``; default 1 (the statistic is the lag itself).
-    units : numpy.ndarray, optional
-        Boolean mask of the units to count (default all); the others get 0.
-
-    Returns
-    -------
-    upper, lower : numpy.ndarray
-        Integer counts of shape ``(n,)`` (0 for units without neighbours).
-
+    Unit ``i``'s permuted statistic is ``sum_v coef[i, v] lag_v``, ``lag_v`` a permuted
+    lag of column ``v`` of ``values`` (``(n,)`` or ``(n, m)``; ``coef`` default 1) under
+    the draws of :func:`conditional_lags`, counted by the compiled kernels without
+    holding the lags. ``units`` (boolean) restricts the counting; the others, and units
+    without neighbours, get 0.
     """
     from geotool import _kernels
 
@@ -230,61 +127,80 @@ def conditional_counts(
     w = weights.tocsr()
     card = np.diff(w.indptr)
     draws = _draw_without_replacement(rng, n - 1, permutations, int(card.max(initial=0)))
-    step_up = np.concatenate([np.diff(columns, axis=1), np.zeros((m, 1))], axis=1)
+    base, gathered, steps, events = _gathered(draws, columns)
     upper = np.zeros(n, dtype=np.int64)
     lower = np.zeros(n, dtype=np.int64)
     wanted = card > 0 if units is None else (card > 0) & np.asarray(units, dtype=bool)
-    # Every draw (c, p), sorted by the unit it names: the events of the incremental
-    # kernel (a unit of k neighbours uses the draws c < k).
-    flat = draws.T.ravel().astype(np.int64)
-    order = np.argsort(flat)
-    evt_val, evt_c, evt_p = flat[order], order // permutations, order % permutations
-    base = np.ascontiguousarray(draws.T, dtype=np.int64)  # (kmax, P)
-    gathered = np.ascontiguousarray(columns[:, base])  # (m, kmax, P)
-    steps = np.ascontiguousarray(step_up[:, base])
     has = card > 0
     low, high = np.zeros(n), np.zeros(n)
     if has.any():  # each row's smallest and largest weight
         low[has] = np.minimum.reduceat(w.data, w.indptr[:-1][has])
         high[has] = np.maximum.reduceat(w.data, w.indptr[:-1][has])
-    equal = low == high
     for uniform in (True, False):  # rows of equal weights, then the others
-        chosen = wanted & (equal == uniform)
+        chosen = wanted & ((low == high) == uniform)
         if not chosen.any():
             continue
         ids = np.flatnonzero(chosen)
         ids = ids[np.argsort(card[ids], kind="stable")].astype(np.int64)  # by k, then id
         k_of = card[ids].astype(np.int64)
-        # blocks of at most _UNIT_BLOCK units of one cardinality (never by thread count)
-        cuts = np.flatnonzero(np.diff(k_of)) + 1
-        edges = np.concatenate([[0], cuts, [len(ids)]])
-        starts = np.unique(np.concatenate(
-            [np.arange(a, b, _UNIT_BLOCK) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-            + [[len(ids)]]
-        )).astype(np.int64)  # fmt: skip
+        starts = _unit_blocks(k_of)
         up = np.zeros(len(ids), dtype=np.int64)
         dn = np.zeros(len(ids), dtype=np.int64)
         cf = np.ascontiguousarray(coef[ids])
         obs = np.ascontiguousarray(observed[ids])
         if uniform:
             _kernels.conditional_incremental(
-                ids, k_of, starts, base, gathered, steps, evt_val, evt_c, evt_p,
+                ids, k_of, starts, base, gathered, steps, *events,
                 np.ascontiguousarray(high[ids]), cf, obs, float(tol), up, dn,
             )  # fmt: skip
         else:
-            rows = np.zeros((len(ids), base.shape[0]))  # each row's weights, 0-padded
-            link = np.repeat(w.indptr[ids], k_of) + (
-                np.arange(k_of.sum()) - np.repeat(np.cumsum(k_of) - k_of, k_of)
-            )
-            rows[np.repeat(np.arange(len(ids)), k_of), link - np.repeat(w.indptr[ids], k_of)] = (
-                w.data[link]
-            )
+            rows = _padded_rows(w, ids, k_of, base.shape[0])
             _kernels.conditional_direct(
                 ids, k_of, starts, base, gathered, steps, rows, cf, obs, float(tol), up, dn
             )
         upper[ids] = up
         lower[ids] = dn
     return upper, lower
+
+
+def _gathered(
+    draws: np.ndarray, columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The kernels' view of the draws ``(P, kmax)`` over ``columns`` ``(m, n)``.
+
+    ``base`` ``(kmax, P)``; the values drawn and the step to the next unit's,
+    ``(m, kmax, P)`` each; every draw sorted by the unit it names (the events).
+    """
+    permutations = draws.shape[0]
+    step_up = np.concatenate([np.diff(columns, axis=1), np.zeros((len(columns), 1))], axis=1)
+    flat = draws.T.ravel().astype(np.int64)
+    order = np.argsort(flat)
+    base = np.ascontiguousarray(draws.T, dtype=np.int64)
+    return (
+        base,
+        np.ascontiguousarray(columns[:, base]),
+        np.ascontiguousarray(step_up[:, base]),
+        (flat[order], order // permutations, order % permutations),
+    )
+
+
+def _unit_blocks(k_of: np.ndarray) -> np.ndarray:
+    """Block starts: at most :data:`_UNIT_BLOCK` units of one cardinality (never by threads)."""
+    cuts = np.flatnonzero(np.diff(k_of)) + 1
+    edges = np.concatenate([[0], cuts, [len(k_of)]])
+    return np.unique(np.concatenate(
+        [np.arange(a, b, _UNIT_BLOCK) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        + [[len(k_of)]]
+    )).astype(np.int64)  # fmt: skip
+
+
+def _padded_rows(w: sp.csr_matrix, ids: np.ndarray, k_of: np.ndarray, width: int) -> np.ndarray:
+    """The weights of rows ``ids``, each padded with zeros to ``width``."""
+    rows = np.zeros((len(ids), width))
+    first = np.repeat(w.indptr[ids], k_of)
+    link = first + (np.arange(k_of.sum()) - np.repeat(np.cumsum(k_of) - k_of, k_of))
+    rows[np.repeat(np.arange(len(ids)), k_of), link - first] = w.data[link]
+    return rows
 
 
 def tie_rule_p(upper: np.ndarray, lower: np.ndarray, permutations: int) -> np.ndarray:
@@ -295,13 +211,9 @@ def tie_rule_p(upper: np.ndarray, lower: np.ndarray, permutations: int) -> np.nd
 def two_sided_p(folded: np.ndarray) -> np.ndarray:
     """Two-sided p-values from folded ones: ``min(1, 2 p)`` (missing stays missing).
 
-    The folded p is the smaller of the two one-sided p-values, ``(#{sim >= obs} + 1)
-    / (P + 1)`` and ``(#{sim <= obs} + 1) / (P + 1)``, each a valid permutation p-value;
-    twice the smaller rejects at ``alpha`` only when one of them is at most ``alpha / 2``,
-    so the rejection rate under the null is at most ``alpha`` (a union bound), whatever
-    the shape of the permutation distribution. A count of ``|sim - centre| >= |obs -
-    centre|`` would need a centre (the mean? the median?) that a skewed conditional
-    distribution does not give.
+    The folded p is the smaller of two valid one-sided p-values, so twice it rejects at
+    ``alpha`` at most ``alpha`` of the time under the null (a union bound), whatever the
+    shape of the permutation distribution and without choosing a centre.
     """
     return np.minimum(1.0, 2.0 * np.asarray(folded, dtype=float))
 
@@ -315,20 +227,13 @@ def conditional_pvalues(
 ) -> np.ndarray:
     """Folded pseudo p-values of a local statistic monotone in the spatial lag.
 
-    The statistic of unit ``i`` must be monotone in its lag (increasing or decreasing:
-    local Moran, Gi*), so counting permuted *lags* at least as extreme as the observed
-    one counts permuted statistics. The observed lag is ``weights @ values``. Units
-    with ``direction == 0`` (local Moran of a unit at the mean: its statistic is 0
-    whatever its neighbours) get ``p = 1``; units without neighbours have no test and
-    get a missing p (NaN, never significant, not counted among the tests). Same draws as
-    :func:`conditional_lags`, without keeping the ``(n, permutations)`` array. The
-    tie rule is the module's: ``p = (min(#{lag >= obs}, #{lag <= obs}) + 1) / (P + 1)``.
+    Local Moran and Gi* are monotone in the lag, so permuted lags are counted against
+    the observed ``weights @ values``. ``direction == 0`` (a unit at the mean: its
+    statistic is 0 whatever its neighbours) gives ``p = 1``; no neighbours, NaN.
     """
     observed = weights @ values
     sign = np.sign(direction)
-    # Permuted lags are summed in another order than the observed one, so equal lags
-    # may differ by rounding: compare with a tolerance far below any real difference
-    # (many units share a value, e.g. the score 0 of every unranked unit).
+    # permuted lags are summed in another order: ties may differ by rounding
     tol = TIE_RTOL * (np.abs(values).max() * np.abs(weights).sum(axis=1).max() + 1.0)
     upper, lower = conditional_counts(
         values, weights, permutations, rng, observed=observed, tol=tol
@@ -339,21 +244,7 @@ def conditional_pvalues(
 
 
 def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:
-    """Pseudo p-value, one-sided in the direction of the observed statistic.
-
-    ``p = (min(#{sim >= obs}, #{sim <= obs}) + 1) / (P + 1)``: simulated values at
-    least as extreme as the observed one on the side where it lies, ties counted as
-    at least as extreme (the module's tie rule). Doubling it (capped at 1) gives a
-    two-sided p-value.
-
-    Parameters
-    ----------
-    observed : numpy.ndarray
-        Shape ``(n,)`` (or scalar).
-    simulated : numpy.ndarray
-        Shape ``(n, P)`` (or ``(P,)``).
-
-    """
+    """Folded p of ``observed`` (``(n,)``) against ``simulated`` (``(n, P)``), ties counted."""
     simulated = np.atleast_2d(simulated)
     observed = np.atleast_1d(observed)
     perms = simulated.shape[1]
@@ -378,10 +269,8 @@ def _mix(x: Any, y: Any) -> Any:
 def _spawned_states(entropy: list[int], blocks: int) -> np.ndarray:
     """``[c.generate_state(4, np.uint64) for c in SeedSequence(entropy).spawn(blocks)]``.
 
-    The same words as numpy's Python loop over children (a test compares them), computed
-    once for what the children share and as arrays for the one word that differs: the
-    spawn key ``(i,)``, mixed into the pool last. 2.8 ms for 125 blocks in numpy's loop,
-    0.18 ms here; the engine calls it for every test.
+    The same words (a test compares them), vectorised over the spawn key: 0.18 ms for
+    125 blocks against 2.8 ms in numpy's loop, paid by every global test.
     """
     words = [  # each int as 32-bit words, least significant first; 0 is one word
         v >> (32 * k) & _M32 for v in entropy for k in range(max(1, -(-v.bit_length() // 32)))
@@ -436,36 +325,12 @@ def permuted_statistics(
     shift: float = 0.0,
     left: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Quadratic forms of random relabellings of ``z`` (total randomisation), streamed.
+    """Quadratic forms of random relabellings ``y`` of ``z`` (total randomisation), streamed.
 
-    Permutation ``q`` relabels ``z`` into ``y``; block ``b`` of :data:`_GLOBAL_BLOCK`
-    permutations draws from its own stream, so the result does not depend on the
-    number of threads, and no ``(permutations, n)`` array is ever held.
-
-    Parameters
-    ----------
-    z : numpy.ndarray
-        Shape ``(n,)``: the values relabelled.
-    weights : scipy.sparse.csr_matrix
-        ``W`` of ``y' W y``.
-    permutations : int
-        Number of relabellings.
-    rng : numpy.random.Generator
-        Source of the streams (see :func:`rng_for`).
-    degrees : numpy.ndarray, optional
-        ``d`` of ``sum_i d_i y_i^2`` (row 1 of the result; 0 without).
-    binary : scipy.sparse.csr_matrix, optional
-        ``B`` of ``(y + shift)' B (y + shift)`` (row 2 of the result; 0 without).
-    shift : float
-        See ``binary``.
-    left : numpy.ndarray, optional
-        A fixed left vector: row 0 is ``left' W y`` instead of ``y' W y``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(3, permutations)``.
-
+    Returns ``(3, permutations)``: row 0 ``y' W y`` (``left' W y`` with ``left``), row 1
+    ``sum_i degrees_i y_i^2`` and row 2 ``(y + shift)' binary (y + shift)`` (0 without
+    ``degrees`` or ``binary``). Block ``b`` of :data:`_GLOBAL_BLOCK` permutations draws
+    from its own stream: no ``(permutations, n)`` array, no dependence on threads.
     """
     from geotool import _kernels
 
@@ -474,32 +339,7 @@ def permuted_statistics(
     out = np.zeros((3, permutations))
     if permutations == 0:
         return out
-    w = weights.tocsr().astype(float)
-    w.sort_indices()
-    data_b = np.zeros(0)
-    if binary is not None:
-        b = binary.tocsr().astype(float)
-        b.sort_indices()
-        if np.array_equal(b.indptr, w.indptr) and np.array_equal(b.indices, w.indices):
-            data_b = b.data
-        else:  # another pattern: the union, each matrix with explicit zeros elsewhere
-            pattern = (abs(w) + abs(b)).tocsr()
-            pattern.sort_indices()
-            rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
-            data_w = np.asarray(w[rows, pattern.indices]).ravel()
-            data_b = np.asarray(b[rows, pattern.indices]).ravel()
-            w = sp.csr_matrix((data_w, pattern.indices, pattern.indptr), shape=w.shape)
-    data_r = w.data
-    card = np.diff(w.indptr)
-    if len(w.data) != n and len(card):  # one value per row (e.g. row-standardised)?
-        firsts = np.zeros(n)
-        firsts[card > 0] = w.data[w.indptr[:-1][card > 0]]
-        if np.array_equal(w.data, np.repeat(firsts, card)):
-            firsts_b = np.zeros(n)
-            if len(data_b):
-                firsts_b[card > 0] = data_b[w.indptr[:-1][card > 0]]
-            if not len(data_b) or np.array_equal(data_b, np.repeat(firsts_b, card)):
-                data_r, data_b = firsts, (firsts_b if len(data_b) else data_b)
+    w, data_r, data_b = _kernel_weights(weights, binary)
     blocks = -(-permutations // _GLOBAL_BLOCK)
     _kernels.global_quadratic_forms(
         z,
@@ -518,6 +358,43 @@ def permuted_statistics(
     return out
 
 
+def _kernel_weights(
+    weights: sp.csr_matrix, binary: sp.csr_matrix | None
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """``(W, data of W, data of binary)`` on one sparsity pattern (the union if they differ).
+
+    When every row holds one value in both, the data are those row values (length ``n``).
+    """
+    w = weights.tocsr().astype(float)
+    w.sort_indices()
+    n = w.shape[0]
+    data_b = np.zeros(0)
+    if binary is not None:
+        b = binary.tocsr().astype(float)
+        b.sort_indices()
+        if np.array_equal(b.indptr, w.indptr) and np.array_equal(b.indices, w.indices):
+            data_b = b.data
+        else:  # the union, each matrix with explicit zeros elsewhere
+            pattern = (abs(w) + abs(b)).tocsr()
+            pattern.sort_indices()
+            rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
+            data_w = np.asarray(w[rows, pattern.indices]).ravel()
+            data_b = np.asarray(b[rows, pattern.indices]).ravel()
+            w = sp.csr_matrix((data_w, pattern.indices, pattern.indptr), shape=w.shape)
+    data_r = w.data
+    card = np.diff(w.indptr)
+    if len(w.data) != n and len(card):  # one value per row (e.g. row-standardised)?
+        firsts = np.zeros(n)
+        firsts[card > 0] = w.data[w.indptr[:-1][card > 0]]
+        if np.array_equal(w.data, np.repeat(firsts, card)):
+            firsts_b = np.zeros(n)
+            if len(data_b):
+                firsts_b[card > 0] = data_b[w.indptr[:-1][card > 0]]
+            if not len(data_b) or np.array_equal(data_b, np.repeat(firsts_b, card)):
+                data_r, data_b = firsts, (firsts_b if len(data_b) else data_b)
+    return w, data_r, data_b
+
+
 def permuted_quadratic_forms(
     x: np.ndarray,
     weights: sp.csr_matrix,
@@ -525,22 +402,10 @@ def permuted_quadratic_forms(
     rng: np.random.Generator,
     y: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``x_p' W x_p`` (or ``x' W y_p``) for random permutations ``p`` of the values.
-
-    Total randomisation, as used for global statistics: each permutation shuffles
-    all values across units. With ``y`` given, ``x`` stays fixed and ``y`` is shuffled
-    (bivariate Moran's I). Row 0 of :func:`permuted_statistics`.
-    """
+    """``x_p' W x_p``, or ``x' W y_p`` with ``y``, over random relabellings ``p``."""
     if y is None:
         return permuted_statistics(x, weights, permutations, rng)[0]
     return permuted_statistics(y, weights, permutations, rng, left=x)[0]
-
-
-def _rank(a: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean of their ranks), as scipy's ``rankdata``."""
-    import pandas as pd
-
-    return pd.Series(a).rank(method="average").to_numpy()
 
 
 def rank_correlations(
@@ -550,18 +415,18 @@ def rank_correlations(
 
     A constant x or y (one tier only) has no rank correlation: every result is missing.
     """
+    from scipy.stats import rankdata
+
     n = len(x)
-    rx, ry = _rank(x), _rank(y)
+    rx, ry = rankdata(x), rankdata(y)
     rx_c, ry_c = rx - rx.mean(), ry - ry.mean()
     denom = math.sqrt((rx_c @ rx_c) * (ry_c @ ry_c))
     if denom == 0:
         nan = float("nan")
         return {"spearman_rho": nan, "spearman_p": nan, "kendall_tau_b": nan, "kendall_p": nan}
     rho = float(rx_c @ ry_c / denom)
-    # Kendall: S = #concordant - #discordant pairs, O(n log m) per draw (a Fenwick tree
-    # over the m ranks of the variable with fewer distinct values, units taken in the
-    # order of the other); tau-b = 2S / sqrt(tx ty) with tx, ty the ordered pairs not
-    # tied (exact integers: the same tau as the sum of sign products over all pairs).
+    # Kendall's S = concordant - discordant pairs, O(n log m) per draw (a Fenwick tree
+    # over the m ranks of the variable with fewer levels); tau-b = 2S / sqrt(tx ty)
     from geotool import _kernels
 
     x_levels, x_rank = np.unique(x, return_inverse=True)
@@ -569,8 +434,7 @@ def rank_correlations(
     tx = n * n - int((np.bincount(x_rank).astype(np.int64) ** 2).sum())
     ty = n * n - int((np.bincount(y_rank).astype(np.int64) ** 2).sum())
     scale = math.sqrt(tx * ty) if tx and ty else float("nan")
-    # order by the variable with more levels; the other one is relabelled (the same
-    # distribution: a random relabelling of y against x is one of x against y)
+    # order by the variable with more levels, relabel the other (the same distribution)
     if len(x_levels) >= len(y_levels):
         order, fixed, fixed_c, moved, moved_c, m = x, x_rank, rx_c, y_rank, ry_c, len(y_levels)
     else:

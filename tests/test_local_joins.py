@@ -75,7 +75,7 @@ def test_significance_agrees_with_esda(ranked, case, permutations):
     """Same units tested; same class wherever neither p is within 0.01 of alpha.
 
     BJC is compared on variables that are never both 1 (industrial but not innovative,
-    innovative): there esda's scheme and this one are the same (see geotool._joins).
+    innovative): there esda's scheme and this one are the same (see local_join_counts).
     """
     w, x, z = ranked
     if case.startswith("BJC"):
