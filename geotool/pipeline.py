@@ -1,22 +1,12 @@
 """One pipeline for every study: an ordered list of small stages, each saying when it applies.
 
-:func:`run` takes a :class:`geotool.study.Study`, builds its :class:`Analysis` (the
-user's data through :func:`geotool.userdata.user_analysis`; a recipe such as the 2020
-report passes its own builder and stages, :mod:`geotool.report`), then runs
-:data:`STAGES` in order. Each :class:`Stage` says when it applies: the China-only stages
-(distances to China's coast and to 上海, city clusters) run only for units on the
-bundled China layers, or for the user's own geometry inside China where that makes sense
-(coast distance); a panel adds its dynamics; a bivariate pair its statistics. The
-summary (``stages``) and the index page say which stages ran and why the others did not.
-
-A run is a transaction (:class:`geotool._outdir.OutputFolder`): it writes into a staging
-folder and publishes all its files at once when it succeeded, so a killed, failed or
-concurrent run never leaves ``out`` holding files of two runs.
-
-Two processes are forked before the statistics (:mod:`geotool._background`): they import
-matplotlib and folium while this one computes, then draw the Moran scatter plots and
-write the map pages while this one counts the city clusters and the dynamics.
-``summary.json``'s ``timings_s`` has a lap per stage.
+:func:`run` builds a :class:`geotool.study.Study`'s :class:`Analysis` (a user's data by
+default, a recipe's own builder otherwise) and runs its stages inside one output folder
+(:class:`geotool._outdir.OutputFolder`, published at once when the run succeeds). Each
+:class:`Stage` says why it does not apply (China-only stages, panels, bivariate pairs);
+``summary.json`` says which ran. The map pages and scatter plots are drawn in forked
+processes (:mod:`geotool._background`) while the statistics run. The one-table commands
+(``geotool autocorr``, ``tiers``, ``clusters``, ``map``) are stages too.
 """
 
 from __future__ import annotations
@@ -36,7 +26,7 @@ import pandas as pd
 
 from geotool import _background as background
 from geotool import _validate as check
-from geotool import autocorr, boundaries, clusters, tiers
+from geotool import autocorr, boundaries, clusters, tiers, weights
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
@@ -58,21 +48,23 @@ class Run:
     """One run in progress: the study, its analysis, the folder, results so far."""
 
     study: Study
-    analysis: Analysis
-    folder: OutputFolder
+    analysis: Any  # an Analysis; None for the one-table commands
+    folder: OutputFolder | None
     files: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     pending: list[Any] = field(default_factory=list)
 
-    def write(self, relative: str, data: str | bytes) -> None:
-        """Write a file of the run (atomically, into the staging folder)."""
+    def write(self, relative: str, data: str | bytes) -> Path:
+        """Write a file of the run (atomically, into the staging folder); its final path."""
+        assert self.folder is not None, "a run without out= writes no files"
         write_atomic(self.folder.path(relative), data)
         self.files.append(relative)
+        return self.folder.out / relative
 
-    def table(self, relative: str, frame: pd.DataFrame) -> None:
+    def table(self, relative: str, frame: pd.DataFrame, **options: Any) -> Path:
         """Write a table as CSV (UTF-8 with BOM for Excel, formula-like cells neutralised)."""
-        self.write(relative, to_csv_bytes(frame))
+        return self.write(relative, to_csv_bytes(frame, **options))
 
 
 @dataclass(frozen=True)
@@ -235,6 +227,7 @@ def _inputs(run: Run) -> None:
     for name, frame in run.analysis.tables.items():
         run.table(f"tables/{name}.csv", frame)
     lang = lang_of(run.study, run.analysis)
+    assert run.folder is not None
     drawing = background.prepare(partial(_scatter_pngs, lang=lang), warm=_load_matplotlib)
     paging = background.prepare(
         partial(
@@ -643,6 +636,7 @@ def _index(run: Run) -> None:
                            lang=summary["lang"]),
     )  # fmt: skip
     run.files.append("summary.json")
+    assert run.folder is not None
     text = json.dumps(_json_safe(summary), ensure_ascii=False, indent=1, default=str) + "\n"
     write_atomic(run.folder.path("summary.json"), text)
     run.summary = summary
@@ -665,6 +659,207 @@ STAGES: tuple[Stage, ...] = (
 )  # fmt: skip
 
 
+# -------------------------------------------------- the one-table commands, as stages
+
+
+def _user_table(run: Run, report: Path | None = None) -> Any:
+    """The study's table read and accounted for (:func:`geotool.userdata.load`).
+
+    With a folder, the match report is published in it as ``match_report.csv`` and
+    written beside it only when the table is refused (the previous output stays);
+    without one, it is written to ``report``.
+    """
+    from geotool.userdata import load
+
+    if run.folder is None:
+        return load(run.study, report)
+    beside = Path(str(run.study.out).rstrip("/") + ".match_report.csv")
+    table = load(run.study, beside, report_on_failure_only=True)
+    label = "line" if table.report.index.name == "line" else "row"
+    run.table("match_report.csv", table.report.reset_index(names=label))
+    return table
+
+
+def _latest_values(table: Any) -> pd.Series:
+    """The first value column of a user's table (its latest year), by unit id."""
+    rows, label = table.rows, table.value_cols[0]
+    if table.year_col:
+        latest = rows[table.year_col].max()
+        rows = rows[rows[table.year_col] == latest]
+        label = f"{label} ({latest:g})" if pd.api.types.is_number(latest) else label
+    col = table.value_cols[0]
+    out = pd.Series(rows[col].to_numpy(float), index=rows["adcode"].to_numpy(), name=col)
+    out.attrs["label"] = label  # the panel's year said where it is shown
+    return out
+
+
+def _command_values(run: Run, ranking: str, variable: str, bivariate: str | None) -> tuple:
+    """``geotool autocorr``'s variable, what weights are built from, a label, the names."""
+    from geotool.report import rankings
+
+    if run.study.recipe is not None:
+        series = rankings.variable(ranking, variable)
+        return series, series.index, ranking, boundaries.units()["name"]
+    table = _user_table(run)
+    if bivariate and table.level != "county":
+        msg = (
+            f"--bivariate {bivariate} is a ranking of the report's counties, and --data "
+            f"holds {table.level} units; pair two of your columns with geotool run --data "
+            "--bivariate A:B."
+        )
+        raise InputError(msg)
+    series = _latest_values(table)
+    stem = Path(str(run.study.data)).stem
+    if table.units is None:
+        return series, series.index, stem, boundaries.units()["name"]
+    units = table.units.loc[series.index]
+    return series, units, stem, units["name"]
+
+
+def autocorr_command(
+    run: Run, *, ranking: str, variable: str, bivariate: str | None, sensitivity: bool
+) -> None:
+    """``geotool autocorr``: one variable's statistics, its tables in the folder."""
+    from geotool.report import rankings
+
+    study, s = run.study, run.summary
+    perm = {"permutations": study.permutations, "seed": study.seed}
+    values, ids, label, names = _command_values(run, ranking, variable, bivariate)
+    s |= {"values": values, "label": label}
+
+    def write(stem: str, frame: pd.DataFrame, index: bool = True) -> Path:
+        name = check.safe_filename(stem) + ".csv"
+        return run.table(name, frame.assign(**perm), index=index, index_label="adcode")
+
+    if sensitivity:  # the report's published band for its rankings, else the data's
+        specs = rankings.SENSITIVITY_SPECS if study.recipe else None
+        s["sensitivity"] = autocorr.sensitivity(values, ids, specs=specs, **perm)
+        write(f"sensitivity_{label}_{values.name}", s["sensitivity"], index=False)
+        return
+    assert study.weights is not None
+    w = weights.build(ids, study.weights, islands=study.islands)
+    other = clc = None
+    if bivariate:
+        pair = rankings.variables(bivariate, universe=w.ids)
+        other = pair["score"].rename(f"{bivariate}.score")
+        if values.isin([0, 1]).all():  # two memberships: where do they co-locate?
+            clc = autocorr.local_join_counts(
+                values, w, z=pair["member"].rename(f"{bivariate}.member"), case="CLC",
+                alpha=study.alpha, **perm,
+            )  # fmt: skip
+    s |= autocorr.analyse(
+        values, w, permutations=study.permutations, seed=study.seed, alpha=study.alpha,
+        adjust=study.adjust, other=other, sided=study.sided,
+    )  # fmt: skip
+    s["joins"] = {c: f for c, f in (("BB", s["local_join_counts"]), ("CLC", clc)) if f is not None}
+    end = f"{label}_{values.name}_{study.weights.replace(':', '')}"
+    tables = {"lisa": s["local"], "geary": s["local_geary"]}
+    for stem, frame in {**tables, **{f"ljc_{c}": f for c, f in s["joins"].items()}}.items():
+        frame.insert(0, "name", names.reindex(frame.index).to_numpy())
+        path = write(f"{stem}_{end}", frame)
+        s.setdefault("local_table", path)
+
+
+def tiers_command(
+    run: Run, *, ranking: str, method: str, k: int, say: Callable[[str], Any] = log
+) -> None:
+    """``geotool tiers``: a ranking's or a table's tiers, their geography and gradient.
+
+    A table's tiers are never the report's cut points (Ward's instead, which ``say``
+    tells).
+    """
+    from geotool.report import rankings
+    from geotool.report.check import region_change
+
+    study, units, year_col = run.study, None, None
+    if study.recipe is not None:
+        if method == "report":
+            table = rankings.tier_table(ranking)
+        else:
+            table = rankings.load(ranking)
+            table["tier"] = tiers.assign(101 - table["rank"], method=method, k=k)
+        label = ranking
+    else:
+        user = _user_table(run)
+        ok, score, units = user.rows, user.value_cols[0], user.units
+        if method == "report":  # the report's cut points are for its own ranking
+            say("tiers of --data: the report's cut points do not apply; Ward clustering "
+                "instead (choose with --method)")  # fmt: skip
+            method = "ward"
+        year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
+        table = tiers.from_scores(
+            ok["adcode"], ok[score], method=method, k=k,
+            years=ok[user.year_col] if year_col else None,
+        )  # fmt: skip
+        attrs = boundaries.units() if units is None else units
+        for col in ("region", "province"):
+            if col in attrs.columns:
+                table[col] = attrs[col].reindex(table["adcode"]).to_numpy()
+        label = f"{Path(str(study.data)).stem}: {score} ({user.level})"
+    ids = pd.Index(table["adcode"]).unique()
+    pos = tiers.unit_positions(
+        ids if units is None else units.loc[ids],
+        coast=boundaries.coastline(), core=rankings.core_point(),
+    )  # fmt: skip
+    result = tiers.analyse(table, pos, permutations=study.permutations, seed=study.seed,
+                           year_col=year_col)  # fmt: skip
+    if study.recipe is not None and ranking != "innovation_counties":
+        result["region_change"] = region_change(ranking)
+    run.summary |= {"tiers": result, "label": label, "method": method}
+
+
+def clusters_command(run: Run, *, ranking: str) -> None:
+    """``geotool clusters``: a definition set's counts, changes, belts and radiation."""
+    from geotool.report import rankings
+
+    spec, study = run.study.cluster_set, run.study
+    name, _ = clusters.load_set(spec)
+    table = rankings.load(ranking)
+    other = "plans" if name != "plans" else "report2020"
+    run.summary |= {
+        "set": name, "other": other, "geometry_check": clusters.check_geometry(spec),
+        "counts": clusters.ranking_counts(spec, table),
+        "changes": clusters.set_changes(spec, other, table),
+        "belts": clusters.table_belts(table, spec),
+        "radiation": clusters.radiation(spec, table, permutations=study.permutations,
+                                        seed=study.seed),
+        "overlaps": clusters.overlaps(spec)[1],
+    }  # fmt: skip
+
+
+def map_command(
+    run: Run, *, kind: str, out: Path, scheme: str, k: int | None, offline: bool
+) -> None:
+    """``geotool map``: one map page (a table's latest values, or one of the report's)."""
+    from geotool import maps
+    from geotool.report import figures
+
+    study = run.study
+    opts: dict[str, Any] = {"cdn": study.cdn, "offline": offline or None,
+                            "basemap": study.basemap}  # fmt: skip
+    if study.recipe is not None:
+        fmap = figures.report_map(
+            kind, cluster_set=study.cluster_set, weights=study.weights,
+            permutations=study.permutations, seed=study.seed, **opts,
+        )  # fmt: skip
+    else:
+        user = _user_table(run, out.with_name(out.stem + "_match_report.csv"))
+        series = _latest_values(user)
+        rows = user.rows.drop_duplicates("adcode", keep="last").set_index("adcode")
+        extra = {c: c for c in user.raw.columns
+                 if c in rows.columns and c not in (series.name, user.year_col)}  # fmt: skip
+        names = pd.DataFrame()  # the unit's name, where the table has no column of that name
+        if user.units is not None:
+            opts |= {"geo": user.units.loc[series.index], "label_col": "name"}
+            names = user.units[["name"]].drop(columns=list(extra), errors="ignore")
+        fmap = maps.choropleth(
+            series, scheme=scheme, k=k, fields=extra, table=rows[list(extra)].join(names),
+            title=study.title or f"{Path(str(study.data)).stem}: {series.attrs['label']}",
+            **opts,
+        )  # fmt: skip
+    run.summary["bytes"] = len(maps.to_html(fmap, out).encode("utf-8"))
+
+
 def prepare(study: Study) -> Analysis:
     """A user's study, prepared: its table read and matched, its variables and tiers."""
     from geotool.userdata import user_analysis
@@ -677,8 +872,7 @@ def prepare(study: Study) -> Analysis:
 
 def _check_options(study: Study) -> None:
     """Options that only the run reads fail before any work is done."""
-    lang = study.lang or "en"
-    validate_figures(study.figures, study.dpi, lang, name="figures")
+    validate_figures(study.figures, study.dpi, study.lang or "en", name="figures")
     autocorr.sidedness(study.sided)
     parse_islands(study.islands)
     clusters.load_set(study.cluster_set)
@@ -689,50 +883,62 @@ def _check_options(study: Study) -> None:
 def run(
     study: Study,
     *,
-    analysis: Callable[[Study], Analysis] = prepare,
+    analysis: Callable[[Study], Any] | None = prepare,
     stages: tuple[Stage, ...] = STAGES,
     inputs: tuple[Any, ...] = (),
+    owner: str = "geotool run",
+    index: bool = True,
 ) -> dict[str, Any]:
     """Run a study's stages and write its output folder; return the summary.
 
     Parameters
     ----------
     study : Study
-        What to analyse, and where the results go (``study.out``).
-    analysis : callable
-        Builds the study's :class:`Analysis` (default :func:`prepare`: a user's data).
+        What to analyse, and where the results go (``study.out``; ``None``: no folder).
+    analysis : callable, optional
+        Builds the study's :class:`Analysis` (default :func:`prepare`: a user's data);
+        ``None`` for stages that read their own input (the one-table commands).
     stages : tuple of Stage
         The stages, in order (default :data:`STAGES`).
     inputs : tuple of path
         More files the run reads, refused as destinations (``study.data`` and
         ``study.geometry`` always are).
+    owner : str
+        The command the output folder belongs to (another command's is refused).
+    index : bool
+        Write ``summary.json`` and ``index.html`` after the stages.
 
     Returns
     -------
     dict
-        The summary written as ``summary.json``: ``stages`` says which ran and why the
-        others did not, ``timings_s`` has a lap per stage, ``files`` what was written.
+        The summary (``summary.json``): ``stages`` says which ran and why the others
+        did not, ``timings_s`` has a lap per stage, ``files`` what was written.
 
     """
     _check_options(study)
     given = (study.data, study.geometry, *inputs)
     sources = tuple(p for p in given if isinstance(p, str | Path))
-    pending: list[Any] = []
+    if study.out is None:
+        state = Run(study, analysis and analysis(study), None)
+        _run_stages(state, stages, index=False)
+        return state.summary
     check.output_dir(study.out, inputs=sources, name="out")  # before reading anything
-    prepared = analysis(study)  # a refused table leaves no folder behind
-    with OutputFolder(study.out, inputs=sources, owner="geotool run") as folder:
+    prepared = analysis and analysis(study)  # a refused table leaves no folder behind
+    pending: list[Any] = []
+    with OutputFolder(study.out, inputs=sources, owner=owner) as folder:
         try:
             state = Run(study, prepared, folder, pending=pending)
-            _run_stages(state, stages)
+            _run_stages(state, stages, index=index)
         finally:  # a failed run stops the renderers before its folder is rolled back
             for work in pending:
                 work.cancel()
-    log(f"wrote {len(state.files)} files to {folder.out}")
+    if index:
+        log(f"wrote {len(state.files)} files to {folder.out}")
     return state.summary
 
 
-def _run_stages(state: Run, stages: tuple[Stage, ...]) -> None:
-    """Run each stage that applies, timing it; the last writes the summary and index."""
+def _run_stages(state: Run, stages: tuple[Stage, ...], *, index: bool) -> None:
+    """Run each stage that applies, timing it; then the summary and index."""
     ran: dict[str, str] = {}
     timings: dict[str, float] = {}
     for stage in stages:
@@ -745,4 +951,5 @@ def _run_stages(state: Run, stages: tuple[Stage, ...]) -> None:
         timings[stage.name] = round(time.perf_counter() - start, 2)
         ran[stage.name] = "ran"
     state.summary |= {"stages": ran, "timings_s": timings}
-    _index(state)
+    if index:
+        _index(state)

@@ -165,7 +165,7 @@ class Study:
     title: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     lang: str | None = None
-    out: Path = Path("outputs")
+    out: Path | None = Path("outputs")
     figures: tuple[str, ...] = ()
     dpi: int = 300
     cdn: bool = False
