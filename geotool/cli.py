@@ -13,13 +13,14 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from geotool._errors import GeotoolError, InputError
+from geotool._flags import as_flags as _as_flags
+from geotool._flags import parser
 from geotool._text import short
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -42,13 +43,6 @@ def _records(frame: Any) -> Any:
 def _dump(payload: Any, **options: Any) -> int:
     print(json.dumps(payload, ensure_ascii=False, indent=1, **options))
     return EXIT_OK
-
-
-def _path(text: str) -> Path:
-    """A path option: refused when empty (``Path("")`` would be the current folder)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path names nothing; give a file or folder")
-    return Path(text)
 
 
 #: Study fields of a run's options, and of the user's data (flags of the same name).
@@ -84,7 +78,9 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
     if getattr(args, "value_col", None):
         given["value_cols"] = args.value_col
     file = getattr(args, "file", None)
-    toml = file if file is not None and file.suffix.lower() == ".toml" else None
+    toml = None
+    if args.command == "run" and file is not None and file.suffix.lower() == ".toml":
+        toml = file
     data = getattr(args, "data", None) or (None if toml else file)
     if data is not None:
         return Study(data=data, **given | fields)
@@ -117,60 +113,33 @@ def _cmd_check_report(args: argparse.Namespace) -> int:
 def _cmd_boundaries_info(args: argparse.Namespace) -> int:
     from geotool.boundaries import info
 
-    data = info()
+    d = info()
     if args.json:
-        return _dump(data)
-    print(f"source      {data['source']} ({data['upstream']}), vintage {data['vintage']}")
-    print(f"datum       {data['datum']}")
-    if data["code_corrections"]:
-        print(
-            "codes       official instead of the source's: "
-            + ", ".join(f"{k} -> {v}" for k, v in data["code_corrections"].items())
-        )
-    print("units       " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
-    print("unit types  " + ", ".join(f"{k} {v}" for k, v in data["unit_types"].items()))
-    print(
-        f"simplified  coverage, {data['simplify_tolerance_m']:g} m; neighbour sets "
-        + ", ".join(f"{k}={v}" for k, v in data["neighbour_check"].items())
-    )
-    print(f"components  {data['components']} (sizes {data['component_sizes']})")
-    print(f"islands     {len(data['islands'])}: " + ", ".join(data["islands"]))
-    print(
-        "files       " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["file_bytes"].items())
-    )
+        return _dump(d)
+    fixes = ", ".join(f"{k} -> {v}" for k, v in d["code_corrections"].items())
+    print("\n".join([
+        f"source      {d['source']} ({d['upstream']}), vintage {d['vintage']}",
+        f"datum       {d['datum']}",
+        *([f"codes       official instead of the source's: {fixes}"] if fixes else []),
+        f"units       {_counts(d['counts'])}",
+        f"unit types  {_counts(d['unit_types'])}",
+        f"simplified  coverage, {d['simplify_tolerance_m']:g} m; neighbour sets "
+        + ", ".join(f"{k}={v}" for k, v in d["neighbour_check"].items()),
+        f"components  {d['components']} (sizes {d['component_sizes']})",
+        f"islands     {len(d['islands'])}: " + ", ".join(d["islands"]),
+        "files       " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in d["file_bytes"].items()),
+    ]))  # fmt: skip
     return EXIT_OK
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
     from geotool import _validate as check
-    from geotool._csv import to_csv_bytes
     from geotool._outdir import OutputFile
-    from geotool.io import read_table
-    from geotool.match import require_unique, resolve
 
     out = check.output_file(args.out, inputs=[args.file])
-    max_unmatched = check.share(args.max_unmatched, "max_unmatched")
     target = args.hold(OutputFile(out, owner="geotool match"))  # one writer at a time
-    table = read_table(args.file, encoding=args.encoding, sheet=args.sheet)
-    cols = ("name_col", "province_col", "prefecture_col", "code_col")
-    resolved = resolve(table, **{c: getattr(args, c) for c in cols})
-    target.write(to_csv_bytes(resolved, index_label="line"))  # lines of the file
-    counts = resolved["match_status"].value_counts().to_dict()
-    print(
-        f"{len(resolved)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items())
-        + f"; report written to {out}",
-        file=sys.stderr,
-    )  # fmt: skip
-    bad = resolved[resolved["match_status"] != "matched"]
-    if len(bad) / len(resolved) > max_unmatched:
-        first = bad.iloc[0]
-        msg = (
-            f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
-            f"{first['match_status']}: {first['match_note']}); fix them as {out} suggests, "
-            f"or allow them with --max-unmatched {check.share_at_least(len(bad), len(resolved))}."
-        )
-        raise InputError(msg)
-    require_unique(resolved)
+    _execute(_study(args, out=None), "match", out=out, target=target,
+             say=partial(print, file=sys.stderr))  # fmt: skip
     return EXIT_OK
 
 
@@ -336,57 +305,6 @@ def _cmd_map(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _headline(summary: dict[str, Any]) -> list[str]:
-    """What a run found, in a few lines: units, Moran's I, LISA counts, weights warnings."""
-    lines = []
-    given = summary.get("input", {})
-    if given:
-        lines.append(
-            f"{given.get('file')}: {given.get('units')} units at level {given.get('level')} "
-            f"({given.get('level_reason')}); values {', '.join(given.get('value_cols', []))}"
-            + (f"; years by {given['year_col']}" if given.get("year_col") else "")
-        )
-    for res in summary["autocorrelation"].values():
-        if isinstance(res, dict) and "moran_i" in res:
-            lines += _variable_lines(res)
-    for res in summary.get("dynamics", {}).values():
-        by_year = ", ".join(
-            f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
-        )
-        lines.append(f"{res['label']}: Moran's I by year {by_year}")
-        if res.get("dropped"):
-            lines.append(
-                f"  warning: {res['dropped']} units without a value in every year are left out "
-                "of the dynamics (tables/dynamics_dropped_*.csv)"
-            )
-        lines.extend(f"  {sentence}" for sentence in res["sentences"])
-    return lines
-
-
-def _variable_lines(res: dict[str, Any]) -> list[str]:
-    """A variable's Moran's I and LISA counts, and warnings about its weights."""
-    spec, rep = res["default_weights"], res["weights_report"]
-    mi = res["moran_i"][spec]
-    lines = [
-        f"{res['label']}: n {rep['units']}, Moran's I {mi['value']:.3f} "
-        f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
-        + _counts(res["lisa_counts"])
-    ]
-    islands = rep["islands"]
-    if islands.get("count"):
-        joined = "; ".join(islands.get("units", [])[:5])
-        more = " ..." if len(islands.get("units", [])) > 5 else ""
-        lines.append(
-            f"  warning: {islands['count']} units without {spec} neighbours, rule "
-            f"{islands['rule']}: {joined}{more}"
-        )
-    if rep.get("components", 1) > 1:
-        lines.append(
-            f"  warning: the {spec} weights have {rep['components']} separate components"
-        )
-    return lines
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from geotool import pipeline
     from geotool.report import study as report
@@ -402,51 +320,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
         file=sys.stderr,
     )
-    for line in _headline(summary):
+    for line in pipeline.headline(summary):
         print(line, file=sys.stderr)
     ok = summary.get("check_report", {}).get("ok", True)
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from geotool import _validate as check
-    from geotool import batch
-    from geotool.io import read_table
-
-    check.output_dir(args.out, inputs=[args.file])  # before any work
-    if args.scheduler is not None:
-        from geotool import _scheduler
-
-        _scheduler.address(args.scheduler)  # its text; whether it answers, when connecting
-    table = read_table(args.file, encoding=args.encoding, sheet=args.sheet)
-
-    def items(text: str | None) -> list[str] | None:
-        return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
-
-    years = items(args.years)
-    if years is not None and not all(y.lstrip("-").isdigit() for y in years):
-        msg = f"--years must be whole years separated by commas, got {short(args.years, 60)!r}."
-        raise InputError(msg)
-    sized = {
-        "id_col": args.id_col, "year_col": args.year_col, "variables": items(args.variables),
-        "years": None if years is None else [int(y) for y in years],
-        "weights": items(args.weights),
-    }  # fmt: skip
-    options = sized | {
-        "statistics": items(args.statistics), "permutations": args.permutations,
-        "seed": args.seed, "alpha": args.alpha, "islands": args.islands, "out": args.out,
-        "inputs": [args.file],
-    }  # fmt: skip
-    limits = {"max_tasks": args.max_tasks, "max_output_gb": args.max_output_gb}
-    batch.estimate(  # before any cluster starts
-        table, args.level, statistics=options["statistics"], permutations=args.permutations,
-        **sized,
-    ).check(**limits)  # fmt: skip
-    result, where = _batch_run(args, table, options | limits)
+    names = ("variables", "years", "weights", "statistics")
+    r = _execute(
+        _study(args, out=None, weights=None), "batch",
+        level=args.level, out=args.out, **{n: getattr(args, n) for n in names},
+        cluster={n: getattr(args, n) for n in ("workers", "scheduler", "connect_timeout")},
+        limits={"max_tasks": args.max_tasks, "max_output_gb": args.max_output_gb},
+    )  # fmt: skip
+    result = r["result"]
     failed = result[result["status"] == "failed"]
     print(
-        f"{len(result)} tasks {where}: {len(result) - len(failed)} ok, {len(failed)} failed; "
-        f"wrote {Path(args.out) / 'batch.csv'}",
+        f"{len(result)} tasks {r['where']}: {len(result) - len(failed)} ok, {len(failed)} "
+        f"failed; wrote {Path(args.out) / 'batch.csv'}",
         file=sys.stderr,
     )
     for key, error in failed[["key", "error"]].head(20).to_numpy():
@@ -456,343 +348,17 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_FAILED if len(failed) else EXIT_OK
 
 
-def _batch_run(args: argparse.Namespace, table: Any, options: dict[str, Any]) -> tuple[Any, str]:
-    """The batch's results, serially or on a dask cluster, and where it ran."""
-    from geotool import batch
-
-    if args.scheduler is None and args.workers == 0:
-        return batch.run(table, args.level, **options), "serially"
-    import distributed  # noqa: F401  (its loggers, configured on import, then quietened)
-
-    for name in list(logging.root.manager.loggerDict):
-        if name.split(".")[0] == "distributed":
-            logging.getLogger(name).setLevel(logging.ERROR)
-    with batch.cluster(
-        args.workers, scheduler=args.scheduler, connect_timeout=args.connect_timeout
-    ) as client:
-        result = batch.run(table, args.level, client=client, **options)
-        workers = len(client.scheduler_info(n_workers=-1)["workers"])
-    return result, f"on {short(args.scheduler or 'a local cluster', 80)} ({workers} workers)"
+_COMMANDS = {
+    "check-report": _cmd_check_report, "boundaries": _cmd_boundaries_info, "match": _cmd_match,
+    "autocorr": _cmd_autocorr, "tiers": _cmd_tiers, "clusters": _cmd_clusters, "map": _cmd_map,
+    "run": _cmd_run, "batch": _cmd_batch,
+}  # fmt: skip
 
 
-def _flag(*names: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """One option of the parser: its names and ``add_argument``'s keywords."""
-    return names, options
-
-
-_RANKINGS = ["industrial_counties", "innovation_counties", "industrial_districts"]
-_BASEMAPS = ["none", "positron", "osm", "amap"]
-_COLUMNS = ("name", "province", "prefecture", "code")
-_JSON = _flag("--json", action="store_true", help="machine-readable output")
-_RANKING = _flag("--ranking", default="industrial_counties", choices=_RANKINGS)
-_CDN = _flag(
-    "--cdn", action="store_true",
-    help="maps load Leaflet from its CDN (smaller, blank offline); default: self-contained",
-)  # fmt: skip
-_OFFLINE = _flag("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
-_MAX_UNMATCHED = _flag(
-    "--max-unmatched", type=float, default=0.0,
-    help="share of rows allowed to stay unmatched or ambiguous (default 0)",
-)  # fmt: skip
-_ADJUST = ["none", "bonferroni", "fdr"]
-#: ``--islands`` and ``--sided``, shared by autocorr and run.
-_INFERENCE = (
-    _flag("--islands", default="nearest", metavar="RULE",
-          help="units without neighbours: nearest (joined if within 3x the median "
-          "nearest-neighbour distance, the default), max:100km (an explicit bound), "
-          "nearest:unbounded, drop, keep"),
-    _flag("--sided", default="two", choices=["two", "folded"],
-          help="local p-values for alpha, --adjust and the classes: two (two-sided, the "
-          "default: alpha holds under the null) or folded (GeoDa's and esda's one-sided p, "
-          "about 2 x alpha of the units flagged under the null)"),
-)  # fmt: skip
-
-
-def _data(value_flag: str = "--value-col") -> tuple[Any, ...]:
-    """The options of a user's table (``--data``) and of own geometry (``--geometry``)."""
-    return (
-        _flag("--data", type=_path,
-              help="your own data instead of the report's: a table (CSV in UTF-8/GBK, .xlsx) "
-              "or a geometry file whose attributes hold the values (GeoPackage, Shapefile, "
-              "GeoJSON ...)"),
-        _flag(value_flag, dest="value_col",
-              help="value column(s) of --data, comma-separated (default: the only numeric one)"),
-        _flag("--year-col", help="year column of --data (a panel)"),
-        *(_flag(f"--{col}-col", help=f"column holding the {col}") for col in _COLUMNS),
-        _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
-        _flag("--sheet", help="Excel sheet name or number"),
-        _flag("--level", default="auto", choices=["auto", "county", "prefecture", "province"],
-              help="level of the units of --data (default: detected from codes and names)"),
-        _flag("--geometry", type=_path,
-              help="your own polygons (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet)"),
-        _flag("--id-col", help="id column of --geometry (and of --data)"),
-        _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
-              help="datum of --geometry's positions: gcj02 for AMap-derived, bd09 for "
-              "Baidu-derived"),
-        _flag("--layer", help="layer of a GeoPackage with several"),
-        _flag("--crs", help="CRS of --geometry's coordinates when its own is missing or wrong "
-              "(EPSG:4326)"),
-        _flag("--geometry-encoding",
-              help="encoding of --geometry's attributes (a Shapefile's .dbf, e.g. gbk); "
-              "default: its .cpg, else detected"),
-        _MAX_UNMATCHED,
-    )  # fmt: skip
-
-
-def _inference(permutations: int | None, seed: int | None) -> tuple[Any, ...]:
-    return (
-        _flag("--permutations", type=int, default=permutations),
-        _flag("--seed", type=int, default=seed),
-    )
-
-
-def _commands() -> list[tuple[str, str, tuple[Any, ...], dict[str, Any]]]:
-    """Every subcommand: its name, help, options and defaults (its ``func`` among them)."""
-    from geotool import settings
-
-    perm = _inference(settings.permutations, settings.seed)
-    match = (
-        _flag("file", type=_path, help="CSV (UTF-8 or GBK) or .xlsx"),
-        _flag("--out", default="match_report.csv"), _flag("--encoding"), _flag("--sheet"),
-        *(_flag(f"--{col}-col", help=f"column holding the {col}") for col in _COLUMNS),
-        _MAX_UNMATCHED,
-    )  # fmt: skip
-    autocorr = (
-        _RANKING,
-        _flag("--variable", default="score",
-              help="member, score (101 - rank) or tier_strength (5 - tier): high means strong"),
-        *_data(),
-        _flag("--weights", default="queen", help="queen, rook, knn:6, distance:100km"),
-        *_INFERENCE, *perm, _flag("--alpha", type=float, default=0.05),
-        _flag("--adjust", choices=_ADJUST,
-              help="multiple-comparison rule of the LISA classes and Gi* significance: none "
-              "(each unit at --alpha, the default), bonferroni (alpha / units), fdr "
-              "(Benjamini-Hochberg)"),
-        _flag("--fdr", action="store_true", help="same as --adjust fdr"),
-        _flag("--bivariate", dest="other_ranking",
-              help="another ranking: bivariate Moran of --variable with its score"),
-        _flag("--sensitivity", action="store_true",
-              help="global statistics under queen, rook, knn:6 and a distance band (the "
-              "report's 100km; for --data the smallest readable band giving every unit a "
-              "neighbour)"),
-        _JSON, _flag("--out", type=_path, default="outputs_autocorr"),
-    )  # fmt: skip
-    tiers = (
-        _RANKING, *_data("--score"),
-        _flag("--method", default="report", choices=["report", "ward", "jenks", "quantiles"]),
-        _flag("-k", dest="classes", type=int, default=4, help="number of tiers for ward/jenks"),
-        *perm, _JSON, _flag("--out", type=_path, default="outputs_tiers"),
-    )  # fmt: skip
-    clusters = (
-        _flag("--set", dest="cluster_set", default="report2020",
-              help="report2020, plans, or a YAML/CSV file listing definitions in priority order"),
-        _RANKING, *perm, _JSON,
-    )  # fmt: skip
-    maps = (
-        _flag("kind", nargs="?", default="rankings",
-              choices=["rankings", "lisa", "tiers", "clusters"]),
-        _flag("--out", type=_path, default=Path("outputs/maps/map.html")), _CDN, _OFFLINE,
-        _flag("--basemap", default="none", choices=_BASEMAPS),
-        _flag("--set", dest="cluster_set", default="report2020", help="cluster definition set"),
-        _flag("--weights", help="weights for the LISA map"), *perm, *_data(),
-        _flag("--scheme", default="quantiles",
-              choices=["quantiles", "fisherjenks", "equalinterval"]),
-        _flag("-k", dest="classes", type=int,
-              help="classes (default 5, fewer if the data have fewer)"),
-        _flag("--title"),
-    )  # fmt: skip
-    return [
-        ("check-report", "recompute the report's figures from the data", (_JSON,),
-         {"func": _cmd_check_report}),
-        ("match", "resolve a table's names to adcodes", match, {"func": _cmd_match}),
-        ("autocorr", "global and local spatial autocorrelation", autocorr,
-         {"func": _cmd_autocorr}),
-        ("tiers", "tier composition, geography, diffusion and gradient", tiers,
-         {"func": _cmd_tiers, "flags": {"value_col": "--score"}}),
-        ("clusters", "city-cluster membership, counts, belts, radiation", clusters,
-         {"func": _cmd_clusters}),
-        ("map", "write one interactive map as standalone HTML", maps, {"func": _cmd_map}),
-        ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
-         _run_flags(), {"func": _cmd_run, "islands": None, "sided": None}),
-        ("batch", "many analyses (variables x years x weights x statistics), on dask",
-         _batch_flags(perm), {"func": _cmd_batch}),
-    ]  # fmt: skip
-
-
-def _run_flags() -> tuple[Any, ...]:
-    """``geotool run``'s options: a study's, each unset unless given (a file's own win)."""
-    return (
-        _flag("file", nargs="?", type=_path,
-              help="a study file (.toml), or your data: a table (CSV, .xlsx) or a geometry "
-              "file (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet) whose attributes "
-              "hold the values"),
-        _flag("--out", type=_path, help="output folder (default outputs)"),
-        *_inference(None, None), _flag("--title", help="the study's title"),
-        _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
-              help="a readable label of a column for titles and legends (repeatable)"),
-        _flag("--lang", choices=["zh", "en"],
-              help="language of titles, legends and figures (default: zh for China, en "
-              "elsewhere)"),
-        _flag("--tiers", choices=["ward", "jenks", "quantiles"],
-              help="how a variable's values are classed into tiers (default ward)"),
-        _flag("-k", type=int, help="number of tiers (default 4)"), _CDN, _OFFLINE,
-        _flag("--basemap", choices=_BASEMAPS),
-        _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
-        *_data(),
-        _flag("--all-numeric", action="store_true",
-              help="analyse every numeric column of --data"),
-        _flag("--bivariate", action="append", metavar="A:B",
-              help="bivariate Moran's I and LISA of two value columns (repeatable)"),
-        _flag("--transform", choices=["log", "log1p", "standardise"],
-              help="transform every variable (after --per), per year; named in every title"),
-        _flag("--per", help="population column: variables become rates"),
-        _flag("--smooth", choices=["eb", "spatial_eb"],
-              help="empirical-Bayes smoothing of the --per rates (global or spatial); for "
-              "counts of events (cases, births) only, refused for amounts such as GDP"),
-        _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
-        _flag("--weights", help="weights spec for join counts and LISA (default: queen for "
-              "counties and --data, knn:6 for districts)"),
-        _flag("--set", dest="cluster_set",
-              help="cluster definition set for the map and tooltips (report2020, plans, FILE)"),
-        _flag("--adjust", choices=_ADJUST,
-              help="multiple-comparison rule of the LISA classes (default none: each unit at "
-              "0.05)"),
-        *_INFERENCE,
-        _flag("--figures", default="",
-              help="static figures for print, e.g. png,svg,pdf (default none: about 4 s a "
-              "figure)"),
-        _flag("--dpi", type=int, help="resolution of the PNG figures"),
-    )  # fmt: skip
-
-
-def _batch_flags(perm: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (
-        _flag("file", type=_path, help="CSV or .xlsx: a unit column, value columns"),
-        _flag("--id-col", default="adcode", help="column of unit codes or names"),
-        _flag("--year-col", help="year column of a long table"),
-        _flag("--variables", help="comma-separated (default: numeric)"),
-        _flag("--years", help="comma-separated (default: every year)"),
-        _flag("--weights", default="queen", help="comma-separated specs: queen,knn:6"),
-        _flag("--statistics", default="moran,lisa",
-              help="comma-separated: moran, geary, getis_ord_g (global), lisa, gi_star (local)"),
-        _flag("--level", default="county", choices=["county", "prefecture", "province"],
-              help="bundled layer the units belong to"),
-        *perm, _flag("--alpha", type=float, default=0.05),
-        _flag("--islands", default="nearest", choices=["nearest", "drop", "keep"]),
-        _flag("--workers", type=int,
-              help="local dask workers (default: one per CPU, at most 2 per CPU); 0 runs "
-              "serially"),
-        _flag("--scheduler",
-              help="a running dask scheduler: tcp://host:8786 (tls://, ws://, wss://) or its "
-              "--scheduler-file"),
-        _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
-              help="seconds the --scheduler has to answer (default 10)"),
-        _flag("--max-tasks", type=int, default=50_000,
-              help="refuse a batch of more tasks (variables x years x weights x statistics)"),
-        _flag("--max-output-gb", type=float, default=2.0,
-              help="refuse a batch whose estimated output (batch.csv, local tables) is larger"),
-        _flag("--encoding"), _flag("--sheet"),
-        _flag("--out", type=_path, default=Path("outputs/batch")),
-    )  # fmt: skip
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="geotool",
-        description="Spatial analysis of China's top-100 industrial counties and districts.",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
-    parser.add_argument(
-        "--debug", action="store_true", help="show the traceback of an unexpected error"
-    )
-    parser.set_defaults(flags={})
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text, flags, defaults in _commands():
-        p = sub.add_parser(name, help=text)
-        for names, options in flags:
-            p.add_argument(*names, **options)
-        p.set_defaults(**defaults)
-        if name == "check-report":  # boundaries info comes next in the help
-            b = sub.add_parser("boundaries", help="describe the bundled boundaries")
-            bi = b.add_subparsers(dest="action", required=True).add_parser(
-                "info", help="counts, vintage, datum, islands"
-            )
-            bi.add_argument(*_JSON[0], **_JSON[1])
-            bi.set_defaults(func=_cmd_boundaries_info)
-    return parser
-
-
-#: Library parameters as the CLI spells them: errors name parameters, users see flags.
-_FLAGS = {
-    name: "--" + name.replace("_", "-")
-    for name in (  # noqa: SIM905
-        "value_col name_col province_col prefecture_col code_col year_col max_unmatched level "
-        "geometry id_col datum layer crs geometry_encoding all_numeric transform per smooth "
-        "scale bivariate permutations seed alpha islands sided encoding sheet basemap cdn "
-        "offline scheme out variable adjust fdr workers scheduler connect_timeout variables "
-        "years weights statistics max_tasks max_output_gb figures dpi title lang tiers"
-    ).split()
-} | {
-    "k": "-k",
-    "report_path": "the match report (named after --out)",
-    "labels": "--label",
-    "value_cols": "--value-col",
-}
-
-#: Library spellings with no flag of their own, and what the CLI says instead.
-_SPELLINGS = {
-    "log1p=True": "--transform log1p",
-    "smooth=None": "no --smooth",
-    "transform=None": "no --transform",
-    "per=None": "no --per",
-    "adjust=None": "no --adjust",
-}
-_SPELLING = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in _SPELLINGS) + r")(?![\w'])")
-# a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
-_PARAM = re.compile(
-    r"\b(" + "|".join(_FLAGS) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$)|(True)\b)?"
-)  # all_numeric=True -> --all-numeric (a switch takes no value)
-
-
-#: A quoted value in a message (the user's text, as ``repr`` shows it): never rewritten.
-_QUOTED = re.compile(r"""(?<!\w)'[^'\n]*'(?!\w)|(?<!\w)"[^"\n]*"(?!\w)""")
-
-
-def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
-    """A library message with ``value_col=`` and the like spelled as the CLI's flags.
-
-    Text inside quotes is the user's (a cell, a file name) and stays as it is.
-    """
-    flags = {**_FLAGS, **(overrides or {})}
-    quoted = [(q.start(), q.end()) for q in _QUOTED.finditer(message)]
-
-    def spelt(m: re.Match[str]) -> str:
-        if any(a < m.start() < b for a, b in quoted):
-            return m.group(0)
-        if m.group(2):
-            return f"{flags[m.group(1)]} {m.group(2)}"
-        if m.group(3):
-            return flags[m.group(1)]
-        # "pass layer= naming one" -> "pass --layer naming one", never two spaces
-        after = message[m.end() : m.end() + 2]  # "layer=." ends a sentence; "out=../x" not
-        ends = after[:1] in ("", " ", ",", ";", ")") or after in (".", ". ")
-        return flags[m.group(1)] + ("" if ends else " ")
-
-    message = _SPELLING.sub(lambda m: _SPELLINGS[m.group(0)], message)
-    return _PARAM.sub(spelt, message).rstrip()
-
-
-class _Flags(logging.Filter):
-    """Spell the library's parameters in a log line as this command's flags."""
-
-    def __init__(self, overrides: dict[str, str]) -> None:
-        super().__init__()
-        self.overrides = overrides
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message (always kept)."""
-        record.msg, record.args = _as_flags(record.getMessage(), self.overrides), None
-        return True
+def _spell(overrides: dict[str, str], record: logging.LogRecord) -> bool:
+    """A log filter: the library's parameters in the line spelled as this command's flags."""
+    record.msg, record.args = _as_flags(record.getMessage(), overrides), None
+    return True
 
 
 def _not_progress(record: logging.LogRecord) -> bool:
@@ -802,15 +368,14 @@ def _not_progress(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``geotool`` console command."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(
         format="geotool: %(message)s", level=logging.WARNING if args.quiet else logging.INFO
     )
     for handler in logging.getLogger().handlers:
         # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
         if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
-            handler.addFilter(_Flags(args.flags))  # warnings name flags, as errors do
+            handler.addFilter(partial(_spell, args.flags))  # warnings name flags, as errors do
             if not sys.stderr.isatty():  # progress lines are for people watching a terminal
                 handler.addFilter(_not_progress)
     alone = getattr(args, "data", None) is None and getattr(args, "file", None) is None
@@ -819,13 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:  # output folders and files, held to the end
             args.hold = stack.enter_context
-            return args.func(args)
-    except InputError as exc:
-        print(f"geotool: error: {_as_flags(str(exc), args.flags)}", file=sys.stderr)
-        return EXIT_INPUT
+            return _COMMANDS[args.command](args)
     except GeotoolError as exc:
         print(f"geotool: error: {_as_flags(str(exc), args.flags)}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED
     except KeyboardInterrupt:
         print("geotool: interrupted", file=sys.stderr)
         return 130
@@ -833,10 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except MemoryError:
-        print(
-            "geotool: error: out of memory; use fewer --permutations or a smaller table.",
-            file=sys.stderr,
-        )
+        msg = "out of memory; use fewer --permutations or a smaller table."
+        print(f"geotool: error: {msg}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:  # a disk or permission problem outside a run's own handling
         where = f" ({short(exc.filename)})" if exc.filename else ""
@@ -857,13 +417,9 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The ``geotool`` console command: :func:`main`, then a prompt exit.
 
-    A finished run holds a few hundred thousand Python objects (frames, geometries,
-    cached layers); freeing them one by one at interpreter shutdown takes about 0.4 s,
-    a tenth of a run. Like mypy's ``hard_exit``, the command flushes its output and
-    leaves with ``os._exit``: every file is closed and every child process joined by
-    then (runs write through :func:`geotool._atomic.write_atomic` and finish their
-    transaction before :func:`main` returns). ``main()`` itself, as a library call or
-    in tests, returns normally.
+    A finished run holds many objects whose teardown takes about 0.4 s; like mypy's
+    ``hard_exit``, the command flushes its output and leaves with ``os._exit`` (every
+    file is written atomically and closed by then). ``main()`` itself returns normally.
     """
     code = main()
     logging.shutdown()

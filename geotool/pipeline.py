@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -33,8 +34,10 @@ from geotool._errors import InputError
 from geotool._geojson import dumps as geojson_dumps
 from geotool._log import log
 from geotool._outdir import OutputFolder
+from geotool._text import short
 from geotool._version import __version__
 from geotool.analysis import Analysis, TierTable, Variable
+from geotool.io import read_table
 from geotool.maps.figure import figure_bytes
 from geotool.maps.figure import validate as validate_figures
 from geotool.study import Study
@@ -858,6 +861,138 @@ def map_command(
             **opts,
         )  # fmt: skip
     run.summary["bytes"] = len(maps.to_html(fmap, out).encode("utf-8"))
+
+
+def _items(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
+                  limits: dict[str, Any], **lists: str | None) -> None:  # fmt: skip
+    """``geotool batch``: every analysis of a table's ``lists`` (comma-separated text).
+
+    ``cluster`` holds ``workers``, ``scheduler`` and ``connect_timeout`` (serially when
+    there are 0 workers and no scheduler); ``limits`` are checked before it starts.
+    """
+    from geotool import batch
+
+    study = run.study
+    check.output_dir(out, inputs=[study.data])  # before any work
+    if cluster["scheduler"] is not None:
+        from geotool import _scheduler
+
+        _scheduler.address(cluster["scheduler"])  # its text; whether it answers, when connecting
+    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    years = _items(lists["years"])
+    if years is not None and not all(y.lstrip("-").isdigit() for y in years):
+        msg = f"--years must be whole years separated by commas, got {short(lists['years'], 60)!r}."
+        raise InputError(msg)
+    sized: dict[str, Any] = {
+        "id_col": study.id_col, "year_col": study.year_col, "variables": _items(lists["variables"]),
+        "years": None if years is None else [int(y) for y in years],
+        "weights": _items(lists["weights"]),
+    }  # fmt: skip
+    statistics: Any = _items(lists["statistics"])
+    perm = study.permutations
+    batch.estimate(table, level, statistics=statistics, permutations=perm, **sized).check(**limits)
+    options = sized | limits | {
+        "statistics": statistics, "permutations": perm, "seed": study.seed, "alpha": study.alpha,
+        "islands": study.islands, "out": out, "inputs": [study.data],
+    }  # fmt: skip
+    if cluster["scheduler"] is None and cluster["workers"] == 0:
+        run.summary |= {"result": batch.run(table, level, **options), "where": "serially"}
+        return
+    import distributed  # noqa: F401  (its loggers, configured on import, then quietened)
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] == "distributed":
+            logging.getLogger(name).setLevel(logging.ERROR)
+    with batch.cluster(**cluster) as client:
+        run.summary["result"] = batch.run(table, level, client=client, **options)
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    where = short(cluster["scheduler"] or "a local cluster", 80)
+    run.summary["where"] = f"on {where} ({workers} workers)"
+
+
+def match_command(
+    run: Run, *, out: Path, target: Any, say: Callable[[str], Any] = log
+) -> None:
+    """``geotool match``: a table's names resolved to adcodes, every row in ``target`` (``out``).
+
+    ``say`` tells the counts; more unmatched rows than ``max_unmatched`` allows are refused.
+    """
+    from geotool.match import require_unique, resolve
+
+    study = run.study
+    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    cols = ("name_col", "province_col", "prefecture_col", "code_col")
+    resolved = resolve(table, **{c: getattr(study, c) for c in cols})
+    target.write(to_csv_bytes(resolved, index_label="line"))  # lines of the file
+    counts = resolved["match_status"].value_counts().to_dict()
+    shown = ", ".join(f"{v} {k}" for k, v in counts.items())
+    say(f"{len(resolved)} rows: {shown}; report written to {out}")
+    bad = resolved[resolved["match_status"] != "matched"]
+    if len(bad) / len(resolved) > study.max_unmatched:
+        first, least = bad.iloc[0], check.share_at_least(len(bad), len(resolved))
+        msg = (
+            f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
+            f"{first['match_status']}: {first['match_note']}); fix them as {out} "
+            f"suggests, or allow them with --max-unmatched {least}."
+        )
+        raise InputError(msg)
+    require_unique(resolved)
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    """What a run found, in a few lines: units, Moran's I, LISA counts, weights warnings."""
+    lines = []
+    given = summary.get("input", {})
+    if given:
+        lines.append(
+            f"{given.get('file')}: {given.get('units')} units at level {given.get('level')} "
+            f"({given.get('level_reason')}); values {', '.join(given.get('value_cols', []))}"
+            + (f"; years by {given['year_col']}" if given.get("year_col") else "")
+        )
+    for res in summary["autocorrelation"].values():
+        if isinstance(res, dict) and "moran_i" in res:
+            lines += _variable_lines(res)
+    for res in summary.get("dynamics", {}).values():
+        by_year = ", ".join(
+            f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
+        )
+        lines.append(f"{res['label']}: Moran's I by year {by_year}")
+        if res.get("dropped"):
+            lines.append(
+                f"  warning: {res['dropped']} units without a value in every year are left out "
+                "of the dynamics (tables/dynamics_dropped_*.csv)"
+            )
+        lines.extend(f"  {sentence}" for sentence in res["sentences"])
+    return lines
+
+
+def _variable_lines(res: dict[str, Any]) -> list[str]:
+    """A variable's Moran's I and LISA counts, and warnings about its weights."""
+    spec, rep = res["default_weights"], res["weights_report"]
+    mi = res["moran_i"][spec]
+    lines = [
+        f"{res['label']}: n {rep['units']}, Moran's I {mi['value']:.3f} "
+        f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
+        + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
+    ]
+    islands = rep["islands"]
+    if islands.get("count"):
+        joined = "; ".join(islands.get("units", [])[:5])
+        more = " ..." if len(islands.get("units", [])) > 5 else ""
+        lines.append(
+            f"  warning: {islands['count']} units without {spec} neighbours, rule "
+            f"{islands['rule']}: {joined}{more}"
+        )
+    if rep.get("components", 1) > 1:
+        lines.append(
+            f"  warning: the {spec} weights have {rep['components']} separate components"
+        )
+    return lines
+
 
 
 def prepare(study: Study) -> Analysis:
