@@ -174,7 +174,7 @@ def _pages(
     tier_shapes: gpd.GeoDataFrame,
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
     """Write the run's map pages; their sizes (bytes), the linked views, the files."""
-    from geotool.maps import linked_lisa, to_html
+    from geotool.maps import to_html
     from geotool.report import figures
 
     opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap}
@@ -208,18 +208,28 @@ def _pages(
     for fname, fmap in built.items():
         sizes[fname] = len(to_html(fmap, folder.path(f"maps/{fname}")).encode("utf-8"))
         files.append(f"maps/{fname}")
-    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
+    linked = _linked_pages(analysis, folder, locals_, opts.get("geo"), sizes=sizes, files=files)
+    return sizes, linked, files
+
+
+def _linked_pages(
+    analysis: Analysis, folder: OutputFolder, locals_: dict[str, pd.DataFrame],
+    geo: gpd.GeoDataFrame | None, *, sizes: dict[str, int], files: list[str],
+) -> dict[str, str]:
+    """Write each variable's linked LISA view (scatter and maps, one offline page)."""
+    from geotool.maps import linked_lisa
+
+    linked = {}
     for var in analysis.variables:
         page = linked_lisa(
-            locals_[var.key], opts.get("geo"),
-            title=f"{var.label} · linked LISA view · {analysis.title}",
+            locals_[var.key], geo, title=f"{var.label} · linked LISA view · {analysis.title}",
             names=None if analysis.units is None else analysis.names(),
         )  # fmt: skip
         linked[var.key] = f"lisa_linked_{var.key}.html"
         write_atomic(folder.path(f"maps/{linked[var.key]}"), page)
         files.append(f"maps/{linked[var.key]}")
         sizes[linked[var.key]] = len(page.encode("utf-8"))
-    return sizes, linked, files
+    return linked
 
 
 # ---------------------------------------------------------------------------- stages
@@ -245,29 +255,18 @@ def _inputs(run: Run) -> None:
 
 def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
     comp = res.get("composition")
-    regions = ("east", "central", "west", "northeast")
-    return {
+    regions = [r for r in ("east", "central", "west", "northeast") if comp is not None
+               and r in comp.columns]  # fmt: skip
+    out = {
         "tiers": tt.tiers,
-        "by_region": {
-            int(t): {r: int(comp.loc[t, r]) for r in regions if r in comp.columns}
-            for t in comp.index
-        }
-        if comp is not None
-        else {},
-        "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict(
-            orient="records"
-        ),
-        **(
-            {
-                "gradient": res["gradient"]
-                .drop(columns=["permutations", "seed"])
-                .to_dict(orient="records")
-            }
-            if "gradient" in res
-            else {}
-        ),
-        "verdict": res["verdict"],
-    }
+        "by_region": {} if comp is None else {
+            int(t): {r: int(comp.loc[t, r]) for r in regions} for t in comp.index
+        },
+        "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict("records"),
+    }  # fmt: skip
+    if "gradient" in res:
+        out["gradient"] = res["gradient"].drop(columns=["permutations", "seed"]).to_dict("records")
+    return out | {"verdict": res["verdict"]}
 
 
 def _tiers(run: Run) -> None:

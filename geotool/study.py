@@ -118,8 +118,9 @@ class Study:
     lang : {"zh", "en"}, optional
         Language of titles, legends and figures; default Chinese for units in China
         and English elsewhere.
-    out : pathlib.Path
-        The output folder (written as one transaction).
+    out : pathlib.Path, optional
+        The output folder (written as one transaction); ``None`` for a command that
+        writes no folder (``geotool clusters``).
     figures : tuple of {"png", "svg", "pdf"}
         Static figures for print; ``dpi`` their resolution.
     cdn, basemap
