@@ -695,7 +695,7 @@ def _latest_values(table: Any) -> pd.Series:
     return out
 
 
-def _command_values(run: Run, ranking: str, variable: str, bivariate: str | None) -> tuple:
+def _command_values(run: Run, ranking: str, variable: str, on_table: Any) -> tuple:
     """``geotool autocorr``'s variable, what weights are built from, a label, the names."""
     from geotool.report import rankings
 
@@ -703,13 +703,8 @@ def _command_values(run: Run, ranking: str, variable: str, bivariate: str | None
         series = rankings.variable(ranking, variable)
         return series, series.index, ranking, boundaries.units()["name"]
     table = _user_table(run)
-    if bivariate and table.level != "county":
-        msg = (
-            f"--bivariate {bivariate} is a ranking of the report's counties, and --data "
-            f"holds {table.level} units; pair two of your columns with geotool run --data "
-            "--bivariate A:B."
-        )
-        raise InputError(msg)
+    if on_table is not None:
+        on_table(table)
     series = _latest_values(table)
     stem = Path(str(run.study.data)).stem
     if table.units is None:
@@ -719,14 +714,19 @@ def _command_values(run: Run, ranking: str, variable: str, bivariate: str | None
 
 
 def autocorr_command(
-    run: Run, *, ranking: str, variable: str, bivariate: str | None, sensitivity: bool
+    run: Run, *, ranking: str, variable: str, bivariate: str | None, sensitivity: bool,
+    on_table: Callable[[Any], Any] | None = None,
 ) -> None:
-    """``geotool autocorr``: one variable's statistics, its tables in the folder."""
+    """``geotool autocorr``: one variable's statistics, its tables in the folder.
+
+    ``bivariate`` names another ranking (its score is the other variable); ``on_table``
+    sees the user's table once read, before any statistic.
+    """
     from geotool.report import rankings
 
     study, s = run.study, run.summary
     perm = {"permutations": study.permutations, "seed": study.seed}
-    values, ids, label, names = _command_values(run, ranking, variable, bivariate)
+    values, ids, label, names = _command_values(run, ranking, variable, on_table)
     s |= {"values": values, "label": label}
 
     def write(stem: str, frame: pd.DataFrame, index: bool = True) -> Path:
@@ -763,12 +763,12 @@ def autocorr_command(
 
 
 def tiers_command(
-    run: Run, *, ranking: str, method: str, k: int, say: Callable[[str], Any] = log
+    run: Run, *, ranking: str, method: str, k: int, on_table: Callable[[Any], Any] | None = None
 ) -> None:
     """``geotool tiers``: a ranking's or a table's tiers, their geography and gradient.
 
-    A table's tiers are never the report's cut points (Ward's instead, which ``say``
-    tells).
+    A table's tiers are never the report's cut points (``method="report"``: Ward's);
+    ``on_table`` sees the table once read.
     """
     from geotool.report import rankings
     from geotool.report.check import region_change
@@ -784,10 +784,9 @@ def tiers_command(
     else:
         user = _user_table(run)
         ok, score, units = user.rows, user.value_cols[0], user.units
-        if method == "report":  # the report's cut points are for its own ranking
-            say("tiers of --data: the report's cut points do not apply; Ward clustering "
-                "instead (choose with --method)")  # fmt: skip
-            method = "ward"
+        if on_table is not None:
+            on_table(user)
+        method = "ward" if method == "report" else method  # the report's are for its ranking
         year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
         table = tiers.from_scores(
             ok["adcode"], ok[score], method=method, k=k,
@@ -884,7 +883,7 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
     table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
     years = _items(lists["years"])
     if years is not None and not all(y.lstrip("-").isdigit() for y in years):
-        msg = f"--years must be whole years separated by commas, got {short(lists['years'], 60)!r}."
+        msg = f"years= must be whole years separated by commas, got {short(lists['years'], 60)!r}."
         raise InputError(msg)
     sized: dict[str, Any] = {
         "id_col": study.id_col, "year_col": study.year_col, "variables": _items(lists["variables"]),
@@ -936,7 +935,7 @@ def match_command(
         msg = (
             f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
             f"{first['match_status']}: {first['match_note']}); fix them as {out} "
-            f"suggests, or allow them with --max-unmatched {least}."
+            f"suggests, or allow them with max_unmatched={least}."
         )
         raise InputError(msg)
     require_unique(resolved)
