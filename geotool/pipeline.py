@@ -1052,6 +1052,9 @@ def run(
     given = (study.data, study.geometry, *inputs)
     sources = tuple(p for p in given if isinstance(p, str | Path))
     if study.out is None:
+        if index:
+            msg = "A whole study writes a folder: pass out= (a folder), not out=None."
+            raise InputError(msg)
         state = Run(study, analysis and analysis(study), None)
         _run_stages(state, stages, index=False)
         return state.summary
