@@ -6,7 +6,7 @@ default, a recipe's own builder otherwise) and runs its stages inside one output
 :class:`Stage` says why it does not apply (China-only stages, panels, bivariate pairs);
 ``summary.json`` says which ran. The map pages and scatter plots are drawn in forked
 processes (:mod:`geotool._background`) while the statistics run. The one-table commands
-(``geotool autocorr``, ``tiers``, ``clusters``, ``map``) are stages too.
+(``geotool autocorr``, ``tiers``, ``clusters``, ``map``, ``match``, ``batch``) are stages too.
 """
 
 from __future__ import annotations
