@@ -1,28 +1,19 @@
 """One pipeline for every study: an ordered list of small stages, each saying when it applies.
 
-:func:`run` takes a :class:`geotool.study.Study`, builds its :class:`Analysis` (the
-user's data through :func:`geotool.userdata.user_analysis`; a recipe such as the 2020
-report passes its own builder and stages, :mod:`geotool.report`), then runs
-:data:`STAGES` in order. Each :class:`Stage` says when it applies: the China-only stages
-(distances to China's coast and to 上海, city clusters) run only for units on the
-bundled China layers, or for the user's own geometry inside China where that makes sense
-(coast distance); a panel adds its dynamics; a bivariate pair its statistics. The
-summary (``stages``) and the index page say which stages ran and why the others did not.
-
-A run is a transaction (:class:`geotool._outdir.OutputFolder`): it writes into a staging
-folder and publishes all its files at once when it succeeded, so a killed, failed or
-concurrent run never leaves ``out`` holding files of two runs.
-
-Two processes are forked before the statistics (:mod:`geotool._background`): they import
-matplotlib and folium while this one computes, then draw the Moran scatter plots and
-write the map pages while this one counts the city clusters and the dynamics.
-``summary.json``'s ``timings_s`` has a lap per stage.
+:func:`run` builds a :class:`geotool.study.Study`'s :class:`Analysis` (a user's data by
+default, a recipe's own builder otherwise) and runs its stages inside one output folder
+(:class:`geotool._outdir.OutputFolder`, published at once when the run succeeds). Each
+:class:`Stage` says why it does not apply (China-only stages, panels, bivariate pairs);
+``summary.json`` says which ran. The map pages and scatter plots are drawn in forked
+processes (:mod:`geotool._background`) while the statistics run. The one-table commands
+(``geotool autocorr``, ``tiers``, ``clusters``, ``map``, ``match``, ``batch``) are stages too.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -36,15 +27,17 @@ import pandas as pd
 
 from geotool import _background as background
 from geotool import _validate as check
-from geotool import autocorr, boundaries, clusters, tiers
+from geotool import autocorr, boundaries, clusters, tiers, weights
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
 from geotool._geojson import dumps as geojson_dumps
 from geotool._log import log
 from geotool._outdir import OutputFolder
+from geotool._text import short
 from geotool._version import __version__
 from geotool.analysis import Analysis, TierTable, Variable
+from geotool.io import read_table
 from geotool.maps.figure import figure_bytes
 from geotool.maps.figure import validate as validate_figures
 from geotool.study import Study
@@ -58,21 +51,23 @@ class Run:
     """One run in progress: the study, its analysis, the folder, results so far."""
 
     study: Study
-    analysis: Analysis
-    folder: OutputFolder
+    analysis: Any  # an Analysis; None for the one-table commands
+    folder: OutputFolder | None
     files: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     pending: list[Any] = field(default_factory=list)
 
-    def write(self, relative: str, data: str | bytes) -> None:
-        """Write a file of the run (atomically, into the staging folder)."""
+    def write(self, relative: str, data: str | bytes) -> Path:
+        """Write a file of the run (atomically, into the staging folder); its final path."""
+        assert self.folder is not None, "a run without out= writes no files"
         write_atomic(self.folder.path(relative), data)
         self.files.append(relative)
+        return self.folder.out / relative
 
-    def table(self, relative: str, frame: pd.DataFrame) -> None:
+    def table(self, relative: str, frame: pd.DataFrame, **options: Any) -> Path:
         """Write a table as CSV (UTF-8 with BOM for Excel, formula-like cells neutralised)."""
-        self.write(relative, to_csv_bytes(frame))
+        return self.write(relative, to_csv_bytes(frame, **options))
 
 
 @dataclass(frozen=True)
@@ -179,7 +174,7 @@ def _pages(
     tier_shapes: gpd.GeoDataFrame,
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
     """Write the run's map pages; their sizes (bytes), the linked views, the files."""
-    from geotool.maps import linked_lisa, to_html
+    from geotool.maps import to_html
     from geotool.report import figures
 
     opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap}
@@ -213,18 +208,28 @@ def _pages(
     for fname, fmap in built.items():
         sizes[fname] = len(to_html(fmap, folder.path(f"maps/{fname}")).encode("utf-8"))
         files.append(f"maps/{fname}")
-    linked = {}  # the linked LISA view of each variable: scatter and maps, one offline page
+    linked = _linked_pages(analysis, folder, locals_, opts.get("geo"), sizes=sizes, files=files)
+    return sizes, linked, files
+
+
+def _linked_pages(
+    analysis: Analysis, folder: OutputFolder, locals_: dict[str, pd.DataFrame],
+    geo: gpd.GeoDataFrame | None, *, sizes: dict[str, int], files: list[str],
+) -> dict[str, str]:
+    """Write each variable's linked LISA view (scatter and maps, one offline page)."""
+    from geotool.maps import linked_lisa
+
+    linked = {}
     for var in analysis.variables:
         page = linked_lisa(
-            locals_[var.key], opts.get("geo"),
-            title=f"{var.label} · linked LISA view · {analysis.title}",
+            locals_[var.key], geo, title=f"{var.label} · linked LISA view · {analysis.title}",
             names=None if analysis.units is None else analysis.names(),
         )  # fmt: skip
         linked[var.key] = f"lisa_linked_{var.key}.html"
         write_atomic(folder.path(f"maps/{linked[var.key]}"), page)
         files.append(f"maps/{linked[var.key]}")
         sizes[linked[var.key]] = len(page.encode("utf-8"))
-    return sizes, linked, files
+    return linked
 
 
 # ---------------------------------------------------------------------------- stages
@@ -235,6 +240,7 @@ def _inputs(run: Run) -> None:
     for name, frame in run.analysis.tables.items():
         run.table(f"tables/{name}.csv", frame)
     lang = lang_of(run.study, run.analysis)
+    assert run.folder is not None
     drawing = background.prepare(partial(_scatter_pngs, lang=lang), warm=_load_matplotlib)
     paging = background.prepare(
         partial(
@@ -249,29 +255,18 @@ def _inputs(run: Run) -> None:
 
 def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
     comp = res.get("composition")
-    regions = ("east", "central", "west", "northeast")
-    return {
+    regions = [r for r in ("east", "central", "west", "northeast") if comp is not None
+               and r in comp.columns]  # fmt: skip
+    out = {
         "tiers": tt.tiers,
-        "by_region": {
-            int(t): {r: int(comp.loc[t, r]) for r in regions if r in comp.columns}
-            for t in comp.index
-        }
-        if comp is not None
-        else {},
-        "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict(
-            orient="records"
-        ),
-        **(
-            {
-                "gradient": res["gradient"]
-                .drop(columns=["permutations", "seed"])
-                .to_dict(orient="records")
-            }
-            if "gradient" in res
-            else {}
-        ),
-        "verdict": res["verdict"],
-    }
+        "by_region": {} if comp is None else {
+            int(t): {r: int(comp.loc[t, r]) for r in regions} for t in comp.index
+        },
+        "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict("records"),
+    }  # fmt: skip
+    if "gradient" in res:
+        out["gradient"] = res["gradient"].drop(columns=["permutations", "seed"]).to_dict("records")
+    return out | {"verdict": res["verdict"]}
 
 
 def _tiers(run: Run) -> None:
@@ -643,6 +638,7 @@ def _index(run: Run) -> None:
                            lang=summary["lang"]),
     )  # fmt: skip
     run.files.append("summary.json")
+    assert run.folder is not None
     text = json.dumps(_json_safe(summary), ensure_ascii=False, indent=1, default=str) + "\n"
     write_atomic(run.folder.path("summary.json"), text)
     run.summary = summary
@@ -665,6 +661,338 @@ STAGES: tuple[Stage, ...] = (
 )  # fmt: skip
 
 
+# -------------------------------------------------- the one-table commands, as stages
+
+
+def _user_table(run: Run, report: Path | None = None) -> Any:
+    """The study's table read and accounted for (:func:`geotool.userdata.load`).
+
+    With a folder, the match report is published in it as ``match_report.csv`` and
+    written beside it only when the table is refused (the previous output stays);
+    without one, it is written to ``report``.
+    """
+    from geotool.userdata import load
+
+    if run.folder is None:
+        return load(run.study, report)
+    beside = Path(str(run.study.out).rstrip("/") + ".match_report.csv")
+    table = load(run.study, beside, report_on_failure_only=True)
+    label = "line" if table.report.index.name == "line" else "row"
+    run.table("match_report.csv", table.report.reset_index(names=label))
+    return table
+
+
+def _latest_values(table: Any) -> pd.Series:
+    """The first value column of a user's table (its latest year), by unit id."""
+    rows, label = table.rows, table.value_cols[0]
+    if table.year_col:
+        latest = rows[table.year_col].max()
+        rows = rows[rows[table.year_col] == latest]
+        label = f"{label} ({latest:g})" if pd.api.types.is_number(latest) else label
+    col = table.value_cols[0]
+    out = pd.Series(rows[col].to_numpy(float), index=rows["adcode"].to_numpy(), name=col)
+    out.attrs["label"] = label  # the panel's year said where it is shown
+    return out
+
+
+def _command_values(run: Run, ranking: str, variable: str, on_table: Any) -> tuple:
+    """``geotool autocorr``'s variable, what weights are built from, a label, the names."""
+    from geotool.report import rankings
+
+    if run.study.recipe is not None:
+        series = rankings.variable(ranking, variable)
+        return series, series.index, ranking, boundaries.units()["name"]
+    table = _user_table(run)
+    if on_table is not None:
+        on_table(table)
+    series = _latest_values(table)
+    stem = Path(str(run.study.data)).stem
+    if table.units is None:
+        return series, series.index, stem, boundaries.units()["name"]
+    units = table.units.loc[series.index]
+    return series, units, stem, units["name"]
+
+
+def autocorr_command(
+    run: Run, *, ranking: str, variable: str, bivariate: str | None, sensitivity: bool,
+    on_table: Callable[[Any], Any] | None = None,
+) -> None:
+    """``geotool autocorr``: one variable's statistics, its tables in the folder.
+
+    ``bivariate`` names another ranking (its score is the other variable); ``on_table``
+    sees the user's table once read, before any statistic.
+    """
+    from geotool.report import rankings
+
+    study, s = run.study, run.summary
+    perm = {"permutations": study.permutations, "seed": study.seed}
+    values, ids, label, names = _command_values(run, ranking, variable, on_table)
+    s |= {"values": values, "label": label}
+
+    def write(stem: str, frame: pd.DataFrame, index: bool = True) -> Path:
+        name = check.safe_filename(stem) + ".csv"
+        return run.table(name, frame.assign(**perm), index=index, index_label="adcode")
+
+    if sensitivity:  # the report's published band for its rankings, else the data's
+        specs = rankings.SENSITIVITY_SPECS if study.recipe else None
+        s["sensitivity"] = autocorr.sensitivity(values, ids, specs=specs, **perm)
+        write(f"sensitivity_{label}_{values.name}", s["sensitivity"], index=False)
+        return
+    assert study.weights is not None
+    w = weights.build(ids, study.weights, islands=study.islands)
+    other = clc = None
+    if bivariate:
+        pair = rankings.variables(bivariate, universe=w.ids)
+        other = pair["score"].rename(f"{bivariate}.score")
+        if values.isin([0, 1]).all():  # two memberships: where do they co-locate?
+            clc = autocorr.local_join_counts(
+                values, w, z=pair["member"].rename(f"{bivariate}.member"), case="CLC",
+                alpha=study.alpha, **perm,
+            )  # fmt: skip
+    s |= autocorr.analyse(
+        values, w, permutations=study.permutations, seed=study.seed, alpha=study.alpha,
+        adjust=study.adjust, other=other, sided=study.sided,
+    )  # fmt: skip
+    s["joins"] = {c: f for c, f in (("BB", s["local_join_counts"]), ("CLC", clc)) if f is not None}
+    end = f"{label}_{values.name}_{study.weights.replace(':', '')}"
+    tables = {"lisa": s["local"], "geary": s["local_geary"]}
+    for stem, frame in {**tables, **{f"ljc_{c}": f for c, f in s["joins"].items()}}.items():
+        frame.insert(0, "name", names.reindex(frame.index).to_numpy())
+        path = write(f"{stem}_{end}", frame)
+        s.setdefault("local_table", path)
+
+
+def tiers_command(
+    run: Run, *, ranking: str, method: str, k: int, on_table: Callable[[Any], Any] | None = None
+) -> None:
+    """``geotool tiers``: a ranking's or a table's tiers, their geography and gradient.
+
+    A table's tiers are never the report's cut points (``method="report"``: Ward's);
+    ``on_table`` sees the table once read.
+    """
+    from geotool.report import rankings
+    from geotool.report.check import region_change
+
+    study, units, year_col = run.study, None, None
+    if study.recipe is not None:
+        if method == "report":
+            table = rankings.tier_table(ranking)
+        else:
+            table = rankings.load(ranking)
+            table["tier"] = tiers.assign(101 - table["rank"], method=method, k=k)
+        label = ranking
+    else:
+        user = _user_table(run)
+        ok, score, units = user.rows, user.value_cols[0], user.units
+        if on_table is not None:
+            on_table(user)
+        method = "ward" if method == "report" else method  # the report's are for its ranking
+        year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
+        table = tiers.from_scores(
+            ok["adcode"], ok[score], method=method, k=k,
+            years=ok[user.year_col] if year_col else None,
+        )  # fmt: skip
+        attrs = boundaries.units() if units is None else units
+        for col in ("region", "province"):
+            if col in attrs.columns:
+                table[col] = attrs[col].reindex(table["adcode"]).to_numpy()
+        label = f"{Path(str(study.data)).stem}: {score} ({user.level})"
+    ids = pd.Index(table["adcode"]).unique()
+    pos = tiers.unit_positions(
+        ids if units is None else units.loc[ids],
+        coast=boundaries.coastline(), core=rankings.core_point(),
+    )  # fmt: skip
+    result = tiers.analyse(table, pos, permutations=study.permutations, seed=study.seed,
+                           year_col=year_col)  # fmt: skip
+    if study.recipe is not None and ranking != "innovation_counties":
+        result["region_change"] = region_change(ranking)
+    run.summary |= {"tiers": result, "label": label, "method": method}
+
+
+def clusters_command(run: Run, *, ranking: str) -> None:
+    """``geotool clusters``: a definition set's counts, changes, belts and radiation."""
+    from geotool.report import rankings
+
+    spec, study = run.study.cluster_set, run.study
+    name, _ = clusters.load_set(spec)
+    table = rankings.load(ranking)
+    other = "plans" if name != "plans" else "report2020"
+    run.summary |= {
+        "set": name, "other": other, "geometry_check": clusters.check_geometry(spec),
+        "counts": clusters.ranking_counts(spec, table),
+        "changes": clusters.set_changes(spec, other, table),
+        "belts": clusters.table_belts(table, spec),
+        "radiation": clusters.radiation(spec, table, permutations=study.permutations,
+                                        seed=study.seed),
+        "overlaps": clusters.overlaps(spec)[1],
+    }  # fmt: skip
+
+
+def map_command(
+    run: Run, *, kind: str, out: Path, scheme: str, k: int | None, offline: bool
+) -> None:
+    """``geotool map``: one map page (a table's latest values, or one of the report's)."""
+    from geotool import maps
+    from geotool.report import figures
+
+    study = run.study
+    opts: dict[str, Any] = {"cdn": study.cdn, "offline": offline or None,
+                            "basemap": study.basemap}  # fmt: skip
+    if study.recipe is not None:
+        fmap = figures.report_map(
+            kind, cluster_set=study.cluster_set, weights=study.weights,
+            permutations=study.permutations, seed=study.seed, **opts,
+        )  # fmt: skip
+    else:
+        user = _user_table(run, out.with_name(out.stem + "_match_report.csv"))
+        series = _latest_values(user)
+        rows = user.rows.drop_duplicates("adcode", keep="last").set_index("adcode")
+        extra = {c: c for c in user.raw.columns
+                 if c in rows.columns and c not in (series.name, user.year_col)}  # fmt: skip
+        names = pd.DataFrame()  # the unit's name, where the table has no column of that name
+        if user.units is not None:
+            opts |= {"geo": user.units.loc[series.index], "label_col": "name"}
+            names = user.units[["name"]].drop(columns=list(extra), errors="ignore")
+        fmap = maps.choropleth(
+            series, scheme=scheme, k=k, fields=extra, table=rows[list(extra)].join(names),
+            title=study.title or f"{Path(str(study.data)).stem}: {series.attrs['label']}",
+            **opts,
+        )  # fmt: skip
+    run.summary["bytes"] = len(maps.to_html(fmap, out).encode("utf-8"))
+
+
+def _items(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
+                  limits: dict[str, Any], **lists: str | None) -> None:  # fmt: skip
+    """``geotool batch``: every analysis of a table's ``lists`` (comma-separated text).
+
+    ``cluster`` holds ``workers``, ``scheduler`` and ``connect_timeout`` (serially when
+    there are 0 workers and no scheduler); ``limits`` are checked before it starts.
+    """
+    from geotool import batch
+
+    study = run.study
+    check.output_dir(out, inputs=[study.data])  # before any work
+    if cluster["scheduler"] is not None:
+        from geotool import _scheduler
+
+        _scheduler.address(cluster["scheduler"])  # its text; whether it answers, when connecting
+    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    years = _items(lists["years"])
+    if years is not None and not all(y.lstrip("-").isdigit() for y in years):
+        msg = f"years= must be whole years separated by commas, got {short(lists['years'], 60)!r}."
+        raise InputError(msg)
+    sized: dict[str, Any] = {
+        "id_col": study.id_col, "year_col": study.year_col, "variables": _items(lists["variables"]),
+        "years": None if years is None else [int(y) for y in years],
+        "weights": _items(lists["weights"]),
+    }  # fmt: skip
+    statistics: Any = _items(lists["statistics"])
+    perm = study.permutations
+    batch.estimate(table, level, statistics=statistics, permutations=perm, **sized).check(**limits)
+    options = sized | limits | {
+        "statistics": statistics, "permutations": perm, "seed": study.seed, "alpha": study.alpha,
+        "islands": study.islands, "out": out, "inputs": [study.data],
+    }  # fmt: skip
+    if cluster["scheduler"] is None and cluster["workers"] == 0:
+        run.summary |= {"result": batch.run(table, level, **options), "where": "serially"}
+        return
+    import distributed  # noqa: F401  (its loggers, configured on import, then quietened)
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] == "distributed":
+            logging.getLogger(name).setLevel(logging.ERROR)
+    with batch.cluster(**cluster) as client:
+        run.summary["result"] = batch.run(table, level, client=client, **options)
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    where = short(cluster["scheduler"] or "a local cluster", 80)
+    run.summary["where"] = f"on {where} ({workers} workers)"
+
+
+def match_command(
+    run: Run, *, out: Path, target: Any, say: Callable[[str], Any] = log
+) -> None:
+    """``geotool match``: a table's names resolved to adcodes, every row in ``target`` (``out``).
+
+    ``say`` tells the counts; more unmatched rows than ``max_unmatched`` allows are refused.
+    """
+    from geotool.match import require_unique, resolve
+
+    study = run.study
+    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    cols = ("name_col", "province_col", "prefecture_col", "code_col")
+    resolved = resolve(table, **{c: getattr(study, c) for c in cols})
+    target.write(to_csv_bytes(resolved, index_label="line"))  # lines of the file
+    counts = resolved["match_status"].value_counts().to_dict()
+    shown = ", ".join(f"{v} {k}" for k, v in counts.items())
+    say(f"{len(resolved)} rows: {shown}; report written to {out}")
+    bad = resolved[resolved["match_status"] != "matched"]
+    if len(bad) / len(resolved) > study.max_unmatched:
+        first, least = bad.iloc[0], check.share_at_least(len(bad), len(resolved))
+        msg = (
+            f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
+            f"{first['match_status']}: {first['match_note']}); fix them as {out} "
+            f"suggests, or allow them with max_unmatched={least}."
+        )
+        raise InputError(msg)
+    require_unique(resolved)
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    """What a run found, in a few lines: units, Moran's I, LISA counts, weights warnings."""
+    lines = []
+    given = summary.get("input", {})
+    if given:
+        lines.append(
+            f"{given.get('file')}: {given.get('units')} units at level {given.get('level')} "
+            f"({given.get('level_reason')}); values {', '.join(given.get('value_cols', []))}"
+            + (f"; years by {given['year_col']}" if given.get("year_col") else "")
+        )
+    for res in summary["autocorrelation"].values():
+        if isinstance(res, dict) and "moran_i" in res:
+            lines += _variable_lines(res)
+    for res in summary.get("dynamics", {}).values():
+        by_year = ", ".join(
+            f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
+        )
+        lines.append(f"{res['label']}: Moran's I by year {by_year}")
+        if res.get("dropped"):
+            lines.append(
+                f"  warning: {res['dropped']} units without a value in every year are left out "
+                "of the dynamics (tables/dynamics_dropped_*.csv)"
+            )
+        lines.extend(f"  {sentence}" for sentence in res["sentences"])
+    return lines
+
+
+def _variable_lines(res: dict[str, Any]) -> list[str]:
+    """A variable's Moran's I and LISA counts, and warnings about its weights."""
+    spec, rep = res["default_weights"], res["weights_report"]
+    mi = res["moran_i"][spec]
+    lines = [
+        f"{res['label']}: n {rep['units']}, Moran's I {mi['value']:.3f} "
+        f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
+        + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
+    ]
+    islands = rep["islands"]
+    if islands.get("count"):
+        joined = "; ".join(islands.get("units", [])[:5])
+        more = " ..." if len(islands.get("units", [])) > 5 else ""
+        lines.append(
+            f"  warning: {islands['count']} units without {spec} neighbours, rule "
+            f"{islands['rule']}: {joined}{more}"
+        )
+    if rep.get("components", 1) > 1:
+        lines.append(
+            f"  warning: the {spec} weights have {rep['components']} separate components"
+        )
+    return lines
+
+
+
 def prepare(study: Study) -> Analysis:
     """A user's study, prepared: its table read and matched, its variables and tiers."""
     from geotool.userdata import user_analysis
@@ -677,8 +1005,7 @@ def prepare(study: Study) -> Analysis:
 
 def _check_options(study: Study) -> None:
     """Options that only the run reads fail before any work is done."""
-    lang = study.lang or "en"
-    validate_figures(study.figures, study.dpi, lang, name="figures")
+    validate_figures(study.figures, study.dpi, study.lang or "en", name="figures")
     autocorr.sidedness(study.sided)
     parse_islands(study.islands)
     clusters.load_set(study.cluster_set)
@@ -689,50 +1016,65 @@ def _check_options(study: Study) -> None:
 def run(
     study: Study,
     *,
-    analysis: Callable[[Study], Analysis] = prepare,
+    analysis: Callable[[Study], Any] | None = prepare,
     stages: tuple[Stage, ...] = STAGES,
     inputs: tuple[Any, ...] = (),
+    owner: str = "geotool run",
+    index: bool = True,
 ) -> dict[str, Any]:
     """Run a study's stages and write its output folder; return the summary.
 
     Parameters
     ----------
     study : Study
-        What to analyse, and where the results go (``study.out``).
-    analysis : callable
-        Builds the study's :class:`Analysis` (default :func:`prepare`: a user's data).
+        What to analyse, and where the results go (``study.out``; ``None``: no folder).
+    analysis : callable, optional
+        Builds the study's :class:`Analysis` (default :func:`prepare`: a user's data);
+        ``None`` for stages that read their own input (the one-table commands).
     stages : tuple of Stage
         The stages, in order (default :data:`STAGES`).
     inputs : tuple of path
         More files the run reads, refused as destinations (``study.data`` and
         ``study.geometry`` always are).
+    owner : str
+        The command the output folder belongs to (another command's is refused).
+    index : bool
+        Write ``summary.json`` and ``index.html`` after the stages.
 
     Returns
     -------
     dict
-        The summary written as ``summary.json``: ``stages`` says which ran and why the
-        others did not, ``timings_s`` has a lap per stage, ``files`` what was written.
+        The summary (``summary.json``): ``stages`` says which ran and why the others
+        did not, ``timings_s`` has a lap per stage, ``files`` what was written.
 
     """
     _check_options(study)
     given = (study.data, study.geometry, *inputs)
     sources = tuple(p for p in given if isinstance(p, str | Path))
-    pending: list[Any] = []
+    if study.out is None:
+        if index:
+            msg = "A whole study writes a folder: pass out= (a folder), not out=None."
+            raise InputError(msg)
+        state = Run(study, analysis and analysis(study), None)
+        _run_stages(state, stages, index=False)
+        return state.summary
     check.output_dir(study.out, inputs=sources, name="out")  # before reading anything
-    prepared = analysis(study)  # a refused table leaves no folder behind
-    with OutputFolder(study.out, inputs=sources, owner="geotool run") as folder:
+    prepared = analysis and analysis(study)  # a refused table leaves no folder behind
+    pending: list[Any] = []
+    with OutputFolder(study.out, inputs=sources, owner=owner) as folder:
         try:
             state = Run(study, prepared, folder, pending=pending)
-            _run_stages(state, stages)
+            _run_stages(state, stages, index=index)
         finally:  # a failed run stops the renderers before its folder is rolled back
             for work in pending:
                 work.cancel()
-    log(f"wrote {len(state.files)} files to {folder.out}")
+    if index:
+        log(f"wrote {len(state.files)} files to {folder.out}")
     return state.summary
 
 
-def _run_stages(state: Run, stages: tuple[Stage, ...]) -> None:
-    """Run each stage that applies, timing it; the last writes the summary and index."""
+def _run_stages(state: Run, stages: tuple[Stage, ...], *, index: bool) -> None:
+    """Run each stage that applies, timing it; then the summary and index."""
     ran: dict[str, str] = {}
     timings: dict[str, float] = {}
     for stage in stages:
@@ -745,4 +1087,5 @@ def _run_stages(state: Run, stages: tuple[Stage, ...]) -> None:
         timings[stage.name] = round(time.perf_counter() - start, 2)
         ran[stage.name] = "ran"
     state.summary |= {"stages": ran, "timings_s": timings}
-    _index(state)
+    if index:
+        _index(state)

@@ -1,24 +1,19 @@
 """A study: one typed, validated, immutable description of what to analyse.
 
 Every entry point builds a :class:`Study` (the CLI from its flags, Python from keywords,
-``geotool run study.toml`` from a file) and hands it to :func:`geotool.pipeline.run`,
-which decides from it which stages apply. The 2020 report is one study too
-(``Study(recipe="report2020")``), with stages of its own (:mod:`geotool.report`).
+``geotool run study.toml`` from a file) and hands it to :func:`geotool.pipeline.run`. The
+2020 report is one too (``recipe="report2020"``, :mod:`geotool.report.study`).
 
-A study file is TOML whose keys are the fields below, flat or in any tables (the table
-names are for the reader: ``[data]``, ``[values]``, ``[methods]``, ``[labels]``,
-``[output]``)::
+A study file is TOML whose keys are the fields below, flat or in tables named for the
+reader (``[data]``, ``[values]``, ``[methods]``, ``[labels]``, ``[output]``)::
 
     title = "Industrial output of Jiangsu's prefectures"
     [data]
-    data = "jiangsu_gdp_gbk.csv"     # relative paths are relative to the study file
+    data = "jiangsu_gdp_gbk.csv"     # relative to the study file
     year_col = "年份"
     [values]
     value_cols = ["GDP"]
     per = "人口"
-    [methods]
-    weights = "queen"
-    permutations = 9999
     [labels]
     labels = { GDP = "GDP (100 million yuan)" }
 
@@ -62,68 +57,52 @@ class Study:
     Attributes
     ----------
     data : pathlib.Path, optional
-        The values: a table (CSV in UTF-8 or GBK, Excel) or a geometry file whose
-        attributes hold them (GeoPackage, Shapefile or a zip of one, GeoJSON,
-        GeoParquet), as GeoDa opens one. ``None`` with ``geometry``: the geometry
-        file's own attributes.
+        The values: a table (CSV, Excel) or a geometry file whose attributes hold them.
+        ``None`` with ``geometry``: the geometry file's own attributes.
     geometry : pathlib.Path or geopandas.GeoDataFrame, optional
-        The user's own polygons, joined to a table ``data`` by id or name: a file, or
-        polygons already read (indexed by id, with a ``name`` column if any).
+        The user's own polygons, joined to ``data`` by id or name: a file, or polygons
+        already read (indexed by id, with a ``name`` column if any).
     recipe : {"report2020"}, optional
         A bundled study with stages of its own (the 2020 report); no ``data``.
-    id_col, name_col : str, optional
-        The units' ids and the names people read (kept in every table and tooltip).
-    province_col, prefecture_col, code_col : str, optional
-        Columns of a table on the bundled layers (found by common names if not given).
-    year_col : str, optional
-        The year column of a panel.
-    encoding, geometry_encoding, sheet, layer : optional
-        How to read ``data`` and ``geometry`` (a CSV's encoding, a Shapefile's
-        attribute encoding, an Excel sheet, a GeoPackage layer).
+    id_col, name_col, province_col, prefecture_col, code_col, year_col : str, optional
+        The units' ids and names, columns of a table on the bundled layers (found by
+        common names if not given), and the year column of a panel.
+    encoding, geometry_encoding, sheet, layer, crs, datum : optional
+        How to read ``data`` and ``geometry`` (a CSV's encoding, a Shapefile's attribute
+        encoding, an Excel sheet, a GeoPackage layer, the CRS and datum, ``gcj02`` for
+        AMap files, of the coordinates).
     level : {"auto", "county", "prefecture", "province"}
         The bundled layer a table's units belong to (not with own geometry).
-    crs : str, optional
-        The CRS of the geometry's coordinates (overrides the file's).
-    datum : {"wgs84", "gcj02", "bd09"}, optional
-        The datum the geometry's positions are really in (AMap files: ``gcj02``).
     max_unmatched : float
         Share of rows allowed to stay unmatched (listed in the match report).
-    value_cols : tuple of str
+    value_cols, all_numeric : tuple of str, bool
         The variables (default: the only numeric column; ``all_numeric``: every one).
     transform, per, smooth, scale
         Rates and transforms of every variable (:func:`geotool.transform.apply`).
     bivariate : tuple of (str, str)
         Pairs of value columns for bivariate Moran's I and LISA.
-    weights : str, optional
-        Weights of the local statistics (default: the recipe's, else ``queen``).
-    islands : str
-        What units without neighbours get (:func:`geotool.weights.build`).
+    weights, islands : str
+        Weights of the local statistics (default: the recipe's, else ``queen``) and what
+        units without neighbours get (:func:`geotool.weights.build`).
     permutations, seed, alpha, adjust
         Inference of every test (seeded, so every number reproduces).
     sided : {"two-sided", "folded"}
         The local p-values ``alpha`` and ``adjust`` apply to: two-sided (2 x the folded
-        p, capped at 1), or ``folded`` (one-sided in the observed direction, GeoDa's
-        and esda's; about 2 alpha of units flagged under the null).
-    tiers, k : str, int
-        How values are classed into tiers (``report``: the report's own cut points,
-        for its rankings only) and how many.
-    markov_k : int
-        Quantile classes of a panel's Markov chains.
+        p, capped at 1) or ``folded`` (GeoDa's and esda's one-sided p).
+    tiers, k, markov_k : str, int, int
+        How values are classed into tiers (``report``: the report's cut points, for its
+        rankings only), how many, and the quantile classes of a panel's Markov chains.
     cluster_set : str
         City-cluster definitions shown on maps (China's bundled units only).
-    title : str, optional
-        The study's title (default: from the file name and its variables).
-    labels : mapping of str to str
-        Readable labels of columns (``{"GDP": "GDP (亿元)"}``) for titles and legends.
-    lang : {"zh", "en"}, optional
-        Language of titles, legends and figures; default Chinese for units in China
-        and English elsewhere.
-    out : pathlib.Path
-        The output folder (written as one transaction).
-    figures : tuple of {"png", "svg", "pdf"}
-        Static figures for print; ``dpi`` their resolution.
-    cdn, basemap
-        Map pages: Leaflet from its CDN instead of inline, and tiles under them.
+    title, labels, lang : optional
+        The study's title, readable labels of columns (``{"GDP": "GDP (亿元)"}``) and the
+        language of titles and figures (default Chinese in China, else English).
+    out : pathlib.Path, optional
+        The output folder (written as one transaction); ``None`` for a command that
+        writes no folder (``geotool clusters``).
+    figures, dpi, cdn, basemap
+        Static figures for print (``png``, ``svg``, ``pdf``) and their resolution; map
+        pages with Leaflet from its CDN instead of inline, and tiles under them.
 
     """
 
@@ -165,7 +144,7 @@ class Study:
     title: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     lang: str | None = None
-    out: Path = Path("outputs")
+    out: Path | None = Path("outputs")
     figures: tuple[str, ...] = ()
     dpi: int = 300
     cdn: bool = False

@@ -17,7 +17,7 @@ from geotool.report import figures, rankings
 from geotool.report.check import check_report, region_change
 from geotool.study import Study
 
-__all__ = ["STAGES", "analysis", "run", "study"]
+__all__ = ["CHECK", "STAGES", "analysis", "run", "study"]
 
 
 def study(**fields: Any) -> Study:
@@ -73,15 +73,27 @@ def analysis(study: Study) -> Analysis:
 def _check(run: pipeline.Run) -> None:
     """Every aggregate figure the report states, recomputed beside the report's value."""
     checks = check_report()
-    run.table("tables/check_report.csv", checks)
     status = checks["status"].value_counts().to_dict()
     run.summary["check_report"] = {"ok": status.get("mismatch", 0) == 0, "status_counts": status}
+    if run.folder is None:  # geotool check-report: the table is printed
+        run.summary["check_report"]["table"] = checks
+    else:
+        run.table("tables/check_report.csv", checks)
 
 
+#: ``geotool check-report``'s stage: every figure the report states, recomputed.
+CHECK = pipeline.Stage("check-report", _check)
 #: The report's stages: its check, then every study's.
-STAGES = (pipeline.Stage("check-report", _check), *pipeline.STAGES)
+STAGES = (CHECK, *pipeline.STAGES)
 
 
-def run(report: Study | None = None) -> dict[str, Any]:
-    """Run the report's study (default :func:`study`) and write its folder; the summary."""
+def run(report: Study | None = None, *, check_only: bool = False) -> dict[str, Any]:
+    """Run the report's study (default :func:`study`) and write its folder; the summary.
+
+    ``check_only``: only :data:`CHECK`, on a study without ``out`` (``geotool
+    check-report``: the table is in ``summary["check_report"]["table"]``).
+    """
+    if check_only:
+        return pipeline.run(report or study(out=None), analysis=None, stages=(CHECK,),
+                            index=False)  # fmt: skip
     return pipeline.run(report or study(), analysis=analysis, stages=STAGES)

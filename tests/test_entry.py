@@ -1,0 +1,94 @@
+"""One entry: every analysing command builds one Study and runs it through pipeline.run.
+
+A spy replaces :func:`geotool.pipeline.run` and stops the command there (fast: nothing is
+computed), recording the study and the stages it was given. A second pass lets small
+runs through to check that the stages do the command's work.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from libpysal import examples
+
+from geotool import pipeline
+from geotool.cli import main
+from geotool.study import Study
+
+COLUMBUS = str(Path(examples.get_path("columbus.shp")))
+USER = ["--id-col", "POLYID", "--value-col", "CRIME"]
+
+
+class _ReachedError(Exception):
+    """Raised by the spy: the command got to pipeline.run."""
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    calls = []
+
+    def run(study, **options):
+        calls.append((study, options))
+        raise _ReachedError
+
+    monkeypatch.setattr(pipeline, "run", run)
+    return calls
+
+
+#: Each command, and the stages it hands to pipeline.run (``None``: every study's).
+COMMANDS = {
+    "run_user": (["run", COLUMBUS, *USER], None),
+    "run_report": (["run"], ["check-report", *(s.name for s in pipeline.STAGES)]),
+    "check_report": (["check-report"], ["check-report"]),
+    "autocorr": (["autocorr"], ["autocorr"]),
+    "autocorr_user": (["autocorr", "--geometry", COLUMBUS, *USER], ["autocorr"]),
+    "tiers": (["tiers"], ["tiers"]),
+    "tiers_user": (["tiers", "--data", COLUMBUS, "--id-col", "POLYID", "--score", "CRIME"],
+                   ["tiers"]),
+    "clusters": (["clusters"], ["clusters"]),
+    "map": (["map", "lisa"], ["map"]),
+    "map_user": (["map", "--data", COLUMBUS, *USER], ["map"]),
+    "match": (["match", COLUMBUS], ["match"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_runs_one_study_through_the_pipeline(name, spy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default outputs land here, if any
+    argv, stages = COMMANDS[name]
+    out = ["--out", str(tmp_path / ("out.html" if name.startswith("map") else "out"))]
+    if name.startswith(("check", "clusters")):
+        out = []
+    with pytest.raises(_ReachedError):
+        main(["--debug", "--quiet", *argv, *out])
+    assert len(spy) == 1  # one study, one run
+    study, options = spy[0]
+    assert isinstance(study, Study)
+    given = options.get("stages", pipeline.STAGES)
+    assert [s.name for s in given] == (stages or [s.name for s in pipeline.STAGES])
+    assert (study.recipe is None) == (name.endswith("_user") or name == "match")
+
+
+def test_the_stages_do_the_commands_work(tmp_path, monkeypatch, capsys):
+    """Let small runs through: the command's tables come from its stage."""
+    ran = []
+    real = pipeline.run
+
+    def passing(study, **options):
+        ran.append([s.name for s in options.get("stages", pipeline.STAGES)])
+        return real(study, **options)
+
+    monkeypatch.setattr(pipeline, "run", passing)
+    out = tmp_path / "ac"
+    argv = ["--quiet", "autocorr", "--geometry", COLUMBUS, *USER, "--weights", "knn:4",
+            "--permutations", "99", "--out", str(out), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert Path(payload["local_table"]) == out / "lisa_columbus_CRIME_knn4.csv"
+    assert (out / "match_report.csv").exists()
+    page = tmp_path / "m.html"
+    assert main(["--quiet", "map", "--geometry", COLUMBUS, *USER, "--out", str(page)]) == 0
+    assert page.stat().st_size > 10_000
+    assert ran == [["autocorr"], ["map"]]
