@@ -65,7 +65,6 @@ class _NoExchangeError(Exception):
 
 
 _renameat2: Any = None
-_exchange_works: dict[int, bool] = {}  # st_dev -> RENAME_EXCHANGE worked there
 
 
 def _exchange(a: Path, b: Path) -> None:
@@ -82,27 +81,6 @@ def _exchange(a: Path, b: Path) -> None:
     if _renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2):  # AT_FDCWD, RENAME_EXCHANGE
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), str(a), None, str(b))
-
-
-def _exchange_supported(where: Path) -> bool:
-    """Whether RENAME_EXCHANGE works on the filesystem of folder ``where`` (probed once)."""
-    dev = os.lstat(where).st_dev
-    if dev not in _exchange_works:
-        a, b = where / ".probe-a", where / ".probe-b"
-        a.mkdir()
-        b.mkdir()
-        (a / "a").touch()
-        try:
-            _exchange(a, b)
-            _exchange_works[dev] = (b / "a").exists() and not (a / "a").exists()
-        except OSError as exc:
-            if exc.errno not in _NO_EXCHANGE | {errno.EPERM}:
-                raise
-            _exchange_works[dev] = False
-        for d in (a, b):
-            (d / "a").unlink(missing_ok=True)
-            d.rmdir()
-    return _exchange_works[dev]
 
 
 def _clean_relative(relative: str) -> PurePosixPath:
@@ -378,8 +356,6 @@ class OutputFolder:
             reason = "GEOTOOL_TEST_PUBLISH=rename"
         elif cwd == self.out or self.out in cwd.parents:
             reason = "the working directory is inside the output folder"
-        elif not _exchange_supported(staging):
-            reason = "RENAME_EXCHANGE is not supported here"
         self.mode = "rename" if reason else "exchange"
         if reason:
             log(f"publishing {self.out} by a rename sequence: {reason}", level=10)
@@ -524,15 +500,14 @@ class OutputFolder:
         write_atomic(staging / MANIFEST, json.dumps(manifest, indent=1) + "\n")
         old, new = _owned(self.out), set(self.files)
         _publish_hook("prepared")
-        if self.mode == "exchange":
-            try:
+        try:
+            if self.mode == "exchange":
                 self._carry(staging, old, new)
-            except _NoExchangeError as why:
-                log(f"publishing {self.out} by a rename sequence: {why}", level=10)
-                self.mode = "rename"
-        if self.mode == "exchange":
-            self._publish_exchange(staging, old)
-        else:
+                self._publish_exchange(staging, old)
+        except _NoExchangeError as why:
+            log(f"publishing {self.out} by a rename sequence: {why}", level=10)
+            self.mode = "rename"
+        if self.mode == "rename":
             self._publish_rename(staging, old, new)
         self.staging = None
 
@@ -584,7 +559,12 @@ class OutputFolder:
     def _publish_exchange(self, staging: Path, old: set[str]) -> None:
         cwd = Path.cwd()
         _publish_hook("exchange")
-        _exchange(staging, self.out)  # the commit
+        try:
+            _exchange(staging, self.out)  # the commit
+        except OSError as exc:
+            if exc.errno in _NO_EXCHANGE | {errno.EPERM}:  # not Linux, some network filesystems
+                raise _NoExchangeError(f"RENAME_EXCHANGE is not supported here ({exc})") from exc
+            raise
         self._committed = True
         if cwd == self.out or self.out in cwd.parents:
             os.chdir(cwd)
@@ -679,8 +659,8 @@ def _discard_folder(folder: Path) -> None:
 def _dead_staging(folder: Path, pid: int) -> bool:
     """Whether ``folder`` is geotool's staging of process ``pid``, now dead, of this host.
 
-    Its marker must be a plain file naming that pid (or a run id holding it) and this
-    host; anything else (no marker, a link, another host, a live pid) is not.
+    Its marker must be a plain file naming that pid and this host; anything else (no
+    marker, a link, another host, a live pid) is not.
     """
     marker = folder / MARKER
     try:
@@ -692,10 +672,8 @@ def _dead_staging(folder: Path, pid: int) -> bool:
         return False
     if not isinstance(mark, dict):
         return False
-    run = str(mark.get("run", ""))
-    named = mark.get("pid") == pid or (run.count("-") == 2 and run.split("-")[1] == str(pid))
     host = mark.get("host", socket.gethostname())
-    return named and host == socket.gethostname() and not _pid_alive(pid)
+    return mark.get("pid") == pid and host == socket.gethostname() and not _pid_alive(pid)
 
 
 def _remove_dead_staging(parent: Path) -> None:

@@ -377,11 +377,6 @@ class Estimate:
         """Every task: variables x years x weights x statistics."""
         return self.variables * self.years * self.weights * self.statistics
 
-    @property
-    def work(self) -> int:
-        """Unit-permutations over every task (tasks x units x (permutations + 1))."""
-        return self.tasks * self.units * (self.permutations + 1)
-
     def describe(self) -> str:
         """One line: the tasks, their factors, the units, the output."""
         factors = " x ".join(
