@@ -264,8 +264,6 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
     return out.astype(str)
 
 
-
-
 def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) -> None:
     from geotool.weights import parse_spec
 
@@ -555,14 +553,7 @@ def run(
     log(f"batch: {plan.size.describe()}")
     units = _resolve_ids(table[id_col], plan.layer, plan.level)
     year = pd.to_numeric(table[year_col]).astype("Int64") if year_col else None
-    keys = {"unit": units.to_numpy()} | ({} if year is None else {"y": year.to_numpy()})
-    dup = pd.DataFrame(keys).duplicated().to_numpy()
-    if dup.any():
-        first = table.loc[dup, id_col].iloc[0]
-        what = "unit and year" if year_col else "unit"
-        raise InputError(
-            f"table has {int(dup.sum())} rows repeating a {what} (first: {first}); keep one each."
-        )
+    _refuse_repeats(table[id_col], units, year)
     values, left_out = _values(table, plan, units, year, out is not None)
     all_tasks = tasks(plan.variables, plan.years, [_spec_name(w) for w in weights], statistics)
     batch = _Batch(values, plan.size.permutations, seed, alpha)
@@ -588,6 +579,18 @@ def run(
             logging.WARNING,
         )
     return result
+
+
+def _refuse_repeats(ids: pd.Series, units: pd.Series, year: pd.Series | None) -> None:
+    """Refuse a table with two rows for one unit (and year)."""
+    keys = {"unit": units.to_numpy()} | ({} if year is None else {"y": year.to_numpy()})
+    dup = pd.DataFrame(keys).duplicated().to_numpy()
+    if dup.any():
+        what = "unit" if year is None else "unit and year"
+        raise InputError(
+            f"table has {int(dup.sum())} rows repeating a {what} (first: {ids[dup].iloc[0]}); "
+            "keep one each."
+        )
 
 
 def _left_out(
