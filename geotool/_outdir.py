@@ -773,15 +773,14 @@ class OutputFile:
         _drop_lock(lock, remove=True)
 
 
-def _read_record(where: Path | int) -> dict[str, Any]:
-    """The JSON record of a lock file or descriptor (empty when there is none)."""
+def _read_record(path: Path) -> dict[str, Any]:
+    """The JSON record of a lock file (empty when there is none)."""
     try:
-        if isinstance(where, int):
-            data = json.loads(os.pread(where, 4096, 0) or b"{}")
-        else:
-            fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as fh:
-                data = json.loads(fh.read(4096) or b"{}")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            data = json.loads(os.read(fd, 4096) or b"{}")
+        finally:
+            os.close(fd)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -794,16 +793,15 @@ def _take_lock(path: Path, what: str, record: dict[str, Any]) -> FileLock:
     it; the kernel releases it when its holder dies, even by SIGKILL.
     """
     record = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), **record}
-    previous: dict[str, Any] = {}
-
-    def claim(fd: int) -> None:
-        previous.update(_read_record(fd))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
-
-    lock = FileLock(path, timeout=0.2, thread_local=False, on_acquired=claim)
+    lock = FileLock(path, timeout=0.2, thread_local=False, fallback_to_soft=False)
     try:
         lock.acquire()
+        previous = _read_record(path)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.write(fd, json.dumps(record).encode())
+        finally:
+            os.close(fd)
     except Timeout:
         holder: dict[str, Any] = {}
         for _ in range(20):  # the holder writes its record just after locking
@@ -817,6 +815,7 @@ def _take_lock(path: Path, what: str, record: dict[str, Any]) -> FileLock:
             "wait for it or choose another out="
         ) from None
     except OSError as exc:  # a link or a folder planted there: never followed
+        lock.release()
         raise InputError(f"cannot lock the {what}: {exc.strerror}; choose another out=") from None
     pid = previous.get("pid")
     if isinstance(pid, int) and pid > 0 and not _pid_alive(pid):
