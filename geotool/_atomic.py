@@ -1,7 +1,6 @@
 """Atomic file writes: a temporary file in the same folder, then a rename.
 
-A reader (or a crash) never sees a half-written file. Used by the boundaries build,
-the maps and every output of ``geotool run``.
+A reader (or a crash) never sees a half-written file.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ __all__ = ["write_atomic"]
 def write_atomic(path: Path | str, data: str | bytes) -> Path:
     """Write ``data`` (text as UTF-8) to ``path`` through a temporary file and a rename.
 
-    An ``OSError`` raised while writing (``ENOSPC`` from ``write`` carries no file name)
-    is given ``path`` as its ``filename``.
+    An ``OSError`` without a file name (``ENOSPC`` from ``write``) is given ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,12 +27,9 @@ def write_atomic(path: Path | str, data: str | bytes) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; published files are readable
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if exc.filename is None:
+        if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(path)
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         raise
     return path

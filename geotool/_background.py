@@ -1,31 +1,18 @@
-"""Work done in another process while the first goes on: a run's figures and pages.
+"""Work done in a forked process while the first goes on: a run's figures and pages.
 
-A plain ``geotool run`` is a chain of short stages on one core. Its Moran scatter plots
-(matplotlib, about 1.3 s with its import) need only the local statistics, and its map
-pages (folium, about 1.2 s) only the statistics, the tiers' shapes and the cached
-cluster layers; :func:`prepare` forks a process for each before the statistics, the
-children import their libraries (``warm``) while the parent computes, and the parent
-sends them the statistics when it has them (:meth:`Prepared.submit`) and counts the
-city clusters while they draw: a two-core machine is busy on both cores.
-
-A forked child starts with the parent's memory (no re-import, and whatever the work
-closes over, such as a study with its functions, need not pickle). Only the arguments
-given to ``submit`` and the result travel, pickled through pipes; the arguments are
-sent from a thread, so the parent does not wait for a child still importing. In a
-plain run the children fork before any numba kernel has run, so no numba worker
-thread exists yet (forking a threaded process is unsafe, and Python 3.12 warns of
-it). A child never runs a numba kernel (GNU OpenMP refuses to work after a fork),
-exits when done, and dies with its parent (``PR_SET_PDEATHSIG``: a run killed with
-SIGKILL leaves no renderer behind).
-
-Where forking is not safe or not possible (Windows; macOS, where system frameworks are
-not fork-safe) or ``settings.background`` is off, the work runs in the calling process
-at ``submit``, with the same results: nothing the work computes depends on where it
-runs (``tests/test_caches_background.py`` compares every file of a run both ways).
+:func:`prepare` forks a child that imports its libraries (``warm``) while the parent
+computes the statistics, then receives its arguments through a pipe (:meth:`Prepared.submit`,
+sent from a thread so the parent never waits for a child still importing): both cores are
+busy. A forked child has the parent's memory (the work may close over anything; only the
+arguments and the result are pickled), never runs a numba kernel (OpenMP refuses after a
+fork), and dies with its parent (``PR_SET_PDEATHSIG``). Where forking is unsafe (Windows,
+macOS) or ``settings.background`` is off, the work runs in this process at ``submit``,
+with the same results (``tests/test_caches_background.py`` compares runs both ways).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -43,21 +30,11 @@ __all__ = ["Pending", "Prepared", "prepare", "start"]
 
 T = TypeVar("T")
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
 
 def _die_with(parent: int) -> None:
-    """In a forked child: be killed by the kernel when ``parent`` dies (Linux).
-
-    A ``geotool run`` killed with SIGKILL cannot stop its children itself; without
-    this a child went on rendering for seconds. The request is checked against a
-    parent that died before it was made (the child is then an orphan: it leaves).
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux's libc: the pipe's EOF still ends waits
-        pass
+    """In a forked child: be killed when ``parent`` dies (Linux), or leave if it has."""
+    with contextlib.suppress(OSError, AttributeError):  # elsewhere the pipe's EOF ends waits
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
         os._exit(0)
 
@@ -73,17 +50,15 @@ class Pending(Generic[T]):
         wait: Callable[[], tuple[bool, object]] | None = None,
         stop: Callable[[], None] | None = None,
     ) -> None:
-        self._value = value
-        self._error = error
+        self._value, self._error = value, error
         self._wait = wait  # (ok, value or exception) from the process, once
         self._stop = stop  # ends the process unheard
 
     def cancel(self) -> None:
         """Stop the work if it is still running (the caller failed before needing it)."""
-        stop, self._stop = self._stop, None
+        stop, self._stop, self._wait = self._stop, None, None
         if stop is not None:
             stop()
-        self._wait = None
 
     def result(self) -> T:
         """The work's return value (waiting for the process); its exception is raised here."""
@@ -108,11 +83,7 @@ class Prepared(Generic[T]):
     """Work waiting for its arguments (see :func:`prepare`); :meth:`submit` gives them."""
 
     def __init__(
-        self,
-        work: Callable[..., T],
-        *,
-        send: Any = None,
-        pending: Pending[T] | None = None,
+        self, work: Callable[..., T], *, send: Any = None, pending: Pending[T] | None = None
     ) -> None:
         self._work = work
         self._send = send  # the pipe to the waiting child; None: run in this process
@@ -120,14 +91,7 @@ class Prepared(Generic[T]):
         self._submitted = False
 
     def submit(self, *args: Any, **kwargs: Any) -> Pending[T]:
-        """Start the work with these arguments (they must pickle); once only.
-
-        Returns
-        -------
-        Pending
-            ``.result()`` waits for the value.
-
-        """
+        """Start the work with these arguments (they must pickle), once; ``.result()`` waits."""
         if self._submitted:
             raise RuntimeError("work already submitted, or cancelled")
         self._submitted = True
@@ -161,59 +125,52 @@ class Prepared(Generic[T]):
             self._send = None
 
 
+def _child(work: Callable[..., Any], warm: Callable[[], object] | None, pipes: Any) -> None:
+    """The forked process: warm up, wait for the arguments, send back the outcome."""
+    parent, receive, send, args_in, args_out = pipes
+    _die_with(parent)
+    receive.close()
+    args_out.close()
+    warm_error: BaseException | None = None
+    try:
+        if warm is not None:
+            warm()
+    except BaseException as exc:
+        warm_error = exc
+    try:
+        args, kwargs = ForkingPickler.loads(args_in.recv_bytes())
+    except EOFError:  # the parent cancelled before submitting
+        return
+    args_in.close()
+    try:
+        if warm_error is not None:
+            raise warm_error
+        payload: tuple[bool, object] = (True, work(*args, **kwargs))
+    except BaseException as exc:  # everything goes back to the parent
+        payload = (False, exc)
+    try:
+        send.send(payload)
+    except Exception as exc:  # an unpicklable result or exception
+        send.send((False, GeotoolError(f"background work failed: {type(exc).__name__}")))
+    send.close()
+
+
 def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None) -> Prepared[T]:
     """Fork now a process that runs ``warm()`` and waits for ``work``'s arguments.
 
-    Parameters
-    ----------
-    work : callable
-        Called as ``work(*args, **kwargs)`` with :meth:`Prepared.submit`'s arguments;
-        its return value and any exception it raises must pickle. It may close over
-        anything (the child has the parent's memory as it was at this call).
-    warm : callable, optional
-        What the child does while it waits, such as importing ``work``'s libraries.
-        Not called when the work runs in this process (at ``submit``).
-
-    Returns
-    -------
-    Prepared
-
+    ``work``'s return value and exceptions must pickle; it may close over anything (the
+    child has the parent's memory as at this call). ``warm`` (importing ``work``'s
+    libraries, say) is not called when the work runs in this process.
     """
     if not forking():
         return Prepared(work)
     ctx = multiprocessing.get_context("fork")
-    parent = os.getpid()
     receive, send = ctx.Pipe(duplex=False)  # the result, child to parent
     args_in, args_out = ctx.Pipe(duplex=False)  # the arguments, parent to child
-
-    def child() -> None:
-        _die_with(parent)
-        receive.close()
-        args_out.close()
-        warm_error: BaseException | None = None
-        try:
-            if warm is not None:
-                warm()
-        except BaseException as exc:
-            warm_error = exc
-        try:
-            args, kwargs = ForkingPickler.loads(args_in.recv_bytes())
-        except EOFError:  # the parent cancelled before submitting
-            return
-        args_in.close()
-        try:
-            if warm_error is not None:
-                raise warm_error
-            payload: tuple[bool, object] = (True, work(*args, **kwargs))
-        except BaseException as exc:  # everything goes back to the parent
-            payload = (False, exc)
-        try:
-            send.send(payload)
-        except Exception as exc:  # an unpicklable result or exception
-            send.send((False, GeotoolError(f"background work failed: {type(exc).__name__}")))
-        send.close()
-
-    process = ctx.Process(target=child, daemon=True, name="geotool-background")
+    pipes = (os.getpid(), receive, send, args_in, args_out)
+    process = ctx.Process(
+        target=_child, args=(work, warm, pipes), daemon=True, name="geotool-background"
+    )
     process.start()
     send.close()
     args_in.close()
@@ -223,12 +180,11 @@ def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None)
             return receive.recv()
         except EOFError:
             process.join()
-            msg = (
+            return False, GeotoolError(
                 f"the background process rendering figures ended without a result (exit "
                 f"code {process.exitcode}); run with GEOTOOL_BACKGROUND=0 to render in one "
                 "process."
             )
-            return False, GeotoolError(msg)
         finally:
             receive.close()
             process.join()
@@ -243,17 +199,9 @@ def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None)
 
 
 def start(work: Callable[[], T]) -> Pending[T]:
-    """Run ``work()`` in a forked process (or at once, see the module docstring).
+    """Run ``work()`` (no arguments; result and errors must pickle) in a forked process.
 
-    Parameters
-    ----------
-    work : callable
-        Takes no arguments; its return value and any exception it raises must pickle.
-
-    Returns
-    -------
-    Pending
-        ``.result()`` waits for the value.
-
+    Or at once, where :func:`forking` is false; ``.result()`` of the returned
+    :class:`Pending` waits for the value.
     """
     return prepare(work).submit()

@@ -1,45 +1,16 @@
 """Caches keyed by the settings they read, in memory and (derived layers) on disk.
 
-:mod:`geotool.settings` promises that values are read at call time. A plain
-``functools.lru_cache`` on a function that reads ``settings.data_dir`` would keep the
-first folder's data for the rest of the process; :func:`settings_cache` adds the folders
-(and the files' modification times are the callers' business) to the cache key, so
-changing ``geotool.settings.data_dir`` or ``boundaries_dir`` means what it says.
-
-:func:`derived_cache` is for derived layers of the bundled data (the cluster polygons,
-the linked view's paths): results that depend on nothing but the bundled files and
-geotool's code, cost a second to compute and are the same in every run. It keeps them
-in memory and also on disk in ``settings.cache_dir``, like numba's compiled kernels, so
-a fresh process reads them instead of computing them again. The disk key is a digest
-of the function, its arguments, geotool's version, the CRS settings and the size and
-modification time of every file in ``data_dir``, ``boundaries_dir`` and the package's
-own modules: editing any of them is a cache miss, never a stale result. A new result
-replaces the same call's older ones of the same install (package and data folders);
-two installs side by side (two virtual environments) keep their own.
-
-The cache folder may be writable by others (a shared ``GEOTOOL_CACHE_DIR``), so what
-it holds is data, never code: entries are JSON, ``.npz`` (no pickled objects) or
-Parquet (:mod:`geotool._store`), read back against the layout the function declares
-(``returns=``) and never unpickled. An entry that is not of that layout (a foreign
-file, a pickle, random bytes, a truncated file, another table) is a miss: logged once
-as a warning, computed as if there were no cache and replaced when the folder can be
-written. An unreadable or unwritable cache folder is a miss too.
-
-Data is not enough: a well-formed entry can still lie (no rows, a code not in the
-bundled layer, infinite distances) and lead the code that trusts it astray. Rather
-than a content check per cached function (each an incomplete list of what may be
-wrong, to keep in step with the function), every entry carries a keyed digest: an
-HMAC-SHA256 of its name and bytes, in a ``.mac`` file beside it, under a secret key
-of 32 random bytes in the user's own config folder (``$XDG_CONFIG_HOME/geotool/
-cache-key``, else ``~/.config/geotool/cache-key``; created on first use, mode 0600).
-An entry is read only when its digest verifies, before its bytes are parsed: so any
-change (a mutated table, a planted file, a file written with someone else's key) is
-a miss, whatever it holds, and only entries this user's geotool wrote are trusted.
-The layout checks stay (a second line; a bug's result that does not fit). The key's
-digest is part of an entry's name, so users sharing a cache folder keep their own
-entries instead of replacing each other's. A key that cannot be used (unreadable,
-not the owner's, readable by others, not 32 bytes, a read-only config folder) turns
-the disk cache off, said once in the log.
+:func:`settings_cache` is an ``lru_cache`` whose key includes ``settings.data_dir`` and
+``boundaries_dir``, so changing them means what it says. :func:`derived_cache` also keeps
+results on disk in ``settings.cache_dir`` (derived layers of the bundled data, a second
+to compute), named by a digest of the function, its arguments, geotool's version, the CRS
+settings and every data and code file's size and time: any edit is a miss. The folder
+may be shared, so entries are data only (:mod:`geotool._store`: JSON, ``.npz``, Parquet,
+never pickle), read against the declared layout, and signed: an HMAC-SHA256 of the name
+and bytes in a ``.mac`` file beside each, under a 32-byte key only this user can read
+(``<user config>/geotool/cache-key``, made on first use, mode 0600). An entry is parsed
+only once its digest verifies; anything else is a miss, logged once and recomputed. A
+key that cannot be used turns the disk cache off, said once.
 """
 
 from __future__ import annotations
@@ -58,34 +29,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from geotool import _store, settings
+import platformdirs
+
+from geotool import _atomic, _store, settings
 from geotool._log import log
 from geotool._store import JSON, Array, Frame, Labels, Record, Sparse
 
 __all__ = [
-    "JSON",
-    "Array",
-    "Frame",
-    "Labels",
-    "Record",
-    "Sparse",
-    "derived_cache",
-    "settings_cache",
-]
+    "JSON", "Array", "Frame", "Labels", "Record", "Sparse", "derived_cache", "settings_cache",
+]  # fmt: skip
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _key() -> tuple[str, str]:
-    return str(settings.data_dir), str(settings.boundaries_dir)
+_PACKAGE = Path(__file__).resolve().parent
+_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def settings_cache(maxsize: int = 8) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """An ``lru_cache`` whose key includes the data and boundaries folders.
+    """An ``lru_cache`` (arguments hashable, by position) keyed also by the data folders.
 
-    The wrapped function's arguments must be hashable. ``wrapper.cache_clear()``
-    empties the cache.
+    ``wrapper.cache_clear()`` empties the cache.
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -96,9 +59,8 @@ def settings_cache(maxsize: int = 8) -> Callable[[Callable[P, R]], Callable[P, R
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if kwargs:
-                msg = f"{fn.__name__} is cached: pass its arguments by position."
-                raise TypeError(msg)
-            return inner(_key(), *args)
+                raise TypeError(f"{fn.__name__} is cached: pass its arguments by position.")
+            return inner((str(settings.data_dir), str(settings.boundaries_dir)), *args)
 
         wrapper.cache_clear = inner.cache_clear  # type: ignore[attr-defined]
         return wrapper
@@ -106,76 +68,45 @@ def settings_cache(maxsize: int = 8) -> Callable[[Callable[P, R]], Callable[P, R
     return decorate
 
 
-_PACKAGE = Path(__file__).resolve().parent
-
-
-def _stats(folder: Path, pattern: str) -> list[tuple[str, int, int]]:
-    """Relative name, size and modification time (ns) of the files under ``folder``."""
-    out = []
-    for path in sorted(folder.glob(pattern)):
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        if path.is_file():
-            out.append((str(path.relative_to(folder)), st.st_size, st.st_mtime_ns))
-    return out
-
-
 def _fingerprint() -> str:
     """A digest of everything a derived layer may depend on (see the module docstring)."""
-    return _fingerprint_of(
-        str(settings.data_dir),
-        str(settings.boundaries_dir),
-        (settings.default_crs, settings.equal_area_crs),
-    )
+    crs = (settings.default_crs, settings.equal_area_crs)
+    return _fingerprint_of(str(settings.data_dir), str(settings.boundaries_dir), crs)
 
 
 @functools.lru_cache(maxsize=8)
 def _fingerprint_of(data_dir: str, boundaries_dir: str, crs: tuple[str, str]) -> str:
-    """:func:`_fingerprint`, once per process and settings (like :func:`settings_cache`)."""
+    """:func:`_fingerprint`, once per process and settings."""
     from geotool._version import __version__
 
     parts: list[object] = [__version__, crs]
-    for folder, pattern in (
-        (Path(data_dir), "**/*"),
-        (Path(boundaries_dir), "*"),
-        (_PACKAGE, "**/*.py"),
-    ):
-        parts += [str(folder), _stats(folder, pattern)]
+    for folder, pattern in ((data_dir, "**/*"), (boundaries_dir, "*"), (_PACKAGE, "**/*.py")):
+        files = []
+        for path in sorted(Path(folder).glob(pattern)):
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                if path.is_file():
+                    files.append((str(path.relative_to(folder)), st.st_size, st.st_mtime_ns))
+        parts += [str(folder), files]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _key_file() -> Path:
-    """Where the cache's secret key is kept (see the module docstring)."""
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "geotool" / "cache-key"
-
-
-def _open_private(path: Path, size: int) -> bytes:
+def _read_private(path: Path, size: int) -> tuple[bytes, os.stat_result]:
     """At most ``size`` bytes of the regular file ``path`` (never a link, FIFO or device)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
+    with os.fdopen(os.open(path, _FLAGS | getattr(os, "O_CLOEXEC", 0)), "rb") as fh:
+        st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise _store.ForeignEntryError("not a regular file")
         if st.st_size > size:
             raise _store.ForeignEntryError("larger than any entry")
-        return fh.read(size + 1)
+        return fh.read(size + 1), st
 
 
 def _read_key(path: Path) -> bytes:
     """The key in ``path``; ``ValueError`` unless it is 32 bytes only its owner can read."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file")
-        if os.name == "posix" and (st.st_uid != os.getuid() or st.st_mode & 0o077):
-            raise ValueError("not yours alone: it must be owned by you and mode 0600")
-        key = fh.read(64)
+    key, st = _read_private(path, 1024)
+    if os.name == "posix" and (st.st_uid != os.getuid() or st.st_mode & 0o077):
+        raise ValueError("not yours alone: it must be owned by you and mode 0600")
     if len(key) != 32:
         raise ValueError(f"{len(key)} bytes, not the 32 of a key geotool made")
     return key
@@ -207,9 +138,8 @@ _keys: dict[str, bytes | None] = {}
 
 def _secret() -> bytes | None:
     """The user's cache key, or ``None`` (the disk cache is off; logged once)."""
-    try:
-        path = _key_file()
-    except RuntimeError:  # no home folder
+    path = platformdirs.user_config_path("geotool") / "cache-key"
+    if not path.is_absolute():  # no home folder
         return None
     if str(path) not in _keys:
         try:
@@ -225,9 +155,7 @@ def _secret() -> bytes | None:
 def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...], spec: Any) -> Path | None:
     """Where ``fn(*args)`` is kept on disk, or ``None`` when there is no cache folder."""
     folder = settings.cache_dir
-    if folder is None:
-        return None
-    key = _secret()
+    key = None if folder is None else _secret()
     if key is None:
         return None
     name = f"{fn.__module__}.{fn.__qualname__}"
@@ -236,7 +164,7 @@ def _disk_path(fn: Callable[..., Any], args: tuple[Any, ...], spec: Any) -> Path
     where = (str(_PACKAGE), str(settings.data_dir), str(settings.boundaries_dir), key_id)
     install = hashlib.sha256(repr(where).encode()).hexdigest()[:8]
     stem = f"{name}.{call}.{install}.{_fingerprint()[:24]}"
-    return Path(folder) / "derived" / f"{stem}.{_store.suffix(spec)}"
+    return Path(folder) / "derived" / f"{stem}.{_store.suffix(spec)}"  # type: ignore[arg-type]
 
 
 def _mac_path(path: Path) -> Path:
@@ -248,8 +176,7 @@ def _digest(path: Path, data: bytes) -> bytes:
     key = _secret()
     if key is None:
         raise _store.ForeignEntryError("no cache key")
-    message = path.name.encode() + b"\0" + data
-    return hmac.new(key, message, hashlib.sha256).hexdigest().encode()
+    return hmac.new(key, path.name.encode() + b"\0" + data, hashlib.sha256).hexdigest().encode()
 
 
 _warned: set[str] = set()
@@ -258,13 +185,13 @@ _warned: set[str] = set()
 def _entry_bytes(path: Path) -> bytes:
     """The bytes of the entry ``path`` once its keyed digest verifies, else raise.
 
-    Entry and digest are two files, replaced one after the other: a digest that does
-    not verify is read again once, a moment later, before the entry is refused.
+    Entry and digest are replaced one after the other: a digest that does not verify is
+    read again once, a moment later, before the entry is refused.
     """
     for attempt in range(2):
-        data = _open_private(path, _store.MAX_BYTES)
+        data = _read_private(path, _store.MAX_BYTES)[0]
         try:
-            mac = _open_private(_mac_path(path), 256)
+            mac = _read_private(_mac_path(path), 256)[0]
         except FileNotFoundError:
             mac = b""
         if hmac.compare_digest(mac.strip(), _digest(path, data)):
@@ -291,24 +218,20 @@ def _read(path: Path, spec: Any) -> tuple[bool, object]:
 
 
 def _write(path: Path, spec: Any, value: Any) -> None:
-    from geotool._atomic import write_atomic
-
     try:
         data = _store.encode(spec, value)
     except TypeError as exc:  # a result the declared layout does not describe: a bug
         log(f"not caching {path.name}: {exc}", logging.DEBUG)
         return
-    try:
+    with contextlib.suppress(OSError, _store.ForeignEntryError):  # read-only, full: no cache
         mac = _digest(path, data)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
-        write_atomic(_mac_path(path), mac)
+        _atomic.write_atomic(path, data)  # looked up at the call: tests replace it
+        _atomic.write_atomic(_mac_path(path), mac)
         same_call = ".".join(path.name.split(".")[:-2])  # all fingerprints and formats
         for old in path.parent.glob(same_call + ".*"):
             if old not in (path, _mac_path(path)) and not old.name.startswith("."):
                 old.unlink(missing_ok=True)  # older data, code or format
-    except (OSError, _store.ForeignEntryError):  # a read-only home, a full disk: no cache
-        pass
 
 
 def _returns(fn: Callable[..., Any], given: Any) -> Any:
@@ -329,20 +252,11 @@ def derived_cache(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """:func:`settings_cache` backed by a file per result in ``settings.cache_dir``.
 
-    For pure functions of the bundled data whose arguments have a stable ``repr``
-    (strings, numbers, tuples of them). Callers must not change what they get (return
-    copies from a public wrapper). ``wrapper.cache_file(*args)`` is the file that holds
-    (or would hold) ``wrapper(*args)``, ``None`` without a cache folder.
-
-    Parameters
-    ----------
-    maxsize : int
-        Results kept in memory.
-    returns : optional
-        The layout of the results (see :mod:`geotool._store`: ``Frame``, ``Array``,
-        ``Record``...); default the return annotation, which must then be made of
-        ``str``, ``int``, ``float``, ``bool``, ``list``, ``dict[str, ...]`` and tuples.
-
+    For pure functions of the bundled data whose arguments have a stable ``repr``; callers
+    must not change what they get. ``wrapper.cache_file(*args)`` is the file of
+    ``wrapper(*args)`` (``None`` without a cache folder). ``returns`` is the layout of the
+    results (:mod:`geotool._store`), default the return annotation (``str``, ``int``,
+    ``float``, ``bool``, ``list``, ``dict[str, ...]`` and tuples).
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:

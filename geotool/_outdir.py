@@ -1,119 +1,21 @@
 """Output folders written as transactions: a run's files appear all together, or not at all.
 
-Why
----
-``geotool run --out DIR`` writes about 45 files. Written one by one into ``DIR`` (even
-each one atomically), a SIGKILL, a late exception, a full disk or a second run on the
-same folder left ``DIR`` holding files of two different runs, and a run that wrote fewer
-files (``--data``) left the previous run's ``index.html`` and maps behind. A reader of
-``DIR`` (a person, a browser on ``index.html``, a script) must never see such a mix.
-
-The rules
----------
-* **Staging, then one commit.** A run writes into a staging folder on the same
-  filesystem (``.<DIR name>.geotool-staging-<pid>-<hex>/`` beside ``DIR``); nothing in
-  ``DIR`` changes until the run succeeded.
-* **Ownership by manifest.** geotool's files in ``DIR`` are exactly those listed, with
-  size and SHA-256, in ``DIR/.geotool-manifest.json`` (run id, owner, time). Everything
-  else in ``DIR`` is the user's ("foreign") and survives every run, wherever it lies
-  (``DIR/notes.txt``, ``DIR/tables/mine.csv``). Files of the previous run that this run
-  did not write are removed when this run is published. A file at a path this run writes
-  is replaced, as before (that is how outputs of geotool versions without a manifest are
-  renewed; for those, the ``files`` list of their ``summary.json`` serves as manifest).
-* **Lock.** ``DIR/.geotool-lock`` is held with ``fcntl.flock`` for the whole run (the
-  kernel releases it when the process dies, even by SIGKILL). A second run is refused at
-  once with :class:`~geotool._errors.InputError` naming the holder's pid and start
-  time; a lock record left by a dead process is taken over with a log line.
-* **Inputs are never destinations.** ``DIR`` that is an input file, and any path of the
-  run that is (same inode) an input file, are refused before anything is written; a
-  stale own file that is now an input is kept (and becomes the user's).
-* **One owner.** A folder holding another command's published output (its manifest's
-  ``owner``) is refused, and no output ever writes a file that a published folder
-  above it owns (``geotool autocorr --out outputs/tables`` cannot replace the run's
-  ``tables/match_report.csv``). Single files (``geotool map``, ``geotool match``) are
-  :class:`OutputFile` transactions: a lock file beside the file, one rename.
-* **Leftovers of dead runs.** At the start of every output, staging folders beside it
-  whose marker names a process of this host that no longer runs are deleted, whatever
-  folder they were for; a live run's, and anything without that marker, are left.
-* **Failures change nothing.** An exception (``KeyboardInterrupt`` included) discards
-  the staging folder and leaves ``DIR`` as it was. ``OSError`` while writing or
-  publishing (full disk, quota, permissions) becomes a one-line ``InputError``.
-
-Publishing: directory exchange (default on Linux)
--------------------------------------------------
-Foreign files may sit in the same folders as geotool's (``DIR/tables/``), so no set of
-subfolders belongs to geotool alone and the only object that can be switched in one
-step is ``DIR`` itself. Publishing therefore
-
-1. writes the manifest into the staging folder, and **hard-links every foreign entry**
-   of ``DIR`` (and the lock file) into it at the same relative path: the same inodes,
-   so a user's file is not copied and an open handle on it stays valid;
-2. **commits** with one ``renameat2(staging, DIR, RENAME_EXCHANGE)`` system call: the
-   two directories swap names atomically. ``DIR`` now holds the new run and the
-   user's files; the staging name holds the previous run;
-3. moves back into ``DIR`` any foreign entry created in the old folder between steps 1
-   and 2 (a window of microseconds), then deletes the old folder (its foreign entries
-   are only second links; the inodes live on in ``DIR``).
-
-States and crash windows (``S`` = staging, ``O`` = previous folder after the exchange):
-
-=========  ==========================================  ===================================
-state      ``DIR`` holds                               after a SIGKILL here
-=========  ==========================================  ===================================
-running    previous run, untouched                     ``S`` (marked by
-                                                       ``.geotool-staging.json``) deleted
-                                                       by the next run
-prepared   previous run, untouched                     same
-published  new run (commit = the exchange)             ``O`` (no marker) salvaged: foreign
-                                                       entries ``DIR`` lacks moved in, then
-                                                       deleted
-clean      new run                                     nothing left
-=========  ==========================================  ===================================
-
-So at every instant, including a kill at any point of publishing, ``DIR``'s manifest and
-its geotool files describe one complete run. Leftovers are removed (or salvaged) by the
-next run on ``DIR``, under the lock; discarded folders are first renamed to
-``...geotool-trash-...`` so that a kill during deletion is never mistaken for a state
-that needs salvage. Deletion never crosses into another filesystem.
-
-Costs and caveats of the exchange: ``DIR`` becomes a new inode, so a shell whose working
-directory *is* ``DIR`` keeps showing the old, deleted folder until it ``cd``'s again
-(when this process's own working directory is in ``DIR``, the fallback below is used,
-since its parent shell is most likely there too). ``DIR``'s mode, owner and group are
-copied to the new folder; extended attributes and ACLs are not.
-
-Cost, measured by ``benchmarks/bench_outdir.py`` on this (shared, noisy) machine (ext4,
-Linux 6.18; a run of 45 files / 12 MB over a previous one, 100 user files in the
-folder; medians of 11): writing the files into staging 17-42 ms (straight into the
-folder, the old way, 28-51 ms); publishing 23-46 ms, of which hashing the files for the
-manifest 15-28 ms and the exchange itself 50-70 microseconds, the rest linking the
-user's files and deleting the previous run; the rename sequence 33-72 ms. Next to a
-ten-second run, under half a percent; see ``benchmarks/bench_outdir.py``.
-
-Publishing: rename sequence with a journal (fallback)
------------------------------------------------------
-Used where the exchange is impossible: ``renameat2``/``RENAME_EXCHANGE`` unsupported
-(non-Linux, some network filesystems), ``DIR``'s parent not writable or on another
-filesystem (then staging lives inside ``DIR`` as ``.geotool-staging-...``), a mount
-point or an unlinkable foreign file inside ``DIR``, ``DIR`` owned by someone else, or
-the working directory inside ``DIR``. The run writes
-``DIR/.geotool-journal.json`` (staging folder, new files, stale files) *after* the
-staging folder is complete, then moves each file in, deletes the stale ones, moves the
-manifest in, and deletes the journal. A kill in between leaves a mix that the journal
-describes; the next run on ``DIR`` (and :func:`verify`) sees the journal and rolls the
-publish forward before anything else. This is weaker: for the milliseconds of the
-sequence, and after a kill until the next run, ``DIR`` is not one run.
-
-Only process crashes are covered: nothing is fsync'ed, so a power cut may lose data
-the kernel had not written yet (as with any program that does not fsync).
+A run writes into a staging folder beside ``DIR`` (``.<name>.geotool-staging-<pid>-<hex>``)
+and publishes it in one step: the user's entries of ``DIR`` are hard-linked into staging and
+the two folders swap names (``renameat2(RENAME_EXCHANGE)``). Where that cannot be done (not
+Linux, ``DIR`` a mount point or not ours, the working directory inside ``DIR``), the files
+are moved in under a journal that the next run rolls forward after a kill. geotool's files
+are those of ``DIR/.geotool-manifest.json`` (size and SHA-256); everything else is the
+user's and survives every run. ``DIR/.geotool-lock`` (:mod:`filelock`, released by the
+kernel when the process dies) refuses a second run at once; inputs are never destinations;
+a failure leaves ``DIR`` as it was. The states and crash windows are in
+``docs/output-folders.md``. Only process crashes are covered (nothing is fsync'ed).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -127,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from geotool._atomic import write_atomic
 from geotool._errors import InputError
@@ -143,8 +47,7 @@ _SIBLING = r"\.{name}\.geotool-(staging|trash)-(\d+)-[0-9a-f]+"
 _INSIDE = re.compile(r"\.geotool-(staging|trash)-(\d+)-[0-9a-f]+")
 _ANY_SIBLING = re.compile(r"\..+\.geotool-(staging|trash)-(\d+)-[0-9a-f]+", re.DOTALL)
 _NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV}
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
+Claims = list[tuple[Path, set[str], str]]
 
 
 def _publish_step(step: str) -> None:
@@ -162,7 +65,6 @@ class _NoExchangeError(Exception):
 
 
 _renameat2: Any = None
-_exchange_works: dict[int, bool] = {}  # st_dev -> RENAME_EXCHANGE worked there
 
 
 def _exchange(a: Path, b: Path) -> None:
@@ -170,61 +72,36 @@ def _exchange(a: Path, b: Path) -> None:
     global _renameat2  # noqa: PLW0603 - looked up once
     if _renameat2 is None:
         try:
-            fn = ctypes.CDLL(None, use_errno=True).renameat2
-            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-            fn.argtypes += [ctypes.c_uint]
-            fn.restype = ctypes.c_int
-            _renameat2 = fn
+            _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+            _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p] * 2 + [ctypes.c_uint]
         except (OSError, AttributeError):
             _renameat2 = False
     if not _renameat2:
         raise OSError(errno.ENOSYS, "renameat2 is not available", str(a))
-    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE):
+    if _renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2):  # AT_FDCWD, RENAME_EXCHANGE
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), str(a), None, str(b))
-
-
-def _exchange_supported(where: Path) -> bool:
-    """Whether RENAME_EXCHANGE works on the filesystem of folder ``where`` (probed once)."""
-    dev = os.lstat(where).st_dev
-    if dev not in _exchange_works:
-        a, b = where / ".probe-a", where / ".probe-b"
-        a.mkdir()
-        b.mkdir()
-        (a / "a").touch()
-        try:
-            _exchange(a, b)
-            _exchange_works[dev] = (b / "a").exists() and not (a / "a").exists()
-        except OSError as exc:
-            if exc.errno not in _NO_EXCHANGE | {errno.EPERM}:
-                raise
-            _exchange_works[dev] = False
-        for d in (a, b):
-            (d / "a").unlink(missing_ok=True)
-            d.rmdir()
-    return _exchange_works[dev]
 
 
 def _clean_relative(relative: str) -> PurePosixPath:
     text = relative if isinstance(relative, str) else ""
     parts = text.split("/")
-    if (
-        "\\" in text
-        or "\0" in text
-        or text[1:2] == ":"
-        or any(p in ("", ".", "..") for p in parts)
-        or parts[0].startswith(INTERNAL)
-    ):
-        msg = (
+    bad = any(p in ("", ".", "..") for p in parts) or parts[0].startswith(INTERNAL)
+    if bad or "\\" in text or "\0" in text or text[1:2] == ":":
+        raise ValueError(
             f"output path {relative!r} is not a plain relative path inside the output folder "
             "(no leading '/', '..', '.', '\\', drive or empty part; not .geotool-*)"
         )
-        raise ValueError(msg)
     return PurePosixPath(text)
 
 
-def _kind(mode: int) -> str:
-    return "symbolic link" if stat.S_ISLNK(mode) else "folder" if stat.S_ISDIR(mode) else "file"
+def _ident(path: Path | str) -> tuple[int, int] | None:
+    """(device, inode) of ``path`` (links followed), None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _pid_alive(pid: int) -> bool:
@@ -238,11 +115,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _run_id() -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def _rmtree(root: Path) -> None:
@@ -251,20 +129,21 @@ def _rmtree(root: Path) -> None:
         dev = os.lstat(root).st_dev
     except FileNotFoundError:
         return
-
-    def remove(path: str) -> None:
-        for entry in os.scandir(path):
-            st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode):
-                Path(entry.path).unlink(missing_ok=True)
-            elif st.st_dev != dev:
-                log(f"left {entry.path} in place: another filesystem is mounted there")
-            else:
-                remove(entry.path)
-                os.rmdir(entry.path)
-
-    remove(str(root))
-    os.rmdir(root)
+    folders = []
+    for here, dirs, names in os.walk(root):
+        for name in list(dirs):
+            st = os.lstat(Path(here, name))
+            if not stat.S_ISDIR(st.st_mode) or st.st_dev != dev:
+                dirs.remove(name)  # a link to a folder (removed below), or a mount point
+                if st.st_dev != dev:
+                    log(f"left {Path(here, name)} in place: another filesystem is mounted there")
+                else:
+                    names.append(name)
+        for name in names:
+            Path(here, name).unlink(missing_ok=True)
+        folders.append(here)
+    for here in reversed(folders):
+        os.rmdir(here)
 
 
 def read_manifest(out: Path | str) -> dict[str, Any] | None:
@@ -301,8 +180,8 @@ def _owned(out: Path) -> set[str]:
 def verify(out: Path | str) -> list[str]:
     """Problems with the run published in ``out`` (empty list: one complete run).
 
-    Checks that every file of the manifest is there with its size and SHA-256 and that no
-    publish was left half done. Files not in the manifest are the user's and not checked.
+    Every file of the manifest must be there with its size and SHA-256, and no publish
+    half done. Files not in the manifest are the user's and not checked.
     """
     out = Path(out)
     problems = []
@@ -334,31 +213,28 @@ class OutputFolder:
     """
 
     def __init__(
-        self,
-        out: Path | str,
-        *,
-        inputs: Sequence[Path | str] = (),
-        owner: str = "geotool run",
+        self, out: Path | str, *, inputs: Sequence[Path | str] = (), owner: str = "geotool run"
     ) -> None:
         self._given = out
         self.out = Path(out)
         self.inputs = [Path(p) for p in inputs]
         self.owner = owner
         self.files: list[str] = []
-        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.run_id = _run_id()
         self.staging: Path | None = None
         self._staged_at: Path | None = None  # kept after publish/discard, to name errors
         self.mode = ""  # "exchange" or "rename", decided in __enter__
-        self._lock_fd: int | None = None
-        self._input_ids: set[tuple[int, int]] = set()
-        self._claims: list[tuple[Path, set[str], str]] = []
+        self._lock: FileLock | None = None
+        self._input_ids: set[tuple[int, int] | None] = set()
+        self._claims: Claims = []
         self._committed = False
 
     # -- entering: validate, lock, recover, stage ------------------------------------
     def __enter__(self) -> OutputFolder:
         """Check the folder, take its lock, finish or clean up earlier runs, stage."""
         self._validate()
-        self._lock()
+        record = {"owner": self.owner, "run": self.run_id}
+        self._lock = _take_lock(self.out / LOCK, f"output folder {self.out}", record)
         try:
             self._check_owner()
             self._recover()
@@ -373,83 +249,59 @@ class OutputFolder:
     def _validate(self) -> None:
         given = self.out
         if not str(self._given).strip():  # Path("") is ".": the current folder, unasked
-            msg = "out='' names no folder; give the folder to write into (e.g. out=results)."
-            raise InputError(msg)
+            raise InputError(
+                "out='' names no folder; give the folder to write into (e.g. out=results)."
+            )
         out = Path(os.path.abspath(os.path.expanduser(given))).resolve()
-        for p in self.inputs:
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            self._input_ids.add((st.st_dev, st.st_ino))
-        st_out: os.stat_result | None
-        try:
-            st_out = out.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            st_out = None
-        if st_out is not None and (st_out.st_dev, st_out.st_ino) in self._input_ids:
-            msg = (
+        self._input_ids = {_ident(p) for p in self.inputs} - {None}
+        if out.exists() and _ident(out) in self._input_ids:
+            raise InputError(
                 f"out={given} is one of the inputs; geotool never writes over its inputs: "
                 "choose a folder for out="
             )
-            raise InputError(msg)
-        if st_out is not None and not stat.S_ISDIR(st_out.st_mode):
-            msg = f"out={given} is a file, not a folder: remove it or choose another out="
-            raise InputError(msg)
-        if st_out is None:
-            ancestor = out.parent
-            while not ancestor.exists() and ancestor != ancestor.parent:
-                ancestor = ancestor.parent
+        if out.exists() and not out.is_dir():
+            raise InputError(
+                f"out={given} is a file, not a folder: remove it or choose another out="
+            )
+        if not out.exists():
+            ancestor = next(p for p in out.parents if p.exists())
             if not ancestor.is_dir():
-                msg = (
+                raise InputError(
                     f"cannot create the output folder {given}: {ancestor} is a file; "
                     "choose another out="
                 )
-                raise InputError(msg)
             try:
                 out.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                msg = (
+                raise InputError(
                     f"cannot create the output folder {given}: {exc.strerror}; "
                     "choose a writable location for out="
-                )
-                raise InputError(msg) from exc
+                ) from exc
         try:  # probe writability for real
             fd, probe = tempfile.mkstemp(dir=out, prefix=f"{INTERNAL}probe-")
             os.close(fd)
             Path(probe).unlink(missing_ok=True)  # gone if a publish swapped the folder
         except OSError as exc:
-            msg = f"the output folder {given} is not writable ({exc.strerror}); choose another out="
-            raise InputError(msg) from exc
+            raise InputError(
+                f"the output folder {given} is not writable ({exc.strerror}); choose another out="
+            ) from exc
         self.out = out
         self._claims = _enclosing_claims(out)
-
-    def _lock(self) -> None:
-        self._lock_fd = _take_lock(self.out / LOCK, f"output folder {self.out}", self._record())
 
     def _check_owner(self) -> None:
         """Refuse a folder that holds another command's published output."""
         manifest = read_manifest(self.out) or {}
         owner = manifest.get("owner")
         if isinstance(owner, str) and owner and owner != self.owner:
-            msg = (
+            raise InputError(
                 f"the output folder {self.out} holds the output of {owner} (run "
                 f"{manifest.get('run', 'unknown')}); {self.owner} does not replace another "
                 "command's output: choose another out= (or delete the folder first)"
             )
-            raise InputError(msg)
-
-    def _record(self) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "owner": self.owner,
-            "run": self.run_id,
-        }
 
     def _release(self) -> None:
-        fd, self._lock_fd = self._lock_fd, None
-        _drop_lock(fd)
+        lock, self._lock = self._lock, None
+        _drop_lock(lock)
 
     def _siblings(self) -> list[tuple[Path, str]]:
         """Staging/trash folders of earlier runs on this folder: beside it, then inside."""
@@ -479,7 +331,7 @@ class OutputFolder:
                 self._salvage(folder, _owned(folder))
             elif role == "staging":
                 log(f"cleaning up after an interrupted run: removing {folder}")
-            self._discard_folder(folder)
+            _discard_folder(folder)
         _remove_dead_staging(self.out.parent)
 
     def _stage(self) -> None:
@@ -497,7 +349,6 @@ class OutputFolder:
         mark = {"run": self.run_id, "pid": os.getpid(), "host": socket.gethostname()}
         (staging / MARKER).write_text(json.dumps(mark), encoding="utf-8")
         self.staging = self._staged_at = staging
-        self.mode = "rename"
         cwd = Path.cwd()
         if reason:
             pass
@@ -505,10 +356,7 @@ class OutputFolder:
             reason = "GEOTOOL_TEST_PUBLISH=rename"
         elif cwd == self.out or self.out in cwd.parents:
             reason = "the working directory is inside the output folder"
-        elif not _exchange_supported(staging):
-            reason = "RENAME_EXCHANGE is not supported here"
-        else:
-            self.mode = "exchange"
+        self.mode = "rename" if reason else "exchange"
         if reason:
             log(f"publishing {self.out} by a rename sequence: {reason}", level=10)
 
@@ -521,8 +369,7 @@ class OutputFolder:
         under a file or symbolic link of the output folder. Parent folders are created.
         """
         if self.staging is None:
-            msg = "OutputFolder.path() is only valid inside its with block"
-            raise RuntimeError(msg)
+            raise RuntimeError("OutputFolder.path() is only valid inside its with block")
         rel = _clean_relative(relative)
         self._check_destination(rel)
         dest = self.staging.joinpath(*rel.parts)
@@ -533,40 +380,33 @@ class OutputFolder:
 
     def write(self, relative: str, data: str | bytes) -> Path:
         """Write ``data`` as file ``relative`` of this run; return its path in staging."""
-        dest = self.path(relative)
-        write_atomic(dest, data)
-        return dest
+        return write_atomic(self.path(relative), data)
 
     def _check_destination(self, rel: PurePosixPath) -> None:
         target = self.out.joinpath(*rel.parts)
+        refuse = f"cannot write {rel} in {self.out}"
         for ancestor in reversed(target.parents[: len(rel.parts) - 1]):
             try:
-                st = os.lstat(ancestor)
+                mode = os.lstat(ancestor).st_mode
             except FileNotFoundError:
                 return
-            if not stat.S_ISDIR(st.st_mode):
-                msg = (
-                    f"cannot write {rel} in {self.out}: {ancestor} is a {_kind(st.st_mode)}, "
-                    "not a folder; move it away or choose another out="
+            if not stat.S_ISDIR(mode):
+                kind = "symbolic link" if stat.S_ISLNK(mode) else "file"
+                raise InputError(
+                    f"{refuse}: {ancestor} is a {kind}, not a folder; "
+                    "move it away or choose another out="
                 )
-                raise InputError(msg)
-        _refuse_claimed(target, self._claims, f"cannot write {rel} in {self.out}")
-        try:
-            st = target.stat()
-        except OSError:
+        _refuse_claimed(target, self._claims, refuse)
+        ident = _ident(target)
+        if ident is None:
             return
-        if (st.st_dev, st.st_ino) in self._input_ids:
-            msg = (
-                f"cannot write {rel} in {self.out}: {target} is one of the inputs and geotool "
-                "never writes over its inputs; choose another out="
+        if ident in self._input_ids:
+            raise InputError(
+                f"{refuse}: {target} is one of the inputs and geotool never writes over its "
+                "inputs; choose another out="
             )
-            raise InputError(msg)
         if stat.S_ISDIR(os.lstat(target).st_mode):
-            msg = (
-                f"cannot write {rel} in {self.out}: {target} is a folder; "
-                "move it away or choose another out="
-            )
-            raise InputError(msg)
+            raise InputError(f"{refuse}: {target} is a folder; move it away or choose another out=")
 
     # -- leaving: publish or discard ----------------------------------------------------
     def __exit__(
@@ -586,11 +426,10 @@ class OutputFolder:
                     if isinstance(err, OSError):
                         raise self._input_error(err) from err
                     raise
-                return None
+                return
             self._discard()
             if isinstance(exc, OSError) and self._is_ours(exc):
                 raise self._input_error(exc) from exc
-            return None
         finally:
             self._release()
 
@@ -601,18 +440,11 @@ class OutputFolder:
         names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
         return any(n == r or n.startswith(r + os.sep) for n in names for r in roots)
 
-    def _shown(self, name: object) -> str:
-        """A file name of an error as the user knows it (staging mapped to the folder)."""
-        if name is None:
-            return str(self.out)
-        text = str(name)
-        staged = self._staged_at
-        if staged is not None and text.startswith(str(staged) + os.sep):
-            return str(self.out / os.path.relpath(text, staged))
-        return text
-
     def _input_error(self, exc: OSError) -> InputError:
-        where = self._shown(exc.filename)
+        where = str(self.out if exc.filename is None else exc.filename)
+        staged = str(self._staged_at)
+        if where.startswith(staged + os.sep):  # named as the user knows it
+            where = str(self.out / os.path.relpath(where, staged))
         done = (
             f"the new run is in {self.out} but the folder will be completed by the next run"
             if self._committed
@@ -630,27 +462,17 @@ class OutputFolder:
         staging, self.staging = self.staging, None
         if staging is not None:
             try:
-                self._discard_folder(staging)
+                _discard_folder(staging)
             except OSError as exc:
                 log(f"could not remove the staging folder {staging}: {exc}", level=30)
 
-    def _discard_folder(self, folder: Path) -> None:
-        """Rename ``folder`` to a trash name (never salvaged again), then delete it."""
-        if "geotool-trash-" not in folder.name:
-            trash = folder.with_name(folder.name.replace("geotool-staging-", "geotool-trash-"))
-            os.rename(folder, trash)
-            folder = trash
-        _rmtree(folder)
-
-    def _final_files(self) -> list[tuple[str, Path]]:
+    def _final_files(self, staging: Path) -> list[tuple[str, Path]]:
         """The files in staging: those registered by path(), in order, then any others."""
-        assert self.staging is not None
         found = []
-        for root, dirs, names in os.walk(self.staging):
+        for root, dirs, names in os.walk(staging):
             dirs.sort()
             for name in sorted(names):
-                full = Path(root, name)
-                rel = full.relative_to(self.staging).as_posix()
+                rel = Path(root, name).relative_to(staging).as_posix()
                 if rel not in (MARKER, MANIFEST):
                     found.append(rel)
         order = {rel: i for i, rel in enumerate(self.files)}
@@ -658,12 +480,12 @@ class OutputFolder:
         for rel in found:
             if rel not in order:
                 self._check_destination(_clean_relative(rel))
-        return [(rel, self.staging / rel) for rel in found]
+        return [(rel, staging / rel) for rel in found]
 
     def _publish(self) -> None:
         assert self.staging is not None
         staging = self.staging
-        files = self._final_files()
+        files = self._final_files(staging)
         self.files = [rel for rel, _ in files]
         manifest = {
             "format": 1,
@@ -676,18 +498,16 @@ class OutputFolder:
             ],
         }
         write_atomic(staging / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-        old = _owned(self.out)
-        new = set(self.files)
+        old, new = _owned(self.out), set(self.files)
         _publish_hook("prepared")
-        if self.mode == "exchange":
-            try:
+        try:
+            if self.mode == "exchange":
                 self._carry(staging, old, new)
-            except _NoExchangeError as why:
-                log(f"publishing {self.out} by a rename sequence: {why}", level=10)
-                self.mode = "rename"
-        if self.mode == "exchange":
-            self._publish_exchange(staging, old)
-        else:
+                self._publish_exchange(staging, old)
+        except _NoExchangeError as why:
+            log(f"publishing {self.out} by a rename sequence: {why}", level=10)
+            self.mode = "rename"
+        if self.mode == "rename":
             self._publish_rename(staging, old, new)
         self.staging = None
 
@@ -696,8 +516,7 @@ class OutputFolder:
         dev = os.lstat(self.out).st_dev
 
         def carry(rel: str) -> bool:
-            src = self.out / rel if rel else self.out
-            entries = list(os.scandir(src))
+            entries = list(os.scandir(self.out / rel))
             kept = not entries and bool(rel)  # an empty foreign folder is kept
             for entry in entries:
                 sub = f"{rel}/{entry.name}" if rel else entry.name
@@ -709,10 +528,8 @@ class OutputFolder:
                         raise _NoExchangeError(f"{entry.path} is a mount point")
                     kept = carry(sub) or kept
                     continue
-                if sub in new:
-                    continue  # replaced by this run
-                if sub in old and (st.st_dev, st.st_ino) not in self._input_ids:
-                    continue  # the previous run's, not written again: removed
+                if sub in new or (sub in old and (st.st_dev, st.st_ino) not in self._input_ids):
+                    continue  # replaced by this run, or the previous run's: removed
                 (staging / sub).parent.mkdir(parents=True, exist_ok=True)
                 try:
                     os.link(entry.path, staging / sub, follow_symlinks=False)
@@ -742,7 +559,12 @@ class OutputFolder:
     def _publish_exchange(self, staging: Path, old: set[str]) -> None:
         cwd = Path.cwd()
         _publish_hook("exchange")
-        _exchange(staging, self.out)  # the commit
+        try:
+            _exchange(staging, self.out)  # the commit
+        except OSError as exc:
+            if exc.errno in _NO_EXCHANGE | {errno.EPERM}:  # not Linux, some network filesystems
+                raise _NoExchangeError(f"RENAME_EXCHANGE is not supported here ({exc})") from exc
+            raise
         self._committed = True
         if cwd == self.out or self.out in cwd.parents:
             os.chdir(cwd)
@@ -751,7 +573,7 @@ class OutputFolder:
             (self.out / MARKER).unlink(missing_ok=True)
             self._salvage(staging, old)
             _publish_hook("salvaged")
-            self._discard_folder(staging)
+            _discard_folder(staging)
         except OSError as exc:  # the run is published; the next run finishes the cleanup
             log(f"could not clean up {staging} (the next run will): {exc}", level=30)
 
@@ -759,34 +581,27 @@ class OutputFolder:
         """Move entries of ``previous`` that geotool does not own and the folder lacks."""
 
         def salvage(rel: str) -> None:
-            here = previous / rel if rel else previous
-            entries = list(os.scandir(here))
+            entries = list(os.scandir(previous / rel))
             if not entries and rel and not os.path.lexists(self.out / rel):
                 (self.out / rel).mkdir(parents=True)
             for entry in entries:
                 sub = f"{rel}/{entry.name}" if rel else entry.name
+                target = self.out / sub
                 if not rel and entry.name.startswith(INTERNAL):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    target = self.out / sub
                     if not os.path.lexists(target) or target.is_dir():
                         salvage(sub)
-                elif sub not in owned and not os.path.lexists(self.out / sub):
-                    (self.out / sub).parent.mkdir(parents=True, exist_ok=True)
-                    os.rename(entry.path, self.out / sub)
-                    log(f"kept {self.out / sub}, created during publishing")
+                elif sub not in owned and not os.path.lexists(target):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(entry.path, target)
+                    log(f"kept {target}, created during publishing")
 
         salvage("")
 
     def _publish_rename(self, staging: Path, old: set[str], new: set[str]) -> None:
-        stale = []
-        for rel in sorted(old - new):
-            try:
-                st = (self.out / rel).stat()
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in self._input_ids:
-                stale.append(rel)
+        idents = {rel: _ident(self.out / rel) for rel in sorted(old - new)}
+        stale = [rel for rel, i in idents.items() if i is not None and i not in self._input_ids]
         journal = {
             "run": self.run_id,
             "staging": os.path.relpath(staging, self.out),
@@ -805,24 +620,23 @@ class OutputFolder:
         inside = staging.parent == self.out and _INSIDE.fullmatch(staging.name)
         beside = staging.parent == self.out.parent and sibling.fullmatch(staging.name)
         if not (inside or beside):
-            msg = f"{self.out / JOURNAL} names an unexpected staging folder {staging}"
-            raise InputError(msg + "; delete the journal and run again")
+            raise InputError(
+                f"{self.out / JOURNAL} names an unexpected staging folder {staging}; "
+                "delete the journal and run again"
+            )
         for rel in journal["new"]:
-            src = staging / rel
-            if os.path.lexists(src):
+            if os.path.lexists(staging / rel):
                 self._check_destination(_clean_relative(rel))
                 (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, self.out / rel)
+                os.replace(staging / rel, self.out / rel)
                 _publish_hook("moved")
         for rel in journal["stale"]:
             (self.out / rel).unlink(missing_ok=True)
-            parent = (self.out / rel).parent
-            while parent != self.out:
+            for parent in (self.out / rel).parents[: rel.count("/")]:
                 try:
-                    parent.rmdir()
+                    parent.rmdir()  # a folder the stale files leave empty
                 except OSError:
                     break
-                parent = parent.parent
         if (staging / MANIFEST).exists():
             os.replace(staging / MANIFEST, self.out / MANIFEST)
         elif (read_manifest(self.out) or {}).get("run") != journal["run"]:
@@ -830,39 +644,44 @@ class OutputFolder:
         _publish_hook("manifest")
         (self.out / JOURNAL).unlink()
         if staging.exists():
-            self._discard_folder(staging)
+            _discard_folder(staging)
+
+
+def _discard_folder(folder: Path) -> None:
+    """Rename ``folder`` to a trash name (never salvaged again), then delete it."""
+    if "geotool-trash-" not in folder.name:
+        trash = folder.with_name(folder.name.replace("geotool-staging-", "geotool-trash-", 1))
+        os.rename(folder, trash)
+        folder = trash
+    _rmtree(folder)
 
 
 def _dead_staging(folder: Path, pid: int) -> bool:
     """Whether ``folder`` is geotool's staging of process ``pid``, now dead, of this host.
 
-    Its marker file must be a plain file naming that pid (or a run id holding it) and
-    this host; anything else (no marker, a link, another host, a live pid) is not.
+    Its marker must be a plain file naming that pid and this host; anything else (no
+    marker, a link, another host, a live pid) is not.
     """
     marker = folder / MARKER
     try:
-        if not stat.S_ISREG(os.lstat(marker).st_mode) or os.lstat(marker).st_size > 4096:
+        st = os.lstat(marker)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 4096:
             return False
         mark = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if not isinstance(mark, dict):
         return False
-    run = str(mark.get("run", ""))
-    named = mark.get("pid") == pid or (run.count("-") == 2 and run.split("-")[1] == str(pid))
     host = mark.get("host", socket.gethostname())
-    return named and host == socket.gethostname() and not _pid_alive(pid)
+    return mark.get("pid") == pid and host == socket.gethostname() and not _pid_alive(pid)
 
 
 def _remove_dead_staging(parent: Path) -> None:
-    """Delete staging folders beside other output folders in ``parent`` whose run died.
+    """Delete the staging folders in ``parent`` of runs (on any folder) that were killed.
 
-    Runs on one output folder never left the staging folders of a killed run on
-    another folder until that folder's next run. Only a folder named like geotool's
-    staging (``.<name>.geotool-staging-<pid>-<hex>``, or ``-trash-``) that holds its
-    marker naming a dead process of this host is deleted; a live run's is left alone,
-    and so is the previous folder of an interrupted publish (it has no marker: that
-    folder's own next run salvages it).
+    Only folders named like geotool's staging (or trash) holding a marker that names a
+    dead process of this host; a live run's, and the previous folder of an interrupted
+    exchange (no marker: its own next run salvages it), are left alone.
     """
     try:
         names = os.listdir(parent)
@@ -877,16 +696,12 @@ def _remove_dead_staging(parent: Path) -> None:
             continue
         log(f"removing {folder}, the staging folder of a run that was killed")
         try:
-            if m.group(1) == "staging":
-                trash = folder.with_name(name.replace("geotool-staging-", "geotool-trash-", 1))
-                os.rename(folder, trash)
-                folder = trash
-            _rmtree(folder)
+            _discard_folder(folder)
         except OSError as exc:  # another run removing it too, or not ours to remove
             log(f"could not remove {folder}: {exc}", level=10)
 
 
-def _enclosing_claims(path: Path) -> list[tuple[Path, set[str], str]]:
+def _enclosing_claims(path: Path) -> Claims:
     """Published geotool folders above ``path``: (folder, files its manifest owns, owner)."""
     claims = []
     for folder in path.parents:
@@ -896,28 +711,26 @@ def _enclosing_claims(path: Path) -> list[tuple[Path, set[str], str]]:
     return claims
 
 
-def _refuse_claimed(target: Path, claims: list[tuple[Path, set[str], str]], what: str) -> None:
+def _refuse_claimed(target: Path, claims: Claims, what: str) -> None:
     """Refuse to write ``target`` when a published folder above it owns that file."""
     for folder, owned, owner in claims:
         rel = target.relative_to(folder)
         if rel.as_posix() in owned or rel.parts[0].startswith(INTERNAL):
-            msg = (
+            raise InputError(
                 f"{what}: {target} is a file of the output of {owner} published in {folder} "
                 "and is never written by another command; choose another out="
             )
-            raise InputError(msg)
 
 
 class OutputFile:
     """One output file written as a transaction: checked, locked, replaced atomically.
 
-    The single-file counterpart of :class:`OutputFolder` (``geotool map``, ``geotool
-    match``): a second command writing the same file is refused at once (a lock file
-    ``.<name>.geotool-lock`` beside it, deleted at the end), a file that a published
-    output folder above it owns is never written, and :meth:`write` replaces the file
-    in one rename. Files the command writes beside it (its match report, named after
-    it) are covered by the same lock. Checking the path itself (inputs, folders,
-    writability) is :func:`geotool._validate.output_file`'s.
+    The single-file :class:`OutputFolder` (``geotool map``, ``geotool match``): a second
+    command on the same file is refused at once (a lock file ``.<name>.geotool-lock``
+    beside it, deleted at the end, also covering the files written beside it), a file
+    that a published output folder above it owns is never written, and :meth:`write`
+    replaces the file in one rename. The path's own checks are
+    :func:`geotool._validate.output_file`'s.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
@@ -930,28 +743,22 @@ class OutputFile:
     def __init__(self, path: Path | str, *, owner: str) -> None:
         self.path = Path(os.path.abspath(os.path.expanduser(path)))
         self.owner = owner
-        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.run_id = _run_id()
         self._lock_path = self.path.parent / f".{self.path.name}.geotool-lock"
-        self._fd: int | None = None
+        self._lock: FileLock | None = None
 
     def __enter__(self) -> OutputFile:
         """Refuse a file another output owns; take the lock."""
         _refuse_claimed(self.path, _enclosing_claims(self.path), f"cannot write {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "pid": os.getpid(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "owner": self.owner,
-            "run": self.run_id,
-        }
-        what = f"output file {self.path}"
-        self._fd = _take_lock(self._lock_path, what, record, remove=True)
+        record = {"owner": self.owner, "run": self.run_id}
+        self._lock = _take_lock(self._lock_path, f"output file {self.path}", record)
         _remove_dead_staging(self.path.parent)
         return self
 
     def write(self, data: str | bytes) -> Path:
         """Replace the file with ``data`` (text as UTF-8) in one rename."""
-        if self._fd is None:
+        if self._lock is None:
             raise RuntimeError("OutputFile.write() is only valid inside its with block")
         return write_atomic(self.path, data)
 
@@ -962,73 +769,72 @@ class OutputFile:
         tb: TracebackType | None,
     ) -> None:
         """Release the lock and delete its file."""
-        fd, self._fd = self._fd, None
-        _drop_lock(fd, self._lock_path)
+        lock, self._lock = self._lock, None
+        _drop_lock(lock, remove=True)
 
 
-def _take_lock(path: Path, what: str, record: dict[str, Any], *, remove: bool = False) -> int:
-    """Lock ``path`` (``flock``, created if need be) and write ``record`` into it.
-
-    Refused at once (:class:`InputError` naming the holder) when another process holds
-    it; the kernel releases it when its holder dies, even by SIGKILL. ``remove``: the
-    lock file is deleted by :func:`_drop_lock`, so a lock file replaced by another
-    process between opening and locking is opened again.
-    """
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder: dict[str, Any] = {}
-            for _ in range(20):  # the holder writes its record just after locking
-                holder = _read_record(fd)
-                if holder:
-                    break
-                time.sleep(0.01)
-            os.close(fd)
-            who = holder.get("owner", "geotool run")
-            pid = holder.get("pid", "unknown")
-            started = holder.get("started", "unknown")
-            msg = (
-                f"the {what} is in use by another {who} "
-                f"(pid {pid}, started {started}); wait for it or choose another out="
-            )
-            raise InputError(msg) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        try:
-            same = not remove or os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # the holder deleted it as we opened it: lock the new one
-    previous = _read_record(fd)
-    if previous.get("pid") and not _pid_alive(int(previous["pid"])):
-        log(
-            f"taking over the lock of the {what} from a run that is no longer running "
-            f"(pid {previous['pid']}, started {previous.get('started', 'unknown')})"
-        )
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(record).encode(), 0)
-    return fd
-
-
-def _drop_lock(fd: int | None, path: Path | None = None) -> None:
-    """Release a lock of :func:`_take_lock` (deleting its file first when ``path``)."""
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        if path is not None:
-            path.unlink()
-        os.ftruncate(fd, 0)
-    os.close(fd)  # releases the flock
-
-
-def _read_record(fd: int) -> dict[str, Any]:
+def _read_record(path: Path) -> dict[str, Any]:
+    """The JSON record of a lock file (empty when there is none)."""
     try:
-        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
-    except ValueError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            data = json.loads(os.read(fd, 4096) or b"{}")
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _take_lock(path: Path, what: str, record: dict[str, Any]) -> FileLock:
+    """Lock ``path`` with :mod:`filelock` and write ``record`` (pid, start time) into it.
+
+    Refused at once (:class:`InputError` naming the holder) when another process holds
+    it; the kernel releases it when its holder dies, even by SIGKILL.
+    """
+    record = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), **record}
+    lock = FileLock(path, timeout=0.2, thread_local=False, fallback_to_soft=False)
+    try:
+        lock.acquire()
+        previous = _read_record(path)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.write(fd, json.dumps(record).encode())
+        finally:
+            os.close(fd)
+    except Timeout:
+        holder: dict[str, Any] = {}
+        for _ in range(20):  # the holder writes its record just after locking
+            holder = _read_record(path)
+            if holder:
+                break
+            time.sleep(0.01)
+        raise InputError(
+            f"the {what} is in use by another {holder.get('owner', 'geotool run')} (pid "
+            f"{holder.get('pid', 'unknown')}, started {holder.get('started', 'unknown')}); "
+            "wait for it or choose another out="
+        ) from None
+    except OSError as exc:  # a link or a folder planted there: never followed
+        lock.release()
+        raise InputError(f"cannot lock the {what}: {exc.strerror}; choose another out=") from None
+    pid = previous.get("pid")
+    if isinstance(pid, int) and pid > 0 and not _pid_alive(pid):
+        log(
+            f"taking over the lock of the {what} from a run that is no longer running "
+            f"(pid {pid}, started {previous.get('started', 'unknown')})"
+        )
+    return lock
+
+
+def _drop_lock(lock: FileLock | None, *, remove: bool = False) -> None:
+    """Release a lock of :func:`_take_lock`, emptying its record or deleting its file."""
+    if lock is None:
+        return
+    try:
+        if remove:
+            Path(lock.lock_file).unlink()
+        else:
+            os.truncate(lock.lock_file, 0)
+    except OSError:
+        pass
+    lock.release()

@@ -1,19 +1,11 @@
 """A dask scheduler's address, checked before dask is given it, and the CPUs to use.
 
-dask's own ``Client(address)`` trusts the peer: after the TCP connection it waits for
-the scheduler's handshake without a time limit (a service that accepts and says
-nothing hangs it for good), and it reads the handshake's first eight bytes as the
-length of what follows and allocates that much (an HTTP server's ``HTTP/1.1`` is a
-length of 3.5e18 bytes: a 3 EiB allocation). :func:`address` checks the text of an
-address (or reads a scheduler file); :func:`probe` connects first, under one deadline,
-and reads the handshake itself with a bounded read, so that only a dask scheduler is
-handed to dask.
-
-Accepted addresses: ``tcp://HOST:PORT`` (dask's default, also as plain
-``HOST:PORT``), ``tls://HOST:PORT`` (with dask's TLS configuration), ``ws://`` and
-``wss://HOST:PORT`` (dask's websocket comm), or the JSON file ``dask scheduler
---scheduler-file FILE`` writes. ``inproc://`` (a scheduler in this same process) and
-``ucx://`` (needs ucx-py) are not: a command-line batch cannot reach either.
+dask's ``Client(address)`` trusts its peer: it waits for the handshake without a time
+limit and allocates the length the first eight bytes announce (``HTTP/1.1`` is 3.5e18
+bytes). :func:`address` checks an address's text (or reads a scheduler file);
+:func:`probe` connects and reads the handshake itself, bounded in time and size. Accepted:
+``tcp://HOST:PORT`` (or ``HOST:PORT``), ``tls://``, ``ws://``, ``wss://``, or the JSON
+file ``dask scheduler --scheduler-file`` writes; not ``inproc://`` or ``ucx://``.
 """
 
 from __future__ import annotations
@@ -81,31 +73,12 @@ def _from_file(path: Path, name: str) -> str:
 
 
 def address(value: object, *, name: str = "scheduler") -> str:
-    """Check a scheduler address (or read a scheduler file); return ``SCHEME://HOST:PORT``.
+    """``SCHEME://HOST:PORT`` of an address or scheduler file, else :class:`InputError`.
 
-    Parameters
-    ----------
-    value : object
-        What the user passed: ``tcp://host:8786``, ``host:8786``, ``tls://``,
-        ``ws://``, ``wss://`` addresses, or the path of a scheduler file.
-    name : str, default "scheduler"
-        The parameter's name, for messages.
+    ``name`` is the parameter's name, for messages.
 
-    Returns
-    -------
-    str
-        The address with its scheme.
-
-    Raises
-    ------
-    InputError
-        Not text, an unknown scheme, no host or port, or a file that is no scheduler file.
-
-    Examples
-    --------
     >>> address("127.0.0.1:8786")
     'tcp://127.0.0.1:8786'
-
     """
     if not isinstance(value, str | os.PathLike):
         raise _refuse(name, type(value).__name__, "not an address")
@@ -122,16 +95,12 @@ def address(value: object, *, name: str = "scheduler") -> str:
             text = "tcp://" + text
     try:
         parts = urlsplit(text)
-        parts.port  # noqa: B018  (raises on a bracket left open or a bad IPv6 host)
+        port = parts.port  # raises on a bracket left open, a bad IPv6 host, a port past 65535
     except ValueError as exc:
         raise _refuse(name, text, f"not an address ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise _refuse(name, text, f"{scheme or 'no'}:// is not a dask scheduler's scheme")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     host = parts.hostname or ""
     if not port or not _HOST.match(host) or parts.username or parts.password:
         raise _refuse(name, text, "needs a host and a port from 1 to 65535")
@@ -240,12 +209,11 @@ def _dask_handshake(target: str, deadline: float, name: str) -> None:
     args = Security().get_connection_args("client")
     scheme = urlsplit(target).scheme
     if scheme in ("tls", "wss") and args.get("ssl_context") is None:
-        msg = (
+        raise InputError(
             f"{name}={target!r}: {scheme}:// needs dask's TLS settings "
             "(distributed.comm.tls.ca-file, .client.cert and .client.key in dask's "
             "configuration), and none are set; set them, or use a tcp:// address."
         )
-        raise InputError(msg)
 
     async def handshake() -> None:
         left = max(0.1, deadline - time.monotonic())
@@ -256,23 +224,10 @@ def _dask_handshake(target: str, deadline: float, name: str) -> None:
 
 
 def probe(target: str, *, timeout: float = CONNECT_TIMEOUT, name: str = "scheduler") -> None:
-    """Check that a dask scheduler answers at ``target`` within ``timeout`` seconds.
+    """Refuse (:class:`InputError`) ``target`` unless a dask scheduler answers in time.
 
-    Parameters
-    ----------
-    target : str
-        An address as :func:`address` returns it.
-    timeout : float, default 10
-        Seconds for the name lookup, the connection and the scheduler's handshake.
-    name : str, default "scheduler"
-        The parameter's name, for messages.
-
-    Raises
-    ------
-    InputError
-        Nothing listens there, or no dask scheduler answered in time (a silent service,
-        an HTTP server, a proxy, any other protocol).
-
+    ``target`` is an address as :func:`address` returns it; ``timeout`` bounds the name
+    lookup, the connection and the handshake (a silent service, HTTP, a proxy fail).
     """
     parts = urlsplit(target)
     host, port = parts.hostname or "", int(parts.port or 0)
@@ -287,18 +242,16 @@ def probe(target: str, *, timeout: float = CONNECT_TIMEOUT, name: str = "schedul
     except InputError:
         raise
     except ConnectionRefusedError:
-        msg = f"{name}={target!r}: nothing listens at {host}:{port}; {fix}."
-        raise InputError(msg) from None
+        raise InputError(f"{name}={target!r}: nothing listens at {host}:{port}; {fix}.") from None
     except socket.gaierror as exc:
-        msg = f"{name}={target!r}: no host {host!r} ({exc.strerror}); check the address."
-        raise InputError(msg) from None
+        why = f"no host {host!r} ({exc.strerror}); check the address."
+        raise InputError(f"{name}={target!r}: {why}") from None
     except TimeoutError:
         wrong = "no handshake in time"
     except Exception as exc:  # a peer in another protocol: any error of dask's comms
         wrong = f"{type(exc).__name__}: {short(str(exc), 120)}"
     if wrong is not None:
-        msg = (
+        raise InputError(
             f"{name}={target!r}: no dask scheduler answered at {host}:{port} within "
             f"{timeout:g} s ({wrong}); {fix}."
         )
-        raise InputError(msg)

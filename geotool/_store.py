@@ -1,28 +1,15 @@
 """Results kept on disk as data only: JSON, NumPy ``.npz`` and Parquet, never pickle.
 
-The derived-layer cache (:mod:`geotool._cache`) lives in a folder other people may be
-able to write (``GEOTOOL_CACHE_DIR`` on a shared disk, a copied home folder). A pickle
-found there is a program: unpickling it runs whatever its author chose. So a cached
-result is stored in formats that can only hold data, and read back against a
-declared layout (a *spec*, see :func:`encode`), never against what the file says about
-itself:
-
-* ``str``, ``int``, ``float``, ``bool``, ``list[X]``, ``dict[str, X]``, ``tuple[X, ...]``
-  and fixed tuples (a Python ``tuple`` of specs) are JSON;
-* :class:`Array` is a NumPy array in an ``.npz`` read with ``allow_pickle=False``
-  (object arrays are refused), of the declared dtype and shape;
-* :class:`Frame` is a (Geo)DataFrame in Parquet: each declared column in a plain Arrow
-  type (strings; JSON text per cell for ``object`` columns; numbers; geometry as WKB),
-  its CRS that of ``settings.default_crs`` (every layer geotool returns is in it);
-* :class:`Sparse` is a CSR matrix (its three arrays and shape), :class:`Labels` a
-  ``pandas.Index`` of strings, :data:`JSON` any JSON value, and :class:`Record` a
-  dataclass built from such fields.
-
-Anything that does not match the spec exactly (another layout, another dtype, a wrong
-column, a truncated or foreign file) raises :class:`ForeignEntryError`; the cache
-treats that as a miss. So does a Parquet entry whose metadata and dictionaries say it
-decodes to more than :data:`MAX_INFLATION` times its size (past 16 MiB): one 1,000
-character value repeated 400,000 times in 8 columns is 340 KB on disk and 3 GiB read.
+The derived-layer cache (:mod:`geotool._cache`) may live in a folder others can write,
+and unpickling runs code: so a result is stored in formats that hold only data and read
+back against a declared layout (a *spec*), never against what the file says of itself.
+Plain types, ``list[X]``, ``dict[str, X]``, tuples, :data:`JSON`, :class:`Labels` and
+:class:`Record` are JSON; :class:`Array` and :class:`Sparse` add arrays in an ``.npz``
+read with ``allow_pickle=False``; a :class:`Frame` is Parquet (plain Arrow types, JSON
+text per ``object`` cell, WKB geometry, ``settings.default_crs``). Anything that does not
+match exactly raises :class:`ForeignEntryError` (a cache miss), and so does a Parquet
+entry that decodes to over :data:`MAX_INFLATION` times its size (past 16 MiB): 340 KB of
+one repeated value can decode to 3 GiB.
 """
 
 from __future__ import annotations
@@ -45,18 +32,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "JSON",
-    "Array",
-    "ForeignEntryError",
-    "Frame",
-    "Labels",
-    "Record",
-    "Sparse",
-    "check_spec",
-    "decode",
-    "encode",
-    "suffix",
-]
+    "JSON", "Array", "ForeignEntryError", "Frame", "Labels", "Record", "Sparse", "check_spec",
+    "decode", "encode", "suffix",
+]  # fmt: skip
 
 #: Largest entry read (bytes, also the largest total an .npz may expand to).
 MAX_BYTES = 512 << 20
@@ -82,12 +60,10 @@ class Array:
 
 @dataclass(frozen=True)
 class Frame:
-    """A DataFrame's layout: ``columns`` name -> dtype, in order, and its index.
+    """A DataFrame's ``columns`` (name -> dtype, in order) and ``index`` (name, dtype).
 
-    Dtypes are pandas' names: ``"str"``, ``"int64"``, ``"float64"``, ``"bool"``,
-    ``"geometry"`` (then it is a GeoDataFrame), and ``"object"`` for cells of JSON
-    values (strings, numbers, booleans, lists of them, ``None``). ``index`` is
-    ``(name, dtype)``; dtype ``"range"`` is the default ``RangeIndex``.
+    Dtypes: ``"str"``, ``"int64"``, ``"float64"``, ``"bool"``, ``"geometry"`` (a
+    GeoDataFrame), ``"object"`` (JSON cells); index dtype ``"range"``: a ``RangeIndex``.
     """
 
     columns: dict[str, str]
@@ -191,7 +167,7 @@ def decode(spec: Any, data: bytes) -> Any:
         if isinstance(spec, Frame):
             return _frame_from_bytes(spec, data)
         if not _has_arrays(spec):
-            return _from_tree(spec, _json(data), [])
+            return _from_tree(spec, json.loads(data.decode("utf-8")), [])
         arrays, tree = _npz(data)
         return _from_tree(spec, tree, arrays)
     except ForeignEntryError:
@@ -199,10 +175,6 @@ def decode(spec: Any, data: bytes) -> Any:
     except Exception as exc:  # any parser's complaint about a file: not ours
         msg = f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
         raise ForeignEntryError(msg) from exc
-
-
-def _json(data: bytes) -> Any:
-    return json.loads(data.decode("utf-8"))
 
 
 def _npz(data: bytes) -> tuple[list[np.ndarray], Any]:
@@ -220,7 +192,7 @@ def _npz(data: bytes) -> tuple[list[np.ndarray], Any]:
         if tree_bytes.dtype != np.uint8 or tree_bytes.ndim != 1:
             raise ForeignEntryError("its tree is not UTF-8 text")
         arrays = [npz[f"a{i}"] for i in range(len(names) - 1)]
-    return arrays, _json(tree_bytes.tobytes())
+    return arrays, json.loads(tree_bytes.tobytes().decode("utf-8"))
 
 
 def _fail(spec: Any, got: object) -> ForeignEntryError:
@@ -347,14 +319,10 @@ def _sparse(spec: Sparse, tree: Any, arrays: list[np.ndarray], encoding: bool) -
 
 # -- frames: Parquet, its own pandas metadata neither written nor read ------------------
 _INDEX = "__index__"
-_ARROW = {  # the Arrow type stored for each dtype (objects: a JSON text per cell)
-    "str": "string",
-    "object": "string",
-    "int64": "int64",
-    "float64": "float64",
-    "bool": "bool",
-    "geometry": "binary",  # WKB
-}
+_ARROW = {  # the Arrow type stored for each dtype (objects: JSON text; geometry: WKB)
+    "str": "string", "object": "string", "int64": "int64", "float64": "float64",
+    "bool": "bool", "geometry": "binary",
+}  # fmt: skip
 
 
 def _layout(spec: Frame) -> list[tuple[str, str]]:

@@ -1,54 +1,15 @@
 """Many analyses at once: variables x years x weights x statistics, serial or on dask.
 
-A batch is a table of values (a prefecture panel of hundreds of indicators, say) and a
-geometry; each *task* is one statistic of one variable in one year under one weights
-spec, keyed ``variable|year|weights|statistic``. :func:`run` builds the weights once
-per spec (and per set of units with values), runs the tasks serially (``client=None``)
-or spreads them over a ``dask.distributed`` cluster, and returns one tidy row per task.
-
-Reproducibility
----------------
-Each task draws its permutations from its own seed, derived from the batch ``seed`` and
-the task key with :class:`numpy.random.SeedSequence` (:func:`task_seed`). A task's
-numbers therefore depend only on its inputs, its key and the batch seed: never on the
-number of workers, on which worker ran it, or on the order tasks finished. The serial
-run and a run on any cluster give identical statistics and p-values (the tests compare
-them exactly).
-
-Distribution
-------------
-With a ``distributed.Client``, the weights of each spec are scattered to every worker
-once (``client.scatter(..., broadcast=True)``) and the tasks go out in chunks (about
-four futures per worker thread: a task on a few hundred units takes milliseconds, as
-long as the scheduler's overhead per future); results are collected as they complete
-(``as_completed``), local tables written into the output folder as they arrive, and
-progress logged. A local cluster's workers run numba's kernels on one thread each: the
-parallelism is across workers (p-values do not depend on threads either way).
-:func:`cluster` opens a ``LocalCluster`` on this machine (or connects to a scheduler)
-and closes it cleanly. dask is an optional
-dependency (``pip install 'geotool[scale]'``); serial runs need nothing more.
-
-Limits
-------
-Checked before any work: a batch is estimated (:func:`estimate`: tasks, units,
-permutations, bytes written) and refused over :data:`MAX_TASKS` tasks or
-:data:`MAX_OUTPUT_GB` of output (``max_tasks=``, ``max_output_gb=``); a local cluster
-starts at most two workers per CPU; a ``scheduler`` address is checked and probed
-(:mod:`geotool._scheduler`) before dask is given it, within ``connect_timeout``.
-
-Failures
---------
-A task that raises does not stop the batch: its row has ``status="failed"`` and the
-error (type and message) in ``error``, under its key. Nothing is dropped silently.
-
-Very large geometries
----------------------
-Weights from specs are built on the driver (:func:`geotool.weights.build`). For millions
-of polygons (a national grid), :func:`contiguity` finds the neighbours with
-``dask-geopandas`` instead (spatially partitioned, partitions joined only where their
-bounds meet, on the cluster's workers) and its weights are passed to :func:`run` as
-they are (``weights=[contiguity(grid, client=client)]``); the statistics in the tasks
-work on sparse weights of any size.
+Each *task* is one statistic of one variable in one year under one weights spec, keyed
+``variable|year|weights|statistic``. :func:`run` builds the weights once per spec and set
+of units, runs the tasks here (``client=None``) or on a ``dask.distributed`` cluster (the
+weights scattered once, tasks sent in chunks), and returns one row per task; a task that
+fails has ``status="failed"`` and its error, it never stops the batch. Each task draws its
+permutations from its own seed (:func:`task_seed`), so its numbers never depend on the
+workers or the order tasks finish. A batch is estimated and refused over :data:`MAX_TASKS`
+tasks or :data:`MAX_OUTPUT_GB` of output before any work. dask is optional
+(``pip install 'geotool[scale]'``); :func:`contiguity` finds the neighbours of millions of
+polygons with dask-geopandas.
 """
 
 from __future__ import annotations
@@ -59,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +53,13 @@ GLOBAL = {"moran": "moran_i", "geary": "geary_c", "getis_ord_g": "getis_ord_g"}
 LOCAL = ("lisa", "gi_star")
 #: Every statistic name :func:`run` accepts.
 STATISTICS = (*GLOBAL, *LOCAL)
+#: The most tasks one batch may have: 50,000 keep two CPUs busy for about half an hour.
+MAX_TASKS = 50_000
+#: The largest estimated output of one batch, in GB of 10**9 bytes (``max_output_gb``).
+MAX_OUTPUT_GB = 2.0
+#: Bytes of a row of a local table (measured on the county layer) and of batch.csv.
+_LOCAL_ROW_BYTES = {"lisa": 140, "gi_star": 170}
+_ROW_BYTES = 300
 
 #: Columns of the table :func:`run` returns, in order.
 COLUMNS = [
@@ -99,6 +67,8 @@ COLUMNS = [
     "z_norm", "p_norm", "z_rand", "p_rand", "p_sim", "high_high", "low_low", "low_high",
     "high_low", "significant", "permutations", "seed", "local_file", "error", "seconds",
 ]  # fmt: skip
+_CLASSES = {"High-High": "high_high", "Low-Low": "low_low", "Low-High": "low_high",
+            "High-Low": "high_low"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -118,27 +88,14 @@ class Task:
 
 
 def task_seed(seed: int, key: str) -> int:
-    """The seed of one task: the batch ``seed`` and the task ``key`` through SeedSequence.
+    """The seed (0 to 2**32 - 1) of task ``key`` of a batch seeded ``seed`` (SeedSequence).
 
-    Parameters
-    ----------
-    seed : int
-        The batch seed (0 to 2**32 - 1).
-    key : str
-        The task key (:attr:`Task.key`).
+    The same on every machine and for any worker count.
 
-    Returns
-    -------
-    int
-        A seed from 0 to 2**32 - 1, the same on every machine and for any worker count.
-
-    Examples
-    --------
     >>> task_seed(12345, "gdp|2020|queen|moran") == task_seed(12345, "gdp|2020|queen|moran")
     True
     >>> task_seed(12345, "gdp|2020|queen|moran") != task_seed(12345, "gdp|2021|queen|moran")
     True
-
     """
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
@@ -162,51 +119,66 @@ def tasks(
     ]
 
 
+def _row(task: Task, n: int, permutations: int, seed: int, **more: Any) -> dict[str, Any]:
+    return {
+        "key": task.key, "variable": task.variable, "year": task.year, "weights": task.weights,
+        "statistic": task.statistic, "n": n, "permutations": permutations, "seed": seed, **more,
+    }  # fmt: skip
+
+
+def _global_task(task: Task, values: pd.Series, w: Weights, row: dict[str, Any]) -> None:
+    from geotool import autocorr
+
+    perms, seed = row["permutations"], row["seed"]
+    table = autocorr.global_stats(values, w, permutations=perms, seed=seed)
+    hit = table[table["statistic"] == GLOBAL[task.statistic]]
+    if hit.empty:
+        raise InputError(f"{task.statistic} is not defined for {task.variable} (negative values?).")
+    got = hit.iloc[0]
+    for col in ("value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"):
+        row[col] = float(got[col])
+    row["n"] = int(got["n"])
+
+
+def _local_task(
+    task: Task, values: pd.Series, w: Weights, row: dict[str, Any], alpha: float
+) -> pd.DataFrame:
+    from geotool import autocorr
+
+    gi = task.statistic == "gi_star"
+    local = autocorr.local_stats(
+        values, w, permutations=row["permutations"], seed=row["seed"], alpha=alpha, gi_star=gi
+    )
+    if gi:
+        local = local.drop(columns=["Ii", "p_sim", "significant", "lisa_class"])
+        sig = local["gi_star_significant"].to_numpy(bool)
+        hot = sig & (local["gi_star_z"].to_numpy() > 0)
+        row["high_high"], row["low_low"] = int(hot.sum()), int((sig & ~hot).sum())
+        row["significant"] = int(sig.sum())
+    else:
+        counts = local["lisa_class"].value_counts()
+        for name, col in _CLASSES.items():
+            row[col] = int(counts.get(name, 0))
+        row["significant"] = int(local["significant"].sum())
+    row["n"] = len(local)
+    return local
+
+
 def _run_task(
     task: Task, values: pd.Series, w: Weights, *, permutations: int, seed: int, alpha: float
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """One task, on a worker or in this process: its row, and its local table if any.
+    """One task, on a worker or here: its row, and its local table if any.
 
     Never raises (except for interruptions): an error becomes the row's ``error``.
     """
-    from geotool import autocorr
-
     start = time.perf_counter()
-    row: dict[str, Any] = {
-        "key": task.key, "variable": task.variable, "year": task.year,
-        "weights": task.weights, "statistic": task.statistic, "n": len(values),
-        "permutations": permutations, "seed": seed,
-    }  # fmt: skip
+    row = _row(task, len(values), permutations, seed)
     local = None
     try:
         if task.statistic in GLOBAL:
-            table = autocorr.global_stats(values, w, permutations=permutations, seed=seed)
-            hit = table[table["statistic"] == GLOBAL[task.statistic]]
-            if hit.empty:
-                msg = f"{task.statistic} is not defined for {task.variable} (negative values?)."
-                raise InputError(msg)
-            got = hit.iloc[0]
-            for col in ("value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"):
-                row[col] = float(got[col])
-            row["n"] = int(got["n"])
+            _global_task(task, values, w, row)
         else:
-            gi = task.statistic == "gi_star"
-            local = autocorr.local_stats(
-                values, w, permutations=permutations, seed=seed, alpha=alpha, gi_star=gi
-            )
-            if gi:
-                local = local.drop(columns=["Ii", "p_sim", "significant", "lisa_class"])
-                sig = local["gi_star_significant"].to_numpy(bool)
-                hot = sig & (local["gi_star_z"].to_numpy() > 0)
-                row["high_high"], row["low_low"] = int(hot.sum()), int((sig & ~hot).sum())
-                row["significant"] = int(sig.sum())
-            else:
-                counts = local["lisa_class"].value_counts()
-                for name, col in (("High-High", "high_high"), ("Low-Low", "low_low"),
-                                  ("Low-High", "low_high"), ("High-Low", "high_low")):  # fmt: skip
-                    row[col] = int(counts.get(name, 0))
-                row["significant"] = int(local["significant"].sum())
-            row["n"] = len(local)
+            local = _local_task(task, values, w, row, alpha)
         row["status"] = "ok"
     except Exception as exc:  # a task's failure is reported in its row, never raised
         row["status"] = "failed"
@@ -297,19 +269,16 @@ def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) ->
 
     unknown = [s for s in statistics if s not in STATISTICS]
     if unknown or not statistics:
-        msg = (
+        raise InputError(
             f"statistics must name some of {', '.join(STATISTICS)}; got "
             f"{', '.join(map(str, unknown)) or 'none'}."
         )
-        raise InputError(msg)
     _once(statistics, "statistics")
     if not weights:
-        msg = "weights must name at least one spec (e.g. 'queen')."
-        raise InputError(msg)
+        raise InputError("weights must name at least one spec (e.g. 'queen').")
     names = [_spec_name(w) for w in weights]
     if len(set(names)) < len(names):
-        msg = f"weights must have distinct names (their spec); got {', '.join(names)}."
-        raise InputError(msg)
+        raise InputError(f"weights must have distinct names (their spec); got {', '.join(names)}.")
     for spec in weights:
         if isinstance(spec, str):
             parse_spec(spec)
@@ -320,13 +289,32 @@ def _once(names: Sequence[object], what: str) -> None:
     seen = pd.Index([str(n) for n in names])
     if seen.has_duplicates:
         twice = short(str(seen[seen.duplicated()][0]), 40)
-        msg = f"{what}= names {twice} twice; name each once."
-        raise InputError(msg)
+        raise InputError(f"{what}= names {twice} twice; name each once.")
 
 
 def _spec_name(w: str | Weights) -> str:
     """A weights spec's name in task keys: the spec, or a prebuilt Weights' ``spec``."""
     return w if isinstance(w, str) else str(w.spec)
+
+
+def _variables(table: pd.DataFrame, keys: list[str], variables: Sequence[str] | None) -> list[str]:
+    """The variables of the batch: those given, else the columns mostly of numbers."""
+    if variables is None:
+        variables = []
+        for col in table.columns.drop(keys):
+            given = int(table[col].notna().sum())
+            numbers = int(pd.to_numeric(table[col], errors="coerce").notna().sum())
+            if numbers and numbers >= given / 2:
+                variables.append(str(col))
+    variables = [str(v) for v in variables]
+    _once(variables, "variables")
+    absent = [v for v in variables if v not in table.columns]
+    if absent or not variables:
+        raise InputError(
+            "variables must name numeric columns of table; "
+            f"{'not columns: ' + ', '.join(absent[:5]) if absent else 'none found'}."
+        )
+    return variables
 
 
 def _panel(
@@ -338,69 +326,39 @@ def _panel(
 ) -> tuple[list[str], list[int | None]]:
     """The variables and years of the batch, checked against the table."""
     if not isinstance(table, pd.DataFrame):
-        msg = f"table must be a pandas DataFrame, got {type(table).__name__}."
-        raise InputError(msg)
+        raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}.")
     for name, col in (("id_col", id_col), ("year_col", year_col)):
         if col is not None and col not in table.columns:
             have = ", ".join(map(str, table.columns[:8]))
-            msg = f"{name}={col!r} is not a column of table (it has {have} ...)."
-            raise InputError(msg)
-    keys = [c for c in (id_col, year_col) if c is not None]
-    if variables is None:  # columns mostly of numbers (text tables too)
-        variables = []
-        for col in table.columns:
-            if col in keys:
-                continue
-            given = int(table[col].notna().sum())
-            numbers = int(pd.to_numeric(table[col], errors="coerce").notna().sum())
-            if numbers and numbers >= given / 2:
-                variables.append(str(col))
-    variables = [str(v) for v in variables]
-    _once(variables, "variables")
-    absent = [v for v in variables if v not in table.columns]
-    if absent or not variables:
-        msg = (
-            "variables must name numeric columns of table; "
-            f"{'not columns: ' + ', '.join(absent[:5]) if absent else 'none found'}."
-        )
-        raise InputError(msg)
+            raise InputError(f"{name}={col!r} is not a column of table (it has {have} ...).")
+    names = _variables(table, [c for c in (id_col, year_col) if c is not None], variables)
     if year_col is None:
         if years is not None:
-            msg = "years needs year_col (the table's year column)."
-            raise InputError(msg)
-        return variables, [None]
+            raise InputError("years needs year_col (the table's year column).")
+        return names, [None]
     year = pd.to_numeric(table[year_col], errors="coerce")
     if year.isna().any() or not bool((year == year.round()).all()):
         first = table.loc[year.isna() | (year != year.round()), year_col].iloc[0]
-        msg = f"year_col={year_col!r} must hold whole years in every row (found {first!r})."
-        raise InputError(msg)
+        raise InputError(
+            f"year_col={year_col!r} must hold whole years in every row (found {first!r})."
+        )
     present = sorted(int(y) for y in year.unique())
     chosen = present if years is None else [int(y) for y in years]
     _once(chosen, "years")
     lacking = sorted(set(chosen) - set(present))
     if lacking:
-        msg = f"years {lacking[:5]} are not in table's {year_col!r} column (it has {present[:8]})."
-        raise InputError(msg)
-    return variables, list(chosen)
-
-
-#: The most tasks one batch may have (``max_tasks`` of :func:`run`): at a few tens of
-#: milliseconds a task, 50,000 tasks keep two CPUs busy for about half an hour.
-MAX_TASKS = 50_000
-#: The largest estimated output of one batch, in GB of 10**9 bytes (``max_output_gb``).
-MAX_OUTPUT_GB = 2.0
-#: Bytes of a row of a local table (CSV), measured on the county layer, rounded up.
-_LOCAL_ROW_BYTES = {"lisa": 140, "gi_star": 170}
-#: Bytes of a row of batch.csv, rounded up.
-_ROW_BYTES = 300
+        raise InputError(
+            f"years {lacking[:5]} are not in table's {year_col!r} column (it has {present[:8]})."
+        )
+    return names, list(chosen)
 
 
 @dataclass(frozen=True)
 class Estimate:
     """The size of a batch before it runs: its tasks, their work, and its output.
 
-    ``units`` is an upper bound of the units of a task (the rows of a year, at most
-    the layer's units); ``output_bytes`` counts ``batch.csv`` and the local tables.
+    ``units`` bounds the units of a task (the rows of a year, at most the layer's);
+    ``output_bytes`` counts ``batch.csv`` and the local tables.
     """
 
     variables: int
@@ -416,11 +374,6 @@ class Estimate:
     def tasks(self) -> int:
         """Every task: variables x years x weights x statistics."""
         return self.variables * self.years * self.weights * self.statistics
-
-    @property
-    def work(self) -> int:
-        """Unit-permutations over every task (tasks x units x (permutations + 1))."""
-        return self.tasks * self.units * (self.permutations + 1)
 
     def describe(self) -> str:
         """One line: the tasks, their factors, the units, the output."""
@@ -444,61 +397,64 @@ class Estimate:
         )
 
     def check(self, *, max_tasks: int = MAX_TASKS, max_output_gb: float = MAX_OUTPUT_GB) -> None:
-        """Refuse a batch over ``max_tasks`` tasks or ``max_output_gb`` GB of output.
-
-        Raises
-        ------
-        InputError
-            Over a limit, naming the parameters that narrow the batch.
-        """
+        """Refuse (:class:`InputError`) a batch over ``max_tasks`` or ``max_output_gb`` GB."""
         if isinstance(max_tasks, bool) or not isinstance(max_tasks, int) or max_tasks < 1:
-            msg = f"max_tasks={max_tasks!r}: give a whole number of tasks, 1 or more."
-            raise InputError(msg)
+            raise InputError(f"max_tasks={max_tasks!r}: give a whole number of tasks, 1 or more.")
         limit = float(max_output_gb) if isinstance(max_output_gb, int | float) else math.nan
         if isinstance(max_output_gb, bool) or not (math.isfinite(limit) and limit > 0):
-            msg = f"max_output_gb={max_output_gb!r}: give a positive number of GB."
-            raise InputError(msg)
+            raise InputError(f"max_output_gb={max_output_gb!r}: give a positive number of GB.")
         narrow = (
             "narrow it with variables= (or years=, weights=), or fewer statistics= (moran, "
             "geary and getis_ord_g write no per-unit table)"
         )
+        over = f"A batch of {self.describe()} is more than the limit of"
         if self.tasks > max_tasks:
-            msg = (
-                f"A batch of {self.describe()} is more than the limit of {max_tasks:,} tasks; "
-                f"{narrow}, or raise max_tasks=."
-            )
-            raise InputError(msg)
+            raise InputError(f"{over} {max_tasks:,} tasks; {narrow}, or raise max_tasks=.")
         if self.output_bytes > limit * 1e9:
-            msg = (
-                f"A batch of {self.describe()} is more than the limit of {limit:g} GB; "
-                f"{narrow}, or raise max_output_gb=."
-            )
-            raise InputError(msg)
+            raise InputError(f"{over} {limit:g} GB; {narrow}, or raise max_output_gb=.")
 
 
-def _estimate(
+@dataclass
+class _Plan:
+    """A batch's checked arguments: its variables, years, layer and size."""
+
+    variables: list[str]
+    years: list[int | None]
+    layer: gpd.GeoDataFrame
+    level: str | None
+    size: Estimate
+
+
+def _plan(
     table: pd.DataFrame,
-    year_col: str | None,
-    shape: tuple[int, int, int],
-    statistics: Sequence[str],
-    *,
-    n_layer: int,
-    permutations: int,
-) -> Estimate:
-    """The :class:`Estimate` of checked arguments; ``shape`` is (variables, years, weights)."""
+    geo: gpd.GeoDataFrame | str,
+    options: dict[str, Any],
+    weights: list[str | Weights],
+    statistics: list[str],
+) -> _Plan:
+    """Check the arguments of :func:`estimate` and :func:`run` and estimate the batch."""
+    _check_names(statistics, weights)
+    year_col = options["year_col"]
+    variables, years = _panel(
+        table, options["id_col"], year_col, options["variables"], options["years"]
+    )
+    layer, level = _normalise_geo(geo)
+    perms = options["permutations"]
+    perms = settings.permutations if perms is None else perms
+    perms = check.permutations(perms, n_units=len(layer))
     rows = len(table)
     if year_col is not None and rows:
         rows = int(table[year_col].value_counts().max())
-    units = min(rows, n_layer)
-    n_vars, n_years, n_weights = shape
+    units = min(rows, len(layer))
     local = [s for s in statistics if s in LOCAL]
-    tables = n_vars * n_years * n_weights * len(local)
+    specs = len(variables) * len(years) * len(weights)
     per_table = sum(_LOCAL_ROW_BYTES[s] for s in local) * units
-    tasks = n_vars * n_years * n_weights * len(statistics)
-    return Estimate(
-        n_vars, n_years, n_weights, len(statistics), units, permutations, tables,
-        (tasks + 1) * _ROW_BYTES + n_vars * n_years * n_weights * per_table,
+    written = (specs * len(statistics) + 1) * _ROW_BYTES + specs * per_table
+    size = Estimate(
+        len(variables), len(years), len(weights), len(statistics), units, perms,
+        specs * len(local), written,
     )  # fmt: skip
+    return _Plan(variables, years, layer, level, size)
 
 
 def estimate(
@@ -513,26 +469,14 @@ def estimate(
     statistics: Sequence[str] = ("moran", "lisa"),
     permutations: int | None = None,
 ) -> Estimate:
-    """The size of a batch :func:`run` would run, before any work (see its parameters).
+    """The size of the batch :func:`run` would run, before any work (see its parameters).
 
-    Returns
-    -------
-    Estimate
-        Its tasks, units, work and output; ``.check()`` refuses it over the limits
-        :data:`MAX_TASKS` and :data:`MAX_OUTPUT_GB`, as :func:`run` does.
-
+    ``.check()`` of the result refuses it over :data:`MAX_TASKS` and :data:`MAX_OUTPUT_GB`,
+    as :func:`run` does.
     """
-    weights, statistics = list(weights), list(statistics)
-    _check_names(statistics, weights)
-    variables, years_ = _panel(table, id_col, year_col, variables, years)
-    layer, _ = _normalise_geo(geo)
-    permutations = check.permutations(
-        settings.permutations if permutations is None else permutations, n_units=len(layer)
-    )
-    shape = (len(variables), len(years_), len(weights))
-    return _estimate(
-        table, year_col, shape, statistics, n_layer=len(layer), permutations=permutations
-    )
+    options = {"id_col": id_col, "year_col": year_col, "variables": variables, "years": years,
+               "permutations": permutations}  # fmt: skip
+    return _plan(table, geo, options, list(weights), list(statistics)).size
 
 
 def run(
@@ -560,188 +504,73 @@ def run(
     Parameters
     ----------
     table : pandas.DataFrame
-        Wide (one row per unit, a column per variable) or long (one row per unit and
-        year, with ``year_col``). Units are geo's codes (its index), or names the layer
-        knows (the bundled county layer also resolves names through
+        Wide (a row per unit) or long (a row per unit and year, with ``year_col``).
+        Units are geo's codes or names (bundled layers also resolve names through
         :func:`geotool.match.resolve`).
     geo : geopandas.GeoDataFrame or {"county", "prefecture", "province"}
         The units' polygons (a unique index of codes), or a bundled layer.
-    id_col : str
-        The column of units.
-    year_col : str, optional
-        The year column of a long table.
-    variables : sequence of str, optional
-        Columns to analyse; default every numeric column but ``id_col`` and ``year_col``.
-    years : sequence of int, optional
-        Years to analyse; default every year of ``year_col``.
+    id_col, year_col : str
+        The column of units, and the year column of a long table.
+    variables, years : sequence, optional
+        Default every numeric column but ``id_col`` and ``year_col``, every year.
     weights : sequence of str or Weights
-        Weights specs (:func:`geotool.weights.build`), each built once per set of units;
-        or weights built beforehand (e.g. by :func:`contiguity` for a very large layer),
-        named by their ``spec`` and used for every task as they are (a task whose
-        values do not cover their units fails in its row).
+        Specs of :func:`geotool.weights.build` (built once per set of units), or weights
+        built beforehand (e.g. by :func:`contiguity`), named by their ``spec``.
     statistics : sequence of str
-        Some of :data:`STATISTICS`: ``moran``, ``geary``, ``getis_ord_g`` (global) and
-        ``lisa``, ``gi_star`` (local, a table per task).
-    permutations : int, optional
-        Per task; default :data:`geotool.settings.permutations`.
-    seed : int, optional
-        The batch seed (default :data:`geotool.settings.seed`); each task's own seed is
-        :func:`task_seed` of it and the task key.
+        Some of :data:`STATISTICS` (``lisa`` and ``gi_star`` write a table per task).
+    permutations, seed : int, optional
+        Default :data:`geotool.settings.permutations` and ``seed``; each task's seed is
+        :func:`task_seed` of the batch seed and its key.
     alpha : float
         Significance level of the local classes.
     islands : {"nearest", "drop", "keep"}
         The island rule of :func:`geotool.weights.build`.
     client : distributed.Client, optional
-        Run the tasks on this cluster (see :func:`cluster`); ``None`` runs them here,
-        one after another, without dask.
+        Run the tasks on this cluster (see :func:`cluster`); ``None`` runs them here.
     out : pathlib.Path or str, optional
         A folder written as one transaction (:class:`geotool._outdir.OutputFolder`):
-        ``batch.csv`` (the returned table), ``local/<key>.csv`` per local task and
-        ``left_out.csv`` (cells without a number, if any),
-        written as tasks complete, published together at the end.
+        ``batch.csv``, ``local/<key>.csv`` per local task and ``left_out.csv``.
     inputs : sequence of pathlib.Path or str
-        Files the batch read: never written over (see ``out``).
-    max_tasks : int, default 50,000
-        The most tasks accepted (:data:`MAX_TASKS`).
-    max_output_gb : float, default 2
-        The largest estimated output accepted, in GB (:data:`MAX_OUTPUT_GB`):
-        ``batch.csv`` and a local table per local task (about 140 bytes a unit for
-        ``lisa``, 170 for ``gi_star``). Both are checked before any work
-        (:func:`estimate`), so that a table of thousands of columns, every one taken
-        as a variable, is refused at once instead of writing for hours.
+        Files the batch read: never written over.
+    max_tasks, max_output_gb : int, float
+        Limits checked before any work (:meth:`Estimate.check`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per task, in task order (variables, years, weights, statistics):
-        :data:`COLUMNS`. ``status`` is ``ok`` or ``failed`` (with ``error``); global
-        tasks fill ``value`` to ``p_sim``, local tasks the class counts and
-        ``local_file``. Units without a value in a task's variable and year are left out
-        of that task (``n`` says how many units it used); every such cell (blank, not a
-        number, infinite) is listed in ``attrs["left_out"]`` (row, unit, year,
-        variable, value, reason), logged, and written to ``left_out.csv`` with ``out``.
+        A row per task in task order, :data:`COLUMNS`: ``status`` ``ok`` or ``failed``
+        (with ``error``). Cells without a finite number are left out of their task and
+        listed in ``attrs["left_out"]`` (and ``left_out.csv``).
 
     """
-    from geotool import weights as weights_mod
-
     alpha = check.alpha(alpha)
     seed = check.seed(settings.seed if seed is None else seed)
     weights, statistics = list(weights), list(statistics)
-    _check_names(statistics, weights)
-    variables, years_ = _panel(table, id_col, year_col, variables, years)
-    layer, level = _normalise_geo(geo)
-    county = level == "county"
-    permutations = check.permutations(
-        settings.permutations if permutations is None else permutations, n_units=len(layer)
-    )
-    size = _estimate(
-        table, year_col, (len(variables), len(years_), len(weights)), statistics,
-        n_layer=len(layer), permutations=permutations,
-    )  # fmt: skip
-    size.check(max_tasks=max_tasks, max_output_gb=max_output_gb)
-    log(f"batch: {size.describe()}")
-    units = _resolve_ids(table[id_col], layer, level)
+    options = {"id_col": id_col, "year_col": year_col, "variables": variables, "years": years,
+               "permutations": permutations}  # fmt: skip
+    plan = _plan(table, geo, options, weights, statistics)
+    plan.size.check(max_tasks=max_tasks, max_output_gb=max_output_gb)
+    log(f"batch: {plan.size.describe()}")
+    units = _resolve_ids(table[id_col], plan.layer, plan.level)
     year = pd.to_numeric(table[year_col]).astype("Int64") if year_col else None
-    keys = [units] + ([year] if year is not None else [])
-    dup = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(keys)}).duplicated()
-    if dup.any():
-        first = table.loc[dup.to_numpy(), id_col].iloc[0]
-        what = "unit and year" if year_col else "unit"
-        msg = f"table has {int(dup.sum())} rows repeating a {what} (first: {first}); keep one each."
-        raise InputError(msg)
-
-    # each task's values, and the unit sets they cover
-    all_tasks = tasks(variables, years_, [_spec_name(w) for w in weights], statistics)
-    values: dict[tuple[str, int | None], pd.Series] = {}
-    left: list[pd.DataFrame] = []  # cells that are no number: listed, never dropped unheard
-    for var in variables:
-        column = pd.to_numeric(table[var], errors="coerce")
-        text = int((column.isna() & table[var].notna()).sum())
-        if text:
-            first = table.loc[column.isna() & table[var].notna(), var].iloc[0]
-            log(
-                f"batch: {text} cells of {var} are not numbers (first: {str(first)[:40]!r}); "
-                "their units are left out of its tasks",
-                logging.WARNING,
-            )
-        unusable = ~np.isfinite(column.to_numpy(float))
-        if unusable.any():
-            raw = table[var][unusable]
-            reason = np.where(column[unusable].isna(), "not a number", "not finite")
-            left.append(
-                pd.DataFrame(
-                    {
-                        "row": table.index[unusable],
-                        "unit": units.to_numpy()[unusable],
-                        "year": year[unusable].to_numpy() if year is not None else pd.NA,
-                        "variable": var,
-                        "value": raw.astype(str).where(raw.notna(), ""),
-                        "reason": np.where(raw.isna(), "blank", reason),
-                    }
-                )
-            )
-        for yr in years_:
-            rows = np.ones(len(table), bool) if year is None else np.asarray(year == yr, bool)
-            series = pd.Series(column.to_numpy(float)[rows], index=units.to_numpy()[rows], name=var)
-            values[var, yr] = series[np.isfinite(series.to_numpy())].sort_index()
-    left_out = (
-        pd.concat(left, ignore_index=True)
-        if left
-        else pd.DataFrame(columns=["row", "unit", "year", "variable", "value", "reason"])
-    )
-    if len(left_out):
-        first = left_out.iloc[0]
-        kinds = left_out["reason"].value_counts()
-        log(
-            f"batch: {len(left_out)} cells left out of their tasks ("
-            + ", ".join(f"{n} {r}" for r, n in kinds.items())
-            + f"; first: {first['unit']} {first['variable']}"
-            + (f" {first['year']}" if year is not None else "")
-            + ")"
-            + ("; listed in left_out.csv" if out is not None else "; see result.attrs['left_out']"),
-            logging.WARNING,
-        )
-    universes: dict[tuple[str, ...], int] = {}
-    for series in values.values():
-        universes.setdefault(tuple(series.index), len(universes))
-
-    def build(spec: str, ids: tuple[str, ...]) -> Weights:
-        if county:
-            return weights_mod.build(pd.Index(ids, name="adcode"), spec, islands=islands)
-        return weights_mod.build(layer.loc[list(ids)], spec, islands=islands)
-
-    t0 = time.perf_counter()
-    token = hashlib.sha256(f"{time.time_ns()}-{id(table)}".encode()).hexdigest()[:8]
-    built: dict[tuple[str, int], Any] = {}
-    for ids, u in universes.items():
-        for spec in weights:
-            if len(ids) < 3:
-                continue  # tasks on fewer than three units fail in their own rows
-            # prebuilt weights (e.g. contiguity()) serve as they are
-            built[_spec_name(spec), u] = build(spec, ids) if isinstance(spec, str) else spec
-    log(
-        f"batch: {len(all_tasks)} tasks, {len(built)} weights built "
-        f"({len(universes)} unit sets) in {time.perf_counter() - t0:.1f} s"
-    )
-
+    _refuse_repeats(table[id_col], units, year)
+    values, left_out = _values(table, plan, units, year, out is not None)
+    all_tasks = tasks(plan.variables, plan.years, [_spec_name(w) for w in weights], statistics)
+    batch = _Batch(values, plan.size.permutations, seed, alpha)
+    batch.build(plan, weights, islands)
     with contextlib.ExitStack() as stack:
-        folder = None
         if out is not None:
-            folder = stack.enter_context(OutputFolder(out, inputs=inputs, owner="geotool batch"))
-        done = _execute(
-            all_tasks, values=values, universes=universes, built=built,
-            permutations=permutations, seed=seed, alpha=alpha, client=client, folder=folder,
-            token=token,
-        )  # fmt: skip
-        result = pd.DataFrame(done, columns=COLUMNS)
+            owner = "geotool batch"
+            batch.folder = stack.enter_context(OutputFolder(out, inputs=inputs, owner=owner))
+        result = pd.DataFrame(batch.execute(all_tasks, client), columns=COLUMNS)
         result["year"] = result["year"].astype("Int64")
         for col in ("n", "high_high", "low_low", "low_high", "high_low", "significant"):
             result[col] = result[col].astype("Int64")
         result.attrs["left_out"] = left_out
-        if folder is not None:
-            folder.write("batch.csv", to_csv_bytes(result, index=False))
+        if batch.folder is not None:
+            batch.folder.write("batch.csv", to_csv_bytes(result, index=False))
             if len(left_out):
-                folder.write("left_out.csv", to_csv_bytes(left_out, index=False))
+                batch.folder.write("left_out.csv", to_csv_bytes(left_out, index=False))
     failed = result[result["status"] == "failed"]
     if len(failed):
         log(
@@ -752,118 +581,200 @@ def run(
     return result
 
 
-def _local_name(task: Task) -> str:
-    return "local/" + check.safe_filename(task.key.replace("|", "_")) + ".csv"
+def _refuse_repeats(ids: pd.Series, units: pd.Series, year: pd.Series | None) -> None:
+    """Refuse a table with two rows for one unit (and year)."""
+    keys = {"unit": units.to_numpy()} | ({} if year is None else {"y": year.to_numpy()})
+    dup = pd.DataFrame(keys).duplicated().to_numpy()
+    if dup.any():
+        what = "unit" if year is None else "unit and year"
+        raise InputError(
+            f"table has {int(dup.sum())} rows repeating a {what} (first: {ids[dup].iloc[0]}); "
+            "keep one each."
+        )
 
 
-def _execute(
-    all_tasks: list[Task],
-    *,
-    values: dict[tuple[str, int | None], pd.Series],
-    universes: dict[tuple[str, ...], int],
-    built: dict[tuple[str, int], Any],
-    permutations: int,
-    seed: int,
-    alpha: float,
-    client: Client | None,
-    folder: OutputFolder | None,
-    token: str,
-) -> list[dict[str, Any]]:
-    """Run the tasks (here or on ``client``), write local tables as they arrive."""
-    rows: dict[str, dict[str, Any]] = {}
-    progress = _Progress(len(all_tasks))
+def _left_out(
+    table: pd.DataFrame, var: str, units: pd.Series, year: pd.Series | None
+) -> tuple[pd.Series, pd.DataFrame]:
+    """The cells of ``var`` that are no finite number (row, unit, year, value, reason)."""
+    column = pd.to_numeric(table[var], errors="coerce")
+    text = column.isna() & table[var].notna()
+    if text.any():
+        log(
+            f"batch: {int(text.sum())} cells of {var} are not numbers (first: "
+            f"{str(table.loc[text, var].iloc[0])[:40]!r}); their units are left out of its tasks",
+            logging.WARNING,
+        )
+    unusable = ~np.isfinite(column.to_numpy(float))
+    raw = table[var][unusable]
+    reason = np.where(column[unusable].isna(), "not a number", "not finite")
+    return column, pd.DataFrame(
+        {
+            "row": table.index[unusable],
+            "unit": units.to_numpy()[unusable],
+            "year": year[unusable].to_numpy() if year is not None else pd.NA,
+            "variable": var,
+            "value": raw.astype(str).where(raw.notna(), ""),
+            "reason": np.where(raw.isna(), "blank", reason),
+        }
+    )
 
-    def collect(task: Task, row: dict[str, Any], local: pd.DataFrame | None) -> None:
-        if local is not None and folder is not None:
-            name = _local_name(task)
-            folder.write(name, to_csv_bytes(local, index_label=local.index.name or "id"))
+
+def _values(
+    table: pd.DataFrame, plan: _Plan, units: pd.Series, year: pd.Series | None, to_file: bool
+) -> tuple[dict[tuple[str, int | None], pd.Series], pd.DataFrame]:
+    """Each task's values (by variable and year), and the cells left out (logged)."""
+    values: dict[tuple[str, int | None], pd.Series] = {}
+    left = []
+    for var in plan.variables:
+        column, unusable = _left_out(table, var, units, year)
+        if len(unusable):
+            left.append(unusable)
+        for yr in plan.years:
+            rows = np.ones(len(table), bool) if year is None else np.asarray(year == yr, bool)
+            series = pd.Series(column.to_numpy(float)[rows], index=units.to_numpy()[rows], name=var)
+            values[var, yr] = series[np.isfinite(series.to_numpy())].sort_index()
+    columns = ["row", "unit", "year", "variable", "value", "reason"]
+    left_out = pd.concat(left, ignore_index=True) if left else pd.DataFrame(columns=columns)
+    if len(left_out):
+        first = left_out.iloc[0]
+        kinds = ", ".join(f"{n} {r}" for r, n in left_out["reason"].value_counts().items())
+        when = f" {first['year']}" if year is not None else ""
+        where = "listed in left_out.csv" if to_file else "see result.attrs['left_out']"
+        log(
+            f"batch: {len(left_out)} cells left out of their tasks ({kinds}; first: "
+            f"{first['unit']} {first['variable']}{when}); {where}",
+            logging.WARNING,
+        )
+    return values, left_out
+
+
+@dataclass
+class _Batch:
+    """The tasks' values and weights, run here or on a cluster, their rows collected."""
+
+    values: dict[tuple[str, int | None], pd.Series]
+    permutations: int
+    seed: int
+    alpha: float
+    folder: OutputFolder | None = None
+    universes: dict[tuple[str, ...], int] = field(default_factory=dict)
+    built: dict[tuple[str, int], Any] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: _Progress = field(init=False)
+
+    def build(self, plan: _Plan, weights: list[str | Weights], islands: str) -> None:
+        """The weights of each spec for each set of units with values (3 or more)."""
+        from geotool import weights as weights_mod
+
+        t0 = time.perf_counter()
+        for series in self.values.values():
+            self.universes.setdefault(tuple(series.index), len(self.universes))
+        for ids, u in self.universes.items():
+            for spec in weights:
+                if len(ids) < 3:
+                    continue  # tasks on fewer than three units fail in their own rows
+                if not isinstance(spec, str):  # prebuilt weights serve as they are
+                    self.built[_spec_name(spec), u] = spec
+                    continue
+                units = (
+                    pd.Index(ids, name="adcode")
+                    if plan.level == "county"
+                    else plan.layer.loc[list(ids)]
+                )
+                self.built[spec, u] = weights_mod.build(units, spec, islands=islands)
+        n_tasks = plan.size.tasks
+        log(
+            f"batch: {n_tasks} tasks, {len(self.built)} weights built "
+            f"({len(self.universes)} unit sets) in {time.perf_counter() - t0:.1f} s"
+        )
+
+    def failed(self, task: Task, error: str) -> dict[str, Any]:
+        n = len(self.values[task.variable, task.year])
+        seed = task_seed(self.seed, task.key)
+        return _row(task, n, self.permutations, seed, status="failed", seconds=0.0, error=error)
+
+    def collect(self, task: Task, row: dict[str, Any], local: pd.DataFrame | None) -> None:
+        if local is not None and self.folder is not None:
+            name = "local/" + check.safe_filename(task.key.replace("|", "_")) + ".csv"
+            self.folder.write(name, to_csv_bytes(local, index_label=local.index.name or "id"))
             row["local_file"] = name
-        rows[task.key] = row
-        progress(row["status"] == "failed")
+        self.rows[task.key] = row
+        self.progress(row["status"] == "failed")
 
-    def failed(task: Task, n: int, error: str) -> dict[str, Any]:
-        return {
-            "key": task.key, "variable": task.variable, "year": task.year,
-            "weights": task.weights, "statistic": task.statistic, "status": "failed",
-            "n": n, "permutations": permutations, "seed": task_seed(seed, task.key),
-            "seconds": 0.0, "error": error,
-        }  # fmt: skip
-
-    def runnable(lookup: dict[tuple[str, int], Any]) -> Iterator[tuple[Task, pd.Series, Any]]:
-        """Each task with its values and weights; those without weights fail here."""
+    def runnable(
+        self, all_tasks: list[Task], lookup: dict[tuple[str, int], Any]
+    ) -> Iterator[tuple[Task, pd.Series, Any, int]]:
+        """Each task with its values, weights and seed; those without weights fail here."""
         for task in all_tasks:
-            series = values[task.variable, task.year]
-            w = lookup.get((task.weights, universes[tuple(series.index)]))
+            series = self.values[task.variable, task.year]
+            w = lookup.get((task.weights, self.universes[tuple(series.index)]))
             if w is None:
                 error = f"InputError: {len(series)} units with values; a statistic needs 3 or more."
-                collect(task, failed(task, len(series), error), None)
+                self.collect(task, self.failed(task, error), None)
             else:
-                yield task, series, w
+                yield task, series, w, task_seed(self.seed, task.key)
 
-    if client is None:
-        for task, series, w in runnable(built):
-            row, local = _run_task(
-                task, series, w, permutations=permutations, seed=task_seed(seed, task.key),
-                alpha=alpha,
-            )  # fmt: skip
-            collect(task, row, local)
-        return [rows[t.key] for t in all_tasks]
+    def execute(self, all_tasks: list[Task], client: Client | None) -> list[dict[str, Any]]:
+        """Run the tasks (here or on ``client``), writing local tables as they arrive."""
+        self.progress = _Progress(len(all_tasks))
+        if client is None:
+            for task, series, w, seed in self.runnable(all_tasks, self.built):
+                self.collect(task, *_run_task(
+                    task, series, w, permutations=self.permutations, seed=seed, alpha=self.alpha
+                ))  # fmt: skip
+        else:
+            self._on_cluster(all_tasks, client)
+        return [self.rows[t.key] for t in all_tasks]
 
-    from distributed import as_completed
+    def _on_cluster(self, all_tasks: list[Task], client: Client) -> None:
+        from distributed import as_completed
 
-    scattered = {k: client.scatter(w, broadcast=True) for k, w in built.items()}
-    todo = list(runnable(scattered))
-    threads = max(1, sum(client.nthreads().values()))
-    size = _chunk_size(len(todo), threads)
-    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-    futures = {
-        client.submit(
-            _run_chunk, [(task, series, w, task_seed(seed, task.key)) for task, series, w in chunk],
-            permutations=permutations, alpha=alpha,
-            key=f"geotool-batch-{token}-{chunk[0][0].key}", pure=False,
-        ): [task for task, _, _ in chunk]
-        for chunk in chunks
-    }  # fmt: skip
-    try:
-        for future in as_completed(list(futures), loop=client.loop):
-            chunk_tasks = futures[future]
-            try:
-                results = future.result()
-            except Exception as exc:  # a worker lost, a result that could not travel
-                results = [
-                    (failed(task, len(values[task.variable, task.year]),
-                            f"{type(exc).__name__}: {exc}"), None)
-                    for task in chunk_tasks
-                ]  # fmt: skip
-            for task, (row, local) in zip(chunk_tasks, results, strict=True):
-                collect(task, row, local)
-            future.release()
-    finally:  # interrupted, or done: nothing of the batch stays on the cluster
-        pending = [future for future in futures if not future.done()]
-        if pending:
-            client.cancel(pending)
-        for w in scattered.values():
-            w.release()
-    return [rows[t.key] for t in all_tasks]
+        scattered = {k: client.scatter(w, broadcast=True) for k, w in self.built.items()}
+        todo = list(self.runnable(all_tasks, scattered))
+        size = _chunk_size(len(todo), max(1, sum(client.nthreads().values())))
+        token = hashlib.sha256(f"{time.time_ns()}-{id(self)}".encode()).hexdigest()[:8]
+        futures = {
+            client.submit(
+                _run_chunk, todo[i : i + size], self.permutations, self.alpha,
+                key=f"geotool-batch-{token}-{todo[i][0].key}", pure=False,
+            ): [item[0] for item in todo[i : i + size]]
+            for i in range(0, len(todo), size)
+        }  # fmt: skip
+        try:
+            for future in as_completed(list(futures), loop=client.loop):
+                try:
+                    results = future.result()
+                except Exception as exc:  # a worker lost, a result that could not travel
+                    error = f"{type(exc).__name__}: {exc}"
+                    results = [(self.failed(task, error), None) for task in futures[future]]
+                for task, (row, local) in zip(futures[future], results, strict=True):
+                    self.collect(task, row, local)
+                future.release()
+        finally:  # interrupted, or done: nothing of the batch stays on the cluster
+            pending = [future for future in futures if not future.done()]
+            if pending:
+                client.cancel(pending)
+            for w in scattered.values():
+                w.release()
 
 
 def _chunk_size(tasks: int, threads: int) -> int:
     """Tasks per future: about four futures per worker thread, at most 64 tasks each.
 
-    One future per task costs the scheduler a few milliseconds, as much as a task on a
-    few hundred units; chunks keep that overhead small while leaving enough futures to
-    balance the load (a slow chunk, a slow worker) and report progress as they finish.
+    A future costs the scheduler a few milliseconds, as much as a task on a few hundred
+    units; enough futures remain to balance the load and report progress.
     """
     return max(1, min(64, -(-tasks // (4 * threads))))
 
 
 def _run_chunk(
-    items: list[tuple[Task, pd.Series, Weights, int]], *, permutations: int, alpha: float
+    items: list[tuple[Task, pd.Series, Weights, int]], permutations: int, alpha: float
 ) -> list[tuple[dict[str, Any], pd.DataFrame | None]]:
     """Several tasks on one worker, one after the other (:func:`_run_task` each)."""
     return [
-        _run_task(task, series, w, permutations=permutations, seed=task_seed_, alpha=alpha)
-        for task, series, w, task_seed_ in items
+        _run_task(task, series, w, permutations=permutations, seed=seed, alpha=alpha)
+        for task, series, w, seed in items
     ]
 
 
@@ -898,14 +809,11 @@ def contiguity(
 ) -> Weights:
     """Contiguity weights of a very large polygon layer, found partition by partition.
 
-    The layer is split into spatially compact partitions (Hilbert order,
-    ``dask_geopandas``'s ``spatial_shuffle``) and joined with itself (``sjoin``,
-    ``intersects``): only partitions whose bounds meet are compared, so the work grows
-    with the number of polygons, and runs on the workers of ``client`` (or dask's
-    local threads). For a valid coverage (polygons that meet only along their
-    borders), intersecting polygons are queen neighbours; ``rook=True`` keeps the pairs
-    whose common boundary has a length. Units without neighbours keep none (as
-    ``islands="keep"`` of :func:`geotool.weights.build`).
+    The layer is split into spatially compact partitions (dask-geopandas'
+    ``spatial_shuffle``) and joined with itself (``intersects``) where partitions meet,
+    on ``client``'s workers or dask's local threads. For a valid coverage, intersecting
+    polygons are queen neighbours; ``rook=True`` keeps pairs sharing an edge of some
+    length. Units without neighbours keep none.
 
     Parameters
     ----------
@@ -932,8 +840,7 @@ def contiguity(
     from geotool.weights import Weights
 
     if not isinstance(geo, gpd.GeoDataFrame) or geo.index.has_duplicates:
-        msg = "geo must be a GeoDataFrame with a unique index (the units' ids)."
-        raise InputError(msg)
+        raise InputError("geo must be a GeoDataFrame with a unique index (the units' ids).")
     n = len(geo)
     parts = npartitions or max(2, n // 50_000)
     frame = gpd.GeoDataFrame({"_i": np.arange(n)}, geometry=geo.geometry.to_numpy(), crs=geo.crs)
@@ -953,13 +860,9 @@ def contiguity(
     return Weights.from_graph(Graph.from_sparse(matrix, ids=geo.index), spec=spec)
 
 
-#: Local clusters run numpy-heavy tasks in a thread of each worker process: fewer
-#: wake-ups of the worker's event loop (profiler off, slower ticks and monitors) leave
-#: the task thread the GIL, and glibc keeps its default trimming (dask's
-#: ``MALLOC_TRIM_THRESHOLD_=65536`` makes every permutation block of a few MB a fresh
-#: ``mmap``, with its page faults). Measured on this shared 2-core machine, a LISA task
-#: on the prefecture layer took 0.06 s in a worker with dask's defaults, 0.03 s without
-#: the trim setting, as in the driver (``benchmarks/bench_batch.py``).
+#: Local workers run one numpy-heavy task thread each: fewer event-loop wake-ups, and
+#: glibc's default malloc trimming (dask's made a LISA task on the prefectures take 0.06 s
+#: instead of 0.03 s; ``benchmarks/bench_batch.py``).
 _QUIET = {
     "distributed.nanny.pre-spawn-environ": {
         "OMP_NUM_THREADS": 1,
@@ -981,22 +884,18 @@ def cluster(
     scheduler: str | None = None,
     connect_timeout: float = _scheduler.CONNECT_TIMEOUT,
 ) -> Iterator[Client]:
-    """A ``distributed.Client``: a ``LocalCluster`` here, or a running scheduler.
+    """A ``distributed.Client`` of a ``LocalCluster`` here, or of a running scheduler.
 
     Parameters
     ----------
     workers : int, optional
-        Worker processes of the local cluster (one thread each); default the number of
-        CPUs this process may use. At most two per CPU are started: more only queue
-        for the same CPUs (each a process of its own, with its memory), so a larger
-        number is lowered to that cap with a warning. Ignored with ``scheduler``.
+        Worker processes of the local cluster (one thread each); default the CPUs this
+        process may use, at most two per CPU (more is lowered, with a warning).
     scheduler : str, optional
-        A running scheduler: ``tcp://host:8786`` (or ``host:8786``), ``tls://``,
-        ``ws://`` or ``wss://`` addresses, or the JSON file ``dask scheduler
-        --scheduler-file FILE`` writes. Its workers must have geotool installed.
-        Checked before dask is given it (:func:`geotool._scheduler.probe`): a port
-        nothing listens on, or a service that is no dask scheduler (silent, HTTP, a
-        proxy), is refused within ``connect_timeout`` seconds.
+        A running scheduler's address (``tcp://host:8786``, ``host:8786``, ``tls://``,
+        ``ws://``, ``wss://``) or scheduler file; its workers need geotool. Checked
+        first (:func:`geotool._scheduler.probe`): a port nothing listens on or a service
+        that is no dask scheduler is refused within ``connect_timeout`` seconds.
     connect_timeout : float, default 10
         Seconds the scheduler has to answer, and its first worker to be there.
 
@@ -1005,21 +904,14 @@ def cluster(
     distributed.Client
         Closed, with its local cluster, when the block ends.
 
-    Raises
-    ------
-    InputError
-        distributed is not installed, ``workers`` is below 1, or no dask scheduler with
-        workers answers at ``scheduler``.
-
     """
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        msg = (
+        raise InputError(
             "A batch on a cluster needs dask's distributed package, which is not installed; "
             "install it with: pip install 'geotool[scale]' (or run serially, client=None)."
-        )
-        raise InputError(msg) from exc
+        ) from exc
     if scheduler is not None:
         with _remote(Client, scheduler, _timeout(connect_timeout)) as client:
             yield client
@@ -1041,8 +933,7 @@ def cluster(
 def _timeout(value: object) -> float:
     """A connection timeout in seconds: a number from 0.1 to 600."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.1 <= value <= 600:
-        msg = f"connect_timeout={value!r}: give seconds from 0.1 to 600 (default 10)."
-        raise InputError(msg)
+        raise InputError(f"connect_timeout={value!r}: give seconds from 0.1 to 600 (default 10).")
     return float(value)
 
 
@@ -1052,16 +943,16 @@ def _workers(workers: int | None) -> int:
     if workers is None:
         return cpus
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
-        msg = f"workers={workers!r} is not a number of workers; give 1 or more (or run serially)."
-        raise InputError(msg)
-    cap = 2 * cpus
-    if workers > cap:
+        raise InputError(
+            f"workers={workers!r} is not a number of workers; give 1 or more (or run serially)."
+        )
+    if workers > 2 * cpus:
         log(
             f"batch: {int(workers):,} workers asked for, but this process may use {cpus} "
-            f"CPUs; starting {cap} (at most 2 per CPU: more would only queue for them)",
+            f"CPUs; starting {2 * cpus} (at most 2 per CPU: more would only queue for them)",
             logging.WARNING,
         )
-        return cap
+        return 2 * cpus
     return int(workers)
 
 
@@ -1070,23 +961,21 @@ def _remote(client_type: type[Client], scheduler: str, timeout: float) -> Iterat
     """A client of a running scheduler, checked first: it answers, and has a worker."""
     target = _scheduler.address(scheduler)
     _scheduler.probe(target, timeout=timeout)
+    local = "scheduler= to run on a local cluster."
     try:
         client = client_type(target, timeout=timeout, set_as_default=False)
     except (OSError, MemoryError, TimeoutError) as exc:  # gone between the probe and now
-        msg = (
+        raise InputError(
             f"scheduler={target!r}: no dask scheduler answered at {target} within "
             f"{timeout:g} s ({type(exc).__name__}); start one with `dask scheduler` or omit "
-            "scheduler= to run on a local cluster."
-        )
-        raise InputError(msg) from None
+            + local
+        ) from None
     with client:
         try:
             client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
-            msg = (
+            raise InputError(
                 f"scheduler={target!r}: the scheduler has no workers (none came within "
-                f"{timeout:g} s); start some with `dask worker {target}`, or omit scheduler= "
-                "to run on a local cluster."
-            )
-            raise InputError(msg) from None
+                f"{timeout:g} s); start some with `dask worker {target}`, or omit " + local
+            ) from None
         yield client
