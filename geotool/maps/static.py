@@ -1,0 +1,433 @@
+"""A run's static figures for print: its maps and Moran scatter plots, Chinese or English.
+
+Each takes what the matching page of :mod:`geotool.maps.pages` takes and returns a
+:class:`matplotlib.figure.Figure` drawn by :func:`geotool.maps.figure.to_figure`.
+Tested units that are not significant, units not tested (no neighbours, not members)
+and units outside the universe each get their own colour; legends name the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from geotool import boundaries
+from geotool.autocorr import LISA_CLASSES
+from geotool.maps.figure import Overlay, style, to_figure, validate
+from geotool.maps.pages import (
+    JOIN_COLOURS,
+    P_COLOURS,
+    TIER_COLOURS,
+    cluster_colours,
+    marked_points,
+)
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from matplotlib.figure import Figure
+
+__all__ = ["NOT_SIGNIFICANT", "NOT_TESTED", "OUTSIDE", "moran_figure", "report_figures"]
+
+#: Tested, not significant / not tested (in the universe) / outside the universe.
+NOT_SIGNIFICANT = "#c8c8c8"
+NOT_TESTED = "#f3e3a0"
+OUTSIDE = "#fbfbfb"
+
+_T = {
+    "zh": {
+        "source": "数据：《中国工业百强县（市）、百强区发展报告（2020 年）》；geotool 计算",
+        "rankings": "2020 中国工业百强县（市）梯队",
+        "tier": "第 {t} 梯队",
+        "tier_ranks": "第 {t} 梯队（第 {lo}–{hi} 名）",
+        "tiers": "梯队",
+        "not_ranked": "未上榜",
+        "outside": "不在分析范围内",
+        "not_sig": "已检验，不显著",
+        "not_tested": "未检验（无邻居）",
+        "lisa": "LISA 聚类：{label}",
+        "lisa_legend": "局部 Moran's I 分类",
+        "lisa_classes": {
+            "High-High": "高-高",
+            "Low-Low": "低-低",
+            "Low-High": "低-高",
+            "High-Low": "高-低",
+            "Not significant": "已检验，不显著",
+        },
+        "rule": "显著性：{rule}",
+        "perms": "；{n} 次条件置换",
+        "sig": "显著性（伪 p 值）：{label}",
+        "sig_legend": "伪 p 值（未校正，{sided}）",
+        "sig_note": "α = 0.05；图中为未校正的 p 值，LISA 分类按 {rule}",
+        "joins": "局部联接计数：{label}",
+        "joins_legend": "局部联接计数",
+        "cluster": "显著聚集（p ≤ {alpha:g}）",
+        "member_not_sig": "已检验，不显著",
+        "not_member": "未检验（非成员）",
+        "joins_note": "α = {alpha:g}，{n} 次条件置换，未作多重比较校正",
+        "diffusion": "东西梯次扩散：梯队、标准差椭圆与扩散向量",
+        "ellipse": "梯队标准差椭圆",
+        "centre": "梯队平均中心",
+        "vector": "扩散向量（第 1 梯队 → 第 n 梯队）",
+        "clusters": "城市群",
+        "clusters_legend": "城市群（{set}）",
+        "outline": "城市群边界",
+        "moran_x": "标准化值 z",
+        "moran_y": "z 的空间滞后（行标准化）",
+        "moran_i": "Moran's I = {i:.3f}",
+        "slope": "斜率 = {s:.3f}",
+    },
+    "en": {
+        "source": "Data: China's Top-100 Industrial Counties and Districts report (2020); "
+        "computed with geotool",
+        "rankings": "2020 top-100 industrial counties: tiers",
+        "tier": "tier {t}",
+        "tier_ranks": "tier {t} (ranks {lo}–{hi})",
+        "tiers": "Tiers",
+        "not_ranked": "not ranked",
+        "outside": "outside the universe",
+        "not_sig": "tested, not significant",
+        "not_tested": "not tested (no neighbours)",
+        "lisa": "LISA clusters: {label}",
+        "lisa_legend": "Local Moran classes",
+        "lisa_classes": {
+            "High-High": "High-High",
+            "Low-Low": "Low-Low",
+            "Low-High": "Low-High",
+            "High-Low": "High-Low",
+            "Not significant": "tested, not significant",
+        },
+        "rule": "Significance: {rule}",
+        "perms": "; {n} conditional permutations",
+        "sig": "Significance (pseudo p): {label}",
+        "sig_legend": "pseudo p (unadjusted, {sided})",
+        "sig_note": "α = 0.05; p shown unadjusted; LISA classes use {rule}",
+        "joins": "Local join counts: {label}",
+        "joins_legend": "Local join counts",
+        "cluster": "significant cluster (p ≤ {alpha:g})",
+        "member_not_sig": "tested, not significant",
+        "not_member": "not tested (not a member)",
+        "joins_note": "α = {alpha:g}, {n} conditional permutations, no multiple-comparison "
+        "correction",
+        "diffusion": "East-west tier diffusion: tiers, standard-deviational ellipses, vectors",
+        "ellipse": "tier standard-deviational ellipse",
+        "centre": "tier mean centre",
+        "vector": "diffusion vector (tier 1 → tier n)",
+        "clusters": "City clusters",
+        "clusters_legend": "City clusters ({set})",
+        "outline": "city-cluster outline",
+        "moran_x": "standardised value z",
+        "moran_y": "spatial lag of z (row-standardised)",
+        "moran_i": "Moran's I = {i:.3f}",
+        "slope": "slope = {s:.3f}",
+    },
+}
+
+
+def _words(lang: str) -> dict[str, Any]:
+    validate((), lang=lang)
+    return _T[lang]
+
+
+_RULE_ZH = {
+    "no adjustment": "未校正",
+    "FDR": "FDR 校正",
+    "Bonferroni": "Bonferroni 校正",
+    "two-sided p": "双侧 p",
+    "one-sided (folded) p": "单侧 p（折叠，同 GeoDa）",
+}
+#: The sidedness of local p-values (``attrs["p_sided"]``) in legends, by language.
+_SIDED = {
+    "en": {"two-sided": "two-sided", "folded": "one-sided, folded"},
+    "zh": {"two-sided": "双侧", "folded": "单侧，折叠"},
+}
+#: The 2020 report's variables and join tables by key, in Chinese.
+_LABELS_ZH = {
+    "industrial_counties": "工业百强县（得分 = 101 − 名次）",
+    "innovation_counties": "创新百强县（得分 = 101 − 名次）",
+    "industrial_districts": "工业百强区（得分 = 101 − 名次）",
+}
+_JOIN_LABELS_ZH = {
+    "industrial_counties": "工业百强县成员（BB）",
+    "innovation_counties": "创新百强县成员（BB）",
+    "industrial_districts": "工业百强区成员（BB）",
+    "colocation": "工业百强县 × 创新百强县 共位（CLC）",
+}
+
+
+def _rule(local: pd.DataFrame, lang: str) -> str:
+    """The classes' significance rule (``attrs["lisa_rule"]``) in ``lang``."""
+    rule = str(local.attrs.get("lisa_rule", "p <= 0.05, no adjustment")).replace("<=", "≤")
+    if lang == "zh":
+        for en, zh in _RULE_ZH.items():
+            rule = rule.replace(en, zh)
+        rule = rule.replace(", ", "，")
+    return rule
+
+
+def _map(column: pd.Series, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
+    """The units (default the bundled counties) coloured by ``column``, with the source."""
+    layer = boundaries.load("county") if opts["units"] is None else opts["units"]
+    units = layer[[layer.geometry.name]].copy()
+    units["value"] = column.reindex(units.index)
+    words = _T[opts["lang"]]
+    source = words["source"] if opts["source"] is None else opts["source"]
+    return to_figure(units, "value", source=source, lang=opts["lang"], **kwargs)
+
+
+def _tiers(info: pd.DataFrame, words: Mapping[str, Any]) -> tuple[dict, dict]:
+    """The tiers' legend labels (with the report's rank ranges) and colours."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    tiers = sorted(int(t) for t in info["tier"].dropna().unique())
+    ranks = info.attrs.get("tier_ranks") or {}
+    if "industrial_rank" in info.columns and ranks and set(tiers) <= set(ranks):
+        labels = {t: words["tier_ranks"].format(t=t, lo=ranks[t][0], hi=ranks[t][1])
+                  for t in tiers}  # fmt: skip
+    else:
+        labels = {t: words["tier"].format(t=t) for t in tiers}
+    if set(tiers) <= set(TIER_COLOURS):
+        return labels, {t: TIER_COLOURS[t] for t in tiers}
+    cm = colormaps["Reds_r"].resampled(len(tiers) + 1)
+    return labels, {t: to_hex(cm(i)) for i, t in enumerate(tiers)}
+
+
+def _tier_map(info: pd.DataFrame, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
+    """Ranked units by tier (the report's four tiers, or a user's), unranked apart."""
+    words = _T[opts["lang"]]
+    labels, colours = _tiers(info, words)
+    return _map(
+        info["tier"], opts, colours=colours, labels=labels, missing_label=words["not_ranked"],
+        legend_title=words["tiers"], **kwargs,
+    )  # fmt: skip
+
+
+def _tier_overlays(shapes: gpd.GeoDataFrame, words: Mapping[str, Any]) -> list[Overlay]:
+    """Each tier's standard-deviational ellipse and mean centre, and the diffusion vectors."""
+    centres = shapes[shapes["kind"] == "mean_centre"].copy()
+    centres["text"] = [str(int(t)) for t in centres["tier"]]
+    return [
+        Overlay(shapes[shapes["kind"] == "ellipse"], words["ellipse"],
+                {"color": "#08519c", "linewidth": 1.1, "linestyle": "dashed"}),
+        Overlay(shapes[shapes["kind"] == "vector"], words["vector"],
+                {"color": "#000000", "linewidth": 1.4, "arrow": True}),
+        Overlay(centres, words["centre"],
+                {"color": "#08519c", "facecolor": "#ffffff", "markersize": 28,
+                 "linewidth": 1.2, "zorder": 7}, text="text"),
+    ]  # fmt: skip
+
+
+def _clusters(
+    membership: pd.DataFrame,
+    polygons: gpd.GeoDataFrame,
+    ranked: pd.Series,
+    marked_name: str,
+    opts: Mapping[str, Any],
+) -> Figure:
+    """Member units shaded by primary city cluster, cluster outlines, ranked units marked."""
+    words = _T[opts["lang"]]
+    en = opts["lang"] != "zh" and "cluster_en" in polygons.columns
+    labels = dict(zip(polygons["cluster_id"], polygons["cluster_en" if en else "cluster_zh"],
+                      strict=True))  # fmt: skip
+    primary = membership["primary_cluster"].where(membership["primary_cluster"].astype(bool))
+    overlays = [
+        Overlay(polygons, words["outline"], {"color": "#000000", "linewidth": 0.8}),
+        Overlay(marked_points(ranked, opts["units"]), marked_name,
+                {"color": "#000000", "facecolor": "#ffdd00", "markersize": 9,
+                 "linewidth": 0.4}),
+    ]  # fmt: skip
+    return _map(
+        primary, opts, colours=cluster_colours(polygons), labels=labels, missing_label="",
+        title=words["clusters"], overlays=overlays,
+        legend_title=words["clusters_legend"].format(set=membership.attrs.get("set", "")),
+    )  # fmt: skip
+
+
+def _class_map(
+    cls: pd.Series,
+    colours: dict[Any, str],
+    labels: dict[Any, str],
+    opts: Mapping[str, Any],
+    **kwargs: Any,
+) -> Figure:
+    """Units coloured by a class; units outside the universe (not in ``cls``) apart."""
+    words = _T[opts["lang"]]
+    return _map(
+        cls, opts, colours=colours, labels=labels, missing=OUTSIDE,
+        missing_label=words["outside"], **kwargs,
+    )  # fmt: skip
+
+
+def _lisa(local: pd.DataFrame, label: str, permutations: int | None, opts: Mapping) -> Figure:
+    """LISA classes of one variable; untested units (no neighbours) apart."""
+    words = _T[opts["lang"]]
+    cls = local["lisa_class"].where(local["p_sim"].notna(), "__untested")
+    colours = {k: NOT_SIGNIFICANT if k == "Not significant" else c
+               for k, c in LISA_CLASSES.items()} | {"__untested": NOT_TESTED}  # fmt: skip
+    labels = dict(words["lisa_classes"]) | {"__untested": words["not_tested"]}
+    note = words["rule"].format(rule=_rule(local, opts["lang"]))
+    note += words["perms"].format(n=permutations) if permutations else ""
+    return _class_map(
+        cls, colours, labels, opts, title=words["lisa"].format(label=label),
+        legend_title=words["lisa_legend"], legend_note=note,
+    )  # fmt: skip
+
+
+def _significance(local: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> Figure:
+    """Unadjusted pseudo p-values of the local Moran in 3 classes, as the HTML layer."""
+    words, lang = _T[opts["lang"]], opts["lang"]
+    p = local["p_sim"]
+    keys = list(P_COLOURS)[:3]  # "p <= 0.001", "p <= 0.01", "p <= 0.05"
+    cls = pd.Series(
+        np.select([p <= 0.001, p <= 0.01, p <= 0.05, p.notna()], [*keys, "ns"], default="nt"),
+        index=local.index,
+    )
+    colours = {k: P_COLOURS[k] for k in keys} | {"ns": NOT_SIGNIFICANT, "nt": NOT_TESTED}
+    labels = {k: k.replace("<=", "≤") for k in keys}
+    labels |= {"ns": words["not_sig"], "nt": words["not_tested"]}
+    sided = _SIDED[lang].get(str(local.attrs.get("p_sided", "folded")), "?")
+    return _class_map(
+        cls, colours, labels, opts, title=words["sig"].format(label=label),
+        legend_title=words["sig_legend"].format(sided=sided),
+        legend_note=words["sig_note"].format(rule=_rule(local, lang)),
+    )  # fmt: skip
+
+
+def _joins(frame: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> Figure:
+    """Local join counts: significant clusters, members not significant, non-members."""
+    words = _T[opts["lang"]]
+    alpha = float(frame.attrs.get("alpha", 0.05))
+    cls = pd.Series(
+        np.where(frame["p_sim"].isna(), "nt", np.where(frame["significant"], "c", "ns")),
+        index=frame.index,
+    )
+    colours = {"c": JOIN_COLOURS["cluster"], "ns": JOIN_COLOURS["tested, not significant"],
+               "nt": NOT_SIGNIFICANT}  # fmt: skip
+    labels = {"c": words["cluster"].format(alpha=alpha), "ns": words["member_not_sig"],
+              "nt": words["not_member"]}  # fmt: skip
+    note = words["joins_note"].format(alpha=alpha, n=frame.attrs.get("permutations", ""))
+    return _class_map(
+        cls, colours, labels, opts, title=words["joins"].format(label=label),
+        legend_title=words["joins_legend"], legend_note=note,
+    )  # fmt: skip
+
+
+def moran_figure(
+    local: pd.DataFrame, *, title: str = "", moran_i: float | None = None, lang: str = "zh"
+) -> Figure:
+    """The Moran scatter plot for print: CJK-capable, the LISA classes in the legend.
+
+    ``local`` is :func:`geotool.autocorr.local_stats`; ``moran_i`` (the global I) is
+    printed when given, else the fitted slope (drawn either way).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    words = _words(lang)
+    data = local[local["z"].notna() & local["lag"].notna()]
+    with style():
+        fig = Figure(figsize=(6.0, 5.6))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for cls, colour in LISA_CLASSES.items():
+            part = data[data["lisa_class"] == cls]
+            ns = cls == "Not significant"
+            ax.scatter(
+                part["z"], part["lag"], s=16, c=NOT_SIGNIFICANT if ns else colour,
+                edgecolors="#888888" if ns else "#333333", linewidths=0.3,
+                label=f"{words['lisa_classes'][cls]} ({len(part)})", zorder=2 if ns else 3,
+            )  # fmt: skip
+        slope = float(np.polyfit(data["z"], data["lag"], 1)[0])
+        xs = np.array([data["z"].min(), data["z"].max()])
+        ax.plot(xs, slope * xs, color="#000000", linewidth=1.2)
+        ax.axhline(0, color="#777777", linewidth=0.6)
+        ax.axvline(0, color="#777777", linewidth=0.6)
+        ax.set_xlabel(words["moran_x"], fontsize=10)
+        ax.set_ylabel(words["moran_y"], fontsize=10)
+        ax.tick_params(labelsize=9)
+        stat = (words["moran_i"].format(i=moran_i) if moran_i is not None
+                else words["slope"].format(s=slope))  # fmt: skip
+        ax.set_title(f"{title}\n{stat}" if title else stat, fontsize=11)
+        ax.legend(fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3,
+                  frameon=False, title=words["rule"].format(rule=_rule(local, lang)),
+                  title_fontsize=8.5)  # fmt: skip
+        fig.tight_layout()
+    return fig
+
+
+def report_figures(
+    info: pd.DataFrame,
+    *,
+    locals_: Mapping[str, pd.DataFrame],
+    labels: Mapping[str, str],
+    joins: Mapping[str, tuple[str, pd.DataFrame]],
+    shapes: gpd.GeoDataFrame,
+    membership: pd.DataFrame | None,
+    polygons: gpd.GeoDataFrame | None,
+    marked: pd.Series | None,
+    marked_name: str,
+    moran: Mapping[str, float],
+    permutations: int | None = None,
+    title: str | None = None,
+    source: str | None = None,
+    lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
+) -> Iterator[tuple[str, Figure]]:
+    """Every static figure of a run, by file name (no suffix), one at a time.
+
+    Parameters
+    ----------
+    info : pandas.DataFrame
+        The units' table (``tier``, and ``industrial_rank`` for the report).
+    locals_, labels : mapping
+        Variable key (file-name safe) -> :func:`geotool.autocorr.local_stats`; -> label.
+    joins : mapping
+        File-name key -> (label, :func:`geotool.autocorr.local_join_counts` frame).
+    shapes : geopandas.GeoDataFrame
+        :func:`geotool.tiers.shapes` of the first tier table.
+    membership, polygons : optional
+        :func:`geotool.clusters.membership` and ``polygons``; no cluster figure without.
+    marked, marked_name : pandas.Series, str
+        Ranks by id of the units marked on the cluster map (default
+        ``info["industrial_rank"]``), and their legend entry.
+    moran : mapping
+        Variable key -> global Moran's I under the default weights.
+    permutations : int, optional
+        Permutations of the local tests, for the legends.
+    title, source : str, optional
+        A user's study: the rankings map's title, and what the data are (written
+        "数据：…" / "Data: …" in the captions; default the 2020 report).
+    lang : {"zh", "en"}
+        Language of the figures.
+    units : geopandas.GeoDataFrame, optional
+        The units drawn, indexed like ``info``; default the bundled county layer.
+
+    Yields
+    ------
+    tuple of (str, matplotlib.figure.Figure)
+        ``rankings``, ``tiers``, ``clusters``, then per variable ``lisa_<key>``,
+        ``significance_<key>``, ``moran_<key>``, then ``ljc_<key>`` per join table.
+
+    """
+    words = _words(lang)
+    if source is not None:
+        source = ("数据：" if lang == "zh" else "Data: ") + source
+    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units}
+    yield "rankings", _tier_map(info, opts, title=title or words["rankings"])
+    yield "tiers", _tier_map(info, opts, title=words["diffusion"],
+                             overlays=_tier_overlays(shapes, words))  # fmt: skip
+    if membership is not None and polygons is not None:
+        ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
+        yield "clusters", _clusters(membership, polygons, ranked, marked_name, opts)
+    for key, local in locals_.items():
+        zh = lang == "zh" and key in _LABELS_ZH
+        label = _LABELS_ZH[key] if zh else labels.get(key, key)
+        yield f"lisa_{key}", _lisa(local, label, permutations, opts)
+        yield f"significance_{key}", _significance(local, label, opts)
+        yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
+    for key, (join_label, frame) in joins.items():
+        zh = lang == "zh" and key in _JOIN_LABELS_ZH
+        yield f"ljc_{key}", _joins(frame, _JOIN_LABELS_ZH[key] if zh else join_label, opts)
