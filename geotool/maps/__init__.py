@@ -191,10 +191,7 @@ def _encode_text(ids: list[str], geoms: np.ndarray, datum: str, groups: pd.Serie
     """The body of :func:`_encode_geo`: polygons simplified past ``_MAX_VERTICES``."""
     from geotool._topojson import encode
 
-    if datum == "gcj02":
-        from geotool.datum import transform_geometries
-
-        geoms = transform_geometries(geoms, to="gcj02")
+    geoms = _in_datum(geoms, datum)
     if not set(shapely.get_type_id(geoms).tolist()) <= {3, 6}:
         return _geojson(geoms, [{"id": i} for i in ids])
     if int(shapely.get_num_coordinates(geoms).sum()) > _MAX_VERTICES:
@@ -208,6 +205,15 @@ def _encode_text(ids: list[str], geoms: np.ndarray, datum: str, groups: pd.Serie
     if groups is not None:
         props = [{"id": i, "g": g} for i, g in zip(ids, groups.to_numpy(), strict=True)]
     return json.dumps(encode(geoms, props), separators=(",", ":"))
+
+
+def _in_datum(geoms: np.ndarray, datum: str) -> np.ndarray:
+    """WGS84 geometries in the map's datum (shifted to GCJ-02 under AMap tiles)."""
+    if datum != "gcj02":
+        return geoms
+    from geotool.datum import transform_geometries
+
+    return transform_geometries(geoms, to="gcj02")
 
 
 def _geojson(geoms: np.ndarray, properties: list[dict[str, Any]]) -> str:
@@ -557,26 +563,14 @@ _CDN_NOTE = (
 
 
 @settings_cache(maxsize=2)
-def _maritime_lines(datum: str) -> str:
-    """The maritime boundary line as compact GeoJSON text (coordinates to ~10 m)."""
-    geoms = boundaries.maritime().geometry.to_numpy()
-    if datum == "gcj02":
-        from geotool.datum import transform_geometries
-
-        geoms = transform_geometries(geoms, to="gcj02")
-    geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
-    return _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))
-
-
 def _maritime_overlay(datum: str) -> dict[str, Any]:
-    """The map overlay of the maritime boundary line (in the map's datum)."""
+    """The map overlay of the maritime boundary line (十段线), coordinates to ~10 m."""
+    geoms = _in_datum(boundaries.maritime().geometry.to_numpy(), datum)
+    geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
+    lines = _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))
     style = {"color": "#333333", "weight": 2, "opacity": 0.9}
-    return {
-        "name": "十段线 maritime boundary",
-        "data": json.loads(_maritime_lines(datum)),
-        "style": style,
-        "point": style,
-    }
+    return {"name": "十段线 maritime boundary", "data": json.loads(lines), "style": style,
+            "point": style}  # fmt: skip
 
 
 def choropleth(
@@ -637,16 +631,10 @@ def choropleth(
         )
     v = pd.Series(v.to_numpy(), index=ids, name=values.name)[matched]
     colour_of, legend = classify(v, scheme=scheme, k=k, breaks=breaks, cmap=cmap)
-    by_unit = colour_of.to_dict()
     kwargs.setdefault("fit", "coloured")
-    return unit_map(
-        [{"name": str(values.name), "colours": by_unit}],
-        geo=geo,
-        title=title,
-        legend=legend,
-        legend_title=str(values.name),
-        **kwargs,
-    )
+    layer = {"name": str(values.name), "colours": colour_of.to_dict()}
+    return unit_map([layer], geo=geo, title=title, legend=legend, legend_title=str(values.name),
+                    **kwargs)  # fmt: skip
 
 
 def _check_choropleth_input(

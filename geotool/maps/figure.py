@@ -16,6 +16,7 @@ import io
 import logging
 import math
 import re
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ __all__ = [
     "FORMATS",
     "LANGS",
     "NEUTRAL",
+    "WORDS",
     "Overlay",
     "figure_bytes",
     "font_path",
@@ -77,27 +79,11 @@ _CHINA = (73.0, 3.0, 136.0, 54.0)
 _INSET = (106.0, 3.0, 123.5, 25.5)
 _SANSHA_PREFIX = "4603"
 
-_TEXT = {
-    "zh": {
-        "inset": "南海诸岛",
-        "north": "北",
-        "missing": "无数据",
-        "maritime": "海上边界线（十段线）",
-        "boundaries": "边界：{package} {version}（{upstream}），{vintage} 年版，WGS84",
-        "projection": "投影：Albers 等积圆锥（标准纬线 25°N、47°N，中央经线 {lon0:g}°E）",
-    },
-    "en": {
-        "inset": "South China Sea Islands",
-        "north": "N",
-        "missing": "no data",
-        "maritime": "maritime boundary (ten-dash line)",
-        "boundaries": "Boundaries: {package} {version} ({upstream}), {vintage} vintage, WGS84",
-        "projection": (
-            "Projection: Albers equal-area conic (standard parallels 25°N, 47°N, "
-            "central meridian {lon0:g}°E)"
-        ),
-    },
-}
+#: The figures' own words by language (``maps/words.toml``, shared with maps.static).
+WORDS: dict[str, Any] = tomllib.loads(
+    resources.files("geotool.maps").joinpath("words.toml").read_text(encoding="utf-8")
+)
+_TEXT: dict[str, dict[str, str]] = WORDS["figure"]
 
 
 def font_path() -> Path:

@@ -130,9 +130,8 @@ def lisa_map(
         name = f"local join counts: {label}"
         layers.append(_layer(name, frame.index, keys, JOIN_COLOURS, tested))
     for label, local in locals_.items():  # a unit without a p-value was not tested
-        tested = local["p_sim"].notna()
-        keys = local["lisa_class"]
-        layers.append(_layer(f"LISA: {label}", local.index, keys, LISA_COLOURS, tested))
+        lisa, tested = local["lisa_class"], local["p_sim"].notna()
+        layers.append(_layer(f"LISA: {label}", local.index, lisa, LISA_COLOURS, tested))
     for label, local in locals_.items():
         p = local["p_sim"]
         keys = np.select(
@@ -418,26 +417,11 @@ def index_page(
 ) -> str:
     """The landing page of a run: maps, linked views, headline numbers as tables, figures.
 
-    Parameters
-    ----------
-    summary : dict
-        The run's summary (``summary.json``).
-    maps_written : dict
-        File name under ``maps/`` -> size in bytes.
-    title : str
-        The page heading.
-    linked : dict, optional
-        Variable key -> file name under ``maps/`` of its linked LISA view.
-    figures : list of str, optional
-        Static figures (paths in the run folder) shown as thumbnails.
-    lang : {"zh", "en"}
-        The study's language (the page's ``lang`` attribute).
-
-    Returns
-    -------
-    str
-        The page; every value escaped, p-values below 0.001 as "< 0.001".
-
+    ``summary`` is the run's ``summary.json``; ``maps_written`` maps a file under
+    ``maps/`` to its size; ``linked`` a variable key to its linked view's file;
+    ``figures`` are static figures (paths in the run folder) shown as thumbnails;
+    ``lang`` is the page's language. Every value is escaped; p-values below 0.001 read
+    "< 0.001".
     """
     linked = linked or {}
     rules = dict.fromkeys(

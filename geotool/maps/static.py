@@ -16,7 +16,7 @@ import pandas as pd
 
 from geotool import boundaries
 from geotool.autocorr import LISA_CLASSES
-from geotool.maps.figure import Overlay, style, to_figure, validate
+from geotool.maps.figure import WORDS, Overlay, style, to_figure, validate
 from geotool.maps.pages import (
     JOIN_COLOURS,
     P_COLOURS,
@@ -36,94 +36,7 @@ NOT_SIGNIFICANT = "#c8c8c8"
 NOT_TESTED = "#f3e3a0"
 OUTSIDE = "#fbfbfb"
 
-_T = {
-    "zh": {
-        "source": "数据：《中国工业百强县（市）、百强区发展报告（2020 年）》；geotool 计算",
-        "rankings": "2020 中国工业百强县（市）梯队",
-        "tier": "第 {t} 梯队",
-        "tier_ranks": "第 {t} 梯队（第 {lo}–{hi} 名）",
-        "tiers": "梯队",
-        "not_ranked": "未上榜",
-        "outside": "不在分析范围内",
-        "not_sig": "已检验，不显著",
-        "not_tested": "未检验（无邻居）",
-        "lisa": "LISA 聚类：{label}",
-        "lisa_legend": "局部 Moran's I 分类",
-        "lisa_classes": {
-            "High-High": "高-高",
-            "Low-Low": "低-低",
-            "Low-High": "低-高",
-            "High-Low": "高-低",
-            "Not significant": "已检验，不显著",
-        },
-        "rule": "显著性：{rule}",
-        "perms": "；{n} 次条件置换",
-        "sig": "显著性（伪 p 值）：{label}",
-        "sig_legend": "伪 p 值（未校正，{sided}）",
-        "sig_note": "α = 0.05；图中为未校正的 p 值，LISA 分类按 {rule}",
-        "joins": "局部联接计数：{label}",
-        "joins_legend": "局部联接计数",
-        "cluster": "显著聚集（p ≤ {alpha:g}）",
-        "member_not_sig": "已检验，不显著",
-        "not_member": "未检验（非成员）",
-        "joins_note": "α = {alpha:g}，{n} 次条件置换，未作多重比较校正",
-        "diffusion": "东西梯次扩散：梯队、标准差椭圆与扩散向量",
-        "ellipse": "梯队标准差椭圆",
-        "centre": "梯队平均中心",
-        "vector": "扩散向量（第 1 梯队 → 第 n 梯队）",
-        "clusters": "城市群",
-        "clusters_legend": "城市群（{set}）",
-        "outline": "城市群边界",
-        "moran_x": "标准化值 z",
-        "moran_y": "z 的空间滞后（行标准化）",
-        "moran_i": "Moran's I = {i:.3f}",
-        "slope": "斜率 = {s:.3f}",
-    },
-    "en": {
-        "source": "Data: China's Top-100 Industrial Counties and Districts report (2020); "
-        "computed with geotool",
-        "rankings": "2020 top-100 industrial counties: tiers",
-        "tier": "tier {t}",
-        "tier_ranks": "tier {t} (ranks {lo}–{hi})",
-        "tiers": "Tiers",
-        "not_ranked": "not ranked",
-        "outside": "outside the universe",
-        "not_sig": "tested, not significant",
-        "not_tested": "not tested (no neighbours)",
-        "lisa": "LISA clusters: {label}",
-        "lisa_legend": "Local Moran classes",
-        "lisa_classes": {
-            "High-High": "High-High",
-            "Low-Low": "Low-Low",
-            "Low-High": "Low-High",
-            "High-Low": "High-Low",
-            "Not significant": "tested, not significant",
-        },
-        "rule": "Significance: {rule}",
-        "perms": "; {n} conditional permutations",
-        "sig": "Significance (pseudo p): {label}",
-        "sig_legend": "pseudo p (unadjusted, {sided})",
-        "sig_note": "α = 0.05; p shown unadjusted; LISA classes use {rule}",
-        "joins": "Local join counts: {label}",
-        "joins_legend": "Local join counts",
-        "cluster": "significant cluster (p ≤ {alpha:g})",
-        "member_not_sig": "tested, not significant",
-        "not_member": "not tested (not a member)",
-        "joins_note": "α = {alpha:g}, {n} conditional permutations, no multiple-comparison "
-        "correction",
-        "diffusion": "East-west tier diffusion: tiers, standard-deviational ellipses, vectors",
-        "ellipse": "tier standard-deviational ellipse",
-        "centre": "tier mean centre",
-        "vector": "diffusion vector (tier 1 → tier n)",
-        "clusters": "City clusters",
-        "clusters_legend": "City clusters ({set})",
-        "outline": "city-cluster outline",
-        "moran_x": "standardised value z",
-        "moran_y": "spatial lag of z (row-standardised)",
-        "moran_i": "Moran's I = {i:.3f}",
-        "slope": "slope = {s:.3f}",
-    },
-}
+_T: dict[str, dict[str, Any]] = WORDS["static"]
 
 
 def _words(lang: str) -> dict[str, Any]:
@@ -378,39 +291,18 @@ def report_figures(
 ) -> Iterator[tuple[str, Figure]]:
     """Every static figure of a run, by file name (no suffix), one at a time.
 
-    Parameters
-    ----------
-    info : pandas.DataFrame
-        The units' table (``tier``, and ``industrial_rank`` for the report).
-    locals_, labels : mapping
-        Variable key (file-name safe) -> :func:`geotool.autocorr.local_stats`; -> label.
-    joins : mapping
-        File-name key -> (label, :func:`geotool.autocorr.local_join_counts` frame).
-    shapes : geopandas.GeoDataFrame
-        :func:`geotool.tiers.shapes` of the first tier table.
-    membership, polygons : optional
-        :func:`geotool.clusters.membership` and ``polygons``; no cluster figure without.
-    marked, marked_name : pandas.Series, str
-        Ranks by id of the units marked on the cluster map (default
-        ``info["industrial_rank"]``), and their legend entry.
-    moran : mapping
-        Variable key -> global Moran's I under the default weights.
-    permutations : int, optional
-        Permutations of the local tests, for the legends.
-    title, source : str, optional
-        A user's study: the rankings map's title, and what the data are (written
-        "数据：…" / "Data: …" in the captions; default the 2020 report).
-    lang : {"zh", "en"}
-        Language of the figures.
-    units : geopandas.GeoDataFrame, optional
-        The units drawn, indexed like ``info``; default the bundled county layer.
+    ``info`` is the units' table (``tier``; ``industrial_rank`` for the report);
+    ``locals_`` and ``labels`` map a variable key to its
+    :func:`geotool.autocorr.local_stats` and label; ``joins`` a key to (label,
+    :func:`geotool.autocorr.local_join_counts`); ``shapes`` are the first tier table's
+    :func:`geotool.tiers.shapes`; no cluster figure without ``membership`` and
+    ``polygons``; ``marked`` ranks the units marked on it (default
+    ``info["industrial_rank"]``); ``moran`` maps a key to its global Moran's I. A user's
+    study gives ``title`` (of the rankings map), ``source`` ("数据：…" / "Data: …") and
+    ``units`` (its geometry, indexed like ``info``; default the bundled counties).
 
-    Yields
-    ------
-    tuple of (str, matplotlib.figure.Figure)
-        ``rankings``, ``tiers``, ``clusters``, then per variable ``lisa_<key>``,
-        ``significance_<key>``, ``moran_<key>``, then ``ljc_<key>`` per join table.
-
+    Yields ``rankings``, ``tiers``, ``clusters``, then per variable ``lisa_<key>``,
+    ``significance_<key>``, ``moran_<key>``, then ``ljc_<key>`` per join table.
     """
     words = _words(lang)
     if source is not None:

@@ -78,7 +78,7 @@ def unit_info(
     return out
 
 
-def _quarters(ranks: pd.Series) -> dict[str, str]:
+def _quarters(ranks: pd.Series) -> dict[Any, str]:
     """Colour of each ranked unit by its rank's quarter (1-25, 26-50 ...)."""
 
     def quarter(rank: int) -> str:
