@@ -60,6 +60,7 @@ __all__ = [
     "P_CLASSES",
     "SIDED_WORDS",
     "SOUTH_SEA",
+    "asset",
     "choropleth",
     "escape",
     "fmt_p",
@@ -152,8 +153,8 @@ def _topology(datum: str) -> str:
 
 
 @settings_cache(maxsize=1)
-def _asset(name: str) -> str:
-    """A JavaScript file shipped with :mod:`geotool.maps` (read once)."""
+def asset(name: str) -> str:
+    """A file shipped with :mod:`geotool.maps` (a script, a page template), read once."""
     return resources.files("geotool.maps").joinpath(name).read_text(encoding="utf-8")
 
 
@@ -459,7 +460,7 @@ def unit_map(
         "searchHint": "搜索 / search (江阴 / Jiangyin)" if geo is None else "搜索 / search",
     }
     call = script_call("geotoolPage", JSONText(data), info, spec, options, names=(fmap.get_name(),))
-    fmap.add_child(_script(_asset("topojson.js") + _asset("page.js") + call))  # after the map
+    fmap.add_child(_script(asset("topojson.js") + asset("page.js") + call))  # after the map
     fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
     return fmap
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import string
 from importlib import resources
 from pathlib import Path
 
@@ -395,32 +396,13 @@ EARLY_ERROR_HOOK = (
 
 
 def _page(title: str, slope: float, rule: str, p_words: str, data: dict) -> str:
-    """The linked view's HTML around its data (escaped, see :mod:`geotool._html`)."""
-    js = resources.files("geotool.maps").joinpath("linked.js").read_text(encoding="utf-8")
-    css = resources.files("geotool.maps").joinpath("linked.css").read_text(encoding="utf-8")
-    early = EARLY_ERROR_HOOK if settings.page_test_hooks else ""
-    head = escape(title or "Linked LISA view")
-    script = js.replace("</script", "<\\/script")
-    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{head}</title><style>{css}</style>{early}</head><body>
-<h1>{head}</h1>
-<p class="help">Moran's I = <b>{_fmt(slope)}</b> (slope of the scatter's line).
-Classes: {escape(rule)}; the significance map shows each unit's
-permutation p-value ({escape(p_words)}). Hover a point or a unit to see it on all three
-views; click to select; drag a rectangle on the scatter to select its units (shift adds);
-click empty space or press Esc to clear.</p>
-<div class="panes">
-<figure><figcaption>Moran scatter</figcaption>
-<svg id="scatter" viewBox="0 0 420 420"></svg></figure>
-<figure><figcaption>LISA clusters ({escape(rule)})</figcaption>
-<div class="map"><svg id="clusters" class="unitmap"></svg></div>
-<div class="legend" id="legend-clusters"></div></figure>
-<figure><figcaption>Significance (p_sim)</figcaption>
-<div class="map"><svg id="significance" class="unitmap"></svg></div>
-<div class="legend" id="legend-significance"></div></figure>
-</div>
-<div id="info" class="info">&nbsp;</div>
-<script>{script}{script_call("geotoolLinked", data)}</script>
-</body></html>
-"""
+    """The linked view's HTML (``maps/linked.html``) around its data, every value escaped."""
+    files = resources.files("geotool.maps")
+    js, css, page = (files.joinpath(f).read_text(encoding="utf-8")
+                     for f in ("linked.js", "linked.css", "linked.html"))  # fmt: skip
+    return string.Template(page).substitute(
+        head=escape(title or "Linked LISA view"), css=css, slope=_fmt(slope),
+        early=EARLY_ERROR_HOOK if settings.page_test_hooks else "", rule=escape(rule),
+        p_words=escape(p_words),
+        script=js.replace("</script", "<\\/script") + script_call("geotoolLinked", data),
+    )  # fmt: skip
