@@ -685,13 +685,15 @@ def _draw_main(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.015, 0.115, _right(plan.inset) - 0.025, 0.79))
     limits = _fit(ax, _projected_box(plan.window, plan.crs), 0.04)
     _draw_units(ax, limits, plan)
-    entries = [*_fill_entries(fills), *_draw_overlays(ax, overlays, plan.crs)]
+    entries = [(Patch(facecolor=c, edgecolor="#888888", linewidth=0.4), label)
+               for label, c in fills] + _draw_overlays(ax, overlays, plan.crs)  # fmt: skip
     if plan.china:
         maritime = _legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line")
         entries.append((maritime, words["maritime"]))
@@ -752,16 +754,6 @@ def _draw_fills(
 def _draw_maritime(ax: Axes, crs: str) -> None:
     """The maritime boundary line (十段线)."""
     _draw_lines(ax, _bundled("maritime", crs), color=_MARITIME, linewidth=0.9, zorder=3)
-
-
-def _fill_entries(fills: list[tuple[str, str]]) -> list[tuple[Any, str]]:
-    """Legend entries (patch, label) of fill colours given as (label, colour)."""
-    from matplotlib.patches import Patch
-
-    return [
-        (Patch(facecolor=colour, edgecolor="#888888", linewidth=0.4), label)
-        for label, colour in fills
-    ]
 
 
 def _present(geoms: np.ndarray) -> np.ndarray:
@@ -887,12 +879,11 @@ def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = 300) -> bytes:
     Reproducible: no creation date in SVG or PDF, fixed SVG ids.
     """
     (fmt,) = validate((fmt,), dpi, name="fmt")
-    metadata_of: dict[str, dict[str, Any]] = {
+    metadata = {
         "png": {"Software": "geotool"},
         "svg": {"Date": None, "Creator": "geotool"},
         "pdf": {"CreationDate": None, "Creator": "geotool"},
-    }
-    metadata = metadata_of[fmt]
+    }[fmt]
     buf = io.BytesIO()
     extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
     quiet = logging.getLogger("fontTools")  # its subsetter logs every table it prunes
@@ -918,10 +909,7 @@ def save(
     if not formats:
         msg = "formats is empty; pass e.g. formats=('png', 'pdf')."
         raise InputError(msg)
-    written = []
-    for fmt in formats:
-        data = figure_bytes(fig, fmt, dpi=dpi)
-        target = Path(path).with_suffix(f".{fmt}")
-        write_atomic(target, data)
-        written.append(target)
+    written = [Path(path).with_suffix(f".{fmt}") for fmt in formats]
+    for fmt, target in zip(formats, written, strict=True):
+        write_atomic(target, figure_bytes(fig, fmt, dpi=dpi))
     return written
