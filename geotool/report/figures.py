@@ -26,18 +26,7 @@ from geotool.report.rankings import REPORT_TIERS
 if TYPE_CHECKING:
     import folium
 
-__all__ = [
-    "FIELDS",
-    "MAP_KINDS",
-    "QUARTER_COLOURS",
-    "TIER_COLOURS",
-    "clusters_map",
-    "lisa_map",
-    "rankings_map",
-    "report_map",
-    "tiers_map",
-    "unit_info",
-]
+__all__ = ["MAP_KINDS", "QUARTER_COLOURS", "rankings_map", "report_map", "unit_info"]
 
 QUARTER_COLOURS = {"1-25": "#08306b", "26-50": "#2171b5", "51-75": "#6baed6", "76-100": "#c6dbef"}
 MAP_KINDS = ("rankings", "lisa", "tiers", "clusters")
