@@ -22,15 +22,9 @@ from urllib.parse import quote
 import pandas as pd
 
 __all__ = [
-    "JSONText",
-    "check_page",
-    "escape",
-    "href",
-    "is_missing",
-    "script_call",
-    "script_json",
-    "script_json_text",
-]
+    "JSONText", "check_page", "escape", "href", "is_missing", "script_call", "script_json",
+    "script_json_text"
+]  # fmt: skip
 
 #: What a script element or a JavaScript parser could read as more than a string's character.
 _SCRIPT_ESCAPES = {

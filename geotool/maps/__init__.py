@@ -52,24 +52,10 @@ from geotool.maps._linked import (
 )
 
 __all__ = [
-    "BASEMAPS",
-    "LISA_COLOURS",
-    "NEUTRAL",
-    "NOT_SIGNIFICANT",
-    "NOT_TESTED",
-    "P_CLASSES",
-    "SIDED_WORDS",
-    "SOUTH_SEA",
-    "asset",
-    "choropleth",
-    "escape",
-    "fmt_p",
-    "legend_html",
-    "linked_lisa",
-    "rule_text",
-    "to_html",
-    "unit_map",
-]
+    "BASEMAPS", "LISA_COLOURS", "NEUTRAL", "NOT_SIGNIFICANT", "NOT_TESTED", "P_CLASSES",
+    "SIDED_WORDS", "SOUTH_SEA", "asset", "choropleth", "escape", "fmt_p", "legend_html",
+    "linked_lisa", "rule_text", "to_html", "unit_map"
+]  # fmt: skip
 
 NEUTRAL = "#eeeeee"
 BASEMAPS = {

@@ -28,19 +28,9 @@ from geotool._topojson import ring_points
 from geotool.autocorr import LISA_CLASSES
 
 __all__ = [
-    "ADJUST_WORDS",
-    "EARLY_ERROR_HOOK",
-    "LISA_COLOURS",
-    "NOT_SIGNIFICANT",
-    "NOT_TESTED",
-    "P_CLASSES",
-    "SIDED_WORDS",
-    "SOUTH_SEA",
-    "fmt_p",
-    "geo_series",
-    "linked_lisa",
-    "rule_text",
-]
+    "ADJUST_WORDS", "EARLY_ERROR_HOOK", "LISA_COLOURS", "NOT_SIGNIFICANT", "NOT_TESTED",
+    "P_CLASSES", "SIDED_WORDS", "SOUTH_SEA", "fmt_p", "geo_series", "linked_lisa", "rule_text"
+]  # fmt: skip
 
 #: Units outside the statistic's universe (no value, no neighbours): blank.
 NOT_TESTED = "#ffffff"

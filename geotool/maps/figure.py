@@ -42,21 +42,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "FONT_FAMILY",
-    "FORMATS",
-    "LANGS",
-    "NEUTRAL",
-    "WORDS",
-    "Overlay",
-    "figure_bytes",
-    "font_path",
-    "register_font",
-    "save",
-    "style",
-    "text_style",
-    "to_figure",
-    "validate",
-]
+    "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "figure_bytes", "font_path",
+    "register_font", "save", "style", "text_style", "to_figure", "validate"
+]  # fmt: skip
 
 FONT_FAMILY = "Geotool Sans SC"
 FORMATS = ("png", "svg", "pdf")
@@ -177,7 +165,7 @@ def _polygon_paths(geoms: np.ndarray) -> list[Any]:
 def _draw_polygons(
     ax: Axes, geoms: np.ndarray, facecolors: Sequence[str] | str, *, edgecolor: str = "#ffffff",
     linewidth: float = 0.15, zorder: float = 1,
-) -> None:
+) -> None:  # fmt: skip
     from matplotlib.collections import PathCollection
 
     coll = PathCollection(_polygon_paths(geoms), facecolors=facecolors, edgecolors=edgecolor,
@@ -220,21 +208,21 @@ def _draw_overlay(ax: Axes, geoms: np.ndarray, style: Mapping[str, Any]) -> None
     st, kind = _style(style), _kind(geoms)
     if st.get("arrow") and set(shapely.get_type_id(geoms).tolist()) <= {1}:
         arrow = {"arrowstyle": "-|>,head_length=0.6,head_width=0.3", "color": st["color"],
-                 "linewidth": st.get("linewidth", 1.2), "shrinkA": 0, "shrinkB": 0}
+                 "linewidth": st.get("linewidth", 1.2), "shrinkA": 0, "shrinkB": 0}  # fmt: skip
         for g in geoms:
             xy = shapely.get_coordinates(g)
             ax.annotate("", xy=tuple(xy[-1]), xytext=tuple(xy[0]), arrowprops=arrow,
-                        zorder=st.get("zorder", 6))
+                        zorder=st.get("zorder", 6))  # fmt: skip
     elif kind == "point":
         xy = shapely.get_coordinates(geoms)
         ax.scatter(
             xy[:, 0], xy[:, 1], s=st.get("markersize", 12), marker=st.get("marker", "o"),
             c=style.get("facecolor", st["color"]), edgecolors=st["color"],
             linewidths=st.get("linewidth", 0.5), zorder=st.get("zorder", 5),
-        )
+        )  # fmt: skip
     elif kind == "polygon" and st["facecolor"] != "none":
         _draw_polygons(ax, geoms, st["facecolor"], edgecolor=st["color"],
-                       linewidth=st.get("linewidth", 1.0), zorder=st.get("zorder", 4))
+                       linewidth=st.get("linewidth", 1.0), zorder=st.get("zorder", 4))  # fmt: skip
     else:
         _draw_lines(ax, geoms, **st)  # fmt: skip
 

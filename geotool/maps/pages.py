@@ -32,20 +32,10 @@ if TYPE_CHECKING:
     import folium
 
 __all__ = [
-    "FIELDS",
-    "JOIN_COLOURS",
-    "P_COLOURS",
-    "TAB20",
-    "TIER_COLOURS",
-    "cluster_colours",
-    "clusters_map",
-    "index_page",
-    "lisa_map",
-    "marked_points",
-    "tier_colours",
-    "tier_palette",
-    "tiers_map",
-]
+    "FIELDS", "JOIN_COLOURS", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
+    "clusters_map", "index_page", "lisa_map", "marked_points", "tier_colours", "tier_palette",
+    "tiers_map"
+]  # fmt: skip
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
 JOIN_COLOURS = {"cluster": "#7b3294", "tested, not significant": "#c2a5cf"}
