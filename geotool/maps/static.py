@@ -44,39 +44,11 @@ def _words(lang: str) -> dict[str, Any]:
     return _T[lang]
 
 
-_RULE_ZH = {
-    "no adjustment": "未校正",
-    "FDR": "FDR 校正",
-    "Bonferroni": "Bonferroni 校正",
-    "two-sided p": "双侧 p",
-    "one-sided (folded) p": "单侧 p（折叠，同 GeoDa）",
-}
-#: The sidedness of local p-values (``attrs["p_sided"]``) in legends, by language.
-_SIDED = {
-    "en": {"two-sided": "two-sided", "folded": "one-sided, folded"},
-    "zh": {"two-sided": "双侧", "folded": "单侧，折叠"},
-}
-#: The 2020 report's variables and join tables by key, in Chinese.
-_LABELS_ZH = {
-    "industrial_counties": "工业百强县（得分 = 101 − 名次）",
-    "innovation_counties": "创新百强县（得分 = 101 − 名次）",
-    "industrial_districts": "工业百强区（得分 = 101 − 名次）",
-}
-_JOIN_LABELS_ZH = {
-    "industrial_counties": "工业百强县成员（BB）",
-    "innovation_counties": "创新百强县成员（BB）",
-    "industrial_districts": "工业百强区成员（BB）",
-    "colocation": "工业百强县 × 创新百强县 共位（CLC）",
-}
-
-
 def _rule(local: pd.DataFrame, lang: str) -> str:
     """The classes' significance rule (``attrs["lisa_rule"]``) in ``lang``."""
     rule = str(local.attrs.get("lisa_rule", "p <= 0.05, no adjustment")).replace("<=", "≤")
-    if lang == "zh":
-        for en, zh in _RULE_ZH.items():
-            rule = rule.replace(en, zh)
-        rule = rule.replace(", ", "，")
+    for en, translated in _T[lang].get("rule_words", {}).items():
+        rule = rule.replace(en, translated)
     return rule
 
 
@@ -201,7 +173,7 @@ def _significance(local: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> F
     colours = {k: P_COLOURS[k] for k in keys} | {"ns": NOT_SIGNIFICANT, "nt": NOT_TESTED}
     labels = {k: k.replace("<=", "≤") for k in keys}
     labels |= {"ns": words["not_sig"], "nt": words["not_tested"]}
-    sided = _SIDED[lang].get(str(local.attrs.get("p_sided", "folded")), "?")
+    sided = words["sided"].get(str(local.attrs.get("p_sided", "folded")), "?")
     return _class_map(
         cls, colours, labels, opts, title=words["sig"].format(label=label),
         legend_title=words["sig_legend"].format(sided=sided),
@@ -314,12 +286,11 @@ def report_figures(
     if membership is not None and polygons is not None:
         ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
         yield "clusters", _clusters(membership, polygons, ranked, marked_name, opts)
+    own = {"labels": {}, "join_labels": {}} | words  # the 2020 report's keys, translated
     for key, local in locals_.items():
-        zh = lang == "zh" and key in _LABELS_ZH
-        label = _LABELS_ZH[key] if zh else labels.get(key, key)
+        label = own["labels"].get(key, labels.get(key, key))
         yield f"lisa_{key}", _lisa(local, label, permutations, opts)
         yield f"significance_{key}", _significance(local, label, opts)
         yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
     for key, (join_label, frame) in joins.items():
-        zh = lang == "zh" and key in _JOIN_LABELS_ZH
-        yield f"ljc_{key}", _joins(frame, _JOIN_LABELS_ZH[key] if zh else join_label, opts)
+        yield f"ljc_{key}", _joins(frame, own["join_labels"].get(key, join_label), opts)
