@@ -61,6 +61,7 @@ def main() -> None:
     import geopandas as gpd
 
     from geotool import clusters, maps, settings
+    from geotool.maps import pages as map_pages
     from geotool.report import figures
 
     # the pages report when they are interactive through their test hooks (off by default)
@@ -73,7 +74,7 @@ def main() -> None:
             ("rankings", figures.rankings_map(info, offline=True)),
             (
                 "clusters",
-                figures.clusters_map(
+                map_pages.clusters_map(
                     clusters.membership("report2020"),
                     clusters.polygons("report2020"),
                     info,

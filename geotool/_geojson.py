@@ -1,12 +1,8 @@
-"""GeoJSON text of a GeoDataFrame, written by GEOS.
+"""GeoJSON text of a GeoDataFrame, the geometries written by GEOS.
 
-:meth:`geopandas.GeoDataFrame.to_json` builds a Python dict per coordinate ring and
-serialises it with :mod:`json`; for the cluster and tier polygons of a run (several MB)
-that is most of the time spent writing them. Here GEOS writes each geometry
-(:func:`shapely.to_geojson`, the shortest decimal that reads back as the same double,
-as Python's ``repr``) and :mod:`json` only the properties. The output has the same
-structure as geopandas' (``id`` from the index, ``null`` for missing values and for
-missing geometries).
+Same structure as :meth:`geopandas.GeoDataFrame.to_json` (``id`` from the index,
+``null`` for missing values), without its Python dict per ring: most of the time spent
+writing a run's cluster and tier polygons.
 """
 
 from __future__ import annotations
@@ -29,20 +25,9 @@ def _plain(value: Any) -> Any:
 
 
 def dumps(frame: gpd.GeoDataFrame, *, ensure_ascii: bool = False) -> str:
-    """``frame`` as a GeoJSON FeatureCollection (coordinates in ``frame``'s CRS).
+    """``frame`` as a GeoJSON FeatureCollection in its CRS, the index as ``id`` (text).
 
-    Parameters
-    ----------
-    frame : geopandas.GeoDataFrame
-        Features; the index becomes each feature's ``id`` (as text).
-    ensure_ascii : bool
-        Escape non-ASCII characters of the properties (``False`` keeps Chinese names
-        readable).
-
-    Returns
-    -------
-    str
-
+    ``ensure_ascii`` escapes non-ASCII property text (``False`` keeps names readable).
     """
     geoms = frame.geometry.to_numpy()
     texts = shapely.to_geojson(geoms)

@@ -1,23 +1,12 @@
 r"""The one way text from data enters a page: escaped for where it goes, then checked.
 
-Every string of a page that came from a user's files (unit ids and names, column names,
-file names, year labels, set names, titles) reaches the page through this module:
-
-* as **HTML** text or attribute value: :func:`escape` (``<``, ``>``, ``&``, ``"`` and
-  ``'`` as character references);
-* as a **link** (``href``/``src``) to a file of the run: :func:`href` (percent-encoded,
-  so that no name can become a ``javascript:`` or other scheme URL);
-* as **data inside a** ``<script>``: :func:`script_json` (or :func:`script_json_text`
-  for JSON already serialised, such as a cached TopoJSON), and :func:`script_call` to
-  pass such data to a page's script. Outside its strings JSON has none of ``<``, ``>``,
-  ``&``, U+2028 and U+2029, so each is written as its ``\uXXXX`` escape wherever it
-  occurs: the value reads back the same, and no ``</script>`` or ``<!--`` can close or
-  bend the script element.
-
+Every string of a page that came from a user's files reaches it through this module: as
+HTML text or attribute (:func:`escape`), as a link to a file of the run (:func:`href`,
+percent-encoded: never a ``javascript:`` URL), or as data inside a ``<script>``
+(:func:`script_json`, :func:`script_call`: ``<``, ``>``, ``&``, U+2028 and U+2029 as
+``\uXXXX`` escapes, so nothing can close or bend the script element).
 :func:`check_page` then reads the finished page as a browser's tokenizer would and
-refuses one in which anything could run that geotool did not write: an event-handler
-attribute, a ``javascript:`` link, or a script or style element whose text could close it
-early. A page that fails is a bug in geotool; it is never written.
+refuses one in which anything could run that geotool did not write.
 """
 
 from __future__ import annotations
@@ -33,17 +22,11 @@ from urllib.parse import quote
 import pandas as pd
 
 __all__ = [
-    "JSONText",
-    "check_page",
-    "escape",
-    "href",
-    "script_call",
-    "script_json",
-    "script_json_text",
-]
+    "JSONText", "check_page", "escape", "href", "is_missing", "script_call", "script_json",
+    "script_json_text"
+]  # fmt: skip
 
-#: Characters of JSON text that a script element or a JavaScript parser could read as
-#: more than a string's character, with the escapes that keep them plain characters.
+#: What a script element or a JavaScript parser could read as more than a string's character.
 _SCRIPT_ESCAPES = {
     "<": "\\u003c",
     ">": "\\u003e",
@@ -62,7 +45,7 @@ class JSONText(str):
     __slots__ = ()
 
 
-def _missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
     """Missing values (``None``, ``pandas.NA``, NaN) are shown as nothing."""
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
@@ -70,48 +53,23 @@ def _missing(value: object) -> bool:
 def escape(value: object) -> str:
     """Any value as HTML text or a quoted attribute value (missing values: ``""``).
 
-    Parameters
-    ----------
-    value : object
-        Shown as ``str`` shows it.
-
-    Returns
-    -------
-    str
-        With ``&``, ``<``, ``>``, ``"`` and ``'`` as character references (and a lone
-        surrogate, which UTF-8 cannot write, as U+FFFD).
-
+    ``&<>"'`` become character references, a lone surrogate U+FFFD.
     """
-    if _missing(value):
+    if is_missing(value):
         return ""
     return html.escape(_SURROGATE.sub("\ufffd", str(value)), quote=True)
 
 
 def href(path: str) -> str:
-    """A link to a file of the run (relative ``path``), for an ``href`` or ``src`` attribute.
-
-    The path is percent-encoded (``/`` kept), so a file name is always a relative URL
-    of that file: ``:`` cannot start a scheme (``javascript:``), ``#`` and ``?`` do not
-    cut the name, and the quotes of the attribute cannot be closed.
-    """
+    """A link to a run's file, percent-encoded: no scheme, no cut at ``#``, no quote."""
     return escape(quote(str(path), safe="/"))
 
 
 def script_json_text(text: str) -> str:
-    r"""JSON text made safe to place inside a ``<script>`` element, value unchanged.
+    r"""Valid JSON ``text`` safe inside a ``<script>`` element, its value unchanged.
 
-    Parameters
-    ----------
-    text : str
-        Valid JSON.
-
-    Returns
-    -------
-    str
-        ``text`` with every ``<``, ``>``, ``&``, U+2028 and U+2029 (which valid JSON
-        holds only inside strings) as its ``\uXXXX`` escape, as is a lone surrogate
-        (which UTF-8 cannot write).
-
+    ``<``, ``>``, ``&``, U+2028, U+2029 (only ever inside JSON strings) and lone
+    surrogates become ``\uXXXX`` escapes.
     """
     return _SCRIPT_UNSAFE.sub(
         lambda m: _SCRIPT_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04x}", text
@@ -132,24 +90,11 @@ _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 def script_call(function: str, *args: Any, names: tuple[str, ...] = ()) -> str:
-    """A call of a page's script function with data: ``function(name..., data...);``.
+    """One line of JavaScript: ``function(name..., data...);``.
 
-    Parameters
-    ----------
-    function : str
-        The function (a JavaScript identifier geotool defines).
-    *args : object
-        The data arguments: each through :func:`script_json`, or through
-        :func:`script_json_text` when it is :class:`JSONText`.
-    names : tuple of str
-        Leading arguments that are JavaScript identifiers of the page (e.g. folium's map
-        variable); refused unless they are plain identifiers.
-
-    Returns
-    -------
-    str
-        One line of JavaScript.
-
+    Each of ``args`` goes through :func:`script_json` (:class:`JSONText` through
+    :func:`script_json_text`); ``names`` are identifiers of the page (e.g. folium's map
+    variable), refused unless they are plain identifiers, as is ``function``.
     """
     for name in (function, *names):
         if not _IDENTIFIER.fullmatch(name):
@@ -196,27 +141,11 @@ class _Audit(HTMLParser):
 
 
 def check_page(text: str, what: str = "page") -> str:
-    """``text`` if nothing in it can run but geotool's own scripts; else raise.
+    """``text`` unchanged if nothing in it can run but geotool's own scripts.
 
-    Parameters
-    ----------
-    text : str
-        A finished HTML page.
-    what : str
-        The page, for the message.
-
-    Returns
-    -------
-    str
-        ``text``, unchanged.
-
-    Raises
-    ------
-    AssertionError
-        When an element carries an event-handler attribute or a script URL, or a
-        script or style element holds text that could close it early: text from the
-        data escaped its escaping, a bug in geotool.
-
+    Raises AssertionError (a bug in geotool: data escaped its escaping) for an
+    event-handler attribute, a script URL, or script or style text that could close
+    its element early; ``what`` names the page in the message.
     """
     audit = _Audit()
     audit.feed(text)

@@ -1,19 +1,10 @@
-"""A TopoJSON encoder for polygon coverages, and a decoder for checks.
+"""A TopoJSON encoder for polygon coverages (the pages decode with ``maps/topojson.js``).
 
-The pages decode with ``geotool/maps/topojson.js``; :func:`decode` is for tests and the
-build's checks.
-
-A border between two units is stored once, as an *arc* that both units reference, so
-a national map carries each border once instead of twice. Coordinates are quantised
-to an integer grid over the layer's bounding box and delta-encoded, as the TopoJSON
-specification describes (transform ``scale``/``translate``).
-
-The encoder relies on the input being a valid coverage (``shapely.coverage_is_valid``):
-neighbours share identical vertices along common borders, so a border is found by
-matching vertex sequences. A ring is cut into arcs at *junctions*: vertices where the
-set of polygons on either side changes. Arcs are found on the input's own vertices and
-only then quantised, so a coarse grid changes how borders look, never which units
-share them.
+A border between two units is stored once, as an *arc* both reference. The input must
+be a valid coverage (neighbours share identical vertices), so borders are found by
+matching vertex sequences, cut into arcs at *junctions* (where the units on either side
+change), and only then quantised and delta-encoded: a coarse grid changes how borders
+look, never which units share them. :func:`decode` is for tests and the build's checks.
 """
 
 from __future__ import annotations
@@ -28,10 +19,8 @@ import shapely
 __all__ = ["decode", "encode", "ring_points"]
 
 
-#: Vertices are identified on a grid of this many steps across the bounding box
-#: (6e-7 degrees for China, finer than the bundled layer's 1e-6 degree rounding),
-#: whatever the output grid: float noise never splits a shared border, and the
-#: shortest shared border of the input (under a metre) stays a border.
+#: Grid steps across the bounding box on which vertices are identified (6e-7 degrees
+#: for China): float noise never splits a border, and sub-metre borders stay borders.
 _IDENTITY_STEPS = 10**8
 
 
@@ -55,28 +44,20 @@ def ring_points(arcs: list[np.ndarray], refs: list[int]) -> np.ndarray:
 def encode(
     geometries: np.ndarray, properties: list[dict[str, Any]], *, quantization: int = 100_000
 ) -> dict[str, Any]:
-    """Encode polygons as one TopoJSON object (``objects.units``) with shared arcs.
+    """Encode polygons as one TopoJSON Topology (``objects.units``) with shared arcs.
 
-    Arcs are found on the input's vertices (identified on a grid of 1e8 steps across,
-    so float noise does not split a border), *then* quantised: a coarse output grid
-    never changes the topology. A shared border shorter than one grid step
-    stays an arc of its own (of zero length), so neighbours stay neighbours; a ring
-    that quantisation flattens (a speck smaller than a grid cell) is dropped if it
-    borders no other unit, and a unit always keeps its largest part.
+    A shared border shorter than a grid step stays an arc (of zero length); a ring that
+    quantisation flattens is dropped unless it borders another unit, and a unit always
+    keeps its largest part.
 
     Parameters
     ----------
     geometries : numpy.ndarray of shapely (Multi)Polygon
         A valid coverage, lon/lat degrees.
     properties : list of dict
-        One properties dict per geometry (JSON-serialisable).
+        One JSON-serialisable properties dict per geometry.
     quantization : int
         Grid steps across the bounding box in each direction.
-
-    Returns
-    -------
-    dict
-        A TopoJSON Topology.
 
     """
     geometries = np.asarray(geometries, dtype=object)
@@ -109,10 +90,9 @@ def encode(
 def _vertices(
     fx: np.ndarray, fy: np.ndarray, coord_ring: np.ndarray, quantization: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each vertex's ring, identity and quantised point, dropping fine-grid repeats.
+    """Each vertex's ring, identity (its rank on the fine grid) and quantised point.
 
-    ``fx``, ``fy`` are the vertices in output grid steps; identities are their ranks on
-    the fine grid (:data:`_IDENTITY_STEPS`).
+    ``fx``, ``fy`` are the vertices in output grid steps; fine-grid repeats are dropped.
     """
     scale = (_IDENTITY_STEPS - 1) / (quantization - 1)
     fine = np.column_stack([np.round(fx * scale), np.round(fy * scale)]).astype(np.int64)
@@ -263,21 +243,9 @@ def _delta(arc: np.ndarray) -> list[list[int]]:
 
 
 def decode(topology: dict[str, Any]) -> tuple[np.ndarray, list[set[int]]]:
-    """Decode :func:`encode`'s output: the polygons, and the arcs each unit uses.
+    """Decode :func:`encode`'s output: the units' MultiPolygons, and the arcs each uses.
 
-    Parameters
-    ----------
-    topology : dict
-        A TopoJSON Topology with one object, ``units``, of (Multi)Polygons.
-
-    Returns
-    -------
-    geometries : numpy.ndarray of shapely.MultiPolygon
-        In the order of ``objects.units.geometries``, lon/lat (empty where a unit has no
-        ring).
-    arcs : list of set of int
-        Per unit, the indices of the arcs its rings use (either direction).
-
+    A unit without a ring is an empty MultiPolygon; arcs are indices (either direction).
     """
     sx, sy = topology["transform"]["scale"]
     tx, ty = topology["transform"]["translate"]

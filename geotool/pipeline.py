@@ -121,7 +121,7 @@ def _scatter_pngs(
     scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], *, lang: str
 ) -> dict[str, bytes]:
     """The run's Moran scatter plots as PNG, by file: CJK-capable, 150 dpi (900 px)."""
-    from geotool.report import static as print_figures
+    from geotool.maps import static as print_figures
 
     out = {}
     for key, local, title in scatters:
@@ -175,7 +175,7 @@ def _pages(
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
     """Write the run's map pages; their sizes (bytes), the linked views, the files."""
     from geotool.maps import to_html
-    from geotool.report import figures
+    from geotool.maps import pages as figures
 
     opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap}
     if analysis.units is not None:
@@ -591,7 +591,7 @@ def _renderers(run: Run) -> None:
 
 def _figures(run: Run) -> None:
     """Static figures for print, in every format the study asks for."""
-    from geotool.report import static as print_figures
+    from geotool.maps import static as print_figures
 
     a, study, r = run.analysis, run.study, run.results
     lang = lang_of(study, a)
@@ -615,7 +615,7 @@ def _figures(run: Run) -> None:
 
 def _index(run: Run) -> None:
     """``summary.json`` and the landing page."""
-    from geotool.report import figures
+    from geotool.maps import pages as figures
 
     a, study, s = run.analysis, run.study, run.summary
     summary: dict[str, Any] = {

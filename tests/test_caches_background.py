@@ -193,7 +193,7 @@ def test_cluster_colours_are_matplotlibs_tab20():
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
-    from geotool.report.figures import TAB20
+    from geotool.maps.pages import TAB20
 
     assert list(TAB20) == [to_hex(colormaps["tab20"](i)) for i in range(20)]
 

@@ -38,7 +38,7 @@ import geotool
 from geotool import boundaries, maps
 from geotool._html import check_page, escape, href, script_call, script_json
 from geotool.cli import main
-from geotool.report import figures as report_figures
+from geotool.maps import pages as report_figures
 
 #: Each payload would, if parsed as markup, add an element whose id starts ``pwn-`` and
 #: set ``document.title`` to ``PWNED``.

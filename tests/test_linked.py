@@ -199,7 +199,7 @@ def _summary():
 
 
 def test_index_page_reads_well():
-    from geotool.report import figures
+    from geotool.maps import pages as figures
 
     page = figures.index_page(
         _summary(),

@@ -14,6 +14,7 @@ import pytest
 import geotool.settings
 from geotool import boundaries, clusters, maps, tiers
 from geotool._errors import InputError
+from geotool.maps import pages
 from geotool.report import figures, rankings
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
@@ -105,7 +106,7 @@ def test_rankings_map_is_self_contained_by_default_and_complete(info, tmp_path):
     assert "L.Map" in text or "L.map" in text  # Leaflet inlined
     spec = _spec(text)
     assert len(spec) == 3
-    assert spec[0]["colours"]["320281"] == figures.TIER_COLOURS[1]  # 江阴, tier 1
+    assert spec[0]["colours"]["320281"] == pages.TIER_COLOURS[1]  # 江阴, tier 1
     assert "320281" not in spec[2]["colours"]  # not a district
     assert "Jiangyinshi" in text and "工业百强县 rank" in text
     assert (tmp_path / "r.html").stat().st_mode & 0o044  # readable by others
@@ -127,7 +128,7 @@ def test_self_contained_map_with_tiles_inlines_leaflet_and_keeps_the_tiles(info)
 
 def test_lisa_legend_keeps_every_class(info):
     local = pd.DataFrame({"lisa_class": ["High-High"], "p_sim": [0.01]}, index=["320281"])
-    text = maps.to_html(figures.lisa_map({"x": local}, info))
+    text = maps.to_html(pages.lisa_map({"x": local}, info))
     for cls in ("High-High", "Low-Low", "Low-High", "High-Low", "Not significant"):
         assert cls in text
 
@@ -144,7 +145,7 @@ def test_lisa_map_tells_untested_from_not_significant_and_names_the_rule(info):
     local = _lisa_local()
     islet = local.index[0]
     local.loc[islet, "p_sim"] = np.nan  # e.g. a unit without neighbours: no test
-    text = maps.to_html(figures.lisa_map({"districts": local}, info))
+    text = maps.to_html(pages.lisa_map({"districts": local}, info))
     lisa_layer = _spec(text)[0]
     assert islet not in lisa_layer["colours"] and islet not in _spec(text)[1]["colours"]
     assert lisa_layer["neutral"] == maps.NOT_TESTED != maps.NOT_SIGNIFICANT
@@ -287,11 +288,11 @@ def browse(path, tmp_path, fragment="", screenshot=None):
 def test_maps_work_in_a_real_browser_offline(kind, info, tmp_path, hooks):
     if kind == "lisa":
         local = pd.DataFrame({"lisa_class": ["High-High"], "p_sim": [0.01]}, index=["320281"])
-        fmap = figures.lisa_map({"industrial counties": local}, info)
+        fmap = pages.lisa_map({"industrial counties": local}, info)
     elif kind == "tiers":
-        fmap = figures.tiers_map(info, _tier_shapes())
+        fmap = pages.tiers_map(info, _tier_shapes())
     elif kind == "clusters":
-        fmap = figures.clusters_map(
+        fmap = pages.clusters_map(
             clusters.membership("report2020"), clusters.polygons("report2020"), info
         )
     else:

@@ -35,10 +35,10 @@ LAYERS = {
     "geotool.dynamics": 3,
     "geotool.tiers": 3,
     "geotool.clusters": 3,
-    "geotool.maps": 3,
+    "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
     "geotool.batch": 3,  # many analyses, serial or on dask
-    # the report's data and the page and figure builders every study uses (rankings,
-    # check, figures, static), beside the study description and its preparation
+    # the report's data and its own maps (rankings, check, figures), beside the study
+    # description and its preparation
     "geotool.report": 4,
     "geotool.study": 4,
     "geotool.analysis": 4,

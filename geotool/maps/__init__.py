@@ -1,48 +1,15 @@
-"""Interactive Folium maps of any polygons (or points) that can be published as one HTML file.
+"""Interactive maps of any polygons (or points), published as one offline HTML file.
 
-The engine draws a layer on a Leaflet canvas from TopoJSON, each border stored once as a
-shared arc, decoded by a few lines of JavaScript (``maps/topojson.js``) shipped with the
-package, as is the page's script (``maps/page.js``). Two sources:
+A layer travels as TopoJSON (each border once, decoded by ``maps/topojson.js``): the
+bundled county layer (``geo=None``, read once), or any GeoDataFrame, reprojected to
+WGS84 (GCJ-02 under AMap tiles) and simplified so a page stays light. Tooltips travel
+as one compact table that the page (``maps/page.js``) turns into text nodes.
 
-* **the bundled county layer** (``geo=None``, the fast path): ``boundaries/
-  county_web.topojson``, the county coverage simplified at 3 km, read once; a national
-  map of all 2,875 units stays under 1.5 MB;
-* **any GeoDataFrame** (``geo=gdf``, any index, any CRS): reprojected to WGS84 (or
-  GCJ-02 for AMap tiles), simplified so that a page stays light (coverage-preserving
-  when the polygons form a valid coverage, so neighbours keep sharing their borders),
-  then encoded the same way. Points are drawn as circle markers.
-
-Tooltips travel as one compact table (column names once, a value per unit, shared
-strings stored once, numbers rounded to what is shown); the page builds each tooltip
-when it opens, and its search index, from that table.
-
-Safety: every string from the data enters the page through :mod:`geotool._html`: the
-page's data (geometry with its ids, tooltip table, layers, overlays) as one call of the
-page's script whose every argument is escaped JSON (:func:`geotool._html.script_call`:
-no ``<``, ``>``, ``&``, U+2028 or U+2029 as such, so nothing can close the script);
-tooltip values are inserted by the page as text (``textContent``), never as HTML; every
-value that reaches a legend, title or layer name (which Leaflet inserts as HTML) is
-HTML-escaped here (:func:`escape`). :func:`to_html` then checks the finished page
-(:func:`geotool._html.check_page`) and refuses to write one in which anything but
-geotool's scripts could run. Folium's own ``GeoJsonTooltip`` (which inserts raw values
-with ``innerHTML``) is not used.
-
-Offline by default: every page inlines Leaflet's script and stylesheet (from the
-installed ``xstatic-leaflet`` package), so it draws with no network at all; ``cdn=True``
-loads them from folium's CDN instead (a smaller file that is blank offline). jQuery,
-Bootstrap and Font Awesome, which folium loads by default, are not needed and are dropped.
-Basemap tiles stay optional: when they cannot load, the page says so in a visible note and
-the polygons are drawn all the same. The bundled layer's maps also draw the maritime
-boundary line (十段线, :func:`geotool.boundaries.maritime`).
-
-The linked LISA view (:func:`linked_lisa`: Moran scatter, cluster map and significance
-map linked by hover, click and brushing, as GeoDa's windows) needs no Leaflet: it is SVG
-drawn by ``maps/linked.js``, one small page that works offline.
-
-Basemaps: ``none`` (plain background, the default for publishing), ``positron``
-(CartoDB), ``osm`` (OpenStreetMap), all WGS84-aligned with the polygons; and ``amap``
-(GaoDe tiles, GCJ-02): the polygons are then shifted to GCJ-02 as well, so tiles and
-borders agree.
+Safety: all data enter the page through :mod:`geotool._html` (escaped JSON in one call
+of the page's script; legends and titles HTML-escaped), and :func:`to_html` refuses a
+page in which anything but geotool's scripts could run. Leaflet is inlined from
+``xstatic-leaflet`` (``cdn=True`` loads it from the network); tiles are optional.
+:func:`linked_lisa` is the linked Moran scatter / cluster / significance view (SVG).
 """
 
 from __future__ import annotations
@@ -65,7 +32,7 @@ from geotool import boundaries, settings
 from geotool._atomic import write_atomic
 from geotool._cache import settings_cache
 from geotool._errors import InputError
-from geotool._html import JSONText, check_page, escape, script_call
+from geotool._html import JSONText, check_page, escape, is_missing, script_call
 from geotool._log import log
 
 if TYPE_CHECKING:  # folium is imported where a map is made (0.4 s a process saves)
@@ -85,23 +52,10 @@ from geotool.maps._linked import (
 )
 
 __all__ = [
-    "BASEMAPS",
-    "LISA_COLOURS",
-    "NEUTRAL",
-    "NOT_SIGNIFICANT",
-    "NOT_TESTED",
-    "P_CLASSES",
-    "SIDED_WORDS",
-    "SOUTH_SEA",
-    "choropleth",
-    "escape",
-    "fmt_p",
-    "legend_html",
-    "linked_lisa",
-    "rule_text",
-    "to_html",
-    "unit_map",
-]
+    "BASEMAPS", "LISA_COLOURS", "NEUTRAL", "NOT_SIGNIFICANT", "NOT_TESTED", "P_CLASSES",
+    "SIDED_WORDS", "SOUTH_SEA", "asset", "choropleth", "escape", "fmt_p", "legend_html",
+    "linked_lisa", "rule_text", "to_html", "unit_map"
+]  # fmt: skip
 
 NEUTRAL = "#eeeeee"
 BASEMAPS = {
@@ -120,13 +74,16 @@ BASEMAPS = {
 
 
 @functools.cache
-def _raw_element() -> type:
+def _elements() -> tuple[type, type]:
+    """Page elements of ready HTML, and of raw JavaScript placed after the map.
+
+    Not ``folium.Element``/``MacroElement``: those compile their text as a Jinja
+    template (seconds for a national layer, and ``{{`` in the data would run).
+    """
     from branca.element import Element
     from jinja2 import Template
 
     class Raw(Element):
-        """HTML placed in the page as it is (not compiled as a Jinja template)."""
-
         _template = Template("{{ this.text }}")
 
         def __init__(self, text: str) -> None:
@@ -134,26 +91,7 @@ def _raw_element() -> type:
             self._name = "GeotoolRaw"
             self.text = text
 
-    return Raw
-
-
-def _raw(text: str) -> Any:
-    """A page element of ready HTML (``folium.Element(text)`` would compile it as a template)."""
-    return _raw_element()(text)
-
-
-@functools.cache
-def _script_element() -> type:
-    from branca.element import Element
-
     class Script(Element):
-        """Raw JavaScript placed in the page's script after the map it belongs to.
-
-        Not a folium ``MacroElement``: that one wraps its rendered script in a new
-        ``Element``, compiling the whole script (and every value in its data) as a Jinja
-        template: seconds for a national layer, and text such as ``{{`` would be run.
-        """
-
         def __init__(self, js: str) -> None:
             super().__init__()
             self._name = "GeotoolScript"
@@ -161,15 +99,20 @@ def _script_element() -> type:
 
         def render(self, **kwargs: Any) -> str:
             root: Any = self.get_root()  # a branca Figure
-            root.script.add_child(_raw(self.js), name=self.get_name())
+            root.script.add_child(Raw(self.js), name=self.get_name())
             return ""
 
-    return Script
+    return Raw, Script
+
+
+def _raw(text: str) -> Any:
+    """A page element of ready HTML."""
+    return _elements()[0](text)
 
 
 def _script(js: str) -> Any:
     """A map child that places ``js`` in the page script after the map is created."""
-    return _script_element()(js)
+    return _elements()[1](js)
 
 
 @settings_cache(maxsize=2)
@@ -196,15 +139,13 @@ def _topology(datum: str) -> str:
 
 
 @settings_cache(maxsize=1)
-def _asset(name: str) -> str:
-    """A JavaScript file shipped with :mod:`geotool.maps` (read once)."""
+def asset(name: str) -> str:
+    """A file shipped with :mod:`geotool.maps` (a script, a page template), read once."""
     return resources.files("geotool.maps").joinpath(name).read_text(encoding="utf-8")
 
 
 #: Vertices above which a user's layer is simplified for the page.
 _MAX_VERTICES = 400_000
-
-
 #: Encoded user geometries by content: a run draws the same units on five or more maps.
 _ENCODED: dict[bytes, str] = {}
 
@@ -212,9 +153,7 @@ _ENCODED: dict[bytes, str] = {}
 def _encode_geo(geo: gpd.GeoDataFrame | gpd.GeoSeries, datum: str, groups: pd.Series | None) -> str:
     """A user's geometry as compact TopoJSON (polygons) or GeoJSON (other types) text.
 
-    Encoding is the costly part of a map of many polygons, so the text is kept (for the
-    last four geometries, keyed by a hash of their WKB, ids, datum and groups) and reused
-    by the next map of the same units.
+    Kept for the last four geometries (by a hash of WKB, ids, datum and groups).
     """
     import hashlib
 
@@ -225,41 +164,43 @@ def _encode_geo(geo: gpd.GeoDataFrame | gpd.GeoSeries, datum: str, groups: pd.Se
     for part in (*shapely.to_wkb(geoms), "\x1f".join(ids).encode(), datum.encode()):
         digest.update(part)
     if groups is not None:
-        digest.update("\x1f".join(groups.reindex(series.index).astype(str)).encode())
+        groups = groups.reindex(series.index).astype(str)
+        digest.update("\x1f".join(groups).encode())
     key = digest.digest()
     if key not in _ENCODED:
         if len(_ENCODED) >= 4:
             _ENCODED.pop(next(iter(_ENCODED)))
-        _ENCODED[key] = _encode_text(series, ids, geoms, datum, groups)
+        _ENCODED[key] = _encode_text(ids, geoms, datum, groups)
     return _ENCODED[key]
 
 
-def _encode_text(
-    series: gpd.GeoSeries, ids: list[str], geoms: np.ndarray, datum: str, groups: pd.Series | None
-) -> str:
-    """The body of :func:`_encode_geo`."""
+def _encode_text(ids: list[str], geoms: np.ndarray, datum: str, groups: pd.Series | None) -> str:
+    """The body of :func:`_encode_geo`: polygons simplified past ``_MAX_VERTICES``."""
     from geotool._topojson import encode
 
-    if datum == "gcj02":
-        from geotool.datum import transform_geometries
+    geoms = _in_datum(geoms, datum)
+    if not set(shapely.get_type_id(geoms).tolist()) <= {3, 6}:
+        return _geojson(geoms, [{"id": i} for i in ids])
+    if int(shapely.get_num_coordinates(geoms).sum()) > _MAX_VERTICES:
+        span = float(np.ptp(shapely.total_bounds(geoms).reshape(2, 2), axis=0).max())
+        tolerance = span / 4000  # about 1/4 pixel on a full-screen map of the extent
+        if bool(shapely.coverage_is_valid(geoms)):  # neighbours keep sharing borders
+            geoms = shapely.coverage_simplify(geoms, tolerance)
+        else:
+            geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    props = [{"id": i} for i in ids]
+    if groups is not None:
+        props = [{"id": i, "g": g} for i, g in zip(ids, groups.to_numpy(), strict=True)]
+    return json.dumps(encode(geoms, props), separators=(",", ":"))
 
-        geoms = transform_geometries(geoms, to="gcj02")
-    kinds = set(shapely.get_type_id(geoms).tolist())
-    if kinds <= {3, 6}:  # polygons: one coverage, borders shared
-        n_vertices = int(shapely.get_num_coordinates(geoms).sum())
-        if n_vertices > _MAX_VERTICES:
-            span = float(np.ptp(shapely.total_bounds(geoms).reshape(2, 2), axis=0).max())
-            tolerance = span / 4000  # about 1/4 pixel on a full-screen map of the extent
-            if bool(shapely.coverage_is_valid(geoms)):
-                geoms = shapely.coverage_simplify(geoms, tolerance)
-            else:
-                geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
-        props = [{"id": i} for i in ids]
-        if groups is not None:
-            g = groups.reindex(series.index).astype(str).to_numpy()
-            props = [{"id": i, "g": gi} for i, gi in zip(ids, g, strict=True)]
-        return json.dumps(encode(geoms, props), separators=(",", ":"))
-    return _geojson(geoms, [{"id": i} for i in ids])
+
+def _in_datum(geoms: np.ndarray, datum: str) -> np.ndarray:
+    """WGS84 geometries in the map's datum (shifted to GCJ-02 under AMap tiles)."""
+    if datum != "gcj02":
+        return geoms
+    from geotool.datum import transform_geometries
+
+    return transform_geometries(geoms, to="gcj02")
 
 
 def _geojson(geoms: np.ndarray, properties: list[dict[str, Any]]) -> str:
@@ -270,21 +211,13 @@ def _geojson(geoms: np.ndarray, properties: list[dict[str, Any]]) -> str:
     return json.dumps(feats, separators=(",", ":"))
 
 
-def _pinyin_names() -> dict[str, str]:
-    """Romanised names of every unit (the county layer's ``name_pinyin``, from pypinyin)."""
-    return {str(k): str(v) for k, v in boundaries.units()["name_pinyin"].items()}
-
-
 _TOOLTIP_CACHE: dict[tuple, dict[str, Any]] = {}
 
 
 def _tooltips(
     table: pd.DataFrame, fields: dict[str, str], ids: pd.Index | None, title: str | None
 ) -> dict[str, Any]:
-    """The units' tooltip table (see :func:`_build_tooltips`).
-
-    Several maps of one run share a table: the result is cached by the table's content.
-    """
+    """The units' tooltip table (:func:`_build_tooltips`), cached by the table's content."""
     key = (
         tuple(table.columns.astype(str)),
         int(pd.util.hash_pandas_object(table.astype(str), index=True).sum()) if len(table) else 0,
@@ -297,11 +230,6 @@ def _tooltips(
         _TOOLTIP_CACHE.clear()
         _TOOLTIP_CACHE[key] = _build_tooltips(table, fields, ids, title)
     return _TOOLTIP_CACHE[key]
-
-
-def _missing(value: object) -> bool:
-    """Whether a tooltip value is missing (not shown), as :func:`escape` decides."""
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 #: Characters coding small indices in one character each ("." = none).
@@ -324,10 +252,9 @@ def _column(kind: str, values: list[Any], **extra: Any) -> dict[str, Any]:
 
 
 def _texts(texts: list[str | None]) -> dict[str, Any]:
-    """Texts (``None``: missing) as a column: inline when mostly distinct, else coded.
+    """Texts (``None``: missing) as a column: inline, or coded when often repeated.
 
-    A coded column lists each distinct text once (``d``, most frequent first) and an
-    index into it per unit.
+    A coded column lists each distinct text once (``d``, most frequent first).
     """
     counts = pd.Series([t for t in texts if t is not None], dtype=object).value_counts()
     if len(counts) > 0.5 * len(texts):
@@ -339,42 +266,37 @@ def _texts(texts: list[str | None]) -> dict[str, Any]:
 
 
 def _values(values: np.ndarray) -> dict[str, Any]:
-    """Any values as a column, shown as Python's ``str`` shows them (missing: none).
+    """Any values as a column, shown as ``str`` shows them (the page formats floats).
 
-    Integers travel as JSON numbers, finite floats as JSON numbers that the page
-    formats as Python's ``repr`` does, everything else as text.
+    Integers and finite floats travel as JSON numbers, everything else as text.
     """
-    present = [v for v in values if not _missing(v)]
+    shown = [None if is_missing(v) else v for v in values]
+    present = [v for v in shown if v is not None]
     if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in present):
-        return _column("n", [None if _missing(v) else int(v) for v in values])
+        return _column("n", [None if v is None else int(v) for v in shown])
     if all(isinstance(v, float | np.floating) and np.isfinite(v) for v in present):
-        return _column("f", [None if _missing(v) else float(v) for v in values])
-    return _texts([None if _missing(v) else str(v) for v in values])
+        return _column("f", [None if v is None else float(v) for v in shown])
+    return _texts([None if v is None else str(v) for v in shown])
 
 
 def _build_tooltips(
     table: pd.DataFrame, fields: dict[str, str], ids: pd.Index | None, title: str | None
 ) -> dict[str, Any]:
-    """The units' tooltip and search data as one compact table, built into HTML by the page.
+    """The units' tooltip and search data as one compact table; the page builds the text.
 
-    ``ids`` (every unit, in order), ``head`` (the heading's columns: ``name`` and, for
-    the bundled layer, ``pinyin``, ``province``, ``prefecture``) and ``fields`` (label
-    and column per tooltip row). A column is ``{"k": kind, "v": values}``: ``s`` text,
-    ``i`` indices into its distinct texts ``d`` (one character each when few), ``n``
-    integers, ``f`` floats shown as Python shows them, ``g`` numbers rounded to ``d``
-    significant digits; ``null`` is missing, and a mostly missing column lists the rows
-    that have a value (``at``). No HTML: the page inserts every value as text.
+    ``ids`` (every unit, in order), ``head`` (name; for the bundled layer also pinyin,
+    province, prefecture) and ``fields`` ([label, column] per row). Column kinds: ``s``
+    text, ``i`` indices into distinct texts ``d``, ``n`` integers, ``f`` floats, ``g``
+    numbers rounded to ``d`` digits; ``null`` is missing. No HTML.
     """
     if ids is None:  # the bundled layer: names, pinyin, province, prefecture, code
         units = boundaries.units()
         index = units.index
-        pinyin = _pinyin_names()
         head = {
-            "name": _texts([str(v) for v in units["name"]]),
-            "pinyin": _texts([pinyin[str(c)] for c in index]),
-            "province": _texts([str(v) for v in units["province"]]),
-            "prefecture": _texts([str(v) for v in units["prefecture"]]),
-        }
+            k: _texts([str(v) for v in units[col]])
+            for k, col in (("name", "name"), ("pinyin", "name_pinyin"),
+                           ("province", "province"), ("prefecture", "prefecture"))
+        }  # fmt: skip
     else:
         index = pd.Index(ids)
         names = (
@@ -389,11 +311,7 @@ def _build_tooltips(
         for col, label in fields.items()
         if col in extra.columns
     ]
-    return {
-        "ids": [str(i) for i in index],
-        "head": head,
-        "fields": rows,
-    }
+    return {"ids": [str(i) for i in index], "head": head, "fields": rows}
 
 
 def _line_columns(line: dict[str, Any], ids: list[str]) -> dict[str, Any]:
@@ -470,62 +388,39 @@ def unit_map(
     cdn: bool = False,
     offline: bool | None = None,
 ) -> folium.Map:
-    """A folium map of units with one or more colour layers.
+    """A folium map of units with one or more colour layers (write it with :func:`to_html`).
 
     Parameters
     ----------
     layers : list of dict
-        Each ``{"name": str, "colours": {id: "#rrggbb"}}`` and optionally
-        ``"neutral"``: the colour of units without one (default :data:`NEUTRAL`; e.g.
-        :data:`NOT_TESTED` for units outside a statistic's universe). The first layer is
-        shown; all are in the layer control. Ids are the bundled adcodes (``geo=None``)
-        or ``geo``'s index.
+        ``{"name": str, "colours": {id: colour}}``, optionally ``"neutral"`` (units
+        without a colour; default :data:`NEUTRAL`). The first is shown; ids are the
+        bundled adcodes (``geo=None``) or ``geo``'s index.
     geo : geopandas.GeoDataFrame or geopandas.GeoSeries, optional
-        The units to draw (any CRS, any index); default: the bundled county layer.
-    table : pandas.DataFrame, optional
-        On the units' ids: values for the tooltips.
-    fields : dict, optional
-        Tooltip rows: column of ``table`` -> label. For the bundled layer the name
-        (Chinese and pinyin), province, prefecture and code are always shown.
+        The units (any CRS, any index); default the bundled county layer.
+    table, fields : pandas.DataFrame, dict, optional
+        Tooltip values on the units' ids, and the rows shown (column -> label).
     label_col : str, optional
-        For ``geo``: the column of ``table`` that names each unit (tooltip heading and
-        search); default the id.
+        For ``geo``: the column of ``table`` naming each unit (default the id).
     groups : pandas.Series, optional
         For ``geo`` polygons: a grouping (e.g. province) whose outlines are drawn.
-    title : str
-        Shown at the top of the map.
-    legend : dict, optional
-        Label -> colour.
-    legend_title : str
-        The legend's heading.
+    title, legend, legend_title : str, dict, str
+        Title; legend (label -> colour) and its heading.
     overlays : list of tuple, optional
-        Extra vector layers: ``(name, gdf, style)`` with ``style`` a dict of Leaflet
-        path options; a ``label`` column becomes the (escaped) tooltip.
+        ``(name, gdf, style)``: vector layers with Leaflet path options; a ``label``
+        column becomes the tooltip.
     lines : list of dict, optional
-        Compact tooltip lines, formatted in the page (smaller than ``fields`` for many
-        numbers): each ``{"label": str, "parts": [str], "rows": {id: [value, ...]}}``
-        and optionally ``"classes": [str]``, in which case each row's first value is an
-        index into it, and ``"formats": [str or None]`` per part: ``"g4"`` (a number
-        to 4 significant digits, as Python's ``f"{v:.4g}"``), ``"p"`` (a p-value, as
-        :func:`fmt_p`); missing numbers read "–". A unit's line reads "label: part
-        value · part value ...".
+        Compact tooltip lines: ``{"label", "parts": [str], "rows": {id: [value ...]}}``,
+        optionally ``"classes"`` (a row's first value indexes them) and ``"formats"``
+        per part (``"g4"``: 4 significant digits; ``"p"``: as :func:`fmt_p`).
     fit : {"coloured", "all"}
-        Open on the coloured units of the first layer (the data; every unit when none
-        is coloured), or on every unit.
+        Open on the first layer's coloured units (all when none is), or on every unit.
     basemap : {"none", "positron", "osm", "amap"}
-        Tiles under the polygons (``amap`` shifts the polygons to GCJ-02); optional:
-        without network the page notes that they did not load.
+        Optional tiles (``amap`` shifts the polygons to GCJ-02).
     cdn : bool
-        Load Leaflet from its CDN instead of inlining it (the page is then blank
-        offline).
+        Load Leaflet from its CDN instead of inlining it (blank offline).
     offline : bool, optional
-        Deprecated: pages are offline by default. ``True`` also refuses tiles (as
-        before); ``False`` changes nothing (ask for ``cdn=True``).
-
-    Returns
-    -------
-    folium.Map
-        Write it with :func:`to_html` (which inlines the assets unless ``cdn``).
+        Deprecated (pages are offline by default); ``True`` also refuses tiles.
 
     """
     _check_options(basemap, fit, cdn=cdn, offline=offline)
@@ -551,7 +446,7 @@ def unit_map(
         "searchHint": "搜索 / search (江阴 / Jiangyin)" if geo is None else "搜索 / search",
     }
     call = script_call("geotoolPage", JSONText(data), info, spec, options, names=(fmap.get_name(),))
-    fmap.add_child(_script(_asset("topojson.js") + _asset("page.js") + call))  # after the map
+    fmap.add_child(_script(asset("topojson.js") + asset("page.js") + call))  # after the map
     fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
     return fmap
 
@@ -655,26 +550,14 @@ _CDN_NOTE = (
 
 
 @settings_cache(maxsize=2)
-def _maritime_lines(datum: str) -> str:
-    """The maritime boundary line as compact GeoJSON text (coordinates to ~10 m)."""
-    geoms = boundaries.maritime().geometry.to_numpy()
-    if datum == "gcj02":
-        from geotool.datum import transform_geometries
-
-        geoms = transform_geometries(geoms, to="gcj02")
-    geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
-    return _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))
-
-
 def _maritime_overlay(datum: str) -> dict[str, Any]:
-    """The map overlay of the maritime boundary line (in the map's datum)."""
+    """The map overlay of the maritime boundary line (十段线), coordinates to ~10 m."""
+    geoms = _in_datum(boundaries.maritime().geometry.to_numpy(), datum)
+    geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
+    lines = _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))
     style = {"color": "#333333", "weight": 2, "opacity": 0.9}
-    return {
-        "name": "十段线 maritime boundary",
-        "data": json.loads(_maritime_lines(datum)),
-        "style": style,
-        "point": style,
-    }
+    return {"name": "十段线 maritime boundary", "data": json.loads(lines), "style": style,
+            "point": style}  # fmt: skip
 
 
 def choropleth(
@@ -693,24 +576,18 @@ def choropleth(
     Parameters
     ----------
     values : pandas.Series
-        Numeric, on the units' ids (bundled adcodes, or ``geo``'s index); missing
-        values are neutral. Values whose ids match no unit are an error (a grey map
-        helps nobody); a partial match is logged.
+        Numeric, on the units' ids (bundled adcodes, or ``geo``'s index); missing values
+        are neutral. No id matching a unit is an error; a partial match is logged.
     geo : geopandas.GeoDataFrame or geopandas.GeoSeries, optional
-        The units to draw; default the bundled county layer. The map opens on the
-        coloured units.
+        The units to draw; default the bundled county layer.
     scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
-        A classifier of :func:`geotool._classify.bins`; ``user`` takes ``breaks``
-        (class upper bounds).
+        A classifier of :func:`geotool._classify.bins`; ``user`` takes ``breaks``.
     k : int, optional
-        Number of classes (not for ``user``), from 2 to the number of distinct values;
-        default 5, or the number of distinct values when there are fewer.
+        Number of classes (not for ``user``); default 5, or fewer distinct values.
     breaks : list of float, optional
         Class upper bounds, for ``scheme="user"``.
-    cmap : str
-        A matplotlib colormap name.
-    title : str
-        Shown at the top of the map.
+    cmap, title : str
+        A matplotlib colormap name; the map's title.
     **kwargs
         Passed to :func:`unit_map` (basemap, cdn, table, fields, label_col ...).
 
@@ -741,16 +618,10 @@ def choropleth(
         )
     v = pd.Series(v.to_numpy(), index=ids, name=values.name)[matched]
     colour_of, legend = classify(v, scheme=scheme, k=k, breaks=breaks, cmap=cmap)
-    by_unit = colour_of.to_dict()
     kwargs.setdefault("fit", "coloured")
-    return unit_map(
-        [{"name": str(values.name), "colours": by_unit}],
-        geo=geo,
-        title=title,
-        legend=legend,
-        legend_title=str(values.name),
-        **kwargs,
-    )
+    layer = {"name": str(values.name), "colours": colour_of.to_dict()}
+    return unit_map([layer], geo=geo, title=title, legend=legend, legend_title=str(values.name),
+                    **kwargs)  # fmt: skip
 
 
 def _check_choropleth_input(
@@ -800,12 +671,9 @@ def _leaflet_assets() -> tuple[str, str]:
 
 
 def _stable_ids(text: str, root: Any) -> str:
-    """``text`` with folium's random element ids (``uuid4().hex``) numbered instead.
+    """``text`` with folium's random element ids (uuid4) numbered in order of appearance.
 
-    folium names every element of a page ``map_<uuid4>``, ``tile_layer_<uuid4>`` ...,
-    so the same map rendered twice differs in a few dozen places. The ids of the page's
-    elements are renumbered in their order of appearance: the same map gives the same
-    file, byte for byte, and runs can be compared with ``diff``.
+    The same map then gives the same file, byte for byte.
     """
     ids, stack = set(), [root]
     while stack:
@@ -820,10 +688,9 @@ def _stable_ids(text: str, root: Any) -> str:
 
 
 def to_html(fmap: folium.Map, path: str | Path | None = None) -> str:
-    """Render a map to standalone HTML (assets inlined unless it was made with ``cdn``).
+    """Render a map to standalone, checked HTML (Leaflet inlined unless ``cdn``).
 
-    Written atomically when ``path`` is given. Returns the HTML text; the same map gives
-    the same text (folium's random element ids are numbered in order).
+    Written atomically when ``path`` is given; the same map gives the same text.
     """
     root: Any = fmap.get_root()
     text = _stable_ids(root.render(), root)

@@ -1,20 +1,16 @@
 """The linked LISA view: a Moran scatter beside a cluster map and a significance map.
 
-One self-contained HTML file (no Leaflet, no network: the maps and the scatter are SVG
-drawn by ``maps/linked.js``), as GeoDa links its windows on the desktop: hovering or
-selecting a point highlights its unit on both maps and the reverse; dragging a rectangle
-on the scatter selects its units.
-
-Geometry: units are projected to :data:`geotool.settings.equal_area_crs`, simplified
-to about 1/2,000 of their extent and written as SVG path strings on an integer grid. The
-bundled county layer takes a fast path: its web TopoJSON's shared arcs are projected and
-simplified once per process, so neighbours keep identical borders.
+One offline HTML page of SVG drawn by ``maps/linked.js``, linked as GeoDa links its
+windows (hover, click, brushing). Units are projected to the equal-area CRS, simplified
+to about 1/2,000 of their extent, and written as SVG paths on an integer grid; the
+bundled layer's shared arcs are simplified once, so neighbours keep identical borders.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import string
 from importlib import resources
 from pathlib import Path
 
@@ -32,19 +28,9 @@ from geotool._topojson import ring_points
 from geotool.autocorr import LISA_CLASSES
 
 __all__ = [
-    "ADJUST_WORDS",
-    "EARLY_ERROR_HOOK",
-    "LISA_COLOURS",
-    "NOT_SIGNIFICANT",
-    "NOT_TESTED",
-    "P_CLASSES",
-    "SIDED_WORDS",
-    "SOUTH_SEA",
-    "fmt_p",
-    "geo_series",
-    "linked_lisa",
-    "rule_text",
-]
+    "ADJUST_WORDS", "EARLY_ERROR_HOOK", "LISA_COLOURS", "NOT_SIGNIFICANT", "NOT_TESTED",
+    "P_CLASSES", "SIDED_WORDS", "SOUTH_SEA", "fmt_p", "geo_series", "linked_lisa", "rule_text"
+]  # fmt: skip
 
 #: Units outside the statistic's universe (no value, no neighbours): blank.
 NOT_TESTED = "#ffffff"
@@ -72,8 +58,6 @@ SOUTH_SEA = ((3.0, 105.0), (17.5, 123.5))
 
 #: Target size of the drawing grid: the units' extent spans about this many cells.
 _GRID = 4000
-
-
 #: How legends name the sidedness of local p-values (``attrs["p_sided"]``).
 SIDED_WORDS = {
     "two-sided": "two-sided p",
@@ -82,23 +66,10 @@ SIDED_WORDS = {
 
 
 def rule_text(alpha: float, adjust: str, sided: str | None = None) -> str:
-    """The significance rule for legends, e.g. "α = 0.05, no multiple-comparison correction".
+    """The significance rule for legends: "α = 0.05, no multiple-comparison correction".
 
-    Parameters
-    ----------
-    alpha : float
-        Significance level.
-    adjust : str
-        ``"none"``, ``"bonferroni"`` or ``"fdr"`` (other text is shown as it is).
-    sided : str, optional
-        ``"two-sided"`` or ``"folded"`` (:func:`geotool.autocorr.local_stats`), named
-        after the correction ("..., two-sided p"); not named when not given.
-
-    Returns
-    -------
-    str
-        The rule in words.
-
+    ``adjust`` is "none", "bonferroni" or "fdr" (other text is shown as it is); ``sided``
+    ("two-sided" or "folded") is named after it when given.
     """
     text = f"α = {alpha:g}, {ADJUST_WORDS.get(adjust, adjust)}"
     return f"{text}, {SIDED_WORDS.get(sided, sided)}" if sided else text
@@ -132,8 +103,20 @@ def _to_grid(xy: np.ndarray, cell: float) -> np.ndarray:
 
 def _lonlat_grid(lon: list[float], lat: list[float], cell: float) -> np.ndarray:
     """Degrees to the grid of the bundled layer's paths."""
-    x, y = _projector().transform(lon, lat)
-    return _to_grid(np.column_stack([x, y]), cell)
+    return _to_grid(np.column_stack(_projector().transform(lon, lat)), cell)
+
+
+def _unit_paths(
+    codes: list[str], rings: list[np.ndarray], ring_of: list[np.ndarray]
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Ids, SVG paths and grid bboxes of the units with points (grid points per unit)."""
+    ids, paths, boxes = [], [], []
+    for code, xy, ring in zip(codes, rings, ring_of, strict=True):
+        if len(xy):
+            ids.append(code)
+            paths.append(_ring_paths(xy, ring))
+            boxes.append([*xy.min(axis=0), *xy.max(axis=0)])
+    return ids, paths, np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
 
 
 @derived_cache(maxsize=1, returns=(list[str], list[str], Array("int64", (None, 4)), float))
@@ -141,44 +124,24 @@ def _bundled_paths() -> tuple[list[str], list[str], np.ndarray, float]:
     """The bundled county layer as SVG paths: ids, paths, grid bboxes, cell size (m)."""
     topo = json.loads((Path(settings.boundaries_dir) / "county_web.topojson").read_text("utf-8"))
     (sx, sy), (tx, ty) = topo["transform"]["scale"], topo["transform"]["translate"]
-    lengths = np.array([len(a) for a in topo["arcs"]])
-    flat = np.concatenate([np.asarray(a, dtype=np.int64) for a in topo["arcs"]])
-    arc_of = np.repeat(np.arange(len(lengths)), lengths)
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    q = np.cumsum(flat, axis=0) - np.repeat(
-        np.cumsum(flat, axis=0)[starts] - flat[starts], lengths, axis=0
-    )
-    lon, lat = q[:, 0] * sx + tx, q[:, 1] * sy + ty
-    x, y = _projector().transform(lon, lat)
-    xy = np.column_stack([x, y])
-    span = float(np.ptp(xy, axis=0).max())
-    cell = span / _GRID
-    lines = shapely.linestrings(xy, indices=arc_of)
-    simple = shapely.simplify(lines, cell * 2.0)  # endpoints kept: shared borders agree
-    pts, arc_index = shapely.get_coordinates(simple, return_index=True)
-    cuts = np.searchsorted(arc_index, np.arange(len(simple) + 1))
+    absolute = [np.cumsum(np.asarray(a, dtype=np.int64), axis=0) for a in topo["arcs"]]
+    arc_of = np.repeat(np.arange(len(absolute)), [len(a) for a in absolute])
+    q = np.concatenate(absolute)
+    xy = np.column_stack(_projector().transform(q[:, 0] * sx + tx, q[:, 1] * sy + ty))
+    cell = float(np.ptp(xy, axis=0).max()) / _GRID
+    simple = shapely.simplify(shapely.linestrings(xy, indices=arc_of), cell * 2.0)
+    pts, arc_index = shapely.get_coordinates(simple, return_index=True)  # ends kept: shared
+    cuts = np.searchsorted(arc_index, np.arange(len(simple) + 1))  # borders agree
     grid = _to_grid(pts, cell)
     arcs = [grid[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-    ids, paths, boxes = [], [], []
-    for g in topo["objects"]["units"]["geometries"]:
-        pieces, ring_ids = [], []
-        k = 0
-        for poly in g["arcs"]:
-            for ring in poly:
-                joined = ring_points(arcs, ring)
-                pieces.append(joined)
-                ring_ids.append(np.full(len(joined), k))
-                k += 1
-        coords = np.concatenate(pieces)
-        ids.append(str(g["properties"]["id"]))
-        paths.append(_ring_paths(coords, np.concatenate(ring_ids)))
-        boxes.append([*coords.min(axis=0), *coords.max(axis=0)])
-    return ids, paths, np.asarray(boxes, dtype=np.int64), cell
-
-
-def _projector() -> pyproj.Transformer:
-    """WGS84 to China Albers (``settings``' CRSs)."""
-    return _transformer(settings.default_crs, settings.equal_area_crs)
+    units = topo["objects"]["units"]["geometries"]
+    rings = [[ring_points(arcs, r) for poly in g["arcs"] for r in poly] for g in units]
+    ids, paths, boxes = _unit_paths(
+        [str(g["properties"]["id"]) for g in units],
+        [np.concatenate(r) for r in rings],
+        [np.repeat(np.arange(len(r)), [len(x) for x in r]) for r in rings],
+    )
+    return ids, paths, boxes, cell
 
 
 @functools.lru_cache(maxsize=4)
@@ -187,22 +150,12 @@ def _transformer(src: str, dst: str) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(src, dst, always_xy=True)
 
 
+def _projector() -> pyproj.Transformer:
+    return _transformer(settings.default_crs, settings.equal_area_crs)
+
+
 def geo_series(geo: gpd.GeoDataFrame | gpd.GeoSeries, crs: str) -> gpd.GeoSeries:
-    """A user's units, checked (a CRS, unique ids), without empty ones, in ``crs``.
-
-    Parameters
-    ----------
-    geo : geopandas.GeoDataFrame or geopandas.GeoSeries
-        The units, index = ids.
-    crs : str
-        The CRS to return them in.
-
-    Returns
-    -------
-    geopandas.GeoSeries
-        A new series; ``geo`` is not changed.
-
-    """
+    """A user's units (refused without a CRS or with duplicate ids), non-empty, in ``crs``."""
     series = geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo
     if series.crs is None:
         msg = "geo has no CRS; set it with geo.set_crs('EPSG:4326') (or the CRS it is in)."
@@ -218,33 +171,25 @@ def _geo_paths(
 ) -> tuple[list[str], list[str], np.ndarray, float]:
     """A user's polygons as SVG paths: ids, paths, grid bboxes, cell size (m)."""
     series = geo_series(geo, settings.equal_area_crs)
-    kinds = set(shapely.get_type_id(series.to_numpy()).tolist())
+    geoms = series.to_numpy()
+    kinds = set(shapely.get_type_id(geoms).tolist())
     if not kinds <= {3, 6}:
         msg = (
             f"geo must hold polygons for the linked view; it holds geometry types {sorted(kinds)}."
         )
         raise InputError(msg)
-    geoms = series.to_numpy()
     bounds = shapely.total_bounds(geoms)
-    span = float(max(bounds[2] - bounds[0], bounds[3] - bounds[1])) or 1.0
-    cell = span / _GRID
+    cell = (float(max(bounds[2] - bounds[0], bounds[3] - bounds[1])) or 1.0) / _GRID
     geoms = shapely.simplify(geoms, cell * 2.0, preserve_topology=True)
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    grid = _to_grid(coords, cell)
-    unit_of_coord = part_of[ring_part[coord_ring]]
-    ids, paths, boxes = [], [], []
-    order = np.argsort(unit_of_coord, kind="stable")
-    cuts = np.searchsorted(unit_of_coord[order], np.arange(len(geoms) + 1))
-    for i, code in enumerate(series.index):
-        sel = order[cuts[i] : cuts[i + 1]]
-        if not len(sel):
-            continue
-        ids.append(str(code))
-        paths.append(_ring_paths(grid[sel], coord_ring[sel]))
-        boxes.append([*grid[sel].min(axis=0), *grid[sel].max(axis=0)])
-    return ids, paths, np.asarray(boxes, dtype=np.int64).reshape(-1, 4), cell
+    grid, unit_of = _to_grid(coords, cell), part_of[ring_part[coord_ring]]
+    order = np.argsort(unit_of, kind="stable")
+    cuts = np.searchsorted(unit_of[order], np.arange(len(geoms) + 1))
+    sel = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    codes = [str(c) for c in series.index]
+    return (*_unit_paths(codes, [grid[i] for i in sel], [coord_ring[i] for i in sel]), cell)
 
 
 @derived_cache(maxsize=2)
@@ -291,30 +236,17 @@ def linked_lisa(
     Parameters
     ----------
     local : pandas.DataFrame
-        :func:`geotool.autocorr.local_stats` output (``value, z, lag, Ii, p_sim,
-        quadrant, significant, lisa_class``) on the units' ids.
+        :func:`geotool.autocorr.local_stats` output on the units' ids.
     geo : geopandas.GeoDataFrame or geopandas.GeoSeries, optional
-        The units' polygons (any CRS, index = ids); default the bundled county layer
-        (adcodes), which also draws the maritime boundary line and the South China
-        Sea inset. Units of ``geo`` outside ``local`` near the tested units, and units
-        without a p-value (no neighbours, or no permutations), are drawn blank, as not
-        tested.
+        The units' polygons (any CRS, index = ids); default the bundled county layer,
+        with the maritime boundary line and the South China Sea inset. Units outside
+        ``local`` or without a p-value are drawn blank, as not tested.
     title : str
         Page heading.
-    alpha : float, optional
-        Significance level named in the legends; default ``local.attrs["alpha"]``
-        (else 0.05).
-    adjust : str, optional
-        Multiple-comparison rule named in the legends; default
-        ``local.attrs["adjust"]`` (else ``"none"``).
+    alpha, adjust : float, str, optional
+        The rule named in the legends; default ``local.attrs`` (else 0.05, "none").
     names : pandas.Series, optional
-        Unit names by id for the hover panel; default ``local["name"]``, else
-        ``geo["name"]``, else the ids.
-
-    Returns
-    -------
-    str
-        The page's HTML: self-contained, loads nothing from the network.
+        Unit names by id; default ``local["name"]``, else ``geo["name"]``, else the ids.
 
     """
     missing = sorted({"z", "lag", "value", "Ii", "p_sim", "lisa_class"} - set(local.columns))
@@ -417,10 +349,7 @@ def _names(
 
 
 def _stats(local: pd.DataFrame, tested_ids: pd.Index) -> tuple[list[list], float]:
-    """Each tested unit's scatter point, classes and values as text; Moran's I (the slope).
-
-    A unit's row: z, lag, LISA class and p class (indices), value, Ii and p as text.
-    """
+    """Per tested unit: z, lag, LISA and p class (indices), value, Ii and p as text; the slope."""
     classes = list(LISA_COLOURS)
     frame = local.reset_index(drop=True)
     z, lag, p = (frame[c].to_numpy(float) for c in ("z", "lag", "p_sim"))
@@ -457,32 +386,13 @@ EARLY_ERROR_HOOK = (
 
 
 def _page(title: str, slope: float, rule: str, p_words: str, data: dict) -> str:
-    """The linked view's HTML around its data (escaped, see :mod:`geotool._html`)."""
-    js = resources.files("geotool.maps").joinpath("linked.js").read_text(encoding="utf-8")
-    css = resources.files("geotool.maps").joinpath("linked.css").read_text(encoding="utf-8")
-    early = EARLY_ERROR_HOOK if settings.page_test_hooks else ""
-    head = escape(title or "Linked LISA view")
-    script = js.replace("</script", "<\\/script")
-    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{head}</title><style>{css}</style>{early}</head><body>
-<h1>{head}</h1>
-<p class="help">Moran's I = <b>{_fmt(slope)}</b> (slope of the scatter's line).
-Classes: {escape(rule)}; the significance map shows each unit's
-permutation p-value ({escape(p_words)}). Hover a point or a unit to see it on all three
-views; click to select; drag a rectangle on the scatter to select its units (shift adds);
-click empty space or press Esc to clear.</p>
-<div class="panes">
-<figure><figcaption>Moran scatter</figcaption>
-<svg id="scatter" viewBox="0 0 420 420"></svg></figure>
-<figure><figcaption>LISA clusters ({escape(rule)})</figcaption>
-<div class="map"><svg id="clusters" class="unitmap"></svg></div>
-<div class="legend" id="legend-clusters"></div></figure>
-<figure><figcaption>Significance (p_sim)</figcaption>
-<div class="map"><svg id="significance" class="unitmap"></svg></div>
-<div class="legend" id="legend-significance"></div></figure>
-</div>
-<div id="info" class="info">&nbsp;</div>
-<script>{script}{script_call("geotoolLinked", data)}</script>
-</body></html>
-"""
+    """The linked view's HTML (``maps/linked.html``) around its data, every value escaped."""
+    files = resources.files("geotool.maps")
+    js, css, page = (files.joinpath(f).read_text(encoding="utf-8")
+                     for f in ("linked.js", "linked.css", "linked.html"))  # fmt: skip
+    return string.Template(page).substitute(
+        head=escape(title or "Linked LISA view"), css=css, slope=_fmt(slope),
+        early=EARLY_ERROR_HOOK if settings.page_test_hooks else "", rule=escape(rule),
+        p_words=escape(p_words),
+        script=js.replace("</script", "<\\/script") + script_call("geotoolLinked", data),
+    )  # fmt: skip

@@ -1,33 +1,13 @@
 """Static maps for print: any polygons (or points) as a matplotlib Figure, 300 dpi.
 
-:func:`to_figure` draws a GeoDataFrame coloured by a column (categories with their
-colours, or numbers classed with mapclassify) in a projected CRS (default
-:data:`geotool.settings.equal_area_crs`, the China Albers equal-area conic, re-centred on
-the map so that north is up at its centre), with a scale bar in km (its length corrected
-by the projection's scale factor along the parallel at the map's centre), a north arrow
-pointing to true north where it stands, a legend, a caption naming the boundaries' source
-and vintage, and, on every map of China, the **South China Sea inset** (南海诸岛): the
-islands of 三沙市 and the maritime boundary line (:func:`geotool.boundaries.maritime`) in a
-panel at the lower right, so that the main map can be fitted to the data (e.g. eastern
-China) while the whole territory stays present. :func:`save` writes PNG (with its dpi in
-the file), SVG and PDF.
-
-Chinese text: the package ships **Geotool Sans SC** (``maps/fonts/``), a 2.2 MB subset of
-Noto Sans CJK SC Regular 1.004 (SIL Open Font License 1.1, licence beside the font):
-every GB 2312 hanzi (6,763), every character of the bundled names and data, Latin, Greek
-and symbols. It is registered with matplotlib's font manager by path, so Chinese labels
-work on a machine without any system font. Why a bundled subset rather than a dependency
-on ``mplfonts`` (0.0.11, MIT code): its wheel carries about 107 MB of fonts, among them
-SimHei, which is not freely redistributable; the Noto subset is 2.2 MB under the OFL,
-rebuilt with ``python tools/build_font.py``. Its outlines are TrueType (converted from
-CFF) because matplotlib embeds fonts in PDF as TrueType, where CFF data is unreadable.
-Characters outside the subset fall back to DejaVu Sans (matplotlib's own); a glyph
-neither has is matplotlib's "Glyph ... missing" warning. SVG text is written as paths
-(no font needed to view it); PDF embeds the font subset (Type 42), so text stays
-selectable.
-
-Everything is drawn on :class:`matplotlib.figure.Figure` objects: pyplot and the
-backend are never touched.
+:func:`to_figure` draws a GeoDataFrame coloured by a column in a projected CRS (the
+China Albers equal-area conic re-centred on the map), with a scale bar (corrected by the
+projection's scale factor), a north arrow to true north, a legend, a caption naming the
+boundaries' source, and on maps of China the South China Sea inset (南海诸岛) with the
+maritime boundary line. :func:`save` writes PNG, SVG (text as paths) and PDF (font
+embedded). Chinese text uses the bundled **Geotool Sans SC**, a 2.2 MB OFL subset of
+Noto Sans CJK SC (``maps/fonts/``, rebuilt by ``tools/build_font.py``; ``mplfonts``
+would add 107 MB), registered by path. pyplot is never touched.
 """
 
 from __future__ import annotations
@@ -36,6 +16,7 @@ import io
 import logging
 import math
 import re
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,20 +42,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "FONT_FAMILY",
-    "FORMATS",
-    "LANGS",
-    "NEUTRAL",
-    "Overlay",
-    "figure_bytes",
-    "font_path",
-    "register_font",
-    "save",
-    "style",
-    "text_style",
-    "to_figure",
-    "validate",
-]
+    "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "figure_bytes", "font_path",
+    "register_font", "save", "style", "text_style", "to_figure", "validate"
+]  # fmt: skip
 
 FONT_FAMILY = "Geotool Sans SC"
 FORMATS = ("png", "svg", "pdf")
@@ -97,27 +67,11 @@ _CHINA = (73.0, 3.0, 136.0, 54.0)
 _INSET = (106.0, 3.0, 123.5, 25.5)
 _SANSHA_PREFIX = "4603"
 
-_TEXT = {
-    "zh": {
-        "inset": "南海诸岛",
-        "north": "北",
-        "missing": "无数据",
-        "maritime": "海上边界线（十段线）",
-        "boundaries": "边界：{package} {version}（{upstream}），{vintage} 年版，WGS84",
-        "projection": "投影：Albers 等积圆锥（标准纬线 25°N、47°N，中央经线 {lon0:g}°E）",
-    },
-    "en": {
-        "inset": "South China Sea Islands",
-        "north": "N",
-        "missing": "no data",
-        "maritime": "maritime boundary (ten-dash line)",
-        "boundaries": "Boundaries: {package} {version} ({upstream}), {vintage} vintage, WGS84",
-        "projection": (
-            "Projection: Albers equal-area conic (standard parallels 25°N, 47°N, "
-            "central meridian {lon0:g}°E)"
-        ),
-    },
-}
+#: The figures' own words by language (``maps/words.toml``, shared with maps.static).
+WORDS: dict[str, Any] = tomllib.loads(
+    resources.files("geotool.maps").joinpath("words.toml").read_text(encoding="utf-8")
+)
+_TEXT: dict[str, dict[str, str]] = WORDS["figure"]
 
 
 def font_path() -> Path:
@@ -172,19 +126,11 @@ def _lang(lang: str) -> dict[str, str]:
 class Overlay:
     """A vector layer drawn over the units (lines, points or polygon outlines).
 
-    Attributes
-    ----------
-    data : geopandas.GeoDataFrame or geopandas.GeoSeries
-        Any CRS (reprojected to the map's).
-    label : str
-        Legend entry (empty: none).
-    style : dict
-        ``color``, ``linewidth``, ``linestyle``, ``facecolor`` (polygons, default none),
-        ``marker``, ``markersize`` (points, in points²), ``zorder``; ``arrow=True``
-        draws each line as an arrow from its first to its last point.
-    text : str, optional
-        A column of ``data`` written beside each geometry (e.g. a tier number).
-
+    ``data`` is a GeoDataFrame or GeoSeries in any CRS; ``label`` its legend entry
+    (empty: none); ``style`` holds ``color``, ``linewidth``, ``linestyle``, ``facecolor``
+    (polygons), ``marker``, ``markersize`` (points²), ``zorder`` and ``arrow=True`` (a
+    line as an arrow from its first point to its last); ``text`` names a column of
+    ``data`` written beside each geometry.
     """
 
     data: Any
@@ -205,10 +151,9 @@ def _polygon_paths(geoms: np.ndarray) -> list[Any]:
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
     codes = np.full(len(coords), MPath.LINETO, dtype=np.uint8)
     if len(coords):
-        first = np.r_[True, coord_ring[1:] != coord_ring[:-1]]
-        last = np.r_[coord_ring[1:] != coord_ring[:-1], True]
-        codes[first] = MPath.MOVETO
-        codes[last] = MPath.CLOSEPOLY
+        cut = coord_ring[1:] != coord_ring[:-1]
+        codes[np.r_[True, cut]] = MPath.MOVETO
+        codes[np.r_[cut, True]] = MPath.CLOSEPOLY
     coord_geom = poly_geom[ring_poly[coord_ring]]
     cuts = np.searchsorted(coord_geom, np.arange(len(geoms) + 1))
     return [
@@ -218,45 +163,38 @@ def _polygon_paths(geoms: np.ndarray) -> list[Any]:
 
 
 def _draw_polygons(
-    ax: Axes,
-    geoms: np.ndarray,
-    facecolors: Sequence[str] | str,
-    *,
-    edgecolor: str = "#ffffff",
-    linewidth: float = 0.15,
-    zorder: float = 1,
-) -> None:
+    ax: Axes, geoms: np.ndarray, facecolors: Sequence[str] | str, *, edgecolor: str = "#ffffff",
+    linewidth: float = 0.15, zorder: float = 1,
+) -> None:  # fmt: skip
     from matplotlib.collections import PathCollection
 
-    coll = PathCollection(
-        _polygon_paths(geoms),
-        facecolors=facecolors,
-        edgecolors=edgecolor,
-        linewidths=linewidth,
-        zorder=zorder,
-    )
+    coll = PathCollection(_polygon_paths(geoms), facecolors=facecolors, edgecolors=edgecolor,
+                          linewidths=linewidth, zorder=zorder)  # fmt: skip
     ax.add_collection(coll, autolim=False)
 
 
 def _draw_lines(ax: Axes, geoms: np.ndarray, **style: Any) -> None:
+    """Lines, and the rings of polygons."""
     from matplotlib.collections import LineCollection
 
     parts = shapely.get_parts(shapely.get_parts(geoms))  # multi -> single
-    lines = []
-    for p in parts:
-        if shapely.get_type_id(p) in (3,):  # polygon: its rings
-            lines += [shapely.get_coordinates(r) for r in (p.exterior, *p.interiors)]
-        else:
-            lines.append(shapely.get_coordinates(p))
+    lines = [
+        shapely.get_coordinates(g)
+        for p in parts
+        for g in (shapely.get_rings(p) if shapely.get_type_id(p) == 3 else (p,))
+    ]
+    style = _style(style)
     coll = LineCollection(
-        lines,
-        colors=style.get("color", "#000000"),
-        linewidths=style.get("linewidth", 1.0),
-        linestyles=style.get("linestyle", "solid"),
-        zorder=style.get("zorder", 4),
+        lines, colors=style["color"], linewidths=style.get("linewidth", 1.0),
+        linestyles=style.get("linestyle", "solid"), zorder=style.get("zorder", 4),
         capstyle="round",
-    )
+    )  # fmt: skip
     ax.add_collection(coll, autolim=False)
+
+
+def _style(style: Mapping[str, Any]) -> dict[str, Any]:
+    """An overlay's style with its default colour (black) and fill (none)."""
+    return {"color": "#000000", "facecolor": "none", **style}
 
 
 def _kind(geoms: np.ndarray) -> str:
@@ -267,54 +205,43 @@ def _kind(geoms: np.ndarray) -> str:
 
 def _draw_overlay(ax: Axes, geoms: np.ndarray, style: Mapping[str, Any]) -> None:
     """An overlay's geometries: arrows, points, filled polygons, or lines and outlines."""
-    if style.get("arrow") and set(shapely.get_type_id(geoms).tolist()) <= {1}:
+    st, kind = _style(style), _kind(geoms)
+    if st.get("arrow") and set(shapely.get_type_id(geoms).tolist()) <= {1}:
+        arrow = {"arrowstyle": "-|>,head_length=0.6,head_width=0.3", "color": st["color"],
+                 "linewidth": st.get("linewidth", 1.2), "shrinkA": 0, "shrinkB": 0}  # fmt: skip
         for g in geoms:
             xy = shapely.get_coordinates(g)
-            ax.annotate(
-                "", xy=tuple(xy[-1]), xytext=tuple(xy[0]),
-                arrowprops={"arrowstyle": "-|>,head_length=0.6,head_width=0.3",
-                            "color": style.get("color", "#000000"),
-                            "linewidth": style.get("linewidth", 1.2), "shrinkA": 0,
-                            "shrinkB": 0},
-                zorder=style.get("zorder", 6),
-            )  # fmt: skip
-        return
-    kind = _kind(geoms)
-    if kind == "point":
+            ax.annotate("", xy=tuple(xy[-1]), xytext=tuple(xy[0]), arrowprops=arrow,
+                        zorder=st.get("zorder", 6))  # fmt: skip
+    elif kind == "point":
         xy = shapely.get_coordinates(geoms)
         ax.scatter(
-            xy[:, 0], xy[:, 1], s=style.get("markersize", 12), marker=style.get("marker", "o"),
-            c=style.get("facecolor", style.get("color", "#000000")),
-            edgecolors=style.get("color", "#000000"), linewidths=style.get("linewidth", 0.5),
-            zorder=style.get("zorder", 5),
+            xy[:, 0], xy[:, 1], s=st.get("markersize", 12), marker=st.get("marker", "o"),
+            c=style.get("facecolor", st["color"]), edgecolors=st["color"],
+            linewidths=st.get("linewidth", 0.5), zorder=st.get("zorder", 5),
         )  # fmt: skip
-        return
-    if kind == "polygon" and style.get("facecolor", "none") != "none":
-        _draw_polygons(
-            ax, geoms, style["facecolor"], edgecolor=style.get("color", "#000000"),
-            linewidth=style.get("linewidth", 1.0), zorder=style.get("zorder", 4),
-        )  # fmt: skip
-        return
-    _draw_lines(ax, geoms, **dict(style))
+    elif kind == "polygon" and st["facecolor"] != "none":
+        _draw_polygons(ax, geoms, st["facecolor"], edgecolor=st["color"],
+                       linewidth=st.get("linewidth", 1.0), zorder=st.get("zorder", 4))  # fmt: skip
+    else:
+        _draw_lines(ax, geoms, **st)  # fmt: skip
 
 
 def _legend_handle(style: Mapping[str, Any], kind: str) -> Any:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    st = _style(style)
     if kind == "point":
         return Line2D(
-            [], [], linestyle="none", marker=style.get("marker", "o"),
-            markersize=math.sqrt(style.get("markersize", 12)),
-            markerfacecolor=style.get("facecolor", style.get("color", "#000000")),
-            markeredgecolor=style.get("color", "#000000"),
+            [], [], linestyle="none", marker=st.get("marker", "o"),
+            markersize=math.sqrt(st.get("markersize", 12)),
+            markerfacecolor=style.get("facecolor", st["color"]), markeredgecolor=st["color"],
         )  # fmt: skip
-    if kind == "polygon" and style.get("facecolor", "none") != "none":
-        return Patch(facecolor=style["facecolor"], edgecolor=style.get("color", "#000000"))
-    return Line2D(
-        [], [], color=style.get("color", "#000000"), linewidth=style.get("linewidth", 1.0),
-        linestyle=style.get("linestyle", "solid"),
-    )  # fmt: skip
+    if kind == "polygon" and st["facecolor"] != "none":
+        return Patch(facecolor=st["facecolor"], edgecolor=st["color"])
+    return Line2D([], [], color=st["color"], linewidth=st.get("linewidth", 1.0),
+                  linestyle=st.get("linestyle", "solid"))  # fmt: skip
 
 
 # ---------------------------------------------------------------- colours
@@ -579,63 +506,42 @@ def to_figure(
     gdf : geopandas.GeoDataFrame
         Polygons or points, any CRS (must be set); rows are drawn in order.
     column : str, optional
-        What colours the units: categories (with ``colours``, or any non-numeric column
-        or one of at most 12 values: a tab20 palette) or numbers (more than 12 distinct
-        values, classed with ``scheme``). None: every unit in ``missing``.
-    colours : mapping, optional
-        Category -> colour; values not in it are drawn in ``missing``.
-    labels : mapping, optional
-        Category -> legend label (default the category).
-    scheme : {"quantiles", "fisherjenks", "equalinterval", "user"}
-        mapclassify classifier of a numeric column (classed as
-        :func:`geotool.maps.choropleth` classes); ``user`` takes ``breaks``.
-    k : int, optional
-        Number of classes of a numeric column (default 5, fewer if the values are).
-    breaks : list of float, optional
-        Class upper bounds, for ``scheme="user"``.
-    cmap : str
-        matplotlib colormap of a numeric column.
-    missing : str
-        Colour of units without a value (or with a category not in ``colours``).
-    missing_label : str, optional
-        Legend entry of ``missing`` (default "no data"/"无数据" when any unit is missing;
-        empty string: none).
-    title : str
-        Above the map.
-    legend_title : str
-        The legend's heading.
+        Categories (with ``colours``, or at most 12 values: tab20) or numbers (more than
+        12 values, classed). None: every unit in ``missing``.
+    scheme, k, breaks, cmap : str, int, list of float, str
+        How numbers are classed, as :func:`geotool.maps.choropleth` classes.
+    colours, labels : mapping, optional
+        Category -> colour (others are ``missing``); category -> legend label.
+    missing, missing_label : str
+        Colour of units without a value, and its legend entry (default "no data"/"无数据"
+        when any is missing; "": none).
+    title, legend_title, legend_note : str
+        Above the map; the legend's heading; a line under the legend.
     legend_extra : mapping, optional
-        More legend entries (label -> colour), after the column's.
-    legend_note : str
-        A line under the legend (e.g. the significance rule).
+        More legend entries (label -> colour).
     overlays : iterable of Overlay
-        Lines, points or outlines drawn over the units, with legend entries.
+        Drawn over the units, with legend entries.
     extent : {"data", "all"} or sequence of float
-        The main map's window: the coloured units' bounds with a margin (``"data"``;
-        all units when none is coloured), every unit (``"all"``), or a
-        ``(min_lon, min_lat, max_lon, max_lat)`` box in degrees. 南海诸岛 are left out of
-        "data" and "all" on maps of China: the inset shows them.
+        The window: the coloured units (all when none is), every unit, or a
+        ``(min_lon, min_lat, max_lon, max_lat)`` box. 南海诸岛 are left to the inset.
     inset : bool, optional
-        Draw the South China Sea inset; default: when ``gdf`` lies in China.
+        Draw the South China Sea inset; default when ``gdf`` lies in China.
     source : str
-        The data's source, first line of the caption (the boundaries' source and vintage
-        and the projection follow).
+        The data's source, the caption's first line.
     lang : {"zh", "en"}
-        Language of the map's own words (inset, north, "no data", caption).
+        Language of the map's own words.
     crs : str, optional
-        Projected CRS of the map (metres). Default: the China Albers equal-area conic
-        of :data:`geotool.settings.equal_area_crs` with its central meridian moved to
-        the window's centre (whole degrees), so north is up in the middle.
+        Projected CRS (metres); default :data:`geotool.settings.equal_area_crs` with its
+        central meridian at the window's centre.
     figsize : tuple of float
-        Inches (7.5 x 6.2 is a full journal page width).
+        Inches (7.5 x 6.2: a journal page's width).
 
     Returns
     -------
     matplotlib.figure.Figure
-        Write it with :func:`save`. ``fig.geotool`` holds what was drawn: ``extent``
-        (degrees), ``crs``, ``inset_box`` (figure fraction, or None), ``scale_km`` and
-        ``scale_bar`` (its ends, x0, y, x1, y in ``crs``), ``north_deg`` (the arrow's
-        angle, clockwise from up) and ``north_at`` (its lon, lat).
+        ``fig.geotool`` holds what was drawn: ``extent``, ``crs``, ``inset_box`` (figure
+        fraction or None), ``scale_km``, ``scale_bar`` (x0, y, x1, y), ``north_deg``
+        (clockwise from up) and ``north_at`` (lon, lat).
 
     Examples
     --------
@@ -767,13 +673,15 @@ def _draw_main(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.015, 0.115, _right(plan.inset) - 0.025, 0.79))
     limits = _fit(ax, _projected_box(plan.window, plan.crs), 0.04)
     _draw_units(ax, limits, plan)
-    entries = [*_fill_entries(fills), *_draw_overlays(ax, overlays, plan.crs)]
+    entries = [(Patch(facecolor=c, edgecolor="#888888", linewidth=0.4), label)
+               for label, c in fills] + _draw_overlays(ax, overlays, plan.crs)  # fmt: skip
     if plan.china:
         maritime = _legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line")
         entries.append((maritime, words["maritime"]))
@@ -834,16 +742,6 @@ def _draw_fills(
 def _draw_maritime(ax: Axes, crs: str) -> None:
     """The maritime boundary line (十段线)."""
     _draw_lines(ax, _bundled("maritime", crs), color=_MARITIME, linewidth=0.9, zorder=3)
-
-
-def _fill_entries(fills: list[tuple[str, str]]) -> list[tuple[Any, str]]:
-    """Legend entries (patch, label) of fill colours given as (label, colour)."""
-    from matplotlib.patches import Patch
-
-    return [
-        (Patch(facecolor=colour, edgecolor="#888888", linewidth=0.4), label)
-        for label, colour in fills
-    ]
 
 
 def _present(geoms: np.ndarray) -> np.ndarray:
@@ -969,12 +867,11 @@ def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = 300) -> bytes:
     Reproducible: no creation date in SVG or PDF, fixed SVG ids.
     """
     (fmt,) = validate((fmt,), dpi, name="fmt")
-    metadata_of: dict[str, dict[str, Any]] = {
+    metadata = {
         "png": {"Software": "geotool"},
         "svg": {"Date": None, "Creator": "geotool"},
         "pdf": {"CreationDate": None, "Creator": "geotool"},
-    }
-    metadata = metadata_of[fmt]
+    }[fmt]
     buf = io.BytesIO()
     extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
     quiet = logging.getLogger("fontTools")  # its subsetter logs every table it prunes
@@ -991,35 +888,16 @@ def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = 300) -> bytes:
 def save(
     fig: Figure, path: str | Path, *, formats: Sequence[str] = ("png",), dpi: int = 300
 ) -> list[Path]:
-    """Write ``fig`` once per format, next to ``path`` with the format's suffix.
+    """Write ``fig`` once per format (atomically); return the files written.
 
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        E.g. from :func:`to_figure`.
-    path : str or pathlib.Path
-        File name; its suffix is replaced by each format's (``map.png`` and ``map``
-        both give ``map.png``, ``map.pdf`` ...).
-    formats : sequence of {"png", "svg", "pdf"}
-        What to write.
-    dpi : int
-        Resolution of the PNG (stored in its ``pHYs`` chunk, so PIL reads it as
-        ``info["dpi"]``) and of any raster part of the PDF.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The files written (atomically).
-
+    ``path``'s suffix is replaced by each format's (``map`` and ``map.png`` both give
+    ``map.png``, ``map.pdf`` ...); ``dpi`` is recorded in the PNG.
     """
     formats = validate(formats, dpi)
     if not formats:
         msg = "formats is empty; pass e.g. formats=('png', 'pdf')."
         raise InputError(msg)
-    written = []
-    for fmt in formats:
-        data = figure_bytes(fig, fmt, dpi=dpi)
-        target = Path(path).with_suffix(f".{fmt}")
-        write_atomic(target, data)
-        written.append(target)
+    written = [Path(path).with_suffix(f".{fmt}") for fmt in formats]
+    for fmt, target in zip(formats, written, strict=True):
+        write_atomic(target, figure_bytes(fig, fmt, dpi=dpi))
     return written

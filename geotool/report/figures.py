@@ -1,31 +1,24 @@
-"""The report's figures: its four maps, their colours and the landing page.
+"""The report's own maps: its units' tooltip table, the rankings map, ``geotool map KIND``.
 
-Built on the public map engine (:func:`geotool.maps.unit_map`) like any user's map;
-the titles are parameters, so a user's run gets its own.
+The other pages of a run are :mod:`geotool.maps.pages`, shared by every study.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
-from geotool import boundaries, settings
+from geotool import boundaries
 from geotool._errors import InputError
-from geotool._html import check_page, href
-from geotool.maps import (
-    LISA_COLOURS,
-    NEUTRAL,
-    NOT_SIGNIFICANT,
-    NOT_TESTED,
-    P_CLASSES,
-    escape,
-    fmt_p,
-    rule_text,
-    unit_map,
+from geotool.maps import NEUTRAL, unit_map
+from geotool.maps.pages import (
+    FIELDS,
+    TIER_COLOURS,
+    clusters_map,
+    lisa_map,
+    tier_colours,
+    tiers_map,
 )
 from geotool.report import rankings
 from geotool.report.rankings import REPORT_TIERS
@@ -33,52 +26,10 @@ from geotool.report.rankings import REPORT_TIERS
 if TYPE_CHECKING:
     import folium
 
-__all__ = [
-    "FIELDS",
-    "JOIN_COLOURS",
-    "MAP_KINDS",
-    "P_COLOURS",
-    "QUARTER_COLOURS",
-    "TIER_COLOURS",
-    "cluster_colours",
-    "clusters_map",
-    "index_page",
-    "lisa_map",
-    "marked_points",
-    "rankings_map",
-    "report_map",
-    "tiers_map",
-    "unit_info",
-]
+__all__ = ["MAP_KINDS", "QUARTER_COLOURS", "rankings_map", "report_map", "unit_info"]
 
-TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
 QUARTER_COLOURS = {"1-25": "#08306b", "26-50": "#2171b5", "51-75": "#6baed6", "76-100": "#c6dbef"}
-JOIN_COLOURS = {"cluster": "#7b3294", "tested, not significant": "#c2a5cf"}
-P_COLOURS = {
-    **{label: colour for label, _, colour in P_CLASSES[:-1]},
-    "not significant": NOT_SIGNIFICANT,
-}
-
-
-def tier_palette(n: int) -> dict[int, str]:
-    """Colours of tiers 1..n: the report's four reds, or a red ramp of ``n`` steps."""
-    if n <= len(TIER_COLOURS):
-        return {t: TIER_COLOURS[t] for t in range(1, n + 1)}
-    ramp = ("#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272", "#fcbba1",
-            "#fee0d2", "#fff5f0")  # fmt: skip
-    idx = np.linspace(0, len(ramp) - 1, n).round().astype(int)
-    return {t + 1: ramp[i] for t, i in enumerate(idx)}
-
-
-def _tier_colours(info: pd.DataFrame) -> dict[str, str]:
-    """Colour of each unit with a tier, by its tier."""
-    tiers_ = info["tier"].dropna().astype(int)
-    palette = tier_palette(int(tiers_.max()) if len(tiers_) else 1)
-    return {str(c): palette[int(t)] for c, t in tiers_.items()}
-
-
-def _quarter(rank: int) -> str:
-    return next(k for k in QUARTER_COLOURS if rank <= int(k.split("-")[1]))
+MAP_KINDS = ("rankings", "lisa", "tiers", "clusters")
 
 
 def unit_info(
@@ -87,17 +38,12 @@ def unit_info(
     membership: pd.DataFrame | None = None,
     values: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The tooltip table of every unit: ranks, tier, region, cluster, LISA class.
+    """The tooltip table of every county: ranks, tier, region, cluster, LISA class.
 
-    Parameters
-    ----------
-    lisa : pandas.DataFrame, optional
-        :func:`geotool.autocorr.local_stats` of the industrial-county score.
-    membership : pandas.DataFrame, optional
-        :func:`geotool.clusters.membership` under the set to show.
-    values : pandas.DataFrame, optional
-        A user's columns by adcode, shown first.
-
+    ``lisa`` (:func:`geotool.autocorr.local_stats` of the industrial-county score),
+    ``membership`` (:func:`geotool.clusters.membership`) and ``values`` (a user's
+    columns by adcode, shown first) are optional. ``attrs["tier_ranks"]`` holds the
+    report's tiers' rank ranges, for the figures' legends.
     """
     units = boundaries.units()
     out = pd.DataFrame(index=units.index)
@@ -117,333 +63,38 @@ def unit_info(
         out["lisa_class"] = lisa["lisa_class"].reindex(units.index)
     if values is not None:
         out = values.reindex(units.index).join(out)
+    out.attrs["tier_ranks"] = dict(REPORT_TIERS)
     return out
 
 
-FIELDS = {
-    "industrial_rank": "工业百强县 rank",
-    "innovation_rank": "创新百强县 rank",
-    "district_rank": "工业百强区 rank",
-    "tier": "tier 梯队",
-    "region": "region",
-    "cluster": "城市群 cluster",
-    "lisa_class": "LISA (industrial score)",
-}
+def _quarters(ranks: pd.Series) -> dict[Any, str]:
+    """Colour of each ranked unit by its rank's quarter (1-25, 26-50 ...)."""
+
+    def quarter(rank: int) -> str:
+        return next(k for k in QUARTER_COLOURS if rank <= int(k.split("-")[1]))
+
+    return {c: QUARTER_COLOURS[quarter(int(r))] for c, r in ranks.dropna().items()}
 
 
 def rankings_map(info: pd.DataFrame, **kwargs: Any) -> folium.Map:
     """The three rankings: county tiers, and rank quarters for the other two rankings."""
     layers: list[dict[str, Any]] = [
-        {
-            "name": "工业百强县 industrial counties (tiers)",
-            "colours": _tier_colours(info),
-        },
-        {
-            "name": "创新百强县 innovation counties (rank)",
-            "colours": {
-                c: QUARTER_COLOURS[_quarter(int(r))]
-                for c, r in info["innovation_rank"].dropna().items()
-            },
-        },
-        {
-            "name": "工业百强区 industrial districts (rank)",
-            "colours": {
-                c: QUARTER_COLOURS[_quarter(int(r))]
-                for c, r in info["district_rank"].dropna().items()
-            },
-        },
-    ]
+        {"name": "工业百强县 industrial counties (tiers)", "colours": tier_colours(info)},
+        {"name": "创新百强县 innovation counties (rank)",
+         "colours": _quarters(info["innovation_rank"])},
+        {"name": "工业百强区 industrial districts (rank)",
+         "colours": _quarters(info["district_rank"])},
+    ]  # fmt: skip
     legend = {
         f"tier {t} (ranks {lo}-{hi})": TIER_COLOURS[t] for t, (lo, hi) in REPORT_TIERS.items()
     }
     legend.update({f"rank {k} (other layers)": v for k, v in QUARTER_COLOURS.items()})
     legend["not ranked"] = NEUTRAL
     return unit_map(
-        layers,
-        table=info,
-        fields=FIELDS,
-        legend=legend,
-        legend_title="Rankings 2020",
+        layers, table=info, fields=FIELDS, legend=legend, legend_title="Rankings 2020",
         title="2020 中国工业百强县（市）、百强区 · China's top-100 industrial counties "
-        "and districts",
-        **kwargs,
-    )
-
-
-def lisa_map(
-    locals_: dict[str, pd.DataFrame],
-    info: pd.DataFrame,
-    *,
-    title: str = "LISA clusters of the 2020 rankings",
-    legend_title: str = "Local Moran (score = 101 - rank)",
-    fields: dict[str, str] | None = None,
-    joins: dict[str, pd.DataFrame] | None = None,
-    **kwargs: Any,
-) -> folium.Map:
-    """Local statistics per variable: local join counts first, LISA clusters, significance.
-
-    ``joins`` maps a label to :func:`geotool.autocorr.local_join_counts` results: for a
-    top-100 membership they are the right local statistic (clusters of ranked units among
-    ranked ones), so they are the layer shown first when given. The legend title names the
-    classes' significance level and multiple-comparison correction (``attrs["alpha"]``
-    and ``attrs["adjust"]`` of :func:`geotool.autocorr.local_stats`) and the sidedness
-    of their p-values (``attrs["p_sided"]``); the significance layers show the
-    unadjusted ``p_sim``. Units outside a statistic's universe are blank
-    ("not tested"), unlike tested units that are not significant (grey); every unit's
-    tooltip gives, per variable, its class, value, local Moran ``Ii`` and ``p_sim``.
-    """
-    rules = list(
-        dict.fromkeys(
-            rule_text(float(v.attrs["alpha"]), str(v.attrs["adjust"]), v.attrs.get("p_sided"))
-            for v in locals_.values()
-            if "alpha" in v.attrs and "adjust" in v.attrs
-        )
-    )
-    if rules:
-        legend_title = f"{legend_title} · LISA classes at {'; '.join(rules)}"
-    layers = []
-    for label, frame in (joins or {}).items():
-        tested = frame["p_sim"].notna()
-        colours = {
-            c: JOIN_COLOURS["cluster"] if sig else JOIN_COLOURS["tested, not significant"]
-            for c, sig, t in zip(frame.index, frame["significant"], tested, strict=True)
-            if t
-        }
-        layers.append({"name": f"local join counts: {label}", "colours": colours})
-    for label, local in locals_.items():
-        layers.append(
-            {
-                "name": f"LISA: {label}",
-                "colours": {  # a unit without a p-value was not tested (no neighbours)
-                    c: LISA_COLOURS[k]
-                    for c, k, ok in zip(
-                        local.index, local["lisa_class"], local["p_sim"].notna(), strict=True
-                    )
-                    if ok
-                },
-            }
-        )
-    for label, local in locals_.items():
-        p = local["p_sim"]
-        cls = np.select(
-            [p <= 0.001, p <= 0.01, p <= 0.05], list(P_COLOURS)[:3], default="not significant"
-        )
-        layers.append(
-            {
-                "name": f"significance: {label}",
-                "colours": {
-                    c: P_COLOURS[k]
-                    for c, k, ok in zip(local.index, cls, p.notna(), strict=True)
-                    if ok
-                },
-            }
-        )
-    for layer in layers:
-        layer["neutral"] = NOT_TESTED
-    legend = {f"join count {k}": v for k, v in JOIN_COLOURS.items()} if joins else {}
-    legend.update(LISA_COLOURS)
-    legend.update(
-        {f"significance {k} (p_sim)": v for k, v in P_COLOURS.items() if k != "not significant"}
-    )
-    legend["not tested (outside the universe)"] = NOT_TESTED
-    lines = [_lisa_line(label, local) for label, local in locals_.items()]
-    return unit_map(
-        layers,
-        table=info,
-        fields=fields or FIELDS,
-        legend=legend,
-        legend_title=legend_title,
-        title=title,
-        lines=lines,
-        **kwargs,
-    )
-
-
-def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
-    """A compact tooltip line per tested unit: class, value, local Moran Ii and p_sim."""
-    classes = [*LISA_COLOURS, "not tested"]
-    index = {c: i for i, c in enumerate(classes)}
-
-    def column(name: str) -> np.ndarray:
-        return local[name].to_numpy(float) if name in local else np.full(len(local), np.nan)
-
-    rows = {
-        str(code): [
-            index.get(str(cls), 4) if np.isfinite(p) else len(classes) - 1,
-            float(v),
-            float(ii),
-            float(p),
-        ]
-        for code, cls, v, ii, p in zip(
-            local.index, local["lisa_class"], column("value"), column("Ii"), column("p_sim"),
-            strict=True,
-        )
-    }  # fmt: skip
-    return {
-        "label": f"LISA {label}",
-        "parts": ["", "value", "Ii", "p"],
-        "classes": classes,
-        "formats": [None, "g4", "g3", "p"],
-        "rows": rows,
-    }
-
-
-def tiers_map(
-    info: pd.DataFrame,
-    shapes: gpd.GeoDataFrame,
-    *,
-    title: str = "东西梯次扩散 · East-west tier diffusion",
-    fields: dict[str, str] | None = None,
-    tier_word: str = "tier 梯队",
-    **kwargs: Any,
-) -> folium.Map:
-    """Tiers coloured, with each tier's ellipse and mean centre and the diffusion vectors.
-
-    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward)").
-    """
-    layers = [{"name": tier_word, "colours": _tier_colours(info)}]
-    report = tier_word == "tier 梯队"
-    word = "tier" if report else "class"
-    overlays = []
-    for kind, style in (
-        ("ellipse", {"color": "#08519c", "weight": 2, "fill": False}),
-        ("vector", {"color": "#000000", "weight": 3}),
-        (
-            "mean_centre",
-            {"color": "#08519c", "fillColor": "#ffffff", "fillOpacity": 1, "weight": 2},
-        ),
-    ):
-        part = shapes[shapes["kind"] == kind].copy()
-        if kind == "vector":
-            part["label"] = [
-                f"{word} 1 -> {word} {t}: {b:.0f}°, {d:.0f} km"
-                for t, b, d in zip(
-                    part["tier"], part["bearing_deg"], part["length_km"], strict=True
-                )
-            ]
-        else:
-            part["label"] = [f"{word} {int(t)} {kind.replace('_', ' ')}" for t in part["tier"]]
-        overlays.append((f"{word} {kind.replace('_', ' ')}s", part[["label", "geometry"]], style))
-    tiers_ = info["tier"].dropna()
-    palette = tier_palette(int(tiers_.max()) if len(tiers_) else len(TIER_COLOURS))
-    legend = {f"{word} {t}": c for t, c in palette.items()}
-    legend["not ranked" if report else "no value"] = NEUTRAL
-    return unit_map(
-        layers,
-        table=info,
-        fields=fields or FIELDS,
-        legend=legend,
-        legend_title=tier_word if not report else "Tiers",
-        overlays=overlays,
-        title=title,
-        **kwargs,
-    )
-
-
-#: matplotlib's ``tab20`` colours as hex (written out: the web maps need no matplotlib).
-TAB20 = (
-    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
-    "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
-    "#bcbd22", "#dbdb8d", "#17becf", "#9edae5",
-)  # fmt: skip
-
-
-def cluster_colours(polygons: gpd.GeoDataFrame) -> dict[str, str]:
-    """One colour per cluster (matplotlib's tab20, in the polygons' order): web and print."""
-    ids = list(dict.fromkeys(polygons["cluster_id"]))
-    return {c: TAB20[i % len(TAB20)] for i, c in enumerate(ids)}
-
-
-def marked_points(ranked: pd.Series, geo: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
-    """A point inside each ranked unit, labelled "name #rank" (EPSG:4326).
-
-    The bundled counties' shipped representative points (``geo=None``), or ``geo``'s
-    representative points; ranked ids that are not units of the layer are left out.
-    """
-    if geo is None:
-        units = boundaries.units()
-        names = units["name"]
-        ranked = ranked[ranked.index.isin(units.index)]
-        points = shapely.points(
-            units.loc[ranked.index, "rep_lon"].to_numpy(float),
-            units.loc[ranked.index, "rep_lat"].to_numpy(float),
-        )
-    else:
-        names = geo["name"] if "name" in geo.columns else pd.Series(geo.index, index=geo.index)
-        ranked = ranked[ranked.index.isin(geo.index)]
-        points = geo.geometry.to_crs(settings.default_crs).loc[ranked.index].representative_point()
-    return gpd.GeoDataFrame(
-        {"label": [f"{names.get(c, c)} #{int(r)}" for c, r in ranked.items()]},
-        geometry=np.asarray(points),
-        crs=settings.default_crs,
-    )
-
-
-def clusters_map(
-    membership: pd.DataFrame,
-    polygons: gpd.GeoDataFrame,
-    info: pd.DataFrame,
-    *,
-    marked: pd.Series | None = None,
-    marked_name: str = "工业百强县 ranked counties",
-    fields: dict[str, str] | None = None,
-    **kwargs: Any,
-) -> folium.Map:
-    """Member units shaded by primary cluster, dissolved outlines, ranked units marked."""
-    colour = cluster_colours(polygons)
-    shaded = {code: colour[c] for code, c in membership["primary_cluster"].items() if c}
-    outlines = polygons.copy()
-    # outlines only need map precision: 0.01 degree (~1 km), as the web layer
-    outlines["geometry"] = shapely.set_precision(
-        shapely.simplify(outlines.geometry.to_numpy(), 0.01), 1e-4
-    )
-    outlines["label"] = [
-        f"{zh} ({d}): {n} units"
-        for zh, d, n in zip(
-            outlines["cluster_zh"], outlines["definition"], outlines["n_units"], strict=True
-        )
-    ]
-    ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
-    pts = marked_points(ranked, kwargs.get("geo"))
-    overlays = [
-        (
-            "cluster outlines",
-            outlines[["label", "geometry"]],
-            {"color": "#000000", "weight": 1.5, "fill": False},
-        ),
-        (
-            marked_name,
-            pts,
-            {"color": "#000000", "fillColor": "#ffdd00", "fillOpacity": 1, "weight": 1},
-        ),
-    ]
-    legend = {
-        f"{zh}": colour[c]
-        for c, zh in zip(polygons["cluster_id"], polygons["cluster_zh"], strict=True)
-    }
-    return unit_map(
-        [{"name": "城市群 primary cluster", "colours": shaded}],
-        table=info,
-        fields=fields or FIELDS,
-        legend=legend,
-        legend_title=f"City clusters ({membership.attrs.get('set', '')})",
-        overlays=overlays,
-        title="城市群 · City clusters",
-        **kwargs,
-    )
-
-
-#: What each map of a run shows, for the index page.
-MAP_DESCRIPTIONS = {
-    "rankings.html": "the three rankings: county tiers, rank quarters of the other two",
-    "values.html": "the table's values by quantile class",
-    "lisa.html": "local join counts, LISA clusters and significance of every variable",
-    "tiers.html": "tiers with their ellipses, mean centres and diffusion vectors",
-    "clusters.html": "city clusters (城市群), their outlines and the ranked units",
-}
-
-
-MAP_KINDS = ("rankings", "lisa", "tiers", "clusters")
+        "and districts", **kwargs,
+    )  # fmt: skip
 
 
 def report_map(
@@ -455,13 +106,13 @@ def report_map(
     seed: int | None = None,
     **kwargs: Any,
 ) -> folium.Map:
-    """One of the report's maps on its own (``geotool map KIND``), from the public core.
+    """One of the report's maps on its own (``geotool map KIND``).
 
     Parameters
     ----------
     kind : {"rankings", "lisa", "tiers", "clusters"}
-        The map: the ranked counties by tier, the LISA clusters of the three rankings,
-        the tiers' ellipses and diffusion vectors, or the city clusters.
+        The ranked counties by tier, the LISA clusters of the three rankings, the tiers'
+        ellipses and diffusion vectors, or the city clusters.
     cluster_set : str
         The cluster definitions in the tooltips and the clusters map.
     weights : str, optional
@@ -470,10 +121,6 @@ def report_map(
         Of the LISA map's local statistics (default: :mod:`geotool.settings`).
     **kwargs
         Page options of :func:`geotool.maps.unit_map` (``cdn``, ``basemap``, ...).
-
-    Returns
-    -------
-    folium.Map
 
     """
     from geotool import autocorr, clusters, tiers
@@ -501,218 +148,3 @@ def report_map(
         geo = tiers.geography(table, tiers.unit_positions(table["adcode"]))
         return tiers_map(info, tiers.shapes(geo, tiers.diffusion_vectors(geo)), **kwargs)
     return clusters_map(ms, clusters.polygons(cluster_set), info, **kwargs)
-
-
-def _num(value: object, digits: int = 3) -> str:
-    """A number for reading: fixed decimals for moderate values, ``"–"`` when missing."""
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return escape(value)
-    if not np.isfinite(v):
-        return "–"
-    if v == int(v) and abs(v) < 1e15:
-        return f"{int(v):,}"
-    return f"{v:.{digits}f}" if 1e-3 <= abs(v) < 1e5 else f"{v:.{digits}g}"
-
-
-def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
-    """An HTML table; header escaped here, cells given as HTML (escaped by the caller)."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table class='{cls}'><tr>{head}</tr>{body}</table>" if rows else ""
-
-
-def _counts_table(counts: dict[str, Any], what: str, n: str = "count") -> str:
-    """A {label: count} dict as a two-column table."""
-    return _table([what, n], [[escape(k), _num(v)] for k, v in counts.items()], "num")
-
-
-def index_page(
-    summary: dict[str, Any],
-    maps_written: dict[str, int],
-    *,
-    title: str,
-    linked: dict[str, str] | None = None,
-    figures: list[str] | None = None,
-    lang: str = "zh",
-) -> str:
-    """The landing page of a run: maps, linked views, headline numbers as tables, figures.
-
-    Parameters
-    ----------
-    summary : dict
-        The run's summary (``summary.json``).
-    maps_written : dict
-        File name under ``maps/`` -> size in bytes.
-    title : str
-        The page heading.
-    linked : dict, optional
-        Variable key -> file name under ``maps/`` of its linked LISA view
-        (:func:`geotool.maps.linked_lisa`).
-    figures : list of str, optional
-        Paths, relative to the run folder, of static figures (``figures/*.png``) to
-        show as thumbnails linking to the full size; the Moran scatter plots of the
-        variables are shown in their own section.
-    lang : {"zh", "en"}
-        The study's language (the page's ``lang`` attribute).
-
-    Returns
-    -------
-    str
-        The page's HTML; every value is escaped, numbers are formatted for reading
-        (p-values below 0.001 as "< 0.001", never "0").
-
-    """
-    linked = linked or {}
-    auto = summary.get("autocorrelation", {})
-    rules = list(
-        dict.fromkeys(
-            rule_text(float(r.get("alpha", 0.05)), str(r["adjust"]), r.get("p_sided"))
-            for r in auto.values()
-            if isinstance(r, dict) and "adjust" in r
-        )
-    )
-    classes = list(LISA_COLOURS)
-    rows, scatters = [], []
-    for name, res in auto.items():
-        if not isinstance(res, dict) or "moran_i" not in res:
-            continue
-        spec = res["default_weights"]
-        mi = res["moran_i"][spec]
-        counts = res.get("lisa_counts", {})
-        view = linked.get(name)
-        rows.append(
-            [
-                escape(res.get("label", name)),
-                escape(spec),
-                _num(mi["value"]),
-                escape(fmt_p(mi["p_norm"])),
-                escape(fmt_p(mi["p_sim"])),
-                *(_num(counts.get(c, 0)) for c in classes),
-                f"<a href='{href('maps/' + view)}'>linked view</a>" if view else "",
-            ]
-        )
-        png = f"figures/moran_scatter_{name}.png"
-        if png in (summary.get("files") or [png]):
-            scatters.append(
-                f"<figure><a href='{href(png)}'><img src='{href(png)}' width='520' "
-                f"alt='Moran scatter plot, {escape(name)}'></a><figcaption>"
-                f"{escape(res.get('label', name))} ({escape(spec)} weights)"
-                + (f" · <a href='{href('maps/' + view)}'>linked view</a>" if view else "")
-                + "</figcaption></figure>"
-            )
-    auto_table = _table(
-        ["variable", "weights", "Moran's I", "p (normal, two-sided)",
-         "p (permutation, one-sided)", *classes, "explore"],
-        rows,
-        "num",
-    )  # fmt: skip
-    other = []
-    for key, res in auto.items():
-        if isinstance(res, dict) and "value" in res and "p_sim" in res:
-            other.append(
-                [escape(key.replace("_", " ")), _num(res["value"]), escape(fmt_p(res["p_sim"]))]
-            )
-    other_table = _table(["statistic", "value", "p (permutation)"], other, "num")
-    clusters_ = summary.get("clusters", {})
-    first_set = next((k for k, v in clusters_.items() if isinstance(v, dict) and "counts" in v), "")
-    cl_table = _counts_table(clusters_.get(first_set, {}).get("counts", {}), "cluster", "units")
-    tier_blocks = []
-    for name, tiers_ in summary.get("tiers", {}).items():
-        regions = ("east", "central", "west", "northeast")
-        tier_rows = [
-            [escape(t), *(_num(r.get(g, 0)) for g in regions)]
-            for t, r in tiers_.get("by_region", {}).items()
-        ]
-        tier_blocks.append(
-            f"<h3>{escape(name.replace('_', ' '))} <small>({escape(tiers_.get('tiers', ''))})"
-            f"</small></h3>{_table(['tier', *regions], tier_rows, 'num')}"
-            f"<p>{escape(tiers_.get('verdict', ''))}</p>"
-        )
-    map_rows = [
-        [f"<a href='{href('maps/' + n)}'>{escape(n)}</a>", escape(MAP_DESCRIPTIONS.get(n, "")),
-         f"{size / 1e6:.1f} MB"]
-        for n, size in maps_written.items()
-        if n not in linked.values()
-    ]  # fmt: skip
-    labels = {k: r.get("label", k) for k, r in auto.items() if isinstance(r, dict)}
-    map_rows += [
-        [f"<a href='{href('maps/' + f)}'>{escape(f)}</a>",
-         f"linked LISA view of {escape(labels.get(k, k))}: Moran scatter, cluster and "
-         "significance maps; hover, click or brush to link them",
-         f"{maps_written.get(f, 0) / 1e6:.1f} MB"]
-        for k, f in linked.items()
-    ]  # fmt: skip
-    inputs = []
-    check = summary.get("check_report")
-    if check:
-        inputs.append(
-            "<h3>Report check</h3>"
-            + _counts_table(check.get("status_counts", {}), "status", "rows")
-        )
-    if isinstance(summary.get("match"), dict):
-        match = summary["match"]
-        if all(isinstance(v, dict) for v in match.values()):
-            for name, counts in match.items():
-                inputs.append(f"<h3>Matching: {escape(name.replace('_', ' '))}</h3>"
-                              + _counts_table(counts, "method", "rows"))  # fmt: skip
-        else:
-            inputs.append("<h3>Matching</h3>" + _counts_table(match, "status", "rows"))
-    if isinstance(summary.get("universe_sizes"), dict):
-        inputs.append(
-            "<h3>Universes</h3>" + _counts_table(summary["universe_sizes"], "ranking", "units")
-        )
-    thumbs = "".join(
-        f"<figure class='thumb'><a href='{href(f)}'><img src='{href(f)}' width='240' "
-        f"loading='lazy' alt='{escape(f)}'></a><figcaption>{escape(f.rsplit('/', 1)[-1])}"
-        "</figcaption></figure>"
-        for f in figures or []
-    )
-    maps_meta = summary.get("maps", {})
-    assets = (
-        "Leaflet from its CDN (needs network)"
-        if maps_meta.get("cdn")
-        else "self-contained (work offline)"
-    )
-    stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
-    stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
-    cl_section = (
-        f"<h2>City clusters <small>({escape(first_set)})</small></h2>{cl_table}"
-        if clusters_ else ""
-    )
-    page_lang = "zh-CN" if lang == "zh" else "en"
-    page = f"""<!DOCTYPE html><html lang="{page_lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>geotool: {escape(title)}</title>
-<style>body{{font:14px/1.45 sans-serif;max-width:1200px;margin:24px auto;padding:0 12px;color:#222}}
-table{{border-collapse:collapse;margin:8px 0 18px}}td,th{{border:1px solid #ccc;padding:3px 8px}}
-th{{background:#f3f3f3}}table.num td{{text-align:right}}table.num td:first-child{{text-align:left}}
-.figs{{display:flex;flex-wrap:wrap;gap:14px}}figure{{margin:0}}
-figcaption{{font-size:13px;color:#444}}img{{border:1px solid #ddd;max-width:100%;height:auto}}
-small{{font-weight:normal;color:#555}}</style>
-</head><body>
-<h1>{escape(title)}</h1>
-<p>Generated by geotool {escape(summary.get("geotool_version", ""))}; seed
-{escape(summary.get("seed"))}, {_num(summary.get("permutations"))} permutations.
-Maps: {escape(assets)}.</p>
-<h2>Maps</h2>{_table(["page", "shows", "size"], map_rows)}
-<h2>Spatial autocorrelation</h2>
-<p>LISA classes: {escape("; ".join(rules) or "see the tables")}. Global permutation
-p-values (Moran's I below) are one-sided in the observed direction; local ones (LISA, Gi*,
-local Geary: the classes, the tables' <code>p_sim</code>, the significance maps) as the
-classes state (<code>p_sided</code> in the tables; a two-sided p is twice the folded
-one-sided p of GeoDa and esda, capped at 1); local join counts one-sided (upper);
-normal-approximation p-values two-sided.</p>
-{auto_table}{other_table}
-<h3>Moran scatter plots</h3><div class="figs">{"".join(scatters)}</div>
-<h2>Figures</h2>
-<div class="figs" id="figures">{thumbs or "<p>No static figures in this run.</p>"}</div>
-{cl_section}
-<h2>Tiers</h2>{"".join(tier_blocks)}
-<h2>Inputs</h2>{"".join(inputs) or "<p>–</p>"}
-<h2>Stages</h2>{stages}
-<p>Tables: <code>tables/</code>; machine-readable results: <code>summary.json</code>.</p>
-</body></html>
-"""
-    return check_page(page, "index page")

@@ -1,0 +1,296 @@
+"""A run's static figures for print: its maps and Moran scatter plots, Chinese or English.
+
+Each takes what the matching page of :mod:`geotool.maps.pages` takes and returns a
+:class:`matplotlib.figure.Figure` drawn by :func:`geotool.maps.figure.to_figure`.
+Tested units that are not significant, units not tested (no neighbours, not members)
+and units outside the universe each get their own colour; legends name the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from geotool import boundaries
+from geotool.autocorr import LISA_CLASSES
+from geotool.maps.figure import WORDS, Overlay, style, to_figure, validate
+from geotool.maps.pages import (
+    JOIN_COLOURS,
+    P_COLOURS,
+    TIER_COLOURS,
+    cluster_colours,
+    marked_points,
+)
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from matplotlib.figure import Figure
+
+__all__ = ["NOT_SIGNIFICANT", "NOT_TESTED", "OUTSIDE", "moran_figure", "report_figures"]
+
+#: Tested, not significant / not tested (in the universe) / outside the universe.
+NOT_SIGNIFICANT = "#c8c8c8"
+NOT_TESTED = "#f3e3a0"
+OUTSIDE = "#fbfbfb"
+
+_T: dict[str, dict[str, Any]] = WORDS["static"]
+
+
+def _words(lang: str) -> dict[str, Any]:
+    validate((), lang=lang)
+    return _T[lang]
+
+
+def _rule(local: pd.DataFrame, lang: str) -> str:
+    """The classes' significance rule (``attrs["lisa_rule"]``) in ``lang``."""
+    rule = str(local.attrs.get("lisa_rule", "p <= 0.05, no adjustment")).replace("<=", "≤")
+    for en, translated in _T[lang].get("rule_words", {}).items():
+        rule = rule.replace(en, translated)
+    return rule
+
+
+def _map(column: pd.Series, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
+    """The units (default the bundled counties) coloured by ``column``, with the source."""
+    layer = boundaries.load("county") if opts["units"] is None else opts["units"]
+    units = layer[[layer.geometry.name]].copy()
+    units["value"] = column.reindex(units.index)
+    words = _T[opts["lang"]]
+    source = words["source"] if opts["source"] is None else opts["source"]
+    return to_figure(units, "value", source=source, lang=opts["lang"], **kwargs)
+
+
+def _tiers(info: pd.DataFrame, words: Mapping[str, Any]) -> tuple[dict, dict]:
+    """The tiers' legend labels (with the report's rank ranges) and colours."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    tiers = sorted(int(t) for t in info["tier"].dropna().unique())
+    ranks = info.attrs.get("tier_ranks") or {}
+    if "industrial_rank" in info.columns and ranks and set(tiers) <= set(ranks):
+        labels = {t: words["tier_ranks"].format(t=t, lo=ranks[t][0], hi=ranks[t][1])
+                  for t in tiers}  # fmt: skip
+    else:
+        labels = {t: words["tier"].format(t=t) for t in tiers}
+    if set(tiers) <= set(TIER_COLOURS):
+        return labels, {t: TIER_COLOURS[t] for t in tiers}
+    cm = colormaps["Reds_r"].resampled(len(tiers) + 1)
+    return labels, {t: to_hex(cm(i)) for i, t in enumerate(tiers)}
+
+
+def _tier_map(info: pd.DataFrame, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
+    """Ranked units by tier (the report's four tiers, or a user's), unranked apart."""
+    words = _T[opts["lang"]]
+    labels, colours = _tiers(info, words)
+    return _map(
+        info["tier"], opts, colours=colours, labels=labels, missing_label=words["not_ranked"],
+        legend_title=words["tiers"], **kwargs,
+    )  # fmt: skip
+
+
+def _tier_overlays(shapes: gpd.GeoDataFrame, words: Mapping[str, Any]) -> list[Overlay]:
+    """Each tier's standard-deviational ellipse and mean centre, and the diffusion vectors."""
+    centres = shapes[shapes["kind"] == "mean_centre"].copy()
+    centres["text"] = [str(int(t)) for t in centres["tier"]]
+    return [
+        Overlay(shapes[shapes["kind"] == "ellipse"], words["ellipse"],
+                {"color": "#08519c", "linewidth": 1.1, "linestyle": "dashed"}),
+        Overlay(shapes[shapes["kind"] == "vector"], words["vector"],
+                {"color": "#000000", "linewidth": 1.4, "arrow": True}),
+        Overlay(centres, words["centre"],
+                {"color": "#08519c", "facecolor": "#ffffff", "markersize": 28,
+                 "linewidth": 1.2, "zorder": 7}, text="text"),
+    ]  # fmt: skip
+
+
+def _clusters(
+    membership: pd.DataFrame,
+    polygons: gpd.GeoDataFrame,
+    ranked: pd.Series,
+    marked_name: str,
+    opts: Mapping[str, Any],
+) -> Figure:
+    """Member units shaded by primary city cluster, cluster outlines, ranked units marked."""
+    words = _T[opts["lang"]]
+    en = opts["lang"] != "zh" and "cluster_en" in polygons.columns
+    labels = dict(zip(polygons["cluster_id"], polygons["cluster_en" if en else "cluster_zh"],
+                      strict=True))  # fmt: skip
+    primary = membership["primary_cluster"].where(membership["primary_cluster"].astype(bool))
+    overlays = [
+        Overlay(polygons, words["outline"], {"color": "#000000", "linewidth": 0.8}),
+        Overlay(marked_points(ranked, opts["units"]), marked_name,
+                {"color": "#000000", "facecolor": "#ffdd00", "markersize": 9,
+                 "linewidth": 0.4}),
+    ]  # fmt: skip
+    return _map(
+        primary, opts, colours=cluster_colours(polygons), labels=labels, missing_label="",
+        title=words["clusters"], overlays=overlays,
+        legend_title=words["clusters_legend"].format(set=membership.attrs.get("set", "")),
+    )  # fmt: skip
+
+
+def _class_map(
+    cls: pd.Series,
+    colours: dict[Any, str],
+    labels: dict[Any, str],
+    opts: Mapping[str, Any],
+    **kwargs: Any,
+) -> Figure:
+    """Units coloured by a class; units outside the universe (not in ``cls``) apart."""
+    words = _T[opts["lang"]]
+    return _map(
+        cls, opts, colours=colours, labels=labels, missing=OUTSIDE,
+        missing_label=words["outside"], **kwargs,
+    )  # fmt: skip
+
+
+def _lisa(local: pd.DataFrame, label: str, permutations: int | None, opts: Mapping) -> Figure:
+    """LISA classes of one variable; untested units (no neighbours) apart."""
+    words = _T[opts["lang"]]
+    cls = local["lisa_class"].where(local["p_sim"].notna(), "__untested")
+    colours = {k: NOT_SIGNIFICANT if k == "Not significant" else c
+               for k, c in LISA_CLASSES.items()} | {"__untested": NOT_TESTED}  # fmt: skip
+    labels = dict(words["lisa_classes"]) | {"__untested": words["not_tested"]}
+    note = words["rule"].format(rule=_rule(local, opts["lang"]))
+    note += words["perms"].format(n=permutations) if permutations else ""
+    return _class_map(
+        cls, colours, labels, opts, title=words["lisa"].format(label=label),
+        legend_title=words["lisa_legend"], legend_note=note,
+    )  # fmt: skip
+
+
+def _significance(local: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> Figure:
+    """Unadjusted pseudo p-values of the local Moran in 3 classes, as the HTML layer."""
+    words, lang = _T[opts["lang"]], opts["lang"]
+    p = local["p_sim"]
+    keys = list(P_COLOURS)[:3]  # "p <= 0.001", "p <= 0.01", "p <= 0.05"
+    cls = pd.Series(
+        np.select([p <= 0.001, p <= 0.01, p <= 0.05, p.notna()], [*keys, "ns"], default="nt"),
+        index=local.index,
+    )
+    colours = {k: P_COLOURS[k] for k in keys} | {"ns": NOT_SIGNIFICANT, "nt": NOT_TESTED}
+    labels = {k: k.replace("<=", "≤") for k in keys}
+    labels |= {"ns": words["not_sig"], "nt": words["not_tested"]}
+    sided = words["sided"].get(str(local.attrs.get("p_sided", "folded")), "?")
+    return _class_map(
+        cls, colours, labels, opts, title=words["sig"].format(label=label),
+        legend_title=words["sig_legend"].format(sided=sided),
+        legend_note=words["sig_note"].format(rule=_rule(local, lang)),
+    )  # fmt: skip
+
+
+def _joins(frame: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> Figure:
+    """Local join counts: significant clusters, members not significant, non-members."""
+    words = _T[opts["lang"]]
+    alpha = float(frame.attrs.get("alpha", 0.05))
+    cls = pd.Series(
+        np.where(frame["p_sim"].isna(), "nt", np.where(frame["significant"], "c", "ns")),
+        index=frame.index,
+    )
+    colours = {"c": JOIN_COLOURS["cluster"], "ns": JOIN_COLOURS["tested, not significant"],
+               "nt": NOT_SIGNIFICANT}  # fmt: skip
+    labels = {"c": words["cluster"].format(alpha=alpha), "ns": words["member_not_sig"],
+              "nt": words["not_member"]}  # fmt: skip
+    note = words["joins_note"].format(alpha=alpha, n=frame.attrs.get("permutations", ""))
+    return _class_map(
+        cls, colours, labels, opts, title=words["joins"].format(label=label),
+        legend_title=words["joins_legend"], legend_note=note,
+    )  # fmt: skip
+
+
+def moran_figure(
+    local: pd.DataFrame, *, title: str = "", moran_i: float | None = None, lang: str = "zh"
+) -> Figure:
+    """The Moran scatter plot for print: CJK-capable, the LISA classes in the legend.
+
+    ``local`` is :func:`geotool.autocorr.local_stats`; ``moran_i`` (the global I) is
+    printed when given, else the fitted slope (drawn either way).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    words = _words(lang)
+    data = local[local["z"].notna() & local["lag"].notna()]
+    with style():
+        fig = Figure(figsize=(6.0, 5.6))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for cls, colour in LISA_CLASSES.items():
+            part = data[data["lisa_class"] == cls]
+            ns = cls == "Not significant"
+            ax.scatter(
+                part["z"], part["lag"], s=16, c=NOT_SIGNIFICANT if ns else colour,
+                edgecolors="#888888" if ns else "#333333", linewidths=0.3,
+                label=f"{words['lisa_classes'][cls]} ({len(part)})", zorder=2 if ns else 3,
+            )  # fmt: skip
+        slope = float(np.polyfit(data["z"], data["lag"], 1)[0])
+        xs = np.array([data["z"].min(), data["z"].max()])
+        ax.plot(xs, slope * xs, color="#000000", linewidth=1.2)
+        ax.axhline(0, color="#777777", linewidth=0.6)
+        ax.axvline(0, color="#777777", linewidth=0.6)
+        ax.set_xlabel(words["moran_x"], fontsize=10)
+        ax.set_ylabel(words["moran_y"], fontsize=10)
+        ax.tick_params(labelsize=9)
+        stat = (words["moran_i"].format(i=moran_i) if moran_i is not None
+                else words["slope"].format(s=slope))  # fmt: skip
+        ax.set_title(f"{title}\n{stat}" if title else stat, fontsize=11)
+        ax.legend(fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3,
+                  frameon=False, title=words["rule"].format(rule=_rule(local, lang)),
+                  title_fontsize=8.5)  # fmt: skip
+        fig.tight_layout()
+    return fig
+
+
+def report_figures(
+    info: pd.DataFrame,
+    *,
+    locals_: Mapping[str, pd.DataFrame],
+    labels: Mapping[str, str],
+    joins: Mapping[str, tuple[str, pd.DataFrame]],
+    shapes: gpd.GeoDataFrame,
+    membership: pd.DataFrame | None,
+    polygons: gpd.GeoDataFrame | None,
+    marked: pd.Series | None,
+    marked_name: str,
+    moran: Mapping[str, float],
+    permutations: int | None = None,
+    title: str | None = None,
+    source: str | None = None,
+    lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
+) -> Iterator[tuple[str, Figure]]:
+    """Every static figure of a run, by file name (no suffix), one at a time.
+
+    ``info`` is the units' table (``tier``; ``industrial_rank`` for the report);
+    ``locals_`` and ``labels`` map a variable key to its
+    :func:`geotool.autocorr.local_stats` and label; ``joins`` a key to (label,
+    :func:`geotool.autocorr.local_join_counts`); ``shapes`` are the first tier table's
+    :func:`geotool.tiers.shapes`; no cluster figure without ``membership`` and
+    ``polygons``; ``marked`` ranks the units marked on it (default
+    ``info["industrial_rank"]``); ``moran`` maps a key to its global Moran's I. A user's
+    study gives ``title`` (of the rankings map), ``source`` ("数据：…" / "Data: …") and
+    ``units`` (its geometry, indexed like ``info``; default the bundled counties).
+
+    Yields ``rankings``, ``tiers``, ``clusters``, then per variable ``lisa_<key>``,
+    ``significance_<key>``, ``moran_<key>``, then ``ljc_<key>`` per join table.
+    """
+    words = _words(lang)
+    if source is not None:
+        source = ("数据：" if lang == "zh" else "Data: ") + source
+    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units}
+    yield "rankings", _tier_map(info, opts, title=title or words["rankings"])
+    yield "tiers", _tier_map(info, opts, title=words["diffusion"],
+                             overlays=_tier_overlays(shapes, words))  # fmt: skip
+    if membership is not None and polygons is not None:
+        ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
+        yield "clusters", _clusters(membership, polygons, ranked, marked_name, opts)
+    own = {"labels": {}, "join_labels": {}} | words  # the 2020 report's keys, translated
+    for key, local in locals_.items():
+        label = own["labels"].get(key, labels.get(key, key))
+        yield f"lisa_{key}", _lisa(local, label, permutations, opts)
+        yield f"significance_{key}", _significance(local, label, opts)
+        yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
+    for key, (join_label, frame) in joins.items():
+        yield f"ljc_{key}", _joins(frame, own["join_labels"].get(key, join_label), opts)
