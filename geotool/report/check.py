@@ -128,7 +128,9 @@ def _dict_rows(figure: str, stated: dict, computed: dict) -> list[dict[str, Any]
     return [_row(figure, str(k), stated.get(k, 0), computed.get(k, 0)) for k in keys]
 
 
-def _totals_rows(df: pd.DataFrame, what: str, year: str, where: str) -> list[dict[str, Any]]:
+def _totals_rows(
+    df: pd.DataFrame, what: str, year: str, where: tuple[str, str]
+) -> list[dict[str, Any]]:
     """By province, the number of provinces and by region: the counts both rankings state."""
     provinces, n = f"{what}_by_province{year}", f"{what}_n_provinces"
     rows = _dict_rows(f"{what} by province{year.replace('_', ' ')} ({where[0]})",
