@@ -231,6 +231,8 @@ def _index() -> _Index:
         for r in rows:
             former.setdefault(r["layer_codes"], set()).add(r["name"])
     province_rows = provinces[["province_code", "province", "short", "province_en"]].astype(str)
+    prefecture_cols = ["prefecture_code", "prefecture", "province_code", "province_administered"]
+    prefectures = units[prefecture_cols].drop_duplicates()
     return _Index(
         known=known,
         name=dict(zip(units["adcode"], units["name"], strict=True)),
@@ -239,15 +241,8 @@ def _index() -> _Index:
         label=dict(zip(codes, codes + " " + units["province"] + pref + units["name"], strict=True)),
         by_name={str(k): v.tolist() for k, v in units.groupby("name", sort=False)["adcode"]},
         by_stem={str(k): v.tolist() for k, v in units.groupby("stem", sort=False)["adcode"]},
-        provinces=[
-            (code, name, short_name, english.lower())
-            for code, name, short_name, english in province_rows.itertuples(index=False)
-        ],
-        prefectures=list(
-            units[["prefecture_code", "prefecture", "province_code", "province_administered"]]
-            .drop_duplicates()
-            .itertuples(index=False, name=None)
-        ),
+        provinces=[(c, n, sn, en.lower()) for c, n, sn, en in province_rows.to_numpy()],
+        prefectures=list(prefectures.itertuples(index=False, name=None)),
         history_by_name=by_name,
         history_by_code=by_code,
         former_names=former,
@@ -504,23 +499,15 @@ def _crosswalk_rows(
     not recognised (``prefs`` empty) is ignored, as elsewhere.
     """
     idx = _index()
-    fits = []
-    for r in idx.history_by_name.get(name, []):
-        targets = _targets(r)
-        if (
-            provs
-            and r["code"][:2] not in {p[:2] for p in provs}
-            and not any(idx.province[c] in provs for c in targets)
-        ):
-            continue
-        if (
-            prefs
-            and not (pref_text and r["prefecture"].startswith(pref_text))
-            and not any(idx.prefecture[c] in prefs for c in targets)
-        ):
-            continue
-        fits.append(r)
-    return fits
+
+    def fits(r: dict[str, str]) -> bool:
+        then = r["code"][:2] in {p[:2] for p in provs}
+        if provs and not then and not any(idx.province[c] in provs for c in _targets(r)):
+            return False
+        then = bool(pref_text) and r["prefecture"].startswith(pref_text)
+        return not prefs or then or any(idx.prefecture[c] in prefs for c in _targets(r))
+
+    return [r for r in idx.history_by_name.get(name, []) if fits(r)]
 
 
 def _crosswalk_hits(
@@ -854,14 +841,9 @@ def _elsewhere_note(level: str, name: str) -> str:
 
 
 def detect_columns(
-    table: pd.DataFrame,
-    *,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-) -> dict[str, str | None]:
+    table: pd.DataFrame, *, name_col: str | None = None, province_col: str | None = None,
+    prefecture_col: str | None = None, code_col: str | None = None, year_col: str | None = None,
+) -> dict[str, str | None]:  # fmt: skip
     """Find the name, province, prefecture, code and year columns of a user's table.
 
     Columns named explicitly win; the others are recognised by :data:`COLUMN_ALIASES`
@@ -1040,49 +1022,28 @@ class _Progress:
 
 
 def resolve(
-    table: pd.DataFrame,
-    *,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
+    table: pd.DataFrame, *, name_col: str | None = None, province_col: str | None = None,
+    prefecture_col: str | None = None, code_col: str | None = None, year_col: str | None = None,
     level: str = "auto",
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     """Resolve each row of ``table`` to a six-digit adcode.
 
-    Each distinct (province, prefecture, name, code) row is resolved once, so a panel
-    of a million rows takes seconds; work longer than two seconds logs its progress
-    (INFO, ``geotool`` logger).
+    The unit columns not given are recognised by their names (:func:`detect_columns`);
+    ``year_col`` serves county codes that once meant another unit (130107 was 井陉矿区
+    in 1983-1988). ``level`` is "county", "prefecture", "province" or "auto": from the
+    codes (xx0000 province, xxxx00 prefecture, else county), else the level at which
+    most names are units (the name header breaks ties: 城市 suggests prefecture). Each
+    distinct row is resolved once (a million-row panel takes seconds; progress is
+    logged after two seconds).
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Rows with any of a unit name, province, prefecture or code column.
-    name_col, province_col, prefecture_col, code_col, year_col : str, optional
-        Columns; those not given are recognised by their names (:func:`detect_columns`).
-        The year serves county codes that once meant another unit (130107 was 井陉矿区
-        in 1983-1988, part of 井陉县 since; a new 井陉矿区 today).
-    level : {"auto", "county", "prefecture", "province"}
-        The level of the table's units; ``"auto"`` decides from the codes (xx0000
-        province, xxxx00 prefecture, else county), else from the names (the level at
-        which most are units; the name header breaks ties: 城市 suggests prefecture).
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of ``table`` (same index and rows) with :data:`MATCH_COLUMNS`:
-        ``adcode`` (``<NA>`` unless matched), ``match_status`` (matched / ambiguous /
-        unmatched), ``match_method`` (code, code12, name, name-short, name-prefix,
-        crosswalk, name-stem, ...), ``match_candidates`` ("code name; ...") and
-        ``match_note``. ``attrs["level"]`` holds the level, ``attrs["level_reason"]`` why.
-
-    Raises
-    ------
-    InputError
-        Two columns of one name, no name and no code in any row, an unknown ``level``.
-    MatchError
-        An empty table, or no usable column (a subclass of InputError).
+    Returns a copy of ``table`` (same index and rows) with :data:`MATCH_COLUMNS`:
+    ``adcode`` (``<NA>`` unless matched), ``match_status`` (matched / ambiguous /
+    unmatched), ``match_method`` (code, code12, name, name-short, name-prefix,
+    crosswalk, name-stem, ...), ``match_candidates`` ("code name; ...") and
+    ``match_note``; ``attrs["level"]`` and ``attrs["level_reason"]`` say the level and
+    why. Raises :class:`MatchError` (an :class:`InputError`) for an empty table or no
+    usable column, :class:`InputError` for two columns of one name, no name and no code
+    in any row, or an unknown ``level``.
 
     Examples
     --------

@@ -403,15 +403,10 @@ def _check_options(
 
 
 def apply(
-    table: pd.DataFrame,
-    columns: str | Sequence[str],
-    *,
-    transform: str | None = None,
-    per: str | None = None,
-    smooth: str | None = None,
-    w: WeightsLike | None = None,
+    table: pd.DataFrame, columns: str | Sequence[str], *, transform: str | None = None,
+    per: str | None = None, smooth: str | None = None, w: WeightsLike | None = None,
     scale: float = 1.0,
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     """The variables of ``columns``, each as a rate and/or transformed, labelled.
 
     Parameters

@@ -170,29 +170,16 @@ def _bundled_units(level: str, ids: pd.Index) -> gpd.GeoDataFrame:
 
 
 def load_user_table(
-    path: Path | str,
-    report_path: Path | str | None,
-    *,
-    value_col: str | list[str] | None = None,
-    all_numeric: bool = False,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    level: str = "auto",
-    geometry: gpd.GeoDataFrame | Path | str | None = None,
-    id_col: str | None = None,
-    datum: str | None = None,
-    layer: str | None = None,
-    per: str | None = None,
-    max_unmatched: float = 0.0,
-    report_on_failure_only: bool = False,
-    crs: str | None = None,
-    geometry_encoding: str | None = None,
-) -> UserTable:
+    path: Path | str, report_path: Path | str | None, *,
+    value_col: str | list[str] | None = None, all_numeric: bool = False,
+    name_col: str | None = None, province_col: str | None = None,
+    prefecture_col: str | None = None, code_col: str | None = None,
+    year_col: str | None = None, encoding: str | None = None, sheet: str | int | None = None,
+    level: str = "auto", geometry: gpd.GeoDataFrame | Path | str | None = None,
+    id_col: str | None = None, datum: str | None = None, layer: str | None = None,
+    per: str | None = None, max_unmatched: float = 0.0, report_on_failure_only: bool = False,
+    crs: str | None = None, geometry_encoding: str | None = None,
+) -> UserTable:  # fmt: skip
     """Read a user's table, resolve its rows, write the match report, check it.
 
     ``path`` is a table (CSV in UTF-8/GBK, or Excel: ``encoding`` and ``sheet`` as in
@@ -228,25 +215,10 @@ def load_user_table(
         path, geometry, id_col=id_col, layer=layer, datum=datum, crs=crs, encoding=encoding,
         sheet=sheet, geometry_encoding=geometry_encoding,
     )  # fmt: skip
-    for given, name in ((year_col, "year_col"), (per, "per")):
-        if given is not None and given not in raw.columns:
-            msg = (
-                f"{name}={given!r} is not a column of {path}; its columns are "
-                f"{listing(raw.columns)}."
-            )
-            raise InputError(msg)
     units_given = {"name_col": name_col, "province_col": province_col,
                    "prefecture_col": prefecture_col, "code_col": code_col}  # fmt: skip
-    if geometry is None:
-        from geotool.match import detect_columns
-
-        found = detect_columns(raw, **units_given)
-        year_col = year_col or found.get("year")
-        roles = {c: f"the {role} column" for role, c in found.items() if c}
-    else:
-        roles = {c: f"the {role} column" for role, c in (("id", id_col), ("name", name_col)) if c}
-    roles_given = (("year", "year_col", year_col), ("population", "per", per))
-    roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
+    roles, year_col = _roles(raw, path, units_given, own=geometry is not None, id_col=id_col,
+                             year_col=year_col, per=per)  # fmt: skip
     values = _value_columns(raw, value_col, all_numeric=all_numeric, roles=roles, path=path)
     if geometry is None:
         resolved, level, reason, units = _resolve_bundled(raw, level=level, **units_given)
@@ -281,6 +253,32 @@ def load_user_table(
         units = units.loc[pd.Index(ok["adcode"]).unique()]
     log(f"{len(ok)} rows of {len(raw)} matched at level {level} ({reason})")
     return UserTable(ok, raw, report, values, year_col, level, reason, units, geometry_report)
+
+
+def _roles(
+    raw: pd.DataFrame, path: Path | str, units_given: dict[str, str | None], *, own: bool,
+    id_col: str | None, year_col: str | None, per: str | None,
+) -> tuple[dict[str, str], str | None]:  # fmt: skip
+    """The columns with a role (units, year, population) by what they are; the year column."""
+    for given, name in ((year_col, "year_col"), (per, "per")):
+        if given is not None and given not in raw.columns:
+            msg = (
+                f"{name}={given!r} is not a column of {path}; its columns are "
+                f"{listing(raw.columns)}."
+            )
+            raise InputError(msg)
+    if own:
+        name_col = units_given["name_col"]
+        roles = {c: f"the {role} column" for role, c in (("id", id_col), ("name", name_col)) if c}
+    else:
+        from geotool.match import detect_columns
+
+        found = detect_columns(raw, **units_given)
+        year_col = year_col or found.get("year")
+        roles = {c: f"the {role} column" for role, c in found.items() if c}
+    roles_given = (("year", "year_col", year_col), ("population", "per", per))
+    roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
+    return roles, year_col
 
 
 def _read_input(
@@ -602,7 +600,7 @@ def user_analysis(study: Study) -> Analysis:
         level=t.level,
         china=china,
         tier_word=tier_word,
-        extra=_panel_stage(t, keys, study) if year_col else None,
+        extra=partial(_dynamics, t, keys, study) if year_col else None,
         summary=_input_summary(t, path, latest),
         lisa_legend=f"Local Moran ({shown})",
         marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
@@ -662,13 +660,9 @@ def _variables_and_tiers(
 
 
 def _values_maps(
-    info: pd.DataFrame,
-    opts: dict[str, Any],
-    *,
-    variables: list[Variable],
-    label: str,
+    info: pd.DataFrame, opts: dict[str, Any], *, variables: list[Variable], label: str,
     labels: dict[str, str],
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """A choropleth of each variable's values, with the unit's name and values in tooltips."""
     from geotool.maps import choropleth
 
@@ -707,20 +701,6 @@ def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tu
             raise InputError(msg)
         pairs.append((keys[a], keys[b]))
     return pairs
-
-
-def _panel_stage(t: UserTable, keys: dict[str, str], study: Study) -> Any:
-    """The dynamics of a panel, as the pipeline's ``dynamics`` stage calls them."""
-
-    def extra(write: Any, *, seed: int, permutations: int) -> dict[str, Any]:
-        return {
-            "dynamics": _dynamics(
-                t, keys, write, weights=study.weights or "queen", k=study.markov_k,
-                seed=seed, permutations=permutations,
-            )
-        }  # fmt: skip
-
-    return extra
 
 
 def _input_summary(t: UserTable, path: Path, latest: pd.DataFrame) -> dict[str, Any]:
@@ -778,14 +758,9 @@ def _weights(t: UserTable, ids: pd.Index, spec: str) -> Any:
 
 
 def _transformed(
-    t: UserTable,
-    *,
-    transform: str | None,
-    per: str | None,
-    smooth: str | None,
-    scale: float,
+    t: UserTable, *, transform: str | None, per: str | None, smooth: str | None, scale: float,
     weights: str,
-) -> UserTable:
+) -> UserTable:  # fmt: skip
     """The table with its value columns replaced by their rates / transforms, per year.
 
     Each year is transformed on its own (a z-score or an EB reference rate is a
@@ -820,18 +795,15 @@ def _transformed(
 
 
 def _dynamics(
-    t: UserTable,
-    keys: dict[str, str],
-    write: Any,
-    *,
-    weights: str,
-    k: int,
-    seed: int,
-    permutations: int,
+    t: UserTable, keys: dict[str, str], study: Study, write: Any, *, seed: int, permutations: int
 ) -> dict[str, Any]:
-    """Every panel analysis of each variable (:func:`geotool.dynamics.analyse`), written."""
+    """Every panel analysis of each variable (:func:`geotool.dynamics.analyse`), written.
+
+    The pipeline's ``dynamics`` stage (``extra``) of a panel.
+    """
     from geotool import dynamics
 
+    weights, k = study.weights or "queen", study.markov_k
     log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
     out: dict[str, Any] = {}
     for col in t.value_cols:
@@ -870,4 +842,4 @@ def _dynamics(
             "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),
             "sentences": res["sentences"],
         }
-    return out
+    return {"dynamics": out}
