@@ -379,31 +379,6 @@ def _out(code: str | None, status: str, method: str, candidates: list[str], note
     return code, status, method, candidates, "; ".join(notes)
 
 
-def _resolve_one(
-    name: str, prov_text: str, pref_text: str, code_text: str, year: str = ""
-) -> Result:
-    """Return (adcode, status, method, candidates, note) for one row at the county level.
-
-    The rules live here and only here; the arguments are cells already passed through
-    :func:`normalise`. :func:`resolve` calls it once per distinct row.
-    """
-    provs = _province_codes(prov_text)
-    notes = []
-    if prov_text and not provs:
-        notes.append(f"province {short(prov_text)!r} not recognised, ignored")
-    prefs = _prefecture_codes(pref_text, provs)
-    if pref_text and not prefs:
-        notes.append(f"prefecture {short(pref_text)!r} not recognised, ignored")
-    code, method, read_note = _code_cell(code_text, notes)
-    if code is None:
-        return _out(None, "unmatched", method, [], notes)
-    if code:  # a code decides; a name given beside it must agree
-        return _county_by_code(code, method, read_note, name=name, year=year, notes=notes)
-    if not name:
-        return _out(None, "unmatched", "none", [], [*notes, "no name and no code"])
-    return _county_by_name(name, pref_text, provs, prefs, notes)
-
-
 def _county_by_code(
     code: str, method: str, read_note: str, *, name: str, year: str, notes: list[str]
 ) -> Result:
@@ -557,14 +532,11 @@ def _county_units() -> pd.DataFrame:
 def gazetteer(level: str = "county") -> pd.DataFrame:
     """The units :func:`resolve` matches against at one level (no geometry).
 
-    Indexed by six-digit code, with ``name``, ``province_code``, ``province`` and
-    ``kind``. Prefecture-level units are the prefecture layer's (``prefecture``: also
-    自治州, 地区, 盟), the municipalities (``municipality``: 北京市 110100, ..., 重庆市
-    500100 and 500200, its counties, reached by code only) and the province-administered
-    county-level units (``administered``: 济源市 alone under 419000, as in the layer; the
-    members of a group of several, 429000: 仙桃市, 潜江市, ..., under their own county
-    codes, their polygons from the county layer). The county level adds
-    ``prefecture_unit``: the prefecture-level unit each county dissolves into.
+    Indexed by code, with ``name``, ``province_code``, ``province`` and ``kind``:
+    ``prefecture`` (also 自治州, 地区, 盟), ``municipality`` (北京市 110100, ..., 重庆市
+    500100 and 500200, its counties, by code only) or ``administered`` (济源市 under
+    419000 as in the layer; each member of a group of several, 429000: 仙桃市, ..., under
+    its county code). The county level adds ``prefecture_unit``, the unit it lies in.
 
     Examples
     --------
@@ -669,7 +641,11 @@ def _area_index(level: str) -> _AreaIndex:
 
 @settings_cache(maxsize=8192)
 def _area_by_name(level: str, name: str, provs: frozenset[str]) -> tuple[str, list[str], list[str]]:
-    """(method, hits, notes) for a name at the prefecture or province level."""
+    """(method, hits, notes) for a name at the prefecture or province level.
+
+    The exact name, a former name, the typed forms (:func:`core`, 恩施州), a former name's
+    forms, an abbreviation that begins one name (内蒙).
+    """
     idx = _area_index(level)
 
     def within(codes: Iterable[str]) -> list[str]:
@@ -720,24 +696,8 @@ def _area_code(level: str, code: str) -> tuple[list[str], str, list[str]]:
     return [], "", []
 
 
-def _resolve_area(level: str, name: str, prov_text: str, code_text: str) -> Result:
-    """Return (adcode, status, method, candidates, note) for one row at ``level``.
-
-    As :func:`_resolve_one` above the county: a code decides (a name beside it must
-    agree); then the exact name, the typed forms (:func:`core`, 恩施州), former names
-    from the code history, a bare abbreviation that begins one name (内蒙).
-    """
-    provs = _province_codes(prov_text) if level == "prefecture" else frozenset()
-    notes = []
-    if level == "prefecture" and prov_text and not provs:
-        notes.append(f"province {short(prov_text)!r} not recognised, ignored")
-    code, method, _ = _code_cell(code_text, notes)
-    if code is None:
-        return _out(None, "unmatched", method, [], notes)
-    if code:
-        return _area_by_code_row(level, code, method, name=name, provs=provs, notes=notes)
-    if not name:
-        return _out(None, "unmatched", "none", [], [*notes, "no name and no code"])
+def _area_by_name_row(level: str, name: str, provs: frozenset[str], notes: list[str]) -> Result:
+    """A row by name above the county level (:func:`_area_by_name`); several hits: ambiguous."""
     idx = _area_index(level)
     method, hits, more = _area_by_name(level, name, provs)
     notes.extend(more)
@@ -846,14 +806,10 @@ def detect_columns(
 ) -> dict[str, str | None]:  # fmt: skip
     """Find the name, province, prefecture, code and year columns of a user's table.
 
-    Columns named explicitly win; the others are recognised by :data:`COLUMN_ALIASES`
-    (case-insensitive, normalised). The names are in the finest-level column present:
-    县市 of (县市, 地市, 省份); 城市 of (城市, 省份) without a code column; 省份 alone.
-
-    Returns ``{"name", "province", "prefecture", "code", "year"}`` to a column name or
-    ``None``. Raises :class:`InputError` for two columns of one name and
-    :class:`MatchError` for a named column missing, two columns that could each hold
-    the names (县 and 地区), or neither a name nor a code column.
+    Columns named win; the others are recognised by :data:`COLUMN_ALIASES`. The names
+    are in the finest-level column present (县市 of 县市, 地市, 省份; 城市 of 城市, 省份).
+    Returns each role's column or ``None``; raises :class:`MatchError` for a named
+    column missing, two possible name columns (县 and 地区), or neither names nor codes.
 
     Examples
     --------
@@ -1148,12 +1104,33 @@ def _year_part(
 def _resolve_at(
     level: str, name: str, prov: str, pref: str, code: str, *, year: str = ""
 ) -> Result:
-    """One distinct row at ``level``; an unmatched name of another level says so."""
-    if level == "county":
-        result = _resolve_one(name, prov, pref, code, year)
-    else:  # the finest column present names the unit
+    """(adcode, status, method, candidates, note) of one distinct row at ``level``.
+
+    The cells are normalised (:func:`normalise`). A code decides (a name beside it must
+    agree), else the name within its context; an unmatched name of another level says so.
+    """
+    if level != "county":  # the finest column present names the unit
         name = name or (pref if level == "prefecture" else prov)
-        result = _resolve_area(level, name, prov, code)
+    notes: list[str] = []
+    provs = _province_codes(prov) if level != "province" else frozenset()
+    if prov and not provs and level != "province":
+        notes.append(f"province {short(prov)!r} not recognised, ignored")
+    prefs = _prefecture_codes(pref, provs) if level == "county" else frozenset()
+    if pref and not prefs and level == "county":
+        notes.append(f"prefecture {short(pref)!r} not recognised, ignored")
+    number, method, read_note = _code_cell(code, notes)
+    if number is None:
+        result = _out(None, "unmatched", method, [], notes)
+    elif number and level == "county":
+        result = _county_by_code(number, method, read_note, name=name, year=year, notes=notes)
+    elif number:
+        result = _area_by_code_row(level, number, method, name=name, provs=provs, notes=notes)
+    elif not name:
+        result = _out(None, "unmatched", "none", [], [*notes, "no name and no code"])
+    elif level == "county":
+        result = _county_by_name(name, pref, provs, prefs, notes)
+    else:
+        result = _area_by_name_row(level, name, provs, notes)
     if result[1] == "unmatched" and name and not code:
         elsewhere = _elsewhere_note(level, name)
         if elsewhere:

@@ -407,33 +407,14 @@ def apply(
     per: str | None = None, smooth: str | None = None, w: WeightsLike | None = None,
     scale: float = 1.0,
 ) -> pd.DataFrame:  # fmt: skip
-    """The variables of ``columns``, each as a rate and/or transformed, labelled.
+    """The variables of ``columns`` (numeric columns of ``table``), as rates, transformed.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        One row per unit.
-    columns : str or sequence of str
-        The variables (numeric columns of ``table``).
-    transform : {"log", "log1p", "standardise"}, optional
-        Applied last (:data:`TRANSFORMS`).
-    per : str, optional
-        A population column: the variables become rates per it, times ``scale``.
-    smooth : {"eb", "spatial_eb"}, optional
-        Smooth the rates (needs ``per``; ``"spatial_eb"`` needs weights ``w``); only
-        for counts of events (module docstring): refused for amounts such as GDP.
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W, optional
-        The weights of ``"spatial_eb"``.
-    scale : float, default 1
-        Multiplier of the rates (10,000: per 10,000 persons).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns named by their labels (``"log(GDP per 人口)"``) in the order of
-        ``columns``, on ``table``'s index (``spatial_eb``: the units of ``w``);
-        ``attrs["labels"]`` maps each column to its label, ``attrs["steps"]`` says
-        what was done.
+    With ``per`` (a population column) each becomes a rate per it, times ``scale``,
+    smoothed by ``smooth`` (:data:`SMOOTHERS`; ``"spatial_eb"`` over the weights ``w``;
+    only for counts of events, refused for amounts such as GDP); then ``transform``
+    (:data:`TRANSFORMS`). The result's columns are their labels (``"log(GDP per 人口)"``)
+    on ``table``'s index (``spatial_eb``: the units of ``w``); ``attrs["labels"]`` maps
+    each column to its label and ``attrs["steps"]`` says what was done.
 
     Examples
     --------
