@@ -11,6 +11,7 @@ a panel's dynamics. The universe is the table's own units (in a panel's latest y
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -772,16 +773,12 @@ def _transformed(
     years = [None] if not t.year_col else sorted(rows[t.year_col].unique())
     parts, labels, steps = [], {}, []
     for year in years:
-        part = rows if year is None else rows[rows[t.year_col] == year]
-        part = part.set_index("adcode")
-        w = None
-        if smooth == "spatial_eb":
-            w = _weights(t, part.index, weights)
+        part = (rows if year is None else rows[rows[t.year_col] == year]).set_index("adcode")
+        w = _weights(t, part.index, weights) if smooth == "spatial_eb" else None
         out = tf.apply(
             part, t.value_cols, transform=transform, per=per, smooth=smooth, w=w, scale=scale
         )
-        labels = out.attrs["labels"]
-        steps = out.attrs["steps"]
+        labels, steps = out.attrs["labels"], out.attrs["steps"]
         keep = part.drop(columns=t.value_cols).reindex(out.index)
         parts.append(out.join(keep).reset_index(names="adcode"))
     new = pd.concat(parts, ignore_index=True)
@@ -804,6 +801,7 @@ def _dynamics(
     from geotool import dynamics
 
     weights, k = study.weights or "queen", study.markov_k
+    chains = ("markov", "spatial_markov", "lisa_markov")
     log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
     out: dict[str, Any] = {}
     for col in t.value_cols:
@@ -820,9 +818,8 @@ def _dynamics(
 
         put("moran_by_year", res["moran_by_year"])
         put("rank_mobility", res["rank_mobility"])
-        for chain in ("markov", "spatial_markov", "lisa_markov"):
-            for part in ("counts", "probabilities"):
-                put(f"{chain}_{part}", res[chain][part], index=True)
+        for chain, part in itertools.product(chains, ("counts", "probabilities")):
+            put(f"{chain}_{part}", res[chain][part], index=True)
         put("spatial_markov_tests", res["spatial_markov"]["tests"])
         put("lisa_markov_tests", res["lisa_markov"]["tests"])
         if len(res["dropped"]):
