@@ -1,9 +1,7 @@
 """Quoting user text in messages: one line, bounded length.
 
-A cell or a column name from a user's file can hold anything: a megabyte of text,
-newlines, terminal escape sequences, right-to-left overrides. :func:`short` turns
-any of it into a short, single-line, visible rendering, so that an error message
-stays one line and never echoes a huge or hostile value whole.
+A cell or column name can hold anything (a megabyte of text, newlines, terminal escapes,
+right-to-left overrides); :func:`short` renders it short, on one line, visibly.
 """
 
 from __future__ import annotations
@@ -13,16 +11,13 @@ from collections.abc import Iterable
 
 __all__ = ["listing", "short"]
 
-_ELLIPSIS = "…"
-
 
 def _visible(char: str) -> str:
     r"""``char`` itself, or an escape such as ``\n`` or ``\u202e`` where it is invisible."""
     if char in "\n\r\t":
         return repr(char)[1:-1]
     category = unicodedata.category(char)
-    # Cc control, Cf format (bidi overrides, zero-width), Cs surrogate, Co private use,
-    # Cn unassigned, Zl/Zp line and paragraph separators (they break the line).
+    # C*: control, format (bidi, zero-width), surrogate, private, unassigned; Zl/Zp break lines
     if category[0] == "C" or category in ("Zl", "Zp"):
         code = ord(char)
         if code < 0x100:
@@ -32,23 +27,10 @@ def _visible(char: str) -> str:
 
 
 def short(text: object, limit: int = 60) -> str:
-    r"""A one-line rendering of ``text`` of at most about ``limit`` characters.
+    r"""A one-line rendering of ``str(text)`` of at most about ``limit`` (>= 1) characters.
 
-    Control, format and line-separator characters are shown as escapes (``\n``,
-    ``\x1b``, ``\u202e``); a longer rendering is cut with an ellipsis and followed by
-    the full length of ``text``. Quote the result yourself where a message needs it.
-
-    Parameters
-    ----------
-    text : object
-        Anything; it is converted with :class:`str`.
-    limit : int, default 60
-        The most characters of ``text`` (as rendered) to show; at least 1.
-
-    Returns
-    -------
-    str
-        The rendering.
+    Invisible characters are shown as escapes (``\n``, ``\x1b``, ``\u202e``); a longer
+    rendering is cut with an ellipsis and the full length. Quote the result yourself.
 
     Examples
     --------
@@ -67,8 +49,7 @@ def short(text: object, limit: int = 60) -> str:
     for char in text:
         piece = _visible(char)
         if size + len(piece) > limit:
-            kept = "".join(out)[: limit - 1]
-            return f"{kept}{_ELLIPSIS} ({len(text):,} characters)"
+            return f"{''.join(out)[: limit - 1]}… ({len(text):,} characters)"
         out.append(piece)
         size += len(piece)
     return "".join(out)

@@ -1,50 +1,15 @@
 """Resolve what people type (province, prefecture, unit name, code) to adcodes.
 
-Every input row comes out, with one of three statuses:
-
-``matched``
-    exactly one unit of the bundled boundaries fits;
-``ambiguous``
-    several fit and the row lacks the context to choose (朝阳区 without 北京 or
-    长春), or the unit was split since (巢湖市, a prefecture until 2011): the
-    candidates are listed, nothing is guessed;
-``unmatched``
-    none fits (a typo, a unit that does not exist): the closest names are listed,
-    and a name of another level says so (苏州市 is a prefecture: use
-    level='prefecture').
-
-Tables are matched at one level: ``county`` (the county layer's units), ``prefecture``
-or ``province`` (see :func:`gazetteer`: the four municipalities are prefecture-level
-units under their province code, 110000; a province-administered county-level unit such
-as 济源市 is one under its own code, 419001). ``level="auto"`` decides from the codes
-(xx0000, xxxx00, others) or from the names (the level at which most of them are units);
-the result's ``attrs`` record the level and why.
-
-Names are normalised first: Unicode NFKC (full-width letters, digits and spaces become
-half-width), all white space removed, markers such as ★ ☆ * ※ and footnote digits
-dropped. Names may be shortened the way people do: county names without their suffix
-(江阴 for 江阴市, :func:`stem`); prefectures and provinces without their type and
-their ethnic groups (恩施, 恩施州, 延边, 新疆, 广西, :func:`core`), or by their
-beginning when it fits one unit only (内蒙); the report's 省直管 / 省直辖 stands for a
-province-administered unit. Units renamed, re-coded, merged or split since 1981 resolve
-through ``geotool/data/areacodes_crosswalk.csv`` (the Ministry of Civil Affairs' code
-history, built by ``tools/make_crosswalk.py``): old codes and old names, followed to
-the bundled 2021 units (龙海市 350681 -> 龙海区 350604; 襄樊市 -> 襄阳市 420600; 海东地区
-632100 -> 海东市 630200); the method says ``crosswalk`` and the note what changed and
-when.
-
-The gazetteer is the county layer's own attribute table
-(:func:`geotool.boundaries.units`), so codes and polygons agree by construction; the
-prefecture- and province-level units are derived from it, without reading polygons.
-
-Codes are read strictly: six digits (``320281``, ``320281.0`` from a spreadsheet,
-full-width ``３２０２８１``), or a 12-digit statistical code whose last six digits are
-zeros (``320281000000``, read as ``320281`` and said so). Anything else in a code cell
-(``32a0281``, ``3202-81``, ``320281.9``, a township code) leaves the row unmatched with
-a note; it is never repaired silently.
-
-:func:`resolve` works on the distinct rows of a table (a panel repeats its units), so a
-million rows take seconds; each distinct row is resolved by the same rules.
+Every row comes out ``matched`` (one unit fits), ``ambiguous`` (several fit, or the unit
+was split since: the candidates are listed, nothing is guessed) or ``unmatched`` (the
+closest names are listed; a name of another level says so). A table is matched at one
+level (``county``, ``prefecture``, ``province``, see :func:`gazetteer`; ``auto`` decides
+from the codes or the names). Names are normalised (:func:`normalise`) and may be
+shortened as people do (:func:`stem`, :func:`core`, a beginning that fits one unit: 内蒙).
+Units renamed, re-coded, merged or split since 1981 resolve through
+``data/areacodes_crosswalk.csv`` (龙海市 350681 -> 龙海区 350604). Codes are read
+strictly (six digits, or 12 ending in 000000); anything else leaves its row unmatched
+with a note, never repaired silently.
 """
 
 from __future__ import annotations
@@ -67,55 +32,29 @@ from geotool._log import log
 from geotool._text import listing, short
 
 __all__ = [
-    "COLUMN_ALIASES",
-    "LEVELS",
-    "MATCH_COLUMNS",
-    "MUNICIPALITIES",
-    "core",
-    "detect_columns",
-    "gazetteer",
-    "normalise",
-    "resolve",
-    "stem",
-]
+    "COLUMN_ALIASES", "LEVELS", "MATCH_COLUMNS", "MUNICIPALITIES", "core", "detect_columns",
+    "gazetteer", "normalise", "resolve", "stem",
+]  # fmt: skip
 
 MATCH_COLUMNS = ["adcode", "match_status", "match_method", "match_candidates", "match_note"]
+#: The levels :func:`resolve` matches at (``auto`` picks one from the table).
+LEVELS = ("auto", "county", "prefecture", "province")
+#: The four municipalities (直辖市), by province code.
+MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
 
 #: Column names recognised without being told, by role (compared after normalising).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "code": ("adcode", "code", "代码", "行政区划代码", "区划代码", "县代码", "城市代码"),
     "province": ("province", "省", "省份", "省(区、市)", "省（区、市）", "省区市", "省级"),
     "prefecture": (
-        "prefecture",
-        "city",
-        "城市",
-        "市",
-        "地级市",
-        "地市",
-        "所属地市",
-        "地州市",
-        "市州",
+        "prefecture", "city", "城市", "市", "地级市", "地市", "所属地市", "地州市", "市州",
     ),
     "name": (
-        "name",
-        "county",
-        "district",
-        "unit",
-        "县",
-        "县市",
-        "县(市)",
-        "县（市）",
-        "县(市、区)",
-        "县（市、区）",
-        "区县",
-        "县区",
-        "名称",
-        "区",
-        "地区",
-        "地区名称",
+        "name", "county", "district", "unit", "县", "县市", "县(市)", "县（市）", "县(市、区)",
+        "县（市、区）", "区县", "县区", "名称", "区", "地区", "地区名称",
     ),
     "year": ("year", "年份", "年度", "年"),
-}
+}  # fmt: skip
 
 _MARKERS = re.compile(r"[★☆*＊※●◆▲△○#＃†‡]|\(\d+\)|\[\d+\]|（\d+）|(?<=[\u4e00-\u9fff])\d+$")
 # what every match of _MARKERS contains, or ends with (a decimal digit): a quick test
@@ -124,12 +63,32 @@ _PROVINCE_ADMINISTERED = {"省直管", "省直辖", "省直辖县级行政区划
 _UNIT_SUFFIXES = ("自治县", "自治旗", "林区", "特区", "市", "县", "区", "旗")
 _CODE = re.compile(r"([0-9]+)(?:\.0+)?")
 _YEAR = re.compile(r"((?:19|20)[0-9]{2})(?![0-9])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PROGRESS_AFTER_S = 2.0
 _DETECT_NAMES = 500  # distinct names read to detect a table's level
+# The 56 ethnic groups as they end the names of autonomous areas (恩施土家族苗族自治州).
+_ETHNIC_GROUPS = [
+    "汉", "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜", "满", "侗", "瑶", "白",
+    "土家", "哈尼", "哈萨克", "傣", "黎", "傈僳", "佤", "畲", "高山", "拉祜", "水", "东乡",
+    "纳西", "景颇", "柯尔克孜", "土", "达斡尔", "仫佬", "羌", "布朗", "撒拉", "毛南", "仡佬",
+    "锡伯", "阿昌", "普米", "塔吉克", "怒", "乌孜别克", "俄罗斯", "鄂温克", "德昂", "保安",
+    "裕固", "京", "塔塔尔", "独龙", "鄂伦春", "赫哲", "门巴", "珞巴", "基诺",
+]  # fmt: skip
+# one-character names only with 族
+_ETHNIC_TAIL = re.compile(
+    "(?:" + "|".join(g + ("族" if len(g) == 1 else "族?") for g in _ETHNIC_GROUPS) + ")$"
+)
+_AREA_SUFFIXES = ("特别行政区", "自治区", "自治州", "地区", "盟", "省", "市")
+# Words that end a county-level name: a bare abbreviation (内蒙, 大兴安岭) has none of them.
+_COUNTY_ENDINGS = ("县", "区", "旗", "市")
+_LEVEL_WORD = {"county": "a county-level unit", "prefecture": "a prefecture",
+               "province": "a province"}  # fmt: skip
+
+Result = tuple[str | None, str, str, list[str], str]  # adcode, status, method, candidates, note
 
 
 def normalise(text: object) -> str:
-    """Normalise a typed name: NFKC, no white space, no markers.
+    """Normalise a typed name: NFKC, no white space, no markers (★, footnote digits).
 
     Missing values (``None``, ``NaN``, ``pd.NA``, ``NaT``) become the empty string.
 
@@ -152,9 +111,8 @@ def normalise(text: object) -> str:
 def stem(name: str) -> str:
     """A unit name without its type suffix (市, 县, 区, 旗, 自治县, ...).
 
-    The suffix stays when dropping it would leave a single character (城区 stays 城区),
-    so the stem still names something. Compare normalised names
-    (:func:`normalise`): the stem of 江阴市 is 江阴, which a table may write alone.
+    Never down to a single character (城区 stays 城区). Compare normalised names: the
+    stem of 江阴市 is 江阴, which a table may write alone.
 
     Examples
     --------
@@ -171,6 +129,59 @@ def stem(name: str) -> str:
 _stem = stem
 
 
+def core(name: str) -> str:
+    """A prefecture's or province's name without its type and its ethnic groups.
+
+    One suffix (市, 省, 自治区, 自治州, 地区, 盟, 特别行政区) is dropped, then the ethnic
+    groups that end the rest, never down to one character (内蒙古 keeps 蒙古, 西藏 its
+    藏): how people shorten these names, and what :func:`resolve` compares.
+
+    Examples
+    --------
+    >>> core("恩施土家族苗族自治州"), core("新疆维吾尔自治区"), core("内蒙古自治区")
+    ('恩施', '新疆', '内蒙古')
+    >>> core("大兴安岭地区"), core("苏州市"), core("西藏自治区")
+    ('大兴安岭', '苏州', '西藏')
+
+    """
+    out = name
+    for suffix in _AREA_SUFFIXES:
+        if out.endswith(suffix) and len(out) > len(suffix) + 1:
+            out = out[: -len(suffix)]
+            break
+    while True:
+        found = _ETHNIC_TAIL.search(out)
+        if found is None or found.start() < 2:
+            return out
+        out = out[: found.start()]
+
+
+def _keys(name: str) -> set[str]:
+    """The forms a prefecture or province is typed in: 恩施土家族苗族自治州 -> 恩施, 恩施州."""
+    keys = {name, core(name)}
+    if name.endswith("自治州"):
+        keys.add(core(name) + "州")
+    return keys
+
+
+def _targets(record: dict[str, str]) -> list[str]:
+    """The units of today a record of the code history leads to."""
+    return [c for c in record["layer_codes"].split(";") if c]
+
+
+def _history_codes(rows: list[dict[str, str]]) -> list[str]:
+    return sorted({c for r in rows for c in _targets(r)})
+
+
+def _grouped(records: Iterable[dict[str, str]], *keys: str) -> list[dict[str, list]]:
+    """Records grouped by each of ``keys`` (one dict per key), in their order."""
+    out: list[dict[str, list]] = [{} for _ in keys]
+    for record in records:
+        for by, key in zip(out, keys, strict=True):
+            by.setdefault(record[key], []).append(record)
+    return out
+
+
 @settings_cache(maxsize=1)
 def _gazetteer() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     units = boundaries.units().reset_index()
@@ -182,9 +193,15 @@ def _gazetteer() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return units, provinces, crosswalk
 
 
+def _history(level: str) -> list[dict[str, str]]:
+    """The records of the code history at ``level``."""
+    crosswalk = _gazetteer()[2]
+    return crosswalk[crosswalk["level"] == level].to_dict("records")  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class _Index:
-    """Look-ups over the gazetteer, built once, so one row costs microseconds."""
+    """Look-ups over the county gazetteer, built once, so one row costs microseconds."""
 
     known: frozenset[str]
     name: dict[str, str]  # adcode -> unit name
@@ -204,51 +221,34 @@ class _Index:
 
 @settings_cache(maxsize=1)
 def _index() -> _Index:
-    units, provinces, crosswalk = _gazetteer()
-    by_name: dict[str, list[str]] = {}
-    by_stem: dict[str, list[str]] = {}
-    label: dict[str, str] = {}
-    for r in (
-        units[["adcode", "name", "stem", "prefecture", "province"]].astype(str).to_dict("records")
-    ):
-        by_name.setdefault(r["name"], []).append(r["adcode"])
-        by_stem.setdefault(r["stem"], []).append(r["adcode"])
-        pref = "" if r["prefecture"] == r["province"] else r["prefecture"]
-        label[r["adcode"]] = f"{r['adcode']} {r['province']}{pref}{r['name']}"
-    by_name_history: dict[str, list[dict[str, str]]] = {}
-    by_code_history: dict[str, list[dict[str, str]]] = {}
-    former: dict[str, set[str]] = {}
-    for row in crosswalk[crosswalk["level"] == "county"].to_dict("records"):
-        record = {str(k): str(v) for k, v in row.items()}
-        by_name_history.setdefault(record["name"], []).append(record)
-        by_code_history.setdefault(record["code"], []).append(record)
-        former.setdefault(record["layer_codes"], set()).add(record["name"])
+    units, provinces, _ = _gazetteer()
+    codes = units["adcode"].astype(str)
+    pref = units["prefecture"].where(units["prefecture"] != units["province"], "")
+    by_name, by_code = _grouped(_history("county"), "name", "code")
     known = frozenset(units["adcode"])
+    former: dict[str, set[str]] = {}
+    for rows in by_name.values():
+        for r in rows:
+            former.setdefault(r["layer_codes"], set()).add(r["name"])
+    province_rows = provinces[["province_code", "province", "short", "province_en"]].astype(str)
+    prefecture_cols = ["prefecture_code", "prefecture", "province_code", "province_administered"]
+    prefectures = units[prefecture_cols].drop_duplicates()
     return _Index(
         known=known,
         name=dict(zip(units["adcode"], units["name"], strict=True)),
         province=dict(zip(units["adcode"], units["province_code"], strict=True)),
         prefecture=dict(zip(units["adcode"], units["prefecture_code"], strict=True)),
-        label=label,
-        by_name=by_name,
-        by_stem=by_stem,
-        provinces=[
-            (r["province_code"], r["province"], r["short"], r["province_en"].lower())
-            for r in provinces[["province_code", "province", "short", "province_en"]]
-            .astype(str)
-            .to_dict("records")
-        ],
-        prefectures=list(
-            units[["prefecture_code", "prefecture", "province_code", "province_administered"]]
-            .drop_duplicates()
-            .itertuples(index=False, name=None)
-        ),
-        history_by_name=by_name_history,
-        history_by_code=by_code_history,
+        label=dict(zip(codes, codes + " " + units["province"] + pref + units["name"], strict=True)),
+        by_name={str(k): v.tolist() for k, v in units.groupby("name", sort=False)["adcode"]},
+        by_stem={str(k): v.tolist() for k, v in units.groupby("stem", sort=False)["adcode"]},
+        provinces=[(c, n, sn, en.lower()) for c, n, sn, en in province_rows.to_numpy()],
+        prefectures=list(prefectures.itertuples(index=False, name=None)),
+        history_by_name=by_name,
+        history_by_code=by_code,
         former_names=former,
         reused={
             code: [r for r in rows if r["layer_codes"] != code]
-            for code, rows in by_code_history.items()
+            for code, rows in by_code.items()
             if code in known and any(r["layer_codes"] != code for r in rows)
         },
         longest_name=int(units["name"].str.len().max()),
@@ -285,7 +285,11 @@ def _prefecture_codes(text: str, provs: frozenset[str]) -> frozenset[str]:
 
 
 def _label(codes: Iterable[str]) -> str:
-    labels = _index().label
+    return _area_label("county", codes)
+
+
+def _area_label(level: str, codes: Iterable[str]) -> str:
+    labels = _index().label if level == "county" else _area_index(level).label
     return "; ".join(labels[code] for code in sorted(codes))
 
 
@@ -300,10 +304,7 @@ def _close_matches(word: str, options: list[str], n: int) -> list[str]:
 
 @settings_cache(maxsize=1024)
 def _pool(provs: frozenset[str], prefs: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
-    """(adcode, name, stem) of the units within the context, in gazetteer order.
-
-    The whole gazetteer when the context leaves none.
-    """
+    """(adcode, name, stem) of the units within the context (all, if none), in order."""
     units = _gazetteer()[0]
     rows = tuple(units[["adcode", "name", "stem"]].itertuples(index=False, name=None))
     keep = set(_in_context([r[0] for r in rows], provs, prefs))
@@ -347,34 +348,21 @@ def _read_code(text: str) -> tuple[str | None, str, str]:
     return digits, "code", ""
 
 
-def _year(text: str) -> int | None:
-    """The year of a year cell (2019, 2019.0, 2019年, 2019-12-31), if it holds one."""
-    found = _YEAR.match(text)
-    return int(found.group(1)) if found else None
-
-
-def _in_year(rows: list[dict[str, str]], year: str) -> list[dict[str, str]]:
-    """The records of the code history in force in ``year`` (none without a year)."""
-    y = _year(year)
-    if y is None:
-        return []
-    return [r for r in rows if int(r["valid_from"]) <= y < int(r["valid_to"] or 9999)]
-
-
-def _reused_note(code: str, rows: list[dict[str, str]]) -> str:
-    then = "; ".join(f"{r['name']} in {r['valid_from']}-{int(r['valid_to']) - 1}" for r in rows[:3])
-    return (
-        f"{code} read as today's unit; the code meant {then}: for an older table, give "
-        "its year column (year_col=)"
-    )
-
-
 def _code_cell(code_text: str, notes: list[str]) -> tuple[str | None, str, str]:
     """:func:`_read_code` of a code cell (blank: no code), its note added to ``notes``."""
     code, method, read_note = _read_code(code_text) if code_text else ("", "", "")
     if read_note:
         notes.append(read_note)
     return code, method, read_note
+
+
+def _in_year(rows: list[dict[str, str]], year: str) -> list[dict[str, str]]:
+    """The records of the code history in force in ``year`` (2019, 2019年; none without)."""
+    found = _YEAR.match(year)
+    if found is None:
+        return []
+    y = int(found.group(1))
+    return [r for r in rows if int(r["valid_from"]) <= y < int(r["valid_to"] or 9999)]
 
 
 def _in_context(codes: Iterable[str], provs: frozenset[str], prefs: frozenset[str]) -> list[str]:
@@ -386,70 +374,62 @@ def _in_context(codes: Iterable[str], provs: frozenset[str], prefs: frozenset[st
     ]
 
 
-def _resolve_one(
-    name: str, prov_text: str, pref_text: str, code_text: str, year: str = ""
-) -> tuple[str | None, str, str, list[str], str]:
-    """Return (adcode, status, method, candidates, note) for one row.
+def _out(code: str | None, status: str, method: str, candidates: list[str], notes: list[str]
+         ) -> Result:  # fmt: skip
+    return code, status, method, candidates, "; ".join(notes)
 
-    The rules of matching live here and only here; the arguments are cells already
-    passed through :func:`normalise`. :func:`resolve` calls it once per distinct row.
-    """
+
+def _county_by_code(
+    code: str, method: str, read_note: str, *, name: str, year: str, notes: list[str]
+) -> Result:
+    """A county row with a code: today's unit, or the code history's (by year)."""
     idx = _index()
-    provs = _province_codes(prov_text)
-    notes = []
-    if prov_text and not provs:
-        notes.append(f"province {short(prov_text)!r} not recognised, ignored")
-    prefs = _prefecture_codes(pref_text, provs)
-    if pref_text and not prefs:
-        notes.append(f"prefecture {short(pref_text)!r} not recognised, ignored")
+    new = None
+    if code in idx.known:  # today's unit, unless the year says the code meant another
+        reused = idx.reused.get(code, [])
+        moved = _in_year(reused, year)
+        if not moved:
+            new = code
+            if reused and not name and not _YEAR.match(year):
+                then = "; ".join(
+                    f"{r['name']} in {r['valid_from']}-{int(r['valid_to']) - 1}" for r in reused[:3]
+                )
+                notes.append(
+                    f"{code} read as today's unit; the code meant {then}: for an older table, "
+                    "give its year column (year_col=)"
+                )
+    else:
+        moved = idx.history_by_code.get(code, [])
+    if new is None:
+        targets = _history_codes(moved)
+        if moved:
+            method = f"{method}+crosswalk"
+            notes.extend(_latest_notes(moved, code_first=True))
+        if len(targets) > 1:
+            return _out(None, "ambiguous", method, targets, notes)
+        if moved and not targets:
+            return _out(None, "unmatched", method, [], notes)
+        new = targets[0] if targets else None
+    if new is None:
+        unknown = f"unknown code {short(code)!r}"
+        if code.endswith("00"):  # xx0000 and xxxx00 name provinces and prefectures
+            kind = "province" if code.endswith("0000") else "prefecture"
+            unknown += f" at the county level: a {kind} code (level='{kind}' for {kind}s)"
+        return _out(None, "unmatched", method, [], [*notes, unknown])
+    unit_name = idx.name[new]
+    known_names = {unit_name, *idx.former_names.get(new, set())}
+    if name and name not in known_names and stem(name) != stem(unit_name):
+        note = f"code {code} is {unit_name}, but the name says {short(name)!r}"
+        note = f"{read_note}; {note}" if read_note else note
+        return None, "ambiguous", "code≠name", sorted({new, *idx.by_name.get(name, ())}), note
+    return _out(new, "matched", method, [], notes)
 
-    # 1. A code, when given, decides; a name given beside it must agree.
-    code, method, read_note = _code_cell(code_text, notes)
-    if code is None:
-        return None, "unmatched", method, [], "; ".join(notes)
-    if code:
-        new = None
-        if code in idx.known:  # today's unit, unless the year says the code meant another
-            reused = idx.reused.get(code, [])
-            moved = _in_year(reused, year)
-            if not moved:
-                new = code
-                if reused and not name and not _year(year):
-                    notes.append(_reused_note(code, reused))
-        else:
-            moved = idx.history_by_code.get(code, [])
-        if new is None:
-            targets = sorted({c for r in moved for c in r["layer_codes"].split(";") if c})
-            if moved:
-                method = f"{method}+crosswalk"
-                notes.extend(_latest_notes(moved, code_first=True))
-            if len(targets) == 1:
-                new = targets[0]
-            elif targets:
-                return None, "ambiguous", method, targets, "; ".join(notes)
-            elif moved:
-                return None, "unmatched", method, [], "; ".join(notes)
-        if new is None:
-            unknown = f"unknown code {short(code)!r}"
-            if code.endswith("00"):  # xx0000 and xxxx00 name provinces and prefectures
-                kind = "province" if code.endswith("0000") else "prefecture"
-                unknown += f" at the county level: a {kind} code (level='{kind}' for {kind}s)"
-            return None, "unmatched", method, [], "; ".join([*notes, unknown])
-        if name:
-            unit_name = idx.name[new]
-            old_names = idx.former_names.get(new, set())
-            if name not in {unit_name, *old_names} and stem(name) != stem(unit_name):
-                by_name = set(idx.by_name.get(name, ()))
-                note = f"code {code} is {unit_name}, but the name says {short(name)!r}"
-                note = f"{read_note}; {note}" if read_note else note
-                return None, "ambiguous", "code≠name", sorted({new, *by_name}), note
-        return new, "matched", method, [], "; ".join(notes)
 
-    if not name:
-        return None, "unmatched", "none", [], "; ".join([*notes, "no name and no code"])
-
-    # 2. Exact name within the context; 3. the crosswalk of old names;
-    # 4. the name without its suffix (江阴 for 江阴市).
+def _county_by_name(
+    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str], notes: list[str]
+) -> Result:
+    """A county row by name: exact, the crosswalk of old names, the stem (江阴 for 江阴市)."""
+    idx = _index()
     for method, find in (
         ("name", lambda: _in_context(idx.by_name.get(name, ()), provs, prefs)),
         ("crosswalk", lambda: _crosswalk_hits(name, pref_text, provs, prefs)),
@@ -459,34 +439,29 @@ def _resolve_one(
         if method == "crosswalk" and hits:
             notes.extend(_latest_notes(_crosswalk_rows(name, pref_text, provs, prefs)))
             if len(hits) > 1:
-                return None, "ambiguous", method, hits, "; ".join(notes)
+                return _out(None, "ambiguous", method, hits, notes)
         if len(hits) == 1:
-            return hits[0], "matched", method, [], "; ".join(notes)
+            return _out(hits[0], "matched", method, [], notes)
         if len(hits) > 1:
             notes.append(f"{len(hits)} units named {short(name)!r}; add the province or prefecture")
-            return None, "ambiguous", method, hits, "; ".join(notes)
-    # 5. Nothing: the same name elsewhere (context may be wrong), else close names.
+            return _out(None, "ambiguous", method, hits, notes)
+    # Nothing: the same name elsewhere (context may be wrong), else close names.
     elsewhere = idx.by_name.get(name, [])
     if elsewhere:
         notes.append(f"{short(name)!r} exists, but not in the given province/prefecture")
-        return None, "unmatched", "none", list(elsewhere), "; ".join(notes)
+        return _out(None, "unmatched", "none", list(elsewhere), notes)
     lost = _crosswalk_rows(name, pref_text, provs, prefs)
     if lost:  # a former unit the history cannot follow (和康县, created after 2021)
-        return None, "unmatched", "crosswalk", [], "; ".join([*notes, *_latest_notes(lost)])
+        return _out(None, "unmatched", "crosswalk", [], [*notes, *_latest_notes(lost)])
     formerly = sorted(set(_crosswalk_hits(name, "", frozenset())))
     if formerly:
         notes.append(
             f"{short(name)!r} is a former name of {_label(formerly)}, "
             "not in the given province/prefecture"
         )
-        return None, "unmatched", "none", formerly, "; ".join(notes)
-    return (
-        None,
-        "unmatched",
-        "none",
-        _closest(name, _pool(provs, prefs)),
-        "; ".join([*notes, f"no unit named {short(name)!r}"]),
-    )
+        return _out(None, "unmatched", "none", formerly, notes)
+    closest = _closest(name, _pool(provs, prefs))
+    return _out(None, "unmatched", "none", closest, [*notes, f"no unit named {short(name)!r}"])
 
 
 def _crosswalk_rows(
@@ -499,37 +474,25 @@ def _crosswalk_rows(
     not recognised (``prefs`` empty) is ignored, as elsewhere.
     """
     idx = _index()
-    fits = []
-    for r in idx.history_by_name.get(name, []):
-        targets = [c for c in r["layer_codes"].split(";") if c]
-        if (
-            provs
-            and r["code"][:2] not in {p[:2] for p in provs}
-            and not any(idx.province[c] in provs for c in targets)
-        ):
-            continue
-        if (
-            prefs
-            and not (pref_text and r["prefecture"].startswith(pref_text))
-            and not any(idx.prefecture[c] in prefs for c in targets)
-        ):
-            continue
-        fits.append(r)
-    return fits
+
+    def fits(r: dict[str, str]) -> bool:
+        then = r["code"][:2] in {p[:2] for p in provs}
+        if provs and not then and not any(idx.province[c] in provs for c in _targets(r)):
+            return False
+        then = bool(pref_text) and r["prefecture"].startswith(pref_text)
+        return not prefs or then or any(idx.prefecture[c] in prefs for c in _targets(r))
+
+    return [r for r in idx.history_by_name.get(name, []) if fits(r)]
 
 
 def _crosswalk_hits(
     name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
 ) -> list[str]:
-    rows = _crosswalk_rows(name, pref_text, provs, prefs)
-    return [c for r in rows for c in r["layer_codes"].split(";") if c]
+    return [c for r in _crosswalk_rows(name, pref_text, provs, prefs) for c in _targets(r)]
 
 
 def _latest_notes(rows: list[dict[str, str]], *, code_first: bool = False) -> list[str]:
-    """One note per distinct outcome, the latest record's.
-
-    Several records of the code history may share a name or a code over the years.
-    """
+    """One note per distinct outcome, the latest record's (records share names, codes)."""
     latest: dict[str, dict[str, str]] = {}
     for r in sorted(rows, key=lambda r: r["valid_to"] or "9999"):
         latest[r["layer_codes"]] = r
@@ -538,8 +501,7 @@ def _latest_notes(rows: list[dict[str, str]], *, code_first: bool = False) -> li
 
 def _history_note(row: dict[str, str], *, code_first: bool = False) -> str:
     """What became of one record of the code history, in one clause."""
-    codes = [c for c in row["layer_codes"].split(";") if c]
-    names = row["layer_names"].split(";")
+    codes, names = _targets(row), row["layer_names"].split(";")
     when = f"on {row['effective']}" if "-" in row["effective"] else f"in {row['effective']}"
     old = f"{row['code']} {row['name']}" if code_first else f"{row['name']} {row['code']}"
     if "-" not in row["effective"]:  # from the code history: the change says it all
@@ -556,126 +518,6 @@ def _history_note(row: dict[str, str], *, code_first: bool = False) -> str:
     return f"{old}: {row['change'] or 'no successor recorded'}"
 
 
-# Prefecture- and province-level units: the gazetteers, abbreviations, the code history.
-
-#: The levels :func:`resolve` matches at (``auto`` picks one from the table).
-LEVELS = ("auto", "county", "prefecture", "province")
-#: The four municipalities (直辖市), by province code.
-MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
-# The 56 ethnic groups, as they appear in the names of autonomous areas (恩施土家族苗族
-# 自治州, 新疆维吾尔自治区, 巴音郭楞蒙古自治州): one-character names only with 族.
-_ETHNIC_GROUPS = [
-    "汉",
-    "蒙古",
-    "回",
-    "藏",
-    "维吾尔",
-    "苗",
-    "彝",
-    "壮",
-    "布依",
-    "朝鲜",
-    "满",
-    "侗",
-    "瑶",
-    "白",
-    "土家",
-    "哈尼",
-    "哈萨克",
-    "傣",
-    "黎",
-    "傈僳",
-    "佤",
-    "畲",
-    "高山",
-    "拉祜",
-    "水",
-    "东乡",
-    "纳西",
-    "景颇",
-    "柯尔克孜",
-    "土",
-    "达斡尔",
-    "仫佬",
-    "羌",
-    "布朗",
-    "撒拉",
-    "毛南",
-    "仡佬",
-    "锡伯",
-    "阿昌",
-    "普米",
-    "塔吉克",
-    "怒",
-    "乌孜别克",
-    "俄罗斯",
-    "鄂温克",
-    "德昂",
-    "保安",
-    "裕固",
-    "京",
-    "塔塔尔",
-    "独龙",
-    "鄂伦春",
-    "赫哲",
-    "门巴",
-    "珞巴",
-    "基诺",
-]
-_ETHNIC_TAIL = re.compile(
-    "(?:"
-    + "|".join(
-        f"{g}族" if len(g) == 1 else f"{g}族?"
-        for g in sorted(_ETHNIC_GROUPS, key=len, reverse=True)
-    )
-    + ")$"
-)
-_AREA_SUFFIXES = ("特别行政区", "自治区", "自治州", "地区", "盟", "省", "市")
-# Words that end a county-level name: a bare abbreviation (内蒙, 大兴安岭) has none of them.
-_COUNTY_ENDINGS = ("县", "区", "旗", "市")
-_LEVEL_WORD = {
-    "county": "a county-level unit",
-    "prefecture": "a prefecture",
-    "province": "a province",
-}
-
-
-def core(name: str) -> str:
-    """A prefecture's or province's name without its type and its ethnic groups.
-
-    One suffix (市, 省, 自治区, 自治州, 地区, 盟, 特别行政区) is dropped, then the ethnic
-    groups that end the rest; never down to a single character (内蒙古 keeps 蒙古, 西藏
-    its 藏). This is how people shorten these names, and what :func:`resolve` compares
-    at the prefecture and province levels.
-
-    Examples
-    --------
-    >>> core("恩施土家族苗族自治州"), core("新疆维吾尔自治区"), core("内蒙古自治区")
-    ('恩施', '新疆', '内蒙古')
-    >>> core("大兴安岭地区"), core("苏州市"), core("西藏自治区")
-    ('大兴安岭', '苏州', '西藏')
-
-    """
-    out = name
-    for suffix in _AREA_SUFFIXES:
-        if out.endswith(suffix) and len(out) > len(suffix) + 1:
-            out = out[: -len(suffix)]
-            break
-    while True:
-        found = _ETHNIC_TAIL.search(out)
-        if found is None or found.start() < 2:
-            return out
-        out = out[: found.start()]
-
-
-def _keys(name: str) -> set[str]:
-    """The forms a prefecture or province is typed in: 恩施土家族苗族自治州 -> 恩施, 恩施州."""
-    keys = {name, core(name)}
-    if name.endswith("自治州"):
-        keys.add(core(name) + "州")
-    return keys
-
-
 @settings_cache(maxsize=1)
 def _county_units() -> pd.DataFrame:
     units = boundaries.units()
@@ -690,25 +532,11 @@ def _county_units() -> pd.DataFrame:
 def gazetteer(level: str = "county") -> pd.DataFrame:
     """The units :func:`resolve` matches against at one level (no geometry).
 
-    Parameters
-    ----------
-    level : {"county", "prefecture", "province"}
-        The level.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by six-digit code, with ``name``, ``province_code``, ``province`` and
-        ``kind``. Prefecture-level units are the units of the bundled prefecture
-        layer, under its codes: prefectures, 自治州, 地区 and 盟 (``prefecture``);
-        the municipalities (``municipality``: 北京市 110100, ..., 重庆市 500100 and
-        500200, its counties, reached by code only); and the province-administered
-        county-level units (``administered``): 济源市 alone under 419000, as in the
-        layer, while the members of a group of several (429000: 仙桃市, 潜江市, ...;
-        469000; 659000) are units under their own county codes (429004), since the
-        layer's group polygon is no one unit; take their polygons from the county
-        layer. The county level adds ``prefecture_unit``: the prefecture-level unit
-        each county belongs to, by which county polygons dissolve into these units.
+    Indexed by code, with ``name``, ``province_code``, ``province`` and ``kind``:
+    ``prefecture`` (also 自治州, 地区, 盟), ``municipality`` (北京市 110100, ..., 重庆市
+    500100 and 500200, its counties, by code only) or ``administered`` (济源市 under
+    419000 as in the layer; each member of a group of several, 429000: 仙桃市, ..., under
+    its county code). The county level adds ``prefecture_unit``, the unit it lies in.
 
     Examples
     --------
@@ -734,34 +562,26 @@ def _gazetteer_table(level: str) -> pd.DataFrame:
         return table
     if level == "province":
         provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
-        table = provinces.set_index("province_code")[["province"]].rename(
-            columns={"province": "name"}
-        )
+        table = provinces.set_index("province_code")[["province"]]
+        table = table.rename(columns={"province": "name"})
         table["province_code"] = table.index
         table["province"] = table["name"]
         table["kind"] = "province"
         table.index.name = "adcode"
         return table
     first = units.groupby("prefecture_unit", sort=False).head(1)
-    kind = np.where(
-        first["province_administered"].astype(bool),
-        "administered",
-        np.where(first["province_code"].isin(MUNICIPALITIES), "municipality", "prefecture"),
-    )
-    name = np.where(
-        kind == "administered",
-        first["name"],
-        np.where(kind == "municipality", first["province"], first["prefecture"]),
-    )  # (重庆's second code, 500200 for its counties, is named 重庆市 too)
+    administered = first["province_administered"].astype(bool)
+    municipality = first["province_code"].isin(MUNICIPALITIES)
+    kind = np.where(administered, "administered",
+                    np.where(municipality, "municipality", "prefecture"))  # fmt: skip
+    # (重庆's second code, 500200 for its counties, is named 重庆市 too)
+    name = np.where(administered, first["name"],
+                    np.where(municipality, first["province"], first["prefecture"]))  # fmt: skip
     table = pd.DataFrame(
-        {
-            "name": name,
-            "province_code": first["province_code"].to_numpy(),
-            "province": first["province"].to_numpy(),
-            "kind": kind,
-        },
+        {"name": name, "province_code": first["province_code"].to_numpy(),
+         "province": first["province"].to_numpy(), "kind": kind},
         index=pd.Index(first["prefecture_unit"].to_numpy(), name="adcode"),
-    )
+    )  # fmt: skip
     return table.sort_index()
 
 
@@ -769,7 +589,6 @@ def _gazetteer_table(level: str) -> pd.DataFrame:
 class _AreaIndex:
     """Look-ups for one level above the county: names, typed forms, the code history."""
 
-    level: str
     name: dict[str, str]  # code -> name
     province: dict[str, str]  # code -> province code
     label: dict[str, str]  # code -> "code 省名"
@@ -795,28 +614,20 @@ def _area_index(level: str) -> _AreaIndex:
             by_key.setdefault(key, []).append(code)
         where = "" if r["name"] == r["province"] or level == "province" else r["province"]
         label[code] = f"{code} {where}{r['name']}"
+    layer_codes = {code: code for code in table.index}
     if level == "province":
-        provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
+        provinces = _gazetteer()[1]
         for r in provinces.to_dict("records"):
             for key in (r["short"], r["province_en"].lower()):
                 by_key.setdefault(key, []).append(r["province_code"])
-        layer_codes = {code: code for code in table.index}
     else:  # a municipality's province code stands for its city (110000 -> 110100)
-        layer_codes = {f"{p[:2]}0000": f"{p[:2]}0100" for p in MUNICIPALITIES}
-        layer_codes.update({code: code for code in table.index})
-    crosswalk = _gazetteer()[2]
-    rows: list[dict[str, str]] = [
-        {str(k): str(v) for k, v in r.items()}
-        for r in crosswalk[crosswalk["level"] == level].to_dict("records")
-    ]
+        layer_codes |= {f"{p[:2]}0000": f"{p[:2]}0100" for p in MUNICIPALITIES}
     history: dict[str, list[dict[str, str]]] = {}
-    history_by_code: dict[str, list[dict[str, str]]] = {}
+    rows = _history(level)
     for row in rows:
         for key in _keys(row["name"]):
             history.setdefault(key, []).append(row)
-        history_by_code.setdefault(row["code"], []).append(row)
     return _AreaIndex(
-        level=level,
         name=dict(zip(table.index, table["name"], strict=True)),
         province=dict(zip(table.index, table["province_code"], strict=True)),
         label=label,
@@ -824,22 +635,17 @@ def _area_index(level: str) -> _AreaIndex:
         by_key={k: sorted(set(v)) for k, v in by_key.items()},
         layer_codes=layer_codes,
         history=history,
-        history_by_code=history_by_code,
+        history_by_code=_grouped(rows, "code")[0],
     )
-
-
-def _area_label(level: str, codes: Iterable[str]) -> str:
-    labels = _area_index(level).label
-    return "; ".join(labels[code] for code in sorted(codes))
-
-
-def _history_codes(rows: list[dict[str, str]]) -> list[str]:
-    return sorted({c for r in rows for c in r["layer_codes"].split(";") if c})
 
 
 @settings_cache(maxsize=8192)
 def _area_by_name(level: str, name: str, provs: frozenset[str]) -> tuple[str, list[str], list[str]]:
-    """(method, hits, notes) for a name at the prefecture or province level."""
+    """(method, hits, notes) for a name at the prefecture or province level.
+
+    The exact name, a former name, the typed forms (:func:`core`, 恩施州), a former name's
+    forms, an abbreviation that begins one name (内蒙).
+    """
     idx = _area_index(level)
 
     def within(codes: Iterable[str]) -> list[str]:
@@ -890,69 +696,54 @@ def _area_code(level: str, code: str) -> tuple[list[str], str, list[str]]:
     return [], "", []
 
 
-def _resolve_area(
-    level: str, name: str, prov_text: str, code_text: str
-) -> tuple[str | None, str, str, list[str], str]:
-    """Return (adcode, status, method, candidates, note) for one row at ``level``.
-
-    The rules at the prefecture and province levels, as :func:`_resolve_one`'s at the
-    county level: a code decides (a name beside it must agree); then the exact name,
-    the typed forms (:func:`core`, 恩施州), former names from the code history, and a
-    bare abbreviation that begins one name (内蒙). Several hits are ambiguous.
-    """
+def _area_by_name_row(level: str, name: str, provs: frozenset[str], notes: list[str]) -> Result:
+    """A row by name above the county level (:func:`_area_by_name`); several hits: ambiguous."""
     idx = _area_index(level)
-    provs = _province_codes(prov_text) if level == "prefecture" else frozenset()
-    notes = []
-    if level == "prefecture" and prov_text and not provs:
-        notes.append(f"province {short(prov_text)!r} not recognised, ignored")
-    code, method, _ = _code_cell(code_text, notes)
-    if code is None:
-        return None, "unmatched", method, [], "; ".join(notes)
-    if code:
-        units, suffix, more = _area_code(level, code)
-        notes.extend(more)
-        method += suffix
-        if not units:
-            if code in _index().known:
-                notes.append(
-                    f"{code} is a county-level unit's code ({_index().name[code]}): "
-                    "use level='county'"
-                )
-            else:
-                notes.append(f"unknown {level} code {short(code)!r}")
-            return None, "unmatched", method, [], "; ".join(notes)
-        if name:
-            by_name = _area_by_name(level, name, provs)[1]
-            if by_name and not set(by_name) & set(units):
-                notes.append(
-                    f"code {code} is {_area_label(level, units)}, but the name says {short(name)!r}"
-                )
-                return None, "ambiguous", "code≠name", sorted({*units, *by_name}), "; ".join(notes)
-            units = sorted(set(units) & set(by_name)) or units
-        if len(units) > 1:
-            return None, "ambiguous", method, units, "; ".join(notes)
-        return units[0], "matched", method, [], "; ".join(notes)
-    if not name:
-        return None, "unmatched", "none", [], "; ".join([*notes, "no name and no code"])
     method, hits, more = _area_by_name(level, name, provs)
     notes.extend(more)
     if method == "crosswalk" and not hits:  # a former unit the history cannot follow
-        return None, "unmatched", method, [], "; ".join(notes)
+        return _out(None, "unmatched", method, [], notes)
     if len(hits) == 1:
         if idx.name[hits[0]] != name and method != "crosswalk":
             notes.append(f"{short(name)!r} read as {idx.name[hits[0]]}")
         if level == "prefecture" and hits[0] == "500100" and "500200" in idx.label:
             notes.append(f"the prefecture layer has 重庆市's counties apart: {idx.label['500200']}")
-        return hits[0], "matched", method, [], "; ".join(notes)
+        return _out(hits[0], "matched", method, [], notes)
     if hits:
         if method != "crosswalk":
             notes.append(f"{len(hits)} units fit {short(name)!r}; write the full name")
-        return None, "ambiguous", method, hits, "; ".join(notes)
-    names = list(idx.by_name)
-    close = _close_matches(name, names, 3) or _close_matches(core(name), list(idx.by_key), 3)
+        return _out(None, "ambiguous", method, hits, notes)
+    close = _close_matches(name, list(idx.by_name), 3)
+    close = close or _close_matches(core(name), list(idx.by_key), 3)
     candidates = sorted({c for n in close for c in idx.by_name.get(n, idx.by_key.get(n, []))})
     notes.append(f"no {level} named {short(name)!r}")
-    return None, "unmatched", "none", candidates, "; ".join(notes)
+    return _out(None, "unmatched", "none", candidates, notes)
+
+
+def _area_by_code_row(
+    level: str, code: str, method: str, *, name: str, provs: frozenset[str], notes: list[str]
+) -> Result:
+    """A row with a code above the county level; a name beside it must agree."""
+    units, suffix, more = _area_code(level, code)
+    notes.extend(more)
+    method += suffix
+    if not units:
+        if code in _index().known:
+            county = _index().name[code]
+            notes.append(f"{code} is a county-level unit's code ({county}): use level='county'")
+        else:
+            notes.append(f"unknown {level} code {short(code)!r}")
+        return _out(None, "unmatched", method, [], notes)
+    if name:
+        by_name = _area_by_name(level, name, provs)[1]
+        if by_name and not set(by_name) & set(units):
+            shown = _area_label(level, units)
+            notes.append(f"code {code} is {shown}, but the name says {short(name)!r}")
+            return _out(None, "ambiguous", "code≠name", sorted({*units, *by_name}), notes)
+        units = sorted(set(units) & set(by_name)) or units
+    if len(units) > 1:
+        return _out(None, "ambiguous", method, units, notes)
+    return _out(units[0], "matched", method, [], notes)
 
 
 def _found_at(level: str, name: str) -> bool:
@@ -994,8 +785,7 @@ def _detect_level(names: list[str], codes: list[str], hint: str | None) -> tuple
     others = ", ".join(f"{lv} {counts[lv]:,}" for lv in order if lv != level)
     reason = (
         f"names: {counts[level]:,} of {first}{len(names):,} distinct names are {level}-level "
-        "units "
-        f"({others})"
+        f"units ({others})"
     )
     return level, reason
 
@@ -1011,43 +801,15 @@ def _elsewhere_note(level: str, name: str) -> str:
 
 
 def detect_columns(
-    table: pd.DataFrame,
-    *,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-) -> dict[str, str | None]:
+    table: pd.DataFrame, *, name_col: str | None = None, province_col: str | None = None,
+    prefecture_col: str | None = None, code_col: str | None = None, year_col: str | None = None,
+) -> dict[str, str | None]:  # fmt: skip
     """Find the name, province, prefecture, code and year columns of a user's table.
 
-    Columns named explicitly win; the others are recognised by
-    :data:`COLUMN_ALIASES` (case-insensitive, after :func:`normalise`). The unit names
-    are in the finest-level column present: in a county table (县市, 地市, 省份) 县市
-    holds the names and 地市 the prefecture they lie in; in a prefecture table (城市,
-    省份), without a county column or a code column, 城市 holds the names; in a
-    province table (省份 alone), 省份 does.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The user's table (only its column names are read).
-    name_col, province_col, prefecture_col, code_col, year_col : str, optional
-        Column names that override the recognition.
-
-    Returns
-    -------
-    dict of str to str or None
-        ``{"name", "province", "prefecture", "code", "year"}`` to a column name, or
-        ``None`` where the table has none.
-
-    Raises
-    ------
-    InputError
-        If the table has two columns of one name.
-    MatchError
-        If a named column is missing, if two columns could each hold the unit names
-        (县 and 地区), or if neither a name nor a code column can be found.
+    Columns named win; the others are recognised by :data:`COLUMN_ALIASES`. The names
+    are in the finest-level column present (县市 of 县市, 地市, 省份; 城市 of 城市, 省份).
+    Returns each role's column or ``None``; raises :class:`MatchError` for a named
+    column missing, two possible name columns (县 and 地区), or neither names nor codes.
 
     Examples
     --------
@@ -1057,26 +819,28 @@ def detect_columns(
     '城市'
 
     """
-    return _detect_columns(
-        table,
-        name_col=name_col,
-        province_col=province_col,
-        prefecture_col=prefecture_col,
-        code_col=code_col,
-        year_col=year_col,
-    )[0]
+    given = {"name": name_col, "province": province_col, "prefecture": prefecture_col,
+             "code": code_col, "year": year_col}  # fmt: skip
+    return _detect_columns(table, given)[0]
 
 
-def _detect_columns(
-    table: pd.DataFrame,
-    *,
-    name_col: str | None,
-    province_col: str | None,
-    prefecture_col: str | None,
-    code_col: str | None,
-    year_col: str | None = None,
-) -> tuple[dict[str, str | None], str | None]:
-    """:func:`detect_columns`, and the level its name column's header suggests."""
+@functools.cache
+def _alias_roles() -> dict[str, str]:
+    """Each alias of :data:`COLUMN_ALIASES`, normalised and lower-case, to its role."""
+    return {normalise(a).lower(): role for role, aliases in COLUMN_ALIASES.items() for a in aliases}
+
+
+def _header_level(column: object) -> str | None:
+    """The level a name column's header says (城市 -> prefecture), if any."""
+    role = _alias_roles().get(normalise(column).lower())
+    generic = {"name", "unit", "名称", "地区", "地区名称"}
+    if role == "name" and normalise(column).lower() not in generic:
+        return "county"
+    return role if role in ("prefecture", "province") else None
+
+
+def _check_columns(table: pd.DataFrame, given: dict[str, str | None]) -> None:
+    """Refuse duplicated column names and named columns the table lacks."""
     duplicated = table.columns[table.columns.duplicated()].unique()
     if len(duplicated):
         msg = (
@@ -1084,13 +848,6 @@ def _detect_columns(
             "rename them so that each column name is unique."
         )
         raise InputError(msg)
-    given = {
-        "name": name_col,
-        "province": province_col,
-        "prefecture": prefecture_col,
-        "code": code_col,
-        "year": year_col,
-    }
     missing = [
         f"{role}_col={short(c)!r}"
         for role, c in given.items()
@@ -1102,12 +859,18 @@ def _detect_columns(
             f"{listing(table.columns)}. Pass existing column names."
         )
         raise MatchError(msg)
+
+
+def _detect_columns(
+    table: pd.DataFrame, given: dict[str, str | None]
+) -> tuple[dict[str, str | None], str | None]:
+    """:func:`detect_columns` of the ``given`` columns, and the level the name header says."""
+    _check_columns(table, given)
     found: dict[str, str | None] = dict(given)
     taken = {c for c in given.values() if c}
-    role_of = _alias_roles()
     by_role: dict[str, list[str]] = {role: [] for role in COLUMN_ALIASES}
     for col in table.columns:
-        role = role_of.get(normalise(col).lower())
+        role = _alias_roles().get(normalise(col).lower())
         if role is not None and col not in taken:
             by_role[role].append(col)
     for role in ("code", "year", "province", "prefecture"):
@@ -1138,21 +901,6 @@ def _detect_columns(
         )
         raise MatchError(msg)
     return found, hint
-
-
-@functools.cache
-def _alias_roles() -> dict[str, str]:
-    """Each alias of :data:`COLUMN_ALIASES`, normalised and lower-case, to its role."""
-    return {normalise(a).lower(): role for role, aliases in COLUMN_ALIASES.items() for a in aliases}
-
-
-def _header_level(column: object) -> str | None:
-    """The level a name column's header says (城市 -> prefecture), if any."""
-    role = _alias_roles().get(normalise(column).lower())
-    generic = {"name", "unit", "名称", "地区", "地区名称"}
-    if role == "name" and normalise(column).lower() not in generic:
-        return "county"
-    return role if role in ("prefecture", "province") else None
 
 
 def _factorize(column: pd.Series) -> tuple[np.ndarray, list[object]]:
@@ -1188,15 +936,13 @@ def _distinct_normalised(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     return merged[codes], [str(t) for t in distinct]
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _refuse_surrogates(column: pd.Series, texts: list[str], name: str) -> None:
+def _refuse_surrogates(column: pd.Series, name: str) -> None:
     r"""Refuse a column holding lone surrogates: no file can hold them (nor the match report).
 
     Decoded files never hold one; a Python string can (``"\ud800"``, or bytes decoded
     with ``errors="surrogateescape"``). Only the distinct texts are searched.
     """
+    texts = [v for v in pd.unique(column.to_numpy(dtype=object)) if isinstance(v, str)]
     if not any(_SURROGATE.search(t) for t in texts):
         return
     cells = column.map(lambda v: isinstance(v, str) and bool(_SURROGATE.search(v)))
@@ -1232,63 +978,28 @@ class _Progress:
 
 
 def resolve(
-    table: pd.DataFrame,
-    *,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
+    table: pd.DataFrame, *, name_col: str | None = None, province_col: str | None = None,
+    prefecture_col: str | None = None, code_col: str | None = None, year_col: str | None = None,
     level: str = "auto",
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     """Resolve each row of ``table`` to a six-digit adcode.
 
-    Each distinct (province, prefecture, name, code) row is resolved once, so a
-    panel of a million rows over a few thousand units takes seconds. When the work
-    takes longer than two seconds, progress is logged on the ``geotool`` logger
-    (INFO); nothing is printed.
+    The unit columns not given are recognised by their names (:func:`detect_columns`);
+    ``year_col`` serves county codes that once meant another unit (130107 was 井陉矿区
+    in 1983-1988). ``level`` is "county", "prefecture", "province" or "auto": from the
+    codes (xx0000 province, xxxx00 prefecture, else county), else the level at which
+    most names are units (the name header breaks ties: 城市 suggests prefecture). Each
+    distinct row is resolved once (a million-row panel takes seconds; progress is
+    logged after two seconds).
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Rows with any of a unit name, province, prefecture or code column.
-    name_col, province_col, prefecture_col, code_col, year_col : str, optional
-        Column names; those not given are recognised by common names
-        (:func:`detect_columns`: 县/县市/区县/名称/county, 城市/地市/地级市/city,
-        省/省份/province, adcode/代码/行政区划代码, 年份/年度/year). The year is
-        used for the county codes that once meant another unit (130107 was
-        井陉矿区 in 1983-1988, part of 井陉县 130121 since; today it is a new
-        井陉矿区): a row of 1985 resolves to the unit of 1985.
-    level : {"auto", "county", "prefecture", "province"}
-        The level of the table's units. ``"auto"`` (default) decides from the codes
-        when there are any (xx0000 province, xxxx00 prefecture, else county), else
-        from the names (the level at which most distinct names are units; the name
-        column's header breaks ties: 城市 suggests prefecture).
-        Prefecture-level units are those of :func:`gazetteer`: the four
-        municipalities are one unit each (``110000``), and a province-administered
-        county-level unit (济源市) is matched under its own code (``419001``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of ``table`` (same index, same row order, every row) with
-        :data:`MATCH_COLUMNS` appended: ``adcode`` (the code at the level,
-        ``<NA>`` unless matched), ``match_status`` (matched / ambiguous /
-        unmatched), ``match_method`` (code, code12, name, name-short, name-prefix,
-        crosswalk, name-stem, ...), ``match_candidates`` ("code name; ..." for
-        ambiguous and unmatched rows) and ``match_note``. A malformed code
-        (``32a0281``) or a township's 12-digit code leaves its row unmatched, with a
-        note; an unmatched name that is a unit of another level says so (苏州市 is a
-        prefecture: use level='prefecture'). ``attrs["level"]`` holds the level and
-        ``attrs["level_reason"]`` why (also logged).
-
-    Raises
-    ------
-    InputError
-        If the table has two columns of one name, no name and no code in any row, or
-        ``level`` is not a level.
-    MatchError
-        If the table is empty or has no usable column (a subclass of InputError).
+    Returns a copy of ``table`` (same index and rows) with :data:`MATCH_COLUMNS`:
+    ``adcode`` (``<NA>`` unless matched), ``match_status`` (matched / ambiguous /
+    unmatched), ``match_method`` (code, code12, name, name-short, name-prefix,
+    crosswalk, name-stem, ...), ``match_candidates`` ("code name; ...") and
+    ``match_note``; ``attrs["level"]`` and ``attrs["level_reason"]`` say the level and
+    why. Raises :class:`MatchError` (an :class:`InputError`) for an empty table or no
+    usable column, :class:`InputError` for two columns of one name, no name and no code
+    in any row, or an unknown ``level``.
 
     Examples
     --------
@@ -1297,6 +1008,46 @@ def resolve(
     [['350604', 'matched', 'crosswalk'], ['220104', 'matched', 'name'], [<NA>, 'ambiguous', 'name']]
 
     """
+    _check_table(table, level)
+    given = {"name": name_col, "province": province_col, "prefecture": prefecture_col,
+             "code": code_col, "year": year_col}  # fmt: skip
+    cols, hint = _detect_columns(table, given)
+    progress = _Progress(len(table))
+    parts = _column_parts(table, cols, progress)
+    if level == "auto":
+        level, reason = _detect_level(parts[0][1], parts[3][1], hint)
+    else:
+        reason = "given"
+    log(f"match: resolving at the {level} level ({reason})")
+    parts.append(_year_part(table, cols["year"], level, parts[3]))
+    # One key per distinct row: combine the five columns' codes pairwise.
+    key = np.zeros(len(table), dtype=np.int64)
+    for codes, texts in parts:
+        key, _ = pd.factorize(key * len(texts) + codes)
+    first = np.unique(key, return_index=True)[1]
+    weight = np.cumsum(np.bincount(key, minlength=len(first)))
+    results = []
+    for i, row in enumerate(first):
+        name, prov, pref, code, year = (texts[codes[row]] for codes, texts in parts)
+        results.append(_resolve_at(level, name, prov, pref, code, year=year))
+        progress(lambda i=i: (  # type: ignore[misc]
+            f"resolved {weight[i]:,} of {len(table):,} rows ({i + 1:,} of {len(first):,} distinct)"
+        ))  # fmt: skip
+    out = table.rename(columns={c: f"{c}_input" for c in MATCH_COLUMNS if c in table.columns})
+    columns = list(zip(*results, strict=True))
+    out["adcode"] = pd.array(np.array(columns[0], dtype=object)[key], dtype="string")
+    out["match_status"] = np.array(columns[1], dtype=object)[key]
+    out["match_method"] = np.array(columns[2], dtype=object)[key]
+    labels = [_area_label(level, c) if c else "" for c in columns[3]]
+    out["match_candidates"] = np.array(labels, dtype=object)[key]
+    out["match_note"] = np.array(columns[4], dtype=object)[key]
+    out.attrs["level"] = level
+    out.attrs["level_reason"] = reason
+    progress.done()
+    return out
+
+
+def _check_table(table: object, level: str) -> None:
     if not isinstance(table, pd.DataFrame):
         msg = f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}."
         raise MatchError(msg)
@@ -1306,98 +1057,80 @@ def resolve(
     if level not in LEVELS:
         msg = f"level={short(level)!r} is not a level; use one of {LEVELS}."
         raise InputError(msg)
-    cols, hint = _detect_columns(
-        table,
-        name_col=name_col,
-        province_col=province_col,
-        prefecture_col=prefecture_col,
-        code_col=code_col,
-        year_col=year_col,
-    )
-    rows = len(table)
-    progress = _Progress(rows)
-    roles = ("name", "province", "prefecture", "code")
+
+
+def _column_parts(
+    table: pd.DataFrame, cols: dict[str, str | None], progress: _Progress
+) -> list[tuple[np.ndarray, list[str]]]:
+    """Codes into the distinct texts of the name, province, prefecture and code columns.
+
+    A column not there is one blank text; names and codes all blank are refused.
+    """
     parts: list[tuple[np.ndarray, list[str]]] = []
-    for role in roles:
+    for role in ("name", "province", "prefecture", "code"):
         col = cols[role]
         progress(lambda role=role: f"reading the {role} column")  # type: ignore[misc]
         if col is None:
-            parts.append((np.zeros(rows, dtype=np.intp), [""]))
+            parts.append((np.zeros(len(table), dtype=np.intp), [""]))
         else:
-            raw = [v for v in pd.unique(table[col].to_numpy(dtype=object)) if isinstance(v, str)]
-            _refuse_surrogates(table[col], raw, f"{role}_col")  # before anything encodes them
+            _refuse_surrogates(table[col], f"{role}_col")  # before anything encodes them
             parts.append(_distinct_normalised(table[col]))
-    named = dict(zip(roles, parts, strict=True))
-    if named["name"][1] == [""] and named["code"][1] == [""]:
+    if parts[0][1] == [""] and parts[3][1] == [""]:
         shown = " and ".join(repr(short(cols[r])) for r in ("name", "code") if cols[r] is not None)
         msg = (
-            f"Nothing to resolve: column {shown} is blank in all {rows:,} rows; pass the "
+            f"Nothing to resolve: column {shown} is blank in all {len(table):,} rows; pass the "
             "column that holds the unit names as name_col= (or the codes as code_col=)."
         )
         raise InputError(msg)
+    return parts
 
-    if level == "auto":
-        level, reason = _detect_level(named["name"][1], named["code"][1], hint)
-    else:
-        reason = "given"
-    log(f"match: resolving at the {level} level ({reason})")
 
-    # The year matters only for county codes that once meant another unit (130107):
-    # elsewhere it is blanked, so a panel's years do not multiply its distinct rows.
-    code_codes, code_texts = named["code"]
+def _year_part(
+    table: pd.DataFrame, year_col: str | None, level: str, code: tuple[np.ndarray, list[str]]
+) -> tuple[np.ndarray, list[str]]:
+    """The year column's part, for county codes that once meant another unit (130107).
+
+    Elsewhere blank, so that a panel's years do not multiply its distinct rows.
+    """
+    code_codes, code_texts = code
     reused = _index().reused
     dated = np.array([bool(t) and _read_code(t)[0] in reused for t in code_texts])
-    if cols["year"] is not None and level == "county" and dated.any():
-        year_codes, year_texts = _distinct_normalised(table[cols["year"]])
-        year_codes = np.where(dated[code_codes], year_codes, len(year_texts))
-        parts.append((year_codes, [*year_texts, ""]))
-    else:
-        parts.append((np.zeros(rows, dtype=np.intp), [""]))
-
-    # One key per distinct row: combine the five columns' codes pairwise.
-    key = np.zeros(rows, dtype=np.int64)
-    for codes, texts in parts:
-        key, _ = pd.factorize(key * len(texts) + codes)
-    first = np.unique(key, return_index=True)[1]
-    weight = np.cumsum(np.bincount(key, minlength=len(first)))
-
-    results = []
-    for i, row in enumerate(first):
-        name, prov, pref, code, year = (
-            part_texts[part_codes[row]] for part_codes, part_texts in parts
-        )
-        results.append(_resolve_at(level, name, prov, pref, code, year=year))
-        progress(
-            lambda i=i: (  # type: ignore[misc]
-                f"resolved {weight[i]:,} of {rows:,} rows ({i + 1:,} of {len(first):,} distinct)"
-            )
-        )
-
-    def spread(values: list[object]) -> np.ndarray:
-        return np.array(values, dtype=object)[key]
-
-    out = table.rename(columns={c: f"{c}_input" for c in MATCH_COLUMNS if c in table.columns})
-    out["adcode"] = pd.array(spread([r[0] for r in results]), dtype="string")
-    out["match_status"] = spread([r[1] for r in results])
-    out["match_method"] = spread([r[2] for r in results])
-    labels = _label if level == "county" else functools.partial(_area_label, level)
-    out["match_candidates"] = spread([labels(r[3]) if r[3] else "" for r in results])
-    out["match_note"] = spread([r[4] for r in results])
-    out.attrs["level"] = level
-    out.attrs["level_reason"] = reason
-    progress.done()
-    return out
+    if year_col is None or level != "county" or not dated.any():
+        return np.zeros(len(table), dtype=np.intp), [""]
+    year_codes, year_texts = _distinct_normalised(table[year_col])
+    return np.where(dated[code_codes], year_codes, len(year_texts)), [*year_texts, ""]
 
 
 def _resolve_at(
     level: str, name: str, prov: str, pref: str, code: str, *, year: str = ""
-) -> tuple[str | None, str, str, list[str], str]:
-    """One distinct row at ``level``; an unmatched name of another level says so."""
-    if level == "county":
-        result = _resolve_one(name, prov, pref, code, year)
-    else:  # the finest column present names the unit
+) -> Result:
+    """(adcode, status, method, candidates, note) of one distinct row at ``level``.
+
+    The cells are normalised (:func:`normalise`). A code decides (a name beside it must
+    agree), else the name within its context; an unmatched name of another level says so.
+    """
+    if level != "county":  # the finest column present names the unit
         name = name or (pref if level == "prefecture" else prov)
-        result = _resolve_area(level, name, prov, code)
+    notes: list[str] = []
+    provs = _province_codes(prov) if level != "province" else frozenset()
+    if prov and not provs and level != "province":
+        notes.append(f"province {short(prov)!r} not recognised, ignored")
+    prefs = _prefecture_codes(pref, provs) if level == "county" else frozenset()
+    if pref and not prefs and level == "county":
+        notes.append(f"prefecture {short(pref)!r} not recognised, ignored")
+    number, method, read_note = _code_cell(code, notes)
+    if number is None:
+        result = _out(None, "unmatched", method, [], notes)
+    elif number and level == "county":
+        result = _county_by_code(number, method, read_note, name=name, year=year, notes=notes)
+    elif number:
+        result = _area_by_code_row(level, number, method, name=name, provs=provs, notes=notes)
+    elif not name:
+        result = _out(None, "unmatched", "none", [], [*notes, "no name and no code"])
+    elif level == "county":
+        result = _county_by_name(name, pref, provs, prefs, notes)
+    else:
+        result = _area_by_name_row(level, name, provs, notes)
     if result[1] == "unmatched" and name and not code:
         elsewhere = _elsewhere_note(level, name)
         if elsewhere:

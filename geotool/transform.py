@@ -1,43 +1,19 @@
 """Transforms of variables before analysis: logarithms, z-scores, rates, smoothed rates.
 
-Every function takes pandas Series on the units' index and returns a new Series on the
-same index (inputs are never changed) whose ``name`` says what was done, so titles and
-tables can state it: ``"log(GDP)"``, ``"z(GDP)"``, ``"GDP per 人口"``,
-``"GDP per 人口 (EB-smoothed)"``. ``attrs["transform"]`` holds the step's short name
-(``"log"``, ``"log1p"``, ``"standardise"``, ``"rate"``, ``"eb"``, ``"spatial_eb"``) and
-``attrs["source"]`` the original variable's name. :func:`apply` chains them over the
-columns of a table, as a pipeline does per variable.
+Each function takes a Series on the units' index and returns a new one named by what was
+done (``"log(GDP)"``, ``"z(GDP)"``, ``"GDP per 人口"``, ``"GDP per 人口 (EB-smoothed)"``),
+with ``attrs["transform"]`` (``log``, ``log1p``, ``standardise``, ``rate``, ``eb``,
+``spatial_eb``) and ``attrs["source"]``. :func:`apply` chains them over a table's columns.
 
-Empirical-Bayes smoothing of rates
-----------------------------------
-A rate over a small population (events per person in a county of 50,000) is noisy: its
-variance is about ``m / b_i`` (rate ``m``, population ``b_i``). Empirical-Bayes
-smoothing shrinks each raw rate ``r_i = e_i / b_i`` toward a reference rate ``m`` by
-the share of its variation that is signal rather than noise (Marshall 1991)::
-
-    s_i = m + (r_i - m) * v / (v + m / b_i)
-
-* **Global** (:func:`eb_rate`, esda's ``Empirical_Bayes``): ``m = sum e / sum b`` and
-  ``v = sum b_i (r_i - m)^2 / sum b - m / mean(b)`` (the variance of the rates between
-  units, weighted by population, minus the part Poisson noise explains). When the rates
-  vary less than noise alone would make them, ``v`` is negative: this module sets it to
-  0 (every unit gets ``m``; Marshall's rule, and GeoDa's) and logs it, where esda's
-  ``Empirical_Bayes`` keeps the negative value and returns weights outside [0, 1].
-* **Spatial** (:func:`spatial_eb_rate`, esda's ``Spatial_Empirical_Bayes``): ``m`` and
-  ``v`` are computed for each unit over its neighbourhood (the unit and its
-  neighbours under binary weights): ``m_i = sum_N e / sum_N b``,
-  ``v_i = sum_N b_j (r_j - m_i)^2 / sum_N b - m_i / (sum_N b / |N|)``, negative ``v_i``
-  set to 0, as esda does.
-
-Both are checked against ``esda.smoothing`` to 1e-12 in ``tests/test_transform.py``.
-
-Only for counts of events over a population at risk (cases, births, firms per 10,000
-people): the shrinkage weight compares the rates' spread with the Poisson noise
-``m / b_i`` of *counts*, so for an amount (GDP, output value) it depends on the unit the
-amount is recorded in: GDP in 千亿元 shrinks every unit to the overall rate (a flat
-map), in 元 not at all. The numerator must therefore be non-negative whole numbers (a
-refusal names ``smooth=`` otherwise: use ``per=`` alone for per-capita amounts), and
-the population positive.
+Empirical-Bayes smoothing (Marshall 1991) shrinks each rate ``r_i = e_i / b_i`` toward a
+reference rate ``m``: ``s_i = m + (r_i - m) * v / (v + m / b_i)``. Globally
+(:func:`eb_rate`) ``m = sum e / sum b`` and ``v = sum b_i (r_i - m)^2 / sum b - m / mean(b)``;
+spatially (:func:`spatial_eb_rate`) both over each unit's neighbourhood (itself and its
+neighbours). A negative ``v`` is set to 0, as GeoDa does (esda's ``Empirical_Bayes``
+keeps it); otherwise equal to ``esda.smoothing`` to 1e-12 (``tests/test_transform.py``).
+The shrinkage compares the rates' spread with the Poisson noise of *counts*, so the
+numerator must be counts of events (non-negative whole numbers): for an amount such as
+GDP it would depend on the unit it is recorded in, and ``smooth=`` is refused.
 """
 
 from __future__ import annotations
@@ -55,16 +31,9 @@ from geotool._text import listing, short
 from geotool.weights import WeightsLike, as_weights
 
 __all__ = [
-    "SMOOTHERS",
-    "TRANSFORMS",
-    "apply",
-    "eb_rate",
-    "log",
-    "numeric_columns",
-    "rate",
-    "spatial_eb_rate",
-    "standardise",
-]
+    "SMOOTHERS", "TRANSFORMS", "apply", "eb_rate", "log", "numeric_columns", "rate",
+    "spatial_eb_rate", "standardise",
+]  # fmt: skip
 
 #: Transforms :func:`apply` accepts, and what each does.
 TRANSFORMS = {
@@ -98,27 +67,18 @@ def _rows(index: pd.Index, mask: np.ndarray) -> str:
     return listing([str(label) for label in index[mask]], limit=5)
 
 
+def _refuse(what: str, bad: np.ndarray, index: pd.Index, problem: str, fix: str) -> None:
+    """Refuse when ``bad`` holds anywhere: ``what: N value(s) are PROBLEM at ROWS; FIX``."""
+    if bad.any():
+        msg = f"{what}: {int(bad.sum()):,} value(s) are {problem} at {_rows(index, bad)}{fix}"
+        raise InputError(msg)
+
+
 def log(values: pd.Series, *, log1p: bool = False) -> pd.Series:
-    """Natural logarithm of a variable, named ``"log(NAME)"`` (``"log(1 + NAME)"``).
+    """Natural logarithm, named ``"log(NAME)"``; ``log(1 + value)`` with ``log1p``.
 
-    Parameters
-    ----------
-    values : pandas.Series
-        Numeric, finite, on the units' index; all ``> 0`` (``> -1`` with ``log1p``).
-    log1p : bool, default False
-        Take ``log(1 + value)`` instead, which keeps zeros (as 0). Choose it
-        explicitly: it changes what the numbers mean (the relation is no longer
-        proportional for small values).
-
-    Returns
-    -------
-    pandas.Series
-        float64, same index, ``attrs["transform"]`` ``"log"`` or ``"log1p"``.
-
-    Raises
-    ------
-    InputError
-        Values missing, not numeric, or zero/negative (naming up to five rows).
+    Values must be finite and ``> 0`` (``> -1`` with ``log1p``, which keeps zeros but
+    changes what the numbers mean); others are refused, naming up to five rows.
 
     Examples
     --------
@@ -136,18 +96,13 @@ def _logarithm(values: pd.Series, *, log1p: bool, switch: str) -> pd.Series:
     name = _name(values)
     x = check.finite_values(values, f"values ({short(name, 40)})").to_numpy()
     floor, what = (-1.0, "-1 or less") if log1p else (0.0, "zero or negative")
-    bad = x <= floor
-    if bad.any():
-        fix = (
-            "drop those rows or use a transform that allows them"
-            if log1p
-            else f"drop those rows, or pass {switch} for log(1 + value) if zeros are real"
-        )
-        msg = (
-            f"values ({short(name, 40)}): {int(bad.sum()):,} value(s) are {what} at "
-            f"{_rows(values.index, bad)}, which have no logarithm; {fix}."
-        )
-        raise InputError(msg)
+    fix = (
+        "drop those rows or use a transform that allows them"
+        if log1p
+        else f"drop those rows, or pass {switch} for log(1 + value) if zeros are real"
+    )
+    _refuse(f"values ({short(name, 40)})", x <= floor, values.index, what,
+            f", which have no logarithm; {fix}.")  # fmt: skip
     if log1p:
         return _labelled(np.log1p(x), values, f"log(1 + {name})", "log1p", name)
     return _labelled(np.log(x), values, f"log({name})", "log", name)
@@ -156,23 +111,8 @@ def _logarithm(values: pd.Series, *, log1p: bool, switch: str) -> pd.Series:
 def standardise(values: pd.Series) -> pd.Series:
     """z-scores ``(value - mean) / std`` (population std, ``ddof=0``), named ``"z(NAME)"``.
 
-    The same standardisation as the local statistics of :mod:`geotool.autocorr` and
-    esda's (``numpy.std``), so a z-score table matches their ``z`` column.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        Numeric, finite, not constant, on the units' index.
-
-    Returns
-    -------
-    pandas.Series
-        float64, same index, mean 0 and standard deviation 1.
-
-    Raises
-    ------
-    InputError
-        Values missing, not numeric, or all equal.
+    As :mod:`geotool.autocorr` and esda standardise (``numpy.std``). Values must be
+    finite and not all equal.
 
     Examples
     --------
@@ -217,68 +157,40 @@ def _events_and_population(
             f"{type(events).__name__} and {type(population).__name__}."
         )
         raise InputError(msg)
-    e_name, b_name = _name(events), _name(population)
-    _require(
-        events.index, population.index, f"population ({short(b_name, 40)})",
-        f"{short(e_name, 40)}", "give a population for every unit",
-    )  # fmt: skip
+    e_name, b_name = short(_name(events), 40), short(_name(population), 40)
+    _require(events.index, population.index, f"population ({b_name})", e_name,
+             "give a population for every unit")  # fmt: skip
     if population.index.has_duplicates or events.index.has_duplicates:
         msg = "numerator and population must have one row per unit (duplicated index labels)."
         raise InputError(msg)
-    e = check.finite_values(events, f"numerator ({short(e_name, 40)})").to_numpy()
-    b = check.finite_values(
-        population.reindex(events.index), f"population ({short(b_name, 40)})"
-    ).to_numpy()
-    bad = b <= 0
-    if bad.any():
-        msg = (
-            f"population ({short(b_name, 40)}): {int(bad.sum()):,} value(s) are zero or "
-            f"negative at {_rows(events.index, bad)}; a rate needs a positive population, "
-            "so fix or drop those rows."
-        )
-        raise InputError(msg)
-    if counts and (e < 0).any():
-        neg = e < 0
-        msg = (
-            f"numerator ({short(e_name, 40)}): {int(neg.sum()):,} value(s) are negative at "
-            f"{_rows(events.index, neg)}; empirical-Bayes smoothing needs counts of events, "
-            "which cannot be negative, so fix them or leave out smooth= (no smoothing)."
-        )
-        raise InputError(msg)
-    if counts and (e != np.round(e)).any():
+    e = check.finite_values(events, f"numerator ({e_name})").to_numpy()
+    pop = population.reindex(events.index)
+    b = check.finite_values(pop, f"population ({b_name})").to_numpy()
+    index = events.index
+    _refuse(f"population ({b_name})", b <= 0, index, "zero or negative",
+            "; a rate needs a positive population, so fix or drop those rows.")  # fmt: skip
+    if counts:
+        _refuse(f"numerator ({e_name})", e < 0, index, "negative",
+                "; empirical-Bayes smoothing needs counts of events, which cannot be negative, "
+                "so fix them or leave out smooth= (no smoothing).")  # fmt: skip
         frac = e != np.round(e)
-        msg = (
-            f"smooth={counts!r} refused: empirical-Bayes smoothing is for counts of events "
-            f"over a population at risk (e.g. cases per 10,000 people); {short(e_name, 40)} "
-            f"is not a count ({int(frac.sum()):,} value(s) are not whole numbers, e.g. "
-            f"{e[frac][0]:g} at {_rows(events.index, frac)}): drop smooth= or use per= alone."
-        )
-        raise InputError(msg)
-    return e, b, e_name, b_name
+        if frac.any():
+            msg = (
+                f"smooth={counts!r} refused: empirical-Bayes smoothing is for counts of events "
+                f"over a population at risk (e.g. cases per 10,000 people); {e_name} "
+                f"is not a count ({int(frac.sum()):,} value(s) are not whole numbers, e.g. "
+                f"{e[frac][0]:g} at {_rows(index, frac)}): drop smooth= or use per= alone."
+            )
+            raise InputError(msg)
+    return e, b, _name(events), _name(population)
 
 
 def rate(numerator: pd.Series, population: pd.Series, *, scale: float = 1.0) -> pd.Series:
     """Per-capita rate ``scale * numerator / population``, named ``"NAME per POP"``.
 
-    Parameters
-    ----------
-    numerator : pandas.Series
-        Numeric, finite, on the units' index.
-    population : pandas.Series
-        Positive, finite, with a value for every unit of ``numerator``.
-    scale : float, default 1
-        Multiplier (e.g. 10,000 for a rate per 10,000 persons); named in the label
-        when not 1 (``"GDP per 10,000 人口"``).
-
-    Returns
-    -------
-    pandas.Series
-        float64, on ``numerator``'s index.
-
-    Raises
-    ------
-    InputError
-        Missing or non-numeric values, a population missing, zero or negative.
+    ``population`` must be positive and finite for every unit of ``numerator``; a
+    ``scale`` other than 1 (10,000: per 10,000 persons) is named in the label
+    (``"GDP per 10,000 人口"``). On ``numerator``'s index.
 
     Examples
     --------
@@ -291,32 +203,35 @@ def rate(numerator: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
     """
     scale = _scale(scale)
     e, b, e_name, b_name = _events_and_population(numerator, population, counts=None)
+    label = _rate_label(e_name, b_name, scale)
     with np.errstate(over="ignore", under="ignore"):
-        out = scale * (e / b)
-    _scaled_ok(out, e, numerator.index, _rate_label(e_name, b_name, scale), scale)
-    return _labelled(out, numerator, _rate_label(e_name, b_name, scale), "rate", e_name)
+        ratio = e / b
+    return _labelled(_scaled(ratio, e, numerator.index, label, scale), numerator, label,
+                     "rate", e_name)  # fmt: skip
 
 
-def _scaled_ok(
-    out: np.ndarray, events: np.ndarray, index: pd.Index, label: str, scale: float
-) -> None:
-    """Refuse rates that ``scale`` pushed past float64 (inf) or below it (a non-zero 0).
+def _scaled(
+    values: np.ndarray, before: np.ndarray, index: pd.Index, label: str, scale: float
+) -> np.ndarray:
+    """``scale * values``, refused where that passes float64 (inf) or underflows to 0.
 
-    Checked after the multiplication, on the values the analysis will see: a rate of
-    finite inputs is finite, but ``scale=1e308`` makes it infinite, and ``1e-320`` zero.
+    A rate of finite inputs is finite, but ``scale=1e308`` makes it infinite and
+    ``1e-320`` zero: checked on the values the analysis will see.
     """
+    with np.errstate(over="ignore", under="ignore"):
+        out = scale * values
     huge = ~np.isfinite(out) | (np.abs(out) > check.MAX_VALUE)
-    lost = (out == 0) & (events != 0)
-    if not (huge.any() or lost.any()):
-        return
-    bad = huge if huge.any() else lost
-    what = "overflow (beyond 1e150)" if huge.any() else "underflow to 0"
-    msg = (
-        f"scale={scale:g}: {int(bad.sum()):,} value(s) of {short(label, 60)} {what} at "
-        f"{_rows(index, bad)}; pass a scale that keeps rates readable (e.g. 10000 for "
-        "per 10,000 persons)."
-    )
-    raise InputError(msg)
+    lost = (out == 0) & (before != 0)
+    if huge.any() or lost.any():
+        bad = huge if huge.any() else lost
+        what = "overflow (beyond 1e150)" if huge.any() else "underflow to 0"
+        msg = (
+            f"scale={scale:g}: {int(bad.sum()):,} value(s) of {short(label, 60)} {what} at "
+            f"{_rows(index, bad)}; pass a scale that keeps rates readable (e.g. 10000 for "
+            "per 10,000 persons)."
+        )
+        raise InputError(msg)
+    return out
 
 
 def _scale(scale: object) -> float:
@@ -346,30 +261,10 @@ def _shrink(rate_: np.ndarray, mean: np.ndarray, var: np.ndarray, b: np.ndarray)
 def eb_rate(events: pd.Series, population: pd.Series, *, scale: float = 1.0) -> pd.Series:
     """Global empirical-Bayes smoothed rate (Marshall 1991), as esda's ``Empirical_Bayes``.
 
-    See the module docstring for the estimator; a negative between-unit variance is
-    set to 0 (every unit gets the overall rate) and logged.
-
-    Parameters
-    ----------
-    events : pandas.Series
-        Counts of events (non-negative whole numbers), on the units' index.
-    population : pandas.Series
-        The population at risk: positive, finite, with a value for every unit of
-        ``events``.
-    scale : float, default 1
-        Multiplier of the rate (e.g. 10,000).
-
-    Returns
-    -------
-    pandas.Series
-        float64, on ``events``' index, named ``"EVENTS per POP (EB-smoothed)"``.
-        ``attrs``: ``transform="eb"``, ``source``, ``reference_rate`` (``m``, scaled)
-        and ``variance`` (``v`` as estimated, before setting a negative one to 0).
-
-    Raises
-    ------
-    InputError
-        As :func:`rate`, and events that are not counts (negative or fractional).
+    ``events`` are counts (non-negative whole numbers); ``population`` is positive for
+    each unit. A negative between-unit variance is set to 0 (every unit gets the
+    overall rate) and logged. Named ``"EVENTS per POP (EB-smoothed)"``; ``attrs`` add
+    ``reference_rate`` (``m``, scaled) and ``variance`` (``v`` as estimated).
 
     Examples
     --------
@@ -393,10 +288,8 @@ def eb_rate(events: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
         )
     smoothed = _shrink(r, np.full_like(r, m), np.full_like(r, max(v, 0.0)), b)
     label = f"{_rate_label(e_name, b_name, scale)} (EB-smoothed)"
-    with np.errstate(over="ignore", under="ignore"):
-        scaled = scale * smoothed
-    _scaled_ok(scaled, smoothed, events.index, label, scale)
-    out = _labelled(scaled, events, label, "eb", e_name)
+    out = _labelled(_scaled(smoothed, smoothed, events.index, label, scale), events, label,
+                    "eb", e_name)  # fmt: skip
     out.attrs.update(reference_rate=float(m * scale), variance=v)
     return out
 
@@ -406,34 +299,11 @@ def spatial_eb_rate(
 ) -> pd.Series:
     """Spatial empirical-Bayes smoothed rate, as esda's ``Spatial_Empirical_Bayes``.
 
-    Each unit's rate is shrunk toward the rate of its neighbourhood (itself and its
-    neighbours; weights taken as binary), by the neighbourhood's between-unit variance
-    (negative estimates set to 0). See the module docstring.
-
-    Parameters
-    ----------
-    events : pandas.Series
-        Counts of events (non-negative whole numbers), on the units' index, with a
-        value for every unit of ``w``.
-    population : pandas.Series
-        Positive, finite, with a value for every unit of ``w``.
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W
-        Weights over the units (:func:`geotool.weights.build`); non-zero weights count
-        as neighbours.
-    scale : float, default 1
-        Multiplier of the rate.
-
-    Returns
-    -------
-    pandas.Series
-        float64, on the units of ``w`` in the order of ``events``' index, named
-        ``"EVENTS per POP (spatial EB-smoothed, WEIGHTS)"``.
-
-    Raises
-    ------
-    InputError
-        As :func:`eb_rate`, and units of ``w`` without a value.
-
+    Each rate is shrunk toward its neighbourhood's (itself and its neighbours under ``w``
+    taken as binary). ``events`` and ``population`` need a value for every unit of
+    ``w`` (:func:`geotool.weights.build`), checked as for :func:`eb_rate`. Returns the
+    units of ``w`` in ``events``' order, named
+    ``"EVENTS per POP (spatial EB-smoothed, WEIGHTS)"``.
     """
     scale = _scale(scale)
     weights = as_weights(w)
@@ -456,9 +326,7 @@ def spatial_eb_rate(
     v = (hood @ (b * r**2) - 2 * m * (hood @ (b * r)) + m**2 * b_sum) / b_sum - m / (b_sum / size)
     smoothed = _shrink(r, m, np.maximum(v, 0.0), b)
     label = f"{_rate_label(e_name, b_name, scale)} (spatial EB-smoothed, {weights.spec})"
-    with np.errstate(over="ignore", under="ignore"):
-        scaled = scale * smoothed
-    _scaled_ok(scaled, smoothed, weights.ids, label, scale)
+    scaled = _scaled(smoothed, smoothed, weights.ids, label, scale)
     out = pd.Series(scaled, index=weights.ids, name=label).reindex(order)
     out.index.name = events.index.name
     out.attrs = {"transform": "spatial_eb", "source": e_name}
@@ -468,20 +336,8 @@ def spatial_eb_rate(
 def numeric_columns(table: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list[str]:
     """The columns of ``table`` that can be analysed as variables, in table order.
 
-    Numeric columns (booleans and constants left out: they have no spatial pattern to
-    measure), except those named in ``exclude`` (ids, years, the population column of
-    ``per``). The ones left out for being boolean or constant are logged.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        One row per unit.
-    exclude : sequence of str, optional
-        Column names never to return.
-
-    Returns
-    -------
-    list of str
+    Numeric columns not in ``exclude`` (ids, years, the population of ``per``); boolean
+    and constant ones have no spatial pattern and are left out (and logged).
 
     Examples
     --------
@@ -491,9 +347,7 @@ def numeric_columns(table: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list
     ['GDP']
 
     """
-    if not isinstance(table, pd.DataFrame):
-        msg = f"table must be a pandas DataFrame, got {type(table).__name__}."
-        raise InputError(msg)
+    _require_frame(table)
     skip = {str(c) for c in exclude}
     out, left = [], []
     for col in table.columns:
@@ -509,50 +363,58 @@ def numeric_columns(table: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list
     return out
 
 
+def _require_frame(table: object) -> None:
+    if not isinstance(table, pd.DataFrame):
+        msg = f"table must be a pandas DataFrame, got {type(table).__name__}."
+        raise InputError(msg)
+
+
+def _check_options(
+    table: pd.DataFrame, cols: list[str], *, transform: str | None, per: str | None,
+    smooth: str | None, w: WeightsLike | None,
+) -> None:  # fmt: skip
+    """Refuse unknown columns, options and combinations of :func:`apply`."""
+    unknown = [c for c in [*cols, *([per] if per is not None else [])] if c not in table.columns]
+    problem = None
+    if unknown or not cols:
+        problem = (
+            f"columns={short(cols, 60)}, per={short(per, 30)!r}: "
+            + (f"{listing([str(u) for u in unknown])} not in the table" if unknown else "none")
+            + f"; the table has {listing([str(c) for c in table.columns], limit=8)}."
+        )
+    elif transform is not None and transform not in TRANSFORMS:
+        problem = f"transform={short(transform, 30)!r}: use one of {', '.join(TRANSFORMS)} or None."
+    elif smooth is not None and smooth not in SMOOTHERS:
+        problem = f"smooth={short(smooth, 30)!r}: use one of {', '.join(SMOOTHERS)} or None."
+    elif smooth is not None and per is None:
+        problem = (
+            f"smooth={smooth!r} smooths rates, but no population was given; pass per= (the "
+            "population column) or drop smooth=."
+        )
+    elif smooth == "spatial_eb" and w is None:
+        problem = "smooth='spatial_eb' needs weights: pass w= (e.g. geotool.weights.build(...))."
+    elif per is not None and per in cols:
+        problem = (
+            f"per={per!r} is also among columns; a variable per itself is 1 everywhere: "
+            "take it out of columns=."
+        )
+    if problem:
+        raise InputError(problem)
+
+
 def apply(
-    table: pd.DataFrame,
-    columns: str | Sequence[str],
-    *,
-    transform: str | None = None,
-    per: str | None = None,
-    smooth: str | None = None,
-    w: WeightsLike | None = None,
+    table: pd.DataFrame, columns: str | Sequence[str], *, transform: str | None = None,
+    per: str | None = None, smooth: str | None = None, w: WeightsLike | None = None,
     scale: float = 1.0,
-) -> pd.DataFrame:
-    """The variables of ``columns``, each as a rate and/or transformed, labelled.
+) -> pd.DataFrame:  # fmt: skip
+    """The variables of ``columns`` (numeric columns of ``table``), as rates, transformed.
 
-    For each column: with ``per`` a rate per that column (raw, or smoothed by ``smooth``);
-    then ``transform``. The result's columns are the labels (``"log(GDP per 人口)"``),
-    in the order of ``columns``; ``attrs["labels"]`` maps each column to its label and
-    ``attrs["steps"]`` lists what was done, for reports.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        One row per unit.
-    columns : str or sequence of str
-        The variables (numeric columns of ``table``).
-    transform : {"log", "log1p", "standardise"}, optional
-        Applied last (see :data:`TRANSFORMS`).
-    per : str, optional
-        A population column: the variables become rates per it.
-    smooth : {"eb", "spatial_eb"}, optional
-        Smooth the rates (needs ``per``; ``"spatial_eb"`` needs ``w``); only for
-        columns of counts of events (module docstring): refused for amounts such as GDP.
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W, optional
-        Weights for ``smooth="spatial_eb"``.
-    scale : float, default 1
-        Multiplier of the rates.
-
-    Returns
-    -------
-    pandas.DataFrame
-        On ``table``'s index (for ``"spatial_eb"``, the units of ``w``).
-
-    Raises
-    ------
-    InputError
-        Unknown columns, options or combinations, and the errors of each step.
+    With ``per`` (a population column) each becomes a rate per it, times ``scale``,
+    smoothed by ``smooth`` (:data:`SMOOTHERS`; ``"spatial_eb"`` over the weights ``w``;
+    only for counts of events, refused for amounts such as GDP); then ``transform``
+    (:data:`TRANSFORMS`). The result's columns are their labels (``"log(GDP per 人口)"``)
+    on ``table``'s index (``spatial_eb``: the units of ``w``); ``attrs["labels"]`` maps
+    each column to its label and ``attrs["steps"]`` says what was done.
 
     Examples
     --------
@@ -564,61 +426,26 @@ def apply(
 
     """
     cols = [columns] if isinstance(columns, str) else list(columns)
-    if not isinstance(table, pd.DataFrame):
-        msg = f"table must be a pandas DataFrame, got {type(table).__name__}."
-        raise InputError(msg)
-    unknown = [c for c in [*cols, *([per] if per is not None else [])] if c not in table.columns]
-    if unknown or not cols:
-        msg = (
-            f"columns={short(cols, 60)}, per={short(per, 30)!r}: "
-            + (f"{listing([str(u) for u in unknown])} not in the table" if unknown else "none")
-            + f"; the table has {listing([str(c) for c in table.columns], limit=8)}."
-        )
-        raise InputError(msg)
-    if transform is not None and transform not in TRANSFORMS:
-        msg = f"transform={short(transform, 30)!r}: use one of {', '.join(TRANSFORMS)} or None."
-        raise InputError(msg)
-    if smooth is not None and smooth not in SMOOTHERS:
-        msg = f"smooth={short(smooth, 30)!r}: use one of {', '.join(SMOOTHERS)} or None."
-        raise InputError(msg)
-    if smooth is not None and per is None:
-        msg = (
-            f"smooth={smooth!r} smooths rates, but no population was given; pass per= (the "
-            "population column) or drop smooth=."
-        )
-        raise InputError(msg)
-    if smooth == "spatial_eb" and w is None:
-        msg = "smooth='spatial_eb' needs weights: pass w= (e.g. geotool.weights.build(...))."
-        raise InputError(msg)
-    if per is not None and per in cols:
-        msg = (
-            f"per={per!r} is also among columns; a variable per itself is 1 everywhere: "
-            "take it out of columns=."
-        )
-        raise InputError(msg)
+    _require_frame(table)
+    _check_options(table, cols, transform=transform, per=per, smooth=smooth, w=w)
     out: dict[str, pd.Series] = {}
     labels: dict[str, str] = {}
-    steps: list[str] = []
     for col in cols:
         series = table[col]
-        if per is not None:
-            pop = table[per]
-            if smooth == "eb":
-                series = eb_rate(series, pop, scale=scale)
-            elif smooth == "spatial_eb":
-                series = spatial_eb_rate(series, pop, w, scale=scale)
-            else:
-                series = rate(series, pop, scale=scale)
+        if per is not None and smooth == "eb":
+            series = eb_rate(series, table[per], scale=scale)
+        elif per is not None and smooth == "spatial_eb":
+            series = spatial_eb_rate(series, table[per], w, scale=scale)
+        elif per is not None:
+            series = rate(series, table[per], scale=scale)
         if transform == "standardise":
             series = standardise(series)
         elif transform in ("log", "log1p"):
             series = _logarithm(series, log1p=transform == "log1p", switch="transform='log1p'")
         labels[col] = str(series.name)
         out[str(series.name)] = series
-    if per is not None:
-        steps.append(f"per {per}" + (f" ({SMOOTHERS[smooth]})" if smooth else ""))
-    if transform is not None:
-        steps.append(TRANSFORMS[transform])
+    steps = [] if per is None else [f"per {per}" + (f" ({SMOOTHERS[smooth]})" if smooth else "")]
+    steps += [TRANSFORMS[transform]] if transform is not None else []
     frame = pd.DataFrame(out)
     if smooth != "spatial_eb":
         frame.index = table.index

@@ -1,34 +1,17 @@
 """A user's own data as a study: a table at any level, own polygons, several variables, panels.
 
-The path of a user's table, one way:
-
-1. :func:`load_user_table` reads it (:func:`geotool.io.read_table`: CSV in UTF-8 or
-   GBK, Excel), finds its columns, and accounts for every row:
-
-   * on the **bundled units** at the table's level (``county``, ``prefecture``,
-     ``province``; ``auto`` detects it from codes and names and says which and why)
-     through :func:`geotool.match.resolve` (abbreviations, renamed and retired units
-     through the 1981-today crosswalk);
-   * or on the user's **own polygons** (:func:`geotool.geofile.read_geometry`) by id,
-     or by name, through :func:`geotool.geofile.join_table`;
-
-   then normalises the years of a panel (``2020``, ``"2020年"``, ``2020.0`` are one
-   year) and checks the values. Rows that cannot be used are written to the match
-   report with the reason, never dropped silently.
-2. :func:`user_study` turns the rows into a :class:`~geotool.report.pipeline.Study`:
-   one variable per value column (transformed if asked: log, standardised, a rate per
-   a population column with or without empirical-Bayes smoothing, the transform named
-   in every title), Ward tiers per variable, city clusters for bundled counties and
-   prefectures, bivariate pairs, and, for a panel, per-year statistics and the
-   dynamics of :mod:`geotool.dynamics` (mobility, spatial Markov, LISA Markov).
-3. :func:`geotool.report.pipeline.run` writes it like the report's study.
-
-The analysis universe is the table's own units (in the latest year of a panel):
-include the units that scored nothing, with 0, to test against them.
+:func:`load_user_table` reads a table (:func:`geotool.io.read_table`), resolves its rows
+on the bundled units (:func:`geotool.match.resolve`) or joins them to the user's own
+polygons (:func:`geotool.geofile.join_table`), reads a panel's years, checks the values
+and writes every row's status to the match report (nothing is dropped silently).
+:func:`user_analysis` turns it into the pipeline's :class:`~geotool.analysis.Analysis`:
+a variable per value column (transformed if asked), tiers, clusters, bivariate pairs and
+a panel's dynamics. The universe is the table's own units (in a panel's latest year).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -51,8 +34,7 @@ from geotool.study import Study, is_geometry_file
 __all__ = ["MAX_VARIABLES", "UserTable", "load", "load_user_table", "user_analysis"]
 
 #: The most value columns one report analyses: each writes its own maps, tables and
-#: figures (about 1.4 kB a unit: 4 MB on the county layer) and takes seconds; a table of
-#: thousands of columns is ``geotool batch``'s work (statistics only).
+#: figures (about 1.4 kB a unit: 4 MB on the county layer); more is ``geotool batch``'s.
 MAX_VARIABLES = 50
 
 #: What a run on each kind of units calls them.
@@ -68,32 +50,13 @@ _LEVEL_WORDS = {
 class UserTable:
     """A user's table, read and accounted for.
 
-    Attributes
-    ----------
-    rows : pandas.DataFrame
-        The usable rows: ``adcode`` (the unit's id: a bundled code at ``level``, or
-        the id of the user's geometry), the value columns as floats, the year column
-        as int when there is one, and the table's other columns.
-    raw : pandas.DataFrame
-        The table as read (strings).
-    report : pandas.DataFrame
-        Every row of the table with its status (the match report).
-    value_cols : list of str
-        The value columns, in the order given.
-    year_col : str or None
-        The year column.
-    level : str
-        ``county``, ``prefecture``, ``province`` or ``own`` (the user's geometry).
-    level_reason : str
-        How the level was chosen.
-    units : geopandas.GeoDataFrame or None
-        The units' geometry (with ``name``) for prefectures, provinces and own
-        geometry; ``None`` for bundled counties.
-    geometry_report : pandas.DataFrame or None
-        The geometries repaired or dropped while reading a geometry file.
-    sources : list of str or None
-        The file's columns the value columns were made from (rates, transforms).
-
+    ``rows`` are the usable rows (``adcode``: a bundled code at ``level`` or the user's
+    geometry's id; value columns as floats; the year as int), ``raw`` the table as
+    read, ``report`` every row with its status (the match report). ``level`` is
+    ``county``, ``prefecture``, ``province`` or ``own`` (``level_reason`` says why);
+    ``units`` the units' polygons with ``name`` (``None`` for bundled counties);
+    ``geometry_report`` the geometries repaired or dropped while reading a file;
+    ``sources`` the file's columns the value columns were made from.
     """
 
     rows: pd.DataFrame
@@ -125,14 +88,13 @@ def _numeric_columns(raw: pd.DataFrame, exclude: set[str]) -> list[str]:
 
 
 def _value_columns(
-    raw: pd.DataFrame,
-    value_cols: str | list[str] | None,
-    *,
-    all_numeric: bool,
-    exclude: set[str],
-    path: Path | str,
-) -> list[str]:
-    """The value columns: named (a list, or ``"A,B"``), every numeric one, or the only one."""
+    raw: pd.DataFrame, value_cols: str | list[str] | None, *, all_numeric: bool,
+    roles: dict[str, str], path: Path | str,
+) -> list[str]:  # fmt: skip
+    """The value columns: named (a list, or ``"A,B"``), every numeric one, or the only one.
+
+    ``roles`` are the columns with another role (units, year, population), never values.
+    """
     if isinstance(value_cols, str):
         value_cols = [c.strip() for c in value_cols.split(",") if c.strip()]
     if value_cols and all_numeric:
@@ -150,25 +112,41 @@ def _value_columns(
         if len(set(value_cols)) != len(value_cols):
             msg = f"value_col= names a column twice ({listing(value_cols)}); name each once."
             raise InputError(msg)
-        return list(value_cols)
-    numeric = _numeric_columns(raw, exclude)
-    if all_numeric and numeric:
-        return numeric
-    if len(numeric) == 1:
-        return numeric
-    if not numeric:
-        others = [c for c in raw.columns if c not in exclude]
+        values = list(value_cols)
+    else:
+        values = _numeric_columns(raw, set(roles))
+    if not values:
+        others = [c for c in raw.columns if c not in roles]
         msg = (
             f"{path} has no column of numbers besides its units and years (other columns: "
             f"{listing(others)}); values must be numbers: add one, or name it with value_col= "
             "to see which cells are not."
         )
         raise InputError(msg)
-    msg = (
-        f"Cannot tell which column holds the values (numeric columns: {listing(numeric)}); "
-        "name them with value_col= (several: 'A,B'), or use all_numeric=True."
-    )
-    raise InputError(msg)
+    if not value_cols and not all_numeric and len(values) > 1:
+        msg = (
+            f"Cannot tell which column holds the values (numeric columns: {listing(values)}); "
+            "name them with value_col= (several: 'A,B'), or use all_numeric=True."
+        )
+        raise InputError(msg)
+    if len(values) > MAX_VARIABLES:
+        chose = "all_numeric=True" if all_numeric else "value_col="
+        msg = (
+            f"{chose} chose {len(values):,} columns of {path}: a report of them would write "
+            f"about {len(values) * len(raw) * 1.4e3 / 1e9:.2g} GB (maps, tables and figures "
+            f"for each), and a report takes at most {MAX_VARIABLES}; name up to "
+            f"{MAX_VARIABLES} with value_col= ('A,B'), or run `geotool batch` on the table "
+            "for statistics of every column."
+        )
+        raise InputError(msg)
+    taken = [c for c in values if c in roles]
+    if taken:
+        msg = (
+            f"value_col={taken[0]!r} is {roles[taken[0]]}, not a variable; name the value "
+            f"column(s) instead (numeric columns: {listing(_numeric_columns(raw, set(roles)))})."
+        )
+        raise InputError(msg)
+    return values
 
 
 def _bundled_units(level: str, ids: pd.Index) -> gpd.GeoDataFrame:
@@ -193,100 +171,38 @@ def _bundled_units(level: str, ids: pd.Index) -> gpd.GeoDataFrame:
 
 
 def load_user_table(
-    path: Path | str,
-    report_path: Path | str | None,
-    *,
-    value_col: str | list[str] | None = None,
-    all_numeric: bool = False,
-    name_col: str | None = None,
-    province_col: str | None = None,
-    prefecture_col: str | None = None,
-    code_col: str | None = None,
-    year_col: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    level: str = "auto",
-    geometry: gpd.GeoDataFrame | Path | str | None = None,
-    id_col: str | None = None,
-    datum: str | None = None,
-    layer: str | None = None,
-    per: str | None = None,
-    max_unmatched: float = 0.0,
-    report_on_failure_only: bool = False,
-    crs: str | None = None,
-    geometry_encoding: str | None = None,
-) -> UserTable:
+    path: Path | str, report_path: Path | str | None, *,
+    value_col: str | list[str] | None = None, all_numeric: bool = False,
+    name_col: str | None = None, province_col: str | None = None,
+    prefecture_col: str | None = None, code_col: str | None = None,
+    year_col: str | None = None, encoding: str | None = None, sheet: str | int | None = None,
+    level: str = "auto", geometry: gpd.GeoDataFrame | Path | str | None = None,
+    id_col: str | None = None, datum: str | None = None, layer: str | None = None,
+    per: str | None = None, max_unmatched: float = 0.0, report_on_failure_only: bool = False,
+    crs: str | None = None, geometry_encoding: str | None = None,
+) -> UserTable:  # fmt: skip
     """Read a user's table, resolve its rows, write the match report, check it.
 
-    Every input row is written to ``report_path`` with its status (matched,
-    ambiguous, unmatched, the year read) before anything can fail, or only when
-    something fails (``report_on_failure_only``).
+    ``path`` is a table (CSV in UTF-8/GBK, or Excel: ``encoding`` and ``sheet`` as in
+    :func:`geotool.io.read_table`), or a geometry file whose attributes are the table
+    and features the units, as GeoDa opens one. Every row goes to ``report_path`` with
+    its status (matched, ambiguous, unmatched, the year read) before anything can fail,
+    or only when the table is refused (``report_on_failure_only``).
 
-    Parameters
-    ----------
-    path : pathlib.Path or str
-        The table (CSV in UTF-8/GBK, or Excel).
-    report_path : pathlib.Path or str, optional
-        Where every row's status goes.
-    value_col : str or list of str, optional
-        The value column(s); ``"A,B"`` names several. Default: the only numeric
-        column, or every one with ``all_numeric``.
-    all_numeric : bool
-        Analyse every numeric column (codes, ids and the year excluded).
-    name_col, province_col, prefecture_col, code_col : str, optional
-        The unit columns (recognised by common names when not given).
-    year_col : str, optional
-        The year column of a panel.
-    encoding, sheet
-        See :func:`geotool.io.read_table`.
-    level : {"auto", "county", "prefecture", "province"}
-        The level of the table's units, against the bundled layers (not used with
-        ``geometry``).
-    geometry : geopandas.GeoDataFrame or path, optional
-        The user's own units: a file (GeoPackage, Shapefile or a zip of one, GeoJSON,
-        GeoParquet) read with :func:`geotool.geofile.read_geometry`, or polygons
-        already read (EPSG:4326, indexed by id, with a ``name`` column if any). The
-        table joins to them by id (or by name). Its repairs are in the returned
-        table's ``geometry_report``.
-    id_col : str, optional
-        The geometry's id column; the table's when it has a column of that name
-        (otherwise the table's column whose values match most ids is used).
-    datum : {"wgs84", "gcj02", "bd09"}, optional
-        The datum the geometry file's positions are really in (AMap-derived files:
-        ``gcj02``; Baidu-derived: ``bd09``).
-    layer : str, optional
-        The layer of a GeoPackage with several.
-    crs, geometry_encoding : str, optional
-        The geometry file's CRS and attribute encoding, when its own are missing or
-        wrong: ``crs=`` and ``encoding=`` of :func:`geotool.geofile.read_geometry`.
-    per : str, optional
-        A population column (for rates): checked like the values, never a value.
-    max_unmatched : float
-        Share of rows allowed to stay unmatched or ambiguous (their rows are left out
-        of the analysis and listed in the report).
-    report_on_failure_only : bool
-        Write the report only when the table is refused.
+    The values are ``value_col`` (``"A,B"`` names several), else the only numeric
+    column, or all of them with ``all_numeric`` (codes, ids, the year excluded); ``per``
+    is a population column for rates, checked like them. The units are found by
+    ``name_col``, ``province_col``, ``prefecture_col``, ``code_col`` (recognised by
+    common names when not given) among the bundled units at ``level`` ("auto",
+    "county", "prefecture", "province"), or joined by id (``id_col``) or name to
+    ``geometry``: polygons already read (EPSG:4326, indexed by id) or a file read by
+    :func:`geotool.geofile.read_geometry` with ``id_col``, ``layer``, ``datum`` (wgs84,
+    gcj02, bd09), ``crs`` and ``geometry_encoding``. ``year_col`` is a panel's year.
 
-    ``path`` may itself be a geometry file (GeoPackage, Shapefile, GeoJSON,
-    GeoParquet): its attributes are the table, its features the units, as GeoDa opens
-    one.
-
-    Returns
-    -------
-    UserTable
-
-    Raises
-    ------
-    MatchError
-        When more than ``max_unmatched`` of the rows are not matched, or a unit appears
-        twice (in one year).
-    InputError
-        For a missing column, a year that is not one, or values that are not finite.
-
+    Raises :class:`MatchError` when more than ``max_unmatched`` (a share) of the rows
+    are not matched or a unit appears twice (in a year), :class:`InputError` for a
+    missing column, a year that is not one, or values that are not finite.
     """
-    from geotool.io import read_table
-    from geotool.match import detect_columns
-
     if report_path is not None:  # never written over the input table (or a device)
         report_path = check.output_file(report_path, inputs=[path], name="report_path")
     max_unmatched = check.share(max_unmatched, "max_unmatched")
@@ -296,74 +212,17 @@ def load_user_table(
             "drop level= (the table joins to the geometry by id or name)."
         )
         raise InputError(msg)
-    geometry_report = None
-    if is_geometry_file(Path(path)):
-        if geometry is not None:
-            msg = (
-                f"{Path(path).name} is a geometry file: its features are the units and its "
-                "attributes the values; drop geometry= (or pass a table as data=)."
-            )
-            raise InputError(msg)
-        raw, geo, geometry_report = _geometry_as_table(
-            path, id_col=id_col, layer=layer, datum=datum, crs=crs,
-            encoding=geometry_encoding or encoding,
-        )
-        geometry, id_col = geo, str(geo.index.name)
-    else:
-        raw = read_table(path, encoding=encoding, sheet=sheet)
-    if isinstance(geometry, str | Path):
-        from geotool.geofile import read_geometry
-
-        try:
-            geometry, geometry_report = read_geometry(
-                geometry, id_col=id_col, layer=layer, datum=datum, crs=crs,
-                encoding=geometry_encoding,
-            )  # fmt: skip
-        except InputError as exc:  # its encoding= is this function's geometry_encoding=
-            raise InputError(str(exc).replace("encoding=", "geometry_encoding=")) from None
-    for given, name in ((year_col, "year_col"), (per, "per")):
-        if given is not None and given not in raw.columns:
-            msg = (
-                f"{name}={given!r} is not a column of {path}; its columns are "
-                f"{listing(raw.columns)}."
-            )
-            raise InputError(msg)
+    raw, geometry, id_col, geometry_report = _read_input(
+        path, geometry, id_col=id_col, layer=layer, datum=datum, crs=crs, encoding=encoding,
+        sheet=sheet, geometry_encoding=geometry_encoding,
+    )  # fmt: skip
+    units_given = {"name_col": name_col, "province_col": province_col,
+                   "prefecture_col": prefecture_col, "code_col": code_col}  # fmt: skip
+    roles, year_col = _roles(raw, path, units_given, own=geometry is not None, id_col=id_col,
+                             year_col=year_col, per=per)  # fmt: skip
+    values = _value_columns(raw, value_col, all_numeric=all_numeric, roles=roles, path=path)
     if geometry is None:
-        found = detect_columns(
-            raw, name_col=name_col, province_col=province_col,
-            prefecture_col=prefecture_col, code_col=code_col,
-        )  # fmt: skip
-        year_col = year_col or found.get("year")
-        roles = {c: f"the {role} column" for role, c in found.items() if c}
-    else:
-        roles = {c: f"the {role} column" for role, c in (("id", id_col), ("name", name_col)) if c}
-    roles_given = (("year", "year_col", year_col), ("population", "per", per))
-    roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
-    exclude = set(roles)
-    values = _value_columns(raw, value_col, all_numeric=all_numeric, exclude=exclude, path=path)
-    if len(values) > MAX_VARIABLES:
-        chose = "all_numeric=True" if all_numeric else "value_col="
-        msg = (
-            f"{chose} chose {len(values):,} columns of {path}: a report of them would write "
-            f"about {len(values) * len(raw) * 1.4e3 / 1e9:.2g} GB (maps, tables and figures "
-            f"for each), and a report takes at most {MAX_VARIABLES}; name up to "
-            f"{MAX_VARIABLES} with value_col= ('A,B'), or run `geotool batch` on the table "
-            "for statistics of every column."
-        )
-        raise InputError(msg)
-    taken = [c for c in values if c in roles]
-    if taken:
-        numeric = _numeric_columns(raw, exclude)
-        msg = (
-            f"value_col={taken[0]!r} is {roles[taken[0]]}, not a variable; name the value "
-            f"column(s) instead (numeric columns: {listing(numeric)})."
-        )
-        raise InputError(msg)
-    if geometry is None:
-        resolved, level, reason, units = _resolve_bundled(
-            raw, name_col=name_col, province_col=province_col,
-            prefecture_col=prefecture_col, code_col=code_col, level=level,
-        )  # fmt: skip
+        resolved, level, reason, units = _resolve_bundled(raw, level=level, **units_given)
     else:
         table_id = id_col if id_col in raw.columns else None
         resolved, units = _join_own(
@@ -384,17 +243,100 @@ def load_user_table(
 
     if not report_on_failure_only and report_path is not None:
         write_atomic(Path(report_path), _report_csv(report))
+    ok = _usable_rows(resolved, report, year_col=year_col, max_unmatched=max_unmatched,
+                      own=geometry is not None, fail=fail)  # fmt: skip
+    for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
+        try:
+            ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
+        except InputError as exc:
+            fail(str(exc), InputError)
+    if units is not None:
+        units = units.loc[pd.Index(ok["adcode"]).unique()]
+    log(f"{len(ok)} rows of {len(raw)} matched at level {level} ({reason})")
+    return UserTable(ok, raw, report, values, year_col, level, reason, units, geometry_report)
+
+
+def _roles(
+    raw: pd.DataFrame, path: Path | str, units_given: dict[str, str | None], *, own: bool,
+    id_col: str | None, year_col: str | None, per: str | None,
+) -> tuple[dict[str, str], str | None]:  # fmt: skip
+    """The columns with a role (units, year, population) by what they are; the year column."""
+    for given, name in ((year_col, "year_col"), (per, "per")):
+        if given is not None and given not in raw.columns:
+            msg = (
+                f"{name}={given!r} is not a column of {path}; its columns are "
+                f"{listing(raw.columns)}."
+            )
+            raise InputError(msg)
+    if own:
+        name_col = units_given["name_col"]
+        roles = {c: f"the {role} column" for role, c in (("id", id_col), ("name", name_col)) if c}
+    else:
+        from geotool.match import detect_columns
+
+        found = detect_columns(raw, **units_given)
+        year_col = year_col or found.get("year")
+        roles = {c: f"the {role} column" for role, c in found.items() if c}
+    roles_given = (("year", "year_col", year_col), ("population", "per", per))
+    roles |= {c: f"the {what} column ({name}=)" for what, name, c in roles_given if c}
+    return roles, year_col
+
+
+def _read_input(
+    path: Path | str, geometry: gpd.GeoDataFrame | Path | str | None, *, id_col: str | None,
+    sheet: str | int | None, encoding: str | None, geometry_encoding: str | None,
+    **options: Any,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame | None, str | None, pd.DataFrame | None]:  # fmt: skip
+    """(table, own geometry, its id column, its repairs), each read from its file.
+
+    A geometry file as ``path`` is the table (its attributes) and the geometry;
+    ``options`` (layer, datum, crs) are :func:`geotool.geofile.read_geometry`'s.
+    """
+    from geotool.io import read_table
+
+    if is_geometry_file(Path(path)):
+        from geotool.geofile import read_geometry
+
+        if geometry is not None:
+            msg = (
+                f"{Path(path).name} is a geometry file: its features are the units and its "
+                "attributes the values; drop geometry= (or pass a table as data=)."
+            )
+            raise InputError(msg)
+        geo, report = read_geometry(
+            path, numbered=True, id_col=id_col, encoding=geometry_encoding or encoding, **options
+        )
+        id_name = str(geo.index.name)
+        raw = pd.DataFrame(geo.drop(columns=geo.geometry.name)).reset_index(names=id_name)
+        raw.attrs["encoding"] = geo.attrs.get("source", {}).get("encoding")
+        return raw, geo, id_name, report
+    raw = read_table(path, encoding=encoding, sheet=sheet)
+    if not isinstance(geometry, str | Path):
+        return raw, geometry, id_col, None
+    from geotool.geofile import read_geometry
+
+    try:
+        geo, report = read_geometry(geometry, id_col=id_col, encoding=geometry_encoding, **options)
+    except InputError as exc:  # its encoding= is this function's geometry_encoding=
+        raise InputError(str(exc).replace("encoding=", "geometry_encoding=")) from None
+    return raw, geo, id_col, report
+
+
+def _usable_rows(
+    resolved: pd.DataFrame, report: pd.DataFrame, *, year_col: str | None,
+    max_unmatched: float, own: bool, fail: Any,
+) -> pd.DataFrame:  # fmt: skip
+    """The matched rows, their years read (``year_used`` of ``report``).
+
+    Refused through ``fail`` when too many rows are not matched, a year cell is not a
+    year, or a unit appears twice (in a year).
+    """
     bad = resolved[resolved["match_status"] != "matched"]
-    share = len(bad) / len(resolved)
-    if share > max_unmatched:
+    if len(bad) / len(resolved) > max_unmatched:
         first = bad.iloc[0]
         n_un = int((bad["match_status"] == "unmatched").sum())
         why = str(first["match_note"] or first["match_candidates"])[:160]
-        fix = (
-            "Fix those names or add a province column"
-            if geometry is None
-            else "Fix those ids or names"
-        )
+        fix = "Fix those ids or names" if own else "Fix those names or add a province column"
         fail(
             f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
             f"{len(bad) - n_un} ambiguous; first: {_line(bad.index)} {first['match_status']}: "
@@ -429,15 +371,7 @@ def load_user_table(
             f"{len(groups)} unit(s) appear more than once ({shown}{more}); keep one row per "
             "unit" + (" and year." if year_col else ".")
         )
-    for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
-        try:
-            ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
-        except InputError as exc:
-            fail(str(exc), InputError)
-    if units is not None:
-        units = units.loc[pd.Index(ok["adcode"]).unique()]
-    log(f"{len(ok)} rows of {len(raw)} matched at level {level} ({reason})")
-    return UserTable(ok, raw, report, values, year_col, level, reason, units, geometry_report)
+    return ok
 
 
 def _report_csv(report: pd.DataFrame) -> bytes:
@@ -474,14 +408,9 @@ def _resolve_bundled(
 
 
 def _join_own(
-    raw: pd.DataFrame,
-    geometry: gpd.GeoDataFrame,
-    *,
-    id_col: str | None,
-    name_col: str | None,
-    year_col: str | None,
-    dropped: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    raw: pd.DataFrame, geometry: gpd.GeoDataFrame, *, id_col: str | None,
+    name_col: str | None, year_col: str | None, dropped: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:  # fmt: skip
     """Join rows to the user's geometry; the report in :func:`resolve`'s columns.
 
     ``dropped`` is :func:`geotool.geofile.read_geometry`'s report: a row whose id is a
@@ -504,23 +433,21 @@ def _join_own(
     out["match_note"] = rows["status"].where(~matched, "").reindex(out.index).fillna("")
     # ids that differ from the geometry's only by leading zeros (Excel drops them)
     padded = {str(i).lstrip("0"): str(i) for i in geometry.index if str(i).isdigit()}
+    why: dict[str, str] = {}
+    if dropped is not None and len(dropped):
+        gone = dropped[dropped["action"].astype(str).str.startswith("dropped")]
+        why = dict(zip(gone["id"].astype(str), gone["issue"].astype(str), strict=True))
     for i in out.index[(out["match_note"] == "no such id").to_numpy()]:
-        key = str(rows.loc[i, "key"]) if i in rows.index else ""
-        key = key.removesuffix(".0")
+        key = str(rows.loc[i, "key"]).removesuffix(".0") if i in rows.index else ""
         if key.isdigit() and padded.get(key.lstrip("0"), key) != key:
             out.loc[i, "match_note"] = (
                 f"no such id; the geometry has {padded[key.lstrip('0')]!r} (leading zeros "
                 "lost? keep ids as text)"
             )
-    if dropped is not None and len(dropped):
-        gone = dropped[dropped["action"].astype(str).str.startswith("dropped")]
-        why = dict(zip(gone["id"].astype(str), gone["issue"].astype(str), strict=True))
-        for i in out.index[(out["match_note"] == "no such id").to_numpy()]:
-            key = str(rows.loc[i, "key"]).removesuffix(".0") if i in rows.index else ""
-            if key in why:
-                out.loc[i, "match_note"] = (
-                    f"its feature in the geometry file was dropped ({why[key]}); repair it there"
-                )
+        elif key in why:
+            out.loc[i, "match_note"] = (
+                f"its feature in the geometry file was dropped ({why[key]}); repair it there"
+            )
     units = geometry.copy()
     units["name"] = _unit_names(units, out, name_col)
     return out, units
@@ -543,28 +470,13 @@ def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | Non
     if name_col is not None:
         columns = listing([*units.columns.drop(units.geometry.name), *rows.columns], 30)
         msg = (
-            f"name_col={short(name_col)!r} is not a column of the geometry or the table: "
-            f"{columns}."
+            f"name_col={short(name_col)!r} is not a column of the geometry or the table: {columns}."
         )
         raise InputError(msg)
     for col in ("name", "名称", "NAME", "Name"):
         if col in units.columns:
             return units[col].astype(str)
     return pd.Series(units.index.astype(str), index=units.index)
-
-
-def _geometry_as_table(
-    path: Path | str, **options: Any
-) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame]:
-    """A geometry file read as a table (its attributes, with the id) and as the units."""
-    from geotool.geofile import read_geometry
-
-    geo, report = read_geometry(path, numbered=True, **options)
-    id_name = str(geo.index.name)
-    attributes = pd.DataFrame(geo.drop(columns=geo.geometry.name))
-    raw = attributes.reset_index(names=id_name)
-    raw.attrs["encoding"] = geo.attrs.get("source", {}).get("encoding")
-    return raw, geo, report
 
 
 def _key(column: str, taken: set[str]) -> str:
@@ -601,6 +513,34 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
     )  # fmt: skip
 
 
+def _study_table(study: Study) -> UserTable:
+    """The study's table, transformed as asked (``scale`` needs ``per``), of polygons.
+
+    A refused table's rows go beside ``study.out``: the previous run's output stays.
+    """
+    if study.per is None and study.scale != 1.0:
+        msg = (
+            f"scale={study.scale!r} states rates (per 10,000 ...), but no population column "
+            "was given; pass per= (the population column), or drop scale=."
+        )
+        raise InputError(msg)
+    report = Path(str(study.out).rstrip("/") + ".match_report.csv")
+    t = load(study, report, report_on_failure_only=True)
+    if study.transform is not None or study.per is not None or study.smooth is not None:
+        t = _transformed(
+            t, transform=study.transform, per=study.per, smooth=study.smooth,
+            scale=study.scale, weights=study.weights or "queen",
+        )  # fmt: skip
+    if t.units is not None and not t.units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        kinds = sorted(set(t.units.geom_type.dropna()))
+        msg = (
+            f"geometry= holds {', '.join(kinds)}, and a run draws polygons; pass a file of "
+            "polygons, or test points with geotool autocorr and knn weights (knn:6)."
+        )
+        raise InputError(msg)
+    return t
+
+
 def user_analysis(study: Study) -> Analysis:
     """A user's study prepared: its values over its own units, for the same pipeline.
 
@@ -609,24 +549,9 @@ def user_analysis(study: Study) -> Analysis:
     and prefectures only, bivariate pairs, and for a panel (two years or more) the
     dynamics of :mod:`geotool.dynamics`. Rows that cannot be used are written to
     ``tables/match_report.csv`` (and, when the table is refused, beside ``study.out``
-    as ``<out>.match_report.csv``, so the previous run's output stays as it was).
+    as ``<out>.match_report.csv``).
     """
-    if study.per is None and study.scale != 1.0:
-        msg = (
-            f"scale={study.scale!r} states rates (per 10,000 ...), but no population column "
-            "was given; pass per= (the population column), or drop scale=."
-        )
-        raise InputError(msg)
-    path = study.data if study.data is not None else study.geometry
-    assert path is not None
-    report = Path(str(study.out).rstrip("/") + ".match_report.csv")
-    t = load(study, report, report_on_failure_only=True)
-    if study.transform is not None or study.per is not None or study.smooth is not None:
-        t = _transformed(
-            t, transform=study.transform, per=study.per, smooth=study.smooth,
-            scale=study.scale, weights=study.weights or "queen",
-        )  # fmt: skip
-    _require_polygons(t)
+    t = _study_table(study)
     ok, year_col = t.rows, t.year_col
     if year_col and ok[year_col].nunique() < 2:
         log(f"{year_col}: one year ({int(ok[year_col].iloc[0])}): analysed as a cross-section")
@@ -634,7 +559,13 @@ def user_analysis(study: Study) -> Analysis:
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
     _require_units(ok, latest, year_col)
     china = t.units is None or t.level != "own" or in_china(t.units)
-    _check_labels(study, t)
+    unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
+    if unknown:  # a typo would be silent
+        msg = (
+            f"labels= names {listing(unknown)}, which are not columns of the table; its "
+            f"columns are {listing(list(t.raw.columns), 30)}."
+        )
+        raise InputError(msg)
     taken: set[str] = set()
     keys = {col: _key(src, taken) for src, col in t.source_of().items()}
     # a label names the file's column; a transformed variable keeps its transform's name
@@ -642,24 +573,14 @@ def user_analysis(study: Study) -> Analysis:
     variables, tier_tables, tier_word = _variables_and_tiers(t, study, latest, year_col, keys)
     for v in variables:
         v.label = labels.get(v.variable, v.label)
-    names = (boundaries.units()["name"] if t.units is None else t.units["name"]).reindex(
-        pd.Index(ok["adcode"]).unique()
-    )
+    path = study.data if study.data is not None else study.geometry
+    assert path is not None
     label = Path(path).stem
-    level_words = _LEVEL_WORDS.get(t.level, "units")
     shown = ", ".join(labels[c] for c in t.value_cols)
     when = f", {int(latest[year_col].iloc[0])}" if year_col else ""
+    level_words = _LEVEL_WORDS.get(t.level, "units")
     title = study.title or f"{label}: {shown} ({len(latest)} {level_words}{when})"
     map_label = f"{label} ({int(latest[year_col].iloc[0])})" if year_col else label
-    first = t.value_cols[0]
-    cluster_table = None
-    if t.level in ("county", "prefecture"):
-        ranked = latest.assign(rank=latest[first].rank(ascending=False, method="min"))
-        cluster_table = pd.DataFrame({
-            "adcode": ranked["adcode"].to_numpy(),
-            "name": names.reindex(ranked["adcode"]).to_numpy(),
-            "rank": ranked["rank"].to_numpy(),
-        })  # fmt: skip
     info_values = latest.set_index("adcode")[t.value_cols]
     if t.units is not None and "name" not in info_values.columns:
         info_values.insert(0, "name", t.units["name"].reindex(info_values.index).to_numpy())
@@ -670,7 +591,7 @@ def user_analysis(study: Study) -> Analysis:
         title=title,
         variables=variables,
         tier_tables=tier_tables,
-        cluster_table=cluster_table,
+        cluster_table=_cluster_table(t, latest),
         cluster_level="prefecture" if t.level == "prefecture" else "county",
         values_map=partial(_values_maps, variables=variables, labels=labels, label=map_label),
         info_values=info_values,
@@ -680,32 +601,24 @@ def user_analysis(study: Study) -> Analysis:
         level=t.level,
         china=china,
         tier_word=tier_word,
-        extra=_panel_stage(t, keys, study) if year_col else None,
+        extra=partial(_dynamics, t, keys, study) if year_col else None,
         summary=_input_summary(t, path, latest),
         lisa_legend=f"Local Moran ({shown})",
-        marked_name=f"{label} units by rank of {labels[first]}",
+        marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
     )
 
 
-def _check_labels(study: Study, t: UserTable) -> None:
-    """Refuse labels of columns the table does not have (a typo would be silent)."""
-    unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
-    if unknown:
-        msg = (
-            f"labels= names {listing(unknown)}, which are not columns of the table; its "
-            f"columns are {listing(list(t.raw.columns), 30)}."
-        )
-        raise InputError(msg)
-
-
-def _require_polygons(t: UserTable) -> None:
-    if t.units is not None and not t.units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
-        kinds = sorted(set(t.units.geom_type.dropna()))
-        msg = (
-            f"geometry= holds {', '.join(kinds)}, and a run draws polygons; pass a file of "
-            "polygons, or test points with geotool autocorr and knn weights (knn:6)."
-        )
-        raise InputError(msg)
+def _cluster_table(t: UserTable, latest: pd.DataFrame) -> pd.DataFrame | None:
+    """The units by rank of the first variable, for city clusters (bundled units only)."""
+    if t.level not in ("county", "prefecture"):
+        return None
+    names = boundaries.units()["name"] if t.units is None else t.units["name"]
+    ranked = latest.assign(rank=latest[t.value_cols[0]].rank(ascending=False, method="min"))
+    return pd.DataFrame({
+        "adcode": ranked["adcode"].to_numpy(),
+        "name": names.reindex(ranked["adcode"]).to_numpy(),
+        "rank": ranked["rank"].to_numpy(),
+    })  # fmt: skip
 
 
 def _variables_and_tiers(
@@ -714,7 +627,7 @@ def _variables_and_tiers(
     """A variable and a tier table per value column; what the tiers are called."""
     ok = t.rows
     region, province = _unit_column(t, "region"), _unit_column(t, "province")
-    names = (boundaries.units()["name"] if t.units is None else t.units["name"])
+    names = boundaries.units()["name"] if t.units is None else t.units["name"]
     variables, tier_tables = [], {}
     method = study.tiers
     for col in t.value_cols:
@@ -748,13 +661,9 @@ def _variables_and_tiers(
 
 
 def _values_maps(
-    info: pd.DataFrame,
-    opts: dict[str, Any],
-    *,
-    variables: list[Variable],
-    label: str,
+    info: pd.DataFrame, opts: dict[str, Any], *, variables: list[Variable], label: str,
     labels: dict[str, str],
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """A choropleth of each variable's values, with the unit's name and values in tooltips."""
     from geotool.maps import choropleth
 
@@ -793,20 +702,6 @@ def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tu
             raise InputError(msg)
         pairs.append((keys[a], keys[b]))
     return pairs
-
-
-def _panel_stage(t: UserTable, keys: dict[str, str], study: Study) -> Any:
-    """The dynamics of a panel, as the pipeline's ``dynamics`` stage calls them."""
-
-    def extra(write: Any, *, seed: int, permutations: int) -> dict[str, Any]:
-        return {
-            "dynamics": _dynamics(
-                t, keys, write, weights=study.weights or "queen", k=study.markov_k,
-                seed=seed, permutations=permutations,
-            )
-        }  # fmt: skip
-
-    return extra
 
 
 def _input_summary(t: UserTable, path: Path, latest: pd.DataFrame) -> dict[str, Any]:
@@ -864,14 +759,9 @@ def _weights(t: UserTable, ids: pd.Index, spec: str) -> Any:
 
 
 def _transformed(
-    t: UserTable,
-    *,
-    transform: str | None,
-    per: str | None,
-    smooth: str | None,
-    scale: float,
+    t: UserTable, *, transform: str | None, per: str | None, smooth: str | None, scale: float,
     weights: str,
-) -> UserTable:
+) -> UserTable:  # fmt: skip
     """The table with its value columns replaced by their rates / transforms, per year.
 
     Each year is transformed on its own (a z-score or an EB reference rate is a
@@ -883,16 +773,12 @@ def _transformed(
     years = [None] if not t.year_col else sorted(rows[t.year_col].unique())
     parts, labels, steps = [], {}, []
     for year in years:
-        part = rows if year is None else rows[rows[t.year_col] == year]
-        part = part.set_index("adcode")
-        w = None
-        if smooth == "spatial_eb":
-            w = _weights(t, part.index, weights)
+        part = (rows if year is None else rows[rows[t.year_col] == year]).set_index("adcode")
+        w = _weights(t, part.index, weights) if smooth == "spatial_eb" else None
         out = tf.apply(
             part, t.value_cols, transform=transform, per=per, smooth=smooth, w=w, scale=scale
         )
-        labels = out.attrs["labels"]
-        steps = out.attrs["steps"]
+        labels, steps = out.attrs["labels"], out.attrs["steps"]
         keep = part.drop(columns=t.value_cols).reindex(out.index)
         parts.append(out.join(keep).reset_index(names="adcode"))
     new = pd.concat(parts, ignore_index=True)
@@ -906,18 +792,16 @@ def _transformed(
 
 
 def _dynamics(
-    t: UserTable,
-    keys: dict[str, str],
-    write: Any,
-    *,
-    weights: str,
-    k: int,
-    seed: int,
-    permutations: int,
+    t: UserTable, keys: dict[str, str], study: Study, write: Any, *, seed: int, permutations: int
 ) -> dict[str, Any]:
-    """Every panel analysis of each variable (:func:`geotool.dynamics.analyse`), written."""
+    """Every panel analysis of each variable (:func:`geotool.dynamics.analyse`), written.
+
+    The pipeline's ``dynamics`` stage (``extra``) of a panel.
+    """
     from geotool import dynamics
 
+    weights, k = study.weights or "queen", study.markov_k
+    chains = ("markov", "spatial_markov", "lisa_markov")
     log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
     out: dict[str, Any] = {}
     for col in t.value_cols:
@@ -934,9 +818,8 @@ def _dynamics(
 
         put("moran_by_year", res["moran_by_year"])
         put("rank_mobility", res["rank_mobility"])
-        for chain in ("markov", "spatial_markov", "lisa_markov"):
-            for part in ("counts", "probabilities"):
-                put(f"{chain}_{part}", res[chain][part], index=True)
+        for chain, part in itertools.product(chains, ("counts", "probabilities")):
+            put(f"{chain}_{part}", res[chain][part], index=True)
         put("spatial_markov_tests", res["spatial_markov"]["tests"])
         put("lisa_markov_tests", res["lisa_markov"]["tests"])
         if len(res["dropped"]):
@@ -956,4 +839,4 @@ def _dynamics(
             "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),
             "sentences": res["sentences"],
         }
-    return out
+    return {"dynamics": out}

@@ -1,20 +1,9 @@
 """The 2020 report's three rankings, as data.
 
-``geotool/data/rankings_2020.csv`` transcribes tables 1-3 of
-*中国工业百强县（市）、百强区发展报告（2020 年）* row for row (``tests/test_rankings.py``
-re-parses the report's text and proves it): rank, province, prefecture and name
-exactly as printed, the ★ flag (first in its province) and the adcode the name
-resolves to in the bundled boundaries (vintage 2021) with the method used.
-
-Rankings
---------
-``industrial_counties``
-    表 1, 2020 industrial top-100 counties (县/县级市/旗). Two counties share rank
-    30; there is no rank 31.
-``innovation_counties``
-    表 2, 2020 innovation top-100 counties.
-``industrial_districts``
-    表 3, 2020 industrial top-100 municipal districts (市辖区).
+``geotool/data/rankings_2020.csv`` transcribes tables 1-3 of *中国工业百强县（市）、百强区
+发展报告（2020 年）* row for row (``tests/test_rankings.py`` re-parses the report to prove
+it): rank, province, prefecture and name as printed, the ★ flag (first in its province)
+and the adcode the name resolves to in the bundled 2021 boundaries, with the method.
 """
 
 from __future__ import annotations
@@ -26,21 +15,12 @@ from geotool._cache import settings_cache
 from geotool._errors import InputError
 
 __all__ = [
-    "CORE_ADCODE",
-    "DEFAULT_WEIGHTS",
-    "HIGH_MEANS",
-    "RANKINGS",
-    "REPORT_TIERS",
-    "SENSITIVITY_SPECS",
-    "load",
-    "printed_unit_type",
-    "report_tier",
-    "tier_table",
-    "universe",
-    "variable",
-    "variables",
-]
+    "CORE_ADCODE", "DEFAULT_WEIGHTS", "HIGH_MEANS", "RANKINGS", "REPORT_TIERS",
+    "SENSITIVITY_SPECS", "load", "printed_unit_type", "report_tier", "tier_table", "universe",
+    "variable", "variables",
+]  # fmt: skip
 
+#: 表 1 (two counties share rank 30; there is no 31), 表 2, and 表 3 (市辖区).
 RANKINGS: dict[str, str] = {
     "industrial_counties": "2020 industrial top-100 counties (表 1)",
     "innovation_counties": "2020 innovation top-100 counties (表 2)",
@@ -48,19 +28,32 @@ RANKINGS: dict[str, str] = {
 }
 
 #: The report's four tiers of the industrial county ranking (rank ranges, inclusive),
-#: found by the report's hierarchical clustering of its index. Rank 31 does not
-#: exist (tie at 30), so tier 3 starts at 32.
+#: from its hierarchical clustering. Rank 31 does not exist (tie at 30).
 REPORT_TIERS: dict[int, tuple[int, int]] = {1: (1, 6), 2: (7, 30), 3: (32, 62), 4: (63, 100)}
 
-#: The universe each ranking was drawn from (see :func:`universe`).
-_UNIVERSE_KINDS = {
-    "industrial_counties": "counties",
-    "innovation_counties": "counties",
-    "industrial_districts": "districts",
-}
 #: The report's administrative divisions are as of this date (表 1, footnote 1).
 DIVISIONS_AS_OF = "2020-07-31"
 _MUNICIPALITIES = ("110000", "120000", "310000", "500000")
+
+#: Default weights per ranking: contiguity for counties, which tile most of the country;
+#: six nearest neighbours for districts, scattered city by city (contiguity leaves 170
+#: components and most districts with one or two neighbours).
+DEFAULT_WEIGHTS = {
+    "industrial_counties": "queen",
+    "innovation_counties": "queen",
+    "industrial_districts": "knn:6",
+}
+#: The weights every run reports global statistics under (sensitivity).
+SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
+#: The report's eastern core: 上海's historic centre, 黄浦区.
+CORE_ADCODE = "310101"
+
+#: What a high value of each derived variable means (every one is oriented: high = strong).
+HIGH_MEANS = {
+    "member": "1 = in the top 100, 0 = not ranked",
+    "score": "101 - rank: 100 = rank 1, 1 = rank 100, 0 = not ranked",
+    "tier_strength": "5 - tier: 4 = tier 1 (best), 1 = tier 4, 0 = not ranked",
+}
 
 
 @settings_cache(maxsize=1)
@@ -77,19 +70,11 @@ def _check(ranking: str) -> None:
 
 
 def load(ranking: str | None = None) -> pd.DataFrame:
-    """One ranking (or all three, with a ``ranking`` column) as a DataFrame.
+    """One ranking of :data:`RANKINGS` (or all three, with a ``ranking`` column).
 
-    Parameters
-    ----------
-    ranking : str, optional
-        One of :data:`RANKINGS`; all three when omitted.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``ranking, year, rank, province, prefecture, name, star, adcode,
-        match_method``, plus ``region`` (NBS four regions) and, for
-        ``industrial_counties``, the report's ``tier``.
+    Columns ``ranking, year, rank, province, prefecture, name, star, adcode,
+    match_method``, ``region`` (NBS four regions) and ``tier`` (the report's, for
+    ``industrial_counties``).
 
     Examples
     --------
@@ -136,85 +121,43 @@ def printed_unit_type(name: str) -> str:
     The report's own year counts: 龙海市 was a county-level city in 2020, though it
     is a district (龙海区) in the 2021 boundaries.
     """
-    for suffix, kind in (
-        ("市", "county_city"),
-        ("旗", "banner"),
-        ("县", "county"),
-        ("区", "district"),
-    ):
-        if name.endswith(suffix):
-            return kind
+    kinds = {"市": "county_city", "旗": "banner", "县": "county", "区": "district"}
+    if name[-1:] in kinds:
+        return kinds[name[-1:]]
     msg = f"Cannot tell the unit type of {name!r} from its suffix."
     raise InputError(msg)
-
-
-def _universe(ranking: str) -> pd.Index:
-    """:func:`universe`, for :func:`variables`, whose parameter of that name hides it."""
-    return universe(ranking)
 
 
 def universe(ranking: str) -> pd.Index:
     """Adcodes of the units that could have been ranked (the analysis universe).
 
-    County rankings cover counties, county-level cities, banners and the like
-    (every county-level unit that is not a municipal district), outside the four
-    municipalities ("除了四个直辖市未参选"); the district ranking covers municipal
-    districts outside them. Hong Kong, Macau and Taiwan are outside both. The
-    universe follows the report's divisions (as of :data:`DIVISIONS_AS_OF`), not
-    the boundaries' (2021): units that became districts after that date
-    (``crosswalk.csv``: 龙海, 芜湖县 -> 湾沚区, 繁昌县 -> 繁昌区) stay in the county
-    universe.
+    County rankings cover every county-level unit that is not a municipal district,
+    districts the district ranking; both outside the four municipalities ("除了四个直辖市
+    未参选") and Hong Kong, Macau, Taiwan. Divisions are the report's
+    (:data:`DIVISIONS_AS_OF`): units that became districts later (``crosswalk.csv``:
+    龙海, 芜湖县 -> 湾沚区) stay in the county universe.
     """
     _check(ranking)
     units = boundaries.units()
     crosswalk = pd.read_csv(settings.data_dir / "crosswalk.csv", dtype=str)
     later = crosswalk[crosswalk["effective"] > DIVISIONS_AS_OF]
-    was_county = set(
-        later.loc[
-            ~later["old_name"].str.endswith("区") & later["new_name"].str.endswith("区"), "new_code"
-        ]
-    )
+    became = ~later["old_name"].str.endswith("区") & later["new_name"].str.endswith("区")
+    was_county = set(later.loc[became, "new_code"])
     is_district = units["unit_type"].eq("district") & ~units.index.isin(was_county)
     outside = units["province_code"].isin(_MUNICIPALITIES) | units["region"].eq("none")
-    if _UNIVERSE_KINDS[ranking] == "counties":
-        keep = ~is_district & ~outside
-    else:
-        keep = is_district & ~outside
-    return units.index[keep]
+    wanted = is_district if ranking == "industrial_districts" else ~is_district
+    return units.index[wanted & ~outside]
 
 
-#: Weights used by default for each ranking, and why: contiguity for counties, whose
-#: universe tiles most of the country; six nearest neighbours for districts, whose
-#: universe is scattered city by city, so that contiguity leaves 170 components and
-#: most districts with one or two neighbours.
-DEFAULT_WEIGHTS = {
-    "industrial_counties": "queen",
-    "innovation_counties": "queen",
-    "industrial_districts": "knn:6",
-}
-#: The weights every run reports global statistics under (sensitivity).
-SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
-#: The report's eastern core: 上海's historic centre, 黄浦区.
-CORE_ADCODE = "310101"
-
-
-#: What a high value of each derived variable means (every one is oriented: high = strong).
-HIGH_MEANS = {
-    "member": "1 = in the top 100, 0 = not ranked",
-    "score": "101 - rank: 100 = rank 1, 1 = rank 100, 0 = not ranked",
-    "tier_strength": "5 - tier: 4 = tier 1 (best), 1 = tier 4, 0 = not ranked",
-}
+_universe = universe  # for variables(), whose parameter of that name hides it
 
 
 def variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
     """Per unit of a ranking's universe: ``member``, ``score``, ``tier_strength``, ``rank``.
 
-    Every variable is oriented so that high means strong (:data:`HIGH_MEANS`):
-    ``member`` is 1 for ranked units; ``score`` is ``101 - rank`` for ranked units
-    (ties keep their shared rank: both rank-30 counties score 71) and 0 otherwise;
-    ``tier_strength`` is ``5 - tier`` (4 for the report's tier 1, 1 for tier 4; industrial
-    counties only) and 0 for unranked units. ``rank`` (1 = best) and ``tier`` (1 = best)
-    are kept as labels, not for statistics: in them low means strong.
+    Oriented so that high means strong (:data:`HIGH_MEANS`): ``score`` is ``101 - rank``
+    (both rank-30 counties score 71), ``tier_strength`` ``5 - tier`` (industrial counties
+    only), 0 for unranked units. ``rank`` and ``tier`` (1 = best) are labels only.
 
     Examples
     --------
