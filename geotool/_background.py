@@ -68,10 +68,10 @@ class Prepared(Generic[T]):
                 self._outcome = self._receive.recv()
             except EOFError:
                 self._process.join()
+                code = self._process.exitcode
                 self._outcome = False, GeotoolError(
-                    "the background process rendering figures ended without a result (exit "
-                    f"code {self._process.exitcode}); run with GEOTOOL_BACKGROUND=0 to render "
-                    "in one process."
+                    f"the background process rendering figures ended without a result (exit "
+                    f"code {code}); run with GEOTOOL_BACKGROUND=0 to render in one process."
                 )
             finally:
                 self._receive.close()
