@@ -68,11 +68,7 @@ class Prepared(Generic[T]):
                 self._outcome = self._receive.recv()
             except EOFError:
                 self._process.join()
-                code = self._process.exitcode
-                self._outcome = False, GeotoolError(
-                    f"the background process rendering figures ended without a result (exit "
-                    f"code {code}); run with GEOTOOL_BACKGROUND=0 to render in one process."
-                )
+                self._outcome = (False, _ended(self._process.exitcode))
             finally:
                 self._receive.close()
                 self._process.join()
@@ -98,6 +94,13 @@ class Prepared(Generic[T]):
 
 #: The result of started work (the same object: ``.result()`` and ``.cancel()``).
 Pending = Prepared
+
+
+def _ended(code: int | None) -> GeotoolError:
+    return GeotoolError(
+        f"the background process rendering figures ended without a result (exit code "
+        f"{code}); run with GEOTOOL_BACKGROUND=0 to render in one process."
+    )
 
 
 def _deliver(send: Any, data: bytes) -> None:
