@@ -41,6 +41,8 @@ class Prepared(Generic[T]):
 
     def __init__(self, work: Callable[..., T], process: Any = None, pipes: Any = None) -> None:
         self._work, self._process = work, process
+        self._receive: Any
+        self._send: Any
         self._receive, self._send = pipes or (None, None)
         self._submitted = False
         self._outcome: tuple[bool, Any] | None = None
@@ -75,7 +77,7 @@ class Prepared(Generic[T]):
         ok, payload = self._outcome
         if not ok:
             raise payload
-        return payload  # type: ignore[no-any-return]
+        return payload  # type: ignore[return-value]
 
     def cancel(self) -> None:
         """Stop the waiting or running child (the caller failed before needing it)."""
