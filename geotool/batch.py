@@ -659,21 +659,17 @@ class _Batch:
         for series in self.values.values():
             self.universes.setdefault(tuple(series.index), len(self.universes))
         for ids, u in self.universes.items():
+            if len(ids) < 3:
+                continue  # tasks on fewer than three units fail in their own rows
+            county = plan.level == "county"
+            units = pd.Index(ids, name="adcode") if county else plan.layer.loc[list(ids)]
             for spec in weights:
-                if len(ids) < 3:
-                    continue  # tasks on fewer than three units fail in their own rows
-                if not isinstance(spec, str):  # prebuilt weights serve as they are
+                if isinstance(spec, str):
+                    self.built[spec, u] = weights_mod.build(units, spec, islands=islands)
+                else:  # prebuilt weights serve as they are
                     self.built[_spec_name(spec), u] = spec
-                    continue
-                units = (
-                    pd.Index(ids, name="adcode")
-                    if plan.level == "county"
-                    else plan.layer.loc[list(ids)]
-                )
-                self.built[spec, u] = weights_mod.build(units, spec, islands=islands)
-        n_tasks = plan.size.tasks
         log(
-            f"batch: {n_tasks} tasks, {len(self.built)} weights built "
+            f"batch: {plan.size.tasks} tasks, {len(self.built)} weights built "
             f"({len(self.universes)} unit sets) in {time.perf_counter() - t0:.1f} s"
         )
 
@@ -748,8 +744,10 @@ class _Batch:
 
 
 def _chunk_size(tasks: int, threads: int) -> int:
-    """Tasks per future: about four per worker thread, at most 64 (a future costs the
-    scheduler a few milliseconds, as much as a task on a few hundred units)."""
+    """Tasks per future: about four per worker thread, at most 64 each.
+
+    A future costs the scheduler a few milliseconds, as much as a small task.
+    """
     return max(1, min(64, -(-tasks // (4 * threads))))
 
 
