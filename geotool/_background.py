@@ -1,13 +1,13 @@
 """Work done in a forked process while the first goes on: a run's figures and pages.
 
 :func:`prepare` forks a child that imports its libraries (``warm``) while the parent
-computes the statistics, then receives its arguments through a pipe (:meth:`Prepared.submit`,
-sent from a thread so the parent never waits for a child still importing): both cores are
-busy. A forked child has the parent's memory (the work may close over anything; only the
-arguments and the result are pickled), never runs a numba kernel (OpenMP refuses after a
-fork), and dies with its parent (``PR_SET_PDEATHSIG``). Where forking is unsafe (Windows,
-macOS) or ``settings.background`` is off, the work runs in this process at ``submit``,
-with the same results (``tests/test_caches_background.py`` compares runs both ways).
+computes the statistics; :meth:`Prepared.submit` then sends the arguments from a thread (a
+child still importing never holds the parent up). The child has the parent's memory (only
+arguments and result are pickled), never runs a numba kernel (OpenMP refuses after a fork)
+and dies with its parent. Where forking is unsafe (Windows, macOS) or
+``settings.background`` is off, the work runs in this process at ``submit``, with the same
+results. ``concurrent.futures`` does not fit: it pickles the work (no closures), forks
+only at the first submit (no warming) and cannot stop a running task.
 """
 
 from __future__ import annotations
@@ -26,52 +26,9 @@ from typing import Any, Generic, TypeVar
 from geotool import settings
 from geotool._errors import GeotoolError
 
-__all__ = ["Pending", "Prepared", "prepare", "start"]
+__all__ = ["Pending", "Prepared", "forking", "prepare", "start"]
 
 T = TypeVar("T")
-
-
-def _die_with(parent: int) -> None:
-    """In a forked child: be killed when ``parent`` dies (Linux), or leave if it has."""
-    with contextlib.suppress(OSError, AttributeError):  # elsewhere the pipe's EOF ends waits
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(0)
-
-
-class Pending(Generic[T]):
-    """The result of :func:`start`'s work, to be had with :meth:`result`."""
-
-    def __init__(
-        self,
-        value: T | None = None,
-        error: BaseException | None = None,
-        *,
-        wait: Callable[[], tuple[bool, object]] | None = None,
-        stop: Callable[[], None] | None = None,
-    ) -> None:
-        self._value, self._error = value, error
-        self._wait = wait  # (ok, value or exception) from the process, once
-        self._stop = stop  # ends the process unheard
-
-    def cancel(self) -> None:
-        """Stop the work if it is still running (the caller failed before needing it)."""
-        stop, self._stop, self._wait = self._stop, None, None
-        if stop is not None:
-            stop()
-
-    def result(self) -> T:
-        """The work's return value (waiting for the process); its exception is raised here."""
-        if self._wait is not None:
-            ok, payload = self._wait()
-            self._wait = self._stop = None
-            if ok:
-                self._value = payload  # type: ignore[assignment]
-            else:
-                self._error = payload  # type: ignore[assignment]
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 def forking() -> bool:
@@ -80,55 +37,88 @@ def forking() -> bool:
 
 
 class Prepared(Generic[T]):
-    """Work waiting for its arguments (see :func:`prepare`); :meth:`submit` gives them."""
+    """Work waiting for its arguments (:meth:`submit`), then for its :meth:`result`."""
 
-    def __init__(
-        self, work: Callable[..., T], *, send: Any = None, pending: Pending[T] | None = None
-    ) -> None:
-        self._work = work
-        self._send = send  # the pipe to the waiting child; None: run in this process
-        self._pending = pending
+    def __init__(self, work: Callable[..., T], process: Any = None, pipes: Any = None) -> None:
+        self._work, self._process = work, process
+        self._receive: Any
+        self._send: Any
+        self._receive, self._send = pipes or (None, None)
         self._submitted = False
+        self._outcome: tuple[bool, Any] | None = None
 
-    def submit(self, *args: Any, **kwargs: Any) -> Pending[T]:
-        """Start the work with these arguments (they must pickle), once; ``.result()`` waits."""
+    def submit(self, *args: Any, **kwargs: Any) -> Prepared[T]:
+        """Start the work with these arguments (they must pickle), once."""
         if self._submitted:
             raise RuntimeError("work already submitted, or cancelled")
         self._submitted = True
-        if self._send is None:
+        if self._process is None:
             try:
-                return Pending(value=self._work(*args, **kwargs))
+                self._outcome = (True, self._work(*args, **kwargs))
             except Exception as exc:
-                return Pending(error=exc)
-        assert self._pending is not None
+                self._outcome = (False, exc)
+            return self
         data = ForkingPickler.dumps((args, kwargs))  # an unpicklable argument fails here
         send, self._send = self._send, None
+        threading.Thread(target=_deliver, args=(send, data), daemon=True).start()
+        return self
 
-        def deliver() -> None:  # a pipe holds 64 kB: the child may still be importing
+    def result(self) -> T:
+        """The work's return value (waiting for the child); its exception is raised here."""
+        if self._outcome is None:
             try:
-                send.send_bytes(data)
-            except OSError:  # the child was stopped; cancel() or result() reports it
-                pass
+                self._outcome = self._receive.recv()
+            except EOFError:
+                self._process.join()
+                self._outcome = (False, _ended(self._process.exitcode))
             finally:
-                send.close()
-
-        threading.Thread(target=deliver, daemon=True, name="geotool-deliver").start()
-        return self._pending
+                self._receive.close()
+                self._process.join()
+        ok, payload = self._outcome
+        if not ok:
+            raise payload
+        return payload  # type: ignore[return-value]
 
     def cancel(self) -> None:
         """Stop the waiting or running child (the caller failed before needing it)."""
         self._submitted = True  # no submit after a cancel
-        if self._pending is not None:
-            self._pending.cancel()
         if self._send is not None:
             self._send.close()
             self._send = None
+        if self._outcome is None:
+            self._outcome = (True, None)
+            if self._process is not None:
+                if self._process.is_alive():
+                    self._process.terminate()
+                self._process.join()
+                self._receive.close()
+
+
+#: The result of started work (the same object: ``.result()`` and ``.cancel()``).
+Pending = Prepared
+
+
+def _ended(code: int | None) -> GeotoolError:
+    return GeotoolError(
+        f"the background process rendering figures ended without a result (exit code "
+        f"{code}); run with GEOTOOL_BACKGROUND=0 to render in one process."
+    )
+
+
+def _deliver(send: Any, data: bytes) -> None:
+    """Send the arguments (a pipe holds 64 kB: the child may still be importing)."""
+    with contextlib.suppress(OSError):  # the child was stopped: result() reports it
+        send.send_bytes(data)
+    send.close()
 
 
 def _child(work: Callable[..., Any], warm: Callable[[], object] | None, pipes: Any) -> None:
     """The forked process: warm up, wait for the arguments, send back the outcome."""
     parent, receive, send, args_in, args_out = pipes
-    _die_with(parent)
+    with contextlib.suppress(OSError, AttributeError):  # Linux: die with the parent
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(0)
     receive.close()
     args_out.close()
     warm_error: BaseException | None = None
@@ -158,9 +148,8 @@ def _child(work: Callable[..., Any], warm: Callable[[], object] | None, pipes: A
 def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None) -> Prepared[T]:
     """Fork now a process that runs ``warm()`` and waits for ``work``'s arguments.
 
-    ``work``'s return value and exceptions must pickle; it may close over anything (the
-    child has the parent's memory as at this call). ``warm`` (importing ``work``'s
-    libraries, say) is not called when the work runs in this process.
+    ``work``'s return value and exceptions must pickle; it may close over anything.
+    ``warm`` (importing ``work``'s libraries, say) is skipped when not forking.
     """
     if not forking():
         return Prepared(work)
@@ -174,34 +163,9 @@ def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None)
     process.start()
     send.close()
     args_in.close()
-
-    def wait() -> tuple[bool, object]:
-        try:
-            return receive.recv()
-        except EOFError:
-            process.join()
-            return False, GeotoolError(
-                f"the background process rendering figures ended without a result (exit "
-                f"code {process.exitcode}); run with GEOTOOL_BACKGROUND=0 to render in one "
-                "process."
-            )
-        finally:
-            receive.close()
-            process.join()
-
-    def stop() -> None:
-        if process.is_alive():
-            process.terminate()
-        process.join()
-        receive.close()
-
-    return Prepared(work, send=args_out, pending=Pending(wait=wait, stop=stop))
+    return Prepared(work, process, (receive, args_out))
 
 
-def start(work: Callable[[], T]) -> Pending[T]:
-    """Run ``work()`` (no arguments; result and errors must pickle) in a forked process.
-
-    Or at once, where :func:`forking` is false; ``.result()`` of the returned
-    :class:`Pending` waits for the value.
-    """
+def start(work: Callable[[], T]) -> Prepared[T]:
+    """Run ``work()`` (result and errors must pickle) in a forked process, or at once."""
     return prepare(work).submit()

@@ -1,16 +1,11 @@
 """Caches keyed by the settings they read, in memory and (derived layers) on disk.
 
-:func:`settings_cache` is an ``lru_cache`` whose key includes ``settings.data_dir`` and
-``boundaries_dir``, so changing them means what it says. :func:`derived_cache` also keeps
-results on disk in ``settings.cache_dir`` (derived layers of the bundled data, a second
-to compute), named by a digest of the function, its arguments, geotool's version, the CRS
-settings and every data and code file's size and time: any edit is a miss. The folder
-may be shared, so entries are data only (:mod:`geotool._store`: JSON, ``.npz``, Parquet,
-never pickle), read against the declared layout, and signed: an HMAC-SHA256 of the name
-and bytes in a ``.mac`` file beside each, under a 32-byte key only this user can read
-(``<user config>/geotool/cache-key``, made on first use, mode 0600). An entry is parsed
-only once its digest verifies; anything else is a miss, logged once and recomputed. A
-key that cannot be used turns the disk cache off, said once.
+:func:`derived_cache` keeps results in ``settings.cache_dir``, named by a digest of the
+call, geotool's version, the CRS settings and every data and code file's size and time.
+The folder may be shared: entries are data only (:mod:`geotool._store`) and signed with an
+HMAC-SHA256 (a ``.mac`` beside each) under a key only this user can read
+(``<user config>/geotool/cache-key``, mode 0600). Anything that does not verify is a miss,
+logged once; a key that cannot be used turns the disk cache off, said once.
 """
 
 from __future__ import annotations

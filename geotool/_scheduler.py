@@ -1,17 +1,16 @@
 """A dask scheduler's address, checked before dask is given it, and the CPUs to use.
 
-dask's ``Client(address)`` trusts its peer: it waits for the handshake without a time
-limit and allocates the length the first eight bytes announce (``HTTP/1.1`` is 3.5e18
-bytes). :func:`address` checks an address's text (or reads a scheduler file);
-:func:`probe` connects and reads the handshake itself, bounded in time and size. Accepted:
-``tcp://HOST:PORT`` (or ``HOST:PORT``), ``tls://``, ``ws://``, ``wss://``, or the JSON
-file ``dask scheduler --scheduler-file`` writes; not ``inproc://`` or ``ucx://``.
+dask's ``Client(address)`` waits for a handshake without a time limit and allocates the
+length its first eight bytes announce (``HTTP/1.1`` is 3.5e18 bytes): :func:`probe` reads
+the handshake itself, bounded in time and size. distributed's ``parse_address`` is not
+used: it accepts ``tcp://[zz]:8786`` and port 99999, and distributed is optional.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
@@ -111,7 +110,7 @@ def address(value: object, *, name: str = "scheduler") -> str:
 
 
 def _bounded(work: Any, seconds: float, what: str) -> Any:
-    """``work()`` in a thread, given up after ``seconds`` (name lookups have no timeout)."""
+    """``work()`` in a thread, given up after ``seconds``."""
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -161,28 +160,11 @@ def _say(data: bytes) -> str:
     return repr(data[:24])[1:] + ("..." if len(data) > 24 else "")
 
 
-def _connect(host: str, port: int, deadline: float) -> socket.socket:
-    """A TCP connection to ``host`` (each of its addresses in turn) before ``deadline``."""
-    infos = _bounded(
-        lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
-        max(0.1, deadline - time.monotonic()), "name lookup",
-    )  # fmt: skip
-    error: OSError = ConnectionRefusedError()
-    for family, kind, proto, _, where in dict.fromkeys(infos):
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(max(0.1, deadline - time.monotonic()))
-            sock.connect(where)
-            return sock
-        except OSError as exc:  # refused here: try the host's next address
-            sock.close()
-            error = exc
-    raise error
-
-
 def _tcp_handshake(host: str, port: int, deadline: float) -> str | None:
     """Connect and read a dask scheduler's handshake; what is wrong, or None."""
-    with _connect(host, port, deadline) as sock:
+    left = max(0.1, deadline - time.monotonic())  # name lookups have no timeout of their own
+    connect = functools.partial(socket.create_connection, (host, port), timeout=left)
+    with _bounded(connect, left, "connection") as sock:
         try:
             head = _read(sock, 8, deadline)
             if len(head) < 8:
@@ -215,12 +197,11 @@ def _dask_handshake(target: str, deadline: float, name: str) -> None:
             "configuration), and none are set; set them, or use a tcp:// address."
         )
 
-    async def handshake() -> None:
-        left = max(0.1, deadline - time.monotonic())
-        comm = await asyncio.wait_for(connect(target, timeout=left, **args), left)
-        comm.abort()
+    async def handshake(left: float) -> None:
+        (await connect(target, timeout=left, **args)).abort()
 
-    _bounded(lambda: asyncio.run(handshake()), max(0.1, deadline - time.monotonic()), target)
+    left = max(0.1, deadline - time.monotonic())
+    _bounded(lambda: asyncio.run(handshake(left)), left, target)
 
 
 def probe(target: str, *, timeout: float = CONNECT_TIMEOUT, name: str = "scheduler") -> None:

@@ -1,15 +1,10 @@
 """Results kept on disk as data only: JSON, NumPy ``.npz`` and Parquet, never pickle.
 
-The derived-layer cache (:mod:`geotool._cache`) may live in a folder others can write,
-and unpickling runs code: so a result is stored in formats that hold only data and read
-back against a declared layout (a *spec*), never against what the file says of itself.
-Plain types, ``list[X]``, ``dict[str, X]``, tuples, :data:`JSON`, :class:`Labels` and
-:class:`Record` are JSON; :class:`Array` and :class:`Sparse` add arrays in an ``.npz``
-read with ``allow_pickle=False``; a :class:`Frame` is Parquet (plain Arrow types, JSON
-text per ``object`` cell, WKB geometry, ``settings.default_crs``). Anything that does not
-match exactly raises :class:`ForeignEntryError` (a cache miss), and so does a Parquet
-entry that decodes to over :data:`MAX_INFLATION` times its size (past 16 MiB): 340 KB of
-one repeated value can decode to 3 GiB.
+The derived-layer cache may live in a folder others can write, and unpickling runs code:
+entries are read back against a declared layout (a *spec*), never against what the file
+says of itself. Anything that does not match, or a Parquet entry decoding to over
+:data:`MAX_INFLATION` times its size (340 KB of one value can decode to 3 GiB), raises
+:class:`ForeignEntryError` (a cache miss).
 """
 
 from __future__ import annotations
@@ -107,17 +102,13 @@ def check_spec(spec: Any) -> None:
     """Raise ``TypeError`` unless ``spec`` is a layout this module can store."""
     if isinstance(spec, Frame | Array | Sparse | Labels) or spec is JSON:
         return
-    if isinstance(spec, Record):
-        if not dataclasses.is_dataclass(spec.cls):
-            raise TypeError(f"Record needs a dataclass, got {spec.cls!r}")
-        for field in spec.fields.values():
-            check_spec(field)
+    if isinstance(spec, Record) and not dataclasses.is_dataclass(spec.cls):
+        raise TypeError(f"Record needs a dataclass, got {spec.cls!r}")
+    if isinstance(spec, Record | tuple):
+        for s in spec.fields.values() if isinstance(spec, Record) else spec:
+            check_spec(s)
         return
     if spec in (str, int, float, bool):
-        return
-    if isinstance(spec, tuple):
-        for s in spec:
-            check_spec(s)
         return
     origin, args = typing.get_origin(spec), typing.get_args(spec)
     if origin is dict and args[0] is str:
@@ -137,10 +128,8 @@ def suffix(spec: Any) -> str:
 def _has_arrays(spec: Any) -> bool:
     if isinstance(spec, Array | Sparse):
         return True
-    if isinstance(spec, Record):
-        return any(_has_arrays(s) for s in spec.fields.values())
-    if isinstance(spec, tuple):
-        return any(_has_arrays(s) for s in spec)
+    if isinstance(spec, Record | tuple):
+        return any(map(_has_arrays, spec.fields.values() if isinstance(spec, Record) else spec))
     return any(_has_arrays(a) for a in typing.get_args(spec) if a is not Ellipsis)
 
 
@@ -334,6 +323,7 @@ def _layout(spec: Frame) -> list[tuple[str, str]]:
 
 def _check_frame(spec: Frame, value: Any) -> None:
     import geopandas as gpd
+    import pyproj
 
     geo = "geometry" in spec.columns.values()
     if type(value) is not (gpd.GeoDataFrame if geo else pd.DataFrame):
@@ -348,14 +338,8 @@ def _check_frame(spec: Frame, value: Any) -> None:
             raise TypeError("expected the default RangeIndex")
     elif index.name != name or str(index.dtype) != dtype:
         raise TypeError(f"index {index.name} ({index.dtype}) is not the declared {spec.index}")
-    if geo and value.crs != _crs():
+    if geo and value.crs != pyproj.CRS.from_user_input(settings.default_crs):
         raise TypeError(f"CRS {value.crs} is not settings.default_crs")
-
-
-def _crs() -> Any:
-    import pyproj
-
-    return pyproj.CRS.from_user_input(settings.default_crs)
 
 
 def _column_out(values: Any, dtype: str) -> pa.Array:

@@ -1,21 +1,16 @@
 """Many analyses at once: variables x years x weights x statistics, serial or on dask.
 
-Each *task* is one statistic of one variable in one year under one weights spec, keyed
-``variable|year|weights|statistic``. :func:`run` builds the weights once per spec and set
-of units, runs the tasks here (``client=None``) or on a ``dask.distributed`` cluster (the
-weights scattered once, tasks sent in chunks), and returns one row per task; a task that
-fails has ``status="failed"`` and its error, it never stops the batch. Each task draws its
-permutations from its own seed (:func:`task_seed`), so its numbers never depend on the
-workers or the order tasks finish. A batch is estimated and refused over :data:`MAX_TASKS`
-tasks or :data:`MAX_OUTPUT_GB` of output before any work. dask is optional
-(``pip install 'geotool[scale]'``); :func:`contiguity` finds the neighbours of millions of
-polygons with dask-geopandas.
+A *task* is one statistic of one variable in one year under one weights spec, keyed
+``variable|year|weights|statistic``, seeded by :func:`task_seed` (its numbers never depend
+on the workers). A failed task is a row with ``status="failed"``; it never stops the batch.
+A batch over :data:`MAX_TASKS` tasks or :data:`MAX_OUTPUT_GB` of output is refused first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import math
 import time
@@ -90,8 +85,6 @@ class Task:
 def task_seed(seed: int, key: str) -> int:
     """The seed (0 to 2**32 - 1) of task ``key`` of a batch seeded ``seed`` (SeedSequence).
 
-    The same on every machine and for any worker count.
-
     >>> task_seed(12345, "gdp|2020|queen|moran") == task_seed(12345, "gdp|2020|queen|moran")
     True
     >>> task_seed(12345, "gdp|2020|queen|moran") != task_seed(12345, "gdp|2021|queen|moran")
@@ -110,13 +103,8 @@ def tasks(
     statistics: Sequence[str],
 ) -> list[Task]:
     """Every combination, variables outermost (the order of the returned table)."""
-    return [
-        Task(str(v), y, str(w), str(s))
-        for v in variables
-        for y in years
-        for w in weights
-        for s in statistics
-    ]
+    combos = itertools.product(variables, years, weights, statistics)
+    return [Task(str(v), y, str(w), str(s)) for v, y, w, s in combos]
 
 
 def _row(task: Task, n: int, permutations: int, seed: int, **more: Any) -> dict[str, Any]:
@@ -671,21 +659,17 @@ class _Batch:
         for series in self.values.values():
             self.universes.setdefault(tuple(series.index), len(self.universes))
         for ids, u in self.universes.items():
+            if len(ids) < 3:
+                continue  # tasks on fewer than three units fail in their own rows
+            county = plan.level == "county"
+            units = pd.Index(ids, name="adcode") if county else plan.layer.loc[list(ids)]
             for spec in weights:
-                if len(ids) < 3:
-                    continue  # tasks on fewer than three units fail in their own rows
-                if not isinstance(spec, str):  # prebuilt weights serve as they are
+                if isinstance(spec, str):
+                    self.built[spec, u] = weights_mod.build(units, spec, islands=islands)
+                else:  # prebuilt weights serve as they are
                     self.built[_spec_name(spec), u] = spec
-                    continue
-                units = (
-                    pd.Index(ids, name="adcode")
-                    if plan.level == "county"
-                    else plan.layer.loc[list(ids)]
-                )
-                self.built[spec, u] = weights_mod.build(units, spec, islands=islands)
-        n_tasks = plan.size.tasks
         log(
-            f"batch: {n_tasks} tasks, {len(self.built)} weights built "
+            f"batch: {plan.size.tasks} tasks, {len(self.built)} weights built "
             f"({len(self.universes)} unit sets) in {time.perf_counter() - t0:.1f} s"
         )
 
@@ -760,10 +744,9 @@ class _Batch:
 
 
 def _chunk_size(tasks: int, threads: int) -> int:
-    """Tasks per future: about four futures per worker thread, at most 64 tasks each.
+    """Tasks per future: about four per worker thread, at most 64 each.
 
-    A future costs the scheduler a few milliseconds, as much as a task on a few hundred
-    units; enough futures remain to balance the load and report progress.
+    A future costs the scheduler a few milliseconds, as much as a small task.
     """
     return max(1, min(64, -(-tasks // (4 * threads))))
 
@@ -809,11 +792,8 @@ def contiguity(
 ) -> Weights:
     """Contiguity weights of a very large polygon layer, found partition by partition.
 
-    The layer is split into spatially compact partitions (dask-geopandas'
-    ``spatial_shuffle``) and joined with itself (``intersects``) where partitions meet,
-    on ``client``'s workers or dask's local threads. For a valid coverage, intersecting
-    polygons are queen neighbours; ``rook=True`` keeps pairs sharing an edge of some
-    length. Units without neighbours keep none.
+    dask-geopandas' ``spatial_shuffle`` partitions, joined with themselves
+    (``intersects``) on ``client``'s workers or dask's local threads.
 
     Parameters
     ----------
@@ -864,11 +844,9 @@ def contiguity(
 #: glibc's default malloc trimming (dask's made a LISA task on the prefectures take 0.06 s
 #: instead of 0.03 s; ``benchmarks/bench_batch.py``).
 _QUIET = {
-    "distributed.nanny.pre-spawn-environ": {
-        "OMP_NUM_THREADS": 1,
-        "MKL_NUM_THREADS": 1,
-        "OPENBLAS_NUM_THREADS": 1,
-    },
+    "distributed.nanny.pre-spawn-environ": dict.fromkeys(
+        ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), 1
+    ),
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
