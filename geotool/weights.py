@@ -516,7 +516,7 @@ def _matrix(focal: np.ndarray, neigh: np.ndarray, wts: np.ndarray, n: int) -> sp
     """The weights matrix; a link given twice (a bridge, also a neighbour) counts once, at most."""
     order = np.lexsort((-wts, neigh, focal))
     focal, neigh, wts = focal[order], neigh[order], wts[order]
-    first = np.r_[True, (focal[1:] != focal[:-1]) | (neigh[1:] != neigh[:-1])]
+    first = np.r_[True, (focal[1:] != focal[:-1]) | (neigh[1:] != neigh[:-1])][: len(focal)]
     matrix = sp.csr_matrix((wts[first], (focal[first], neigh[first])), shape=(n, n))
     matrix.eliminate_zeros()
     return matrix
