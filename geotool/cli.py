@@ -88,10 +88,12 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
 
 
 def _execute(study: Any, stage: str, owner: str = "", **options: Any) -> dict[str, Any]:
-    """Run one command stage of :mod:`geotool.pipeline` on the study; its summary."""
+    """Run one command stage on the study (the report's, or a generic one); its summary."""
     from geotool import pipeline
+    from geotool.report import study as report
 
-    step = pipeline.Stage(stage, partial(getattr(pipeline, f"{stage}_command"), **options))
+    where = pipeline if stage in ("match", "batch") else report
+    step = pipeline.Stage(stage, partial(getattr(where, f"{stage}_command"), **options))
     return pipeline.run(study, analysis=None, stages=(step,), owner=owner, index=False)
 
 
