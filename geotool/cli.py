@@ -382,219 +382,174 @@ def _flag(*names: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]
     return names, options
 
 
-_JSON = _flag("--json", action="store_true")
-_RANKING = _flag("--ranking", default="industrial_counties",
-                 choices=["industrial_counties", "innovation_counties", "industrial_districts"])
-_OFFLINE = _flag("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
+class _Help(argparse.HelpFormatter):
+    """A subcommand's help: each option's line ends with its default, where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or default in ("", argparse.SUPPRESS):
+            return action.help
+        return f"{action.help}; default {default}"
+
+
 _BASEMAPS = ["none", "positron", "osm", "amap"]
 _ADJUST = ["none", "bonferroni", "fdr"]
-_COLUMNS = tuple(_flag(f"--{c}-col", help=f"column holding the {c}")
-                 for c in ("name", "province", "prefecture", "code"))
-_MAX_UNMATCHED = _flag("--max-unmatched", type=float, default=0.0,
-                       help="share of rows allowed to stay unmatched or ambiguous (default 0)")
-_SIDES = (  # shared by autocorr and run
-    _flag("--islands", default="nearest", metavar="RULE",
-          help="units without neighbours: nearest (joined if within 3x the median "
-          "nearest-neighbour distance, the default), max:100km (an explicit bound), "
-          "nearest:unbounded, drop, keep"),
-    _flag("--sided", default="two", choices=["two", "folded"],
-          help="local p-values for alpha, --adjust and the classes: two (two-sided, the "
-          "default: alpha holds under the null) or folded (GeoDa's and esda's one-sided p, "
-          "about 2 x alpha of the units flagged under the null)"),
-)  # fmt: skip
+_RANKINGS = ["industrial_counties", "innovation_counties", "industrial_districts"]
+_USER = "@where"  # the flags of a user's data (:data:`_GROUPS`)
 
+#: Every option of every subcommand, once: a command lists the keys it takes (or a group
+#: of :data:`_GROUPS`) and may give its own defaults (:data:`_SUBCOMMANDS`).
+_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "json": _flag("--json", action="store_true", help="machine-readable output (JSON)"),
+    "out": _flag("--out", type=_path,
+                 help="where the results go: a folder (map: the page; run: outputs unless given)"),
+    "table": _flag("file", type=_path, help="the table: CSV (UTF-8 or GBK) or .xlsx"),
+    "report-out": _flag("--out", default="match_report.csv", help="the match report (CSV)"),
+    "ranking": _flag("--ranking", default="industrial_counties", choices=_RANKINGS,
+                     help="the report's ranking to analyse"),
+    "variable": _flag("--variable", default="score",
+                      help="member, score (101 - rank) or tier_strength (5 - tier)"),
+    "data": _flag("--data", type=_path, help="your own data instead of the report's: a table "
+                  "(CSV in UTF-8/GBK, .xlsx) or a geometry file holding the values"),
+    "value-col": _flag("--value-col", help="value column(s) of --data, comma-separated "
+                       "(default: the only numeric one)"),
+    "score": _flag("--score", dest="value_col",
+                   help="score column of --data (default: the only numeric one)"),
+    "year-col": _flag("--year-col", help="year column (a panel in long form)"),
+    **{f"{c}-col": _flag(f"--{c}-col", help=f"column holding the {c}")
+       for c in ("name", "province", "prefecture", "code")},
+    "encoding": _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
+    "sheet": _flag("--sheet", help="Excel sheet name or number"),
+    "level": _flag("--level", default="auto", choices=["auto", "county", "prefecture", "province"],
+                   help="level of the units of --data; auto: detected from codes and names"),
+    "geometry": _flag("--geometry", type=_path, help="your own polygons (GeoPackage, Shapefile "
+                      "or .zip, GeoJSON, GeoParquet)"),
+    "id-col": _flag("--id-col", help="id column of --geometry and --data: unit codes or names"),
+    "datum": _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
+                   help="datum of --geometry: gcj02 for AMap-derived, bd09 for Baidu-derived"),
+    "layer": _flag("--layer", help="layer of a GeoPackage with several"),
+    "crs": _flag("--crs", help="CRS of --geometry when its own is missing or wrong (EPSG:4326)"),
+    "geometry-encoding": _flag("--geometry-encoding", help="encoding of --geometry's attributes "
+                               "(a .dbf's, e.g. gbk; default: its .cpg, else detected)"),
+    "max-unmatched": _flag("--max-unmatched", type=float, default=0.0,
+                           help="share of rows allowed to stay unmatched or ambiguous"),
+    "weights": _flag("--weights", help="weights spec: queen, rook, knn:6, distance:100km"),
+    "islands": _flag("--islands", default="nearest", metavar="RULE",
+                     help="units without neighbours: nearest (within 3x the median nearest "
+                     "distance), max:100km, nearest:unbounded, drop or keep"),
+    "sided": _flag("--sided", default="two", choices=["two", "folded"], help="local p-values: "
+                   "two-sided (alpha holds under the null) or folded (GeoDa's one-sided)"),
+    "permutations": _flag("--permutations", type=int, help="permutations of the pseudo p-values"),
+    "seed": _flag("--seed", type=int, help="random seed of the permutations"),
+    "alpha": _flag("--alpha", type=float, default=0.05, help="significance level"),
+    "adjust": _flag("--adjust", choices=_ADJUST, help="multiple-comparison rule of the LISA "
+                    "classes and Gi*: none (each unit at alpha), bonferroni or fdr"),
+    "fdr": _flag("--fdr", action="store_true", help="same as --adjust fdr"),
+    "other-ranking": _flag("--bivariate", dest="other_ranking", metavar="BIVARIATE",
+                           help="another ranking: bivariate Moran of --variable with its score"),
+    "sensitivity": _flag("--sensitivity", action="store_true", help="global statistics under "
+                         "queen, rook, knn:6 and a distance band (the report's or the data's)"),
+    "method": _flag("--method", default="report", choices=["report", "ward", "jenks", "quantiles"],
+                    help="the report's cut points, or how to class the scores"),
+    "tier-k": _flag("-k", dest="classes", metavar="K", type=int, default=4,
+                    help="number of tiers for ward/jenks"),
+    "set": _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
+                 help="cluster definitions: report2020, plans, or a YAML/CSV file of them"),
+    "kind": _flag("kind", nargs="?", default="rankings",
+                  choices=["rankings", "lisa", "tiers", "clusters"], help="the report's map"),
+    "cdn": _flag("--cdn", action="store_true",
+                 help="load Leaflet from its CDN (smaller, blank offline), not self-contained"),
+    "offline": _flag("--offline", action="store_true", help=argparse.SUPPRESS),  # the default
+    "basemap": _flag("--basemap", default="none", choices=_BASEMAPS, help="tiles under the map"),
+    "scheme": _flag("--scheme", default="quantiles",
+                    choices=["quantiles", "fisherjenks", "equalinterval"], help="value classes"),
+    "map-k": _flag("-k", dest="classes", metavar="K", type=int,
+                   help="number of value classes (5, fewer if the data have fewer)"),
+    "title": _flag("--title", help="the title of the map or study"),
+    "study-file": _flag("file", nargs="?", type=_path, help="a study file (.toml), or your data "
+                        "(a table or a geometry file) as with --data"),
+    "label": _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
+                   help="a readable label of a column for titles and legends (repeatable)"),
+    "lang": _flag("--lang", choices=["zh", "en"], help="language of titles, legends and "
+                  "figures (default: zh for China, en elsewhere)"),
+    "tiers": _flag("--tiers", choices=["ward", "jenks", "quantiles"],
+                   help="how a variable's values are classed into tiers (default ward)"),
+    "k": _flag("-k", type=int, help="number of tiers (default 4)"),
+    "quiet": _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
+    "all-numeric": _flag("--all-numeric", action="store_true",
+                         help="analyse every numeric column of --data"),
+    "pairs": _flag("--bivariate", action="append", metavar="A:B",
+                   help="bivariate Moran's I and LISA of two value columns (repeatable)"),
+    "transform": _flag("--transform", choices=["log", "log1p", "standardise"],
+                       help="transform every variable (after --per), per year"),
+    "per": _flag("--per", help="population column: variables become rates"),
+    "smooth": _flag("--smooth", choices=["eb", "spatial_eb"], help="empirical-Bayes smoothing "
+                    "of the --per rates, for counts of events (cases, births) only"),
+    "scale": _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
+    "figures": _flag("--figures", default="",
+                     help="static figures for print, e.g. png,svg,pdf (about 4 s a figure)"),
+    "dpi": _flag("--dpi", type=int, help="resolution of the PNG figures"),
+    "batch": _flag("file", type=_path, help="CSV or .xlsx: a unit column, value columns"),
+    "variables": _flag("--variables", help="value columns, comma-separated (default: numeric)"),
+    "years": _flag("--years", help="years, comma-separated (default: every year)"),
+    "statistics": _flag("--statistics", default="moran,lisa", help="comma-separated: moran, "
+                        "geary, getis_ord_g (global), lisa, gi_star (local)"),
+    "layer-of": _flag("--level", default="county", choices=["county", "prefecture", "province"],
+                      help="bundled layer the units belong to"),
+    "islands-rule": _flag("--islands", default="nearest", choices=["nearest", "drop", "keep"],
+                          help="units without neighbours"),
+    "workers": _flag("--workers", type=int, help="local dask workers (default: one per CPU, at "
+                     "most 2 per CPU); 0 runs serially"),
+    "scheduler": _flag("--scheduler", help="a running dask scheduler: tcp://host:8786 (tls://, "
+                       "ws://, wss://) or its --scheduler-file"),
+    "connect-timeout": _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                             help="seconds the --scheduler has to answer"),
+    "max-tasks": _flag("--max-tasks", type=int, default=50_000,
+                       help="refuse a batch of more tasks (variables x years x weights x ...)"),
+    "max-output-gb": _flag("--max-output-gb", type=float, default=2.0,
+                           help="refuse a batch whose estimated output is larger"),
+}  # fmt: skip
 
-def _data(value_flag: str = "--value-col") -> tuple[Any, ...]:
-    """The options of a user's table (``--data``) and of own geometry (``--geometry``)."""
-    return (
-        _flag("--data", type=_path,
-              help="your own data instead of the report's: a table (CSV in UTF-8/GBK, .xlsx) "
-              "or a geometry file whose attributes hold the values (GeoPackage, Shapefile, "
-              "GeoJSON ...)"),
-        _flag(value_flag, dest="value_col",
-              help="value column(s) of --data, comma-separated (default: the only numeric one)"),
-        _flag("--year-col", help="year column of --data (a panel)"), *_COLUMNS,
-        _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
-        _flag("--sheet", help="Excel sheet name or number"),
-        _flag("--level", default="auto", choices=["auto", "county", "prefecture", "province"],
-              help="level of the units of --data (default: detected from codes and names)"),
-        _flag("--geometry", type=_path,
-              help="your own polygons (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet)"),
-        _flag("--id-col", help="id column of --geometry (and of --data)"),
-        _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
-              help="datum of --geometry's positions: gcj02 for AMap-derived, bd09 for "
-              "Baidu-derived"),
-        _flag("--layer", help="layer of a GeoPackage with several"),
-        _flag("--crs", help="CRS of --geometry's coordinates when its own is missing or wrong "
-              "(EPSG:4326)"),
-        _flag("--geometry-encoding",
-              help="encoding of --geometry's attributes (a Shapefile's .dbf, e.g. gbk); "
-              "default: its .cpg, else detected"),
-        _MAX_UNMATCHED,
-    )  # fmt: skip
+#: Flags that several subcommands take together.
+_GROUPS = {
+    _USER: "year-col name-col province-col prefecture-col code-col encoding sheet level "
+    "geometry id-col datum layer crs geometry-encoding max-unmatched",
+    "@perm": "permutations seed",
+}
 
-
-def _inference(permutations: int | None, seed: int | None) -> tuple[Any, ...]:
-    return (
-        _flag("--permutations", type=int, default=permutations),
-        _flag("--seed", type=int, default=seed),
-    )
-
-
-def _commands() -> list[tuple[str, str, tuple[Any, ...], dict[str, Any]]]:
-    """Every subcommand: its name, help, options and defaults."""
-    from geotool import settings
-
-    perm = _inference(settings.permutations, settings.seed)
-    return [
-        ("check-report", "recompute the report's figures from the data",
-         (_flag("--json", action="store_true", help="machine-readable output"),), {}),
-        ("boundaries info", "describe the bundled boundaries", (_JSON,), {}),
-        ("match", "resolve a table's names to adcodes", (
-            _flag("file", type=_path, help="CSV (UTF-8 or GBK) or .xlsx"),
-            _flag("--out", default="match_report.csv"), _flag("--encoding"),
-            _flag("--sheet"), *_COLUMNS, _MAX_UNMATCHED,
-        ), {}),
-        ("autocorr", "global and local spatial autocorrelation", _autocorr_flags(perm), {}),
-        ("tiers", "tier composition, geography, diffusion and gradient", (
-            _RANKING, *_data("--score"),
-            _flag("--method", default="report", choices=["report", "ward", "jenks", "quantiles"]),
-            _flag("-k", dest="classes", metavar="K", type=int, default=4,
-                  help="number of tiers for ward/jenks"),
-            *perm, _JSON, _flag("--out", type=_path, default="outputs_tiers"),
-        ), {"flags": {"value_col": "--score"}}),
-        ("clusters", "city-cluster membership, counts, belts, radiation", (
-            _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
-                  help="report2020, plans, or a YAML/CSV file listing definitions in "
-                  "priority order"),
-            _RANKING, *perm, _JSON,
-        ), {}),
-        ("map", "write one interactive map as standalone HTML", (
-            _flag("kind", nargs="?", default="rankings",
-                  choices=["rankings", "lisa", "tiers", "clusters"]),
-            _flag("--out", type=_path, default=Path("outputs/maps/map.html")),
-            _flag("--cdn", action="store_true", help="load Leaflet from its CDN (blank offline)"),
-            _OFFLINE, _flag("--basemap", default="none", choices=_BASEMAPS),
-            _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
-                  help="cluster definition set"),
-            _flag("--weights", help="weights for the LISA map"), *perm, *_data(),
-            _flag("--scheme", default="quantiles",
-                  choices=["quantiles", "fisherjenks", "equalinterval"]),
-            _flag("-k", dest="classes", metavar="K", type=int,
-                  help="classes (default 5, fewer if the data have fewer)"),
-            _flag("--title"),
-        ), {}),
-        ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
-         _run_flags(), {"islands": None, "sided": None}),  # a study file's own unless given
-        ("batch", "many analyses (variables x years x weights x statistics), on dask",
-         _batch_flags(perm), {}),
-    ]  # fmt: skip
-
-
-def _autocorr_flags(perm: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (
-        _RANKING,
-        _flag("--variable", default="score",
-              help="member, score (101 - rank) or tier_strength (5 - tier): high means strong"),
-        *_data(), _flag("--weights", default="queen", help="queen, rook, knn:6, distance:100km"),
-        *_SIDES, *perm, _flag("--alpha", type=float, default=0.05),
-        _flag("--adjust", choices=_ADJUST,
-              help="multiple-comparison rule of the LISA classes and Gi* significance: none "
-              "(each unit at --alpha, the default), bonferroni (alpha / units), fdr "
-              "(Benjamini-Hochberg)"),
-        _flag("--fdr", action="store_true", help="same as --adjust fdr"),
-        _flag("--bivariate", dest="other_ranking", metavar="BIVARIATE",
-              help="another ranking: bivariate Moran of --variable with its score"),
-        _flag("--sensitivity", action="store_true",
-              help="global statistics under queen, rook, knn:6 and a distance band (the "
-              "report's 100km; for --data the smallest readable band giving every unit a "
-              "neighbour)"),
-        _JSON, _flag("--out", type=_path, default="outputs_autocorr"),
-    )  # fmt: skip
-
-
-def _run_flags() -> tuple[Any, ...]:
-    """``geotool run``'s options: unset unless given (a study file's own stay)."""
-    return (
-        _flag("file", nargs="?", type=_path,
-              help="a study file (.toml), or your data: a table (CSV, .xlsx) or a geometry "
-              "file (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet) whose attributes "
-              "hold the values"),
-        _flag("--out", type=_path, help="output folder (default outputs)"),
-        _flag("--seed", type=int), _flag("--permutations", type=int),
-        _flag("--title", help="the study's title"),
-        _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
-              help="a readable label of a column for titles and legends (repeatable)"),
-        _flag("--lang", choices=["zh", "en"],
-              help="language of titles, legends and figures (default: zh for China, en "
-              "elsewhere)"),
-        _flag("--tiers", choices=["ward", "jenks", "quantiles"],
-              help="how a variable's values are classed into tiers (default ward)"),
-        _flag("-k", type=int, help="number of tiers (default 4)"),
-        _flag("--cdn", action="store_true",
-              help="maps load Leaflet from its CDN (smaller, blank offline); default: "
-              "self-contained"),
-        _OFFLINE, _flag("--basemap", choices=_BASEMAPS),
-        _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"), *_data(),
-        _flag("--all-numeric", action="store_true",
-              help="analyse every numeric column of --data"),
-        _flag("--bivariate", action="append", metavar="A:B",
-              help="bivariate Moran's I and LISA of two value columns (repeatable)"),
-        _flag("--transform", choices=["log", "log1p", "standardise"],
-              help="transform every variable (after --per), per year; named in every title"),
-        _flag("--per", help="population column: variables become rates"),
-        _flag("--smooth", choices=["eb", "spatial_eb"],
-              help="empirical-Bayes smoothing of the --per rates (global or spatial); for "
-              "counts of events (cases, births) only, refused for amounts such as GDP"),
-        _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
-        _flag("--weights", help="weights spec for join counts and LISA (default: queen for "
-              "counties and --data, knn:6 for districts)"),
-        _flag("--set", dest="cluster_set", metavar="SET",
-              help="cluster definition set for the map and tooltips (report2020, plans, FILE)"),
-        _flag("--adjust", choices=_ADJUST,
-              help="multiple-comparison rule of the LISA classes (default none: each unit at "
-              "0.05)"),
-        *_SIDES,
-        _flag("--figures", default="",
-              help="static figures for print, e.g. png,svg,pdf (default none: about 4 s a "
-              "figure)"),
-        _flag("--dpi", type=int, help="resolution of the PNG figures"),
-    )  # fmt: skip
-
-
-def _batch_flags(perm: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (
-        _flag("file", type=_path, help="CSV or .xlsx: a unit column, value columns"),
-        _flag("--id-col", default="adcode", help="column of unit codes or names"),
-        _flag("--year-col", help="year column of a long table"),
-        _flag("--variables", help="comma-separated (default: numeric)"),
-        _flag("--years", help="comma-separated (default: every year)"),
-        _flag("--weights", default="queen", help="comma-separated specs: queen,knn:6"),
-        _flag("--statistics", default="moran,lisa",
-              help="comma-separated: moran, geary, getis_ord_g (global), lisa, gi_star (local)"),
-        _flag("--level", default="county", choices=["county", "prefecture", "province"],
-              help="bundled layer the units belong to"),
-        *perm, _flag("--alpha", type=float, default=0.05),
-        _flag("--islands", default="nearest", choices=["nearest", "drop", "keep"]),
-        _flag("--workers", type=int,
-              help="local dask workers (default: one per CPU, at most 2 per CPU); 0 runs "
-              "serially"),
-        _flag("--scheduler",
-              help="a running dask scheduler: tcp://host:8786 (tls://, ws://, wss://) or its "
-              "--scheduler-file"),
-        _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
-              help="seconds the --scheduler has to answer (default 10)"),
-        _flag("--max-tasks", type=int, default=50_000,
-              help="refuse a batch of more tasks (variables x years x weights x statistics)"),
-        _flag("--max-output-gb", type=float, default=2.0,
-              help="refuse a batch whose estimated output (batch.csv, local tables) is larger"),
-        _flag("--encoding"), _flag("--sheet"),
-        _flag("--out", type=_path, default=Path("outputs/batch")),
-    )  # fmt: skip
+#: Every subcommand: its name, help, flags (:data:`_OPTIONS`) and its own defaults.
+_SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("check-report", "recompute the report's figures from the data", "json", {}),
+    ("boundaries info", "describe the bundled boundaries", "json", {}),
+    ("match", "resolve a table's names to adcodes", "table report-out encoding sheet name-col "
+     "province-col prefecture-col code-col max-unmatched", {}),
+    ("autocorr", "global and local spatial autocorrelation", f"ranking variable data value-col "
+     f"{_USER} weights islands sided @perm alpha adjust fdr other-ranking sensitivity json out",
+     {"weights": "queen", "out": "outputs_autocorr"}),
+    ("tiers", "tier composition, geography, diffusion and gradient",
+     f"ranking data score {_USER} method tier-k @perm json out",
+     {"out": "outputs_tiers", "flags": {"value_col": "--score"}}),
+    ("clusters", "city-cluster membership, counts, belts, radiation", "set ranking @perm json",
+     {}),
+    ("map", "write one interactive map as standalone HTML", f"kind out cdn offline basemap set "
+     f"weights @perm data value-col {_USER} scheme map-k title",
+     {"out": "outputs/maps/map.html"}),
+    ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
+     f"study-file out @perm title label lang tiers k cdn offline basemap quiet data value-col "
+     f"{_USER} all-numeric pairs transform per smooth scale weights set adjust islands sided "
+     "figures dpi",  # a study file's own options stay unless given
+     dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
+    ("batch", "many analyses (variables x years x weights x statistics), on dask",
+     "batch id-col year-col variables years weights statistics layer-of @perm alpha "
+     "islands-rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
+     {"id_col": "adcode", "weights": "queen", "out": "outputs/batch"}),
+]  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
     """The ``geotool`` command line: ``command`` names the subcommand."""
+    from geotool import settings
+
     top = argparse.ArgumentParser(
         prog="geotool",
         description="Spatial analysis of China's top-100 industrial counties and districts.",
@@ -605,15 +560,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     top.set_defaults(flags={})
     sub = top.add_subparsers(dest="command", required=True)
-    for name, text, flags, defaults in _commands():
+    for name, text, keys, own in _SUBCOMMANDS:
         command, _, action = name.partition(" ")
-        p = sub.add_parser(command, help=text)
+        p = sub.add_parser(command, help=text, formatter_class=_Help)
         if action:  # boundaries info
             actions = p.add_subparsers(dest="action", required=True)
-            p = actions.add_parser(action, help="counts, vintage, datum, islands")
-        for names, options in flags:
+            p = actions.add_parser(action, help="counts, vintage, datum, islands",
+                                   formatter_class=_Help)  # fmt: skip
+        defaults = {"permutations": settings.permutations, "seed": settings.seed} | own
+        for key in " ".join(_GROUPS.get(k, k) for k in keys.split()).split():
+            names, options = _OPTIONS[key]
+            dest = options.get("dest", names[0].lstrip("-").replace("-", "_"))
+            if dest in defaults:
+                options = options | {"default": defaults[dest]}
             p.add_argument(*names, **options)
-        p.set_defaults(**defaults)
+        if "flags" in own:  # flags named otherwise in this command's messages
+            p.set_defaults(flags=own["flags"])
     return top
 
 

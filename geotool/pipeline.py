@@ -276,7 +276,7 @@ def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
 
 def _tiers(run: Run) -> None:
     """Tier composition, geography, diffusion vectors and the gradient test."""
-    a, study = run.analysis, run.study
+    a = run.analysis
     log("tiers: composition, geography, diffusion" + (", gradient ..." if a.china else " ..."))
     # distances to China's coast and to 上海 for China's units only
     china = {"coast": boundaries.coastline(), "core": china_core()} if a.china else {}
@@ -284,10 +284,7 @@ def _tiers(run: Run) -> None:
     for name, tt in a.tier_tables.items():
         ids = pd.Index(tt.table["adcode"]).unique()
         pos = tiers.unit_positions(a.geometry_of(ids), **china)
-        res = tiers.analyse(
-            tt.table, pos, permutations=study.permutations, seed=study.seed,
-            year_col=tt.year_col, east_west=a.china,
-        )  # fmt: skip
+        res = tiers.analyse(tt.table, pos, year_col=tt.year_col, east_west=a.china, **run.perm)
         if tt.region_change is not None:
             res["region_change"] = tt.region_change
         shapes[name] = res["shapes"]
@@ -326,9 +323,7 @@ def _global_under_specs(
                 raise
             skipped[spec] = str(exc)
             continue
-        frames.append(
-            autocorr.global_stats(var.data, w, permutations=study.permutations, seed=study.seed)
-        )
+        frames.append(autocorr.global_stats(var.data, w, **run.perm))
         if spec == default:
             default_w = w
     assert default_w is not None
@@ -342,12 +337,11 @@ def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
 
 def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[str, Any]:
     """Join counts and local join counts of a variable's 0/1 membership."""
-    study, r = run.study, run.results
+    r = run.results
     assert var.member is not None
-    p, seed = study.permutations, study.seed
-    jc = autocorr.join_counts(var.member, w, permutations=p, seed=seed)
+    jc = autocorr.join_counts(var.member, w, **run.perm)
     run.table(f"tables/join_counts_{var.key}.csv", jc)
-    ljc = _named(autocorr.local_join_counts(var.member, w, permutations=p, seed=seed), names)
+    ljc = _named(autocorr.local_join_counts(var.member, w, **run.perm), names)
     r["joins"][f"{var.label} (BB)"] = ljc
     r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
     run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
@@ -367,13 +361,10 @@ def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[
 def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, Any]:
     """Every statistic of one variable, written; its summary."""
     study, r = run.study, run.results
-    p, seed = study.permutations, study.seed
     glob, w, skipped, sensitivity = _global_under_specs(run, var)
     default = study.weights or var.weights
     r["default_weights"][var.key] = w
-    local = autocorr.local_stats(
-        var.data, w, adjust=study.adjust, permutations=p, seed=seed, sided=study.sided
-    )
+    local = autocorr.local_stats(var.data, w, adjust=study.adjust, sided=study.sided, **run.perm)
     local = _named(local, names)
     r["locals"][var.key] = local
     run.table(f"tables/global_{var.key}.csv", glob)
@@ -382,7 +373,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     if var.member is not None:
         out = _join_counts(run, var, w, names)
     run.table(f"tables/lisa_{var.key}.csv", local.reset_index(names="adcode"))
-    geary = autocorr.local_geary(var.data, w, permutations=p, seed=seed, sided=study.sided)
+    geary = autocorr.local_geary(var.data, w, sided=study.sided, **run.perm)
     geary = _named(geary, names)
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
@@ -433,8 +424,7 @@ def _autocorrelation(run: Run) -> None:
 
 def _bivariate_pair(run: Run, pair: tuple[str, str], one: bool) -> None:
     """Bivariate Moran's I and LISA of a pair (co-location of two memberships)."""
-    study, a, r = run.study, run.analysis, run.results
-    perm = {"permutations": study.permutations, "seed": study.seed}
+    study, a, r, perm = run.study, run.analysis, run.results, run.perm
     va, vb = (next(v for v in a.variables if v.key == k) for k in pair)
     heads = [k.split("_")[0] for k in pair]
     key = "_".join(heads) if one and heads[0] != heads[1] else f"{va.key}__{vb.key}"
@@ -526,7 +516,7 @@ def _maps(run: Run) -> None:
 
 def _city_clusters(run: Run) -> None:
     """City-cluster counts, membership, radiation and belts of the study's units."""
-    a, study = run.analysis, run.study
+    a = run.analysis
     table, level = a.cluster_table, a.cluster_level
     assert table is not None
     log(f"city clusters under report2020 and plans ({level} level) ...")
@@ -547,9 +537,7 @@ def _city_clusters(run: Run) -> None:
             "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
         }  # fmt: skip
         if level == "county":  # distances to cores are measured between counties
-            radiation = clusters.radiation(
-                set_name, table, permutations=study.permutations, seed=study.seed
-            )
+            radiation = clusters.radiation(set_name, table, **run.perm)
             run.table(f"tables/clusters_radiation_{set_name}.csv", radiation)
             out[set_name]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
                 orient="records"
@@ -575,8 +563,7 @@ def _no_clusters(run: Run) -> str | None:
 
 def _dynamics(run: Run) -> None:
     """A panel's dynamics: Moran's I by year, rank mobility, Markov chains."""
-    study = run.study
-    run.summary |= run.analysis.extra(run.write, seed=study.seed, permutations=study.permutations)
+    run.summary |= run.analysis.extra(run.write, **run.perm)
 
 
 def _renderers(run: Run) -> None:
@@ -666,21 +653,26 @@ STAGES: tuple[Stage, ...] = (
 # -------------------------------------------------- the one-table commands, as stages
 
 
-def _user_table(run: Run, report: Path | None = None) -> Any:
+def _user_table(
+    run: Run, report: Path | None = None, on_table: Callable[[Any], Any] | None = None
+) -> Any:
     """The study's table read and accounted for (:func:`geotool.userdata.load`).
 
     With a folder, the match report is published in it as ``match_report.csv`` and
     written beside it only when the table is refused (the previous output stays);
-    without one, it is written to ``report``.
+    without one, it is written to ``report``. ``on_table`` sees the table once read.
     """
     from geotool.userdata import load
 
     if run.folder is None:
-        return load(run.study, report)
-    beside = Path(str(run.study.out).rstrip("/") + ".match_report.csv")
-    table = load(run.study, beside, report_on_failure_only=True)
-    label = "line" if table.report.index.name == "line" else "row"
-    run.table("match_report.csv", table.report.reset_index(names=label))
+        table = load(run.study, report)
+    else:
+        beside = Path(str(run.study.out).rstrip("/") + ".match_report.csv")
+        table = load(run.study, beside, report_on_failure_only=True)
+        label = "line" if table.report.index.name == "line" else "row"
+        run.table("match_report.csv", table.report.reset_index(names=label))
+    if on_table is not None:
+        on_table(table)
     return table
 
 
@@ -699,9 +691,7 @@ def _latest_values(table: Any) -> pd.Series:
 
 def _command_values(run: Run, on_table: Any) -> tuple:
     """A user's variable for ``geotool autocorr``: values, what weights use, label, names."""
-    table = _user_table(run)
-    if on_table is not None:
-        on_table(table)
+    table = _user_table(run, on_table=on_table)
     series = _latest_values(table)
     stem = Path(str(run.study.data)).stem
     if table.units is None:
@@ -763,10 +753,8 @@ def tiers_command(
     A table's tiers are never the report's cut points (``method="report"``: Ward's);
     ``on_table`` sees the table once read.
     """
-    user = _user_table(run)
+    user = _user_table(run, on_table=on_table)
     ok, score, units = user.rows, user.value_cols[0], user.units
-    if on_table is not None:
-        on_table(user)
     method = "ward" if method == "report" else method  # the report's are for its ranking
     year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
     table = tiers.from_scores(
@@ -828,6 +816,11 @@ def map_command(
     run.summary["bytes"] = len(maps.to_html(fmap, out).encode("utf-8"))
 
 
+def _read(study: Study) -> pd.DataFrame:
+    """The study's table as it is in the file (``batch`` and ``match`` read it whole)."""
+    return read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+
+
 def _items(text: str | None) -> list[str] | None:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
@@ -847,7 +840,7 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
         from geotool import _scheduler
 
         _scheduler.address(cluster["scheduler"])  # its text; whether it answers, when connecting
-    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    table = _read(study)
     years = _items(lists["years"])
     if years is not None and not all(y.lstrip("-").isdigit() for y in years):
         msg = f"years= must be whole years separated by commas, got {short(lists['years'], 60)!r}."
@@ -889,7 +882,7 @@ def match_command(
     from geotool.match import require_unique, resolve
 
     study = run.study
-    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    table = _read(study)
     cols = ("name_col", "province_col", "prefecture_col", "code_col")
     resolved = resolve(table, **{c: getattr(study, c) for c in cols})
     target.write(to_csv_bytes(resolved, index_label="line"))  # lines of the file
