@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -24,37 +25,40 @@ from geotool._text import short
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
-
-def _print_table(frame: Any, columns: list[str]) -> None:
-    import pandas as pd
-
-    with pd.option_context(
-        "display.max_rows", None, "display.width", 200, "display.max_colwidth", 70
-    ):
-        print(frame[columns].to_string(index=False))
-
-
-def _records(frame: Any) -> Any:
-    """A frame as JSON records (a list of dicts)."""
-    return json.loads(frame.to_json(orient="records", force_ascii=False))
-
-
-def _dump(payload: Any, **options: Any) -> int:
-    print(json.dumps(payload, ensure_ascii=False, indent=1, **options))
-    return EXIT_OK
-
-
-#: Study fields of a run's options, and of the user's data (flags of the same name).
+#: Study fields that are a run's options; the others describe a user's data.
 _RUN_FIELDS = (
     "out", "seed", "permutations", "title", "lang", "weights", "islands", "adjust", "sided",
     "alpha", "dpi", "cdn", "basemap", "k", "figures", "cluster_set", "labels",
 )  # fmt: skip
-_DATA_FIELDS = (
-    "name_col", "province_col", "prefecture_col", "code_col", "year_col", "encoding", "sheet",
-    "level", "geometry", "id_col", "datum", "layer", "max_unmatched", "crs",
-    "geometry_encoding", "all_numeric", "bivariate", "transform", "per", "smooth", "scale",
-    "tiers",
-)  # fmt: skip
+
+
+def _say(*lines: str) -> None:
+    """Lines for the person at the terminal: stderr, stdout is the command's output."""
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _pandas(**display: Any) -> Any:
+    """The display options of pandas (``width=200`` ...) for the tables printed."""
+    import pandas as pd
+
+    return pd.option_context(*(x for k, v in display.items() for x in (f"display.{k}", v)))
+
+
+def _records(value: Any) -> Any:
+    """JSON of what ``json`` cannot write itself: a frame as a list of records, else text."""
+    if hasattr(value, "to_json"):
+        return json.loads(value.to_json(orient="records", force_ascii=False))
+    return str(value)
+
+
+def _dump(payload: Any) -> int:
+    print(json.dumps(payload, ensure_ascii=False, indent=1, default=_records))
+    return EXIT_OK
+
+
+def _counts(counts: Any) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def _study(args: argparse.Namespace, **fields: Any) -> Any:
@@ -66,9 +70,9 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
     from geotool.report import study as report
     from geotool.study import Study
 
+    names = {f.name for f in dataclasses.fields(Study)} - {"data", "recipe", "value_cols"}
     given = {
-        name: value
-        for name in (*_RUN_FIELDS, *_DATA_FIELDS)
+        name: value for name in names
         if (value := getattr(args, name, None)) is not None and value is not False
         and value != ""
     }  # fmt: skip
@@ -97,15 +101,26 @@ def _execute(study: Any, stage: str, owner: str = "", **options: Any) -> dict[st
     return pipeline.run(study, analysis=None, stages=(step,), owner=owner, index=False)
 
 
+def _output_file(args: argparse.Namespace, owner: str, inputs: list[Any]) -> tuple[Path, Any]:
+    """``--out`` checked, and held by this command until it ends (one writer at a time)."""
+    from geotool import _validate as check
+    from geotool._outdir import OutputFile
+
+    out = check.output_file(args.out, inputs=inputs)
+    return out, args.hold(OutputFile(out, owner=owner))
+
+
 def _cmd_check_report(args: argparse.Namespace) -> int:
     from geotool.report import study as report
 
     table = report.run(_study(args, out=None), check_only=True)["check_report"]["table"]
     failed = int((table["status"] == "mismatch").sum())
     if args.json:
-        _dump({"ok": failed == 0, "figures": _records(table)})
+        _dump({"ok": failed == 0, "figures": table})
     else:
-        _print_table(table, ["figure", "key", "stated", "computed", "status", "note"])
+        with _pandas(max_rows=None, width=200, max_colwidth=70):
+            print(table[["figure", "key", "stated", "computed", "status", "note"]].to_string(
+                index=False))  # fmt: skip
         counts = table["status"].value_counts().to_dict()
         print(f"\n{len(table)} figures: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return EXIT_FAILED if failed else EXIT_OK
@@ -134,13 +149,8 @@ def _cmd_boundaries_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
-    from geotool import _validate as check
-    from geotool._outdir import OutputFile
-
-    out = check.output_file(args.out, inputs=[args.file])
-    target = args.hold(OutputFile(out, owner="geotool match"))  # one writer at a time
-    _execute(_study(args, out=None), "match", out=out, target=target,
-             say=partial(print, file=sys.stderr))  # fmt: skip
+    out, target = _output_file(args, "geotool match", [args.file])
+    _execute(_study(args, out=None), "match", out=out, target=target, say=_say)
     return EXIT_OK
 
 
@@ -153,29 +163,27 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         bivariate=args.other_ranking, sensitivity=args.sensitivity,
         on_table=partial(_county_level, args.other_ranking),
     )  # fmt: skip
-    if args.sensitivity:
-        if args.json:
-            print(r["sensitivity"].to_json(orient="records", force_ascii=False, indent=1))
-        else:
-            cols = ["weights", "statistic", "value", "expected", "z_norm", "p_norm", "p_sim"]
-            _print_table(r["sensitivity"].round(4), cols)
-        return EXIT_OK
-    if args.json:
-        jc = r["join_counts"]
-        return _dump({
-            "global": _records(r["global"]),
-            "join_counts": None if jc is None else _records(jc),
+    if args.sensitivity and args.json:
+        print(r["sensitivity"].to_json(orient="records", force_ascii=False, indent=1))
+    elif args.sensitivity:
+        cols = ["weights", "statistic", "value", "expected", "z_norm", "p_norm", "p_sim"]
+        with _pandas(max_rows=None, width=200, max_colwidth=70):
+            print(r["sensitivity"].round(4)[cols].to_string(index=False))
+    elif args.json:
+        _dump({
+            "global": r["global"], "join_counts": r["join_counts"],
             "lisa_counts": r["lisa_counts"],
             "local_geary_counts": r["local_geary"]["cluster"].value_counts().to_dict(),
             "local_join_counts": {
-                case: _records(frame[frame["significant"]][["name", "ljc", "p_sim"]].reset_index())
+                case: frame[frame["significant"]][["name", "ljc", "p_sim"]].reset_index()
                 for case, frame in r["joins"].items()
             },
             **{k: r[k] for k in ("weights", "alpha", "adjust", "p_sided", "lisa_rule")},
             "adjust_note": r["local"].attrs.get("adjust_note", ""),
             "fdr": r["fdr"], "local_table": str(r["local_table"]),
         })  # fmt: skip
-    _print_autocorr(r, args, study.sided)
+    else:
+        _print_autocorr(r, args, study.sided)
     return EXIT_OK
 
 
@@ -192,8 +200,6 @@ def _county_level(bivariate: str | None, table: Any) -> None:
 
 def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> None:
     """``geotool autocorr``'s statistics, as text."""
-    import pandas as pd
-
     values, rep = r["values"], r["weights"]
     if values.attrs.get("high_means"):
         print(f"{values.name}: {values.attrs['high_means']}")
@@ -204,7 +210,7 @@ def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> 
         f"{rep['islands']['rule']}; {rep['components']} components)"
     )
     cols = ["statistic", "value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"]
-    with pd.option_context("display.float_format", "{:.4g}".format):
+    with _pandas(float_format="{:.4g}".format):
         print(r["global"].reindex(columns=cols).to_string(index=False))
         if r["join_counts"] is not None:
             print(r["join_counts"][[*cols[:5], "p_sim"]].to_string(index=False))
@@ -230,29 +236,22 @@ def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> 
     print(f"local table: {r['local_table']}")
 
 
-def _counts(counts: Any) -> str:
-    return ", ".join(f"{k} {v}" for k, v in counts.items())
-
-
 def _cmd_tiers(args: argparse.Namespace) -> int:
     study = _study(args, out=args.out if args.data is not None else None)
     r = _execute(study, "tiers", "geotool tiers", ranking=args.ranking, method=args.method,
                  k=args.classes, on_table=partial(_report_cuts, args.method))  # fmt: skip
-    method = r["method"]
-    result = r["tiers"]
+    method, result = r["method"], r["tiers"]
     if args.json:
-        skip = ("shapes", "mobility")
-        payload = {k: _records(v) if hasattr(v, "to_json") else v
-                   for k, v in result.items() if k not in skip}  # fmt: skip
+        payload = {k: v for k, v in result.items() if k not in ("shapes", "mobility")}
         if "mobility" in result:
             payload["mobility"] = {k: v.to_dict() for k, v in result["mobility"].items()}
-        return _dump(payload, default=str)
+        return _dump(payload)
     head = f"{r['label']}: tiers by {method}" + (f", k={args.classes}" * (method != "report"))
-    vectors = result["vectors"][["from", "to", "bearing_deg", "length_km"]]
     _sections(head, [
         ("composition by region", result.get("composition")),
         ("geography per tier", result["geography"]),
-        ("diffusion vectors (from tier 1's mean centre)", vectors),
+        ("diffusion vectors (from tier 1's mean centre)",
+         result["vectors"][["from", "to", "bearing_deg", "length_km"]]),
         ("gradient test (two-sided permutation p)", result["gradient"]),
         ("change on 2019", result.get("region_change")),
         ("tier centres by year", result.get("yearly_centres")),
@@ -264,20 +263,13 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
 
 def _report_cuts(method: str, table: Any) -> None:
     if method == "report":  # the report's cut points are for its own ranking
-        print(
-            "tiers of --data: the report's cut points do not apply; Ward clustering "
-            "instead (choose with --method)",
-            file=sys.stderr,
-        )
+        _say("tiers of --data: the report's cut points do not apply; Ward clustering instead "
+             "(choose with --method)")  # fmt: skip
 
 
 def _sections(head: str, sections: list[tuple[str, Any]], **display: Any) -> None:
     """A headline, then each titled table (composition and mobility with their index)."""
-    import pandas as pd
-
-    shown = {f"display.{k}": v for k, v in display.items()}
-    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format,
-                           *(x for kv in shown.items() for x in kv)):  # fmt: skip
+    with _pandas(width=200, float_format="{:.3f}".format, **display):
         print(head)
         for title, frame in sections:
             if frame is not None:
@@ -290,9 +282,9 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
     name, other, checked = r["set"], r["other"], r["geometry_check"]
     if args.json:
         return _dump({
-            "set": name, "geometry_check": checked, "counts": _records(r["counts"]),
-            f"changes_vs_{other}": _records(r["changes"]), "belts": _records(r["belts"]),
-            "radiation": _records(r["radiation"]), "overlaps": _records(r["overlaps"]),
+            "set": name, "geometry_check": checked, "counts": r["counts"],
+            f"changes_vs_{other}": r["changes"], "belts": r["belts"],
+            "radiation": r["radiation"], "overlaps": r["overlaps"],
         })  # fmt: skip
     _sections(
         f"definition set {name}: code and geometry membership agree for "
@@ -312,18 +304,11 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from geotool import _validate as check
-    from geotool._outdir import OutputFile
-
-    out = check.output_file(args.out, inputs=[args.data] if args.data else [])
-    args.hold(OutputFile(out, owner="geotool map"))  # the map and its match report
+    out, _ = _output_file(args, "geotool map", [args.data] if args.data else [])
     r = _execute(_study(args, out=None), "map", kind=args.kind, out=out, scheme=args.scheme,
                  k=args.classes, offline=args.offline)  # fmt: skip
-    print(
-        f"wrote {out} ({r['bytes'] / 1e6:.2f} MB"
-        f"{', Leaflet from the CDN' if args.cdn else ', self-contained'})",
-        file=sys.stderr,
-    )
+    how = "Leaflet from the CDN" if args.cdn else "self-contained"
+    _say(f"wrote {out} ({r['bytes'] / 1e6:.2f} MB, {how})")
     return EXIT_OK
 
 
@@ -338,14 +323,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise InputError(msg)
     study = _study(args)
     summary = report.run(study) if study.recipe is not None else pipeline.run(study)
-    print(
-        f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
-        file=sys.stderr,
-    )
-    for line in pipeline.headline(summary):
-        print(line, file=sys.stderr)
-    ok = summary.get("check_report", {}).get("ok", True)
-    return EXIT_OK if ok else EXIT_FAILED
+    _say(f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
+         *pipeline.headline(summary))  # fmt: skip
+    return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -358,15 +338,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = r["result"]
     failed = result[result["status"] == "failed"]
-    print(
-        f"{len(result)} tasks {r['where']}: {len(result) - len(failed)} ok, {len(failed)} "
-        f"failed; wrote {Path(args.out) / 'batch.csv'}",
-        file=sys.stderr,
-    )
-    for key, error in failed[["key", "error"]].head(20).to_numpy():
-        print(f"  failed {key}: {short(str(error), 160)}", file=sys.stderr)
+    lines = [f"  failed {key}: {short(str(error), 160)}"
+             for key, error in failed[["key", "error"]].head(20).to_numpy()]  # fmt: skip
     if len(failed) > 20:
-        print(f"  ... and {len(failed) - 20} more (status column of batch.csv)", file=sys.stderr)
+        lines.append(f"  ... and {len(failed) - 20} more (status column of batch.csv)")
+    _say(f"{len(result)} tasks {r['where']}: {len(result) - len(failed)} ok, {len(failed)} "
+         f"failed; wrote {Path(args.out) / 'batch.csv'}", *lines)  # fmt: skip
     return EXIT_FAILED if len(failed) else EXIT_OK
 
 
@@ -377,9 +354,9 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _flag(*names: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """One option of the parser: its names and ``add_argument``'s keywords."""
-    return names, options
+def _flag(*names: str, key: str = "", **options: Any) -> tuple[str, tuple[str, ...], dict]:
+    """One option: its key in the commands' lists (default: its name), names and keywords."""
+    return key or names[0].lstrip("-"), names, options
 
 
 class _Help(argparse.HelpFormatter):
@@ -392,152 +369,149 @@ class _Help(argparse.HelpFormatter):
         return f"{action.help}; default {default}"
 
 
-_BASEMAPS = ["none", "positron", "osm", "amap"]
-_ADJUST = ["none", "bonferroni", "fdr"]
 _RANKINGS = ["industrial_counties", "innovation_counties", "industrial_districts"]
-_USER = "@where"  # the flags of a user's data (:data:`_GROUPS`)
+_LEVELS = ["county", "prefecture", "province"]
+_PATH = {"type": _path}
 
-#: Every option of every subcommand, once: a command lists the keys it takes (or a group
-#: of :data:`_GROUPS`) and may give its own defaults (:data:`_SUBCOMMANDS`).
-_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
-    "json": _flag("--json", action="store_true", help="machine-readable output (JSON)"),
-    "out": _flag("--out", type=_path,
-                 help="where the results go: a folder (map: the page; run: outputs unless given)"),
-    "table": _flag("file", type=_path, help="the table: CSV (UTF-8 or GBK) or .xlsx"),
-    "report-out": _flag("--out", default="match_report.csv", help="the match report (CSV)"),
-    "ranking": _flag("--ranking", default="industrial_counties", choices=_RANKINGS,
-                     help="the report's ranking to analyse"),
-    "variable": _flag("--variable", default="score",
-                      help="member, score (101 - rank) or tier_strength (5 - tier)"),
-    "data": _flag("--data", type=_path, help="your own data instead of the report's: a table "
-                  "(CSV in UTF-8/GBK, .xlsx) or a geometry file holding the values"),
-    "value-col": _flag("--value-col", help="value column(s) of --data, comma-separated "
-                       "(default: the only numeric one)"),
-    "score": _flag("--score", dest="value_col",
-                   help="score column of --data (default: the only numeric one)"),
-    "year-col": _flag("--year-col", help="year column (a panel in long form)"),
-    **{f"{c}-col": _flag(f"--{c}-col", help=f"column holding the {c}")
-       for c in ("name", "province", "prefecture", "code")},
-    "encoding": _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
-    "sheet": _flag("--sheet", help="Excel sheet name or number"),
-    "level": _flag("--level", default="auto", choices=["auto", "county", "prefecture", "province"],
-                   help="level of the units of --data; auto: detected from codes and names"),
-    "geometry": _flag("--geometry", type=_path, help="your own polygons (GeoPackage, Shapefile "
-                      "or .zip, GeoJSON, GeoParquet)"),
-    "id-col": _flag("--id-col", help="id column of --geometry and --data: unit codes or names"),
-    "datum": _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
-                   help="datum of --geometry: gcj02 for AMap-derived, bd09 for Baidu-derived"),
-    "layer": _flag("--layer", help="layer of a GeoPackage with several"),
-    "crs": _flag("--crs", help="CRS of --geometry when its own is missing or wrong (EPSG:4326)"),
-    "geometry-encoding": _flag("--geometry-encoding", help="encoding of --geometry's attributes "
-                               "(a .dbf's, e.g. gbk; default: its .cpg, else detected)"),
-    "max-unmatched": _flag("--max-unmatched", type=float, default=0.0,
-                           help="share of rows allowed to stay unmatched or ambiguous"),
-    "weights": _flag("--weights", help="weights spec: queen, rook, knn:6, distance:100km"),
-    "islands": _flag("--islands", default="nearest", metavar="RULE",
-                     help="units without neighbours: nearest (within 3x the median nearest "
-                     "distance), max:100km, nearest:unbounded, drop or keep"),
-    "sided": _flag("--sided", default="two", choices=["two", "folded"], help="local p-values: "
-                   "two-sided (alpha holds under the null) or folded (GeoDa's one-sided)"),
-    "permutations": _flag("--permutations", type=int, help="permutations of the pseudo p-values"),
-    "seed": _flag("--seed", type=int, help="random seed of the permutations"),
-    "alpha": _flag("--alpha", type=float, default=0.05, help="significance level"),
-    "adjust": _flag("--adjust", choices=_ADJUST, help="multiple-comparison rule of the LISA "
-                    "classes and Gi*: none (each unit at alpha), bonferroni or fdr"),
-    "fdr": _flag("--fdr", action="store_true", help="same as --adjust fdr"),
-    "other-ranking": _flag("--bivariate", dest="other_ranking", metavar="BIVARIATE",
-                           help="another ranking: bivariate Moran of --variable with its score"),
-    "sensitivity": _flag("--sensitivity", action="store_true", help="global statistics under "
-                         "queen, rook, knn:6 and a distance band (the report's or the data's)"),
-    "method": _flag("--method", default="report", choices=["report", "ward", "jenks", "quantiles"],
-                    help="the report's cut points, or how to class the scores"),
-    "tier-k": _flag("-k", dest="classes", metavar="K", type=int, default=4,
-                    help="number of tiers for ward/jenks"),
-    "set": _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
-                 help="cluster definitions: report2020, plans, or a YAML/CSV file of them"),
-    "kind": _flag("kind", nargs="?", default="rankings",
-                  choices=["rankings", "lisa", "tiers", "clusters"], help="the report's map"),
-    "cdn": _flag("--cdn", action="store_true",
-                 help="load Leaflet from its CDN (smaller, blank offline), not self-contained"),
-    "offline": _flag("--offline", action="store_true", help=argparse.SUPPRESS),  # the default
-    "basemap": _flag("--basemap", default="none", choices=_BASEMAPS, help="tiles under the map"),
-    "scheme": _flag("--scheme", default="quantiles",
-                    choices=["quantiles", "fisherjenks", "equalinterval"], help="value classes"),
-    "map-k": _flag("-k", dest="classes", metavar="K", type=int,
-                   help="number of value classes (5, fewer if the data have fewer)"),
-    "title": _flag("--title", help="the title of the map or study"),
-    "study-file": _flag("file", nargs="?", type=_path, help="a study file (.toml), or your data "
-                        "(a table or a geometry file) as with --data"),
-    "label": _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
-                   help="a readable label of a column for titles and legends (repeatable)"),
-    "lang": _flag("--lang", choices=["zh", "en"], help="language of titles, legends and "
-                  "figures (default: zh for China, en elsewhere)"),
-    "tiers": _flag("--tiers", choices=["ward", "jenks", "quantiles"],
-                   help="how a variable's values are classed into tiers (default ward)"),
-    "k": _flag("-k", type=int, help="number of tiers (default 4)"),
-    "quiet": _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
-    "all-numeric": _flag("--all-numeric", action="store_true",
-                         help="analyse every numeric column of --data"),
-    "pairs": _flag("--bivariate", action="append", metavar="A:B",
-                   help="bivariate Moran's I and LISA of two value columns (repeatable)"),
-    "transform": _flag("--transform", choices=["log", "log1p", "standardise"],
-                       help="transform every variable (after --per), per year"),
-    "per": _flag("--per", help="population column: variables become rates"),
-    "smooth": _flag("--smooth", choices=["eb", "spatial_eb"], help="empirical-Bayes smoothing "
-                    "of the --per rates, for counts of events (cases, births) only"),
-    "scale": _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
-    "figures": _flag("--figures", default="",
-                     help="static figures for print, e.g. png,svg,pdf (about 4 s a figure)"),
-    "dpi": _flag("--dpi", type=int, help="resolution of the PNG figures"),
-    "batch": _flag("file", type=_path, help="CSV or .xlsx: a unit column, value columns"),
-    "variables": _flag("--variables", help="value columns, comma-separated (default: numeric)"),
-    "years": _flag("--years", help="years, comma-separated (default: every year)"),
-    "statistics": _flag("--statistics", default="moran,lisa", help="comma-separated: moran, "
-                        "geary, getis_ord_g (global), lisa, gi_star (local)"),
-    "layer-of": _flag("--level", default="county", choices=["county", "prefecture", "province"],
-                      help="bundled layer the units belong to"),
-    "islands-rule": _flag("--islands", default="nearest", choices=["nearest", "drop", "keep"],
-                          help="units without neighbours"),
-    "workers": _flag("--workers", type=int, help="local dask workers (default: one per CPU, at "
-                     "most 2 per CPU); 0 runs serially"),
-    "scheduler": _flag("--scheduler", help="a running dask scheduler: tcp://host:8786 (tls://, "
-                       "ws://, wss://) or its --scheduler-file"),
-    "connect-timeout": _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
-                             help="seconds the --scheduler has to answer"),
-    "max-tasks": _flag("--max-tasks", type=int, default=50_000,
-                       help="refuse a batch of more tasks (variables x years x weights x ...)"),
-    "max-output-gb": _flag("--max-output-gb", type=float, default=2.0,
-                           help="refuse a batch whose estimated output is larger"),
-}  # fmt: skip
+#: Every option of every subcommand, once, by key: a command lists the keys it takes
+#: (:data:`_SUBCOMMANDS`; ``@user`` and ``@perm`` are groups of them).
+_OPTIONS = {key: (names, options) for key, names, options in (
+    _flag("--json", action="store_true", help="machine-readable output (JSON)"),
+    _flag("--out", **_PATH, help="output folder (map: the page; run: outputs unless given)"),
+    _flag("--out", key="report", default="match_report.csv", help="the match report (CSV)"),
+    _flag("file", key="table", **_PATH, help="the table: CSV (UTF-8 or GBK) or .xlsx"),
+    _flag("file", key="study", nargs="?", **_PATH,
+          help="a study file (.toml), or your data (a table or a geometry file) as with --data"),
+    _flag("file", key="batch", **_PATH, help="CSV or .xlsx: a unit column, value columns"),
+    _flag("--ranking", default=_RANKINGS[0], choices=_RANKINGS, help="the report's ranking"),
+    _flag("--variable", default="score",
+          help="member, score (101 - rank) or tier_strength (5 - tier): high means strong"),
+    _flag("--data", **_PATH, help="your own data instead of the report's: a table (CSV in "
+          "UTF-8/GBK, .xlsx) or a geometry file holding the values"),
+    _flag("--value-col", help="value column(s) of --data, comma-separated (default: the only "
+          "numeric one)"),
+    _flag("--score", dest="value_col", help="score column of --data (default: the only numeric "
+          "one)"),
+    _flag("--year-col", help="year column (a panel in long form)"),
+    *(_flag(f"--{c}-col", help=f"column holding the {c}")
+      for c in ("name", "province", "prefecture", "code")),
+    _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
+    _flag("--sheet", help="Excel sheet name or number"),
+    _flag("--level", default="auto", choices=["auto", *_LEVELS],
+          help="level of the units of --data; auto: detected from codes and names"),
+    _flag("--level", key="layer-of", default="county", choices=_LEVELS,
+          help="bundled layer the units belong to"),
+    _flag("--geometry", **_PATH, help="your own polygons (GeoPackage, Shapefile or .zip, "
+          "GeoJSON, GeoParquet)"),
+    _flag("--id-col", help="id column of --geometry and --data: unit codes or names"),
+    _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
+          help="datum of --geometry: gcj02 for AMap-derived, bd09 for Baidu-derived"),
+    _flag("--layer", help="layer of a GeoPackage with several"),
+    _flag("--crs", help="CRS of --geometry when its own is missing or wrong (EPSG:4326)"),
+    _flag("--geometry-encoding", help="encoding of --geometry's attributes (a .dbf's, e.g. "
+          "gbk); default: its .cpg, else detected"),
+    _flag("--max-unmatched", type=float, default=0.0,
+          help="share of rows allowed to stay unmatched or ambiguous"),
+    _flag("--weights", help="weights spec: queen, rook, knn:6, distance:100km (batch: several, "
+          "comma-separated)"),
+    _flag("--islands", default="nearest", metavar="RULE", help="units without neighbours: "
+          "nearest (within 3x the median nearest distance), max:100km, nearest:unbounded, "
+          "drop or keep"),
+    _flag("--islands", key="islands-rule", default="nearest", choices=["nearest", "drop", "keep"],
+          help="units without neighbours"),
+    _flag("--sided", default="two", choices=["two", "folded"], help="local p-values: two-sided "
+          "(alpha holds under the null) or folded (GeoDa's one-sided)"),
+    _flag("--permutations", type=int, help="permutations of the pseudo p-values"),
+    _flag("--seed", type=int, help="random seed of the permutations"),
+    _flag("--alpha", type=float, default=0.05, help="significance level"),
+    _flag("--adjust", choices=["none", "bonferroni", "fdr"], help="multiple-comparison rule of "
+          "the LISA classes and Gi*: none (each unit at alpha), bonferroni or fdr"),
+    _flag("--fdr", action="store_true", help="same as --adjust fdr"),
+    _flag("--bivariate", key="other-ranking", dest="other_ranking", metavar="BIVARIATE",
+          help="another ranking: bivariate Moran of --variable with its score"),
+    _flag("--bivariate", key="pairs", action="append", metavar="A:B",
+          help="bivariate Moran's I and LISA of two value columns (repeatable)"),
+    _flag("--sensitivity", action="store_true", help="global statistics under queen, rook, "
+          "knn:6 and a distance band (the report's or the data's)"),
+    _flag("--method", default="report", choices=["report", "ward", "jenks", "quantiles"],
+          help="the report's cut points, or how to class the scores"),
+    _flag("-k", key="tier-k", dest="classes", metavar="K", type=int, default=4,
+          help="number of tiers for ward/jenks"),
+    _flag("-k", key="map-k", dest="classes", metavar="K", type=int,
+          help="number of value classes (5, fewer if the data have fewer)"),
+    _flag("-k", type=int, help="number of tiers (default 4)"),
+    _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
+          help="cluster definitions: report2020, plans, or a YAML/CSV file of them"),
+    _flag("kind", nargs="?", default="rankings", choices=["rankings", "lisa", "tiers", "clusters"],
+          help="the report's map"),
+    _flag("--cdn", action="store_true",
+          help="load Leaflet from its CDN (smaller, blank offline), not self-contained"),
+    _flag("--offline", action="store_true", help=argparse.SUPPRESS),  # the default now
+    _flag("--basemap", default="none", choices=["none", "positron", "osm", "amap"],
+          help="tiles under the map"),
+    _flag("--scheme", default="quantiles", choices=["quantiles", "fisherjenks", "equalinterval"],
+          help="value classes"),
+    _flag("--title", help="the title of the map or study"),
+    _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
+          help="a readable label of a column for titles and legends (repeatable)"),
+    _flag("--lang", choices=["zh", "en"],
+          help="language of titles, legends and figures (default: zh for China, en elsewhere)"),
+    _flag("--tiers", choices=["ward", "jenks", "quantiles"],
+          help="how a variable's values are classed into tiers (default ward)"),
+    _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
+    _flag("--all-numeric", action="store_true", help="analyse every numeric column of --data"),
+    _flag("--transform", choices=["log", "log1p", "standardise"],
+          help="transform every variable (after --per), per year"),
+    _flag("--per", help="population column: variables become rates"),
+    _flag("--smooth", choices=["eb", "spatial_eb"], help="empirical-Bayes smoothing of the "
+          "--per rates, for counts of events (cases, births) only"),
+    _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
+    _flag("--figures", default="",
+          help="static figures for print, e.g. png,svg,pdf (about 4 s a figure)"),
+    _flag("--dpi", type=int, help="resolution of the PNG figures"),
+    _flag("--variables", help="value columns, comma-separated (default: the numeric ones)"),
+    _flag("--years", help="years, comma-separated (default: every year)"),
+    _flag("--statistics", default="moran,lisa",
+          help="comma-separated: moran, geary, getis_ord_g (global), lisa, gi_star (local)"),
+    _flag("--workers", type=int,
+          help="local dask workers (default: one per CPU, at most 2 per CPU); 0 runs serially"),
+    _flag("--scheduler", help="a running dask scheduler: tcp://host:8786 (tls://, ws://, "
+          "wss://) or its --scheduler-file"),
+    _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+          help="seconds the --scheduler has to answer"),
+    _flag("--max-tasks", type=int, default=50_000,
+          help="refuse a batch of more tasks (variables x years x weights x statistics)"),
+    _flag("--max-output-gb", type=float, default=2.0,
+          help="refuse a batch whose estimated output is larger"),
+)}  # fmt: skip
 
 #: Flags that several subcommands take together.
 _GROUPS = {
-    _USER: "year-col name-col province-col prefecture-col code-col encoding sheet level "
+    "@user": "year-col name-col province-col prefecture-col code-col encoding sheet level "
     "geometry id-col datum layer crs geometry-encoding max-unmatched",
     "@perm": "permutations seed",
 }
 
-#: Every subcommand: its name, help, flags (:data:`_OPTIONS`) and its own defaults.
+#: Every subcommand: its name, help, flags (keys of :data:`_OPTIONS`) and own defaults.
 _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("check-report", "recompute the report's figures from the data", "json", {}),
     ("boundaries info", "describe the bundled boundaries", "json", {}),
-    ("match", "resolve a table's names to adcodes", "table report-out encoding sheet name-col "
+    ("match", "resolve a table's names to adcodes", "table report encoding sheet name-col "
      "province-col prefecture-col code-col max-unmatched", {}),
-    ("autocorr", "global and local spatial autocorrelation", f"ranking variable data value-col "
-     f"{_USER} weights islands sided @perm alpha adjust fdr other-ranking sensitivity json out",
+    ("autocorr", "global and local spatial autocorrelation", "ranking variable data value-col "
+     "@user weights islands sided @perm alpha adjust fdr other-ranking sensitivity json out",
      {"weights": "queen", "out": "outputs_autocorr"}),
     ("tiers", "tier composition, geography, diffusion and gradient",
-     f"ranking data score {_USER} method tier-k @perm json out",
+     "ranking data score @user method tier-k @perm json out",
      {"out": "outputs_tiers", "flags": {"value_col": "--score"}}),
     ("clusters", "city-cluster membership, counts, belts, radiation", "set ranking @perm json",
      {}),
-    ("map", "write one interactive map as standalone HTML", f"kind out cdn offline basemap set "
-     f"weights @perm data value-col {_USER} scheme map-k title",
-     {"out": "outputs/maps/map.html"}),
+    ("map", "write one interactive map as standalone HTML", "kind out cdn offline basemap set "
+     "weights @perm data value-col @user scheme map-k title", {"out": "outputs/maps/map.html"}),
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
-     f"study-file out @perm title label lang tiers k cdn offline basemap quiet data value-col "
-     f"{_USER} all-numeric pairs transform per smooth scale weights set adjust islands sided "
-     "figures dpi",  # a study file's own options stay unless given
+     "study out @perm title label lang tiers k cdn offline basemap quiet data value-col @user "
+     "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi",
+     # a study file's own options stay unless given
      dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
     ("batch", "many analyses (variables x years x weights x statistics), on dask",
      "batch id-col year-col variables years weights statistics layer-of @perm alpha "
@@ -555,18 +529,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Spatial analysis of China's top-100 industrial counties and districts.",
     )
     top.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
-    top.add_argument(
-        "--debug", action="store_true", help="show the traceback of an unexpected error"
-    )
+    top.add_argument("--debug", action="store_true", help="show the traceback of a crash")
     top.set_defaults(flags={})
     sub = top.add_subparsers(dest="command", required=True)
     for name, text, keys, own in _SUBCOMMANDS:
         command, _, action = name.partition(" ")
         p = sub.add_parser(command, help=text, formatter_class=_Help)
         if action:  # boundaries info
-            actions = p.add_subparsers(dest="action", required=True)
-            p = actions.add_parser(action, help="counts, vintage, datum, islands",
-                                   formatter_class=_Help)  # fmt: skip
+            p = p.add_subparsers(dest="action", required=True).add_parser(
+                action, help="counts, vintage, datum, islands", formatter_class=_Help)
         defaults = {"permutations": settings.permutations, "seed": settings.seed} | own
         for key in " ".join(_GROUPS.get(k, k) for k in keys.split()).split():
             names, options = _OPTIONS[key]
@@ -574,23 +545,19 @@ def _parser() -> argparse.ArgumentParser:
             if dest in defaults:
                 options = options | {"default": defaults[dest]}
             p.add_argument(*names, **options)
-        if "flags" in own:  # flags named otherwise in this command's messages
-            p.set_defaults(flags=own["flags"])
+        p.set_defaults(flags=own.get("flags", {}))  # flags this command names otherwise
     return top
 
 
 #: Library parameters as the CLI spells them: errors name parameters, users see flags.
+#: Every option named as its parameter, except the commands' own (``data=``, ``method=``
+#: ... of the library stay as they are).
 _FLAGS = {
-    name: "--" + name.replace("_", "-")
-    for name in (  # noqa: SIM905
-        "value_col name_col province_col prefecture_col code_col year_col max_unmatched level "
-        "geometry id_col datum layer crs geometry_encoding all_numeric transform per smooth "
-        "scale bivariate permutations seed alpha islands sided encoding sheet basemap cdn "
-        "offline scheme out variable adjust fdr workers scheduler connect_timeout variables "
-        "years weights statistics max_tasks max_output_gb figures dpi title lang tiers"
-    ).split()
+    names[0].lstrip("-").replace("-", "_"): names[0]
+    for names, options in _OPTIONS.values()
+    if names[0].startswith("-") and "dest" not in options
+    and names[0] not in ("--json", "--ranking", "--data", "--sensitivity", "--method")
 } | {
-    "k": "-k",
     "report_path": "the match report (named after --out)",
     "labels": "--label",
     "value_cols": "--value-col",
