@@ -223,9 +223,8 @@ def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> 
     print(f"local Geary classes at alpha {args.alpha}: " + _counts(geary))
     for case, frame in r["joins"].items():
         hits = frame[frame["significant"]].sort_values(["p_sim", "ljc"], ascending=[True, False])
-        what = "BB clusters (ranked among ranked)" if case == "BB" else (
-            f"co-location clusters (CLC) with {args.other_ranking}"
-        )  # fmt: skip
+        what = ("BB clusters (ranked among ranked)" if case == "BB"
+                else f"co-location clusters (CLC) with {args.other_ranking}")  # fmt: skip
         print(
             f"local join counts, {what}: {len(hits)} of {int(frame['p_sim'].notna().sum())} "
             f"tested units at alpha {args.alpha} (one-sided upper p_sim): "
@@ -371,53 +370,49 @@ class _Help(argparse.HelpFormatter):
 
 _RANKINGS = ["industrial_counties", "innovation_counties", "industrial_districts"]
 _LEVELS = ["county", "prefecture", "province"]
-_PATH = {"type": _path}
+_CLASSES = ["ward", "jenks", "quantiles"]
+_BASEMAPS = ["none", "positron", "osm", "amap"]
+_SCHEMES = ["quantiles", "fisherjenks", "equalinterval"]
+_MAPS = ["rankings", "lisa", "tiers", "clusters"]
+_TRANSFORMS = ["log", "log1p", "standardise"]
 
 #: Every option of every subcommand, once, by key: a command lists the keys it takes
 #: (:data:`_SUBCOMMANDS`; ``@user`` and ``@perm`` are groups of them).
 _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("--json", action="store_true", help="machine-readable output (JSON)"),
-    _flag("--out", **_PATH, help="output folder (map: the page; run: outputs unless given)"),
+    _flag("--out", type=_path, help="output folder (map: the page; run: outputs unless given)"),
     _flag("--out", key="report", default="match_report.csv", help="the match report (CSV)"),
-    _flag("file", key="table", **_PATH, help="the table: CSV (UTF-8 or GBK) or .xlsx"),
-    _flag("file", key="study", nargs="?", **_PATH,
-          help="a study file (.toml), or your data (a table or a geometry file) as with --data"),
-    _flag("file", key="batch", **_PATH, help="CSV or .xlsx: a unit column, value columns"),
+    _flag("file", key="table", type=_path, help="the table: CSV (UTF-8 or GBK) or .xlsx"),
+    _flag("file", key="study", nargs="?", type=_path, help="a study file (.toml), or your --data"),
+    _flag("file", key="batch", type=_path, help="CSV or .xlsx: a unit column, value columns"),
     _flag("--ranking", default=_RANKINGS[0], choices=_RANKINGS, help="the report's ranking"),
     _flag("--variable", default="score",
           help="member, score (101 - rank) or tier_strength (5 - tier): high means strong"),
-    _flag("--data", **_PATH, help="your own data instead of the report's: a table (CSV in "
-          "UTF-8/GBK, .xlsx) or a geometry file holding the values"),
-    _flag("--value-col", help="value column(s) of --data, comma-separated (default: the only "
-          "numeric one)"),
-    _flag("--score", dest="value_col", help="score column of --data (default: the only numeric "
-          "one)"),
+    _flag("--data", type=_path, help="your table (CSV, .xlsx) or geometry file, not the report's"),
+    _flag("--value-col", help="value column(s) of --data, comma-separated; default: the numeric"),
+    _flag("--score", dest="value_col", help="score column of --data; default: the numeric one"),
     _flag("--year-col", help="year column (a panel in long form)"),
-    *(_flag(f"--{c}-col", help=f"column holding the {c}")
-      for c in ("name", "province", "prefecture", "code")),
+    *(_flag(f"--{c}-col", help=f"column of the {c}") for c in ("name", "province", "prefecture")),
+    _flag("--code-col", help="column of the code"),
     _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
     _flag("--sheet", help="Excel sheet name or number"),
     _flag("--level", default="auto", choices=["auto", *_LEVELS],
           help="level of the units of --data; auto: detected from codes and names"),
-    _flag("--level", key="layer-of", default="county", choices=_LEVELS,
-          help="bundled layer the units belong to"),
-    _flag("--geometry", **_PATH, help="your own polygons (GeoPackage, Shapefile or .zip, "
-          "GeoJSON, GeoParquet)"),
+    _flag("--level", key="layer-of", default="county", choices=_LEVELS, help="the units' layer"),
+    _flag("--geometry", type=_path, help="your polygons (GeoPackage, Shapefile, GeoJSON ...)"),
     _flag("--id-col", help="id column of --geometry and --data: unit codes or names"),
     _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
           help="datum of --geometry: gcj02 for AMap-derived, bd09 for Baidu-derived"),
     _flag("--layer", help="layer of a GeoPackage with several"),
     _flag("--crs", help="CRS of --geometry when its own is missing or wrong (EPSG:4326)"),
-    _flag("--geometry-encoding", help="encoding of --geometry's attributes (a .dbf's, e.g. "
-          "gbk); default: its .cpg, else detected"),
-    _flag("--max-unmatched", type=float, default=0.0,
-          help="share of rows allowed to stay unmatched or ambiguous"),
+    _flag("--geometry-encoding", help="encoding of a .dbf (e.g. gbk); default: .cpg, or detected"),
+    _flag("--max-unmatched", type=float, default=0.0, help="share of rows allowed unmatched"),
     _flag("--weights", help="weights spec: queen, rook, knn:6, distance:100km (batch: several, "
           "comma-separated)"),
     _flag("--islands", default="nearest", metavar="RULE", help="units without neighbours: "
           "nearest (within 3x the median nearest distance), max:100km, nearest:unbounded, "
           "drop or keep"),
-    _flag("--islands", key="islands-rule", default="nearest", choices=["nearest", "drop", "keep"],
+    _flag("--islands", key="rule", default="nearest", choices=["nearest", "drop", "keep"],
           help="units without neighbours"),
     _flag("--sided", default="two", choices=["two", "folded"], help="local p-values: two-sided "
           "(alpha holds under the null) or folded (GeoDa's one-sided)"),
@@ -433,56 +428,40 @@ _OPTIONS = {key: (names, options) for key, names, options in (
           help="bivariate Moran's I and LISA of two value columns (repeatable)"),
     _flag("--sensitivity", action="store_true", help="global statistics under queen, rook, "
           "knn:6 and a distance band (the report's or the data's)"),
-    _flag("--method", default="report", choices=["report", "ward", "jenks", "quantiles"],
+    _flag("--method", default="report", choices=["report", *_CLASSES],
           help="the report's cut points, or how to class the scores"),
-    _flag("-k", key="tier-k", dest="classes", metavar="K", type=int, default=4,
-          help="number of tiers for ward/jenks"),
-    _flag("-k", key="map-k", dest="classes", metavar="K", type=int,
-          help="number of value classes (5, fewer if the data have fewer)"),
+    _flag("-k", key="tier-k", dest="classes", metavar="K", type=int, default=4, help="tier count"),
+    _flag("-k", key="map-k", dest="classes", metavar="K", type=int, help="classes; default 5"),
     _flag("-k", type=int, help="number of tiers (default 4)"),
     _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
           help="cluster definitions: report2020, plans, or a YAML/CSV file of them"),
-    _flag("kind", nargs="?", default="rankings", choices=["rankings", "lisa", "tiers", "clusters"],
-          help="the report's map"),
-    _flag("--cdn", action="store_true",
-          help="load Leaflet from its CDN (smaller, blank offline), not self-contained"),
+    _flag("kind", nargs="?", default="rankings", choices=_MAPS, help="which of the report's maps"),
+    _flag("--cdn", action="store_true", help="Leaflet from its CDN (smaller, blank offline)"),
     _flag("--offline", action="store_true", help=argparse.SUPPRESS),  # the default now
-    _flag("--basemap", default="none", choices=["none", "positron", "osm", "amap"],
-          help="tiles under the map"),
-    _flag("--scheme", default="quantiles", choices=["quantiles", "fisherjenks", "equalinterval"],
-          help="value classes"),
+    _flag("--basemap", default="none", choices=_BASEMAPS, help="tiles under the map"),
+    _flag("--scheme", default="quantiles", choices=_SCHEMES, help="how values are classed"),
     _flag("--title", help="the title of the map or study"),
     _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
           help="a readable label of a column for titles and legends (repeatable)"),
-    _flag("--lang", choices=["zh", "en"],
-          help="language of titles, legends and figures (default: zh for China, en elsewhere)"),
-    _flag("--tiers", choices=["ward", "jenks", "quantiles"],
-          help="how a variable's values are classed into tiers (default ward)"),
+    _flag("--lang", choices=["zh", "en"], help="language of the pages; default: zh in China"),
+    _flag("--tiers", choices=_CLASSES, help="how values are classed into tiers (default ward)"),
     _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
     _flag("--all-numeric", action="store_true", help="analyse every numeric column of --data"),
-    _flag("--transform", choices=["log", "log1p", "standardise"],
-          help="transform every variable (after --per), per year"),
+    _flag("--transform", choices=_TRANSFORMS, help="transform of every variable, after --per"),
     _flag("--per", help="population column: variables become rates"),
-    _flag("--smooth", choices=["eb", "spatial_eb"], help="empirical-Bayes smoothing of the "
-          "--per rates, for counts of events (cases, births) only"),
+    _flag("--smooth", choices=["eb", "spatial_eb"], help="empirical-Bayes rates of event counts"),
     _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
-    _flag("--figures", default="",
-          help="static figures for print, e.g. png,svg,pdf (about 4 s a figure)"),
+    _flag("--figures", default="", help="figures for print, e.g. png,svg,pdf (4 s a figure)"),
     _flag("--dpi", type=int, help="resolution of the PNG figures"),
     _flag("--variables", help="value columns, comma-separated (default: the numeric ones)"),
     _flag("--years", help="years, comma-separated (default: every year)"),
-    _flag("--statistics", default="moran,lisa",
-          help="comma-separated: moran, geary, getis_ord_g (global), lisa, gi_star (local)"),
-    _flag("--workers", type=int,
-          help="local dask workers (default: one per CPU, at most 2 per CPU); 0 runs serially"),
-    _flag("--scheduler", help="a running dask scheduler: tcp://host:8786 (tls://, ws://, "
-          "wss://) or its --scheduler-file"),
+    _flag("--statistics", default="moran,lisa", help="moran,geary,getis_ord_g,lisa,gi_star"),
+    _flag("--workers", type=int, help="local dask workers (default: one per CPU); 0: serially"),
+    _flag("--scheduler", help="a dask scheduler: tcp://host:8786, or its --scheduler-file"),
     _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
           help="seconds the --scheduler has to answer"),
-    _flag("--max-tasks", type=int, default=50_000,
-          help="refuse a batch of more tasks (variables x years x weights x statistics)"),
-    _flag("--max-output-gb", type=float, default=2.0,
-          help="refuse a batch whose estimated output is larger"),
+    _flag("--max-tasks", type=int, default=50_000, help="refuse a batch of more tasks"),
+    _flag("--max-output-gb", type=float, default=2.0, help="refuse a batch of larger output"),
 )}  # fmt: skip
 
 #: Flags that several subcommands take together.
@@ -515,7 +494,7 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
      dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
     ("batch", "many analyses (variables x years x weights x statistics), on dask",
      "batch id-col year-col variables years weights statistics layer-of @perm alpha "
-     "islands-rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
+     "rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
      {"id_col": "adcode", "weights": "queen", "out": "outputs/batch"}),
 ]  # fmt: skip
 
@@ -564,12 +543,8 @@ _FLAGS = {
 }
 
 #: Library spellings with no flag of their own, and what the CLI says instead.
-_SPELLINGS = {
-    "log1p=True": "--transform log1p",
-    "smooth=None": "no --smooth",
-    "transform=None": "no --transform",
-    "per=None": "no --per",
-    "adjust=None": "no --adjust",
+_SPELLINGS = {"log1p=True": "--transform log1p"} | {
+    f"{name}=None": f"no --{name}" for name in ("smooth", "transform", "per", "adjust")
 }
 _SPELLING = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in _SPELLINGS) + r")(?![\w'])")
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
@@ -645,40 +620,35 @@ def main(argv: list[str] | None = None) -> int:
             args.hold = stack.enter_context
             return _COMMANDS[args.command](args)
     except GeotoolError as exc:
-        print(f"geotool: error: {_as_flags(str(exc), args.flags)}", file=sys.stderr)
+        _say(f"geotool: error: {_as_flags(str(exc), args.flags)}")
         return EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("geotool: interrupted", file=sys.stderr)
+        _say("geotool: interrupted")
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return EXIT_OK
     except MemoryError:
-        msg = "out of memory; use fewer --permutations or a smaller table."
-        print(f"geotool: error: {msg}", file=sys.stderr)
+        _say("geotool: error: out of memory; use fewer --permutations or a smaller table.")
         return EXIT_INPUT
     except OSError as exc:  # a disk or permission problem outside a run's own handling
         where = f" ({short(exc.filename)})" if exc.filename else ""
-        print(f"geotool: error: {exc.strerror or exc}{where}; check the path.", file=sys.stderr)
+        _say(f"geotool: error: {exc.strerror or exc}{where}; check the path.")
         return EXIT_INPUT
     except Exception as exc:
         if args.debug:
             raise
-        print(
-            f"geotool: internal error: {type(exc).__name__}: {short(str(exc), 200)}. This is "
-            "a bug in geotool: please report it with the command you ran (add --debug for "
-            "the traceback).",
-            file=sys.stderr,
-        )
+        _say(f"geotool: internal error: {type(exc).__name__}: {short(str(exc), 200)}. This is "
+             "a bug in geotool: please report it with the command you ran (add --debug for "
+             "the traceback).")  # fmt: skip
         return EXIT_FAILED
 
 
 def entry() -> None:
     """The ``geotool`` console command: :func:`main`, then a prompt exit.
 
-    A finished run holds many objects whose teardown takes about 0.4 s; like mypy's
-    ``hard_exit``, the command flushes its output and leaves with ``os._exit`` (every
-    file is written atomically and closed by then). ``main()`` itself returns normally.
+    A run's teardown takes about 0.4 s: like mypy's ``hard_exit``, the command flushes its
+    output and leaves with ``os._exit`` (every file is written and closed by then).
     """
     code = main()
     logging.shutdown()
