@@ -16,7 +16,11 @@ from geotool import boundaries
 from geotool.geometry import CHINA_BOUNDS
 from geotool.weights import Weights, build
 
-__all__ = ["Analysis", "TierTable", "Variable", "in_china"]
+__all__ = ["CHINA_CORE", "Analysis", "TierTable", "Variable", "china_core", "in_china"]
+
+#: The eastern core China's tier distances are measured to: 上海's historic centre, 黄浦区.
+CHINA_CORE = "310101"
+
 
 @dataclass
 class Variable:
@@ -83,6 +87,9 @@ class Analysis:
         report's tiers; the classification's name for a user's variable).
     values_map : callable
         ``(info, opts) -> {file: folium.Map}``: the value maps of the variables.
+    unit_info : callable, optional
+        ``(lisa=, membership=) -> DataFrame``: a recipe's own tooltip table of the
+        units (default: the units' values, names, region, cluster and LISA class).
     extra : callable, optional
         ``(write, seed=, permutations=) -> dict``: a panel's dynamics.
 
@@ -109,6 +116,7 @@ class Analysis:
     #: band (:func:`geotool.weights.neighbour_band`). The 2020 report keeps its 100 km.
     sensitivity_specs: tuple[str, ...] | None = None
     extra: Any = None
+    unit_info: Any = None
     _weights: dict[tuple[tuple[str, ...], str], Weights] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -139,6 +147,12 @@ class Analysis:
                 else build(self.units.loc[ids], spec, labels="name", islands=islands)
             )
         return self._weights[key]
+
+
+def china_core() -> tuple[float, float]:
+    """(lon, lat) of :data:`CHINA_CORE`, for :func:`geotool.tiers.unit_positions`' ``core``."""
+    lon, lat = boundaries.units().loc[CHINA_CORE, ["rep_lon", "rep_lat"]].to_numpy(dtype=float)
+    return float(lon), float(lat)
 
 
 def in_china(units: gpd.GeoDataFrame | None) -> bool:

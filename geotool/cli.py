@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -24,37 +25,40 @@ from geotool._text import short
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
-
-def _print_table(frame: Any, columns: list[str]) -> None:
-    import pandas as pd
-
-    with pd.option_context(
-        "display.max_rows", None, "display.width", 200, "display.max_colwidth", 70
-    ):
-        print(frame[columns].to_string(index=False))
-
-
-def _records(frame: Any) -> Any:
-    """A frame as JSON records (a list of dicts)."""
-    return json.loads(frame.to_json(orient="records", force_ascii=False))
-
-
-def _dump(payload: Any, **options: Any) -> int:
-    print(json.dumps(payload, ensure_ascii=False, indent=1, **options))
-    return EXIT_OK
-
-
-#: Study fields of a run's options, and of the user's data (flags of the same name).
+#: Study fields that are a run's options; the others describe a user's data.
 _RUN_FIELDS = (
     "out", "seed", "permutations", "title", "lang", "weights", "islands", "adjust", "sided",
     "alpha", "dpi", "cdn", "basemap", "k", "figures", "cluster_set", "labels",
 )  # fmt: skip
-_DATA_FIELDS = (
-    "name_col", "province_col", "prefecture_col", "code_col", "year_col", "encoding", "sheet",
-    "level", "geometry", "id_col", "datum", "layer", "max_unmatched", "crs",
-    "geometry_encoding", "all_numeric", "bivariate", "transform", "per", "smooth", "scale",
-    "tiers",
-)  # fmt: skip
+
+
+def _say(*lines: str) -> None:
+    """Lines for the person at the terminal: stderr, stdout is the command's output."""
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _pandas(**display: Any) -> Any:
+    """The display options of pandas (``width=200`` ...) for the tables printed."""
+    import pandas as pd
+
+    return pd.option_context(*(x for k, v in display.items() for x in (f"display.{k}", v)))
+
+
+def _records(value: Any) -> Any:
+    """JSON of what ``json`` cannot write itself: a frame as a list of records, else text."""
+    if hasattr(value, "to_json"):
+        return json.loads(value.to_json(orient="records", force_ascii=False))
+    return str(value)
+
+
+def _dump(payload: Any) -> int:
+    print(json.dumps(payload, ensure_ascii=False, indent=1, default=_records))
+    return EXIT_OK
+
+
+def _counts(counts: Any) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def _study(args: argparse.Namespace, **fields: Any) -> Any:
@@ -66,9 +70,9 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
     from geotool.report import study as report
     from geotool.study import Study
 
+    names = {f.name for f in dataclasses.fields(Study)} - {"data", "recipe", "value_cols"}
     given = {
-        name: value
-        for name in (*_RUN_FIELDS, *_DATA_FIELDS)
+        name: value for name in names
         if (value := getattr(args, name, None)) is not None and value is not False
         and value != ""
     }  # fmt: skip
@@ -88,11 +92,22 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
 
 
 def _execute(study: Any, stage: str, owner: str = "", **options: Any) -> dict[str, Any]:
-    """Run one command stage of :mod:`geotool.pipeline` on the study; its summary."""
+    """Run one command stage on the study (the report's, or a generic one); its summary."""
     from geotool import pipeline
+    from geotool.report import study as report
 
-    step = pipeline.Stage(stage, partial(getattr(pipeline, f"{stage}_command"), **options))
+    where = pipeline if stage in ("match", "batch") else report
+    step = pipeline.Stage(stage, partial(getattr(where, f"{stage}_command"), **options))
     return pipeline.run(study, analysis=None, stages=(step,), owner=owner, index=False)
+
+
+def _output_file(args: argparse.Namespace, owner: str, inputs: list[Any]) -> tuple[Path, Any]:
+    """``--out`` checked, and held by this command until it ends (one writer at a time)."""
+    from geotool import _validate as check
+    from geotool._outdir import OutputFile
+
+    out = check.output_file(args.out, inputs=inputs)
+    return out, args.hold(OutputFile(out, owner=owner))
 
 
 def _cmd_check_report(args: argparse.Namespace) -> int:
@@ -101,9 +116,11 @@ def _cmd_check_report(args: argparse.Namespace) -> int:
     table = report.run(_study(args, out=None), check_only=True)["check_report"]["table"]
     failed = int((table["status"] == "mismatch").sum())
     if args.json:
-        _dump({"ok": failed == 0, "figures": _records(table)})
+        _dump({"ok": failed == 0, "figures": table})
     else:
-        _print_table(table, ["figure", "key", "stated", "computed", "status", "note"])
+        with _pandas(max_rows=None, width=200, max_colwidth=70):
+            print(table[["figure", "key", "stated", "computed", "status", "note"]].to_string(
+                index=False))  # fmt: skip
         counts = table["status"].value_counts().to_dict()
         print(f"\n{len(table)} figures: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return EXIT_FAILED if failed else EXIT_OK
@@ -132,13 +149,8 @@ def _cmd_boundaries_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
-    from geotool import _validate as check
-    from geotool._outdir import OutputFile
-
-    out = check.output_file(args.out, inputs=[args.file])
-    target = args.hold(OutputFile(out, owner="geotool match"))  # one writer at a time
-    _execute(_study(args, out=None), "match", out=out, target=target,
-             say=partial(print, file=sys.stderr))  # fmt: skip
+    out, target = _output_file(args, "geotool match", [args.file])
+    _execute(_study(args, out=None), "match", out=out, target=target, say=_say)
     return EXIT_OK
 
 
@@ -151,29 +163,27 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
         bivariate=args.other_ranking, sensitivity=args.sensitivity,
         on_table=partial(_county_level, args.other_ranking),
     )  # fmt: skip
-    if args.sensitivity:
-        if args.json:
-            print(r["sensitivity"].to_json(orient="records", force_ascii=False, indent=1))
-        else:
-            cols = ["weights", "statistic", "value", "expected", "z_norm", "p_norm", "p_sim"]
-            _print_table(r["sensitivity"].round(4), cols)
-        return EXIT_OK
-    if args.json:
-        jc = r["join_counts"]
-        return _dump({
-            "global": _records(r["global"]),
-            "join_counts": None if jc is None else _records(jc),
+    if args.sensitivity and args.json:
+        print(r["sensitivity"].to_json(orient="records", force_ascii=False, indent=1))
+    elif args.sensitivity:
+        cols = ["weights", "statistic", "value", "expected", "z_norm", "p_norm", "p_sim"]
+        with _pandas(max_rows=None, width=200, max_colwidth=70):
+            print(r["sensitivity"].round(4)[cols].to_string(index=False))
+    elif args.json:
+        _dump({
+            "global": r["global"], "join_counts": r["join_counts"],
             "lisa_counts": r["lisa_counts"],
             "local_geary_counts": r["local_geary"]["cluster"].value_counts().to_dict(),
             "local_join_counts": {
-                case: _records(frame[frame["significant"]][["name", "ljc", "p_sim"]].reset_index())
+                case: frame[frame["significant"]][["name", "ljc", "p_sim"]].reset_index()
                 for case, frame in r["joins"].items()
             },
             **{k: r[k] for k in ("weights", "alpha", "adjust", "p_sided", "lisa_rule")},
             "adjust_note": r["local"].attrs.get("adjust_note", ""),
             "fdr": r["fdr"], "local_table": str(r["local_table"]),
         })  # fmt: skip
-    _print_autocorr(r, args, study.sided)
+    else:
+        _print_autocorr(r, args, study.sided)
     return EXIT_OK
 
 
@@ -190,8 +200,6 @@ def _county_level(bivariate: str | None, table: Any) -> None:
 
 def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> None:
     """``geotool autocorr``'s statistics, as text."""
-    import pandas as pd
-
     values, rep = r["values"], r["weights"]
     if values.attrs.get("high_means"):
         print(f"{values.name}: {values.attrs['high_means']}")
@@ -202,7 +210,7 @@ def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> 
         f"{rep['islands']['rule']}; {rep['components']} components)"
     )
     cols = ["statistic", "value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"]
-    with pd.option_context("display.float_format", "{:.4g}".format):
+    with _pandas(float_format="{:.4g}".format):
         print(r["global"].reindex(columns=cols).to_string(index=False))
         if r["join_counts"] is not None:
             print(r["join_counts"][[*cols[:5], "p_sim"]].to_string(index=False))
@@ -215,9 +223,8 @@ def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> 
     print(f"local Geary classes at alpha {args.alpha}: " + _counts(geary))
     for case, frame in r["joins"].items():
         hits = frame[frame["significant"]].sort_values(["p_sim", "ljc"], ascending=[True, False])
-        what = "BB clusters (ranked among ranked)" if case == "BB" else (
-            f"co-location clusters (CLC) with {args.other_ranking}"
-        )  # fmt: skip
+        what = ("BB clusters (ranked among ranked)" if case == "BB"
+                else f"co-location clusters (CLC) with {args.other_ranking}")  # fmt: skip
         print(
             f"local join counts, {what}: {len(hits)} of {int(frame['p_sim'].notna().sum())} "
             f"tested units at alpha {args.alpha} (one-sided upper p_sim): "
@@ -228,29 +235,22 @@ def _print_autocorr(r: dict[str, Any], args: argparse.Namespace, sided: str) -> 
     print(f"local table: {r['local_table']}")
 
 
-def _counts(counts: Any) -> str:
-    return ", ".join(f"{k} {v}" for k, v in counts.items())
-
-
 def _cmd_tiers(args: argparse.Namespace) -> int:
     study = _study(args, out=args.out if args.data is not None else None)
     r = _execute(study, "tiers", "geotool tiers", ranking=args.ranking, method=args.method,
                  k=args.classes, on_table=partial(_report_cuts, args.method))  # fmt: skip
-    method = r["method"]
-    result = r["tiers"]
+    method, result = r["method"], r["tiers"]
     if args.json:
-        skip = ("shapes", "mobility")
-        payload = {k: _records(v) if hasattr(v, "to_json") else v
-                   for k, v in result.items() if k not in skip}  # fmt: skip
+        payload = {k: v for k, v in result.items() if k not in ("shapes", "mobility")}
         if "mobility" in result:
             payload["mobility"] = {k: v.to_dict() for k, v in result["mobility"].items()}
-        return _dump(payload, default=str)
+        return _dump(payload)
     head = f"{r['label']}: tiers by {method}" + (f", k={args.classes}" * (method != "report"))
-    vectors = result["vectors"][["from", "to", "bearing_deg", "length_km"]]
     _sections(head, [
         ("composition by region", result.get("composition")),
         ("geography per tier", result["geography"]),
-        ("diffusion vectors (from tier 1's mean centre)", vectors),
+        ("diffusion vectors (from tier 1's mean centre)",
+         result["vectors"][["from", "to", "bearing_deg", "length_km"]]),
         ("gradient test (two-sided permutation p)", result["gradient"]),
         ("change on 2019", result.get("region_change")),
         ("tier centres by year", result.get("yearly_centres")),
@@ -262,20 +262,13 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
 
 def _report_cuts(method: str, table: Any) -> None:
     if method == "report":  # the report's cut points are for its own ranking
-        print(
-            "tiers of --data: the report's cut points do not apply; Ward clustering "
-            "instead (choose with --method)",
-            file=sys.stderr,
-        )
+        _say("tiers of --data: the report's cut points do not apply; Ward clustering instead "
+             "(choose with --method)")  # fmt: skip
 
 
 def _sections(head: str, sections: list[tuple[str, Any]], **display: Any) -> None:
     """A headline, then each titled table (composition and mobility with their index)."""
-    import pandas as pd
-
-    shown = {f"display.{k}": v for k, v in display.items()}
-    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format,
-                           *(x for kv in shown.items() for x in kv)):  # fmt: skip
+    with _pandas(width=200, float_format="{:.3f}".format, **display):
         print(head)
         for title, frame in sections:
             if frame is not None:
@@ -288,9 +281,9 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
     name, other, checked = r["set"], r["other"], r["geometry_check"]
     if args.json:
         return _dump({
-            "set": name, "geometry_check": checked, "counts": _records(r["counts"]),
-            f"changes_vs_{other}": _records(r["changes"]), "belts": _records(r["belts"]),
-            "radiation": _records(r["radiation"]), "overlaps": _records(r["overlaps"]),
+            "set": name, "geometry_check": checked, "counts": r["counts"],
+            f"changes_vs_{other}": r["changes"], "belts": r["belts"],
+            "radiation": r["radiation"], "overlaps": r["overlaps"],
         })  # fmt: skip
     _sections(
         f"definition set {name}: code and geometry membership agree for "
@@ -310,18 +303,11 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from geotool import _validate as check
-    from geotool._outdir import OutputFile
-
-    out = check.output_file(args.out, inputs=[args.data] if args.data else [])
-    args.hold(OutputFile(out, owner="geotool map"))  # the map and its match report
+    out, _ = _output_file(args, "geotool map", [args.data] if args.data else [])
     r = _execute(_study(args, out=None), "map", kind=args.kind, out=out, scheme=args.scheme,
                  k=args.classes, offline=args.offline)  # fmt: skip
-    print(
-        f"wrote {out} ({r['bytes'] / 1e6:.2f} MB"
-        f"{', Leaflet from the CDN' if args.cdn else ', self-contained'})",
-        file=sys.stderr,
-    )
+    how = "Leaflet from the CDN" if args.cdn else "self-contained"
+    _say(f"wrote {out} ({r['bytes'] / 1e6:.2f} MB, {how})")
     return EXIT_OK
 
 
@@ -336,14 +322,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise InputError(msg)
     study = _study(args)
     summary = report.run(study) if study.recipe is not None else pipeline.run(study)
-    print(
-        f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
-        file=sys.stderr,
-    )
-    for line in pipeline.headline(summary):
-        print(line, file=sys.stderr)
-    ok = summary.get("check_report", {}).get("ok", True)
-    return EXIT_OK if ok else EXIT_FAILED
+    _say(f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
+         *pipeline.headline(summary))  # fmt: skip
+    return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -356,15 +337,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = r["result"]
     failed = result[result["status"] == "failed"]
-    print(
-        f"{len(result)} tasks {r['where']}: {len(result) - len(failed)} ok, {len(failed)} "
-        f"failed; wrote {Path(args.out) / 'batch.csv'}",
-        file=sys.stderr,
-    )
-    for key, error in failed[["key", "error"]].head(20).to_numpy():
-        print(f"  failed {key}: {short(str(error), 160)}", file=sys.stderr)
+    lines = [f"  failed {key}: {short(str(error), 160)}"
+             for key, error in failed[["key", "error"]].head(20).to_numpy()]  # fmt: skip
     if len(failed) > 20:
-        print(f"  ... and {len(failed) - 20} more (status column of batch.csv)", file=sys.stderr)
+        lines.append(f"  ... and {len(failed) - 20} more (status column of batch.csv)")
+    _say(f"{len(result)} tasks {r['where']}: {len(result) - len(failed)} ok, {len(failed)} "
+         f"failed; wrote {Path(args.out) / 'batch.csv'}", *lines)  # fmt: skip
     return EXIT_FAILED if len(failed) else EXIT_OK
 
 
@@ -375,270 +353,202 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _flag(*names: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """One option of the parser: its names and ``add_argument``'s keywords."""
-    return names, options
+def _flag(*names: str, key: str = "", **options: Any) -> tuple[str, tuple[str, ...], dict]:
+    """One option: its key in the commands' lists (default: its name), names and keywords."""
+    return key or names[0].lstrip("-"), names, options
 
 
-_JSON = _flag("--json", action="store_true")
-_RANKING = _flag("--ranking", default="industrial_counties",
-                 choices=["industrial_counties", "innovation_counties", "industrial_districts"])
-_OFFLINE = _flag("--offline", action="store_true", help=argparse.SUPPRESS)  # the default now
+class _Help(argparse.HelpFormatter):
+    """A subcommand's help: each option's line ends with its default, where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or default in ("", argparse.SUPPRESS):
+            return action.help
+        return f"{action.help}; default {default}"
+
+
+_RANKINGS = ["industrial_counties", "innovation_counties", "industrial_districts"]
+_LEVELS = ["county", "prefecture", "province"]
+_CLASSES = ["ward", "jenks", "quantiles"]
 _BASEMAPS = ["none", "positron", "osm", "amap"]
-_ADJUST = ["none", "bonferroni", "fdr"]
-_COLUMNS = tuple(_flag(f"--{c}-col", help=f"column holding the {c}")
-                 for c in ("name", "province", "prefecture", "code"))
-_MAX_UNMATCHED = _flag("--max-unmatched", type=float, default=0.0,
-                       help="share of rows allowed to stay unmatched or ambiguous (default 0)")
-_SIDES = (  # shared by autocorr and run
-    _flag("--islands", default="nearest", metavar="RULE",
-          help="units without neighbours: nearest (joined if within 3x the median "
-          "nearest-neighbour distance, the default), max:100km (an explicit bound), "
-          "nearest:unbounded, drop, keep"),
-    _flag("--sided", default="two", choices=["two", "folded"],
-          help="local p-values for alpha, --adjust and the classes: two (two-sided, the "
-          "default: alpha holds under the null) or folded (GeoDa's and esda's one-sided p, "
-          "about 2 x alpha of the units flagged under the null)"),
-)  # fmt: skip
+_SCHEMES = ["quantiles", "fisherjenks", "equalinterval"]
+_MAPS = ["rankings", "lisa", "tiers", "clusters"]
+_TRANSFORMS = ["log", "log1p", "standardise"]
 
+#: Every option of every subcommand, once, by key: a command lists the keys it takes
+#: (:data:`_SUBCOMMANDS`; ``@user`` and ``@perm`` are groups of them).
+_OPTIONS = {key: (names, options) for key, names, options in (
+    _flag("--json", action="store_true", help="machine-readable output (JSON)"),
+    _flag("--out", type=_path, help="output folder (map: the page; run: outputs unless given)"),
+    _flag("--out", key="report", default="match_report.csv", help="the match report (CSV)"),
+    _flag("file", key="table", type=_path, help="the table: CSV (UTF-8 or GBK) or .xlsx"),
+    _flag("file", key="study", nargs="?", type=_path, help="a study file (.toml), or your --data"),
+    _flag("file", key="batch", type=_path, help="CSV or .xlsx: a unit column, value columns"),
+    _flag("--ranking", default=_RANKINGS[0], choices=_RANKINGS, help="the report's ranking"),
+    _flag("--variable", default="score",
+          help="member, score (101 - rank) or tier_strength (5 - tier): high means strong"),
+    _flag("--data", type=_path, help="your table (CSV, .xlsx) or geometry file, not the report's"),
+    _flag("--value-col",
+          help="value column(s) of --data, comma-separated; default: its only numeric one"),
+    _flag("--score", dest="value_col",
+          help="score column of --data; default: its only numeric one"),
+    _flag("--year-col", help="year column (a panel in long form)"),
+    *(_flag(f"--{c}-col", help=f"column of the {c}") for c in ("name", "province", "prefecture")),
+    _flag("--code-col", help="column of the code"),
+    _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
+    _flag("--sheet", help="Excel sheet name or number"),
+    _flag("--level", default="auto", choices=["auto", *_LEVELS],
+          help="level of the units of --data; auto: detected from codes and names"),
+    _flag("--level", key="layer-of", default="county", choices=_LEVELS, help="the units' layer"),
+    _flag("--geometry", type=_path, help="your polygons (GeoPackage, Shapefile, GeoJSON ...)"),
+    _flag("--id-col", help="id column of --geometry and --data: unit codes or names"),
+    _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
+          help="datum of --geometry: gcj02 for AMap-derived, bd09 for Baidu-derived"),
+    _flag("--layer", help="layer of a GeoPackage with several"),
+    _flag("--crs", help="CRS of --geometry when its own is missing or wrong (EPSG:4326)"),
+    _flag("--geometry-encoding",
+          help="encoding of --geometry's attributes (e.g. gbk); default: its .cpg, else detected"),
+    _flag("--max-unmatched", type=float, default=0.0, help="share of rows allowed unmatched"),
+    _flag("--weights", help="weights spec: queen, rook, knn:6, distance:100km (batch: several, "
+          "comma-separated)"),
+    _flag("--islands", default="nearest", metavar="RULE", help="units without neighbours: "
+          "nearest (within 3x the median nearest distance), max:100km, nearest:unbounded, "
+          "drop or keep"),
+    _flag("--islands", key="rule", default="nearest", choices=["nearest", "drop", "keep"],
+          help="units without neighbours"),
+    _flag("--sided", default="two", choices=["two", "folded"], help="local p-values: two-sided "
+          "(alpha holds under the null) or folded (GeoDa's one-sided)"),
+    _flag("--permutations", type=int, help="permutations of the pseudo p-values"),
+    _flag("--seed", type=int, help="random seed of the permutations"),
+    _flag("--alpha", type=float, default=0.05, help="significance level"),
+    _flag("--adjust", choices=["none", "bonferroni", "fdr"], help="multiple-comparison rule of "
+          "the LISA classes and Gi*: none (each unit at alpha), bonferroni or fdr"),
+    _flag("--fdr", action="store_true", help="same as --adjust fdr"),
+    _flag("--bivariate", key="other-ranking", dest="other_ranking", metavar="BIVARIATE",
+          help="another ranking: bivariate Moran of --variable with its score"),
+    _flag("--bivariate", key="pairs", action="append", metavar="A:B",
+          help="bivariate Moran's I and LISA of two value columns (repeatable)"),
+    _flag("--sensitivity", action="store_true", help="global statistics under queen, rook, "
+          "knn:6 and a distance band (the report's or the data's)"),
+    _flag("--method", default="report", choices=["report", *_CLASSES],
+          help="the report's cut points, or how to class the scores"),
+    _flag("-k", key="tier-k", dest="classes", metavar="K", type=int, default=4, help="tier count"),
+    _flag("-k", key="map-k", dest="classes", metavar="K", type=int, help="classes; default 5"),
+    _flag("-k", type=int, help="number of tiers (default 4)"),
+    _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
+          help="cluster definitions: report2020, plans, or a YAML/CSV file of them"),
+    _flag("kind", nargs="?", default="rankings", choices=_MAPS, help="which of the report's maps"),
+    _flag("--cdn", action="store_true", help="Leaflet from its CDN (smaller, blank offline)"),
+    _flag("--offline", action="store_true", help=argparse.SUPPRESS),  # the default now
+    _flag("--basemap", default="none", choices=_BASEMAPS, help="tiles under the map"),
+    _flag("--scheme", default="quantiles", choices=_SCHEMES, help="how values are classed"),
+    _flag("--title", help="the title of the map or study"),
+    _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
+          help="a readable label of a column for titles and legends (repeatable)"),
+    _flag("--lang", choices=["zh", "en"], help="language of the pages; default: zh in China"),
+    _flag("--tiers", choices=_CLASSES, help="how values are classed into tiers (default ward)"),
+    _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
+    _flag("--all-numeric", action="store_true", help="analyse every numeric column of --data"),
+    _flag("--transform", choices=_TRANSFORMS, help="transform of every variable, after --per"),
+    _flag("--per", help="population column: variables become rates"),
+    _flag("--smooth", choices=["eb", "spatial_eb"],
+          help="empirical-Bayes smoothing of --per rates (global or spatial), for event counts"),
+    _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
+    _flag("--figures", default="", help="figures for print, e.g. png,svg,pdf (4 s a figure)"),
+    _flag("--dpi", type=int, help="resolution of the PNG figures"),
+    _flag("--variables", help="value columns, comma-separated (default: the numeric ones)"),
+    _flag("--years", help="years, comma-separated (default: every year)"),
+    _flag("--statistics", default="moran,lisa", help="moran,geary,getis_ord_g,lisa,gi_star"),
+    _flag("--workers", type=int, help="local dask workers (default: one per CPU); 0: serially"),
+    _flag("--scheduler", help="a dask scheduler: tcp://host:8786, or its --scheduler-file"),
+    _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+          help="seconds the --scheduler has to answer"),
+    _flag("--max-tasks", type=int, default=50_000, help="refuse a batch of more tasks"),
+    _flag("--max-output-gb", type=float, default=2.0, help="refuse a batch of larger output"),
+)}  # fmt: skip
 
-def _data(value_flag: str = "--value-col") -> tuple[Any, ...]:
-    """The options of a user's table (``--data``) and of own geometry (``--geometry``)."""
-    return (
-        _flag("--data", type=_path,
-              help="your own data instead of the report's: a table (CSV in UTF-8/GBK, .xlsx) "
-              "or a geometry file whose attributes hold the values (GeoPackage, Shapefile, "
-              "GeoJSON ...)"),
-        _flag(value_flag, dest="value_col",
-              help="value column(s) of --data, comma-separated (default: the only numeric one)"),
-        _flag("--year-col", help="year column of --data (a panel)"), *_COLUMNS,
-        _flag("--encoding", help="force the CSV encoding (e.g. gb18030)"),
-        _flag("--sheet", help="Excel sheet name or number"),
-        _flag("--level", default="auto", choices=["auto", "county", "prefecture", "province"],
-              help="level of the units of --data (default: detected from codes and names)"),
-        _flag("--geometry", type=_path,
-              help="your own polygons (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet)"),
-        _flag("--id-col", help="id column of --geometry (and of --data)"),
-        _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
-              help="datum of --geometry's positions: gcj02 for AMap-derived, bd09 for "
-              "Baidu-derived"),
-        _flag("--layer", help="layer of a GeoPackage with several"),
-        _flag("--crs", help="CRS of --geometry's coordinates when its own is missing or wrong "
-              "(EPSG:4326)"),
-        _flag("--geometry-encoding",
-              help="encoding of --geometry's attributes (a Shapefile's .dbf, e.g. gbk); "
-              "default: its .cpg, else detected"),
-        _MAX_UNMATCHED,
-    )  # fmt: skip
+#: Flags that several subcommands take together.
+_GROUPS = {
+    "@user": "year-col name-col province-col prefecture-col code-col encoding sheet level "
+    "geometry id-col datum layer crs geometry-encoding max-unmatched",
+    "@perm": "permutations seed",
+}
 
-
-def _inference(permutations: int | None, seed: int | None) -> tuple[Any, ...]:
-    return (
-        _flag("--permutations", type=int, default=permutations),
-        _flag("--seed", type=int, default=seed),
-    )
-
-
-def _commands() -> list[tuple[str, str, tuple[Any, ...], dict[str, Any]]]:
-    """Every subcommand: its name, help, options and defaults."""
-    from geotool import settings
-
-    perm = _inference(settings.permutations, settings.seed)
-    return [
-        ("check-report", "recompute the report's figures from the data",
-         (_flag("--json", action="store_true", help="machine-readable output"),), {}),
-        ("boundaries info", "describe the bundled boundaries", (_JSON,), {}),
-        ("match", "resolve a table's names to adcodes", (
-            _flag("file", type=_path, help="CSV (UTF-8 or GBK) or .xlsx"),
-            _flag("--out", default="match_report.csv"), _flag("--encoding"),
-            _flag("--sheet"), *_COLUMNS, _MAX_UNMATCHED,
-        ), {}),
-        ("autocorr", "global and local spatial autocorrelation", _autocorr_flags(perm), {}),
-        ("tiers", "tier composition, geography, diffusion and gradient", (
-            _RANKING, *_data("--score"),
-            _flag("--method", default="report", choices=["report", "ward", "jenks", "quantiles"]),
-            _flag("-k", dest="classes", metavar="K", type=int, default=4,
-                  help="number of tiers for ward/jenks"),
-            *perm, _JSON, _flag("--out", type=_path, default="outputs_tiers"),
-        ), {"flags": {"value_col": "--score"}}),
-        ("clusters", "city-cluster membership, counts, belts, radiation", (
-            _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
-                  help="report2020, plans, or a YAML/CSV file listing definitions in "
-                  "priority order"),
-            _RANKING, *perm, _JSON,
-        ), {}),
-        ("map", "write one interactive map as standalone HTML", (
-            _flag("kind", nargs="?", default="rankings",
-                  choices=["rankings", "lisa", "tiers", "clusters"]),
-            _flag("--out", type=_path, default=Path("outputs/maps/map.html")),
-            _flag("--cdn", action="store_true", help="load Leaflet from its CDN (blank offline)"),
-            _OFFLINE, _flag("--basemap", default="none", choices=_BASEMAPS),
-            _flag("--set", dest="cluster_set", metavar="SET", default="report2020",
-                  help="cluster definition set"),
-            _flag("--weights", help="weights for the LISA map"), *perm, *_data(),
-            _flag("--scheme", default="quantiles",
-                  choices=["quantiles", "fisherjenks", "equalinterval"]),
-            _flag("-k", dest="classes", metavar="K", type=int,
-                  help="classes (default 5, fewer if the data have fewer)"),
-            _flag("--title"),
-        ), {}),
-        ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
-         _run_flags(), {"islands": None, "sided": None}),  # a study file's own unless given
-        ("batch", "many analyses (variables x years x weights x statistics), on dask",
-         _batch_flags(perm), {}),
-    ]  # fmt: skip
-
-
-def _autocorr_flags(perm: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (
-        _RANKING,
-        _flag("--variable", default="score",
-              help="member, score (101 - rank) or tier_strength (5 - tier): high means strong"),
-        *_data(), _flag("--weights", default="queen", help="queen, rook, knn:6, distance:100km"),
-        *_SIDES, *perm, _flag("--alpha", type=float, default=0.05),
-        _flag("--adjust", choices=_ADJUST,
-              help="multiple-comparison rule of the LISA classes and Gi* significance: none "
-              "(each unit at --alpha, the default), bonferroni (alpha / units), fdr "
-              "(Benjamini-Hochberg)"),
-        _flag("--fdr", action="store_true", help="same as --adjust fdr"),
-        _flag("--bivariate", dest="other_ranking", metavar="BIVARIATE",
-              help="another ranking: bivariate Moran of --variable with its score"),
-        _flag("--sensitivity", action="store_true",
-              help="global statistics under queen, rook, knn:6 and a distance band (the "
-              "report's 100km; for --data the smallest readable band giving every unit a "
-              "neighbour)"),
-        _JSON, _flag("--out", type=_path, default="outputs_autocorr"),
-    )  # fmt: skip
-
-
-def _run_flags() -> tuple[Any, ...]:
-    """``geotool run``'s options: unset unless given (a study file's own stay)."""
-    return (
-        _flag("file", nargs="?", type=_path,
-              help="a study file (.toml), or your data: a table (CSV, .xlsx) or a geometry "
-              "file (GeoPackage, Shapefile or .zip, GeoJSON, GeoParquet) whose attributes "
-              "hold the values"),
-        _flag("--out", type=_path, help="output folder (default outputs)"),
-        _flag("--seed", type=int), _flag("--permutations", type=int),
-        _flag("--title", help="the study's title"),
-        _flag("--label", dest="labels", action="append", metavar="COL=TEXT",
-              help="a readable label of a column for titles and legends (repeatable)"),
-        _flag("--lang", choices=["zh", "en"],
-              help="language of titles, legends and figures (default: zh for China, en "
-              "elsewhere)"),
-        _flag("--tiers", choices=["ward", "jenks", "quantiles"],
-              help="how a variable's values are classed into tiers (default ward)"),
-        _flag("-k", type=int, help="number of tiers (default 4)"),
-        _flag("--cdn", action="store_true",
-              help="maps load Leaflet from its CDN (smaller, blank offline); default: "
-              "self-contained"),
-        _OFFLINE, _flag("--basemap", choices=_BASEMAPS),
-        _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"), *_data(),
-        _flag("--all-numeric", action="store_true",
-              help="analyse every numeric column of --data"),
-        _flag("--bivariate", action="append", metavar="A:B",
-              help="bivariate Moran's I and LISA of two value columns (repeatable)"),
-        _flag("--transform", choices=["log", "log1p", "standardise"],
-              help="transform every variable (after --per), per year; named in every title"),
-        _flag("--per", help="population column: variables become rates"),
-        _flag("--smooth", choices=["eb", "spatial_eb"],
-              help="empirical-Bayes smoothing of the --per rates (global or spatial); for "
-              "counts of events (cases, births) only, refused for amounts such as GDP"),
-        _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
-        _flag("--weights", help="weights spec for join counts and LISA (default: queen for "
-              "counties and --data, knn:6 for districts)"),
-        _flag("--set", dest="cluster_set", metavar="SET",
-              help="cluster definition set for the map and tooltips (report2020, plans, FILE)"),
-        _flag("--adjust", choices=_ADJUST,
-              help="multiple-comparison rule of the LISA classes (default none: each unit at "
-              "0.05)"),
-        *_SIDES,
-        _flag("--figures", default="",
-              help="static figures for print, e.g. png,svg,pdf (default none: about 4 s a "
-              "figure)"),
-        _flag("--dpi", type=int, help="resolution of the PNG figures"),
-    )  # fmt: skip
-
-
-def _batch_flags(perm: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (
-        _flag("file", type=_path, help="CSV or .xlsx: a unit column, value columns"),
-        _flag("--id-col", default="adcode", help="column of unit codes or names"),
-        _flag("--year-col", help="year column of a long table"),
-        _flag("--variables", help="comma-separated (default: numeric)"),
-        _flag("--years", help="comma-separated (default: every year)"),
-        _flag("--weights", default="queen", help="comma-separated specs: queen,knn:6"),
-        _flag("--statistics", default="moran,lisa",
-              help="comma-separated: moran, geary, getis_ord_g (global), lisa, gi_star (local)"),
-        _flag("--level", default="county", choices=["county", "prefecture", "province"],
-              help="bundled layer the units belong to"),
-        *perm, _flag("--alpha", type=float, default=0.05),
-        _flag("--islands", default="nearest", choices=["nearest", "drop", "keep"]),
-        _flag("--workers", type=int,
-              help="local dask workers (default: one per CPU, at most 2 per CPU); 0 runs "
-              "serially"),
-        _flag("--scheduler",
-              help="a running dask scheduler: tcp://host:8786 (tls://, ws://, wss://) or its "
-              "--scheduler-file"),
-        _flag("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
-              help="seconds the --scheduler has to answer (default 10)"),
-        _flag("--max-tasks", type=int, default=50_000,
-              help="refuse a batch of more tasks (variables x years x weights x statistics)"),
-        _flag("--max-output-gb", type=float, default=2.0,
-              help="refuse a batch whose estimated output (batch.csv, local tables) is larger"),
-        _flag("--encoding"), _flag("--sheet"),
-        _flag("--out", type=_path, default=Path("outputs/batch")),
-    )  # fmt: skip
+#: Every subcommand: its name, help, flags (keys of :data:`_OPTIONS`) and own defaults.
+_SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("check-report", "recompute the report's figures from the data", "json", {}),
+    ("boundaries info", "describe the bundled boundaries", "json", {}),
+    ("match", "resolve a table's names to adcodes", "table report encoding sheet name-col "
+     "province-col prefecture-col code-col max-unmatched", {}),
+    ("autocorr", "global and local spatial autocorrelation", "ranking variable data value-col "
+     "@user weights islands sided @perm alpha adjust fdr other-ranking sensitivity json out",
+     {"weights": "queen", "out": "outputs_autocorr"}),
+    ("tiers", "tier composition, geography, diffusion and gradient",
+     "ranking data score @user method tier-k @perm json out",
+     {"out": "outputs_tiers", "flags": {"value_col": "--score"}}),
+    ("clusters", "city-cluster membership, counts, belts, radiation", "set ranking @perm json",
+     {}),
+    ("map", "write one interactive map as standalone HTML", "kind out cdn offline basemap set "
+     "weights @perm data value-col @user scheme map-k title", {"out": "outputs/maps/map.html"}),
+    ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
+     "study out @perm title label lang tiers k cdn offline basemap quiet data value-col @user "
+     "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi",
+     # a study file's own options stay unless given
+     dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
+    ("batch", "many analyses (variables x years x weights x statistics), on dask",
+     "batch id-col year-col variables years weights statistics layer-of @perm alpha "
+     "rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
+     {"id_col": "adcode", "weights": "queen", "out": "outputs/batch"}),
+]  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
     """The ``geotool`` command line: ``command`` names the subcommand."""
+    from geotool import settings
+
     top = argparse.ArgumentParser(
         prog="geotool",
         description="Spatial analysis of China's top-100 industrial counties and districts.",
     )
     top.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
-    top.add_argument(
-        "--debug", action="store_true", help="show the traceback of an unexpected error"
-    )
+    top.add_argument("--debug", action="store_true", help="show the traceback of a crash")
     top.set_defaults(flags={})
     sub = top.add_subparsers(dest="command", required=True)
-    for name, text, flags, defaults in _commands():
+    for name, text, keys, own in _SUBCOMMANDS:
         command, _, action = name.partition(" ")
-        p = sub.add_parser(command, help=text)
+        p = sub.add_parser(command, help=text, formatter_class=_Help)
         if action:  # boundaries info
-            actions = p.add_subparsers(dest="action", required=True)
-            p = actions.add_parser(action, help="counts, vintage, datum, islands")
-        for names, options in flags:
+            p = p.add_subparsers(dest="action", required=True).add_parser(
+                action, help="counts, vintage, datum, islands", formatter_class=_Help)
+        defaults = {"permutations": settings.permutations, "seed": settings.seed} | own
+        for key in " ".join(_GROUPS.get(k, k) for k in keys.split()).split():
+            names, options = _OPTIONS[key]
+            dest = options.get("dest", names[0].lstrip("-").replace("-", "_"))
+            if dest in defaults:
+                options = options | {"default": defaults[dest]}
             p.add_argument(*names, **options)
-        p.set_defaults(**defaults)
+        p.set_defaults(flags=own.get("flags", {}))  # flags this command names otherwise
     return top
 
 
 #: Library parameters as the CLI spells them: errors name parameters, users see flags.
+#: Every option named as its parameter, except the commands' own (``data=``, ``method=``
+#: ... of the library stay as they are).
 _FLAGS = {
-    name: "--" + name.replace("_", "-")
-    for name in (  # noqa: SIM905
-        "value_col name_col province_col prefecture_col code_col year_col max_unmatched level "
-        "geometry id_col datum layer crs geometry_encoding all_numeric transform per smooth "
-        "scale bivariate permutations seed alpha islands sided encoding sheet basemap cdn "
-        "offline scheme out variable adjust fdr workers scheduler connect_timeout variables "
-        "years weights statistics max_tasks max_output_gb figures dpi title lang tiers"
-    ).split()
+    names[0].lstrip("-").replace("-", "_"): names[0]
+    for names, options in _OPTIONS.values()
+    if names[0].startswith("-") and "dest" not in options
+    and names[0] not in ("--json", "--ranking", "--data", "--sensitivity", "--method")
 } | {
-    "k": "-k",
     "report_path": "the match report (named after --out)",
     "labels": "--label",
     "value_cols": "--value-col",
 }
 
 #: Library spellings with no flag of their own, and what the CLI says instead.
-_SPELLINGS = {
-    "log1p=True": "--transform log1p",
-    "smooth=None": "no --smooth",
-    "transform=None": "no --transform",
-    "per=None": "no --per",
-    "adjust=None": "no --adjust",
+_SPELLINGS = {"log1p=True": "--transform log1p"} | {
+    f"{name}=None": f"no --{name}" for name in ("smooth", "transform", "per", "adjust")
 }
 _SPELLING = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in _SPELLINGS) + r")(?![\w'])")
 # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
@@ -714,40 +624,35 @@ def main(argv: list[str] | None = None) -> int:
             args.hold = stack.enter_context
             return _COMMANDS[args.command](args)
     except GeotoolError as exc:
-        print(f"geotool: error: {_as_flags(str(exc), args.flags)}", file=sys.stderr)
+        _say(f"geotool: error: {_as_flags(str(exc), args.flags)}")
         return EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("geotool: interrupted", file=sys.stderr)
+        _say("geotool: interrupted")
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return EXIT_OK
     except MemoryError:
-        msg = "out of memory; use fewer --permutations or a smaller table."
-        print(f"geotool: error: {msg}", file=sys.stderr)
+        _say("geotool: error: out of memory; use fewer --permutations or a smaller table.")
         return EXIT_INPUT
     except OSError as exc:  # a disk or permission problem outside a run's own handling
         where = f" ({short(exc.filename)})" if exc.filename else ""
-        print(f"geotool: error: {exc.strerror or exc}{where}; check the path.", file=sys.stderr)
+        _say(f"geotool: error: {exc.strerror or exc}{where}; check the path.")
         return EXIT_INPUT
     except Exception as exc:
         if args.debug:
             raise
-        print(
-            f"geotool: internal error: {type(exc).__name__}: {short(str(exc), 200)}. This is "
-            "a bug in geotool: please report it with the command you ran (add --debug for "
-            "the traceback).",
-            file=sys.stderr,
-        )
+        _say(f"geotool: internal error: {type(exc).__name__}: {short(str(exc), 200)}. This is "
+             "a bug in geotool: please report it with the command you ran (add --debug for "
+             "the traceback).")  # fmt: skip
         return EXIT_FAILED
 
 
 def entry() -> None:
     """The ``geotool`` console command: :func:`main`, then a prompt exit.
 
-    A finished run holds many objects whose teardown takes about 0.4 s; like mypy's
-    ``hard_exit``, the command flushes its output and leaves with ``os._exit`` (every
-    file is written atomically and closed by then). ``main()`` itself returns normally.
+    A run's teardown takes about 0.4 s: like mypy's ``hard_exit``, the command flushes its
+    output and leaves with ``os._exit`` (every file is written and closed by then).
     """
     code = main()
     logging.shutdown()

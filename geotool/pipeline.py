@@ -36,7 +36,7 @@ from geotool._log import log
 from geotool._outdir import OutputFolder
 from geotool._text import short
 from geotool._version import __version__
-from geotool.analysis import Analysis, TierTable, Variable
+from geotool.analysis import Analysis, TierTable, Variable, china_core
 from geotool.io import read_table
 from geotool.maps.figure import figure_bytes
 from geotool.maps.figure import validate as validate_figures
@@ -57,6 +57,11 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     pending: list[Any] = field(default_factory=list)
+
+    @property
+    def perm(self) -> dict[str, Any]:
+        """The study's ``permutations`` and ``seed``, as keywords of the statistics."""
+        return {"permutations": self.study.permutations, "seed": self.study.seed}
 
     def write(self, relative: str, data: str | bytes) -> Path:
         """Write a file of the run (atomically, into the staging folder); its final path."""
@@ -174,8 +179,8 @@ def _pages(
     tier_shapes: gpd.GeoDataFrame,
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
     """Write the run's map pages; their sizes (bytes), the linked views, the files."""
-    from geotool.maps import to_html
     from geotool.maps import pages as figures
+    from geotool.maps import to_html
 
     opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap}
     if analysis.units is not None:
@@ -271,21 +276,15 @@ def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
 
 def _tiers(run: Run) -> None:
     """Tier composition, geography, diffusion vectors and the gradient test."""
-    a, study = run.analysis, run.study
+    a = run.analysis
     log("tiers: composition, geography, diffusion" + (", gradient ..." if a.china else " ..."))
-    china = {}  # distances to China's coast and to 上海 for China's units only
-    if a.china:
-        from geotool.report import rankings
-
-        china = {"coast": boundaries.coastline(), "core": rankings.core_point()}
+    # distances to China's coast and to 上海 for China's units only
+    china = {"coast": boundaries.coastline(), "core": china_core()} if a.china else {}
     out, shapes = {}, {}
     for name, tt in a.tier_tables.items():
         ids = pd.Index(tt.table["adcode"]).unique()
         pos = tiers.unit_positions(a.geometry_of(ids), **china)
-        res = tiers.analyse(
-            tt.table, pos, permutations=study.permutations, seed=study.seed,
-            year_col=tt.year_col, east_west=a.china,
-        )  # fmt: skip
+        res = tiers.analyse(tt.table, pos, year_col=tt.year_col, east_west=a.china, **run.perm)
         if tt.region_change is not None:
             res["region_change"] = tt.region_change
         shapes[name] = res["shapes"]
@@ -324,9 +323,7 @@ def _global_under_specs(
                 raise
             skipped[spec] = str(exc)
             continue
-        frames.append(
-            autocorr.global_stats(var.data, w, permutations=study.permutations, seed=study.seed)
-        )
+        frames.append(autocorr.global_stats(var.data, w, **run.perm))
         if spec == default:
             default_w = w
     assert default_w is not None
@@ -340,12 +337,11 @@ def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
 
 def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[str, Any]:
     """Join counts and local join counts of a variable's 0/1 membership."""
-    study, r = run.study, run.results
+    r = run.results
     assert var.member is not None
-    p, seed = study.permutations, study.seed
-    jc = autocorr.join_counts(var.member, w, permutations=p, seed=seed)
+    jc = autocorr.join_counts(var.member, w, **run.perm)
     run.table(f"tables/join_counts_{var.key}.csv", jc)
-    ljc = _named(autocorr.local_join_counts(var.member, w, permutations=p, seed=seed), names)
+    ljc = _named(autocorr.local_join_counts(var.member, w, **run.perm), names)
     r["joins"][f"{var.label} (BB)"] = ljc
     r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
     run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
@@ -365,13 +361,10 @@ def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[
 def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, Any]:
     """Every statistic of one variable, written; its summary."""
     study, r = run.study, run.results
-    p, seed = study.permutations, study.seed
     glob, w, skipped, sensitivity = _global_under_specs(run, var)
     default = study.weights or var.weights
     r["default_weights"][var.key] = w
-    local = autocorr.local_stats(
-        var.data, w, adjust=study.adjust, permutations=p, seed=seed, sided=study.sided
-    )
+    local = autocorr.local_stats(var.data, w, adjust=study.adjust, sided=study.sided, **run.perm)
     local = _named(local, names)
     r["locals"][var.key] = local
     run.table(f"tables/global_{var.key}.csv", glob)
@@ -380,7 +373,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     if var.member is not None:
         out = _join_counts(run, var, w, names)
     run.table(f"tables/lisa_{var.key}.csv", local.reset_index(names="adcode"))
-    geary = autocorr.local_geary(var.data, w, permutations=p, seed=seed, sided=study.sided)
+    geary = autocorr.local_geary(var.data, w, sided=study.sided, **run.perm)
     geary = _named(geary, names)
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
@@ -431,8 +424,7 @@ def _autocorrelation(run: Run) -> None:
 
 def _bivariate_pair(run: Run, pair: tuple[str, str], one: bool) -> None:
     """Bivariate Moran's I and LISA of a pair (co-location of two memberships)."""
-    study, a, r = run.study, run.analysis, run.results
-    perm = {"permutations": study.permutations, "seed": study.seed}
+    study, a, r, perm = run.study, run.analysis, run.results, run.perm
     va, vb = (next(v for v in a.variables if v.key == k) for k in pair)
     heads = [k.split("_")[0] for k in pair]
     key = "_".join(heads) if one and heads[0] != heads[1] else f"{va.key}__{vb.key}"
@@ -489,7 +481,7 @@ def _unit_info(a: Analysis, lisa: pd.DataFrame, membership: pd.DataFrame | None)
 
 def _maps(run: Run) -> None:
     """Hand the statistics to the renderers: scatter plots and map pages."""
-    from geotool.report import figures
+    from geotool.maps.pages import FIELDS
 
     log("maps (in a second process while the rest is computed) ...")
     a, study, r = run.analysis, run.study, run.results
@@ -500,12 +492,12 @@ def _maps(run: Run) -> None:
         if a.cluster_table is not None
         else None
     )
-    if a.units is None and a.cluster_level == "county" and a.info_values is None:
-        info = figures.unit_info(lisa=r["locals"][first], membership=membership)
+    if a.unit_info is not None:  # a recipe's own tooltip table
+        info = a.unit_info(lisa=r["locals"][first], membership=membership)
     else:
         info = _unit_info(a, r["locals"][first], membership)
     first_tiers = next(iter(a.tier_tables))
-    fields = dict(figures.FIELDS)
+    fields = dict(FIELDS)
     if a.info_values is not None:
         t = a.tier_tables[first_tiers]
         latest = t.table if not t.year_col else t.table[t.table["year"] == t.table["year"].max()]
@@ -524,7 +516,7 @@ def _maps(run: Run) -> None:
 
 def _city_clusters(run: Run) -> None:
     """City-cluster counts, membership, radiation and belts of the study's units."""
-    a, study = run.analysis, run.study
+    a = run.analysis
     table, level = a.cluster_table, a.cluster_level
     assert table is not None
     log(f"city clusters under report2020 and plans ({level} level) ...")
@@ -545,9 +537,7 @@ def _city_clusters(run: Run) -> None:
             "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
         }  # fmt: skip
         if level == "county":  # distances to cores are measured between counties
-            radiation = clusters.radiation(
-                set_name, table, permutations=study.permutations, seed=study.seed
-            )
+            radiation = clusters.radiation(set_name, table, **run.perm)
             run.table(f"tables/clusters_radiation_{set_name}.csv", radiation)
             out[set_name]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
                 orient="records"
@@ -573,8 +563,7 @@ def _no_clusters(run: Run) -> str | None:
 
 def _dynamics(run: Run) -> None:
     """A panel's dynamics: Moran's I by year, rank mobility, Markov chains."""
-    study = run.study
-    run.summary |= run.analysis.extra(run.write, seed=study.seed, permutations=study.permutations)
+    run.summary |= run.analysis.extra(run.write, **run.perm)
 
 
 def _renderers(run: Run) -> None:
@@ -664,21 +653,26 @@ STAGES: tuple[Stage, ...] = (
 # -------------------------------------------------- the one-table commands, as stages
 
 
-def _user_table(run: Run, report: Path | None = None) -> Any:
+def _user_table(
+    run: Run, report: Path | None = None, on_table: Callable[[Any], Any] | None = None
+) -> Any:
     """The study's table read and accounted for (:func:`geotool.userdata.load`).
 
     With a folder, the match report is published in it as ``match_report.csv`` and
     written beside it only when the table is refused (the previous output stays);
-    without one, it is written to ``report``.
+    without one, it is written to ``report``. ``on_table`` sees the table once read.
     """
     from geotool.userdata import load
 
     if run.folder is None:
-        return load(run.study, report)
-    beside = Path(str(run.study.out).rstrip("/") + ".match_report.csv")
-    table = load(run.study, beside, report_on_failure_only=True)
-    label = "line" if table.report.index.name == "line" else "row"
-    run.table("match_report.csv", table.report.reset_index(names=label))
+        table = load(run.study, report)
+    else:
+        beside = Path(str(run.study.out).rstrip("/") + ".match_report.csv")
+        table = load(run.study, beside, report_on_failure_only=True)
+        label = "line" if table.report.index.name == "line" else "row"
+        run.table("match_report.csv", table.report.reset_index(names=label))
+    if on_table is not None:
+        on_table(table)
     return table
 
 
@@ -695,16 +689,9 @@ def _latest_values(table: Any) -> pd.Series:
     return out
 
 
-def _command_values(run: Run, ranking: str, variable: str, on_table: Any) -> tuple:
-    """``geotool autocorr``'s variable, what weights are built from, a label, the names."""
-    from geotool.report import rankings
-
-    if run.study.recipe is not None:
-        series = rankings.variable(ranking, variable)
-        return series, series.index, ranking, boundaries.units()["name"]
-    table = _user_table(run)
-    if on_table is not None:
-        on_table(table)
+def _command_values(run: Run, on_table: Any) -> tuple:
+    """A user's variable for ``geotool autocorr``: values, what weights use, label, names."""
+    table = _user_table(run, on_table=on_table)
     series = _latest_values(table)
     stem = Path(str(run.study.data)).stem
     if table.units is None:
@@ -714,45 +701,41 @@ def _command_values(run: Run, ranking: str, variable: str, on_table: Any) -> tup
 
 
 def autocorr_command(
-    run: Run, *, ranking: str, variable: str, bivariate: str | None, sensitivity: bool,
+    run: Run, *, sensitivity: bool, source: tuple | None = None,
+    specs: tuple[str, ...] | None = None, pair: Callable[[pd.Index], tuple] | None = None,
     on_table: Callable[[Any], Any] | None = None,
 ) -> None:
     """``geotool autocorr``: one variable's statistics, its tables in the folder.
 
-    ``bivariate`` names another ranking (its score is the other variable); ``on_table``
-    sees the user's table once read, before any statistic.
+    ``source`` is a recipe's ``(values, ids, label, names)``; without it the user's table
+    is read (``on_table`` sees it before any statistic). ``specs``: the sensitivity
+    table's (default: the data's); ``pair(ids)``: the bivariate variable's score and
+    0/1 membership, as two series.
     """
-    from geotool.report import rankings
-
-    study, s = run.study, run.summary
-    perm = {"permutations": study.permutations, "seed": study.seed}
-    values, ids, label, names = _command_values(run, ranking, variable, on_table)
+    study, s, perm = run.study, run.summary, run.perm
+    values, ids, label, names = source or _command_values(run, on_table)
     s |= {"values": values, "label": label}
 
     def write(stem: str, frame: pd.DataFrame, index: bool = True) -> Path:
         name = check.safe_filename(stem) + ".csv"
         return run.table(name, frame.assign(**perm), index=index, index_label="adcode")
 
-    if sensitivity:  # the report's published band for its rankings, else the data's
-        specs = rankings.SENSITIVITY_SPECS if study.recipe else None
+    if sensitivity:
         s["sensitivity"] = autocorr.sensitivity(values, ids, specs=specs, **perm)
         write(f"sensitivity_{label}_{values.name}", s["sensitivity"], index=False)
         return
     assert study.weights is not None
     w = weights.build(ids, study.weights, islands=study.islands)
     other = clc = None
-    if bivariate:
-        pair = rankings.variables(bivariate, universe=w.ids)
-        other = pair["score"].rename(f"{bivariate}.score")
+    if pair is not None:
+        other, member = pair(w.ids)
         if values.isin([0, 1]).all():  # two memberships: where do they co-locate?
             clc = autocorr.local_join_counts(
-                values, w, z=pair["member"].rename(f"{bivariate}.member"), case="CLC",
-                alpha=study.alpha, **perm,
-            )  # fmt: skip
+                values, w, z=member, case="CLC", alpha=study.alpha, **perm
+            )
     s |= autocorr.analyse(
-        values, w, permutations=study.permutations, seed=study.seed, alpha=study.alpha,
-        adjust=study.adjust, other=other, sided=study.sided,
-    )  # fmt: skip
+        values, w, alpha=study.alpha, adjust=study.adjust, other=other, sided=study.sided, **perm
+    )
     s["joins"] = {c: f for c, f in (("BB", s["local_join_counts"]), ("CLC", clc)) if f is not None}
     end = f"{label}_{values.name}_{study.weights.replace(':', '')}"
     tables = {"lisa": s["local"], "geary": s["local_geary"]}
@@ -763,86 +746,58 @@ def autocorr_command(
 
 
 def tiers_command(
-    run: Run, *, ranking: str, method: str, k: int, on_table: Callable[[Any], Any] | None = None
+    run: Run, *, method: str, k: int, on_table: Callable[[Any], Any] | None = None
 ) -> None:
-    """``geotool tiers``: a ranking's or a table's tiers, their geography and gradient.
+    """``geotool tiers`` of a user's table: its first value column's tiers, and their tests.
 
     A table's tiers are never the report's cut points (``method="report"``: Ward's);
     ``on_table`` sees the table once read.
     """
-    from geotool.report import rankings
-    from geotool.report.check import region_change
+    user = _user_table(run, on_table=on_table)
+    ok, score, units = user.rows, user.value_cols[0], user.units
+    method = "ward" if method == "report" else method  # the report's are for its ranking
+    year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
+    table = tiers.from_scores(
+        ok["adcode"], ok[score], method=method, k=k,
+        years=ok[user.year_col] if year_col else None,
+    )  # fmt: skip
+    attrs = boundaries.units() if units is None else units
+    for col in ("region", "province"):
+        if col in attrs.columns:
+            table[col] = attrs[col].reindex(table["adcode"]).to_numpy()
+    label = f"{Path(str(run.study.data)).stem}: {score} ({user.level})"
+    analyse_tiers(run, table, label=label, method=method, units=units, year_col=year_col)
 
-    study, units, year_col = run.study, None, None
-    if study.recipe is not None:
-        if method == "report":
-            table = rankings.tier_table(ranking)
-        else:
-            table = rankings.load(ranking)
-            table["tier"] = tiers.assign(101 - table["rank"], method=method, k=k)
-        label = ranking
-    else:
-        user = _user_table(run)
-        ok, score, units = user.rows, user.value_cols[0], user.units
-        if on_table is not None:
-            on_table(user)
-        method = "ward" if method == "report" else method  # the report's are for its ranking
-        year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
-        table = tiers.from_scores(
-            ok["adcode"], ok[score], method=method, k=k,
-            years=ok[user.year_col] if year_col else None,
-        )  # fmt: skip
-        attrs = boundaries.units() if units is None else units
-        for col in ("region", "province"):
-            if col in attrs.columns:
-                table[col] = attrs[col].reindex(table["adcode"]).to_numpy()
-        label = f"{Path(str(study.data)).stem}: {score} ({user.level})"
+
+def analyse_tiers(
+    run: Run, table: pd.DataFrame, *, label: str, method: str,
+    units: gpd.GeoDataFrame | None = None, year_col: str | None = None,
+) -> dict[str, Any]:
+    """A tier table's geography, diffusion and gradient, in the run's summary; the result."""
     ids = pd.Index(table["adcode"]).unique()
     pos = tiers.unit_positions(
-        ids if units is None else units.loc[ids],
-        coast=boundaries.coastline(), core=rankings.core_point(),
-    )  # fmt: skip
-    result = tiers.analyse(table, pos, permutations=study.permutations, seed=study.seed,
-                           year_col=year_col)  # fmt: skip
-    if study.recipe is not None and ranking != "innovation_counties":
-        result["region_change"] = region_change(ranking)
+        ids if units is None else units.loc[ids], coast=boundaries.coastline(), core=china_core()
+    )
+    result = tiers.analyse(table, pos, year_col=year_col, **run.perm)
     run.summary |= {"tiers": result, "label": label, "method": method}
-
-
-def clusters_command(run: Run, *, ranking: str) -> None:
-    """``geotool clusters``: a definition set's counts, changes, belts and radiation."""
-    from geotool.report import rankings
-
-    spec, study = run.study.cluster_set, run.study
-    name, _ = clusters.load_set(spec)
-    table = rankings.load(ranking)
-    other = "plans" if name != "plans" else "report2020"
-    run.summary |= {
-        "set": name, "other": other, "geometry_check": clusters.check_geometry(spec),
-        "counts": clusters.ranking_counts(spec, table),
-        "changes": clusters.set_changes(spec, other, table),
-        "belts": clusters.table_belts(table, spec),
-        "radiation": clusters.radiation(spec, table, permutations=study.permutations,
-                                        seed=study.seed),
-        "overlaps": clusters.overlaps(spec)[1],
-    }  # fmt: skip
+    return result
 
 
 def map_command(
-    run: Run, *, kind: str, out: Path, scheme: str, k: int | None, offline: bool
+    run: Run, *, out: Path, scheme: str, k: int | None, offline: bool,
+    page: Callable[..., Any] | None = None,
 ) -> None:
-    """``geotool map``: one map page (a table's latest values, or one of the report's)."""
+    """``geotool map``: one map page, a table's latest values or a recipe's own ``page``.
+
+    ``page`` takes the page options (``cdn``, ``offline``, ``basemap``) and returns the map.
+    """
     from geotool import maps
-    from geotool.report import figures
 
     study = run.study
     opts: dict[str, Any] = {"cdn": study.cdn, "offline": offline or None,
                             "basemap": study.basemap}  # fmt: skip
-    if study.recipe is not None:
-        fmap = figures.report_map(
-            kind, cluster_set=study.cluster_set, weights=study.weights,
-            permutations=study.permutations, seed=study.seed, **opts,
-        )  # fmt: skip
+    if page is not None:
+        fmap = page(**opts)
     else:
         user = _user_table(run, out.with_name(out.stem + "_match_report.csv"))
         series = _latest_values(user)
@@ -859,6 +814,11 @@ def map_command(
             **opts,
         )  # fmt: skip
     run.summary["bytes"] = len(maps.to_html(fmap, out).encode("utf-8"))
+
+
+def _read(study: Study) -> pd.DataFrame:
+    """The study's table as it is in the file (``batch`` and ``match`` read it whole)."""
+    return read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
 
 
 def _items(text: str | None) -> list[str] | None:
@@ -880,7 +840,7 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
         from geotool import _scheduler
 
         _scheduler.address(cluster["scheduler"])  # its text; whether it answers, when connecting
-    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    table = _read(study)
     years = _items(lists["years"])
     if years is not None and not all(y.lstrip("-").isdigit() for y in years):
         msg = f"years= must be whole years separated by commas, got {short(lists['years'], 60)!r}."
@@ -922,7 +882,7 @@ def match_command(
     from geotool.match import require_unique, resolve
 
     study = run.study
-    table = read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
+    table = _read(study)
     cols = ("name_col", "province_col", "prefecture_col", "code_col")
     resolved = resolve(table, **{c: getattr(study, c) for c in cols})
     target.write(to_csv_bytes(resolved, index_label="line"))  # lines of the file

@@ -128,6 +128,22 @@ def test_layers_point_down_and_there_are_no_circles(kind):
         assert not cycles, cycles
 
 
+def test_the_generic_stages_know_no_recipe():
+    """Every study's pipeline imports nothing of the 2020 report: the report brings its own.
+
+    ``geotool.report`` is one package with ``geotool.report.study`` (which imports the
+    pipeline) in it; an import back from the pipeline would run upward in the package view.
+    """
+    generic = ("geotool.pipeline", "geotool.analysis", "geotool.study", "geotool.userdata")
+    bad = [
+        f"{mod}:{line} imports {target}"
+        for mod, imported, names, line in _imports()
+        for target in _targets(imported, names)
+        if mod in generic and target.startswith("geotool.report")
+    ]
+    assert not bad, bad
+
+
 def _strings(tree: ast.AST) -> list[tuple[int, str]]:
     """Every string literal (f-string parts included) that is not a docstring."""
     docstrings = set()

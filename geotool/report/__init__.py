@@ -6,7 +6,8 @@
   (``geotool check-report``);
 * :mod:`geotool.report.figures`: the report's four maps and the landing page;
 * :mod:`geotool.report.study`: the report as one study (``geotool run``): its
-  variables, tiers and the ``check-report`` stage, on :mod:`geotool.pipeline`.
+  variables, tiers and the ``check-report`` stage, on :mod:`geotool.pipeline`; and the
+  one-table commands on its rankings (``geotool autocorr``, ``tiers``, ``clusters``, ``map``).
 """
 
 from __future__ import annotations

@@ -4,20 +4,30 @@
 :func:`analysis` prepares its three rankings (scores over their universes, the report's
 tier cut points, the ranked counties for the city clusters), and :data:`STAGES` adds
 ``check-report`` (every figure the report states, recomputed) before the stages every
-study runs. :func:`run` is ``geotool run`` without a file.
+study runs. :func:`run` is ``geotool run`` without a file. The ``*_command`` stages are
+the one-table commands (``geotool autocorr``, ``tiers``, ``clusters``, ``map``) on the
+report's rankings; on a user's table (no recipe) they hand over to :mod:`geotool.pipeline`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from geotool import boundaries, pipeline
+import pandas as pd
+
+from geotool import boundaries, clusters, pipeline, tiers
 from geotool.analysis import Analysis, TierTable, Variable
 from geotool.report import figures, rankings
 from geotool.report.check import check_report, region_change
 from geotool.study import Study
 
-__all__ = ["CHECK", "STAGES", "analysis", "run", "study"]
+__all__ = [
+    "CHECK", "STAGES", "analysis", "autocorr_command", "clusters_command", "map_command", "run",
+    "study", "tiers_command",
+]  # fmt: skip
 
 
 def study(**fields: Any) -> Study:
@@ -54,6 +64,7 @@ def analysis(study: Study) -> Analysis:
         },
         cluster_table=rankings.load("industrial_counties"),
         values_map=lambda info, opts: figures.rankings_map(info, **opts),
+        unit_info=figures.unit_info,
         bivariate=[("industrial_counties", "innovation_counties")],
         tables={"rankings": joined},
         summary={
@@ -97,3 +108,82 @@ def run(report: Study | None = None, *, check_only: bool = False) -> dict[str, A
         return pipeline.run(report or study(out=None), analysis=None, stages=(CHECK,),
                             index=False)  # fmt: skip
     return pipeline.run(report or study(), analysis=analysis, stages=STAGES)
+
+
+# ------------------------------------------- the one-table commands on the rankings
+
+
+def _pair(ranking: str, ids: pd.Index) -> tuple[pd.Series, pd.Series]:
+    """A ranking's score and 0/1 membership over ``ids``: the bivariate variable."""
+    pair = rankings.variables(ranking, universe=ids)
+    return pair["score"].rename(f"{ranking}.score"), pair["member"].rename(f"{ranking}.member")
+
+
+def autocorr_command(
+    run: pipeline.Run, *, ranking: str, variable: str, bivariate: str | None,
+    sensitivity: bool, on_table: Callable[[Any], Any] | None = None,
+) -> None:
+    """``geotool autocorr`` of a ranking's ``variable`` (a user's table: its first column).
+
+    ``bivariate`` names another ranking (its score is the other variable); ``on_table``
+    sees the user's table once read, before any statistic.
+    """
+    source = specs = None
+    if run.study.recipe is not None:  # the report's published band for its rankings
+        series = rankings.variable(ranking, variable)
+        source = (series, series.index, ranking, boundaries.units()["name"])
+        specs = rankings.SENSITIVITY_SPECS
+    pipeline.autocorr_command(
+        run, sensitivity=sensitivity, source=source, specs=specs, on_table=on_table,
+        pair=partial(_pair, bivariate) if bivariate else None,
+    )  # fmt: skip
+
+
+def tiers_command(
+    run: pipeline.Run, *, ranking: str, method: str, k: int,
+    on_table: Callable[[Any], Any] | None = None,
+) -> None:
+    """``geotool tiers``: a ranking's tiers (the report's cut points, or ``method``'s).
+
+    A user's table (no recipe) is :func:`geotool.pipeline.tiers_command`'s.
+    """
+    if run.study.recipe is None:
+        pipeline.tiers_command(run, method=method, k=k, on_table=on_table)
+        return
+    if method == "report":
+        table = rankings.tier_table(ranking)
+    else:
+        table = rankings.load(ranking)
+        table["tier"] = tiers.assign(101 - table["rank"], method=method, k=k)
+    result = pipeline.analyse_tiers(run, table, label=ranking, method=method)
+    if ranking != "innovation_counties":
+        result["region_change"] = region_change(ranking)
+
+
+def clusters_command(run: pipeline.Run, *, ranking: str) -> None:
+    """``geotool clusters``: a definition set's counts, changes, belts and radiation."""
+    spec = run.study.cluster_set
+    name, _ = clusters.load_set(spec)
+    table = rankings.load(ranking)
+    other = "plans" if name != "plans" else "report2020"
+    run.summary |= {
+        "set": name, "other": other, "geometry_check": clusters.check_geometry(spec),
+        "counts": clusters.ranking_counts(spec, table),
+        "changes": clusters.set_changes(spec, other, table),
+        "belts": clusters.table_belts(table, spec),
+        "radiation": clusters.radiation(spec, table, **run.perm),
+        "overlaps": clusters.overlaps(spec)[1],
+    }  # fmt: skip
+
+
+def map_command(
+    run: pipeline.Run, *, kind: str, out: Path, scheme: str, k: int | None, offline: bool
+) -> None:
+    """``geotool map``: one of the report's maps (``kind``), or a user's table's values."""
+    study, page = run.study, None
+    if study.recipe is not None:
+        page = partial(
+            figures.report_map, kind, cluster_set=study.cluster_set, weights=study.weights,
+            **run.perm,
+        )  # fmt: skip
+    pipeline.map_command(run, out=out, scheme=scheme, k=k, offline=offline, page=page)
