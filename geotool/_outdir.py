@@ -18,11 +18,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
@@ -39,15 +40,13 @@ MANIFEST = ".geotool-manifest.json"
 LOCK = ".geotool-lock"  # beside the destination: ".<name>.geotool-lock"
 MARKER = ".geotool-staging.json"  # in a staging folder: its run's pid and host
 INTERNAL = ".geotool-"  # top-level names in DIR starting with this are geotool's own
-_LEFTOVER = r"\.{name}\.geotool-(staging|backup|trash)-(\d+)-\w+"
-_ANY_STAGING = re.compile(r"\..+\.geotool-(staging|trash)-(\d+)-\w+", re.DOTALL)
+_LEFTOVER = re.compile(r"\.(.+)\.geotool-(staging|backup|trash)-(\d+)-\w+", re.DOTALL)
 Claims = list[tuple[Path, set[str], str]]
 
 
 def _publish_step(step: str) -> None:
     """Test hook called at each step of publishing; sleeps GEOTOOL_TEST_PUBLISH_DELAY s."""
-    delay = os.environ.get("GEOTOOL_TEST_PUBLISH_DELAY")
-    if delay:
+    if delay := os.environ.get("GEOTOOL_TEST_PUBLISH_DELAY"):
         time.sleep(float(delay))
 
 
@@ -68,11 +67,10 @@ def _clean_relative(relative: str) -> PurePosixPath:
 
 def _ident(path: Path | str) -> tuple[int, int] | None:
     """(device, inode) of ``path`` (links followed), None when it does not exist."""
-    try:
+    with contextlib.suppress(OSError):
         st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
+        return st.st_dev, st.st_ino
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -94,42 +92,44 @@ def _run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def _lock_path(path: Path) -> Path:
-    return path.parent / f".{path.name}{LOCK}"
-
-
-def _rmtree(root: Path) -> None:
-    """Delete ``root`` without following links or entering another filesystem."""
-    try:
-        dev = os.lstat(root).st_dev
-    except FileNotFoundError:
-        return
-    folders = []
-    for here, dirs, names in os.walk(root):
-        for name in list(dirs):
-            st = os.lstat(Path(here, name))
-            if not stat.S_ISDIR(st.st_mode) or st.st_dev != dev:
-                dirs.remove(name)  # a link to a folder (removed below), or a mount point
-                if st.st_dev != dev:
-                    log(f"left {Path(here, name)} in place: another filesystem is mounted there")
-                else:
-                    names.append(name)
-        for name in names:
-            Path(here, name).unlink(missing_ok=True)
-        folders.append(here)
-    for here in reversed(folders):
-        os.rmdir(here)
-
-
 def _discard_folder(folder: Path) -> None:
-    """Rename ``folder`` to a trash name (never restored or salvaged), then delete it."""
-    if "geotool-trash-" not in folder.name:
-        trash = folder.with_name(
-            re.sub(r"geotool-(staging|backup)-", "geotool-trash-", folder.name)
-        )
-        os.rename(folder, trash)
-        folder = trash
-    _rmtree(folder)
+    """Rename ``folder`` to a trash name (never restored nor salvaged), then delete it."""
+    trash = folder.with_name(re.sub(r"geotool-(staging|backup)-", "geotool-trash-", folder.name))
+    os.rename(folder, trash)
+    shutil.rmtree(trash)  # links are removed, never followed
+
+
+def _leftovers(parent: Path) -> Iterator[tuple[Path, str, str, int]]:
+    """Folders of earlier runs in ``parent``: (folder, output's name, role, pid)."""
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(parent)):
+            m = _LEFTOVER.fullmatch(name)
+            if m and (parent / name).is_dir() and not (parent / name).is_symlink():
+                yield parent / name, m[1], m[2], int(m[3])
+
+
+def _dead_staging(folder: Path, pid: int) -> bool:
+    """Whether ``folder``'s marker (a plain file) names ``pid``, dead, of this host."""
+    try:
+        st = os.lstat(folder / MARKER)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 4096:
+            return False
+        mark = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    host = mark.get("host", socket.gethostname()) if isinstance(mark, dict) else None
+    return mark.get("pid") == pid and host == socket.gethostname() and not _pid_alive(pid)
+
+
+def _remove_dead_staging(parent: Path) -> None:
+    """Delete the staging folders in ``parent`` of killed runs (on any folder) of this host."""
+    for folder, _name, role, pid in _leftovers(parent):
+        if role != "backup" and _dead_staging(folder, pid):
+            log(f"removing {folder}, the staging folder of a run that was killed")
+            try:
+                _discard_folder(folder)
+            except OSError as exc:  # another run removing it too, or not ours to remove
+                log(f"could not remove {folder}: {exc}", level=10)
 
 
 def read_manifest(out: Path | str) -> dict[str, Any] | None:
@@ -143,8 +143,7 @@ def read_manifest(out: Path | str) -> dict[str, Any] | None:
 
 def _owned(out: Path) -> set[str]:
     """Relative paths of the files geotool published in ``out`` (manifest, else legacy)."""
-    manifest = read_manifest(out)
-    if manifest is not None:
+    if (manifest := read_manifest(out)) is not None:
         return {f["path"] for f in manifest.get("files", [])}
     try:
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -154,36 +153,22 @@ def _owned(out: Path) -> set[str]:
         return set()
     files = set()
     for name in summary.get("files") or []:
-        try:
+        with contextlib.suppress(ValueError, TypeError):
             files.add(str(_clean_relative(name)))
-        except (ValueError, TypeError):
-            continue
     if files:
         log(f"{out} has no manifest; the files listed in its summary.json count as geotool's")
     return files
 
 
-def _leftovers(out: Path) -> list[tuple[Path, str]]:
-    """Staging, backup and trash folders of earlier runs on ``out`` (beside it)."""
-    pattern = re.compile(_LEFTOVER.format(name=re.escape(out.name)))
-    try:
-        names = sorted(os.listdir(out.parent))
-    except OSError:
-        return []
-    found = [(out.parent / n, m.group(1)) for n in names if (m := pattern.fullmatch(n))]
-    return [(p, role) for p, role in found if p.is_dir() and not p.is_symlink()]
-
-
 def verify(out: Path | str) -> list[str]:
     """Problems with the run published in ``out`` (empty list: one complete run).
 
-    Every file of the manifest must be there with its size and SHA-256, and no publish
-    half done. Files not in the manifest are the user's and not checked.
+    Every file of the manifest must be there with its size and SHA-256. Files not in the
+    manifest are the user's and not checked.
     """
     out = Path(os.path.abspath(out))
-    manifest = read_manifest(out)
-    if manifest is None:
-        if any(role == "backup" for _, role in _leftovers(out)):
+    if (manifest := read_manifest(out)) is None:
+        if any(n == out.name and r == "backup" for _, n, r, _ in _leftovers(out.parent)):
             return [f"{out}: a publish was interrupted (the next run restores the folder)"]
         return [f"{out}: no manifest"]
     problems = []
@@ -194,6 +179,45 @@ def verify(out: Path | str) -> list[str]:
         elif path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
             problems.append(f"{path}: not the file of run {manifest['run']}")
     return problems
+
+
+def _carry(
+    src: Path, dst: Path, owned: set[str], inputs: set[Any], *, move: bool, rel: str = ""
+) -> bool:
+    """Put the user's entries of folder ``src`` into ``dst`` where ``dst`` has none.
+
+    Hard links (the same inodes: nothing copied; an entry that cannot be linked is moved
+    in after the commit) or, with ``move``, renames. geotool's files (``owned``, unless an
+    input) stay; empty folders are kept; folders get their originals' modes.
+    """
+    entries = list(os.scandir(src / rel))
+    kept = not entries and bool(rel)
+    for entry in entries:
+        sub, st = f"{rel}/{entry.name}".lstrip("/"), entry.stat(follow_symlinks=False)
+        if not rel and entry.name.startswith(INTERNAL):
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_dev != os.lstat(src).st_dev:
+            raise InputError(f"{entry.path} is a mount point; choose another out=")
+        if stat.S_ISDIR(st.st_mode):
+            if (dst / sub).is_dir() or not os.path.lexists(dst / sub):
+                kept = _carry(src, dst, owned, inputs, move=move, rel=sub) or kept
+        elif not os.path.lexists(dst / sub) and (sub not in owned or _ident(entry.path) in inputs):
+            (dst / sub).parent.mkdir(parents=True, exist_ok=True)
+            if move:
+                os.rename(entry.path, dst / sub)
+                log(f"kept {dst / sub}, created during publishing")
+            else:
+                with contextlib.suppress(OSError):
+                    os.link(entry.path, dst / sub, follow_symlinks=False)
+            kept = True
+    if kept:
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+    if (dst / rel).is_dir():
+        want = os.lstat(src / rel)
+        os.chmod(dst / rel, stat.S_IMODE(want.st_mode))
+        with contextlib.suppress(PermissionError):
+            os.chown(dst / rel, want.st_uid, want.st_gid)
+    return kept
 
 
 class OutputFolder:
@@ -221,14 +245,15 @@ class OutputFolder:
         self.staging: Path | None = None
         self._staged_at: Path | None = None  # kept after publish/discard, to name errors
         self._lock: FileLock | None = None
-        self._input_ids: set[tuple[int, int] | None] = set()
+        self._input_ids = {_ident(p) for p in self.inputs} - {None}
         self._claims: Claims = []
 
     def __enter__(self) -> OutputFolder:
         """Check the folder, take its lock, restore or clean up after earlier runs, stage."""
-        self._validate()
+        self.out = self._validate(self._given)
+        self._claims = _enclosing_claims(self.out)
         record = {"owner": self.owner, "run": self.run_id}
-        self._lock = _take_lock(_lock_path(self.out), f"output folder {self.out}", record)
+        self._lock = _take_lock(self.out, f"output folder {self.out}", record)
         try:
             self._recover()
             self._check_owner()
@@ -241,26 +266,26 @@ class OutputFolder:
                     f"the output folder {self._given} is not writable ({exc.strerror}); "
                     "choose another out="
                 ) from exc
-            self.staging = self._staged_at = Path(tempfile.mkdtemp(
-                dir=self.out.parent, prefix=f".{self.out.name}.geotool-staging-{os.getpid()}-"
-            ))  # fmt: skip
+            prefix = f".{self.out.name}.geotool-staging-{os.getpid()}-"
+            self.staging = self._staged_at = Path(
+                tempfile.mkdtemp(prefix=prefix, dir=self.out.parent)
+            )
             mark = {"run": self.run_id, "pid": os.getpid(), "host": socket.gethostname()}
             (self.staging / MARKER).write_text(json.dumps(mark), encoding="utf-8")
         except BaseException as exc:
-            self._release()
+            _drop_lock(self._lock)
             if isinstance(exc, OSError):
                 raise self._input_error(exc) from exc
             raise
         return self
 
-    def _validate(self) -> None:
-        given = self._given
+    def _validate(self, given: Path | str) -> Path:
+        """The folder, resolved and created; refused when it cannot be a destination."""
         if not str(given).strip():  # Path("") is ".": the current folder, unasked
             raise InputError(
                 "out='' names no folder; give the folder to write into (e.g. out=results)."
             )
         out = Path(os.path.abspath(os.path.expanduser(given))).resolve()
-        self._input_ids = {_ident(p) for p in self.inputs} - {None}
         if out.exists() and _ident(out) in self._input_ids:
             raise InputError(
                 f"out={given} is one of the inputs; geotool never writes over its inputs: "
@@ -284,12 +309,8 @@ class OutputFolder:
                 "choose a writable location for out="
             ) from exc
         if os.lstat(out).st_dev != os.lstat(out.parent).st_dev:
-            raise InputError(
-                f"out={given} is a mount point, and a run is published by renaming the "
-                "folder: choose a folder inside it for out="
-            )
-        self.out = out
-        self._claims = _enclosing_claims(out)
+            raise InputError(f"out={given} is a mount point; choose a folder inside it for out=")
+        return out
 
     def _check_owner(self) -> None:
         """Refuse a folder that holds another command's published output."""
@@ -302,23 +323,20 @@ class OutputFolder:
                 "command's output: choose another out= (or delete the folder first)"
             )
 
-    def _release(self) -> None:
-        lock, self._lock = self._lock, None
-        _drop_lock(lock)
-
     def _recover(self) -> None:
         """Restore or clean up after runs on this folder killed while publishing."""
         (self.out / MARKER).unlink(missing_ok=True)
-        for folder, role in _leftovers(self.out):
-            if role == "backup" and not os.listdir(self.out):  # killed between renames
+        for folder, name, role, _pid in _leftovers(self.out.parent):
+            if name != self.out.name:
+                continue
+            if role == "backup" and not os.listdir(self.out):  # killed between the renames
                 log(f"restoring {self.out} from {folder}, left by a run killed while publishing")
                 os.rmdir(self.out)
                 os.rename(folder, self.out)
-            elif role == "backup":  # killed after the commit: the user's late files go back
-                log(f"cleaning up after an interrupted run: salvaging {folder}")
-                self._salvage(folder, _owned(folder))
-                _discard_folder(folder)
-            elif role == "trash" or (folder / MARKER).is_file() or not os.listdir(folder):
+                continue
+            if role == "backup":  # killed after the commit: the user's late files go back
+                _carry(folder, self.out, _owned(folder), self._input_ids, move=True)
+            if role != "staging" or (folder / MARKER).is_file() or not os.listdir(folder):
                 log(f"cleaning up after an interrupted run: removing {folder}")
                 _discard_folder(folder)
         _remove_dead_staging(self.out.parent)
@@ -360,10 +378,9 @@ class OutputFolder:
                     "move it away or choose another out="
                 )
         _refuse_claimed(target, self._claims, refuse)
-        ident = _ident(target)
-        if ident is None:
+        if _ident(target) is None:
             return
-        if ident in self._input_ids:
+        if _ident(target) in self._input_ids:
             raise InputError(
                 f"{refuse}: {target} is one of the inputs and geotool never writes over its "
                 "inputs; choose another out="
@@ -381,19 +398,17 @@ class OutputFolder:
         """Publish on success; otherwise discard the staging folder. Always unlock."""
         try:
             if exc is None:
-                try:
-                    self._publish()
-                except BaseException as err:
-                    self._discard()
-                    if isinstance(err, OSError):
-                        raise self._input_error(err) from err
-                    raise
-                return
-            self._discard()
-            if isinstance(exc, OSError) and self._is_ours(exc):
+                self._publish()
+            elif isinstance(exc, OSError) and self._is_ours(exc):
                 raise self._input_error(exc) from exc
+        except OSError as err:
+            raise self._input_error(err) from err
         finally:
-            self._release()
+            if self.staging is not None:
+                with contextlib.suppress(OSError):
+                    _discard_folder(self.staging)
+            self.staging = None
+            _drop_lock(self._lock)
 
     def _is_ours(self, exc: OSError) -> bool:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -416,50 +431,33 @@ class OutputFolder:
             what = f"could not write {where}: {exc.strerror}; {done}; fix the folder"
         return InputError(f"{what} or choose another out=")
 
-    def _discard(self) -> None:
-        staging, self.staging = self.staging, None
-        if staging is not None:
-            try:
-                _discard_folder(staging)
-            except OSError as exc:
-                log(f"could not remove the staging folder {staging}: {exc}", level=30)
-
-    def _final_files(self, staging: Path) -> list[tuple[str, Path]]:
-        """The files in staging: those registered by path(), in order, then any others."""
-        found = []
-        for root, dirs, names in os.walk(staging):
-            dirs.sort()
-            for name in sorted(names):
-                rel = Path(root, name).relative_to(staging).as_posix()
-                if rel not in (MARKER, MANIFEST):
-                    found.append(rel)
+    def _manifest(self, staging: Path) -> None:
+        """Write the manifest of the files in staging: path()'s, in order, then any others."""
+        found = [
+            Path(root, name).relative_to(staging).as_posix()
+            for root, _dirs, names in os.walk(staging)
+            for name in names
+        ]
+        found = sorted(set(found) - {MARKER, MANIFEST})
+        for rel in set(found) - set(self.files):
+            self._check_destination(_clean_relative(rel))
         order = {rel: i for i, rel in enumerate(self.files)}
-        found.sort(key=lambda rel: (order.get(rel, len(order)), rel))
-        for rel in found:
-            if rel not in order:
-                self._check_destination(_clean_relative(rel))
-        return [(rel, staging / rel) for rel in found]
+        self.files = sorted(found, key=lambda rel: (order.get(rel, len(order)), rel))
+        files = [
+            {"path": rel, "size": (staging / rel).lstat().st_size, "sha256": _sha256(staging / rel)}
+            for rel in self.files
+        ]
+        manifest = {"format": 1, "run": self.run_id, "owner": self.owner,
+                    "published": time.strftime("%Y-%m-%d %H:%M:%S"), "files": files}  # fmt: skip
+        write_atomic(staging / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
     def _publish(self) -> None:
         """Manifest, the user's entries linked in, then the two renames (the commit)."""
         assert self.staging is not None
-        staging = self.staging
-        files = self._final_files(staging)
-        self.files = [rel for rel, _ in files]
-        manifest = {
-            "format": 1,
-            "run": self.run_id,
-            "owner": self.owner,
-            "published": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "files": [
-                {"path": rel, "size": full.lstat().st_size, "sha256": _sha256(full)}
-                for rel, full in files
-            ],
-        }
-        write_atomic(staging / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-        old = _owned(self.out)
+        staging, old = self.staging, _owned(self.out)
+        self._manifest(staging)
         _publish_hook("prepared")
-        self._carry(staging, old, set(self.files))
+        _carry(self.out, staging, old, self._input_ids, move=False)
         _publish_hook("carried")
         backup = self.out.with_name(
             f".{self.out.name}.geotool-backup-{os.getpid()}-{secrets.token_hex(4)}"
@@ -478,135 +476,20 @@ class OutputFolder:
         _publish_hook("published")
         try:  # the run is published; a failure here is cleaned up by the next run
             (self.out / MARKER).unlink(missing_ok=True)
-            self._salvage(backup, old)
+            _carry(backup, self.out, old, self._input_ids, move=True)
             _publish_hook("salvaged")
             _discard_folder(backup)
         except OSError as exc:
             log(f"could not clean up {backup} (the next run will): {exc}", level=30)
 
-    def _carry(self, staging: Path, old: set[str], new: set[str]) -> None:
-        """Hard-link the user's entries of the folder into staging, at the same paths.
-
-        The same inodes: nothing is copied and open handles stay valid. An entry that
-        cannot be linked (another user's file) is moved in after the commit instead.
-        """
-        dev = os.lstat(self.out).st_dev
-
-        def carry(rel: str) -> bool:
-            entries = list(os.scandir(self.out / rel))
-            kept = not entries and bool(rel)  # an empty foreign folder is kept
-            for entry in entries:
-                sub = f"{rel}/{entry.name}" if rel else entry.name
-                if not rel and entry.name.startswith(INTERNAL):
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode) and st.st_dev != dev:
-                    raise InputError(
-                        f"cannot publish into {self.out}: {entry.path} is a mount point; "
-                        "choose another out="
-                    )
-                if stat.S_ISDIR(st.st_mode):
-                    kept = carry(sub) or kept
-                    continue
-                if sub in new or (sub in old and (st.st_dev, st.st_ino) not in self._input_ids):
-                    continue  # replaced by this run, or the previous run's: removed
-                (staging / sub).parent.mkdir(parents=True, exist_ok=True)
-                with contextlib.suppress(OSError):
-                    os.link(entry.path, staging / sub, follow_symlinks=False)
-                kept = True
-            if kept:
-                (staging / rel).mkdir(parents=True, exist_ok=True)
-            return kept
-
-        carry("")
-        for root, _dirs, _names in os.walk(staging):  # folders get their originals' modes
-            here = Path(root)
-            try:
-                want = os.lstat(self.out / here.relative_to(staging))
-            except FileNotFoundError:
-                continue
-            os.chmod(here, stat.S_IMODE(want.st_mode))
-            if (os.lstat(here).st_uid, os.lstat(here).st_gid) != (want.st_uid, want.st_gid):
-                with contextlib.suppress(PermissionError):
-                    os.chown(here, want.st_uid, want.st_gid)
-
-    def _salvage(self, previous: Path, owned: set[str]) -> None:
-        """Move in the entries of ``previous`` that are not geotool's and the folder lacks."""
-
-        def salvage(rel: str) -> None:
-            entries = list(os.scandir(previous / rel))
-            if not entries and rel and not os.path.lexists(self.out / rel):
-                (self.out / rel).mkdir(parents=True)
-            for entry in entries:
-                sub = f"{rel}/{entry.name}" if rel else entry.name
-                target = self.out / sub
-                if not rel and entry.name.startswith(INTERNAL):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if not os.path.lexists(target) or target.is_dir():
-                        salvage(sub)
-                    continue
-                theirs = sub not in owned or _ident(entry.path) in self._input_ids
-                if theirs and not os.path.lexists(target):
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.rename(entry.path, target)
-                    log(f"kept {target}, created during publishing")
-
-        salvage("")
-
-
-def _dead_staging(folder: Path, pid: int) -> bool:
-    """Whether ``folder`` is geotool's staging of process ``pid``, now dead, of this host.
-
-    Its marker must be a plain file naming that pid and this host; anything else (no
-    marker, a link, another host, a live pid) is not.
-    """
-    marker = folder / MARKER
-    try:
-        st = os.lstat(marker)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > 4096:
-            return False
-        mark = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(mark, dict):
-        return False
-    host = mark.get("host", socket.gethostname())
-    return mark.get("pid") == pid and host == socket.gethostname() and not _pid_alive(pid)
-
-
-def _remove_dead_staging(parent: Path) -> None:
-    """Delete the staging folders in ``parent`` of runs (on any folder) that were killed.
-
-    Only folders named like geotool's staging (or trash) holding a marker that names a
-    dead process of this host; a live run's, and anything without that marker, stay.
-    """
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return
-    for name in names:
-        m = _ANY_STAGING.fullmatch(name)
-        folder = parent / name
-        if not m or folder.is_symlink() or not folder.is_dir():
-            continue
-        if not _dead_staging(folder, int(m.group(2))):
-            continue
-        log(f"removing {folder}, the staging folder of a run that was killed")
-        try:
-            _discard_folder(folder)
-        except OSError as exc:  # another run removing it too, or not ours to remove
-            log(f"could not remove {folder}: {exc}", level=10)
-
 
 def _enclosing_claims(path: Path) -> Claims:
     """Published geotool folders above ``path``: (folder, files its manifest owns, owner)."""
-    claims = []
-    for folder in path.parents:
-        manifest = read_manifest(folder)
-        if manifest is not None:
-            claims.append((folder, _owned(folder), str(manifest.get("owner", "geotool run"))))
-    return claims
+    return [
+        (folder, _owned(folder), str(manifest.get("owner", "geotool run")))
+        for folder in path.parents
+        if (manifest := read_manifest(folder)) is not None
+    ]
 
 
 def _refuse_claimed(target: Path, claims: Claims, what: str) -> None:
@@ -623,11 +506,11 @@ def _refuse_claimed(target: Path, claims: Claims, what: str) -> None:
 class OutputFile:
     """One output file written as a transaction: checked, locked, replaced atomically.
 
-    The single-file :class:`OutputFolder` (``geotool map``, ``geotool match``): a second
-    command on the same file is refused at once (the lock ``.<name>.geotool-lock`` beside
-    it also covers the files written beside it), a file that a published output folder
-    above it owns is never written, and :meth:`write` replaces the file in one rename.
-    The path's own checks are :func:`geotool._validate.output_file`'s.
+    For ``geotool map`` and ``geotool match``: a second command on the same file is
+    refused at once (the lock beside it also covers the files written beside it), a file
+    that a published output folder above it owns is never written, and :meth:`write`
+    replaces the file in one rename. The path's own checks are
+    :func:`geotool._validate.output_file`'s.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
@@ -648,7 +531,7 @@ class OutputFile:
         _refuse_claimed(self.path, _enclosing_claims(self.path), f"cannot write {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"owner": self.owner, "run": self.run_id}
-        self._lock = _take_lock(_lock_path(self.path), f"output file {self.path}", record)
+        self._lock = _take_lock(self.path, f"output file {self.path}", record)
         _remove_dead_staging(self.path.parent)
         return self
 
@@ -664,7 +547,7 @@ class OutputFile:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Release the lock and delete its file."""
+        """Release the lock."""
         lock, self._lock = self._lock, None
         _drop_lock(lock)
 
@@ -678,12 +561,13 @@ def _record(data: bytes) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def _take_lock(path: Path, what: str, record: dict[str, Any]) -> FileLock:
-    """Lock ``path`` with :mod:`filelock`, writing ``record`` (pid, start time) into it.
+def _take_lock(dest: Path, what: str, record: dict[str, Any]) -> FileLock:
+    """Lock ``dest`` by :mod:`filelock` on ``.<name>.geotool-lock`` beside it; record the holder.
 
     Refused at once (:class:`InputError` naming the holder) when another process holds
     it; the kernel releases it when its holder dies, even by SIGKILL.
     """
+    path = dest.parent / f".{dest.name}{LOCK}"
     record = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), **record}
     previous: dict[str, Any] = {}
 
@@ -723,7 +607,7 @@ def _take_lock(path: Path, what: str, record: dict[str, Any]) -> FileLock:
 
 
 def _drop_lock(lock: FileLock | None) -> None:
-    """Delete the file of a lock of :func:`_take_lock`, then release it."""
+    """Delete the file of a lock of :func:`_take_lock` (filelock copes), then release it."""
     if lock is not None:
         with contextlib.suppress(OSError):
             Path(lock.lock_file).unlink()
