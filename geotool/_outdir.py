@@ -78,8 +78,8 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 
@@ -161,11 +161,7 @@ def _owned(out: Path) -> set[str]:
 
 
 def verify(out: Path | str) -> list[str]:
-    """Problems with the run published in ``out`` (empty list: one complete run).
-
-    Every file of the manifest must be there with its size and SHA-256. Files not in the
-    manifest are the user's and not checked.
-    """
+    """Problems with the run in ``out``: files of its manifest missing or changed, or none."""
     out = Path(os.path.abspath(out))
     if (manifest := read_manifest(out)) is None:
         if any(n == out.name and r == "backup" for _, n, r, _ in _leftovers(out.parent)):
@@ -504,13 +500,9 @@ def _refuse_claimed(target: Path, claims: Claims, what: str) -> None:
 
 
 class OutputFile:
-    """One output file written as a transaction: checked, locked, replaced atomically.
+    """One output file (``geotool map``, ``match``), locked and replaced in one rename.
 
-    For ``geotool map`` and ``geotool match``: a second command on the same file is
-    refused at once (the lock beside it also covers the files written beside it), a file
-    that a published output folder above it owns is never written, and :meth:`write`
-    replaces the file in one rename. The path's own checks are
-    :func:`geotool._validate.output_file`'s.
+    Never a file that a published folder above it owns; ``_validate`` checks the path.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
