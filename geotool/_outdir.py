@@ -117,7 +117,9 @@ def _dead_staging(folder: Path, pid: int) -> bool:
         mark = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    host = mark.get("host", socket.gethostname()) if isinstance(mark, dict) else None
+    if not isinstance(mark, dict):
+        return False
+    host = mark.get("host", socket.gethostname())
     return mark.get("pid") == pid and host == socket.gethostname() and not _pid_alive(pid)
 
 
@@ -475,7 +477,7 @@ class OutputFolder:
             _carry(backup, self.out, old, self._input_ids, move=True)
             _publish_hook("salvaged")
             _discard_folder(backup)
-        except OSError as exc:
+        except (OSError, InputError) as exc:
             log(f"could not clean up {backup} (the next run will): {exc}", level=30)
 
 
