@@ -579,8 +579,10 @@ def _take_lock(dest: Path, what: str, record: dict[str, Any]) -> FileLock:
         for _ in range(20):  # the holder writes its record just after locking
             with contextlib.suppress(OSError):
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                holder = _record(os.pread(fd, 4096, 0))
-                os.close(fd)
+                try:
+                    holder = _record(os.pread(fd, 4096, 0))
+                finally:
+                    os.close(fd)
             if holder:
                 break
             time.sleep(0.01)

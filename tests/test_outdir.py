@@ -522,7 +522,8 @@ def test_real_run_killed_and_raced(tmp_path):
     assert seen <= {1, 2, 3}
     first = subprocess.Popen(cmd(7), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while str(first.pid) not in _text_or_empty(tmp_path / f".out{LOCK}") and time.monotonic() < deadline:
+    lock = tmp_path / f".out{LOCK}"  # beside the folder
+    while str(first.pid) not in _text_or_empty(lock) and time.monotonic() < deadline:
         time.sleep(0.05)  # until the first run holds the folder
     second = subprocess.run(
         cmd(8), check=False, env=env, capture_output=True, text=True, timeout=300
