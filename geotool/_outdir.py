@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 from typing import Any
 
 from filelock import FileLock, Timeout
@@ -387,12 +386,7 @@ class OutputFolder:
             raise InputError(f"{refuse}: {target} is a folder; move it away or choose another out=")
 
     # -- leaving: publish or discard ----------------------------------------------------
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         """Publish on success; otherwise discard the staging folder. Always unlock."""
         try:
             if exc is None:
@@ -535,12 +529,7 @@ class OutputFile:
             raise RuntimeError("OutputFile.write() is only valid inside its with block")
         return write_atomic(self.path, data)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         """Release the lock."""
         lock, self._lock = self._lock, None
         _drop_lock(lock)
