@@ -343,7 +343,7 @@ def test_a_second_autocorr_on_the_same_folder_is_refused_and_tables_name_their_s
     first = _geotool(*base, "--seed", "1", cwd=tmp_path, env=slow)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and first.poll() is None:
-        lock = out / ".geotool-lock"
+        lock = out.parent / ".A.geotool-lock"  # the lock file beside the folder
         if lock.exists() and lock.stat().st_size:
             break
         time.sleep(0.05)

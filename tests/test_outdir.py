@@ -46,16 +46,7 @@ except InputError as exc:
     sys.exit(2)
 print("done", flush=True)
 """
-PUBLISH_STEPS = {"publishing", "prepared", "exchange", "exchanged", "salvaged", "moved"}
-
-
-@pytest.fixture(params=["exchange", "rename"])
-def mode(request, monkeypatch):
-    if request.param == "rename":
-        monkeypatch.setenv("GEOTOOL_TEST_PUBLISH", "rename")
-    else:
-        monkeypatch.delenv("GEOTOOL_TEST_PUBLISH", raising=False)
-    return request.param
+PUBLISH_STEPS = {"publishing", "prepared", "carried", "aside", "published", "salvaged"}
 
 
 def _put(out: Path, files: dict[str, str]) -> None:
@@ -99,26 +90,36 @@ def _consistent(out: Path, foreign: dict[str, str], *, by_content: bool = True) 
 
 
 def _no_leftovers(out: Path) -> None:
+    """No staging, backup or lock file beside ``out``; only the manifest inside."""
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")] == []
-    assert sorted(p.name for p in out.glob(".geotool-*")) in ([LOCK, MANIFEST], [LOCK])
+    assert sorted(p.name for p in out.glob(".geotool-*")) in ([MANIFEST], [])
+
+
+def _interrupted(out: Path) -> bool:
+    """``out`` is gone and its previous run waits in a backup beside it (killed mid-commit)."""
+    backups = list(out.parent.glob(f".{out.name}.geotool-backup-*"))
+    if out.exists():
+        return False
+    assert len(backups) == 1 and verify(backups[0]) == []
+    assert verify(out) == [f"{out}: a publish was interrupted (the next run restores the folder)"]
+    return True
 
 
 # -- the rules ----------------------------------------------------------------------------
-def test_nothing_visible_until_published(tmp_path, mode):
+def test_nothing_visible_until_published(tmp_path):
     out = tmp_path / "out"
     with OutputFolder(out) as folder:
         staged = folder.write("tables/a.csv", "1")
         assert staged.read_text() == "1"
         assert not (out / "tables").exists()
         assert read_manifest(out) is None
-    assert folder.mode == mode
     assert (out / "tables/a.csv").read_text() == "1"
     assert folder.files == ["tables/a.csv"]
     assert _consistent(out, {}, by_content=False) == folder.run_id
     _no_leftovers(out)
 
 
-def test_foreign_files_kept_and_stale_own_files_removed(tmp_path, mode):
+def test_foreign_files_kept_and_stale_own_files_removed(tmp_path):
     out = tmp_path / "out"
     _run(out, ["tables/rankings.csv", "maps/lisa.html", "index.html", "summary.json"])
     _put(out, FOREIGN)
@@ -133,7 +134,7 @@ def test_foreign_files_kept_and_stale_own_files_removed(tmp_path, mode):
     _no_leftovers(out)
 
 
-def test_legacy_output_without_manifest(tmp_path, mode, caplog):
+def test_legacy_output_without_manifest(tmp_path, caplog):
     out = tmp_path / "out"
     summary = {"geotool_version": "0.1.0", "files": ["index.html", "maps/lisa.html"]}
     _put(out, {"index.html": "old", "maps/lisa.html": "old", "notes.txt": "mine"})
@@ -145,7 +146,7 @@ def test_legacy_output_without_manifest(tmp_path, mode, caplog):
 
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
-def test_exception_leaves_previous_output(tmp_path, mode, error):
+def test_exception_leaves_previous_output(tmp_path, error):
     out = tmp_path / "out"
     first = _run(out, ["index.html", "tables/a.csv"])
     _put(out, FOREIGN)
@@ -178,7 +179,7 @@ def test_stale_lock_taken_over(tmp_path, caplog):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     record = {"pid": int(dead.stdout), "started": "2020-01-01 00:00:00", "owner": "geotool run"}
-    (out / LOCK).write_text(json.dumps(record))
+    (tmp_path / f".out{LOCK}").write_text(json.dumps(record))  # the lock beside the folder
     (tmp_path / ".out.geotool-staging-1-0a0b0c0d").mkdir()  # a killed run's staging
     (tmp_path / ".out.geotool-staging-1-0a0b0c0d" / _outdir.MARKER).write_text("{}")
     (tmp_path / ".out.geotool-staging-1-0a0b0c0d" / "index.html").write_text("half")
@@ -189,7 +190,7 @@ def test_stale_lock_taken_over(tmp_path, caplog):
     _no_leftovers(out)
 
 
-def test_inputs_are_never_destinations(tmp_path, mode):
+def test_inputs_are_never_destinations(tmp_path):
     table = tmp_path / "mine.csv"
     table.write_text("x")
     with pytest.raises(InputError, match="is one of the inputs"):
@@ -206,7 +207,7 @@ def test_inputs_are_never_destinations(tmp_path, mode):
     assert (out / "tables/mine.csv").read_text() == "y"
 
 
-def test_stale_own_file_used_as_input_is_kept(tmp_path, mode):
+def test_stale_own_file_used_as_input_is_kept(tmp_path):
     out = tmp_path / "out"
     _run(out, ["tables/rankings.csv", "index.html"])
     table = out / "tables/rankings.csv"
@@ -263,7 +264,7 @@ def test_read_only_folder(tmp_path):
         OutputFolder(tmp_path / "ro" / "out").__enter__()
 
 
-def test_full_disk_while_writing(tmp_path, mode, monkeypatch):
+def test_full_disk_while_writing(tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = _run(out, ["index.html"])
     real_fdopen = os.fdopen
@@ -293,7 +294,7 @@ def test_full_disk_while_writing(tmp_path, mode, monkeypatch):
     _no_leftovers(out)
 
 
-def test_full_disk_while_publishing(tmp_path, mode, monkeypatch):
+def test_full_disk_while_publishing(tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = _run(out, ["index.html"])
     _put(out, FOREIGN)
@@ -301,8 +302,26 @@ def test_full_disk_while_publishing(tmp_path, mode, monkeypatch):
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device", str(out / MANIFEST))
 
-    monkeypatch.setattr(_outdir, "_exchange", full)
     monkeypatch.setattr(_outdir.os, "replace", full)
+    with pytest.raises(InputError, match=r"^no space left on device while writing"):
+        _run(out, ["index.html", "tables/b.csv"])
+    monkeypatch.undo()
+    assert _consistent(out, FOREIGN) == first.run_id
+    _no_leftovers(out)
+
+
+def test_failed_commit_restores_the_previous_folder(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    first = _run(out, ["index.html", "tables/a.csv"])
+    _put(out, FOREIGN)
+    real_rename = os.rename
+
+    def rename(src, dst):  # moving the folder aside works; renaming staging to it fails
+        if ".geotool-staging-" in str(src) and Path(dst) == out:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(_outdir.os, "rename", rename)
     with pytest.raises(InputError, match=r"^no space left on device while writing"):
         _run(out, ["index.html", "tables/b.csv"])
     monkeypatch.undo()
@@ -320,7 +339,7 @@ def test_foreign_file_created_during_publish_survives(tmp_path, monkeypatch):
     _run(out, ["index.html"])
 
     def late(step):
-        if step == "exchange":  # after the foreign files were linked, before the commit
+        if step == "carried":  # after the foreign files were linked, before the commit
             _put(out, {"tables/late.csv": "late", "late.txt": "late"})
 
     monkeypatch.setattr(_outdir, "_publish_hook", late)
@@ -330,15 +349,10 @@ def test_foreign_file_created_during_publish_survives(tmp_path, monkeypatch):
     _no_leftovers(out)
 
 
-STEPS = {
-    "exchange": ["prepared", "exchange", "exchanged", "salvaged"],
-    "rename": ["moved", "manifest"],
-}
-
-
-@pytest.mark.parametrize(("mode", "step"), [(m, s) for m in STEPS for s in STEPS[m]])
-def test_crash_while_publishing_then_recovery(tmp_path, monkeypatch, mode, step):
-    monkeypatch.setenv("GEOTOOL_TEST_PUBLISH", mode)
+@pytest.mark.parametrize("step", ["prepared", "carried", "aside", "published", "salvaged"])
+def test_crash_while_publishing_then_recovery(tmp_path, monkeypatch, step):
+    """A kill at each step: the folder is one whole run, or (between the two renames) gone
+    with the previous run in a backup; the next run restores or finishes it."""
     out = tmp_path / "out"
     first = _run(out, ["index.html", "maps/lisa.html", "tables/a.csv"])
     _put(out, FOREIGN)
@@ -351,23 +365,28 @@ def test_crash_while_publishing_then_recovery(tmp_path, monkeypatch, mode, step)
     with pytest.raises(SystemExit):
         _run(out, ["index.html", "tables/a.csv", "tables/b.csv"])
     monkeypatch.undo()
-    if mode == "exchange" or not (out / _outdir.JOURNAL).exists():
+    if step == "aside":
+        assert _interrupted(out)
+    else:
         run = _consistent(out, FOREIGN)
-        assert run == first.run_id or step in ("exchanged", "salvaged")
-    with OutputFolder(out):  # the next run recovers first
+        assert run == first.run_id or step in ("published", "salvaged")
+    with pytest.raises(RuntimeError), OutputFolder(out):  # the next run recovers first
+        raise RuntimeError("a failed run publishes nothing")
+    run = _consistent(out, FOREIGN)
+    assert run == first.run_id or step in ("published", "salvaged")
+    with OutputFolder(out):
         pass
     _consistent(out, FOREIGN)
     _no_leftovers(out)
 
 
-def test_working_directory_inside_the_folder_uses_renames(tmp_path, monkeypatch):
+def test_working_directory_inside_the_folder_follows_it(tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
-    monkeypatch.delenv("GEOTOOL_TEST_PUBLISH", raising=False)
     monkeypatch.chdir(out)
-    folder = _run(Path("."), ["index.html"])
-    assert folder.mode == "rename"
+    _run(Path("."), ["index.html"])
     assert Path("index.html").exists()
+    assert Path.cwd() == out and os.stat(".").st_ino == out.stat().st_ino
 
 
 # -- kills and parallel runs --------------------------------------------------------------
@@ -386,7 +405,6 @@ def run_script(tmp_path):
     script = tmp_path / "fake_run.py"
     script.write_text(RUN_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("GEOTOOL_TEST_PUBLISH", None)
     return script, env
 
 
@@ -398,11 +416,9 @@ def test_kill_at_random_moments(tmp_path, run_script):
     rng = random.Random(20240601)
     outcomes: dict[str, int] = {}
     published: set[str | None] = {None}
-    trials = [("random", "exchange")] * 12 + [("publish", "exchange")] * 10
-    trials += [("random", "rename")] * 3 + [("publish", "rename")] * 5
-    for i, (when, mode) in enumerate(trials):
-        trial_env = {**env, "GEOTOOL_TEST_PUBLISH": "rename"} if mode == "rename" else env
-        proc = _start(script, out, trial_env, n=rng.randint(34, 42), pause=0.002, step_pause=0.02)
+    trials = ["random"] * 15 + ["publish"] * 15
+    for i, when in enumerate(trials):
+        proc = _start(script, out, env, n=rng.randint(34, 42), pause=0.002, step_pause=0.02)
         if when == "random":
             time.sleep(rng.uniform(0.0, 0.4))
         else:
@@ -415,9 +431,11 @@ def test_kill_at_random_moments(tmp_path, run_script):
         lines = stdout.split()
         last = lines[-1] if lines else "start"
         moment = "in publish" if last in PUBLISH_STEPS else "before publish"
-        key = f"{mode}: {'done' if last == 'done' else moment}"
+        key = "done" if last == "done" else moment
         outcomes[key] = outcomes.get(key, 0) + 1
-        if mode == "exchange" or not (out / _outdir.JOURNAL).exists():
+        if _interrupted(out):  # killed between the two renames: the next run restores it
+            assert last in PUBLISH_STEPS
+        else:
             run = _consistent(out, FOREIGN)
             assert run in published or last in PUBLISH_STEPS | {"done"}
         published.add(read_manifest(out)["run"] if read_manifest(out) else None)
@@ -427,7 +445,7 @@ def test_kill_at_random_moments(tmp_path, run_script):
             published.add(_consistent(out, FOREIGN))
             _no_leftovers(out)
     print(f"kill trials: {len(trials)}: {outcomes}")
-    assert outcomes.get("exchange: in publish", 0) >= 5
+    assert outcomes.get("in publish", 0) >= 5
     proc = _start(script, out, env, n=40, pause=0.0, step_pause=0.0)
     proc.communicate(timeout=30)
     assert proc.returncode == 0
@@ -504,7 +522,8 @@ def test_real_run_killed_and_raced(tmp_path):
     assert seen <= {1, 2, 3}
     first = subprocess.Popen(cmd(7), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while str(first.pid) not in _text_or_empty(out / LOCK) and time.monotonic() < deadline:
+    lock = tmp_path / f".out{LOCK}"  # beside the folder
+    while str(first.pid) not in _text_or_empty(lock) and time.monotonic() < deadline:
         time.sleep(0.05)  # until the first run holds the folder
     second = subprocess.run(
         cmd(8), check=False, env=env, capture_output=True, text=True, timeout=300
