@@ -13,6 +13,7 @@ import pandas as pd
 from geotool import boundaries, settings
 from geotool._cache import settings_cache
 from geotool._errors import InputError
+from geotool.analysis import CHINA_CORE, china_core
 
 __all__ = [
     "CORE_ADCODE", "DEFAULT_WEIGHTS", "HIGH_MEANS", "RANKINGS", "REPORT_TIERS",
@@ -46,7 +47,7 @@ DEFAULT_WEIGHTS = {
 #: The weights every run reports global statistics under (sensitivity).
 SENSITIVITY_SPECS = ("queen", "rook", "knn:6", "distance:100km")
 #: The report's eastern core: 上海's historic centre, 黄浦区.
-CORE_ADCODE = "310101"
+CORE_ADCODE = CHINA_CORE
 
 #: What a high value of each derived variable means (every one is oriented: high = strong).
 HIGH_MEANS = {
@@ -218,7 +219,5 @@ def tier_table(ranking: str = "industrial_counties") -> pd.DataFrame:
 
 
 def core_point() -> tuple[float, float]:
-    """(lon, lat) of the report's eastern core (:data:`CORE_ADCODE`, 黄浦区)."""
-    units = boundaries.units()
-    lon, lat = units.loc[CORE_ADCODE, ["rep_lon", "rep_lat"]].to_numpy(dtype=float)
-    return float(lon), float(lat)
+    """(lon, lat) of the report's eastern core (黄浦区, :func:`geotool.analysis.china_core`)."""
+    return china_core()
