@@ -51,6 +51,7 @@ COMMANDS = {
     "map": (["map", "lisa"], ["map"]),
     "map_user": (["map", "--data", COLUMBUS, *USER], ["map"]),
     "match": (["match", COLUMBUS], ["match"]),
+    "batch": (["batch", COLUMBUS, "--level", "province"], ["batch"]),
 }  # fmt: skip
 
 
@@ -68,7 +69,7 @@ def test_every_command_runs_one_study_through_the_pipeline(name, spy, tmp_path, 
     assert isinstance(study, Study)
     given = options.get("stages", pipeline.STAGES)
     assert [s.name for s in given] == (stages or [s.name for s in pipeline.STAGES])
-    assert (study.recipe is None) == (name.endswith("_user") or name == "match")
+    assert (study.recipe is None) == (name.endswith("_user") or name in ("match", "batch"))
 
 
 def test_the_stages_do_the_commands_work(tmp_path, monkeypatch, capsys):
