@@ -63,8 +63,10 @@ def _positive_panel(
     data: pd.DataFrame | Panel, id_col: str | None, year_col: str | None, value_col: str | None
 ) -> Panel:
     """The balanced panel, refused unless it has >= 3 units and only positive values."""
-    p = data if isinstance(data, Panel) else panel(
-        data, id_col=id_col, year_col=year_col, value_col=value_col
+    p = (
+        data
+        if isinstance(data, Panel)
+        else panel(data, id_col=id_col, year_col=year_col, value_col=value_col)
     )
     if len(p.wide) < _MIN_UNITS:
         msg = (
@@ -169,7 +171,7 @@ def _libpysal_w(w: WeightsLike, units: pd.Index, *, binary: bool) -> W:
 
 @contextlib.contextmanager
 def _quiet_spreg() -> Iterator[None]:
-    """spreg 1.9 prints the model's class name and warns about pandas keywords: mute both."""
+    """Mute spreg 1.9's stray print of the model's class name and its pandas warnings."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.filterwarnings("ignore", "The inplace keyword", DeprecationWarning)
         warnings.filterwarnings("ignore", "Method 'bounded' does not support", RuntimeWarning)
@@ -210,12 +212,12 @@ def _spatial_gini(y: np.ndarray, w: W, permutations: int, seed: int) -> dict[str
     """
     from inequality.gini import Gini_Spatial
 
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002 (Gini_Spatial shuffles the global stream)
     try:
-        np.random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002
         gs = Gini_Spatial(y, w, permutations=permutations)
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
     return {
         "gini_neighbours": float(gs.wg / gs.den),
         "gini_non_neighbours": float(gs.wcg_share),
@@ -241,6 +243,9 @@ def inequality(
     ----------
     data : pandas.DataFrame or Panel
         Long (``id_col``, ``year_col``, ``value_col``) or wide (years as columns).
+    id_col, year_col, value_col : str, optional
+        As :func:`geotool.dynamics.panel`: the ids (default the index), and the year and
+        value columns of a long table.
     groups : str or pandas.Series, optional
         A column of ``data`` or a Series on the units' ids (e.g. :func:`china_regions`):
         the Theil decomposition into between- and within-group parts.
@@ -264,6 +269,8 @@ def inequality(
 
     if isinstance(data, pd.DataFrame):
         data, groups = _split_groups(data, groups, id_col)
+    elif isinstance(groups, str):
+        raise InputError(f"groups={groups!r}: with a Panel, pass the groups as a Series.")
     p = _positive_panel(data, id_col, year_col, value_col)
     y = p.wide.to_numpy()
     out = pd.DataFrame(index=pd.Index(p.years, name="year"))
@@ -361,7 +368,7 @@ def sigma_convergence(
     )
     out.index = pd.Index(p.years, name="year")
     t2, pv = _carree_klomp_t2(logs[first].to_numpy(), logs[last].to_numpy())
-    s0, s1 = float(out.loc[first, "sigma"]), float(out.loc[last, "sigma"])
+    s0, s1 = float(logs[first].std(ddof=0)), float(logs[last].std(ddof=0))
     test = {"start": first, "end": last, "sigma_start": s0, "sigma_end": s1, "t2": t2, "p": pv}
     change = "narrowed" if s1 < s0 else "widened"
     finding = (
@@ -449,13 +456,13 @@ def _summary(
     model: str, table: pd.DataFrame, p: Panel, years: tuple[int, int], **extra: Any
 ) -> pd.DataFrame:
     span = years[1] - years[0]
-    beta = table.loc["log_initial"]
-    speed, half = _speed(float(beta["coef"]), span)
     kind = "t" if "t" in table else "z"
+    coef, se, stat, pv = table.loc["log_initial", ["coef", "se", kind, "p"]].to_numpy(float)
+    speed, half = _speed(float(coef), span)
     row: dict[str, Any] = {
         "n_units": len(p.wide), "start": years[0], "end": years[1], "years": span,
-        "beta": float(beta["coef"]), "se": float(beta["se"]), kind: float(beta[kind]),
-        "p": float(beta["p"]), **extra, "speed": speed, "half_life": half,
+        "beta": float(coef), "se": float(se), kind: float(stat), "p": float(pv), **extra,
+        "speed": speed, "half_life": half,
     }  # fmt: skip
     row["finding"], row["not_shown"] = _beta_words(row, kind)
     out = pd.DataFrame([row], index=pd.Index([model], name="model"))
@@ -545,14 +552,14 @@ def spatial_beta_convergence(
     value = float(reg.rho if model == "lag" else reg.lam)
     return _summary(
         f"spatial_{model}", table, p, years, pseudo_r2=float(reg.pr2),
-        **{spatial: value, f"{spatial}_p": float(table.loc[spatial, "p"])},
+        **{spatial: value, f"{spatial}_p": float(table["p"].to_numpy()[-1])},
         log_likelihood=float(reg.logll), aic=float(reg.aic),
     )  # fmt: skip
 
 
 # ---------------------------------------------------------------- clubs
 def _club_labels(
-    initial: pd.Series, by: str, k: int, w: WeightsLike | None, permutations: int | None,
+    initial: pd.Series, by: str, *, k: int, w: WeightsLike | None, permutations: int | None,
     seed: int | None, alpha: float,
 ) -> pd.Series:  # fmt: skip
     if by == "quantile":
@@ -607,7 +614,8 @@ def clubs(
     years = _years(p, start, end)
     growth, initial, _ = _growth(p, *years)
     log0 = pd.Series(initial, index=p.wide.index, name=f"log {p.name} {years[0]}")
-    labels = _club_labels(log0, by, k, w, permutations, seed, check.alpha(alpha))
+    labels = _club_labels(log0, by, k=k, w=w, permutations=permutations, seed=seed,
+                          alpha=check.alpha(alpha))  # fmt: skip
     frame = pd.DataFrame({"club": labels, "initial": initial, "growth": growth,
                           "end": np.log(p.wide[years[1]].to_numpy())})  # fmt: skip
     rows = {club: _club_row(part) for club, part in frame.groupby("club", sort=True)}
@@ -618,7 +626,7 @@ def clubs(
 
 def _club_row(part: pd.DataFrame) -> dict[str, Any]:
     beta = math.nan
-    if len(part) >= _MIN_UNITS and part["initial"].nunique() > 1:
+    if len(part) >= _MIN_UNITS and np.ptp(part["initial"].to_numpy()) > 0:
         x = np.column_stack([np.ones(len(part)), part["initial"].to_numpy()])
         beta = float(np.linalg.lstsq(x, part["growth"].to_numpy(), rcond=None)[0][1])
     return {
@@ -630,11 +638,11 @@ def _club_row(part: pd.DataFrame) -> dict[str, Any]:
 
 
 def _club_words(out: pd.DataFrame, by: str, years: tuple[int, int]) -> dict[str, str]:
-    fastest, slowest = out["growth"].idxmax(), out["growth"].idxmin()
+    growth = out["growth"]
     finding = (
-        f"Of {len(out)} clubs by {by} of the {years[0]} level, {fastest} grew fastest "
-        f"({out.loc[fastest, 'growth']:.2%} a year) and {slowest} slowest "
-        f"({out.loc[slowest, 'growth']:.2%}) over {years[0]}-{years[1]}."
+        f"Of {len(out)} clubs by {by} of the {years[0]} level, {growth.idxmax()} grew "
+        f"fastest ({growth.max():.2%} a year) and {growth.idxmin()} slowest "
+        f"({growth.min():.2%}) over {years[0]}-{years[1]}."
     )
     not_shown = (
         "Clubs are drawn from the initial level, not estimated (no Phillips-Sul test): "
