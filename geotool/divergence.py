@@ -2,13 +2,15 @@
 
 A panel is one positive variable (income, output per head) of the same units over years,
 long or wide as :func:`geotool.dynamics.panel` reads it; units without a value in every
-year are left out of the balanced panel, logged and listed in ``attrs["dropped"]``. The
+year are left out of the balanced panel, logged and listed in ``attrs["dropped"]`` (unit:
+reason). The
 measures are PySAL's: Theil and its between/within decomposition
 (``inequality.theil.TheilD``), Gini and the spatial Gini (``inequality.gini``), the
 regressions ``spreg.OLS``, ``ML_Lag`` and ``ML_Error``; ``tests/test_divergence.py`` is
 their acceptance test. Every result frame carries ``attrs["finding"]`` (one plain
 sentence) and ``attrs["not_shown"]`` (what the measure cannot tell); the sentences state
-association, never cause.
+association, never cause. ``attrs`` hold plain values only (text, numbers, dicts), so
+results concatenate (``pd.concat`` compares them).
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ def _positive_panel(
         )
         raise InputError(msg)
     return p
+
+
+def _dropped(p: Panel) -> dict[Any, str]:
+    """The units left out of the balanced panel and why, as a plain dict for ``attrs``."""
+    return {unit: str(reason) for unit, reason in p.dropped["reason"].items()}
 
 
 def _years(p: Panel, start: int | None, end: int | None) -> tuple[int, int]:
@@ -292,7 +299,7 @@ def inequality(
         s = check.seed(settings.seed if seed is None else seed)
         rows = [_spatial_gini(y[:, j], lw, perms, s) for j in range(y.shape[1])]
         out = out.join(pd.DataFrame(rows, index=out.index))
-    out.attrs.update(_inequality_words(out, p), dropped=p.dropped)
+    out.attrs.update(_inequality_words(out, p), dropped=_dropped(p))
     return out
 
 
@@ -379,7 +386,7 @@ def sigma_convergence(
         "A narrowing spread says nothing on who grew faster (β-convergence) or why; the "
         "years between start and end may rise and fall (see the yearly sigma)."
     )
-    out.attrs.update(test=test, finding=finding, not_shown=not_shown, dropped=p.dropped)
+    out.attrs.update(test=test, finding=finding, not_shown=not_shown, dropped=_dropped(p))
     return out
 
 
@@ -467,8 +474,8 @@ def _summary(
     row["finding"], row["not_shown"] = _beta_words(row, kind)
     out = pd.DataFrame([row], index=pd.Index([model], name="model"))
     out.attrs.update(
-        coefficients=table, finding=row["finding"], not_shown=row["not_shown"],
-        dropped=p.dropped,
+        coefficients=table.to_dict(orient="index"), finding=row["finding"],
+        not_shown=row["not_shown"], dropped=_dropped(p),
     )  # fmt: skip
     return out
 
@@ -494,7 +501,7 @@ def beta_convergence(
     pandas.DataFrame
         One row (``absolute`` or ``conditional``): ``n_units, start, end, years, beta,
         se, t, p, r2, speed, half_life, finding, not_shown``. ``attrs``:
-        ``coefficients`` (every term's ``coef, se, t, p``), ``finding``, ``not_shown``,
+        ``coefficients`` (term: ``coef, se, t, p``), ``finding``, ``not_shown``,
         ``dropped``.
 
     """
@@ -604,7 +611,7 @@ def clubs(
     pandas.DataFrame
         On ``club``: ``n_units, log_initial, growth`` (means), ``sigma_start,
         sigma_end`` (within the club), ``beta`` (within-club OLS slope; NaN below 3
-        units), ``members``. ``attrs``: ``membership`` (the club of every unit),
+        units), ``members``. ``attrs``: ``membership`` (unit: club, every unit),
         ``finding``, ``not_shown``, ``dropped``.
 
     """
@@ -620,7 +627,7 @@ def clubs(
                           "end": np.log(p.wide[years[1]].to_numpy())})  # fmt: skip
     rows = {club: _club_row(part) for club, part in frame.groupby("club", sort=True)}
     out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("club")
-    out.attrs.update(_club_words(out, by, years), membership=labels, dropped=p.dropped)
+    out.attrs.update(_club_words(out, by, years), membership=labels.to_dict(), dropped=_dropped(p))
     return out
 
 

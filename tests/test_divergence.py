@@ -171,7 +171,7 @@ def test_absolute_beta_equals_direct_least_squares(income):
     speed = -math.log(1 + 80 * ref["coef"][1]) / 80
     assert row["speed"] == pytest.approx(speed, rel=1e-10)
     assert row["half_life"] == pytest.approx(math.log(2) / speed, rel=1e-10)
-    assert out.attrs["coefficients"].loc["const", "coef"] == pytest.approx(ref["coef"][0])
+    assert out.attrs["coefficients"]["const"]["coef"] == pytest.approx(ref["coef"][0])
     assert row["finding"].startswith(f"β = {ref['coef'][1]:.4f} (p < 0.001): poorer units")
     assert f"half-life {math.log(2) / speed:.0f} years" in row["finding"]
     assert "sigma_convergence" in row["not_shown"]
@@ -183,7 +183,7 @@ def test_conditional_beta_with_region_dummies_equals_least_squares(income, regio
     y0, y1 = np.log(income["1950"].to_numpy(float)), np.log(income["2000"].to_numpy(float))
     x = np.column_stack([y0, dummies.reindex(income.index).to_numpy()])
     ref = _ols((y1 - y0) / 50, x)
-    table = out.attrs["coefficients"]
+    table = pd.DataFrame.from_dict(out.attrs["coefficients"], orient="index")
     np.testing.assert_allclose(table["coef"].to_numpy(), ref["coef"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(table["se"].to_numpy(), ref["se"], rtol=1e-9)
     assert out.index.tolist() == ["conditional"]
@@ -219,7 +219,7 @@ def test_quantile_clubs_are_mapclassify_s_and_their_paths_direct(income):
     out = dv.clubs(income, k=4)
     y0, y1 = np.log(income["1929"].to_numpy(float)), np.log(income["2009"].to_numpy(float))
     q = mapclassify.Quantiles(y0, k=4)
-    members = out.attrs["membership"]
+    members = pd.Series(out.attrs["membership"])
     assert members.tolist() == [f"Q{c + 1}" for c in q.yb]
     for c in range(4):
         pick = q.yb == c
@@ -235,7 +235,7 @@ def test_quantile_clubs_are_mapclassify_s_and_their_paths_direct(income):
 
 def test_lisa_clubs_split_the_rich_north_east_from_the_poor_south(income, queen):
     out = dv.clubs(income, by="lisa", w=queen, permutations=99, seed=1)
-    members = out.attrs["membership"]
+    members = pd.Series(out.attrs["membership"])
     assert members.index.equals(income.index)
     assert members["Mississippi"] == "Low-Low"
     assert members["Connecticut"] == "High-High"
@@ -298,4 +298,17 @@ def test_incomplete_units_are_reported_not_hidden(income, caplog):
     holes.loc["Ohio", "2009"] = np.nan
     out = dv.beta_convergence(holes)
     assert out.loc["absolute", "n_units"] == 47
-    assert out.attrs["dropped"].index.tolist() == ["Ohio"]
+    assert out.attrs["dropped"] == {"Ohio": "no value in some years"}
+    assert (dv.sigma_convergence(holes)["n_units"] == 47).all()
+
+
+def test_results_concatenate_into_one_comparison(income, queen):
+    models = [
+        dv.beta_convergence(income),
+        dv.beta_convergence(income, start=1929, end=1969),
+        dv.spatial_beta_convergence(income, queen, model="error"),
+    ]
+    table = pd.concat(models)
+    assert table.index.tolist() == ["absolute", "absolute", "spatial_error"]
+    assert table["beta"].tolist() == [m["beta"].iloc[0] for m in models]
+    assert table["lambda"].isna().tolist() == [True, True, False]
