@@ -34,6 +34,7 @@ LAYERS = {
     "geotool.transform": 3,
     "geotool.dynamics": 3,
     "geotool.tiers": 3,
+    "geotool.divergence": 3,  # inequality decompositions and convergence over a panel
     "geotool.clusters": 3,
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
     "geotool.batch": 3,  # many analyses, serial or on dask

@@ -1,0 +1,659 @@
+"""Regional divergence and convergence: Theil, Gini, sigma and beta convergence, clubs.
+
+A panel is one positive variable (income, output per head) of the same units over years,
+long or wide as :func:`geotool.dynamics.panel` reads it; units without a value in every
+year are left out of the balanced panel, logged and listed in ``attrs["dropped"]`` (unit:
+reason). The
+measures are PySAL's: Theil and its between/within decomposition
+(``inequality.theil.TheilD``), Gini and the spatial Gini (``inequality.gini``), the
+regressions ``spreg.OLS``, ``ML_Lag`` and ``ML_Error``; ``tests/test_divergence.py`` is
+their acceptance test. Every result frame carries ``attrs["finding"]`` (one plain
+sentence) and ``attrs["not_shown"]`` (what the measure cannot tell); the sentences state
+association, never cause. ``attrs`` hold plain values only (text, numbers, dicts), so
+results concatenate (``pd.concat`` compares them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from geotool import _validate as check
+from geotool import settings
+from geotool._errors import InputError
+from geotool._text import listing, short
+from geotool.dynamics import Panel, panel
+from geotool.weights import WeightsLike, as_weights
+
+if TYPE_CHECKING:
+    from libpysal.weights import W
+
+__all__ = [
+    "CLUB_RULES",
+    "REGIONS",
+    "beta_convergence",
+    "china_regions",
+    "clubs",
+    "inequality",
+    "sigma_convergence",
+    "spatial_beta_convergence",
+]
+
+#: The report's four regions (NBS), English key to the report's Chinese name.
+REGIONS = {
+    "east": "东部", "central": "中部", "west": "西部", "northeast": "东北", "none": "港澳台",
+}  # fmt: skip
+#: How :func:`clubs` forms clubs: quantile classes or LISA classes of the initial level.
+CLUB_RULES = ("quantile", "lisa")
+_MIN_UNITS = 3
+
+
+# ---------------------------------------------------------------- input
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _positive_panel(
+    data: pd.DataFrame | Panel, id_col: str | None, year_col: str | None, value_col: str | None
+) -> Panel:
+    """The balanced panel, refused unless it has >= 3 units and only positive values."""
+    p = (
+        data
+        if isinstance(data, Panel)
+        else panel(data, id_col=id_col, year_col=year_col, value_col=value_col)
+    )
+    if len(p.wide) < _MIN_UNITS:
+        msg = (
+            f"data: the balanced panel has {len(p.wide)} unit(s); inequality and convergence "
+            f"need at least {_MIN_UNITS} units with a value in every year."
+        )
+        raise InputError(msg)
+    bad = p.wide.index[(p.wide <= 0).any(axis=1).to_numpy()]
+    if len(bad):
+        msg = (
+            f"value_col={value_col or p.name!r}: {len(bad)} unit(s) have zero or negative "
+            f"values ({listing([str(u) for u in bad], limit=5)}); Theil and logs need "
+            "positive values: pass a positive variable (e.g. income per head, not growth)."
+        )
+        raise InputError(msg)
+    return p
+
+
+def _dropped(p: Panel) -> dict[Any, str]:
+    """The units left out of the balanced panel and why, as a plain dict for ``attrs``."""
+    return {unit: str(reason) for unit, reason in p.dropped["reason"].items()}
+
+
+def _years(p: Panel, start: int | None, end: int | None) -> tuple[int, int]:
+    first = p.years[0] if start is None else int(start)
+    last = p.years[-1] if end is None else int(end)
+    if first not in p.years or last not in p.years or last <= first:
+        msg = (
+            f"start={start!r}, end={end!r}: give two years of the panel ({p.years[0]} to "
+            f"{p.years[-1]}), start before end."
+        )
+        raise InputError(msg)
+    return first, last
+
+
+def _on_units(values: pd.Series, units: pd.Index, name: str) -> pd.Series:
+    """``values`` in the order of ``units``; every unit present, none missing."""
+    if values.index.has_duplicates:
+        msg = f"{name} has duplicated labels; give one value per unit."
+        raise InputError(msg)
+    absent = units.difference(values.index)
+    if len(absent):
+        msg = (
+            f"{name} has no value for {len(absent)} unit(s) of the panel ("
+            f"{listing([str(u) for u in absent], limit=5)}); give one for every unit."
+        )
+        raise InputError(msg)
+    out = values.reindex(units)
+    if out.isna().any():
+        gaps = listing([str(u) for u in units[out.isna().to_numpy()]], limit=5)
+        msg = f"{name} is missing (NaN) for units {gaps}; fill them or drop those units."
+        raise InputError(msg)
+    return out
+
+
+def _split_groups(
+    data: pd.DataFrame, groups: str | pd.Series | None, id_col: str | None
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """``data`` without the group column, and the groups as a Series on the unit ids."""
+    if groups is None or isinstance(groups, pd.Series):
+        return data, groups
+    if not isinstance(groups, str) or groups not in data.columns:
+        msg = f"groups={groups!r}: pass a column of data or a Series on the units' ids."
+        raise InputError(msg)
+    ids = data[id_col] if id_col is not None else data.index.to_series()
+    pairs = pd.DataFrame({"unit": ids.to_numpy(), "group": data[groups].to_numpy()})
+    per_unit = pairs.drop_duplicates().groupby("unit")["group"]
+    twice = per_unit.size()
+    if (twice > 1).any():
+        units = listing([str(u) for u in twice.index[twice > 1]], limit=5)
+        msg = f"groups={groups!r}: units {units} are in more than one group; keep one each."
+        raise InputError(msg)
+    return data.drop(columns=groups), per_unit.first()
+
+
+def _partition(groups: pd.Series, units: pd.Index) -> np.ndarray:
+    labels = _on_units(groups, units, "groups").astype(str).to_numpy()
+    if len(np.unique(labels)) < 2:
+        msg = (
+            f"groups has one group ({labels[0]!r}) over the panel's units; a between/within "
+            "decomposition needs at least two groups (e.g. china_regions(ids))."
+        )
+        raise InputError(msg)
+    return labels
+
+
+def _libpysal_w(w: WeightsLike, units: pd.Index, *, binary: bool) -> W:
+    """``w`` over ``units`` (their order) as a libpysal ``W`` with ids 0..n-1."""
+    from libpysal.weights import W
+
+    weights = as_weights(w)
+    missing = units.difference(weights.ids)
+    if len(missing):
+        msg = (
+            f"w has no row for {len(missing)} unit(s) of the panel ("
+            f"{listing([str(u) for u in missing], limit=5)}); build w on the panel's units "
+            "with ids of the same type."
+        )
+        raise InputError(msg)
+    pos = weights.ids.get_indexer(units)
+    matrix = (weights.binary() if binary else weights.sparse)[pos][:, pos].tocsr()
+    cut = matrix.indptr[1:-1]
+    neighbours = dict(enumerate(a.tolist() for a in np.split(matrix.indices, cut)))
+    values = dict(enumerate(a.tolist() for a in np.split(matrix.data, cut)))
+    return W(neighbours, values, id_order=list(range(len(units))), silence_warnings=True)
+
+
+@contextlib.contextmanager
+def _quiet_spreg() -> Iterator[None]:
+    """Mute spreg 1.9's stray print of the model's class name and its pandas warnings."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.filterwarnings("ignore", "The inplace keyword", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Method 'bounded' does not support", RuntimeWarning)
+        yield
+
+
+# ---------------------------------------------------------------- regions
+def china_regions(ids: pd.Index | pd.Series | list[str], *, lang: str = "zh") -> pd.Series:
+    """The report's region (东部, 中部, 西部, 东北) of China's units, by six-digit adcode.
+
+    The region is the province's (``geotool/data/provinces.csv``, the first two digits);
+    Hong Kong, Macau and Taiwan are ``港澳台`` (``none`` in English), so no unit is lost.
+
+    >>> china_regions(["320281", "510100"]).tolist()
+    ['东部', '西部']
+    """
+    if lang not in ("zh", "en"):
+        raise InputError(f"lang={lang!r}: use 'zh' (东部...) or 'en' (east...).")
+    index = pd.Index(ids.index if isinstance(ids, pd.Series) else ids)
+    codes = pd.Series(ids.to_numpy() if isinstance(ids, pd.Series) else index, index=index)
+    codes = codes.astype(str).str.strip()
+    provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
+    region = dict(zip(provinces["province_code"].str[:2], provinces["region"], strict=True))
+    found = codes.str[:2].map(region)
+    bad = ~codes.str.fullmatch(r"\d{6}") | found.isna()
+    if bad.any():
+        shown = listing([short(c, 20) for c in codes[bad.to_numpy()]], limit=5)
+        msg = f"ids: {int(bad.sum())} are not six-digit adcodes of China ({shown}); fix them."
+        raise InputError(msg)
+    return (found.map(REGIONS) if lang == "zh" else found).rename("region")
+
+
+# ---------------------------------------------------------------- inequality
+def _spatial_gini(y: np.ndarray, w: W, permutations: int, seed: int) -> dict[str, float]:
+    """``Gini_Spatial`` with its permutations seeded (it shuffles numpy's global stream).
+
+    The global stream is restored afterwards, so the caller's draws are untouched.
+    """
+    from inequality.gini import Gini_Spatial
+
+    state = np.random.get_state()  # noqa: NPY002 (Gini_Spatial shuffles the global stream)
+    try:
+        np.random.seed(seed)  # noqa: NPY002
+        gs = Gini_Spatial(y, w, permutations=permutations)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    return {
+        "gini_neighbours": float(gs.wg / gs.den),
+        "gini_non_neighbours": float(gs.wcg_share),
+        "spatial_gini_p": float(gs.p_sim) if permutations else math.nan,
+        "polarization": float(gs.polarization),
+    }
+
+
+def inequality(
+    data: pd.DataFrame | Panel,
+    groups: str | pd.Series | None = None,
+    *,
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+    w: WeightsLike | None = None,
+    permutations: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Inequality across units, year by year, with its geography.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or Panel
+        Long (``id_col``, ``year_col``, ``value_col``) or wide (years as columns).
+    id_col, year_col, value_col : str, optional
+        As :func:`geotool.dynamics.panel`: the ids (default the index), and the year and
+        value columns of a long table.
+    groups : str or pandas.Series, optional
+        A column of ``data`` or a Series on the units' ids (e.g. :func:`china_regions`):
+        the Theil decomposition into between- and within-group parts.
+    w : Weights, libpysal Graph or W, optional
+        The spatial Gini: the Gini split into neighbour and non-neighbour pairs (binary
+        weights), with a seeded permutation p-value of the non-neighbour part.
+    permutations, seed : int, optional
+        Of the spatial Gini; defaults from :mod:`geotool.settings` (0: no p-value).
+
+    Returns
+    -------
+    pandas.DataFrame
+        On ``year``: ``n_units, mean, theil`` (``theil_between, theil_within,
+        between_share`` with groups), ``gini``, ``cv`` (population std over mean),
+        ``max_min_ratio`` and, with ``w``, ``gini_neighbours, gini_non_neighbours``
+        (they sum to ``gini``), ``spatial_gini_p, polarization``.
+
+    """
+    from inequality.gini import Gini
+    from inequality.theil import Theil, TheilD
+
+    if isinstance(data, pd.DataFrame):
+        data, groups = _split_groups(data, groups, id_col)
+    elif isinstance(groups, str):
+        raise InputError(f"groups={groups!r}: with a Panel, pass the groups as a Series.")
+    p = _positive_panel(data, id_col, year_col, value_col)
+    y = p.wide.to_numpy()
+    out = pd.DataFrame(index=pd.Index(p.years, name="year"))
+    out["n_units"] = len(y)
+    out["mean"] = y.mean(axis=0)
+    if groups is None:
+        out["theil"] = Theil(y).T
+    else:
+        td = TheilD(y, _partition(groups, p.wide.index))
+        out["theil"], out["theil_between"], out["theil_within"] = td.T, td.bg, td.wg
+        out["between_share"] = td.bg / td.T
+    out["gini"] = [float(Gini(y[:, j]).g) for j in range(y.shape[1])]
+    out["cv"] = y.std(axis=0) / y.mean(axis=0)
+    out["max_min_ratio"] = y.max(axis=0) / y.min(axis=0)
+    if w is not None:
+        lw = _libpysal_w(w, p.wide.index, binary=True)
+        perms = settings.permutations if permutations is None else permutations
+        perms = check.permutations(perms, n_units=len(y))
+        s = check.seed(settings.seed if seed is None else seed)
+        rows = [_spatial_gini(y[:, j], lw, perms, s) for j in range(y.shape[1])]
+        out = out.join(pd.DataFrame(rows, index=out.index))
+    out.attrs.update(_inequality_words(out, p), dropped=_dropped(p))
+    return out
+
+
+def _inequality_words(out: pd.DataFrame, p: Panel) -> dict[str, str]:
+    first, last = out.iloc[0], out.iloc[-1]
+    y0, y1 = out.index[0], out.index[-1]
+    trend = "fell" if last["theil"] < first["theil"] else "rose"
+    finding = (
+        f"Theil of {p.name} across {len(p.wide)} units {trend} from {first['theil']:.4f} "
+        f"({y0}) to {last['theil']:.4f} ({y1}); Gini {first['gini']:.3f} to {last['gini']:.3f}"
+    )
+    if "between_share" in out:
+        finding += (
+            f"; the between-group part was {first['between_share']:.0%} of Theil in {y0} "
+            f"and {last['between_share']:.0%} in {y1}"
+        )
+    return {
+        "finding": finding + ".",
+        "not_shown": (
+            "Each unit counts once, whatever its population; the measures describe the "
+            "spread of unit averages, not inequality among people within units, nor why."
+        ),
+    }
+
+
+# ---------------------------------------------------------------- sigma
+def _carree_klomp_t2(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Carree and Klomp's (1997) T2 of equal variances of ``a`` and ``b`` (same units)."""
+    cov = np.cov(a, b, ddof=1)
+    s1, s2, s12 = cov[0, 0], cov[1, 1], cov[0, 1]
+    denominator = s1 * s2 - s12**2
+    if denominator <= 0:  # perfectly correlated: the variances' ratio is exact
+        return (0.0, 1.0) if math.isclose(s1, s2) else (math.inf, 0.0)
+    t2 = (len(a) - 2.5) * math.log1p(0.25 * (s1 - s2) ** 2 / denominator)
+    return float(t2), float(stats.chi2.sf(t2, 1))
+
+
+def sigma_convergence(
+    data: pd.DataFrame | Panel,
+    *,
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> pd.DataFrame:
+    """σ-convergence: the dispersion of log values by year, and a test of its change.
+
+    The test of ``sigma(start) == sigma(end)`` is Carree and Klomp's (1997) T2,
+    ``(N - 2.5) ln(1 + (s1 - sT)^2 / (4 (s1 sT - s1T^2)))`` on the variances ``s`` and the
+    covariance ``s1T`` of the log values, chi-square with 1 degree of freedom: the same
+    units are measured twice, so the two variances are correlated and a variance-ratio F
+    test (which assumes independent samples) would be far too conservative.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On ``year``: ``n_units, sigma`` (population std of the logs), ``mean_log``,
+        ``cv``. ``attrs``: ``test`` (``start, end, sigma_start, sigma_end, t2, p``),
+        ``finding``, ``not_shown``, ``dropped``.
+
+    """
+    p = _positive_panel(data, id_col, year_col, value_col)
+    first, last = _years(p, start, end)
+    logs = np.log(p.wide)
+    out = pd.DataFrame(
+        {
+            "n_units": len(logs),
+            "sigma": logs.std(axis=0, ddof=0),
+            "mean_log": logs.mean(axis=0),
+            "cv": p.wide.std(axis=0, ddof=0) / p.wide.mean(axis=0),
+        }
+    )
+    out.index = pd.Index(p.years, name="year")
+    t2, pv = _carree_klomp_t2(logs[first].to_numpy(), logs[last].to_numpy())
+    s0, s1 = float(logs[first].std(ddof=0)), float(logs[last].std(ddof=0))
+    test = {"start": first, "end": last, "sigma_start": s0, "sigma_end": s1, "t2": t2, "p": pv}
+    change = "narrowed" if s1 < s0 else "widened"
+    finding = (
+        f"σ of log {p.name} went from {s0:.4f} ({first}) to {s1:.4f} ({last}): the spread "
+        f"{change} (Carree-Klomp T2 = {t2:.2f}, {_p_text(pv)})."
+    )
+    not_shown = (
+        "A narrowing spread says nothing on who grew faster (β-convergence) or why; the "
+        "years between start and end may rise and fall (see the yearly sigma)."
+    )
+    out.attrs.update(test=test, finding=finding, not_shown=not_shown, dropped=_dropped(p))
+    return out
+
+
+# ---------------------------------------------------------------- beta
+def _growth(p: Panel, first: int, last: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(average annual growth of the log, log initial level, years between)."""
+    span = last - first
+    initial = np.log(p.wide[first].to_numpy())
+    return (np.log(p.wide[last].to_numpy()) - initial) / span, initial, span
+
+
+def _controls(controls: pd.DataFrame | None, units: pd.Index) -> tuple[np.ndarray, list[str]]:
+    if controls is None:
+        return np.empty((len(units), 0)), []
+    if not isinstance(controls, pd.DataFrame) or controls.shape[1] == 0:
+        msg = "controls must be a DataFrame of numeric columns on the units' ids."
+        raise InputError(msg)
+    cols = []
+    for name in controls.columns:
+        col = controls[name]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise InputError(f"controls[{short(name, 30)!r}] is not numeric; convert or drop it.")
+        cols.append(_on_units(col.astype(float), units, f"controls[{short(name, 30)!r}]"))
+    x = np.column_stack(cols)
+    if not np.isfinite(x).all():
+        raise InputError("controls has infinite values; fix them.")
+    return x, [str(c) for c in controls.columns]
+
+
+def _speed(beta: float, span: int) -> tuple[float, float]:
+    """Implied speed ``-ln(1 + beta T) / T`` and half-life ``ln 2 / speed`` (NaN if none)."""
+    if beta >= 0 or 1 + beta * span <= 0:
+        return math.nan, math.nan
+    speed = -math.log1p(beta * span) / span
+    return speed, math.log(2) / speed
+
+
+def _beta_words(row: dict[str, Any], stat: str) -> tuple[str, str]:
+    beta, pv, half = row["beta"], row["p"], row["half_life"]
+    period = f"{row['start']}-{row['end']}"
+    if beta < 0 and pv < 0.05:
+        half_text = f"; half-life {half:.0f} years" if math.isfinite(half) else ""
+        finding = f"β = {beta:.4f} ({_p_text(pv)}): poorer units grew faster over {period}"
+        finding += half_text + "."
+    elif beta > 0 and pv < 0.05:
+        finding = f"β = {beta:.4f} ({_p_text(pv)}): richer units grew faster over {period}."
+    else:
+        finding = (
+            f"β = {beta:.4f} ({_p_text(pv)}, {stat}): no clear link between initial level "
+            f"and growth over {period}."
+        )
+    not_shown = (
+        "β describes the average unit: a negative β is compatible with a spread that does "
+        "not narrow (see sigma_convergence) and with clubs converging apart; it shows "
+        "association over the whole period, not a cause nor the path between its ends."
+    )
+    return finding, not_shown
+
+
+def _coefficients(names: list[str], betas: Any, se: Any, stat: Any, kind: str) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "coef": np.ravel(betas),
+            "se": np.ravel(se),
+            kind: [float(s[0]) for s in stat],
+            "p": [float(s[1]) for s in stat],
+        },
+        index=pd.Index(names, name="term"),
+    )
+    return table
+
+
+def _summary(
+    model: str, table: pd.DataFrame, p: Panel, years: tuple[int, int], **extra: Any
+) -> pd.DataFrame:
+    span = years[1] - years[0]
+    kind = "t" if "t" in table else "z"
+    coef, se, stat, pv = table.loc["log_initial", ["coef", "se", kind, "p"]].to_numpy(float)
+    speed, half = _speed(float(coef), span)
+    row: dict[str, Any] = {
+        "n_units": len(p.wide), "start": years[0], "end": years[1], "years": span,
+        "beta": float(coef), "se": float(se), kind: float(stat), "p": float(pv), **extra,
+        "speed": speed, "half_life": half,
+    }  # fmt: skip
+    row["finding"], row["not_shown"] = _beta_words(row, kind)
+    out = pd.DataFrame([row], index=pd.Index([model], name="model"))
+    out.attrs.update(
+        coefficients=table.to_dict(orient="index"), finding=row["finding"],
+        not_shown=row["not_shown"], dropped=_dropped(p),
+    )  # fmt: skip
+    return out
+
+
+def beta_convergence(
+    data: pd.DataFrame | Panel,
+    controls: pd.DataFrame | None = None,
+    *,
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> pd.DataFrame:
+    """β-convergence: average annual log growth on the log initial level (OLS, spreg).
+
+    Absolute without ``controls``; conditional with them (a DataFrame of numeric columns
+    on the units' ids, e.g. industry shares). Growth is ``(ln y_end - ln y_start) / T``;
+    the implied speed is ``λ = -ln(1 + β T) / T`` and the half-life ``ln 2 / λ``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row (``absolute`` or ``conditional``): ``n_units, start, end, years, beta,
+        se, t, p, r2, speed, half_life, finding, not_shown``. ``attrs``:
+        ``coefficients`` (term: ``coef, se, t, p``), ``finding``, ``not_shown``,
+        ``dropped``.
+
+    """
+    import spreg
+
+    p = _positive_panel(data, id_col, year_col, value_col)
+    years = _years(p, start, end)
+    growth, initial, _ = _growth(p, *years)
+    extra, names = _controls(controls, p.wide.index)
+    x = np.column_stack([initial, extra])
+    with _quiet_spreg():
+        ols = spreg.OLS(growth[:, None], x, name_x=["log_initial", *names])
+    table = _coefficients(["const", "log_initial", *names], ols.betas, ols.std_err,
+                          ols.t_stat, "t")  # fmt: skip
+    model = "absolute" if controls is None else "conditional"
+    return _summary(model, table, p, years, r2=float(ols.r2))
+
+
+def spatial_beta_convergence(
+    data: pd.DataFrame | Panel,
+    w: WeightsLike,
+    controls: pd.DataFrame | None = None,
+    *,
+    model: str = "lag",
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> pd.DataFrame:
+    """Spatial β-convergence: :func:`beta_convergence`'s regression, by maximum likelihood.
+
+    ``model="lag"`` (``spreg.ML_Lag``: neighbours' growth enters, ``rho``) or
+    ``"error"`` (``spreg.ML_Error``: spatially correlated shocks, ``lambda``); weights
+    row-standardised. Same columns as :func:`beta_convergence` with ``z`` for ``t``,
+    ``pseudo_r2`` for ``r2``, and ``rho`` or ``lambda``, ``log_likelihood``, ``aic``.
+    """
+    import spreg
+
+    if model not in ("lag", "error"):
+        raise InputError(f"model={model!r}: use 'lag' (spreg.ML_Lag) or 'error' (ML_Error).")
+    p = _positive_panel(data, id_col, year_col, value_col)
+    years = _years(p, start, end)
+    growth, initial, _ = _growth(p, *years)
+    extra, names = _controls(controls, p.wide.index)
+    lw = _libpysal_w(w, p.wide.index, binary=False)
+    lw.transform = "r"
+    x = np.column_stack([initial, extra])
+    fit = spreg.ML_Lag if model == "lag" else spreg.ML_Error
+    with _quiet_spreg():
+        reg = fit(growth[:, None], x, lw, name_x=["log_initial", *names])
+    spatial = "rho" if model == "lag" else "lambda"
+    terms = ["const", "log_initial", *names, spatial]
+    table = _coefficients(terms, reg.betas, reg.std_err, reg.z_stat, "z")
+    value = float(reg.rho if model == "lag" else reg.lam)
+    return _summary(
+        f"spatial_{model}", table, p, years, pseudo_r2=float(reg.pr2),
+        **{spatial: value, f"{spatial}_p": float(table["p"].to_numpy()[-1])},
+        log_likelihood=float(reg.logll), aic=float(reg.aic),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- clubs
+def _club_labels(
+    initial: pd.Series, by: str, *, k: int, w: WeightsLike | None, permutations: int | None,
+    seed: int | None, alpha: float,
+) -> pd.Series:  # fmt: skip
+    if by == "quantile":
+        import mapclassify
+
+        k = check.classes(k, n_distinct=int(initial.nunique()))
+        q = mapclassify.Quantiles(initial.to_numpy(), k=k)
+        names = [f"Q{c + 1}" for c in range(k)]
+        return pd.Series([names[c] for c in q.yb], index=initial.index, name="club")
+    if w is None:
+        raise InputError("w: clubs by='lisa' need spatial weights over the units.")
+    from geotool.autocorr import local_stats
+
+    lisa = local_stats(initial, w, permutations=permutations, seed=seed, alpha=alpha,
+                       gi_star=False)  # fmt: skip
+    return lisa["lisa_class"].reindex(initial.index).rename("club")
+
+
+def clubs(
+    data: pd.DataFrame | Panel,
+    *,
+    by: str = "quantile",
+    k: int = 4,
+    w: WeightsLike | None = None,
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    permutations: int | None = None,
+    seed: int | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Convergence clubs: units grouped by their initial level, and each group's path.
+
+    ``by="quantile"``: ``k`` quantile classes of the log initial level (mapclassify,
+    ``Q1`` lowest); ``by="lisa"``: the LISA classes of the log initial level under ``w``
+    (:func:`geotool.autocorr.local_stats`; High-High, Low-Low ... Not significant).
+
+    Returns
+    -------
+    pandas.DataFrame
+        On ``club``: ``n_units, log_initial, growth`` (means), ``sigma_start,
+        sigma_end`` (within the club), ``beta`` (within-club OLS slope; NaN below 3
+        units), ``members``. ``attrs``: ``membership`` (unit: club, every unit),
+        ``finding``, ``not_shown``, ``dropped``.
+
+    """
+    if by not in CLUB_RULES:
+        raise InputError(f"by={by!r}: use one of {', '.join(CLUB_RULES)}.")
+    p = _positive_panel(data, id_col, year_col, value_col)
+    years = _years(p, start, end)
+    growth, initial, _ = _growth(p, *years)
+    log0 = pd.Series(initial, index=p.wide.index, name=f"log {p.name} {years[0]}")
+    labels = _club_labels(log0, by, k=k, w=w, permutations=permutations, seed=seed,
+                          alpha=check.alpha(alpha))  # fmt: skip
+    frame = pd.DataFrame({"club": labels, "initial": initial, "growth": growth,
+                          "end": np.log(p.wide[years[1]].to_numpy())})  # fmt: skip
+    rows = {club: _club_row(part) for club, part in frame.groupby("club", sort=True)}
+    out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("club")
+    out.attrs.update(_club_words(out, by, years), membership=labels.to_dict(), dropped=_dropped(p))
+    return out
+
+
+def _club_row(part: pd.DataFrame) -> dict[str, Any]:
+    beta = math.nan
+    if len(part) >= _MIN_UNITS and np.ptp(part["initial"].to_numpy()) > 0:
+        x = np.column_stack([np.ones(len(part)), part["initial"].to_numpy()])
+        beta = float(np.linalg.lstsq(x, part["growth"].to_numpy(), rcond=None)[0][1])
+    return {
+        "n_units": len(part), "log_initial": part["initial"].mean(),
+        "growth": part["growth"].mean(), "sigma_start": part["initial"].std(ddof=0),
+        "sigma_end": part["end"].std(ddof=0), "beta": beta,
+        "members": ", ".join(str(u) for u in part.index),
+    }  # fmt: skip
+
+
+def _club_words(out: pd.DataFrame, by: str, years: tuple[int, int]) -> dict[str, str]:
+    growth = out["growth"]
+    finding = (
+        f"Of {len(out)} clubs by {by} of the {years[0]} level, {growth.idxmax()} grew "
+        f"fastest ({growth.max():.2%} a year) and {growth.idxmin()} slowest "
+        f"({growth.min():.2%}) over {years[0]}-{years[1]}."
+    )
+    not_shown = (
+        "Clubs are drawn from the initial level, not estimated (no Phillips-Sul test): "
+        "they show how groups' paths differ, not that each converges to its own steady "
+        "state."
+    )
+    return {"finding": finding, "not_shown": not_shown}
