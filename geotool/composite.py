@@ -248,7 +248,7 @@ def _check_spec(
         raise InputError(f"frame: expected a pandas DataFrame, got {type(frame).__name__}.")
     if isinstance(indicators, str) or not isinstance(indicators, Sequence) or not indicators:
         raise InputError("indicators: give a list of column names, e.g. ['gdp', 'patents'].")
-    cols = [str(c) for c in indicators]
+    cols = list(indicators)  # labels as given: a frame's columns may be years (ints)
     absent = [c for c in cols if c not in frame.columns]
     if absent or len(set(cols)) != len(cols):
         what = f"not columns of frame: {listing(absent)}" if absent else "listed twice"
@@ -264,7 +264,7 @@ def _check_spec(
         return cols, None
     if not isinstance(dimensions, Mapping) or not dimensions:
         raise InputError("dimensions: give {dimension: [indicators]}, e.g. {'scale': ['gdp']}.")
-    dims = {str(k): [str(c) for c in v] for k, v in dimensions.items()}
+    dims = {str(k): list(v) for k, v in dimensions.items()}
     listed = [c for members in dims.values() for c in members]
     if sorted(listed) != sorted(cols) or any(not m for m in dims.values()):
         raise InputError(
