@@ -35,6 +35,7 @@ LAYERS = {
     "geotool.dynamics": 3,
     "geotool.tiers": 3,
     "geotool.divergence": 3,  # inequality decompositions and convergence over a panel
+    "geotool.composite": 3,  # composite indices (AHP, entropy, CRITIC, PCA); tiers for sensitivity
     "geotool.clusters": 3,
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
     "geotool.batch": 3,  # many analyses, serial or on dask
