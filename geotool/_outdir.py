@@ -134,12 +134,35 @@ def _remove_dead_staging(parent: Path) -> None:
 
 
 def read_manifest(out: Path | str) -> dict[str, Any] | None:
-    """The manifest of the run published in ``out`` (None when there is none)."""
+    """The manifest of the run published in ``out`` (None when there is none).
+
+    A manifest that is not one (edited, truncated, another program's) is refused: which
+    files geotool owns there cannot be known.
+    """
+    path = Path(out) / MANIFEST
     try:
-        data = json.loads((Path(out) / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return data if isinstance(data, dict) else None
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        _bad_manifest(path, type(exc).__name__)
+    if not isinstance(data, dict):
+        return None
+    files = data.get("files", [])
+    if not isinstance(data.get("run", ""), str) or not isinstance(files, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("sha256"), str)
+        and isinstance(f.get("size"), int) for f in files
+    ):  # fmt: skip
+        _bad_manifest(path, "not geotool's layout")
+    return data
+
+
+def _bad_manifest(path: Path, why: str) -> None:
+    msg = (
+        f"{path} is not a geotool manifest ({why}): which files of that folder are "
+        "geotool's cannot be told; remove the file, or choose another output folder."
+    )
+    raise InputError(msg)
 
 
 def _owned(out: Path) -> set[str]:

@@ -95,12 +95,20 @@ def _no_leftovers(out: Path) -> None:
     assert sorted(p.name for p in out.glob(".geotool-*")) in ([MANIFEST], [])
 
 
-def _interrupted(out: Path) -> bool:
-    """``out`` is gone and its previous run waits in a backup beside it (killed mid-commit)."""
+def _interrupted(out: Path, published: set[str | None] | None = None) -> bool:
+    """``out`` is gone and its previous run waits in a backup beside it (killed mid-commit).
+
+    ``published``: the runs published so far (``{None}``: none yet, so the backup is the
+    user's folder as it was, without a manifest); otherwise the backup is a whole run.
+    """
     backups = list(out.parent.glob(f".{out.name}.geotool-backup-*"))
     if out.exists():
         return False
-    assert len(backups) == 1 and verify(backups[0]) == []
+    assert len(backups) == 1
+    if published == {None}:
+        assert read_manifest(backups[0]) is None and _listing(backups[0]) == set(FOREIGN)
+    else:
+        assert verify(backups[0]) == []
     assert verify(out) == [f"{out}: a publish was interrupted (the next run restores the folder)"]
     return True
 
@@ -117,6 +125,23 @@ def test_nothing_visible_until_published(tmp_path):
     assert folder.files == ["tables/a.csv"]
     assert _consistent(out, {}, by_content=False) == folder.run_id
     _no_leftovers(out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"{bad", b"\xff\xfe{}", b'{"run": "x", "files": "all"}', b'{"run": 1, "files": []}',
+     b'{"run": "x", "files": [{"path": "a.csv"}]}', b'{"files": [["a.csv", 1, "00"]]}'],
+)  # fmt: skip
+def test_a_manifest_that_is_not_one_is_refused_and_kept(tmp_path, text):
+    """Edited or another program's: which files are geotool's is unknown, so nothing is touched."""
+    out = tmp_path / "out"
+    _run(out, ["tables/a.csv"])
+    (out / MANIFEST).write_bytes(text)
+    with pytest.raises(InputError, match=r"is not a geotool manifest .*remove the file") as exc:
+        _run(out, ["tables/b.csv"])
+    assert "\n" not in str(exc.value)
+    assert (out / MANIFEST).read_bytes() == text and (out / "tables/a.csv").is_file()
+    assert not (out / "tables/b.csv").exists()
 
 
 def test_foreign_files_kept_and_stale_own_files_removed(tmp_path):
@@ -416,6 +441,7 @@ def test_kill_at_random_moments(tmp_path, run_script):
     rng = random.Random(20240601)
     outcomes: dict[str, int] = {}
     published: set[str | None] = {None}
+    left = False  # the last trial left an interrupted publish behind
     trials = ["random"] * 15 + ["publish"] * 15
     for i, when in enumerate(trials):
         proc = _start(script, out, env, n=rng.randint(34, 42), pause=0.002, step_pause=0.02)
@@ -433,9 +459,12 @@ def test_kill_at_random_moments(tmp_path, run_script):
         moment = "in publish" if last in PUBLISH_STEPS else "before publish"
         key = "done" if last == "done" else moment
         outcomes[key] = outcomes.get(key, 0) + 1
-        if _interrupted(out):  # killed between the two renames: the next run restores it
-            assert last in PUBLISH_STEPS
+        if _interrupted(out, published):  # killed between the renames: the next run restores it
+            # by this run, or left by the last one and this run killed before restoring it
+            assert last in PUBLISH_STEPS or (left and last not in PUBLISH_STEPS | {"done"})
+            left = True
         else:
+            left = False
             run = _consistent(out, FOREIGN)
             assert run in published or last in PUBLISH_STEPS | {"done"}
         published.add(read_manifest(out)["run"] if read_manifest(out) else None)
@@ -444,6 +473,7 @@ def test_kill_at_random_moments(tmp_path, run_script):
                 pass
             published.add(_consistent(out, FOREIGN))
             _no_leftovers(out)
+            left = False
     print(f"kill trials: {len(trials)}: {outcomes}")
     assert outcomes.get("in publish", 0) >= 5
     proc = _start(script, out, env, n=40, pause=0.0, step_pause=0.0)
