@@ -17,6 +17,8 @@ def test_the_notebooks_are_there():
         "03_city_clusters",
         "04_prefecture_panel",
         "05_own_geometry_gcj02",
+        "06_composite_index",
+        "07_divergence",
     ]
 
 
