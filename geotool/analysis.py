@@ -92,6 +92,14 @@ class Analysis:
         units (default: the units' values, names, region, cluster and LISA class).
     extra : callable, optional
         ``(write, seed=, permutations=) -> dict``: a panel's dynamics.
+    rows, year_col : pandas.DataFrame, str, optional
+        A user's usable rows on the units' ids (every year of a panel, the year in
+        ``year_col``, which may hold one year; the table's other columns kept).
+    composite : dict, optional
+        The composite index the variable is (``result``, ``sensitivity``, ``indicators``).
+    groups, grouped_by : pandas.Series, str
+        The units' groups inequality is decomposed between (``None``: no groups), and
+        what they are.
 
     """
 
@@ -117,6 +125,11 @@ class Analysis:
     sensitivity_specs: tuple[str, ...] | None = None
     extra: Any = None
     unit_info: Any = None
+    rows: pd.DataFrame | None = None
+    year_col: str | None = None
+    composite: dict[str, Any] | None = None
+    groups: pd.Series | None = None
+    grouped_by: str = ""
     _weights: dict[tuple[tuple[str, ...], str], Weights] = field(
         default_factory=dict, repr=False, compare=False
     )

@@ -80,6 +80,8 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
         given["sided"] = "two-sided"
     if getattr(args, "value_col", None):
         given["value_cols"] = args.value_col
+    if getattr(args, "dimensions", None):
+        given["dimensions"] = ";".join(args.dimensions)
     file = getattr(args, "file", None)
     toml = None
     if args.command == "run" and file is not None and file.suffix.lower() == ".toml":
@@ -327,6 +329,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from geotool import pipeline
+
+    if args.quiet_run:
+        logging.getLogger("geotool").setLevel(logging.WARNING)
+    study = _study(args)
+    summary = pipeline.run(study, owner="geotool index")
+    _say(f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
+         *pipeline.headline(summary))  # fmt: skip
+    return EXIT_OK
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     names = ("variables", "years", "weights", "statistics")
     r = _execute(
@@ -375,6 +389,7 @@ _BASEMAPS = ["none", "positron", "osm", "amap"]
 _SCHEMES = ["quantiles", "fisherjenks", "equalinterval"]
 _MAPS = ["rankings", "lisa", "tiers", "clusters"]
 _TRANSFORMS = ["log", "log1p", "standardise"]
+_INDEX_METHODS = ["entropy", "critic", "pca", "equal", "ahp"]
 
 #: Every option of every subcommand, once, by key: a command lists the keys it takes
 #: (:data:`_SUBCOMMANDS`; ``@user`` and ``@perm`` are groups of them).
@@ -457,6 +472,24 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
     _flag("--figures", default="", help="figures for print, e.g. png,svg,pdf (4 s a figure)"),
     _flag("--dpi", type=int, help="resolution of the PNG figures"),
+    _flag("--indicators", help="columns combined into a composite index (comma-separated): "
+          "the index is then the variable"),
+    _flag("--index-method", choices=_INDEX_METHODS, help="weights of --indicators (default "
+          "entropy; ahp needs --ahp)"),
+    _flag("--method", key="index-by", dest="index_method", default="entropy",
+          choices=_INDEX_METHODS, help="weights of the indicators (ahp needs --ahp)"),
+    _flag("--direction", metavar="A:-,B:+", help="indicators where less is better get '-'"),
+    _flag("--dimension", dest="dimensions", action="append", metavar="NAME=A,B",
+          help="a dimension of the index and its indicators (repeatable)"),
+    _flag("--ahp", type=_path, help="AHP pairwise matrix (CSV; 1/3 allowed), over the "
+          "dimensions or else the indicators"),
+    _flag("--normalise", choices=["minmax", "zscore", "vector"],
+          help="normalisation of the indicators (default minmax; vector for topsis)"),
+    _flag("--aggregate", default="sum", choices=["sum", "geometric", "topsis"],
+          help="how normalised indicators combine"),
+    _flag("--groups", help="groups inequality is decomposed between: region (China's 东中西东北, "
+          "the default there), province, or a column"),
+    _flag("file", key="index-data", type=_path, help="your table or geometry file (indicators)"),
     _flag("--variables", help="value columns, comma-separated (default: the numeric ones)"),
     _flag("--years", help="years, comma-separated (default: every year)"),
     _flag("--statistics", default="moran,lisa", help="moran,geary,getis_ord_g,lisa,gi_star"),
@@ -473,6 +506,7 @@ _GROUPS = {
     "@user": "year-col name-col province-col prefecture-col code-col encoding sheet level "
     "geometry id-col datum layer crs geometry-encoding max-unmatched",
     "@perm": "permutations seed",
+    "@index": "indicators direction dimension ahp normalise aggregate",
 }
 
 #: Every subcommand: its name, help, flags (keys of :data:`_OPTIONS`) and own defaults.
@@ -493,9 +527,14 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
      "weights @perm data value-col @user scheme map-k title", {"out": "outputs/maps/map.html"}),
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
      "study out @perm title label lang tiers k cdn offline basemap quiet data value-col @user "
-     "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi",
+     "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi "
+     "@index index-method groups",
      # a study file's own options stay unless given
      dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
+    ("index", "a composite index of indicators, ranked, tiered, tested and mapped",
+     "index-data index-by @index out @perm title label lang tiers k cdn basemap "
+     "quiet @user weights islands sided groups figures dpi",
+     {"out": "outputs_index", "flags": {"index_method": "--method"}}),
     ("batch", "many analyses (variables x years x weights x statistics), on dask",
      "batch id-col year-col variables years weights statistics layer-of @perm alpha "
      "rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
@@ -589,7 +628,7 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
 _COMMANDS = {
     "check-report": _cmd_check_report, "boundaries": _cmd_boundaries_info, "match": _cmd_match,
     "autocorr": _cmd_autocorr, "tiers": _cmd_tiers, "clusters": _cmd_clusters, "map": _cmd_map,
-    "run": _cmd_run, "batch": _cmd_batch,
+    "run": _cmd_run, "batch": _cmd_batch, "index": _cmd_index,
 }  # fmt: skip
 
 

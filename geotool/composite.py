@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from geotool import _validate as check
 from geotool._errors import InputError
@@ -161,6 +160,8 @@ def object_weights(z: pd.DataFrame, method: str) -> tuple[pd.Series, dict[str, A
     mm = (z - z.min()) / (z.max() - z.min())
     diag: dict[str, Any] = {}
     if method == "entropy":
+        import scipy.stats  # imported here: 0.5 s a run that builds no index need not pay
+
         e = scipy.stats.entropy(mm.to_numpy(), axis=0) / np.log(len(z))  # 0 ln 0 = 0
         raw = 1.0 - e
         diag["entropy"] = dict(zip(z.columns, map(float, e), strict=True))

@@ -104,6 +104,21 @@ def _years(p: Panel, start: int | None, end: int | None) -> tuple[int, int]:
     return first, last
 
 
+def _cross_section(values: pd.Series, name: str | None) -> Panel:
+    """One year's values (a Series named by the year) as a one-year panel."""
+    try:
+        year = int(str(values.name))
+    except (TypeError, ValueError):
+        got = short(repr(values.name))
+        msg = f"data: name the Series of one year's values by its year (2020), not {got}."
+        raise InputError(msg) from None
+    if values.index.has_duplicates or not np.isfinite(values.to_numpy(float)).all():
+        msg = "data: give one finite value per unit (no NaN, no id twice)."
+        raise InputError(msg)
+    wide = values.astype(float).to_frame(year)
+    return Panel(wide=wide, dropped=pd.DataFrame(columns=["reason"]), name=name or "value")
+
+
 def _on_units(values: pd.Series, units: pd.Index, name: str) -> pd.Series:
     """``values`` in the order of ``units``; every unit present, none missing."""
     if values.index.has_duplicates:
@@ -248,8 +263,9 @@ def inequality(
 
     Parameters
     ----------
-    data : pandas.DataFrame or Panel
-        Long (``id_col``, ``year_col``, ``value_col``) or wide (years as columns).
+    data : pandas.DataFrame, Panel or pandas.Series
+        Long (``id_col``, ``year_col``, ``value_col``) or wide (years as columns); or one
+        year's values on the units' ids, named by the year.
     id_col, year_col, value_col : str, optional
         As :func:`geotool.dynamics.panel`: the ids (default the index), and the year and
         value columns of a long table.
@@ -274,7 +290,9 @@ def inequality(
     from inequality.gini import Gini
     from inequality.theil import Theil, TheilD
 
-    if isinstance(data, pd.DataFrame):
+    if isinstance(data, pd.Series):
+        data = _cross_section(data, value_col)
+    elif isinstance(data, pd.DataFrame):
         data, groups = _split_groups(data, groups, id_col)
     elif isinstance(groups, str):
         raise InputError(f"groups={groups!r}: with a Panel, pass the groups as a Series.")
@@ -307,15 +325,23 @@ def _inequality_words(out: pd.DataFrame, p: Panel) -> dict[str, str]:
     first, last = out.iloc[0], out.iloc[-1]
     y0, y1 = out.index[0], out.index[-1]
     trend = "fell" if last["theil"] < first["theil"] else "rose"
-    finding = (
-        f"Theil of {p.name} across {len(p.wide)} units {trend} from {first['theil']:.4f} "
-        f"({y0}) to {last['theil']:.4f} ({y1}); Gini {first['gini']:.3f} to {last['gini']:.3f}"
-    )
-    if "between_share" in out:
-        finding += (
-            f"; the between-group part was {first['between_share']:.0%} of Theil in {y0} "
-            f"and {last['between_share']:.0%} in {y1}"
+    if len(out) == 1:
+        finding = (
+            f"Theil of {p.name} across {len(p.wide)} units is {last['theil']:.4f}, "
+            f"Gini {last['gini']:.3f}"
         )
+    else:
+        finding = (
+            f"Theil of {p.name} across {len(p.wide)} units {trend} from {first['theil']:.4f} "
+            f"({y0}) to {last['theil']:.4f} ({y1}); Gini {first['gini']:.3f} to "
+            f"{last['gini']:.3f}"
+        )
+    if "between_share" in out:
+        b0, b1 = first["between_share"], last["between_share"]
+        shares = f"{b1:.0%} of Theil"
+        if len(out) > 1:
+            shares = f"{b0:.0%} of Theil in {y0} and {b1:.0%} in {y1}"
+        finding += f"; the between-group part was {shares}"
     return {
         "finding": finding + ".",
         "not_shown": (

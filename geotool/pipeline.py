@@ -27,7 +27,7 @@ import pandas as pd
 
 from geotool import _background as background
 from geotool import _validate as check
-from geotool import autocorr, boundaries, clusters, tiers, weights
+from geotool import autocorr, boundaries, clusters, regional, tiers, weights
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
@@ -636,6 +636,7 @@ def _index(run: Run) -> None:
 #: Every study's stages, in order (a recipe may add its own, :func:`run`'s ``stages``).
 STAGES: tuple[Stage, ...] = (
     Stage("inputs", _inputs),
+    Stage("composite index", regional.composite_stage, regional.no_index),
     Stage("tiers", _tiers),
     Stage("autocorrelation", _autocorrelation),
     Stage("bivariate", _bivariate,
@@ -644,6 +645,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("clusters", _city_clusters, _no_clusters),
     Stage("dynamics", _dynamics,
           lambda run: None if run.analysis.extra else "one year: not a panel"),
+    Stage("divergence", regional.divergence_stage, regional.no_divergence),
     Stage("renderers", _renderers),
     Stage("static figures", _figures,
           lambda run: None if run.study.figures else "no static figures were asked for"),
@@ -925,6 +927,12 @@ def headline(summary: dict[str, Any]) -> list[str]:
                 "of the dynamics (tables/dynamics_dropped_*.csv)"
             )
         lines.extend(f"  {sentence}" for sentence in res["sentences"])
+    if "composite_index" in summary:
+        lines.append(f"composite index: {summary['composite_index']['finding']}")
+    for res in summary.get("divergence", {}).get("variables", {}).values():
+        found = [v for k, v in res.items() if k.endswith("_finding")]
+        lines += [f"{res['label']}: {res['skipped']}"] if "skipped" in res else []
+        lines += [f"{res['label']}: {found[0]}", *(f"  {f}" for f in found[1:])] if found else []
     return lines
 
 

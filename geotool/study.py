@@ -89,6 +89,18 @@ class Study:
     sided : {"two-sided", "folded"}
         The local p-values ``alpha`` and ``adjust`` apply to: two-sided (2 x the folded
         p, capped at 1) or ``folded`` (GeoDa's and esda's one-sided p).
+    indicators : tuple of str
+        Columns combined into a composite index (:func:`geotool.composite.build`); the
+        index is then the study's variable, ranked, tiered and tested like any value.
+    index_method, direction, dimensions, ahp, normalise, aggregate
+        How the index weighs and combines them: ``entropy``, ``critic``, ``pca``,
+        ``equal`` or ``ahp`` (a pairwise matrix: rows of numbers, or a CSV file of
+        them); ``{"col": "-"}`` for an indicator where less is better; ``{"dimension":
+        [indicators]}``; ``minmax``, ``zscore`` or ``vector``; ``sum``, ``geometric`` or
+        ``topsis``.
+    groups : str, optional
+        The groups inequality is decomposed between: ``region`` (东部/中部/西部/东北,
+        the default in China), ``province``, or a column of the table.
     tiers, k, markov_k : str, int, int
         How values are classed into tiers (``report``: the report's cut points, for its
         rankings only), how many, and the quantile classes of a panel's Markov chains.
@@ -137,6 +149,14 @@ class Study:
     alpha: float = 0.05
     adjust: str = "none"
     sided: str = "two-sided"
+    indicators: tuple[str, ...] = ()
+    index_method: str = "entropy"
+    direction: Mapping[str, str] = field(default_factory=dict)
+    dimensions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ahp: Path | tuple[tuple[float, ...], ...] | None = None
+    normalise: str | None = None
+    aggregate: str = "sum"
+    groups: str | None = None
     tiers: str = "ward"
     k: int = 4
     markov_k: int = 5
@@ -180,6 +200,7 @@ class Study:
                 msg = f"{name}={short(repr(value))} must be a whole number from 2 to {top}."
                 raise InputError(msg)
         self._check_sources()
+        self._check_index()
 
     def _check_sources(self) -> None:
         """The sources fit together: a recipe alone, or the user's data."""
@@ -205,6 +226,35 @@ class Study:
             msg = (
                 "tiers='report' is the 2020 report's cut points, for its rankings only; "
                 "pass tiers='ward', 'jenks' or 'quantiles'."
+            )
+            raise InputError(msg)
+
+    def _check_index(self) -> None:
+        """The composite index's fields: choices, and indicators they name."""
+        from geotool import composite
+
+        put = object.__setattr__
+        put(self, "indicators", _names(self.indicators, "indicators"))
+        _choice(self.index_method, composite.METHODS, "index_method")
+        _choice(self.normalise, (None, *composite.NORMALISATIONS), "normalise")
+        _choice(self.aggregate, composite.AGGREGATIONS, "aggregate")
+        if not self.indicators and (self.direction or self.dimensions or self.ahp is not None):
+            msg = "direction=, dimensions= and ahp= describe a composite index: pass indicators=."
+            raise InputError(msg)
+        put(self, "direction", _direction(self.direction, self.indicators))
+        put(self, "dimensions", _dimensions(self.dimensions))
+        if isinstance(self.ahp, str | Path):
+            put(self, "ahp", _path(self.ahp, "ahp"))
+        if self.indicators and (self.value_cols or self.all_numeric):
+            msg = (
+                "indicators= makes the composite index the study's variable; drop "
+                "value_cols= (all_numeric=) or the indicators."
+            )
+            raise InputError(msg)
+        if (self.index_method == "ahp") != (self.ahp is not None) and self.indicators:
+            msg = (
+                "index_method='ahp' needs ahp= (the pairwise matrix), and ahp= needs "
+                "index_method='ahp'; give both or neither."
             )
             raise InputError(msg)
 
@@ -252,7 +302,7 @@ _TEXT_FIELDS = (
     "recipe", "id_col", "name_col", "province_col", "prefecture_col", "code_col",
     "year_col", "encoding", "geometry_encoding", "layer", "level", "datum",
     "transform", "per", "smooth", "weights", "islands", "adjust", "sided", "tiers",
-    "cluster_set", "title", "lang", "basemap",
+    "cluster_set", "title", "lang", "basemap", "index_method", "normalise", "aggregate", "groups",
 )  # fmt: skip
 _FLAG_FIELDS = ("all_numeric", "cdn")
 _NUMBER_FIELDS = ("max_unmatched", "scale", "alpha")
@@ -357,6 +407,44 @@ def _names(value: object, name: str) -> tuple[str, ...]:
         msg = f"{name}= names a column twice ({listing(list(value))}); name each once."
         raise InputError(msg)
     return tuple(value)
+
+
+def _direction(value: object, indicators: tuple[str, ...]) -> dict[str, str]:
+    """Each indicator's direction (``+`` or ``-``), from a mapping or ``"a:+,b:-"``."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        value = {p.rsplit(":", 1)[0]: p.rsplit(":", 1)[1] if ":" in p else "" for p in parts}
+    if not isinstance(value, Mapping):
+        msg = f"direction= must map indicators to '+' or '-' ('a:+,b:-'), got {short(repr(value))}."
+        raise InputError(msg)
+    out = {str(k).strip(): str(v).strip() for k, v in value.items()}
+    bad = {k: v for k, v in out.items() if v not in ("+", "-")}
+    if bad:
+        k, v = next(iter(bad.items()))
+        msg = f"direction= gives {short(k)} {short(repr(v))}; write '{short(k)}:-' or ':+'."
+        raise InputError(msg)
+    unknown = [k for k in out if k not in indicators]
+    if unknown:
+        msg = (
+            f"direction= names {listing(unknown)}, which are not among indicators= "
+            f"({listing(list(indicators))})."
+        )
+        raise InputError(msg)
+    return out
+
+
+def _dimensions(value: object) -> dict[str, tuple[str, ...]]:
+    """Dimensions of an index: a mapping, or ``"name=a,b;other=c"``."""
+    if isinstance(value, str):
+        parts = [p.split("=", 1) for p in value.split(";") if p.strip()]
+        if not all(len(p) == 2 for p in parts):
+            msg = f"dimensions= reads 'name=a,b;other=c', got {short(repr(value))}."
+            raise InputError(msg)
+        value = {name.strip(): cols for name, cols in parts}
+    if not isinstance(value, Mapping):
+        msg = f"dimensions= maps names to indicators ('name=a,b;c=d'), not {short(repr(value))}."
+        raise InputError(msg)
+    return {str(k): _names(v, f"dimensions[{short(str(k))}]") for k, v in value.items()}
 
 
 def _pairs(value: object) -> tuple[tuple[str, str], ...]:

@@ -56,7 +56,8 @@ class UserTable:
     ``county``, ``prefecture``, ``province`` or ``own`` (``level_reason`` says why);
     ``units`` the units' polygons with ``name`` (``None`` for bundled counties);
     ``geometry_report`` the geometries repaired or dropped while reading a file;
-    ``sources`` the file's columns the value columns were made from.
+    ``sources`` the file's columns the value columns were made from; ``composite`` the
+    composite index the value column is (:func:`geotool.composite.build`), if one.
     """
 
     rows: pd.DataFrame
@@ -69,6 +70,7 @@ class UserTable:
     units: gpd.GeoDataFrame | None
     geometry_report: pd.DataFrame | None = None
     sources: list[str] | None = None
+    composite: dict[str, Any] | None = None
 
     def source_of(self) -> dict[str, str]:
         """Each value column by the column of the file it was made from."""
@@ -502,7 +504,8 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
     assert path is not None
     return load_user_table(
         path, report_path,
-        value_col=list(study.value_cols) or None, all_numeric=study.all_numeric,
+        value_col=list(study.indicators or study.value_cols) or None,
+        all_numeric=study.all_numeric,
         name_col=study.name_col, province_col=study.province_col,
         prefecture_col=study.prefecture_col, code_col=study.code_col, year_col=study.year_col,
         encoding=study.encoding, sheet=study.sheet, level=study.level,
@@ -531,6 +534,8 @@ def _study_table(study: Study) -> UserTable:
             t, transform=study.transform, per=study.per, smooth=study.smooth,
             scale=study.scale, weights=study.weights or "queen",
         )  # fmt: skip
+    if study.indicators:
+        t = _indexed(t, study)
     if t.units is not None and not t.units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
         kinds = sorted(set(t.units.geom_type.dropna()))
         msg = (
@@ -573,6 +578,9 @@ def user_analysis(study: Study) -> Analysis:
     variables, tier_tables, tier_word = _variables_and_tiers(t, study, latest, year_col, keys)
     for v in variables:
         v.label = labels.get(v.variable, v.label)
+    rows = ok.set_index("adcode")
+    bundled = china and t.level != "own"
+    groups, grouped_by = _groups(rows, study.groups, bundled=bundled, level=t.level)
     path = study.data if study.data is not None else study.geometry
     assert path is not None
     label = Path(path).stem
@@ -602,10 +610,57 @@ def user_analysis(study: Study) -> Analysis:
         china=china,
         tier_word=tier_word,
         extra=partial(_dynamics, t, keys, study) if year_col else None,
+        rows=rows,
+        groups=groups,
+        grouped_by=grouped_by,
+        year_col=t.year_col,
+        composite=t.composite,
         summary=_input_summary(t, path, latest),
         lisa_legend=f"Local Moran ({shown})",
         marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
     )
+
+
+def _groups(
+    rows: pd.DataFrame, groups: str | None, *, bundled: bool, level: str
+) -> tuple[pd.Series | None, str]:
+    """The units' groups for the Theil decomposition (on their ids), and what they are.
+
+    ``groups``: ``region`` (东部/中部/西部/东北, the default on China's bundled layers),
+    ``province``, or a column of the table (one group per unit); ``None`` elsewhere: no
+    decomposition.
+    """
+    ids = rows.index.unique()
+    if groups is None and not bundled:
+        return None, "none (pass groups=, a column of the table, to decompose)"
+    if groups in (None, *CHINA_GROUPS) and not bundled:
+        msg = (
+            f"groups={groups!r} reads China's administrative codes, and these units are "
+            f"the file's own ({level}); pass a column of the table instead."
+        )
+        raise InputError(msg)
+    if groups in (None, "region"):
+        from geotool.divergence import china_regions
+
+        return china_regions(ids), "region (东部/中部/西部/东北, by province)"
+    if groups == "province":
+        names = boundaries.units()["name"]
+        codes = pd.Series(ids.str[:2] + "0000", index=ids)
+        return codes.map(names).fillna(codes).rename("province"), "province"
+    if groups not in rows.columns:
+        columns = [c for c in rows.columns if not str(c).startswith("match_")]
+        msg = (
+            f"groups={short(groups)!r} is not a column of the table (nor region or province); "
+            f"its columns are {listing(columns, 20)}."
+        )
+        raise InputError(msg)
+    per_unit = rows[groups].astype(str).groupby(level=0)
+    counts = per_unit.nunique()
+    if (counts > 1).any():
+        twice = listing([str(u) for u in counts.index[counts > 1]], 5)
+        msg = f"groups={short(groups)!r}: units {twice} are in more than one group; keep one each."
+        raise InputError(msg)
+    return per_unit.first().rename(groups), groups
 
 
 def _cluster_table(t: UserTable, latest: pd.DataFrame) -> pd.DataFrame | None:
@@ -789,6 +844,84 @@ def _transformed(
         new, raw, t.report, [labels[c] for c in t.value_cols], t.year_col, t.level,
         t.level_reason, t.units, t.geometry_report, list(t.value_cols),
     )  # fmt: skip
+
+
+#: Groups that come from China's bundled codes (a column of the table otherwise).
+CHINA_GROUPS = ("region", "province")
+
+#: The column a composite index is written to (``composite_index`` if the table has one).
+INDEX_COLUMN = "index"
+
+
+def _indexed(t: UserTable, study: Study) -> UserTable:
+    """The table with its indicators combined into one composite index (the variable).
+
+    The weights are estimated on every row at once (all years of a panel), so scores of
+    different years are on one scale; ranks are within each year. The index's weights,
+    scores and sensitivity go to the table's ``composite``.
+    """
+    from geotool import composite
+
+    column = INDEX_COLUMN if INDEX_COLUMN not in t.raw.columns else "composite_index"
+    inverse = t.source_of()  # the file's column -> the value column it became
+    options: dict[str, Any] = {
+        "direction": {inverse[k]: v for k, v in study.direction.items()},
+        "dimensions": {d: [inverse[c] for c in cols] for d, cols in study.dimensions.items()}
+        or None,
+        "normalise": study.normalise, "aggregate": study.aggregate,
+        "ahp": _ahp_matrix(study.ahp),
+    }  # fmt: skip
+    rows = t.rows.reset_index(drop=True)
+    built = composite.build(rows, t.value_cols, method=study.index_method, **options)
+    scores = built.scores
+    if t.year_col:
+        scores["rank"] = scores.groupby(rows[t.year_col])["score"].transform(composite.rank)
+    methods = [m for m in composite.METHODS if m != "ahp" or options["ahp"] is not None]
+    spread = composite.sensitivity(rows, t.value_cols, methods=methods, k=study.k, **options)
+    new = rows.drop(columns=t.value_cols).assign(**{column: scores["score"]})
+    about = {"result": built, "sensitivity": spread, "indicators": rows[t.value_cols]}
+    log(f"composite index ({study.index_method}) of {listing(t.value_cols, 10)}")
+    return UserTable(
+        new, t.raw, t.report, [column], t.year_col, t.level, t.level_reason, t.units,
+        t.geometry_report, [column], about,
+    )  # fmt: skip
+
+
+def _ahp_matrix(ahp: Any) -> Any:
+    """A pairwise matrix as given, or read from a CSV (fractions such as 1/3 allowed).
+
+    The CSV's first row names the items weighed; a first column may name them too.
+    """
+    from fractions import Fraction
+
+    if not isinstance(ahp, Path):
+        return ahp
+    if not ahp.is_file() or ahp.stat().st_size > 1 << 16:
+        msg = f"ahp={short(str(ahp))} is not a file of at most 64 KiB; pass the matrix's CSV."
+        raise InputError(msg)
+    data = ahp.read_bytes()
+    text = next((data.decode(c) for c in ("utf-8-sig", "gb18030") if _decodes(data, c)), "")
+    cells = [[c.strip() for c in line.split(",")] for line in text.splitlines() if line.strip()]
+    header, body = cells[0] if cells else [], cells[1:]
+    if body and len(header) == len(body) + 1 and all(len(r) == len(header) for r in body):
+        body, header = [r[1:] for r in body], header[1:]  # a first column of labels
+    try:
+        values = [[float(Fraction(c)) for c in row] for row in body]
+    except (ValueError, ZeroDivisionError):
+        msg = (
+            f"ahp={short(ahp.name)}: every judgement must be a number or a fraction such as "
+            "1/3 (a header row names the items); fix the cells that are not."
+        )
+        raise InputError(msg) from None
+    return pd.DataFrame(values, index=header[: len(values)], columns=header or None)
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _dynamics(

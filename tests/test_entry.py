@@ -52,7 +52,16 @@ COMMANDS = {
     "map_user": (["map", "--data", COLUMBUS, *USER], ["map"]),
     "match": (["match", COLUMBUS], ["match"]),
     "batch": (["batch", COLUMBUS, "--level", "province"], ["batch"]),
+    "index": (["index", COLUMBUS, "--id-col", "POLYID", "--indicators", "INC,HOVAL,CRIME",
+               "--direction", "CRIME:-"], None),
 }  # fmt: skip
+
+
+def test_every_analysing_command_is_spied_on():
+    from geotool import cli
+
+    commands = {name.partition(" ")[0] for name, *_ in cli._SUBCOMMANDS} - {"boundaries"}
+    assert commands == {name.split("_")[0].replace("check", "check-report") for name in COMMANDS}
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -69,7 +78,7 @@ def test_every_command_runs_one_study_through_the_pipeline(name, spy, tmp_path, 
     assert isinstance(study, Study)
     given = options.get("stages", pipeline.STAGES)
     assert [s.name for s in given] == (stages or [s.name for s in pipeline.STAGES])
-    assert (study.recipe is None) == (name.endswith("_user") or name in ("match", "batch"))
+    assert (study.recipe is None) == (name.endswith("_user") or name in ("match", "batch", "index"))
 
 
 def test_the_stages_do_the_commands_work(tmp_path, monkeypatch, capsys):

@@ -45,6 +45,7 @@ LAYERS = {
     "geotool.study": 4,
     "geotool.analysis": 4,
     "geotool.userdata": 4,
+    "geotool.regional": 4,  # a study's composite index and divergence stages
     "geotool.pipeline": 5,  # the stages every study runs
     "geotool.report.study": 6,  # the 2020 report: one study with its own stages
     "geotool.cli": 7,

@@ -1,0 +1,131 @@
+"""A study's regional measures: its composite index, inequality and convergence.
+
+Two stages of :data:`geotool.pipeline.STAGES`, on any user study: ``composite index``
+writes the weights, scores and sensitivity of an index built from ``indicators``
+(:mod:`geotool.composite`); ``divergence`` decomposes each variable's inequality between
+groups for every year and, for a panel, tests σ- and β-convergence and finds clubs
+(:mod:`geotool.divergence`). Results are long tables with a ``variable`` column (and a
+``year`` where there is one), the findings' sentences go to ``summary.json`` and the
+index page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from geotool import divergence
+from geotool._log import log
+
+__all__ = ["composite_stage", "divergence_stage", "no_divergence", "no_index"]
+
+def no_divergence(run: Any) -> str | None:
+    """Why the divergence stage does not apply (``None``: it runs)."""
+    if run.analysis.rows is None:
+        return "the bundled report ranks counties; no variable of values to decompose"
+    return None
+
+
+def no_index(run: Any) -> str | None:
+    """Why the composite-index stage does not apply."""
+    return None if run.analysis.composite else "no indicators were combined (indicators=)"
+
+
+def _years(analysis: Any) -> list[int]:
+    """The years of the study's rows (one for a cross-section; none without a year)."""
+    if analysis.year_col is None:
+        return []
+    return sorted(int(y) for y in analysis.rows[analysis.year_col].unique())
+
+
+def divergence_stage(run: Any) -> None:
+    """Inequality of every positive variable, and convergence over a panel, written."""
+    a = run.analysis
+    groups, grouped_by = a.groups, a.grouped_by
+    tables: dict[str, list[pd.DataFrame]] = {}
+    out: dict[str, Any] = {"groups": grouped_by, "variables": {}}
+    for v in a.variables:
+        values = a.rows[v.variable]
+        if (values <= 0).any():
+            why = (
+                f"{int((values <= 0).sum())} value(s) are zero or negative; Theil and logs "
+                "need positive values (a level such as output per head, not a growth rate)"
+            )
+            out["variables"][v.key] = {"label": v.label, "skipped": why}
+            log(f"divergence of {v.label}: skipped ({why})")
+            continue
+        found = _measures(run, v, groups)
+        for name, frame in found.items():
+            tables.setdefault(name, []).append(frame.assign(variable=v.key))
+        out["variables"][v.key] = {
+            "label": v.label,
+            **{f"{name}_finding": f.attrs.get("finding", "") for name, f in found.items()},
+            "not_shown": [f.attrs.get("not_shown", "") for f in found.values()],
+        }
+    for name, parts in tables.items():
+        frame = pd.concat(parts).reset_index()
+        if not _years(a) and "year" in frame:  # no year column: one cross-section
+            frame = frame.drop(columns="year")
+        first = ["variable", *[c for c in frame.columns if c != "variable"]]
+        run.table(f"tables/{name}.csv", frame[first])
+    run.summary["divergence"] = out
+
+
+def _measures(run: Any, v: Any, groups: pd.Series | None) -> dict[str, pd.DataFrame]:
+    """One variable's inequality (every year) and, for a panel, its convergence."""
+    a, study = run.analysis, run.study
+    ids = a.rows.index.unique()
+    w = a.weights(ids, study.weights or "queen", study.islands)
+    years = _years(a)
+    if len(years) < 2:  # one cross-section: inequality only
+        data = a.rows[v.variable].rename(years[0] if years else 0)
+        one = divergence.inequality(data, groups, w=w, value_col=v.label, **run.perm)
+        return {"inequality": one}
+    data = a.rows[[a.year_col, v.variable]].reset_index(names="unit")
+    long = {"id_col": "unit", "year_col": a.year_col, "value_col": v.variable}
+    found = {
+        "inequality": divergence.inequality(data, groups, w=w, **long, **run.perm),
+        "sigma_convergence": divergence.sigma_convergence(data, **long),
+    }
+    beta = divergence.beta_convergence(data, **long)
+    spatial = divergence.spatial_beta_convergence(data, w, **long)
+    found["beta_convergence"] = pd.concat([beta, spatial]).drop(columns=["finding", "not_shown"])
+    found["beta_convergence"].attrs = beta.attrs | {
+        "finding": f"Absolute: {beta.attrs['finding']} Spatial lag (ML): "
+        f"{spatial.attrs['finding']}"
+    }
+    clubs = divergence.clubs(data, by="lisa", w=w, alpha=study.alpha, **long, **run.perm)
+    found["clubs"] = clubs
+    return found
+
+
+def composite_stage(run: Any) -> None:
+    """The composite index's weights, scores (with each dimension) and sensitivity."""
+    a = run.analysis
+    c = a.composite
+    result, spread = c["result"], c["sensitivity"]
+    rows = a.rows.reset_index(names="id")
+    names = a.names()
+    scores = pd.concat([rows[["id"]], c["indicators"], result.scores], axis=1)
+    scores.insert(1, "name", names.reindex(scores["id"]).to_numpy())
+    if a.year_col is not None:
+        scores.insert(2, a.year_col, rows[a.year_col].to_numpy())
+    run.table("tables/index_weights.csv", result.weights)
+    run.table("tables/index_scores.csv", scores)
+    ranks = spread.ranks.reset_index(drop=True).add_prefix("rank_")
+    run.table("tables/index_sensitivity.csv", pd.concat([scores[["id", "name"]], ranks], axis=1))
+    run.table("tables/index_sensitivity_spearman.csv", spread.spearman.reset_index(names="method"))
+    diag = {k: v for k, v in result.diagnostics.items() if isinstance(v, str | int | float)}
+    changed = len(spread.changes)
+    run.summary["composite_index"] = {
+        "weights": dict(zip(result.weights["indicator"], result.weights["weight"], strict=True)),
+        **diag,
+        "finding": (
+            f"Weights by {diag.get('method')}: "
+            + ", ".join(f"{i} {w:.3f}" for i, w in zip(
+                result.weights["indicator"], result.weights["weight"], strict=True))
+            + f"; {changed} unit(s) change tier under another weighting "
+            f"(Spearman between methods {spread.spearman.min().min():.3f} at least)."
+        ),
+    }  # fmt: skip
