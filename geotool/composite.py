@@ -1,7 +1,8 @@
 """Composite indices: weighted indicators in, scores, ranks and tiers out.
 
 Builds an index the way the 2020 report built its ranking (indicators grouped in
-dimensions, dimensions weighted by AHP), or with objective weights: Shannon entropy,
+dimensions, dimensions weighted by AHP), or with objective weights: Shannon entropy (of
+min-max values, or of the values as measured, as most published examples compute it),
 CRITIC (Diakoulaki, Mavrotas & Papayannakis 1995), principal components or equal weights.
 A ``"-"`` indicator is negated before normalising, so high always means strong; ranks are
 1 for the highest score, tied scores sharing the best rank (1, 2, 2, 4: the report's two
@@ -34,6 +35,7 @@ __all__ = [
 
 METHODS = ("entropy", "critic", "ahp", "pca", "equal")
 NORMALISATIONS = ("minmax", "zscore", "vector")
+ENTROPY_BASES = ("minmax", "raw")  # proportions of min-max values / of the values as measured
 AGGREGATIONS = ("sum", "geometric", "topsis")
 #: Saaty's (1980) random consistency index by matrix order (1 and 2 are always consistent).
 RANDOM_INDEX = {1: 0.0, 2: 0.0, 3: 0.58, 4: 0.90, 5: 1.12, 6: 1.24, 7: 1.32, 8: 1.41,
@@ -146,13 +148,17 @@ def _pairwise(matrix: object, labels: Sequence[str] | None) -> pd.DataFrame:
     return pd.DataFrame(a, index=names, columns=names)
 
 
-def object_weights(z: pd.DataFrame, method: str) -> tuple[pd.Series, dict[str, Any]]:
+def object_weights(
+    z: pd.DataFrame, method: str, *, entropy_basis: str = "minmax"
+) -> tuple[pd.Series, dict[str, Any]]:
     """Objective weights of oriented indicators (columns; high = strong), summing to 1.
 
-    ``entropy``: proportions ``p`` of the min-max normalised values per column, entropy
-    ``e = -sum(p ln p) / ln n`` with ``0 ln 0 = 0`` (no shift), weights ``∝ 1 - e``.
-    ``critic``: min-max values' standard deviation x ``sum_k (1 - r_jk)``. ``pca``: on
-    the correlation matrix, the fewest components explaining >= 85% of the variance,
+    ``entropy``: proportions ``p`` per column, entropy ``e = -sum(p ln p) / ln n`` with
+    ``0 ln 0 = 0`` (no shift), weights ``∝ 1 - e``; ``p`` is of the min-max normalised
+    values (``entropy_basis="minmax"``) or of ``z`` itself (``"raw"``: give the values as
+    measured, >= 0; Xu 2004 and most worked examples use ``p = x / sum x``, direction not
+    entering). ``critic``: min-max values' standard deviation x ``sum_k (1 - r_jk)``. ``pca``:
+    on the correlation matrix, the fewest components explaining >= 85% of the variance,
     ``w_j ∝ sum_k λ_k |v_jk|`` (eigenvalue-weighted loadings, as in the OECD/JRC
     Handbook on Constructing Composite Indicators, 2008, 6.1). ``equal``: ``1 / m``.
     """
@@ -160,12 +166,14 @@ def object_weights(z: pd.DataFrame, method: str) -> tuple[pd.Series, dict[str, A
     mm = (z - z.min()) / (z.max() - z.min())
     diag: dict[str, Any] = {}
     if method == "entropy":
-        import scipy.stats  # imported here: 0.5 s a run that builds no index need not pay
-
-        e = scipy.stats.entropy(mm.to_numpy(), axis=0) / np.log(len(z))  # 0 ln 0 = 0
+        e = _entropy(mm if entropy_basis == "minmax" else z, entropy_basis)
         raw = 1.0 - e
         diag["entropy"] = dict(zip(z.columns, map(float, e), strict=True))
-        diag["zeros"] = "0 ln 0 = 0 (the limit); min-max proportions, no shift"
+        diag["entropy_basis"] = entropy_basis
+        diag["zeros"] = "0 ln 0 = 0 (the limit); " + (
+            "min-max proportions, no shift" if entropy_basis == "minmax"
+            else "proportions of the values as given, no shift"
+        )  # fmt: skip
     elif method == "critic":
         r = np.corrcoef(mm.to_numpy(), rowvar=False).reshape(m, m)
         raw = mm.std(ddof=1).to_numpy() * (1.0 - r).sum(axis=0)
@@ -186,6 +194,22 @@ def object_weights(z: pd.DataFrame, method: str) -> tuple[pd.Series, dict[str, A
     return pd.Series(raw / raw.sum(), index=z.columns, name="weight"), diag
 
 
+def _entropy(share: pd.DataFrame, basis: str) -> np.ndarray:
+    """Shannon entropy of each column's proportions, over ``ln n`` (scipy's, 0 ln 0 = 0)."""
+    if basis not in ENTROPY_BASES:
+        raise InputError(f"entropy_basis must be one of {list(ENTROPY_BASES)}, "
+                         f"got {short(repr(basis))}.")  # fmt: skip
+    negative = [c for c in share.columns if (share[c] < 0).any()]
+    if negative:
+        raise InputError(
+            f"entropy_basis='raw': {listing(negative)} has negative values, and proportions "
+            "x / sum(x) need x >= 0; shift them, or use entropy_basis='minmax'."
+        )
+    import scipy.stats  # here: a run that builds no index need not import it (0.5 s)
+
+    return scipy.stats.entropy(share.to_numpy(), axis=0) / np.log(len(share))
+
+
 def build(
     frame: pd.DataFrame,
     indicators: Sequence[str],
@@ -197,6 +221,7 @@ def build(
     ahp: object = None,
     dimensions: Mapping[str, Sequence[str]] | None = None,
     missing: str = "refuse",
+    entropy_basis: str = "minmax",
 ) -> Composite:
     """A composite index of ``indicators`` (columns of ``frame``), one score per row.
 
@@ -209,6 +234,10 @@ def build(
     ``ahp`` matrix weighs the dimensions (in this order), their indicators sharing equally;
     without dimensions it weighs the indicators. ``missing``: ``"refuse"`` rows with a
     missing value, or ``"exclude"`` them (no score, listed in ``diagnostics``).
+    ``entropy_basis``: for ``method="entropy"``, proportions of the min-max values
+    (default) or ``"raw"``: of the values as measured, direction ignored, as in Xu (2004)
+    and most published worked examples, to reproduce them; raw proportions change when a
+    scale is shifted and take no negative values, so min-max stays the default.
     """
     cols, dims = _check_spec(
         frame, indicators, dimensions, method=method, aggregate=aggregate, missing=missing
@@ -216,10 +245,15 @@ def build(
     norm = normalise if normalise is not None else ("vector" if aggregate == "topsis" else "minmax")
     if norm not in NORMALISATIONS:
         raise InputError(f"normalise must be one of {list(NORMALISATIONS)}, got {short(norm)}.")
+    if entropy_basis not in ENTROPY_BASES:
+        raise InputError(f"entropy_basis must be one of {list(ENTROPY_BASES)}, "
+                         f"got {short(repr(entropy_basis))}.")  # fmt: skip
     values, excluded = _values(frame, cols, missing)
     signs = _signs(direction, cols)
     oriented = values * signs
-    weights, diag = _weights(oriented, method, ahp, dims)
+    weights, diag = _weights(
+        oriented, method, ahp, dims, values=values, entropy_basis=entropy_basis
+    )
     z = _normalised(oriented, values, signs, norm)
     total = _aggregate(z, weights, aggregate)
     out = pd.DataFrame(index=frame.index)
@@ -310,14 +344,17 @@ def _signs(direction: Mapping[str, str] | None, cols: list[str]) -> pd.Series:
 
 
 def _weights(
-    oriented: pd.DataFrame, method: str, ahp: object, dims: dict[str, list[str]] | None
-) -> tuple[pd.Series, dict[str, Any]]:
+    oriented: pd.DataFrame, method: str, ahp: object, dims: dict[str, list[str]] | None, *,
+    values: pd.DataFrame, entropy_basis: str,
+) -> tuple[pd.Series, dict[str, Any]]:  # fmt: skip
     """Indicator weights (sum 1) and the method's diagnostics."""
     if method != "ahp":
         if ahp is not None:
             raise InputError(f"ahp: a pairwise matrix is given but method={method!r}; "
                              "pass method='ahp' or drop the matrix.")  # fmt: skip
-        return object_weights(oriented, method)
+        measured = method == "entropy" and entropy_basis == "raw"
+        return object_weights(values if measured else oriented, method,
+                              entropy_basis=entropy_basis)  # fmt: skip
     if ahp is None:
         raise InputError("ahp: method='ahp' needs the pairwise matrix (ahp=[[1, 3], [1/3, 1]]).")
     if dims is None:

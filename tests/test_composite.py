@@ -35,6 +35,52 @@ HOUSE_CRITERIA = [
 ]
 HOUSE_YARD = [[1, 5, 4], [1 / 5, 1, 1 / 3], [1 / 4, 3, 1]]
 
+#: Published entropy-weight examples: (matrix, cost columns, published weights, decimals).
+#: All four compute p = x / sum x on the values as measured, cost columns included as they
+#: are (Zavadskas & Podvezko's cost columns reciprocated would give .128 .217 .360 .295).
+#: The matrices and weights were read as transcribed, with these citations, in the test
+#: suites of A. Baczkiewicz's pyrepo-mcda and crispyn (github.com/energyinpython); the
+#: papers themselves were not readable offline. Every printed digit is reproduced below.
+ENTROPY_EXAMPLES = {
+    # Xu, X. (2004), "A note on the subjective and objective integrated approach to
+    # determine attribute weights", European Journal of Operational Research 156(2):
+    # 530-532, doi:10.1016/S0377-2217(03)00146-2: 4 alternatives x 4 attributes; the
+    # last attribute barely varies (29, 29, 28.9, 29) and gets weight 0.0000.
+    "xu2004": (
+        [[30, 30, 38, 29], [19, 54, 86, 29], [19, 15, 85, 28.9], [68, 70, 60, 29]],
+        [], [0.4630, 0.3992, 0.1378, 0.0000], 4,
+    ),
+    # Zavadskas, E.K. & Podvezko, V. (2016), "Integrated determination of objective
+    # criteria weights in MCDM", International Journal of Information Technology &
+    # Decision Making 15(2): 267-283, doi:10.1142/S0219622016500036: the entropy step
+    # of the IDOCRIW example; criteria 1 and 3 are minimised.
+    "zavadskas2016": (
+        [[3.0, 100, 10, 7], [2.5, 80, 8, 5], [1.8, 50, 20, 11], [2.2, 70, 12, 9]],
+        [0, 2], [0.1146, 0.1981, 0.4185, 0.2689], 4,
+    ),
+    # Lee, H.C. & Chang, C.T. (2018), "Comparative analysis of MCDM methods for ranking
+    # renewable energy sources in Taiwan", Renewable and Sustainable Energy Reviews 92:
+    # 883-896, doi:10.1016/j.rser.2018.05.007: 5 energy sources x 10 criteria.
+    "lee2018": (
+        [[4550, 30, 6.74, 20, 15, 5, 85, 150, 0.87, 4.76],
+         [3005, 60.86, 2.4, 35, 27, 4, 26, 200, 0.17, 4.51],
+         [2040, 14.85, 1.7, 90, 25, 5, 26, 500, 0.27, 4.19],
+         [3370, 99.4, 3.25, 25.3, 54, 3, 45, 222, 0.21, 3.78],
+         [3920, 112.6, 4.93, 11.4, 71.7, 2, 50, 100, 0.25, 4.11]],
+        [0, 1, 2, 6, 7],
+        [0.026, 0.154, 0.089, 0.199, 0.115, 0.04, 0.08, 0.123, 0.172, 0.002], 3,
+    ),
+    # Ersoy, Y. (2021), "Equipment selection for an e-commerce company using entropy-based
+    # TOPSIS, EDAS and CODAS methods during the COVID-19", LogForum 17(3),
+    # doi:10.17270/J.LOG.2021.603: 6 alternatives x 6 criteria (directions not needed).
+    "ersoy2021": (
+        [[256, 8, 41, 1.6, 1.77, 7347.16], [256, 8, 32, 1.0, 1.8, 6919.99],
+         [256, 8, 53, 1.6, 1.9, 8400], [256, 8, 41, 1.0, 1.75, 6808.9],
+         [512, 8, 35, 1.6, 1.7, 8479.99], [256, 4, 35, 1.6, 1.7, 7499.99]],
+        [], [0.405, 0.221, 0.134, 0.199, 0.007, 0.034], 3,
+    ),
+}  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def states() -> pd.DataFrame:
@@ -131,10 +177,10 @@ def test_ahp_accepts_three_decimal_reciprocals_and_labels_reorder():
 
 
 def test_entropy_weights_match_the_formula_with_zero_proportions(states):
-    """Entropy weights (Shannon entropy of min-max proportions; Zou, Yun & Sun 2006,
-    J. Environ. Sci. 18(5)). No published example was verifiable offline, so the weights
-    are built here from the formula: p = x' / sum x', e = -sum p ln p / ln n with
-    0 ln 0 = 0 (scipy's xlogy), w ∝ 1 - e. Min-max leaves one zero per column."""
+    """The default basis: Shannon entropy of min-max proportions (Zou, Yun & Sun 2006,
+    J. Environ. Sci. 18(5)), built here from the formula: p = x' / sum x', e = -sum p ln p
+    / ln n with 0 ln 0 = 0 (scipy's xlogy), w ∝ 1 - e. Min-max leaves one zero per column.
+    The published examples (raw basis) are the next test."""
     result = composite.build(states, YEARS, method="entropy")
     mm = _minmax(states[YEARS])
     assert (mm == 0).sum().tolist() == [1, 1, 1]
@@ -144,6 +190,37 @@ def test_entropy_weights_match_the_formula_with_zero_proportions(states):
     np.testing.assert_allclose(result.weights["weight"], expected.to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(list(result.diagnostics["entropy"].values()), e, rtol=1e-12)
     assert result.weights["method"].eq("entropy").all()
+    assert result.diagnostics["entropy_basis"] == "minmax"
+
+
+@pytest.mark.parametrize("name", list(ENTROPY_EXAMPLES))
+def test_entropy_weights_reproduce_published_examples_on_the_raw_basis(name):
+    """Xu (2004) EJOR 156(2):530-532; Zavadskas & Podvezko (2016) IJITDM 15(2):267-283;
+    Lee & Chang (2018) RSER 92:883-896; Ersoy (2021) LogForum 17(3) (full citations at
+    ENTROPY_EXAMPLES): entropy_basis='raw' gives every published weight to the printed
+    decimals, with the cost columns marked '-' (direction does not enter raw proportions).
+    The default min-max basis gives other weights: the option is what reproduces them."""
+    matrix, cost, published, decimals = ENTROPY_EXAMPLES[name]
+    frame = pd.DataFrame(matrix, columns=[f"c{j + 1}" for j in range(len(matrix[0]))])
+    cols = list(frame.columns)
+    direction = {cols[j]: "-" for j in cost}
+    result = composite.build(frame, cols, method="entropy", entropy_basis="raw",
+                             direction=direction)  # fmt: skip
+    got = result.weights["weight"].to_numpy()
+    np.testing.assert_allclose(got, published, rtol=0, atol=0.5 * 10.0**-decimals + 1e-12)
+    assert result.diagnostics["entropy_basis"] == "raw"
+    default = composite.build(frame, cols, method="entropy", direction=direction)
+    assert np.abs(default.weights["weight"].to_numpy() - published).max() > 0.02
+
+
+def test_entropy_raw_basis_refuses_negative_values(states):
+    relative = np.log(states["2009"] / states["2009"].mean())  # below-mean states < 0
+    frame = states[YEARS].assign(relative=relative)
+    assert (frame["relative"] < 0).any()
+    with pytest.raises(InputError, match=r"^entropy_basis='raw': \['relative'\] has negative"):
+        composite.build(frame, [*YEARS, "relative"], entropy_basis="raw")
+    minmax = composite.build(frame, [*YEARS, "relative"])  # the default basis takes them
+    assert minmax.weights["weight"].sum() == pytest.approx(1.0)
 
 
 def test_critic_weights_match_diakoulaki_formula(states):
@@ -338,6 +415,7 @@ def test_missing_values_refused_by_row_or_excluded_and_reported(states):
         ({"method": "equal", "ahp": [[1, 2], [0.5, 1]]}, "^ahp: a pairwise matrix is given"),
         ({"method": "ahp", "ahp": [[1, 2], [0.5, 1]]}, "^ahp: the pairwise matrix has shape"),
         ({"missing": "drop"}, "^missing must be one of"),
+        ({"entropy_basis": "sum"}, "^entropy_basis must be one of"),
     ],
 )
 def test_bad_options_are_refused_naming_the_parameter(states, kwargs, needle):
