@@ -352,14 +352,13 @@ def theil_by_group(
     """
     from inequality.theil import Theil
 
+    by: pd.Series | None = groups if isinstance(groups, pd.Series) else None
     if isinstance(data, pd.DataFrame):
-        data, groups = _split_groups(data, groups, id_col)
-    elif not isinstance(groups, pd.Series):
-        raise InputError(f"groups={groups!r}: with a Panel, pass the groups as a Series.")
-    if groups is None:
-        raise InputError("groups: pass a column of data or a Series on the units' ids.")
+        data, by = _split_groups(data, groups, id_col)
+    if by is None:
+        raise InputError(f"groups={groups!r}: pass a column of data or a Series on the units' ids.")
     p = _positive_panel(data, id_col, year_col, value_col)
-    labels = _partition(groups, p.wide.index)
+    labels = _partition(by, p.wide.index)
     y = p.wide.to_numpy()
     rows = []
     for j, year in enumerate(p.years):
