@@ -470,7 +470,8 @@ def _map_crs(lonlat_bounds: np.ndarray, crs: Any, china: bool) -> Any:
     """The maps' CRS: China's Albers centred on the map, the data's own, or a fitted Albers.
 
     Outside China a projected CRS of the data is kept; a geographic one gets an Albers
-    equal-area conic with standard parallels at 1/6 and 5/6 of the data's latitudes.
+    equal-area conic with standard parallels at 1/6 and 5/6 of the data's latitudes
+    (whole degrees unless the data span under 2 degrees).
     """
     x0, y0, x1, y1 = (float(b) for b in lonlat_bounds)
     if china:
@@ -478,9 +479,11 @@ def _map_crs(lonlat_bounds: np.ndarray, crs: Any, china: bool) -> Any:
     if crs.is_projected:
         return crs
     step = (y1 - y0) / 6
+    lat1, lat2, lat0, lon0 = y0 + step, y1 - step, (y0 + y1) / 2, (x0 + x1) / 2
+    digits = 0 if max(x1 - x0, y1 - y0) >= 2 else 2  # whole degrees but for a small area
     return (
-        f"+proj=aea +lat_1={y0 + step:.2f} +lat_2={y1 - step:.2f} +lat_0={(y0 + y1) / 2:.2f} "
-        f"+lon_0={(x0 + x1) / 2:.2f} +datum=WGS84 +units=m +no_defs"
+        f"+proj=aea +lat_1={lat1:.{digits}f} +lat_2={lat2:.{digits}f} +lat_0={lat0:.{digits}f} "
+        f"+lon_0={lon0:.{digits}f} +datum=WGS84 +units=m +no_defs"
     )
 
 
