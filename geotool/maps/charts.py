@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "class_breaks", "convergence_chart", "dimension_maps", "inequality_chart", "sigma_chart",
-    "theil_group_chart",
+    "class_breaks", "convergence_chart", "dimension_maps", "group_label", "inequality_chart",
+    "sigma_chart", "theil_group_chart",
 ]  # fmt: skip
 
 _WORDS: dict[str, dict[str, str]] = {
@@ -56,7 +56,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "through": "slope β = {beta:.4f} ({p}) through the means ({model} model)",
         "speed": "speed λ = {speed:.2%} a year, half-life {half:.0f} years",
         "no_speed": "no implied speed (β ≥ 0 or 1 + βT ≤ 0)",
-        "units": "units", "r2": "R²", "pseudo_r2": "pseudo R²",
+        "units": "units", "r2": "R²", "pseudo_r2": "pseudo R²", "sep": "; ",
         "classes": "quantile classes", "missing": "no data",
         "maps_caption": "Quantile classes ({k}) per map; breaks rounded.",
         "unplaced": " {n} unit(s) of scores have no geometry and are not drawn.",
@@ -78,10 +78,10 @@ _WORDS: dict[str, dict[str, str]] = {
         "beta_x": "{start} 年水平的对数", "beta_y": "{start}–{end} 年对数年均增长率",
         "beta_title": "β 收敛（{start}–{end} 年，{n} 个单元）",
         "ols": "OLS 拟合：β = {beta:.4f}（{p}）",
-        "through": "过均值点、斜率 β = {beta:.4f}（{p}）的直线（{model} 模型）",
+        "through": "过均值点、斜率 β = {beta:.4f}（{p}）的直线（{model}模型）",
         "speed": "收敛速度 λ = 每年 {speed:.2%}，半衰期 {half:.0f} 年",
         "no_speed": "无收敛速度（β ≥ 0 或 1 + βT ≤ 0）",
-        "units": "单元", "r2": "R²", "pseudo_r2": "伪 R²",
+        "units": "单元", "r2": "R²", "pseudo_r2": "伪 R²", "sep": "；",
         "classes": "分位数分级", "missing": "无数据",
         "maps_caption": "每幅图按分位数分为 {k} 级；分级界值已取整。",
         "unplaced": "{n} 个有得分的单元无几何图形，未绘出。",
@@ -405,7 +405,7 @@ def _beta_caption(row: pd.Series, words: dict[str, str]) -> str:
         text = words["no_speed"]
     for key in ("r2", "pseudo_r2"):
         if key in row and pd.notna(row[key]):
-            return f"{text}; {words[key]} = {row[key]:.3f}"
+            return f"{text}{words['sep']}{words[key]} = {row[key]:.3f}"
     return text
 
 
