@@ -42,9 +42,11 @@ __all__ = [
     "beta_convergence",
     "china_regions",
     "clubs",
+    "growth_points",
     "inequality",
     "sigma_convergence",
     "spatial_beta_convergence",
+    "theil_by_group",
 ]
 
 #: The report's four regions (NBS), English key to the report's Chinese name.
@@ -351,6 +353,57 @@ def _inequality_words(out: pd.DataFrame, p: Panel) -> dict[str, str]:
     }
 
 
+def theil_by_group(
+    data: pd.DataFrame | Panel,
+    groups: str | pd.Series,
+    *,
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+) -> pd.DataFrame:
+    """Each group's part of the within-group Theil, year by year.
+
+    ``T = sum_g s_g ln(s_g n / n_g) + sum_g s_g T_g`` with ``s_g`` the group's share of
+    the total value and ``T_g`` the Theil among its units (``inequality.theil.Theil``);
+    the ``contribution`` ``s_g T_g`` of the groups sums to :func:`inequality`'s
+    ``theil_within``. ``groups`` as :func:`inequality` takes them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On (``year``, ``group``): ``n_units, unit_share, value_share, theil_within_g,
+        contribution``, and ``share_of_within`` (contribution / theil_within).
+        ``attrs``: ``dropped``.
+
+    """
+    from inequality.theil import Theil
+
+    by: pd.Series | None = groups if isinstance(groups, pd.Series) else None
+    if isinstance(data, pd.DataFrame):
+        data, by = _split_groups(data, groups, id_col)
+    if by is None:
+        raise InputError(f"groups={groups!r}: pass a column of data or a Series on the units' ids.")
+    p = _positive_panel(data, id_col, year_col, value_col)
+    labels = _partition(by, p.wide.index)
+    y = p.wide.to_numpy()
+    rows = []
+    for j, year in enumerate(p.years):
+        total = y[:, j].sum()
+        for g in np.unique(labels):
+            part = y[labels == g, j]
+            share = part.sum() / total
+            within = float(Theil(part).T)
+            rows.append((year, g, len(part), len(part) / len(y), share, within, share * within))
+    cols = ["year", "group", "n_units", "unit_share", "value_share", "theil_within_g",
+            "contribution"]  # fmt: skip
+    out = pd.DataFrame(rows, columns=cols).set_index(["year", "group"])
+    out["share_of_within"] = out["contribution"] / out.groupby(level="year")[
+        "contribution"
+    ].transform("sum")
+    out.attrs["dropped"] = _dropped(p)
+    return out
+
+
 # ---------------------------------------------------------------- sigma
 def _carree_klomp_t2(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Carree and Klomp's (1997) T2 of equal variances of ``a`` and ``b`` (same units)."""
@@ -422,6 +475,32 @@ def _growth(p: Panel, first: int, last: int) -> tuple[np.ndarray, np.ndarray, in
     span = last - first
     initial = np.log(p.wide[first].to_numpy())
     return (np.log(p.wide[last].to_numpy()) - initial) / span, initial, span
+
+
+def growth_points(
+    data: pd.DataFrame | Panel,
+    *,
+    id_col: str | None = None,
+    year_col: str | None = None,
+    value_col: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> pd.DataFrame:
+    """The points :func:`beta_convergence` fits: each unit's log initial level and growth.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On the units' ids: ``log_initial`` (``ln y_start``) and ``growth`` (``(ln y_end -
+        ln y_start) / T``). ``attrs``: ``start``, ``end``, ``dropped``.
+
+    """
+    p = _positive_panel(data, id_col, year_col, value_col)
+    first, last = _years(p, start, end)
+    growth, initial, _ = _growth(p, first, last)
+    out = pd.DataFrame({"log_initial": initial, "growth": growth}, index=p.wide.index)
+    out.attrs.update(start=first, end=last, dropped=_dropped(p))
+    return out
 
 
 def _controls(controls: pd.DataFrame | None, units: pd.Index) -> tuple[np.ndarray, list[str]]:

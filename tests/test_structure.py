@@ -38,6 +38,7 @@ LAYERS = {
     "geotool.composite": 3,  # composite indices (AHP, entropy, CRITIC, PCA); tiers for sensitivity
     "geotool.clusters": 3,
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
+    "geotool.maps.charts": 3,  # figures of divergence, convergence and composite indices
     "geotool.batch": 3,  # many analyses, serial or on dask
     # the report's data and its own maps (rankings, check, figures), beside the study
     # description and its preparation

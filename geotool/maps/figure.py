@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "figure_bytes", "font_path",
-    "register_font", "save", "style", "text_style", "to_figure", "validate"
+    "polygon_paths", "register_font", "save", "style", "text_style", "to_figure", "validate"
 ]  # fmt: skip
 
 FONT_FAMILY = "Geotool Sans SC"
@@ -160,6 +160,11 @@ def _polygon_paths(geoms: np.ndarray) -> list[Any]:
         MPath(coords[a:b], codes[a:b]) if b > a else MPath(np.zeros((0, 2)))
         for a, b in zip(cuts[:-1], cuts[1:], strict=True)
     ]
+
+
+def polygon_paths(geoms: np.ndarray) -> list[Any]:
+    """One compound matplotlib Path per (multi)polygon, holes included (vectorised)."""
+    return _polygon_paths(geoms)
 
 
 def _draw_polygons(
