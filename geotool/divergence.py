@@ -379,7 +379,9 @@ def theil_by_group(
     from inequality.theil import Theil
 
     by: pd.Series | None = groups if isinstance(groups, pd.Series) else None
-    if isinstance(data, pd.DataFrame):
+    if isinstance(data, pd.Series):  # one year's values, named by the year
+        data = _cross_section(data, value_col)
+    elif isinstance(data, pd.DataFrame):
         data, by = _split_groups(data, groups, id_col)
     if by is None:
         raise InputError(f"groups={groups!r}: pass a column of data or a Series on the units' ids.")

@@ -105,7 +105,7 @@ def _number(value: object) -> float:
 
 def lang_of(study: Study, analysis: Analysis) -> str:
     """The study's language: as given, else Chinese for units in China, English elsewhere."""
-    return study.lang or ("zh" if analysis.china else "en")
+    return study.language(analysis.china)
 
 
 # ------------------------------------------------------------------------- renderers

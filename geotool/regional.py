@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from geotool import divergence
+from geotool._errors import InputError
 from geotool._log import log
 
 __all__ = ["composite_stage", "divergence_stage", "no_divergence", "no_index"]
@@ -55,7 +56,13 @@ def divergence_stage(run: Any) -> None:
             out["variables"][v.key] = {"label": v.label, "skipped": why}
             log(f"divergence of {v.label}: skipped ({why})")
             continue
-        found = _measures(run, v, groups)
+        try:
+            found = _measures(run, v, groups)
+        except InputError as exc:  # too few units, a panel without a balanced core ...
+            out["variables"][v.key] = {"label": v.label, "skipped": str(exc)}
+            log(f"divergence of {v.label}: skipped ({exc})")
+            continue
+        _charts(run, v, found, groups)
         for name, frame in found.items():
             tables.setdefault(name, []).append(frame.assign(variable=v.key))
         out["variables"][v.key] = {
@@ -100,6 +107,63 @@ def _measures(run: Any, v: Any, groups: pd.Series | None) -> dict[str, pd.DataFr
     return found
 
 
+def _draw(run: Any, name: str, fig: Any) -> None:
+    """A figure of the run, as PNG (shown on the index page) and the study's formats."""
+    from geotool.maps.figure import figure_bytes
+
+    for ext in dict.fromkeys(("png", *run.study.figures)):
+        run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=run.study.dpi))
+
+
+def _charts(run: Any, v: Any, found: dict[str, pd.DataFrame], groups: pd.Series | None) -> None:
+    """The charts of a variable's inequality and convergence (:mod:`geotool.maps.charts`)."""
+    from geotool.maps import charts
+
+    a = run.analysis
+    lang = run.study.language(a.china)
+    title = v.label
+    _draw(run, f"inequality_{v.key}", charts.inequality_chart(found["inequality"], lang,
+                                                              title=title))  # fmt: skip
+    years = _years(a)
+    if groups is not None:
+        data = (a.rows[v.variable].rename(years[0] if years else 0) if len(years) < 2
+                else a.rows[[a.year_col, v.variable]].reset_index(names="unit"))  # fmt: skip
+        long = {} if len(years) < 2 else {"id_col": "unit", "year_col": a.year_col,
+                                          "value_col": v.variable}  # fmt: skip
+        table = divergence.theil_by_group(data, groups, **long)
+        _draw(run, f"theil_groups_{v.key}", charts.theil_group_chart(table, lang))
+    if "sigma_convergence" not in found:
+        return
+    _draw(run, f"sigma_{v.key}", charts.sigma_chart(found["sigma_convergence"], lang,
+                                                    title=title))  # fmt: skip
+    data = a.rows[[a.year_col, v.variable]].reset_index(names="unit")
+    points = divergence.growth_points(data, id_col="unit", year_col=a.year_col,
+                                      value_col=v.variable)  # fmt: skip
+    betas = found["beta_convergence"]
+    absolute = betas.iloc[[0]].astype({"start": int, "end": int})
+    absolute.attrs = dict(betas.attrs)  # the absolute model's coefficients
+    fig = charts.convergence_chart(absolute, points, lang, groups=groups, title=title)
+    _draw(run, f"convergence_{v.key}", fig)
+
+
+def _dimension_maps(run: Any, scores: pd.DataFrame, result: Any) -> None:
+    """Small multiples of the index and each dimension (the latest year of a panel)."""
+    from geotool import boundaries
+    from geotool.maps import charts
+
+    a = run.analysis
+    latest = scores
+    if a.year_col is not None:
+        latest = scores[scores[a.year_col] == scores[a.year_col].max()]
+    dims = [c for c in result.scores.columns if c not in ("score", "rank")]
+    frame = latest.set_index("id")[["score", *dims]]
+    units = a.units if a.units is not None else boundaries.load(a.level)
+    lang = run.study.language(a.china)
+    labels = {"score": "综合指数" if lang == "zh" else "composite index"}
+    fig = charts.dimension_maps(units, frame, ["score", *dims], labels, lang)
+    _draw(run, "index_dimensions", fig)
+
+
 def composite_stage(run: Any) -> None:
     """The composite index's weights, scores (with each dimension) and sensitivity."""
     a = run.analysis
@@ -118,6 +182,7 @@ def composite_stage(run: Any) -> None:
     run.table("tables/index_sensitivity_spearman.csv", spread.spearman.reset_index(names="method"))
     diag = {k: v for k, v in result.diagnostics.items() if isinstance(v, str | int | float)}
     changed = len(spread.changes)
+    _dimension_maps(run, scores, result)
     run.summary["composite_index"] = {
         "weights": dict(zip(result.weights["indicator"], result.weights["weight"], strict=True)),
         **diag,

@@ -258,6 +258,10 @@ class Study:
             )
             raise InputError(msg)
 
+    def language(self, china: bool) -> str:
+        """The study's language: as given, else Chinese for units in China, else English."""
+        return self.lang or ("zh" if china else "en")
+
     def label(self, column: str) -> str:
         """The readable label of a column (``labels``), else the column itself."""
         return self.labels.get(column, column)

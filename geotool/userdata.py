@@ -642,11 +642,14 @@ def _groups(
     if groups in (None, "region"):
         from geotool.divergence import china_regions
 
-        return china_regions(ids), "region (东部/中部/西部/东北, by province)"
+        found = china_regions(ids)
+        if groups is None and found.nunique() < 2:  # the default, not asked for: no split
+            return None, f"none (every unit is in {found.iloc[0]}; pass groups= to decompose)"
+        return _two_groups(found, groups or "region"), "region (东部/中部/西部/东北, by province)"
     if groups == "province":
         names = boundaries.units()["name"]
         codes = pd.Series(ids.str[:2] + "0000", index=ids)
-        return codes.map(names).fillna(codes).rename("province"), "province"
+        return _two_groups(codes.map(names).fillna(codes).rename("province"), groups), groups
     if groups not in rows.columns:
         columns = [c for c in rows.columns if not str(c).startswith("match_")]
         msg = (
@@ -660,7 +663,18 @@ def _groups(
         twice = listing([str(u) for u in counts.index[counts > 1]], 5)
         msg = f"groups={short(groups)!r}: units {twice} are in more than one group; keep one each."
         raise InputError(msg)
-    return per_unit.first().rename(groups), groups
+    return _two_groups(per_unit.first().rename(groups), groups), groups
+
+
+def _two_groups(found: pd.Series, groups: str) -> pd.Series:
+    """The groups, refused when every unit is in one (nothing to decompose)."""
+    if found.nunique() < 2:
+        msg = (
+            f"groups={short(groups)!r} puts every unit in one group ({short(str(found.iloc[0]))}); "
+            "a between/within decomposition needs two or more: choose another grouping."
+        )
+        raise InputError(msg)
+    return found
 
 
 def _cluster_table(t: UserTable, latest: pd.DataFrame) -> pd.DataFrame | None:

@@ -110,6 +110,12 @@ def test_the_summary_index_page_and_console_carry_the_findings(us_run):
     assert summary["divergence"]["groups"] == "sub_region"
     clubs = _table(us_run, "clubs")
     assert clubs["n_units"].sum() == 48
+    page = (us_run / "index.html").read_text(encoding="utf-8")
+    assert "<h2>Findings</h2>" in page and "Theil of income across 48 units fell" in page
+    for name in ("inequality", "theil_groups", "sigma", "convergence"):
+        png = us_run / "figures" / f"{name}_income.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"figures/{name}_income.png" in page  # a thumbnail on the index
 
 
 def test_a_cross_section_on_china_prefectures_decomposes_by_the_reports_regions(tmp_path):
@@ -185,6 +191,7 @@ def test_geotool_index_writes_the_weights_scores_and_sensitivity_of_composite_bu
     assert summary["stages"]["composite index"] == "ran"
     assert list(summary["autocorrelation"]) == ["index"] or "index" in summary["autocorrelation"]
     assert (out / "tables" / "lisa_index.csv").exists()
+    assert (out / "figures" / "index_dimensions.png").stat().st_size > 10_000
     # a positive index (indicators + 1 are never 0 together, min-max is) : divergence ran or
     # said why not; either way it says so
     assert "divergence" in summary["stages"]

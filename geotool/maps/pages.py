@@ -366,6 +366,26 @@ def _map_rows(summary: dict[str, Any], maps_written: dict[str, int], linked: dic
     ]  # fmt: skip
 
 
+def _findings(summary: dict[str, Any]) -> str:
+    """What the index, divergence and dynamics stages found, in their own sentences."""
+    items: list[tuple[str, str]] = []
+    if "composite_index" in summary:
+        items.append(("composite index", summary["composite_index"].get("finding", "")))
+    for res in summary.get("divergence", {}).get("variables", {}).values():
+        sentences = [v for k, v in res.items() if k.endswith("_finding")]
+        sentences += [res["skipped"]] if "skipped" in res else []
+        items += [(str(res.get("label", "")), s) for s in sentences]
+        items += [(str(res.get("label", "")), f"Not shown: {s}") for s in res.get("not_shown", [])]
+    for res in summary.get("dynamics", {}).values():
+        items += [(str(res.get("label", "")), s) for s in res.get("sentences", [])]
+    if not items:
+        return ""
+    rows = "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in items if v)
+    groups = summary.get("divergence", {}).get("groups")
+    by = f"<p>Inequality is decomposed between groups: {escape(groups)}.</p>" if groups else ""
+    return f"<h2>Findings</h2>{by}<ul>{rows}</ul>"
+
+
 def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
     """The tiers' tables by region, and the inputs' (report check, matching, universes)."""
     regions = ("east", "central", "west", "northeast")
@@ -449,5 +469,6 @@ def index_page(
         rules=escape("; ".join(rules) or "see the tables"), auto_tables=auto_tables,
         scatters=scatters, thumbs=thumbs or "<p>No static figures in this run.</p>",
         clusters=cl_section, tiers=tier_blocks, inputs=inputs or "<p>–</p>", stages=stages,
+        findings=_findings(summary),
     )  # fmt: skip
     return check_page(page, "index page")
