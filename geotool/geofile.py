@@ -321,12 +321,15 @@ def _shapefile_parts(source: Path, where: str, layer: str | None = None) -> dict
     return parts
 
 
-def _dbf_sample(dbf: Path) -> bytes:
-    """A .dbf's field names and records from its start, middle and end (never all of it)."""
+def _dbf_encoding(dbf: Path) -> str | None:
+    """``None`` for ASCII; ``"utf-8"`` if 90 % of the rest decodes so (GBK never does).
+
+    Only field names and records at the .dbf's start, middle and end are read.
+    """
     with dbf.open("rb") as f:
         header = f.read(32)
         if len(header) < 32:
-            return b""
+            return None
         header_size = int.from_bytes(header[8:10], "little")
         record = max(1, int.from_bytes(header[10:12], "little"))
         fields = f.read(max(0, header_size - 32))
@@ -337,11 +340,7 @@ def _dbf_sample(dbf: Path) -> bytes:
         for start in sorted({0, max(0, count // 2 - per // 2), max(0, count - per)}):
             f.seek(header_size + start * record)
             chunks.append(f.read(min(per, count - start) * record))
-    return b"".join(chunks)
-
-
-def _dbf_encoding(text: bytes) -> str | None:
-    """``None`` for ASCII; ``"utf-8"`` if 90 % of the rest decodes so (GBK never does)."""
+    text = b"".join(chunks)
     if text.isascii():
         return None
     decoded = text.decode("utf-8", errors="replace")
@@ -372,7 +371,7 @@ def _shapefile_encoding(
             )
         return name, f"{name} (given)"
     cpg = _head(parts[".cpg"], 200) if ".cpg" in parts else b""
-    guess = _dbf_encoding(_dbf_sample(parts[".dbf"]))
+    guess = _dbf_encoding(parts[".dbf"])
     if cpg.strip():
         said = short(cpg.decode("latin-1").strip())
         text = said.strip().lower().removeprefix("ansi").strip()  # "ANSI 936"
@@ -521,9 +520,9 @@ def _read_ogr(
 
 
 def _parse_crs(text: object) -> pyproj.CRS | None:
-    """The CRS ``text`` names; ``None`` when pyproj cannot parse it or it holds markup.
+    """The CRS ``text`` names; ``None`` if pyproj cannot parse it, or for markup or bad tokens.
 
-    PROJ silently skips tokens that are not ``+key`` or ``+key=value``: those are refused.
+    (PROJ silently skips tokens that are not ``+key`` or ``+key=value``.)
     """
     if isinstance(text, str):
         if _MARKUP.search(text):  # never in a CRS; and pyproj's name search takes seconds
@@ -538,10 +537,7 @@ def _parse_crs(text: object) -> pyproj.CRS | None:
 
 
 def _json_member(text: str, first: bool) -> object:
-    """The value of a top-level ``"crs"`` member in ``text``; :data:`_MISSING` without one.
-
-    ``first``: the first such key; else the last one followed only by simple members.
-    """
+    """The value of ``text``'s first (or last top-level) ``"crs"`` member, else ``_MISSING``."""
     matches = list(_CRS_KEY.finditer(text))
     for m in matches[:1] if first else reversed(matches):
         try:
@@ -576,8 +572,8 @@ def _geojson_crs(path: Path) -> str | None:
 def _declared_crs(frame: gpd.GeoDataFrame, file: Path, kind: str, where: str) -> gpd.GeoDataFrame:
     """``frame`` with the CRS its GeoJSON ``"crs"`` or ``.prj`` declares, judged by pyproj.
 
-    GDAL reads an unknown GeoJSON ``"crs"`` as WGS84 and an unparsable ``.prj`` as none.
-    One pyproj cannot read either goes to ``attrs["crs_problem"]``, raised without ``crs=``.
+    GDAL reads an unknown ``"crs"`` as WGS84 and a bad ``.prj`` as none; one pyproj cannot
+    read goes to ``attrs["crs_problem"]``, raised unless ``crs=`` is given.
     """
     if kind == "GeoJSON":
         text, what = _geojson_crs(file), 'its "crs" member'
@@ -1047,11 +1043,13 @@ def _join_report(
     column: pd.Series, status: np.ndarray, matched: pd.Series, left_out: pd.Index
 ) -> pd.DataFrame:
     """One row per table row, then one per unit of geo no row joined."""
+    joined_to = matched.to_numpy(dtype=object).copy()
+    joined_to[status != "matched"] = None
     report = pd.DataFrame(
         {
             "row": np.arange(1, len(column) + 1),
             "key": column.astype(object).where(column.notna(), None).to_numpy(),
-            "id": np.where(status == "matched", matched.to_numpy(dtype=object), None),
+            "id": joined_to,
             "status": status,
         }
     )

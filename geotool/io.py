@@ -186,10 +186,9 @@ def _field_counts(text: str, sep: str) -> list[int]:
 
 
 def _delimiter(text: str, suffix: str) -> str:
-    r"""``\t`` for ``.tsv``; else the first of ``, \t ;`` that splits the rows evenly.
+    r"""``\t`` for ``.tsv``, else the first of ``, \t ;`` that splits the rows evenly.
 
-    That is: the header into two or more fields, no row of the first 50 into more.
-    Else the one that splits the header most, so an extra field is reported.
+    (The header into 2+ fields, no row of the first 50 into more; else the header most.)
     """
     if suffix == ".tsv":
         return "\t"
@@ -231,10 +230,9 @@ def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
 
 
 def _line_numbers(text: str, sep: str, rows: int) -> np.ndarray:
-    """The line of the file (from 1) each parsed row starts on, header included.
+    """The line (from 1) each row pandas parsed starts on, blank lines skipped.
 
-    pandas skips blank lines and reads quoted values across lines. Records end at
-    newlines after an even number of ``"``; found with vectorised passes on the bytes.
+    A record ends at a newline after an even number of ``"`` (vectorised over the bytes).
     """
     data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
@@ -346,10 +344,11 @@ def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
 
 def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFrame:
     """A sheet's cells, its parts' declared sizes checked first (a broken zip: openpyxl's say)."""
+    members: list[zipfile.ZipInfo] = []
     with suppress(zipfile.BadZipFile, ValueError, EOFError), zipfile.ZipFile(_io.BytesIO(raw)) as z:
         members = [m for m in z.infolist() if not m.is_dir()]
-        fix = "open it in Excel and save it as CSV UTF-8, or split it"
-        _limits.check_zip(members, limit, where, "max_bytes", fix)
+    fix = "open it in Excel and save it as CSV UTF-8, or split it"
+    _limits.check_zip(members, limit, where, "max_bytes", fix)  # InputError is a ValueError
     try:
         book = pd.ExcelFile(_io.BytesIO(raw), engine="openpyxl")
     except Exception as exc:  # openpyxl raises KeyError, BadZipFile, XML errors, ...
