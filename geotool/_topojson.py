@@ -20,6 +20,8 @@ __all__ = ["decode", "encode", "ring_points"]
 #: Grid steps across the bounding box on which vertices are identified (6e-7 degrees
 #: for China): float noise never splits a border, and sub-metre borders stay borders.
 _IDENTITY_STEPS = 10**8
+#: Per unit, its polygons as rings of arc references.
+_Units = list[list[list[list[int]]]]
 
 
 def _arc_of(ref: int) -> int:
@@ -173,7 +175,7 @@ def _polygons(
     part_geom: np.ndarray,
     ring_arcs: dict[int, list[int]],
     dropped: set[int],
-) -> list[list[list[list[int]]]]:
+) -> _Units:
     """Per geometry, its polygons as rings of arc references; it keeps its largest part."""
     ring_offset = np.r_[0, np.cumsum(shapely.get_num_interior_rings(parts) + 1)]
     part_area = shapely.area(parts)
@@ -193,9 +195,7 @@ def _polygons(
     return polygons
 
 
-def _renumber(
-    arcs: list[np.ndarray], polygons: list[list[list[list[int]]]]
-) -> tuple[list[list[list[int]]], list[list[list[list[int]]]]]:
+def _renumber(arcs: list[np.ndarray], polygons: _Units) -> tuple[list[list[list[int]]], _Units]:
     """Only the arcs some ring uses, delta-encoded and renumbered; the rings' new refs."""
     used = {_arc_of(r) for polys in polygons for poly in polys for ring in poly for r in ring}
     order = sorted(used)
