@@ -268,7 +268,7 @@ def _parser_message(error: str, text: str, where: str, sep: str) -> str:
         )
     eof = _EOF_IN_QUOTE.search(error)
     if eof:
-        record = int(eof.group(1))  # the record before it (0: the header) ends a line before
+        record = int(eof.group(1))  # (0: the header); it starts after the one before ends
         ends = (line for line, row in _records(text, sep) if row)
         end = next(islice(ends, record - 1, None), None) if record > 0 else None
         at = f"line {end + 1}" if end is not None else f"record {record + 1}"
