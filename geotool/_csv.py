@@ -1,11 +1,8 @@
 r"""CSV files that are safe to open in a spreadsheet (no formula injection).
 
-geotool's tables carry users' text, and a cell such as ``=HYPERLINK(...)`` or ``@SUM(...)``
-runs as a formula in Excel, LibreOffice or Google Sheets (OWASP, *CSV Injection*; ASVS 5.0
-1.2.10). Every text cell, header and index label starting with ``=``, ``+``, ``-``, ``@``,
-a tab, a CR or a NUL gets a leading ``'``, unless it is exactly one plain decimal number
-(``"-1.5"``). Rows end in CR LF (RFC 4180): with LF, a cell holding a lone CR would be
-left unquoted and a spreadsheet breaking rows at CR would start a new cell after it.
+Text cells, headers and index labels starting with ``= + - @``, a tab, a CR or a NUL get a
+leading ``'`` unless they are one plain decimal number (OWASP *CSV Injection*; ASVS 5.0
+1.2.10). Rows end in CR LF (RFC 4180), so a cell holding a lone CR is quoted.
 """
 
 from __future__ import annotations
@@ -62,9 +59,8 @@ def _safe_column(column: pd.Series) -> pd.Series:
 def to_csv_bytes(frame: pd.DataFrame, **kwargs: Any) -> bytes:
     r"""``frame`` as CSV bytes (UTF-8 with a byte-order mark, for Excel), formulas neutralised.
 
-    ``kwargs`` go to :meth:`pandas.DataFrame.to_csv` (not ``path_or_buf`` or ``encoding``);
-    ``index`` defaults to ``False`` (``True`` with ``index_label``) and ``lineterminator``
-    to CR LF (do not override it). ``frame`` is not changed.
+    ``kwargs`` go to :meth:`pandas.DataFrame.to_csv` (not ``path_or_buf``, ``encoding`` or
+    ``lineterminator``); ``index`` defaults to ``False`` (``True`` with ``index_label``).
 
     >>> to_csv_bytes(pd.DataFrame({"name": ["=cmd|' /C calc'!A0"], "v": [-1.5]}))
     b"\xef\xbb\xbfname,v\r\n'=cmd|' /C calc'!A0,-1.5\r\n"

@@ -1,12 +1,9 @@
-r"""The one way text from data enters a page: escaped for where it goes, then checked.
+"""The one way text from data enters a page: escaped for where it goes, then checked.
 
-Every string of a page that came from a user's files reaches it through this module: as
-HTML text or attribute (:func:`escape`), as a link to a file of the run (:func:`href`,
-percent-encoded: never a ``javascript:`` URL), or as data inside a ``<script>``
-(:func:`script_json`, :func:`script_call`: ``<``, ``>``, ``&``, U+2028 and U+2029 as
-``\uXXXX`` escapes, so nothing can close or bend the script element).
-:func:`check_page` then reads the finished page as a browser's tokenizer would and
-refuses one in which anything could run that geotool did not write.
+Text from users' files enters as HTML (:func:`escape`), as a percent-encoded link
+(:func:`href`, never a ``javascript:`` URL) or as script data (:func:`script_json`,
+:func:`script_call`); :func:`check_page` reads the finished page as a browser's tokenizer
+would and refuses one in which anything could run that geotool did not write.
 """
 
 from __future__ import annotations
@@ -27,16 +24,15 @@ __all__ = [
 ]  # fmt: skip
 
 #: What a script element or a JavaScript parser could read as more than a string's character.
-_SCRIPT_ESCAPES = {
-    "<": "\\u003c",
-    ">": "\\u003e",
-    "&": "\\u0026",
-    "\u2028": "\\u2028",
-    "\u2029": "\\u2029",
-}
 _SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
 #: Lone surrogates (text no UTF-8 file holds, but a Python str can).
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+#: Attributes whose value is a URL a browser may follow or run.
+_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "data"})
+_SAFE_URL = re.compile(r"\s*(?:https?:|data:image/|#|[^:]*(?:[/?#]|$))", re.IGNORECASE)
+#: Inside a script or style element: text that could end it or bend its tokenizer.
+_RAW_TEXT_END = re.compile(r"<!--|</?(?:script|style)\b", re.IGNORECASE)
 
 
 class JSONText(str):
@@ -51,10 +47,7 @@ def is_missing(value: object) -> bool:
 
 
 def escape(value: object) -> str:
-    """Any value as HTML text or a quoted attribute value (missing values: ``""``).
-
-    ``&<>"'`` become character references, a lone surrogate U+FFFD.
-    """
+    """Any value as HTML text or attribute value: ``&<>"'`` escaped, missing ``""``."""
     if is_missing(value):
         return ""
     return html.escape(_SURROGATE.sub("\ufffd", str(value)), quote=True)
@@ -66,27 +59,14 @@ def href(path: str) -> str:
 
 
 def script_json_text(text: str) -> str:
-    r"""Valid JSON ``text`` safe inside a ``<script>`` element, its value unchanged.
-
-    ``<``, ``>``, ``&``, U+2028, U+2029 (only ever inside JSON strings) and lone
-    surrogates become ``\uXXXX`` escapes.
-    """
-    return _SCRIPT_UNSAFE.sub(
-        lambda m: _SCRIPT_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04x}", text
-    )
+    r"""Valid JSON ``text`` safe in a ``<script>``: ``<>&``, U+2028/9, surrogates as ``\uXXXX``."""
+    return _SCRIPT_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def script_json(data: Any) -> str:
-    """``data`` as JSON text safe inside a ``<script>`` element.
-
-    Non-ASCII text stays readable; values JSON cannot hold are written as ``str``
-    shows them (non-finite floats as JavaScript's ``NaN`` and ``Infinity``).
-    """
+    """``data`` as JSON safe in a ``<script>``: non-ASCII readable, other values as ``str``."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
     return script_json_text(text)
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 def script_call(function: str, *args: Any, names: tuple[str, ...] = ()) -> str:
@@ -102,13 +82,6 @@ def script_call(function: str, *args: Any, names: tuple[str, ...] = ()) -> str:
             raise ValueError(msg)
     data = [script_json_text(a) if isinstance(a, JSONText) else script_json(a) for a in args]
     return f"\n{function}({', '.join([*names, *data])});\n"
-
-
-#: Attributes whose value is a URL a browser may follow or run.
-_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "data"})
-_SAFE_URL = re.compile(r"\s*(?:https?:|data:image/|#|[^:]*(?:[/?#]|$))", re.IGNORECASE)
-#: Inside a script or style element: text that could end it or bend its tokenizer.
-_RAW_TEXT_END = re.compile(r"<!--|</?(?:script|style)\b", re.IGNORECASE)
 
 
 class _Audit(HTMLParser):
@@ -143,9 +116,8 @@ class _Audit(HTMLParser):
 def check_page(text: str, what: str = "page") -> str:
     """``text`` unchanged if nothing in it can run but geotool's own scripts.
 
-    Raises AssertionError (a bug in geotool: data escaped its escaping) for an
-    event-handler attribute, a script URL, or script or style text that could close
-    its element early; ``what`` names the page in the message.
+    AssertionError (a geotool bug) for an event handler, a script URL, or script or style
+    text that could close its element early; ``what`` names the page.
     """
     audit = _Audit()
     audit.feed(text)

@@ -1,10 +1,8 @@
 """A TopoJSON encoder for polygon coverages (the pages decode with ``maps/topojson.js``).
 
-A border between two units is stored once, as an *arc* both reference. The input must
-be a valid coverage (neighbours share identical vertices), so borders are found by
-matching vertex sequences, cut into arcs at *junctions* (where the units on either side
-change), and only then quantised and delta-encoded: a coarse grid changes how borders
-look, never which units share them. :func:`decode` is for tests and the build's checks.
+A border is stored once, as an *arc* both units reference: found by matching the vertex
+sequences of a valid coverage, cut at *junctions*, and only then quantised, so a coarse
+grid changes how borders look, never which units share them. :func:`decode` is for tests.
 """
 
 from __future__ import annotations
@@ -22,12 +20,8 @@ __all__ = ["decode", "encode", "ring_points"]
 #: Grid steps across the bounding box on which vertices are identified (6e-7 degrees
 #: for China): float noise never splits a border, and sub-metre borders stay borders.
 _IDENTITY_STEPS = 10**8
-
-
-def _signed_area2(points: np.ndarray) -> int:
-    """Twice the signed area of a closed ring of integer points (shoelace)."""
-    x, y = points[:, 0], points[:, 1]
-    return int((x[:-1] * y[1:] - x[1:] * y[:-1]).sum())
+#: Per unit, its polygons as rings of arc references.
+_Units = list[list[list[list[int]]]]
 
 
 def _arc_of(ref: int) -> int:
@@ -44,21 +38,12 @@ def ring_points(arcs: list[np.ndarray], refs: list[int]) -> np.ndarray:
 def encode(
     geometries: np.ndarray, properties: list[dict[str, Any]], *, quantization: int = 100_000
 ) -> dict[str, Any]:
-    """Encode polygons as one TopoJSON Topology (``objects.units``) with shared arcs.
+    """Encode a valid coverage of (Multi)Polygons as a Topology (``objects.units``).
 
-    A shared border shorter than a grid step stays an arc (of zero length); a ring that
-    quantisation flattens is dropped unless it borders another unit, and a unit always
-    keeps its largest part.
-
-    Parameters
-    ----------
-    geometries : numpy.ndarray of shapely (Multi)Polygon
-        A valid coverage, lon/lat degrees.
-    properties : list of dict
-        One JSON-serialisable properties dict per geometry.
-    quantization : int
-        Grid steps across the bounding box in each direction.
-
+    ``properties`` holds one JSON-serialisable dict per geometry; ``quantization`` is the
+    number of grid steps across the bounding box. A shared border shorter than a step stays
+    an arc of zero length; a ring quantisation flattens is dropped unless it borders another
+    unit, and a unit always keeps its largest part.
     """
     geometries = np.asarray(geometries, dtype=object)
     xmin, ymin, xmax, ymax = shapely.total_bounds(geometries)
@@ -90,10 +75,7 @@ def encode(
 def _vertices(
     fx: np.ndarray, fy: np.ndarray, coord_ring: np.ndarray, quantization: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each vertex's ring, identity (its rank on the fine grid) and quantised point.
-
-    ``fx``, ``fy`` are the vertices in output grid steps; fine-grid repeats are dropped.
-    """
+    """Each vertex's ring, identity on the fine grid and quantised point (repeats dropped)."""
     scale = (_IDENTITY_STEPS - 1) / (quantization - 1)
     fine = np.column_stack([np.round(fx * scale), np.round(fy * scale)]).astype(np.int64)
     keep = np.ones(len(fine), dtype=bool)
@@ -150,7 +132,8 @@ def _split_rings(
         ring_id = int(coord_ring[s])
         refs = _ring_refs(vid[s:e], q[s:e], list(own[s : e - 1]), arcs)
         ring_arcs[ring_id] = refs
-        if _signed_area2(ring_points(arcs.points, refs)) == 0:
+        x, y = ring_points(arcs.points, refs).T
+        if (x[:-1] * y[1:] - x[1:] * y[:-1]).sum() == 0:  # shoelace: no area
             flat.add(ring_id)
     return ring_arcs, flat
 
@@ -174,11 +157,7 @@ def _rotate(ids: np.ndarray, pts: np.ndarray, start: int) -> tuple[np.ndarray, n
 
 
 def _specks(ring_arcs: dict[int, list[int]], flat: set[int], ring_geom: np.ndarray) -> set[int]:
-    """The flattened rings to drop: those that border no other unit (specks of islands).
-
-    A flattened ring that does border one stays, area-less, so that the two units still
-    share their arc.
-    """
+    """The flattened rings that border no other unit (specks of islands): to drop."""
     users: dict[int, set[int]] = {}
     for ring_id, refs in ring_arcs.items():
         for r in refs:
@@ -196,7 +175,7 @@ def _polygons(
     part_geom: np.ndarray,
     ring_arcs: dict[int, list[int]],
     dropped: set[int],
-) -> list[list[list[list[int]]]]:
+) -> _Units:
     """Per geometry, its polygons as rings of arc references; it keeps its largest part."""
     ring_offset = np.r_[0, np.cumsum(shapely.get_num_interior_rings(parts) + 1)]
     part_area = shapely.area(parts)
@@ -216,9 +195,7 @@ def _polygons(
     return polygons
 
 
-def _renumber(
-    arcs: list[np.ndarray], polygons: list[list[list[list[int]]]]
-) -> tuple[list[list[list[int]]], list[list[list[list[int]]]]]:
+def _renumber(arcs: list[np.ndarray], polygons: _Units) -> tuple[list[list[list[int]]], _Units]:
     """Only the arcs some ring uses, delta-encoded and renumbered; the rings' new refs."""
     used = {_arc_of(r) for polys in polygons for poly in polys for ring in poly for r in ring}
     order = sorted(used)
@@ -231,10 +208,7 @@ def _renumber(
 
 
 def _delta(arc: np.ndarray) -> list[list[int]]:
-    """An arc delta-encoded, consecutive repeats dropped.
-
-    A border shorter than a grid step keeps two equal points: an arc of zero length.
-    """
+    """An arc delta-encoded, repeats dropped (a sub-step border keeps two equal points)."""
     step = np.diff(arc, axis=0)
     arc = np.vstack([arc[:1], arc[1:][(step != 0).any(axis=1)]])
     if len(arc) == 1:
@@ -243,10 +217,7 @@ def _delta(arc: np.ndarray) -> list[list[int]]:
 
 
 def decode(topology: dict[str, Any]) -> tuple[np.ndarray, list[set[int]]]:
-    """Decode :func:`encode`'s output: the units' MultiPolygons, and the arcs each uses.
-
-    A unit without a ring is an empty MultiPolygon; arcs are indices (either direction).
-    """
+    """:func:`encode`'s output as MultiPolygons (empty without a ring), and each one's arcs."""
     sx, sy = topology["transform"]["scale"]
     tx, ty = topology["transform"]["translate"]
     arcs = [np.cumsum(np.asarray(a, dtype=np.int64), axis=0) for a in topology["arcs"]]

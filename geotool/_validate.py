@@ -1,7 +1,7 @@
 """Validators for user arguments: a cleaned value, or a one-line :class:`InputError`.
 
-Messages name the parameter, what was received and the fix; user text is quoted through
-:func:`geotool._text.short`, so no message echoes a huge value.
+Messages name the parameter, the value received (bounded by :func:`geotool._text.short`)
+and the fix.
 """
 
 from __future__ import annotations
@@ -24,21 +24,10 @@ from geotool._errors import InputError
 from geotool._text import short
 
 __all__ = [
-    "MAX_PERMUTATIONS",
-    "MAX_VALUE",
-    "MEMORY_LIMIT_BYTES",
-    "alpha",
-    "classes",
-    "finite_values",
-    "output_dir",
-    "output_file",
-    "permutations",
-    "safe_filename",
-    "seed",
-    "share",
-    "share_at_least",
-    "year_labels",
-]
+    "MAX_PERMUTATIONS", "MAX_VALUE", "MEMORY_LIMIT_BYTES", "alpha", "classes", "finite_values",
+    "output_dir", "output_file", "permutations", "safe_filename", "seed", "share",
+    "share_at_least", "year_labels",
+]  # fmt: skip
 
 MIN_PERMUTATIONS = 99  # the fewest that can give p = 0.01: p >= 1 / (P + 1)
 MAX_PERMUTATIONS = 99_999
@@ -107,8 +96,7 @@ def permutations(
 ) -> int:
     """Check a number of permutations: 0 (analytical p-values only), or 99 to ``cap``.
 
-    The engines' working set, ``n_units * min(permutations, block) * 8`` bytes
-    (``block=None``: all permutations held at once), must stay under ``memory_limit``.
+    ``n_units * min(permutations, block) * 8`` bytes must stay under ``memory_limit``.
 
     >>> permutations(999, n_units=1861)
     999
@@ -166,10 +154,7 @@ def share(value: object, name: str) -> float:
 
 
 def share_at_least(count: int, total: int) -> str:
-    """The share ``count / total`` as text, rounded up at two significant digits.
-
-    Advice such as "allow them with max_unmatched=..." must work when followed, so the
-    text is never below the share.
+    """``count / total`` as text rounded up at two digits: advice to allow it works.
 
     >>> share_at_least(57, 1_000_000), share_at_least(1, 3), share_at_least(5, 100)
     ('0.000057', '0.34', '0.05')
@@ -271,10 +256,8 @@ def finite_values(series: pd.Series, name: str) -> pd.Series:
 def geometries(series: object, name: str = "geo") -> None:
     """Refuse geometries no position or neighbour can be computed from, naming them by index.
 
-    Refused: anything but a GeoSeries or GeoDataFrame; missing or empty geometries;
-    NaN or infinite vertices; in a geographic CRS, longitudes outside -180 to 360 or
-    latitudes outside -90 to 90; in a projected one, points more than
-    :data:`MAX_PROJECTED_METRES` from the origin. Without a CRS only finiteness counts.
+    That is: not a GeoSeries or GeoDataFrame; missing, empty or non-finite geometries; in a
+    geographic CRS positions off the globe, in a projected one over 1e8 m from the origin.
     """
     import geopandas as gpd
     import pyproj
@@ -350,11 +333,9 @@ def _year(cell: object) -> tuple[int | None, str]:
 
 
 def year_labels(series: pd.Series, name: str) -> tuple[pd.Series, pd.DataFrame]:
-    """Normalise year cells to ints; return the cells that are not years with the reason.
+    """Year cells as ints, and the rejected cells (columns ``name`` and ``reason``).
 
     ``"2020"``, ``"2020年"``, ``2020.0``, ``"２０２０"`` and ``"二〇二〇年"`` are 2020.
-    Rejected rows (columns ``name``, the cell as given, and ``reason``) keep their
-    index labels, for the caller to report or refuse.
 
     >>> years, rejected = year_labels(pd.Series(["2020年", " 2019 ", "", "FY21"]), "year")
     >>> years.tolist(), rejected["reason"].tolist()
@@ -424,8 +405,8 @@ def _probe_writable(path: Path, name: str) -> None:
 def output_file(out: object, *, inputs: Iterable[object] = (), name: str = "out") -> Path:
     """Check a path a file will be written to; return it resolved.
 
-    Refused: one of ``inputs`` (links included), a folder, a device, pipe or socket, and
-    a location where a probe file cannot be created (permissions, read-only, quota).
+    Refused: one of ``inputs`` (links included), a folder, a device, pipe or socket, and a
+    location where a probe file cannot be created.
     """
     if isinstance(out, str | os.PathLike) and str(out).endswith(("/", os.sep)):
         raise InputError(
@@ -448,10 +429,7 @@ def output_file(out: object, *, inputs: Iterable[object] = (), name: str = "out"
 
 
 def output_dir(out: object, *, inputs: Iterable[object] = (), name: str = "out") -> Path:
-    """Check a folder outputs will be written into (it need not exist); return it resolved.
-
-    Refused: one of ``inputs``, an existing file, and a location that cannot be written.
-    """
+    """Check a folder to write into (it need not exist): not an input, a file, or unwritable."""
     path = _resolved(out, name, inputs)
     if path.exists() and not path.is_dir():
         raise InputError(
@@ -465,10 +443,8 @@ def output_dir(out: object, *, inputs: Iterable[object] = (), name: str = "out")
 def safe_filename(text: object, *, limit: int = _FILENAME_BYTES) -> str:
     """A file-name component made from user text: never empty, ``.``, ``..`` or a path.
 
-    Separators, characters Windows forbids, control and format characters become
-    ``_``; dot runs collapse; leading dots, spaces and underscores go; Windows device
-    names get a ``_`` prefix. Cut to ``limit`` bytes of UTF-8 (at least 16) with a
-    short hash of the whole text, so long names sharing a beginning stay distinct.
+    Separators, characters Windows forbids and control characters become ``_``; Windows
+    device names get a ``_`` prefix; cut at ``limit`` UTF-8 bytes with a hash of the text.
 
     >>> safe_filename("x/../../../ESCAPED"), safe_filename("创新指数"), safe_filename("..")
     ('x_._._._ESCAPED', '创新指数', 'unnamed')

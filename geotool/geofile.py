@@ -1,15 +1,9 @@
-"""Users' own geometry: reading polygon files, and joining a table of values to them.
+"""Users' own geometry: :func:`read_geometry` reads polygon files, :func:`join_table` joins.
 
-:func:`read_geometry` reads a GeoPackage, a Shapefile (plain or zipped), GeoJSON or
-GeoParquet, checked against :mod:`geotool._limits` before anything is read, and returns
-polygons (or points) in EPSG:4326 indexed by unique string ids. On the way it decodes
-a ``.dbf`` as its ``.cpg`` says or as detected (UTF-8, else GB18030); reprojects, refusing
-a CRS label the coordinates contradict (a file without a CRS is longitude/latitude in
-China, else a plane in its own units, as GeoDa reads it); removes a GCJ-02 or BD-09 offset
-(``datum=``); snaps vertices within ``snap_m`` so contiguity sees shared borders; repairs
-or reports every problem geometry, never dropping one silently; and finds the id column.
-:func:`join_table` joins a table to such geometry by id or normalised name and accounts
-for every row.
+Reading checks sizes first (:mod:`geotool._limits`), decodes a ``.dbf`` as its ``.cpg`` says
+or as detected, reprojects to EPSG:4326 refusing a CRS the coordinates contradict (no CRS:
+degrees in China, else a plane, as GeoDa reads it), removes a GCJ-02/BD-09 offset, snaps
+vertices, repairs or reports every problem geometry, and finds the id column.
 """
 
 from __future__ import annotations
@@ -54,14 +48,9 @@ PLANE = "none: a plane in the file's own units"
 PLANE_SAID = "has no CRS (read as a plane in its own units)"
 
 _FORMATS = {
-    ".gpkg": "GeoPackage",
-    ".shp": "Shapefile",
-    ".zip": "zipped Shapefile",
-    ".geojson": "GeoJSON",
-    ".json": "GeoJSON",
-    ".parquet": "GeoParquet",
-    ".geoparquet": "GeoParquet",
-}
+    ".gpkg": "GeoPackage", ".shp": "Shapefile", ".zip": "zipped Shapefile", ".geojson": "GeoJSON",
+    ".json": "GeoJSON", ".parquet": "GeoParquet", ".geoparquet": "GeoParquet",
+}  # fmt: skip
 _ID_ALIASES = (*COLUMN_ALIASES["code"], "id", "编码", "编号", "xzqdm", "dm")
 _ID_ENDINGS = ("code", "_id", "代码", "编码")
 _NAME_ALIASES = (*COLUMN_ALIASES["name"], "乡镇", "乡镇名称", "街道", "xzqmc", "mc", "名字")
@@ -81,11 +70,6 @@ _CRS_KEY = re.compile(r'"crs"\s*:\s*')
 _AFTER_LAST = re.compile(r'\s*(,\s*"[^"{}\[\]]*"\s*:\s*("[^"]*"|[-+\w.]+)\s*)*\}\s*$')
 _MISSING = object()
 _AREA_TOLERANCE = 10.0  # degrees a file may reach beyond its CRS's area of use
-_TYPE_NAMES = np.array(
-    ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-     "MultiPolygon", "GeometryCollection"] + ["?"] * 10,
-    dtype=object,
-)  # fmt: skip
 
 
 def to_id(value: object) -> str | None:
@@ -163,22 +147,20 @@ def _choose_ids(
     """The id column (given, detected, or GeoDa's numbering if ``numbered``) and its ids."""
     columns = [c for c in frame.columns if c != frame.geometry.name]
     _require_column(columns, id_col, "id_col", where)
-    if id_col is not None:
-        ids = _ids(frame[id_col])
+    found = _candidates(columns, _ID_ALIASES, _ID_ENDINGS)
+    found += _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
+    tried = []
+    for col in found if id_col is None else [id_col]:
+        ids = _ids(frame[col])
         problems = _id_problems(ids)
-        if problems:
+        if problems and id_col is not None:
             raise InputError(
                 f"id_col={short(id_col)!r} of {where} must hold a unique id in every row, "
                 f"but has {'; '.join(problems)}; fix those rows or pass another id_col=."
             )
-        return id_col, ids
-    tried = []
-    names = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
-    for col in [*_candidates(columns, _ID_ALIASES, _ID_ENDINGS), *names]:
-        ids = _ids(frame[col])
-        problems = _id_problems(ids)
         if not problems:
-            log(f"{where}: ids from column {col!r} (pass id_col= to choose another)")
+            if id_col is None:
+                log(f"{where}: ids from column {col!r} (pass id_col= to choose another)")
             return col, ids
         tried.append(f"{col!r} has {problems[0]}")
     if numbered:
@@ -197,44 +179,37 @@ def _check_path(path: str | Path, limit: int) -> Path:
         mode = path.stat().st_mode
     except (OSError, ValueError, TypeError):
         raise InputError(f"No file at path={short(path, 120)!r}; check the path.") from None
+    given, named = f"path={short(path, 120)!r}", f"path={short(path.name, 80)!r}"
     if stat.S_ISDIR(mode):
         shps = sorted(path.glob("*.shp"))
         hint = f" (it holds {listing([p.name for p in shps], 5)})" if shps else ""
-        raise InputError(f"path={short(path, 120)!r} is a folder{hint}; pass the path of one file.")
+        raise InputError(f"{given} is a folder{hint}; pass the path of one file.")
     if not stat.S_ISREG(mode):  # a pipe or a device would block or never end
         raise InputError(
-            f"path={short(path, 120)!r} is not a regular file (a pipe, socket or device); "
+            f"{given} is not a regular file (a pipe, socket or device); "
             "save the geometry to a file and pass that."
         )
     if path.suffix.lower() not in _FORMATS:
         raise InputError(
-            f"path={short(path.name, 80)!r} is not a geometry file geotool reads; pass a "
-            f"GeoPackage (.gpkg), Shapefile (.shp or .zip), GeoJSON (.geojson, .json) or "
-            f"GeoParquet (.parquet)."
+            f"{named} is not a geometry file geotool reads; pass a GeoPackage (.gpkg), "
+            "Shapefile (.shp or .zip), GeoJSON (.geojson, .json) or GeoParquet (.parquet)."
         )
     if path.stat().st_size == 0:
-        msg = f"path={short(path.name, 80)!r} is empty (0 bytes); check that it was saved."
-        raise InputError(msg)
-    where = short(path.name, 80)
+        raise InputError(f"{named} is empty (0 bytes); check that it was saved.")
+    where, size, what = short(path.name, 80), path.stat().st_size, "is"
+    if path.suffix.lower() == ".shp":
+        parts = [p for s, p in _siblings(path).items() if s in _SHAPEFILE_PARTS]
+        size, what = sum(p.stat().st_size for p in parts), "is (with the files beside it)"
+    _limits.check_size(size, limit, where, what, "max_bytes")
     if path.suffix.lower() == ".zip":
         _check_zip(path, limit, where)
-    elif path.suffix.lower() == ".shp":
-        parts = [p for s, p in _siblings(path).items() if s in _SHAPEFILE_PARTS]
-        size = sum(p.stat().st_size for p in parts)
-        _limits.check_size(size, limit, where, "is (with the files beside it)", "max_bytes")
-    else:
-        _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     return path
 
 
 def _siblings(shp: Path) -> dict[str, Path]:
-    """The files beside a ``.shp`` that share its name, by lower-case suffix."""
-    found = {}
-    for p in sorted(shp.parent.iterdir()):
-        if p.stem == shp.stem and p.suffix.lower() not in found:
-            found[p.suffix.lower()] = p
-    found[".shp"] = shp
-    return found
+    """The files beside a ``.shp`` that share its name, by lower-case suffix (first wins)."""
+    same = [p for p in sorted(shp.parent.iterdir(), reverse=True) if p.stem == shp.stem]
+    return {**{p.suffix.lower(): p for p in same}, ".shp": shp}
 
 
 def _head(path: Path, size: int) -> bytes:
@@ -260,7 +235,6 @@ def _zip_parts(members: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
 
 def _check_zip(path: Path, limit: int, where: str) -> None:
     """Refuse a zip that is not one, holds no Shapefile, or declares too much content."""
-    _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     _limits.check_zip_directory(path, where)
     try:
         with zipfile.ZipFile(path) as z:
@@ -330,24 +304,32 @@ def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str
     raise InputError(msg)
 
 
-def _shapefile_parts(shp: Path, where: str) -> dict[str, Path]:
-    """The parts of a Shapefile; refuse one without its ``.dbf`` or ``.shx``."""
-    parts = _siblings(shp)
-    for suffix, what in ((".dbf", "attribute table (its ids and names)"), (".shx", "index")):
-        if suffix not in parts:
-            raise InputError(
-                f"{where} lacks {short(shp.stem, 40)}{suffix}, the Shapefile's {what}; put "
-                f"it beside the .shp (or in the zip) under that name."
-            )
+def _shapefile_parts(source: Path, where: str, layer: str | None = None) -> dict[str, Path]:
+    """A Shapefile's parts (in a folder: ``layer``'s, else each's); refuse a missing .dbf, .shx."""
+    shps, parts = [source], {}
+    if source.is_dir():
+        shps = sorted(p for p in source.iterdir() if p.suffix.lower() == ".shp")
+        shps = [p for p in shps if p.stem == layer] or shps
+    for shp in shps:
+        parts = _siblings(shp)
+        for suffix, what in ((".dbf", "attribute table (its ids and names)"), (".shx", "index")):
+            if suffix not in parts:
+                raise InputError(
+                    f"{where} lacks {short(shp.stem, 40)}{suffix}, the Shapefile's {what}; put "
+                    f"it beside the .shp (or in the zip) under that name."
+                )
     return parts
 
 
-def _dbf_sample(dbf: Path) -> bytes:
-    """A .dbf's field names and records from its start, middle and end (never all of it)."""
+def _dbf_encoding(dbf: Path) -> str | None:
+    """``None`` for ASCII; ``"utf-8"`` if 90 % of the rest decodes so (GBK never does).
+
+    Only field names and records at the .dbf's start, middle and end are read.
+    """
     with dbf.open("rb") as f:
         header = f.read(32)
         if len(header) < 32:
-            return b""
+            return None
         header_size = int.from_bytes(header[8:10], "little")
         record = max(1, int.from_bytes(header[10:12], "little"))
         fields = f.read(max(0, header_size - 32))
@@ -358,11 +340,7 @@ def _dbf_sample(dbf: Path) -> bytes:
         for start in sorted({0, max(0, count // 2 - per // 2), max(0, count - per)}):
             f.seek(header_size + start * record)
             chunks.append(f.read(min(per, count - start) * record))
-    return b"".join(chunks)
-
-
-def _dbf_encoding(text: bytes) -> str | None:
-    """``None`` for ASCII; ``"utf-8"`` if 90 % of the rest decodes so (GBK never does)."""
+    text = b"".join(chunks)
     if text.isascii():
         return None
     decoded = text.decode("utf-8", errors="replace")
@@ -393,7 +371,7 @@ def _shapefile_encoding(
             )
         return name, f"{name} (given)"
     cpg = _head(parts[".cpg"], 200) if ".cpg" in parts else b""
-    guess = _dbf_encoding(_dbf_sample(parts[".dbf"]))
+    guess = _dbf_encoding(parts[".dbf"])
     if cpg.strip():
         said = short(cpg.decode("latin-1").strip())
         text = said.strip().lower().removeprefix("ansi").strip()  # "ANSI 936"
@@ -414,48 +392,36 @@ def _shapefile_encoding(
     return guess, f"{guess} (detected)"
 
 
-def _cut_repaired(values: pd.Series) -> tuple[list[str | None], int] | None:
-    """Cells decoded, a character cut at the end dropped, and how many; ``None``: not UTF-8."""
-    import pyarrow as pa
-
-    cells: list[str | None] = []
-    cut = 0
-    for raw in pa.chunked_array(pa.array(values.array)).cast(pa.binary()).to_pylist():
-        try:
-            cells.append(None if raw is None else raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            if exc.reason != "unexpected end of data":
-                return None
-            cells.append(raw[: exc.start].decode("utf-8", errors="replace"))
-            cut += 1
-    return cells, cut
-
-
 def _valid_text(frame: gpd.GeoDataFrame, where: str, shapefile: bool) -> gpd.GeoDataFrame:
     """``frame`` with text GDAL handed over as invalid UTF-8 repaired (a cut end) or refused."""
     import pyarrow as pa
 
-    for col in frame.columns:
+    fix = (
+        "pass encoding= with the encoding of its .dbf (e.g. encoding='gbk'), or fix its .cpg"
+        if shapefile
+        else "save it again with UTF-8 text (GeoPackage and GeoJSON text is UTF-8)"
+    )
+    for col in frame.columns.drop(frame.geometry.name):
         values = frame[col]
-        if col == frame.geometry.name or not pd.api.types.is_string_dtype(values.dtype):
-            continue
-        if not hasattr(values.array, "__arrow_array__"):
+        arrow = hasattr(values.array, "__arrow_array__")
+        if not arrow or not pd.api.types.is_string_dtype(values.dtype):
             continue
         try:
             pa.chunked_array(pa.array(values.array)).validate(full=True)
             continue
         except (pa.ArrowException, ValueError, TypeError):
-            repaired = _cut_repaired(values)
-        if repaired is None:
-            fix = (
-                "pass encoding= with the encoding of its .dbf (e.g. encoding='gbk'), or fix "
-                "its .cpg"
-                if shapefile
-                else "save it again with UTF-8 text (GeoPackage and GeoJSON text is UTF-8)"
-            )
-            msg = f"{where}: column {short(col)!r} holds text that is not valid UTF-8; {fix}."
-            raise InputError(msg)
-        cells, cut = repaired
+            raws = pa.chunked_array(pa.array(values.array)).cast(pa.binary()).to_pylist()
+        cells: list[str | None] = []
+        cut = 0
+        for raw in raws:
+            try:
+                cells.append(None if raw is None else raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                if exc.reason != "unexpected end of data":
+                    msg = f"{where}: column {short(col)!r} holds text that is not valid UTF-8"
+                    raise InputError(f"{msg}; {fix}.") from None
+                cells.append(raw[: exc.start].decode("utf-8", errors="replace"))
+                cut += 1
         frame[col] = pd.array(cells, dtype=values.dtype)
         log(
             f"{where}: {cut:,} values of column {short(col)!r} end in a character cut at "
@@ -499,16 +465,6 @@ def _read_frame(
         return _read_ogr(Path(tmp), layer, encoding, where, limit=limit, kind=kind)
 
 
-def _shapefiles(source: Path, layer: str | None, where: str) -> None:
-    """Refuse a Shapefile (in a folder: ``layer``'s, else each) without ``.dbf`` or ``.shx``."""
-    if not source.is_dir():
-        _shapefile_parts(source, where)
-        return
-    shps = sorted(p for p in source.iterdir() if p.suffix.lower() == ".shp")
-    for shp in [p for p in shps if p.stem == layer] or shps:
-        _shapefile_parts(shp, where)
-
-
 def _gdal_read(
     source: Path, chosen: str | None, enc: str | None, where: str, cap: int
 ) -> gpd.GeoDataFrame:
@@ -544,7 +500,7 @@ def _read_ogr(
     """(frame, layer, encoding) of a file GDAL reads (``source``: a file or a folder)."""
     shapefile = kind in ("Shapefile", "zipped Shapefile")
     if shapefile:
-        _shapefiles(source, layer, where)
+        _shapefile_parts(source, where, layer)
     chosen = _choose_layer(source, layer, where, kind)
     enc = label = None
     shp = source / f"{chosen}.shp" if source.is_dir() else source
@@ -564,9 +520,9 @@ def _read_ogr(
 
 
 def _parse_crs(text: object) -> pyproj.CRS | None:
-    """The CRS ``text`` names; ``None`` when pyproj cannot parse it or it holds markup.
+    """The CRS ``text`` names; ``None`` if pyproj cannot parse it, or for markup or bad tokens.
 
-    PROJ silently skips tokens that are not ``+key`` or ``+key=value``: those are refused.
+    (PROJ silently skips tokens that are not ``+key`` or ``+key=value``.)
     """
     if isinstance(text, str):
         if _MARKUP.search(text):  # never in a CRS; and pyproj's name search takes seconds
@@ -581,10 +537,7 @@ def _parse_crs(text: object) -> pyproj.CRS | None:
 
 
 def _json_member(text: str, first: bool) -> object:
-    """The value of a top-level ``"crs"`` member in ``text``; :data:`_MISSING` without one.
-
-    ``first``: the first such key; else the last one followed only by simple members.
-    """
+    """The value of ``text``'s first (or last top-level) ``"crs"`` member, else ``_MISSING``."""
     matches = list(_CRS_KEY.finditer(text))
     for m in matches[:1] if first else reversed(matches):
         try:
@@ -619,8 +572,8 @@ def _geojson_crs(path: Path) -> str | None:
 def _declared_crs(frame: gpd.GeoDataFrame, file: Path, kind: str, where: str) -> gpd.GeoDataFrame:
     """``frame`` with the CRS its GeoJSON ``"crs"`` or ``.prj`` declares, judged by pyproj.
 
-    GDAL reads an unknown GeoJSON ``"crs"`` as WGS84 and an unparsable ``.prj`` as none.
-    One pyproj cannot read either goes to ``attrs["crs_problem"]``, raised without ``crs=``.
+    GDAL reads an unknown ``"crs"`` as WGS84 and a bad ``.prj`` as none; one pyproj cannot
+    read goes to ``attrs["crs_problem"]``, raised unless ``crs=`` is given.
     """
     if kind == "GeoJSON":
         text, what = _geojson_crs(file), 'its "crs" member'
@@ -699,12 +652,10 @@ def _check_reprojected(xy: np.ndarray, source: pyproj.CRS, said: str) -> None:
 
 
 def plane_crs(bounds: np.ndarray) -> pyproj.CRS:
-    """A CRS that places coordinates without one on the globe for drawing, losslessly.
+    """A CRS placing coordinates without one on the globe for drawing, losslessly.
 
-    A transverse Mercator on UTM zone 31's meridian and scale, the data's centre at 3° E
-    on the equator, so :func:`geotool.geometry.analysis_crs` measures it in UTM 31's
-    metres: contiguity and distances are the file's. A unit is a kilometre when the data
-    span under 1,000 units (GeoDa's Columbus), else a metre.
+    UTM zone 31's transverse Mercator with the data's centre at 3° E on the equator, so
+    distances are the file's; a unit is a km when the data span under 1,000 units, else m.
     """
     west, south, east, north = (float(b) for b in bounds)
     scale = 1000.0 if max(east - west, north - south) < 1000 else 1.0
@@ -808,8 +759,8 @@ def _snap(geoms: np.ndarray, tol_deg: float) -> tuple[np.ndarray, int]:
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    coords = shapely.get_coordinates(geoms)
-    if tol_deg <= 0 or len(coords) < 2:
+    coords = shapely.get_coordinates(geoms) if tol_deg > 0 else ()
+    if len(coords) < 2:
         return geoms, 0
     uniq = pd.unique(np.ascontiguousarray(coords, dtype=float).view(np.complex128).ravel())
     points = np.column_stack([uniq.real, uniq.imag])
@@ -916,8 +867,7 @@ def _check_geometries(
         for i in np.flatnonzero(null | empty)
     ]  # fmt: skip
     present = ~(null | empty)
-    kinds = shapely.get_type_id(np.where(present, values, None))
-    names = np.where(present, _TYPE_NAMES[np.clip(kinds, 0, None)], "")
+    names = np.where(present, gpd.GeoSeries(values).geom_type.to_numpy(dtype=object), "")
     records += _keep_polygonal_parts(values, names, ids)
     _refuse_kinds(names, present, ids, where)
     records += _repair(values, np.isin(names, _POLYGONAL), ids, where)
@@ -950,16 +900,12 @@ def read_geometry(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read a user's polygons (or points) as WGS84 geometry indexed by unique string ids.
 
-    See the module docstring for each step.
-
     Parameters
     ----------
     path : str or pathlib.Path
-        A ``.gpkg``, ``.shp`` (or a ``.zip`` holding one), ``.geojson``/``.json`` or
-        ``.parquet`` file.
+        A ``.gpkg``, ``.shp`` (or a ``.zip`` of one), ``.geojson``/``.json`` or ``.parquet``.
     id_col : str, optional
-        The column of unique ids; default: the first column named like a code, id or
-        name whose values are complete and unique.
+        Default: the first column named like a code, id or name with complete, unique values.
     layer : str, optional
         The layer to read, for files with several.
     datum : {"wgs84", "gcj02", "bd09"}, optional
@@ -969,8 +915,7 @@ def read_geometry(
     crs : str or pyproj.CRS, optional
         The CRS of the coordinates, for a file without one (or overriding a wrong one).
     snap_m : float
-        Vertices closer than this many metres (``snap_m / 111320`` degrees) are moved
-        onto one another, so neighbours share borders exactly; 0 turns snapping off.
+        Vertices within this many metres are moved onto one another (0: off).
     max_bytes : int, optional
         The most bytes the file may hold; default ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB.
     numbered : bool
@@ -979,9 +924,8 @@ def read_geometry(
     Returns
     -------
     tuple of (geopandas.GeoDataFrame, pandas.DataFrame)
-        The geometry in EPSG:4326 indexed by id (``str``), with the file's other
-        columns and ``attrs["source"]`` describing what was read; and the report, one
-        row per geometry repaired or dropped (:data:`REPORT_COLUMNS`, ``row`` 1-based).
+        The geometry in EPSG:4326 indexed by id, with the other columns and
+        ``attrs["source"]``; the report, a row per geometry repaired or dropped.
 
     >>> import tempfile, pathlib
     >>> from geotool import boundaries
@@ -1010,12 +954,10 @@ def read_geometry(
         geoms = gpd.GeoSeries(shapely.force_2d(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
     geoms, non_finite = _drop_non_finite(geoms, ids, where)
     geoms, crs_read = _to_wgs84(geoms, crs, chosen_datum, where, frame.attrs.get("crs_problem"))
-    snapped = 0
-    if snap_m > 0:
-        snapped_values, snapped = _snap(geoms.to_numpy(), snap_m / _M_PER_DEG)
-        if snapped:
-            geoms = gpd.GeoSeries(snapped_values, index=geoms.index, crs=geoms.crs)
-            log(f"{where}: {snapped:,} vertices snapped onto a vertex within {snap_m:g} m")
+    snapped_values, snapped = _snap(geoms.to_numpy(), snap_m / _M_PER_DEG)
+    if snapped:
+        geoms = gpd.GeoSeries(snapped_values, index=geoms.index, crs=geoms.crs)
+        log(f"{where}: {snapped:,} vertices snapped onto a vertex within {snap_m:g} m")
     geoms, report = _check_geometries(geoms, ids, where, non_finite)
     if geoms.empty:
         msg = f"None of the {len(frame):,} rows of {where} has a geometry; check the file."
@@ -1098,19 +1040,24 @@ def _geo_lookups(geo: gpd.GeoDataFrame, geo_name_col: str | None) -> tuple[dict,
 
 
 def _join_report(
-    table: pd.DataFrame, column: pd.Series, keys: pd.Series, status: np.ndarray, matched: pd.Series
+    column: pd.Series, status: np.ndarray, matched: pd.Series, left_out: pd.Index
 ) -> pd.DataFrame:
-    """One row per table row, then one per unit of geo no row joined (filled by the caller)."""
+    """One row per table row, then one per unit of geo no row joined."""
     joined_to = matched.to_numpy(dtype=object).copy()
     joined_to[status != "matched"] = None
-    return pd.DataFrame(
+    report = pd.DataFrame(
         {
-            "row": np.arange(1, len(table) + 1),
+            "row": np.arange(1, len(column) + 1),
             "key": column.astype(object).where(column.notna(), None).to_numpy(),
             "id": joined_to,
             "status": status,
         }
     )
+    if len(left_out):  # (concatenating an empty frame warns)
+        extra = {"row": None, "key": None, "id": left_out.to_numpy(), "status": "no row joined"}
+        report = pd.concat([report, pd.DataFrame(extra)], ignore_index=True)
+    report["row"] = report["row"].astype("Int64")
+    return report
 
 
 def join_table(
@@ -1124,33 +1071,19 @@ def join_table(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Join a table of values to geometry by id, or by name; account for every row.
 
-    Ids are compared as :func:`to_id` strings, names after
-    :func:`geotool.match.normalise` (exact). A row joins when its key is present, in
-    ``geo`` and held by no other row (of the same year, with ``year_col``: the joined
-    frame then has a row per unit and year); rows of a repeated key, and names two
-    units share, are left out. Without ``id_col`` or ``name_col``, the table's column
-    matching most of ``geo``'s ids, else names, is used (logged).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The user's values, one row per unit.
-    geo : geopandas.GeoDataFrame
-        Geometry indexed by unique ids, e.g. from :func:`read_geometry`.
-    id_col, name_col : str, optional
-        The table's column of ids (matching ``geo``'s index), or of names.
-    geo_name_col : str, optional
-        ``geo``'s column of names (default: the first named like a name; else its index).
-    year_col : str, optional
-        The year column of a panel.
+    Ids compare as :func:`to_id` strings, names after :func:`geotool.match.normalise`. A
+    row joins when its key is present, in ``geo`` and held by no other row (of its year,
+    with ``year_col``); without ``id_col`` or ``name_col`` the table's column matching most
+    ids, else names, is used. ``geo_name_col`` defaults to the first named like a name, else
+    ``geo``'s index.
 
     Returns
     -------
     tuple of (geopandas.GeoDataFrame, pandas.DataFrame)
-        The joined units in ``geo``'s order (``geo``'s columns the table shares get a
-        ``_geo`` suffix); the report (:data:`JOIN_REPORT_COLUMNS`): per table row a
-        ``status`` of ``matched``, ``missing key``, ``no such id`` / ``no such name``,
-        ``duplicate`` or ``ambiguous name``, then ``no row joined`` per unit left out.
+        The joined units in ``geo``'s order (shared columns of ``geo`` get ``_geo``); the
+        report, per table row a ``status`` of ``matched``, ``missing key``, ``no such id``
+        / ``no such name``, ``duplicate`` or ``ambiguous name``, then ``no row joined`` per
+        unit left out.
 
     >>> from geotool import boundaries
     >>> geo = boundaries.load("county").loc[["320281", "320282", "320583"], ["name", "geometry"]]
@@ -1190,15 +1123,9 @@ def join_table(
         default="ambiguous name",
     )
     ok = status == "matched"
-    report = _join_report(table, column, keys, status, matched)
     joined_ids = pd.Index(matched[ok].to_numpy())
     left_out = geo.index.difference(joined_ids, sort=False)
-    if len(left_out):
-        extra = pd.DataFrame(
-            {"row": None, "key": None, "id": left_out.to_numpy(), "status": "no row joined"}
-        )
-        report = pd.concat([report, extra], ignore_index=True)
-    report["row"] = report["row"].astype("Int64")
+    report = _join_report(column, status, matched, left_out)
     values = table[ok].drop(columns=[c for c in [id_col] if c is not None and by_ids])
     values.index = joined_ids
     if geo.geometry.name in values.columns:

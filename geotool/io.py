@@ -1,8 +1,7 @@
 """Reading users' tables: CSV in the encodings Chinese spreadsheets produce, or Excel.
 
-Encodings tried: UTF-16 (with its byte-order mark), UTF-8 (BOM or not), then GB18030 (a
-superset of GBK that covers rare place-name characters such as 埇). Every failure is a
-one-line :class:`~geotool._errors.InputError` naming the file, the line or cell, and the fix.
+Encodings tried: UTF-16 (with its BOM), UTF-8, then GB18030 (GBK's superset, with rare
+place-name characters such as 埇). Failures name the file, the line or cell, and the fix.
 """
 
 from __future__ import annotations
@@ -49,13 +48,9 @@ _RESAVE = "open it in Excel and save it as .xlsx or as CSV UTF-8"
 _FIX_ENCODING = "pass encoding='gb18030' (GBK) or 'utf-8', or leave encoding out to detect it"
 
 
-def _where(path: Path) -> str:
-    return short(path, 120)
-
-
 def _read_bytes(path: Path, limit: int) -> bytes:
     """The file's bytes (at most ``limit``), or an :class:`InputError` saying why not."""
-    where = _where(path)
+    where = short(path, 120)
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -124,7 +119,7 @@ def _decodes(raw: bytes, encoding: str) -> bool:
 
 
 def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
-    where = _where(path)
+    where = short(path, 120)
     if encoding is not None:
         enc = _codec(encoding)
         try:
@@ -191,10 +186,9 @@ def _field_counts(text: str, sep: str) -> list[int]:
 
 
 def _delimiter(text: str, suffix: str) -> str:
-    r"""``\t`` for ``.tsv``; else the first of ``, \t ;`` that splits the rows evenly.
+    r"""``\t`` for ``.tsv``, else the first of ``, \t ;`` that splits the rows evenly.
 
-    That is: the header into two or more fields, no row of the first 50 into more.
-    Else the one that splits the header most, so an extra field is reported.
+    (The header into 2+ fields, no row of the first 50 into more; else the header most.)
     """
     if suffix == ".tsv":
         return "\t"
@@ -211,19 +205,6 @@ def _records(text: str, sep: str) -> Iterator[tuple[int, list[str]]]:
     with suppress(csv.Error):
         for row in reader:
             yield reader.line_num, row
-
-
-def _record_line(text: str, sep: str, record: int) -> int | None:
-    """The file line on which the ``record``-th non-blank record (0 = header) starts."""
-    ends = (line for line, row in _records(text, sep) if row)
-    end = next(islice(ends, record - 1, None), None) if record > 0 else None
-    return None if end is None else end + 1
-
-
-def _long_row(text: str, sep: str, fields: int) -> tuple[int, int] | None:
-    """``(line, fields)`` of the first record with more than ``fields`` fields."""
-    rows = ((line, len(row)) for line, row in _records(text, sep) if len(row) > fields)
-    return next(rows, None)
 
 
 def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
@@ -249,10 +230,9 @@ def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
 
 
 def _line_numbers(text: str, sep: str, rows: int) -> np.ndarray:
-    """The line of the file (from 1) each parsed row starts on, header included.
+    """The line (from 1) each row pandas parsed starts on, blank lines skipped.
 
-    pandas skips blank lines and reads quoted values across lines. Records end at
-    newlines after an even number of ``"``; found with vectorised passes on the bytes.
+    A record ends at a newline after an even number of ``"`` (vectorised over the bytes).
     """
     data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
@@ -279,9 +259,8 @@ def _parser_message(error: str, text: str, where: str, sep: str) -> str:
     fields = _FIELDS.search(error)
     if fields:
         expected, line, saw = (int(g) for g in fields.groups())
-        found = _long_row(text, sep, expected)
-        if found:
-            line, saw = found
+        long = ((at, len(row)) for at, row in _records(text, sep) if len(row) > expected)
+        line, saw = next(long, (line, saw))
         return (
             f"{where}, line {line}: {saw} fields where the header has {expected} "
             f"({name}-separated); a value probably holds a {name}: put that value in "
@@ -289,8 +268,10 @@ def _parser_message(error: str, text: str, where: str, sep: str) -> str:
         )
     eof = _EOF_IN_QUOTE.search(error)
     if eof:
-        eof_line = _record_line(text, sep, int(eof.group(1)))
-        at = f"line {eof_line}" if eof_line else f"record {int(eof.group(1)) + 1}"
+        record = int(eof.group(1))  # (0: the header); it starts after the one before ends
+        ends = (line for line, row in _records(text, sep) if row)
+        end = next(islice(ends, record - 1, None), None) if record > 0 else None
+        at = f"line {end + 1}" if end is not None else f"record {record + 1}"
         return (
             f'{where}, {at}: a double quote (") opens a value that is never closed; '
             'close it, or double a quote that is part of the value ("").'
@@ -334,17 +315,6 @@ def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
     )
 
 
-def _check_workbook(raw: bytes, where: str, limit: int) -> None:
-    """Refuse a workbook whose parts (sheet XML, shared strings) declare over ``limit``."""
-    try:
-        with zipfile.ZipFile(_io.BytesIO(raw)) as book:
-            members = [m for m in book.infolist() if not m.is_dir()]
-    except (zipfile.BadZipFile, ValueError, EOFError):
-        return  # openpyxl says what is wrong with it
-    fix = "open it in Excel and save it as CSV UTF-8, or split it"
-    _limits.check_zip(members, limit, where, "max_bytes", fix)
-
-
 def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
     """Refuse a sheet whose range (a stray cell at XFD1048576) or text is too big, streaming it."""
     from openpyxl.utils import get_column_letter
@@ -373,7 +343,12 @@ def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
 
 
 def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFrame:
-    _check_workbook(raw, where, limit)
+    """A sheet's cells, its parts' declared sizes checked first (a broken zip: openpyxl's say)."""
+    members: list[zipfile.ZipInfo] = []
+    with suppress(zipfile.BadZipFile, ValueError, EOFError), zipfile.ZipFile(_io.BytesIO(raw)) as z:
+        members = [m for m in z.infolist() if not m.is_dir()]
+    fix = "open it in Excel and save it as CSV UTF-8, or split it"
+    _limits.check_zip(members, limit, where, "max_bytes", fix)  # InputError is a ValueError
     try:
         book = pd.ExcelFile(_io.BytesIO(raw), engine="openpyxl")
     except Exception as exc:  # openpyxl raises KeyError, BadZipFile, XML errors, ...
@@ -405,7 +380,7 @@ def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFra
 
 def _kind(raw: bytes, path: Path) -> str:
     """``"excel"`` or ``"text"``: what to read ``raw`` as, by name and content."""
-    where, suffix = _where(path), path.suffix.lower()
+    where, suffix = short(path, 120), path.suffix.lower()
     ole, text = raw.startswith(_OLE_MAGIC), _looks_like_text(raw)
     if suffix in (*_EXCEL_SUFFIXES, ".xls") and raw.startswith(_ZIP_MAGIC):
         return "excel"  # an .xlsx, even if named .xls
@@ -451,8 +426,7 @@ def _with_header(frame: pd.DataFrame, where: str, lines: np.ndarray) -> pd.DataF
     data = frame.iloc[1:].reset_index(drop=True)
     data.index = pd.Index(np.asarray(lines)[1:], name="line")
     data.columns = pd.RangeIndex(data.shape[1])
-    blank = [i for i, n in enumerate(names) if not n]
-    keep = [i for i in range(len(names)) if i not in blank or data[i].notna().any()]
+    keep = [i for i, n in enumerate(names) if n or data[i].notna().any()]
     unnamed = [i for i in keep if not names[i]]
     if unnamed:
         first = int(np.flatnonzero(data[unnamed[0]].notna().to_numpy())[0])
@@ -490,9 +464,9 @@ def read_table(
 ) -> pd.DataFrame:
     r"""Read a CSV or Excel file as strings, keeping every row.
 
-    The type is told by the name and checked against the content. The first row is the
+    The type, told by the name, is checked against the content. The first row is the
     header: names stripped, unique and non-blank (a column with neither name nor values
-    is dropped). Blank lines are skipped; line endings are read as LF.
+    is dropped). Blank lines are skipped.
 
     Parameters
     ----------
@@ -501,8 +475,8 @@ def read_table(
     encoding : str, optional
         Force a text encoding (``'gbk'`` is read as ``'gb18030'``); default: detected.
     sheet : str or int, optional
-        Excel sheet name, or position (0 is the first; ``"1"`` too, unless a sheet has
-        that name). Default: the first sheet.
+        Excel sheet name or position (0 is the first; ``"1"`` too, unless a sheet has that
+        name). Default: the first sheet.
     max_bytes : int, optional
         The most bytes the file may hold (an .xlsx: uncompressed); default: the
         environment variable ``GEOTOOL_MAX_INPUT_BYTES``, else 2 GiB.
@@ -510,9 +484,8 @@ def read_table(
     Returns
     -------
     pandas.DataFrame
-        All cells as strings (empty ones missing), indexed by the line of the file (or
-        Excel row) each row starts on (index name ``"line"``), so messages name the line
-        an editor shows. ``attrs["encoding"]`` is the encoding used (``"xlsx"`` for Excel).
+        Cells as strings (empty ones missing) indexed by the line (or Excel row) each row
+        starts on (index name ``"line"``); ``attrs["encoding"]`` (``"xlsx"`` for Excel).
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -527,7 +500,7 @@ def read_table(
     geotool._errors.InputError: ...bad.csv, line 3: 3 fields where the header has 2 ...
     """
     path = Path(path)
-    where = _where(path)
+    where = short(path, 120)
     limit = _limits.max_input_bytes(max_bytes, "max_bytes")
     raw = _read_bytes(path, limit)
     if not raw.strip():
