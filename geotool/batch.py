@@ -400,7 +400,7 @@ def _plan(
 ) -> _Plan:  # fmt: skip
     """Check the arguments of :func:`estimate` and :func:`run` and estimate the batch."""
     _check_names(statistics, weights)
-    variables, years = _panel(table, id_col, year_col, variables, years)
+    names, chosen = _panel(table, id_col, year_col, variables, years)
     layer, level = _normalise_geo(geo)
     perms = settings.permutations if permutations is None else permutations
     perms = check.permutations(perms, n_units=len(layer))
@@ -409,14 +409,14 @@ def _plan(
         rows = int(table[year_col].value_counts().max())
     units = min(rows, len(layer))
     local = [s for s in statistics if s in LOCAL]
-    specs = len(variables) * len(years) * len(weights)
+    specs = len(names) * len(chosen) * len(weights)
     per_table = sum(_LOCAL_ROW_BYTES[s] for s in local) * units
     written = (specs * len(statistics) + 1) * _ROW_BYTES + specs * per_table
     size = Estimate(
-        len(variables), len(years), len(weights), len(statistics), units, perms,
+        len(names), len(chosen), len(weights), len(statistics), units, perms,
         specs * len(local), written,
     )  # fmt: skip
-    return _Plan(variables, years, layer, level, size)
+    return _Plan(names, chosen, layer, level, size)
 
 
 def estimate(
