@@ -701,10 +701,7 @@ class _Batch:
 
 
 def _chunk_size(tasks: int, threads: int) -> int:
-    """Tasks per future: about four per worker thread, at most 64 each.
-
-    A future costs the scheduler a few milliseconds, as much as a small task.
-    """
+    """Tasks per future (a few ms of scheduler each): ~4 per worker thread, at most 64."""
     return max(1, min(64, -(-tasks // (4 * threads))))
 
 

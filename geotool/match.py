@@ -207,9 +207,8 @@ def _index() -> _Index:
     by_name, by_code = _grouped(_history("county"), "name", "code")
     known = frozenset(units["adcode"])
     former: dict[str, set[str]] = {}
-    for rows in by_name.values():
-        for r in rows:
-            former.setdefault(r["layer_codes"], set()).add(r["name"])
+    for r in (r for rows in by_name.values() for r in rows):
+        former.setdefault(r["layer_codes"], set()).add(r["name"])
     province_rows = provinces[["province_code", "province", "short", "province_en"]].astype(str)
     prefecture_cols = ["prefecture_code", "prefecture", "province_code", "province_administered"]
     prefectures = units[prefecture_cols].drop_duplicates()

@@ -164,10 +164,8 @@ def unit_positions(
             f"geo must be a GeoDataFrame, a GeoSeries or a list of bundled county codes, got "
             f"{type(geo).__name__}."
         )
-    xy, lonlat = pos.xy, pos.lonlat
-    out = pd.DataFrame(
-        {"x": xy[:, 0], "y": xy[:, 1], "lon": lonlat[:, 0], "lat": lonlat[:, 1]}, index=ids
-    )
+    xy, columns = pos.xy, ["x", "y", "lon", "lat"]
+    out = pd.DataFrame(np.column_stack([xy, pos.lonlat]), index=ids, columns=columns)
     if coast is not None:
         line = gpd.GeoSeries(
             list(coast.geometry) if hasattr(coast, "geometry") else [coast],
@@ -176,8 +174,7 @@ def unit_positions(
         out["km_to_coast"] = shapely.distance(shapely.points(xy), line.union_all()) / 1000
     if core is not None:
         out["km_to_core"] = _bearing_km(*core, out["lon"].to_numpy(), out["lat"].to_numpy())[1]
-    out.attrs["crs"] = pos.crs.to_wkt()
-    out.attrs["crs_note"] = pos.crs_note
+    out.attrs.update(crs=pos.crs.to_wkt(), crs_note=pos.crs_note)
     return out
 
 
@@ -313,10 +310,7 @@ def gradient(
                 "order": order, "position": position, "n": len(o), **res,
                 "expected_sign": "-" if expected < 0 else "+", "supports": supports,
             })  # fmt: skip
-    out = pd.DataFrame(rows)
-    out["permutations"] = permutations
-    out["seed"] = seed
-    return out
+    return pd.DataFrame(rows).assign(permutations=permutations, seed=seed)
 
 
 def yearly_centres(
