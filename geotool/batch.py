@@ -512,6 +512,19 @@ def run(
     all_tasks = tasks(plan.variables, plan.years, [_spec_name(w) for w in weights], statistics)
     batch = _Batch(values, plan.size.permutations, seed, alpha)
     batch.build(plan, weights, islands)
+    result = _written(batch, all_tasks, client, left_out, out=out, inputs=inputs)
+    failed = result[result["status"] == "failed"]
+    if len(failed):
+        first = f"{failed['key'].iloc[0]}: {failed['error'].iloc[0]}"
+        log(f"batch: {len(failed)} of {len(result)} tasks failed (first: {first})", logging.WARNING)
+    return result
+
+
+def _written(
+    batch: _Batch, all_tasks: list[Task], client: Client | None, left_out: pd.DataFrame, *,
+    out: Path | str | None, inputs: Sequence[Path | str],
+) -> pd.DataFrame:  # fmt: skip
+    """The batch's table, its tasks run with their local tables (and it) written to ``out``."""
     with contextlib.ExitStack() as stack:
         if out is not None:
             owner = "geotool batch"
@@ -523,10 +536,6 @@ def run(
             batch.folder.write("batch.csv", to_csv_bytes(result, index=False))
             if len(left_out):
                 batch.folder.write("left_out.csv", to_csv_bytes(left_out, index=False))
-    failed = result[result["status"] == "failed"]
-    if len(failed):
-        first = f"{failed['key'].iloc[0]}: {failed['error'].iloc[0]}"
-        log(f"batch: {len(failed)} of {len(result)} tasks failed (first: {first})", logging.WARNING)
     return result
 
 
