@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,7 @@ COLUMNS = [
 ]  # fmt: skip
 _CLASSES = {"High-High": "high_high", "Low-Low": "low_low", "Low-High": "low_high",
             "High-Low": "high_low"}  # fmt: skip
+_COUNTS = ["n", *_CLASSES.values(), "significant"]
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,8 @@ def tasks(
 
 
 def _row(task: Task, n: int, permutations: int, seed: int, **more: Any) -> dict[str, Any]:
-    return {
-        "key": task.key, "variable": task.variable, "year": task.year, "weights": task.weights,
-        "statistic": task.statistic, "n": n, "permutations": permutations, "seed": seed, **more,
-    }  # fmt: skip
+    return {"key": task.key, **asdict(task), "n": n, "permutations": permutations, "seed": seed,
+            **more}  # fmt: skip
 
 
 def _global_task(task: Task, values: pd.Series, w: Weights, row: dict[str, Any]) -> None:
@@ -181,54 +180,43 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str |
     import geopandas as gpd
 
     from geotool import boundaries
+    from geotool.geofile import to_id
 
+    if isinstance(geo, str) and geo not in boundaries.LEVELS:
+        levels = "'county', 'prefecture' or 'province'"
+        raise InputError(f"geo must be a GeoDataFrame or {levels}, got {geo[:40]!r}.")
     if isinstance(geo, str):
-        if geo not in ("county", "prefecture", "province"):
-            msg = (
-                "geo must be a GeoDataFrame or 'county', 'prefecture' or 'province', "
-                f"got {geo[:40]!r}."
-            )
-            raise InputError(msg)
         return boundaries.load(geo), geo  # type: ignore[arg-type]
     if not isinstance(geo, gpd.GeoDataFrame):
         msg = f"geo must be a GeoDataFrame or a bundled level name, got {type(geo).__name__}."
         raise InputError(msg)
-    from geotool.geofile import to_id
-
-    index = pd.Index([to_id(v) for v in geo.index], dtype=object)  # 110000.0 is 110000
+    index = pd.Index(geo.index.map(to_id), dtype=object)  # 110000.0 is 110000
     if index.hasnans or index.has_duplicates:
         msg = "geo's index must identify units uniquely (it holds duplicates or blanks)."
         raise InputError(msg)
-    out = geo.copy()
-    out.index = index.astype(str)
-    return out, None
+    return geo.set_axis(index.astype(str)), None
 
 
 def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd.Series:
-    """Each row's unit in ``geo`` (its index).
+    """Each row's unit in ``geo``: by code, by a name unique in the layer, by resolve().
 
-    From codes, names the layer has, or names and codes :func:`geotool.match.resolve`
-    knows at a bundled ``level`` (None: the user's own geometry, codes and its names).
+    At a bundled ``level``, :func:`geotool.match.resolve` finds short, old or typo'd names.
     """
     from geotool.geofile import to_id
+    from geotool.match import resolve
 
-    labels = ids.index  # worked by position: a table's index may repeat (concatenated years)
-    ids = ids.reset_index(drop=True)
+    labels, ids = ids.index, ids.reset_index(drop=True)  # by position: an index may repeat
     codes, distinct = pd.factorize(ids)  # a panel repeats its units: each is read once
-    read = np.array([to_id(v) for v in distinct] + [None], dtype=object)
-    text = pd.Series(read[codes], dtype="string")  # code -1 (missing) takes the last: None
+    read = pd.Series([*map(to_id, distinct), None], dtype="string")
+    text = read.iloc[codes].reset_index(drop=True)  # code -1 (missing) takes the last: None
     out = text.where(text.isin(geo.index))
-    missing = out.isna() & text.notna()
     name_col = next((c for c in ("name", "prefecture", "province") if c in geo.columns), None)
-    if missing.any() and name_col is not None:
+    if name_col is not None:
         names = geo[name_col].astype(str)
         unique = names[~names.duplicated(keep=False)]
-        by_name = pd.Series(unique.index, index=unique.to_numpy())
-        out = out.fillna(text.map(by_name))
-        missing = out.isna() & text.notna()
+        out = out.fillna(text.map(pd.Series(unique.index, index=unique.to_numpy())))
+    missing = out.isna() & text.notna()
     if missing.any() and level is not None:  # short names, old names, typos: as run does
-        from geotool.match import resolve
-
         left = pd.DataFrame({"unit": text[missing].astype(str)})
         found = resolve(left, name_col="unit", level=level)
         ok = (found["match_status"] == "matched") & found["adcode"].isin(geo.index)
@@ -248,8 +236,7 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
             "row resolves), or leave those rows out."
         )
         raise InputError(msg)
-    out.index = labels
-    return out.astype(str)
+    return out.set_axis(labels).astype(str)
 
 
 def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) -> None:
@@ -343,11 +330,7 @@ def _panel(
 
 @dataclass(frozen=True)
 class Estimate:
-    """The size of a batch before it runs: its tasks, their work, and its output.
-
-    ``units`` bounds the units of a task (the rows of a year, at most the layer's);
-    ``output_bytes`` counts ``batch.csv`` and the local tables.
-    """
+    """The size of a batch before it runs (``output_bytes``: batch.csv and local tables)."""
 
     variables: int
     years: int
@@ -366,12 +349,9 @@ class Estimate:
     def describe(self) -> str:
         """One line: the tasks, their factors, the units, the output."""
         factors = " x ".join(
-            f"{n:,} {word if n == 1 else plural}"
-            for n, word, plural in (
-                (self.variables, "variable", "variables"), (self.years, "year", "years"),
-                (self.weights, "weights spec", "weights specs"),
-                (self.statistics, "statistic", "statistics"),
-            )
+            f"{n:,} {word}{'s' if n != 1 else ''}"
+            for n, word in ((self.variables, "variable"), (self.years, "year"),
+                            (self.weights, "weights spec"), (self.statistics, "statistic"))
         )  # fmt: skip
         size = next(
             f"{self.output_bytes / scale:.3g} {unit}"
@@ -414,35 +394,29 @@ class _Plan:
 
 
 def _plan(
-    table: pd.DataFrame,
-    geo: gpd.GeoDataFrame | str,
-    options: dict[str, Any],
-    weights: list[str | Weights],
-    statistics: list[str],
-) -> _Plan:
+    table: pd.DataFrame, geo: gpd.GeoDataFrame | str, weights: list[str | Weights],
+    statistics: list[str], *, id_col: str, year_col: str | None,
+    variables: Sequence[str] | None, years: Sequence[int] | None, permutations: int | None,
+) -> _Plan:  # fmt: skip
     """Check the arguments of :func:`estimate` and :func:`run` and estimate the batch."""
     _check_names(statistics, weights)
-    year_col = options["year_col"]
-    variables, years = _panel(
-        table, options["id_col"], year_col, options["variables"], options["years"]
-    )
+    names, chosen = _panel(table, id_col, year_col, variables, years)
     layer, level = _normalise_geo(geo)
-    perms = options["permutations"]
-    perms = settings.permutations if perms is None else perms
+    perms = settings.permutations if permutations is None else permutations
     perms = check.permutations(perms, n_units=len(layer))
     rows = len(table)
     if year_col is not None and rows:
         rows = int(table[year_col].value_counts().max())
     units = min(rows, len(layer))
     local = [s for s in statistics if s in LOCAL]
-    specs = len(variables) * len(years) * len(weights)
+    specs = len(names) * len(chosen) * len(weights)
     per_table = sum(_LOCAL_ROW_BYTES[s] for s in local) * units
     written = (specs * len(statistics) + 1) * _ROW_BYTES + specs * per_table
     size = Estimate(
-        len(variables), len(years), len(weights), len(statistics), units, perms,
+        len(names), len(chosen), len(weights), len(statistics), units, perms,
         specs * len(local), written,
     )  # fmt: skip
-    return _Plan(variables, years, layer, level, size)
+    return _Plan(names, chosen, layer, level, size)
 
 
 def estimate(
@@ -459,12 +433,12 @@ def estimate(
 ) -> Estimate:
     """The size of the batch :func:`run` would run, before any work (see its parameters).
 
-    ``.check()`` of the result refuses it over :data:`MAX_TASKS` and :data:`MAX_OUTPUT_GB`,
-    as :func:`run` does.
+    ``.check()`` of the result refuses it over the limits, as :func:`run` does.
     """
-    options = {"id_col": id_col, "year_col": year_col, "variables": variables, "years": years,
-               "permutations": permutations}  # fmt: skip
-    return _plan(table, geo, options, list(weights), list(statistics)).size
+    return _plan(
+        table, geo, list(weights), list(statistics), id_col=id_col, year_col=year_col,
+        variables=variables, years=years, permutations=permutations,
+    ).size  # fmt: skip
 
 
 def run(
@@ -492,34 +466,25 @@ def run(
     Parameters
     ----------
     table : pandas.DataFrame
-        Wide (a row per unit) or long (a row per unit and year, with ``year_col``).
-        Units are geo's codes or names (bundled layers also resolve names through
-        :func:`geotool.match.resolve`).
+        Wide (a row per unit) or long (a row per unit and year, with ``year_col``); units
+        are geo's codes or names (bundled layers also through :func:`geotool.match.resolve`).
     geo : geopandas.GeoDataFrame or {"county", "prefecture", "province"}
         The units' polygons (a unique index of codes), or a bundled layer.
-    id_col, year_col : str
-        The column of units, and the year column of a long table.
-    variables, years : sequence, optional
-        Default every numeric column but ``id_col`` and ``year_col``, every year.
+    id_col, year_col, variables, years
+        The unit and year columns; default every numeric other column, every year.
     weights : sequence of str or Weights
-        Specs of :func:`geotool.weights.build` (built once per set of units), or weights
-        built beforehand (e.g. by :func:`contiguity`), named by their ``spec``.
+        Specs of :func:`geotool.weights.build` (built once per set of units), or prebuilt
+        weights (e.g. :func:`contiguity`) named by their ``spec``.
     statistics : sequence of str
         Some of :data:`STATISTICS` (``lisa`` and ``gi_star`` write a table per task).
-    permutations, seed : int, optional
-        Default :data:`geotool.settings.permutations` and ``seed``; each task's seed is
-        :func:`task_seed` of the batch seed and its key.
-    alpha : float
-        Significance level of the local classes.
-    islands : {"nearest", "drop", "keep"}
-        The island rule of :func:`geotool.weights.build`.
+    permutations, seed, alpha, islands
+        As in :mod:`geotool.settings` and :func:`geotool.weights.build`; a task's seed is
+        :func:`task_seed` of ``seed`` and its key.
     client : distributed.Client, optional
         Run the tasks on this cluster (see :func:`cluster`); ``None`` runs them here.
-    out : pathlib.Path or str, optional
-        A folder written as one transaction (:class:`geotool._outdir.OutputFolder`):
-        ``batch.csv``, ``local/<key>.csv`` per local task and ``left_out.csv``.
-    inputs : sequence of pathlib.Path or str
-        Files the batch read: never written over.
+    out, inputs
+        A folder written as one transaction (``batch.csv``, ``local/<key>.csv``,
+        ``left_out.csv``), and files it must never write over.
     max_tasks, max_output_gb : int, float
         Limits checked before any work (:meth:`Estimate.check`).
 
@@ -527,16 +492,17 @@ def run(
     -------
     pandas.DataFrame
         A row per task in task order, :data:`COLUMNS`: ``status`` ``ok`` or ``failed``
-        (with ``error``). Cells without a finite number are left out of their task and
+        (with ``error``); cells without a finite number are left out of their task and
         listed in ``attrs["left_out"]`` (and ``left_out.csv``).
 
     """
     alpha = check.alpha(alpha)
     seed = check.seed(settings.seed if seed is None else seed)
     weights, statistics = list(weights), list(statistics)
-    options = {"id_col": id_col, "year_col": year_col, "variables": variables, "years": years,
-               "permutations": permutations}  # fmt: skip
-    plan = _plan(table, geo, options, weights, statistics)
+    plan = _plan(
+        table, geo, weights, statistics, id_col=id_col, year_col=year_col,
+        variables=variables, years=years, permutations=permutations,
+    )  # fmt: skip
     plan.size.check(max_tasks=max_tasks, max_output_gb=max_output_gb)
     log(f"batch: {plan.size.describe()}")
     units = _resolve_ids(table[id_col], plan.layer, plan.level)
@@ -546,26 +512,30 @@ def run(
     all_tasks = tasks(plan.variables, plan.years, [_spec_name(w) for w in weights], statistics)
     batch = _Batch(values, plan.size.permutations, seed, alpha)
     batch.build(plan, weights, islands)
+    result = _written(batch, all_tasks, client, left_out, out=out, inputs=inputs)
+    failed = result[result["status"] == "failed"]
+    if len(failed):
+        first = f"{failed['key'].iloc[0]}: {failed['error'].iloc[0]}"
+        log(f"batch: {len(failed)} of {len(result)} tasks failed (first: {first})", logging.WARNING)
+    return result
+
+
+def _written(
+    batch: _Batch, all_tasks: list[Task], client: Client | None, left_out: pd.DataFrame, *,
+    out: Path | str | None, inputs: Sequence[Path | str],
+) -> pd.DataFrame:  # fmt: skip
+    """The batch's table, its tasks run with their local tables (and it) written to ``out``."""
     with contextlib.ExitStack() as stack:
         if out is not None:
             owner = "geotool batch"
             batch.folder = stack.enter_context(OutputFolder(out, inputs=inputs, owner=owner))
         result = pd.DataFrame(batch.execute(all_tasks, client), columns=COLUMNS)
-        result["year"] = result["year"].astype("Int64")
-        for col in ("n", "high_high", "low_low", "low_high", "high_low", "significant"):
-            result[col] = result[col].astype("Int64")
+        result = result.astype(dict.fromkeys(["year", *_COUNTS], "Int64"))
         result.attrs["left_out"] = left_out
         if batch.folder is not None:
             batch.folder.write("batch.csv", to_csv_bytes(result, index=False))
             if len(left_out):
                 batch.folder.write("left_out.csv", to_csv_bytes(left_out, index=False))
-    failed = result[result["status"] == "failed"]
-    if len(failed):
-        log(
-            f"batch: {len(failed)} of {len(result)} tasks failed (first: {failed['key'].iloc[0]}: "
-            f"{failed['error'].iloc[0]})",
-            logging.WARNING,
-        )
     return result
 
 
@@ -596,16 +566,12 @@ def _left_out(
     unusable = ~np.isfinite(column.to_numpy(float))
     raw = table[var][unusable]
     reason = np.where(column[unusable].isna(), "not a number", "not finite")
-    return column, pd.DataFrame(
-        {
-            "row": table.index[unusable],
-            "unit": units.to_numpy()[unusable],
-            "year": year[unusable].to_numpy() if year is not None else pd.NA,
-            "variable": var,
-            "value": raw.astype(str).where(raw.notna(), ""),
-            "reason": np.where(raw.isna(), "blank", reason),
-        }
-    )
+    return column, pd.DataFrame({
+        "row": table.index[unusable], "unit": units.to_numpy()[unusable],
+        "year": year[unusable].to_numpy() if year is not None else pd.NA, "variable": var,
+        "value": raw.astype(str).where(raw.notna(), ""),
+        "reason": np.where(raw.isna(), "blank", reason),
+    })  # fmt: skip
 
 
 def _values(
@@ -744,10 +710,7 @@ class _Batch:
 
 
 def _chunk_size(tasks: int, threads: int) -> int:
-    """Tasks per future: about four per worker thread, at most 64 each.
-
-    A future costs the scheduler a few milliseconds, as much as a small task.
-    """
+    """Tasks per future (a few ms of scheduler each): ~4 per worker thread, at most 64."""
     return max(1, min(64, -(-tasks // (4 * threads))))
 
 
@@ -790,27 +753,12 @@ def contiguity(
     npartitions: int | None = None,
     client: Client | None = None,
 ) -> Weights:
-    """Contiguity weights of a very large polygon layer, found partition by partition.
+    """Queen (or ``rook``) weights of a very large polygon layer, partition by partition.
 
-    dask-geopandas' ``spatial_shuffle`` partitions, joined with themselves
-    (``intersects``) on ``client``'s workers or dask's local threads.
-
-    Parameters
-    ----------
-    geo : geopandas.GeoDataFrame
-        Polygons with a unique index (the weights' ids).
-    rook : bool
-        Rook (a shared edge) instead of queen (a shared point) contiguity.
-    npartitions : int, optional
-        Default: one per 50,000 polygons, at least 2.
-    client : distributed.Client, optional
-        Compute on this cluster.
-
-    Returns
-    -------
-    Weights
-        Binary weights, ``spec`` ``"queen-partitioned"`` or ``"rook-partitioned"``.
-
+    dask-geopandas' ``spatial_shuffle`` partitions (``npartitions``, default one per
+    50,000 polygons, at least 2) are joined with themselves on ``client`` or dask's local
+    threads. Binary weights on geo's unique index, ``spec`` ``"queen-partitioned"`` or
+    ``"rook-partitioned"``.
     """
     import dask_geopandas
     import geopandas as gpd
@@ -864,24 +812,11 @@ def cluster(
 ) -> Iterator[Client]:
     """A ``distributed.Client`` of a ``LocalCluster`` here, or of a running scheduler.
 
-    Parameters
-    ----------
-    workers : int, optional
-        Worker processes of the local cluster (one thread each); default the CPUs this
-        process may use, at most two per CPU (more is lowered, with a warning).
-    scheduler : str, optional
-        A running scheduler's address (``tcp://host:8786``, ``host:8786``, ``tls://``,
-        ``ws://``, ``wss://``) or scheduler file; its workers need geotool. Checked
-        first (:func:`geotool._scheduler.probe`): a port nothing listens on or a service
-        that is no dask scheduler is refused within ``connect_timeout`` seconds.
-    connect_timeout : float, default 10
-        Seconds the scheduler has to answer, and its first worker to be there.
-
-    Yields
-    ------
-    distributed.Client
-        Closed, with its local cluster, when the block ends.
-
+    ``workers``: local worker processes (one thread each), default the usable CPUs, at
+    most two per CPU (more is lowered, with a warning). ``scheduler``: an address
+    (``tcp://``, ``host:port``, ``tls://``, ``ws://``, ``wss://``) or scheduler file,
+    probed first: no dask scheduler there is refused within ``connect_timeout`` seconds.
+    The client (and its local cluster) is closed when the block ends.
     """
     try:
         from distributed import Client, LocalCluster

@@ -1,15 +1,9 @@
 """City clusters (城市群): membership under named official definitions, and the county network.
 
-``data/clusters.csv`` (rebuilt by ``tools/make_clusters.py``) has one row per (definition,
-prefecture) with a member ``rule``: the ``whole`` prefecture, ``include`` or ``exclude`` a
-list of county-level units, ``unverified`` (part of the counties, no list checked: no
-member invented) or ``contested`` (left out); ``cluster_cores.csv`` each cluster's core
-cities. A **definition set** lists definitions in priority order; a unit counts for the
-first that holds it (its *primary* cluster). ``report2020`` reproduces the 2020 report's
-counts (二(六)); ``plans`` holds the latest official definition of each of the 19
-national clusters plus the 淮海 economic zone's 2018 core. A user's set is a YAML file
-(``name:``, ``definitions:``) or a CSV with a ``definition`` column. Units that no
-longer exist resolve to today's (莱芜市 is 莱芜区 + 钢城区; 杨凌示范区 is 杨陵区).
+``data/clusters.csv`` has one row per (definition, prefecture) with a member ``rule``:
+``whole``, ``include`` or ``exclude`` listed counties, ``unverified`` (no member invented)
+or ``contested`` (left out). A **definition set** (:data:`SETS`, or a user's YAML/CSV file)
+lists definitions in priority order; a unit's *primary* cluster is the first holding it.
 """
 
 from __future__ import annotations
@@ -169,23 +163,16 @@ def _members(definition: str) -> pd.DataFrame:
         out += [{"adcode": c, "prefecture_listed": r["prefecture"], "rule": r["rule"],
                  "confidence": r["confidence"]} for c in codes]  # fmt: skip
     frame = pd.DataFrame(out).drop_duplicates("adcode")
-    first = rows.iloc[0]
-    frame.insert(1, "definition", definition)
-    frame.insert(2, "cluster_id", first["cluster_id"])
-    frame.insert(3, "cluster_zh", first["cluster_zh"])
-    frame.insert(4, "cluster_en", first["cluster_en"])
+    for i, col in enumerate(["definition", "cluster_id", "cluster_zh", "cluster_en"], 1):
+        frame.insert(i, col, rows.iloc[0][col])
     return frame.reset_index(drop=True)
 
 
 def members(definition: str) -> pd.DataFrame:
     """County-level units of one definition (adcode, cluster, the prefecture as listed, rule).
 
-    Examples
-    --------
-    >>> m = members("hohhot_baotou_ordos_yulin_2018")
-    >>> sorted(m["prefecture_listed"].unique())
+    >>> sorted(members("hohhot_baotou_ordos_yulin_2018")["prefecture_listed"].unique())
     ['包头市', '呼和浩特市', '榆林市', '鄂尔多斯市']
-
     """
     return _members(definition).copy()
 
@@ -254,21 +241,14 @@ def _yaml_set(path: Path, text: str) -> tuple[Any, Any]:
 def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.DataFrame:
     """Every unit's clusters under a set, and its primary cluster.
 
-    ``level="county"``: the county-level units each definition covers. ``"prefecture"``:
-    a prefecture is a member when a definition names it, wholly or in part (``scope``),
-    even "in part" without a checked county list; province-administered units (仙桃市
-    429004 ...) are rows of their own. Contested rows count at neither level.
+    At ``"prefecture"`` level a prefecture named wholly or in part is a member (``scope``),
+    province-administered units are rows of their own; contested rows count at neither.
+    Indexed by adcode: ``clusters``, ``definitions`` (";"-joined, in priority order),
+    ``n_clusters``, ``primary_cluster``, ``primary_definition``, ``primary_zh``.
 
-    Indexed by adcode: ``clusters`` and ``definitions`` (";"-joined, in priority order),
-    ``n_clusters``, ``primary_cluster``, ``primary_definition``, ``primary_zh`` (empty
-    outside every cluster) and, at prefecture level, ``scope`` (``whole`` or ``partial``).
-
-    Examples
-    --------
     >>> m = membership("report2020", level="prefecture")
     >>> m.loc["320500", ["name", "primary_cluster", "scope"]].tolist()
     ['苏州市', 'yangtze_delta', 'whole']
-
     """
     if level not in ("county", "prefecture"):
         raise InputError(f"level must be 'county' or 'prefecture', got {short(level)!r}.")
@@ -344,11 +324,7 @@ def _summary(allm: pd.DataFrame, names: pd.Series, **extra: str) -> pd.DataFrame
 
 
 def polygons(spec: str | Path = "report2020") -> gpd.GeoDataFrame:
-    """One dissolved polygon per definition of a set, with its members' names and counts.
-
-    EPSG:4326: ``definition, cluster_id, cluster_zh, cluster_en, priority, n_units,
-    n_prefectures, members`` (unit names, ";"-joined).
-    """
+    """One dissolved polygon per definition of a set (EPSG:4326), its members and counts."""
     _, defs = load_set(spec)
     return _polygons(tuple(defs)).copy()
 
@@ -381,11 +357,7 @@ def _polygons(defs: tuple[str, ...]) -> gpd.GeoDataFrame:
 
 
 def check_geometry(spec: str | Path = "report2020") -> dict[str, int]:
-    """Check membership by code against geometry (a unit's point in the definition's polygon).
-
-    Returns definition -> number of member units; a disagreement is a
-    :class:`geotool._errors.DataError` naming the units.
-    """
+    """Check membership by code against geometry: definition -> member units, or DataError."""
     _, defs = load_set(spec)
     return dict(_check_geometry(tuple(defs)))
 
@@ -413,11 +385,9 @@ def _check_geometry(defs: tuple[str, ...]) -> dict[str, int]:
 
 
 def ranking_counts(spec: str | Path, table: pd.DataFrame, *, level: str = "county") -> pd.DataFrame:
-    """Units of a table per primary cluster under a set (the report's 二(六) figures).
+    """Units of a table (``adcode``, ``name``, ``rank``) per primary cluster under a set.
 
-    ``table`` holds ``adcode`` and ``name`` of bundled units at ``level`` (and ``rank`` to
-    list names in rank order). One row per cluster in priority order plus ``outside``:
-    ``cluster_id, cluster_zh, definition, count, units``.
+    One row per cluster in priority order plus ``outside`` (the report's 二(六) figures).
     """
     _, defs = load_set(spec)
     ms = membership(spec, level=level)
@@ -477,9 +447,8 @@ def network(
 ) -> nx.Graph:
     """The units as an undirected networkx graph: nodes the weights' ids, edges their links.
 
-    Edge attribute ``weight`` keeps the value; ``positions`` (``x``, ``y``) and
-    ``attributes`` (frames on the ids) become node attributes; ``crs`` (of ``x``/``y``)
-    is stored as ``G.graph["crs"]``.
+    Edges keep the ``weight``; ``positions`` and ``attributes`` (frames on the ids) become
+    node attributes; ``crs`` (of the positions) is ``G.graph["crs"]``.
     """
     w = as_weights(w)
     import networkx as nx
@@ -505,10 +474,9 @@ def belts(
 ) -> pd.DataFrame:
     """Belts: connected groups of ``selected`` units (booleans on their index) over ``w``.
 
-    ``order`` (a rank, 1 = best), ``labels`` (names to list) and ``groups`` (e.g. primary
-    cluster, counted per belt) are Series on the units' index. One row per belt, largest
-    first: ``size``, ``members`` (";"-joined, best first), ``best_rank`` (with ``order``),
-    ``groups`` (with ``groups``).
+    ``order`` (rank, 1 = best), ``labels`` and ``groups`` (counted per belt) are Series on
+    the units' index. One row per belt, largest first: ``size``, ``members`` (best first),
+    ``best_rank`` and ``groups`` (when given).
     """
     w = as_weights(w)
     chosen = _selected_units(selected)
@@ -577,11 +545,9 @@ def _selected_units(selected: object) -> pd.Index:
 
 
 def table_belts(table: pd.DataFrame, spec: str | Path = "report2020") -> pd.DataFrame:
-    """Belts of a table's bundled units over county contiguity, with their clusters.
+    """The report's industrial belts: :func:`belts` of a table's units (``adcode``, ``rank``).
 
-    The report's "industrial belts": :func:`belts` of every unit of ``table``
-    (``adcode``, ``rank``) over :func:`county_contiguity`, listed by name in rank order,
-    with the primary clusters under ``spec`` counted in a ``clusters`` column.
+    Over :func:`county_contiguity`, listed by name, primary clusters counted in ``clusters``.
     """
     table = _known(table)
     return belts(
@@ -615,24 +581,18 @@ _WEIGHTS = Record(
 def county_contiguity() -> Weights:
     """Queen contiguity of every bundled county-level unit, islands left alone (cached).
 
-    The network the report's belts and hops run on: the shipped neighbour table, no
-    bridges (an island is a belt of its own, and has no path to a core).
+    No bridges: an island is a belt of its own, and has no path to a core.
     """
     from geotool.weights import build
 
     return build(boundaries.units().index, "queen", islands="keep")
 
 
-def _cores() -> pd.DataFrame:
-    return pd.read_csv(settings.data_dir / "cluster_cores.csv", dtype=str)
-
-
 def core_distances(spec: str | Path = "report2020") -> pd.DataFrame:
     """For every member unit of a set (by primary cluster): distance to the nearest core.
 
-    A core is the municipal districts of a cluster's core cities (``cluster_cores.csv``).
-    ``hops``: county-adjacency steps to it (NaN without a path); ``km``: geodesic
-    distance between representative points.
+    A core is the municipal districts of a cluster's core cities (``cluster_cores.csv``);
+    ``hops`` county-adjacency steps to it (NaN: no path), ``km`` geodesic.
     """
     name, defs = load_set(spec)
     return _core_distances(name, tuple(defs)).copy()
@@ -651,25 +611,22 @@ def _core_distances(name: str, defs: tuple[str, ...]) -> pd.DataFrame:
 
     ms = _membership(name, defs)
     units = boundaries.units()
-    cores = _cores()
+    cores = pd.read_csv(settings.data_dir / "cluster_cores.csv", dtype=str)
     geod = pyproj.Geod(ellps="WGS84")
+    urban_types = ["district", "sar_district", "prefecture_city_undivided"]
     frames = []
     for cluster, part in ms[ms["primary_cluster"] != ""].groupby("primary_cluster"):
         rows = cores[cores["cluster_id"] == cluster]
         core_units = []
         for r in rows.to_dict(orient="records"):
             pool = units.loc[list(_prefecture_codes(str(r["province"]), str(r["core"])))]
-            urban = pool[
-                pool["unit_type"].isin(["district", "sar_district", "prefecture_city_undivided"])
-            ]
+            urban = pool[pool["unit_type"].isin(urban_types)]
             core_units += list(urban.index if len(urban) else pool.index)
         hop = hops(county_contiguity(), core_units)
-        lon = units.loc[part.index, "rep_lon"].to_numpy()[:, None]
-        lat = units.loc[part.index, "rep_lat"].to_numpy()[:, None]
-        clon = units.loc[core_units, "rep_lon"].to_numpy()[None, :]
-        clat = units.loc[core_units, "rep_lat"].to_numpy()[None, :]
-        blon, blat, bclon, bclat = np.broadcast_arrays(lon, lat, clon, clat)
-        _, _, dist = geod.inv(blon, blat, bclon, bclat)
+        here = units.loc[part.index, ["rep_lon", "rep_lat"]].to_numpy()[:, None, :]
+        there = units.loc[core_units, ["rep_lon", "rep_lat"]].to_numpy()[None, :, :]
+        here, there = np.broadcast_arrays(here, there)
+        _, _, dist = geod.inv(here[..., 0], here[..., 1], there[..., 0], there[..., 1])
         frames.append(pd.DataFrame({
             "adcode": part.index, "name": part["name"].to_numpy(), "cluster_id": cluster,
             "core": "、".join(rows["core"]),
@@ -687,11 +644,10 @@ def radiation(
     permutations: int | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
-    """Does being near a cluster's core go with a better rank? Spearman of rank and km.
+    """Does being near a cluster's core go with a better rank? Rank correlations with km.
 
     Per cluster of at least ``min_units`` ranked units, and pooled: Spearman's rho and
-    Kendall's tau-b of rank and distance to the core, with permutation p-values.
-    "Radiation" predicts rho > 0.
+    Kendall's tau-b with permutation p-values ("radiation" predicts rho > 0).
     """
     permutations = check.permutations(
         settings.permutations if permutations is None else permutations, n_units=len(table)
@@ -700,11 +656,8 @@ def radiation(
     dist = core_distances(spec).set_index("adcode")
     table = _known(table)
     table = table[table["adcode"].isin(dist.index)]
-    table = table.assign(
-        km=dist.loc[table["adcode"], "km"].to_numpy(),
-        hops=dist.loc[table["adcode"], "hops"].to_numpy(),
-        cluster_id=dist.loc[table["adcode"], "cluster_id"].to_numpy(),
-    )
+    found = dist.loc[table["adcode"], ["km", "hops", "cluster_id"]]
+    table = table.assign(**{c: found[c].to_numpy() for c in ("km", "hops", "cluster_id")})
     groups = [(c, part) for c, part in table.groupby("cluster_id") if len(part) >= min_units]
     if len(table) >= 3:  # a rank correlation of fewer units is no test
         groups.append(("all", table))
@@ -715,17 +668,11 @@ def radiation(
                                 permutations, rng)  # fmt: skip
         km_median = float(part["km"].median())
         rows.append({"cluster_id": cluster, "n": len(part), "km_median": km_median, **res})
-    out = pd.DataFrame(rows)
-    out["permutations"] = permutations
-    out["seed"] = seed
-    return out
+    return pd.DataFrame(rows).assign(permutations=permutations, seed=seed)
 
 
 def overlaps(spec: str | Path = "plans") -> tuple[nx.Graph, pd.DataFrame]:
-    """The graph of a set's definitions, joined where they share units, and its table.
-
-    Nodes carry ``cluster_zh`` and ``n_units``, edges ``shared`` (how many units).
-    """
+    """The graph of a set's definitions, joined where they share units, and its table."""
     _, defs = load_set(spec)
     sets = {d: set(members(d)["adcode"]) for d in defs}
     import networkx as nx

@@ -1,15 +1,9 @@
 """Resolve what people type (province, prefecture, unit name, code) to adcodes.
 
-Every row comes out ``matched`` (one unit fits), ``ambiguous`` (several fit, or the unit
-was split since: the candidates are listed, nothing is guessed) or ``unmatched`` (the
-closest names are listed; a name of another level says so). A table is matched at one
-level (``county``, ``prefecture``, ``province``, see :func:`gazetteer`; ``auto`` decides
-from the codes or the names). Names are normalised (:func:`normalise`) and may be
-shortened as people do (:func:`stem`, :func:`core`, a beginning that fits one unit: 内蒙).
-Units renamed, re-coded, merged or split since 1981 resolve through
-``data/areacodes_crosswalk.csv`` (龙海市 350681 -> 龙海区 350604). Codes are read
-strictly (six digits, or 12 ending in 000000); anything else leaves its row unmatched
-with a note, never repaired silently.
+Each row is ``matched``, ``ambiguous`` (candidates listed, nothing guessed) or ``unmatched``
+(closest names listed), at one level (:func:`gazetteer`). Units renamed, re-coded, merged or
+split since 1981 resolve through ``data/areacodes_crosswalk.csv``; malformed codes are
+noted, never repaired silently.
 """
 
 from __future__ import annotations
@@ -90,15 +84,10 @@ Result = tuple[str | None, str, str, list[str], str]  # adcode, status, method, 
 def normalise(text: object) -> str:
     """Normalise a typed name: NFKC, no white space, no markers (★, footnote digits).
 
-    Missing values (``None``, ``NaN``, ``pd.NA``, ``NaT``) become the empty string.
+    Missing values become the empty string.
 
-    Examples
-    --------
-    >>> normalise(" 江阴市★ ")
-    '江阴市'
-    >>> normalise("ｋｕｎｓｈａｎ　市")
-    'kunshan市'
-
+    >>> normalise(" 江阴市★ "), normalise("ｋｕｎｓｈａｎ　市")
+    ('江阴市', 'kunshan市')
     """
     if text is None or (pd.api.types.is_scalar(text) and bool(pd.isna(text))):  # type: ignore[call-overload]
         return ""
@@ -109,16 +98,12 @@ def normalise(text: object) -> str:
 
 
 def stem(name: str) -> str:
-    """A unit name without its type suffix (市, 县, 区, 旗, 自治县, ...).
+    """A unit name without its type suffix (市, 县, 区, 旗, 自治县, ...), as tables write it.
 
-    Never down to a single character (城区 stays 城区). Compare normalised names: the
-    stem of 江阴市 is 江阴, which a table may write alone.
+    Never down to one character (城区 stays).
 
-    Examples
-    --------
     >>> stem("江阴市"), stem("准格尔旗"), stem("长阳土家族自治县"), stem("城区")
     ('江阴', '准格尔', '长阳土家族', '城区')
-
     """
     for suffix in _UNIT_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix) + 1:
@@ -130,19 +115,14 @@ _stem = stem
 
 
 def core(name: str) -> str:
-    """A prefecture's or province's name without its type and its ethnic groups.
+    """A prefecture's or province's name as people shorten it: no type, no ethnic groups.
 
-    One suffix (市, 省, 自治区, 自治州, 地区, 盟, 特别行政区) is dropped, then the ethnic
-    groups that end the rest, never down to one character (内蒙古 keeps 蒙古, 西藏 its
-    藏): how people shorten these names, and what :func:`resolve` compares.
+    Never down to one character (西藏 keeps 藏).
 
-    Examples
-    --------
     >>> core("恩施土家族苗族自治州"), core("新疆维吾尔自治区"), core("内蒙古自治区")
     ('恩施', '新疆', '内蒙古')
     >>> core("大兴安岭地区"), core("苏州市"), core("西藏自治区")
     ('大兴安岭', '苏州', '西藏')
-
     """
     out = name
     for suffix in _AREA_SUFFIXES:
@@ -166,7 +146,7 @@ def _keys(name: str) -> set[str]:
 
 def _targets(record: dict[str, str]) -> list[str]:
     """The units of today a record of the code history leads to."""
-    return [c for c in record["layer_codes"].split(";") if c]
+    return list(filter(None, record["layer_codes"].split(";")))
 
 
 def _history_codes(rows: list[dict[str, str]]) -> list[str]:
@@ -227,9 +207,8 @@ def _index() -> _Index:
     by_name, by_code = _grouped(_history("county"), "name", "code")
     known = frozenset(units["adcode"])
     former: dict[str, set[str]] = {}
-    for rows in by_name.values():
-        for r in rows:
-            former.setdefault(r["layer_codes"], set()).add(r["name"])
+    for r in (r for rows in by_name.values() for r in rows):
+        former.setdefault(r["layer_codes"], set()).add(r["name"])
     province_rows = provinces[["province_code", "province", "short", "province_en"]].astype(str)
     prefecture_cols = ["prefecture_code", "prefecture", "province_code", "province_administered"]
     prefectures = units[prefecture_cols].drop_duplicates()
@@ -284,13 +263,12 @@ def _prefecture_codes(text: str, provs: frozenset[str]) -> frozenset[str]:
     return frozenset(units.loc[units["prefecture_unit"].isin(hits), "prefecture_code"])
 
 
-def _label(codes: Iterable[str]) -> str:
-    return _area_label("county", codes)
-
-
 def _area_label(level: str, codes: Iterable[str]) -> str:
     labels = _index().label if level == "county" else _area_index(level).label
     return "; ".join(labels[code] for code in sorted(codes))
+
+
+_label = functools.partial(_area_label, "county")
 
 
 def _close_matches(word: str, options: list[str], n: int) -> list[str]:
@@ -322,11 +300,7 @@ def _closest(name: str, pool: tuple[tuple[str, str, str], ...], n: int = 3) -> l
 
 
 def _read_code(text: str) -> tuple[str | None, str, str]:
-    """Read a normalised code cell: (code, method, note).
-
-    ``code`` is ``""`` when the cell holds no code at all (match by name) and ``None``
-    when it holds something that is not a county's code (the row stays unmatched).
-    """
+    """(code, method, note) of a normalised code cell: code ``""`` for none, ``None`` if bad."""
     found = _CODE.fullmatch(text)
     if found is None:
         if not re.search(r"\d", text):  # any digit, Arabic-Indic too
@@ -346,14 +320,6 @@ def _read_code(text: str) -> tuple[str | None, str, str]:
         )
         return None, "code12", note
     return digits, "code", ""
-
-
-def _code_cell(code_text: str, notes: list[str]) -> tuple[str | None, str, str]:
-    """:func:`_read_code` of a code cell (blank: no code), its note added to ``notes``."""
-    code, method, read_note = _read_code(code_text) if code_text else ("", "", "")
-    if read_note:
-        notes.append(read_note)
-    return code, method, read_note
 
 
 def _in_year(rows: list[dict[str, str]], year: str) -> list[dict[str, str]]:
@@ -469,9 +435,7 @@ def _crosswalk_rows(
 ) -> list[dict[str, str]]:
     """County-level records of the code history named ``name`` that fit the context.
 
-    The context may describe the unit as it was (广东 for 海口市 before 1988, 襄樊 for
-    襄城区) or as it is today (海南, 襄阳): either fits. A prefecture context that was
-    not recognised (``prefs`` empty) is ignored, as elsewhere.
+    The context may describe the unit as it was (广东 for 海口市 before 1988) or as it is.
     """
     idx = _index()
 
@@ -532,20 +496,15 @@ def _county_units() -> pd.DataFrame:
 def gazetteer(level: str = "county") -> pd.DataFrame:
     """The units :func:`resolve` matches against at one level (no geometry).
 
-    Indexed by code, with ``name``, ``province_code``, ``province`` and ``kind``:
-    ``prefecture`` (also 自治州, 地区, 盟), ``municipality`` (北京市 110100, ..., 重庆市
-    500100 and 500200, its counties, by code only) or ``administered`` (济源市 under
-    419000 as in the layer; each member of a group of several, 429000: 仙桃市, ..., under
-    its county code). The county level adds ``prefecture_unit``, the unit it lies in.
+    Indexed by code: ``name``, ``province_code``, ``province``, ``kind`` (``prefecture``,
+    ``municipality``: 重庆市 500200 is its counties, by code only; ``administered``: 济源市
+    419000, each member of a group of several under its county code) and, at the county
+    level, ``prefecture_unit``.
 
-    Examples
-    --------
-    >>> prefectures = gazetteer("prefecture")
-    >>> prefectures.loc[["320500", "500100", "419000", "429004"], "kind"].tolist()
+    >>> gazetteer("prefecture").loc[["320500", "500100", "419000", "429004"], "kind"].tolist()
     ['prefecture', 'municipality', 'administered', 'administered']
     >>> gazetteer("county").loc[["500229", "429004"], "prefecture_unit"].tolist()
     ['500200', '429004']
-
     """
     if level not in boundaries.LEVELS:
         msg = f"level={short(level)!r} is not a level; use one of {boundaries.LEVELS}."
@@ -561,14 +520,10 @@ def _gazetteer_table(level: str) -> pd.DataFrame:
         table.insert(3, "kind", units["unit_type"])
         return table
     if level == "province":
-        provinces = pd.read_csv(settings.data_dir / "provinces.csv", dtype=str)
-        table = provinces.set_index("province_code")[["province"]]
-        table = table.rename(columns={"province": "name"})
-        table["province_code"] = table.index
-        table["province"] = table["name"]
-        table["kind"] = "province"
-        table.index.name = "adcode"
-        return table
+        provinces = _gazetteer()[1]
+        table = pd.DataFrame({"name": provinces["province"].to_numpy()},
+                             index=pd.Index(provinces["province_code"], name="adcode"))  # fmt: skip
+        return table.assign(province_code=table.index, province=table["name"], kind="province")
     first = units.groupby("prefecture_unit", sort=False).head(1)
     administered = first["province_administered"].astype(bool)
     municipality = first["province_code"].isin(MUNICIPALITIES)
@@ -806,18 +761,14 @@ def detect_columns(
 ) -> dict[str, str | None]:  # fmt: skip
     """Find the name, province, prefecture, code and year columns of a user's table.
 
-    Columns named win; the others are recognised by :data:`COLUMN_ALIASES`. The names
-    are in the finest-level column present (县市 of 县市, 地市, 省份; 城市 of 城市, 省份).
-    Returns each role's column or ``None``; raises :class:`MatchError` for a named
-    column missing, two possible name columns (县 and 地区), or neither names nor codes.
+    Columns named win, others are recognised by :data:`COLUMN_ALIASES`; the names are in
+    the finest-level column present. Each role's column or ``None``; :class:`MatchError`
+    for a named column missing, two possible name columns, or neither names nor codes.
 
-    Examples
-    --------
     >>> detect_columns(pd.DataFrame(columns=["县市", "地市", "省份", "年份", "GDP"]))
     {'name': '县市', 'province': '省份', 'prefecture': '地市', 'code': None, 'year': '年份'}
     >>> detect_columns(pd.DataFrame(columns=["城市", "省份", "GDP"]))["name"]
     '城市'
-
     """
     given = {"name": name_col, "province": province_col, "prefecture": prefecture_col,
              "code": code_col, "year": year_col}  # fmt: skip
@@ -864,7 +815,7 @@ def _check_columns(table: pd.DataFrame, given: dict[str, str | None]) -> None:
 def _detect_columns(
     table: pd.DataFrame, given: dict[str, str | None]
 ) -> tuple[dict[str, str | None], str | None]:
-    """:func:`detect_columns` of the ``given`` columns, and the level the name header says."""
+    """:func:`detect_columns`, and the level the name header says."""
     _check_columns(table, given)
     found: dict[str, str | None] = dict(given)
     taken = {c for c in given.values() if c}
@@ -906,8 +857,7 @@ def _detect_columns(
 def _factorize(column: pd.Series) -> tuple[np.ndarray, list[object]]:
     """Codes (``-1`` for missing) and distinct values of a column.
 
-    Two cells share a code only when :func:`normalise` cannot tell them apart: pandas
-    alone would merge ``1``, ``1.0`` and ``True``, or ``0.0`` and ``-0.0``.
+    Unlike plain ``pd.factorize``, never merges ``1``, ``1.0`` and ``True``, or ``-0.0``.
     """
     values = column.to_numpy()
     kind = values.dtype.kind
@@ -937,11 +887,7 @@ def _distinct_normalised(column: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _refuse_surrogates(column: pd.Series, name: str) -> None:
-    r"""Refuse a column holding lone surrogates: no file can hold them (nor the match report).
-
-    Decoded files never hold one; a Python string can (``"\ud800"``, or bytes decoded
-    with ``errors="surrogateescape"``). Only the distinct texts are searched.
-    """
+    """Refuse a column holding lone surrogates (a Python string can, a file cannot)."""
     texts = [v for v in pd.unique(column.to_numpy(dtype=object)) if isinstance(v, str)]
     if not any(_SURROGATE.search(t) for t in texts):
         return
@@ -956,20 +902,18 @@ def _refuse_surrogates(column: pd.Series, name: str) -> None:
 
 
 class _Progress:
-    """Log how far a long resolve has got: nothing for the first two seconds."""
+    """Log how far a long resolve has got, every two seconds after the first two."""
 
     def __init__(self, rows: int) -> None:
-        self.rows = rows
+        self.rows, self.said = rows, False
         self.start = time.perf_counter()
         self.due = self.start + _PROGRESS_AFTER_S
-        self.said = False
 
     def __call__(self, what: Callable[[], str]) -> None:
         now = time.perf_counter()
         if now >= self.due:
             log(f"match: {what()} ({now - self.start:.0f} s)", progress=True)
-            self.due = now + _PROGRESS_AFTER_S
-            self.said = True
+            self.due, self.said = now + _PROGRESS_AFTER_S, True
 
     def done(self) -> None:
         if self.said:
@@ -984,25 +928,15 @@ def resolve(
 ) -> pd.DataFrame:  # fmt: skip
     """Resolve each row of ``table`` to a six-digit adcode.
 
-    The unit columns not given are recognised by their names (:func:`detect_columns`);
-    ``year_col`` serves county codes that once meant another unit (130107 was 井陉矿区
-    in 1983-1988). ``level`` is "county", "prefecture", "province" or "auto": from the
-    codes (xx0000 province, xxxx00 prefecture, else county), else the level at which
-    most names are units (the name header breaks ties: 城市 suggests prefecture). Each
-    distinct row is resolved once (a million-row panel takes seconds; progress is
-    logged after two seconds).
+    Columns not given are recognised by name (:func:`detect_columns`); ``year_col`` serves
+    county codes that once meant another unit (130107). ``level="auto"`` decides from the
+    codes (xx0000 province, xxxx00 prefecture), else where most names are units (the name
+    header breaks ties). Each distinct row is resolved once.
 
-    Returns a copy of ``table`` (same index and rows) with :data:`MATCH_COLUMNS`:
-    ``adcode`` (``<NA>`` unless matched), ``match_status`` (matched / ambiguous /
-    unmatched), ``match_method`` (code, code12, name, name-short, name-prefix,
-    crosswalk, name-stem, ...), ``match_candidates`` ("code name; ...") and
-    ``match_note``; ``attrs["level"]`` and ``attrs["level_reason"]`` say the level and
-    why. Raises :class:`MatchError` (an :class:`InputError`) for an empty table or no
-    usable column, :class:`InputError` for two columns of one name, no name and no code
-    in any row, or an unknown ``level``.
+    Returns a copy of ``table`` with :data:`MATCH_COLUMNS` (``adcode`` ``<NA>`` unless
+    ``match_status`` is matched; candidates as "code name; ...") and ``attrs["level"]``,
+    ``attrs["level_reason"]``. Raises :class:`MatchError` or :class:`InputError`.
 
-    Examples
-    --------
     >>> rows = pd.DataFrame({"省": ["福建", "吉林", None], "县": ["龙海市", "朝阳区", "朝阳区"]})
     >>> resolve(rows)[["adcode", "match_status", "match_method"]].to_numpy().tolist()
     [['350604', 'matched', 'crosswalk'], ['220104', 'matched', 'name'], [<NA>, 'ambiguous', 'name']]
@@ -1034,15 +968,12 @@ def resolve(
             f"resolved {weight[i]:,} of {len(table):,} rows ({i + 1:,} of {len(first):,} distinct)"
         ))  # fmt: skip
     out = table.rename(columns={c: f"{c}_input" for c in MATCH_COLUMNS if c in table.columns})
-    columns = list(zip(*results, strict=True))
-    out["adcode"] = pd.array(np.array(columns[0], dtype=object)[key], dtype="string")
-    out["match_status"] = np.array(columns[1], dtype=object)[key]
-    out["match_method"] = np.array(columns[2], dtype=object)[key]
-    labels = [_area_label(level, c) if c else "" for c in columns[3]]
-    out["match_candidates"] = np.array(labels, dtype=object)[key]
-    out["match_note"] = np.array(columns[4], dtype=object)[key]
-    out.attrs["level"] = level
-    out.attrs["level_reason"] = reason
+    adcodes, status, method, candidates, notes = zip(*results, strict=True)
+    labels = [_area_label(level, c) if c else "" for c in candidates]
+    for col, values in zip(MATCH_COLUMNS, (adcodes, status, method, labels, notes), strict=True):
+        out[col] = np.array(values, dtype=object)[key]
+    out["adcode"] = out["adcode"].astype("string")
+    out.attrs.update(level=level, level_reason=reason)
     progress.done()
     return out
 
@@ -1062,10 +993,7 @@ def _check_table(table: object, level: str) -> None:
 def _column_parts(
     table: pd.DataFrame, cols: dict[str, str | None], progress: _Progress
 ) -> list[tuple[np.ndarray, list[str]]]:
-    """Codes into the distinct texts of the name, province, prefecture and code columns.
-
-    A column not there is one blank text; names and codes all blank are refused.
-    """
+    """Codes into the distinct texts of the name, province, prefecture and code columns."""
     parts: list[tuple[np.ndarray, list[str]]] = []
     for role in ("name", "province", "prefecture", "code"):
         col = cols[role]
@@ -1088,10 +1016,7 @@ def _column_parts(
 def _year_part(
     table: pd.DataFrame, year_col: str | None, level: str, code: tuple[np.ndarray, list[str]]
 ) -> tuple[np.ndarray, list[str]]:
-    """The year column's part, for county codes that once meant another unit (130107).
-
-    Elsewhere blank, so that a panel's years do not multiply its distinct rows.
-    """
+    """The year column's part for county codes once meant another unit (130107), else blank."""
     code_codes, code_texts = code
     reused = _index().reused
     dated = np.array([bool(t) and _read_code(t)[0] in reused for t in code_texts])
@@ -1104,10 +1029,9 @@ def _year_part(
 def _resolve_at(
     level: str, name: str, prov: str, pref: str, code: str, *, year: str = ""
 ) -> Result:
-    """(adcode, status, method, candidates, note) of one distinct row at ``level``.
+    """(adcode, status, method, candidates, note) of one distinct normalised row.
 
-    The cells are normalised (:func:`normalise`). A code decides (a name beside it must
-    agree), else the name within its context; an unmatched name of another level says so.
+    A code decides (a name beside it must agree), else the name within its context.
     """
     if level != "county":  # the finest column present names the unit
         name = name or (pref if level == "prefecture" else prov)
@@ -1118,7 +1042,8 @@ def _resolve_at(
     prefs = _prefecture_codes(pref, provs) if level == "county" else frozenset()
     if pref and not prefs and level == "county":
         notes.append(f"prefecture {short(pref)!r} not recognised, ignored")
-    number, method, read_note = _code_cell(code, notes)
+    number, method, read_note = _read_code(code) if code else ("", "", "")
+    notes.extend(filter(None, [read_note]))
     if number is None:
         result = _out(None, "unmatched", method, [], notes)
     elif number and level == "county":
@@ -1138,15 +1063,10 @@ def _resolve_at(
     return result
 
 
-def duplicates(resolved: pd.DataFrame) -> pd.DataFrame:
-    """Rows of a resolved table whose adcode is shared with another row."""
-    matched = resolved[resolved["match_status"] == "matched"]
-    return matched[matched["adcode"].duplicated(keep=False)]
-
-
 def require_unique(resolved: pd.DataFrame) -> None:
     """Raise :class:`MatchError` if two rows resolved to the same unit."""
-    dup = duplicates(resolved)
+    matched = resolved[resolved["match_status"] == "matched"]
+    dup = matched[matched["adcode"].duplicated(keep=False)]
     if len(dup):
         codes = sorted(dup["adcode"].unique())
         word = "lines" if dup.index.name == "line" else "rows"  # read_table: file lines

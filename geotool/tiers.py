@@ -1,13 +1,9 @@
 """Tier diffusion: how tiers of a ranking or score spread across space, measured.
 
-Tests claims such as the 2020 report's (二(二): the first tier all in 苏浙闽, later ones
-ever more central and western) for any units, from a tier table and the units' positions
-(:func:`unit_positions`). Centres, spreads and ellipses are computed in the projected CRS of
-:func:`geotool.geometry.analysis_crs`; distances and bearings between two points are
-geodesic. The standard deviational ellipse is ``"corrected"`` (default: CrimeStat's and
-``pointpats.centrography.ellipse``'s, times ``sqrt(2) * sqrt(n / (n - 2))``, undefined for
-``n <= 2``) or ``"plain"`` (1 sigma along the principal axes); azimuths are clockwise from
-north in ``[0, 180)`` (README, "Tiers and diffusion").
+Centres, spreads and ellipses are computed in the projected CRS of the units' positions
+(:func:`unit_positions`), distances and bearings between points geodesically. The standard
+deviational ellipse is ``"corrected"`` (pointpats' and CrimeStat's: ``sqrt(2 n / (n - 2))``
+sigma, undefined for ``n <= 2``) or ``"plain"`` (1 sigma); azimuths are clockwise from north.
 """
 
 from __future__ import annotations
@@ -37,15 +33,11 @@ __all__ = [
 def assign(scores: pd.Series, *, method: str = "ward", k: int = 4) -> pd.Series:
     """Tiers (1 = the highest scores, each a contiguous range of scores) from the data.
 
-    ``method``: Ward clustering on the score (as the report did), exact Fisher-Jenks
-    breaks, or quantiles (tied scores share a tier). ``k``: 2 to 20 tiers, at most the
-    number of distinct scores. ``scores``: numeric, higher is better, none missing.
+    ``method``: Ward clustering on the score (as the report did), exact Fisher-Jenks breaks
+    or quantiles (ties share a tier); ``k``: 2 to 20 tiers, at most the distinct scores.
 
-    Examples
-    --------
     >>> assign(pd.Series([10.0, 9.5, 5.0, 4.8, 1.0, 0.9]), k=3).tolist()
     [1, 1, 2, 2, 3, 3]
-
     """
     if method not in ("ward", "jenks", "quantiles"):
         raise InputError(
@@ -112,6 +104,13 @@ ELLIPSE_CONVENTIONS = ("corrected", "plain")
 _GEOD = pyproj.Geod(ellps="WGS84")
 
 
+def _bearing_km(lon0: Any, lat0: Any, lon1: Any, lat1: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Geodesic bearing (degrees clockwise from north, in [0, 360)) and length (km)."""
+    lons0, lats0, lons1, lats1 = np.broadcast_arrays(lon0, lat0, lon1, lat1)
+    az, _, dist = _GEOD.inv(lons0, lats0, lons1, lats1)
+    return np.mod(az, 360.0), dist / 1000
+
+
 def _check_ellipse(convention: str) -> str:
     if convention not in ELLIPSE_CONVENTIONS:
         raise InputError(
@@ -143,11 +142,9 @@ def unit_positions(
 ) -> pd.DataFrame:
     """Positions of units (any geometry with a CRS, or bundled county codes).
 
-    Returns ``x``, ``y`` (metres), ``lon``, ``lat`` on the units' index, with
-    ``km_to_coast`` for a ``coast`` line (EPSG:4326 by default, e.g.
-    :func:`geotool.boundaries.coastline`; measured in the same projected CRS) and
-    ``km_to_core`` (geodesic) for a ``core`` ``(lon, lat)``; ``attrs["crs"]`` and
-    ``attrs["crs_note"]`` name the projected CRS and why it was chosen.
+    ``x``, ``y`` (metres), ``lon``, ``lat`` on the units' index, ``km_to_coast`` for a
+    ``coast`` line (EPSG:4326 unless it has a CRS) and ``km_to_core`` (geodesic) for a
+    ``core`` ``(lon, lat)``; ``attrs["crs"]`` and ``attrs["crs_note"]`` name the CRS and why.
     """
     core = _core_point(core)
     if coast is not None and not isinstance(
@@ -167,10 +164,8 @@ def unit_positions(
             f"geo must be a GeoDataFrame, a GeoSeries or a list of bundled county codes, got "
             f"{type(geo).__name__}."
         )
-    xy, lonlat = pos.xy, pos.lonlat
-    out = pd.DataFrame(
-        {"x": xy[:, 0], "y": xy[:, 1], "lon": lonlat[:, 0], "lat": lonlat[:, 1]}, index=ids
-    )
+    xy, columns = pos.xy, ["x", "y", "lon", "lat"]
+    out = pd.DataFrame(np.column_stack([xy, pos.lonlat]), index=ids, columns=columns)
     if coast is not None:
         line = gpd.GeoSeries(
             list(coast.geometry) if hasattr(coast, "geometry") else [coast],
@@ -178,13 +173,8 @@ def unit_positions(
         ).to_crs(pos.crs)
         out["km_to_coast"] = shapely.distance(shapely.points(xy), line.union_all()) / 1000
     if core is not None:
-        _, _, to_core = _GEOD.inv(
-            np.full(len(out), core[0]), np.full(len(out), core[1]),
-            out["lon"].to_numpy(), out["lat"].to_numpy(),
-        )  # fmt: skip
-        out["km_to_core"] = to_core / 1000
-    out.attrs["crs"] = pos.crs.to_wkt()
-    out.attrs["crs_note"] = pos.crs_note
+        out["km_to_core"] = _bearing_km(*core, out["lon"].to_numpy(), out["lat"].to_numpy())[1]
+    out.attrs.update(crs=pos.crs.to_wkt(), crs_note=pos.crs_note)
     return out
 
 
@@ -226,12 +216,9 @@ def geography(
 ) -> pd.DataFrame:
     """Centres, spread and position of each tier (or other ``group`` column) of ``table``.
 
-    ``pos`` is :func:`unit_positions` of the units in ``table[id_col]``; ``ellipse`` the
-    ellipse's convention (module docstring). One row per group: ``n``, ``mean_lon``,
-    ``mean_lat``, ``median_lon``, ``median_lat``, ``standard_distance_km``,
-    ``ellipse_azimuth_deg``, ``ellipse_major_km``, ``ellipse_minor_km``,
-    ``ellipse_convention``, ``ellipse_note`` (why an ellipse is NaN), ``lon_mean``,
-    ``lon_median`` and, where ``pos`` has them, ``km_to_coast_mean``,
+    ``pos``: :func:`unit_positions` of ``table[id_col]``. One row per group: ``n``, mean and
+    median centre, ``standard_distance_km``, the ellipse (``ellipse_note`` says why it is
+    NaN), ``lon_mean``, ``lon_median`` and, where ``pos`` has them, ``km_to_coast_mean``,
     ``km_to_coast_median``, ``km_to_core_mean``.
     """
     ellipse = _check_ellipse(ellipse)
@@ -279,15 +266,12 @@ def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame
 
     Bearings are degrees clockwise from north, lengths km, both geodesic on WGS84.
     """
-    first = geo.iloc[0]
-    rest = geo.iloc[1:]
-    az, _, dist = _GEOD.inv(
-        np.full(len(rest), first["mean_lon"]), np.full(len(rest), first["mean_lat"]),
-        rest["mean_lon"].to_numpy(), rest["mean_lat"].to_numpy(),
-    )  # fmt: skip
+    first, rest = geo.iloc[0], geo.iloc[1:]
+    bearing, km = _bearing_km(first["mean_lon"], first["mean_lat"],
+                              rest["mean_lon"].to_numpy(), rest["mean_lat"].to_numpy())  # fmt: skip
     return pd.DataFrame({
         "from": geo[group].iloc[0], "to": rest[group].to_numpy(),
-        "bearing_deg": np.mod(az, 360.0), "length_km": dist / 1000,
+        "bearing_deg": bearing, "length_km": km,
         "from_lon": first["mean_lon"], "from_lat": first["mean_lat"],
         "to_lon": rest["mean_lon"].to_numpy(), "to_lat": rest["mean_lat"].to_numpy(),
     })  # fmt: skip
@@ -303,10 +287,8 @@ def gradient(
 ) -> pd.DataFrame:
     """Test whether a worse rank (or a later tier) goes with further west and further inland.
 
-    Spearman's rho and Kendall's tau-b of rank (and tier) with longitude (the claim:
-    rho < 0) and with distance to the coast (rho > 0), two-sided seeded permutation
-    p-values. One row per pair: ``order, position, n, spearman_rho, spearman_p,
-    kendall_tau_b, kendall_p, expected_sign, supports``.
+    Spearman's rho and Kendall's tau-b of rank (and tier) with longitude (claim: rho < 0)
+    and distance to the coast (rho > 0), seeded two-sided permutation p-values.
     """
     pos = _positions_for(table, pos, id_col)
     permutations = check.permutations(
@@ -328,10 +310,7 @@ def gradient(
                 "order": order, "position": position, "n": len(o), **res,
                 "expected_sign": "-" if expected < 0 else "+", "supports": supports,
             })  # fmt: skip
-    out = pd.DataFrame(rows)
-    out["permutations"] = permutations
-    out["seed"] = seed
-    return out
+    return pd.DataFrame(rows).assign(permutations=permutations, seed=seed)
 
 
 def yearly_centres(
@@ -352,14 +331,11 @@ def yearly_centres(
     centres = centres.sort_values(["tier", year_col]).reset_index(drop=True)
     prev = centres.groupby("tier")[["mean_lon", "mean_lat"]].shift()
     ok = prev["mean_lon"].notna().to_numpy()
-    az, _, dist = _GEOD.inv(
-        *prev.loc[ok, ["mean_lon", "mean_lat"]].to_numpy().T,
-        *centres.loc[ok, ["mean_lon", "mean_lat"]].to_numpy().T,
-    )
-    centres["shift_km"] = np.nan
-    centres["shift_bearing_deg"] = np.nan
-    centres.loc[ok, "shift_km"] = dist / 1000
-    centres.loc[ok, "shift_bearing_deg"] = np.mod(az, 360)
+    bearing, km = _bearing_km(*prev.loc[ok, ["mean_lon", "mean_lat"]].to_numpy().T,
+                              *centres.loc[ok, ["mean_lon", "mean_lat"]].to_numpy().T)  # fmt: skip
+    centres[["shift_km", "shift_bearing_deg"]] = np.nan
+    centres.loc[ok, "shift_km"] = km
+    centres.loc[ok, "shift_bearing_deg"] = bearing
     return centres[["tier", year_col, "n", "mean_lon", "mean_lat", "shift_km", "shift_bearing_deg"]]
 
 
@@ -371,14 +347,13 @@ def mobility(
     if len(years) < 2:
         msg = f"A mobility matrix needs at least two years in {year_col!r}; found {years}."
         raise InputError(msg)
+    tiers = {y: table[table[year_col] == y].set_index(id_col)["tier"] for y in years}
     out = {}
     for a, b in zip(years[:-1], years[1:], strict=True):
-        ta = table[table[year_col] == a].set_index(id_col)["tier"]
-        tb = table[table[year_col] == b].set_index(id_col)["tier"]
-        units = ta.index.union(tb.index)
-        fa = ta.reindex(units).astype("object").fillna("out").astype(str)
-        fb = tb.reindex(units).astype("object").fillna("out").astype(str)
-        out[f"{a}->{b}"] = pd.crosstab(fa.rename(str(a)), fb.rename(str(b)))
+        units = tiers[a].index.union(tiers[b].index)
+        fa, fb = (tiers[y].reindex(units).astype("object").fillna("out").astype(str).rename(str(y))
+                  for y in (a, b))  # fmt: skip
+        out[f"{a}->{b}"] = pd.crosstab(fa, fb)
     return out
 
 
@@ -391,10 +366,8 @@ def shapes(
 ) -> gpd.GeoDataFrame:
     """Tier centres (points), ellipses (polygons) and diffusion vectors (lines) for maps.
 
-    ``crs``: the projected CRS the ellipses were measured in (``pos.attrs["crs"]``,
-    default China Albers); a group whose ellipse is NaN has none. EPSG:4326, with
-    ``kind`` in {"mean_centre", "ellipse", "vector"}, ``group`` and, for ellipses,
-    ``ellipse_convention``.
+    ``crs``: the CRS the ellipses were measured in (default China Albers). EPSG:4326, with
+    ``kind`` (mean_centre, ellipse, vector) and ``group``.
     """
     crs = crs or settings.equal_area_crs
     t = np.linspace(0, 2 * np.pi, 73)
@@ -438,14 +411,10 @@ def analyse(
 ) -> dict[str, Any]:
     """Composition, geography, diffusion vectors, gradient test and change for one table.
 
-    ``table`` has ``id_col``, ``tier`` and optionally ``rank``, ``region``, ``province``,
-    ``year_col``; ``pos`` is :func:`unit_positions` of its units. With ``year_col``:
-    centres per year, their shifts and mobility (the rest uses the latest year).
-    ``ellipse``: as :func:`geography`. ``east_west`` tests the report's east-to-west (and
-    coast-inland) claim; off outside China, where the verdict describes the centres.
-    Returns ``composition``, ``composition_province`` (when the columns exist),
-    ``geography``, ``vectors``, ``gradient``, ``shapes``, ``verdict`` and, with years,
-    ``yearly_centres`` and ``mobility``.
+    ``table``: ``id_col``, ``tier`` and optionally ``rank``, ``region``, ``province``,
+    ``year_col`` (then yearly centres and mobility; the rest on the latest year). ``pos``:
+    :func:`unit_positions`. ``east_west`` tests the report's east-to-west claim (off
+    outside China, where the verdict describes the centres). A dict of the results.
     """
     ellipse = _check_ellipse(ellipse)  # before any work
     _check_analysis_input(table, pos, id_col=id_col, year_col=year_col)
@@ -552,11 +521,7 @@ def from_scores(
     k: int = 4,
     id_col: str = "adcode",
 ) -> pd.DataFrame:
-    """A tier table from scores: tiers found per year, ranks by score (1 = highest).
-
-    ``id_col, score, tier, rank`` (and ``year``), ready for :func:`analyse` once the
-    caller adds grouping columns; a year of fewer than ``k`` distinct scores is an error.
-    """
+    """A tier table (``id_col, score, tier, rank``, ``year``) from scores, tiers per year."""
     table = _score_table(units, scores, years, id_col)
     parts = []
     for _, group in table.groupby("year", sort=True):
