@@ -75,7 +75,9 @@ class Sensitivity:
 def rank(scores: pd.Series) -> pd.Series:
     """Ranks, 1 = highest score; equal scores share the best rank and the next is skipped.
 
-    Missing scores (units left out with ``missing="exclude"``) have no rank.
+    Missing scores (units left out with ``missing="exclude"``) have no rank. Scores are
+    compared to 12 significant digits, so float rounding in the weighted sum cannot
+    split a tie.
 
     Examples
     --------
@@ -83,7 +85,11 @@ def rank(scores: pd.Series) -> pd.Series:
     [1, 2, 2, 4]
 
     """
-    return scores.rank(ascending=False, method="min").astype("Int64").rename("rank")
+    # equal scores must tie although sums in another order differ in the last bit
+    level = np.nanmax(np.abs(scores.to_numpy(float)), initial=0.0)
+    digits = 12 - int(np.floor(np.log10(level))) if level > 0 else 12
+    rounded = scores.astype(float).round(digits)
+    return rounded.rank(ascending=False, method="min").astype("Int64").rename("rank")
 
 
 def ahp_weights(matrix: object, labels: Sequence[str] | None = None) -> tuple[pd.Series, dict]:

@@ -97,10 +97,16 @@ def _measures(run: Any, v: Any, groups: pd.Series | None) -> dict[str, pd.DataFr
     }
     beta = divergence.beta_convergence(data, **long)
     spatial = divergence.spatial_beta_convergence(data, w, **long)
-    found["beta_convergence"] = pd.concat([beta, spatial]).drop(columns=["finding", "not_shown"])
+    models = [beta, spatial]
+    if groups is not None:  # conditional on the groups: one dummy per group but the first
+        dummies = pd.get_dummies(groups.reindex(ids), prefix="group", drop_first=True, dtype=float)
+        models.append(divergence.beta_convergence(data, dummies, **long))
+    found["beta_convergence"] = pd.concat(models).drop(columns=["finding", "not_shown"])
     found["beta_convergence"].attrs = beta.attrs | {
         "finding": f"Absolute: {beta.attrs['finding']} Spatial lag (ML): "
         f"{spatial.attrs['finding']}"
+        + (f" Conditional on the groups: {models[2].attrs['finding']}" if groups is not None
+           else "")
     }
     clubs = divergence.clubs(data, by="lisa", w=w, alpha=study.alpha, **long, **run.perm)
     found["clubs"] = clubs
@@ -180,6 +186,9 @@ def composite_stage(run: Any) -> None:
     ranks = spread.ranks.reset_index(drop=True).add_prefix("rank_")
     run.table("tables/index_sensitivity.csv", pd.concat([scores[["id", "name"]], ranks], axis=1))
     run.table("tables/index_sensitivity_spearman.csv", spread.spearman.reset_index(names="method"))
+    who = scores.columns[: 3 if a.year_col is not None else 2]  # id, name (, year)
+    moved = scores.loc[spread.changes.index, who].join(spread.changes)
+    run.table("tables/index_tier_changes.csv", moved)
     diag = {k: v for k, v in result.diagnostics.items() if isinstance(v, str | int | float)}
     changed = len(spread.changes)
     _dimension_maps(run, scores, result)

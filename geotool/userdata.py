@@ -580,7 +580,9 @@ def user_analysis(study: Study) -> Analysis:
         v.label = labels.get(v.variable, v.label)
     rows = ok.set_index("adcode")
     bundled = china and t.level != "own"
-    groups, grouped_by = _groups(rows, study.groups, bundled=bundled, level=t.level)
+    groups, grouped_by = _groups(
+        rows, study.groups, bundled=bundled, level=t.level, cluster_set=study.cluster_set
+    )
     path = study.data if study.data is not None else study.geometry
     assert path is not None
     label = Path(path).stem
@@ -622,13 +624,13 @@ def user_analysis(study: Study) -> Analysis:
 
 
 def _groups(
-    rows: pd.DataFrame, groups: str | None, *, bundled: bool, level: str
+    rows: pd.DataFrame, groups: str | None, *, bundled: bool, level: str, cluster_set: str
 ) -> tuple[pd.Series | None, str]:
     """The units' groups for the Theil decomposition (on their ids), and what they are.
 
     ``groups``: ``region`` (东部/中部/西部/东北, the default on China's bundled layers),
-    ``province``, or a column of the table (one group per unit); ``None`` elsewhere: no
-    decomposition.
+    ``province``, ``cluster`` (the primary city cluster of ``cluster_set``), or a column
+    of the table (one group per unit); ``None`` elsewhere: no decomposition.
     """
     ids = rows.index.unique()
     if groups is None and not bundled:
@@ -646,6 +648,18 @@ def _groups(
         if groups is None and found.nunique() < 2:  # the default, not asked for: no split
             return None, f"none (every unit is in {found.iloc[0]}; pass groups= to decompose)"
         return _two_groups(found, groups or "region"), "region (东部/中部/西部/东北, by province)"
+    if groups == "cluster":
+        if level not in ("county", "prefecture"):
+            msg = (
+                "groups='cluster': city clusters are defined on counties and prefectures, "
+                f"not {level} units; pass region or province."
+            )
+            raise InputError(msg)
+        from geotool.clusters import membership
+
+        primary = membership(cluster_set, level=level)["primary_zh"].replace("", np.nan)
+        found = primary.reindex(ids).fillna("城市群外").rename("cluster")
+        return _two_groups(found, groups), f"city cluster ({cluster_set}; 城市群外: none)"
     if groups == "province":
         names = boundaries.units()["name"]
         codes = pd.Series(ids.str[:2] + "0000", index=ids)
@@ -861,7 +875,7 @@ def _transformed(
 
 
 #: Groups that come from China's bundled codes (a column of the table otherwise).
-CHINA_GROUPS = ("region", "province")
+CHINA_GROUPS = ("region", "province", "cluster")
 
 #: The column a composite index is written to (``composite_index`` if the table has one).
 INDEX_COLUMN = "index"

@@ -443,3 +443,11 @@ def test_bad_frames_and_indicators(states):
         composite.build(text, YEARS)
     with pytest.raises(InputError, match=r"^methods: give at least two"):
         composite.sensitivity(states, YEARS, methods=["equal"])
+
+
+def test_equal_scores_share_a_rank_whatever_the_order_of_summation():
+    """0.1 + 0.2 is not 0.3 in floating point; as scores they are one score (rank 1, 1, 3)."""
+    assert 0.1 + 0.2 != 0.3
+    ranks = composite.rank(pd.Series([0.1 + 0.2, 0.3, 0.25]))
+    assert ranks.tolist() == [1, 1, 3]
+    assert composite.rank(pd.Series([3e-9, 3.0000000001e-9])).tolist() == [2, 1]

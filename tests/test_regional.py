@@ -133,6 +133,56 @@ def test_a_cross_section_on_china_prefectures_decomposes_by_the_reports_regions(
     assert raw["工业百强县"].eq(0).any()
 
 
+def test_conditional_beta_on_the_groups_equals_least_squares_with_their_dummies(us_run):
+    wide = pd.read_csv(examples.get_path("usjoin.csv")).set_index("Name")
+    regions = gpd.read_file(examples.get_path("us48.shp")).set_index("STATE_NAME")["SUB_REGION"]
+    logs = np.log(wide[[str(y) for y in YEARS]].to_numpy(float))
+    growth = (logs[:, -1] - logs[:, 0]) / 80
+    dummies = pd.get_dummies(regions.reindex(wide.index), drop_first=True, dtype=float)
+    design = np.column_stack([np.ones(len(growth)), logs[:, 0], dummies.to_numpy()])
+    coef, *_ = np.linalg.lstsq(design, growth, rcond=None)
+    betas = _table(us_run, "beta_convergence").set_index("model")
+    assert betas.loc["conditional", "beta"] == pytest.approx(coef[1], rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def prefecture_areas(tmp_path_factory) -> Path:
+    """A positive level on China's prefectures (their area in km², from the bundled layer)."""
+    from geotool import boundaries
+
+    pref = boundaries.load("prefecture")
+    pref = pref[~pref.index.str.endswith("9000")]  # 省直辖 groups are no prefecture of a table
+    area = pref.to_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105").area / 1e6
+    path = tmp_path_factory.mktemp("area") / "area.csv"
+    pd.DataFrame({"代码": pref.index, "面积": area.round(1).to_numpy()}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("groups", ["region", "cluster"])
+def test_a_cross_section_decomposes_by_region_or_city_cluster_as_theild(
+    prefecture_areas, groups, tmp_path
+):
+    from geotool import clusters
+
+    out = tmp_path / "o"
+    args = ["--code-col", "代码", "--value-col", "面积", "--groups", groups]
+    assert _cli("run", "--data", str(prefecture_areas), *args, "--permutations", "99",
+                "--out", str(out)) == 0  # fmt: skip
+    table = pd.read_csv(prefecture_areas, dtype={"代码": str}).set_index("代码")["面积"]
+    ids = table.index
+    if groups == "region":
+        labels = divergence.china_regions(ids)
+    else:
+        primary = clusters.membership("report2020", level="prefecture")["primary_zh"]
+        labels = primary.replace("", np.nan).reindex(ids).fillna("城市群外")
+    td = TheilD(table.to_numpy(), labels.to_numpy())
+    row = _table(out, "inequality").iloc[0]
+    assert "year" not in _table(out, "inequality")  # no year column, no year
+    assert row["theil"] == pytest.approx(float(td.T), abs=1e-9)
+    assert row["theil_between"] == pytest.approx(float(td.bg[0]), abs=1e-9)
+    assert (out / "figures" / "theil_groups_mianji.png").exists()  # keys are ASCII (pinyin)
+
+
 def test_groups_that_do_not_fit_the_units_are_refused_by_flag(us, tmp_path, capsys):
     base = ["run", str(us["table"]), "--geometry", str(us["geometry"]), "--id-col",
             "STATE_NAME", "--year-col", "year", "--value-col", "income", "--permutations",
