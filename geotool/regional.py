@@ -200,6 +200,6 @@ def composite_stage(run: Any) -> None:
             + ", ".join(f"{i} {w:.3f}" for i, w in zip(
                 result.weights["indicator"], result.weights["weight"], strict=True))
             + f"; {changed} unit(s) change tier under another weighting "
-            f"(Spearman between methods {spread.spearman.min().min():.3f} at least)."
+            f"(Spearman between methods {spread.spearman.min().min():.4f} at least)."
         ),
     }  # fmt: skip

@@ -292,13 +292,15 @@ class Study:
             msg = f"The study file {short(path.name)} is not valid TOML ({why}); fix it there."
             raise InputError(msg) from None
         fields = _flatten(doc, path.name)
-        for name in ("data", "geometry", "out"):
+        for name in ("data", "geometry", "out", "ahp"):
             if isinstance(fields.get(name), str):
                 given = Path(fields[name]).expanduser()
                 fields[name] = given if given.is_absolute() else path.parent / given
         return cls(**(fields | overrides))
 
 
+#: Fields whose value is a mapping (a TOML table of that name may also hold the field).
+_MAPPINGS = ("labels", "direction", "dimensions")
 #: The most bytes a study file may hold.
 _STUDY_FILE_BYTES = 1 << 20
 #: Fields of each type (checked before anything else, so a wrong type is named).
@@ -354,8 +356,8 @@ def _flatten(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in doc.items():
         section = isinstance(value, dict) and not (
-            key == "labels" and not isinstance(value.get("labels"), dict)
-        )  # a table of fields ([data], [labels] ...), or the labels mapping itself
+            key in _MAPPINGS and not isinstance(value.get(key), dict)
+        )  # a table of fields ([data], [labels] ...), or a mapping field itself
         if section:
             for inner, v in _flatten(value, where).items():
                 if inner in out:

@@ -269,7 +269,8 @@ def test_run_writes_every_static_figure(tmp_path):
         assert moran.info["dpi"] == pytest.approx((300, 300), abs=0.05)
         assert moran.size[0] >= 1800
     written = [f for f in summary["files"] if f.startswith("figures/") and "scatter" not in f]
-    assert sorted(written) == sorted(f"figures/{n}.png" for n in [*names, f"moran_{key}"])
+    drawn = [*names, f"moran_{key}", f"inequality_{key}", f"theil_groups_{key}"]  # + divergence
+    assert sorted(written) == sorted(f"figures/{n}.png" for n in drawn)
     assert "static figures" in json.loads((out / "summary.json").read_text())["timings_s"]
 
 

@@ -304,3 +304,18 @@ def test_a_panel_index_is_ranked_within_each_year(tmp_path):
     pooled = composite.build(long, ["income", "income_rank_points"], method="equal")
     assert sorted(scores["score"]) == pytest.approx(sorted(pooled.scores["score"]))
     assert divergence.china_regions(["320281"]).iloc[0] == "东部"
+
+
+def test_a_column_named_like_tex_is_drawn_as_text(us, tmp_path):
+    """``$\\frac{a}{$`` in a column name was parsed as TeX by matplotlib and crashed the
+    run (wrapped captions are measured as TeX whatever ``parse_math`` says)."""
+    table = pd.read_csv(us["table"]).rename(columns={"income": "$\\frac{a}{$ income"})
+    path = tmp_path / "tex.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "o"
+    assert _cli("run", str(path), "--geometry", str(us["geometry"]), "--id-col", "STATE_NAME",
+                "--year-col", "year", "--value-col", "$\\frac{a}{$ income", "--permutations",
+                "99", "--figures", "svg", "--out", str(out)) == 0  # fmt: skip
+    assert next((out / "figures").glob("sigma_*.svg")).stat().st_size > 10_000
+    drawn = sorted(p.name.split("_")[0] for p in (out / "figures").glob("*.png"))
+    assert drawn == ["convergence", "inequality", "moran", "sigma"]  # no groups: no group chart

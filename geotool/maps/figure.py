@@ -102,6 +102,7 @@ def text_style() -> dict[str, Any]:
         "svg.fonttype": "path",
         "svg.hashsalt": "geotool",
         "axes.unicode_minus": True,
+        "text.parse_math": False,  # a user's "$" in a label is text, not TeX to parse
         "pdf.compression": 3,  # level 6 takes 2.5 times as long for 7 % less
     }
 
@@ -882,12 +883,30 @@ def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = 300) -> bytes:
     quiet = logging.getLogger("fontTools")  # its subsetter logs every table it prunes
     level = quiet.level
     quiet.setLevel(logging.WARNING)
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):  # a user's "$...$" in a label is text, never TeX
+        text.set_parse_math(False)
+        if text.get_wrap() and "$" in text.get_text():
+            _wrap_by_hand(fig, text)  # matplotlib measures wrapped text as TeX regardless
     try:
         with style():
             fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata, facecolor="white", **extra)
     finally:
         quiet.setLevel(level)
     return buf.getvalue()
+
+
+def _wrap_by_hand(fig: Figure, text: Any) -> None:
+    """Break a wrapped note into lines at the width left of it (about 0.55 em a glyph)."""
+    import textwrap
+
+    x = text.get_position()[0] if text.get_transform() == fig.transFigure else 0.0
+    points = fig.get_figwidth() * 72 * max(1.0 - x, 0.2)
+    width = max(int(points / (text.get_fontsize() * 0.55)), 20)
+    lines = [textwrap.fill(line, width) for line in text.get_text().split("\n")]
+    text.set_text("\n".join(lines))
+    text.set_wrap(False)
 
 
 def save(
