@@ -587,10 +587,10 @@ def tiff_bytes(result: xr.Dataset, name: str = "lisa_class") -> bytes:
         profile |= {"tiled": True, "blockxsize": 256, "blockysize": 256}
     with MemoryFile() as memory:
         with memory.open(**profile) as dst:
-            dst.write(array, 1)
-            if classes:
+            if classes:  # before the pixels: GDAL sets the palette interpretation then
                 colours = {code: _rgba(LISA_CLASSES[label]) for label, code in CLASS_CODES.items()}
                 dst.write_colormap(1, colours | {NODATA_CLASS: (255, 255, 255, 0)})
+            dst.write(array, 1)
         return memory.read()
 
 

@@ -39,6 +39,7 @@ LAYERS = {
     "geotool.clusters": 3,
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
     "geotool.batch": 3,  # many analyses, serial or on dask
+    "geotool.raster": 3,  # LISA on grid cells (GeoTIFF, xarray): the autocorr engine on rasters
     # the report's data and its own maps (rankings, check, figures), beside the study
     # description and its preparation
     "geotool.report": 4,
@@ -46,6 +47,7 @@ LAYERS = {
     "geotool.analysis": 4,
     "geotool.userdata": 4,
     "geotool.pipeline": 5,  # the stages every study runs
+    "geotool.raster_stages": 5,  # a grid's run (geotool run --raster): raster through the pipeline
     "geotool.report.study": 6,  # the 2020 report: one study with its own stages
     "geotool.cli": 7,
     "geotool": 8,  # the package's __init__ re-exports everything
