@@ -245,7 +245,7 @@ class Study:
             msg = f"The study file {short(path.name)} is not valid TOML ({why}); fix it there."
             raise InputError(msg) from None
         fields = _flatten(doc, path.name)
-        for name in ("data", "geometry", "out"):
+        for name in ("data", "geometry", "raster", "out"):
             if isinstance(fields.get(name), str):
                 given = Path(fields[name]).expanduser()
                 fields[name] = given if given.is_absolute() else path.parent / given

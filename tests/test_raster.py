@@ -262,3 +262,16 @@ def test_study_and_cli_refuse_a_raster_that_is_not_a_geotiff(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     with pytest.raises(InputError, match="'rook' or 'queen'"):
         raster.lisa(np.ones((3, 3)), contiguity="knn")
+
+
+def test_a_study_file_names_its_raster_relative_to_itself(tmp_path):
+    from geotool import cli
+
+    tif = tmp_path / "grids" / "g.tif"
+    tif.parent.mkdir()
+    _grid(np.add.outer(np.arange(9.0), np.arange(8.0)) % 5).rio.to_raster(tif)
+    toml = tmp_path / "study.toml"
+    toml.write_text('raster = "grids/g.tif"\nout = "o"\nweights = "queen"\n', encoding="utf-8")
+    assert Study.from_file(toml).raster == tif
+    assert cli.main(["run", str(toml), "--permutations", "99"]) == 0
+    assert (tmp_path / "o" / "lisa_class.tif").is_file()
