@@ -222,8 +222,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     opts = parser.parse_args()
     args = {"chunk_rows": opts.chunk_rows, "esda_rows": opts.esda_rows}
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | {platform.processor() or ''}"
-          f" {os.cpu_count()} cores, Python {platform.python_version()}; load {os.getloadavg()}")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | {platform.processor() or ''}"
+        f" {os.cpu_count()} cores, Python {platform.python_version()}; load {os.getloadavg()}"
+    )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "grid.tif"
@@ -239,13 +241,18 @@ def main() -> int:
     same = "error" not in whole and whole.get("digest") == dask.get("digest")
     print(f"  identical outputs (sha256 of {len(whole.get('digest', {}))} variables): {same}")
     if "classes" in whole:
-        print(f"  classes NS/HH/LL/LH/HL/nodata {whole['classes']}; Moran's I "
-              f"{whole['moran_i']:.4f}")
+        print(
+            f"  classes NS/HH/LL/LH/HL/nodata {whole['classes']}; Moran's I {whole['moran_i']:.4f}"
+        )
     print("\nweights (rook), reading, and LISA against esda on a smaller grid")
-    for ours, peers in (("grid_weights", ("libpysal da2WSP",)),
-                        ("grid_weights small", ("libpysal Graph",)),
-                        ("read_grid", ("rioxarray load",)), ("ours small", ("esda small",))):
-        print(_line(ours, results[ours]) + (f"  {results[ours].get('links', '')} links" if "links" in results[ours] else ""))
+    for ours, peers in (
+        ("grid_weights", ("libpysal da2WSP",)),
+        ("grid_weights small", ("libpysal Graph",)),
+        ("read_grid", ("rioxarray load",)),
+        ("ours small", ("esda small",)),
+    ):
+        links = results[ours].get("links")
+        print(_line(ours, results[ours]) + (f"  ({links:,} links)" if links else ""))
         for peer in peers:
             if peer in results:
                 print(_line(peer, results[peer], results[ours]))
