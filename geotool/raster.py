@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numba as nb
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -274,24 +275,46 @@ class _Cells:
     def rows(self, units: np.ndarray) -> sp.csr_matrix:
         """Binary weights rows of ``units`` (ascending) over all units: ``(len(units), n)``.
 
-        One ``take`` per offset from the framed unit numbers (no bounds to test): 10 times
-        faster than libpysal's ``da2W`` here (benchmarks/bench_raster.py).
+        Compiled (:func:`_neighbour_rows`): numpy's gathers and masks over ``(n, 8)``
+        arrays took 3.8 s and 1 GB more for 9.6 M cells.
         """
-        cols = self.shape[1]
-        r, c = np.divmod(self.flat[units], cols)
-        framed = (r + 1) * (cols + 2) + (c + 1)
-        ranks = self.rank.ravel()
-        neigh = np.empty((len(units), len(self.offsets)), dtype=self.rank.dtype)
-        for j, (dr, dc) in enumerate(self.offsets):
-            np.take(ranks, framed + (dr * (cols + 2) + dc), out=neigh[:, j])
-        has = neigh >= 0
-        indices = neigh[has]
-        kind = np.int32 if indices.size < 2**31 and self.n < 2**31 else np.int64
+        kind = np.int32 if self.n < 2**31 and 8 * len(units) < 2**31 else np.int64
         indptr = np.zeros(len(units) + 1, dtype=kind)
         np.cumsum(self.card[units], out=indptr[1:])
+        indices = np.empty(int(indptr[-1]), dtype=kind)
+        dr, dc = (np.array(v, dtype=np.int64) for v in zip(*self.offsets, strict=True))
+        _neighbour_rows(self.rank.ravel(), self.flat, np.asarray(units, dtype=np.int64),
+                        self.shape[1], dr, dc, indptr, indices)  # fmt: skip
         data = np.ones(len(indices))
-        return sp.csr_matrix((data, indices.astype(kind, copy=False), indptr),
-                             shape=(len(units), self.n))  # fmt: skip
+        return sp.csr_matrix((data, indices, indptr), shape=(len(units), self.n))
+
+
+@nb.njit(cache=True)
+def _neighbour_rows(  # noqa: PLR0917 (numba: positional only)
+    rank: np.ndarray,
+    flat: np.ndarray,
+    units: np.ndarray,
+    cols: int,
+    dr: np.ndarray,
+    dc: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+) -> None:
+    """Each unit's neighbours' numbers, in offset order (ascending), into ``indices``.
+
+    ``rank``: the framed grid of unit numbers (-1 outside and at nodata), raveled.
+    """
+    width = cols + 2
+    for t in range(len(units)):
+        cell = flat[units[t]]
+        row = cell // cols
+        centre = (row + 1) * width + (cell - row * cols) + 1
+        e = indptr[t]
+        for j in range(len(dr)):
+            v = rank[centre + dr[j] * width + dc[j]]
+            if v >= 0:
+                indices[e] = v
+                e += 1
 
 
 def _standardised(binary: sp.csr_matrix) -> sp.csr_matrix:
