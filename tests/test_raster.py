@@ -275,3 +275,27 @@ def test_a_study_file_names_its_raster_relative_to_itself(tmp_path):
     assert Study.from_file(toml).raster == tif
     assert cli.main(["run", str(toml), "--permutations", "99"]) == 0
     assert (tmp_path / "o" / "lisa_class.tif").is_file()
+
+
+def test_a_dataarray_with_its_own_nodata_is_the_same_grid_as_its_file(tmp_path):
+    import rasterio
+    import rioxarray
+
+    values = np.add.outer(np.arange(12.0), np.arange(14.0) ** 1.5).astype("float32")
+    values[3:5, 6:9] = -9999.0
+    path = tmp_path / "g.tif"
+    profile = {"driver": "GTiff", "height": 12, "width": 14, "count": 1, "dtype": "float32",
+               "crs": "EPSG:3857", "transform": Affine(500, 0, 10, 0, -500, 90), "nodata": -9999}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values, 1)
+    raw = rioxarray.open_rasterio(path)  # (band, y, x), -9999 not masked
+    assert raw.dims == ("band", "y", "x") and (raw.to_numpy() == -9999).sum() == 6
+    from_da = raster.lisa(raw, permutations=99, seed=4)
+    from_file = raster.lisa(path, permutations=99, seed=4)
+    from_numpy = raster.lisa(raster.read_grid(values, transform=profile["transform"],
+                                              nodata=-9999.0), permutations=99, seed=4)  # fmt: skip
+    assert from_da.attrs["units"] == 12 * 14 - 6
+    for name in from_file.data_vars:
+        np.testing.assert_array_equal(from_da[name].to_numpy(), from_file[name].to_numpy())
+        np.testing.assert_array_equal(from_numpy[name].to_numpy(), from_file[name].to_numpy())
+    assert from_da.rio.transform() == profile["transform"] and from_da.rio.crs == "EPSG:3857"
