@@ -284,8 +284,16 @@ def test_a_dataarray_with_its_own_nodata_is_the_same_grid_as_its_file(tmp_path):
     values = np.add.outer(np.arange(12.0), np.arange(14.0) ** 1.5).astype("float32")
     values[3:5, 6:9] = -9999.0
     path = tmp_path / "g.tif"
-    profile = {"driver": "GTiff", "height": 12, "width": 14, "count": 1, "dtype": "float32",
-               "crs": "EPSG:3857", "transform": Affine(500, 0, 10, 0, -500, 90), "nodata": -9999}
+    profile = {
+        "driver": "GTiff",
+        "height": 12,
+        "width": 14,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:3857",
+        "transform": Affine(500, 0, 10, 0, -500, 90),
+        "nodata": -9999,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(values, 1)
     raw = rioxarray.open_rasterio(path)  # (band, y, x), -9999 not masked
