@@ -17,6 +17,7 @@ those of the whole-grid run bit for bit.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -518,10 +519,10 @@ def lisa(
         :data:`CLASS_CODES`, :data:`NODATA_CLASS` where nodata), ``significant``
         (bool), with ``gi_star``: ``gi_star_z, gi_star_p_sim``. ``attrs``: the rule
         (``lisa_rule``, ``alpha``, ``adjust``, ``p_sided``, ``adjust_note``),
-        ``contiguity``, ``permutations``, ``seed``, ``units``, ``moran_i``.
+        ``contiguity``, ``permutations``, ``seed``, ``units`` (cells with values),
+        ``nodata_cells``, ``isolated_cells`` (no neighbour: not tested), ``moran_i``.
 
     """
-    xr = _xarray()
     alpha, adjust, sided = check.alpha(alpha), adjustment(adjust), sidedness(sided)
     offsets = _contiguity(contiguity)
     values = grid if _is_read(grid) else read_grid(grid, chunks=chunks)
@@ -539,30 +540,46 @@ def lisa(
     study = _Study(cells, x, z, perms, seed, bool(gi_star))
     log(f"LISA of {n:,} cells ({contiguity}, {perms} permutations, {len(bands)} part(s))")
     out = _parts(study, bands, chunks is not None)
+    rule = {"alpha": alpha, "adjust": adjust, "sided": sided, "permutations": perms}
+    ds = _dataset(study, out, values, rule)
+    ds.attrs.update(contiguity=contiguity, seed=seed, nodata_cells=int(valid.size - n))
+    return ds
+
+
+def _dataset(
+    study: _Study, out: dict[str, np.ndarray], values: xr.DataArray, rule: dict[str, Any]
+) -> xr.Dataset:
+    """The per-unit results on the grid, classed under ``rule`` (alpha, adjust, sided)."""
+    cells, z, sided = study.cells, study.z, rule["sided"]
     p = two_sided_p(out["p_folded"]) if sided == "two-sided" else out["p_folded"]
-    sig, rule, note = significance(
-        p, alpha=alpha, adjust=adjust, sided=sided, permutations=perms
-    )  # fmt: skip
+    sig, words, note = significance(p, **rule)
     quadrant = _codes(z, out["lag"])
     fields: dict[str, tuple[np.ndarray, Any]] = {
-        "value": (x, np.nan), "lag": (out["lag"], np.nan), "Ii": (out["Ii"], np.nan),
+        "value": (study.x, np.nan), "lag": (out["lag"], np.nan), "Ii": (out["Ii"], np.nan),
         "p_sim": (p, np.nan), "quadrant": (quadrant, NODATA_CLASS),
         "lisa_class": (np.where(sig, quadrant, 0).astype(np.uint8), NODATA_CLASS),
         "significant": (sig, False),
     }  # fmt: skip
-    if gi_star:
+    if study.gi_star:
         gp = out["gi_star_p_folded"]
         gp = two_sided_p(gp) if sided == "two-sided" else gp
         fields |= {"gi_star_z": (out["gi_star_z"], np.nan), "gi_star_p_sim": (gp, np.nan)}
     has = cells.card > 0
-    ds = xr.Dataset(
+    if not has.all():
+        log(
+            f"{int((~has).sum()):,} cells with values have no neighbour with a value "
+            "(nodata all around): their lag is 0 and they get no local test.",
+            logging.WARNING,
+        )
+    ds = _xarray().Dataset(
         {name: (("y", "x"), _on_grid(v, fill, cells)) for name, (v, fill) in fields.items()},
         coords={"y": values["y"].to_numpy(), "x": values["x"].to_numpy()},
     )
     ds.attrs.update(
-        contiguity=contiguity, permutations=perms, seed=seed, alpha=alpha, adjust=adjust,
-        p_sided=sided, lisa_rule=rule, adjust_note=note, units=n,
-        moran_i=float(has.sum() and n / has.sum() * (z @ out["lag"]) / (z @ z)),
+        permutations=rule["permutations"], alpha=rule["alpha"], adjust=rule["adjust"],
+        p_sided=sided, lisa_rule=words, adjust_note=note, units=cells.n,
+        isolated_cells=int((~has).sum()),
+        moran_i=float(has.sum() and cells.n / has.sum() * (z @ out["lag"]) / (z @ z)),
     )  # fmt: skip
     return _georeferenced(ds, values.rio.transform(), values.rio.crs)
 

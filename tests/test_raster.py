@@ -122,6 +122,7 @@ def test_nodata_holes_leave_cells_without_neighbours_untested():
     assert (ds["lisa_class"].to_numpy()[holes] == raster.NODATA_CLASS).all()
     assert np.isnan(ds["p_sim"].to_numpy()[holes]).all()
     assert ds.attrs["units"] == int(np.isfinite(values).sum())
+    assert (ds.attrs["nodata_cells"], ds.attrs["isolated_cells"]) == (8, 1)
 
 
 @pytest.mark.parametrize("contiguity", ["rook", "queen"])
