@@ -15,11 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from geotool import raster
+from geotool import pipeline, raster
 from geotool._errors import InputError
 from geotool.maps.figure import figure_bytes
 from geotool.pipeline import Run, Stage
-from geotool.pipeline import run as run_pipeline
 from geotool.study import Study
 
 __all__ = ["STAGES", "GridAnalysis", "headline", "prepare", "run"]
@@ -106,7 +105,7 @@ STAGES: tuple[Stage, ...] = (
 
 def run(study: Study) -> dict[str, Any]:
     """Run a grid study (``study.raster``) into ``study.out``; the run's summary."""
-    return run_pipeline(study, analysis=prepare, stages=STAGES, inputs=(study.raster,), index=False)
+    return pipeline.run(study, analysis=prepare, stages=STAGES, inputs=(study.raster,), index=False)
 
 
 def headline(summary: dict[str, Any]) -> list[str]:

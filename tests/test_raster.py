@@ -308,3 +308,19 @@ def test_a_dataarray_with_its_own_nodata_is_the_same_grid_as_its_file(tmp_path):
         np.testing.assert_array_equal(from_da[name].to_numpy(), from_file[name].to_numpy())
         np.testing.assert_array_equal(from_numpy[name].to_numpy(), from_file[name].to_numpy())
     assert from_da.rio.transform() == profile["transform"] and from_da.rio.crs == "EPSG:3857"
+
+
+def test_run_raster_is_one_study_through_pipeline_run(tmp_path, monkeypatch):
+    from geotool import cli, pipeline, raster_stages
+
+    tif = tmp_path / "g.tif"
+    _grid(np.add.outer(np.arange(9.0), np.arange(8.0)) % 5).rio.to_raster(tif)
+    calls = []
+    monkeypatch.setattr(pipeline, "run", lambda study, **options: calls.append((study, options)))
+    with pytest.raises(TypeError):  # the spy returns no summary
+        cli.main(["--debug", "run", "--raster", str(tif), "--out", str(tmp_path / "o")])
+    ((study, options),) = calls
+    assert study.raster == tif and study.data is None and study.recipe is None
+    assert options["stages"] is raster_stages.STAGES
+    assert options["analysis"] is raster_stages.prepare
+    assert [s.name for s in options["stages"]] == ["grid tiffs", "grid map", "grid summary"]
