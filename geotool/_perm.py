@@ -33,6 +33,7 @@ __all__ = [
     "conditional_lags",
     "conditional_pvalues",
     "folded_pvalue",
+    "lead_in",
     "permuted_quadratic_forms",
     "permuted_statistics",
     "rank_correlations",
@@ -109,6 +110,8 @@ def conditional_counts(
     tol: float,
     coef: np.ndarray | None = None,
     units: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    draw_width: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``#{sim >= observed - tol}`` and ``#{sim <= observed + tol}`` for every unit.
 
@@ -116,23 +119,29 @@ def conditional_counts(
     lag of column ``v`` of ``values`` (``(n,)`` or ``(n, m)``; ``coef`` default 1) under
     the draws of :func:`conditional_lags`, counted by the compiled kernels without
     holding the lags. ``units`` (boolean) restricts the counting; the others, and units
-    without neighbours, get 0.
+    without neighbours, get 0. A caller working on a part of the units passes ``rows``,
+    their ascending indices (``weights``, ``observed``, ``coef``, ``units`` and the
+    counts are then on those rows only), and ``draw_width``, the most neighbours of any
+    unit of the study, so that every part draws what the whole would.
     """
     from geotool import _kernels
 
     columns = np.ascontiguousarray(np.atleast_2d(np.asarray(values, dtype=float).T))  # (m, n)
     m, n = columns.shape
-    coef = np.ones((n, m)) if coef is None else np.asarray(coef, dtype=float).reshape(n, m)
-    observed = np.asarray(observed, dtype=float)
     w = weights.tocsr()
     card = np.diff(w.indptr)
-    draws = _draw_without_replacement(rng, n - 1, permutations, int(card.max(initial=0)))
+    n_rows = len(card)
+    coef = np.ones((n_rows, m)) if coef is None else np.asarray(coef, float).reshape(n_rows, m)
+    observed = np.asarray(observed, dtype=float)
+    width = int(card.max(initial=0)) if draw_width is None else int(draw_width)
+    draws = _draw_without_replacement(rng, n - 1, permutations, width)
     base, gathered, steps, events = _gathered(draws, columns)
-    upper = np.zeros(n, dtype=np.int64)
-    lower = np.zeros(n, dtype=np.int64)
+    upper = np.zeros(n_rows, dtype=np.int64)
+    lower = np.zeros(n_rows, dtype=np.int64)
+    unit_of = np.arange(n_rows, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
     wanted = card > 0 if units is None else (card > 0) & np.asarray(units, dtype=bool)
     has = card > 0
-    low, high = np.zeros(n), np.zeros(n)
+    low, high = np.zeros(n_rows), np.zeros(n_rows)
     if has.any():  # each row's smallest and largest weight
         low[has] = np.minimum.reduceat(w.data, w.indptr[:-1][has])
         high[has] = np.maximum.reduceat(w.data, w.indptr[:-1][has])
@@ -150,17 +159,43 @@ def conditional_counts(
         obs = np.ascontiguousarray(observed[ids])
         if uniform:
             _kernels.conditional_incremental(
-                ids, k_of, starts, base, gathered, steps, *events,
+                unit_of[ids], k_of, starts, base, gathered, steps, *events,
                 np.ascontiguousarray(high[ids]), cf, obs, float(tol), up, dn,
             )  # fmt: skip
         else:
-            rows = _padded_rows(w, ids, k_of, base.shape[0])
+            padded = _padded_rows(w, ids, k_of, base.shape[0])
             _kernels.conditional_direct(
-                ids, k_of, starts, base, gathered, steps, rows, cf, obs, float(tol), up, dn
-            )
+                unit_of[ids], k_of, starts, base, gathered, steps, padded, cf, obs, float(tol),
+                up, dn,
+            )  # fmt: skip
         upper[ids] = up
         lower[ids] = dn
     return upper, lower
+
+
+def lead_in(card: np.ndarray, start: int) -> np.ndarray:
+    """The units before ``start`` that share a counting block with units from ``start`` on.
+
+    :func:`conditional_counts` sums permuted lags block by block (units of one
+    cardinality, :data:`_UNIT_BLOCK` at a time, in order), so a part of the study (units
+    ``start`` onwards, ``card`` every unit's number of neighbours) counted with these
+    units as extra ``rows`` gets the whole study's blocks, and bit for bit its numbers.
+    For weights whose rows each hold one value (row-standardised or binary contiguity).
+    """
+    card = np.asarray(card)
+    before = np.bincount(card[:start], minlength=int(card.max(initial=0)) + 1)
+    out = []
+    for k in np.flatnonzero(before[1:]) + 1:
+        need = int(before[k] % _UNIT_BLOCK)
+        span = _UNIT_BLOCK
+        while need:  # look back in growing windows for the last ``need`` units of k
+            lo = max(0, start - span)
+            found = np.flatnonzero(card[lo:start] == k)
+            if len(found) >= need or lo == 0:
+                out.append(found[len(found) - need :] + lo)
+                break
+            span *= 4
+    return np.sort(np.concatenate([np.zeros(0, dtype=np.int64), *out])).astype(np.int64)
 
 
 def _gathered(

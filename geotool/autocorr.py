@@ -64,6 +64,7 @@ __all__ = [
     "moran_scatter",
     "sensitivity",
     "sidedness",
+    "significance",
 ]
 
 #: LISA classes in their conventional order (and GeoDa's colours, used by the maps).
@@ -553,6 +554,19 @@ def _adjust_note(adjust: str, sided: str, alpha: float, permutations: int, n: in
     if note:
         log(note, logging.WARNING)
     return note
+
+
+def significance(
+    p: np.ndarray, *, alpha: float, adjust: str, sided: str, permutations: int
+) -> tuple[np.ndarray, str, str]:
+    """Which local p-values are significant, the rule in words, and the adjustment's note.
+
+    The rule of :func:`local_stats` for callers with p-values of their own (raster cells);
+    ``adjust`` and ``sided`` as :func:`adjustment` and :func:`sidedness` return them.
+    """
+    tested = int(np.isfinite(p).sum())
+    note = _adjust_note(adjust, sided, alpha, permutations, tested or len(p))
+    return _significant(p, alpha, adjust), _rule_words(alpha, adjust, sided), note
 
 
 def _quadrant(z: np.ndarray, lag: np.ndarray) -> np.ndarray:

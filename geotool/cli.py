@@ -89,6 +89,8 @@ def _study(args: argparse.Namespace, **fields: Any) -> Any:
     data = getattr(args, "data", None) or (None if toml else file)
     if data is not None:
         return Study(data=data, **given | fields)
+    if given.get("raster") is not None:  # a grid alone, with the run's options
+        return Study(**{k: v for k, v in given.items() if k in (*_RUN_FIELDS, "raster")} | fields)
     given = {k: v for k, v in given.items() if k in _RUN_FIELDS}
     return Study.from_file(toml, **given | fields) if toml else report.study(**given | fields)
 
@@ -323,6 +325,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         msg = f"Pass the data as FILE or as --data, not both (got {args.file} and {args.data})."
         raise InputError(msg)
     study = _study(args)
+    if study.raster is not None:  # a grid: LISA on its cells (geotool.raster_stages)
+        from geotool import raster_stages
+
+        summary = raster_stages.run(study)
+        lines = raster_stages.headline(summary)
+        _say(f"wrote {len(summary['files'])} files to {study.out}", *lines)
+        return EXIT_OK
     summary = report.run(study) if study.recipe is not None else pipeline.run(study)
     _say(f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
          *pipeline.headline(summary))  # fmt: skip
@@ -417,6 +426,7 @@ _OPTIONS = {key: (names, options) for key, names, options in (
           help="level of the units of --data; auto: detected from codes and names"),
     _flag("--level", key="layer-of", default="county", choices=_LEVELS, help="the units' layer"),
     _flag("--geometry", type=_path, help="your polygons (GeoPackage, Shapefile, GeoJSON ...)"),
+    _flag("--raster", type=_path, help="a GeoTIFF grid: LISA on its cells (--weights rook/queen)"),
     _flag("--id-col", help="id column of --geometry and --data: unit codes or names"),
     _flag("--datum", choices=["wgs84", "gcj02", "bd09"],
           help="datum of --geometry: gcj02 for AMap-derived, bd09 for Baidu-derived"),
@@ -528,7 +538,7 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
      "study out @perm title label lang tiers k cdn offline basemap quiet data value-col @user "
      "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi "
-     "@index index-method groups",
+     "@index index-method groups raster",
      # a study file's own options stay unless given
      dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
     ("index", "a composite index of indicators, ranked, tiered, tested and mapped",

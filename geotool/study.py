@@ -62,6 +62,8 @@ class Study:
     geometry : pathlib.Path or geopandas.GeoDataFrame, optional
         The user's own polygons, joined to ``data`` by id or name: a file, or polygons
         already read (indexed by id, with a ``name`` column if any).
+    raster : pathlib.Path, optional
+        A GeoTIFF grid: LISA on its cells (:mod:`geotool.raster_stages`), alone.
     recipe : {"report2020"}, optional
         A bundled study with stages of its own (the 2020 report); no ``data``.
     id_col, name_col, province_col, prefecture_col, code_col, year_col : str, optional
@@ -120,6 +122,7 @@ class Study:
 
     data: Path | None = None
     geometry: Path | gpd.GeoDataFrame | None = None
+    raster: Path | None = None
     recipe: str | None = None
     id_col: str | None = None
     name_col: str | None = None
@@ -199,11 +202,15 @@ class Study:
             if not 2 <= value <= top:
                 msg = f"{name}={short(repr(value))} must be a whole number from 2 to {top}."
                 raise InputError(msg)
+        if self.raster is not None:
+            _check_raster(self)
         self._check_sources()
         self._check_index()
 
     def _check_sources(self) -> None:
         """The sources fit together: a recipe alone, or the user's data."""
+        if self.raster is not None:
+            return  # _check_raster: a grid alone
         if self.recipe is not None and (self.data or self.geometry):
             msg = (
                 f"recipe={self.recipe!r} analyses the bundled report; drop data= and "
@@ -292,7 +299,7 @@ class Study:
             msg = f"The study file {short(path.name)} is not valid TOML ({why}); fix it there."
             raise InputError(msg) from None
         fields = _flatten(doc, path.name)
-        for name in ("data", "geometry", "out", "ahp"):
+        for name in ("data", "geometry", "raster", "out", "ahp"):
             if isinstance(fields.get(name), str):
                 given = Path(fields[name]).expanduser()
                 fields[name] = given if given.is_absolute() else path.parent / given
@@ -379,6 +386,22 @@ def _flatten(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
 def _is_frame(value: object) -> bool:
     """A GeoDataFrame (checked by type name: geopandas is not imported here)."""
     return type(value).__name__ == "GeoDataFrame"
+
+
+def _check_raster(study: Study) -> None:
+    """``raster=``: an existing GeoTIFF, and the study's only source."""
+    path = _path(study.raster, "raster")
+    object.__setattr__(study, "raster", path)
+    if study.data is not None or study.geometry is not None or study.recipe is not None:
+        msg = "raster= is a study of its own: drop data=, geometry= and recipe= (or raster=)."
+        raise InputError(msg)
+    if not path.is_file():
+        raise InputError(f"raster={short(str(path))} is not a file; pass a GeoTIFF (.tif).")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        msg = f"raster={short(path.name)} is not a GeoTIFF (no TIFF header); pass a .tif grid."
+        raise InputError(msg)
 
 
 def _path(value: object, name: str) -> Path:

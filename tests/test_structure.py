@@ -40,6 +40,7 @@ LAYERS = {
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
     "geotool.maps.charts": 3,  # figures of divergence, convergence and composite indices
     "geotool.batch": 3,  # many analyses, serial or on dask
+    "geotool.raster": 3,  # LISA on grid cells (GeoTIFF, xarray): the autocorr engine on rasters
     # the report's data and its own maps (rankings, check, figures), beside the study
     # description and its preparation
     "geotool.report": 4,
@@ -48,6 +49,7 @@ LAYERS = {
     "geotool.userdata": 4,
     "geotool.regional": 4,  # a study's composite index and divergence stages
     "geotool.pipeline": 5,  # the stages every study runs
+    "geotool.raster_stages": 5,  # a grid's run (geotool run --raster): raster through the pipeline
     "geotool.report.study": 6,  # the 2020 report: one study with its own stages
     "geotool.cli": 7,
     "geotool": 8,  # the package's __init__ re-exports everything
