@@ -251,7 +251,7 @@ def _spatial_gini(y: np.ndarray, w: W, permutations: int, seed: int) -> dict[str
 
 
 def inequality(
-    data: pd.DataFrame | Panel,
+    data: pd.DataFrame | Panel | pd.Series,
     groups: str | pd.Series | None = None,
     *,
     id_col: str | None = None,
@@ -292,12 +292,12 @@ def inequality(
     from inequality.gini import Gini
     from inequality.theil import Theil, TheilD
 
-    if isinstance(data, pd.Series):
-        data = _cross_section(data, value_col)
-    elif isinstance(data, pd.DataFrame):
+    if isinstance(data, pd.DataFrame):
         data, groups = _split_groups(data, groups, id_col)
     elif isinstance(groups, str):
-        raise InputError(f"groups={groups!r}: with a Panel, pass the groups as a Series.")
+        raise InputError(f"groups={groups!r}: with a Panel or Series, pass the groups as a Series.")
+    if isinstance(data, pd.Series):
+        data = _cross_section(data, value_col)
     p = _positive_panel(data, id_col, year_col, value_col)
     y = p.wide.to_numpy()
     out = pd.DataFrame(index=pd.Index(p.years, name="year"))
@@ -354,7 +354,7 @@ def _inequality_words(out: pd.DataFrame, p: Panel) -> dict[str, str]:
 
 
 def theil_by_group(
-    data: pd.DataFrame | Panel,
+    data: pd.DataFrame | Panel | pd.Series,
     groups: str | pd.Series,
     *,
     id_col: str | None = None,

@@ -21,6 +21,7 @@ from geotool._log import log
 
 __all__ = ["composite_stage", "divergence_stage", "no_divergence", "no_index"]
 
+
 def no_divergence(run: Any) -> str | None:
     """Why the divergence stage does not apply (``None``: it runs)."""
     if run.analysis.rows is None:
@@ -38,6 +39,18 @@ def _years(analysis: Any) -> list[int]:
     if analysis.year_col is None:
         return []
     return sorted(int(y) for y in analysis.rows[analysis.year_col].unique())
+
+
+def _values(a: Any, v: Any) -> tuple[Any, dict[str, Any]]:
+    """A variable as :mod:`geotool.divergence` reads it, and the keywords naming its columns.
+
+    One year: a Series named by its year (no keywords); a panel: the long frame.
+    """
+    years = _years(a)
+    if len(years) < 2:
+        return a.rows[v.variable].rename(years[0] if years else 0), {}
+    long = {"id_col": "unit", "year_col": a.year_col, "value_col": v.variable}
+    return a.rows[[a.year_col, v.variable]].reset_index(names="unit"), long
 
 
 def divergence_stage(run: Any) -> None:
@@ -84,13 +97,10 @@ def _measures(run: Any, v: Any, groups: pd.Series | None) -> dict[str, pd.DataFr
     a, study = run.analysis, run.study
     ids = a.rows.index.unique()
     w = a.weights(ids, study.weights or "queen", study.islands)
-    years = _years(a)
-    if len(years) < 2:  # one cross-section: inequality only
-        data = a.rows[v.variable].rename(years[0] if years else 0)
+    data, long = _values(a, v)
+    if not long:  # one cross-section: inequality only
         one = divergence.inequality(data, groups, w=w, value_col=v.label, **run.perm)
         return {"inequality": one}
-    data = a.rows[[a.year_col, v.variable]].reset_index(names="unit")
-    long = {"id_col": "unit", "year_col": a.year_col, "value_col": v.variable}
     found = {
         "inequality": divergence.inequality(data, groups, w=w, **long, **run.perm),
         "sigma_convergence": divergence.sigma_convergence(data, **long),
@@ -130,21 +140,15 @@ def _charts(run: Any, v: Any, found: dict[str, pd.DataFrame], groups: pd.Series 
     title = v.label
     _draw(run, f"inequality_{v.key}", charts.inequality_chart(found["inequality"], lang,
                                                               title=title))  # fmt: skip
-    years = _years(a)
+    data, long = _values(a, v)
     if groups is not None:
-        data = (a.rows[v.variable].rename(years[0] if years else 0) if len(years) < 2
-                else a.rows[[a.year_col, v.variable]].reset_index(names="unit"))  # fmt: skip
-        long = {} if len(years) < 2 else {"id_col": "unit", "year_col": a.year_col,
-                                          "value_col": v.variable}  # fmt: skip
         table = divergence.theil_by_group(data, groups, **long)
         _draw(run, f"theil_groups_{v.key}", charts.theil_group_chart(table, lang))
     if "sigma_convergence" not in found:
         return
     _draw(run, f"sigma_{v.key}", charts.sigma_chart(found["sigma_convergence"], lang,
                                                     title=title))  # fmt: skip
-    data = a.rows[[a.year_col, v.variable]].reset_index(names="unit")
-    points = divergence.growth_points(data, id_col="unit", year_col=a.year_col,
-                                      value_col=v.variable)  # fmt: skip
+    points = divergence.growth_points(data, **long)
     betas = found["beta_convergence"]
     absolute = betas.iloc[[0]].astype({"start": int, "end": int})
     absolute.attrs = dict(betas.attrs)  # the absolute model's coefficients
