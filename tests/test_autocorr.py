@@ -129,13 +129,15 @@ def _gal(w, path):
 @geoda_file_warning
 @pytest.mark.parametrize("ranking", list(rankings.RANKINGS))
 @pytest.mark.parametrize("spec", ["queen", "knn:6"])
-def test_local_moran_agrees_with_geoda(tmp_path, ranking, spec):
+# 999 draws by default; the 9,999-draw precision (slow) asserts the same things
+@pytest.mark.parametrize("perms", [999, pytest.param(9999, marks=pytest.mark.slow)])
+def test_local_moran_agrees_with_geoda(tmp_path, ranking, spec, perms):
     v = rankings.variables(ranking)
     w = weights.build(v.index, spec)
     gw = _gal(w, tmp_path / "w.gal")
     x = v["score"].reindex(w.ids).to_numpy()
-    geoda = pygeoda.local_moran(gw, list(x), permutations=9999, seed=1)
-    ours = autocorr.local_stats(v["score"], w, permutations=9999, seed=1, sided="folded")
+    geoda = pygeoda.local_moran(gw, list(x), permutations=perms, seed=1)
+    ours = autocorr.local_stats(v["score"], w, permutations=perms, seed=1, sided="folded")
     np.testing.assert_allclose(np.array(geoda.lisa_values()), ours["Ii"], rtol=1e-9, atol=1e-12)
     labels = np.array(geoda.lisa_labels())[np.array(geoda.lisa_clusters()).astype(int)]
     p_geoda = np.array(geoda.lisa_pvalues())

@@ -117,7 +117,25 @@ def test_every_ranked_adcode_exists_in_the_layer(counties):
     assert table["adcode"].isin(counties.index).all()
 
 
+def test_libpysal_contiguity_equals_the_fast_vertex_method_in_two_provinces(counties):
+    """The cheap default cover of the national comparison below: Jiangsu and Zhejiang."""
+    from libpysal.graph import Graph
+
+    part = counties[counties.index.str[:2].isin(["32", "33"])]
+    assert len(part) > 150
+    geoms = part.geometry.to_numpy()
+    for rook in (False, True):
+        g = Graph.build_contiguity(part.reset_index(drop=True), rook=rook)
+        adj = g.adjacency.reset_index()
+        adj = adj[adj["focal"] != adj["neighbor"]]
+        lp = {(min(a, b), max(a, b)) for a, b in zip(adj["focal"], adj["neighbor"], strict=True)}
+        assert lp == neighbour_pairs(geoms, rook=rook)
+
+
+@pytest.mark.slow
 def test_libpysal_contiguity_equals_the_fast_vertex_method(counties):
+    """Slow (libpysal on 2,875 units); covered by the two-province test above and by
+    test_shipped_neighbour_pairs_equal_the_layers_own."""
     from libpysal.graph import Graph
 
     geoms = counties.geometry.to_numpy()
@@ -129,7 +147,11 @@ def test_libpysal_contiguity_equals_the_fast_vertex_method(counties):
         assert lp == neighbour_pairs(geoms, rook=rook)
 
 
+@pytest.mark.slow
 def test_neighbour_sets_equal_the_full_resolution_source(counties, source):
+    """Slow (the full-resolution source); covered by default by
+    test_metadata_records_datum_and_checks (the build's own record of this comparison) and
+    test_shipped_neighbour_pairs_equal_the_layers_own."""
     frame, gcj = source
     assert frame["adcode"].tolist() == counties.index.tolist()
     bundled = counties.geometry.to_numpy()

@@ -462,9 +462,15 @@ def test_control_page_as_the_bug_wrote_it_is_caught(tmp_path):
     assert any("pwn-script" in e for e in dom.injected)
 
 
+@pytest.mark.slow
 @needs_browser
 def test_no_payload_runs_in_any_page_in_a_real_browser(pages, tmp_path):
-    """Every page, loaded offline: nothing injected, title unchanged, the page worked."""
+    """Every page, loaded offline: nothing injected, title unchanged, the page worked.
+
+    Slow (19 pages in chromium). Covered by default by test_no_payload_is_written_raw_into_any_page
+    (the same pages, every payload escaped), test_control_page_as_the_bug_wrote_it_is_caught
+    and test_ids_that_name_object_machinery_draw_like_any_other (real browser).
+    """
 
     def one(item: tuple[int, tuple[str, Path]]) -> list[str]:
         k, (name, path) = item

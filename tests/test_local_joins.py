@@ -68,6 +68,10 @@ def test_counts_equal_esda(ranked, case):
         np.testing.assert_allclose(ours["ljc"], mv.LJC, rtol=0, atol=1e-12)
 
 
+# slow: esda's first permutation run compiles its numba kernels (~40 s a process). The same
+# significance is covered by default by test_p_sim_estimates_the_exact_hypergeometric_tail
+# (p_sim of BB, BJC and CLC against the exact tail) and test_counts_equal_esda (the counts).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "permutations"), [("BB", 9999), ("CLC", 999), ("BJC-no-co-location", 999)]
 )

@@ -527,8 +527,14 @@ def _one_run(out: Path) -> int:
     return int(summary["seed"])
 
 
+@pytest.mark.slow
 def test_real_run_killed_and_raced(tmp_path):
-    """``geotool run`` killed at random moments, then two at once: always one whole run."""
+    """``geotool run`` killed at random moments, then two at once: always one whole run.
+
+    Slow (five real runs). Covered by default by test_kill_at_random_moments (the same
+    transaction killed at 30 moments), test_parallel_runs and
+    test_second_run_refused_while_one_is_in_progress (the refusal of a second run).
+    """
     out = tmp_path / "out"
     _put(out, FOREIGN)
 
