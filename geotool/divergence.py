@@ -458,7 +458,7 @@ def sigma_convergence(
     t2, pv = _carree_klomp_t2(logs[first].to_numpy(), logs[last].to_numpy())
     s0, s1 = float(logs[first].std(ddof=0)), float(logs[last].std(ddof=0))
     test = {"start": first, "end": last, "sigma_start": s0, "sigma_end": s1, "t2": t2, "p": pv}
-    change = "narrowed" if s1 < s0 else "widened"
+    change = "narrowed" if s1 < s0 else "widened" if s1 > s0 else "did not change"
     finding = (
         f"σ of log {p.name} went from {s0:.4f} ({first}) to {s1:.4f} ({last}): the spread "
         f"{change} (Carree-Klomp T2 = {t2:.2f}, {_p_text(pv)})."
@@ -476,7 +476,14 @@ def _growth(p: Panel, first: int, last: int) -> tuple[np.ndarray, np.ndarray, in
     """(average annual growth of the log, log initial level, years between)."""
     span = last - first
     initial = np.log(p.wide[first].to_numpy())
-    return (np.log(p.wide[last].to_numpy()) - initial) / span, initial, span
+    growth = (np.log(p.wide[last].to_numpy()) - initial) / span
+    if np.ptp(growth) == 0 or np.ptp(initial) == 0:
+        msg = (
+            f"value_col={p.name!r}: every unit grew alike (or started alike) over "
+            f"{first}-{last}; β-convergence and clubs need growth that differs between units."
+        )
+        raise InputError(msg)
+    return growth, initial, span
 
 
 def growth_points(

@@ -105,22 +105,31 @@ def _measures(run: Any, v: Any, groups: pd.Series | None) -> dict[str, pd.DataFr
         "inequality": divergence.inequality(data, groups, w=w, **long, **run.perm),
         "sigma_convergence": divergence.sigma_convergence(data, **long),
     }
+    try:  # growth alike everywhere (a population that did not change): no β, no clubs
+        found["beta_convergence"] = _betas(run, data, long, w, groups)
+        found["clubs"] = divergence.clubs(data, by="lisa", w=w, alpha=study.alpha, **long,
+                                          **run.perm)  # fmt: skip
+    except InputError as exc:
+        found["sigma_convergence"].attrs["not_shown"] += f" No β-convergence: {exc}"
+    return found
+
+
+def _betas(
+    run: Any, data: pd.DataFrame, long: dict[str, Any], w: Any, groups: pd.Series | None
+) -> pd.DataFrame:
+    """Absolute, spatial-lag and (with groups) conditional β-convergence, one table."""
     beta = divergence.beta_convergence(data, **long)
     spatial = divergence.spatial_beta_convergence(data, w, **long)
     models = [beta, spatial]
+    finding = f"Absolute: {beta.attrs['finding']} Spatial lag (ML): {spatial.attrs['finding']}"
     if groups is not None:  # conditional on the groups: one dummy per group but the first
+        ids = run.analysis.rows.index.unique()
         dummies = pd.get_dummies(groups.reindex(ids), prefix="group", drop_first=True, dtype=float)
         models.append(divergence.beta_convergence(data, dummies, **long))
-    found["beta_convergence"] = pd.concat(models).drop(columns=["finding", "not_shown"])
-    found["beta_convergence"].attrs = beta.attrs | {
-        "finding": f"Absolute: {beta.attrs['finding']} Spatial lag (ML): "
-        f"{spatial.attrs['finding']}"
-        + (f" Conditional on the groups: {models[2].attrs['finding']}" if groups is not None
-           else "")
-    }
-    clubs = divergence.clubs(data, by="lisa", w=w, alpha=study.alpha, **long, **run.perm)
-    found["clubs"] = clubs
-    return found
+        finding += f" Conditional on the groups: {models[2].attrs['finding']}"
+    table = pd.concat(models).drop(columns=["finding", "not_shown"])
+    table.attrs = beta.attrs | {"finding": finding}
+    return table
 
 
 def _draw(run: Any, name: str, fig: Any) -> None:
@@ -144,10 +153,11 @@ def _charts(run: Any, v: Any, found: dict[str, pd.DataFrame], groups: pd.Series 
     if groups is not None:
         table = divergence.theil_by_group(data, groups, **long)
         _draw(run, f"theil_groups_{v.key}", charts.theil_group_chart(table, lang))
-    if "sigma_convergence" not in found:
+    if "sigma_convergence" in found:
+        _draw(run, f"sigma_{v.key}", charts.sigma_chart(found["sigma_convergence"], lang,
+                                                        title=title))  # fmt: skip
+    if "beta_convergence" not in found:
         return
-    _draw(run, f"sigma_{v.key}", charts.sigma_chart(found["sigma_convergence"], lang,
-                                                    title=title))  # fmt: skip
     points = divergence.growth_points(data, **long)
     betas = found["beta_convergence"]
     absolute = betas.iloc[[0]].astype({"start": int, "end": int})

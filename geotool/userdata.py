@@ -564,25 +564,15 @@ def user_analysis(study: Study) -> Analysis:
     latest = ok if not year_col else ok[ok[year_col] == ok[year_col].max()]
     _require_units(ok, latest, year_col)
     china = t.units is None or t.level != "own" or in_china(t.units)
-    unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
-    if unknown:  # a typo would be silent
-        msg = (
-            f"labels= names {listing(unknown)}, which are not columns of the table; its "
-            f"columns are {listing(list(t.raw.columns), 30)}."
-        )
-        raise InputError(msg)
     taken: set[str] = set()
     keys = {col: _key(src, taken) for src, col in t.source_of().items()}
-    # a label names the file's column; a transformed variable keeps its transform's name
-    labels = {col: study.labels.get(src, col) for src, col in t.source_of().items()}
+    labels = _labels(t, study)
     variables, tier_tables, tier_word = _variables_and_tiers(t, study, latest, year_col, keys)
     for v in variables:
         v.label = labels.get(v.variable, v.label)
     rows = ok.set_index("adcode")
-    bundled = china and t.level != "own"
-    groups, grouped_by = _groups(
-        rows, study.groups, bundled=bundled, level=t.level, cluster_set=study.cluster_set
-    )
+    groups, grouped_by = _groups(rows, study.groups, bundled=china and t.level != "own",
+                                 level=t.level, cluster_set=study.cluster_set)  # fmt: skip
     path = study.data if study.data is not None else study.geometry
     assert path is not None
     label = Path(path).stem
@@ -621,6 +611,22 @@ def user_analysis(study: Study) -> Analysis:
         lisa_legend=f"Local Moran ({shown})",
         marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
     )
+
+
+def _labels(t: UserTable, study: Study) -> dict[str, str]:
+    """Each value column's readable label, by the file's column it was made from.
+
+    A transformed variable keeps its transform's name; a composite index names its method.
+    """
+    unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
+    if unknown:  # a typo would be silent
+        msg = (
+            f"labels= names {listing(unknown)}, which are not columns of the table; its "
+            f"columns are {listing(list(t.raw.columns), 30)}."
+        )
+        raise InputError(msg)
+    own = f"composite index ({study.index_method} weights)" if t.composite else None
+    return {col: study.labels.get(src, own or col) for src, col in t.source_of().items()}
 
 
 def _groups(

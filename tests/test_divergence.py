@@ -312,3 +312,12 @@ def test_results_concatenate_into_one_comparison(income, queen):
     assert table.index.tolist() == ["absolute", "absolute", "spatial_error"]
     assert table["beta"].tolist() == [m["beta"].iloc[0] for m in models]
     assert table["lambda"].isna().tolist() == [True, True, False]
+
+
+def test_growth_alike_everywhere_is_refused_by_beta_and_named_unchanged_by_sigma(income):
+    """A population table that did not change (every unit's growth 0) has no β to fit:
+    spreg would divide by zero; σ reports the spread as unchanged, not as widened."""
+    same = pd.DataFrame({"1929": income["1929"], "2009": income["1929"]})
+    with pytest.raises(InputError, match="grew alike"):
+        dv.beta_convergence(same)
+    assert "did not change" in dv.sigma_convergence(same).attrs["finding"]
