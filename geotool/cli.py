@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -315,13 +316,14 @@ def _cmd_map(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
+    """``geotool run`` (and ``geotool index``, a run whose variable is a composite index)."""
     from geotool import pipeline
     from geotool.report import study as report
 
     if args.quiet_run:
         logging.getLogger("geotool").setLevel(logging.WARNING)
-    if args.file is not None and args.data is not None:
+    if args.file is not None and getattr(args, "data", None) is not None:
         msg = f"Pass the data as FILE or as --data, not both (got {args.file} and {args.data})."
         raise InputError(msg)
     study = _study(args)
@@ -332,22 +334,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lines = raster_stages.headline(summary)
         _say(f"wrote {len(summary['files'])} files to {study.out}", *lines)
         return EXIT_OK
-    summary = report.run(study) if study.recipe is not None else pipeline.run(study)
+    summary = report.run(study) if study.recipe is not None else pipeline.run(study, owner=owner)
     _say(f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
          *pipeline.headline(summary))  # fmt: skip
     return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
-
-
-def _cmd_index(args: argparse.Namespace) -> int:
-    from geotool import pipeline
-
-    if args.quiet_run:
-        logging.getLogger("geotool").setLevel(logging.WARNING)
-    study = _study(args)
-    summary = pipeline.run(study, owner="geotool index")
-    _say(f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
-         *pipeline.headline(summary))  # fmt: skip
-    return EXIT_OK
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -498,7 +488,7 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("--aggregate", default="sum", choices=["sum", "geometric", "topsis"],
           help="how normalised indicators combine"),
     _flag("--groups", help="groups inequality is decomposed between: region (China's 东中西东北, "
-          "the default there), province, or a column"),
+          "the default there), province, cluster (city clusters of --set), or a column"),
     _flag("file", key="index-data", type=_path, help="your table or geometry file (indicators)"),
     _flag("--variables", help="value columns, comma-separated (default: the numeric ones)"),
     _flag("--years", help="years, comma-separated (default: every year)"),
@@ -593,6 +583,7 @@ _FLAGS = {
     "report_path": "the match report (named after --out)",
     "labels": "--label",
     "value_cols": "--value-col",
+    "dimensions": "--dimension",
 }
 
 #: Library spellings with no flag of their own, and what the CLI says instead.
@@ -635,10 +626,10 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
 
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-report": _cmd_check_report, "boundaries": _cmd_boundaries_info, "match": _cmd_match,
     "autocorr": _cmd_autocorr, "tiers": _cmd_tiers, "clusters": _cmd_clusters, "map": _cmd_map,
-    "run": _cmd_run, "batch": _cmd_batch, "index": _cmd_index,
+    "run": _cmd_run, "batch": _cmd_batch, "index": partial(_cmd_run, owner="geotool index"),
 }  # fmt: skip
 
 

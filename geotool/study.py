@@ -102,7 +102,8 @@ class Study:
         ``topsis``.
     groups : str, optional
         The groups inequality is decomposed between: ``region`` (东部/中部/西部/东北,
-        the default in China), ``province``, or a column of the table.
+        the default on China's bundled layers), ``province``, ``cluster`` (the primary
+        city cluster under ``cluster_set``), or a column of the table.
     tiers, k, markov_k : str, int, int
         How values are classed into tiers (``report``: the report's cut points, for its
         rankings only), how many, and the quantile classes of a panel's Markov chains.
