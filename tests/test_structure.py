@@ -41,6 +41,7 @@ LAYERS = {
     "geotool.maps.charts": 3,  # figures of divergence, convergence and composite indices
     "geotool.batch": 3,  # many analyses, serial or on dask
     "geotool.raster": 3,  # LISA on grid cells (GeoTIFF, xarray): the autocorr engine on rasters
+    "geotool.regress": 3,  # spatial regression (spreg, mgwr): fits, diagnostics, tables
     # the report's data and its own maps (rankings, check, figures), beside the study
     # description and its preparation
     "geotool.report": 4,
