@@ -71,12 +71,29 @@ def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
                                 crs=_geo(run, ids).crs)  # fmt: skip
     options = {"kind": kind, "method": study.model_method, "regimes": regimes,
                "alpha": study.alpha, "seed": study.seed}  # fmt: skip
-    first = regress.fit(data, study.model, None if kind in ("gwr", "mgwr") else w, **options)
+    try:
+        first = regress.fit(data, study.model, None if kind in ("gwr", "mgwr") else w, **options)
+    except InputError as exc:  # the library's parameters, as the study's fields
+        raise InputError(_as_fields(str(exc))) from None
     fits = [first]
     chosen = _chosen(first.guide)
     if kind == "ols" and regimes is None and chosen is not None:
         fits.append(regress.fit(frame, study.model, w, kind=chosen, seed=study.seed))
     return fits
+
+
+#: :func:`geotool.regress.fit`'s parameters in its messages, and the study's fields.
+_FIELDS = (("formula:", "model:"), ("formula=", "model="), ("regimes=", "model_regimes="),
+           ("regimes:", "model_regimes:"), ("kind=", "model_kind="), ("method=", "model_method="),
+           ("frame:", "data:"), ("w:", "weights:"))  # fmt: skip
+
+
+def _as_fields(message: str) -> str:
+    """A message of :func:`geotool.regress.fit` naming the study's fields instead."""
+    for param, name in _FIELDS:
+        if message.startswith(param):
+            return name + message[len(param) :]
+    return message
 
 
 def _chosen(guide: str) -> str | None:
@@ -195,5 +212,6 @@ def _finding(fits: list[regress.Fit]) -> str:
     for name in ("rho", "lambda"):
         if name in last.coefficients.index and "regime" not in last.coefficients:
             c = last.coefficients.loc[name]
-            text += f"{last.label}: {name} {c['estimate']:.3f} (p {c['p']:.4f})."
+            who = f"{last.label}: " if last is not first else ""
+            text += f"{who}{name} {c['estimate']:.3f} (p {c['p']:.4f})."
     return text.strip()

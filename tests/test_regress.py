@@ -371,3 +371,49 @@ def test_mgwr_runs_on_baltimore(baltim):
     assert len(bws) == 3 and (bws >= 2).all() and (bws <= len(baltim)).all()
     assert fit.local.filter(like="est_").shape == (len(baltim), 3)
     assert 0 < fit.value("r2") < 1
+
+
+# ------------------------------------------------------------------ through the CLI
+
+
+def test_geotool_regress_equals_spreg(columbus, queen, tmp_path, capsys):
+    from geotool.cli import main
+
+    path = examples.get_path("columbus.shp")
+    argv = ["--quiet", "regress", path, "--id-col", "POLYID", "--model", FORMULA]
+    assert main([*argv, "--out", str(tmp_path / "ols")]) == 0
+    assert "| INC | -1.597*** |" in capsys.readouterr().out
+    diag = pd.read_csv(tmp_path / "ols/tables/regression_diagnostics.csv", index_col="statistic")
+    ols = diag[diag["model"] == "OLS"]
+    ref = _spreg(columbus, queen, spreg.OLS, spat_diag=True, moran=True)
+    for name, value in {"r2": ref.r2, "lm_lag": ref.lm_lag[0], "lm_error": ref.lm_error[0],
+                        "robust_lm_lag": ref.rlm_lag[0], "robust_lm_error": ref.rlm_error[0],
+                        "moran_i_residuals": ref.moran_res[0]}.items():  # fmt: skip
+        assert ols.at[name, "value"] == pytest.approx(value, abs=1e-6), name
+    # the LM tests point to the lag model: it follows OLS in the same table
+    lag = diag[diag["model"] == "ML lag"]
+    ml = _spreg(columbus, queen, spreg.ML_Lag)
+    assert lag.at["rho", "value"] == pytest.approx(float(ml.rho), abs=1e-6)
+    assert lag.at["log_likelihood", "value"] == pytest.approx(ml.logll, abs=1e-6)
+    assert "(2) ML lag" in (tmp_path / "ols/regression.md").read_text(encoding="utf-8")
+    assert main([*argv, "--kind", "error", "--out", str(tmp_path / "err")]) == 0
+    diag = pd.read_csv(tmp_path / "err/tables/regression_diagnostics.csv", index_col="statistic")
+    ml = _spreg(columbus, queen, spreg.ML_Error)
+    assert diag.at["lambda", "value"] == pytest.approx(float(ml.lam), abs=1e-6)
+    assert diag.at["log_likelihood", "value"] == pytest.approx(ml.logll, abs=1e-6)
+    fitted = pd.read_csv(tmp_path / "err/tables/regression_fitted.csv")
+    assert len(fitted) == 49 and set(fitted["residual_lisa"].dropna()) <= {
+        "High-High", "Low-Low", "High-Low", "Low-High", "Not significant"}  # fmt: skip
+
+
+def test_geotool_regress_refuses_a_bad_model_by_its_flag(tmp_path, capsys):
+    from geotool.cli import main
+
+    path = examples.get_path("columbus.shp")
+    argv = ["regress", path, "--id-col", "POLYID", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--model", "CRIME ~ INC + NOPE"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("geotool: error: --model: 'NOPE' is not a column")
+    assert main([*argv, "--model", FORMULA, "--regimes", "nope"]) == 2
+    assert "--regimes 'nope' is not a column" in capsys.readouterr().err
+    assert not list((tmp_path / "out").rglob("*"))  # a refused run publishes no file
