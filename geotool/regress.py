@@ -298,6 +298,17 @@ def _libpysal_w(w: Any, index: pd.Index, kind: str) -> tuple[Any, list[str]]:
     return lw, notes
 
 
+def _check_regimes(x: pd.DataFrame, groups: list[str]) -> None:
+    """Each regime has its own coefficients: enough units, no term constant within it."""
+    labels = np.asarray(groups)
+    for regime in dict.fromkeys(groups):
+        try:
+            _check_rank(x[labels == regime], 0)
+        except InputError as exc:
+            why = str(exc).split(": ", 1)[1]
+            raise InputError(f"regimes: in regime {short(regime)!r}, {why}") from None
+
+
 def _regimes(frame: pd.DataFrame, regimes: str | pd.Series, index: pd.Index) -> list[str]:
     """Each used row's regime, from a column name or a series on the frame's index."""
     if isinstance(regimes, str):
@@ -362,7 +373,7 @@ def _spreg_model(kind: str, method: str, *, robust: str | None, regimes: list[st
     return spreg.GM_Error_Hom(y, x, lw, **names)
 
 
-def _check_options(kind: str, method: str, robust: str | None, w: Any) -> None:
+def _check_options(kind: str, method: str, robust: str | None, w: Any, regimes: Any) -> None:
     """The kind, method and robust options fit together; spatial kinds have weights."""
     if kind not in KINDS:
         raise InputError(f"kind={short(repr(kind))} is not one of {listing(KINDS)}.")
@@ -377,6 +388,8 @@ def _check_options(kind: str, method: str, robust: str | None, w: Any) -> None:
         shown = listing([a for a in allowed if a]) or "nothing (ML is not robust)"
         msg = f"robust={short(repr(robust))}: kind={kind!r}, method={method!r} takes {shown}."
         raise InputError(msg)
+    if regimes is not None and kind not in ("ols", "lag", "error"):
+        raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")
     if w is None and kind in ("lag", "error", "slx", "durbin"):
         msg = (
             f"w: kind={kind!r} needs spatial weights; build them with "
@@ -436,11 +449,9 @@ def fit(
         and the model's impacts, local estimates or Chow tests where it has them.
 
     """
-    _check_options(kind, method, robust, w)
+    _check_options(kind, method, robust, w, regimes)
     design = _design(frame, formula)
     if kind in ("gwr", "mgwr"):
-        if regimes is not None:
-            raise InputError("regimes= works with kind 'ols', 'lag' or 'error', not GWR/MGWR.")
         return _local_fit(frame, formula, design, kind=kind, coords=coords, alpha=alpha)
     n_spatial = {"lag": 1, "error": 1, "durbin": 1 + design.x.shape[1],
                  "slx": design.x.shape[1]}.get(kind, 0)  # fmt: skip
@@ -450,6 +461,8 @@ def fit(
         lw, more = _libpysal_w(w, design.y.index, kind)
         notes += more
     groups = None if regimes is None else _regimes(frame, regimes, design.y.index)
+    if groups is not None:
+        _check_regimes(design.x, groups)
     names = {"name_y": str(design.y.name), "name_x": [str(c) for c in design.x.columns]}
     with _quiet():
         model = _spreg_model(kind, method if kind not in ("ols", "slx") else "ml",

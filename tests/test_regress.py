@@ -271,11 +271,14 @@ def test_a_missing_value_drops_the_row_and_says_so(columbus, queen):
     ("now", FORMULA, {"kind": "lag"}, "w: kind='lag' needs spatial weights"),
     (None, FORMULA, {"kind": "slx", "regimes": "X"}, "regimes= works with kind"),
     (None, FORMULA, {"regimes": "REGION"}, "regimes='REGION' is not a column"),
+    (None, "CRIME ~ INC + BIG", {"regimes": "SIDE"}, "regimes: in regime 'west', BIG is collinear"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_naming_the_parameter(  # noqa: PLR0917
     columbus, queen, change, formula, options, message
 ):
-    frame = columbus.assign(ONE=1.0, Z=np.where(columbus.index == 7, 0.0, 1.0 + columbus["INC"]))
+    frame = columbus.assign(ONE=1.0, Z=np.where(columbus.index == 7, 0.0, 1.0 + columbus["INC"]),
+                            SIDE=np.where(columbus["X"] > 40, "east", "west"))  # fmt: skip
+    frame["BIG"] = np.where(frame["SIDE"] == "east", frame["HOVAL"], 1.0)  # constant in the west
     if change == "head":
         frame = frame.head(4)
     w = None if change == "now" else queen
