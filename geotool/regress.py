@@ -241,7 +241,7 @@ def _usable_rows(frame: pd.DataFrame, formula: str, y: pd.Series, x: pd.DataFram
 # ----------------------------------------------------------------------- the guards
 
 
-def _check_rank(x: pd.DataFrame, n_spatial: int) -> list[str]:
+def _check_rank(x: pd.DataFrame, n_spatial: int, *, warn: bool = True) -> list[str]:
     """Too few units, or a regressor that is a combination of others: refused by name."""
     n, k = x.shape[0], x.shape[1] + 1 + n_spatial
     if n <= k + 1:
@@ -257,7 +257,7 @@ def _check_rank(x: pd.DataFrame, n_spatial: int) -> list[str]:
             raise InputError(msg)
     scaled = full / np.sqrt((full**2).sum(axis=0))
     condition = float(np.linalg.cond(scaled))
-    if condition > 30:
+    if condition > 30 and warn:
         note = (
             f"condition number {condition:.1f} > 30: the regressors are nearly collinear "
             "(GeoDa's rule of thumb); the VIF column says which."
@@ -303,7 +303,7 @@ def _check_regimes(x: pd.DataFrame, groups: list[str]) -> None:
     labels = np.asarray(groups)
     for regime in dict.fromkeys(groups):
         try:
-            _check_rank(x[labels == regime], 0)
+            _check_rank(x[labels == regime], 0, warn=False)
         except InputError as exc:
             why = str(exc).split(": ", 1)[1]
             raise InputError(f"regimes: in regime {short(regime)!r}, {why}") from None
