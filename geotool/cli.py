@@ -371,7 +371,8 @@ def _cmd_regress(args: argparse.Namespace) -> int:
     except InputError as exc:  # the study's fields, as this command's flags
         text = str(exc)
         for field, flag in _REGRESS_FLAGS:
-            text = text.replace(field, flag)
+            if text.startswith(field):
+                text = flag + text[len(field) :]
         raise InputError(text) from None
     found = summary["regression"]
     print((study.out / "regression.md").read_text(encoding="utf-8"))

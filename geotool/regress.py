@@ -32,7 +32,7 @@ from geotool._log import log
 from geotool._text import listing, short
 from geotool.weights import as_weights
 
-__all__ = ["KINDS", "METHODS", "Fit", "decide", "fit", "table", "table_frame"]
+__all__ = ["KINDS", "METHODS", "Fit", "decide", "fit", "table", "table_frame", "usable"]
 
 #: The models :func:`fit` estimates.
 KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
@@ -236,6 +236,15 @@ def _usable_rows(frame: pd.DataFrame, formula: str, y: pd.Series, x: pd.DataFram
         notes.append(note)
         log(note, logging.WARNING)
     return _Design(y[~bad], x[~bad], notes)
+
+
+def usable(frame: pd.DataFrame, formula: str) -> pd.Index:
+    """The rows a formula can use (every value present), to build the weights on them.
+
+    Weights built on all rows and cut to these could leave a unit whose only neighbours
+    were left out without any; built on these, the island rule sees the units that stay.
+    """
+    return _design(frame, formula).y.index
 
 
 # ----------------------------------------------------------------------- the guards

@@ -33,13 +33,30 @@ def no_model(run: Any) -> str | None:
 
 
 def _frame(run: Any) -> tuple[pd.DataFrame, str]:
-    """The rows the model is fitted on (a panel's latest year) and what they are."""
+    """The rows the model is fitted on (a panel's latest year) and what they are.
+
+    The units' own attributes the table lacks join them (``region``, ``province``,
+    ``area_km2`` on the bundled layers), so a formula may use ``C(region)``.
+    """
     a = run.analysis
     rows = a.rows
     if a.year_col is None or rows[a.year_col].nunique() < 2:
-        return rows[~rows.index.duplicated()], "cross-section"
-    latest = rows[a.year_col].max()
-    return rows[rows[a.year_col] == latest], f"{a.year_col} {latest} (the latest year)"
+        rows, which = rows[~rows.index.duplicated()], "cross-section"
+    else:
+        latest = rows[a.year_col].max()
+        rows, which = rows[rows[a.year_col] == latest], f"{a.year_col} {latest} (the latest year)"
+    from geotool import boundaries
+
+    bundled = a.level in ("county", "prefecture", "province")
+    units = boundaries.load(a.level) if bundled else a.units
+    attrs = pd.DataFrame(units).drop(columns="geometry")
+    extra = [c for c in attrs.columns if c not in rows.columns]
+    rows = rows.join(attrs[extra])
+    for col in rows.columns[rows.dtypes.map(pd.api.types.is_string_dtype).to_numpy()]:
+        numbers = pd.to_numeric(rows[col], errors="coerce")
+        if numbers.notna().sum() == rows[col].notna().sum():  # a CSV's numbers read as text
+            rows[col] = numbers
+    return rows, which
 
 
 def _geo(run: Any, ids: pd.Index) -> Any:
@@ -54,7 +71,17 @@ def _geo(run: Any, ids: pd.Index) -> Any:
 def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
     """The study's model; after OLS, the model its LM tests point to."""
     study, a = run.study, run.analysis
-    ids = frame.index
+    try:
+        ids = regress.usable(frame, study.model)
+    except InputError as exc:
+        raise InputError(_as_fields(str(exc))) from None
+    if len(ids) < len(frame):
+        left = [str(i) for i in frame.index.difference(ids)]
+        run.summary.setdefault("regression_notes", []).append(
+            f"{len(left)} unit(s) with a missing value left out: {', '.join(left[:8])}"
+            + (" ..." if len(left) > 8 else "")
+        )
+    frame = frame.loc[ids]
     w = a.weights(ids, study.weights or "queen", study.islands)
     regimes: Any = study.model_regimes
     if regimes == "groups":
@@ -189,7 +216,7 @@ def regression_stage(run: Any) -> None:
         "model": run.study.model, "rows": which,
         "models": [f.label for f in fits],
         "guide": first.guide,
-        "notes": [n for f in fits for n in f.notes],
+        "notes": run.summary.pop("regression_notes", []) + [n for f in fits for n in f.notes],
         "coefficients": {f.label: f.coefficients.reset_index().to_dict("records")
                          for f in fits},
         "diagnostics": {f.label: f.diagnostics["value"].to_dict() for f in fits},
