@@ -32,10 +32,15 @@ from geotool._log import log
 from geotool._text import listing, short
 from geotool.weights import as_weights
 
-__all__ = ["KINDS", "METHODS", "Fit", "decide", "fit", "table", "table_frame", "usable"]
+__all__ = [
+    "KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table", "table_frame",
+    "usable",
+]  # fmt: skip
 
 #: The models :func:`fit` estimates.
 KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
+#: The panel models of :func:`panel`: pooled OLS with year effects, spreg's fixed effects.
+PANEL_KINDS = ("pooled", "fe_lag", "fe_error")
 #: How lag, error and Durbin models are estimated: maximum likelihood or GMM (spreg's GM_*).
 METHODS = ("ml", "gm")
 #: Functions a formula may call (formulaic's own, and numpy's under ``np.``).
@@ -104,8 +109,9 @@ class Fit:
     def label(self) -> str:
         """A short name of the model for table headers (``ML lag``, ``GWR`` ...)."""
         names = {"ols": "OLS", "lag": "lag", "error": "error", "slx": "SLX",
-                 "durbin": "Durbin", "gwr": "GWR", "mgwr": "MGWR"}  # fmt: skip
-        name = names[self.kind]
+                 "durbin": "Durbin", "gwr": "GWR", "mgwr": "MGWR", "pooled": "pooled OLS",
+                 "fe_lag": "FE lag", "fe_error": "FE error"}  # fmt: skip
+        name = names.get(self.kind, self.kind)
         if self.kind in ("lag", "error", "durbin"):
             name = f"{'ML' if self.method == 'ml' else 'GM'} {name}"
         return name
@@ -502,7 +508,16 @@ def _coefficients(model: Any, kind: str, y: str) -> pd.DataFrame:
     """The coefficient table of spreg (``output``), tidy: by term, t or z, VIF for OLS."""
     import spreg
 
-    out = model.output
+    out = getattr(model, "output", None)
+    if out is None:  # spreg's panel models: names, betas, standard errors, (z, p) pairs
+        betas = np.asarray(model.betas, float).ravel()
+        names = [str(n) for n in model.name_x][: len(betas)]
+        names += ["lambda" if hasattr(model, "lam") else "rho"] * (len(betas) - len(names))
+        out = pd.DataFrame({
+            "var_names": names, "coefficients": betas, "std_err": np.asarray(model.std_err),
+            "zt_stat": [float(z) for z, _ in model.z_stat],
+            "prob": [float(p) for _, p in model.z_stat],
+        })  # fmt: skip
     table = pd.DataFrame({
         "term": [_term(str(n), y) for n in out["var_names"]],
         "estimate": out["coefficients"].to_numpy(float),
@@ -784,6 +799,106 @@ def _local_frame(model: Any, terms: list[str], index: pd.Index, alpha: float) ->
     out = pd.DataFrame(cols, index=index)
     out.attrs["critical_t"] = np.atleast_1d(critical).tolist()
     return out
+
+
+# ----------------------------------------------------------------------- panels
+
+
+def _balanced(design: _Design, ids: pd.Series, years: pd.Series) -> tuple[pd.Index, list, list]:
+    """The units present in every year (a balanced panel), the years, and the units left out."""
+    used = pd.DataFrame({"id": ids.loc[design.y.index], "year": years.loc[design.y.index]})
+    if used.duplicated().any():
+        first = used[used.duplicated()].iloc[0]
+        msg = (f"id_col: unit {short(str(first['id']))} appears twice in year "
+               f"{short(str(first['year']))}; keep one row per unit and year.")  # fmt: skip
+        raise InputError(msg)
+    all_years = sorted(used["year"].unique())
+    counts = used.groupby("id")["year"].nunique()
+    keep = counts.index[counts == len(all_years)]
+    if len(all_years) < 2 or len(keep) < 3:
+        msg = (f"year_col: a panel needs two years or more and units in every year; got "
+               f"{len(all_years)} year(s), {len(keep)} unit(s) in all of them.")  # fmt: skip
+        raise InputError(msg)
+    return pd.Index(keep), all_years, [str(u) for u in counts.index.difference(keep)]
+
+
+def panel(
+    frame: pd.DataFrame,
+    formula: str,
+    w: Any = None,
+    *,
+    id_col: str,
+    year_col: str,
+    kind: str = "fe_lag",
+) -> Fit:
+    """A panel model of ``formula`` on long rows (one per unit and year).
+
+    ``pooled``: OLS with year effects (a dummy per year but the first); ``fe_lag`` and
+    ``fe_error``: spreg's spatial fixed-effects models (``Panel_FE_Lag``, ``Panel_FE_Error``)
+    with the Hausman test against the random-effects model (``panel_Hausman``; NaN, and a
+    note, when that model has no estimate). The panel is balanced first: units missing a
+    year are left out and named in ``notes``. Fixed-effects fits are on spreg's demeaned
+    scale; ``fitted`` is indexed by (unit, year).
+    """
+    import spreg
+
+    if kind not in PANEL_KINDS:
+        raise InputError(f"kind={short(repr(kind))} is not one of {listing(PANEL_KINDS)}.")
+    for name, col in (("id_col", id_col), ("year_col", year_col)):
+        if col not in frame.columns:
+            raise InputError(f"{name}={short(repr(col))} is not a column of frame.")
+    if kind != "pooled" and w is None:
+        raise InputError(f"w: kind={kind!r} needs spatial weights over the units.")
+    design = _design(frame, formula)
+    keep, _, left = _balanced(design, frame[id_col], frame[year_col])
+    notes = design.notes + ([f"{len(left)} unit(s) not in every year left out: "
+                             f"{', '.join(left[:8])}."] if left else [])  # fmt: skip
+    rows = frame.loc[design.y.index, [id_col, year_col]]
+    rows = rows[rows[id_col].isin(keep)]
+    if kind != "pooled":  # spreg's long form: by year, then the units in the weights' order
+        lw, more = _libpysal_w(w, keep, "lag")
+        notes += more
+        order = {u: i for i, u in enumerate(keep)}
+        rows = rows.assign(_pos=rows[id_col].map(order)).sort_values([year_col, "_pos"])
+    x = design.x.loc[rows.index]
+    if kind == "pooled":
+        effects = pd.get_dummies(rows[year_col], prefix=year_col, drop_first=True, dtype=float)
+        x = pd.concat([x, effects], axis=1)
+    notes += _check_rank(x, 0 if kind == "pooled" else 1, warn=kind == "pooled")
+    y = design.y.loc[rows.index]
+    sub = _Design(y, x, notes)
+    names = {"name_y": str(y.name), "name_x": [str(c) for c in x.columns]}
+    with _quiet():
+        if kind == "pooled":
+            model = spreg.OLS(y.to_numpy()[:, None], x.to_numpy(), **names)
+        else:
+            fe, re_ = ((spreg.Panel_FE_Lag, spreg.Panel_RE_Lag) if kind == "fe_lag"
+                       else (spreg.Panel_FE_Error, spreg.Panel_RE_Error))  # fmt: skip
+            model = fe(y.to_numpy()[:, None], x.to_numpy(), lw, **names)
+            try:
+                other = re_(y.to_numpy()[:, None], x.to_numpy(), lw, **names)
+                hausman = spreg.panel_Hausman(model, other, sp_lag=kind == "fe_lag")
+            except np.linalg.LinAlgError:  # the random-effects model has no estimate here
+                hausman = (math.nan, math.nan)
+                notes.append("Hausman test not available: spreg's random-effects model "
+                             "found no estimate (a singular variance).")  # fmt: skip
+    result = _panel_tidy(model, kind, formula, sub, rows.set_index([id_col, year_col]).index)
+    if kind != "pooled":
+        h = pd.DataFrame([_row(hausman[0], x.shape[1] + 1, p=hausman[1])], index=["hausman"])
+        result.diagnostics = pd.concat([result.diagnostics, h.rename_axis("statistic")])
+    result.notes = notes
+    return result
+
+
+def _panel_tidy(model: Any, kind: str, formula: str, design: _Design, index: pd.Index) -> Fit:
+    """A panel model as a :class:`Fit`, on (unit, year)."""
+    fit = _tidy(model, "ols" if kind == "pooled" else "lag", "ols" if kind == "pooled" else "ml",
+                formula, design)  # fmt: skip
+    fit.kind = kind
+    fit.fitted.index = index
+    if kind == "fe_error":
+        fit.coefficients = fit.coefficients.rename(index={"rho": "lambda"})
+    return fit
 
 
 # ----------------------------------------------------------------------- tables

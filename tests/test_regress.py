@@ -420,3 +420,63 @@ def test_geotool_regress_refuses_a_bad_model_by_its_flag(tmp_path, capsys):
     assert main([*argv, "--model", FORMULA, "--regimes", "nope"]) == 2
     assert "--regimes 'nope' is not a column" in capsys.readouterr().err
     assert not list((tmp_path / "out").rglob("*"))  # a refused run publishes no file
+
+
+# ------------------------------------------------------------------ panels
+
+
+@pytest.fixture(scope="module")
+def us_panel():
+    """US states' log income per head 2001-2009 on the year before (libpysal's us_income)."""
+    states = gpd.read_file(examples.get_path("us48.shp")).set_index("STATE_NAME")
+    income = pd.read_csv(examples.get_path("usjoin.csv")).set_index("Name")
+    years = [str(y) for y in range(2000, 2010)]
+    long = pd.concat([
+        pd.DataFrame({"state": income.index, "year": int(b), "income": np.log(income[b]),
+                      "prev": np.log(income[a])})
+        for a, b in zip(years[:-1], years[1:], strict=True)
+    ], ignore_index=True)  # fmt: skip
+    return states, income, years, long
+
+
+def test_panel_fixed_effects_equal_spreg(us_panel):
+    states, income, years, long = us_panel
+    w = build(states, "queen")
+    lw = libpysal.weights.Queen.from_dataframe(states, use_index=True, silence_warnings=True)
+    lw.transform = "r"
+    wide = income.reindex(lw.id_order)  # spreg's wide form: a column per year
+    y = np.log(wide[years[1:]].to_numpy())
+    x = np.log(wide[years[:-1]].to_numpy())
+    with _quiet():
+        fe = spreg.Panel_FE_Lag(y, x, lw)
+        re_ = spreg.Panel_RE_Lag(y, x, lw)
+        hausman = spreg.panel_Hausman(fe, re_)
+        fe_err = spreg.Panel_FE_Error(y, x, lw)
+    lag = regress.panel(long, "income ~ prev", w, id_col="state", year_col="year")
+    np.testing.assert_allclose(lag.coefficients["estimate"], fe.betas.ravel(), atol=1e-6)
+    assert lag.value("rho") == pytest.approx(float(fe.rho), abs=1e-6)
+    assert lag.value("hausman") == pytest.approx(float(hausman[0]), rel=1e-6)
+    assert lag.fitted.index.names == ["state", "year"] and len(lag.fitted) == 48 * 9
+    err = regress.panel(long, "income ~ prev", w, id_col="state", year_col="year",
+                        kind="fe_error")  # fmt: skip
+    assert err.value("lambda") == pytest.approx(float(fe_err.lam), abs=1e-6)
+    assert "lambda" in err.coefficients.index
+
+
+def test_pooled_panel_has_year_effects_and_balances_the_panel(us_panel):
+    _, _, _, long = us_panel
+    gappy = long.drop(long.index[(long["state"] == "Ohio") & (long["year"] == 2005)])
+    fit = regress.panel(gappy, "income ~ prev", id_col="state", year_col="year", kind="pooled")
+    assert any("1 unit(s) not in every year left out: Ohio" in n for n in fit.notes)
+    used = long[long["state"] != "Ohio"]
+    x = pd.concat([used[["prev"]], pd.get_dummies(used["year"], drop_first=True, dtype=float)],
+                  axis=1)  # fmt: skip
+    with _quiet():
+        ref = spreg.OLS(used[["income"]].to_numpy(), x.to_numpy())
+    np.testing.assert_allclose(fit.coefficients["estimate"], ref.betas.ravel(), atol=1e-8)
+    assert "year_2009" in fit.coefficients.index
+    with pytest.raises(InputError, match="id_col: unit Ohio appears twice in year 2002"):
+        twice = pd.concat([long, long[(long["state"] == "Ohio") & (long["year"] == 2002)]])
+        regress.panel(twice, "income ~ prev", id_col="state", year_col="year", kind="pooled")
+    with pytest.raises(InputError, match="w: kind='fe_lag' needs spatial weights"):
+        regress.panel(long, "income ~ prev", id_col="state", year_col="year")
