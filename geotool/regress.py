@@ -872,14 +872,8 @@ def panel(
         if kind == "pooled":
             model = spreg.OLS(y.to_numpy()[:, None], x.to_numpy(), **names)
         else:
-            fe, re_ = ((spreg.Panel_FE_Lag, spreg.Panel_RE_Lag) if kind == "fe_lag"
-                       else (spreg.Panel_FE_Error, spreg.Panel_RE_Error))  # fmt: skip
-            model = fe(y.to_numpy()[:, None], x.to_numpy(), lw, **names)
-            try:
-                other = re_(y.to_numpy()[:, None], x.to_numpy(), lw, **names)
-                hausman = spreg.panel_Hausman(model, other, sp_lag=kind == "fe_lag")
-            except np.linalg.LinAlgError:  # the random-effects model has no estimate here
-                hausman = (math.nan, math.nan)
+            model, hausman = _panel_fe(kind, y.to_numpy()[:, None], x.to_numpy(), lw, names)
+            if not math.isfinite(hausman[0]):
                 notes.append("Hausman test not available: spreg's random-effects model "
                              "found no estimate (a singular variance).")  # fmt: skip
     result = _panel_tidy(model, kind, formula, sub, rows.set_index([id_col, year_col]).index)
@@ -888,6 +882,22 @@ def panel(
         result.diagnostics = pd.concat([result.diagnostics, h.rename_axis("statistic")])
     result.notes = notes
     return result
+
+
+def _panel_fe(kind: str, y: np.ndarray, x: np.ndarray, lw: Any,
+              names: dict[str, Any]) -> tuple[Any, tuple[float, float]]:  # fmt: skip
+    """The fixed-effects model of spreg and its Hausman test against random effects (or NaN)."""
+    import spreg
+
+    fe, re_ = ((spreg.Panel_FE_Lag, spreg.Panel_RE_Lag) if kind == "fe_lag"
+               else (spreg.Panel_FE_Error, spreg.Panel_RE_Error))  # fmt: skip
+    model = fe(y, x, lw, **names)
+    try:
+        other = re_(y, x, lw, **names)
+        stat, p = spreg.panel_Hausman(model, other, sp_lag=kind == "fe_lag")
+    except np.linalg.LinAlgError:  # the random-effects model has no estimate here
+        return model, (math.nan, math.nan)
+    return model, (float(stat), float(p))
 
 
 def _panel_tidy(model: Any, kind: str, formula: str, design: _Design, index: pd.Index) -> Fit:

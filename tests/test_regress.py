@@ -174,7 +174,9 @@ def test_ml_error_lambda_maximises_the_likelihood(columbus, queen):
     ("durbin", "ml", None, spreg.ML_Lag, {"slx_lags": 1}),
     ("durbin", "gm", None, spreg.GM_Lag, {"slx_lags": 1, "w_lags": 2}),
 ])  # fmt: skip
-def test_every_spatial_kind_equals_spreg(columbus, queen, kind, method, robust, model, options):  # noqa: PLR0917
+def test_every_spatial_kind_equals_spreg(  # noqa: PLR0917
+    columbus, queen, kind, method, robust, model, options
+):
     fit = regress.fit(columbus, FORMULA, queen, kind=kind, method=method, robust=robust)
     ref = _spreg(columbus, queen, model, **options)
     np.testing.assert_allclose(fit.coefficients["estimate"], ref.betas.ravel(), atol=1e-6)
