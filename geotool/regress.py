@@ -303,7 +303,7 @@ def _libpysal_w(w: Any, index: pd.Index, kind: str) -> tuple[Any, list[str]]:
         if kind != "ols":
             msg = (
                 f"w: {len(lonely)} unit(s) have no neighbours ({units}); their spatial lag "
-                f"is 0 in a {kind} model: build w with islands='nearest' or drop them."
+                f"is 0 in the {kind} model: build w with islands='nearest' or drop them."
             )
             raise InputError(msg)
         notes.append(f"{len(lonely)} unit(s) without neighbours ({units}): their lag is 0.")
