@@ -30,6 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 _RUN_FIELDS = (
     "out", "seed", "permutations", "title", "lang", "weights", "islands", "adjust", "sided",
     "alpha", "dpi", "cdn", "basemap", "k", "figures", "cluster_set", "labels",
+    "model", "model_kind", "model_method", "model_regimes",
 )  # fmt: skip
 
 
@@ -340,6 +341,36 @@ def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
     return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
 
 
+#: The regression's study fields in messages, as ``geotool regress`` spells them.
+_REGRESS_FLAGS = (("model_regimes=", "--regimes "), ("model_regimes:", "--regimes:"),
+                  ("model_kind=", "--kind "), ("model_method=", "--method "),
+                  ("model:", "--model:"), ("model=", "--model "))  # fmt: skip
+
+
+def _cmd_regress(args: argparse.Namespace) -> int:
+    from geotool import pipeline, regress_stage
+
+    if args.quiet_run:
+        logging.getLogger("geotool").setLevel(logging.WARNING)
+    if not args.model:
+        raise InputError("--model is required: e.g. --model 'y ~ x1 + log(x2)'.")
+    study = _study(args)
+    stage = pipeline.Stage("regression", regress_stage.regression_stage, regress_stage.no_model)
+    try:
+        summary = pipeline.run(study, stages=(stage,), owner="geotool regress", index=False)
+    except InputError as exc:  # the study's fields, as this command's flags
+        text = str(exc)
+        for field, flag in _REGRESS_FLAGS:
+            if text.startswith(field):
+                text = flag + text[len(field) :]
+        raise InputError(text) from None
+    found = summary["regression"]
+    print((study.out / "regression.md").read_text(encoding="utf-8"))
+    _say(f"wrote regression.md, .html, .tex and tables/regression_*.csv to {study.out}",
+         f"regression: {found['finding']}", *(f"  note: {n}" for n in found["notes"]))  # fmt: skip
+    return EXIT_OK
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     names = ("variables", "years", "weights", "statistics")
     r = _execute(
@@ -389,6 +420,7 @@ _SCHEMES = ["quantiles", "fisherjenks", "equalinterval"]
 _MAPS = ["rankings", "lisa", "tiers", "clusters"]
 _TRANSFORMS = ["log", "log1p", "standardise"]
 _INDEX_METHODS = ["entropy", "critic", "pca", "equal", "ahp"]
+_KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")  # geotool.regress.KINDS
 
 #: Every option of every subcommand, once, by key: a command lists the keys it takes
 #: (:data:`_SUBCOMMANDS`; ``@user`` and ``@perm`` are groups of them).
@@ -490,6 +522,16 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("--groups", help="groups inequality is decomposed between: region (China's 东中西东北, "
           "the default there), province, cluster (city clusters of --set), or a column"),
     _flag("file", key="index-data", type=_path, help="your table or geometry file (indicators)"),
+    _flag("file", key="regress-data", type=_path, help="your table or geometry file"),
+    _flag("--model", help="a regression, e.g. 'y ~ x1 + log(x2) + C(region)' (formula syntax; "
+          "y is then the variable)"),
+    _flag("--kind", key="model-kind", dest="model_kind", choices=list(_KINDS),
+          help="the model: OLS (with the LM tests), spatial lag or error, SLX, spatial Durbin, "
+          "GWR or MGWR"),
+    _flag("--method", key="model-method", dest="model_method", choices=["ml", "gm"],
+          help="lag, error and Durbin models by maximum likelihood or GMM"),
+    _flag("--regimes", dest="model_regimes", metavar="COLUMN",
+          help="spatial regimes with Chow tests: a column, or 'groups' (--groups)"),
     _flag("--variables", help="value columns, comma-separated (default: the numeric ones)"),
     _flag("--years", help="years, comma-separated (default: every year)"),
     _flag("--statistics", default="moran,lisa", help="moran,geary,getis_ord_g,lisa,gi_star"),
@@ -528,13 +570,19 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
      "study out @perm title label lang tiers k cdn offline basemap quiet data value-col @user "
      "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi "
-     "@index index-method groups raster",
+     "@index index-method groups raster model model-kind model-method regimes",
      # a study file's own options stay unless given
      dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
     ("index", "a composite index of indicators, ranked, tiered, tested and mapped",
      "index-data index-by @index out @perm title label lang tiers k cdn basemap "
      "quiet @user weights islands sided groups figures dpi",
      {"out": "outputs_index", "flags": {"index_method": "--method"}}),
+    ("regress", "a spatial regression: OLS with GeoDa's diagnostics, lag/error, SLX, Durbin, "
+     "GWR", "regress-data model model-kind model-method regimes out @perm title label lang "
+     "@user weights islands sided alpha groups figures dpi quiet",
+     {"out": "outputs_regress", "model_kind": "ols", "model_method": "ml",
+      "flags": {"model_kind": "--kind", "model_method": "--method",
+                "model_regimes": "--regimes"}}),
     ("batch", "many analyses (variables x years x weights x statistics), on dask",
      "batch id-col year-col variables years weights statistics layer-of @perm alpha "
      "rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
@@ -630,6 +678,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-report": _cmd_check_report, "boundaries": _cmd_boundaries_info, "match": _cmd_match,
     "autocorr": _cmd_autocorr, "tiers": _cmd_tiers, "clusters": _cmd_clusters, "map": _cmd_map,
     "run": _cmd_run, "batch": _cmd_batch, "index": partial(_cmd_run, owner="geotool index"),
+    "regress": _cmd_regress,
 }  # fmt: skip
 
 

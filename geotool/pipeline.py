@@ -27,7 +27,7 @@ import pandas as pd
 
 from geotool import _background as background
 from geotool import _validate as check
-from geotool import autocorr, boundaries, clusters, regional, tiers, weights
+from geotool import autocorr, boundaries, clusters, regional, regress_stage, tiers, weights
 from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
@@ -646,6 +646,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("dynamics", _dynamics,
           lambda run: None if run.analysis.extra else "one year: not a panel"),
     Stage("divergence", regional.divergence_stage, regional.no_divergence),
+    Stage("regression", regress_stage.regression_stage, regress_stage.no_model),
     Stage("renderers", _renderers),
     Stage("static figures", _figures,
           lambda run: None if run.study.figures else "no static figures were asked for"),
@@ -929,6 +930,8 @@ def headline(summary: dict[str, Any]) -> list[str]:
         lines.extend(f"  {sentence}" for sentence in res["sentences"])
     if "composite_index" in summary:
         lines.append(f"composite index: {summary['composite_index']['finding']}")
+    if "regression" in summary:
+        lines.append(f"regression: {summary['regression']['finding']}")
     for res in summary.get("divergence", {}).get("variables", {}).values():
         found = [v for k, v in res.items() if k.endswith("_finding")]
         lines += [f"{res['label']}: {res['skipped']}"] if "skipped" in res else []

@@ -109,6 +109,12 @@ class Study:
         rankings only), how many, and the quantile classes of a panel's Markov chains.
     cluster_set : str
         City-cluster definitions shown on maps (China's bundled units only).
+    model, model_kind, model_method, model_regimes : optional
+        A regression of the study's rows (:mod:`geotool.regress`): a formula (``"y ~ x1
+        + log(x2) + C(region)"``; its ``y``, a column, is then the study's variable when
+        no other is named), the model (``ols``, ``lag``, ``error``, ``slx``, ``durbin``,
+        ``gwr``, ``mgwr``), ``ml`` or ``gm``, and regimes (a column, or ``groups``: the
+        study's groups).
     title, labels, lang : optional
         The study's title, readable labels of columns (``{"GDP": "GDP (亿元)"}``) and the
         language of titles and figures (default Chinese in China, else English).
@@ -165,6 +171,10 @@ class Study:
     k: int = 4
     markov_k: int = 5
     cluster_set: str = "report2020"
+    model: str | None = None
+    model_kind: str = "ols"
+    model_method: str = "ml"
+    model_regimes: str | None = None
     title: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     lang: str | None = None
@@ -207,6 +217,7 @@ class Study:
             _check_raster(self)
         self._check_sources()
         self._check_index()
+        self._check_model()
 
     def _check_sources(self) -> None:
         """The sources fit together: a recipe alone, or the user's data."""
@@ -266,6 +277,20 @@ class Study:
             )
             raise InputError(msg)
 
+    def _check_model(self) -> None:
+        """A model's choices; its ``y`` is the study's variable when none is named."""
+        from geotool import regress
+
+        _choice(self.model_kind, regress.KINDS, "model_kind")
+        _choice(self.model_method, regress.METHODS, "model_method")
+        if self.model is None:
+            return
+        if "~" not in self.model:
+            raise InputError(f"model={short(repr(self.model))} must read 'y ~ x1 + log(x2)'.")
+        y = self.model.split("~", 1)[0].strip().strip("`")
+        if not (self.value_cols or self.all_numeric or self.indicators) and y.isidentifier():
+            object.__setattr__(self, "value_cols", (y,))
+
     def language(self, china: bool) -> str:
         """The study's language: as given, else Chinese for units in China, else English."""
         return self.lang or ("zh" if china else "en")
@@ -317,6 +342,7 @@ _TEXT_FIELDS = (
     "year_col", "encoding", "geometry_encoding", "layer", "level", "datum",
     "transform", "per", "smooth", "weights", "islands", "adjust", "sided", "tiers",
     "cluster_set", "title", "lang", "basemap", "index_method", "normalise", "aggregate", "groups",
+    "model", "model_kind", "model_method", "model_regimes",
 )  # fmt: skip
 _FLAG_FIELDS = ("all_numeric", "cdn")
 _NUMBER_FIELDS = ("max_unmatched", "scale", "alpha")

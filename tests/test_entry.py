@@ -54,6 +54,8 @@ COMMANDS = {
     "batch": (["batch", COLUMBUS, "--level", "province"], ["batch"]),
     "index": (["index", COLUMBUS, "--id-col", "POLYID", "--indicators", "INC,HOVAL,CRIME",
                "--direction", "CRIME:-"], None),
+    "regress": (["regress", COLUMBUS, "--id-col", "POLYID", "--model", "CRIME ~ INC + HOVAL"],
+                ["regression"]),
 }  # fmt: skip
 
 
@@ -78,7 +80,8 @@ def test_every_command_runs_one_study_through_the_pipeline(name, spy, tmp_path, 
     assert isinstance(study, Study)
     given = options.get("stages", pipeline.STAGES)
     assert [s.name for s in given] == (stages or [s.name for s in pipeline.STAGES])
-    assert (study.recipe is None) == (name.endswith("_user") or name in ("match", "batch", "index"))
+    user = name.endswith("_user") or name in ("match", "batch", "index", "regress")
+    assert (study.recipe is None) == user
 
 
 def test_the_stages_do_the_commands_work(tmp_path, monkeypatch, capsys):

@@ -19,6 +19,7 @@ def test_the_notebooks_are_there():
         "05_own_geometry_gcj02",
         "06_composite_index",
         "07_divergence",
+        "08_spatial_regression",
     ]
 
 

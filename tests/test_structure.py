@@ -41,6 +41,7 @@ LAYERS = {
     "geotool.maps.charts": 3,  # figures of divergence, convergence and composite indices
     "geotool.batch": 3,  # many analyses, serial or on dask
     "geotool.raster": 3,  # LISA on grid cells (GeoTIFF, xarray): the autocorr engine on rasters
+    "geotool.regress": 3,  # spatial regression (spreg, mgwr): fits, diagnostics, tables
     # the report's data and its own maps (rankings, check, figures), beside the study
     # description and its preparation
     "geotool.report": 4,
@@ -48,6 +49,7 @@ LAYERS = {
     "geotool.analysis": 4,
     "geotool.userdata": 4,
     "geotool.regional": 4,  # a study's composite index and divergence stages
+    "geotool.regress_stage": 4,  # a study's regression stage: tables, maps of residuals
     "geotool.pipeline": 5,  # the stages every study runs
     "geotool.raster_stages": 5,  # a grid's run (geotool run --raster): raster through the pipeline
     "geotool.report.study": 6,  # the 2020 report: one study with its own stages

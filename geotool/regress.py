@@ -1,0 +1,1029 @@
+"""Explain the pattern: spatial regression as economists write it, on spreg and mgwr.
+
+:func:`fit` takes a frame, a formula (``"y ~ x1 + log(x2) + C(region)"``, read by
+formulaic) and spatial weights, and fits one model: OLS with GeoDa's diagnostics (the LM
+tests and Moran's I of the residuals among them), spatial lag and error by maximum
+likelihood or GMM, SLX and spatial Durbin (with direct, indirect and total impacts),
+spatial regimes with their Chow tests, or GWR and MGWR. The estimators are spreg's and
+mgwr's; this module shapes their input (guards that name the parameter at fault) and their
+output (tidy frames on the input's index). :func:`table` lays one or more fits out as a
+regression table for a paper (CSV, Markdown, HTML, LaTeX).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import html
+import io
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from geotool._errors import InputError
+from geotool._log import log
+from geotool._text import listing, short
+from geotool.weights import as_weights
+
+__all__ = [
+    "KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table", "table_frame",
+    "usable",
+]  # fmt: skip
+
+#: The models :func:`fit` estimates.
+KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
+#: The panel models of :func:`panel`: pooled OLS with year effects, spreg's fixed effects.
+PANEL_KINDS = ("pooled", "fe_lag", "fe_error")
+#: How lag, error and Durbin models are estimated: maximum likelihood or GMM (spreg's GM_*).
+METHODS = ("ml", "gm")
+#: Functions a formula may call (formulaic's own, and numpy's under ``np.``).
+_FUNCTIONS = frozenset({
+    "log", "log1p", "log10", "log2", "exp", "sqrt", "abs", "C", "I", "center", "scale",
+    "standardize", "poly", "Q",
+})  # fmt: skip
+_NUMPY = frozenset({"log", "log1p", "log10", "log2", "exp", "sqrt", "abs", "square"})
+#: What a formula's functions are (formulaic adds C, I, center, scale, poly ...); never
+#: the calling module's own names (``log`` here is the logger).
+_CONTEXT = {"np": np, "log": np.log, "log1p": np.log1p, "log10": np.log10, "log2": np.log2,
+            "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}  # fmt: skip
+#: Names of the spatial terms spreg adds, as this module's tables call them.
+_SPATIAL_TERMS = ("rho", "lambda")
+
+
+@dataclass
+class Fit:
+    """One fitted model, as tidy frames.
+
+    Attributes
+    ----------
+    kind, method, formula, y : str
+        What was fitted (``kind`` of :data:`KINDS`, ``method`` ``ml``/``gm``/``ols``).
+    coefficients : pandas.DataFrame
+        By ``term``: ``estimate``, ``std_err``, ``statistic`` (t for OLS and SLX, z
+        otherwise), ``p``, and ``vif`` for OLS; ``rho`` / ``lambda`` for the spatial term;
+        with regimes, a ``regime`` column. GWR/MGWR: the global OLS fit's terms and the
+        bandwidth of each term.
+    diagnostics : pandas.DataFrame
+        By ``statistic``: ``value``, ``df``, ``z``, ``p`` (NaN where a test has none).
+    fitted : pandas.DataFrame
+        On the input's index (the rows used): ``observed``, ``fitted``, ``residual``.
+    impacts : pandas.DataFrame, optional
+        Lag and Durbin models: by ``term`` and ``effect`` (direct, indirect, total):
+        ``estimate``, ``std_err``, ``z``, ``p``.
+    local : pandas.DataFrame, optional
+        GWR/MGWR on the input's index: ``est_<term>``, ``t_<term>``, ``sig_<term>`` (at
+        the multiple-testing-corrected level) and ``local_r2`` (GWR).
+    chow : pandas.DataFrame, optional
+        Regimes: the Chow tests of coefficient stability (``joint`` and one per term).
+    guide : str
+        OLS: which model the LM tests point to (Anselin's rule), in a sentence.
+    notes : list of str
+        What the reader must know: rows left out, collinearity, isolated units.
+    model : object
+        The spreg or mgwr result itself.
+
+    """
+
+    kind: str
+    method: str
+    formula: str
+    y: str
+    coefficients: pd.DataFrame
+    diagnostics: pd.DataFrame
+    fitted: pd.DataFrame
+    impacts: pd.DataFrame | None = None
+    local: pd.DataFrame | None = None
+    chow: pd.DataFrame | None = None
+    guide: str = ""
+    notes: list[str] = field(default_factory=list)
+    model: Any = None
+
+    @property
+    def label(self) -> str:
+        """A short name of the model for table headers (``ML lag``, ``GWR`` ...)."""
+        names = {"ols": "OLS", "lag": "lag", "error": "error", "slx": "SLX",
+                 "durbin": "Durbin", "gwr": "GWR", "mgwr": "MGWR", "pooled": "pooled OLS",
+                 "fe_lag": "FE lag", "fe_error": "FE error"}  # fmt: skip
+        name = names.get(self.kind, self.kind)
+        if self.kind in ("lag", "error", "durbin"):
+            name = f"{'ML' if self.method == 'ml' else 'GM'} {name}"
+        return name
+
+    def value(self, statistic: str) -> float:
+        """One diagnostic's value (NaN when the model has no such statistic)."""
+        d = self.diagnostics
+        return _num(d.at[statistic, "value"]) if statistic in d.index else math.nan
+
+
+def _num(value: Any) -> float:
+    """A scalar taken out of a frame, as a float."""
+    return float(value)
+
+
+@dataclass
+class _Design:
+    """A formula's matrices on the rows it can use."""
+
+    y: pd.Series
+    x: pd.DataFrame
+    notes: list[str]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Mute spreg's stray prints and the numeric warnings of its optimisers and of logs."""
+    with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
+          np.errstate(all="ignore")):  # fmt: skip
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+# ----------------------------------------------------------------------- the formula
+
+
+def _check_terms(formula: Any, columns: pd.Index) -> None:
+    """Every name a formula uses is a column or an allowed function (formulaic evaluates it)."""
+    for term in formula.rhs:
+        for factor in term.factors:
+            if factor.eval_method.value == "lookup" and factor.expr not in columns:
+                msg = (f"formula: {short(factor.expr)!r} is not a column; the columns are "
+                       f"{listing([str(c) for c in columns], 12)}.")  # fmt: skip
+                raise InputError(msg)
+            if factor.eval_method.value != "python":
+                continue
+            try:
+                tree = ast.parse(factor.expr, mode="eval")
+            except SyntaxError:
+                raise InputError(f"formula: cannot read the term {short(factor.expr)!r}.") from None
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute):
+                    ok = isinstance(node.value, ast.Name) and node.value.id == "np"
+                    if not ok or node.attr not in _NUMPY:
+                        msg = (f"formula: {short(factor.expr)!r} calls something other than "
+                               f"{listing(sorted(_FUNCTIONS))} or np.log/np.sqrt ...")  # fmt: skip
+                        raise InputError(msg)
+                elif (
+                    isinstance(node, ast.Name)
+                    and node.id not in columns
+                    and node.id not in (*_FUNCTIONS, "np")
+                ):
+                    cols = listing([str(c) for c in columns], 12)
+                    msg = (f"formula: {short(node.id)!r} is not a column or an allowed "
+                           f"function; the columns are {cols}.")  # fmt: skip
+                    raise InputError(msg)
+
+
+def _design(frame: pd.DataFrame, formula: str) -> _Design:
+    """``y`` and the regressors (no intercept: spreg adds it) on the rows they can use.
+
+    Rows with a missing value are left out and named in the notes; a value made
+    non-finite by a transform (``log(0)``) is refused, naming the first unit.
+    """
+    from formulaic import Formula, model_matrix
+
+    if not isinstance(formula, str) or "~" not in formula:
+        raise InputError(f"formula={short(repr(formula))} must read 'y ~ x1 + log(x2)'.")
+    try:
+        parsed = Formula(formula)
+    except Exception as exc:
+        raise InputError(
+            f"formula: cannot read {short(formula)!r} ({short(str(exc), 80)})."
+        ) from None
+    if len(parsed.lhs) != 1:
+        raise InputError(f"formula: {short(formula)!r} needs one variable left of '~'.")
+    _check_terms(parsed, frame.columns)
+    try:
+        with _quiet():
+            mm = model_matrix(parsed, pd.DataFrame(frame), na_action="ignore", context=_CONTEXT)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"formula: {short(formula)!r} fails on the data: "
+                         f"{short(str(exc).splitlines()[0], 100)}.") from None  # fmt: skip
+    y, x = mm.lhs.iloc[:, 0].astype(float), pd.DataFrame(mm.rhs).astype(float)
+    if "Intercept" not in x.columns:
+        raise InputError("formula: spreg's models always have an intercept; drop '- 1' / '0 +'.")
+    x = x.drop(columns="Intercept")
+    if x.shape[1] == 0:
+        raise InputError(f"formula: {short(formula)!r} has no regressor right of '~'.")
+    return _usable_rows(frame, formula, y.rename(str(mm.lhs.columns[0])), x)
+
+
+def _usable_rows(frame: pd.DataFrame, formula: str, y: pd.Series, x: pd.DataFrame) -> _Design:
+    """Rows with every value present and finite; missing ones left out (said), others refused."""
+    bad = ~(np.isfinite(y.to_numpy()) & np.isfinite(x.to_numpy()).all(axis=1))
+    notes: list[str] = []
+    if bad.any():
+        raw = frame.loc[bad].select_dtypes("number")
+        missing = frame.loc[bad].isna().any(axis=1)
+        made = missing.index[~missing.to_numpy()]
+        if len(made):
+            col = x.columns[~np.isfinite(x.loc[made[0]].to_numpy())]
+            what = col[0] if len(col) else y.name
+            msg = (
+                f"formula: {what} is not finite for unit {short(str(made[0]))} "
+                f"({len(made)} unit(s) in all) after the transform; use log1p or drop them."
+            )
+            raise InputError(msg)
+        note = (
+            f"{int(bad.sum())} row(s) with a missing value left out: "
+            f"{listing([str(i) for i in raw.index], 8)}."
+        )
+        notes.append(note)
+        log(note, logging.WARNING)
+    return _Design(y[~bad], x[~bad], notes)
+
+
+def usable(frame: pd.DataFrame, formula: str) -> pd.Index:
+    """The rows a formula can use (every value present), to build the weights on them.
+
+    Weights built on all rows and cut to these could leave a unit whose only neighbours
+    were left out without any; built on these, the island rule sees the units that stay.
+    """
+    return _design(frame, formula).y.index
+
+
+# ----------------------------------------------------------------------- the guards
+
+
+def _check_rank(x: pd.DataFrame, n_spatial: int, *, warn: bool = True) -> list[str]:
+    """Too few units, or a regressor that is a combination of others: refused by name."""
+    n, k = x.shape[0], x.shape[1] + 1 + n_spatial
+    if n <= k + 1:
+        msg = f"frame: {n} usable rows for {k} parameters; a model needs more units than that."
+        raise InputError(msg)
+    full = np.column_stack([np.ones(n), x.to_numpy()])
+    for j in range(1, full.shape[1]):
+        if np.linalg.matrix_rank(full[:, : j + 1]) < j + 1:
+            msg = (
+                f"formula: {x.columns[j - 1]} is collinear with the intercept and the terms "
+                "before it (a constant, a copy or a sum of them); drop it."
+            )
+            raise InputError(msg)
+    scaled = full / np.sqrt((full**2).sum(axis=0))
+    condition = float(np.linalg.cond(scaled))
+    if condition > 30 and warn:
+        note = (
+            f"condition number {condition:.1f} > 30: the regressors are nearly collinear "
+            "(GeoDa's rule of thumb); the VIF column says which."
+        )
+        log(note, logging.WARNING)
+        return [note]
+    return []
+
+
+def _libpysal_w(w: Any, index: pd.Index, kind: str) -> tuple[Any, list[str]]:
+    """Weights over the rows used, row-standardised, as spreg takes them; islands checked."""
+    from libpysal.weights import WSP
+
+    wts = as_weights(w)
+    where = wts.ids.get_indexer(index)
+    if (where < 0).any():
+        absent = [str(i) for i in index[where < 0]]
+        msg = (
+            f"w: {len(absent)} row(s) of the frame have no unit in the weights "
+            f"({listing(absent, 5)}); build w on the frame's own index."
+        )
+        raise InputError(msg)
+    sub = wts.sparse[where][:, where].tocsr()
+    lonely = index[np.diff(sub.indptr) == 0]
+    notes = []
+    if len(lonely):
+        units = ", ".join(str(i) for i in lonely[:5]) + (" ..." if len(lonely) > 5 else "")
+        if kind != "ols":
+            msg = (
+                f"w: {len(lonely)} unit(s) have no neighbours ({units}); their spatial lag "
+                f"is 0 in the {kind} model: build w with islands='nearest' or drop them."
+            )
+            raise InputError(msg)
+        notes.append(f"{len(lonely)} unit(s) without neighbours ({units}): their lag is 0.")
+        log(notes[-1], logging.WARNING)
+    lw = WSP(sub, id_order=list(range(len(index)))).to_W(silence_warnings=True)
+    lw.transform = "r"
+    return lw, notes
+
+
+def _check_regimes(x: pd.DataFrame, groups: list[str]) -> None:
+    """Each regime has its own coefficients: enough units, no term constant within it."""
+    labels = np.asarray(groups)
+    for regime in dict.fromkeys(groups):
+        try:
+            _check_rank(x[labels == regime], 0, warn=False)
+        except InputError as exc:
+            why = str(exc).split(": ", 1)[1]
+            raise InputError(f"regimes: in regime {short(regime)!r}, {why}") from None
+
+
+def _regimes(frame: pd.DataFrame, regimes: str | pd.Series, index: pd.Index) -> list[str]:
+    """Each used row's regime, from a column name or a series on the frame's index."""
+    if isinstance(regimes, str):
+        if regimes not in frame.columns:
+            msg = (
+                f"regimes={short(regimes)!r} is not a column; the columns are "
+                f"{listing([str(c) for c in frame.columns], 12)}."
+            )
+            raise InputError(msg)
+        regimes = frame[regimes]
+    values = pd.Series(regimes).reindex(index)
+    if values.isna().any():
+        first = values.index[values.isna().to_numpy()][0]
+        raise InputError(f"regimes: unit {short(str(first))} has no regime; give every row one.")
+    counts = values.astype(str).value_counts()
+    if len(counts) < 2:
+        raise InputError("regimes: every row is in one regime; regimes need two or more.")
+    return [str(v) for v in values]
+
+
+# ----------------------------------------------------------------------- the estimators
+
+
+def _spreg_model(kind: str, method: str, *, robust: str | None, regimes: list[str] | None,
+                 y: np.ndarray, x: np.ndarray, lw: Any, names: dict[str, Any]) -> Any:  # fmt: skip
+    """The spreg model of a kind, method and options (regimes: spreg's *_Regimes)."""
+    import spreg
+
+    slx = 1 if kind in ("slx", "durbin") else 0
+    if regimes is not None:
+        reg = {"ols": spreg.OLS_Regimes, ("lag", "ml"): spreg.ML_Lag_Regimes,
+               ("error", "ml"): spreg.ML_Error_Regimes, ("lag", "gm"): spreg.GM_Lag_Regimes,
+               ("error", "gm"): spreg.GM_Error_Het_Regimes}  # fmt: skip
+        key = "ols" if kind == "ols" else (kind, method)
+        if key not in reg:
+            raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")
+        extra: dict[str, Any] = {"w": lw}
+        if kind == "ols":
+            extra |= {
+                "spat_diag": lw is not None,
+                "moran": lw is not None,
+                "regime_err_sep": False,
+            }  # one pooled fit: its R², LM tests
+        if (kind, method) == ("lag", "gm"):
+            extra["robust"] = robust
+        return reg[key](y, x, regimes, **extra, **names)
+    if kind in ("ols", "slx"):
+        return spreg.OLS(
+            y, x, w=lw, robust=robust, slx_lags=slx, spat_diag=lw is not None and not slx,
+            moran=lw is not None and not slx, white_test=True, vif=True, **names,
+        )  # fmt: skip
+    if kind in ("lag", "durbin") and method == "ml":
+        return spreg.ML_Lag(y, x, lw, slx_lags=slx, spat_impacts="full", **names)
+    if kind in ("lag", "durbin"):
+        return spreg.GM_Lag(
+            y, x, w=lw, slx_lags=slx, robust=robust, spat_impacts="full", w_lags=1 + slx, **names
+        )  # Durbin: W^2 X instruments (WX is in X)
+    if method == "ml":
+        return spreg.ML_Error(y, x, lw, **names)
+    if robust == "het":
+        return spreg.GM_Error_Het(y, x, lw, **names)
+    return spreg.GM_Error_Hom(y, x, lw, **names)
+
+
+def _check_options(kind: str, method: str, robust: str | None, w: Any, regimes: Any) -> None:
+    """The kind, method and robust options fit together; spatial kinds have weights."""
+    if kind not in KINDS:
+        raise InputError(f"kind={short(repr(kind))} is not one of {listing(KINDS)}.")
+    if method not in METHODS:
+        raise InputError(f"method={short(repr(method))} is not one of {listing(METHODS)}.")
+    allowed: tuple[str | None, ...] = (None,)
+    if kind in ("ols", "slx") or (kind in ("lag", "durbin") and method == "gm"):
+        allowed = (None, "white")
+    elif kind == "error" and method == "gm":
+        allowed = (None, "het")
+    if robust not in allowed:
+        shown = listing([a for a in allowed if a]) or "nothing (ML is not robust)"
+        msg = f"robust={short(repr(robust))}: kind={kind!r}, method={method!r} takes {shown}."
+        raise InputError(msg)
+    if regimes is not None and kind not in ("ols", "lag", "error"):
+        raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")
+    if w is None and kind in ("lag", "error", "slx", "durbin"):
+        msg = (
+            f"w: kind={kind!r} needs spatial weights; build them with "
+            "geotool.weights.build(frame, 'queen')."
+        )
+        raise InputError(msg)
+
+
+def fit(
+    frame: pd.DataFrame,
+    formula: str,
+    w: Any = None,
+    *,
+    kind: str = "ols",
+    method: str = "ml",
+    robust: str | None = None,
+    regimes: str | pd.Series | None = None,
+    coords: Any = None,
+    alpha: float = 0.05,
+    draws: int = 1000,
+    seed: int = 0,
+) -> Fit:
+    """Fit one regression model of ``formula`` on ``frame`` (spreg, or mgwr for GWR/MGWR).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame or geopandas.GeoDataFrame
+        The units' values, indexed by the ids ``w`` uses (GWR: with point or polygon
+        geometry, or ``coords``).
+    formula : str
+        ``"y ~ x1 + log(x2) + C(region)"`` (formulaic's syntax: ``log``, ``sqrt``,
+        ``np.log1p``, ``C()``, ``I()``, backticks for names with spaces).
+    w : geotool Weights, libpysal Graph or W, optional
+        Spatial weights over the units (row-standardised here); OLS without them has no
+        spatial diagnostics.
+    kind : {"ols", "lag", "error", "slx", "durbin", "gwr", "mgwr"}
+        The model.
+    method : {"ml", "gm"}
+        Lag, error and Durbin models by maximum likelihood or GMM.
+    robust : {None, "white", "het"}
+        White standard errors (OLS, SLX, GM lag/Durbin); ``het``: the GM error model
+        robust to heteroskedasticity (``GM_Error_Het``; default ``GM_Error_Hom``).
+    regimes : str or pandas.Series, optional
+        A column (or series) of groups: one set of coefficients per group and the Chow
+        tests of their equality (OLS, lag and error).
+    coords : array-like of shape (n, 2), optional
+        GWR/MGWR locations (default: the frame's geometry, centroids of polygons).
+    alpha : float
+        Level of the decision guide and of GWR's corrected significance.
+    draws, seed : int
+        Parameter draws of the impacts' inference (LeSage and Pace), seeded.
+
+    Returns
+    -------
+    Fit
+        Coefficients, diagnostics, fitted values and residuals on the input's index,
+        and the model's impacts, local estimates or Chow tests where it has them.
+
+    """
+    _check_options(kind, method, robust, w, regimes)
+    design = _design(frame, formula)
+    if kind in ("gwr", "mgwr"):
+        return _local_fit(frame, formula, design, kind=kind, coords=coords, alpha=alpha)
+    n_spatial = {"lag": 1, "error": 1, "durbin": 1 + design.x.shape[1],
+                 "slx": design.x.shape[1]}.get(kind, 0)  # fmt: skip
+    notes = design.notes + _check_rank(design.x, n_spatial)
+    lw = None
+    if w is not None:
+        lw, more = _libpysal_w(w, design.y.index, kind)
+        notes += more
+    groups = None if regimes is None else _regimes(frame, regimes, design.y.index)
+    if groups is not None:
+        _check_regimes(design.x, groups)
+    names = {"name_y": str(design.y.name), "name_x": [str(c) for c in design.x.columns]}
+    with _quiet():
+        model = _spreg_model(kind, method if kind not in ("ols", "slx") else "ml",
+                             robust=robust, regimes=groups, y=design.y.to_numpy()[:, None],
+                             x=design.x.to_numpy(), lw=lw, names=names)  # fmt: skip
+    result = _tidy(model, kind, "ols" if kind in ("ols", "slx") else method, formula, design)
+    result.notes = notes
+    if groups is not None:
+        result.chow = _chow(model)
+    elif kind in ("lag", "durbin"):
+        result.impacts = _impacts(model, lw, design.x.columns, kind, draws=draws, seed=seed)
+    if kind == "ols" and lw is not None and groups is None:
+        result.guide = decide(result.diagnostics, alpha)
+    return result
+
+
+# ----------------------------------------------------------------------- tidy output
+
+
+def _term(name: str, y: str) -> str:
+    """The name of a spreg term as the tables show it (``W_dep_var`` -> ``rho``)."""
+    if name in (f"W_{y}", "W_dep_var") or name.endswith(f"_W_{y}"):
+        return "rho" if "_W_" not in name else name.replace(f"W_{y}", "rho")
+    return name
+
+
+def _coefficients(model: Any, kind: str, y: str) -> pd.DataFrame:
+    """The coefficient table of spreg (``output``), tidy: by term, t or z, VIF for OLS."""
+    import spreg
+
+    out = getattr(model, "output", None)
+    if out is None:  # spreg's panel models: names, betas, standard errors, (z, p) pairs
+        betas = np.asarray(model.betas, float).ravel()
+        names = [str(n) for n in model.name_x][: len(betas)]
+        names += ["lambda" if hasattr(model, "lam") else "rho"] * (len(betas) - len(names))
+        out = pd.DataFrame({
+            "var_names": names, "coefficients": betas, "std_err": np.asarray(model.std_err),
+            "zt_stat": [float(z) for z, _ in model.z_stat],
+            "prob": [float(p) for _, p in model.z_stat],
+        })  # fmt: skip
+    table = pd.DataFrame({
+        "term": [_term(str(n), y) for n in out["var_names"]],
+        "estimate": out["coefficients"].to_numpy(float),
+        "std_err": out["std_err"].to_numpy(float),
+        "statistic": out["zt_stat"].to_numpy(float),
+        "p": out["prob"].to_numpy(float),
+    })  # fmt: skip
+    regimes = [str(r) for r in getattr(model, "regimes_set", [])]
+    if regimes:  # spreg's "E_INC": regime E, term INC (the longest matching regime first)
+        split = [_split_regime(str(t), regimes) for t in table["term"]]
+        table["term"] = [t for _, t in split]
+        table.insert(1, "regime", [r for r, _ in split])
+    elif kind == "ols":
+        with _quiet():
+            vifs = spreg.vif(model)
+        table["vif"] = [math.nan if v is None else float(v[0]) for v in vifs][: len(table)]
+    table = table.set_index("term")
+    table.attrs["statistic"] = "t" if kind in ("ols", "slx") else "z"
+    return table
+
+
+def _split_regime(name: str, regimes: list[str]) -> tuple[str, str]:
+    """A regimes model's term name as (regime, term); ``global`` for a term of every regime."""
+    if name.startswith("_Global_"):
+        return "global", name[len("_Global_") :]
+    for regime in sorted(regimes, key=len, reverse=True):
+        if name.startswith(f"{regime}_"):
+            return regime, name[len(regime) + 1 :]
+    return "global", name
+
+
+def _row(value: Any, df: Any = math.nan, z: Any = math.nan, p: Any = math.nan) -> dict:
+    """One diagnostic's row (spreg gives some as 1 x 1 arrays)."""
+    v, d, zz, pp = (float(np.asarray(a, dtype=float).ravel()[0]) for a in (value, df, z, p))
+    return {"value": v, "df": d, "z": zz, "p": pp}
+
+
+def _ols_diagnostics(m: Any) -> dict[str, dict]:
+    """GeoDa's OLS report: fit, normality, heteroskedasticity, and the spatial tests."""
+    rows = {
+        "r2": _row(m.r2), "adj_r2": _row(m.ar2),
+        "f_stat": _row(m.f_stat[0], p=m.f_stat[1]), "log_likelihood": _row(m.logll),
+        "aic": _row(m.aic), "schwarz": _row(m.schwarz), "sigma2": _row(m.sig2),
+        "condition_number": _row(m.mulColli),
+        "jarque_bera": _row(m.jarque_bera["jb"], m.jarque_bera["df"], p=m.jarque_bera["pvalue"]),
+        "breusch_pagan": _row(m.breusch_pagan["bp"], m.breusch_pagan["df"],
+                              p=m.breusch_pagan["pvalue"]),
+        "koenker_bassett": _row(m.koenker_bassett["kb"], m.koenker_bassett["df"],
+                                p=m.koenker_bassett["pvalue"]),
+    }  # fmt: skip
+    white = getattr(m, "white", None)
+    if isinstance(white, dict):
+        rows["white"] = _row(white["wh"], white["df"], p=white["pvalue"])
+    if hasattr(m, "moran_res"):
+        rows["moran_i_residuals"] = _row(m.moran_res[0], z=m.moran_res[1], p=m.moran_res[2])
+    for name, attr, df in (("lm_lag", "lm_lag", 1), ("robust_lm_lag", "rlm_lag", 1),
+                           ("lm_error", "lm_error", 1), ("robust_lm_error", "rlm_error", 1),
+                           ("lm_sarma", "lm_sarma", 2)):  # fmt: skip
+        if hasattr(m, attr):
+            stat, p = getattr(m, attr)
+            rows[name] = _row(stat, df, p=p)
+    return rows
+
+
+def _diagnostics(model: Any, kind: str, n: int) -> pd.DataFrame:
+    """The model's diagnostics, by statistic (``value``, ``df``, ``z``, ``p``)."""
+    rows = {"n": _row(n), "k": _row(model.k)}
+    if kind in ("ols", "slx"):
+        rows |= _ols_diagnostics(model)
+    else:
+        rows["pseudo_r2"] = _row(model.pr2)
+        if getattr(model, "pr2_e", None) is not None:
+            rows["spatial_pseudo_r2"] = _row(model.pr2_e)
+        for name in ("logll", "aic", "schwarz"):
+            if getattr(model, name, None) is not None:
+                rows["log_likelihood" if name == "logll" else name] = _row(getattr(model, name))
+        if getattr(model, "sig2", None) is not None:
+            rows["sigma2"] = _row(model.sig2)
+        for name, attr in (("rho", "rho"), ("lambda", "lam")):
+            if getattr(model, attr, None) is not None:
+                rows[name] = _row(np.asarray(getattr(model, attr)).ravel()[0])
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "statistic"
+    return frame
+
+
+def _tidy(model: Any, kind: str, method: str, formula: str, design: _Design) -> Fit:
+    """A spreg result as a :class:`Fit` on the input's index."""
+    y = str(design.y.name)
+    fitted = pd.DataFrame({
+        "observed": design.y.to_numpy(),
+        "fitted": np.asarray(model.predy).ravel(),
+        "residual": np.asarray(model.u).ravel(),
+    }, index=design.y.index)  # fmt: skip
+    if getattr(model, "e_filtered", None) is not None:
+        fitted["innovation"] = np.asarray(model.e_filtered).ravel()
+    return Fit(kind=kind, method=method, formula=formula, y=y,
+               coefficients=_coefficients(model, kind, y),
+               diagnostics=_diagnostics(model, kind, len(design.y)), fitted=fitted,
+               model=model)  # fmt: skip
+
+
+def _chow(model: Any) -> pd.DataFrame:
+    """The Chow tests of a regimes model: joint, and one per coefficient."""
+    joint = model.chow.joint
+    terms = list(getattr(model, "name_x_r", [])) or [f"x{i}" for i in range(len(model.chow.regi))]
+    rows = [("joint", float(joint[0]), float(joint[1]))] + [
+        (str(t), float(s), float(p)) for t, (s, p) in zip(terms, model.chow.regi, strict=False)
+    ]
+    return pd.DataFrame(rows, columns=["term", "wald", "p"]).set_index("term")
+
+
+def _impacts(model: Any, lw: Any, columns: pd.Index, kind: str, *, draws: int,
+             seed: int) -> pd.DataFrame:  # fmt: skip
+    """Direct, indirect and total impacts, with inference by parameter draws.
+
+    spreg 1.9 gives the impacts' point values only (``sp_multipliers``, LeSage and Pace's
+    ``full`` method, which is reproduced exactly here); their standard errors come from
+    ``draws`` draws of the coefficients from their estimated asymptotic distribution
+    (LeSage and Pace 2009, 2.7), each draw's impacts computed the same way.
+    """
+    k = len(columns)
+    betas = np.asarray(model.betas, float).ravel()
+    vm = np.asarray(model.vm, float)[: len(betas), : len(betas)]
+    eig = np.linalg.eigvals(lw.sparse.toarray())
+    rng = np.random.default_rng(seed)
+    sample = rng.multivariate_normal(betas, vm, size=draws, method="eigh")
+    sample = np.vstack([betas, sample])
+    rho = sample[:, -1]
+    adi = np.real(np.mean(1.0 / (1.0 - rho[:, None] * eig[None, :]), axis=1))
+    ati = 1.0 / (1.0 - rho)
+    beta = sample[:, 1 : 1 + k]
+    theta = sample[:, 1 + k : 1 + 2 * k] if kind == "durbin" else np.zeros_like(beta)
+    direct = adi[:, None] * beta
+    total = ati[:, None] * (beta + theta)
+    rows = []
+    for effect, values in (("direct", direct), ("indirect", total - direct), ("total", total)):
+        for j, term in enumerate(columns):
+            est, se = float(values[0, j]), float(np.std(values[1:, j], ddof=1))
+            z = est / se if se > 0 else math.nan
+            rows.append({"term": str(term), "effect": effect, "estimate": est, "std_err": se,
+                         "z": z, "p": float(2 * stats.norm.sf(abs(z)))})  # fmt: skip
+    out = pd.DataFrame(rows).set_index("term")
+    out.attrs["draws"] = draws
+    return out
+
+
+# ----------------------------------------------------------------------- the guide
+
+
+def decide(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
+    """Which model the LM tests point to, by Anselin's rule (GeoDa workbook, 2005, 23.6).
+
+    Neither LM test significant: keep OLS. One: that model. Both: the robust tests
+    decide; both robust ones significant (or neither): the larger robust statistic.
+    """
+    need = ("lm_lag", "lm_error", "robust_lm_lag", "robust_lm_error")
+    if not all(n in diagnostics.index for n in need):
+        return "No spatial diagnostics: fit OLS with weights (w=) to get the LM tests."
+    p = diagnostics["p"]
+    stat = diagnostics["value"]
+    lag, err = p["lm_lag"] < alpha, p["lm_error"] < alpha
+
+    def said(name: str) -> str:
+        return f"{name.replace('_', '-').replace('lm', 'LM')} {stat[name]:.3f} (p {p[name]:.4f})"
+
+    if not lag and not err:
+        return (
+            f"Keep OLS: neither {said('lm_lag')} nor {said('lm_error')} is significant at "
+            f"{alpha:g}; the residuals show no spatial dependence these tests detect."
+        )
+    if lag != err:
+        name = "lag" if lag else "error"
+        other = "error" if lag else "lag"
+        return (
+            f"Spatial {name} model: {said('lm_' + name)} is significant at {alpha:g}, "
+            f"{said('lm_' + other)} is not."
+        )
+    rlag, rerr = p["robust_lm_lag"] < alpha, p["robust_lm_error"] < alpha
+    if rlag != rerr:
+        name = "lag" if rlag else "error"
+        return (
+            f"Spatial {name} model: both LM tests are significant at {alpha:g}, and of the "
+            f"robust ones only {said('robust_lm_' + name)} is."
+        )
+    name = "lag" if stat["robust_lm_lag"] >= stat["robust_lm_error"] else "error"
+    both = "both robust tests are significant" if rlag else "neither robust test is significant"
+    return (
+        f"Spatial {name} model, with care: both LM tests are significant at {alpha:g} and "
+        f"{both}; the larger robust statistic is {said('robust_lm_' + name)}"
+        + (" (consider a model with both, e.g. spatial Durbin)." if rlag else ".")
+    )
+
+
+# ----------------------------------------------------------------------- GWR and MGWR
+
+
+def _coords(frame: pd.DataFrame, coords: Any, index: pd.Index) -> tuple[np.ndarray, bool]:
+    """The locations of the used rows, and whether they are longitude/latitude."""
+    if coords is not None:
+        arr = np.asarray(coords, dtype=float)
+        if arr.ndim != 2 or arr.shape != (len(frame), 2):
+            raise InputError(f"coords: need one (x, y) per row of frame ({len(frame)}, 2), "
+                             f"got shape {arr.shape}.")  # fmt: skip
+        pos = frame.index.get_indexer(index)
+        return arr[pos], False
+    geometry = getattr(frame, "geometry", None)
+    if geometry is None:
+        raise InputError("coords: GWR needs locations; pass a GeoDataFrame or coords=.")
+    import shapely
+
+    geo = geometry.loc[index]
+    points = shapely.centroid(np.asarray(geo.values))
+    xy = np.column_stack([shapely.get_x(points), shapely.get_y(points)])
+    geographic = bool(geo.crs is not None and geo.crs.is_geographic)
+    return xy, geographic
+
+
+def _local_fit(frame: pd.DataFrame, formula: str, design: _Design, *, kind: str, coords: Any,
+               alpha: float) -> Fit:  # fmt: skip
+    """GWR or MGWR (mgwr): bandwidths by AICc, local estimates, corrected significance.
+
+    MGWR runs on standardised variables (mean 0, standard deviation 1), as mgwr's authors
+    advise, so its bandwidths compare across terms; GWR on the data as they are. One
+    process (``n_jobs=1``): mgwr's default pool took 62 s for a Baltimore GWR fit that one
+    process does in 16 s on this 2-core machine.
+    """
+    from mgwr.gwr import GWR, MGWR
+    from mgwr.sel_bw import Sel_BW
+
+    notes = design.notes + _check_rank(design.x, 0)
+    xy, spherical = _coords(frame, coords, design.y.index)
+    y, x = design.y.to_numpy()[:, None], design.x.to_numpy()
+    if kind == "mgwr":
+        y = (y - y.mean()) / y.std()
+        x = (x - x.mean(axis=0)) / x.std(axis=0)
+    with _quiet():
+        selector = Sel_BW(xy, y, x, multi=kind == "mgwr", spherical=spherical, n_jobs=1)
+        bw = selector.search(criterion="AICc")
+        model = (MGWR(xy, y, x, selector, spherical=spherical, n_jobs=1) if kind == "mgwr"
+                 else GWR(xy, y, x, float(bw), spherical=spherical, n_jobs=1)).fit()  # fmt: skip
+    terms = ["CONSTANT", *(str(c) for c in design.x.columns)]
+    local = _local_frame(model, terms, design.y.index, alpha)
+    bws = np.atleast_1d(np.asarray(bw, float))
+    coef = pd.DataFrame({
+        "term": terms,
+        "bandwidth": bws if len(bws) == len(terms) else np.repeat(bws[0], len(terms)),
+        "mean": model.params.mean(axis=0), "min": model.params.min(axis=0),
+        "median": np.median(model.params, axis=0), "max": model.params.max(axis=0),
+        "share_significant": local[[f"sig_{t}" for t in terms]].mean().to_numpy(),
+    }).set_index("term")  # fmt: skip
+    diag = {"n": _row(len(y)), "bandwidth": _row(bws[0]), "aicc": _row(model.aicc),
+            "aic": _row(model.aic), "r2": _row(model.R2), "adj_r2": _row(model.adj_R2),
+            "effective_parameters": _row(model.ENP if kind == "gwr" else model.ENP_j.sum()),
+            "sigma2": _row(model.sigma2)}  # fmt: skip
+    fitted = pd.DataFrame({"observed": y.ravel(), "fitted": model.predy.ravel(),
+                           "residual": model.resid_response.ravel()},
+                          index=design.y.index)  # fmt: skip
+    diagnostics = pd.DataFrame.from_dict(diag, orient="index").rename_axis("statistic")
+    return Fit(kind=kind, method="aicc", formula=formula, y=str(design.y.name),
+               coefficients=coef, diagnostics=diagnostics, fitted=fitted, local=local,
+               notes=notes, model=model)  # fmt: skip
+
+
+def _local_frame(model: Any, terms: list[str], index: pd.Index, alpha: float) -> pd.DataFrame:
+    """Local estimates, t-values, and significance at mgwr's corrected level (filter_tvals)."""
+    # mgwr corrects 0.05 for the effective number of tests (adj_alpha: alpha * k / ENP,
+    # per term for MGWR); the same correction applied to the study's alpha
+    adjusted = model.adj_alpha_j[:, 1] if hasattr(model, "adj_alpha_j") else model.adj_alpha[1]
+    critical = model.critical_tval(alpha * np.asarray(adjusted) / 0.05)
+    filtered = model.filter_tvals(critical_t=critical)
+    cols: dict[str, np.ndarray] = {}
+    for j, term in enumerate(terms):
+        cols[f"est_{term}"] = model.params[:, j]
+        cols[f"t_{term}"] = model.tvalues[:, j]
+        cols[f"sig_{term}"] = filtered[:, j] != 0
+    if type(model).__name__ == "GWRResults":  # MGWR has no local R² (mgwr 2.2)
+        cols["local_r2"] = np.asarray(model.localR2).ravel()
+    out = pd.DataFrame(cols, index=index)
+    out.attrs["critical_t"] = np.atleast_1d(critical).tolist()
+    return out
+
+
+# ----------------------------------------------------------------------- panels
+
+
+def _balanced(design: _Design, ids: pd.Series, years: pd.Series) -> tuple[pd.Index, list, list]:
+    """The units present in every year (a balanced panel), the years, and the units left out."""
+    used = pd.DataFrame({"id": ids.loc[design.y.index], "year": years.loc[design.y.index]})
+    if used.duplicated().any():
+        first = used[used.duplicated()].iloc[0]
+        msg = (f"id_col: unit {short(str(first['id']))} appears twice in year "
+               f"{short(str(first['year']))}; keep one row per unit and year.")  # fmt: skip
+        raise InputError(msg)
+    all_years = sorted(used["year"].unique())
+    counts = used.groupby("id")["year"].nunique()
+    keep = counts.index[counts == len(all_years)]
+    if len(all_years) < 2 or len(keep) < 3:
+        msg = (f"year_col: a panel needs two years or more and units in every year; got "
+               f"{len(all_years)} year(s), {len(keep)} unit(s) in all of them.")  # fmt: skip
+        raise InputError(msg)
+    return pd.Index(keep), all_years, [str(u) for u in counts.index.difference(keep)]
+
+
+def panel(
+    frame: pd.DataFrame,
+    formula: str,
+    w: Any = None,
+    *,
+    id_col: str,
+    year_col: str,
+    kind: str = "fe_lag",
+) -> Fit:
+    """A panel model of ``formula`` on long rows (one per unit and year).
+
+    ``pooled``: OLS with year effects (a dummy per year but the first); ``fe_lag`` and
+    ``fe_error``: spreg's spatial fixed-effects models (``Panel_FE_Lag``, ``Panel_FE_Error``)
+    with the Hausman test against the random-effects model (``panel_Hausman``; NaN, and a
+    note, when that model has no estimate). The panel is balanced first: units missing a
+    year are left out and named in ``notes``. Fixed-effects fits are on spreg's demeaned
+    scale; ``fitted`` is indexed by (unit, year).
+    """
+    import spreg
+
+    if kind not in PANEL_KINDS:
+        raise InputError(f"kind={short(repr(kind))} is not one of {listing(PANEL_KINDS)}.")
+    for name, col in (("id_col", id_col), ("year_col", year_col)):
+        if col not in frame.columns:
+            raise InputError(f"{name}={short(repr(col))} is not a column of frame.")
+    if kind != "pooled" and w is None:
+        raise InputError(f"w: kind={kind!r} needs spatial weights over the units.")
+    design = _design(frame, formula)
+    keep, _, left = _balanced(design, frame[id_col], frame[year_col])
+    notes = design.notes + ([f"{len(left)} unit(s) not in every year left out: "
+                             f"{', '.join(left[:8])}."] if left else [])  # fmt: skip
+    rows = frame.loc[design.y.index, [id_col, year_col]]
+    rows = rows[rows[id_col].isin(keep)]
+    if kind != "pooled":  # spreg's long form: by year, then the units in the weights' order
+        lw, more = _libpysal_w(w, keep, "lag")
+        notes += more
+        order = {u: i for i, u in enumerate(keep)}
+        rows = rows.assign(_pos=rows[id_col].map(order)).sort_values([year_col, "_pos"])
+    x = design.x.loc[rows.index]
+    if kind == "pooled":
+        effects = pd.get_dummies(rows[year_col], prefix=year_col, drop_first=True, dtype=float)
+        x = pd.concat([x, effects], axis=1)
+    notes += _check_rank(x, 0 if kind == "pooled" else 1, warn=kind == "pooled")
+    y = design.y.loc[rows.index]
+    sub = _Design(y, x, notes)
+    names = {"name_y": str(y.name), "name_x": [str(c) for c in x.columns]}
+    with _quiet():
+        if kind == "pooled":
+            model = spreg.OLS(y.to_numpy()[:, None], x.to_numpy(), **names)
+        else:
+            model, hausman = _panel_fe(kind, y.to_numpy()[:, None], x.to_numpy(), lw, names)
+            if not math.isfinite(hausman[0]):
+                notes.append("Hausman test not available: spreg's random-effects model "
+                             "found no estimate (a singular variance).")  # fmt: skip
+    result = _panel_tidy(model, kind, formula, sub, rows.set_index([id_col, year_col]).index)
+    if kind != "pooled":
+        h = pd.DataFrame([_row(hausman[0], x.shape[1] + 1, p=hausman[1])], index=["hausman"])
+        result.diagnostics = pd.concat([result.diagnostics, h.rename_axis("statistic")])
+    result.notes = notes
+    return result
+
+
+def _panel_fe(kind: str, y: np.ndarray, x: np.ndarray, lw: Any,
+              names: dict[str, Any]) -> tuple[Any, tuple[float, float]]:  # fmt: skip
+    """The fixed-effects model of spreg and its Hausman test against random effects (or NaN)."""
+    import spreg
+
+    fe, re_ = ((spreg.Panel_FE_Lag, spreg.Panel_RE_Lag) if kind == "fe_lag"
+               else (spreg.Panel_FE_Error, spreg.Panel_RE_Error))  # fmt: skip
+    model = fe(y, x, lw, **names)
+    try:
+        other = re_(y, x, lw, **names)
+        stat, p = spreg.panel_Hausman(model, other, sp_lag=kind == "fe_lag")
+    except np.linalg.LinAlgError:  # the random-effects model has no estimate here
+        return model, (math.nan, math.nan)
+    return model, (float(stat), float(p))
+
+
+def _panel_tidy(model: Any, kind: str, formula: str, design: _Design, index: pd.Index) -> Fit:
+    """A panel model as a :class:`Fit`, on (unit, year)."""
+    fit = _tidy(model, "ols" if kind == "pooled" else "lag", "ols" if kind == "pooled" else "ml",
+                formula, design)  # fmt: skip
+    fit.kind = kind
+    fit.fitted.index = index
+    if kind == "fe_error":
+        fit.coefficients = fit.coefficients.rename(index={"rho": "lambda"})
+    return fit
+
+
+# ----------------------------------------------------------------------- tables
+
+
+_STARS = ((0.01, "***"), (0.05, "**"), (0.1, "*"))
+#: Diagnostics shown below the coefficients, in order, and how they are labelled.
+_BELOW = (("n", "N"), ("r2", "R²"), ("adj_r2", "Adj. R²"), ("pseudo_r2", "Pseudo R²"),
+          ("log_likelihood", "Log-likelihood"), ("aic", "AIC"), ("schwarz", "Schwarz"),
+          ("aicc", "AICc"), ("bandwidth", "Bandwidth"), ("moran_i_residuals", "Moran's I (resid.)"),
+          ("lm_lag", "LM-lag"), ("lm_error", "LM-error"), ("robust_lm_lag", "Robust LM-lag"),
+          ("robust_lm_error", "Robust LM-error"))  # fmt: skip
+
+
+def _stars(p: float) -> str:
+    return next((s for cut, s in _STARS if p < cut), "") if math.isfinite(p) else ""
+
+
+def table_frame(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3) -> pd.DataFrame:
+    """The regression table as a frame: a column per model, two rows per term, diagnostics.
+
+    Each term has its estimate with stars (``***`` p < 0.01, ``**`` 0.05, ``*`` 0.1) and,
+    below it, its standard error (``stat="se"``) or t/z (``"t"``) in parentheses.
+    """
+    fits = [fits] if isinstance(fits, Fit) else list(fits)
+    if not fits or stat not in ("se", "t"):
+        raise InputError("fits: pass one or more Fit; stat= is 'se' or 't'.")
+    shown = {id(f): _labelled(f.coefficients) for f in fits}
+    terms: list[str] = []
+    for c in shown.values():
+        terms += [t for t in c.index if t not in terms]
+    columns = {f"({i + 1}) {f.label}": f for i, f in enumerate(fits)}
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for term in terms:
+        for name, f in columns.items():
+            c = shown[id(f)]
+            if term not in c.index:
+                continue
+            est, se, z, p = (_num(c.at[term, k]) for k in ("estimate", "std_err", "statistic",
+                                                            "p"))  # fmt: skip
+            rows.setdefault((term, "estimate"), {})[name] = f"{est:.{digits}f}{_stars(p)}"
+            rows.setdefault((term, stat), {})[name] = f"({(se if stat == 'se' else z):.{digits}f})"
+    for key, label in _BELOW:
+        for name, f in columns.items():
+            value = f.value(key)
+            if math.isfinite(value):
+                text = f"{value:.0f}" if key == "n" else f"{value:.{digits}f}"
+                p = _num(f.diagnostics.at[key, "p"])
+                rows.setdefault((label, ""), {})[name] = text + _stars(p)
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=list(columns))
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["term", "row"])
+    return frame.fillna("")
+
+
+def _labelled(coefficients: pd.DataFrame) -> pd.DataFrame:
+    """Coefficients by the label a table shows (``regime: term``); none for GWR's summary."""
+    if "estimate" not in coefficients:
+        return coefficients.iloc[:0]
+    if "regime" not in coefficients:
+        return coefficients
+    labels = [f"{r}: {t}" for r, t in zip(coefficients["regime"], coefficients.index,
+                                            strict=True)]  # fmt: skip
+    return coefficients.set_axis(labels)
+
+
+def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
+          digits: int = 3) -> str:  # fmt: skip
+    """A regression table as economists paste it: ``csv``, ``markdown``, ``html`` or ``latex``.
+
+    Coefficients with standard errors (or t/z, ``stat="t"``) in parentheses and stars,
+    the diagnostics below; the note under it says what the stars and parentheses mean.
+    """
+    frame = table_frame(fits, stat=stat, digits=digits)
+    what = "standard errors" if stat == "se" else "t / z statistics"
+    note = f"{what} in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
+    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
+    body = list(zip(*cells, strict=True))
+    head = ["", *frame.columns]
+    if fmt == "csv":
+        return pd.DataFrame(body, columns=head).to_csv(index=False) + f"# {note}\n"
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(_md(h) for h in head) + " |",
+                 "|" + "---|" * len(head)]  # fmt: skip
+        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
+        return "\n".join([*lines, "", f"*{note}*", ""])
+    if fmt == "html":
+        e = html.escape
+        rows = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>"
+                       for row in body)  # fmt: skip
+        header = "".join(f"<th>{e(str(h))}</th>" for h in head)
+        return (
+            f'<table class="regression"><thead><tr>{header}</tr></thead><tbody>{rows}'
+            f"</tbody></table>\n<p><small>{e(note)}</small></p>\n"
+        )
+    if fmt == "latex":
+        spec = "l" + "c" * (len(head) - 1)
+        lines = [rf"\begin{{tabular}}{{{spec}}}", r"\hline",
+                 " & ".join(_tex(h) for h in head) + r" \\", r"\hline"]  # fmt: skip
+        lines += [" & ".join(_tex(c) for c in row) + r" \\" for row in body]
+        lines += [r"\hline", rf"\multicolumn{{{len(head)}}}{{l}}{{\footnotesize {_tex(note)}}} \\",
+                  r"\end{tabular}", ""]  # fmt: skip
+        return "\n".join(lines)
+    raise InputError(f"fmt={short(repr(fmt))} is not one of 'csv', 'markdown', 'html', 'latex'.")
+
+
+def _md(text: object) -> str:
+    """A Markdown table cell: pipes escaped, no line breaks."""
+    return str(text).replace("|", r"\|").replace("\n", " ")
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "²": r"$^2$"}  # fmt: skip
+
+
+def _tex(text: object) -> str:
+    """A LaTeX cell: the special characters escaped (a user's column names are text)."""
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
