@@ -51,6 +51,67 @@ def _below(s: np.ndarray, bound: int) -> int:
     return j if j < bound else bound - 1
 
 
+@nb.njit(cache=True, inline="always")
+def _first_at_least(srt: np.ndarray, cf: float, bound: float, rising: bool) -> int:
+    """The first index of ascending ``srt`` where ``cf * srt[i] >= bound`` (``rising``) or
+    ``cf * srt[i] <= bound`` (not ``rising``) starts to fail or hold: a binary search on the
+    kernel's own predicate, which is monotone in ``srt`` (rounding is monotone)."""
+    lo = 0
+    hi = len(srt)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        sim = cf * srt[mid]
+        if (sim >= bound) if rising else (sim > bound):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@nb.njit(cache=True, inline="always")
+def _count_sorted(srt: np.ndarray, cf: float, hi: float, lo: float) -> tuple[int, int]:
+    """``#{p: cf s_p >= hi}`` and ``#{p: cf s_p <= lo}`` over the ascending sums ``srt``."""
+    perms = len(srt)
+    if cf > 0.0:  # cf * s rises with s
+        return perms - _first_at_least(srt, cf, hi, True), _first_at_least(srt, cf, lo, False)
+    if cf < 0.0:  # falls: the same searches on the negated predicate
+        up = _first_at_least(srt, -cf, -hi, False)
+        return up, perms - _first_at_least(srt, -cf, -lo, True)
+    up = 0
+    dn = 0
+    for p in range(perms):
+        sim = cf * srt[p]
+        up += sim >= hi
+        dn += sim <= lo
+    return up, dn
+
+
+@nb.njit(cache=True, inline="always")
+def _resort(srt: np.ndarray, old: float, new: float) -> None:
+    """Replace one ``old`` in ascending ``srt`` by ``new``, keeping it ascending."""
+    i = np.searchsorted(srt, old)
+    srt[i] = new
+    while i + 1 < len(srt) and srt[i + 1] < srt[i]:
+        srt[i], srt[i + 1] = srt[i + 1], srt[i]
+        i += 1
+    while i > 0 and srt[i - 1] > srt[i]:
+        srt[i], srt[i - 1] = srt[i - 1], srt[i]
+        i -= 1
+
+
+@nb.njit(cache=True, inline="always")
+def _count_pair(s0: np.ndarray, s1: np.ndarray, a: float, b: float, w: float,
+                hi: float, lo: float) -> tuple[int, int]:  # fmt: skip
+    """Counts of ``(a s0_p + b s1_p) w`` (two columns: local Geary), one vectorised pass."""
+    up = 0
+    dn = 0
+    for p in range(len(s0)):
+        sim = (a * s0[p] + b * s1[p]) * w
+        up += sim >= hi
+        dn += sim <= lo
+    return up, dn
+
+
 @nb.njit(cache=True, parallel=True)
 def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     units: np.ndarray,
@@ -75,7 +136,9 @@ def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     neighbours of weight ``scale[u]``. The permuted sum of column ``v`` is ``sum_c
     gathered[v, c, p] + [base[c, p] >= i] steps[v, c, p]``; walking the units in order,
     each indicator switches off once (the events, sorted by ``evt_val``), so a unit costs
-    ``O(m P)``, not ``O(m k P)``. The statistic: ``scale[u] sum_v coef[u, v] sum_v``.
+    ``O(m P)``, not ``O(m k P)``; with one column, the sums are kept sorted (an event moves
+    one) and a unit costs two binary searches, ``O(log P)``. The statistic: ``scale[u]
+    sum_v coef[u, v] sum_v``.
     """
     m, _, perms = gathered.shape
     n_evt = len(evt_val)
@@ -90,6 +153,7 @@ def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
                 for p in range(perms):
                     step = steps[v, c, p] if base[c, p] >= first else 0.0
                     sums[v, p] += gathered[v, c, p] + step
+        srt = np.sort(sums[0]) if m == 1 else sums[0]
         ptr = np.searchsorted(evt_val, first)
         for u in range(start, stop):
             i = units[u]
@@ -97,21 +161,24 @@ def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
                 c = evt_c[ptr]
                 if c < k:
                     p = evt_p[ptr]
-                    for v in range(m):
-                        sums[v, p] -= steps[v, c, p]
+                    if m == 1:
+                        old = sums[0, p]
+                        sums[0, p] -= steps[0, c, p]
+                        _resort(srt, old, sums[0, p])
+                    else:
+                        for v in range(m):
+                            sums[v, p] -= steps[v, c, p]
                 ptr += 1
             hi = obs[u] - tol
             lo = obs[u] + tol
-            up = 0
-            dn = 0
             w = scale[u]
             if m == 1:
-                cf = coef[u, 0] * w
-                for p in range(perms):
-                    sim = cf * sums[0, p]
-                    up += sim >= hi
-                    dn += sim <= lo
+                up, dn = _count_sorted(srt, coef[u, 0] * w, hi, lo)
+            elif m == 2:
+                up, dn = _count_pair(sums[0], sums[1], coef[u, 0], coef[u, 1], w, hi, lo)
             else:
+                up = 0
+                dn = 0
                 for p in range(perms):
                     sim = 0.0
                     for v in range(m):
