@@ -53,9 +53,11 @@ def _below(s: np.ndarray, bound: int) -> int:
 
 @nb.njit(cache=True, inline="always")
 def _first_at_least(srt: np.ndarray, cf: float, bound: float, rising: bool) -> int:
-    """The first index of ascending ``srt`` where ``cf * srt[i] >= bound`` (``rising``) or
-    ``cf * srt[i] <= bound`` (not ``rising``) starts to fail or hold: a binary search on the
-    kernel's own predicate, which is monotone in ``srt`` (rounding is monotone)."""
+    """The first index of ascending ``srt`` with ``cf srt[i] >= bound`` (``rising``) or ``> bound``.
+
+    A binary search on the kernels' own predicate: ``cf > 0`` times ``srt`` is monotone in
+    ``srt`` (rounding is monotone), so the counts equal those of a pass over every ``p``.
+    """
     lo = 0
     hi = len(srt)
     while lo < hi:
@@ -100,8 +102,9 @@ def _resort(srt: np.ndarray, old: float, new: float) -> None:
 
 
 @nb.njit(cache=True, inline="always")
-def _count_pair(s0: np.ndarray, s1: np.ndarray, a: float, b: float, w: float,
-                hi: float, lo: float) -> tuple[int, int]:  # fmt: skip
+def _count_pair(  # noqa: PLR0917 (numba: positional only)
+    s0: np.ndarray, s1: np.ndarray, a: float, b: float, w: float, hi: float, lo: float
+) -> tuple[int, int]:
     """Counts of ``(a s0_p + b s1_p) w`` (two columns: local Geary), one vectorised pass."""
     up = 0
     dn = 0
