@@ -127,25 +127,10 @@ class Weights:
         return out
 
     def row_standardised(self) -> sp.csr_matrix:
-        """Row-standardised weights: each row sums to 1 (rows without links stay 0).
-
-        The matrix ``diags(1 / sums) @ sparse`` gave, bit for bit (its rows reversed, zeros
-        dropped), in a tenth of the time: 11 ms at 10^6 units against 110 ms.
-        """
-        w = self.sparse
-        card = np.diff(w.indptr)
-        sums = np.zeros(len(card))
-        rows = np.flatnonzero(card)
-        sums[rows] = np.add.reduceat(w.data, w.indptr[rows])  # as scipy's sum(axis=1)
+        """Row-standardised weights: each row sums to 1 (rows without links stay 0)."""
+        sums = np.asarray(self.sparse.sum(axis=1)).ravel()
         scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums != 0)
-        row = np.repeat(np.arange(len(card)), card)
-        rev = w.indptr[row] + w.indptr[row + 1] - 1 - np.arange(len(row))  # reversed rows
-        data = w.data[rev] * scale[row]
-        keep = data != 0
-        if keep.all():
-            return sp.csr_matrix((data, w.indices[rev], w.indptr.copy()), shape=w.shape)
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=len(card)))])
-        return sp.csr_matrix((data[keep], w.indices[rev][keep], indptr), shape=w.shape)
+        return (sp.diags(scale) @ self.sparse).tocsr()
 
 
 #: Anything geotool accepts as weights.
