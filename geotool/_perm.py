@@ -285,14 +285,17 @@ def conditional_pvalues(
     permutations: int,
     rng: np.random.Generator,
     direction: np.ndarray,
+    *,
+    observed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Folded pseudo p-values of a local statistic monotone in the spatial lag.
 
     Local Moran and Gi* are monotone in the lag, so permuted lags are counted against
-    the observed ``weights @ values``. ``direction == 0`` (a unit at the mean: its
-    statistic is 0 whatever its neighbours) gives ``p = 1``; no neighbours, NaN.
+    the observed ``weights @ values`` (``observed``, when the caller has it). ``direction
+    == 0`` (a unit at the mean: its statistic is 0 whatever its neighbours) gives ``p =
+    1``; no neighbours, NaN.
     """
-    observed = weights @ values
+    observed = weights @ values if observed is None else observed
     sign = np.sign(direction)
     w = weights.tocsr()
     ranges = row_ranges(w)

@@ -615,7 +615,8 @@ def _lisa(
     ii = (len(zx) - 1) * zx * lag / (zx @ zx)
     if not permutations:
         return lag, ii, np.full(len(zx), np.nan)
-    return lag, ii, _local_p(conditional_pvalues(zy, wr, permutations, rng, zx), sided)
+    p = conditional_pvalues(zy, wr, permutations, rng, zx, observed=lag)
+    return lag, ii, _local_p(p, sided)
 
 
 def local_stats(
@@ -711,16 +712,21 @@ def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
     self_weight = np.where(self_weight > 0, self_weight, 1.0)
     wstar = (raw + sp.diags(self_weight)).tocsr()
     wi = np.asarray(wstar.sum(axis=1)).ravel()
-    s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
+    squares = wstar.copy()
+    squares.data = wstar.data * wstar.data  # wstar.multiply(wstar), without its index merge
+    if not squares.data.all():  # ... which drops squares that underflow to 0
+        squares = wstar.multiply(wstar)
+    s1i = np.asarray(squares.sum(axis=1)).ravel()
     xbar = x.mean()
     s = math.sqrt(max((x**2).mean() - xbar**2, 0.0))
     spread = np.sqrt(np.maximum((n * s1i - wi**2) / (n - 1), 0.0))
     # no z for a unit whose neighbourhood is every unit, nor for one without neighbours
     spread[np.diff(raw.indptr) == 0] = 0.0
+    lag_star = wstar @ x
     with np.errstate(divide="ignore", invalid="ignore"):
-        gi_z = np.where(spread > 0, (wstar @ x - xbar * wi) / (s * spread), np.nan)
+        gi_z = np.where(spread > 0, (lag_star - xbar * wi) / (s * spread), np.nan)
     return {
-        "gi_star": (wstar @ x) / wi / x.sum() if x.sum() != 0 else np.nan,
+        "gi_star": lag_star / wi / x.sum() if x.sum() != 0 else np.nan,
         "gi_star_z": gi_z,
         "gi_star_p_norm": erfc(np.abs(gi_z) / math.sqrt(2)),
     }
