@@ -132,7 +132,7 @@ def test_block_streams_are_numpys_spawned_seed_sequences():
         np.testing.assert_array_equal(_spawned_states(entropy, blocks), expected)
 
 
-def _lattice(rows: int, cols: int) -> sp.csr_matrix:
+def _rook_grid(rows: int, cols: int) -> sp.csr_matrix:
     """Rook contiguity of a ``rows x cols`` grid of cells."""
     n = rows * cols
     r, c = np.divmod(np.arange(n), cols)
@@ -150,7 +150,7 @@ def test_a_10k_lattice_gives_the_numbers_of_the_engine_before_issue_27():
     the batched relabellings and the categorical classes; lags against scipy's product."""
     import hashlib
 
-    w = weights.Weights(sparse=_lattice(100, 100), spec="rook", ids=pd.RangeIndex(10_000))
+    w = weights.Weights(sparse=_rook_grid(100, 100), spec="rook", ids=pd.RangeIndex(10_000))
     rng = np.random.default_rng(27)
     s = pd.Series(np.round(rng.random(10_000) * 50) + np.arange(10_000) // 100, name="v")
     local = autocorr.local_stats(s, w, permutations=999, seed=27)
