@@ -711,12 +711,15 @@ def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
     self_weight = np.ones(n) if w.is_binary else np.asarray(raw.max(axis=1).todense()).ravel()
     self_weight = np.where(self_weight > 0, self_weight, 1.0)
     wstar = (raw + sp.diags(self_weight)).tocsr()
-    wi = np.asarray(wstar.sum(axis=1)).ravel()
-    squares = wstar.copy()
-    squares.data = wstar.data * wstar.data  # wstar.multiply(wstar), without its index merge
-    if not squares.data.all():  # ... which drops squares that underflow to 0
-        squares = wstar.multiply(wstar)
-    s1i = np.asarray(squares.sum(axis=1)).ravel()
+    rows = np.flatnonzero(np.diff(wstar.indptr))  # every row: each holds its unit
+    starts = wstar.indptr[rows]
+    wi, s1i = np.zeros(n), np.zeros(n)
+    wi[rows] = np.add.reduceat(wstar.data, starts)  # as scipy's sum(axis=1)
+    squares = wstar.data * wstar.data  # wstar.multiply(wstar) without its index merge ...
+    if squares.all():
+        s1i[rows] = np.add.reduceat(squares, starts)
+    else:  # ... which drops squares that underflow to 0
+        s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
     xbar = x.mean()
     s = math.sqrt(max((x**2).mean() - xbar**2, 0.0))
     spread = np.sqrt(np.maximum((n * s1i - wi**2) / (n - 1), 0.0))
