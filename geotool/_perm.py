@@ -298,8 +298,8 @@ def conditional_pvalues(
     observed = weights @ values if observed is None else observed
     sign = np.sign(direction)
     w = weights.tocsr()
-    ranges = row_ranges(w)
-    card, low, high = ranges
+    card, low, high = row_ranges(w)
+    ranges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = (card, low, high)
     if np.array_equal(low, high):  # equal weights in every row: their order is no matter
         row_abs = np.zeros(len(card))
         has = np.flatnonzero(card)
