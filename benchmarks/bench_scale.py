@@ -10,7 +10,10 @@ measured call in brackets):
   the three in one call; esda takes three calls, also timed for Moran alone);
 - local: LISA (local Moran) with ``--permutations``: geotool, esda ``Moran_Local`` with
   numba (its compiled kernels) and without (numba hidden from esda: its numpy path),
-  pygeoda ``local_moran``.
+  pygeoda ``local_moran``;
+- local+ (issue 27): LISA with Gi* and local Geary, as a run computes them: geotool
+  (``local_stats`` and ``local_geary``), esda+numba (``Moran_Local``, ``G_Local(star=True)``,
+  ``Geary_Local``).
 
 Layers: the county layer (2,875 units, bundled weights) and regular lattices of 10^4,
 10^5 and 10^6 square cells (rook). Compilation is excluded: every process first runs
@@ -20,8 +23,12 @@ numba kernels, which it does not cache). geotool uses numba's default thread cou
 
 A peer whose estimated time (its time at the size below, scaled by the number of
 units) exceeds ``--timeout`` is skipped with a note, and any case is stopped at it.
+``--repeat N`` times the call N times in its process and keeps the best (the machine is
+shared); the load average is printed with every row.
 
 Usage: python benchmarks/bench_scale.py [--quick] [--permutations 999] [--timeout 600]
+[--kinds weights,global,local,local+] [--sizes county,10000,100000,1000000] [--repeat 1]
+[--tools geotool,esda+numba]
 (``--quick``: the county layer and the 10^4 lattice only).
 """
 
@@ -46,7 +53,7 @@ if {hide_numba}:
 import numpy as np
 import pandas as pd
 
-LAYER, P, TMP = {layer!r}, {permutations}, {tmp!r}
+LAYER, P, TMP, REPEAT = {layer!r}, {permutations}, {tmp!r}, {repeat}
 
 
 def lattice_sparse(rows, cols):
@@ -155,6 +162,34 @@ w, values = layer_weights(LAYER)
 g = Graph.from_sparse(w.sparse)
 run = lambda: esda.Moran(values, g, permutations=P)
 """,
+    # ------------------------------------------------- local+ (issue 27)
+    ("local+", "geotool"): r"""
+from geotool import _kernels, autocorr
+_kernels.warm_up()
+small, s100 = layer_weights((10, 10))[0], pd.Series(np.arange(100.0))
+autocorr.local_stats(s100, small, permutations=99, seed=1)
+autocorr.local_geary(s100, small, permutations=99, seed=1)
+w, values = layer_weights(LAYER)
+s = pd.Series(values, index=w.ids)
+def run():
+    autocorr.local_stats(s, w, permutations=P, seed=1)
+    autocorr.local_geary(s, w, permutations=P, seed=1)
+""",
+    ("local+", "esda+numba"): r"""
+import warnings
+warnings.simplefilter("ignore")
+import esda
+import numba  # noqa: F401 (esda's conditional randomisation compiles with it)
+from libpysal.graph import Graph
+def tools(x, g):
+    esda.Moran_Local(x, g, permutations=P, seed=1)
+    esda.G_Local(x, g, star=True, permutations=P, seed=1)
+    esda.Geary_Local(connectivity=g, permutations=P, seed=1).fit(x)
+tools(np.arange(100.0), Graph.from_sparse(lattice_sparse(10, 10)))
+w, values = layer_weights(LAYER)
+g = Graph.from_sparse(w.sparse)
+run = lambda: tools(values, g)
+""",
     # ---------------------------------------------------------------- local
     ("local", "geotool"): r"""
 from geotool import _kernels, autocorr
@@ -201,19 +236,25 @@ run = lambda: pygeoda.local_moran(gw, x, permutations=P, seed=1)
 
 TIMED = r"""
 setup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
-run()
-report(time.perf_counter() - t, setup_peak)
+best = float("inf")
+for _ in range(REPEAT):
+    t = time.perf_counter()
+    run()
+    best = min(best, time.perf_counter() - t)
+report(best, setup_peak)
 """
 
 
-def run_case(kind: str, tool: str, layer, permutations: int, timeout: float) -> dict:
+def run_case(
+    kind: str, tool: str, layer, permutations: int, timeout: float, *, repeat: int = 1
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         code = SETUP.format(
             layer=layer,
             permutations=permutations,
             tmp=tmp,
             hide_numba=tool == "esda (numpy)",
+            repeat=repeat if tool == "geotool" else 1,
         )
         code += CODE[kind, tool] + TIMED
         try:
@@ -250,21 +291,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="county layer and 10^4 only")
     parser.add_argument("--permutations", type=int, default=999)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
-    parser.add_argument("--kinds", default="weights,global,local")
+    parser.add_argument("--kinds", default="weights,global,local,local+")
+    parser.add_argument("--sizes", default="", help="e.g. 100000,1000000 (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="geotool's calls; best kept")
+    parser.add_argument("--tools", default="", help="e.g. geotool,esda+numba (default: all)")
     args = parser.parse_args()
     from importlib.metadata import version
 
     # No heavy import here: a child's peak RSS starts at its parent's (Linux keeps
     # ru_maxrss across fork and exec), so this process stays small.
     sizes = ["county", 10_000] if args.quick else ["county", 10_000, 100_000, 1_000_000]
+    if args.sizes:
+        sizes = [v if v == "county" else int(v) for v in args.sizes.split(",")]
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "|", machine())
+    print("load average (1, 5, 15 min): " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
     print(
         f"esda {version('esda')}, numba {version('numba')}, pygeoda {version('pygeoda')}, "
         f"{args.permutations} permutations; time of the call (s), peak RSS of the process "
         "(MB; before the call in brackets)"
     )
     for kind in args.kinds.split(","):
-        tools = [t for k, t in CODE if k == kind]
+        tools = [t for k, t in CODE if k == kind and (not args.tools or t in args.tools.split(","))]
         print(f"\n{kind}")
         print(f"{'units':>10} " + " ".join(f"{t:>24}" for t in tools))
         last: dict[str, tuple[int, float]] = {}
@@ -279,7 +326,9 @@ def main() -> None:
                 if estimate > args.timeout:
                     cells.append(f"skipped (~{estimate:.0f} s)")
                     continue
-                res = run_case(kind, tool, layer, args.permutations, args.timeout)
+                res = run_case(
+                    kind, tool, layer, args.permutations, args.timeout, repeat=args.repeat
+                )
                 if "seconds" not in res:
                     cells.append(res["note"])
                     last[tool] = (n, float("inf"))
@@ -294,8 +343,12 @@ def main() -> None:
                     f"{res['seconds']:.2f}s {res['peak_mb']:.0f}({res['setup_mb']:.0f})MB{ratio}"
                 )
             label = "2,875 cty" if size == "county" else f"{n:,}"
-            print(f"{label:>10} " + " ".join(f"{c:>24}" for c in cells), flush=True)
-    print("\nxN: the peer's time over geotool's (N > 1: geotool faster).")
+            load = f"  (load {os.getloadavg()[0]:.1f})"
+            print(f"{label:>10} " + " ".join(f"{c:>24}" for c in cells) + load, flush=True)
+    print(
+        f"\nxN: the peer's time over geotool's (N > 1: geotool faster); geotool's time the best "
+        f"of {args.repeat} calls in its process, the peers' one call."
+    )
 
 
 if __name__ == "__main__":
