@@ -696,7 +696,7 @@ def _command_values(run: Run, on_table: Any) -> tuple:
     """A user's variable for ``geotool autocorr``: values, what weights use, label, names."""
     table = _user_table(run, on_table=on_table)
     series = _latest_values(table)
-    stem = Path(str(run.study.data)).stem
+    stem = run.study.source
     if table.units is None:
         return series, series.index, stem, boundaries.units()["name"]
     units = table.units.loc[series.index]
@@ -768,7 +768,7 @@ def tiers_command(
     for col in ("region", "province"):
         if col in attrs.columns:
             table[col] = attrs[col].reindex(table["adcode"]).to_numpy()
-    label = f"{Path(str(run.study.data)).stem}: {score} ({user.level})"
+    label = f"{run.study.source}: {score} ({user.level})"
     analyse_tiers(run, table, label=label, method=method, units=units, year_col=year_col)
 
 
@@ -813,7 +813,7 @@ def map_command(
             names = user.units[["name"]].drop(columns=list(extra), errors="ignore")
         fmap = maps.choropleth(
             series, scheme=scheme, k=k, fields=extra, table=rows[list(extra)].join(names),
-            title=study.title or f"{Path(str(study.data)).stem}: {series.attrs['label']}",
+            title=study.title or f"{study.source}: {series.attrs['label']}",
             **opts,
         )  # fmt: skip
     run.summary["bytes"] = len(maps.to_html(fmap, out).encode("utf-8"))
@@ -821,11 +821,30 @@ def map_command(
 
 def _read(study: Study) -> pd.DataFrame:
     """The study's table as it is in the file (``batch`` and ``match`` read it whole)."""
+    if isinstance(study.data, pd.DataFrame):
+        return study.data
     return read_table(Path(str(study.data)), encoding=study.encoding, sheet=study.sheet)
 
 
 def _items(text: str | None) -> list[str] | None:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def batch_tasks(
+    run: Run, *, geo: Any, table: pd.DataFrame | None = None, client: Any = None, **options: Any
+) -> None:
+    """Every task of a batch (:func:`geotool.batch.run`) on the study's table.
+
+    The study gives the ids, the year column, permutations, seed, alpha and islands;
+    ``options`` are the engine's others. The table of rows is ``run.summary["result"]``.
+    """
+    from geotool import _batch
+
+    s = run.study
+    given = {"id_col": s.id_col or "adcode", "year_col": s.year_col, "permutations": s.permutations,
+             "seed": s.seed, "alpha": s.alpha, "islands": s.islands}  # fmt: skip
+    table = _read(s) if table is None else table
+    run.summary["result"] = _batch.execute(table, geo, client=client, **given | options)
 
 
 def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
@@ -835,7 +854,7 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
     ``cluster`` holds ``workers``, ``scheduler`` and ``connect_timeout`` (serially when
     there are 0 workers and no scheduler); ``limits`` are checked before it starts.
     """
-    from geotool import batch
+    from geotool import _batch
 
     study = run.study
     check.output_dir(out, inputs=[study.data])  # before any work
@@ -849,27 +868,25 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
         msg = f"years= must be whole years separated by commas, got {short(lists['years'], 60)!r}."
         raise InputError(msg)
     sized: dict[str, Any] = {
-        "id_col": study.id_col, "year_col": study.year_col, "variables": _items(lists["variables"]),
+        "variables": _items(lists["variables"]), "weights": _items(lists["weights"]),
         "years": None if years is None else [int(y) for y in years],
-        "weights": _items(lists["weights"]),
     }  # fmt: skip
     statistics: Any = _items(lists["statistics"])
-    perm = study.permutations
-    batch.estimate(table, level, statistics=statistics, permutations=perm, **sized).check(**limits)
-    options = sized | limits | {
-        "statistics": statistics, "permutations": perm, "seed": study.seed, "alpha": study.alpha,
-        "islands": study.islands, "out": out, "inputs": [study.data],
-    }  # fmt: skip
+    _batch.estimate(table, level, id_col=study.id_col or "adcode", year_col=study.year_col,
+                    statistics=statistics, permutations=study.permutations,
+                    **sized).check(**limits)  # fmt: skip
+    options = sized | limits | {"statistics": statistics, "out": out, "inputs": [study.data]}
     if cluster["scheduler"] is None and cluster["workers"] == 0:
-        run.summary |= {"result": batch.run(table, level, **options), "where": "serially"}
+        batch_tasks(run, geo=level, table=table, **options)
+        run.summary["where"] = "serially"
         return
     import distributed  # noqa: F401  (its loggers, configured on import, then quietened)
 
     for name in list(logging.root.manager.loggerDict):
         if name.split(".")[0] == "distributed":
             logging.getLogger(name).setLevel(logging.ERROR)
-    with batch.cluster(**cluster) as client:
-        run.summary["result"] = batch.run(table, level, client=client, **options)
+    with _batch.cluster(**cluster) as client:
+        batch_tasks(run, geo=level, table=table, client=client, **options)
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
     where = short(cluster["scheduler"] or "a local cluster", 80)
     run.summary["where"] = f"on {where} ({workers} workers)"

@@ -38,6 +38,7 @@ from geotool._text import listing, short
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
 
 __all__ = ["LANGS", "Study"]
 
@@ -56,9 +57,9 @@ class Study:
 
     Attributes
     ----------
-    data : pathlib.Path, optional
-        The values: a table (CSV, Excel) or a geometry file whose attributes hold them.
-        ``None`` with ``geometry``: the geometry file's own attributes.
+    data : pathlib.Path or pandas.DataFrame, optional
+        The values: a table (CSV, Excel), a geometry file whose attributes hold them, or
+        a table already read. ``None`` with ``geometry``: the geometry file's attributes.
     geometry : pathlib.Path or geopandas.GeoDataFrame, optional
         The user's own polygons, joined to ``data`` by id or name: a file, or polygons
         already read (indexed by id, with a ``name`` column if any).
@@ -127,7 +128,7 @@ class Study:
 
     """
 
-    data: Path | None = None
+    data: Path | pd.DataFrame | None = None
     geometry: Path | gpd.GeoDataFrame | None = None
     raster: Path | None = None
     recipe: str | None = None
@@ -190,7 +191,7 @@ class Study:
         put = object.__setattr__
         for name in ("data", "geometry", "out"):
             value = getattr(self, name)
-            if value is not None and not (name == "geometry" and _is_frame(value)):
+            if value is not None and not (name != "out" and _is_frame(value, name)):
                 put(self, name, _path(value, name))
         put(self, "value_cols", _names(self.value_cols, "value_cols"))
         put(self, "bivariate", _pairs(self.bivariate))
@@ -223,13 +224,13 @@ class Study:
         """The sources fit together: a recipe alone, or the user's data."""
         if self.raster is not None:
             return  # _check_raster: a grid alone
-        if self.recipe is not None and (self.data or self.geometry):
+        if self.recipe is not None and (self.data is not None or self.geometry is not None):
             msg = (
                 f"recipe={self.recipe!r} analyses the bundled report; drop data= and "
                 "geometry= (or the recipe, to analyse your own file)."
             )
             raise InputError(msg)
-        if self.data is None and _is_frame(self.geometry):
+        if self.data is None and _is_frame(self.geometry, "geometry"):
             msg = (
                 "geometry= holds polygons already read, so it needs data= (the table of "
                 "values to join to them); or pass the file they came from as data=."
@@ -294,6 +295,12 @@ class Study:
     def language(self, china: bool) -> str:
         """The study's language: as given, else Chinese for units in China, else English."""
         return self.lang or ("zh" if china else "en")
+
+    @property
+    def source(self) -> str:
+        """The name of the study's data in titles: its file's stem, or ``table``."""
+        given = self.data if self.data is not None else self.geometry
+        return Path(given).stem if isinstance(given, Path) else "table"
 
     def label(self, column: str) -> str:
         """The readable label of a column (``labels``), else the column itself."""
@@ -410,9 +417,16 @@ def _flatten(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def _is_frame(value: object) -> bool:
-    """A GeoDataFrame (checked by type name: geopandas is not imported here)."""
-    return type(value).__name__ == "GeoDataFrame"
+def _is_frame(value: object, name: str) -> bool:
+    """A table already read: a GeoDataFrame for ``geometry``, a DataFrame for ``data``.
+
+    Checked by type name (pandas and geopandas are not imported here).
+    """
+    kinds = {c.__name__ for c in type(value).__mro__}
+    if name == "data" and "GeoDataFrame" in kinds:
+        msg = "data= is a GeoDataFrame: pass its polygons as geometry= and its values as data=."
+        raise InputError(msg)
+    return ("GeoDataFrame" if name == "geometry" else "DataFrame") in kinds
 
 
 def _check_raster(study: Study) -> None:

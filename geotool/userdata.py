@@ -173,7 +173,7 @@ def _bundled_units(level: str, ids: pd.Index) -> gpd.GeoDataFrame:
 
 
 def load_user_table(
-    path: Path | str, report_path: Path | str | None, *,
+    path: Path | str | pd.DataFrame, report_path: Path | str | None, *,
     value_col: str | list[str] | None = None, all_numeric: bool = False,
     name_col: str | None = None, province_col: str | None = None,
     prefecture_col: str | None = None, code_col: str | None = None,
@@ -187,9 +187,10 @@ def load_user_table(
 
     ``path`` is a table (CSV in UTF-8/GBK, or Excel: ``encoding`` and ``sheet`` as in
     :func:`geotool.io.read_table`), or a geometry file whose attributes are the table
-    and features the units, as GeoDa opens one. Every row goes to ``report_path`` with
-    its status (matched, ambiguous, unmatched, the year read) before anything can fail,
-    or only when the table is refused (``report_on_failure_only``).
+    and features the units, as GeoDa opens one, or a table already read. Every row goes
+    to ``report_path`` with its status (matched, ambiguous, unmatched, the year read)
+    before anything can fail, or only when the table is refused
+    (``report_on_failure_only``).
 
     The values are ``value_col`` (``"A,B"`` names several), else the only numeric
     column, or all of them with ``all_numeric`` (codes, ids, the year excluded); ``per``
@@ -205,8 +206,11 @@ def load_user_table(
     are not matched or a unit appears twice (in a year), :class:`InputError` for a
     missing column, a year that is not one, or values that are not finite.
     """
+    table = path
+    path = "the table (data=)" if isinstance(path, pd.DataFrame) else path  # in messages
     if report_path is not None:  # never written over the input table (or a device)
-        report_path = check.output_file(report_path, inputs=[path], name="report_path")
+        inputs = [] if isinstance(table, pd.DataFrame) else [path]
+        report_path = check.output_file(report_path, inputs=inputs, name="report_path")
     max_unmatched = check.share(max_unmatched, "max_unmatched")
     if geometry is not None and level != "auto":
         msg = (
@@ -215,7 +219,7 @@ def load_user_table(
         )
         raise InputError(msg)
     raw, geometry, id_col, geometry_report = _read_input(
-        path, geometry, id_col=id_col, layer=layer, datum=datum, crs=crs, encoding=encoding,
+        table, geometry, id_col=id_col, layer=layer, datum=datum, crs=crs, encoding=encoding,
         sheet=sheet, geometry_encoding=geometry_encoding,
     )  # fmt: skip
     units_given = {"name_col": name_col, "province_col": province_col,
@@ -285,18 +289,22 @@ def _roles(
 
 
 def _read_input(
-    path: Path | str, geometry: gpd.GeoDataFrame | Path | str | None, *, id_col: str | None,
-    sheet: str | int | None, encoding: str | None, geometry_encoding: str | None,
+    path: Path | str | pd.DataFrame, geometry: gpd.GeoDataFrame | Path | str | None, *,
+    id_col: str | None, sheet: str | int | None, encoding: str | None,
+    geometry_encoding: str | None,
     **options: Any,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame | None, str | None, pd.DataFrame | None]:  # fmt: skip
     """(table, own geometry, its id column, its repairs), each read from its file.
 
-    A geometry file as ``path`` is the table (its attributes) and the geometry;
-    ``options`` (layer, datum, crs) are :func:`geotool.geofile.read_geometry`'s.
+    A table already read (``path`` a DataFrame) is copied, never changed. A geometry file
+    as ``path`` is the table (its attributes) and the geometry; ``options`` (layer, datum,
+    crs) are :func:`geotool.geofile.read_geometry`'s.
     """
     from geotool.io import read_table
 
-    if is_geometry_file(Path(path)):
+    if isinstance(path, pd.DataFrame):
+        raw = path.copy()
+    elif is_geometry_file(Path(path)):
         from geotool.geofile import read_geometry
 
         if geometry is not None:
@@ -312,7 +320,8 @@ def _read_input(
         raw = pd.DataFrame(geo.drop(columns=geo.geometry.name)).reset_index(names=id_name)
         raw.attrs["encoding"] = geo.attrs.get("source", {}).get("encoding")
         return raw, geo, id_name, report
-    raw = read_table(path, encoding=encoding, sheet=sheet)
+    else:
+        raw = read_table(path, encoding=encoding, sheet=sheet)
     if not isinstance(geometry, str | Path):
         return raw, geometry, id_col, None
     from geotool.geofile import read_geometry
@@ -573,9 +582,7 @@ def user_analysis(study: Study) -> Analysis:
     rows = ok.set_index("adcode")
     groups, grouped_by = _groups(rows, study.groups, bundled=china and t.level != "own",
                                  level=t.level, cluster_set=study.cluster_set)  # fmt: skip
-    path = study.data if study.data is not None else study.geometry
-    assert path is not None
-    label = Path(path).stem
+    label = study.source
     shown = ", ".join(labels[c] for c in t.value_cols)
     when = f", {int(latest[year_col].iloc[0])}" if year_col else ""
     level_words = _LEVEL_WORDS.get(t.level, "units")
@@ -607,7 +614,7 @@ def user_analysis(study: Study) -> Analysis:
         grouped_by=grouped_by,
         year_col=t.year_col,
         composite=t.composite,
-        summary=_input_summary(t, path, latest),
+        summary=_input_summary(t, study.data if isinstance(study.data, Path) else "table", latest),
         lisa_legend=f"Local Moran ({shown})",
         marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
     )
@@ -793,7 +800,7 @@ def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tu
     return pairs
 
 
-def _input_summary(t: UserTable, path: Path, latest: pd.DataFrame) -> dict[str, Any]:
+def _input_summary(t: UserTable, path: Path | str, latest: pd.DataFrame) -> dict[str, Any]:
     return {
         "input": {
             "file": str(path),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geotool import autocorr, batch, boundaries, weights
+from geotool import _batch, autocorr, batch, boundaries, weights
 from geotool._errors import InputError
 
 PERMS = 99
@@ -278,7 +278,7 @@ def test_cells_left_out_are_written_beside_the_batch(panel, serial):
     [(240, 2, 30), (240, 1, 60), (1, 8, 1), (10_000, 2, 64), (0, 2, 1)],
 )
 def test_tasks_go_out_in_chunks_of_about_four_per_worker_thread(tasks, threads, size):
-    assert batch._chunk_size(tasks, threads) == size
+    assert _batch._chunk_size(tasks, threads) == size
 
 
 def test_a_repeating_table_index_and_a_float_geo_index_are_no_obstacle():

@@ -105,3 +105,40 @@ def test_the_stages_do_the_commands_work(tmp_path, monkeypatch, capsys):
     assert main(["--quiet", "map", "--geometry", COLUMBUS, *USER, "--out", str(page)]) == 0
     assert page.stat().st_size > 10_000
     assert ran == [["autocorr"], ["map"]]
+
+
+def test_batch_run_in_python_builds_one_study_through_the_pipeline(spy):
+    """``geotool.batch.run`` is the CLI's batch stage on a Study of the table."""
+    import pandas as pd
+
+    from geotool import batch
+
+    table = pd.DataFrame({"adcode": [110000, 120000], "x": [1.0, 2.0]})
+    with pytest.raises(_ReachedError):
+        batch.run(table, "province", permutations=99, seed=7, alpha=0.1)
+    (study, options), = spy
+    assert study.data is table and study.out is None
+    assert (study.permutations, study.seed, study.alpha) == (99, 7, 0.1)
+    assert [s.name for s in options["stages"]] == ["batch"]
+
+
+def test_batch_run_in_python_and_the_cli_give_the_same_rows(tmp_path):
+    """The API and ``geotool batch`` reach the same engine with the same study fields."""
+    import pandas as pd
+
+    from geotool import batch, boundaries
+
+    units = boundaries.load("province")
+    table = pd.DataFrame({"adcode": units.index, "x": units.geometry.bounds["minx"].to_numpy()})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    api = batch.run(table, "province", permutations=99, seed=3, weights=["queen", "knn:4"])
+    argv = ["--quiet", "batch", str(tmp_path / "t.csv"), "--level", "province", "--id-col",
+            "adcode", "--permutations", "99", "--seed", "3", "--weights", "queen,knn:4",
+            "--out", str(tmp_path / "b")]  # fmt: skip
+    assert main(argv) == 0
+    cli = pd.read_csv(tmp_path / "b" / "batch.csv")
+    assert len(api) == len(cli) == 4 and (api["status"] == "ok").all()
+    cols = ["value", "p_sim", "high_high", "low_low"]
+    pd.testing.assert_frame_equal(
+        api[cols].astype(float).reset_index(drop=True), cli[cols].astype(float), check_exact=True
+    )

@@ -39,7 +39,7 @@ LAYERS = {
     "geotool.clusters": 3,
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
     "geotool.maps.charts": 3,  # figures of divergence, convergence and composite indices
-    "geotool.batch": 3,  # many analyses, serial or on dask
+    "geotool._batch": 3,  # the batch engine: many analyses, serial or on dask
     "geotool.raster": 3,  # LISA on grid cells (GeoTIFF, xarray): the autocorr engine on rasters
     "geotool.regress": 3,  # spatial regression (spreg, mgwr): fits, diagnostics, tables
     # the report's data and its own maps (rankings, check, figures), beside the study
@@ -53,6 +53,7 @@ LAYERS = {
     "geotool.pipeline": 5,  # the stages every study runs
     "geotool.raster_stages": 5,  # a grid's run (geotool run --raster): raster through the pipeline
     "geotool.report.study": 6,  # the 2020 report: one study with its own stages
+    "geotool.batch": 6,  # many analyses as one study through the pipeline (the engine: _batch)
     "geotool.cli": 7,
     "geotool": 8,  # the package's __init__ re-exports everything
 }

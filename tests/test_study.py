@@ -226,3 +226,34 @@ def test_the_geometry_is_no_name(columbus, tmp_path, capsys):
     code = main(["run", str(columbus), "--value-col", "CRIME", "--name-col", "geometry",
                  "--out", str(tmp_path / "o"), "--permutations", "99"])  # fmt: skip
     assert code == 2 and "is the geometry" in capsys.readouterr().err
+
+
+def test_a_table_already_read_runs_the_same_study_as_its_file(tmp_path):
+    """``Study(data=frame)`` (Python, notebooks) is the file's study, the frame untouched."""
+    from geotool.io import read_table
+
+    path = Path(__file__).parents[1] / "examples" / "prefecture_top100_gbk.csv"
+    frame = read_table(path)
+    before = frame.copy()
+    common = {"value_cols": ("工业百强县",), "level": "prefecture", "permutations": 99}
+    stages = tuple(s for s in pipeline.STAGES if s.name in ("inputs", "autocorrelation"))
+    by_file = pipeline.run(Study(data=path, out=tmp_path / "f", **common), stages=stages,
+                           index=False)
+    by_frame = pipeline.run(Study(data=frame, out=tmp_path / "t", **common), stages=stages,
+                           index=False)
+    pd.testing.assert_frame_equal(frame, before)
+    names = sorted(p.name for p in (tmp_path / "f" / "tables").glob("*_gongyebaiqiangxian.csv"))
+    assert names == sorted(p.name for p in (tmp_path / "t" / "tables").glob("*.csv")
+                           if p.name != "match_report.csv")  # fmt: skip
+    assert "global_gongyebaiqiangxian.csv" in names and "lisa_gongyebaiqiangxian.csv" in names
+    for name in names:
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f" / "tables" / name),
+                                      pd.read_csv(tmp_path / "t" / "tables" / name))  # fmt: skip
+    assert by_frame["stages"] == by_file["stages"]
+    assert pipeline.prepare(Study(data=frame, out=None, **common)).title.startswith("table: ")
+
+
+def test_a_geodataframe_as_data_is_refused_by_name():
+    units = boundaries.load("province")
+    with pytest.raises(InputError, match=r"^data= is a GeoDataFrame: pass its polygons as geo"):
+        Study(data=units)
