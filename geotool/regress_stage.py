@@ -12,15 +12,19 @@ table walks from the diagnostics to the chosen model. A panel's latest year is u
 from __future__ import annotations
 
 import logging
+import math
+import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from geotool import regress
 from geotool._errors import InputError
 from geotool._log import log
+from geotool._version import __version__
 
-__all__ = ["no_model", "regression_stage"]
+__all__ = ["no_model", "regression_index", "regression_stage"]
 
 
 def no_model(run: Any) -> str | None:
@@ -193,15 +197,208 @@ def _maps(run: Any, fits: list[regress.Fit]) -> None:
         _draw(run, "regression_local_coefficients", fig)
 
 
+#: Residual classes' bounds, in standard deviations of the residuals (0 splits the signs).
+_SIGMAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def readable(value: float, digits: int = 4) -> str:
+    """A number as a reader takes it: ``digits`` significant digits, thousands separated.
+
+    No exponent and no float noise (``44763.75404530744`` reads ``44,764``); ``"–"`` when
+    missing.
+    """
+    v = float(value)
+    if not np.isfinite(v):
+        return "–"
+    if v == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+    text = f"{v:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _classed(
+    values: pd.Series, bounds: list[float], cmap: str, *, counted: bool = True
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Colours of the classes ``bounds`` split, and the legend (label -> colour).
+
+    A value equal to a bound belongs to the class below it; labels read ``"lo – hi (n)"``
+    with readable bounds (``counted=False``: no count, for a legend shared by layers).
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    v = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
+    cls = np.searchsorted(np.asarray(bounds), v.to_numpy(), side="left")
+    cm = colormaps[cmap].resampled(len(bounds) + 1)
+    colours = [to_hex(cm(i)) for i in range(len(bounds) + 1)]
+    text = [readable(b, 3) for b in bounds]
+    names = [f"≤ {text[0]}", *(f"{a} – {b}" for a, b in zip(text[:-1], text[1:], strict=True)),
+             f"> {text[-1]}"]  # fmt: skip
+    counts = np.bincount(cls, minlength=len(colours))
+    legend = {(f"{n} ({c})" if counted else n): colours[i]
+              for i, (n, c) in enumerate(zip(names, counts, strict=True))}  # fmt: skip
+    return {str(i): colours[c] for i, c in zip(v.index, cls, strict=True)}, legend
+
+
+def _slug(text: str) -> str:
+    """``text`` as a piece of a file name: letters, digits and underscores."""
+    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower() or "term"
+
+
+def _web_opts(run: Any, ids: pd.Index) -> dict[str, Any]:
+    """:func:`geotool.maps.unit_map`'s options: the study's tiles, the units to draw."""
+    from geotool import boundaries
+
+    a, study = run.analysis, run.study
+    opts: dict[str, Any] = {"cdn": study.cdn, "basemap": study.basemap, "fit": "coloured"}
+    if a.units is not None or a.level != "county":  # the bundled counties: the page's own
+        units = a.units if a.units is not None else boundaries.load(a.level)
+        opts |= {"geo": units.loc[ids, ["geometry"]], "label_col": "name"}
+    return opts
+
+
+def _tooltips(run: Any, fits: list[regress.Fit]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Each unit's name and the models' values as readable text; the tooltips' labels."""
+    first = fits[0]
+    ids = first.fitted.index
+    table = pd.DataFrame({"name": run.analysis.names().reindex(ids),
+                          "observed": first.fitted["observed"].map(readable)})  # fmt: skip
+    fields = {"observed": f"{first.y} (observed)"}
+    for f in fits:
+        for col in ("fitted", "residual", "residual_lisa"):
+            if col in f.fitted:
+                key = f"{col} ({f.label})"
+                values = f.fitted[col].reindex(ids)
+                table[key] = values if col == "residual_lisa" else values.map(readable)
+                fields[key] = key.replace("residual_lisa", "residual LISA")
+    last = fits[-1]
+    if last.local is not None:
+        for j, term in enumerate(_terms(last.local)):
+            est, t = last.local[f"est_{term}"], last.local[f"t_{term}"]
+            sig = last.local[f"sig_{term}"].to_numpy(dtype=bool)
+            table[f"local_{j}"] = [
+                f"{readable(e)} (t {readable(v, 3)}{'' if ok else ', not significant'})"
+                for e, v, ok in zip(est, t, sig, strict=True)
+            ]
+            fields[f"local_{j}"] = f"local {term}"
+    table.index = table.index.astype(str)
+    return table, fields
+
+
+def _terms(local: pd.DataFrame) -> list[str]:
+    """The terms of a GWR's local frame (``est_<term>`` columns), in order."""
+    return [c.removeprefix("est_") for c in local.columns if c.startswith("est_")]
+
+
+def _residual_page(f: regress.Fit) -> tuple[list, dict[str, str], str]:
+    """Layers, legend and title of a model's residuals: classes at 0, ±1 and ±2 sd."""
+    from geotool.maps import LISA_COLOURS, NOT_TESTED
+
+    r = f.fitted["residual"]
+    sd = float(r.std())
+    colours, legend = _classed(r, [k * sd for k in _SIGMAS], "RdBu_r")
+    layers = [{"name": f"residual ({f.label})", "colours": colours}]
+    if "residual_lisa" in f.fitted:
+        lisa = f.fitted["residual_lisa"].dropna()
+        layers.append({"name": f"LISA of the residuals ({f.label})", "neutral": NOT_TESTED,
+                       "colours": {str(i): LISA_COLOURS[c] for i, c in lisa.items()
+                                   if c in LISA_COLOURS}})  # fmt: skip
+        legend |= {f"LISA: {k}": v for k, v in LISA_COLOURS.items()}
+    title = (f"Residuals of {f.label}, {f.formula} (observed − fitted; red: under-predicted; "
+             f"classes at 0, ±1 and ±2 sd = {readable(sd)})")  # fmt: skip
+    return layers, legend, title
+
+
+def _fitted_page(fits: list[regress.Fit]) -> tuple[list, dict[str, str], str]:
+    """Layers, legend and title of the observed and fitted values, in shared quintiles."""
+    from geotool._classify import bins
+
+    first = fits[0]
+    pooled = np.concatenate([first.fitted["observed"].to_numpy(float),
+                             *(f.fitted["fitted"].to_numpy(float) for f in fits)])  # fmt: skip
+    bounds = list(bins(pooled[np.isfinite(pooled)], "quantiles", 5)[:-1])
+    layers, legend = [], {}
+    for f in fits:
+        colours, legend = _classed(f.fitted["fitted"], bounds, "YlOrRd", counted=False)
+        layers.append({"name": f"fitted ({f.label})", "colours": colours})
+    colours, _ = _classed(first.fitted["observed"], bounds, "YlOrRd", counted=False)
+    layers.append({"name": f"{first.y} (observed)", "colours": colours})
+    title = f"Fitted values of {first.formula} and the observed {first.y} (shared quintiles)"
+    return layers, legend, title
+
+
+def _local_page(local: pd.DataFrame, j: int, term: str) -> tuple[list, dict[str, str], str]:
+    """Layers, legend and title of a GWR's local coefficient, diverging at 0.
+
+    Units whose local t is within mgwr's corrected critical t are grey on the first
+    layer and coloured on the second.
+    """
+    from geotool.maps import NOT_SIGNIFICANT
+
+    est, sig = local[f"est_{term}"], local[f"sig_{term}"].to_numpy(dtype=bool)
+    crits = local.attrs.get("critical_t") or [float("nan")]
+    crit = float(crits[j] if len(crits) > 1 else crits[0])
+    top = float(np.nanmax(np.abs(est.to_numpy(float)))) or 1.0
+    colours, legend = _classed(est, [k * top / 3 for k in (-2, -1, 0, 1, 2)], "RdBu_r")
+    shown = {i: c for (i, c), ok in zip(colours.items(), sig, strict=True) if ok}
+    legend[f"not significant (|t| ≤ {readable(crit, 3)}, corrected)"] = NOT_SIGNIFICANT
+    layers = [{"name": f"{term}: significant units", "colours": shown,
+               "neutral": NOT_SIGNIFICANT},
+              {"name": f"{term}: every unit", "colours": colours}]  # fmt: skip
+    title = (f"Local coefficient of {term} ({int(sig.sum())} of {len(sig)} units significant "
+             f"at the corrected critical t {readable(crit, 3)})")  # fmt: skip
+    return layers, legend, title
+
+
+def _web_pages(fits: list[regress.Fit]) -> dict[str, tuple[list, dict[str, str], str, str]]:
+    """Each page's file name: its layers, legend, title and what the index says it shows."""
+    pages = {}
+    for f in fits:
+        layers, legend, title = _residual_page(f)
+        lisa = ", with their LISA classes" if len(layers) > 1 else ""
+        shows = f"residuals of {f.label} (diverging at 0){lisa}"
+        pages[f"regression_residuals_{_slug(f.label)}.html"] = (layers, legend, title, shows)
+    layers, legend, title = _fitted_page(fits)
+    pages["regression_fitted.html"] = (layers, legend, title, "fitted and observed values")
+    last = fits[-1]
+    if last.local is not None:
+        names: set[str] = set()
+        for j, term in enumerate(_terms(last.local)):
+            name = f"regression_local_{_slug(term)}"
+            name = name if name not in names else f"{name}_{j}"
+            names.add(name)
+            layers, legend, title = _local_page(last.local, j, term)
+            shows = f"{last.label} local coefficient of {term}, non-significant units grey"
+            pages[f"{name}.html"] = (layers, legend, title, shows)
+    return pages
+
+
+def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
+    """Write the web pages (:func:`_web_pages`) under ``maps/``; {file: what it shows}."""
+    from geotool.maps import to_html, unit_map
+
+    opts = _web_opts(run, fits[0].fitted.index)
+    table, fields = _tooltips(run, fits)
+    written = {}
+    for name, (layers, legend, title, shows) in _web_pages(fits).items():
+        fmap = unit_map(layers, table=table, fields=fields, legend=legend,
+                        legend_title=layers[0]["name"], title=title, **opts)  # fmt: skip
+        run.write(f"maps/{name}", to_html(fmap))
+        written[f"maps/{name}"] = shows
+    return written
+
+
 def regression_stage(run: Any) -> None:
     """Fit the study's model, write its tables and maps, and summarise what it found."""
+    start = len(run.files)
     frame, which = _frame(run)
     log(f"regression: {run.study.model} ({run.study.model_kind}, {which}) ...")
     fits = _fits(run, frame)
     names = run.analysis.names()
-    last = fits[-1]
-    if last.kind not in ("gwr", "mgwr"):
-        last.fitted["residual_lisa"] = _residual_lisa(run, last)
+    for f in fits:
+        if f.kind not in ("gwr", "mgwr"):
+            f.fitted["residual_lisa"] = _residual_lisa(run, f)
     _write_tables(run, fits, names)
     from pyproj.exceptions import CRSError
 
@@ -211,6 +408,7 @@ def regression_stage(run: Any) -> None:
     except (InputError, CRSError) as exc:  # units charts cannot project (near the equator)
         drawn = f"no maps: {exc}"
         log(f"regression: maps of residuals not drawn ({exc})", logging.WARNING)
+    web = _web_maps(run, fits)
     first = fits[0]
     run.summary["regression"] = {
         "model": run.study.model, "rows": which,
@@ -222,7 +420,34 @@ def regression_stage(run: Any) -> None:
         "diagnostics": {f.label: f.diagnostics["value"].to_dict() for f in fits},
         "finding": _finding(fits),
         "maps": drawn,
+        "web_maps": web,
+        "table": _table_cells(fits),
+        "files": run.files[start:],
     }  # fmt: skip
+
+
+def regression_index(run: Any) -> None:
+    """``index.html`` of ``geotool regress``: the regression section on its own page."""
+    from geotool.maps import pages
+
+    if "regression" not in run.summary:  # the stage did not apply (its reason is logged)
+        return
+    a = run.analysis
+    summary = {"geotool_version": __version__, **run.summary}
+    page = pages.regression_page(summary, title=a.title, lang=run.study.language(a.china))
+    run.write("index.html", page)
+
+
+#: What the table's parentheses and stars mean (as :func:`geotool.regress.table` says).
+_TABLE_NOTE = "standard errors in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
+
+
+def _table_cells(fits: list[regress.Fit]) -> dict[str, Any]:
+    """The regression table's header, rows of cells and note, as ``regression.html`` has them."""
+    frame = regress.table_frame(fits)
+    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
+    rows = [[str(c) for c in row] for row in zip(*cells, strict=True)]
+    return {"header": ["", *map(str, frame.columns)], "rows": rows, "note": _TABLE_NOTE}
 
 
 def _finding(fits: list[regress.Fit]) -> str:
