@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -291,101 +292,114 @@ def _terms(local: pd.DataFrame) -> list[str]:
     return [c.removeprefix("est_") for c in local.columns if c.startswith("est_")]
 
 
-def _residual_page(f: regress.Fit) -> tuple[list, dict[str, str], str]:
-    """Layers, legend and title of a model's residuals: classes at 0, ±1 and ±2 sd."""
+@dataclass
+class _Page:
+    """A web map of the regression: colour layers, legend (and its heading), title."""
+
+    layers: list[dict[str, Any]]
+    legend: dict[str, str]
+    heading: str
+    title: str
+    shows: str  # what the index page says it shows
+
+
+def _residual_page(f: regress.Fit) -> _Page:
+    """A model's residuals, diverging at 0, and their LISA classes as a second layer.
+
+    Classes at 0, ±1 and ±2 standard deviations; red where the model under-predicts.
+    """
     from geotool.maps import LISA_COLOURS, NOT_TESTED
 
     r = f.fitted["residual"]
     sd = float(r.std())
     colours, legend = _classed(r, [k * sd for k in _SIGMAS], "RdBu_r")
     layers = [{"name": f"residual ({f.label})", "colours": colours}]
+    shows = f"residuals of {f.label} (diverging at 0)"
     if "residual_lisa" in f.fitted:
         lisa = f.fitted["residual_lisa"].dropna()
         layers.append({"name": f"LISA of the residuals ({f.label})", "neutral": NOT_TESTED,
                        "colours": {str(i): LISA_COLOURS[c] for i, c in lisa.items()
                                    if c in LISA_COLOURS}})  # fmt: skip
         legend |= {f"LISA: {k}": v for k, v in LISA_COLOURS.items()}
-    title = (f"Residuals of {f.label}, {f.formula} (observed − fitted; red: under-predicted; "
-             f"classes at 0, ±1 and ±2 sd = {readable(sd)})")  # fmt: skip
-    return layers, legend, title
+        shows += ", with their LISA classes"
+    heading = (f"residual = observed − fitted (red: under-predicted); classes at 0, ±1 and "
+               f"±2 sd (sd {readable(sd)})")  # fmt: skip
+    return _Page(layers, legend, heading, f"Residuals of {f.label}: {f.formula}", shows)
 
 
-def _fitted_page(fits: list[regress.Fit]) -> tuple[list, dict[str, str], str]:
-    """Layers, legend and title of the observed and fitted values, in shared quintiles."""
+def _fitted_page(fits: list[regress.Fit]) -> _Page:
+    """The models' fitted values and the observed ones, in shared quintiles."""
     from geotool._classify import bins
 
     first = fits[0]
     pooled = np.concatenate([first.fitted["observed"].to_numpy(float),
                              *(f.fitted["fitted"].to_numpy(float) for f in fits)])  # fmt: skip
     bounds = list(bins(pooled[np.isfinite(pooled)], "quantiles", 5)[:-1])
-    layers, legend = [], {}
+    layers: list[dict[str, Any]] = []
+    legend: dict[str, str] = {}
     for f in fits:
         colours, legend = _classed(f.fitted["fitted"], bounds, "YlOrRd", counted=False)
         layers.append({"name": f"fitted ({f.label})", "colours": colours})
     colours, _ = _classed(first.fitted["observed"], bounds, "YlOrRd", counted=False)
     layers.append({"name": f"{first.y} (observed)", "colours": colours})
-    title = f"Fitted values of {first.formula} and the observed {first.y} (shared quintiles)"
-    return layers, legend, title
+    return _Page(layers, legend, f"{first.y}: quintiles of observed and fitted values",
+                 f"Fitted values of {first.formula}", "fitted and observed values")  # fmt: skip
 
 
-def _local_page(local: pd.DataFrame, j: int, term: str) -> tuple[list, dict[str, str], str]:
-    """Layers, legend and title of a GWR's local coefficient, diverging at 0.
+def _local_page(fit: regress.Fit, j: int, term: str) -> _Page:
+    """A GWR's local coefficient ``term`` (the ``j``-th), diverging at 0.
 
     Units whose local t is within mgwr's corrected critical t are grey on the first
-    layer and coloured on the second.
+    layer, coloured on the second.
     """
     from geotool.maps import NOT_SIGNIFICANT
 
-    est, sig = local[f"est_{term}"], local[f"sig_{term}"].to_numpy(dtype=bool)
+    local = fit.local
+    assert local is not None
+    est, sig = local[f"est_{term}"], local[f"sig_{term}"].astype(bool)
     crits = local.attrs.get("critical_t") or [float("nan")]
-    crit = float(crits[j] if len(crits) > 1 else crits[0])
+    crit = readable(float(crits[j] if len(crits) > 1 else crits[0]), 3)
     top = float(np.nanmax(np.abs(est.to_numpy(float)))) or 1.0
     colours, legend = _classed(est, [k * top / 3 for k in (-2, -1, 0, 1, 2)], "RdBu_r")
-    shown = {i: c for (i, c), ok in zip(colours.items(), sig, strict=True) if ok}
-    legend[f"not significant (|t| ≤ {readable(crit, 3)}, corrected)"] = NOT_SIGNIFICANT
-    layers = [{"name": f"{term}: significant units", "colours": shown,
-               "neutral": NOT_SIGNIFICANT},
+    keep = {str(i) for i in sig.index[sig.to_numpy()]}
+    legend[f"not significant (|t| ≤ {crit}, corrected)"] = NOT_SIGNIFICANT
+    layers = [{"name": f"{term}: significant units", "neutral": NOT_SIGNIFICANT,
+               "colours": {i: c for i, c in colours.items() if i in keep}},
               {"name": f"{term}: every unit", "colours": colours}]  # fmt: skip
-    title = (f"Local coefficient of {term} ({int(sig.sum())} of {len(sig)} units significant "
-             f"at the corrected critical t {readable(crit, 3)})")  # fmt: skip
-    return layers, legend, title
+    return _Page(
+        layers, legend, f"local {term} ({fit.label})",
+        f"Local coefficient of {term} ({len(keep)} of {len(sig)} units significant at the "
+        f"corrected critical t {crit})",
+        f"{fit.label} local coefficient of {term}; units not significant grey",
+    )  # fmt: skip
 
 
-def _web_pages(fits: list[regress.Fit]) -> dict[str, tuple[list, dict[str, str], str, str]]:
-    """Each page's file name: its layers, legend, title and what the index says it shows."""
-    pages = {}
-    for f in fits:
-        layers, legend, title = _residual_page(f)
-        lisa = ", with their LISA classes" if len(layers) > 1 else ""
-        shows = f"residuals of {f.label} (diverging at 0){lisa}"
-        pages[f"regression_residuals_{_slug(f.label)}.html"] = (layers, legend, title, shows)
-    layers, legend, title = _fitted_page(fits)
-    pages["regression_fitted.html"] = (layers, legend, title, "fitted and observed values")
+def _web_pages(fits: list[regress.Fit]) -> dict[str, _Page]:
+    """The regression's web maps by file name under ``maps/``."""
+    pages = {f"regression_residuals_{_slug(f.label)}.html": _residual_page(f) for f in fits}
+    pages["regression_fitted.html"] = _fitted_page(fits)
     last = fits[-1]
     if last.local is not None:
-        names: set[str] = set()
         for j, term in enumerate(_terms(last.local)):
-            name = f"regression_local_{_slug(term)}"
-            name = name if name not in names else f"{name}_{j}"
-            names.add(name)
-            layers, legend, title = _local_page(last.local, j, term)
-            shows = f"{last.label} local coefficient of {term}, non-significant units grey"
-            pages[f"{name}.html"] = (layers, legend, title, shows)
+            name = f"regression_local_{_slug(term)}.html"
+            pages[name if name not in pages else f"{name[:-5]}_{j}.html"] = _local_page(
+                last, j, term
+            )
     return pages
 
 
 def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
-    """Write the web pages (:func:`_web_pages`) under ``maps/``; {file: what it shows}."""
+    """Write the web maps (:func:`_web_pages`); {file: what it shows}."""
     from geotool.maps import to_html, unit_map
 
     opts = _web_opts(run, fits[0].fitted.index)
     table, fields = _tooltips(run, fits)
     written = {}
-    for name, (layers, legend, title, shows) in _web_pages(fits).items():
-        fmap = unit_map(layers, table=table, fields=fields, legend=legend,
-                        legend_title=layers[0]["name"], title=title, **opts)  # fmt: skip
+    for name, page in _web_pages(fits).items():
+        fmap = unit_map(page.layers, table=table, fields=fields, legend=page.legend,
+                        legend_title=page.heading, title=page.title, **opts)  # fmt: skip
         run.write(f"maps/{name}", to_html(fmap))
-        written[f"maps/{name}"] = shows
+        written[f"maps/{name}"] = page.shows
     return written
 
 
