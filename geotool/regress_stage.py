@@ -247,24 +247,34 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower() or "term"
 
 
-def _web_opts(run: Any, ids: pd.Index) -> dict[str, Any]:
-    """:func:`geotool.maps.unit_map`'s options: the study's tiles, the units to draw."""
+def _web_units(run: Any) -> Any:
+    """The units a web map draws: the study's own, else its bundled level's.
+
+    ``None`` for bundled counties (the page's own layer). Units without a model value
+    are drawn uncoloured.
+    """
     from geotool import boundaries
 
-    a, study = run.analysis, run.study
+    a = run.analysis
+    if a.units is None and a.level == "county":
+        return None
+    return a.units if a.units is not None else boundaries.load(a.level)
+
+
+def _web_opts(run: Any, units: Any) -> dict[str, Any]:
+    """:func:`geotool.maps.unit_map`'s options: the study's tiles, the units to draw."""
+    study = run.study
     opts: dict[str, Any] = {"cdn": study.cdn, "basemap": study.basemap, "fit": "coloured"}
-    if a.units is not None or a.level != "county":  # the bundled counties: the page's own
-        units = a.units if a.units is not None else boundaries.load(a.level)
-        opts |= {"geo": units.loc[ids, ["geometry"]], "label_col": "name"}
+    if units is not None:
+        opts |= {"geo": units[["geometry"]], "label_col": "name"}
     return opts
 
 
-def _tooltips(run: Any, fits: list[regress.Fit]) -> tuple[pd.DataFrame, dict[str, str]]:
+def _tooltips(run: Any, fits: list[regress.Fit], units: Any) -> tuple[pd.DataFrame, dict]:
     """Each unit's name and the models' values as readable text; the tooltips' labels."""
     first = fits[0]
     ids = first.fitted.index
-    table = pd.DataFrame({"name": run.analysis.names().reindex(ids),
-                          "observed": first.fitted["observed"].map(readable)})  # fmt: skip
+    table = pd.DataFrame({"observed": first.fitted["observed"].map(readable)}, index=ids)
     fields = {"observed": f"{first.y} (observed)"}
     for f in fits:
         for col in ("fitted", "residual", "residual_lisa"):
@@ -283,6 +293,10 @@ def _tooltips(run: Any, fits: list[regress.Fit]) -> tuple[pd.DataFrame, dict[str
                 for e, v, ok in zip(est, t, sig, strict=True)
             ]
             fields[f"local_{j}"] = f"local {term}"
+    if units is not None:  # every unit drawn, named; values where the model has them
+        table = table.reindex(units.index)
+    names = units["name"] if units is not None and "name" in units else run.analysis.names()
+    table.insert(0, "name", names.reindex(table.index).to_numpy())
     table.index = table.index.astype(str)
     return table, fields
 
@@ -390,13 +404,16 @@ def _web_pages(fits: list[regress.Fit]) -> dict[str, _Page]:
 
 def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
     """Write the web maps (:func:`_web_pages`); {file: what it shows}."""
-    from geotool.maps import to_html, unit_map
+    from geotool.maps import NEUTRAL, to_html, unit_map
 
-    opts = _web_opts(run, fits[0].fitted.index)
-    table, fields = _tooltips(run, fits)
+    units = _web_units(run)
+    opts = _web_opts(run, units)
+    table, fields = _tooltips(run, fits, units)
+    outside = units is None or len(units.index.difference(fits[0].fitted.index)) > 0
     written = {}
     for name, page in _web_pages(fits).items():
-        fmap = unit_map(page.layers, table=table, fields=fields, legend=page.legend,
+        legend = page.legend | ({"not in the model (no value)": NEUTRAL} if outside else {})
+        fmap = unit_map(page.layers, table=table, fields=fields, legend=legend,
                         legend_title=page.heading, title=page.title, **opts)  # fmt: skip
         run.write(f"maps/{name}", to_html(fmap))
         written[f"maps/{name}"] = page.shows

@@ -297,9 +297,16 @@ def test_figures_of_a_plane_without_crs_are_drawn_unprojected(ols_out, columbus)
     assert fig.geotool["crs"] == "none (unprojected)" and "未作投影" in fig.texts[-1].get_text()
 
 
-def test_gwr_writes_a_map_per_local_coefficient_greying_the_insignificant(shapefile, tmp_path):
-    out = _regress(shapefile, tmp_path / "gwr", "--kind", "gwr")
+def test_gwr_writes_a_map_per_local_coefficient_greying_the_insignificant(columbus, tmp_path):
+    gone = columbus["POLYID"].iloc[4]  # a unit without a value: drawn, uncoloured, said
+    frame = columbus.assign(tract=[NAME.format(i) for i in columbus["POLYID"]])
+    frame["HOVAL"] = frame["HOVAL"].where(frame["POLYID"] != gone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        frame.to_file(tmp_path / "columbus.shp")
+    out = _regress(tmp_path / "columbus.shp", tmp_path / "gwr", "--kind", "gwr")
     local = pd.read_csv(out / "tables/regression_local.csv", dtype={"id": str}).set_index("id")
+    assert str(gone) not in local.index and len(local) == 48
     for term in ("CONSTANT", "INC", "HOVAL"):
         page = _page(out / f"maps/regression_local_{term.lower()}.html")
         crit = float(re.search(r"critical t ([\d.]+)\)", page["title"]).group(1))
@@ -311,10 +318,34 @@ def test_gwr_writes_a_map_per_local_coefficient_greying_the_insignificant(shapef
         assert set(every) == set(local.index)
         assert all(_reds(every[i]) == (v > 0) for i, v in local[f"est_{term}"].items())
         assert f"not significant (|t| ≤ {crit:g}, corrected)" in page["legend"]
-        shown = page["fields"][f"local {term}"]
-        est = local[f"est_{term}"].reindex(page["ids"])
-        np.testing.assert_allclose([_number(s.split(" (")[0]) for s in shown], est, rtol=5e-4)
-        flagged = [s.endswith(", not significant)") for s in shown]
-        assert flagged == (~local[f"sig_{term}"].reindex(page["ids"])).tolist()
+        shown = dict(zip(page["ids"], page["fields"][f"local {term}"], strict=True))
+        assert shown.pop(str(gone)) is None and str(gone) in page["ids"]
+        est = local[f"est_{term}"].reindex(list(shown))
+        np.testing.assert_allclose([_number(s.split(" (")[0]) for s in shown.values()], est,
+                                   rtol=5e-4)  # fmt: skip
+        flagged = [s.endswith(", not significant)") for s in shown.values()]
+        assert flagged == (~local[f"sig_{term}"].reindex(list(shown))).tolist()
+        assert "not in the model (no value)" in page["legend"]
+        assert page["names"][page["ids"].index(str(gone))] == NAME.format(gone)
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "maps/regression_local_inc.html" in index and "GWR" in index
+    assert f"1 unit(s) with a missing value left out: {gone}" in html.unescape(index)
+
+
+def test_a_runs_index_page_has_the_same_regression_section(ols_out, shapefile, tmp_path):
+    from geotool import pipeline, regress_stage
+    from geotool.maps import pages
+    from geotool.study import Study
+
+    study = Study(geometry=shapefile, id_col="POLYID", name_col="tract", model=FORMULA,
+                  out=tmp_path / "run")  # fmt: skip
+    stage = pipeline.Stage("regression", regress_stage.regression_stage)
+    summary = pipeline.run(study, stages=(stage,), index=False)
+    page = pages.index_page(summary, {}, title="Columbus", lang="en")
+    section = pages.regression_section(summary)
+    assert section.startswith("<h2>Regression") and section in page
+    regress_page = (ols_out / "index.html").read_text(encoding="utf-8")
+    assert section in regress_page  # geotool regress shows the same section
+    links = {unquote(link) for link in _parse(section).links}
+    assert set(summary["regression"]["files"]) <= links
+    assert all((tmp_path / "run" / link).is_file() for link in links)
