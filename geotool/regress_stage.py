@@ -3,10 +3,13 @@
 One stage of :data:`geotool.pipeline.STAGES` (and the whole of ``geotool regress``): it
 fits ``study.model`` (:func:`geotool.regress.fit`) on the study's rows and weights and
 writes ``tables/regression_*.csv``, ``regression.md`` / ``.html`` / ``.tex`` (the table
-as a paper shows it) and figures: residuals and fitted values mapped, with the residuals'
-LISA classes, and a GWR's local coefficients as small multiples. An OLS model whose LM
-tests point to a lag or error model (Anselin's rule) is followed by that model, so the
-table walks from the diagnostics to the chosen model. A panel's latest year is used.
+as a paper shows it), static figures (residuals and fitted values; a GWR's local
+coefficients as small multiples) and offline web maps under ``maps/regression_*.html``:
+each model's residuals diverging at 0 with their LISA classes, the fitted values, and a
+page per GWR/MGWR local coefficient with its non-significant units grey. An OLS model
+whose LM tests point to a lag or error model (Anselin's rule) is followed by that model,
+so the table walks from the diagnostics to the chosen model. A panel's latest year is
+used. :func:`regression_index` is ``geotool regress``'s ``index.html``.
 """
 
 from __future__ import annotations
@@ -202,7 +205,7 @@ def _maps(run: Any, fits: list[regress.Fit]) -> None:
 _SIGMAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
-def readable(value: float, digits: int = 4) -> str:
+def _readable(value: float, digits: int = 4) -> str:
     """A number as a reader takes it: ``digits`` significant digits, thousands separated.
 
     No exponent and no float noise (``44763.75404530744`` reads ``44,764``); ``"–"`` when
@@ -233,7 +236,7 @@ def _classed(
     cls = np.searchsorted(np.asarray(bounds), v.to_numpy(), side="left")
     cm = colormaps[cmap].resampled(len(bounds) + 1)
     colours = [to_hex(cm(i)) for i in range(len(bounds) + 1)]
-    text = [readable(b, 3) for b in bounds]
+    text = [_readable(b, 3) for b in bounds]
     names = [f"≤ {text[0]}", *(f"{a} – {b}" for a, b in zip(text[:-1], text[1:], strict=True)),
              f"> {text[-1]}"]  # fmt: skip
     counts = np.bincount(cls, minlength=len(colours))
@@ -274,14 +277,14 @@ def _tooltips(run: Any, fits: list[regress.Fit], units: Any) -> tuple[pd.DataFra
     """Each unit's name and the models' values as readable text; the tooltips' labels."""
     first = fits[0]
     ids = first.fitted.index
-    table = pd.DataFrame({"observed": first.fitted["observed"].map(readable)}, index=ids)
+    table = pd.DataFrame({"observed": first.fitted["observed"].map(_readable)}, index=ids)
     fields = {"observed": f"{first.y} (observed)"}
     for f in fits:
         for col in ("fitted", "residual", "residual_lisa"):
             if col in f.fitted:
                 key = f"{col} ({f.label})"
                 values = f.fitted[col].reindex(ids)
-                table[key] = values if col == "residual_lisa" else values.map(readable)
+                table[key] = values if col == "residual_lisa" else values.map(_readable)
                 fields[key] = key.replace("residual_lisa", "residual LISA")
     last = fits[-1]
     if last.local is not None:
@@ -289,7 +292,7 @@ def _tooltips(run: Any, fits: list[regress.Fit], units: Any) -> tuple[pd.DataFra
             est, t = last.local[f"est_{term}"], last.local[f"t_{term}"]
             sig = last.local[f"sig_{term}"].to_numpy(dtype=bool)
             table[f"local_{j}"] = [
-                f"{readable(e)} (t {readable(v, 3)}{'' if ok else ', not significant'})"
+                f"{_readable(e)} (t {_readable(v, 3)}{'' if ok else ', not significant'})"
                 for e, v, ok in zip(est, t, sig, strict=True)
             ]
             fields[f"local_{j}"] = f"local {term}"
@@ -337,7 +340,7 @@ def _residual_page(f: regress.Fit) -> _Page:
         legend |= {f"LISA: {k}": v for k, v in LISA_COLOURS.items()}
         shows += ", with their LISA classes"
     heading = (f"residual = observed − fitted (red: under-predicted); classes at 0, ±1 and "
-               f"±2 sd (sd {readable(sd)})")  # fmt: skip
+               f"±2 sd (sd {_readable(sd)})")  # fmt: skip
     return _Page(layers, legend, heading, f"Residuals of {f.label}: {f.formula}", shows)
 
 
@@ -372,7 +375,7 @@ def _local_page(fit: regress.Fit, j: int, term: str) -> _Page:
     assert local is not None
     est, sig = local[f"est_{term}"], local[f"sig_{term}"].astype(bool)
     crits = local.attrs.get("critical_t") or [float("nan")]
-    crit = readable(float(crits[j] if len(crits) > 1 else crits[0]), 3)
+    crit = _readable(float(crits[j] if len(crits) > 1 else crits[0]), 3)
     top = float(np.nanmax(np.abs(est.to_numpy(float)))) or 1.0
     colours, legend = _classed(est, [k * top / 3 for k in (-2, -1, 0, 1, 2)], "RdBu_r")
     keep = {str(i) for i in sig.index[sig.to_numpy()]}
@@ -436,10 +439,14 @@ def regression_stage(run: Any) -> None:
     try:
         _maps(run, fits)
         drawn = "figures/regression_*.png"
-    except (InputError, CRSError) as exc:  # units charts cannot project (near the equator)
+    except (InputError, CRSError) as exc:  # units charts cannot project
         drawn = f"no maps: {exc}"
         log(f"regression: maps of residuals not drawn ({exc})", logging.WARNING)
-    web = _web_maps(run, fits)
+    try:
+        web = _web_maps(run, fits)
+    except InputError as exc:  # units a web map cannot draw
+        web = {}
+        log(f"regression: web maps not written ({exc})", logging.WARNING)
     first = fits[0]
     run.summary["regression"] = {
         "model": run.study.model, "rows": which,
