@@ -379,12 +379,13 @@ def _local_page(fit: regress.Fit, j: int, term: str) -> _Page:
     top = float(np.nanmax(np.abs(est.to_numpy(float)))) or 1.0
     colours, legend = _classed(est, [k * top / 3 for k in (-2, -1, 0, 1, 2)], "RdBu_r")
     keep = {str(i) for i in sig.index[sig.to_numpy()]}
+    scale = ", on standardised variables" if fit.kind == "mgwr" else ""  # as mgwr fits it
     legend[f"not significant (|t| ≤ {crit}, corrected)"] = NOT_SIGNIFICANT
     layers = [{"name": f"{term}: significant units", "neutral": NOT_SIGNIFICANT,
                "colours": {i: c for i, c in colours.items() if i in keep}},
               {"name": f"{term}: every unit", "colours": colours}]  # fmt: skip
     return _Page(
-        layers, legend, f"local {term} ({fit.label})",
+        layers, legend, f"local {term} ({fit.label}{scale})",
         f"Local coefficient of {term} ({len(keep)} of {len(sig)} units significant at the "
         f"corrected critical t {crit})",
         f"{fit.label} local coefficient of {term}; units not significant grey",
