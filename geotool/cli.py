@@ -356,8 +356,9 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         raise InputError("--model is required: e.g. --model 'y ~ x1 + log(x2)'.")
     study = _study(args)
     stage = pipeline.Stage("regression", regress_stage.regression_stage, regress_stage.no_model)
+    index = pipeline.Stage("index", regress_stage.regression_index)
     try:
-        summary = pipeline.run(study, stages=(stage,), owner="geotool regress", index=False)
+        summary = pipeline.run(study, stages=(stage, index), owner="geotool regress", index=False)
     except InputError as exc:  # the study's fields, as this command's flags
         text = str(exc)
         for field, flag in _REGRESS_FLAGS:
@@ -366,7 +367,8 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         raise InputError(text) from None
     found = summary["regression"]
     print((study.out / "regression.md").read_text(encoding="utf-8"))
-    _say(f"wrote regression.md, .html, .tex and tables/regression_*.csv to {study.out}",
+    _say(f"wrote index.html, regression.md, .html, .tex, tables/regression_*.csv, figures/ "
+         f"and maps/ to {study.out}",
          f"regression: {found['finding']}", *(f"  note: {n}" for n in found["notes"]))  # fmt: skip
     return EXIT_OK
 

@@ -3,24 +3,32 @@
 One stage of :data:`geotool.pipeline.STAGES` (and the whole of ``geotool regress``): it
 fits ``study.model`` (:func:`geotool.regress.fit`) on the study's rows and weights and
 writes ``tables/regression_*.csv``, ``regression.md`` / ``.html`` / ``.tex`` (the table
-as a paper shows it) and figures: residuals and fitted values mapped, with the residuals'
-LISA classes, and a GWR's local coefficients as small multiples. An OLS model whose LM
-tests point to a lag or error model (Anselin's rule) is followed by that model, so the
-table walks from the diagnostics to the chosen model. A panel's latest year is used.
+as a paper shows it), static figures (residuals and fitted values; a GWR's local
+coefficients as small multiples) and offline web maps under ``maps/regression_*.html``:
+each model's residuals diverging at 0 with their LISA classes, the fitted values, and a
+page per GWR/MGWR local coefficient with its non-significant units grey. An OLS model
+whose LM tests point to a lag or error model (Anselin's rule) is followed by that model,
+so the table walks from the diagnostics to the chosen model. A panel's latest year is
+used. :func:`regression_index` is ``geotool regress``'s ``index.html``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from geotool import regress
 from geotool._errors import InputError
 from geotool._log import log
+from geotool._version import __version__
 
-__all__ = ["no_model", "regression_stage"]
+__all__ = ["no_model", "regression_index", "regression_stage"]
 
 
 def no_model(run: Any) -> str | None:
@@ -193,24 +201,253 @@ def _maps(run: Any, fits: list[regress.Fit]) -> None:
         _draw(run, "regression_local_coefficients", fig)
 
 
+#: Residual classes' bounds, in standard deviations of the residuals (0 splits the signs).
+_SIGMAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def _readable(value: float, digits: int = 4) -> str:
+    """A number as a reader takes it: ``digits`` significant digits, thousands separated.
+
+    No exponent and no float noise (``44763.75404530744`` reads ``44,764``); ``"–"`` when
+    missing.
+    """
+    v = float(value)
+    if not np.isfinite(v):
+        return "–"
+    if v == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+    text = f"{v:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _classed(
+    values: pd.Series, bounds: list[float], cmap: str, *, counted: bool = True
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Colours of the classes ``bounds`` split, and the legend (label -> colour).
+
+    A value equal to a bound belongs to the class below it; labels read ``"lo – hi (n)"``
+    with readable bounds (``counted=False``: no count, for a legend shared by layers).
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    v = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
+    cls = np.searchsorted(np.asarray(bounds), v.to_numpy(), side="left")
+    cm = colormaps[cmap].resampled(len(bounds) + 1)
+    colours = [to_hex(cm(i)) for i in range(len(bounds) + 1)]
+    text = [_readable(b, 3) for b in bounds]
+    names = [f"≤ {text[0]}", *(f"{a} – {b}" for a, b in zip(text[:-1], text[1:], strict=True)),
+             f"> {text[-1]}"]  # fmt: skip
+    counts = np.bincount(cls, minlength=len(colours))
+    legend = {(f"{n} ({c})" if counted else n): colours[i]
+              for i, (n, c) in enumerate(zip(names, counts, strict=True))}  # fmt: skip
+    return {str(i): colours[c] for i, c in zip(v.index, cls, strict=True)}, legend
+
+
+def _slug(text: str) -> str:
+    """``text`` as a piece of a file name: letters, digits and underscores."""
+    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower() or "term"
+
+
+def _web_units(run: Any) -> Any:
+    """The units a web map draws: the study's own, else its bundled level's.
+
+    ``None`` for bundled counties (the page's own layer). Units without a model value
+    are drawn uncoloured.
+    """
+    from geotool import boundaries
+
+    a = run.analysis
+    if a.units is None and a.level == "county":
+        return None
+    return a.units if a.units is not None else boundaries.load(a.level)
+
+
+def _web_opts(run: Any, units: Any) -> dict[str, Any]:
+    """:func:`geotool.maps.unit_map`'s options: the study's tiles, the units to draw."""
+    study = run.study
+    opts: dict[str, Any] = {"cdn": study.cdn, "basemap": study.basemap, "fit": "coloured"}
+    if units is not None:
+        opts |= {"geo": units[["geometry"]], "label_col": "name"}
+    return opts
+
+
+def _tooltips(run: Any, fits: list[regress.Fit], units: Any) -> tuple[pd.DataFrame, dict]:
+    """Each unit's name and the models' values as readable text; the tooltips' labels."""
+    first = fits[0]
+    ids = first.fitted.index
+    table = pd.DataFrame({"observed": first.fitted["observed"].map(_readable)}, index=ids)
+    fields = {"observed": f"{first.y} (observed)"}
+    for f in fits:
+        for col in ("fitted", "residual", "residual_lisa"):
+            if col in f.fitted:
+                key = f"{col} ({f.label})"
+                values = f.fitted[col].reindex(ids)
+                table[key] = values if col == "residual_lisa" else values.map(_readable)
+                fields[key] = key.replace("residual_lisa", "residual LISA")
+    last = fits[-1]
+    if last.local is not None:
+        for j, term in enumerate(_terms(last.local)):
+            est, t = last.local[f"est_{term}"], last.local[f"t_{term}"]
+            sig = last.local[f"sig_{term}"].to_numpy(dtype=bool)
+            table[f"local_{j}"] = [
+                f"{_readable(e)} (t {_readable(v, 3)}{'' if ok else ', not significant'})"
+                for e, v, ok in zip(est, t, sig, strict=True)
+            ]
+            fields[f"local_{j}"] = f"local {term}"
+    if units is not None:  # every unit drawn, named; values where the model has them
+        table = table.reindex(units.index)
+    names = units["name"] if units is not None and "name" in units else run.analysis.names()
+    table.insert(0, "name", names.reindex(table.index).to_numpy())
+    table.index = table.index.astype(str)
+    return table, fields
+
+
+def _terms(local: pd.DataFrame) -> list[str]:
+    """The terms of a GWR's local frame (``est_<term>`` columns), in order."""
+    return [c.removeprefix("est_") for c in local.columns if c.startswith("est_")]
+
+
+@dataclass
+class _Page:
+    """A web map of the regression: colour layers, legend (and its heading), title."""
+
+    layers: list[dict[str, Any]]
+    legend: dict[str, str]
+    heading: str
+    title: str
+    shows: str  # what the index page says it shows
+
+
+def _residual_page(f: regress.Fit) -> _Page:
+    """A model's residuals, diverging at 0, and their LISA classes as a second layer.
+
+    Classes at 0, ±1 and ±2 standard deviations; red where the model under-predicts.
+    """
+    from geotool.maps import LISA_COLOURS, NOT_TESTED
+
+    r = f.fitted["residual"]
+    sd = float(r.std())
+    colours, legend = _classed(r, [k * sd for k in _SIGMAS], "RdBu_r")
+    layers = [{"name": f"residual ({f.label})", "colours": colours}]
+    shows = f"residuals of {f.label} (diverging at 0)"
+    if "residual_lisa" in f.fitted:
+        lisa = f.fitted["residual_lisa"].dropna()
+        layers.append({"name": f"LISA of the residuals ({f.label})", "neutral": NOT_TESTED,
+                       "colours": {str(i): LISA_COLOURS[c] for i, c in lisa.items()
+                                   if c in LISA_COLOURS}})  # fmt: skip
+        legend |= {f"LISA: {k}": v for k, v in LISA_COLOURS.items()}
+        shows += ", with their LISA classes"
+    heading = (f"residual = observed − fitted (red: under-predicted); classes at 0, ±1 and "
+               f"±2 sd (sd {_readable(sd)})")  # fmt: skip
+    return _Page(layers, legend, heading, f"Residuals of {f.label}: {f.formula}", shows)
+
+
+def _fitted_page(fits: list[regress.Fit]) -> _Page:
+    """The models' fitted values and the observed ones, in shared quintiles."""
+    from geotool._classify import bins
+
+    first = fits[0]
+    pooled = np.concatenate([first.fitted["observed"].to_numpy(float),
+                             *(f.fitted["fitted"].to_numpy(float) for f in fits)])  # fmt: skip
+    bounds = list(bins(pooled[np.isfinite(pooled)], "quantiles", 5)[:-1])
+    layers: list[dict[str, Any]] = []
+    legend: dict[str, str] = {}
+    for f in fits:
+        colours, legend = _classed(f.fitted["fitted"], bounds, "YlOrRd", counted=False)
+        layers.append({"name": f"fitted ({f.label})", "colours": colours})
+    colours, _ = _classed(first.fitted["observed"], bounds, "YlOrRd", counted=False)
+    layers.append({"name": f"{first.y} (observed)", "colours": colours})
+    return _Page(layers, legend, f"{first.y}: quintiles of observed and fitted values",
+                 f"Fitted values of {first.formula}", "fitted and observed values")  # fmt: skip
+
+
+def _local_page(fit: regress.Fit, j: int, term: str) -> _Page:
+    """A GWR's local coefficient ``term`` (the ``j``-th), diverging at 0.
+
+    Units whose local t is within mgwr's corrected critical t are grey on the first
+    layer, coloured on the second.
+    """
+    from geotool.maps import NOT_SIGNIFICANT
+
+    local = fit.local
+    assert local is not None
+    est, sig = local[f"est_{term}"], local[f"sig_{term}"].astype(bool)
+    crits = local.attrs.get("critical_t") or [float("nan")]
+    crit = _readable(float(crits[j] if len(crits) > 1 else crits[0]), 3)
+    top = float(np.nanmax(np.abs(est.to_numpy(float)))) or 1.0
+    colours, legend = _classed(est, [k * top / 3 for k in (-2, -1, 0, 1, 2)], "RdBu_r")
+    keep = {str(i) for i in sig.index[sig.to_numpy()]}
+    scale = ", on standardised variables" if fit.kind == "mgwr" else ""  # as mgwr fits it
+    legend[f"not significant (|t| ≤ {crit}, corrected)"] = NOT_SIGNIFICANT
+    layers = [{"name": f"{term}: significant units", "neutral": NOT_SIGNIFICANT,
+               "colours": {i: c for i, c in colours.items() if i in keep}},
+              {"name": f"{term}: every unit", "colours": colours}]  # fmt: skip
+    return _Page(
+        layers, legend, f"local {term} ({fit.label}{scale})",
+        f"Local coefficient of {term} ({len(keep)} of {len(sig)} units significant at the "
+        f"corrected critical t {crit})",
+        f"{fit.label} local coefficient of {term}; units not significant grey",
+    )  # fmt: skip
+
+
+def _web_pages(fits: list[regress.Fit]) -> dict[str, _Page]:
+    """The regression's web maps by file name under ``maps/``."""
+    pages = {f"regression_residuals_{_slug(f.label)}.html": _residual_page(f) for f in fits}
+    pages["regression_fitted.html"] = _fitted_page(fits)
+    last = fits[-1]
+    if last.local is not None:
+        for j, term in enumerate(_terms(last.local)):
+            name = f"regression_local_{_slug(term)}.html"
+            pages[name if name not in pages else f"{name[:-5]}_{j}.html"] = _local_page(
+                last, j, term
+            )
+    return pages
+
+
+def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
+    """Write the web maps (:func:`_web_pages`); {file: what it shows}."""
+    from geotool.maps import NEUTRAL, to_html, unit_map
+
+    units = _web_units(run)
+    opts = _web_opts(run, units)
+    table, fields = _tooltips(run, fits, units)
+    outside = units is None or len(units.index.difference(fits[0].fitted.index)) > 0
+    written = {}
+    for name, page in _web_pages(fits).items():
+        legend = page.legend | ({"not in the model (no value)": NEUTRAL} if outside else {})
+        fmap = unit_map(page.layers, table=table, fields=fields, legend=legend,
+                        legend_title=page.heading, title=page.title, **opts)  # fmt: skip
+        run.write(f"maps/{name}", to_html(fmap))
+        written[f"maps/{name}"] = page.shows
+    return written
+
+
 def regression_stage(run: Any) -> None:
     """Fit the study's model, write its tables and maps, and summarise what it found."""
+    start = len(run.files)
     frame, which = _frame(run)
     log(f"regression: {run.study.model} ({run.study.model_kind}, {which}) ...")
     fits = _fits(run, frame)
     names = run.analysis.names()
-    last = fits[-1]
-    if last.kind not in ("gwr", "mgwr"):
-        last.fitted["residual_lisa"] = _residual_lisa(run, last)
+    for f in fits:
+        if f.kind not in ("gwr", "mgwr"):
+            f.fitted["residual_lisa"] = _residual_lisa(run, f)
     _write_tables(run, fits, names)
     from pyproj.exceptions import CRSError
 
     try:
         _maps(run, fits)
         drawn = "figures/regression_*.png"
-    except (InputError, CRSError) as exc:  # units charts cannot project (near the equator)
+    except (InputError, CRSError) as exc:  # units charts cannot project
         drawn = f"no maps: {exc}"
         log(f"regression: maps of residuals not drawn ({exc})", logging.WARNING)
+    try:
+        web = _web_maps(run, fits)
+    except InputError as exc:  # units a web map cannot draw
+        web = {}
+        log(f"regression: web maps not written ({exc})", logging.WARNING)
     first = fits[0]
     run.summary["regression"] = {
         "model": run.study.model, "rows": which,
@@ -222,7 +459,34 @@ def regression_stage(run: Any) -> None:
         "diagnostics": {f.label: f.diagnostics["value"].to_dict() for f in fits},
         "finding": _finding(fits),
         "maps": drawn,
+        "web_maps": web,
+        "table": _table_cells(fits),
+        "files": run.files[start:],
     }  # fmt: skip
+
+
+def regression_index(run: Any) -> None:
+    """``index.html`` of ``geotool regress``: the regression section on its own page."""
+    from geotool.maps import pages
+
+    if "regression" not in run.summary:  # the stage did not apply (its reason is logged)
+        return
+    a = run.analysis
+    summary = {"geotool_version": __version__, **run.summary}
+    page = pages.regression_page(summary, title=a.title, lang=run.study.language(a.china))
+    run.write("index.html", page)
+
+
+#: What the table's parentheses and stars mean (as :func:`geotool.regress.table` says).
+_TABLE_NOTE = "standard errors in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
+
+
+def _table_cells(fits: list[regress.Fit]) -> dict[str, Any]:
+    """The regression table's header, rows of cells and note, as ``regression.html`` has them."""
+    frame = regress.table_frame(fits)
+    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
+    rows = [[str(c) for c in row] for row in zip(*cells, strict=True)]
+    return {"header": ["", *map(str, frame.columns)], "rows": rows, "note": _TABLE_NOTE}
 
 
 def _finding(fits: list[regress.Fit]) -> str:

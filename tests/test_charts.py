@@ -334,10 +334,8 @@ def test_us_maps_get_an_albers_conic_or_keep_a_projected_crs(income, states):
         (lambda f, s, u: charts.dimension_maps(u, s, ["nope"]), r"columns: \['nope'\]"),
         (lambda f, s, u: charts.dimension_maps(u, s, ["score"], k=1), "k=1"),
         (
-            lambda f, s, u: charts.dimension_maps(
-                u.set_crs(None, allow_override=True), s, ["score"]
-            ),
-            "units must be",
+            lambda f, s, u: charts.dimension_maps(u.drop(columns="geometry"), s, ["score"]),
+            "units must be a GeoDataFrame",
         ),
         (lambda f, s, u: charts.dimension_maps(u.iloc[:0], s, ["score"]), "units: no geometry"),
     ],

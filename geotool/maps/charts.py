@@ -60,6 +60,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "classes": "quantile classes", "missing": "no data",
         "maps_caption": "Quantile classes ({k}) per map; breaks rounded.",
         "unplaced": " {n} unit(s) of scores have no geometry and are not drawn.",
+        "plane": "No CRS: drawn unprojected, in the data's own plane coordinates.",
     },
     "zh": {
         "year": "年份", "theil": "泰尔指数", "between": "组间差异", "within": "组内差异",
@@ -85,6 +86,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "classes": "分位数分级", "missing": "无数据",
         "maps_caption": "每幅图按分位数分为 {k} 级；分级界值已取整。",
         "unplaced": "{n} 个有得分的单元无几何图形，未绘出。",
+        "plane": "数据无坐标参考系：按其自身平面坐标绘制，未作投影。",
     },
 }  # fmt: skip
 _SIGMA_ZH = (
@@ -490,26 +492,40 @@ def _map_crs(lonlat_bounds: np.ndarray, crs: Any, china: bool) -> Any:
 def _geometry(units: gpd.GeoDataFrame, index: pd.Index) -> tuple[np.ndarray, Any, bool, Any]:
     """The units' drawable geometries in the maps' CRS (simplified) and their ids.
 
-    Also whether they lie in China, and (the CRS, the window's bounds, its longer side).
+    Also whether they lie in China, and (the CRS, the window's bounds, its longer side);
+    the CRS is ``None`` for a plane (:func:`_is_plane`), drawn in its own coordinates.
     """
     import geopandas as gpd
 
-    if not isinstance(units, gpd.GeoDataFrame) or units.crs is None:
-        msg = "units must be a GeoDataFrame with a CRS (e.g. gdf.set_crs('EPSG:4326'))."
-        raise InputError(msg)
+    if not isinstance(units, gpd.GeoDataFrame):
+        raise InputError("units must be a GeoDataFrame (e.g. geotool.geofile.read(...)).")
     geo = units.geometry[~(units.geometry.isna() | units.geometry.is_empty)]
     geo = geo[geo.index.isin(index)]
     if geo.empty:
         raise InputError("units: no geometry on the scores' index; index units like scores.")
-    lonlat = geo.to_crs(settings.default_crs).total_bounds
-    cx, cy = (lonlat[0] + lonlat[2]) / 2, (lonlat[1] + lonlat[3]) / 2
-    china = 73 <= cx <= 136 and 3 <= cy <= 54
-    crs = _map_crs(lonlat, units.crs, china)
-    projected = geo.to_crs(crs)
-    window = projected.total_bounds
+    china, crs = False, None
+    if not _is_plane(units):
+        lonlat = geo.to_crs(settings.default_crs).total_bounds
+        cx, cy = (lonlat[0] + lonlat[2]) / 2, (lonlat[1] + lonlat[3]) / 2
+        china = 73 <= cx <= 136 and 3 <= cy <= 54
+        crs = _map_crs(lonlat, units.crs, china)
+        geo = geo.to_crs(crs)
+    window = geo.total_bounds
     span = float(max(window[2] - window[0], window[3] - window[1]))
-    simple = shapely.simplify(projected.to_numpy(), span / 1500, preserve_topology=False)
+    simple = shapely.simplify(geo.to_numpy(), span / 1500, preserve_topology=False)
     return simple, pd.Index(geo.index), china, (crs, window, span)
+
+
+def _is_plane(units: gpd.GeoDataFrame) -> bool:
+    """Whether the units have no CRS: none set, or read from a file without one.
+
+    :func:`geotool.geofile.read` places such a plane at 3° E on the equator, where
+    longitude and latitude keep its shapes (scale differs by under 0.01 %), so its
+    degrees are drawn as they are; no map projection is fitted to them.
+    """
+    from geotool.geofile import PLANE
+
+    return units.crs is None or units.attrs.get("source", {}).get("crs") == PLANE
 
 
 def _base(crs: Any, window: np.ndarray, span: float) -> tuple[list[Any], list, list]:
@@ -551,7 +567,8 @@ def dimension_maps(
     ``scores`` is e.g. :class:`geotool.composite.Composite`'s ``scores`` (the score and a
     column per dimension); ``units`` a GeoDataFrame on its index, any CRS (China's units
     are drawn in its Albers equal-area conic with the maritime line, others in their own
-    projected CRS or an Albers conic fitted to them). Each map has ``k`` quantile classes
+    projected CRS or an Albers conic fitted to them; units without a CRS, a plane, are
+    drawn unprojected, as the caption says). Each map has ``k`` quantile classes
     with rounded breaks (:func:`class_breaks`), its title from ``labels`` (default the
     column's name). Units of ``scores`` without geometry are counted in the caption.
     ``fig.geotool`` holds ``breaks`` (column: list), ``crs`` and ``unplaced``.
@@ -593,13 +610,16 @@ def dimension_maps(
         unplaced = [u for u in scores.index if u not in placed]
         caption = words["maps_caption"].format(k=k)
         caption += words["unplaced"].format(n=len(unplaced)) if unplaced else ""
+        if crs is None:
+            caption += " " + words["plane"]
         if china:
             caption += "\n" + boundaries_caption(lang, float(re.findall(
                 r"\+lon_0=(\S+)", str(crs))[0]))  # fmt: skip
         lines = [s for s in (source, caption) if s]
         fig.text(0.01, 0.008, "\n".join(lines), ha="left", va="bottom", fontsize=6,
                  color="#333333", wrap=True)  # fmt: skip
-    fig.geotool = {"breaks": breaks, "crs": str(crs), "unplaced": unplaced}  # type: ignore[attr-defined]
+    shown = "none (unprojected)" if crs is None else str(crs)
+    fig.geotool = {"breaks": breaks, "crs": shown, "unplaced": unplaced}  # type: ignore[attr-defined]
     return fig
 
 
