@@ -55,7 +55,7 @@ COMMANDS = {
     "index": (["index", COLUMBUS, "--id-col", "POLYID", "--indicators", "INC,HOVAL,CRIME",
                "--direction", "CRIME:-"], None),
     "regress": (["regress", COLUMBUS, "--id-col", "POLYID", "--model", "CRIME ~ INC + HOVAL"],
-                ["regression"]),
+                ["regression", "index"]),
 }  # fmt: skip
 
 

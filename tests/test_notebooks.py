@@ -38,3 +38,11 @@ def test_notebook_runs(path: Path):
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
+    # A tutorial shows what it draws: a figure as an image, never as "<Figure size ...>" text.
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    as_text = [o for o in outputs if "image/png" not in o.get("data", {})
+               and str(o.get("data", {}).get("text/plain", "")).startswith("<Figure size")]
+    assert not as_text, "a figure shown as text, not as an image"
+    drawn = [c for c in nb.cells if c.cell_type == "code" and c.source.strip().endswith("fig")]
+    for cell in drawn:
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source[-80:]
