@@ -1,13 +1,32 @@
 """Static maps for print: any polygons (or points) as a matplotlib Figure, 300 dpi.
 
 :func:`to_figure` draws a GeoDataFrame coloured by a column in a projected CRS (the
-China Albers equal-area conic re-centred on the map), with a scale bar (corrected by the
-projection's scale factor), a north arrow to true north, a legend, a caption naming the
-boundaries' source, and on maps of China the South China Sea inset (南海诸岛) with the
-maritime boundary line. :func:`save` writes PNG, SVG (text as paths) and PDF (font
-embedded). Chinese text uses the bundled **Geotool Sans SC**, a 2.2 MB OFL subset of
-Noto Sans CJK SC (``maps/fonts/``, rebuilt by ``tools/build_font.py``; ``mplfonts``
-would add 107 MB), registered by path. pyplot is never touched.
+China Albers equal-area conic re-centred on the map). :func:`save` writes PNG, SVG (text
+as paths) and PDF (font embedded). Chinese text uses the bundled **Geotool Sans SC**, a
+2.2 MB OFL subset of Noto Sans CJK SC (``maps/fonts/``, rebuilt by
+``tools/build_font.py``; ``mplfonts`` would add 107 MB), registered by path. pyplot is
+never touched.
+
+Cartographic rules (every static map; see ``docs/cartography.md``)
+------------------------------------------------------------------
+:func:`china_scope` sorts a map by its units:
+
+- **national** (their points fall in more than half of China's 34 province-level
+  units, e.g. the bundled county, prefecture or province layer): the main map shows
+  the WHOLE of China (every province as grey land, the units over it; grey where no
+  data), cropped just south of Hainan so that the South China Sea is not drawn there;
+  the South China Sea Islands (南海诸岛) inset, exactly once, with the maritime boundary
+  line (十段线), which is also drawn where it falls in the main map's frame;
+- **part** of China (a province, a city's townships): the provinces as context, no
+  inset and no maritime line;
+- **outside** China: none of China's decorations (no land, borders, line or inset).
+
+Every map has an upright north arrow pointing to GRID north (straight up the
+projected map; on the conic true north differs from it by n·Δλ, n ≈ 0.60, Δλ the
+longitude from the central meridian), a scale bar true at the map's centre, and a
+caption with the data's source and the projection (and on maps of China the
+boundaries' source). Publishing a national map in China needs a map approval number
+(审图号): geotool does not give one (``docs/cartography.md``).
 """
 
 from __future__ import annotations
@@ -42,8 +61,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "figure_bytes", "font_path",
-    "polygon_paths", "register_font", "save", "style", "text_style", "to_figure", "validate"
+    "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "china_scope",
+    "figure_bytes", "font_path", "polygon_paths", "register_font", "save", "style", "text_style",
+    "to_figure", "validate"
 ]  # fmt: skip
 
 FONT_FAMILY = "Geotool Sans SC"
@@ -317,8 +337,14 @@ def _projected_box(bounds: Sequence[float], crs: str) -> tuple[float, float, flo
     return float(x0), float(y0), float(x1), float(y1)
 
 
-def _fit(ax: Axes, box: Sequence[float], margin: float) -> tuple[float, float, float, float]:
-    """Set ``ax``'s limits to ``box`` plus a margin, widened to the axes' aspect."""
+def _fit(
+    ax: Axes, box: Sequence[float], margin: float, floor: float | None = None
+) -> tuple[float, float, float, float]:
+    """Set ``ax``'s limits to ``box`` plus a margin, widened to the axes' aspect.
+
+    ``floor``: the lowest y shown (the main map cropped north of the South China Sea);
+    height the aspect adds goes above it instead.
+    """
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     span = max(w, h, 1.0)
@@ -335,6 +361,8 @@ def _fit(ax: Axes, box: Sequence[float], margin: float) -> tuple[float, float, f
     else:
         grow = (h / target - w) / 2
         x0, x1 = x0 - grow, x1 + grow
+    if floor is not None and y0 < floor < y1:
+        y0, y1 = floor, y1 + floor - y0
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal", adjustable="box")
@@ -393,37 +421,57 @@ def _scale_bar(
 def _north_arrow(
     ax: Axes, limits: Sequence[float], crs: str, word: str
 ) -> tuple[float, float, float]:
-    """A north arrow at the upper left, pointing to true north there.
+    """An upright north arrow at the upper left, pointing to grid north (up the map).
 
-    Returns its angle (degrees clockwise from the map's up) and its lon, lat.
+    Drawn vertically on purpose: a tilted arrow reads as a mistake; true north at the
+    arrow differs by the meridians' convergence there (returned as its lon, lat, so
+    that it can be stated). Returns its angle (0: up) and its lon, lat.
     """
     from pyproj import Transformer
 
     x0, y0, x1, y1 = limits
     bx, by = x0 + 0.06 * (x1 - x0), y1 - 0.16 * (y1 - y0)
-    to_geo = Transformer.from_crs(crs, settings.default_crs, always_xy=True)
-    to_map = Transformer.from_crs(settings.default_crs, crs, always_xy=True)
-    lon, lat = to_geo.transform(bx, by)
-    nx_, ny_ = to_map.transform(lon, lat + 0.5)
-    angle = math.atan2(nx_ - bx, ny_ - by)  # clockwise from grid north
-    size = 0.08 * (y1 - y0)
-    tip = (bx + size * math.sin(angle), by + size * math.cos(angle))
+    lon, lat = Transformer.from_crs(crs, settings.default_crs, always_xy=True).transform(bx, by)
+    tip = (bx, by + 0.08 * (y1 - y0))
     ax.annotate(
-        "", xy=tip, xytext=(bx, by),
+        "", xy=tip, xytext=(bx, by), gid="north-arrow",
         arrowprops={"arrowstyle": "-|>,head_length=0.8,head_width=0.35", "color": "#000000",
                     "linewidth": 1.2},
         zorder=10,
     )  # fmt: skip
-    ax.text(
-        tip[0] + 0.012 * (y1 - y0) * math.sin(angle), tip[1] + 0.012 * (y1 - y0),
-        word, ha="center", va="bottom", fontsize=9, zorder=10, path_effects=_halo(),
-    )  # fmt: skip
-    return math.degrees(angle), float(lon), float(lat)
+    ax.text(tip[0], tip[1] + 0.012 * (y1 - y0), word, ha="center", va="bottom", fontsize=9,
+            zorder=10, path_effects=_halo())  # fmt: skip
+    return 0.0, float(lon), float(lat)
 
 
-def _in_china(bounds: Sequence[float]) -> bool:
-    x0, y0, x1, y1 = bounds
-    return x0 < _CHINA[2] and x1 > _CHINA[0] and y0 < _CHINA[3] and y1 > _CHINA[1]
+def china_scope(geoms: np.ndarray) -> str:
+    """Whether geometries in degrees span China, lie in part of it, or outside it.
+
+    "national" when a point of each (``point_on_surface``) falls in more than half of
+    the bundled province-level units (34), "part" when in at least one, else "outside".
+    Decides China's decorations on every map (module docstring), static and web.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    geoms = geoms[_present(geoms)]
+    provinces = _bundled("province", settings.default_crs)
+    if len(geoms) == 0:
+        return "outside"
+    points = shapely.point_on_surface(geoms)
+    hit = shapely.STRtree(provinces).query(points, predicate="within")[1]
+    n = len(np.unique(hit))
+    return "national" if n > len(provinces) / 2 else "part" if n else "outside"
+
+
+@settings_cache(maxsize=8)
+def _china_box(crs: str) -> tuple[float, float, float, float]:
+    """Bounds in ``crs`` of China's land north of the South China Sea (三沙's islands out)."""
+    import geopandas as gpd
+
+    parts = shapely.get_parts(_bundled("province", settings.default_crs))
+    centre = shapely.get_coordinates(shapely.centroid(parts))
+    sea = (centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123)
+    x0, y0, x1, y1 = gpd.GeoSeries(parts[~sea], crs=settings.default_crs).to_crs(crs).total_bounds
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 @settings_cache(maxsize=8)
@@ -529,9 +577,11 @@ def to_figure(
         Drawn over the units, with legend entries.
     extent : {"data", "all"} or sequence of float
         The window: the coloured units (all when none is), every unit, or a
-        ``(min_lon, min_lat, max_lon, max_lat)`` box. 南海诸岛 are left to the inset.
+        ``(min_lon, min_lat, max_lon, max_lat)`` box. 南海诸岛 are left to the inset; a
+        national map (:func:`china_scope`) shows all of China either way.
     inset : bool, optional
-        Draw the South China Sea inset; default when ``gdf`` lies in China.
+        Draw the South China Sea inset (and crop the main map north of the sea); default
+        on national maps of China only.
     source : str
         The data's source, the caption's first line.
     lang : {"zh", "en"}
@@ -547,7 +597,7 @@ def to_figure(
     matplotlib.figure.Figure
         ``fig.geotool`` holds what was drawn: ``extent``, ``crs``, ``inset_box`` (figure
         fraction or None), ``scale_km``, ``scale_bar`` (x0, y, x1, y), ``north_deg``
-        (clockwise from up) and ``north_at`` (lon, lat).
+        (clockwise from up: 0, grid north), ``north_at`` (lon, lat) and ``scope``.
 
     Examples
     --------
@@ -574,7 +624,8 @@ def to_figure(
         _draw_legend(fig, plan.inset, entries, legend_title, legend_note)
         inset_box = _inset(fig, plan, words["inset"]) if plan.inset else None
         _draw_caption(fig, source, lang, plan, own_crs=crs is not None)
-    fig.geotool = {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box, **marks}  # type: ignore[attr-defined]
+    fig.geotool = {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box,
+                   "scope": plan.scope, **marks}  # type: ignore[attr-defined]
     return fig
 
 
@@ -586,11 +637,17 @@ class _Plan:
     drawable: np.ndarray  # not missing, not empty
     coloured: np.ndarray  # drawable, with a fill
     colour_of: np.ndarray  # fill colour per row (``missing`` where none)
-    china: bool  # the units lie in China: land, borders, maritime line, caption
-    inset: bool  # draw the South China Sea inset
+    scope: str  # china_scope: "national", "part" or "outside"
+    inset: bool  # draw the South China Sea inset (and crop the main map north of it)
     window: tuple[float, ...]  # the main map's window, degrees
     crs: str  # the map's projected CRS
     projected: np.ndarray  # the rows' geometries in ``crs``
+    whole: bool = False  # a national map showing all of China (its outline's bounds)
+
+    @property
+    def china(self) -> bool:
+        """The units lie in China: land, province borders, the boundaries' caption."""
+        return self.scope != "outside"
 
     @property
     def any_missing(self) -> bool:
@@ -612,13 +669,18 @@ def _plan(
     drawable = ~(geo.isna() | geo.is_empty).to_numpy()
     lonlat = geo.to_numpy()
     coloured = fill.notna().to_numpy() & drawable
-    china = _in_china(shapely.total_bounds(lonlat[drawable]))
+    scope = china_scope(lonlat[drawable])
     colour_of = np.where(coloured, fill.to_numpy(dtype=object), missing)
-    inset = china if inset is None else bool(inset)
+    inset = scope == "national" if inset is None else bool(inset)
     window = _window(extent, lonlat, drawable, coloured, inset=inset)
+    whole = scope == "national" and isinstance(extent, str)
+    if whole:  # all of China, whatever has data
+        window = _china_box(settings.default_crs)
     crs = crs or re.sub(r"\+lon_0=\S+", f"+lon_0={_lon0(window)}", settings.equal_area_crs)
     projected = _project(lonlat, crs)
-    return _Plan(lonlat, drawable, coloured, colour_of, china, inset, window, crs, projected)
+    return _Plan(
+        lonlat, drawable, coloured, colour_of, scope, inset, window, crs, projected, whole
+    )
 
 
 def _window(
@@ -684,11 +746,18 @@ def _draw_main(
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.015, 0.115, _right(plan.inset) - 0.025, 0.79))
-    limits = _fit(ax, _projected_box(plan.window, plan.crs), 0.04)
+    box = _projected_box(plan.window, plan.crs)
+    floor = None
+    if plan.inset:  # the sea is the inset's: the main map ends just south of Hainan
+        china = _china_box(plan.crs)
+        floor = china[1] - 0.005 * (china[3] - china[1])
+        if plan.whole:
+            box = china  # the outline's bounds; the degrees' box bulges beyond them
+    limits = _fit(ax, box, 0.04, floor)
     _draw_units(ax, limits, plan)
     entries = [(Patch(facecolor=c, edgecolor="#888888", linewidth=0.4), label)
                for label, c in fills] + _draw_overlays(ax, overlays, plan.crs)  # fmt: skip
-    if plan.china:
+    if plan.scope == "national" or plan.inset:
         maritime = _legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line")
         entries.append((maritime, words["maritime"]))
     scale_km, scale_bar = _scale_bar(ax, limits, plan.crs)
@@ -714,7 +783,8 @@ def _draw_units(ax: Axes, limits: Sequence[float], plan: _Plan) -> None:
                    edgecolors="#333333", linewidths=0.3, zorder=2)  # fmt: skip
     if provinces is not None:
         _draw_lines(ax, provinces, color=_BORDER, linewidth=0.35, zorder=3)
-        _draw_maritime(ax, plan.crs)
+        if plan.scope == "national":  # where it falls in the frame (east of Taiwan)
+            _draw_maritime(ax, plan.crs)
 
 
 def _near(plan: _Plan, view: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
@@ -803,23 +873,32 @@ def _draw_legend(
 
 
 def _draw_caption(fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: bool) -> None:
-    """The caption: the data's source; on maps of China the boundaries and the projection.
+    """The caption: the data's source, the boundaries' (maps of China), the projection.
 
-    A map in a CRS of the caller's names the boundaries only.
+    A map in a CRS of the caller's names it by pyproj's name for it.
     """
+    sep = "；" if lang == "zh" else "; "
     caption = boundaries_caption(lang, _lon0(plan.window)) if plan.china else ""
-    if own_crs and plan.china:
-        caption = caption.split("；" if lang == "zh" else "; ")[0]
+    if not plan.china:
+        caption = _lang(lang)["projection"].format(lon0=_lon0(plan.window))
+    if own_crs:
+        from pyproj import CRS
+
+        named = _OWN_PROJECTION[lang].format(name=CRS(plan.crs).name)
+        caption = sep.join([*caption.split(sep)[:1], named] if plan.china else [named])
     lines = [s for s in (source, caption) if s]
     fig.text(0.015, 0.015, "\n".join(lines), ha="left", va="bottom", fontsize=6,
              color="#333333", wrap=True)  # fmt: skip
+
+
+_OWN_PROJECTION = {"zh": "投影：{name}", "en": "Projection: {name}"}
 
 
 def _inset(fig: Figure, plan: _Plan, label: str) -> tuple[float, float, float, float]:
     """The South China Sea panel (land, the units' colours, 三沙's islands, the line); its box."""
     right = _right(True)
     rect = (right + 0.01, 0.115, 0.985 - right - 0.01, 0.29)
-    ax = fig.add_axes(rect)
+    ax = fig.add_axes(rect, label="south-china-sea-inset")
     limits = _fit(ax, _projected_box(_INSET, plan.crs), 0.0)
     ax.set_axis_on()
     ax.set_xticks([])
