@@ -151,7 +151,8 @@ class Overlay:
     (empty: none); ``style`` holds ``color``, ``linewidth``, ``linestyle``, ``facecolor``
     (polygons), ``marker``, ``markersize`` (points²), ``zorder`` and ``arrow=True`` (a
     line as an arrow from its first point to its last); ``text`` names a column of
-    ``data`` written beside each geometry.
+    ``data`` written beside each geometry (``leaders``: points away, on leader lines, no
+    two overlapping; ``text_colors``: one colour per row).
     """
 
     data: Any
@@ -259,10 +260,12 @@ def _legend_handle(style: Mapping[str, Any], kind: str) -> Any:
 
     st = _style(style)
     if kind == "point":
+        face = style.get("facecolor", st["color"])  # one per point: white in the legend
         return Line2D(
             [], [], linestyle="none", marker=st.get("marker", "o"),
             markersize=math.sqrt(st.get("markersize", 12)),
-            markerfacecolor=style.get("facecolor", st["color"]), markeredgecolor=st["color"],
+            markerfacecolor=face if isinstance(face, str) else "#ffffff",
+            markeredgecolor=st["color"],
         )  # fmt: skip
     if kind == "polygon" and st["facecolor"] != "none":
         return Patch(facecolor=st["facecolor"], edgecolor=st["color"])
@@ -624,8 +627,8 @@ def to_figure(
         _draw_legend(fig, plan.inset, entries, legend_title, legend_note)
         inset_box = _inset(fig, plan, words["inset"]) if plan.inset else None
         _draw_caption(fig, source, lang, plan, own_crs=crs is not None)
-    fig.geotool = {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box,
-                   "scope": plan.scope, **marks}  # type: ignore[attr-defined]
+    marks |= {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box, "scope": plan.scope}
+    fig.geotool = marks  # type: ignore[attr-defined]
     return fig
 
 
@@ -678,9 +681,7 @@ def _plan(
         window = _china_box(settings.default_crs)
     crs = crs or re.sub(r"\+lon_0=\S+", f"+lon_0={_lon0(window)}", settings.equal_area_crs)
     projected = _project(lonlat, crs)
-    return _Plan(
-        lonlat, drawable, coloured, colour_of, scope, inset, window, crs, projected, whole
-    )
+    return _Plan(lonlat, drawable, coloured, colour_of, scope, inset, window, crs, projected, whole)
 
 
 def _window(
@@ -837,15 +838,40 @@ def _draw_overlays(ax: Axes, overlays: Iterable[Overlay], crs: str) -> list[tupl
         _draw_overlay(ax, g, ov.style)
         if ov.text is not None:
             words = ov.data[ov.text].to_numpy()[_present(data.to_numpy())]
-            at = shapely.get_coordinates(shapely.point_on_surface(g))
-            for (x, y), w in zip(at, words, strict=True):
-                ax.annotate(
-                    str(w), (x, y), xytext=(4, 3), textcoords="offset points",
-                    fontsize=7, zorder=11, color=ov.style.get("color", "#000000"),
-                )  # fmt: skip
+            _draw_texts(ax, g, [str(w) for w in words], ov.style)
         if ov.label:
             entries.append((_legend_handle(ov.style, _kind(g)), ov.label))
     return entries
+
+
+def _draw_texts(ax: Axes, geoms: np.ndarray, words: list[str], style: Mapping[str, Any]) -> None:
+    """Each geometry's word beside it; with ``leaders`` fanned out on leader lines.
+
+    Fanned: the labels are spread evenly round the group, in the order of their points'
+    directions from the group's centre, ``leaders`` points out, so that close points'
+    labels do not overlap. ``text_colors`` colours each label (default ``color``).
+    """
+    at = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    colours = style.get("text_colors") or [style.get("color", "#000000")] * len(words)
+    offsets = [(4.0, 3.0)] * len(words)
+    radius = float(style.get("leaders") or 0)
+    if radius and len(at) > 1:
+        d = at - at.mean(axis=0)
+        order = np.argsort(np.arctan2(d[:, 1], d[:, 0]), kind="stable")
+        start = math.atan2(d[order[0], 1], d[order[0], 0])
+        for k, i in enumerate(order):
+            angle = start + 2 * math.pi * k / len(at)
+            offsets[i] = (radius * math.cos(angle), radius * math.sin(angle))
+    elif radius:
+        offsets = [(radius * 0.7, radius * 0.7)]
+    leader = {"arrowstyle": "-", "color": "#444444", "linewidth": 0.5, "shrinkA": 0,
+              "shrinkB": 2} if radius else None  # fmt: skip
+    for (x, y), w, c, off in zip(at, words, colours, offsets, strict=True):
+        ax.annotate(
+            w, (x, y), xytext=off, textcoords="offset points", fontsize=7, zorder=11, color=c,
+            ha="center" if radius else "left", va="center" if radius else "baseline",
+            arrowprops=leader, path_effects=_halo(), gid="overlay-label",
+        )  # fmt: skip
 
 
 def _draw_legend(
