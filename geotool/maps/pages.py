@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIELDS", "JOIN_COLOURS", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
-    "clusters_map", "index_page", "lisa_map", "marked_points", "tier_colours", "tier_palette",
-    "tiers_map"
+    "clusters_map", "index_page", "km_text", "lisa_map", "marked_points", "tier_colours",
+    "tier_palette", "tiers_map"
 ]  # fmt: skip
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
@@ -195,15 +195,17 @@ def tiers_map(
         style = {"color": palette[t], "weight": 3 if i == 0 else 2.5, "fill": False,
                  "opacity": 1, "dashArray": _DASH_ARRAYS[i % len(_DASH_ARRAYS)]}  # fmt: skip
         overlays.append((f"{word} {t}: ellipse, mean centre", part[["label", "geometry"]], style))
-    vectors = shapes[shapes["kind"] == "vector"]
+    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")  # as steps
     if len(vectors):
-        labels = [f"{word} {a} -> {word} {b}: {km:.0f} km, {deg:.0f}°" for a, b, km, deg in steps]
+        labels = [f"{word} {a} -> {word} {b}: {_step(km, deg)}" for a, b, km, deg in steps]
         overlays.append((f"{word} diffusion vectors",
                          vectors.assign(label=labels)[["label", "geometry"]],
                          {"color": "#000000", "weight": 2.5}))  # fmt: skip
     legend = {f"{word} {t}": c for t, c in palette.items()}
     for a, b, km, deg in steps:
-        legend[f"{word} {b}: centre {km:.0f} km from {word} {a}, bearing {deg:.0f}°"] = palette[b]
+        legend[f"{word} {b}: centre {km_text(km)} km from {word} {a}, bearing {deg:.0f}°"] = (
+            palette[b]
+        )
     legend["not ranked" if report else "no value"] = NEUTRAL
     fmap = unit_map(
         [{"name": tier_word, "colours": tier_colours(info)}], table=info,
@@ -213,6 +215,15 @@ def tiers_map(
     if steps:
         _add_vector_table(fmap, word, steps)
     return fmap
+
+
+def km_text(km: float) -> str:
+    """A diffusion vector's length as written on maps: whole km, or 2 decimals under 10."""
+    return f"{km:.0f}" if abs(km) >= 10 else f"{km:.2f}"
+
+
+def _step(km: float, deg: float) -> str:
+    return f"{km_text(km)} km, {deg:.0f}°"
 
 
 def _vector_steps(shapes: gpd.GeoDataFrame) -> list[tuple[int, int, float, float]]:
@@ -232,7 +243,7 @@ def _add_vector_table(fmap: folium.Map, word: str, steps: list) -> None:
     import folium
 
     rows = "".join(
-        f"<tr><td>{a} → {b}</td><td>{km:.0f}</td><td>{deg:.0f}°</td></tr>"
+        f"<tr><td>{a} → {b}</td><td>{km_text(km)}</td><td>{deg:.0f}°</td></tr>"
         for a, b, km, deg in steps
     )
     html = (

@@ -21,6 +21,7 @@ from geotool.maps.pages import (
     JOIN_COLOURS,
     P_COLOURS,
     cluster_colours,
+    km_text,
     marked_points,
     tier_palette,
 )
@@ -102,12 +103,12 @@ def _tier_map(
 def vector_lines(shapes: gpd.GeoDataFrame, heading: str, step: str) -> list[str]:
     """The diffusion vectors of ``shapes`` as text: ``heading``, then one ``step`` each.
 
-    ``step`` is formatted with ``a``, ``b`` (tiers), ``km`` and ``deg`` (bearing); the
+    ``step`` is formatted with ``a``, ``b`` (tiers), ``km`` (:func:`km_text`) and ``deg``; the
     numbers are the vectors table's (``tables/tiers_vectors_*.csv``), carried by shapes.
     """
     vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")
     first = shapes.loc[shapes["kind"] == "mean_centre", "tier"].min()
-    rows = [step.format(a=int(first), b=int(t), km=km, deg=deg)
+    rows = [step.format(a=int(first), b=int(t), km=km_text(km), deg=deg)
             for t, km, deg in zip(vectors["tier"], vectors["length_km"], vectors["bearing_deg"],
                                   strict=True)]  # fmt: skip
     return [heading, *rows] if rows else []
