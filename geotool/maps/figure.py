@@ -18,7 +18,8 @@ Cartographic rules (every static map; see ``docs/cartography.md``)
   the South China Sea Islands (南海诸岛) inset, exactly once, with the maritime boundary
   line (十段线), which is also drawn where it falls in the main map's frame;
 - **part** of China (a province, a city's townships): the provinces as context, no
-  inset and no maritime line;
+  inset and no maritime line; but a part holding 三沙's islands (Hainan province) gets
+  the inset, as Hainan's standard map has it, and its main map ends north of the sea;
 - **outside** China: none of China's decorations (no land, borders, line or inset).
 
 Every map has an upright north arrow pointing to GRID north (straight up the
@@ -471,9 +472,8 @@ def _china_box(crs: str) -> tuple[float, float, float, float]:
     import geopandas as gpd
 
     parts = shapely.get_parts(_bundled("province", settings.default_crs))
-    centre = shapely.get_coordinates(shapely.centroid(parts))
-    sea = (centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123)
-    x0, y0, x1, y1 = gpd.GeoSeries(parts[~sea], crs=settings.default_crs).to_crs(crs).total_bounds
+    land = parts[~_at_sea(parts)]
+    x0, y0, x1, y1 = gpd.GeoSeries(land, crs=settings.default_crs).to_crs(crs).total_bounds
     return float(x0), float(y0), float(x1), float(y1)
 
 
@@ -674,7 +674,8 @@ def _plan(
     coloured = fill.notna().to_numpy() & drawable
     scope = china_scope(lonlat[drawable])
     colour_of = np.where(coloured, fill.to_numpy(dtype=object), missing)
-    inset = scope == "national" if inset is None else bool(inset)
+    if inset is None:  # national maps; a part holding 三沙's islands (Hainan) as its map
+        inset = scope == "national" or (scope == "part" and bool(_at_sea(lonlat[drawable]).any()))
     window = _window(extent, lonlat, drawable, coloured, inset=inset)
     whole = scope == "national" and isinstance(extent, str)
     if whole:  # all of China, whatever has data
@@ -704,11 +705,16 @@ def _window(
         raise InputError(msg)
     pick = coloured if (extent == "data" and coloured.any()) else drawable
     if inset:
-        centre = shapely.get_coordinates(shapely.centroid(lonlat[drawable]))
-        north = np.ones(len(lonlat), dtype=bool)  # 三沙's islands: centred south of 17.5 N
-        north[drawable] = ~((centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123))
+        north = np.ones(len(lonlat), dtype=bool)
+        north[drawable] = ~_at_sea(lonlat[drawable])
         pick = pick & north if (pick & north).any() else pick
     return tuple(float(b) for b in shapely.total_bounds(lonlat[pick]))
+
+
+def _at_sea(geoms: np.ndarray) -> np.ndarray:
+    """Which geometries (degrees) are 三沙's islands: centred in the sea south of 17.5 N."""
+    centre = shapely.get_coordinates(shapely.centroid(geoms))
+    return (centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123)
 
 
 def _lon0(window: Sequence[float]) -> int:

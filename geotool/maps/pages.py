@@ -252,7 +252,8 @@ def _add_vector_table(fmap: folium.Map, word: str, steps: list) -> None:
         'border:1px solid #bbb;border-radius:4px"><table class="geotool-vector-table">'
         f'<caption style="font-weight:bold;text-align:left">{escape(word)} diffusion '
         f"(mean centre of {escape(word)} 1 → {escape(word)} t)</caption>"
-        f"<tr><th>{escape(word)}s</th><th>km</th><th>bearing</th></tr>{rows}</table></div>"
+        "<tr><th>from → to</th><th>km</th><th>bearing</th></tr>"
+        f"{rows}</table></div>"
     )
     braces = html.replace("{", "&#123;").replace("}", "&#125;")  # rendered as a template
     fmap.get_root().html.add_child(folium.Element(braces))  # type: ignore[attr-defined]
