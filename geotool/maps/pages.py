@@ -247,7 +247,7 @@ def _add_vector_table(fmap: folium.Map, word: str, steps: list) -> None:
         for a, b, km, deg in steps
     )
     html = (
-        '<div class="geotool-vectors" style="position:absolute;bottom:28px;left:10px;'
+        '<div class="geotool-vectors" style="position:absolute;bottom:40px;left:10px;'
         "z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;font:12px sans-serif;"
         'border:1px solid #bbb;border-radius:4px"><table class="geotool-vector-table">'
         f'<caption style="font-weight:bold;text-align:left">{escape(word)} diffusion '
