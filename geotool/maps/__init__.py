@@ -435,7 +435,7 @@ def unit_map(
     info = dict(_tooltips(table, fields or {}, ids, label_col))
     info["lines"] = [_line_columns(line, info["ids"]) for line in lines or []]
     spec = [_layer(layer, info["ids"]) for layer in layers]
-    overlay_data = _overlays(overlays or [], datum, maritime=geo is None)
+    overlay_data = _overlays(overlays or [], datum, maritime=geo is None or _national(geo))
     _add_html(fmap, title, legend, legend_title, cdn=cdn)
     options = {
         "testHooks": bool(settings.page_test_hooks),
@@ -549,9 +549,21 @@ _CDN_NOTE = (
 )
 
 
+def _national(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> bool:
+    """Whether ``geo`` spans China (:func:`geotool.maps.figure.china_scope`): the line's maps."""
+    from geotool.maps.figure import china_scope
+
+    lonlat = geo.to_crs(settings.default_crs) if geo.crs is not None else geo
+    return china_scope(lonlat.geometry.to_numpy()) == "national"
+
+
 @settings_cache(maxsize=2)
 def _maritime_overlay(datum: str) -> dict[str, Any]:
-    """The map overlay of the maritime boundary line (十段线), coordinates to ~10 m."""
+    """The maritime boundary line (十段线), to ~10 m: on national maps of China only.
+
+    :func:`unit_map` adds it on the bundled units and on a ``geo`` that spans China, never
+    on part of China (a province, a city) or outside it (``docs/cartography.md``).
+    """
     geoms = _in_datum(boundaries.maritime().geometry.to_numpy(), datum)
     geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
     lines = _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))

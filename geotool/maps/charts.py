@@ -23,6 +23,7 @@ from geotool._classify import MAX_CLASSES, bins
 from geotool._errors import InputError
 from geotool.divergence import REGIONS
 from geotool.maps.figure import NEUTRAL, boundaries_caption, polygon_paths, style, validate
+from geotool.maps.figure import china_scope as scope
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -589,6 +590,8 @@ def dimension_maps(
     geoms, index, china, (crs, window, span) = _geometry(units, scores.index)
     paths = polygon_paths(geoms)
     base = _base(crs, window, span) if china else None
+    if base is not None and scope(units.geometry.to_crs("EPSG:4326").to_numpy()) != "national":
+        base = (base[0], base[1], [])  # the maritime line on national maps only (issue 24)
     ncols = ncols or (1 if len(columns) == 1 else 2 if len(columns) <= 4 else 3)
     nrows = math.ceil(len(columns) / ncols)
     aspect = (window[3] - window[1]) / (window[2] - window[0])

@@ -1,13 +1,33 @@
 """Static maps for print: any polygons (or points) as a matplotlib Figure, 300 dpi.
 
 :func:`to_figure` draws a GeoDataFrame coloured by a column in a projected CRS (the
-China Albers equal-area conic re-centred on the map), with a scale bar (corrected by the
-projection's scale factor), a north arrow to true north, a legend, a caption naming the
-boundaries' source, and on maps of China the South China Sea inset (南海诸岛) with the
-maritime boundary line. :func:`save` writes PNG, SVG (text as paths) and PDF (font
-embedded). Chinese text uses the bundled **Geotool Sans SC**, a 2.2 MB OFL subset of
-Noto Sans CJK SC (``maps/fonts/``, rebuilt by ``tools/build_font.py``; ``mplfonts``
-would add 107 MB), registered by path. pyplot is never touched.
+China Albers equal-area conic re-centred on the map). :func:`save` writes PNG, SVG (text
+as paths) and PDF (font embedded). Chinese text uses the bundled **Geotool Sans SC**, a
+2.2 MB OFL subset of Noto Sans CJK SC (``maps/fonts/``, rebuilt by
+``tools/build_font.py``; ``mplfonts`` would add 107 MB), registered by path. pyplot is
+never touched.
+
+Cartographic rules (every static map; see ``docs/cartography.md``)
+------------------------------------------------------------------
+:func:`china_scope` sorts a map by its units:
+
+- **national** (their points fall in more than half of China's 34 province-level
+  units, e.g. the bundled county, prefecture or province layer): the main map shows
+  the WHOLE of China (every province as grey land, the units over it; grey where no
+  data), cropped just south of Hainan so that the South China Sea is not drawn there;
+  the South China Sea Islands (南海诸岛) inset, exactly once, with the maritime boundary
+  line (十段线), which is also drawn where it falls in the main map's frame;
+- **part** of China (a province, a city's townships): the provinces as context, no
+  inset and no maritime line; but a part holding 三沙's islands (Hainan province) gets
+  the inset, as Hainan's standard map has it, and its main map ends north of the sea;
+- **outside** China: none of China's decorations (no land, borders, line or inset).
+
+Every map has an upright north arrow pointing to GRID north (straight up the
+projected map; on the conic true north differs from it by n·Δλ, n ≈ 0.60, Δλ the
+longitude from the central meridian), a scale bar true at the map's centre, and a
+caption with the data's source and the projection (and on maps of China the
+boundaries' source). Publishing a national map in China needs a map approval number
+(审图号): geotool does not give one (``docs/cartography.md``).
 """
 
 from __future__ import annotations
@@ -42,8 +62,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "figure_bytes", "font_path",
-    "polygon_paths", "register_font", "save", "style", "text_style", "to_figure", "validate"
+    "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "china_scope",
+    "figure_bytes", "font_path", "polygon_paths", "register_font", "save", "style", "text_style",
+    "to_figure", "validate"
 ]  # fmt: skip
 
 FONT_FAMILY = "Geotool Sans SC"
@@ -131,7 +152,8 @@ class Overlay:
     (empty: none); ``style`` holds ``color``, ``linewidth``, ``linestyle``, ``facecolor``
     (polygons), ``marker``, ``markersize`` (points²), ``zorder`` and ``arrow=True`` (a
     line as an arrow from its first point to its last); ``text`` names a column of
-    ``data`` written beside each geometry.
+    ``data`` written beside each geometry (``leaders``: points away, on leader lines, no
+    two overlapping; ``text_colors``: one colour per row).
     """
 
     data: Any
@@ -239,10 +261,12 @@ def _legend_handle(style: Mapping[str, Any], kind: str) -> Any:
 
     st = _style(style)
     if kind == "point":
+        face = style.get("facecolor", st["color"])  # one per point: white in the legend
         return Line2D(
             [], [], linestyle="none", marker=st.get("marker", "o"),
             markersize=math.sqrt(st.get("markersize", 12)),
-            markerfacecolor=style.get("facecolor", st["color"]), markeredgecolor=st["color"],
+            markerfacecolor=face if isinstance(face, str) else "#ffffff",
+            markeredgecolor=st["color"],
         )  # fmt: skip
     if kind == "polygon" and st["facecolor"] != "none":
         return Patch(facecolor=st["facecolor"], edgecolor=st["color"])
@@ -317,8 +341,14 @@ def _projected_box(bounds: Sequence[float], crs: str) -> tuple[float, float, flo
     return float(x0), float(y0), float(x1), float(y1)
 
 
-def _fit(ax: Axes, box: Sequence[float], margin: float) -> tuple[float, float, float, float]:
-    """Set ``ax``'s limits to ``box`` plus a margin, widened to the axes' aspect."""
+def _fit(
+    ax: Axes, box: Sequence[float], margin: float, floor: float | None = None
+) -> tuple[float, float, float, float]:
+    """Set ``ax``'s limits to ``box`` plus a margin, widened to the axes' aspect.
+
+    ``floor``: the lowest y shown (the main map cropped north of the South China Sea);
+    height the aspect adds goes above it instead.
+    """
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     span = max(w, h, 1.0)
@@ -335,6 +365,8 @@ def _fit(ax: Axes, box: Sequence[float], margin: float) -> tuple[float, float, f
     else:
         grow = (h / target - w) / 2
         x0, x1 = x0 - grow, x1 + grow
+    if floor is not None and y0 < floor < y1:
+        y0, y1 = floor, y1 + floor - y0
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal", adjustable="box")
@@ -393,37 +425,62 @@ def _scale_bar(
 def _north_arrow(
     ax: Axes, limits: Sequence[float], crs: str, word: str
 ) -> tuple[float, float, float]:
-    """A north arrow at the upper left, pointing to true north there.
+    """An upright north arrow at the upper left, pointing to grid north (up the map).
 
-    Returns its angle (degrees clockwise from the map's up) and its lon, lat.
+    Drawn vertically on purpose: a tilted arrow reads as a mistake; true north at the
+    arrow differs by the meridians' convergence there (returned as its lon, lat, so
+    that it can be stated). Returns its angle (0: up) and its lon, lat.
     """
     from pyproj import Transformer
 
     x0, y0, x1, y1 = limits
     bx, by = x0 + 0.06 * (x1 - x0), y1 - 0.16 * (y1 - y0)
-    to_geo = Transformer.from_crs(crs, settings.default_crs, always_xy=True)
-    to_map = Transformer.from_crs(settings.default_crs, crs, always_xy=True)
-    lon, lat = to_geo.transform(bx, by)
-    nx_, ny_ = to_map.transform(lon, lat + 0.5)
-    angle = math.atan2(nx_ - bx, ny_ - by)  # clockwise from grid north
-    size = 0.08 * (y1 - y0)
-    tip = (bx + size * math.sin(angle), by + size * math.cos(angle))
+    lon, lat = Transformer.from_crs(crs, settings.default_crs, always_xy=True).transform(bx, by)
+    tip = (bx, by + 0.08 * (y1 - y0))
     ax.annotate(
-        "", xy=tip, xytext=(bx, by),
+        "", xy=tip, xytext=(bx, by), gid="north-arrow",
         arrowprops={"arrowstyle": "-|>,head_length=0.8,head_width=0.35", "color": "#000000",
                     "linewidth": 1.2},
         zorder=10,
     )  # fmt: skip
-    ax.text(
-        tip[0] + 0.012 * (y1 - y0) * math.sin(angle), tip[1] + 0.012 * (y1 - y0),
-        word, ha="center", va="bottom", fontsize=9, zorder=10, path_effects=_halo(),
-    )  # fmt: skip
-    return math.degrees(angle), float(lon), float(lat)
+    ax.text(tip[0], tip[1] + 0.012 * (y1 - y0), word, ha="center", va="bottom", fontsize=9,
+            zorder=10, path_effects=_halo())  # fmt: skip
+    return 0.0, float(lon), float(lat)
 
 
-def _in_china(bounds: Sequence[float]) -> bool:
-    x0, y0, x1, y1 = bounds
-    return x0 < _CHINA[2] and x1 > _CHINA[0] and y0 < _CHINA[3] and y1 > _CHINA[1]
+def china_scope(geoms: np.ndarray) -> str:
+    """Whether geometries in degrees span China, lie in part of it, or outside it.
+
+    "national" when a point of each (``point_on_surface``) falls in more than half of
+    the bundled province-level units (34), "part" when in at least one, else "outside".
+    Decides China's decorations on every map (module docstring), static and web.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    geoms = geoms[_present(geoms)]
+    if len(geoms) == 0:
+        return "outside"
+    provinces = _coarse_provinces()
+    hit = provinces.query(shapely.point_on_surface(geoms), predicate="within")[1]
+    n = len(np.unique(hit))
+    return "national" if n > len(provinces.geometries) / 2 else "part" if n else "outside"
+
+
+@settings_cache(maxsize=1)
+def _coarse_provinces() -> shapely.STRtree:
+    """The provinces to ~2 km (0.02°) in a tree: a point's province in 0.06 ms, not 0.3 ms."""
+    provinces = _bundled("province", settings.default_crs)
+    return shapely.STRtree(shapely.simplify(provinces, 0.02, preserve_topology=False))
+
+
+@settings_cache(maxsize=8)
+def _china_box(crs: str) -> tuple[float, float, float, float]:
+    """Bounds in ``crs`` of China's land north of the South China Sea (三沙's islands out)."""
+    import geopandas as gpd
+
+    parts = shapely.get_parts(_bundled("province", settings.default_crs))
+    land = parts[~_at_sea(parts)]
+    x0, y0, x1, y1 = gpd.GeoSeries(land, crs=settings.default_crs).to_crs(crs).total_bounds
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 @settings_cache(maxsize=8)
@@ -529,9 +586,11 @@ def to_figure(
         Drawn over the units, with legend entries.
     extent : {"data", "all"} or sequence of float
         The window: the coloured units (all when none is), every unit, or a
-        ``(min_lon, min_lat, max_lon, max_lat)`` box. 南海诸岛 are left to the inset.
+        ``(min_lon, min_lat, max_lon, max_lat)`` box. 南海诸岛 are left to the inset; a
+        national map (:func:`china_scope`) shows all of China either way.
     inset : bool, optional
-        Draw the South China Sea inset; default when ``gdf`` lies in China.
+        Draw the South China Sea inset (and crop the main map north of the sea); default
+        on national maps of China only.
     source : str
         The data's source, the caption's first line.
     lang : {"zh", "en"}
@@ -547,7 +606,7 @@ def to_figure(
     matplotlib.figure.Figure
         ``fig.geotool`` holds what was drawn: ``extent``, ``crs``, ``inset_box`` (figure
         fraction or None), ``scale_km``, ``scale_bar`` (x0, y, x1, y), ``north_deg``
-        (clockwise from up) and ``north_at`` (lon, lat).
+        (clockwise from up: 0, grid north), ``north_at`` (lon, lat) and ``scope``.
 
     Examples
     --------
@@ -574,7 +633,8 @@ def to_figure(
         _draw_legend(fig, plan.inset, entries, legend_title, legend_note)
         inset_box = _inset(fig, plan, words["inset"]) if plan.inset else None
         _draw_caption(fig, source, lang, plan, own_crs=crs is not None)
-    fig.geotool = {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box, **marks}  # type: ignore[attr-defined]
+    marks |= {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box, "scope": plan.scope}
+    fig.geotool = marks  # type: ignore[attr-defined]
     return fig
 
 
@@ -586,11 +646,17 @@ class _Plan:
     drawable: np.ndarray  # not missing, not empty
     coloured: np.ndarray  # drawable, with a fill
     colour_of: np.ndarray  # fill colour per row (``missing`` where none)
-    china: bool  # the units lie in China: land, borders, maritime line, caption
-    inset: bool  # draw the South China Sea inset
+    scope: str  # china_scope: "national", "part" or "outside"
+    inset: bool  # draw the South China Sea inset (and crop the main map north of it)
     window: tuple[float, ...]  # the main map's window, degrees
     crs: str  # the map's projected CRS
     projected: np.ndarray  # the rows' geometries in ``crs``
+    whole: bool = False  # a national map showing all of China (its outline's bounds)
+
+    @property
+    def china(self) -> bool:
+        """The units lie in China: land, province borders, the boundaries' caption."""
+        return self.scope != "outside"
 
     @property
     def any_missing(self) -> bool:
@@ -612,13 +678,17 @@ def _plan(
     drawable = ~(geo.isna() | geo.is_empty).to_numpy()
     lonlat = geo.to_numpy()
     coloured = fill.notna().to_numpy() & drawable
-    china = _in_china(shapely.total_bounds(lonlat[drawable]))
+    scope = china_scope(lonlat[drawable])
     colour_of = np.where(coloured, fill.to_numpy(dtype=object), missing)
-    inset = china if inset is None else bool(inset)
+    if inset is None:  # national maps; a part holding 三沙's islands (Hainan) as its map
+        inset = scope == "national" or (scope == "part" and bool(_at_sea(lonlat[drawable]).any()))
     window = _window(extent, lonlat, drawable, coloured, inset=inset)
+    whole = scope == "national" and isinstance(extent, str)
+    if whole:  # all of China, whatever has data
+        window = _china_box(settings.default_crs)
     crs = crs or re.sub(r"\+lon_0=\S+", f"+lon_0={_lon0(window)}", settings.equal_area_crs)
     projected = _project(lonlat, crs)
-    return _Plan(lonlat, drawable, coloured, colour_of, china, inset, window, crs, projected)
+    return _Plan(lonlat, drawable, coloured, colour_of, scope, inset, window, crs, projected, whole)
 
 
 def _window(
@@ -641,11 +711,16 @@ def _window(
         raise InputError(msg)
     pick = coloured if (extent == "data" and coloured.any()) else drawable
     if inset:
-        centre = shapely.get_coordinates(shapely.centroid(lonlat[drawable]))
-        north = np.ones(len(lonlat), dtype=bool)  # 三沙's islands: centred south of 17.5 N
-        north[drawable] = ~((centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123))
+        north = np.ones(len(lonlat), dtype=bool)
+        north[drawable] = ~_at_sea(lonlat[drawable])
         pick = pick & north if (pick & north).any() else pick
     return tuple(float(b) for b in shapely.total_bounds(lonlat[pick]))
+
+
+def _at_sea(geoms: np.ndarray) -> np.ndarray:
+    """Which geometries (degrees) are 三沙's islands: centred in the sea south of 17.5 N."""
+    centre = shapely.get_coordinates(shapely.centroid(geoms))
+    return (centre[:, 1] < 17.5) & (centre[:, 0] > 107) & (centre[:, 0] < 123)
 
 
 def _lon0(window: Sequence[float]) -> int:
@@ -684,11 +759,18 @@ def _draw_main(
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.015, 0.115, _right(plan.inset) - 0.025, 0.79))
-    limits = _fit(ax, _projected_box(plan.window, plan.crs), 0.04)
+    box = _projected_box(plan.window, plan.crs)
+    floor = None
+    if plan.inset:  # the sea is the inset's: the main map ends just south of Hainan
+        china = _china_box(plan.crs)
+        floor = china[1] - 0.005 * (china[3] - china[1])
+        if plan.whole:
+            box = china  # the outline's bounds; the degrees' box bulges beyond them
+    limits = _fit(ax, box, 0.04, floor)
     _draw_units(ax, limits, plan)
     entries = [(Patch(facecolor=c, edgecolor="#888888", linewidth=0.4), label)
                for label, c in fills] + _draw_overlays(ax, overlays, plan.crs)  # fmt: skip
-    if plan.china:
+    if plan.scope == "national" or plan.inset:
         maritime = _legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line")
         entries.append((maritime, words["maritime"]))
     scale_km, scale_bar = _scale_bar(ax, limits, plan.crs)
@@ -714,7 +796,8 @@ def _draw_units(ax: Axes, limits: Sequence[float], plan: _Plan) -> None:
                    edgecolors="#333333", linewidths=0.3, zorder=2)  # fmt: skip
     if provinces is not None:
         _draw_lines(ax, provinces, color=_BORDER, linewidth=0.35, zorder=3)
-        _draw_maritime(ax, plan.crs)
+        if plan.scope == "national":  # where it falls in the frame (east of Taiwan)
+            _draw_maritime(ax, plan.crs)
 
 
 def _near(plan: _Plan, view: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
@@ -767,15 +850,40 @@ def _draw_overlays(ax: Axes, overlays: Iterable[Overlay], crs: str) -> list[tupl
         _draw_overlay(ax, g, ov.style)
         if ov.text is not None:
             words = ov.data[ov.text].to_numpy()[_present(data.to_numpy())]
-            at = shapely.get_coordinates(shapely.point_on_surface(g))
-            for (x, y), w in zip(at, words, strict=True):
-                ax.annotate(
-                    str(w), (x, y), xytext=(4, 3), textcoords="offset points",
-                    fontsize=7, zorder=11, color=ov.style.get("color", "#000000"),
-                )  # fmt: skip
+            _draw_texts(ax, g, [str(w) for w in words], ov.style)
         if ov.label:
             entries.append((_legend_handle(ov.style, _kind(g)), ov.label))
     return entries
+
+
+def _draw_texts(ax: Axes, geoms: np.ndarray, words: list[str], style: Mapping[str, Any]) -> None:
+    """Each geometry's word beside it; with ``leaders`` fanned out on leader lines.
+
+    Fanned: the labels are spread evenly round the group, in the order of their points'
+    directions from the group's centre, ``leaders`` points out, so that close points'
+    labels do not overlap. ``text_colors`` colours each label (default ``color``).
+    """
+    at = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    colours = style.get("text_colors") or [style.get("color", "#000000")] * len(words)
+    offsets = [(4.0, 3.0)] * len(words)
+    radius = float(style.get("leaders") or 0)
+    if radius and len(at) > 1:
+        d = at - at.mean(axis=0)
+        order = np.argsort(np.arctan2(d[:, 1], d[:, 0]), kind="stable")
+        start = math.atan2(d[order[0], 1], d[order[0], 0])
+        for k, i in enumerate(order):
+            angle = start + 2 * math.pi * k / len(at)
+            offsets[i] = (radius * math.cos(angle), radius * math.sin(angle))
+    elif radius:
+        offsets = [(radius * 0.7, radius * 0.7)]
+    leader = {"arrowstyle": "-", "color": "#444444", "linewidth": 0.5, "shrinkA": 0,
+              "shrinkB": 2} if radius else None  # fmt: skip
+    for (x, y), w, c, off in zip(at, words, colours, offsets, strict=True):
+        ax.annotate(
+            w, (x, y), xytext=off, textcoords="offset points", fontsize=7, zorder=11, color=c,
+            ha="center" if radius else "left", va="center" if radius else "baseline",
+            arrowprops=leader, path_effects=_halo(), gid="overlay-label",
+        )  # fmt: skip
 
 
 def _draw_legend(
@@ -803,23 +911,32 @@ def _draw_legend(
 
 
 def _draw_caption(fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: bool) -> None:
-    """The caption: the data's source; on maps of China the boundaries and the projection.
+    """The caption: the data's source, the boundaries' (maps of China), the projection.
 
-    A map in a CRS of the caller's names the boundaries only.
+    A map in a CRS of the caller's names it by pyproj's name for it.
     """
+    sep = "；" if lang == "zh" else "; "
     caption = boundaries_caption(lang, _lon0(plan.window)) if plan.china else ""
-    if own_crs and plan.china:
-        caption = caption.split("；" if lang == "zh" else "; ")[0]
+    if not plan.china:
+        caption = _lang(lang)["projection"].format(lon0=_lon0(plan.window))
+    if own_crs:
+        from pyproj import CRS
+
+        named = _OWN_PROJECTION[lang].format(name=CRS(plan.crs).name)
+        caption = sep.join([*caption.split(sep)[:1], named] if plan.china else [named])
     lines = [s for s in (source, caption) if s]
     fig.text(0.015, 0.015, "\n".join(lines), ha="left", va="bottom", fontsize=6,
              color="#333333", wrap=True)  # fmt: skip
+
+
+_OWN_PROJECTION = {"zh": "投影：{name}", "en": "Projection: {name}"}
 
 
 def _inset(fig: Figure, plan: _Plan, label: str) -> tuple[float, float, float, float]:
     """The South China Sea panel (land, the units' colours, 三沙's islands, the line); its box."""
     right = _right(True)
     rect = (right + 0.01, 0.115, 0.985 - right - 0.01, 0.29)
-    ax = fig.add_axes(rect)
+    ax = fig.add_axes(rect, label="south-china-sea-inset")
     limits = _fit(ax, _projected_box(_INSET, plan.crs), 0.0)
     ax.set_axis_on()
     ax.set_xticks([])

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIELDS", "JOIN_COLOURS", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
-    "clusters_map", "index_page", "lisa_map", "marked_points", "regression_page",
+    "clusters_map", "index_page", "km_text", "lisa_map", "marked_points", "regression_page",
     "regression_section", "tier_colours", "tier_palette", "tiers_map"
 ]  # fmt: skip
 
@@ -166,6 +166,9 @@ def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+_DASH_ARRAYS = (None, "8 5", "10 4 2 4", "2 4")
+
+
 def tiers_map(
     info: pd.DataFrame,
     shapes: gpd.GeoDataFrame,
@@ -175,39 +178,86 @@ def tiers_map(
     tier_word: str = "tier 梯队",
     **kwargs: Any,
 ) -> folium.Map:
-    """Tiers coloured, with each tier's ellipse and mean centre and the diffusion vectors.
+    """Tiers coloured, each tier's ellipse and mean centre in its colour, the vectors.
 
-    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward)").
+    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward)"). The
+    legend and a small table at the lower left give each diffusion vector's length (km)
+    and bearing, as the vectors table has them (carried by ``shapes``).
     """
     report = tier_word == "tier 梯队"
     word = "tier" if report else "class"
+    tiers_ = [int(t) for t in (*info["tier"].dropna(), *shapes["tier"].dropna())]
+    palette = tier_palette(max(tiers_) if tiers_ else len(TIER_COLOURS))
+    steps = _vector_steps(shapes)
     overlays = []
-    for kind, style in (
-        ("ellipse", {"color": "#08519c", "weight": 2, "fill": False}),
-        ("vector", {"color": "#000000", "weight": 3}),
-        ("mean_centre",
-         {"color": "#08519c", "fillColor": "#ffffff", "fillOpacity": 1, "weight": 2}),
-    ):  # fmt: skip
-        part = shapes[shapes["kind"] == kind].copy()
-        what = kind.replace("_", " ")
-        if kind == "vector":
-            part["label"] = [
-                f"{word} 1 -> {word} {t}: {b:.0f}°, {d:.0f} km"
-                for t, b, d in zip(part["tier"], part["bearing_deg"], part["length_km"],
-                                   strict=True)
-            ]  # fmt: skip
-        else:
-            part["label"] = [f"{word} {int(t)} {what}" for t in part["tier"]]
-        overlays.append((f"{word} {what}s", part[["label", "geometry"]], style))
-    tiers_ = info["tier"].dropna()
-    palette = tier_palette(int(tiers_.max()) if len(tiers_) else len(TIER_COLOURS))
+    for i, t in enumerate(sorted(int(t) for t in shapes["tier"].dropna().unique())):
+        part = shapes[shapes["kind"].isin(["ellipse", "mean_centre"]) & (shapes["tier"] == t)]
+        part = part.assign(label=[f"{word} {t} {k.replace('_', ' ')}" for k in part["kind"]])
+        style = {"color": palette[t], "weight": 3 if i == 0 else 2.5, "fill": False,
+                 "opacity": 1, "dashArray": _DASH_ARRAYS[i % len(_DASH_ARRAYS)]}  # fmt: skip
+        overlays.append((f"{word} {t}: ellipse, mean centre", part[["label", "geometry"]], style))
+    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")  # as steps
+    if len(vectors):
+        labels = [f"{word} {a} -> {word} {b}: {_step(km, deg)}" for a, b, km, deg in steps]
+        overlays.append((f"{word} diffusion vectors",
+                         vectors.assign(label=labels)[["label", "geometry"]],
+                         {"color": "#000000", "weight": 2.5}))  # fmt: skip
     legend = {f"{word} {t}": c for t, c in palette.items()}
+    for a, b, km, deg in steps:
+        legend[f"{word} {b}: centre {km_text(km)} km from {word} {a}, bearing {deg:.0f}°"] = (
+            palette[b]
+        )
     legend["not ranked" if report else "no value"] = NEUTRAL
-    return unit_map(
+    fmap = unit_map(
         [{"name": tier_word, "colours": tier_colours(info)}], table=info,
         fields=fields or FIELDS, legend=legend, legend_title="Tiers" if report else tier_word,
         overlays=overlays, title=title, **kwargs,
     )  # fmt: skip
+    if steps:
+        _add_vector_table(fmap, word, steps)
+    return fmap
+
+
+def km_text(km: float) -> str:
+    """A diffusion vector's length as written on maps: whole km, or 2 decimals under 10."""
+    return f"{km:.0f}" if abs(km) >= 10 else f"{km:.2f}"
+
+
+def _step(km: float, deg: float) -> str:
+    return f"{km_text(km)} km, {deg:.0f}°"
+
+
+def _vector_steps(shapes: gpd.GeoDataFrame) -> list[tuple[int, int, float, float]]:
+    """(from tier, to tier, km, bearing) of each diffusion vector, in tier order."""
+    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")
+    first = int(shapes.loc[shapes["kind"] == "mean_centre", "tier"].min()) if len(vectors) else 0
+    return [
+        (first, int(t), float(km), float(deg))
+        for t, km, deg in zip(
+            vectors["tier"], vectors["length_km"], vectors["bearing_deg"], strict=True
+        )
+    ]
+
+
+def _add_vector_table(fmap: folium.Map, word: str, steps: list) -> None:
+    """A small table of the vectors at the map's lower left (escaped; no template braces)."""
+    import folium
+
+    rows = "".join(
+        f"<tr><td>{a} → {b}</td><td>{km_text(km)}</td><td>{deg:.0f}°</td></tr>"
+        for a, b, km, deg in steps
+    )
+    html = (
+        '<div class="geotool-vectors" style="position:absolute;bottom:40px;left:10px;'
+        "z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;font:12px sans-serif;"
+        'border:1px solid #bbb;border-radius:4px"><table class="geotool-vector-table">'
+        f'<caption style="font-weight:bold;text-align:left">{escape(word)} diffusion '
+        f"(mean centre of {escape(word)} 1 → {escape(word)} t)</caption>"
+        "<tr><th>from → to</th><th>km</th><th>bearing</th></tr>"
+        f"{rows}</table></div>"
+    )
+    braces = html.replace("{", "&#123;").replace("}", "&#125;")  # rendered as a template
+    fmap.get_root().html.add_child(folium.Element(braces))  # type: ignore[attr-defined]
 
 
 def cluster_colours(polygons: gpd.GeoDataFrame) -> dict[str, str]:

@@ -20,16 +20,19 @@ from geotool.maps.figure import WORDS, Overlay, style, to_figure, validate
 from geotool.maps.pages import (
     JOIN_COLOURS,
     P_COLOURS,
-    TIER_COLOURS,
     cluster_colours,
+    km_text,
     marked_points,
+    tier_palette,
 )
 
 if TYPE_CHECKING:
     import geopandas as gpd
     from matplotlib.figure import Figure
 
-__all__ = ["NOT_SIGNIFICANT", "NOT_TESTED", "OUTSIDE", "moran_figure", "report_figures"]
+__all__ = [
+    "NOT_SIGNIFICANT", "NOT_TESTED", "OUTSIDE", "moran_figure", "report_figures", "vector_lines"
+]  # fmt: skip
 
 #: Tested, not significant / not tested (in the universe) / outside the universe.
 NOT_SIGNIFICANT = "#c8c8c8"
@@ -63,10 +66,7 @@ def _map(column: pd.Series, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
 
 
 def _tiers(info: pd.DataFrame, words: Mapping[str, Any]) -> tuple[dict, dict]:
-    """The tiers' legend labels (with the report's rank ranges) and colours."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
+    """The tiers' legend labels (with the report's rank ranges) and colours (the web's)."""
     tiers = sorted(int(t) for t in info["tier"].dropna().unique())
     ranks = info.attrs.get("tier_ranks") or {}
     if "industrial_rank" in info.columns and ranks and set(tiers) <= set(ranks):
@@ -74,35 +74,85 @@ def _tiers(info: pd.DataFrame, words: Mapping[str, Any]) -> tuple[dict, dict]:
                   for t in tiers}  # fmt: skip
     else:
         labels = {t: words["tier"].format(t=t) for t in tiers}
-    if set(tiers) <= set(TIER_COLOURS):
-        return labels, {t: TIER_COLOURS[t] for t in tiers}
-    cm = colormaps["Reds_r"].resampled(len(tiers) + 1)
-    return labels, {t: to_hex(cm(i)) for i, t in enumerate(tiers)}
+    palette = tier_palette(max(tiers, default=1))
+    return labels, {t: palette[t] for t in tiers}
 
 
-def _tier_map(info: pd.DataFrame, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
-    """Ranked units by tier (the report's four tiers, or a user's), unranked apart."""
+def _tier_map(
+    info: pd.DataFrame,
+    opts: Mapping[str, Any],
+    shapes: gpd.GeoDataFrame | None = None,
+    **kwargs: Any,
+) -> Figure:
+    """Ranked units by tier (the report's four tiers, or a user's), unranked apart.
+
+    With ``shapes`` (:func:`geotool.tiers.shapes`): each tier's ellipse and mean centre
+    in its colour, and the diffusion vectors' lengths and bearings beside the map.
+    """
     words = _T[opts["lang"]]
     labels, colours = _tiers(info, words)
+    if shapes is not None:
+        kwargs["overlays"] = _tier_overlays(shapes, words)
+        kwargs["legend_note"] = "\n".join(vector_lines(shapes, words["steps"], words["step"]))
     return _map(
         info["tier"], opts, colours=colours, labels=labels, missing_label=words["not_ranked"],
         legend_title=words["tiers"], **kwargs,
     )  # fmt: skip
 
 
+def vector_lines(shapes: gpd.GeoDataFrame, heading: str, step: str) -> list[str]:
+    """The diffusion vectors of ``shapes`` as text: ``heading``, then one ``step`` each.
+
+    ``step`` is formatted with ``a``, ``b`` (tiers), ``km`` (:func:`km_text`) and ``deg``; the
+    numbers are the vectors table's (``tables/tiers_vectors_*.csv``), carried by shapes.
+    """
+    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")
+    first = shapes.loc[shapes["kind"] == "mean_centre", "tier"].min()
+    rows = [step.format(a=int(first), b=int(t), km=km_text(km), deg=deg)
+            for t, km, deg in zip(vectors["tier"], vectors["length_km"], vectors["bearing_deg"],
+                                  strict=True)]  # fmt: skip
+    return [heading, *rows] if rows else []
+
+
+_DASHES = ("solid", "dashed", "dashdot", "dotted")
+
+
 def _tier_overlays(shapes: gpd.GeoDataFrame, words: Mapping[str, Any]) -> list[Overlay]:
-    """Each tier's standard-deviational ellipse and mean centre, and the diffusion vectors."""
-    centres = shapes[shapes["kind"] == "mean_centre"].copy()
-    centres["text"] = [str(int(t)) for t in centres["tier"]]
-    return [
-        Overlay(shapes[shapes["kind"] == "ellipse"], words["ellipse"],
-                {"color": "#08519c", "linewidth": 1.1, "linestyle": "dashed"}),
-        Overlay(shapes[shapes["kind"] == "vector"], words["vector"],
-                {"color": "#000000", "linewidth": 1.4, "arrow": True}),
-        Overlay(centres, words["centre"],
-                {"color": "#08519c", "facecolor": "#ffffff", "markersize": 28,
-                 "linewidth": 1.2, "zorder": 7}, text="text"),
-    ]  # fmt: skip
+    """Each tier's ellipse and mean centre in its colour, the vectors, the centres' path.
+
+    Colours are :func:`geotool.maps.pages.tier_palette`'s (the tiers' fills); each
+    ellipse has its own dash over a white halo; the centres' labels fan out on leader
+    lines, so that close centres' do not overlap.
+    """
+    import geopandas as gpd
+    import shapely
+
+    tiers = sorted(int(t) for t in shapes["tier"].dropna().unique())
+    palette = tier_palette(max(tiers, default=1))
+    kind = shapes["kind"]
+    out: list[Overlay] = []
+    for i, t in enumerate(tiers):
+        ring = shapes[(kind == "ellipse") & (shapes["tier"] == t)]
+        dash = _DASHES[i % len(_DASHES)]
+        out += [Overlay(ring, "", {"color": "#ffffff", "linewidth": 2.6, "zorder": 4}),
+                Overlay(ring, words["tier_shape"].format(t=t),
+                        {"color": palette[t], "linewidth": 1.3, "linestyle": dash,
+                         "zorder": 4.1})]  # fmt: skip
+    centres = shapes[kind == "mean_centre"].sort_values("tier")
+    path = gpd.GeoSeries([shapely.LineString(shapely.get_coordinates(centres.geometry))],
+                         crs=shapes.crs)  # fmt: skip
+    if len(centres) > 1:
+        out.append(Overlay(path, words["path"], {"color": "#555555", "linewidth": 0.6,
+                                                 "linestyle": "dotted", "zorder": 5}))  # fmt: skip
+    arrow = {"color": "#000000", "linewidth": 1.0, "arrow": True, "zorder": 6}
+    out.append(Overlay(shapes[kind == "vector"], words["vector"], arrow))
+    labelled = centres.assign(text=[str(int(t)) for t in centres["tier"]])
+    face = [palette[int(t)] for t in centres["tier"]]
+    out.append(Overlay(labelled, words["centre"],
+                       {"color": "#000000", "facecolor": face, "markersize": 30,
+                        "linewidth": 0.8, "zorder": 7, "leaders": 16,
+                        "text_colors": ["#000000"] * len(face)}, text="text"))  # fmt: skip
+    return out
 
 
 def _clusters(
@@ -281,8 +331,7 @@ def report_figures(
         source = ("数据：" if lang == "zh" else "Data: ") + source
     opts: dict[str, Any] = {"lang": lang, "source": source, "units": units}
     yield "rankings", _tier_map(info, opts, title=title or words["rankings"])
-    yield "tiers", _tier_map(info, opts, title=words["diffusion"],
-                             overlays=_tier_overlays(shapes, words))  # fmt: skip
+    yield "tiers", _tier_map(info, opts, shapes, title=words["diffusion"])
     if membership is not None and polygons is not None:
         ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
         yield "clusters", _clusters(membership, polygons, ranked, marked_name, opts)
