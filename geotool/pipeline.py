@@ -295,9 +295,10 @@ def _tiers(run: Run) -> None:
         if "yearly_centres" in res:
             run.table(f"tables/tiers_yearly_centres_{name}.csv", res["yearly_centres"])
         run.write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
-        for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
-            run.table(f"tables/tiers_mobility_{name}_{step.replace('->', '_')}.csv",
-                      matrix.reset_index())  # fmt: skip
+        if res.get("mobility"):  # tier transitions, year to year: one long table
+            from geotool import dynamics
+
+            run.table(f"tables/tiers_mobility_{name}.csv", dynamics.mobility_table(res["mobility"]))
         out[name] = _tier_summary(tt, res)
     run.summary["tiers"] = out
     run.results["tier_shapes"] = shapes
@@ -562,8 +563,20 @@ def _no_clusters(run: Run) -> str | None:
 
 
 def _dynamics(run: Run) -> None:
-    """A panel's dynamics: Moran's I by year, rank mobility, Markov chains."""
+    """A panel's dynamics: Moran's I by year (and its chart), rank mobility, Markov chains."""
+    from geotool.maps import charts
+    from geotool.maps.figure import figure_bytes
+
     run.summary |= run.analysis.extra(run.write, **run.perm)
+    lang = lang_of(run.study, run.analysis)
+    for key, res in run.summary.get("dynamics", {}).items():
+        frame = pd.DataFrame.from_dict(res["moran_by_year"], orient="index")
+        frame = frame.rename(columns={"value": "moran_i"}).rename_axis("year").reset_index()
+        fig = charts.moran_by_year_chart(frame, lang, n=res["units"],
+                                         permutations=res.get("permutations", 0))  # fmt: skip
+        for ext in dict.fromkeys(("png", *run.study.figures)):
+            run.write(f"figures/moran_by_year_{key}.{ext}",
+                      figure_bytes(fig, ext, dpi=run.study.dpi))  # fmt: skip
 
 
 def _renderers(run: Run) -> None:
