@@ -53,9 +53,9 @@ __all__ = [
     "class_centres",
     "lisa_markov",
     "markov",
+    "mobility_table",
     "moran_by_year",
     "panel",
-    "mobility_table",
     "rank_mobility",
     "report_tables",
     "spatial_markov",
@@ -1089,15 +1089,18 @@ def mobility_table(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
     frames = []
     for step, matrix in matrices.items():
         a, b = (int(y) for y in step.split("->"))
-        long = matrix.rename_axis(index="from", columns="to").stack().rename("count")
-        long = long.reset_index().astype({"from": str, "to": str})
+        long = matrix.rename_axis(index="from", columns="to").reset_index().melt(
+            id_vars="from", var_name="to", value_name="count"
+        )
+        long = long.astype({"from": str, "to": str})
         long["n"] = long.groupby("from")["count"].transform("sum")
         long["probability"] = long["count"] / long["n"].where(long["n"] > 0)
         frames.append(long.assign(from_year=a, to_year=b))
     columns = ["from_year", "to_year", "from", "to", "count", "n", "probability"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(
-        columns=columns
-    )
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(frames, ignore_index=True)[columns]
+    return out.sort_values(["from_year", "from", "to"], kind="stable", ignore_index=True)
 
 
 def report_tables(found: dict[str, Any]) -> dict[str, pd.DataFrame]:

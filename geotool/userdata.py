@@ -998,8 +998,10 @@ def _dynamics(
             "permutations": int(by_year["permutations"].iloc[0]),
             "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),
             "tests": tables["tests"].to_dict(orient="records"),
-            "transitions": {c: tables[c].to_dict(orient="records")
-                            for c in ("markov", "spatial_markov", "lisa_markov")},  # fmt: skip
+            "transitions": {
+                c: tables[c].to_dict(orient="records")
+                for c in ("markov", "spatial_markov", "lisa_markov")
+            },
             "k": int(res["spatial_markov"]["k"]),
             "sentences": res["sentences"],
         }

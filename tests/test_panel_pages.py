@@ -78,7 +78,8 @@ def test_one_long_mobility_table_instead_of_a_file_per_pair_of_years(run):
     assert not [t for t in tables if re.search(r"_(19|20)\d\d", t)]  # no file per year
     mob = _table(run, "tiers_mobility_income")
     pairs = mob[["from_year", "to_year"]].drop_duplicates()
-    assert list(pairs.itertuples(index=False, name=None)) == list(zip(YEARS[:-1], YEARS[1:]))
+    steps = list(zip(YEARS[:-1], YEARS[1:], strict=True))
+    assert list(pairs.itertuples(index=False, name=None)) == steps
     # every pair moves the 48 states; the row n is the from-tier's units that year ...
     assert (mob.groupby(["from_year", "to_year"])["count"].sum() == 48).all()
     rows = mob.groupby(["from_year", "from"])

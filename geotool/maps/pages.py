@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 
 from geotool import boundaries, settings
+from geotool._errors import InputError
 from geotool._html import check_page, href
 from geotool.maps import (
     LISA_COLOURS,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIELDS", "JOIN_COLOURS", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
     "clusters_map", "index_page", "lisa_map", "marked_points", "panel_section", "tier_colours",
-    "tier_palette", "tiers_map"
+    "tier_palette", "tiers_map", "year_lisa_layers", "year_values_map"
 ]  # fmt: skip
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
@@ -99,13 +100,15 @@ def lisa_map(
     legend_title: str = "Local Moran (score = 101 - rank)",
     fields: dict[str, str] | None = None,
     joins: dict[str, pd.DataFrame] | None = None,
+    years: dict[str, dict[Any, pd.DataFrame]] | None = None,
     **kwargs: Any,
 ) -> folium.Map:
     """Local statistics per variable: local join counts (first), LISA classes, significance.
 
-    ``joins``: label -> :func:`geotool.autocorr.local_join_counts`. The legend names the
-    classes' rule (``attrs`` alpha, adjust, p_sided); units outside a statistic's
-    universe are blank ("not tested"), tested non-significant ones grey.
+    ``joins``: label -> :func:`geotool.autocorr.local_join_counts`; ``years``: label ->
+    {year: local statistics} of a panel, a LISA layer per year after the others. The
+    legend names the classes' rule (``attrs`` alpha, adjust, p_sided); units outside a
+    statistic's universe are blank ("not tested"), tested non-significant ones grey.
     """
     rules = dict.fromkeys(
         rule_text(float(v.attrs["alpha"]), str(v.attrs["adjust"]), v.attrs.get("p_sided"))
@@ -130,6 +133,8 @@ def lisa_map(
             [p <= 0.001, p <= 0.01, p <= 0.05], list(P_COLOURS)[:3], default="not significant"
         )
         layers.append(_layer(f"significance: {label}", local.index, keys, P_COLOURS, p.notna()))
+    for label, yearly in (years or {}).items():
+        layers += year_lisa_layers(label, yearly)
     legend = {f"join count {k}": v for k, v in JOIN_COLOURS.items()} if joins else {}
     legend.update(LISA_COLOURS)
     legend.update(
@@ -141,6 +146,47 @@ def lisa_map(
         layers, table=info, fields=fields or FIELDS, legend=legend, legend_title=legend_title,
         title=title, lines=lines, **kwargs,
     )  # fmt: skip
+
+
+def year_values_map(
+    wide: pd.DataFrame, *, label: str, title: str, k: int = 5, cmap: str = "YlOrRd",
+    **kwargs: Any,
+) -> folium.Map:  # fmt: skip
+    """A panel's values map: one layer per year (latest first, shown), switched in the control.
+
+    ``wide`` is units x years. Each year is cut in its own ``k`` quantiles (a unit's
+    place that year; the values are in the tooltips), so the legend names the classes,
+    not their bounds; a year's missing units are blank. Colours are codes, not copies of
+    the polygons: 81 years of 48 states add a few kB.
+    """
+    from geotool._classify import classify
+
+    layers, colours = [], []
+    for year in reversed(list(wide.columns)):
+        v = wide[year].dropna()
+        if v.nunique() < 2:
+            continue
+        v = pd.Series(v.to_numpy(float), index=pd.Index(v.index).astype(str), name=label)
+        colour_of, legend = classify(v, scheme="quantiles", k=min(k, v.nunique()), cmap=cmap)
+        layers.append({"name": f"{label} {year}", "colours": colour_of.to_dict()})
+        colours = colours or list(legend.values())
+    if not layers:
+        raise InputError(f"{label}: no year has two distinct values to map.")
+    legend = {f"{label}: class {i + 1} of {len(colours)} of the year" + (" (lowest)" if i == 0
+              else ""): c for i, c in enumerate(colours)}  # fmt: skip
+    kwargs.setdefault("fit", "coloured")
+    return unit_map(layers, title=title, legend=legend, legend_title=f"{label}, quantiles by year",
+                    **kwargs)  # fmt: skip
+
+
+def year_lisa_layers(label: str, yearly: dict[Any, pd.DataFrame]) -> list[dict[str, Any]]:
+    """One LISA class layer per year (latest first) of :func:`lisa_map`'s ``years``."""
+    ordered = sorted(yearly.items(), key=lambda item: item[0], reverse=True)
+    return [
+        _layer(f"LISA: {label} {year}", local.index, local["lisa_class"], LISA_COLOURS,
+               local["p_sim"].notna())
+        for year, local in ordered
+    ]  # fmt: skip
 
 
 def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
