@@ -161,7 +161,8 @@ def year_values_map(
     """
     from geotool._classify import classify
 
-    layers, colours = [], []
+    layers: list[dict[str, Any]] = []
+    colours: list[str] = []
     for year in reversed(list(wide.columns)):
         v = wide[year].dropna()
         if v.nunique() < 2:
