@@ -117,14 +117,12 @@ def test_moran_by_year_equals_esda_and_is_charted(run, us):
 
 
 def test_the_chart_draws_the_tables_numbers_and_names_its_years(run):
-    from matplotlib.collections import PathCollection
-
     from geotool.maps import charts
 
     table = _table(run, "dynamics_moran_by_year_income")
     fig = charts.moran_by_year_chart(table, "en", n=48, permutations=PERMUTATIONS)
     assert "1929–2009" in fig.axes[0].get_title(loc="left")
-    filled, hollow = (c.get_offsets() for c in fig.axes[0].findobj(PathCollection))
+    filled, hollow = (c.get_offsets() for c in fig.axes[0].collections)
     drawn = pd.DataFrame(np.vstack([filled, hollow]), columns=["year", "i"]).sort_values("year")
     np.testing.assert_allclose(drawn["i"], table["moran_i"], rtol=1e-12)
     assert len(filled) == (table["p_sim"] <= 0.05).sum()
