@@ -442,6 +442,8 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
+    if run.analysis.rows is not None and run.analysis.year_col:  # a panel: its latest year
+        what += f" ({run.analysis.rows[run.analysis.year_col].max()})"
     r["scatters"].append((var.key, local, f"{what}, {default} weights"))
     counts = local["lisa_class"].value_counts()
     done = [s for s in sensitivity if s not in skipped]
