@@ -170,3 +170,14 @@ def test_every_map_title_states_its_year(run):
         titles = re.findall(r"class=\"geotool-title\"[^>]*>([^<]*)<", text)
         titles += re.findall(r"<title>([^<]*)</title>", text)
         assert titles and all("2009" in t for t in titles), (page.name, titles)
+
+
+def test_values_and_lisa_maps_have_a_layer_per_year_and_stay_small(run):
+    values = (run / "maps" / "values_income.html").read_text(encoding="utf-8")
+    lisa = (run / "maps" / "lisa.html").read_text(encoding="utf-8")
+    for year in YEARS:
+        assert f'"name":"income {year}"' in values
+        assert f'"name":"LISA: income {year}"' in lisa
+    assert "showing 2009" in values and "a layer each in the control" in lisa
+    for page in (values, lisa):
+        assert len(page.encode("utf-8")) < 3e6
