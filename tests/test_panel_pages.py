@@ -154,7 +154,8 @@ def test_spatial_markov_equals_giddy_and_the_index_shows_it_with_row_n(run, us):
         cells = np.array([[_number(c) for c in r[keys:]] for r in found[1:]])
         n, cnt, p = cells[:, 0], cells[:, 1 : 1 + k], cells[:, 1 + k :]
         np.testing.assert_array_equal(n, cnt.sum(axis=1))  # n is the row's moves
-        np.testing.assert_allclose(np.nan_to_num(p), np.nan_to_num(cnt / n[:, None]), atol=6e-4)
+        share = np.divide(cnt, n[:, None], out=np.zeros_like(cnt), where=n[:, None] > 0)
+        np.testing.assert_allclose(np.nan_to_num(p), share, atol=6e-4)
     np.testing.assert_array_equal(
         np.array([[_number(c) for c in r[3:8]] for r in shown[0][1:]]), sm.T.reshape(25, 5)
     )
