@@ -262,8 +262,8 @@ def _yearly_locals(run: Run) -> dict[str, dict[Any, pd.DataFrame]]:
     in is left out and logged.
     """
     a, study, r = run.analysis, run.study, run.results
-    if a.rows is None or not a.year_col:
-        return {}
+    if a.rows is None or not a.year_col or a.rows[a.year_col].nunique() < 2:
+        return {}  # not a panel
     out: dict[str, dict[Any, pd.DataFrame]] = {}
     for var in a.variables:
         if var.variable not in a.rows.columns:
