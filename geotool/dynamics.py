@@ -53,10 +53,13 @@ __all__ = [
     "class_centres",
     "lisa_markov",
     "markov",
+    "mobility_table",
     "moran_by_year",
     "panel",
     "rank_mobility",
+    "report_tables",
     "spatial_markov",
+    "transition_table",
 ]
 
 #: How quantile classes are cut: over all years at once, or year by year.
@@ -387,6 +390,33 @@ def _libpysal_w(matrix: sp.csr_matrix) -> W:
     return W(neighbours, values, id_order=list(range(matrix.shape[0])), silence_warnings=True)
 
 
+#: What each chain's test tests (the ``meaning`` of its row): the test, H0, why its dof and p.
+TEST_MEANINGS: dict[tuple[str, str], str] = {
+    ("spatial_markov", "Q"): (
+        "Bickenbach-Bode Q (Pearson chi-square). H0: the transition probabilities are the "
+        "same whatever the neighbours' class. dof = sum over rows of (lag classes that start "
+        "in the row - 1) x (moves seen in the pooled row - 1): rows no unit starts in and "
+        "moves never seen do not count. Read this p."
+    ),
+    ("spatial_markov", "LR"): (
+        "Likelihood ratio test of Q's H0 (same dof as Q); a check on Q: far apart, the "
+        "chi-square approximation is poor (few moves per row)."
+    ),
+    ("spatial_markov", "chi2"): (
+        "giddy's x2: each lag class's chi-square against the pooled chain, summed - the same "
+        "statistic as Q - with dof m (k - 1)^2 counting every cell, seen or not. Where the "
+        "chains leave cells empty (units move one class at most) that dof is too large and p "
+        "too large (up to 1.0): shown for comparison with giddy; read Q's p."
+    ),
+    ("lisa_markov", "chi2"): (
+        "Pearson chi-square (Rey, Murray and Anselin 2011). H0: a unit's move between LISA "
+        "quadrants is what its own high/low chain and its neighbours' high/low chain give "
+        "when the two are independent. dof = (quadrants started from - 1) x (quadrants "
+        "expected - 1)."
+    ),
+}
+
+
 def _chi2_p(value: float, dof: int) -> float:
     """Upper tail of chi-square (``sf``: exact where giddy's ``1 - cdf`` rounds to 0)."""
     return float(stats.chi2.sf(value, dof)) if dof > 0 else float("nan")
@@ -704,8 +734,10 @@ def _verdict(p_value: float, alpha: float, found: str, not_found: str) -> str:
     return found if p_value <= alpha else not_found
 
 
-def _test(statistic: str, value: float, dof: int) -> dict[str, Any]:
-    return {"statistic": statistic, "value": value, "dof": dof, "p": _chi2_p(value, dof)}
+def _test(chain: str, statistic: str, value: float, dof: int) -> dict[str, Any]:
+    """A test's row: the statistic, its dof and p, and what it means (:data:`TEST_MEANINGS`)."""
+    return {"statistic": statistic, "value": value, "dof": dof, "p": _chi2_p(value, dof),
+            "meaning": TEST_MEANINGS[chain, statistic]}  # fmt: skip
 
 
 def spatial_markov(
@@ -794,9 +826,10 @@ def _homogeneity_tests(sm: Any, k: int, m: int) -> tuple[pd.DataFrame, pd.DataFr
     dof = int(sm.dof_hom)
     tests = pd.DataFrame(
         [
-            _test("Q", float(sm.Q), dof),
-            _test("LR", float(sm.LR), dof),
-            _test("chi2", float(sm.x2), m * (k - 1) ** 2),  # giddy: k (k - 1)^2
+            _test("spatial_markov", "Q", float(sm.Q), dof),
+            _test("spatial_markov", "LR", float(sm.LR), dof),
+            # giddy: k (k - 1)^2
+            _test("spatial_markov", "chi2", float(sm.x2), m * (k - 1) ** 2),
         ]
     )
     by_lag = pd.DataFrame(
@@ -938,7 +971,7 @@ def _lisa_test(
     order = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 1, 0, 0]])
     expected = counts.sum(axis=1)[:, None] * (order @ np.kron(own, nbr) @ order.T)
     value, _, dof = chi2(counts, expected)
-    return expected, _test("chi2", float(value), int(dof))
+    return expected, _test("lisa_markov", "chi2", float(value), int(dof))
 
 
 def _lisa_chain(y: np.ndarray, weights: Weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1023,3 +1056,68 @@ def analyse(
     out["dropped"] = out["spatial_markov"]["dropped"]
     out["sentences"] = [out[key]["sentence"] for key in ("markov", "spatial_markov", "lisa_markov")]
     return out
+
+
+# ---------------------------------------------------------------- tables for a report
+
+
+def transition_table(counts: pd.DataFrame, probabilities: pd.DataFrame) -> pd.DataFrame:
+    """A chain's transitions in one table: each row's ``n``, counts and probabilities.
+
+    One row per starting class (and lag class), the keys as columns; ``n`` is the row's
+    moves (the sum of its counts), ``count_<to>`` and ``p_<to>`` per class moved to.
+    """
+    c = counts.round().astype("int64")
+    out = pd.concat(
+        [
+            c.sum(axis=1).rename("n"),
+            c.rename(columns=lambda t: f"count_{t}"),
+            probabilities.rename(columns=lambda t: f"p_{t}"),
+        ],
+        axis=1,
+    )
+    out.columns.name = None
+    return out.reset_index()
+
+
+def mobility_table(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Year-to-year transition matrices (``"2018->2019"``: from x to) as one long table.
+
+    Columns ``from_year, to_year, from, to, count, n`` (the from row's units) and
+    ``probability`` (count / n); one row per cell, so 80 pairs of years are one file.
+    """
+    frames = []
+    for step, matrix in matrices.items():
+        a, b = (int(y) for y in step.split("->"))
+        long = matrix.rename_axis(index="from", columns="to").reset_index().melt(
+            id_vars="from", var_name="to", value_name="count"
+        )
+        long = long.astype({"from": str, "to": str})
+        long["n"] = long.groupby("from")["count"].transform("sum")
+        long["probability"] = long["count"] / long["n"].where(long["n"] > 0)
+        frames.append(long.assign(from_year=a, to_year=b))
+    columns = ["from_year", "to_year", "from", "to", "count", "n", "probability"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(frames, ignore_index=True)[columns]
+    return out.sort_values(["from_year", "from", "to"], kind="stable", ignore_index=True)
+
+
+def report_tables(found: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """:func:`analyse`'s results as a report's long tables, one per kind of result.
+
+    ``moran_by_year`` (a row per year), ``rank_mobility`` (per pair of years),
+    ``markov``, ``spatial_markov`` and ``lisa_markov`` (:func:`transition_table`) and
+    ``tests`` (every chain's tests with their ``meaning``).
+    """
+    chains = ("markov", "spatial_markov", "lisa_markov")
+    tests = pd.concat(
+        [found[c]["tests"].assign(chain=c) for c in ("spatial_markov", "lisa_markov")],
+        ignore_index=True,
+    )
+    return {
+        "moran_by_year": found["moran_by_year"],
+        "rank_mobility": found["rank_mobility"],
+        **{c: transition_table(found[c]["counts"], found[c]["probabilities"]) for c in chains},
+        "tests": tests[["chain", "statistic", "value", "dof", "p", "meaning"]],
+    }

@@ -177,8 +177,13 @@ def _pages(
     locals_: dict[str, pd.DataFrame],
     joins: dict[str, pd.DataFrame],
     tier_shapes: gpd.GeoDataFrame,
+    yearly: dict[str, dict[Any, pd.DataFrame]] | None = None,
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
-    """Write the run's map pages; their sizes (bytes), the linked views, the files."""
+    """Write the run's map pages; their sizes (bytes), the linked views, the files.
+
+    ``yearly`` (a panel: label -> {year: local statistics}) adds a layer per year to the
+    values and LISA maps.
+    """
     from geotool.maps import pages as figures
     from geotool.maps import to_html
 
@@ -191,12 +196,16 @@ def _pages(
     values_maps = analysis.values_map(info, opts)
     if not isinstance(values_maps, dict):
         values_maps = {"rankings.html": values_maps}
+    if yearly:  # a panel: the values maps get a layer per year
+        values_maps |= _year_values_maps(analysis, info, fields, opts)
     built = {
         **values_maps,
         "lisa.html": figures.lisa_map(
             {v.label: locals_[v.key] for v in analysis.variables}, info,
-            title=f"LISA clusters · {analysis.title}", legend_title=analysis.lisa_legend,
-            fields=fields, joins=joins, **opts,
+            title=f"LISA clusters · {analysis.title}"
+            + (" (other years: a layer each in the control)" if yearly else ""),
+            legend_title=analysis.lisa_legend,
+            fields=fields, joins=joins, years=yearly, **opts,
         ),
         "tiers.html": figures.tiers_map(
             info, tier_shapes, title=f"Tier diffusion · {analysis.title}", fields=fields,
@@ -215,6 +224,60 @@ def _pages(
         files.append(f"maps/{fname}")
     linked = _linked_pages(analysis, folder, locals_, opts.get("geo"), sizes=sizes, files=files)
     return sizes, linked, files
+
+
+def _panel_wide(analysis: Analysis, var: Variable) -> pd.DataFrame:
+    """A panel variable's values as units (its universe) x years."""
+    assert analysis.rows is not None and analysis.year_col
+    rows = analysis.rows.rename_axis("unit").reset_index()
+    wide = rows.pivot_table(index="unit", columns=analysis.year_col, values=var.variable,
+                            aggfunc="first")  # fmt: skip
+    return wide.reindex(var.data.index)
+
+
+def _year_values_maps(
+    analysis: Analysis, info: pd.DataFrame, fields: dict[str, str], opts: dict[str, Any]
+) -> dict[str, Any]:
+    """Each variable's values map of a panel: a layer per year, the latest shown."""
+    from geotool.maps import pages as figures
+
+    out = {}
+    for var in analysis.variables:
+        if analysis.rows is None or var.variable not in analysis.rows.columns:
+            continue
+        wide = _panel_wide(analysis, var)
+        y0, y1 = wide.columns[0], wide.columns[-1]
+        title = (f"{analysis.title} · {var.label} by year, {y0}–{y1}: showing {y1} "
+                 "(switch years in the layer control)")  # fmt: skip
+        out[f"values_{var.key}.html"] = figures.year_values_map(
+            wide, label=var.label, title=title, table=info, fields=fields, **opts
+        )
+    return out
+
+
+def _yearly_locals(run: Run) -> dict[str, dict[Any, pd.DataFrame]]:
+    """A panel's local Moran of each variable in each year (the LISA map's year layers).
+
+    The study's weights, adjustment, sides and permutations; a year a unit lacks a value
+    in is left out and logged.
+    """
+    a, study, r = run.analysis, run.study, run.results
+    if a.rows is None or not a.year_col or a.rows[a.year_col].nunique() < 2:
+        return {}  # not a panel
+    out: dict[str, dict[Any, pd.DataFrame]] = {}
+    for var in a.variables:
+        if var.variable not in a.rows.columns:
+            continue
+        wide, w = _panel_wide(a, var), r["default_weights"][var.key]
+        gaps = [str(y) for y in wide.columns if wide[y].isna().any()]
+        if gaps:
+            log(f"LISA map of {var.label}: no layer for {', '.join(gaps)} (units without a value)")
+        out[var.label] = {
+            year: autocorr.local_stats(wide[year].rename(f"{var.label} {year}"), w,
+                                       adjust=study.adjust, sided=study.sided, **run.perm)
+            for year in wide.columns if str(year) not in gaps
+        }  # fmt: skip
+    return out
 
 
 def _linked_pages(
@@ -295,9 +358,10 @@ def _tiers(run: Run) -> None:
         if "yearly_centres" in res:
             run.table(f"tables/tiers_yearly_centres_{name}.csv", res["yearly_centres"])
         run.write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
-        for step, matrix in res.get("mobility", {}).items():  # tier transitions, year to year
-            run.table(f"tables/tiers_mobility_{name}_{step.replace('->', '_')}.csv",
-                      matrix.reset_index())  # fmt: skip
+        if res.get("mobility"):  # tier transitions, year to year: one long table
+            from geotool import dynamics
+
+            run.table(f"tables/tiers_mobility_{name}.csv", dynamics.mobility_table(res["mobility"]))
         out[name] = _tier_summary(tt, res)
     run.summary["tiers"] = out
     run.results["tier_shapes"] = shapes
@@ -378,6 +442,8 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
+    if run.analysis.rows is not None and run.analysis.year_col:  # a panel: its latest year
+        what += f" ({run.analysis.rows[run.analysis.year_col].max()})"
     r["scatters"].append((var.key, local, f"{what}, {default} weights"))
     counts = local["lisa_class"].value_counts()
     done = [s for s in sensitivity if s not in skipped]
@@ -510,7 +576,7 @@ def _maps(run: Run) -> None:
     r |= {"membership": membership, "info": info}
     r["pages"] = r["paging"].submit(
         info=info, fields=fields, membership=membership, locals_=r["locals"],
-        joins=r["joins"], tier_shapes=r["tier_shapes"][first_tiers],
+        joins=r["joins"], tier_shapes=r["tier_shapes"][first_tiers], yearly=_yearly_locals(run),
     )  # fmt: skip
 
 
@@ -562,8 +628,20 @@ def _no_clusters(run: Run) -> str | None:
 
 
 def _dynamics(run: Run) -> None:
-    """A panel's dynamics: Moran's I by year, rank mobility, Markov chains."""
+    """A panel's dynamics: Moran's I by year (and its chart), rank mobility, Markov chains."""
+    from geotool.maps import charts
+    from geotool.maps.figure import figure_bytes
+
     run.summary |= run.analysis.extra(run.write, **run.perm)
+    lang = lang_of(run.study, run.analysis)
+    for key, res in run.summary.get("dynamics", {}).items():
+        frame = pd.DataFrame.from_dict(res["moran_by_year"], orient="index")
+        frame = frame.rename(columns={"value": "moran_i"}).rename_axis("year").reset_index()
+        fig = charts.moran_by_year_chart(frame, lang, n=res["units"],
+                                         permutations=res.get("permutations", 0))  # fmt: skip
+        for ext in dict.fromkeys(("png", *run.study.figures)):
+            run.write(f"figures/moran_by_year_{key}.{ext}",
+                      figure_bytes(fig, ext, dpi=run.study.dpi))  # fmt: skip
 
 
 def _renderers(run: Run) -> None:

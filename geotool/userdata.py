@@ -11,7 +11,6 @@ a panel's dynamics. The universe is the table's own units (in a panel's latest y
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -975,7 +974,6 @@ def _dynamics(
     from geotool import dynamics
 
     weights, k = study.weights or "queen", study.markov_k
-    chains = ("markov", "spatial_markov", "lisa_markov")
     log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
     out: dict[str, Any] = {}
     for col in t.value_cols:
@@ -986,18 +984,11 @@ def _dynamics(
         classes = int(min(k, p.wide.nunique().min()))
         res = dynamics.analyse(p, w, k=max(classes, 2), permutations=permutations, seed=seed)
 
-        def put(name: str, frame: pd.DataFrame, *, index: bool = False) -> None:
-            data = frame.reset_index() if index else frame
-            write(f"tables/dynamics_{name}_{key}.csv", to_csv_bytes(data))  # noqa: B023
-
-        put("moran_by_year", res["moran_by_year"])
-        put("rank_mobility", res["rank_mobility"])
-        for chain, part in itertools.product(chains, ("counts", "probabilities")):
-            put(f"{chain}_{part}", res[chain][part], index=True)
-        put("spatial_markov_tests", res["spatial_markov"]["tests"])
-        put("lisa_markov_tests", res["lisa_markov"]["tests"])
+        tables = dynamics.report_tables(res)  # one long table per kind of result
+        for name, frame in tables.items():
+            write(f"tables/dynamics_{name}_{key}.csv", to_csv_bytes(frame))
         if len(res["dropped"]):
-            put("dropped", res["dropped"], index=True)
+            write(f"tables/dynamics_dropped_{key}.csv", to_csv_bytes(res["dropped"].reset_index()))
         by_year = res["moran_by_year"]
         out[key] = {
             "label": col,
@@ -1005,12 +996,20 @@ def _dynamics(
             "units": len(p.wide),
             "dropped": len(res["dropped"]),
             "moran_by_year": {
-                int(y): {"value": float(v), "p_sim": float(ps)}
-                for y, v, ps in zip(
-                    by_year["year"], by_year["moran_i"], by_year["p_sim"], strict=True
+                int(y): {"value": float(v), "p_sim": float(ps), "expected": float(e)}
+                for y, v, ps, e in zip(
+                    by_year["year"], by_year["moran_i"], by_year["p_sim"], by_year["expected"],
+                    strict=True,
                 )
             },
+            "permutations": int(by_year["permutations"].iloc[0]),
             "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),
+            "tests": tables["tests"].to_dict(orient="records"),
+            "transitions": {
+                c: tables[c].to_dict(orient="records")
+                for c in ("markov", "spatial_markov", "lisa_markov")
+            },
+            "k": int(res["spatial_markov"]["k"]),
             "sentences": res["sentences"],
         }
     return {"dynamics": out}

@@ -272,8 +272,8 @@ def test_panel_with_several_rates_through_the_cli(own_geometry, tmp_path):
     assert all(v["value"] > 0.2 for v in first["moran_by_year"].values())
     tables = {p.name for p in (out / "tables").iterdir()}
     key = next(iter(dyn))
-    for name in ("moran_by_year", "rank_mobility", "spatial_markov_probabilities",
-                 "lisa_markov_counts", "markov_counts"):  # fmt: skip
+    for name in ("moran_by_year", "rank_mobility", "spatial_markov", "lisa_markov", "markov",
+                 "tests"):  # one long table per kind of result  # fmt: skip
         assert f"dynamics_{name}_{key}.csv" in tables
     assert any(n.startswith("lisa_bv_") for n in tables)
     assert "Moran's I by year" in proc.stderr and "neighbours" in proc.stderr

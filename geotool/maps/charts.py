@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "class_breaks", "convergence_chart", "dimension_maps", "group_label", "inequality_chart",
-    "sigma_chart", "theil_group_chart",
+    "moran_by_year_chart", "sigma_chart", "theil_group_chart",
 ]  # fmt: skip
 
 _WORDS: dict[str, dict[str, str]] = {
@@ -662,3 +662,57 @@ def _panel_legend(
               [t for t, _ in legend], loc="lower left", fontsize=5.5, frameon=False,
               handlelength=1.2, handleheight=0.8, labelspacing=0.25, borderaxespad=0,
               title=words["classes"], title_fontsize=5.5, alignment="left")  # fmt: skip
+
+
+# ---------------------------------------------------------------- a panel's Moran's I
+
+_MORAN_WORDS = {
+    "en": {
+        "title": "Moran's I by year, {y0}–{y1} ({n} units)", "i": "Moran's I",
+        "year": "year", "sig": "p ≤ {alpha:g} (permutation)", "not": "p > {alpha:g}",
+        "expected": "E[I] = −1/(n − 1)",
+        "caption": "Global Moran's I of each year over the same {n} units; filled: "
+                   "significant at {alpha:g} ({perms} permutations, one-sided), {k} of {t} years.",
+    },
+    "zh": {
+        "title": "{y0}–{y1} 年逐年全局 Moran's I（{n} 个单元）", "i": "Moran's I",
+        "year": "年份", "sig": "p ≤ {alpha:g}（置换检验）", "not": "p > {alpha:g}",
+        "expected": "期望值 E[I] = −1/(n − 1)",
+        "caption": "同一组 {n} 个单元逐年的全局 Moran's I；实心点：在 {alpha:g} 水平显著"
+                   "（{perms} 次置换，单侧），{t} 年中有 {k} 年。",
+    },
+}  # fmt: skip
+
+
+def moran_by_year_chart(
+    frame: pd.DataFrame, lang: str = "en", *, n: int, permutations: int, alpha: float = 0.05
+) -> Figure:
+    """Moran's I by year, the years with permutation ``p_sim <= alpha`` filled.
+
+    ``frame`` is :func:`geotool.dynamics.moran_by_year`'s result (``year, moran_i,
+    p_sim, expected``); the title states the years, the caption the test.
+    """
+    _words(lang)
+    words = _MORAN_WORDS[lang]
+    frame = _need(frame, ["year", "moran_i", "p_sim", "expected"], "frame",
+                  "dynamics.moran_by_year(...)'s result")  # fmt: skip
+    years, value = frame["year"].to_numpy(int), frame["moran_i"].to_numpy(float)
+    sig = frame["p_sim"].to_numpy(float) <= alpha
+    y0, y1 = int(years.min()), int(years.max())
+    with style():
+        fig = _new_figure((7.0, 4.4))
+        ax = fig.add_axes((0.11, 0.2, 0.86, 0.68))
+        ax.plot(years, value, color=_BETWEEN, linewidth=1.2, zorder=2)
+        ax.scatter(years[sig], value[sig], s=18, color=_BETWEEN, zorder=3,
+                   label=words["sig"].format(alpha=alpha))  # fmt: skip
+        ax.scatter(years[~sig], value[~sig], s=18, facecolors="white", edgecolors=_BETWEEN,
+                   zorder=3, label=words["not"].format(alpha=alpha))  # fmt: skip
+        ax.plot(years, frame["expected"].to_numpy(float), color=_LINE, linestyle="--",
+                linewidth=0.8, label=words["expected"])  # fmt: skip
+        ax.set_xlabel(words["year"], fontsize=9)
+        ax.set_ylabel(words["i"], fontsize=9)
+        ax.legend(fontsize=8, frameon=False)
+        ax.set_title(words["title"].format(y0=y0, y1=y1, n=n), fontsize=11, loc="left")
+        _caption(fig, words["caption"].format(n=n, alpha=alpha, perms=permutations,
+                                              k=int(sig.sum()), t=len(years)))  # fmt: skip
+    return fig

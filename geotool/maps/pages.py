@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 from geotool import boundaries, settings
+from geotool._errors import InputError
 from geotool._html import check_page, href
 from geotool.maps import (
     LISA_COLOURS,
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIELDS", "JOIN_COLOURS", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
-    "clusters_map", "index_page", "km_text", "lisa_map", "marked_points", "regression_page",
-    "regression_section", "tier_colours", "tier_palette", "tiers_map"
+    "clusters_map", "index_page", "km_text", "lisa_map", "marked_points", "panel_section",
+    "regression_page", "regression_section", "tier_colours", "tier_palette", "tiers_map",
+    "year_lisa_layers", "year_values_map"
 ]  # fmt: skip
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
@@ -100,13 +102,15 @@ def lisa_map(
     legend_title: str = "Local Moran (score = 101 - rank)",
     fields: dict[str, str] | None = None,
     joins: dict[str, pd.DataFrame] | None = None,
+    years: dict[str, dict[Any, pd.DataFrame]] | None = None,
     **kwargs: Any,
 ) -> folium.Map:
     """Local statistics per variable: local join counts (first), LISA classes, significance.
 
-    ``joins``: label -> :func:`geotool.autocorr.local_join_counts`. The legend names the
-    classes' rule (``attrs`` alpha, adjust, p_sided); units outside a statistic's
-    universe are blank ("not tested"), tested non-significant ones grey.
+    ``joins``: label -> :func:`geotool.autocorr.local_join_counts`; ``years``: label ->
+    {year: local statistics} of a panel, a LISA layer per year after the others. The
+    legend names the classes' rule (``attrs`` alpha, adjust, p_sided); units outside a
+    statistic's universe are blank ("not tested"), tested non-significant ones grey.
     """
     rules = dict.fromkeys(
         rule_text(float(v.attrs["alpha"]), str(v.attrs["adjust"]), v.attrs.get("p_sided"))
@@ -131,6 +135,8 @@ def lisa_map(
             [p <= 0.001, p <= 0.01, p <= 0.05], list(P_COLOURS)[:3], default="not significant"
         )
         layers.append(_layer(f"significance: {label}", local.index, keys, P_COLOURS, p.notna()))
+    for label, yearly in (years or {}).items():
+        layers += year_lisa_layers(label, yearly)
     legend = {f"join count {k}": v for k, v in JOIN_COLOURS.items()} if joins else {}
     legend.update(LISA_COLOURS)
     legend.update(
@@ -142,6 +148,48 @@ def lisa_map(
         layers, table=info, fields=fields or FIELDS, legend=legend, legend_title=legend_title,
         title=title, lines=lines, **kwargs,
     )  # fmt: skip
+
+
+def year_values_map(
+    wide: pd.DataFrame, *, label: str, title: str, k: int = 5, cmap: str = "YlOrRd",
+    **kwargs: Any,
+) -> folium.Map:  # fmt: skip
+    """A panel's values map: one layer per year (latest first, shown), switched in the control.
+
+    ``wide`` is units x years. Each year is cut in its own ``k`` quantiles (a unit's
+    place that year; the values are in the tooltips), so the legend names the classes,
+    not their bounds; a year's missing units are blank. Colours are codes, not copies of
+    the polygons: 81 years of 48 states add a few kB.
+    """
+    from geotool._classify import classify
+
+    layers: list[dict[str, Any]] = []
+    colours: list[str] = []
+    for year in reversed(list(wide.columns)):
+        v = wide[year].dropna()
+        if v.nunique() < 2:
+            continue
+        v = pd.Series(v.to_numpy(float), index=pd.Index(v.index).astype(str), name=label)
+        colour_of, legend = classify(v, scheme="quantiles", k=min(k, v.nunique()), cmap=cmap)
+        layers.append({"name": f"{label} {year}", "colours": colour_of.to_dict()})
+        colours = colours or list(legend.values())
+    if not layers:
+        raise InputError(f"{label}: no year has two distinct values to map.")
+    legend = {f"{label}: class {i + 1} of {len(colours)} of the year" + (" (lowest)" if i == 0
+              else ""): c for i, c in enumerate(colours)}  # fmt: skip
+    kwargs.setdefault("fit", "coloured")
+    return unit_map(layers, title=title, legend=legend, legend_title=f"{label}, quantiles by year",
+                    **kwargs)  # fmt: skip
+
+
+def year_lisa_layers(label: str, yearly: dict[Any, pd.DataFrame]) -> list[dict[str, Any]]:
+    """One LISA class layer per year (latest first) of :func:`lisa_map`'s ``years``."""
+    ordered = sorted(yearly.items(), key=lambda item: item[0], reverse=True)
+    return [
+        _layer(f"LISA: {label} {year}", local.index, local["lisa_class"], LISA_COLOURS,
+               local["p_sim"].notna())
+        for year, local in ordered
+    ]  # fmt: skip
 
 
 def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
@@ -469,6 +517,94 @@ def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
     return tiers, "".join(inputs)
 
 
+#: What each transition table shows, in a plain sentence above it.
+_CHAINS = {
+    "spatial_markov": (
+        "Spatial Markov chain",
+        "Moves between the {k} quantile classes of {label} from one year to the next (1 = "
+        "lowest), split by the class of the unit's neighbours' average in the starting year "
+        "(lag class). Each row: the units that started in a class, how many moves (n, the "
+        "row's counts summed), where they went (counts) and the shares (probability = count "
+        "/ n). Rows that differ between lag classes mean a unit's move goes with its "
+        "neighbourhood.",
+    ),
+    "lisa_markov": (
+        "LISA Markov chain",
+        "Moves of {label} between the Moran scatter plot's quadrants from one year to the "
+        "next: HH high among high neighbours, LH low among high, LL low among low, HL high "
+        "among low. Each row: n moves out of the quadrant (its counts summed), the counts "
+        "and the probabilities (count / n). A large diagonal: the map's clusters persist.",
+    ),
+}
+
+
+def _transition_html(rows: list[dict[str, Any]]) -> str:
+    """A transition table: keys, ``n``, the counts, then the probabilities (given rows)."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    keys = cols[: cols.index("n")]
+    counts = [c for c in cols if c.startswith("count_")]
+    probs = [c for c in cols if c.startswith("p_")]
+    names = {"lag_class": "lag class", "from": "from"}
+    header = [names.get(k, k) for k in keys] + ["n"]
+    header += [f"→ {c[6:]}" for c in counts] + [f"P(→ {c[2:]})" for c in probs]
+    body = [
+        [escape(r[k]) for k in keys] + [_num(r["n"])] + [_num(r[c]) for c in counts]
+        + [_num(r[c]) for c in probs]
+        for r in rows
+    ]  # fmt: skip
+    return _table(header, body, "num transitions")
+
+
+def _moran_line(res: dict[str, Any]) -> str:
+    """Moran's I by year in one sentence: first and last year, years significant."""
+    by_year = {int(y): v for y, v in res.get("moran_by_year", {}).items()}
+    if not by_year:
+        return ""
+    y0, y1 = min(by_year), max(by_year)
+    sig = sum(v["p_sim"] <= 0.05 for v in by_year.values())
+    return (
+        f"Moran's I of {res.get('label', '')} went from {_num(by_year[y0]['value'])} ({y0}) to "
+        f"{_num(by_year[y1]['value'])} ({y1}); p ≤ 0.05 (permutation) in {sig} of "
+        f"{len(by_year)} years."
+    )
+
+
+def panel_section(summary: dict[str, Any]) -> str:
+    """The panel's part of the index: Moran's I by year, the transition tables, the tests.
+
+    Empty without a panel (``summary["dynamics"]``). Every value is escaped.
+    """
+    blocks = []
+    files = summary.get("files") or []
+    for key, res in summary.get("dynamics", {}).items():
+        label, years = str(res.get("label", key)), res.get("years") or [""]
+        png = f"figures/moran_by_year_{key}.png"
+        parts = [
+            f"<h3>{escape(label)} <small>({escape(years[0])}–{escape(years[-1])}, "
+            f"{_num(res.get('units'))} units)</small></h3><p>{escape(_moran_line(res))}</p>"
+        ]
+        if png in files:
+            parts.append(f"<figure><a href='{href(png)}'><img src='{href(png)}' width='640' "
+                         f"alt=\"Moran's I by year, {escape(label)}\"></a></figure>")  # fmt: skip
+        parts += [f"<p>{escape(s)}</p>" for s in res.get("sentences", [])]
+        for chain, (name, text) in _CHAINS.items():
+            rows = res.get("transitions", {}).get(chain, [])
+            what = text.format(k=res.get("k", ""), label=label)
+            parts.append(f"<h4>{escape(name)}</h4><p>{escape(what)}</p>{_transition_html(rows)}")
+        tests = [[escape(t["chain"].replace("_", " ")), escape(t["statistic"]),
+                  _num(t["value"]), _num(t["dof"]), escape(fmt_p(t["p"])), escape(t["meaning"])]
+                 for t in res.get("tests", [])]  # fmt: skip
+        parts.append("<h4>Tests</h4>" + _table(
+            ["chain", "test", "value", "dof", "p", "what it tests"], tests, "num"))
+        parts.append(f"<p>Tables: <code>tables/dynamics_*_{escape(key)}.csv</code>.</p>")
+        blocks.append(f"<section class='panel' id='panel-{escape(key)}'>{''.join(parts)}</section>")
+    if not blocks:
+        return ""
+    return "<h2>Panel: over the years</h2>" + "".join(blocks)
+
+
 def index_page(
     summary: dict[str, Any],
     maps_written: dict[str, int],
@@ -520,7 +656,7 @@ def index_page(
         rules=escape("; ".join(rules) or "see the tables"), auto_tables=auto_tables,
         scatters=scatters, thumbs=thumbs or "<p>No static figures in this run.</p>",
         clusters=cl_section, tiers=tier_blocks, inputs=inputs or "<p>–</p>", stages=stages,
-        findings=_findings(summary) + regression_section(summary),
+        findings=_findings(summary) + regression_section(summary), panel=panel_section(summary),
     )  # fmt: skip
     return check_page(page, "index page")
 
