@@ -279,8 +279,10 @@ def parse_spec(spec: str, name: str = "--classes") -> tuple[str, int | None, lis
 
 def describe(scheme: str, k: int, lang: str = "en") -> str:
     """The classification in words for a legend (``quantiles, 5 classes (mapclassify …)``)."""
-    words = _WORDS["zh" if lang == "zh" else "en"]
-    return f"{words[scheme]}, {words['k'].format(k=k)} (mapclassify {_MAPCLASSIFY[scheme]})"
+    words, name = _WORDS["zh" if lang == "zh" else "en"], _MAPCLASSIFY[scheme]
+    if lang == "zh":
+        return f"{words[scheme]}，{words['k'].format(k=k)}（mapclassify {name}）"
+    return f"{words[scheme]}, {words['k'].format(k=k)} (mapclassify {name})"
 
 
 def default_spec(values: pd.Series) -> tuple[str, int | None, list[float] | None]:
@@ -296,3 +298,20 @@ def default_spec(values: pd.Series) -> tuple[str, int | None, list[float] | None
     if v.value_counts(normalize=True).iloc[0] > 0.2:
         return "fisherjenks", 5, None
     return "quantiles", 5, None
+
+
+def spec_for(
+    values: pd.Series, spec: tuple[str, int | None, list[float] | None] | None
+) -> tuple[str, int | None, list[float] | None]:
+    """A study's classes for one variable (:func:`default_spec` when it names none).
+
+    ``k`` is cut to the variable's distinct values: a study's ``jenks:5`` still maps a
+    variable of 3 values.
+    """
+    if spec is None:
+        return default_spec(values)
+    scheme, k, breaks = spec
+    if k is not None:
+        distinct = int(values[np.isfinite(values.to_numpy(dtype=float))].nunique())
+        k = max(2, min(k, distinct))
+    return scheme, k, breaks

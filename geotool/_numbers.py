@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Formatter", "for_breaks", "for_values", "has_cjk", "resolution", "unit_of"]
+__all__ = [
+    "Formatter", "for_breaks", "for_values", "has_cjk", "language", "resolution", "unit_of"
+]  # fmt: skip
 
 #: The most decimals a value is shown with (a float's noise starts past ~15 digits).
 MAX_DECIMALS = 6
@@ -104,7 +106,7 @@ class Formatter:
         return "0" if text in ("-0", "") else text
 
 
-def _lang(lang: str | None, label: str) -> str:
+def language(lang: str | None, label: str) -> str:
     """The language numbers are written in: given, else Chinese when the unit is."""
     if lang in ("zh", "en"):
         return str(lang)
@@ -114,7 +116,7 @@ def _lang(lang: str | None, label: str) -> str:
 def for_values(values: Iterable[float], *, label: str = "", lang: str | None = None) -> Formatter:
     """A tooltip's formatter of a column: 4 significant digits, whole integer part."""
     unit = unit_of(label)
-    return Formatter(TOOLTIP_DIGITS, resolution(values), _lang(lang, label),
+    return Formatter(TOOLTIP_DIGITS, resolution(values), language(lang, label),
                      not _SCALED.search(unit), whole=True)  # fmt: skip
 
 
@@ -127,7 +129,7 @@ def for_breaks(
     data's resolution, so bounds the data cannot tell apart stay alike.
     """
     unit = unit_of(label)
-    base = Formatter(BREAK_DIGITS[0], resolution(values), _lang(lang, label),
+    base = Formatter(BREAK_DIGITS[0], resolution(values), language(lang, label),
                      not _SCALED.search(unit))  # fmt: skip
     bounds = [float(b) for b in breaks]
     for digits in BREAK_DIGITS:
