@@ -237,6 +237,8 @@ def classify(
     return out.colour_of(), out.legend
 
 
+#: How a map is classed: (scheme, k, breaks), as :func:`classes` takes them.
+Spec = tuple[str, int | None, list[float] | None]
 #: ``--classes`` names of the schemes (mapclassify's class names in the legend).
 SPEC_NAMES = {"quantiles": "quantiles", "jenks": "fisherjenks", "equal": "equalinterval",
               "breaks": "user"}  # fmt: skip
@@ -250,31 +252,31 @@ _WORDS = {
 }  # fmt: skip
 
 
-def parse_spec(spec: str, name: str = "--classes") -> tuple[str, int | None, list[float] | None]:
+def parse_spec(spec: str, name: str = "value_classes") -> Spec:
     """``quantiles:5``, ``jenks:5``, ``equal:5`` or ``breaks:1,10,100`` -> (scheme, k, breaks).
 
-    ``name`` is the flag or field named in the error.
+    ``name`` is the parameter named in the error; ``quantiles`` alone means 5 classes.
     """
     how, _, rest = str(spec).strip().partition(":")
     scheme = SPEC_NAMES.get(how.strip().lower())
-    example = "quantiles:5, jenks:5, equal:5 or breaks:1,10,100"
+    given = f"{name}={short(spec, 40)!r}:"
     if scheme is None:
-        raise InputError(f"{name} {short(spec, 40)}: give {example}.")
+        raise InputError(f"{given} give quantiles:5, jenks:5, equal:5 or breaks:1,10,100.")
     if scheme == "user":
         try:
             items = [float(b) for b in rest.split(",") if b.strip()]
         except ValueError:
-            msg = f"{name} {short(spec, 40)}: breaks are numbers, e.g. breaks:1,10,100."
-            raise InputError(msg) from None
-        return scheme, None, user_breaks(items)
+            items = [float("nan")]
+        if not items or not np.isfinite(items).all() or np.any(np.diff(items) <= 0):
+            msg = f"{given} breaks are increasing numbers (upper bounds), e.g. breaks:1,10,100."
+            raise InputError(msg)
+        return scheme, None, items
     if not rest.strip():
         return scheme, 5, None
-    if not rest.strip().isdigit():
-        raise InputError(f"{name} {short(spec, 40)}: the class count is a whole number; {example}.")
-    k = int(rest)
-    if k < 2:
-        raise InputError(f"{name} {short(spec, 40)}: need at least 2 classes, e.g. {how}:5.")
-    return scheme, at_most(k, name), None
+    if not rest.strip().isdigit() or not 2 <= int(rest) <= MAX_CLASSES:
+        msg = f"{given} the class count is a whole number from 2 to {MAX_CLASSES}, e.g. {how}:5."
+        raise InputError(msg)
+    return scheme, int(rest), None
 
 
 def describe(scheme: str, k: int, lang: str = "en") -> str:
@@ -285,7 +287,7 @@ def describe(scheme: str, k: int, lang: str = "en") -> str:
     return f"{words[scheme]}, {words['k'].format(k=k)} (mapclassify {name})"
 
 
-def default_spec(values: pd.Series) -> tuple[str, int | None, list[float] | None]:
+def default_spec(values: pd.Series) -> Spec:
     """How a variable is classed unless the study says (scheme, k, breaks).
 
     A class per value for at most 7 values (counts); natural breaks when one value is over
@@ -300,9 +302,7 @@ def default_spec(values: pd.Series) -> tuple[str, int | None, list[float] | None
     return "quantiles", 5, None
 
 
-def spec_for(
-    values: pd.Series, spec: tuple[str, int | None, list[float] | None] | None
-) -> tuple[str, int | None, list[float] | None]:
+def spec_for(values: pd.Series, spec: Spec | None) -> Spec:
     """A study's classes for one variable (:func:`default_spec` when it names none).
 
     ``k`` is cut to the variable's distinct values: a study's ``jenks:5`` still maps a

@@ -8,6 +8,7 @@ and units outside the universe each get their own colour; legends name the rule.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from geotool import boundaries
+from geotool._errors import InputError
+from geotool._log import log
 from geotool.autocorr import LISA_CLASSES
 from geotool.maps.figure import WORDS, Overlay, style, to_figure, validate
 from geotool.maps.pages import (
@@ -345,9 +348,12 @@ def report_figures(
     for key, local in locals_.items():
         label = own["labels"].get(key, labels.get(key, key))
         if values is not None and key in values:
-            fig = value_figure(values[key], label=label, spec=classes, lang=lang, units=units,
-                               source=source)  # fmt: skip
-            yield f"values_{key}", fig
+            try:
+                fig = value_figure(values[key], label=label, spec=classes, lang=lang, units=units,
+                                   source=source)  # fmt: skip
+                yield f"values_{key}", fig
+            except InputError as exc:  # e.g. one distinct value: nothing to class
+                log(f"values_{key} not drawn: {exc}", logging.WARNING)
         yield f"lisa_{key}", _lisa(local, label, permutations, opts)
         yield f"significance_{key}", _significance(local, label, opts)
         yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
