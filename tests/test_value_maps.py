@@ -341,13 +341,13 @@ def test_a_chinese_table_with_a_unit_reads_wan_in_its_legend(tmp_path):
     from geotool import pipeline
 
     pref = boundaries.load("prefecture")
-    table = pd.DataFrame({"省份": pref["province"], "城市": pref["prefecture"],
-                          "面积(平方公里)": pref["area_km2"].round(1)})  # fmt: skip
+    pref = pref[~pref["prefecture"].str.contains("直辖")]  # groups, not one prefecture
+    table = pd.DataFrame({"代码": pref.index, "面积(平方公里)": pref["area_km2"].round(1)})
     path = tmp_path / "area.csv"
     table.to_csv(path, index=False, encoding="gbk")
     out = tmp_path / "a"
     pipeline.run(Study(data=path, out=out, permutations=99, value_cols=("面积(平方公里)",),
-                       value_classes="quantiles:5", lang="zh"))  # fmt: skip
+                       code_col="代码", value_classes="quantiles:5", lang="zh"))  # fmt: skip
     (page,) = (out / "maps").glob("values_*.html")
     title, labels = _legend(page.read_text(encoding="utf-8"))
     assert title.startswith("面积(平方公里) · 分位数，5 类（mapclassify Quantiles）")
