@@ -288,11 +288,13 @@ def _check_value_pages(out, variables, mapclassify, spec, *, lang_zh=False):
         title, labels = _legend(text)
         y = values.dropna().astype(float)
         scheme, k, breaks = spec
-        if scheme == "user":
-            theirs = mapclassify.UserDefined(y, breaks)
-        else:
-            theirs = {"quantiles": mapclassify.Quantiles,
-                      "fisherjenks": mapclassify.FisherJenks}[scheme](y, k=k)  # fmt: skip
+        with warnings.catch_warnings():  # ties (the report's zeros) merge quantile classes
+            warnings.simplefilter("ignore")
+            if scheme == "user":
+                theirs = mapclassify.UserDefined(y, breaks)
+            else:
+                theirs = {"quantiles": mapclassify.Quantiles,
+                          "fisherjenks": mapclassify.FisherJenks}[scheme](y, k=k)  # fmt: skip
         assert f"mapclassify {type(theirs).__name__}" in title
         shown = [lab for lab in labels if LABEL.match(lab)]
         assert len(shown) == len(theirs.bins)
@@ -305,13 +307,12 @@ def _check_value_pages(out, variables, mapclassify, spec, *, lang_zh=False):
 
 
 def test_the_bundled_report_draws_a_value_map_per_variable(tmp_path, mapclassify):
-    from geotool import pipeline
     from geotool.report import study as report
 
     out = tmp_path / "r"
     summary = report.run(report.study(out=out, seed=1, permutations=99, figures=("png",),
                                       dpi=40, value_classes="quantiles:4"))  # fmt: skip
-    analysis = pipeline.prepare(report.study(out=None))
+    analysis = report.analysis(report.study(out=None))
     variables = {v.key: v.data for v in analysis.variables}
     assert {f"values_{k}.html" for k in variables} <= set(summary["maps"]["files"])
     _check_value_pages(out, variables, mapclassify, ("quantiles", 4, None))
