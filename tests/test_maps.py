@@ -234,7 +234,10 @@ def test_bad_map_options():
     with pytest.raises(InputError, match="1 distinct value"):
         maps.choropleth(pd.Series([1.0, 1.0], index=["320281", "320583"]))
     few = maps.choropleth(pd.Series([1.0, 2.0, 3.0], index=["320281", "320583", "320582"]))
-    assert "3 – 3" in maps.to_html(few)  # k defaults to 5, or fewer when the data have fewer
+    text = maps.to_html(few)  # k defaults to 5, or fewer when the data have fewer
+    assert "quantiles, 3 classes" in text
+    # bounds 1.667, 2.333, 3 shown at the data's resolution (whole numbers)
+    assert all(f"{label}</div>" in text for label in ("1 – 2 (1)", "2 – 2 (1)", "2 – 3 (1)"))
 
 
 def test_test_hooks_are_off_by_default(info):
