@@ -8,6 +8,7 @@ compiles its kernels without a cache, 17-22 s in every process that draws a map.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -125,6 +126,96 @@ def user_breaks(breaks: object) -> list[float]:
     return out
 
 
+@dataclass(frozen=True)
+class Classes:
+    """A classed column: class upper bounds, counts, colours and readable labels.
+
+    ``codes`` is the class of each finite value (on its index); ``missing`` counts the
+    values that are not finite; ``labels`` read ``"lo – hi (n)"`` with as many
+    significant digits as tell the bounds apart (:func:`geotool._numbers.for_breaks`).
+    """
+
+    upper: np.ndarray
+    counts: np.ndarray
+    colours: list[str]
+    labels: list[str]
+    codes: pd.Series
+    missing: int
+    scheme: str
+    k: int
+
+    @property
+    def legend(self) -> dict[str, str]:
+        """Label -> colour, lowest class first."""
+        return dict(zip(self.labels, self.colours, strict=True))
+
+    def colour_of(self) -> pd.Series:
+        """``"#rrggbb"`` per finite value, on its index."""
+        colours = np.asarray(self.colours, dtype=object)[self.codes.to_numpy()]
+        return pd.Series(colours, index=self.codes.index, dtype=object)
+
+
+def classes(
+    values: pd.Series,
+    *,
+    scheme: str = "quantiles",
+    k: int | None = None,
+    breaks: list[float] | None = None,
+    cmap: str = "YlOrRd",
+    label: str = "",
+    lang: str | None = None,
+) -> Classes:
+    """Class the finite values of ``values`` as :func:`classify` does, with counts and labels.
+
+    ``label`` (``"GDP(亿元)"``) gives the unit that decides 万/亿; ``lang`` the language of
+    the numbers (default: Chinese when the unit is).
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    from geotool._numbers import for_breaks
+
+    if not isinstance(cmap, str) or cmap not in colormaps:
+        msg = f"cmap {str(cmap)[:40]!r} is not a matplotlib colormap (e.g. 'YlOrRd', 'viridis')."
+        raise InputError(msg)
+    finite = np.isfinite(values.to_numpy(dtype=float))
+    v = values[finite].astype(float)
+    k = _checked_k(v, values.name, scheme, k, breaks)
+    upper = bins(v.to_numpy(), scheme, k, breaks)
+    yb = np.searchsorted(upper, v.to_numpy(), side="left")
+    counts = np.bincount(yb, minlength=len(upper))
+    cm = colormaps[cmap].resampled(len(upper))
+    colours = [to_hex(cm(i)) for i in range(len(upper))]
+    lows = [float(v.min()), *upper[:-1]]
+    fmt = for_breaks(v.to_numpy(), [lows[0], *upper], label=label, lang=lang)
+    labels = [f"{fmt(lo)} – {fmt(hi)} ({n})" for lo, hi, n in zip(lows, upper, counts, strict=True)]
+    codes = pd.Series(yb, index=v.index)
+    return Classes(upper, counts, colours, labels, codes, int((~finite).sum()), scheme,
+                   len(upper))  # fmt: skip
+
+
+def _checked_k(
+    v: pd.Series, name: object, scheme: object, k: int | None, breaks: list[float] | None
+) -> int | None:
+    """The number of classes, checked against the scheme and the distinct values."""
+    if scheme == "user":
+        user_breaks(breaks)
+        if v.empty:
+            raise InputError(f"values ({str(name)[:40]!r}) have no finite value to classify.")
+        return k
+    if not isinstance(scheme, str):
+        raise InputError(f"scheme must be one of {list(SCHEMES)}, got {type(scheme).__name__}.")
+    if scheme not in SCHEMES:
+        raise InputError(f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}.")
+    distinct = int(v.nunique())
+    if distinct < 2:
+        raise InputError(
+            f"values ({str(name)[:40]!r}) have {distinct} distinct value(s); "
+            "a choropleth needs at least 2."
+        )
+    return min(5, distinct) if k is None else at_most(check.classes(k, n_distinct=distinct))
+
+
 def classify(
     values: pd.Series,
     *,
@@ -132,46 +223,95 @@ def classify(
     k: int | None = None,
     breaks: list[float] | None = None,
     cmap: str = "YlOrRd",
+    label: str = "",
+    lang: str | None = None,
 ) -> tuple[pd.Series, dict[str, str]]:
     """Colour of each finite value and the legend (label -> colour).
 
     ``scheme`` is one of :data:`SCHEMES` (``user`` takes ``breaks``, class upper bounds);
     ``k`` from 2 to the distinct values and :data:`MAX_CLASSES` (default 5 or fewer);
-    ``cmap`` a matplotlib colormap. Returns ``"#rrggbb"`` per finite value (on its index)
-    and the legend, ``"lo – hi (n)"`` -> colour.
+    ``cmap`` a matplotlib colormap; ``label`` and ``lang`` as :func:`classes`. Returns
+    ``"#rrggbb"`` per finite value (on its index) and the legend, ``"lo – hi (n)"`` -> colour.
     """
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
+    out = classes(values, scheme=scheme, k=k, breaks=breaks, cmap=cmap, label=label, lang=lang)
+    return out.colour_of(), out.legend
 
-    if not isinstance(cmap, str) or cmap not in colormaps:
-        msg = f"cmap {str(cmap)[:40]!r} is not a matplotlib colormap (e.g. 'YlOrRd', 'viridis')."
-        raise InputError(msg)
-    v = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
-    distinct = int(v.nunique())
+
+#: How a map is classed: (scheme, k, breaks), as :func:`classes` takes them.
+Spec = tuple[str, int | None, list[float] | None]
+#: ``--classes`` names of the schemes (mapclassify's class names in the legend).
+SPEC_NAMES = {"quantiles": "quantiles", "jenks": "fisherjenks", "equal": "equalinterval",
+              "breaks": "user"}  # fmt: skip
+_MAPCLASSIFY = {"quantiles": "Quantiles", "fisherjenks": "FisherJenks",
+                "equalinterval": "EqualInterval", "user": "UserDefined"}  # fmt: skip
+_WORDS = {
+    "en": {"quantiles": "quantiles", "fisherjenks": "natural breaks (Jenks)",
+           "equalinterval": "equal intervals", "user": "set breaks", "k": "{k} classes"},
+    "zh": {"quantiles": "分位数", "fisherjenks": "自然断点（Jenks）", "equalinterval": "等间距",
+           "user": "指定断点", "k": "{k} 类"},
+}  # fmt: skip
+
+
+def parse_spec(spec: str, name: str = "value_classes") -> Spec:
+    """``quantiles:5``, ``jenks:5``, ``equal:5`` or ``breaks:1,10,100`` -> (scheme, k, breaks).
+
+    ``name`` is the parameter named in the error; ``quantiles`` alone means 5 classes.
+    """
+    how, _, rest = str(spec).strip().partition(":")
+    scheme = SPEC_NAMES.get(how.strip().lower())
+    given = f"{name}={short(spec, 40)!r}:"
+    if scheme is None:
+        raise InputError(f"{given} give quantiles:5, jenks:5, equal:5 or breaks:1,10,100.")
     if scheme == "user":
-        breaks = user_breaks(breaks)
-        if v.empty:
-            msg = f"values ({str(values.name)[:40]!r}) have no finite value to classify."
+        try:
+            items = [float(b) for b in rest.split(",") if b.strip()]
+        except ValueError:
+            items = [float("nan")]
+        if not items or not np.isfinite(items).all() or np.any(np.diff(items) <= 0):
+            msg = f"{given} breaks are increasing numbers (upper bounds), e.g. breaks:1,10,100."
             raise InputError(msg)
-    elif not isinstance(scheme, str):
-        raise InputError(f"scheme must be one of {list(SCHEMES)}, got {type(scheme).__name__}.")
-    elif scheme in SCHEMES:
-        if distinct < 2:
-            raise InputError(
-                f"values ({str(values.name)[:40]!r}) have {distinct} distinct value(s); "
-                "a choropleth needs at least 2."
-            )
-        k = min(5, distinct) if k is None else at_most(check.classes(k, n_distinct=distinct))
-    else:
-        raise InputError(f"scheme must be one of {list(SCHEMES)}, got {str(scheme)[:40]!r}.")
-    upper = bins(v.to_numpy(), scheme, k, breaks)
-    yb = np.searchsorted(upper, v.to_numpy(), side="left")
-    counts = np.bincount(yb, minlength=len(upper))
-    cm = colormaps[cmap].resampled(len(upper))
-    colours = [to_hex(cm(i)) for i in range(len(upper))]
-    lows = [float(v.min()), *upper[:-1]]
-    legend = {
-        f"{lo:.4g} – {hi:.4g} ({n})": colours[i]
-        for i, (lo, hi, n) in enumerate(zip(lows, upper, counts, strict=True))
-    }
-    return pd.Series([colours[c] for c in yb], index=v.index, dtype=object), legend
+        return scheme, None, items
+    if not rest.strip():
+        return scheme, 5, None
+    if not rest.strip().isdigit() or not 2 <= int(rest) <= MAX_CLASSES:
+        msg = f"{given} the class count is a whole number from 2 to {MAX_CLASSES}, e.g. {how}:5."
+        raise InputError(msg)
+    return scheme, int(rest), None
+
+
+def describe(scheme: str, k: int, lang: str = "en") -> str:
+    """The classification in words for a legend (``quantiles, 5 classes (mapclassify …)``)."""
+    words, name = _WORDS["zh" if lang == "zh" else "en"], _MAPCLASSIFY[scheme]
+    if lang == "zh":
+        return f"{words[scheme]}，{words['k'].format(k=k)}（mapclassify {name}）"
+    return f"{words[scheme]}, {words['k'].format(k=k)} (mapclassify {name})"
+
+
+def default_spec(values: pd.Series) -> Spec:
+    """How a variable is classed unless the study says (scheme, k, breaks).
+
+    A class per value for at most 7 values (counts); natural breaks when one value is over
+    a fifth of them (ties would merge quantiles); else quintiles.
+    """
+    v = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
+    levels = np.sort(v.unique())
+    if len(levels) <= 7:
+        return "user", None, [float(x) for x in levels]
+    if v.value_counts(normalize=True).iloc[0] > 0.2:
+        return "fisherjenks", 5, None
+    return "quantiles", 5, None
+
+
+def spec_for(values: pd.Series, spec: Spec | None) -> Spec:
+    """A study's classes for one variable (:func:`default_spec` when it names none).
+
+    ``k`` is cut to the variable's distinct values: a study's ``jenks:5`` still maps a
+    variable of 3 values.
+    """
+    if spec is None:
+        return default_spec(values)
+    scheme, k, breaks = spec
+    if k is not None:
+        distinct = int(values[np.isfinite(values.to_numpy(dtype=float))].nunique())
+        k = max(2, min(k, distinct))
+    return scheme, k, breaks

@@ -30,7 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 _RUN_FIELDS = (
     "out", "seed", "permutations", "title", "lang", "weights", "islands", "adjust", "sided",
     "alpha", "dpi", "cdn", "basemap", "k", "figures", "cluster_set", "labels",
-    "model", "model_kind", "model_method", "model_regimes",
+    "model", "model_kind", "model_method", "model_regimes", "value_classes",
 )  # fmt: skip
 
 
@@ -506,6 +506,8 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("--scale", type=float, default=1.0, help="multiplier of rates (e.g. 10000)"),
     _flag("--figures", default="", help="figures for print, e.g. png,svg,pdf (4 s a figure)"),
     _flag("--dpi", type=int, help="resolution of the PNG figures"),
+    _flag("--classes", dest="value_classes", metavar="SCHEME:K", help="classes of the value "
+          "maps: quantiles:5 (default), jenks:5, equal:5 or breaks:1,10,100"),
     _flag("--indicators", help="columns combined into a composite index (comma-separated): "
           "the index is then the variable"),
     _flag("--index-method", choices=_INDEX_METHODS, help="weights of --indicators (default "
@@ -572,7 +574,7 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
      "study out @perm title label lang tiers k cdn offline basemap quiet data value-col @user "
      "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi "
-     "@index index-method groups raster model model-kind model-method regimes",
+     "classes @index index-method groups raster model model-kind model-method regimes",
      # a study file's own options stay unless given
      dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
     ("index", "a composite index of indicators, ranked, tiered, tested and mapped",
@@ -634,6 +636,7 @@ _FLAGS = {
     "labels": "--label",
     "value_cols": "--value-col",
     "dimensions": "--dimension",
+    "value_classes": "--classes",
 }
 
 #: Library spellings with no flag of their own, and what the CLI says instead.

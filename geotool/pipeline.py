@@ -178,11 +178,13 @@ def _pages(
     joins: dict[str, pd.DataFrame],
     tier_shapes: gpd.GeoDataFrame,
     yearly: dict[str, dict[Any, pd.DataFrame]] | None = None,
+    classes: tuple[str, int | None, list[float] | None] | None = None,
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
     """Write the run's map pages; their sizes (bytes), the linked views, the files.
 
     ``yearly`` (a panel: label -> {year: local statistics}) adds a layer per year to the
-    values and LISA maps.
+    values and LISA maps; ``classes`` (the study's ``value_classes``) redraws every
+    ``values_<key>.html``.
     """
     from geotool.maps import pages as figures
     from geotool.maps import to_html
@@ -196,6 +198,7 @@ def _pages(
     values_maps = analysis.values_map(info, opts)
     if not isinstance(values_maps, dict):
         values_maps = {"rankings.html": values_maps}
+    values_maps |= _value_pages(analysis, info, fields, opts, classes, drawn=set(values_maps))
     if yearly:  # a panel: the values maps get a layer per year
         values_maps |= _year_values_maps(analysis, info, fields, opts)
     built = {
@@ -280,6 +283,39 @@ def _yearly_locals(run: Run) -> dict[str, dict[Any, pd.DataFrame]]:
     return out
 
 
+def _map_values(analysis: Analysis, var: Variable) -> pd.Series:
+    """A variable's values on the units its maps draw (missing: NaN, shown as no data)."""
+    values = var.data.astype(float)
+    return values if analysis.units is None else values.reindex(analysis.units.index)
+
+
+def _value_pages(
+    analysis: Analysis, info: pd.DataFrame, fields: dict[str, str], opts: dict[str, Any],
+    classes: tuple[str, int | None, list[float] | None] | None, *, drawn: set[str],
+) -> dict[str, Any]:  # fmt: skip
+    """A value map per variable not drawn by the analysis (all when the study sets classes)."""
+    from geotool._classify import spec_for
+    from geotool.maps import choropleth
+
+    out = {}
+    for var in analysis.variables:
+        name = f"values_{var.key}.html"
+        if name in drawn and classes is None:
+            continue
+        values = _map_values(analysis, var)
+        scheme, k, breaks = spec_for(values, classes)
+        shown = {c: t for c, t in fields.items() if t != var.label}
+        try:
+            out[name] = choropleth(
+                values, scheme=scheme, k=k, breaks=breaks, label=var.label,
+                title=f"{var.label} · {analysis.title}", table=info.assign(_value_=values),
+                fields={"_value_": var.label, **shown}, **opts,
+            )  # fmt: skip
+        except InputError as exc:  # e.g. one distinct value: nothing to class
+            log(f"{name} not drawn: {exc}", logging.WARNING)
+    return out
+
+
 def _linked_pages(
     analysis: Analysis, folder: OutputFolder, locals_: dict[str, pd.DataFrame],
     geo: gpd.GeoDataFrame | None, *, sizes: dict[str, int], files: list[str],
@@ -313,7 +349,7 @@ def _inputs(run: Run) -> None:
     paging = background.prepare(
         partial(
             _pages, run.analysis, run.folder, cdn=run.study.cdn, basemap=run.study.basemap,
-            cluster_set=run.study.cluster_set,
+            cluster_set=run.study.cluster_set, classes=run.study.classes_spec(),
         ),
         warm=_load_folium,
     )  # fmt: skip
@@ -674,7 +710,8 @@ def _figures(run: Run) -> None:
         marked=None if a.cluster_table is None else a.cluster_table.set_index("adcode")["rank"],
         marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
         lang=lang, title=a.title if own else None, source=a.title if own else None,
-        units=a.units,
+        units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
+        classes=study.classes_spec(),
     ):  # fmt: skip
         for ext in formats:
             run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))

@@ -125,6 +125,10 @@ class Study:
     figures, dpi, cdn, basemap
         Static figures for print (``png``, ``svg``, ``pdf``) and their resolution; map
         pages with Leaflet from its CDN instead of inline, and tiles under them.
+    value_classes : str, optional
+        How the value maps (``maps/values_<key>.html``, ``figures/values_<key>.png``)
+        class each variable: ``quantiles:5``, ``jenks:5``, ``equal:5`` or
+        ``breaks:1,10,100``; default quintiles (a class per value for counts).
 
     """
 
@@ -184,6 +188,7 @@ class Study:
     dpi: int = 300
     cdn: bool = False
     basemap: str = "none"
+    value_classes: str | None = None
 
     def __post_init__(self) -> None:
         """Normalise and check every field: a bad study fails before any work."""
@@ -204,6 +209,7 @@ class Study:
         _choice(self.sided, ("two-sided", "folded"), "sided")
         _choice(self.tiers, _TIER_METHODS, "tiers")
         _choice(self.basemap, _BASEMAPS, "basemap")
+        self.classes_spec()  # refuse a bad value_classes now, not after the statistics
         check.permutations(self.permutations, n_units=1)
         check.seed(self.seed)
         check.alpha(self.alpha)
@@ -219,6 +225,12 @@ class Study:
         self._check_sources()
         self._check_index()
         self._check_model()
+
+    def classes_spec(self) -> tuple[str, int | None, list[float] | None] | None:
+        """``value_classes`` as ``(scheme, k, breaks)``; None: each variable's default."""
+        from geotool._classify import parse_spec
+
+        return None if self.value_classes is None else parse_spec(self.value_classes)
 
     def _check_sources(self) -> None:
         """The sources fit together: a recipe alone, or the user's data."""
@@ -349,7 +361,7 @@ _TEXT_FIELDS = (
     "year_col", "encoding", "geometry_encoding", "layer", "level", "datum",
     "transform", "per", "smooth", "weights", "islands", "adjust", "sided", "tiers",
     "cluster_set", "title", "lang", "basemap", "index_method", "normalise", "aggregate", "groups",
-    "model", "model_kind", "model_method", "model_regimes",
+    "model", "model_kind", "model_method", "model_regimes", "value_classes",
 )  # fmt: skip
 _FLAG_FIELDS = ("all_numeric", "cdn")
 _NUMBER_FIELDS = ("max_unmatched", "scale", "alpha")

@@ -234,7 +234,10 @@ def test_bad_map_options():
     with pytest.raises(InputError, match="1 distinct value"):
         maps.choropleth(pd.Series([1.0, 1.0], index=["320281", "320583"]))
     few = maps.choropleth(pd.Series([1.0, 2.0, 3.0], index=["320281", "320583", "320582"]))
-    assert "3 – 3" in maps.to_html(few)  # k defaults to 5, or fewer when the data have fewer
+    text = maps.to_html(few)  # k defaults to 5, or fewer when the data have fewer
+    assert "quantiles, 3 classes" in text
+    # bounds 1.667, 2.333, 3 shown at the data's resolution (whole numbers)
+    assert all(f"{label}</div>" in text for label in ("1 – 2 (1)", "2 – 2 (1)", "2 – 3 (1)"))
 
 
 def test_test_hooks_are_off_by_default(info):
@@ -335,8 +338,9 @@ def test_escaped_values_run_nothing_in_the_browser(tmp_path, hooks):
 
 
 @needs_browser
-def test_tooltips_read_values_as_python_shows_them(tmp_path, hooks):
-    """Numbers travel as JSON numbers; the page shows them as ``str`` did in Python."""
+def test_tooltips_read_values_as_numbers_read(tmp_path, hooks):
+    """Integers as ``str`` shows them; floats to 4 significant digits (integer part whole,
+    the column's decimals at most), thousands grouped, never in e notation (issue 24)."""
     floats = [1e-05, 3.0, 0.1 + 0.2, -2.5e16, 123456.789, 0.0001]
     ids = [str(i) for i in boundaries.units().index[:6]]
     table = pd.DataFrame(
@@ -369,12 +373,14 @@ def test_tooltips_read_values_as_python_shows_them(tmp_path, hooks):
     page.write_text(text.replace("</body>", probe + "</body>"), encoding="utf-8")
     state, dom = browse(page, tmp_path)
     tips = json.loads(html.unescape(state["tips"]))
-    for i, f in zip(ids, floats, strict=True):
-        assert f"f: {f}" in tips[i]
+    # the column is given to 5 decimals (1e-05): no value shows more
+    shown = ["0.00001", "3", "0.3", "-25,000,000,000,000,000", "123,457", "0.0001"]
+    for i, f, text in zip(ids, floats, shown, strict=True):
+        assert re.search(r"f: (.*?)(?:n: |t: |b: |$)", tips[i]).group(1) == text, (tips[i], f)
     assert "n: 1" in tips[ids[0]] and "n:" not in tips[ids[1]]
     assert f"t: {PAYLOAD}" in tips[ids[0]] and "t:" not in tips[ids[3]]
     assert "b: True" in tips[ids[0]] and "b: False" in tips[ids[1]]
-    assert "L: k · x 1.235e+04 · p < 0.001" in tips[ids[0]]
+    assert "L: k · x 12,346 · p < 0.001" in tips[ids[0]]
     assert f"L: k · x – · p {maps.fmt_p(0.125)}" in tips[ids[1]]
     assert "L:" not in tips[ids[2]]
     assert "<img" not in dom.replace("&lt;img", "")
@@ -408,8 +414,9 @@ def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
     summary = report.run(report.study(out=out, seed=1, permutations=99))
     keys = ("industrial_counties", "innovation_counties", "industrial_districts")
     linked = {f"lisa_linked_{k}.html" for k in keys}
+    values = {f"values_{k}.html" for k in keys}  # issue 24: a value map per variable
     assert set(summary["maps"]["files"]) == {
-        "rankings.html", "lisa.html", "tiers.html", "clusters.html", *linked,
+        "rankings.html", "lisa.html", "tiers.html", "clusters.html", *linked, *values,
     }  # fmt: skip
     for name, size in summary["maps"]["files"].items():
         text = (out / "maps" / name).read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent / "geotool"
 LAYERS = {
     "geotool._": 0,
     "geotool.settings": 0,
+    "geotool._numbers": 0,  # numbers as legends and tooltips show them (12,345, 4.48万)
     "geotool.datum": 1,
     "geotool.boundaries": 1,
     "geotool.io": 1,

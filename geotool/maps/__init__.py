@@ -265,17 +265,22 @@ def _texts(texts: list[str | None]) -> dict[str, Any]:
     return col
 
 
-def _values(values: np.ndarray) -> dict[str, Any]:
-    """Any values as a column, shown as ``str`` shows them (the page formats floats).
+def _values(values: np.ndarray, label: str = "") -> dict[str, Any]:
+    """Any values as a column: integers as JSON numbers, floats as readable text.
 
-    Integers and finite floats travel as JSON numbers, everything else as text.
+    Floats read as :func:`geotool._numbers.for_values` writes them (4 significant
+    digits, the data's decimals at most, 12,345 or 4.476万 by ``label``'s unit); other
+    values as ``str`` shows them.
     """
+    from geotool._numbers import for_values
+
     shown = [None if is_missing(v) else v for v in values]
     present = [v for v in shown if v is not None]
     if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in present):
         return _column("n", [None if v is None else int(v) for v in shown])
-    if all(isinstance(v, float | np.floating) and np.isfinite(v) for v in present):
-        return _column("f", [None if v is None else float(v) for v in shown])
+    if present and all(isinstance(v, float | np.floating) and np.isfinite(v) for v in present):
+        fmt = for_values(present, label=label)
+        return _texts([None if v is None else fmt(v) for v in shown])
     return _texts([None if v is None else str(v) for v in shown])
 
 
@@ -307,7 +312,7 @@ def _build_tooltips(
         head = {"name": _texts([str(v) for v in names])}
     extra = table.reindex(index)
     rows = [
-        [str(label), _values(extra[col].to_numpy(dtype=object))]
+        [str(label), _values(extra[col].to_numpy(dtype=object), str(label))]
         for col, label in fields.items()
         if col in extra.columns
     ]
@@ -316,6 +321,8 @@ def _build_tooltips(
 
 def _line_columns(line: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     """A compact tooltip line as columns on the table's ids (see :func:`unit_map`)."""
+    from geotool._numbers import Formatter
+
     rows = {str(k): list(v) for k, v in line["rows"].items()}
     classes = [str(c) for c in line.get("classes") or []]
     formats = list(line.get("formats") or [])
@@ -326,12 +333,8 @@ def _line_columns(line: dict[str, Any], ids: list[str]) -> dict[str, Any]:
         if k == 0 and classes:
             cols.append(_texts([None if v is None else classes[int(v)] for v in raw]))
         elif formats[k] and str(formats[k]).startswith("g"):
-            digits = int(str(formats[k])[1:])
-            vals = [None if v is None else float(v) for v in raw]
-            rounded = [
-                float(f"{v:.{digits}g}") if v is not None and np.isfinite(v) else None for v in vals
-            ]
-            cols.append(_column("g", rounded, d=digits))
+            fmt = Formatter(int(str(formats[k])[1:]), whole=True)
+            cols.append(_texts(["–" if v is None else fmt(float(v)) or "–" for v in raw]))
         elif formats[k] == "p":
             cols.append(_texts([None if v is None else fmt_p(v) for v in raw]))
         else:
@@ -412,7 +415,8 @@ def unit_map(
     lines : list of dict, optional
         Compact tooltip lines: ``{"label", "parts": [str], "rows": {id: [value ...]}}``,
         optionally ``"classes"`` (a row's first value indexes them) and ``"formats"``
-        per part (``"g4"``: 4 significant digits; ``"p"``: as :func:`fmt_p`).
+        per part (``"g4"``: 4 significant digits, 12,345 kept whole; ``"p"``: as
+        :func:`fmt_p`).
     fit : {"coloured", "all"}
         Open on the first layer's coloured units (all when none is), or on every unit.
     basemap : {"none", "positron", "osm", "amap"}
@@ -581,9 +585,11 @@ def choropleth(
     breaks: list[float] | None = None,
     cmap: str = "YlOrRd",
     title: str = "",
+    label: str | None = None,
+    lang: str | None = None,
     **kwargs: Any,
 ) -> folium.Map:
-    """Draw any numeric column with a mapclassify scheme.
+    """Draw any numeric column with a mapclassify scheme, its classes and counts in the legend.
 
     Parameters
     ----------
@@ -600,11 +606,16 @@ def choropleth(
         Class upper bounds, for ``scheme="user"``.
     cmap, title : str
         A matplotlib colormap name; the map's title.
+    label, lang : str, optional
+        The variable's label (default ``values.name``; its unit, ``"GDP(亿元)"``, decides
+        万/亿) and the language of the legend's numbers (default: Chinese when the unit is).
+        Missing values are counted in the legend ("no data").
     **kwargs
         Passed to :func:`unit_map` (basemap, cdn, table, fields, label_col ...).
 
     """
-    from geotool._classify import classify
+    from geotool._classify import classes, describe
+    from geotool._numbers import language
 
     if not isinstance(values, pd.Series) or not pd.api.types.is_numeric_dtype(values):
         kind = getattr(values, "dtype", type(values).__name__)
@@ -629,11 +640,17 @@ def choropleth(
             logging.WARNING,
         )
     v = pd.Series(v.to_numpy(), index=ids, name=values.name)[matched]
-    colour_of, legend = classify(v, scheme=scheme, k=k, breaks=breaks, cmap=cmap)
+    label = str(values.name) if label is None else str(label)
+    lang = language(lang, label)
+    out = classes(v, scheme=scheme, k=k, breaks=breaks, cmap=cmap, label=label, lang=lang)
+    legend = out.legend
+    missing = int(values.isna().sum())
+    if missing:
+        legend[("无数据" if lang == "zh" else "no data") + f" ({missing})"] = NEUTRAL
     kwargs.setdefault("fit", "coloured")
-    layer = {"name": str(values.name), "colours": colour_of.to_dict()}
-    return unit_map([layer], geo=geo, title=title, legend=legend, legend_title=str(values.name),
-                    **kwargs)  # fmt: skip
+    kwargs.setdefault("legend_title", f"{label} · {describe(out.scheme, out.k, lang)}")
+    layer = {"name": label, "colours": out.colour_of().to_dict()}
+    return unit_map([layer], geo=geo, title=title, legend=legend, **kwargs)
 
 
 def _check_choropleth_input(

@@ -8,6 +8,7 @@ and units outside the universe each get their own colour; legends name the rule.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from geotool import boundaries
+from geotool._errors import InputError
+from geotool._log import log
 from geotool.autocorr import LISA_CLASSES
 from geotool.maps.figure import WORDS, Overlay, style, to_figure, validate
 from geotool.maps.pages import (
@@ -31,13 +34,20 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "NOT_SIGNIFICANT", "NOT_TESTED", "OUTSIDE", "moran_figure", "report_figures", "vector_lines"
+    "NOT_SIGNIFICANT", "NOT_TESTED", "NO_DATA", "OUTSIDE", "moran_figure", "report_figures",
+    "value_figure", "vector_lines",
 ]  # fmt: skip
 
 #: Tested, not significant / not tested (in the universe) / outside the universe.
 NOT_SIGNIFICANT = "#c8c8c8"
 NOT_TESTED = "#f3e3a0"
 OUTSIDE = "#fbfbfb"
+#: A unit of the study whose value is missing (darker than any class of a light ramp).
+NO_DATA = "#9e9e9e"
+_VALUE_WORDS = {
+    "zh": {"title": "{label}", "no_data": "无数据 ({n})", "note": "分级：{how}"},
+    "en": {"title": "{label}", "no_data": "no data ({n})", "note": "Classes: {how}"},
+}
 
 _T: dict[str, dict[str, Any]] = WORDS["static"]
 
@@ -250,6 +260,47 @@ def _joins(frame: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> Figure:
     )  # fmt: skip
 
 
+def value_figure(
+    values: pd.Series,
+    *,
+    label: str = "",
+    spec: tuple[str, int | None, list[float] | None] | None = None,
+    lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
+    source: str | None = None,
+    cmap: str = "YlOrRd",
+) -> Figure:
+    """A variable's values in classes, for print: bounds, counts and the scheme in the legend.
+
+    ``spec`` is ``(scheme, k, breaks)`` (:func:`geotool._classify.parse_spec`; default
+    :func:`geotool._classify.default_spec`); numbers read as on the web legend (12,345 or
+    4.48万 by ``label``'s unit). Units of ``values`` without a value are "no data" (dark
+    grey), units of the layer (``units``, default the bundled counties) not in ``values``
+    are outside. ``source`` replaces the report's source line.
+    """
+    from geotool._classify import classes, describe, spec_for
+
+    _words(lang)
+    label = label or str(values.name)
+    scheme, k, breaks = spec_for(values, spec)
+    out = classes(values, scheme=scheme, k=k, breaks=breaks, cmap=cmap, label=label, lang=lang)
+    cls = out.codes.astype(object).reindex(values.index).where(values.notna(), "__none")
+    colours: dict[Any, str] = dict(enumerate(out.colours))
+    labels: dict[Any, str] = dict(enumerate(out.labels))
+    words = _VALUE_WORDS[lang]
+    if out.missing:
+        colours["__none"], labels["__none"] = NO_DATA, words["no_data"].format(n=out.missing)
+    layer = boundaries.units() if units is None else units
+    outside = not pd.Index(layer.index).isin(values.index).all()
+    opts = {"lang": lang, "source": source, "units": units}
+    return _map(
+        cls, opts, colours=colours, labels=labels, missing=OUTSIDE,
+        missing_label=_T[lang]["outside"] if outside else "",
+        title=words["title"].format(label=label), legend_title=label,
+        legend_note=words["note"].format(how=describe(out.scheme, out.k, lang)),
+    )  # fmt: skip
+
+
 def moran_figure(
     local: pd.DataFrame, *, title: str = "", moran_i: float | None = None, lang: str = "zh"
 ) -> Figure:
@@ -310,6 +361,8 @@ def report_figures(
     source: str | None = None,
     lang: str = "zh",
     units: gpd.GeoDataFrame | None = None,
+    values: Mapping[str, pd.Series] | None = None,
+    classes: tuple[str, int | None, list[float] | None] | None = None,
 ) -> Iterator[tuple[str, Figure]]:
     """Every static figure of a run, by file name (no suffix), one at a time.
 
@@ -322,9 +375,12 @@ def report_figures(
     ``info["industrial_rank"]``); ``moran`` maps a key to its global Moran's I. A user's
     study gives ``title`` (of the rankings map), ``source`` ("数据：…" / "Data: …") and
     ``units`` (its geometry, indexed like ``info``; default the bundled counties).
+    ``values`` maps a key to the variable's values, drawn by :func:`value_figure` in the
+    study's ``classes`` (``(scheme, k, breaks)``; default per variable).
 
-    Yields ``rankings``, ``tiers``, ``clusters``, then per variable ``lisa_<key>``,
-    ``significance_<key>``, ``moran_<key>``, then ``ljc_<key>`` per join table.
+    Yields ``rankings``, ``tiers``, ``clusters``, then per variable ``values_<key>`` (with
+    ``values``), ``lisa_<key>``, ``significance_<key>``, ``moran_<key>``, then
+    ``ljc_<key>`` per join table.
     """
     words = _words(lang)
     if source is not None:
@@ -338,6 +394,13 @@ def report_figures(
     own = {"labels": {}, "join_labels": {}} | words  # the 2020 report's keys, translated
     for key, local in locals_.items():
         label = own["labels"].get(key, labels.get(key, key))
+        if values is not None and key in values:
+            try:
+                fig = value_figure(values[key], label=label, spec=classes, lang=lang, units=units,
+                                   source=source)  # fmt: skip
+                yield f"values_{key}", fig
+            except InputError as exc:  # e.g. one distinct value: nothing to class
+                log(f"values_{key} not drawn: {exc}", logging.WARNING)
         yield f"lisa_{key}", _lisa(local, label, permutations, opts)
         yield f"significance_{key}", _significance(local, label, opts)
         yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
