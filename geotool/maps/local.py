@@ -259,7 +259,8 @@ def _add_square(fmap: folium.Map, x_name: str, y_name: str) -> None:
         '<div style="display:grid;grid-template-columns:repeat(3,22px);'
         f'grid-auto-rows:22px;gap:1px;margin:4px 0">{cells}</div>'
         f'<div style="font-weight:bold">→ {escape(x_name)}</div>'
-        "<div>terciles: low, middle, high; blank: no value</div></div>"
+        "<div>terciles (a value held by a third of the units or more, such as a "
+        "ranking's unranked zeros, is one class); blank: no value</div></div>"
     )
     html = html.replace("{", "&#123;").replace("}", "&#125;")
     fmap.get_root().html.add_child(Element(html))  # type: ignore[attr-defined]

@@ -305,7 +305,7 @@ _LOCAL_WORDS: dict[str, dict[str, Any]] = {
         "gi_note": "显著性：{rule}", "hot": "热点 {level}", "cold": "冷点 {level}",
         "sig": "显著性（伪 p 值）：{stat} · {label}",
         "stats": {"gi": "Gi*", "geary": "局部 Geary", "ljc": "局部联接计数"},
-        "biv": "双变量分级图：{x} × {y}", "biv_legend": "三分位数（低/中/高）",
+        "biv": "双变量分级图：{x} × {y}", "biv_legend": "三分位数（横 · 纵）",
         "low": "低", "mid": "中", "high": "高",
     },
     "en": {
@@ -313,7 +313,7 @@ _LOCAL_WORDS: dict[str, dict[str, Any]] = {
         "gi_note": "Significance: {rule}", "hot": "Hot spot {level}",
         "cold": "Cold spot {level}", "sig": "Significance (pseudo p): {stat} · {label}",
         "stats": {"gi": "Gi*", "geary": "local Geary", "ljc": "local join counts"},
-        "biv": "Bivariate choropleth: {x} × {y}", "biv_legend": "terciles (low/mid/high)",
+        "biv": "Bivariate choropleth: {x} × {y}", "biv_legend": "terciles (across · up)",
         "low": "low", "mid": "mid", "high": "high",
     },
 }  # fmt: skip
@@ -373,19 +373,19 @@ def _bivariate_figure(x: pd.Series, y: pd.Series, opts: Mapping[str, Any]) -> Fi
     cls = bivariate_classes(x, y)
     names = (own["low"], own["mid"], own["high"])
     colours = {f"{a}-{b}": BIVARIATE_COLOURS[b][a] for b in range(3) for a in range(3)}
-    labels = {f"{a}-{b}": f"{x.name} {names[a]} · {y.name} {names[b]}"
-              for b in range(3) for a in range(3)}  # fmt: skip
+    labels = {f"{a}-{b}": f"{names[a]} · {names[b]}" for b in range(3) for a in range(3)}
     fig = _class_map(
-        cls["class"], colours, labels, opts, legend_title=own["biv_legend"],
-        title=own["biv"].format(x=x.name, y=y.name),
+        cls["class"], colours, labels, opts, title=own["biv"].format(x=x.name, y=y.name),
+        legend_title=own["biv_legend"], legend_note=f"{x.name} · {y.name}",
     )  # fmt: skip
     with style():
-        ax = fig.add_axes((0.06, 0.25, 0.10, 0.12))  # lower left, above the scale bar
+        ax = fig.add_axes((0.04, 0.24, 0.125, 0.15))  # lower left, above the scale bar
         ax.imshow([[_rgb(BIVARIATE_COLOURS[b][a]) for a in range(3)] for b in range(3)],
                   origin="lower", extent=(0, 3, 0, 3))  # fmt: skip
         ax.set_xticks([]), ax.set_yticks([])
-        ax.set_xlabel(f"{x.name} →", fontsize=7, labelpad=2)
-        ax.set_ylabel(f"{y.name} →", fontsize=7, labelpad=2)
+        ax.set_xlabel(f"{x.name} →", fontsize=6, labelpad=2)
+        ax.set_ylabel(f"{y.name} →", fontsize=6, labelpad=2)
+        ax.yaxis.set_label_position("right")  # clear of the x label at the corner
     return fig
 
 
