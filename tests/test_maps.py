@@ -410,6 +410,7 @@ def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
     linked = {f"lisa_linked_{k}.html" for k in keys}
     assert set(summary["maps"]["files"]) == {
         "rankings.html", "lisa.html", "tiers.html", "clusters.html", *linked,
+        "hotspots.html", "significance.html", "bivariate.html", "joins.html",  # issue 24
     }  # fmt: skip
     for name, size in summary["maps"]["files"].items():
         text = (out / "maps" / name).read_text(encoding="utf-8")
