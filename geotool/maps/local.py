@@ -197,7 +197,7 @@ def significance_map(
         lines.append(_line(label, classes, {"p": p}))
     legend = {**P_CLASS_COLOURS, "not tested (no p-value)": NOT_TESTED}
     what = f"{SIDED_WORDS.get(sided, sided)}; " if sided else ""
-    legend_title = f"pseudo p ({what}as computed, no multiple-comparison correction)"
+    legend_title = f"pseudo p ({what}no multiple-comparison correction)"
     return unit_map(layers, table=info, legend=legend, legend_title=legend_title,
                     title=title, lines=lines, **kwargs)  # fmt: skip
 
@@ -291,6 +291,8 @@ def local_pages(
     pvalues |= {f"local join counts {k}": v["p_sim"] for k, v in joins.items()}
     sided = next((str(v.attrs["p_sided"]) for v in locals_.values() if "p_sided" in v.attrs),
                  None)  # fmt: skip
+    if sided and joins:
+        sided = f"{SIDED_WORDS.get(sided, sided)} (local join counts: one-sided, upper)"
     built["maps/significance.html"] = significance_map(
         pvalues, info, title=f"Significance of the local statistics{suffix}", sided=sided, **kwargs
     )
