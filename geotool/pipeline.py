@@ -476,6 +476,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     geary = autocorr.local_geary(var.data, w, sided=study.sided, **run.perm)
     geary = _named(geary, names)
     run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
+    r.setdefault("gearys", {})[var.key] = geary
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
     if run.analysis.rows is not None and run.analysis.year_col:  # a panel: its latest year
@@ -610,9 +611,51 @@ def _maps(run: Run) -> None:
             "lisa_class": f"LISA ({a.variables[0].label})",
         }  # fmt: skip
     r |= {"membership": membership, "info": info}
+    _binary_joins(run)
+    r["local_pages"] = background.start(partial(_local_pages, run, info, fields))
     r["pages"] = r["paging"].submit(
         info=info, fields=fields, membership=membership, locals_=r["locals"],
         joins=r["joins"], tier_shapes=r["tier_shapes"][first_tiers], yearly=_yearly_locals(run),
+    )  # fmt: skip
+
+
+def _binary_joins(run: Run) -> None:
+    """Local join counts of every 0/1 variable that has no membership of its own (a dummy)."""
+    names, r = run.analysis.names(), run.results
+    for var in run.analysis.variables:
+        values = var.data
+        if var.member is not None or not values.isin([0, 1]).all() or values.nunique() < 2:
+            continue
+        ljc = autocorr.local_join_counts(values.astype(int), r["default_weights"][var.key],
+                                         **run.perm)  # fmt: skip
+        ljc = _named(ljc, names)
+        r["joins"][f"{var.label} (BB)"] = ljc
+        r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
+        run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
+
+
+def _value_pairs(a: Analysis) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """The bivariate maps' pairs: the study's bivariate pairs, else consecutive variables."""
+    by_key = {v.key: v for v in a.variables}
+    keys = a.bivariate or list(zip(by_key, list(by_key)[1:], strict=False))
+    named = {k: v.data.rename(v.label) for k, v in by_key.items()}
+    return {f"{x}__{y}": (named[x], named[y]) for x, y in keys}
+
+
+def _local_pages(run: Run, info: pd.DataFrame, fields: dict[str, str]) -> dict[str, str]:
+    """Gi* hot spots, significance, bivariate and join count pages (in a forked process)."""
+    from geotool.maps.local import local_pages
+
+    a, r = run.analysis, run.results
+    opts: dict[str, Any] = {"cdn": run.study.cdn, "basemap": run.study.basemap}
+    if a.units is not None:
+        opts |= {"geo": _map_geometry(a.units), "label_col": "name"}
+    labels = {v.key: v.label for v in a.variables}
+    pairs = {f"{x.name} × {y.name}": (x, y) for x, y in _value_pairs(a).values()}
+    return local_pages(
+        locals_={labels[k]: v for k, v in r["locals"].items()},
+        gearys={labels[k]: v for k, v in r.get("gearys", {}).items()},
+        joins=r["joins"], pairs=pairs, info=info, fields=fields, title=a.title, **opts,
     )  # fmt: skip
 
 
@@ -687,6 +730,9 @@ def _renderers(run: Run) -> None:
     run.files += page_files
     for relative, png in r["drawn"].result().items():
         run.write(relative, png)
+    for relative, page in r["local_pages"].result().items():
+        run.write(relative, page)
+        sizes[relative.removeprefix("maps/")] = len(page.encode("utf-8"))
     run.summary["maps"] = {
         "files": sizes, "cdn": run.study.cdn, "basemap": run.study.basemap, "linked": linked,
     }  # fmt: skip
@@ -712,6 +758,13 @@ def _figures(run: Run) -> None:
         lang=lang, title=a.title if own else None, source=a.title if own else None,
         units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
         classes=study.classes_spec(),
+    ):  # fmt: skip
+        for ext in formats:
+            run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))
+    for name, fig in print_figures.local_figures(
+        locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
+        pairs=_value_pairs(a), labels={v.key: v.label for v in a.variables}, lang=lang,
+        source=a.title if own else None, units=a.units,
     ):  # fmt: skip
         for ext in formats:
             run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))

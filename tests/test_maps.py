@@ -417,6 +417,7 @@ def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
     values = {f"values_{k}.html" for k in keys}  # issue 24: a value map per variable
     assert set(summary["maps"]["files"]) == {
         "rankings.html", "lisa.html", "tiers.html", "clusters.html", *linked, *values,
+        "hotspots.html", "significance.html", "bivariate.html", "joins.html",  # issue 24
     }  # fmt: skip
     for name, size in summary["maps"]["files"].items():
         text = (out / "maps" / name).read_text(encoding="utf-8")

@@ -39,6 +39,7 @@ LAYERS = {
     "geotool.composite": 3,  # composite indices (AHP, entropy, CRITIC, PCA); tiers for sensitivity
     "geotool.clusters": 3,
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
+    "geotool.maps.local": 3,  # GeoDa's local views: Gi* hot spots, significance, bivariate
     "geotool.maps.charts": 3,  # figures of divergence, convergence and composite indices
     "geotool._batch": 3,  # the batch engine: many analyses, serial or on dask
     "geotool.raster": 3,  # LISA on grid cells (GeoTIFF, xarray): the autocorr engine on rasters

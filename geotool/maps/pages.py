@@ -68,6 +68,10 @@ MAP_DESCRIPTIONS = {
     "lisa.html": "local join counts, LISA clusters and significance of every variable",
     "tiers.html": "tiers with their ellipses, mean centres and diffusion vectors",
     "clusters.html": "city clusters (城市群), their outlines and the ranked units",
+    "hotspots.html": "Gi* hot and cold spots at 99/95/90 % of every variable",
+    "significance.html": "significance (pseudo p) of LISA, Gi*, local Geary, local join counts",
+    "bivariate.html": "bivariate choropleth: terciles of two variables, a 2-D legend",
+    "joins.html": "local join counts of 0/1 variables: members with significant joins",
 }
 
 

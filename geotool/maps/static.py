@@ -406,3 +406,143 @@ def report_figures(
         yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
     for key, (join_label, frame) in joins.items():
         yield f"ljc_{key}", _joins(frame, own["join_labels"].get(key, join_label), opts)
+
+
+# ------------------------------------------- local views (Gi*, significance, bivariate)
+
+#: The local views' own words (Gi* classes, statistics, bivariate legend), by language.
+_LOCAL_WORDS: dict[str, dict[str, Any]] = {
+    "zh": {
+        "gi": "Gi* 热点与冷点：{label}", "gi_legend": "Gi*（p ≤ 0.01/0.05/0.10）",
+        "gi_note": "显著性：{rule}", "hot": "热点 {level}", "cold": "冷点 {level}",
+        "sig": "显著性（伪 p 值）：{stat} · {label}",
+        "stats": {"gi": "Gi*", "geary": "局部 Geary", "ljc": "局部联接计数"},
+        "biv": "双变量分级图：{x} × {y}", "biv_legend": "三分位数（横 · 纵）",
+        "low": "低", "mid": "中", "high": "高",
+    },
+    "en": {
+        "gi": "Gi* hot and cold spots: {label}", "gi_legend": "Gi* (p ≤ 0.01/0.05/0.10)",
+        "gi_note": "Significance: {rule}", "hot": "Hot spot {level}",
+        "cold": "Cold spot {level}", "sig": "Significance (pseudo p): {stat} · {label}",
+        "stats": {"gi": "Gi*", "geary": "local Geary", "ljc": "local join counts"},
+        "biv": "Bivariate choropleth: {x} × {y}", "biv_legend": "terciles (across · up)",
+        "low": "low", "mid": "mid", "high": "high",
+    },
+}  # fmt: skip
+
+
+def _gi_figure(local: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> Figure:
+    """Gi* hot and cold spots at 99/95/90 % (the web page's classes), untested apart."""
+    from geotool.maps.local import GI_COLOURS, gi_star_classes
+
+    words, lang = _T[opts["lang"]], opts["lang"]
+    own = _LOCAL_WORDS[lang]
+    cls = gi_star_classes(local).fillna("__untested")
+    colours = dict(GI_COLOURS) | {"__untested": NOT_TESTED}
+    labels = {k: own[k.split()[0].lower()].format(level=k.split()[-1])
+              for k in GI_COLOURS if k != "Not significant"}  # fmt: skip
+    labels |= {"Not significant": words["not_sig"], "__untested": words["not_tested"]}
+    return _class_map(
+        cls, colours, labels, opts, title=own["gi"].format(label=label),
+        legend_title=own["gi_legend"],
+        legend_note=own["gi_note"].format(rule=_gi_rule(local, lang)),
+    )  # fmt: skip
+
+
+def _gi_rule(local: pd.DataFrame, lang: str) -> str:
+    """The Gi* levels' rule: sidedness and multiple-comparison adjustment, in ``lang``."""
+    adjust = {"none": "no adjustment", "fdr": "FDR", "bonferroni": "Bonferroni"}.get(
+        str(local.attrs.get("adjust", "none")), str(local.attrs.get("adjust"))
+    )
+    sided = _T[lang]["sided"].get(str(local.attrs.get("p_sided", "two-sided")), "")
+    rule = f"{sided} p, {adjust}"
+    for en, translated in _T[lang].get("rule_words", {}).items():
+        rule = rule.replace(en, translated)
+    return rule
+
+
+def _p_figure(p: pd.Series, stat: str, label: str, sided: str, opts: Mapping[str, Any]) -> Figure:
+    """GeoDa's significance map of one local statistic's pseudo p (the web page's classes)."""
+    from geotool.maps.local import P_CLASS_COLOURS, p_classes
+
+    words, own = _T[opts["lang"]], _LOCAL_WORDS[opts["lang"]]
+    cls = p_classes(p).fillna("__untested")
+    keys = list(P_CLASS_COLOURS)
+    colours = dict(P_CLASS_COLOURS) | {"__untested": NOT_TESTED}
+    labels = {k: k.replace("<=", "≤") for k in keys[:3]}
+    labels |= {keys[3]: words["not_sig"], "__untested": words["not_tested"]}
+    return _class_map(
+        cls, colours, labels, opts, title=own["sig"].format(stat=own["stats"][stat], label=label),
+        legend_title=words["sig_legend"].format(sided=words["sided"].get(sided, sided)),
+    )  # fmt: skip
+
+
+def _bivariate_figure(x: pd.Series, y: pd.Series, opts: Mapping[str, Any]) -> Figure:
+    """3 x 3 tercile classes of two variables, with the 2-D legend square (upper left)."""
+    from geotool.maps.local import BIVARIATE_COLOURS, bivariate_classes
+
+    own = _LOCAL_WORDS[opts["lang"]]
+    cls = bivariate_classes(x, y)
+    names = (own["low"], own["mid"], own["high"])
+    colours = {f"{a}-{b}": BIVARIATE_COLOURS[b][a] for b in range(3) for a in range(3)}
+    labels = {f"{a}-{b}": f"{names[a]} · {names[b]}" for b in range(3) for a in range(3)}
+    fig = _class_map(
+        cls["class"], colours, labels, opts, title=own["biv"].format(x=x.name, y=y.name),
+        legend_title=own["biv_legend"], legend_note=f"{x.name} · {y.name}",
+    )  # fmt: skip
+    with style():
+        ax = fig.add_axes((0.04, 0.24, 0.125, 0.15))  # lower left, above the scale bar
+        ax.imshow([[_rgb(BIVARIATE_COLOURS[b][a]) for a in range(3)] for b in range(3)],
+                  origin="lower", extent=(0, 3, 0, 3))  # fmt: skip
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_xlabel(f"{x.name} →", fontsize=6, labelpad=2)
+        ax.set_ylabel(f"{y.name} →", fontsize=6, labelpad=2)
+        ax.yaxis.set_label_position("right")  # clear of the x label at the corner
+    return fig
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(colour)
+
+
+def local_figures(
+    *,
+    locals_: Mapping[str, pd.DataFrame],
+    gearys: Mapping[str, pd.DataFrame],
+    joins: Mapping[str, tuple[str, pd.DataFrame]],
+    pairs: Mapping[str, tuple[pd.Series, pd.Series]],
+    labels: Mapping[str, str],
+    lang: str = "zh",
+    source: str | None = None,
+    units: gpd.GeoDataFrame | None = None,
+) -> Iterator[tuple[str, Figure]]:
+    """The local views for print, by file name (no suffix), one at a time.
+
+    ``locals_``, ``gearys`` map a variable key to :func:`geotool.autocorr.local_stats` and
+    :func:`geotool.autocorr.local_geary`; ``joins`` a key to (label, local join counts);
+    ``pairs`` a key to two value series (named). Yields ``hotspots_<key>``,
+    ``significance_gi_<key>``, ``significance_geary_<key>`` per variable,
+    ``significance_ljc_<key>`` per join table and ``bivariate_<key>`` per pair; the
+    LISA's significance map is :func:`report_figures`' ``significance_<key>``.
+    """
+    words = _words(lang)
+    if source is not None:
+        source = ("数据：" if lang == "zh" else "Data: ") + source
+    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units}
+    own = {"labels": {}, "join_labels": {}} | words
+    for key, local in locals_.items():
+        label = own["labels"].get(key, labels.get(key, key))
+        sided = str(local.attrs.get("p_sided", "two-sided"))
+        yield f"hotspots_{key}", _gi_figure(local, label, opts)
+        yield f"significance_gi_{key}", _p_figure(local["gi_star_p_sim"], "gi", label, sided,
+                                                  opts)  # fmt: skip
+        if key in gearys:
+            yield f"significance_geary_{key}", _p_figure(gearys[key]["p_sim"], "geary", label,
+                                                         sided, opts)  # fmt: skip
+    for key, (join_label, frame) in joins.items():
+        label = own["join_labels"].get(key, join_label)
+        yield f"significance_ljc_{key}", _p_figure(frame["p_sim"], "ljc", label, "folded", opts)
+    for key, (x, y) in pairs.items():
+        yield f"bivariate_{key}", _bivariate_figure(x, y, opts)
