@@ -318,6 +318,7 @@ def _global_under_specs(
     for spec in specs:
         try:
             w = a.weights(var.data.index, spec, study.islands)
+            run.results.setdefault("weights_built", {})[spec, len(w.ids)] = w
         except InputError as exc:
             if spec == default:
                 raise
@@ -948,18 +949,7 @@ def _variable_lines(res: dict[str, Any]) -> list[str]:
         f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
         + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
     ]
-    islands = rep["islands"]
-    if islands.get("count"):
-        joined = "; ".join(islands.get("units", [])[:5])
-        more = " ..." if len(islands.get("units", [])) > 5 else ""
-        lines.append(
-            f"  warning: {islands['count']} units without {spec} neighbours, rule "
-            f"{islands['rule']}: {joined}{more}"
-        )
-    if rep.get("components", 1) > 1:
-        lines.append(
-            f"  warning: the {spec} weights have {rep['components']} separate components"
-        )
+    # the weights' islands and components: their own line when built (weights.build)
     return lines
 
 
@@ -1039,24 +1029,47 @@ def run(
         finally:  # a failed run stops the renderers before its folder is rolled back
             for work in pending:
                 work.cancel()
-    if index:
-        log(f"wrote {len(state.files)} files to {folder.out}")
+    if index:  # the CLI says it, with the page to open
+        log(f"wrote {len(state.files)} files to {folder.out}", logging.DEBUG)
     return state.summary
+
+
+#: The per-unit island details of every weights a run built (the console has one line).
+_ISLANDS_TABLE = "tables/islands.csv"
+
+
+def _islands_table(run: Run) -> None:
+    """Write each built weights' units without neighbours: what became of them, and why."""
+    rows = []
+    for (spec, n), w in run.results.get("weights_built", {}).items():
+        bridges = {b["from"]: b for b in w.report["islands"].get("bridges", [])}
+        for d in w.report["islands"].get("details", []):
+            b = bridges.get(d["unit"], {})
+            rows.append({"weights": spec, "units": n, **d,
+                         "far": b.get("long", False), "across_groups": b.get("across_groups")})
+    if rows:
+        run.table(_ISLANDS_TABLE, pd.DataFrame(rows), index=False)
 
 
 def _run_stages(state: Run, stages: tuple[Stage, ...], *, index: bool) -> None:
     """Run each stage that applies, timing it; then the summary and index."""
     ran: dict[str, str] = {}
     timings: dict[str, float] = {}
-    for stage in stages:
-        why = stage.skip(state)
-        if why is not None:
-            ran[stage.name] = f"skipped: {why}"
-            continue
-        start = time.perf_counter()
-        stage.do(state)
-        timings[stage.name] = round(time.perf_counter() - start, 2)
-        ran[stage.name] = "ran"
+    hint = weights.ISLAND_DETAILS.set(_ISLANDS_TABLE if state.folder else "summary.json")
+    try:
+        for stage in stages:
+            why = stage.skip(state)
+            if why is not None:
+                ran[stage.name] = f"skipped: {why}"
+                continue
+            start = time.perf_counter()
+            stage.do(state)
+            timings[stage.name] = round(time.perf_counter() - start, 2)
+            ran[stage.name] = "ran"
+    finally:
+        weights.ISLAND_DETAILS.reset(hint)
     state.summary |= {"stages": ran, "timings_s": timings}
+    if state.folder is not None:
+        _islands_table(state)
     if index:
         _index(state)
