@@ -171,6 +171,7 @@ def _pages(
     cdn: bool,
     basemap: str,
     cluster_set: str,
+    lang: str,
     info: pd.DataFrame,
     fields: dict[str, str],
     membership: pd.DataFrame | None,
@@ -182,7 +183,7 @@ def _pages(
     from geotool.maps import pages as figures
     from geotool.maps import to_html
 
-    opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap}
+    opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap, "lang": lang}
     if analysis.units is not None:
         opts["geo"] = _map_geometry(analysis.units)
         opts["label_col"] = "name"
@@ -213,13 +214,14 @@ def _pages(
     for fname, fmap in built.items():
         sizes[fname] = len(to_html(fmap, folder.path(f"maps/{fname}")).encode("utf-8"))
         files.append(f"maps/{fname}")
-    linked = _linked_pages(analysis, folder, locals_, opts.get("geo"), sizes=sizes, files=files)
+    linked = _linked_pages(analysis, folder, locals_, opts.get("geo"), sizes=sizes, files=files,
+                           lang=lang)  # fmt: skip
     return sizes, linked, files
 
 
 def _linked_pages(
     analysis: Analysis, folder: OutputFolder, locals_: dict[str, pd.DataFrame],
-    geo: gpd.GeoDataFrame | None, *, sizes: dict[str, int], files: list[str],
+    geo: gpd.GeoDataFrame | None, *, sizes: dict[str, int], files: list[str], lang: str,
 ) -> dict[str, str]:
     """Write each variable's linked LISA view (scatter and maps, one offline page)."""
     from geotool.maps import linked_lisa
@@ -228,7 +230,7 @@ def _linked_pages(
     for var in analysis.variables:
         page = linked_lisa(
             locals_[var.key], geo, title=f"{var.label} · linked LISA view · {analysis.title}",
-            names=None if analysis.units is None else analysis.names(),
+            names=None if analysis.units is None else analysis.names(), lang=lang,
         )  # fmt: skip
         linked[var.key] = f"lisa_linked_{var.key}.html"
         write_atomic(folder.path(f"maps/{linked[var.key]}"), page)
@@ -250,7 +252,7 @@ def _inputs(run: Run) -> None:
     paging = background.prepare(
         partial(
             _pages, run.analysis, run.folder, cdn=run.study.cdn, basemap=run.study.basemap,
-            cluster_set=run.study.cluster_set,
+            cluster_set=run.study.cluster_set, lang=lang,
         ),
         warm=_load_folium,
     )  # fmt: skip
