@@ -499,10 +499,10 @@ def connectivity_line(report: dict[str, Any]) -> tuple[str, int]:
     """
     isl, parts = report["islands"], []
     if isl.get("count"):
-        alone = [d["unit"] for d in isl.get("details", []) if d["action"] == "isolated"]
+        alone = [d["unit"] for d in isl.get("details", []) if d["action"] != "joined"]
         named = ", ".join(alone[:3]) + (" ..." if len(alone) > 3 else "")
         fate = [f"{isl[k]} {w}" for k, w in (("joined", "joined to the nearest"),
-                ("isolated", f"left without (lag 0, no local test: {named})"),
+                ("isolated", f"left without (lag 0, no local test: {named or isl['rule']})"),
                 ("dropped", "dropped")) if isl.get(k)]  # fmt: skip
         flagged = sum(b["long"] or b["across_groups"] for b in isl.get("bridges", []))
         fate += [f"{flagged} joined far away or across groups"] if flagged else []
@@ -511,11 +511,15 @@ def connectivity_line(report: dict[str, Any]) -> tuple[str, int]:
                      + ", ".join(fate))  # fmt: skip
     if report.get("components", 1) > 1:
         parts.append(f"{report['components']} separate components")
+    if isl.get("rule") == "keep":  # asked for: said, never warned of
+        return line_of(report, parts), logging.DEBUG
     warn = bool(isl.get("isolated")) or "far away" in " ".join(parts)
-    line = f"{report['spec']} weights: {report['units']:,} units" + "".join(
-        f"; {p}" for p in parts
-    )
-    return line, logging.WARNING if warn else logging.INFO
+    return line_of(report, parts), logging.WARNING if warn else logging.INFO
+
+
+def line_of(report: dict[str, Any], parts: list[str]) -> str:
+    """The weights' spec and units, then ``parts``."""
+    return f"{report['spec']} weights: {report['units']:,} units" + "".join(f"; {p}" for p in parts)
 
 
 def _log_connectivity(report: dict[str, Any]) -> None:

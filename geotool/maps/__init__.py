@@ -475,11 +475,11 @@ _CONTEXT_STYLE = {"color": "#9a9a9a", "weight": 3, "opacity": 0.6, "fill": False
 
 def _context(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame:
     """The union of the units (their outer outline), simplified to the page's precision."""
-    series = gpd.GeoSeries(geo.geometry if isinstance(geo, gpd.GeoDataFrame) else geo)
-    series = series.to_crs(settings.default_crs)
-    polygons = series[series.geom_type.isin(["Polygon", "MultiPolygon"])]
-    union = shapely.union_all(shapely.make_valid(polygons.to_numpy()), grid_size=1e-5)
-    boundary = shapely.simplify(shapely.boundary(union), 0.001)
+    series = geo_series(geo, settings.default_crs)
+    geoms = series[series.geom_type.isin(["Polygon", "MultiPolygon"])].to_numpy()
+    span = float(np.ptp(shapely.total_bounds(geoms).reshape(2, 2), axis=0).max()) or 1.0
+    union = shapely.union_all(shapely.make_valid(geoms), grid_size=span / 1e5)
+    boundary = shapely.simplify(shapely.boundary(union), span / 4000)  # as the units' own
     return gpd.GeoDataFrame({"label": [""]}, geometry=[boundary], crs=settings.default_crs)
 
 

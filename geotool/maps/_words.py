@@ -92,12 +92,15 @@ def translate(text: str, lang: str) -> str:
 MOBILE = """<style>
 .geotool-legend summary{cursor:pointer;font-weight:bold;margin-bottom:3px}
 @media (max-width:640px){
-.leaflet-control-layers-expanded .leaflet-control-layers-list{display:none}
-.leaflet-control-layers-expanded .leaflet-control-layers-toggle{display:block}
+.leaflet-control-layers-expanded .leaflet-control-layers-list{display:none!important}
+.leaflet-control-layers-expanded{padding:0!important}
+.leaflet-control-layers-expanded .leaflet-control-layers-toggle{display:block!important}
+.leaflet-control-layers-expanded:hover,.leaflet-control-layers-expanded:focus-within{
+padding:6px 10px 6px 6px!important}
 .leaflet-control-layers-expanded:hover .leaflet-control-layers-list,
-.leaflet-control-layers-expanded:focus-within .leaflet-control-layers-list{display:block}
+.leaflet-control-layers-expanded:focus-within .leaflet-control-layers-list{display:block!important}
 .leaflet-control-layers-expanded:hover .leaflet-control-layers-toggle,
-.leaflet-control-layers-expanded:focus-within .leaflet-control-layers-toggle{display:none}
+.leaflet-control-layers-expanded:focus-within .leaflet-control-layers-toggle{display:none!important}
 .geotool-title{left:54px!important;right:62px;top:10px!important;font-size:12px!important;
 white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .geotool-search{width:150px!important}

@@ -40,7 +40,7 @@ function geotoolLinked(data) {
       if (s) { (mapPaths[u[0]] = mapPaths[u[0]] || []).push(p); }
     });
     if (data.maritime) { el('path', {d: data.maritime, 'class': 'maritime'}, g); }
-    if (data.inset) {  // 南海诸岛: the same drawing, seen through a second window
+    if (data.inset) {  // the South China Sea islands: the same drawing, seen through a second window
       var inset = el('svg', {'class': 'inset', viewBox: data.inset.join(' ')}, svg.parentNode);
       el('use', {href: '#' + m.id + '-units'}, inset);
     }
