@@ -437,8 +437,9 @@ def unit_map(
     layers = [{**layer, "name": translate(layer["name"], lang)} for layer in layers]
     lines = [_said_line(line, lang) for line in lines or []]
     overlays = [_said_overlay(o, lang) for o in overlays or []]
-    if geo is not None and groups is None:  # the area's outline, so that it reads
-        overlays.insert(0, (words["context"], _context(geo), _CONTEXT_STYLE))
+    context = _context(geo) if geo is not None and groups is None else None
+    if context is not None:  # the area's outline, so that it reads
+        overlays.insert(0, (words["context"], context, _CONTEXT_STYLE))
     fmap = _new_map(basemap)
     datum = "gcj02" if basemap == "amap" else "wgs84"
     table = table if table is not None else pd.DataFrame()
@@ -473,10 +474,16 @@ _CONTEXT_STYLE = {"color": "#9a9a9a", "weight": 3, "opacity": 0.6, "fill": False
                   "interactive": False}  # fmt: skip
 
 
-def _context(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame:
-    """The union of the units (their outer outline), simplified to the page's precision."""
+def _context(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame | None:
+    """The union of the units (their outer outline), simplified to the page's precision.
+
+    ``None`` for units that are not polygons (points, lines: no area to outline).
+    """
     series = geo_series(geo, settings.default_crs)
     geoms = series[series.geom_type.isin(["Polygon", "MultiPolygon"])].to_numpy()
+    geoms = geoms[~shapely.is_empty(geoms)]
+    if not len(geoms):
+        return None
     span = float(np.ptp(shapely.total_bounds(geoms).reshape(2, 2), axis=0).max()) or 1.0
     union = shapely.union_all(shapely.make_valid(geoms), grid_size=span / 1e5)
     boundary = shapely.simplify(shapely.boundary(union), span / 4000)  # as the units' own
