@@ -125,6 +125,22 @@ def test_own_data_is_english_by_default_with_the_area_s_outline(columbus):
     assert _args(zh)[3]["overlays"][0]["name"] == "研究区范围"
 
 
+def test_points_get_no_context_outline(columbus):
+    points = columbus.set_geometry(columbus.representative_point())
+    text = maps.to_html(_columbus_map(points))
+    assert [o["name"] for o in _args(text)[3]["overlays"]] == []
+
+
+def test_verbose_shows_geotool_s_details_and_a_plain_command_does_not(capsys):
+    from geotool.cli import main
+
+    assert main(["--verbose", "boundaries", "info", "--json"]) == 0
+    assert logging.getLogger("geotool").level == logging.DEBUG
+    assert main(["boundaries", "info", "--json"]) == 0
+    assert logging.getLogger("geotool").getEffectiveLevel() > logging.DEBUG
+    capsys.readouterr()
+
+
 def _lines(geometry):
     if geometry["type"] == "LineString":
         return [geometry["coordinates"]]
@@ -275,9 +291,11 @@ def test_the_report_s_pages_are_chinese_and_declared_so(plain_run):
     for page in [*pages, out / "index.html"]:
         text = page.read_text(encoding="utf-8")
         assert text.count(VIEWPORT) == 1, page.name
-        if page.parent.name == "maps":
-            assert _lang(text) == "zh-CN", page.name
-            assert "搜索 / search" not in text and "tier 梯队" not in text
+        assert _lang(text) == "zh-CN", page.name
+        assert "搜索 / search" not in text and "tier 梯队" not in text
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "<h2>空间自相关</h2>" in index and "Spatial autocorrelation" not in index
+    assert '<div lang="en"><table' in index  # the tables' English, marked as such
 
 
 def test_columbus_runs_in_english_and_in_chinese_when_asked(tmp_path):
