@@ -322,8 +322,7 @@ def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
     from geotool import pipeline
     from geotool.report import study as report
 
-    if args.quiet_run:
-        logging.getLogger("geotool").setLevel(logging.WARNING)
+    _verbosity(args)
     if args.file is not None and getattr(args, "data", None) is not None:
         msg = f"Pass the data as FILE or as --data, not both (got {args.file} and {args.data})."
         raise InputError(msg)
@@ -341,6 +340,14 @@ def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
     return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
 
 
+def _verbosity(args: argparse.Namespace) -> None:
+    """A command's own ``--quiet`` (warnings only) or ``--verbose`` (details too)."""
+    if getattr(args, "quiet_run", False):
+        logging.getLogger("geotool").setLevel(logging.WARNING)
+    elif getattr(args, "verbose_run", False):
+        logging.getLogger("geotool").setLevel(logging.DEBUG)
+
+
 #: The regression's study fields in messages, as ``geotool regress`` spells them.
 _REGRESS_FLAGS = (("model_regimes=", "--regimes "), ("model_regimes:", "--regimes:"),
                   ("model_kind=", "--kind "), ("model_method=", "--method "),
@@ -350,8 +357,7 @@ _REGRESS_FLAGS = (("model_regimes=", "--regimes "), ("model_regimes:", "--regime
 def _cmd_regress(args: argparse.Namespace) -> int:
     from geotool import pipeline, regress_stage
 
-    if args.quiet_run:
-        logging.getLogger("geotool").setLevel(logging.WARNING)
+    _verbosity(args)
     if not args.model:
         raise InputError("--model is required: e.g. --model 'y ~ x1 + log(x2)'.")
     study = _study(args)
@@ -498,6 +504,8 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("--lang", choices=["zh", "en"], help="language of the pages; default: zh in China"),
     _flag("--tiers", choices=_CLASSES, help="how values are classed into tiers (default ward)"),
     _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
+    _flag("--verbose", dest="verbose_run", action="store_true",
+          help="details too: every unit without neighbours, each file written"),
     _flag("--all-numeric", action="store_true", help="analyse every numeric column of --data"),
     _flag("--transform", choices=_TRANSFORMS, help="transform of every variable, after --per"),
     _flag("--per", help="population column: variables become rates"),
@@ -572,18 +580,18 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("map", "write one interactive map as standalone HTML", "kind out cdn offline basemap set "
      "weights @perm data value-col @user scheme map-k title", {"out": "outputs/maps/map.html"}),
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
-     "study out @perm title label lang tiers k cdn offline basemap quiet data value-col @user "
-     "all-numeric pairs transform per smooth scale weights set adjust islands sided figures dpi "
-     "classes @index index-method groups raster model model-kind model-method regimes",
+     "study out @perm title label lang tiers k cdn offline basemap quiet verbose data value-col "
+     "@user all-numeric pairs transform per smooth scale weights set adjust islands sided figures "
+     "dpi classes @index index-method groups raster model model-kind model-method regimes",
      # a study file's own options stay unless given
      dict.fromkeys(("permutations", "seed", "basemap", "cluster_set", "islands", "sided"))),
     ("index", "a composite index of indicators, ranked, tiered, tested and mapped",
      "index-data index-by @index out @perm title label lang tiers k cdn basemap "
-     "quiet @user weights islands sided groups figures dpi",
+     "quiet verbose @user weights islands sided groups figures dpi",
      {"out": "outputs_index", "flags": {"index_method": "--method"}}),
     ("regress", "a spatial regression: OLS with GeoDa's diagnostics, lag/error, SLX, Durbin, "
      "GWR", "regress-data model model-kind model-method regimes out @perm title label lang "
-     "@user weights islands sided alpha groups figures dpi quiet",
+     "@user weights islands sided alpha groups figures dpi quiet verbose",
      {"out": "outputs_regress", "model_kind": "ols", "model_method": "ml",
       "flags": {"model_kind": "--kind", "model_method": "--method",
                 "model_regimes": "--regimes"}}),
@@ -603,6 +611,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Spatial analysis of China's top-100 industrial counties and districts.",
     )
     top.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    top.add_argument("-v", "--verbose", action="store_true",
+                     help="details too (each unit without neighbours, ...)")
     top.add_argument("--debug", action="store_true", help="show the traceback of a crash")
     top.set_defaults(flags={})
     sub = top.add_subparsers(dest="command", required=True)
@@ -703,6 +713,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         format="geotool: %(message)s", level=logging.WARNING if args.quiet else logging.INFO
+    )
+    # geotool's details with -v, not every library's debugging; a command's own flags after
+    logging.getLogger("geotool").setLevel(
+        logging.DEBUG if args.verbose and not args.quiet else logging.NOTSET
     )
     for handler in logging.getLogger().handlers:
         # only the plain stderr handler basicConfig made, never a host's (pytest, an app)

@@ -171,6 +171,7 @@ def _pages(
     cdn: bool,
     basemap: str,
     cluster_set: str,
+    lang: str,
     info: pd.DataFrame,
     fields: dict[str, str],
     membership: pd.DataFrame | None,
@@ -189,7 +190,7 @@ def _pages(
     from geotool.maps import pages as figures
     from geotool.maps import to_html
 
-    opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap}
+    opts: dict[str, Any] = {"cdn": cdn, "offline": None, "basemap": basemap, "lang": lang}
     if analysis.units is not None:
         opts["geo"] = _map_geometry(analysis.units)
         opts["label_col"] = "name"
@@ -225,7 +226,8 @@ def _pages(
     for fname, fmap in built.items():
         sizes[fname] = len(to_html(fmap, folder.path(f"maps/{fname}")).encode("utf-8"))
         files.append(f"maps/{fname}")
-    linked = _linked_pages(analysis, folder, locals_, opts.get("geo"), sizes=sizes, files=files)
+    linked = _linked_pages(analysis, folder, locals_, opts.get("geo"), sizes=sizes, files=files,
+                           lang=lang)  # fmt: skip
     return sizes, linked, files
 
 
@@ -318,7 +320,7 @@ def _value_pages(
 
 def _linked_pages(
     analysis: Analysis, folder: OutputFolder, locals_: dict[str, pd.DataFrame],
-    geo: gpd.GeoDataFrame | None, *, sizes: dict[str, int], files: list[str],
+    geo: gpd.GeoDataFrame | None, *, sizes: dict[str, int], files: list[str], lang: str,
 ) -> dict[str, str]:
     """Write each variable's linked LISA view (scatter and maps, one offline page)."""
     from geotool.maps import linked_lisa
@@ -327,7 +329,7 @@ def _linked_pages(
     for var in analysis.variables:
         page = linked_lisa(
             locals_[var.key], geo, title=f"{var.label} · linked LISA view · {analysis.title}",
-            names=None if analysis.units is None else analysis.names(),
+            names=None if analysis.units is None else analysis.names(), lang=lang,
         )  # fmt: skip
         linked[var.key] = f"lisa_linked_{var.key}.html"
         write_atomic(folder.path(f"maps/{linked[var.key]}"), page)
@@ -349,7 +351,7 @@ def _inputs(run: Run) -> None:
     paging = background.prepare(
         partial(
             _pages, run.analysis, run.folder, cdn=run.study.cdn, basemap=run.study.basemap,
-            cluster_set=run.study.cluster_set, classes=run.study.classes_spec(),
+            cluster_set=run.study.cluster_set, classes=run.study.classes_spec(), lang=lang,
         ),
         warm=_load_folium,
     )  # fmt: skip
@@ -418,6 +420,7 @@ def _global_under_specs(
     for spec in specs:
         try:
             w = a.weights(var.data.index, spec, study.islands)
+            run.results.setdefault("weights_built", {})[spec, len(w.ids)] = w
         except InputError as exc:
             if spec == default:
                 raise
@@ -1133,18 +1136,7 @@ def _variable_lines(res: dict[str, Any]) -> list[str]:
         f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
         + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
     ]
-    islands = rep["islands"]
-    if islands.get("count"):
-        joined = "; ".join(islands.get("units", [])[:5])
-        more = " ..." if len(islands.get("units", [])) > 5 else ""
-        lines.append(
-            f"  warning: {islands['count']} units without {spec} neighbours, rule "
-            f"{islands['rule']}: {joined}{more}"
-        )
-    if rep.get("components", 1) > 1:
-        lines.append(
-            f"  warning: the {spec} weights have {rep['components']} separate components"
-        )
+    # the weights' islands and components: their own line when built (weights.build)
     return lines
 
 
@@ -1224,24 +1216,47 @@ def run(
         finally:  # a failed run stops the renderers before its folder is rolled back
             for work in pending:
                 work.cancel()
-    if index:
-        log(f"wrote {len(state.files)} files to {folder.out}")
+    if index:  # the CLI says it, with the page to open
+        log(f"wrote {len(state.files)} files to {folder.out}", logging.DEBUG)
     return state.summary
+
+
+#: The per-unit island details of every weights a run built (the console has one line).
+_ISLANDS_TABLE = "tables/islands.csv"
+
+
+def _islands_table(run: Run) -> None:
+    """Write each built weights' units without neighbours: what became of them, and why."""
+    rows = []
+    for (spec, n), w in run.results.get("weights_built", {}).items():
+        bridges = {b["from"]: b for b in w.report["islands"].get("bridges", [])}
+        for d in w.report["islands"].get("details", []):
+            b = bridges.get(d["unit"], {})
+            rows.append({"weights": spec, "units": n, **d,
+                         "far": b.get("long", False), "across_groups": b.get("across_groups")})
+    if rows:
+        run.table(_ISLANDS_TABLE, pd.DataFrame(rows), index=False)
 
 
 def _run_stages(state: Run, stages: tuple[Stage, ...], *, index: bool) -> None:
     """Run each stage that applies, timing it; then the summary and index."""
     ran: dict[str, str] = {}
     timings: dict[str, float] = {}
-    for stage in stages:
-        why = stage.skip(state)
-        if why is not None:
-            ran[stage.name] = f"skipped: {why}"
-            continue
-        start = time.perf_counter()
-        stage.do(state)
-        timings[stage.name] = round(time.perf_counter() - start, 2)
-        ran[stage.name] = "ran"
+    hint = weights.ISLAND_DETAILS.set(_ISLANDS_TABLE if state.folder else "summary.json")
+    try:
+        for stage in stages:
+            why = stage.skip(state)
+            if why is not None:
+                ran[stage.name] = f"skipped: {why}"
+                continue
+            start = time.perf_counter()
+            stage.do(state)
+            timings[stage.name] = round(time.perf_counter() - start, 2)
+            ran[stage.name] = "ran"
+    finally:
+        weights.ISLAND_DETAILS.reset(hint)
     state.summary |= {"stages": ran, "timings_s": timings}
+    if state.folder is not None:
+        _islands_table(state)
     if index:
         _index(state)

@@ -20,6 +20,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from libpysal.weights import W
 
 __all__ = [
-    "ISLAND_BOUND_FACTOR", "KERNELS", "Weights", "WeightsLike", "as_weights", "build",
-    "neighbour_band", "parse_islands", "parse_spec",
+    "ISLAND_BOUND_FACTOR", "ISLAND_DETAILS", "KERNELS", "Weights", "WeightsLike", "as_weights",
+    "build", "connectivity_line", "neighbour_band", "parse_islands", "parse_spec",
 ]  # fmt: skip
 
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -51,6 +52,10 @@ _SPEC = re.compile(
     rf"^(?:(?P<contig>queen|rook)|knn:(?P<k>\d+)|distance:(?P<d>{_NUMBER})(?P<unit>km|m)"
     rf"|kernel:(?P<fn>[a-z]+):(?:knn:(?P<kk>\d+)|(?P<kd>{_NUMBER})(?P<kunit>km|m)))$"
 )
+
+#: Where the per-unit island details are: the summary line of :func:`build` points there
+#: (a run that writes a folder sets it to its table, ``tables/islands.csv``).
+ISLAND_DETAILS: ContextVar[str] = ContextVar("island_details", default="report['islands']")
 
 #: ``islands="nearest"`` joins a unit without neighbours only to a unit closer than this
 #: many times the median nearest-neighbour distance.
@@ -482,7 +487,51 @@ def build(
         focal, neigh, ids = _drop(lonely, focal, neigh, ids, spec)
     w = Weights(sparse=_matrix(focal, neigh, wts, len(ids)), spec=spec, ids=ids)
     w.report = _report(w, island_report, where.note)
+    _log_connectivity(w.report)
     return w
+
+
+def connectivity_line(report: dict[str, Any]) -> tuple[str, int]:
+    """One line on a weights' connectivity (units, islands and their fate, components).
+
+    Also its logging level: a warning when units stay without neighbours or were joined
+    far away or across groups, else information.
+    """
+    isl, parts = report["islands"], []
+    if isl.get("count"):
+        alone = [d["unit"] for d in isl.get("details", []) if d["action"] != "joined"]
+        named = ", ".join(alone[:3]) + (" ..." if len(alone) > 3 else "")
+        fate = [f"{isl[k]} {w}" for k, w in (("joined", "joined to the nearest"),
+                ("isolated", f"left without (lag 0, no local test: {named or isl['rule']})"),
+                ("dropped", "dropped")) if isl.get(k)]  # fmt: skip
+        flagged = sum(b["long"] or b["across_groups"] for b in isl.get("bridges", []))
+        fate += [f"{flagged} joined far away or across groups"] if flagged else []
+        kept = "" if fate else f" ({isl['rule']})"
+        parts.append(f"{isl['count']} without neighbours{kept}" + (": " if fate else "")
+                     + ", ".join(fate))  # fmt: skip
+    if report.get("components", 1) > 1:
+        parts.append(f"{report['components']} separate components")
+    if isl.get("rule") == "keep":  # asked for: said, never warned of
+        return line_of(report, parts), logging.DEBUG
+    warn = bool(isl.get("isolated")) or "far away" in " ".join(parts)
+    return line_of(report, parts), logging.WARNING if warn else logging.INFO
+
+
+def line_of(report: dict[str, Any], parts: list[str]) -> str:
+    """The weights' spec and units, then ``parts``."""
+    return f"{report['spec']} weights: {report['units']:,} units" + "".join(f"; {p}" for p in parts)
+
+
+def _log_connectivity(report: dict[str, Any]) -> None:
+    """The one-line summary (when there is something to say); the details at DEBUG."""
+    line, level = connectivity_line(report)
+    isl = report["islands"]
+    if isl.get("count") or report.get("components", 1) > 1:
+        more = f" (details: {ISLAND_DETAILS.get()})" if isl.get("count") else ""
+        log(line + more, level)
+    for d in isl.get("details", []):
+        log(f"{report['spec']} weights: {d['unit']}: {d['action']}, nearest {d['nearest']} "
+            f"({d['km']} km)", logging.DEBUG)  # fmt: skip
 
 
 def _refuse_sparse_band(spec: str, lonely: int, where: _Located) -> None:
@@ -591,7 +640,7 @@ class _IslandRule:
                     f"(lag 0, no local test): {shown}{' ...' if len(far) > 5 else ''}; "
                     "islands='max:<D>km' or 'nearest:unbounded' joins them, knn:K weights give "
                     "every unit neighbours.",
-                    logging.WARNING,
+                    logging.DEBUG,  # the summary line of build() says it in one line
                 )
         return lonely[within], nearest[within]
 
@@ -620,7 +669,7 @@ class _IslandRule:
                 f"were joined far away or across groups (threshold {threshold:.0f} km): "
                 f"{shown}{' ...' if len(flagged) > 5 else ''}; consider knn:K weights or "
                 "islands='drop'.",
-                logging.WARNING,
+                logging.DEBUG,  # the summary line of build() says it in one line
             )
         return out
 

@@ -372,8 +372,8 @@ def test_run_names_the_rule(tmp_path):
     assert res["lisa_rule"] == "two-sided p <= 0.05, FDR" and res["adjust"] == "fdr"
     assert res["p_sided"] == "two-sided"
     for page in ("index.html", "maps/lisa.html"):  # the table header, the map's legend
-        text = (out / page).read_text(encoding="utf-8")
-        assert "α = 0.05, FDR correction (Benjamini-Hochberg), two-sided p" in text
+        text = (out / page).read_text(encoding="utf-8")  # Chinese units: a Chinese page
+        assert "α = 0.05, FDR 校正（Benjamini-Hochberg）, 双侧 p" in text
     lisa = pd.read_csv(next((out / "tables").glob("lisa_*.csv")))
     assert (lisa["adjust"] == "fdr").all()
 

@@ -15,6 +15,7 @@ import geotool.settings
 from geotool import boundaries, clusters, maps, tiers
 from geotool._errors import InputError
 from geotool.maps import pages
+from geotool.maps._words import translate
 from geotool.report import figures, rankings
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
@@ -108,7 +109,7 @@ def test_rankings_map_is_self_contained_by_default_and_complete(info, tmp_path):
     assert len(spec) == 3
     assert spec[0]["colours"]["320281"] == pages.TIER_COLOURS[1]  # 江阴, tier 1
     assert "320281" not in spec[2]["colours"]  # not a district
-    assert "Jiangyinshi" in text and "工业百强县 rank" in text
+    assert "Jiangyinshi" in text and "工业百强县名次" in text  # a map of China: in Chinese
     assert (tmp_path / "r.html").stat().st_mode & 0o044  # readable by others
 
 
@@ -128,8 +129,11 @@ def test_self_contained_map_with_tiles_inlines_leaflet_and_keeps_the_tiles(info)
 
 def test_lisa_legend_keeps_every_class(info):
     local = pd.DataFrame({"lisa_class": ["High-High"], "p_sim": [0.01]}, index=["320281"])
-    text = maps.to_html(pages.lisa_map({"x": local}, info))
+    text = maps.to_html(pages.lisa_map({"x": local}, info, lang="en"))
     for cls in ("High-High", "Low-Low", "Low-High", "High-Low", "Not significant"):
+        assert cls in text
+    text = maps.to_html(pages.lisa_map({"x": local}, info))  # a map of China: in Chinese
+    for cls in ("高-高", "低-低", "低-高", "高-低", "不显著"):
         assert cls in text
 
 
@@ -145,7 +149,7 @@ def test_lisa_map_tells_untested_from_not_significant_and_names_the_rule(info):
     local = _lisa_local()
     islet = local.index[0]
     local.loc[islet, "p_sim"] = np.nan  # e.g. a unit without neighbours: no test
-    text = maps.to_html(pages.lisa_map({"districts": local}, info))
+    text = maps.to_html(pages.lisa_map({"districts": local}, info, lang="en"))
     lisa_layer = _spec(text)[0]
     assert islet not in lisa_layer["colours"] and islet not in _spec(text)[1]["colours"]
     assert lisa_layer["neutral"] == maps.NOT_TESTED != maps.NOT_SIGNIFICANT
@@ -291,7 +295,7 @@ def browse(path, tmp_path, fragment="", screenshot=None):
 def test_maps_work_in_a_real_browser_offline(kind, info, tmp_path, hooks):
     if kind == "lisa":
         local = pd.DataFrame({"lisa_class": ["High-High"], "p_sim": [0.01]}, index=["320281"])
-        fmap = pages.lisa_map({"industrial counties": local}, info)
+        fmap = pages.lisa_map({"industrial counties": local}, info, lang="en")
     elif kind == "tiers":
         fmap = pages.tiers_map(info, _tier_shapes())
     elif kind == "clusters":
@@ -436,13 +440,14 @@ def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
             # the open tooltip of 江阴市, built in the page from the units' table
             tip = re.search(r'class="leaflet-tooltip[^"]*"[^>]*>(.*?)</div></div>', dom).group(1)
             assert "<b>江阴市</b> Jiangyinshi<br>江苏省 无锡市 · 320281" in tip, name
-            assert "工业百强县 rank: 1<br>" in tip and "tier 梯队: 1<br>" in tip, name
+            assert "工业百强县名次: 1<br>" in tip and "梯队: 1<br>" in tip, name  # in Chinese
             lisa = pd.read_csv(out / "tables/lisa_industrial_counties.csv", dtype={"adcode": str})
             jy = lisa.set_index("adcode").loc["320281"]
-            assert f"LISA (industrial score): {jy['lisa_class']}" in tip, name
+            assert f"LISA (工业得分): {jy['lisa_class']}" in tip, name
             if name == "lisa.html":  # class, value, Ii and p of each variable
+                cls = translate(jy["lisa_class"], "zh")
                 assert (
-                    f"LISA industrial counties: {jy['lisa_class']} · value {jy['value']:.4g} · "
+                    f"LISA 工业百强县: {cls} · 值 {jy['value']:.4g} · "
                     f"Ii {jy['Ii']:.3g} · p {maps.fmt_p(jy['p_sim'])}"
                 ) in tip
         assert state.get("ready") == "1", name

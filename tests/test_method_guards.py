@@ -172,7 +172,9 @@ def test_a_remote_unit_is_not_joined_beyond_the_bound(prefectures, caplog):
     }]  # fmt: skip
     assert rep["units"][0].startswith("222400 延边朝鲜族自治州 (isolated: nearest 371000 威海市")
     assert w.sparse[w.ids.get_loc("222400")].nnz == 0
-    assert "延边朝鲜族自治州 (nearest 371000 威海市, 921.7 km)" in caplog.text
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("queen weights")]
+    assert len(said) == 1  # one line, naming the unit left without neighbours
+    assert "1 left without (lag 0, no local test: 222400 延边朝鲜族自治州)" in said[0]
     # the former rule, an explicit bound, and dropping
     old = weights.build(prefectures, "queen", labels="name", islands="nearest:unbounded")
     assert old.report["islands"]["units"] == ["222400 延边朝鲜族自治州 -> 371000 威海市"]

@@ -34,7 +34,14 @@ def test_bridge_warnings_name_the_weights_they_come_from(county_universe, caplog
         weights.build(county_universe, spec)
     warned = [r.getMessage() for r in caplog.records if "joined far away" in r.getMessage()]
     assert [m.split(" weights: ")[0] for m in warned] == ["queen", "rook"]
-    assert all("440523" in m for m in warned)  # 南澳县, bridged across provinces
+    # one line each, with the counts of the report; the units are in the report, not the line
+    for m, spec in zip(warned, ("queen", "rook"), strict=True):
+        rep = weights.build(county_universe, spec).report["islands"]
+        flagged = sum(b["long"] or b["across_groups"] for b in rep["bridges"])
+        assert f"{rep['count']} without neighbours: {rep['joined']} joined" in m
+        assert f"{flagged} joined far away" in m and "\n" not in m
+    bridged = weights.build(county_universe, "queen").report["islands"]["bridges"]
+    assert any(b["from"].startswith("440523") and b["across_groups"] for b in bridged)  # 南澳县
 
 
 def test_drop_rule_removes_and_reports(county_universe):

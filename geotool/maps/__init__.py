@@ -50,6 +50,7 @@ from geotool.maps._linked import (
     linked_lisa,
     rule_text,
 )
+from geotool.maps._words import MOBILE, html_lang, page_words, translate
 
 __all__ = [
     "BASEMAPS", "LISA_COLOURS", "NEUTRAL", "NOT_SIGNIFICANT", "NOT_TESTED", "P_CLASSES",
@@ -365,11 +366,11 @@ def legend_html(title: str, legend: dict[str, str]) -> str:
         f'background:{escape(colour)};border:1px solid #999"></span>{escape(label)}</div>'
         for label, colour in legend.items()
     )
-    return (
+    return (  # a <details>: folded on small screens (maps/_words.py MOBILE)
         f'<div class="geotool-legend" style="position:absolute;bottom:28px;right:10px;'
         f"z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;font:12px sans-serif;"
-        f'border:1px solid #bbb;border-radius:4px;max-width:260px">'
-        f'<div style="font-weight:bold;margin-bottom:3px">{escape(title)}</div>{items}</div>'
+        f'border:1px solid #bbb;border-radius:4px;max-width:260px"><details open>'
+        f"<summary>{escape(title)}</summary>{items}</details></div>"
     )
 
 
@@ -390,6 +391,7 @@ def unit_map(
     basemap: str = "none",
     cdn: bool = False,
     offline: bool | None = None,
+    lang: str | None = None,
 ) -> folium.Map:
     """A folium map of units with one or more colour layers (write it with :func:`to_html`).
 
@@ -425,21 +427,36 @@ def unit_map(
         Load Leaflet from its CDN instead of inlining it (blank offline).
     offline : bool, optional
         Deprecated (pages are offline by default); ``True`` also refuses tiles.
+    lang : {"zh", "en"}, optional
+        The page's one language (chrome, titles, layers, legends, fields; data as they
+        are); default Chinese for the bundled layer, else English.
 
     """
     _check_options(basemap, fit, cdn=cdn, offline=offline)
+    lang = lang or ("zh" if geo is None else "en")
+    words = page_words(lang)
+    title, legend_title = translate(title, lang), translate(legend_title, lang)
+    legend = {translate(k, lang): v for k, v in legend.items()} if legend else legend
+    fields = {k: translate(v, lang) for k, v in (fields or {}).items()}
+    layers = [{**layer, "name": translate(layer["name"], lang)} for layer in layers]
+    lines = [_said_line(line, lang) for line in lines or []]
+    overlays = [_said_overlay(o, lang) for o in overlays or []]
+    context = _context(geo) if geo is not None and groups is None else None
+    if context is not None:  # the area's outline, so that it reads
+        overlays.insert(0, (words["context"], context, _CONTEXT_STYLE))
     fmap = _new_map(basemap)
     datum = "gcj02" if basemap == "amap" else "wgs84"
     table = table if table is not None else pd.DataFrame()
     if geo is None:
-        data, ids, outlines = _topology(datum), None, "province outlines"
+        data, ids, outlines = _topology(datum), None, words["province_outlines"]
     else:
         data, ids = _encode_geo(geo, datum, groups), pd.Index(geo.index)
-        outlines = "outlines" if groups is not None else ""
-    info = dict(_tooltips(table, fields or {}, ids, label_col))
-    info["lines"] = [_line_columns(line, info["ids"]) for line in lines or []]
+        outlines = words["outlines"] if groups is not None else ""
+    info = dict(_tooltips(table, fields, ids, label_col))
+    info["lines"] = [_line_columns(line, info["ids"]) for line in lines]
     spec = [_layer(layer, info["ids"]) for layer in layers]
-    overlay_data = _overlays(overlays or [], datum, maritime=geo is None or _national(geo))
+    national = geo is None or _national(geo)
+    overlay_data = _overlays(overlays or [], datum, maritime=lang if national else None)
     _add_html(fmap, title, legend, legend_title, cdn=cdn)
     options = {
         "testHooks": bool(settings.page_test_hooks),
@@ -447,12 +464,54 @@ def unit_map(
         "overlays": overlay_data,
         "fit": fit,
         "fitExclude": SOUTH_SEA if geo is None else None,
-        "searchHint": "搜索 / search (江阴 / Jiangyin)" if geo is None else "搜索 / search",
+        "searchHint": words["search_bundled" if geo is None else "search"],
+        "words": {"fullScreen": words["full_screen"], "tilesFailed": words["tiles_failed"]},
     }
     call = script_call("geotoolPage", JSONText(data), info, spec, options, names=(fmap.get_name(),))
     fmap.add_child(_script(asset("topojson.js") + asset("page.js") + call))  # after the map
     fmap.geotool_cdn = cdn  # type: ignore[attr-defined]  # read by to_html
+    fmap.geotool_lang = lang  # type: ignore[attr-defined]  # read by to_html: <html lang>
     return fmap
+
+
+#: The context outline of a map of one's own units: light, under everything, not a target.
+_CONTEXT_STYLE = {"color": "#9a9a9a", "weight": 3, "opacity": 0.6, "fill": False,
+                  "interactive": False}  # fmt: skip
+
+
+def _context(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame | None:
+    """The union of the units (their outer outline), simplified to the page's precision.
+
+    ``None`` for units that are not polygons (points, lines: no area to outline).
+    """
+    series = geo_series(geo, settings.default_crs)
+    geoms = series[series.geom_type.isin(["Polygon", "MultiPolygon"])].to_numpy()
+    geoms = geoms[~shapely.is_empty(geoms)]
+    if not len(geoms):
+        return None
+    span = float(np.ptp(shapely.total_bounds(geoms).reshape(2, 2), axis=0).max()) or 1.0
+    union = shapely.union_all(shapely.make_valid(geoms), grid_size=span / 1e5)
+    boundary = shapely.simplify(shapely.boundary(union), span / 4000)  # as the units' own
+    return gpd.GeoDataFrame({"label": [""]}, geometry=[boundary], crs=settings.default_crs)
+
+
+def _said_line(line: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A tooltip line's label, parts and classes in the page's language."""
+    out = {**line, "label": translate(line["label"], lang)}
+    out["parts"] = [translate(p, lang) if p else p for p in line["parts"]]
+    if "classes" in line:
+        out["classes"] = [translate(c, lang) for c in line["classes"]]
+    return out
+
+
+def _said_overlay(
+    overlay: tuple[str, gpd.GeoDataFrame, dict[str, Any]], lang: str
+) -> tuple[str, gpd.GeoDataFrame, dict[str, Any]]:
+    """An overlay's name, and its features' labels, in the page's language."""
+    name, gdf, style = overlay
+    if "label" in gdf.columns:
+        gdf = gdf.assign(label=[translate(x, lang) for x in gdf["label"]])
+    return translate(name, lang), gdf, style
 
 
 def _check_options(basemap: str, fit: str, *, cdn: bool, offline: bool | None) -> None:
@@ -476,7 +535,8 @@ def _new_map(basemap: str) -> folium.Map:
     import folium
 
     fmap = folium.Map(
-        location=[35, 105], zoom_start=4, tiles=None, prefer_canvas=True, control_scale=False
+        location=[35, 105], zoom_start=4, tiles=None, prefer_canvas=True, control_scale=False,
+        zoom_snap=0.25,  # fitting the data's bounds at any scale, not the next whole zoom
     )
     fmap.default_js = [fmap.default_js[0]]
     fmap.default_css = [fmap.default_css[0]]
@@ -504,10 +564,11 @@ def _layer(layer: dict[str, Any], ids: list[str]) -> dict[str, Any]:
 
 
 def _overlays(
-    overlays: list[tuple[str, gpd.GeoDataFrame, dict[str, Any]]], datum: str, *, maritime: bool
+    overlays: list[tuple[str, gpd.GeoDataFrame, dict[str, Any]]], datum: str, *,
+    maritime: str | None,
 ) -> list[dict[str, Any]]:
-    """The overlays' data for the page, after the maritime line on maps of China."""
-    out = [_maritime_overlay(datum)] if maritime else []
+    """The overlays' data for the page, after the maritime line (in ``maritime``'s language)."""
+    out = [_maritime_overlay(datum, maritime)] if maritime else []
     for name, gdf, style in overlays:
         if datum == "gcj02":
             msg = "Overlays are not shifted to GCJ-02; use another basemap with overlays."
@@ -541,6 +602,7 @@ def _add_html(
         )
     if legend:
         root.html.add_child(_raw(legend_html(legend_title, legend)))
+    root.header.add_child(_raw(MOBILE))  # small screens: layer list and legend fold
 
 
 _CDN_NOTE = (
@@ -561,18 +623,19 @@ def _national(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> bool:
     return china_scope(lonlat.geometry.to_numpy()) == "national"
 
 
-@settings_cache(maxsize=2)
-def _maritime_overlay(datum: str) -> dict[str, Any]:
-    """The maritime boundary line (十段线), to ~10 m: on national maps of China only.
+@settings_cache(maxsize=4)
+def _maritime_overlay(datum: str, lang: str) -> dict[str, Any]:
+    """The maritime boundary line (十段线), to ~10 m, in ``lang``: national maps of China only.
 
     :func:`unit_map` adds it on the bundled units and on a ``geo`` that spans China, never
     on part of China (a province, a city) or outside it (``docs/cartography.md``).
     """
+    words = page_words(lang)
     geoms = _in_datum(boundaries.maritime().geometry.to_numpy(), datum)
     geoms = shapely.set_precision(shapely.simplify(geoms, 0.005), 1e-4)
-    lines = _geojson(geoms, [{"label": "十段线 maritime boundary line"}] * len(geoms))
+    lines = _geojson(geoms, [{"label": words["maritime_label"]}] * len(geoms))
     style = {"color": "#333333", "weight": 2, "opacity": 0.9}
-    return {"name": "十段线 maritime boundary", "data": json.loads(lines), "style": style,
+    return {"name": words["maritime"], "data": json.loads(lines), "style": style,
             "point": style}  # fmt: skip
 
 
@@ -723,6 +786,12 @@ def to_html(fmap: folium.Map, path: str | Path | None = None) -> str:
     """
     root: Any = fmap.get_root()
     text = _stable_ids(root.render(), root)
+    lang = html_lang(getattr(fmap, "geotool_lang", "en"))
+    text = re.sub(r"<html>", f'<html lang="{lang}">', text, count=1)
+    text = re.sub(  # folium's forbids zooming the page: a page zooms, the map pans
+        r'<meta name="viewport"[^>]*>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">', text, count=1
+    )
     if not getattr(fmap, "geotool_cdn", False):
         js, css = _leaflet_assets()
         js_url, css_url = fmap.default_js[0][1], fmap.default_css[0][1]

@@ -26,6 +26,7 @@ from geotool._errors import InputError
 from geotool._html import check_page, escape, script_call
 from geotool._topojson import ring_points
 from geotool.autocorr import LISA_CLASSES
+from geotool.maps._words import html_lang, section_words, translate
 
 __all__ = [
     "ADJUST_WORDS", "EARLY_ERROR_HOOK", "LISA_COLOURS", "NOT_SIGNIFICANT", "NOT_TESTED",
@@ -230,6 +231,7 @@ def linked_lisa(
     alpha: float | None = None,
     adjust: str | None = None,
     names: pd.Series | None = None,
+    lang: str = "en",
 ) -> str:
     """The linked LISA view (Moran scatter, cluster map, significance map) as one HTML page.
 
@@ -247,8 +249,11 @@ def linked_lisa(
         The rule named in the legends; default ``local.attrs`` (else 0.05, "none").
     names : pandas.Series, optional
         Unit names by id; default ``local["name"]``, else ``geo["name"]``, else the ids.
+    lang : {"en", "zh"}
+        The page's one language (its words, legends and rule; names as they are).
 
     """
+    title = translate(title, lang)
     missing = sorted({"z", "lag", "value", "Ii", "p_sim", "lisa_class"} - set(local.columns))
     if missing:
         msg = f"local lacks the columns {missing}; pass geotool.autocorr.local_stats(...) output."
@@ -274,15 +279,18 @@ def linked_lisa(
         "view": view,
         "inset": inset,
         "maritime": _maritime_path(cell) if geo is None else "",
-        "classes": [[c, LISA_COLOURS[c]] for c in LISA_COLOURS],
+        "classes": [[translate(c, lang), LISA_COLOURS[c]] for c in LISA_COLOURS],
         "pclasses": [[lab, col] for lab, _, col in P_CLASSES],
+        "words": section_words("linked", lang),
         "notTested": NOT_TESTED,
         "slope": slope,
         "rule": rule_text(alpha, adjust, sided),
         "testHooks": bool(settings.page_test_hooks),
     }
-    p_words = "unadjusted" + (f", {SIDED_WORDS.get(sided, sided)}" if sided else "")
-    page = _page(title, slope, rule_text(alpha, adjust, sided), p_words, data)
+    data["rule"] = translate(str(data["rule"]), lang)
+    sided_words = translate(SIDED_WORDS.get(sided, sided), lang) if sided else ""
+    p_words = section_words("linked", lang)["unadjusted"] + (f", {sided_words}" if sided else "")
+    page = _page(title, slope, str(data["rule"]), p_words, data)
     return check_page(page, "linked LISA view")
 
 
@@ -390,9 +398,15 @@ def _page(title: str, slope: float, rule: str, p_words: str, data: dict) -> str:
     files = resources.files("geotool.maps")
     js, css, page = (files.joinpath(f).read_text(encoding="utf-8")
                      for f in ("linked.js", "linked.css", "linked.html"))  # fmt: skip
+    words = data["words"]
+    help_text = string.Template(words["help"]).substitute(
+        slope=_fmt(slope), rule=escape(rule), p_words=escape(p_words)
+    )
     return string.Template(page).substitute(
-        head=escape(title or "Linked LISA view"), css=css, slope=_fmt(slope),
+        head=escape(title or words["title"]), css=css, help=help_text,
+        lang=html_lang(words.get("lang", "en")),
+        scatter=escape(words["scatter"]), clusters=escape(words["clusters"]),
+        significance=escape(words["significance"]),
         early=EARLY_ERROR_HOOK if settings.page_test_hooks else "", rule=escape(rule),
-        p_words=escape(p_words),
         script=js.replace("</script", "<\\/script") + script_call("geotoolLinked", data),
     )  # fmt: skip

@@ -4,6 +4,7 @@
 function geotoolLinked(data) {
   var NS = 'http://www.w3.org/2000/svg';
   var errors = [];
+  var W_ = data.words;  // the page's words, in its one language (maps/words.toml)
   if (data.testHooks) { window.addEventListener('error', function (e) { errors.push(String(e.message)); }); }
   function el(name, attrs, parent) {
     var e = document.createElementNS(NS, name);
@@ -39,12 +40,12 @@ function geotoolLinked(data) {
       if (s) { (mapPaths[u[0]] = mapPaths[u[0]] || []).push(p); }
     });
     if (data.maritime) { el('path', {d: data.maritime, 'class': 'maritime'}, g); }
-    if (data.inset) {  // 南海诸岛: the same drawing, seen through a second window
+    if (data.inset) {  // the South China Sea islands: the same drawing, seen through a second window
       var inset = el('svg', {'class': 'inset', viewBox: data.inset.join(' ')}, svg.parentNode);
       el('use', {href: '#' + m.id + '-units'}, inset);
     }
     var legend = document.getElementById('legend-' + m.id);
-    m.legend.concat([['not tested (outside the universe)', data.notTested]]).forEach(function (item) {
+    m.legend.concat([[W_.not_tested, data.notTested]]).forEach(function (item) {
       var sw = document.createElement('span');
       sw.className = 'sw'; sw.style.background = item[1];
       legend.appendChild(sw);
@@ -89,8 +90,8 @@ function geotoolLinked(data) {
   }
   [xr[0], 0, xr[1]].forEach(function (v) { text(sx(v), H - M + 14, v.toFixed(1), {'text-anchor': 'middle'}); });
   [yr[0], 0, yr[1]].forEach(function (v) { text(M - 4, sy(v) + 4, v.toFixed(1), {'text-anchor': 'end'}); });
-  text((M + W - R) / 2, H - 8, 'standardised value (z)', {'text-anchor': 'middle'});
-  text(12, (R + H - M) / 2, 'spatial lag of z', {'text-anchor': 'middle',
+  text((M + W - R) / 2, H - 8, W_.x_axis, {'text-anchor': 'middle'});
+  text(12, (R + H - M) / 2, W_.y_axis, {'text-anchor': 'middle',
        transform: 'rotate(-90 12 ' + (R + H - M) / 2 + ')'});
   text(W - R - 4, R + 14, "Moran's I = " + (isFinite(data.slope) ? data.slope.toFixed(3) : '–'),
        {'text-anchor': 'end'});
@@ -107,7 +108,7 @@ function geotoolLinked(data) {
   var hovered = null, selected = Object.create(null);
   function describe(id) {
     var s = stats[id];
-    return (names[id] || id) + ' (' + id + ')\nvalue ' + s[4] + ' · z ' + s[0] + ' · lag ' + s[1] +
+    return (names[id] || id) + ' (' + id + ')\n' + W_.value + ' ' + s[4] + ' · z ' + s[0] + ' · lag ' + s[1] +
       ' · local Moran Ii ' + s[5] + ' · p ' + s[6] + ' · ' + data.classes[s[2]][0];
   }
   function raise(node) { node.parentNode.appendChild(node); }
@@ -134,7 +135,7 @@ function geotoolLinked(data) {
     list.forEach(function (id) { selected[id] = true; mark(id, true); });
     var n = Object.keys(selected).length;
     document.body.classList.toggle('sel-on', n > 0);
-    if (n) { info.textContent = n + ' unit(s) selected' + (n === 1 ? ': ' + describe(list[0] || Object.keys(selected)[0]) : ''); }
+    if (n) { info.textContent = n + ' ' + W_.selected + (n === 1 ? ': ' + describe(list[0] || Object.keys(selected)[0]) : ''); }
   }
   function toggle(id, add) {
     if (selected[id] && add) { delete selected[id]; mark(id, false); select([], true); }

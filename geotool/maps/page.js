@@ -182,7 +182,8 @@ function geotoolPage(map, data, info, layersSpec, options) {
       tileNote.style.cssText = 'position:absolute;bottom:8px;left:10px;z-index:1000;' +
         'background:#fff3cd;border:1px solid #c9a227;border-radius:4px;padding:4px 8px;' +
         'font:12px sans-serif';
-      tileNote.textContent = 'Basemap tiles could not load (no network?); the data are all drawn.';
+      tileNote.textContent = (options.words || {}).tilesFailed ||
+        'Basemap tiles could not load (no network?); the data are all drawn.';
       if (hooks) { document.body.setAttribute('data-geotool-tile-error', '1'); }
     });
   });
@@ -240,7 +241,7 @@ function geotoolPage(map, data, info, layersSpec, options) {
   var Full = L.Control.extend({
     onAdd: function () {
       var b = L.DomUtil.create('a', 'geotool-fullscreen leaflet-bar');
-      b.href = '#'; b.title = 'Full screen';
+      b.href = '#'; b.title = (options.words || {}).fullScreen || 'Full screen';
       b.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" style="margin-top:7px"><path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5" fill="none" stroke="#333" stroke-width="2"/></svg>';
       b.style.cssText = 'display:block;width:30px;height:30px;line-height:30px;text-align:center;background:#fff;font-size:18px';
       L.DomEvent.on(b, 'click', function (e) {

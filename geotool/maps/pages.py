@@ -29,6 +29,7 @@ from geotool.maps import (
     rule_text,
     unit_map,
 )
+from geotool.maps._words import html_lang, section_words, translate
 
 if TYPE_CHECKING:
     import folium
@@ -616,14 +617,15 @@ def index_page(
     title: str,
     linked: dict[str, str] | None = None,
     figures: list[str] | None = None,
-    lang: str = "zh",
+    lang: str = "en",
 ) -> str:
     """The landing page of a run: maps, linked views, headline numbers as tables, figures.
 
     ``summary`` is the run's ``summary.json``; ``maps_written`` maps a file under
     ``maps/`` to its size; ``linked`` a variable key to its linked view's file;
     ``figures`` are static figures (paths in the run folder) shown as thumbnails;
-    ``lang`` is the page's language. Every value is escaped; p-values below 0.001 read
+    ``lang`` is the page's language (its tables and the stages' sentences are English,
+    marked so on a Chinese page). Every value is escaped; p-values below 0.001 read
     "< 0.001".
     """
     linked = linked or {}
@@ -643,24 +645,31 @@ def index_page(
         "</figcaption></figure>"
         for f in figures or []
     )
-    cdn = summary.get("maps", {}).get("cdn")
-    assets = "Leaflet from its CDN (needs network)" if cdn else "self-contained (work offline)"
+    w = section_words("index", lang)
+    english = (lambda html: f'<div lang="en">{html}</div>' if html else "") if (
+        w["lang"] != "en") else (lambda html: html)  # the tables and sentences: English
     stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
     stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
     cl_section = (
-        f"<h2>City clusters <small>({escape(first_set)})</small></h2>{cl_table}"
-        if clusters_
-        else ""
-    )
+        f"<h2>{w['h_city_clusters']} <small>({escape(first_set)})</small></h2>"
+        + english(cl_table) if clusters_ else ""
+    )  # fmt: skip
+    said = {k: v for k, v in w.items() if k.startswith(("h_", "p_"))}
+    said["p_autocorrelation"] = string.Template(said["p_autocorrelation"]).substitute(
+        rules=escape("; ".join(translate(r, lang) for r in rules) or w["see_tables"]))
     page = string.Template(asset("index.html")).substitute(
-        lang="zh-CN" if lang == "zh" else "en", title=escape(title),
-        version=escape(summary.get("geotool_version", "")), seed=escape(summary.get("seed")),
-        permutations=_num(summary.get("permutations")), assets=escape(assets),
-        maps=_table(["page", "shows", "size"], _map_rows(summary, maps_written, linked)),
-        rules=escape("; ".join(rules) or "see the tables"), auto_tables=auto_tables,
-        scatters=scatters, thumbs=thumbs or "<p>No static figures in this run.</p>",
-        clusters=cl_section, tiers=tier_blocks, inputs=inputs or "<p>–</p>", stages=stages,
-        findings=_findings(summary) + regression_section(summary), panel=panel_section(summary),
+        lang=html_lang(lang), title=escape(title), **said,
+        generated=string.Template(w["generated"]).substitute(
+            version=escape(summary.get("geotool_version", "")), seed=escape(summary.get("seed")),
+            permutations=_num(summary.get("permutations"))),
+        maps_are=string.Template(w["maps_are"]).substitute(
+            assets=escape(w["cdn" if summary.get("maps", {}).get("cdn") else "offline"])),
+        maps=english(_table(["page", "shows", "size"], _map_rows(summary, maps_written, linked))),
+        auto_tables=english(auto_tables), scatters=english(scatters),
+        thumbs=thumbs or f"<p>{w['no_figures']}</p>", clusters=cl_section,
+        tiers=english(tier_blocks), inputs=english(inputs) or "<p>–</p>",
+        stages=english(stages), findings=english(_findings(summary) + regression_section(summary)),
+        panel=english(panel_section(summary)),
     )  # fmt: skip
     return check_page(page, "index page")
 

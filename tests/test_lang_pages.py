@@ -1,0 +1,312 @@
+"""Issue 24: one language per page, pages for small screens, a quiet console.
+
+Real pages: the report's rankings map (the bundled layer, Chinese by default), Columbus
+(libpysal's example, English by default), each with ``lang`` overridden; the linked view;
+a real ``geotool run`` of the bundled report (its console and its pages) and of Columbus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import libpysal
+import pandas as pd
+import pytest
+
+from geotool import autocorr, clusters, maps, weights
+from geotool.maps._words import translate
+from geotool.pipeline import STAGES
+from geotool.report import figures, rankings
+from geotool.report import study as report
+
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+COLUMBUS = libpysal.examples.get_path("columbus.shp")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def info():
+    return figures.unit_info(membership=clusters.membership("report2020"))
+
+
+@pytest.fixture(scope="module")
+def columbus():
+    g = gpd.read_file(COLUMBUS)
+    g.index = [f"c{i}" for i in range(len(g))]
+    return g.set_crs("EPSG:4326", allow_override=True)  # a plane read as degrees: a city
+
+
+def _columbus_map(g, **kw):
+    values = pd.Series(g["CRIME"].to_numpy(), index=g.index, name="CRIME")
+    return maps.choropleth(values, geo=g, title="Columbus: residential crime", **kw)
+
+
+def _args(text):
+    """The JSON arguments of the page's ``geotoolPage(map, data, info, layers, options)``."""
+    m = re.search(r"\ngeotoolPage\((\w+), ", text)
+    decoder, pos, out = json.JSONDecoder(), m.end(), []
+    for _ in range(4):
+        value, pos = decoder.raw_decode(text, pos)
+        out.append(value)
+        pos += len(", ")
+    return out
+
+
+def _chrome(text):
+    """A map page's UI strings: title, legend, layer, field, overlay names, search hint."""
+    _, info, layers, options = _args(text)
+    title = re.findall(r'class="geotool-title"[^>]*>(.*?)</div>', text)
+    legend = re.findall(r"<summary>(.*?)</summary>", text)
+    legend += re.findall(r'border:1px solid #999"></span>(.*?)</div>', text)
+    fields = [f[0] for f in info["fields"]]
+    lines = [x for line in info["lines"] for x in [line["label"], *line["parts"]]]
+    names = [layer["name"] for layer in layers] + [o["name"] for o in options["overlays"]]
+    words = [options["searchHint"], options["outlines"], *options["words"].values()]
+    return [*title, *legend, *fields, *lines, *names, *words]
+
+
+def _lang(text):
+    return re.search(r"<html lang=\"([^\"]+)\">", text).group(1)
+
+
+# ---------------------------------------------------------------- words
+
+
+def test_the_run_s_map_words_come_in_one_language():
+    assert translate("tier 梯队", "zh") == "梯队" and translate("tier 梯队", "en") == "tier"
+    assert translate("东西梯次扩散 · East-west tier diffusion", "en") == "East-west tier diffusion"
+    assert translate("tier 3", "zh") == "第 3 梯队"
+    assert translate("LISA: industrial counties", "zh") == "LISA：工业百强县"
+    # a data name keeps its words: a Chinese cluster's name on an English page
+    assert translate("长江三角洲城市群", "en") == "长江三角洲城市群"
+    assert translate("CRIME", "zh") == translate("CRIME", "en") == "CRIME"
+
+
+# ---------------------------------------------------------------- the report's map
+
+
+def test_a_map_of_china_is_chinese_by_default_and_english_when_asked(info):
+    zh = maps.to_html(figures.rankings_map(info))
+    assert _lang(zh) == "zh-CN"
+    chrome = _chrome(zh)
+    assert not [s for s in chrome if " / " in s]  # no "搜索 / search" pairs
+    english = re.compile(r"(?<![\w-])(search|tier|rank|significance|outlines|region)(?![\w-])")
+    assert not [s for s in chrome if english.search(s)], chrome
+    assert _args(zh)[3]["searchHint"].startswith("搜索")
+    en = maps.to_html(figures.rankings_map(info, lang="en"))
+    assert _lang(en) == "en"
+    # the rankings map's chrome has no data names: not one Chinese character in it
+    assert not [s for s in _chrome(en) if CJK.search(s)], _chrome(en)
+    assert "maritime boundary" in [o["name"] for o in _args(en)[3]["overlays"]]
+
+
+def test_own_data_is_english_by_default_with_the_area_s_outline(columbus):
+    text = maps.to_html(_columbus_map(columbus))
+    assert _lang(text) == "en"
+    assert not CJK.search(text)  # no character of Chinese anywhere on the page
+    context = _args(text)[3]["overlays"][0]
+    assert context["name"] == "study area" and context["style"]["interactive"] is False
+    # the outline is the union of the units: its bounds are theirs (to the simplification)
+    lons, lats = zip(*(p for f in context["data"]["features"]
+                       for line in _lines(f["geometry"]) for p in line), strict=True)
+    assert [min(lons), min(lats), max(lons), max(lats)] == pytest.approx(
+        list(columbus.total_bounds), abs=0.01)  # fmt: skip
+    zh = maps.to_html(_columbus_map(columbus, lang="zh"))
+    assert _lang(zh) == "zh-CN" and _args(zh)[3]["searchHint"] == "搜索地名"
+    assert _args(zh)[3]["overlays"][0]["name"] == "研究区范围"
+
+
+def test_points_get_no_context_outline(columbus):
+    points = columbus.set_geometry(columbus.representative_point())
+    text = maps.to_html(_columbus_map(points))
+    assert [o["name"] for o in _args(text)[3]["overlays"]] == []
+
+
+def test_verbose_shows_geotool_s_details_and_a_plain_command_does_not(capsys):
+    from geotool.cli import main
+
+    assert main(["--verbose", "boundaries", "info", "--json"]) == 0
+    assert logging.getLogger("geotool").level == logging.DEBUG
+    assert main(["boundaries", "info", "--json"]) == 0
+    assert logging.getLogger("geotool").getEffectiveLevel() > logging.DEBUG
+    capsys.readouterr()
+
+
+def _lines(geometry):
+    if geometry["type"] == "LineString":
+        return [geometry["coordinates"]]
+    return geometry["coordinates"]
+
+
+def test_the_linked_view_speaks_the_page_s_language(columbus):
+    w = weights.build(columbus, "queen")
+    local = autocorr.local_stats(columbus["CRIME"], w, permutations=99, seed=1)
+    en = maps.linked_lisa(local, columbus, title="CRIME")
+    zh = maps.linked_lisa(local, columbus, title="CRIME", lang="zh")
+    assert _lang(en) == "en" and _lang(zh) == "zh-CN"
+    visible = re.sub(r"<script>.*?</script>|<style>.*?</style>", "", en, flags=re.S)
+    assert not CJK.search(visible) and "Moran scatter" in visible
+    data = re.search(r"geotoolLinked\((\{.*\})\)", en, flags=re.S)
+    assert data is not None and not CJK.search(data.group(1))
+    shown = re.sub(r"<script>.*?</script>|<style>.*?</style>", "", zh, flags=re.S)
+    assert "Moran 散点图" in shown and "Moran scatter" not in shown
+
+
+def test_every_page_has_the_viewport_tag(info, columbus):
+    pages = [maps.to_html(figures.rankings_map(info)), maps.to_html(_columbus_map(columbus))]
+    pages.append(maps.linked_lisa(
+        autocorr.local_stats(columbus["CRIME"], weights.build(columbus, "queen"),
+                             permutations=99, seed=1), columbus))  # fmt: skip
+    for text in pages:
+        assert text.count(VIEWPORT) == 1
+        assert len(re.findall(r'<meta name="viewport"', text)) == 1  # folium's zoom lock gone
+
+
+# ---------------------------------------------------------------- small screens
+
+#: Run in the page (inside an iframe of the phone's size: headless windows are at least
+#: 500 px wide): the boxes of the title and the controls, and whether the data are in view.
+PROBE = """<script>window.addEventListener('load', function () { setTimeout(function () {
+ var res = {};
+ function r(sel) { var e = document.querySelector(sel); if (!e) { return ''; }
+   var x = e.getBoundingClientRect(); return [x.left, x.top, x.right, x.bottom].join(','); }
+ ['.geotool-title', '.leaflet-control-layers', '.leaflet-control-zoom', '.geotool-search',
+  '.geotool-legend'].forEach(function (s, i) {
+   res[['title', 'layers', 'zoom', 'search', 'legend'][i]] = r(s); });
+ res.vw = window.innerWidth + ',' + window.innerHeight;
+ var m = null;
+ Object.keys(window).forEach(function (k) {
+   if (/^map_/.test(k) && window[k].getBounds) { m = window[k]; } });
+ var all = null;
+ m.eachLayer(function (l) { if (l instanceof L.GeoJSON && l.getBounds().isValid()) {
+   var b = l.getBounds();
+   all = all ? all.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast()); } });
+ res.fits = String(m.getBounds().pad(0.001).contains(all));
+ parent.postMessage(res, '*');
+}, 300); });</script>"""
+FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="{src}" style="border:0;width:390px;height:844px"></iframe>
+<script>window.addEventListener('message', function (e) {{ Object.keys(e.data).forEach(
+function (k) {{ document.body.setAttribute('data-probe-' + k, e.data[k]); }}); }});</script>
+</body></html>"""
+
+
+def _boxes(text, tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    frame = tmp_path / "frame.html"
+    frame.write_text(FRAME.format(src=page.name), encoding="utf-8")
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1000",
+         "--virtual-time-budget=20000", "--dump-dom", f"file://{frame}"],
+        capture_output=True, text=True, timeout=180, check=True,
+    ).stdout  # fmt: skip
+    state = dict(re.findall(r'data-probe-([a-z]+)="([^"]*)"', dom))
+    return state, {k: [float(x) for x in v.split(",")] for k, v in state.items()
+                   if k not in ("vw", "fits") and v}  # fmt: skip
+
+
+def _overlap(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium")
+@pytest.mark.parametrize("which", ["report", "columbus"])
+def test_at_390x844_the_controls_leave_the_title_clear(which, info, columbus, tmp_path):
+    fmap = figures.rankings_map(info) if which == "report" else _columbus_map(columbus)
+    state, box = _boxes(maps.to_html(fmap), tmp_path)
+    assert state["vw"] == "390,844"
+    title = box["title"]
+    for control in ("layers", "zoom", "search", "legend"):
+        assert not _overlap(title, box[control]), (control, box)
+    assert box["layers"][2] - box["layers"][0] <= 60  # folded to its button
+    assert box["legend"][3] - box["legend"][1] <= 80  # folded to its heading
+    assert title[2] <= 390
+    if which == "columbus":  # a city opens fitted to the view (China: on its ranked units)
+        assert state["fits"] == "true"
+
+
+# ---------------------------------------------------------------- the console
+
+
+def test_a_weights_says_one_line_and_keeps_the_details_for_debug(caplog):
+    caplog.set_level(logging.DEBUG, logger="geotool")
+    w = weights.build(rankings.universe("industrial_counties"), "queen")
+    rep = w.report["islands"]
+    said = [r for r in caplog.records if r.levelno >= logging.INFO]
+    detail = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert rep["count"] > 0 and len(said) == 1
+    assert f"{rep['count']} without neighbours" in said[0].getMessage()
+    assert len(detail) >= rep["count"]  # one per unit, at DEBUG (--verbose)
+    assert weights.connectivity_line(w.report)[0] in said[0].getMessage()
+
+
+def _geotool(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[2])}
+    return subprocess.run(
+        [sys.executable, "-c", "from geotool.cli import entry; entry()", *args],
+        capture_output=True, text=True, timeout=1500, cwd=cwd, env=env, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    proc = _geotool("run", "--out", str(out), cwd=out.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, proc
+
+
+def test_a_plain_run_says_little_and_nothing_twice(plain_run):
+    out, proc = plain_run
+    lines = proc.stderr.strip().splitlines()
+    stages = len(report.STAGES)
+    assert len(lines) <= stages + 3, lines
+    assert len(lines) == len(set(lines)), lines
+    assert sum("wrote " in line and " files to " in line for line in lines) == 1
+    islands = pd.read_csv(out / "tables" / "islands.csv", encoding="utf-8-sig")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    queen = summary["autocorrelation"]["industrial_counties"]["weights_report"]["islands"]
+    rows = islands[(islands["weights"] == "queen") & (islands["units"] == 1861)]
+    assert len(rows) == queen["count"] == 10  # the details are in the table, not the console
+    assert sum("queen weights: 1,861 units" in line for line in lines) == 1
+    assert len(STAGES) + 1 == stages
+
+
+def test_the_report_s_pages_are_chinese_and_declared_so(plain_run):
+    out, _ = plain_run
+    pages = sorted((out / "maps").glob("*.html"))
+    assert pages
+    for page in [*pages, out / "index.html"]:
+        text = page.read_text(encoding="utf-8")
+        assert text.count(VIEWPORT) == 1, page.name
+        assert _lang(text) == "zh-CN", page.name
+        assert "搜索 / search" not in text and "tier 梯队" not in text
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "<h2>空间自相关</h2>" in index and "Spatial autocorrelation" not in index
+    assert '<div lang="en"><table' in index  # the tables' English, marked as such
+
+
+def test_columbus_runs_in_english_and_in_chinese_when_asked(tmp_path):
+    proc = _geotool("run", COLUMBUS, "--value-col", "CRIME", "--out", "zh", "--lang", "zh",
+                    "--permutations", "99", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for page in (tmp_path / "zh" / "maps").glob("*.html"):
+        assert _lang(page.read_text(encoding="utf-8")) == "zh-CN", page.name
+    proc = _geotool("run", COLUMBUS, "--value-col", "CRIME", "--out", "own",
+                    "--permutations", "99", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for page in (tmp_path / "own" / "maps").glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert _lang(text) == "en" and not CJK.search(text), page.name
