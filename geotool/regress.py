@@ -886,6 +886,8 @@ def panel(
     rows = rows[rows[id_col].isin(keep)]
     lw = None
     if w is not None:  # spreg's long form: by year, then the units in the weights' order
+        ids = as_weights(w).ids  # (spreg's RE error model is sensitive to that order)
+        keep = ids[ids.isin(keep)].append(keep.difference(ids))
         lw, more = _libpysal_w(w, keep, "lag")
         notes += more
         order = {u: i for i, u in enumerate(keep)}
