@@ -869,8 +869,9 @@ def panel(
     (``panel_Hausman``; NaN and a note when the random-effects model has no estimate).
     With weights, the panel LM tests (spreg's ``diagnostics_panel``) and the decision
     sentence (``guide``). The panel is balanced first: the rows left out are in
-    ``dropped`` with the reason. Fixed-effects fits are on spreg's demeaned scale;
-    ``fitted`` is indexed by (unit, year).
+    ``dropped`` with the reason. ``fitted`` is indexed by (unit, year): ``value`` is the
+    response as given; ``observed``, ``fitted`` and ``residual`` are on the scale spreg
+    fits (demeaned for fixed effects, quasi-demeaned for the random-effects lag model).
     """
     if kind not in PANEL_KINDS:
         raise InputError(f"kind={short(repr(kind))} is not one of {listing(PANEL_KINDS)}.")
@@ -927,6 +928,9 @@ def _panel_model(kind: str, formula: str, design: _Design, years: pd.Series, *, 
                              "found no estimate (a singular variance).")  # fmt: skip
     fit = _tidy(model, "ols" if kind == "pooled" else "lag", "ml", formula, _Design(y, x, notes))
     fit.kind, fit.notes = kind, notes
+    if kind != "pooled":  # observed - fitted = residual on spreg's (quasi-)demeaned scale
+        fit.fitted.insert(0, "value", fit.fitted["observed"])
+        fit.fitted["observed"] = np.asarray(model.y, float).ravel()
     if kind == "pooled":
         fit.method = "white"
     else:
