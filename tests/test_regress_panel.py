@@ -150,3 +150,55 @@ def test_panel_refusals_name_the_parameter(states, long):
     one = long[long["year"] == 2005]
     with pytest.raises(InputError, match=r"^year_col: a panel needs two years or more"):
         regress.panel(one, FORMULA, w, id_col="state", year_col="year")
+
+
+# ------------------------------------------------------------------ through the CLI
+
+
+def test_geotool_regress_panel_walks_to_the_chosen_model(states, long, wide, tmp_path, capsys):
+    from geotool.cli import main
+
+    gappy = long.drop(long.index[(long["state"] == "Ohio") & (long["year"] == 2005)])
+    data = tmp_path / "panel.csv"
+    gappy.rename(columns={"state": "STATE_NAME"}).to_csv(data, index=False)
+    argv = ["--quiet", "regress", str(data), "--geometry", examples.get_path("us48.shp"),
+            "--crs", "EPSG:4326", "--id-col", "STATE_NAME", "--year-col", "year",
+            "--model", FORMULA, "--kind", "pooled", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(argv) == 0
+    out = tmp_path / "o"
+    dropped = pd.read_csv(out / "tables/regression_panel_dropped.csv")
+    assert len(dropped) == 8 and set(dropped["unit"]) == {"Ohio"}
+    assert set(dropped["reason"]) == {"unit in 8 of 9 years"}
+    diag = pd.read_csv(out / "tables/regression_diagnostics.csv", index_col="statistic")
+    coef = pd.read_csv(out / "tables/regression_coefficients.csv")
+    # spreg on the balanced panel (Ohio left out), the weights among the 47 states
+    rest = states.drop(index="Ohio")
+    lw = libpysal.weights.Queen.from_dataframe(rest, use_index=True, silence_warnings=True)
+    lw.transform = "r"
+    values = wide.reindex(lw.id_order).to_numpy()
+    y, x = 100 * np.diff(values, axis=1), values[:, :-1]
+    with _quiet():
+        lm_error = dp.panel_LMerror(y, x, lw)
+        fe = spreg.Panel_FE_Error(y, x, lw)
+    pooled = diag[diag["model"] == "pooled OLS"]
+    assert pooled.at["lm_error", "value"] == pytest.approx(float(lm_error[0]), rel=1e-6)
+    # the robust LM tests point to the error model: its fixed-effects fit follows
+    said = capsys.readouterr()
+    assert "regression: pooled OLS of growth ~ level (panel: 47 units x 9 years (year)): " \
+        "Spatial error model" in said.out + said.err
+    fe_rows = coef[coef["model"] == "FE error"].set_index("term")
+    np.testing.assert_allclose(fe_rows["estimate"], np.ravel(fe.betas), atol=1e-6)
+    assert "(2) FE error" in (out / "regression.md").read_text(encoding="utf-8")
+    fitted = pd.read_csv(out / "tables/regression_fitted.csv")
+    assert len(fitted[fitted["model"] == "FE error"]) == 47 * 9
+    assert (out / "figures/regression_residuals.png").stat().st_size > 10_000
+
+
+def test_a_panel_kind_on_a_cross_section_is_refused_by_its_flag(tmp_path, capsys):
+    from geotool.cli import main
+
+    argv = ["--quiet", "regress", examples.get_path("columbus.shp"), "--id-col", "POLYID",
+            "--model", "CRIME ~ INC", "--kind", "fe_lag", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("geotool: error: --kind 'fe_lag' is a panel model: it needs a table")
