@@ -134,8 +134,11 @@ def _maps(run: Any, fit: regress.Fit, id_col: str, year_col: str) -> None:
                            "latest": resid[latest]})  # fmt: skip
     units = (a.units if a.units is not None else boundaries.load(a.level)).loc[values.index]
     zh = run.study.language(a.china) == "zh"
-    mean = (f"{first} 残差" if zh else f"residual {first}") if fixed else (
-        "平均残差" if zh else "mean residual")
+    mean = (
+        (f"{first} 残差" if zh else f"residual {first}")
+        if fixed
+        else ("平均残差" if zh else "mean residual")
+    )
     labels = {"mean": mean,
               "latest": f"{latest} 残差" if zh else f"residual {latest}"}  # fmt: skip
     fig = charts.dimension_maps(units, values, ["mean", "latest"], labels,

@@ -184,8 +184,10 @@ def test_geotool_regress_panel_walks_to_the_chosen_model(states, long, wide, tmp
     assert pooled.at["lm_error", "value"] == pytest.approx(float(lm_error[0]), rel=1e-6)
     # the robust LM tests point to the error model: its fixed-effects fit follows
     said = capsys.readouterr()
-    assert "regression: pooled OLS of growth ~ level (panel: 47 units x 9 years (year)): " \
+    assert (
+        "regression: pooled OLS of growth ~ level (panel: 47 units x 9 years (year)): "
         "Spatial error model" in said.out + said.err
+    )
     fe_rows = coef[coef["model"] == "FE error"].set_index("term")
     np.testing.assert_allclose(fe_rows["estimate"], np.ravel(fe.betas), atol=1e-6)
     assert "(2) FE error" in (out / "regression.md").read_text(encoding="utf-8")
@@ -197,8 +199,19 @@ def test_geotool_regress_panel_walks_to_the_chosen_model(states, long, wide, tmp
 def test_a_panel_kind_on_a_cross_section_is_refused_by_its_flag(tmp_path, capsys):
     from geotool.cli import main
 
-    argv = ["--quiet", "regress", examples.get_path("columbus.shp"), "--id-col", "POLYID",
-            "--model", "CRIME ~ INC", "--kind", "fe_lag", "--out", str(tmp_path / "o")]
+    argv = [
+        "--quiet",
+        "regress",
+        examples.get_path("columbus.shp"),
+        "--id-col",
+        "POLYID",
+        "--model",
+        "CRIME ~ INC",
+        "--kind",
+        "fe_lag",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("geotool: error: --kind 'fe_lag' is a panel model: it needs a table")
