@@ -4,11 +4,11 @@ Data: libpysal's ``baltim`` (211 house sales, Dubin 1992), ``PRICE ~ NROOM + SQF
 points' own coordinates. Peer: mgwr called directly in the same process, as geotool calls
 it (``Sel_BW`` by AICc, one process; MGWR on standardised variables), so the ratio is
 geotool's overhead (formula, guards, tidy frames, corrected significance). Each is timed
-as the best of ``--repeat`` runs after a warm-up fit (mgwr compiles its kernels with numba
-on the first fit: 100 s of the first GWR under load), wall and CPU (the CPU ratio is the one a shared machine
-does not blur; the load average is printed), the two taking turns, after both libraries
-are imported; peak memory is tracemalloc's peak over one more run of each (Python and
-numpy allocations), reported apart from the timings it would slow.
+as the best of ``--repeat`` runs after a warm-up fit (mgwr compiles its kernels with
+numba on the first fit: 100 s of the first GWR under load), wall and CPU (the CPU ratio
+is the one a shared machine does not blur; the load average is printed), the two taking
+turns, after both libraries are imported; peak memory is tracemalloc's peak over one
+more run of each (Python and numpy allocations), apart from the timings it would slow.
 
 Budget (issue 25): the CPU ratio geotool / mgwr <= 1.10 for both; MGWR on baltim within
 120 s on this 2-core machine shared with other jobs (GWR within 10 s).
