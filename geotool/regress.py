@@ -914,7 +914,7 @@ def _panel_model(kind: str, formula: str, design: _Design, years: pd.Series, *, 
         x = pd.concat([x, effects], axis=1)
     notes += _check_rank(x, 0 if kind == "pooled" else 1, warn=kind == "pooled")
     names = {"name_y": str(y.name), "name_x": [str(c) for c in x.columns]}
-    hausman = (math.nan, math.nan)
+    hausman = (math.nan, math.nan, math.nan)
     with _quiet():
         if kind == "pooled":
             model = spreg.OLS(y.to_numpy()[:, None], x.to_numpy(), robust="white", **names)
@@ -934,8 +934,7 @@ def _panel_model(kind: str, formula: str, design: _Design, years: pd.Series, *, 
     if kind == "pooled":
         fit.method = "white"
     else:
-        h = pd.DataFrame([_row(hausman[0], design.x.shape[1] + 1, p=hausman[1])],
-                         index=["hausman"])  # fmt: skip
+        h = pd.DataFrame([_row(hausman[0], hausman[2], p=hausman[1])], index=["hausman"])
         fit.diagnostics = pd.concat([fit.diagnostics, h.rename_axis("statistic")])
     if kind.endswith("_error"):
         fit.coefficients = fit.coefficients.rename(index={"rho": "lambda"})
@@ -943,8 +942,11 @@ def _panel_model(kind: str, formula: str, design: _Design, years: pd.Series, *, 
 
 
 def _panel_spatial(kind: str, y: np.ndarray, x: np.ndarray, lw: Any,
-                   names: dict[str, Any]) -> tuple[Any, tuple[float, float]]:  # fmt: skip
-    """The fixed- or random-effects model of spreg; the Hausman test of FE against RE (or NaN)."""
+                   names: dict[str, Any]) -> tuple[Any, tuple[float, float, float]]:  # fmt: skip
+    """The fixed- or random-effects model of spreg; the Hausman test of FE against RE (or NaN).
+
+    The test's degrees of freedom are spreg's: the random-effects model's ``k``.
+    """
     import spreg
 
     effects, what = kind.split("_")
@@ -958,12 +960,12 @@ def _panel_spatial(kind: str, y: np.ndarray, x: np.ndarray, lw: Any,
             msg = (f"kind={kind!r}: spreg's random-effects model finds no estimate on these "
                    f"data (a singular variance); use kind='fe_{what}'.")  # fmt: skip
             raise InputError(msg) from None
-        return fe, (math.nan, math.nan)
+        return fe, (math.nan, math.nan, math.nan)
     try:
         stat, p = spreg.panel_Hausman(fe, re_, sp_lag=what == "lag")
     except np.linalg.LinAlgError:
         stat, p = math.nan, math.nan
-    return (fe if effects == "fe" else re_), (float(stat), float(p))
+    return (fe if effects == "fe" else re_), (float(stat), float(p), float(re_.k))
 
 
 def _panel_lm(y: pd.Series, x: pd.DataFrame, lw: Any) -> pd.DataFrame:

@@ -92,6 +92,7 @@ def test_spatial_panels_and_hausman_equal_spreg(kind, states, long, lw, arrays):
     assert spatial in fit.coefficients.index
     assert fit.value("hausman") == pytest.approx(float(hausman[0]), abs=1e-6)
     assert fit.diagnostics.at["hausman", "p"] == pytest.approx(float(hausman[1]), abs=1e-6)
+    assert fit.diagnostics.at["hausman", "df"] == re_.k  # spreg's degrees of freedom
     assert fit.value("log_likelihood") == pytest.approx(float(ref.logll), abs=1e-6)
     assert fit.fitted.index.names == ["state", "year"] and len(fit.fitted) == 48 * 9
     # fitted values on (state, year), whatever order the rows came in
