@@ -129,7 +129,8 @@ def main() -> None:
             f" | mgwr {t_peer:.2f} s (CPU {c_peer:.2f}), peak {m_peer:.1f} MB"
             f" | CPU ratio {ratio:.3f} (wall {t_ours / t_peer:.3f}) | load {load:.1f}"
             f" | bandwidth(s) {bw.tolist()}"
-            f" | same estimates {same} | budget {BUDGET_CPU_S[kind]:g} s CPU, ratio <= {BUDGET_RATIO}:"
+            f" | same estimates {same}"
+            f" | budget {BUDGET_CPU_S[kind]:g} s CPU, ratio <= {BUDGET_RATIO}:"
             f" {'met' if within else 'NOT met'}"
         )
     print("all budgets met" if ok else "a budget NOT met (see above)")
