@@ -895,10 +895,14 @@ def panel(
         rows = rows.assign(_pos=rows[id_col].map(order)).sort_values([year_col, "_pos"])
     result = _panel_model(kind, formula, design, rows[year_col], lw=lw, notes=notes)
     result.fitted.index = pd.MultiIndex.from_frame(rows[[id_col, year_col]])
-    if lw is not None:
+    if lw is not None and len(rows) <= _PANEL_LM_ROWS:
         lm = _panel_lm(design.y.loc[rows.index], design.x.loc[rows.index], lw)
         result.diagnostics = pd.concat([result.diagnostics, lm])
         result.guide = _panel_guide(result, alpha)
+    elif lw is not None:
+        gb = len(rows) ** 2 * 8 / 1e9
+        result.notes.append(f"panel LM tests left out: spreg's build a dense {len(rows)} x "
+                            f"{len(rows)} matrix ({gb:.1f} GB) for these rows.")  # fmt: skip
     result.dropped = dropped
     return result
 
@@ -966,6 +970,10 @@ def _panel_spatial(kind: str, y: np.ndarray, x: np.ndarray, lw: Any,
     except np.linalg.LinAlgError:
         stat, p = math.nan, math.nan
     return (fe if effects == "fe" else re_), (float(stat), float(p), float(re_.k))
+
+
+#: Rows above which the panel LM tests are left out (spreg's dense nT x nT matrix: 0.3 GB).
+_PANEL_LM_ROWS = 6000
 
 
 def _panel_lm(y: pd.Series, x: pd.DataFrame, lw: Any) -> pd.DataFrame:

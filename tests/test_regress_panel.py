@@ -216,3 +216,12 @@ def test_a_panel_kind_on_a_cross_section_is_refused_by_its_flag(tmp_path, capsys
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("geotool: error: --kind 'fe_lag' is a panel model: it needs a table")
+
+
+def test_panel_lm_tests_left_out_above_the_memory_limit_and_said(states, long, monkeypatch):
+    monkeypatch.setattr(regress, "_PANEL_LM_ROWS", 400)  # 432 rows: spreg's 432 x 432 matrix
+    fit = regress.panel(long, FORMULA, build(states, "queen"), id_col="state", year_col="year",
+                        kind="fe_lag")  # fmt: skip
+    assert "lm_lag" not in fit.diagnostics.index and "hausman" in fit.diagnostics.index
+    assert any(n.startswith("panel LM tests left out: spreg's build a dense 432 x 432") for n in
+               fit.notes)  # fmt: skip
