@@ -6,8 +6,10 @@ tests and Moran's I of the residuals among them), spatial lag and error by maxim
 likelihood or GMM, SLX and spatial Durbin (with direct, indirect and total impacts),
 spatial regimes with their Chow tests, or GWR and MGWR. The estimators are spreg's and
 mgwr's; this module shapes their input (guards that name the parameter at fault) and their
-output (tidy frames on the input's index). :func:`table` lays one or more fits out as a
-regression table for a paper (CSV, Markdown, HTML, LaTeX).
+output (tidy frames on the input's index). :func:`panel` fits a panel (pooled OLS with
+year effects, spreg's spatial fixed- and random-effects models) with the panel LM tests
+and the Hausman test. :func:`table` lays one or more fits out as a regression table for a
+paper (CSV, Markdown, HTML, LaTeX).
 """
 
 from __future__ import annotations
