@@ -429,6 +429,7 @@ _MAPS = ["rankings", "lisa", "tiers", "clusters"]
 _TRANSFORMS = ["log", "log1p", "standardise"]
 _INDEX_METHODS = ["entropy", "critic", "pca", "equal", "ahp"]
 _KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")  # geotool.regress.KINDS
+_PANEL_KINDS = ("pooled", "fe_lag", "fe_error", "re_lag", "re_error")  # regress.PANEL_KINDS
 
 #: Every option of every subcommand, once, by key: a command lists the keys it takes
 #: (:data:`_SUBCOMMANDS`; ``@user`` and ``@perm`` are groups of them).
@@ -537,9 +538,10 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("file", key="regress-data", type=_path, help="your table or geometry file"),
     _flag("--model", help="a regression, e.g. 'y ~ x1 + log(x2) + C(region)' (formula syntax; "
           "y is then the variable)"),
-    _flag("--kind", key="model-kind", dest="model_kind", choices=list(_KINDS),
+    _flag("--kind", key="model-kind", dest="model_kind", choices=[*_KINDS, *_PANEL_KINDS],
           help="the model: OLS (with the LM tests), spatial lag or error, SLX, spatial Durbin, "
-          "GWR or MGWR"),
+          "GWR or MGWR; with --year-col, a panel: pooled OLS with year effects, spatial fixed "
+          "(fe_lag, fe_error) or random effects (re_lag, re_error) with the Hausman test"),
     _flag("--method", key="model-method", dest="model_method", choices=["ml", "gm"],
           help="lag, error and Durbin models by maximum likelihood or GMM"),
     _flag("--regimes", dest="model_regimes", metavar="COLUMN",

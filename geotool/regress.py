@@ -6,8 +6,10 @@ tests and Moran's I of the residuals among them), spatial lag and error by maxim
 likelihood or GMM, SLX and spatial Durbin (with direct, indirect and total impacts),
 spatial regimes with their Chow tests, or GWR and MGWR. The estimators are spreg's and
 mgwr's; this module shapes their input (guards that name the parameter at fault) and their
-output (tidy frames on the input's index). :func:`table` lays one or more fits out as a
-regression table for a paper (CSV, Markdown, HTML, LaTeX).
+output (tidy frames on the input's index). :func:`panel` fits a panel (pooled OLS with
+year effects, spreg's spatial fixed- and random-effects models) with the panel LM tests
+and the Hausman test. :func:`table` lays one or more fits out as a regression table for a
+paper (CSV, Markdown, HTML, LaTeX).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ __all__ = [
 
 #: The models :func:`fit` estimates.
 KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
-#: The panel models of :func:`panel`: pooled OLS with year effects, spreg's fixed effects.
-PANEL_KINDS = ("pooled", "fe_lag", "fe_error")
+#: The panel models of :func:`panel`: pooled OLS with year effects, spreg's spatial fixed-
+#: and random-effects lag and error models.
+PANEL_KINDS = ("pooled", "fe_lag", "fe_error", "re_lag", "re_error")
 #: How lag, error and Durbin models are estimated: maximum likelihood or GMM (spreg's GM_*).
 METHODS = ("ml", "gm")
 #: Functions a formula may call (formulaic's own, and numpy's under ``np.``).
@@ -86,6 +89,8 @@ class Fit:
         OLS: which model the LM tests point to (Anselin's rule), in a sentence.
     notes : list of str
         What the reader must know: rows left out, collinearity, isolated units.
+    dropped : pandas.DataFrame, optional
+        Panels: the rows left out (unit, year, ``reason``) on the input's index.
     model : object
         The spreg or mgwr result itself.
 
@@ -103,6 +108,7 @@ class Fit:
     chow: pd.DataFrame | None = None
     guide: str = ""
     notes: list[str] = field(default_factory=list)
+    dropped: pd.DataFrame | None = None
     model: Any = None
 
     @property
@@ -110,7 +116,8 @@ class Fit:
         """A short name of the model for table headers (``ML lag``, ``GWR`` ...)."""
         names = {"ols": "OLS", "lag": "lag", "error": "error", "slx": "SLX",
                  "durbin": "Durbin", "gwr": "GWR", "mgwr": "MGWR", "pooled": "pooled OLS",
-                 "fe_lag": "FE lag", "fe_error": "FE error"}  # fmt: skip
+                 "fe_lag": "FE lag", "fe_error": "FE error", "re_lag": "RE lag",
+                 "re_error": "RE error"}  # fmt: skip
         name = names.get(self.kind, self.kind)
         if self.kind in ("lag", "error", "durbin"):
             name = f"{'ML' if self.method == 'ml' else 'GM'} {name}"
@@ -804,22 +811,46 @@ def _local_frame(model: Any, terms: list[str], index: pd.Index, alpha: float) ->
 # ----------------------------------------------------------------------- panels
 
 
-def _balanced(design: _Design, ids: pd.Series, years: pd.Series) -> tuple[pd.Index, list, list]:
-    """The units present in every year (a balanced panel), the years, and the units left out."""
-    used = pd.DataFrame({"id": ids.loc[design.y.index], "year": years.loc[design.y.index]})
+def _balanced(frame: pd.DataFrame, design: _Design, id_col: str,
+              year_col: str) -> tuple[pd.Index, pd.DataFrame]:  # fmt: skip
+    """The units present in every year (a balanced panel), and every row left out, with why.
+
+    A row with a missing value is left out, and so is every row of a unit that then lacks
+    a year: spreg's panel models take a balanced panel only.
+    """
+    used = frame.loc[design.y.index, [id_col, year_col]]
     if used.duplicated().any():
         first = used[used.duplicated()].iloc[0]
-        msg = (f"id_col: unit {short(str(first['id']))} appears twice in year "
-               f"{short(str(first['year']))}; keep one row per unit and year.")  # fmt: skip
+        msg = (f"id_col: unit {short(str(first[id_col]))} appears twice in year "
+               f"{short(str(first[year_col]))}; keep one row per unit and year.")  # fmt: skip
         raise InputError(msg)
-    all_years = sorted(used["year"].unique())
-    counts = used.groupby("id")["year"].nunique()
+    all_years = sorted(used[year_col].unique())
+    counts = used.groupby(id_col)[year_col].nunique()
     keep = counts.index[counts == len(all_years)]
     if len(all_years) < 2 or len(keep) < 3:
         msg = (f"year_col: a panel needs two years or more and units in every year; got "
                f"{len(all_years)} year(s), {len(keep)} unit(s) in all of them.")  # fmt: skip
         raise InputError(msg)
-    return pd.Index(keep), all_years, [str(u) for u in counts.index.difference(keep)]
+    missing = frame.loc[frame.index.difference(design.y.index), [id_col, year_col]]
+    short_units = used[~used[id_col].isin(keep)]
+    years_of = short_units[id_col].map(counts)
+    dropped = pd.concat([
+        missing.assign(reason="a missing value"),
+        short_units.assign(reason=[f"unit in {n} of {len(all_years)} years" for n in years_of]),
+    ])  # fmt: skip
+    return pd.Index(keep), dropped.sort_values([id_col, year_col])
+
+
+def _dropped_note(dropped: pd.DataFrame, id_col: str) -> list[str]:
+    """The rows left out to balance the panel, in a sentence (the table is ``Fit.dropped``)."""
+    units = [str(u) for u in dict.fromkeys(dropped[id_col])]
+    if not units:
+        return []
+    shown = ", ".join(units[:8]) + (" ..." if len(units) > 8 else "")
+    note = (f"{len(units)} unit(s) not in every year left out: {shown} "
+            f"({len(dropped)} row(s), listed with the reason in the dropped rows' table).")
+    log(note, logging.WARNING)
+    return [note]
 
 
 def panel(
@@ -830,18 +861,20 @@ def panel(
     id_col: str,
     year_col: str,
     kind: str = "fe_lag",
+    alpha: float = 0.05,
 ) -> Fit:
     """A panel model of ``formula`` on long rows (one per unit and year).
 
-    ``pooled``: OLS with year effects (a dummy per year but the first); ``fe_lag`` and
-    ``fe_error``: spreg's spatial fixed-effects models (``Panel_FE_Lag``, ``Panel_FE_Error``)
-    with the Hausman test against the random-effects model (``panel_Hausman``; NaN, and a
-    note, when that model has no estimate). The panel is balanced first: units missing a
-    year are left out and named in ``notes``. Fixed-effects fits are on spreg's demeaned
-    scale; ``fitted`` is indexed by (unit, year).
+    ``pooled``: OLS with year effects (a dummy per year but the first) and White's
+    standard errors; ``fe_lag``/``fe_error`` and ``re_lag``/``re_error``: spreg's spatial
+    fixed- and random-effects models, with the Hausman test of one against the other
+    (``panel_Hausman``; NaN and a note when the random-effects model has no estimate).
+    With weights, the panel LM tests (spreg's ``diagnostics_panel``) and the decision
+    sentence (``guide``). The panel is balanced first: the rows left out are in
+    ``dropped`` with the reason. ``fitted`` is indexed by (unit, year): ``value`` is the
+    response as given; ``observed``, ``fitted`` and ``residual`` are on the scale spreg
+    fits (demeaned for fixed effects, quasi-demeaned for the random-effects lag model).
     """
-    import spreg
-
     if kind not in PANEL_KINDS:
         raise InputError(f"kind={short(repr(kind))} is not one of {listing(PANEL_KINDS)}.")
     for name, col in (("id_col", id_col), ("year_col", year_col)):
@@ -850,65 +883,129 @@ def panel(
     if kind != "pooled" and w is None:
         raise InputError(f"w: kind={kind!r} needs spatial weights over the units.")
     design = _design(frame, formula)
-    keep, _, left = _balanced(design, frame[id_col], frame[year_col])
-    notes = design.notes + ([f"{len(left)} unit(s) not in every year left out: "
-                             f"{', '.join(left[:8])}."] if left else [])  # fmt: skip
+    keep, dropped = _balanced(frame, design, id_col, year_col)
+    notes = design.notes + _dropped_note(dropped, id_col)
     rows = frame.loc[design.y.index, [id_col, year_col]]
     rows = rows[rows[id_col].isin(keep)]
-    if kind != "pooled":  # spreg's long form: by year, then the units in the weights' order
+    lw = None
+    if w is not None:  # spreg's long form: by year, then the units in the weights' order
+        ids = as_weights(w).ids  # (spreg's RE error model is sensitive to that order)
+        keep = ids[ids.isin(keep)].append(keep.difference(ids))
         lw, more = _libpysal_w(w, keep, "lag")
         notes += more
         order = {u: i for i, u in enumerate(keep)}
         rows = rows.assign(_pos=rows[id_col].map(order)).sort_values([year_col, "_pos"])
-    x = design.x.loc[rows.index]
-    if kind == "pooled":
-        effects = pd.get_dummies(rows[year_col], prefix=year_col, drop_first=True, dtype=float)
-        x = pd.concat([x, effects], axis=1)
-    notes += _check_rank(x, 0 if kind == "pooled" else 1, warn=kind == "pooled")
-    y = design.y.loc[rows.index]
-    sub = _Design(y, x, notes)
-    names = {"name_y": str(y.name), "name_x": [str(c) for c in x.columns]}
-    with _quiet():
-        if kind == "pooled":
-            model = spreg.OLS(y.to_numpy()[:, None], x.to_numpy(), **names)
-        else:
-            model, hausman = _panel_fe(kind, y.to_numpy()[:, None], x.to_numpy(), lw, names)
-            if not math.isfinite(hausman[0]):
-                notes.append("Hausman test not available: spreg's random-effects model "
-                             "found no estimate (a singular variance).")  # fmt: skip
-    result = _panel_tidy(model, kind, formula, sub, rows.set_index([id_col, year_col]).index)
-    if kind != "pooled":
-        h = pd.DataFrame([_row(hausman[0], x.shape[1] + 1, p=hausman[1])], index=["hausman"])
-        result.diagnostics = pd.concat([result.diagnostics, h.rename_axis("statistic")])
-    result.notes = notes
+    result = _panel_model(kind, formula, design, rows[year_col], lw=lw, notes=notes)
+    result.fitted.index = pd.MultiIndex.from_frame(rows[[id_col, year_col]])
+    if lw is not None and len(rows) <= _PANEL_LM_ROWS:
+        lm = _panel_lm(design.y.loc[rows.index], design.x.loc[rows.index], lw)
+        result.diagnostics = pd.concat([result.diagnostics, lm])
+        result.guide = _panel_guide(result, alpha)
+    elif lw is not None:
+        gb = len(rows) ** 2 * 8 / 1e9
+        result.notes.append(f"panel LM tests left out: spreg's build a dense {len(rows)} x "
+                            f"{len(rows)} matrix ({gb:.1f} GB) for these rows.")  # fmt: skip
+    result.dropped = dropped
     return result
 
 
-def _panel_fe(kind: str, y: np.ndarray, x: np.ndarray, lw: Any,
-              names: dict[str, Any]) -> tuple[Any, tuple[float, float]]:  # fmt: skip
-    """The fixed-effects model of spreg and its Hausman test against random effects (or NaN)."""
+def _panel_model(kind: str, formula: str, design: _Design, years: pd.Series, *, lw: Any,
+                 notes: list[str]) -> Fit:  # fmt: skip
+    """The panel model itself on the balanced rows (in ``years``' order), as a :class:`Fit`."""
     import spreg
 
-    fe, re_ = ((spreg.Panel_FE_Lag, spreg.Panel_RE_Lag) if kind == "fe_lag"
-               else (spreg.Panel_FE_Error, spreg.Panel_RE_Error))  # fmt: skip
-    model = fe(y, x, lw, **names)
-    try:
-        other = re_(y, x, lw, **names)
-        stat, p = spreg.panel_Hausman(model, other, sp_lag=kind == "fe_lag")
-    except np.linalg.LinAlgError:  # the random-effects model has no estimate here
-        return model, (math.nan, math.nan)
-    return model, (float(stat), float(p))
-
-
-def _panel_tidy(model: Any, kind: str, formula: str, design: _Design, index: pd.Index) -> Fit:
-    """A panel model as a :class:`Fit`, on (unit, year)."""
-    fit = _tidy(model, "ols" if kind == "pooled" else "lag", "ols" if kind == "pooled" else "ml",
-                formula, design)  # fmt: skip
-    fit.kind = kind
-    fit.fitted.index = index
-    if kind == "fe_error":
+    x, y = design.x.loc[years.index], design.y.loc[years.index]
+    if kind == "pooled":
+        effects = pd.get_dummies(years, prefix=str(years.name), drop_first=True, dtype=float)
+        x = pd.concat([x, effects], axis=1)
+    notes += _check_rank(x, 0 if kind == "pooled" else 1, warn=kind == "pooled")
+    names = {"name_y": str(y.name), "name_x": [str(c) for c in x.columns]}
+    hausman = (math.nan, math.nan, math.nan)
+    with _quiet():
+        if kind == "pooled":
+            model = spreg.OLS(y.to_numpy()[:, None], x.to_numpy(), robust="white", **names)
+            notes.append("pooled OLS: White's heteroskedasticity-robust standard errors, "
+                         "year effects as dummies (not clustered by unit).")  # fmt: skip
+        else:
+            model, hausman = _panel_spatial(kind, y.to_numpy()[:, None], x.to_numpy(), lw,
+                                            names)  # fmt: skip
+            if not math.isfinite(hausman[0]):
+                notes.append("Hausman test not available: spreg's random-effects model "
+                             "found no estimate (a singular variance).")  # fmt: skip
+    fit = _tidy(model, "ols" if kind == "pooled" else "lag", "ml", formula, _Design(y, x, notes))
+    fit.kind, fit.notes = kind, notes
+    if kind != "pooled":  # observed - fitted = residual on spreg's (quasi-)demeaned scale
+        fit.fitted.insert(0, "value", fit.fitted["observed"])
+        fit.fitted["observed"] = np.asarray(model.y, float).ravel()
+    if kind == "pooled":
+        fit.method = "white"
+    else:
+        h = pd.DataFrame([_row(hausman[0], hausman[2], p=hausman[1])], index=["hausman"])
+        fit.diagnostics = pd.concat([fit.diagnostics, h.rename_axis("statistic")])
+    if kind.endswith("_error"):
         fit.coefficients = fit.coefficients.rename(index={"rho": "lambda"})
     return fit
+
+
+def _panel_spatial(kind: str, y: np.ndarray, x: np.ndarray, lw: Any,
+                   names: dict[str, Any]) -> tuple[Any, tuple[float, float, float]]:  # fmt: skip
+    """The fixed- or random-effects model of spreg; the Hausman test of FE against RE (or NaN).
+
+    The test's degrees of freedom are spreg's: the random-effects model's ``k``.
+    """
+    import spreg
+
+    effects, what = kind.split("_")
+    fe_model, re_model = ((spreg.Panel_FE_Lag, spreg.Panel_RE_Lag) if what == "lag"
+                          else (spreg.Panel_FE_Error, spreg.Panel_RE_Error))  # fmt: skip
+    fe = fe_model(y, x, lw, **names)
+    try:
+        re_ = re_model(y, x, lw, **names)
+    except np.linalg.LinAlgError:  # the random-effects model has no estimate here
+        if effects == "re":
+            msg = (f"kind={kind!r}: spreg's random-effects model finds no estimate on these "
+                   f"data (a singular variance); use kind='fe_{what}'.")  # fmt: skip
+            raise InputError(msg) from None
+        return fe, (math.nan, math.nan, math.nan)
+    try:
+        stat, p = spreg.panel_Hausman(fe, re_, sp_lag=what == "lag")
+    except np.linalg.LinAlgError:
+        stat, p = math.nan, math.nan
+    return (fe if effects == "fe" else re_), (float(stat), float(p), float(re_.k))
+
+
+#: Rows above which the panel LM tests are left out (spreg's dense nT x nT matrix: 0.3 GB).
+_PANEL_LM_ROWS = 6000
+
+
+def _panel_lm(y: pd.Series, x: pd.DataFrame, lw: Any) -> pd.DataFrame:
+    """The panel LM tests of lag and error dependence (spreg's, on the pooled OLS residuals).
+
+    Anselin, Le Gallo and Jayet (2008) and Elhorst (2010): the same rule as a
+    cross-section's (:func:`decide`) picks the model from them.
+    """
+    from spreg import diagnostics_panel as dp
+
+    yy, xx = y.to_numpy(float)[:, None], x.to_numpy(float)
+    rows = {}
+    with _quiet():
+        for name, test in (("lm_lag", dp.panel_LMlag), ("lm_error", dp.panel_LMerror),
+                           ("robust_lm_lag", dp.panel_rLMlag),
+                           ("robust_lm_error", dp.panel_rLMerror)):  # fmt: skip
+            stat, p = test(yy, xx, lw)
+            rows[name] = _row(stat, 1, p=p)
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("statistic")
+
+
+def _panel_guide(fit: Fit, alpha: float) -> str:
+    """The LM tests' choice (Anselin's rule) and, with a spatial model, the Hausman test's."""
+    text = decide(fit.diagnostics, alpha)
+    stat, p = fit.value("hausman"), _num(fit.diagnostics["p"].get("hausman", math.nan))
+    if math.isfinite(stat):
+        effects = ("fixed effects: the Hausman test rejects random effects"
+                   if p < alpha else "random effects: the Hausman test does not reject them")
+        text += f" Of the panel models, {effects} ({stat:.3f}, p {p:.4f}) at {alpha:g}."
+    return text
 
 
 # ----------------------------------------------------------------------- tables

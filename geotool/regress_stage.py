@@ -426,6 +426,10 @@ def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
 
 def regression_stage(run: Any) -> None:
     """Fit the study's model, write its tables and maps, and summarise what it found."""
+    if run.study.model_kind in regress.PANEL_KINDS:  # every year at once: regress_panel
+        from geotool import regress_panel
+
+        return regress_panel.panel_stage(run)
     start = len(run.files)
     frame, which = _frame(run)
     log(f"regression: {run.study.model} ({run.study.model_kind}, {which}) ...")

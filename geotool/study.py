@@ -294,7 +294,7 @@ class Study:
         """A model's choices; its ``y`` is the study's variable when none is named."""
         from geotool import regress
 
-        _choice(self.model_kind, regress.KINDS, "model_kind")
+        _choice(self.model_kind, (*regress.KINDS, *regress.PANEL_KINDS), "model_kind")
         _choice(self.model_method, regress.METHODS, "model_method")
         if self.model is None:
             return
