@@ -13,7 +13,7 @@ from geotool._perm import conditional_lags, rng_for
 from geotool.report import rankings
 from geotool.weights import Weights
 
-from .test_cli import run_cli
+from .test_cli import run_main
 
 
 def lattice(rows=4, cols=4):
@@ -365,15 +365,15 @@ def test_cli_prints_the_rule(tmp_path):
         (["--fdr"], "two-sided p <= 0.05, FDR"),
         (["--adjust", "fdr", "--alpha", "0.1"], "two-sided p <= 0.1, FDR"),
     ):
-        proc = run_cli(*base, *extra)
+        proc = run_main(*base, *extra)
         assert proc.returncode == 0, proc.stderr
         assert f"LISA classes ({rule}): " in proc.stdout
     table = pd.read_csv(tmp_path / "lisa_industrial_counties_score_queen.csv")
     assert (table["adjust"] == "fdr").all() and "gi_star_significant" in table.columns
     assert (table["p_sided"] == "two-sided").all()
-    proc = run_cli(*base, "--adjust", "bonferroni")
+    proc = run_main(*base, "--adjust", "bonferroni")
     assert "no unit can be significant" in proc.stderr
-    proc = run_cli(*base, "--fdr", "--adjust", "none")
+    proc = run_main(*base, "--fdr", "--adjust", "none")
     assert proc.returncode == 2 and "contradicts --adjust none" in proc.stderr
 
 
@@ -382,7 +382,7 @@ def test_run_names_the_rule(tmp_path):
 
     out = tmp_path / "out"
     args = ["run", "--data", str(EXAMPLE), "--out", str(out), "--permutations", "99", "--quiet"]
-    proc = run_cli(*args, "--adjust", "fdr")
+    proc = run_main(*args, "--adjust", "fdr")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     res = next(iter(summary["autocorrelation"].values()))
