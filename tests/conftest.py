@@ -41,3 +41,26 @@ def source():
     from build_boundaries import read_source  # tools/ (on sys.path below)
 
     return read_source()
+
+
+#: ``GEOTOOL_TEST_CPU_LOG=path``: append "nodeid<TAB>cpu seconds" per test (this process and
+#: the subprocesses it waited for), to find what the suite spends its CPU on (issue 27).
+_CPU_LOG = os.environ.get("GEOTOOL_TEST_CPU_LOG")
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    if not _CPU_LOG:
+        yield
+        return
+    started = _cpu_seconds()
+    yield
+    with open(_CPU_LOG, "a", encoding="utf-8") as log:
+        log.write(f"{item.nodeid}\t{_cpu_seconds() - started:.2f}\n")

@@ -13,7 +13,7 @@ from geotool._perm import conditional_lags, rng_for
 from geotool.report import rankings
 from geotool.weights import Weights
 
-from .test_cli import run_cli
+from .test_cli import run_main
 
 
 def lattice(rows=4, cols=4):
@@ -255,16 +255,33 @@ def _bh_by_hand(p, alpha):
     return out
 
 
-@pytest.fixture(scope="module")
-def industrial_by_rule():
+_EAST = ("江苏省", "浙江省", "山东省")
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param((_EAST, 4_999), id="east-171"),
+        pytest.param((None, 49_999), id="all-1861", marks=pytest.mark.slow(
+            reason="200 CPU-s; covered by [east-171]: the same checks, 171 counties")),
+    ],
+)  # fmt: skip
+def industrial_by_rule(request):
     """Local statistics of the industrial score under each rule, with enough permutations
-    (49,999) for Bonferroni to be reachable on folded p-values: alpha / n = 0.05 / 1861 =
-    2.7e-5 (two-sided ones would need 74,439)."""
+    for Bonferroni to be reachable on folded p-values: alpha / n = 0.05 / 1861 = 2.7e-5 on
+    every county (49,999; two-sided ones would need 74,439), 0.05 / 171 = 2.9e-4 on the
+    counties of Jiangsu, Zhejiang and Shandong (4,999: the default run's, 100x cheaper)."""
+    provinces, permutations = request.param
     v = rankings.variables("industrial_counties")
+    if provinces:
+        from geotool import boundaries
+
+        v = v[boundaries.units()["province"].reindex(v.index).isin(provinces)]
+        assert len(v) == 171
     w = weights.build(v.index, "queen")
     return {
         rule: autocorr.local_stats(
-            v["score"], w, permutations=49_999, seed=1, adjust=rule, sided="folded"
+            v["score"], w, permutations=permutations, seed=1, adjust=rule, sided="folded"
         )
         for rule in RULES
     }
@@ -348,15 +365,15 @@ def test_cli_prints_the_rule(tmp_path):
         (["--fdr"], "two-sided p <= 0.05, FDR"),
         (["--adjust", "fdr", "--alpha", "0.1"], "two-sided p <= 0.1, FDR"),
     ):
-        proc = run_cli(*base, *extra)
+        proc = run_main(*base, *extra)
         assert proc.returncode == 0, proc.stderr
         assert f"LISA classes ({rule}): " in proc.stdout
     table = pd.read_csv(tmp_path / "lisa_industrial_counties_score_queen.csv")
     assert (table["adjust"] == "fdr").all() and "gi_star_significant" in table.columns
     assert (table["p_sided"] == "two-sided").all()
-    proc = run_cli(*base, "--adjust", "bonferroni")
+    proc = run_main(*base, "--adjust", "bonferroni")
     assert "no unit can be significant" in proc.stderr
-    proc = run_cli(*base, "--fdr", "--adjust", "none")
+    proc = run_main(*base, "--fdr", "--adjust", "none")
     assert proc.returncode == 2 and "contradicts --adjust none" in proc.stderr
 
 
@@ -365,7 +382,7 @@ def test_run_names_the_rule(tmp_path):
 
     out = tmp_path / "out"
     args = ["run", "--data", str(EXAMPLE), "--out", str(out), "--permutations", "99", "--quiet"]
-    proc = run_cli(*args, "--adjust", "fdr")
+    proc = run_main(*args, "--adjust", "fdr")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     res = next(iter(summary["autocorrelation"].values()))

@@ -1,14 +1,51 @@
+import contextlib
+import io
 import json
+import logging
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from geotool.cli import main
 
 
 def run_cli(*args):
+    """``geotool ARGS`` in a new interpreter: for what is about the process itself."""
     return subprocess.run(
         [sys.executable, "-m", "geotool.cli", *args], capture_output=True, text=True, check=False
     )
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """``geotool ARGS`` in this process, seen as :func:`run_cli` sees it (exit status,
+    stdout, stderr with the command's own log lines) without an interpreter's start."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers = []  # main's logging.basicConfig sets up stderr as the console does
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code
+    finally:
+        root.handlers = handlers
+        root.setLevel(level)
+    return subprocess.CompletedProcess(["geotool", *args], code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory):
+    """One ``geotool run`` of the report with options (99 permutations: the checks below
+    are not about p-value resolution): its folder and summary, shared by the tests here."""
+    out = tmp_path_factory.mktemp("report_run")
+    args = ["--quiet", "run", "--out", str(out), "--permutations", "99",
+            "--weights", "knn:6", "--set", "plans"]  # fmt: skip
+    assert main(args) == 0
+    return out, json.loads((out / "summary.json").read_text(encoding="utf-8")), args
 
 
 def test_check_report_json_exit_zero(capsys):
@@ -20,7 +57,7 @@ def test_check_report_json_exit_zero(capsys):
 def test_match_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("value\n1\n", encoding="utf-8")
-    proc = run_cli("match", str(bad), "--out", str(tmp_path / "r.csv"))
+    proc = run_main("match", str(bad), "--out", str(tmp_path / "r.csv"))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("geotool: error: No unit-name")
@@ -30,23 +67,22 @@ def test_match_writes_every_row_and_fails_on_unmatched(tmp_path):
     data = tmp_path / "t.csv"
     data.write_bytes("省,县,值\n江苏,江阴市,1\n,朝阳区,2\n江苏,江阳市,3\n".encode("gbk"))
     report = tmp_path / "report.csv"
-    proc = run_cli("match", str(data), "--out", str(report))
+    proc = run_main("match", str(data), "--out", str(report))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--max-unmatched" in proc.stderr
     text = report.read_text(encoding="utf-8-sig")
     assert text.count("\n") == 4  # header + every row
     assert "ambiguous" in text and "unmatched" in text
-    ok = run_cli("match", str(data), "--out", str(report), "--max-unmatched", "0.7")
+    ok = run_main("match", str(data), "--out", str(report), "--max-unmatched", "0.7")
     assert ok.returncode == 0
 
 
-def test_run_writes_summary(tmp_path):
-    assert main(["--quiet", "run", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+def test_run_writes_summary(report_run):
+    out, summary, _ = report_run
     assert summary["check_report"]["ok"]
     assert summary["universe_sizes"]["industrial_counties"] == 1861
-    assert (tmp_path / "tables" / "rankings.csv").exists()
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert (out / "tables" / "rankings.csv").exists()
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_autocorr_cli_prints_statistics_and_writes_the_local_table(tmp_path, capsys):
@@ -72,17 +108,17 @@ def test_autocorr_cli_prints_statistics_and_writes_the_local_table(tmp_path, cap
 
 
 def test_autocorr_cli_bad_weights_and_user_data(tmp_path):
-    proc = run_cli("autocorr", "--weights", "hexagons", "--out", str(tmp_path))
+    proc = run_main("autocorr", "--weights", "hexagons", "--out", str(tmp_path))
     assert proc.returncode == 2 and "Unknown weights spec" in proc.stderr
     assert "Traceback" not in proc.stderr
     data = tmp_path / "mine.csv"
     data.write_text("县,值\n江阴市,1\n昆山市,abc\n张家港市,3\n", encoding="utf-8")
-    proc = run_cli("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
+    proc = run_main("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
     assert (
         proc.returncode == 2 and "not numbers" in proc.stderr and "'abc' at line 3" in proc.stderr
     )
     data.write_text("县,值\n江阴市,1\n昆山市,2\n张家港市,3\n常熟市,3\n太仓市,5\n", encoding="utf-8")
-    proc = run_cli(
+    proc = run_main(
         "autocorr",
         "--data",
         str(data),
@@ -99,21 +135,22 @@ def test_autocorr_cli_bad_weights_and_user_data(tmp_path):
     assert "moran_i" in proc.stdout
     # fewer than 3 units is refused
     data.write_text("县,值\n江阴市,1\n昆山市,2\n", encoding="utf-8")
-    proc = run_cli("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
+    proc = run_main("autocorr", "--data", str(data), "--value-col", "值", "--out", str(tmp_path))
     assert proc.returncode == 2 and "at least 3" in proc.stderr
 
 
-def test_run_summary_has_autocorrelation_and_is_deterministic(tmp_path):
-    assert main(["--quiet", "run", "--out", str(tmp_path), "--permutations", "99"]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    mine = tmp_path / "mine.txt"
-    mine.write_text("a file the run did not write", encoding="utf-8")
+def test_run_summary_has_autocorrelation_and_is_deterministic(report_run, tmp_path):
+    out, summary, args = report_run
     again_dir = tmp_path / "again"
-    assert main(["--quiet", "run", "--out", str(again_dir), "--permutations", "99"]) == 0
+    shutil.copytree(out, again_dir)  # the published run, and a file the run did not write
+    mine = again_dir / "mine.txt"
+    mine.write_text("a file the run did not write", encoding="utf-8")
+    before = (again_dir / "summary.json").stat().st_ino
+    assert main([str(again_dir) if a == str(out) else a for a in args]) == 0
+    assert (again_dir / "summary.json").stat().st_ino != before  # published anew
     again = json.loads((again_dir / "summary.json").read_text(encoding="utf-8"))
-    summary.pop("timings_s"), again.pop("timings_s")
-    assert summary == again  # same seed, same numbers
-    assert main(["--quiet", "run", "--out", str(tmp_path), "--permutations", "99"]) == 0
+    first = {k: v for k, v in summary.items() if k != "timings_s"}
+    assert first == {k: v for k, v in again.items() if k != "timings_s"}  # same seed, numbers
     assert mine.exists()  # a run never deletes files it did not write
     auto = summary["autocorrelation"]
     assert set(auto["industrial_counties"]["moran_i"]) == {
@@ -122,31 +159,14 @@ def test_run_summary_has_autocorrelation_and_is_deterministic(tmp_path):
         "knn:6",
         "distance:100km",
     }
-    assert (tmp_path / "figures" / "moran_scatter_industrial_counties.png").stat().st_size > 10_000
+    assert (out / "figures" / "moran_scatter_industrial_counties.png").stat().st_size > 10_000
 
 
-def test_run_summary_agrees_with_check_report(tmp_path):
+def test_run_summary_agrees_with_check_report(report_run):
     from geotool import clusters
     from geotool.report import check_report, rankings
 
-    assert (
-        main(
-            [
-                "--quiet",
-                "run",
-                "--out",
-                str(tmp_path),
-                "--permutations",
-                "99",
-                "--weights",
-                "knn:6",
-                "--set",
-                "plans",
-            ]
-        )
-        == 0
-    )
-    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    out, summary, _ = report_run
     table = check_report()
     assert summary["check_report"]["status_counts"] == table["status"].value_counts().to_dict()
     top = rankings.load("industrial_counties")
@@ -154,7 +174,7 @@ def test_run_summary_agrees_with_check_report(tmp_path):
     assert summary["clusters"]["report2020"]["counts"] == counts
     auto = summary["autocorrelation"]["industrial_counties"]
     assert auto["default_weights"] == "knn:6"
-    assert "城市群" in (tmp_path / "maps" / "clusters.html").read_text(encoding="utf-8")
+    assert "城市群" in (out / "maps" / "clusters.html").read_text(encoding="utf-8")
 
 
 def test_the_console_command_flushes_everything_before_its_prompt_exit(tmp_path):

@@ -6,7 +6,7 @@ from geotool import boundaries, clusters
 from geotool._errors import InputError
 from geotool.report import rankings
 
-from .test_cli import run_cli
+from .test_cli import run_main
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +138,9 @@ def test_user_sets_from_yaml_and_csv(tmp_path, top):
 
 
 def test_clusters_cli(tmp_path):
-    proc = run_cli("clusters", "--permutations", "99")
+    proc = run_main("clusters", "--permutations", "99")
     assert proc.returncode == 0, proc.stderr
     assert "code and geometry membership agree" in proc.stdout
-    proc = run_cli("clusters", "--set", str(tmp_path / "none.yaml"))
+    proc = run_main("clusters", "--set", str(tmp_path / "none.yaml"))
     assert proc.returncode == 2 and "Unknown definition set" in proc.stderr
     assert rankings.load("industrial_counties")["adcode"].is_unique

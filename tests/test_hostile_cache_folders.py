@@ -378,18 +378,20 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
     return out
 
 
-def test_commands_on_bad_data_never_write_into_a_published_run(tmp_path):
+def test_commands_on_bad_data_never_write_into_a_published_run(tmp_path, monkeypatch):
     """``geotool run --data`` published ./outputs (tables/match_report.csv among its
     files). tiers and autocorr on a table with an unknown county, without --out, leave
     every entry of ./outputs as it was; pointed into it, no command replaces one of the
     run's files (nor the folder itself)."""
     from geotool._outdir import MANIFEST, read_manifest, verify
 
+    from .test_cli import run_main  # in this process: the test is about folders
+
     example = ROOT / "examples" / "innovation_scores_gbk.csv"
-    run = _geotool("--quiet", "run", "--data", str(example), "--permutations", "99",
-                   "--figures", "", cwd=tmp_path)  # fmt: skip
-    err = run.communicate(timeout=300)[1]
-    assert run.returncode == 0, err
+    monkeypatch.chdir(tmp_path)
+    run = run_main("--quiet", "run", "--data", str(example), "--permutations", "99",
+                   "--figures", "")  # fmt: skip
+    assert run.returncode == 0, run.stderr
     outputs = tmp_path / "outputs"
     assert (outputs / "tables" / "match_report.csv").is_file() and verify(outputs) == []
     everything = _snapshot(outputs)
@@ -409,8 +411,8 @@ def test_commands_on_bad_data_never_write_into_a_published_run(tmp_path):
         ("map", "--data", str(bad), "--value-col", "值", "--out", "outputs/maps/lisa.html"),
     ]
     for command in defaults + inside:
-        proc = _geotool("--quiet", *command, cwd=tmp_path)
-        err = proc.communicate(timeout=300)[1]
+        proc = run_main("--quiet", *command)
+        err = proc.stderr
         assert proc.returncode == 2 and "Traceback" not in err, (command, err)
         now = _snapshot(outputs)
         assert now == everything if command in defaults else {k: now[k] for k in owned} == runs

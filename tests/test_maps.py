@@ -276,16 +276,11 @@ def browse(path, tmp_path, fragment="", screenshot=None):
         "--virtual-time-budget=20000",
     ]
     url = f"file://{path}{fragment}"
+    if screenshot:  # the same load: headless Chromium dumps the DOM, then takes the shot
+        flags += ["--window-size=1200,900", f"--screenshot={screenshot}"]
     dom = subprocess.run(
         [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
     ).stdout
-    if screenshot:
-        subprocess.run(
-            [*flags, "--window-size=1200,900", f"--screenshot={screenshot}", url],
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
     state = dict(re.findall(r'data-geotool-([a-z-]+)="([^"]*)"', dom))
     return state, dom
 

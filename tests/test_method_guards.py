@@ -28,7 +28,7 @@ from geotool.analysis import Analysis
 from geotool.report import rankings
 from geotool.report import study as report_study
 
-from .test_cli import run_cli
+from .test_cli import run_main
 
 ALPHA = 0.05
 
@@ -118,7 +118,7 @@ def test_every_local_table_states_its_sidedness(lattice):
 
 def test_cli_states_the_sidedness_and_refuses_bad_flags(tmp_path):
     base = ["autocorr", "--permutations", "99", "--out", str(tmp_path), "--json"]
-    proc = run_cli(*base, "--sided", "folded", "--islands", "max:50km")
+    proc = run_main(*base, "--sided", "folded", "--islands", "max:50km")
     assert proc.returncode == 0, proc.stderr
     payload = __import__("json").loads(proc.stdout)
     assert payload["p_sided"] == "folded"
@@ -133,7 +133,7 @@ def test_cli_states_the_sidedness_and_refuses_bad_flags(tmp_path):
         ("--islands", "max:0km", "--islands max:0km has no positive bound"),
         ("--islands", "nearest:all", "--islands nearest:all is not a rule"),
     ):
-        bad = run_cli(*base, flag, value)
+        bad = run_main(*base, flag, value)
         assert bad.returncode == 2, (flag, value, bad.stderr)
         assert says in bad.stderr and "Traceback" not in bad.stderr
 
@@ -345,7 +345,7 @@ def test_cli_refuses_eb_on_gdp_naming_the_flags(jiangsu_table, tmp_path):
     path = tmp_path / "地级市.csv"
     jiangsu_table.to_csv(path, index=False, encoding="gbk")
     out = tmp_path / "o"
-    proc = run_cli(
+    proc = run_main(
         "run", "--data", str(path), "--value-col", "GDP", "--per", "常住人口", "--smooth", "eb",
         "--out", str(out), "--permutations", "99",
     )  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 from geotool.report import rankings
 
 from .conftest import ROOT
-from .test_cli import run_cli
+from .test_cli import run_main
 
 EXAMPLE = ROOT / "examples" / "innovation_scores_gbk.csv"
 
@@ -36,12 +36,13 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     data = tmp_path / "mine.csv"
     df.to_csv(data, index=False, encoding="gbk")
     out = tmp_path / "out"
-    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "99")
+    proc = run_main("run", "--data", str(data), "--out", str(out), "--permutations", "99")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert "1 unmatched, 1 ambiguous" in last and "match_report.csv" in last
     # a failed run leaves the output folder alone; the error names where the report is
     failed_report = Path(re.search(r"(\S+match_report\.csv)", last)[1])
+    assert not out.exists()
     report = pd.read_csv(failed_report, encoding="utf-8-sig", dtype=str)
     assert len(report) == 100  # every row, nothing dropped
     row = report.set_index("line")  # lines of the file: data row i is line i + 2
@@ -53,7 +54,8 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     df.loc[1, "县（市）"] = "江阴市"
     df.loc[5] = original.loc[5]
     df.to_csv(data, index=False, encoding="gbk")
-    proc = run_cli("run", "--data", str(data), "--out", str(out), "--permutations", "99", "--quiet")
+    proc = run_main("run", "--data", str(data), "--out", str(out), "--permutations", "99",
+                    "--quiet")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["encoding"] == "gb18030" and summary["match"] == {"matched": 100}
@@ -86,16 +88,18 @@ def test_bad_user_tables(tmp_path, change, message):
         df.loc[3, "创新得分"] = "n/a"
     data = tmp_path / "t.csv"
     df.to_csv(data, index=False, encoding="utf-8-sig")
-    proc = run_cli("run", "--data", str(data), "--out", str(tmp_path / "o"), "--permutations", "99")
+    proc = run_main(
+        "run", "--data", str(data), "--out", str(tmp_path / "o"), "--permutations", "99"
+    )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_empty_file_and_missing_value_column(tmp_path):
     empty = tmp_path / "e.csv"
     empty.write_bytes(b"")
-    proc = run_cli("run", "--data", str(empty), "--out", str(tmp_path / "o"))
+    proc = run_main("run", "--data", str(empty), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "is empty" in proc.stderr
-    proc = run_cli(
+    proc = run_main(
         "run", "--data", str(EXAMPLE), "--value-col", "GDP", "--out", str(tmp_path / "o")
     )
     assert proc.returncode == 2 and "--value-col GDP is not a column" in proc.stderr
@@ -110,7 +114,7 @@ def test_excel_sheet_and_years(tmp_path):
     with pd.ExcelWriter(book) as xw:
         pd.DataFrame({"x": [1]}).to_excel(xw, sheet_name="notes", index=False)
         both.to_excel(xw, sheet_name="scores", index=False)
-    proc = run_cli(
+    proc = run_main(
         "run",
         "--data",
         str(book),
@@ -131,5 +135,5 @@ def test_excel_sheet_and_years(tmp_path):
 
 
 def test_the_bundled_example_runs(tmp_path):
-    proc = run_cli("run", "--data", str(EXAMPLE), "--out", str(tmp_path), "--permutations", "99")
+    proc = run_main("run", "--data", str(EXAMPLE), "--out", str(tmp_path), "--permutations", "99")
     assert proc.returncode == 0, proc.stderr

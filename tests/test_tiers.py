@@ -8,7 +8,7 @@ from geotool._errors import InputError
 from geotool.report import rankings
 from geotool.report.check import region_change
 
-from .test_cli import run_cli
+from .test_cli import run_main
 
 
 @pytest.fixture(scope="module")
@@ -206,17 +206,17 @@ def test_change_over_time_and_mobility(report, pos):
 def test_tiers_cli_user_data_errors(tmp_path):
     data = tmp_path / "t.csv"
     data.write_text("县,得分\n江阴市,9\n昆山市,\n张家港市,7\n", encoding="utf-8")
-    proc = run_cli("tiers", "--data", str(data), "--score", "得分", "--out", str(tmp_path))
+    proc = run_main("tiers", "--data", str(data), "--score", "得分", "--out", str(tmp_path))
     assert proc.returncode == 2 and "missing at line 3" in proc.stderr  # the empty cell, line 3
     data.write_text("县,得分\n江阴市,9\n昆山市,9\n张家港市,7\n", encoding="utf-8")
-    proc = run_cli(
+    proc = run_main(
         "tiers", "--data", str(data), "--score", "得分", "-k", "3", "--out", str(tmp_path)
     )
     assert proc.returncode == 2 and "distinct" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_tiers_cli_on_the_report_and_on_a_multi_year_table(tmp_path):
-    proc = run_cli("tiers", "--permutations", "199", "--out", str(tmp_path))
+    proc = run_main("tiers", "--permutations", "199", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "East-to-west claim supported" in proc.stdout
     top = rankings.load("industrial_counties")
@@ -233,7 +233,7 @@ def test_tiers_cli_on_the_report_and_on_a_multi_year_table(tmp_path):
             )
     data = tmp_path / "years.csv"
     pd.DataFrame(rows).to_csv(data, index=False, encoding="gb18030")
-    proc = run_cli(
+    proc = run_main(
         "tiers",
         "--data",
         str(data),

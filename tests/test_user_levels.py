@@ -21,7 +21,7 @@ from geotool.study import Study
 from geotool.userdata import load_user_table
 
 from .conftest import ROOT
-from .test_cli import run_cli
+from .test_cli import run_main
 
 #: Provinces of the prefecture table: a connected block of eastern and central China.
 _PROVINCES = ("江苏省", "浙江省", "安徽省", "上海市", "山东省", "江西省", "湖北省", "河南省")
@@ -78,7 +78,7 @@ def test_prefecture_table_resolves_every_row_at_its_level(prefecture_table):
 def test_prefecture_run_through_the_cli(prefecture_table, tmp_path):
     path, table = prefecture_table
     out = tmp_path / "o"
-    proc = run_cli("run", "--data", str(path), "--out", str(out), "--permutations", "99")
+    proc = run_main("run", "--data", str(path), "--out", str(out), "--permutations", "99")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["level"] == "prefecture"
@@ -131,7 +131,7 @@ def test_province_table(tmp_path):
     codes = dict(zip(t.raw["省份"], t.rows["adcode"], strict=True))
     assert codes["内蒙"] == "150000" and codes["新疆"] == "650000"
     assert codes["广西壮族自治区"] == "450000"
-    proc = run_cli(
+    proc = run_main(
         "autocorr", "--data", str(path), "--out", str(tmp_path / "a"), "--permutations", "99"
     )
     assert proc.returncode == 0, proc.stderr
@@ -143,7 +143,7 @@ def test_a_county_name_at_prefecture_level_says_so(tmp_path):
     pd.DataFrame({"城市": ["苏州市", "无锡市", "南京市"], "x": [1.0, 2.0, 3.0]}).to_csv(
         path, index=False
     )
-    proc = run_cli("run", "--data", str(path), "--level", "county", "--out", str(tmp_path / "o"))
+    proc = run_main("run", "--data", str(path), "--level", "county", "--out", str(tmp_path / "o"))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "prefecture" in proc.stderr and "--level prefecture" in proc.stderr
@@ -194,14 +194,28 @@ def own_geometry(tmp_path_factory):
     return towns, table_path, gpkg, zipped
 
 
+@pytest.fixture(scope="module")
+def own_geometry_api(own_geometry, tmp_path_factory):
+    """The API's run of the towns (default seed, 99 permutations): the CLI's reference."""
+    from geotool import settings
+
+    towns, table_path, _, _ = own_geometry
+    out = tmp_path_factory.mktemp("own_api")
+    study = Study(
+        data=table_path, geometry=towns.set_index("code"), id_col="code",
+        out=out, seed=settings.seed, permutations=99,
+    )  # fmt: skip
+    return run(study), out
+
+
 @pytest.mark.parametrize("kind", ["gpkg", "zip"])
 def test_own_geometry_runs_end_to_end_with_the_same_numbers_as_the_api(
-    own_geometry, kind, tmp_path
+    own_geometry, own_geometry_api, kind, tmp_path
 ):
     towns, table_path, gpkg, zipped = own_geometry
     geo_path, extra = (gpkg, ["--datum", "gcj02"]) if kind == "gpkg" else (zipped, [])
     out = tmp_path / "cli"
-    proc = run_cli(
+    proc = run_main(
         "run", "--data", str(table_path), "--geometry", str(geo_path), "--id-col", "code",
         "--out", str(out), "--permutations", "99", *extra,
     )  # fmt: skip
@@ -209,18 +223,15 @@ def test_own_geometry_runs_end_to_end_with_the_same_numbers_as_the_api(
     cli = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert cli["input"]["level"] == "own"
     assert cli["input"]["units"] == len(towns)
-    study = Study(
-        data=table_path, geometry=towns.set_index("code"), id_col="code",
-        out=tmp_path / "api", seed=cli["seed"], permutations=99,
-    )  # fmt: skip
-    api = run(study)
+    api, api_out = own_geometry_api
+    assert api["seed"] == cli["seed"]  # the same permutations
     mi_cli = cli["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
     mi_api = api["autocorrelation"]["chanzhi"]["moran_i"]["queen"]
     assert mi_cli["value"] == pytest.approx(mi_api["value"], abs=1e-12)
     assert mi_cli["p_sim"] == mi_api["p_sim"]
     assert mi_cli["value"] > 0.5  # the values have a strong north-south trend
     lisa_cli = pd.read_csv(out / "tables" / "lisa_chanzhi.csv", dtype={"adcode": str})
-    lisa_api = pd.read_csv(tmp_path / "api" / "tables" / "lisa_chanzhi.csv", dtype={"adcode": str})
+    lisa_api = pd.read_csv(api_out / "tables" / "lisa_chanzhi.csv", dtype={"adcode": str})
     pd.testing.assert_frame_equal(lisa_cli, lisa_api)
     assert (out / "maps" / "values_chanzhi.html").exists()
     assert not (out / "maps" / "clusters.html").exists()  # no city clusters on own units
@@ -249,7 +260,7 @@ def test_panel_with_several_rates_through_the_cli(own_geometry, tmp_path):
     path = tmp_path / "panel.csv"
     pd.concat(rows).to_csv(path, index=False, encoding="gbk")
     out = tmp_path / "o"
-    proc = run_cli(
+    proc = run_main(
         "run", "--data", str(path), "--geometry", str(gpkg), "--datum", "gcj02",
         "--id-col", "code", "--year-col", "年份", "--value-col", "企业数,专利",
         "--per", "人口", "--smooth", "eb", "--scale", "10000", "--bivariate",
