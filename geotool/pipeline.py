@@ -650,7 +650,8 @@ def _local_pages(run: Run, info: pd.DataFrame, fields: dict[str, str]) -> dict[s
     from geotool.maps.local import local_pages
 
     a, r = run.analysis, run.results
-    opts: dict[str, Any] = {"cdn": run.study.cdn, "basemap": run.study.basemap}
+    opts: dict[str, Any] = {"cdn": run.study.cdn, "basemap": run.study.basemap,
+                            "lang": lang_of(run.study, a)}  # fmt: skip
     if a.units is not None:
         opts |= {"geo": _map_geometry(a.units), "label_col": "name"}
     labels = {v.key: v.label for v in a.variables}
