@@ -522,28 +522,11 @@ def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
     return tiers, "".join(inputs)
 
 
-#: What each transition table shows, in a plain sentence above it.
-_CHAINS = {
-    "spatial_markov": (
-        "Spatial Markov chain",
-        "Moves between the {k} quantile classes of {label} from one year to the next (1 = "
-        "lowest), split by the class of the unit's neighbours' average in the starting year "
-        "(lag class). Each row: the units that started in a class, how many moves (n, the "
-        "row's counts summed), where they went (counts) and the shares (probability = count "
-        "/ n). Rows that differ between lag classes mean a unit's move goes with its "
-        "neighbourhood.",
-    ),
-    "lisa_markov": (
-        "LISA Markov chain",
-        "Moves of {label} between the Moran scatter plot's quadrants from one year to the "
-        "next: HH high among high neighbours, LH low among high, LL low among low, HL high "
-        "among low. Each row: n moves out of the quadrant (its counts summed), the counts "
-        "and the probabilities (count / n). A large diagonal: the map's clusters persist.",
-    ),
-}
+#: The transition tables (their names and what they show: ``words.toml`` ``[panel]``).
+_CHAINS = ("spatial_markov", "lisa_markov")
 
 
-def _transition_html(rows: list[dict[str, Any]]) -> str:
+def _transition_html(rows: list[dict[str, Any]], said: dict[str, str]) -> str:
     """A transition table: keys, ``n``, the counts, then the probabilities (given rows)."""
     if not rows:
         return ""
@@ -551,7 +534,7 @@ def _transition_html(rows: list[dict[str, Any]]) -> str:
     keys = cols[: cols.index("n")]
     counts = [c for c in cols if c.startswith("count_")]
     probs = [c for c in cols if c.startswith("p_")]
-    names = {"lag_class": "lag class", "from": "from"}
+    names = {"lag_class": said["lag_class"], "from": said["from"]}
     header = [names.get(k, k) for k in keys] + ["n"]
     header += [f"→ {c[6:]}" for c in counts] + [f"P(→ {c[2:]})" for c in probs]
     body = [
@@ -576,11 +559,15 @@ def _moran_line(res: dict[str, Any]) -> str:
     )
 
 
-def panel_section(summary: dict[str, Any]) -> str:
+def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
     """The panel's part of the index: Moran's I by year, the transition tables, the tests.
 
-    Empty without a panel (``summary["dynamics"]``). Every value is escaped.
+    Empty without a panel (``summary["dynamics"]``). Every value is escaped. Headings,
+    table headers and the tables' explanations are in ``lang``; the run's sentences and
+    the tests' meanings are English (marked so on a Chinese page).
     """
+    said = section_words("panel", lang)
+    en = ' lang="en"' if said["lang"] != "en" else ""
     blocks = []
     files = summary.get("files") or []
     for key, res in summary.get("dynamics", {}).items():
@@ -588,26 +575,30 @@ def panel_section(summary: dict[str, Any]) -> str:
         png = f"figures/moran_by_year_{key}.png"
         parts = [
             f"<h3>{escape(label)} <small>({escape(years[0])}–{escape(years[-1])}, "
-            f"{_num(res.get('units'))} units)</small></h3><p>{escape(_moran_line(res))}</p>"
+            f"{said['units'].format(n=_num(res.get('units')))})</small></h3>"
+            f"<p{en}>{escape(_moran_line(res))}</p>"
         ]
         if png in files:
+            alt = escape(said["moran_alt"].format(label=label))
             parts.append(f"<figure><a href='{href(png)}'><img src='{href(png)}' width='640' "
-                         f"alt=\"Moran's I by year, {escape(label)}\"></a></figure>")  # fmt: skip
-        parts += [f"<p>{escape(s)}</p>" for s in res.get("sentences", [])]
-        for chain, (name, text) in _CHAINS.items():
+                         f"alt=\"{alt}\"></a></figure>")  # fmt: skip
+        parts += [f"<p{en}>{escape(s)}</p>" for s in res.get("sentences", [])]
+        for chain in _CHAINS:
             rows = res.get("transitions", {}).get(chain, [])
-            what = text.format(k=res.get("k", ""), label=label)
-            parts.append(f"<h4>{escape(name)}</h4><p>{escape(what)}</p>{_transition_html(rows)}")
-        tests = [[escape(t["chain"].replace("_", " ")), escape(t["statistic"]),
-                  _num(t["value"]), _num(t["dof"]), escape(fmt_p(t["p"])), escape(t["meaning"])]
+            what = said[f"{chain}_what"].format(k=res.get("k", ""), label=label)
+            parts.append(f"<h4>{escape(said[chain])}</h4><p>{escape(what)}</p>"
+                         f"{_transition_html(rows, said)}")  # fmt: skip
+        tests = [[escape(said.get(t["chain"], t["chain"].replace("_", " "))),
+                  escape(t["statistic"]), _num(t["value"]), _num(t["dof"]),
+                  escape(fmt_p(t["p"])), f"<span{en}>{escape(t['meaning'])}</span>"]
                  for t in res.get("tests", [])]  # fmt: skip
-        parts.append("<h4>Tests</h4>" + _table(
-            ["chain", "test", "value", "dof", "p", "what it tests"], tests, "num"))
-        parts.append(f"<p>Tables: <code>tables/dynamics_*_{escape(key)}.csv</code>.</p>")
+        parts.append(f"<h4>{said['h_tests']}</h4>" + _table(said["tests_header"].split("|"),
+                                                             tests, "num"))  # fmt: skip
+        parts.append(f"<p>{said['tables']}<code>tables/dynamics_*_{escape(key)}.csv</code>{said['stop']}</p>")
         blocks.append(f"<section class='panel' id='panel-{escape(key)}'>{''.join(parts)}</section>")
     if not blocks:
         return ""
-    return "<h2>Panel: over the years</h2>" + "".join(blocks)
+    return f"<h2>{said['h_panel']}</h2>" + "".join(blocks)
 
 
 def index_page(
@@ -668,8 +659,9 @@ def index_page(
         auto_tables=english(auto_tables), scatters=english(scatters),
         thumbs=thumbs or f"<p>{w['no_figures']}</p>", clusters=cl_section,
         tiers=english(tier_blocks), inputs=english(inputs) or "<p>–</p>",
-        stages=english(stages), findings=english(_findings(summary) + regression_section(summary)),
-        panel=english(panel_section(summary)),
+        stages=english(stages),
+        findings=english(_findings(summary)) + regression_section(summary, lang),
+        panel=panel_section(summary, lang),
     )  # fmt: skip
     return check_page(page, "index page")
 
@@ -677,27 +669,37 @@ def index_page(
 # ------------------------------------------------------------ the regression section
 
 
-def regression_section(summary: dict[str, Any]) -> str:
-    """The regression stage's part of an index page ("" without one).
+#: The regression table's note as the stage writes it (then said in the page's language).
+_TABLE_NOTE = section_words("regression", "en")["table_note"]
+
+
+def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
+    """The regression stage's part of an index page ("" without one), in ``lang``.
 
     Its table (the cells of ``regression.html``), the decision guide or the finding, the
     notes, and links to every file the stage wrote: tables, figures (thumbnails), web maps.
+    The stage's own sentences (guide, finding, notes) are English, marked so on a Chinese
+    page; the headings, table headers and the table's note are in ``lang``.
     """
     reg = summary.get("regression")
     if not isinstance(reg, dict):
         return ""
+    said = section_words("regression", lang)
+    en = ' lang="en"' if said["lang"] != "en" else ""
     t = reg.get("table") or {}
     table = _table(list(t.get("header", [])),
                    [[escape(c) for c in row] for row in t.get("rows", [])], "num")  # fmt: skip
-    note = f"<p><small>{escape(t['note'])}</small></p>" if t.get("note") else ""
+    said_note = said["table_note"] if t.get("note") == _TABLE_NOTE else t.get("note")
+    note = f"<p><small>{escape(said_note)}</small></p>" if said_note else ""
     guide = reg.get("guide") or ""
-    lead = (f"<p><b>Decision guide</b> (the OLS model's LM tests): {escape(guide)}</p>"
-            if guide else f"<p>{escape(reg.get('finding', ''))}</p>")  # fmt: skip
-    notes = "".join(f"<li>{escape(n)}</li>" for n in reg.get("notes", []))
+    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: <span{en}>{escape(guide)}</span></p>"
+            if guide else f"<p{en}>{escape(reg.get('finding', ''))}</p>")  # fmt: skip
+    notes = "".join(f"<li{en}>{escape(n)}</li>" for n in reg.get("notes", []))
     files = [str(f) for f in reg.get("files", [])]
     web = reg.get("web_maps") or {}
-    maps = _table(["page", "shows"], [[_link(f, escape(f.removeprefix("maps/"))), escape(w)]
-                                      for f, w in web.items()])  # fmt: skip
+    maps = _table([said["page"], said["shows"]],
+                  [[_link(f, escape(f.removeprefix("maps/"))), escape(w)]
+                   for f, w in web.items()])  # fmt: skip
     pngs = [f for f in files if f.startswith("figures/") and f.endswith(".png")]
     thumbs = "".join(
         f"<figure class='thumb'><a href='{href(f)}'><img src='{href(f)}' width='360' "
@@ -707,12 +709,12 @@ def regression_section(summary: dict[str, Any]) -> str:
     others = [f for f in files if f not in web and f not in pngs]
     links = " · ".join(_link(f, escape(f)) for f in others)
     return (
-        f"<h2>Regression <small>({escape(reg.get('model', ''))}; "
+        f"<h2>{said['h_regression']} <small>({escape(reg.get('model', ''))}; "
         f"{escape(reg.get('rows', ''))})</small></h2>{lead}{table}{note}"
-        + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
-        + (f"<h3>Web maps</h3>{maps}" if maps else "")
-        + (f"<h3>Figures</h3><div class='figs'>{thumbs}</div>" if thumbs else "")
-        + (f"<h3>Files</h3><p>{links}</p>" if links else "")
+        + (f"<h3>{said['h_notes']}</h3><ul>{notes}</ul>" if notes else "")
+        + (f"<h3>{said['h_web_maps']}</h3>{maps}" if maps else "")
+        + (f"<h3>{said['h_figures']}</h3><div class='figs'>{thumbs}</div>" if thumbs else "")
+        + (f"<h3>{said['h_files']}</h3><p>{links}</p>" if links else "")
     )
 
 
@@ -724,11 +726,11 @@ def regression_page(summary: dict[str, Any], *, title: str, lang: str = "en") ->
     style = re.search(r"<style>.*?</style>", asset("index.html"), re.S)
     version = escape(summary.get("geotool_version", ""))
     page = (
-        f"<!DOCTYPE html><html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head>"
+        f"<!DOCTYPE html><html lang='{html_lang(lang)}'><head>"
         "<meta charset='utf-8'><meta name='viewport' content='width=device-width, "
         f"initial-scale=1'><title>geotool: {escape(title)}</title>"
         f"{style.group(0) if style else ''}</head><body><h1>{escape(title)}</h1>"
-        f"<p>Generated by geotool {version} (geotool regress).</p>"
-        f"{regression_section(summary)}</body></html>"
+        f"<p>{section_words('regression', lang)['generated'].format(version=version)}</p>"
+        f"{regression_section(summary, lang)}</body></html>"
     )
     return check_page(page, "regression index page")
