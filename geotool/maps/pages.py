@@ -415,6 +415,29 @@ def _link(path: str, text: str) -> str:
     return f"<a href='{href(path)}'>{text}</a>"
 
 
+def _said_tables(html: str) -> str:
+    """The index's English tables with their headers and fixed phrases in Chinese.
+
+    Headers, headings and link words found in ``[index_terms]`` (``maps/words.toml``)
+    are said in Chinese and marked ``lang="zh-CN"``; the cells and sentences stay English.
+    """
+    terms = {escape(k): v for k, v in section_words("index_terms", "zh").items() if k != "lang"}
+
+    def said(tag: str, text: str, tail: str = "") -> str:
+        head, sep, rest = text.partition(": ")
+        if text in terms:
+            return f'<{tag} lang="zh-CN">{escape(terms[text])}{tail}'
+        if sep and head in terms:  # "Matching: industrial counties"
+            words = f"{terms[head]}：{translate(rest, 'zh')}"
+            return f'<{tag} lang="zh-CN">{escape(words)}{tail}'
+        return f"<{tag}>{text}{tail}"
+
+    html = re.sub(r"<th>([^<]*)</th>", lambda m: said("th", m.group(1), "</th>"), html)
+    html = re.sub(r"<h3>([^<]*?)( <small>|</h3>)",
+                  lambda m: said("h3", m.group(1), m.group(2)), html)  # fmt: skip
+    return html.replace(">linked view</a>", f' lang="zh-CN">{terms["linked view"]}</a>')
+
+
 def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[str, str]:
     """The Moran's I tables, and the Moran scatter plots (with their linked views)."""
     auto = summary.get("autocorrelation", {})
@@ -637,7 +660,7 @@ def index_page(
         for f in figures or []
     )
     w = section_words("index", lang)
-    english = (lambda html: f'<div lang="en">{html}</div>' if html else "") if (
+    english = (lambda html: f'<div lang="en">{_said_tables(html)}</div>' if html else "") if (
         w["lang"] != "en") else (lambda html: html)  # the tables and sentences: English
     stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
     stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
