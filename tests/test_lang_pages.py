@@ -321,7 +321,7 @@ EN_UI = re.compile(
     r"Hot spot|Cold spot|significant joins|join counts|Bivariate|terciles|pseudo p|"
     r"local Geary|residual|fitted|observed|Regression|Web maps|Notes|Panel|Tests|page|"
     r"shows|size|variable|weights|statistic|status|explore|linked view|Maps|Figures|"
-    r"Stages|Inputs|Matching|Universes|no value|unit\(s\)|units)(?![\w-])"
+    r"Stages|Inputs|Matching|Universes|no value|co-location|unit\(s\)|units)(?![\w-])"
 )
 MODEL = "CRIME ~ INC + HOVAL"
 

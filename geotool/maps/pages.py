@@ -156,17 +156,21 @@ def lisa_map(
 
 
 def year_values_map(
-    wide: pd.DataFrame, *, label: str, title: str, k: int = 5, cmap: str = "YlOrRd",
-    **kwargs: Any,
+    wide: pd.DataFrame, *, label: str, title: str = "", study_title: str = "", k: int = 5,
+    cmap: str = "YlOrRd", **kwargs: Any,
 ) -> folium.Map:  # fmt: skip
     """A panel's values map: one layer per year (latest first, shown), switched in the control.
 
     ``wide`` is units x years. Each year is cut in its own ``k`` quantiles (a unit's
     place that year; the values are in the tooltips), so the legend names the classes,
     not their bounds; a year's missing units are blank. Colours are codes, not copies of
-    the polygons: 81 years of 48 states add a few kB.
+    the polygons: 81 years of 48 states add a few kB. Without ``title``, the title names
+    ``study_title``, the variable and the years, in the page's language (``lang``).
     """
     from geotool._classify import classify
+
+    said = section_words("years", kwargs.get("lang") or ("zh" if kwargs.get("geo") is None
+                                                         else "en"))  # fmt: skip
 
     layers: list[dict[str, Any]] = []
     colours: list[str] = []
@@ -180,11 +184,13 @@ def year_values_map(
         colours = colours or list(legend.values())
     if not layers:
         raise InputError(f"{label}: no year has two distinct values to map.")
-    legend = {f"{label}: class {i + 1} of {len(colours)} of the year" + (" (lowest)" if i == 0
-              else ""): c for i, c in enumerate(colours)}  # fmt: skip
+    legend = {said["class"].format(label=label, i=i + 1, k=len(colours))
+              + (said["lowest"] if i == 0 else ""): c for i, c in enumerate(colours)}  # fmt: skip
+    y0, y1 = wide.columns[0], wide.columns[-1]
+    title = title or said["title"].format(study=study_title, label=label, y0=y0, y1=y1)
     kwargs.setdefault("fit", "coloured")
-    return unit_map(layers, title=title, legend=legend, legend_title=f"{label}, quantiles by year",
-                    **kwargs)  # fmt: skip
+    return unit_map(layers, title=title, legend=legend,
+                    legend_title=said["legend"].format(label=label), **kwargs)  # fmt: skip
 
 
 def year_lisa_layers(label: str, yearly: dict[Any, pd.DataFrame]) -> list[dict[str, Any]]:
