@@ -678,7 +678,7 @@ def index_page(
     said["p_autocorrelation"] = string.Template(said["p_autocorrelation"]).substitute(
         rules=escape("; ".join(translate(r, lang) for r in rules) or w["see_tables"]))
     page = string.Template(asset("index.html")).substitute(
-        lang=html_lang(lang), title=escape(title), **said,
+        lang=html_lang(lang), title=escape(translate(title, lang)), **said,
         generated=string.Template(w["generated"]).substitute(
             version=escape(summary.get("geotool_version", "")), seed=escape(summary.get("seed")),
             permutations=_num(summary.get("permutations"))),
