@@ -439,3 +439,47 @@ def test_regression_and_panel_sections_follow_lang():
     assert not CJK.search(en) and "<h3>Web maps</h3>" in en
     page = pages.regression_page({"geotool_version": "0", **summary}, title="t", lang="zh")
     assert _lang(page.replace("'", '"')) == "zh-CN" and "由 geotool 0 生成" in page
+
+
+@pytest.fixture(scope="module")
+def us_income():
+    """libpysal's us_income: 48 states' per-capita income, 1929-2009, and their polygons."""
+    states = gpd.read_file(libpysal.examples.get_path("us48.shp")).set_index("STATE_NAME")
+    states = states.set_crs("EPSG:4326", allow_override=True)  # a lon/lat file without .prj
+    table = pd.read_csv(libpysal.examples.get_path("usjoin.csv")).set_index("Name")
+    return states, table.drop(columns="STATE_FIPS").reindex(states.index)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_panel_s_year_layers_speak_the_page_s_language(us_income, lang):
+    from geotool.maps import pages
+
+    states, income = us_income
+    wide = income[["2000", "2005", "2009"]]
+    fmap = pages.year_values_map(wide, label="income", study_title="US", geo=states[["geometry"]],
+                                 lang=lang)  # fmt: skip
+    text = maps.to_html(fmap)
+    chrome = [s for s in _chrome(text) if s]
+    assert _lang(text) == ("zh-CN" if lang == "zh" else "en")
+    assert [layer["name"] for layer in _args(text)[2]] == ["income 2009", "income 2005",
+                                                           "income 2000"]  # fmt: skip
+    if lang == "zh":
+        assert not [s for s in chrome if EN_UI.search(s) or "class" in s], chrome
+        assert any("2000–2009 年" in s for s in chrome), chrome
+    else:
+        assert not [s for s in chrome if CJK.search(s)], chrome
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_divergence_charts_speak_the_asked_language(us_income, lang):
+    from geotool import divergence
+    from geotool.maps import charts
+
+    states, income = us_income
+    ineq = divergence.inequality(income[["1990", "2000", "2009"]], states["SUB_REGION"])
+    texts = _texts(charts.inequality_chart(ineq, lang, title="income"))
+    if lang == "zh":
+        assert any(CJK.search(t) for t in texts)
+        assert not [t for t in texts if EN_UI.search(t) or "Theil" in t], texts
+    else:
+        assert not [t for t in texts if CJK.search(t)], texts
