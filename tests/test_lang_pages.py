@@ -400,6 +400,8 @@ def test_the_local_figures_speak_the_asked_language(columbus, lang):
                                      pairs={"p": (x, y)}, labels={"crime": "CRIME"},
                                      lang=lang, units=columbus))  # fmt: skip
     assert {"hotspots_crime", "bivariate_p"} <= set(figs)
+    figs["values_crime"] = static.value_figure(columbus["CRIME"], label="CRIME", lang=lang,
+                                               units=columbus)  # fmt: skip
     for name, fig in figs.items():
         texts = _texts(fig)
         if lang == "zh":
