@@ -358,8 +358,13 @@ def clusters_map(
     fields: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> folium.Map:
-    """Member units shaded by primary cluster, dissolved outlines, ranked units marked."""
+    """Member units shaded by primary cluster, dissolved outlines, ranked units marked.
+
+    Clusters are named in the page's language (``cluster_en`` on an English page).
+    """
     colour = cluster_colours(polygons)
+    named = "cluster_en" if kwargs.get("lang") == "en" and "cluster_en" in polygons else (
+        "cluster_zh")  # fmt: skip
     shaded = {code: colour[c] for code, c in membership["primary_cluster"].items() if c}
     outlines = polygons.copy()  # at map precision: 0.01 degree (~1 km), as the web layer
     outlines["geometry"] = shapely.set_precision(
@@ -367,7 +372,7 @@ def clusters_map(
     )
     outlines["label"] = [
         f"{zh} ({d}): {n} units"
-        for zh, d, n in zip(outlines["cluster_zh"], outlines["definition"], outlines["n_units"],
+        for zh, d, n in zip(outlines[named], outlines["definition"], outlines["n_units"],
                             strict=True)
     ]  # fmt: skip
     ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
@@ -379,7 +384,7 @@ def clusters_map(
     ]  # fmt: skip
     legend = {
         f"{zh}": colour[c]
-        for c, zh in zip(polygons["cluster_id"], polygons["cluster_zh"], strict=True)
+        for c, zh in zip(polygons["cluster_id"], polygons[named], strict=True)
     }
     return unit_map(
         [{"name": "城市群 primary cluster", "colours": shaded}], table=info,
