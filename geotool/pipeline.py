@@ -251,11 +251,8 @@ def _year_values_maps(
         if analysis.rows is None or var.variable not in analysis.rows.columns:
             continue
         wide = _panel_wide(analysis, var)
-        y0, y1 = wide.columns[0], wide.columns[-1]
-        title = (f"{analysis.title} · {var.label} by year, {y0}–{y1}: showing {y1} "
-                 "(switch years in the layer control)")  # fmt: skip
         out[f"values_{var.key}.html"] = figures.year_values_map(
-            wide, label=var.label, title=title, table=info, fields=fields, **opts
+            wide, label=var.label, study_title=analysis.title, table=info, fields=fields, **opts
         )
     return out
 
@@ -650,7 +647,8 @@ def _local_pages(run: Run, info: pd.DataFrame, fields: dict[str, str]) -> dict[s
     from geotool.maps.local import local_pages
 
     a, r = run.analysis, run.results
-    opts: dict[str, Any] = {"cdn": run.study.cdn, "basemap": run.study.basemap}
+    opts: dict[str, Any] = {"cdn": run.study.cdn, "basemap": run.study.basemap,
+                            "lang": lang_of(run.study, a)}  # fmt: skip
     if a.units is not None:
         opts |= {"geo": _map_geometry(a.units), "label_col": "name"}
     labels = {v.key: v.label for v in a.variables}

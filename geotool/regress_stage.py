@@ -267,35 +267,38 @@ def _web_units(run: Any) -> Any:
 def _web_opts(run: Any, units: Any) -> dict[str, Any]:
     """:func:`geotool.maps.unit_map`'s options: the study's tiles, the units to draw."""
     study = run.study
-    opts: dict[str, Any] = {"cdn": study.cdn, "basemap": study.basemap, "fit": "coloured"}
+    opts: dict[str, Any] = {"cdn": study.cdn, "basemap": study.basemap, "fit": "coloured",
+                            "lang": study.language(run.analysis.china)}  # fmt: skip
     if units is not None:
         opts |= {"geo": units[["geometry"]], "label_col": "name"}
     return opts
 
 
-def _tooltips(run: Any, fits: list[regress.Fit], units: Any) -> tuple[pd.DataFrame, dict]:
+def _tooltips(
+    run: Any, fits: list[regress.Fit], units: Any, w: dict[str, str]
+) -> tuple[pd.DataFrame, dict]:
     """Each unit's name and the models' values as readable text; the tooltips' labels."""
     first = fits[0]
     ids = first.fitted.index
     table = pd.DataFrame({"observed": first.fitted["observed"].map(_readable)}, index=ids)
-    fields = {"observed": f"{first.y} (observed)"}
+    fields = {"observed": w["observed"].format(y=first.y)}
     for f in fits:
         for col in ("fitted", "residual", "residual_lisa"):
             if col in f.fitted:
                 key = f"{col} ({f.label})"
                 values = f.fitted[col].reindex(ids)
                 table[key] = values if col == "residual_lisa" else values.map(_readable)
-                fields[key] = key.replace("residual_lisa", "residual LISA")
+                fields[key] = w[f"field_{col}"].format(model=f.label)
     last = fits[-1]
     if last.local is not None:
         for j, term in enumerate(_terms(last.local)):
             est, t = last.local[f"est_{term}"], last.local[f"t_{term}"]
             sig = last.local[f"sig_{term}"].to_numpy(dtype=bool)
             table[f"local_{j}"] = [
-                f"{_readable(e)} (t {_readable(v, 3)}{'' if ok else ', not significant'})"
+                f"{_readable(e)} (t {_readable(v, 3)}{'' if ok else w['not_sig']})"
                 for e, v, ok in zip(est, t, sig, strict=True)
             ]
-            fields[f"local_{j}"] = f"local {term}"
+            fields[f"local_{j}"] = w["field_local"].format(term=term)
     if units is not None:  # every unit drawn, named; values where the model has them
         table = table.reindex(units.index)
     names = units["name"] if units is not None and "name" in units else run.analysis.names()
@@ -320,7 +323,7 @@ class _Page:
     shows: str  # what the index page says it shows
 
 
-def _residual_page(f: regress.Fit) -> _Page:
+def _residual_page(f: regress.Fit, w: dict[str, str]) -> _Page:
     """A model's residuals, diverging at 0, and their LISA classes as a second layer.
 
     Classes at 0, ±1 and ±2 standard deviations; red where the model under-predicts.
@@ -330,21 +333,21 @@ def _residual_page(f: regress.Fit) -> _Page:
     r = f.fitted["residual"]
     sd = float(r.std())
     colours, legend = _classed(r, [k * sd for k in _SIGMAS], "RdBu_r")
-    layers = [{"name": f"residual ({f.label})", "colours": colours}]
-    shows = f"residuals of {f.label} (diverging at 0)"
+    layers = [{"name": w["residual"].format(model=f.label), "colours": colours}]
+    shows = w["residual_shows"].format(model=f.label)
     if "residual_lisa" in f.fitted:
         lisa = f.fitted["residual_lisa"].dropna()
-        layers.append({"name": f"LISA of the residuals ({f.label})", "neutral": NOT_TESTED,
+        layers.append({"name": w["residual_lisa"].format(model=f.label), "neutral": NOT_TESTED,
                        "colours": {str(i): LISA_COLOURS[c] for i, c in lisa.items()
                                    if c in LISA_COLOURS}})  # fmt: skip
         legend |= {f"LISA: {k}": v for k, v in LISA_COLOURS.items()}
-        shows += ", with their LISA classes"
-    heading = (f"residual = observed − fitted (red: under-predicted); classes at 0, ±1 and "
-               f"±2 sd (sd {_readable(sd)})")  # fmt: skip
-    return _Page(layers, legend, heading, f"Residuals of {f.label}: {f.formula}", shows)
+        shows += w["with_lisa"]
+    heading = w["residual_heading"].format(sd=_readable(sd))
+    return _Page(layers, legend, heading,
+                 w["residual_title"].format(model=f.label, formula=f.formula), shows)
 
 
-def _fitted_page(fits: list[regress.Fit]) -> _Page:
+def _fitted_page(fits: list[regress.Fit], w: dict[str, str]) -> _Page:
     """The models' fitted values and the observed ones, in shared quintiles."""
     from geotool._classify import bins
 
@@ -356,14 +359,14 @@ def _fitted_page(fits: list[regress.Fit]) -> _Page:
     legend: dict[str, str] = {}
     for f in fits:
         colours, legend = _classed(f.fitted["fitted"], bounds, "YlOrRd", counted=False)
-        layers.append({"name": f"fitted ({f.label})", "colours": colours})
+        layers.append({"name": w["field_fitted"].format(model=f.label), "colours": colours})
     colours, _ = _classed(first.fitted["observed"], bounds, "YlOrRd", counted=False)
-    layers.append({"name": f"{first.y} (observed)", "colours": colours})
-    return _Page(layers, legend, f"{first.y}: quintiles of observed and fitted values",
-                 f"Fitted values of {first.formula}", "fitted and observed values")  # fmt: skip
+    layers.append({"name": w["observed"].format(y=first.y), "colours": colours})
+    return _Page(layers, legend, w["fitted_heading"].format(y=first.y),
+                 w["fitted_title"].format(formula=first.formula), w["fitted_shows"])
 
 
-def _local_page(fit: regress.Fit, j: int, term: str) -> _Page:
+def _local_page(fit: regress.Fit, j: int, term: str, w: dict[str, str]) -> _Page:
     """A GWR's local coefficient ``term`` (the ``j``-th), diverging at 0.
 
     Units whose local t is within mgwr's corrected critical t are grey on the first
@@ -379,29 +382,28 @@ def _local_page(fit: regress.Fit, j: int, term: str) -> _Page:
     top = float(np.nanmax(np.abs(est.to_numpy(float)))) or 1.0
     colours, legend = _classed(est, [k * top / 3 for k in (-2, -1, 0, 1, 2)], "RdBu_r")
     keep = {str(i) for i in sig.index[sig.to_numpy()]}
-    scale = ", on standardised variables" if fit.kind == "mgwr" else ""  # as mgwr fits it
-    legend[f"not significant (|t| ≤ {crit}, corrected)"] = NOT_SIGNIFICANT
-    layers = [{"name": f"{term}: significant units", "neutral": NOT_SIGNIFICANT,
+    scale = w["standardised"] if fit.kind == "mgwr" else ""  # as mgwr fits it
+    legend[w["local_not_sig"].format(crit=crit)] = NOT_SIGNIFICANT
+    layers = [{"name": w["local_sig"].format(term=term), "neutral": NOT_SIGNIFICANT,
                "colours": {i: c for i, c in colours.items() if i in keep}},
-              {"name": f"{term}: every unit", "colours": colours}]  # fmt: skip
+              {"name": w["local_every"].format(term=term), "colours": colours}]  # fmt: skip
     return _Page(
-        layers, legend, f"local {term} ({fit.label}{scale})",
-        f"Local coefficient of {term} ({len(keep)} of {len(sig)} units significant at the "
-        f"corrected critical t {crit})",
-        f"{fit.label} local coefficient of {term}; units not significant grey",
+        layers, legend, w["local_heading"].format(term=term, model=fit.label, scale=scale),
+        w["local_title"].format(term=term, n=len(keep), of=len(sig), crit=crit),
+        w["local_shows"].format(term=term, model=fit.label),
     )  # fmt: skip
 
 
-def _web_pages(fits: list[regress.Fit]) -> dict[str, _Page]:
-    """The regression's web maps by file name under ``maps/``."""
-    pages = {f"regression_residuals_{_slug(f.label)}.html": _residual_page(f) for f in fits}
-    pages["regression_fitted.html"] = _fitted_page(fits)
+def _web_pages(fits: list[regress.Fit], w: dict[str, str]) -> dict[str, _Page]:
+    """The regression's web maps by file name under ``maps/``, in ``w``'s language."""
+    pages = {f"regression_residuals_{_slug(f.label)}.html": _residual_page(f, w) for f in fits}
+    pages["regression_fitted.html"] = _fitted_page(fits, w)
     last = fits[-1]
     if last.local is not None:
         for j, term in enumerate(_terms(last.local)):
             name = f"regression_local_{_slug(term)}.html"
             pages[name if name not in pages else f"{name[:-5]}_{j}.html"] = _local_page(
-                last, j, term
+                last, j, term, w
             )
     return pages
 
@@ -409,14 +411,16 @@ def _web_pages(fits: list[regress.Fit]) -> dict[str, _Page]:
 def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
     """Write the web maps (:func:`_web_pages`); {file: what it shows}."""
     from geotool.maps import NEUTRAL, to_html, unit_map
+    from geotool.maps._words import section_words
 
     units = _web_units(run)
     opts = _web_opts(run, units)
-    table, fields = _tooltips(run, fits, units)
+    w = section_words("regression", opts["lang"])
+    table, fields = _tooltips(run, fits, units, w)
     outside = units is None or len(units.index.difference(fits[0].fitted.index)) > 0
     written = {}
-    for name, page in _web_pages(fits).items():
-        legend = page.legend | ({"not in the model (no value)": NEUTRAL} if outside else {})
+    for name, page in _web_pages(fits, w).items():
+        legend = page.legend | ({w["no_value"]: NEUTRAL} if outside else {})
         fmap = unit_map(page.layers, table=table, fields=fields, legend=legend,
                         legend_title=page.heading, title=page.title, **opts)  # fmt: skip
         run.write(f"maps/{name}", to_html(fmap))

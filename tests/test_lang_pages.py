@@ -310,3 +310,178 @@ def test_columbus_runs_in_english_and_in_chinese_when_asked(tmp_path):
     for page in (tmp_path / "own" / "maps").glob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert _lang(text) == "en" and not CJK.search(text), page.name
+
+
+# ---------------------------------------------------------------- every page of four runs
+
+#: English UI words of the run's pages (titles, legends, layers, fields, headings, table
+#: headers): none may show on a Chinese page (data names aside: none of these is one).
+EN_UI = re.compile(
+    r"(?<![\w-])(search|tier|Tiers|significance|Significance|not tested|not significant|"
+    r"Hot spot|Cold spot|significant joins|join counts|Bivariate|terciles|pseudo p|"
+    r"local Geary|residual|fitted|observed|Regression|Web maps|Notes|Panel|Tests|page|"
+    r"shows|size|variable|weights|statistic|status|explore|linked view|Maps|Figures|"
+    r"Stages|Inputs|Matching|Universes|no value|co-location|unit\(s\)|units)(?![\w-])"
+)
+MODEL = "CRIME ~ INC + HOVAL"
+
+
+@pytest.fixture(scope="module")
+def four_runs(plain_run, tmp_path_factory):
+    """The report (Chinese; ``--lang en``) and Columbus with a model (English; ``--lang zh``)."""
+    base = tmp_path_factory.mktemp("four")
+    runs = {("report", "zh"): plain_run[0]}
+    for which, lang, args in [
+        ("report", "en", ["--lang", "en"]),
+        ("columbus", "en", [COLUMBUS, "--value-col", "CRIME", "--model", MODEL]),
+        ("columbus", "zh", [COLUMBUS, "--value-col", "CRIME", "--model", MODEL, "--lang", "zh"]),
+    ]:
+        out = base / f"{which}_{lang}"
+        proc = _geotool("run", *args, "--out", str(out), "--permutations", "99", cwd=base)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[which, lang] = out
+    return runs
+
+
+def _headings(text):
+    """An index page's headings and table headers (its fixed words), tags stripped."""
+    found = re.findall(r"<(h[1-4]|th)[^>]*>(.*?)</\1>", text, flags=re.S)
+    return [re.sub(r"<small>.*?</small>|<[^>]+>", "", t, flags=re.S).strip() for _, t in found]
+
+
+@pytest.mark.parametrize(("which", "lang"), [("report", "zh"), ("report", "en"),
+                                             ("columbus", "en"), ("columbus", "zh")])
+def test_every_page_of_a_run_speaks_the_study_s_language(four_runs, which, lang):
+    out = four_runs[which, lang]
+    pages = sorted((out / "maps").glob("*.html"))
+    names = {p.name for p in pages}
+    assert {"hotspots.html", "significance.html"} <= names, names
+    if which == "columbus":
+        assert "regression_fitted.html" in names, names
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert _lang(text) == ("zh-CN" if lang == "zh" else "en"), page.name
+        if "\ngeotoolPage(" not in text:  # the linked views: tested above
+            continue
+        chrome = [s for s in _chrome(text) if s]
+        assert not [s for s in chrome if " / " in s and CJK.search(s)], (page.name, chrome)
+        if lang == "zh":
+            assert not [s for s in chrome if EN_UI.search(s)], (page.name, chrome)
+            assert any(CJK.search(s) for s in chrome), page.name
+        else:  # the report's data names are English too: no Chinese in the chrome
+            assert not [s for s in chrome if CJK.search(s)], (page.name, chrome)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert _lang(index) == ("zh-CN" if lang == "zh" else "en")
+    heads = _headings(index)
+    if lang == "zh":
+        assert not [h for h in heads if EN_UI.search(h)], heads
+    else:
+        assert not [h for h in heads if CJK.search(h)], heads
+    if which == "columbus":  # the regression section is the run's language
+        assert ("<h2>回归" if lang == "zh" else "<h2>Regression") in index
+
+
+def _texts(fig):
+    import matplotlib.text
+
+    return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_local_figures_speak_the_asked_language(columbus, lang):
+    from geotool.maps import static
+
+    w = weights.build(columbus, "queen")
+    local = autocorr.local_stats(columbus["CRIME"], w, permutations=99, seed=1)
+    gearys = {"crime": autocorr.local_geary(columbus["CRIME"], w, permutations=99, seed=1)}
+    x = columbus["INC"].rename("INC")
+    y = columbus["HOVAL"].rename("HOVAL")
+    figs = dict(static.local_figures(locals_={"crime": local}, gearys=gearys, joins={},
+                                     pairs={"p": (x, y)}, labels={"crime": "CRIME"},
+                                     lang=lang, units=columbus))  # fmt: skip
+    assert {"hotspots_crime", "bivariate_p"} <= set(figs)
+    figs["values_crime"] = static.value_figure(columbus["CRIME"], label="CRIME", lang=lang,
+                                               units=columbus)  # fmt: skip
+    for name, fig in figs.items():
+        texts = _texts(fig)
+        if lang == "zh":
+            assert not [t for t in texts if EN_UI.search(t)], (name, texts)
+            assert any(CJK.search(t) for t in texts), (name, texts)
+        else:
+            assert not [t for t in texts if CJK.search(t)], (name, texts)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_moran_by_year_chart_speaks_the_asked_language(lang):
+    from geotool.maps import charts
+
+    frame = pd.DataFrame({"year": [2018, 2019, 2020], "moran_i": [0.2, 0.25, 0.3],
+                          "p_sim": [0.01, 0.2, 0.001], "expected": -1 / 49})  # fmt: skip
+    texts = _texts(charts.moran_by_year_chart(frame, lang, n=50, permutations=99))
+    if lang == "zh":
+        assert any(CJK.search(t) for t in texts)
+        assert not [t for t in texts if EN_UI.search(t)], texts
+    else:
+        assert not [t for t in texts if CJK.search(t)], texts
+
+
+def test_regression_and_panel_sections_follow_lang():
+    from geotool.maps import pages
+
+    summary = {"regression": {
+        "model": "OLS", "rows": "all", "guide": "", "finding": "OLS of y ~ x: R² 0.5.",
+        "notes": ["a note"], "web_maps": {"maps/regression_fitted.html": "fitted"},
+        "files": ["maps/regression_fitted.html", "tables/regression.csv"],
+        "table": {"header": ["", "OLS"], "rows": [["x", "1.0"]],
+                  "note": "standard errors in parentheses; *** p<0.01, ** p<0.05, * p<0.1"},
+    }}  # fmt: skip
+    zh, en = pages.regression_section(summary, "zh"), pages.regression_section(summary)
+    assert not [h for h in _headings(zh) if EN_UI.search(h)], _headings(zh)
+    assert "括号内为标准误" in zh and '<p lang="en">OLS of y ~ x' in zh
+    assert not CJK.search(en) and "<h3>Web maps</h3>" in en
+    page = pages.regression_page({"geotool_version": "0", **summary}, title="t", lang="zh")
+    assert _lang(page.replace("'", '"')) == "zh-CN" and "由 geotool 0 生成" in page
+
+
+@pytest.fixture(scope="module")
+def us_income():
+    """libpysal's us_income: 48 states' per-capita income, 1929-2009, and their polygons."""
+    states = gpd.read_file(libpysal.examples.get_path("us48.shp")).set_index("STATE_NAME")
+    states = states.set_crs("EPSG:4326", allow_override=True)  # a lon/lat file without .prj
+    table = pd.read_csv(libpysal.examples.get_path("usjoin.csv")).set_index("Name")
+    return states, table.drop(columns="STATE_FIPS").reindex(states.index)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_panel_s_year_layers_speak_the_page_s_language(us_income, lang):
+    from geotool.maps import pages
+
+    states, income = us_income
+    wide = income[["2000", "2005", "2009"]]
+    fmap = pages.year_values_map(wide, label="income", study_title="US", geo=states[["geometry"]],
+                                 lang=lang)  # fmt: skip
+    text = maps.to_html(fmap)
+    chrome = [s for s in _chrome(text) if s]
+    assert _lang(text) == ("zh-CN" if lang == "zh" else "en")
+    assert [layer["name"] for layer in _args(text)[2]] == ["income 2009", "income 2005",
+                                                           "income 2000"]  # fmt: skip
+    if lang == "zh":
+        assert not [s for s in chrome if EN_UI.search(s) or "class" in s], chrome
+        assert any("2000–2009 年" in s for s in chrome), chrome
+    else:
+        assert not [s for s in chrome if CJK.search(s)], chrome
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_divergence_charts_speak_the_asked_language(us_income, lang):
+    from geotool import divergence
+    from geotool.maps import charts
+
+    states, income = us_income
+    ineq = divergence.inequality(income[["1990", "2000", "2009"]], states["SUB_REGION"])
+    texts = _texts(charts.inequality_chart(ineq, lang, title="income"))
+    if lang == "zh":
+        assert any(CJK.search(t) for t in texts)
+        assert not [t for t in texts if EN_UI.search(t) or "Theil" in t], texts
+    else:
+        assert not [t for t in texts if CJK.search(t)], texts

@@ -704,7 +704,7 @@ def choropleth(
         )
     v = pd.Series(v.to_numpy(), index=ids, name=values.name)[matched]
     label = str(values.name) if label is None else str(label)
-    lang = language(lang, label)
+    page_lang, lang = lang, language(lang, label)  # the page's: as asked (unit_map's default)
     out = classes(v, scheme=scheme, k=k, breaks=breaks, cmap=cmap, label=label, lang=lang)
     legend = out.legend
     missing = int(values.isna().sum())
@@ -713,7 +713,7 @@ def choropleth(
     kwargs.setdefault("fit", "coloured")
     kwargs.setdefault("legend_title", f"{label} · {describe(out.scheme, out.k, lang)}")
     layer = {"name": label, "colours": out.colour_of().to_dict()}
-    return unit_map([layer], geo=geo, title=title, legend=legend, **kwargs)
+    return unit_map([layer], geo=geo, title=title, legend=legend, lang=page_lang, **kwargs)
 
 
 def _check_choropleth_input(

@@ -19,6 +19,7 @@ from geotool import autocorr
 from geotool._html import escape
 from geotool.maps import NOT_SIGNIFICANT, NOT_TESTED, P_CLASSES, SIDED_WORDS, to_html, unit_map
 from geotool.maps._linked import ADJUST_WORDS
+from geotool.maps._words import section_words, translate
 
 if TYPE_CHECKING:
     import folium
@@ -54,9 +55,20 @@ BIVARIATE_COLOURS = (
 _NOT_TESTED = "not tested"
 
 
-def _rule(adjust: str, sided: str | None) -> str:
+def _rule(adjust: str, sided: str | None, lang: str = "en") -> str:
     words = ADJUST_WORDS.get(adjust, adjust)
-    return f"{SIDED_WORDS.get(sided, sided)}, {words}" if sided else words
+    rule = f"{SIDED_WORDS.get(sided, sided)}, {words}" if sided else words
+    return translate(rule, lang).replace(", ", "，") if lang == "zh" else rule
+
+
+def _lang(kwargs: Mapping[str, Any]) -> str:
+    """The page's language as :func:`geotool.maps.unit_map` picks it (China: Chinese)."""
+    return str(kwargs.get("lang") or ("zh" if kwargs.get("geo") is None else "en"))
+
+
+def _said(kwargs: Mapping[str, Any]) -> dict[str, str]:
+    """The local pages' words (``maps/words.toml``, ``[local]``) in the page's language."""
+    return section_words("local", _lang(kwargs))
 
 
 def gi_star_classes(local: pd.DataFrame) -> pd.Series:
@@ -163,87 +175,90 @@ def _line(label: str, classes: pd.Series, parts: dict[str, pd.Series]) -> dict[s
 
 def gi_star_map(
     locals_: Mapping[str, pd.DataFrame], info: pd.DataFrame | None = None, *,
-    title: str = "Gi* hot and cold spots", **kwargs: Any,
+    title: str = "", **kwargs: Any,
 ) -> folium.Map:
     """Gi* hot and cold spots of each variable (label -> :func:`autocorr.local_stats`).
 
     The legend states the rule the levels use (the tables' sidedness and adjustment).
     """
+    w = _said(kwargs)
     layers, lines, rules = [], [], []
     for label, local in locals_.items():
         classes = gi_star_classes(local)
-        layers.append(_layer(f"Gi*: {label}", classes, GI_COLOURS))
+        layers.append(_layer(w["gi_layer"].format(label=label), classes, GI_COLOURS))
         lines.append(_line(f"Gi* {label}", classes,
                            {"z": local["gi_star_z"], "p": local["gi_star_p_sim"]}))
         rules.append(_rule(str(local.attrs.get("adjust") or _first(local, "adjust", "none")),
-                           local.attrs.get("p_sided") or _first(local, "p_sided", "")))
-    legend = {**GI_COLOURS, "not tested (no p-value)": NOT_TESTED}
+                           local.attrs.get("p_sided") or _first(local, "p_sided", ""), w["lang"]))
+    legend = {**GI_COLOURS, w["no_p"]: NOT_TESTED}
     levels = "/".join(f"{a:g}" for a, _ in GI_LEVELS)
-    legend_title = f"Gi* at p ≤ {levels} · {'; '.join(dict.fromkeys(rules))}"
+    legend_title = w["gi_legend"].format(levels=levels, rules="; ".join(dict.fromkeys(rules)))
     return unit_map(layers, table=info, legend=legend, legend_title=legend_title,
-                    title=title, lines=lines, **kwargs)  # fmt: skip
+                    title=title or w["gi_title"], lines=lines, **kwargs)  # fmt: skip
 
 
 def significance_map(
     pvalues: Mapping[str, pd.Series], info: pd.DataFrame | None = None, *,
-    title: str = "Significance of the local statistics", sided: str | None = None,
-    **kwargs: Any,
+    title: str = "", sided: str | None = None, **kwargs: Any,
 ) -> folium.Map:
     """GeoDa's significance map of each local statistic's pseudo p (label -> p-values)."""
+    w = _said(kwargs)
     layers, lines = [], []
     for label, p in pvalues.items():
         classes = p_classes(p)
-        layers.append(_layer(f"significance: {label}", classes, P_CLASS_COLOURS))
+        layers.append(_layer(w["sig_layer"].format(label=label), classes, P_CLASS_COLOURS))
         lines.append(_line(label, classes, {"p": p}))
-    legend = {**P_CLASS_COLOURS, "not tested (no p-value)": NOT_TESTED}
-    what = f"{SIDED_WORDS.get(sided, sided)}; " if sided else ""
-    legend_title = f"pseudo p ({what}no multiple-comparison correction)"
+    legend = {**P_CLASS_COLOURS, w["no_p"]: NOT_TESTED}
+    what = translate(SIDED_WORDS.get(sided, sided), w["lang"]) + w["semicolon"] if sided else ""
+    legend_title = w["sig_legend"].format(what=what)
     return unit_map(layers, table=info, legend=legend, legend_title=legend_title,
-                    title=title, lines=lines, **kwargs)  # fmt: skip
+                    title=title or w["sig_title"], lines=lines, **kwargs)  # fmt: skip
 
 
 def joins_map(
     joins: Mapping[str, pd.DataFrame], info: pd.DataFrame | None = None, *,
-    title: str = "Local join counts (0/1 variables)", **kwargs: Any,
+    title: str = "", **kwargs: Any,
 ) -> folium.Map:
     """Members of 0/1 variables whose joins with member neighbours are significant."""
+    w = _said(kwargs)
     layers, lines, alphas = [], [], []
     for label, frame in joins.items():
         classes = join_classes(frame)
-        layers.append(_layer(f"local join counts: {label}", classes, JOIN_CLASS_COLOURS))
-        lines.append(_line(f"joins {label}", classes, {"joins": frame["ljc"],
-                                                       "p": frame["p_sim"]}))
+        layers.append(_layer(w["joins_layer"].format(label=label), classes, JOIN_CLASS_COLOURS))
+        lines.append(_line(w["joins_line"].format(label=label), classes,
+                           {w["joins"]: frame["ljc"], "p": frame["p_sim"]}))  # fmt: skip
         alphas.append(f"{float(frame.attrs.get('alpha', 0.05)):g}")
-    legend = {**JOIN_CLASS_COLOURS, "not tested (not a member)": NOT_TESTED}
-    legend_title = f"local join counts (BB), one-sided p ≤ {'/'.join(dict.fromkeys(alphas))}"
+    legend = {**JOIN_CLASS_COLOURS, w["no_member"]: NOT_TESTED}
+    legend_title = w["joins_legend"].format(alphas="/".join(dict.fromkeys(alphas)))
     return unit_map(layers, table=info, legend=legend, legend_title=legend_title,
-                    title=title, lines=lines, **kwargs)  # fmt: skip
+                    title=title or w["joins_title"], lines=lines, **kwargs)  # fmt: skip
 
 
 def bivariate_map(
     pairs: Mapping[str, tuple[pd.Series, pd.Series]], info: pd.DataFrame | None = None, *,
-    title: str = "Bivariate choropleth (terciles)", **kwargs: Any,
+    title: str = "", **kwargs: Any,
 ) -> folium.Map:
     """3 x 3 classes of two variables per layer (name -> (x, y)), a 2-D legend square.
 
     The square's axes name the first layer's variables (``x.name`` across, ``y.name`` up).
     """
+    w = _said(kwargs)
+    tercile = dict(enumerate(w["terciles"].split("/")))
     layers, lines = [], []
     for name, (x, y) in pairs.items():
         cls = bivariate_classes(x, y)
         layers.append({"name": name, "colours": cls["colour"].to_dict(), "neutral": NOT_TESTED})
-        shown = cls["x_class"].map(_TERCILE) + " x, " + cls["y_class"].map(_TERCILE) + " y"
+        shown = pd.Series([w["bivariate_class"].format(x=tercile[a], y=tercile[b]) for a, b in
+                           zip(cls["x_class"], cls["y_class"], strict=True)], index=cls.index)
         lines.append(_line(name, shown, {str(x.name): x, str(y.name): y}))
-    fmap = unit_map(layers, table=info, title=title, lines=lines, **kwargs)
+    fmap = unit_map(layers, table=info, title=title or w["bivariate_title"], lines=lines,
+                    **kwargs)  # fmt: skip
     x, y = next(iter(pairs.values()))
-    _add_square(fmap, str(x.name), str(y.name))
+    _add_square(fmap, str(x.name), str(y.name), w["square"])
     return fmap
 
 
-_TERCILE = {0: "low", 1: "middle", 2: "high"}
-
-
-def _add_square(fmap: folium.Map, x_name: str, y_name: str) -> None:
+def _add_square(fmap: folium.Map, x_name: str, y_name: str, note: str) -> None:
     """The 2-D legend square (escaped; braces as entities, the page is a Jinja template)."""
     from branca.element import Element
 
@@ -259,8 +274,7 @@ def _add_square(fmap: folium.Map, x_name: str, y_name: str) -> None:
         '<div style="display:grid;grid-template-columns:repeat(3,22px);'
         f'grid-auto-rows:22px;gap:1px;margin:4px 0">{cells}</div>'
         f'<div style="font-weight:bold">→ {escape(x_name)}</div>'
-        "<div>terciles (a value held by a third of the units or more, such as a "
-        "ranking's unranked zeros, is one class); blank: no value</div></div>"
+        f"<div>{escape(note)}</div></div>"
     )
     html = html.replace("{", "&#123;").replace("}", "&#125;")
     fmap.get_root().html.add_child(Element(html))  # type: ignore[attr-defined]
@@ -282,25 +296,26 @@ def local_pages(
     and :func:`autocorr.local_geary`; ``joins`` a label to local join counts; ``pairs``
     a layer name to two value series. ``kwargs`` go to :func:`unit_map`.
     """
+    w = _said(kwargs)
     suffix = f" · {title}" if title else ""
-    built = {"maps/hotspots.html": gi_star_map(locals_, info, title=f"Gi* hot/cold spots{suffix}",
+    built = {"maps/hotspots.html": gi_star_map(locals_, info, title=w["gi_page"] + suffix,
                                                **kwargs)}  # fmt: skip
     pvalues = {f"LISA {k}": v["p_sim"] for k, v in locals_.items()}
     pvalues |= {f"Gi* {k}": v["gi_star_p_sim"] for k, v in locals_.items()}
-    pvalues |= {f"local Geary {k}": v["p_sim"] for k, v in gearys.items()}
-    pvalues |= {f"local join counts {k}": v["p_sim"] for k, v in joins.items()}
+    pvalues |= {w["geary"].format(label=k): v["p_sim"] for k, v in gearys.items()}
+    pvalues |= {w["joins_p"].format(label=k): v["p_sim"] for k, v in joins.items()}
     sided = next((str(v.attrs["p_sided"]) for v in locals_.values() if "p_sided" in v.attrs),
                  None)  # fmt: skip
     if sided and joins:
-        sided = f"{SIDED_WORDS.get(sided, sided)} (local join counts: one-sided, upper)"
+        sided = translate(SIDED_WORDS.get(sided, sided), w["lang"]) + w["joins_sided"]
     built["maps/significance.html"] = significance_map(
-        pvalues, info, title=f"Significance of the local statistics{suffix}", sided=sided, **kwargs
+        pvalues, info, title=w["sig_title"] + suffix, sided=sided, **kwargs
     )
     if pairs:
         built["maps/bivariate.html"] = bivariate_map(
-            pairs, info, title=f"Bivariate choropleth{suffix}", **kwargs
+            pairs, info, title=w["bivariate_page"] + suffix, **kwargs
         )
     if joins:
-        built["maps/joins.html"] = joins_map(joins, info, title=f"Local join counts{suffix}",
+        built["maps/joins.html"] = joins_map(joins, info, title=w["joins_page"] + suffix,
                                              **kwargs)  # fmt: skip
     return {name: to_html(fmap) for name, fmap in built.items()}

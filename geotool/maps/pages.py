@@ -156,17 +156,21 @@ def lisa_map(
 
 
 def year_values_map(
-    wide: pd.DataFrame, *, label: str, title: str, k: int = 5, cmap: str = "YlOrRd",
-    **kwargs: Any,
+    wide: pd.DataFrame, *, label: str, title: str = "", study_title: str = "", k: int = 5,
+    cmap: str = "YlOrRd", **kwargs: Any,
 ) -> folium.Map:  # fmt: skip
     """A panel's values map: one layer per year (latest first, shown), switched in the control.
 
     ``wide`` is units x years. Each year is cut in its own ``k`` quantiles (a unit's
     place that year; the values are in the tooltips), so the legend names the classes,
     not their bounds; a year's missing units are blank. Colours are codes, not copies of
-    the polygons: 81 years of 48 states add a few kB.
+    the polygons: 81 years of 48 states add a few kB. Without ``title``, the title names
+    ``study_title``, the variable and the years, in the page's language (``lang``).
     """
     from geotool._classify import classify
+
+    said = section_words("years", kwargs.get("lang") or ("zh" if kwargs.get("geo") is None
+                                                         else "en"))  # fmt: skip
 
     layers: list[dict[str, Any]] = []
     colours: list[str] = []
@@ -180,11 +184,13 @@ def year_values_map(
         colours = colours or list(legend.values())
     if not layers:
         raise InputError(f"{label}: no year has two distinct values to map.")
-    legend = {f"{label}: class {i + 1} of {len(colours)} of the year" + (" (lowest)" if i == 0
-              else ""): c for i, c in enumerate(colours)}  # fmt: skip
+    legend = {said["class"].format(label=label, i=i + 1, k=len(colours))
+              + (said["lowest"] if i == 0 else ""): c for i, c in enumerate(colours)}  # fmt: skip
+    y0, y1 = wide.columns[0], wide.columns[-1]
+    title = title or said["title"].format(study=study_title, label=label, y0=y0, y1=y1)
     kwargs.setdefault("fit", "coloured")
-    return unit_map(layers, title=title, legend=legend, legend_title=f"{label}, quantiles by year",
-                    **kwargs)  # fmt: skip
+    return unit_map(layers, title=title, legend=legend,
+                    legend_title=said["legend"].format(label=label), **kwargs)  # fmt: skip
 
 
 def year_lisa_layers(label: str, yearly: dict[Any, pd.DataFrame]) -> list[dict[str, Any]]:
@@ -352,8 +358,13 @@ def clusters_map(
     fields: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> folium.Map:
-    """Member units shaded by primary cluster, dissolved outlines, ranked units marked."""
+    """Member units shaded by primary cluster, dissolved outlines, ranked units marked.
+
+    Clusters are named in the page's language (``cluster_en`` on an English page).
+    """
     colour = cluster_colours(polygons)
+    named = "cluster_en" if kwargs.get("lang") == "en" and "cluster_en" in polygons else (
+        "cluster_zh")  # fmt: skip
     shaded = {code: colour[c] for code, c in membership["primary_cluster"].items() if c}
     outlines = polygons.copy()  # at map precision: 0.01 degree (~1 km), as the web layer
     outlines["geometry"] = shapely.set_precision(
@@ -361,7 +372,7 @@ def clusters_map(
     )
     outlines["label"] = [
         f"{zh} ({d}): {n} units"
-        for zh, d, n in zip(outlines["cluster_zh"], outlines["definition"], outlines["n_units"],
+        for zh, d, n in zip(outlines[named], outlines["definition"], outlines["n_units"],
                             strict=True)
     ]  # fmt: skip
     ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
@@ -373,7 +384,7 @@ def clusters_map(
     ]  # fmt: skip
     legend = {
         f"{zh}": colour[c]
-        for c, zh in zip(polygons["cluster_id"], polygons["cluster_zh"], strict=True)
+        for c, zh in zip(polygons["cluster_id"], polygons[named], strict=True)
     }
     return unit_map(
         [{"name": "城市群 primary cluster", "colours": shaded}], table=info,
@@ -413,6 +424,29 @@ def _counts_table(counts: dict[str, Any], what: str, n: str = "count") -> str:
 
 def _link(path: str, text: str) -> str:
     return f"<a href='{href(path)}'>{text}</a>"
+
+
+def _said_tables(html: str) -> str:
+    """The index's English tables with their headers and fixed phrases in Chinese.
+
+    Headers, headings and link words found in ``[index_terms]`` (``maps/words.toml``)
+    are said in Chinese and marked ``lang="zh-CN"``; the cells and sentences stay English.
+    """
+    terms = {escape(k): v for k, v in section_words("index_terms", "zh").items() if k != "lang"}
+
+    def said(tag: str, text: str, tail: str = "") -> str:
+        head, sep, rest = text.partition(": ")
+        if text in terms:
+            return f'<{tag} lang="zh-CN">{escape(terms[text])}{tail}'
+        if sep and head in terms:  # "Matching: industrial counties"
+            words = f"{terms[head]}：{translate(rest, 'zh')}"
+            return f'<{tag} lang="zh-CN">{escape(words)}{tail}'
+        return f"<{tag}>{text}{tail}"
+
+    html = re.sub(r"<th>([^<]*)</th>", lambda m: said("th", m.group(1), "</th>"), html)
+    html = re.sub(r"<h3>([^<]*?)( <small>|</h3>)",
+                  lambda m: said("h3", m.group(1), m.group(2)), html)  # fmt: skip
+    return html.replace(">linked view</a>", f' lang="zh-CN">{terms["linked view"]}</a>')
 
 
 def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[str, str]:
@@ -522,28 +556,11 @@ def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
     return tiers, "".join(inputs)
 
 
-#: What each transition table shows, in a plain sentence above it.
-_CHAINS = {
-    "spatial_markov": (
-        "Spatial Markov chain",
-        "Moves between the {k} quantile classes of {label} from one year to the next (1 = "
-        "lowest), split by the class of the unit's neighbours' average in the starting year "
-        "(lag class). Each row: the units that started in a class, how many moves (n, the "
-        "row's counts summed), where they went (counts) and the shares (probability = count "
-        "/ n). Rows that differ between lag classes mean a unit's move goes with its "
-        "neighbourhood.",
-    ),
-    "lisa_markov": (
-        "LISA Markov chain",
-        "Moves of {label} between the Moran scatter plot's quadrants from one year to the "
-        "next: HH high among high neighbours, LH low among high, LL low among low, HL high "
-        "among low. Each row: n moves out of the quadrant (its counts summed), the counts "
-        "and the probabilities (count / n). A large diagonal: the map's clusters persist.",
-    ),
-}
+#: The transition tables (their names and what they show: ``words.toml`` ``[panel]``).
+_CHAINS = ("spatial_markov", "lisa_markov")
 
 
-def _transition_html(rows: list[dict[str, Any]]) -> str:
+def _transition_html(rows: list[dict[str, Any]], said: dict[str, str]) -> str:
     """A transition table: keys, ``n``, the counts, then the probabilities (given rows)."""
     if not rows:
         return ""
@@ -551,7 +568,7 @@ def _transition_html(rows: list[dict[str, Any]]) -> str:
     keys = cols[: cols.index("n")]
     counts = [c for c in cols if c.startswith("count_")]
     probs = [c for c in cols if c.startswith("p_")]
-    names = {"lag_class": "lag class", "from": "from"}
+    names = {"lag_class": said["lag_class"], "from": said["from"]}
     header = [names.get(k, k) for k in keys] + ["n"]
     header += [f"→ {c[6:]}" for c in counts] + [f"P(→ {c[2:]})" for c in probs]
     body = [
@@ -576,11 +593,15 @@ def _moran_line(res: dict[str, Any]) -> str:
     )
 
 
-def panel_section(summary: dict[str, Any]) -> str:
+def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
     """The panel's part of the index: Moran's I by year, the transition tables, the tests.
 
-    Empty without a panel (``summary["dynamics"]``). Every value is escaped.
+    Empty without a panel (``summary["dynamics"]``). Every value is escaped. Headings,
+    table headers and the tables' explanations are in ``lang``; the run's sentences and
+    the tests' meanings are English (marked so on a Chinese page).
     """
+    said = section_words("panel", lang)
+    en = ' lang="en"' if said["lang"] != "en" else ""
     blocks = []
     files = summary.get("files") or []
     for key, res in summary.get("dynamics", {}).items():
@@ -588,26 +609,30 @@ def panel_section(summary: dict[str, Any]) -> str:
         png = f"figures/moran_by_year_{key}.png"
         parts = [
             f"<h3>{escape(label)} <small>({escape(years[0])}–{escape(years[-1])}, "
-            f"{_num(res.get('units'))} units)</small></h3><p>{escape(_moran_line(res))}</p>"
+            f"{said['units'].format(n=_num(res.get('units')))})</small></h3>"
+            f"<p{en}>{escape(_moran_line(res))}</p>"
         ]
         if png in files:
+            alt = escape(said["moran_alt"].format(label=label))
             parts.append(f"<figure><a href='{href(png)}'><img src='{href(png)}' width='640' "
-                         f"alt=\"Moran's I by year, {escape(label)}\"></a></figure>")  # fmt: skip
-        parts += [f"<p>{escape(s)}</p>" for s in res.get("sentences", [])]
-        for chain, (name, text) in _CHAINS.items():
+                         f"alt=\"{alt}\"></a></figure>")  # fmt: skip
+        parts += [f"<p{en}>{escape(s)}</p>" for s in res.get("sentences", [])]
+        for chain in _CHAINS:
             rows = res.get("transitions", {}).get(chain, [])
-            what = text.format(k=res.get("k", ""), label=label)
-            parts.append(f"<h4>{escape(name)}</h4><p>{escape(what)}</p>{_transition_html(rows)}")
-        tests = [[escape(t["chain"].replace("_", " ")), escape(t["statistic"]),
-                  _num(t["value"]), _num(t["dof"]), escape(fmt_p(t["p"])), escape(t["meaning"])]
+            what = said[f"{chain}_what"].format(k=res.get("k", ""), label=label)
+            parts.append(f"<h4>{escape(said[chain])}</h4><p>{escape(what)}</p>"
+                         f"{_transition_html(rows, said)}")  # fmt: skip
+        tests = [[escape(said.get(t["chain"], t["chain"].replace("_", " "))),
+                  escape(t["statistic"]), _num(t["value"]), _num(t["dof"]),
+                  escape(fmt_p(t["p"])), f"<span{en}>{escape(t['meaning'])}</span>"]
                  for t in res.get("tests", [])]  # fmt: skip
-        parts.append("<h4>Tests</h4>" + _table(
-            ["chain", "test", "value", "dof", "p", "what it tests"], tests, "num"))
-        parts.append(f"<p>Tables: <code>tables/dynamics_*_{escape(key)}.csv</code>.</p>")
+        parts.append(f"<h4>{said['h_tests']}</h4>" + _table(said["tests_header"].split("|"),
+                                                             tests, "num"))  # fmt: skip
+        parts.append(f"<p>{said['tables']}<code>tables/dynamics_*_{escape(key)}.csv</code>{said['stop']}</p>")
         blocks.append(f"<section class='panel' id='panel-{escape(key)}'>{''.join(parts)}</section>")
     if not blocks:
         return ""
-    return "<h2>Panel: over the years</h2>" + "".join(blocks)
+    return f"<h2>{said['h_panel']}</h2>" + "".join(blocks)
 
 
 def index_page(
@@ -646,7 +671,7 @@ def index_page(
         for f in figures or []
     )
     w = section_words("index", lang)
-    english = (lambda html: f'<div lang="en">{html}</div>' if html else "") if (
+    english = (lambda html: f'<div lang="en">{_said_tables(html)}</div>' if html else "") if (
         w["lang"] != "en") else (lambda html: html)  # the tables and sentences: English
     stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
     stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
@@ -658,7 +683,7 @@ def index_page(
     said["p_autocorrelation"] = string.Template(said["p_autocorrelation"]).substitute(
         rules=escape("; ".join(translate(r, lang) for r in rules) or w["see_tables"]))
     page = string.Template(asset("index.html")).substitute(
-        lang=html_lang(lang), title=escape(title), **said,
+        lang=html_lang(lang), title=escape(translate(title, lang)), **said,
         generated=string.Template(w["generated"]).substitute(
             version=escape(summary.get("geotool_version", "")), seed=escape(summary.get("seed")),
             permutations=_num(summary.get("permutations"))),
@@ -668,8 +693,9 @@ def index_page(
         auto_tables=english(auto_tables), scatters=english(scatters),
         thumbs=thumbs or f"<p>{w['no_figures']}</p>", clusters=cl_section,
         tiers=english(tier_blocks), inputs=english(inputs) or "<p>–</p>",
-        stages=english(stages), findings=english(_findings(summary) + regression_section(summary)),
-        panel=english(panel_section(summary)),
+        stages=english(stages),
+        findings=english(_findings(summary)) + regression_section(summary, lang),
+        panel=panel_section(summary, lang),
     )  # fmt: skip
     return check_page(page, "index page")
 
@@ -677,27 +703,37 @@ def index_page(
 # ------------------------------------------------------------ the regression section
 
 
-def regression_section(summary: dict[str, Any]) -> str:
-    """The regression stage's part of an index page ("" without one).
+#: The regression table's note as the stage writes it (then said in the page's language).
+_TABLE_NOTE = section_words("regression", "en")["table_note"]
+
+
+def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
+    """The regression stage's part of an index page ("" without one), in ``lang``.
 
     Its table (the cells of ``regression.html``), the decision guide or the finding, the
     notes, and links to every file the stage wrote: tables, figures (thumbnails), web maps.
+    The stage's own sentences (guide, finding, notes) are English, marked so on a Chinese
+    page; the headings, table headers and the table's note are in ``lang``.
     """
     reg = summary.get("regression")
     if not isinstance(reg, dict):
         return ""
+    said = section_words("regression", lang)
+    en = ' lang="en"' if said["lang"] != "en" else ""
     t = reg.get("table") or {}
     table = _table(list(t.get("header", [])),
                    [[escape(c) for c in row] for row in t.get("rows", [])], "num")  # fmt: skip
-    note = f"<p><small>{escape(t['note'])}</small></p>" if t.get("note") else ""
+    said_note = said["table_note"] if t.get("note") == _TABLE_NOTE else t.get("note")
+    note = f"<p><small>{escape(said_note)}</small></p>" if said_note else ""
     guide = reg.get("guide") or ""
-    lead = (f"<p><b>Decision guide</b> (the OLS model's LM tests): {escape(guide)}</p>"
-            if guide else f"<p>{escape(reg.get('finding', ''))}</p>")  # fmt: skip
-    notes = "".join(f"<li>{escape(n)}</li>" for n in reg.get("notes", []))
+    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: <span{en}>{escape(guide)}</span></p>"
+            if guide else f"<p{en}>{escape(reg.get('finding', ''))}</p>")  # fmt: skip
+    notes = "".join(f"<li{en}>{escape(n)}</li>" for n in reg.get("notes", []))
     files = [str(f) for f in reg.get("files", [])]
     web = reg.get("web_maps") or {}
-    maps = _table(["page", "shows"], [[_link(f, escape(f.removeprefix("maps/"))), escape(w)]
-                                      for f, w in web.items()])  # fmt: skip
+    maps = _table([said["page"], said["shows"]],
+                  [[_link(f, escape(f.removeprefix("maps/"))), escape(w)]
+                   for f, w in web.items()])  # fmt: skip
     pngs = [f for f in files if f.startswith("figures/") and f.endswith(".png")]
     thumbs = "".join(
         f"<figure class='thumb'><a href='{href(f)}'><img src='{href(f)}' width='360' "
@@ -707,12 +743,12 @@ def regression_section(summary: dict[str, Any]) -> str:
     others = [f for f in files if f not in web and f not in pngs]
     links = " · ".join(_link(f, escape(f)) for f in others)
     return (
-        f"<h2>Regression <small>({escape(reg.get('model', ''))}; "
+        f"<h2>{said['h_regression']} <small>({escape(reg.get('model', ''))}; "
         f"{escape(reg.get('rows', ''))})</small></h2>{lead}{table}{note}"
-        + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
-        + (f"<h3>Web maps</h3>{maps}" if maps else "")
-        + (f"<h3>Figures</h3><div class='figs'>{thumbs}</div>" if thumbs else "")
-        + (f"<h3>Files</h3><p>{links}</p>" if links else "")
+        + (f"<h3>{said['h_notes']}</h3><ul>{notes}</ul>" if notes else "")
+        + (f"<h3>{said['h_web_maps']}</h3>{maps}" if maps else "")
+        + (f"<h3>{said['h_figures']}</h3><div class='figs'>{thumbs}</div>" if thumbs else "")
+        + (f"<h3>{said['h_files']}</h3><p>{links}</p>" if links else "")
     )
 
 
@@ -724,11 +760,11 @@ def regression_page(summary: dict[str, Any], *, title: str, lang: str = "en") ->
     style = re.search(r"<style>.*?</style>", asset("index.html"), re.S)
     version = escape(summary.get("geotool_version", ""))
     page = (
-        f"<!DOCTYPE html><html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head>"
+        f"<!DOCTYPE html><html lang='{html_lang(lang)}'><head>"
         "<meta charset='utf-8'><meta name='viewport' content='width=device-width, "
         f"initial-scale=1'><title>geotool: {escape(title)}</title>"
         f"{style.group(0) if style else ''}</head><body><h1>{escape(title)}</h1>"
-        f"<p>Generated by geotool {version} (geotool regress).</p>"
-        f"{regression_section(summary)}</body></html>"
+        f"<p>{section_words('regression', lang)['generated'].format(version=version)}</p>"
+        f"{regression_section(summary, lang)}</body></html>"
     )
     return check_page(page, "regression index page")
