@@ -38,7 +38,7 @@ from geotool._text import short
 from geotool._version import __version__
 from geotool.analysis import Analysis, TierTable, Variable, china_core
 from geotool.io import read_table
-from geotool.maps.figure import figure_bytes
+from geotool.maps.figure import figure_files
 from geotool.maps.figure import validate as validate_figures
 from geotool.study import Study
 from geotool.weights import Weights, parse_islands, parse_spec
@@ -762,15 +762,15 @@ def _figures(run: Run) -> None:
         units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
         classes=study.classes_spec(),
     ):  # fmt: skip
-        for ext in formats:
-            run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))
+        for ext, data in figure_files(fig, formats, dpi=study.dpi).items():
+            run.write(f"figures/{name}.{ext}", data)
     for name, fig in print_figures.local_figures(
         locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
         pairs=_value_pairs(a), labels={v.key: v.label for v in a.variables}, lang=lang,
         source=a.title if own else None, units=a.units,
     ):  # fmt: skip
-        for ext in formats:
-            run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))
+        for ext, data in figure_files(fig, formats, dpi=study.dpi).items():
+            run.write(f"figures/{name}.{ext}", data)
 
 
 def _index(run: Run) -> None:
