@@ -1059,7 +1059,7 @@ def _prepare(fig: Figure) -> None:
         if text.get_wrap() and "$" in text.get_text():
             _wrap_by_hand(fig, text)  # matplotlib measures wrapped text as TeX regardless
     for coll in fig.findobj(PathCollection):  # maps drawn outside to_figure (charts)
-        if coll.get_rasterized() or not len(coll.get_facecolors()):
+        if coll.get_rasterized() or not len(coll.get_facecolor()):
             continue
         if _vertices(coll) > _RASTER_VERTICES:
             coll.set_rasterized(True)
