@@ -798,8 +798,8 @@ def _draw_main(
             box = china  # the outline's bounds; the degrees' box bulges beyond them
     limits = _fit(ax, box, 0.04, floor)
     _draw_units(ax, limits, plan)
-    entries = [(Patch(facecolor=c, edgecolor="#888888", linewidth=0.4), label)
-               for label, c in fills] + _draw_overlays(ax, overlays, plan.crs)  # fmt: skip
+    entries = [(Patch(facecolor=c, edgecolor="#888888", linewidth=0.4), name) for name, c in fills]
+    entries += _draw_overlays(ax, overlays, plan.crs, _res(ax, limits))
     if plan.scope == "national" or plan.inset:
         maritime = _legend_handle({"color": _MARITIME, "linewidth": 0.9}, "line")
         entries.append((maritime, words["maritime"]))
@@ -871,13 +871,18 @@ def _present(geoms: np.ndarray) -> np.ndarray:
     return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
 
 
-def _draw_overlays(ax: Axes, overlays: Iterable[Overlay], crs: str) -> list[tuple[Any, str]]:
-    """Draw the overlays (and their text) in order; return their legend entries."""
+def _draw_overlays(
+    ax: Axes, overlays: Iterable[Overlay], crs: str, res: float
+) -> list[tuple[Any, str]]:
+    """Draw the overlays (and their text) in order; return their legend entries.
+
+    Their geometries are simplified to the map's resolution (``res``, metres a pixel).
+    """
     entries = []
     for ov in overlays:
         data = ov.data.geometry if hasattr(ov.data, "geometry") else ov.data
         g = data.to_crs(crs).to_numpy()
-        g = g[_present(g)]
+        g = _simplify(g[_present(g)], res)
         if len(g) == 0:
             continue
         _draw_overlay(ax, g, ov.style)
