@@ -7,7 +7,7 @@ machine's speed drifts), each in a fresh process. Prints each pair's wall and CP
 largest SVG and PDF the figure runs wrote. Exits 1 when the median wall ratio is over 2,
 an SVG is over 2 MB or a PDF over 1.5 MB.
 
-Usage: python benchmarks/bench_print.py [--pairs N] [--dpi DPI]
+Usage: python benchmarks/bench_print.py [--pairs N] [--dpi DPI] [--warmup N]
 """
 
 from __future__ import annotations
@@ -49,12 +49,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--dpi", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=1, help="plain runs not counted")
     args = parser.parse_args()
     geotool = [sys.executable, "-m", "geotool.cli", "--quiet", "run"]
     walls, cpus = [], []
     with tempfile.TemporaryDirectory(prefix="bench_print_") as tmp:
         plain, figs = Path(tmp) / "plain", Path(tmp) / "figures"
-        timed([*geotool, "--out", str(plain)])  # warm-up: caches, numba, fonts
+        for _ in range(args.warmup):  # caches, numba, fonts
+            timed([*geotool, "--out", str(plain)])
         print(f"{'pair':>4} {'plain s':>9} {'figures s':>10} {'wall x':>7} {'cpu x':>6}  load")
         for i in range(args.pairs):
             w0, c0 = timed([*geotool, "--out", str(plain)])
