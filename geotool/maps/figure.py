@@ -2,7 +2,9 @@
 
 :func:`to_figure` draws a GeoDataFrame coloured by a column in a projected CRS (the
 China Albers equal-area conic re-centred on the map). :func:`save` writes PNG, SVG (text
-as paths) and PDF (font embedded). Chinese text uses the bundled **Geotool Sans SC**, a
+as paths) and PDF (font embedded); in SVG and PDF the units' fills are one image at the
+save's dpi (text, borders and overlays stay vectors), which keeps a county map under 2 MB.
+Chinese text uses the bundled **Geotool Sans SC**, a
 2.2 MB OFL subset of Noto Sans CJK SC (``maps/fonts/``, rebuilt by
 ``tools/build_font.py``; ``mplfonts`` would add 107 MB), registered by path. pyplot is
 never touched.
