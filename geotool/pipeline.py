@@ -38,7 +38,7 @@ from geotool._text import short
 from geotool._version import __version__
 from geotool.analysis import Analysis, TierTable, Variable, china_core
 from geotool.io import read_table
-from geotool.maps.figure import figure_bytes
+from geotool.maps.figure import figure_files
 from geotool.maps.figure import validate as validate_figures
 from geotool.study import Study
 from geotool.weights import Weights, parse_islands, parse_spec
@@ -749,6 +749,7 @@ def _figures(run: Run) -> None:
     log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
     with_clusters = r["membership"] is not None and a.cluster_table is not None
     own = a.info_values is not None
+    local = background.start(partial(_local_figures, run, formats, lang))  # the 2nd core
     for name, fig in print_figures.report_figures(
         r["info"], locals_=r["locals"], labels={v.key: v.label for v in a.variables},
         joins=r["static_joins"], shapes=r["tier_shapes"][next(iter(a.tier_tables))],
@@ -760,15 +761,26 @@ def _figures(run: Run) -> None:
         units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
         classes=study.classes_spec(),
     ):  # fmt: skip
-        for ext in formats:
-            run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))
+        for ext, data in figure_files(fig, formats, dpi=study.dpi).items():
+            run.write(f"figures/{name}.{ext}", data)
+    for relative, data in local.result().items():
+        run.write(relative, data)
+
+
+def _local_figures(run: Run, formats: tuple[str, ...], lang: str) -> dict[str, bytes]:
+    """The local statistics' figures as files (drawn in a forked process by ``_figures``)."""
+    from geotool.maps import static as print_figures
+
+    a, r = run.analysis, run.results
+    out = {}
     for name, fig in print_figures.local_figures(
         locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
         pairs=_value_pairs(a), labels={v.key: v.label for v in a.variables}, lang=lang,
-        source=a.title if own else None, units=a.units,
+        source=a.title if a.info_values is not None else None, units=a.units,
     ):  # fmt: skip
-        for ext in formats:
-            run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=study.dpi))
+        for ext, data in figure_files(fig, formats, dpi=run.study.dpi).items():
+            out[f"figures/{name}.{ext}"] = data
+    return out
 
 
 def _index(run: Run) -> None:
