@@ -635,7 +635,8 @@ def _onepage_args(run: Run) -> dict[str, Any]:
     a, study = run.analysis, run.study
     var = a.variables[0]
     return {
-        "values": _map_values(a, var), "local": run.results["locals"][var.key], "label": var.label,
+        "values": _map_values(a, var), "local": run.results["locals"][var.key], "key": var.key,
+        "label": var.label,
         "spec": study.classes_spec(), "permutations": study.permutations, "units": a.units,
         "source": a.title if a.info_values is not None else None,
     }  # fmt: skip
