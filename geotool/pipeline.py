@@ -117,6 +117,14 @@ def _load_matplotlib() -> None:
     import matplotlib.figure  # noqa: F401
 
 
+def _load_drawing(units: gpd.GeoDataFrame | None, lang: str) -> None:
+    """The scatter plots' libraries, and the one-page summary's maps warmed up."""
+    from geotool.maps import onepage
+
+    _load_matplotlib()
+    onepage.warm(units, lang)
+
+
 def _load_folium() -> None:
     """The map pages' libraries (folium compiles its templates as it loads)."""
     import folium  # noqa: F401
@@ -355,7 +363,10 @@ def _inputs(run: Run) -> None:
         run.table(f"tables/{name}.csv", frame)
     lang = lang_of(run.study, run.analysis)
     assert run.folder is not None
-    drawing = background.prepare(partial(_scatter_pngs, lang=lang), warm=_load_matplotlib)
+    drawing = background.prepare(
+        partial(_scatter_pngs, lang=lang),
+        warm=partial(_load_drawing, run.analysis.units, lang),
+    )
     paging = background.prepare(
         partial(
             _pages, run.analysis, run.folder, cdn=run.study.cdn, basemap=run.study.basemap,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-__all__ = ["DPI", "MAX_FINDINGS", "MAX_VARIABLES", "figures", "onepage"]
+__all__ = ["DPI", "MAX_FINDINGS", "MAX_VARIABLES", "figures", "onepage", "warm"]
 
 #: The embedded maps' resolution: a 7.5-inch figure is 900 px, about 250 dpi on paper at
 #: the page's half width (90 mm); 150 dpi costs a third more drawing time for no visible gain.
@@ -69,6 +69,24 @@ def _png(fig: Any) -> bytes:
     rgb = Image.open(buf).convert("RGB")
     rgb.quantize(colors=128, method=Image.Quantize.FASTOCTREE).save(out, format="PNG")
     return out.getvalue()
+
+
+def warm(units: gpd.GeoDataFrame | None = None, lang: str = "zh") -> None:
+    """Load what the maps draw with (fonts, boundaries, the projected units), ahead.
+
+    Run by the renderer process while the statistics run: a tiny draw of ``units``
+    (default the bundled counties) leaves the projection cached and the fonts loaded.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from geotool import boundaries
+    from geotool.maps import static
+
+    layer = boundaries.load("county") if units is None else units
+    values = pd.Series(np.arange(len(layer), dtype=float), index=layer.index)
+    fig = static.value_figure(values, label="-", lang=lang, units=units)
+    fig.savefig(io.BytesIO(), format="png", dpi=10)
 
 
 def figures(
