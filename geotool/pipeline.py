@@ -117,15 +117,29 @@ def _load_matplotlib() -> None:
     import matplotlib.figure  # noqa: F401
 
 
+def _load_drawing(units: gpd.GeoDataFrame | None, lang: str) -> None:
+    """The scatter plots' libraries, and the one-page summary's maps warmed up."""
+    from geotool.maps import onepage
+
+    _load_matplotlib()
+    onepage.warm(units, lang)
+
+
 def _load_folium() -> None:
     """The map pages' libraries (folium compiles its templates as it loads)."""
     import folium  # noqa: F401
 
 
 def _scatter_pngs(
-    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], *, lang: str
+    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], *, lang: str,
+    onepage: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
-    """The run's Moran scatter plots as PNG, by file: CJK-capable, 150 dpi (900 px)."""
+    """The run's Moran scatter plots as PNG, by file: CJK-capable, 150 dpi (900 px).
+
+    With ``onepage`` (:func:`geotool.maps.onepage.figures`' arguments), also the one-page
+    summary's maps, keyed ``onepage:<name>``.
+    """
+    from geotool.maps import onepage as one
     from geotool.maps import static as print_figures
 
     out = {}
@@ -134,6 +148,8 @@ def _scatter_pngs(
         buf = io.BytesIO()  # fast zlib level: for the index page, not for print
         fig.savefig(buf, format="png", dpi=150, pil_kwargs={"compress_level": 1})
         out[f"figures/moran_scatter_{key}.png"] = buf.getvalue()
+    if onepage is not None:
+        out |= {f"onepage:{k}": png for k, png in one.figures(**onepage, lang=lang).items()}
     return out
 
 
@@ -344,7 +360,10 @@ def _inputs(run: Run) -> None:
         run.table(f"tables/{name}.csv", frame)
     lang = lang_of(run.study, run.analysis)
     assert run.folder is not None
-    drawing = background.prepare(partial(_scatter_pngs, lang=lang), warm=_load_matplotlib)
+    drawing = background.prepare(
+        partial(_scatter_pngs, lang=lang),
+        warm=partial(_load_drawing, run.analysis.units, lang),
+    )
     paging = background.prepare(
         partial(
             _pages, run.analysis, run.folder, cdn=run.study.cdn, basemap=run.study.basemap,
@@ -588,8 +607,8 @@ def _maps(run: Run) -> None:
 
     log("maps (in a second process while the rest is computed) ...")
     a, study, r = run.analysis, run.study, run.results
-    r["drawn"] = r["drawing"].submit(r["scatters"], r["moran_i"])
     first = a.variables[0].key
+    r["drawn"] = r["drawing"].submit(r["scatters"], r["moran_i"], onepage=_onepage_args(run))
     membership = (
         clusters.membership(study.cluster_set, level=a.cluster_level)
         if a.cluster_table is not None
@@ -617,6 +636,18 @@ def _maps(run: Run) -> None:
         info=info, fields=fields, membership=membership, locals_=r["locals"],
         joins=r["joins"], tier_shapes=r["tier_shapes"][first_tiers], yearly=_yearly_locals(run),
     )  # fmt: skip
+
+
+def _onepage_args(run: Run) -> dict[str, Any]:
+    """What the one-page summary's maps need: the first variable's values and LISA."""
+    a, study = run.analysis, run.study
+    var = a.variables[0]
+    return {
+        "values": _map_values(a, var), "local": run.results["locals"][var.key], "key": var.key,
+        "label": var.label,
+        "spec": study.classes_spec(), "permutations": study.permutations, "units": a.units,
+        "source": a.title if a.info_values is not None else None,
+    }  # fmt: skip
 
 
 def _binary_joins(run: Run) -> None:
@@ -730,7 +761,10 @@ def _renderers(run: Run) -> None:
     sizes, linked, page_files = r["pages"].result()
     run.files += page_files
     for relative, png in r["drawn"].result().items():
-        run.write(relative, png)
+        if relative.startswith("onepage:"):  # embedded in onepage.html by _index
+            r.setdefault("onepage_pngs", {})[relative.removeprefix("onepage:")] = png
+        else:
+            run.write(relative, png)
     for relative, page in r["local_pages"].result().items():
         run.write(relative, page)
         sizes[relative.removeprefix("maps/")] = len(page.encode("utf-8"))
@@ -786,6 +820,8 @@ def _local_figures(run: Run, formats: tuple[str, ...], lang: str) -> dict[str, b
 def _index(run: Run) -> None:
     """``summary.json`` and the landing page."""
     from geotool.maps import pages as figures
+    from geotool.maps.onepage import onepage
+    from geotool.maps.pages import ONEPAGE
 
     a, study, s = run.analysis, run.study, run.summary
     summary: dict[str, Any] = {
@@ -802,6 +838,8 @@ def _index(run: Run) -> None:
     static = [f for f in static if not f.startswith("figures/moran_scatter_")]
     sizes, linked = s["maps"]["files"], s["maps"]["linked"]
     summary["files"] = run.files  # filled in as the last files are written
+    run.write(ONEPAGE, onepage(summary, run.results.get("onepage_pngs", {}), title=a.title,
+                               lang=summary["lang"]))  # fmt: skip
     run.write(
         "index.html",
         figures.index_page(summary, sizes, title=a.title, linked=linked, figures=static,

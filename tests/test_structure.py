@@ -41,6 +41,7 @@ LAYERS = {
     "geotool.maps": 3,  # maps, and the pages and figures every study's run draws
     "geotool.maps.local": 3,  # GeoDa's local views: Gi* hot spots, significance, bivariate
     "geotool.maps.charts": 3,  # figures of divergence, convergence and composite indices
+    "geotool.maps.onepage": 3,  # a run's one-page summary for print: maps, statistics, findings
     "geotool._batch": 3,  # the batch engine: many analyses, serial or on dask
     "geotool.raster": 3,  # LISA on grid cells (GeoTIFF, xarray): the autocorr engine on rasters
     "geotool.regress": 3,  # spatial regression (spreg, mgwr): fits, diagnostics, tables

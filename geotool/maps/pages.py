@@ -35,10 +35,10 @@ if TYPE_CHECKING:
     import folium
 
 __all__ = [
-    "FIELDS", "JOIN_COLOURS", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
-    "clusters_map", "index_page", "km_text", "lisa_map", "marked_points", "panel_section",
-    "regression_page", "regression_section", "tier_colours", "tier_palette", "tiers_map",
-    "year_lisa_layers", "year_values_map"
+    "FIELDS", "JOIN_COLOURS", "ONEPAGE", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
+    "clusters_map", "finding_items", "index_page", "km_text", "lisa_map", "marked_points",
+    "panel_section", "regression_page", "regression_section", "tier_colours", "tier_palette",
+    "tiers_map", "year_lisa_layers", "year_values_map"
 ]  # fmt: skip
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
@@ -62,6 +62,8 @@ FIELDS = {
     "cluster": "城市群 cluster",
     "lisa_class": "LISA (industrial score)",
 }
+#: The run's one-page summary (:mod:`geotool.maps.onepage`), linked from the index.
+ONEPAGE = "onepage.html"
 #: What each map of a run shows, for the index page.
 MAP_DESCRIPTIONS = {
     "rankings.html": "the three rankings: county tiers, rank quarters of the other two",
@@ -504,8 +506,8 @@ def _map_rows(summary: dict[str, Any], maps_written: dict[str, int], linked: dic
     ]  # fmt: skip
 
 
-def _findings(summary: dict[str, Any]) -> str:
-    """What the index, divergence and dynamics stages found, in their own sentences."""
+def finding_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(subject, sentence) of what the index, divergence and dynamics stages found."""
     items: list[tuple[str, str]] = []
     if "composite_index" in summary:
         items.append(("composite index", summary["composite_index"].get("finding", "")))
@@ -516,6 +518,12 @@ def _findings(summary: dict[str, Any]) -> str:
         items += [(str(res.get("label", "")), f"Not shown: {s}") for s in res.get("not_shown", [])]
     for res in summary.get("dynamics", {}).values():
         items += [(str(res.get("label", "")), s) for s in res.get("sentences", [])]
+    return [(k, v) for k, v in items if v]
+
+
+def _findings(summary: dict[str, Any]) -> str:
+    """What the index, divergence and dynamics stages found, in their own sentences."""
+    items = finding_items(summary)
     if not items:
         return ""
     rows = "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in items if v)
@@ -688,7 +696,8 @@ def index_page(
             version=escape(summary.get("geotool_version", "")), seed=escape(summary.get("seed")),
             permutations=_num(summary.get("permutations"))),
         maps_are=string.Template(w["maps_are"]).substitute(
-            assets=escape(w["cdn" if summary.get("maps", {}).get("cdn") else "offline"])),
+            assets=escape(w["cdn" if summary.get("maps", {}).get("cdn") else "offline"]))
+        + (f"<br>{_link(ONEPAGE, w['onepage'])}" if ONEPAGE in summary.get("files", []) else ""),
         maps=english(_table(["page", "shows", "size"], _map_rows(summary, maps_written, linked))),
         auto_tables=english(auto_tables), scatters=english(scatters),
         thumbs=thumbs or f"<p>{w['no_figures']}</p>", clusters=cl_section,

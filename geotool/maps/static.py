@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "NOT_SIGNIFICANT", "NOT_TESTED", "NO_DATA", "OUTSIDE", "moran_figure", "report_figures",
-    "value_figure", "vector_lines",
+    "NOT_SIGNIFICANT", "NOT_TESTED", "NO_DATA", "OUTSIDE", "lisa_figure", "moran_figure",
+    "report_figures", "value_figure", "vector_lines",
 ]  # fmt: skip
 
 #: Tested, not significant / not tested (in the universe) / outside the universe.
@@ -219,6 +219,24 @@ def _lisa(local: pd.DataFrame, label: str, permutations: int | None, opts: Mappi
         cls, colours, labels, opts, title=words["lisa"].format(label=label),
         legend_title=words["lisa_legend"], legend_note=note,
     )  # fmt: skip
+
+
+def lisa_figure(
+    local: pd.DataFrame,
+    *,
+    label: str,
+    permutations: int | None = None,
+    lang: str = "zh",
+    units: gpd.GeoDataFrame | None = None,
+    source: str | None = None,
+) -> Figure:
+    """The LISA cluster map of one variable, as ``report_figures`` draws it (``lisa_<key>``).
+
+    ``units`` and ``source`` as in :func:`value_figure` (default: the bundled counties,
+    the report's source line).
+    """
+    _words(lang)
+    return _lisa(local, label, permutations, {"lang": lang, "source": source, "units": units})
 
 
 def _significance(local: pd.DataFrame, label: str, opts: Mapping[str, Any]) -> Figure:
