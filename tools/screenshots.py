@@ -91,7 +91,7 @@ class _Page(HTMLParser):
         self._stack.append((tag, other, legend))
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self._in and self._in[tag]:
+        if self._in.get(tag):
             self._in[tag] -= 1
         for i in range(len(self._stack) - 1, -1, -1):
             if self._stack[i][0] == tag:
@@ -110,7 +110,7 @@ class _Page(HTMLParser):
 
 
 def text_language(text: str) -> str:
-    """"zh" when Chinese characters are at least a fifth of the words, else "en"."""
+    """Return "zh" when Chinese characters are at least a fifth of the words, else "en"."""
     cjk = len(CJK.findall(text))
     words = len(LATIN.findall(text))
     return "zh" if cjk and cjk >= 0.2 * (cjk + words) else "en"
@@ -266,11 +266,11 @@ def recording(marks: dict[str, Any]) -> Iterator[None]:
                 }  # fmt: skip
             yield name, fig
 
-    static.report_figures = report_figures  # type: ignore[assignment]
+    static.report_figures = report_figures
     try:
         yield
     finally:
-        static.report_figures = original  # type: ignore[assignment]
+        static.report_figures = original
 
 
 def run_study(argv: list[str], out: Path) -> Path:
