@@ -9,7 +9,7 @@ checks every run folder with :func:`check_run`:
 
 - ``lang``: the ``<html lang>`` attribute matches the language of the page's text;
 - ``viewport``: a ``<meta name="viewport">`` on every page;
-- ``year-in-title``: a panel's pages name a year in their ``<title>``;
+- ``year-in-title``: a panel's pages and figures name a year in their titles;
 - ``raw-float``: no float with 6+ decimal digits or e+ notation in legends and tooltips;
 - ``inset-outside-china``: no South China Sea inset on a figure of units outside China;
 - ``national-extent``: a national map's window holds all of China's land.
@@ -216,7 +216,7 @@ def china_land_box() -> tuple[float, float, float, float]:
     return float(x0), float(y0), float(x1), float(y1)
 
 
-def check_figures(folder: Path) -> list[Violation]:
+def check_figures(folder: Path, *, panel: bool = False) -> list[Violation]:
     """The figures' rules, from ``figure_marks.json`` (``fig.geotool`` of each map)."""
     marks_file = folder / MARKS
     if not marks_file.exists():
@@ -226,6 +226,8 @@ def check_figures(folder: Path) -> list[Violation]:
     box = None
     for name, m in marks.items():
         rel = f"figures/{name}"
+        if panel and m.get("title") and not YEAR.search(m["title"]):
+            out.append(Violation(rel, "year-in-title", f"title {m['title'][:80]!r}"))
         if m.get("scope") == "outside" and m.get("inset_box") is not None:
             out.append(Violation(rel, "inset-outside-china", f"inset_box {m['inset_box']}"))
         if m.get("scope") == "national":
@@ -248,7 +250,7 @@ def check_run(folder: str | Path) -> list[Violation]:
     out: list[Violation] = []
     for path in sorted(folder.rglob("*.html")):
         out += check_page(path, path.relative_to(folder).as_posix(), panel=panel)
-    return out + check_figures(folder)
+    return out + check_figures(folder, panel=panel)
 
 
 # ---------------------------------------------------------------- runs
@@ -263,9 +265,11 @@ def recording(marks: dict[str, Any]) -> Iterator[None]:
 
     def report_figures(*args: Any, **kwargs: Any) -> Iterator[Any]:
         for name, fig in original(*args, **kwargs):
+            top = [t.get_text() for t in fig.texts if t.get_position()[1] >= 0.95]
+            marks[name] = {"title": " ".join(top)}  # to_figure's title: top left, y 0.975
             drawn = getattr(fig, "geotool", None)
             if drawn is not None:
-                marks[name] = {
+                marks[name] |= {
                     "scope": drawn.get("scope"),
                     "extent": [float(v) for v in drawn["extent"]],
                     "inset_box": None if drawn.get("inset_box") is None
