@@ -330,7 +330,7 @@ def studies(out: Path, *, quick: bool) -> dict[str, list[str]]:
         "report": ["--figures", "png", *fast],
         "panel": [
             "--data", str(panel), "--value-col", "score", "--year-col", "year",
-            "--province-col", "省份", "--prefecture-col", "城市", "--figures", "png", *fast,
+            "--province-col", "省份", "--name-col", "城市", "--figures", "png", *fast,
         ],
         "columbus": [columbus(), "--value-col", "CRIME", "--figures", "png", *fast],
     }  # fmt: skip
