@@ -417,11 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     images: dict[str, list[Path]] = {}
     found: list[Violation] = []
     for name, run_args in studies(out, quick=args.quick).items():
-        if args.only and name not in args.only:
-            continue
-        t0 = time.perf_counter()
-        run = run_study(run_args, out / "runs" / name)
-        shots = shoot_run(run, out / "shots" / name, quick=args.quick)
+        t0, run = time.perf_counter(), out / "runs" / name
+        if args.only and name not in args.only:  # an earlier sweep's run, if any, as it is
+            if not run.exists():
+                continue
+            shots = sorted((out / "shots" / name).glob("*.png"))
+        else:
+            run = run_study(run_args, run)
+            shots = shoot_run(run, out / "shots" / name, quick=args.quick)
         figures = sorted((run / "figures").glob("*.png"))
         images[name] = shots + figures
         problems = check_run(run)
