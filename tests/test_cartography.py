@@ -193,10 +193,10 @@ def _page(fmap) -> str:
 
 def test_web_maps_draw_the_line_only_on_national_maps(county):
     jiangsu = county[county["province"] == "江苏省"]
-    part = maps.unit_map([{"name": "x", "colours": {}}], geo=jiangsu[["geometry"]])
+    part = maps.unit_map([{"name": "x", "colours": {}}], geo=jiangsu[["geometry"]], lang="zh")
     assert "十段线" not in _page(part)
     provinces = boundaries.load("province")
-    whole = maps.unit_map([{"name": "x", "colours": {}}], geo=provinces[["geometry"]])
+    whole = maps.unit_map([{"name": "x", "colours": {}}], geo=provinces[["geometry"]], lang="zh")
     assert "十段线" in _page(whole)
 
 

@@ -270,6 +270,7 @@ def test_run_writes_every_static_figure(tmp_path):
     written = [f for f in summary["files"] if f.startswith("figures/") and "scatter" not in f]
     drawn = [*names, f"moran_{key}", f"inequality_{key}", f"theil_groups_{key}"]  # + divergence
     drawn.append(f"values_{key}")  # issue 24: a value map per variable
+    drawn += [f"hotspots_{key}", f"significance_gi_{key}", f"significance_geary_{key}"]  # Gi*, p
     assert sorted(written) == sorted(f"figures/{n}.png" for n in drawn)
     assert "static figures" in json.loads((out / "summary.json").read_text())["timings_s"]
 
