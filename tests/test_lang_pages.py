@@ -485,3 +485,20 @@ def test_the_divergence_charts_speak_the_asked_language(us_income, lang):
         assert not [t for t in texts if EN_UI.search(t) or "Theil" in t], texts
     else:
         assert not [t for t in texts if CJK.search(t)], texts
+
+
+def test_every_word_table_has_both_languages():
+    """A word asked in one language exists in the other (a missing one is a KeyError in a run).
+
+    ``[static]`` keeps Chinese-only tables of its own (rule words, labels), English by default.
+    """
+    import tomllib
+
+    import geotool.maps
+
+    words = tomllib.loads((Path(geotool.maps.__file__).parent / "words.toml").read_text("utf-8"))
+    pairs = {k: v for k, v in words.items() if isinstance(v, dict) and {"zh", "en"} <= set(v)}
+    assert len(pairs) >= 8
+    for section, both in pairs.items():
+        if section != "static":
+            assert set(both["zh"]) == set(both["en"]), section
