@@ -222,6 +222,7 @@ def test_every_page_kind_was_written(pages):
     names = set(pages)
     for run in ("run_own", "run_bundled"):
         assert f"{run}/index.html" in names
+        assert f"{run}/onepage.html" in names  # issue 24: the one-page summary
         for kind in ("lisa", "tiers"):
             assert f"{run}/maps/{kind}.html" in names
         assert any(n.startswith(f"{run}/maps/values_") for n in names)
@@ -231,7 +232,8 @@ def test_every_page_kind_was_written(pages):
     assert {"maps/own_by_name.html", "maps/own_by_id.html", "maps/bundled.html",
             "maps/clusters.html", "lib_polygons.html", "lib_points.html"} <= names  # fmt: skip
     hooked = {n for n, p in pages.items() if '"testHooks":true' in p.read_text("utf-8")}
-    assert hooked == {n for n in names if "index" not in n}  # the browser test reads them
+    hooked_expected = {n for n in names if "index" not in n and "onepage" not in n}  # no map
+    assert hooked == hooked_expected  # the browser test reads them
 
 
 # ---------------------------------------------------------------- pure Python scan

@@ -612,7 +612,7 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
     en = ' lang="en"' if said["lang"] != "en" else ""
     blocks = []
     files = summary.get("files") or []
-    for key, res in summary.get("dynamics", {}).items():
+    for n, (key, res) in enumerate(summary.get("dynamics", {}).items()):
         label, years = str(res.get("label", key)), res.get("years") or [""]
         png = f"figures/moran_by_year_{key}.png"
         parts = [
@@ -637,7 +637,8 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
         parts.append(f"<h4>{said['h_tests']}</h4>" + _table(said["tests_header"].split("|"),
                                                              tests, "num"))  # fmt: skip
         parts.append(f"<p>{said['tables']}<code>tables/dynamics_*_{escape(key)}.csv</code>{said['stop']}</p>")
-        blocks.append(f"<section class='panel' id='panel-{escape(key)}'>{''.join(parts)}</section>")
+        # ids by position: an id made of a user's column name could shadow a page global
+        blocks.append(f"<section class='panel' id='panel-{n}'>{''.join(parts)}</section>")
     if not blocks:
         return ""
     return f"<h2>{said['h_panel']}</h2>" + "".join(blocks)
