@@ -632,6 +632,7 @@ def _maps(run: Run) -> None:
     r |= {"membership": membership, "info": info}
     _binary_joins(run)
     r["local_pages"] = background.start(partial(_local_pages, run, info, fields))
+    run.pending.append(r["local_pages"])  # stopped if a later stage fails
     r["pages"] = r["paging"].submit(
         info=info, fields=fields, membership=membership, locals_=r["locals"],
         joins=r["joins"], tier_shapes=r["tier_shapes"][first_tiers], yearly=_yearly_locals(run),
@@ -784,6 +785,7 @@ def _figures(run: Run) -> None:
     with_clusters = r["membership"] is not None and a.cluster_table is not None
     own = a.info_values is not None
     local = background.start(partial(_local_figures, run, formats, lang))  # the 2nd core
+    run.pending.append(local)
     for name, fig in print_figures.report_figures(
         r["info"], locals_=r["locals"], labels={v.key: v.label for v in a.variables},
         joins=r["static_joins"], shapes=r["tier_shapes"][next(iter(a.tier_tables))],
