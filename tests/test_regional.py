@@ -318,4 +318,5 @@ def test_a_column_named_like_tex_is_drawn_as_text(us, tmp_path):
                 "99", "--figures", "svg", "--out", str(out)) == 0  # fmt: skip
     assert next((out / "figures").glob("sigma_*.svg")).stat().st_size > 10_000
     drawn = sorted(p.name.split("_")[0] for p in (out / "figures").glob("*.png"))
-    assert drawn == ["convergence", "inequality", "moran", "sigma"]  # no groups: no group chart
+    # no groups: no group chart; "moran": the scatter and the Moran-by-year chart of the panel
+    assert drawn == ["convergence", "inequality", "moran", "moran", "sigma"]

@@ -62,9 +62,9 @@ def _png(fig: Any) -> bytes:
     """
     from PIL import Image
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
-    buf.seek(0)
+    from geotool.maps.figure import figure_files
+
+    buf = io.BytesIO(figure_files(fig, ("png",), dpi=DPI)["png"])  # a user's "$" stays text
     out = io.BytesIO()
     rgb = Image.open(buf).convert("RGB")
     rgb.quantize(colors=128, method=Image.Quantize.FASTOCTREE).save(out, format="PNG")
@@ -228,6 +228,7 @@ def onepage(
     )  # fmt: skip
     page = (
         f"<!DOCTYPE html><html lang='{html_lang(lang)}'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1><p class='src'>{_source(summary, w)}</p>"
         f"<div class='maps'>{imgs}</div>"
