@@ -112,8 +112,8 @@ def _tooltip_column(text, label):
 
 def _legend(text):
     """The legend's title and labels of a map page."""
-    box = re.search(r'class="geotool-legend".*?</div></div>', text, re.S).group(0)
-    title = re.search(r'font-weight:bold;margin-bottom:3px">(.*?)</div>', box).group(1)
+    box = re.search(r'class="geotool-legend".*?</details>', text, re.S).group(0)
+    title = re.search(r"<summary>(.*?)</summary>", box).group(1)  # a folding legend
     labels = re.findall(r"</span>(.*?)</div>", box)
     return html.unescape(title), [html.unescape(lab) for lab in labels]
 
@@ -311,7 +311,7 @@ def test_the_bundled_report_draws_a_value_map_per_variable(tmp_path, mapclassify
 
     out = tmp_path / "r"
     summary = report.run(report.study(out=out, seed=1, permutations=99, figures=("png",),
-                                      dpi=40, value_classes="quantiles:4"))  # fmt: skip
+                                      dpi=40, value_classes="quantiles:4", lang="en"))  # fmt: skip
     analysis = report.analysis(report.study(out=None))
     variables = {v.key: v.data for v in analysis.variables}
     assert {f"values_{k}.html" for k in variables} <= set(summary["maps"]["files"])
