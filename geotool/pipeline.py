@@ -236,7 +236,8 @@ def _pages(
         built["clusters.html"] = figures.clusters_map(
             membership, clusters.polygons(cluster_set), info,
             marked=analysis.cluster_table.set_index("adcode")["rank"],
-            marked_name=analysis.marked_name, fields=fields, **opts,
+            marked_name=analysis.marked_name, fields=fields,
+            **({"title": f"City clusters · {analysis.title}"} if yearly else {}), **opts,
         )  # fmt: skip
     sizes, files = {}, []
     for fname, fmap in built.items():
@@ -795,12 +796,19 @@ def _figures(run: Run) -> None:
         marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
         lang=lang, title=a.title if own else None, source=a.title if own else None,
         units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
-        classes=study.classes_spec(),
+        classes=study.classes_spec(), when=_latest_year(a),
     ):  # fmt: skip
         for ext, data in figure_files(fig, formats, dpi=study.dpi).items():
             run.write(f"figures/{name}.{ext}", data)
     for relative, data in local.result().items():
         run.write(relative, data)
+
+
+def _latest_year(a: Any) -> str | None:
+    """The year a panel's maps and figures show (its latest); None for a cross-section."""
+    if a.rows is None or not a.year_col:
+        return None
+    return str(a.rows[a.year_col].max())
 
 
 def _local_figures(run: Run, formats: tuple[str, ...], lang: str) -> dict[str, bytes]:
@@ -813,6 +821,7 @@ def _local_figures(run: Run, formats: tuple[str, ...], lang: str) -> dict[str, b
         locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
         pairs=_value_pairs(a), labels={v.key: v.label for v in a.variables}, lang=lang,
         source=a.title if a.info_values is not None else None, units=a.units,
+        when=_latest_year(a),
     ):  # fmt: skip
         for ext, data in figure_files(fig, formats, dpi=run.study.dpi).items():
             out[f"figures/{name}.{ext}"] = data

@@ -163,3 +163,11 @@ def test_full_sweep(tmp_path: Path) -> None:
     shots = list((tmp_path / "shots").rglob("*.png"))
     assert {p.parent.name for p in shots} == {"report", "panel", "columbus"}
     assert (tmp_path / "index.html").exists()
+
+
+def test_panel_run_names_its_year_in_every_title(tmp_path: Path) -> None:
+    args = screenshots.studies(tmp_path, quick=True)["panel"]  # the sweep's panel study
+    run = screenshots.run_study(args, tmp_path / "run")
+    titled = [m for m in _marks(run).values() if m.get("title")]
+    assert len(titled) >= 5 and all("2021" in m["title"] for m in titled)
+    assert check_run(run) == []

@@ -358,6 +358,7 @@ def clusters_map(
     marked: pd.Series | None = None,
     marked_name: str = "工业百强县 ranked counties",
     fields: dict[str, str] | None = None,
+    title: str = "城市群 · City clusters",
     **kwargs: Any,
 ) -> folium.Map:
     """Member units shaded by primary cluster, dissolved outlines, ranked units marked.
@@ -392,7 +393,7 @@ def clusters_map(
         [{"name": "城市群 primary cluster", "colours": shaded}], table=info,
         fields=fields or FIELDS, legend=legend,
         legend_title=f"City clusters ({membership.attrs.get('set', '')})", overlays=overlays,
-        title="城市群 · City clusters", **kwargs,
+        title=title, **kwargs,
     )  # fmt: skip
 
 

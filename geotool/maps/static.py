@@ -72,6 +72,8 @@ def _map(column: pd.Series, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
     units["value"] = column.reindex(units.index)
     words = _T[opts["lang"]]
     source = words["source"] if opts["source"] is None else opts["source"]
+    if opts.get("when") and kwargs.get("title"):  # a panel's figure names the year it shows
+        kwargs["title"] = f"{kwargs['title']} ({opts['when']})"
     return to_figure(units, "value", source=source, lang=opts["lang"], **kwargs)
 
 
@@ -287,6 +289,7 @@ def value_figure(
     units: gpd.GeoDataFrame | None = None,
     source: str | None = None,
     cmap: str = "YlOrRd",
+    when: str | None = None,
 ) -> Figure:
     """A variable's values in classes, for print: bounds, counts and the scheme in the legend.
 
@@ -294,7 +297,8 @@ def value_figure(
     :func:`geotool._classify.default_spec`); numbers read as on the web legend (12,345 or
     4.48万 by ``label``'s unit). Units of ``values`` without a value are "no data" (dark
     grey), units of the layer (``units``, default the bundled counties) not in ``values``
-    are outside. ``source`` replaces the report's source line.
+    are outside. ``source`` replaces the report's source line; ``when`` (a panel's year)
+    ends the title.
     """
     from geotool._classify import classes, describe, spec_for
 
@@ -310,7 +314,7 @@ def value_figure(
         colours["__none"], labels["__none"] = NO_DATA, words["no_data"].format(n=out.missing)
     layer = boundaries.units() if units is None else units
     outside = not pd.Index(layer.index).isin(values.index).all()
-    opts = {"lang": lang, "source": source, "units": units}
+    opts = {"lang": lang, "source": source, "units": units, "when": when}
     return _map(
         cls, opts, colours=colours, labels=labels, missing=OUTSIDE,
         missing_label=_T[lang]["outside"] if outside else "",
@@ -381,6 +385,7 @@ def report_figures(
     units: gpd.GeoDataFrame | None = None,
     values: Mapping[str, pd.Series] | None = None,
     classes: tuple[str, int | None, list[float] | None] | None = None,
+    when: str | None = None,
 ) -> Iterator[tuple[str, Figure]]:
     """Every static figure of a run, by file name (no suffix), one at a time.
 
@@ -394,7 +399,8 @@ def report_figures(
     study gives ``title`` (of the rankings map), ``source`` ("数据：…" / "Data: …") and
     ``units`` (its geometry, indexed like ``info``; default the bundled counties).
     ``values`` maps a key to the variable's values, drawn by :func:`value_figure` in the
-    study's ``classes`` (``(scheme, k, breaks)``; default per variable).
+    study's ``classes`` (``(scheme, k, breaks)``; default per variable). ``when`` (the year
+    a panel's figures show) ends every title.
 
     Yields ``rankings``, ``tiers``, ``clusters``, then per variable ``values_<key>`` (with
     ``values``), ``lisa_<key>``, ``significance_<key>``, ``moran_<key>``, then
@@ -403,7 +409,7 @@ def report_figures(
     words = _words(lang)
     if source is not None:
         source = ("数据：" if lang == "zh" else "Data: ") + source
-    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units}
+    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units, "when": when}
     yield "rankings", _tier_map(info, opts, title=title or words["rankings"])
     yield "tiers", _tier_map(info, opts, shapes, title=words["diffusion"])
     if membership is not None and polygons is not None:
@@ -415,13 +421,14 @@ def report_figures(
         if values is not None and key in values:
             try:
                 fig = value_figure(values[key], label=label, spec=classes, lang=lang, units=units,
-                                   source=source)  # fmt: skip
+                                   source=source, when=when)  # fmt: skip
                 yield f"values_{key}", fig
             except InputError as exc:  # e.g. one distinct value: nothing to class
                 log(f"values_{key} not drawn: {exc}", logging.WARNING)
         yield f"lisa_{key}", _lisa(local, label, permutations, opts)
         yield f"significance_{key}", _significance(local, label, opts)
-        yield f"moran_{key}", moran_figure(local, title=label, moran_i=moran.get(key), lang=lang)
+        yield f"moran_{key}", moran_figure(local, title=f"{label} ({when})" if when else label,
+                                           moran_i=moran.get(key), lang=lang)  # fmt: skip
     for key, (join_label, frame) in joins.items():
         yield f"ljc_{key}", _joins(frame, own["join_labels"].get(key, join_label), opts)
 
@@ -535,6 +542,7 @@ def local_figures(
     lang: str = "zh",
     source: str | None = None,
     units: gpd.GeoDataFrame | None = None,
+    when: str | None = None,
 ) -> Iterator[tuple[str, Figure]]:
     """The local views for print, by file name (no suffix), one at a time.
 
@@ -543,12 +551,13 @@ def local_figures(
     ``pairs`` a key to two value series (named). Yields ``hotspots_<key>``,
     ``significance_gi_<key>``, ``significance_geary_<key>`` per variable,
     ``significance_ljc_<key>`` per join table and ``bivariate_<key>`` per pair; the
-    LISA's significance map is :func:`report_figures`' ``significance_<key>``.
+    LISA's significance map is :func:`report_figures`' ``significance_<key>``; ``when``
+    (a panel's year) ends every title.
     """
     words = _words(lang)
     if source is not None:
         source = ("数据：" if lang == "zh" else "Data: ") + source
-    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units}
+    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units, "when": when}
     own = {"labels": {}, "join_labels": {}} | words
     for key, local in locals_.items():
         label = own["labels"].get(key, labels.get(key, key))
