@@ -316,8 +316,8 @@ def _aligned(p: Panel, w: WeightsLike) -> tuple[np.ndarray, Weights, pd.DataFram
     dropped = _set_aside(
         dropped, gone, "no neighbour in w",
         f"Panel of {p.name}: {len(gone):,} units have no neighbour among its units and "
-        f"are left out of the panel analyses ({listing(gone, limit=5)}); the weights' "
-        "island rule (geotool.weights.build(islands=...)) can join them.",
+        f"are left out of the panel analyses ({listing(gone, limit=5)}); weights built with "
+        "islands='nearest' join each to its nearest unit.",
     )  # fmt: skip
     if lonely.any():
         weights = _restricted(weights, ~lonely)

@@ -32,7 +32,7 @@ from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
 from geotool._geojson import dumps as geojson_dumps
-from geotool._log import log
+from geotool._log import log, once
 from geotool._outdir import OutputFolder
 from geotool._text import short
 from geotool._version import __version__
@@ -1303,15 +1303,16 @@ def _run_stages(state: Run, stages: tuple[Stage, ...], *, index: bool) -> None:
     timings: dict[str, float] = {}
     hint = weights.ISLAND_DETAILS.set(_ISLANDS_TABLE if state.folder else "summary.json")
     try:
-        for stage in stages:
-            why = stage.skip(state)
-            if why is not None:
-                ran[stage.name] = f"skipped: {why}"
-                continue
-            start = time.perf_counter()
-            stage.do(state)
-            timings[stage.name] = round(time.perf_counter() - start, 2)
-            ran[stage.name] = "ran"
+        with once():  # a line two stages would both say is said once
+            for stage in stages:
+                why = stage.skip(state)
+                if why is not None:
+                    ran[stage.name] = f"skipped: {why}"
+                    continue
+                start = time.perf_counter()
+                stage.do(state)
+                timings[stage.name] = round(time.perf_counter() - start, 2)
+                ran[stage.name] = "ran"
     finally:
         weights.ISLAND_DETAILS.reset(hint)
     state.summary |= {"stages": ran, "timings_s": timings}

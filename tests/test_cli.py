@@ -216,3 +216,17 @@ def test_a_panel_map_says_which_year_it_shows(tmp_path):
     assert main(["--quiet", "map", "--data", str(table), "--year-col", "年份",
                  "--value-col", "GDP", "--out", str(out)]) == 0  # fmt: skip
     assert "panel: GDP (2020)" in out.read_text(encoding="utf-8")
+
+
+def test_a_panel_run_says_each_console_line_once(tmp_path):
+    """Stages that share weights (autocorrelation, dynamics) say each finding once."""
+    import screenshots  # tools/ (on sys.path in conftest)
+
+    args = " ".join(screenshots.studies(tmp_path, quick=True)["panel"])
+    proc = run_main("run", *args.replace("--figures png", "").split(), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), [x for x in lines if lines.count(x) > 1]
+    said = [x for x in lines if "have no neighbour among its units" in x]
+    assert len(said) == 1 and "--islands nearest" in said[0] and "islands=" not in said[0]
+    assert sum("queen weights: 367 units" in x for x in lines) == 1
