@@ -34,10 +34,8 @@ from geotool._log import log
 from geotool._text import listing, short
 from geotool.weights import as_weights
 
-__all__ = [
-    "KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table", "table_frame",
-    "usable",
-]  # fmt: skip
+__all__ = ["KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table",
+           "table_frame", "usable"]  # fmt: skip
 
 #: The models :func:`fit` estimates.
 KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
@@ -64,36 +62,16 @@ _SPATIAL_TERMS = ("rho", "lambda")
 class Fit:
     """One fitted model, as tidy frames.
 
-    Attributes
-    ----------
-    kind, method, formula, y : str
-        What was fitted (``kind`` of :data:`KINDS`, ``method`` ``ml``/``gm``/``ols``).
-    coefficients : pandas.DataFrame
-        By ``term``: ``estimate``, ``std_err``, ``statistic`` (t for OLS and SLX, z
-        otherwise), ``p``, and ``vif`` for OLS; ``rho`` / ``lambda`` for the spatial term;
-        with regimes, a ``regime`` column. GWR/MGWR: the global OLS fit's terms and the
-        bandwidth of each term.
-    diagnostics : pandas.DataFrame
-        By ``statistic``: ``value``, ``df``, ``z``, ``p`` (NaN where a test has none).
-    fitted : pandas.DataFrame
-        On the input's index (the rows used): ``observed``, ``fitted``, ``residual``.
-    impacts : pandas.DataFrame, optional
-        Lag and Durbin models: by ``term`` and ``effect`` (direct, indirect, total):
-        ``estimate``, ``std_err``, ``z``, ``p``.
-    local : pandas.DataFrame, optional
-        GWR/MGWR on the input's index: ``est_<term>``, ``t_<term>``, ``sig_<term>`` (at
-        the multiple-testing-corrected level) and ``local_r2`` (GWR).
-    chow : pandas.DataFrame, optional
-        Regimes: the Chow tests of coefficient stability (``joint`` and one per term).
-    guide : str
-        OLS: which model the LM tests point to (Anselin's rule), in a sentence.
-    notes : list of str
-        What the reader must know: rows left out, collinearity, isolated units.
-    dropped : pandas.DataFrame, optional
-        Panels: the rows left out (unit, year, ``reason``) on the input's index.
-    model : object
-        The spreg or mgwr result itself.
-
+    ``kind`` (:data:`KINDS`, :data:`PANEL_KINDS`), ``method`` (``ml``/``gm``/``ols``...),
+    ``formula``, ``y``; ``coefficients`` by ``term``: ``estimate, std_err, statistic`` (t
+    for OLS and SLX, z otherwise), ``p``, ``vif`` for OLS, ``rho``/``lambda`` for the
+    spatial term, a ``regime`` column with regimes (GWR/MGWR: each term's bandwidth and
+    local summary); ``diagnostics`` by ``statistic``: ``value, df, z, p`` (NaN where a test
+    has none); ``fitted`` on the input's index: ``observed, fitted, residual``; ``impacts``
+    (lag, Durbin) by ``term`` and ``effect``; ``local`` (GWR/MGWR): ``est_<term>,
+    t_<term>, sig_<term>`` (corrected level), ``local_r2``; ``chow`` (regimes); ``guide``
+    (OLS: the model the LM tests point to); ``notes``; ``dropped`` (panels: rows left
+    out, with the reason); ``model``: the spreg or mgwr result itself.
     """
 
     kind: str
@@ -130,7 +108,6 @@ class Fit:
 
 
 def _num(value: Any) -> float:
-    """A scalar taken out of a frame, as a float."""
     return float(value)
 
 
@@ -148,10 +125,8 @@ def _quiet() -> Iterator[None]:
     """Mute spreg's stray prints and the numeric warnings of its optimisers and of logs."""
     with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
           np.errstate(all="ignore")):  # fmt: skip
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
+        for kind in (RuntimeWarning, FutureWarning, DeprecationWarning, UserWarning):
+            warnings.simplefilter("ignore", kind)
         yield
 
 
@@ -364,19 +339,13 @@ def _spreg_model(kind: str, method: str, *, robust: str | None, regimes: list[st
         reg = {"ols": spreg.OLS_Regimes, ("lag", "ml"): spreg.ML_Lag_Regimes,
                ("error", "ml"): spreg.ML_Error_Regimes, ("lag", "gm"): spreg.GM_Lag_Regimes,
                ("error", "gm"): spreg.GM_Error_Het_Regimes}  # fmt: skip
-        key = "ols" if kind == "ols" else (kind, method)
-        if key not in reg:
-            raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")
         extra: dict[str, Any] = {"w": lw}
-        if kind == "ols":
-            extra |= {
-                "spat_diag": lw is not None,
-                "moran": lw is not None,
-                "regime_err_sep": False,
-            }  # one pooled fit: its R², LM tests
+        if kind == "ols":  # one pooled fit: its R², LM tests
+            extra |= {"spat_diag": lw is not None, "moran": lw is not None,
+                      "regime_err_sep": False}  # fmt: skip
         if (kind, method) == ("lag", "gm"):
             extra["robust"] = robust
-        return reg[key](y, x, regimes, **extra, **names)
+        return reg["ols" if kind == "ols" else (kind, method)](y, x, regimes, **extra, **names)
     if kind in ("ols", "slx"):
         return spreg.OLS(
             y, x, w=lw, robust=robust, slx_lags=slx, spat_diag=lw is not None and not slx,
@@ -436,48 +405,23 @@ def fit(
 ) -> Fit:
     """Fit one regression model of ``formula`` on ``frame`` (spreg, or mgwr for GWR/MGWR).
 
-    Parameters
-    ----------
-    frame : pandas.DataFrame or geopandas.GeoDataFrame
-        The units' values, indexed by the ids ``w`` uses (GWR: with point or polygon
-        geometry, or ``coords``).
-    formula : str
-        ``"y ~ x1 + log(x2) + C(region)"`` (formulaic's syntax: ``log``, ``sqrt``,
-        ``np.log1p``, ``C()``, ``I()``, backticks for names with spaces).
-    w : geotool Weights, libpysal Graph or W, optional
-        Spatial weights over the units (row-standardised here); OLS without them has no
-        spatial diagnostics.
-    kind : {"ols", "lag", "error", "slx", "durbin", "gwr", "mgwr"}
-        The model.
-    method : {"ml", "gm"}
-        Lag, error and Durbin models by maximum likelihood or GMM.
-    robust : {None, "white", "het"}
-        White standard errors (OLS, SLX, GM lag/Durbin); ``het``: the GM error model
-        robust to heteroskedasticity (``GM_Error_Het``; default ``GM_Error_Hom``).
-    regimes : str or pandas.Series, optional
-        A column (or series) of groups: one set of coefficients per group and the Chow
-        tests of their equality (OLS, lag and error).
-    coords : array-like of shape (n, 2), optional
-        GWR/MGWR locations (default: the frame's geometry, centroids of polygons).
-    alpha : float
-        Level of the decision guide and of GWR's corrected significance.
-    draws, seed : int
-        Parameter draws of the impacts' inference (LeSage and Pace), seeded.
-
-    Returns
-    -------
-    Fit
-        Coefficients, diagnostics, fitted values and residuals on the input's index,
-        and the model's impacts, local estimates or Chow tests where it has them.
-
+    ``frame``: the units' values, indexed by the ids ``w`` uses (GWR: with geometry, or
+    ``coords`` (n, 2)); ``formula``: formulaic's ``"y ~ x1 + log(x2) + C(region)"``
+    (``log``, ``sqrt``, ``np.log1p``, ``C()``, ``I()``, backticks); ``w``: spatial weights
+    (row-standardised here; OLS without them has no spatial diagnostics); ``kind`` of
+    :data:`KINDS`; ``method`` ``ml`` or ``gm`` (lag, error, Durbin); ``robust``:
+    ``white`` (OLS, SLX, GM lag/Durbin) or ``het`` (``GM_Error_Het``, default
+    ``GM_Error_Hom``); ``regimes``: a column or series of groups, one set of
+    coefficients each with the Chow tests (OLS, lag, error); ``alpha``: the guide's and
+    GWR's corrected level; ``draws``, ``seed``: the impacts' parameter draws.
     """
     _check_options(kind, method, robust, w, regimes)
     design = _design(frame, formula)
     if kind in ("gwr", "mgwr"):
         return _local_fit(frame, formula, design, kind=kind, coords=coords, alpha=alpha)
-    n_spatial = {"lag": 1, "error": 1, "durbin": 1 + design.x.shape[1],
-                 "slx": design.x.shape[1]}.get(kind, 0)  # fmt: skip
-    notes = design.notes + _check_rank(design.x, n_spatial)
+    k = design.x.shape[1]
+    notes = design.notes + _check_rank(design.x, {"lag": 1, "error": 1, "durbin": 1 + k,
+                                                  "slx": k}.get(kind, 0))  # fmt: skip
     lw = None
     if w is not None:
         lw, more = _libpysal_w(w, design.y.index, kind)
@@ -569,15 +513,12 @@ def _ols_diagnostics(m: Any) -> dict[str, dict]:
         "f_stat": _row(m.f_stat[0], p=m.f_stat[1]), "log_likelihood": _row(m.logll),
         "aic": _row(m.aic), "schwarz": _row(m.schwarz), "sigma2": _row(m.sig2),
         "condition_number": _row(m.mulColli),
-        "jarque_bera": _row(m.jarque_bera["jb"], m.jarque_bera["df"], p=m.jarque_bera["pvalue"]),
-        "breusch_pagan": _row(m.breusch_pagan["bp"], m.breusch_pagan["df"],
-                              p=m.breusch_pagan["pvalue"]),
-        "koenker_bassett": _row(m.koenker_bassett["kb"], m.koenker_bassett["df"],
-                                p=m.koenker_bassett["pvalue"]),
     }  # fmt: skip
-    white = getattr(m, "white", None)
-    if isinstance(white, dict):
-        rows["white"] = _row(white["wh"], white["df"], p=white["pvalue"])
+    for name, key in (("jarque_bera", "jb"), ("breusch_pagan", "bp"), ("koenker_bassett", "kb"),
+                      ("white", "wh")):  # fmt: skip
+        test = getattr(m, name, None)
+        if isinstance(test, dict):
+            rows[name] = _row(test[key], test["df"], p=test["pvalue"])
     if hasattr(m, "moran_res"):
         rows["moran_i_residuals"] = _row(m.moran_res[0], z=m.moran_res[1], p=m.moran_res[2])
     for name, attr, df in (("lm_lag", "lm_lag", 1), ("robust_lm_lag", "rlm_lag", 1),
@@ -865,15 +806,12 @@ def panel(
 ) -> Fit:
     """A panel model of ``formula`` on long rows (one per unit and year).
 
-    ``pooled``: OLS with year effects (a dummy per year but the first) and White's
-    standard errors; ``fe_lag``/``fe_error`` and ``re_lag``/``re_error``: spreg's spatial
-    fixed- and random-effects models, with the Hausman test of one against the other
-    (``panel_Hausman``; NaN and a note when the random-effects model has no estimate).
-    With weights, the panel LM tests (spreg's ``diagnostics_panel``) and the decision
-    sentence (``guide``). The panel is balanced first: the rows left out are in
-    ``dropped`` with the reason. ``fitted`` is indexed by (unit, year): ``value`` is the
-    response as given; ``observed``, ``fitted`` and ``residual`` are on the scale spreg
-    fits (demeaned for fixed effects, quasi-demeaned for the random-effects lag model).
+    ``pooled``: OLS with year dummies and White's standard errors; ``fe_*``/``re_*``:
+    spreg's spatial fixed- and random-effects models with the Hausman test
+    (``panel_Hausman``; NaN and a note when RE has no estimate). With weights, spreg's
+    panel LM tests and the ``guide``. Rows left out to balance the panel are in
+    ``dropped``. ``fitted`` is on (unit, year): ``value`` as given; ``observed``,
+    ``fitted``, ``residual`` on spreg's scale (demeaned for FE, quasi-demeaned for RE lag).
     """
     if kind not in PANEL_KINDS:
         raise InputError(f"kind={short(repr(kind))} is not one of {listing(PANEL_KINDS)}.")
