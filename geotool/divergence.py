@@ -241,16 +241,10 @@ def _grouped_panel(
 
 
 def inequality(
-    data: pd.DataFrame | Panel | pd.Series,
-    groups: str | pd.Series | None = None,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    w: WeightsLike | None = None,
-    permutations: int | None = None,
-    seed: int | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel | pd.Series, groups: str | pd.Series | None = None, *,
+    id_col: str | None = None, year_col: str | None = None, value_col: str | None = None,
+    w: WeightsLike | None = None, permutations: int | None = None, seed: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Inequality across units, year by year, with its geography.
 
     ``data``: long (``id_col``, ``year_col``, ``value_col`` as
@@ -314,13 +308,9 @@ def _inequality_words(out: pd.DataFrame, p: Panel) -> dict[str, str]:
 
 
 def theil_by_group(
-    data: pd.DataFrame | Panel | pd.Series,
-    groups: str | pd.Series,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel | pd.Series, groups: str | pd.Series, *, id_col: str | None = None,
+    year_col: str | None = None, value_col: str | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Each group's part of the within-group Theil, year by year.
 
     ``T = sum_g s_g ln(s_g n / n_g) + sum_g s_g T_g`` with ``s_g`` the group's share of
@@ -366,14 +356,9 @@ def _carree_klomp_t2(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def sigma_convergence(
-    data: pd.DataFrame | Panel,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, *, id_col: str | None = None, year_col: str | None = None,
+    value_col: str | None = None, start: int | None = None, end: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """σ-convergence: the dispersion of log values by year, and a test of its change.
 
     The test of ``sigma(start) == sigma(end)`` is Carree and Klomp's (1997) T2 (chi-square,
@@ -425,14 +410,9 @@ def _growth(
 
 
 def growth_points(
-    data: pd.DataFrame | Panel,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, *, id_col: str | None = None, year_col: str | None = None,
+    value_col: str | None = None, start: int | None = None, end: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """The points :func:`beta_convergence` fits: each unit's log initial level and growth.
 
     On the units' ids: ``log_initial`` (``ln y_start``) and ``growth`` (``(ln y_end - ln
@@ -519,15 +499,10 @@ def _beta(
 
 
 def beta_convergence(
-    data: pd.DataFrame | Panel,
-    controls: pd.DataFrame | None = None,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
+    data: pd.DataFrame | Panel, controls: pd.DataFrame | None = None, *, id_col: str | None = None,
+    year_col: str | None = None, value_col: str | None = None, start: int | None = None,
     end: int | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     """β-convergence: average annual log growth on the log initial level (OLS, spreg).
 
     Absolute without ``controls``; conditional with them (numeric columns on the units'
@@ -549,17 +524,10 @@ def beta_convergence(
 
 
 def spatial_beta_convergence(
-    data: pd.DataFrame | Panel,
-    w: WeightsLike,
-    controls: pd.DataFrame | None = None,
-    *,
-    model: str = "lag",
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, w: WeightsLike, controls: pd.DataFrame | None = None, *,
+    model: str = "lag", id_col: str | None = None, year_col: str | None = None,
+    value_col: str | None = None, start: int | None = None, end: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Spatial β-convergence: :func:`beta_convergence`'s regression, by maximum likelihood.
 
     ``model="lag"`` (``spreg.ML_Lag``: neighbours' growth enters, ``rho``) or
@@ -610,20 +578,11 @@ def _club_labels(
 
 
 def clubs(
-    data: pd.DataFrame | Panel,
-    *,
-    by: str = "quantile",
-    k: int = 4,
-    w: WeightsLike | None = None,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    permutations: int | None = None,
-    seed: int | None = None,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, *, by: str = "quantile", k: int = 4, w: WeightsLike | None = None,
+    id_col: str | None = None, year_col: str | None = None, value_col: str | None = None,
+    start: int | None = None, end: int | None = None, permutations: int | None = None,
+    seed: int | None = None, alpha: float = 0.05,
+) -> pd.DataFrame:  # fmt: skip
     """Convergence clubs: units grouped by their initial level, and each group's path.
 
     ``by="quantile"``: ``k`` quantile classes of the log initial level (mapclassify,

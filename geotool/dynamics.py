@@ -122,12 +122,9 @@ def _years_or_error(labels: pd.Series, name: str, what: str) -> pd.Series:
 
 
 def panel(
-    data: pd.DataFrame,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
+    data: pd.DataFrame, *, id_col: str | None = None, year_col: str | None = None,
     value_col: str | None = None,
-) -> Panel:
+) -> Panel:  # fmt: skip
     """Check a long or wide table of one variable over years; keep the balanced panel.
 
     Long: give ``year_col`` and ``value_col``; wide (years as columns): neither.
@@ -401,12 +398,9 @@ def _tables(counts: np.ndarray, p: np.ndarray, labels: list[Any]) -> dict[str, A
 
 
 def moran_by_year(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    permutations: int | None = None,
+    data: Panel | pd.DataFrame, w: WeightsLike, *, permutations: int | None = None,
     seed: int | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     """Global Moran's I of each year over the same units (comparable across years).
 
     ``data``: a :class:`Panel` or a wide frame (units x years); ``w``: weights over (at
@@ -470,13 +464,9 @@ def _spatial_tau_row(
 
 
 def rank_mobility(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike | None = None,
-    *,
-    span: str = "both",
-    permutations: int | None = None,
-    seed: int | None = None,
-) -> pd.DataFrame:
+    data: Panel | pd.DataFrame, w: WeightsLike | None = None, *, span: str = "both",
+    permutations: int | None = None, seed: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Kendall's tau-b between years (giddy's ``Tau``) and, with weights, its spatial split.
 
     A tau near 1 means little rank mobility. ``span``: each year with the next
@@ -538,12 +528,9 @@ def _neighbour_pairs(
 
 
 def _spatial_tau_sims(
-    y: np.ndarray,
-    pairs: list[tuple[int, int]],
-    links: sp.coo_matrix,
-    permutations: int,
+    y: np.ndarray, pairs: list[tuple[int, int]], links: sp.coo_matrix, permutations: int,
     rng: np.random.Generator,
-) -> np.ndarray:
+) -> np.ndarray:  # fmt: skip
     """Tau over the neighbouring pairs ``links`` after random relocations, ``(pairs, P)``.
 
     Whether a relocated pair is concordant depends only on the two units moved there,
@@ -618,14 +605,9 @@ def _test(chain: str, statistic: str, value: float, dof: int) -> dict[str, Any]:
 
 
 def spatial_markov(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    k: int = 5,
-    m: int | None = None,
-    classes: str = "pooled",
-    alpha: float = 0.05,
-) -> dict[str, Any]:
+    data: Panel | pd.DataFrame, w: WeightsLike, *, k: int = 5, m: int | None = None,
+    classes: str = "pooled", alpha: float = 0.05,
+) -> dict[str, Any]:  # fmt: skip
     """Spatial Markov chain (Rey 2001): transitions conditional on the neighbours' class.
 
     giddy's ``Spatial_Markov``: a unit's move is counted in the matrix of its lag's class
@@ -701,13 +683,9 @@ def _spatial_sentence(p: Panel, k: int, n: int, q: pd.Series, alpha: float) -> s
 
 
 def lisa_markov(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    alpha: float = 0.05,
-    permutations: int = 0,
+    data: Panel | pd.DataFrame, w: WeightsLike, *, alpha: float = 0.05, permutations: int = 0,
     seed: int | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Transitions between LISA quadrants, and whether a unit's move follows its neighbours'.
 
     giddy's ``LISA_Markov`` (quadrants as esda's ``Moran_Local`` ``q``, every unit
@@ -823,15 +801,9 @@ def _significance(
 
 
 def analyse(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    k: int = 5,
-    classes: str = "pooled",
-    permutations: int | None = None,
-    seed: int | None = None,
-    alpha: float = 0.05,
-) -> dict[str, Any]:
+    data: Panel | pd.DataFrame, w: WeightsLike, *, k: int = 5, classes: str = "pooled",
+    permutations: int | None = None, seed: int | None = None, alpha: float = 0.05,
+) -> dict[str, Any]:  # fmt: skip
     """Every panel analysis of one variable, for a report.
 
     ``k`` and ``classes`` are the Markov chains' (values and lags); ``permutations``

@@ -390,19 +390,10 @@ def _check_options(kind: str, method: str, robust: str | None, w: Any, regimes: 
 
 
 def fit(
-    frame: pd.DataFrame,
-    formula: str,
-    w: Any = None,
-    *,
-    kind: str = "ols",
-    method: str = "ml",
-    robust: str | None = None,
-    regimes: str | pd.Series | None = None,
-    coords: Any = None,
-    alpha: float = 0.05,
-    draws: int = 1000,
-    seed: int = 0,
-) -> Fit:
+    frame: pd.DataFrame, formula: str, w: Any = None, *, kind: str = "ols", method: str = "ml",
+    robust: str | None = None, regimes: str | pd.Series | None = None, coords: Any = None,
+    alpha: float = 0.05, draws: int = 1000, seed: int = 0,
+) -> Fit:  # fmt: skip
     """Fit one regression model of ``formula`` on ``frame`` (spreg, or mgwr for GWR/MGWR).
 
     ``frame``: the units' values, indexed by the ids ``w`` uses (GWR: with geometry, or
@@ -795,15 +786,9 @@ def _dropped_note(dropped: pd.DataFrame, id_col: str) -> list[str]:
 
 
 def panel(
-    frame: pd.DataFrame,
-    formula: str,
-    w: Any = None,
-    *,
-    id_col: str,
-    year_col: str,
-    kind: str = "fe_lag",
-    alpha: float = 0.05,
-) -> Fit:
+    frame: pd.DataFrame, formula: str, w: Any = None, *, id_col: str, year_col: str,
+    kind: str = "fe_lag", alpha: float = 0.05,
+) -> Fit:  # fmt: skip
     """A panel model of ``formula`` on long rows (one per unit and year).
 
     ``pooled``: OLS with year dummies and White's standard errors; ``fe_*``/``re_*``:
