@@ -54,8 +54,6 @@ _NUMPY = frozenset({"log", "log1p", "log10", "log2", "exp", "sqrt", "abs", "squa
 #: the calling module's own names (``log`` here is the logger).
 _CONTEXT = {"np": np, "log": np.log, "log1p": np.log1p, "log10": np.log10, "log2": np.log2,
             "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}  # fmt: skip
-#: Names of the spatial terms spreg adds, as this module's tables call them.
-_SPATIAL_TERMS = ("rho", "lambda")
 
 
 @dataclass
