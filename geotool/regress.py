@@ -158,9 +158,8 @@ def _check_terms(formula: Any, columns: pd.Index) -> None:
                     and node.id not in (*_FUNCTIONS, "np")
                 ):
                     cols = listing([str(c) for c in columns], 12)
-                    msg = (f"formula: {short(node.id)!r} is not a column or an allowed "
-                           f"function; the columns are {cols}.")  # fmt: skip
-                    raise InputError(msg)
+                    raise InputError(f"formula: {short(node.id)!r} is not a column or an allowed "
+                                     f"function; the columns are {cols}.")  # fmt: skip
 
 
 def _design(frame: pd.DataFrame, formula: str) -> _Design:
@@ -210,11 +209,10 @@ def _usable_rows(frame: pd.DataFrame, formula: str, y: pd.Series, x: pd.DataFram
         if len(made):
             col = x.columns[~np.isfinite(x.loc[made[0]].to_numpy())]
             what = col[0] if len(col) else y.name
-            msg = (
+            raise InputError(
                 f"formula: {what} is not finite for unit {short(str(made[0]))} "
                 f"({len(made)} unit(s) in all) after the transform; use log1p or drop them."
             )
-            raise InputError(msg)
         note = (
             f"{int(bad.sum())} row(s) with a missing value left out: "
             f"{listing([str(i) for i in raw.index], 8)}."
@@ -245,11 +243,10 @@ def _check_rank(x: pd.DataFrame, n_spatial: int, *, warn: bool = True) -> list[s
     full = np.column_stack([np.ones(n), x.to_numpy()])
     for j in range(1, full.shape[1]):
         if np.linalg.matrix_rank(full[:, : j + 1]) < j + 1:
-            msg = (
+            raise InputError(
                 f"formula: {x.columns[j - 1]} is collinear with the intercept and the terms "
                 "before it (a constant, a copy or a sum of them); drop it."
             )
-            raise InputError(msg)
     scaled = full / np.sqrt((full**2).sum(axis=0))
     condition = float(np.linalg.cond(scaled))
     if condition > 30 and warn:
@@ -270,22 +267,20 @@ def _libpysal_w(w: Any, index: pd.Index, kind: str) -> tuple[Any, list[str]]:
     where = wts.ids.get_indexer(index)
     if (where < 0).any():
         absent = [str(i) for i in index[where < 0]]
-        msg = (
+        raise InputError(
             f"w: {len(absent)} row(s) of the frame have no unit in the weights "
             f"({listing(absent, 5)}); build w on the frame's own index."
         )
-        raise InputError(msg)
     sub = wts.sparse[where][:, where].tocsr()
     lonely = index[np.diff(sub.indptr) == 0]
     notes = []
     if len(lonely):
         units = ", ".join(str(i) for i in lonely[:5]) + (" ..." if len(lonely) > 5 else "")
         if kind != "ols":
-            msg = (
+            raise InputError(
                 f"w: {len(lonely)} unit(s) have no neighbours ({units}); their spatial lag "
                 f"is 0 in the {kind} model: build w with islands='nearest' or drop them."
             )
-            raise InputError(msg)
         notes.append(f"{len(lonely)} unit(s) without neighbours ({units}): their lag is 0.")
         log(notes[-1], logging.WARNING)
     lw = WSP(sub, id_order=list(range(len(index)))).to_W(silence_warnings=True)
@@ -308,11 +303,10 @@ def _regimes(frame: pd.DataFrame, regimes: str | pd.Series, index: pd.Index) -> 
     """Each used row's regime, from a column name or a series on the frame's index."""
     if isinstance(regimes, str):
         if regimes not in frame.columns:
-            msg = (
+            raise InputError(
                 f"regimes={short(regimes)!r} is not a column; the columns are "
                 f"{listing([str(c) for c in frame.columns], 12)}."
             )
-            raise InputError(msg)
         regimes = frame[regimes]
     values = pd.Series(regimes).reindex(index)
     if values.isna().any():
@@ -380,11 +374,10 @@ def _check_options(kind: str, method: str, robust: str | None, w: Any, regimes: 
     if regimes is not None and kind not in ("ols", "lag", "error"):
         raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")
     if w is None and kind in ("lag", "error", "slx", "durbin"):
-        msg = (
+        raise InputError(
             f"w: kind={kind!r} needs spatial weights; build them with "
             "geotool.weights.build(frame, 'queen')."
         )
-        raise InputError(msg)
 
 
 def fit(
