@@ -469,20 +469,15 @@ def rank_mobility(
 ) -> pd.DataFrame:  # fmt: skip
     """Kendall's tau-b between years (giddy's ``Tau``) and, with weights, its spatial split.
 
-    A tau near 1 means little rank mobility. ``span``: each year with the next
-    (``consecutive``), the first with the last (``first_last``), or ``both`` (the
-    first-last row added past two years). With ``w`` the pairs of units are split into
-    **neighbours** (giddy's ``SpatialTau`` on the symmetrised binary links) and
-    **others** (Rey 2004): ``tau_neighbours`` below ``tau_others`` means rank exchanges
-    are local. ``p_sim_neighbours`` relocates the values at random with geotool's seeded
-    engine (``permutations``, ``seed``; defaults from :mod:`geotool.settings`): giddy's
-    loop takes 0.69 s CPU per pair of years on the 345 prefectures (0.03 s here for five)
-    and draws from numpy's global generator.
-
-    One row per pair of years: ``year_from, year_to, n, tau, p_norm`` (scipy's two-sided
-    ``kendalltau``), ``concordant, discordant`` and, with ``w``: ``pairs_neighbours,
-    concordant_neighbours, discordant_neighbours, tau_neighbours, tau_others,
-    p_sim_neighbours``.
+    A tau near 1 means little rank mobility. ``span``: ``consecutive`` years,
+    ``first_last``, or ``both`` (first-last added past two years). With ``w``, pairs of
+    units split into neighbours (giddy's ``SpatialTau`` on symmetrised binary links) and
+    others (Rey 2004): ``tau_neighbours`` below ``tau_others`` means local exchanges.
+    ``p_sim_neighbours`` relocates values with geotool's seeded engine: giddy's loop takes
+    0.69 s CPU per pair of years on the 345 prefectures (0.03 s here for five) and draws
+    from numpy's global generator. Columns: ``year_from, year_to, n, tau, p_norm``
+    (scipy's ``kendalltau``), ``concordant, discordant`` and, with ``w``,
+    ``pairs_/concordant_/discordant_/tau_neighbours, tau_others, p_sim_neighbours``.
     """
     from giddy.rank import SpatialTau, Tau
 
@@ -688,20 +683,15 @@ def lisa_markov(
 ) -> dict[str, Any]:  # fmt: skip
     """Transitions between LISA quadrants, and whether a unit's move follows its neighbours'.
 
-    giddy's ``LISA_Markov`` (quadrants as esda's ``Moran_Local`` ``q``, every unit
-    counted). The test compares the transitions with those expected if a unit's own
-    move and its neighbours' were independent Markov chains (Rey, Murray and Anselin
-    2011): giddy's ``chi_2`` builds those chains on the transposed panel (years as
-    units), so here they are giddy's ``Markov`` on the panel as it is, and the
-    statistic giddy's ``chi2``. With ``permutations`` (seeded), each year's local Moran
-    (:func:`geotool.autocorr.local_stats`) marks the significant unit-years at ``alpha``.
-
-    Returns ``counts``, ``probabilities``, ``expected`` (``from`` x ``to`` over
-    :data:`QUADRANTS`), ``steady_state``, ``steady_state_note``, ``tests``, ``quadrants``
-    (units x years), ``moves`` (``unit, year_from, year_to, from, to`` and, with
-    permutations, ``significant_from, significant_to``); with permutations
-    ``significant`` and ``significant_counts``; ``alpha``, ``permutations``, ``dropped``
-    and ``sentence``.
+    giddy's ``LISA_Markov`` (esda's quadrants, every unit counted). The test compares the
+    moves with those expected were a unit's own high/low chain and its neighbours'
+    independent (Rey, Murray and Anselin 2011): giddy's ``chi_2`` builds those chains on
+    the transposed panel, so here they are giddy's ``Markov`` on the panel as it is. With
+    ``permutations`` (seeded), yearly local Moran marks significant unit-years. Returns
+    ``counts``, ``probabilities``, ``expected`` (over :data:`QUADRANTS`), ``steady_state``
+    (and ``_note``), ``tests``, ``quadrants``, ``moves`` (``unit, year_from, year_to, from,
+    to``, ``significant_from/_to``), ``significant``, ``significant_counts`` (with
+    permutations), ``alpha``, ``permutations``, ``dropped``, ``sentence``.
     """
     alpha = check.alpha(alpha)
     p = _as_panel(data)

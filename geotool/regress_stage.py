@@ -1,19 +1,14 @@
 """A study's regression stage: the model of ``model=``, its diagnostics, tables and maps.
 
 One stage of :data:`geotool.pipeline.STAGES` (and the whole of ``geotool regress``): it
-fits ``study.model`` (:func:`geotool.regress.fit`) on the study's rows and weights and
-writes ``tables/regression_*.csv``, ``regression.md`` / ``.html`` / ``.tex`` (the table
-as a paper shows it), static figures (residuals and fitted values; a GWR's local
-coefficients as small multiples) and offline web maps under ``maps/regression_*.html``:
-each model's residuals diverging at 0 with their LISA classes, the fitted values, and a
-page per GWR/MGWR local coefficient with its non-significant units grey. An OLS model
-whose LM tests point to a lag or error model (Anselin's rule) is followed by that model,
-so the table walks from the diagnostics to the chosen model. A panel's latest year is
-used, unless ``model_kind`` is a panel kind (:data:`geotool.regress.PANEL_KINDS`): then
-:func:`geotool.regress.panel` fits every year at once, a pooled model is followed by the
-fixed-effects model its LM tests point to and that by the random-effects one when the
-Hausman test does not reject it; ``regression_panel_dropped.csv`` lists every row left
-out. :func:`regression_index` is ``geotool regress``'s ``index.html``.
+fits ``study.model`` (:func:`geotool.regress.fit`) and writes ``tables/regression_*.csv``,
+the paper's table (``regression.md`` / ``.html`` / ``.tex``), figures and offline web
+maps (``maps/regression_*.html``: residuals with their LISA classes, fitted values, a
+GWR's local coefficients, non-significant units grey). OLS whose LM tests point to a lag
+or error model is followed by that model. A panel's latest year is used, unless
+``model_kind`` is a panel kind: then :func:`geotool.regress.panel` fits every year, pooled
+OLS is followed by the fixed-effects model its tests pick and that by random effects when
+Hausman does not reject them; ``regression_panel_dropped.csv`` lists the rows left out.
 """
 
 from __future__ import annotations
