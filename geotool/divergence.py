@@ -155,7 +155,7 @@ def _partition(groups: pd.Series, units: pd.Index) -> np.ndarray:
 
 def _libpysal_w(w: WeightsLike, units: pd.Index, *, binary: bool) -> W:
     """``w`` over ``units`` (their order) as a libpysal ``W`` with ids 0..n-1."""
-    from libpysal.weights import W
+    from libpysal.weights import WSP
 
     weights = as_weights(w)
     missing = units.difference(weights.ids)
@@ -166,10 +166,7 @@ def _libpysal_w(w: WeightsLike, units: pd.Index, *, binary: bool) -> W:
         )
     pos = weights.ids.get_indexer(units)
     matrix = (weights.binary() if binary else weights.sparse)[pos][:, pos].tocsr()
-    cut = matrix.indptr[1:-1]
-    neighbours = dict(enumerate(a.tolist() for a in np.split(matrix.indices, cut)))
-    values = dict(enumerate(a.tolist() for a in np.split(matrix.data, cut)))
-    return W(neighbours, values, id_order=list(range(len(units))), silence_warnings=True)
+    return WSP(matrix, id_order=list(range(len(units)))).to_W(silence_warnings=True)
 
 
 @contextlib.contextmanager
