@@ -35,7 +35,7 @@ from geotool._text import listing, short
 from geotool.weights import as_weights
 
 __all__ = ["KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table",
-           "table_frame", "usable"]  # fmt: skip
+           "table_cells", "table_frame", "usable"]  # fmt: skip
 
 #: The models :func:`fit` estimates.
 KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
@@ -985,6 +985,16 @@ def _labelled(coefficients: pd.DataFrame) -> pd.DataFrame:
     return coefficients.set_axis(labels)
 
 
+def table_cells(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3) -> dict[str, Any]:
+    """The regression table's ``header``, ``rows`` of cells and ``note`` (as :func:`table`)."""
+    frame = table_frame(fits, stat=stat, digits=digits)
+    what = "standard errors" if stat == "se" else "t / z statistics"
+    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
+    return {"header": ["", *map(str, frame.columns)],
+            "rows": [[str(c) for c in row] for row in zip(*cells, strict=True)],
+            "note": f"{what} in parentheses; *** p<0.01, ** p<0.05, * p<0.1"}  # fmt: skip
+
+
 def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
           digits: int = 3) -> str:  # fmt: skip
     """A regression table as economists paste it: ``csv``, ``markdown``, ``html`` or ``latex``.
@@ -992,12 +1002,8 @@ def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
     Coefficients with standard errors (or t/z, ``stat="t"``) in parentheses and stars,
     the diagnostics below; the note under it says what the stars and parentheses mean.
     """
-    frame = table_frame(fits, stat=stat, digits=digits)
-    what = "standard errors" if stat == "se" else "t / z statistics"
-    note = f"{what} in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
-    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
-    body = list(zip(*cells, strict=True))
-    head = ["", *frame.columns]
+    cells = table_cells(fits, stat=stat, digits=digits)
+    head, body, note = cells["header"], cells["rows"], cells["note"]
     if fmt == "csv":
         return pd.DataFrame(body, columns=head).to_csv(index=False) + f"# {note}\n"
     if fmt == "markdown":

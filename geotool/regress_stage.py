@@ -455,7 +455,7 @@ def regression_stage(run: Any) -> None:
         "finding": _finding(fits),
         "maps": drawn,
         "web_maps": web,
-        "table": _table_cells(fits),
+        "table": regress.table_cells(fits),
         "files": run.files[start:],
     }  # fmt: skip
 
@@ -470,18 +470,6 @@ def regression_index(run: Any) -> None:
     summary = {"geotool_version": __version__, **run.summary}
     page = pages.regression_page(summary, title=a.title, lang=run.study.language(a.china))
     run.write("index.html", page)
-
-
-#: What the table's parentheses and stars mean (as :func:`geotool.regress.table` says).
-_TABLE_NOTE = "standard errors in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
-
-
-def _table_cells(fits: list[regress.Fit]) -> dict[str, Any]:
-    """The regression table's header, rows of cells and note, as ``regression.html`` has them."""
-    frame = regress.table_frame(fits)
-    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
-    rows = [[str(c) for c in row] for row in zip(*cells, strict=True)]
-    return {"header": ["", *map(str, frame.columns)], "rows": rows, "note": _TABLE_NOTE}
 
 
 def _finding(fits: list[regress.Fit]) -> str:
