@@ -3,8 +3,7 @@
 A panel is one positive variable (income, output per head) of the same units over years,
 long or wide as :func:`geotool.dynamics.panel` reads it; units without a value in every
 year are left out of the balanced panel, logged and listed in ``attrs["dropped"]`` (unit:
-reason). The
-measures are PySAL's: Theil and its between/within decomposition
+reason). The measures are PySAL's: Theil and its between/within decomposition
 (``inequality.theil.TheilD``), Gini and the spatial Gini (``inequality.gini``), the
 regressions ``spreg.OLS``, ``ML_Lag`` and ``ML_Error``; ``tests/test_divergence.py`` is
 their acceptance test. Every result frame carries ``attrs["finding"]`` (one plain
@@ -37,17 +36,9 @@ if TYPE_CHECKING:
     from libpysal.weights import W
 
 __all__ = [
-    "CLUB_RULES",
-    "REGIONS",
-    "beta_convergence",
-    "china_regions",
-    "clubs",
-    "growth_points",
-    "inequality",
-    "sigma_convergence",
-    "spatial_beta_convergence",
-    "theil_by_group",
-]
+    "CLUB_RULES", "REGIONS", "beta_convergence", "china_regions", "clubs", "growth_points",
+    "inequality", "sigma_convergence", "spatial_beta_convergence", "theil_by_group",
+]  # fmt: skip
 
 #: The report's four regions (NBS), English key to the report's Chinese name.
 REGIONS = {
@@ -63,29 +54,28 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _units(units: Any) -> str:
+    return listing([str(u) for u in units], limit=5)
+
+
 def _positive_panel(
     data: pd.DataFrame | Panel, id_col: str | None, year_col: str | None, value_col: str | None
 ) -> Panel:
     """The balanced panel, refused unless it has >= 3 units and only positive values."""
-    p = (
-        data
-        if isinstance(data, Panel)
-        else panel(data, id_col=id_col, year_col=year_col, value_col=value_col)
-    )
+    p = data if isinstance(data, Panel) else panel(data, id_col=id_col, year_col=year_col,
+                                                   value_col=value_col)  # fmt: skip
     if len(p.wide) < _MIN_UNITS:
-        msg = (
+        raise InputError(
             f"data: the balanced panel has {len(p.wide)} unit(s); inequality and convergence "
             f"need at least {_MIN_UNITS} units with a value in every year."
         )
-        raise InputError(msg)
     bad = p.wide.index[(p.wide <= 0).any(axis=1).to_numpy()]
     if len(bad):
-        msg = (
+        raise InputError(
             f"value_col={value_col or p.name!r}: {len(bad)} unit(s) have zero or negative "
-            f"values ({listing([str(u) for u in bad], limit=5)}); Theil and logs need "
-            "positive values: pass a positive variable (e.g. income per head, not growth)."
+            f"values ({_units(bad)}); Theil and logs need positive values: pass a positive "
+            "variable (e.g. income per head, not growth)."
         )
-        raise InputError(msg)
     return p
 
 
@@ -98,11 +88,8 @@ def _years(p: Panel, start: int | None, end: int | None) -> tuple[int, int]:
     first = p.years[0] if start is None else int(start)
     last = p.years[-1] if end is None else int(end)
     if first not in p.years or last not in p.years or last <= first:
-        msg = (
-            f"start={start!r}, end={end!r}: give two years of the panel ({p.years[0]} to "
-            f"{p.years[-1]}), start before end."
-        )
-        raise InputError(msg)
+        raise InputError(f"start={start!r}, end={end!r}: give two years of the panel "
+                         f"({p.years[0]} to {p.years[-1]}), start before end.")  # fmt: skip
     return first, last
 
 
@@ -115,8 +102,7 @@ def _cross_section(values: pd.Series, name: str | None) -> Panel:
         msg = f"data: name the Series of one year's values by its year (2020), not {got}."
         raise InputError(msg) from None
     if values.index.has_duplicates or not np.isfinite(values.to_numpy(float)).all():
-        msg = "data: give one finite value per unit (no NaN, no id twice)."
-        raise InputError(msg)
+        raise InputError("data: give one finite value per unit (no NaN, no id twice).")
     wide = values.astype(float).to_frame(year)
     return Panel(wide=wide, dropped=pd.DataFrame(columns=["reason"]), name=name or "value")
 
@@ -124,20 +110,16 @@ def _cross_section(values: pd.Series, name: str | None) -> Panel:
 def _on_units(values: pd.Series, units: pd.Index, name: str) -> pd.Series:
     """``values`` in the order of ``units``; every unit present, none missing."""
     if values.index.has_duplicates:
-        msg = f"{name} has duplicated labels; give one value per unit."
-        raise InputError(msg)
+        raise InputError(f"{name} has duplicated labels; give one value per unit.")
     absent = units.difference(values.index)
     if len(absent):
-        msg = (
-            f"{name} has no value for {len(absent)} unit(s) of the panel ("
-            f"{listing([str(u) for u in absent], limit=5)}); give one for every unit."
-        )
-        raise InputError(msg)
+        raise InputError(f"{name} has no value for {len(absent)} unit(s) of the panel "
+                         f"({_units(absent)}); give one for every unit.")  # fmt: skip
     out = values.reindex(units)
     if out.isna().any():
-        gaps = listing([str(u) for u in units[out.isna().to_numpy()]], limit=5)
-        msg = f"{name} is missing (NaN) for units {gaps}; fill them or drop those units."
-        raise InputError(msg)
+        gaps = _units(units[out.isna().to_numpy()])
+        raise InputError(f"{name} is missing (NaN) for units {gaps}; fill them or drop those "
+                         "units.")  # fmt: skip
     return out
 
 
@@ -155,7 +137,7 @@ def _split_groups(
     per_unit = pairs.drop_duplicates().groupby("unit")["group"]
     twice = per_unit.size()
     if (twice > 1).any():
-        units = listing([str(u) for u in twice.index[twice > 1]], limit=5)
+        units = _units(twice.index[twice > 1])
         msg = f"groups={groups!r}: units {units} are in more than one group; keep one each."
         raise InputError(msg)
     return data.drop(columns=groups), per_unit.first()
@@ -164,33 +146,27 @@ def _split_groups(
 def _partition(groups: pd.Series, units: pd.Index) -> np.ndarray:
     labels = _on_units(groups, units, "groups").astype(str).to_numpy()
     if len(np.unique(labels)) < 2:
-        msg = (
+        raise InputError(
             f"groups has one group ({labels[0]!r}) over the panel's units; a between/within "
             "decomposition needs at least two groups (e.g. china_regions(ids))."
         )
-        raise InputError(msg)
     return labels
 
 
 def _libpysal_w(w: WeightsLike, units: pd.Index, *, binary: bool) -> W:
     """``w`` over ``units`` (their order) as a libpysal ``W`` with ids 0..n-1."""
-    from libpysal.weights import W
+    from libpysal.weights import WSP
 
     weights = as_weights(w)
     missing = units.difference(weights.ids)
     if len(missing):
-        msg = (
-            f"w has no row for {len(missing)} unit(s) of the panel ("
-            f"{listing([str(u) for u in missing], limit=5)}); build w on the panel's units "
-            "with ids of the same type."
+        raise InputError(
+            f"w has no row for {len(missing)} unit(s) of the panel ({_units(missing)}); "
+            "build w on the panel's units with ids of the same type."
         )
-        raise InputError(msg)
     pos = weights.ids.get_indexer(units)
     matrix = (weights.binary() if binary else weights.sparse)[pos][:, pos].tocsr()
-    cut = matrix.indptr[1:-1]
-    neighbours = dict(enumerate(a.tolist() for a in np.split(matrix.indices, cut)))
-    values = dict(enumerate(a.tolist() for a in np.split(matrix.data, cut)))
-    return W(neighbours, values, id_order=list(range(len(units))), silence_warnings=True)
+    return WSP(matrix, id_order=list(range(len(units)))).to_W(silence_warnings=True)
 
 
 @contextlib.contextmanager
@@ -242,63 +218,46 @@ def _spatial_gini(y: np.ndarray, w: W, permutations: int, seed: int) -> dict[str
         gs = Gini_Spatial(y, w, permutations=permutations)
     finally:
         np.random.set_state(state)  # noqa: NPY002
-    return {
-        "gini_neighbours": float(gs.wg / gs.den),
-        "gini_non_neighbours": float(gs.wcg_share),
-        "spatial_gini_p": float(gs.p_sim) if permutations else math.nan,
-        "polarization": float(gs.polarization),
-    }
+    return {"gini_neighbours": float(gs.wg / gs.den), "gini_non_neighbours": float(gs.wcg_share),
+            "spatial_gini_p": float(gs.p_sim) if permutations else math.nan,
+            "polarization": float(gs.polarization)}  # fmt: skip
 
 
-def inequality(
-    data: pd.DataFrame | Panel | pd.Series,
-    groups: str | pd.Series | None = None,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    w: WeightsLike | None = None,
-    permutations: int | None = None,
-    seed: int | None = None,
-) -> pd.DataFrame:
-    """Inequality across units, year by year, with its geography.
-
-    Parameters
-    ----------
-    data : pandas.DataFrame, Panel or pandas.Series
-        Long (``id_col``, ``year_col``, ``value_col``) or wide (years as columns); or one
-        year's values on the units' ids, named by the year.
-    id_col, year_col, value_col : str, optional
-        As :func:`geotool.dynamics.panel`: the ids (default the index), and the year and
-        value columns of a long table.
-    groups : str or pandas.Series, optional
-        A column of ``data`` or a Series on the units' ids (e.g. :func:`china_regions`):
-        the Theil decomposition into between- and within-group parts.
-    w : Weights, libpysal Graph or W, optional
-        The spatial Gini: the Gini split into neighbour and non-neighbour pairs (binary
-        weights), with a seeded permutation p-value of the non-neighbour part.
-    permutations, seed : int, optional
-        Of the spatial Gini; defaults from :mod:`geotool.settings` (0: no p-value).
-
-    Returns
-    -------
-    pandas.DataFrame
-        On ``year``: ``n_units, mean, theil`` (``theil_between, theil_within,
-        between_share`` with groups), ``gini``, ``cv`` (population std over mean),
-        ``max_min_ratio`` and, with ``w``, ``gini_neighbours, gini_non_neighbours``
-        (they sum to ``gini``), ``spatial_gini_p, polarization``.
-
-    """
-    from inequality.gini import Gini
-    from inequality.theil import Theil, TheilD
-
+def _grouped_panel(
+    data: pd.DataFrame | Panel | pd.Series, groups: str | pd.Series | None, id_col: str | None,
+    year_col: str | None, value_col: str | None,
+) -> tuple[Panel, pd.Series | None]:  # fmt: skip
+    """The positive panel of ``data`` (a long or wide frame, a Panel, one year's Series)."""
     if isinstance(data, pd.DataFrame):
         data, groups = _split_groups(data, groups, id_col)
     elif isinstance(groups, str):
         raise InputError(f"groups={groups!r}: with a Panel or Series, pass the groups as a Series.")
     if isinstance(data, pd.Series):
         data = _cross_section(data, value_col)
-    p = _positive_panel(data, id_col, year_col, value_col)
+    return _positive_panel(data, id_col, year_col, value_col), groups
+
+
+def inequality(
+    data: pd.DataFrame | Panel | pd.Series, groups: str | pd.Series | None = None, *,
+    id_col: str | None = None, year_col: str | None = None, value_col: str | None = None,
+    w: WeightsLike | None = None, permutations: int | None = None, seed: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """Inequality across units, year by year, with its geography.
+
+    ``data``: long (``id_col``, ``year_col``, ``value_col`` as
+    :func:`geotool.dynamics.panel`) or wide, or one year's values named by the year.
+    ``groups`` (a column or a Series on the ids, e.g. :func:`china_regions`) adds the
+    Theil decomposition; ``w`` the spatial Gini (binary weights; ``permutations``,
+    ``seed`` of its p-value, defaults from :mod:`geotool.settings`). On ``year``:
+    ``n_units, mean, theil`` (``theil_between, theil_within, between_share`` with groups),
+    ``gini``, ``cv`` (population std over mean), ``max_min_ratio`` and, with ``w``,
+    ``gini_neighbours, gini_non_neighbours`` (summing to ``gini``), ``spatial_gini_p,
+    polarization``.
+    """
+    from inequality.gini import Gini
+    from inequality.theil import Theil, TheilD
+
+    p, groups = _grouped_panel(data, groups, id_col, year_col, value_col)
     y = p.wide.to_numpy()
     out = pd.DataFrame(index=pd.Index(p.years, name="year"))
     out["n_units"] = len(y)
@@ -327,65 +286,42 @@ def _inequality_words(out: pd.DataFrame, p: Panel) -> dict[str, str]:
     first, last = out.iloc[0], out.iloc[-1]
     y0, y1 = out.index[0], out.index[-1]
     trend = "fell" if last["theil"] < first["theil"] else "rose"
-    if len(out) == 1:
-        finding = (
-            f"Theil of {p.name} across {len(p.wide)} units is {last['theil']:.4f}, "
-            f"Gini {last['gini']:.3f}"
-        )
-    else:
-        finding = (
-            f"Theil of {p.name} across {len(p.wide)} units {trend} from {first['theil']:.4f} "
-            f"({y0}) to {last['theil']:.4f} ({y1}); Gini {first['gini']:.3f} to "
-            f"{last['gini']:.3f}"
-        )
+    finding = (
+        f"Theil of {p.name} across {len(p.wide)} units is {last['theil']:.4f}, "
+        f"Gini {last['gini']:.3f}" if len(out) == 1 else
+        f"Theil of {p.name} across {len(p.wide)} units {trend} from {first['theil']:.4f} "
+        f"({y0}) to {last['theil']:.4f} ({y1}); Gini {first['gini']:.3f} to {last['gini']:.3f}"
+    )  # fmt: skip
     if "between_share" in out:
         b0, b1 = first["between_share"], last["between_share"]
-        shares = f"{b1:.0%} of Theil"
-        if len(out) > 1:
-            shares = f"{b0:.0%} of Theil in {y0} and {b1:.0%} in {y1}"
+        shares = f"{b0:.0%} of Theil in {y0} and {b1:.0%} in {y1}" if len(out) > 1 else (
+            f"{b1:.0%} of Theil")  # fmt: skip
         finding += f"; the between-group part was {shares}"
     return {
         "finding": finding + ".",
-        "not_shown": (
-            "Each unit counts once, whatever its population; the measures describe the "
-            "spread of unit averages, not inequality among people within units, nor why."
-        ),
+        "not_shown": "Each unit counts once, whatever its population; the measures describe "
+        "the spread of unit averages, not inequality among people within units, nor why.",
     }
 
 
 def theil_by_group(
-    data: pd.DataFrame | Panel | pd.Series,
-    groups: str | pd.Series,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel | pd.Series, groups: str | pd.Series, *, id_col: str | None = None,
+    year_col: str | None = None, value_col: str | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Each group's part of the within-group Theil, year by year.
 
     ``T = sum_g s_g ln(s_g n / n_g) + sum_g s_g T_g`` with ``s_g`` the group's share of
     the total value and ``T_g`` the Theil among its units (``inequality.theil.Theil``);
     the ``contribution`` ``s_g T_g`` of the groups sums to :func:`inequality`'s
-    ``theil_within``. ``groups`` as :func:`inequality` takes them.
-
-    Returns
-    -------
-    pandas.DataFrame
-        On (``year``, ``group``): ``n_units, unit_share, value_share, theil_within_g,
-        contribution``, and ``share_of_within`` (contribution / theil_within).
-        ``attrs``: ``dropped``.
-
+    ``theil_within``. On (``year``, ``group``): ``n_units, unit_share, value_share,
+    theil_within_g, contribution, share_of_within``; ``attrs``: ``dropped``.
     """
     from inequality.theil import Theil
 
-    by: pd.Series | None = groups if isinstance(groups, pd.Series) else None
-    if isinstance(data, pd.Series):  # one year's values, named by the year
-        data = _cross_section(data, value_col)
-    elif isinstance(data, pd.DataFrame):
-        data, by = _split_groups(data, groups, id_col)
-    if by is None:
+    if groups is None:
         raise InputError(f"groups={groups!r}: pass a column of data or a Series on the units' ids.")
-    p = _positive_panel(data, id_col, year_col, value_col)
+    p, by = _grouped_panel(data, groups, id_col, year_col, value_col)
+    assert by is not None
     labels = _partition(by, p.wide.index)
     y = p.wide.to_numpy()
     rows = []
@@ -393,15 +329,13 @@ def theil_by_group(
         total = y[:, j].sum()
         for g in np.unique(labels):
             part = y[labels == g, j]
-            share = part.sum() / total
-            within = float(Theil(part).T)
+            share, within = part.sum() / total, float(Theil(part).T)
             rows.append((year, g, len(part), len(part) / len(y), share, within, share * within))
     cols = ["year", "group", "n_units", "unit_share", "value_share", "theil_within_g",
             "contribution"]  # fmt: skip
     out = pd.DataFrame(rows, columns=cols).set_index(["year", "group"])
-    out["share_of_within"] = out["contribution"] / out.groupby(level="year")[
-        "contribution"
-    ].transform("sum")
+    sums = out.groupby(level="year")["contribution"].transform("sum")
+    out["share_of_within"] = out["contribution"] / sums
     out.attrs["dropped"] = _dropped(p)
     return out
 
@@ -419,41 +353,24 @@ def _carree_klomp_t2(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def sigma_convergence(
-    data: pd.DataFrame | Panel,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, *, id_col: str | None = None, year_col: str | None = None,
+    value_col: str | None = None, start: int | None = None, end: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """σ-convergence: the dispersion of log values by year, and a test of its change.
 
-    The test of ``sigma(start) == sigma(end)`` is Carree and Klomp's (1997) T2,
-    ``(N - 2.5) ln(1 + (s1 - sT)^2 / (4 (s1 sT - s1T^2)))`` on the variances ``s`` and the
-    covariance ``s1T`` of the log values, chi-square with 1 degree of freedom: the same
-    units are measured twice, so the two variances are correlated and a variance-ratio F
-    test (which assumes independent samples) would be far too conservative.
-
-    Returns
-    -------
-    pandas.DataFrame
-        On ``year``: ``n_units, sigma`` (population std of the logs), ``mean_log``,
-        ``cv``. ``attrs``: ``test`` (``start, end, sigma_start, sigma_end, t2, p``),
-        ``finding``, ``not_shown``, ``dropped``.
-
+    The test of ``sigma(start) == sigma(end)`` is Carree and Klomp's (1997) T2 (chi-square,
+    1 dof) on the variances and covariance of the log values: the same units are measured
+    twice, so a variance-ratio F test (independent samples) would be far too conservative.
+    On ``year``: ``n_units, sigma`` (population std of the logs), ``mean_log``, ``cv``;
+    ``attrs``: ``test`` (``start, end, sigma_start, sigma_end, t2, p``), ``finding``,
+    ``not_shown``, ``dropped``.
     """
     p = _positive_panel(data, id_col, year_col, value_col)
     first, last = _years(p, start, end)
     logs = np.log(p.wide)
-    out = pd.DataFrame(
-        {
-            "n_units": len(logs),
-            "sigma": logs.std(axis=0, ddof=0),
-            "mean_log": logs.mean(axis=0),
-            "cv": p.wide.std(axis=0, ddof=0) / p.wide.mean(axis=0),
-        }
-    )
+    out = pd.DataFrame({"n_units": len(logs), "sigma": logs.std(axis=0, ddof=0),
+                        "mean_log": logs.mean(axis=0),
+                        "cv": p.wide.std(axis=0, ddof=0) / p.wide.mean(axis=0)})  # fmt: skip
     out.index = pd.Index(p.years, name="year")
     t2, pv = _carree_klomp_t2(logs[first].to_numpy(), logs[last].to_numpy())
     s0, s1 = float(logs[first].std(ddof=0)), float(logs[last].std(ddof=0))
@@ -472,41 +389,34 @@ def sigma_convergence(
 
 
 # ---------------------------------------------------------------- beta
-def _growth(p: Panel, first: int, last: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(average annual growth of the log, log initial level, years between)."""
-    span = last - first
+def _growth(
+    data: pd.DataFrame | Panel, id_col: str | None, year_col: str | None,
+    value_col: str | None, *, start: int | None, end: int | None,
+) -> tuple[Panel, tuple[int, int], np.ndarray, np.ndarray]:  # fmt: skip
+    """(panel, (start, end), average annual growth of the log, log initial level)."""
+    p = _positive_panel(data, id_col, year_col, value_col)
+    first, last = _years(p, start, end)
     initial = np.log(p.wide[first].to_numpy())
-    growth = (np.log(p.wide[last].to_numpy()) - initial) / span
+    growth = (np.log(p.wide[last].to_numpy()) - initial) / (last - first)
     if np.ptp(growth) == 0 or np.ptp(initial) == 0:
-        msg = (
+        raise InputError(
             f"value_col={p.name!r}: every unit grew alike (or started alike) over "
             f"{first}-{last}; β-convergence and clubs need growth that differs between units."
         )
-        raise InputError(msg)
-    return growth, initial, span
+    return p, (first, last), growth, initial
 
 
 def growth_points(
-    data: pd.DataFrame | Panel,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, *, id_col: str | None = None, year_col: str | None = None,
+    value_col: str | None = None, start: int | None = None, end: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """The points :func:`beta_convergence` fits: each unit's log initial level and growth.
 
-    Returns
-    -------
-    pandas.DataFrame
-        On the units' ids: ``log_initial`` (``ln y_start``) and ``growth`` (``(ln y_end -
-        ln y_start) / T``). ``attrs``: ``start``, ``end``, ``dropped``.
-
+    On the units' ids: ``log_initial`` (``ln y_start``) and ``growth`` (``(ln y_end - ln
+    y_start) / T``); ``attrs``: ``start``, ``end``, ``dropped``.
     """
-    p = _positive_panel(data, id_col, year_col, value_col)
-    first, last = _years(p, start, end)
-    growth, initial, _ = _growth(p, first, last)
+    p, years, growth, initial = _growth(data, id_col, year_col, value_col, start=start, end=end)
+    first, last = years
     out = pd.DataFrame({"log_initial": initial, "growth": growth}, index=p.wide.index)
     out.attrs.update(start=first, end=last, dropped=_dropped(p))
     return out
@@ -516,8 +426,7 @@ def _controls(controls: pd.DataFrame | None, units: pd.Index) -> tuple[np.ndarra
     if controls is None:
         return np.empty((len(units), 0)), []
     if not isinstance(controls, pd.DataFrame) or controls.shape[1] == 0:
-        msg = "controls must be a DataFrame of numeric columns on the units' ids."
-        raise InputError(msg)
+        raise InputError("controls must be a DataFrame of numeric columns on the units' ids.")
     cols = []
     for name in controls.columns:
         col = controls[name]
@@ -548,10 +457,8 @@ def _beta_words(row: dict[str, Any], stat: str) -> tuple[str, str]:
     elif beta > 0 and pv < 0.05:
         finding = f"β = {beta:.4f} ({_p_text(pv)}): richer units grew faster over {period}."
     else:
-        finding = (
-            f"β = {beta:.4f} ({_p_text(pv)}, {stat}): no clear link between initial level "
-            f"and growth over {period}."
-        )
+        finding = (f"β = {beta:.4f} ({_p_text(pv)}, {stat}): no clear link between initial "
+                   f"level and growth over {period}.")  # fmt: skip
     not_shown = (
         "β describes the average unit: a negative β is compatible with a spread that does "
         "not narrow (see sigma_convergence) and with clubs converging apart; it shows "
@@ -560,24 +467,18 @@ def _beta_words(row: dict[str, Any], stat: str) -> tuple[str, str]:
     return finding, not_shown
 
 
-def _coefficients(names: list[str], betas: Any, se: Any, stat: Any, kind: str) -> pd.DataFrame:
-    table = pd.DataFrame(
-        {
-            "coef": np.ravel(betas),
-            "se": np.ravel(se),
-            kind: [float(s[0]) for s in stat],
-            "p": [float(s[1]) for s in stat],
-        },
-        index=pd.Index(names, name="term"),
-    )
-    return table
-
-
-def _summary(
-    model: str, table: pd.DataFrame, p: Panel, years: tuple[int, int], **extra: Any
+def _beta(
+    model: str, p: Panel, years: tuple[int, int], reg: Any, terms: list[str], **extra: Any
 ) -> pd.DataFrame:
+    """A spreg β regression as one row on ``model``, its coefficients in ``attrs``."""
+    kind = "t" if model in ("absolute", "conditional") else "z"
+    table = pd.DataFrame(
+        {"coef": np.ravel(reg.betas), "se": np.ravel(reg.std_err),
+         kind: [float(s[0]) for s in getattr(reg, f"{kind}_stat")],
+         "p": [float(s[1]) for s in getattr(reg, f"{kind}_stat")]},
+        index=pd.Index(terms, name="term"),
+    )  # fmt: skip
     span = years[1] - years[0]
-    kind = "t" if "t" in table else "z"
     coef, se, stat, pv = table.loc["log_initial", ["coef", "se", kind, "p"]].to_numpy(float)
     speed, half = _speed(float(coef), span)
     row: dict[str, Any] = {
@@ -595,57 +496,35 @@ def _summary(
 
 
 def beta_convergence(
-    data: pd.DataFrame | Panel,
-    controls: pd.DataFrame | None = None,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
+    data: pd.DataFrame | Panel, controls: pd.DataFrame | None = None, *, id_col: str | None = None,
+    year_col: str | None = None, value_col: str | None = None, start: int | None = None,
     end: int | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     """β-convergence: average annual log growth on the log initial level (OLS, spreg).
 
-    Absolute without ``controls``; conditional with them (a DataFrame of numeric columns
-    on the units' ids, e.g. industry shares). Growth is ``(ln y_end - ln y_start) / T``;
-    the implied speed is ``λ = -ln(1 + β T) / T`` and the half-life ``ln 2 / λ``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row (``absolute`` or ``conditional``): ``n_units, start, end, years, beta,
-        se, t, p, r2, speed, half_life, finding, not_shown``. ``attrs``:
-        ``coefficients`` (term: ``coef, se, t, p``), ``finding``, ``not_shown``,
-        ``dropped``.
-
+    Absolute without ``controls``; conditional with them (numeric columns on the units'
+    ids, e.g. industry shares). Growth is ``(ln y_end - ln y_start) / T``; the implied
+    speed ``λ = -ln(1 + β T) / T`` and the half-life ``ln 2 / λ``. One row (``absolute``
+    or ``conditional``): ``n_units, start, end, years, beta, se, t, p, r2, speed,
+    half_life, finding, not_shown``; ``attrs``: ``coefficients`` (term: ``coef, se, t,
+    p``), ``finding``, ``not_shown``, ``dropped``.
     """
     import spreg
 
-    p = _positive_panel(data, id_col, year_col, value_col)
-    years = _years(p, start, end)
-    growth, initial, _ = _growth(p, *years)
+    p, years, growth, initial = _growth(data, id_col, year_col, value_col, start=start, end=end)
     extra, names = _controls(controls, p.wide.index)
-    x = np.column_stack([initial, extra])
     with _quiet_spreg():
-        ols = spreg.OLS(growth[:, None], x, name_x=["log_initial", *names])
-    table = _coefficients(["const", "log_initial", *names], ols.betas, ols.std_err,
-                          ols.t_stat, "t")  # fmt: skip
+        ols = spreg.OLS(growth[:, None], np.column_stack([initial, extra]),
+                        name_x=["log_initial", *names])  # fmt: skip
     model = "absolute" if controls is None else "conditional"
-    return _summary(model, table, p, years, r2=float(ols.r2))
+    return _beta(model, p, years, ols, ["const", "log_initial", *names], r2=float(ols.r2))
 
 
 def spatial_beta_convergence(
-    data: pd.DataFrame | Panel,
-    w: WeightsLike,
-    controls: pd.DataFrame | None = None,
-    *,
-    model: str = "lag",
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, w: WeightsLike, controls: pd.DataFrame | None = None, *,
+    model: str = "lag", id_col: str | None = None, year_col: str | None = None,
+    value_col: str | None = None, start: int | None = None, end: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Spatial β-convergence: :func:`beta_convergence`'s regression, by maximum likelihood.
 
     ``model="lag"`` (``spreg.ML_Lag``: neighbours' growth enters, ``rho``) or
@@ -657,23 +536,19 @@ def spatial_beta_convergence(
 
     if model not in ("lag", "error"):
         raise InputError(f"model={model!r}: use 'lag' (spreg.ML_Lag) or 'error' (ML_Error).")
-    p = _positive_panel(data, id_col, year_col, value_col)
-    years = _years(p, start, end)
-    growth, initial, _ = _growth(p, *years)
+    p, years, growth, initial = _growth(data, id_col, year_col, value_col, start=start, end=end)
     extra, names = _controls(controls, p.wide.index)
     lw = _libpysal_w(w, p.wide.index, binary=False)
     lw.transform = "r"
-    x = np.column_stack([initial, extra])
     fit = spreg.ML_Lag if model == "lag" else spreg.ML_Error
     with _quiet_spreg():
-        reg = fit(growth[:, None], x, lw, name_x=["log_initial", *names])
+        reg = fit(growth[:, None], np.column_stack([initial, extra]), lw,
+                  name_x=["log_initial", *names])  # fmt: skip
     spatial = "rho" if model == "lag" else "lambda"
-    terms = ["const", "log_initial", *names, spatial]
-    table = _coefficients(terms, reg.betas, reg.std_err, reg.z_stat, "z")
-    value = float(reg.rho if model == "lag" else reg.lam)
-    return _summary(
-        f"spatial_{model}", table, p, years, pseudo_r2=float(reg.pr2),
-        **{spatial: value, f"{spatial}_p": float(table["p"].to_numpy()[-1])},
+    return _beta(
+        f"spatial_{model}", p, years, reg, ["const", "log_initial", *names, spatial],
+        pseudo_r2=float(reg.pr2), **{spatial: float(reg.rho if model == "lag" else reg.lam),
+                                     f"{spatial}_p": float(reg.z_stat[-1][1])},
         log_likelihood=float(reg.logll), aic=float(reg.aic),
     )  # fmt: skip
 
@@ -700,40 +575,23 @@ def _club_labels(
 
 
 def clubs(
-    data: pd.DataFrame | Panel,
-    *,
-    by: str = "quantile",
-    k: int = 4,
-    w: WeightsLike | None = None,
-    id_col: str | None = None,
-    year_col: str | None = None,
-    value_col: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    permutations: int | None = None,
-    seed: int | None = None,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
+    data: pd.DataFrame | Panel, *, by: str = "quantile", k: int = 4, w: WeightsLike | None = None,
+    id_col: str | None = None, year_col: str | None = None, value_col: str | None = None,
+    start: int | None = None, end: int | None = None, permutations: int | None = None,
+    seed: int | None = None, alpha: float = 0.05,
+) -> pd.DataFrame:  # fmt: skip
     """Convergence clubs: units grouped by their initial level, and each group's path.
 
     ``by="quantile"``: ``k`` quantile classes of the log initial level (mapclassify,
-    ``Q1`` lowest); ``by="lisa"``: the LISA classes of the log initial level under ``w``
-    (:func:`geotool.autocorr.local_stats`; High-High, Low-Low ... Not significant).
-
-    Returns
-    -------
-    pandas.DataFrame
-        On ``club``: ``n_units, log_initial, growth`` (means), ``sigma_start,
-        sigma_end`` (within the club), ``beta`` (within-club OLS slope; NaN below 3
-        units), ``members``. ``attrs``: ``membership`` (unit: club, every unit),
-        ``finding``, ``not_shown``, ``dropped``.
-
+    ``Q1`` lowest); ``by="lisa"``: its LISA classes under ``w``
+    (:func:`geotool.autocorr.local_stats`). On ``club``: ``n_units, log_initial, growth``
+    (means), ``sigma_start, sigma_end`` (within the club), ``beta`` (within-club OLS
+    slope; NaN below 3 units), ``members``; ``attrs``: ``membership`` (unit: club),
+    ``finding``, ``not_shown``, ``dropped``.
     """
     if by not in CLUB_RULES:
         raise InputError(f"by={by!r}: use one of {', '.join(CLUB_RULES)}.")
-    p = _positive_panel(data, id_col, year_col, value_col)
-    years = _years(p, start, end)
-    growth, initial, _ = _growth(p, *years)
+    p, years, growth, initial = _growth(data, id_col, year_col, value_col, start=start, end=end)
     log0 = pd.Series(initial, index=p.wide.index, name=f"log {p.name} {years[0]}")
     labels = _club_labels(log0, by, k=k, w=w, permutations=permutations, seed=seed,
                           alpha=check.alpha(alpha))  # fmt: skip
@@ -741,7 +599,19 @@ def clubs(
                           "end": np.log(p.wide[years[1]].to_numpy())})  # fmt: skip
     rows = {club: _club_row(part) for club, part in frame.groupby("club", sort=True)}
     out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("club")
-    out.attrs.update(_club_words(out, by, years), membership=labels.to_dict(), dropped=_dropped(p))
+    growth_ = out["growth"]
+    finding = (
+        f"Of {len(out)} clubs by {by} of the {years[0]} level, {growth_.idxmax()} grew "
+        f"fastest ({growth_.max():.2%} a year) and {growth_.idxmin()} slowest "
+        f"({growth_.min():.2%}) over {years[0]}-{years[1]}."
+    )
+    not_shown = (
+        "Clubs are drawn from the initial level, not estimated (no Phillips-Sul test): "
+        "they show how groups' paths differ, not that each converges to its own steady "
+        "state."
+    )
+    out.attrs.update(finding=finding, not_shown=not_shown, membership=labels.to_dict(),
+                     dropped=_dropped(p))  # fmt: skip
     return out
 
 
@@ -756,18 +626,3 @@ def _club_row(part: pd.DataFrame) -> dict[str, Any]:
         "sigma_end": part["end"].std(ddof=0), "beta": beta,
         "members": ", ".join(str(u) for u in part.index),
     }  # fmt: skip
-
-
-def _club_words(out: pd.DataFrame, by: str, years: tuple[int, int]) -> dict[str, str]:
-    growth = out["growth"]
-    finding = (
-        f"Of {len(out)} clubs by {by} of the {years[0]} level, {growth.idxmax()} grew "
-        f"fastest ({growth.max():.2%} a year) and {growth.idxmin()} slowest "
-        f"({growth.min():.2%}) over {years[0]}-{years[1]}."
-    )
-    not_shown = (
-        "Clubs are drawn from the initial level, not estimated (no Phillips-Sul test): "
-        "they show how groups' paths differ, not that each converges to its own steady "
-        "state."
-    )
-    return {"finding": finding, "not_shown": not_shown}

@@ -46,21 +46,10 @@ if TYPE_CHECKING:
     from libpysal.weights import W
 
 __all__ = [
-    "CLASS_RULES",
-    "QUADRANTS",
-    "Panel",
-    "analyse",
-    "class_centres",
-    "lisa_markov",
-    "markov",
-    "mobility_table",
-    "moran_by_year",
-    "panel",
-    "rank_mobility",
-    "report_tables",
-    "spatial_markov",
-    "transition_table",
-]
+    "CLASS_RULES", "QUADRANTS", "Panel", "analyse", "class_centres", "lisa_markov", "markov",
+    "mobility_table", "moran_by_year", "panel", "rank_mobility", "report_tables",
+    "spatial_markov", "transition_table",
+]  # fmt: skip
 
 #: How quantile classes are cut: over all years at once, or year by year.
 CLASS_RULES = ("pooled", "yearly")
@@ -72,16 +61,9 @@ QUADRANTS = ("HH", "LH", "LL", "HL")
 class Panel:
     """A checked, balanced panel of one variable.
 
-    Attributes
-    ----------
-    wide : pandas.DataFrame
-        float64, units as rows, years as ascending ``int`` columns; every cell finite.
-    dropped : pandas.DataFrame
-        The units set aside, on their ids: ``missing_years`` (e.g. ``"2019, 2020"``)
-        and ``reason``.
-    name : str
-        The variable's name, for titles and sentences.
-
+    ``wide``: float64, units as rows, years as ascending ``int`` columns, every cell
+    finite; ``dropped``: the units set aside, on their ids (``missing_years`` such as
+    ``"2019, 2020"``, ``reason``); ``name``: the variable's, for titles and sentences.
     """
 
     wide: pd.DataFrame
@@ -95,10 +77,12 @@ class Panel:
 
 
 def _dropped(units: list[Any], missing: list[str], reason: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"missing_years": missing, "reason": [reason] * len(units)},
-        index=pd.Index(units, dtype="object", name="unit"),
-    )
+    return pd.DataFrame({"missing_years": missing, "reason": [reason] * len(units)},
+                        index=pd.Index(units, dtype="object", name="unit"))  # fmt: skip
+
+
+def _rows(index: pd.Index, where: np.ndarray) -> str:
+    return listing([str(i) for i in index[where]], limit=5)
 
 
 def _numbers(series: pd.Series, name: str) -> pd.Series:
@@ -110,65 +94,44 @@ def _numbers(series: pd.Series, name: str) -> pd.Series:
     else:
         text = series.map(lambda v: v.strip() if isinstance(v, str) else v)
         out = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype("float64")
-        bad = out.isna() & text.notna() & (text != "")
+        bad = (out.isna() & text.notna() & (text != "")).to_numpy()
         if bad.any():
-            labels = listing([str(i) for i in series.index[bad.to_numpy()]], limit=5)
-            msg = (
+            raise InputError(
                 f"{name}: {int(bad.sum()):,} value(s) are not numbers (e.g. "
-                f"{short(series[bad].iloc[0], 30)!r} at rows {labels}); fix or remove them."
+                f"{short(series[bad].iloc[0], 30)!r} at rows {_rows(series.index, bad)}); "
+                "fix or remove them."
             )
-            raise InputError(msg)
     infinite = np.isinf(out.to_numpy())
     if infinite.any():
-        labels = listing([str(i) for i in series.index[infinite]], limit=5)
-        msg = f"{name}: {int(infinite.sum()):,} value(s) are infinite at rows {labels}; fix them."
-        raise InputError(msg)
+        raise InputError(f"{name}: {int(infinite.sum()):,} value(s) are infinite at rows "
+                         f"{_rows(series.index, infinite)}; fix them.")  # fmt: skip
     return out
 
 
 def _years_or_error(labels: pd.Series, name: str, what: str) -> pd.Series:
     years, rejected = check.year_labels(labels, name)
     if len(rejected):
-        shown = "; ".join(
-            f"{short(label, 20)}: {reason}"
-            for label, reason in zip(rejected.index[:5], rejected["reason"][:5], strict=True)
-        )
+        shown = "; ".join(f"{short(label, 20)}: {reason}" for label, reason in
+                          zip(rejected.index[:5], rejected["reason"][:5], strict=True))
         more = f" and {len(rejected) - 5:,} more" if len(rejected) > 5 else ""
-        msg = (
+        raise InputError(
             f"{name}: {len(rejected):,} {what} do not hold a year ({shown}{more}); give "
-            "four-digit years such as 2020, '2020' or '2020年', or remove those "
-            f"{what}."
-        )
-        raise InputError(msg)
+            f"four-digit years such as 2020, '2020' or '2020年', or remove those {what}."
+        )  # fmt: skip
     return years
 
 
 def panel(
-    data: pd.DataFrame,
-    *,
-    id_col: str | None = None,
-    year_col: str | None = None,
+    data: pd.DataFrame, *, id_col: str | None = None, year_col: str | None = None,
     value_col: str | None = None,
-) -> Panel:
+) -> Panel:  # fmt: skip
     """Check a long or wide table of one variable over years; keep the balanced panel.
 
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        Long (give ``year_col`` and ``value_col``) or wide (years as columns, neither).
-    id_col : str, optional
-        The units' ids; default the index.
-    year_col, value_col : str, optional
-        The year and value columns of a long table.
+    Long: give ``year_col`` and ``value_col``; wide (years as columns): neither.
+    ``id_col`` names the units' ids (default the index). :class:`InputError` for labels
+    that are not years, a unit with two values for one year, text that is not a number,
+    infinite values, unknown columns, fewer than two years or units.
 
-    Raises
-    ------
-    InputError
-        Labels that are not years, a unit with two values for one year, text that is
-        not a number, infinite values, unknown columns, fewer than two years or units.
-
-    Examples
-    --------
     >>> long = pd.DataFrame({"id": ["a", "a", "b", "b", "c"],
     ...                      "year": ["2019", "2020年", 2019, 2020.0, 2019],
     ...                      "GDP": [1.0, 2.0, 3.0, 4.0, 5.0]})
@@ -177,7 +140,6 @@ def panel(
     {'a': {2019: 1.0, 2020: 2.0}, 'b': {2019: 3.0, 2020: 4.0}}
     >>> p.dropped["missing_years"].tolist()
     ['2020']
-
     """
     if not isinstance(data, pd.DataFrame):
         msg = f"data must be a pandas DataFrame (long or wide), got {type(data).__name__}."
@@ -185,17 +147,13 @@ def panel(
     named = {"id_col": id_col, "year_col": year_col, "value_col": value_col}
     unknown = [f"{k}={v!r}" for k, v in named.items() if v is not None and v not in data.columns]
     if unknown:
-        msg = (
-            f"{', '.join(unknown)}: not a column of data; the columns are "
-            f"{listing([str(c) for c in data.columns], limit=8)}."
-        )
-        raise InputError(msg)
+        raise InputError(f"{', '.join(unknown)}: not a column of data; the columns are "
+                         f"{listing([str(c) for c in data.columns], limit=8)}.")  # fmt: skip
     if (year_col is None) != (value_col is None):
-        msg = (
+        raise InputError(
             f"year_col={year_col!r}, value_col={value_col!r}: a long table needs both (the "
             "year and the value columns); a wide one (years as columns) neither."
         )
-        raise InputError(msg)
     frame = data.set_index(id_col) if id_col is not None else data
     if year_col is not None and value_col is not None:
         return _balanced(_from_long(frame, year_col, value_col), str(value_col))
@@ -212,11 +170,8 @@ def _from_long(frame: pd.DataFrame, year_col: str, value_col: str) -> pd.DataFra
     if twice.any():
         pairs = long.loc[twice, ["unit", "year"]].drop_duplicates().head(5)
         shown = ", ".join(f"{short(u, 20)} in {y}" for u, y in pairs.itertuples(index=False))
-        msg = (
-            f"year_col={year_col!r}: {int(twice.sum()):,} rows give a unit two values for "
-            f"one year ({shown}); keep one row per unit and year."
-        )
-        raise InputError(msg)
+        raise InputError(f"year_col={year_col!r}: {int(twice.sum()):,} rows give a unit two "
+                         f"values for one year ({shown}); keep one row per unit and year.")
     return long.pivot(index="unit", columns="year", values="value")  # noqa: PD010
 
 
@@ -224,13 +179,10 @@ def _from_wide(frame: pd.DataFrame) -> pd.DataFrame:
     """Units x years from one column per year, the labels read as years."""
     years = _years_or_error(pd.Series(list(frame.columns)), "data", "columns")
     if years.duplicated().any():
-        same = [
-            str(c) for c, d in zip(frame.columns, years.duplicated(keep=False), strict=True) if d
-        ]
-        msg = (
-            f"data: columns {listing(same, limit=6)} name the same year; keep one column per year."
-        )
-        raise InputError(msg)
+        same = [str(c) for c, d in zip(frame.columns, years.duplicated(keep=False), strict=True)
+                if d]  # fmt: skip
+        raise InputError(f"data: columns {listing(same, limit=6)} name the same year; keep "
+                         "one column per year.")  # fmt: skip
     return pd.DataFrame(
         {int(y): _numbers(frame[c], f"data[{short(c, 20)!r}]") for c, y in
          zip(frame.columns, years, strict=True)},
@@ -242,8 +194,7 @@ def _balanced(wide: pd.DataFrame, name: str) -> Panel:
     """The units with a value in every year; the others in ``dropped``, logged."""
     if wide.index.has_duplicates:
         dup = listing([str(u) for u in wide.index[wide.index.duplicated()].unique()], limit=5)
-        msg = f"data: units {dup} have more than one row; keep one row per unit."
-        raise InputError(msg)
+        raise InputError(f"data: units {dup} have more than one row; keep one row per unit.")
     wide = wide.reindex(columns=sorted(wide.columns))
     wide.columns = pd.Index([int(c) for c in wide.columns], name="year")
     wide.index.name = "unit"
@@ -253,26 +204,20 @@ def _balanced(wide: pd.DataFrame, name: str) -> Panel:
     dropped = _dropped(list(wide.index[incomplete]), gaps, "no value in some years")
     balanced = wide.loc[~incomplete].astype("float64")
     if len(dropped):
-        log(
-            f"Panel of {name}: {len(dropped):,} of {len(wide):,} units lack a value in some "
+        log(f"Panel of {name}: {len(dropped):,} of {len(wide):,} units lack a value in some "
             f"years and are left out of the balanced panel "
-            f"({listing([str(u) for u in dropped.index], limit=5)}).",
-            logging.WARNING,
-        )
+            f"({listing([str(u) for u in dropped.index], limit=5)}).", logging.WARNING)
     steps = np.diff(np.asarray(wide.columns, dtype=int))
     if len(steps) and (steps != steps[0]).any():
-        log(
-            f"Panel of {name}: the years {list(map(int, wide.columns))} are not evenly spaced; "
+        log(f"Panel of {name}: the years {list(map(int, wide.columns))} are not evenly spaced; "
             "transitions are counted between consecutive observed years, whatever the gap.",
-            logging.WARNING,
-        )
+            logging.WARNING)  # fmt: skip
     if balanced.shape[1] < 2 or len(balanced) < 2:
-        msg = (
+        raise InputError(
             f"The balanced panel of {short(name, 40)} has {len(balanced):,} unit(s) and "
             f"{balanced.shape[1]} year(s) ({len(dropped):,} units dropped for missing years); "
             "change over time needs at least two units with values in at least two years."
         )
-        raise InputError(msg)
     return Panel(wide=balanced, dropped=dropped, name=name)
 
 
@@ -322,15 +267,13 @@ def _aligned(p: Panel, w: WeightsLike) -> tuple[np.ndarray, Weights, pd.DataFram
     if lonely.any():
         weights = _restricted(weights, ~lonely)
     if len(weights.ids) < 4:
-        msg = (
+        raise InputError(
             f"w: only {len(weights.ids)} units in common with the panel (panel ids such as "
             f"{listing(units[:3].tolist())}, weights ids such as "
             f"{listing(as_weights(w).ids[:3].tolist())}); need at least 4: build w on the "
             "panel's units, with ids of the same type (text adcodes, not numbers)."
         )
-        raise InputError(msg)
-    y = p.wide.reindex(weights.ids).to_numpy(dtype=float)
-    return y, weights, dropped
+    return p.wide.reindex(weights.ids).to_numpy(dtype=float), weights, dropped
 
 
 def _check_k(k: object, name: str) -> int:
@@ -366,17 +309,15 @@ def _quantile_classes(
         cuts = np.asarray(q.bins, dtype=float)
         if len(cuts) < k:
             where = "over all years" if pooled else f"in {label}"
-            msg = (
+            raise InputError(
                 f"{name}={k}: the values {where} have only {len(cuts)} distinct quantile "
                 f"cut-offs (many equal values), too few for {k} classes; use {name}="
                 f"{len(cuts)} or fewer, or a variable with fewer ties."
             )
-            raise InputError(msg)
         ids.append(np.asarray(q.yb, dtype=np.int64))
         lower = np.concatenate([[block.min()], cuts[:-1]])
-        rows += [
-            {"year": label, "class": c + 1, "lower": lower[c], "upper": cuts[c]} for c in range(k)
-        ]
+        rows += [{"year": label, "class": c + 1, "lower": lower[c], "upper": cuts[c]}
+                 for c in range(k)]  # fmt: skip
     return (ids[0].reshape(y.shape) if pooled else np.column_stack(ids)), pd.DataFrame(rows)
 
 
@@ -437,9 +378,8 @@ def _steady_state(p: np.ndarray) -> tuple[np.ndarray, str]:
 
 def _matrix(values: np.ndarray, labels: list[Any]) -> pd.DataFrame:
     """A transition table: ``from`` classes as rows, ``to`` classes as columns."""
-    return pd.DataFrame(
-        values, index=pd.Index(labels, name="from"), columns=pd.Index(labels, name="to")
-    )
+    index, columns = pd.Index(labels, name="from"), pd.Index(labels, name="to")
+    return pd.DataFrame(values, index=index, columns=columns)
 
 
 def _tables(counts: np.ndarray, p: np.ndarray, labels: list[Any]) -> dict[str, Any]:
@@ -458,29 +398,15 @@ def _tables(counts: np.ndarray, p: np.ndarray, labels: list[Any]) -> dict[str, A
 
 
 def moran_by_year(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    permutations: int | None = None,
+    data: Panel | pd.DataFrame, w: WeightsLike, *, permutations: int | None = None,
     seed: int | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     """Global Moran's I of each year over the same units (comparable across years).
 
-    Parameters
-    ----------
-    data : Panel or pandas.DataFrame
-        A :class:`Panel`, or a wide frame (units x years).
-    w : Weights, libpysal.graph.Graph or libpysal.weights.W
-        Weights over (at least) the panel's units.
-    permutations, seed : int, optional
-        As :func:`geotool.autocorr.global_stats` (the same relabellings every year).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per year: ``year, moran_i, expected, z_rand, p_rand`` (two-sided),
-        ``p_sim`` (folded), ``n, permutations, seed, weights``.
-
+    ``data``: a :class:`Panel` or a wide frame (units x years); ``w``: weights over (at
+    least) its units; ``permutations``, ``seed`` as :func:`geotool.autocorr.global_stats`
+    (the same relabellings every year). One row per year: ``year, moran_i, expected,
+    z_rand, p_rand`` (two-sided), ``p_sim`` (folded), ``n, permutations, seed, weights``.
     """
     p = _as_panel(data)
     y, weights, _ = _aligned(p, w)
@@ -495,11 +421,7 @@ def moran_by_year(
 
 
 def class_centres(
-    data: Panel | pd.DataFrame,
-    pos: pd.DataFrame,
-    *,
-    k: int = 5,
-    classes: str = "pooled",
+    data: Panel | pd.DataFrame, pos: pd.DataFrame, *, k: int = 5, classes: str = "pooled"
 ) -> pd.DataFrame:
     """Mean centre of each quantile class per year and its shift from the year before.
 
@@ -509,16 +431,10 @@ def class_centres(
     shift_bearing_deg``.
     """
     p = _as_panel(data)
-    k = _check_k(k, "k")
-    rule = _check_rule(classes)
-    ids, _ = _quantile_classes(p.wide.to_numpy(), k, rule, "k", p.years)
-    table = pd.DataFrame(
-        {
-            "unit": np.repeat(p.wide.index.to_numpy(), len(p.years)),
-            "year": np.tile(p.years, len(p.wide)),
-            "tier": ids.ravel() + 1,
-        }
-    )
+    ids, _ = _quantile_classes(p.wide.to_numpy(), _check_k(k, "k"), _check_rule(classes), "k",
+                               p.years)  # fmt: skip
+    table = pd.DataFrame({"unit": np.repeat(p.wide.index.to_numpy(), len(p.years)),
+                          "year": np.tile(p.years, len(p.wide)), "tier": ids.ravel() + 1})
     out = yearly_centres(table, pos, year_col="year", id_col="unit")
     return out.rename(columns={"tier": "class"})
 
@@ -541,58 +457,32 @@ def _spatial_tau_row(
     p_sim = math.nan
     if sims is not None and math.isfinite(tau_near):
         p_sim = float(folded_pvalue(np.array([tau_near]), sims[None, :])[0])
-    return {
-        "pairs_neighbours": int(st.pairs_spatial),
-        "concordant_neighbours": int(st.concordant_spatial),
-        "discordant_neighbours": int(st.discordant_spatial),
-        "tau_neighbours": tau_near,
-        "tau_others": others,
-        "p_sim_neighbours": p_sim,
-    }
+    return {"pairs_neighbours": int(st.pairs_spatial),
+            "concordant_neighbours": int(st.concordant_spatial),
+            "discordant_neighbours": int(st.discordant_spatial), "tau_neighbours": tau_near,
+            "tau_others": others, "p_sim_neighbours": p_sim}  # fmt: skip
 
 
 def rank_mobility(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike | None = None,
-    *,
-    span: str = "both",
-    permutations: int | None = None,
-    seed: int | None = None,
-) -> pd.DataFrame:
+    data: Panel | pd.DataFrame, w: WeightsLike | None = None, *, span: str = "both",
+    permutations: int | None = None, seed: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Kendall's tau-b between years (giddy's ``Tau``) and, with weights, its spatial split.
 
-    A tau near 1 means little rank mobility. With ``w`` the pairs of units are split
-    into **neighbours** (giddy's ``SpatialTau`` on the symmetrised binary links, so
-    knn's one-way links count) and **others** (Rey 2004): ``tau_neighbours`` below
-    ``tau_others`` means rank exchanges are local. ``p_sim_neighbours`` relocates the
-    units' values at random, as giddy, with geotool's seeded engine: giddy's loop
-    takes 0.69 s CPU per pair of years on the 345 prefectures (0.03 s here for five)
-    and draws from numpy's global generator.
-
-    Parameters
-    ----------
-    data, w
-        As :func:`moran_by_year`; without ``w``, no spatial decomposition.
-    span : {"both", "consecutive", "first_last"}
-        Each year with the next, the first with the last, or both (the first-last row
-        added when there are more than two years).
-    permutations, seed : int, optional
-        For ``p_sim_neighbours``; defaults from :mod:`geotool.settings`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per pair of years: ``year_from, year_to, n, tau, p_norm`` (scipy's
-        two-sided ``kendalltau``), ``concordant, discordant`` and, with ``w``:
-        ``pairs_neighbours, concordant_neighbours, discordant_neighbours,
-        tau_neighbours, tau_others, p_sim_neighbours``.
-
+    A tau near 1 means little rank mobility. ``span``: ``consecutive`` years,
+    ``first_last``, or ``both`` (first-last added past two years). With ``w``, pairs of
+    units split into neighbours (giddy's ``SpatialTau`` on symmetrised binary links) and
+    others (Rey 2004): ``tau_neighbours`` below ``tau_others`` means local exchanges.
+    ``p_sim_neighbours`` relocates values with geotool's seeded engine: giddy's loop takes
+    0.69 s CPU per pair of years on the 345 prefectures (0.03 s here for five) and draws
+    from numpy's global generator. Columns: ``year_from, year_to, n, tau, p_norm``
+    (scipy's ``kendalltau``), ``concordant, discordant`` and, with ``w``,
+    ``pairs_/concordant_/discordant_/tau_neighbours, tau_others, p_sim_neighbours``.
     """
     from giddy.rank import SpatialTau, Tau
 
     if span not in ("both", "consecutive", "first_last"):
-        msg = f"span={short(span, 30)}: use 'both', 'consecutive' or 'first_last'."
-        raise InputError(msg)
+        raise InputError(f"span={short(span, 30)}: use 'both', 'consecutive' or 'first_last'.")
     p = _as_panel(data)
     y = p.wide.to_numpy(dtype=float)
     last = len(p.years) - 1
@@ -607,14 +497,10 @@ def rank_mobility(
         with np.errstate(divide="ignore", invalid="ignore"):  # a flat year: giddy's 0 / 0
             st = Tau(x0, x1) if w is None else SpatialTau(x0, x1, near)
         row: dict[str, Any] = {
-            "year_from": p.years[j0],
-            "year_to": p.years[j1],
-            "n": len(x0),
-            "tau": float(st.tau),
-            "p_norm": float(stats.kendalltau(x0, x1).pvalue),
-            "concordant": int(st.concordant),
-            "discordant": int(st.discordant),
-        }
+            "year_from": p.years[j0], "year_to": p.years[j1], "n": len(x0),
+            "tau": float(st.tau), "p_norm": float(stats.kendalltau(x0, x1).pvalue),
+            "concordant": int(st.concordant), "discordant": int(st.discordant),
+        }  # fmt: skip
         if w is not None:
             row |= _spatial_tau_row(st, x0, x1, upper, None if sims is None else sims[r])
         rows.append(row)
@@ -629,20 +515,17 @@ def _neighbour_pairs(
     b = weights.binary()
     links = ((b + b.T) > 0).astype(float).tocsr()
     upper = sp.triu(links, k=1).tocoo()
-    near = _libpysal_w(links)
     perms = settings.permutations if permutations is None else permutations
     perms = check.permutations(perms, n_units=len(y))
     rng = rng_for(check.seed(settings.seed if seed is None else seed), "spatial_tau")
-    return y, near, upper, _spatial_tau_sims(y, pairs, upper, perms, rng) if perms else None
+    sims = _spatial_tau_sims(y, pairs, upper, perms, rng) if perms else None
+    return y, _libpysal_w(links), upper, sims
 
 
 def _spatial_tau_sims(
-    y: np.ndarray,
-    pairs: list[tuple[int, int]],
-    links: sp.coo_matrix,
-    permutations: int,
+    y: np.ndarray, pairs: list[tuple[int, int]], links: sp.coo_matrix, permutations: int,
     rng: np.random.Generator,
-) -> np.ndarray:
+) -> np.ndarray:  # fmt: skip
     """Tau over the neighbouring pairs ``links`` after random relocations, ``(pairs, P)``.
 
     Whether a relocated pair is concordant depends only on the two units moved there,
@@ -671,43 +554,23 @@ def _spatial_tau_sims(
     return sims
 
 
-def markov(
-    data: Panel | pd.DataFrame,
-    *,
-    k: int = 5,
-    classes: str = "pooled",
-) -> dict[str, Any]:
+def markov(data: Panel | pd.DataFrame, *, k: int = 5, classes: str = "pooled") -> dict[str, Any]:
     """Quantile-class Markov chain: giddy's ``Markov``, steady state and Shorrocks' index.
 
-    Parameters
-    ----------
-    data : Panel or pandas.DataFrame
-        A :class:`Panel`, or a wide frame (units x years).
-    k : int, default 5
-        Number of quantile classes.
-    classes : {"pooled", "yearly"}
-        Cut-offs over all years, or per year (relative positions).
+    ``k`` quantile classes, cut over all years (``pooled``) or per year (``yearly``:
+    relative positions). Returns ``counts`` and ``probabilities`` (``from`` x ``to``; NaN
+    rows where no unit started), ``steady_state`` (NaN when not unique;
+    ``steady_state_note`` says why), ``shorrocks`` (0: nobody moves), ``classes`` (units
+    x years, 1..k), ``cutoffs``, ``k``, ``rule``, ``moves``, ``dropped``, ``sentence``.
 
-    Returns
-    -------
-    dict
-        ``counts`` and ``probabilities`` (``from`` x ``to``; NaN rows where no unit
-        started), ``steady_state`` (NaN when not unique; ``steady_state_note`` says
-        why), ``shorrocks`` (0: nobody moves), ``classes`` (units x years, 1..k),
-        ``cutoffs``, ``k``, ``rule``, ``moves``, ``dropped`` and ``sentence``.
-
-    Examples
-    --------
     >>> wide = pd.DataFrame({"2018": [1.0, 2.0, 3.0, 4.0], "2019年": [2.0, 1.0, 3.0, 4.0]})
     >>> markov(wide, k=2)["counts"].to_numpy().tolist()
     [[2.0, 0.0], [0.0, 2.0]]
-
     """
     from giddy.markov import Markov
 
     p = _as_panel(data)
-    k = _check_k(k, "k")
-    rule = _check_rule(classes)
+    k, rule = _check_k(k, "k"), _check_rule(classes)
     ids, cutoffs = _quantile_classes(p.wide.to_numpy(), k, rule, "k", p.years)
     chain = Markov(ids, classes=np.arange(k), summary=False)
     out = _tables(chain.transitions, chain.p, list(range(1, k + 1)))
@@ -715,17 +578,13 @@ def markov(
     stay = float(np.trace(chain.transitions)) / moves
     return out | {
         "classes": pd.DataFrame(ids + 1, index=p.wide.index, columns=p.wide.columns),
-        "cutoffs": cutoffs,
-        "k": k,
-        "rule": rule,
-        "moves": moves,
-        "dropped": p.dropped,
+        "cutoffs": cutoffs, "k": k, "rule": rule, "moves": moves, "dropped": p.dropped,
         "sentence": (
             f"Of {moves:,} year-to-year transitions of {p.name} between {k} quantile "
             f"classes ({rule} cut-offs), {stay:.0%} stayed in their class (Shorrocks "
             f"mobility index {out['shorrocks']:.2f}; 0 = no mobility)."
         ),
-    }
+    }  # fmt: skip
 
 
 def _verdict(p_value: float, alpha: float, found: str, not_found: str) -> str:
@@ -741,42 +600,19 @@ def _test(chain: str, statistic: str, value: float, dof: int) -> dict[str, Any]:
 
 
 def spatial_markov(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    k: int = 5,
-    m: int | None = None,
-    classes: str = "pooled",
-    alpha: float = 0.05,
-) -> dict[str, Any]:
+    data: Panel | pd.DataFrame, w: WeightsLike, *, k: int = 5, m: int | None = None,
+    classes: str = "pooled", alpha: float = 0.05,
+) -> dict[str, Any]:  # fmt: skip
     """Spatial Markov chain (Rey 2001): transitions conditional on the neighbours' class.
 
-    giddy's ``Spatial_Markov``: a unit's move is counted in the matrix of its lag's
-    class; Bickenbach and Bode's Q and LR and giddy's chi-square test whether the
-    ``m`` conditional matrices equal the pooled one.
-
-    Parameters
-    ----------
-    data, w
-        As :func:`moran_by_year`.
-    k : int, default 5
-        Quantile classes of the values.
-    m : int, optional
-        Quantile classes of the spatial lags; default ``k``.
-    classes : {"pooled", "yearly"}
-        Cut-offs over all years, or per year.
-    alpha : float, default 0.05
-        Significance level of the sentence.
-
-    Returns
-    -------
-    dict
-        ``counts``, ``probabilities`` (indexed by ``(lag_class, from)``, one column per
-        ``to``), ``pooled`` (:func:`markov`'s tables), ``tests`` (``Q, LR, chi2``:
-        ``statistic, value, dof, p``), ``chi2_by_lag``, ``steady_state`` (lag class x
-        class), ``classes``, ``lag_classes``, ``cutoffs``, ``lag_cutoffs``, ``k``,
-        ``m``, ``rule``, ``alpha``, ``dropped`` and ``sentence``.
-
+    giddy's ``Spatial_Markov``: a unit's move is counted in the matrix of its lag's class
+    (``m`` quantile classes of the lags, default ``k``); Bickenbach and Bode's Q and LR and
+    giddy's chi-square test whether the ``m`` matrices equal the pooled one; ``alpha`` is
+    the sentence's level. Returns ``counts``, ``probabilities`` (indexed by
+    ``(lag_class, from)``, a column per ``to``), ``pooled`` (:func:`markov`'s tables),
+    ``tests`` (``Q, LR, chi2``: ``statistic, value, dof, p``), ``chi2_by_lag``,
+    ``steady_state`` (lag class x class), ``classes``, ``lag_classes``, ``cutoffs``,
+    ``lag_cutoffs``, ``k``, ``m``, ``rule``, ``alpha``, ``dropped`` and ``sentence``.
     """
     from giddy.markov import Spatial_Markov
 
@@ -795,114 +631,67 @@ def spatial_markov(
     labels = list(range(1, k + 1))
     index = pd.MultiIndex.from_product([range(1, m + 1), labels], names=["lag_class", "from"])
     columns = pd.Index(labels, name="to")
-    tests, by_lag = _homogeneity_tests(sm, k, m)
+    tests = pd.DataFrame([
+        _test("spatial_markov", "Q", float(sm.Q), int(sm.dof_hom)),
+        _test("spatial_markov", "LR", float(sm.LR), int(sm.dof_hom)),
+        _test("spatial_markov", "chi2", float(sm.x2), m * (k - 1) ** 2),  # giddy: k (k - 1)^2
+    ])  # fmt: skip
+    by_lag = pd.DataFrame([{"lag_class": r + 1, "chi2": float(x2), "dof": int(d),
+                            "p": _chi2_p(x2, int(d))} for r, (x2, _, d) in enumerate(sm.chi2)])
     years = p.wide.columns
+    steady = np.vstack([_steady_state(probs[r])[0] for r in range(m)])
     return {
         "counts": pd.DataFrame(sm.T.reshape(m * k, k), index=index, columns=columns),
         "probabilities": pd.DataFrame(probs.reshape(m * k, k), index=index, columns=columns),
         "pooled": _tables(sm.transitions, sm.p, labels),
         "tests": tests,
         "chi2_by_lag": by_lag,
-        "steady_state": pd.DataFrame(
-            np.vstack([_steady_state(probs[r])[0] for r in range(m)]),
-            index=pd.Index(range(1, m + 1), name="lag_class"),
-            columns=pd.Index(labels, name="class"),
-        ),
+        "steady_state": pd.DataFrame(steady, index=pd.Index(range(1, m + 1), name="lag_class"),
+                                     columns=pd.Index(labels, name="class")),
         "classes": pd.DataFrame(sm.class_ids + 1, index=weights.ids, columns=years),
         "lag_classes": pd.DataFrame(sm.lclass_ids + 1, index=weights.ids, columns=years),
-        "cutoffs": cutoffs,
-        "lag_cutoffs": lag_cutoffs,
-        "k": k,
-        "m": m,
-        "rule": rule,
-        "alpha": alpha,
-        "dropped": dropped,
+        "cutoffs": cutoffs, "lag_cutoffs": lag_cutoffs, "k": k, "m": m, "rule": rule,
+        "alpha": alpha, "dropped": dropped,
         "sentence": _spatial_sentence(p, k, len(y), tests.iloc[0], alpha),
-    }
-
-
-def _homogeneity_tests(sm: Any, k: int, m: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``Q``, ``LR`` and ``chi2`` of giddy's ``Spatial_Markov``, and ``chi2`` by lag class."""
-    dof = int(sm.dof_hom)
-    tests = pd.DataFrame(
-        [
-            _test("spatial_markov", "Q", float(sm.Q), dof),
-            _test("spatial_markov", "LR", float(sm.LR), dof),
-            # giddy: k (k - 1)^2
-            _test("spatial_markov", "chi2", float(sm.x2), m * (k - 1) ** 2),
-        ]
-    )
-    by_lag = pd.DataFrame(
-        [
-            {"lag_class": r + 1, "chi2": float(x2), "dof": int(d), "p": _chi2_p(x2, int(d))}
-            for r, (x2, _, d) in enumerate(sm.chi2)
-        ]
-    )
-    return tests, by_lag
+    }  # fmt: skip
 
 
 def _spatial_sentence(p: Panel, k: int, n: int, q: pd.Series, alpha: float) -> str:
     """What the Q test says about moves and neighbours: association, never cause."""
     found = math.isfinite(q["p"]) and q["p"] <= alpha
     verdict = _verdict(
-        q["p"],
-        alpha,
+        q["p"], alpha,
         "is associated with its neighbours' class: the transition probabilities differ "
         "between neighbourhoods",
         "shows no detectable dependence on its neighbours' class: the transition "
         "probabilities are consistent with being the same in every neighbourhood",
-    )
+    )  # fmt: skip
     return (
         f"A unit's move up or down the {k} quantile classes of {p.name} {verdict} "
         f"(Q = {q['value']:.1f}, dof {int(q['dof'])}, p = {q['p']:.3g}, α = {alpha:g}; "
         f"{n:,} units, {p.years[0]}-{p.years[-1]}). "
-        + (
-            "This is an association between a unit's moves and its surroundings, not "
-            "evidence that neighbours cause them."
-            if found
-            else "It does not show that neighbours are irrelevant, only that these data "
-            "cannot tell their influence from chance."
-        )
-    )
+        + ("This is an association between a unit's moves and its surroundings, not "
+           "evidence that neighbours cause them." if found
+           else "It does not show that neighbours are irrelevant, only that these data "
+           "cannot tell their influence from chance.")
+    )  # fmt: skip
 
 
 def lisa_markov(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    alpha: float = 0.05,
-    permutations: int = 0,
+    data: Panel | pd.DataFrame, w: WeightsLike, *, alpha: float = 0.05, permutations: int = 0,
     seed: int | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Transitions between LISA quadrants, and whether a unit's move follows its neighbours'.
 
-    giddy's ``LISA_Markov`` (quadrants as esda's ``Moran_Local`` ``q``, every unit
-    counted). The test compares the transitions with those expected if a unit's own
-    move and its neighbours' were independent Markov chains (Rey, Murray and Anselin
-    2011): giddy's ``chi_2`` builds those chains on the transposed panel (years as
-    units), so here they are giddy's ``Markov`` on the panel as it is, and the
-    statistic giddy's ``chi2``. With ``permutations``, each year's local Moran
-    (:func:`geotool.autocorr.local_stats`, seeded) marks the significant unit-years.
-
-    Parameters
-    ----------
-    data, w
-        As :func:`moran_by_year`.
-    alpha : float, default 0.05
-        Significance level of the sentence and of the local p-values.
-    permutations, seed : int, optional
-        Of the yearly local Moran p-values (0 permutations, the default: none).
-
-    Returns
-    -------
-    dict
-        ``counts``, ``probabilities``, ``expected`` (``from`` x ``to`` over
-        :data:`QUADRANTS`), ``steady_state``, ``steady_state_note``, ``tests``,
-        ``quadrants`` (units x years), ``moves`` (``unit, year_from, year_to, from,
-        to`` and, with permutations, ``significant_from, significant_to``); with
-        permutations ``significant`` and ``significant_counts``; ``alpha``,
-        ``permutations``, ``dropped`` and ``sentence``.
-
+    giddy's ``LISA_Markov`` (esda's quadrants, every unit counted). The test compares the
+    moves with those expected were a unit's own high/low chain and its neighbours'
+    independent (Rey, Murray and Anselin 2011): giddy's ``chi_2`` builds those chains on
+    the transposed panel, so here they are giddy's ``Markov`` on the panel as it is. With
+    ``permutations`` (seeded), yearly local Moran marks significant unit-years. Returns
+    ``counts``, ``probabilities``, ``expected`` (over :data:`QUADRANTS`), ``steady_state``
+    (and ``_note``), ``tests``, ``quadrants``, ``moves`` (``unit, year_from, year_to, from,
+    to``, ``significant_from/_to``), ``significant``, ``significant_counts`` (with
+    permutations), ``alpha``, ``permutations``, ``dropped``, ``sentence``.
     """
     alpha = check.alpha(alpha)
     p = _as_panel(data)
@@ -918,24 +707,15 @@ def lisa_markov(
     expected, test = _lisa_test(y, weights, counts)
     names = np.array(labels)[quadrants - 1]  # giddy's quadrants 1..4, as QUADRANTS
     n, t = names.shape
-    moves = pd.DataFrame(
-        {
-            "unit": np.repeat(weights.ids.to_numpy(), t - 1),
-            "year_from": np.tile(p.years[:-1], n),
-            "year_to": np.tile(p.years[1:], n),
-            "from": names[:, :-1].ravel(),
-            "to": names[:, 1:].ravel(),
-        }
-    )
-    extra = _significance(
-        p, y, weights, quadrants - 1, moves, permutations=permutations, seed=seed, alpha=alpha
-    )
-    verdict = _verdict(
-        test["p"],
-        alpha,
-        "is associated with its neighbours' move",
-        "shows no detectable association with its neighbours' move",
-    )
+    moves = pd.DataFrame({
+        "unit": np.repeat(weights.ids.to_numpy(), t - 1), "year_from": np.tile(p.years[:-1], n),
+        "year_to": np.tile(p.years[1:], n), "from": names[:, :-1].ravel(),
+        "to": names[:, 1:].ravel(),
+    })  # fmt: skip
+    extra = _significance(p, y, weights, quadrants - 1, moves, permutations=permutations,
+                          seed=seed, alpha=alpha)  # fmt: skip
+    verdict = _verdict(test["p"], alpha, "is associated with its neighbours' move",
+                       "shows no detectable association with its neighbours' move")
     sentence = (
         f"A unit's move between LISA quadrants (HH, LH, LL, HL) of {p.name} {verdict} "
         f"(chi2 = {test['value']:.1f}, dof {test['dof']}, p = {test['p']:.3g}, α = "
@@ -943,20 +723,15 @@ def lisa_markov(
         "a cause."
     )
     return {
-        "sentence": sentence,
-        "alpha": alpha,
-        "dropped": dropped,
-        "counts": tables["counts"],
-        "probabilities": tables["probabilities"],
+        "sentence": sentence, "alpha": alpha, "dropped": dropped,
+        "counts": tables["counts"], "probabilities": tables["probabilities"],
         "expected": _matrix(expected, labels),
         "steady_state": tables["steady_state"].rename_axis("quadrant"),
         "steady_state_note": tables["steady_state_note"],
         "tests": pd.DataFrame([test]),
         "quadrants": pd.DataFrame(names, index=weights.ids, columns=p.wide.columns),
-        "moves": moves,
-        "permutations": int(permutations),
-        **extra,
-    }
+        "moves": moves, "permutations": int(permutations), **extra,
+    }  # fmt: skip
 
 
 def _lisa_test(
@@ -995,49 +770,30 @@ def _lisa_chain(y: np.ndarray, weights: Weights) -> tuple[np.ndarray, np.ndarray
 
 
 def _significance(
-    p: Panel,
-    y: np.ndarray,
-    weights: Weights,
-    q: np.ndarray,
-    moves: pd.DataFrame,
-    *,
-    permutations: int,
-    seed: int | None,
-    alpha: float,
-) -> dict[str, pd.DataFrame]:
+    p: Panel, y: np.ndarray, weights: Weights, q: np.ndarray, moves: pd.DataFrame, *,
+    permutations: int, seed: int | None, alpha: float,
+) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Significant unit-years (yearly local Moran), marked on ``moves``; {} without permutations."""
     if not permutations:
         return {}
-    sig = np.column_stack(
-        [
-            local_stats(
-                pd.Series(y[:, j], index=weights.ids), weights, permutations=permutations,
-                seed=seed, alpha=alpha, gi_star=False,
-            )["significant"].to_numpy()
-            for j in range(y.shape[1])
-        ]
-    )  # fmt: skip
+    sig = np.column_stack([
+        local_stats(pd.Series(y[:, j], index=weights.ids), weights, permutations=permutations,
+                    seed=seed, alpha=alpha, gi_star=False)["significant"].to_numpy()
+        for j in range(y.shape[1])
+    ])  # fmt: skip
     moves["significant_from"] = sig[:, :-1].ravel()
     moves["significant_to"] = sig[:, 1:].ravel()
     both = sig[:, :-1] & sig[:, 1:]
     counts = np.zeros((4, 4))
     np.add.at(counts, (q[:, :-1][both], q[:, 1:][both]), 1.0)
-    return {
-        "significant": pd.DataFrame(sig, index=weights.ids, columns=p.wide.columns),
-        "significant_counts": _matrix(counts, list(QUADRANTS)),
-    }
+    return {"significant": pd.DataFrame(sig, index=weights.ids, columns=p.wide.columns),
+            "significant_counts": _matrix(counts, list(QUADRANTS))}  # fmt: skip
 
 
 def analyse(
-    data: Panel | pd.DataFrame,
-    w: WeightsLike,
-    *,
-    k: int = 5,
-    classes: str = "pooled",
-    permutations: int | None = None,
-    seed: int | None = None,
-    alpha: float = 0.05,
-) -> dict[str, Any]:
+    data: Panel | pd.DataFrame, w: WeightsLike, *, k: int = 5, classes: str = "pooled",
+    permutations: int | None = None, seed: int | None = None, alpha: float = 0.05,
+) -> dict[str, Any]:  # fmt: skip
     """Every panel analysis of one variable, for a report.
 
     ``k`` and ``classes`` are the Markov chains' (values and lags); ``permutations``
@@ -1068,14 +824,8 @@ def transition_table(counts: pd.DataFrame, probabilities: pd.DataFrame) -> pd.Da
     moves (the sum of its counts), ``count_<to>`` and ``p_<to>`` per class moved to.
     """
     c = counts.round().astype("int64")
-    out = pd.concat(
-        [
-            c.sum(axis=1).rename("n"),
-            c.rename(columns=lambda t: f"count_{t}"),
-            probabilities.rename(columns=lambda t: f"p_{t}"),
-        ],
-        axis=1,
-    )
+    out = pd.concat([c.sum(axis=1).rename("n"), c.rename(columns=lambda t: f"count_{t}"),
+                     probabilities.rename(columns=lambda t: f"p_{t}")], axis=1)  # fmt: skip
     out.columns.name = None
     return out.reset_index()
 
@@ -1111,10 +861,7 @@ def report_tables(found: dict[str, Any]) -> dict[str, pd.DataFrame]:
     ``tests`` (every chain's tests with their ``meaning``).
     """
     chains = ("markov", "spatial_markov", "lisa_markov")
-    tests = pd.concat(
-        [found[c]["tests"].assign(chain=c) for c in ("spatial_markov", "lisa_markov")],
-        ignore_index=True,
-    )
+    tests = pd.concat([found[c]["tests"].assign(chain=c) for c in chains[1:]], ignore_index=True)
     return {
         "moran_by_year": found["moran_by_year"],
         "rank_mobility": found["rank_mobility"],

@@ -34,10 +34,8 @@ from geotool._log import log
 from geotool._text import listing, short
 from geotool.weights import as_weights
 
-__all__ = [
-    "KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table", "table_frame",
-    "usable",
-]  # fmt: skip
+__all__ = ["KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table",
+           "table_cells", "table_frame", "usable"]  # fmt: skip
 
 #: The models :func:`fit` estimates.
 KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
@@ -56,44 +54,22 @@ _NUMPY = frozenset({"log", "log1p", "log10", "log2", "exp", "sqrt", "abs", "squa
 #: the calling module's own names (``log`` here is the logger).
 _CONTEXT = {"np": np, "log": np.log, "log1p": np.log1p, "log10": np.log10, "log2": np.log2,
             "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}  # fmt: skip
-#: Names of the spatial terms spreg adds, as this module's tables call them.
-_SPATIAL_TERMS = ("rho", "lambda")
 
 
 @dataclass
 class Fit:
     """One fitted model, as tidy frames.
 
-    Attributes
-    ----------
-    kind, method, formula, y : str
-        What was fitted (``kind`` of :data:`KINDS`, ``method`` ``ml``/``gm``/``ols``).
-    coefficients : pandas.DataFrame
-        By ``term``: ``estimate``, ``std_err``, ``statistic`` (t for OLS and SLX, z
-        otherwise), ``p``, and ``vif`` for OLS; ``rho`` / ``lambda`` for the spatial term;
-        with regimes, a ``regime`` column. GWR/MGWR: the global OLS fit's terms and the
-        bandwidth of each term.
-    diagnostics : pandas.DataFrame
-        By ``statistic``: ``value``, ``df``, ``z``, ``p`` (NaN where a test has none).
-    fitted : pandas.DataFrame
-        On the input's index (the rows used): ``observed``, ``fitted``, ``residual``.
-    impacts : pandas.DataFrame, optional
-        Lag and Durbin models: by ``term`` and ``effect`` (direct, indirect, total):
-        ``estimate``, ``std_err``, ``z``, ``p``.
-    local : pandas.DataFrame, optional
-        GWR/MGWR on the input's index: ``est_<term>``, ``t_<term>``, ``sig_<term>`` (at
-        the multiple-testing-corrected level) and ``local_r2`` (GWR).
-    chow : pandas.DataFrame, optional
-        Regimes: the Chow tests of coefficient stability (``joint`` and one per term).
-    guide : str
-        OLS: which model the LM tests point to (Anselin's rule), in a sentence.
-    notes : list of str
-        What the reader must know: rows left out, collinearity, isolated units.
-    dropped : pandas.DataFrame, optional
-        Panels: the rows left out (unit, year, ``reason``) on the input's index.
-    model : object
-        The spreg or mgwr result itself.
-
+    ``kind`` (:data:`KINDS`, :data:`PANEL_KINDS`), ``method`` (``ml``/``gm``/``ols``...),
+    ``formula``, ``y``; ``coefficients`` by ``term``: ``estimate, std_err, statistic`` (t
+    for OLS and SLX, z otherwise), ``p``, ``vif`` for OLS, ``rho``/``lambda`` for the
+    spatial term, a ``regime`` column with regimes (GWR/MGWR: each term's bandwidth and
+    local summary); ``diagnostics`` by ``statistic``: ``value, df, z, p`` (NaN where a test
+    has none); ``fitted`` on the input's index: ``observed, fitted, residual``; ``impacts``
+    (lag, Durbin) by ``term`` and ``effect``; ``local`` (GWR/MGWR): ``est_<term>,
+    t_<term>, sig_<term>`` (corrected level), ``local_r2``; ``chow`` (regimes); ``guide``
+    (OLS: the model the LM tests point to); ``notes``; ``dropped`` (panels: rows left
+    out, with the reason); ``model``: the spreg or mgwr result itself.
     """
 
     kind: str
@@ -130,7 +106,6 @@ class Fit:
 
 
 def _num(value: Any) -> float:
-    """A scalar taken out of a frame, as a float."""
     return float(value)
 
 
@@ -148,10 +123,8 @@ def _quiet() -> Iterator[None]:
     """Mute spreg's stray prints and the numeric warnings of its optimisers and of logs."""
     with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
           np.errstate(all="ignore")):  # fmt: skip
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
+        for kind in (RuntimeWarning, FutureWarning, DeprecationWarning, UserWarning):
+            warnings.simplefilter("ignore", kind)
         yield
 
 
@@ -185,9 +158,8 @@ def _check_terms(formula: Any, columns: pd.Index) -> None:
                     and node.id not in (*_FUNCTIONS, "np")
                 ):
                     cols = listing([str(c) for c in columns], 12)
-                    msg = (f"formula: {short(node.id)!r} is not a column or an allowed "
-                           f"function; the columns are {cols}.")  # fmt: skip
-                    raise InputError(msg)
+                    raise InputError(f"formula: {short(node.id)!r} is not a column or an allowed "
+                                     f"function; the columns are {cols}.")  # fmt: skip
 
 
 def _design(frame: pd.DataFrame, formula: str) -> _Design:
@@ -237,11 +209,10 @@ def _usable_rows(frame: pd.DataFrame, formula: str, y: pd.Series, x: pd.DataFram
         if len(made):
             col = x.columns[~np.isfinite(x.loc[made[0]].to_numpy())]
             what = col[0] if len(col) else y.name
-            msg = (
+            raise InputError(
                 f"formula: {what} is not finite for unit {short(str(made[0]))} "
                 f"({len(made)} unit(s) in all) after the transform; use log1p or drop them."
             )
-            raise InputError(msg)
         note = (
             f"{int(bad.sum())} row(s) with a missing value left out: "
             f"{listing([str(i) for i in raw.index], 8)}."
@@ -272,11 +243,10 @@ def _check_rank(x: pd.DataFrame, n_spatial: int, *, warn: bool = True) -> list[s
     full = np.column_stack([np.ones(n), x.to_numpy()])
     for j in range(1, full.shape[1]):
         if np.linalg.matrix_rank(full[:, : j + 1]) < j + 1:
-            msg = (
+            raise InputError(
                 f"formula: {x.columns[j - 1]} is collinear with the intercept and the terms "
                 "before it (a constant, a copy or a sum of them); drop it."
             )
-            raise InputError(msg)
     scaled = full / np.sqrt((full**2).sum(axis=0))
     condition = float(np.linalg.cond(scaled))
     if condition > 30 and warn:
@@ -297,22 +267,20 @@ def _libpysal_w(w: Any, index: pd.Index, kind: str) -> tuple[Any, list[str]]:
     where = wts.ids.get_indexer(index)
     if (where < 0).any():
         absent = [str(i) for i in index[where < 0]]
-        msg = (
+        raise InputError(
             f"w: {len(absent)} row(s) of the frame have no unit in the weights "
             f"({listing(absent, 5)}); build w on the frame's own index."
         )
-        raise InputError(msg)
     sub = wts.sparse[where][:, where].tocsr()
     lonely = index[np.diff(sub.indptr) == 0]
     notes = []
     if len(lonely):
         units = ", ".join(str(i) for i in lonely[:5]) + (" ..." if len(lonely) > 5 else "")
         if kind != "ols":
-            msg = (
+            raise InputError(
                 f"w: {len(lonely)} unit(s) have no neighbours ({units}); their spatial lag "
                 f"is 0 in the {kind} model: build w with islands='nearest' or drop them."
             )
-            raise InputError(msg)
         notes.append(f"{len(lonely)} unit(s) without neighbours ({units}): their lag is 0.")
         log(notes[-1], logging.WARNING)
     lw = WSP(sub, id_order=list(range(len(index)))).to_W(silence_warnings=True)
@@ -335,11 +303,10 @@ def _regimes(frame: pd.DataFrame, regimes: str | pd.Series, index: pd.Index) -> 
     """Each used row's regime, from a column name or a series on the frame's index."""
     if isinstance(regimes, str):
         if regimes not in frame.columns:
-            msg = (
+            raise InputError(
                 f"regimes={short(regimes)!r} is not a column; the columns are "
                 f"{listing([str(c) for c in frame.columns], 12)}."
             )
-            raise InputError(msg)
         regimes = frame[regimes]
     values = pd.Series(regimes).reindex(index)
     if values.isna().any():
@@ -364,19 +331,13 @@ def _spreg_model(kind: str, method: str, *, robust: str | None, regimes: list[st
         reg = {"ols": spreg.OLS_Regimes, ("lag", "ml"): spreg.ML_Lag_Regimes,
                ("error", "ml"): spreg.ML_Error_Regimes, ("lag", "gm"): spreg.GM_Lag_Regimes,
                ("error", "gm"): spreg.GM_Error_Het_Regimes}  # fmt: skip
-        key = "ols" if kind == "ols" else (kind, method)
-        if key not in reg:
-            raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")
         extra: dict[str, Any] = {"w": lw}
-        if kind == "ols":
-            extra |= {
-                "spat_diag": lw is not None,
-                "moran": lw is not None,
-                "regime_err_sep": False,
-            }  # one pooled fit: its R², LM tests
+        if kind == "ols":  # one pooled fit: its R², LM tests
+            extra |= {"spat_diag": lw is not None, "moran": lw is not None,
+                      "regime_err_sep": False}  # fmt: skip
         if (kind, method) == ("lag", "gm"):
             extra["robust"] = robust
-        return reg[key](y, x, regimes, **extra, **names)
+        return reg["ols" if kind == "ols" else (kind, method)](y, x, regimes, **extra, **names)
     if kind in ("ols", "slx"):
         return spreg.OLS(
             y, x, w=lw, robust=robust, slx_lags=slx, spat_diag=lw is not None and not slx,
@@ -413,71 +374,36 @@ def _check_options(kind: str, method: str, robust: str | None, w: Any, regimes: 
     if regimes is not None and kind not in ("ols", "lag", "error"):
         raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")
     if w is None and kind in ("lag", "error", "slx", "durbin"):
-        msg = (
+        raise InputError(
             f"w: kind={kind!r} needs spatial weights; build them with "
             "geotool.weights.build(frame, 'queen')."
         )
-        raise InputError(msg)
 
 
 def fit(
-    frame: pd.DataFrame,
-    formula: str,
-    w: Any = None,
-    *,
-    kind: str = "ols",
-    method: str = "ml",
-    robust: str | None = None,
-    regimes: str | pd.Series | None = None,
-    coords: Any = None,
-    alpha: float = 0.05,
-    draws: int = 1000,
-    seed: int = 0,
-) -> Fit:
+    frame: pd.DataFrame, formula: str, w: Any = None, *, kind: str = "ols", method: str = "ml",
+    robust: str | None = None, regimes: str | pd.Series | None = None, coords: Any = None,
+    alpha: float = 0.05, draws: int = 1000, seed: int = 0,
+) -> Fit:  # fmt: skip
     """Fit one regression model of ``formula`` on ``frame`` (spreg, or mgwr for GWR/MGWR).
 
-    Parameters
-    ----------
-    frame : pandas.DataFrame or geopandas.GeoDataFrame
-        The units' values, indexed by the ids ``w`` uses (GWR: with point or polygon
-        geometry, or ``coords``).
-    formula : str
-        ``"y ~ x1 + log(x2) + C(region)"`` (formulaic's syntax: ``log``, ``sqrt``,
-        ``np.log1p``, ``C()``, ``I()``, backticks for names with spaces).
-    w : geotool Weights, libpysal Graph or W, optional
-        Spatial weights over the units (row-standardised here); OLS without them has no
-        spatial diagnostics.
-    kind : {"ols", "lag", "error", "slx", "durbin", "gwr", "mgwr"}
-        The model.
-    method : {"ml", "gm"}
-        Lag, error and Durbin models by maximum likelihood or GMM.
-    robust : {None, "white", "het"}
-        White standard errors (OLS, SLX, GM lag/Durbin); ``het``: the GM error model
-        robust to heteroskedasticity (``GM_Error_Het``; default ``GM_Error_Hom``).
-    regimes : str or pandas.Series, optional
-        A column (or series) of groups: one set of coefficients per group and the Chow
-        tests of their equality (OLS, lag and error).
-    coords : array-like of shape (n, 2), optional
-        GWR/MGWR locations (default: the frame's geometry, centroids of polygons).
-    alpha : float
-        Level of the decision guide and of GWR's corrected significance.
-    draws, seed : int
-        Parameter draws of the impacts' inference (LeSage and Pace), seeded.
-
-    Returns
-    -------
-    Fit
-        Coefficients, diagnostics, fitted values and residuals on the input's index,
-        and the model's impacts, local estimates or Chow tests where it has them.
-
+    ``frame``: the units' values, indexed by the ids ``w`` uses (GWR: with geometry, or
+    ``coords`` (n, 2)); ``formula``: formulaic's ``"y ~ x1 + log(x2) + C(region)"``
+    (``log``, ``sqrt``, ``np.log1p``, ``C()``, ``I()``, backticks); ``w``: spatial weights
+    (row-standardised here; OLS without them has no spatial diagnostics); ``kind`` of
+    :data:`KINDS`; ``method`` ``ml`` or ``gm`` (lag, error, Durbin); ``robust``:
+    ``white`` (OLS, SLX, GM lag/Durbin) or ``het`` (``GM_Error_Het``, default
+    ``GM_Error_Hom``); ``regimes``: a column or series of groups, one set of
+    coefficients each with the Chow tests (OLS, lag, error); ``alpha``: the guide's and
+    GWR's corrected level; ``draws``, ``seed``: the impacts' parameter draws.
     """
     _check_options(kind, method, robust, w, regimes)
     design = _design(frame, formula)
     if kind in ("gwr", "mgwr"):
         return _local_fit(frame, formula, design, kind=kind, coords=coords, alpha=alpha)
-    n_spatial = {"lag": 1, "error": 1, "durbin": 1 + design.x.shape[1],
-                 "slx": design.x.shape[1]}.get(kind, 0)  # fmt: skip
-    notes = design.notes + _check_rank(design.x, n_spatial)
+    k = design.x.shape[1]
+    notes = design.notes + _check_rank(design.x, {"lag": 1, "error": 1, "durbin": 1 + k,
+                                                  "slx": k}.get(kind, 0))  # fmt: skip
     lw = None
     if w is not None:
         lw, more = _libpysal_w(w, design.y.index, kind)
@@ -569,15 +495,12 @@ def _ols_diagnostics(m: Any) -> dict[str, dict]:
         "f_stat": _row(m.f_stat[0], p=m.f_stat[1]), "log_likelihood": _row(m.logll),
         "aic": _row(m.aic), "schwarz": _row(m.schwarz), "sigma2": _row(m.sig2),
         "condition_number": _row(m.mulColli),
-        "jarque_bera": _row(m.jarque_bera["jb"], m.jarque_bera["df"], p=m.jarque_bera["pvalue"]),
-        "breusch_pagan": _row(m.breusch_pagan["bp"], m.breusch_pagan["df"],
-                              p=m.breusch_pagan["pvalue"]),
-        "koenker_bassett": _row(m.koenker_bassett["kb"], m.koenker_bassett["df"],
-                                p=m.koenker_bassett["pvalue"]),
     }  # fmt: skip
-    white = getattr(m, "white", None)
-    if isinstance(white, dict):
-        rows["white"] = _row(white["wh"], white["df"], p=white["pvalue"])
+    for name, key in (("jarque_bera", "jb"), ("breusch_pagan", "bp"), ("koenker_bassett", "kb"),
+                      ("white", "wh")):  # fmt: skip
+        test = getattr(m, name, None)
+        if isinstance(test, dict):
+            rows[name] = _row(test[key], test["df"], p=test["pvalue"])
     if hasattr(m, "moran_res"):
         rows["moran_i_residuals"] = _row(m.moran_res[0], z=m.moran_res[1], p=m.moran_res[2])
     for name, attr, df in (("lm_lag", "lm_lag", 1), ("robust_lm_lag", "rlm_lag", 1),
@@ -854,26 +777,17 @@ def _dropped_note(dropped: pd.DataFrame, id_col: str) -> list[str]:
 
 
 def panel(
-    frame: pd.DataFrame,
-    formula: str,
-    w: Any = None,
-    *,
-    id_col: str,
-    year_col: str,
-    kind: str = "fe_lag",
-    alpha: float = 0.05,
-) -> Fit:
+    frame: pd.DataFrame, formula: str, w: Any = None, *, id_col: str, year_col: str,
+    kind: str = "fe_lag", alpha: float = 0.05,
+) -> Fit:  # fmt: skip
     """A panel model of ``formula`` on long rows (one per unit and year).
 
-    ``pooled``: OLS with year effects (a dummy per year but the first) and White's
-    standard errors; ``fe_lag``/``fe_error`` and ``re_lag``/``re_error``: spreg's spatial
-    fixed- and random-effects models, with the Hausman test of one against the other
-    (``panel_Hausman``; NaN and a note when the random-effects model has no estimate).
-    With weights, the panel LM tests (spreg's ``diagnostics_panel``) and the decision
-    sentence (``guide``). The panel is balanced first: the rows left out are in
-    ``dropped`` with the reason. ``fitted`` is indexed by (unit, year): ``value`` is the
-    response as given; ``observed``, ``fitted`` and ``residual`` are on the scale spreg
-    fits (demeaned for fixed effects, quasi-demeaned for the random-effects lag model).
+    ``pooled``: OLS with year dummies and White's standard errors; ``fe_*``/``re_*``:
+    spreg's spatial fixed- and random-effects models with the Hausman test
+    (``panel_Hausman``; NaN and a note when RE has no estimate). With weights, spreg's
+    panel LM tests and the ``guide``. Rows left out to balance the panel are in
+    ``dropped``. ``fitted`` is on (unit, year): ``value`` as given; ``observed``,
+    ``fitted``, ``residual`` on spreg's scale (demeaned for FE, quasi-demeaned for RE lag).
     """
     if kind not in PANEL_KINDS:
         raise InputError(f"kind={short(repr(kind))} is not one of {listing(PANEL_KINDS)}.")
@@ -1071,6 +985,16 @@ def _labelled(coefficients: pd.DataFrame) -> pd.DataFrame:
     return coefficients.set_axis(labels)
 
 
+def table_cells(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3) -> dict[str, Any]:
+    """The regression table's ``header``, ``rows`` of cells and ``note`` (as :func:`table`)."""
+    frame = table_frame(fits, stat=stat, digits=digits)
+    what = "standard errors" if stat == "se" else "t / z statistics"
+    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
+    return {"header": ["", *map(str, frame.columns)],
+            "rows": [[str(c) for c in row] for row in zip(*cells, strict=True)],
+            "note": f"{what} in parentheses; *** p<0.01, ** p<0.05, * p<0.1"}  # fmt: skip
+
+
 def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
           digits: int = 3) -> str:  # fmt: skip
     """A regression table as economists paste it: ``csv``, ``markdown``, ``html`` or ``latex``.
@@ -1078,12 +1002,8 @@ def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
     Coefficients with standard errors (or t/z, ``stat="t"``) in parentheses and stars,
     the diagnostics below; the note under it says what the stars and parentheses mean.
     """
-    frame = table_frame(fits, stat=stat, digits=digits)
-    what = "standard errors" if stat == "se" else "t / z statistics"
-    note = f"{what} in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
-    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
-    body = list(zip(*cells, strict=True))
-    head = ["", *frame.columns]
+    cells = table_cells(fits, stat=stat, digits=digits)
+    head, body, note = cells["header"], cells["rows"], cells["note"]
     if fmt == "csv":
         return pd.DataFrame(body, columns=head).to_csv(index=False) + f"# {note}\n"
     if fmt == "markdown":

@@ -1,22 +1,23 @@
 """A study's regression stage: the model of ``model=``, its diagnostics, tables and maps.
 
 One stage of :data:`geotool.pipeline.STAGES` (and the whole of ``geotool regress``): it
-fits ``study.model`` (:func:`geotool.regress.fit`) on the study's rows and weights and
-writes ``tables/regression_*.csv``, ``regression.md`` / ``.html`` / ``.tex`` (the table
-as a paper shows it), static figures (residuals and fitted values; a GWR's local
-coefficients as small multiples) and offline web maps under ``maps/regression_*.html``:
-each model's residuals diverging at 0 with their LISA classes, the fitted values, and a
-page per GWR/MGWR local coefficient with its non-significant units grey. An OLS model
-whose LM tests point to a lag or error model (Anselin's rule) is followed by that model,
-so the table walks from the diagnostics to the chosen model. A panel's latest year is
-used. :func:`regression_index` is ``geotool regress``'s ``index.html``.
+fits ``study.model`` (:func:`geotool.regress.fit`) and writes ``tables/regression_*.csv``,
+the paper's table (``regression.md`` / ``.html`` / ``.tex``), figures and offline web
+maps (``maps/regression_*.html``: residuals with their LISA classes, fitted values, a
+GWR's local coefficients, non-significant units grey). OLS whose LM tests point to a lag
+or error model is followed by that model. A panel's latest year is used, unless
+``model_kind`` is a panel kind: then :func:`geotool.regress.panel` fits every year, pooled
+OLS is followed by the fixed-effects model its tests pick and that by random effects when
+Hausman does not reject them; ``regression_panel_dropped.csv`` lists the rows left out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +41,27 @@ def no_model(run: Any) -> str | None:
     return None
 
 
-def _frame(run: Any) -> tuple[pd.DataFrame, str]:
-    """The rows the model is fitted on (a panel's latest year) and what they are.
+def _with_attributes(run: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` joined by the units' own attributes they lack, numbers given as text as numbers.
 
-    The units' own attributes the table lacks join them (``region``, ``province``,
-    ``area_km2`` on the bundled layers), so a formula may use ``C(region)``.
+    So a formula may use ``C(region)`` or ``area_km2`` of the bundled layers.
     """
+    from geotool import boundaries
+
+    a = run.analysis
+    units = boundaries.load(a.level) if a.level in ("county", "prefecture", "province") else a.units
+    if units is not None:
+        attrs = pd.DataFrame(units).drop(columns="geometry")
+        rows = rows.join(attrs[[c for c in attrs.columns if c not in rows.columns]])
+    for col in rows.columns[rows.dtypes.map(pd.api.types.is_string_dtype).to_numpy()]:
+        numbers = pd.to_numeric(rows[col], errors="coerce")
+        if numbers.notna().sum() == rows[col].notna().sum():  # a CSV's numbers read as text
+            rows[col] = numbers
+    return rows
+
+
+def _frame(run: Any) -> tuple[pd.DataFrame, str]:
+    """The rows the model is fitted on (a panel's latest year) and what they are."""
     a = run.analysis
     rows = a.rows
     if a.year_col is None or rows[a.year_col].nunique() < 2:
@@ -53,18 +69,7 @@ def _frame(run: Any) -> tuple[pd.DataFrame, str]:
     else:
         latest = rows[a.year_col].max()
         rows, which = rows[rows[a.year_col] == latest], f"{a.year_col} {latest} (the latest year)"
-    from geotool import boundaries
-
-    bundled = a.level in ("county", "prefecture", "province")
-    units = boundaries.load(a.level) if bundled else a.units
-    attrs = pd.DataFrame(units).drop(columns="geometry")
-    extra = [c for c in attrs.columns if c not in rows.columns]
-    rows = rows.join(attrs[extra])
-    for col in rows.columns[rows.dtypes.map(pd.api.types.is_string_dtype).to_numpy()]:
-        numbers = pd.to_numeric(rows[col], errors="coerce")
-        if numbers.notna().sum() == rows[col].notna().sum():  # a CSV's numbers read as text
-            rows[col] = numbers
-    return rows, which
+    return _with_attributes(run, rows), which
 
 
 def _geo(run: Any, ids: pd.Index) -> Any:
@@ -72,17 +77,14 @@ def _geo(run: Any, ids: pd.Index) -> Any:
     from geotool import boundaries
 
     a = run.analysis
-    units = a.units if a.units is not None else boundaries.load(a.level)
-    return units.loc[ids]
+    return (a.units if a.units is not None else boundaries.load(a.level)).loc[ids]
 
 
 def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
     """The study's model; after OLS, the model its LM tests point to."""
     study, a = run.study, run.analysis
-    try:
+    with _as_fields():
         ids = regress.usable(frame, study.model)
-    except InputError as exc:
-        raise InputError(_as_fields(str(exc))) from None
     if len(ids) < len(frame):
         left = [str(i) for i in frame.index.difference(ids)]
         run.summary.setdefault("regression_notes", []).append(
@@ -102,14 +104,12 @@ def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
     if kind in ("gwr", "mgwr"):
         import geopandas as gpd
 
-        data = gpd.GeoDataFrame(frame, geometry=_geo(run, ids).geometry.to_numpy(),
-                                crs=_geo(run, ids).crs)  # fmt: skip
+        geo = _geo(run, ids)
+        data = gpd.GeoDataFrame(frame, geometry=geo.geometry.to_numpy(), crs=geo.crs)
     options = {"kind": kind, "method": study.model_method, "regimes": regimes,
                "alpha": study.alpha, "seed": study.seed}  # fmt: skip
-    try:
+    with _as_fields():
         first = regress.fit(data, study.model, None if kind in ("gwr", "mgwr") else w, **options)
-    except InputError as exc:  # the library's parameters, as the study's fields
-        raise InputError(_as_fields(str(exc))) from None
     fits = [first]
     chosen = _chosen(first.guide)
     if kind == "ols" and regimes is None and chosen is not None:
@@ -117,37 +117,37 @@ def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
     return fits
 
 
-#: :func:`geotool.regress.fit`'s parameters in its messages, and the study's fields.
+#: :mod:`geotool.regress`'s parameters in its messages, and the study's fields.
 _FIELDS = (("formula:", "model:"), ("formula=", "model="), ("regimes=", "model_regimes="),
            ("regimes:", "model_regimes:"), ("kind=", "model_kind="), ("method=", "model_method="),
-           ("frame:", "data:"), ("w:", "weights:"))  # fmt: skip
+           ("id_col:", "data:"), ("frame:", "data:"), ("w:", "weights:"))  # fmt: skip
 
 
-def _as_fields(message: str) -> str:
-    """A message of :func:`geotool.regress.fit` naming the study's fields instead."""
-    for param, name in _FIELDS:
-        if message.startswith(param):
-            return name + message[len(param) :]
-    return message
+@contextlib.contextmanager
+def _as_fields() -> Iterator[None]:
+    """Re-raise :mod:`geotool.regress`'s :class:`InputError` naming the study's fields."""
+    try:
+        yield
+    except InputError as exc:
+        message = str(exc)
+        param, name = next(((p, n) for p, n in _FIELDS if message.startswith(p)), ("", ""))
+        raise InputError(name + message[len(param) :]) from None
 
 
 def _chosen(guide: str) -> str | None:
     """The model a guide sentence points to (``lag``, ``error``) or ``None`` (keep OLS)."""
-    for kind in ("lag", "error"):
-        if guide.startswith(f"Spatial {kind} model"):
-            return kind
-    return None
+    return next((k for k in ("lag", "error") if guide.startswith(f"Spatial {k} model")), None)
 
 
-def _write_tables(run: Any, fits: list[regress.Fit], names: pd.Series) -> None:
+def _write_tables(run: Any, fits: list[regress.Fit]) -> None:
     """Each fit's tidy frames as CSV (a ``model`` column), and the paper's table."""
+    names = run.analysis.names()
     parts: dict[str, list[pd.DataFrame]] = {}
     for f in fits:
-        fitted = f.fitted.copy()
-        fitted.insert(0, "name", names.reindex(fitted.index).to_numpy())
+        fitted = f.fitted.reset_index(names="id" if f.fitted.index.nlevels == 1 else None)
+        fitted.insert(1, "name", names.reindex(fitted.iloc[:, 0]).to_numpy())
         frames = {"coefficients": f.coefficients.reset_index(),
-                  "diagnostics": f.diagnostics.reset_index(),
-                  "fitted": fitted.reset_index(names="id")}  # fmt: skip
+                  "diagnostics": f.diagnostics.reset_index(), "fitted": fitted}  # fmt: skip
         for key, extra in (("impacts", f.impacts), ("local", f.local), ("chow", f.chow)):
             if extra is not None:
                 frames[key] = extra.reset_index(names="id" if key == "local" else None)
@@ -156,9 +156,8 @@ def _write_tables(run: Any, fits: list[regress.Fit], names: pd.Series) -> None:
     for key, pieces in parts.items():
         table = pd.concat(pieces, ignore_index=True)
         run.table(f"tables/regression_{key}.csv", table[["model", *table.columns[:-1]]])
-    run.write("regression.md", regress.table(fits, "markdown"))
-    run.write("regression.html", regress.table(fits, "html"))
-    run.write("regression.tex", regress.table(fits, "latex"))
+    for ext, fmt in (("md", "markdown"), ("html", "html"), ("tex", "latex")):
+        run.write(f"regression.{ext}", regress.table(fits, fmt))
     run.table("tables/regression_table.csv", regress.table_frame(fits).reset_index())
 
 
@@ -264,16 +263,6 @@ def _web_units(run: Any) -> Any:
     return a.units if a.units is not None else boundaries.load(a.level)
 
 
-def _web_opts(run: Any, units: Any) -> dict[str, Any]:
-    """:func:`geotool.maps.unit_map`'s options: the study's tiles, the units to draw."""
-    study = run.study
-    opts: dict[str, Any] = {"cdn": study.cdn, "basemap": study.basemap, "fit": "coloured",
-                            "lang": study.language(run.analysis.china)}  # fmt: skip
-    if units is not None:
-        opts |= {"geo": units[["geometry"]], "label_col": "name"}
-    return opts
-
-
 def _tooltips(
     run: Any, fits: list[regress.Fit], units: Any, w: dict[str, str]
 ) -> tuple[pd.DataFrame, dict]:
@@ -321,8 +310,6 @@ class _Page:
     heading: str
     title: str
     shows: str  # what the index page says it shows
-
-
 def _residual_page(f: regress.Fit, w: dict[str, str]) -> _Page:
     """A model's residuals, diverging at 0, and their LISA classes as a second layer.
 
@@ -413,8 +400,11 @@ def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
     from geotool.maps import NEUTRAL, to_html, unit_map
     from geotool.maps._words import section_words
 
-    units = _web_units(run)
-    opts = _web_opts(run, units)
+    units, study = _web_units(run), run.study
+    opts: dict[str, Any] = {"cdn": study.cdn, "basemap": study.basemap, "fit": "coloured",
+                            "lang": study.language(run.analysis.china)}  # fmt: skip
+    if units is not None:
+        opts |= {"geo": units[["geometry"]], "label_col": "name"}
     w = section_words("regression", opts["lang"])
     table, fields = _tooltips(run, fits, units, w)
     outside = units is None or len(units.index.difference(fits[0].fitted.index)) > 0
@@ -430,19 +420,16 @@ def _web_maps(run: Any, fits: list[regress.Fit]) -> dict[str, str]:
 
 def regression_stage(run: Any) -> None:
     """Fit the study's model, write its tables and maps, and summarise what it found."""
-    if run.study.model_kind in regress.PANEL_KINDS:  # every year at once: regress_panel
-        from geotool import regress_panel
-
-        return regress_panel.panel_stage(run)
+    if run.study.model_kind in regress.PANEL_KINDS:  # every year at once
+        return _panel_stage(run)
     start = len(run.files)
     frame, which = _frame(run)
     log(f"regression: {run.study.model} ({run.study.model_kind}, {which}) ...")
     fits = _fits(run, frame)
-    names = run.analysis.names()
     for f in fits:
         if f.kind not in ("gwr", "mgwr"):
             f.fitted["residual_lisa"] = _residual_lisa(run, f)
-    _write_tables(run, fits, names)
+    _write_tables(run, fits)
     from pyproj.exceptions import CRSError
 
     try:
@@ -468,7 +455,7 @@ def regression_stage(run: Any) -> None:
         "finding": _finding(fits),
         "maps": drawn,
         "web_maps": web,
-        "table": _table_cells(fits),
+        "table": regress.table_cells(fits),
         "files": run.files[start:],
     }  # fmt: skip
 
@@ -483,18 +470,6 @@ def regression_index(run: Any) -> None:
     summary = {"geotool_version": __version__, **run.summary}
     page = pages.regression_page(summary, title=a.title, lang=run.study.language(a.china))
     run.write("index.html", page)
-
-
-#: What the table's parentheses and stars mean (as :func:`geotool.regress.table` says).
-_TABLE_NOTE = "standard errors in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
-
-
-def _table_cells(fits: list[regress.Fit]) -> dict[str, Any]:
-    """The regression table's header, rows of cells and note, as ``regression.html`` has them."""
-    frame = regress.table_frame(fits)
-    cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
-    rows = [[str(c) for c in row] for row in zip(*cells, strict=True)]
-    return {"header": ["", *map(str, frame.columns)], "rows": rows, "note": _TABLE_NOTE}
 
 
 def _finding(fits: list[regress.Fit]) -> str:
@@ -514,3 +489,98 @@ def _finding(fits: list[regress.Fit]) -> str:
             who = f"{last.label}: " if last is not first else ""
             text += f"{who}{name} {c['estimate']:.3f} (p {c['p']:.4f})."
     return text.strip()
+
+
+# ----------------------------------------------------------------------- panels
+
+
+def _panel_frame(run: Any) -> tuple[pd.DataFrame, str, str]:
+    """The study's long rows (one per unit and year), the id column's and the year's names."""
+    a = run.analysis
+    if a.year_col is None or a.rows[a.year_col].nunique() < 2:
+        msg = (f"model_kind={run.study.model_kind!r} is a panel model: it needs a table with two "
+               "years or more (year_col=); use 'ols', 'lag' or 'error' on a cross-section.")
+        raise InputError(msg)
+    rows = _with_attributes(run, a.rows)
+    id_col = "unit" if "unit" not in rows.columns else "unit_id"
+    return rows.rename_axis(id_col).reset_index(), id_col, a.year_col
+
+
+def _panel_fits(run: Any, frame: pd.DataFrame, id_col: str, year_col: str) -> list[regress.Fit]:
+    """The study's panel model; after pooled OLS, the model the LM and Hausman tests pick."""
+    study = run.study
+    w = run.analysis.weights(pd.Index(frame[id_col].unique()), study.weights or "queen",
+                             study.islands)  # fmt: skip
+    options = {"id_col": id_col, "year_col": year_col, "alpha": study.alpha}
+    with _as_fields():
+        fits = [regress.panel(frame, study.model, w, kind=study.model_kind, **options)]
+        chosen = _chosen(fits[0].guide)
+        if study.model_kind == "pooled" and chosen is not None:
+            fits.append(regress.panel(frame, study.model, w, kind=f"fe_{chosen}", **options))
+            if "random effects: the Hausman test does not reject" in fits[-1].guide:
+                fits.append(regress.panel(frame, study.model, w, kind=f"re_{chosen}", **options))
+    return fits
+
+
+def _panel_maps(run: Any, fit: regress.Fit, id_col: str, year_col: str) -> None:
+    """Each unit's mean residual over the years, and its residual in the latest year.
+
+    With fixed effects a unit's mean residual is 0 by construction: the first year's is shown.
+    """
+    from geotool.maps import charts
+
+    a = run.analysis
+    resid = fit.fitted.reset_index().pivot_table("residual", id_col, year_col)
+    first, latest = resid.columns.min(), resid.columns.max()
+    fixed = fit.kind.startswith("fe_")
+    values = pd.DataFrame({"mean": resid[first] if fixed else resid.mean(axis=1),
+                           "latest": resid[latest]})  # fmt: skip
+    zh = run.study.language(a.china) == "zh"
+    if fixed:
+        mean = f"{first} 残差" if zh else f"residual {first}"
+    else:
+        mean = "平均残差" if zh else "mean residual"
+    labels = {"mean": mean, "latest": f"{latest} 残差" if zh else f"residual {latest}"}
+    fig = charts.dimension_maps(_geo(run, values.index), values, ["mean", "latest"], labels,
+                                "zh" if zh else "en", cmap="RdBu_r")  # fmt: skip
+    _draw(run, "regression_residuals", fig)
+
+
+def _panel_stage(run: Any) -> None:
+    """Fit the study's panel model, write its tables and maps, and summarise what it found."""
+    frame, id_col, year_col = _panel_frame(run)
+    study = run.study
+    log(f"regression: {study.model} ({study.model_kind}, panel by {year_col}) ...")
+    fits = _panel_fits(run, frame, id_col, year_col)
+    _write_tables(run, fits)
+    dropped = fits[0].dropped  # regress.panel always says what it left out
+    if dropped is None:
+        dropped = pd.DataFrame(columns=[id_col, year_col, "reason"])
+    run.table("tables/regression_panel_dropped.csv",
+              dropped[[id_col, year_col, "reason"]].reset_index(drop=True))  # fmt: skip
+    from pyproj.exceptions import CRSError
+
+    try:
+        _panel_maps(run, fits[-1], id_col, year_col)
+        drawn = "figures/regression_residuals.png"
+    except (InputError, CRSError) as exc:  # units charts cannot project
+        drawn = f"no maps: {exc}"
+        log(f"regression: maps of residuals not drawn ({exc})", logging.WARNING)
+    first, last = fits[0], fits[-1]
+    n_units = last.fitted.index.get_level_values(0).nunique()
+    n_years = last.fitted.index.get_level_values(1).nunique()
+    which = f"panel: {n_units} units x {n_years} years ({year_col})"
+    text = f"{first.label} of {first.formula} ({which}): {first.guide}"
+    for name in ("rho", "lambda"):
+        if name in last.coefficients.index:
+            c = last.coefficients.loc[name]
+            text += f" {last.label}: {name} {c['estimate']:.3f} (p {c['p']:.4f})."
+    run.summary["regression"] = {
+        "model": study.model, "rows": which, "models": [f.label for f in fits],
+        "guide": first.guide, "notes": [n for f in fits for n in f.notes],
+        "coefficients": {f.label: f.coefficients.reset_index().to_dict("records")
+                         for f in fits},
+        "diagnostics": {f.label: f.diagnostics["value"].to_dict() for f in fits},
+        "dropped_rows": len(first.dropped) if first.dropped is not None else 0,
+        "finding": text.strip(), "maps": drawn,
+    }  # fmt: skip
