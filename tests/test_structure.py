@@ -53,7 +53,6 @@ LAYERS = {
     "geotool.userdata": 4,
     "geotool.regional": 4,  # a study's composite index and divergence stages
     "geotool.regress_stage": 4,  # a study's regression stage: tables, maps of residuals
-    "geotool.regress_panel": 4,  # the regression stage on a panel: every year, FE/RE, Hausman
     "geotool.pipeline": 5,  # the stages every study runs
     "geotool.raster_stages": 5,  # a grid's run (geotool run --raster): raster through the pipeline
     "geotool.report.study": 6,  # the 2020 report: one study with its own stages
