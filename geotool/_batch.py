@@ -97,12 +97,8 @@ def task_seed(seed: int, key: str) -> int:
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
-def tasks(
-    variables: Sequence[str],
-    years: Sequence[int | None],
-    weights: Sequence[str],
-    statistics: Sequence[str],
-) -> list[Task]:
+def tasks(variables: Sequence[str], years: Sequence[int | None], weights: Sequence[str],
+          statistics: Sequence[str]) -> list[Task]:  # fmt: skip
     """Every combination, variables outermost (the order of the returned table)."""
     combos = itertools.product(variables, years, weights, statistics)
     return [Task(str(v), y, str(w), str(s)) for v, y, w, s in combos]
@@ -168,9 +164,7 @@ def _run_task(
             local = _local_task(task, values, w, row, alpha)
         row["status"] = "ok"
     except Exception as exc:  # a task's failure is reported in its row, never raised
-        row["status"] = "failed"
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        local = None
+        row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"
     row["seconds"] = round(time.perf_counter() - start, 4)
     return row, local
 
@@ -182,10 +176,10 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str |
     from geotool import boundaries
     from geotool.geofile import to_id
 
-    if isinstance(geo, str) and geo not in boundaries.LEVELS:
-        levels = "'county', 'prefecture' or 'province'"
-        raise InputError(f"geo must be a GeoDataFrame or {levels}, got {geo[:40]!r}.")
     if isinstance(geo, str):
+        if geo not in boundaries.LEVELS:
+            levels = "'county', 'prefecture' or 'province'"
+            raise InputError(f"geo must be a GeoDataFrame or {levels}, got {geo[:40]!r}.")
         return boundaries.load(geo), geo  # type: ignore[arg-type]
     if not isinstance(geo, gpd.GeoDataFrame):
         msg = f"geo must be a GeoDataFrame or a bundled level name, got {type(geo).__name__}."
@@ -673,18 +667,12 @@ class _Progress:
         self.start = self.last = time.perf_counter()
 
     def __call__(self, failed: bool) -> None:
-        self.done += 1
-        self.failed += failed
-        now = time.perf_counter()
+        self.done, self.failed, now = self.done + 1, self.failed + failed, time.perf_counter()
         if now - self.last >= 2 or self.done == self.total:
-            self.last = now
-            rate = self.done / max(now - self.start, 1e-9)
-            left = (self.total - self.done) / rate if rate else math.inf
-            log(
-                f"batch: {self.done}/{self.total} tasks ({self.failed} failed), "
-                f"{now - self.start:.1f} s, about {left:.0f} s left",
-                progress=True,
-            )
+            self.last, took = now, now - self.start
+            left = (self.total - self.done) * took / self.done
+            log(f"batch: {self.done}/{self.total} tasks ({self.failed} failed), {took:.1f} s, "
+                f"about {left:.0f} s left", progress=True)  # fmt: skip
 
 
 def contiguity(

@@ -116,10 +116,10 @@ def _dead_staging(folder: Path, pid: int) -> bool:
         mark = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if not isinstance(mark, dict):
+    here = socket.gethostname()
+    if not isinstance(mark, dict) or mark.get("host", here) != here or mark.get("pid") != pid:
         return False
-    host = mark.get("host", socket.gethostname())
-    return mark.get("pid") == pid and host == socket.gethostname() and not _pid_alive(pid)
+    return not _pid_alive(pid)
 
 
 def _remove_dead_staging(parent: Path) -> None:
@@ -145,24 +145,21 @@ def read_manifest(out: Path | str) -> dict[str, Any] | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
-        _bad_manifest(path, type(exc).__name__)
-    if not isinstance(data, dict):
-        return None
-    files = data.get("files", [])
-    if not isinstance(data.get("run", ""), str) or not isinstance(files, list) or not all(
-        isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("sha256"), str)
-        and isinstance(f.get("size"), int) for f in files
-    ):  # fmt: skip
-        _bad_manifest(path, "not geotool's layout")
-    return data
-
-
-def _bad_manifest(path: Path, why: str) -> None:
-    msg = (
+        why = type(exc).__name__
+    else:
+        if not isinstance(data, dict):
+            return None
+        files = data.get("files", [])
+        if isinstance(data.get("run", ""), str) and isinstance(files, list) and all(
+            isinstance(f, dict) and isinstance(f.get("path"), str)
+            and isinstance(f.get("sha256"), str) and isinstance(f.get("size"), int) for f in files
+        ):  # fmt: skip
+            return data
+        why = "not geotool's layout"
+    raise InputError(
         f"{path} is not a geotool manifest ({why}): which files of that folder are "
         "geotool's cannot be told; remove the file, or choose another output folder."
     )
-    raise InputError(msg)
 
 
 def _owned(out: Path) -> set[str]:
@@ -560,11 +557,10 @@ class OutputFile:
 
 def _record(data: bytes) -> dict[str, Any]:
     """The JSON holder record of a lock file (empty when there is none)."""
-    try:
-        record = json.loads(data or b"{}")
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
+    with contextlib.suppress(ValueError):
+        if isinstance(record := json.loads(data or b"{}"), dict):
+            return record
+    return {}
 
 
 def _take_lock(dest: Path, what: str, record: dict[str, Any]) -> FileLock:

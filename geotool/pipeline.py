@@ -1075,7 +1075,8 @@ def batch_tasks(
 
     s = run.study
     given = replace(options, id_col=s.id_col or "adcode", year_col=s.year_col,
-                    permutations=s.permutations, seed=s.seed, alpha=s.alpha, islands=s.islands)
+                    permutations=s.permutations, seed=s.seed, alpha=s.alpha,
+                    islands=s.islands)  # fmt: skip
     table = _read(s) if table is None else table
     run.summary["result"] = _batch.execute(table, geo, given)
 
@@ -1105,7 +1106,7 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
         "years": None if years is None else [int(y) for y in years],
     }  # fmt: skip
     options = _batch.Options(
-        **sized, **limits, statistics=_items(lists["statistics"]),  # type: ignore[arg-type]
+        **sized, **limits, statistics=_items(lists["statistics"]) or (),
         out=out, inputs=[Path(str(study.data))], id_col=study.id_col or "adcode",
         year_col=study.year_col, permutations=study.permutations,
     )  # fmt: skip
