@@ -1,10 +1,4 @@
-"""The engine of :mod:`geotool.batch`: many analyses, serial or on dask.
-
-A *task* is one statistic of one variable in one year under one weights spec, keyed
-``variable|year|weights|statistic``, seeded by :func:`task_seed` (its numbers never depend
-on the workers). A failed task is a row with ``status="failed"``; it never stops the batch.
-A batch over :data:`MAX_TASKS` tasks or :data:`MAX_OUTPUT_GB` of output is refused first.
-"""
+"""The engine of :mod:`geotool.batch` (tasks, seeds, failures and limits: see there)."""
 
 from __future__ import annotations
 
@@ -287,12 +281,9 @@ def _variables(table: pd.DataFrame, keys: list[str], variables: Sequence[str] | 
 
 
 def _panel(
-    table: pd.DataFrame,
-    id_col: str,
-    year_col: str | None,
-    variables: Sequence[str] | None,
+    table: pd.DataFrame, id_col: str, year_col: str | None, variables: Sequence[str] | None,
     years: Sequence[int] | None,
-) -> tuple[list[str], list[int | None]]:
+) -> tuple[list[str], list[int | None]]:  # fmt: skip
     """The variables and years of the batch, checked against the table."""
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}.")
@@ -378,7 +369,7 @@ class Estimate:
 
 @dataclass(frozen=True, kw_only=True)
 class Options:
-    """A batch's choices besides its table and layer (see :func:`geotool.batch.run`)."""
+    """A batch's choices besides its table and layer: :func:`geotool.batch.run`'s others."""
 
     id_col: str = "adcode"
     year_col: str | None = None

@@ -253,16 +253,12 @@ class OutputFolder:
     def __init__(
         self, out: Path | str, *, inputs: Sequence[Path | str] = (), owner: str = "geotool run"
     ) -> None:
-        self._given = out
-        self.out = Path(out)
-        self.inputs = [Path(p) for p in inputs]
-        self.owner = owner
+        self._given, self.out, self.owner, self.run_id = out, Path(out), owner, _run_id()
         self.files: list[str] = []
-        self.run_id = _run_id()
         self.staging: Path | None = None
         self._staged_at: Path | None = None  # kept after publish/discard, to name errors
         self._lock: FileLock | None = None
-        self._input_ids = {_ident(p) for p in self.inputs} - {None}
+        self._input_ids = {_ident(p) for p in inputs} - {None}
         self._claims: Claims = []
 
     def __enter__(self) -> OutputFolder:
@@ -445,12 +441,9 @@ class OutputFolder:
 
     def _manifest(self, staging: Path) -> None:
         """Write the manifest of the files in staging: path()'s, in order, then any others."""
-        found = [
-            Path(root, name).relative_to(staging).as_posix()
-            for root, _dirs, names in os.walk(staging)
-            for name in names
-        ]
-        found = sorted(set(found) - {MARKER, MANIFEST})
+        found = {Path(root, name).relative_to(staging).as_posix()
+                 for root, _dirs, names in os.walk(staging) for name in names}  # fmt: skip
+        found -= {MARKER, MANIFEST}
         for rel in set(found) - set(self.files):
             self._check_destination(_clean_relative(rel))
         order = {rel: i for i, rel in enumerate(self.files)}
@@ -530,8 +523,7 @@ class OutputFile:
 
     def __init__(self, path: Path | str, *, owner: str) -> None:
         self.path = Path(os.path.abspath(os.path.expanduser(path)))
-        self.owner = owner
-        self.run_id = _run_id()
+        self.owner, self.run_id = owner, _run_id()
         self._lock: FileLock | None = None
 
     def __enter__(self) -> OutputFile:
@@ -586,11 +578,9 @@ def _take_lock(dest: Path, what: str, record: dict[str, Any]) -> FileLock:
         holder: dict[str, Any] = {}
         for _ in range(20):  # the holder writes its record just after locking
             with contextlib.suppress(OSError):
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                try:
-                    holder = _record(os.pread(fd, 4096, 0))
-                finally:
-                    os.close(fd)
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                with open(os.open(path, flags), "rb") as fh:
+                    holder = _record(fh.read(4096))
             if holder:
                 break
             time.sleep(0.01)
