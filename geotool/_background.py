@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 from geotool import settings
 from geotool._errors import GeotoolError
 
-__all__ = ["Pending", "Prepared", "forking", "prepare", "start"]
+__all__ = ["Prepared", "forking", "prepare", "start"]
 
 T = TypeVar("T")
 
@@ -92,10 +92,6 @@ class Prepared(Generic[T]):
                     self._process.terminate()
                 self._process.join()
                 self._receive.close()
-
-
-#: The result of started work (the same object: ``.result()`` and ``.cancel()``).
-Pending = Prepared
 
 
 def _ended(code: int | None) -> GeotoolError:

@@ -1,10 +1,4 @@
-"""The engine of :mod:`geotool.batch`: many analyses, serial or on dask.
-
-A *task* is one statistic of one variable in one year under one weights spec, keyed
-``variable|year|weights|statistic``, seeded by :func:`task_seed` (its numbers never depend
-on the workers). A failed task is a row with ``status="failed"``; it never stops the batch.
-A batch over :data:`MAX_TASKS` tasks or :data:`MAX_OUTPUT_GB` of output is refused first.
-"""
+"""The engine of :mod:`geotool.batch` (tasks, seeds, failures and limits: see there)."""
 
 from __future__ import annotations
 
@@ -15,7 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +32,8 @@ if TYPE_CHECKING:
     from geotool.weights import Weights
 
 __all__ = [
-    "GLOBAL", "LOCAL", "MAX_OUTPUT_GB", "MAX_TASKS", "STATISTICS", "Estimate", "Task",
-    "cluster", "contiguity", "estimate", "execute", "task_seed", "tasks",
+    "GLOBAL", "LOCAL", "MAX_OUTPUT_GB", "MAX_TASKS", "STATISTICS", "Estimate", "Options",
+    "Task", "cluster", "contiguity", "estimate", "execute", "task_seed", "tasks",
 ]  # fmt: skip
 
 #: Global statistics a task can compute, and their row in :func:`geotool.autocorr.global_stats`.
@@ -97,12 +91,8 @@ def task_seed(seed: int, key: str) -> int:
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
-def tasks(
-    variables: Sequence[str],
-    years: Sequence[int | None],
-    weights: Sequence[str],
-    statistics: Sequence[str],
-) -> list[Task]:
+def tasks(variables: Sequence[str], years: Sequence[int | None], weights: Sequence[str],
+          statistics: Sequence[str]) -> list[Task]:  # fmt: skip
     """Every combination, variables outermost (the order of the returned table)."""
     combos = itertools.product(variables, years, weights, statistics)
     return [Task(str(v), y, str(w), str(s)) for v, y, w, s in combos]
@@ -168,9 +158,7 @@ def _run_task(
             local = _local_task(task, values, w, row, alpha)
         row["status"] = "ok"
     except Exception as exc:  # a task's failure is reported in its row, never raised
-        row["status"] = "failed"
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        local = None
+        row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"
     row["seconds"] = round(time.perf_counter() - start, 4)
     return row, local
 
@@ -182,10 +170,10 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str |
     from geotool import boundaries
     from geotool.geofile import to_id
 
-    if isinstance(geo, str) and geo not in boundaries.LEVELS:
-        levels = "'county', 'prefecture' or 'province'"
-        raise InputError(f"geo must be a GeoDataFrame or {levels}, got {geo[:40]!r}.")
     if isinstance(geo, str):
+        if geo not in boundaries.LEVELS:
+            levels = "'county', 'prefecture' or 'province'"
+            raise InputError(f"geo must be a GeoDataFrame or {levels}, got {geo[:40]!r}.")
         return boundaries.load(geo), geo  # type: ignore[arg-type]
     if not isinstance(geo, gpd.GeoDataFrame):
         msg = f"geo must be a GeoDataFrame or a bundled level name, got {type(geo).__name__}."
@@ -293,12 +281,9 @@ def _variables(table: pd.DataFrame, keys: list[str], variables: Sequence[str] | 
 
 
 def _panel(
-    table: pd.DataFrame,
-    id_col: str,
-    year_col: str | None,
-    variables: Sequence[str] | None,
+    table: pd.DataFrame, id_col: str, year_col: str | None, variables: Sequence[str] | None,
     years: Sequence[int] | None,
-) -> tuple[list[str], list[int | None]]:
+) -> tuple[list[str], list[int | None]]:  # fmt: skip
     """The variables and years of the batch, checked against the table."""
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}.")
@@ -382,6 +367,27 @@ class Estimate:
             raise InputError(f"{over} {limit:g} GB; {narrow}, or raise max_output_gb=.")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """A batch's choices besides its table and layer: :func:`geotool.batch.run`'s others."""
+
+    id_col: str = "adcode"
+    year_col: str | None = None
+    variables: Sequence[str] | None = None
+    years: Sequence[int] | None = None
+    weights: Sequence[str | Weights] = ("queen",)
+    statistics: Sequence[str] = ("moran", "lisa")
+    permutations: int | None = None
+    seed: int | None = None
+    alpha: float = 0.05
+    islands: str = "nearest"
+    client: Client | None = None
+    out: Path | str | None = None
+    inputs: Sequence[Path | str] = ()
+    max_tasks: int = MAX_TASKS
+    max_output_gb: float = MAX_OUTPUT_GB
+
+
 @dataclass
 class _Plan:
     """A batch's checked arguments: its variables, years, layer and size."""
@@ -393,115 +399,69 @@ class _Plan:
     size: Estimate
 
 
-def _plan(
-    table: pd.DataFrame, geo: gpd.GeoDataFrame | str, weights: list[str | Weights],
-    statistics: list[str], *, id_col: str, year_col: str | None,
-    variables: Sequence[str] | None, years: Sequence[int] | None, permutations: int | None,
-) -> _Plan:  # fmt: skip
+def _plan(table: pd.DataFrame, geo: gpd.GeoDataFrame | str, o: Options) -> _Plan:
     """Check the arguments of :func:`estimate` and :func:`execute` and estimate the batch."""
-    _check_names(statistics, weights)
-    names, chosen = _panel(table, id_col, year_col, variables, years)
+    statistics = list(o.statistics)
+    _check_names(statistics, list(o.weights))
+    names, chosen = _panel(table, o.id_col, o.year_col, o.variables, o.years)
     layer, level = _normalise_geo(geo)
-    perms = settings.permutations if permutations is None else permutations
+    perms = settings.permutations if o.permutations is None else o.permutations
     perms = check.permutations(perms, n_units=len(layer))
     rows = len(table)
-    if year_col is not None and rows:
-        rows = int(table[year_col].value_counts().max())
+    if o.year_col is not None and rows:
+        rows = int(table[o.year_col].value_counts().max())
     units = min(rows, len(layer))
     local = [s for s in statistics if s in LOCAL]
-    specs = len(names) * len(chosen) * len(weights)
+    specs = len(names) * len(chosen) * len(o.weights)
     per_table = sum(_LOCAL_ROW_BYTES[s] for s in local) * units
     written = (specs * len(statistics) + 1) * _ROW_BYTES + specs * per_table
-    size = Estimate(
-        len(names), len(chosen), len(weights), len(statistics), units, perms,
-        specs * len(local), written,
-    )  # fmt: skip
+    size = Estimate(len(names), len(chosen), len(o.weights), len(statistics), units, perms,
+                    specs * len(local), written)  # fmt: skip
     return _Plan(names, chosen, layer, level, size)
 
 
 def estimate(
-    table: pd.DataFrame,
-    geo: gpd.GeoDataFrame | str = "county",
-    *,
-    id_col: str = "adcode",
-    year_col: str | None = None,
-    variables: Sequence[str] | None = None,
-    years: Sequence[int] | None = None,
-    weights: Sequence[str | Weights] = ("queen",),
-    statistics: Sequence[str] = ("moran", "lisa"),
-    permutations: int | None = None,
-) -> Estimate:
-    """The size of the batch :func:`execute` would run, before any work (see its parameters).
+    table: pd.DataFrame, geo: gpd.GeoDataFrame | str = "county", options: Options | None = None,
+    **given: Any,
+) -> Estimate:  # fmt: skip
+    """The size of the batch :func:`execute` would run, before any work.
 
+    ``options`` (or ``given``, the fields of :class:`Options`) as :func:`geotool.batch.run`'s;
     ``.check()`` of the result refuses it over the limits, as :func:`execute` does.
     """
-    return _plan(
-        table, geo, list(weights), list(statistics), id_col=id_col, year_col=year_col,
-        variables=variables, years=years, permutations=permutations,
-    ).size  # fmt: skip
+    return _plan(table, geo, replace(options or Options(), **given)).size
 
 
-def execute(
-    table: pd.DataFrame,
-    geo: gpd.GeoDataFrame | str = "county",
-    *,
-    id_col: str = "adcode",
-    year_col: str | None = None,
-    variables: Sequence[str] | None = None,
-    years: Sequence[int] | None = None,
-    weights: Sequence[str | Weights] = ("queen",),
-    statistics: Sequence[str] = ("moran", "lisa"),
-    permutations: int | None = None,
-    seed: int | None = None,
-    alpha: float = 0.05,
-    islands: str = "nearest",
-    client: Client | None = None,
-    out: Path | str | None = None,
-    inputs: Sequence[Path | str] = (),
-    max_tasks: int = MAX_TASKS,
-    max_output_gb: float = MAX_OUTPUT_GB,
-) -> pd.DataFrame:
-    """Every task of a batch, serially or on ``client``; :func:`geotool.batch.run`'s engine."""
-    alpha = check.alpha(alpha)
-    seed = check.seed(settings.seed if seed is None else seed)
-    weights, statistics = list(weights), list(statistics)
-    plan = _plan(
-        table, geo, weights, statistics, id_col=id_col, year_col=year_col,
-        variables=variables, years=years, permutations=permutations,
-    )  # fmt: skip
-    plan.size.check(max_tasks=max_tasks, max_output_gb=max_output_gb)
+def execute(table: pd.DataFrame, geo: gpd.GeoDataFrame | str, o: Options) -> pd.DataFrame:
+    """Every task of a batch, serially or on ``o.client``; :func:`geotool.batch.run`'s engine."""
+    alpha = check.alpha(o.alpha)
+    seed = check.seed(settings.seed if o.seed is None else o.seed)
+    plan = _plan(table, geo, o)
+    plan.size.check(max_tasks=o.max_tasks, max_output_gb=o.max_output_gb)
     log(f"batch: {plan.size.describe()}")
-    units = _resolve_ids(table[id_col], plan.layer, plan.level)
-    year = pd.to_numeric(table[year_col]).astype("Int64") if year_col else None
-    _refuse_repeats(table[id_col], units, year)
-    values, left_out = _values(table, plan, units, year, out is not None)
-    all_tasks = tasks(plan.variables, plan.years, [_spec_name(w) for w in weights], statistics)
+    units = _resolve_ids(table[o.id_col], plan.layer, plan.level)
+    year = pd.to_numeric(table[o.year_col]).astype("Int64") if o.year_col else None
+    _refuse_repeats(table[o.id_col], units, year)
+    values, left_out = _values(table, plan, units, year, o.out is not None)
+    names = [_spec_name(w) for w in o.weights]
+    all_tasks = tasks(plan.variables, plan.years, names, list(o.statistics))
     batch = _Batch(values, plan.size.permutations, seed, alpha)
-    batch.build(plan, weights, islands)
-    result = _written(batch, all_tasks, client, left_out, out=out, inputs=inputs)
-    failed = result[result["status"] == "failed"]
-    if len(failed):
-        first = f"{failed['key'].iloc[0]}: {failed['error'].iloc[0]}"
-        log(f"batch: {len(failed)} of {len(result)} tasks failed (first: {first})", logging.WARNING)
-    return result
-
-
-def _written(
-    batch: _Batch, all_tasks: list[Task], client: Client | None, left_out: pd.DataFrame, *,
-    out: Path | str | None, inputs: Sequence[Path | str],
-) -> pd.DataFrame:  # fmt: skip
-    """The batch's table, its tasks run with their local tables (and it) written to ``out``."""
+    batch.build(plan, list(o.weights), o.islands)
     with contextlib.ExitStack() as stack:
-        if out is not None:
-            owner = "geotool batch"
-            batch.folder = stack.enter_context(OutputFolder(out, inputs=inputs, owner=owner))
-        result = pd.DataFrame(batch.execute(all_tasks, client), columns=COLUMNS)
+        if o.out is not None:
+            folder = OutputFolder(o.out, inputs=o.inputs, owner="geotool batch")
+            batch.folder = stack.enter_context(folder)
+        result = pd.DataFrame(batch.execute(all_tasks, o.client), columns=COLUMNS)
         result = result.astype(dict.fromkeys(["year", *_COUNTS], "Int64"))
         result.attrs["left_out"] = left_out
         if batch.folder is not None:
             batch.folder.write("batch.csv", to_csv_bytes(result, index=False))
             if len(left_out):
                 batch.folder.write("left_out.csv", to_csv_bytes(left_out, index=False))
+    failed = result[result["status"] == "failed"]
+    if len(failed):
+        first = f"{failed['key'].iloc[0]}: {failed['error'].iloc[0]}"
+        log(f"batch: {len(failed)} of {len(result)} tasks failed (first: {first})", logging.WARNING)
     return result
 
 
@@ -698,18 +658,12 @@ class _Progress:
         self.start = self.last = time.perf_counter()
 
     def __call__(self, failed: bool) -> None:
-        self.done += 1
-        self.failed += failed
-        now = time.perf_counter()
+        self.done, self.failed, now = self.done + 1, self.failed + failed, time.perf_counter()
         if now - self.last >= 2 or self.done == self.total:
-            self.last = now
-            rate = self.done / max(now - self.start, 1e-9)
-            left = (self.total - self.done) / rate if rate else math.inf
-            log(
-                f"batch: {self.done}/{self.total} tasks ({self.failed} failed), "
-                f"{now - self.start:.1f} s, about {left:.0f} s left",
-                progress=True,
-            )
+            self.last, took = now, now - self.start
+            left = (self.total - self.done) * took / self.done
+            log(f"batch: {self.done}/{self.total} tasks ({self.failed} failed), {took:.1f} s, "
+                f"about {left:.0f} s left", progress=True)  # fmt: skip
 
 
 def contiguity(

@@ -116,10 +116,10 @@ def _dead_staging(folder: Path, pid: int) -> bool:
         mark = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if not isinstance(mark, dict):
+    here = socket.gethostname()
+    if not isinstance(mark, dict) or mark.get("host", here) != here or mark.get("pid") != pid:
         return False
-    host = mark.get("host", socket.gethostname())
-    return mark.get("pid") == pid and host == socket.gethostname() and not _pid_alive(pid)
+    return not _pid_alive(pid)
 
 
 def _remove_dead_staging(parent: Path) -> None:
@@ -145,24 +145,21 @@ def read_manifest(out: Path | str) -> dict[str, Any] | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
-        _bad_manifest(path, type(exc).__name__)
-    if not isinstance(data, dict):
-        return None
-    files = data.get("files", [])
-    if not isinstance(data.get("run", ""), str) or not isinstance(files, list) or not all(
-        isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("sha256"), str)
-        and isinstance(f.get("size"), int) for f in files
-    ):  # fmt: skip
-        _bad_manifest(path, "not geotool's layout")
-    return data
-
-
-def _bad_manifest(path: Path, why: str) -> None:
-    msg = (
+        why = type(exc).__name__
+    else:
+        if not isinstance(data, dict):
+            return None
+        files = data.get("files", [])
+        if isinstance(data.get("run", ""), str) and isinstance(files, list) and all(
+            isinstance(f, dict) and isinstance(f.get("path"), str)
+            and isinstance(f.get("sha256"), str) and isinstance(f.get("size"), int) for f in files
+        ):  # fmt: skip
+            return data
+        why = "not geotool's layout"
+    raise InputError(
         f"{path} is not a geotool manifest ({why}): which files of that folder are "
         "geotool's cannot be told; remove the file, or choose another output folder."
     )
-    raise InputError(msg)
 
 
 def _owned(out: Path) -> set[str]:
@@ -256,16 +253,12 @@ class OutputFolder:
     def __init__(
         self, out: Path | str, *, inputs: Sequence[Path | str] = (), owner: str = "geotool run"
     ) -> None:
-        self._given = out
-        self.out = Path(out)
-        self.inputs = [Path(p) for p in inputs]
-        self.owner = owner
+        self._given, self.out, self.owner, self.run_id = out, Path(out), owner, _run_id()
         self.files: list[str] = []
-        self.run_id = _run_id()
         self.staging: Path | None = None
         self._staged_at: Path | None = None  # kept after publish/discard, to name errors
         self._lock: FileLock | None = None
-        self._input_ids = {_ident(p) for p in self.inputs} - {None}
+        self._input_ids = {_ident(p) for p in inputs} - {None}
         self._claims: Claims = []
 
     def __enter__(self) -> OutputFolder:
@@ -448,12 +441,9 @@ class OutputFolder:
 
     def _manifest(self, staging: Path) -> None:
         """Write the manifest of the files in staging: path()'s, in order, then any others."""
-        found = [
-            Path(root, name).relative_to(staging).as_posix()
-            for root, _dirs, names in os.walk(staging)
-            for name in names
-        ]
-        found = sorted(set(found) - {MARKER, MANIFEST})
+        found = {Path(root, name).relative_to(staging).as_posix()
+                 for root, _dirs, names in os.walk(staging) for name in names}  # fmt: skip
+        found -= {MARKER, MANIFEST}
         for rel in set(found) - set(self.files):
             self._check_destination(_clean_relative(rel))
         order = {rel: i for i, rel in enumerate(self.files)}
@@ -533,8 +523,7 @@ class OutputFile:
 
     def __init__(self, path: Path | str, *, owner: str) -> None:
         self.path = Path(os.path.abspath(os.path.expanduser(path)))
-        self.owner = owner
-        self.run_id = _run_id()
+        self.owner, self.run_id = owner, _run_id()
         self._lock: FileLock | None = None
 
     def __enter__(self) -> OutputFile:
@@ -560,11 +549,10 @@ class OutputFile:
 
 def _record(data: bytes) -> dict[str, Any]:
     """The JSON holder record of a lock file (empty when there is none)."""
-    try:
-        record = json.loads(data or b"{}")
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
+    with contextlib.suppress(ValueError):
+        if isinstance(record := json.loads(data or b"{}"), dict):
+            return record
+    return {}
 
 
 def _take_lock(dest: Path, what: str, record: dict[str, Any]) -> FileLock:
@@ -590,11 +578,9 @@ def _take_lock(dest: Path, what: str, record: dict[str, Any]) -> FileLock:
         holder: dict[str, Any] = {}
         for _ in range(20):  # the holder writes its record just after locking
             with contextlib.suppress(OSError):
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                try:
-                    holder = _record(os.pread(fd, 4096, 0))
-                finally:
-                    os.close(fd)
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                with open(os.open(path, flags), "rb") as fh:
+                    holder = _record(fh.read(4096))
             if holder:
                 break
             time.sleep(0.01)

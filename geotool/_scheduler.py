@@ -16,8 +16,8 @@ import os
 import re
 import socket
 import struct
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,23 +110,14 @@ def address(value: object, *, name: str = "scheduler") -> str:
 
 
 def _bounded(work: Any, seconds: float, what: str) -> Any:
-    """``work()`` in a thread, given up after ``seconds``."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = work()
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="geotool-probe", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise TimeoutError(what)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    """``work()`` in a thread, given up (``TimeoutError``) after ``seconds``."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="geotool-probe")
+    try:
+        return pool.submit(work).result(timeout=seconds)
+    except TimeoutError:  # concurrent.futures' is the built-in one
+        raise TimeoutError(what) from None
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _read(sock: socket.socket, n: int, deadline: float) -> bytes:

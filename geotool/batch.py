@@ -25,6 +25,7 @@ from geotool._batch import (
     MAX_TASKS,
     STATISTICS,
     Estimate,
+    Options,
     Task,
     cluster,
     contiguity,
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from geotool.weights import Weights
 
 __all__ = [
-    "COLUMNS", "GLOBAL", "LOCAL", "MAX_OUTPUT_GB", "MAX_TASKS", "STATISTICS", "Estimate", "Task",
+    "COLUMNS", "GLOBAL", "LOCAL", "MAX_OUTPUT_GB", "MAX_TASKS", "STATISTICS", "Estimate", "Options",
+    "Task",
     "cluster", "contiguity", "estimate", "run", "task_seed", "tasks",
 ]  # fmt: skip
 
@@ -102,17 +104,18 @@ def run(
         listed in ``attrs["left_out"]`` (and ``left_out.csv``).
 
     """
+    options = Options(
+        id_col=id_col, year_col=year_col, variables=variables, years=years, weights=weights,
+        statistics=statistics, permutations=permutations, seed=seed, alpha=alpha,
+        islands=islands, client=client, out=out, inputs=inputs, max_tasks=max_tasks,
+        max_output_gb=max_output_gb,
+    )  # fmt: skip
     study = Study(
         data=table, id_col=id_col, year_col=year_col, alpha=alpha, islands=islands, out=None,
         permutations=settings.permutations if permutations is None else permutations,
         seed=settings.seed if seed is None else seed,
     )  # fmt: skip
-    tasks_of = partial(
-        pipeline.batch_tasks, geo=geo, client=client, variables=variables, years=years,
-        weights=weights, statistics=statistics, out=out, inputs=inputs, max_tasks=max_tasks,
-        max_output_gb=max_output_gb,
-    )  # fmt: skip
-    stage = pipeline.Stage("batch", tasks_of)
+    stage = pipeline.Stage("batch", partial(pipeline.batch_tasks, geo=geo, options=options))
     summary = pipeline.run(study, analysis=None, stages=(stage,), owner="geotool batch",
                            index=False)  # fmt: skip
     result: pd.DataFrame = summary["result"]

@@ -17,10 +17,10 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -42,6 +42,9 @@ from geotool.maps.figure import figure_files
 from geotool.maps.figure import validate as validate_figures
 from geotool.study import Study
 from geotool.weights import Weights, parse_islands, parse_spec
+
+if TYPE_CHECKING:
+    from geotool import _batch
 
 __all__ = ["STAGES", "Analysis", "Run", "Stage", "TierTable", "Variable", "prepare", "run"]
 
@@ -1061,20 +1064,21 @@ def _items(text: str | None) -> list[str] | None:
 
 
 def batch_tasks(
-    run: Run, *, geo: Any, table: pd.DataFrame | None = None, client: Any = None, **options: Any
+    run: Run, *, geo: Any, options: _batch.Options, table: pd.DataFrame | None = None
 ) -> None:
     """Every task of a batch (:func:`geotool.batch.run`) on the study's table.
 
     The study gives the ids, the year column, permutations, seed, alpha and islands;
-    ``options`` are the engine's others. The table of rows is ``run.summary["result"]``.
+    ``options`` (:class:`geotool._batch.Options`) the others. The rows: ``run.summary["result"]``.
     """
     from geotool import _batch
 
     s = run.study
-    given = {"id_col": s.id_col or "adcode", "year_col": s.year_col, "permutations": s.permutations,
-             "seed": s.seed, "alpha": s.alpha, "islands": s.islands}  # fmt: skip
+    given = replace(options, id_col=s.id_col or "adcode", year_col=s.year_col,
+                    permutations=s.permutations, seed=s.seed, alpha=s.alpha,
+                    islands=s.islands)  # fmt: skip
     table = _read(s) if table is None else table
-    run.summary["result"] = _batch.execute(table, geo, client=client, **given | options)
+    run.summary["result"] = _batch.execute(table, geo, given)
 
 
 def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
@@ -1101,13 +1105,14 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
         "variables": _items(lists["variables"]), "weights": _items(lists["weights"]),
         "years": None if years is None else [int(y) for y in years],
     }  # fmt: skip
-    statistics: Any = _items(lists["statistics"])
-    _batch.estimate(table, level, id_col=study.id_col or "adcode", year_col=study.year_col,
-                    statistics=statistics, permutations=study.permutations,
-                    **sized).check(**limits)  # fmt: skip
-    options = sized | limits | {"statistics": statistics, "out": out, "inputs": [study.data]}
+    options = _batch.Options(
+        **sized, **limits, statistics=_items(lists["statistics"]) or (),
+        out=out, inputs=[Path(str(study.data))], id_col=study.id_col or "adcode",
+        year_col=study.year_col, permutations=study.permutations,
+    )  # fmt: skip
+    _batch.estimate(table, level, options).check(**limits)
     if cluster["scheduler"] is None and cluster["workers"] == 0:
-        batch_tasks(run, geo=level, table=table, **options)
+        batch_tasks(run, geo=level, table=table, options=options)
         run.summary["where"] = "serially"
         return
     import distributed  # noqa: F401  (its loggers, configured on import, then quietened)
@@ -1116,7 +1121,7 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
         if name.split(".")[0] == "distributed":
             logging.getLogger(name).setLevel(logging.ERROR)
     with _batch.cluster(**cluster) as client:
-        batch_tasks(run, geo=level, table=table, client=client, **options)
+        batch_tasks(run, geo=level, table=table, options=replace(options, client=client))
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
     where = short(cluster["scheduler"] or "a local cluster", 80)
     run.summary["where"] = f"on {where} ({workers} workers)"

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from geotool import _cache, _store, clusters, settings
+from geotool import _cache, clusters, settings
 from geotool.maps import _linked
 from geotool.report import check
 
@@ -555,7 +555,7 @@ def test_a_well_formed_entry_that_lies_is_a_miss(cache, computed, caplog):
     for label, (fn, args, layout, value) in _lies(computed).items():
         path = _entry(cache, fn, args)
         good = path.read_bytes()
-        path.write_bytes(_store.encode(layout, value))  # the digest beside it is the truth's
+        path.write_bytes(_cache.encode(layout, value))  # the digest beside it is the truth's
         warned = _reread(fn, args, computed, caplog)
         assert len(warned) == 1 and "keyed digest does not verify" in warned[0], (label, warned)
         _cache._warned.discard(str(path))
@@ -641,6 +641,6 @@ def test_a_dictionary_bomb_is_a_miss_even_when_signed(cache, computed, caplog):
     warned = _reread(fn, args, computed, caplog)
     assert time.monotonic() - started < 10
     assert len(warned) == 1 and "decodes to" in warned[0] and "GiB" in warned[0], warned
-    with pytest.raises(_store.ForeignEntryError, match="decodes to"):
-        _store.decode(clusters._MEMBERS, buf.getvalue())
+    with pytest.raises(_cache.ForeignEntryError, match="decodes to"):
+        _cache.decode(clusters._MEMBERS, buf.getvalue())
     _cache._warned.discard(str(path))
