@@ -13,7 +13,6 @@ import numbers
 import re
 import stat
 import zipfile
-from collections.abc import Iterator
 from contextlib import suppress
 from itertools import islice
 from pathlib import Path
@@ -42,8 +41,7 @@ _NUMBER_TEXT = 24  # the longest text of a number or date read as text
 # C0 and C1 control characters other than tab, newline, carriage return, form feed and
 # vertical tab: text never holds many; decoded binary data does.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
-_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
-_EOF_IN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+csv.field_size_limit(2**31 - 1)  # a cell as long as the input limit allows, as pandas reads
 _RESAVE = "open it in Excel and save it as .xlsx or as CSV UTF-8"
 _FIX_ENCODING = "pass encoding='gb18030' (GBK) or 'utf-8', or leave encoding out to detect it"
 
@@ -199,86 +197,59 @@ def _delimiter(text: str, suffix: str) -> str:
     return max(_DELIMITERS, key=lambda sep: counts[sep][0] if counts[sep] else 0)
 
 
-def _records(text: str, sep: str) -> Iterator[tuple[int, list[str]]]:
-    """(line the record ends on, its fields) per record, until :mod:`csv` gives up."""
-    reader = csv.reader(_io.StringIO(text), delimiter=sep)
-    with suppress(csv.Error):
-        for row in reader:
-            yield reader.line_num, row
+def _parse_csv(text: str, where: str, sep: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Records as :mod:`csv` splits them (blank lines skipped), and the line each starts on.
 
-
-def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
+    Read with :mod:`csv` rather than pandas: it tells each record's line, and is the
+    reference the property tests compare with.
+    """
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep)
+    rows: list[list[str | None]] = []
+    starts, line, first = [], 0, 1
     try:
-        return pd.read_csv(
-            _io.StringIO(text),
-            sep=sep,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        msg = f"{where} has no rows; it needs a header row and at least one data row."
-        raise InputError(msg) from None
-    except pd.errors.ParserError as exc:
-        msg = _parser_message(str(exc), text, where, sep)
-        raise InputError(msg) from None
-    except (ValueError, OverflowError) as exc:
+        for row in reader:
+            first = line + 1
+            if row and (len(row) > 1 or row[0].strip(" \t")):
+                rows.append([v or None for v in row])
+                starts.append(first)
+            line = reader.line_num
+    except csv.Error as exc:  # a field over the csv module's size limit
         msg = f"{where} cannot be parsed as CSV ({short(exc)}); export it again as CSV UTF-8."
         raise InputError(msg) from None
+    if not rows:
+        msg = f"{where} has no rows; it needs a header row and at least one data row."
+        raise InputError(msg)
+    _check_records(rows, starts, where, sep)
+    _check_closed(text, first, where, sep)
+    return pd.DataFrame(rows, dtype=object), np.asarray(starts)
 
 
-def _line_numbers(text: str, sep: str, rows: int) -> np.ndarray:
-    """The line (from 1) each row pandas parsed starts on, blank lines skipped.
-
-    A record ends at a newline after an even number of ``"`` (vectorised over the bytes).
-    """
-    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    newlines = np.flatnonzero(data == 10)
-    ends = newlines
-    if '"' in text:  # a newline after an odd number of quotes is inside a value
-        quotes = np.flatnonzero(data == 34)
-        ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
-    if len(data) and data[-1] != 10:
-        ends = np.append(ends, len(data))  # the last record has no newline
-    starts = np.r_[0, ends[:-1] + 1].astype(np.int64)
-    space = [b for b in b" \t\r\f\v\n" if not (sep.isspace() and b == ord(sep))]
-    empty = ends <= starts
-    first = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else starts
-    maybe = np.flatnonzero(~empty & np.isin(first, space))
-    blank = empty.copy()
-    for i in maybe:  # few: records that begin with white space
-        blank[i] = bool(np.isin(data[starts[i] : ends[i]], space).all())
-    lines = np.searchsorted(newlines, starts[~blank]) + 1
-    return lines if len(lines) == rows else np.arange(1, rows + 1)
-
-
-def _parser_message(error: str, text: str, where: str, sep: str) -> str:
+def _check_records(rows: list[list[str | None]], starts: list[int], where: str, sep: str) -> None:
+    """Refuse a record with more fields than the header."""
     name = {",": "comma", "\t": "tab", ";": "semicolon"}[sep]
-    fields = _FIELDS.search(error)
-    if fields:
-        expected, line, saw = (int(g) for g in fields.groups())
-        long = ((at, len(row)) for at, row in _records(text, sep) if len(row) > expected)
-        line, saw = next(long, (line, saw))
-        return (
-            f"{where}, line {line}: {saw} fields where the header has {expected} "
-            f"({name}-separated); a value probably holds a {name}: put that value in "
-            'double quotes ("...") or remove the extra separator.'
+    expected = len(rows[0])
+    extra = next((i for i, row in enumerate(rows) if len(row) > expected), None)
+    if extra is not None:
+        raise InputError(
+            f"{where}, line {starts[extra]}: {len(rows[extra])} fields where the header has "
+            f"{expected} ({name}-separated); a value probably holds a {name}: put that value "
+            'in double quotes ("...") or remove the extra separator.'
         )
-    eof = _EOF_IN_QUOTE.search(error)
-    if eof:
-        record = int(eof.group(1))  # (0: the header); it starts after the one before ends
-        ends = (line for line, row in _records(text, sep) if row)
-        end = next(islice(ends, record - 1, None), None) if record > 0 else None
-        at = f"line {end + 1}" if end is not None else f"record {record + 1}"
-        return (
-            f'{where}, {at}: a double quote (") opens a value that is never closed; '
-            'close it, or double a quote that is part of the value ("").'
-        )
-    return (
-        f"{where} cannot be parsed as CSV ({short(error.strip())}); export it again as CSV UTF-8."
-    )
+
+
+def _check_closed(text: str, line: int, where: str, sep: str) -> None:
+    """Refuse a quote left open: the last record (from ``line``) read again, strictly."""
+    at = len(text)
+    for _ in range(text.count("\n") - line + 2):  # the record's start, found from the end
+        at = text.rfind("\n", 0, at)
+    try:
+        list(csv.reader(_io.StringIO(text[at + 1 :], newline=""), delimiter=sep, strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError(
+                f'{where}, line {line}: a double quote (") opens a value that is never '
+                'closed; close it, or double a quote that is part of the value ("").'
+            ) from None
 
 
 def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
@@ -521,8 +492,7 @@ def read_table(
         if not text.strip():
             raise InputError(f"{where} is empty; it needs a header row and at least one data row.")
         sep = _delimiter(text, path.suffix.lower())
-        frame = _parse_csv(text, where, sep)
-        lines = _line_numbers(text, sep, len(frame))
+        frame, lines = _parse_csv(text, where, sep)
     frame = _with_header(frame, where, lines)
     frame.attrs["encoding"] = used
     return frame
