@@ -11,7 +11,6 @@ import csv
 import io as _io
 import numbers
 import re
-import stat
 import zipfile
 from contextlib import suppress
 from itertools import islice
@@ -23,7 +22,7 @@ import pandas as pd
 
 from geotool import _limits
 from geotool._errors import InputError
-from geotool._text import short
+from geotool._text import codec, short
 
 __all__ = ["read_table"]
 
@@ -46,23 +45,10 @@ _RESAVE = "open it in Excel and save it as .xlsx or as CSV UTF-8"
 _FIX_ENCODING = "pass encoding='gb18030' (GBK) or 'utf-8', or leave encoding out to detect it"
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
+def _read_bytes(path: object, limit: int) -> bytes:
     """The file's bytes (at most ``limit``), or an :class:`InputError` saying why not."""
+    path = _limits.regular_file(path, "a .csv or .xlsx file", (".csv", ".xlsx", ".txt", ".tsv"))
     where = short(path, 120)
-    try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError(f"No file at {where}; check the path.") from None
-    except PermissionError:
-        msg = f"{where} cannot be reached: permission denied on a folder of its path."
-        raise InputError(msg) from None
-    except (OSError, ValueError) as exc:  # name too long, NUL in the path, ...
-        raise InputError(f"{where} is not a usable path ({short(exc)}); check the path.") from None
-    if stat.S_ISDIR(mode):
-        raise InputError(f"{where} is a folder; pass the path of a .csv or .xlsx file.")
-    if not stat.S_ISREG(mode):
-        msg = f"{where} is not a regular file (a pipe, socket or device); pass a CSV or .xlsx file."
-        raise InputError(msg)
     _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     try:
         return path.read_bytes()
@@ -91,23 +77,6 @@ def _looks_like_text(raw: bytes) -> bool:
     return False
 
 
-def _codec(encoding: object) -> str:
-    """The codec to decode a user's ``encoding=`` with (GBK as GB18030, UTF-8 BOM-aware)."""
-    if not isinstance(encoding, str) or not encoding.strip():
-        raise InputError(
-            f"encoding={short(repr(encoding))} is not an encoding name; pass one such as "
-            "'utf-8' or 'gb18030', or leave encoding out to detect it."
-        )
-    try:
-        name = codecs.lookup(encoding.strip()).name
-    except LookupError:
-        raise InputError(
-            f"encoding={short(repr(encoding))} is not a known text encoding; use 'utf-8' or "
-            "'gb18030' (GBK), or leave encoding out to detect it."
-        ) from None
-    return {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb2312": "gb18030"}.get(name, name)
-
-
 def _decodes(raw: bytes, encoding: str) -> bool:
     try:
         raw.decode(encoding)
@@ -116,49 +85,43 @@ def _decodes(raw: bytes, encoding: str) -> bool:
     return True
 
 
-def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
-    where = short(path, 120)
+def _decode(raw: bytes, where: str, encoding: object) -> tuple[str, str]:
+    """``raw`` as text: in ``encoding=``, else UTF-16 by its BOM, UTF-8, or GB18030."""
     if encoding is not None:
-        enc = _codec(encoding)
-        try:
-            return raw.decode(enc), enc
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            fix = _FIX_ENCODING
-            for other, label in (("utf-8-sig", "'utf-8'"), ("gb18030", "'gb18030' (GBK)")):
-                if other != enc and _decodes(raw, other):  # name the one that reads it
-                    fix = f"it reads as {label}: pass encoding={label}, or leave encoding out"
-                    break
-            raise InputError(
-                f"{where} is not valid {encoding} text: byte 0x{raw[exc.start]:02x} on line "
-                f"{line} (offset {exc.start:,}) cannot be decoded; {fix}."
-            ) from None
-        except LookupError:  # a bytes-to-bytes codec such as 'base64' or 'rot13'
-            raise InputError(
-                f"encoding={short(repr(encoding))} is not a text encoding; use 'utf-8' or "
-                "'gb18030' (GBK), or leave encoding out to detect it."
-            ) from None
-    if raw.startswith(_UTF16_BOMS):
-        try:
-            return raw.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            msg = f"{where} starts like UTF-16 text but is not valid UTF-16; save it as CSV UTF-8."
-            raise InputError(msg) from None
-    if b"\x00" in raw:
+        tried = [{"utf-8": "utf-8-sig"}.get(name := codec(encoding), name)]
+    elif raw.startswith(_UTF16_BOMS):
+        tried = ["utf-16"]
+    elif b"\x00" in raw:
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
         raise InputError(
-            f"{where} holds NUL bytes (first on line {line}): it looks "
-            "like a binary file, not CSV text; export the table as CSV UTF-8 or .xlsx."
+            f"{where} holds NUL bytes (first on line {line}): it looks like a binary file, not "
+            "CSV text; export the table as CSV UTF-8 or .xlsx."
         )
-    errors = []
-    for enc in _ENCODINGS:
+    else:
+        tried = list(_ENCODINGS)
+    bad = []
+    for enc in tried:
         try:
             return raw.decode(enc), enc
         except UnicodeDecodeError as exc:
-            errors.append(exc.start)
-    line = raw.count(b"\n", 0, errors[0]) + 1
+            bad.append(exc.start)
+    at, line = bad[0], raw.count(b"\n", 0, bad[0]) + 1
+    if encoding is not None:
+        fix = next(
+            (f"it reads as {label}: pass encoding={label}, or leave encoding out"
+             for other, label in (("utf-8-sig", "'utf-8'"), ("gb18030", "'gb18030' (GBK)"))
+             if other != tried[0] and _decodes(raw, other)),
+            _FIX_ENCODING,
+        )  # fmt: skip
+        raise InputError(
+            f"{where} is not valid {encoding} text: byte 0x{raw[at]:02x} on line {line} "
+            f"(offset {at:,}) cannot be decoded; {fix}."
+        )
+    if tried == ["utf-16"]:
+        msg = f"{where} starts like UTF-16 text but is not valid UTF-16; save it as CSV UTF-8."
+        raise InputError(msg)
     raise InputError(
-        f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[errors[0]]:02x} "
+        f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[at]:02x} "
         f"on line {line} is invalid); save it as CSV UTF-8, or pass encoding= with its encoding."
     )
 
@@ -485,7 +448,7 @@ def read_table(
                 f"sheet={short(str(sheet))!r} applies to Excel workbooks, and {where} is a text "
                 "(CSV) file; leave sheet out."
             )
-        text, used = _decode(raw, path, encoding)
+        text, used = _decode(raw, where, encoding)
         _check_text(text, where, used)
         # One line ending: pandas' parser drops an empty row after a lone CR.
         text = text.replace("\r\n", "\n").replace("\r", "\n")
