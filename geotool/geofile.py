@@ -18,7 +18,7 @@ import unicodedata
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -249,15 +249,26 @@ def _unzip(path: Path, folder: Path, limit: int, where: str) -> None:
             raise InputError(msg) from None
 
 
+@contextlib.contextmanager
+def _reading(where: str, source: Path, failed: str, fix: str = "check the file") -> Iterator[None]:
+    """Turn a reader's failure into one :class:`InputError` line: ``{where} {failed} (why)``."""
+    try:
+        yield
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(f"{where} is too big for this machine's memory; {_SMALLER}.") from None
+    except Exception as exc:  # GDAL, pyarrow and geopandas raise many kinds
+        text = str(exc).replace(str(source), where)  # never a temporary folder's path
+        raise InputError(f"{where} {failed} ({short(text, 160)}); {fix}.") from None
+
+
 def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str | None:
     """The layer to read: ``layer`` if the file has it, else its only geometry layer."""
     import pyogrio
 
-    try:
+    with _reading(where, source, f"cannot be opened as a {kind}"):
         layers = pyogrio.list_layers(source)
-    except Exception as exc:  # pyogrio raises its own DataSourceError and others
-        text = str(exc).replace(str(source), where)  # never a temporary folder's path
-        raise InputError(f"{where} cannot be opened as a {kind} ({short(text, 160)}).") from None
     names = [str(n) for n, _ in layers]
     spatial = [str(n) for n, kind in layers if kind is not None]
     described = listing([f"{n} ({kind or 'no geometry'})" for n, kind in layers])
@@ -394,17 +405,9 @@ def _read_parquet(path: Path, layer: str | None, where: str, limit: int) -> gpd.
     if layer is not None:
         msg = f"layer={short(layer)!r} was given, but {where} (GeoParquet) has no layers."
         raise InputError(msg)
-    try:
+    with _reading(where, path, "cannot be read as GeoParquet"):
         _limits.check_parquet(path, limit, where, "max_bytes")
         frame = gpd.read_parquet(path)
-    except InputError:
-        raise
-    except MemoryError:
-        msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
-        raise InputError(msg) from None
-    except Exception as exc:  # pyarrow and geopandas raise many kinds
-        msg = f"{where} cannot be read as GeoParquet ({short(exc)}); check the file."
-        raise InputError(msg) from None
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()  # a named index (adcode) is an id candidate
     return frame
@@ -430,23 +433,16 @@ def _gdal_read(
     """A layer as pyogrio reads it (at most ``cap + 1`` features); GDAL's warnings logged."""
     import pyogrio
 
-    with warnings.catch_warnings(record=True) as caught:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        _reading(where, source, "cannot be read", "check the file, or pass layer="),
+    ):
         warnings.simplefilter("always")
-        try:
-            count = int(pyogrio.read_info(source, layer=chosen)["features"])
-            _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
-            frame = pyogrio.read_dataframe(
-                source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
-            )
-        except InputError:
-            raise
-        except MemoryError:
-            msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
-            raise InputError(msg) from None
-        except Exception as exc:  # GDAL errors of every kind
-            text = str(exc).replace(str(source), where)  # never a temporary folder's path
-            msg = f"{where} cannot be read ({short(text, 160)}); check the file, or pass layer=."
-            raise InputError(msg) from None
+        count = int(pyogrio.read_info(source, layer=chosen)["features"])
+        _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
+        frame = pyogrio.read_dataframe(
+            source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
+        )
     said = {str(w.message) for w in caught}
     for text in sorted(said - {"invalid value encountered in from_wkb"}):  # NaN: reported
         log(f"{where}: GDAL: {short(text.replace(str(source), where), 160)}", logging.WARNING)
