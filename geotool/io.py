@@ -217,36 +217,31 @@ def _check_closed(text: str, line: int, where: str, sep: str) -> None:
 
 def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
     """The name of the sheet ``sheet=`` selects: a name, or a position (0 is the first)."""
-    listing = ", ".join(f"'{short(n, 40)}'" for n in names[:12])
-    if len(names) > 12:
-        listing += f" and {len(names) - 12} more"
-    positions = f"{len(names)} sheet(s) ({listing}); pass a sheet name or a position from 0"
     if sheet is None:
         return names[0]
-    if isinstance(sheet, numbers.Integral) and not isinstance(sheet, bool):
-        if 0 <= int(sheet) < len(names):
-            return names[int(sheet)]
-        raise InputError(f"sheet={int(sheet)}: {where} has {positions} to {len(names) - 1}.")
-    if not isinstance(sheet, str):
+    if isinstance(sheet, bool) or not isinstance(sheet, str | numbers.Integral):
         raise InputError(
             f"sheet={short(repr(sheet))} ({type(sheet).__name__}): pass a sheet name (str) or "
             "a position (int, 0 is the first)."
         )
-    text = sheet.strip()
-    folded = [n for n in names if n.strip().casefold() == text.casefold()]
-    found = [n for n in (sheet, text) if n in names] or (folded if len(folded) == 1 else [])
-    if found:
-        return found[0]
-    if not (text.isascii() and text.isdigit()):  # digits: a position, as a command line passes it
-        raise InputError(
-            f"sheet='{short(sheet)}': {where} has no such sheet; its sheets are {listing}."
-        )
-    if int(text) < len(names):
-        return names[int(text)]
-    raise InputError(
-        f"sheet='{short(sheet)}': {where} has no sheet of that name, and only "
-        f"{positions} to {len(names) - 1}."
-    )
+    text = sheet.strip() if isinstance(sheet, str) else ""
+    folded = [n for n in names if text and n.strip().casefold() == text.casefold()]
+    found = [n for n in (sheet, text) if n and n in names] or (folded if len(folded) == 1 else [])
+    digits = text.isascii() and text.isdigit()  # a position, as a command line passes it
+    at = int(text) if digits else int(sheet) if isinstance(sheet, numbers.Integral) else -1
+    if found or 0 <= at < len(names):
+        return str(found[0]) if found else names[at]
+    shown = ", ".join(f"'{short(n, 40)}'" for n in names[:12])
+    shown += f" and {len(names) - 12} more" if len(names) > 12 else ""
+    sheets = f"{len(names)} sheet(s) ({shown}); pass a sheet name or a position from 0"
+    sheets += f" to {len(names) - 1}"
+    if not isinstance(sheet, str):
+        raise InputError(f"sheet={short(sheet)}: {where} has {sheets}.")
+    if not digits:
+        msg = f"sheet='{short(sheet)}': {where} has no such sheet; its sheets are {shown}."
+        raise InputError(msg)
+    msg = f"sheet='{short(sheet)}': {where} has no sheet of that name, and only {sheets}."
+    raise InputError(msg)
 
 
 def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
@@ -315,41 +310,33 @@ def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFra
 def _kind(raw: bytes, path: Path) -> str:
     """``"excel"`` or ``"text"``: what to read ``raw`` as, by name and content."""
     where, suffix = short(path, 120), path.suffix.lower()
-    ole, text = raw.startswith(_OLE_MAGIC), _looks_like_text(raw)
-    if suffix in (*_EXCEL_SUFFIXES, ".xls") and raw.startswith(_ZIP_MAGIC):
+    zipped, ole = raw.startswith(_ZIP_MAGIC), raw.startswith(_OLE_MAGIC)
+    excel = suffix in (*_EXCEL_SUFFIXES, ".xls")
+    if excel and zipped:
         return "excel"  # an .xlsx, even if named .xls
-    if suffix == ".xls" and text and not ole:
-        raise InputError(
-            f"{where} is named .xls but its content looks like text/CSV; rename it to .csv."
-        )
-    if suffix == ".xls":
-        raise InputError(
-            f"{where} is an old-format Excel workbook (.xls), which geotool does not "
-            f"read; {_RESAVE}."
-        )
-    not_xlsx = f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files)"
-    if suffix in _EXCEL_SUFFIXES and ole:
-        raise InputError(
-            f"{where} is not an .xlsx workbook but an old-format one (an .xls renamed, or a "
-            "password-protected workbook); open it in Excel, remove any password, and save "
-            "it as .xlsx or as CSV UTF-8."
-        )
-    if suffix in _EXCEL_SUFFIXES and text:
-        raise InputError(f"{not_xlsx}: its content looks like text/CSV; rename it to .csv.")
-    if suffix in _EXCEL_SUFFIXES:
-        raise InputError(f"{not_xlsx} nor text; {_RESAVE}.")
-    if suffix not in _TEXT_SUFFIXES:
+    if not excel and suffix not in _TEXT_SUFFIXES:
         raise InputError(
             f"{where}: unsupported file type '{short(suffix, 20)}'; use .csv (.txt, .tsv) or .xlsx."
         )
-    if raw.startswith(_ZIP_MAGIC):
-        raise InputError(
-            f"{where} is an Excel workbook (or another zip archive), not text; "
-            "rename it to .xlsx, or save it from Excel as CSV UTF-8."
-        )
-    if ole:
-        raise InputError(f"{where} is an old-format Excel workbook (.xls), not text; {_RESAVE}.")
-    return "text"
+    if not (excel or zipped or ole):
+        return "text"
+    text = _looks_like_text(raw)
+    not_xlsx = f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files)"
+    old = f"{where} is an old-format Excel workbook (.xls)"
+    problem = (
+        f"{where} is named .xls but its content looks like text/CSV; rename it to .csv"
+        if suffix == ".xls" and text and not ole
+        else f"{old}, which geotool does not read; {_RESAVE}" if suffix == ".xls"
+        else f"{where} is not an .xlsx workbook but an old-format one (an .xls renamed, or a "
+        "password-protected workbook); open it in Excel, remove any password, and save it as "
+        ".xlsx or as CSV UTF-8" if excel and ole
+        else f"{not_xlsx}: its content looks like text/CSV; rename it to .csv" if excel and text
+        else f"{not_xlsx} nor text; {_RESAVE}" if excel
+        else f"{where} is an Excel workbook (or another zip archive), not text; rename it to "
+        ".xlsx, or save it from Excel as CSV UTF-8" if zipped
+        else f"{old}, not text; {_RESAVE}"
+    )  # fmt: skip
+    raise InputError(f"{problem}.")
 
 
 def _with_header(frame: pd.DataFrame, where: str, lines: np.ndarray) -> pd.DataFrame:
