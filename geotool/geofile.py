@@ -922,17 +922,10 @@ def read_geometry(
     out = gpd.GeoDataFrame(attributes, geometry=geoms.to_numpy(), crs=settings.default_crs)
     out.index = pd.Index(ids.loc[geoms.index].astype(str).to_numpy(), name=str(id_name))
     out.attrs["source"] = {
-        "path": str(path),
-        "format": _FORMATS[path.suffix.lower()],
-        "layer": chosen_layer,
-        "crs": crs_read,
-        "datum": chosen_datum,
-        "encoding": enc,
-        "id_col": str(id_name),
-        "rows_read": len(frame),
-        "rows_kept": len(out),
-        "snapped_vertices": snapped,
-    }
+        "path": str(path), "format": _FORMATS[path.suffix.lower()], "layer": chosen_layer,
+        "crs": crs_read, "datum": chosen_datum, "encoding": enc, "id_col": str(id_name),
+        "rows_read": len(frame), "rows_kept": len(out), "snapped_vertices": snapped,
+    }  # fmt: skip
     log(f"{where}: {len(out):,} units read ({len(frame) - len(out):,} dropped, see the report)")
     return out, report
 
