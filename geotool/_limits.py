@@ -8,32 +8,23 @@ and what a file expands to while it is streamed (:func:`check_expansion`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import stat
 import struct
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from geotool._errors import InputError
+from geotool._text import short
 
 __all__ = [
-    "BYTES_PER_FEATURE",
-    "DEFAULT_MAX_BYTES",
-    "ENV",
-    "MAX_RATIO",
-    "check_expansion",
-    "check_features",
-    "check_parquet",
-    "check_size",
-    "check_zip",
-    "check_zip_directory",
-    "extract",
-    "free_space_ok",
-    "human",
-    "max_input_bytes",
-    "parquet_bytes",
-]
+    "BYTES_PER_FEATURE", "DEFAULT_MAX_BYTES", "ENV", "MAX_RATIO", "check_expansion",
+    "check_features", "check_parquet", "check_size", "check_zip", "extract", "human",
+    "max_input_bytes", "parquet_bytes", "regular_file",
+]  # fmt: skip
 
 ENV = "GEOTOOL_MAX_INPUT_BYTES"  # bytes; "2GiB", "500MB" also read
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -89,6 +80,31 @@ def max_input_bytes(given: object = None, parameter: str = "max_bytes") -> int:
 
 def _override(parameter: str) -> str:
     return f"set the environment variable {ENV} higher (e.g. {ENV}=8GiB; in Python, {parameter}=)"
+
+
+def regular_file(path: object, what: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` as a Path to a regular file (a device or pipe never ends), else refused.
+
+    The message names ``path=``; a folder's files with ``suffixes`` are listed in it.
+    """
+    where = f"path={short(str(path), 120)!r}"
+    try:
+        path = Path(path)  # type: ignore[arg-type]
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"No file at {where}; check the path.") from None
+    except PermissionError:
+        msg = f"{where} cannot be reached: permission denied on a folder of its path."
+        raise InputError(msg) from None
+    except (OSError, ValueError, TypeError) as exc:  # name too long, NUL in the path, ...
+        raise InputError(f"{where} is not a usable path ({short(exc)}); check the path.") from None
+    if stat.S_ISDIR(mode):
+        held = sorted(p.name for p in path.iterdir() if p.suffix.lower() in suffixes)[:5]
+        hint = f" (it holds {', '.join(map(repr, held))})" if held else ""
+        raise InputError(f"{where} is a folder{hint}; pass the path of {what}.")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{where} is not a regular file (a pipe, socket or device); pass {what}.")
+    return path
 
 
 def check_size(size: int, limit: int, where: str, what: str, parameter: str) -> None:
@@ -148,15 +164,21 @@ def check_zip(
 
 
 def extract(
-    archive: zipfile.ZipFile,
-    members: dict[str, zipfile.ZipInfo],
-    folder: Path,
-    *,
-    limit: int,
-    where: str,
-    parameter: str,
-) -> None:
-    """Extract ``members`` (name: member) in chunks, stopping at ``limit`` bytes in all."""
+    archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], folder: Path, *,
+    limit: int, where: str, parameter: str,
+) -> None:  # fmt: skip
+    """Extract ``members`` (name: member) in chunks, stopping at ``limit`` bytes in all.
+
+    Refused first when ``folder``'s disk has not the space their declared sizes need.
+    """
+    needed = sum(i.file_size for i in members.values())
+    with contextlib.suppress(OSError):  # the free space unknown: try
+        if shutil.disk_usage(folder).free <= needed:
+            raise InputError(
+                f"{where} needs {human(needed)} of temporary space to unzip, more than "
+                f"{short(folder.parent)} has free; free space, or set TMPDIR to a folder on "
+                "a larger disk."
+            )
     written = 0
     for name, info in members.items():
         with archive.open(info) as src, (folder / name).open("wb") as dst:
@@ -174,37 +196,23 @@ def extract(
                 dst.write(chunk)
 
 
-def free_space_ok(folder: Path, needed: int) -> bool:
-    """Whether ``folder``'s disk has ``needed`` bytes free (``True`` when unknown)."""
-    try:
-        return shutil.disk_usage(folder).free > needed
-    except OSError:
-        return True
-
-
-def _directory_size(path: Path) -> int | None:
-    """The central directory's size from a zip's end record (ZIP64 too); ``None``: none found."""
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        end = f.tell()
-        f.seek(max(0, end - 65_557))  # the end record, after a comment of up to 64 KiB
-        tail = f.read()
-        at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or len(tail) < at + 22:
-            return None
-        size = struct.unpack("<I", tail[at + 12 : at + 16])[0]
-        if size != 0xFFFFFFFF or at < 20 or tail[at - 20 : at - 16] != b"PK\x06\x07":
-            return size
-        f.seek(struct.unpack("<Q", tail[at - 12 : at - 4])[0])  # the ZIP64 end record
-        record = f.read(56)
-        ok = len(record) == 56 and record[:4] == b"PK\x06\x06"
-        return struct.unpack("<Q", record[40:48])[0] if ok else None
-
-
 def check_zip_directory(path: Path, where: str) -> None:
-    """Refuse a zip whose directory alone (its list of members) is too big to parse."""
-    size = _directory_size(path)
-    if size is not None and size > _MAX_DIRECTORY:
+    """Refuse a zip whose directory alone (its list of members) is too big to parse.
+
+    Its size is read from the zip's end record (ZIP64 too).
+    """
+    with path.open("rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 65_557))  # the end record, and a comment
+        tail = f.read()
+        at, size = tail.rfind(b"PK\x05\x06"), 0
+        if at >= 0 and len(tail) >= at + 22:
+            size = struct.unpack("<I", tail[at + 12 : at + 16])[0]
+        if size == 0xFFFFFFFF and at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":
+            f.seek(struct.unpack("<Q", tail[at - 12 : at - 4])[0])  # the ZIP64 end record
+            record = f.read(56)
+            ok = len(record) == 56 and record[:4] == b"PK\x06\x06"
+            size = struct.unpack("<Q", record[40:48])[0] if ok else 0
+    if size > _MAX_DIRECTORY:
         raise InputError(
             f"{where} lists {human(size)} of member names (hundreds of thousands of files), "
             f"over geotool's limit of {human(_MAX_DIRECTORY)}; zip only the files to read."

@@ -6,10 +6,13 @@ right-to-left overrides); :func:`short` renders it short, on one line, visibly.
 
 from __future__ import annotations
 
+import codecs
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["listing", "short"]
+from geotool._errors import InputError
+
+__all__ = ["codec", "listing", "short"]
 
 
 def _visible(char: str) -> str:
@@ -71,3 +74,21 @@ def listing(items: Iterable[object], limit: int = 20) -> str:
     if len(items) > limit:
         shown.append(f"... ({len(items):,} in all)")
     return f"[{', '.join(shown)}]"
+
+
+def codec(encoding: object, parameter: str = "encoding") -> str:
+    """The text codec ``encoding=`` names (GBK and GB2312 as their superset GB18030).
+
+    >>> codec("GBK"), codec("UTF8")
+    ('gb18030', 'utf-8')
+    """
+    given, fix = f"{parameter}={short(repr(encoding))}", "or leave encoding out to detect it"
+    if not isinstance(encoding, str) or not encoding.strip():
+        raise InputError(f"{given} is not an encoding name; pass e.g. 'utf-8' or 'gbk', {fix}.")
+    try:
+        name = codecs.lookup(encoding.strip()).name
+        "".encode(name)  # a bytes-to-bytes codec ('base64', 'rot13') is no text encoding
+    except LookupError as exc:
+        known = "a text" if "text encoding" in str(exc) else "a known text"
+        raise InputError(f"{given} is not {known} encoding; use 'utf-8' or 'gbk', {fix}.") from None
+    return "gb18030" if name in ("gbk", "gb2312") else name

@@ -8,18 +8,17 @@ vertices, repairs or reports every problem geometry, and finds the id column.
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import json
 import logging
 import os
 import re
-import stat
 import tempfile
 import unicodedata
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from geotool import _limits, settings
 from geotool import datum as _datum
 from geotool._errors import InputError
 from geotool._log import log
-from geotool._text import listing, short
+from geotool._text import codec, listing, short
 from geotool.geometry import CHINA_BOUNDS
 from geotool.match import COLUMN_ALIASES, normalise
 
@@ -60,6 +59,7 @@ _POLYGONAL = ("Polygon", "MultiPolygon")
 _POINTS = ("Point", "MultiPoint")
 _M_PER_DEG = 111_320.0  # a degree of latitude (and the most a degree of longitude spans)
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+_CODE_PAGES = {"65001": "utf-8", "936": "gb18030", "54936": "gb18030"}  # a .cpg's numbers
 _SAMPLE = 512 * 1024  # bytes of a .dbf's records read at each of 3 places to guess its encoding
 _SMALLER = "read a smaller file (fewer or simpler features), or use a machine with more memory"
 # a PROJ string's tokens: +key or +key=value, nothing else (markup is not skipped silently)
@@ -174,21 +174,8 @@ def _choose_ids(
 
 def _check_path(path: str | Path, limit: int) -> Path:
     """``path`` as a Path, refused unless a non-empty geometry file within ``limit``."""
-    try:
-        path = Path(path)
-        mode = path.stat().st_mode
-    except (OSError, ValueError, TypeError):
-        raise InputError(f"No file at path={short(path, 120)!r}; check the path.") from None
-    given, named = f"path={short(path, 120)!r}", f"path={short(path.name, 80)!r}"
-    if stat.S_ISDIR(mode):
-        shps = sorted(path.glob("*.shp"))
-        hint = f" (it holds {listing([p.name for p in shps], 5)})" if shps else ""
-        raise InputError(f"{given} is a folder{hint}; pass the path of one file.")
-    if not stat.S_ISREG(mode):  # a pipe or a device would block or never end
-        raise InputError(
-            f"{given} is not a regular file (a pipe, socket or device); "
-            "save the geometry to a file and pass that."
-        )
+    path = _limits.regular_file(path, "one geometry file", tuple(_FORMATS))
+    named = f"path={short(path.name, 80)!r}"
     if path.suffix.lower() not in _FORMATS:
         raise InputError(
             f"{named} is not a geometry file geotool reads; pass a GeoPackage (.gpkg), "
@@ -201,8 +188,6 @@ def _check_path(path: str | Path, limit: int) -> Path:
         parts = [p for s, p in _siblings(path).items() if s in _SHAPEFILE_PARTS]
         size, what = sum(p.stat().st_size for p in parts), "is (with the files beside it)"
     _limits.check_size(size, limit, where, what, "max_bytes")
-    if path.suffix.lower() == ".zip":
-        _check_zip(path, limit, where)
     return path
 
 
@@ -233,60 +218,57 @@ def _zip_parts(members: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
     return parts
 
 
-def _check_zip(path: Path, limit: int, where: str) -> None:
-    """Refuse a zip that is not one, holds no Shapefile, or declares too much content."""
+def _unzip(path: Path, folder: Path, limit: int, where: str) -> None:
+    """Extract a zip's Shapefile parts into ``folder``, refusing a bomb or no Shapefile."""
     _limits.check_zip_directory(path, where)
     try:
-        with zipfile.ZipFile(path) as z:
-            members = z.infolist()
+        archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        msg = f"path={short(path.name, 80)!r} is not a zip archive; check the file."
-        raise InputError(msg) from None
-    parts = _zip_parts(members)
-    if not any(name.lower().endswith(".shp") for name in parts):
-        files = [m.filename for m in members if not m.is_dir()]
-        held = listing([Path(m).name for m in files], 5) if files else "nothing"
-        raise InputError(
-            f"path={short(path.name, 80)!r} holds no Shapefile (.shp; it holds {held}); "
-            "pass a zip of a Shapefile (.shp, .shx, .dbf, .prj) or the geometry file itself."
-        )
-    fix = "if it is genuine, unzip it yourself and pass the .shp"
-    _limits.check_zip(list(parts.values()), limit, where, "max_bytes", fix)
-
-
-def _unzip(path: Path, folder: Path, limit: int, where: str) -> None:
-    """Extract a zip's Shapefile parts into ``folder``, counting the bytes written."""
+        raise InputError(f"path={where!r} is not a zip archive; check the file.") from None
     fix = "re-create the zip from the original files"
+    with archive:
+        parts = _zip_parts(archive.infolist())
+        if not any(name.lower().endswith(".shp") for name in parts):
+            files = [Path(m.filename).name for m in archive.infolist() if not m.is_dir()]
+            raise InputError(
+                f"path={where!r} holds no Shapefile (.shp; it holds "
+                f"{listing(files, 5) if files else 'nothing'}); pass a zip of a Shapefile "
+                "(.shp, .shx, .dbf, .prj) or the geometry file itself."
+            )
+        genuine = "if it is genuine, unzip it yourself and pass the .shp"
+        _limits.check_zip(list(parts.values()), limit, where, "max_bytes", genuine)
+        try:
+            _limits.extract(archive, parts, folder, limit=limit, where=where, parameter="max_bytes")
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise InputError(f"{where} is a corrupt zip ({short(exc)}); {fix}.") from None
+        except (RuntimeError, NotImplementedError) as exc:  # a password, an unknown method
+            msg = f"{where} cannot be unzipped ({short(exc)}); {fix}, without a password."
+            raise InputError(msg) from None
+        except OSError as exc:
+            msg = f"{where} cannot be unzipped to a temporary folder ({short(exc)}); check TMPDIR."
+            raise InputError(msg) from None
+
+
+@contextlib.contextmanager
+def _reading(where: str, source: Path, failed: str, fix: str = "check the file") -> Iterator[None]:
+    """Turn a reader's failure into one :class:`InputError` line: ``{where} {failed} (why)``."""
     try:
-        with zipfile.ZipFile(path) as z:
-            parts = _zip_parts(z.infolist())
-            needed = sum(i.file_size for i in parts.values())
-            if not _limits.free_space_ok(folder, needed):
-                raise InputError(
-                    f"{where} needs {_limits.human(needed)} of temporary space to unzip, more "
-                    f"than {short(folder.parent)} has free; free space, or set TMPDIR to a "
-                    "folder on a larger disk."
-                )
-            _limits.extract(z, parts, folder, limit=limit, where=where, parameter="max_bytes")
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise InputError(f"{where} is a corrupt zip ({short(exc)}); {fix}.") from None
-    except (RuntimeError, NotImplementedError) as exc:  # a password, an unknown method
-        msg = f"{where} cannot be unzipped ({short(exc)}); {fix}, without a password."
-        raise InputError(msg) from None
-    except OSError as exc:
-        msg = f"{where} cannot be unzipped to a temporary folder ({short(exc)}); check TMPDIR."
-        raise InputError(msg) from None
+        yield
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(f"{where} is too big for this machine's memory; {_SMALLER}.") from None
+    except Exception as exc:  # GDAL, pyarrow and geopandas raise many kinds
+        text = str(exc).replace(str(source), where)  # never a temporary folder's path
+        raise InputError(f"{where} {failed} ({short(text, 160)}); {fix}.") from None
 
 
 def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str | None:
     """The layer to read: ``layer`` if the file has it, else its only geometry layer."""
     import pyogrio
 
-    try:
+    with _reading(where, source, f"cannot be opened as a {kind}"):
         layers = pyogrio.list_layers(source)
-    except Exception as exc:  # pyogrio raises its own DataSourceError and others
-        text = str(exc).replace(str(source), where)  # never a temporary folder's path
-        raise InputError(f"{where} cannot be opened as a {kind} ({short(text, 160)}).") from None
     names = [str(n) for n, _ in layers]
     spatial = [str(n) for n, kind in layers if kind is not None]
     described = listing([f"{n} ({kind or 'no geometry'})" for n, kind in layers])
@@ -349,33 +331,21 @@ def _dbf_encoding(dbf: Path) -> str | None:
     return "utf-8" if bad <= 0.1 * (wide + bad) else "gb18030"
 
 
-def _codec(name: object) -> str | None:
-    """The codec ``name`` names (GBK and GB2312 as their superset GB18030), or ``None``."""
-    try:
-        found = codecs.lookup(name).name  # type: ignore[arg-type]
-    except (LookupError, TypeError):
-        return None
-    return "gb18030" if found in ("gbk", "gb2312") else found
-
-
 def _shapefile_encoding(
     parts: dict[str, Path], encoding: str | None, where: str
 ) -> tuple[str | None, str | None]:
     """(encoding to decode with, or None for GDAL's choice; how it was chosen)."""
     if encoding is not None:
-        name = _codec(encoding)
-        if name is None:
-            raise InputError(
-                f"encoding={short(repr(encoding))} is not a known text encoding; use 'gbk' "
-                "or 'utf-8', or leave encoding out to detect it."
-            )
+        name = codec(encoding)
         return name, f"{name} (given)"
     cpg = _head(parts[".cpg"], 200) if ".cpg" in parts else b""
     guess = _dbf_encoding(parts[".dbf"])
     if cpg.strip():
         said = short(cpg.decode("latin-1").strip())
         text = said.strip().lower().removeprefix("ansi").strip()  # "ANSI 936"
-        declared = _codec({"65001": "utf-8", "936": "gb18030", "54936": "gb18030"}.get(text, text))
+        text, declared = _CODE_PAGES.get(text, text), None
+        with contextlib.suppress(InputError):  # a .cpg naming no codec: GDAL's to judge
+            declared = codec(text)
         # the .cpg wins, unless it says UTF-8 over GBK bytes or GBK over UTF-8 ones
         if guess is None or declared not in ("utf-8", "gb18030") or declared == guess:
             log(f"{where}: attributes decoded as its .cpg says ({said})")
@@ -435,17 +405,9 @@ def _read_parquet(path: Path, layer: str | None, where: str, limit: int) -> gpd.
     if layer is not None:
         msg = f"layer={short(layer)!r} was given, but {where} (GeoParquet) has no layers."
         raise InputError(msg)
-    try:
+    with _reading(where, path, "cannot be read as GeoParquet"):
         _limits.check_parquet(path, limit, where, "max_bytes")
         frame = gpd.read_parquet(path)
-    except InputError:
-        raise
-    except MemoryError:
-        msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
-        raise InputError(msg) from None
-    except Exception as exc:  # pyarrow and geopandas raise many kinds
-        msg = f"{where} cannot be read as GeoParquet ({short(exc)}); check the file."
-        raise InputError(msg) from None
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()  # a named index (adcode) is an id candidate
     return frame
@@ -471,23 +433,16 @@ def _gdal_read(
     """A layer as pyogrio reads it (at most ``cap + 1`` features); GDAL's warnings logged."""
     import pyogrio
 
-    with warnings.catch_warnings(record=True) as caught:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        _reading(where, source, "cannot be read", "check the file, or pass layer="),
+    ):
         warnings.simplefilter("always")
-        try:
-            count = int(pyogrio.read_info(source, layer=chosen)["features"])
-            _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
-            frame = pyogrio.read_dataframe(
-                source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
-            )
-        except InputError:
-            raise
-        except MemoryError:
-            msg = f"{where} is too big to read in this machine's memory; {_SMALLER}."
-            raise InputError(msg) from None
-        except Exception as exc:  # GDAL errors of every kind
-            text = str(exc).replace(str(source), where)  # never a temporary folder's path
-            msg = f"{where} cannot be read ({short(text, 160)}); check the file, or pass layer=."
-            raise InputError(msg) from None
+        count = int(pyogrio.read_info(source, layer=chosen)["features"])
+        _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
+        frame = pyogrio.read_dataframe(
+            source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
+        )
     said = {str(w.message) for w in caught}
     for text in sorted(said - {"invalid value encountered in from_wkb"}):  # NaN: reported
         log(f"{where}: GDAL: {short(text.replace(str(source), where), 160)}", logging.WARNING)
@@ -967,17 +922,10 @@ def read_geometry(
     out = gpd.GeoDataFrame(attributes, geometry=geoms.to_numpy(), crs=settings.default_crs)
     out.index = pd.Index(ids.loc[geoms.index].astype(str).to_numpy(), name=str(id_name))
     out.attrs["source"] = {
-        "path": str(path),
-        "format": _FORMATS[path.suffix.lower()],
-        "layer": chosen_layer,
-        "crs": crs_read,
-        "datum": chosen_datum,
-        "encoding": enc,
-        "id_col": str(id_name),
-        "rows_read": len(frame),
-        "rows_kept": len(out),
-        "snapped_vertices": snapped,
-    }
+        "path": str(path), "format": _FORMATS[path.suffix.lower()], "layer": chosen_layer,
+        "crs": crs_read, "datum": chosen_datum, "encoding": enc, "id_col": str(id_name),
+        "rows_read": len(frame), "rows_kept": len(out), "snapped_vertices": snapped,
+    }  # fmt: skip
     log(f"{where}: {len(out):,} units read ({len(frame) - len(out):,} dropped, see the report)")
     return out, report
 

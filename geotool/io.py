@@ -11,9 +11,7 @@ import csv
 import io as _io
 import numbers
 import re
-import stat
 import zipfile
-from collections.abc import Iterator
 from contextlib import suppress
 from itertools import islice
 from pathlib import Path
@@ -24,7 +22,7 @@ import pandas as pd
 
 from geotool import _limits
 from geotool._errors import InputError
-from geotool._text import short
+from geotool._text import codec, short
 
 __all__ = ["read_table"]
 
@@ -42,29 +40,15 @@ _NUMBER_TEXT = 24  # the longest text of a number or date read as text
 # C0 and C1 control characters other than tab, newline, carriage return, form feed and
 # vertical tab: text never holds many; decoded binary data does.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
-_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
-_EOF_IN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+csv.field_size_limit(2**31 - 1)  # a cell as long as the input limit allows, as pandas reads
 _RESAVE = "open it in Excel and save it as .xlsx or as CSV UTF-8"
 _FIX_ENCODING = "pass encoding='gb18030' (GBK) or 'utf-8', or leave encoding out to detect it"
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
+def _read_bytes(path: object, limit: int) -> bytes:
     """The file's bytes (at most ``limit``), or an :class:`InputError` saying why not."""
+    path = _limits.regular_file(path, "a .csv or .xlsx file", (".csv", ".xlsx", ".txt", ".tsv"))
     where = short(path, 120)
-    try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError(f"No file at {where}; check the path.") from None
-    except PermissionError:
-        msg = f"{where} cannot be reached: permission denied on a folder of its path."
-        raise InputError(msg) from None
-    except (OSError, ValueError) as exc:  # name too long, NUL in the path, ...
-        raise InputError(f"{where} is not a usable path ({short(exc)}); check the path.") from None
-    if stat.S_ISDIR(mode):
-        raise InputError(f"{where} is a folder; pass the path of a .csv or .xlsx file.")
-    if not stat.S_ISREG(mode):
-        msg = f"{where} is not a regular file (a pipe, socket or device); pass a CSV or .xlsx file."
-        raise InputError(msg)
     _limits.check_size(path.stat().st_size, limit, where, "is", "max_bytes")
     try:
         return path.read_bytes()
@@ -93,23 +77,6 @@ def _looks_like_text(raw: bytes) -> bool:
     return False
 
 
-def _codec(encoding: object) -> str:
-    """The codec to decode a user's ``encoding=`` with (GBK as GB18030, UTF-8 BOM-aware)."""
-    if not isinstance(encoding, str) or not encoding.strip():
-        raise InputError(
-            f"encoding={short(repr(encoding))} is not an encoding name; pass one such as "
-            "'utf-8' or 'gb18030', or leave encoding out to detect it."
-        )
-    try:
-        name = codecs.lookup(encoding.strip()).name
-    except LookupError:
-        raise InputError(
-            f"encoding={short(repr(encoding))} is not a known text encoding; use 'utf-8' or "
-            "'gb18030' (GBK), or leave encoding out to detect it."
-        ) from None
-    return {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb2312": "gb18030"}.get(name, name)
-
-
 def _decodes(raw: bytes, encoding: str) -> bool:
     try:
         raw.decode(encoding)
@@ -118,49 +85,43 @@ def _decodes(raw: bytes, encoding: str) -> bool:
     return True
 
 
-def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
-    where = short(path, 120)
+def _decode(raw: bytes, where: str, encoding: object) -> tuple[str, str]:
+    """``raw`` as text: in ``encoding=``, else UTF-16 by its BOM, UTF-8, or GB18030."""
     if encoding is not None:
-        enc = _codec(encoding)
-        try:
-            return raw.decode(enc), enc
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            fix = _FIX_ENCODING
-            for other, label in (("utf-8-sig", "'utf-8'"), ("gb18030", "'gb18030' (GBK)")):
-                if other != enc and _decodes(raw, other):  # name the one that reads it
-                    fix = f"it reads as {label}: pass encoding={label}, or leave encoding out"
-                    break
-            raise InputError(
-                f"{where} is not valid {encoding} text: byte 0x{raw[exc.start]:02x} on line "
-                f"{line} (offset {exc.start:,}) cannot be decoded; {fix}."
-            ) from None
-        except LookupError:  # a bytes-to-bytes codec such as 'base64' or 'rot13'
-            raise InputError(
-                f"encoding={short(repr(encoding))} is not a text encoding; use 'utf-8' or "
-                "'gb18030' (GBK), or leave encoding out to detect it."
-            ) from None
-    if raw.startswith(_UTF16_BOMS):
-        try:
-            return raw.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            msg = f"{where} starts like UTF-16 text but is not valid UTF-16; save it as CSV UTF-8."
-            raise InputError(msg) from None
-    if b"\x00" in raw:
+        tried = [{"utf-8": "utf-8-sig"}.get(name := codec(encoding), name)]
+    elif raw.startswith(_UTF16_BOMS):
+        tried = ["utf-16"]
+    elif b"\x00" in raw:
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
         raise InputError(
-            f"{where} holds NUL bytes (first on line {line}): it looks "
-            "like a binary file, not CSV text; export the table as CSV UTF-8 or .xlsx."
+            f"{where} holds NUL bytes (first on line {line}): it looks like a binary file, not "
+            "CSV text; export the table as CSV UTF-8 or .xlsx."
         )
-    errors = []
-    for enc in _ENCODINGS:
+    else:
+        tried = list(_ENCODINGS)
+    bad = []
+    for enc in tried:
         try:
             return raw.decode(enc), enc
         except UnicodeDecodeError as exc:
-            errors.append(exc.start)
-    line = raw.count(b"\n", 0, errors[0]) + 1
+            bad.append(exc.start)
+    at, line = bad[0], raw.count(b"\n", 0, bad[0]) + 1
+    if encoding is not None:
+        fix = next(
+            (f"it reads as {label}: pass encoding={label}, or leave encoding out"
+             for other, label in (("utf-8-sig", "'utf-8'"), ("gb18030", "'gb18030' (GBK)"))
+             if other != tried[0] and _decodes(raw, other)),
+            _FIX_ENCODING,
+        )  # fmt: skip
+        raise InputError(
+            f"{where} is not valid {encoding} text: byte 0x{raw[at]:02x} on line {line} "
+            f"(offset {at:,}) cannot be decoded; {fix}."
+        )
+    if tried == ["utf-16"]:
+        msg = f"{where} starts like UTF-16 text but is not valid UTF-16; save it as CSV UTF-8."
+        raise InputError(msg)
     raise InputError(
-        f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[errors[0]]:02x} "
+        f"{where} is neither UTF-8 nor GB18030 (GBK) text (byte 0x{raw[at]:02x} "
         f"on line {line} is invalid); save it as CSV UTF-8, or pass encoding= with its encoding."
     )
 
@@ -199,120 +160,88 @@ def _delimiter(text: str, suffix: str) -> str:
     return max(_DELIMITERS, key=lambda sep: counts[sep][0] if counts[sep] else 0)
 
 
-def _records(text: str, sep: str) -> Iterator[tuple[int, list[str]]]:
-    """(line the record ends on, its fields) per record, until :mod:`csv` gives up."""
-    reader = csv.reader(_io.StringIO(text), delimiter=sep)
-    with suppress(csv.Error):
-        for row in reader:
-            yield reader.line_num, row
+def _parse_csv(text: str, where: str, sep: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Records as :mod:`csv` splits them (blank lines skipped), and the line each starts on.
 
-
-def _parse_csv(text: str, where: str, sep: str) -> pd.DataFrame:
+    Read with :mod:`csv` rather than pandas: it tells each record's line, and is the
+    reference the property tests compare with.
+    """
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep)
+    rows: list[list[str | None]] = []
+    starts, line, first = [], 0, 1
     try:
-        return pd.read_csv(
-            _io.StringIO(text),
-            sep=sep,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        msg = f"{where} has no rows; it needs a header row and at least one data row."
-        raise InputError(msg) from None
-    except pd.errors.ParserError as exc:
-        msg = _parser_message(str(exc), text, where, sep)
-        raise InputError(msg) from None
-    except (ValueError, OverflowError) as exc:
+        for row in reader:
+            first = line + 1
+            if row and (len(row) > 1 or row[0].strip(" \t")):
+                rows.append([v or None for v in row])
+                starts.append(first)
+            line = reader.line_num
+    except csv.Error as exc:  # a field over the csv module's size limit
         msg = f"{where} cannot be parsed as CSV ({short(exc)}); export it again as CSV UTF-8."
         raise InputError(msg) from None
+    if not rows:
+        msg = f"{where} has no rows; it needs a header row and at least one data row."
+        raise InputError(msg)
+    _check_records(rows, starts, where, sep)
+    _check_closed(text, first, where, sep)
+    return pd.DataFrame(rows, dtype=object), np.asarray(starts)
 
 
-def _line_numbers(text: str, sep: str, rows: int) -> np.ndarray:
-    """The line (from 1) each row pandas parsed starts on, blank lines skipped.
-
-    A record ends at a newline after an even number of ``"`` (vectorised over the bytes).
-    """
-    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    newlines = np.flatnonzero(data == 10)
-    ends = newlines
-    if '"' in text:  # a newline after an odd number of quotes is inside a value
-        quotes = np.flatnonzero(data == 34)
-        ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
-    if len(data) and data[-1] != 10:
-        ends = np.append(ends, len(data))  # the last record has no newline
-    starts = np.r_[0, ends[:-1] + 1].astype(np.int64)
-    space = [b for b in b" \t\r\f\v\n" if not (sep.isspace() and b == ord(sep))]
-    empty = ends <= starts
-    first = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else starts
-    maybe = np.flatnonzero(~empty & np.isin(first, space))
-    blank = empty.copy()
-    for i in maybe:  # few: records that begin with white space
-        blank[i] = bool(np.isin(data[starts[i] : ends[i]], space).all())
-    lines = np.searchsorted(newlines, starts[~blank]) + 1
-    return lines if len(lines) == rows else np.arange(1, rows + 1)
-
-
-def _parser_message(error: str, text: str, where: str, sep: str) -> str:
+def _check_records(rows: list[list[str | None]], starts: list[int], where: str, sep: str) -> None:
+    """Refuse a record with more fields than the header."""
     name = {",": "comma", "\t": "tab", ";": "semicolon"}[sep]
-    fields = _FIELDS.search(error)
-    if fields:
-        expected, line, saw = (int(g) for g in fields.groups())
-        long = ((at, len(row)) for at, row in _records(text, sep) if len(row) > expected)
-        line, saw = next(long, (line, saw))
-        return (
-            f"{where}, line {line}: {saw} fields where the header has {expected} "
-            f"({name}-separated); a value probably holds a {name}: put that value in "
-            'double quotes ("...") or remove the extra separator.'
+    expected = len(rows[0])
+    extra = next((i for i, row in enumerate(rows) if len(row) > expected), None)
+    if extra is not None:
+        raise InputError(
+            f"{where}, line {starts[extra]}: {len(rows[extra])} fields where the header has "
+            f"{expected} ({name}-separated); a value probably holds a {name}: put that value "
+            'in double quotes ("...") or remove the extra separator.'
         )
-    eof = _EOF_IN_QUOTE.search(error)
-    if eof:
-        record = int(eof.group(1))  # (0: the header); it starts after the one before ends
-        ends = (line for line, row in _records(text, sep) if row)
-        end = next(islice(ends, record - 1, None), None) if record > 0 else None
-        at = f"line {end + 1}" if end is not None else f"record {record + 1}"
-        return (
-            f'{where}, {at}: a double quote (") opens a value that is never closed; '
-            'close it, or double a quote that is part of the value ("").'
-        )
-    return (
-        f"{where} cannot be parsed as CSV ({short(error.strip())}); export it again as CSV UTF-8."
-    )
+
+
+def _check_closed(text: str, line: int, where: str, sep: str) -> None:
+    """Refuse a quote left open: the last record (from ``line``) read again, strictly."""
+    at = len(text)
+    for _ in range(text.count("\n") - line + 2):  # the record's start, found from the end
+        at = text.rfind("\n", 0, at)
+    try:
+        list(csv.reader(_io.StringIO(text[at + 1 :], newline=""), delimiter=sep, strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError(
+                f'{where}, line {line}: a double quote (") opens a value that is never '
+                'closed; close it, or double a quote that is part of the value ("").'
+            ) from None
 
 
 def _pick_sheet(sheet: object, names: list[str], where: str) -> str:
     """The name of the sheet ``sheet=`` selects: a name, or a position (0 is the first)."""
-    listing = ", ".join(f"'{short(n, 40)}'" for n in names[:12])
-    if len(names) > 12:
-        listing += f" and {len(names) - 12} more"
-    positions = f"{len(names)} sheet(s) ({listing}); pass a sheet name or a position from 0"
     if sheet is None:
         return names[0]
-    if isinstance(sheet, numbers.Integral) and not isinstance(sheet, bool):
-        if 0 <= int(sheet) < len(names):
-            return names[int(sheet)]
-        raise InputError(f"sheet={int(sheet)}: {where} has {positions} to {len(names) - 1}.")
-    if not isinstance(sheet, str):
+    if isinstance(sheet, bool) or not isinstance(sheet, str | numbers.Integral):
         raise InputError(
             f"sheet={short(repr(sheet))} ({type(sheet).__name__}): pass a sheet name (str) or "
             "a position (int, 0 is the first)."
         )
-    text = sheet.strip()
-    folded = [n for n in names if n.strip().casefold() == text.casefold()]
-    found = [n for n in (sheet, text) if n in names] or (folded if len(folded) == 1 else [])
-    if found:
-        return found[0]
-    if not (text.isascii() and text.isdigit()):  # digits: a position, as a command line passes it
-        raise InputError(
-            f"sheet='{short(sheet)}': {where} has no such sheet; its sheets are {listing}."
-        )
-    if int(text) < len(names):
-        return names[int(text)]
-    raise InputError(
-        f"sheet='{short(sheet)}': {where} has no sheet of that name, and only "
-        f"{positions} to {len(names) - 1}."
-    )
+    text = sheet.strip() if isinstance(sheet, str) else ""
+    folded = [n for n in names if text and n.strip().casefold() == text.casefold()]
+    found = [n for n in (sheet, text) if n and n in names] or (folded if len(folded) == 1 else [])
+    digits = text.isascii() and text.isdigit()  # a position, as a command line passes it
+    at = int(text) if digits else int(sheet) if isinstance(sheet, numbers.Integral) else -1
+    if found or 0 <= at < len(names):
+        return str(found[0]) if found else names[at]
+    shown = ", ".join(f"'{short(n, 40)}'" for n in names[:12])
+    shown += f" and {len(names) - 12} more" if len(names) > 12 else ""
+    sheets = f"{len(names)} sheet(s) ({shown}); pass a sheet name or a position from 0"
+    sheets += f" to {len(names) - 1}"
+    if not isinstance(sheet, str):
+        raise InputError(f"sheet={short(sheet)}: {where} has {sheets}.")
+    if not digits:
+        msg = f"sheet='{short(sheet)}': {where} has no such sheet; its sheets are {shown}."
+        raise InputError(msg)
+    msg = f"sheet='{short(sheet)}': {where} has no sheet of that name, and only {sheets}."
+    raise InputError(msg)
 
 
 def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
@@ -381,41 +310,33 @@ def _read_excel(raw: bytes, where: str, sheet: object, limit: int) -> pd.DataFra
 def _kind(raw: bytes, path: Path) -> str:
     """``"excel"`` or ``"text"``: what to read ``raw`` as, by name and content."""
     where, suffix = short(path, 120), path.suffix.lower()
-    ole, text = raw.startswith(_OLE_MAGIC), _looks_like_text(raw)
-    if suffix in (*_EXCEL_SUFFIXES, ".xls") and raw.startswith(_ZIP_MAGIC):
+    zipped, ole = raw.startswith(_ZIP_MAGIC), raw.startswith(_OLE_MAGIC)
+    excel = suffix in (*_EXCEL_SUFFIXES, ".xls")
+    if excel and zipped:
         return "excel"  # an .xlsx, even if named .xls
-    if suffix == ".xls" and text and not ole:
-        raise InputError(
-            f"{where} is named .xls but its content looks like text/CSV; rename it to .csv."
-        )
-    if suffix == ".xls":
-        raise InputError(
-            f"{where} is an old-format Excel workbook (.xls), which geotool does not "
-            f"read; {_RESAVE}."
-        )
-    not_xlsx = f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files)"
-    if suffix in _EXCEL_SUFFIXES and ole:
-        raise InputError(
-            f"{where} is not an .xlsx workbook but an old-format one (an .xls renamed, or a "
-            "password-protected workbook); open it in Excel, remove any password, and save "
-            "it as .xlsx or as CSV UTF-8."
-        )
-    if suffix in _EXCEL_SUFFIXES and text:
-        raise InputError(f"{not_xlsx}: its content looks like text/CSV; rename it to .csv.")
-    if suffix in _EXCEL_SUFFIXES:
-        raise InputError(f"{not_xlsx} nor text; {_RESAVE}.")
-    if suffix not in _TEXT_SUFFIXES:
+    if not excel and suffix not in _TEXT_SUFFIXES:
         raise InputError(
             f"{where}: unsupported file type '{short(suffix, 20)}'; use .csv (.txt, .tsv) or .xlsx."
         )
-    if raw.startswith(_ZIP_MAGIC):
-        raise InputError(
-            f"{where} is an Excel workbook (or another zip archive), not text; "
-            "rename it to .xlsx, or save it from Excel as CSV UTF-8."
-        )
-    if ole:
-        raise InputError(f"{where} is an old-format Excel workbook (.xls), not text; {_RESAVE}.")
-    return "text"
+    if not (excel or zipped or ole):
+        return "text"
+    text = _looks_like_text(raw)
+    not_xlsx = f"{where} is not an Excel workbook (it lacks the zip signature of {suffix} files)"
+    old = f"{where} is an old-format Excel workbook (.xls)"
+    problem = (
+        f"{where} is named .xls but its content looks like text/CSV; rename it to .csv"
+        if suffix == ".xls" and text and not ole
+        else f"{old}, which geotool does not read; {_RESAVE}" if suffix == ".xls"
+        else f"{where} is not an .xlsx workbook but an old-format one (an .xls renamed, or a "
+        "password-protected workbook); open it in Excel, remove any password, and save it as "
+        ".xlsx or as CSV UTF-8" if excel and ole
+        else f"{not_xlsx}: its content looks like text/CSV; rename it to .csv" if excel and text
+        else f"{not_xlsx} nor text; {_RESAVE}" if excel
+        else f"{where} is an Excel workbook (or another zip archive), not text; rename it to "
+        ".xlsx, or save it from Excel as CSV UTF-8" if zipped
+        else f"{old}, not text; {_RESAVE}"
+    )  # fmt: skip
+    raise InputError(f"{problem}.")
 
 
 def _with_header(frame: pd.DataFrame, where: str, lines: np.ndarray) -> pd.DataFrame:
@@ -514,15 +435,14 @@ def read_table(
                 f"sheet={short(str(sheet))!r} applies to Excel workbooks, and {where} is a text "
                 "(CSV) file; leave sheet out."
             )
-        text, used = _decode(raw, path, encoding)
+        text, used = _decode(raw, where, encoding)
         _check_text(text, where, used)
         # One line ending: pandas' parser drops an empty row after a lone CR.
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if not text.strip():
             raise InputError(f"{where} is empty; it needs a header row and at least one data row.")
         sep = _delimiter(text, path.suffix.lower())
-        frame = _parse_csv(text, where, sep)
-        lines = _line_numbers(text, sep, len(frame))
+        frame, lines = _parse_csv(text, where, sep)
     frame = _with_header(frame, where, lines)
     frame.attrs["encoding"] = used
     return frame
