@@ -507,8 +507,7 @@ def gazetteer(level: str = "county") -> pd.DataFrame:
     ['500200', '429004']
     """
     if level not in boundaries.LEVELS:
-        msg = f"level={short(level)!r} is not a level; use one of {boundaries.LEVELS}."
-        raise InputError(msg)
+        raise InputError(f"level={short(level)!r} is not a level; use one of {boundaries.LEVELS}.")
     return _gazetteer_table(level).copy()
 
 
@@ -794,22 +793,20 @@ def _check_columns(table: pd.DataFrame, given: dict[str, str | None]) -> None:
     """Refuse duplicated column names and named columns the table lacks."""
     duplicated = table.columns[table.columns.duplicated()].unique()
     if len(duplicated):
-        msg = (
+        raise InputError(
             f"The table has more than one column named {listing(duplicated)}; "
             "rename them so that each column name is unique."
         )
-        raise InputError(msg)
     missing = [
         f"{role}_col={short(c)!r}"
         for role, c in given.items()
         if c is not None and c not in table.columns
     ]
     if missing:
-        msg = (
+        raise MatchError(
             f"Column(s) {', '.join(missing)} not in the table; its columns are "
             f"{listing(table.columns)}. Pass existing column names."
         )
-        raise MatchError(msg)
 
 
 def _detect_columns(
@@ -832,25 +829,22 @@ def _detect_columns(
     if found["name"] is None:
         names = [c for c in by_role["name"] if c not in taken]
         if len(names) > 1:
-            msg = (
+            raise MatchError(
                 f"Columns {listing(names)} could each hold the unit names; pass the one that "
                 "does as name_col= (and the context as prefecture_col=, province_col=)."
             )
-            raise MatchError(msg)
         if names:
             found["name"], hint = names[0], _header_level(names[0])
-        elif found["code"] is None:  # the finest column present holds the names
-            for role in ("prefecture", "province"):
-                if found[role] is not None and given[role] is None:
-                    found["name"], found[role], hint = found[role], None, role
-                    break
+        elif found["code"] is None:  # the finest column present (given or not) holds the names
+            role = next((r for r in ("prefecture", "province") if found[r] is not None), None)
+            if role is not None:
+                found["name"], found[role], hint = found[role], None, role
     if found["name"] is None and found["code"] is None:
-        msg = (
+        raise MatchError(
             f"No unit-name or code column found among {listing(table.columns)}; "
             "name one with name_col= (or code_col=). Recognised names: "
             "县/县市/区县/名称/county, 城市/地市/地级市/city, 省份/省/province, 代码/adcode."
         )
-        raise MatchError(msg)
     return found, hint
 
 
@@ -980,14 +974,11 @@ def resolve(
 
 def _check_table(table: object, level: str) -> None:
     if not isinstance(table, pd.DataFrame):
-        msg = f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}."
-        raise MatchError(msg)
+        raise MatchError(f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}.")
     if len(table.index) == 0:
-        msg = "The table has no rows; nothing to resolve. Check the file and its sheet."
-        raise MatchError(msg)
+        raise MatchError("The table has no rows; nothing to resolve. Check the file and its sheet.")
     if level not in LEVELS:
-        msg = f"level={short(level)!r} is not a level; use one of {LEVELS}."
-        raise InputError(msg)
+        raise InputError(f"level={short(level)!r} is not a level; use one of {LEVELS}.")
 
 
 def _column_parts(
@@ -1005,11 +996,10 @@ def _column_parts(
             parts.append(_distinct_normalised(table[col]))
     if parts[0][1] == [""] and parts[3][1] == [""]:
         shown = " and ".join(repr(short(cols[r])) for r in ("name", "code") if cols[r] is not None)
-        msg = (
+        raise InputError(
             f"Nothing to resolve: column {shown} is blank in all {len(table):,} rows; pass the "
             "column that holds the unit names as name_col= (or the codes as code_col=)."
         )
-        raise InputError(msg)
     return parts
 
 
@@ -1075,8 +1065,7 @@ def require_unique(resolved: pd.DataFrame) -> None:
             for code in codes[:5]
         )
         more = f"; {len(codes) - 5:,} more" if len(codes) > 5 else ""
-        msg = (
+        raise MatchError(
             f"{len(codes):,} unit(s) appear more than once ({shown}{more}); keep one row per "
             "unit (or aggregate them) and run again."
         )
-        raise MatchError(msg)
