@@ -561,7 +561,6 @@ def user_analysis(study: Study) -> Analysis:
     when = f", {int(latest[year_col].iloc[0])}" if year_col else ""
     level_words = _LEVEL_WORDS.get(t.level, "units")
     title = study.title or f"{label}: {shown} ({len(latest)} {level_words}{when})"
-    map_label = f"{label} ({int(latest[year_col].iloc[0])})" if year_col else label
     info_values = latest.set_index("adcode")[t.value_cols]
     if t.units is not None and "name" not in info_values.columns:
         info_values.insert(0, "name", t.units["name"].reindex(info_values.index).to_numpy())
@@ -569,29 +568,18 @@ def user_analysis(study: Study) -> Analysis:
     if t.geometry_report is not None and len(t.geometry_report):
         tables["geometry_report"] = t.geometry_report
     return Analysis(
-        title=title,
-        variables=variables,
-        tier_tables=tier_tables,
+        title=title, variables=variables, tier_tables=tier_tables,
         cluster_table=_cluster_table(t, latest),
         cluster_level="prefecture" if t.level == "prefecture" else "county",
-        values_map=partial(_values_maps, variables=variables, labels=labels, label=map_label),
-        info_values=info_values,
-        bivariate=_bivariate_keys(study, t, keys),
-        tables=tables,
-        units=t.units,
-        level=t.level,
-        china=china,
-        tier_word=tier_word,
-        extra=partial(_dynamics, t, keys, study) if year_col else None,
-        rows=rows,
-        groups=groups,
-        grouped_by=grouped_by,
-        year_col=t.year_col,
-        composite=t.composite,
+        values_map=lambda info, opts: {},  # the pipeline draws a value map per variable
+        info_values=info_values, bivariate=_bivariate_keys(study, t, keys), tables=tables,
+        units=t.units, level=t.level, china=china, tier_word=tier_word,
+        extra=partial(_dynamics, t, keys, study) if year_col else None, rows=rows,
+        groups=groups, grouped_by=grouped_by, year_col=t.year_col, composite=t.composite,
         summary=_input_summary(t, study.data if isinstance(study.data, Path) else "table", latest),
         lisa_legend=f"Local Moran ({shown})",
         marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
-    )
+    )  # fmt: skip
 
 
 def _labels(t: UserTable, study: Study) -> dict[str, str]:
@@ -677,13 +665,12 @@ def _cluster_table(t: UserTable, latest: pd.DataFrame) -> pd.DataFrame | None:
     """The units by rank of the first variable, for city clusters (bundled units only)."""
     if t.level not in ("county", "prefecture"):
         return None
-    names = boundaries.units()["name"] if t.units is None else t.units["name"]
+    names = _unit_column(t, "name")
+    assert names is not None
     ranked = latest.assign(rank=latest[t.value_cols[0]].rank(ascending=False, method="min"))
-    return pd.DataFrame({
-        "adcode": ranked["adcode"].to_numpy(),
-        "name": names.reindex(ranked["adcode"]).to_numpy(),
-        "rank": ranked["rank"].to_numpy(),
-    })  # fmt: skip
+    return pd.DataFrame({"adcode": ranked["adcode"].to_numpy(),
+                         "name": names.reindex(ranked["adcode"]).to_numpy(),
+                         "rank": ranked["rank"].to_numpy()})  # fmt: skip
 
 
 def _variables_and_tiers(
@@ -691,8 +678,7 @@ def _variables_and_tiers(
 ) -> tuple[list[Variable], dict[str, TierTable], str]:
     """A variable and a tier table per value column; what the tiers are called."""
     ok = t.rows
-    region, province = _unit_column(t, "region"), _unit_column(t, "province")
-    names = boundaries.units()["name"] if t.units is None else t.units["name"]
+    region, province, names = (_unit_column(t, c) for c in ("region", "province", "name"))
     variables, tier_tables = [], {}
     method = study.tiers
     for col in t.value_cols:
@@ -724,33 +710,6 @@ def _variables_and_tiers(
     return variables, tier_tables, f"class ({method}; 1 = highest)"
 
 
-def _values_maps(
-    info: pd.DataFrame, opts: dict[str, Any], *, variables: list[Variable], label: str,
-    labels: dict[str, str],
-) -> dict[str, Any]:  # fmt: skip
-    """A choropleth of each variable's values, with the unit's name and values in tooltips."""
-    from geotool.maps import choropleth
-
-    fields = {c: labels.get(c, c) for c in info.columns if c in labels}
-    fields |= {c: c for c in ("name", "region", "cluster") if c in info.columns}
-    out = {}
-    for var in variables:
-        s = var.data
-        # few distinct values (counts): a class per value; else quintiles, unless ties
-        # (many zeros) would merge them: then natural breaks
-        levels = np.sort(s.unique())
-        if len(levels) <= 7:
-            scheme: dict[str, Any] = {"scheme": "user", "breaks": list(levels)}
-        elif s.value_counts(normalize=True).iloc[0] > 0.2:
-            scheme = {"scheme": "fisherjenks", "k": 5}
-        else:
-            scheme = {"scheme": "quantiles", "k": 5}
-        out[f"values_{var.key}.html"] = choropleth(
-            s, title=f"{label}: {var.label}", table=info, fields=fields, **scheme, **opts
-        )
-    return out
-
-
 def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tuple[str, str]]:
     """The study's bivariate pairs as variable keys (a column's source name works too)."""
     pairs = []
@@ -768,21 +727,12 @@ def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tu
 
 
 def _input_summary(t: UserTable, path: Path | str, latest: pd.DataFrame) -> dict[str, Any]:
-    return {
-        "input": {
-            "file": str(path),
-            "encoding": t.raw.attrs.get("encoding"),
-            "rows": len(t.raw),
-            "value_cols": t.value_cols,
-            "year_col": t.year_col,
-            "level": t.level,
-            "level_reason": t.level_reason,
-            "units": len(latest),
-            "transform": t.raw.attrs.get("geotool_steps", []),
-        },
-        "match": t.report["match_status"].value_counts().to_dict(),
-        "match_methods": t.rows["match_method"].value_counts().to_dict(),
-    }
+    about = {"file": str(path), "encoding": t.raw.attrs.get("encoding"), "rows": len(t.raw),
+             "value_cols": t.value_cols, "year_col": t.year_col, "level": t.level,
+             "level_reason": t.level_reason, "units": len(latest),
+             "transform": t.raw.attrs.get("geotool_steps", [])}  # fmt: skip
+    return {"input": about, "match": t.report["match_status"].value_counts().to_dict(),
+            "match_methods": t.rows["match_method"].value_counts().to_dict()}  # fmt: skip
 
 
 def _require_units(ok: pd.DataFrame, latest: pd.DataFrame, year_col: str | None) -> None:
