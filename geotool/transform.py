@@ -86,19 +86,11 @@ def log(values: pd.Series, *, log1p: bool = False) -> pd.Series:
     'log(1 + GDP)'
 
     """
-    return _logarithm(values, log1p=log1p, switch="log1p=True")
-
-
-def _logarithm(values: pd.Series, *, log1p: bool, switch: str) -> pd.Series:
-    """:func:`log`, its advice naming ``switch`` (``log1p=True``, or apply's transform=)."""
     name = _name(values)
     x = check.finite_values(values, f"values ({short(name, 40)})").to_numpy()
     floor, what = (-1.0, "-1 or less") if log1p else (0.0, "zero or negative")
-    fix = (
-        "drop those rows or use a transform that allows them"
-        if log1p
-        else f"drop those rows, or pass {switch} for log(1 + value) if zeros are real"
-    )
+    fix = "drop those rows or use a transform that allows them" if log1p else (
+        "drop those rows, or pass log1p=True for log(1 + value) if zeros are real")  # fmt: skip
     _refuse(f"values ({short(name, 40)})", x <= floor, values.index, what,
             f", which have no logarithm; {fix}.")  # fmt: skip
     if log1p:
@@ -398,7 +390,10 @@ def apply(
         if transform == "standardise":
             series = standardise(series)
         elif transform in ("log", "log1p"):
-            series = _logarithm(series, log1p=transform == "log1p", switch="transform='log1p'")
+            try:
+                series = log(series, log1p=transform == "log1p")
+            except InputError as exc:  # its advice in apply's words
+                raise InputError(str(exc).replace("log1p=True", "transform='log1p'")) from None
         labels[col] = str(series.name)
         out[str(series.name)] = series
     steps = [] if per is None else [f"per {per}" + (f" ({SMOOTHERS[smooth]})" if smooth else "")]
