@@ -997,19 +997,20 @@ def _resolve_at(
     return result
 
 
-def require_unique(resolved: pd.DataFrame) -> None:
-    """Raise :class:`MatchError` if two rows resolved to the same unit."""
+def require_unique(resolved: pd.DataFrame, year_col: str | None = None) -> None:
+    """Raise :class:`MatchError` if two rows resolved to the same unit (in a ``year_col`` year)."""
+    keys = ["adcode", year_col] if year_col else ["adcode"]
     matched = resolved[resolved["match_status"] == "matched"]
-    dup = matched[matched["adcode"].duplicated(keep=False)]
+    dup = matched[matched.duplicated(keys, keep=False)]
     if len(dup):
-        codes = sorted(dup["adcode"].unique())
+        groups = [(k, g.index) for k, g in dup.groupby(keys)]
         word = "lines" if dup.index.name == "line" else "rows"  # read_table: file lines
         shown = "; ".join(
-            f"{code}: {word} {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
-            for code in codes[:5]
+            f"{' in '.join(map(str, k))}: {word} {listing(rows, limit=10)}"
+            for k, rows in groups[:5]
         )
-        more = f"; {len(codes) - 5:,} more" if len(codes) > 5 else ""
+        more = f"; {len(groups) - 5:,} more" if len(groups) > 5 else ""
         raise MatchError(
-            f"{len(codes):,} unit(s) appear more than once ({shown}{more}); keep one row per "
-            "unit (or aggregate them) and run again."
+            f"{len(groups):,} unit(s) appear more than once ({shown}{more}); keep one row per "
+            f"unit{' and year' if year_col else ''} (or aggregate them) and run again."
         )

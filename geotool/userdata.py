@@ -346,20 +346,12 @@ def _usable_rows(
                 InputError,
             )
         ok[year_col] = years.reindex(ok.index).astype(int)
-    keys = ["adcode", year_col] if year_col else ["adcode"]
-    dup = ok[ok.duplicated(keys, keep=False)]
-    if len(dup):
-        groups = [(k, list(g.index)) for k, g in dup.groupby(keys, sort=False)]
-        shown = "; ".join(
-            f"{' in '.join(str(x) for x in (k if isinstance(k, tuple) else (k,)))}: "
-            f"{_line(pd.Index(v, name=ok.index.name), 5)}"
-            for k, v in groups[:5]
-        )
-        more = f" and {len(groups) - 5} more" if len(groups) > 5 else ""
-        fail(
-            f"{len(groups)} unit(s) appear more than once ({shown}{more}); keep one row per "
-            "unit" + (" and year." if year_col else ".")
-        )
+    from geotool.match import require_unique
+
+    try:
+        require_unique(ok, year_col)
+    except MatchError as exc:
+        fail(str(exc))
     return ok
 
 
@@ -373,9 +365,8 @@ def _label(index: pd.Index) -> str:
     return "line" if index.name == "line" else "row"
 
 
-def _line(labels: pd.Index | list[Any], limit: int = 1) -> str:
+def _line(index: pd.Index, limit: int = 1) -> str:
     """``line 5`` / ``lines 5, 7`` for rows read from a file (``row ...`` otherwise)."""
-    index = labels if isinstance(labels, pd.Index) else pd.Index(labels)
     shown = ", ".join(short(v, 30) for v in index[:limit])
     more = f" ... ({len(index):,} in all)" if len(index) > limit else ""
     plural = "s" if limit > 1 and len(index) > 1 else ""
