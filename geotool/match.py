@@ -368,7 +368,7 @@ def _county_by_name(
     idx = _index()
     for method, find in (
         ("name", lambda: _in_context(idx.by_name.get(name, ()), provs, prefs)),
-        ("crosswalk", lambda: _crosswalk_hits(name, pref_text, provs, prefs)),
+        ("crosswalk", lambda: _history_codes(_crosswalk_rows(name, pref_text, provs, prefs))),
         ("name-stem", lambda: _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
     ):
         hits = sorted(set(find()))
@@ -389,7 +389,7 @@ def _county_by_name(
     lost = _crosswalk_rows(name, pref_text, provs, prefs)
     if lost:  # a former unit the history cannot follow (和康县, created after 2021)
         return _out(None, "unmatched", "crosswalk", [], [*notes, *_latest_notes(lost)])
-    formerly = sorted(set(_crosswalk_hits(name, "")))
+    formerly = _history_codes(_crosswalk_rows(name))
     if formerly:
         notes.append(
             f"{short(name)!r} is a former name of {_area_label('county', formerly)}, "
@@ -401,8 +401,9 @@ def _county_by_name(
 
 
 def _crosswalk_rows(
-    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
-) -> list[dict[str, str]]:
+    name: str, pref_text: str = "", provs: frozenset[str] = frozenset(),
+    prefs: frozenset[str] = frozenset(),
+) -> list[dict[str, str]]:  # fmt: skip
     """County-level records of the code history named ``name`` that fit the context.
 
     The context may describe the unit as it was (广东 for 海口市 before 1988) or as it is.
@@ -417,13 +418,6 @@ def _crosswalk_rows(
         return not prefs or then or any(idx.prefecture[c] in prefs for c in _targets(r))
 
     return [r for r in idx.history_by_name.get(name, []) if fits(r)]
-
-
-def _crosswalk_hits(
-    name: str, pref_text: str, provs: frozenset[str] = frozenset(),
-    prefs: frozenset[str] = frozenset(),
-) -> list[str]:  # fmt: skip
-    return [c for r in _crosswalk_rows(name, pref_text, provs, prefs) for c in _targets(r)]
 
 
 def _latest_notes(rows: list[dict[str, str]], *, code_first: bool = False) -> list[str]:
@@ -670,7 +664,8 @@ def _found_at(level: str, name: str) -> bool:
     """Whether ``name`` names a unit (or a former one) at ``level``, in any context."""
     if level == "county":
         idx = _index()
-        return name in idx.by_name or stem(name) in idx.by_stem or bool(_crosswalk_hits(name, ""))
+        former = _history_codes(_crosswalk_rows(name))
+        return name in idx.by_name or stem(name) in idx.by_stem or bool(former)
     return bool(_area_by_name(level, name, frozenset())[1])
 
 
