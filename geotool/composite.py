@@ -174,12 +174,10 @@ def object_weights(
     if method == "entropy":
         e = _entropy(mm if entropy_basis == "minmax" else z, entropy_basis)
         raw = 1.0 - e
-        diag["entropy"] = dict(zip(z.columns, map(float, e), strict=True))
-        diag["entropy_basis"] = entropy_basis
-        diag["zeros"] = "0 ln 0 = 0 (the limit); " + (
-            "min-max proportions, no shift" if entropy_basis == "minmax"
-            else "proportions of the values as given, no shift"
-        )  # fmt: skip
+        of = "min-max" if entropy_basis == "minmax" else "the values as given"
+        diag.update(entropy=dict(zip(z.columns, map(float, e), strict=True)),
+                    entropy_basis=entropy_basis,
+                    zeros=f"0 ln 0 = 0 (the limit); proportions of {of}, no shift")  # fmt: skip
     elif method == "critic":
         r = np.corrcoef(mm.to_numpy(), rowvar=False).reshape(m, m)
         raw = mm.std(ddof=1).to_numpy() * (1.0 - r).sum(axis=0)
@@ -246,8 +244,9 @@ def build(
     scale is shifted and take no negative values, so min-max stays the default.
     """
     norm = normalise if normalise is not None else ("vector" if aggregate == "topsis" else "minmax")
-    cols, dims = _check_spec(frame, indicators, dimensions, method=method, aggregate=aggregate,
-                             missing=missing, normalise=norm, entropy_basis=entropy_basis)  # fmt: skip
+    choices = {"method": method, "aggregate": aggregate, "missing": missing, "normalise": norm,
+               "entropy_basis": entropy_basis}  # fmt: skip
+    cols, dims = _check_spec(frame, indicators, dimensions, **choices)
     values, excluded = _values(frame, cols, missing)
     signs = _signs(direction, cols)
     oriented = values * signs

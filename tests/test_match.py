@@ -173,7 +173,7 @@ def rowwise(table, **cols):
         )
     ]
     ref = pd.DataFrame(
-        [(r[0], r[1], r[2], match._area_label("county", r[3]) if r[3] else "", r[4]) for r in results],
+        [(*r[:3], match._area_label("county", r[3]) if r[3] else "", r[4]) for r in results],
         columns=match.MATCH_COLUMNS,
         index=table.index,
     )
