@@ -404,12 +404,10 @@ def _join_own(
     rows.index = raw.index[rows["row"].astype(int).to_numpy() - 1]  # join_table counts from 1
     out = raw.copy()
     matched = rows["status"] == "matched"
+    found = matched.reindex(out.index, fill_value=False).to_numpy()
     out["adcode"] = rows["id"].where(matched).astype(object).reindex(out.index)
-    out["match_status"] = np.where(
-        matched.reindex(out.index, fill_value=False), "matched", "unmatched"
-    )
-    out["match_method"] = np.where(out["match_status"] == "matched", "id", "")
-    out["match_candidates"] = ""
+    out["match_status"] = np.where(found, "matched", "unmatched")
+    out["match_method"], out["match_candidates"] = np.where(found, "id", ""), ""
     out["match_note"] = rows["status"].where(~matched, "").reindex(out.index).fillna("")
     # ids that differ from the geometry's only by leading zeros (Excel drops them)
     padded = {str(i).lstrip("0"): str(i) for i in geometry.index if str(i).isdigit()}
@@ -478,17 +476,14 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
     """
     path = study.data if study.data is not None else study.geometry
     assert path is not None
+    # the study's fields named as the parameters
+    same = ("all_numeric", "name_col", "province_col", "prefecture_col", "code_col", "year_col",
+            "encoding", "sheet", "level", "id_col", "datum", "layer", "per", "crs",
+            "geometry_encoding", "max_unmatched")  # fmt: skip
     return load_user_table(
-        path, report_path,
-        value_col=list(study.indicators or study.value_cols) or None,
-        all_numeric=study.all_numeric,
-        name_col=study.name_col, province_col=study.province_col,
-        prefecture_col=study.prefecture_col, code_col=study.code_col, year_col=study.year_col,
-        encoding=study.encoding, sheet=study.sheet, level=study.level,
-        geometry=study.geometry if study.data is not None else None, id_col=study.id_col,
-        datum=study.datum, layer=study.layer, per=study.per, crs=study.crs,
-        geometry_encoding=study.geometry_encoding, max_unmatched=study.max_unmatched,
-        **options,
+        path, report_path, value_col=list(study.indicators or study.value_cols) or None,
+        geometry=study.geometry if study.data is not None else None,
+        **{name: getattr(study, name) for name in same}, **options,
     )  # fmt: skip
 
 
