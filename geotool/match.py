@@ -881,10 +881,8 @@ def resolve(
     cols, hint = _detect_columns(table, given)
     progress = _Progress(len(table))
     parts = _column_parts(table, cols, progress)
-    if level == "auto":
-        level, reason = _detect_level(parts[0][1], parts[3][1], hint)
-    else:
-        reason = "given"
+    auto = level == "auto"
+    level, reason = _detect_level(parts[0][1], parts[3][1], hint) if auto else (level, "given")
     log(f"match: resolving at the {level} level ({reason})")
     parts.append(_year_part(table, cols["year"], level, parts[3]))
     # One key per distinct row: combine the five columns' codes pairwise.
