@@ -174,12 +174,10 @@ def object_weights(
     if method == "entropy":
         e = _entropy(mm if entropy_basis == "minmax" else z, entropy_basis)
         raw = 1.0 - e
-        diag["entropy"] = dict(zip(z.columns, map(float, e), strict=True))
-        diag["entropy_basis"] = entropy_basis
-        diag["zeros"] = "0 ln 0 = 0 (the limit); " + (
-            "min-max proportions, no shift" if entropy_basis == "minmax"
-            else "proportions of the values as given, no shift"
-        )  # fmt: skip
+        of = "min-max" if entropy_basis == "minmax" else "the values as given"
+        diag.update(entropy=dict(zip(z.columns, map(float, e), strict=True)),
+                    entropy_basis=entropy_basis,
+                    zeros=f"0 ln 0 = 0 (the limit); proportions of {of}, no shift")  # fmt: skip
     elif method == "critic":
         r = np.corrcoef(mm.to_numpy(), rowvar=False).reshape(m, m)
         raw = mm.std(ddof=1).to_numpy() * (1.0 - r).sum(axis=0)
@@ -245,15 +243,10 @@ def build(
     and most published worked examples, to reproduce them; raw proportions change when a
     scale is shifted and take no negative values, so min-max stays the default.
     """
-    cols, dims = _check_spec(
-        frame, indicators, dimensions, method=method, aggregate=aggregate, missing=missing
-    )
     norm = normalise if normalise is not None else ("vector" if aggregate == "topsis" else "minmax")
-    if norm not in NORMALISATIONS:
-        raise InputError(f"normalise must be one of {list(NORMALISATIONS)}, got {short(norm)}.")
-    if entropy_basis not in ENTROPY_BASES:
-        raise InputError(f"entropy_basis must be one of {list(ENTROPY_BASES)}, "
-                         f"got {short(repr(entropy_basis))}.")  # fmt: skip
+    choices = {"method": method, "aggregate": aggregate, "missing": missing, "normalise": norm,
+               "entropy_basis": entropy_basis}  # fmt: skip
+    cols, dims = _check_spec(frame, indicators, dimensions, **choices)
     values, excluded = _values(frame, cols, missing)
     signs = _signs(direction, cols)
     oriented = values * signs
@@ -269,7 +262,7 @@ def build(
         out[name] = _aggregate(z[list(members)], weights[list(members)], aggregate)
     table = pd.DataFrame({
         "indicator": cols,
-        "dimension": [_dimension_of(c, dims) for c in cols],
+        "dimension": [next((d for d, m in (dims or {}).items() if c in m), None) for c in cols],
         "weight": weights.reindex(cols).to_numpy(),
         "method": method,
     })  # fmt: skip
@@ -281,10 +274,9 @@ def build(
 
 
 def _check_spec(
-    frame: object, indicators: object, dimensions: object, *, method: str, aggregate: str,
-    missing: str,
-) -> tuple[list[str], dict[str, list[str]] | None]:  # fmt: skip
-    """The indicator list and dimensions, checked against ``frame``."""
+    frame: object, indicators: object, dimensions: object, **choices: str
+) -> tuple[list[str], dict[str, list[str]] | None]:
+    """The indicator list and dimensions, checked against ``frame``; the options' choices."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"frame: expected a pandas DataFrame, got {type(frame).__name__}.")
     if isinstance(indicators, str) or not isinstance(indicators, Sequence) or not indicators:
@@ -294,13 +286,12 @@ def _check_spec(
     if absent or len(set(cols)) != len(cols):
         what = f"not columns of frame: {listing(absent)}" if absent else "listed twice"
         raise InputError(f"indicators: {what}; name each column once.")
-    choices = (
-        ("method", method, METHODS), ("aggregate", aggregate, AGGREGATIONS),
-        ("missing", missing, ("refuse", "exclude")),
-    )  # fmt: skip
-    for name, value, allowed in choices:
-        if value not in allowed:
-            raise InputError(f"{name} must be one of {list(allowed)}, got {short(repr(value))}.")
+    allowed = {"method": METHODS, "aggregate": AGGREGATIONS, "missing": ("refuse", "exclude"),
+               "normalise": NORMALISATIONS, "entropy_basis": ENTROPY_BASES}  # fmt: skip
+    for name, value in choices.items():
+        if value not in allowed[name]:
+            msg = f"{name} must be one of {list(allowed[name])}, got {short(repr(value))}."
+            raise InputError(msg)
     if dimensions is None:
         return cols, None
     if not isinstance(dimensions, Mapping) or not dimensions:
@@ -398,12 +389,6 @@ def _aggregate(z: pd.DataFrame, weights: pd.Series, aggregate: str) -> pd.Series
     best = np.sqrt(((v - v.max()) ** 2).sum(axis=1))
     worst = np.sqrt(((v - v.min()) ** 2).sum(axis=1))
     return worst / (best + worst)
-
-
-def _dimension_of(col: str, dims: dict[str, list[str]] | None) -> str | None:
-    if dims is None:
-        return None
-    return next(d for d, members in dims.items() if col in members)
 
 
 def sensitivity(

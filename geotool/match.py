@@ -105,13 +105,13 @@ def stem(name: str) -> str:
     >>> stem("江阴市"), stem("准格尔旗"), stem("长阳土家族自治县"), stem("城区")
     ('江阴', '准格尔', '长阳土家族', '城区')
     """
-    for suffix in _UNIT_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix) + 1:
-            return name[: -len(suffix)]
-    return name
+    return _unsuffixed(name, _UNIT_SUFFIXES)
 
 
-_stem = stem
+def _unsuffixed(name: str, suffixes: tuple[str, ...]) -> str:
+    """``name`` without the first of ``suffixes`` it ends with, never down to one character."""
+    cut = (name[: -len(s)] for s in suffixes if name.endswith(s) and len(name) > len(s) + 1)
+    return next(cut, name)
 
 
 def core(name: str) -> str:
@@ -124,11 +124,7 @@ def core(name: str) -> str:
     >>> core("大兴安岭地区"), core("苏州市"), core("西藏自治区")
     ('大兴安岭', '苏州', '西藏')
     """
-    out = name
-    for suffix in _AREA_SUFFIXES:
-        if out.endswith(suffix) and len(out) > len(suffix) + 1:
-            out = out[: -len(suffix)]
-            break
+    out = _unsuffixed(name, _AREA_SUFFIXES)
     while True:
         found = _ETHNIC_TAIL.search(out)
         if found is None or found.start() < 2:
@@ -138,10 +134,7 @@ def core(name: str) -> str:
 
 def _keys(name: str) -> set[str]:
     """The forms a prefecture or province is typed in: 恩施土家族苗族自治州 -> 恩施, 恩施州."""
-    keys = {name, core(name)}
-    if name.endswith("自治州"):
-        keys.add(core(name) + "州")
-    return keys
+    return {name, core(name), *([core(name) + "州"] if name.endswith("自治州") else [])}
 
 
 def _targets(record: dict[str, str]) -> list[str]:
@@ -211,27 +204,26 @@ def _index() -> _Index:
         former.setdefault(r["layer_codes"], set()).add(r["name"])
     province_rows = provinces[["province_code", "province", "short", "province_en"]].astype(str)
     prefecture_cols = ["prefecture_code", "prefecture", "province_code", "province_administered"]
-    prefectures = units[prefecture_cols].drop_duplicates()
+
+    def column(col: str) -> dict[str, str]:
+        return dict(zip(units["adcode"], units[col], strict=True))
+
+    def groups(col: str) -> dict[str, list[str]]:
+        return {str(k): v.tolist() for k, v in units.groupby(col, sort=False)["adcode"]}
+
     return _Index(
-        known=known,
-        name=dict(zip(units["adcode"], units["name"], strict=True)),
-        province=dict(zip(units["adcode"], units["province_code"], strict=True)),
-        prefecture=dict(zip(units["adcode"], units["prefecture_code"], strict=True)),
+        known=known, name=column("name"), province=column("province_code"),
+        prefecture=column("prefecture_code"),
         label=dict(zip(codes, codes + " " + units["province"] + pref + units["name"], strict=True)),
-        by_name={str(k): v.tolist() for k, v in units.groupby("name", sort=False)["adcode"]},
-        by_stem={str(k): v.tolist() for k, v in units.groupby("stem", sort=False)["adcode"]},
+        by_name=groups("name"), by_stem=groups("stem"),
         provinces=[(c, n, sn, en.lower()) for c, n, sn, en in province_rows.to_numpy()],
-        prefectures=list(prefectures.itertuples(index=False, name=None)),
-        history_by_name=by_name,
-        history_by_code=by_code,
-        former_names=former,
-        reused={
-            code: [r for r in rows if r["layer_codes"] != code]
-            for code, rows in by_code.items()
-            if code in known and any(r["layer_codes"] != code for r in rows)
-        },
+        prefectures=list(units[prefecture_cols].drop_duplicates().itertuples(False, None)),
+        history_by_name=by_name, history_by_code=by_code, former_names=former,
+        reused={code: [r for r in rows if r["layer_codes"] != code]
+                for code, rows in by_code.items()
+                if code in known and any(r["layer_codes"] != code for r in rows)},
         longest_name=int(units["name"].str.len().max()),
-    )
+    )  # fmt: skip
 
 
 @settings_cache(maxsize=4096)
@@ -239,11 +231,8 @@ def _province_codes(text: str) -> frozenset[str]:
     if not text:
         return frozenset()
     lower = text.lower()
-    return frozenset(
-        code
-        for code, name, short_name, english in _index().provinces
-        if name.startswith(text) or short_name == text or english == lower
-    )
+    return frozenset(code for code, name, abbr, english in _index().provinces
+                     if name.startswith(text) or abbr == text or english == lower)  # fmt: skip
 
 
 @settings_cache(maxsize=4096)
@@ -266,9 +255,6 @@ def _prefecture_codes(text: str, provs: frozenset[str]) -> frozenset[str]:
 def _area_label(level: str, codes: Iterable[str]) -> str:
     labels = _index().label if level == "county" else _area_index(level).label
     return "; ".join(labels[code] for code in sorted(codes))
-
-
-_label = functools.partial(_area_label, "county")
 
 
 def _close_matches(word: str, options: list[str], n: int) -> list[str]:
@@ -305,39 +291,30 @@ def _read_code(text: str) -> tuple[str | None, str, str]:
     if found is None:
         if not re.search(r"\d", text):  # any digit, Arabic-Indic too
             return "", "", f"code cell {short(text)!r} holds no digits, ignored"
-        note = (
+        return None, "code", (
             f"malformed code {short(text)!r}: a county code is six digits (320281); "
-            "correct it, or leave the cell blank to match by name"
-        )
-        return None, "code", note
+            "correct it, or leave the cell blank to match by name")  # fmt: skip
     digits = found.group(1)
     if len(digits) == 12:
         if digits.endswith("000000"):
             return digits[:6], "code12", f"12-digit statistical code {digits} read as {digits[:6]}"
-        note = (
+        return None, "code12", (
             f"{digits} is a 12-digit township/village code, not a county's; its first six "
-            f"digits ({digits[:6]}) are the county code"
-        )
-        return None, "code12", note
+            f"digits ({digits[:6]}) are the county code")  # fmt: skip
     return digits, "code", ""
 
 
 def _in_year(rows: list[dict[str, str]], year: str) -> list[dict[str, str]]:
     """The records of the code history in force in ``year`` (2019, 2019年; none without)."""
     found = _YEAR.match(year)
-    if found is None:
-        return []
-    y = int(found.group(1))
-    return [r for r in rows if int(r["valid_from"]) <= y < int(r["valid_to"] or 9999)]
+    y = int(found.group(1)) if found else 0
+    return [r for r in rows if found and int(r["valid_from"]) <= y < int(r["valid_to"] or 9999)]
 
 
 def _in_context(codes: Iterable[str], provs: frozenset[str], prefs: frozenset[str]) -> list[str]:
     idx = _index()
-    return [
-        c
-        for c in codes
-        if (not provs or idx.province[c] in provs) and (not prefs or idx.prefecture[c] in prefs)
-    ]
+    return [c for c in codes if (not provs or idx.province[c] in provs)
+            and (not prefs or idx.prefecture[c] in prefs)]  # fmt: skip
 
 
 def _out(code: str | None, status: str, method: str, candidates: list[str], notes: list[str]
@@ -350,31 +327,24 @@ def _county_by_code(
 ) -> Result:
     """A county row with a code: today's unit, or the code history's (by year)."""
     idx = _index()
-    new = None
-    if code in idx.known:  # today's unit, unless the year says the code meant another
-        reused = idx.reused.get(code, [])
-        moved = _in_year(reused, year)
-        if not moved:
-            new = code
-            if reused and not name and not _YEAR.match(year):
-                then = "; ".join(
-                    f"{r['name']} in {r['valid_from']}-{int(r['valid_to']) - 1}" for r in reused[:3]
-                )
-                notes.append(
-                    f"{code} read as today's unit; the code meant {then}: for an older table, "
-                    "give its year column (year_col=)"
-                )
-    else:
-        moved = idx.history_by_code.get(code, [])
+    reused = idx.reused.get(code, [])  # today's unit, unless the year says the code meant another
+    moved = _in_year(reused, year) if code in idx.known else idx.history_by_code.get(code, [])
+    new = code if code in idx.known and not moved else None
+    if new and reused and not name and not _YEAR.match(year):
+        then = "; ".join(
+            f"{r['name']} in {r['valid_from']}-{int(r['valid_to']) - 1}" for r in reused[:3]
+        )
+        notes.append(
+            f"{code} read as today's unit; the code meant {then}: for an older table, "
+            "give its year column (year_col=)"
+        )
     if new is None:
         targets = _history_codes(moved)
         if moved:
             method = f"{method}+crosswalk"
             notes.extend(_latest_notes(moved, code_first=True))
-        if len(targets) > 1:
-            return _out(None, "ambiguous", method, targets, notes)
-        if moved and not targets:
-            return _out(None, "unmatched", method, [], notes)
+        if len(targets) > 1 or (moved and not targets):
+            return _out(None, "ambiguous" if targets else "unmatched", method, targets, notes)
         new = targets[0] if targets else None
     if new is None:
         unknown = f"unknown code {short(code)!r}"
@@ -398,7 +368,7 @@ def _county_by_name(
     idx = _index()
     for method, find in (
         ("name", lambda: _in_context(idx.by_name.get(name, ()), provs, prefs)),
-        ("crosswalk", lambda: _crosswalk_hits(name, pref_text, provs, prefs)),
+        ("crosswalk", lambda: _history_codes(_crosswalk_rows(name, pref_text, provs, prefs))),
         ("name-stem", lambda: _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
     ):
         hits = sorted(set(find()))
@@ -419,10 +389,10 @@ def _county_by_name(
     lost = _crosswalk_rows(name, pref_text, provs, prefs)
     if lost:  # a former unit the history cannot follow (和康县, created after 2021)
         return _out(None, "unmatched", "crosswalk", [], [*notes, *_latest_notes(lost)])
-    formerly = sorted(set(_crosswalk_hits(name, "", frozenset())))
+    formerly = _history_codes(_crosswalk_rows(name))
     if formerly:
         notes.append(
-            f"{short(name)!r} is a former name of {_label(formerly)}, "
+            f"{short(name)!r} is a former name of {_area_label('county', formerly)}, "
             "not in the given province/prefecture"
         )
         return _out(None, "unmatched", "none", formerly, notes)
@@ -431,8 +401,9 @@ def _county_by_name(
 
 
 def _crosswalk_rows(
-    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
-) -> list[dict[str, str]]:
+    name: str, pref_text: str = "", provs: frozenset[str] = frozenset(),
+    prefs: frozenset[str] = frozenset(),
+) -> list[dict[str, str]]:  # fmt: skip
     """County-level records of the code history named ``name`` that fit the context.
 
     The context may describe the unit as it was (广东 for 海口市 before 1988) or as it is.
@@ -447,12 +418,6 @@ def _crosswalk_rows(
         return not prefs or then or any(idx.prefecture[c] in prefs for c in _targets(r))
 
     return [r for r in idx.history_by_name.get(name, []) if fits(r)]
-
-
-def _crosswalk_hits(
-    name: str, pref_text: str, provs: frozenset[str], prefs: frozenset[str] = frozenset()
-) -> list[str]:
-    return [c for r in _crosswalk_rows(name, pref_text, provs, prefs) for c in _targets(r)]
 
 
 def _latest_notes(rows: list[dict[str, str]], *, code_first: bool = False) -> list[str]:
@@ -507,8 +472,7 @@ def gazetteer(level: str = "county") -> pd.DataFrame:
     ['500200', '429004']
     """
     if level not in boundaries.LEVELS:
-        msg = f"level={short(level)!r} is not a level; use one of {boundaries.LEVELS}."
-        raise InputError(msg)
+        raise InputError(f"level={short(level)!r} is not a level; use one of {boundaries.LEVELS}.")
     return _gazetteer_table(level).copy()
 
 
@@ -571,27 +535,22 @@ def _area_index(level: str) -> _AreaIndex:
         label[code] = f"{code} {where}{r['name']}"
     layer_codes = {code: code for code in table.index}
     if level == "province":
-        provinces = _gazetteer()[1]
-        for r in provinces.to_dict("records"):
+        for r in _gazetteer()[1].to_dict("records"):
             for key in (r["short"], r["province_en"].lower()):
                 by_key.setdefault(key, []).append(r["province_code"])
     else:  # a municipality's province code stands for its city (110000 -> 110100)
         layer_codes |= {f"{p[:2]}0000": f"{p[:2]}0100" for p in MUNICIPALITIES}
     history: dict[str, list[dict[str, str]]] = {}
-    rows = _history(level)
-    for row in rows:
+    for row in (rows := _history(level)):
         for key in _keys(row["name"]):
             history.setdefault(key, []).append(row)
     return _AreaIndex(
-        name=dict(zip(table.index, table["name"], strict=True)),
+        name=dict(zip(table.index, table["name"], strict=True)), label=label,
         province=dict(zip(table.index, table["province_code"], strict=True)),
-        label=label,
         by_name={k: sorted(set(v)) for k, v in by_name.items()},
-        by_key={k: sorted(set(v)) for k, v in by_key.items()},
-        layer_codes=layer_codes,
-        history=history,
-        history_by_code=_grouped(rows, "code")[0],
-    )
+        by_key={k: sorted(set(v)) for k, v in by_key.items()}, layer_codes=layer_codes,
+        history=history, history_by_code=_grouped(rows, "code")[0],
+    )  # fmt: skip
 
 
 @settings_cache(maxsize=8192)
@@ -705,11 +664,8 @@ def _found_at(level: str, name: str) -> bool:
     """Whether ``name`` names a unit (or a former one) at ``level``, in any context."""
     if level == "county":
         idx = _index()
-        return (
-            name in idx.by_name
-            or stem(name) in idx.by_stem
-            or bool(_crosswalk_hits(name, "", frozenset()))
-        )
+        former = _history_codes(_crosswalk_rows(name))
+        return name in idx.by_name or stem(name) in idx.by_stem or bool(former)
     return bool(_area_by_name(level, name, frozenset())[1])
 
 
@@ -717,17 +673,13 @@ def _detect_level(names: list[str], codes: list[str], hint: str | None) -> tuple
     """The level of a table, and why, from its distinct names and codes."""
     six = [c for c in (_read_code(t)[0] for t in codes if t) if c and len(c) == 6]
     if six:
-        votes = {
-            "province": sum(c.endswith("0000") for c in six),
-            "prefecture": sum(c.endswith("00") and not c.endswith("0000") for c in six),
-        }
-        votes["county"] = len(six) - votes["province"] - votes["prefecture"]
-        level = max(("county", "prefecture", "province"), key=lambda lv: votes[lv])
-        reason = (
-            f"codes: {votes[level]:,} of {len(six):,} distinct codes are {level} codes "
+        kinds = ["province" if c.endswith("0000") else "prefecture" if c.endswith("00")
+                 else "county" for c in six]  # fmt: skip
+        level = max(("county", "prefecture", "province"), key=kinds.count)
+        return level, (
+            f"codes: {kinds.count(level):,} of {len(six):,} distinct codes are {level} codes "
             "(xx0000 province, xxxx00 prefecture, others county)"
         )
-        return level, reason
     names = [n for n in names if n]
     first = "" if len(names) <= _DETECT_NAMES else "the first "
     names = names[:_DETECT_NAMES]  # plenty to tell the level; cheap on large tables
@@ -738,11 +690,10 @@ def _detect_level(names: list[str], codes: list[str], hint: str | None) -> tuple
         order.insert(0, hint)
     level = max(order, key=lambda lv: counts[lv])
     others = ", ".join(f"{lv} {counts[lv]:,}" for lv in order if lv != level)
-    reason = (
+    return level, (
         f"names: {counts[level]:,} of {first}{len(names):,} distinct names are {level}-level "
         f"units ({others})"
     )
-    return level, reason
 
 
 def _elsewhere_note(level: str, name: str) -> str:
@@ -790,33 +741,22 @@ def _header_level(column: object) -> str | None:
     return role if role in ("prefecture", "province") else None
 
 
-def _check_columns(table: pd.DataFrame, given: dict[str, str | None]) -> None:
-    """Refuse duplicated column names and named columns the table lacks."""
-    duplicated = table.columns[table.columns.duplicated()].unique()
-    if len(duplicated):
-        msg = (
-            f"The table has more than one column named {listing(duplicated)}; "
-            "rename them so that each column name is unique."
-        )
-        raise InputError(msg)
-    missing = [
-        f"{role}_col={short(c)!r}"
-        for role, c in given.items()
-        if c is not None and c not in table.columns
-    ]
-    if missing:
-        msg = (
-            f"Column(s) {', '.join(missing)} not in the table; its columns are "
-            f"{listing(table.columns)}. Pass existing column names."
-        )
-        raise MatchError(msg)
-
-
 def _detect_columns(
     table: pd.DataFrame, given: dict[str, str | None]
 ) -> tuple[dict[str, str | None], str | None]:
     """:func:`detect_columns`, and the level the name header says."""
-    _check_columns(table, given)
+    duplicated = table.columns[table.columns.duplicated()].unique()
+    if len(duplicated):
+        raise InputError(
+            f"The table has more than one column named {listing(duplicated)}; "
+            "rename them so that each column name is unique."
+        )
+    missing = [f"{r}_col={short(c)!r}" for r, c in given.items() if c and c not in table.columns]
+    if missing:
+        raise MatchError(
+            f"Column(s) {', '.join(missing)} not in the table; its columns are "
+            f"{listing(table.columns)}. Pass existing column names."
+        )
     found: dict[str, str | None] = dict(given)
     taken = {c for c in given.values() if c}
     by_role: dict[str, list[str]] = {role: [] for role in COLUMN_ALIASES}
@@ -832,25 +772,22 @@ def _detect_columns(
     if found["name"] is None:
         names = [c for c in by_role["name"] if c not in taken]
         if len(names) > 1:
-            msg = (
+            raise MatchError(
                 f"Columns {listing(names)} could each hold the unit names; pass the one that "
                 "does as name_col= (and the context as prefecture_col=, province_col=)."
             )
-            raise MatchError(msg)
         if names:
             found["name"], hint = names[0], _header_level(names[0])
-        elif found["code"] is None:  # the finest column present holds the names
-            for role in ("prefecture", "province"):
-                if found[role] is not None and given[role] is None:
-                    found["name"], found[role], hint = found[role], None, role
-                    break
+        elif found["code"] is None:  # the finest column present (given or not) holds the names
+            role = next((r for r in ("prefecture", "province") if found[r] is not None), None)
+            if role is not None:
+                found["name"], found[role], hint = found[role], None, role
     if found["name"] is None and found["code"] is None:
-        msg = (
+        raise MatchError(
             f"No unit-name or code column found among {listing(table.columns)}; "
             "name one with name_col= (or code_col=). Recognised names: "
             "县/县市/区县/名称/county, 城市/地市/地级市/city, 省份/省/province, 代码/adcode."
         )
-        raise MatchError(msg)
     return found, hint
 
 
@@ -861,15 +798,12 @@ def _factorize(column: pd.Series) -> tuple[np.ndarray, list[object]]:
     """
     values = column.to_numpy()
     kind = values.dtype.kind
-    if kind in "iub":
-        codes, uniques = pd.factorize(values)
-        return codes, uniques.tolist()
     if kind == "f":  # by bit pattern: -0.0 is not 0.0, as text
         codes, uniques = pd.factorize(values.view(f"i{values.dtype.itemsize}"))
         return codes, uniques.view(values.dtype).tolist()
-    if kind == "O" and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+    if kind in "iub" or (kind == "O" and pd.api.types.infer_dtype(values) in ("string", "empty")):
         codes, uniques = pd.factorize(values)
-        return codes, list(uniques)
+        return codes, uniques.tolist()
     cells = list(column)  # the cells as a row-by-row reader sees them
     keys = np.array([f"{id(type(v))}\0{v}" for v in cells], dtype=object)
     codes, _ = pd.factorize(keys)
@@ -905,8 +839,7 @@ class _Progress:
     """Log how far a long resolve has got, every two seconds after the first two."""
 
     def __init__(self, rows: int) -> None:
-        self.rows, self.said = rows, False
-        self.start = time.perf_counter()
+        self.rows, self.said, self.start = rows, False, time.perf_counter()
         self.due = self.start + _PROGRESS_AFTER_S
 
     def __call__(self, what: Callable[[], str]) -> None:
@@ -948,10 +881,8 @@ def resolve(
     cols, hint = _detect_columns(table, given)
     progress = _Progress(len(table))
     parts = _column_parts(table, cols, progress)
-    if level == "auto":
-        level, reason = _detect_level(parts[0][1], parts[3][1], hint)
-    else:
-        reason = "given"
+    auto = level == "auto"
+    level, reason = _detect_level(parts[0][1], parts[3][1], hint) if auto else (level, "given")
     log(f"match: resolving at the {level} level ({reason})")
     parts.append(_year_part(table, cols["year"], level, parts[3]))
     # One key per distinct row: combine the five columns' codes pairwise.
@@ -980,14 +911,11 @@ def resolve(
 
 def _check_table(table: object, level: str) -> None:
     if not isinstance(table, pd.DataFrame):
-        msg = f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}."
-        raise MatchError(msg)
+        raise MatchError(f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}.")
     if len(table.index) == 0:
-        msg = "The table has no rows; nothing to resolve. Check the file and its sheet."
-        raise MatchError(msg)
+        raise MatchError("The table has no rows; nothing to resolve. Check the file and its sheet.")
     if level not in LEVELS:
-        msg = f"level={short(level)!r} is not a level; use one of {LEVELS}."
-        raise InputError(msg)
+        raise InputError(f"level={short(level)!r} is not a level; use one of {LEVELS}.")
 
 
 def _column_parts(
@@ -1005,11 +933,10 @@ def _column_parts(
             parts.append(_distinct_normalised(table[col]))
     if parts[0][1] == [""] and parts[3][1] == [""]:
         shown = " and ".join(repr(short(cols[r])) for r in ("name", "code") if cols[r] is not None)
-        msg = (
+        raise InputError(
             f"Nothing to resolve: column {shown} is blank in all {len(table):,} rows; pass the "
             "column that holds the unit names as name_col= (or the codes as code_col=)."
         )
-        raise InputError(msg)
     return parts
 
 
@@ -1063,20 +990,20 @@ def _resolve_at(
     return result
 
 
-def require_unique(resolved: pd.DataFrame) -> None:
-    """Raise :class:`MatchError` if two rows resolved to the same unit."""
+def require_unique(resolved: pd.DataFrame, year_col: str | None = None) -> None:
+    """Raise :class:`MatchError` if two rows resolved to the same unit (in a ``year_col`` year)."""
+    keys = ["adcode", year_col] if year_col else ["adcode"]
     matched = resolved[resolved["match_status"] == "matched"]
-    dup = matched[matched["adcode"].duplicated(keep=False)]
+    dup = matched[matched.duplicated(keys, keep=False)]
     if len(dup):
-        codes = sorted(dup["adcode"].unique())
+        groups = [(k, g.index) for k, g in dup.groupby(keys)]
         word = "lines" if dup.index.name == "line" else "rows"  # read_table: file lines
         shown = "; ".join(
-            f"{code}: {word} {listing(dup.index[(dup['adcode'] == code).to_numpy()], limit=10)}"
-            for code in codes[:5]
+            f"{' in '.join(map(str, k))}: {word} {listing(rows, limit=10)}"
+            for k, rows in groups[:5]
         )
-        more = f"; {len(codes) - 5:,} more" if len(codes) > 5 else ""
-        msg = (
-            f"{len(codes):,} unit(s) appear more than once ({shown}{more}); keep one row per "
-            "unit (or aggregate them) and run again."
+        more = f"; {len(groups) - 5:,} more" if len(groups) > 5 else ""
+        raise MatchError(
+            f"{len(groups):,} unit(s) appear more than once ({shown}{more}); keep one row per "
+            f"unit{' and year' if year_col else ''} (or aggregate them) and run again."
         )
-        raise MatchError(msg)

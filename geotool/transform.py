@@ -30,10 +30,8 @@ from geotool._errors import InputError
 from geotool._text import listing, short
 from geotool.weights import WeightsLike, as_weights
 
-__all__ = [
-    "SMOOTHERS", "TRANSFORMS", "apply", "eb_rate", "log", "numeric_columns", "rate",
-    "spatial_eb_rate", "standardise",
-]  # fmt: skip
+__all__ = ["SMOOTHERS", "TRANSFORMS", "apply", "eb_rate", "log", "rate", "spatial_eb_rate",
+           "standardise"]  # fmt: skip
 
 #: Transforms :func:`apply` accepts, and what each does.
 TRANSFORMS = {
@@ -88,19 +86,11 @@ def log(values: pd.Series, *, log1p: bool = False) -> pd.Series:
     'log(1 + GDP)'
 
     """
-    return _logarithm(values, log1p=log1p, switch="log1p=True")
-
-
-def _logarithm(values: pd.Series, *, log1p: bool, switch: str) -> pd.Series:
-    """:func:`log`, its advice naming ``switch`` (``log1p=True``, or apply's transform=)."""
     name = _name(values)
     x = check.finite_values(values, f"values ({short(name, 40)})").to_numpy()
     floor, what = (-1.0, "-1 or less") if log1p else (0.0, "zero or negative")
-    fix = (
-        "drop those rows or use a transform that allows them"
-        if log1p
-        else f"drop those rows, or pass {switch} for log(1 + value) if zeros are real"
-    )
+    fix = "drop those rows or use a transform that allows them" if log1p else (
+        "drop those rows, or pass log1p=True for log(1 + value) if zeros are real")  # fmt: skip
     _refuse(f"values ({short(name, 40)})", x <= floor, values.index, what,
             f", which have no logarithm; {fix}.")  # fmt: skip
     if log1p:
@@ -124,11 +114,10 @@ def standardise(values: pd.Series) -> pd.Series:
     x = check.finite_values(values, f"values ({short(name, 40)})").to_numpy()
     sd = float(x.std())
     if not sd > 0:
-        msg = (
+        raise InputError(
             f"values ({short(name, 40)}): every value is {x[0]:g}, so there are no z-scores; "
             "choose a variable that varies."
         )
-        raise InputError(msg)
     return _labelled((x - x.mean()) / sd, values, f"z({name})", "standardise", name)
 
 
@@ -136,11 +125,10 @@ def _require(needed: pd.Index, have: pd.Index, holder: str, of: str, fix: str) -
     """Refuse when ``have`` lacks labels of ``needed`` (naming up to five of them)."""
     missing = needed.difference(have)
     if len(missing):
-        msg = (
+        raise InputError(
             f"{holder} has no value for {len(missing):,} unit(s) of {of} "
             f"({listing([str(m) for m in missing], limit=5)}); {fix}."
         )
-        raise InputError(msg)
 
 
 def _events_and_population(
@@ -152,11 +140,10 @@ def _events_and_population(
     to be counts of events (non-negative whole numbers); ``None`` for a plain rate.
     """
     if not isinstance(population, pd.Series) or not isinstance(events, pd.Series):
-        msg = (
+        raise InputError(
             "numerator and population must be pandas Series on the units' index, got "
             f"{type(events).__name__} and {type(population).__name__}."
         )
-        raise InputError(msg)
     e_name, b_name = short(_name(events), 40), short(_name(population), 40)
     _require(events.index, population.index, f"population ({b_name})", e_name,
              "give a population for every unit")  # fmt: skip
@@ -175,13 +162,12 @@ def _events_and_population(
                 "so fix them or leave out smooth= (no smoothing).")  # fmt: skip
         frac = e != np.round(e)
         if frac.any():
-            msg = (
+            raise InputError(
                 f"smooth={counts!r} refused: empirical-Bayes smoothing is for counts of events "
                 f"over a population at risk (e.g. cases per 10,000 people); {e_name} "
                 f"is not a count ({int(frac.sum()):,} value(s) are not whole numbers, e.g. "
                 f"{e[frac][0]:g} at {_rows(index, frac)}): drop smooth= or use per= alone."
             )
-            raise InputError(msg)
     return e, b, _name(events), _name(population)
 
 
@@ -225,12 +211,11 @@ def _scaled(
     if huge.any() or lost.any():
         bad = huge if huge.any() else lost
         what = "overflow (beyond 1e150)" if huge.any() else "underflow to 0"
-        msg = (
+        raise InputError(
             f"scale={scale:g}: {int(bad.sum()):,} value(s) of {short(label, 60)} {what} at "
             f"{_rows(index, bad)}; pass a scale that keeps rates readable (e.g. 10000 for "
             "per 10,000 persons)."
         )
-        raise InputError(msg)
     return out
 
 
@@ -245,8 +230,7 @@ def _scale(scale: object) -> float:
 
 def _rate_label(e_name: str, b_name: str, scale: float) -> str:
     whole = float(scale).is_integer() and scale < 1e15  # 1e308 is not a 309-digit label
-    per = f"{scale:,.0f} " if scale != 1 and whole else ""
-    per = per or (f"{scale:g} " if scale != 1 else "")
+    per = "" if scale == 1 else f"{scale:,.0f} " if whole else f"{scale:g} "
     return f"{e_name} per {per}{b_name}"
 
 
@@ -333,42 +317,6 @@ def spatial_eb_rate(
     return out
 
 
-def numeric_columns(table: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list[str]:
-    """The columns of ``table`` that can be analysed as variables, in table order.
-
-    Numeric columns not in ``exclude`` (ids, years, the population of ``per``); boolean
-    and constant ones have no spatial pattern and are left out (and logged).
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"adcode": ["1", "2"], "year": [2020, 2020], "GDP": [1.0, 2.0],
-    ...                   "flag": [True, False], "k": [3, 3]})
-    >>> numeric_columns(t, exclude=["year"])
-    ['GDP']
-
-    """
-    _require_frame(table)
-    skip = {str(c) for c in exclude}
-    out, left = [], []
-    for col in table.columns:
-        kind = table[col].dtype
-        if str(col) in skip or not pd.api.types.is_numeric_dtype(kind):
-            continue
-        if pd.api.types.is_bool_dtype(kind) or table[col].nunique(dropna=True) < 2:
-            left.append(str(col))
-            continue
-        out.append(col)
-    if left:
-        _log.log(f"Numeric columns left out (boolean or constant): {listing(left, limit=8)}.")
-    return out
-
-
-def _require_frame(table: object) -> None:
-    if not isinstance(table, pd.DataFrame):
-        msg = f"table must be a pandas DataFrame, got {type(table).__name__}."
-        raise InputError(msg)
-
-
 def _check_options(
     table: pd.DataFrame, cols: list[str], *, transform: str | None, per: str | None,
     smooth: str | None, w: WeightsLike | None,
@@ -426,7 +374,8 @@ def apply(
 
     """
     cols = [columns] if isinstance(columns, str) else list(columns)
-    _require_frame(table)
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}.")
     _check_options(table, cols, transform=transform, per=per, smooth=smooth, w=w)
     out: dict[str, pd.Series] = {}
     labels: dict[str, str] = {}
@@ -441,7 +390,10 @@ def apply(
         if transform == "standardise":
             series = standardise(series)
         elif transform in ("log", "log1p"):
-            series = _logarithm(series, log1p=transform == "log1p", switch="transform='log1p'")
+            try:
+                series = log(series, log1p=transform == "log1p")
+            except InputError as exc:  # its advice in apply's words
+                raise InputError(str(exc).replace("log1p=True", "transform='log1p'")) from None
         labels[col] = str(series.name)
         out[str(series.name)] = series
     steps = [] if per is None else [f"per {per}" + (f" ({SMOOTHERS[smooth]})" if smooth else "")]

@@ -11,7 +11,7 @@ a panel's dynamics. The universe is the table's own units (in a panel's latest y
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,8 @@ __all__ = ["MAX_VARIABLES", "UserTable", "load", "load_user_table", "user_analys
 MAX_VARIABLES = 50
 
 #: What a run on each kind of units calls them.
-_LEVEL_WORDS = {
-    "county": "county-level units",
-    "prefecture": "prefecture-level units",
-    "province": "provinces",
-    "own": "units",
-}
+_LEVEL_WORDS = {"county": "county-level units", "prefecture": "prefecture-level units",
+                "province": "provinces", "own": "units"}  # fmt: skip
 
 
 @dataclass
@@ -105,11 +101,10 @@ def _value_columns(
         missing = [c for c in value_cols if c not in raw.columns]
         if missing:
             named = f"value_col={missing[0]!r}" if len(missing) == 1 else f"value_col {missing}"
-            msg = (
+            raise InputError(
                 f"{named} is not a column of {path}; its columns are {listing(raw.columns)} "
                 "(several value columns: 'A,B')."
             )
-            raise InputError(msg)
         if len(set(value_cols)) != len(value_cols):
             msg = f"value_col= names a column twice ({listing(value_cols)}); name each once."
             raise InputError(msg)
@@ -118,35 +113,31 @@ def _value_columns(
         values = _numeric_columns(raw, set(roles))
     if not values:
         others = [c for c in raw.columns if c not in roles]
-        msg = (
+        raise InputError(
             f"{path} has no column of numbers besides its units and years (other columns: "
             f"{listing(others)}); values must be numbers: add one, or name it with value_col= "
             "to see which cells are not."
         )
-        raise InputError(msg)
     if not value_cols and not all_numeric and len(values) > 1:
-        msg = (
+        raise InputError(
             f"Cannot tell which column holds the values (numeric columns: {listing(values)}); "
             "name them with value_col= (several: 'A,B'), or use all_numeric=True."
         )
-        raise InputError(msg)
     if len(values) > MAX_VARIABLES:
         chose = "all_numeric=True" if all_numeric else "value_col="
-        msg = (
+        raise InputError(
             f"{chose} chose {len(values):,} columns of {path}: a report of them would write "
             f"about {len(values) * len(raw) * 1.4e3 / 1e9:.2g} GB (maps, tables and figures "
             f"for each), and a report takes at most {MAX_VARIABLES}; name up to "
             f"{MAX_VARIABLES} with value_col= ('A,B'), or run `geotool batch` on the table "
             "for statistics of every column."
         )
-        raise InputError(msg)
     taken = [c for c in values if c in roles]
     if taken:
-        msg = (
+        raise InputError(
             f"value_col={taken[0]!r} is {roles[taken[0]]}, not a variable; name the value "
             f"column(s) instead (numeric columns: {listing(_numeric_columns(raw, set(roles)))})."
         )
-        raise InputError(msg)
     return values
 
 
@@ -184,26 +175,17 @@ def load_user_table(
 ) -> UserTable:  # fmt: skip
     """Read a user's table, resolve its rows, write the match report, check it.
 
-    ``path`` is a table (CSV in UTF-8/GBK, or Excel: ``encoding`` and ``sheet`` as in
-    :func:`geotool.io.read_table`), or a geometry file whose attributes are the table
-    and features the units, as GeoDa opens one, or a table already read. Every row goes
-    to ``report_path`` with its status (matched, ambiguous, unmatched, the year read)
-    before anything can fail, or only when the table is refused
-    (``report_on_failure_only``).
-
-    The values are ``value_col`` (``"A,B"`` names several), else the only numeric
-    column, or all of them with ``all_numeric`` (codes, ids, the year excluded); ``per``
-    is a population column for rates, checked like them. The units are found by
-    ``name_col``, ``province_col``, ``prefecture_col``, ``code_col`` (recognised by
-    common names when not given) among the bundled units at ``level`` ("auto",
-    "county", "prefecture", "province"), or joined by id (``id_col``) or name to
-    ``geometry``: polygons already read (EPSG:4326, indexed by id) or a file read by
-    :func:`geotool.geofile.read_geometry` with ``id_col``, ``layer``, ``datum`` (wgs84,
-    gcj02, bd09), ``crs`` and ``geometry_encoding``. ``year_col`` is a panel's year.
-
-    Raises :class:`MatchError` when more than ``max_unmatched`` (a share) of the rows
-    are not matched or a unit appears twice (in a year), :class:`InputError` for a
-    missing column, a year that is not one, or values that are not finite.
+    ``path``: a table (CSV in UTF-8/GBK or Excel, as :func:`geotool.io.read_table` reads
+    it), a geometry file (attributes the table, features the units, as GeoDa opens one)
+    or a DataFrame. Every row goes to ``report_path`` with its status before anything can
+    fail (with ``report_on_failure_only``: only when the table is refused). Values are
+    ``value_col`` (``"A,B"``), else the only numeric column, or every one (``all_numeric``);
+    ``per`` a population column. Units are found by the ``*_col`` columns (recognised when
+    not given) at ``level``, or joined by ``id_col`` or name to ``geometry`` (polygons, or
+    a file :func:`geotool.geofile.read_geometry` reads with ``layer``, ``datum``, ``crs``,
+    ``geometry_encoding``). Raises :class:`MatchError` when over ``max_unmatched`` (a
+    share) of the rows are not matched or a unit appears twice (in a year),
+    :class:`InputError` for a missing column, a bad year or values that are not finite.
     """
     table = path
     path = "the table (data=)" if isinstance(path, pd.DataFrame) else path  # in messages
@@ -212,11 +194,10 @@ def load_user_table(
         report_path = check.output_file(report_path, inputs=inputs, name="report_path")
     max_unmatched = check.share(max_unmatched, "max_unmatched")
     if geometry is not None and level != "auto":
-        msg = (
+        raise InputError(
             f"level={level!r} chooses bundled units, but geometry= gives your own polygons; "
             "drop level= (the table joins to the geometry by id or name)."
         )
-        raise InputError(msg)
     raw, geometry, id_col, geometry_report = _read_input(
         table, geometry, id_col=id_col, layer=layer, datum=datum, crs=crs, encoding=encoding,
         sheet=sheet, geometry_encoding=geometry_encoding,
@@ -268,11 +249,10 @@ def _roles(
     """The columns with a role (units, year, population) by what they are; the year column."""
     for given, name in ((year_col, "year_col"), (per, "per")):
         if given is not None and given not in raw.columns:
-            msg = (
+            raise InputError(
                 f"{name}={given!r} is not a column of {path}; its columns are "
                 f"{listing(raw.columns)}."
             )
-            raise InputError(msg)
     if own:
         name_col = units_given["name_col"]
         roles = {c: f"the {role} column" for role, c in (("id", id_col), ("name", name_col)) if c}
@@ -307,11 +287,10 @@ def _read_input(
         from geotool.geofile import read_geometry
 
         if geometry is not None:
-            msg = (
+            raise InputError(
                 f"{Path(path).name} is a geometry file: its features are the units and its "
                 "attributes the values; drop geometry= (or pass a table as data=)."
             )
-            raise InputError(msg)
         geo, report = read_geometry(
             path, numbered=True, id_col=id_col, encoding=geometry_encoding or encoding, **options
         )
@@ -367,20 +346,12 @@ def _usable_rows(
                 InputError,
             )
         ok[year_col] = years.reindex(ok.index).astype(int)
-    keys = ["adcode", year_col] if year_col else ["adcode"]
-    dup = ok[ok.duplicated(keys, keep=False)]
-    if len(dup):
-        groups = [(k, list(g.index)) for k, g in dup.groupby(keys, sort=False)]
-        shown = "; ".join(
-            f"{' in '.join(str(x) for x in (k if isinstance(k, tuple) else (k,)))}: "
-            f"{_line(pd.Index(v, name=ok.index.name), 5)}"
-            for k, v in groups[:5]
-        )
-        more = f" and {len(groups) - 5} more" if len(groups) > 5 else ""
-        fail(
-            f"{len(groups)} unit(s) appear more than once ({shown}{more}); keep one row per "
-            "unit" + (" and year." if year_col else ".")
-        )
+    from geotool.match import require_unique
+
+    try:
+        require_unique(ok, year_col)
+    except MatchError as exc:
+        fail(str(exc))
     return ok
 
 
@@ -394,9 +365,8 @@ def _label(index: pd.Index) -> str:
     return "line" if index.name == "line" else "row"
 
 
-def _line(labels: pd.Index | list[Any], limit: int = 1) -> str:
+def _line(index: pd.Index, limit: int = 1) -> str:
     """``line 5`` / ``lines 5, 7`` for rows read from a file (``row ...`` otherwise)."""
-    index = labels if isinstance(labels, pd.Index) else pd.Index(labels)
     shown = ", ".join(short(v, 30) for v in index[:limit])
     more = f" ... ({len(index):,} in all)" if len(index) > limit else ""
     plural = "s" if limit > 1 and len(index) > 1 else ""
@@ -434,12 +404,10 @@ def _join_own(
     rows.index = raw.index[rows["row"].astype(int).to_numpy() - 1]  # join_table counts from 1
     out = raw.copy()
     matched = rows["status"] == "matched"
+    found = matched.reindex(out.index, fill_value=False).to_numpy()
     out["adcode"] = rows["id"].where(matched).astype(object).reindex(out.index)
-    out["match_status"] = np.where(
-        matched.reindex(out.index, fill_value=False), "matched", "unmatched"
-    )
-    out["match_method"] = np.where(out["match_status"] == "matched", "id", "")
-    out["match_candidates"] = ""
+    out["match_status"] = np.where(found, "matched", "unmatched")
+    out["match_method"], out["match_candidates"] = np.where(found, "id", ""), ""
     out["match_note"] = rows["status"].where(~matched, "").reindex(out.index).fillna("")
     # ids that differ from the geometry's only by leading zeros (Excel drops them)
     padded = {str(i).lstrip("0"): str(i) for i in geometry.index if str(i).isdigit()}
@@ -469,8 +437,7 @@ def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | Non
     Without ``name_col``, a column of the geometry named like a name is used.
     """
     if name_col is not None and name_col == units.geometry.name:
-        msg = f"name_col={short(name_col)!r} is the geometry; name a column of names."
-        raise InputError(msg)
+        raise InputError(f"name_col={short(name_col)!r} is the geometry; name a column of names.")
     if name_col is not None and name_col in units.columns:
         return units[name_col].astype(str)
     if name_col is not None and name_col in rows.columns:
@@ -479,10 +446,9 @@ def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | Non
         return names.reindex(units.index).fillna(pd.Series(units.index, index=units.index))
     if name_col is not None:
         columns = listing([*units.columns.drop(units.geometry.name), *rows.columns], 30)
-        msg = (
+        raise InputError(
             f"name_col={short(name_col)!r} is not a column of the geometry or the table: {columns}."
         )
-        raise InputError(msg)
     for col in ("name", "名称", "NAME", "Name"):
         if col in units.columns:
             return units[col].astype(str)
@@ -510,17 +476,14 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
     """
     path = study.data if study.data is not None else study.geometry
     assert path is not None
+    # the study's fields named as the parameters
+    same = ("all_numeric", "name_col", "province_col", "prefecture_col", "code_col", "year_col",
+            "encoding", "sheet", "level", "id_col", "datum", "layer", "per", "crs",
+            "geometry_encoding", "max_unmatched")  # fmt: skip
     return load_user_table(
-        path, report_path,
-        value_col=list(study.indicators or study.value_cols) or None,
-        all_numeric=study.all_numeric,
-        name_col=study.name_col, province_col=study.province_col,
-        prefecture_col=study.prefecture_col, code_col=study.code_col, year_col=study.year_col,
-        encoding=study.encoding, sheet=study.sheet, level=study.level,
-        geometry=study.geometry if study.data is not None else None, id_col=study.id_col,
-        datum=study.datum, layer=study.layer, per=study.per, crs=study.crs,
-        geometry_encoding=study.geometry_encoding, max_unmatched=study.max_unmatched,
-        **options,
+        path, report_path, value_col=list(study.indicators or study.value_cols) or None,
+        geometry=study.geometry if study.data is not None else None,
+        **{name: getattr(study, name) for name in same}, **options,
     )  # fmt: skip
 
 
@@ -530,11 +493,10 @@ def _study_table(study: Study) -> UserTable:
     A refused table's rows go beside ``study.out``: the previous run's output stays.
     """
     if study.per is None and study.scale != 1.0:
-        msg = (
+        raise InputError(
             f"scale={study.scale!r} states rates (per 10,000 ...), but no population column "
             "was given; pass per= (the population column), or drop scale=."
         )
-        raise InputError(msg)
     report = Path(str(study.out).rstrip("/") + ".match_report.csv")
     t = load(study, report, report_on_failure_only=True)
     if study.transform is not None or study.per is not None or study.smooth is not None:
@@ -546,11 +508,10 @@ def _study_table(study: Study) -> UserTable:
         t = _indexed(t, study)
     if t.units is not None and not t.units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
         kinds = sorted(set(t.units.geom_type.dropna()))
-        msg = (
+        raise InputError(
             f"geometry= holds {', '.join(kinds)}, and a run draws polygons; pass a file of "
             "polygons, or test points with geotool autocorr and knn weights (knn:6)."
         )
-        raise InputError(msg)
     return t
 
 
@@ -586,7 +547,6 @@ def user_analysis(study: Study) -> Analysis:
     when = f", {int(latest[year_col].iloc[0])}" if year_col else ""
     level_words = _LEVEL_WORDS.get(t.level, "units")
     title = study.title or f"{label}: {shown} ({len(latest)} {level_words}{when})"
-    map_label = f"{label} ({int(latest[year_col].iloc[0])})" if year_col else label
     info_values = latest.set_index("adcode")[t.value_cols]
     if t.units is not None and "name" not in info_values.columns:
         info_values.insert(0, "name", t.units["name"].reindex(info_values.index).to_numpy())
@@ -594,29 +554,18 @@ def user_analysis(study: Study) -> Analysis:
     if t.geometry_report is not None and len(t.geometry_report):
         tables["geometry_report"] = t.geometry_report
     return Analysis(
-        title=title,
-        variables=variables,
-        tier_tables=tier_tables,
+        title=title, variables=variables, tier_tables=tier_tables,
         cluster_table=_cluster_table(t, latest),
         cluster_level="prefecture" if t.level == "prefecture" else "county",
-        values_map=partial(_values_maps, variables=variables, labels=labels, label=map_label),
-        info_values=info_values,
-        bivariate=_bivariate_keys(study, t, keys),
-        tables=tables,
-        units=t.units,
-        level=t.level,
-        china=china,
-        tier_word=tier_word,
-        extra=partial(_dynamics, t, keys, study) if year_col else None,
-        rows=rows,
-        groups=groups,
-        grouped_by=grouped_by,
-        year_col=t.year_col,
-        composite=t.composite,
+        values_map=lambda info, opts: {},  # the pipeline draws a value map per variable
+        info_values=info_values, bivariate=_bivariate_keys(study, t, keys), tables=tables,
+        units=t.units, level=t.level, china=china, tier_word=tier_word,
+        extra=partial(_dynamics, t, keys, study) if year_col else None, rows=rows,
+        groups=groups, grouped_by=grouped_by, year_col=t.year_col, composite=t.composite,
         summary=_input_summary(t, study.data if isinstance(study.data, Path) else "table", latest),
         lisa_legend=f"Local Moran ({shown})",
         marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
-    )
+    )  # fmt: skip
 
 
 def _labels(t: UserTable, study: Study) -> dict[str, str]:
@@ -626,11 +575,10 @@ def _labels(t: UserTable, study: Study) -> dict[str, str]:
     """
     unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
     if unknown:  # a typo would be silent
-        msg = (
+        raise InputError(
             f"labels= names {listing(unknown)}, which are not columns of the table; its "
             f"columns are {listing(list(t.raw.columns), 30)}."
         )
-        raise InputError(msg)
     own = f"composite index ({study.index_method} weights)" if t.composite else None
     return {col: study.labels.get(src, own or col) for src, col in t.source_of().items()}
 
@@ -648,11 +596,10 @@ def _groups(
     if groups is None and not bundled:
         return None, "none (pass groups=, a column of the table, to decompose)"
     if groups in (None, *CHINA_GROUPS) and not bundled:
-        msg = (
+        raise InputError(
             f"groups={groups!r} reads China's administrative codes, and these units are "
             f"the file's own ({level}); pass a column of the table instead."
         )
-        raise InputError(msg)
     if groups in (None, "region"):
         from geotool.divergence import china_regions
 
@@ -662,11 +609,10 @@ def _groups(
         return _two_groups(found, groups or "region"), "region (东部/中部/西部/东北, by province)"
     if groups == "cluster":
         if level not in ("county", "prefecture"):
-            msg = (
+            raise InputError(
                 "groups='cluster': city clusters are defined on counties and prefectures, "
                 f"not {level} units; pass region or province."
             )
-            raise InputError(msg)
         from geotool.clusters import membership
 
         primary = membership(cluster_set, level=level)["primary_zh"].replace("", np.nan)
@@ -678,11 +624,10 @@ def _groups(
         return _two_groups(codes.map(names).fillna(codes).rename("province"), groups), groups
     if groups not in rows.columns:
         columns = [c for c in rows.columns if not str(c).startswith("match_")]
-        msg = (
+        raise InputError(
             f"groups={short(groups)!r} is not a column of the table (nor region or province); "
             f"its columns are {listing(columns, 20)}."
         )
-        raise InputError(msg)
     per_unit = rows[groups].astype(str).groupby(level=0)
     counts = per_unit.nunique()
     if (counts > 1).any():
@@ -695,11 +640,10 @@ def _groups(
 def _two_groups(found: pd.Series, groups: str) -> pd.Series:
     """The groups, refused when every unit is in one (nothing to decompose)."""
     if found.nunique() < 2:
-        msg = (
+        raise InputError(
             f"groups={short(groups)!r} puts every unit in one group ({short(str(found.iloc[0]))}); "
             "a between/within decomposition needs two or more: choose another grouping."
         )
-        raise InputError(msg)
     return found
 
 
@@ -707,13 +651,12 @@ def _cluster_table(t: UserTable, latest: pd.DataFrame) -> pd.DataFrame | None:
     """The units by rank of the first variable, for city clusters (bundled units only)."""
     if t.level not in ("county", "prefecture"):
         return None
-    names = boundaries.units()["name"] if t.units is None else t.units["name"]
+    names = _unit_column(t, "name")
+    assert names is not None
     ranked = latest.assign(rank=latest[t.value_cols[0]].rank(ascending=False, method="min"))
-    return pd.DataFrame({
-        "adcode": ranked["adcode"].to_numpy(),
-        "name": names.reindex(ranked["adcode"]).to_numpy(),
-        "rank": ranked["rank"].to_numpy(),
-    })  # fmt: skip
+    return pd.DataFrame({"adcode": ranked["adcode"].to_numpy(),
+                         "name": names.reindex(ranked["adcode"]).to_numpy(),
+                         "rank": ranked["rank"].to_numpy()})  # fmt: skip
 
 
 def _variables_and_tiers(
@@ -721,8 +664,7 @@ def _variables_and_tiers(
 ) -> tuple[list[Variable], dict[str, TierTable], str]:
     """A variable and a tier table per value column; what the tiers are called."""
     ok = t.rows
-    region, province = _unit_column(t, "region"), _unit_column(t, "province")
-    names = boundaries.units()["name"] if t.units is None else t.units["name"]
+    region, province, names = (_unit_column(t, c) for c in ("region", "province", "name"))
     variables, tier_tables = [], {}
     method = study.tiers
     for col in t.value_cols:
@@ -735,11 +677,10 @@ def _variables_and_tiers(
         k = int(min(study.k, distinct))
         if k < 2:
             where = f" in {year_col} {per_year.idxmin()}" if per_year is not None else ""
-            msg = (
+            raise InputError(
                 f"value_col={col!r} has a single distinct value{where}; tiers and spatial "
                 "statistics need variation (drop that column" + (" or year)." if where else ").")
             )
-            raise InputError(msg)
         variables.append(
             Variable(keys[col], col, series, study.weights or "queen", variable=col,
                      high_means=f"{col} as given: higher values are read as stronger")
@@ -755,33 +696,6 @@ def _variables_and_tiers(
     return variables, tier_tables, f"class ({method}; 1 = highest)"
 
 
-def _values_maps(
-    info: pd.DataFrame, opts: dict[str, Any], *, variables: list[Variable], label: str,
-    labels: dict[str, str],
-) -> dict[str, Any]:  # fmt: skip
-    """A choropleth of each variable's values, with the unit's name and values in tooltips."""
-    from geotool.maps import choropleth
-
-    fields = {c: labels.get(c, c) for c in info.columns if c in labels}
-    fields |= {c: c for c in ("name", "region", "cluster") if c in info.columns}
-    out = {}
-    for var in variables:
-        s = var.data
-        # few distinct values (counts): a class per value; else quintiles, unless ties
-        # (many zeros) would merge them: then natural breaks
-        levels = np.sort(s.unique())
-        if len(levels) <= 7:
-            scheme: dict[str, Any] = {"scheme": "user", "breaks": list(levels)}
-        elif s.value_counts(normalize=True).iloc[0] > 0.2:
-            scheme = {"scheme": "fisherjenks", "k": 5}
-        else:
-            scheme = {"scheme": "quantiles", "k": 5}
-        out[f"values_{var.key}.html"] = choropleth(
-            s, title=f"{label}: {var.label}", table=info, fields=fields, **scheme, **opts
-        )
-    return out
-
-
 def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tuple[str, str]]:
     """The study's bivariate pairs as variable keys (a column's source name works too)."""
     pairs = []
@@ -790,31 +704,21 @@ def _bivariate_keys(study: Study, t: UserTable, keys: dict[str, str]) -> list[tu
         a, b = by_source.get(first_col, first_col), by_source.get(second_col, second_col)
         unknown = [c for c in (a, b) if c not in keys]
         if unknown:
-            msg = (
+            raise InputError(
                 f"bivariate names {listing(unknown)}, which are not value columns "
                 f"({listing(t.value_cols)}); pair two of those."
             )
-            raise InputError(msg)
         pairs.append((keys[a], keys[b]))
     return pairs
 
 
 def _input_summary(t: UserTable, path: Path | str, latest: pd.DataFrame) -> dict[str, Any]:
-    return {
-        "input": {
-            "file": str(path),
-            "encoding": t.raw.attrs.get("encoding"),
-            "rows": len(t.raw),
-            "value_cols": t.value_cols,
-            "year_col": t.year_col,
-            "level": t.level,
-            "level_reason": t.level_reason,
-            "units": len(latest),
-            "transform": t.raw.attrs.get("geotool_steps", []),
-        },
-        "match": t.report["match_status"].value_counts().to_dict(),
-        "match_methods": t.rows["match_method"].value_counts().to_dict(),
-    }
+    about = {"file": str(path), "encoding": t.raw.attrs.get("encoding"), "rows": len(t.raw),
+             "value_cols": t.value_cols, "year_col": t.year_col, "level": t.level,
+             "level_reason": t.level_reason, "units": len(latest),
+             "transform": t.raw.attrs.get("geotool_steps", [])}  # fmt: skip
+    return {"input": about, "match": t.report["match_status"].value_counts().to_dict(),
+            "match_methods": t.rows["match_method"].value_counts().to_dict()}  # fmt: skip
 
 
 def _require_units(ok: pd.DataFrame, latest: pd.DataFrame, year_col: str | None) -> None:
@@ -822,21 +726,19 @@ def _require_units(ok: pd.DataFrame, latest: pd.DataFrame, year_col: str | None)
     need = 4  # the variances of Moran's I and Geary's C are undefined below
     if len(latest) < need:
         when = f" in the latest year ({int(latest[year_col].iloc[0])})" if year_col else ""
-        msg = (
+        raise InputError(
             f"The table has {len(latest)} matched unit(s){when}; spatial statistics need at "
             f"least {need}: add units (include those that scored 0)."
         )
-        raise InputError(msg)
     if year_col:
         years = ok.groupby("adcode")[year_col].nunique()
         full = int((years == ok[year_col].nunique()).sum())
         if full < need:
-            msg = (
+            raise InputError(
                 f"Only {full} of {len(years)} units have a row in every year of "
                 f"year_col={year_col!r}; the panel analyses need at least {need}: fill in the "
                 "missing years, or keep one year."
             )
-            raise InputError(msg)
 
 
 def _unit_column(t: UserTable, column: str) -> pd.Series | None:
@@ -880,10 +782,8 @@ def _transformed(
     raw = t.raw.copy()
     raw.attrs["geotool_steps"] = list(steps)
     log("variables: " + "; ".join(f"{a} -> {b}" for a, b in labels.items()))
-    return UserTable(
-        new, raw, t.report, [labels[c] for c in t.value_cols], t.year_col, t.level,
-        t.level_reason, t.units, t.geometry_report, list(t.value_cols),
-    )  # fmt: skip
+    return replace(t, rows=new, raw=raw, value_cols=[labels[c] for c in t.value_cols],
+                   sources=list(t.value_cols))  # fmt: skip
 
 
 #: Groups that come from China's bundled codes (a column of the table otherwise).
@@ -921,10 +821,7 @@ def _indexed(t: UserTable, study: Study) -> UserTable:
     new = rows.drop(columns=t.value_cols).assign(**{column: scores["score"]})
     about = {"result": built, "sensitivity": spread, "indicators": rows[t.value_cols]}
     log(f"composite index ({study.index_method}) of {listing(t.value_cols, 10)}")
-    return UserTable(
-        new, t.raw, t.report, [column], t.year_col, t.level, t.level_reason, t.units,
-        t.geometry_report, [column], about,
-    )  # fmt: skip
+    return replace(t, rows=new, value_cols=[column], sources=[column], composite=about)
 
 
 def _ahp_matrix(ahp: Any) -> Any:
@@ -939,8 +836,10 @@ def _ahp_matrix(ahp: Any) -> Any:
     if not ahp.is_file() or ahp.stat().st_size > 1 << 16:
         msg = f"ahp={short(str(ahp))} is not a file of at most 64 KiB; pass the matrix's CSV."
         raise InputError(msg)
-    data = ahp.read_bytes()
-    text = next((data.decode(c) for c in ("utf-8-sig", "gb18030") if _decodes(data, c)), "")
+    try:
+        text = ahp.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = ahp.read_bytes().decode("gb18030", errors="replace")
     cells = [[c.strip() for c in line.split(",")] for line in text.splitlines() if line.strip()]
     header, body = cells[0] if cells else [], cells[1:]
     if body and len(header) == len(body) + 1 and all(len(r) == len(header) for r in body):
@@ -948,20 +847,11 @@ def _ahp_matrix(ahp: Any) -> Any:
     try:
         values = [[float(Fraction(c)) for c in row] for row in body]
     except (ValueError, ZeroDivisionError):
-        msg = (
+        raise InputError(
             f"ahp={short(ahp.name)}: every judgement must be a number or a fraction such as "
             "1/3 (a header row names the items); fix the cells that are not."
-        )
-        raise InputError(msg) from None
+        ) from None
     return pd.DataFrame(values, index=header[: len(values)], columns=header or None)
-
-
-def _decodes(data: bytes, codec: str) -> bool:
-    try:
-        data.decode(codec)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _dynamics(
@@ -990,26 +880,17 @@ def _dynamics(
         if len(res["dropped"]):
             write(f"tables/dynamics_dropped_{key}.csv", to_csv_bytes(res["dropped"].reset_index()))
         by_year = res["moran_by_year"]
+        moran = {int(r.year): {"value": float(r.moran_i), "p_sim": float(r.p_sim),
+                               "expected": float(r.expected)}
+                 for r in by_year.itertuples()}  # fmt: skip
         out[key] = {
-            "label": col,
-            "years": [int(y) for y in p.years],
-            "units": len(p.wide),
-            "dropped": len(res["dropped"]),
-            "moran_by_year": {
-                int(y): {"value": float(v), "p_sim": float(ps), "expected": float(e)}
-                for y, v, ps, e in zip(
-                    by_year["year"], by_year["moran_i"], by_year["p_sim"], by_year["expected"],
-                    strict=True,
-                )
-            },
+            "label": col, "years": [int(y) for y in p.years], "units": len(p.wide),
+            "dropped": len(res["dropped"]), "moran_by_year": moran,
             "permutations": int(by_year["permutations"].iloc[0]),
             "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),
             "tests": tables["tests"].to_dict(orient="records"),
-            "transitions": {
-                c: tables[c].to_dict(orient="records")
-                for c in ("markov", "spatial_markov", "lisa_markov")
-            },
-            "k": int(res["spatial_markov"]["k"]),
-            "sentences": res["sentences"],
-        }
+            "transitions": {c: tables[c].to_dict(orient="records")
+                            for c in ("markov", "spatial_markov", "lisa_markov")},
+            "k": int(res["spatial_markov"]["k"]), "sentences": res["sentences"],
+        }  # fmt: skip
     return {"dynamics": out}

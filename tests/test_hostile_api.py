@@ -614,7 +614,6 @@ HOSTILE = [
         ),
         "needs weights",
     ),
-    ("numeric_columns list", lambda d: transform.numeric_columns([1]), "table must be"),
 ]
 
 

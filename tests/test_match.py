@@ -173,7 +173,7 @@ def rowwise(table, **cols):
         )
     ]
     ref = pd.DataFrame(
-        [(r[0], r[1], r[2], match._label(r[3]) if r[3] else "", r[4]) for r in results],
+        [(*r[:3], match._area_label("county", r[3]) if r[3] else "", r[4]) for r in results],
         columns=match.MATCH_COLUMNS,
         index=table.index,
     )
@@ -329,9 +329,8 @@ def test_empty_tables_and_blank_names_are_input_errors():
         match.resolve(pd.DataFrame({"县": [""], "代码": [float("nan")]}))
 
 
-def test_stem_is_public_and_the_old_name_still_works():
+def test_stem_is_public():
     assert match.stem("江阴市") == "江阴" and match.stem("城区") == "城区"
-    assert match._stem is match.stem
 
 
 def test_progress_is_logged_only_for_long_work(caplog, monkeypatch):

@@ -237,21 +237,3 @@ def test_local_bivariate_p_values_agree_with_plain_conditional_permutation(jiang
     # reproducible from the seed; two-sided by default: twice the folded p, capped at 1
     assert np.array_equal(again["p_sim"].to_numpy(), np.minimum(1.0, 2 * p))
     assert (again["p_sided"] == "two-sided").all() and again.attrs["p_sided"] == "two-sided"
-
-
-def test_numeric_columns_for_all_numeric_runs(caplog):
-    table = pd.DataFrame(
-        {
-            "adcode": ["320281", "320282", "320583"],
-            "year": [2020, 2020, 2020],
-            "GDP": [1.0, 2.0, 5.0],
-            "人口": [3, 4, 9],
-            "flag": [True, False, True],
-            "same": [7.0, 7.0, 7.0],
-            "name": ["江阴市", "宜兴市", "昆山市"],
-        }
-    )
-    with caplog.at_level(logging.INFO, logger="geotool"):
-        assert transform.numeric_columns(table, exclude=["year", "人口"]) == ["GDP"]
-    assert "['flag', 'same']" in caplog.text
-    assert transform.numeric_columns(table) == ["GDP", "人口"]  # one year: constant

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geotool import boundaries, datum
+from geotool import boundaries, datum, match
 from geotool.pipeline import run
 from geotool.study import Study
 from geotool.userdata import load_user_table
@@ -113,6 +113,36 @@ def test_the_prefecture_example_resolves_every_row():
     assert (t.rows[t.value_cols].sum() == 100).all()  # every ranked unit counted once
     codes = dict(zip(t.raw["城市"], t.rows["adcode"], strict=True))
     assert codes["延边州"] == "222400" and codes["恩施州"] == "422800"
+
+
+def test_the_prefecture_example_through_the_cli_with_its_columns_named(tmp_path):
+    """Issue 23's bug: naming 省份 and 城市 (the table has no other name column) was refused.
+
+    The finest column named holds the names: every row matches its prefecture, in its
+    province, through ``geotool match`` and ``geotool run`` alike.
+    """
+    data = str(ROOT / "examples" / "prefecture_top100_gbk.csv")
+    flags = ("--province-col", "省份", "--prefecture-col", "城市")
+    proc = run_main("match", data, *flags, "--out", str(tmp_path / "m.csv"))
+    assert proc.returncode == 0, proc.stderr
+    report = pd.read_csv(tmp_path / "m.csv", encoding="utf-8-sig", dtype=str)
+    assert len(report) == 367 and (report["match_status"] == "matched").all()
+    gaz = match.gazetteer("prefecture").loc[report["adcode"]]
+    assert (gaz["province"].to_numpy() == report["省份"].to_numpy()).all()
+    # the full name, or what people write for an autonomous prefecture (恩施州)
+    full = gaz["name"].to_numpy() == report["城市"].to_numpy()
+    short = [match.core(n) + "州" == t for n, t in zip(gaz["name"], report["城市"], strict=True)]
+    assert (full | np.array(short)).all() and full.sum() > 300
+    assert report["adcode"].is_unique
+    out = tmp_path / "run"
+    proc = run_main("run", "--data", data, *flags, "--value-col", "工业百强县",
+                    "--permutations", "99", "--out", str(out), "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["input"]["level"] == "prefecture" and summary["input"]["units"] == 367
+    assert summary["match"] == {"matched": 367}
+    table = pd.read_csv(out / "tables" / "match_report.csv", encoding="utf-8-sig", dtype=str)
+    assert table["adcode"].tolist() == report["adcode"].tolist()
 
 
 def test_province_table(tmp_path):
