@@ -229,8 +229,11 @@ def load_user_table(
 
     if not report_on_failure_only and report_path is not None:
         write_atomic(Path(report_path), _report_csv(report))
+    missing = [c for c in ("province", "prefecture") if f"the {c} column" not in roles.values()]
+    fix = "Fix those ids or names" if geometry is not None else "Fix those names" + (
+        f" or add a {missing[0]} column" if missing else "")  # fmt: skip
     ok = _usable_rows(resolved, report, year_col=year_col, max_unmatched=max_unmatched,
-                      own=geometry is not None, fail=fail)  # fmt: skip
+                      fix=fix, fail=fail)  # fmt: skip
     for col, name in [*((c, "value_col") for c in values), *([(per, "per")] if per else [])]:
         try:
             ok[col] = check.finite_values(ok[col], f"{name}={col!r}")
@@ -313,19 +316,18 @@ def _read_input(
 
 def _usable_rows(
     resolved: pd.DataFrame, report: pd.DataFrame, *, year_col: str | None,
-    max_unmatched: float, own: bool, fail: Any,
+    max_unmatched: float, fix: str, fail: Any,
 ) -> pd.DataFrame:  # fmt: skip
     """The matched rows, their years read (``year_used`` of ``report``).
 
-    Refused through ``fail`` when too many rows are not matched, a year cell is not a
-    year, or a unit appears twice (in a year).
+    Refused through ``fail`` when too many rows are not matched (``fix`` says what the
+    user can do), a year cell is not a year, or a unit appears twice (in a year).
     """
     bad = resolved[resolved["match_status"] != "matched"]
     if len(bad) / len(resolved) > max_unmatched:
         first = bad.iloc[0]
         n_un = int((bad["match_status"] == "unmatched").sum())
         why = str(first["match_note"] or first["match_candidates"])[:160]
-        fix = "Fix those ids or names" if own else "Fix those names or add a province column"
         fail(
             f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
             f"{len(bad) - n_un} ambiguous; first: {_line(bad.index)} {first['match_status']}: "

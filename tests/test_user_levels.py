@@ -322,3 +322,22 @@ def test_panel_with_several_rates_through_the_cli(own_geometry, tmp_path):
     assert "Moran's I by year" in proc.stderr and "neighbours" in proc.stderr
     lisa = (out / "maps" / "lisa.html").read_text(encoding="utf-8")
     assert "EB-smoothed" in lisa  # the transform is named in the map's titles
+
+
+def test_unmatched_rows_name_the_column_that_would_resolve_them(tmp_path):
+    """鼓楼区 is in 南京 and 徐州: with 省份 given, the fix is a prefecture column."""
+    table = pd.DataFrame({"省份": ["江苏省"] * 4 + ["浙江省"],
+                          "县区": ["玄武区", "鼓楼区", "秦淮区", "不存在县", "西湖区"],
+                          "产值": [1.0, 2.0, 3.0, 4.0, 5.0]})  # fmt: skip
+    path = tmp_path / "县区.csv"
+    table.to_csv(path, index=False, encoding="gbk")
+    proc = run_main("run", str(path), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "2 of 5 rows are not matched (1 unmatched, 1 ambiguous" in line
+    assert "add a prefecture column" in line and "--max-unmatched 0.4" in line
+    report = pd.read_csv(tmp_path / "o.match_report.csv")
+    assert report.set_index("县区").loc["鼓楼区", "match_status"] == "ambiguous"
+    table.drop(columns="省份").to_csv(path, index=False, encoding="gbk")
+    line = run_main("run", str(path), "--out", str(tmp_path / "o")).stderr.splitlines()[-1]
+    assert "add a province column" in line
