@@ -211,18 +211,35 @@ def _as_numbers(series: pd.Series, name: str) -> pd.Series:
         )
     text = series.map(lambda v: v.strip() if isinstance(v, str) else v)
     try:
-        converted = pd.to_numeric(text, errors="coerce").astype("float64")
+        converted = text_numbers(text)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{name}: the values cannot be read as numbers ({short(exc)}).") from None
     bad = converted.isna() & series.notna() & (text != "")
     if bad.any():
-        grouped = text[bad].str.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?").all()  # Excel's 1,234
-        fix = "remove the thousands separators (1,234 -> 1234)" if grouped else "fix or remove them"
         first, at = short(series[bad].iloc[0], 30), _labels(series.index[bad.to_numpy()])
         raise InputError(
-            f"{name}: {int(bad.sum()):,} value(s) are not numbers (e.g. '{first}' at {at}); {fix}."
+            f"{name}: {int(bad.sum()):,} value(s) are not numbers (e.g. '{first}' at {at}); "
+            "fix or remove them."
         )
     return converted
+
+
+#: A number as Excel writes it with thousands separators: 1,234 or -12,345.67.
+_GROUPED = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
+
+
+def text_numbers(text: pd.Series) -> pd.Series:
+    """Cells as float64 (NaN where not a number); Excel's ``1,234.5`` reads as 1234.5.
+
+    Only the strict grouping (1-3 digits, then groups of three) is read: ``1.234,5`` and
+    ``12,34`` stay not-numbers rather than being guessed.
+    """
+    converted = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy(copy=True)
+    cells = text.to_numpy(dtype=object)
+    for i in np.flatnonzero(np.isnan(converted)):
+        if isinstance(cells[i], str) and re.fullmatch(_GROUPED, cells[i]):
+            converted[i] = float(cells[i].replace(",", ""))
+    return pd.Series(converted, index=text.index, name=text.name)
 
 
 def finite_values(series: pd.Series, name: str) -> pd.Series:

@@ -79,7 +79,8 @@ def _numeric_columns(raw: pd.DataFrame, exclude: set[str]) -> list[str]:
         if c in exclude or "代码" in c or "code" in c.lower() or c.lower() in ("id", "fid"):
             continue
         cells = raw[c].dropna()
-        if len(cells) and pd.to_numeric(cells, errors="coerce").notna().mean() > 0.9:
+        cells = cells.map(lambda v: v.strip() if isinstance(v, str) else v)
+        if len(cells) and check.text_numbers(cells).notna().mean() > 0.9:
             out.append(c)
     return out
 

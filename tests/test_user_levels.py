@@ -341,3 +341,19 @@ def test_unmatched_rows_name_the_column_that_would_resolve_them(tmp_path):
     table.drop(columns="省份").to_csv(path, index=False, encoding="gbk")
     line = run_main("run", str(path), "--out", str(tmp_path / "o")).stderr.splitlines()[-1]
     assert "add a province column" in line
+
+
+def test_a_value_column_exported_with_thousands_separators_is_the_value(tmp_path):
+    """Excel writes 1,435.6 as text; the column is still the table's value column."""
+    county = boundaries.load("county")
+    js = county[county["province"] == "江苏省"].head(30)
+    values = np.linspace(900.5, 12345.25, len(js))
+    table = pd.DataFrame({"县区": js["name"].to_numpy(), "代码": js.index.to_numpy(),
+                          "工业增加值（亿元）": [f"{x:,.2f}" for x in values]})  # fmt: skip
+    path = tmp_path / "县区.csv"
+    table.to_csv(path, index=False, encoding="gbk")
+    t = load_user_table(path, None)
+    assert t.value_cols == ["工业增加值（亿元）"]
+    assert '"12,345.25"' in path.read_text(encoding="gbk")  # as Excel exports it
+    got = t.rows.set_index("adcode")["工业增加值（亿元）"].astype(float)
+    assert np.allclose(got.loc[js.index].to_numpy(), values.round(2))

@@ -327,8 +327,11 @@ def test_safe_filename_is_one_safe_component(text):
     assert (root / name).resolve().parent == root.resolve()
 
 
-def test_thousands_separators_are_refused_with_the_fix():
-    with pytest.raises(InputError, match=r"remove the thousands separators \(1,234 -> 1234\)"):
-        v.finite_values(pd.Series(["12", "1,234", "2,345,678.5"]), "value_col='GDP'")
+def test_excel_thousands_separators_are_read_and_other_commas_refused():
+    got = v.finite_values(pd.Series(["12", " 1,234", "-2,345,678.5", 7]), "value_col='GDP'")
+    assert got.tolist() == [12.0, 1234.0, -2345678.5, 7.0]
+    for guess in ("1,5", "1.234,5", "12,34", "1,2345", ",123"):  # never a guessed number
+        with pytest.raises(InputError, match="fix or remove them"):
+            v.finite_values(pd.Series(["12", guess]), "value_col='GDP'")
     with pytest.raises(InputError, match="fix or remove them"):  # not a grouped number
         v.finite_values(pd.Series(["12", "1,5"]), "value_col='GDP'")
