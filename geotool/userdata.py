@@ -11,6 +11,7 @@ a panel's dynamics. The universe is the table's own units (in a panel's latest y
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -219,6 +220,7 @@ def load_user_table(
         if table_id is None and id_col is not None:
             log(f"the table has no column {id_col!r}: rows joined to the geometry by name")
         level, reason = "own", "the table joined to the geometry given"
+    resolved = _set_aside(resolved, raw, values)
     report = resolved.copy()
 
     def fail(msg: str, cls: type[InputError] = MatchError) -> None:
@@ -315,6 +317,35 @@ def _read_input(
     return raw, geo, id_col, report
 
 
+#: A row that sums the others, as statistical yearbooks and Excel sheets end.
+_TOTAL = re.compile(
+    r"(?:(?:全省|全市|全国|全区|全县)(?:合计|总计)?|合计|总计|小计|共计|(?:grand )?total|sum)[:：]?",
+    re.I,
+)
+
+
+def _set_aside(resolved: pd.DataFrame, raw: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    """Unmatched rows that are blank, or a total (合计, 全省 …), marked so: never analysed.
+
+    They stay in the match report with status ``blank`` or ``total`` and do not count
+    against ``max_unmatched``; a total row is not a unit, a blank row holds nothing.
+    """
+    out = resolved.copy()
+    unmatched = out["match_status"] != "matched"
+    cells = raw.loc[unmatched].map(lambda v: v.strip() if isinstance(v, str) else v)
+    blank = cells.isna() | cells.eq("")
+    is_blank = blank.all(axis=1)
+    labels = cells.drop(columns=[c for c in values if c in cells.columns])
+    is_total = labels.map(lambda v: isinstance(v, str) and bool(_TOTAL.fullmatch(v))).any(axis=1)
+    for status, rows in (("blank", is_blank[is_blank].index),
+                         ("total", is_total[is_total & ~is_blank].index)):  # fmt: skip
+        out.loc[rows, ["match_status", "match_note"]] = [status, f"a {status} row: set aside"]
+        if len(rows):
+            log(f"{len(rows)} {status} row(s) set aside ({_line(rows, 3)}), listed in the "
+                "match report")
+    return out
+
+
 def _usable_rows(
     resolved: pd.DataFrame, report: pd.DataFrame, *, year_col: str | None,
     max_unmatched: float, fix: str, fail: Any,
@@ -324,7 +355,7 @@ def _usable_rows(
     Refused through ``fail`` when too many rows are not matched (``fix`` says what the
     user can do), a year cell is not a year, or a unit appears twice (in a year).
     """
-    bad = resolved[resolved["match_status"] != "matched"]
+    bad = resolved[~resolved["match_status"].isin(["matched", "blank", "total"])]
     if len(bad) / len(resolved) > max_unmatched:
         first = bad.iloc[0]
         n_un = int((bad["match_status"] == "unmatched").sum())

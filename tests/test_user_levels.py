@@ -357,3 +357,25 @@ def test_a_value_column_exported_with_thousands_separators_is_the_value(tmp_path
     assert '"12,345.25"' in path.read_text(encoding="gbk")  # as Excel exports it
     got = t.rows.set_index("adcode")["工业增加值（亿元）"].astype(float)
     assert np.allclose(got.loc[js.index].to_numpy(), values.round(2))
+
+
+def test_blank_and_total_rows_are_set_aside_and_reported(tmp_path):
+    """A yearbook sheet: blank rows and a 全省合计 row are not units, nor unmatched rows."""
+    county = boundaries.load("county")
+    unique = ~county["name"].duplicated(keep=False)  # not 鼓楼区 (南京, 徐州 ...)
+    js = county[(county["province"] == "江苏省") & unique].head(12)
+    rows = [[n, "江苏省", float(i)] for i, n in enumerate(js["name"], start=1)]
+    rows[4:4] = [[None, None, None]]
+    rows += [["全省合计", None, 78.0], ["  ", " ", None], ["不存在县", "江苏省", 3.0]]
+    path = tmp_path / "年鉴.csv"
+    pd.DataFrame(rows, columns=["县区", "省份", "产值"]).to_csv(path, index=False, encoding="gbk")
+    report_path = tmp_path / "report.csv"
+    t = load_user_table(path, report_path, max_unmatched=0.1)
+    assert len(t.rows) == 12 and set(t.rows["adcode"]) == set(js.index)
+    report = pd.read_csv(report_path)
+    assert report["match_status"].value_counts().to_dict() == {
+        "matched": 12, "blank": 2, "total": 1, "unmatched": 1
+    }
+    assert report.loc[report["match_status"] == "total", "县区"].tolist() == ["全省合计"]
+    with pytest.raises(match.MatchError, match="1 of 16 rows are not matched"):
+        load_user_table(path, None, max_unmatched=0.0)  # only 不存在县 counts
