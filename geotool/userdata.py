@@ -319,7 +319,8 @@ def _read_input(
 
 #: A row that sums the others, as statistical yearbooks and Excel sheets end.
 _TOTAL = re.compile(
-    r"(?:(?:全省|全市|全国|全区|全县)(?:合计|总计)?|合计|总计|小计|共计|(?:grand )?total|sum)[:：]?",
+    r"(?:(?:全省|全市|全国|全区|全县)(?:合计|总计)?|合计|总计|小计|共计"
+    r"|(?:grand )?total|sum)[:：]?",
     re.I,
 )
 
