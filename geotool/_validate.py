@@ -453,6 +453,11 @@ def output_dir(out: object, *, inputs: Iterable[object] = (), name: str = "out")
             f"{name}={short(path, 120)} is an existing file; give a folder path (outputs "
             "are several files), e.g. a new folder name."
         )
+    if path.is_dir() and os.path.ismount(path):  # the root, /tmp, a disk: never replaced
+        raise InputError(
+            f"{name}={short(path, 120)} is a mount point (a whole disk or the root); give a "
+            f"new folder inside it, e.g. {name}={short(path / 'geotool_out', 120)}."
+        )
     _probe_writable(path, name)
     return path
 

@@ -335,3 +335,10 @@ def test_excel_thousands_separators_are_read_and_other_commas_refused():
             v.finite_values(pd.Series(["12", guess]), "value_col='GDP'")
     with pytest.raises(InputError, match="fix or remove them"):  # not a grouped number
         v.finite_values(pd.Series(["12", "1,5"]), "value_col='GDP'")
+
+
+def test_a_mount_point_is_never_an_output_folder(tmp_path):
+    for root in ("/", "/proc"):
+        with pytest.raises(InputError, match="is a mount point .* give a new folder inside it"):
+            v.output_dir(root, name="out")
+    assert v.output_dir(tmp_path / "new", name="out") == (tmp_path / "new").resolve()
