@@ -339,6 +339,6 @@ def test_excel_thousands_separators_are_read_and_other_commas_refused():
 
 def test_a_mount_point_is_never_an_output_folder(tmp_path):
     for root in ("/", "/proc"):
-        with pytest.raises(InputError, match="is a mount point .* give a new folder inside it"):
+        with pytest.raises(InputError, match=r"is a mount point .* give a new folder inside it"):
             v.output_dir(root, name="out")
     assert v.output_dir(tmp_path / "new", name="out") == (tmp_path / "new").resolve()
