@@ -645,11 +645,13 @@ def _source_crs(
     if west >= cw and east <= ce and south >= cs and north <= cn:
         log(f"{where}: no CRS; coordinates are longitude/latitude in China, taken as EPSG:4326")
         return geoms.set_crs(settings.default_crs), f"{where} has no CRS"
+    unit = "km" if max(east - west, north - south) < 1000 else "m"  # as plane_crs scales
     log(
         f"{where} has no CRS: its coordinates (x {west:.6g} to {east:.6g}, y "
         f"{south:.6g} to {north:.6g}) are read as a plane in the file's own units, as "
-        "GeoDa does (contiguity and neighbours exact; distances in those units); if "
-        "they are longitude/latitude or a projection, pass crs= (e.g. crs='EPSG:4326')",
+        f"GeoDa does (contiguity and neighbours exact; distances written in {unit} with "
+        f"1 unit = 1 {unit}); if they are longitude/latitude or a projection, pass crs= "
+        "(e.g. crs='EPSG:4326')",
         logging.WARNING,
     )
     return geoms.set_crs(plane_crs(geoms.total_bounds)), f"{where} {PLANE_SAID}"
@@ -673,7 +675,8 @@ def _to_wgs84(
                 f"{said} ({source.name}), which cannot be converted to longitude/latitude on "
                 f"Earth ({short(str(exc), 120)}); pass crs= with the CRS the file is in."
             ) from None
-        log(f"{where}: reprojected from {source.name} to EPSG:4326")
+        if not plane:  # a plane is placed for drawing only, as its warning said
+            log(f"{where}: reprojected from {source.name} to EPSG:4326")
     if not plane:
         _check_reprojected(shapely.get_coordinates(geoms.to_numpy()), source, said)
     if datum != "wgs84":
