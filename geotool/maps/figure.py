@@ -38,6 +38,7 @@ import functools
 import io
 import logging
 import math
+import operator
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -398,12 +399,11 @@ def _scale_bar(
     the parallel at the map's centre (pyproj ``get_factors``), so the bar is right there.
     """
     from matplotlib.patches import Rectangle
-    from pyproj import CRS, Proj, Transformer
 
     x0, y0, x1, y1 = limits
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    lon, lat = Transformer.from_crs(crs, settings.default_crs, always_xy=True).transform(cx, cy)
-    factor = float(Proj(CRS(crs)).get_factors(lon, lat).parallel_scale)
+    lon, lat = _to_degrees(crs).transform(cx, cy)
+    factor = float(_proj(crs).get_factors(lon, lat).parallel_scale)
     km = _nice((x1 - x0) * 0.22 / 1000 / factor)
     length = km * 1000 * factor
     bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
@@ -426,6 +426,22 @@ def _scale_bar(
     return km, (bx, by, bx + length, by)
 
 
+@settings_cache(maxsize=8)
+def _to_degrees(crs: str) -> Any:
+    """A transformer from ``crs`` to degrees (a run's maps share one; 40 ms to make)."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs(crs, settings.default_crs, always_xy=True)
+
+
+@settings_cache(maxsize=8)
+def _proj(crs: str) -> Any:
+    """``crs`` as a :class:`pyproj.Proj` (its scale factors)."""
+    from pyproj import CRS, Proj
+
+    return Proj(CRS(crs))
+
+
 def _north_arrow(
     ax: Axes, limits: Sequence[float], crs: str, word: str
 ) -> tuple[float, float, float]:
@@ -435,11 +451,9 @@ def _north_arrow(
     arrow differs by the meridians' convergence there (returned as its lon, lat, so
     that it can be stated). Returns its angle (0: up) and its lon, lat.
     """
-    from pyproj import Transformer
-
     x0, y0, x1, y1 = limits
     bx, by = x0 + 0.06 * (x1 - x0), y1 - 0.16 * (y1 - y0)
-    lon, lat = Transformer.from_crs(crs, settings.default_crs, always_xy=True).transform(bx, by)
+    lon, lat = _to_degrees(crs).transform(bx, by)
     tip = (bx, by + 0.08 * (y1 - y0))
     ax.annotate(
         "", xy=tip, xytext=(bx, by), gid="north-arrow",
@@ -503,7 +517,7 @@ def _bundled(layer: str, crs: str) -> np.ndarray:
     return frame.to_crs(crs).geometry.to_numpy()
 
 
-_PROJECTED: dict[tuple[bytes, str], np.ndarray] = {}
+_PROJECTED: dict[tuple[bytes, str], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _project(lonlat: np.ndarray, crs: str) -> np.ndarray:
@@ -512,11 +526,15 @@ def _project(lonlat: np.ndarray, crs: str) -> np.ndarray:
 
     import geopandas as gpd
 
+    for (_, known), (was, out) in _PROJECTED.items():  # the same geometries: no hashing
+        if known == crs and len(was) == len(lonlat) and all(map(operator.is_, was, lonlat)):
+            return out
     key = (hashlib.sha1(b"".join(shapely.to_wkb(lonlat)), usedforsecurity=False).digest(), crs)
     if key not in _PROJECTED:
         _PROJECTED.clear()
-        _PROJECTED[key] = gpd.GeoSeries(lonlat, crs=settings.default_crs).to_crs(crs).to_numpy()
-    return _PROJECTED[key]
+        out = gpd.GeoSeries(lonlat, crs=settings.default_crs).to_crs(crs).to_numpy()
+        _PROJECTED[key] = (lonlat, out)
+    return _PROJECTED[key][1]
 
 
 _SIMPLIFIED: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
@@ -1208,10 +1226,48 @@ def figure_files(
     level = quiet.level
     quiet.setLevel(logging.WARNING)
     try:
-        with style():
+        with style(), _font_subsets():
             return {fmt: _savefig(fig, fmt, dpi) for fmt in formats}
     finally:
         quiet.setLevel(level)
+
+
+_SUBSETS: dict[tuple[str, int], tuple[frozenset[int], bytes, dict[int, int]]] = {}
+
+
+@contextmanager
+def _font_subsets() -> Iterator[None]:
+    """PDF font subsets made once a run: each subset holds every glyph asked for so far.
+
+    matplotlib parses the 2.2 MB CJK font again for each PDF (0.15-0.2 s, most of a
+    county map's PDF once its fills are an image); a file asking for glyphs the last
+    subset holds gets that subset (a few glyphs more than it needs, a few KB).
+    """
+    from matplotlib.backends import _backend_pdf_ps
+
+    made = getattr(_backend_pdf_ps, "get_glyphs_subset", None)
+    if made is None or not hasattr(_backend_pdf_ps, "SubsetResults"):  # not matplotlib 3.11
+        yield
+        return
+
+    def subset(fontfile: Any, glyphs: Iterable[int]) -> Any:
+        from fontTools.ttLib import TTFont
+
+        key = (str(fontfile), int(getattr(fontfile, "face_index", 0)))
+        want = frozenset(glyphs)
+        hit = _SUBSETS.get(key)
+        if hit is None or not want <= hit[0]:
+            union = want | (hit[0] if hit else frozenset())
+            with made(fontfile, set(union)) as done:
+                data = _backend_pdf_ps.font_as_file(done.font).getvalue()
+                hit = _SUBSETS[key] = (union, data, dict(done.glyph_index_map))
+        return _backend_pdf_ps.SubsetResults(TTFont(io.BytesIO(hit[1])), hit[2])._as_cm()
+
+    _backend_pdf_ps.get_glyphs_subset = subset  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        _backend_pdf_ps.get_glyphs_subset = made
 
 
 #: A filled collection with more vertices than this is an image in SVG and PDF.
@@ -1253,12 +1309,12 @@ def _savefig(fig: Figure, fmt: str, dpi: float) -> bytes:
 
 
 _PATH_DATA = re.compile(rb' d="[^"]*"')
-_DIGITS = re.compile(rb"(\.\d\d)\d+")
+_DIGITS = re.compile(rb"(?<=\.\d\d)\d+")  # deleted: a constant replacement, no template
 
 
 def _short_paths(svg: bytes) -> bytes:
     """SVG paths' coordinates to 0.01 pt (matplotlib writes 6 decimals): 40 % lighter paths."""
-    return _PATH_DATA.sub(lambda m: _DIGITS.sub(rb"\1", m.group(0)), svg)
+    return _PATH_DATA.sub(lambda m: _DIGITS.sub(b"", m.group(0)), svg)
 
 
 def _wrap_by_hand(fig: Figure, text: Any) -> None:
