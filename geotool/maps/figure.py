@@ -1261,7 +1261,8 @@ def _font_subsets() -> Iterator[None]:
             with made(fontfile, set(union)) as done:
                 data = _backend_pdf_ps.font_as_file(done.font).getvalue()
                 hit = _SUBSETS[key] = (union, data, dict(done.glyph_index_map))
-        return _backend_pdf_ps.SubsetResults(TTFont(io.BytesIO(hit[1])), hit[2])._as_cm()
+        font = TTFont(io.BytesIO(hit[1]), recalcTimestamp=False)  # reproducible files
+        return _backend_pdf_ps.SubsetResults(font, hit[2])._as_cm()
 
     _backend_pdf_ps.get_glyphs_subset = subset  # type: ignore[assignment]
     try:
