@@ -924,11 +924,13 @@ def _map_image_class() -> type:
             bbox, mag = self.axes.bbox, renderer.get_image_magnification()
             size = (max(round(bbox.width * mag), 1), max(round(bbox.height * mag), 1))
             if size != self._size:
-                inches = self.axes.get_position().width * self.get_figure(root=True).get_figwidth()
+                fig = self.axes.get_figure(root=True)
+                assert fig is not None
+                inches = self.axes.get_position().width * fig.get_figwidth()
                 self._rgba = _paint(self._layers, self._limits, size, size[0] / inches)
                 self._size = size
             gc = renderer.new_gc()
-            self._set_gc_clip(gc)
+            gc.set_clip_rectangle(bbox)
             renderer.draw_image(gc, bbox.x0, bbox.y0, self._rgba)
             gc.restore()
             self.stale = False
@@ -1264,7 +1266,7 @@ def _font_subsets() -> Iterator[None]:
         font = TTFont(io.BytesIO(hit[1]), recalcTimestamp=False)  # reproducible files
         return _backend_pdf_ps.SubsetResults(font, hit[2])._as_cm()
 
-    _backend_pdf_ps.get_glyphs_subset = subset  # type: ignore[assignment]
+    _backend_pdf_ps.get_glyphs_subset = subset
     try:
         yield
     finally:
