@@ -1306,7 +1306,8 @@ def _savefig(fig: Figure, fmt: str, dpi: float) -> bytes:
         "pdf": {"CreationDate": None, "Creator": "geotool"},
     }[fmt]
     buf = io.BytesIO()
-    extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
+    # zlib level 1: a tenth faster than 3 for a few per cent more bytes (a county map)
+    extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
     fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata, facecolor="white", **extra)
     return _short_paths(buf.getvalue()) if fmt == "svg" else buf.getvalue()
 
