@@ -225,6 +225,26 @@ def test_save_writes_valid_png_svg_pdf(tmp_path, jiangsu):
     assert F.figure_bytes(fig, "pdf") == F.figure_bytes(fig, "pdf")
 
 
+def test_units_are_filled_in_their_colours_at_every_dpi(jiangsu):
+    """The fills are one image painted at each save's size (issue 24): right at 72 and 150 dpi."""
+    import shapely
+    from matplotlib.colors import to_rgb
+
+    kinds = sorted(jiangsu["kind"].unique())
+    colours = dict(zip(kinds, ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"], strict=False))
+    fig = F.to_figure(jiangsu, "kind", colours=colours, inset=False, lang="en")
+    big = jiangsu.assign(a=jiangsu.to_crs(fig.geotool["crs"]).area).nlargest(8, "a")
+    at = shapely.get_coordinates(
+        shapely.point_on_surface(big.to_crs(fig.geotool["crs"]).geometry.to_numpy())
+    )
+    for dpi in (72, 150):
+        img = _pixels(F.figure_bytes(fig, "png", dpi=dpi))
+        xy = fig.axes[0].transData.transform(at) * dpi / fig.dpi
+        for (x, y), kind in zip(xy, big["kind"], strict=True):
+            pixel = img[img.shape[0] - int(np.rint(y)), int(np.rint(x)), :3] / 255
+            assert np.abs(pixel - to_rgb(colours[kind])).max() < 0.02, (dpi, kind)
+
+
 def _embedded_glyphs(pdf: bytes) -> list[tuple[bool, set[str]]]:
     """Per embedded font: whether every character code maps to its own glyph, and its glyphs.
 
