@@ -3,8 +3,9 @@
 Runs the bundled report plainly and with ``--figures png,svg,pdf`` in alternating pairs
 (plain, figures, plain, figures ...; pairing keeps the ratio meaningful while a shared
 machine's speed drifts), each in a fresh process. Prints each pair's wall and CPU
-(user + system) seconds, the median ratio figures/plain of both, the load average, and the
-largest SVG and PDF the figure runs wrote. Exits 1 when the median wall ratio is over 2,
+(user + system, the forked figure worker included) seconds, the median ratio
+figures/plain of both, the load average, and the largest SVG and PDF the figure runs
+wrote. Exits 1 when the median wall ratio is over 2,
 an SVG is over 2 MB or a PDF over 1.5 MB.
 
 Usage: python benchmarks/bench_print.py [--pairs N] [--dpi DPI] [--warmup N]
@@ -57,7 +58,8 @@ def main() -> int:
         plain, figs = Path(tmp) / "plain", Path(tmp) / "figures"
         for _ in range(args.warmup):  # caches, numba, fonts
             timed([*geotool, "--out", str(plain)])
-        print(f"{'pair':>4} {'plain s':>9} {'figures s':>10} {'wall x':>7} {'cpu x':>6}  load")
+        print(f"{'pair':>4} {'plain s':>9} {'figures s':>10} {'wall x':>7} {'plain cpu':>10} "
+              f"{'figures cpu':>12} {'cpu x':>6}  load")  # fmt: skip
         for i in range(args.pairs):
             w0, c0 = timed([*geotool, "--out", str(plain)])
             w1, c1 = timed([*geotool, "--out", str(figs), "--figures", "png,svg,pdf",
@@ -65,7 +67,8 @@ def main() -> int:
             walls.append(w1 / w0)
             cpus.append(c1 / c0)
             load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"{i + 1:>4} {w0:>9.1f} {w1:>10.1f} {w1 / w0:>7.2f} {c1 / c0:>6.2f}  {load}")
+            print(f"{i + 1:>4} {w0:>9.1f} {w1:>10.1f} {w1 / w0:>7.2f} {c0:>10.1f} {c1:>12.1f} "
+                  f"{c1 / c0:>6.2f}  {load}")  # fmt: skip
         svg, pdf = largest(figs, "svg"), largest(figs, "pdf")
         n = len(list((figs / "figures").glob("*.svg")))
     ratio = statistics.median(walls)
