@@ -8,7 +8,10 @@ figures/plain of both, the load average, and the largest SVG and PDF the figure 
 wrote. Exits 1 when the median wall ratio is over 2,
 an SVG is over 2 MB or a PDF over 1.5 MB.
 
-Usage: python benchmarks/bench_print.py [--pairs N] [--dpi DPI] [--warmup N]
+``--map``: only the CPU seconds of one county map, drawn and written in each format, in
+this process (where a figure's time goes).
+
+Usage: python benchmarks/bench_print.py [--pairs N] [--dpi DPI] [--warmup N] [--map]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SVG_LIMIT = 2_000_000
 PDF_LIMIT = 1_500_000
@@ -45,13 +49,51 @@ def largest(folder: Path, ext: str) -> tuple[int, str]:
     return max(files) if files else (0, "-")
 
 
+def one_map(dpi: int, repeat: int = 4) -> None:
+    """CPU seconds of one county map (a value map): drawing, then each format.
+
+    In this process, after a first map (caches, fonts); the best of ``repeat``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from geotool import boundaries
+    from geotool.maps import static
+    from geotool.maps.figure import figure_files
+
+    units = boundaries.load("county")
+    values = pd.Series(np.random.default_rng(0).lognormal(size=len(units)), index=units.index)
+
+    def draw() -> Any:
+        return static.value_figure(values, label="x", lang="zh")
+
+    figure_files(draw(), ("png", "svg", "pdf"), dpi=dpi)
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        t = time.process_time()
+        fig = draw()
+        lap = {"draw": time.process_time() - t}
+        for fmt in ("png", "svg", "pdf"):
+            t = time.process_time()
+            figure_files(fig, (fmt,), dpi=dpi)
+            lap[fmt] = time.process_time() - t
+        best = {k: min(v, best.get(k, v)) for k, v in lap.items()}
+    cells = ", ".join(f"{k} {v:.2f}" for k, v in best.items())
+    print(f"one county map, {dpi} dpi, CPU s (best of {repeat}): {cells}; "
+          f"total {sum(best.values()):.2f}")  # fmt: skip
+
+
 def main() -> int:
     """Time the pairs, print the table and the verdict."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--dpi", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=1, help="plain runs not counted")
+    parser.add_argument("--map", action="store_true", help="only time one county map")
     args = parser.parse_args()
+    if args.map:
+        one_map(args.dpi)
+        return 0
     geotool = [sys.executable, "-m", "geotool.cli", "--quiet", "run"]
     walls, cpus = [], []
     with tempfile.TemporaryDirectory(prefix="bench_print_") as tmp:
