@@ -3,11 +3,15 @@
 Runs the bundled report plainly and with ``--figures png,svg,pdf`` in alternating pairs
 (plain, figures, plain, figures ...; pairing keeps the ratio meaningful while a shared
 machine's speed drifts), each in a fresh process. Prints each pair's wall and CPU
-(user + system) seconds, the median ratio figures/plain of both, the load average, and the
-largest SVG and PDF the figure runs wrote. Exits 1 when the median wall ratio is over 2,
+(user + system, the forked figure worker included) seconds, the median ratio
+figures/plain of both, the load average, and the largest SVG and PDF the figure runs
+wrote. Exits 1 when the median wall ratio is over 2,
 an SVG is over 2 MB or a PDF over 1.5 MB.
 
-Usage: python benchmarks/bench_print.py [--pairs N] [--dpi DPI] [--warmup N]
+``--map``: only the CPU seconds of one county map, drawn and written in each format, in
+this process (where a figure's time goes).
+
+Usage: python benchmarks/bench_print.py [--pairs N] [--dpi DPI] [--warmup N] [--map]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SVG_LIMIT = 2_000_000
 PDF_LIMIT = 1_500_000
@@ -44,20 +49,59 @@ def largest(folder: Path, ext: str) -> tuple[int, str]:
     return max(files) if files else (0, "-")
 
 
+def one_map(dpi: int, repeat: int = 4) -> None:
+    """CPU seconds of one county map (a value map): drawing, then each format.
+
+    In this process, after a first map (caches, fonts); the best of ``repeat``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from geotool import boundaries
+    from geotool.maps import static
+    from geotool.maps.figure import figure_files
+
+    units = boundaries.load("county")
+    values = pd.Series(np.random.default_rng(0).lognormal(size=len(units)), index=units.index)
+
+    def draw() -> Any:
+        return static.value_figure(values, label="x", lang="zh")
+
+    figure_files(draw(), ("png", "svg", "pdf"), dpi=dpi)
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        t = time.process_time()
+        fig = draw()
+        lap = {"draw": time.process_time() - t}
+        for fmt in ("png", "svg", "pdf"):
+            t = time.process_time()
+            figure_files(fig, (fmt,), dpi=dpi)
+            lap[fmt] = time.process_time() - t
+        best = {k: min(v, best.get(k, v)) for k, v in lap.items()}
+    cells = ", ".join(f"{k} {v:.2f}" for k, v in best.items())
+    print(f"one county map, {dpi} dpi, CPU s (best of {repeat}): {cells}; "
+          f"total {sum(best.values()):.2f}")  # fmt: skip
+
+
 def main() -> int:
     """Time the pairs, print the table and the verdict."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--dpi", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=1, help="plain runs not counted")
+    parser.add_argument("--map", action="store_true", help="only time one county map")
     args = parser.parse_args()
+    if args.map:
+        one_map(args.dpi)
+        return 0
     geotool = [sys.executable, "-m", "geotool.cli", "--quiet", "run"]
     walls, cpus = [], []
     with tempfile.TemporaryDirectory(prefix="bench_print_") as tmp:
         plain, figs = Path(tmp) / "plain", Path(tmp) / "figures"
         for _ in range(args.warmup):  # caches, numba, fonts
             timed([*geotool, "--out", str(plain)])
-        print(f"{'pair':>4} {'plain s':>9} {'figures s':>10} {'wall x':>7} {'cpu x':>6}  load")
+        print(f"{'pair':>4} {'plain s':>9} {'figures s':>10} {'wall x':>7} {'plain cpu':>10} "
+              f"{'figures cpu':>12} {'cpu x':>6}  load")  # fmt: skip
         for i in range(args.pairs):
             w0, c0 = timed([*geotool, "--out", str(plain)])
             w1, c1 = timed([*geotool, "--out", str(figs), "--figures", "png,svg,pdf",
@@ -65,7 +109,8 @@ def main() -> int:
             walls.append(w1 / w0)
             cpus.append(c1 / c0)
             load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"{i + 1:>4} {w0:>9.1f} {w1:>10.1f} {w1 / w0:>7.2f} {c1 / c0:>6.2f}  {load}")
+            print(f"{i + 1:>4} {w0:>9.1f} {w1:>10.1f} {w1 / w0:>7.2f} {c0:>10.1f} {c1:>12.1f} "
+                  f"{c1 / c0:>6.2f}  {load}")  # fmt: skip
         svg, pdf = largest(figs, "svg"), largest(figs, "pdf")
         n = len(list((figs / "figures").glob("*.svg")))
     ratio = statistics.median(walls)

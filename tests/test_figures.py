@@ -225,6 +225,65 @@ def test_save_writes_valid_png_svg_pdf(tmp_path, jiangsu):
     assert F.figure_bytes(fig, "pdf") == F.figure_bytes(fig, "pdf")
 
 
+def test_units_are_filled_in_their_colours_at_every_dpi(jiangsu):
+    """The fills are one image painted at each save's size (issue 24): right at 72 and 150 dpi."""
+    import shapely
+    from matplotlib.colors import to_rgb
+
+    kinds = sorted(jiangsu["kind"].unique())
+    colours = dict(zip(kinds, ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"], strict=False))
+    fig = F.to_figure(jiangsu, "kind", colours=colours, inset=False, lang="en")
+    big = jiangsu.assign(a=jiangsu.to_crs(fig.geotool["crs"]).area).nlargest(8, "a")
+    at = shapely.get_coordinates(
+        shapely.point_on_surface(big.to_crs(fig.geotool["crs"]).geometry.to_numpy())
+    )
+    for dpi in (72, 150):
+        img = _pixels(F.figure_bytes(fig, "png", dpi=dpi))
+        xy = fig.axes[0].transData.transform(at) * dpi / fig.dpi
+        for (x, y), kind in zip(xy, big["kind"], strict=True):
+            pixel = img[img.shape[0] - int(np.rint(y)), int(np.rint(x)), :3] / 255
+            assert np.abs(pixel - to_rgb(colours[kind])).max() < 0.02, (dpi, kind)
+
+
+def _embedded_glyphs(pdf: bytes) -> list[tuple[bool, set[str]]]:
+    """Per embedded font: whether every character code maps to its own glyph, and its glyphs.
+
+    The ToUnicode map gives each CID's character, the CIDToGIDMap its glyph, and the
+    embedded font's own cmap must name that glyph for that character.
+    """
+    from fontTools.ttLib import TTFont
+
+    def numbers(name: bytes) -> list[int]:
+        return sorted(int(n) for n in re.findall(rb"/" + name + rb"\s+(\d+)\s+0\s+R", pdf))
+
+    out = []
+    fonts = zip(numbers(b"ToUnicode"), numbers(b"CIDToGIDMap"), numbers(b"FontFile2"), strict=True)
+    for uni_no, cmap_no, font_no in fonts:
+        chars = {}
+        for a, b, rest in re.findall(r"<(\w+)> <(\w+)> (\[[^\]]*\]|<\w+>)",
+                                     _stream(pdf, uni_no).decode()):  # fmt: skip
+            codes = [int(u, 16) for u in re.findall(r"<(\w+)>", rest)]
+            for i, cid in enumerate(range(int(a, 16), int(b, 16) + 1)):
+                chars[cid] = codes[i] if rest.startswith("[") else codes[0] + i
+        gids = np.frombuffer(_stream(pdf, cmap_no), dtype=">u2")
+        font = TTFont(io.BytesIO(_stream(pdf, font_no)))
+        order, best = font.getGlyphOrder(), font.getBestCmap()
+        good = all(order[gids[cid]] == best.get(u) for cid, u in chars.items())
+        out.append((good and len(chars) > 0, set(order)))
+    return out
+
+
+def test_pdf_fonts_map_every_character_to_its_glyph_across_a_run(jiangsu):
+    """Subsets are reused within a run (issue 24); each PDF still shows the right glyphs."""
+    first = F.to_figure(jiangsu, "kind", title="江苏 安徽", lang="zh")
+    second = F.to_figure(jiangsu, "kind", title="硚口 埇桥", lang="zh")
+    pdfs = [F.figure_bytes(fig, "pdf", dpi=72) for fig in (first, second, first)]
+    fonts = [_embedded_glyphs(pdf) for pdf in pdfs]
+    assert all(ok for found in fonts for ok, _ in found) and all(len(f) == 2 for f in fonts)
+    cjk = [next(names for _, names in found if len(names) > 20) for found in fonts]
+    assert cjk[2] >= cjk[1] > cjk[0]  # the first map again: the run's subset, a superset
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [

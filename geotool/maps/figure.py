@@ -34,9 +34,11 @@ boundaries' source). Publishing a national map in China needs a map approval num
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
+import operator
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -397,12 +399,11 @@ def _scale_bar(
     the parallel at the map's centre (pyproj ``get_factors``), so the bar is right there.
     """
     from matplotlib.patches import Rectangle
-    from pyproj import CRS, Proj, Transformer
 
     x0, y0, x1, y1 = limits
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    lon, lat = Transformer.from_crs(crs, settings.default_crs, always_xy=True).transform(cx, cy)
-    factor = float(Proj(CRS(crs)).get_factors(lon, lat).parallel_scale)
+    lon, lat = _to_degrees(crs).transform(cx, cy)
+    factor = float(_proj(crs).get_factors(lon, lat).parallel_scale)
     km = _nice((x1 - x0) * 0.22 / 1000 / factor)
     length = km * 1000 * factor
     bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
@@ -425,6 +426,22 @@ def _scale_bar(
     return km, (bx, by, bx + length, by)
 
 
+@settings_cache(maxsize=8)
+def _to_degrees(crs: str) -> Any:
+    """A transformer from ``crs`` to degrees (a run's maps share one; 40 ms to make)."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs(crs, settings.default_crs, always_xy=True)
+
+
+@settings_cache(maxsize=8)
+def _proj(crs: str) -> Any:
+    """``crs`` as a :class:`pyproj.Proj` (its scale factors)."""
+    from pyproj import CRS, Proj
+
+    return Proj(CRS(crs))
+
+
 def _north_arrow(
     ax: Axes, limits: Sequence[float], crs: str, word: str
 ) -> tuple[float, float, float]:
@@ -434,11 +451,9 @@ def _north_arrow(
     arrow differs by the meridians' convergence there (returned as its lon, lat, so
     that it can be stated). Returns its angle (0: up) and its lon, lat.
     """
-    from pyproj import Transformer
-
     x0, y0, x1, y1 = limits
     bx, by = x0 + 0.06 * (x1 - x0), y1 - 0.16 * (y1 - y0)
-    lon, lat = Transformer.from_crs(crs, settings.default_crs, always_xy=True).transform(bx, by)
+    lon, lat = _to_degrees(crs).transform(bx, by)
     tip = (bx, by + 0.08 * (y1 - y0))
     ax.annotate(
         "", xy=tip, xytext=(bx, by), gid="north-arrow",
@@ -502,7 +517,7 @@ def _bundled(layer: str, crs: str) -> np.ndarray:
     return frame.to_crs(crs).geometry.to_numpy()
 
 
-_PROJECTED: dict[tuple[bytes, str], np.ndarray] = {}
+_PROJECTED: dict[tuple[bytes, str], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _project(lonlat: np.ndarray, crs: str) -> np.ndarray:
@@ -511,11 +526,15 @@ def _project(lonlat: np.ndarray, crs: str) -> np.ndarray:
 
     import geopandas as gpd
 
+    for (_, known), (was, out) in _PROJECTED.items():  # the same geometries: no hashing
+        if known == crs and len(was) == len(lonlat) and all(map(operator.is_, was, lonlat)):
+            return out
     key = (hashlib.sha1(b"".join(shapely.to_wkb(lonlat)), usedforsecurity=False).digest(), crs)
     if key not in _PROJECTED:
         _PROJECTED.clear()
-        _PROJECTED[key] = gpd.GeoSeries(lonlat, crs=settings.default_crs).to_crs(crs).to_numpy()
-    return _PROJECTED[key]
+        out = gpd.GeoSeries(lonlat, crs=settings.default_crs).to_crs(crs).to_numpy()
+        _PROJECTED[key] = (lonlat, out)
+    return _PROJECTED[key][1]
 
 
 _SIMPLIFIED: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
@@ -818,14 +837,16 @@ def _draw_units(ax: Axes, limits: Sequence[float], plan: _Plan) -> None:
     view = shapely.box(*limits).buffer(0.02 * _span(limits))
     polygons, points = _near(plan, view)
     res = _res(ax, limits)
-    provinces = _land(ax, plan.crs, view, res) if plan.china else None
-    _draw_fills(ax, plan, polygons, res, edgecolor="#ffffff", linewidth=0.12)
+    layers = [_land(plan.crs, view, res)] if plan.china else []
+    if polygons.any():
+        layers.append(_fills(plan, polygons, res, edge=0.12))
+    _MapImage(ax, layers, limits)
     if points.any():
         xy = shapely.get_coordinates(shapely.centroid(plan.projected[points]))
         ax.scatter(xy[:, 0], xy[:, 1], s=14, c=list(plan.colour_of[points]),
                    edgecolors="#333333", linewidths=0.3, zorder=2)  # fmt: skip
-    if provinces is not None:
-        _draw_lines(ax, provinces, color=_BORDER, linewidth=0.35, zorder=3)
+    if plan.china:
+        _draw_lines(ax, layers[0].rows_of(), color=_BORDER, linewidth=0.35, zorder=3)
         if plan.scope == "national":  # where it falls in the frame (east of Taiwan)
             _draw_maritime(ax, plan.crs)
 
@@ -837,30 +858,190 @@ def _near(plan: _Plan, view: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
     return polygons, near & ~polygons
 
 
-def _land(ax: Axes, crs: str, view: shapely.Geometry, res: float) -> np.ndarray:
-    """The provinces that meet ``view`` drawn as land under the units; returns them.
+@dataclass(frozen=True)
+class _Layer:
+    """Filled polygons of a map image: ``geoms[rows]`` in ``colours`` (one a row drawn).
 
-    Filled as an image in SVG and PDF (their borders are drawn as lines by the caller).
+    ``geoms`` is a cached array (:func:`_simplify`), so that its rasters are cached too;
+    ``edge``: white outlines this wide (points), 0 for none.
     """
-    provinces = _bundled("province", crs)
-    provinces = _simplify(provinces, res, shapely.intersects(provinces, view))
-    _draw_polygons(ax, provinces, _LAND, edgecolor="none", linewidth=0, zorder=0,
-                   rasterized=True)  # fmt: skip
-    return provinces
+
+    geoms: np.ndarray
+    rows: np.ndarray
+    colours: np.ndarray
+    edge: float = 0.0
+
+    def rows_of(self) -> np.ndarray:
+        """The drawn geometries."""
+        return self.geoms[self.rows]
 
 
-def _draw_fills(
-    ax: Axes, plan: _Plan, rows: np.ndarray, res: float, *, edgecolor: str, linewidth: float
-) -> None:
-    """The polygons of ``rows`` in their fill colours, simplified to the map's resolution.
+def _land(crs: str, view: shapely.Geometry, res: float) -> _Layer:
+    """The provinces that meet ``view`` as land under the units (borders: the caller's)."""
+    provinces = _simplify(_bundled("province", crs), res)
+    rows = shapely.intersects(provinces, view)
+    return _Layer(provinces, rows, np.full(int(rows.sum()), _LAND, dtype=object))
 
-    An image in SVG and PDF: the units' fills are most of a vector file's bytes.
+
+def _fills(plan: _Plan, rows: np.ndarray, res: float, *, edge: float) -> _Layer:
+    """The units of ``rows`` in their fill colours, simplified to the map's resolution."""
+    return _Layer(_simplify(plan.projected, res), rows, plan.colour_of[rows], edge)
+
+
+def _MapImage(ax: Axes, layers: list[_Layer], limits: Sequence[float]) -> Any:  # noqa: N802
+    """Add the filled layers to ``ax`` as one image, painted at each save's resolution.
+
+    Land and units are one opaque image under every line and label in all formats (in SVG
+    and PDF too: their fills are most of a vector file's bytes). Each layer's polygons are
+    rasterised once per run and size as an index image (:func:`_index`); a figure only
+    looks its colours up, and the image goes to the renderer at its pixel size (no
+    resampling). Measured on a county map: 0.03 s a format against 0.3 s for
+    matplotlib's drawing of the polygons, done again for each format.
     """
-    if rows.any():
-        _draw_polygons(
-            ax, _simplify(plan.projected, res, rows), list(plan.colour_of[rows]),
-            edgecolor=edgecolor, linewidth=linewidth, zorder=1, rasterized=True,
-        )  # fmt: skip
+    image = _map_image_class()(layers, tuple(limits))
+    ax.add_artist(image)
+    return image
+
+
+@functools.cache
+def _map_image_class() -> type:
+    """An :class:`matplotlib.artist.Artist` drawing :func:`_paint` (matplotlib: lazily)."""
+    from matplotlib.artist import Artist
+
+    class MapImage(Artist):
+        """The map's fills, repainted when the output's pixel size changes."""
+
+        def __init__(self, layers: list[_Layer], limits: tuple[float, ...]) -> None:
+            super().__init__()
+            self.set_zorder(0.5)
+            self.set_gid("map-fills")
+            self._layers, self._limits = layers, limits
+            self._size, self._rgba = (0, 0), np.zeros((0, 0, 4), dtype=np.uint8)
+
+        def draw(self, renderer: Any) -> None:
+            if not self.get_visible() or self.axes is None:
+                return
+            bbox, mag = self.axes.bbox, renderer.get_image_magnification()
+            size = (max(round(bbox.width * mag), 1), max(round(bbox.height * mag), 1))
+            if size != self._size:
+                fig = self.axes.get_figure(root=True)
+                assert fig is not None
+                inches = self.axes.get_position().width * fig.get_figwidth()
+                self._rgba = _paint(self._layers, self._limits, size, size[0] / inches)
+                self._size = size
+            gc = renderer.new_gc()
+            gc.set_clip_rectangle(bbox)
+            renderer.draw_image(gc, bbox.x0, bbox.y0, self._rgba)
+            gc.restore()
+            self.stale = False
+
+    return MapImage
+
+
+def _paint(
+    layers: list[_Layer], limits: tuple[float, ...], size: tuple[int, int], dpi: float
+) -> np.ndarray:
+    """The layers as an opaque RGBA image of ``size`` (w, h) pixels, white where none."""
+    from matplotlib.colors import to_rgba_array
+
+    colours = [to_rgba_array(list(layer.colours)) for layer in layers]
+    lut = np.round(np.concatenate([*colours, np.ones((1, 4))]) * 255).astype(np.uint8)
+    lut[:, 3] = 255
+    out = lut[_index(layers, limits, size)]
+    flat = out.reshape(-1, 4)
+    for layer in layers:
+        if layer.edge > 0:  # white outlines, anti-aliased
+            at, alpha = _outlines(layer, limits, size, layer.edge * dpi / 72)
+            blend = flat[at, :3] * (1 - alpha[:, None]) + 255 * alpha[:, None]
+            flat[at, :3] = np.round(blend).astype(np.uint8)
+    return out
+
+
+_RASTERS: dict[tuple[Any, ...], tuple[tuple[np.ndarray, ...], Any]] = {}
+
+
+def _cached_raster(key: tuple[Any, ...], layers: Sequence[_Layer], make: Any) -> Any:
+    """``make()`` once per ``key`` while the layers' arrays live (a run's maps share them)."""
+    geoms = tuple(layer.geoms for layer in layers)
+    hit = _RASTERS.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[0], geoms, strict=True)):
+        if len(_RASTERS) > 8:
+            _RASTERS.clear()
+        hit = _RASTERS[key] = (geoms, make())
+    return hit[1]
+
+
+def _key(layer: _Layer) -> tuple[Any, ...]:
+    import hashlib
+
+    rows = hashlib.sha1(np.packbits(layer.rows).tobytes(), usedforsecurity=False).digest()
+    return (id(layer.geoms), rows)
+
+
+def _index(layers: Sequence[_Layer], limits: tuple[float, ...], size: tuple[int, int]) -> Any:
+    """Each pixel's drawn geometry: its index into the layers' colours put end to end.
+
+    The last layer's geometry on top; the index one past the end where none is. Drawn
+    without anti-aliasing, each geometry in a colour that encodes its index.
+    """
+
+    def make() -> np.ndarray:
+        n = [int(layer.rows.sum()) for layer in layers]
+        out = np.full(size[::-1], sum(n), dtype=np.int32)
+        for layer, offset, count in zip(layers, np.cumsum([0, *n]), n, strict=False):
+            code = np.arange(1, count + 1)
+            rgb = np.stack([code & 255, (code >> 8) & 255, (code >> 16) & 255], axis=1) / 255
+            buf = _render(layer.rows_of(), limits, size, facecolors=rgb, edgecolors="none",
+                          linewidths=0, antialiaseds=False)  # fmt: skip
+            px = buf[..., :3].astype(np.int32)
+            ids = px[..., 0] | (px[..., 1] << 8) | (px[..., 2] << 16)
+            out[ids > 0] = ids[ids > 0] - 1 + offset
+        return out
+
+    return _cached_raster(("index", limits, size, *(_key(x) for x in layers)), layers, make)
+
+
+def _outlines(
+    layer: _Layer, limits: tuple[float, ...], size: tuple[int, int], width: float
+) -> Any:
+    """Pixels (flat indices) of the geometries' outlines ``width`` pixels wide, and coverage."""
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        buf = _render(layer.rows_of(), limits, size, facecolors="none", edgecolors="#ffffff",
+                      linewidths=width)  # fmt: skip
+        cover = buf[..., 0].reshape(-1)
+        at = np.flatnonzero(cover)
+        return at, (cover[at] / 255).astype(np.float32)
+
+    key = ("outlines", round(width, 3), limits, size, _key(layer))
+    return _cached_raster(key, [layer], make)
+
+
+def _render(
+    geoms: np.ndarray, limits: tuple[float, ...], size: tuple[int, int], **style: Any
+) -> np.ndarray:
+    """``geoms`` drawn by Agg on black, ``size`` pixels showing ``limits``: RGBA (h, w, 4).
+
+    Rows from the bottom up, as ``draw_image`` takes them.
+
+    At 72 dpi: a line width in points is one in pixels.
+    """
+    dpi = 72.0
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PathCollection
+    from matplotlib.figure import Figure
+
+    w, h = size
+    fig = Figure(figsize=((w + 0.01) / dpi, (h + 0.01) / dpi), dpi=dpi, facecolor="#000000")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, w / fig.bbox.width, h / fig.bbox.height))
+    ax.set_axis_off()
+    ax.set_xlim(limits[0], limits[2])
+    ax.set_ylim(limits[1], limits[3])
+    ax.add_collection(PathCollection(_polygon_paths(geoms), **style), autolim=False)
+    canvas.draw()
+    buf = np.asarray(canvas.buffer_rgba())
+    return buf[buf.shape[0] - h :, :w][::-1]  # bottom row first, as renderers take images
 
 
 def _draw_maritime(ax: Axes, crs: str) -> None:
@@ -985,9 +1166,10 @@ def _inset(fig: Figure, plan: _Plan, label: str) -> tuple[float, float, float, f
         spine.set_linewidth(0.8)
         spine.set_edgecolor("#000000")
     view, res = shapely.box(*limits), _res(ax, limits)
-    provinces = _land(ax, plan.crs, view, res)
-    _draw_fills(ax, plan, _near(plan, view)[0], res, edgecolor="none", linewidth=0)
-    _draw_lines(ax, provinces, color=_BORDER, linewidth=0.25, zorder=1.5)
+    land = _land(plan.crs, view, res)
+    rows = _near(plan, view)[0]
+    _MapImage(ax, [land, _fills(plan, rows, res, edge=0)] if rows.any() else [land], limits)
+    _draw_lines(ax, land.rows_of(), color=_BORDER, linewidth=0.25, zorder=1.5)
     # islands are far below a pixel here: outlined so that each shows as a dot
     islands = _bundled("islands", plan.crs)
     _draw_polygons(ax, islands, "#777777", edgecolor="#555555", linewidth=0.6, zorder=2)
@@ -1046,10 +1228,49 @@ def figure_files(
     level = quiet.level
     quiet.setLevel(logging.WARNING)
     try:
-        with style():
+        with style(), _font_subsets():
             return {fmt: _savefig(fig, fmt, dpi) for fmt in formats}
     finally:
         quiet.setLevel(level)
+
+
+_SUBSETS: dict[tuple[str, int], tuple[frozenset[int], bytes, dict[int, int]]] = {}
+
+
+@contextmanager
+def _font_subsets() -> Iterator[None]:
+    """PDF font subsets made once a run: each subset holds every glyph asked for so far.
+
+    matplotlib parses the 2.2 MB CJK font again for each PDF (0.15-0.2 s, most of a
+    county map's PDF once its fills are an image); a file asking for glyphs the last
+    subset holds gets that subset (a few glyphs more than it needs, a few KB).
+    """
+    from matplotlib.backends import _backend_pdf_ps
+
+    made = getattr(_backend_pdf_ps, "get_glyphs_subset", None)
+    if made is None or not hasattr(_backend_pdf_ps, "SubsetResults"):  # not matplotlib 3.11
+        yield
+        return
+
+    def subset(fontfile: Any, glyphs: Iterable[int]) -> Any:
+        from fontTools.ttLib import TTFont
+
+        key = (str(fontfile), int(getattr(fontfile, "face_index", 0)))
+        want = frozenset(glyphs)
+        hit = _SUBSETS.get(key)
+        if hit is None or not want <= hit[0]:
+            union = want | (hit[0] if hit else frozenset())
+            with made(fontfile, set(union)) as done:
+                data = _backend_pdf_ps.font_as_file(done.font).getvalue()
+                hit = _SUBSETS[key] = (union, data, dict(done.glyph_index_map))
+        font = TTFont(io.BytesIO(hit[1]), recalcTimestamp=False)  # reproducible files
+        return _backend_pdf_ps.SubsetResults(font, hit[2])._as_cm()
+
+    _backend_pdf_ps.get_glyphs_subset = subset
+    try:
+        yield
+    finally:
+        _backend_pdf_ps.get_glyphs_subset = made
 
 
 #: A filled collection with more vertices than this is an image in SVG and PDF.
@@ -1085,18 +1306,19 @@ def _savefig(fig: Figure, fmt: str, dpi: float) -> bytes:
         "pdf": {"CreationDate": None, "Creator": "geotool"},
     }[fmt]
     buf = io.BytesIO()
-    extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
+    # zlib level 1: a tenth faster than 3 for a few per cent more bytes (a county map)
+    extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
     fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata, facecolor="white", **extra)
     return _short_paths(buf.getvalue()) if fmt == "svg" else buf.getvalue()
 
 
 _PATH_DATA = re.compile(rb' d="[^"]*"')
-_DIGITS = re.compile(rb"(\.\d\d)\d+")
+_DIGITS = re.compile(rb"(?<=\.\d\d)\d+")  # deleted: a constant replacement, no template
 
 
 def _short_paths(svg: bytes) -> bytes:
     """SVG paths' coordinates to 0.01 pt (matplotlib writes 6 decimals): 40 % lighter paths."""
-    return _PATH_DATA.sub(lambda m: _DIGITS.sub(rb"\1", m.group(0)), svg)
+    return _PATH_DATA.sub(lambda m: _DIGITS.sub(b"", m.group(0)), svg)
 
 
 def _wrap_by_hand(fig: Figure, text: Any) -> None:
