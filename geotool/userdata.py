@@ -120,6 +120,14 @@ def _value_columns(
             f"{listing(others)}); values must be numbers: add one, or name it with value_col= "
             "to see which cells are not."
         )
+    years = [c for c in values if re.fullmatch(r"(?:19|20)\d\d\s*年?(?:度)?", str(c).strip())]
+    if not value_cols and not all_numeric and len(years) > 1 and len(years) == len(values):
+        raise InputError(
+            f"The columns {listing(years)} look like the years of one variable (a wide "
+            "table): reshape it to one row per unit and year, with a year column (Excel: "
+            "unpivot; pandas: melt), and pass year_col=; or use all_numeric=True to analyse "
+            "each year as its own variable."
+        )
     if not value_cols and not all_numeric and len(values) > 1:
         raise InputError(
             f"Cannot tell which column holds the values (numeric columns: {listing(values)}); "

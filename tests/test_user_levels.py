@@ -16,6 +16,7 @@ import pytest
 import shapely
 
 from geotool import boundaries, datum, match
+from geotool._errors import InputError
 from geotool.pipeline import run
 from geotool.study import Study
 from geotool.userdata import load_user_table
@@ -379,3 +380,16 @@ def test_blank_and_total_rows_are_set_aside_and_reported(tmp_path):
     assert report.loc[report["match_status"] == "total", "县区"].tolist() == ["全省合计"]
     with pytest.raises(match.MatchError, match="1 of 16 rows are not matched"):
         load_user_table(path, None, max_unmatched=0.0)  # only 不存在县 counts
+
+
+def test_a_wide_table_of_years_says_how_to_make_it_a_panel(tmp_path):
+    county = boundaries.load("county")
+    js = county[county["province"] == "江苏省"].head(6)
+    table = pd.DataFrame({"代码": js.index, "2019年": range(6), "2020年": range(1, 7),
+                          "2021 年": range(2, 8)})  # fmt: skip
+    path = tmp_path / "wide.csv"
+    table.to_csv(path, index=False, encoding="gbk")
+    with pytest.raises(InputError, match=r"look like the years of one variable .* year_col="):
+        load_user_table(path, None)
+    t = load_user_table(path, None, all_numeric=True)  # each year its own variable: allowed
+    assert t.value_cols == ["2019年", "2020年", "2021 年"]
