@@ -5,6 +5,7 @@ Built on :func:`geotool.maps.unit_map` like any user's map; titles are parameter
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     import folium
 
 __all__ = [
-    "FIELDS", "JOIN_COLOURS", "ONEPAGE", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
+    "FIELDS", "JOIN_COLOURS", "ONEPAGE", "P_COLOURS", "STEP_COLOUR", "TAB20", "TIER_COLOURS",
+    "cluster_colours",
     "clusters_map", "finding_items", "index_page", "km_text", "lisa_map", "marked_points",
     "panel_section", "regression_page", "regression_section", "tier_colours", "tier_palette",
     "tiers_map", "year_lisa_layers", "year_values_map"
@@ -228,6 +230,8 @@ def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
 
 
 _DASH_ARRAYS = (None, "8 5", "10 4 2 4", "2 4")
+#: The colour of the steps' line (the mean centres joined in order), on web and print.
+STEP_COLOUR = "#1f4e9c"
 
 
 def tiers_map(
@@ -239,44 +243,59 @@ def tiers_map(
     tier_word: str = "tier 梯队",
     **kwargs: Any,
 ) -> folium.Map:
-    """Tiers coloured, each tier's ellipse and mean centre in its colour, the vectors.
+    """Tiers coloured, each tier's ellipse and mean centre in its colour, vectors and steps.
 
-    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward)"). The
-    legend and a small table at the lower left give each diffusion vector's length (km)
-    and bearing, as the vectors table has them (carried by ``shapes``).
+    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward; ...)").
+    The mean centres are joined in order (the steps, t-1 -> t); the legend and a small
+    table at the lower left give each step's and each vector's (1 -> t) length (km) and
+    bearing, as the vectors table has them (carried by ``shapes``), in the page's language.
     """
-    report = tier_word == "tier 梯队"
-    word = "tier" if report else "class"
+    said = section_words("tiers", _page_lang(kwargs))
+    word = said["tier" if tier_word == "tier 梯队" else "class"]
     tiers_ = [int(t) for t in (*info["tier"].dropna(), *shapes["tier"].dropna())]
     palette = tier_palette(max(tiers_) if tiers_ else len(TIER_COLOURS))
-    steps = _vector_steps(shapes)
+    name = functools.partial(_tier_name, said["name"], word)
+    steps, vectors = _vector_steps(shapes, "step"), _vector_steps(shapes, "vector")
     overlays = []
     for i, t in enumerate(sorted(int(t) for t in shapes["tier"].dropna().unique())):
         part = shapes[shapes["kind"].isin(["ellipse", "mean_centre"]) & (shapes["tier"] == t)]
-        part = part.assign(label=[f"{word} {t} {k.replace('_', ' ')}" for k in part["kind"]])
+        part = part.assign(label=[said[k].format(name=name(t)) for k in part["kind"]])
         style = {"color": palette[t], "weight": 3 if i == 0 else 2.5, "fill": False,
                  "opacity": 1, "dashArray": _DASH_ARRAYS[i % len(_DASH_ARRAYS)]}  # fmt: skip
-        overlays.append((f"{word} {t}: ellipse, mean centre", part[["label", "geometry"]], style))
-    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")  # as steps
-    if len(vectors):
-        labels = [f"{word} {a} -> {word} {b}: {_step(km, deg)}" for a, b, km, deg in steps]
-        overlays.append((f"{word} diffusion vectors",
-                         vectors.assign(label=labels)[["label", "geometry"]],
-                         {"color": "#000000", "weight": 2.5}))  # fmt: skip
-    legend = {f"{word} {t}": c for t, c in palette.items()}
-    for a, b, km, deg in steps:
-        legend[f"{word} {b}: centre {km_text(km)} km from {word} {a}, bearing {deg:.0f}°"] = (
-            palette[b]
-        )
-    legend["not ranked" if report else "no value"] = NEUTRAL
+        overlays.append((said["shapes"].format(name=name(t)), part[["label", "geometry"]], style))
+    for kind, rows, style in (("step", steps, {"color": STEP_COLOUR, "weight": 3.5}),
+                              ("vector", vectors, {"color": "#000000", "weight": 2})):
+        lines = shapes[shapes["kind"] == kind].sort_values("tier")
+        labels = [said[f"{kind}_item"].format(a=name(a), b=name(b), km=km_text(km), deg=deg)
+                  for a, b, km, deg in rows]  # fmt: skip
+        if len(lines):
+            overlays.append((said[f"{kind}s"].format(word=word),
+                             lines.assign(label=labels)[["label", "geometry"]], style))
+    legend = {name(t): c for t, c in palette.items()}
+    legend |= {said["step_item"].format(a=name(a), b=name(b), km=km_text(km), deg=deg):
+               STEP_COLOUR for a, b, km, deg in steps}  # fmt: skip
+    legend |= {said["vector_item"].format(a=name(a), b=name(b), km=km_text(km), deg=deg):
+               palette[b] for a, b, km, deg in vectors}  # fmt: skip
+    legend[said["not_ranked" if tier_word == "tier 梯队" else "no_value"]] = NEUTRAL
+    title_of = said["legend"] if tier_word == "tier 梯队" else translate(tier_word, said["lang"])
     fmap = unit_map(
         [{"name": tier_word, "colours": tier_colours(info)}], table=info,
-        fields=fields or FIELDS, legend=legend, legend_title="Tiers" if report else tier_word,
+        fields=fields or FIELDS, legend=legend, legend_title=title_of,
         overlays=overlays, title=title, **kwargs,
     )  # fmt: skip
-    if steps:
-        _add_vector_table(fmap, word, steps)
+    if steps or vectors:
+        _add_vector_table(fmap, said, word, steps, vectors)
     return fmap
+
+
+def _page_lang(kwargs: dict[str, Any]) -> str:
+    """The language of a page made with ``kwargs`` (:func:`unit_map`'s default)."""
+    return kwargs.get("lang") or ("zh" if kwargs.get("geo") is None else "en")
+
+
+def _tier_name(template: str, word: str, t: int) -> str:
+    """A tier's (or class's) name: "第 2 梯队", "tier 2", "class 2"."""
+    return template.format(word=word, t=t)
 
 
 def km_text(km: float) -> str:
@@ -284,38 +303,45 @@ def km_text(km: float) -> str:
     return f"{km:.0f}" if abs(km) >= 10 else f"{km:.2f}"
 
 
-def _step(km: float, deg: float) -> str:
-    return f"{km_text(km)} km, {deg:.0f}°"
-
-
-def _vector_steps(shapes: gpd.GeoDataFrame) -> list[tuple[int, int, float, float]]:
-    """(from tier, to tier, km, bearing) of each diffusion vector, in tier order."""
-    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")
-    first = int(shapes.loc[shapes["kind"] == "mean_centre", "tier"].min()) if len(vectors) else 0
+def _vector_steps(shapes: gpd.GeoDataFrame, kind: str = "vector"
+                  ) -> list[tuple[int, int, float, float]]:  # fmt: skip
+    """(from tier, to tier, km, bearing) of each diffusion vector or step, in tier order."""
+    lines = shapes[shapes["kind"] == kind].sort_values("tier")
+    if kind == "step":
+        starts = lines["from"].astype(int).tolist()
+    else:
+        first = shapes.loc[shapes["kind"] == "mean_centre", "tier"].min() if len(lines) else 0
+        starts = [int(first)] * len(lines)
     return [
-        (first, int(t), float(km), float(deg))
-        for t, km, deg in zip(
-            vectors["tier"], vectors["length_km"], vectors["bearing_deg"], strict=True
+        (a, int(t), float(km), float(deg))
+        for a, t, km, deg in zip(
+            starts, lines["tier"], lines["length_km"], lines["bearing_deg"], strict=True
         )
     ]
 
 
-def _add_vector_table(fmap: folium.Map, word: str, steps: list) -> None:
-    """A small table of the vectors at the map's lower left (escaped; no template braces)."""
+def _add_vector_table(
+    fmap: folium.Map, said: dict[str, str], word: str, steps: list, vectors: list
+) -> None:
+    """A small table of the steps and vectors at the map's lower left (escaped; no braces)."""
     import folium
 
-    rows = "".join(
-        f"<tr><td>{a} → {b}</td><td>{km_text(km)}</td><td>{deg:.0f}°</td></tr>"
-        for a, b, km, deg in steps
-    )
+    def rows(part: list, head: str) -> str:
+        cells = "".join(
+            f"<tr><td>{a} → {b}</td><td>{km_text(km)}</td><td>{deg:.0f}°</td></tr>"
+            for a, b, km, deg in part
+        )
+        return f'<tr><th colspan="3">{escape(head)}</th></tr>{cells}' if part else ""
+
+    header = "".join(f"<th>{escape(h)}</th>" for h in said["table_header"].split("|"))
     html = (
         '<div class="geotool-vectors" style="position:absolute;bottom:40px;left:10px;'
         "z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;font:12px sans-serif;"
         'border:1px solid #bbb;border-radius:4px"><table class="geotool-vector-table">'
-        f'<caption style="font-weight:bold;text-align:left">{escape(word)} diffusion '
-        f"(mean centre of {escape(word)} 1 → {escape(word)} t)</caption>"
-        "<tr><th>from → to</th><th>km</th><th>bearing</th></tr>"
-        f"{rows}</table></div>"
+        f'<caption style="font-weight:bold;text-align:left">'
+        f"{escape(said['table'].format(word=word))}</caption><tr>{header}</tr>"
+        f"{rows(steps, said['table_steps'].format(word=word))}"
+        f"{rows(vectors, said['table_vectors'].format(word=word))}</table></div>"
     )
     braces = html.replace("{", "&#123;").replace("}", "&#125;")  # rendered as a template
     fmap.get_root().html.add_child(folium.Element(braces))  # type: ignore[attr-defined]
