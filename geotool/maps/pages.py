@@ -6,6 +6,7 @@ Built on :func:`geotool.maps.unit_map` like any user's map; titles are parameter
 from __future__ import annotations
 
 import functools
+import html as html_mod
 import re
 import string
 from typing import TYPE_CHECKING, Any
@@ -66,17 +67,10 @@ FIELDS = {
 }
 #: The run's one-page summary (:mod:`geotool.maps.onepage`), linked from the index.
 ONEPAGE = "onepage.html"
-#: What each map of a run shows, for the index page.
+#: What each map of a run shows, for the index page (``words.toml`` ``[maps]``, English).
 MAP_DESCRIPTIONS = {
-    "rankings.html": "the three rankings: county tiers, rank quarters of the other two",
-    "values.html": "the table's values by quantile class",
-    "lisa.html": "local join counts, LISA clusters and significance of every variable",
-    "tiers.html": "tiers with their ellipses, mean centres and diffusion vectors",
-    "clusters.html": "city clusters (城市群), their outlines and the ranked units",
-    "hotspots.html": "Gi* hot and cold spots at 99/95/90 % of every variable",
-    "significance.html": "significance (pseudo p) of LISA, Gi*, local Geary, local join counts",
-    "bivariate.html": "bivariate choropleth: terciles of two variables, a 2-D legend",
-    "joins.html": "local join counts of 0/1 variables: members with significant joins",
+    f"{k}.html": v for k, v in section_words("maps", "en").items() if k not in (
+        "lang", "values_of", "linked", "scatter", "scatter_alt", "linked_view")
 }
 
 
@@ -456,30 +450,66 @@ def _link(path: str, text: str) -> str:
 
 
 def _said_tables(html: str) -> str:
-    """The index's English tables with their headers and fixed phrases in Chinese.
+    """The index's tables and sentences, built in English, said in Chinese.
 
-    Headers, headings and link words found in ``[index_terms]`` (``maps/words.toml``)
-    are said in Chinese and marked ``lang="zh-CN"``; the cells and sentences stay English.
+    Every text node goes through :func:`_say`; what no term or sentence of
+    ``maps/words.toml`` says (a stage's new sentence) stays English, marked ``lang="en"``.
     """
-    terms = {escape(k): v for k, v in section_words("index_terms", "zh").items() if k != "lang"}
 
-    def said(tag: str, text: str, tail: str = "") -> str:
-        head, sep, rest = text.partition(": ")
-        if text in terms:
-            return f'<{tag} lang="zh-CN">{escape(terms[text])}{tail}'
-        if sep and head in terms:  # "Matching: industrial counties"
-            words = f"{terms[head]}：{translate(rest, 'zh')}"
-            return f'<{tag} lang="zh-CN">{escape(words)}{tail}'
-        return f"<{tag}>{text}{tail}"
+    def node(m: re.Match) -> str:
+        raw = html_mod.unescape(m.group(2))
+        said = _say(raw.strip())
+        if _ENGLISH.search(said):
+            return f'>{m.group(1)}<span lang="en">{escape(raw.strip())}</span>{m.group(3)}<'
+        return f">{m.group(1)}{escape(said)}{m.group(3)}<"
 
-    html = re.sub(r"<th>([^<]*)</th>", lambda m: said("th", m.group(1), "</th>"), html)
-    html = re.sub(r"<h3>([^<]*?)( <small>|</h3>)",
-                  lambda m: said("h3", m.group(1), m.group(2)), html)  # fmt: skip
-    return html.replace(">linked view</a>", f' lang="zh-CN">{terms["linked view"]}</a>')
+    return re.sub(r">(\s*)([^<>]*?[A-Za-z][^<>]*?)(\s*)<", node, html)
 
 
-def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[str, str]:
-    """The Moran's I tables, and the Moran scatter plots (with their linked views)."""
+#: A run of three English words: a sentence (or phrase) no word table said.
+_ENGLISH = re.compile(r"(?<![\w.@/-])[a-z]+(?:[ ,;:'’()-]+[a-z]+){2,}(?![\w.@/-])")
+
+
+@functools.cache
+def _sentences() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """``[sentences]`` of ``maps/words.toml``: (English sentence, its Chinese template)."""
+    from geotool.maps._words import _words
+
+    return tuple((re.compile(en), zh) for en, zh in _words()["sentences"]["zh"])
+
+
+def _say(text: str) -> str:
+    """A phrase or sentence of a run's index in Chinese; data and identifiers as they are.
+
+    In order: a term of ``[index_terms]`` ("ran", "crosswalk"), "term: rest", a sentence
+    of ``[sentences]`` (its ``t_`` groups said in turn), "(...)", an identifier
+    (``knn:6``, ``tables/``), else the map words' terms (:func:`translate`).
+    """
+    terms = section_words("index_terms", "zh")
+    if text in terms:
+        return terms[text]
+    head, sep, rest = text.partition(": ")
+    if sep and head in terms:
+        return f"{terms[head]}：{_say(rest)}"
+    for pattern, template in _sentences():
+        if m := pattern.fullmatch(text):
+            groups = {k: _say(v) if k.startswith("t_") else v
+                      for k, v in m.groupdict(default="").items()}  # fmt: skip
+            return template.format(**groups)
+    if text.startswith("(") and text.endswith(")"):
+        return f"（{_say(text[1:-1])}）"
+    if re.fullmatch(r"[\w./:*-]+", text):
+        return text
+    return translate(text, "zh")
+
+
+def _autocorrelation(
+    summary: dict[str, Any], linked: dict[str, str], said: dict[str, str]
+) -> tuple[str, str]:
+    """The Moran's I tables, and the Moran scatter plots (with their linked views).
+
+    ``said``: the ``[maps]`` words of the page's language (captions, link words).
+    """
     auto = summary.get("autocorrelation", {})
     classes = list(LISA_COLOURS)
     rows, scatters = [], []
@@ -488,22 +518,24 @@ def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[s
             continue
         spec, view = res["default_weights"], linked.get(name)
         mi, counts = res["moran_i"][spec], res.get("lisa_counts", {})
-        explore = _link("maps/" + view, "linked view") if view else ""
+        explore = _link("maps/" + view, escape(said["linked_view"])) if view else ""
         rows.append([
             escape(res.get("label", name)), escape(spec), _num(mi["value"]),
             escape(fmt_p(mi["p_norm"])), escape(fmt_p(mi["p_sim"])),
             *(_num(counts.get(c, 0)) for c in classes), explore,
         ])  # fmt: skip
         png = f"figures/moran_scatter_{name}.png"
+        label = translate(res.get("label", name), said["lang"])
         if png in (summary.get("files") or [png]):
             scatters.append(
                 f"<figure><a href='{href(png)}'><img src='{href(png)}' width='520' "
-                f"alt='Moran scatter plot, {escape(name)}'></a><figcaption>"
-                f"{escape(res.get('label', name))} ({escape(spec)} weights)"
+                f"alt='{escape(said['scatter_alt'].format(label=label))}'></a><figcaption>"
+                f"{escape(said['scatter'].format(label=label, weights=spec))}"
                 + (f" · {explore}" if view else "") + "</figcaption></figure>"
             )  # fmt: skip
     other = [
-        [escape(key.replace("_", " ")), _num(res["value"]), escape(fmt_p(res["p_sim"]))]
+        [escape(res.get("label") or key.replace("_", " ")), _num(res["value"]),
+         escape(fmt_p(res["p_sim"]))]
         for key, res in auto.items()
         if isinstance(res, dict) and "value" in res and "p_sim" in res
     ]
@@ -514,20 +546,25 @@ def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[s
     return tables, "".join(scatters)
 
 
-def _map_rows(summary: dict[str, Any], maps_written: dict[str, int], linked: dict) -> list:
-    """The rows of the maps table: the map pages, then the linked views."""
+def _map_rows(
+    summary: dict[str, Any], maps_written: dict[str, int], linked: dict, said: dict[str, str]
+) -> list:
+    """The rows of the maps table: the map pages, then the linked views (``said``: [maps])."""
+    auto = summary.get("autocorrelation", {})
+    labels = {k: translate(r.get("label", k), said["lang"]) for k, r in auto.items()
+              if isinstance(r, dict)}  # fmt: skip
+    values = {f"values_{k}.html": said["values_of"].format(label=v) for k, v in labels.items()}
+
+    def shows(n: str) -> str:
+        return said[n.removesuffix(".html")] if n in MAP_DESCRIPTIONS else values.get(n, "")
+
     rows = [
-        [_link("maps/" + n, escape(n)), escape(MAP_DESCRIPTIONS.get(n, "")),
-         f"{size / 1e6:.1f} MB"]
+        [_link("maps/" + n, escape(n)), escape(shows(n)), f"{size / 1e6:.1f} MB"]
         for n, size in maps_written.items()
         if n not in linked.values()
     ]  # fmt: skip
-    auto = summary.get("autocorrelation", {})
-    labels = {k: r.get("label", k) for k, r in auto.items() if isinstance(r, dict)}
     return rows + [
-        [_link("maps/" + f, escape(f)),
-         f"linked LISA view of {escape(labels.get(k, k))}: Moran scatter, cluster and "
-         "significance maps; hover, click or brush to link them",
+        [_link("maps/" + f, escape(f)), escape(said["linked"].format(label=labels.get(k, k))),
          f"{maps_written.get(f, 0) / 1e6:.1f} MB"]
         for k, f in linked.items()
     ]  # fmt: skip
@@ -559,7 +596,7 @@ def _findings(summary: dict[str, Any]) -> str:
     return f"<h2>Findings</h2>{by}<ul>{rows}</ul>"
 
 
-def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
+def _tiers_and_inputs(summary: dict[str, Any], lang: str = "en") -> tuple[str, str]:
     """The tiers' tables by region, and the inputs' (report check, matching, universes)."""
     regions = ("east", "central", "west", "northeast")
     tiers = ""
@@ -567,7 +604,8 @@ def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
         rows = [[escape(k), *(_num(r.get(g, 0)) for g in regions)]
                 for k, r in t.get("by_region", {}).items()]  # fmt: skip
         tiers += (
-            f"<h3>{escape(name.replace('_', ' '))} <small>({escape(t.get('tiers', ''))})"
+            f"<h3>{escape(name.replace('_', ' '))} "
+            f"<small>({escape(translate(t.get('tiers', ''), lang))})"
             f"</small></h3>{_table(['tier', *regions], rows, 'num')}"
             f"<p>{escape(t.get('verdict', ''))}</p>"
         )
@@ -695,8 +733,8 @@ def index_page(
         for r in summary.get("autocorrelation", {}).values()
         if isinstance(r, dict) and "adjust" in r
     )
-    auto_tables, scatters = _autocorrelation(summary, linked)
-    tier_blocks, inputs = _tiers_and_inputs(summary)
+    auto_tables, scatters = _autocorrelation(summary, linked, section_words("maps", lang))
+    tier_blocks, inputs = _tiers_and_inputs(summary, lang)
     clusters_ = summary.get("clusters", {})
     first_set = next((k for k, v in clusters_.items() if isinstance(v, dict) and "counts" in v), "")
     cl_table = _counts_table(clusters_.get(first_set, {}).get("counts", {}), "cluster", "units")
@@ -707,8 +745,7 @@ def index_page(
         for f in figures or []
     )
     w = section_words("index", lang)
-    english = (lambda html: f'<div lang="en">{_said_tables(html)}</div>' if html else "") if (
-        w["lang"] != "en") else (lambda html: html)  # the tables and sentences: English
+    english = _said_tables if w["lang"] == "zh" else (lambda html: html)  # built in English
     stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
     stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
     cl_section = (
@@ -726,7 +763,8 @@ def index_page(
         maps_are=string.Template(w["maps_are"]).substitute(
             assets=escape(w["cdn" if summary.get("maps", {}).get("cdn") else "offline"]))
         + (f"<br>{_link(ONEPAGE, w['onepage'])}" if ONEPAGE in summary.get("files", []) else ""),
-        maps=english(_table(["page", "shows", "size"], _map_rows(summary, maps_written, linked))),
+        maps=english(_table(["page", "shows", "size"],
+                            _map_rows(summary, maps_written, linked, section_words("maps", lang)))),
         auto_tables=english(auto_tables), scatters=english(scatters),
         thumbs=thumbs or f"<p>{w['no_figures']}</p>", clusters=cl_section,
         tiers=english(tier_blocks), inputs=english(inputs) or "<p>–</p>",
