@@ -295,7 +295,7 @@ def test_the_report_s_pages_are_chinese_and_declared_so(plain_run):
         assert "搜索 / search" not in text and "tier 梯队" not in text
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "<h2>空间自相关</h2>" in index and "Spatial autocorrelation" not in index
-    assert '<div lang="en"><table' in index  # the tables' English, marked as such
+    assert "<th>变量</th>" in index and 'lang="en"' not in index  # the tables said in Chinese
 
 
 def test_columbus_runs_in_english_and_in_chinese_when_asked(tmp_path):

@@ -78,6 +78,9 @@ def translate(text: str, lang: str) -> str:
     """
     text = str(text)
     if lang == "zh":  # "tier 3" / "class 3 ellipse": the ordinals of a classification
+        by = page_words(lang)["class_by"]  # a user's classes: "class (ward; 1 = highest)"
+        text = re.sub(r"(?<![\w-])class \(([\w-]+); 1 = highest\)",
+                      lambda m: by.format(method=m.group(1)), text)  # fmt: skip
         text = re.sub(r"(?<![\w-])(?:tier|class) (\d+)", r"第 \1 梯队", text)
     for pattern, new in _rules(lang):
         text = pattern.sub(new.replace("\\", "\\\\"), text)

@@ -466,6 +466,17 @@ def _said_tables(html: str) -> str:
     return re.sub(r">(\s*)([^<>]*?[A-Za-z][^<>]*?)(\s*)<", node, html)
 
 
+def _said_html(text: str, lang: str) -> str:
+    """A stage's sentence as escaped HTML in ``lang``.
+
+    On a Chinese page, one that no word table says stays English, marked ``lang="en"``.
+    """
+    if lang != "zh":
+        return escape(text)
+    said = _say(text)
+    return f'<span lang="en">{escape(text)}</span>' if _ENGLISH.search(said) else escape(said)
+
+
 #: A run of three English words: a sentence (or phrase) no word table said.
 _ENGLISH = re.compile(r"(?<![\w.@/-])[a-z]+(?:[ ,;:'’()-]+[a-z]+){2,}(?![\w.@/-])")
 
@@ -498,6 +509,8 @@ def _say(text: str) -> str:
             return template.format(**groups)
     if text.startswith("(") and text.endswith(")"):
         return f"（{_say(text[1:-1])}）"
+    if "; " in text:  # a list of items ("tier 2: 0.4 km at bearing 146°; tier 3: ...")
+        return "；".join(_say(part) for part in text.split("; "))
     if re.fullmatch(r"[\w./:*-]+", text):
         return text
     return translate(text, "zh")
@@ -585,15 +598,22 @@ def finding_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in items if v]
 
 
-def _findings(summary: dict[str, Any]) -> str:
-    """What the index, divergence and dynamics stages found, in their own sentences."""
+def _findings(summary: dict[str, Any], lang: str = "en") -> str:
+    """What the index, divergence and dynamics stages found, their sentences in ``lang``."""
     items = finding_items(summary)
     if not items:
         return ""
-    rows = "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in items if v)
+    said = section_words("index", lang)
+    colon = "：" if said["lang"] == "zh" else ": "
+    rows = "".join(
+        f"<li><b>{escape(translate(k, lang))}</b>{colon}"
+        + (f"{said['not_shown']}{_said_html(v[11:], lang)}" if v.startswith("Not shown: ")
+           else _said_html(v, lang)) + "</li>"
+        for k, v in items if v
+    )  # fmt: skip
     groups = summary.get("divergence", {}).get("groups")
-    by = f"<p>Inequality is decomposed between groups: {escape(groups)}.</p>" if groups else ""
-    return f"<h2>Findings</h2>{by}<ul>{rows}</ul>"
+    by = f"<p>{said['p_groups']}{_said_html(str(groups), lang)}</p>" if groups else ""
+    return f"<h2>{said['h_findings']}</h2>{by}<ul>{rows}</ul>"
 
 
 def _tiers_and_inputs(summary: dict[str, Any], lang: str = "en") -> tuple[str, str]:
@@ -674,7 +694,6 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
     the tests' meanings are English (marked so on a Chinese page).
     """
     said = section_words("panel", lang)
-    en = ' lang="en"' if said["lang"] != "en" else ""
     blocks = []
     files = summary.get("files") or []
     for n, (key, res) in enumerate(summary.get("dynamics", {}).items()):
@@ -683,13 +702,13 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
         parts = [
             f"<h3>{escape(label)} <small>({escape(years[0])}–{escape(years[-1])}, "
             f"{said['units'].format(n=_num(res.get('units')))})</small></h3>"
-            f"<p{en}>{escape(_moran_line(res))}</p>"
+            f"<p>{_said_html(_moran_line(res), lang)}</p>"
         ]
         if png in files:
             alt = escape(said["moran_alt"].format(label=label))
             parts.append(f"<figure><a href='{href(png)}'><img src='{href(png)}' width='640' "
                          f"alt=\"{alt}\"></a></figure>")  # fmt: skip
-        parts += [f"<p{en}>{escape(s)}</p>" for s in res.get("sentences", [])]
+        parts += [f"<p>{_said_html(s, lang)}</p>" for s in res.get("sentences", [])]
         for chain in _CHAINS:
             rows = res.get("transitions", {}).get(chain, [])
             what = said[f"{chain}_what"].format(k=res.get("k", ""), label=label)
@@ -697,7 +716,7 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
                          f"{_transition_html(rows, said)}")  # fmt: skip
         tests = [[escape(said.get(t["chain"], t["chain"].replace("_", " "))),
                   escape(t["statistic"]), _num(t["value"]), _num(t["dof"]),
-                  escape(fmt_p(t["p"])), f"<span{en}>{escape(t['meaning'])}</span>"]
+                  escape(fmt_p(t["p"])), _said_html(t["meaning"], lang)]
                  for t in res.get("tests", [])]  # fmt: skip
         parts.append(f"<h4>{said['h_tests']}</h4>" + _table(said["tests_header"].split("|"),
                                                              tests, "num"))  # fmt: skip
@@ -769,7 +788,7 @@ def index_page(
         thumbs=thumbs or f"<p>{w['no_figures']}</p>", clusters=cl_section,
         tiers=english(tier_blocks), inputs=english(inputs) or "<p>–</p>",
         stages=english(stages),
-        findings=english(_findings(summary)) + regression_section(summary, lang),
+        findings=_findings(summary, lang) + regression_section(summary, lang),
         panel=panel_section(summary, lang),
     )  # fmt: skip
     return check_page(page, "index page")
@@ -794,16 +813,15 @@ def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
     if not isinstance(reg, dict):
         return ""
     said = section_words("regression", lang)
-    en = ' lang="en"' if said["lang"] != "en" else ""
     t = reg.get("table") or {}
     table = _table(list(t.get("header", [])),
                    [[escape(c) for c in row] for row in t.get("rows", [])], "num")  # fmt: skip
     said_note = said["table_note"] if t.get("note") == _TABLE_NOTE else t.get("note")
     note = f"<p><small>{escape(said_note)}</small></p>" if said_note else ""
     guide = reg.get("guide") or ""
-    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: <span{en}>{escape(guide)}</span></p>"
-            if guide else f"<p{en}>{escape(reg.get('finding', ''))}</p>")  # fmt: skip
-    notes = "".join(f"<li{en}>{escape(n)}</li>" for n in reg.get("notes", []))
+    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: {_said_html(guide, lang)}</p>"
+            if guide else f"<p>{_said_html(reg.get('finding', ''), lang)}</p>")  # fmt: skip
+    notes = "".join(f"<li>{_said_html(n, lang)}</li>" for n in reg.get("notes", []))
     files = [str(f) for f in reg.get("files", [])]
     web = reg.get("web_maps") or {}
     maps = _table([said["page"], said["shows"]],
@@ -819,7 +837,7 @@ def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
     links = " · ".join(_link(f, escape(f)) for f in others)
     return (
         f"<h2>{said['h_regression']} <small>({escape(reg.get('model', ''))}; "
-        f"{escape(reg.get('rows', ''))})</small></h2>{lead}{table}{note}"
+        f"{_said_html(str(reg.get('rows', '')), lang)})</small></h2>{lead}{table}{note}"
         + (f"<h3>{said['h_notes']}</h3><ul>{notes}</ul>" if notes else "")
         + (f"<h3>{said['h_web_maps']}</h3>{maps}" if maps else "")
         + (f"<h3>{said['h_figures']}</h3><div class='figs'>{thumbs}</div>" if thumbs else "")
