@@ -38,10 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIELDS", "JOIN_COLOURS", "ONEPAGE", "P_COLOURS", "STEP_COLOUR", "TAB20", "TIER_COLOURS",
-    "cluster_colours",
-    "clusters_map", "finding_items", "index_page", "km_text", "lisa_map", "marked_points",
-    "panel_section", "regression_page", "regression_section", "tier_colours", "tier_palette",
-    "tiers_map", "year_lisa_layers", "year_values_map"
+    "cluster_colours", "clusters_map", "finding_items", "index_page", "km_text", "lisa_map",
+    "marked_points", "panel_section", "regression_page", "regression_section", "sentence_html",
+    "tier_colours", "tier_palette", "tiers_map", "year_lisa_layers", "year_values_map"
 ]  # fmt: skip
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
@@ -466,7 +465,7 @@ def _said_tables(html: str) -> str:
     return re.sub(r">(\s*)([^<>]*?[A-Za-z][^<>]*?)(\s*)<", node, html)
 
 
-def _said_html(text: str, lang: str) -> str:
+def sentence_html(text: str, lang: str) -> str:
     """A stage's sentence as escaped HTML in ``lang``.
 
     On a Chinese page, one that no word table says stays English, marked ``lang="en"``.
@@ -509,6 +508,9 @@ def _say(text: str) -> str:
             return template.format(**groups)
     if text.startswith("(") and text.endswith(")"):
         return f"（{_say(text[1:-1])}）"
+    parts = re.split(r"(?<=\.) (?=[A-Z])", text)  # sentences in a row: each said alone
+    if len(parts) > 1:
+        return "".join(_say(part) for part in parts)
     if "; " in text:  # a list of items ("tier 2: 0.4 km at bearing 146°; tier 3: ...")
         return "；".join(_say(part) for part in text.split("; "))
     if re.fullmatch(r"[\w./:*-]+", text):
@@ -607,12 +609,12 @@ def _findings(summary: dict[str, Any], lang: str = "en") -> str:
     colon = "：" if said["lang"] == "zh" else ": "
     rows = "".join(
         f"<li><b>{escape(translate(k, lang))}</b>{colon}"
-        + (f"{said['not_shown']}{_said_html(v[11:], lang)}" if v.startswith("Not shown: ")
-           else _said_html(v, lang)) + "</li>"
+        + (f"{said['not_shown']}{sentence_html(v[11:], lang)}" if v.startswith("Not shown: ")
+           else sentence_html(v, lang)) + "</li>"
         for k, v in items if v
     )  # fmt: skip
     groups = summary.get("divergence", {}).get("groups")
-    by = f"<p>{said['p_groups']}{_said_html(str(groups), lang)}</p>" if groups else ""
+    by = f"<p>{said['p_groups']}{sentence_html(str(groups), lang)}</p>" if groups else ""
     return f"<h2>{said['h_findings']}</h2>{by}<ul>{rows}</ul>"
 
 
@@ -702,13 +704,13 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
         parts = [
             f"<h3>{escape(label)} <small>({escape(years[0])}–{escape(years[-1])}, "
             f"{said['units'].format(n=_num(res.get('units')))})</small></h3>"
-            f"<p>{_said_html(_moran_line(res), lang)}</p>"
+            f"<p>{sentence_html(_moran_line(res), lang)}</p>"
         ]
         if png in files:
             alt = escape(said["moran_alt"].format(label=label))
             parts.append(f"<figure><a href='{href(png)}'><img src='{href(png)}' width='640' "
                          f"alt=\"{alt}\"></a></figure>")  # fmt: skip
-        parts += [f"<p>{_said_html(s, lang)}</p>" for s in res.get("sentences", [])]
+        parts += [f"<p>{sentence_html(s, lang)}</p>" for s in res.get("sentences", [])]
         for chain in _CHAINS:
             rows = res.get("transitions", {}).get(chain, [])
             what = said[f"{chain}_what"].format(k=res.get("k", ""), label=label)
@@ -716,7 +718,7 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
                          f"{_transition_html(rows, said)}")  # fmt: skip
         tests = [[escape(said.get(t["chain"], t["chain"].replace("_", " "))),
                   escape(t["statistic"]), _num(t["value"]), _num(t["dof"]),
-                  escape(fmt_p(t["p"])), _said_html(t["meaning"], lang)]
+                  escape(fmt_p(t["p"])), sentence_html(t["meaning"], lang)]
                  for t in res.get("tests", [])]  # fmt: skip
         parts.append(f"<h4>{said['h_tests']}</h4>" + _table(said["tests_header"].split("|"),
                                                              tests, "num"))  # fmt: skip
@@ -819,9 +821,9 @@ def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
     said_note = said["table_note"] if t.get("note") == _TABLE_NOTE else t.get("note")
     note = f"<p><small>{escape(said_note)}</small></p>" if said_note else ""
     guide = reg.get("guide") or ""
-    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: {_said_html(guide, lang)}</p>"
-            if guide else f"<p>{_said_html(reg.get('finding', ''), lang)}</p>")  # fmt: skip
-    notes = "".join(f"<li>{_said_html(n, lang)}</li>" for n in reg.get("notes", []))
+    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: {sentence_html(guide, lang)}</p>"
+            if guide else f"<p>{sentence_html(reg.get('finding', ''), lang)}</p>")  # fmt: skip
+    notes = "".join(f"<li>{sentence_html(n, lang)}</li>" for n in reg.get("notes", []))
     files = [str(f) for f in reg.get("files", [])]
     web = reg.get("web_maps") or {}
     maps = _table([said["page"], said["shows"]],
@@ -837,7 +839,7 @@ def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
     links = " · ".join(_link(f, escape(f)) for f in others)
     return (
         f"<h2>{said['h_regression']} <small>({escape(reg.get('model', ''))}; "
-        f"{_said_html(str(reg.get('rows', '')), lang)})</small></h2>{lead}{table}{note}"
+        f"{sentence_html(str(reg.get('rows', '')), lang)})</small></h2>{lead}{table}{note}"
         + (f"<h3>{said['h_notes']}</h3><ul>{notes}</ul>" if notes else "")
         + (f"<h3>{said['h_web_maps']}</h3>{maps}" if maps else "")
         + (f"<h3>{said['h_figures']}</h3><div class='figs'>{thumbs}</div>" if thumbs else "")
