@@ -437,7 +437,7 @@ def test_regression_and_panel_sections_follow_lang():
     }}  # fmt: skip
     zh, en = pages.regression_section(summary, "zh"), pages.regression_section(summary)
     assert not [h for h in _headings(zh) if EN_UI.search(h)], _headings(zh)
-    assert "括号内为标准误" in zh and '<p lang="en">OLS of y ~ x' in zh
+    assert "括号内为标准误" in zh and "<p>OLS（y ~ x）：R² = 0.5。</p>" in zh
     assert not CJK.search(en) and "<h3>Web maps</h3>" in en
     page = pages.regression_page({"geotool_version": "0", **summary}, title="t", lang="zh")
     assert _lang(page.replace("'", '"')) == "zh-CN" and "由 geotool 0 生成" in page

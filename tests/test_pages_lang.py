@@ -93,9 +93,9 @@ def names():
                   key=len, reverse=True)  # fmt: skip
 
 
-def _pages(out: Path) -> list[Path]:
-    pages = [out / "index.html", *sorted((out / "maps").glob("*.html"))]
-    assert len(pages) >= 12, pages
+def _pages(out: Path, least: int = 12) -> list[Path]:
+    pages = [out / "index.html", out / "onepage.html", *sorted((out / "maps").glob("*.html"))]
+    assert len(pages) >= least, pages
     return pages
 
 
@@ -127,6 +127,23 @@ def test_the_report_in_english_shows_no_chinese_outside_names(runs, names):
         assert '<html lang="en">' in text or "<html lang='en'>" in text, page.name
     index = (runs["en"] / "index.html").read_text(encoding="utf-8")
     assert "East-to-west claim supported" in index and "report deciles (Table 6)" in index
+
+
+def test_a_user_s_study_in_chinese_says_its_findings_and_model_in_chinese(tmp_path):
+    """Columbus (libpysal) with a model, ``--lang zh``: the findings, the regression's
+    guide and finding, the tiers' centres and the user's classes are said in Chinese."""
+    args = ["--value-col", "CRIME", "--model", "CRIME ~ INC + HOVAL", "--lang", "zh"]
+    proc = _geotool("run", COLUMBUS, *args, "--permutations", "99", "--out", "zh", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for page in _pages(tmp_path / "zh", least=8):
+        shown = visible(page.read_text(encoding="utf-8"))
+        bad = [s for s in shown if ENGLISH.search(s) or "class (" in s]
+        assert not bad, (page.name, bad[:5])
+    index = (tmp_path / "zh" / "index.html").read_text(encoding="utf-8")
+    assert "<h2>发现</h2>" in index and "空间滞后模型" in index and 'lang="en"' not in index
+    assert "各梯队平均中心相对第 1 梯队：第 2 梯队" in index
+    tiers_page = (tmp_path / "zh" / "maps" / "tiers.html").read_text(encoding="utf-8")
+    assert "类别（ward；1 = 最高）" in tiers_page and "第 1 类 → 第 2 类" in tiers_page
 
 
 def test_the_checks_catch_what_they_look_for():

@@ -253,11 +253,13 @@ def tiers_map(
     for i, t in enumerate(sorted(int(t) for t in shapes["tier"].dropna().unique())):
         part = shapes[shapes["kind"].isin(["ellipse", "mean_centre"]) & (shapes["tier"] == t)]
         part = part.assign(label=[said[k].format(name=name(t)) for k in part["kind"]])
-        style = {"color": palette[t], "weight": 3 if i == 0 else 2.5, "fill": False,
-                 "opacity": 1, "dashArray": _DASH_ARRAYS[i % len(_DASH_ARRAYS)]}  # fmt: skip
-        overlays.append((said["shapes"].format(name=name(t)), part[["label", "geometry"]], style))
-    for kind, rows, style in (("step", steps, {"color": STEP_COLOUR, "weight": 3.5}),
-                              ("vector", vectors, {"color": "#000000", "weight": 2})):
+        ring: dict[str, Any] = {"color": palette[t], "weight": 3 if i == 0 else 2.5, "fill": False,
+                                "opacity": 1, "dashArray": _DASH_ARRAYS[i % len(_DASH_ARRAYS)]}
+        overlays.append((said["shapes"].format(name=name(t)), part[["label", "geometry"]], ring))
+    lines_style: dict[str, dict[str, Any]] = {
+        "step": {"color": STEP_COLOUR, "weight": 3.5}, "vector": {"color": "#000000", "weight": 2}}
+    for kind, rows in (("step", steps), ("vector", vectors)):
+        style = lines_style[kind]
         lines = shapes[shapes["kind"] == kind].sort_values("tier")
         labels = [said[f"{kind}_item"].format(a=name(a), b=name(b), km=km_text(km), deg=deg)
                   for a, b, km, deg in rows]  # fmt: skip
