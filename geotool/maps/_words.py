@@ -15,7 +15,9 @@ import tomllib
 from importlib import resources
 from typing import Any
 
-__all__ = ["LANGS", "MOBILE", "html_lang", "page_words", "section_words", "translate"]
+__all__ = [
+    "LANGS", "MOBILE", "html_lang", "page_words", "section_words", "sentence_rules", "translate"
+]
 
 LANGS = ("zh", "en")
 
@@ -34,6 +36,12 @@ def section_words(section: str, lang: str) -> dict[str, str]:
     """A section's words of ``maps/words.toml`` in ``lang`` ("zh" or "en"), and ``lang``."""
     lang = lang if lang in LANGS else "en"
     return {**_words()[section][lang], "lang": lang}
+
+
+@functools.cache
+def sentence_rules() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """``[sentences]``: (a stage's English sentence as a pattern, its Chinese template)."""
+    return tuple((re.compile(en), zh) for en, zh in _words()["sentences"]["zh"])
 
 
 def page_words(lang: str) -> dict[str, str]:

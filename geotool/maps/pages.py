@@ -31,7 +31,7 @@ from geotool.maps import (
     rule_text,
     unit_map,
 )
-from geotool.maps._words import html_lang, section_words, translate
+from geotool.maps._words import html_lang, section_words, sentence_rules, translate
 
 if TYPE_CHECKING:
     import folium
@@ -482,14 +482,6 @@ def sentence_html(text: str, lang: str) -> str:
 _ENGLISH = re.compile(r"(?<![\w.@/-])[a-z]+(?:[ ,;:'’()-]+[a-z]+){2,}(?![\w.@/-])")
 
 
-@functools.cache
-def _sentences() -> tuple[tuple[re.Pattern[str], str], ...]:
-    """``[sentences]`` of ``maps/words.toml``: (English sentence, its Chinese template)."""
-    from geotool.maps._words import _words
-
-    return tuple((re.compile(en), zh) for en, zh in _words()["sentences"]["zh"])
-
-
 def _say(text: str) -> str:
     """A phrase or sentence of a run's index in Chinese; data and identifiers as they are.
 
@@ -503,7 +495,7 @@ def _say(text: str) -> str:
     head, sep, rest = text.partition(": ")
     if sep and head in terms:
         return f"{terms[head]}：{_say(rest)}"
-    for pattern, template in _sentences():
+    for pattern, template in sentence_rules():
         if m := pattern.fullmatch(text):
             groups = {k: _say(v) if k.startswith("t_") else v
                       for k, v in m.groupdict(default="").items()}  # fmt: skip
