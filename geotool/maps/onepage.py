@@ -21,7 +21,7 @@ from geotool._errors import InputError
 from geotool._html import check_page
 from geotool._log import log
 from geotool.maps import escape, fmt_p
-from geotool.maps._words import html_lang, section_words
+from geotool.maps._words import html_lang, section_words, translate
 from geotool.maps.pages import finding_items, sentence_html
 
 if TYPE_CHECKING:
@@ -209,6 +209,7 @@ def onepage(
     says them, else English, marked so).
     """
     w = section_words("onepage", lang)
+    title = translate(title, lang)  # the report's bilingual title: the page's half
     table, sentences = _stats_rows(summary, w)
     imgs = "".join(
         f"<figure><img alt='{escape(w[key])}' src='data:image/png;base64,"
