@@ -255,8 +255,8 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     _sections(head, [
         ("composition by region", result.get("composition")),
         ("geography per tier", result["geography"]),
-        ("diffusion vectors (from tier 1's mean centre)",
-         result["vectors"][["from", "to", "bearing_deg", "length_km"]]),
+        ("diffusion vectors (from tier 1's mean centre) and steps (tier t-1 -> t)",
+         result["vectors"][["kind", "from", "to", "bearing_deg", "length_km"]]),
         ("gradient test (two-sided permutation p)", result["gradient"]),
         ("change on 2019", result.get("region_change")),
         ("tier centres by year", result.get("yearly_centres")),

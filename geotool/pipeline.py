@@ -388,7 +388,8 @@ def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
         "by_region": {} if comp is None else {
             int(t): {r: int(comp.loc[t, r]) for r in regions} for t in comp.index
         },
-        "vectors": res["vectors"][["from", "to", "bearing_deg", "length_km"]].to_dict("records"),
+        "vectors": res["vectors"][["kind", "from", "to", "bearing_deg", "length_km"]].to_dict(
+            "records"),
     }  # fmt: skip
     if "gradient" in res:
         out["gradient"] = res["gradient"].drop(columns=["permutations", "seed"]).to_dict("records")

@@ -25,7 +25,8 @@ from geotool._text import short
 from geotool.geometry import bundled_positions, positions
 
 __all__ = [
-    "analyse", "assign", "composition", "diffusion_vectors", "from_scores", "geography",
+    "analyse", "assign", "composition", "diffusion_steps", "diffusion_vectors", "from_scores",
+    "geography",
     "gradient", "mobility", "shapes", "unit_positions", "yearly_centres",
 ]  # fmt: skip
 
@@ -264,16 +265,34 @@ def _spread(pts: np.ndarray, ellipse: str, crs: Any) -> dict[str, Any]:
 def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
     """Bearing and length of the shift from the first group's mean centre to each later one.
 
-    Bearings are degrees clockwise from north, lengths km, both geodesic on WGS84.
+    Bearings are degrees clockwise from north, lengths km, both geodesic on WGS84;
+    ``kind`` is ``"from_first"`` (:func:`diffusion_steps` gives the steps between
+    consecutive groups, ``"step"``).
     """
     first, rest = geo.iloc[0], geo.iloc[1:]
-    bearing, km = _bearing_km(first["mean_lon"], first["mean_lat"],
-                              rest["mean_lon"].to_numpy(), rest["mean_lat"].to_numpy())  # fmt: skip
+    return _vectors(geo[group].iloc[[0] * len(rest)].to_numpy(), rest[group].to_numpy(),
+                    np.full((len(rest), 2), [first["mean_lon"], first["mean_lat"]]),
+                    rest[["mean_lon", "mean_lat"]].to_numpy(float), "from_first")  # fmt: skip
+
+
+def diffusion_steps(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
+    """The mean centres joined in order: each step (group t-1 -> t), its bearing and km.
+
+    The columns of :func:`diffusion_vectors`, ``kind`` ``"step"``; geodesic on WGS84.
+    """
+    xy = geo[["mean_lon", "mean_lat"]].to_numpy(float)
+    keys = geo[group].to_numpy()
+    return _vectors(keys[:-1], keys[1:], xy[:-1], xy[1:], "step")
+
+
+def _vectors(a: np.ndarray, b: np.ndarray, xy0: np.ndarray, xy1: np.ndarray, kind: str
+             ) -> pd.DataFrame:  # fmt: skip
+    """Vectors from points ``xy0`` of groups ``a`` to ``xy1`` of groups ``b`` (lon, lat)."""
+    xy0, xy1 = xy0.reshape(-1, 2), xy1.reshape(-1, 2)
+    bearing, km = _bearing_km(xy0[:, 0], xy0[:, 1], xy1[:, 0], xy1[:, 1])
     return pd.DataFrame({
-        "from": geo[group].iloc[0], "to": rest[group].to_numpy(),
-        "bearing_deg": bearing, "length_km": km,
-        "from_lon": first["mean_lon"], "from_lat": first["mean_lat"],
-        "to_lon": rest["mean_lon"].to_numpy(), "to_lat": rest["mean_lat"].to_numpy(),
+        "kind": kind, "from": a, "to": b, "bearing_deg": bearing, "length_km": km,
+        "from_lon": xy0[:, 0], "from_lat": xy0[:, 1], "to_lon": xy1[:, 0], "to_lat": xy1[:, 1],
     })  # fmt: skip
 
 
@@ -364,10 +383,12 @@ def shapes(
     group: str = "tier",
     crs: pyproj.CRS | str | None = None,
 ) -> gpd.GeoDataFrame:
-    """Tier centres (points), ellipses (polygons) and diffusion vectors (lines) for maps.
+    """Tier centres (points), ellipses (polygons), diffusion vectors and steps (lines) for maps.
 
     ``crs``: the CRS the ellipses were measured in (default China Albers). EPSG:4326, with
-    ``kind`` (mean_centre, ellipse, vector) and ``group``.
+    ``kind`` (mean_centre, ellipse, vector: from the first centre, step: the centres joined
+    in order, :func:`diffusion_steps` of ``geo``) and ``group``; the lines carry
+    ``length_km`` and ``bearing_deg``, a step also ``from``.
     """
     crs = crs or settings.equal_area_crs
     t = np.linspace(0, 2 * np.pi, 73)
@@ -389,12 +410,17 @@ def shapes(
         convention = row.get("ellipse_convention", "plain")
         records.append({"kind": "ellipse", group: row[group], "ellipse_convention": convention})
         geoms.append(shapely.Polygon(ring))
-    for _, v in vectors.iterrows():
-        records.append({"kind": "vector", group: v["to"], "bearing_deg": v["bearing_deg"],
-                        "length_km": v["length_km"]})  # fmt: skip
-        geoms.append(
-            shapely.LineString([(v["from_lon"], v["from_lat"]), (v["to_lon"], v["to_lat"])])
-        )
+    if "kind" in vectors.columns:  # analyse's table: the steps are drawn from geo below
+        vectors = vectors[vectors["kind"] != "step"]
+    steps = diffusion_steps(geo, group=group) if len(geo) > 1 else vectors.iloc[:0]
+    for kind, table in (("vector", vectors), ("step", steps)):
+        for _, v in table.iterrows():
+            records.append({"kind": kind, group: v["to"], "bearing_deg": v["bearing_deg"],
+                            "length_km": v["length_km"]}
+                           | ({"from": v["from"]} if kind == "step" else {}))  # fmt: skip
+            geoms.append(
+                shapely.LineString([(v["from_lon"], v["from_lat"]), (v["to_lon"], v["to_lat"])])
+            )
     return gpd.GeoDataFrame(records, geometry=geoms, crs=settings.default_crs)
 
 
@@ -409,7 +435,7 @@ def analyse(
     ellipse: str = "corrected",
     east_west: bool = True,
 ) -> dict[str, Any]:
-    """Composition, geography, diffusion vectors, gradient test and change for one table.
+    """Composition, geography, diffusion vectors and steps, gradient test and change for one table.
 
     ``table``: ``id_col``, ``tier`` and optionally ``rank``, ``region``, ``province``,
     ``year_col`` (then yearly centres and mobility; the rest on the latest year). ``pos``:
@@ -429,7 +455,8 @@ def analyse(
     if "province" in latest.columns:
         out["composition_province"] = composition(latest, by="province")
     out["geography"] = geo = geography(latest, pos, id_col=id_col, ellipse=ellipse)
-    out["vectors"] = vec = diffusion_vectors(geo)
+    vec = diffusion_vectors(geo)
+    out["vectors"] = pd.concat([vec, diffusion_steps(geo)], ignore_index=True)
     out["shapes"] = shapes(geo, vec, crs=pos.attrs.get("crs"))
     if east_west:
         out["gradient"] = grad = gradient(latest, pos, permutations=permutations, seed=seed,

@@ -218,9 +218,11 @@ def columbus_run(tmp_path_factory):
     return out
 
 
-def _vectors(out: Path) -> pd.DataFrame:
+def _vectors(out: Path, kind: str = "from_first") -> pd.DataFrame:
+    """The vectors table's vectors from class 1 (``kind="step"``: its steps t-1 -> t)."""
     (path,) = (out / "tables").glob("tiers_vectors_*.csv")
-    return pd.read_csv(path, encoding="utf-8-sig").sort_values("to")
+    table = pd.read_csv(path, encoding="utf-8-sig")
+    return table[table["kind"] == kind].sort_values("to")
 
 
 def _steps(vectors: pd.DataFrame) -> list[tuple[int, int, float, float]]:
@@ -237,8 +239,10 @@ def test_the_web_legend_and_table_give_the_vectors_tables_numbers(columbus_run):
     page = html.unescape((columbus_run / "maps" / "tiers.html").read_text(encoding="utf-8"))
     table = re.search(r'<table class="geotool-vector-table">(.*?)</table>', page).group(1)
     rows = re.findall(r"<tr><td>(\d+) → (\d+)</td><td>([\d.]+)</td><td>(\d+)°</td></tr>", table)
-    expect = [(str(a), str(b), _km(km), f"{deg:.0f}") for a, b, km, deg in _steps(vectors)]
-    assert rows == expect and len(rows) == len(vectors) >= 2
+    steps = _vectors(columbus_run, "step")
+    expect = [(str(a), str(b), _km(km), f"{deg:.0f}")
+              for a, b, km, deg in _steps(steps) + _steps(vectors)]  # fmt: skip
+    assert rows == expect and len(rows) == len(steps) + len(vectors) >= 4
     for a, b, km, deg in _steps(vectors):
         assert f"class {b}: centre {_km(km)} km from class {a}, bearing {deg:.0f}°" in page
     # each tier's ellipse and centre are in its tier's colour

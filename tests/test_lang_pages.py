@@ -295,7 +295,7 @@ def test_the_report_s_pages_are_chinese_and_declared_so(plain_run):
         assert "搜索 / search" not in text and "tier 梯队" not in text
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "<h2>空间自相关</h2>" in index and "Spatial autocorrelation" not in index
-    assert '<div lang="en"><table' in index  # the tables' English, marked as such
+    assert "<th>变量</th>" in index and 'lang="en"' not in index  # the tables said in Chinese
 
 
 def test_columbus_runs_in_english_and_in_chinese_when_asked(tmp_path):
@@ -437,7 +437,7 @@ def test_regression_and_panel_sections_follow_lang():
     }}  # fmt: skip
     zh, en = pages.regression_section(summary, "zh"), pages.regression_section(summary)
     assert not [h for h in _headings(zh) if EN_UI.search(h)], _headings(zh)
-    assert "括号内为标准误" in zh and '<p lang="en">OLS of y ~ x' in zh
+    assert "括号内为标准误" in zh and "<p>OLS（y ~ x）：R² = 0.5。</p>" in zh
     assert not CJK.search(en) and "<h3>Web maps</h3>" in en
     page = pages.regression_page({"geotool_version": "0", **summary}, title="t", lang="zh")
     assert _lang(page.replace("'", '"')) == "zh-CN" and "由 geotool 0 生成" in page

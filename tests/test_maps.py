@@ -171,12 +171,15 @@ def test_lisa_map_tells_untested_from_not_significant_and_names_the_rule(info):
     assert set(line["rows"]) == set(local.index)
 
 
-def test_national_maps_draw_the_maritime_line_and_open_on_the_data(info):
+def test_national_maps_draw_the_maritime_line_and_open_on_all_of_china(info):
     text = maps.to_html(figures.rankings_map(info))
     options = _page_args(text)[3]
     (line,) = [o for o in options["overlays"] if "十段线" in o["name"]]
     assert len(line["data"]["features"][0]["geometry"]["coordinates"]) == 10  # ten dashes
-    assert options["fit"] == "coloured"
+    assert options["fit"] == "all" and options["bounds"] == [list(p) for p in maps.CHINA_VIEW]
+    # asked to open on the coloured units, it does: no fixed view
+    options = _page_args(maps.to_html(figures.rankings_map(info, fit="coloured")))[3]
+    assert options["fit"] == "coloured" and options["bounds"] is None
 
 
 def test_p_values_read_well():

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
 from scipy import stats
 
@@ -137,7 +138,8 @@ def test_corrected_ellipse_of_two_units_is_nan_with_a_note(report, pos):
     plain = tiers.geography(small, pos, ellipse="plain").set_index("tier")
     assert plain.loc[2, "ellipse_major_km"] > 0 and (plain["ellipse_note"] == "").all()
     shapes = tiers.shapes(geo.reset_index(), tiers.diffusion_vectors(geo.reset_index()))
-    assert shapes["kind"].value_counts().to_dict() == {"mean_centre": 3, "ellipse": 1, "vector": 2}
+    assert shapes["kind"].value_counts().to_dict() == {
+        "mean_centre": 3, "ellipse": 1, "vector": 2, "step": 2}  # fmt: skip
     assert shapes.is_valid.all()
     with pytest.raises(InputError, match="ellipse must be"):
         tiers.geography(small, pos, ellipse="arcgis")
@@ -169,8 +171,22 @@ def test_geography_and_diffusion_on_the_report(report, pos):
     assert ((vec["bearing_deg"] > 270) & (vec["bearing_deg"] < 330)).all()  # west-north-west
     assert (vec["length_km"] > 200).all()
     shapes = tiers.shapes(geo, vec, crs=pos.attrs["crs"])
-    assert shapes["kind"].value_counts().to_dict() == {"mean_centre": 4, "ellipse": 4, "vector": 3}
+    assert shapes["kind"].value_counts().to_dict() == {
+        "mean_centre": 4, "ellipse": 4, "vector": 3, "step": 3}  # fmt: skip
     assert shapes.is_valid.all() and shapes.crs.to_epsg() == 4326
+    # the steps join the centres in order: tier t-1's centre to tier t's, geodesic km
+    steps = tiers.diffusion_steps(geo)
+    assert steps[["kind", "from", "to"]].to_numpy().tolist() == [["step", 1, 2], ["step", 2, 3],
+                                                             ["step", 3, 4]]  # fmt: skip
+    lon, lat = geo["mean_lon"].to_numpy(), geo["mean_lat"].to_numpy()
+    az, _, m = pyproj.Geod(ellps="WGS84").inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    np.testing.assert_allclose(steps["length_km"], m / 1000, rtol=1e-9)
+    np.testing.assert_allclose(steps["bearing_deg"], np.mod(az, 360), atol=1e-9)
+    assert steps.iloc[0].drop("kind").equals(vec.iloc[0].drop("kind"))  # 1 -> 2: both
+    drawn = shapes[shapes["kind"] == "step"]
+    ends = [(line.coords[0], line.coords[-1]) for line in drawn.geometry]
+    assert ends == [((lon[i], lat[i]), (lon[i + 1], lat[i + 1])) for i in range(3)]
+    assert drawn["length_km"].tolist() == steps["length_km"].tolist()
 
 
 def test_gradient_statistics_match_scipy_and_support_the_claim(report, pos):
@@ -254,3 +270,33 @@ def test_tiers_cli_on_the_report_and_on_a_multi_year_table(tmp_path):
 
     payload = json.loads(proc.stdout)
     assert len(payload["yearly_centres"]) == 8 and "2019->2020" in payload["mobility"]
+
+
+def test_a_run_writes_the_steps_between_the_centres_it_writes(tmp_path):
+    """A user's study (Columbus, tiers of CRIME): tables/tiers_vectors_*.csv has each step
+    t-1 -> t, whose km and bearing are pyproj.Geod.inv's between the centres that
+    tables/tiers_geography_*.csv gives; the vectors from class 1 are kept beside them."""
+    import libpysal
+
+    from geotool.pipeline import run
+    from geotool.study import Study
+
+    shp = libpysal.examples.get_path("columbus.shp")
+    run(Study(data=shp, value_cols=("CRIME",), out=tmp_path / "out", permutations=99, seed=1))
+    tables = tmp_path / "out" / "tables"
+    (vpath,) = tables.glob("tiers_vectors_*.csv")
+    (gpath,) = tables.glob("tiers_geography_*.csv")
+    vectors = pd.read_csv(vpath, encoding="utf-8-sig")
+    geo = pd.read_csv(gpath, encoding="utf-8-sig").sort_values("tier").set_index("tier")
+    steps = vectors[vectors["kind"] == "step"]
+    k = len(geo)
+    assert k >= 3 and steps[["from", "to"]].to_numpy().tolist() == [[t, t + 1] for t in range(1, k)]
+    geod = pyproj.Geod(ellps="WGS84")
+    for a, b, km, deg in steps[["from", "to", "length_km", "bearing_deg"]].itertuples(
+            index=False):  # fmt: skip
+        az, _, m = geod.inv(geo.loc[a, "mean_lon"], geo.loc[a, "mean_lat"],
+                            geo.loc[b, "mean_lon"], geo.loc[b, "mean_lat"])  # fmt: skip
+        assert km == pytest.approx(m / 1000, rel=1e-6) and km > 0
+        assert deg == pytest.approx(az % 360, abs=1e-6)
+    first = vectors[vectors["kind"] == "from_first"]
+    assert first["from"].eq(1).all() and first["to"].tolist() == list(range(2, k + 1))

@@ -53,12 +53,16 @@ from geotool.maps._linked import (
 from geotool.maps._words import MOBILE, html_lang, page_words, translate
 
 __all__ = [
-    "BASEMAPS", "LISA_COLOURS", "NEUTRAL", "NOT_SIGNIFICANT", "NOT_TESTED", "P_CLASSES",
-    "SIDED_WORDS", "SOUTH_SEA", "asset", "choropleth", "escape", "fmt_p", "legend_html",
+    "BASEMAPS", "CHINA_VIEW", "LISA_COLOURS", "NEUTRAL", "NOT_SIGNIFICANT", "NOT_TESTED",
+    "P_CLASSES", "SIDED_WORDS", "SOUTH_SEA", "asset", "choropleth", "escape", "fmt_p", "legend_html",
     "linked_lisa", "rule_text", "to_html", "unit_map"
 ]  # fmt: skip
 
 NEUTRAL = "#eeeeee"
+#: The view a national map opens on, ((south, west), (north, east)): all of China's land
+#: (73.5-135.1 E, 18.2-53.6 N; the South China Sea's islands lie inside the maritime line)
+#: with a margin, whatever the coloured units are (the report's ranked counties lie east).
+CHINA_VIEW = ((17.6, 72.8), (54.2, 135.7))
 BASEMAPS = {
     "none": None,
     "positron": (
@@ -387,7 +391,7 @@ def unit_map(
     legend_title: str = "",
     overlays: list[tuple[str, gpd.GeoDataFrame, dict[str, Any]]] | None = None,
     lines: list[dict[str, Any]] | None = None,
-    fit: str = "coloured",
+    fit: str | None = None,
     basemap: str = "none",
     cdn: bool = False,
     offline: bool | None = None,
@@ -419,8 +423,11 @@ def unit_map(
         optionally ``"classes"`` (a row's first value indexes them) and ``"formats"``
         per part (``"g4"``: 4 significant digits, 12,345 kept whole; ``"p"``: as
         :func:`fmt_p`).
-    fit : {"coloured", "all"}
-        Open on the first layer's coloured units (all when none is), or on every unit.
+    fit : {"coloured", "all"}, optional
+        Open on the first layer's coloured units (all when none is), or on every unit;
+        a national map "all" opens on the whole of China (:data:`CHINA_VIEW`). Default
+        "all" for a national map (the bundled layer, a ``geo`` spanning China), else
+        "coloured".
     basemap : {"none", "positron", "osm", "amap"}
         Optional tiles (``amap`` shifts the polygons to GCJ-02).
     cdn : bool
@@ -433,6 +440,8 @@ def unit_map(
 
     """
     _check_options(basemap, fit, cdn=cdn, offline=offline)
+    national = geo is None or _national(geo)
+    fit = fit or ("all" if national else "coloured")
     lang = lang or ("zh" if geo is None else "en")
     words = page_words(lang)
     title, legend_title = translate(title, lang), translate(legend_title, lang)
@@ -455,7 +464,6 @@ def unit_map(
     info = dict(_tooltips(table, fields, ids, label_col))
     info["lines"] = [_line_columns(line, info["ids"]) for line in lines]
     spec = [_layer(layer, info["ids"]) for layer in layers]
-    national = geo is None or _national(geo)
     overlay_data = _overlays(overlays or [], datum, maritime=lang if national else None)
     _add_html(fmap, title, legend, legend_title, cdn=cdn)
     options = {
@@ -463,6 +471,7 @@ def unit_map(
         "outlines": outlines,
         "overlays": overlay_data,
         "fit": fit,
+        "bounds": CHINA_VIEW if national and fit == "all" else None,
         "fitExclude": SOUTH_SEA if geo is None else None,
         "searchHint": words["search_bundled" if geo is None else "search"],
         "words": {"fullScreen": words["full_screen"], "tilesFailed": words["tiles_failed"]},
@@ -514,7 +523,7 @@ def _said_overlay(
     return translate(name, lang), gdf, style
 
 
-def _check_options(basemap: str, fit: str, *, cdn: bool, offline: bool | None) -> None:
+def _check_options(basemap: str, fit: str | None, *, cdn: bool, offline: bool | None) -> None:
     """Refuse :func:`unit_map` options that are unknown or cannot work together."""
     if basemap not in BASEMAPS:
         msg = f"basemap must be one of {list(BASEMAPS)}, got {str(basemap)[:40]!r}."
@@ -525,8 +534,8 @@ def _check_options(basemap: str, fit: str, *, cdn: bool, offline: bool | None) -
     if cdn and offline:
         msg = "cdn=True loads Leaflet from the network; it cannot be combined with offline=True."
         raise InputError(msg)
-    if fit not in ("all", "coloured"):
-        msg = f"fit must be 'all' or 'coloured', got {fit!r}."
+    if fit not in (None, "all", "coloured"):
+        msg = f"fit must be 'all' or 'coloured' (or None: by the map's extent), got {fit!r}."
         raise InputError(msg)
 
 

@@ -15,7 +15,9 @@ import tomllib
 from importlib import resources
 from typing import Any
 
-__all__ = ["LANGS", "MOBILE", "html_lang", "page_words", "section_words", "translate"]
+__all__ = [
+    "LANGS", "MOBILE", "html_lang", "page_words", "section_words", "sentence_rules", "translate"
+]
 
 LANGS = ("zh", "en")
 
@@ -34,6 +36,12 @@ def section_words(section: str, lang: str) -> dict[str, str]:
     """A section's words of ``maps/words.toml`` in ``lang`` ("zh" or "en"), and ``lang``."""
     lang = lang if lang in LANGS else "en"
     return {**_words()[section][lang], "lang": lang}
+
+
+@functools.cache
+def sentence_rules() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """``[sentences]``: (a stage's English sentence as a pattern, its Chinese template)."""
+    return tuple((re.compile(en), zh) for en, zh in _words()["sentences"]["zh"])
 
 
 def page_words(lang: str) -> dict[str, str]:
@@ -78,6 +86,9 @@ def translate(text: str, lang: str) -> str:
     """
     text = str(text)
     if lang == "zh":  # "tier 3" / "class 3 ellipse": the ordinals of a classification
+        by = page_words(lang)["class_by"]  # a user's classes: "class (ward; 1 = highest)"
+        text = re.sub(r"(?<![\w-])class \(([\w-]+); 1 = highest\)",
+                      lambda m: by.format(method=m.group(1)), text)  # fmt: skip
         text = re.sub(r"(?<![\w-])(?:tier|class) (\d+)", r"第 \1 梯队", text)
     for pattern, new in _rules(lang):
         text = pattern.sub(new.replace("\\", "\\\\"), text)

@@ -21,8 +21,8 @@ from geotool._errors import InputError
 from geotool._html import check_page
 from geotool._log import log
 from geotool.maps import escape, fmt_p
-from geotool.maps._words import html_lang, section_words
-from geotool.maps.pages import finding_items
+from geotool.maps._words import html_lang, section_words, translate
+from geotool.maps.pages import finding_items, sentence_html
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -205,9 +205,11 @@ def onepage(
     """The one-page summary of a run's ``summary`` (``summary.json``) as HTML.
 
     ``images`` are :func:`figures`' PNGs (missing ones are left out); ``lang`` is the
-    page's language ("zh" or "en"; the stages' sentences are English, marked so).
+    page's language ("zh" or "en"; the stages' sentences said in it where ``words.toml``
+    says them, else English, marked so).
     """
     w = section_words("onepage", lang)
+    title = translate(title, lang)  # the report's bilingual title: the page's half
     table, sentences = _stats_rows(summary, w)
     imgs = "".join(
         f"<figure><img alt='{escape(w[key])}' src='data:image/png;base64,"
@@ -216,9 +218,10 @@ def onepage(
     )  # fmt: skip
     items = _headlines(summary)
     more = len(items) - MAX_FINDINGS
-    found = "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in items[:MAX_FINDINGS])
+    colon = "：" if w["lang"] == "zh" else ": "
+    found = "".join(f"<li><b>{sentence_html(k, lang)}</b>{colon}{sentence_html(v, lang)}</li>"
+                    for k, v in items[:MAX_FINDINGS])  # fmt: skip
     more_p = f"<p>{string.Template(w['more']).substitute(n=more)}</p>" if more > 0 else ""
-    english = (lambda h: f'<div lang="en">{h}</div>') if w["lang"] != "en" else (lambda h: h)
     auto = summary.get("autocorrelation", {}).values()
     weights = ", ".join(dict.fromkeys(
         str(r["default_weights"]) for r in auto if isinstance(r, dict) and "default_weights" in r))
@@ -234,7 +237,7 @@ def onepage(
         f"<div class='maps'>{imgs}</div>"
         f"<h2>{w['h_stats']}</h2><table>{''.join(table)}</table>"
         + "".join(f"<p>{s}</p>" for s in sentences)
-        + (f"<h2>{w['h_findings']}</h2>{english(f'<ul>{found}</ul>')}{more_p}" if items else "")
+        + (f"<h2>{w['h_findings']}</h2><ul>{found}</ul>{more_p}" if items else "")
         + f"<footer>{made}</footer></body></html>"
     )  # fmt: skip
     return check_page(page, "one-page summary")

@@ -201,7 +201,8 @@ function geotoolPage(map, data, info, layersSpec, options) {
       });
       return bounds;
     };
-    var bounds = (options.fit === 'coloured' && fitTo(true)) || fitTo(false) || first.getBounds();
+    var bounds = (options.bounds && L.latLngBounds(options.bounds)) ||  // a national map
+      (options.fit === 'coloured' && fitTo(true)) || fitTo(false) || first.getBounds();
     map.fitBounds(bounds, {maxZoom: 16});  // any extent: a country or a city's tracts
   }
   L.control.scale({imperial: false}).addTo(map);

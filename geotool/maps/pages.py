@@ -5,6 +5,8 @@ Built on :func:`geotool.maps.unit_map` like any user's map; titles are parameter
 
 from __future__ import annotations
 
+import functools
+import html as html_mod
 import re
 import string
 from typing import TYPE_CHECKING, Any
@@ -29,16 +31,16 @@ from geotool.maps import (
     rule_text,
     unit_map,
 )
-from geotool.maps._words import html_lang, section_words, translate
+from geotool.maps._words import html_lang, section_words, sentence_rules, translate
 
 if TYPE_CHECKING:
     import folium
 
 __all__ = [
-    "FIELDS", "JOIN_COLOURS", "ONEPAGE", "P_COLOURS", "TAB20", "TIER_COLOURS", "cluster_colours",
-    "clusters_map", "finding_items", "index_page", "km_text", "lisa_map", "marked_points",
-    "panel_section", "regression_page", "regression_section", "tier_colours", "tier_palette",
-    "tiers_map", "year_lisa_layers", "year_values_map"
+    "FIELDS", "JOIN_COLOURS", "ONEPAGE", "P_COLOURS", "STEP_COLOUR", "TAB20", "TIER_COLOURS",
+    "cluster_colours", "clusters_map", "finding_items", "index_page", "km_text", "lisa_map",
+    "marked_points", "panel_section", "regression_page", "regression_section", "sentence_html",
+    "tier_colours", "tier_palette", "tiers_map", "year_lisa_layers", "year_values_map"
 ]  # fmt: skip
 
 TIER_COLOURS = {1: "#67000d", 2: "#cb181d", 3: "#fb6a4a", 4: "#fcbba1"}
@@ -64,17 +66,10 @@ FIELDS = {
 }
 #: The run's one-page summary (:mod:`geotool.maps.onepage`), linked from the index.
 ONEPAGE = "onepage.html"
-#: What each map of a run shows, for the index page.
+#: What each map of a run shows, for the index page (``words.toml`` ``[maps]``, English).
 MAP_DESCRIPTIONS = {
-    "rankings.html": "the three rankings: county tiers, rank quarters of the other two",
-    "values.html": "the table's values by quantile class",
-    "lisa.html": "local join counts, LISA clusters and significance of every variable",
-    "tiers.html": "tiers with their ellipses, mean centres and diffusion vectors",
-    "clusters.html": "city clusters (城市群), their outlines and the ranked units",
-    "hotspots.html": "Gi* hot and cold spots at 99/95/90 % of every variable",
-    "significance.html": "significance (pseudo p) of LISA, Gi*, local Geary, local join counts",
-    "bivariate.html": "bivariate choropleth: terciles of two variables, a 2-D legend",
-    "joins.html": "local join counts of 0/1 variables: members with significant joins",
+    f"{k}.html": v for k, v in section_words("maps", "en").items() if k not in (
+        "lang", "values_of", "linked", "scatter", "scatter_alt", "linked_view")
 }
 
 
@@ -228,6 +223,8 @@ def _lisa_line(label: str, local: pd.DataFrame) -> dict[str, Any]:
 
 
 _DASH_ARRAYS = (None, "8 5", "10 4 2 4", "2 4")
+#: The colour of the steps' line (the mean centres joined in order), on web and print.
+STEP_COLOUR = "#1f4e9c"
 
 
 def tiers_map(
@@ -239,44 +236,61 @@ def tiers_map(
     tier_word: str = "tier 梯队",
     **kwargs: Any,
 ) -> folium.Map:
-    """Tiers coloured, each tier's ellipse and mean centre in its colour, the vectors.
+    """Tiers coloured, each tier's ellipse and mean centre in its colour, vectors and steps.
 
-    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward)"). The
-    legend and a small table at the lower left give each diffusion vector's length (km)
-    and bearing, as the vectors table has them (carried by ``shapes``).
+    ``tier_word`` names the classes (the report's 梯队; a user's "class (ward; ...)").
+    The mean centres are joined in order (the steps, t-1 -> t); the legend and a small
+    table at the lower left give each step's and each vector's (1 -> t) length (km) and
+    bearing, as the vectors table has them (carried by ``shapes``), in the page's language.
     """
-    report = tier_word == "tier 梯队"
-    word = "tier" if report else "class"
+    said = section_words("tiers", _page_lang(kwargs))
+    word = said["tier" if tier_word == "tier 梯队" else "class"]
     tiers_ = [int(t) for t in (*info["tier"].dropna(), *shapes["tier"].dropna())]
     palette = tier_palette(max(tiers_) if tiers_ else len(TIER_COLOURS))
-    steps = _vector_steps(shapes)
+    name = functools.partial(_tier_name, said["name"], word)
+    steps, vectors = _vector_steps(shapes, "step"), _vector_steps(shapes, "vector")
     overlays = []
     for i, t in enumerate(sorted(int(t) for t in shapes["tier"].dropna().unique())):
         part = shapes[shapes["kind"].isin(["ellipse", "mean_centre"]) & (shapes["tier"] == t)]
-        part = part.assign(label=[f"{word} {t} {k.replace('_', ' ')}" for k in part["kind"]])
-        style = {"color": palette[t], "weight": 3 if i == 0 else 2.5, "fill": False,
-                 "opacity": 1, "dashArray": _DASH_ARRAYS[i % len(_DASH_ARRAYS)]}  # fmt: skip
-        overlays.append((f"{word} {t}: ellipse, mean centre", part[["label", "geometry"]], style))
-    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")  # as steps
-    if len(vectors):
-        labels = [f"{word} {a} -> {word} {b}: {_step(km, deg)}" for a, b, km, deg in steps]
-        overlays.append((f"{word} diffusion vectors",
-                         vectors.assign(label=labels)[["label", "geometry"]],
-                         {"color": "#000000", "weight": 2.5}))  # fmt: skip
-    legend = {f"{word} {t}": c for t, c in palette.items()}
-    for a, b, km, deg in steps:
-        legend[f"{word} {b}: centre {km_text(km)} km from {word} {a}, bearing {deg:.0f}°"] = (
-            palette[b]
-        )
-    legend["not ranked" if report else "no value"] = NEUTRAL
+        part = part.assign(label=[said[k].format(name=name(t)) for k in part["kind"]])
+        ring: dict[str, Any] = {"color": palette[t], "weight": 3 if i == 0 else 2.5, "fill": False,
+                                "opacity": 1, "dashArray": _DASH_ARRAYS[i % len(_DASH_ARRAYS)]}
+        overlays.append((said["shapes"].format(name=name(t)), part[["label", "geometry"]], ring))
+    lines_style: dict[str, dict[str, Any]] = {
+        "step": {"color": STEP_COLOUR, "weight": 3.5}, "vector": {"color": "#000000", "weight": 2}}
+    for kind, rows in (("step", steps), ("vector", vectors)):
+        style = lines_style[kind]
+        lines = shapes[shapes["kind"] == kind].sort_values("tier")
+        labels = [said[f"{kind}_item"].format(a=name(a), b=name(b), km=km_text(km), deg=deg)
+                  for a, b, km, deg in rows]  # fmt: skip
+        if len(lines):
+            overlays.append((said[f"{kind}s"].format(word=word),
+                             lines.assign(label=labels)[["label", "geometry"]], style))
+    legend = {name(t): c for t, c in palette.items()}
+    legend |= {said["step_item"].format(a=name(a), b=name(b), km=km_text(km), deg=deg):
+               STEP_COLOUR for a, b, km, deg in steps}  # fmt: skip
+    legend |= {said["vector_item"].format(a=name(a), b=name(b), km=km_text(km), deg=deg):
+               palette[b] for a, b, km, deg in vectors}  # fmt: skip
+    legend[said["not_ranked" if tier_word == "tier 梯队" else "no_value"]] = NEUTRAL
+    title_of = said["legend"] if tier_word == "tier 梯队" else translate(tier_word, said["lang"])
     fmap = unit_map(
         [{"name": tier_word, "colours": tier_colours(info)}], table=info,
-        fields=fields or FIELDS, legend=legend, legend_title="Tiers" if report else tier_word,
+        fields=fields or FIELDS, legend=legend, legend_title=title_of,
         overlays=overlays, title=title, **kwargs,
     )  # fmt: skip
-    if steps:
-        _add_vector_table(fmap, word, steps)
+    if steps or vectors:
+        _add_vector_table(fmap, said, word, steps, vectors)
     return fmap
+
+
+def _page_lang(kwargs: dict[str, Any]) -> str:
+    """The language of a page made with ``kwargs`` (:func:`unit_map`'s default)."""
+    return kwargs.get("lang") or ("zh" if kwargs.get("geo") is None else "en")
+
+
+def _tier_name(template: str, word: str, t: int) -> str:
+    """A tier's (or class's) name: "第 2 梯队", "tier 2", "class 2"."""
+    return template.format(word=word, t=t)
 
 
 def km_text(km: float) -> str:
@@ -284,38 +298,45 @@ def km_text(km: float) -> str:
     return f"{km:.0f}" if abs(km) >= 10 else f"{km:.2f}"
 
 
-def _step(km: float, deg: float) -> str:
-    return f"{km_text(km)} km, {deg:.0f}°"
-
-
-def _vector_steps(shapes: gpd.GeoDataFrame) -> list[tuple[int, int, float, float]]:
-    """(from tier, to tier, km, bearing) of each diffusion vector, in tier order."""
-    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")
-    first = int(shapes.loc[shapes["kind"] == "mean_centre", "tier"].min()) if len(vectors) else 0
+def _vector_steps(shapes: gpd.GeoDataFrame, kind: str = "vector"
+                  ) -> list[tuple[int, int, float, float]]:  # fmt: skip
+    """(from tier, to tier, km, bearing) of each diffusion vector or step, in tier order."""
+    lines = shapes[shapes["kind"] == kind].sort_values("tier")
+    if kind == "step":
+        starts = lines["from"].astype(int).tolist()
+    else:
+        first = shapes.loc[shapes["kind"] == "mean_centre", "tier"].min() if len(lines) else 0
+        starts = [int(first)] * len(lines)
     return [
-        (first, int(t), float(km), float(deg))
-        for t, km, deg in zip(
-            vectors["tier"], vectors["length_km"], vectors["bearing_deg"], strict=True
+        (a, int(t), float(km), float(deg))
+        for a, t, km, deg in zip(
+            starts, lines["tier"], lines["length_km"], lines["bearing_deg"], strict=True
         )
     ]
 
 
-def _add_vector_table(fmap: folium.Map, word: str, steps: list) -> None:
-    """A small table of the vectors at the map's lower left (escaped; no template braces)."""
+def _add_vector_table(
+    fmap: folium.Map, said: dict[str, str], word: str, steps: list, vectors: list
+) -> None:
+    """A small table of the steps and vectors at the map's lower left (escaped; no braces)."""
     import folium
 
-    rows = "".join(
-        f"<tr><td>{a} → {b}</td><td>{km_text(km)}</td><td>{deg:.0f}°</td></tr>"
-        for a, b, km, deg in steps
-    )
+    def rows(part: list, head: str) -> str:
+        cells = "".join(
+            f"<tr><td>{a} → {b}</td><td>{km_text(km)}</td><td>{deg:.0f}°</td></tr>"
+            for a, b, km, deg in part
+        )
+        return f'<tr><th colspan="3">{escape(head)}</th></tr>{cells}' if part else ""
+
+    header = "".join(f"<th>{escape(h)}</th>" for h in said["table_header"].split("|"))
     html = (
         '<div class="geotool-vectors" style="position:absolute;bottom:40px;left:10px;'
         "z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;font:12px sans-serif;"
         'border:1px solid #bbb;border-radius:4px"><table class="geotool-vector-table">'
-        f'<caption style="font-weight:bold;text-align:left">{escape(word)} diffusion '
-        f"(mean centre of {escape(word)} 1 → {escape(word)} t)</caption>"
-        "<tr><th>from → to</th><th>km</th><th>bearing</th></tr>"
-        f"{rows}</table></div>"
+        f'<caption style="font-weight:bold;text-align:left">'
+        f"{escape(said['table'].format(word=word))}</caption><tr>{header}</tr>"
+        f"{rows(steps, said['table_steps'].format(word=word))}"
+        f"{rows(vectors, said['table_vectors'].format(word=word))}</table></div>"
     )
     braces = html.replace("{", "&#123;").replace("}", "&#125;")  # rendered as a template
     fmap.get_root().html.add_child(folium.Element(braces))  # type: ignore[attr-defined]
@@ -430,30 +451,74 @@ def _link(path: str, text: str) -> str:
 
 
 def _said_tables(html: str) -> str:
-    """The index's English tables with their headers and fixed phrases in Chinese.
+    """The index's tables and sentences, built in English, said in Chinese.
 
-    Headers, headings and link words found in ``[index_terms]`` (``maps/words.toml``)
-    are said in Chinese and marked ``lang="zh-CN"``; the cells and sentences stay English.
+    Every text node goes through :func:`_say`; what no term or sentence of
+    ``maps/words.toml`` says (a stage's new sentence) stays English, marked ``lang="en"``.
     """
-    terms = {escape(k): v for k, v in section_words("index_terms", "zh").items() if k != "lang"}
 
-    def said(tag: str, text: str, tail: str = "") -> str:
-        head, sep, rest = text.partition(": ")
-        if text in terms:
-            return f'<{tag} lang="zh-CN">{escape(terms[text])}{tail}'
-        if sep and head in terms:  # "Matching: industrial counties"
-            words = f"{terms[head]}：{translate(rest, 'zh')}"
-            return f'<{tag} lang="zh-CN">{escape(words)}{tail}'
-        return f"<{tag}>{text}{tail}"
+    def node(m: re.Match) -> str:
+        raw = html_mod.unescape(m.group(2))
+        said = _say(raw.strip())
+        if _ENGLISH.search(said):
+            return f'>{m.group(1)}<span lang="en">{escape(raw.strip())}</span>{m.group(3)}<'
+        return f">{m.group(1)}{escape(said)}{m.group(3)}<"
 
-    html = re.sub(r"<th>([^<]*)</th>", lambda m: said("th", m.group(1), "</th>"), html)
-    html = re.sub(r"<h3>([^<]*?)( <small>|</h3>)",
-                  lambda m: said("h3", m.group(1), m.group(2)), html)  # fmt: skip
-    return html.replace(">linked view</a>", f' lang="zh-CN">{terms["linked view"]}</a>')
+    return re.sub(r">(\s*)([^<>]*?[A-Za-z][^<>]*?)(\s*)<", node, html)
 
 
-def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[str, str]:
-    """The Moran's I tables, and the Moran scatter plots (with their linked views)."""
+def sentence_html(text: str, lang: str) -> str:
+    """A stage's sentence as escaped HTML in ``lang``.
+
+    On a Chinese page, one that no word table says stays English, marked ``lang="en"``.
+    """
+    if lang != "zh":
+        return escape(text)
+    said = _say(text)
+    return f'<span lang="en">{escape(text)}</span>' if _ENGLISH.search(said) else escape(said)
+
+
+#: A run of three English words: a sentence (or phrase) no word table said.
+_ENGLISH = re.compile(r"(?<![\w.@/-])[a-z]+(?:[ ,;:'’()-]+[a-z]+){2,}(?![\w.@/-])")
+
+
+def _say(text: str) -> str:
+    """A phrase or sentence of a run's index in Chinese; data and identifiers as they are.
+
+    In order: a term of ``[index_terms]`` ("ran", "crosswalk"), "term: rest", a sentence
+    of ``[sentences]`` (its ``t_`` groups said in turn), "(...)", an identifier
+    (``knn:6``, ``tables/``), else the map words' terms (:func:`translate`).
+    """
+    terms = section_words("index_terms", "zh")
+    if text in terms:
+        return terms[text]
+    head, sep, rest = text.partition(": ")
+    if sep and head in terms:
+        return f"{terms[head]}：{_say(rest)}"
+    for pattern, template in sentence_rules():
+        if m := pattern.fullmatch(text):
+            groups = {k: _say(v) if k.startswith("t_") else v
+                      for k, v in m.groupdict(default="").items()}  # fmt: skip
+            return template.format(**groups)
+    if text.startswith("(") and text.endswith(")"):
+        return f"（{_say(text[1:-1])}）"
+    parts = re.split(r"(?<=\.) (?=[A-Z])", text)  # sentences in a row: each said alone
+    if len(parts) > 1:
+        return "".join(_say(part) for part in parts)
+    if "; " in text:  # a list of items ("tier 2: 0.4 km at bearing 146°; tier 3: ...")
+        return "；".join(_say(part) for part in text.split("; "))
+    if re.fullmatch(r"[\w./:*-]+", text):
+        return text
+    return translate(text, "zh")
+
+
+def _autocorrelation(
+    summary: dict[str, Any], linked: dict[str, str], said: dict[str, str]
+) -> tuple[str, str]:
+    """The Moran's I tables, and the Moran scatter plots (with their linked views).
+
+    ``said``: the ``[maps]`` words of the page's language (captions, link words).
+    """
     auto = summary.get("autocorrelation", {})
     classes = list(LISA_COLOURS)
     rows, scatters = [], []
@@ -462,22 +527,24 @@ def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[s
             continue
         spec, view = res["default_weights"], linked.get(name)
         mi, counts = res["moran_i"][spec], res.get("lisa_counts", {})
-        explore = _link("maps/" + view, "linked view") if view else ""
+        explore = _link("maps/" + view, escape(said["linked_view"])) if view else ""
         rows.append([
             escape(res.get("label", name)), escape(spec), _num(mi["value"]),
             escape(fmt_p(mi["p_norm"])), escape(fmt_p(mi["p_sim"])),
             *(_num(counts.get(c, 0)) for c in classes), explore,
         ])  # fmt: skip
         png = f"figures/moran_scatter_{name}.png"
+        label = translate(res.get("label", name), said["lang"])
         if png in (summary.get("files") or [png]):
             scatters.append(
                 f"<figure><a href='{href(png)}'><img src='{href(png)}' width='520' "
-                f"alt='Moran scatter plot, {escape(name)}'></a><figcaption>"
-                f"{escape(res.get('label', name))} ({escape(spec)} weights)"
+                f"alt='{escape(said['scatter_alt'].format(label=label))}'></a><figcaption>"
+                f"{escape(said['scatter'].format(label=label, weights=spec))}"
                 + (f" · {explore}" if view else "") + "</figcaption></figure>"
             )  # fmt: skip
     other = [
-        [escape(key.replace("_", " ")), _num(res["value"]), escape(fmt_p(res["p_sim"]))]
+        [escape(res.get("label") or key.replace("_", " ")), _num(res["value"]),
+         escape(fmt_p(res["p_sim"]))]
         for key, res in auto.items()
         if isinstance(res, dict) and "value" in res and "p_sim" in res
     ]
@@ -488,20 +555,25 @@ def _autocorrelation(summary: dict[str, Any], linked: dict[str, str]) -> tuple[s
     return tables, "".join(scatters)
 
 
-def _map_rows(summary: dict[str, Any], maps_written: dict[str, int], linked: dict) -> list:
-    """The rows of the maps table: the map pages, then the linked views."""
+def _map_rows(
+    summary: dict[str, Any], maps_written: dict[str, int], linked: dict, said: dict[str, str]
+) -> list:
+    """The rows of the maps table: the map pages, then the linked views (``said``: [maps])."""
+    auto = summary.get("autocorrelation", {})
+    labels = {k: translate(r.get("label", k), said["lang"]) for k, r in auto.items()
+              if isinstance(r, dict)}  # fmt: skip
+    values = {f"values_{k}.html": said["values_of"].format(label=v) for k, v in labels.items()}
+
+    def shows(n: str) -> str:
+        return said[n.removesuffix(".html")] if n in MAP_DESCRIPTIONS else values.get(n, "")
+
     rows = [
-        [_link("maps/" + n, escape(n)), escape(MAP_DESCRIPTIONS.get(n, "")),
-         f"{size / 1e6:.1f} MB"]
+        [_link("maps/" + n, escape(n)), escape(shows(n)), f"{size / 1e6:.1f} MB"]
         for n, size in maps_written.items()
         if n not in linked.values()
     ]  # fmt: skip
-    auto = summary.get("autocorrelation", {})
-    labels = {k: r.get("label", k) for k, r in auto.items() if isinstance(r, dict)}
     return rows + [
-        [_link("maps/" + f, escape(f)),
-         f"linked LISA view of {escape(labels.get(k, k))}: Moran scatter, cluster and "
-         "significance maps; hover, click or brush to link them",
+        [_link("maps/" + f, escape(f)), escape(said["linked"].format(label=labels.get(k, k))),
          f"{maps_written.get(f, 0) / 1e6:.1f} MB"]
         for k, f in linked.items()
     ]  # fmt: skip
@@ -522,18 +594,25 @@ def finding_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in items if v]
 
 
-def _findings(summary: dict[str, Any]) -> str:
-    """What the index, divergence and dynamics stages found, in their own sentences."""
+def _findings(summary: dict[str, Any], lang: str = "en") -> str:
+    """What the index, divergence and dynamics stages found, their sentences in ``lang``."""
     items = finding_items(summary)
     if not items:
         return ""
-    rows = "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in items if v)
+    said = section_words("index", lang)
+    colon = "：" if said["lang"] == "zh" else ": "
+    rows = "".join(
+        f"<li><b>{escape(translate(k, lang))}</b>{colon}"
+        + (f"{said['not_shown']}{sentence_html(v[11:], lang)}" if v.startswith("Not shown: ")
+           else sentence_html(v, lang)) + "</li>"
+        for k, v in items if v
+    )  # fmt: skip
     groups = summary.get("divergence", {}).get("groups")
-    by = f"<p>Inequality is decomposed between groups: {escape(groups)}.</p>" if groups else ""
-    return f"<h2>Findings</h2>{by}<ul>{rows}</ul>"
+    by = f"<p>{said['p_groups']}{sentence_html(str(groups), lang)}</p>" if groups else ""
+    return f"<h2>{said['h_findings']}</h2>{by}<ul>{rows}</ul>"
 
 
-def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
+def _tiers_and_inputs(summary: dict[str, Any], lang: str = "en") -> tuple[str, str]:
     """The tiers' tables by region, and the inputs' (report check, matching, universes)."""
     regions = ("east", "central", "west", "northeast")
     tiers = ""
@@ -541,7 +620,8 @@ def _tiers_and_inputs(summary: dict[str, Any]) -> tuple[str, str]:
         rows = [[escape(k), *(_num(r.get(g, 0)) for g in regions)]
                 for k, r in t.get("by_region", {}).items()]  # fmt: skip
         tiers += (
-            f"<h3>{escape(name.replace('_', ' '))} <small>({escape(t.get('tiers', ''))})"
+            f"<h3>{escape(name.replace('_', ' '))} "
+            f"<small>({escape(translate(t.get('tiers', ''), lang))})"
             f"</small></h3>{_table(['tier', *regions], rows, 'num')}"
             f"<p>{escape(t.get('verdict', ''))}</p>"
         )
@@ -610,7 +690,6 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
     the tests' meanings are English (marked so on a Chinese page).
     """
     said = section_words("panel", lang)
-    en = ' lang="en"' if said["lang"] != "en" else ""
     blocks = []
     files = summary.get("files") or []
     for n, (key, res) in enumerate(summary.get("dynamics", {}).items()):
@@ -619,13 +698,13 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
         parts = [
             f"<h3>{escape(label)} <small>({escape(years[0])}–{escape(years[-1])}, "
             f"{said['units'].format(n=_num(res.get('units')))})</small></h3>"
-            f"<p{en}>{escape(_moran_line(res))}</p>"
+            f"<p>{sentence_html(_moran_line(res), lang)}</p>"
         ]
         if png in files:
             alt = escape(said["moran_alt"].format(label=label))
             parts.append(f"<figure><a href='{href(png)}'><img src='{href(png)}' width='640' "
                          f"alt=\"{alt}\"></a></figure>")  # fmt: skip
-        parts += [f"<p{en}>{escape(s)}</p>" for s in res.get("sentences", [])]
+        parts += [f"<p>{sentence_html(s, lang)}</p>" for s in res.get("sentences", [])]
         for chain in _CHAINS:
             rows = res.get("transitions", {}).get(chain, [])
             what = said[f"{chain}_what"].format(k=res.get("k", ""), label=label)
@@ -633,7 +712,7 @@ def panel_section(summary: dict[str, Any], lang: str = "en") -> str:
                          f"{_transition_html(rows, said)}")  # fmt: skip
         tests = [[escape(said.get(t["chain"], t["chain"].replace("_", " "))),
                   escape(t["statistic"]), _num(t["value"]), _num(t["dof"]),
-                  escape(fmt_p(t["p"])), f"<span{en}>{escape(t['meaning'])}</span>"]
+                  escape(fmt_p(t["p"])), sentence_html(t["meaning"], lang)]
                  for t in res.get("tests", [])]  # fmt: skip
         parts.append(f"<h4>{said['h_tests']}</h4>" + _table(said["tests_header"].split("|"),
                                                              tests, "num"))  # fmt: skip
@@ -669,8 +748,8 @@ def index_page(
         for r in summary.get("autocorrelation", {}).values()
         if isinstance(r, dict) and "adjust" in r
     )
-    auto_tables, scatters = _autocorrelation(summary, linked)
-    tier_blocks, inputs = _tiers_and_inputs(summary)
+    auto_tables, scatters = _autocorrelation(summary, linked, section_words("maps", lang))
+    tier_blocks, inputs = _tiers_and_inputs(summary, lang)
     clusters_ = summary.get("clusters", {})
     first_set = next((k for k, v in clusters_.items() if isinstance(v, dict) and "counts" in v), "")
     cl_table = _counts_table(clusters_.get(first_set, {}).get("counts", {}), "cluster", "units")
@@ -681,8 +760,7 @@ def index_page(
         for f in figures or []
     )
     w = section_words("index", lang)
-    english = (lambda html: f'<div lang="en">{_said_tables(html)}</div>' if html else "") if (
-        w["lang"] != "en") else (lambda html: html)  # the tables and sentences: English
+    english = _said_tables if w["lang"] == "zh" else (lambda html: html)  # built in English
     stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
     stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
     cl_section = (
@@ -700,12 +778,13 @@ def index_page(
         maps_are=string.Template(w["maps_are"]).substitute(
             assets=escape(w["cdn" if summary.get("maps", {}).get("cdn") else "offline"]))
         + (f"<br>{_link(ONEPAGE, w['onepage'])}" if ONEPAGE in summary.get("files", []) else ""),
-        maps=english(_table(["page", "shows", "size"], _map_rows(summary, maps_written, linked))),
+        maps=english(_table(["page", "shows", "size"],
+                            _map_rows(summary, maps_written, linked, section_words("maps", lang)))),
         auto_tables=english(auto_tables), scatters=english(scatters),
         thumbs=thumbs or f"<p>{w['no_figures']}</p>", clusters=cl_section,
         tiers=english(tier_blocks), inputs=english(inputs) or "<p>–</p>",
         stages=english(stages),
-        findings=english(_findings(summary)) + regression_section(summary, lang),
+        findings=_findings(summary, lang) + regression_section(summary, lang),
         panel=panel_section(summary, lang),
     )  # fmt: skip
     return check_page(page, "index page")
@@ -730,16 +809,15 @@ def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
     if not isinstance(reg, dict):
         return ""
     said = section_words("regression", lang)
-    en = ' lang="en"' if said["lang"] != "en" else ""
     t = reg.get("table") or {}
     table = _table(list(t.get("header", [])),
                    [[escape(c) for c in row] for row in t.get("rows", [])], "num")  # fmt: skip
     said_note = said["table_note"] if t.get("note") == _TABLE_NOTE else t.get("note")
     note = f"<p><small>{escape(said_note)}</small></p>" if said_note else ""
     guide = reg.get("guide") or ""
-    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: <span{en}>{escape(guide)}</span></p>"
-            if guide else f"<p{en}>{escape(reg.get('finding', ''))}</p>")  # fmt: skip
-    notes = "".join(f"<li{en}>{escape(n)}</li>" for n in reg.get("notes", []))
+    lead = (f"<p><b>{said['guide']}</b>{said['guide_of']}: {sentence_html(guide, lang)}</p>"
+            if guide else f"<p>{sentence_html(reg.get('finding', ''), lang)}</p>")  # fmt: skip
+    notes = "".join(f"<li>{sentence_html(n, lang)}</li>" for n in reg.get("notes", []))
     files = [str(f) for f in reg.get("files", [])]
     web = reg.get("web_maps") or {}
     maps = _table([said["page"], said["shows"]],
@@ -755,7 +833,7 @@ def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
     links = " · ".join(_link(f, escape(f)) for f in others)
     return (
         f"<h2>{said['h_regression']} <small>({escape(reg.get('model', ''))}; "
-        f"{escape(reg.get('rows', ''))})</small></h2>{lead}{table}{note}"
+        f"{sentence_html(str(reg.get('rows', '')), lang)})</small></h2>{lead}{table}{note}"
         + (f"<h3>{said['h_notes']}</h3><ul>{notes}</ul>" if notes else "")
         + (f"<h3>{said['h_web_maps']}</h3>{maps}" if maps else "")
         + (f"<h3>{said['h_figures']}</h3><div class='figs'>{thumbs}</div>" if thumbs else "")

@@ -23,6 +23,7 @@ from geotool.maps.figure import WORDS, Overlay, style, to_figure, validate
 from geotool.maps.pages import (
     JOIN_COLOURS,
     P_COLOURS,
+    STEP_COLOUR,
     cluster_colours,
     km_text,
     marked_points,
@@ -105,25 +106,34 @@ def _tier_map(
     labels, colours = _tiers(info, words)
     if shapes is not None:
         kwargs["overlays"] = _tier_overlays(shapes, words)
-        kwargs["legend_note"] = "\n".join(vector_lines(shapes, words["steps"], words["step"]))
+        kwargs["legend_note"] = "\n".join(vector_lines(shapes, words["steps"], words["step"],
+                                                     steps=words["step_heading"]))
     return _map(
         info["tier"], opts, colours=colours, labels=labels, missing_label=words["not_ranked"],
         legend_title=words["tiers"], **kwargs,
     )  # fmt: skip
 
 
-def vector_lines(shapes: gpd.GeoDataFrame, heading: str, step: str) -> list[str]:
+def vector_lines(
+    shapes: gpd.GeoDataFrame, heading: str, step: str, steps: str | None = None
+) -> list[str]:
     """The diffusion vectors of ``shapes`` as text: ``heading``, then one ``step`` each.
 
     ``step`` is formatted with ``a``, ``b`` (tiers), ``km`` (:func:`km_text`) and ``deg``; the
     numbers are the vectors table's (``tables/tiers_vectors_*.csv``), carried by shapes.
+    With ``steps`` (a heading), the steps between consecutive centres come first.
     """
-    vectors = shapes[shapes["kind"] == "vector"].sort_values("tier")
     first = shapes.loc[shapes["kind"] == "mean_centre", "tier"].min()
-    rows = [step.format(a=int(first), b=int(t), km=km_text(km), deg=deg)
-            for t, km, deg in zip(vectors["tier"], vectors["length_km"], vectors["bearing_deg"],
-                                  strict=True)]  # fmt: skip
-    return [heading, *rows] if rows else []
+    out = []
+    for kind, head in (("step", steps), ("vector", heading)):
+        lines = shapes[shapes["kind"] == kind].sort_values("tier")
+        if head is None or not len(lines):
+            continue
+        starts = lines["from"] if kind == "step" else [first] * len(lines)
+        out += [head, *(step.format(a=int(a), b=int(t), km=km_text(km), deg=deg)
+                        for a, t, km, deg in zip(starts, lines["tier"], lines["length_km"],
+                                                 lines["bearing_deg"], strict=True))]  # fmt: skip
+    return out
 
 
 _DASHES = ("solid", "dashed", "dashdot", "dotted")
@@ -136,9 +146,6 @@ def _tier_overlays(shapes: gpd.GeoDataFrame, words: Mapping[str, Any]) -> list[O
     ellipse has its own dash over a white halo; the centres' labels fan out on leader
     lines, so that close centres' do not overlap.
     """
-    import geopandas as gpd
-    import shapely
-
     tiers = sorted(int(t) for t in shapes["tier"].dropna().unique())
     palette = tier_palette(max(tiers, default=1))
     kind = shapes["kind"]
@@ -151,11 +158,10 @@ def _tier_overlays(shapes: gpd.GeoDataFrame, words: Mapping[str, Any]) -> list[O
                         {"color": palette[t], "linewidth": 1.3, "linestyle": dash,
                          "zorder": 4.1})]  # fmt: skip
     centres = shapes[kind == "mean_centre"].sort_values("tier")
-    path = gpd.GeoSeries([shapely.LineString(shapely.get_coordinates(centres.geometry))],
-                         crs=shapes.crs)  # fmt: skip
-    if len(centres) > 1:
-        out.append(Overlay(path, words["path"], {"color": "#555555", "linewidth": 0.6,
-                                                 "linestyle": "dotted", "zorder": 5}))  # fmt: skip
+    path = shapes[kind == "step"]  # the centres joined in order, as on the web page
+    if len(path):
+        out.append(Overlay(path, words["path"], {"color": STEP_COLOUR, "linewidth": 1.6,
+                                                 "arrow": True, "zorder": 5}))  # fmt: skip
     arrow = {"color": "#000000", "linewidth": 1.0, "arrow": True, "zorder": 6}
     out.append(Overlay(shapes[kind == "vector"], words["vector"], arrow))
     labelled = centres.assign(text=[str(int(t)) for t in centres["tier"]])
