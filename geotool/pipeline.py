@@ -978,17 +978,17 @@ def autocorr_command(
         s.setdefault("local_table", path)
 
 
-def tiers_command(
-    run: Run, *, method: str, k: int, on_table: Callable[[Any], Any] | None = None
-) -> None:
+def tiers_command(run: Run, *, method: str, k: int) -> None:
     """``geotool tiers`` of a user's table: its first value column's tiers, and their tests.
 
-    A table's tiers are never the report's cut points (``method="report"``: Ward's);
-    ``on_table`` sees the table once read.
+    A table's tiers are never the report's cut points (``method="report"``: Ward's).
     """
-    user = _user_table(run, on_table=on_table)
+    user = _user_table(run)
     ok, score, units = user.rows, user.value_cols[0], user.units
-    method = "ward" if method == "report" else method  # the report's are for its ranking
+    if method == "report":  # the report's cut points are for its rankings
+        log("a table's tiers: the report's cut points do not apply; Ward clustering instead "
+            "(choose with method=)")
+        method = "ward"
     year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
     table = tiers.from_scores(
         ok["adcode"], ok[score], method=method, k=k,

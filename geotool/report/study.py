@@ -11,7 +11,6 @@ report's rankings; on a user's table (no recipe) they hand over to :mod:`geotool
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from geotool import boundaries, clusters, pipeline, tiers
+from geotool._errors import InputError
 from geotool.analysis import Analysis, TierTable, Variable
 from geotool.report import figures, rankings
 from geotool.report.check import check_report, region_change
@@ -119,16 +119,26 @@ def _pair(ranking: str, ids: pd.Index) -> tuple[pd.Series, pd.Series]:
     return pair["score"].rename(f"{ranking}.score"), pair["member"].rename(f"{ranking}.member")
 
 
+def _counties_only(bivariate: str, table: Any) -> None:
+    """Refuse a ranking of counties as the bivariate variable of a table of other units."""
+    if table.level != "county":
+        msg = (
+            f"bivariate={bivariate!r} is a ranking of the report's counties, and data= holds "
+            f"{table.level} units; a study of your data pairs two of its columns (bivariate=A:B)."
+        )
+        raise InputError(msg)
+
+
 def autocorr_command(
-    run: pipeline.Run, *, ranking: str, variable: str, bivariate: str | None,
-    sensitivity: bool, on_table: Callable[[Any], Any] | None = None,
+    run: pipeline.Run, *, ranking: str, variable: str, bivariate: str | None, sensitivity: bool
 ) -> None:
     """``geotool autocorr`` of a ranking's ``variable`` (a user's table: its first column).
 
-    ``bivariate`` names another ranking (its score is the other variable); ``on_table``
-    sees the user's table once read, before any statistic.
+    ``bivariate`` names another ranking (its score is the other variable; a user's table
+    must then be of counties).
     """
     source = specs = None
+    on_table = partial(_counties_only, bivariate) if bivariate else None
     if run.study.recipe is not None:  # the report's published band for its rankings
         series = rankings.variable(ranking, variable)
         source = (series, series.index, ranking, boundaries.units()["name"])
@@ -139,16 +149,13 @@ def autocorr_command(
     )  # fmt: skip
 
 
-def tiers_command(
-    run: pipeline.Run, *, ranking: str, method: str, k: int,
-    on_table: Callable[[Any], Any] | None = None,
-) -> None:
+def tiers_command(run: pipeline.Run, *, ranking: str, method: str, k: int) -> None:
     """``geotool tiers``: a ranking's tiers (the report's cut points, or ``method``'s).
 
     A user's table (no recipe) is :func:`geotool.pipeline.tiers_command`'s.
     """
     if run.study.recipe is None:
-        pipeline.tiers_command(run, method=method, k=k, on_table=on_table)
+        pipeline.tiers_command(run, method=method, k=k)
         return
     if method == "report":
         table = rankings.tier_table(ranking)
