@@ -154,71 +154,26 @@ def _cmd_match(args: argparse.Namespace) -> int:
 
 
 def _cmd_autocorr(args: argparse.Namespace) -> int:
-    from geotool import autocorr
+    from geotool import autocorr, pipeline
 
     study = _study(args, adjust=autocorr.adjustment(args.adjust, fdr=args.fdr))
     r = _execute(study, "autocorr", "geotool autocorr", ranking=args.ranking,
                  variable=args.variable, bivariate=args.other_ranking,
                  sensitivity=args.sensitivity)  # fmt: skip
-    if args.sensitivity and args.json:
-        print(r["sensitivity"].to_json(orient="records", force_ascii=False, indent=1))
-    elif args.sensitivity:
+    if args.sensitivity:
         cols = ["weights", "statistic", "value", "expected", "z_norm", "p_norm", "p_sim"]
         with _pandas(max_rows=None, width=200, max_colwidth=70):
-            print(r["sensitivity"].round(4)[cols].to_string(index=False))
-    elif args.json:
-        _dump({
-            "global": r["global"], "join_counts": r["join_counts"],
-            "lisa_counts": r["lisa_counts"],
-            "local_geary_counts": r["local_geary"]["cluster"].value_counts().to_dict(),
-            "local_join_counts": {
-                case: frame[frame["significant"]][["name", "ljc", "p_sim"]].reset_index()
-                for case, frame in r["joins"].items()
-            },
-            **{k: r[k] for k in ("weights", "alpha", "adjust", "p_sided", "lisa_rule")},
-            "adjust_note": r["local"].attrs.get("adjust_note", ""),
-            "fdr": r["fdr"], "local_table": str(r["local_table"]),
-        })  # fmt: skip
-    else:
-        _print_autocorr(r, study, args.other_ranking)
-    return EXIT_OK
-
-
-def _print_autocorr(r: dict[str, Any], study: Study, other: str | None) -> None:
-    """``geotool autocorr``'s statistics, as text."""
-    values, rep = r["values"], r["weights"]
-    if values.attrs.get("high_means"):
-        print(f"{values.name}: {values.attrs['high_means']}")
-    print(
-        f"{r['label']}: {values.name}, {rep['units']} units, weights {rep['spec']} "
-        f"(neighbours mean {rep['mean_neighbours']}, min {rep['min_neighbours']}, max "
-        f"{rep['max_neighbours']}; {rep['islands']['count']} without neighbours -> "
-        f"{rep['islands']['rule']}; {rep['components']} components)"
-    )
-    cols = ["statistic", "value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"]
-    with _pandas(float_format="{:.4g}".format):
-        print(r["global"].reindex(columns=cols).to_string(index=False))
-        if r["join_counts"] is not None:
-            print(r["join_counts"][[*cols[:5], "p_sim"]].to_string(index=False))
-    print(
-        f"p_norm/p_rand two-sided; global p_sim one-sided (observed direction); local p_sim "
-        f"(LISA, Gi*, local Geary) {study.sided}; {study.permutations} permutations, seed "
-        f"{study.seed}\nLISA classes ({r['lisa_rule']}): {_counts(r['lisa_counts'])}\n"
-        f"local Geary classes at alpha {study.alpha}: "
-        + _counts(r["local_geary"]["cluster"].value_counts())
-    )
-    for case, frame in r["joins"].items():
-        hits = frame[frame["significant"]].sort_values(["p_sim", "ljc"], ascending=[True, False])
-        what = ("BB clusters (ranked among ranked)" if case == "BB"
-                else f"co-location clusters (CLC) with {other}")  # fmt: skip
-        print(
-            f"local join counts, {what}: {len(hits)} of {int(frame['p_sim'].notna().sum())} "
-            f"tested units at alpha {study.alpha} (one-sided upper p_sim): "
-            + ", ".join(
-                f"{n} ({j:g}, p {p:.4g})" for n, j, p in hits[["name", "ljc", "p_sim"]].to_numpy()
-            )
-        )
-    print(f"local table: {r['local_table']}")
+            print(r["sensitivity"].to_json(orient="records", force_ascii=False, indent=1)
+                  if args.json else r["sensitivity"].round(4)[cols].to_string(index=False))
+        return EXIT_OK
+    if not args.json:
+        print("\n".join(pipeline.autocorr_lines(r, study, args.other_ranking)))
+        return EXIT_OK
+    keys = ("global", "join_counts", "lisa_counts", "local_geary_counts", "weights", "alpha",
+            "adjust", "p_sided", "lisa_rule", "adjust_note", "fdr", "local_table")
+    joins = {case: frame[frame["significant"]][["name", "ljc", "p_sim"]].reset_index()
+             for case, frame in r["joins"].items()}  # fmt: skip
+    return _dump({k: r[k] for k in keys} | {"local_join_counts": joins})
 
 
 def _cmd_tiers(args: argparse.Namespace) -> int:

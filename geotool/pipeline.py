@@ -976,6 +976,43 @@ def autocorr_command(
         frame.insert(0, "name", names.reindex(frame.index).to_numpy())
         path = write(f"{stem}_{end}", frame)
         s.setdefault("local_table", path)
+    s["local_geary_counts"] = s["local_geary"]["cluster"].value_counts().to_dict()
+    s["adjust_note"] = s["local"].attrs.get("adjust_note", "")
+
+
+def autocorr_lines(s: dict[str, Any], study: Study, other: str | None) -> list[str]:
+    """``geotool autocorr``'s statistics (its stage's summary ``s``) as lines of text."""
+    values, rep = s["values"], s["weights"]
+    cols = ["statistic", "value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"]
+    with pd.option_context("display.float_format", "{:.4g}".format):
+        tables = [s["global"].reindex(columns=cols).to_string(index=False)]
+        if s["join_counts"] is not None:
+            tables.append(s["join_counts"][[*cols[:5], "p_sim"]].to_string(index=False))
+    high = values.attrs.get("high_means")
+    lines = [f"{values.name}: {high}"] if high else []
+    lines += [
+        f"{s['label']}: {values.name}, {rep['units']} units, weights {rep['spec']} (neighbours "
+        f"mean {rep['mean_neighbours']}, min {rep['min_neighbours']}, max {rep['max_neighbours']}; "
+        f"{rep['islands']['count']} without neighbours -> {rep['islands']['rule']}; "
+        f"{rep['components']} components)", *tables,
+        f"p_norm/p_rand two-sided; global p_sim one-sided (observed direction); local p_sim (LISA, "
+        f"Gi*, local Geary) {study.sided}; {study.permutations} permutations, seed {study.seed}",
+        f"LISA classes ({s['lisa_rule']}): {_counts(s['lisa_counts'])}",
+        f"local Geary classes at alpha {study.alpha}: {_counts(s['local_geary_counts'])}",
+    ]  # fmt: skip
+    for case, frame in s["joins"].items():
+        hits = frame[frame["significant"]].sort_values(["p_sim", "ljc"], ascending=[True, False])
+        what = "BB clusters (ranked among ranked)" if case == "BB" else (
+            f"co-location clusters (CLC) with {other}")  # fmt: skip
+        found = ", ".join(f"{n} ({j:g}, p {p:.4g})" for n, j, p in hits[["name", "ljc", "p_sim"]]
+                          .to_numpy())  # fmt: skip
+        lines.append(f"local join counts, {what}: {len(hits)} of {frame['p_sim'].notna().sum()} "
+                     f"tested units at alpha {study.alpha} (one-sided upper p_sim): {found}")
+    return [*lines, f"local table: {s['local_table']}"]
+
+
+def _counts(counts: dict[Any, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def tiers_command(run: Run, *, method: str, k: int) -> None:
