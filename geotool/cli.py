@@ -252,7 +252,6 @@ def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
     from geotool import pipeline
     from geotool.report import study as report
 
-    _verbosity(args)
     if args.file is not None and getattr(args, "data", None) is not None:
         msg = f"Pass the data as FILE or as --data, not both (got {args.file} and {args.data})."
         raise InputError(msg)
@@ -271,18 +270,9 @@ def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
     return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
 
 
-def _verbosity(args: argparse.Namespace) -> None:
-    """A command's own ``--quiet`` (warnings only) or ``--verbose`` (details too)."""
-    if getattr(args, "quiet_run", False):
-        logging.getLogger("geotool").setLevel(logging.WARNING)
-    elif getattr(args, "verbose_run", False):
-        logging.getLogger("geotool").setLevel(logging.DEBUG)
-
-
 def _cmd_regress(args: argparse.Namespace) -> int:
     from geotool import pipeline, regress_stage
 
-    _verbosity(args)
     if not args.model:
         raise InputError("--model is required: e.g. --model 'y ~ x1 + log(x2)'.")
     study = _study(args)
@@ -334,16 +324,6 @@ def _flag(*names: str, key: str = "", **options: Any) -> tuple[str, tuple[str, .
     return key or names[0].lstrip("-"), names, options
 
 
-class _Help(argparse.HelpFormatter):
-    """A subcommand's help: each option's line ends with its default, where it has one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        default = action.default
-        if default is None or default is False or default in ("", argparse.SUPPRESS):
-            return action.help
-        return f"{action.help}; default {default}"
-
-
 _RANKINGS = ["industrial_counties", "innovation_counties", "industrial_districts"]
 _CLASSES = ["ward", "jenks", "quantiles"]
 
@@ -354,8 +334,7 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("file", key="table", type=_path, help="the table: CSV (UTF-8 or GBK) or .xlsx"),
     _flag("file", key="study", nargs="?", type=_path, help="a study file (.toml), or your --data"),
     _flag("file", key="batch", type=_path, help="CSV or .xlsx: a unit column, value columns"),
-    _flag("file", key="index-data", type=_path, help="your table or geometry file (indicators)"),
-    _flag("file", key="regress-data", type=_path, help="your table or geometry file"),
+    _flag("file", key="data-file", type=_path, help="your table or geometry file"),
     _flag("--ranking", default=_RANKINGS[0], choices=_RANKINGS, help="the report's ranking"),
     _flag("--variable", default="score",
           help="member, score (101 - rank) or tier_strength (5 - tier): high means strong"),
@@ -377,8 +356,8 @@ _OPTIONS = {key: (names, options) for key, names, options in (
     _flag("--offline", action="store_true", help=argparse.SUPPRESS),
     _flag("--scheme", default="quantiles", choices=["quantiles", "fisherjenks", "equalinterval"],
           help="how values are classed"),
-    _flag("--quiet", dest="quiet_run", action="store_true", help="no progress"),
-    _flag("--verbose", dest="verbose_run", action="store_true",
+    _flag("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress"),
+    _flag("--verbose", action="store_true", default=argparse.SUPPRESS,
           help="details too: every unit without neighbours, each file written"),
     _flag("--variables", help="value columns, comma-separated (default: the numeric ones)"),
     _flag("--years", help="years, comma-separated (default: every year)"),
@@ -397,6 +376,8 @@ _GROUPS = {
     "geometry id-col datum layer crs geometry-encoding max-unmatched",
     "@perm": "permutations seed",
     "@index": "indicators direction dimension ahp normalise aggregate",
+    "@run": "out @perm title label lang quiet verbose @user weights islands sided groups figures "
+    "dpi",
 }
 
 #: Every subcommand: its name, help, options (keys of :data:`_OPTIONS`, or a study field's
@@ -409,27 +390,21 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("autocorr", "global and local spatial autocorrelation", "ranking variable data value-col "
      "@user weights islands sided @perm alpha adjust fdr other-ranking sensitivity json out",
      {"weights": "queen", "out": "outputs_autocorr", "flags": {"data": "--data"}}),
-    ("tiers", "tier composition, geography, diffusion and gradient",
-     "ranking data value-col @user tier-method tier-k @perm json out",
-     {"out": "outputs_tiers",
-      "flags": {"value_cols": "--score", "value_col": "--score", "method": "--method"}}),
+    ("tiers", "tier composition, geography, diffusion and gradient", "ranking data value-col "
+     "@user tier-method tier-k @perm json out", {"out": "outputs_tiers", "flags": {
+         "value_cols": "--score", "value_col": "--score", "method": "--method"}}),
     ("clusters", "city-cluster membership, counts, belts, radiation", "set ranking @perm json",
      {}),
     ("map", "write one interactive map as standalone HTML", "map-kind out cdn offline basemap set "
      "weights @perm data value-col @user scheme map-k title", {"out": "outputs/maps/map.html"}),
-    ("run", "a whole study (default: the bundled 2020 report): writes outputs/",
-     "study out @perm title label lang tiers k cdn offline basemap quiet verbose data value-col "
-     "@user all-numeric bivariate transform per smooth scale weights set adjust islands sided "
-     "figures dpi classes @index index-method groups raster model kind method regimes",
-     {}),
-    ("index", "a composite index of indicators, ranked, tiered, tested and mapped",
-     "index-data index-method @index out @perm title label lang tiers k cdn basemap "
-     "quiet verbose @user weights islands sided groups figures dpi",
+    ("run", "a whole study (default: the bundled 2020 report): writes outputs/", "study @run "
+     "tiers k cdn offline basemap data value-col all-numeric bivariate transform per smooth "
+     "scale set adjust classes @index index-method raster model kind method regimes", {}),
+    ("index", "a composite index of indicators, ranked, tiered, tested and mapped", "data-file "
+     "index-method @index @run tiers k cdn basemap",
      {"out": "outputs_index", "flags": {"index_method": "--method"}}),
     ("regress", "a spatial regression: OLS with GeoDa's diagnostics, lag/error, SLX, Durbin, "
-     "GWR", "regress-data model kind method regimes out @perm title label lang "
-     "@user weights islands sided alpha groups figures dpi quiet verbose",
-     {"out": "outputs_regress"}),
+     "GWR", "data-file model kind method regimes @run alpha", {"out": "outputs_regress"}),
     ("batch", "many analyses (variables x years x weights x statistics), on dask",
      "batch id-col year-col variables years weights statistics layer-of @perm alpha "
      "rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
@@ -440,44 +415,29 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
 @cache
 def _fields() -> dict[str, dataclasses.Field]:
     """The study fields that have an option, by its name (``value-col``, ``set``, ``k``)."""
-    return {
-        f.metadata.get("flag") or f.name.replace("_", "-"): f
-        for f in dataclasses.fields(Study) if f.metadata.get("help")
-    }  # fmt: skip
-
-
-def _spelt(name: str) -> str:
-    return ("-" if len(name) == 1 else "--") + name
-
-
-class _Spelling(dict):
-    """A study field's option as this command spells it (for ``{field}`` in a help)."""
-
-    def __missing__(self, name: str) -> str:
-        return next(_spelt(key) for key, f in _fields().items() if f.name == name)
+    return {f.metadata.get("flag") or f.name.replace("_", "-"): f
+            for f in dataclasses.fields(Study) if f.metadata.get("help")}  # fmt: skip
 
 
 def _study_option(key: str, own: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """A study field's option: spelling, type and choices from the field, help with its default."""
-    f, spelling = _fields()[key], _Spelling(own.get("flags", {}))
-    meta, kind = f.metadata, str(f.type)
+    """A study field's option: its spelling, type, choices and help (and default) as the field's."""
+    f, spelt = _fields()[key], _flags() | {"data": "--data"} | own.get("flags", {})
+    meta, kind, flag = f.metadata, str(f.type), spelt[f.name]
     shown = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     hidden = f.name in own or shown is None or shown is False or shown in ((), {})
-    tail = "" if hidden else f"; default {shown}"
-    help_ = meta["help"].format_map(spelling) + tail
+    help_ = meta["help"].format_map(spelt) + ("" if hidden else f"; default {shown}")
     options: dict[str, Any] = {"dest": f.name, "default": own.get(f.name), "help": help_}
     if kind == "bool":
-        return [spelling[f.name]], options | {"action": "store_true"}
+        return [flag], options | {"action": "store_true"}
     if meta["many"]:
         options["action"] = "append"
-    elif kind.startswith(("int", "float")):
-        options["type"] = int if kind.startswith("int") else float
+    elif kind in ("int", "float"):
+        options["type"] = int if kind == "int" else float
     elif "Path" in kind:
         options["type"] = _path
-    flag = spelling[f.name]
     if meta["choices"]:
         return [flag], options | {"choices": meta["choices"]}
-    metavar = meta["metavar"] or flag.lstrip("-").replace("-", "_").upper()
+    metavar = meta["metavar"] or flag.strip("-").replace("-", "_").upper()
     return [flag], options | {"metavar": metavar}
 
 
@@ -495,15 +455,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     for name, text, keys, own in _SUBCOMMANDS:
         command, _, action = name.partition(" ")
-        p = sub.add_parser(command, help=text, formatter_class=_Help)
+        p = sub.add_parser(command, help=text)
         if action:  # boundaries info
             p = p.add_subparsers(dest="action", required=True).add_parser(
-                action, help="counts, vintage, datum, islands", formatter_class=_Help)
-        for key in " ".join(_GROUPS.get(k, k) for k in keys.split()).split():
+                action, help="counts, vintage, datum, islands")
+        while "@" in keys:  # groups, in groups
+            keys = " ".join(_GROUPS.get(k, k) for k in keys.split())
+        for key in keys.split():
             names, options = _OPTIONS[key] if key in _OPTIONS else _study_option(key, own)
-            if key == "sided":
-                options["type"] = _sided
-            p.add_argument(*names, **options)
+            if options.get("default") not in (None, False, argparse.SUPPRESS):  # each default
+                options = options | {"help": f"{options['help']}; default {options['default']}"}
+            p.add_argument(*names, **options, **({"type": _sided} if key == "sided" else {}))
         p.set_defaults(flags=own.get("flags", {}))  # flags this command names otherwise
     return top
 
@@ -521,7 +483,8 @@ def _flags() -> dict[str, str]:
         if names[0].startswith("-") and "dest" not in options
         and names[0] not in ("--json", "--ranking", "--sensitivity", "--method")
     }  # fmt: skip
-    fields = {f.name: _spelt(key) for key, f in _fields().items() if f.name != "data"}
+    fields = {f.name: ("-" if len(key) == 1 else "--") + key
+              for key, f in _fields().items() if f.name != "data"}  # fmt: skip
     extra = {"value_col": "--value-col", "report_path": "the match report (named after --out)"}
     return own | fields | extra
 
