@@ -24,18 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from geotool._errors import GeotoolError, InputError
+from geotool._log import console
 from geotool._text import short
 from geotool.study import Study
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
-
-#: Study fields that are a run's options; the others describe a user's data.
-_RUN_FIELDS = (
-    "out", "seed", "permutations", "title", "lang", "weights", "islands", "adjust", "sided",
-    "alpha", "dpi", "cdn", "basemap", "k", "figures", "cluster_set", "labels",
-    "model", "model_kind", "model_method", "model_regimes", "value_classes",
-)  # fmt: skip
-
 
 def _say(*lines: str) -> None:
     """Lines for the person at the terminal: stderr, stdout is the command's output."""
@@ -67,11 +60,7 @@ def _counts(counts: Any) -> str:
 
 
 def _study(args: argparse.Namespace, **fields: Any) -> Study:
-    """The one :class:`geotool.study.Study` a command's flags describe; ``fields`` win.
-
-    A study file (``run FILE.toml``) or the bundled report (no ``--data``) takes the
-    run's options only; a user's data takes the data flags too.
-    """
+    """The one :class:`geotool.study.Study` a command's flags describe; ``fields`` win."""
     from geotool.report import study as report
 
     given = {
@@ -81,23 +70,14 @@ def _study(args: argparse.Namespace, **fields: Any) -> Study:
     }  # fmt: skip
     file = getattr(args, "file", None)
     toml = file if args.command == "run" and file and file.suffix.lower() == ".toml" else None
-    data = given.pop("data", None) or (None if toml else file)
-    if data is not None:
-        return Study(data=data, **given | fields)
-    if given.get("raster") is not None:  # a grid alone, with the run's options
-        return Study(**{k: v for k, v in given.items() if k in (*_RUN_FIELDS, "raster")} | fields)
-    given = {k: v for k, v in given.items() if k in _RUN_FIELDS}
-    return Study.from_file(toml, **given | fields) if toml else report.study(**given | fields)
+    given["data"] = given.get("data") or (None if toml else file)
+    return report.study_of(given | fields, study_file=toml)
 
 
 def _execute(study: Study, stage: str, owner: str = "", **options: Any) -> dict[str, Any]:
-    """Run one command stage on the study (the report's, or a generic one); its summary."""
-    from geotool import pipeline
     from geotool.report import study as report
 
-    where = pipeline if stage in ("match", "batch") else report
-    step = pipeline.Stage(stage, partial(getattr(where, f"{stage}_command"), **options))
-    return pipeline.run(study, analysis=None, stages=(step,), owner=owner, index=False)
+    return report.command(study, stage, owner, **options)
 
 
 def _output_file(args: argparse.Namespace, owner: str, inputs: list[Any]) -> tuple[Path, Any]:
@@ -177,26 +157,18 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
 
 
 def _cmd_tiers(args: argparse.Namespace) -> int:
+    from geotool import pipeline
+
     study = _study(args, out=args.out if args.data is not None else None)
     r = _execute(study, "tiers", "geotool tiers", ranking=args.ranking, method=args.method,
                  k=args.classes)  # fmt: skip
-    method, result = r["method"], r["tiers"]
+    result = r["tiers"]
     if args.json:
-        payload = {k: v for k, v in result.items() if k not in ("shapes", "mobility")}
+        payload = {k: v for k, v in result.items() if k != "shapes"}
         if "mobility" in result:
             payload["mobility"] = {k: v.to_dict() for k, v in result["mobility"].items()}
         return _dump(payload)
-    head = f"{r['label']}: tiers by {method}" + (f", k={args.classes}" * (method != "report"))
-    _sections(head, [
-        ("composition by region", result.get("composition")),
-        ("geography per tier", result["geography"]),
-        ("diffusion vectors (from tier 1's mean centre)",
-         result["vectors"][["from", "to", "bearing_deg", "length_km"]]),
-        ("gradient test (two-sided permutation p)", result["gradient"]),
-        ("change on 2019", result.get("region_change")),
-        ("tier centres by year", result.get("yearly_centres")),
-        *((f"mobility {k}", m) for k, m in result.get("mobility", {}).items()),
-    ], max_columns=30)  # fmt: skip
+    _sections(*pipeline.tiers_sections(r, args.classes), max_columns=30)
     print("\n" + result["verdict"])
     return EXIT_OK
 
@@ -212,29 +184,14 @@ def _sections(head: str, sections: list[tuple[str, Any]], **display: Any) -> Non
 
 
 def _cmd_clusters(args: argparse.Namespace) -> int:
+    from geotool.report import study as report
+
     r = _execute(_study(args, out=None), "clusters", ranking=args.ranking)
-    name, other, checked = r["set"], r["other"], r["geometry_check"]
-    if args.json:
-        return _dump({
-            "set": name, "geometry_check": checked, "counts": r["counts"],
-            f"changes_vs_{other}": r["changes"], "belts": r["belts"],
-            "radiation": r["radiation"], "overlaps": r["overlaps"],
-        })  # fmt: skip
-    _sections(
-        f"definition set {name}: code and geometry membership agree for "
-        f"{sum(checked.values())} memberships in {len(checked)} definitions",
-        [
-            (f"{args.ranking} by primary cluster",
-             r["counts"][["cluster_zh", "definition", "count", "units"]]),
-            (f"units whose cluster differs under {other}", r["changes"]),
-            ("industrial belts (contiguous ranked units), largest first", r["belts"].head(8)),
-            ("radiation: rank against km to the nearest core (Spearman, two-sided permutation "
-             "p)", r["radiation"].drop(columns=["seed"])),
-            ("overlapping definitions", r["overlaps"][["a", "b", "shared"]]),
-        ],
-        max_colwidth=80,
-    )  # fmt: skip
-    return EXIT_OK
+    if not args.json:
+        _sections(*report.clusters_sections(r, args.ranking), max_colwidth=80)
+        return EXIT_OK
+    keys = ("set", "geometry_check", "counts", "changes", "belts", "radiation", "overlaps")
+    return _dump({("changes_vs_" + r["other"] if k == "changes" else k): r[k] for k in keys})
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
@@ -249,7 +206,6 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
     """``geotool run`` (and ``geotool index``, a run whose variable is a composite index)."""
-    from geotool import pipeline
     from geotool.report import study as report
 
     if args.file is not None and getattr(args, "data", None) is not None:
@@ -257,16 +213,9 @@ def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
         raise InputError(msg)
     study = _study(args)
     assert study.out is not None  # a run writes a folder
-    if study.raster is not None:  # a grid: LISA on its cells (geotool.raster_stages)
-        from geotool import raster_stages
-
-        summary = raster_stages.run(study)
-        lines = raster_stages.headline(summary)
-        _say(f"wrote {len(summary['files'])} files to {study.out}", *lines)
-        return EXIT_OK
-    summary = report.run(study) if study.recipe is not None else pipeline.run(study, owner=owner)
-    _say(f"wrote {len(summary['files'])} files to {study.out} (open {study.out / 'index.html'})",
-         *pipeline.headline(summary))  # fmt: skip
+    summary, lines = report.run_study(study, owner)
+    where = "" if study.raster else f" (open {study.out / 'index.html'})"
+    _say(f"wrote {len(summary['files'])} files to {study.out}{where}", *lines)
     return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
 
 
@@ -453,19 +402,20 @@ def _parser() -> argparse.ArgumentParser:
     top.add_argument("--debug", action="store_true", help="show the traceback of a crash")
     top.set_defaults(flags={})
     sub = top.add_subparsers(dest="command", required=True)
-    for name, text, keys, own in _SUBCOMMANDS:
+    for name, text, listed, own in _SUBCOMMANDS:
         command, _, action = name.partition(" ")
         p = sub.add_parser(command, help=text)
         if action:  # boundaries info
             p = p.add_subparsers(dest="action", required=True).add_parser(
                 action, help="counts, vintage, datum, islands")
+        keys = listed
         while "@" in keys:  # groups, in groups
             keys = " ".join(_GROUPS.get(k, k) for k in keys.split())
         for key in keys.split():
             names, options = _OPTIONS[key] if key in _OPTIONS else _study_option(key, own)
             if options.get("default") not in (None, False, argparse.SUPPRESS):  # each default
                 options = options | {"help": f"{options['help']}; default {options['default']}"}
-            p.add_argument(*names, **options, **({"type": _sided} if key == "sided" else {}))
+            p.add_argument(*names, **options | ({"type": _sided} if key == "sided" else {}))
         p.set_defaults(flags=own.get("flags", {}))  # flags this command names otherwise
     return top
 
@@ -536,33 +486,11 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }  # fmt: skip
 
 
-def _spell(overrides: dict[str, str], record: logging.LogRecord) -> bool:
-    """A log filter: the library's parameters in the line spelled as this command's flags."""
-    record.msg, record.args = _as_flags(record.getMessage(), overrides), None
-    return True
-
-
-def _not_progress(record: logging.LogRecord) -> bool:
-    """Drop progress lines (``record.progress``) where nobody watches a terminal."""
-    return not getattr(record, "progress", False)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``geotool`` console command."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        format="geotool: %(message)s", level=logging.WARNING if args.quiet else logging.INFO
-    )
-    # geotool's details with -v, not every library's debugging; a command's own flags after
-    logging.getLogger("geotool").setLevel(
-        logging.DEBUG if args.verbose and not args.quiet else logging.NOTSET
-    )
-    for handler in logging.getLogger().handlers:
-        # only the plain stderr handler basicConfig made, never a host's (pytest, an app)
-        if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
-            handler.addFilter(partial(_spell, args.flags))  # warnings name flags, as errors do
-            if not sys.stderr.isatty():  # progress lines are for people watching a terminal
-                handler.addFilter(_not_progress)
+    spelt = partial(_as_flags, overrides=args.flags)  # warnings name flags, as errors do
+    console(quiet=args.quiet, verbose=args.verbose, respell=spelt)
     alone = getattr(args, "data", None) is None and getattr(args, "file", None) is None
     if alone and getattr(args, "geometry", None) is not None:  # its attributes are the data
         args.data, args.geometry = args.geometry, None

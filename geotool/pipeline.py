@@ -1011,6 +1011,21 @@ def autocorr_lines(s: dict[str, Any], study: Study, other: str | None) -> list[s
     return [*lines, f"local table: {s['local_table']}"]
 
 
+def tiers_sections(s: dict[str, Any], k: int) -> tuple[str, list[tuple[str, Any]]]:
+    """``geotool tiers``' headline and titled tables (its stage's summary ``s``)."""
+    result, method = s["tiers"], s["method"]
+    return f"{s['label']}: tiers by {method}" + (f", k={k}" * (method != "report")), [
+        ("composition by region", result.get("composition")),
+        ("geography per tier", result["geography"]),
+        ("diffusion vectors (from tier 1's mean centre)",
+         result["vectors"][["from", "to", "bearing_deg", "length_km"]]),
+        ("gradient test (two-sided permutation p)", result["gradient"]),
+        ("change on 2019", result.get("region_change")),
+        ("tier centres by year", result.get("yearly_centres")),
+        *((f"mobility {k}", m) for k, m in result.get("mobility", {}).items()),
+    ]  # fmt: skip
+
+
 def _counts(counts: dict[Any, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items())
 
