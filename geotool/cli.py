@@ -1,11 +1,9 @@
 """The ``geotool`` command: a thin shell over the library.
 
 Each command builds one :class:`geotool.study.Study` from its flags (:func:`_study`), runs
-it through :func:`geotool.pipeline.run` and formats what comes back. A study field's
-option (name, help, choices, default) is the field's own (:func:`_study_option`); the
-table here holds only the commands' own options. Exit status: 0 success, 1 a check failed
-(``check-report`` mismatch), 2 bad input (one line on stderr naming the problem and the
-fix, no traceback).
+it through :func:`geotool.pipeline.run` and formats what comes back; a study field's
+option is the field's own (:func:`_study_option`). Exit status: 0 success, 1 a check
+failed (``check-report`` mismatch), 2 bad input (one line naming the flag and the fix).
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from geotool._text import short
 from geotool.study import Study
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
 
 def _say(*lines: str) -> None:
     """Lines for the person at the terminal: stderr, stdout is the command's output."""
@@ -45,39 +43,26 @@ def _pandas(**display: Any) -> Any:
 
 def _dump(payload: Any) -> int:
     """``payload`` as JSON on stdout: a frame as a list of records, anything else as text."""
-
-    def records(value: Any) -> Any:
-        if hasattr(value, "to_json"):
-            return json.loads(value.to_json(orient="records", force_ascii=False))
-        return str(value)
-
-    print(json.dumps(payload, ensure_ascii=False, indent=1, default=records))
+    print(json.dumps(payload, ensure_ascii=False, indent=1, default=lambda v: json.loads(
+        v.to_json(orient="records", force_ascii=False)) if hasattr(v, "to_json") else str(v)))
     return EXIT_OK
 
 
-def _counts(counts: Any) -> str:
-    return ", ".join(f"{k} {v}" for k, v in counts.items())
+def _report() -> Any:
+    """:mod:`geotool.report.study`, imported when a command runs (``--help`` stays quick)."""
+    from geotool.report import study
+
+    return study
 
 
 def _study(args: argparse.Namespace, **fields: Any) -> Study:
     """The one :class:`geotool.study.Study` a command's flags describe; ``fields`` win."""
-    from geotool.report import study as report
-
-    given = {
-        f.name: value for f in dataclasses.fields(Study)
-        if (value := getattr(args, f.name, None)) is not None and value is not False
-        and value != ""
-    }  # fmt: skip
+    given = {f.name: v for f in dataclasses.fields(Study)
+             if (v := getattr(args, f.name, None)) is not None and v is not False and v != ""}
     file = getattr(args, "file", None)
     toml = file if args.command == "run" and file and file.suffix.lower() == ".toml" else None
     given["data"] = given.get("data") or (None if toml else file)
-    return report.study_of(given | fields, study_file=toml)
-
-
-def _execute(study: Study, stage: str, owner: str = "", **options: Any) -> dict[str, Any]:
-    from geotool.report import study as report
-
-    return report.command(study, stage, owner, **options)
+    return _report().study_of(given | fields, study_file=toml)
 
 
 def _output_file(args: argparse.Namespace, owner: str, inputs: list[Any]) -> tuple[Path, Any]:
@@ -90,9 +75,7 @@ def _output_file(args: argparse.Namespace, owner: str, inputs: list[Any]) -> tup
 
 
 def _cmd_check_report(args: argparse.Namespace) -> int:
-    from geotool.report import study as report
-
-    table = report.run(_study(args, out=None), check_only=True)["check_report"]["table"]
+    table = _report().run(_study(args, out=None), check_only=True)["check_report"]["table"]
     failed = int((table["status"] == "mismatch").sum())
     if args.json:
         _dump({"ok": failed == 0, "figures": table})
@@ -100,12 +83,12 @@ def _cmd_check_report(args: argparse.Namespace) -> int:
         with _pandas(max_rows=None, width=200, max_colwidth=70):
             print(table[["figure", "key", "stated", "computed", "status", "note"]].to_string(
                 index=False))  # fmt: skip
-        counts = table["status"].value_counts().to_dict()
-        print(f"\n{len(table)} figures: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        counts = table["status"].value_counts().items()
+        print(f"\n{len(table)} figures: " + ", ".join(f"{v} {k}" for k, v in counts))
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _cmd_boundaries_info(args: argparse.Namespace) -> int:
+def _cmd_boundaries(args: argparse.Namespace) -> int:
     from geotool.boundaries import info
 
     d = info()
@@ -116,8 +99,8 @@ def _cmd_boundaries_info(args: argparse.Namespace) -> int:
         f"source      {d['source']} ({d['upstream']}), vintage {d['vintage']}",
         f"datum       {d['datum']}",
         *([f"codes       official instead of the source's: {fixes}"] if fixes else []),
-        f"units       {_counts(d['counts'])}",
-        f"unit types  {_counts(d['unit_types'])}",
+        "units       " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()),
+        "unit types  " + ", ".join(f"{k} {v}" for k, v in d["unit_types"].items()),
         f"simplified  coverage, {d['simplify_tolerance_m']:g} m; neighbour sets "
         + ", ".join(f"{k}={v}" for k, v in d["neighbour_check"].items()),
         f"components  {d['components']} (sizes {d['component_sizes']})",
@@ -129,7 +112,7 @@ def _cmd_boundaries_info(args: argparse.Namespace) -> int:
 
 def _cmd_match(args: argparse.Namespace) -> int:
     out, target = _output_file(args, "geotool match", [args.file])
-    _execute(_study(args, out=None), "match", out=out, target=target, say=_say)
+    _report().command(_study(args, out=None), "match", out=out, target=target, say=_say)
     return EXIT_OK
 
 
@@ -137,7 +120,7 @@ def _cmd_autocorr(args: argparse.Namespace) -> int:
     from geotool import autocorr, pipeline
 
     study = _study(args, adjust=autocorr.adjustment(args.adjust, fdr=args.fdr))
-    r = _execute(study, "autocorr", "geotool autocorr", ranking=args.ranking,
+    r = _report().command(study, "autocorr", "geotool autocorr", ranking=args.ranking,
                  variable=args.variable, bivariate=args.other_ranking,
                  sensitivity=args.sensitivity)  # fmt: skip
     if args.sensitivity:
@@ -160,7 +143,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     from geotool import pipeline
 
     study = _study(args, out=args.out if args.data is not None else None)
-    r = _execute(study, "tiers", "geotool tiers", ranking=args.ranking, method=args.method,
+    r = _report().command(study, "tiers", "geotool tiers", ranking=args.ranking, method=args.method,
                  k=args.classes)  # fmt: skip
     result = r["tiers"]
     if args.json:
@@ -184,11 +167,9 @@ def _sections(head: str, sections: list[tuple[str, Any]], **display: Any) -> Non
 
 
 def _cmd_clusters(args: argparse.Namespace) -> int:
-    from geotool.report import study as report
-
-    r = _execute(_study(args, out=None), "clusters", ranking=args.ranking)
+    r = _report().command(_study(args, out=None), "clusters", ranking=args.ranking)
     if not args.json:
-        _sections(*report.clusters_sections(r, args.ranking), max_colwidth=80)
+        _sections(*_report().clusters_sections(r, args.ranking), max_colwidth=80)
         return EXIT_OK
     keys = ("set", "geometry_check", "counts", "changes", "belts", "radiation", "overlaps")
     return _dump({("changes_vs_" + r["other"] if k == "changes" else k): r[k] for k in keys})
@@ -197,7 +178,7 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
 def _cmd_map(args: argparse.Namespace) -> int:
     out, _ = _output_file(args, "geotool map", [args.data] if args.data else [])
     study = _study(args, out=None)
-    r = _execute(study, "map", kind=args.kind, out=out, scheme=args.scheme, k=args.classes,
+    r = _report().command(study, "map", kind=args.kind, out=out, scheme=args.scheme, k=args.classes,
                  offline=args.offline)  # fmt: skip
     how = "Leaflet from the CDN" if study.cdn else "self-contained"
     _say(f"wrote {out} ({r['bytes'] / 1e6:.2f} MB, {how})")
@@ -206,17 +187,18 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace, owner: str = "geotool run") -> int:
     """``geotool run`` (and ``geotool index``, a run whose variable is a composite index)."""
-    from geotool.report import study as report
-
     if args.file is not None and getattr(args, "data", None) is not None:
         msg = f"Pass the data as FILE or as --data, not both (got {args.file} and {args.data})."
         raise InputError(msg)
     study = _study(args)
     assert study.out is not None  # a run writes a folder
-    summary, lines = report.run_study(study, owner)
+    summary, lines = _report().run_study(study, owner)
     where = "" if study.raster else f" (open {study.out / 'index.html'})"
     _say(f"wrote {len(summary['files'])} files to {study.out}{where}", *lines)
     return EXIT_OK if summary.get("check_report", {}).get("ok", True) else EXIT_FAILED
+
+
+_cmd_index = partial(_cmd_run, owner="geotool index")
 
 
 def _cmd_regress(args: argparse.Namespace) -> int:
@@ -226,10 +208,9 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         raise InputError("--model is required: e.g. --model 'y ~ x1 + log(x2)'.")
     study = _study(args)
     assert study.out is not None  # a run writes a folder
-    stage = pipeline.Stage("regression", regress_stage.regression_stage, regress_stage.no_model)
-    index = pipeline.Stage("index", regress_stage.regression_index)
-    found = pipeline.run(study, stages=(stage, index), owner="geotool regress",
-                         index=False)["regression"]  # fmt: skip
+    stages = (*(s for s in pipeline.STAGES if s.name == "regression"),
+              pipeline.Stage("index", regress_stage.regression_index))  # fmt: skip
+    found = pipeline.run(study, stages=stages, owner="geotool regress", index=False)["regression"]
     print((study.out / "regression.md").read_text(encoding="utf-8"))
     _say(f"wrote index.html, regression.md, .html, .tex, tables/regression_*.csv, figures/ "
          f"and maps/ to {study.out}",
@@ -238,22 +219,17 @@ def _cmd_regress(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
+    from geotool import pipeline
+
     names = ("variables", "years", "weights", "statistics")
-    r = _execute(
+    r = _report().command(
         _study(args, out=None, weights=None), "batch",
         level=args.level, out=args.out, **{n: getattr(args, n) for n in names},
         cluster={n: getattr(args, n) for n in ("workers", "scheduler", "connect_timeout")},
         limits={"max_tasks": args.max_tasks, "max_output_gb": args.max_output_gb},
     )  # fmt: skip
-    result = r["result"]
-    failed = result[result["status"] == "failed"]
-    lines = [f"  failed {key}: {short(str(error), 160)}"
-             for key, error in failed[["key", "error"]].head(20).to_numpy()]  # fmt: skip
-    if len(failed) > 20:
-        lines.append(f"  ... and {len(failed) - 20} more (status column of batch.csv)")
-    _say(f"{len(result)} tasks {r['where']}: {len(result) - len(failed)} ok, {len(failed)} "
-         f"failed; wrote {Path(args.out) / 'batch.csv'}", *lines)  # fmt: skip
-    return EXIT_FAILED if len(failed) else EXIT_OK
+    _say(*pipeline.batch_lines(r, args.out))
+    return EXIT_FAILED if (r["result"]["status"] == "failed").any() else EXIT_OK
 
 
 def _path(text: str) -> Path:
@@ -263,18 +239,12 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _sided(text: str) -> str:
-    """``--sided two``, the short spelling of ``two-sided``."""
-    return "two-sided" if text == "two" else text
-
-
 def _flag(*names: str, key: str = "", **options: Any) -> tuple[str, tuple[str, ...], dict]:
     """One option: its key in the commands' lists (default: its name), names and keywords."""
     return key or names[0].lstrip("-"), names, options
 
 
 _RANKINGS = ["industrial_counties", "innovation_counties", "industrial_districts"]
-_CLASSES = ["ward", "jenks", "quantiles"]
 
 #: The commands' own options (a study field's is the field's: :func:`_study_option`), by key.
 _OPTIONS = {key: (names, options) for key, names, options in (
@@ -296,8 +266,8 @@ _OPTIONS = {key: (names, options) for key, names, options in (
           help="another ranking: bivariate Moran of --variable with its score"),
     _flag("--sensitivity", action="store_true", help="global statistics under queen, rook, "
           "knn:6 and a distance band (the report's or the data's)"),
-    _flag("--method", key="tier-method", default="report", choices=["report", *_CLASSES],
-          help="the report's cut points, or how to class the scores"),
+    _flag("--method", key="tier-method", default="report", help="the report's cut points, or "
+          "how to class the scores", choices=["report", "ward", "jenks", "quantiles"]),
     _flag("-k", key="tier-k", dest="classes", metavar="K", type=int, default=4, help="tier count"),
     _flag("-k", key="map-k", dest="classes", metavar="K", type=int, help="classes; default 5"),
     _flag("kind", key="map-kind", nargs="?", default="rankings",
@@ -342,8 +312,7 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("tiers", "tier composition, geography, diffusion and gradient", "ranking data value-col "
      "@user tier-method tier-k @perm json out", {"out": "outputs_tiers", "flags": {
          "value_cols": "--score", "value_col": "--score", "method": "--method"}}),
-    ("clusters", "city-cluster membership, counts, belts, radiation", "set ranking @perm json",
-     {}),
+    ("clusters", "city-cluster membership, counts, belts, radiation", "set ranking @perm json", {}),
     ("map", "write one interactive map as standalone HTML", "map-kind out cdn offline basemap set "
      "weights @perm data value-col @user scheme map-k title", {"out": "outputs/maps/map.html"}),
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/", "study @run "
@@ -392,10 +361,8 @@ def _study_option(key: str, own: dict[str, Any]) -> tuple[list[str], dict[str, A
 
 def _parser() -> argparse.ArgumentParser:
     """The ``geotool`` command line: ``command`` names the subcommand."""
-    top = argparse.ArgumentParser(
-        prog="geotool",
-        description="Spatial analysis of China's top-100 industrial counties and districts.",
-    )
+    top = argparse.ArgumentParser(prog="geotool", description="Spatial analysis of China's "
+                                  "top-100 industrial counties and districts.")  # fmt: skip
     top.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     top.add_argument("-v", "--verbose", action="store_true",
                      help="details too (each unit without neighbours, ...)")
@@ -415,24 +382,22 @@ def _parser() -> argparse.ArgumentParser:
             names, options = _OPTIONS[key] if key in _OPTIONS else _study_option(key, own)
             if options.get("default") not in (None, False, argparse.SUPPRESS):  # each default
                 options = options | {"help": f"{options['help']}; default {options['default']}"}
-            p.add_argument(*names, **options | ({"type": _sided} if key == "sided" else {}))
+            if key == "sided":  # --sided two: two-sided
+                options["type"] = lambda text: "two-sided" if text == "two" else text
+            p.add_argument(*names, **options)
         p.set_defaults(flags=own.get("flags", {}))  # flags this command names otherwise
     return top
 
 
 @cache
 def _flags() -> dict[str, str]:
-    """Library parameters as the CLI spells them: errors name parameters, users see flags.
+    """Library parameters as the CLI spells them (errors name parameters, users see flags).
 
-    Every option named as its parameter, except the commands' own (``data=``, ``method=``
-    ... of the library stay as they are).
+    Every study field's option but ``--data``; the commands' own options but four.
     """
-    own = {
-        names[0].lstrip("-").replace("-", "_"): names[0]
-        for names, options in _OPTIONS.values()
-        if names[0].startswith("-") and "dest" not in options
-        and names[0] not in ("--json", "--ranking", "--sensitivity", "--method")
-    }  # fmt: skip
+    own = {names[0].lstrip("-").replace("-", "_"): names[0] for names, options in _OPTIONS.values()
+           if names[0].startswith("-") and "dest" not in options
+           and names[0] not in ("--json", "--ranking", "--sensitivity", "--method")}  # fmt: skip
     fields = {f.name: ("-" if len(key) == 1 else "--") + key
               for key, f in _fields().items() if f.name != "data"}  # fmt: skip
     extra = {"value_col": "--value-col", "report_path": "the match report (named after --out)"}
@@ -478,14 +443,6 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
     return (flags[head] if colon and head in flags else head) + colon + rest
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "check-report": _cmd_check_report, "boundaries": _cmd_boundaries_info, "match": _cmd_match,
-    "autocorr": _cmd_autocorr, "tiers": _cmd_tiers, "clusters": _cmd_clusters, "map": _cmd_map,
-    "run": _cmd_run, "batch": _cmd_batch, "index": partial(_cmd_run, owner="geotool index"),
-    "regress": _cmd_regress,
-}  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``geotool`` console command."""
     args = _parser().parse_args(argv)
@@ -497,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:  # output folders and files, held to the end
             args.hold = stack.enter_context
-            return _COMMANDS[args.command](args)
+            return globals()["_cmd_" + args.command.replace("-", "_")](args)
     except GeotoolError as exc:
         _say(f"geotool: error: {_as_flags(str(exc), args.flags)}")
         return EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED
@@ -531,11 +488,9 @@ def entry() -> None:
     """
     code = main()
     logging.shutdown()
-    try:
+    with contextlib.suppress(BrokenPipeError, ValueError):  # a closed pipe (`geotool | head`)
         sys.stdout.flush()
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):  # a closed pipe (`geotool ... | head`)
-        pass
     os._exit(code)
 
 

@@ -1174,6 +1174,19 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
     run.summary["where"] = f"on {where} ({workers} workers)"
 
 
+def batch_lines(s: dict[str, Any], out: Path | str) -> list[str]:
+    """``geotool batch``'s account (its summary ``s``): tasks, where, the first failures."""
+    result = s["result"]
+    failed = result[result["status"] == "failed"]
+    return [
+        f"{len(result)} tasks {s['where']}: {len(result) - len(failed)} ok, {len(failed)} "
+        f"failed; wrote {Path(out) / 'batch.csv'}",
+        *(f"  failed {key}: {short(str(error), 160)}"
+          for key, error in failed[["key", "error"]].head(20).to_numpy()),
+        *[f"  ... and {len(failed) - 20} more (status column of batch.csv)"][: len(failed) > 20],
+    ]  # fmt: skip
+
+
 def match_command(
     run: Run, *, out: Path, target: Any, say: Callable[[str], Any] = log
 ) -> None:
