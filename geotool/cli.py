@@ -295,8 +295,8 @@ _GROUPS = {
     "geometry id-col datum layer crs geometry-encoding max-unmatched",
     "@perm": "permutations seed",
     "@index": "indicators direction dimension ahp normalise aggregate",
-    "@run": "out @perm title label lang quiet verbose @user weights islands sided groups figures "
-    "dpi",
+    "@run": "out @perm title label lang quiet verbose @user weights islands sided alpha groups "
+    "figures dpi",
 }
 
 #: Every subcommand: its name, help, options (keys of :data:`_OPTIONS`, or a study field's
@@ -322,7 +322,7 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
      "index-method @index @run tiers k cdn basemap",
      {"out": "outputs_index", "flags": {"index_method": "--method"}}),
     ("regress", "a spatial regression: OLS with GeoDa's diagnostics, lag/error, SLX, Durbin, "
-     "GWR", "data-file model kind method regimes @run alpha", {"out": "outputs_regress"}),
+     "GWR", "data-file model kind method regimes @run", {"out": "outputs_regress"}),
     ("batch", "many analyses (variables x years x weights x statistics), on dask",
      "batch id-col year-col variables years weights statistics layer-of @perm alpha "
      "rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",
