@@ -167,7 +167,7 @@ def _counties_only(bivariate: str, table: Any) -> None:
     if table.level != "county":
         msg = (
             f"bivariate={bivariate!r} is a ranking of the report's counties, and data= holds "
-            f"{table.level} units; a study of your data pairs two of its columns (bivariate=A:B)."
+            f"{table.level} units; pair two of your columns with bivariate=A:B in a run of them."
         )
         raise InputError(msg)
 
