@@ -980,19 +980,71 @@ def autocorr_command(
         frame.insert(0, "name", names.reindex(frame.index).to_numpy())
         path = write(f"{stem}_{end}", frame)
         s.setdefault("local_table", path)
+    s["local_geary_counts"] = s["local_geary"]["cluster"].value_counts().to_dict()
+    s["adjust_note"] = s["local"].attrs.get("adjust_note", "")
 
 
-def tiers_command(
-    run: Run, *, method: str, k: int, on_table: Callable[[Any], Any] | None = None
-) -> None:
+def autocorr_lines(s: dict[str, Any], study: Study, other: str | None) -> list[str]:
+    """``geotool autocorr``'s statistics (its stage's summary ``s``) as lines of text."""
+    values, rep = s["values"], s["weights"]
+    cols = ["statistic", "value", "expected", "z_norm", "p_norm", "z_rand", "p_rand", "p_sim"]
+    with pd.option_context("display.float_format", "{:.4g}".format):
+        tables = [s["global"].reindex(columns=cols).to_string(index=False)]
+        if s["join_counts"] is not None:
+            tables.append(s["join_counts"][[*cols[:5], "p_sim"]].to_string(index=False))
+    high = values.attrs.get("high_means")
+    lines = [f"{values.name}: {high}"] if high else []
+    lines += [
+        f"{s['label']}: {values.name}, {rep['units']} units, weights {rep['spec']} (neighbours "
+        f"mean {rep['mean_neighbours']}, min {rep['min_neighbours']}, max {rep['max_neighbours']}; "
+        f"{rep['islands']['count']} without neighbours -> {rep['islands']['rule']}; "
+        f"{rep['components']} components)", *tables,
+        f"p_norm/p_rand two-sided; global p_sim one-sided (observed direction); local p_sim (LISA, "
+        f"Gi*, local Geary) {study.sided}; {study.permutations} permutations, seed {study.seed}",
+        f"LISA classes ({s['lisa_rule']}): {_counts(s['lisa_counts'])}",
+        f"local Geary classes at alpha {study.alpha}: {_counts(s['local_geary_counts'])}",
+    ]  # fmt: skip
+    for case, frame in s["joins"].items():
+        hits = frame[frame["significant"]].sort_values(["p_sim", "ljc"], ascending=[True, False])
+        what = "BB clusters (ranked among ranked)" if case == "BB" else (
+            f"co-location clusters (CLC) with {other}")  # fmt: skip
+        found = ", ".join(f"{n} ({j:g}, p {p:.4g})" for n, j, p in hits[["name", "ljc", "p_sim"]]
+                          .to_numpy())  # fmt: skip
+        lines.append(f"local join counts, {what}: {len(hits)} of {frame['p_sim'].notna().sum()} "
+                     f"tested units at alpha {study.alpha} (one-sided upper p_sim): {found}")
+    return [*lines, f"local table: {s['local_table']}"]
+
+
+def tiers_sections(s: dict[str, Any], k: int) -> tuple[str, list[tuple[str, Any]]]:
+    """``geotool tiers``' headline and titled tables (its stage's summary ``s``)."""
+    result, method = s["tiers"], s["method"]
+    return f"{s['label']}: tiers by {method}" + (f", k={k}" * (method != "report")), [
+        ("composition by region", result.get("composition")),
+        ("geography per tier", result["geography"]),
+        ("diffusion vectors (from tier 1's mean centre) and steps (tier t-1 -> t)",
+         result["vectors"][["kind", "from", "to", "bearing_deg", "length_km"]]),
+        ("gradient test (two-sided permutation p)", result["gradient"]),
+        ("change on 2019", result.get("region_change")),
+        ("tier centres by year", result.get("yearly_centres")),
+        *((f"mobility {k}", m) for k, m in result.get("mobility", {}).items()),
+    ]  # fmt: skip
+
+
+def _counts(counts: dict[Any, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def tiers_command(run: Run, *, method: str, k: int) -> None:
     """``geotool tiers`` of a user's table: its first value column's tiers, and their tests.
 
-    A table's tiers are never the report's cut points (``method="report"``: Ward's);
-    ``on_table`` sees the table once read.
+    A table's tiers are never the report's cut points (``method="report"``: Ward's).
     """
-    user = _user_table(run, on_table=on_table)
+    user = _user_table(run)
     ok, score, units = user.rows, user.value_cols[0], user.units
-    method = "ward" if method == "report" else method  # the report's are for its ranking
+    if method == "report":  # the report's cut points are for its rankings
+        log("a table's tiers: the report's cut points do not apply; Ward clustering instead "
+            "(choose with method=)")
+        method = "ward"
     year_col = "year" if user.year_col and ok[user.year_col].nunique() >= 2 else None
     table = tiers.from_scores(
         ok["adcode"], ok[score], method=method, k=k,
@@ -1126,6 +1178,19 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
     where = short(cluster["scheduler"] or "a local cluster", 80)
     run.summary["where"] = f"on {where} ({workers} workers)"
+
+
+def batch_lines(s: dict[str, Any], out: Path | str) -> list[str]:
+    """``geotool batch``'s account (its summary ``s``): tasks, where, the first failures."""
+    result = s["result"]
+    failed = result[result["status"] == "failed"]
+    return [
+        f"{len(result)} tasks {s['where']}: {len(result) - len(failed)} ok, {len(failed)} "
+        f"failed; wrote {Path(out) / 'batch.csv'}",
+        *(f"  failed {key}: {short(str(error), 160)}"
+          for key, error in failed[["key", "error"]].head(20).to_numpy()),
+        *[f"  ... and {len(failed) - 20} more (status column of batch.csv)"][: len(failed) > 20],
+    ]  # fmt: skip
 
 
 def match_command(

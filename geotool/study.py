@@ -44,11 +44,27 @@ __all__ = ["LANGS", "Study"]
 
 #: Languages of titles, legends and figures.
 LANGS = ("zh", "en")
-_LEVELS = ("auto", "county", "prefecture", "province")
 _TIER_METHODS = ("ward", "jenks", "quantiles", "report")
-_ADJUST = ("none", "bonferroni", "fdr")
 _BASEMAPS = ("none", "positron", "osm", "amap")
 _RECIPES = ("report2020",)
+#: composite.METHODS and regress.KINDS + PANEL_KINDS (not imported: the CLI's start is quick)
+_INDEX_METHODS = ("entropy", "critic", "pca", "equal", "ahp")
+_MODEL_KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr",
+                "pooled", "fe_lag", "fe_error", "re_lag", "re_error")  # fmt: skip
+
+
+def _opt(default: Any = None, help: str = "", *choices: Any, flag: str = "",
+         metavar: str | None = None, many: bool = False, factory: Any = None) -> Any:
+    """A field and its command-line option, which :mod:`geotool.cli` builds from this.
+
+    ``help`` names other fields as ``{name}`` (the CLI spells them as its options);
+    ``choices`` are the values allowed (checked here too); ``flag``: the option's name when
+    not the field's; ``many``: the option repeats.
+    """
+    meta = {"help": help, "choices": choices, "flag": flag, "metavar": metavar, "many": many}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,63 +148,100 @@ class Study:
 
     """
 
-    data: Path | pd.DataFrame | None = None
-    geometry: Path | gpd.GeoDataFrame | None = None
-    raster: Path | None = None
-    recipe: str | None = None
-    id_col: str | None = None
-    name_col: str | None = None
-    province_col: str | None = None
-    prefecture_col: str | None = None
-    code_col: str | None = None
-    year_col: str | None = None
-    encoding: str | None = None
-    geometry_encoding: str | None = None
-    sheet: str | int | None = None
-    layer: str | None = None
-    level: str = "auto"
-    crs: str | None = None
-    datum: str | None = None
-    max_unmatched: float = 0.0
-    value_cols: tuple[str, ...] = ()
-    all_numeric: bool = False
-    transform: str | None = None
-    per: str | None = None
-    smooth: str | None = None
-    scale: float = 1.0
-    bivariate: tuple[tuple[str, str], ...] = ()
-    weights: str | None = None
-    islands: str = "nearest"
-    permutations: int = field(default_factory=lambda: settings.permutations)
-    seed: int = field(default_factory=lambda: settings.seed)
-    alpha: float = 0.05
-    adjust: str = "none"
-    sided: str = "two-sided"
-    indicators: tuple[str, ...] = ()
-    index_method: str = "entropy"
-    direction: Mapping[str, str] = field(default_factory=dict)
-    dimensions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    ahp: Path | tuple[tuple[float, ...], ...] | None = None
-    normalise: str | None = None
-    aggregate: str = "sum"
-    groups: str | None = None
-    tiers: str = "ward"
-    k: int = 4
+    data: Path | pd.DataFrame | None = _opt(
+        None, "your table (CSV, .xlsx) or geometry file, not the report's")
+    geometry: Path | gpd.GeoDataFrame | None = _opt(
+        None, "your polygons (GeoPackage, Shapefile, GeoJSON ...)")
+    raster: Path | None = _opt(None, "a GeoTIFF grid: LISA on its cells ({weights} rook/queen)")
+    recipe: str | None = _opt(None, "", *_RECIPES)
+    id_col: str | None = _opt(None, "id column of {geometry} and {data}: unit codes or names")
+    name_col: str | None = _opt(None, "column of the name")
+    province_col: str | None = _opt(None, "column of the province")
+    prefecture_col: str | None = _opt(None, "column of the prefecture")
+    code_col: str | None = _opt(None, "column of the code")
+    year_col: str | None = _opt(None, "year column (a panel in long form)")
+    encoding: str | None = _opt(None, "force the CSV encoding (e.g. gb18030)")
+    geometry_encoding: str | None = _opt(
+        None, "encoding of {geometry}'s attributes (e.g. gbk); default: its .cpg, else detected")
+    sheet: str | int | None = _opt(None, "Excel sheet name or number")
+    layer: str | None = _opt(None, "layer of a GeoPackage with several")
+    level: str = _opt("auto", "level of the units of {data}; auto: detected from codes and names",
+                      "auto", "county", "prefecture", "province")
+    crs: str | None = _opt(None, "CRS of {geometry} when its own is missing or wrong (EPSG:4326)")
+    datum: str | None = _opt(None, "datum of {geometry}: gcj02 for AMap-derived, bd09 for "
+                             "Baidu-derived", "wgs84", "gcj02", "bd09")
+    max_unmatched: float = _opt(0.0, "share of rows allowed unmatched")
+    value_cols: tuple[str, ...] = _opt((), "value column(s) of {data}, comma-separated; default: "
+                                       "its only numeric one", flag="value-col")
+    all_numeric: bool = _opt(False, "analyse every numeric column of {data}")
+    transform: str | None = _opt(None, "transform of every variable, after {per}",
+                                 "log", "log1p", "standardise")
+    per: str | None = _opt(None, "population column: variables become rates")
+    smooth: str | None = _opt(None, "empirical-Bayes smoothing of {per} rates (global or "
+                              "spatial), for event counts", "eb", "spatial_eb")
+    scale: float = _opt(1.0, "multiplier of rates (e.g. 10000)")
+    bivariate: tuple[tuple[str, str], ...] = _opt(
+        (), "bivariate Moran's I and LISA of two value columns (repeatable)", metavar="A:B",
+        many=True)
+    weights: str | None = _opt(None, "weights spec: queen, rook, knn:6, distance:100km (batch: "
+                               "several, comma-separated)")
+    islands: str = _opt("nearest", "units without neighbours: nearest (within 3x the median "
+                        "nearest distance), max:100km, nearest:unbounded, drop or keep",
+                        metavar="RULE")
+    permutations: int = _opt(help="permutations of the pseudo p-values",
+                             factory=lambda: settings.permutations)
+    seed: int = _opt(help="random seed of the permutations", factory=lambda: settings.seed)
+    alpha: float = _opt(0.05, "significance level")
+    adjust: str = _opt("none", "multiple-comparison rule of the LISA classes and Gi*: none (each "
+                       "unit at alpha), bonferroni or fdr", "none", "bonferroni", "fdr")
+    sided: str = _opt("two-sided", "local p-values: two-sided (alpha holds under the null) or "
+                      "folded (GeoDa's one-sided)", "two-sided", "folded")
+    indicators: tuple[str, ...] = _opt((), "columns combined into a composite index "
+                                       "(comma-separated): the index is then the variable")
+    index_method: str = _opt("entropy", "weights of {indicators} (ahp needs {ahp})",
+                             *_INDEX_METHODS)
+    direction: Mapping[str, str] = _opt(
+        help="indicators where less is better get '-'", metavar="A:-,B:+", factory=dict)
+    dimensions: Mapping[str, tuple[str, ...]] = _opt(
+        help="a dimension of the index and its indicators (repeatable)", metavar="NAME=A,B",
+        flag="dimension", many=True, factory=dict)
+    ahp: Path | tuple[tuple[float, ...], ...] | None = _opt(
+        None, "AHP pairwise matrix (CSV; 1/3 allowed), over the dimensions or else the indicators")
+    normalise: str | None = _opt(None, "normalisation of the indicators (default minmax; vector "
+                                 "for topsis)", "minmax", "zscore", "vector")
+    aggregate: str = _opt("sum", "how normalised indicators combine", "sum", "geometric", "topsis")
+    groups: str | None = _opt(None, "groups inequality is decomposed between: region (China's "
+                              "东中西东北, the default there), province, cluster (city clusters "
+                              "of {cluster_set}), or a column")
+    tiers: str = _opt("ward", "how values are classed into tiers", *_TIER_METHODS)
+    k: int = _opt(4, "number of tiers")
     markov_k: int = 5
-    cluster_set: str = "report2020"
-    model: str | None = None
-    model_kind: str = "ols"
-    model_method: str = "ml"
-    model_regimes: str | None = None
-    title: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    lang: str | None = None
-    out: Path | None = Path("outputs")
-    figures: tuple[str, ...] = ()
-    dpi: int = 300
-    cdn: bool = False
-    basemap: str = "none"
-    value_classes: str | None = None
+    cluster_set: str = _opt("report2020", "cluster definitions: report2020, plans, or a YAML/CSV "
+                            "file of them", flag="set", metavar="SET")
+    model: str | None = _opt(None, "a regression, e.g. 'y ~ x1 + log(x2) + C(region)' (formula "
+                             "syntax; y is then the variable)")
+    model_kind: str = _opt(
+        "ols", "the model: OLS (with the LM tests), spatial lag or error, SLX, spatial Durbin, "
+        "GWR or MGWR; with {year_col}, a panel: pooled OLS with year effects, spatial fixed "
+        "(fe_lag, fe_error) or random effects (re_lag, re_error) with the Hausman test",
+        *_MODEL_KINDS, flag="kind")
+    model_method: str = _opt("ml", "lag, error and Durbin models by maximum likelihood or GMM",
+                             "ml", "gm", flag="method")
+    model_regimes: str | None = _opt(None, "spatial regimes with Chow tests: a column, or "
+                                     "'groups' ({groups})", flag="regimes", metavar="COLUMN")
+    title: str | None = _opt(None, "the title of the map or study")
+    labels: Mapping[str, str] = _opt(
+        help="a readable label of a column for titles and legends (repeatable)",
+        flag="label", metavar="COL=TEXT", many=True, factory=dict)
+    lang: str | None = _opt(None, "language of the pages; default: zh in China", *LANGS)
+    out: Path | None = _opt(Path("outputs"), "output folder (map: the page)")
+    figures: tuple[str, ...] = _opt((), "figures for print, e.g. png,svg,pdf (4 s a figure)")
+    dpi: int = _opt(300, "resolution of the PNG figures")
+    cdn: bool = _opt(False, "Leaflet from its CDN (smaller, blank offline)")
+    basemap: str = _opt("none", "tiles under the map", *_BASEMAPS)
+    value_classes: str | None = _opt(
+        None, "classes of the value maps: quantiles:5 (default), jenks:5, equal:5 or "
+        "breaks:1,10,100", flag="classes", metavar="SCHEME:K")
 
     def __post_init__(self) -> None:
         """Normalise and check every field: a bad study fails before any work."""
@@ -202,13 +255,11 @@ class Study:
         put(self, "bivariate", _pairs(self.bivariate))
         put(self, "figures", _texts(self.figures, "figures"))  # checked by the pipeline
         put(self, "labels", _labels(self.labels))
-        _choice(self.recipe, (None, *_RECIPES), "recipe")
-        _choice(self.level, _LEVELS, "level")
-        _choice(self.lang, (None, *LANGS), "lang")
-        _choice(self.adjust, _ADJUST, "adjust")
-        _choice(self.sided, ("two-sided", "folded"), "sided")
-        _choice(self.tiers, _TIER_METHODS, "tiers")
-        _choice(self.basemap, _BASEMAPS, "basemap")
+        for f in dataclasses.fields(self):
+            if f.metadata.get("choices"):
+                allowed = f.metadata["choices"]
+                _choice(getattr(self, f.name), (None, *allowed) if f.default is None else allowed,
+                        f.name)  # fmt: skip
         self.classes_spec()  # refuse a bad value_classes now, not after the statistics
         check.permutations(self.permutations, n_units=1)
         check.seed(self.seed)
@@ -263,13 +314,8 @@ class Study:
 
     def _check_index(self) -> None:
         """The composite index's fields: choices, and indicators they name."""
-        from geotool import composite
-
         put = object.__setattr__
         put(self, "indicators", _names(self.indicators, "indicators"))
-        _choice(self.index_method, composite.METHODS, "index_method")
-        _choice(self.normalise, (None, *composite.NORMALISATIONS), "normalise")
-        _choice(self.aggregate, composite.AGGREGATIONS, "aggregate")
         if not self.indicators and (self.direction or self.dimensions or self.ahp is not None):
             msg = "direction=, dimensions= and ahp= describe a composite index: pass indicators=."
             raise InputError(msg)
@@ -291,11 +337,7 @@ class Study:
             raise InputError(msg)
 
     def _check_model(self) -> None:
-        """A model's choices; its ``y`` is the study's variable when none is named."""
-        from geotool import regress
-
-        _choice(self.model_kind, (*regress.KINDS, *regress.PANEL_KINDS), "model_kind")
-        _choice(self.model_method, regress.METHODS, "model_method")
+        """A model's ``y`` is the study's variable when none is named."""
         if self.model is None:
             return
         if "~" not in self.model:
@@ -516,7 +558,9 @@ def _direction(value: object, indicators: tuple[str, ...]) -> dict[str, str]:
 
 
 def _dimensions(value: object) -> dict[str, tuple[str, ...]]:
-    """Dimensions of an index: a mapping, or ``"name=a,b;other=c"``."""
+    """Dimensions of an index: a mapping, ``"name=a,b;other=c"`` or its parts in a list."""
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        value = ";".join(value)
     if isinstance(value, str):
         parts = [p.split("=", 1) for p in value.split(";") if p.strip()]
         if not all(len(p) == 2 for p in parts):

@@ -2,6 +2,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -230,3 +231,51 @@ def test_a_panel_run_says_each_console_line_once(tmp_path):
     said = [x for x in lines if "have no neighbour among its units" in x]
     assert len(said) == 1 and "--islands nearest" in said[0] and "islands=" not in said[0]
     assert sum("queen weights: 367 units" in x for x in lines) == 1
+
+
+def test_every_study_field_with_an_option_is_a_flag_of_run():
+    """``geotool run --help`` lists each study field's option, spelt and typed as the field."""
+    import dataclasses
+
+    from geotool.cli import _parser
+    from geotool.study import Study
+
+    proc = run_main("run", "--help")
+    flags = {
+        f.metadata.get("flag") or f.name.replace("_", "-")
+        for f in dataclasses.fields(Study) if f.metadata.get("help")
+    }  # fmt: skip
+    assert len(flags) > 50
+    for flag in flags:
+        assert re.search(rf"(?<![\w-])-{{1,2}}{re.escape(flag)}(?![\w-])", proc.stdout), flag
+    args = _parser().parse_args(["run", "--sided", "two", "--permutations", "99", "-k", "5",
+                                 "--label", "A=a", "--label", "B=b", "--cdn"])  # fmt: skip
+    assert (args.sided, args.permutations, args.k, args.labels, args.cdn) == (
+        "two-sided", 99, 5, ["A=a", "B=b"], True)
+    assert args.seed is None  # untyped: a study file's own stays
+
+
+@pytest.mark.parametrize(
+    ("argv", "said", "unsaid"),
+    [  # a command's own spelling of a study field, in its one-line error
+        (["index", "--indicators", "INC,HOVAL", "--method", "ahp"], "--method ahp needs --ahp",
+         "index_method"),
+        (["regress", "--model", "CRIME ~ INC", "--kind", "lag", "--regimes", "groups"],
+         "--regimes groups needs the study's groups (--groups", "model_regimes"),
+        (["run", "--model", "y x"], "--model 'y x' must read", "model="),
+        (["tiers", "--score", "NOPE"], "--score NOPE is not a column", "value_col"),
+        (["autocorr", "--value-col", "CRIME", "--bivariate", "innovation_counties"],
+         "--bivariate innovation_counties is a ranking of the report's counties, and --data",
+         "data="),
+    ],
+)
+def test_errors_name_the_commands_own_flags(argv, said, unsaid, tmp_path):
+    from libpysal import examples
+
+    columbus = examples.get_path("columbus.shp")
+    command, *rest = argv
+    data = ["--data", columbus] if command in ("tiers", "autocorr") else [columbus]
+    proc = run_main(command, *data, "--id-col", "POLYID", "--out", str(tmp_path / "o"),
+                    "--permutations", "99", *rest)  # fmt: skip
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and said in err[-1] and unsaid not in err[-1], err

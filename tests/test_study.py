@@ -260,3 +260,22 @@ def test_a_geodataframe_as_data_is_refused_by_name():
     units = boundaries.load("province")
     with pytest.raises(InputError, match=r"^data= is a GeoDataFrame: pass its polygons as geo"):
         Study(data=units)
+
+
+def test_the_fields_choices_are_their_owners():
+    """A field's choices (the CLI's too) are those the module that uses them accepts."""
+    import dataclasses
+
+    from geotool import composite, datum, regress, transform
+
+    choices = {f.name: f.metadata.get("choices") for f in dataclasses.fields(Study)}
+    assert set(choices["index_method"]) == set(composite.METHODS)
+    assert choices["normalise"] == composite.NORMALISATIONS
+    assert choices["aggregate"] == composite.AGGREGATIONS
+    assert choices["model_kind"] == (*regress.KINDS, *regress.PANEL_KINDS)
+    assert choices["model_method"] == regress.METHODS
+    assert choices["datum"] == datum.DATUMS
+    assert set(choices["transform"]) <= set(transform.TRANSFORMS)
+    assert set(choices["smooth"]) == set(transform.SMOOTHERS)
+    with pytest.raises(InputError, match=re.escape("model_kind='probit' is not one of")):
+        Study(data="x.csv", model="y ~ x", model_kind="probit")

@@ -11,7 +11,6 @@ report's rankings; on a user's table (no recipe) they hand over to :mod:`geotool
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from geotool import boundaries, clusters, pipeline, tiers
+from geotool._errors import InputError
 from geotool.analysis import Analysis, TierTable, Variable
 from geotool.report import figures, rankings
 from geotool.report.check import check_report, region_change
@@ -30,9 +30,52 @@ __all__ = [
 ]  # fmt: skip
 
 
+#: Study fields that are a run's options; the others describe a user's data.
+RUN_FIELDS = (
+    "out", "seed", "permutations", "title", "lang", "weights", "islands", "adjust", "sided",
+    "alpha", "dpi", "cdn", "basemap", "k", "figures", "cluster_set", "labels",
+    "model", "model_kind", "model_method", "model_regimes", "value_classes",
+)  # fmt: skip
+
+
 def study(**fields: Any) -> Study:
     """The report's study description; ``fields`` change its options (seed, out ...)."""
     return Study(recipe="report2020", tiers="report", **fields)
+
+
+def study_of(fields: dict[str, Any], study_file: Path | None = None) -> Study:
+    """The study ``fields`` describe: a user's, a study file's, a grid's or the report's.
+
+    Without ``data``, only the run's options (:data:`RUN_FIELDS`) are taken; a study
+    file's own options stay unless given.
+    """
+    if fields.get("data") is not None:
+        return Study(**fields)
+    run = {k: v for k, v in fields.items() if k in RUN_FIELDS}
+    if fields.get("raster") is not None:
+        return Study(raster=fields["raster"], **run)
+    return Study.from_file(study_file, **run) if study_file else study(**run)
+
+
+def command(study: Study, stage: str, owner: str = "", **options: Any) -> dict[str, Any]:
+    """Run one command's stage on ``study``, with its ``options``; the run's summary.
+
+    The stage is :func:`autocorr_command` ... here, or the pipeline's ``match`` and ``batch``.
+    """
+    where = vars(pipeline) if stage in ("match", "batch") else globals()
+    step = pipeline.Stage(stage, partial(where[f"{stage}_command"], **options))
+    return pipeline.run(study, analysis=None, stages=(step,), owner=owner, index=False)
+
+
+def run_study(study: Study, owner: str = "") -> tuple[dict[str, Any], list[str]]:
+    """Run a whole study (a grid's, the report's or a user's): its summary and headline."""
+    if study.raster is not None:
+        from geotool import raster_stages
+
+        summary = raster_stages.run(study)
+        return summary, raster_stages.headline(summary)
+    summary = run(study) if study.recipe is not None else pipeline.run(study, owner=owner)
+    return summary, pipeline.headline(summary)
 
 
 def analysis(study: Study) -> Analysis:
@@ -119,16 +162,26 @@ def _pair(ranking: str, ids: pd.Index) -> tuple[pd.Series, pd.Series]:
     return pair["score"].rename(f"{ranking}.score"), pair["member"].rename(f"{ranking}.member")
 
 
+def _counties_only(bivariate: str, table: Any) -> None:
+    """Refuse a ranking of counties as the bivariate variable of a table of other units."""
+    if table.level != "county":
+        msg = (
+            f"bivariate={bivariate!r} is a ranking of the report's counties, and data= holds "
+            f"{table.level} units; pair two of your columns with bivariate=A:B in a run of them."
+        )
+        raise InputError(msg)
+
+
 def autocorr_command(
-    run: pipeline.Run, *, ranking: str, variable: str, bivariate: str | None,
-    sensitivity: bool, on_table: Callable[[Any], Any] | None = None,
+    run: pipeline.Run, *, ranking: str, variable: str, bivariate: str | None, sensitivity: bool
 ) -> None:
     """``geotool autocorr`` of a ranking's ``variable`` (a user's table: its first column).
 
-    ``bivariate`` names another ranking (its score is the other variable); ``on_table``
-    sees the user's table once read, before any statistic.
+    ``bivariate`` names another ranking (its score is the other variable; a user's table
+    must then be of counties).
     """
     source = specs = None
+    on_table = partial(_counties_only, bivariate) if bivariate else None
     if run.study.recipe is not None:  # the report's published band for its rankings
         series = rankings.variable(ranking, variable)
         source = (series, series.index, ranking, boundaries.units()["name"])
@@ -139,16 +192,13 @@ def autocorr_command(
     )  # fmt: skip
 
 
-def tiers_command(
-    run: pipeline.Run, *, ranking: str, method: str, k: int,
-    on_table: Callable[[Any], Any] | None = None,
-) -> None:
+def tiers_command(run: pipeline.Run, *, ranking: str, method: str, k: int) -> None:
     """``geotool tiers``: a ranking's tiers (the report's cut points, or ``method``'s).
 
     A user's table (no recipe) is :func:`geotool.pipeline.tiers_command`'s.
     """
     if run.study.recipe is None:
-        pipeline.tiers_command(run, method=method, k=k, on_table=on_table)
+        pipeline.tiers_command(run, method=method, k=k)
         return
     if method == "report":
         table = rankings.tier_table(ranking)
@@ -174,6 +224,23 @@ def clusters_command(run: pipeline.Run, *, ranking: str) -> None:
         "radiation": clusters.radiation(spec, table, **run.perm),
         "overlaps": clusters.overlaps(spec)[1],
     }  # fmt: skip
+
+
+def clusters_sections(s: dict[str, Any], ranking: str) -> tuple[str, list[tuple[str, Any]]]:
+    """``geotool clusters``' headline and titled tables (its stage's summary ``s``)."""
+    checked = s["geometry_check"]
+    return (
+        f"definition set {s['set']}: code and geometry membership agree for "
+        f"{sum(checked.values())} memberships in {len(checked)} definitions"
+    ), [
+        (f"{ranking} by primary cluster",
+         s["counts"][["cluster_zh", "definition", "count", "units"]]),
+        (f"units whose cluster differs under {s['other']}", s["changes"]),
+        ("industrial belts (contiguous ranked units), largest first", s["belts"].head(8)),
+        ("radiation: rank against km to the nearest core (Spearman, two-sided permutation p)",
+         s["radiation"].drop(columns=["seed"])),
+        ("overlapping definitions", s["overlaps"][["a", "b", "shared"]]),
+    ]  # fmt: skip
 
 
 def map_command(
