@@ -414,7 +414,10 @@ def permuted_statistics(
     out = np.zeros((3, permutations))
     if permutations == 0:
         return out
-    w, data_r, data_b = _kernel_weights(weights, binary)
+    w, data_r, data_b, by_row = _kernel_weights(weights, binary)
+    if w.nnz >= 2**32:
+        msg = f"{w.nnz:,} links: the permutation kernels index at most 2**32 - 1."
+        raise ValueError(msg)
     blocks = -(-permutations // _GLOBAL_BLOCK)
     _kernels.global_quadratic_forms(
         z,
@@ -422,12 +425,13 @@ def permuted_statistics(
         _stream_states(rng, blocks),
         permutations,
         _GLOBAL_BLOCK,
-        w.indptr.astype(np.int32),
-        w.indices.astype(np.int32),
+        w.indptr.astype(np.uint32),
+        w.indices.astype(np.uint32),
         np.ascontiguousarray(data_r, dtype=float),
         np.ascontiguousarray(data_b, dtype=float),
         np.zeros(n) if degrees is None else np.ascontiguousarray(degrees, dtype=float),
         float(shift),
+        by_row,
         out,
     )
     return out
@@ -435,10 +439,11 @@ def permuted_statistics(
 
 def _kernel_weights(
     weights: sp.csr_matrix, binary: sp.csr_matrix | None
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """``(W, data of W, data of binary)`` on one sparsity pattern (the union if they differ).
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, bool]:
+    """``(W, data of W, data of binary, by_row)`` on one sparsity pattern (the union if they differ).
 
-    When every row holds one value in both, the data are those row values (length ``n``).
+    ``by_row`` when every row holds one value in both: the data are then those row values
+    (length ``n``), or the one value of every row (length 1).
     """
     w = weights.tocsr().astype(float)
     w.sort_indices()
@@ -456,18 +461,41 @@ def _kernel_weights(
             data_w = np.asarray(w[rows, pattern.indices]).ravel()
             data_b = np.asarray(b[rows, pattern.indices]).ravel()
             w = sp.csr_matrix((data_w, pattern.indices, pattern.indptr), shape=w.shape)
-    data_r = w.data
     card = np.diff(w.indptr)
-    if len(w.data) != n and len(card):  # one value per row (e.g. row-standardised)?
-        firsts = np.zeros(n)
-        firsts[card > 0] = w.data[w.indptr[:-1][card > 0]]
-        if np.array_equal(w.data, np.repeat(firsts, card)):
-            firsts_b = np.zeros(n)
-            if len(data_b):
-                firsts_b[card > 0] = data_b[w.indptr[:-1][card > 0]]
-            if not len(data_b) or np.array_equal(data_b, np.repeat(firsts_b, card)):
-                data_r, data_b = firsts, (firsts_b if len(data_b) else data_b)
-    return w, data_r, data_b
+    if len(w.data) == n or not len(card):
+        return w, w.data, data_b, False
+    firsts = _row_values(w.data, w.indptr, card)
+    firsts_b = None if not len(data_b) else _row_values(data_b, w.indptr, card)
+    if firsts is None or (len(data_b) and firsts_b is None):
+        return w, w.data, data_b, False
+    has = card > 0
+    return (
+        w, _one_if_equal(firsts, has),
+        data_b if firsts_b is None else _one_if_equal(firsts_b, has), True,
+    )  # fmt: skip
+
+
+def _row_values(data: np.ndarray, indptr: np.ndarray, card: np.ndarray) -> np.ndarray | None:
+    """Each row's value (0 for empty rows) when every row holds one value, else ``None``."""
+    if len(data) > 1:
+        same = data[1:] == data[:-1]  # consecutive links; across a row's end, no matter
+        ends = indptr[1:-1]
+        same[ends[(ends > 0) & (ends < len(data))] - 1] = True
+        if not same.all():
+            return None
+    firsts = np.zeros(len(card))
+    has = card > 0
+    firsts[has] = data[indptr[:-1][has]]
+    return firsts
+
+
+def _one_if_equal(values: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """``values``, or its one value when all rows ``has`` (with links) hold it: read once.
+
+    Rows without links have a lag of 0 whatever their value.
+    """
+    held = values[has]
+    return held[:1] if len(held) and np.all(held == held[0]) else values
 
 
 def permuted_quadratic_forms(
