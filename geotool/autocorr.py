@@ -707,19 +707,14 @@ def local_stats(
 
 def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
     """Gi*, its z and two-sided normal p: each unit in its own neighbourhood (esda's rule)."""
-    raw, n = w.sparse, len(x)
-    self_weight = np.ones(n) if w.is_binary else np.asarray(raw.max(axis=1).todense()).ravel()
+    raw, n, binary = w.sparse, len(x), w.is_binary
+    self_weight = np.ones(n) if binary else np.asarray(raw.max(axis=1).todense()).ravel()
     self_weight = np.where(self_weight > 0, self_weight, 1.0)
     wstar = (raw + sp.diags(self_weight)).tocsr()
-    rows = np.flatnonzero(np.diff(wstar.indptr))  # every row: each holds its unit
-    starts = wstar.indptr[rows]
-    wi, s1i = np.zeros(n), np.zeros(n)
-    wi[rows] = np.add.reduceat(wstar.data, starts)  # as scipy's sum(axis=1)
-    squares = wstar.data * wstar.data  # wstar.multiply(wstar) without its index merge ...
-    if squares.all():
-        s1i[rows] = np.add.reduceat(squares, starts)
-    else:  # ... which drops squares that underflow to 0
-        s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
+    if binary:  # sums of ones, exact in any order: each row's count
+        wi = s1i = np.diff(wstar.indptr).astype(float)
+    else:
+        wi, s1i = _star_sums(wstar)
     xbar = x.mean()
     s = math.sqrt(max((x**2).mean() - xbar**2, 0.0))
     spread = np.sqrt(np.maximum((n * s1i - wi**2) / (n - 1), 0.0))
@@ -733,6 +728,21 @@ def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
         "gi_star_z": gi_z,
         "gi_star_p_norm": erfc(np.abs(gi_z) / math.sqrt(2)),
     }
+
+
+def _star_sums(wstar: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums of Gi*'s weights and of their squares, as scipy's ``sum(axis=1)``."""
+    n = wstar.shape[0]
+    rows = np.flatnonzero(np.diff(wstar.indptr))  # every row: each holds its unit
+    starts = wstar.indptr[rows]
+    wi, s1i = np.zeros(n), np.zeros(n)
+    wi[rows] = np.add.reduceat(wstar.data, starts)
+    squares = wstar.data * wstar.data  # wstar.multiply(wstar) without its index merge ...
+    if squares.all():
+        s1i[rows] = np.add.reduceat(squares, starts)
+    else:  # ... which drops squares that underflow to 0
+        s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
+    return wi, s1i
 
 
 def _neighbours_all(weights: sp.csr_matrix) -> np.ndarray:
