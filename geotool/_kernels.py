@@ -317,7 +317,7 @@ def conditional_direct(  # noqa: PLR0917 (numba: positional only)
 
 
 @intrinsic
-def _prefetch(typingctx: Any, arr: Any, idx: Any) -> Any:  # noqa: ARG001 (numba's signature)
+def _prefetch(typingctx: Any, arr: Any, idx: Any) -> Any:
     """LLVM's prefetch (for writing, high locality) of ``arr[idx]``: a hint, no effect on values."""
     sig = types.void(arr, idx)
 
@@ -359,7 +359,7 @@ def _shuffle(y: np.ndarray, s: np.ndarray, js: np.ndarray) -> None:
             j = int(np.float64(bits >> _U(11)) * (1.0 / 9007199254740992.0) * bound)
             j = j if j < bound else bound - 1
             js[t] = j
-            _prefetch(y, j)
+            _prefetch(y, j)  # type: ignore[call-arg]  # numba supplies the context
         for t in range(cnt):
             j = js[t]
             tmp = y[i - t]

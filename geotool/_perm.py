@@ -217,9 +217,7 @@ def _widest(card: np.ndarray, value: np.ndarray) -> float:
         starts = (np.cumsum(card) - card)[has]
         return float(np.add.reduceat(np.repeat(np.abs(value[has]), card[has]), starts).max())
     absv = np.abs(value)
-    return max(
-        float(np.add.reduceat(np.full(int(k), absv[card == k].max()), [0])[0]) for k in ks
-    )
+    return max(float(np.add.reduceat(np.full(int(k), absv[card == k].max()), [0])[0]) for k in ks)
 
 
 def lead_in(card: np.ndarray, start: int) -> np.ndarray:
@@ -460,7 +458,7 @@ def permuted_statistics(
 def _kernel_weights(
     weights: sp.csr_matrix, binary: sp.csr_matrix | None
 ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, bool]:
-    """``(W, data of W, data of binary, by_row)`` on one sparsity pattern (the union if they differ).
+    """``(W, data of W, data of binary, by_row)`` on one sparsity pattern (or their union).
 
     ``by_row`` when every row holds one value in both: the data are then those row values
     (length ``n``), or the one value of every row (length 1).
