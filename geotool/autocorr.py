@@ -197,11 +197,16 @@ def _two_sided(z: float) -> float:
 
 def _moments(w: sp.csr_matrix) -> tuple[float, float, float]:
     """S0, S1, S2 of a sparse weights matrix (Cliff and Ord's notation)."""
+    return _moments_degrees(w)[:3]
+
+
+def _moments_degrees(w: sp.csr_matrix) -> tuple[float, float, float, np.ndarray]:
+    """S0, S1, S2 and each unit's row plus column sum (S2's terms, Geary's C's degrees)."""
     s0 = float(w.sum())
     sym = w + w.T
     s1 = 0.5 * float(sym.multiply(sym).sum())
-    s2 = float(((np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()) ** 2).sum())
-    return s0, s1, s2
+    deg = np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()
+    return s0, s1, float((deg**2).sum()), deg
 
 
 def _degenerate(variance: float, expected: float) -> bool:
@@ -325,7 +330,7 @@ def _global_rows(x: np.ndarray, w: Weights, permutations: int, seed: int) -> lis
     z = x - x.mean()
     m2 = z @ z
     kurt = n * (z**4).sum() / m2**2
-    s0, s1, s2 = _moments(wr)
+    s0, s1, s2, deg = _moments_degrees(wr)
     i_obs = n / s0 * (z @ (wr @ z)) / m2
     ei = -1.0 / (n - 1)
     vi_norm = (n**2 * s1 - n * s2 + 3 * s0**2) / ((n**2 - 1) * s0**2) - ei**2
@@ -333,8 +338,7 @@ def _global_rows(x: np.ndarray, w: Weights, permutations: int, seed: int) -> lis
         n * ((n**2 - 3 * n + 3) * s1 - n * s2 + 3 * s0**2)
         - kurt * ((n**2 - n) * s1 - 2 * n * s2 + 6 * s0**2)
     ) / ((n - 1) * (n - 2) * (n - 3) * s0**2) - ei**2
-    # Geary's C: sum_ij w_ij (x_i - x_j)^2 = sum_i x_i^2 (r_i + c_i) - 2 x'Wx
-    deg = np.asarray(wr.sum(axis=1)).ravel() + np.asarray(wr.sum(axis=0)).ravel()
+    # Geary's C: sum_ij w_ij (x_i - x_j)^2 = sum_i x_i^2 (r_i + c_i) - 2 x'Wx, deg = r + c
     c_obs = (n - 1) * ((z**2) @ deg - 2 * (z @ (wr @ z))) / (2 * s0 * m2)
     vc_norm = ((2 * s1 + s2) * (n - 1) - 4 * s0**2) / (2 * (n + 1) * s0**2)
     vc_rand = (
