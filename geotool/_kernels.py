@@ -9,8 +9,14 @@ depend on ``numba.set_num_threads``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
+from llvmlite import binding, ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 __all__ = [
     "conditional_direct",
@@ -22,6 +28,8 @@ __all__ = [
 ]
 
 _U = np.uint64
+#: LLVM's prefetch intrinsic, named by pointer type (opaque pointers from LLVM 15 on).
+_PREFETCH = "llvm.prefetch.p0" if binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
 
 
 @nb.njit(cache=True, inline="always")
@@ -308,24 +316,57 @@ def conditional_direct(  # noqa: PLR0917 (numba: positional only)
             lower[u] = dn
 
 
+@intrinsic
+def _prefetch(typingctx: Any, arr: Any, idx: Any) -> Any:
+    """LLVM's prefetch (for writing, high locality) of ``arr[idx]``: a hint, no effect on values."""
+    sig = types.void(arr, idx)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @nb.njit(cache=True, inline="always")
 def _shuffle(y: np.ndarray, s: np.ndarray, js: np.ndarray) -> None:
     """One Fisher-Yates pass over ``y`` (xoshiro256** stream ``s``, ``i`` from the top).
 
-    The random indices are drawn ``len(js)`` at a time ahead of their swaps: the same
-    swaps, but their loads from ``y`` (beyond the caches at 10^6 units) overlap.
+    :func:`_below`'s draws, the state in registers; drawn ``len(js)`` at a time ahead of
+    their swaps, each target prefetched: the same swaps, but their loads from ``y``
+    (beyond the caches at 10^6 units) overlap (measured at 10^6: 10 -> 5 ms a pass).
     """
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
     i = len(y) - 1
     while i > 0:
         cnt = min(len(js), i)
         for t in range(cnt):
-            js[t] = _below(s, i - t + 1)
+            bits = _rotl(s1 * _U(5), _U(7)) * _U(9)  # xoshiro256**, as :func:`_next`
+            tt = s1 << _U(17)
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= tt
+            s3 = _rotl(s3, _U(45))
+            bound = i - t + 1  # as :func:`_below`
+            j = int(np.float64(bits >> _U(11)) * (1.0 / 9007199254740992.0) * bound)
+            j = j if j < bound else bound - 1
+            js[t] = j
+            _prefetch(y, j)  # type: ignore[call-arg]  # numba supplies the context
         for t in range(cnt):
             j = js[t]
             tmp = y[i - t]
             y[i - t] = y[j]
             y[j] = tmp
         i -= cnt
+    s[0], s[1], s[2], s[3] = s0, s1, s2, s3
 
 
 @nb.njit(cache=True)
@@ -338,17 +379,17 @@ def _forms(  # noqa: PLR0917 (numba: positional only)
     data_b: np.ndarray,
     deg: np.ndarray,
     shift: float,
+    by_row: bool,
     out: np.ndarray,
 ) -> None:
     """:func:`global_quadratic_forms`' three sums of each row of ``ys``, in one pass.
 
-    Each row's sums take the same steps in the same order as a pass of its own (the
+    Each row's sums take the same steps in the same order as :func:`_form_one` (the
     same numbers), but the weights are read once for all the rows.
     """
     n_y, n = ys.shape
     fixed = len(left) > 0
     with_b = len(data_b) > 0
-    by_row = len(data_r) == n and len(indices) != n
     quad_r = np.zeros(n_y)
     quad_b = np.zeros(n_y)
     sq = np.zeros(n_y)
@@ -357,17 +398,20 @@ def _forms(  # noqa: PLR0917 (numba: positional only)
     for i in range(n):
         lag_r[:] = 0.0
         lag_b[:] = 0.0
+        e0, e1 = indptr[i], indptr[i + 1]
         if by_row:
-            for e in range(indptr[i], indptr[i + 1]):
+            for e in range(e0, e1):
                 j = indices[e]
                 for t in range(n_y):
                     lag_r[t] += ys[t, j]
+            r = data_r[i] if len(data_r) > 1 else data_r[0]
+            b = (data_b[i] if len(data_b) > 1 else data_b[0]) if with_b else 0.0
             for t in range(n_y):
                 if with_b:
-                    lag_b[t] = data_b[i] * (lag_r[t] + (indptr[i + 1] - indptr[i]) * shift)
-                lag_r[t] *= data_r[i]
+                    lag_b[t] = b * (lag_r[t] + (e1 - e0) * shift)
+                lag_r[t] *= r
         else:
-            for e in range(indptr[i], indptr[i + 1]):
+            for e in range(e0, e1):
                 j = indices[e]
                 for t in range(n_y):
                     yj = ys[t, j]
@@ -395,36 +439,53 @@ def _form_one(  # noqa: PLR0917 (numba: positional only)
     data_b: np.ndarray,
     deg: np.ndarray,
     shift: float,
+    by_row: bool,
     out: np.ndarray,
 ) -> None:
-    """:func:`_forms` of one relabelling ``y`` (the same steps, in scalars)."""
+    """:func:`_forms` of one relabelling ``y`` (the same steps, in scalars).
+
+    Rows of one value each (``by_row``) have their own loop: unsigned indices (no
+    wrap-around test), a weight the same for every row (length 1) read once; measured
+    at 10^6 units 6.6 -> 3.5 ms a pass.
+    """
     n = len(y)
     fixed = len(left) > 0
     with_b = len(data_b) > 0
-    by_row = len(data_r) == n and len(indices) != n
     quad_r = 0.0
     quad_b = 0.0
     sq = 0.0
-    for i in range(n):
-        yi = y[i]
-        lag_r = 0.0
-        lag_b = 0.0
-        if by_row:
-            for e in range(indptr[i], indptr[i + 1]):
-                lag_r += y[indices[e]]
+    e0 = indptr[0]
+    if by_row:
+        one_r, one_b = len(data_r) == 1, len(data_b) == 1
+        r = data_r[0]
+        b = data_b[0] if with_b else 0.0
+        for i in range(n):
+            e1 = indptr[i + 1]
+            yi = y[i]
+            lag = 0.0
+            for e in range(e0, e1):
+                lag += y[indices[e]]
             if with_b:
-                lag_b = data_b[i] * (lag_r + (indptr[i + 1] - indptr[i]) * shift)
-            lag_r *= data_r[i]
-        else:
-            for e in range(indptr[i], indptr[i + 1]):
+                quad_b += (yi + shift) * ((b if one_b else data_b[i]) * (lag + (e1 - e0) * shift))
+            quad_r += (left[i] if fixed else yi) * (lag * (r if one_r else data_r[i]))
+            sq += deg[i] * yi * yi
+            e0 = e1
+    else:
+        for i in range(n):
+            e1 = indptr[i + 1]
+            yi = y[i]
+            lag_r = 0.0
+            lag_b = 0.0
+            for e in range(e0, e1):
                 yj = y[indices[e]]
                 lag_r += data_r[e] * yj
                 if with_b:
                     lag_b += data_b[e] * (yj + shift)
-        quad_r += (left[i] if fixed else yi) * lag_r
-        sq += deg[i] * yi * yi
-        if with_b:
-            quad_b += (yi + shift) * lag_b
+            quad_r += (left[i] if fixed else yi) * lag_r
+            sq += deg[i] * yi * yi
+            if with_b:
+                quad_b += (yi + shift) * lag_b
+            e0 = e1
     out[0] = quad_r
     out[1] = sq
     out[2] = quad_b
@@ -443,6 +504,7 @@ def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     data_b: np.ndarray,
     deg: np.ndarray,
     shift: float,
+    by_row: bool,
     out: np.ndarray,
 ) -> None:
     """Statistics of ``permutations`` random relabellings ``y`` of ``z``, in blocks.
@@ -452,8 +514,8 @@ def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     ``out[1] = sum_i deg_i y_i^2``, ``out[2] = (y + shift)' W_b (y + shift)`` when
     ``data_b`` is not empty (:func:`_forms`), in one pass over the weights for the block
     when its relabellings fit in the caches, else a pass each. ``W_r`` and ``W_b`` share
-    ``indptr, indices``; ``data_r`` of length ``n`` holds one value per row
-    (row-standardised contiguity: less memory).
+    ``indptr, indices`` (unsigned 32-bit); with ``by_row`` their data hold one value per
+    row (length ``n``, or 1 when every row has the same: less memory), else one per link.
     """
     n = len(z)
     for b in nb.prange(states.shape[0]):
@@ -467,11 +529,13 @@ def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
             for q in range(first, last):
                 _shuffle(y, s, js)
                 ys[q - first] = y
-            _forms(ys, left, indptr, indices, data_r, data_b, deg, shift, out[:, first:last])
+            _forms(ys, left, indptr, indices, data_r, data_b, deg, shift, by_row,
+                   out[:, first:last])  # fmt: skip
         else:  # held, they would stream through memory: no faster than a pass each
             for q in range(first, last):
                 _shuffle(y, s, js)
-                _form_one(y, left, indptr, indices, data_r, data_b, deg, shift, out[:, q])
+                _form_one(y, left, indptr, indices, data_r, data_b, deg, shift, by_row,
+                          out[:, q])  # fmt: skip
 
 
 @nb.njit(cache=True)
@@ -581,8 +645,9 @@ def warm_up() -> None:
                        np.ones((1, 1)), one, 0.0, cnt, cnt.copy())  # fmt: skip
     z = np.zeros(2)
     global_quadratic_forms(z, np.zeros(0), np.ones((1, 4), dtype=np.uint64), 1, 1,
-                           np.array([0, 1, 2], dtype=np.int32), np.array([1, 0], dtype=np.int32),
-                           np.ones(2), np.ones(2), np.ones(2), 0.0, np.zeros((3, 1)))  # fmt: skip
+                           np.array([0, 1, 2], dtype=np.uint32), np.array([1, 0], dtype=np.uint32),
+                           np.ones(2), np.ones(2), np.ones(2), 0.0, True,
+                           np.zeros((3, 1)))  # fmt: skip
     kendall_sums(np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.int64), 2,
                  np.zeros((1, 2), dtype=np.int64))  # fmt: skip
     rank_sums(np.zeros(2, dtype=np.int64), np.zeros(2), np.ones(2, dtype=np.int64), np.zeros(2),

@@ -140,16 +140,19 @@ def conditional_counts(
     base, gathered, steps, events = _gathered(draws, columns)
     upper = np.zeros(n_rows, dtype=np.int64)
     lower = np.zeros(n_rows, dtype=np.int64)
-    unit_of = np.arange(n_rows, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
     wanted = card > 0 if units is None else (card > 0) & np.asarray(units, dtype=bool)
+    same = low == high
+    small = np.int16 if width < 2**15 else np.int64
     for uniform in (True, False):  # rows of equal weights, then the others
-        chosen = wanted & ((low == high) == uniform)
-        if not chosen.any():
-            continue
+        if not uniform and same.all():
+            break
+        chosen = wanted & same if uniform else wanted & ~same
         ids = np.flatnonzero(chosen)
+        if not len(ids):
+            continue
         # by k, then id (a stable sort of small integers: numpy's radix sort)
-        k_small = card[ids].astype(np.int16 if card.max() < 2**15 else np.int64)
-        ids = ids[np.argsort(k_small, kind="stable")].astype(np.int64)
+        ids = ids[np.argsort(card[ids].astype(small), kind="stable")].astype(np.int64)
+        unit_of = ids if rows is None else np.asarray(rows, np.int64)[ids]
         k_of = card[ids].astype(np.int64)
         starts = _unit_blocks(k_of)
         up = np.zeros(len(ids), dtype=np.int64)
@@ -158,13 +161,13 @@ def conditional_counts(
         obs = np.ascontiguousarray(observed[ids])
         if uniform:
             _kernels.conditional_incremental(
-                unit_of[ids], k_of, starts, base, gathered, steps, *events,
+                unit_of, k_of, starts, base, gathered, steps, *events,
                 np.ascontiguousarray(high[ids]), cf, obs, float(tol), up, dn,
             )  # fmt: skip
         else:
             padded = _padded_rows(w, ids, k_of, base.shape[0])
             _kernels.conditional_direct(
-                unit_of[ids], k_of, starts, base, gathered, steps, padded, cf, obs, float(tol),
+                unit_of, k_of, starts, base, gathered, steps, padded, cf, obs, float(tol),
                 up, dn,
             )  # fmt: skip
         upper[ids] = up
@@ -181,8 +184,8 @@ def row_ranges(w: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's number of weights, smallest and largest weight (0 for empty rows).
 
     Rows of equal weights (contiguity, row-standardised or not) are found by comparing
-    each weight with its row's first (15 ms at 10^6 units, against 120 ms for the two
-    ``reduceat``, which run only when a row is not).
+    each weight with the next (:func:`_row_values`; the two ``reduceat``, 120 ms at 10^6
+    units, run only when a row is not).
     """
     card = np.diff(w.indptr)
     n = len(card)
@@ -190,13 +193,31 @@ def row_ranges(w: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     has = np.flatnonzero(card)
     if not len(has):
         return card, low, high
-    first = w.data[w.indptr[has]]
-    low[has] = high[has] = first
-    differ = w.data != np.repeat(first, card[has])
-    if differ.any():  # consecutive non-empty rows: each segment is one row
+    first = _row_values(w.data, w.indptr, card)
+    if first is not None:
+        low[has] = high[has] = first[has]
+    else:  # consecutive non-empty rows: each segment is one row
         low[has] = np.minimum.reduceat(w.data, w.indptr[has])
         high[has] = np.maximum.reduceat(w.data, w.indptr[has])
     return card, low, high
+
+
+def _widest(card: np.ndarray, value: np.ndarray) -> float:
+    """The largest row sum of ``|w|`` for rows of equal weights ``value`` (``card`` each).
+
+    As ``np.add.reduceat`` over the links (scipy's ``sum(axis=1)``), from each number of
+    links' largest ``|value|`` alone: a sum of equal non-negative terms rises with them.
+    """
+    ks = np.flatnonzero(np.bincount(card))
+    ks = ks[ks > 0]
+    if not len(ks):
+        return 0.0
+    if len(ks) > 16:  # many row lengths: sum every row
+        has = card > 0
+        starts = (np.cumsum(card) - card)[has]
+        return float(np.add.reduceat(np.repeat(np.abs(value[has]), card[has]), starts).max())
+    absv = np.abs(value)
+    return max(float(np.add.reduceat(np.full(int(k), absv[card == k].max()), [0])[0]) for k in ks)
 
 
 def lead_in(card: np.ndarray, start: int) -> np.ndarray:
@@ -301,10 +322,7 @@ def conditional_pvalues(
     card, low, high = row_ranges(w)
     ranges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = (card, low, high)
     if np.array_equal(low, high):  # equal weights in every row: their order is no matter
-        row_abs = np.zeros(len(card))
-        has = np.flatnonzero(card)
-        row_abs[has] = np.add.reduceat(np.abs(w.data), w.indptr[has])  # scipy's sum(axis=1)
-        widest = row_abs.max(initial=0.0)
+        widest = _widest(card, low)
     else:  # as before: abs() sorts the matrix's rows in place, and the kernels see them so
         widest = np.abs(weights).sum(axis=1).max()
         ranges = None
@@ -414,7 +432,10 @@ def permuted_statistics(
     out = np.zeros((3, permutations))
     if permutations == 0:
         return out
-    w, data_r, data_b = _kernel_weights(weights, binary)
+    w, data_r, data_b, by_row = _kernel_weights(weights, binary)
+    if w.nnz >= 2**32:
+        msg = f"{w.nnz:,} links: the permutation kernels index at most 2**32 - 1."
+        raise ValueError(msg)
     blocks = -(-permutations // _GLOBAL_BLOCK)
     _kernels.global_quadratic_forms(
         z,
@@ -422,12 +443,13 @@ def permuted_statistics(
         _stream_states(rng, blocks),
         permutations,
         _GLOBAL_BLOCK,
-        w.indptr.astype(np.int32),
-        w.indices.astype(np.int32),
+        w.indptr.astype(np.uint32),
+        w.indices.astype(np.uint32),
         np.ascontiguousarray(data_r, dtype=float),
         np.ascontiguousarray(data_b, dtype=float),
         np.zeros(n) if degrees is None else np.ascontiguousarray(degrees, dtype=float),
         float(shift),
+        by_row,
         out,
     )
     return out
@@ -435,10 +457,11 @@ def permuted_statistics(
 
 def _kernel_weights(
     weights: sp.csr_matrix, binary: sp.csr_matrix | None
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """``(W, data of W, data of binary)`` on one sparsity pattern (the union if they differ).
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, bool]:
+    """``(W, data of W, data of binary, by_row)`` on one sparsity pattern (or their union).
 
-    When every row holds one value in both, the data are those row values (length ``n``).
+    ``by_row`` when every row holds one value in both: the data are then those row values
+    (length ``n``), or the one value of every row (length 1).
     """
     w = weights.tocsr().astype(float)
     w.sort_indices()
@@ -456,18 +479,41 @@ def _kernel_weights(
             data_w = np.asarray(w[rows, pattern.indices]).ravel()
             data_b = np.asarray(b[rows, pattern.indices]).ravel()
             w = sp.csr_matrix((data_w, pattern.indices, pattern.indptr), shape=w.shape)
-    data_r = w.data
     card = np.diff(w.indptr)
-    if len(w.data) != n and len(card):  # one value per row (e.g. row-standardised)?
-        firsts = np.zeros(n)
-        firsts[card > 0] = w.data[w.indptr[:-1][card > 0]]
-        if np.array_equal(w.data, np.repeat(firsts, card)):
-            firsts_b = np.zeros(n)
-            if len(data_b):
-                firsts_b[card > 0] = data_b[w.indptr[:-1][card > 0]]
-            if not len(data_b) or np.array_equal(data_b, np.repeat(firsts_b, card)):
-                data_r, data_b = firsts, (firsts_b if len(data_b) else data_b)
-    return w, data_r, data_b
+    if len(w.data) == n or not len(card):
+        return w, w.data, data_b, False
+    firsts = _row_values(w.data, w.indptr, card)
+    firsts_b = None if not len(data_b) else _row_values(data_b, w.indptr, card)
+    if firsts is None or (len(data_b) and firsts_b is None):
+        return w, w.data, data_b, False
+    has = card > 0
+    return (
+        w, _one_if_equal(firsts, has),
+        data_b if firsts_b is None else _one_if_equal(firsts_b, has), True,
+    )  # fmt: skip
+
+
+def _row_values(data: np.ndarray, indptr: np.ndarray, card: np.ndarray) -> np.ndarray | None:
+    """Each row's value (0 for empty rows) when every row holds one value, else ``None``."""
+    if len(data) > 1:
+        same = data[1:] == data[:-1]  # consecutive links; across a row's end, no matter
+        ends = indptr[1:-1]
+        same[ends[(ends > 0) & (ends < len(data))] - 1] = True
+        if not same.all():
+            return None
+    firsts = np.zeros(len(card))
+    has = card > 0
+    firsts[has] = data[indptr[:-1][has]]
+    return firsts
+
+
+def _one_if_equal(values: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """``values``, or its one value when all rows ``has`` (with links) hold it: read once.
+
+    Rows without links have a lag of 0 whatever their value.
+    """
+    held = values[has]
+    return held[:1] if len(held) and np.all(held == held[0]) else values
 
 
 def permuted_quadratic_forms(

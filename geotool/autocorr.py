@@ -197,11 +197,16 @@ def _two_sided(z: float) -> float:
 
 def _moments(w: sp.csr_matrix) -> tuple[float, float, float]:
     """S0, S1, S2 of a sparse weights matrix (Cliff and Ord's notation)."""
+    return _moments_degrees(w)[:3]
+
+
+def _moments_degrees(w: sp.csr_matrix) -> tuple[float, float, float, np.ndarray]:
+    """S0, S1, S2 and each unit's row plus column sum (S2's terms, Geary's C's degrees)."""
     s0 = float(w.sum())
     sym = w + w.T
     s1 = 0.5 * float(sym.multiply(sym).sum())
-    s2 = float(((np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()) ** 2).sum())
-    return s0, s1, s2
+    deg = np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()
+    return s0, s1, float((deg**2).sum()), deg
 
 
 def _degenerate(variance: float, expected: float) -> bool:
@@ -325,7 +330,7 @@ def _global_rows(x: np.ndarray, w: Weights, permutations: int, seed: int) -> lis
     z = x - x.mean()
     m2 = z @ z
     kurt = n * (z**4).sum() / m2**2
-    s0, s1, s2 = _moments(wr)
+    s0, s1, s2, deg = _moments_degrees(wr)
     i_obs = n / s0 * (z @ (wr @ z)) / m2
     ei = -1.0 / (n - 1)
     vi_norm = (n**2 * s1 - n * s2 + 3 * s0**2) / ((n**2 - 1) * s0**2) - ei**2
@@ -333,8 +338,7 @@ def _global_rows(x: np.ndarray, w: Weights, permutations: int, seed: int) -> lis
         n * ((n**2 - 3 * n + 3) * s1 - n * s2 + 3 * s0**2)
         - kurt * ((n**2 - n) * s1 - 2 * n * s2 + 6 * s0**2)
     ) / ((n - 1) * (n - 2) * (n - 3) * s0**2) - ei**2
-    # Geary's C: sum_ij w_ij (x_i - x_j)^2 = sum_i x_i^2 (r_i + c_i) - 2 x'Wx
-    deg = np.asarray(wr.sum(axis=1)).ravel() + np.asarray(wr.sum(axis=0)).ravel()
+    # Geary's C: sum_ij w_ij (x_i - x_j)^2 = sum_i x_i^2 (r_i + c_i) - 2 x'Wx, deg = r + c
     c_obs = (n - 1) * ((z**2) @ deg - 2 * (z @ (wr @ z))) / (2 * s0 * m2)
     vc_norm = ((2 * s1 + s2) * (n - 1) - 4 * s0**2) / (2 * (n + 1) * s0**2)
     vc_rand = (
@@ -707,19 +711,14 @@ def local_stats(
 
 def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
     """Gi*, its z and two-sided normal p: each unit in its own neighbourhood (esda's rule)."""
-    raw, n = w.sparse, len(x)
-    self_weight = np.ones(n) if w.is_binary else np.asarray(raw.max(axis=1).todense()).ravel()
+    raw, n, binary = w.sparse, len(x), w.is_binary
+    self_weight = np.ones(n) if binary else np.asarray(raw.max(axis=1).todense()).ravel()
     self_weight = np.where(self_weight > 0, self_weight, 1.0)
     wstar = (raw + sp.diags(self_weight)).tocsr()
-    rows = np.flatnonzero(np.diff(wstar.indptr))  # every row: each holds its unit
-    starts = wstar.indptr[rows]
-    wi, s1i = np.zeros(n), np.zeros(n)
-    wi[rows] = np.add.reduceat(wstar.data, starts)  # as scipy's sum(axis=1)
-    squares = wstar.data * wstar.data  # wstar.multiply(wstar) without its index merge ...
-    if squares.all():
-        s1i[rows] = np.add.reduceat(squares, starts)
-    else:  # ... which drops squares that underflow to 0
-        s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
+    if binary:  # sums of ones, exact in any order: each row's count
+        wi = s1i = np.diff(wstar.indptr).astype(float)
+    else:
+        wi, s1i = _star_sums(wstar)
     xbar = x.mean()
     s = math.sqrt(max((x**2).mean() - xbar**2, 0.0))
     spread = np.sqrt(np.maximum((n * s1i - wi**2) / (n - 1), 0.0))
@@ -733,6 +732,21 @@ def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
         "gi_star_z": gi_z,
         "gi_star_p_norm": erfc(np.abs(gi_z) / math.sqrt(2)),
     }
+
+
+def _star_sums(wstar: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums of Gi*'s weights and of their squares, as scipy's ``sum(axis=1)``."""
+    n = wstar.shape[0]
+    rows = np.flatnonzero(np.diff(wstar.indptr))  # every row: each holds its unit
+    starts = wstar.indptr[rows]
+    wi, s1i = np.zeros(n), np.zeros(n)
+    wi[rows] = np.add.reduceat(wstar.data, starts)
+    squares = wstar.data * wstar.data  # wstar.multiply(wstar) without its index merge ...
+    if squares.all():
+        s1i[rows] = np.add.reduceat(squares, starts)
+    else:  # ... which drops squares that underflow to 0
+        s1i = np.asarray(wstar.multiply(wstar).sum(axis=1)).ravel()
+    return wi, s1i
 
 
 def _neighbours_all(weights: sp.csr_matrix) -> np.ndarray:

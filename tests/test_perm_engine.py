@@ -205,3 +205,75 @@ def test_conditional_counts_equal_a_count_over_every_permuted_lag(m):
     np.testing.assert_array_equal(upper, (sim >= observed[:, None]).sum(axis=1))
     np.testing.assert_array_equal(lower, (sim <= observed[:, None]).sum(axis=1))
     assert ((upper + lower) > perms).any()  # ties were counted both ways
+
+
+def test_the_prefetching_shuffle_makes_the_swaps_of_the_plain_fisher_yates():
+    """``_kernels._shuffle`` (state in registers, draws batched and prefetched) against a
+    Fisher-Yates drawing each ``j`` with ``_kernels._below`` from the same state: the same
+    relabellings in the same order, and the same state after them."""
+    from numba import njit
+
+    @njit
+    def plain(y, s, passes):
+        for _ in range(passes):
+            for i in range(len(y) - 1, 0, -1):
+                j = _kernels._below(s, i + 1)
+                y[i], y[j] = y[j], y[i]
+
+    @njit
+    def batched(y, s, passes, ahead):
+        js = np.empty(ahead, dtype=np.int64)
+        for _ in range(passes):
+            _kernels._shuffle(y, s, js)
+
+    z = np.random.default_rng(7).standard_normal(5000)
+    states = np.random.default_rng(8).integers(1, 2**63, (3, 4)).astype(np.uint64)
+    for s, ahead in zip(states, (1, 7, 256), strict=True):  # batches dividing n - 1 or not
+        a, b, sa, sb = z.copy(), z.copy(), s.copy(), s.copy()
+        plain(a, sa, 3)
+        batched(b, sb, 3, ahead)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(sa, sb)
+        assert not np.array_equal(a, z)  # shuffled, and a permutation of z
+        np.testing.assert_array_equal(np.sort(a), np.sort(z))
+
+
+@numba.njit
+def _shuffle_once(y: np.ndarray, s: np.ndarray) -> None:
+    _kernels._shuffle(y, s, np.empty(256, dtype=np.int64))
+
+
+@pytest.mark.parametrize("side", [90, 520])  # relabellings held in blocks / a pass each
+def test_the_global_kernels_row_paths_give_the_same_numbers(side):
+    """One value for every row (length 1), one per row (length n) and one per link give the
+    same three sums, bit for bit, where their arithmetic is the same (binary weights and no
+    shift for the per-link path); and they equal numpy's on one relabelling of z."""
+    grid = _rook_grid(side, side)
+    n, nnz = grid.shape[0], grid.nnz
+    z = np.random.default_rng(3).standard_normal(n)
+    states = np.random.default_rng(4).integers(1, 2**63, (2, 4)).astype(np.uint64)
+    deg = np.random.default_rng(5).random(n)
+    ip, ix = grid.indptr.astype(np.uint32), grid.indices.astype(np.uint32)
+
+    def forms(data_r, data_b, shift, by_row):
+        out = np.zeros((3, 16))
+        _kernels.global_quadratic_forms(
+            z, np.zeros(0), states, 16, 8, ip, ix, data_r, data_b, deg, shift, by_row, out
+        )
+        return out
+
+    one = forms(np.array([0.25]), np.array([3.0]), 0.3, True)
+    np.testing.assert_array_equal(one, forms(np.full(n, 0.25), np.full(n, 3.0), 0.3, True))
+    binary = forms(np.ones(1), np.ones(1), 0.0, True)
+    np.testing.assert_array_equal(binary, forms(np.ones(nnz), np.ones(nnz), 0.0, False))
+    assert len(np.unique(one[0])) == 16  # 16 different relabellings
+    # a block of one relabelling: z shuffled once by the same stream, then numpy's sums
+    out = np.zeros((3, 1))
+    _kernels.global_quadratic_forms(
+        z, np.zeros(0), states[:1], 1, 1, ip, ix, np.array([0.25]), np.array([3.0]), deg, 0.3,
+        True, out,
+    )  # fmt: skip
+    y = z.copy()
+    _shuffle_once(y, states[0].copy())
+    expected = [y @ (0.25 * grid @ y), deg @ (y * y), (y + 0.3) @ (3.0 * grid @ (y + 0.3))]
+    np.testing.assert_allclose(out[:, 0], expected, rtol=1e-9)
