@@ -35,7 +35,7 @@ def panel(tmp_path_factory) -> dict[str, object]:
     rng = np.random.default_rng(5)
     rows = [
         pd.DataFrame({"城市": pref["prefecture"].to_numpy(), "年份": f"{year}年",
-                      "产值": np.round((lon - 114) * 300 + shift + rng.normal(0, 100, len(lon)), 1)})
+                      "产值": np.round((lon - 114) * 300 + shift + rng.normal(0, 99, len(lon)))})
         for year, shift in ((2019, 0.0), (2020, 50.0))
     ]  # fmt: skip
     table = pd.concat(rows, ignore_index=True)
