@@ -742,10 +742,26 @@ def _city_clusters(run: Run) -> None:
     run.table("tables/clusters_changes_report2020_plans.csv", changes)
     out["changes_report2020_to_plans"] = changes.to_dict(orient="records")
     if level == "county":
-        belts = clusters.table_belts(table, "report2020")
+        belts = clusters.table_belts(_belt_units(run, table), "report2020")
         run.table("tables/clusters_belts.csv", belts)
         out["largest_belts"] = belts.head(5).to_dict(orient="records")
     run.summary["clusters"] = out
+
+
+def _belt_units(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """The units belts are made of: the report's ranked units, or class 1 of a user's variable.
+
+    A user's table ranks every unit, so all of them made one "belt" of the whole study area.
+    """
+    a = run.analysis
+    if a.info_values is None or not a.tier_tables:
+        return table
+    tt = next(iter(a.tier_tables.values()))  # the first variable's, as the cluster table
+    t = tt.table
+    if tt.year_col:
+        t = t[t["year"] == t["year"].max()]
+    top = set(t.loc[t["tier"] == 1, "adcode"].astype(str))
+    return table[table["adcode"].astype(str).isin(top)]
 
 
 def _no_clusters(run: Run) -> str | None:

@@ -99,3 +99,26 @@ def test_a_knn_larger_than_the_units_stops_before_any_stage(tmp_path, capsys):
     assert code == 2
     assert "--weights knn:100000 asks for 100000 neighbours of each of 12 units" in err
     assert "use at most knn:11" in err and "tiers:" not in err and "Traceback" not in err
+
+
+def test_a_users_belts_are_the_components_of_class_1_not_the_whole_table(tmp_path):
+    """F11: every unit of a user's table is "ranked", so the belt was all 95 counties."""
+    import mapclassify
+    from scipy.sparse.csgraph import connected_components
+
+    counties = boundaries.load("county")
+    js = counties[counties["province"] == "江苏省"]
+    values = np.round(js["rep_lat"].to_numpy() * 100 + np.arange(len(js)) % 7, 1)
+    pd.DataFrame({"code": js.index, "产值": values}).to_csv(tmp_path / "t.csv", index=False)
+    code = main(["--quiet", "run", "--data", str(tmp_path / "t.csv"), "--code-col", "code",
+                 "--value-col", "产值", "--tiers", "quantiles", "-k", "4",
+                 "--permutations", "99", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 0
+    q = mapclassify.Quantiles(values, k=4)
+    top = js[q.yb == q.yb.max()]  # class 1 = the highest quartile
+    queen = Queen.from_dataframe(top, use_index=True, silence_warnings=True)
+    _, labels = connected_components(queen.sparse, directed=False)
+    expected = sorted(np.bincount(labels).tolist(), reverse=True)
+    belts = _table(tmp_path / "o", "clusters_belts")
+    assert sorted(belts["size"].tolist(), reverse=True) == expected
+    assert belts["size"].sum() == len(top) < len(js)
