@@ -122,3 +122,16 @@ def test_a_users_belts_are_the_components_of_class_1_not_the_whole_table(tmp_pat
     belts = _table(tmp_path / "o", "clusters_belts")
     assert sorted(belts["size"].tolist(), reverse=True) == expected
     assert belts["size"].sum() == len(top) < len(js)
+
+
+def test_a_study_files_wrong_type_is_named_as_the_file_spells_it(tmp_path, capsys):
+    """``permutations = "999"`` in a study file was reported as ``--permutations``."""
+    (tmp_path / "t.csv").write_text("code,v\n320102,1\n320104,2\n", encoding="utf-8")
+    (tmp_path / "s.toml").write_text(
+        '[data]\ndata = "t.csv"\n[methods]\npermutations = "999"\n', encoding="utf-8"
+    )
+    code = main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "s.toml: 'permutations' must be a whole number, got '999'" in err
+    assert "--permutations" not in err
