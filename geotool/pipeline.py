@@ -361,7 +361,7 @@ def _check_k(study: Study, analysis: Any) -> None:
     n = min((len(v.data) for v in analysis.variables), default=0)
     if k is not None and n and k >= n:
         raise InputError(
-            f"--weights {study.weights} asks for {k} neighbours of each of {n} units; "
+            f"weights={study.weights} asks for {k} neighbours of each of {n} units; "
             f"use at most knn:{n - 1} (or queen)."
         )
 
