@@ -358,8 +358,20 @@ def _linked_pages(
 # ---------------------------------------------------------------------------- stages
 
 
+def _check_k(study: Study, analysis: Any) -> None:
+    """A ``knn:K`` too large for the units fails before any stage works (not after tiers)."""
+    k = parse_spec(study.weights).get("k") if study.weights else None
+    n = min((len(v.data) for v in analysis.variables), default=0)
+    if k is not None and n and k >= n:
+        raise InputError(
+            f"weights={study.weights} asks for {k} neighbours of each of {n} units; "
+            f"use at most knn:{n - 1} (or queen)."
+        )
+
+
 def _inputs(run: Run) -> None:
     """The analysis' own tables; the renderers fork and import while the statistics run."""
+    _check_k(run.study, run.analysis)
     for name, frame in run.analysis.tables.items():
         run.table(f"tables/{name}.csv", frame)
     lang = lang_of(run.study, run.analysis)
@@ -491,20 +503,24 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     local = autocorr.local_stats(var.data, w, adjust=study.adjust, sided=study.sided, **run.perm)
     local = _named(local, names)
     r["locals"][var.key] = local
+    year = _latest_year(run.analysis)
+    if year is not None:  # a panel: the tables and the summary say which year they are of
+        glob = glob.assign(year=year)
     run.table(f"tables/global_{var.key}.csv", glob)
     moran = glob.set_index(["weights", "statistic"])
     out: dict[str, Any] = {}
     if var.member is not None:
         out = _join_counts(run, var, w, names)
-    run.table(f"tables/lisa_{var.key}.csv", local.reset_index(names="adcode"))
+    dated = local if year is None else local.assign(year=year)
+    run.table(f"tables/lisa_{var.key}.csv", dated.reset_index(names="adcode"))
     geary = autocorr.local_geary(var.data, w, sided=study.sided, **run.perm)
     geary = _named(geary, names)
-    run.table(f"tables/local_geary_{var.key}.csv", geary.reset_index(names="adcode"))
+    dated = geary if year is None else geary.assign(year=year)
+    run.table(f"tables/local_geary_{var.key}.csv", dated.reset_index(names="adcode"))
     r.setdefault("gearys", {})[var.key] = geary
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
-    if run.analysis.rows is not None and run.analysis.year_col:  # a panel: its latest year
-        what += f" ({run.analysis.rows[run.analysis.year_col].max()})"
+    what += f" ({year})" if year is not None else ""
     r["scatters"].append((var.key, local, f"{what}, {default} weights"))
     counts = local["lisa_class"].value_counts()
     done = [s for s in sensitivity if s not in skipped]
@@ -518,6 +534,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
         },
         "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in autocorr.LISA_CLASSES},
         "local_geary_counts": {str(k): int(v) for k, v in geary["cluster"].value_counts().items()},
+        **({"year": year} if year is not None else {}),
         "lisa_rule": local.attrs["lisa_rule"], "adjust": study.adjust,
         "p_sided": study.sided, "p_sim": _p_words(study.sided),
         "sensitivity_specs": list(sensitivity),
@@ -729,10 +746,26 @@ def _city_clusters(run: Run) -> None:
     run.table("tables/clusters_changes_report2020_plans.csv", changes)
     out["changes_report2020_to_plans"] = changes.to_dict(orient="records")
     if level == "county":
-        belts = clusters.table_belts(table, "report2020")
+        belts = clusters.table_belts(_belt_units(run, table), "report2020")
         run.table("tables/clusters_belts.csv", belts)
         out["largest_belts"] = belts.head(5).to_dict(orient="records")
     run.summary["clusters"] = out
+
+
+def _belt_units(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """The units belts are made of: the report's ranked units, or class 1 of a user's variable.
+
+    A user's table ranks every unit, so all of them made one "belt" of the whole study area.
+    """
+    a = run.analysis
+    if a.info_values is None or not a.tier_tables:
+        return table
+    tt = next(iter(a.tier_tables.values()))  # the first variable's, as the cluster table
+    t = tt.table
+    if tt.year_col:
+        t = t[t["year"] == t["year"].max()]
+    top = set(t.loc[t["tier"] == 1, "adcode"].astype(str))
+    return table[table["adcode"].astype(str).isin(top)]
 
 
 def _no_clusters(run: Run) -> str | None:
@@ -1261,8 +1294,9 @@ def _variable_lines(res: dict[str, Any]) -> list[str]:
     """A variable's Moran's I and LISA counts, and warnings about its weights."""
     spec, rep = res["default_weights"], res["weights_report"]
     mi = res["moran_i"][spec]
+    when = f" ({res['year']})" if "year" in res else ""  # a panel: its latest year
     lines = [
-        f"{res['label']}: n {rep['units']}, Moran's I {mi['value']:.3f} "
+        f"{res['label']}{when}: n {rep['units']}, Moran's I {mi['value']:.3f} "
         f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
         + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
     ]

@@ -390,7 +390,14 @@ class Study:
             if isinstance(fields.get(name), str):
                 given = Path(fields[name]).expanduser()
                 fields[name] = given if given.is_absolute() else path.parent / given
-        return cls(**(fields | overrides))
+        try:
+            return cls(**(fields | overrides))
+        except InputError as exc:  # a key of the file is named as the file spells it, not a flag
+            text = str(exc)
+            for name in fields.keys() - overrides.keys():
+                if text.startswith(f"{name}="):
+                    raise InputError(f"{path.name}: {name!r}{text[len(name) + 1 :]}") from None
+            raise
 
 
 #: Fields whose value is a mapping (a TOML table of that name may also hold the field).
