@@ -405,19 +405,20 @@ def _flags() -> dict[str, str]:
 
 
 #: Library spellings with no flag of their own, and what the CLI says instead.
-_SPELLINGS = {"log1p=True": "--transform log1p"} | {
-    f"{name}=None": f"no --{name}" for name in ("smooth", "transform", "per", "adjust")
-}
+_SPELLINGS = {"log1p=True": "--transform log1p"} | {f"{name}=None": f"no --{name}" for name in (
+    "smooth", "transform", "per", "adjust")}  # fmt: skip
 _SPELLING = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in _SPELLINGS) + r")(?![\w'])")
 #: A quoted value in a message (the user's text, as ``repr`` shows it): never rewritten.
 _QUOTED = re.compile(r"""(?<!\w)'[^'\n]*'(?!\w)|(?<!\w)"[^"\n]*"(?!\w)""")
 
 
-def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
+def _as_flags(
+    message: str, overrides: dict[str, str] | None = None, *, error: bool = False
+) -> str:
     """A library message with ``value_col=`` and the like spelled as the CLI's flags.
 
-    Text inside quotes is the user's (a cell, a file name) and stays as it is; a message
-    that starts ``model:`` starts with its flag.
+    Quoted text is the user's and stays; an ``error`` starting ``model:`` starts with its
+    flag (a log line ``tiers: ...`` names a stage).
     """
     flags = {**_flags(), **(overrides or {})}
     quoted = [(q.start(), q.end()) for q in _QUOTED.finditer(message)]
@@ -440,7 +441,7 @@ def _as_flags(message: str, overrides: dict[str, str] | None = None) -> str:
 
     message = _SPELLING.sub(lambda m: _SPELLINGS[m.group(0)], message)
     head, colon, rest = param.sub(spelt, message).rstrip().partition(":")
-    return (flags[head] if colon and head in flags else head) + colon + rest
+    return (flags[head] if error and colon and head in flags else head) + colon + rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             args.hold = stack.enter_context
             return globals()["_cmd_" + args.command.replace("-", "_")](args)
     except GeotoolError as exc:
-        _say(f"geotool: error: {_as_flags(str(exc), args.flags)}")
+        _say(f"geotool: error: {_as_flags(str(exc), args.flags, error=True)}")
         return EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED
     except KeyboardInterrupt:
         _say("geotool: interrupted")

@@ -279,3 +279,12 @@ def test_errors_name_the_commands_own_flags(argv, said, unsaid, tmp_path):
                     "--permutations", "99", *rest)  # fmt: skip
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and said in err[-1] and unsaid not in err[-1], err
+
+
+def test_a_stage_line_keeps_its_name_and_an_error_names_its_flag():
+    from geotool.cli import _as_flags
+
+    line = "tiers: composition, geography, diffusion, gradient ..."
+    assert _as_flags(line) == line  # the stage's progress line, not the --tiers flag
+    said = _as_flags("model: 'y x' must read 'y ~ x1 + x2'", error=True)
+    assert said.startswith("--model: 'y x'")
