@@ -167,7 +167,7 @@ def test_a_service_that_is_no_dask_scheduler_is_refused_in_bounded_time(
     assert reason in lines[0]
     assert "`dask scheduler` or omit --scheduler" in lines[0]
     assert "permutations" not in lines[0] and "memory" not in lines[0]
-    assert took < 8, took
+    assert took < 15, took  # a 2 s timeout; a probe without one waits on a silent peer forever
     assert not (tmp_path / "out").exists()
 
 
