@@ -999,7 +999,8 @@ def require_unique(resolved: pd.DataFrame, year_col: str | None = None) -> None:
         groups = [(k, g.index) for k, g in dup.groupby(keys)]
         word = "lines" if dup.index.name == "line" else "rows"  # read_table: file lines
         shown = "; ".join(
-            f"{' in '.join(map(str, k))}: {word} {listing(rows, limit=10)}"
+            f"{' in '.join(map(str, k))}: {word} {', '.join(map(str, rows[:10]))}"
+            + (f" ... ({len(rows):,} in all)" if len(rows) > 10 else "")
             for k, rows in groups[:5]
         )
         more = f"; {len(groups) - 5:,} more" if len(groups) > 5 else ""
