@@ -342,7 +342,7 @@ def _set_aside(resolved: pd.DataFrame, raw: pd.DataFrame, values: list[str]) -> 
     out = resolved.copy()
     unmatched = out["match_status"] != "matched"
     cells = raw.loc[unmatched].map(lambda v: v.strip() if isinstance(v, str) else v)
-    is_blank = cells.map(lambda v: v is None or v == "" or v != v).all(axis=1)  # NaN != NaN
+    is_blank = cells.map(lambda v: v == "" or bool(pd.isna(v))).all(axis=1)
     labels = cells.drop(columns=[c for c in values if c in cells.columns])
     is_total = labels.map(lambda v: isinstance(v, str) and bool(_TOTAL.fullmatch(v))).any(axis=1)
     for status, rows in (("blank", is_blank[is_blank].index),
