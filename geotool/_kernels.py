@@ -9,6 +9,7 @@ thread per core (:func:`_in_parts`): results do not depend on the number of thre
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -648,8 +649,10 @@ def _rank_sums(  # noqa: PLR0917 (numba: positional only)
 
 # ------------------------------------------------ the kernels over the cores, by threads
 
-#: One worker thread per core numba may use (``NUMBA_NUM_THREADS``); made at first use.
+#: One worker thread per core numba may use (``NUMBA_NUM_THREADS``); made at first use,
+#: and anew in a forked child (a parent's threads do not survive the fork).
 _POOL: list[ThreadPoolExecutor] = []
+os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def _in_parts(kernel: Any, *args: Any) -> None:
