@@ -30,8 +30,8 @@ t = time.perf_counter()
 from geotool import _kernels
 _kernels.warm_up()
 seconds = time.perf_counter() - t
-kernels = [_kernels.conditional_incremental, _kernels.conditional_direct,
-           _kernels.global_quadratic_forms, _kernels.kendall_sums, _kernels.rank_sums]
+kernels = [_kernels._conditional_incremental, _kernels._conditional_direct,
+           _kernels._global_quadratic_forms, _kernels._kendall_sums, _kernels._rank_sums]
 compiled = sum(len(k.stats.cache_misses) for k in kernels)
 loaded = sum(sum(k.stats.cache_hits.values()) for k in kernels)
 print(json.dumps({"seconds": seconds, "compiled": compiled, "loaded": loaded}))

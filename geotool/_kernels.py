@@ -2,13 +2,16 @@
 
 Compiled with ``cache=True`` (next to this file, or in numba's user cache when the package
 is read-only; :func:`warm_up` loads them), and kept apart from ``_perm`` so that editing
-the engine's Python does not invalidate that cache. Parallel kernels split the work into
-blocks of a fixed size, each with its own arithmetic and random stream: results do not
-depend on ``numba.set_num_threads``.
+the engine's Python does not invalidate that cache. The kernels split the work into
+blocks of a fixed size, each with its own arithmetic and random stream, and run on one
+thread per core (:func:`_in_parts`): results do not depend on the number of threads.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numba as nb
@@ -32,12 +35,12 @@ _U = np.uint64
 _PREFETCH = "llvm.prefetch.p0" if binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _rotl(x: np.uint64, k: np.uint64) -> np.uint64:
     return (x << k) | (x >> (_U(64) - k))
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _next(s: np.ndarray) -> np.uint64:
     """xoshiro256** (Blackman and Vigna 2018): the next 64 random bits of state ``s``."""
     result = _rotl(s[1] * _U(5), _U(7)) * _U(9)
@@ -51,7 +54,7 @@ def _next(s: np.ndarray) -> np.uint64:
     return result
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _below(s: np.ndarray, bound: int) -> int:
     """A random integer in ``[0, bound)`` from 53 random bits (bias below 2**-30)."""
     u = np.float64(_next(s) >> _U(11)) * (1.0 / 9007199254740992.0)
@@ -68,7 +71,7 @@ _RUNS = 64
 _HELD_VALUES = 1 << 21
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _first_holding(srt: np.ndarray, cf: float, bound: float, rising: bool) -> int:
     """The first index of ascending ``srt`` with ``cf srt[i] >= bound`` (``rising``) or ``> bound``.
 
@@ -91,7 +94,7 @@ def _first_holding(srt: np.ndarray, cf: float, bound: float, rising: bool) -> in
     return at if holds else at + 1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _beyond(srt: np.ndarray, cf: float, bound: float, at: int) -> int:
     """The first index from ``at`` with ``cf srt[i] > bound`` (all before ``at`` are not)."""
     stop = min(len(srt), at + 8)  # ties aside, a step or two past ``at``
@@ -102,7 +105,7 @@ def _beyond(srt: np.ndarray, cf: float, bound: float, at: int) -> int:
     return at
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _count_sorted(srt: np.ndarray, cf: float, hi: float, lo: float) -> tuple[int, int]:
     """``#{p: cf s_p >= hi}`` and ``#{p: cf s_p <= lo}`` over the ascending sums ``srt``.
 
@@ -124,7 +127,7 @@ def _count_sorted(srt: np.ndarray, cf: float, hi: float, lo: float) -> tuple[int
     return up, dn
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _insertion_sort(srt: np.ndarray, order: np.ndarray) -> None:
     """Sort ``srt`` ascending, carrying ``order`` along: O(P) when nearly sorted."""
     for j in range(1, len(srt)):
@@ -139,7 +142,7 @@ def _insertion_sort(srt: np.ndarray, order: np.ndarray) -> None:
         order[i + 1] = o
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _resort(srt: np.ndarray, order: np.ndarray, p: int, old: float, new: float) -> None:
     """Sum ``p`` moved from ``old`` to ``new``: move it in ascending ``srt`` (and ``order``)."""
     i = np.searchsorted(srt, old)
@@ -156,7 +159,7 @@ def _resort(srt: np.ndarray, order: np.ndarray, p: int, old: float, new: float) 
         i -= 1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _count_pair(  # noqa: PLR0917 (numba: positional only)
     s0: np.ndarray, s1: np.ndarray, a: float, b: float, w: float, hi: float, lo: float
 ) -> tuple[int, int]:
@@ -170,7 +173,7 @@ def _count_pair(  # noqa: PLR0917 (numba: positional only)
     return up, dn
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _count_many(
     sums: np.ndarray, cf: np.ndarray, w: float, hi: float, lo: float
 ) -> tuple[int, int]:
@@ -187,7 +190,7 @@ def _count_many(
     return up, dn
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _block_sums(  # noqa: PLR0917 (numba: positional only)
     sums: np.ndarray, gathered: np.ndarray, steps: np.ndarray, base: np.ndarray, k: int,
     first: int,
@@ -202,8 +205,8 @@ def _block_sums(  # noqa: PLR0917 (numba: positional only)
                 sums[v, p] += gathered[v, c, p] + step
 
 
-@nb.njit(cache=True, parallel=True)
-def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
+@nb.njit(cache=True, nogil=True)
+def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     units: np.ndarray,
     card: np.ndarray,
     starts: np.ndarray,
@@ -219,6 +222,8 @@ def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     tol: float,
     upper: np.ndarray,
     lower: np.ndarray,
+    part: int,
+    parts: int,
 ) -> None:
     """Counts of permuted statistics >= / <= the observed one, rows of equal weights.
 
@@ -234,7 +239,7 @@ def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     n_evt = len(evt_val)
     n_blocks = len(starts) - 1
     runs = min(n_blocks, _RUNS)
-    for r in nb.prange(runs):
+    for r in range(part * runs // parts, (part + 1) * runs // parts):
         sums = np.empty((m, perms))
         srt = np.empty(perms)
         order = np.argsort(np.zeros(perms))
@@ -275,8 +280,8 @@ def conditional_incremental(  # noqa: PLR0917 (numba: positional only)
                     upper[u], lower[u] = _count_many(sums, coef[u], scale[u], hi, lo)
 
 
-@nb.njit(cache=True, parallel=True)
-def conditional_direct(  # noqa: PLR0917 (numba: positional only)
+@nb.njit(cache=True, nogil=True)
+def _conditional_direct(  # noqa: PLR0917 (numba: positional only)
     units: np.ndarray,
     card: np.ndarray,
     starts: np.ndarray,
@@ -289,10 +294,13 @@ def conditional_direct(  # noqa: PLR0917 (numba: positional only)
     tol: float,
     upper: np.ndarray,
     lower: np.ndarray,
+    part: int,
+    parts: int,
 ) -> None:
-    """As :func:`conditional_incremental` for rows of unequal weights ``rows[u, c]``."""
+    """As :func:`_conditional_incremental` for rows of unequal weights ``rows[u, c]``."""
     m, _, perms = gathered.shape
-    for b in nb.prange(len(starts) - 1):
+    n_blocks = len(starts) - 1
+    for b in range(part * n_blocks // parts, (part + 1) * n_blocks // parts):
         for u in range(starts[b], starts[b + 1]):
             i = units[u]
             k = card[u]
@@ -334,7 +342,7 @@ def _prefetch(typingctx: Any, arr: Any, idx: Any) -> Any:
     return sig, codegen
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _shuffle(y: np.ndarray, s: np.ndarray, js: np.ndarray) -> None:
     """One Fisher-Yates pass over ``y`` (xoshiro256** stream ``s``, ``i`` from the top).
 
@@ -429,7 +437,7 @@ def _forms(  # noqa: PLR0917 (numba: positional only)
     out[2] = quad_b
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _form_one(  # noqa: PLR0917 (numba: positional only)
     y: np.ndarray,
     left: np.ndarray,
@@ -491,8 +499,8 @@ def _form_one(  # noqa: PLR0917 (numba: positional only)
     out[2] = quad_b
 
 
-@nb.njit(cache=True, parallel=True)
-def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
+@nb.njit(cache=True, nogil=True)
+def _global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     z: np.ndarray,
     left: np.ndarray,
     states: np.ndarray,
@@ -506,6 +514,8 @@ def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     shift: float,
     by_row: bool,
     out: np.ndarray,
+    part: int,
+    parts: int,
 ) -> None:
     """Statistics of ``permutations`` random relabellings ``y`` of ``z``, in blocks.
 
@@ -518,7 +528,8 @@ def global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     row (length ``n``, or 1 when every row has the same: less memory), else one per link.
     """
     n = len(z)
-    for b in nb.prange(states.shape[0]):
+    n_blocks = states.shape[0]
+    for b in range(part * n_blocks // parts, (part + 1) * n_blocks // parts):
         s = states[b].copy()
         y = z.copy()
         js = np.empty(256, dtype=np.int64)
@@ -577,26 +588,27 @@ def _kendall_one(xs_group: np.ndarray, yrank: np.ndarray, m: int, tree: np.ndarr
     return s
 
 
-@nb.njit(cache=True, parallel=True)
-def kendall_sums(xs_group: np.ndarray, yrank: np.ndarray, m: int, perms: np.ndarray) -> np.ndarray:
+@nb.njit(cache=True, nogil=True)
+def _kendall_sums(  # noqa: PLR0917 (numba: positional only)
+    xs_group: np.ndarray, yrank: np.ndarray, m: int, perms: np.ndarray, out: np.ndarray,
+    part: int, parts: int,
+) -> None:
     """:func:`_kendall_one` of ``x`` against ``y`` relabelled by each row of ``perms``.
 
     ``yrank`` is in the order of ``x``; row ``q`` gives unit ``t`` (in that order) the
     rank ``yrank[perms[q, t]]``.
     """
     n_perm, n = perms.shape
-    out = np.empty(n_perm, dtype=np.int64)
-    for q in nb.prange(n_perm):
+    for q in range(part * n_perm // parts, (part + 1) * n_perm // parts):
         tree = np.zeros(m + 1, dtype=np.int64)
         yr = np.empty(n, dtype=np.int64)
         for t in range(n):
             yr[t] = yrank[perms[q, t]]
         out[q] = _kendall_one(xs_group, yr, m, tree)
-    return out
 
 
-@nb.njit(cache=True, parallel=True)
-def rank_sums(  # noqa: PLR0917 (numba: positional only)
+@nb.njit(cache=True, nogil=True)
+def _rank_sums(  # noqa: PLR0917 (numba: positional only)
     group: np.ndarray,
     score: np.ndarray,
     rank: np.ndarray,
@@ -607,6 +619,8 @@ def rank_sums(  # noqa: PLR0917 (numba: positional only)
     block: int,
     kendall: np.ndarray,
     spearman: np.ndarray,
+    part: int,
+    parts: int,
 ) -> None:
     """Kendall's ``S`` and Spearman's cross-product of random relabellings, in blocks.
 
@@ -615,7 +629,8 @@ def rank_sums(  # noqa: PLR0917 (numba: positional only)
     ``other_score``, shuffled per block (stream ``states[b]``).
     """
     n = len(rank)
-    for b in nb.prange(states.shape[0]):
+    n_blocks = states.shape[0]
+    for b in range(part * n_blocks // parts, (part + 1) * n_blocks // parts):
         s = states[b].copy()
         r = rank.copy()
         o = other_score.copy()
@@ -630,6 +645,60 @@ def rank_sums(  # noqa: PLR0917 (numba: positional only)
             for i in range(n):
                 dot += score[i] * o[i]
             spearman[q] = dot
+
+
+# ------------------------------------------------ the kernels over the cores, by threads
+
+#: One worker thread per core numba may use (``NUMBA_NUM_THREADS``); made at first use,
+#: and anew in a forked child (a parent's threads do not survive the fork).
+_POOL: list[ThreadPoolExecutor] = []
+os.register_at_fork(after_in_child=_POOL.clear)
+
+
+def _in_parts(kernel: Any, *args: Any) -> None:
+    """``kernel(*args, part, parts)`` for every part, on threads (the kernels release the GIL).
+
+    Each part takes whole outer iterations (blocks, runs, permutations), which are
+    independent and write disjoint outputs: the numbers do not depend on ``parts``. Serial
+    kernels run on threads compile in about half the time of ``parallel=True`` ones
+    (benchmarks/README.md, first run).
+    """
+    parts = max(1, int(getattr(nb.config, "NUMBA_NUM_THREADS", 1)))
+    if parts == 1:
+        kernel(*args, 0, 1)
+        return
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(parts, thread_name_prefix="geotool-kernel"))
+    calls = [partial(kernel, *args, part, parts) for part in range(parts)]
+    for done in [_POOL[0].submit(call) for call in calls]:
+        done.result()
+
+
+def conditional_incremental(*args: Any) -> None:
+    """:func:`_conditional_incremental` over the cores."""
+    _in_parts(_conditional_incremental, *args)
+
+
+def conditional_direct(*args: Any) -> None:
+    """:func:`_conditional_direct` over the cores."""
+    _in_parts(_conditional_direct, *args)
+
+
+def global_quadratic_forms(*args: Any) -> None:
+    """:func:`_global_quadratic_forms` over the cores."""
+    _in_parts(_global_quadratic_forms, *args)
+
+
+def kendall_sums(xs_group: np.ndarray, yrank: np.ndarray, m: int, perms: np.ndarray) -> np.ndarray:
+    """:func:`_kendall_sums` over the cores: ``S`` of each row of ``perms``."""
+    out = np.empty(perms.shape[0], dtype=np.int64)
+    _in_parts(_kendall_sums, xs_group, yrank, m, perms, out)
+    return out
+
+
+def rank_sums(*args: Any) -> None:
+    """:func:`_rank_sums` over the cores."""
+    _in_parts(_rank_sums, *args)
 
 
 def warm_up() -> None:
