@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -64,3 +66,19 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     yield
     with open(_CPU_LOG, "a", encoding="utf-8") as log:
         log.write(f"{item.nodeid}\t{_cpu_seconds() - started:.2f}\n")
+
+
+def page_args(text: str) -> list | None:
+    """The JSON arguments of a page's ``geotoolPage(map, data, info, layers, options)`` call.
+
+    None on a page without the call (the one-page summary).
+    """
+    m = re.search(r"\ngeotoolPage\((\w+), ", text)
+    if m is None:
+        return None
+    decoder, pos, out = json.JSONDecoder(), m.end(), []
+    for _ in range(4):
+        value, pos = decoder.raw_decode(text, pos)
+        out.append(value)
+        pos += len(", ")
+    return out

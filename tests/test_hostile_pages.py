@@ -40,6 +40,8 @@ from geotool._html import check_page, escape, href, script_call, script_json
 from geotool.cli import main
 from geotool.maps import pages as report_figures
 
+from .conftest import page_args as _page_args
+
 #: Each payload would, if parsed as markup, add an element whose id starts ``pwn-`` and
 #: set ``document.title`` to ``PWNED``.
 PAYLOADS = {
@@ -278,18 +280,6 @@ def test_no_payload_is_written_raw_into_any_page(pages):
         for link in links.links:
             assert not re.match(r"\s*javascript:", link, re.IGNORECASE), (name, link)
         check_page(text, name)
-
-
-def _page_args(text: str) -> list:
-    """The JSON arguments of a map page's ``geotoolPage(map, ...)`` call."""
-    m = re.search(r"\ngeotoolPage\((\w+), ", text)
-    assert m, "no geotoolPage call"
-    decoder, pos, args = json.JSONDecoder(), m.end(), []
-    for _ in range(4):
-        value, pos = decoder.raw_decode(text, pos)
-        args.append(value)
-        pos += len(", ")
-    return args
 
 
 def test_hostile_ids_and_names_read_back_exactly(pages, root):

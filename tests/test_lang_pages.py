@@ -27,6 +27,8 @@ from geotool.pipeline import STAGES
 from geotool.report import figures, rankings
 from geotool.report import study as report
 
+from .conftest import page_args as _args
+
 VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 COLUMBUS = libpysal.examples.get_path("columbus.shp")
@@ -48,17 +50,6 @@ def columbus():
 def _columbus_map(g, **kw):
     values = pd.Series(g["CRIME"].to_numpy(), index=g.index, name="CRIME")
     return maps.choropleth(values, geo=g, title="Columbus: residential crime", **kw)
-
-
-def _args(text):
-    """The JSON arguments of the page's ``geotoolPage(map, data, info, layers, options)``."""
-    m = re.search(r"\ngeotoolPage\((\w+), ", text)
-    decoder, pos, out = json.JSONDecoder(), m.end(), []
-    for _ in range(4):
-        value, pos = decoder.raw_decode(text, pos)
-        out.append(value)
-        pos += len(", ")
-    return out
 
 
 def _chrome(text):

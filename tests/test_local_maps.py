@@ -7,7 +7,6 @@ computations written here; Gi* levels are compared with esda's ``G_Local(star=Tr
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -24,21 +23,12 @@ from geotool.maps import static
 from geotool.report import rankings
 from geotool.study import Study
 
+from .conftest import page_args as _page_args
+
 PAYLOAD = "<img src=x onerror=alert(1)>"
 COLUMBUS = os.path.join(
     os.path.dirname(libpysal.examples.get_path("columbus.shp")), "columbus.shp"
 )
-
-
-def _page_args(text):
-    """The JSON arguments of the page's ``geotoolPage(map, data, info, layers, options)``."""
-    m = re.search(r"\ngeotoolPage\((\w+), ", text)
-    decoder, pos, args = json.JSONDecoder(), m.end(), []
-    for _ in range(4):
-        value, pos = decoder.raw_decode(text, pos)
-        args.append(value)
-        pos += len(", ")
-    return args
 
 
 CODES = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -18,6 +18,8 @@ from geotool.maps import pages
 from geotool.maps._words import translate
 from geotool.report import figures, rankings
 
+from .conftest import page_args as _page_args
+
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
@@ -30,17 +32,6 @@ def info():
 def hooks(monkeypatch):
     """Pages built while this is active carry the data-geotool-* test hooks."""
     monkeypatch.setattr(geotool.settings, "page_test_hooks", True)
-
-
-def _page_args(text):
-    """The JSON arguments of the page's ``geotoolPage(map, data, info, layers, options)`` call."""
-    m = re.search(r"\ngeotoolPage\((\w+), ", text)
-    decoder, pos, args = json.JSONDecoder(), m.end(), []
-    for _ in range(4):
-        value, pos = decoder.raw_decode(text, pos)
-        args.append(value)
-        pos += len(", ")
-    return args
 
 
 CODES = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

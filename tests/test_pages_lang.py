@@ -11,7 +11,6 @@ gives the steps t-1 -> t of the vectors table, which are ``pyproj.Geod.inv``'s.
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import subprocess
@@ -27,6 +26,8 @@ import pytest
 
 from geotool import boundaries, maps
 from geotool.maps import static
+
+from .conftest import page_args as _args
 
 #: Three lowercase English words in a row: a sentence or a phrase, never a Chinese word.
 ENGLISH = re.compile(r"(?<![\w.@/-])[a-z]+(?:[ ,;:'’()-]+[a-z]+){2,}(?![\w.@/-])")
@@ -51,19 +52,6 @@ def runs(tmp_path_factory):
         proc = _geotool("run", *args, "--permutations", "99", "--out", lang, cwd=base)
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[lang] = base / lang
-    return out
-
-
-def _args(text: str) -> list | None:
-    """The JSON arguments of ``geotoolPage(map, data, info, layers, options)``, if any."""
-    m = re.search(r"\ngeotoolPage\((\w+), ", text)
-    if m is None:
-        return None
-    decoder, pos, out = json.JSONDecoder(), m.end(), []
-    for _ in range(4):
-        value, pos = decoder.raw_decode(text, pos)
-        out.append(value)
-        pos += len(", ")
     return out
 
 

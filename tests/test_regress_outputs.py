@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import html
 import io
-import json
 import re
 import warnings
 from html.parser import HTMLParser
@@ -30,6 +29,8 @@ from geotool import geofile, regress
 from geotool._classify import bins
 from geotool.cli import main
 from geotool.maps import LISA_COLOURS, NOT_SIGNIFICANT, charts
+
+from .conftest import page_args as _page_args
 
 FORMULA = "CRIME ~ INC + HOVAL"
 NAME = "<b>Tract {}</b> & co"  # markup in a user's names stays text
@@ -81,17 +82,6 @@ def spreg_fits(columbus):
 # ------------------------------------------------------------- reading a page back
 
 CODES = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _page_args(text: str) -> list:
-    """The JSON arguments of ``geotoolPage(map, data, info, layers, options)``."""
-    m = re.search(r"\ngeotoolPage\((\w+), ", text)
-    decoder, pos, args = json.JSONDecoder(), m.end(), []
-    for _ in range(4):
-        value, pos = decoder.raw_decode(text, pos)
-        args.append(value)
-        pos += len(", ")
-    return args
 
 
 def _column(col: dict, n: int) -> list:

@@ -5,7 +5,6 @@ of the values; numbers are checked against direct computations written here.
 """
 
 import html
-import json
 import math
 import re
 import subprocess
@@ -23,6 +22,8 @@ from geotool._errors import InputError
 from geotool._numbers import for_breaks, for_values, resolution, unit_of
 from geotool.maps import static
 from geotool.study import Study
+
+from .conftest import page_args as _page_args
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -75,17 +76,6 @@ def _check_label(label, lo, hi, n, values):
         place = max(place, 10.0 ** -resolution(values))
         assert abs(_value(shown) - bound) <= place / 2 + 1e-9 * abs(bound), (label, bound)
     return digits
-
-
-def _page_args(text):
-    """The JSON arguments of the page's ``geotoolPage(map, data, info, layers, options)``."""
-    m = re.search(r"\ngeotoolPage\((\w+), ", text)
-    decoder, pos, args = json.JSONDecoder(), m.end(), []
-    for _ in range(4):
-        value, pos = decoder.raw_decode(text, pos)
-        args.append(value)
-        pos += len(", ")
-    return args
 
 
 def _dense(col, n):
