@@ -20,6 +20,7 @@ import html
 import io
 import logging
 import math
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -162,6 +163,25 @@ def _check_terms(formula: Any, columns: pd.Index) -> None:
                                      f"function; the columns are {cols}.")  # fmt: skip
 
 
+#: Characters a Chinese input method types for a formula's operators (never operators).
+_FULL_WIDTH = dict(zip("＋－＊／～（）：，", "+-*/~():,", strict=True))
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _unreadable(formula: str, exc: Exception) -> str:
+    """formulaic's syntax error in one line, with the fix for the usual slips."""
+    why = _ANSI.sub("", str(exc)).strip().splitlines()[0].rstrip(".")
+    bare = re.sub(r"`[^`]*`", "", formula)  # a backticked name may hold anything
+    wide = [ch for ch in dict.fromkeys(bare) if ch in _FULL_WIDTH]
+    fix = ""
+    if wide:
+        fix = (f"; {wide[0]!r} is full-width: type {_FULL_WIDTH[wide[0]]!r}, or put a column "
+               f"name holding it in backticks (`收入（万元）`)")  # fmt: skip
+    elif why.startswith("Missing operator"):
+        fix = "; a column name with spaces goes in backticks (`GDP per head`)"
+    return f"formula: cannot read {short(formula)!r}: {short(why, 80)}{fix}."
+
+
 def _design(frame: pd.DataFrame, formula: str) -> _Design:
     """``y`` and the regressors (no intercept: spreg adds it) on the rows they can use.
 
@@ -175,9 +195,7 @@ def _design(frame: pd.DataFrame, formula: str) -> _Design:
     try:
         parsed = Formula(formula)
     except Exception as exc:
-        raise InputError(
-            f"formula: cannot read {short(formula)!r} ({short(str(exc), 80)})."
-        ) from None
+        raise InputError(_unreadable(formula, exc)) from None
     if len(parsed.lhs) != 1:
         raise InputError(f"formula: {short(formula)!r} needs one variable left of '~'.")
     _check_terms(parsed, frame.columns)
@@ -190,20 +208,27 @@ def _design(frame: pd.DataFrame, formula: str) -> _Design:
         raise InputError(f"formula: {short(formula)!r} fails on the data: "
                          f"{short(str(exc).splitlines()[0], 100)}.") from None  # fmt: skip
     y, x = mm.lhs.iloc[:, 0].astype(float), pd.DataFrame(mm.rhs).astype(float)
+    empty = [str(t) for t, cols in mm.rhs.model_spec.term_indices.items() if not cols]
+    if empty:  # C(x) of one level: no column (formulaic drops it)
+        raise InputError(f"formula: {short(empty[0])} has a single value (one level) on the "
+                         "rows used, so it explains nothing; drop it.")  # fmt: skip
     if "Intercept" not in x.columns:
         raise InputError("formula: spreg's models always have an intercept; drop '- 1' / '0 +'.")
     x = x.drop(columns="Intercept")
     if x.shape[1] == 0:
         raise InputError(f"formula: {short(formula)!r} has no regressor right of '~'.")
-    return _usable_rows(frame, formula, y.rename(str(mm.lhs.columns[0])), x)
+    used = [c for c in frame.columns if str(c) in {str(v) for v in parsed.required_variables}]
+    return _usable_rows(frame[used], y.rename(str(mm.lhs.columns[0])), x)
 
 
-def _usable_rows(frame: pd.DataFrame, formula: str, y: pd.Series, x: pd.DataFrame) -> _Design:
-    """Rows with every value present and finite; missing ones left out (said), others refused."""
+def _usable_rows(frame: pd.DataFrame, y: pd.Series, x: pd.DataFrame) -> _Design:
+    """Rows with every value present and finite; missing ones left out (said), others refused.
+
+    ``frame``: the columns the formula uses (the note names those with missing values).
+    """
     bad = ~(np.isfinite(y.to_numpy()) & np.isfinite(x.to_numpy()).all(axis=1))
     notes: list[str] = []
     if bad.any():
-        raw = frame.loc[bad].select_dtypes("number")
         missing = frame.loc[bad].isna().any(axis=1)
         made = missing.index[~missing.to_numpy()]
         if len(made):
@@ -213,9 +238,11 @@ def _usable_rows(frame: pd.DataFrame, formula: str, y: pd.Series, x: pd.DataFram
                 f"formula: {what} is not finite for unit {short(str(made[0]))} "
                 f"({len(made)} unit(s) in all) after the transform; use log1p or drop them."
             )
+        gaps, left = frame.loc[bad].isna().sum(), frame.index[bad]
+        where = ", ".join(f"{c}: {n}" for c, n in gaps[gaps > 0].items())
         note = (
-            f"{int(bad.sum())} row(s) with a missing value left out: "
-            f"{listing([str(i) for i in raw.index], 8)}."
+            f"{int(bad.sum())} row(s) with a missing value left out ({where}): "
+            f"{', '.join(str(i) for i in left[:8])}{' ...' if len(left) > 8 else '.'}"
         )
         notes.append(note)
         log(note, logging.WARNING)
@@ -279,7 +306,8 @@ def _libpysal_w(w: Any, index: pd.Index, kind: str) -> tuple[Any, list[str]]:
         if kind != "ols":
             raise InputError(
                 f"w: {len(lonely)} unit(s) have no neighbours ({units}); their spatial lag "
-                f"is 0 in the {kind} model: build w with islands='nearest' or drop them."
+                f"is 0 in the {kind} model: build w with islands='nearest:unbounded' (each "
+                "joined to its nearest unit) or islands='drop'."
             )
         notes.append(f"{len(lonely)} unit(s) without neighbours ({units}): their lag is 0.")
         log(notes[-1], logging.WARNING)

@@ -113,7 +113,14 @@ def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
     fits = [first]
     chosen = _chosen(first.guide)
     if kind == "ols" and regimes is None and chosen is not None:
-        fits.append(regress.fit(frame, study.model, w, kind=chosen, seed=study.seed))
+        try:  # the model OLS points to; OLS stands when it cannot be fitted (islands ...)
+            with _as_fields():
+                fits.append(regress.fit(frame, study.model, w, kind=chosen, seed=study.seed))
+        except InputError as exc:
+            why = str(exc).split(": ", 1)[-1]
+            note = f"the {chosen} model the LM tests point to was not fitted: {why}"
+            first.notes.append(note)
+            log(note, logging.WARNING)
     return fits
 
 

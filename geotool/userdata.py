@@ -522,11 +522,19 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
     same = ("all_numeric", "name_col", "province_col", "prefecture_col", "code_col", "year_col",
             "encoding", "sheet", "level", "id_col", "datum", "layer", "per", "crs",
             "geometry_encoding", "max_unmatched")  # fmt: skip
-    return load_user_table(
-        path, report_path, value_col=list(study.indicators or study.value_cols) or None,
-        geometry=study.geometry if study.data is not None else None,
-        **{name: getattr(study, name) for name in same}, **options,
-    )  # fmt: skip
+    try:
+        return load_user_table(
+            path, report_path, value_col=list(study.indicators or study.value_cols) or None,
+            geometry=study.geometry if study.data is not None else None,
+            **{name: getattr(study, name) for name in same}, **options,
+        )  # fmt: skip
+    except InputError as exc:  # the model's y (the study's variable) is not a column
+        y = (study.model or "").split("~", 1)[0].strip().strip("`")
+        text = str(exc)
+        if not y or not text.startswith(f"value_col={y!r} is not a column "):
+            raise
+        rest = text.split(" is not a column ", 1)[1].split(" (several value columns")[0]
+        raise InputError(f"model: {y!r} left of '~' is not a column {rest.rstrip('.')}.") from None
 
 
 def _study_table(study: Study) -> UserTable:
