@@ -169,7 +169,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _unreadable(formula: str, exc: Exception) -> str:
-    """formulaic's syntax error in one line, with the fix for the usual slips."""
+    """The syntax error of formulaic in one line, with the fix for the usual slips."""
     why = _ANSI.sub("", str(exc)).strip().splitlines()[0].rstrip(".")
     bare = re.sub(r"`[^`]*`", "", formula)  # a backticked name may hold anything
     wide = [ch for ch in dict.fromkeys(bare) if ch in _FULL_WIDTH]

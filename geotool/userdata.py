@@ -533,8 +533,9 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
         text = str(exc)
         if not y or not text.startswith(f"value_col={y!r} is not a column "):
             raise
-        rest = text.split(" is not a column ", 1)[1].split(" (several value columns")[0]
-        raise InputError(f"model: {y!r} left of '~' is not a column {rest.rstrip('.')}.") from None
+        rest = text.split(" is not a column ", 1)[1].partition(" (several value columns")[0]
+        msg = f"model: {y!r} left of '~' is not a column {rest.rstrip('.')}."
+        raise InputError(msg) from None
 
 
 def _study_table(study: Study) -> UserTable:
