@@ -168,16 +168,15 @@ def _write_tables(run: Any, fits: list[regress.Fit]) -> None:
     run.table("tables/regression_table.csv", regress.table_frame(fits).reset_index())
 
 
-def _residual_lisa(run: Any, fit: regress.Fit) -> pd.Series:
-    """The LISA class of each unit's residual (clusters of under- or over-prediction)."""
+def _residual_lisa(run: Any, fit: regress.Fit) -> pd.DataFrame:
+    """The local Moran of each unit's residual (clusters of under- or over-prediction)."""
     from geotool import autocorr
 
     study, a = run.study, run.analysis
     ids = fit.fitted.index
     w = a.weights(ids, study.weights or "queen", study.islands)
-    local = autocorr.local_stats(fit.fitted["residual"], w, gi_star=False, alpha=study.alpha,
-                                 sided=study.sided, **run.perm)  # fmt: skip
-    return local["lisa_class"].reindex(ids)
+    return autocorr.local_stats(fit.fitted["residual"], w, gi_star=False, alpha=study.alpha,
+                                sided=study.sided, **run.perm)  # fmt: skip
 
 
 def _draw(run: Any, name: str, fig: Any) -> None:
@@ -188,8 +187,45 @@ def _draw(run: Any, name: str, fig: Any) -> None:
         run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=run.study.dpi))
 
 
-def _maps(run: Any, fits: list[regress.Fit]) -> None:
-    """Residuals and fitted values of the last model; a GWR's local coefficients."""
+def _maps(run: Any, fits: list[regress.Fit], lisas: dict[str, pd.DataFrame]) -> None:
+    """Figures of the models as the web maps show them.
+
+    Each model's residuals (diverging at 0) and their LISA classes, the fitted values, a
+    GWR's local coefficients (units not significant grey).
+
+    Units without a CRS (a plane) are drawn unprojected as small multiples of quantile
+    classes (:func:`_plane_maps`).
+    """
+    from geotool import boundaries
+    from geotool.maps import static
+    from geotool.maps._words import section_words
+
+    a, last = run.analysis, fits[-1]
+    layer = a.units if a.units is not None else boundaries.load(a.level)
+    if layer.crs is None:
+        return _plane_maps(run, fits)
+    lang = run.study.language(a.china)
+    w = section_words("regression", lang)
+    for f in fits:
+        name = _slug(f.label)
+        _draw(run, f"regression_residuals_{name}", _residual_figure(layer, f, w, lang))
+        if f.label in lisas:
+            fig = static.lisa_figure(lisas[f.label], label=w["residual"].format(model=f.label),
+                                     permutations=run.perm.get("permutations"), lang=lang,
+                                     units=layer, source="")  # fmt: skip
+            _draw(run, f"regression_residual_lisa_{name}", fig)
+    fig = static.value_figure(last.fitted["fitted"], label=w["field_fitted"].format(
+        model=last.label), lang=lang, units=layer, source="")  # fmt: skip
+    _draw(run, "regression_fitted", fig)
+    if last.local is not None:
+        for j, term in enumerate(_terms(last.local)):
+            _draw(run, f"regression_local_{_slug(term)}", _local_figure(layer, last, j, term, w,
+                                                                         lang=lang))  # fmt: skip
+    return None
+
+
+def _plane_maps(run: Any, fits: list[regress.Fit]) -> None:
+    """Residuals and fitted values of the last model, a GWR's local coefficients: unprojected."""
     from geotool.maps import charts
 
     lang = run.study.language(run.analysis.china)
@@ -205,6 +241,53 @@ def _maps(run: Any, fits: list[regress.Fit]) -> None:
         names = {c: c.removeprefix("est_") for c in cols}
         fig = charts.dimension_maps(units, last.local, cols, names, lang, cmap="RdBu_r")
         _draw(run, "regression_local_coefficients", fig)
+
+
+def _class_figure(layer: Any, colours: dict[str, str], legend: dict[str, str], lang: str,
+                  **text: str) -> Any:  # fmt: skip
+    """The units of ``layer`` in the classes of ``colours`` (unit -> colour).
+
+    ``legend``'s labels in its order; units without a class are "no data".
+    """
+    from geotool.maps.figure import to_figure
+
+    label_of = {colour: label for label, colour in legend.items()}
+    gdf = layer[[layer.geometry.name]].copy()
+    gdf["cls"] = [label_of.get(colours.get(str(i), "")) for i in gdf.index]
+    return to_figure(gdf, "cls", colours={label: c for label, c in legend.items()},
+                     lang=lang, source="", **text)  # fmt: skip
+
+
+def _residual_figure(layer: Any, f: regress.Fit, w: dict[str, str], lang: str) -> Any:
+    """A model's residuals in classes at 0, ±1 and ±2 standard deviations (red: under)."""
+    r = f.fitted["residual"]
+    sd = float(r.std())
+    colours, legend = _classed(r, [k * sd for k in _SIGMAS], "RdBu_r")
+    return _class_figure(layer, colours, legend, lang,
+                         title=w["residual_title"].format(model=f.label, formula=f.formula),
+                         legend_title=w["residual"].format(model=f.label),
+                         legend_note=w["residual_heading"].format(sd=_readable(sd)))  # fmt: skip
+
+
+def _local_figure(layer: Any, fit: regress.Fit, j: int, term: str, w: dict[str, str], *,
+                  lang: str) -> Any:  # fmt: skip
+    """A GWR's local coefficient ``term``, diverging at 0, as the web map classes it.
+
+    Units whose local t is within mgwr's corrected critical t are grey (counted apart).
+    """
+    from geotool.maps import NOT_SIGNIFICANT
+
+    page = _local_page(fit, j, term, w)  # the web map's words and critical t
+    local = fit.local
+    assert local is not None
+    est, sig = local[f"est_{term}"], local[f"sig_{term}"].to_numpy(dtype=bool)
+    top = float(np.nanmax(np.abs(est.to_numpy(float)))) or 1.0
+    colours, legend = _classed(est[sig], [k * top / 3 for k in (-2, -1, 0, 1, 2)], "RdBu_r")
+    grey = next(k for k, v in page.legend.items() if v == NOT_SIGNIFICANT)
+    grey = f"{grey} ({int((~sig).sum())})"
+    colours |= {str(i): NOT_SIGNIFICANT for i in est.index[~sig]}
+    return _class_figure(layer, colours, legend | {grey: NOT_SIGNIFICANT}, lang,
+                         title=page.title, legend_title=page.heading)  # fmt: skip
 
 
 #: Residual classes' bounds, in standard deviations of the residuals (0 splits the signs).
@@ -433,14 +516,16 @@ def regression_stage(run: Any) -> None:
     frame, which = _frame(run)
     log(f"regression: {run.study.model} ({run.study.model_kind}, {which}) ...")
     fits = _fits(run, frame)
+    lisas = {}
     for f in fits:
         if f.kind not in ("gwr", "mgwr"):
-            f.fitted["residual_lisa"] = _residual_lisa(run, f)
+            lisas[f.label] = _residual_lisa(run, f)
+            f.fitted["residual_lisa"] = lisas[f.label]["lisa_class"].reindex(f.fitted.index)
     _write_tables(run, fits)
     from pyproj.exceptions import CRSError
 
     try:
-        _maps(run, fits)
+        _maps(run, fits, lisas)
         drawn = "figures/regression_*.png"
     except (InputError, CRSError) as exc:  # units charts cannot project
         drawn = f"no maps: {exc}"
