@@ -986,10 +986,9 @@ def table_frame(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3)
             c = shown[id(f)]
             if term not in c.index:
                 continue
-            est, se, z, p = (_num(c.at[term, k]) for k in ("estimate", "std_err", "statistic",
-                                                            "p"))  # fmt: skip
-            rows.setdefault((term, "estimate"), {})[name] = f"{est:.{digits}f}{_stars(p)}"
-            rows.setdefault((term, stat), {})[name] = f"({(se if stat == 'se' else z):.{digits}f})"
+            top, below = _cells(c.loc[term], f.kind, stat, digits)
+            rows.setdefault((term, "estimate"), {})[name] = top
+            rows.setdefault((term, stat), {})[name] = below
     for key, label in _BELOW:
         for name, f in columns.items():
             value = f.value(key)
@@ -1002,9 +1001,19 @@ def table_frame(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3)
     return frame.fillna("")
 
 
+def _cells(row: pd.Series, kind: str, stat: str, digits: int) -> tuple[str, str]:
+    """A term's two cells: estimate with stars, (se) or (t) below; GWR: mean, [min, max]."""
+    if "estimate" not in row:  # GWR, MGWR: the local estimates' mean, their range below
+        bw = f"; bw {_num(row['bandwidth']):g}" if kind == "mgwr" else ""
+        lo, hi = _num(row["min"]), _num(row["max"])
+        return f"{_num(row['mean']):.{digits}f}", f"[{lo:.{digits}f}, {hi:.{digits}f}{bw}]"
+    est, se, z, p = (_num(row[k]) for k in ("estimate", "std_err", "statistic", "p"))
+    return f"{est:.{digits}f}{_stars(p)}", f"({(se if stat == 'se' else z):.{digits}f})"
+
+
 def _labelled(coefficients: pd.DataFrame) -> pd.DataFrame:
-    """Coefficients by the label a table shows (``regime: term``); none for GWR's summary."""
-    if "estimate" not in coefficients:
+    """Coefficients by the label a table shows (``regime: term``); GWR's local summary."""
+    if "estimate" not in coefficients and "mean" not in coefficients:
         return coefficients.iloc[:0]
     if "regime" not in coefficients:
         return coefficients
@@ -1018,9 +1027,14 @@ def table_cells(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3)
     frame = table_frame(fits, stat=stat, digits=digits)
     what = "standard errors" if stat == "se" else "t / z statistics"
     cells = [[t if r in ("estimate", "") else "" for t, r in frame.index], *frame.T.to_numpy()]
+    note = f"{what} in parentheses; *** p<0.01, ** p<0.05, * p<0.1"
+    fits = [fits] if isinstance(fits, Fit) else list(fits)
+    if any(f.kind in ("gwr", "mgwr") for f in fits):
+        note += ("; GWR/MGWR: the mean of the local estimates, their [min, max] below "
+                 "(MGWR: with each term's bandwidth)")  # fmt: skip
     return {"header": ["", *map(str, frame.columns)],
             "rows": [[str(c) for c in row] for row in zip(*cells, strict=True)],
-            "note": f"{what} in parentheses; *** p<0.01, ** p<0.05, * p<0.1"}  # fmt: skip
+            "note": note}  # fmt: skip
 
 
 def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
