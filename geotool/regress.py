@@ -712,11 +712,19 @@ def _local_fit(frame: pd.DataFrame, formula: str, design: _Design, *, kind: str,
     if kind == "mgwr":
         y = (y - y.mean()) / y.std()
         x = (x - x.mean(axis=0)) / x.std(axis=0)
-    with _quiet():
-        selector = Sel_BW(xy, y, x, multi=kind == "mgwr", spherical=spherical, n_jobs=1)
-        bw = selector.search(criterion="AICc")
-        model = (MGWR(xy, y, x, selector, spherical=spherical, n_jobs=1) if kind == "mgwr"
-                 else GWR(xy, y, x, float(bw), spherical=spherical, n_jobs=1)).fit()  # fmt: skip
+    try:
+        with _quiet():
+            selector = Sel_BW(xy, y, x, multi=kind == "mgwr", spherical=spherical, n_jobs=1)
+            bw = selector.search(criterion="AICc")
+            one = {"spherical": spherical, "n_jobs": 1}
+            model = (MGWR(xy, y, x, selector, **one) if kind == "mgwr"
+                     else GWR(xy, y, x, float(bw), **one)).fit()  # fmt: skip
+    except np.linalg.LinAlgError:  # a regressor constant among some unit's nearest neighbours
+        share = design.x.apply(lambda c: c.value_counts(normalize=True).iloc[0])
+        msg = (f"formula: {kind.upper()} finds a local regression it cannot solve (a regressor "
+               f"constant among some unit's neighbours; most repeated: {share.idxmax()}, "
+               f"{share.max():.0%} of units one value); drop it or use kind='ols' or 'lag'.")
+        raise InputError(msg) from None
     terms = ["CONSTANT", *(str(c) for c in design.x.columns)]
     local = _local_frame(model, terms, design.y.index, alpha)
     bws = np.atleast_1d(np.asarray(bw, float))
