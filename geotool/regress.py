@@ -726,7 +726,8 @@ def _local_fit(frame: pd.DataFrame, formula: str, design: _Design, *, kind: str,
                f"{share.max():.0%} of units one value); drop it or use kind='ols' or 'lag'.")
         raise InputError(msg) from None
     terms = ["CONSTANT", *(str(c) for c in design.x.columns)]
-    local = _local_frame(model, terms, design.y.index, alpha)
+    with _quiet():  # mgwr's local R² divides by a local total sum of squares of 0
+        local = _local_frame(model, terms, design.y.index, alpha)
     bws = np.atleast_1d(np.asarray(bw, float))
     coef = pd.DataFrame({
         "term": terms,

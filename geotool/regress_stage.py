@@ -197,12 +197,13 @@ def _maps(run: Any, fits: list[regress.Fit], lisas: dict[str, pd.DataFrame]) -> 
     classes (:func:`_plane_maps`).
     """
     from geotool import boundaries
+    from geotool.geofile import PLANE
     from geotool.maps import static
     from geotool.maps._words import section_words
 
     a, last = run.analysis, fits[-1]
     layer = a.units if a.units is not None else boundaries.load(a.level)
-    if layer.crs is None:
+    if layer.crs is None or layer.attrs.get("source", {}).get("crs") == PLANE:
         return _plane_maps(run, fits)
     lang = run.study.language(a.china)
     w = section_words("regression", lang)

@@ -246,7 +246,7 @@ def test_a_missing_value_drops_the_row_and_says_so(columbus, queen):
     frame.loc[5, "HOVAL"] = np.nan
     fit = regress.fit(frame, FORMULA, queen, kind="lag")
     assert 5 not in fit.fitted.index and len(fit.fitted) == 48
-    assert "1 row(s) with a missing value left out" in fit.notes[0]
+    assert fit.notes[0] == "1 row(s) with a missing value left out (HOVAL: 1): 5."
     keep = frame.index != 5
     sub = queen.sparse.toarray()[keep][:, keep]  # the weights among the rows kept, again
     w = libpysal.weights.full2W(sub)
@@ -267,6 +267,11 @@ def test_a_missing_value_drops_the_row_and_says_so(columbus, queen):
     (None, "CRIME ~ INC + np.random.rand(49)", {}, "calls something other than"),
     (None, "CRIME", {}, "formula='CRIME' must read"),
     (None, "CRIME ~ INC - 1", {}, "always have an intercept"),
+    (None, "CRIME ~ INC ＋ HOVAL", {}, "'＋' is full-width: type '+', or put a column name"),
+    (None, "CRIME ~ INC HOVAL", {}, "Missing operator between `INC` and `HOVAL`; a column name "
+                                    "with spaces goes in backticks"),
+    (None, "CRIME ~ INC + log(HOVAL", {}, "Formula ended before quote context was closed"),
+    (None, "CRIME ~ INC + C(ONE)", {}, "formula: C(ONE) has a single value (one level)"),
     (None, FORMULA, {"kind": "tobit"}, "kind='tobit' is not one of"),
     (None, FORMULA, {"kind": "lag", "method": "2sls"}, "method='2sls' is not one of"),
     (None, FORMULA, {"kind": "lag", "robust": "white"}, "robust='white': kind='lag'"),
@@ -289,15 +294,16 @@ def test_bad_input_is_one_line_naming_the_parameter(  # noqa: PLR0917
     with pytest.raises(InputError) as caught:
         regress.fit(frame, formula, w, **options)
     text = str(caught.value)
-    assert message in text and "\n" not in text
+    assert message in text and "\n" not in text and "\x1b" not in text  # no colour codes
 
 
 def test_islands_refused_in_a_lag_model_and_said_in_ols(columbus):
     neighbours = {i: [j for j in (i - 1, i + 1) if 0 <= j < 49 and j != 10 and i != 10]
                   for i in range(49)}  # fmt: skip
     w = libpysal.weights.W(neighbours, silence_warnings=True)
-    with pytest.raises(InputError, match=r"w: 1 unit\(s\) have no neighbours \(10\)"):
+    with pytest.raises(InputError, match=r"w: 1 unit\(s\) have no neighbours \(10\)") as caught:
         regress.fit(columbus, FORMULA, w, kind="lag")
+    assert "islands='nearest:unbounded'" in str(caught.value)  # 'nearest' has a distance cap
     fit = regress.fit(columbus, FORMULA, w)
     assert any("without neighbours (10)" in note for note in fit.notes)
 
@@ -367,6 +373,32 @@ def test_gwr_bandwidth_and_local_coefficients_equal_mgwr(baltim):
     expected = np.abs(fit.local["t_SQFT"]) >= crit
     assert (fit.local["sig_SQFT"] == expected).all()
     assert fit.coefficients.at["SQFT", "bandwidth"] == bw
+
+
+def test_gwr_of_a_mostly_constant_regressor_is_refused_by_name():
+    """The bundled example's counts: 创新百强县 is 0 in 86% of prefectures, so some local
+    regressions are singular; a one-line refusal naming it, not numpy's LinAlgError."""
+    from geotool import boundaries
+    from geotool.io import read_table
+    from geotool.match import resolve
+
+    from .conftest import ROOT
+
+    table = read_table(ROOT / "examples" / "prefecture_top100_gbk.csv")
+    found = resolve(table, name_col="城市", province_col="省份")
+    found["创新百强县"] = pd.to_numeric(found["创新百强县"])
+    found["工业百强县"] = pd.to_numeric(found["工业百强县"])
+    counts = found[found["match_status"] == "matched"].groupby("adcode")[
+        ["工业百强县", "创新百强县"]].sum()  # fmt: skip
+    frame = boundaries.load("prefecture").join(counts, how="inner")
+    share = (frame["创新百强县"] == 0).mean()
+    assert share > 0.8
+    with pytest.raises(InputError) as caught:
+        regress.fit(frame, "工业百强县 ~ 创新百强县 + np.log(area_km2)", kind="gwr")
+    text = str(caught.value)
+    assert text.startswith("formula: GWR finds a local regression it cannot solve")
+    assert f"most repeated: 创新百强县, {share:.0%} of units one value" in text
+    assert "\n" not in text
 
 
 @pytest.mark.slow
