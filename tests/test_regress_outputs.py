@@ -339,3 +339,104 @@ def test_a_runs_index_page_has_the_same_regression_section(ols_out, shapefile, t
     links = {unquote(link) for link in _parse(section).links}
     assert set(summary["regression"]["files"]) <= links
     assert all((tmp_path / "run" / link).is_file() for link in links)
+
+
+# ------------------------------------------------------------------ as a regional economist
+
+
+@pytest.fixture(scope="module")
+def chinese_columns(columbus, tmp_path_factory):
+    """Columbus with the columns a Chinese table has: Chinese names, full-width brackets."""
+    path = tmp_path_factory.mktemp("cn") / "columbus_cn.gpkg"
+    frame = columbus.assign(**{"犯罪率": columbus["CRIME"], "收入（千美元）": columbus["INC"],
+                               "常数": 1.0})  # fmt: skip
+    with warnings.catch_warnings():  # "'crs' was not provided": as the original
+        warnings.simplefilter("ignore", UserWarning)
+        frame.to_file(path)
+    return path
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("犯罪 ~ INC + HOVAL", "--model: '犯罪' left of '~' is not a column of"),
+    ("犯罪率 ~ INC + HOVL", "--model: 'HOVL' is not a column; the columns are"),
+    ("犯罪率 ~ 收入（千美元） + HOVAL", "--model: cannot read '犯罪率 ~ 收入（千美元） + HOVAL': "
+     "Unknown operator '（'; '（' is full-width: type '(', or put a column name holding it "
+     "in backticks"),
+    ("犯罪率 ~ INC + HOVAL + 常数", "--model: 常数 is collinear with the intercept"),
+    ("犯罪率 ~ INC + lg(HOVAL)", "--model: 'lg' is not a column or an allowed function"),
+])  # fmt: skip
+def test_a_regional_economists_slips_are_one_line_errors_naming_model(
+    chinese_columns, tmp_path, capsys, model, message
+):
+    argv = ["regress", str(chinese_columns), "--id-col", "POLYID", "--model", model,
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("geotool: error: " + message), last
+    assert "Traceback" not in err and "\x1b" not in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*"))
+
+
+def test_a_chinese_column_in_backticks_is_fitted_as_spreg_fits_it(chinese_columns, tmp_path,
+                                                                   columbus):  # fmt: skip
+    out = tmp_path / "cn"
+    argv = ["--quiet", "regress", str(chinese_columns), "--id-col", "POLYID", "--model",
+            "犯罪率 ~ `收入（千美元）` + HOVAL", "--out", str(out)]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    coef = pd.read_csv(out / "tables/regression_coefficients.csv")
+    ols = coef[coef["model"] == "OLS"].set_index("term")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        ref = spreg.OLS(columbus[["CRIME"]].to_numpy(), columbus[["INC", "HOVAL"]].to_numpy())
+    np.testing.assert_allclose(ols["estimate"], ref.betas.ravel(), atol=1e-6)
+    assert list(ols.index) == ["CONSTANT", "收入（千美元）", "HOVAL"]
+    assert "收入（千美元）" in (out / "regression.tex").read_text(encoding="utf-8")
+
+
+def test_china_prefectures_ols_stands_and_figures_class_as_the_web_maps(tmp_path, capsys,
+                                                                        monkeypatch):  # fmt: skip
+    """The bundled GBK example: 三沙 has no neighbour within the default island rule, so
+    the lag model the LM tests point to is refused; OLS stands, with a note. Its figures:
+    residuals in classes at 0, ±1, ±2 sd, their LISA, fitted values (China's layer)."""
+    from geotool.maps import figure
+
+    from .conftest import ROOT
+
+    drawn: list[tuple[pd.Series, dict]] = []
+    real = figure.to_figure
+
+    def spy(gdf, column=None, **options):
+        drawn.append((gdf[column].copy(), options))
+        return real(gdf, column, **options)
+
+    monkeypatch.setattr(figure, "to_figure", spy)
+    out = tmp_path / "pref"
+    argv = ["regress", str(ROOT / "examples/prefecture_top100_gbk.csv"), "--model",
+            "工业百强县 ~ 创新百强县 + log(area_km2) + C(region)", "--out", str(out)]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert ("note: the lag model the LM tests point to was not fitted: 1 unit(s) have no "
+            "neighbours (460300)") in err  # fmt: skip
+    diag = pd.read_csv(out / "tables/regression_diagnostics.csv")
+    assert set(diag["model"]) == {"OLS"}
+    fitted = pd.read_csv(out / "tables/regression_fitted.csv", dtype={"id": str})
+    r = fitted.set_index("id")["residual"]
+    sd = r.std()
+    classes = np.searchsorted([k * sd for k in (-2, -1, 0, 1, 2)], r.to_numpy(), side="left")
+    cls, options = drawn[0]  # the residuals' figure: the first drawn by to_figure itself
+    assert options["legend_title"] == "残差（OLS）"
+    shown = cls.dropna()
+    assert set(shown.index.astype(str)) == set(r.index) and len(shown) == 338
+    labels = list(options["colours"])
+    counts = np.bincount(classes, minlength=len(labels))
+    assert [int((shown == label).sum()) for label in labels] == counts.tolist()
+    assert all(label.endswith(f"({n})") for label, n in zip(labels, counts, strict=True))
+    assert labels[2].startswith(f"{-sd:.3g}"[:4]) and labels[3].startswith("0 – ")
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for name in ("regression_residuals_ols", "regression_residual_lisa_ols",
+                 "regression_fitted"):  # fmt: skip
+        assert (out / f"figures/{name}.png").stat().st_size > 20_000
+        assert f"figures/{name}.png" in index
