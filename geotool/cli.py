@@ -317,12 +317,12 @@ _SUBCOMMANDS: list[tuple[str, str, str, dict[str, Any]]] = [
      "weights @perm data value-col @user scheme map-k title", {"out": "outputs/maps/map.html"}),
     ("run", "a whole study (default: the bundled 2020 report): writes outputs/", "study @run "
      "tiers k cdn offline basemap data value-col all-numeric bivariate transform per smooth "
-     "scale set adjust classes @index index-method raster model kind method regimes", {}),
+     "scale set adjust classes @index index-method raster model kind method regimes robust", {}),
     ("index", "a composite index of indicators, ranked, tiered, tested and mapped", "data-file "
      "index-method @index @run tiers k cdn basemap",
      {"out": "outputs_index", "flags": {"index_method": "--method"}}),
     ("regress", "a spatial regression: OLS with GeoDa's diagnostics, lag/error, SLX, Durbin, "
-     "GWR", "data-file model kind method regimes @run", {"out": "outputs_regress"}),
+     "GWR", "data-file model kind method regimes robust @run", {"out": "outputs_regress"}),
     ("batch", "many analyses (variables x years x weights x statistics), on dask",
      "batch id-col year-col variables years weights statistics layer-of @perm alpha "
      "rule workers scheduler connect-timeout max-tasks max-output-gb encoding sheet out",

@@ -35,7 +35,7 @@ from geotool._log import log
 from geotool._text import listing, short
 from geotool.weights import as_weights
 
-__all__ = ["KINDS", "METHODS", "PANEL_KINDS", "Fit", "decide", "fit", "panel", "table",
+__all__ = ["KINDS", "METHODS", "PANEL_KINDS", "ROBUST", "Fit", "decide", "fit", "panel", "table",
            "table_cells", "table_frame", "usable"]  # fmt: skip
 
 #: The models :func:`fit` estimates.
@@ -45,6 +45,9 @@ KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
 PANEL_KINDS = ("pooled", "fe_lag", "fe_error", "re_lag", "re_error")
 #: How lag, error and Durbin models are estimated: maximum likelihood or GMM (spreg's GM_*).
 METHODS = ("ml", "gm")
+#: Heteroskedasticity-robust standard errors: White's (OLS, SLX, GM lag and Durbin), or
+#: spreg's ``GM_Error_Het`` for the GM error model.
+ROBUST = ("white", "het")
 #: Functions a formula may call (formulaic's own, and numpy's under ``np.``).
 _FUNCTIONS = frozenset({
     "log", "log1p", "log10", "log2", "exp", "sqrt", "abs", "C", "I", "center", "scale",
@@ -396,8 +399,10 @@ def _check_options(kind: str, method: str, robust: str | None, w: Any, regimes: 
     elif kind == "error" and method == "gm":
         allowed = (None, "het")
     if robust not in allowed:
-        shown = listing([a for a in allowed if a]) or "nothing (ML is not robust)"
-        msg = f"robust={short(repr(robust))}: kind={kind!r}, method={method!r} takes {shown}."
+        shown = [a for a in allowed if a]
+        takes = f"takes {listing(shown)}" if shown else "has no robust option (use method='gm')"
+        msg = (f"robust={short(repr(robust))} does not go with kind={kind!r} and "
+               f"method={method!r}, which {takes}.")  # fmt: skip
         raise InputError(msg)
     if regimes is not None and kind not in ("ols", "lag", "error"):
         raise InputError(f"regimes= works with kind 'ols', 'lag' or 'error', not {kind!r}.")

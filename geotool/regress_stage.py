@@ -107,7 +107,7 @@ def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
         geo = _geo(run, ids)
         data = gpd.GeoDataFrame(frame, geometry=geo.geometry.to_numpy(), crs=geo.crs)
     options = {"kind": kind, "method": study.model_method, "regimes": regimes,
-               "alpha": study.alpha, "seed": study.seed}  # fmt: skip
+               "robust": study.model_robust, "alpha": study.alpha, "seed": study.seed}  # fmt: skip
     with _as_fields():
         first = regress.fit(data, study.model, None if kind in ("gwr", "mgwr") else w, **options)
     fits = [first]
@@ -127,6 +127,7 @@ def _fits(run: Any, frame: pd.DataFrame) -> list[regress.Fit]:
 #: :mod:`geotool.regress`'s parameters in its messages, and the study's fields.
 _FIELDS = (("formula:", "model:"), ("formula=", "model="), ("regimes=", "model_regimes="),
            ("regimes:", "model_regimes:"), ("kind=", "model_kind="), ("method=", "model_method="),
+           ("robust=", "model_robust="),
            ("id_col:", "data:"), ("frame:", "data:"), ("w:", "weights:"))  # fmt: skip
 
 
@@ -138,7 +139,10 @@ def _as_fields() -> Iterator[None]:
     except InputError as exc:
         message = str(exc)
         param, name = next(((p, n) for p, n in _FIELDS if message.startswith(p)), ("", ""))
-        raise InputError(name + message[len(param) :]) from None
+        message = name + message[len(param) :]
+        for inner in (" kind=", " method="):  # "robust='white': kind='lag' with method='ml'"
+            message = message.replace(inner, inner.replace(" ", " model_"))
+        raise InputError(message) from None
 
 
 def _chosen(guide: str) -> str | None:

@@ -126,12 +126,12 @@ class Study:
         rankings only), how many, and the quantile classes of a panel's Markov chains.
     cluster_set : str
         City-cluster definitions shown on maps (China's bundled units only).
-    model, model_kind, model_method, model_regimes : optional
+    model, model_kind, model_method, model_regimes, model_robust : optional
         A regression of the study's rows (:mod:`geotool.regress`): a formula (``"y ~ x1
         + log(x2) + C(region)"``; its ``y``, a column, is then the study's variable when
         no other is named), the model (``ols``, ``lag``, ``error``, ``slx``, ``durbin``,
-        ``gwr``, ``mgwr``), ``ml`` or ``gm``, and regimes (a column, or ``groups``: the
-        study's groups).
+        ``gwr``, ``mgwr``), ``ml`` or ``gm``, regimes (a column, or ``groups``: the
+        study's groups) and robust standard errors (``white``, or ``het`` for GM error).
     title, labels, lang : optional
         The study's title, readable labels of columns (``{"GDP": "GDP (亿元)"}``) and the
         language of titles and figures (default Chinese in China, else English).
@@ -229,6 +229,9 @@ class Study:
                              "ml", "gm", flag="method")
     model_regimes: str | None = _opt(None, "spatial regimes with Chow tests: a column, or "
                                      "'groups' ({groups})", flag="regimes", metavar="COLUMN")
+    model_robust: str | None = _opt(None, "heteroskedasticity-robust standard errors: white "
+                                    "(OLS, SLX, GM lag and Durbin) or het (GM error)",
+                                    "white", "het", flag="robust")  # regress.ROBUST
     title: str | None = _opt(None, "the title of the map or study")
     labels: Mapping[str, str] = _opt(
         help="a readable label of a column for titles and legends (repeatable)",
@@ -410,7 +413,7 @@ _TEXT_FIELDS = (
     "year_col", "encoding", "geometry_encoding", "layer", "level", "datum",
     "transform", "per", "smooth", "weights", "islands", "adjust", "sided", "tiers",
     "cluster_set", "title", "lang", "basemap", "index_method", "normalise", "aggregate", "groups",
-    "model", "model_kind", "model_method", "model_regimes", "value_classes",
+    "model", "model_kind", "model_method", "model_regimes", "model_robust", "value_classes",
 )  # fmt: skip
 _FLAG_FIELDS = ("all_numeric", "cdn")
 _NUMBER_FIELDS = ("max_unmatched", "scale", "alpha")

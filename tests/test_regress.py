@@ -274,7 +274,11 @@ def test_a_missing_value_drops_the_row_and_says_so(columbus, queen):
     (None, "CRIME ~ INC + C(ONE)", {}, "formula: C(ONE) has a single value (one level)"),
     (None, FORMULA, {"kind": "tobit"}, "kind='tobit' is not one of"),
     (None, FORMULA, {"kind": "lag", "method": "2sls"}, "method='2sls' is not one of"),
-    (None, FORMULA, {"kind": "lag", "robust": "white"}, "robust='white': kind='lag'"),
+    (None, FORMULA, {"kind": "lag", "robust": "white"}, "robust='white' does not go with "
+                                                        "kind='lag' and method='ml', which has "
+                                                        "no robust option (use method='gm')"),
+    (None, FORMULA, {"kind": "error", "method": "gm", "robust": "white"}, "robust='white' does "
+     "not go with kind='error' and method='gm', which takes ['het']"),
     ("now", FORMULA, {"kind": "lag"}, "w: kind='lag' needs spatial weights"),
     (None, FORMULA, {"kind": "slx", "regimes": "X"}, "regimes= works with kind"),
     (None, FORMULA, {"regimes": "REGION"}, "regimes='REGION' is not a column"),
@@ -441,6 +445,31 @@ def test_geotool_regress_equals_spreg(columbus, queen, tmp_path, capsys):
     fitted = pd.read_csv(tmp_path / "err/tables/regression_fitted.csv")
     assert len(fitted) == 49 and set(fitted["residual_lisa"].dropna()) <= {
         "High-High", "Low-Low", "High-Low", "Low-High", "Not significant"}  # fmt: skip
+
+
+def test_geotool_regress_robust_errors_equal_spreg(columbus, queen, tmp_path, capsys):
+    import dataclasses
+
+    from geotool.cli import main
+    from geotool.study import Study
+
+    field = next(f for f in dataclasses.fields(Study) if f.name == "model_robust")
+    assert field.metadata["choices"] == regress.ROBUST  # the CLI's choices are regress's
+    path = examples.get_path("columbus.shp")
+    argv = ["--quiet", "regress", path, "--id-col", "POLYID", "--model", FORMULA, "--kind",
+            "error", "--method", "gm"]  # fmt: skip
+    assert main([*argv, "--robust", "het", "--out", str(tmp_path / "het")]) == 0
+    coef = pd.read_csv(tmp_path / "het/tables/regression_coefficients.csv")
+    ref = _spreg(columbus, queen, spreg.GM_Error_Het)
+    np.testing.assert_allclose(coef["estimate"], ref.betas.ravel(), atol=1e-6)
+    np.testing.assert_allclose(coef["std_err"], ref.std_err, atol=1e-6)
+    hom = _spreg(columbus, queen, spreg.GM_Error_Hom)
+    assert not np.allclose(coef["std_err"], hom.std_err, atol=1e-4)  # not the default's
+    capsys.readouterr()
+    assert main([*argv, "--robust", "white", "--out", str(tmp_path / "white")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("geotool: error: --robust white does not go with --kind error and --method "
+                   "gm, which takes ['het'].")  # fmt: skip
 
 
 def test_geotool_regress_refuses_a_bad_model_by_its_flag(tmp_path, capsys):
