@@ -431,11 +431,18 @@ def test_geotool_regress_equals_spreg(columbus, queen, tmp_path, capsys):
                         "robust_lm_lag": ref.rlm_lag[0], "robust_lm_error": ref.rlm_error[0],
                         "moran_i_residuals": ref.moran_res[0]}.items():  # fmt: skip
         assert ols.at[name, "value"] == pytest.approx(value, abs=1e-6), name
+    coef = pd.read_csv(tmp_path / "ols/tables/regression_coefficients.csv")
+    np.testing.assert_allclose(coef[coef["model"] == "OLS"]["estimate"], ref.betas.ravel(),
+                               atol=1e-6)  # fmt: skip
+    # the published values (module docstring), through the command line too
+    assert ols.at["r2", "value"] == pytest.approx(0.552404, abs=5e-7)
+    assert ols.at["moran_i_residuals", "value"] == pytest.approx(0.222, abs=5e-4)
     # the LM tests point to the lag model: it follows OLS in the same table
     lag = diag[diag["model"] == "ML lag"]
     ml = _spreg(columbus, queen, spreg.ML_Lag)
     assert lag.at["rho", "value"] == pytest.approx(float(ml.rho), abs=1e-6)
     assert lag.at["log_likelihood", "value"] == pytest.approx(ml.logll, abs=1e-6)
+    assert lag.at["rho", "value"] == pytest.approx(0.423, abs=5e-4)  # GeoDa's published rho
     assert "(2) ML lag" in (tmp_path / "ols/regression.md").read_text(encoding="utf-8")
     assert main([*argv, "--kind", "error", "--out", str(tmp_path / "err")]) == 0
     diag = pd.read_csv(tmp_path / "err/tables/regression_diagnostics.csv", index_col="statistic")
