@@ -450,6 +450,9 @@ def fit(
                              robust=robust, regimes=groups, y=design.y.to_numpy()[:, None],
                              x=design.x.to_numpy(), lw=lw, names=names)  # fmt: skip
     result = _tidy(model, kind, "ols" if kind in ("ols", "slx") else method, formula, design)
+    if isinstance(getattr(model, "white", None), str):  # spreg's reason it has no White test
+        notes.append(f"White's test not computed: {model.white.rstrip('.')} (spreg skips it "
+                     "when the condition number exceeds 30).")  # fmt: skip
     result.notes = notes
     if groups is not None:
         result.chow = _chow(model)

@@ -318,6 +318,10 @@ def test_near_collinearity_is_a_stated_warning(columbus, queen):
     fit = regress.fit(frame, "CRIME ~ INC + INC2 + HOVAL", queen)
     assert any(note.startswith("condition number") for note in fit.notes)
     assert fit.coefficients.at["INC2", "vif"] > 1000
+    # spreg skips White's test above a condition number of 30: said, not silently absent
+    assert isinstance(fit.model.white, str) and "white" not in fit.diagnostics.index
+    assert ("White's test not computed: Not computed due to multicollinearity (spreg skips it "
+            "when the condition number exceeds 30).") in fit.notes  # fmt: skip
 
 
 # ------------------------------------------------------------------ tables
