@@ -340,6 +340,8 @@ def _regimes(frame: pd.DataFrame, regimes: str | pd.Series, index: pd.Index) -> 
             )
         regimes = frame[regimes]
     values = pd.Series(regimes).reindex(index)
+    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")  # a code column read as floats: 1, not 1.0
     if values.isna().any():
         first = values.index[values.isna().to_numpy()][0]
         raise InputError(f"regimes: unit {short(str(first))} has no regime; give every row one.")

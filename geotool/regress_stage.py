@@ -580,6 +580,10 @@ def _finding(fits: list[regress.Fit]) -> str:
         text += f"R² {first.value('r2'):.3f}. "
     if first.guide:
         text += first.guide + " "
+    if first.chow is not None:  # regimes: are the coefficients the same in every regime?
+        wald, p = first.chow.at["joint", "wald"], first.chow.at["joint", "p"]
+        text += (f"Chow test of equal coefficients across the regimes: Wald {wald:.3f} "
+                 f"(p {p:.4f}). ")  # fmt: skip
     for name in ("rho", "lambda"):
         if name in last.coefficients.index and "regime" not in last.coefficients:
             c = last.coefficients.loc[name]

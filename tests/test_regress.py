@@ -483,6 +483,30 @@ def test_geotool_regress_robust_errors_equal_spreg(columbus, queen, tmp_path, ca
                    "gm, which takes ['het'].")  # fmt: skip
 
 
+def test_geotool_regress_regimes_of_an_error_model_equal_spreg(columbus, queen, tmp_path,
+                                                                capsys):  # fmt: skip
+    """Columbus's core and periphery (CP) as regimes of the ML error model, with Chow tests."""
+    from geotool.cli import main
+
+    path = examples.get_path("columbus.shp")
+    argv = ["regress", path, "--id-col", "POLYID", "--model", FORMULA, "--kind", "error",
+            "--regimes", "CP", "--out", str(tmp_path / "reg")]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    with _quiet():
+        ref = spreg.ML_Error_Regimes(columbus[["CRIME"]].to_numpy(), columbus[["INC", "HOVAL"]]
+                                     .to_numpy(), list(columbus["CP"].astype(int).astype(str)),
+                                     w=queen)  # fmt: skip
+    coef = pd.read_csv(tmp_path / "reg/tables/regression_coefficients.csv")
+    np.testing.assert_allclose(coef["estimate"], ref.betas.ravel(), atol=1e-5)
+    assert set(coef["regime"].astype(str)) >= {"0", "1"}
+    chow = pd.read_csv(tmp_path / "reg/tables/regression_chow.csv").set_index("term")
+    assert chow.at["joint", "wald"] == pytest.approx(float(ref.chow.joint[0]), abs=1e-5)
+    err = capsys.readouterr().err
+    wald = f"{float(ref.chow.joint[0]):.3f}"
+    assert f"Chow test of equal coefficients across the regimes: Wald {wald}" in err
+
+
 def test_geotool_regress_refuses_a_bad_model_by_its_flag(tmp_path, capsys):
     from geotool.cli import main
 
