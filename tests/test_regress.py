@@ -236,6 +236,9 @@ def test_weights_geotool_builds_give_the_same_fit(columbus, queen):
     own = regress.fit(columbus, FORMULA, build(columbus, "queen"), kind="lag")
     ref = regress.fit(columbus, FORMULA, queen, kind="lag")
     assert own.value("rho") == pytest.approx(ref.value("rho"), abs=1e-9)
+    graph = libpysal.graph.Graph.build_contiguity(columbus, rook=False)  # the new Graph API
+    by_graph = regress.fit(columbus, FORMULA, graph, kind="lag")
+    assert by_graph.value("rho") == pytest.approx(ref.value("rho"), abs=1e-9)
 
 
 # ------------------------------------------------------------------ guards
