@@ -35,8 +35,8 @@ from geotool._log import log
 from geotool._text import listing, short
 from geotool.weights import as_weights
 
-__all__ = ["KINDS", "METHODS", "PANEL_KINDS", "ROBUST", "Fit", "decide", "fit", "panel", "table",
-           "table_cells", "table_frame", "usable"]  # fmt: skip
+__all__ = ["KINDS", "METHODS", "PANEL_KINDS", "ROBUST", "Fit", "decide", "fit", "impacts_table",
+           "panel", "table", "table_cells", "table_frame", "usable"]  # fmt: skip
 
 #: The models :func:`fit` estimates.
 KINDS = ("ols", "lag", "error", "slx", "durbin", "gwr", "mgwr")
@@ -1064,7 +1064,42 @@ def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
     the diagnostics below; the note under it says what the stars and parentheses mean.
     """
     cells = table_cells(fits, stat=stat, digits=digits)
-    head, body, note = cells["header"], cells["rows"], cells["note"]
+    return _render(cells["header"], cells["rows"], cells["note"], fmt)
+
+
+def impacts_table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, digits: int = 3) -> str:
+    """The direct, indirect (spillover) and total impacts of lag and Durbin fits, for a paper.
+
+    A column per model and effect; each term's impact with stars, its standard error (from
+    the parameter draws) in parentheses below; ``fmt`` as :func:`table`. Fits without
+    impacts (OLS, error, GWR ...) are left out; none with impacts: an :class:`InputError`.
+    """
+    fits = [fits] if isinstance(fits, Fit) else list(fits)
+    with_impacts = [f for f in fits if f.impacts is not None]
+    if not with_impacts:
+        raise InputError("fits: none has impacts; fit kind='lag' or 'durbin'.")
+    head, rows = [""], {}
+    for i, f in enumerate(fits):  # numbered as in :func:`table` of the same fits
+        imp = f.impacts
+        if imp is None:
+            continue
+        for effect in ("direct", "indirect", "total"):
+            head.append(f"({i + 1}) {f.label}: {effect}")
+            for term, r in imp[imp["effect"] == effect].iterrows():
+                top, below = _cells(r.rename({"z": "statistic"}), f.kind, "se", digits)
+                rows.setdefault(str(term), {})[head[-1]] = (top, below)
+    body = []
+    for term, cells in rows.items():
+        body.append([term, *(cells.get(h, ("", ""))[0] for h in head[1:])])
+        body.append(["", *(cells.get(h, ("", ""))[1] for h in head[1:])])
+    draws = with_impacts[0].impacts.attrs.get("draws", "")  # type: ignore[union-attr]
+    note = (f"standard errors from {draws} draws of the coefficients in parentheses; "
+            "*** p<0.01, ** p<0.05, * p<0.1")  # fmt: skip
+    return _render(head, body, note, fmt)
+
+
+def _render(head: list[str], body: list[list[str]], note: str, fmt: str) -> str:
+    """A table's header, rows and note as ``csv``, ``markdown``, ``html`` or ``latex``."""
     if fmt == "csv":
         return pd.DataFrame(body, columns=head).to_csv(index=False) + f"# {note}\n"
     if fmt == "markdown":

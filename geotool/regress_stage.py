@@ -169,6 +169,8 @@ def _write_tables(run: Any, fits: list[regress.Fit]) -> None:
         run.table(f"tables/regression_{key}.csv", table[["model", *table.columns[:-1]]])
     for ext, fmt in (("md", "markdown"), ("html", "html"), ("tex", "latex")):
         run.write(f"regression.{ext}", regress.table(fits, fmt))
+        if any(f.impacts is not None for f in fits):  # lag, Durbin: the spillovers' table
+            run.write(f"regression_impacts.{ext}", regress.impacts_table(fits, fmt))
     run.table("tables/regression_table.csv", regress.table_frame(fits).reset_index())
 
 

@@ -581,3 +581,22 @@ def test_pooled_panel_has_year_effects_and_balances_the_panel(us_panel):
         regress.panel(twice, "income ~ prev", id_col="state", year_col="year", kind="pooled")
     with pytest.raises(InputError, match="w: kind='fe_lag' needs spatial weights"):
         regress.panel(long, "income ~ prev", id_col="state", year_col="year")
+
+
+def test_impacts_table_for_a_paper(columbus, queen):
+    fits = [regress.fit(columbus, FORMULA, queen), regress.fit(columbus, FORMULA, queen,
+                                                                kind="lag")]  # fmt: skip
+    imp = fits[1].impacts
+    md = regress.impacts_table(fits)
+    head = md.splitlines()[0]
+    assert head == "|  | (2) ML lag: direct | (2) ML lag: indirect | (2) ML lag: total |"
+    row = imp[imp["effect"] == "indirect"].loc["INC"]
+    stars = "***" if row["p"] < 0.01 else "**" if row["p"] < 0.05 else "*" if row["p"] < 0.1 else ""
+    inc = next(line for line in md.splitlines() if line.startswith("| INC |"))
+    assert inc.split(" | ")[2] == f"{row['estimate']:.3f}{stars}"
+    below = md.splitlines()[md.splitlines().index(inc) + 1]
+    assert below.split(" | ")[2] == f"({row['std_err']:.3f})"
+    assert "1000 draws" in md
+    assert r"\begin{tabular}{lccc}" in regress.impacts_table(fits, "latex")
+    with pytest.raises(InputError, match="fits: none has impacts"):
+        regress.impacts_table(fits[0])
