@@ -214,7 +214,8 @@ def _cmd_regress(args: argparse.Namespace) -> int:
     print((study.out / "regression.md").read_text(encoding="utf-8"))
     _say(f"wrote index.html, regression.md, .html, .tex, tables/regression_*.csv, figures/ "
          f"and maps/ to {study.out}",
-         f"regression: {found['finding']}", *(f"  note: {n}" for n in found["notes"]))  # fmt: skip
+         f"regression: {found['finding']}",
+         *(f"  note: {_as_flags(n, args.flags)}" for n in found["notes"]))  # fmt: skip
     return EXIT_OK
 
 

@@ -1005,7 +1005,7 @@ def table_frame(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3)
             c = shown[id(f)]
             if term not in c.index:
                 continue
-            top, below = _cells(c.loc[term], f.kind, stat, digits)
+            top, below = _cells(pd.Series(c.loc[term]), f.kind, stat, digits)
             rows.setdefault((term, "estimate"), {})[name] = top
             rows.setdefault((term, stat), {})[name] = below
     for key, label in _BELOW:
@@ -1078,7 +1078,8 @@ def impacts_table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, digits: i
     with_impacts = [f for f in fits if f.impacts is not None]
     if not with_impacts:
         raise InputError("fits: none has impacts; fit kind='lag' or 'durbin'.")
-    head, rows = [""], {}
+    head: list[str] = [""]
+    rows: dict[str, dict[str, tuple[str, str]]] = {}
     for i, f in enumerate(fits):  # numbered as in :func:`table` of the same fits
         imp = f.impacts
         if imp is None:

@@ -251,7 +251,7 @@ def _plane_maps(run: Any, fits: list[regress.Fit]) -> None:
 
 
 def _class_figure(layer: Any, colours: dict[str, str], legend: dict[str, str], lang: str,
-                  **text: str) -> Any:  # fmt: skip
+                  **text: Any) -> Any:  # fmt: skip
     """The units of ``layer`` in the classes of ``colours`` (unit -> colour).
 
     ``legend``'s labels in its order; units without a class are "no data".
@@ -583,7 +583,8 @@ def _finding(fits: list[regress.Fit]) -> str:
     if first.guide:
         text += first.guide + " "
     if first.chow is not None:  # regimes: are the coefficients the same in every regime?
-        wald, p = first.chow.at["joint", "wald"], first.chow.at["joint", "p"]
+        joint = first.chow.loc["joint"].to_numpy(dtype=float)  # wald, p
+        wald, p = float(joint[0]), float(joint[1])
         text += (f"Chow test of equal coefficients across the regimes: Wald {wald:.3f} "
                  f"(p {p:.4f}). ")  # fmt: skip
     for name in ("rho", "lambda"):
