@@ -971,7 +971,8 @@ def _map_image_class() -> type:
             if self._rgba is None:
                 lut = np.full((len(self._palette), 4), 255, dtype=np.uint8)
                 lut[:, :3] = self._palette
-                self._rgba = lut[self._codes]
+                pixels = lut.view(np.uint32)[:, 0][self._codes]  # one 4-byte gather a pixel
+                self._rgba = pixels.view(np.uint8).reshape(*self._codes.shape, 4)
             gc = renderer.new_gc()
             gc.set_clip_rectangle(bbox)
             renderer.draw_image(gc, bbox.x0, bbox.y0, self._rgba)
@@ -1037,7 +1038,7 @@ def _png(pixels: np.ndarray, *, dpi: float = 72, palette: np.ndarray | None = No
         out.append(chunk(b"PLTE", palette.astype(np.uint8).tobytes()))
     out.append(chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)))
     out += [chunk(b"tEXt", f"{k}\0{v}".encode("latin-1")) for k, v in (text or {}).items()]
-    out += [chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)), chunk(b"IEND", b"")]
+    out += [chunk(b"IDAT", zlib.compress(raw, 1)), chunk(b"IEND", b"")]
     return b"".join(out)
 
 
@@ -1438,7 +1439,7 @@ def _png_of(fig: Figure, dpi: float, metadata: Mapping[str, str]) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="raw", dpi=dpi, facecolor="white")
     size = (int(canvas.renderer.height), int(canvas.renderer.width), 4)
-    rgba = np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(size)
+    rgba = np.frombuffer(buf.getbuffer(), dtype=np.uint8).reshape(size)
     opaque = bool((rgba[..., 3] == 255).all())
     return _png(rgba[..., :3] if opaque else rgba, dpi=dpi, text=metadata)
 
