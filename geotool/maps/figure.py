@@ -1038,7 +1038,7 @@ def _png(pixels: np.ndarray, *, dpi: float = 72, palette: np.ndarray | None = No
         out.append(chunk(b"PLTE", palette.astype(np.uint8).tobytes()))
     out.append(chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)))
     out += [chunk(b"tEXt", f"{k}\0{v}".encode("latin-1")) for k, v in (text or {}).items()]
-    out += [chunk(b"IDAT", zlib.compress(memoryview(raw), 1)), chunk(b"IEND", b"")]
+    out += [chunk(b"IDAT", zlib.compress(raw.data, 1)), chunk(b"IEND", b"")]
     return b"".join(out)
 
 
