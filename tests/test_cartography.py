@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
+from matplotlib.patches import PathPatch
 from matplotlib.text import Text
 from pyproj import Transformer
 
@@ -61,12 +62,10 @@ def _inside(ax, crs, lonlat):
 
 
 def _maritime_lines(ax) -> int:
-    """How many line collections of ``ax`` are drawn in the maritime line's colour."""
-    return sum(
-        1
-        for c in ax.collections
-        if isinstance(c, LineCollection) and to_hex(c.get_colors()[0]) == MARITIME
-    )
+    """How many lines of ``ax`` (collections, or unfilled paths) are in the maritime colour."""
+    colours = [c.get_colors()[0] for c in ax.collections if isinstance(c, LineCollection)]
+    colours += [p.get_edgecolor() for p in ax.patches if isinstance(p, PathPatch) and not p.fill]
+    return sum(1 for c in colours if to_hex(c) == MARITIME)
 
 
 def _caption(fig) -> str:
