@@ -720,10 +720,11 @@ def _city_clusters(run: Run) -> None:
     table, level = a.cluster_table, a.cluster_level
     assert table is not None
     log(f"city clusters under report2020 and plans ({level} level) ...")
-    out: dict[str, Any] = {"level": level}
+    strong = _belt_units(run, table)  # a user's table: its class-1 units, as the report's ranks
+    out: dict[str, Any] = {"level": level, "counted": len(strong)}
     for set_name in ("report2020", "plans"):
         checked = clusters.check_geometry(set_name)
-        cl_counts = clusters.ranking_counts(set_name, table, level=level)
+        cl_counts = clusters.ranking_counts(set_name, strong, level=level)
         ms = clusters.membership(set_name, level=level)
         run.table(f"tables/clusters_counts_{set_name}.csv", cl_counts)
         mine = ms.loc[ms.index.isin(table["adcode"])] if a.info_values is not None else ms
@@ -742,20 +743,21 @@ def _city_clusters(run: Run) -> None:
             out[set_name]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
                 orient="records"
             )
-    changes = clusters.set_changes("report2020", "plans", table, level=level)
+    changes = clusters.set_changes("report2020", "plans", strong, level=level)
     run.table("tables/clusters_changes_report2020_plans.csv", changes)
     out["changes_report2020_to_plans"] = changes.to_dict(orient="records")
     if level == "county":
-        belts = clusters.table_belts(_belt_units(run, table), "report2020")
+        belts = clusters.table_belts(strong, "report2020")
         run.table("tables/clusters_belts.csv", belts)
         out["largest_belts"] = belts.head(5).to_dict(orient="records")
     run.summary["clusters"] = out
 
 
 def _belt_units(run: Run, table: pd.DataFrame) -> pd.DataFrame:
-    """The units belts are made of: the report's ranked units, or class 1 of a user's variable.
+    """The units clusters count and belts join: the report's ranked ones, or a user's class 1.
 
-    A user's table ranks every unit, so all of them made one "belt" of the whole study area.
+    A user's table ranks every unit: counted whole, every cluster held all of its units
+    (the study area) and all of them made one "belt".
     """
     a = run.analysis
     if a.info_values is None or not a.tier_tables:
