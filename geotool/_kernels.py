@@ -208,6 +208,7 @@ def _block_sums(  # noqa: PLR0917 (numba: positional only)
 @nb.njit(cache=True, nogil=True)
 def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     units: np.ndarray,
+    at: np.ndarray,
     card: np.ndarray,
     starts: np.ndarray,
     base: np.ndarray,
@@ -228,14 +229,17 @@ def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     """Counts of permuted statistics >= / <= the observed one, rows of equal weights.
 
     Block ``b``: units ``units[starts[b]:starts[b + 1]]``, ascending, all with ``k``
-    neighbours of weight ``scale[u]``. The permuted sum of column ``v`` is ``sum_c
+    neighbours; the one at position ``u`` reads and writes row ``r = at[u]`` of ``scale``
+    (its weight), ``coef`` (one row for all when it has one), ``obs``, ``upper`` and
+    ``lower`` (no gathered copies). The permuted sum of column ``v`` is ``sum_c
     gathered[v, c, p] + [base[c, p] >= i] steps[v, c, p]``; walking the units in order,
     each indicator switches off once (the events, sorted by ``evt_val``), so a unit costs
     ``O(m P)``, not ``O(m k P)``. With one column the sums are kept sorted (an event
     moves one) and a unit costs one binary search, ``O(log P)``. The statistic:
-    ``scale[u] sum_v coef[u, v] sum_v``.
+    ``scale[r] sum_v coef[r, v] sum_v``.
     """
     m, _, perms = gathered.shape
+    per_unit = coef.shape[0] > 1  # else one row for every unit
     n_evt = len(evt_val)
     n_blocks = len(starts) - 1
     runs = min(n_blocks, _RUNS)
@@ -268,21 +272,24 @@ def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
                             for v in range(m):
                                 sums[v, p] -= steps[v, c, p]
                     ptr += 1
-                hi = obs[u] - tol
-                lo = obs[u] + tol
+                r = at[u]
+                cr = r if per_unit else 0
+                hi = obs[r] - tol
+                lo = obs[r] + tol
                 if m == 1:
-                    upper[u], lower[u] = _count_sorted(srt, coef[u, 0] * scale[u], hi, lo)
+                    upper[r], lower[r] = _count_sorted(srt, coef[cr, 0] * scale[r], hi, lo)
                 elif m == 2:
-                    upper[u], lower[u] = _count_pair(
-                        sums[0], sums[1], coef[u, 0], coef[u, 1], scale[u], hi, lo
+                    upper[r], lower[r] = _count_pair(
+                        sums[0], sums[1], coef[cr, 0], coef[cr, 1], scale[r], hi, lo
                     )
                 else:
-                    upper[u], lower[u] = _count_many(sums, coef[u], scale[u], hi, lo)
+                    upper[r], lower[r] = _count_many(sums, coef[cr], scale[r], hi, lo)
 
 
 @nb.njit(cache=True, nogil=True)
 def _conditional_direct(  # noqa: PLR0917 (numba: positional only)
     units: np.ndarray,
+    at: np.ndarray,
     card: np.ndarray,
     starts: np.ndarray,
     base: np.ndarray,
@@ -299,13 +306,16 @@ def _conditional_direct(  # noqa: PLR0917 (numba: positional only)
 ) -> None:
     """As :func:`_conditional_incremental` for rows of unequal weights ``rows[u, c]``."""
     m, _, perms = gathered.shape
+    per_unit = coef.shape[0] > 1
     n_blocks = len(starts) - 1
     for b in range(part * n_blocks // parts, (part + 1) * n_blocks // parts):
         for u in range(starts[b], starts[b + 1]):
             i = units[u]
             k = card[u]
-            hi = obs[u] - tol
-            lo = obs[u] + tol
+            r = at[u]
+            cr = r if per_unit else 0
+            hi = obs[r] - tol
+            lo = obs[r] + tol
             up = 0
             dn = 0
             for p in range(perms):
@@ -317,11 +327,11 @@ def _conditional_direct(  # noqa: PLR0917 (numba: positional only)
                         if base[c, p] >= i:
                             val += steps[v, c, p]
                         lag += rows[u, c] * val
-                    sim += coef[u, v] * lag
+                    sim += coef[cr, v] * lag
                 up += sim >= hi
                 dn += sim <= lo
-            upper[u] = up
-            lower[u] = dn
+            upper[r] = up
+            lower[r] = dn
 
 
 @intrinsic
@@ -708,9 +718,9 @@ def warm_up() -> None:
     ids = np.zeros(1, dtype=np.int64)
     one = np.ones(1)
     cnt = np.zeros(1, dtype=np.int64)
-    conditional_incremental(ids, ids + 1, np.array([0, 1]), i8, f8, f8, ids, ids, ids, one,
+    conditional_incremental(ids, ids, ids + 1, np.array([0, 1]), i8, f8, f8, ids, ids, ids, one,
                             np.ones((1, 1)), one, 0.0, cnt, cnt.copy())  # fmt: skip
-    conditional_direct(ids, ids + 1, np.array([0, 1]), i8, f8, f8, np.ones((1, 1)),
+    conditional_direct(ids, ids, ids + 1, np.array([0, 1]), i8, f8, f8, np.ones((1, 1)),
                        np.ones((1, 1)), one, 0.0, cnt, cnt.copy())  # fmt: skip
     z = np.zeros(2)
     global_quadratic_forms(z, np.zeros(0), np.ones((1, 4), dtype=np.uint64), 1, 1,
