@@ -272,18 +272,18 @@ def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
                             for v in range(m):
                                 sums[v, p] -= steps[v, c, p]
                     ptr += 1
-                r = at[u]
-                cr = r if per_unit else 0
-                hi = obs[r] - tol
-                lo = obs[r] + tol
+                row = at[u]
+                cr = row if per_unit else 0
+                hi = obs[row] - tol
+                lo = obs[row] + tol
                 if m == 1:
-                    upper[r], lower[r] = _count_sorted(srt, coef[cr, 0] * scale[r], hi, lo)
+                    upper[row], lower[row] = _count_sorted(srt, coef[cr, 0] * scale[row], hi, lo)
                 elif m == 2:
-                    upper[r], lower[r] = _count_pair(
-                        sums[0], sums[1], coef[cr, 0], coef[cr, 1], scale[r], hi, lo
+                    upper[row], lower[row] = _count_pair(
+                        sums[0], sums[1], coef[cr, 0], coef[cr, 1], scale[row], hi, lo
                     )
                 else:
-                    upper[r], lower[r] = _count_many(sums, coef[cr], scale[r], hi, lo)
+                    upper[row], lower[row] = _count_many(sums, coef[cr], scale[row], hi, lo)
 
 
 @nb.njit(cache=True, nogil=True)

@@ -33,6 +33,7 @@ __all__ = [
     "conditional_lags",
     "conditional_pvalues",
     "folded_pvalue",
+    "lag_pvalues",
     "lead_in",
     "permuted_quadratic_forms",
     "permuted_statistics",
@@ -319,13 +320,29 @@ def conditional_pvalues(
 ) -> np.ndarray:
     """Folded pseudo p-values of a local statistic monotone in the spatial lag.
 
-    Local Moran and Gi* are monotone in the lag, so permuted lags are counted against
-    the observed ``weights @ values`` (``observed``, when the caller has it). ``direction
-    == 0`` (a unit at the mean: its statistic is 0 whatever its neighbours) gives ``p =
-    1``; no neighbours, NaN.
+    :func:`lag_pvalues`, but ``direction == 0`` (a unit at the mean: its statistic, local
+    Moran's, is 0 whatever its neighbours) gives ``p = 1``; no neighbours, NaN.
+    """
+    p = lag_pvalues(values, weights, permutations, rng, observed=observed)
+    return np.where((np.sign(direction) == 0) & ~np.isnan(p), 1.0, p)
+
+
+def lag_pvalues(
+    values: np.ndarray,
+    weights: sp.csr_matrix,
+    permutations: int,
+    rng: np.random.Generator,
+    *,
+    observed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Folded pseudo p-values of each unit's spatial lag (NaN: no neighbours).
+
+    Permuted lags are counted against the observed ``weights @ values`` (``observed``,
+    when the caller has it). The folded p is that of every local statistic strictly
+    monotone (rising or falling) in the unit's lag under conditional randomisation, as
+    local Moran (for ``z_i != 0``) and Gi* are: one count serves them all.
     """
     observed = weights @ values if observed is None else observed
-    sign = np.sign(direction)
     w = weights.tocsr()
     card, low, high = row_ranges(w)
     ranges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = (card, low, high)
@@ -340,8 +357,8 @@ def conditional_pvalues(
         values, weights, permutations, rng, observed=observed, tol=tol, ranges=ranges
     )
     p = tie_rule_p(upper, lower, permutations)
-    no_neighbours = card == 0
-    return np.where(no_neighbours, np.nan, np.where(sign == 0, 1.0, p))
+    p[card == 0] = np.nan
+    return p
 
 
 def folded_pvalue(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ from geotool._perm import (
     conditional_counts,
     conditional_pvalues,
     folded_pvalue,
+    lag_pvalues,
     permuted_quadratic_forms,
     permuted_statistics,
     rng_for,
@@ -675,10 +676,15 @@ def local_stats(
     x = _check_values(values, w)
     permutations, seed = _inference(permutations, seed, len(x))
     z = (x - x.mean()) / x.std()
-    rng = rng_for(seed, "lisa")
-    lag, ii, p_sim = _lisa(z, z, w.row_standardised(), permutations, rng, sided=sided)
+    wr = w.row_standardised()
+    lag = wr @ z
+    ii = (len(z) - 1) * z * lag / (z @ z)
+    p_lag = np.full(len(x), np.nan)
+    if permutations:  # stream "lisa"; Gi* too, when its weights are not negative
+        p_lag = lag_pvalues(z, wr, permutations, rng_for(seed, "lisa"), observed=lag)
     untestable = _neighbours_all(w.sparse)
-    p_sim[untestable] = np.nan  # their lag is the same under every permutation
+    p_lag[untestable] = np.nan  # their lag is the same under every permutation
+    p_sim = _local_p(np.where((z == 0) & ~np.isnan(p_lag), 1.0, p_lag), sided)
     significant = _significant(p_sim, alpha, adjust)
     degenerate_note = _untestable_note(w, untestable)
     note = _adjust_note(adjust, sided, alpha, permutations, int(np.isfinite(p_sim).sum()) or len(x))
@@ -689,11 +695,9 @@ def local_stats(
         "lisa_class": _labels(np.where(significant, quadrant, 4), _QUADRANTS),
     }  # fmt: skip
     if gi_star:
-        gi_p = np.full(len(x), np.nan)
-        if permutations:
-            rng, ones = rng_for(seed, "gi_star"), np.ones(len(x))
-            gi_p = _local_p(conditional_pvalues(x, w.sparse, permutations, rng, ones), sided)
+        gi_p = _gi_star_p(x, w, permutations, seed, p_lag)
         gi_p[untestable] = np.nan
+        gi_p = _local_p(gi_p, sided)
         columns |= _gi_star(x, w) | {
             "gi_star_p_sim": gi_p, "gi_star_significant": _significant(gi_p, alpha, adjust)
         }  # fmt: skip
@@ -707,6 +711,25 @@ def local_stats(
         degenerate_note=degenerate_note,
     )
     return out
+
+
+def _gi_star_p(
+    x: np.ndarray, w: Weights, permutations: int, seed: int, p_lag: np.ndarray
+) -> np.ndarray:
+    """Gi*'s folded permutation p: LISA's, from the same draws, for non-negative weights.
+
+    With the unit's own weight fixed, Gi* rises with ``sum_j w_ij x_j``, and so with the
+    row-standardised lag of ``z`` that LISA counts (``W_i > 0``): under conditional
+    randomisation both are one test of the same lag, so LISA's counts give Gi*'s
+    p-values for free (a valid conditional permutation test; esda and GeoDa draw again).
+    Negative weights: its own draws (stream ``"gi_star"``) on the raw weights.
+    """
+    if not permutations:
+        return np.full(len(x), np.nan)
+    if (w.sparse.data > 0).all():
+        return p_lag.copy()
+    ones = np.ones(len(x))
+    return conditional_pvalues(x, w.sparse, permutations, rng_for(seed, "gi_star"), ones)
 
 
 def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
