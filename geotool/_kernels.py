@@ -163,9 +163,18 @@ def _resort(srt: np.ndarray, order: np.ndarray, p: int, old: float, new: float) 
 def _count_pair(  # noqa: PLR0917 (numba: positional only)
     s0: np.ndarray, s1: np.ndarray, a: float, b: float, w: float, hi: float, lo: float
 ) -> tuple[int, int]:
-    """Counts of ``(a s0_p + b s1_p) w`` (two columns: local Geary), one vectorised pass."""
+    """Counts of ``(a s0_p + b s1_p) w`` (two columns: local Geary), one vectorised pass.
+
+    ``b = 1`` (local Geary's sum of squares) skips its product: ``1 s1_p`` is ``s1_p``.
+    """
     up = 0
     dn = 0
+    if b == 1.0:
+        for p in range(len(s0)):
+            sim = (a * s0[p] + s1[p]) * w
+            up += sim >= hi
+            dn += sim <= lo
+        return up, dn
     for p in range(len(s0)):
         sim = (a * s0[p] + b * s1[p]) * w
         up += sim >= hi
