@@ -625,14 +625,17 @@ _QUADRANTS = list(LISA_CLASSES)  # codes 0-3 the quadrants, 4 "Not significant"
 
 
 def _quadrant(z: np.ndarray, lag: np.ndarray) -> np.ndarray:
-    """Each unit's quadrant of the Moran scatter as a code into :data:`_QUADRANTS`."""
-    code = np.full(len(z), 4, dtype=np.int8)
-    high, low = z > 0, z < 0
-    code[high & (lag > 0)] = 0
-    code[low & (lag < 0)] = 1
-    code[low & (lag > 0)] = 2
-    code[high & (lag < 0)] = 3
-    return code
+    """Each unit's quadrant of the Moran scatter as a code into :data:`_QUADRANTS`.
+
+    A look-up by the two signs (3 x 3; a 0 or NaN is "Not significant"'s 4).
+    """
+    side = 3 * (z > 0).astype(np.int8) + 6 * (z < 0).astype(np.int8)  # 3 high, 6 low
+    side += (lag > 0).astype(np.int8) + 2 * (lag < 0).astype(np.int8)  # + 1 high, 2 low
+    return _QUADRANT_OF[side]
+
+
+#: :func:`_quadrant`'s codes by ``3 [z > 0] + 6 [z < 0] + [lag > 0] + 2 [lag < 0]``.
+_QUADRANT_OF = np.array([4, 4, 4, 4, 0, 3, 4, 2, 1], dtype=np.int8)
 
 
 def _lisa(
