@@ -289,6 +289,36 @@ def _shuffle_once(y: np.ndarray, s: np.ndarray) -> None:
     _kernels._shuffle(y, s, np.empty(256, dtype=np.int64))
 
 
+@pytest.mark.parametrize(("by_row", "with_left"), [(True, False), (False, False), (True, True)])
+def test_four_relabellings_in_one_pass_are_four_single_passes(by_row, with_left):
+    """At 520 x 520 units the relabellings of a block are not held: four share a pass over
+    the weights (``_form_four``), the rest one pass each. The kernel's 11 relabellings
+    (a block of 8, one of 3) equal, bit for bit, ``_form_one`` on the same shuffles."""
+    grid = _rook_grid(520, 520)
+    n = grid.shape[0]
+    rng = np.random.default_rng(6)
+    z, deg = rng.standard_normal(n), rng.random(n)
+    left = rng.standard_normal(n) if with_left else np.zeros(0)
+    if by_row:  # one value per row, G's weights the same for every row
+        data_r, data_b = rng.random(n), np.array([2.0])
+    else:  # one per link
+        data_r, data_b = rng.random(grid.nnz), rng.random(grid.nnz)
+    states = np.random.default_rng(4).integers(1, 2**63, (2, 4)).astype(np.uint64)
+    ip, ix = grid.indptr.astype(np.uint32), grid.indices.astype(np.uint32)
+    got = np.zeros((3, 11))
+    _kernels.global_quadratic_forms(
+        z, left, states, 11, 8, ip, ix, data_r, data_b, deg, 0.3, by_row, got
+    )
+    expected = np.zeros((3, 11))
+    for b, (first, last) in enumerate(((0, 8), (8, 11))):
+        y, s = z.copy(), states[b].copy()
+        for q in range(first, last):
+            _shuffle_once(y, s)
+            _kernels._form_one(y, left, ip, ix, data_r, data_b, deg, 0.3, by_row, expected[:, q])
+    np.testing.assert_array_equal(got, expected)
+    assert len(np.unique(got[0])) == 11
+
+
 @pytest.mark.parametrize("side", [90, 520])  # relabellings held in blocks / a pass each
 def test_the_global_kernels_row_paths_give_the_same_numbers(side):
     """One value for every row (length 1), one per row (length n) and one per link give the
