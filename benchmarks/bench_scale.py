@@ -255,6 +255,8 @@ report(best, setup_peak, best_cpu)
 
 
 BASE = "geotool@base"
+#: This checkout: every case but the base runs in it (and so imports its geotool).
+HERE = Path(__file__).resolve().parents[1]
 
 
 def _base_env(base: str) -> dict[str, str]:
@@ -289,6 +291,8 @@ def run_case(
                 timeout=timeout,
                 check=False,
                 env=_base_env(base) if tool == BASE else None,
+                # ``python -c`` imports from its working folder before PYTHONPATH
+                cwd=Path(base).resolve() if tool == BASE else HERE,
             )
         except subprocess.TimeoutExpired:
             return {"note": f"stopped at {timeout:.0f} s"}

@@ -680,7 +680,9 @@ def local_stats(
     fdr : bool
         ``True`` is an alias of ``adjust="fdr"`` (old callers).
     gi_star : bool
-        Also compute Gi* (its own permutations double the cost).
+        Also compute Gi*. Its ``gi_star_p_sim`` is LISA's conditional permutation test
+        read for Gi* (the same draws: Gi* rises with the same lag), so it costs no
+        permutations of its own; with negative weights it draws its own.
     sided : {"two-sided", "folded"}
         Sidedness of ``p_sim`` and ``gi_star_p_sim`` (module docstring).
 

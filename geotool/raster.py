@@ -506,7 +506,7 @@ def lisa(
     alpha, adjust, sided
         As :func:`geotool.autocorr.local_stats`: the significance rule over the cells.
     gi_star : bool
-        Also Getis-Ord Gi* (its z, and a p from its own permutations: twice the time).
+        Also Getis-Ord Gi* (its z, and its p: LISA's counts, the same draws; no extra time).
     chunks : int, optional
         Work in bands of this many rows (read lazily, through dask), in bounded memory:
         the same numbers as the whole grid at once (module docstring).
