@@ -28,9 +28,14 @@ shared); the load average is printed with every row, and with ``--cpu`` the CPU
 seconds of the timed call (all its threads: on a loaded machine the wall time is
 mostly waiting).
 
+``--base DIR`` adds ``geotool@base``, geotool's cases run from another checkout (its
+``PYTHONPATH``, its own numba cache under the temporary folder, no bytecode written there),
+just before this checkout's in every row: before and after in the same minutes; ``--rounds
+N`` runs every row N times.
+
 Usage: python benchmarks/bench_scale.py [--quick] [--permutations 999] [--timeout 600]
 [--kinds weights,global,local,local+] [--sizes county,10000,100000,1000000] [--repeat 1]
-[--tools geotool,esda+numba] [--cpu]
+[--tools geotool,esda+numba] [--cpu] [--base DIR] [--rounds 1]
 (``--quick``: the county layer and the 10^4 lattice only).
 """
 
@@ -249,18 +254,35 @@ report(best, setup_peak, best_cpu)
 """
 
 
+BASE = "geotool@base"
+#: This checkout: every case but the base runs in it (and so imports its geotool).
+HERE = Path(__file__).resolve().parents[1]
+
+
+def _base_env(base: str) -> dict[str, str]:
+    """The environment of a case run from the checkout ``base`` (nothing written there)."""
+    cache = Path(tempfile.gettempdir()) / f"geotool-bench-base-numba-{os.getuid()}"
+    return os.environ | {
+        "PYTHONPATH": str(Path(base).resolve()),
+        "NUMBA_CACHE_DIR": str(cache),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
 def run_case(
-    kind: str, tool: str, layer, permutations: int, timeout: float, *, repeat: int = 1
-) -> dict:
+    kind: str, tool: str, layer, permutations: int, timeout: float, *, repeat: int = 1,
+    base: str = "",
+) -> dict:  # fmt: skip
+    ours = tool in ("geotool", BASE)
     with tempfile.TemporaryDirectory() as tmp:
         code = SETUP.format(
             layer=layer,
             permutations=permutations,
             tmp=tmp,
             hide_numba=tool == "esda (numpy)",
-            repeat=repeat if tool == "geotool" else 1,
+            repeat=repeat if ours else 1,
         )
-        code += CODE[kind, tool] + TIMED
+        code += CODE[kind, "geotool" if ours else tool] + TIMED
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", code],
@@ -268,6 +290,9 @@ def run_case(
                 text=True,
                 timeout=timeout,
                 check=False,
+                env=_base_env(base) if tool == BASE else None,
+                # ``python -c`` imports from its working folder before PYTHONPATH
+                cwd=Path(base).resolve() if tool == BASE else HERE,
             )
         except subprocess.TimeoutExpired:
             return {"note": f"stopped at {timeout:.0f} s"}
@@ -302,6 +327,8 @@ def main() -> None:
     parser.add_argument(
         "--cpu", action="store_true", help="also the CPU seconds of the call (every thread)"
     )
+    parser.add_argument("--base", default="", help="checkout of the engine before, run alike")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of every row")
     args = parser.parse_args()
     from importlib.metadata import version
 
@@ -319,10 +346,12 @@ def main() -> None:
     )
     for kind in args.kinds.split(","):
         tools = [t for k, t in CODE if k == kind and (not args.tools or t in args.tools.split(","))]
+        if args.base and "geotool" in tools:
+            tools.insert(tools.index("geotool"), BASE)  # before, then after
         print(f"\n{kind}")
         print(f"{'units':>10} " + " ".join(f"{t:>24}" for t in tools))
         last: dict[str, tuple[int, float]] = {}
-        for size in sizes:
+        for size in [v for v in sizes for _ in range(args.rounds)]:
             n = 2875 if size == "county" else size
             layer = "county" if size == "county" else SHAPES[size]
             cells = []
@@ -334,7 +363,8 @@ def main() -> None:
                     cells.append(f"skipped (~{estimate:.0f} s)")
                     continue
                 res = run_case(
-                    kind, tool, layer, args.permutations, args.timeout, repeat=args.repeat
+                    kind, tool, layer, args.permutations, args.timeout, repeat=args.repeat,
+                    base=args.base,
                 )
                 if "seconds" not in res:
                     cells.append(res["note"])
@@ -344,6 +374,8 @@ def main() -> None:
                 ratio = ""
                 if tool == "geotool":
                     ours = res["seconds"]
+                    before = last.get(BASE, (0, 0.0))[1] if args.base else 0.0
+                    ratio = f" x{before / ours:.2f}" if before and before < float("inf") else ""
                 elif ours:
                     ratio = f" x{res['seconds'] / ours:.1f}"
                 cpu = f" cpu {res['cpu']:.2f}s" if args.cpu else ""
@@ -355,8 +387,9 @@ def main() -> None:
             load = f"  (load {os.getloadavg()[0]:.1f})"
             print(f"{label:>10} " + " ".join(f"{c:>24}" for c in cells) + load, flush=True)
     print(
-        f"\nxN: the peer's time over geotool's (N > 1: geotool faster); geotool's time the best "
-        f"of {args.repeat} calls in its process, the peers' one call."
+        f"\nxN: the peer's time over geotool's (N > 1: geotool faster; on geotool's cell with "
+        f"--base, the time before over the time after); geotool's time the best of "
+        f"{args.repeat} calls in its process, the peers' one call."
     )
 
 

@@ -163,9 +163,18 @@ def _resort(srt: np.ndarray, order: np.ndarray, p: int, old: float, new: float) 
 def _count_pair(  # noqa: PLR0917 (numba: positional only)
     s0: np.ndarray, s1: np.ndarray, a: float, b: float, w: float, hi: float, lo: float
 ) -> tuple[int, int]:
-    """Counts of ``(a s0_p + b s1_p) w`` (two columns: local Geary), one vectorised pass."""
+    """Counts of ``(a s0_p + b s1_p) w`` (two columns: local Geary), one vectorised pass.
+
+    ``b = 1`` (local Geary's sum of squares) skips its product: ``1 s1_p`` is ``s1_p``.
+    """
     up = 0
     dn = 0
+    if b == 1.0:
+        for p in range(len(s0)):
+            sim = (a * s0[p] + s1[p]) * w
+            up += sim >= hi
+            dn += sim <= lo
+        return up, dn
     for p in range(len(s0)):
         sim = (a * s0[p] + b * s1[p]) * w
         up += sim >= hi
@@ -208,6 +217,7 @@ def _block_sums(  # noqa: PLR0917 (numba: positional only)
 @nb.njit(cache=True, nogil=True)
 def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     units: np.ndarray,
+    at: np.ndarray,
     card: np.ndarray,
     starts: np.ndarray,
     base: np.ndarray,
@@ -228,14 +238,17 @@ def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     """Counts of permuted statistics >= / <= the observed one, rows of equal weights.
 
     Block ``b``: units ``units[starts[b]:starts[b + 1]]``, ascending, all with ``k``
-    neighbours of weight ``scale[u]``. The permuted sum of column ``v`` is ``sum_c
+    neighbours; the one at position ``u`` reads and writes row ``r = at[u]`` of ``scale``
+    (its weight), ``coef`` (one row for all when it has one), ``obs``, ``upper`` and
+    ``lower`` (no gathered copies). The permuted sum of column ``v`` is ``sum_c
     gathered[v, c, p] + [base[c, p] >= i] steps[v, c, p]``; walking the units in order,
     each indicator switches off once (the events, sorted by ``evt_val``), so a unit costs
     ``O(m P)``, not ``O(m k P)``. With one column the sums are kept sorted (an event
     moves one) and a unit costs one binary search, ``O(log P)``. The statistic:
-    ``scale[u] sum_v coef[u, v] sum_v``.
+    ``scale[r] sum_v coef[r, v] sum_v``.
     """
     m, _, perms = gathered.shape
+    per_unit = coef.shape[0] > 1  # else one row for every unit
     n_evt = len(evt_val)
     n_blocks = len(starts) - 1
     runs = min(n_blocks, _RUNS)
@@ -268,21 +281,24 @@ def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
                             for v in range(m):
                                 sums[v, p] -= steps[v, c, p]
                     ptr += 1
-                hi = obs[u] - tol
-                lo = obs[u] + tol
+                row = at[u]
+                cr = row if per_unit else 0
+                hi = obs[row] - tol
+                lo = obs[row] + tol
                 if m == 1:
-                    upper[u], lower[u] = _count_sorted(srt, coef[u, 0] * scale[u], hi, lo)
+                    upper[row], lower[row] = _count_sorted(srt, coef[cr, 0] * scale[row], hi, lo)
                 elif m == 2:
-                    upper[u], lower[u] = _count_pair(
-                        sums[0], sums[1], coef[u, 0], coef[u, 1], scale[u], hi, lo
+                    upper[row], lower[row] = _count_pair(
+                        sums[0], sums[1], coef[cr, 0], coef[cr, 1], scale[row], hi, lo
                     )
                 else:
-                    upper[u], lower[u] = _count_many(sums, coef[u], scale[u], hi, lo)
+                    upper[row], lower[row] = _count_many(sums, coef[cr], scale[row], hi, lo)
 
 
 @nb.njit(cache=True, nogil=True)
 def _conditional_direct(  # noqa: PLR0917 (numba: positional only)
     units: np.ndarray,
+    at: np.ndarray,
     card: np.ndarray,
     starts: np.ndarray,
     base: np.ndarray,
@@ -299,13 +315,16 @@ def _conditional_direct(  # noqa: PLR0917 (numba: positional only)
 ) -> None:
     """As :func:`_conditional_incremental` for rows of unequal weights ``rows[u, c]``."""
     m, _, perms = gathered.shape
+    per_unit = coef.shape[0] > 1
     n_blocks = len(starts) - 1
     for b in range(part * n_blocks // parts, (part + 1) * n_blocks // parts):
         for u in range(starts[b], starts[b + 1]):
             i = units[u]
             k = card[u]
-            hi = obs[u] - tol
-            lo = obs[u] + tol
+            r = at[u]
+            cr = r if per_unit else 0
+            hi = obs[r] - tol
+            lo = obs[r] + tol
             up = 0
             dn = 0
             for p in range(perms):
@@ -317,11 +336,11 @@ def _conditional_direct(  # noqa: PLR0917 (numba: positional only)
                         if base[c, p] >= i:
                             val += steps[v, c, p]
                         lag += rows[u, c] * val
-                    sim += coef[u, v] * lag
+                    sim += coef[cr, v] * lag
                 up += sim >= hi
                 dn += sim <= lo
-            upper[u] = up
-            lower[u] = dn
+            upper[r] = up
+            lower[r] = dn
 
 
 @intrinsic
@@ -499,6 +518,87 @@ def _form_one(  # noqa: PLR0917 (numba: positional only)
     out[2] = quad_b
 
 
+@nb.njit(cache=True)
+def _form_four(  # noqa: PLR0917 (numba: positional only)
+    ys: np.ndarray,
+    y3: np.ndarray,
+    left: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data_r: np.ndarray,
+    data_b: np.ndarray,
+    deg: np.ndarray,
+    shift: float,
+    by_row: bool,
+    out: np.ndarray,
+) -> None:
+    """:func:`_form_one` of four relabellings, ``ys[0..2]`` and ``y3``, in one pass.
+
+    Each keeps its own sums in registers and takes :func:`_form_one`'s steps in its order
+    (the same numbers); a link's index is read once for the four, and their four chains
+    of additions overlap: at 10^6 units 4.6 -> 2.4 ms a relabelling (and 0.9 ms for the
+    copies that hold three of them, 1.2 ms each).
+    """
+    n = ys.shape[1]
+    y0, y1, y2 = ys[0], ys[1], ys[2]
+    fixed = len(left) > 0
+    with_b = len(data_b) > 0
+    one_r, one_b = len(data_r) == 1, len(data_b) == 1
+    qr0 = qr1 = qr2 = qr3 = 0.0
+    qb0 = qb1 = qb2 = qb3 = 0.0
+    sq0 = sq1 = sq2 = sq3 = 0.0
+    e0 = indptr[0]
+    for i in range(n):
+        e1 = indptr[i + 1]
+        r0 = r1 = r2 = r3 = 0.0  # lags (weighted by link unless by_row)
+        b0 = b1 = b2 = b3 = 0.0
+        for e in range(e0, e1):
+            j = indices[e]
+            if by_row:
+                r0 += y0[j]
+                r1 += y1[j]
+                r2 += y2[j]
+                r3 += y3[j]
+            else:
+                w = data_r[e]
+                r0 += w * y0[j]
+                r1 += w * y1[j]
+                r2 += w * y2[j]
+                r3 += w * y3[j]
+                if with_b:
+                    wb = data_b[e]
+                    b0 += wb * (y0[j] + shift)
+                    b1 += wb * (y1[j] + shift)
+                    b2 += wb * (y2[j] + shift)
+                    b3 += wb * (y3[j] + shift)
+        if by_row:
+            bi = (data_b[0] if one_b else data_b[i]) if with_b else 0.0
+            ri = data_r[0] if one_r else data_r[i]
+            kk = (e1 - e0) * shift
+            b0, b1, b2, b3 = bi * (r0 + kk), bi * (r1 + kk), bi * (r2 + kk), bi * (r3 + kk)
+            r0, r1, r2, r3 = r0 * ri, r1 * ri, r2 * ri, r3 * ri
+        a0, a1, a2, a3 = y0[i], y1[i], y2[i], y3[i]
+        di = deg[i]
+        if with_b:
+            qb0 += (a0 + shift) * b0
+            qb1 += (a1 + shift) * b1
+            qb2 += (a2 + shift) * b2
+            qb3 += (a3 + shift) * b3
+        li = left[i] if fixed else 0.0
+        qr0 += (li if fixed else a0) * r0
+        qr1 += (li if fixed else a1) * r1
+        qr2 += (li if fixed else a2) * r2
+        qr3 += (li if fixed else a3) * r3
+        sq0 += di * a0 * a0
+        sq1 += di * a1 * a1
+        sq2 += di * a2 * a2
+        sq3 += di * a3 * a3
+        e0 = e1
+    out[0, 0], out[0, 1], out[0, 2], out[0, 3] = qr0, qr1, qr2, qr3
+    out[1, 0], out[1, 1], out[1, 2], out[1, 3] = sq0, sq1, sq2, sq3
+    out[2, 0], out[2, 1], out[2, 2], out[2, 3] = qb0, qb1, qb2, qb3
+
+
 @nb.njit(cache=True, nogil=True)
 def _global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     z: np.ndarray,
@@ -523,9 +623,10 @@ def _global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
     ``states[b]``): ``out[0] = a' W_r y`` (``a = y``, or ``left`` when not empty),
     ``out[1] = sum_i deg_i y_i^2``, ``out[2] = (y + shift)' W_b (y + shift)`` when
     ``data_b`` is not empty (:func:`_forms`), in one pass over the weights for the block
-    when its relabellings fit in the caches, else a pass each. ``W_r`` and ``W_b`` share
-    ``indptr, indices`` (unsigned 32-bit); with ``by_row`` their data hold one value per
-    row (length ``n``, or 1 when every row has the same: less memory), else one per link.
+    when its relabellings fit in the caches, else a pass for each four of them
+    (:func:`_form_four`). ``W_r`` and ``W_b`` share ``indptr, indices`` (unsigned
+    32-bit); with ``by_row`` their data hold one value per row (length ``n``, or 1 when
+    every row has the same: less memory), else one per link.
     """
     n = len(z)
     n_blocks = states.shape[0]
@@ -542,11 +643,21 @@ def _global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
                 ys[q - first] = y
             _forms(ys, left, indptr, indices, data_r, data_b, deg, shift, by_row,
                    out[:, first:last])  # fmt: skip
-        else:  # held, they would stream through memory: no faster than a pass each
-            for q in range(first, last):
+        else:  # four at a time in registers (:func:`_form_four`), then one at a time
+            three = np.empty((3, n))  # copies of the first three; the fourth is ``y``
+            q = first
+            while q + 4 <= last:
+                for t in range(3):
+                    _shuffle(y, s, js)
+                    three[t] = y
+                _shuffle(y, s, js)
+                _form_four(three, y, left, indptr, indices, data_r, data_b, deg, shift, by_row,
+                           out[:, q : q + 4])  # fmt: skip
+                q += 4
+            for rest in range(q, last):
                 _shuffle(y, s, js)
                 _form_one(y, left, indptr, indices, data_r, data_b, deg, shift, by_row,
-                          out[:, q])  # fmt: skip
+                          out[:, rest])  # fmt: skip
 
 
 @nb.njit(cache=True)
@@ -708,9 +819,9 @@ def warm_up() -> None:
     ids = np.zeros(1, dtype=np.int64)
     one = np.ones(1)
     cnt = np.zeros(1, dtype=np.int64)
-    conditional_incremental(ids, ids + 1, np.array([0, 1]), i8, f8, f8, ids, ids, ids, one,
+    conditional_incremental(ids, ids, ids + 1, np.array([0, 1]), i8, f8, f8, ids, ids, ids, one,
                             np.ones((1, 1)), one, 0.0, cnt, cnt.copy())  # fmt: skip
-    conditional_direct(ids, ids + 1, np.array([0, 1]), i8, f8, f8, np.ones((1, 1)),
+    conditional_direct(ids, ids, ids + 1, np.array([0, 1]), i8, f8, f8, np.ones((1, 1)),
                        np.ones((1, 1)), one, 0.0, cnt, cnt.copy())  # fmt: skip
     z = np.zeros(2)
     global_quadratic_forms(z, np.zeros(0), np.ones((1, 4), dtype=np.uint64), 1, 1,

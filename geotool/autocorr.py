@@ -39,6 +39,7 @@ from geotool._perm import (
     conditional_counts,
     conditional_pvalues,
     folded_pvalue,
+    lag_pvalues,
     permuted_quadratic_forms,
     permuted_statistics,
     rng_for,
@@ -202,11 +203,34 @@ def _moments(w: sp.csr_matrix) -> tuple[float, float, float]:
 
 def _moments_degrees(w: sp.csr_matrix) -> tuple[float, float, float, np.ndarray]:
     """S0, S1, S2 and each unit's row plus column sum (S2's terms, Geary's C's degrees)."""
+    exact = _symmetric_binary_moments(w)
+    if exact is not None:
+        return exact
     s0 = float(w.sum())
     sym = w + w.T
     s1 = 0.5 * float(sym.multiply(sym).sum())
     deg = np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()
     return s0, s1, float((deg**2).sum()), deg
+
+
+def _symmetric_binary_moments(
+    w: sp.csr_matrix,
+) -> tuple[float, float, float, np.ndarray] | None:
+    """:func:`_moments_degrees` of symmetric 0/1 weights by counting links, else ``None``.
+
+    Every sum is of small integers, exact in floating point in any order: the same
+    numbers as the sparse products (``S0`` links, ``S1`` twice the links), 150 -> 40 ms
+    at 10^6 units.
+    """
+    w = w.tocsr()
+    if not w.nnz or not w.has_canonical_format or not (w.data == 1.0).all():
+        return None
+    wt = w.T.tocsr()
+    if not (np.array_equal(wt.indptr, w.indptr) and np.array_equal(wt.indices, w.indices)):
+        return None
+    n = w.shape[0]
+    deg = (np.diff(w.indptr) + np.bincount(w.indices, minlength=n)).astype(float)
+    return float(w.nnz), 2.0 * w.nnz, float((deg**2).sum()), deg
 
 
 def _degenerate(variance: float, expected: float) -> bool:
@@ -601,14 +625,17 @@ _QUADRANTS = list(LISA_CLASSES)  # codes 0-3 the quadrants, 4 "Not significant"
 
 
 def _quadrant(z: np.ndarray, lag: np.ndarray) -> np.ndarray:
-    """Each unit's quadrant of the Moran scatter as a code into :data:`_QUADRANTS`."""
-    code = np.full(len(z), 4, dtype=np.int8)
-    high, low = z > 0, z < 0
-    code[high & (lag > 0)] = 0
-    code[low & (lag < 0)] = 1
-    code[low & (lag > 0)] = 2
-    code[high & (lag < 0)] = 3
-    return code
+    """Each unit's quadrant of the Moran scatter as a code into :data:`_QUADRANTS`.
+
+    A look-up by the two signs (3 x 3; a 0 or NaN is "Not significant"'s 4).
+    """
+    side = 3 * (z > 0).astype(np.int8) + 6 * (z < 0).astype(np.int8)  # 3 high, 6 low
+    side += (lag > 0).astype(np.int8) + 2 * (lag < 0).astype(np.int8)  # + 1 high, 2 low
+    return _QUADRANT_OF[side]
+
+
+#: :func:`_quadrant`'s codes by ``3 [z > 0] + 6 [z < 0] + [lag > 0] + 2 [lag < 0]``.
+_QUADRANT_OF = np.array([4, 4, 4, 4, 0, 3, 4, 2, 1], dtype=np.int8)
 
 
 def _lisa(
@@ -653,7 +680,9 @@ def local_stats(
     fdr : bool
         ``True`` is an alias of ``adjust="fdr"`` (old callers).
     gi_star : bool
-        Also compute Gi* (its own permutations double the cost).
+        Also compute Gi*. Its ``gi_star_p_sim`` is LISA's conditional permutation test
+        read for Gi* (the same draws: Gi* rises with the same lag), so it costs no
+        permutations of its own; with negative weights it draws its own.
     sided : {"two-sided", "folded"}
         Sidedness of ``p_sim`` and ``gi_star_p_sim`` (module docstring).
 
@@ -675,10 +704,15 @@ def local_stats(
     x = _check_values(values, w)
     permutations, seed = _inference(permutations, seed, len(x))
     z = (x - x.mean()) / x.std()
-    rng = rng_for(seed, "lisa")
-    lag, ii, p_sim = _lisa(z, z, w.row_standardised(), permutations, rng, sided=sided)
+    wr = w.row_standardised()
+    lag = wr @ z
+    ii = (len(z) - 1) * z * lag / (z @ z)
+    p_lag = np.full(len(x), np.nan)
+    if permutations:  # stream "lisa"; Gi* too, when its weights are not negative
+        p_lag = lag_pvalues(z, wr, permutations, rng_for(seed, "lisa"), observed=lag)
     untestable = _neighbours_all(w.sparse)
-    p_sim[untestable] = np.nan  # their lag is the same under every permutation
+    p_lag[untestable] = np.nan  # their lag is the same under every permutation
+    p_sim = _local_p(np.where((z == 0) & ~np.isnan(p_lag), 1.0, p_lag), sided)
     significant = _significant(p_sim, alpha, adjust)
     degenerate_note = _untestable_note(w, untestable)
     note = _adjust_note(adjust, sided, alpha, permutations, int(np.isfinite(p_sim).sum()) or len(x))
@@ -689,11 +723,9 @@ def local_stats(
         "lisa_class": _labels(np.where(significant, quadrant, 4), _QUADRANTS),
     }  # fmt: skip
     if gi_star:
-        gi_p = np.full(len(x), np.nan)
-        if permutations:
-            rng, ones = rng_for(seed, "gi_star"), np.ones(len(x))
-            gi_p = _local_p(conditional_pvalues(x, w.sparse, permutations, rng, ones), sided)
+        gi_p = _gi_star_p(x, w, permutations, seed, p_lag)
         gi_p[untestable] = np.nan
+        gi_p = _local_p(gi_p, sided)
         columns |= _gi_star(x, w) | {
             "gi_star_p_sim": gi_p, "gi_star_significant": _significant(gi_p, alpha, adjust)
         }  # fmt: skip
@@ -707,6 +739,25 @@ def local_stats(
         degenerate_note=degenerate_note,
     )
     return out
+
+
+def _gi_star_p(
+    x: np.ndarray, w: Weights, permutations: int, seed: int, p_lag: np.ndarray
+) -> np.ndarray:
+    """Gi*'s folded permutation p: LISA's, from the same draws, for non-negative weights.
+
+    With the unit's own weight fixed, Gi* rises with ``sum_j w_ij x_j``, and so with the
+    row-standardised lag of ``z`` that LISA counts (``W_i > 0``): under conditional
+    randomisation both are one test of the same lag, so LISA's counts give Gi*'s
+    p-values for free (a valid conditional permutation test; esda and GeoDa draw again).
+    Negative weights: its own draws (stream ``"gi_star"``) on the raw weights.
+    """
+    if not permutations:
+        return np.full(len(x), np.nan)
+    if (w.sparse.data > 0).all():
+        return p_lag.copy()
+    ones = np.ones(len(x))
+    return conditional_pvalues(x, w.sparse, permutations, rng_for(seed, "gi_star"), ones)
 
 
 def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:

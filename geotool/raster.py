@@ -355,12 +355,12 @@ class _Study:
 
     def pvalues(
         self, values: np.ndarray, w: sp.csr_matrix, units: np.ndarray, *, name: str,
-        direction: np.ndarray, standardised: bool,
+        standardised: bool,
     ) -> np.ndarray:  # fmt: skip
         """Folded permutation p of the lag of ``values`` for ``units`` (a run, with lead-in).
 
-        As :func:`geotool._perm.conditional_pvalues`: no neighbours NaN, ``direction``
-        0 gives 1; the lead-in units' rows are counted and dropped.
+        As :func:`geotool._perm.lag_pvalues`: no neighbours NaN; the lead-in units' rows
+        are counted and dropped.
         """
         first = int(units[0])
         extra = lead_in(self.cells.card, first) if first else np.zeros(0, dtype=np.int64)
@@ -374,7 +374,6 @@ class _Study:
         )  # fmt: skip
         p = tie_rule_p(upper, lower, self.permutations)[len(extra) :]
         card = self.cells.card[units]
-        p = np.where(np.sign(direction) == 0, 1.0, p)
         return np.where((card == 0) | (card == self.cells.n - 1), np.nan, p)
 
     def _weights(self, units: np.ndarray, standardised: bool) -> sp.csr_matrix:
@@ -391,18 +390,22 @@ class _Study:
         z_u = self.z[units]
         lag = wr @ self.z
         out = {"lag": lag, "Ii": (self.cells.n - 1) * z_u * lag / (self.z @ self.z)}
+        p_lag = np.full(len(units), np.nan)
         if self.permutations:
-            out["p_folded"] = self.pvalues(
-                self.z, wr, units, name="lisa", direction=z_u, standardised=True
-            )
-        else:
-            out["p_folded"] = np.full(len(units), np.nan)
+            p_lag = self.pvalues(self.z, wr, units, name="lisa", standardised=True)
+        out["p_folded"] = np.where((z_u == 0) & ~np.isnan(p_lag), 1.0, p_lag)  # I_i = 0: p 1
         if self.gi_star:
-            out |= self._gi_star(binary, units)
+            out |= self._gi_star(binary, units, p_lag)
         return out
 
-    def _gi_star(self, binary: sp.csr_matrix, units: np.ndarray) -> dict[str, np.ndarray]:
-        """Gi* z (each cell in its own neighbourhood, weight 1: esda's rule) and folded p."""
+    def _gi_star(
+        self, binary: sp.csr_matrix, units: np.ndarray, p_lag: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Gi* z (each cell in its own neighbourhood, weight 1: esda's rule) and folded p.
+
+        The p of LISA's lag (``p_lag``): Gi* rises with it, so the same draws give its
+        test (:func:`geotool.autocorr.local_stats`).
+        """
         x, n = self.x, self.cells.n
         k = np.diff(binary.indptr).astype(float)
         wi = k + 1.0
@@ -412,12 +415,7 @@ class _Study:
         spread[k == 0] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(spread > 0, (binary @ x + x[units] - xbar * wi) / (s * spread), np.nan)
-        p = np.full(len(units), np.nan)
-        if self.permutations:
-            p = self.pvalues(
-                x, binary, units, name="gi_star", direction=np.ones(len(units)), standardised=False
-            )
-        return {"gi_star_z": z, "gi_star_p_folded": p}
+        return {"gi_star_z": z, "gi_star_p_folded": p_lag}
 
 
 def _bands(rows: int, chunks: int | None) -> list[tuple[int, int]]:
@@ -508,7 +506,7 @@ def lisa(
     alpha, adjust, sided
         As :func:`geotool.autocorr.local_stats`: the significance rule over the cells.
     gi_star : bool
-        Also Getis-Ord Gi* (its z, and a p from its own permutations: twice the time).
+        Also Getis-Ord Gi* (its z, and its p: LISA's counts, the same draws; no extra time).
     chunks : int, optional
         Work in bands of this many rows (read lazily, through dask), in bounded memory:
         the same numbers as the whole grid at once (module docstring).

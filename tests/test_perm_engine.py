@@ -143,7 +143,9 @@ def _rook_grid(rows: int, cols: int) -> sp.csr_matrix:
 
 def test_a_10k_lattice_gives_the_numbers_of_the_engine_before_issue_27():
     """p-values (as counts) and classes of the engine at 2b9bd0b, before the sorted counting,
-    the batched relabellings and the categorical classes; lags against scipy's product."""
+    the batched relabellings and the categorical classes; lags against scipy's product.
+    Gi* takes LISA's draws since s7-local (its own test below), so the digest, of LISA,
+    local Geary and the global p-values, is the one 115ce06 gives without Gi*."""
     import hashlib
 
     w = weights.Weights(sparse=_rook_grid(100, 100), spec="rook", ids=pd.RangeIndex(10_000))
@@ -153,11 +155,11 @@ def test_a_10k_lattice_gives_the_numbers_of_the_engine_before_issue_27():
     geary = autocorr.local_geary(s, w, permutations=999, seed=27)
     glob = autocorr.global_stats(s, w, permutations=999, seed=27)
     digest = hashlib.sha256()
-    for p in (local["p_sim"], local["gi_star_p_sim"], geary["p_sim"], glob["p_sim"]):
+    for p in (local["p_sim"], geary["p_sim"], glob["p_sim"]):
         digest.update(np.round(p.to_numpy() * 1000).astype(np.int64).tobytes())
     for col in (local["lisa_class"], local["quadrant"], geary["cluster"]):
         digest.update("|".join(col.astype(str)).encode())
-    assert digest.hexdigest()[:16] == "914328e19b615a54"
+    assert digest.hexdigest()[:16] == "69c2d166aa1fe16d"
     assert local["lisa_class"].value_counts().to_dict() == {
         "Not significant": 6289, "High-High": 1922, "Low-Low": 1772, "Low-High": 10,
         "High-Low": 7,
@@ -171,6 +173,54 @@ def test_a_10k_lattice_gives_the_numbers_of_the_engine_before_issue_27():
     row_std = w.row_standardised()
     assert (row_std != wr).nnz == 0
     np.testing.assert_array_equal(row_std.indices, wr.indices)
+
+
+@pytest.mark.parametrize("spec", ["queen", "kernel:triangular:knn:8"])
+def test_gi_star_p_values_are_its_permutation_test_under_lisas_draws(spec):
+    """Gi* (self included, binary and unequal weights) computed for every permutation of
+    LISA's stream from :func:`conditional_lags` of the raw weights, then folded with
+    ties counted: the p-values ``local_stats`` reads off LISA's counts."""
+    from geotool import boundaries
+    from geotool._perm import conditional_lags, folded_pvalue
+
+    units = boundaries.load("prefecture")
+    w = weights.build(units, spec)
+    x = np.log(units["area_km2"].reindex(w.ids).to_numpy())
+    local = autocorr.local_stats(pd.Series(x, index=w.ids), w, permutations=999, seed=4,
+                                 sided="folded")  # fmt: skip
+    raw = w.sparse
+    own = np.ones(len(x)) if w.is_binary else raw.max(axis=1).toarray().ravel()
+    total = (raw + sp.diags(own)).sum(axis=1).A.ravel()
+    lags = conditional_lags(x, raw, 999, rng_for(4, "lisa"))
+    sim = (lags + (own * x)[:, None]) / total[:, None] / x.sum()
+    expected = folded_pvalue(local["gi_star"].to_numpy(), sim)
+    got = local["gi_star_p_sim"].to_numpy()
+    tested = np.isfinite(got)
+    assert tested.sum() > 300
+    np.testing.assert_allclose(got[tested], expected[tested], rtol=0, atol=1.5 / 1000)
+    assert (got[tested] == expected[tested]).mean() > 0.99  # one count apart at most
+    # and it differs from a second, independent set of draws (a real change of stream)
+    other = folded_pvalue(local["gi_star"].to_numpy(),
+                          (conditional_lags(x, raw, 999, rng_for(4, "gi_star"))
+                           + (own * x)[:, None]) / total[:, None] / x.sum())  # fmt: skip
+    assert (other[tested] != got[tested]).mean() > 0.5
+
+
+def test_gi_star_with_a_negative_weight_draws_its_own_permutations():
+    """LISA's counts serve Gi* only when every weight is positive (Gi* then rises with
+    the row-standardised lag); one negative weight: Gi* draws its own stream."""
+    from geotool._perm import conditional_pvalues
+
+    w0 = weights.Weights(sparse=_rook_grid(20, 20), spec="rook", ids=pd.RangeIndex(400))
+    x = np.random.default_rng(3).random(400) + np.arange(400) // 20 / 20
+    signed = w0.sparse.copy()
+    signed.data[5] = -1.0
+    w = weights.Weights(sparse=signed, spec="signed", ids=pd.RangeIndex(400))
+    local = autocorr.local_stats(pd.Series(x), w, permutations=199, seed=2, sided="folded")
+    own = conditional_pvalues(x, signed, 199, rng_for(2, "gi_star"), np.ones(400))
+    np.testing.assert_array_equal(local["gi_star_p_sim"].to_numpy(), own)
+    positive = autocorr.local_stats(pd.Series(x), w0, permutations=199, seed=2, sided="folded")
+    np.testing.assert_array_equal(positive["gi_star_p_sim"], positive["p_sim"])
 
 
 @pytest.mark.parametrize("m", [1, 2, 3])
@@ -237,6 +287,36 @@ def test_the_prefetching_shuffle_makes_the_swaps_of_the_plain_fisher_yates():
 @numba.njit
 def _shuffle_once(y: np.ndarray, s: np.ndarray) -> None:
     _kernels._shuffle(y, s, np.empty(256, dtype=np.int64))
+
+
+@pytest.mark.parametrize(("by_row", "with_left"), [(True, False), (False, False), (True, True)])
+def test_four_relabellings_in_one_pass_are_four_single_passes(by_row, with_left):
+    """At 520 x 520 units the relabellings of a block are not held: four share a pass over
+    the weights (``_form_four``), the rest one pass each. The kernel's 11 relabellings
+    (a block of 8, one of 3) equal, bit for bit, ``_form_one`` on the same shuffles."""
+    grid = _rook_grid(520, 520)
+    n = grid.shape[0]
+    rng = np.random.default_rng(6)
+    z, deg = rng.standard_normal(n), rng.random(n)
+    left = rng.standard_normal(n) if with_left else np.zeros(0)
+    if by_row:  # one value per row, G's weights the same for every row
+        data_r, data_b = rng.random(n), np.array([2.0])
+    else:  # one per link
+        data_r, data_b = rng.random(grid.nnz), rng.random(grid.nnz)
+    states = np.random.default_rng(4).integers(1, 2**63, (2, 4)).astype(np.uint64)
+    ip, ix = grid.indptr.astype(np.uint32), grid.indices.astype(np.uint32)
+    got = np.zeros((3, 11))
+    _kernels.global_quadratic_forms(
+        z, left, states, 11, 8, ip, ix, data_r, data_b, deg, 0.3, by_row, got
+    )
+    expected = np.zeros((3, 11))
+    for b, (first, last) in enumerate(((0, 8), (8, 11))):
+        y, s = z.copy(), states[b].copy()
+        for q in range(first, last):
+            _shuffle_once(y, s)
+            _kernels._form_one(y, left, ip, ix, data_r, data_b, deg, 0.3, by_row, expected[:, q])
+    np.testing.assert_array_equal(got, expected)
+    assert len(np.unique(got[0])) == 11
 
 
 @pytest.mark.parametrize("side", [90, 520])  # relabellings held in blocks / a pass each
