@@ -204,6 +204,15 @@ function geotoolPage(map, data, info, layersSpec, options) {
     var bounds = (options.bounds && L.latLngBounds(options.bounds)) ||  // a national map
       (options.fit === 'coloured' && fitTo(true)) || fitTo(false) || first.getBounds();
     map.fitBounds(bounds, {maxZoom: 16});  // any extent: a country or a city's tracts
+    // the page's size changed before the reader moved the map (a phone turned, a window
+    // opened narrow then sized): fit the data again, as a new page would
+    var touched = false, container = map.getContainer();
+    ['mousedown', 'touchstart', 'wheel', 'keydown'].forEach(function (type) {
+      L.DomEvent.on(container, type, function () { touched = true; });
+    });
+    map.on('resize', function () {
+      if (!touched) { map.fitBounds(bounds, {maxZoom: 16, animate: false}); }
+    });
   }
   L.control.scale({imperial: false}).addTo(map);
   // search by name (Chinese or pinyin)
