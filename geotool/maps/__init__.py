@@ -567,7 +567,7 @@ def _layer(layer: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     colours = {str(k): str(v) for k, v in dict(layer["colours"]).items()}
     palette = list(dict.fromkeys(colours.values()))
     at = {c: i for i, c in enumerate(palette)}
-    out = {
+    out: dict[str, Any] = {
         "name": name,
         "palette": palette,
         "codes": _codes([at[colours[i]] if i in colours else None for i in ids]),
