@@ -10,10 +10,12 @@ units' bounding box is inside the 390 x 844 screenshot, with a margin.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import libpysal
 import numpy as np
 import pytest
 from PIL import Image
@@ -67,3 +69,27 @@ def test_the_wide_page_fills_its_window_too(page, tmp_path):
     img = _shot(page, tmp_path / "wide.png", (1400, 1000))
     left, top, right, bottom = _coloured_box(img)
     assert bottom - top >= (1000 - 250) * 0.7 and left > 0 and right < 1400
+
+
+def _dom(page: Path, width: int) -> str:
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+           "--disable-background-networking", "--proxy-server=127.0.0.1:9",
+           "--virtual-time-budget=3000", f"--window-size={width},900", "--dump-dom",
+           page.resolve().as_uri()]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False).stdout
+
+
+def test_the_tiers_steps_table_folds_on_a_phone(tmp_path):
+    """Columbus's tiers page: the steps table is open on a wide screen, folded on a phone
+    (as the legend), so that it does not cover the map and its scale."""
+    from geotool.cli import main
+
+    shp = libpysal.examples.get_path("columbus.shp")
+    out = tmp_path / "run"
+    assert main(["--quiet", "run", shp, "--value-col", "CRIME", "--permutations", "0",
+                 "--out", str(out)]) == 0  # fmt: skip
+    page = out / "maps" / "tiers.html"
+    folded = re.compile(r'<div class="geotool-vectors"[^>]*><details( open="")?>')
+    wide, phone = folded.search(_dom(page, 1400)), folded.search(_dom(page, 390))
+    assert wide is not None and phone is not None
+    assert wide.group(1) and not phone.group(1)

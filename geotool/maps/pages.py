@@ -317,7 +317,10 @@ def _vector_steps(shapes: gpd.GeoDataFrame, kind: str = "vector"
 def _add_vector_table(
     fmap: folium.Map, said: dict[str, str], word: str, steps: list, vectors: list
 ) -> None:
-    """A small table of the steps and vectors at the map's lower left (escaped; no braces)."""
+    """A small table of the steps and vectors at the map's lower left (escaped; no braces).
+
+    A ``<details>`` like the legend: open on a wide screen, folded on a phone.
+    """
     import folium
 
     def rows(part: list, head: str) -> str:
@@ -331,11 +334,11 @@ def _add_vector_table(
     html = (
         '<div class="geotool-vectors" style="position:absolute;bottom:40px;left:10px;'
         "z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;font:12px sans-serif;"
-        'border:1px solid #bbb;border-radius:4px"><table class="geotool-vector-table">'
-        f'<caption style="font-weight:bold;text-align:left">'
-        f"{escape(said['table'].format(word=word))}</caption><tr>{header}</tr>"
+        'border:1px solid #bbb;border-radius:4px"><details open>'  # folded on phones (MOBILE)
+        f"<summary>{escape(said['table'].format(word=word))}</summary>"
+        f'<table class="geotool-vector-table"><tr>{header}</tr>'
         f"{rows(steps, said['table_steps'].format(word=word))}"
-        f"{rows(vectors, said['table_vectors'].format(word=word))}</table></div>"
+        f"{rows(vectors, said['table_vectors'].format(word=word))}</table></details></div>"
     )
     braces = html.replace("{", "&#123;").replace("}", "&#125;")  # rendered as a template
     fmap.get_root().html.add_child(folium.Element(braces))  # type: ignore[attr-defined]
