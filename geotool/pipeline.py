@@ -1277,8 +1277,8 @@ def headline(summary: dict[str, Any]) -> list[str]:
         lines.append(f"{res['label']}: Moran's I by year {by_year}")
         if res.get("dropped"):
             lines.append(
-                f"  warning: {res['dropped']} units without a value in every year are left out "
-                "of the dynamics (tables/dynamics_dropped_*.csv)"
+                f"  warning: {res['dropped']} units are left out of the dynamics (why: "
+                "tables/dynamics_dropped_*.csv)"
             )
         lines.extend(f"  {sentence}" for sentence in res["sentences"])
     if "composite_index" in summary:

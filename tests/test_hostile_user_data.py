@@ -540,4 +540,4 @@ def test_panel_with_a_missing_year_says_who_is_left_out(files, tmp_path, capsys)
     assert (dyn["units"], dyn["dropped"]) == (12, 1)
     dropped = pd.read_csv(out / "tables" / "dynamics_dropped_gdp.csv", dtype=str)
     assert dropped["unit"].tolist() == ["320600"]
-    assert "1 units without a value in every year are left out" in err
+    assert "1 units are left out of the dynamics (why: tables/dynamics_dropped_" in err

@@ -403,7 +403,8 @@ def unit_map(
     ----------
     layers : list of dict
         ``{"name": str, "colours": {id: colour}}``, optionally ``"neutral"`` (units
-        without a colour; default :data:`NEUTRAL`). The first is shown; ids are the
+        without a colour; default :data:`NEUTRAL`) and ``"legend"`` (``[label, colour]``
+        pairs the legend shows while the layer is switched on). The first is shown; ids are the
         bundled adcodes (``geo=None``) or ``geo``'s index.
     geo : geopandas.GeoDataFrame or geopandas.GeoSeries, optional
         The units (any CRS, any index); default the bundled county layer.
@@ -448,6 +449,9 @@ def unit_map(
     legend = {translate(k, lang): v for k, v in legend.items()} if legend else legend
     fields = {k: translate(v, lang) for k, v in (fields or {}).items()}
     layers = [{**layer, "name": translate(layer["name"], lang)} for layer in layers]
+    for layer in layers:
+        if layer.get("legend"):
+            layer["legend"] = [[translate(k, lang), c] for k, c in layer["legend"]]
     lines = [_said_line(line, lang) for line in lines or []]
     overlays = [_said_overlay(o, lang) for o in overlays or []]
     context = _context(geo) if geo is not None and groups is None else None
@@ -563,13 +567,17 @@ def _layer(layer: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     colours = {str(k): str(v) for k, v in dict(layer["colours"]).items()}
     palette = list(dict.fromkeys(colours.values()))
     at = {c: i for i, c in enumerate(palette)}
-    return {
+    out: dict[str, Any] = {
         "name": name,
         "palette": palette,
         "codes": _codes([at[colours[i]] if i in colours else None for i in ids]),
         "neutral": str(layer.get("neutral", NEUTRAL)),
         "stroke": "#777777",
     }
+    if layer.get("legend"):  # the legend while this layer is on: [label, colour] (page.js)
+        legend_html("", dict(layer["legend"]))  # colours checked as the page's legend's
+        out["legend"] = [[str(label), str(colour)] for label, colour in layer["legend"]]
+    return out
 
 
 def _overlays(

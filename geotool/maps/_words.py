@@ -99,9 +99,10 @@ def translate(text: str, lang: str) -> str:
 
 #: The page shell on small screens (max-width 640px): the layer list folds into its
 #: button (opened by a tap), the title box keeps clear of the zoom and layer buttons on
-#: one line, and the legend is a folded <details>; the script folds it at load.
+#: one line, and the legend (and the tiers' steps table) is a folded <details>; the script
+#: folds them at load.
 MOBILE = """<style>
-.geotool-legend summary{cursor:pointer;font-weight:bold;margin-bottom:3px}
+.geotool-legend summary,.geotool-vectors summary{cursor:pointer;font-weight:bold;margin-bottom:3px}
 @media (max-width:640px){
 .leaflet-control-layers-expanded .leaflet-control-layers-list{display:none!important}
 .leaflet-control-layers-expanded{padding:0!important}
@@ -119,5 +120,6 @@ white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 }</style>
 <script>window.addEventListener("DOMContentLoaded",function(){
 if(!window.matchMedia("(max-width:640px)").matches){return;}
-document.querySelectorAll(".geotool-legend details").forEach(function(d){d.open=false;});});
+document.querySelectorAll(".geotool-legend details,.geotool-vectors details")
+.forEach(function(d){d.open=false;});});
 </script>"""

@@ -183,11 +183,19 @@ def inequality_chart(frame: pd.DataFrame, lang: str = "en", *, title: str = "") 
                 ax2 = fig.add_subplot(grid[1], sharex=ax)
                 _share_axis(ax2, years, frame["between_share"], words)
             else:
-                ax.set_xlabel(words["year"], fontsize=9)
+                _year_axis(ax, words["year"])
             ax.set_title(title or words["ineq_title" if split else "ineq_plain"].format(n=n),
                          fontsize=11, loc="left")  # fmt: skip
             _caption(fig, _inequality_caption(frame, words, split))
     return fig
+
+
+def _year_axis(ax: Axes, label: str) -> None:
+    """An x axis of years: its label, ticks on whole years only (never 2019.25)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel(label, fontsize=9)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _share_axis(ax: Axes, years: np.ndarray, share: pd.Series, words: dict[str, str]) -> None:
@@ -198,7 +206,7 @@ def _share_axis(ax: Axes, years: np.ndarray, share: pd.Series, words: dict[str, 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(0, max(float(share.max()) * 1.15, 0.05))
     ax.set_ylabel(words["share"], fontsize=9)
-    ax.set_xlabel(words["year"], fontsize=9)
+    _year_axis(ax, words["year"])
 
 
 def _inequality_caption(frame: pd.DataFrame, words: dict[str, str], split: bool) -> str:
@@ -302,7 +310,7 @@ def sigma_chart(frame: pd.DataFrame, lang: str = "en", *, title: str = "") -> Fi
         ends = frame.loc[[y0, y1], "sigma"]
         ax.scatter(ends.index, ends, s=36, color="#d7301f", zorder=3,
                    label=words["tested"].format(y0=y0, y1=y1))  # fmt: skip
-        ax.set_xlabel(words["year"], fontsize=9)
+        _year_axis(ax, words["year"])
         ax.set_ylabel(words["sigma"], fontsize=9)
         ax.legend(fontsize=8, frameon=False)
         ax.set_title(title or words["sigma_title"].format(y0=frame.index[0], y1=frame.index[-1]),
@@ -369,11 +377,12 @@ def convergence_chart(
             name = _MODELS_ZH.get(model, model) if lang == "zh" else model.replace("_", " ")
             label = words["through"].format(beta=beta, p=_p_text(row["p"]), model=name)
         ax.plot(x, const + beta * x, color=_LINE, linewidth=1.4, label=label)
-        ax.set_xlabel(words["beta_x"].format(start=row["start"]), fontsize=9)
-        ax.set_ylabel(words["beta_y"].format(start=row["start"], end=row["end"]), fontsize=9)
+        start, end = int(row["start"]), int(row["end"])  # a row of floats: 2019.0
+        ax.set_xlabel(words["beta_x"].format(start=start), fontsize=9)
+        ax.set_ylabel(words["beta_y"].format(start=start, end=end), fontsize=9)
         ax.yaxis.set_major_formatter(_percent())
         ax.legend(fontsize=7.5, frameon=False, loc="best")
-        ax.set_title(title or words["beta_title"].format(start=row["start"], end=row["end"],
+        ax.set_title(title or words["beta_title"].format(start=start, end=end,
                                                          n=len(points)),
                      fontsize=11, loc="left")  # fmt: skip
         _caption(fig, _beta_caption(row, words))
@@ -709,7 +718,7 @@ def moran_by_year_chart(
                    zorder=3, label=words["not"].format(alpha=alpha))  # fmt: skip
         ax.plot(years, frame["expected"].to_numpy(float), color=_LINE, linestyle="--",
                 linewidth=0.8, label=words["expected"])  # fmt: skip
-        ax.set_xlabel(words["year"], fontsize=9)
+        _year_axis(ax, words["year"])
         ax.set_ylabel(words["i"], fontsize=9)
         ax.legend(fontsize=8, frameon=False)
         ax.set_title(words["title"].format(y0=y0, y1=y1, n=n), fontsize=11, loc="left")

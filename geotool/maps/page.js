@@ -123,9 +123,26 @@ function geotoolPage(map, data, info, layersSpec, options) {
       }
     });
   }
+  function showLegend(spec) {  // a layer's own legend (a panel's year), as DOM text
+    var box = document.querySelector('.geotool-legend details');
+    if (!spec.legend || !box) { return; }
+    Array.prototype.slice.call(box.children).forEach(function (el) {
+      if (el.tagName !== 'SUMMARY') { box.removeChild(el); }
+    });
+    spec.legend.forEach(function (item) {
+      var div = document.createElement('div'), swatch = document.createElement('span');
+      swatch.style.cssText = 'display:inline-block;width:14px;height:10px;margin-right:6px;' +
+        'border:1px solid #999';
+      swatch.style.background = item[1];
+      div.appendChild(swatch);
+      div.appendChild(document.createTextNode(item[0]));
+      box.appendChild(div);
+    });
+  }
   layersSpec.forEach(function (spec, k) {
     if (k === 0) {
       first = build(spec, 0).addTo(map);
+      first.on('add', function () { showLegend(spec); });
       control.addOverlay(first, spec.name);
       return;
     }
@@ -134,6 +151,7 @@ function geotoolPage(map, data, info, layersSpec, options) {
     var holder = L.featureGroup();
     holder.on('add', function () {
       if (!holder.getLayers().length) { holder.addLayer(build(spec, k)); }
+      showLegend(spec);
     });
     control.addOverlay(holder, spec.name);
   });
@@ -204,6 +222,15 @@ function geotoolPage(map, data, info, layersSpec, options) {
     var bounds = (options.bounds && L.latLngBounds(options.bounds)) ||  // a national map
       (options.fit === 'coloured' && fitTo(true)) || fitTo(false) || first.getBounds();
     map.fitBounds(bounds, {maxZoom: 16});  // any extent: a country or a city's tracts
+    // the page's size changed before the reader moved the map (a phone turned, a window
+    // opened narrow then sized): fit the data again, as a new page would
+    var touched = false, container = map.getContainer();
+    ['mousedown', 'touchstart', 'wheel', 'keydown'].forEach(function (type) {
+      L.DomEvent.on(container, type, function () { touched = true; });
+    });
+    map.on('resize', function () {
+      if (!touched) { map.fitBounds(bounds, {maxZoom: 16, animate: false}); }
+    });
   }
   L.control.scale({imperial: false}).addTo(map);
   // search by name (Chinese or pinyin)

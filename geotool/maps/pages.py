@@ -159,34 +159,33 @@ def year_values_map(
     """A panel's values map: one layer per year (latest first, shown), switched in the control.
 
     ``wide`` is units x years. Each year is cut in its own ``k`` quantiles (a unit's
-    place that year; the values are in the tooltips), so the legend names the classes,
-    not their bounds; a year's missing units are blank. Colours are codes, not copies of
-    the polygons: 81 years of 48 states add a few kB. Without ``title``, the title names
-    ``study_title``, the variable and the years, in the page's language (``lang``).
+    place that year; the values are in the tooltips); the legend gives the shown year's
+    class bounds (:func:`geotool._classify.classify`'s, in the page's language) and
+    changes with the year switched on. A year's missing units are blank. Colours are
+    codes, not copies of the polygons: 81 years of 48 states add a few kB. Without
+    ``title``, the title names ``study_title``, the variable and the years.
     """
     from geotool._classify import classify
 
-    said = section_words("years", kwargs.get("lang") or ("zh" if kwargs.get("geo") is None
-                                                         else "en"))  # fmt: skip
-
+    lang = kwargs.get("lang") or ("zh" if kwargs.get("geo") is None else "en")
+    said = section_words("years", lang)
     layers: list[dict[str, Any]] = []
-    colours: list[str] = []
     for year in reversed(list(wide.columns)):
         v = wide[year].dropna()
         if v.nunique() < 2:
             continue
         v = pd.Series(v.to_numpy(float), index=pd.Index(v.index).astype(str), name=label)
-        colour_of, legend = classify(v, scheme="quantiles", k=min(k, v.nunique()), cmap=cmap)
-        layers.append({"name": f"{label} {year}", "colours": colour_of.to_dict()})
-        colours = colours or list(legend.values())
+        colour_of, legend = classify(v, scheme="quantiles", k=min(k, v.nunique()), cmap=cmap,
+                                     label=label, lang=lang)  # fmt: skip
+        items = [[said["item"].format(year=year, range=r), c] for r, c in legend.items()]
+        layers.append({"name": f"{label} {year}", "colours": colour_of.to_dict(),
+                       "legend": items})  # fmt: skip
     if not layers:
         raise InputError(f"{label}: no year has two distinct values to map.")
-    legend = {said["class"].format(label=label, i=i + 1, k=len(colours))
-              + (said["lowest"] if i == 0 else ""): c for i, c in enumerate(colours)}  # fmt: skip
     y0, y1 = wide.columns[0], wide.columns[-1]
     title = title or said["title"].format(study=study_title, label=label, y0=y0, y1=y1)
     kwargs.setdefault("fit", "coloured")
-    return unit_map(layers, title=title, legend=legend,
+    return unit_map(layers, title=title, legend=dict(layers[0]["legend"]),
                     legend_title=said["legend"].format(label=label), **kwargs)  # fmt: skip
 
 
@@ -318,7 +317,10 @@ def _vector_steps(shapes: gpd.GeoDataFrame, kind: str = "vector"
 def _add_vector_table(
     fmap: folium.Map, said: dict[str, str], word: str, steps: list, vectors: list
 ) -> None:
-    """A small table of the steps and vectors at the map's lower left (escaped; no braces)."""
+    """A small table of the steps and vectors at the map's lower left (escaped; no braces).
+
+    A ``<details>`` like the legend: open on a wide screen, folded on a phone.
+    """
     import folium
 
     def rows(part: list, head: str) -> str:
@@ -332,11 +334,11 @@ def _add_vector_table(
     html = (
         '<div class="geotool-vectors" style="position:absolute;bottom:40px;left:10px;'
         "z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;font:12px sans-serif;"
-        'border:1px solid #bbb;border-radius:4px"><table class="geotool-vector-table">'
-        f'<caption style="font-weight:bold;text-align:left">'
-        f"{escape(said['table'].format(word=word))}</caption><tr>{header}</tr>"
+        'border:1px solid #bbb;border-radius:4px"><details open>'  # folded on phones (MOBILE)
+        f"<summary>{escape(said['table'].format(word=word))}</summary>"
+        f'<table class="geotool-vector-table"><tr>{header}</tr>'
         f"{rows(steps, said['table_steps'].format(word=word))}"
-        f"{rows(vectors, said['table_vectors'].format(word=word))}</table></div>"
+        f"{rows(vectors, said['table_vectors'].format(word=word))}</table></details></div>"
     )
     braces = html.replace("{", "&#123;").replace("}", "&#125;")  # rendered as a template
     fmap.get_root().html.add_child(folium.Element(braces))  # type: ignore[attr-defined]
