@@ -1263,8 +1263,8 @@ def headline(summary: dict[str, Any]) -> list[str]:
     given = summary.get("input", {})
     if given:
         lines.append(
-            f"{given.get('file')}: {given.get('units')} units at level {given.get('level')} "
-            f"({given.get('level_reason')}); values {', '.join(given.get('value_cols', []))}"
+            f"{given.get('file')}: {given.get('units')} units at level {given.get('level')}; "
+            f"values {', '.join(given.get('value_cols', []))}"
             + (f"; years by {given['year_col']}" if given.get("year_col") else "")
         )
     for res in summary["autocorrelation"].values():
@@ -1287,7 +1287,6 @@ def headline(summary: dict[str, Any]) -> list[str]:
         lines.append(f"regression: {summary['regression']['finding']}")
     for res in summary.get("divergence", {}).get("variables", {}).values():
         found = [v for k, v in res.items() if k.endswith("_finding")]
-        lines += [f"{res['label']}: {res['skipped']}"] if "skipped" in res else []
         lines += [f"{res['label']}: {found[0]}", *(f"  {f}" for f in found[1:])] if found else []
     return lines
 

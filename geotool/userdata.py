@@ -252,7 +252,8 @@ def load_user_table(
             fail(str(exc), InputError)
     if units is not None:
         units = units.loc[pd.Index(ok["adcode"]).unique()]
-    log(f"{len(ok)} rows of {len(raw)} matched at level {level} ({reason})")
+    why = f" ({reason})" if level == "own" else ""  # match.resolve said why, a line above
+    log(f"{len(ok)} rows of {len(raw)} matched at level {level}{why}")
     return UserTable(ok, raw, report, values, year_col, level, reason, units, geometry_report)
 
 

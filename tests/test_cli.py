@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -231,6 +232,21 @@ def test_a_panel_run_says_each_console_line_once(tmp_path):
     said = [x for x in lines if "have no neighbour among its units" in x]
     assert len(said) == 1 and "--islands nearest" in said[0] and "islands=" not in said[0]
     assert sum("queen weights: 367 units" in x for x in lines) == 1
+
+
+def test_a_users_table_run_says_each_finding_once_across_log_and_recap(tmp_path):
+    """The match's reason and a skipped stage's reason: once in all the run prints."""
+    table = Path(__file__).parents[1] / "examples" / "prefecture_top100_gbk.csv"
+    proc = run_main("run", "--data", str(table), "--province-col", "省份", "--prefecture-col",
+                    "城市", "--all-numeric", "--permutations", "99",
+                    "--out", str(tmp_path / "o"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    said = proc.stderr + proc.stdout
+    assert said.count("distinct names are prefecture-level units") == 1, said
+    assert said.count("367 rows of 367 matched at level prefecture") == 1, said
+    for column in ("工业百强县", "工业百强区", "创新百强县"):  # counts: Theil needs positive values
+        assert said.count(f"divergence of {column}: skipped") == 1, said
+    assert said.count("value(s) are zero or negative") == 3, said  # not again in the recap
 
 
 def test_every_study_field_with_an_option_is_a_flag_of_run():
