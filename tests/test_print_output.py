@@ -116,3 +116,27 @@ def test_svg_fills_image_shows_what_the_png_shows(report):
 
         upright, upside_down = overlap(stored[::-1], seen), overlap(stored, seen)
         assert upright > 0.8 and upside_down < 0.6, (name, upright, upside_down)
+
+
+@pytest.mark.parametrize("n", [5, 40, 3000])
+def test_fills_palette_keeps_every_colour_and_outline_shades(n):
+    """Indexed fills: each unit its exact colour at any count; outlines in >= 8 shades."""
+    import shapely
+    from matplotlib.colors import to_hex
+
+    from geotool.maps import figure as F  # noqa: N812
+
+    side = int(np.ceil(np.sqrt(n)))
+    cells = np.array([shapely.box(i % side, i // side, i % side + 1, i // side + 1)
+                      for i in range(n)], dtype=object)  # fmt: skip
+    rgb = np.random.default_rng(n).choice(256**3, size=n, replace=False)
+    colours = np.array([f"#{c:06x}" for c in rgb], dtype=object)
+    layer = F._Layer(cells, np.ones(n, dtype=bool), colours, edge=0.5)
+    px = 12 * side
+    codes, palette = F._paint([layer], (0.0, 0.0, float(side), float(side)), (px, px), dpi=300)
+    assert codes.dtype.itemsize == (1 if n <= 32 else 2 if n * 32 <= 65536 else 4)
+    centres = ((np.arange(n) // side) * 12 + 6, (np.arange(n) % side) * 12 + 6)
+    drawn = [to_hex(c / 255) for c in palette[codes[centres]]]
+    assert drawn == list(colours)  # rows bottom first: cell i at row (i // side)
+    shades = len(np.unique(codes)) / (n + 1)  # each colour (and white) in its shades
+    assert shades >= 4, shades

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import logging
 import math
 import operator
@@ -225,15 +226,24 @@ def _draw_lines(ax: Axes, geoms: np.ndarray, **style: Any) -> None:
         return
     xy, at = shapely.get_coordinates(rings, return_index=True)
     codes = np.full(len(at), Path.LINETO, dtype=Path.code_type)
-    codes[np.r_[0, np.flatnonzero(np.diff(at)) + 1]] = Path.MOVETO
+    starts = np.r_[0, np.flatnonzero(np.diff(at)) + 1]
+    codes[starts] = Path.MOVETO
     style = _style(style)
-    patch = PathPatch(
-        Path(xy, codes), fill=False, edgecolor=style["color"],
-        linewidth=style.get("linewidth", 1.0), linestyle=style.get("linestyle", "solid"),
-        zorder=style.get("zorder", 4), capstyle="round", joinstyle="round",
-        transform=ax.transData,
-    )  # fmt: skip
-    ax.add_artist(patch)  # not add_patch: the map's limits are set, not grown
+    # paths of at most ~50,000 vertices: Agg refuses a longer one drawn wide at 300 dpi
+    at_cut = np.searchsorted(starts, np.arange(_PATH_VERTICES, len(xy), _PATH_VERTICES))
+    cuts = np.unique(starts[at_cut[at_cut < len(starts)]])
+    for a, b in itertools.pairwise([0, *cuts[cuts > 0].tolist(), len(xy)]):
+        patch = PathPatch(
+            Path(xy[a:b], codes[a:b]), fill=False, edgecolor=style["color"],
+            linewidth=style.get("linewidth", 1.0), linestyle=style.get("linestyle", "solid"),
+            zorder=style.get("zorder", 4), capstyle="round", joinstyle="round",
+            transform=ax.transData,
+        )  # fmt: skip
+        ax.add_artist(patch)  # not add_patch: the map's limits are set, not grown
+
+
+#: The most vertices of one line path (Agg's cell blocks); China's province borders: two paths.
+_PATH_VERTICES = 50_000
 
 
 def _style(style: Mapping[str, Any]) -> dict[str, Any]:
@@ -502,10 +512,17 @@ _SAME: dict[str, tuple[np.ndarray, Any]] = {}
 
 
 def _per_layer(name: str, geoms: np.ndarray, make: Callable[[], T]) -> T:
-    """``make()`` once while ``geoms`` are the same objects (a run's maps share a layer)."""
-    hit = _SAME.get(name)
+    """``make()`` once while ``geoms`` are the same objects (a run's maps share a layer).
+
+    Keyed by the settings' CRS too; an array result is read-only (every caller shares it).
+    """
+    key = f"{name}:{settings.default_crs}"
+    hit = _SAME.get(key)
     if hit is None or len(hit[0]) != len(geoms) or not all(map(operator.is_, hit[0], geoms)):
-        hit = _SAME[name] = (geoms, make())
+        made = make()
+        if isinstance(made, np.ndarray):
+            made.flags.writeable = False
+        hit = _SAME[key] = (geoms.copy(), made)
     return cast(T, hit[1])
 
 
@@ -981,9 +998,9 @@ def _map_image_class() -> type:
     return MapImage
 
 
-#: Steps of an anti-aliased white outline's coverage: few enough that a map's fills have
-#: at most 256 colours (an indexed image in SVG and PDF), more than the eye tells apart
-#: at print resolution.
+#: Steps of an anti-aliased white outline's coverage (at most; at least 8): more than the
+#: eye tells apart at print resolution, few enough that a map of up to 32 fill colours
+#: has at most 256 (an indexed image in SVG and PDF).
 _SHADES = 32
 
 
@@ -992,21 +1009,22 @@ def _paint(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The layers as palette codes (h, w) and their RGB palette (k, 3); white where none.
 
-    Outlines are anti-aliased white in up to :data:`_SHADES` steps of coverage, so that
-    the palette stays within 256 colours while the layers have up to 128 colours.
+    Outlines are anti-aliased white in :data:`_SHADES` steps of coverage, fewer (down to
+    8) where that keeps the palette within 256 colours.
     """
     from matplotlib.colors import to_rgba_array
 
     colours = [to_rgba_array(list(layer.colours))[:, :3] for layer in layers]
     rgb = np.round(np.concatenate([*colours, np.ones((1, 3))]) * 255)
     base, of = np.unique(rgb, axis=0, return_inverse=True)
-    shades = max(min(_SHADES, 256 // len(base)), 2) if len(base) <= 128 else _SHADES
+    shades = min(_SHADES, 256 // len(base))
+    shades = shades if shades >= 8 else _SHADES
     white = np.zeros(size[0] * size[1], dtype=np.float32)
     for layer in layers:
         if layer.edge > 0:  # white outlines, anti-aliased
             at, alpha = _outlines(layer, limits, size, layer.edge * dpi / 72)
             white[at] = 1 - (1 - white[at]) * (1 - alpha)
-    dtype = np.uint8 if len(base) * shades <= 256 else np.uint16
+    dtype = np.min_scalar_type(len(base) * shades - 1).type
     codes = of.reshape(-1).astype(dtype)[_index(layers, limits, size)] * dtype(shades)
     codes += np.rint(white * (shades - 1)).astype(dtype).reshape(codes.shape)
     steps = np.linspace(0, 1, shades)[None, :, None]
@@ -1435,9 +1453,13 @@ def _png_of(fig: Figure, dpi: float, metadata: Mapping[str, str]) -> bytes:
     """``fig`` drawn by Agg at ``dpi`` and written by :func:`_png` (RGB where opaque)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    before = fig.canvas
+    canvas = before if isinstance(before, FigureCanvasAgg) else FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="raw", dpi=dpi, facecolor="white")
+    try:
+        fig.savefig(buf, format="raw", dpi=dpi, facecolor="white")
+    finally:
+        fig.set_canvas(before)
     size = (int(canvas.renderer.height), int(canvas.renderer.width), 4)
     rgba = np.frombuffer(buf.getbuffer(), dtype=np.uint8).reshape(size)
     opaque = bool((rgba[..., 3] == 255).all())
