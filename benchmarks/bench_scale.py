@@ -374,7 +374,8 @@ def main() -> None:
                 ratio = ""
                 if tool == "geotool":
                     ours = res["seconds"]
-                    before = last.get(BASE, (0, 0.0))[1] if args.base else 0.0
+                    base_n, before = last.get(BASE, (0, 0.0)) if args.base else (0, 0.0)
+                    before = before if base_n == n else 0.0  # a skipped base: no ratio
                     ratio = f" x{before / ours:.2f}" if before and before < float("inf") else ""
                 elif ours:
                     ratio = f" x{res['seconds'] / ours:.1f}"
