@@ -29,6 +29,7 @@ import scipy.sparse as sp
 __all__ = [
     "HELD_PERMUTATIONS",
     "TIE_RTOL",
+    "at_mean_p",
     "conditional_counts",
     "conditional_lags",
     "conditional_pvalues",
@@ -337,7 +338,15 @@ def conditional_pvalues(
     :func:`lag_pvalues`, but ``direction == 0`` (a unit at the mean: its statistic, local
     Moran's, is 0 whatever its neighbours) gives ``p = 1``; no neighbours, NaN.
     """
-    p = lag_pvalues(values, weights, permutations, rng, observed=observed)
+    return at_mean_p(lag_pvalues(values, weights, permutations, rng, observed=observed),
+                     direction)  # fmt: skip
+
+
+def at_mean_p(p: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """``p`` with 1 where ``direction`` is 0 (local Moran's is 0 whatever the neighbours).
+
+    NaN (no neighbours) stays NaN.
+    """
     return np.where((np.sign(direction) == 0) & ~np.isnan(p), 1.0, p)
 
 

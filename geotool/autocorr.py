@@ -36,6 +36,7 @@ from geotool._errors import InputError
 from geotool._log import log
 from geotool._perm import (
     HELD_PERMUTATIONS,
+    at_mean_p,
     conditional_counts,
     conditional_pvalues,
     folded_pvalue,
@@ -712,7 +713,7 @@ def local_stats(
         p_lag = lag_pvalues(z, wr, permutations, rng_for(seed, "lisa"), observed=lag)
     untestable = _neighbours_all(w.sparse)
     p_lag[untestable] = np.nan  # their lag is the same under every permutation
-    p_sim = _local_p(np.where((z == 0) & ~np.isnan(p_lag), 1.0, p_lag), sided)
+    p_sim = _local_p(at_mean_p(p_lag, z), sided)
     significant = _significant(p_sim, alpha, adjust)
     degenerate_note = _untestable_note(w, untestable)
     note = _adjust_note(adjust, sided, alpha, permutations, int(np.isfinite(p_sim).sum()) or len(x))

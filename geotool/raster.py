@@ -35,6 +35,7 @@ from geotool._log import log
 from geotool._perm import (
     HELD_PERMUTATIONS,
     TIE_RTOL,
+    at_mean_p,
     conditional_counts,
     lead_in,
     rng_for,
@@ -327,13 +328,13 @@ def _standardised(binary: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix((np.repeat(scale, card), binary.indices, binary.indptr), binary.shape)
 
 
-def _row_sum_max(card: np.ndarray, standardised: bool) -> float:
-    """The largest row sum of the weights, summed as scipy sums a row (for the tie rule)."""
+def _row_sum_max(card: np.ndarray) -> float:
+    """The largest row sum of row-standardised weights, summed as scipy sums a row."""
     best = 0.0
     for k in np.unique(card):
         total = 0.0
         for _ in range(int(k)):
-            total += 1.0 / k if standardised else 1.0
+            total += 1.0 / k
         best = max(best, total)
     return best
 
@@ -353,32 +354,26 @@ class _Study:
     def kmax(self) -> int:
         return int(self.cells.card.max(initial=0))
 
-    def pvalues(
-        self, values: np.ndarray, w: sp.csr_matrix, units: np.ndarray, *, name: str,
-        standardised: bool,
-    ) -> np.ndarray:  # fmt: skip
-        """Folded permutation p of the lag of ``values`` for ``units`` (a run, with lead-in).
+    def pvalues(self, w: sp.csr_matrix, units: np.ndarray) -> np.ndarray:
+        """Folded permutation p of the row-standardised lag of ``z`` for ``units`` (a run).
 
-        As :func:`geotool._perm.lag_pvalues`: no neighbours NaN; the lead-in units' rows
-        are counted and dropped.
+        As :func:`geotool._perm.lag_pvalues` (stream "lisa"): no neighbours NaN; the
+        lead-in units' rows are counted and dropped.
         """
-        first = int(units[0])
+        values, first = self.z, int(units[0])
         extra = lead_in(self.cells.card, first) if first else np.zeros(0, dtype=np.int64)
         if len(extra):
-            w = sp.vstack([self._weights(extra, standardised), w]).tocsr()
+            w = sp.vstack([_standardised(self.cells.rows(extra)), w]).tocsr()
         rows = np.concatenate([extra, units])
-        tol = TIE_RTOL * (np.abs(values).max() * _row_sum_max(self.cells.card, standardised) + 1)
+        tol = TIE_RTOL * (np.abs(values).max() * _row_sum_max(self.cells.card) + 1)
         upper, lower = conditional_counts(
-            values, w, self.permutations, rng_for(self.seed, name), observed=w @ values,
+            values, w, self.permutations, rng_for(self.seed, "lisa"), observed=w @ values,
             tol=tol, rows=rows, draw_width=self.kmax,
         )  # fmt: skip
         p = tie_rule_p(upper, lower, self.permutations)[len(extra) :]
         card = self.cells.card[units]
         return np.where((card == 0) | (card == self.cells.n - 1), np.nan, p)
 
-    def _weights(self, units: np.ndarray, standardised: bool) -> sp.csr_matrix:
-        binary = self.cells.rows(units)
-        return _standardised(binary) if standardised else binary
 
     def part(self, units: np.ndarray) -> dict[str, np.ndarray]:
         """Lag, local Moran, folded p (and Gi*) of a run of consecutive ``units``."""
@@ -392,8 +387,8 @@ class _Study:
         out = {"lag": lag, "Ii": (self.cells.n - 1) * z_u * lag / (self.z @ self.z)}
         p_lag = np.full(len(units), np.nan)
         if self.permutations:
-            p_lag = self.pvalues(self.z, wr, units, name="lisa", standardised=True)
-        out["p_folded"] = np.where((z_u == 0) & ~np.isnan(p_lag), 1.0, p_lag)  # I_i = 0: p 1
+            p_lag = self.pvalues(wr, units)
+        out["p_folded"] = at_mean_p(p_lag, z_u)
         if self.gi_star:
             out |= self._gi_star(binary, units, p_lag)
         return out

@@ -583,8 +583,7 @@ def _finding(fits: list[regress.Fit]) -> str:
     if first.guide:
         text += first.guide + " "
     if first.chow is not None:  # regimes: are the coefficients the same in every regime?
-        joint = first.chow.loc["joint"].to_numpy(dtype=float)  # wald, p
-        wald, p = float(joint[0]), float(joint[1])
+        wald, p = float(first.chow.at["joint", "wald"]), float(first.chow.at["joint", "p"])
         text += (f"Chow test of equal coefficients across the regimes: Wald {wald:.3f} "
                  f"(p {p:.4f}). ")  # fmt: skip
     for name in ("rho", "lambda"):
