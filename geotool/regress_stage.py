@@ -583,8 +583,7 @@ def _finding(fits: list[regress.Fit]) -> str:
     if first.guide:
         text += first.guide + " "
     if first.chow is not None:  # regimes: are the coefficients the same in every regime?
-        joint = first.chow.loc["joint", ["wald", "p"]].astype(float)
-        wald, p = float(joint["wald"]), float(joint["p"])
+        wald, p = first.chow.loc["joint", ["wald", "p"]].to_numpy(dtype=float).tolist()
         text += (f"Chow test of equal coefficients across the regimes: Wald {wald:.3f} "
                  f"(p {p:.4f}). ")  # fmt: skip
     for name in ("rho", "lambda"):
