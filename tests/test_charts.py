@@ -193,6 +193,22 @@ def test_sigma_chart_draws_sigma_and_states_the_test(income, lang):
     _language(fig, lang)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_variables_label_leads_the_title_and_the_years_stay(income, regions, lang):
+    """A study's charts are titled by its variable, still saying which years they show."""
+    first, last = int(income.columns[0]), int(income.columns[-1])
+    ineq = charts.inequality_chart(dv.inequality(income, regions), lang, title="人均收入")
+    sigma = charts.sigma_chart(dv.sigma_convergence(income), lang, title="人均收入")
+    for fig in (ineq, sigma):
+        title = fig.axes[0].get_title(loc="left")
+        assert title.startswith("人均收入"), title
+        assert str(first) in title and str(last) in title, title
+    points = dv.growth_points(income)
+    fig = charts.convergence_chart(dv.beta_convergence(income), points, lang, title="人均收入")
+    title = fig.axes[0].get_title(loc="left")
+    assert title.startswith("人均收入") and str(points.attrs["end"]) in title, title
+
+
 # ---------------------------------------------------------------- beta
 def test_growth_points_are_the_regression_s(income):
     points = dv.growth_points(income, start=1950, end=2000)

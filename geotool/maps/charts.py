@@ -40,8 +40,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "year": "year", "theil": "Theil index", "between": "between groups",
         "within": "within groups", "total": "Theil (total)",
         "share": "between-group share of Theil", "gini": "Gini",
-        "ineq_title": "Inequality across {n} units: Theil and its decomposition",
-        "ineq_plain": "Inequality across {n} units: Theil index",
+        "ineq_title": "Inequality across {n} units, {y0}–{y1}: Theil and its decomposition",
+        "ineq_plain": "Inequality across {n} units, {y0}–{y1}: Theil index",
         "ineq_one": "Theil in {year} across {n} units: between and within groups",
         "ineq_caption": "Theil {verb} from {t0:.4f} ({y0}) to {t1:.4f} ({y1}).",
         "share_caption": " Between-group share: {s0:.0%} ({y0}), {s1:.0%} ({y1}).",
@@ -66,8 +66,8 @@ _WORDS: dict[str, dict[str, str]] = {
     "zh": {
         "year": "年份", "theil": "泰尔指数", "between": "组间差异", "within": "组内差异",
         "total": "泰尔指数（总体）", "share": "组间差异占泰尔指数的比重", "gini": "基尼系数",
-        "ineq_title": "{n} 个单元间的不平等：泰尔指数及其分解",
-        "ineq_plain": "{n} 个单元间的不平等：泰尔指数",
+        "ineq_title": "{y0}–{y1} 年 {n} 个单元间的不平等：泰尔指数及其分解",
+        "ineq_plain": "{y0}–{y1} 年 {n} 个单元间的不平等：泰尔指数",
         "ineq_one": "{year} 年 {n} 个单元的泰尔指数：组间与组内",
         "ineq_caption": "泰尔指数从 {t0:.4f}（{y0} 年）{verb} {t1:.4f}（{y1} 年）。",
         "share_caption": "组间差异占比：{s0:.0%}（{y0} 年），{s1:.0%}（{y1} 年）。",
@@ -124,6 +124,11 @@ def _new_figure(size: tuple[float, float]) -> Figure:
     fig = Figure(figsize=size)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _titled(title: str, head: str, lang: str) -> str:
+    """A chart's title: the study's words (a variable's label) before what it shows, when."""
+    return f"{title}{'：' if lang == 'zh' else ': '}{head}" if title else head
 
 
 def _p_text(p: float) -> str:
@@ -184,8 +189,9 @@ def inequality_chart(frame: pd.DataFrame, lang: str = "en", *, title: str = "") 
                 _share_axis(ax2, years, frame["between_share"], words)
             else:
                 _year_axis(ax, words["year"])
-            ax.set_title(title or words["ineq_title" if split else "ineq_plain"].format(n=n),
-                         fontsize=11, loc="left")  # fmt: skip
+            head = words["ineq_title" if split else "ineq_plain"]
+            head = head.format(n=n, y0=years[0], y1=years[-1])
+            ax.set_title(_titled(title, head, lang), fontsize=11, loc="left")
             _caption(fig, _inequality_caption(frame, words, split))
     return fig
 
@@ -313,8 +319,8 @@ def sigma_chart(frame: pd.DataFrame, lang: str = "en", *, title: str = "") -> Fi
         _year_axis(ax, words["year"])
         ax.set_ylabel(words["sigma"], fontsize=9)
         ax.legend(fontsize=8, frameon=False)
-        ax.set_title(title or words["sigma_title"].format(y0=frame.index[0], y1=frame.index[-1]),
-                     fontsize=11, loc="left")  # fmt: skip
+        head = words["sigma_title"].format(y0=frame.index[0], y1=frame.index[-1])
+        ax.set_title(_titled(title, head, lang), fontsize=11, loc="left")
         _caption(fig, _sigma_caption(frame, test, lang))
     return fig
 
@@ -382,9 +388,8 @@ def convergence_chart(
         ax.set_ylabel(words["beta_y"].format(start=start, end=end), fontsize=9)
         ax.yaxis.set_major_formatter(_percent())
         ax.legend(fontsize=7.5, frameon=False, loc="best")
-        ax.set_title(title or words["beta_title"].format(start=start, end=end,
-                                                         n=len(points)),
-                     fontsize=11, loc="left")  # fmt: skip
+        head = words["beta_title"].format(start=start, end=end, n=len(points))
+        ax.set_title(_titled(title, head, lang), fontsize=11, loc="left")
         _caption(fig, _beta_caption(row, words))
     return fig
 
