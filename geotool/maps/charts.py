@@ -181,8 +181,8 @@ def inequality_chart(frame: pd.DataFrame, lang: str = "en", *, title: str = "") 
                                 label=words["within"], linewidth=0)  # fmt: skip
             ax.plot(years, frame["theil"], color=_LINE, linewidth=1.4, label=words["total"])
             ax.set_ylabel(words["theil"], fontsize=9)
-            ax.set_ylim(bottom=0)
-            ax.legend(fontsize=8, frameon=False, loc="upper right")
+            ax.set_ylim(0, float(frame["theil"].max()) * 1.3)  # room for the legend above
+            ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=3)
             if split:
                 ax.tick_params(labelbottom=False)
                 ax2 = fig.add_subplot(grid[1], sharex=ax)
