@@ -183,6 +183,20 @@ def test_columbus_has_none_of_chinas_decorations():
     assert arrow.xy[0] == pytest.approx(arrow.xyann[0], abs=1e-6)
 
 
+def test_a_file_without_a_crs_is_drawn_unprojected_and_says_so():
+    """Columbus's Shapefile has no CRS: its plane, to scale, not an Albers cone at 3° E."""
+    from geotool import geofile
+
+    geo, _ = geofile.read_geometry(COLUMBUS, id_col="POLYID")
+    geo["v"] = np.arange(len(geo), dtype=float)
+    fig = F.to_figure(geo, "v", lang="en")
+    words = _caption(fig)
+    assert "no CRS" in words and "Albers" not in words and "meridian" not in words
+    assert "+proj=eqc" in fig.geotool["crs"]  # true to the plane's shapes and distances
+    zh = _caption(F.to_figure(geo, "v", lang="zh"))
+    assert "无坐标参考系" in zh and "Albers" not in zh
+
+
 # ---------------------------------------------------------------- web maps
 
 

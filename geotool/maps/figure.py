@@ -58,6 +58,7 @@ from geotool._atomic import write_atomic
 from geotool._cache import settings_cache
 from geotool._classify import classify
 from geotool._errors import InputError
+from geotool.geofile import PLANE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -717,7 +718,10 @@ def to_figure(
     fill, legend = _colours(
         gdf, column, colours=colours, labels=labels, scheme=scheme, k=k, breaks=breaks, cmap=cmap
     )
-    plan = _plan(gdf, fill, missing, inset=inset, extent=extent, crs=crs)
+    # a file without a CRS (placed at 3° E on the equator): drawn unprojected, to scale
+    plane = crs is None and gdf.attrs.get("source", {}).get("crs") == PLANE
+    plan = _plan(gdf, fill, missing, inset=inset, extent=extent,
+                 crs=_PLANE_CRS if plane else crs)  # fmt: skip
     if missing_label is None:
         missing_label = words["missing"] if plan.any_missing and column is not None else ""
     fills = [*legend.items(), *(legend_extra or {}).items()]
@@ -726,7 +730,7 @@ def to_figure(
         fig, entries, marks = _draw_main(plan, fills, overlays, words, title=title, figsize=figsize)
         _draw_legend(fig, plan.inset, entries, legend_title, legend_note)
         inset_box = _inset(fig, plan, words["inset"]) if plan.inset else None
-        _draw_caption(fig, source, lang, plan, own_crs=crs is not None)
+        _draw_caption(fig, source, lang, plan, own_crs=crs is not None, plane=plane)
     marks |= {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box, "scope": plan.scope}
     fig.geotool = marks  # type: ignore[attr-defined]
     return fig
@@ -1255,15 +1259,20 @@ def _draw_legend(
         fig.text(right + 0.005, top, note, ha="left", va="top", fontsize=6.5, wrap=True)
 
 
-def _draw_caption(fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: bool) -> None:
+def _draw_caption(
+    fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: bool, plane: bool = False
+) -> None:
     """The caption: the data's source, the boundaries' (maps of China), the projection.
 
-    A map in a CRS of the caller's names it by pyproj's name for it.
+    A map in a CRS of the caller's names it by pyproj's name for it; a file's own
+    coordinates (``plane``, no CRS) are said to be such.
     """
     sep = "；" if lang == "zh" else "; "
     caption = boundaries_caption(lang, _lon0(plan.window)) if plan.china else ""
     if not plan.china:
         caption = _lang(lang)["projection"].format(lon0=_lon0(plan.window))
+    if plane:
+        caption = _PLANE_WORDS[lang]
     if own_crs:
         from pyproj import CRS
 
@@ -1275,6 +1284,13 @@ def _draw_caption(fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: 
 
 
 _OWN_PROJECTION = {"zh": "投影：{name}", "en": "Projection: {name}"}
+_PLANE_WORDS = {
+    "zh": "坐标：文件自身的平面坐标，未作投影（文件无坐标参考系）",
+    "en": "Coordinates: the file's own plane coordinates, unprojected (the file has no CRS)",
+}
+#: Where a file without a CRS lies (:func:`geotool.geofile.plane_crs`: at 3° E on the
+#: equator), a projection true to its shapes and distances.
+_PLANE_CRS = "+proj=eqc +lat_ts=0 +lon_0=3 +datum=WGS84 +units=m +no_defs"
 
 
 def _inset(fig: Figure, plan: _Plan, label: str) -> tuple[float, float, float, float]:
