@@ -265,3 +265,22 @@ def test_static_figures_use_the_pages_classes():
     ]
     square = figs["bivariate_c_i"].axes[-1]
     assert np.asarray(square.get_images()[0].get_array()).shape[:2] == (3, 3)
+
+
+def test_the_reports_bivariate_figure_names_its_variables_in_chinese():
+    """A Chinese figure's legend square names the report's rankings in Chinese."""
+    from geotool import boundaries
+    from geotool.maps import static
+
+    units = boundaries.load("county")
+    rng = np.random.default_rng(0)
+    x = pd.Series(rng.random(len(units)), index=units.index, name="industrial counties")
+    y = pd.Series(rng.random(len(units)), index=units.index, name="innovation counties")
+    labels = {"industrial_counties": "industrial counties",
+              "innovation_counties": "innovation counties"}  # fmt: skip
+    figs = dict(static.local_figures(locals_={}, gearys={}, joins={}, pairs={"p": (x, y)},
+                                     labels=labels, lang="zh"))  # fmt: skip
+    fig = figs["bivariate_p"]
+    axis_names = [a.get_text() for ax in fig.axes for a in (ax.xaxis.label, ax.yaxis.label)]
+    assert "工业百强县 →" in axis_names and "创新百强县 →" in axis_names, axis_names
+    assert "industrial" not in fig.axes[0].get_title(loc="left")

@@ -577,5 +577,8 @@ def local_figures(
     for key, (join_label, frame) in joins.items():
         label = own["join_labels"].get(key, join_label)
         yield f"significance_ljc_{key}", _p_figure(frame["p_sim"], "ljc", label, "folded", opts)
-    for key, (x, y) in pairs.items():
+    # a pair's series are named by the variables' labels: the report's in this language
+    short = {labels[k]: name.split("（")[0] for k, name in own["labels"].items() if k in labels}
+    for key, pair in pairs.items():
+        x, y = (v.rename(short.get(str(v.name), v.name)) for v in pair)
         yield f"bivariate_{key}", _bivariate_figure(x, y, opts)
