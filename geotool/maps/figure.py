@@ -211,7 +211,7 @@ def _draw_polygons(
 
 
 def _draw_lines(ax: Axes, geoms: np.ndarray, **style: Any) -> None:
-    """Lines, and the rings of polygons, as ONE path of many parts.
+    """Lines, and the rings of polygons, as one path of many parts (a few when long).
 
     One path is one drawing call in every backend (a collection of 600 province rings
     was 600 calls, each with its own graphics state, in PDF and SVG).
