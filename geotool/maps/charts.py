@@ -22,7 +22,14 @@ from geotool import boundaries, settings
 from geotool._classify import MAX_CLASSES, bins
 from geotool._errors import InputError
 from geotool.divergence import REGIONS
-from geotool.maps.figure import NEUTRAL, boundaries_caption, polygon_paths, style, validate
+from geotool.maps.figure import (
+    NEUTRAL,
+    boundaries_caption,
+    is_plane,
+    polygon_paths,
+    style,
+    validate,
+)
 from geotool.maps.figure import china_scope as scope
 
 if TYPE_CHECKING:
@@ -508,7 +515,8 @@ def _geometry(units: gpd.GeoDataFrame, index: pd.Index) -> tuple[np.ndarray, Any
     """The units' drawable geometries in the maps' CRS (simplified) and their ids.
 
     Also whether they lie in China, and (the CRS, the window's bounds, its longer side);
-    the CRS is ``None`` for a plane (:func:`_is_plane`), drawn in its own coordinates.
+    the CRS is ``None`` for a plane (:func:`geotool.maps.figure.is_plane`), drawn in its
+    own coordinates.
     """
     import geopandas as gpd
 
@@ -519,7 +527,7 @@ def _geometry(units: gpd.GeoDataFrame, index: pd.Index) -> tuple[np.ndarray, Any
     if geo.empty:
         raise InputError("units: no geometry on the scores' index; index units like scores.")
     china, crs = False, None
-    if not _is_plane(units):
+    if not is_plane(units):
         lonlat = geo.to_crs(settings.default_crs).total_bounds
         cx, cy = (lonlat[0] + lonlat[2]) / 2, (lonlat[1] + lonlat[3]) / 2
         china = 73 <= cx <= 136 and 3 <= cy <= 54
@@ -529,18 +537,6 @@ def _geometry(units: gpd.GeoDataFrame, index: pd.Index) -> tuple[np.ndarray, Any
     span = float(max(window[2] - window[0], window[3] - window[1]))
     simple = shapely.simplify(geo.to_numpy(), span / 1500, preserve_topology=False)
     return simple, pd.Index(geo.index), china, (crs, window, span)
-
-
-def _is_plane(units: gpd.GeoDataFrame) -> bool:
-    """Whether the units have no CRS: none set, or read from a file without one.
-
-    :func:`geotool.geofile.read` places such a plane at 3° E on the equator, where
-    longitude and latitude keep its shapes (scale differs by under 0.01 %), so its
-    degrees are drawn as they are; no map projection is fitted to them.
-    """
-    from geotool.geofile import PLANE
-
-    return units.crs is None or units.attrs.get("source", {}).get("crs") == PLANE
 
 
 def _base(crs: Any, window: np.ndarray, span: float) -> tuple[list[Any], list, list]:

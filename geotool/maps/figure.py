@@ -71,8 +71,8 @@ T = TypeVar("T")
 
 __all__ = [
     "FONT_FAMILY", "FORMATS", "LANGS", "NEUTRAL", "WORDS", "Overlay", "china_scope",
-    "figure_bytes", "figure_files", "font_path", "polygon_paths", "register_font", "save", "style",
-    "text_style", "to_figure", "validate"
+    "figure_bytes", "figure_files", "font_path", "is_plane", "polygon_paths", "register_font",
+    "save", "style", "text_style", "to_figure", "validate"
 ]  # fmt: skip
 
 FONT_FAMILY = "Geotool Sans SC"
@@ -509,6 +509,16 @@ def china_scope(geoms: np.ndarray) -> str:
     return _per_layer("scope", geoms, scope)
 
 
+def is_plane(units: gpd.GeoDataFrame | gpd.GeoSeries) -> bool:
+    """Whether the units have no CRS: none set, or read from a file without one.
+
+    :func:`geotool.geofile.read` places such a plane at 3° E on the equator, where
+    longitude and latitude keep its shapes (scale differs by under 0.01 %); it is drawn
+    as it is, with no map projection fitted to it.
+    """
+    return units.crs is None or units.attrs.get("source", {}).get("crs") == PLANE
+
+
 _SAME: dict[str, tuple[np.ndarray, Any]] = {}
 
 
@@ -719,7 +729,7 @@ def to_figure(
         gdf, column, colours=colours, labels=labels, scheme=scheme, k=k, breaks=breaks, cmap=cmap
     )
     # a file without a CRS (placed at 3° E on the equator): drawn unprojected, to scale
-    plane = crs is None and gdf.attrs.get("source", {}).get("crs") == PLANE
+    plane = crs is None and gdf.crs is not None and is_plane(gdf)
     plan = _plan(gdf, fill, missing, inset=inset, extent=extent,
                  crs=_PLANE_CRS if plane else crs)  # fmt: skip
     if missing_label is None:
