@@ -916,9 +916,10 @@ STAGES: tuple[Stage, ...] = (
           lambda run: None if run.analysis.extra else "one year: not a panel"),
     Stage("divergence", regional.divergence_stage, regional.no_divergence),
     Stage("regression", regress_stage.regression_stage, regress_stage.no_model),
-    Stage("renderers", _renderers),
+    # drawn while the pages' processes run (both cores busy), then the pages collected
     Stage("static figures", _figures,
           lambda run: None if run.study.figures else "no static figures were asked for"),
+    Stage("renderers", _renderers),
 )  # fmt: skip
 
 

@@ -140,3 +140,84 @@ def test_fills_palette_keeps_every_colour_and_outline_shades(n):
     assert drawn == list(colours)  # rows bottom first: cell i at row (i // side)
     shades = len(np.unique(codes)) / (n + 1)  # each colour (and white) in its shades
     assert shades >= 4, shades
+
+
+def _pdf_images(pdf: bytes) -> list[np.ndarray]:
+    """Every image XObject of ``pdf`` (as matplotlib writes them), decoded to RGB."""
+    import zlib
+
+    out = []
+    for m in re.finditer(rb"<<\s*(/Type /XObject\s+/Subtype /Image.*?)>>\s*stream\n", pdf, re.S):
+        head, start = m.group(1), m.end()
+        data = zlib.decompress(pdf[start:pdf.index(b"\nendstream", start)])
+        w, h = (int(re.search(rb"/%s (\d+)" % k, head).group(1)) for k in (b"Width", b"Height"))
+        indexed = re.search(rb"/Indexed\s+/DeviceRGB\s+\d+\s*\(", head)
+        if indexed is None:
+            continue
+        palette = _pdf_string(head, indexed.end())
+        if b"/Predictor 10" in head:  # matplotlib's: PNG rows; Pillow decodes them
+            bits = int(re.search(rb"/BitsPerComponent (\d+)", head).group(1))
+            png = _png_file(w, h, bits, palette, data)
+            with Image.open(io.BytesIO(png)) as im:
+                out.append(np.asarray(im.convert("RGB")))
+        else:
+            codes = np.frombuffer(data, dtype=np.uint8).reshape(h, w)
+            out.append(np.frombuffer(palette, dtype=np.uint8).reshape(-1, 3)[codes])
+    return out
+
+
+def _pdf_string(text: bytes, at: int) -> bytes:
+    """The literal PDF string starting at ``text[at]`` (after its "("), unescaped."""
+    escapes = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+    out, i = bytearray(), at
+    while text[i:i + 1] != b")":
+        c = text[i:i + 1]
+        if c == b"\\":
+            nxt = text[i + 1:i + 2]
+            octal = re.match(rb"[0-7]{1,3}", text[i + 1:i + 4])
+            if octal:
+                out.append(int(octal.group(0), 8))
+                i += 1 + len(octal.group(0))
+                continue
+            out += escapes.get(nxt, nxt)
+            i += 2
+            continue
+        out += c
+        i += 1
+    return bytes(out)
+
+
+def _png_file(w: int, h: int, bits: int, palette: bytes, idat: bytes) -> bytes:
+    """A paletted PNG around a zlib stream of PNG-filtered rows of ``bits`` a pixel."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, bits, 3, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"PLTE", palette) + chunk(b"IDAT", zlib.compress(idat))
+    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+
+
+def test_pdf_fills_image_is_the_one_matplotlib_would_write():
+    """The PDF's fills, written from their palette codes, equal matplotlib's own encoding."""
+    import pandas as pd
+
+    from geotool import boundaries
+    from geotool.maps import figure as F  # noqa: N812
+    from geotool.maps import static
+
+    units = boundaries.load("prefecture")
+    values = pd.Series(np.arange(len(units)) % 7, index=units.index, dtype=float)
+    fig = static.value_figure(values, label="x", lang="en")
+    ours = _pdf_images(F.figure_files(fig, ("pdf",), dpi=DPI)["pdf"])
+    with F.style():  # matplotlib's own path: the RGB image, its colours found again
+        buf = io.BytesIO()
+        fig.savefig(buf, format="pdf", dpi=DPI)
+    theirs = _pdf_images(buf.getvalue())
+    assert len(ours) == len(theirs) >= 1
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape and a.shape[0] > 100, (a.shape, b.shape)
+        assert np.array_equal(a, b)
+    assert b"/Predictor 10" not in F.figure_files(fig, ("pdf",), dpi=DPI)["pdf"]
