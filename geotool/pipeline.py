@@ -12,6 +12,7 @@ processes (:mod:`geotool._background`) while the statistics run. The one-table c
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import math
@@ -815,32 +816,59 @@ def _renderers(run: Run) -> None:
 
 
 def _figures(run: Run) -> None:
-    """Static figures for print, in every format the study asks for."""
+    """Static figures for print, in every format the study asks for, on both cores."""
+    study = run.study
+    lang = lang_of(study, run.analysis)
+    formats = validate_figures(study.figures, study.dpi, lang, name="figures")
+    log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
+    other = background.start(partial(_figure_files, run, formats, lang, 1))  # the 2nd core
+    run.pending.append(other)
+    turns: dict[str, int] = {}
+    files = _figure_files(run, formats, lang, 0, turns) | other.result()
+    for relative in sorted(files, key=lambda f: turns[f.split("/")[1].rsplit(".", 1)[0]]):
+        run.write(relative, files[relative])  # in the figures' order
+
+
+def _figure_files(
+    run: Run, formats: tuple[str, ...], lang: str, part: int, turns: dict[str, int] | None = None
+) -> dict[str, bytes]:
+    """Every other static figure (``part`` 0: the 1st, 3rd ...; 1: the 2nd ...) as files.
+
+    ``turns`` receives every figure's place in the order (drawn here or not).
+    """
     from geotool.maps import static as print_figures
 
     a, study, r = run.analysis, run.study, run.results
-    lang = lang_of(study, a)
-    formats = validate_figures(study.figures, study.dpi, lang, name="figures")
-    log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
     with_clusters = r["membership"] is not None and a.cluster_table is not None
     own = a.info_values is not None
-    local = background.start(partial(_local_figures, run, formats, lang))  # the 2nd core
-    run.pending.append(local)
-    for name, fig in print_figures.report_figures(
-        r["info"], locals_=r["locals"], labels={v.key: v.label for v in a.variables},
+    seen = {} if turns is None else turns
+
+    def mine(name: str) -> bool:
+        seen[name] = len(seen)
+        return seen[name] % 2 == part
+
+    labels, when = {v.key: v.label for v in a.variables}, _latest_year(a)
+    source = a.title if own else None
+    figures = itertools.chain(print_figures.report_figures(
+        r["info"], locals_=r["locals"], labels=labels,
         joins=r["static_joins"], shapes=r["tier_shapes"][next(iter(a.tier_tables))],
         membership=r["membership"] if with_clusters else None,
         polygons=clusters.polygons(study.cluster_set) if with_clusters else None,
         marked=None if a.cluster_table is None else a.cluster_table.set_index("adcode")["rank"],
         marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
-        lang=lang, title=a.title if own else None, source=a.title if own else None,
+        lang=lang, title=a.title if own else None, source=source,
         units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
-        classes=study.classes_spec(), when=_latest_year(a),
-    ):  # fmt: skip
+        classes=study.classes_spec(), when=when, only=mine,
+    ), print_figures.local_figures(
+        locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
+        pairs=_value_pairs(a), labels=labels, lang=lang, source=source, units=a.units,
+        when=when, only=mine,
+    ))  # fmt: skip
+    out = {}
+    for name, fig in figures:
         for ext, data in figure_files(fig, formats, dpi=study.dpi).items():
-            run.write(f"figures/{name}.{ext}", data)
-    for relative, data in local.result().items():
-        run.write(relative, data)
+            out[f"figures/{name}.{ext}"] = data
+    return out
 
 
 def _latest_year(a: Any) -> str | None:
@@ -848,23 +876,6 @@ def _latest_year(a: Any) -> str | None:
     if a.rows is None or not a.year_col:
         return None
     return str(a.rows[a.year_col].max())
-
-
-def _local_figures(run: Run, formats: tuple[str, ...], lang: str) -> dict[str, bytes]:
-    """The local statistics' figures as files (drawn in a forked process by ``_figures``)."""
-    from geotool.maps import static as print_figures
-
-    a, r = run.analysis, run.results
-    out = {}
-    for name, fig in print_figures.local_figures(
-        locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
-        pairs=_value_pairs(a), labels={v.key: v.label for v in a.variables}, lang=lang,
-        source=a.title if a.info_values is not None else None, units=a.units,
-        when=_latest_year(a),
-    ):  # fmt: skip
-        for ext, data in figure_files(fig, formats, dpi=run.study.dpi).items():
-            out[f"figures/{name}.{ext}"] = data
-    return out
 
 
 def _index(run: Run) -> None:

@@ -258,10 +258,14 @@ def check_run(folder: str | Path) -> list[Violation]:
 
 @contextlib.contextmanager
 def recording(marks: dict[str, Any]) -> Iterator[None]:
-    """Record ``fig.geotool`` of each of the report's figures into ``marks`` by name."""
+    """Record ``fig.geotool`` of each of the report's figures into ``marks`` by name.
+
+    Figures are drawn in this process (a run shares them with a forked one otherwise).
+    """
+    from geotool import settings
     from geotool.maps import static
 
-    original = static.report_figures
+    original, forking = static.report_figures, settings.background
 
     def report_figures(*args: Any, **kwargs: Any) -> Iterator[Any]:
         for name, fig in original(*args, **kwargs):
@@ -277,11 +281,11 @@ def recording(marks: dict[str, Any]) -> Iterator[None]:
                 }  # fmt: skip
             yield name, fig
 
-    static.report_figures = report_figures
+    static.report_figures, settings.background = report_figures, False
     try:
         yield
     finally:
-        static.report_figures = original
+        static.report_figures, settings.background = original, forking
 
 
 def run_study(argv: list[str], out: Path) -> Path:

@@ -9,7 +9,8 @@ and units outside the universe each get their own colour; legends name the rule.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -392,6 +393,7 @@ def report_figures(
     values: Mapping[str, pd.Series] | None = None,
     classes: tuple[str, int | None, list[float] | None] | None = None,
     when: str | None = None,
+    only: Callable[[str], bool] | None = None,
 ) -> Iterator[tuple[str, Figure]]:
     """Every static figure of a run, by file name (no suffix), one at a time.
 
@@ -406,7 +408,8 @@ def report_figures(
     ``units`` (its geometry, indexed like ``info``; default the bundled counties).
     ``values`` maps a key to the variable's values, drawn by :func:`value_figure` in the
     study's ``classes`` (``(scheme, k, breaks)``; default per variable). ``when`` (the year
-    a panel's figures show) ends every title.
+    a panel's figures show) ends every title. ``only`` (a file name -> bool) chooses the
+    figures built, in order (a run shares them between two processes).
 
     Yields ``rankings``, ``tiers``, ``clusters``, then per variable ``values_<key>`` (with
     ``values``), ``lisa_<key>``, ``significance_<key>``, ``moran_<key>``, then
@@ -416,27 +419,54 @@ def report_figures(
     if source is not None:
         source = ("数据：" if lang == "zh" else "Data: ") + source
     opts: dict[str, Any] = {"lang": lang, "source": source, "units": units, "when": when}
-    yield "rankings", _tier_map(info, opts, title=title or words["rankings"])
-    yield "tiers", _tier_map(info, opts, shapes, title=words["diffusion"])
+    jobs: list[tuple[str, Callable[[], Figure | None]]] = [
+        ("rankings", partial(_tier_map, info, opts, title=title or words["rankings"])),
+        ("tiers", partial(_tier_map, info, opts, shapes, title=words["diffusion"])),
+    ]
     if membership is not None and polygons is not None:
         ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
-        yield "clusters", _clusters(membership, polygons, ranked, marked_name, opts)
+        jobs.append(("clusters", partial(_clusters, membership, polygons, ranked, marked_name,
+                                         opts)))  # fmt: skip
     own = {"labels": {}, "join_labels": {}} | words  # the 2020 report's keys, translated
     for key, local in locals_.items():
         label = own["labels"].get(key, labels.get(key, key))
         if values is not None and key in values:
-            try:
-                fig = value_figure(values[key], label=label, spec=classes, lang=lang, units=units,
-                                   source=source, when=when)  # fmt: skip
-                yield f"values_{key}", fig
-            except InputError as exc:  # e.g. one distinct value: nothing to class
-                log(f"values_{key} not drawn: {exc}", logging.WARNING)
-        yield f"lisa_{key}", _lisa(local, label, permutations, opts)
-        yield f"significance_{key}", _significance(local, label, opts)
-        yield f"moran_{key}", moran_figure(local, title=f"{label} ({when})" if when else label,
-                                           moran_i=moran.get(key), lang=lang)  # fmt: skip
+            jobs.append((f"values_{key}", partial(_values_or_none, f"values_{key}", values[key],
+                                                  label=label, spec=classes, opts=opts)))  # fmt: skip
+        title = f"{label} ({when})" if when else label
+        jobs += [
+            (f"lisa_{key}", partial(_lisa, local, label, permutations, opts)),
+            (f"significance_{key}", partial(_significance, local, label, opts)),
+            (f"moran_{key}", partial(moran_figure, local, title=title, moran_i=moran.get(key),
+                                     lang=lang)),
+        ]  # fmt: skip
     for key, (join_label, frame) in joins.items():
-        yield f"ljc_{key}", _joins(frame, own["join_labels"].get(key, join_label), opts)
+        label = own["join_labels"].get(key, join_label)
+        jobs.append((f"ljc_{key}", partial(_joins, frame, label, opts)))
+    return _built(jobs, only)
+
+
+def _values_or_none(
+    name: str, values: pd.Series, *, label: str, spec: Any, opts: Mapping[str, Any]
+) -> Figure | None:
+    """:func:`value_figure`, or None (said) where the values cannot be classed."""
+    keep = {k: opts[k] for k in ("lang", "units", "source", "when")}
+    try:
+        return value_figure(values, label=label, spec=spec, **keep)
+    except InputError as exc:  # e.g. one distinct value: nothing to class
+        log(f"{name} not drawn: {exc}", logging.WARNING)
+        return None
+
+
+def _built(
+    jobs: list[tuple[str, Callable[[], Figure | None]]], only: Callable[[str], bool] | None
+) -> Iterator[tuple[str, Figure]]:
+    """Each job's figure, built when asked for, where ``only`` (by name) wants it."""
+    for name, make in jobs:
+        if only is None or only(name):
+            fig = make()
+            if fig is not None:
+                yield name, fig
 
 
 # ------------------------------------------- local views (Gi*, significance, bivariate)
@@ -549,6 +579,7 @@ def local_figures(
     source: str | None = None,
     units: gpd.GeoDataFrame | None = None,
     when: str | None = None,
+    only: Callable[[str], bool] | None = None,
 ) -> Iterator[tuple[str, Figure]]:
     """The local views for print, by file name (no suffix), one at a time.
 
@@ -558,27 +589,32 @@ def local_figures(
     ``significance_gi_<key>``, ``significance_geary_<key>`` per variable,
     ``significance_ljc_<key>`` per join table and ``bivariate_<key>`` per pair; the
     LISA's significance map is :func:`report_figures`' ``significance_<key>``; ``when``
-    (a panel's year) ends every title.
+    (a panel's year) ends every title; ``only`` as in :func:`report_figures`.
     """
     words = _words(lang)
     if source is not None:
         source = ("数据：" if lang == "zh" else "Data: ") + source
     opts: dict[str, Any] = {"lang": lang, "source": source, "units": units, "when": when}
     own = {"labels": {}, "join_labels": {}} | words
+    jobs: list[tuple[str, Callable[[], Figure | None]]] = []
     for key, local in locals_.items():
         label = own["labels"].get(key, labels.get(key, key))
         sided = str(local.attrs.get("p_sided", "two-sided"))
-        yield f"hotspots_{key}", _gi_figure(local, label, opts)
-        yield f"significance_gi_{key}", _p_figure(local["gi_star_p_sim"], "gi", label, sided,
-                                                  opts)  # fmt: skip
+        jobs += [
+            (f"hotspots_{key}", partial(_gi_figure, local, label, opts)),
+            (f"significance_gi_{key}", partial(_p_figure, local["gi_star_p_sim"], "gi", label,
+                                               sided, opts)),
+        ]  # fmt: skip
         if key in gearys:
-            yield f"significance_geary_{key}", _p_figure(gearys[key]["p_sim"], "geary", label,
-                                                         sided, opts)  # fmt: skip
+            jobs.append((f"significance_geary_{key}", partial(
+                _p_figure, gearys[key]["p_sim"], "geary", label, sided, opts)))  # fmt: skip
     for key, (join_label, frame) in joins.items():
         label = own["join_labels"].get(key, join_label)
-        yield f"significance_ljc_{key}", _p_figure(frame["p_sim"], "ljc", label, "folded", opts)
+        jobs.append((f"significance_ljc_{key}", partial(_p_figure, frame["p_sim"], "ljc", label,
+                                                        "folded", opts)))  # fmt: skip
     # a pair's series are named by the variables' labels: the report's in this language
     short = {labels[k]: name.split("（")[0] for k, name in own["labels"].items() if k in labels}
     for key, pair in pairs.items():
         x, y = (v.rename(short.get(str(v.name), v.name)) for v in pair)
-        yield f"bivariate_{key}", _bivariate_figure(x, y, opts)
+        jobs.append((f"bivariate_{key}", partial(_bivariate_figure, x, y, opts)))
+    return _built(jobs, only)
