@@ -431,8 +431,9 @@ def report_figures(
     for key, local in locals_.items():
         label = own["labels"].get(key, labels.get(key, key))
         if values is not None and key in values:
-            jobs.append((f"values_{key}", partial(_values_or_none, f"values_{key}", values[key],
-                                                  label=label, spec=classes, opts=opts)))  # fmt: skip
+            name = f"values_{key}"
+            jobs.append((name, partial(_values_or_none, name, values[key], label=label,
+                                       spec=classes, opts=opts)))  # fmt: skip
         title = f"{label} ({when})" if when else label
         jobs += [
             (f"lisa_{key}", partial(_lisa, local, label, permutations, opts)),
