@@ -218,12 +218,11 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
     if bad.any():
         first = ids[bad].astype(str).unique()[:5].tolist()
         where = f"the bundled {level} layer" if level is not None else "geo"
-        msg = (
+        raise InputError(
             f"{int(bad.sum())} rows of table name no unit of {where} (first: "
             f"{', '.join(first)}); give its codes or names (`geotool match` shows how each "
             "row resolves), or leave those rows out."
         )
-        raise InputError(msg)
     return out.set_axis(labels).astype(str)
 
 

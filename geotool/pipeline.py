@@ -1248,12 +1248,11 @@ def match_command(
     bad = resolved[resolved["match_status"] != "matched"]
     if len(bad) / len(resolved) > study.max_unmatched:
         first, least = bad.iloc[0], check.share_at_least(len(bad), len(resolved))
-        msg = (
+        raise InputError(
             f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
             f"{first['match_status']}: {first['match_note']}); fix them as {out} "
             f"suggests, or allow them with max_unmatched={least}."
         )
-        raise InputError(msg)
     require_unique(resolved)
 
 
@@ -1311,8 +1310,7 @@ def prepare(study: Study) -> Analysis:
     from geotool.userdata import user_analysis
 
     if study.recipe is not None:
-        msg = f"recipe={study.recipe!r} is prepared by its own module (geotool.report)."
-        raise InputError(msg)
+        raise InputError(f"recipe={study.recipe!r} is prepared by its own module (geotool.report).")
     return user_analysis(study)
 
 
@@ -1366,8 +1364,7 @@ def run(
     sources = tuple(p for p in given if isinstance(p, str | Path))
     if study.out is None:
         if index:
-            msg = "A whole study writes a folder: pass out= (a folder), not out=None."
-            raise InputError(msg)
+            raise InputError("A whole study writes a folder: pass out= (a folder), not out=None.")
         state = Run(study, analysis and analysis(study), None)
         _run_stages(state, stages, index=False)
         return state.summary

@@ -310,8 +310,7 @@ def region_change(ranking: str = "industrial_counties") -> pd.DataFrame:
         before = STATED["districts_by_region_2019"]
         source = "2019 as printed in 表 5"
     else:
-        msg = "The report gives no 2019 figures for the innovation ranking."
-        raise InputError(msg)
+        raise InputError("The report gives no 2019 figures for the innovation ranking.")
     regions = ["east", "central", "west", "northeast"]
     out = pd.DataFrame({"region": regions, "count_2019": [int(before[r]) for r in regions],
                         "count_2020": [int(now.get(r, 0)) for r in regions]})  # fmt: skip

@@ -127,8 +127,7 @@ def report_map(
     from geotool import weights as weights_mod
 
     if kind not in MAP_KINDS:
-        msg = f"kind={kind!r} is not a report map; use one of {', '.join(MAP_KINDS)}."
-        raise InputError(msg)
+        raise InputError(f"kind={kind!r} is not a report map; use one of {', '.join(MAP_KINDS)}.")
     ms = clusters.membership(cluster_set)
     if kind == "lisa":
         locals_ = {}

@@ -66,8 +66,7 @@ def _table() -> pd.DataFrame:
 
 def _check(ranking: str) -> None:
     if ranking not in RANKINGS:
-        msg = f"Unknown ranking {ranking!r}; choose one of {list(RANKINGS)}."
-        raise InputError(msg)
+        raise InputError(f"Unknown ranking {ranking!r}; choose one of {list(RANKINGS)}.")
 
 
 def load(ranking: str | None = None) -> pd.DataFrame:
@@ -112,8 +111,7 @@ def report_tier(rank: int) -> int:
     for tier, (lo, hi) in REPORT_TIERS.items():
         if lo <= rank <= hi:
             return tier
-    msg = f"Rank {rank} is outside the report's tiers (1-30, 32-100)."
-    raise InputError(msg)
+    raise InputError(f"Rank {rank} is outside the report's tiers (1-30, 32-100).")
 
 
 def printed_unit_type(name: str) -> str:
@@ -125,8 +123,7 @@ def printed_unit_type(name: str) -> str:
     kinds = {"市": "county_city", "旗": "banner", "县": "county", "区": "district"}
     if name[-1:] in kinds:
         return kinds[name[-1:]]
-    msg = f"Cannot tell the unit type of {name!r} from its suffix."
-    raise InputError(msg)
+    raise InputError(f"Cannot tell the unit type of {name!r} from its suffix.")
 
 
 def universe(ranking: str) -> pd.Index:
@@ -193,15 +190,13 @@ def variable(ranking: str, name: str, universe: pd.Index | None = None) -> pd.Se
 
     """
     if name in ("tier", "rank"):
-        msg = (
+        raise InputError(
             f"variable={name!r} runs from 1 (best) upwards, so High-High would mean clusters "
             "of weaker units; use variable='tier_strength' (5 - tier) or 'score' "
             "(101 - rank), oriented so that high means strong."
         )
-        raise InputError(msg)
     if name not in HIGH_MEANS:
-        msg = f"variable must be one of {list(HIGH_MEANS)}, got {str(name)[:40]!r}."
-        raise InputError(msg)
+        raise InputError(f"variable must be one of {list(HIGH_MEANS)}, got {str(name)[:40]!r}.")
     series = variables(ranking, universe)[name].rename(name)
     series.attrs["high_means"] = HIGH_MEANS[name]
     return series

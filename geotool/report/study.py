@@ -165,11 +165,10 @@ def _pair(ranking: str, ids: pd.Index) -> tuple[pd.Series, pd.Series]:
 def _counties_only(bivariate: str, table: Any) -> None:
     """Refuse a ranking of counties as the bivariate variable of a table of other units."""
     if table.level != "county":
-        msg = (
+        raise InputError(
             f"bivariate={bivariate!r} is a ranking of the report's counties, and data= holds "
             f"{table.level} units; pair two of your columns with bivariate=A:B in a run of them."
         )
-        raise InputError(msg)
 
 
 def autocorr_command(
