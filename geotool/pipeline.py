@@ -1,12 +1,8 @@
 """One pipeline for every study: an ordered list of small stages, each saying when it applies.
 
-:func:`run` builds a :class:`geotool.study.Study`'s :class:`Analysis` (a user's data by
-default, a recipe's own builder otherwise) and runs its stages inside one output folder
-(:class:`geotool._outdir.OutputFolder`, published at once when the run succeeds). Each
-:class:`Stage` says why it does not apply (China-only stages, panels, bivariate pairs);
-``summary.json`` says which ran. The map pages and scatter plots are drawn in forked
-processes (:mod:`geotool._background`) while the statistics run. The one-table commands
-(``geotool autocorr``, ``tiers``, ``clusters``, ``map``, ``match``, ``batch``) are stages too.
+:func:`run` builds a :class:`geotool.study.Study`'s :class:`Analysis` and runs its stages in
+one output folder, published at once when the run succeeds; the map pages and scatter plots
+are drawn in forked processes while the statistics run. The one-table commands are stages too.
 """
 
 from __future__ import annotations
@@ -106,25 +102,16 @@ def _number(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def lang_of(study: Study, analysis: Analysis) -> str:
-    """The study's language: as given, else Chinese for units in China, English elsewhere."""
-    return study.language(analysis.china)
-
-
 # ------------------------------------------------------------------------- renderers
-
-
-def _load_matplotlib() -> None:
-    """The scatter plots' libraries, imported while the statistics run."""
-    import matplotlib.backends.backend_agg
-    import matplotlib.figure  # noqa: F401
 
 
 def _load_drawing(units: gpd.GeoDataFrame | None, lang: str) -> None:
     """The scatter plots' libraries, and the one-page summary's maps warmed up."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+
     from geotool.maps import onepage
 
-    _load_matplotlib()
     onepage.warm(units, lang)
 
 
@@ -374,7 +361,7 @@ def _inputs(run: Run) -> None:
     _check_k(run.study, run.analysis)
     for name, frame in run.analysis.tables.items():
         run.table(f"tables/{name}.csv", frame)
-    lang = lang_of(run.study, run.analysis)
+    lang = run.study.language(run.analysis.china)
     assert run.folder is not None
     drawing = background.prepare(
         partial(_scatter_pngs, lang=lang),
@@ -471,16 +458,20 @@ def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     return frame
 
 
+def _keep_joins(run: Run, key: str, label: str, ljc: pd.DataFrame, table: str) -> None:
+    """A local join counts table: on the maps as ``label``, the figures as ``key``, written."""
+    run.results["joins"][label] = ljc
+    run.results["static_joins"][key] = (label, ljc)
+    run.table(table, ljc.reset_index(names="adcode"))
+
+
 def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[str, Any]:
     """Join counts and local join counts of a variable's 0/1 membership."""
-    r = run.results
     assert var.member is not None
     jc = autocorr.join_counts(var.member, w, **run.perm)
     run.table(f"tables/join_counts_{var.key}.csv", jc)
     ljc = _named(autocorr.local_join_counts(var.member, w, **run.perm), names)
-    r["joins"][f"{var.label} (BB)"] = ljc
-    r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
-    run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
+    _keep_joins(run, var.key, f"{var.label} (BB)", ljc, f"tables/ljc_{var.key}.csv")
     hits = ljc[ljc["significant"]]
     return {
         "local_join_counts_bb": {
@@ -504,19 +495,16 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     local = _named(local, names)
     r["locals"][var.key] = local
     year = _latest_year(run.analysis)
-    if year is not None:  # a panel: the tables and the summary say which year they are of
-        glob = glob.assign(year=year)
-    run.table(f"tables/global_{var.key}.csv", glob)
+    stamp = {} if year is None else {"year": year}  # a panel: which year the tables are of
+    run.table(f"tables/global_{var.key}.csv", glob.assign(**stamp))
     moran = glob.set_index(["weights", "statistic"])
     out: dict[str, Any] = {}
     if var.member is not None:
         out = _join_counts(run, var, w, names)
-    dated = local if year is None else local.assign(year=year)
-    run.table(f"tables/lisa_{var.key}.csv", dated.reset_index(names="adcode"))
-    geary = autocorr.local_geary(var.data, w, sided=study.sided, **run.perm)
-    geary = _named(geary, names)
-    dated = geary if year is None else geary.assign(year=year)
-    run.table(f"tables/local_geary_{var.key}.csv", dated.reset_index(names="adcode"))
+    run.table(f"tables/lisa_{var.key}.csv", local.assign(**stamp).reset_index(names="adcode"))
+    geary = _named(autocorr.local_geary(var.data, w, sided=study.sided, **run.perm), names)
+    run.table(f"tables/local_geary_{var.key}.csv",
+              geary.assign(**stamp).reset_index(names="adcode"))
     r.setdefault("gearys", {})[var.key] = geary
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
@@ -586,9 +574,8 @@ def _bivariate_pair(run: Run, pair: tuple[str, str], one: bool) -> None:
         z = vb.member.reindex(va.member.index).fillna(0).astype(int)
         clc = _named(autocorr.local_join_counts(va.member, w, z=z, case="CLC", **perm), names)
         label = f"co-location {va.label} × {vb.label} (CLC)"
-        r["joins"][label] = clc
-        r["static_joins"]["colocation" if one else f"colocation_{key}"] = (label, clc)
-        run.table("tables/ljc_colocation.csv", clc.reset_index(names="adcode"))
+        static = "colocation" if one else f"colocation_{key}"
+        _keep_joins(run, static, label, clc, "tables/ljc_colocation.csv")
         colocated = clc[clc["significant"]]["name"].tolist()
         auto["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
     lbv = autocorr.local_bivariate(va.data, other, w, adjust=study.adjust, sided=study.sided,
@@ -675,17 +662,14 @@ def _onepage_args(run: Run) -> dict[str, Any]:
 
 def _binary_joins(run: Run) -> None:
     """Local join counts of every 0/1 variable that has no membership of its own (a dummy)."""
-    names, r = run.analysis.names(), run.results
+    names = run.analysis.names()
     for var in run.analysis.variables:
         values = var.data
         if var.member is not None or not values.isin([0, 1]).all() or values.nunique() < 2:
             continue
-        ljc = autocorr.local_join_counts(values.astype(int), r["default_weights"][var.key],
-                                         **run.perm)  # fmt: skip
-        ljc = _named(ljc, names)
-        r["joins"][f"{var.label} (BB)"] = ljc
-        r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
-        run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
+        w = run.results["default_weights"][var.key]
+        ljc = _named(autocorr.local_join_counts(values.astype(int), w, **run.perm), names)
+        _keep_joins(run, var.key, f"{var.label} (BB)", ljc, f"tables/ljc_{var.key}.csv")
 
 
 def _value_pairs(a: Analysis) -> dict[str, tuple[pd.Series, pd.Series]]:
@@ -702,7 +686,7 @@ def _local_pages(run: Run, info: pd.DataFrame, fields: dict[str, str]) -> dict[s
 
     a, r = run.analysis, run.results
     opts: dict[str, Any] = {"cdn": run.study.cdn, "basemap": run.study.basemap,
-                            "lang": lang_of(run.study, a)}  # fmt: skip
+                            "lang": run.study.language(a.china)}  # fmt: skip
     if a.units is not None:
         opts |= {"geo": _map_geometry(a.units), "label_col": "name"}
     labels = {v.key: v.label for v in a.variables}
@@ -785,7 +769,7 @@ def _dynamics(run: Run) -> None:
     from geotool.maps.figure import figure_bytes
 
     run.summary |= run.analysis.extra(run.write, **run.perm)
-    lang = lang_of(run.study, run.analysis)
+    lang = run.study.language(run.analysis.china)
     for key, res in run.summary.get("dynamics", {}).items():
         frame = pd.DataFrame.from_dict(res["moran_by_year"], orient="index")
         frame = frame.rename(columns={"value": "moran_i"}).rename_axis("year").reset_index()
@@ -819,7 +803,7 @@ def _figures(run: Run) -> None:
     from geotool.maps import static as print_figures
 
     a, study, r = run.analysis, run.study, run.results
-    lang = lang_of(study, a)
+    lang = study.language(a.china)
     formats = validate_figures(study.figures, study.dpi, lang, name="figures")
     log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
     with_clusters = r["membership"] is not None and a.cluster_table is not None
@@ -880,7 +864,7 @@ def _index(run: Run) -> None:
         **{k: v for k, v in a.summary.items() if k in ("boundaries", "input")},
         "seed": study.seed,
         "permutations": study.permutations,
-        "lang": lang_of(study, a),
+        "lang": study.language(a.china),
         **{k: v for k, v in a.summary.items() if k not in ("boundaries", "input")},
         **s,
     }
@@ -1335,29 +1319,10 @@ def run(
 ) -> dict[str, Any]:
     """Run a study's stages and write its output folder; return the summary.
 
-    Parameters
-    ----------
-    study : Study
-        What to analyse, and where the results go (``study.out``; ``None``: no folder).
-    analysis : callable, optional
-        Builds the study's :class:`Analysis` (default :func:`prepare`: a user's data);
-        ``None`` for stages that read their own input (the one-table commands).
-    stages : tuple of Stage
-        The stages, in order (default :data:`STAGES`).
-    inputs : tuple of path
-        More files the run reads, refused as destinations (``study.data`` and
-        ``study.geometry`` always are).
-    owner : str
-        The command the output folder belongs to (another command's is refused).
-    index : bool
-        Write ``summary.json`` and ``index.html`` after the stages.
-
-    Returns
-    -------
-    dict
-        The summary (``summary.json``): ``stages`` says which ran and why the others
-        did not, ``timings_s`` has a lap per stage, ``files`` what was written.
-
+    ``analysis`` builds the study's :class:`Analysis` (``None``: the stages read their own
+    input); ``inputs`` are more files refused as destinations; ``owner`` is the command the
+    folder belongs to; ``index`` writes ``summary.json`` and ``index.html``. The summary's
+    ``stages`` says which ran and why the others did not, ``timings_s`` times each.
     """
     _check_options(study)
     given = (study.data, study.geometry, *inputs)
