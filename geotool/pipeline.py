@@ -73,6 +73,13 @@ class Run:
         """Write a table as CSV (UTF-8 with BOM for Excel, formula-like cells neutralised)."""
         return self.write(relative, to_csv_bytes(frame, **options))
 
+    def figure(self, name: str, fig: Any) -> None:
+        """Write a figure as PNG (shown on the index page) and in the study's formats."""
+        from geotool.maps.figure import figure_bytes
+
+        for ext in dict.fromkeys(("png", *self.study.figures)):
+            self.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=self.study.dpi))
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -766,18 +773,14 @@ def _no_clusters(run: Run) -> str | None:
 def _dynamics(run: Run) -> None:
     """A panel's dynamics: Moran's I by year (and its chart), rank mobility, Markov chains."""
     from geotool.maps import charts
-    from geotool.maps.figure import figure_bytes
 
     run.summary |= run.analysis.extra(run.write, **run.perm)
     lang = run.study.language(run.analysis.china)
     for key, res in run.summary.get("dynamics", {}).items():
         frame = pd.DataFrame.from_dict(res["moran_by_year"], orient="index")
         frame = frame.rename(columns={"value": "moran_i"}).rename_axis("year").reset_index()
-        fig = charts.moran_by_year_chart(frame, lang, n=res["units"],
-                                         permutations=res.get("permutations", 0))  # fmt: skip
-        for ext in dict.fromkeys(("png", *run.study.figures)):
-            run.write(f"figures/moran_by_year_{key}.{ext}",
-                      figure_bytes(fig, ext, dpi=run.study.dpi))  # fmt: skip
+        run.figure(f"moran_by_year_{key}", charts.moran_by_year_chart(
+            frame, lang, n=res["units"], permutations=res.get("permutations", 0)))  # fmt: skip
 
 
 def _renderers(run: Run) -> None:
