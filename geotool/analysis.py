@@ -114,8 +114,8 @@ class Analysis:
         """Weights between these units, built once per set of units and spec."""
         key = (tuple(ids), f"{spec}|{islands}")
         if key not in self._weights:
-            named = {} if self.units is None else {"labels": "name"}
-            self._weights[key] = build(self.geometry_of(ids), spec, islands=islands, **named)
+            label = None if self.units is None else "name"
+            self._weights[key] = build(self.geometry_of(ids), spec, labels=label, islands=islands)
         return self._weights[key]
 
 
