@@ -249,20 +249,11 @@ def _district_rows() -> list[dict[str, Any]]:
 
 
 def check_report() -> pd.DataFrame:
-    """Every aggregate figure the report states, beside the value recomputed from data.
+    """Every figure the report states beside its recomputed value, ``status`` and ``note``.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per figure: ``figure``, ``key``, ``stated``, ``computed``,
-        ``status`` (match / mismatch / report inconsistent) and ``note``.
-
-    Examples
-    --------
     >>> table = check_report()
     >>> int((table["status"] == "mismatch").sum())
     0
-
     """
     return _check_report().copy()
 

@@ -76,12 +76,9 @@ def load(ranking: str | None = None) -> pd.DataFrame:
     match_method``, ``region`` (NBS four regions) and ``tier`` (the report's, for
     ``industrial_counties``).
 
-    Examples
-    --------
     >>> top = load("industrial_counties")
     >>> top.loc[top["rank"] == 30, "name"].tolist()
     ['荣成市', '邳州市']
-
     """
     df = _table()
     if ranking is not None:
@@ -102,11 +99,8 @@ def load(ranking: str | None = None) -> pd.DataFrame:
 def report_tier(rank: int) -> int:
     """The report's tier (1-4) of an industrial-county rank.
 
-    Examples
-    --------
     >>> [report_tier(r) for r in (1, 6, 7, 30, 32, 62, 63, 100)]
     [1, 1, 2, 2, 3, 3, 4, 4]
-
     """
     for tier, (lo, hi) in REPORT_TIERS.items():
         if lo <= rank <= hi:
@@ -157,12 +151,9 @@ def variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
     (both rank-30 counties score 71), ``tier_strength`` ``5 - tier`` (industrial counties
     only), 0 for unranked units. ``rank`` and ``tier`` (1 = best) are labels only.
 
-    Examples
-    --------
     >>> v = variables("industrial_counties")
     >>> len(v), int(v["member"].sum()), float(v.loc["320281", "score"])
     (1861, 100, 100.0)
-
     """
     table = load(ranking).set_index("adcode")
     ids = _universe(ranking) if universe is None else pd.Index(universe)
@@ -183,11 +174,8 @@ def variable(ranking: str, name: str, universe: pd.Index | None = None) -> pd.Se
     ``rank`` and ``tier`` are refused: they run from 1 (best) upwards, so that
     "High-High" would mean clusters of weaker units.
 
-    Examples
-    --------
     >>> variable("industrial_counties", "tier_strength").max()
     np.int64(4)
-
     """
     if name in ("tier", "rank"):
         raise InputError(
