@@ -416,12 +416,11 @@ def _tiers(run: Run) -> None:
         if tt.region_change is not None:
             res["region_change"] = tt.region_change
         shapes[name] = res["shapes"]
-        for key in ("composition", "geography", "vectors", "gradient", "region_change"):
+        for key in ("composition", "geography", "vectors", "gradient", "region_change",
+                    "yearly_centres"):  # fmt: skip
             if key in res:
                 frame = res[key].reset_index() if key == "composition" else res[key]
                 run.table(f"tables/tiers_{key}_{name}.csv", frame)
-        if "yearly_centres" in res:
-            run.table(f"tables/tiers_yearly_centres_{name}.csv", res["yearly_centres"])
         run.write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
         if res.get("mobility"):  # tier transitions, year to year: one long table
             from geotool import dynamics
@@ -1141,19 +1140,11 @@ def _items(text: str | None) -> list[str] | None:
 def batch_tasks(
     run: Run, *, geo: Any, options: _batch.Options, table: pd.DataFrame | None = None
 ) -> None:
-    """Every task of a batch (:func:`geotool.batch.run`) on the study's table.
-
-    The study gives the ids, the year column, permutations, seed, alpha and islands;
-    ``options`` (:class:`geotool._batch.Options`) the others. The rows: ``run.summary["result"]``.
-    """
+    """Every task of a batch on the study's table (default: read): ``summary["result"]``."""
     from geotool import _batch
 
-    s = run.study
-    given = replace(options, id_col=s.id_col or "adcode", year_col=s.year_col,
-                    permutations=s.permutations, seed=s.seed, alpha=s.alpha,
-                    islands=s.islands)  # fmt: skip
-    table = _read(s) if table is None else table
-    run.summary["result"] = _batch.execute(table, geo, given)
+    table = _read(run.study) if table is None else table
+    run.summary["result"] = _batch.execute(table, geo, options)
 
 
 def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
@@ -1183,7 +1174,8 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
     options = _batch.Options(
         **sized, **limits, statistics=_items(lists["statistics"]) or (),
         out=out, inputs=[Path(str(study.data))], id_col=study.id_col or "adcode",
-        year_col=study.year_col, permutations=study.permutations,
+        year_col=study.year_col, permutations=study.permutations, seed=study.seed,
+        alpha=study.alpha, islands=study.islands,
     )  # fmt: skip
     _batch.estimate(table, level, options).check(**limits)
     if cluster["scheduler"] is None and cluster["workers"] == 0:
@@ -1255,7 +1247,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
         )
     for res in summary["autocorrelation"].values():
         if isinstance(res, dict) and "moran_i" in res:
-            lines += _variable_lines(res)
+            lines.append(_variable_line(res))
     for res in summary.get("dynamics", {}).values():
         by_year = ", ".join(
             f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
@@ -1277,18 +1269,16 @@ def headline(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _variable_lines(res: dict[str, Any]) -> list[str]:
-    """A variable's Moran's I and LISA counts, and warnings about its weights."""
+def _variable_line(res: dict[str, Any]) -> str:
+    """A variable's Moran's I and LISA counts (its weights' warnings are logged when built)."""
     spec, rep = res["default_weights"], res["weights_report"]
     mi = res["moran_i"][spec]
     when = f" ({res['year']})" if "year" in res else ""  # a panel: its latest year
-    lines = [
+    return (
         f"{res['label']}{when}: n {rep['units']}, Moran's I {mi['value']:.3f} "
         f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
         + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
-    ]
-    # the weights' islands and components: their own line when built (weights.build)
-    return lines
+    )
 
 
 
