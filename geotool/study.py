@@ -362,19 +362,14 @@ def _flatten(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
         section = isinstance(value, dict) and not (
             key in _MAPPINGS and not isinstance(value.get(key), dict)
         )  # a table of fields ([data], [labels] ...), or a mapping field itself
-        if section:
-            for inner, v in _flatten(value, where).items():
-                if inner in out:
-                    raise InputError(f"{where} sets {inner!r} twice; keep one.")
-                out[inner] = v
-            continue
-        if key not in known:
+        if not section and key not in known:
             fields = listing(sorted(known), 60)
             msg = f"{where}: {short(key)!r} is not a study field; the fields are {fields}."
             raise InputError(msg)
-        if key in out:
-            raise InputError(f"{where} sets {key!r} twice; keep one.")
-        out[key] = value
+        for inner, v in _flatten(value, where).items() if section else [(key, value)]:
+            if inner in out:
+                raise InputError(f"{where} sets {inner!r} twice; keep one.")
+            out[inner] = v
     return out
 
 
