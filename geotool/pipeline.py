@@ -153,10 +153,8 @@ def _scatter_pngs(
 def _map_geometry(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The units as web maps draw them: EPSG:4326, simplified where a screen cannot tell.
 
-    Shared borders are simplified once for both sides (a coverage simplification) when
-    the polygons form a valid coverage, so no gap opens between neighbours; the
-    tolerance is 1/2000 of the extent's larger side (about 1 km for a province, 2 km
-    for China), below what a map of the whole extent shows.
+    A valid coverage is simplified once per shared border (no gaps between neighbours), to
+    1/2000 of the extent's larger side (about 2 km for China).
     """
     import numpy as np
     import shapely
@@ -916,9 +914,8 @@ def _user_table(
 ) -> Any:
     """The study's table read and accounted for (:func:`geotool.userdata.load`).
 
-    With a folder, the match report is published in it as ``match_report.csv`` and
-    written beside it only when the table is refused (the previous output stays);
-    without one, it is written to ``report``. ``on_table`` sees the table once read.
+    The match report goes into the folder (beside it only when the table is refused), or
+    without a folder to ``report``; ``on_table`` sees the table once read.
     """
     from geotool.userdata import load
 
@@ -965,10 +962,8 @@ def autocorr_command(
 ) -> None:
     """``geotool autocorr``: one variable's statistics, its tables in the folder.
 
-    ``source`` is a recipe's ``(values, ids, label, names)``; without it the user's table
-    is read (``on_table`` sees it before any statistic). ``specs``: the sensitivity
-    table's (default: the data's); ``pair(ids)``: the bivariate variable's score and
-    0/1 membership, as two series.
+    ``source``: a recipe's ``(values, ids, label, names)``, else the user's table (seen by
+    ``on_table``); ``pair(ids)``: the bivariate variable's score and 0/1 membership.
     """
     study, s, perm = run.study, run.summary, run.perm
     values, ids, label, names = source or _command_values(run, on_table)
