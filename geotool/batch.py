@@ -1,8 +1,12 @@
 """Many analyses at once: variables x years x weights x statistics, serial or on dask.
 
-A task (one statistic of one variable, year and weights spec) is keyed
-``variable|year|weights|statistic`` and seeded by :func:`task_seed`, so its numbers never
-depend on the workers; a failed task is a row with ``status="failed"``, never a stopped batch.
+A *task* is one statistic of one variable in one year under one weights spec, keyed
+``variable|year|weights|statistic``, seeded by :func:`task_seed` (its numbers never depend
+on the workers). A failed task is a row with ``status="failed"``; it never stops the batch.
+A batch over :data:`MAX_TASKS` tasks or :data:`MAX_OUTPUT_GB` of output is refused first.
+
+:func:`run` builds a :class:`geotool.study.Study` of the table and runs it through
+:func:`geotool.pipeline.run`, as ``geotool batch`` does; the engine is private.
 """
 
 from __future__ import annotations
@@ -67,21 +71,37 @@ def run(
 ) -> pd.DataFrame:
     """Run every task of a batch, serially or on a dask cluster; one row per task.
 
-    ``table`` is wide (a row per unit) or long (a row per unit and ``year_col``), its units
-    geo's codes or names; ``geo`` a GeoDataFrame with a unique index or a bundled level.
-    ``variables`` default to every numeric column, ``years`` to every year; ``weights`` are
-    specs of :func:`geotool.weights.build` or prebuilt weights (:func:`contiguity`);
-    ``statistics`` some of :data:`STATISTICS`. A task's seed is :func:`task_seed` of
-    ``seed`` and its key. ``client`` runs the tasks on a cluster (:func:`cluster`); ``out``
-    is a folder written as one transaction (``batch.csv``, ``local/<key>.csv``,
-    ``left_out.csv``) that never overwrites ``inputs``; ``max_tasks`` and ``max_output_gb``
-    are checked first (:meth:`Estimate.check`).
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Wide (a row per unit) or long (a row per unit and year, with ``year_col``); units
+        are geo's codes or names (bundled layers also through :func:`geotool.match.resolve`).
+    geo : geopandas.GeoDataFrame or {"county", "prefecture", "province"}
+        The units' polygons (a unique index of codes), or a bundled layer.
+    id_col, year_col, variables, years
+        The unit and year columns; default every numeric other column, every year.
+    weights : sequence of str or Weights
+        Specs of :func:`geotool.weights.build` (built once per set of units), or prebuilt
+        weights (e.g. :func:`contiguity`) named by their ``spec``.
+    statistics : sequence of str
+        Some of :data:`STATISTICS` (``lisa`` and ``gi_star`` write a table per task).
+    permutations, seed, alpha, islands
+        As in :mod:`geotool.settings` and :func:`geotool.weights.build`; a task's seed is
+        :func:`task_seed` of ``seed`` and its key.
+    client : distributed.Client, optional
+        Run the tasks on this cluster (see :func:`cluster`); ``None`` runs them here.
+    out, inputs
+        A folder written as one transaction (``batch.csv``, ``local/<key>.csv``,
+        ``left_out.csv``), and files it must never write over.
+    max_tasks, max_output_gb : int, float
+        Limits checked before any work (:meth:`Estimate.check`).
 
     Returns
     -------
     pandas.DataFrame
         A row per task in task order, :data:`COLUMNS`: ``status`` ``ok`` or ``failed``
-        (with ``error``); unusable cells are listed in ``attrs["left_out"]``.
+        (with ``error``); cells without a finite number are left out of their task and
+        listed in ``attrs["left_out"]`` (and ``left_out.csv``).
 
     """
     study = Study(
