@@ -218,12 +218,11 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
     if bad.any():
         first = ids[bad].astype(str).unique()[:5].tolist()
         where = f"the bundled {level} layer" if level is not None else "geo"
-        msg = (
+        raise InputError(
             f"{int(bad.sum())} rows of table name no unit of {where} (first: "
             f"{', '.join(first)}); give its codes or names (`geotool match` shows how each "
             "row resolves), or leave those rows out."
         )
-        raise InputError(msg)
     return out.set_axis(labels).astype(str)
 
 
@@ -675,10 +674,8 @@ def contiguity(
 ) -> Weights:
     """Queen (or ``rook``) weights of a very large polygon layer, partition by partition.
 
-    dask-geopandas' ``spatial_shuffle`` partitions (``npartitions``, default one per
-    50,000 polygons, at least 2) are joined with themselves on ``client`` or dask's local
-    threads. Binary weights on geo's unique index, ``spec`` ``"queen-partitioned"`` or
-    ``"rook-partitioned"``.
+    dask-geopandas' ``spatial_shuffle`` partitions (default one per 50,000 polygons) are
+    joined with themselves on ``client`` or local threads; binary weights on geo's index.
     """
     import dask_geopandas
     import geopandas as gpd
@@ -732,11 +729,9 @@ def cluster(
 ) -> Iterator[Client]:
     """A ``distributed.Client`` of a ``LocalCluster`` here, or of a running scheduler.
 
-    ``workers``: local worker processes (one thread each), default the usable CPUs, at
-    most two per CPU (more is lowered, with a warning). ``scheduler``: an address
-    (``tcp://``, ``host:port``, ``tls://``, ``ws://``, ``wss://``) or scheduler file,
-    probed first: no dask scheduler there is refused within ``connect_timeout`` seconds.
-    The client (and its local cluster) is closed when the block ends.
+    ``workers``: local processes (default the usable CPUs, at most two per CPU);
+    ``scheduler``: an address or scheduler file, refused within ``connect_timeout`` seconds
+    when no dask scheduler answers. Both are closed when the block ends.
     """
     try:
         from distributed import Client, LocalCluster

@@ -26,23 +26,10 @@ CHINA_CORE = "310101"
 class Variable:
     """One variable to test for spatial autocorrelation.
 
-    Attributes
-    ----------
-    key : str
-        Used in file names (``tables/lisa_<key>.csv``); letters, digits and ``_``.
-    label : str
-        For titles and the index page.
-    data : pandas.Series
-        The values, on the universe (bundled adcodes, or the user's ids).
-    weights : str
-        Default weights spec for the local statistics and join counts.
-    member : pandas.Series, optional
-        A 0/1 variable for join counts (e.g. ranked or not).
-    variable : str
-        What ``data`` is (for the summary: ``score``, a column name ...).
-    high_means : str
-        What a high value means, for the summary and the index page.
-
+    ``key`` names its files (``tables/lisa_<key>.csv``), ``label`` its titles; ``data`` are
+    the values on the universe (bundled adcodes or the user's ids), ``weights`` the default
+    spec of its local statistics, ``member`` a 0/1 variable for join counts; ``variable``
+    and ``high_means`` say what the values are and what a high one means.
     """
 
     key: str
@@ -68,39 +55,13 @@ class TierTable:
 class Analysis:
     """A study's inputs, prepared: variables, tier tables, units, titles, extra tables.
 
-    Attributes
-    ----------
-    units : geopandas.GeoDataFrame, optional
-        The units' polygons, indexed by the ids the variables use, with a ``name``
-        column: a bundled prefecture or province layer, or a user's own geometry.
-        ``None``: the bundled county layer (weights from its shipped neighbour table).
-    level : str
-        ``county``, ``prefecture``, ``province`` (bundled layers) or ``own``.
-    china : bool
-        Whether the units are China's (bundled layers, or own geometry inside China):
-        China-only stages apply.
-    cluster_table : pandas.DataFrame, optional
-        Units (``adcode``, ``name``, ``rank``) counted per city cluster; ``None``
-        when the units are not bundled counties or prefectures.
-    tier_word : str
-        What a class of a tier table is called on pages (``tier 梯队`` for the
-        report's tiers; the classification's name for a user's variable).
-    values_map : callable
-        ``(info, opts) -> {file: folium.Map}``: the value maps of the variables.
-    unit_info : callable, optional
-        ``(lisa=, membership=) -> DataFrame``: a recipe's own tooltip table of the
-        units (default: the units' values, names, region, cluster and LISA class).
-    extra : callable, optional
-        ``(write, seed=, permutations=) -> dict``: a panel's dynamics.
-    rows, year_col : pandas.DataFrame, str, optional
-        A user's usable rows on the units' ids (every year of a panel, the year in
-        ``year_col``, which may hold one year; the table's other columns kept).
-    composite : dict, optional
-        The composite index the variable is (``result``, ``sensitivity``, ``indicators``).
-    groups, grouped_by : pandas.Series, str
-        The units' groups inequality is decomposed between (``None``: no groups), and
-        what they are.
-
+    ``units``: the units' polygons by id with a ``name`` (``None``: the bundled counties);
+    ``level``: a bundled level or ``own``; ``china``: China-only stages apply;
+    ``cluster_table``: units counted per city cluster (bundled counties or prefectures);
+    ``values_map(info, opts)`` and ``unit_info(lisa=, membership=)``: a recipe's value maps
+    and tooltip table; ``extra(write, seed=, permutations=)``: a panel's dynamics; ``rows``
+    and ``year_col``: a user's usable rows by id; ``composite``: the index the variable is;
+    ``groups``: the units' groups for inequality, ``grouped_by`` what they are.
     """
 
     title: str
@@ -114,7 +75,6 @@ class Analysis:
     summary: dict[str, Any] = field(default_factory=dict)
     lisa_legend: str = "Local Moran"
     marked_name: str = "units"
-    check_ok: bool = True
     units: gpd.GeoDataFrame | None = None
     level: str = "county"
     cluster_level: str = "county"
@@ -154,11 +114,8 @@ class Analysis:
         """Weights between these units, built once per set of units and spec."""
         key = (tuple(ids), f"{spec}|{islands}")
         if key not in self._weights:
-            self._weights[key] = (
-                build(ids, spec, islands=islands)
-                if self.units is None
-                else build(self.units.loc[ids], spec, labels="name", islands=islands)
-            )
+            label = None if self.units is None else "name"
+            self._weights[key] = build(self.geometry_of(ids), spec, labels=label, islands=islands)
         return self._weights[key]
 
 

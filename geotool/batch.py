@@ -104,16 +104,16 @@ def run(
         listed in ``attrs["left_out"]`` (and ``left_out.csv``).
 
     """
-    options = Options(
-        id_col=id_col, year_col=year_col, variables=variables, years=years, weights=weights,
-        statistics=statistics, permutations=permutations, seed=seed, alpha=alpha,
-        islands=islands, client=client, out=out, inputs=inputs, max_tasks=max_tasks,
-        max_output_gb=max_output_gb,
-    )  # fmt: skip
     study = Study(
         data=table, id_col=id_col, year_col=year_col, alpha=alpha, islands=islands, out=None,
         permutations=settings.permutations if permutations is None else permutations,
         seed=settings.seed if seed is None else seed,
+    )  # fmt: skip
+    options = Options(
+        id_col=id_col, year_col=year_col, variables=variables, years=years, weights=weights,
+        statistics=statistics, permutations=study.permutations, seed=study.seed, alpha=alpha,
+        islands=islands, client=client, out=out, inputs=inputs, max_tasks=max_tasks,
+        max_output_gb=max_output_gb,
     )  # fmt: skip
     stage = pipeline.Stage("batch", partial(pipeline.batch_tasks, geo=geo, options=options))
     summary = pipeline.run(study, analysis=None, stages=(stage,), owner="geotool batch",

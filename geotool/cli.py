@@ -1,9 +1,7 @@
-"""The ``geotool`` command: a thin shell over the library.
+"""The ``geotool`` command: each builds one Study from its flags, runs it, formats the result.
 
-Each command builds one :class:`geotool.study.Study` from its flags (:func:`_study`), runs
-it through :func:`geotool.pipeline.run` and formats what comes back; a study field's
-option is the field's own (:func:`_study_option`). Exit status: 0 success, 1 a check
-failed (``check-report`` mismatch), 2 bad input (one line naming the flag and the fix).
+A study field's option is the field's own (:func:`_study_option`). Exit status: 0 success,
+1 a check failed, 2 bad input (one line naming the flag and the fix).
 """
 
 from __future__ import annotations

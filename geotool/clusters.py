@@ -239,12 +239,10 @@ def _yaml_set(path: Path, text: str) -> tuple[Any, Any]:
 
 
 def membership(spec: str | Path = "report2020", *, level: str = "county") -> pd.DataFrame:
-    """Every unit's clusters under a set, and its primary cluster.
+    """Every unit's clusters under a set (";"-joined, in priority order), and its primary one.
 
-    At ``"prefecture"`` level a prefecture named wholly or in part is a member (``scope``),
-    province-administered units are rows of their own; contested rows count at neither.
-    Indexed by adcode: ``clusters``, ``definitions`` (";"-joined, in priority order),
-    ``n_clusters``, ``primary_cluster``, ``primary_definition``, ``primary_zh``.
+    At ``"prefecture"`` level a prefecture named wholly or in part is a member (``scope``);
+    contested rows count at neither level.
 
     >>> m = membership("report2020", level="prefecture")
     >>> m.loc["320500", ["name", "primary_cluster", "scope"]].tolist()

@@ -1,18 +1,10 @@
 """Composite indices: weighted indicators in, scores, ranks and tiers out.
 
-Builds an index the way the 2020 report built its ranking (indicators grouped in
-dimensions, dimensions weighted by AHP), or with objective weights: Shannon entropy (of
-min-max values, or of the values as measured, as most published examples compute it),
-CRITIC (Diakoulaki, Mavrotas & Papayannakis 1995), principal components or equal weights.
-A ``"-"`` indicator is negated before normalising, so high always means strong; ranks are
-1 for the highest score, tied scores sharing the best rank (1, 2, 2, 4: the report's two
-30s and no 31). :func:`sensitivity` re-ranks under each weighting and names the units whose
-quantile tier changes.
-
-The formulas are a few numpy/scipy lines each and are written here: pymcdm refuses the
-zero proportions every min-max column has (entropy), scores a cost column as
-``1 - x / |x|`` rather than Hwang & Yoon's anti-ideal (TOPSIS), and its AHP uses Tummala &
-Ling's random indices, not Saaty's (1980).
+Weights by AHP over dimensions (as the 2020 report built its ranking), Shannon entropy,
+CRITIC (Diakoulaki et al. 1995), principal components or equal weights; high always means
+strong. The formulas are a few numpy/scipy lines each, written here: pymcdm refuses the zero
+proportions of min-max columns (entropy), scores a cost column as ``1 - x / |x|`` rather than
+Hwang & Yoon's anti-ideal (TOPSIS), and uses Tummala & Ling's random indices, not Saaty's.
 """
 
 from __future__ import annotations
@@ -73,19 +65,14 @@ class Sensitivity:
 
 
 def rank(scores: pd.Series) -> pd.Series:
-    """Ranks, 1 = highest score; equal scores share the best rank and the next is skipped.
+    """Ranks, 1 = highest score, ties sharing the best (the report's two 30s and no 31).
 
-    Missing scores (units left out with ``missing="exclude"``) have no rank. Scores are
-    compared to 12 significant digits, so float rounding in the weighted sum cannot
-    split a tie.
+    Scores are compared to 12 significant digits, so float rounding cannot split a tie;
+    a missing score has no rank.
 
-    Examples
-    --------
     >>> rank(pd.Series([0.9, 0.5, 0.5, 0.1])).tolist()
     [1, 2, 2, 4]
-
     """
-    # equal scores must tie although sums in another order differ in the last bit
     level = np.nanmax(np.abs(scores.to_numpy(float)), initial=0.0)
     digits = 12 - int(np.floor(np.log10(level))) if level > 0 else 12
     rounded = scores.astype(float).round(digits)
@@ -229,19 +216,12 @@ def build(
 ) -> Composite:
     """A composite index of ``indicators`` (columns of ``frame``), one score per row.
 
-    ``direction``: ``"+"`` (default) or ``"-"`` per indicator; a ``"-"`` one is negated
-    before normalising. ``normalise``: ``minmax`` (default for sum and geometric),
-    ``zscore`` or ``vector`` (``x / |x|``, default for ``topsis``, Hwang & Yoon 1981).
-    ``aggregate``: weighted ``sum``, weighted ``geometric`` mean (positive normalised values
-    only), or ``topsis`` closeness to the ideal. ``dimensions``: ``{name: [indicators]}``
-    covering every indicator once; each gets a score column, and with ``method="ahp"`` the
-    ``ahp`` matrix weighs the dimensions (in this order), their indicators sharing equally;
-    without dimensions it weighs the indicators. ``missing``: ``"refuse"`` rows with a
-    missing value, or ``"exclude"`` them (no score, listed in ``diagnostics``).
-    ``entropy_basis``: for ``method="entropy"``, proportions of the min-max values
-    (default) or ``"raw"``: of the values as measured, direction ignored, as in Xu (2004)
-    and most published worked examples, to reproduce them; raw proportions change when a
-    scale is shifted and take no negative values, so min-max stays the default.
+    A ``"-"`` indicator (``direction``) is negated before normalising (``minmax``,
+    ``zscore`` or ``vector``, the default for ``topsis``); ``aggregate``: weighted ``sum``,
+    ``geometric`` mean or ``topsis`` closeness. Each of ``dimensions`` gets a score column,
+    and the ``ahp`` matrix weighs them (else the indicators). ``missing="exclude"`` leaves
+    rows with a gap unscored (listed in ``diagnostics``); ``entropy_basis="raw"`` takes
+    proportions of the values as measured (Xu 2004), to reproduce published examples.
     """
     norm = normalise if normalise is not None else ("vector" if aggregate == "topsis" else "minmax")
     choices = {"method": method, "aggregate": aggregate, "missing": missing, "normalise": norm,

@@ -366,14 +366,15 @@ def _county_by_name(
 ) -> Result:
     """A county row by name: exact, the crosswalk of old names, the stem (江阴 for 江阴市)."""
     idx = _index()
+    history = _crosswalk_rows(name, pref_text, provs, prefs)
     for method, find in (
         ("name", lambda: _in_context(idx.by_name.get(name, ()), provs, prefs)),
-        ("crosswalk", lambda: _history_codes(_crosswalk_rows(name, pref_text, provs, prefs))),
+        ("crosswalk", lambda: _history_codes(history)),
         ("name-stem", lambda: _in_context(idx.by_stem.get(stem(name), ()), provs, prefs)),
     ):
         hits = sorted(set(find()))
         if method == "crosswalk" and hits:
-            notes.extend(_latest_notes(_crosswalk_rows(name, pref_text, provs, prefs)))
+            notes.extend(_latest_notes(history))
             if len(hits) > 1:
                 return _out(None, "ambiguous", method, hits, notes)
         if len(hits) == 1:
@@ -386,9 +387,8 @@ def _county_by_name(
     if elsewhere:
         notes.append(f"{short(name)!r} exists, but not in the given province/prefecture")
         return _out(None, "unmatched", "none", list(elsewhere), notes)
-    lost = _crosswalk_rows(name, pref_text, provs, prefs)
-    if lost:  # a former unit the history cannot follow (和康县, created after 2021)
-        return _out(None, "unmatched", "crosswalk", [], [*notes, *_latest_notes(lost)])
+    if history:  # a former unit the history cannot follow (和康县, created after 2021)
+        return _out(None, "unmatched", "crosswalk", [], [*notes, *_latest_notes(history)])
     formerly = _history_codes(_crosswalk_rows(name))
     if formerly:
         notes.append(
@@ -875,7 +875,12 @@ def resolve(
     [['350604', 'matched', 'crosswalk'], ['220104', 'matched', 'name'], [<NA>, 'ambiguous', 'name']]
 
     """
-    _check_table(table, level)
+    if not isinstance(table, pd.DataFrame):
+        raise MatchError(f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}.")
+    if len(table.index) == 0:
+        raise MatchError("The table has no rows; nothing to resolve. Check the file and its sheet.")
+    if level not in LEVELS:
+        raise InputError(f"level={short(level)!r} is not a level; use one of {LEVELS}.")
     given = {"name": name_col, "province": province_col, "prefecture": prefecture_col,
              "code": code_col, "year": year_col}  # fmt: skip
     cols, hint = _detect_columns(table, given)
@@ -907,15 +912,6 @@ def resolve(
     out.attrs.update(level=level, level_reason=reason)
     progress.done()
     return out
-
-
-def _check_table(table: object, level: str) -> None:
-    if not isinstance(table, pd.DataFrame):
-        raise MatchError(f"resolve() takes a pandas DataFrame, got {short(type(table).__name__)}.")
-    if len(table.index) == 0:
-        raise MatchError("The table has no rows; nothing to resolve. Check the file and its sheet.")
-    if level not in LEVELS:
-        raise InputError(f"level={short(level)!r} is not a level; use one of {LEVELS}.")
 
 
 def _column_parts(

@@ -1,12 +1,8 @@
 """One pipeline for every study: an ordered list of small stages, each saying when it applies.
 
-:func:`run` builds a :class:`geotool.study.Study`'s :class:`Analysis` (a user's data by
-default, a recipe's own builder otherwise) and runs its stages inside one output folder
-(:class:`geotool._outdir.OutputFolder`, published at once when the run succeeds). Each
-:class:`Stage` says why it does not apply (China-only stages, panels, bivariate pairs);
-``summary.json`` says which ran. The map pages and scatter plots are drawn in forked
-processes (:mod:`geotool._background`) while the statistics run. The one-table commands
-(``geotool autocorr``, ``tiers``, ``clusters``, ``map``, ``match``, ``batch``) are stages too.
+:func:`run` builds a :class:`geotool.study.Study`'s :class:`Analysis` and runs its stages in
+one output folder, published at once when the run succeeds; the map pages and scatter plots
+are drawn in forked processes while the statistics run. The one-table commands are stages too.
 """
 
 from __future__ import annotations
@@ -78,6 +74,13 @@ class Run:
         """Write a table as CSV (UTF-8 with BOM for Excel, formula-like cells neutralised)."""
         return self.write(relative, to_csv_bytes(frame, **options))
 
+    def figure(self, name: str, fig: Any) -> None:
+        """Write a figure as PNG (shown on the index page) and in the study's formats."""
+        from geotool.maps.figure import figure_bytes
+
+        for ext in dict.fromkeys(("png", *self.study.figures)):
+            self.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=self.study.dpi))
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -107,25 +110,16 @@ def _number(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def lang_of(study: Study, analysis: Analysis) -> str:
-    """The study's language: as given, else Chinese for units in China, English elsewhere."""
-    return study.language(analysis.china)
-
-
 # ------------------------------------------------------------------------- renderers
-
-
-def _load_matplotlib() -> None:
-    """The scatter plots' libraries, imported while the statistics run."""
-    import matplotlib.backends.backend_agg
-    import matplotlib.figure  # noqa: F401
 
 
 def _load_drawing(units: gpd.GeoDataFrame | None, lang: str) -> None:
     """The scatter plots' libraries, and the one-page summary's maps warmed up."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+
     from geotool.maps import onepage
 
-    _load_matplotlib()
     onepage.warm(units, lang)
 
 
@@ -160,10 +154,8 @@ def _scatter_pngs(
 def _map_geometry(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The units as web maps draw them: EPSG:4326, simplified where a screen cannot tell.
 
-    Shared borders are simplified once for both sides (a coverage simplification) when
-    the polygons form a valid coverage, so no gap opens between neighbours; the
-    tolerance is 1/2000 of the extent's larger side (about 1 km for a province, 2 km
-    for China), below what a map of the whole extent shows.
+    A valid coverage is simplified once per shared border (no gaps between neighbours), to
+    1/2000 of the extent's larger side (about 2 km for China).
     """
     import numpy as np
     import shapely
@@ -375,7 +367,7 @@ def _inputs(run: Run) -> None:
     _check_k(run.study, run.analysis)
     for name, frame in run.analysis.tables.items():
         run.table(f"tables/{name}.csv", frame)
-    lang = lang_of(run.study, run.analysis)
+    lang = run.study.language(run.analysis.china)
     assert run.folder is not None
     drawing = background.prepare(
         partial(_scatter_pngs, lang=lang),
@@ -423,12 +415,11 @@ def _tiers(run: Run) -> None:
         if tt.region_change is not None:
             res["region_change"] = tt.region_change
         shapes[name] = res["shapes"]
-        for key in ("composition", "geography", "vectors", "gradient", "region_change"):
+        for key in ("composition", "geography", "vectors", "gradient", "region_change",
+                    "yearly_centres"):  # fmt: skip
             if key in res:
                 frame = res[key].reset_index() if key == "composition" else res[key]
                 run.table(f"tables/tiers_{key}_{name}.csv", frame)
-        if "yearly_centres" in res:
-            run.table(f"tables/tiers_yearly_centres_{name}.csv", res["yearly_centres"])
         run.write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
         if res.get("mobility"):  # tier transitions, year to year: one long table
             from geotool import dynamics
@@ -472,16 +463,20 @@ def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     return frame
 
 
+def _keep_joins(run: Run, key: str, label: str, ljc: pd.DataFrame, table: str) -> None:
+    """A local join counts table: on the maps as ``label``, the figures as ``key``, written."""
+    run.results["joins"][label] = ljc
+    run.results["static_joins"][key] = (label, ljc)
+    run.table(table, ljc.reset_index(names="adcode"))
+
+
 def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[str, Any]:
     """Join counts and local join counts of a variable's 0/1 membership."""
-    r = run.results
     assert var.member is not None
     jc = autocorr.join_counts(var.member, w, **run.perm)
     run.table(f"tables/join_counts_{var.key}.csv", jc)
     ljc = _named(autocorr.local_join_counts(var.member, w, **run.perm), names)
-    r["joins"][f"{var.label} (BB)"] = ljc
-    r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
-    run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
+    _keep_joins(run, var.key, f"{var.label} (BB)", ljc, f"tables/ljc_{var.key}.csv")
     hits = ljc[ljc["significant"]]
     return {
         "local_join_counts_bb": {
@@ -505,19 +500,16 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     local = _named(local, names)
     r["locals"][var.key] = local
     year = _latest_year(run.analysis)
-    if year is not None:  # a panel: the tables and the summary say which year they are of
-        glob = glob.assign(year=year)
-    run.table(f"tables/global_{var.key}.csv", glob)
+    stamp = {} if year is None else {"year": year}  # a panel: which year the tables are of
+    run.table(f"tables/global_{var.key}.csv", glob.assign(**stamp))
     moran = glob.set_index(["weights", "statistic"])
     out: dict[str, Any] = {}
     if var.member is not None:
         out = _join_counts(run, var, w, names)
-    dated = local if year is None else local.assign(year=year)
-    run.table(f"tables/lisa_{var.key}.csv", dated.reset_index(names="adcode"))
-    geary = autocorr.local_geary(var.data, w, sided=study.sided, **run.perm)
-    geary = _named(geary, names)
-    dated = geary if year is None else geary.assign(year=year)
-    run.table(f"tables/local_geary_{var.key}.csv", dated.reset_index(names="adcode"))
+    run.table(f"tables/lisa_{var.key}.csv", local.assign(**stamp).reset_index(names="adcode"))
+    geary = _named(autocorr.local_geary(var.data, w, sided=study.sided, **run.perm), names)
+    run.table(f"tables/local_geary_{var.key}.csv",
+              geary.assign(**stamp).reset_index(names="adcode"))
     r.setdefault("gearys", {})[var.key] = geary
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
     what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
@@ -587,9 +579,8 @@ def _bivariate_pair(run: Run, pair: tuple[str, str], one: bool) -> None:
         z = vb.member.reindex(va.member.index).fillna(0).astype(int)
         clc = _named(autocorr.local_join_counts(va.member, w, z=z, case="CLC", **perm), names)
         label = f"co-location {va.label} × {vb.label} (CLC)"
-        r["joins"][label] = clc
-        r["static_joins"]["colocation" if one else f"colocation_{key}"] = (label, clc)
-        run.table("tables/ljc_colocation.csv", clc.reset_index(names="adcode"))
+        static = "colocation" if one else f"colocation_{key}"
+        _keep_joins(run, static, label, clc, "tables/ljc_colocation.csv")
         colocated = clc[clc["significant"]]["name"].tolist()
         auto["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
     lbv = autocorr.local_bivariate(va.data, other, w, adjust=study.adjust, sided=study.sided,
@@ -676,17 +667,14 @@ def _onepage_args(run: Run) -> dict[str, Any]:
 
 def _binary_joins(run: Run) -> None:
     """Local join counts of every 0/1 variable that has no membership of its own (a dummy)."""
-    names, r = run.analysis.names(), run.results
+    names = run.analysis.names()
     for var in run.analysis.variables:
         values = var.data
         if var.member is not None or not values.isin([0, 1]).all() or values.nunique() < 2:
             continue
-        ljc = autocorr.local_join_counts(values.astype(int), r["default_weights"][var.key],
-                                         **run.perm)  # fmt: skip
-        ljc = _named(ljc, names)
-        r["joins"][f"{var.label} (BB)"] = ljc
-        r["static_joins"][var.key] = (f"{var.label} (BB)", ljc)
-        run.table(f"tables/ljc_{var.key}.csv", ljc.reset_index(names="adcode"))
+        w = run.results["default_weights"][var.key]
+        ljc = _named(autocorr.local_join_counts(values.astype(int), w, **run.perm), names)
+        _keep_joins(run, var.key, f"{var.label} (BB)", ljc, f"tables/ljc_{var.key}.csv")
 
 
 def _value_pairs(a: Analysis) -> dict[str, tuple[pd.Series, pd.Series]]:
@@ -703,7 +691,7 @@ def _local_pages(run: Run, info: pd.DataFrame, fields: dict[str, str]) -> dict[s
 
     a, r = run.analysis, run.results
     opts: dict[str, Any] = {"cdn": run.study.cdn, "basemap": run.study.basemap,
-                            "lang": lang_of(run.study, a)}  # fmt: skip
+                            "lang": run.study.language(a.china)}  # fmt: skip
     if a.units is not None:
         opts |= {"geo": _map_geometry(a.units), "label_col": "name"}
     labels = {v.key: v.label for v in a.variables}
@@ -783,18 +771,14 @@ def _no_clusters(run: Run) -> str | None:
 def _dynamics(run: Run) -> None:
     """A panel's dynamics: Moran's I by year (and its chart), rank mobility, Markov chains."""
     from geotool.maps import charts
-    from geotool.maps.figure import figure_bytes
 
     run.summary |= run.analysis.extra(run.write, **run.perm)
-    lang = lang_of(run.study, run.analysis)
+    lang = run.study.language(run.analysis.china)
     for key, res in run.summary.get("dynamics", {}).items():
         frame = pd.DataFrame.from_dict(res["moran_by_year"], orient="index")
         frame = frame.rename(columns={"value": "moran_i"}).rename_axis("year").reset_index()
-        fig = charts.moran_by_year_chart(frame, lang, n=res["units"],
-                                         permutations=res.get("permutations", 0))  # fmt: skip
-        for ext in dict.fromkeys(("png", *run.study.figures)):
-            run.write(f"figures/moran_by_year_{key}.{ext}",
-                      figure_bytes(fig, ext, dpi=run.study.dpi))  # fmt: skip
+        run.figure(f"moran_by_year_{key}", charts.moran_by_year_chart(
+            frame, lang, n=res["units"], permutations=res.get("permutations", 0)))  # fmt: skip
 
 
 def _renderers(run: Run) -> None:
@@ -818,7 +802,7 @@ def _renderers(run: Run) -> None:
 def _figures(run: Run) -> None:
     """Static figures for print, in every format the study asks for, on both cores."""
     study = run.study
-    lang = lang_of(study, run.analysis)
+    lang = study.language(run.analysis.china)
     formats = validate_figures(study.figures, study.dpi, lang, name="figures")
     log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
     other = background.start(partial(_figure_files, run, formats, lang, 1))  # the 2nd core
@@ -891,7 +875,7 @@ def _index(run: Run) -> None:
         **{k: v for k, v in a.summary.items() if k in ("boundaries", "input")},
         "seed": study.seed,
         "permutations": study.permutations,
-        "lang": lang_of(study, a),
+        "lang": study.language(a.china),
         **{k: v for k, v in a.summary.items() if k not in ("boundaries", "input")},
         **s,
     }
@@ -942,9 +926,8 @@ def _user_table(
 ) -> Any:
     """The study's table read and accounted for (:func:`geotool.userdata.load`).
 
-    With a folder, the match report is published in it as ``match_report.csv`` and
-    written beside it only when the table is refused (the previous output stays);
-    without one, it is written to ``report``. ``on_table`` sees the table once read.
+    The match report goes into the folder (beside it only when the table is refused), or
+    without a folder to ``report``; ``on_table`` sees the table once read.
     """
     from geotool.userdata import load
 
@@ -991,10 +974,8 @@ def autocorr_command(
 ) -> None:
     """``geotool autocorr``: one variable's statistics, its tables in the folder.
 
-    ``source`` is a recipe's ``(values, ids, label, names)``; without it the user's table
-    is read (``on_table`` sees it before any statistic). ``specs``: the sensitivity
-    table's (default: the data's); ``pair(ids)``: the bivariate variable's score and
-    0/1 membership, as two series.
+    ``source``: a recipe's ``(values, ids, label, names)``, else the user's table (seen by
+    ``on_table``); ``pair(ids)``: the bivariate variable's score and 0/1 membership.
     """
     study, s, perm = run.study, run.summary, run.perm
     values, ids, label, names = source or _command_values(run, on_table)
@@ -1166,19 +1147,11 @@ def _items(text: str | None) -> list[str] | None:
 def batch_tasks(
     run: Run, *, geo: Any, options: _batch.Options, table: pd.DataFrame | None = None
 ) -> None:
-    """Every task of a batch (:func:`geotool.batch.run`) on the study's table.
-
-    The study gives the ids, the year column, permutations, seed, alpha and islands;
-    ``options`` (:class:`geotool._batch.Options`) the others. The rows: ``run.summary["result"]``.
-    """
+    """Every task of a batch on the study's table (default: read): ``summary["result"]``."""
     from geotool import _batch
 
-    s = run.study
-    given = replace(options, id_col=s.id_col or "adcode", year_col=s.year_col,
-                    permutations=s.permutations, seed=s.seed, alpha=s.alpha,
-                    islands=s.islands)  # fmt: skip
-    table = _read(s) if table is None else table
-    run.summary["result"] = _batch.execute(table, geo, given)
+    table = _read(run.study) if table is None else table
+    run.summary["result"] = _batch.execute(table, geo, options)
 
 
 def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
@@ -1208,7 +1181,8 @@ def batch_command(run: Run, *, level: str, out: Path, cluster: dict[str, Any],
     options = _batch.Options(
         **sized, **limits, statistics=_items(lists["statistics"]) or (),
         out=out, inputs=[Path(str(study.data))], id_col=study.id_col or "adcode",
-        year_col=study.year_col, permutations=study.permutations,
+        year_col=study.year_col, permutations=study.permutations, seed=study.seed,
+        alpha=study.alpha, islands=study.islands,
     )  # fmt: skip
     _batch.estimate(table, level, options).check(**limits)
     if cluster["scheduler"] is None and cluster["workers"] == 0:
@@ -1260,12 +1234,11 @@ def match_command(
     bad = resolved[resolved["match_status"] != "matched"]
     if len(bad) / len(resolved) > study.max_unmatched:
         first, least = bad.iloc[0], check.share_at_least(len(bad), len(resolved))
-        msg = (
+        raise InputError(
             f"{len(bad)} of {len(resolved)} rows are not matched (first: line {bad.index[0]}, "
             f"{first['match_status']}: {first['match_note']}); fix them as {out} "
             f"suggests, or allow them with max_unmatched={least}."
         )
-        raise InputError(msg)
     require_unique(resolved)
 
 
@@ -1281,7 +1254,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
         )
     for res in summary["autocorrelation"].values():
         if isinstance(res, dict) and "moran_i" in res:
-            lines += _variable_lines(res)
+            lines.append(_variable_line(res))
     for res in summary.get("dynamics", {}).values():
         by_year = ", ".join(
             f"{y}: {v['value']:.3f} (p {v['p_sim']:.3g})" for y, v in res["moran_by_year"].items()
@@ -1303,18 +1276,16 @@ def headline(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _variable_lines(res: dict[str, Any]) -> list[str]:
-    """A variable's Moran's I and LISA counts, and warnings about its weights."""
+def _variable_line(res: dict[str, Any]) -> str:
+    """A variable's Moran's I and LISA counts (its weights' warnings are logged when built)."""
     spec, rep = res["default_weights"], res["weights_report"]
     mi = res["moran_i"][spec]
     when = f" ({res['year']})" if "year" in res else ""  # a panel: its latest year
-    lines = [
+    return (
         f"{res['label']}{when}: n {rep['units']}, Moran's I {mi['value']:.3f} "
         f"({spec}, p_sim {mi['p_sim']:.4g}); LISA ({res['lisa_rule']}) "
         + ", ".join(f"{k} {v}" for k, v in res["lisa_counts"].items())
-    ]
-    # the weights' islands and components: their own line when built (weights.build)
-    return lines
+    )
 
 
 
@@ -1323,8 +1294,7 @@ def prepare(study: Study) -> Analysis:
     from geotool.userdata import user_analysis
 
     if study.recipe is not None:
-        msg = f"recipe={study.recipe!r} is prepared by its own module (geotool.report)."
-        raise InputError(msg)
+        raise InputError(f"recipe={study.recipe!r} is prepared by its own module (geotool.report).")
     return user_analysis(study)
 
 
@@ -1349,37 +1319,17 @@ def run(
 ) -> dict[str, Any]:
     """Run a study's stages and write its output folder; return the summary.
 
-    Parameters
-    ----------
-    study : Study
-        What to analyse, and where the results go (``study.out``; ``None``: no folder).
-    analysis : callable, optional
-        Builds the study's :class:`Analysis` (default :func:`prepare`: a user's data);
-        ``None`` for stages that read their own input (the one-table commands).
-    stages : tuple of Stage
-        The stages, in order (default :data:`STAGES`).
-    inputs : tuple of path
-        More files the run reads, refused as destinations (``study.data`` and
-        ``study.geometry`` always are).
-    owner : str
-        The command the output folder belongs to (another command's is refused).
-    index : bool
-        Write ``summary.json`` and ``index.html`` after the stages.
-
-    Returns
-    -------
-    dict
-        The summary (``summary.json``): ``stages`` says which ran and why the others
-        did not, ``timings_s`` has a lap per stage, ``files`` what was written.
-
+    ``analysis`` builds the study's :class:`Analysis` (``None``: the stages read their own
+    input); ``inputs`` are more files refused as destinations; ``owner`` is the command the
+    folder belongs to; ``index`` writes ``summary.json`` and ``index.html``. The summary's
+    ``stages`` says which ran and why the others did not, ``timings_s`` times each.
     """
     _check_options(study)
     given = (study.data, study.geometry, *inputs)
     sources = tuple(p for p in given if isinstance(p, str | Path))
     if study.out is None:
         if index:
-            msg = "A whole study writes a folder: pass out= (a folder), not out=None."
-            raise InputError(msg)
+            raise InputError("A whole study writes a folder: pass out= (a folder), not out=None.")
         state = Run(study, analysis and analysis(study), None)
         _run_stages(state, stages, index=False)
         return state.summary

@@ -1,12 +1,7 @@
-"""A study's regional measures: its composite index, inequality and convergence.
+"""Two stages of any user study: its composite index, and inequality and convergence.
 
-Two stages of :data:`geotool.pipeline.STAGES`, on any user study: ``composite index``
-writes the weights, scores and sensitivity of an index built from ``indicators``
-(:mod:`geotool.composite`); ``divergence`` decomposes each variable's inequality between
-groups for every year and, for a panel, tests σ- and β-convergence and finds clubs
-(:mod:`geotool.divergence`). Results are long tables with a ``variable`` column (and a
-``year`` where there is one), the findings' sentences go to ``summary.json`` and the
-index page.
+Results are long tables with a ``variable`` column (and a ``year`` where there is one);
+the findings' sentences go to ``summary.json`` and the index page.
 """
 
 from __future__ import annotations
@@ -132,14 +127,6 @@ def _betas(
     return table
 
 
-def _draw(run: Any, name: str, fig: Any) -> None:
-    """A figure of the run, as PNG (shown on the index page) and the study's formats."""
-    from geotool.maps.figure import figure_bytes
-
-    for ext in dict.fromkeys(("png", *run.study.figures)):
-        run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=run.study.dpi))
-
-
 def _charts(run: Any, v: Any, found: dict[str, pd.DataFrame], groups: pd.Series | None) -> None:
     """The charts of a variable's inequality and convergence (:mod:`geotool.maps.charts`)."""
     from geotool.maps import charts
@@ -147,14 +134,14 @@ def _charts(run: Any, v: Any, found: dict[str, pd.DataFrame], groups: pd.Series 
     a = run.analysis
     lang = run.study.language(a.china)
     title = v.label
-    _draw(run, f"inequality_{v.key}", charts.inequality_chart(found["inequality"], lang,
+    run.figure(f"inequality_{v.key}", charts.inequality_chart(found["inequality"], lang,
                                                               title=title))  # fmt: skip
     data, long = _values(a, v)
     if groups is not None:
         table = divergence.theil_by_group(data, groups, **long)
-        _draw(run, f"theil_groups_{v.key}", charts.theil_group_chart(table, lang))
+        run.figure(f"theil_groups_{v.key}", charts.theil_group_chart(table, lang))
     if "sigma_convergence" in found:
-        _draw(run, f"sigma_{v.key}", charts.sigma_chart(found["sigma_convergence"], lang,
+        run.figure(f"sigma_{v.key}", charts.sigma_chart(found["sigma_convergence"], lang,
                                                         title=title))  # fmt: skip
     if "beta_convergence" not in found:
         return
@@ -162,8 +149,8 @@ def _charts(run: Any, v: Any, found: dict[str, pd.DataFrame], groups: pd.Series 
     betas = found["beta_convergence"]
     absolute = betas.iloc[[0]].astype({"start": int, "end": int})
     absolute.attrs = dict(betas.attrs)  # the absolute model's coefficients
-    fig = charts.convergence_chart(absolute, points, lang, groups=groups, title=title)
-    _draw(run, f"convergence_{v.key}", fig)
+    run.figure(f"convergence_{v.key}",
+               charts.convergence_chart(absolute, points, lang, groups=groups, title=title))
 
 
 def _dimension_maps(run: Any, scores: pd.DataFrame, result: Any) -> None:
@@ -180,8 +167,8 @@ def _dimension_maps(run: Any, scores: pd.DataFrame, result: Any) -> None:
     units = a.units if a.units is not None else boundaries.load(a.level)
     lang = run.study.language(a.china)
     labels = {"score": "综合指数" if lang == "zh" else "composite index"}
-    fig = charts.dimension_maps(units, frame, ["score", *dims], labels, lang)
-    _draw(run, "index_dimensions", fig)
+    run.figure("index_dimensions", charts.dimension_maps(units, frame, ["score", *dims], labels,
+                                                         lang))  # fmt: skip
 
 
 def composite_stage(run: Any) -> None:

@@ -1,23 +1,8 @@
 """A study: one typed, validated, immutable description of what to analyse.
 
-Every entry point builds a :class:`Study` (the CLI from its flags, Python from keywords,
-``geotool run study.toml`` from a file) and hands it to :func:`geotool.pipeline.run`. The
-2020 report is one too (``recipe="report2020"``, :mod:`geotool.report.study`).
-
-A study file is TOML whose keys are the fields below, flat or in tables named for the
-reader (``[data]``, ``[values]``, ``[methods]``, ``[labels]``, ``[output]``)::
-
-    title = "Industrial output of Jiangsu's prefectures"
-    [data]
-    data = "jiangsu_gdp_gbk.csv"     # relative to the study file
-    year_col = "年份"
-    [values]
-    value_cols = ["GDP"]
-    per = "人口"
-    [labels]
-    labels = { GDP = "GDP (100 million yuan)" }
-
-An unknown key is refused by name, so a typo never runs a different study.
+Every entry point (CLI flags, Python keywords, a TOML study file with the fields flat or in
+tables such as ``[data]`` and ``[values]``) builds a :class:`Study` and hands it to
+:func:`geotool.pipeline.run`; an unknown key is refused by name.
 """
 
 from __future__ import annotations
@@ -26,7 +11,7 @@ import dataclasses
 import math
 import numbers
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,81 +56,8 @@ def _opt(default: Any = None, help: str = "", *choices: Any, flag: str = "",
 class Study:
     """What to analyse, how, and where the results go.
 
-    Attributes
-    ----------
-    data : pathlib.Path or pandas.DataFrame, optional
-        The values: a table (CSV, Excel), a geometry file whose attributes hold them, or
-        a table already read. ``None`` with ``geometry``: the geometry file's attributes.
-    geometry : pathlib.Path or geopandas.GeoDataFrame, optional
-        The user's own polygons, joined to ``data`` by id or name: a file, or polygons
-        already read (indexed by id, with a ``name`` column if any).
-    raster : pathlib.Path, optional
-        A GeoTIFF grid: LISA on its cells (:mod:`geotool.raster_stages`), alone.
-    recipe : {"report2020"}, optional
-        A bundled study with stages of its own (the 2020 report); no ``data``.
-    id_col, name_col, province_col, prefecture_col, code_col, year_col : str, optional
-        The units' ids and names, columns of a table on the bundled layers (found by
-        common names if not given), and the year column of a panel.
-    encoding, geometry_encoding, sheet, layer, crs, datum : optional
-        How to read ``data`` and ``geometry`` (a CSV's encoding, a Shapefile's attribute
-        encoding, an Excel sheet, a GeoPackage layer, the CRS and datum, ``gcj02`` for
-        AMap files, of the coordinates).
-    level : {"auto", "county", "prefecture", "province"}
-        The bundled layer a table's units belong to (not with own geometry).
-    max_unmatched : float
-        Share of rows allowed to stay unmatched (listed in the match report).
-    value_cols, all_numeric : tuple of str, bool
-        The variables (default: the only numeric column; ``all_numeric``: every one).
-    transform, per, smooth, scale
-        Rates and transforms of every variable (:func:`geotool.transform.apply`).
-    bivariate : tuple of (str, str)
-        Pairs of value columns for bivariate Moran's I and LISA.
-    weights, islands : str
-        Weights of the local statistics (default: the recipe's, else ``queen``) and what
-        units without neighbours get (:func:`geotool.weights.build`).
-    permutations, seed, alpha, adjust
-        Inference of every test (seeded, so every number reproduces).
-    sided : {"two-sided", "folded"}
-        The local p-values ``alpha`` and ``adjust`` apply to: two-sided (2 x the folded
-        p, capped at 1) or ``folded`` (GeoDa's and esda's one-sided p).
-    indicators : tuple of str
-        Columns combined into a composite index (:func:`geotool.composite.build`); the
-        index is then the study's variable, ranked, tiered and tested like any value.
-    index_method, direction, dimensions, ahp, normalise, aggregate
-        How the index weighs and combines them: ``entropy``, ``critic``, ``pca``,
-        ``equal`` or ``ahp`` (a pairwise matrix: rows of numbers, or a CSV file of
-        them); ``{"col": "-"}`` for an indicator where less is better; ``{"dimension":
-        [indicators]}``; ``minmax``, ``zscore`` or ``vector``; ``sum``, ``geometric`` or
-        ``topsis``.
-    groups : str, optional
-        The groups inequality is decomposed between: ``region`` (东部/中部/西部/东北,
-        the default on China's bundled layers), ``province``, ``cluster`` (the primary
-        city cluster under ``cluster_set``), or a column of the table.
-    tiers, k, markov_k : str, int, int
-        How values are classed into tiers (``report``: the report's cut points, for its
-        rankings only), how many, and the quantile classes of a panel's Markov chains.
-    cluster_set : str
-        City-cluster definitions shown on maps (China's bundled units only).
-    model, model_kind, model_method, model_regimes, model_robust : optional
-        A regression of the study's rows (:mod:`geotool.regress`): a formula (``"y ~ x1
-        + log(x2) + C(region)"``; its ``y``, a column, is then the study's variable when
-        no other is named), the model (``ols``, ``lag``, ``error``, ``slx``, ``durbin``,
-        ``gwr``, ``mgwr``), ``ml`` or ``gm``, regimes (a column, or ``groups``: the
-        study's groups) and robust standard errors (``white``, or ``het`` for GM error).
-    title, labels, lang : optional
-        The study's title, readable labels of columns (``{"GDP": "GDP (亿元)"}``) and the
-        language of titles and figures (default Chinese in China, else English).
-    out : pathlib.Path, optional
-        The output folder (written as one transaction); ``None`` for a command that
-        writes no folder (``geotool clusters``).
-    figures, dpi, cdn, basemap
-        Static figures for print (``png``, ``svg``, ``pdf``) and their resolution; map
-        pages with Leaflet from its CDN instead of inline, and tiles under them.
-    value_classes : str, optional
-        How the value maps (``maps/values_<key>.html``, ``figures/values_<key>.png``)
-        class each variable: ``quantiles:5``, ``jenks:5``, ``equal:5`` or
-        ``breaks:1,10,100``; default quintiles (a class per value for counts).
-
+    Each field's ``_opt`` help is its documentation (and its command-line option's help);
+    ``data`` and ``geometry`` may also be frames already read, ``out=None`` writes no folder.
     """
 
     data: Path | pd.DataFrame | None = _opt(
@@ -291,17 +203,15 @@ class Study:
         if self.raster is not None:
             return  # _check_raster: a grid alone
         if self.recipe is not None and (self.data is not None or self.geometry is not None):
-            msg = (
+            raise InputError(
                 f"recipe={self.recipe!r} analyses the bundled report; drop data= and "
                 "geometry= (or the recipe, to analyse your own file)."
             )
-            raise InputError(msg)
         if self.data is None and _is_frame(self.geometry, "geometry"):
-            msg = (
+            raise InputError(
                 "geometry= holds polygons already read, so it needs data= (the table of "
                 "values to join to them); or pass the file they came from as data=."
             )
-            raise InputError(msg)
         if not math.isfinite(self.scale) or self.scale <= 0:
             msg = f"scale={self.scale!r} must be a positive number, e.g. 10000 (per 10,000)."
             raise InputError(msg)
@@ -309,11 +219,10 @@ class Study:
             msg = "A study needs data= (a table or geometry file), geometry=, or recipe=."
             raise InputError(msg)
         if self.tiers == "report" and self.recipe is None:
-            msg = (
+            raise InputError(
                 "tiers='report' is the 2020 report's cut points, for its rankings only; "
                 "pass tiers='ward', 'jenks' or 'quantiles'."
             )
-            raise InputError(msg)
 
     def _check_index(self) -> None:
         """The composite index's fields: choices, and indicators they name."""
@@ -327,17 +236,15 @@ class Study:
         if isinstance(self.ahp, str | Path):
             put(self, "ahp", _path(self.ahp, "ahp"))
         if self.indicators and (self.value_cols or self.all_numeric):
-            msg = (
+            raise InputError(
                 "indicators= makes the composite index the study's variable; drop "
                 "value_cols= (all_numeric=) or the indicators."
             )
-            raise InputError(msg)
         if (self.index_method == "ahp") != (self.ahp is not None) and self.indicators:
-            msg = (
+            raise InputError(
                 "index_method='ahp' needs ahp= (the pairwise matrix), and ahp= needs "
                 "index_method='ahp'; give both or neither."
             )
-            raise InputError(msg)
 
     def _check_model(self) -> None:
         """A model's ``y`` is the study's variable when none is named."""
@@ -369,7 +276,7 @@ class Study:
 
     @classmethod
     def from_file(cls, path: Path | str, **overrides: Any) -> Study:
-        """Read a study file (TOML; see the module docstring); ``overrides`` win."""
+        """Read a study file (TOML: the fields, flat or in tables); ``overrides`` win."""
         path = _path(path, "study")
         try:
             if not path.is_file():  # a pipe or a device would block or never end
@@ -422,28 +329,20 @@ _WHOLE_FIELDS = ("permutations", "seed", "k", "markov_k", "dpi")
 
 def _check_types(study: Study) -> None:
     """Refuse a field of the wrong type by its name (a list where a column is named ...)."""
-    for name in _TEXT_FIELDS:
-        value = getattr(study, name)
-        if value is not None and not isinstance(value, str):
-            msg = f"{name}= must be text, got {short(repr(value))}."
-            raise InputError(msg)
-    for name in _FLAG_FIELDS:
-        if not isinstance(getattr(study, name), bool):
-            msg = f"{name}= must be true or false, got {short(repr(getattr(study, name)))}."
-            raise InputError(msg)
-    for name in _NUMBER_FIELDS:
-        value = getattr(study, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            msg = f"{name}= must be a number, got {short(repr(value))}."
-            raise InputError(msg)
-    for name in _WHOLE_FIELDS:
-        value = getattr(study, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            msg = f"{name}= must be a whole number, got {short(repr(value))}."
-            raise InputError(msg)
-    if study.sheet is not None and not isinstance(study.sheet, str | int):
-        msg = f"sheet= must be a sheet's name or number, got {short(repr(study.sheet))}."
-        raise InputError(msg)
+    rules: tuple[tuple[tuple[str, ...], str, Callable[[Any], bool]], ...] = (
+        (_TEXT_FIELDS, "text", lambda v: v is None or isinstance(v, str)),
+        (_FLAG_FIELDS, "true or false", lambda v: isinstance(v, bool)),
+        (_NUMBER_FIELDS, "a number",
+         lambda v: not isinstance(v, bool) and isinstance(v, numbers.Real)),
+        (_WHOLE_FIELDS, "a whole number",
+         lambda v: not isinstance(v, bool) and isinstance(v, numbers.Integral)),
+        (("sheet",), "a sheet's name or number", lambda v: v is None or isinstance(v, str | int)),
+    )  # fmt: skip
+    for names, what, ok in rules:
+        for name in names:
+            value = getattr(study, name)
+            if not ok(value):
+                raise InputError(f"{name}= must be {what}, got {short(repr(value))}.")
 
 
 #: File endings read as geometry (the table's values are the features' attributes).
@@ -463,21 +362,14 @@ def _flatten(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
         section = isinstance(value, dict) and not (
             key in _MAPPINGS and not isinstance(value.get(key), dict)
         )  # a table of fields ([data], [labels] ...), or a mapping field itself
-        if section:
-            for inner, v in _flatten(value, where).items():
-                if inner in out:
-                    msg = f"{where} sets {inner!r} twice; keep one."
-                    raise InputError(msg)
-                out[inner] = v
-            continue
-        if key not in known:
+        if not section and key not in known:
             fields = listing(sorted(known), 60)
             msg = f"{where}: {short(key)!r} is not a study field; the fields are {fields}."
             raise InputError(msg)
-        if key in out:
-            msg = f"{where} sets {key!r} twice; keep one."
-            raise InputError(msg)
-        out[key] = value
+        for inner, v in _flatten(value, where).items() if section else [(key, value)]:
+            if inner in out:
+                raise InputError(f"{where} sets {inner!r} twice; keep one.")
+            out[inner] = v
     return out
 
 
@@ -515,19 +407,16 @@ def _path(value: object, name: str) -> Path:
     elif isinstance(value, str) and value.strip():
         path = Path(value)
     else:
-        msg = f"{name} must be a path, got {short(repr(value))}."
-        raise InputError(msg)
+        raise InputError(f"{name} must be a path, got {short(repr(value))}.")
     if str(path) in ("", "."):
-        msg = f"{name} must name a file or folder, got an empty path."
-        raise InputError(msg)
+        raise InputError(f"{name} must name a file or folder, got an empty path.")
     return path
 
 
 def _choice(value: object, allowed: tuple[object, ...], name: str) -> None:
     if value not in allowed:
         shown = listing([a for a in allowed if a is not None])
-        msg = f"{name}={short(repr(value))} is not one of {shown}."
-        raise InputError(msg)
+        raise InputError(f"{name}={short(repr(value))} is not one of {shown}.")
 
 
 def _names(value: object, name: str) -> tuple[str, ...]:
@@ -538,8 +427,7 @@ def _names(value: object, name: str) -> tuple[str, ...]:
         msg = f"{name}= must be column names (a list, or 'A,B'), got {short(repr(value))}."
         raise InputError(msg)
     if len(set(value)) != len(value):
-        msg = f"{name}= names a column twice ({listing(list(value))}); name each once."
-        raise InputError(msg)
+        raise InputError(f"{name}= names a column twice ({listing(list(value))}); name each once.")
     return tuple(value)
 
 
@@ -559,11 +447,10 @@ def _direction(value: object, indicators: tuple[str, ...]) -> dict[str, str]:
         raise InputError(msg)
     unknown = [k for k in out if k not in indicators]
     if unknown:
-        msg = (
+        raise InputError(
             f"direction= names {listing(unknown)}, which are not among indicators= "
             f"({listing(list(indicators))})."
         )
-        raise InputError(msg)
     return out
 
 
@@ -574,8 +461,7 @@ def _dimensions(value: object) -> dict[str, tuple[str, ...]]:
     if isinstance(value, str):
         parts = [p.split("=", 1) for p in value.split(";") if p.strip()]
         if not all(len(p) == 2 for p in parts):
-            msg = f"dimensions= reads 'name=a,b;other=c', got {short(repr(value))}."
-            raise InputError(msg)
+            raise InputError(f"dimensions= reads 'name=a,b;other=c', got {short(repr(value))}.")
         value = {name.strip(): cols for name, cols in parts}
     if not isinstance(value, Mapping):
         msg = f"dimensions= maps names to indicators ('name=a,b;c=d'), not {short(repr(value))}."
@@ -611,8 +497,7 @@ def _texts(value: object, name: str) -> tuple[str, ...]:
     """A tuple of words from a tuple, a list or ``"a,b"``."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
-        msg = f"{name}= must be words (a list, or 'a,b'), got {short(repr(value))}."
-        raise InputError(msg)
+        raise InputError(f"{name}= must be words (a list, or 'a,b'), got {short(repr(value))}.")
     return tuple(v.strip() for v in items if v.strip())
 
 
@@ -623,13 +508,11 @@ def _labels(value: object) -> dict[str, str]:
         for item in value:
             col, sep, text = str(item).partition("=")
             if not sep or not col.strip() or not text.strip():
-                msg = f"labels take COLUMN=TEXT, got {short(repr(item))}."
-                raise InputError(msg)
+                raise InputError(f"labels take COLUMN=TEXT, got {short(repr(item))}.")
             pairs[col.strip()] = text.strip()
         value = pairs
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        msg = f"labels must map column names to text, got {short(repr(value))}."
-        raise InputError(msg)
+        raise InputError(f"labels must map column names to text, got {short(repr(value))}.")
     return dict(value)

@@ -217,10 +217,8 @@ def geography(
 ) -> pd.DataFrame:
     """Centres, spread and position of each tier (or other ``group`` column) of ``table``.
 
-    ``pos``: :func:`unit_positions` of ``table[id_col]``. One row per group: ``n``, mean and
-    median centre, ``standard_distance_km``, the ellipse (``ellipse_note`` says why it is
-    NaN), ``lon_mean``, ``lon_median`` and, where ``pos`` has them, ``km_to_coast_mean``,
-    ``km_to_coast_median``, ``km_to_core_mean``.
+    One row per group: mean and median centres, standard distance, the ellipse
+    (``ellipse_note`` says why it is NaN), longitudes and distances to coast and core.
     """
     ellipse = _check_ellipse(ellipse)
     p_all = _positions_for(table, pos, id_col)
@@ -265,9 +263,7 @@ def _spread(pts: np.ndarray, ellipse: str, crs: Any) -> dict[str, Any]:
 def diffusion_vectors(geo: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
     """Bearing and length of the shift from the first group's mean centre to each later one.
 
-    Bearings are degrees clockwise from north, lengths km, both geodesic on WGS84;
-    ``kind`` is ``"from_first"`` (:func:`diffusion_steps` gives the steps between
-    consecutive groups, ``"step"``).
+    Geodesic on WGS84, degrees clockwise from north and km; ``kind`` ``"from_first"``.
     """
     first, rest = geo.iloc[0], geo.iloc[1:]
     return _vectors(geo[group].iloc[[0] * len(rest)].to_numpy(), rest[group].to_numpy(),
@@ -385,10 +381,8 @@ def shapes(
 ) -> gpd.GeoDataFrame:
     """Tier centres (points), ellipses (polygons), diffusion vectors and steps (lines) for maps.
 
-    ``crs``: the CRS the ellipses were measured in (default China Albers). EPSG:4326, with
-    ``kind`` (mean_centre, ellipse, vector: from the first centre, step: the centres joined
-    in order, :func:`diffusion_steps` of ``geo``) and ``group``; the lines carry
-    ``length_km`` and ``bearing_deg``, a step also ``from``.
+    In EPSG:4326 with ``kind`` and ``group``; ``crs`` is the one the ellipses were measured
+    in (default China Albers).
     """
     crs = crs or settings.equal_area_crs
     t = np.linspace(0, 2 * np.pi, 73)
@@ -437,10 +431,8 @@ def analyse(
 ) -> dict[str, Any]:
     """Composition, geography, diffusion vectors and steps, gradient test and change for one table.
 
-    ``table``: ``id_col``, ``tier`` and optionally ``rank``, ``region``, ``province``,
-    ``year_col`` (then yearly centres and mobility; the rest on the latest year). ``pos``:
-    :func:`unit_positions`. ``east_west`` tests the report's east-to-west claim (off
-    outside China, where the verdict describes the centres). A dict of the results.
+    With ``year_col``, also yearly centres and mobility (the rest on the latest year);
+    ``east_west`` tests the report's east-to-west claim (outside China: centres described).
     """
     ellipse = _check_ellipse(ellipse)  # before any work
     _check_analysis_input(table, pos, id_col=id_col, year_col=year_col)

@@ -249,20 +249,11 @@ def _district_rows() -> list[dict[str, Any]]:
 
 
 def check_report() -> pd.DataFrame:
-    """Every aggregate figure the report states, beside the value recomputed from data.
+    """Every figure the report states beside its recomputed value, ``status`` and ``note``.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per figure: ``figure``, ``key``, ``stated``, ``computed``,
-        ``status`` (match / mismatch / report inconsistent) and ``note``.
-
-    Examples
-    --------
     >>> table = check_report()
     >>> int((table["status"] == "mismatch").sum())
     0
-
     """
     return _check_report().copy()
 
@@ -310,8 +301,7 @@ def region_change(ranking: str = "industrial_counties") -> pd.DataFrame:
         before = STATED["districts_by_region_2019"]
         source = "2019 as printed in 表 5"
     else:
-        msg = "The report gives no 2019 figures for the innovation ranking."
-        raise InputError(msg)
+        raise InputError("The report gives no 2019 figures for the innovation ranking.")
     regions = ["east", "central", "west", "northeast"]
     out = pd.DataFrame({"region": regions, "count_2019": [int(before[r]) for r in regions],
                         "count_2020": [int(now.get(r, 0)) for r in regions]})  # fmt: skip

@@ -108,27 +108,15 @@ def report_map(
 ) -> folium.Map:
     """One of the report's maps on its own (``geotool map KIND``).
 
-    Parameters
-    ----------
-    kind : {"rankings", "lisa", "tiers", "clusters"}
-        The ranked counties by tier, the LISA clusters of the three rankings, the tiers'
-        ellipses and diffusion vectors, or the city clusters.
-    cluster_set : str
-        The cluster definitions in the tooltips and the clusters map.
-    weights : str, optional
-        Weights spec of the LISA map (default: each ranking's own).
-    permutations, seed : int, optional
-        Of the LISA map's local statistics (default: :mod:`geotool.settings`).
-    **kwargs
-        Page options of :func:`geotool.maps.unit_map` (``cdn``, ``basemap``, ...).
-
+    ``kind``: the ranked counties by tier, the rankings' LISA clusters (under ``weights``,
+    default each ranking's own, with ``permutations`` and ``seed``), the tiers' ellipses and
+    vectors, or the city clusters of ``cluster_set``; ``kwargs``: the page's options.
     """
     from geotool import autocorr, clusters, tiers
     from geotool import weights as weights_mod
 
     if kind not in MAP_KINDS:
-        msg = f"kind={kind!r} is not a report map; use one of {', '.join(MAP_KINDS)}."
-        raise InputError(msg)
+        raise InputError(f"kind={kind!r} is not a report map; use one of {', '.join(MAP_KINDS)}.")
     ms = clusters.membership(cluster_set)
     if kind == "lisa":
         locals_ = {}

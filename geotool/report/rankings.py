@@ -66,8 +66,7 @@ def _table() -> pd.DataFrame:
 
 def _check(ranking: str) -> None:
     if ranking not in RANKINGS:
-        msg = f"Unknown ranking {ranking!r}; choose one of {list(RANKINGS)}."
-        raise InputError(msg)
+        raise InputError(f"Unknown ranking {ranking!r}; choose one of {list(RANKINGS)}.")
 
 
 def load(ranking: str | None = None) -> pd.DataFrame:
@@ -77,12 +76,9 @@ def load(ranking: str | None = None) -> pd.DataFrame:
     match_method``, ``region`` (NBS four regions) and ``tier`` (the report's, for
     ``industrial_counties``).
 
-    Examples
-    --------
     >>> top = load("industrial_counties")
     >>> top.loc[top["rank"] == 30, "name"].tolist()
     ['荣成市', '邳州市']
-
     """
     df = _table()
     if ranking is not None:
@@ -103,17 +99,13 @@ def load(ranking: str | None = None) -> pd.DataFrame:
 def report_tier(rank: int) -> int:
     """The report's tier (1-4) of an industrial-county rank.
 
-    Examples
-    --------
     >>> [report_tier(r) for r in (1, 6, 7, 30, 32, 62, 63, 100)]
     [1, 1, 2, 2, 3, 3, 4, 4]
-
     """
     for tier, (lo, hi) in REPORT_TIERS.items():
         if lo <= rank <= hi:
             return tier
-    msg = f"Rank {rank} is outside the report's tiers (1-30, 32-100)."
-    raise InputError(msg)
+    raise InputError(f"Rank {rank} is outside the report's tiers (1-30, 32-100).")
 
 
 def printed_unit_type(name: str) -> str:
@@ -125,8 +117,7 @@ def printed_unit_type(name: str) -> str:
     kinds = {"市": "county_city", "旗": "banner", "县": "county", "区": "district"}
     if name[-1:] in kinds:
         return kinds[name[-1:]]
-    msg = f"Cannot tell the unit type of {name!r} from its suffix."
-    raise InputError(msg)
+    raise InputError(f"Cannot tell the unit type of {name!r} from its suffix.")
 
 
 def universe(ranking: str) -> pd.Index:
@@ -160,12 +151,9 @@ def variables(ranking: str, universe: pd.Index | None = None) -> pd.DataFrame:
     (both rank-30 counties score 71), ``tier_strength`` ``5 - tier`` (industrial counties
     only), 0 for unranked units. ``rank`` and ``tier`` (1 = best) are labels only.
 
-    Examples
-    --------
     >>> v = variables("industrial_counties")
     >>> len(v), int(v["member"].sum()), float(v.loc["320281", "score"])
     (1861, 100, 100.0)
-
     """
     table = load(ranking).set_index("adcode")
     ids = _universe(ranking) if universe is None else pd.Index(universe)
@@ -186,22 +174,17 @@ def variable(ranking: str, name: str, universe: pd.Index | None = None) -> pd.Se
     ``rank`` and ``tier`` are refused: they run from 1 (best) upwards, so that
     "High-High" would mean clusters of weaker units.
 
-    Examples
-    --------
     >>> variable("industrial_counties", "tier_strength").max()
     np.int64(4)
-
     """
     if name in ("tier", "rank"):
-        msg = (
+        raise InputError(
             f"variable={name!r} runs from 1 (best) upwards, so High-High would mean clusters "
             "of weaker units; use variable='tier_strength' (5 - tier) or 'score' "
             "(101 - rank), oriented so that high means strong."
         )
-        raise InputError(msg)
     if name not in HIGH_MEANS:
-        msg = f"variable must be one of {list(HIGH_MEANS)}, got {str(name)[:40]!r}."
-        raise InputError(msg)
+        raise InputError(f"variable must be one of {list(HIGH_MEANS)}, got {str(name)[:40]!r}.")
     series = variables(ranking, universe)[name].rename(name)
     series.attrs["high_means"] = HIGH_MEANS[name]
     return series

@@ -1,12 +1,7 @@
 """The 2020 report as one study: its rankings as variables, its tiers, its own stages.
 
-:func:`study` is the report's :class:`geotool.study.Study` (``recipe="report2020"``),
-:func:`analysis` prepares its three rankings (scores over their universes, the report's
-tier cut points, the ranked counties for the city clusters), and :data:`STAGES` adds
-``check-report`` (every figure the report states, recomputed) before the stages every
-study runs. :func:`run` is ``geotool run`` without a file. The ``*_command`` stages are
-the one-table commands (``geotool autocorr``, ``tiers``, ``clusters``, ``map``) on the
-report's rankings; on a user's table (no recipe) they hand over to :mod:`geotool.pipeline`.
+:data:`STAGES` adds ``check-report`` before every study's stages; the ``*_command`` stages
+are the one-table commands on the report's rankings (a user's table: the pipeline's own).
 """
 
 from __future__ import annotations
@@ -165,11 +160,10 @@ def _pair(ranking: str, ids: pd.Index) -> tuple[pd.Series, pd.Series]:
 def _counties_only(bivariate: str, table: Any) -> None:
     """Refuse a ranking of counties as the bivariate variable of a table of other units."""
     if table.level != "county":
-        msg = (
+        raise InputError(
             f"bivariate={bivariate!r} is a ranking of the report's counties, and data= holds "
             f"{table.level} units; pair two of your columns with bivariate=A:B in a run of them."
         )
-        raise InputError(msg)
 
 
 def autocorr_command(
