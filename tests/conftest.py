@@ -4,11 +4,16 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import libpysal
 import pytest
+from filelock import FileLock
 
 #: The developer tools (tools/build_boundaries.py) are importable in tests.
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -39,6 +44,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_CACHE, ignore_errors=True)
 
 
+#: Test files by measured cost, heaviest first (issue 27; CPU seconds of a run with
+#: ``GEOTOOL_TEST_CPU_LOG``). xdist's loadfile hands whole files to the workers in collection
+#: order (``--no-loadscope-reorder``: not by test count), so a heavy file collected last kept
+#: one worker busy alone at the end. test_lang_pages first: it makes the shared runs.
+HEAVY_FIRST = (
+    "test_lang_pages.py", "test_value_maps.py", "test_hostile_user_data.py",
+    "test_screenshots.py", "test_regional.py", "test_cli.py", "test_maps.py",
+    "test_hostile_cache_folders.py", "test_hostile_files.py", "test_local_geary.py",
+    "test_hostile_pages.py", "test_figures.py", "test_regress.py", "test_hostile_api.py",
+    "test_study.py", "test_batch.py", "test_caches_background.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """The heavy files first (:data:`HEAVY_FIRST`), every file's tests in their own order."""
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def counties():
     from geotool import boundaries
@@ -53,6 +79,67 @@ def source():
     from build_boundaries import read_source  # tools/ (on sys.path below)
 
     return read_source()
+
+
+COLUMBUS = libpysal.examples.get_path("columbus.shp")
+MODEL = "CRIME ~ INC + HOVAL"
+_COLUMBUS_MODEL = [COLUMBUS, "--value-col", "CRIME", "--model", MODEL]
+#: The ``geotool run`` runs several test files assert on (issue 27: each ran in two to four
+#: files): name -> arguments besides ``--out``. 99 permutations: no test of these is about
+#: p-value resolution. Not ``--quiet``: a run's console is checked too.
+SHARED_RUNS: dict[str, list[str]] = {
+    "report_zh": ["--permutations", "99"],
+    "report_en": ["--lang", "en", "--permutations", "99"],
+    "columbus_en": [COLUMBUS, "--value-col", "CRIME", "--permutations", "99"],
+    "columbus_model_en": [*_COLUMBUS_MODEL, "--permutations", "99"],
+    "columbus_model_zh": [*_COLUMBUS_MODEL, "--lang", "zh", "--permutations", "99"],
+}
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A finished ``geotool run``: its output folder (read it, never write into it)."""
+
+    out: Path
+    returncode: int
+    stderr: str
+
+
+def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder all xdist workers of this session share (pytest-xdist's documented pattern)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SharedRun]:
+    """``shared_run(name)``: the :data:`SHARED_RUNS` run, made once for all workers.
+
+    A separate interpreter (``geotool`` as a user starts it, renderers forked as by default)
+    in its own folder, under a lock per run: the first worker to ask runs it, the others
+    wait for it and read its folder, exit status and console.
+    """
+    root = _shared_root(tmp_path_factory) / "shared-runs"
+    root.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GEOTOOL_BACKGROUND": "1"}
+
+    def get(name: str) -> SharedRun:
+        where = root / name
+        done = root / f"{name}.json"
+        with FileLock(str(root / f"{name}.lock")):
+            if not done.exists():
+                where.mkdir()
+                proc = subprocess.run(
+                    [sys.executable, "-c", "from geotool.cli import entry; entry()", "run",
+                     *SHARED_RUNS[name], "--out", str(where / "out")],
+                    capture_output=True, text=True, timeout=1500, cwd=where, env=env,
+                    check=False,
+                )  # fmt: skip
+                done.write_text(json.dumps([proc.returncode, proc.stderr]), encoding="utf-8")
+        returncode, stderr = json.loads(done.read_text(encoding="utf-8"))
+        return SharedRun(where / "out", returncode, stderr)
+
+    return get
 
 
 #: ``GEOTOOL_TEST_CPU_LOG=path``: append "nodeid<TAB>cpu seconds" per test (this process and

@@ -207,19 +207,21 @@ def _tree(folder: Path) -> dict[str, bytes]:
     }
 
 
-def test_a_run_is_the_same_with_and_without_the_second_process(tmp_path):
+def test_a_run_is_the_same_with_and_without_the_second_process(tmp_path, shared_run):
     """Every file byte for byte (the summary but for its timings), forked or not; map
-    pages too (folium's random element ids are numbered)."""
-    outs = {}
-    for on in ("1", "0"):
-        out = tmp_path / f"bg{on}"
-        env = {**os.environ, "GEOTOOL_BACKGROUND": on}
-        subprocess.run(
-            [sys.executable, "-m", "geotool.cli", "--quiet", "run", "--out", str(out),
-             "--permutations", "99"],
-            check=True, env=env, capture_output=True,
-        )  # fmt: skip
-        outs[on] = out
+    pages too (folium's random element ids are numbered). Forked: conftest's report run
+    (``GEOTOOL_BACKGROUND=1``), the same arguments here without."""
+    from .conftest import SHARED_RUNS
+
+    forked = shared_run("report_zh")
+    assert forked.returncode == 0, forked.stderr[-2000:]
+    outs = {"1": forked.out, "0": tmp_path / "bg0"}
+    env = {**os.environ, "GEOTOOL_BACKGROUND": "0"}
+    subprocess.run(
+        [sys.executable, "-m", "geotool.cli", "run", *SHARED_RUNS["report_zh"], "--out",
+         str(outs["0"])],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
     a, b = _tree(outs["1"]), _tree(outs["0"])
     assert sorted(a) == sorted(b)
     different = [k for k in a if a[k] != b[k]]

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,6 +26,7 @@ from geotool.pipeline import STAGES
 from geotool.report import figures, rankings
 from geotool.report import study as report
 
+from . import conftest
 from .conftest import page_args as _args
 
 VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -243,20 +243,20 @@ def test_a_weights_says_one_line_and_keeps_the_details_for_debug(caplog):
     assert weights.connectivity_line(w.report)[0] in said[0].getMessage()
 
 
-def _geotool(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[2])}
-    return subprocess.run(
-        [sys.executable, "-c", "from geotool.cli import entry; entry()", *args],
-        capture_output=True, text=True, timeout=1500, cwd=cwd, env=env, check=False,
-    )
+def _shared(shared_run, name: str) -> Path:
+    """A run of conftest's (``geotool run ... --permutations 99``), made once per session."""
+    run = shared_run(name)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.out
 
 
 @pytest.fixture(scope="module")
-def plain_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "out"
-    proc = _geotool("run", "--out", str(out), cwd=out.parent)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return out, proc
+def plain_run(shared_run):
+    """The report's run without ``--quiet`` (conftest's; 99 permutations: the console and
+    the pages are the same at any count)."""
+    run = shared_run("report_zh")
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.out, run
 
 
 def test_a_plain_run_says_little_and_nothing_twice(plain_run):
@@ -289,16 +289,14 @@ def test_the_report_s_pages_are_chinese_and_declared_so(plain_run):
     assert "<th>变量</th>" in index and 'lang="en"' not in index  # the tables said in Chinese
 
 
-def test_columbus_runs_in_english_and_in_chinese_when_asked(tmp_path):
-    proc = _geotool("run", COLUMBUS, "--value-col", "CRIME", "--out", "zh", "--lang", "zh",
-                    "--permutations", "99", cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    for page in (tmp_path / "zh" / "maps").glob("*.html"):
+def test_columbus_runs_in_english_and_in_chinese_when_asked(shared_run):
+    zh = _shared(shared_run, "columbus_model_zh")  # --value-col CRIME --model ... --lang zh
+    assert list((zh / "maps").glob("*.html"))
+    for page in (zh / "maps").glob("*.html"):
         assert _lang(page.read_text(encoding="utf-8")) == "zh-CN", page.name
-    proc = _geotool("run", COLUMBUS, "--value-col", "CRIME", "--out", "own",
-                    "--permutations", "99", cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    for page in (tmp_path / "own" / "maps").glob("*.html"):
+    own = _shared(shared_run, "columbus_en")  # --value-col CRIME, no --lang
+    assert list((own / "maps").glob("*.html"))
+    for page in (own / "maps").glob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert _lang(text) == "en" and not CJK.search(text), page.name
 
@@ -318,19 +316,17 @@ MODEL = "CRIME ~ INC + HOVAL"
 
 
 @pytest.fixture(scope="module")
-def four_runs(plain_run, tmp_path_factory):
-    """The report (Chinese; ``--lang en``) and Columbus with a model (English; ``--lang zh``)."""
-    base = tmp_path_factory.mktemp("four")
+def four_runs(plain_run, shared_run):
+    """The report (Chinese; ``--lang en``) and Columbus with a model (English; ``--lang zh``),
+    conftest's runs: Columbus's model is ``MODEL``."""
+    assert MODEL == conftest.MODEL
     runs = {("report", "zh"): plain_run[0]}
-    for which, lang, args in [
-        ("report", "en", ["--lang", "en"]),
-        ("columbus", "en", [COLUMBUS, "--value-col", "CRIME", "--model", MODEL]),
-        ("columbus", "zh", [COLUMBUS, "--value-col", "CRIME", "--model", MODEL, "--lang", "zh"]),
+    for which, lang, name in [
+        ("report", "en", "report_en"),
+        ("columbus", "en", "columbus_model_en"),
+        ("columbus", "zh", "columbus_model_zh"),
     ]:
-        out = base / f"{which}_{lang}"
-        proc = _geotool("run", *args, "--out", str(out), "--permutations", "99", cwd=base)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        runs[which, lang] = out
+        runs[which, lang] = _shared(shared_run, name)
     return runs
 
 

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import libpysal
 import numpy as np
 import pytest
 from PIL import Image
@@ -79,16 +78,13 @@ def _dom(page: Path, width: int) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False).stdout
 
 
-def test_the_tiers_steps_table_folds_on_a_phone(tmp_path):
-    """Columbus's tiers page: the steps table is open on a wide screen, folded on a phone
-    (as the legend), so that it does not cover the map and its scale."""
-    from geotool.cli import main
-
-    shp = libpysal.examples.get_path("columbus.shp")
-    out = tmp_path / "run"
-    assert main(["--quiet", "run", shp, "--value-col", "CRIME", "--permutations", "0",
-                 "--out", str(out)]) == 0  # fmt: skip
-    page = out / "maps" / "tiers.html"
+def test_the_tiers_steps_table_folds_on_a_phone(shared_run):
+    """Columbus's tiers page (conftest's run of CRIME): the steps table is open on a wide
+    screen, folded on a phone (as the legend), so that it does not cover the map and its
+    scale."""
+    run = shared_run("columbus_en")
+    assert run.returncode == 0, run.stderr[-2000:]
+    page = run.out / "maps" / "tiers.html"
     folded = re.compile(r'<div class="geotool-vectors"[^>]*><details( open="")?>')
     wide, phone = folded.search(_dom(page, 1400)), folded.search(_dom(page, 390))
     assert wide is not None and phone is not None

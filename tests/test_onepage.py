@@ -53,14 +53,21 @@ def _run(tmp_path_factory, *args: str) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    return _run(tmp_path_factory)
+def _shared(shared_run, name: str) -> Path:
+    """A run of conftest's (``geotool run ... --permutations 99``), made once per session."""
+    run = shared_run(name)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.out
 
 
 @pytest.fixture(scope="module")
-def columbus(tmp_path_factory):
-    return _run(tmp_path_factory, COLUMBUS, "--value-col", "CRIME")
+def report(shared_run):
+    return _shared(shared_run, "report_zh")
+
+
+@pytest.fixture(scope="module")
+def columbus(shared_run):
+    return _shared(shared_run, "columbus_en")  # COLUMBUS --value-col CRIME
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,7 @@ gives the steps t-1 -> t of the vectors table, which are ``pyproj.Geod.inv``'s.
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,23 +32,14 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 COLUMBUS = libpysal.examples.get_path("columbus.shp")
 
 
-def _geotool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(maps.__file__).parents[2])}
-    return subprocess.run(
-        [sys.executable, "-c", "from geotool.cli import entry; entry()", *args],
-        capture_output=True, text=True, timeout=1500, cwd=cwd, env=env, check=False,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """The bundled report run in Chinese (its default) and in English."""
-    base = tmp_path_factory.mktemp("report")
+def runs(shared_run):
+    """The bundled report run in Chinese (its default) and in English (conftest's runs)."""
     out = {}
-    for lang, args in (("zh", []), ("en", ["--lang", "en"])):
-        proc = _geotool("run", *args, "--permutations", "99", "--out", lang, cwd=base)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        out[lang] = base / lang
+    for lang in ("zh", "en"):
+        run = shared_run(f"report_{lang}")
+        assert run.returncode == 0, run.stderr[-2000:]
+        out[lang] = run.out
     return out
 
 
@@ -117,20 +105,20 @@ def test_the_report_in_english_shows_no_chinese_outside_names(runs, names):
     assert "East-to-west claim supported" in index and "report deciles (Table 6)" in index
 
 
-def test_a_user_s_study_in_chinese_says_its_findings_and_model_in_chinese(tmp_path):
+def test_a_user_s_study_in_chinese_says_its_findings_and_model_in_chinese(shared_run):
     """Columbus (libpysal) with a model, ``--lang zh``: the findings, the regression's
     guide and finding, the tiers' centres and the user's classes are said in Chinese."""
-    args = ["--value-col", "CRIME", "--model", "CRIME ~ INC + HOVAL", "--lang", "zh"]
-    proc = _geotool("run", COLUMBUS, *args, "--permutations", "99", "--out", "zh", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    for page in _pages(tmp_path / "zh", least=8):
+    run = shared_run("columbus_model_zh")  # CRIME ~ INC + HOVAL, 99 permutations
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.out
+    for page in _pages(out, least=8):
         shown = visible(page.read_text(encoding="utf-8"))
         bad = [s for s in shown if ENGLISH.search(s) or "class (" in s]
         assert not bad, (page.name, bad[:5])
-    index = (tmp_path / "zh" / "index.html").read_text(encoding="utf-8")
+    index = (out / "index.html").read_text(encoding="utf-8")
     assert "<h2>发现</h2>" in index and "空间滞后模型" in index and 'lang="en"' not in index
     assert "各梯队平均中心相对第 1 梯队：第 2 梯队" in index
-    tiers_page = (tmp_path / "zh" / "maps" / "tiers.html").read_text(encoding="utf-8")
+    tiers_page = (out / "maps" / "tiers.html").read_text(encoding="utf-8")
     assert "类别（ward；1 = 最高）" in tiers_page and "第 1 类 → 第 2 类" in tiers_page
 
 

@@ -272,18 +272,13 @@ def test_tiers_cli_on_the_report_and_on_a_multi_year_table(tmp_path):
     assert len(payload["yearly_centres"]) == 8 and "2019->2020" in payload["mobility"]
 
 
-def test_a_run_writes_the_steps_between_the_centres_it_writes(tmp_path):
-    """A user's study (Columbus, tiers of CRIME): tables/tiers_vectors_*.csv has each step
-    t-1 -> t, whose km and bearing are pyproj.Geod.inv's between the centres that
-    tables/tiers_geography_*.csv gives; the vectors from class 1 are kept beside them."""
-    import libpysal
-
-    from geotool.pipeline import run
-    from geotool.study import Study
-
-    shp = libpysal.examples.get_path("columbus.shp")
-    run(Study(data=shp, value_cols=("CRIME",), out=tmp_path / "out", permutations=99, seed=1))
-    tables = tmp_path / "out" / "tables"
+def test_a_run_writes_the_steps_between_the_centres_it_writes(shared_run):
+    """A user's study (Columbus, tiers of CRIME; conftest's run): tables/tiers_vectors_*.csv
+    has each step t-1 -> t, whose km and bearing are pyproj.Geod.inv's between the centres
+    that tables/tiers_geography_*.csv gives; the vectors from class 1 are kept beside them."""
+    run = shared_run("columbus_en")  # geotool run columbus.shp --value-col CRIME
+    assert run.returncode == 0, run.stderr[-2000:]
+    tables = run.out / "tables"
     (vpath,) = tables.glob("tiers_vectors_*.csv")
     (gpath,) = tables.glob("tiers_geography_*.csv")
     vectors = pd.read_csv(vpath, encoding="utf-8-sig")
