@@ -284,3 +284,22 @@ def test_the_reports_bivariate_figure_names_its_variables_in_chinese():
     axis_names = [a.get_text() for ax in fig.axes for a in (ax.xaxis.label, ax.yaxis.label)]
     assert "工业百强县 →" in axis_names and "创新百强县 →" in axis_names, axis_names
     assert "industrial" not in fig.axes[0].get_title(loc="left")
+
+
+def test_only_builds_the_figures_it_names_and_asks_about_each_in_order(monkeypatch):
+    """``only=`` is asked about every figure in order; the others are never built."""
+    gdf = gpd.read_file(COLUMBUS).set_crs(4326, allow_override=True)
+    local = autocorr.local_stats(gdf["CRIME"], weights.build(gdf, "queen"), permutations=99,
+                                 seed=1)  # fmt: skip
+    built = []
+    real = static._p_figure
+    monkeypatch.setattr(static, "_p_figure", lambda *a, **k: built.append(a[1]) or real(*a, **k))
+    asked: list[str] = []
+    figs = dict(static.local_figures(
+        locals_={"crime": local}, gearys={}, joins={},
+        pairs={"c_i": (gdf["CRIME"].rename("CRIME"), gdf["INC"].rename("INC"))},
+        labels={"crime": "CRIME"}, lang="en", units=gdf,
+        only=lambda name: asked.append(name) or name != "significance_gi_crime",
+    ))  # fmt: skip
+    assert asked == ["hotspots_crime", "significance_gi_crime", "bivariate_c_i"]
+    assert set(figs) == {"hotspots_crime", "bivariate_c_i"} and built == []
