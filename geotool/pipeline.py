@@ -803,7 +803,7 @@ def _figures(run: Run) -> None:
     """Static figures for print, in every format the study asks for, on both cores.
 
     The first figure is drawn before the second process forks, which then starts with
-    the layers projected and rasterised and the font subsets made (4 CPU s less a run).
+    the layers projected and rasterised and the font subsets made (benchmarks/README.md).
     """
     study = run.study
     lang = study.language(run.analysis.china)
@@ -820,6 +820,7 @@ def _figures(run: Run) -> None:
 
 
 def _merged(parts: Iterator[dict[str, bytes]]) -> dict[str, bytes]:
+    """One figure's files after another, in one mapping."""
     return {k: v for part in parts for k, v in part.items()}
 
 
