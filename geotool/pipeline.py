@@ -76,10 +76,9 @@ class Run:
 
     def figure(self, name: str, fig: Any) -> None:
         """Write a figure as PNG (shown on the index page) and in the study's formats."""
-        from geotool.maps.figure import figure_bytes
-
-        for ext in dict.fromkeys(("png", *self.study.figures)):
-            self.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=self.study.dpi))
+        formats = tuple(dict.fromkeys(("png", *self.study.figures)))
+        for ext, data in figure_files(fig, formats, dpi=self.study.dpi).items():
+            self.write(f"figures/{name}.{ext}", data)
 
 
 @dataclass(frozen=True)
@@ -856,7 +855,7 @@ def _figure_files(
         polygons=clusters.polygons(study.cluster_set) if with_clusters else None,
         marked=None if a.cluster_table is None else a.cluster_table.set_index("adcode")["rank"],
         marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
-        lang=lang, title=a.title if own else None, source=source,
+        lang=lang, title=source, source=source,
         units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
         classes=study.classes_spec(), when=when, only=mine,
     ), print_figures.local_figures(

@@ -185,14 +185,6 @@ def _residual_lisa(run: Any, fit: regress.Fit) -> pd.DataFrame:
                                 sided=study.sided, **run.perm)  # fmt: skip
 
 
-def _draw(run: Any, name: str, fig: Any) -> None:
-    """A figure of the run, as PNG (shown on the index page) and the study's formats."""
-    from geotool.maps.figure import figure_bytes
-
-    for ext in dict.fromkeys(("png", *run.study.figures)):
-        run.write(f"figures/{name}.{ext}", figure_bytes(fig, ext, dpi=run.study.dpi))
-
-
 def _maps(run: Any, fits: list[regress.Fit], lisas: dict[str, pd.DataFrame]) -> None:
     """Figures of the models as the web maps show them.
 
@@ -215,18 +207,18 @@ def _maps(run: Any, fits: list[regress.Fit], lisas: dict[str, pd.DataFrame]) -> 
     w = section_words("regression", lang)
     for f in fits:
         name = _slug(f.label)
-        _draw(run, f"regression_residuals_{name}", _residual_figure(layer, f, w, lang))
+        run.figure(f"regression_residuals_{name}", _residual_figure(layer, f, w, lang))
         if f.label in lisas:
             fig = static.lisa_figure(lisas[f.label], label=w["residual"].format(model=f.label),
                                      permutations=run.perm.get("permutations"), lang=lang,
                                      units=layer, source="")  # fmt: skip
-            _draw(run, f"regression_residual_lisa_{name}", fig)
+            run.figure(f"regression_residual_lisa_{name}", fig)
     fig = static.value_figure(last.fitted["fitted"], label=w["field_fitted"].format(
         model=last.label), lang=lang, units=layer, source="")  # fmt: skip
-    _draw(run, "regression_fitted", fig)
+    run.figure("regression_fitted", fig)
     if last.local is not None:
         for j, term in enumerate(_terms(last.local)):
-            _draw(run, f"regression_local_{_slug(term)}", _local_figure(layer, last, j, term, w,
+            run.figure(f"regression_local_{_slug(term)}", _local_figure(layer, last, j, term, w,
                                                                          lang=lang))  # fmt: skip
     return None
 
@@ -242,12 +234,12 @@ def _plane_maps(run: Any, fits: list[regress.Fit]) -> None:
     labels = {"residual": "残差" if zh else "residual", "fitted": "拟合值" if zh else "fitted"}
     fig = charts.dimension_maps(units, last.fitted, ["residual", "fitted"], labels, lang,
                                 cmap="RdBu_r")  # fmt: skip
-    _draw(run, "regression_residuals", fig)
+    run.figure("regression_residuals", fig)
     if last.local is not None:
         cols = [c for c in last.local.columns if c.startswith("est_")]
         names = {c: c.removeprefix("est_") for c in cols}
         fig = charts.dimension_maps(units, last.local, cols, names, lang, cmap="RdBu_r")
-        _draw(run, "regression_local_coefficients", fig)
+        run.figure("regression_local_coefficients", fig)
 
 
 def _class_figure(layer: Any, colours: dict[str, str], legend: dict[str, str], lang: str,
@@ -646,7 +638,7 @@ def _panel_maps(run: Any, fit: regress.Fit, id_col: str, year_col: str) -> None:
     labels = {"mean": mean, "latest": f"{latest} 残差" if zh else f"residual {latest}"}
     fig = charts.dimension_maps(_geo(run, values.index), values, ["mean", "latest"], labels,
                                 "zh" if zh else "en", cmap="RdBu_r")  # fmt: skip
-    _draw(run, "regression_residuals", fig)
+    run.figure("regression_residuals", fig)
 
 
 def _panel_stage(run: Any) -> None:

@@ -1,8 +1,23 @@
 """A study: one typed, validated, immutable description of what to analyse.
 
-Every entry point (CLI flags, Python keywords, a TOML study file with the fields flat or in
-tables such as ``[data]`` and ``[values]``) builds a :class:`Study` and hands it to
-:func:`geotool.pipeline.run`; an unknown key is refused by name.
+Every entry point builds a :class:`Study` (the CLI from its flags, Python from keywords,
+``geotool run study.toml`` from a file) and hands it to :func:`geotool.pipeline.run`. The
+2020 report is one too (``recipe="report2020"``, :mod:`geotool.report.study`).
+
+A study file is TOML whose keys are the fields below, flat or in tables named for the
+reader (``[data]``, ``[values]``, ``[methods]``, ``[labels]``, ``[output]``)::
+
+    title = "Industrial output of Jiangsu's prefectures"
+    [data]
+    data = "jiangsu_gdp_gbk.csv"     # relative to the study file
+    year_col = "年份"
+    [values]
+    value_cols = ["GDP"]
+    per = "人口"
+    [labels]
+    labels = { GDP = "GDP (100 million yuan)" }
+
+An unknown key is refused by name, so a typo never runs a different study.
 """
 
 from __future__ import annotations
