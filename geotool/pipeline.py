@@ -150,12 +150,24 @@ def _scatter_pngs(
     return out
 
 
+#: The last units drawn and their map geometry (the values and the local pages draw the same).
+_MAP_GEOMETRY: list[tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = []
+
+
 def _map_geometry(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The units as web maps draw them: EPSG:4326, simplified where a screen cannot tell.
 
     A valid coverage is simplified once per shared border (no gaps between neighbours), to
-    1/2000 of the extent's larger side (about 2 km for China).
+    1/2000 of the extent's larger side (about 2 km for China). Kept for the last ``units``
+    object (0.8 s on 367 prefectures).
     """
+    if not _MAP_GEOMETRY or _MAP_GEOMETRY[0][0] is not units:
+        _MAP_GEOMETRY[:] = [(units, _simplified(units))]
+    return _MAP_GEOMETRY[0][1]
+
+
+def _simplified(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The body of :func:`_map_geometry`."""
     import numpy as np
     import shapely
 

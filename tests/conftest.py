@@ -89,11 +89,18 @@ _COLUMBUS_MODEL = [COLUMBUS, "--value-col", "CRIME", "--model", MODEL]
 #: p-value resolution. Not ``--quiet``: a run's console is checked too.
 SHARED_RUNS: dict[str, list[str]] = {
     "report_zh": ["--permutations", "99"],
-    "report_en": ["--lang", "en", "--permutations", "99"],
+    # figures and classes for test_value_maps (its legends against mapclassify's)
+    "report_en": ["--lang", "en", "--permutations", "99", "--figures", "png", "--dpi", "40",
+                  "--classes", "quantiles:4"],
     "columbus_en": [COLUMBUS, "--value-col", "CRIME", "--permutations", "99"],
     "columbus_model_en": [*_COLUMBUS_MODEL, "--permutations", "99"],
     "columbus_model_zh": [*_COLUMBUS_MODEL, "--lang", "zh", "--permutations", "99"],
 }
+
+
+#: The shared runs' environment: renderers forked as by default, and the pages' test hooks
+#: (``data-geotool-*`` state for the browser tests; settings.page_test_hooks).
+SHARED_ENV = {"PYTHONPATH": str(ROOT), "GEOTOOL_BACKGROUND": "1", "GEOTOOL_TEST_HOOKS": "1"}
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,7 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Shar
     """
     root = _shared_root(tmp_path_factory) / "shared-runs"
     root.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GEOTOOL_BACKGROUND": "1"}
+    env = {**os.environ, **SHARED_ENV}
 
     def get(name: str) -> SharedRun:
         where = root / name

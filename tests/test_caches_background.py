@@ -211,12 +211,12 @@ def test_a_run_is_the_same_with_and_without_the_second_process(tmp_path, shared_
     """Every file byte for byte (the summary but for its timings), forked or not; map
     pages too (folium's random element ids are numbered). Forked: conftest's report run
     (``GEOTOOL_BACKGROUND=1``), the same arguments here without."""
-    from .conftest import SHARED_RUNS
+    from .conftest import SHARED_ENV, SHARED_RUNS
 
     forked = shared_run("report_zh")
     assert forked.returncode == 0, forked.stderr[-2000:]
     outs = {"1": forked.out, "0": tmp_path / "bg0"}
-    env = {**os.environ, "GEOTOOL_BACKGROUND": "0"}
+    env = {**os.environ, **SHARED_ENV, "GEOTOOL_BACKGROUND": "0"}
     subprocess.run(
         [sys.executable, "-m", "geotool.cli", "run", *SHARED_RUNS["report_zh"], "--out",
          str(outs["0"])],

@@ -399,12 +399,12 @@ def test_rankings_data_drive_the_map(info):
 
 
 @needs_browser
-def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, hooks):
+def test_every_page_of_a_plain_run_draws_with_the_network_cut(tmp_path, shared_run):
     """A plain run (no option): every page self-contained, drawn, no script error."""
-    from geotool.report import study as report
-
-    out = tmp_path / "out"
-    summary = report.run(report.study(out=out, seed=1, permutations=99))
+    run = shared_run("report_zh")  # with the pages' test hooks (conftest.SHARED_ENV)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.out
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     keys = ("industrial_counties", "innovation_counties", "industrial_districts")
     linked = {f"lisa_linked_{k}.html" for k in keys}
     values = {f"values_{k}.html" for k in keys}  # issue 24: a value map per variable

@@ -202,7 +202,9 @@ def test_impacts_equal_spreg_and_have_inference(columbus, queen):
     _, _, ati = sdm.sp_multipliers["full"]
     b = sdm.betas.ravel()
     total = durbin.impacts[durbin.impacts["effect"] == "total"]["estimate"]
-    np.testing.assert_allclose(total, ati * (b[1:3] + b[3:5]), rtol=1e-9)
+    # the Durbin model's rho is spreg's own ML optimum, found anew by each side: 3e-8 apart
+    # with spreg 1.9.1 and scipy 1.17 (the estimates' own tolerance in the test above: 1e-6)
+    np.testing.assert_allclose(total, ati * (b[1:3] + b[3:5]), rtol=1e-6)
 
 
 def test_regimes_and_their_chow_tests_equal_spreg(columbus, queen):

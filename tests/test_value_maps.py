@@ -5,6 +5,7 @@ of the values; numbers are checked against direct computations written here.
 """
 
 import html
+import json
 import math
 import re
 import subprocess
@@ -296,12 +297,13 @@ def _check_value_pages(out, variables, mapclassify, spec, *, lang_zh=False):
         assert (out / "figures" / f"values_{key}.png").stat().st_size > 10_000
 
 
-def test_the_bundled_report_draws_a_value_map_per_variable(tmp_path, mapclassify):
+def test_the_bundled_report_draws_a_value_map_per_variable(shared_run, mapclassify):
     from geotool.report import study as report
 
-    out = tmp_path / "r"
-    summary = report.run(report.study(out=out, seed=1, permutations=99, figures=("png",),
-                                      dpi=40, value_classes="quantiles:4", lang="en"))  # fmt: skip
+    run = shared_run("report_en")  # --figures png --dpi 40 --classes quantiles:4 --lang en
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.out
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     analysis = report.analysis(report.study(out=None))
     variables = {v.key: v.data for v in analysis.variables}
     assert {f"values_{k}.html" for k in variables} <= set(summary["maps"]["files"])

@@ -492,14 +492,34 @@ _CONTEXT_STYLE = {"color": "#9a9a9a", "weight": 3, "opacity": 0.6, "fill": False
                   "interactive": False}  # fmt: skip
 
 
+#: Context outlines by content (the last four layers): a run draws its units on ten or more
+#: pages, and the union takes 0.5 s on 367 prefectures.
+_CONTEXTS: dict[bytes, gpd.GeoDataFrame | None] = {}
+
+
 def _context(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame | None:
     """The union of the units (their outer outline), simplified to the page's precision.
 
     ``None`` for units that are not polygons (points, lines: no area to outline).
     """
+    import hashlib
+
     series = geo_series(geo, settings.default_crs)
     geoms = series[series.geom_type.isin(["Polygon", "MultiPolygon"])].to_numpy()
     geoms = geoms[~shapely.is_empty(geoms)]
+    digest = hashlib.blake2b(settings.default_crs.encode(), digest_size=16)
+    for part in shapely.to_wkb(geoms):
+        digest.update(part)
+    key = digest.digest()
+    if key not in _CONTEXTS:
+        if len(_CONTEXTS) >= 4:
+            _CONTEXTS.pop(next(iter(_CONTEXTS)))
+        _CONTEXTS[key] = _outline(geoms)
+    return _CONTEXTS[key]
+
+
+def _outline(geoms: np.ndarray) -> gpd.GeoDataFrame | None:
+    """The body of :func:`_context`: the outer outline of polygons, or ``None``."""
     if not len(geoms):
         return None
     span = float(np.ptp(shapely.total_bounds(geoms).reshape(2, 2), axis=0).max()) or 1.0
