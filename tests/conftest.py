@@ -38,6 +38,27 @@ def pytest_configure(config: pytest.Config) -> None:
     from geotool import settings  # after the environment: it reads the cache folder
 
     settings.background = False
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", 0):
+        _cache_esda_kernels()
+
+
+def _cache_esda_kernels() -> None:
+    """esda's numba kernels (the oracles of many tests) cached on disk, as geotool's are.
+
+    esda compiles them in every process that uses them (``Geary_Local``'s conditional
+    randomisation: 18-22 s a process); cached, 5.7 s (the kernels that take a statistic as
+    an argument are compiled again: numba does not cache those).
+    """
+    import esda  # noqa: F401 (loads the modules that define the kernels)
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] != "esda":
+            continue
+        for obj in vars(module).values():
+            if isinstance(obj, CPUDispatcher) and isinstance(obj._cache, NullCache):
+                obj.enable_caching()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -82,6 +103,7 @@ def source():
 
 
 COLUMBUS = libpysal.examples.get_path("columbus.shp")
+PREFECTURE_GBK = ROOT / "examples" / "prefecture_top100_gbk.csv"
 MODEL = "CRIME ~ INC + HOVAL"
 _COLUMBUS_MODEL = [COLUMBUS, "--value-col", "CRIME", "--model", MODEL]
 #: The ``geotool run`` runs several test files assert on (issue 27: each ran in two to four
@@ -89,14 +111,25 @@ _COLUMBUS_MODEL = [COLUMBUS, "--value-col", "CRIME", "--model", MODEL]
 #: p-value resolution. Not ``--quiet``: a run's console is checked too.
 SHARED_RUNS: dict[str, list[str]] = {
     "report_zh": ["--permutations", "99"],
-    # figures and classes for test_value_maps (its legends against mapclassify's)
+    # figures and classes for test_value_maps (its legends against mapclassify's); marked
     "report_en": ["--lang", "en", "--permutations", "99", "--figures", "png", "--dpi", "40",
                   "--classes", "quantiles:4"],
     "columbus_en": [COLUMBUS, "--value-col", "CRIME", "--permutations", "99"],
     "columbus_model_en": [*_COLUMBUS_MODEL, "--permutations", "99"],
     "columbus_model_zh": [*_COLUMBUS_MODEL, "--lang", "zh", "--permutations", "99"],
+    # the GBK prefecture table as its README shows it, with png figures and the user's breaks
+    "prefecture_gbk": [str(PREFECTURE_GBK), "--province-col", "省份", "--prefecture-col", "城市",
+                       "--all-numeric", "--permutations", "99", "--figures", "png", "--dpi",
+                       "40", "--classes", "breaks:0,1,3"],
 }
 
+
+#: Shared runs made by tools/screenshots.py's ``run_study`` (``--quiet``, the figures drawn
+#: in the one process, their cartographic marks in ``figure_marks.json``): test_screenshots
+#: checks the rules on the report's.
+SHARED_MARKED = frozenset({"report_en"})
+_MARKED_RUN = ("import sys; from pathlib import Path; import screenshots; "
+               "screenshots.run_study(sys.argv[2:], Path(sys.argv[1]))")  # fmt: skip
 
 #: The shared runs' environment: renderers forked as by default, and the pages' test hooks
 #: (``data-geotool-*`` state for the browser tests; settings.page_test_hooks).
@@ -110,6 +143,7 @@ class SharedRun:
     out: Path
     returncode: int
     stderr: str
+    stdout: str
 
 
 def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -124,11 +158,11 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Shar
 
     A separate interpreter (``geotool`` as a user starts it, renderers forked as by default)
     in its own folder, under a lock per run: the first worker to ask runs it, the others
-    wait for it and read its folder, exit status and console.
+    wait for it and read its folder, exit status and console (stderr, stdout).
     """
     root = _shared_root(tmp_path_factory) / "shared-runs"
     root.mkdir(exist_ok=True)
-    env = {**os.environ, **SHARED_ENV}
+    env = {**os.environ, **SHARED_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TOOLS)])}
 
     def get(name: str) -> SharedRun:
         where = root / name
@@ -136,15 +170,19 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Shar
         with FileLock(str(root / f"{name}.lock")):
             if not done.exists():
                 where.mkdir()
+                out = str(where / "out")
+                argv = (["-c", _MARKED_RUN, out, *SHARED_RUNS[name]] if name in SHARED_MARKED
+                        else ["-c", "from geotool.cli import entry; entry()", "run",
+                              *SHARED_RUNS[name], "--out", out])  # fmt: skip
                 proc = subprocess.run(
-                    [sys.executable, "-c", "from geotool.cli import entry; entry()", "run",
-                     *SHARED_RUNS[name], "--out", str(where / "out")],
+                    [sys.executable, *argv],
                     capture_output=True, text=True, timeout=1500, cwd=where, env=env,
                     check=False,
                 )  # fmt: skip
-                done.write_text(json.dumps([proc.returncode, proc.stderr]), encoding="utf-8")
-        returncode, stderr = json.loads(done.read_text(encoding="utf-8"))
-        return SharedRun(where / "out", returncode, stderr)
+                said = [proc.returncode, proc.stderr, proc.stdout]
+                done.write_text(json.dumps(said), encoding="utf-8")
+        returncode, stderr, stdout = json.loads(done.read_text(encoding="utf-8"))
+        return SharedRun(where / "out", returncode, stderr, stdout)
 
     return get
 

@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -234,14 +233,11 @@ def test_a_panel_run_says_each_console_line_once(tmp_path):
     assert sum("queen weights: 367 units" in x for x in lines) == 1
 
 
-def test_a_users_table_run_says_each_finding_once_across_log_and_recap(tmp_path):
+def test_a_users_table_run_says_each_finding_once_across_log_and_recap(shared_run):
     """The match's reason and a skipped stage's reason: once in all the run prints."""
-    table = Path(__file__).parents[1] / "examples" / "prefecture_top100_gbk.csv"
-    proc = run_main("run", "--data", str(table), "--province-col", "省份", "--prefecture-col",
-                    "城市", "--all-numeric", "--permutations", "99",
-                    "--out", str(tmp_path / "o"))  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    said = proc.stderr + proc.stdout
+    run = shared_run("prefecture_gbk")  # 省份 and 城市 named, --all-numeric
+    assert run.returncode == 0, run.stderr
+    said = run.stderr + run.stdout
     assert said.count("distinct names are prefecture-level units") == 1, said
     assert said.count("367 rows of 367 matched at level prefecture") == 1, said
     for column in ("工业百强县", "工业百强区", "创新百强县"):  # counts: Theil needs positive values

@@ -171,6 +171,7 @@ def test_a_service_that_is_no_dask_scheduler_is_refused_in_bounded_time(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow(reason="waits the 10 s default; the 2 s bound is covered by default above")
 def test_the_default_timeout_bounds_a_silent_service(provinces, tmp_path, capsys):
     with _server(_hold) as address:
         code, lines, took = _batch(capsys, provinces, tmp_path / "out", "--scheduler", address)

@@ -118,17 +118,17 @@ def test_the_summary_index_page_and_console_carry_the_findings(us_run):
         assert f"figures/{name}_income.png" in page  # a thumbnail on the index
 
 
-def test_a_cross_section_on_china_prefectures_decomposes_by_the_reports_regions(tmp_path):
-    """One year of prefectures: Theil between 东部/中部/西部/东北 by default, as TheilD."""
-    out = tmp_path / "out"
-    data = EXAMPLES / "prefecture_top100_gbk.csv"
-    raw = pd.read_csv(data, encoding="gbk")
-    assert _cli("run", "--data", str(data), "--value-col", "工业百强县", "--permutations", "99",
-                "--out", str(out)) == 0  # fmt: skip
+def test_a_cross_section_on_china_prefectures_of_counts_says_theil_does_not_apply(shared_run):
+    """One year of prefectures whose values are counts with zeros: no Theil, and why."""
+    run = shared_run("prefecture_gbk")  # --all-numeric: the three counts of the report
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.out
+    raw = pd.read_csv(EXAMPLES / "prefecture_top100_gbk.csv", encoding="gbk")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     skipped = summary["divergence"]["variables"]
     # 0 counts are not a positive level: the stage says so instead of computing nonsense
-    assert "zero or negative" in next(iter(skipped.values()))["skipped"]
+    assert len(skipped) == 3
+    assert all("zero or negative" in v["skipped"] for v in skipped.values()), skipped
     assert not (out / "tables" / "inequality.csv").exists()
     assert raw["工业百强县"].eq(0).any()
 
@@ -158,29 +158,45 @@ def prefecture_areas(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("groups", ["region", "cluster"])
-def test_a_cross_section_decomposes_by_region_or_city_cluster_as_theild(
-    prefecture_areas, groups, tmp_path
-):
-    from geotool import clusters
+def _theil_d(path: Path, labels_of) -> TheilD:
+    """TheilD of the table at ``path`` between the groups ``labels_of(ids)`` gives."""
+    table = pd.read_csv(path, dtype={"代码": str}).set_index("代码")["面积"]
+    return TheilD(table.to_numpy(), labels_of(table.index).to_numpy())
 
+
+def test_a_cross_section_decomposes_by_region_as_theild(prefecture_areas, tmp_path):
     out = tmp_path / "o"
-    args = ["--code-col", "代码", "--value-col", "面积", "--groups", groups]
+    args = ["--code-col", "代码", "--value-col", "面积", "--groups", "region"]
     assert _cli("run", "--data", str(prefecture_areas), *args, "--permutations", "99",
                 "--out", str(out)) == 0  # fmt: skip
-    table = pd.read_csv(prefecture_areas, dtype={"代码": str}).set_index("代码")["面积"]
-    ids = table.index
-    if groups == "region":
-        labels = divergence.china_regions(ids)
-    else:
-        primary = clusters.membership("report2020", level="prefecture")["primary_zh"]
-        labels = primary.replace("", np.nan).reindex(ids).fillna("城市群外")
-    td = TheilD(table.to_numpy(), labels.to_numpy())
+    td = _theil_d(prefecture_areas, divergence.china_regions)
     row = _table(out, "inequality").iloc[0]
     assert "year" not in _table(out, "inequality")  # no year column, no year
     assert row["theil"] == pytest.approx(float(td.T), abs=1e-9)
     assert row["theil_between"] == pytest.approx(float(td.bg[0]), abs=1e-9)
     assert (out / "figures" / "theil_groups_mianji.png").exists()  # keys are ASCII (pinyin)
+
+
+def test_city_cluster_groups_are_each_units_primary_cluster_as_theild(prefecture_areas):
+    """``groups="cluster"``: the report's primary cluster, 城市群外 outside (the stage's
+    wiring of groups is the region test's above, through the CLI)."""
+    from geotool import clusters, pipeline
+    from geotool.study import Study
+
+    a = pipeline.prepare(Study(data=prefecture_areas, code_col="代码", value_cols=("面积",),
+                               groups="cluster", out=None))  # fmt: skip
+    primary = clusters.membership("report2020", level="prefecture")["primary_zh"]
+
+    def labels_of(ids):
+        return primary.replace("", np.nan).reindex(ids).fillna("城市群外")
+
+    td = _theil_d(prefecture_areas, labels_of)
+    values = a.rows[a.variables[0].variable]
+    pd.testing.assert_series_equal(a.groups.reindex(values.index), labels_of(values.index),
+                                   check_names=False)  # fmt: skip
+    row = divergence.inequality(values.rename(0), a.groups).iloc[0]
+    assert row["theil"] == pytest.approx(float(td.T), abs=1e-9)
+    assert row["theil_between"] == pytest.approx(float(td.bg[0]), abs=1e-9)
 
 
 def test_groups_that_do_not_fit_the_units_are_refused_by_flag(us, tmp_path, capsys):

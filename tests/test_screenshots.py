@@ -21,8 +21,11 @@ def columbus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshots.run_study(FAST, tmp_path_factory.mktemp("report") / "run")
+def report_run(shared_run) -> Path:
+    """conftest's English report run, made by ``screenshots.run_study`` (png figures, marks)."""
+    run = shared_run("report_en")
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.out
 
 
 def _marks(run: Path) -> dict[str, dict]:

@@ -116,7 +116,7 @@ def test_the_prefecture_example_resolves_every_row():
     assert codes["延边州"] == "222400" and codes["恩施州"] == "422800"
 
 
-def test_the_prefecture_example_through_the_cli_with_its_columns_named(tmp_path):
+def test_the_prefecture_example_through_the_cli_with_its_columns_named(tmp_path, shared_run):
     """Issue 23's bug: naming 省份 and 城市 (the table has no other name column) was refused.
 
     The finest column named holds the names: every row matches its prefecture, in its
@@ -135,10 +135,9 @@ def test_the_prefecture_example_through_the_cli_with_its_columns_named(tmp_path)
     short = [match.core(n) + "州" == t for n, t in zip(gaz["name"], report["城市"], strict=True)]
     assert (full | np.array(short)).all() and full.sum() > 300
     assert report["adcode"].is_unique
-    out = tmp_path / "run"
-    proc = run_main("run", "--data", data, *flags, "--value-col", "工业百强县",
-                    "--permutations", "99", "--out", str(out), "--quiet")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    run = shared_run("prefecture_gbk")  # the same file and flags, --all-numeric
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.out
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["level"] == "prefecture" and summary["input"]["units"] == 367
     assert summary["match"] == {"matched": 367}

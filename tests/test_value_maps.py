@@ -315,14 +315,12 @@ def test_the_bundled_report_draws_a_value_map_per_variable(shared_run, mapclassi
     assert tips["320281"] == f"{score['320281']:,.0f}" == "100"
 
 
-def test_a_gbk_prefecture_table_draws_its_value_maps(tmp_path, mapclassify):
+def test_a_gbk_prefecture_table_draws_its_value_maps(shared_run, mapclassify):
     from geotool import pipeline
 
-    out = tmp_path / "p"
-    study = Study(data=EXAMPLES / "prefecture_top100_gbk.csv", all_numeric=True, out=out,
-                  permutations=99, figures=("png",), dpi=40,
-                  value_classes="breaks:0,1,3")  # fmt: skip
-    pipeline.run(study)
+    run = shared_run("prefecture_gbk")  # --all-numeric --classes breaks:0,1,3 --figures png
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.out
     analysis = pipeline.prepare(Study(data=EXAMPLES / "prefecture_top100_gbk.csv",
                                       all_numeric=True, out=None))  # fmt: skip
     variables = {v.key: v.data.reindex(analysis.units.index) for v in analysis.variables}
