@@ -28,13 +28,15 @@ _CACHE = tempfile.mkdtemp(prefix="geotool-test-cache-")
 def pytest_configure(config: pytest.Config) -> None:
     """Derived layers go to a cache of the session's own (inherited by CLI subprocesses).
 
-    Runs inside the test processes render in that process (``settings.background`` off):
-    each xdist worker already holds a core, and a forked renderer per run re-imports the
-    renderers: tests/test_study.py took 45 CPU-s with it, 27-36 without (issue 27). Results are
-    the same byte for byte (test_a_run_is_the_same_with_and_without_the_second_process);
-    tests of the forked path set it on themselves, and CLI subprocesses keep the default.
+    Runs render in their own process (``settings.background`` off, and
+    ``GEOTOOL_BACKGROUND=0`` for CLI subprocesses): each xdist worker already holds a core,
+    and a forked renderer per run re-imports the renderers: tests/test_study.py took 45 CPU-s
+    with it, 27-36 without; a Columbus run 7.6 CPU-s forked, 5.4 not (issue 27). Results are
+    the same byte for byte (test_a_run_is_the_same_with_and_without_the_second_process); tests
+    of the forked path set it on themselves, as does the shared ``report_zh`` run.
     """
     os.environ["GEOTOOL_CACHE_DIR"] = _CACHE
+    os.environ.setdefault("GEOTOOL_BACKGROUND", "0")
     from geotool import settings  # after the environment: it reads the cache folder
 
     settings.background = False
@@ -131,9 +133,11 @@ SHARED_MARKED = frozenset({"report_en"})
 _MARKED_RUN = ("import sys; from pathlib import Path; import screenshots; "
                "screenshots.run_study(sys.argv[2:], Path(sys.argv[1]))")  # fmt: skip
 
-#: The shared runs' environment: renderers forked as by default, and the pages' test hooks
-#: (``data-geotool-*`` state for the browser tests; settings.page_test_hooks).
-SHARED_ENV = {"PYTHONPATH": str(ROOT), "GEOTOOL_BACKGROUND": "1", "GEOTOOL_TEST_HOOKS": "1"}
+#: The shared runs' environment: the pages' test hooks (``data-geotool-*`` state for the
+#: browser tests; settings.page_test_hooks).
+SHARED_ENV = {"PYTHONPATH": str(ROOT), "GEOTOOL_TEST_HOOKS": "1"}
+#: Shared runs whose renderers fork as a user's do (the others draw in their one process).
+SHARED_FORKED = frozenset({"report_zh"})
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,8 @@ def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SharedRun]:
     """``shared_run(name)``: the :data:`SHARED_RUNS` run, made once for all workers.
 
-    A separate interpreter (``geotool`` as a user starts it, renderers forked as by default)
-    in its own folder, under a lock per run: the first worker to ask runs it, the others
+    A separate interpreter (``geotool`` as a user starts it; renderers forked for
+    :data:`SHARED_FORKED`) in its own folder, under a lock per run: the first worker to ask runs it, the others
     wait for it and read its folder, exit status and console (stderr, stdout).
     """
     root = _shared_root(tmp_path_factory) / "shared-runs"
@@ -174,9 +178,11 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Shar
                 argv = (["-c", _MARKED_RUN, out, *SHARED_RUNS[name]] if name in SHARED_MARKED
                         else ["-c", "from geotool.cli import entry; entry()", "run",
                               *SHARED_RUNS[name], "--out", out])  # fmt: skip
+                forked = {"GEOTOOL_BACKGROUND": "1" if name in SHARED_FORKED else "0"}
                 proc = subprocess.run(
                     [sys.executable, *argv],
-                    capture_output=True, text=True, timeout=1500, cwd=where, env=env,
+                    capture_output=True, text=True, timeout=1500, cwd=where,
+                    env={**env, **forked},
                     check=False,
                 )  # fmt: skip
                 said = [proc.returncode, proc.stderr, proc.stdout]

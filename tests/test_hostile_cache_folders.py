@@ -454,7 +454,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked renderers: Linux")
 def test_renderer_children_die_with_a_killed_run(tmp_path):
     run = _geotool("--quiet", "run", "--out", str(tmp_path / "out"), "--permutations", "99",
-                   cwd=tmp_path)  # fmt: skip
+                   cwd=tmp_path, env={"GEOTOOL_BACKGROUND": "1"})  # fmt: skip
     deadline = time.monotonic() + 120
     kids: list[int] = []
     while not kids and run.poll() is None and time.monotonic() < deadline:

@@ -542,7 +542,8 @@ def test_real_run_killed_and_raced(tmp_path):
         return [sys.executable, "-m", "geotool.cli", "-q", "run", "--out", str(out),
                 "--permutations", "99", "--seed", str(seed)]  # fmt: skip
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GEOTOOL_TEST_PUBLISH_DELAY": "0.3"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GEOTOOL_TEST_PUBLISH_DELAY": "0.3",
+           "GEOTOOL_BACKGROUND": "1"}  # killed with its renderers at work
     subprocess.run(cmd(1), env=env, capture_output=True, check=True, timeout=300)
     assert _one_run(out) == 1
     rng = random.Random(99)
