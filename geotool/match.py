@@ -979,11 +979,50 @@ def _resolve_at(
         result = _county_by_name(name, pref, provs, prefs, notes)
     else:
         result = _area_by_name_row(level, name, provs, notes)
+    if result[1] == "unmatched" and name and not code and level != "province":
+        result = _prefixed(level, name, pref, provs, prefs) or result
     if result[1] == "unmatched" and name and not code:
         elsewhere = _elsewhere_note(level, name)
         if elsewhere:
             return (*result[:4], "; ".join(n for n in (result[4], elsewhere) if n))
     return result
+
+
+#: The longest province or prefecture name (克孜勒苏柯尔克孜自治州: 11), with room.
+_LONGEST_AREA = 16
+
+
+def _leading(name: str, find: Callable[[str], frozenset[str]]) -> tuple[str, frozenset[str]]:
+    """The rest of ``name`` after its longest head that ``find`` knows (both 2+ characters)."""
+    for cut in range(min(len(name) - 2, _LONGEST_AREA), 1, -1):
+        codes = find(name[:cut])
+        if codes:
+            return name[cut:], codes
+    return name, frozenset()
+
+
+def _prefixed(
+    level: str, name: str, pref: str, provs: frozenset[str], prefs: frozenset[str]
+) -> Result | None:
+    """A name written after its province and/or prefecture, matched as the rest within them.
+
+    江苏省无锡市江阴市, 无锡市江阴市, 江苏江阴: ``None`` unless the rest matches.
+    """
+    if len(name) > 3 * _LONGEST_AREA:
+        return None
+    rest, in_provs = _leading(name, _province_codes)
+    provs = in_provs or provs
+    if level == "county":
+        rest, in_prefs = _leading(rest, lambda head: _prefecture_codes(head, provs))
+        prefs = in_prefs or prefs
+    if rest == name:
+        return None
+    notes = [f"{short(name)!r} read as {short(name[: len(name) - len(rest)])!r} + {rest!r}"]
+    if level == "county":
+        found = _county_by_name(rest, pref, provs, prefs, notes)
+    else:
+        found = _area_by_name_row(level, rest, provs, notes)
+    return found if found[1] == "matched" else None
 
 
 def require_unique(resolved: pd.DataFrame, year_col: str | None = None) -> None:

@@ -881,8 +881,6 @@ def _ahp_matrix(ahp: Any) -> Any:
 
     The CSV's first row names the items weighed; a first column may name them too.
     """
-    from fractions import Fraction
-
     if not isinstance(ahp, Path):
         return ahp
     if not ahp.is_file() or ahp.stat().st_size > 1 << 16:
@@ -897,13 +895,28 @@ def _ahp_matrix(ahp: Any) -> Any:
     if body and len(header) == len(body) + 1 and all(len(r) == len(header) for r in body):
         body, header = [r[1:] for r in body], header[1:]  # a first column of labels
     try:
-        values = [[float(Fraction(c)) for c in row] for row in body]
+        values = [[_judgement(c) for c in row] for row in body]
     except (ValueError, ZeroDivisionError):
         raise InputError(
             f"ahp={short(ahp.name)}: every judgement must be a number or a fraction such as "
             "1/3 (a header row names the items); fix the cells that are not."
         ) from None
     return pd.DataFrame(values, index=header[: len(values)], columns=header or None)
+
+
+#: An AHP judgement as typed: a positive decimal, or a fraction of two (1/3, 1/2.5).
+_JUDGEMENT = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?(?:/[0-9]{1,9}(?:\.[0-9]{1,9})?)?")
+
+
+def _judgement(cell: str) -> float:
+    """One AHP cell's value: ``ValueError`` unless :data:`_JUDGEMENT`, x/0 ``ZeroDivisionError``.
+
+    Not ``Fraction``: an exact 1e999999999 takes hours.
+    """
+    if not _JUDGEMENT.fullmatch(cell):
+        raise ValueError(cell)
+    num, _, den = cell.partition("/")
+    return float(num) / float(den or 1)
 
 
 def _dynamics(

@@ -161,8 +161,8 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Shar
     """``shared_run(name)``: the :data:`SHARED_RUNS` run, made once for all workers.
 
     A separate interpreter (``geotool`` as a user starts it; renderers forked for
-    :data:`SHARED_FORKED`) in its own folder, under a lock per run: the first worker to ask runs it, the others
-    wait for it and read its folder, exit status and console (stderr, stdout).
+    :data:`SHARED_FORKED`) in its own folder, under a lock per run: the first worker to ask
+    runs it, the others wait for it and read its folder, exit status and console.
     """
     root = _shared_root(tmp_path_factory) / "shared-runs"
     root.mkdir(exist_ok=True)

@@ -359,3 +359,27 @@ def test_the_duplicate_units_message_stays_short_on_large_tables():
     assert message.startswith("6 unit(s) appear more than once (320115: rows 3, 9, 15,")
     assert "57 ... (1,000 in all); 320281: rows 0" in message and "; 1 more)" in message
     assert len(message) < 800
+
+
+@pytest.mark.parametrize("name", ["江苏省江阴市", "江苏省无锡市江阴市", "无锡市江阴市", "江苏江阴",
+                                  " 江苏省 江阴市 ", "江苏省无锡江阴"])
+def test_a_name_written_after_its_province_or_prefecture_matches(name):
+    r = match.resolve(pd.DataFrame({"县": [name]}), level="county").iloc[0]
+    assert (r["adcode"], r["match_status"]) == ("320281", "matched"), r.to_dict()
+    assert "read as" in r["match_note"]  # the reading is said in the report
+
+
+def test_prefixed_names_of_every_kind_of_county_match_their_own_code():
+    """Province + prefecture + county, as official lists write them, across the country."""
+    counties = match.gazetteer("county").sample(60, random_state=7)
+    prefectures = match.gazetteer("prefecture")["name"]
+    names = [prov + prefectures.get(pref, "") + name for prov, pref, name in
+             zip(counties["province"], counties["prefecture_unit"], counties["name"], strict=True)]
+    got = match.resolve(pd.DataFrame({"县": names}), level="county")
+    assert got["adcode"].tolist() == counties.index.tolist()
+
+
+def test_a_prefix_that_leaves_no_unit_does_not_invent_one():
+    """张家巷市 (a typo of 张家港市) begins like 张家口市: still unmatched, not 口 or 界's unit."""
+    r = match.resolve(pd.DataFrame({"县": ["张家巷市", "江苏省不存在县"]}), level="county")
+    assert r["match_status"].tolist() == ["unmatched", "unmatched"]

@@ -286,6 +286,23 @@ def test_an_ahp_matrix_file_weighs_the_dimensions_and_an_inconsistent_one_is_ref
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("cell", ["1e999999999", "1e400", "-3", "nan", "1/0", "0x10"])
+def test_an_ahp_cell_that_is_no_judgement_is_refused_at_once(counties_table, tmp_path, capsys,
+                                                            cell):  # fmt: skip
+    """No exact fraction of a huge exponent (hours of CPU), no overflow as an internal error."""
+    import time
+
+    bad = tmp_path / "ahp.csv"
+    bad.write_text(f",制造,创新能力\n制造,1,{cell}\n创新能力,1/3,1\n", encoding="utf-8")
+    started = time.monotonic()
+    code = _cli("index", str(counties_table), "--indicators", INDICATORS, "--method", "ahp",
+                *DIMENSIONS, "--ahp", str(bad), "--out", str(tmp_path / "o"))  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "every judgement must be a number" in err[0], err
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "o").exists()
+
+
 def test_index_options_that_contradict_each_other_are_refused_by_flag(counties_table, capsys):
     base = ["index", str(counties_table), "--indicators", f"{IND},{INN}"]
     assert _cli(*base, "--direction", f"{DIS}:-") == 2
