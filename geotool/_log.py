@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,19 @@ logger = logging.getLogger("geotool")
 
 #: The lines already said in the current run (:func:`once`); None outside a run.
 _SAID: ContextVar[set[tuple[int, str]] | None] = ContextVar("geotool_said", default=None)
+
+
+#: C0 and C1 control characters but line feed and tab: what a terminal would act on.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    r"""``text`` with terminal controls shown as escapes, not acted on (names come from files).
+
+    >>> printable("CR\x1b]0;title\x07IME\tok")
+    'CR\\x1b]0;title\\x07IME\tok'
+    """
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def log(message: str, level: int = logging.INFO, *, progress: bool = False) -> None:
@@ -49,7 +63,7 @@ def console(*, quiet: bool, verbose: bool, respell: Callable[[str], str]) -> Non
     logger.setLevel(logging.DEBUG if verbose and not quiet else logging.NOTSET)
 
     def spell(record: logging.LogRecord) -> bool:
-        record.msg, record.args = respell(record.getMessage()), None
+        record.msg, record.args = printable(respell(record.getMessage())), None
         return True
 
     for handler in logging.getLogger().handlers:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from geotool._errors import GeotoolError, InputError
-from geotool._log import console
+from geotool._log import console, printable
 from geotool._text import short
 from geotool.study import Study
 
@@ -443,6 +443,24 @@ def _as_flags(
     return (flags[head] if error and colon and head in flags else head) + colon + rest
 
 
+def _check_out_folder(out: Path | str | None) -> None:
+    """Refuse an output folder that is the shell's working folder or holds it.
+
+    A run publishes by renaming its folder aside: the shell that started the command would
+    be left in a deleted folder (Python callers' own working folder moves along instead).
+    """
+    if out is None or not str(out).strip():
+        return
+    target = Path(os.path.abspath(os.path.expanduser(out))).resolve()
+    here = Path.cwd().resolve()
+    if here == target or target in here.parents:
+        raise InputError(
+            f"out={out} is the current folder or holds it: publishing replaces that folder, "
+            "leaving the shell in a deleted one; run from elsewhere or choose a folder of its "
+            "own for out= (e.g. out=results)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``geotool`` console command."""
     args = _parser().parse_args(argv)
@@ -452,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     if alone and getattr(args, "geometry", None) is not None:  # its attributes are the data
         args.data, args.geometry = args.geometry, None
     try:
+        _check_out_folder(getattr(args, "out", None))
         with contextlib.ExitStack() as stack:  # output folders and files, held to the end
             args.hold = stack.enter_context
             return globals()["_cmd_" + args.command.replace("-", "_")](args)
@@ -480,12 +499,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+class _Shown:
+    """A text stream that writes terminal controls as escapes (:func:`printable`)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def entry() -> None:
     """The ``geotool`` console command: :func:`main`, then a prompt exit.
 
+    What it prints shows a name's control characters (read from a user's file) as escapes.
     A run's teardown takes about 0.4 s: like mypy's ``hard_exit``, the command flushes its
     output and leaves with ``os._exit`` (every file is written and closed by then).
     """
+    sys.stdout, sys.stderr = _Shown(sys.stdout), _Shown(sys.stderr)
     code = main()
     logging.shutdown()
     with contextlib.suppress(BrokenPipeError, ValueError):  # a closed pipe (`geotool | head`)

@@ -6,7 +6,9 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from geotool.cli import main
@@ -300,3 +302,34 @@ def test_a_stage_line_keeps_its_name_and_an_error_names_its_flag():
     assert _as_flags(line) == line  # the stage's progress line, not the --tiers flag
     said = _as_flags("model: 'y x' must read 'y ~ x1 + x2'", error=True)
     assert said.startswith("--model: 'y x'")
+
+
+def test_terminal_controls_in_a_users_column_name_are_printed_as_escapes(tmp_path):
+    """A header holding ESC ] 0 ; ... BEL (a window title) or a screen clear is shown, not run."""
+    table = pd.read_csv(Path(__file__).parents[1] / "examples" / "prefecture_top100_gbk.csv",
+                        encoding="gbk")  # fmt: skip
+    column = "工业\x1b]0;PWNED\x07\x1b[2J百强县"
+    table.rename(columns={"工业百强县": column}).to_csv(tmp_path / "t.csv", index=False)
+    proc = run_cli("autocorr", "--data", str(tmp_path / "t.csv"), "--value-col", column,
+                   "--permutations", "0", "--out", str(tmp_path / "o"))  # fmt: skip
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in said and "\x07" not in said
+    assert "工业\\x1b]0;PWNED\\x07\\x1b[2J百强县" in said
+
+
+def test_out_naming_the_current_folder_or_a_parent_is_refused(tmp_path):
+    """Publishing renames the folder aside: a shell (or a notebook) working in it would lose it."""
+    here = tmp_path / "work"
+    here.mkdir()
+    (here / "notes.txt").write_text("mine", encoding="utf-8")
+    for given in (str(here), "../work", str(tmp_path), "."):
+        proc = subprocess.run(
+            [sys.executable, "-m", "geotool.cli", "run", "--out", given, "--permutations", "0"],
+            cwd=here, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, (given, lines)
+        assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in here.iterdir()) == ["notes.txt"]
+    assert (here / "notes.txt").read_text(encoding="utf-8") == "mine"
