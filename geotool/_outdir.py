@@ -162,10 +162,26 @@ def read_manifest(out: Path | str) -> dict[str, Any] | None:
     )
 
 
+#: Where an output without a manifest (before 0.9) has geotool's files: a summary.json
+#: naming anything else (a user's thesis.docx) is not believed.
+_LEGACY = re.compile(r"(?:(?:tables|maps|figures|local)/[^/]+|index\.html|onepage\.html|"
+                     r"summary\.json|regression\.(?:md|tex|html))")  # fmt: skip
+
+
 def _owned(out: Path) -> set[str]:
-    """Relative paths of the files geotool published in ``out`` (manifest, else legacy)."""
+    """Relative paths of the files geotool published in ``out`` and nobody changed since.
+
+    From the manifest: a listed file that differs from its size and SHA-256 there (edited,
+    or a manifest planted to name a user's file) is the user's, and stays. Without one, the
+    files a legacy summary.json lists where geotool writes (:data:`_LEGACY`).
+    """
     if (manifest := read_manifest(out)) is not None:
-        return {f["path"] for f in manifest.get("files", [])}
+        files = manifest.get("files", [])
+        same = {f["path"] for f in files if _unchanged(out, f)}
+        for f in files:
+            if f["path"] not in same and (out / f["path"]).exists():
+                log(f"{out / f['path']} changed since geotool wrote it: kept as yours")
+        return same
     try:
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -176,9 +192,23 @@ def _owned(out: Path) -> set[str]:
     for name in summary.get("files") or []:
         with contextlib.suppress(ValueError, TypeError):
             files.add(str(_clean_relative(name)))
+    files = {f for f in files if _LEGACY.fullmatch(f)}
     if files:
         log(f"{out} has no manifest; the files listed in its summary.json count as geotool's")
     return files
+
+
+def _unchanged(out: Path, entry: dict[str, Any]) -> bool:
+    """Whether ``out``'s file of a manifest ``entry`` is still the one geotool wrote."""
+    try:
+        path = _clean_relative(entry["path"])
+        target = out / path
+        return (
+            not target.is_symlink() and target.is_file()
+            and target.stat().st_size == entry["size"] and _sha256(target) == entry["sha256"]
+        )  # fmt: skip
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def verify(out: Path | str) -> list[str]:

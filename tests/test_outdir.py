@@ -571,3 +571,37 @@ def test_real_run_killed_and_raced(tmp_path):
     assert second.stderr.strip().endswith("choose another --out")
     assert _one_run(out) == 7
     _no_leftovers(out)
+
+
+def test_a_manifest_naming_a_users_file_deletes_nothing_of_hers(tmp_path):
+    """A planted (or stale) manifest lists her files with hashes they do not have: hers."""
+    out = tmp_path / "out"
+    _run(out, ["tables/a.csv"])
+    (out / "thesis.docx").write_text("chapter 1", encoding="utf-8")
+    (out / "sub" / "deeper").mkdir(parents=True)
+    (out / "sub" / "deeper" / "f.txt").write_text("notes", encoding="utf-8")
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    for rel, size in (("thesis.docx", 9), ("sub/deeper/f.txt", 5)):
+        manifest["files"].append({"path": rel, "sha256": "0" * 64, "size": size})
+    (out / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    (out / "tables" / "a.csv").write_text("edited by her", encoding="utf-8")
+    _run(out, ["tables/b.csv"])
+    assert (out / "thesis.docx").read_text(encoding="utf-8") == "chapter 1"
+    assert (out / "sub" / "deeper" / "f.txt").read_text(encoding="utf-8") == "notes"
+    assert (out / "tables" / "a.csv").read_text(encoding="utf-8") == "edited by her"
+    assert {f["path"] for f in read_manifest(out)["files"]} == {"tables/b.csv"}
+
+
+def test_a_legacy_summary_is_believed_only_where_geotool_writes(tmp_path):
+    """No manifest (an output of before 0.9): summary.json's list names geotool's files only
+    in tables/, maps/, figures/ and its own top-level pages."""
+    out = tmp_path / "out"
+    (out / "tables").mkdir(parents=True)
+    (out / "thesis.docx").write_text("chapter 1", encoding="utf-8")
+    (out / "tables" / "old.csv").write_text("geotool's", encoding="utf-8")
+    listed = ["thesis.docx", "tables/old.csv", "summary.json"]
+    (out / "summary.json").write_text(json.dumps({"geotool_version": "0.1", "files": listed}),
+                                      encoding="utf-8")  # fmt: skip
+    _run(out, ["tables/new.csv"])
+    assert (out / "thesis.docx").read_text(encoding="utf-8") == "chapter 1"
+    assert not (out / "tables" / "old.csv").exists()
