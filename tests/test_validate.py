@@ -342,3 +342,17 @@ def test_a_mount_point_is_never_an_output_folder(tmp_path):
         with pytest.raises(InputError, match=r"is a mount point .* give a new folder inside it"):
             v.output_dir(root, name="out")
     assert v.output_dir(tmp_path / "new", name="out") == (tmp_path / "new").resolve()
+
+
+def test_an_output_file_that_is_a_symbolic_link_is_refused_and_its_target_kept(tmp_path):
+    """Another user's link in a shared folder would make the write replace any file of yours."""
+    victim = tmp_path / "victim.html"
+    victim.write_text("yours", encoding="utf-8")
+    link = tmp_path / "map.html"
+    link.symlink_to(victim)
+    with pytest.raises(InputError, match=r"^out=.*map\.html is a symbolic link"):
+        v.output_file(link)
+    with pytest.raises(InputError, match="symbolic link"):
+        v.output_file(str(link), name="out")
+    assert victim.read_text(encoding="utf-8") == "yours"
+    assert v.output_file(tmp_path / "new.html") == (tmp_path / "new.html").resolve()
