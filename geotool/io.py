@@ -15,7 +15,7 @@ import zipfile
 from contextlib import suppress
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ _TEXT_SUFFIXES = (".csv", ".txt", ".tsv", "")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 _DELIMITERS = (",", "\t", ";")
 _SNIFF_ROWS = 50
+#: The most columns read: a table of units by variables (a wide panel of 100 years of 50
+#: variables has 5,000); every numeric column is examined, so a 10^6-column line took hours.
+MAX_COLUMNS = 10_000
 _BYTES_PER_CELL = 16  # a sheet may span one cell per this many bytes of the input limit
 _CELL_COST = 56  # bytes a filled cell costs read (a Python str's header and its pointer)
 _NUMBER_TEXT = 24  # the longest text of a number or date read as text
@@ -172,6 +175,8 @@ def _parse_csv(text: str, where: str, sep: str) -> tuple[pd.DataFrame, np.ndarra
     try:
         for row in reader:
             first = line + 1
+            if not rows and len(row) > MAX_COLUMNS:
+                _too_wide(where, len(row))
             if row and (len(row) > 1 or row[0].strip(" \t")):
                 rows.append([v or None for v in row])
                 starts.append(first)
@@ -185,6 +190,15 @@ def _parse_csv(text: str, where: str, sep: str) -> tuple[pd.DataFrame, np.ndarra
     _check_records(rows, starts, where, sep)
     _check_closed(text, first, where, sep)
     return pd.DataFrame(rows, dtype=object), np.asarray(starts)
+
+
+def _too_wide(where: str, columns: int) -> NoReturn:
+    """Refuse a table of more than :data:`MAX_COLUMNS` columns."""
+    raise InputError(
+        f"{where} has {columns:,} columns, over the {MAX_COLUMNS:,} geotool reads: give a table "
+        "with a row per unit (and year) and a column per variable; keep only the columns "
+        "you need, or transpose it."
+    )
 
 
 def _check_records(rows: list[list[str | None]], starts: list[int], where: str, sep: str) -> None:
@@ -261,6 +275,8 @@ def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
         what = "holds cell text of"
         _limits.check_expansion(expanded, stored, limit, where=where, what=what, fix=fix)
         rows, cols = number, max(cols, filled[-1])
+        if cols > MAX_COLUMNS:
+            _too_wide(where, cols)
         if rows * cols > cap:
             far = f"{get_column_letter(cols)}{rows}"
             raise InputError(

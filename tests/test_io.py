@@ -385,3 +385,18 @@ def test_tables_written_by_csv_writer_round_trip(tmp_path_factory, data):
     assert table.columns.tolist() == [_unix(c) for c in header]
     got = [[v if isinstance(v, str) else "" for v in r] for r in table.astype(object).to_numpy()]
     assert got == [[_unix(c) for c in r] for r in rows]
+
+
+def test_a_table_of_a_million_columns_is_refused_at_once(tmp_path):
+    """Every numeric column is examined: a 10^6-column line ran for hours, in gigabytes."""
+    import time
+
+    from geotool.io import MAX_COLUMNS
+
+    path = tmp_path / "wide.csv"
+    header = ",".join(["name", *(f"c{i}" for i in range(1_000_000))])
+    path.write_text(header + "\n" + ",".join(["江阴市", *["1"] * 1_000_000]) + "\n")
+    started = time.monotonic()
+    with pytest.raises(InputError, match=rf"1,000,001 columns, over the {MAX_COLUMNS:,}"):
+        read_table(path)
+    assert time.monotonic() - started < 20
