@@ -960,7 +960,7 @@ def _user_table(
         table = load(run.study, report)
     else:
         beside = Path(str(run.study.out).rstrip("/") + ".match_report.csv")
-        table = load(run.study, beside, report_on_failure_only=True)
+        table = load(run.study, beside, report_on_failure_only=True, kept_as="match_report.csv")
         label = "line" if table.report.index.name == "line" else "row"
         run.table("match_report.csv", table.report.reset_index(names=label))
     if on_table is not None:

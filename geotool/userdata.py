@@ -182,13 +182,15 @@ def load_user_table(
     id_col: str | None = None, datum: str | None = None, layer: str | None = None,
     per: str | None = None, max_unmatched: float = 0.0, report_on_failure_only: bool = False,
     crs: str | None = None, geometry_encoding: str | None = None,
+    kept_as: str = "tables/match_report.csv",
 ) -> UserTable:  # fmt: skip
     """Read a user's table, resolve its rows, write the match report, check it.
 
     ``path``: a table (CSV in UTF-8/GBK or Excel, as :func:`geotool.io.read_table` reads
     it), a geometry file (attributes the table, features the units, as GeoDa opens one)
     or a DataFrame. Every row goes to ``report_path`` with its status before anything can
-    fail (with ``report_on_failure_only``: only when the table is refused). Values are
+    fail (with ``report_on_failure_only``: only when the table is refused; the caller keeps
+    it as ``kept_as`` in its output folder, which the log line names). Values are
     ``value_col`` (``"A,B"``), else the only numeric column, or every one (``all_numeric``);
     ``per`` a population column. Units are found by the ``*_col`` columns (recognised when
     not given) at ``level``, or joined by ``id_col`` or name to ``geometry`` (polygons, or
@@ -253,6 +255,10 @@ def load_user_table(
     if units is not None:
         units = units.loc[pd.Index(ok["adcode"]).unique()]
     why = f" ({reason})" if level == "own" else ""  # match.resolve said why, a line above
+    unused = len(raw) - len(ok)
+    if unused and report_path is not None:  # a run's folder holds it in tables/
+        where = f"{kept_as} in the output folder" if report_on_failure_only else report_path
+        why += f"; the other {unused:,} row(s) are listed with their status in {where}"
     log(f"{len(ok)} rows of {len(raw)} matched at level {level}{why}")
     return UserTable(ok, raw, report, values, year_col, level, reason, units, geometry_report)
 

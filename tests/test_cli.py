@@ -333,3 +333,19 @@ def test_out_naming_the_current_folder_or_a_parent_is_refused(tmp_path):
         assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in here.iterdir()) == ["notes.txt"]
     assert (here / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_run_says_how_many_rows_it_set_aside_and_where_they_are(tmp_path):
+    """Rows not used are never dropped in silence: the console names their count and file."""
+    table = pd.read_csv(Path(__file__).parents[1] / "examples" / "prefecture_top100_gbk.csv",
+                        encoding="gbk")  # fmt: skip
+    table.loc[:2, "城市"] = ["不存在市", "乱码市", "无此地"]
+    table.to_csv(tmp_path / "t.csv", index=False, encoding="gbk")
+    out = tmp_path / "o"
+    proc = run_main("autocorr", "--data", str(tmp_path / "t.csv"), "--value-col", "工业百强县",
+                    "--max-unmatched", "0.1", "--permutations", "0", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert ("364 rows of 367 matched at level prefecture; the other 3 row(s) are listed with "
+            "their status in match_report.csv in the output folder") in proc.stderr
+    report = pd.read_csv(out / "match_report.csv", encoding="utf-8-sig")
+    assert (report["match_status"] != "matched").sum() == 3
