@@ -978,6 +978,8 @@ def _latest_values(table: Any) -> pd.Series:
     col = table.value_cols[0]
     out = pd.Series(rows[col].to_numpy(float), index=rows["adcode"].to_numpy(), name=col)
     out.attrs["label"] = label  # the panel's year said where it is shown
+    if table.year_col:  # and written in its tables
+        out.attrs["year"] = latest
     return out
 
 
@@ -1031,6 +1033,8 @@ def autocorr_command(
     tables = {"lisa": s["local"], "geary": s["local_geary"]}
     for stem, frame in {**tables, **{f"ljc_{c}": f for c, f in s["joins"].items()}}.items():
         frame.insert(0, "name", names.reindex(frame.index).to_numpy())
+        if "year" in values.attrs:  # a panel's latest year
+            frame.insert(1, "year", values.attrs["year"])
         path = write(f"{stem}_{end}", frame)
         s.setdefault("local_table", path)
     s["local_geary_counts"] = s["local_geary"]["cluster"].value_counts().to_dict()
@@ -1048,7 +1052,8 @@ def autocorr_lines(s: dict[str, Any], study: Study, other: str | None) -> list[s
     high = values.attrs.get("high_means")
     lines = [f"{values.name}: {high}"] if high else []
     lines += [
-        f"{s['label']}: {values.name}, {rep['units']} units, weights {rep['spec']} (neighbours "
+        f"{s['label']}: {values.attrs.get('label', values.name)}, {rep['units']} units, "
+        f"weights {rep['spec']} (neighbours "
         f"mean {rep['mean_neighbours']}, min {rep['min_neighbours']}, max {rep['max_neighbours']}; "
         f"{rep['islands']['count']} without neighbours -> {rep['islands']['rule']}; "
         f"{rep['components']} components)", *tables,

@@ -349,3 +349,19 @@ def test_a_run_says_how_many_rows_it_set_aside_and_where_they_are(tmp_path):
             "their status in match_report.csv in the output folder") in proc.stderr
     report = pd.read_csv(out / "match_report.csv", encoding="utf-8-sig")
     assert (report["match_status"] != "matched").sum() == 3
+
+
+def test_autocorr_on_a_panel_says_the_year_it_analyses_in_console_and_tables(tmp_path):
+    import screenshots  # tools/ (on sys.path in conftest): a 2019-2021 prefecture panel
+
+    panel = screenshots.write_panel(tmp_path / "panel.csv")
+    out = tmp_path / "o"
+    proc = run_main("autocorr", "--data", str(panel), "--value-col", "score",
+                    "--permutations", "0", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "panel: score (2021), " in proc.stdout
+    (table,) = out.glob("lisa_*.csv")
+    lisa = pd.read_csv(table, encoding="utf-8-sig", dtype={"adcode": str})
+    assert (lisa["year"] == 2021).all()
+    latest = pd.read_csv(panel).query("year == 2021")["score"]  # every prefecture once a year
+    assert sorted(lisa["value"]) == pytest.approx(sorted(latest))
