@@ -714,23 +714,31 @@ def _local_pages(run: Run, info: pd.DataFrame, fields: dict[str, str]) -> dict[s
     )  # fmt: skip
 
 
+#: The official cluster sets every run with clusters counts under (and compares).
+_OFFICIAL_SETS = ("report2020", "plans")
+
+
 def _city_clusters(run: Run) -> None:
     """City-cluster counts, membership, radiation and belts of the study's units."""
     a = run.analysis
     table, level = a.cluster_table, a.cluster_level
     assert table is not None
-    log(f"city clusters under report2020 and plans ({level} level) ...")
+    # the study's set first (the index shows it), then the two official ones it is compared to
+    named = (run.study.cluster_set, *_OFFICIAL_SETS)
+    sets = {s: s if s in _OFFICIAL_SETS else "own" for s in named}
+    log(f"city clusters under {', '.join(sets.values())} ({level} level) ...")
     strong = _belt_units(run, table)  # a user's table: its class-1 units, as the report's ranks
     out: dict[str, Any] = {"level": level, "counted": len(strong)}
-    for set_name in ("report2020", "plans"):
+    for set_name, key in sets.items():
         checked = clusters.check_geometry(set_name)
         cl_counts = clusters.ranking_counts(set_name, strong, level=level)
         ms = clusters.membership(set_name, level=level)
-        run.table(f"tables/clusters_counts_{set_name}.csv", cl_counts)
+        run.table(f"tables/clusters_counts_{key}.csv", cl_counts)
         mine = ms.loc[ms.index.isin(table["adcode"])] if a.info_values is not None else ms
-        run.table(f"tables/clusters_membership_{set_name}.csv", mine.reset_index(names="adcode"))
-        run.write(f"tables/clusters_{set_name}.geojson", geojson_dumps(clusters.polygons(set_name)))
-        out[set_name] = {
+        run.table(f"tables/clusters_membership_{key}.csv", mine.reset_index(names="adcode"))
+        run.write(f"tables/clusters_{key}.geojson", geojson_dumps(clusters.polygons(set_name)))
+        out[key] = {
+            "name": str(ms.attrs.get("set", set_name)),
             "definitions": list(checked),
             "geometry_check": "code and geometry membership agree",
             "counts": {str(c): int(n) for c, n in zip(cl_counts["cluster_id"], cl_counts["count"],
@@ -739,8 +747,8 @@ def _city_clusters(run: Run) -> None:
         }  # fmt: skip
         if level == "county":  # distances to cores are measured between counties
             radiation = clusters.radiation(set_name, table, **run.perm)
-            run.table(f"tables/clusters_radiation_{set_name}.csv", radiation)
-            out[set_name]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
+            run.table(f"tables/clusters_radiation_{key}.csv", radiation)
+            out[key]["radiation"] = radiation.drop(columns=["permutations", "seed"]).to_dict(
                 orient="records"
             )
     changes = clusters.set_changes("report2020", "plans", strong, level=level)

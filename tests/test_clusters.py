@@ -144,3 +144,22 @@ def test_clusters_cli(tmp_path):
     proc = run_main("clusters", "--set", str(tmp_path / "none.yaml"))
     assert proc.returncode == 2 and "Unknown definition set" in proc.stderr
     assert rankings.load("industrial_counties")["adcode"].is_unique
+
+
+def test_a_run_counts_under_the_users_set_first_and_the_official_ones_beside(tmp_path):
+    """``--set FILE`` reaches the clusters stage: its tables, and the index's section."""
+    import json
+    from pathlib import Path
+
+    own = tmp_path / "mine.yaml"
+    own.write_text("name: 我的城市群\ndefinitions: [yangtze_delta_2016]\n", encoding="utf-8")
+    table = Path(__file__).parents[1] / "examples" / "innovation_scores_gbk.csv"
+    out = tmp_path / "o"
+    proc = run_main("run", str(table), "--set", str(own), "--permutations", "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads((out / "summary.json").read_text(encoding="utf-8"))["clusters"]
+    assert list(found)[2:5] == ["own", "report2020", "plans"]
+    assert found["own"]["name"] == "我的城市群"
+    counts = pd.read_csv(out / "tables" / "clusters_counts_own.csv")
+    assert counts["cluster_id"].tolist()[0] == "yangtze_delta"
+    assert "(我的城市群)</small>" in (out / "index.html").read_text(encoding="utf-8")

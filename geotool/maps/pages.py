@@ -766,7 +766,8 @@ def index_page(
     stage_rows = [[escape(n), escape(v)] for n, v in summary.get("stages", {}).items()]
     stages = _table(["stage", "status"], stage_rows) if stage_rows else ""
     cl_section = (
-        f"<h2>{w['h_city_clusters']} <small>({escape(first_set)})</small></h2>"
+        f"<h2>{w['h_city_clusters']} <small>"
+        f"({escape(clusters_.get(first_set, {}).get('name', first_set))})</small></h2>"
         + english(cl_table) if clusters_ else ""
     )  # fmt: skip
     said = {k: v for k, v in w.items() if k.startswith(("h_", "p_"))}
