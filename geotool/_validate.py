@@ -430,13 +430,13 @@ def output_file(out: object, *, inputs: Iterable[object] = (), name: str = "out"
             f"{name}={_show(str(out))} ends with a separator, so it names a folder; give a "
             "file path (e.g. maps/map.html)."
         )
+    path = _resolved(out, name, inputs)  # an input, through links too: said as such
     given = os.path.abspath(os.path.expanduser(out)) if isinstance(out, str | os.PathLike) else ""
     if given and os.path.islink(given):  # replacing it would replace its target
         raise InputError(
             f"{name}={short(given, 120)} is a symbolic link; geotool does not write through "
             "links (another user's could name any of your files): remove it or give another path."
         )
-    path = _resolved(out, name, inputs)
     if path.is_dir():
         raise InputError(
             f"{name}={short(path, 120)} is an existing folder; give a file path, such as "

@@ -274,9 +274,7 @@ def _check_extent(ws: Any, where: str, limit: int, stored: int) -> None:
         expanded += _CELL_COST * len(filled)
         what = "holds cell text of"
         _limits.check_expansion(expanded, stored, limit, where=where, what=what, fix=fix)
-        rows, cols = number, max(cols, filled[-1])
-        if cols > MAX_COLUMNS:
-            _too_wide(where, cols)
+        rows, cols = number, max(cols, filled[-1])  # a sheet has at most 16,384 columns
         if rows * cols > cap:
             far = f"{get_column_letter(cols)}{rows}"
             raise InputError(
