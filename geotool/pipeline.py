@@ -877,7 +877,7 @@ def _figure_files(
         marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
         lang=lang, title=source, source=source,
         units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
-        classes=study.classes_spec(), when=when, only=mine,
+        classes=study.classes_spec(), when=when, only=mine, own_study=own,
     ), print_figures.local_figures(
         locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
         pairs=_value_pairs(a), labels=labels, lang=lang, source=source, units=a.units,

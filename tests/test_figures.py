@@ -356,3 +356,34 @@ def test_report_maps_are_a_library_call_and_refuse_unknown_kinds():
     assert MAP_KINDS == ("rankings", "lisa", "tiers", "clusters")
     page = report_map("tiers", cdn=True).get_root().render()
     assert "Tier" in page or "梯队" in page
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_users_study_figures_name_her_classes_never_the_reports_tiers(
+    tmp_path, monkeypatch, lang
+):
+    """Issue 23: her classes 1..k and "no data", not 梯队 / 未上榜 / tier / not ranked."""
+    import libpysal
+    import matplotlib.text
+
+    from geotool import pipeline
+    from geotool.maps import static
+    from geotool.study import Study
+
+    texts: dict[str, list[str]] = {}
+    drawn = static.report_figures
+
+    def spy(*args, **kwargs):
+        for name, fig in drawn(*args, **kwargs):
+            texts[name] = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+            yield name, fig
+
+    monkeypatch.setattr(static, "report_figures", spy)
+    pipeline.run(Study(data=libpysal.examples.get_path("columbus.shp"), value_cols=("CRIME",),
+                       permutations=0, figures=("png",), dpi=30, lang=lang,
+                       out=tmp_path / "o"))  # fmt: skip
+    for name in ("rankings", "tiers"):
+        shown = "\n".join(texts[name])
+        assert ("第 1 类" if lang == "zh" else "class 1") in shown, name
+        for word in ("梯队", "未上榜", "tier", "not ranked", "diffusion"):
+            assert word not in shown, (name, word)

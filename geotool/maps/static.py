@@ -79,6 +79,12 @@ def _map(column: pd.Series, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
     return to_figure(units, "value", source=source, lang=opts["lang"], **kwargs)
 
 
+def _tier_words(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures' words, a user's study's classes (``opts["own"]``) for the report's tiers."""
+    words = _T[opts["lang"]]
+    return {**words, **words["own"]} if opts.get("own") else words
+
+
 def _tiers(info: pd.DataFrame, words: Mapping[str, Any]) -> tuple[dict, dict]:
     """The tiers' legend labels (with the report's rank ranges) and colours (the web's)."""
     tiers = sorted(int(t) for t in info["tier"].dropna().unique())
@@ -98,12 +104,12 @@ def _tier_map(
     shapes: gpd.GeoDataFrame | None = None,
     **kwargs: Any,
 ) -> Figure:
-    """Ranked units by tier (the report's four tiers, or a user's), unranked apart.
+    """Ranked units by tier (the report's four tiers, or a user's classes), unranked apart.
 
     With ``shapes`` (:func:`geotool.tiers.shapes`): each tier's ellipse and mean centre
     in its colour, and the diffusion vectors' lengths and bearings beside the map.
     """
-    words = _T[opts["lang"]]
+    words = _tier_words(opts)
     labels, colours = _tiers(info, words)
     if shapes is not None:
         kwargs["overlays"] = _tier_overlays(shapes, words)
@@ -394,6 +400,7 @@ def report_figures(
     classes: tuple[str, int | None, list[float] | None] | None = None,
     when: str | None = None,
     only: Callable[[str], bool] | None = None,
+    own_study: bool = False,
 ) -> Iterator[tuple[str, Figure]]:
     """Every static figure of a run, by file name (no suffix), one at a time.
 
@@ -409,20 +416,23 @@ def report_figures(
     ``values`` maps a key to the variable's values, drawn by :func:`value_figure` in the
     study's ``classes`` (``(scheme, k, breaks)``; default per variable). ``when`` (the year
     a panel's figures show) ends every title. ``only`` (a file name -> bool) chooses the
-    figures built, in order (a run shares them between two processes).
+    figures built, in order (a run shares them between two processes). ``own_study``:
+    a user's classes (第 t 类, class t; no data), never the report's 梯队 and 未上榜.
 
     Yields ``rankings``, ``tiers``, ``clusters``, then per variable ``values_<key>`` (with
     ``values``), ``lisa_<key>``, ``significance_<key>``, ``moran_<key>``, then
     ``ljc_<key>`` per join table.
     """
-    words = _words(lang)
     if source is not None:
         source = ("数据：" if lang == "zh" else "Data: ") + source
     opts: dict[str, Any] = {"lang": lang, "source": source, "units": units, "when": when}
+    words = _tier_words(opts | {"own": own_study})
     jobs: list[tuple[str, Callable[[], Figure | None]]] = [
-        ("rankings", partial(_tier_map, info, opts, title=title or words["rankings"])),
-        ("tiers", partial(_tier_map, info, opts, shapes, title=words["diffusion"])),
-    ]
+        ("rankings", partial(_tier_map, info, opts | {"own": own_study},
+                             title=title or words["rankings"])),
+        ("tiers", partial(_tier_map, info, opts | {"own": own_study}, shapes,
+                          title=words["diffusion"])),
+    ]  # fmt: skip
     if membership is not None and polygons is not None:
         ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
         jobs.append(("clusters", partial(_clusters, membership, polygons, ranked, marked_name,
