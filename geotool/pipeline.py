@@ -876,16 +876,36 @@ def _figure_files(
         marked=None if a.cluster_table is None else a.cluster_table.set_index("adcode")["rank"],
         marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
         lang=lang, title=source, source=source,
-        units=a.units, values={v.key: _map_values(a, v) for v in a.variables},
+        units=_figure_units(a), values={v.key: _map_values(a, v) for v in a.variables},
         classes=study.classes_spec(), when=when, only=mine, own_study=own,
     ), print_figures.local_figures(
         locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
-        pairs=_value_pairs(a), labels=labels, lang=lang, source=source, units=a.units,
+        pairs=_value_pairs(a), labels=labels, lang=lang, source=source, units=_figure_units(a),
         when=when, only=mine,
     ))  # fmt: skip
     for name, fig in figures:
         files = figure_files(fig, formats, dpi=study.dpi)
         yield {f"figures/{name}.{ext}": data for ext, data in files.items()}
+
+
+#: A user's table of bundled units in at most this many provinces (a province's study, the
+#: Yangtze delta's 江浙沪皖) is drawn as them; in more (a national ranking's 12), as China.
+_REGIONAL_PROVINCES = 4
+
+
+def _figure_units(a: Any) -> gpd.GeoDataFrame | None:
+    """The units a study's figures draw (None: all of China's counties).
+
+    Its own; for a user's table of bundled units, those of the provinces it covers (a
+    province's study is not a map of China with an inset), up to :data:`_REGIONAL_PROVINCES`.
+    """
+    if a.units is not None or a.info_values is None or a.level not in ("county", "prefecture"):
+        return a.units
+    provinces = pd.Index(a.info_values.index.astype(str).str[:2]).unique()
+    if len(provinces) > _REGIONAL_PROVINCES:
+        return None
+    layer = boundaries.load(a.level)
+    return layer[layer.index.str[:2].isin(provinces)]
 
 
 def _latest_year(a: Any) -> str | None:

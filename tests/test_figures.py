@@ -387,3 +387,34 @@ def test_a_users_study_figures_name_her_classes_never_the_reports_tiers(
         assert ("第 1 类" if lang == "zh" else "class 1") in shown, name
         for word in ("梯队", "未上榜", "tier", "not ranked", "diffusion"):
             assert word not in shown, (name, word)
+
+
+def test_a_provinces_table_of_bundled_counties_is_drawn_as_that_province(tmp_path, monkeypatch):
+    """A table of Jiangsu's counties: its figures show Jiangsu (scope "part", no South China
+    Sea inset), not China with the study a few millimetres across."""
+    import numpy as np
+    import pandas as pd
+
+    from geotool import match, pipeline
+    from geotool.maps import static
+    from geotool.study import Study
+
+    counties = match.gazetteer("county")
+    jiangsu = counties[counties["province"] == "江苏省"].head(40)
+    table = pd.DataFrame({"代码": jiangsu.index,
+                          "产值": np.arange(len(jiangsu), dtype=float) + 1})  # fmt: skip
+    table.to_csv(tmp_path / "js.csv", index=False)
+    marks: dict[str, dict] = {}
+    drawn = static.report_figures
+
+    def spy(*args, **kwargs):
+        for name, fig in drawn(*args, **kwargs):
+            marks[name] = getattr(fig, "geotool", {})
+            yield name, fig
+
+    monkeypatch.setattr(static, "report_figures", spy)
+    pipeline.run(Study(data=tmp_path / "js.csv", code_col="代码", value_cols=("产值",),
+                       permutations=0, figures=("png",), dpi=30, out=tmp_path / "o"))  # fmt: skip
+    maps = {n: m for n, m in marks.items() if "scope" in m}
+    assert {"rankings", "values_chanzhi"} <= set(maps)
+    assert all(m["scope"] == "part" and m.get("inset_box") is None for m in maps.values()), maps
