@@ -195,11 +195,11 @@ class Study:
         check.seed(self.seed)
         check.alpha(self.alpha)
         check.share(self.max_unmatched, "max_unmatched")
-        for name in ("k", "markov_k", "dpi"):
+        # classes: a map's legend shows them all; dpi: maps.figure.validate's range
+        for name, low, top in (("k", 2, 20), ("markov_k", 2, 20), ("dpi", 30, 1200)):
             value = getattr(self, name)
-            top = 2400 if name == "dpi" else 20  # classes: a map's legend shows them all
-            if not 2 <= value <= top:
-                msg = f"{name}={short(repr(value))} must be a whole number from 2 to {top}."
+            if not low <= value <= top:
+                msg = f"{name}={short(repr(value))} must be a whole number from {low} to {top}."
                 raise InputError(msg)
         if self.raster is not None:
             _check_raster(self)

@@ -279,3 +279,10 @@ def test_the_fields_choices_are_their_owners():
     assert set(choices["smooth"]) == set(transform.SMOOTHERS)
     with pytest.raises(InputError, match=re.escape("model_kind='probit' is not one of")):
         Study(data="x.csv", model="y ~ x", model_kind="probit")
+
+
+@pytest.mark.parametrize("dpi", [29, 1201, 2400])
+def test_dpi_is_refused_by_the_one_range_the_figures_draw(dpi):
+    """The study's check and the figures' agree: 30 to 1200 (they said 2-2400 and 30-1200)."""
+    with pytest.raises(InputError, match=r"^dpi=\d+ must be a whole number from 30 to 1200\.$"):
+        Study(dpi=dpi)
