@@ -91,7 +91,10 @@ def _measures(run: Any, v: Any, groups: pd.Series | None) -> dict[str, pd.DataFr
     """One variable's inequality (every year) and, for a panel, its convergence."""
     a, study = run.analysis, run.study
     ids = a.rows.index.unique()
-    w = a.weights(ids, study.weights or "queen", study.islands)
+    # inequality is of every unit: those --islands drop leaves out of a spatial statistic
+    # stay here, without neighbours (spatial Gini: no pairs of theirs; Theil: all units)
+    islands = "keep" if study.islands == "drop" else study.islands
+    w = a.weights(ids, study.weights or "queen", islands)
     data, long = _values(a, v)
     if not long:  # one cross-section: inequality only
         one = divergence.inequality(data, groups, w=w, value_col=v.label, **run.perm)

@@ -353,3 +353,22 @@ def test_a_column_named_like_tex_is_drawn_as_text(us, tmp_path):
     drawn = sorted(p.name.split("_")[0] for p in (out / "figures").glob("*.png"))
     # no groups: no group chart; "moran": the scatter and the Moran-by-year chart of the panel
     assert drawn == ["convergence", "inequality", "moran", "moran", "sigma"]
+
+
+def test_islands_dropped_from_the_weights_still_count_in_inequality(tmp_path):
+    """``--islands drop`` leaves units out of the spatial statistics, not out of Theil and
+    Gini (it made the stage skip with "w has no row for ... units")."""
+    from inequality.theil import Theil
+
+    columbus = examples.get_path("columbus.shp")
+    out = tmp_path / "o"
+    assert _cli("run", columbus, "--id-col", "POLYID", "--value-col", "CRIME", "--weights",
+                "distance:0.5km", "--islands", "drop", "--permutations", "99",
+                "--out", str(out)) == 0  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["autocorrelation"]["crime"]["weights_report"]["islands"]["dropped"] > 0
+    row = _table(out, "inequality").iloc[0]
+    crime = gpd.read_file(columbus)["CRIME"].to_numpy()
+    assert row["n_units"] == 49
+    assert row["theil"] == pytest.approx(float(Theil(crime).T), abs=1e-9)
+    assert 0 <= row["spatial_gini_p"] <= 1
