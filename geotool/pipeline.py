@@ -419,6 +419,7 @@ def _tiers(run: Run) -> None:
     # distances to China's coast and to 上海 for China's units only
     china = {"coast": boundaries.coastline(), "core": china_core()} if a.china else {}
     out, shapes = {}, {}
+    labels = {v.key: v.label for v in a.variables}  # the index's headings
     for name, tt in a.tier_tables.items():
         ids = pd.Index(tt.table["adcode"]).unique()
         pos = tiers.unit_positions(a.geometry_of(ids), **china)
@@ -436,7 +437,7 @@ def _tiers(run: Run) -> None:
             from geotool import dynamics
 
             run.table(f"tables/tiers_mobility_{name}.csv", dynamics.mobility_table(res["mobility"]))
-        out[name] = _tier_summary(tt, res)
+        out[name] = _tier_summary(tt, res) | {"label": labels.get(name, name.replace("_", " "))}
     run.summary["tiers"] = out
     run.results["tier_shapes"] = shapes
 

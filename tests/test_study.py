@@ -286,3 +286,18 @@ def test_dpi_is_refused_by_the_one_range_the_figures_draw(dpi):
     """The study's check and the figures' agree: 30 to 1200 (they said 2-2400 and 30-1200)."""
     with pytest.raises(InputError, match=r"^dpi=\d+ must be a whole number from 30 to 1200\.$"):
         Study(dpi=dpi)
+
+
+def test_the_index_heads_each_variables_tiers_with_its_label(tmp_path):
+    """Her label (--label COL=TEXT), not the variable's file key (a pinyin slug for Chinese)."""
+    import libpysal
+
+    from geotool import pipeline
+
+    out = tmp_path / "o"
+    columbus = libpysal.examples.get_path("columbus.shp")
+    pipeline.run(Study(data=columbus, value_cols=("CRIME",), labels={"CRIME": "犯罪率 (per 1,000)"},
+                       permutations=0, out=out))  # fmt: skip
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "<h3>犯罪率 (per 1,000) <small>" in index
+    assert "<h3>crime <small>" not in index

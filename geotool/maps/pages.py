@@ -622,7 +622,7 @@ def _tiers_and_inputs(summary: dict[str, Any], lang: str = "en") -> tuple[str, s
         rows = [[escape(k), *(_num(r.get(g, 0)) for g in regions)]
                 for k, r in t.get("by_region", {}).items()]  # fmt: skip
         tiers += (
-            f"<h3>{escape(name.replace('_', ' '))} "
+            f"<h3>{escape(t.get('label', name.replace('_', ' ')))} "
             f"<small>({escape(translate(t.get('tiers', ''), lang))})"
             f"</small></h3>{_table(['tier', *regions], rows, 'num')}"
             f"<p>{escape(t.get('verdict', ''))}</p>"
