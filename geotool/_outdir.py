@@ -179,8 +179,9 @@ def _owned(out: Path) -> set[str]:
         files = manifest.get("files", [])
         same = {f["path"] for f in files if _unchanged(out, f)}
         for f in files:
-            if f["path"] not in same and (out / f["path"]).exists():
-                log(f"{out / f['path']} changed since geotool wrote it: kept as yours")
+            with contextlib.suppress(ValueError):
+                if f["path"] not in same and (out / _clean_relative(f["path"])).exists():
+                    log(f"{out / f['path']} changed since geotool wrote it: kept as yours")
         return same
     try:
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
