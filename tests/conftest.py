@@ -110,7 +110,7 @@ MODEL = "CRIME ~ INC + HOVAL"
 _COLUMBUS_MODEL = [COLUMBUS, "--value-col", "CRIME", "--model", MODEL]
 #: The ``geotool run`` runs several test files assert on (issue 27: each ran in two to four
 #: files): name -> arguments besides ``--out``. 99 permutations: no test of these is about
-#: p-value resolution. Not ``--quiet``: a run's console is checked too.
+#: p-value resolution. Not ``--quiet`` (but :data:`SHARED_MARKED`'s): a console is checked too.
 SHARED_RUNS: dict[str, list[str]] = {
     "report_zh": ["--permutations", "99"],
     # figures and classes for test_value_maps (its legends against mapclassify's); marked
