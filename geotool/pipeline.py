@@ -868,7 +868,7 @@ def _figure_files(
         return seen[name] % 2 == part
 
     labels, when = {v.key: v.label for v in a.variables}, _latest_year(a)
-    source = a.title if own else None
+    source, units = a.title if own else None, _figure_units(a)
     figures = itertools.chain(print_figures.report_figures(
         r["info"], locals_=r["locals"], labels=labels,
         joins=r["static_joins"], shapes=r["tier_shapes"][next(iter(a.tier_tables))],
@@ -877,12 +877,12 @@ def _figure_files(
         marked=None if a.cluster_table is None else a.cluster_table.set_index("adcode")["rank"],
         marked_name=a.marked_name, moran=r["moran_i"], permutations=study.permutations,
         lang=lang, title=source, source=source,
-        units=_figure_units(a), values={v.key: _map_values(a, v) for v in a.variables},
+        units=units, values={v.key: _map_values(a, v) for v in a.variables},
         classes=study.classes_spec(), when=when, only=mine, own_study=own,
     ), print_figures.local_figures(
         locals_=r["locals"], gearys=r.get("gearys", {}), joins=r["static_joins"],
-        pairs=_value_pairs(a), labels=labels, lang=lang, source=source, units=_figure_units(a),
-        when=when, only=mine,
+        pairs=_value_pairs(a), labels=labels, lang=lang, source=source, units=units, when=when,
+        only=mine,
     ))  # fmt: skip
     for name, fig in figures:
         files = figure_files(fig, formats, dpi=study.dpi)

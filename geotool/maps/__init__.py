@@ -160,23 +160,29 @@ def _encode_geo(geo: gpd.GeoDataFrame | gpd.GeoSeries, datum: str, groups: pd.Se
 
     Kept for the last four geometries (by a hash of WKB, ids, datum and groups).
     """
-    import hashlib
-
     series = geo_series(geo, settings.default_crs)
     ids = [str(i) for i in series.index]
     geoms = series.to_numpy()
-    digest = hashlib.blake2b(digest_size=16)
-    for part in (*shapely.to_wkb(geoms), "\x1f".join(ids).encode(), datum.encode()):
-        digest.update(part)
+    parts = ["\x1f".join(ids).encode(), datum.encode()]
     if groups is not None:
         groups = groups.reindex(series.index).astype(str)
-        digest.update("\x1f".join(groups).encode())
+        parts.append("\x1f".join(groups).encode())
+    return _by_content(_ENCODED, geoms, parts, lambda: _encode_text(ids, geoms, datum, groups))
+
+
+def _by_content(store: dict[bytes, Any], geoms: np.ndarray, parts: list[bytes], make: Any) -> Any:
+    """``make()``, kept in ``store`` (its last four) by a hash of ``geoms``' WKB and ``parts``."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (*shapely.to_wkb(geoms), *parts):
+        digest.update(part)
     key = digest.digest()
-    if key not in _ENCODED:
-        if len(_ENCODED) >= 4:
-            _ENCODED.pop(next(iter(_ENCODED)))
-        _ENCODED[key] = _encode_text(ids, geoms, datum, groups)
-    return _ENCODED[key]
+    if key not in store:
+        if len(store) >= 4:
+            store.pop(next(iter(store)))
+        store[key] = make()
+    return store[key]
 
 
 def _encode_text(ids: list[str], geoms: np.ndarray, datum: str, groups: pd.Series | None) -> str:
@@ -502,20 +508,11 @@ def _context(geo: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame | None:
 
     ``None`` for units that are not polygons (points, lines: no area to outline).
     """
-    import hashlib
-
     series = geo_series(geo, settings.default_crs)
     geoms = series[series.geom_type.isin(["Polygon", "MultiPolygon"])].to_numpy()
     geoms = geoms[~shapely.is_empty(geoms)]
-    digest = hashlib.blake2b(settings.default_crs.encode(), digest_size=16)
-    for part in shapely.to_wkb(geoms):
-        digest.update(part)
-    key = digest.digest()
-    if key not in _CONTEXTS:
-        if len(_CONTEXTS) >= 4:
-            _CONTEXTS.pop(next(iter(_CONTEXTS)))
-        _CONTEXTS[key] = _outline(geoms)
-    return _CONTEXTS[key]
+    crs = [settings.default_crs.encode()]
+    return _by_content(_CONTEXTS, geoms, crs, lambda: _outline(geoms))
 
 
 def _outline(geoms: np.ndarray) -> gpd.GeoDataFrame | None:
