@@ -425,14 +425,13 @@ def report_figures(
     """
     if source is not None:
         source = ("数据：" if lang == "zh" else "Data: ") + source
-    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units, "when": when}
-    words = _tier_words(opts | {"own": own_study})
+    opts: dict[str, Any] = {"lang": lang, "source": source, "units": units, "when": when,
+                            "own": own_study}  # fmt: skip
+    words = _tier_words(opts)
     jobs: list[tuple[str, Callable[[], Figure | None]]] = [
-        ("rankings", partial(_tier_map, info, opts | {"own": own_study},
-                             title=title or words["rankings"])),
-        ("tiers", partial(_tier_map, info, opts | {"own": own_study}, shapes,
-                          title=words["diffusion"])),
-    ]  # fmt: skip
+        ("rankings", partial(_tier_map, info, opts, title=title or words["rankings"])),
+        ("tiers", partial(_tier_map, info, opts, shapes, title=words["diffusion"])),
+    ]
     if membership is not None and polygons is not None:
         ranked = info["industrial_rank"].dropna() if marked is None else marked.dropna()
         jobs.append(("clusters", partial(_clusters, membership, polygons, ranked, marked_name,
