@@ -141,11 +141,15 @@ def _child(work: Callable[..., Any], warm: Callable[[], object] | None, pipes: A
     send.close()
 
 
-def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None) -> Prepared[T]:
+def prepare(
+    work: Callable[..., T], *, warm: Callable[[], object] | None = None, forks: bool = False
+) -> Prepared[T]:
     """Fork now a process that runs ``warm()`` and waits for ``work``'s arguments.
 
     ``work``'s return value and exceptions must pickle; it may close over anything.
-    ``warm`` (importing ``work``'s libraries, say) is skipped when not forking.
+    ``warm`` (importing ``work``'s libraries, say) is skipped when not forking. ``forks``:
+    ``work`` may :func:`start` work of its own (multiprocessing lets only a non-daemon
+    process have children; this one still dies with its parent, and a run cancels it).
     """
     if not forking():
         return Prepared(work)
@@ -154,7 +158,7 @@ def prepare(work: Callable[..., T], *, warm: Callable[[], object] | None = None)
     args_in, args_out = ctx.Pipe(duplex=False)  # the arguments, parent to child
     pipes = (os.getpid(), receive, send, args_in, args_out)
     process = ctx.Process(
-        target=_child, args=(work, warm, pipes), daemon=True, name="geotool-background"
+        target=_child, args=(work, warm, pipes), daemon=not forks, name="geotool-background"
     )
     process.start()
     send.close()

@@ -393,6 +393,9 @@ def _inputs(run: Run) -> None:
     )  # fmt: skip
     run.pending += [drawing, paging]
     run.results |= {"drawing": drawing, "paging": paging}
+    if run.study.figures:
+        run.results["figuring"] = _prepare_figures(run, lang)
+        run.pending.append(run.results["figuring"])
 
 
 def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
@@ -822,21 +825,64 @@ def _renderers(run: Run) -> None:
 def _figures(run: Run) -> None:
     """Static figures for print, in every format the study asks for, on both cores.
 
-    The first figure is drawn before the second process forks, which then starts with
-    the layers projected and rasterised and the font subsets made (benchmarks/README.md).
+    The figures' process forked at :func:`_inputs` and warmed up while the statistics ran
+    (:func:`_warm_figures`); it now gets the results, forks once more and draws half the
+    figures in each process (benchmarks/README.md, issue 24).
     """
-    study = run.study
+    study, r = run.study, run.results
     lang = study.language(run.analysis.china)
     formats = validate_figures(study.figures, study.dpi, lang, name="figures")
     log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
-    turns: dict[str, int] = {}
-    ours = _figure_files(run, formats, lang, 0, turns)
-    files = next(ours, {})
-    other = background.start(partial(_part_files, run, formats, lang))
-    run.pending.append(other)
-    files |= _merged(ours) | other.result()
+    needed = {k: r[k] for k in _FIGURE_RESULTS if k in r}
+    files, turns = r["figuring"].submit(needed).result()
     for relative in sorted(files, key=lambda f: turns[f.split("/")[1].rsplit(".", 1)[0]]):
         run.write(relative, files[relative])  # in the figures' order
+
+
+#: The results the figures draw (sent to the figures' process, forked before them).
+_FIGURE_RESULTS = (
+    "info", "locals", "gearys", "static_joins", "tier_shapes", "membership", "moran_i",
+)  # fmt: skip
+
+
+def _prepare_figures(run: Run, lang: str) -> background.Prepared[Any]:
+    """Fork the figures' process now, to warm up while the statistics run."""
+    study = run.study
+    formats = validate_figures(study.figures, study.dpi, lang, name="figures")
+    warm = partial(_warm_figures, _figure_units(run.analysis), formats, lang, study.dpi)
+    work = partial(_all_figure_files, run, formats, lang)
+    return background.prepare(work, warm=warm, forks=True)
+
+
+def _warm_figures(
+    units: gpd.GeoDataFrame | None, formats: tuple[str, ...], lang: str, dpi: int
+) -> None:
+    """Draw a throwaway value map of ``units`` in every format, to warm up.
+
+    Libraries imported, fonts loaded and subset, layers projected, simplified and
+    rasterised at ``dpi``: the figures' process does it while the statistics run.
+    """
+    import numpy as np
+
+    from geotool.maps import static
+
+    layer = boundaries.load("county") if units is None else units
+    values = pd.Series(np.arange(len(layer), dtype=float), index=layer.index)
+    figure_files(static.value_figure(values, label="-", lang=lang, units=units), formats, dpi=dpi)
+
+
+def _all_figure_files(
+    run: Run, formats: tuple[str, ...], lang: str, results: dict[str, Any]
+) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Every figure's files, half drawn in a process forked here; and the figures' order."""
+    run.results.update(results)
+    turns: dict[str, int] = {}
+    other = background.start(partial(_part_files, run, formats, lang))
+    try:
+        files = _merged(_figure_files(run, formats, lang, 0, turns))
+        return files | other.result(), turns
+    finally:
+        other.cancel()
 
 
 def _merged(parts: Iterator[dict[str, bytes]]) -> dict[str, bytes]:

