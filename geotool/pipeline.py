@@ -128,8 +128,8 @@ def _load_folium() -> None:
 
 
 def _scatter_pngs(
-    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float], *, lang: str,
-    onepage: dict[str, Any] | None = None,
+    scatters: list[tuple[str, pd.DataFrame, str]], moran_i: dict[str, float],
+    onepage: dict[str, Any] | None = None, *, lang: str,
 ) -> dict[str, bytes]:
     """The run's Moran scatter plots as PNG, by file: CJK-capable, 150 dpi (900 px).
 
@@ -380,10 +380,10 @@ def _inputs(run: Run) -> None:
         run.table(f"tables/{name}.csv", frame)
     lang = run.study.language(run.analysis.china)
     assert run.folder is not None
-    drawing = background.prepare(
+    drawing = None if run.study.figures else background.prepare(
         partial(_scatter_pngs, lang=lang),
         warm=partial(_load_drawing, run.analysis.units, lang),
-    )
+    )  # with figures, the figures' process draws the scatter plots too (_figures)
     paging = background.prepare(
         partial(
             _pages, run.analysis, run.folder, cdn=run.study.cdn, basemap=run.study.basemap,
@@ -391,7 +391,7 @@ def _inputs(run: Run) -> None:
         ),
         warm=_load_folium,
     )  # fmt: skip
-    run.pending += [drawing, paging]
+    run.pending += [paging] if drawing is None else [drawing, paging]
     run.results |= {"drawing": drawing, "paging": paging}
     if run.study.figures:
         run.results["figuring"] = _prepare_figures(run, lang)
@@ -637,7 +637,9 @@ def _maps(run: Run) -> None:
     log("maps (in a second process while the rest is computed) ...")
     a, study, r = run.analysis, run.study, run.results
     first = a.variables[0].key
-    r["drawn"] = r["drawing"].submit(r["scatters"], r["moran_i"], onepage=_onepage_args(run))
+    r["drawing_args"] = (r["scatters"], r["moran_i"], _onepage_args(run))
+    if r["drawing"] is not None:
+        r["drawn"] = r["drawing"].submit(*r["drawing_args"])
     membership = (
         clusters.membership(study.cluster_set, level=a.cluster_level)
         if a.cluster_table is not None
@@ -826,15 +828,16 @@ def _figures(run: Run) -> None:
     """Static figures for print, in every format the study asks for, on both cores.
 
     The figures' process forked at :func:`_inputs` and warmed up while the statistics ran
-    (:func:`_warm_figures`); it now gets the results, forks once more and draws half the
-    figures in each process (benchmarks/README.md, issue 24).
+    (:func:`_warm_figures`); it now gets the results, forks once more, and the two draw
+    the figures (and the pages' scatter plots) as each is free (benchmarks/README.md).
     """
     study, r = run.study, run.results
     lang = study.language(run.analysis.china)
     formats = validate_figures(study.figures, study.dpi, lang, name="figures")
     log(f"static figures ({', '.join(formats)}, {study.dpi} dpi, {lang}) ...")
     needed = {k: r[k] for k in _FIGURE_RESULTS if k in r}
-    files, turns = r["figuring"].submit(needed).result()
+    files, turns, drawn = r["figuring"].submit(needed, r["drawing_args"]).result()
+    r["drawn"] = background.Prepared(partial(dict, drawn)).submit()  # for _renderers
     for relative in sorted(files, key=lambda f: turns[f.split("/")[1].rsplit(".", 1)[0]]):
         run.write(relative, files[relative])  # in the figures' order
 
@@ -872,17 +875,38 @@ def _warm_figures(
 
 
 def _all_figure_files(
-    run: Run, formats: tuple[str, ...], lang: str, results: dict[str, Any]
-) -> tuple[dict[str, bytes], dict[str, int]]:
-    """Every figure's files, half drawn in a process forked here; and the figures' order."""
+    run: Run, formats: tuple[str, ...], lang: str, results: dict[str, Any], drawing: tuple
+) -> tuple[dict[str, bytes], dict[str, int], dict[str, bytes]]:
+    """Every figure's files, the figures' order, and the pages' scatter plots.
+
+    A process forked here and this one each take the next figure not yet taken (a shared
+    counter), this one after the scatter plots: neither waits while the other has work.
+    """
+    import multiprocessing
+
     run.results.update(results)
-    turns: dict[str, int] = {}
-    other = background.start(partial(_part_files, run, formats, lang))
+    taken = multiprocessing.get_context("fork").Value("i", 0)
+    other = background.start(partial(_taken_files, run, formats, lang, taken))
     try:
-        files = _merged(_figure_files(run, formats, lang, 0, turns))
-        return files | other.result(), turns
+        drawn = _scatter_pngs(*drawing, lang=lang)
+        turns: dict[str, int] = {}
+        files = _merged(_figure_files(run, formats, lang, _taker(taken), turns))
+        return files | other.result(), turns, drawn
     finally:
         other.cancel()
+
+
+def _taker(taken: Any) -> Callable[[int], bool]:
+    """Whether to draw the figure at this place in the order: yes if no process took it."""
+
+    def take(place: int) -> bool:
+        with taken.get_lock():
+            if taken.value != place:  # taken (every earlier place is, too)
+                return False
+            taken.value += 1
+            return True
+
+    return take
 
 
 def _merged(parts: Iterator[dict[str, bytes]]) -> dict[str, bytes]:
@@ -890,15 +914,16 @@ def _merged(parts: Iterator[dict[str, bytes]]) -> dict[str, bytes]:
     return {k: v for part in parts for k, v in part.items()}
 
 
-def _part_files(run: Run, formats: tuple[str, ...], lang: str) -> dict[str, bytes]:
-    """The second process's share of the figures (the 2nd, 4th ...), as files."""
-    return _merged(_figure_files(run, formats, lang, 1))
+def _taken_files(run: Run, formats: tuple[str, ...], lang: str, taken: Any) -> dict[str, bytes]:
+    """The second process's share of the figures, as files."""
+    return _merged(_figure_files(run, formats, lang, _taker(taken)))
 
 
 def _figure_files(
-    run: Run, formats: tuple[str, ...], lang: str, part: int, turns: dict[str, int] | None = None
+    run: Run, formats: tuple[str, ...], lang: str, take: Callable[[int], bool],
+    turns: dict[str, int] | None = None,
 ) -> Iterator[dict[str, bytes]]:
-    """Every other static figure (``part`` 0: the 1st, 3rd ...; 1: the 2nd ...), its files.
+    """The static figures whose place in the order ``take`` says to draw, their files.
 
     ``turns`` receives every figure's place in the order (drawn here or not).
     """
@@ -911,7 +936,7 @@ def _figure_files(
 
     def mine(name: str) -> bool:
         seen[name] = len(seen)
-        return seen[name] % 2 == part
+        return take(seen[name])
 
     labels, when = {v.key: v.label for v in a.variables}, _latest_year(a)
     source, units = a.title if own else None, _figure_units(a)

@@ -189,6 +189,43 @@ def test_prepared_work_reports_a_failed_warm_and_refuses_unpicklable_arguments(m
     assert not [p for p in multiprocessing.active_children() if p.name == "geotool-background"]
 
 
+def _take_places(taken, pause: float, places: int) -> list[int]:
+    """Walk the places in order, drawing (pausing) those this process takes."""
+    import time
+
+    from geotool import pipeline
+
+    take, mine = pipeline._taker(taken), []
+    for place in range(places):
+        if take(place):
+            mine.append(place)
+            time.sleep(pause)
+    return mine
+
+
+def test_a_forked_process_that_itself_forks_shares_the_figures_once_each(monkeypatch):
+    """The figures' process (``forks=True``, it may have children) and the one it forks
+    take each figure exactly once between them, the faster taking more."""
+    import multiprocessing
+    from functools import partial
+
+    monkeypatch.setattr(settings, "background", True)
+    if not _background.forking():
+        pytest.skip("no fork here: work runs at once")
+
+    def both(_: int) -> tuple[list[int], list[int]]:
+        taken = multiprocessing.get_context("fork").Value("i", 0)
+        other = _background.start(partial(_take_places, taken, 0.004, 60))
+        return _take_places(taken, 0.001, 60), other.result()
+
+    ours, theirs = _background.prepare(both, forks=True).submit(0).result()
+    assert sorted(ours + theirs) == list(range(60)) and not set(ours) & set(theirs)
+    assert len(ours) > len(theirs) > 0  # the faster process drew more
+    daemonic = _background.prepare(both)  # a daemon may not fork: an error, reported
+    with pytest.raises(AssertionError, match="daemonic"):
+        daemonic.submit(0).result()
+
+
 def test_cluster_colours_are_matplotlibs_tab20():
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
