@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -160,7 +161,11 @@ def prepare(
     process = ctx.Process(
         target=_child, args=(work, warm, pipes), daemon=not forks, name="geotool-background"
     )
-    process.start()
+    gc.freeze()  # the child's collections leave the parent's objects (and pages) alone
+    try:
+        process.start()
+    finally:
+        gc.unfreeze()
     send.close()
     args_in.close()
     return Prepared(work, process, (receive, args_out))
