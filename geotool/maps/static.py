@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,7 +77,14 @@ def _map(column: pd.Series, opts: Mapping[str, Any], **kwargs: Any) -> Figure:
     source = words["source"] if opts["source"] is None else opts["source"]
     if opts.get("when") and kwargs.get("title"):  # a panel's figure names the year it shows
         kwargs["title"] = f"{kwargs['title']} ({opts['when']})"
-    return to_figure(units, "value", source=source, lang=opts["lang"], **kwargs)
+    return to_figure(units, "value", source=source, boundaries=_own_boundaries(layer),
+                     lang=opts["lang"], **kwargs)  # fmt: skip
+
+
+def _own_boundaries(units: gpd.GeoDataFrame) -> str | None:
+    """The file a user's geometry was read from (:func:`geotool.geofile.read_geometry`)."""
+    path = (units.attrs.get("source") or {}).get("path")
+    return Path(str(path)).name if path else None
 
 
 def _tier_words(opts: Mapping[str, Any]) -> dict[str, Any]:
