@@ -146,6 +146,25 @@ def _history_codes(rows: list[dict[str, str]]) -> list[str]:
     return sorted({c for r in rows for c in _targets(r)})
 
 
+def _merged(rows: list[dict[str, str]]) -> bool:
+    """Whether the code history took these units into a larger one (``extent`` merged)."""
+    return any(r.get("extent") == "merged" for r in rows)
+
+
+#: A former unit merged with others into a unit of today: a part, not the whole.
+MERGED = "merged"
+_PART_NOTE = (
+    "merged with other units into that one: this row is a part of it, not the whole, and is "
+    "not used (add the parts up into today's unit where the variable adds up, or give "
+    "today's units)"
+)
+
+
+def _part(target: str, method: str, notes: list[str]) -> Result:
+    """A row naming a unit merged away: set aside, today's unit its candidate."""
+    return _out(None, MERGED, method, [target], [*notes, _PART_NOTE])
+
+
 def _grouped(records: Iterable[dict[str, str]], *keys: str) -> list[dict[str, list]]:
     """Records grouped by each of ``keys`` (one dict per key), in their order."""
     out: list[dict[str, list]] = [{} for _ in keys]
@@ -358,6 +377,8 @@ def _county_by_code(
         note = f"code {code} is {unit_name}, but the name says {short(name)!r}"
         note = f"{read_note}; {note}" if read_note else note
         return None, "ambiguous", "code≠name", sorted({new, *idx.by_name.get(name, ())}), note
+    if new != code and _merged(moved):
+        return _part(new, method, notes)
     return _out(new, "matched", method, [], notes)
 
 
@@ -377,6 +398,8 @@ def _county_by_name(
             notes.extend(_latest_notes(history))
             if len(hits) > 1:
                 return _out(None, "ambiguous", method, hits, notes)
+            if _merged(history):
+                return _part(hits[0], method, notes)
         if len(hits) == 1:
             return _out(hits[0], "matched", method, [], notes)
         if len(hits) > 1:
@@ -554,8 +577,10 @@ def _area_index(level: str) -> _AreaIndex:
 
 
 @settings_cache(maxsize=8192)
-def _area_by_name(level: str, name: str, provs: frozenset[str]) -> tuple[str, list[str], list[str]]:
-    """(method, hits, notes) for a name at the prefecture or province level.
+def _area_by_name(
+    level: str, name: str, provs: frozenset[str]
+) -> tuple[str, list[str], list[str], bool]:
+    """(method, hits, notes, merged) for a name at the prefecture or province level.
 
     The exact name, a former name, the typed forms (:func:`core`, 恩施州), a former name's
     forms, an abbreviation that begins one name (内蒙).
@@ -571,52 +596,55 @@ def _area_by_name(level: str, name: str, provs: frozenset[str]) -> tuple[str, li
 
     found = within(idx.by_name.get(name, ()))
     if found:
-        return "name", found, []
+        return "name", found, [], False
     rows = [r for r in former([name]) if r["name"] == name]  # 海东地区: a former name
     if rows:
-        return "crosswalk", _history_codes(rows), _latest_notes(rows)
+        return "crosswalk", _history_codes(rows), _latest_notes(rows), _merged(rows)
     forms = [name, core(name), name.lower()]
     found = within(c for form in forms for c in idx.by_key.get(form, ()))
     if found:
-        return "name-short", found, []
+        return "name-short", found, [], False
     rows = former(forms)
     if rows:
-        return "crosswalk", _history_codes(rows), _latest_notes(rows)
+        return "crosswalk", _history_codes(rows), _latest_notes(rows), _merged(rows)
     if len(name) >= 2 and not name.endswith(_COUNTY_ENDINGS):  # 内蒙 for 内蒙古
         found = within(
             code for key, codes in idx.by_key.items() if key.startswith(name) for code in codes
         )
         if found:
-            return "name-prefix", found, []
-    return "none", [], []
+            return "name-prefix", found, [], False
+    return "none", [], [], False
 
 
-def _area_code(level: str, code: str) -> tuple[list[str], str, list[str]]:
-    """(units, method suffix, notes) for a six-digit code at the prefecture or province level."""
+def _area_code(level: str, code: str) -> tuple[list[str], str, list[str], bool]:
+    """(units, method suffix, notes, merged) for a six-digit code above the county level."""
     idx = _area_index(level)
     if code in idx.name:
-        return [code], "", []
+        return [code], "", [], False
     if code in idx.layer_codes:
         unit = idx.layer_codes[code]
-        return [unit], "", [f"{code} read as {idx.label[unit]}, the unit at this level"]
+        return [unit], "", [f"{code} read as {idx.label[unit]}, the unit at this level"], False
     if level == "prefecture" and code.endswith("9000"):  # 省直辖县级行政区划
         units = sorted(c for c in idx.name if c[:2] == code[:2] and c[2:4] == "90")
         if units:
             note = f"{code} groups the province-administered units {_area_label(level, units)}"
-            return units, "", [note]
+            return units, "", [note], False
     rows = idx.history_by_code.get(code, [])
     if rows:
-        return _history_codes(rows), "+crosswalk", _latest_notes(rows, code_first=True)
-    return [], "", []
+        notes = _latest_notes(rows, code_first=True)
+        return _history_codes(rows), "+crosswalk", notes, _merged(rows)
+    return [], "", [], False
 
 
 def _area_by_name_row(level: str, name: str, provs: frozenset[str], notes: list[str]) -> Result:
     """A row by name above the county level (:func:`_area_by_name`); several hits: ambiguous."""
     idx = _area_index(level)
-    method, hits, more = _area_by_name(level, name, provs)
+    method, hits, more, merged = _area_by_name(level, name, provs)
     notes.extend(more)
     if method == "crosswalk" and not hits:  # a former unit the history cannot follow
         return _out(None, "unmatched", method, [], notes)
+    if len(hits) == 1 and merged:
+        return _part(hits[0], method, notes)
     if len(hits) == 1:
         if idx.name[hits[0]] != name and method != "crosswalk":
             notes.append(f"{short(name)!r} read as {idx.name[hits[0]]}")
@@ -638,7 +666,7 @@ def _area_by_code_row(
     level: str, code: str, method: str, *, name: str, provs: frozenset[str], notes: list[str]
 ) -> Result:
     """A row with a code above the county level; a name beside it must agree."""
-    units, suffix, more = _area_code(level, code)
+    units, suffix, more, merged = _area_code(level, code)
     notes.extend(more)
     method += suffix
     if not units:
@@ -657,6 +685,8 @@ def _area_by_code_row(
         units = sorted(set(units) & set(by_name)) or units
     if len(units) > 1:
         return _out(None, "ambiguous", method, units, notes)
+    if merged:
+        return _part(units[0], method, notes)
     return _out(units[0], "matched", method, [], notes)
 
 
@@ -903,6 +933,7 @@ def resolve(
         progress(lambda i=i: (  # type: ignore[misc]
             f"resolved {weight[i]:,} of {len(table):,} rows ({i + 1:,} of {len(first):,} distinct)"
         ))  # fmt: skip
+    results = _note_merged_partners(results, level)
     out = table.rename(columns={c: f"{c}_input" for c in MATCH_COLUMNS if c in table.columns})
     adcodes, status, method, candidates, notes = zip(*results, strict=True)
     labels = [_area_label(level, c) if c else "" for c in candidates]
@@ -912,6 +943,24 @@ def resolve(
     out.attrs.update(level=level, level_reason=reason)
     progress.done()
     return out
+
+
+def _note_merged_partners(results: list[Result], level: str) -> list[Result]:
+    """A note on rows matched to a unit that other rows of the table were merged into.
+
+    The table may predate the merger (港闸区 beside 崇川区): such a row is then the former,
+    smaller unit of that name. Only noted: in a panel, the later years are today's unit.
+    """
+    parts = {r[3][0] for r in results if r[1] == MERGED and r[3]}
+    if not parts:
+        return results
+    note = ("other rows of the table were merged into this unit: where this row predates "
+            "the merger, it is the former, smaller unit of the name")  # fmt: skip
+    return [
+        (code, status, method, cands, "; ".join(filter(None, [text, note])))
+        if status == "matched" and code in parts else (code, status, method, cands, text)
+        for code, status, method, cands, text in results
+    ]
 
 
 def _column_parts(

@@ -387,12 +387,12 @@ def _usable_rows(
     bad = resolved[~resolved["match_status"].isin(["matched", "blank", "total"])]
     if len(bad) / len(resolved) > max_unmatched:
         first = bad.iloc[0]
-        n_un = int((bad["match_status"] == "unmatched").sum())
+        n = bad["match_status"].value_counts()
+        counts = ", ".join(f"{n[s]} {s}" for s in ("unmatched", "ambiguous", "merged") if s in n)
         why = str(first["match_note"] or first["match_candidates"])[:160]
         fail(
-            f"{len(bad)} of {len(resolved)} rows are not matched ({n_un} unmatched, "
-            f"{len(bad) - n_un} ambiguous; first: {_line(bad.index)} {first['match_status']}: "
-            f"{why}). {fix}, or allow them with "
+            f"{len(bad)} of {len(resolved)} rows are not matched ({counts}; first: "
+            f"{_line(bad.index)} {first['match_status']}: {why}). {fix}, or allow them with "
             f"max_unmatched={check.share_at_least(len(bad), len(resolved))}."
         )
     ok = resolved[resolved["match_status"] == "matched"].copy()

@@ -227,7 +227,8 @@ def test_resolve_gives_the_answers_of_the_row_by_row_resolver_it_replaced():
     # 2d5651d; codes there are all well formed, so nothing in it changed on purpose,
     # except 8 rows on the code history (areacodes_crosswalk.csv): 江干区 is reported as
     # split (上城区 + 钱塘区), and an old name outside its given context stays unmatched
-    # like a current name does (宁乡县 under 省直管).
+    # like a current name does (宁乡县 under 省直管); and 4 rows naming units merged into
+    # another (下城区 into 拱墅区, 三山区 into 弋江区) are parts of it, status "merged".
     data = golden()
     out = match.resolve(data[INPUTS])
     expected = data[match.MATCH_COLUMNS].replace({"adcode": {"": None}})

@@ -272,9 +272,12 @@ def test_old_names_in_their_old_context():
 def test_a_reused_code_is_read_in_its_year():
     # 130107 was 井陉矿区 in 1983-1988 (then part of 井陉县 130121); the code was given
     # again to a new 井陉矿区 in 1992
+    # (merged into it: a part of today's 井陉县, set aside with it as the candidate)
     table = pd.DataFrame({"代码": ["130107", "130107", "130107"], "年份": [1985, 2000, None]})
     out = match.resolve(table)
-    assert out["adcode"].tolist() == ["130121", "130107", "130107"]
+    assert out["adcode"].astype(object).tolist() == [pd.NA, "130107", "130107"]
+    assert out["match_status"].tolist() == ["merged", "matched", "matched"]
+    assert out["match_candidates"].iloc[0].startswith("130121")
     assert out["match_method"].tolist() == ["code+crosswalk", "code", "code"]
     assert "became 130121 井陉县 in 1989" in out["match_note"].iloc[0]
     assert out["match_note"].iloc[1] == ""
@@ -283,15 +286,17 @@ def test_a_reused_code_is_read_in_its_year():
 
 def test_any_years_codes_are_accounted_for():
     # every code the Ministry published since 1981, at its own level: each row resolves,
-    # is ambiguous with candidates (a split), or is unmatched with a note
+    # is a part of a unit it was merged into, is ambiguous with candidates (a split), or is
+    # unmatched with a note
     cw = pd.read_csv(CROSSWALK, dtype=str, keep_default_na=False)
     county = cw.loc[cw["level"] == "county", "code"].drop_duplicates()
     county = county[~county.isin(boundaries.units().index)]  # codes since re-used
     out = match.resolve(pd.DataFrame({"代码": county}), level="county")
     assert (out["match_note"].str.len() > 0).all()
-    assert ((out["match_status"] != "ambiguous") | (out["match_candidates"] != "")).all()
-    share = (out["match_status"] == "matched").mean()
-    assert share > 0.85
+    with_candidates = out["match_status"].isin(["ambiguous", "merged"])
+    assert (~with_candidates | (out["match_candidates"] != "")).all()
+    share = out["match_status"].isin(["matched", "merged"]).mean()
+    assert share > 0.85 and (out["match_status"] == "merged").sum() > 100
 
 
 def test_a_prefecture_code_among_county_codes_is_named_as_one():
@@ -304,3 +309,26 @@ def test_a_prefecture_code_among_county_codes_is_named_as_one():
         "(level='prefecture' for prefectures)"
     )
     assert got["match_note"].iloc[2] == "unknown code '999999'"
+
+
+def test_a_unit_merged_into_another_is_a_part_never_the_whole():
+    """港闸区 and 崇川区 were merged into a new 崇川区 (320613) in 2020; 莱芜市 into 济南市 in
+    2019. A row naming the merged-away unit is a part of today's: set aside with status
+    "merged" and today's unit as its candidate (its value was given to the whole before);
+    a renamed unit (龙海市) still matches, and a row of today's unit is noted."""
+    counties = pd.DataFrame({"县": ["港闸区", "崇川区", "龙海市", "崇文区"],
+                             "省": ["江苏", "江苏", "福建", "北京"]})  # fmt: skip
+    out = match.resolve(counties, name_col="县", province_col="省", level="county")
+    status = dict(zip(out["县"], out["match_status"], strict=True))
+    assert status == {"港闸区": "merged", "崇川区": "matched", "龙海市": "matched",
+                      "崇文区": "merged"}  # fmt: skip
+    assert codes(out)["龙海市"] == "350604" and pd.isna(codes(out)["港闸区"])
+    part = out.set_index("县").loc["港闸区"]
+    assert part["match_candidates"].startswith("320613") and "a part of it" in part["match_note"]
+    assert "merged into this unit" in out.set_index("县").loc["崇川区", "match_note"]
+    by_code = match.resolve(pd.DataFrame({"代码": ["320611", "320281"]}), code_col="代码")
+    assert by_code["match_status"].tolist() == ["merged", "matched"]
+    cities = match.resolve(pd.DataFrame({"市": ["莱芜市", "苏州市"]}), name_col="市",
+                           level="prefecture")  # fmt: skip
+    assert cities["match_status"].tolist() == ["merged", "matched"]
+    assert cities["match_candidates"].iloc[0].startswith("370100")
