@@ -1,8 +1,9 @@
 """Resolve what people type (province, prefecture, unit name, code) to adcodes.
 
-Each row is ``matched``, ``ambiguous`` (candidates listed, nothing guessed) or ``unmatched``
-(closest names listed), at one level (:func:`gazetteer`). Units renamed, re-coded, merged or
-split since 1981 resolve through ``data/areacodes_crosswalk.csv``; malformed codes are
+Each row is ``matched``, ``ambiguous`` (candidates listed, nothing guessed), ``unmatched``
+(closest names listed) or ``merged`` (a unit merged into another since: a part of today's,
+which is its candidate), at one level (:func:`gazetteer`). Units renamed, re-coded, merged
+or split since 1981 resolve through ``data/areacodes_crosswalk.csv``; malformed codes are
 noted, never repaired silently.
 """
 
