@@ -1,8 +1,10 @@
 r"""CSV files that are safe to open in a spreadsheet (no formula injection).
 
 Text cells, headers and index labels starting with ``= + - @``, a tab, a CR or a NUL get a
-leading ``'`` unless they are one plain decimal number (OWASP *CSV Injection*; ASVS 5.0
-1.2.10). Rows end in CR LF (RFC 4180), so a cell holding a lone CR is quoted.
+leading ``'`` (OWASP *CSV Injection*; ASVS 5.0 1.2.10) unless they are one plain decimal
+number, a number with significance stars (``-1.597***``, a regression table's) or a lone
+sign (``-``): none of these can call a function or a link. Rows end in CR LF (RFC 4180),
+so a cell holding a lone CR is quoted.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ __all__ = ["FORMULA_PREFIXES", "neutralise", "to_csv_bytes"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
 """First characters that make a spreadsheet read a cell as a formula."""
 
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_PLAIN_NUMBER = re.compile(r"[+-]|[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\*{0,3}")
 
 
 def neutralise(value: Any) -> Any:
     """``value`` made safe for a spreadsheet cell (only :class:`str` values change).
 
-    >>> neutralise("=1+1"), neutralise("-1+1"), neutralise("-1.5"), neutralise(-2)
-    ("'=1+1", "'-1+1", '-1.5', -2)
+    >>> neutralise("=1+1"), neutralise("-1+1"), neutralise("-1.5**"), neutralise(-2)
+    ("'=1+1", "'-1+1", '-1.5**', -2)
     """
     if (
         isinstance(value, str)

@@ -360,3 +360,24 @@ def test_bad_input_is_refused_by_parameter(income, regions, prefectures, call, w
     units, scores = prefectures
     with pytest.raises(InputError, match=words):
         call(dv.inequality(income, regions), scores, units)
+
+
+def test_a_share_axis_labels_each_tick_with_its_own_percent():
+    """Ticks 2.5 % apart were labelled 0 %, 2 %, 5 %, 8 %, 10 % (rounded to whole
+    percents): every label now reads its tick's value."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from geotool.maps import charts
+
+    fig = Figure(figsize=(4, 2))  # a panel's height: ticks 2.5 % apart
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    years = np.arange(2010, 2021)
+    charts._share_axis(ax, years, pd.Series(np.linspace(0.02, 0.09, len(years))),
+                       charts._words("en"))  # fmt: skip
+    fig.canvas.draw()
+    ticks = ax.get_yticks()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "2.5%" in labels and "7.5%" in labels, labels
+    np.testing.assert_allclose([float(s.rstrip("%")) for s in labels], ticks * 100, atol=1e-9)

@@ -78,7 +78,15 @@ def test_neutralise_leaves_non_strings_alone():
     assert neutralise(np.float64(-2.5)) == -2.5
     assert neutralise(None) is None
     assert neutralise("") == ""
-    assert neutralise("-") == "'-"
+    assert neutralise("-") == "-" and neutralise("+") == "+"  # a sign column's signs
+
+
+def test_a_regression_tables_starred_numbers_stay_numbers_and_formulas_do_not():
+    """``-1.597***`` (a coefficient with its stars) was written as ``'-1.597***``."""
+    for cell in ("-1.597***", "+0.5*", "-2e-3**", "-0.274"):
+        assert neutralise(cell) == cell
+    for cell in ("-1.5****", "-1*A1", "-1.5*cmd", "+1*2", "-*", "--1", "-1.5 ***"):
+        assert neutralise(cell) == "'" + cell
     assert neutralise("\x00x") == "'\x00x"
 
 

@@ -212,11 +212,12 @@ def _year_axis(ax: Axes, label: str) -> None:
 
 
 def _share_axis(ax: Axes, years: np.ndarray, share: pd.Series, words: dict[str, str]) -> None:
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import FuncFormatter
 
     ax.plot(years, share, color=_BETWEEN, linewidth=1.4, marker="o" if len(years) < 25 else "",
             markersize=3, label=words["share"])  # fmt: skip
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    # each tick as the percent it is (2.5 %, 5 %), never rounded to whole percents
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x * 100:.6g}%"))
     ax.set_ylim(0, max(float(share.max()) * 1.15, 0.05))
     ax.set_ylabel(words["share"], fontsize=9)
     _year_axis(ax, words["year"])
