@@ -398,6 +398,24 @@ def _inputs(run: Run) -> None:
         run.pending.append(run.results["figuring"])
 
 
+def _scatter_title(run: Run, var: Variable, weights_spec: str, year: object) -> str:
+    """A Moran scatter plot's title in the study's language: the label, year and weights.
+
+    The report's variables by the figures' words for them (工业百强县 …); a user's by her
+    label (or column).
+    """
+    from geotool.maps.figure import WORDS
+
+    lang = run.study.language(run.analysis.china)
+    label = var.label
+    if run.analysis.info_values is None:  # the report's own study
+        label = WORDS["static"][lang].get("labels", {}).get(var.key, label)
+    label += f" ({year})" if year is not None else ""
+    if lang == "zh":
+        return f"{label}（{weights_spec} 权重）"
+    return f"{label}, {weights_spec} weights"
+
+
 def _tier_summary(tt: TierTable, res: dict[str, Any]) -> dict[str, Any]:
     comp = res.get("composition")
     regions = [r for r in ("east", "central", "west", "northeast") if comp is not None
@@ -430,11 +448,14 @@ def _tiers(run: Run) -> None:
         if tt.region_change is not None:
             res["region_change"] = tt.region_change
         shapes[name] = res["shapes"]
+        # a panel's composition, geography, vectors and gradient are of its latest year
+        latest = {"year": int(tt.table[tt.year_col].max())} if tt.year_col else {}
         for key in ("composition", "geography", "vectors", "gradient", "region_change",
                     "yearly_centres"):  # fmt: skip
             if key in res:
                 frame = res[key].reset_index() if key == "composition" else res[key]
-                run.table(f"tables/tiers_{key}_{name}.csv", frame)
+                stamp = latest if key in ("composition", "geography", "vectors", "gradient") else {}
+                run.table(f"tables/tiers_{key}_{name}.csv", frame.assign(**stamp))
         run.write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
         if res.get("mobility"):  # tier transitions, year to year: one long table
             from geotool import dynamics
@@ -527,9 +548,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
               geary.assign(**stamp).reset_index(names="adcode"))
     r.setdefault("gearys", {})[var.key] = geary
     r["moran_i"][var.key] = _number(moran.loc[(default, "moran_i"), "value"])
-    what = var.label if var.label == var.variable else f"{var.label}: {var.variable}"
-    what += f" ({year})" if year is not None else ""
-    r["scatters"].append((var.key, local, f"{what}, {default} weights"))
+    r["scatters"].append((var.key, local, _scatter_title(run, var, default, year)))
     counts = local["lisa_class"].value_counts()
     done = [s for s in sensitivity if s not in skipped]
     stats = ("value", "expected", "z_norm", "p_norm", "p_rand", "p_sim")

@@ -182,3 +182,14 @@ def test_values_and_lisa_maps_have_a_layer_per_year_and_stay_small(run):
     assert "showing 2009" in values and "a layer each in the control" in lisa
     for page in (values, lisa):
         assert len(page.encode("utf-8")) < 3e6
+
+
+def test_the_latest_years_tier_tables_say_their_year(run):
+    """The tiers' composition, geography and vectors of a panel are its latest year's:
+    each table has a ``year`` column saying so (they had none), the yearly centres and
+    the mobility their own years."""
+    last = max(YEARS)
+    for name in ("tiers_geography_income", "tiers_vectors_income"):  # (no regions: no composition)
+        frame = _table(run, name)
+        assert frame["year"].tolist() == [last] * len(frame), name
+    assert sorted(_table(run, "tiers_yearly_centres_income")["year"].unique())[-1] == last
