@@ -61,7 +61,9 @@ class Analysis:
     ``values_map(info, opts)`` and ``unit_info(lisa=, membership=)``: a recipe's value maps
     and tooltip table; ``extra(write, seed=, permutations=)``: a panel's dynamics; ``rows``
     and ``year_col``: a user's usable rows by id; ``composite``: the index the variable is;
-    ``groups``: the units' groups for inequality, ``grouped_by`` what they are.
+    ``groups``: the units' groups for inequality, ``grouped_by`` what they are;
+    ``about``: what the data are (file, variables, units), the figures' source line
+    (default: the title).
     """
 
     title: str
@@ -90,6 +92,7 @@ class Analysis:
     composite: dict[str, Any] | None = None
     groups: pd.Series | None = None
     grouped_by: str = ""
+    about: str = ""
     _weights: dict[tuple[tuple[str, ...], str], Weights] = field(
         default_factory=dict, repr=False, compare=False
     )

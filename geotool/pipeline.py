@@ -697,7 +697,7 @@ def _onepage_args(run: Run) -> dict[str, Any]:
         "values": _map_values(a, var), "local": run.results["locals"][var.key], "key": var.key,
         "label": var.label,
         "spec": study.classes_spec(), "permutations": study.permutations, "units": a.units,
-        "source": a.title if a.info_values is not None else None,
+        "source": (a.about or a.title) if a.info_values is not None else None,
     }  # fmt: skip
 
 
@@ -958,7 +958,7 @@ def _figure_files(
         return take(seen[name])
 
     labels, when = {v.key: v.label for v in a.variables}, _latest_year(a)
-    source, units = a.title if own else None, _figure_units(a)
+    source, units = (a.about or a.title) if own else None, _figure_units(a)
     figures = itertools.chain(print_figures.report_figures(
         r["info"], locals_=r["locals"], labels=labels,
         joins=r["static_joins"], shapes=r["tier_shapes"][next(iter(a.tier_tables))],

@@ -617,7 +617,8 @@ def user_analysis(study: Study) -> Analysis:
     label, lang = study.source, study.language(china)
     shown = ("、" if lang == "zh" else ", ").join(labels[c] for c in t.value_cols)
     year = int(latest[year_col].iloc[0]) if year_col else None
-    title = study.title or _title(label, shown, n=len(latest), level=t.level, year=year, lang=lang)
+    about = _title(label, shown, n=len(latest), level=t.level, year=year, lang=lang)
+    title = study.title or about
     info_values = latest.set_index("adcode")[t.value_cols]
     if t.units is not None and "name" not in info_values.columns:
         info_values.insert(0, "name", t.units["name"].reindex(info_values.index).to_numpy())
@@ -625,7 +626,7 @@ def user_analysis(study: Study) -> Analysis:
     if t.geometry_report is not None and len(t.geometry_report):
         tables["geometry_report"] = t.geometry_report
     return Analysis(
-        title=title, variables=variables, tier_tables=tier_tables,
+        title=title, about=about, variables=variables, tier_tables=tier_tables,
         cluster_table=_cluster_table(t, latest),
         cluster_level="prefecture" if t.level == "prefecture" else "county",
         values_map=lambda info, opts: {},  # the pipeline draws a value map per variable

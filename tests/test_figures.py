@@ -458,6 +458,8 @@ def test_own_polygons_are_credited_to_their_file_and_the_title_is_in_the_studys_
     a = pipeline.prepare(study)
     n = len(a.units)
     assert a.title == ({"zh": f"towns：产值（{n} 个单元）", "en": f"towns: 产值 ({n} units)"}[lang])
+    titled = pipeline.prepare(study.replace(title="宜兴市乡镇工业产值"))
+    assert (titled.title, titled.about) == ("宜兴市乡镇工业产值", a.title)  # the data line stays
     fig = static.value_figure(a.variables[0].data, label="产值", lang=lang, units=a.units,
                               source=a.title)  # fmt: skip
     caption = next(t.get_text() for t in fig.texts if "cnmaps" in t.get_text())
