@@ -273,3 +273,33 @@ def test_a_wrapped_caption_fills_its_lines_and_stays_in_the_figure(fontsize, dpi
     for line, after in zip(lines[:-2], lines[1:-1], strict=True):
         assert width(line) <= room, line
         assert width(f"{line} {after.split(' ')[0]}") > room * 0.95, (line, after)
+
+
+def test_chinese_text_breaks_between_characters_and_legends_stay_in_the_figure():
+    """Chinese has no spaces: a long legend title or entry (a user's ranking name) ran off
+    the figure's edge. Lines now break between CJK characters (never before closing
+    punctuation, never inside a Latin word), and the legend's texts fit its room."""
+    import geopandas as gpd
+    import shapely
+    from matplotlib.font_manager import FontProperties
+
+    from geotool.maps import figure as F  # noqa: N812
+
+    with F.style():
+        prop = FontProperties(size=7)
+    text = "pref_panel_gbk：按人均GDP（万元/人）排名的地级单元，2021 年，数据来自各省统计年鉴"
+    lines = F.broken(text, prop, 80.0).split("\n")
+    assert len(lines) >= 3 and "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert all(not line.startswith(("）", "，", "：")) for line in lines)
+    assert "pref_panel_gbk：" in lines[0] and any("GDP" in line for line in lines)
+    cells = gpd.GeoDataFrame({"v": ["a", "b"]}, geometry=[shapely.box(118, 30, 119, 31),
+                                                          shapely.box(119, 30, 120, 31)],
+                             crs="EPSG:4326")  # fmt: skip
+    fig = F.to_figure(cells, "v", labels={"a": text, "b": "短"}, legend_title=text, lang="zh")
+    png = F.figure_files(fig, ("png",), dpi=100)["png"]
+    renderer = fig.canvas.get_renderer()
+    for t in fig.findobj(lambda a: hasattr(a, "get_text") and a.get_text()):
+        if t.get_text() and t.get_visible() and t.get_figure(root=True) is fig:
+            box = t.get_window_extent(renderer)
+            assert box.x1 <= fig.bbox.x1 + 1, t.get_text()
+    assert png.startswith(b"\x89PNG")

@@ -1284,10 +1284,16 @@ def _draw_legend(
     leg_ax.set_axis_off()
     top = 0.9
     if entries:
-        names = [name for _, name in entries]
+        from matplotlib.font_manager import FontProperties
+
+        room = (0.995 - right) * fig.get_figwidth() * 72 * _WRAP_ROOM  # points
+        size = 7 if len(entries) <= 14 else 6
+        names = [broken(name, FontProperties(size=size), room - 2.4 * size)
+                 for _, name in entries]  # fmt: skip
+        title = broken(title, FontProperties(size=8), room) if title else title
         box = leg_ax.legend(
             [handle for handle, _ in entries], names, title=title or None, loc="upper left",
-            frameon=False, fontsize=7 if len(names) <= 14 else 6, title_fontsize=8,
+            frameon=False, fontsize=size, title_fontsize=8,
             borderaxespad=0, handlelength=1.6, handleheight=0.9, labelspacing=0.35,
             alignment="left",
         )  # fmt: skip
@@ -1644,31 +1650,52 @@ _WRAP_ROOM = 0.98
 
 
 def _wrap_once(fig: Figure, text: Any) -> None:
-    """Break a wrapped text into lines as matplotlib would at each draw, and stop wrapping.
+    """Break a wrapped text into lines once (matplotlib did it at each draw), stop wrapping.
 
-    Words (split at spaces, as matplotlib does) fill a line up to 98 % of the room between
-    the text (``ha="left"``) and the figure's edge, measured on the font's outlines (the
-    margin: a raster draw's widths round up to whole pixels).
+    Lines fill up to 98 % of the room between the text (``ha="left"``) and the figure's
+    edge (:func:`broken`; the margin: a raster draw's widths round up to whole pixels).
+    """
+    x = text.get_position()[0] if text.get_transform() == fig.transFigure else 0.0
+    room = fig.get_figwidth() * 72 * max(1.0 - x, 0.2) * _WRAP_ROOM
+    text.set_text(broken(text.get_text(), text.get_fontproperties(), room))
+    text.set_wrap(False)
+
+
+#: Where a line may break: a run of spaces, or beside a CJK character (not before closing
+#: punctuation); Latin words are never cut.
+_TOKENS = re.compile(
+    r"\s+|[\u3000-\u303f\u3400-\u9fff\uff00-\uffef][）」』】》〉，。、：；！？]*"
+    r"|[^\s\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+[）」』】》〉，。、：；！？]*"
+)
+
+
+def broken(text: str, prop: Any, room: float) -> str:
+    """``text`` in lines of at most ``room`` points in font ``prop``, each paragraph apart.
+
+    Breaks at spaces (as matplotlib's wrapping) and between CJK characters (Chinese has
+    no spaces to break at); widths measured on the font's outlines.
     """
     from matplotlib.textpath import TextToPath
 
     measure = TextToPath().get_text_width_height_descent
-    x = text.get_position()[0] if text.get_transform() == fig.transFigure else 0.0
-    room = fig.get_figwidth() * 72 * max(1.0 - x, 0.2) * _WRAP_ROOM
-    prop, lines = text.get_fontproperties(), []
+    # a token's width, summed along a line (kerning is within the margin); a space's is
+    # its advance (the outlines' box of " " is empty)
     space = measure(" x", prop, False)[0] - measure("x", prop, False)[0]
-    for line in text.get_text().split("\n"):
-        out, width = "", 0.0
-        for word in line.split(" "):
-            w = measure(word, prop, False)[0] if word else 0.0
-            if out and width + space + w > room:
-                lines.append(out)
-                out, width = word, w
+    widths: dict[str, float] = {}
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line, width = "", 0.0
+        for token in _TOKENS.findall(paragraph):
+            if token not in widths:
+                widths[token] = len(token) * space if token.isspace() else measure(
+                    token, prop, False)[0]  # fmt: skip
+            if line.strip() and not token.isspace() and width + widths[token] > room:
+                lines.append(line.rstrip())
+                line, width = token, widths[token]
             else:
-                out, width = (f"{out} {word}" if out else word), width + (space if out else 0) + w
-        lines.append(out)
-    text.set_text("\n".join(lines))
-    text.set_wrap(False)
+                line, width = line + token, width + widths[token]
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def save(
