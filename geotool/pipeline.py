@@ -818,11 +818,13 @@ def _dynamics(run: Run) -> None:
 
     run.summary |= run.analysis.extra(run.write, **run.perm)
     lang = run.study.language(run.analysis.china)
+    labels = {v.key: v.label for v in run.analysis.variables}
     for key, res in run.summary.get("dynamics", {}).items():
         frame = pd.DataFrame.from_dict(res["moran_by_year"], orient="index")
         frame = frame.rename(columns={"value": "moran_i"}).rename_axis("year").reset_index()
         run.figure(f"moran_by_year_{key}", charts.moran_by_year_chart(
-            frame, lang, n=res["units"], permutations=res.get("permutations", 0)))  # fmt: skip
+            frame, lang, n=res["units"], permutations=res.get("permutations", 0),
+            label=labels.get(key, "")))  # fmt: skip
 
 
 def _renderers(run: Run) -> None:

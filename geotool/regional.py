@@ -142,7 +142,7 @@ def _charts(run: Any, v: Any, found: dict[str, pd.DataFrame], groups: pd.Series 
     data, long = _values(a, v)
     if groups is not None:
         table = divergence.theil_by_group(data, groups, **long)
-        run.figure(f"theil_groups_{v.key}", charts.theil_group_chart(table, lang))
+        run.figure(f"theil_groups_{v.key}", charts.theil_group_chart(table, lang, label=title))
     if "sigma_convergence" in found:
         run.figure(f"sigma_{v.key}", charts.sigma_chart(found["sigma_convergence"], lang,
                                                         title=title))  # fmt: skip

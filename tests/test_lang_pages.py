@@ -489,3 +489,19 @@ def test_every_word_table_has_both_languages():
     for section, both in pairs.items():
         if section != "static":
             assert set(both["zh"]) == set(both["en"]), section
+
+
+def test_panel_charts_name_their_variable_first_in_the_title():
+    """The Moran-by-year and within-group Theil charts said which years but not which
+    variable (a paper with two variables had two identical titles)."""
+    from geotool.maps import charts
+
+    frame = pd.DataFrame({"year": [2018, 2019, 2020], "moran_i": [0.2, 0.25, 0.3],
+                          "p_sim": [0.01, 0.2, 0.001], "expected": -1 / 49})  # fmt: skip
+    fig = charts.moran_by_year_chart(frame, "zh", n=50, permutations=99, label="人均 GDP")
+    assert fig.axes[0].get_title(loc="left").startswith("人均 GDP：2018–2020 年")
+    index = pd.MultiIndex.from_product([[2020], ["东部", "西部"]])
+    table = pd.DataFrame({"contribution": [0.1, 0.05], "value_share": [0.6, 0.4],
+                          "unit_share": [0.5, 0.5]}, index=index)  # fmt: skip
+    fig = charts.theil_group_chart(table, "en", label="GDP per person")
+    assert fig._suptitle.get_text().startswith("GDP per person: Within-group Theil")

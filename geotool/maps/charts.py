@@ -255,12 +255,15 @@ def _one_year(frame: pd.DataFrame, words: dict[str, str], split: bool, n: int) -
     return fig
 
 
-def theil_group_chart(table: pd.DataFrame, lang: str = "en", *, year: int | None = None) -> Figure:
+def theil_group_chart(
+    table: pd.DataFrame, lang: str = "en", *, year: int | None = None, label: str = ""
+) -> Figure:
     """Each group's contribution to the within-group Theil, and its value and unit shares.
 
     ``table`` is :func:`geotool.divergence.theil_by_group`'s result; ``year`` one of its
-    years (default the last). Left: ``contribution`` bars; right: ``value_share`` beside
-    ``unit_share`` (a group richer than its size has the longer value bar).
+    years (default the last); ``label`` the variable, first in the title. Left:
+    ``contribution`` bars; right: ``value_share`` beside ``unit_share`` (a group richer
+    than its size has the longer value bar).
     """
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -291,7 +294,9 @@ def theil_group_chart(table: pd.DataFrame, lang: str = "en", *, year: int | None
                      ncol=2, borderaxespad=0.2)  # fmt: skip
         for ax in (left, right):
             ax.tick_params(labelsize=8)
-        fig.suptitle(words["group_title"].format(year=pick), fontsize=11, x=0.02, ha="left")
+        head = words["group_title"].format(year=pick)
+        fig.suptitle(f"{label}{_SEP[lang]}{head}" if label else head, fontsize=11, x=0.02,
+                     ha="left")  # fmt: skip
         fig.subplots_adjust(left=0.2, right=0.98, top=0.86, bottom=0.9 / fig.get_figheight())
     return fig
 
@@ -677,6 +682,9 @@ def _panel_legend(
 
 # ---------------------------------------------------------------- a panel's Moran's I
 
+#: Between a chart's variable and the rest of its title.
+_SEP = {"zh": "：", "en": ": "}
+
 _MORAN_WORDS = {
     "en": {
         "title": "Moran's I by year, {y0}–{y1} ({n} units)", "i": "Moran's I",
@@ -696,12 +704,14 @@ _MORAN_WORDS = {
 
 
 def moran_by_year_chart(
-    frame: pd.DataFrame, lang: str = "en", *, n: int, permutations: int, alpha: float = 0.05
-) -> Figure:
+    frame: pd.DataFrame, lang: str = "en", *, n: int, permutations: int, alpha: float = 0.05,
+    label: str = "",
+) -> Figure:  # fmt: skip
     """Moran's I by year, the years with permutation ``p_sim <= alpha`` filled.
 
     ``frame`` is :func:`geotool.dynamics.moran_by_year`'s result (``year, moran_i,
-    p_sim, expected``); the title states the years, the caption the test.
+    p_sim, expected``); the title states the variable (``label``) and the years, the
+    caption the test.
     """
     _words(lang)
     words = _MORAN_WORDS[lang]
@@ -723,7 +733,8 @@ def moran_by_year_chart(
         _year_axis(ax, words["year"])
         ax.set_ylabel(words["i"], fontsize=9)
         ax.legend(fontsize=8, frameon=False)
-        ax.set_title(words["title"].format(y0=y0, y1=y1, n=n), fontsize=11, loc="left")
+        head = words["title"].format(y0=y0, y1=y1, n=n)
+        ax.set_title(f"{label}{_SEP[lang]}{head}" if label else head, fontsize=11, loc="left")
         _caption(fig, words["caption"].format(n=n, alpha=alpha, perms=permutations,
                                               k=int(sig.sum()), t=len(years)))  # fmt: skip
     return fig
