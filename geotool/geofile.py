@@ -911,6 +911,9 @@ def read_geometry(
     if shapely.has_z(geoms.to_numpy()).any():
         geoms = gpd.GeoSeries(shapely.force_2d(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
     geoms, non_finite = _drop_non_finite(geoms, ids, where)
+    placed = None  # a file without a CRS: where it was placed (its tables' x and y)
+    if crs is None and frame.crs is None:
+        placed = plane_crs(geoms.total_bounds).to_wkt()
     geoms, crs_read = _to_wgs84(geoms, crs, chosen_datum, where, frame.attrs.get("crs_problem"))
     snapped_values, snapped = _snap(geoms.to_numpy(), snap_m / _M_PER_DEG)
     if snapped:
@@ -926,7 +929,8 @@ def read_geometry(
     out.index = pd.Index(ids.loc[geoms.index].astype(str).to_numpy(), name=str(id_name))
     out.attrs["source"] = {
         "path": str(path), "format": _FORMATS[path.suffix.lower()], "layer": chosen_layer,
-        "crs": crs_read, "datum": chosen_datum, "encoding": enc, "id_col": str(id_name),
+        "crs": crs_read, "plane": placed if crs_read == PLANE else None,
+        "datum": chosen_datum, "encoding": enc, "id_col": str(id_name),
         "rows_read": len(frame), "rows_kept": len(out), "snapped_vertices": snapped,
     }  # fmt: skip
     log(f"{where}: {len(out):,} units read ({len(frame) - len(out):,} dropped, see the report)")

@@ -398,6 +398,28 @@ def _inputs(run: Run) -> None:
         run.pending.append(run.results["figuring"])
 
 
+def _file_xy(frame: pd.DataFrame, plane: str) -> pd.DataFrame:
+    """``frame``'s ``*lon*`` and ``*lat*`` columns as the file's own ``*x*`` and ``*y*``.
+
+    A file without a CRS was placed on the globe by ``plane`` (:func:`geotool.geofile.
+    plane_crs`) for drawing; its tables give positions in the file's coordinates (a
+    longitude without its latitude, a tier's mean east-west position, is left out).
+    """
+    import pyproj
+
+    back = pyproj.Transformer.from_crs("EPSG:4326", plane, always_xy=True)
+    out = frame.copy()
+    for lon in [c for c in frame.columns if isinstance(c, str) and "lon" in c]:
+        lat = lon.replace("lon", "lat")
+        if lat not in frame.columns:
+            out = out.drop(columns=lon)
+            continue
+        out[lon], out[lat] = back.transform(frame[lon].to_numpy(float),
+                                            frame[lat].to_numpy(float))  # fmt: skip
+        out = out.rename(columns={lon: lon.replace("lon", "x"), lat: lat.replace("lat", "y")})
+    return out
+
+
 def _scatter_title(run: Run, var: Variable, weights_spec: str, year: object) -> str:
     """A Moran scatter plot's title in the study's language: the label, year and weights.
 
@@ -441,6 +463,7 @@ def _tiers(run: Run) -> None:
     china = {"coast": boundaries.coastline(), "core": china_core()} if a.china else {}
     out, shapes = {}, {}
     labels = {v.key: v.label for v in a.variables}  # the index's headings
+    plane = None if a.units is None else (a.units.attrs.get("source") or {}).get("plane")
     for name, tt in a.tier_tables.items():
         ids = pd.Index(tt.table["adcode"]).unique()
         pos = tiers.unit_positions(a.geometry_of(ids), **china)
@@ -448,6 +471,9 @@ def _tiers(run: Run) -> None:
         if tt.region_change is not None:
             res["region_change"] = tt.region_change
         shapes[name] = res["shapes"]
+        if plane is not None:  # a file without a CRS: its own x and y, not made-up lon/lat
+            res = {k: _file_xy(v, plane) if isinstance(v, pd.DataFrame) else v
+                   for k, v in res.items()}  # fmt: skip
         # a panel's composition, geography, vectors and gradient are of its latest year
         latest = {"year": int(tt.table[tt.year_col].max())} if tt.year_col else {}
         for key in ("composition", "geography", "vectors", "gradient", "region_change",

@@ -275,7 +275,13 @@ def test_tiers_cli_on_the_report_and_on_a_multi_year_table(tmp_path):
 def test_a_run_writes_the_steps_between_the_centres_it_writes(shared_run):
     """A user's study (Columbus, tiers of CRIME; conftest's run): tables/tiers_vectors_*.csv
     has each step t-1 -> t, whose km and bearing are pyproj.Geod.inv's between the centres
-    that tables/tiers_geography_*.csv gives; the vectors from class 1 are kept beside them."""
+    that tables/tiers_geography_*.csv gives; the vectors from class 1 are kept beside them.
+    Columbus has no CRS: the centres are in the file's own x and y (they were longitudes
+    and latitudes of where the plane was placed, near 3° E on the equator)."""
+    import geopandas as gpd
+    from libpysal import examples
+
+    from geotool.geofile import plane_crs
     run = shared_run("columbus_en")  # geotool run columbus.shp --value-col CRIME
     assert run.returncode == 0, run.stderr[-2000:]
     tables = run.out / "tables"
@@ -286,6 +292,13 @@ def test_a_run_writes_the_steps_between_the_centres_it_writes(shared_run):
     steps = vectors[vectors["kind"] == "step"]
     k = len(geo)
     assert k >= 3 and steps[["from", "to"]].to_numpy().tolist() == [[t, t + 1] for t in range(1, k)]
+    bounds = gpd.read_file(examples.get_path("columbus.shp")).total_bounds
+    assert not [c for c in [*geo.columns, *vectors.columns] if "lon" in c or "lat" in c]
+    assert geo["mean_x"].between(bounds[0], bounds[2]).all()
+    assert geo["mean_y"].between(bounds[1], bounds[3]).all()
+    placed = pyproj.Transformer.from_crs(plane_crs(bounds), "EPSG:4326", always_xy=True)
+    lon, lat = placed.transform(geo["mean_x"].to_numpy(), geo["mean_y"].to_numpy())
+    geo = geo.assign(mean_lon=lon, mean_lat=lat)
     geod = pyproj.Geod(ellps="WGS84")
     for a, b, km, deg in steps[["from", "to", "length_km", "bearing_deg"]].itertuples(
             index=False):  # fmt: skip
