@@ -112,6 +112,7 @@ def _deliver(send: Any, data: bytes) -> None:
 def _child(work: Callable[..., Any], warm: Callable[[], object] | None, pipes: Any) -> None:
     """The forked process: warm up, wait for the arguments, send back the outcome."""
     parent, receive, send, args_in, args_out = pipes
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
     with contextlib.suppress(OSError, AttributeError):  # Linux: die with the parent
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
@@ -126,7 +127,7 @@ def _child(work: Callable[..., Any], warm: Callable[[], object] | None, pipes: A
         warm_error = exc
     try:
         args, kwargs = ForkingPickler.loads(args_in.recv_bytes())
-    except EOFError:  # the parent cancelled before submitting
+    except (EOFError, OSError):  # the parent cancelled before submitting, or is gone
         return
     args_in.close()
     try:
@@ -137,8 +138,11 @@ def _child(work: Callable[..., Any], warm: Callable[[], object] | None, pipes: A
         payload = (False, exc)
     try:
         send.send(payload)
+    except OSError:  # the parent is gone (stopped, interrupted): no one to tell
+        return
     except Exception as exc:  # an unpicklable result or exception
-        send.send((False, GeotoolError(f"background work failed: {type(exc).__name__}")))
+        with contextlib.suppress(OSError):
+            send.send((False, GeotoolError(f"background work failed: {type(exc).__name__}")))
     send.close()
 
 

@@ -932,7 +932,7 @@ def _all_figure_files(
     import multiprocessing
 
     run.results.update(results)
-    taken = multiprocessing.get_context("fork").Value("i", 0)
+    taken = multiprocessing.get_context("fork" if background.forking() else None).Value("i", 0)
     other = background.start(partial(_taken_files, run, formats, lang, taken))
     try:
         drawn = _scatter_pngs(*drawing, lang=lang)

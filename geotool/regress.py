@@ -602,20 +602,22 @@ def _impacts(model: Any, lw: Any, columns: pd.Index, kind: str, *, draws: int,
     """Direct, indirect and total impacts, with inference by parameter draws.
 
     spreg 1.9 gives the impacts' point values only (``sp_multipliers``, LeSage and Pace's
-    ``full`` method, which is reproduced exactly here); their standard errors come from
+    ``full`` method, which is reproduced exactly here); their inference comes from
     ``draws`` draws of the coefficients from their estimated asymptotic distribution
-    (LeSage and Pace 2009, 2.7), each draw's impacts computed the same way. The draws are
-    kept within the model's parameter space, rho between 1/min and 1/max of the weights'
-    eigenvalues (as the ML estimate is): near the bound, an unbounded normal puts rho at or
-    past it, where 1/(1 - rho) explodes (rho 0.947 with s.e. 0.034 made 6 % of draws
-    invalid and a total effect's s.e. 168,197). Inference: :func:`_drawn`. ``attrs``:
-    ``draws``, ``discarded``.
+    (LeSage and Pace 2009, 2.7), each draw's impacts computed the same way (:func:`_drawn`).
+    Impacts exist for rho inside the stationary range (1/min, 1/max of the weights'
+    eigenvalues), where (I - rho W) is invertible: the draws are kept inside it (a
+    truncated normal), and a rho estimated outside it (GM lag may) gives no impacts, said
+    in ``attrs["note"]``. ``attrs``: ``draws``, ``discarded``, ``note``.
     """
     k = len(columns)
     betas = np.asarray(model.betas, float).ravel()
     vm = np.asarray(model.vm, float)[: len(betas), : len(betas)]
     eig = np.linalg.eigvals(lw.sparse.toarray())
-    sample, discarded = _draws_within(betas, vm, eig.real, draws=draws, seed=seed)
+    lo, hi = 1.0 / eig.real.min(), 1.0 / eig.real.max()
+    inside = lo < betas[-1] < hi
+    sample, discarded = (_draws_within(betas, vm, (lo, hi), draws=draws, seed=seed) if inside
+                         else (np.empty((0, len(betas))), 0))  # fmt: skip
     sample = np.vstack([betas, sample])
     rho = sample[:, -1]
     adi = np.real(np.mean(1.0 / (1.0 - rho[:, None] * eig[None, :]), axis=1))
@@ -627,42 +629,48 @@ def _impacts(model: Any, lw: Any, columns: pd.Index, kind: str, *, draws: int,
     rows = []
     for effect, values in (("direct", direct), ("indirect", total - direct), ("total", total)):
         for j, term in enumerate(columns):
-            rows.append({"term": str(term), "effect": effect,
-                         **_drawn(float(values[0, j]), values[1:, j])})  # fmt: skip
+            est = float(values[0, j]) if inside else math.nan
+            rows.append({"term": str(term), "effect": effect, **_drawn(est, values[1:, j])})
     out = pd.DataFrame(rows).set_index("term")
-    out.attrs |= {"draws": len(sample) - 1, "discarded": discarded}
+    note = "" if inside else (
+        f"rho = {betas[-1]:.4g} lies outside its stationary range ({lo:.4g}, {hi:.4g}): "
+        "(I - rho W) has no inverse there, so the model has no impacts")  # fmt: skip
+    if note:
+        log(f"impacts: {note}", logging.WARNING)
+    out.attrs |= {"draws": len(sample) - 1, "discarded": discarded, "note": note}
     return out
 
 
 def _drawn(estimate: float, draws: np.ndarray) -> dict[str, float]:
-    """An impact's inference from its draws: s.e. and z, and p and 95 % interval from them.
+    """An impact's inference from its draws: a standard error, z, p and a 95 % interval.
 
-    The standard error is the draws' standard deviation and z the estimate over it
-    (LeSage and Pace); p (two-sided: twice the smaller share of draws on one side of 0,
-    at least 1/(draws + 1)) and the 2.5 and 97.5 percentiles are the draws' own: near
-    rho's bound the draws are skewed and heavy-tailed, and a normal p from z says an
-    impact whose every draw is positive is not significant.
+    The draws' own distribution decides, as in bootstrap inference: near rho's bound it is
+    skewed and heavy-tailed (1/(1 - rho) has no variance there, so the draws' standard
+    deviation is whatever the draw nearest the bound makes it). ``std_err`` is half the
+    width of the central 68.3 % interval (the standard deviation of normal draws), ``z``
+    the estimate over it; ``p`` is two-sided (twice the smaller share of draws on one side
+    of 0, at least 1/(draws + 1)); ``ci_low`` and ``ci_high`` the 2.5 and 97.5 percentiles.
     """
-    if len(draws) < 2:
+    if len(draws) < 2 or not np.isfinite(estimate):
         return {"estimate": estimate, "std_err": math.nan, "z": math.nan, "p": math.nan,
                 "ci_low": math.nan, "ci_high": math.nan}  # fmt: skip
-    se = float(np.std(draws, ddof=1))
+    low, q16, q84, high = np.percentile(draws, [2.5, 15.865, 84.135, 97.5])
+    se = float(q84 - q16) / 2
     side = min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0)))
-    low, high = np.percentile(draws, [2.5, 97.5])
     return {"estimate": estimate, "std_err": se, "z": estimate / se if se > 0 else math.nan,
             "p": min(1.0, max(2 * side, 1 / (len(draws) + 1))),
             "ci_low": float(low), "ci_high": float(high)}  # fmt: skip
 
 
 def _draws_within(
-    mean: np.ndarray, cov: np.ndarray, eig: np.ndarray, *, draws: int, seed: int
+    mean: np.ndarray, cov: np.ndarray, bounds: tuple[float, float], *, draws: int, seed: int
 ) -> tuple[np.ndarray, int]:
-    """``draws`` normal draws whose last entry (rho) is inside (1/min eig, 1/max eig).
+    """``draws`` normal draws whose last entry (rho) is inside ``bounds`` (open).
 
     Rejection sampling in rounds (a truncated normal); stops after 20 rounds' worth of
     draws, returning those found. Also the number discarded.
     """
-    lo, hi = 1.0 / eig.min(), 1.0 / eig.max()
+    lo, hi = bounds
     rng = np.random.default_rng(seed)
     kept: list[np.ndarray] = []
     found = discarded = 0
@@ -1117,9 +1125,10 @@ def table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, stat: str = "se",
 def impacts_table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, digits: int = 3) -> str:
     """The direct, indirect (spillover) and total impacts of lag and Durbin fits, for a paper.
 
-    A column per model and effect; each term's impact with stars, its standard error (from
-    the parameter draws) in parentheses below; ``fmt`` as :func:`table`. Fits without
-    impacts (OLS, error, GWR ...) are left out; none with impacts: an :class:`InputError`.
+    A column per model and effect; each term's impact with stars, its 95 % interval (from
+    the parameter draws, skewed near rho's bound) in brackets below; ``fmt`` as
+    :func:`table`. Fits without impacts (OLS, error, GWR ...) are left out; none with
+    impacts: an :class:`InputError`.
     """
     fits = [fits] if isinstance(fits, Fit) else list(fits)
     with_impacts = [f for f in fits if f.impacts is not None]
@@ -1134,7 +1143,9 @@ def impacts_table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, digits: i
         for effect in ("direct", "indirect", "total"):
             head.append(f"({i + 1}) {f.label}: {effect}")
             for term, r in imp[imp["effect"] == effect].iterrows():
-                top, below = _cells(r.rename({"z": "statistic"}), f.kind, "se", digits)
+                top, _ = _cells(r.rename({"z": "statistic"}), f.kind, "se", digits)
+                below = (f"[{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+                         if np.isfinite(r["ci_low"]) else "")  # fmt: skip
                 rows.setdefault(str(term), {})[head[-1]] = (top, below)
     body = []
     for term, cells in rows.items():
@@ -1142,8 +1153,8 @@ def impacts_table(fits: Fit | Sequence[Fit], fmt: str = "markdown", *, digits: i
         body.append(["", *(cells.get(h, ("", ""))[1] for h in head[1:])])
     attrs = with_impacts[0].impacts.attrs  # type: ignore[union-attr]
     within = " with rho inside its range" if attrs.get("discarded") else ""
-    note = (f"standard errors from {attrs.get('draws', '')} draws of the coefficients"
-            f"{within} in parentheses; *** p<0.01, ** p<0.05, * p<0.1")  # fmt: skip
+    note = (f"95 % intervals of {attrs.get('draws', '')} draws of the coefficients{within} "
+            "in brackets; p from the draws: *** p<0.01, ** p<0.05, * p<0.1")  # fmt: skip
     return _render(head, body, note, fmt)
 
 

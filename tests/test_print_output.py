@@ -291,6 +291,7 @@ def test_chinese_text_breaks_between_characters_and_legends_stay_in_the_figure()
     lines = F.broken(text, prop, 80.0).split("\n")
     assert len(lines) >= 3 and "".join(lines).replace(" ", "") == text.replace(" ", "")
     assert all(not line.startswith(("）", "，", "：")) for line in lines)
+    assert all(not line.endswith(("（", "「")) for line in lines)
     assert "pref_panel_gbk：" in lines[0] and any("GDP" in line for line in lines)
     cells = gpd.GeoDataFrame({"v": ["a", "b"]}, geometry=[shapely.box(118, 30, 119, 31),
                                                           shapely.box(119, 30, 120, 31)],
@@ -303,3 +304,26 @@ def test_chinese_text_breaks_between_characters_and_legends_stay_in_the_figure()
             box = t.get_window_extent(renderer)
             assert box.x1 <= fig.bbox.x1 + 1, t.get_text()
     assert png.startswith(b"\x89PNG")
+
+
+def test_a_figures_pdf_is_the_same_whatever_was_drawn_before_it():
+    """Two processes share a run's figures as each is free, so the figures one draws
+    differ from run to run: a PDF's embedded font subset must not depend on them (it held
+    every glyph the process had used so far, and 13 PDFs of a report run differed)."""
+    import geopandas as gpd
+    import shapely
+
+    from geotool.maps import figure as F  # noqa: N812
+
+    cells = gpd.GeoDataFrame({"v": ["a", "b"]}, geometry=[shapely.box(118, 30, 119, 31),
+                                                          shapely.box(119, 30, 120, 31)],
+                             crs="EPSG:4326")  # fmt: skip
+
+    def pdf(names: dict[str, str]) -> bytes:
+        fig = F.to_figure(cells, "v", labels=names, lang="zh")
+        return F.figure_files(fig, ("pdf",), dpi=72)["pdf"]
+
+    F._SUBSETS.clear()
+    first = pdf({"a": "江阴", "b": "昆山"})
+    pdf({"a": "鄂伦春自治旗", "b": "霍林郭勒"})  # other glyphs, drawn before it
+    assert pdf({"a": "江阴", "b": "昆山"}) == first

@@ -253,7 +253,7 @@ def test_a_table_already_read_runs_the_same_study_as_its_file(tmp_path):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f" / "tables" / name),
                                       pd.read_csv(tmp_path / "t" / "tables" / name))  # fmt: skip
     assert by_frame["stages"] == by_file["stages"]
-    assert pipeline.prepare(Study(data=frame, out=None, **common)).title.startswith("table：")
+    assert pipeline.prepare(Study(data=frame, out=None, **common)).title.startswith("数据表：")
 
 
 def test_a_geodataframe_as_data_is_refused_by_name():

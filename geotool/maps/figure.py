@@ -1425,16 +1425,18 @@ def figure_files(
         quiet.setLevel(level)
 
 
-_SUBSETS: dict[tuple[str, int], tuple[frozenset[int], bytes, dict[int, int]]] = {}
+_SUBSETS: dict[tuple[str, int, frozenset[int]], tuple[frozenset[int], bytes, dict[int, int]]] = {}
+_COMMON: dict[tuple[str, int], frozenset[int]] = {}  # a font's glyphs of words.toml
 
 
 @contextmanager
 def _font_subsets() -> Iterator[None]:
-    """PDF font subsets made once a run: each subset holds every glyph asked for so far.
+    """PDF font subsets made once per set of glyphs: ``words.toml``'s, and a figure's own.
 
     matplotlib parses the 2.2 MB CJK font again for each PDF (0.15-0.2 s, most of a
-    county map's PDF once its fills are an image); a file asking for glyphs the last
-    subset holds gets that subset (a few glyphs more than it needs, a few KB).
+    county map's PDF once its fills are an image). A PDF's subset holds the glyphs of
+    every word of the figures (:func:`_common_glyphs`) and its own, and depends on nothing
+    else: the same figure embeds the same bytes whichever figures its process drew before.
     """
     from matplotlib.backends import _backend_pdf_ps
 
@@ -1444,14 +1446,18 @@ def _font_subsets() -> Iterator[None]:
         return
 
     def subset(fontfile: Any, glyphs: Iterable[int]) -> Any:
-        key = (str(fontfile), int(getattr(fontfile, "face_index", 0)))
-        want = frozenset(glyphs)
+        face = (str(fontfile), int(getattr(fontfile, "face_index", 0)))
+        if face not in _COMMON:
+            _COMMON[face] = _common_glyphs(fontfile)
+        union = frozenset(glyphs) | _COMMON[face]
+        key = (*face, union)
         hit = _SUBSETS.get(key)
-        if hit is None or not want <= hit[0]:
-            union = want | (hit[0] if hit else _common_glyphs(fontfile))
+        if hit is None:
             with made(fontfile, set(union)) as done:
                 data = _backend_pdf_ps.font_as_file(done.font).getvalue()
-                hit = _SUBSETS[key] = (union, data, dict(done.glyph_index_map))
+            if len(_SUBSETS) >= 32:
+                _SUBSETS.clear()
+            hit = _SUBSETS[key] = (union, data, dict(done.glyph_index_map))
         font = _saved_font_class()(io.BytesIO(hit[1]), recalcTimestamp=False)
         font.saved = hit[1]  # matplotlib only saves it: the bytes as made (reproducible)
         return _backend_pdf_ps.SubsetResults(font, hit[2])._as_cm()
@@ -1662,10 +1668,10 @@ def _wrap_once(fig: Figure, text: Any) -> None:
 
 
 #: Where a line may break: a run of spaces, or beside a CJK character (not before closing
-#: punctuation); Latin words are never cut.
+#: punctuation, not after opening); Latin words are never cut.
 _TOKENS = re.compile(
-    r"\s+|[\u3000-\u303f\u3400-\u9fff\uff00-\uffef][）」』】》〉，。、：；！？]*"
-    r"|[^\s\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+[）」』】》〉，。、：；！？]*"
+    r"\s+|[（「『【《〈]*(?:[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]"
+    r"|[^\s\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+)[）」』】》〉，。、：；！？]*"
 )
 
 
