@@ -615,7 +615,8 @@ def user_analysis(study: Study) -> Analysis:
     groups, grouped_by = _groups(rows, study.groups, bundled=china and t.level != "own",
                                  level=t.level, cluster_set=study.cluster_set)  # fmt: skip
     label, lang = study.source, study.language(china)
-    if lang == "zh" and not isinstance(study.data or study.geometry, Path):
+    given = study.data if study.data is not None else study.geometry
+    if lang == "zh" and not isinstance(given, Path):
         label = "数据表"  # a table given as a frame (study.source: "table")
     shown = ("、" if lang == "zh" else ", ").join(labels[c] for c in t.value_cols)
     year = int(latest[year_col].iloc[0]) if year_col else None
