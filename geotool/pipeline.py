@@ -401,9 +401,10 @@ def _inputs(run: Run) -> None:
 def _file_xy(frame: pd.DataFrame, plane: str) -> pd.DataFrame:
     """``frame``'s ``*lon*`` and ``*lat*`` columns as the file's own ``*x*`` and ``*y*``.
 
-    A file without a CRS was placed on the globe by ``plane`` (:func:`geotool.geofile.
-    plane_crs`) for drawing; its tables give positions in the file's coordinates (a
-    longitude without its latitude, a tier's mean east-west position, is left out).
+    A file without a CRS was placed on the globe by ``plane`` (see
+    :func:`geotool.geofile.plane_crs`) for drawing; its tables give positions in the file's
+    coordinates (a longitude without its latitude, a tier's mean east-west position, is
+    left out).
     """
     import pyproj
 
