@@ -1545,8 +1545,8 @@ def _write_indexed(pdf: Any, ob: Any, codes: np.ndarray, palette: np.ndarray) ->
 def _common_glyphs(fontfile: Any) -> frozenset[int]:
     """The font's glyphs of printable ASCII and of every word in ``words.toml``.
 
-    A run's first subset holds them, so that most later figures need no new subset
-    (0.1 s each): 25 subsets a report run before, 5 after, for about 70 KB more a PDF.
+    Every PDF's subset holds them (and its own glyphs), so most figures share one subset
+    (0.1 s to make): a report run makes 4, for about 70 KB more a PDF.
     """
     from matplotlib.font_manager import get_font
 
