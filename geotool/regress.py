@@ -1043,7 +1043,8 @@ def _stars(p: float) -> str:
 def table_frame(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3) -> pd.DataFrame:
     """The regression table as a frame: a column per model, two rows per term, diagnostics.
 
-    Each term has its estimate with stars (``***`` p < 0.01, ``**`` 0.05, ``*`` 0.1) and,
+    The first row names each model's dependent variable (a referee's first question). Each
+    term has its estimate with stars (``***`` p < 0.01, ``**`` 0.05, ``*`` 0.1) and,
     below it, its standard error (``stat="se"``) or t/z (``"t"``) in parentheses.
     """
     fits = [fits] if isinstance(fits, Fit) else list(fits)
@@ -1054,7 +1055,9 @@ def table_frame(fits: Fit | Sequence[Fit], *, stat: str = "se", digits: int = 3)
     for c in shown.values():
         terms += [t for t in c.index if t not in terms]
     columns = {f"({i + 1}) {f.label}": f for i, f in enumerate(fits)}
-    rows: dict[tuple[str, str], dict[str, str]] = {}
+    rows: dict[tuple[str, str], dict[str, str]] = {
+        ("dependent variable", ""): {name: f.y for name, f in columns.items()},
+    }
     for term in terms:
         for name, f in columns.items():
             c = shown[id(f)]

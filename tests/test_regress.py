@@ -656,3 +656,19 @@ def test_a_rho_outside_its_range_has_no_impacts():
         pytest.skip(f"GM's rho is {rho:.3f} here, inside its range")
     assert fit.impacts[["estimate", "std_err", "p", "ci_low"]].isna().all().all()
     assert "outside its stationary range" in fit.impacts.attrs["note"]
+
+
+def test_the_regression_table_names_each_models_dependent_variable(columbus, queen):
+    """A paper's table says what is explained: its first row, in every format and in
+    tables/regression_table.csv (a user's table never named it)."""
+    fits = [regress.fit(columbus, FORMULA, queen), regress.fit(columbus, FORMULA, queen,
+                                                                kind="lag")]  # fmt: skip
+    frame = regress.table_frame(fits)
+    assert frame.index[0] == ("dependent variable", "")
+    assert frame.iloc[0].tolist() == ["CRIME", "CRIME"]
+    assert regress.table(fits).splitlines()[2] == "| dependent variable | CRIME | CRIME |"
+    from geotool.maps import pages
+
+    summary = {"regression": {"model": "OLS", "rows": "all", "finding": "",
+                              "table": regress.table_cells(fits)}}  # fmt: skip
+    assert "<td>因变量</td>" in pages.regression_section(summary, "zh")

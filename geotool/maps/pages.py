@@ -813,8 +813,9 @@ def regression_section(summary: dict[str, Any], lang: str = "en") -> str:
         return ""
     said = section_words("regression", lang)
     t = reg.get("table") or {}
-    table = _table(list(t.get("header", [])),
-                   [[escape(c) for c in row] for row in t.get("rows", [])], "num")  # fmt: skip
+    rows = [[said["dependent"], *row[1:]] if row[:1] == ["dependent variable"] else row
+            for row in t.get("rows", [])]  # the table's first row, in ``lang``
+    table = _table(list(t.get("header", [])), [[escape(c) for c in row] for row in rows], "num")
     said_note = said["table_note"] if t.get("note") == _TABLE_NOTE else t.get("note")
     note = f"<p><small>{escape(said_note)}</small></p>" if said_note else ""
     guide = reg.get("guide") or ""
