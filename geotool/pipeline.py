@@ -564,7 +564,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     r["locals"][var.key] = local
     year = _latest_year(run.analysis)
     stamp = {} if year is None else {"year": year}  # a panel: which year the tables are of
-    run.table(f"tables/global_{var.key}.csv", glob.assign(**stamp))
+    run.table(f"tables/global_{var.key}.csv", glob.assign(label=var.label, **stamp))
     moran = glob.set_index(["weights", "statistic"])
     out: dict[str, Any] = {}
     if var.member is not None:

@@ -72,7 +72,7 @@ def divergence_stage(run: Any) -> None:
             continue
         _charts(run, v, found, groups)
         for name, frame in found.items():
-            tables.setdefault(name, []).append(frame.assign(variable=v.key))
+            tables.setdefault(name, []).append(frame.assign(variable=v.key, label=v.label))
         out["variables"][v.key] = {
             "label": v.label,
             **{f"{name}_finding": f.attrs.get("finding", "") for name, f in found.items()},
@@ -82,7 +82,7 @@ def divergence_stage(run: Any) -> None:
         frame = pd.concat(parts).reset_index()
         if not _years(a) and "year" in frame:  # no year column: one cross-section
             frame = frame.drop(columns="year")
-        first = ["variable", *[c for c in frame.columns if c != "variable"]]
+        first = ["variable", "label", *[c for c in frame.columns if c not in ("variable", "label")]]
         run.table(f"tables/{name}.csv", frame[first])
     run.summary["divergence"] = out
 

@@ -955,9 +955,14 @@ def _dynamics(
     weights, k = study.weights or "queen", study.markov_k
     log(f"panel dynamics of {len(t.value_cols)} variable(s) ...")
     out: dict[str, Any] = {}
+    labels = _labels(t, study)
     for col in t.value_cols:
         key = keys[col]
-        p = dynamics.panel(t.rows, id_col="adcode", year_col=t.year_col, value_col=col)
+        # the sentences and tables name the variable by her label (--label, --per's rate)
+        label = labels.get(col, col)
+        label = col if label in ("adcode", t.year_col) else label
+        rows = t.rows[["adcode", t.year_col, col]].rename(columns={col: label})
+        p = dynamics.panel(rows, id_col="adcode", year_col=t.year_col, value_col=label)
         w = _weights(t, pd.Index(p.wide.index), weights)
         # no more quantile classes than a year has distinct values (a 4-unit panel: 4)
         classes = int(min(k, p.wide.nunique().min()))
@@ -973,7 +978,7 @@ def _dynamics(
                                "expected": float(r.expected)}
                  for r in by_year.itertuples()}  # fmt: skip
         out[key] = {
-            "label": col, "years": [int(y) for y in p.years], "units": len(p.wide),
+            "label": label, "years": [int(y) for y in p.years], "units": len(p.wide),
             "dropped": len(res["dropped"]), "moran_by_year": moran,
             "permutations": int(by_year["permutations"].iloc[0]),
             "spatial_markov_tests": res["spatial_markov"]["tests"].to_dict(orient="records"),

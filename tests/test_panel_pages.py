@@ -193,3 +193,26 @@ def test_the_latest_years_tier_tables_say_their_year(run):
         frame = _table(run, name)
         assert frame["year"].tolist() == [last] * len(frame), name
     assert sorted(_table(run, "tiers_yearly_centres_income")["year"].unique())[-1] == last
+
+
+def test_a_panels_label_names_it_in_sentences_and_tables(tmp_path, us):
+    """``--label`` of a panel's variable: the dynamics' sentences and tables and the global
+    and inequality tables name it so (they used the column: "income", or "X per Y")."""
+    years = [str(y) for y in range(2005, 2010)]
+    long = us["wide"][years].reset_index().melt(id_vars="Name", var_name="year",
+                                                value_name="income")  # fmt: skip
+    long.to_csv(tmp_path / "us.csv", index=False)
+    states = us["states"].reset_index().set_crs("EPSG:4326", allow_override=True)
+    states.to_file(tmp_path / "us48.gpkg")
+    out = tmp_path / "out"
+    assert main(["--quiet", "run", str(tmp_path / "us.csv"), "--geometry",
+                 str(tmp_path / "us48.gpkg"), "--id-col", "STATE_NAME", "--name-col", "Name",
+                 "--year-col", "year", "--value-col", "income", "--label",
+                 "income=Per-capita income (USD)", "--permutations", "99",
+                 "--out", str(out)]) == 0  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    dyn = summary["dynamics"]["income"]
+    assert dyn["label"] == "Per-capita income (USD)"
+    assert any("Per-capita income (USD)" in s for s in json.dumps(dyn["sentences"]).split('"'))
+    assert _table(out, "global_income")["label"].eq("Per-capita income (USD)").all()
+    assert _table(out, "inequality")["label"].eq("Per-capita income (USD)").all()
