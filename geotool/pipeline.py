@@ -472,15 +472,14 @@ def _tiers(run: Run) -> None:
         if tt.region_change is not None:
             res["region_change"] = tt.region_change
         shapes[name] = res["shapes"]
-        if plane is not None:  # a file without a CRS: its own x and y, not made-up lon/lat
-            res = {k: _file_xy(v, plane) if isinstance(v, pd.DataFrame) else v
-                   for k, v in res.items()}  # fmt: skip
         # a panel's composition, geography, vectors and gradient are of its latest year
         latest = {"year": int(tt.table[tt.year_col].max())} if tt.year_col else {}
         for key in ("composition", "geography", "vectors", "gradient", "region_change",
                     "yearly_centres"):  # fmt: skip
             if key in res:
                 frame = res[key].reset_index() if key == "composition" else res[key]
+                if plane is not None:  # a file without a CRS: its own x and y, not lon/lat
+                    frame = _file_xy(frame, plane)
                 stamp = latest if key in ("composition", "geography", "vectors", "gradient") else {}
                 run.table(f"tables/tiers_{key}_{name}.csv", frame.assign(**stamp))
         run.write(f"tables/tiers_shapes_{name}.geojson", geojson_dumps(res["shapes"]))
@@ -908,18 +907,10 @@ def _prepare_figures(run: Run, lang: str) -> background.Prepared[Any]:
 def _warm_figures(
     units: gpd.GeoDataFrame | None, formats: tuple[str, ...], lang: str, dpi: int
 ) -> None:
-    """Draw a throwaway value map of ``units`` in every format, to warm up.
-
-    Libraries imported, fonts loaded and subset, layers projected, simplified and
-    rasterised at ``dpi``: the figures' process does it while the statistics run.
-    """
-    import numpy as np
-
+    """The figures' warm-up while the statistics run: a map in every format, at ``dpi``."""
     from geotool.maps import static
 
-    layer = boundaries.load("county") if units is None else units
-    values = pd.Series(np.arange(len(layer), dtype=float), index=layer.index)
-    figure_files(static.value_figure(values, label="-", lang=lang, units=units), formats, dpi=dpi)
+    static.warm(units, lang, formats=formats, dpi=dpi)
 
 
 def _all_figure_files(

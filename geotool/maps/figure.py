@@ -1425,8 +1425,8 @@ def figure_files(
         quiet.setLevel(level)
 
 
-_SUBSETS: dict[tuple[str, int, frozenset[int]], tuple[frozenset[int], bytes, dict[int, int]]] = {}
-_COMMON: dict[tuple[str, int], frozenset[int]] = {}  # a font's glyphs of words.toml
+#: (font file, face, glyphs) -> the subset's bytes and glyph index map.
+_SUBSETS: dict[tuple[str, int, frozenset[int]], tuple[bytes, dict[int, int]]] = {}
 
 
 @contextmanager
@@ -1446,21 +1446,18 @@ def _font_subsets() -> Iterator[None]:
         return
 
     def subset(fontfile: Any, glyphs: Iterable[int]) -> Any:
-        face = (str(fontfile), int(getattr(fontfile, "face_index", 0)))
-        if face not in _COMMON:
-            _COMMON[face] = _common_glyphs(fontfile)
-        union = frozenset(glyphs) | _COMMON[face]
-        key = (*face, union)
+        union = frozenset(glyphs) | _common_glyphs(str(fontfile))
+        key = (str(fontfile), int(getattr(fontfile, "face_index", 0)), union)
         hit = _SUBSETS.get(key)
         if hit is None:
             with made(fontfile, set(union)) as done:
                 data = _backend_pdf_ps.font_as_file(done.font).getvalue()
             if len(_SUBSETS) >= 32:
                 _SUBSETS.clear()
-            hit = _SUBSETS[key] = (union, data, dict(done.glyph_index_map))
-        font = _saved_font_class()(io.BytesIO(hit[1]), recalcTimestamp=False)
-        font.saved = hit[1]  # matplotlib only saves it: the bytes as made (reproducible)
-        return _backend_pdf_ps.SubsetResults(font, hit[2])._as_cm()
+            hit = _SUBSETS[key] = (data, dict(done.glyph_index_map))
+        font = _saved_font_class()(io.BytesIO(hit[0]), recalcTimestamp=False)
+        font.saved = hit[0]  # matplotlib only saves it: the bytes as made (reproducible)
+        return _backend_pdf_ps.SubsetResults(font, hit[1])._as_cm()
 
     _backend_pdf_ps.get_glyphs_subset = subset
     try:
@@ -1542,7 +1539,8 @@ def _write_indexed(pdf: Any, ob: Any, codes: np.ndarray, palette: np.ndarray) ->
     pdf.endStream()
 
 
-def _common_glyphs(fontfile: Any) -> frozenset[int]:
+@functools.cache
+def _common_glyphs(fontfile: str) -> frozenset[int]:
     """The font's glyphs of printable ASCII and of every word in ``words.toml``.
 
     Every PDF's subset holds them (and its own glyphs), so most figures share one subset
@@ -1552,7 +1550,7 @@ def _common_glyphs(fontfile: Any) -> frozenset[int]:
 
     source = resources.files("geotool.maps").joinpath("words.toml").read_text(encoding="utf-8")
     chars = {ord(c) for c in source if c.isprintable()} | set(range(32, 127))
-    cmap = get_font(str(fontfile)).get_charmap()
+    cmap = get_font(fontfile).get_charmap()
     return frozenset(cmap[c] for c in chars if c in cmap)
 
 

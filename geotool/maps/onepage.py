@@ -75,18 +75,11 @@ def warm(units: gpd.GeoDataFrame | None = None, lang: str = "zh") -> None:
     """Load what the maps draw with (fonts, boundaries, the projected units), ahead.
 
     Run by the renderer process while the statistics run: a tiny draw of ``units``
-    (default the bundled counties) leaves the projection cached and the fonts loaded.
+    (default the bundled counties, :func:`geotool.maps.static.warm`).
     """
-    import numpy as np
-    import pandas as pd
-
-    from geotool import boundaries
     from geotool.maps import static
 
-    layer = boundaries.load("county") if units is None else units
-    values = pd.Series(np.arange(len(layer), dtype=float), index=layer.index)
-    fig = static.value_figure(values, label="-", lang=lang, units=units)
-    fig.savefig(io.BytesIO(), format="png", dpi=10)
+    static.warm(units, lang)
 
 
 def figures(

@@ -21,7 +21,7 @@ from geotool import boundaries
 from geotool._errors import InputError
 from geotool._log import log
 from geotool.autocorr import LISA_CLASSES
-from geotool.maps.figure import WORDS, Overlay, style, to_figure, validate
+from geotool.maps.figure import WORDS, Overlay, figure_files, style, to_figure, validate
 from geotool.maps.pages import (
     JOIN_COLOURS,
     P_COLOURS,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOT_SIGNIFICANT", "NOT_TESTED", "NO_DATA", "OUTSIDE", "lisa_figure", "moran_figure",
-    "report_figures", "value_figure", "vector_lines",
+    "report_figures", "value_figure", "vector_lines", "warm",
 ]  # fmt: skip
 
 #: Tested, not significant / not tested (in the universe) / outside the universe.
@@ -636,3 +636,17 @@ def local_figures(
         x, y = (v.rename(short.get(str(v.name), v.name)) for v in pair)
         jobs.append((f"bivariate_{key}", partial(_bivariate_figure, x, y, opts)))
     return _built(jobs, only)
+
+
+def warm(
+    units: gpd.GeoDataFrame | None = None, lang: str = "zh", *,
+    formats: tuple[str, ...] = ("png",), dpi: int = 30,
+) -> None:  # fmt: skip
+    """Draw a throwaway value map of ``units`` (default the bundled counties), to warm up.
+
+    Run by a drawing process while the statistics run: libraries imported, fonts loaded
+    (and, with ``pdf``, subset), the layers projected, simplified and rasterised at ``dpi``.
+    """
+    layer = boundaries.load("county") if units is None else units
+    values = pd.Series(np.arange(len(layer), dtype=float), index=layer.index)
+    figure_files(value_figure(values, label="-", lang=lang, units=units), formats, dpi=dpi)
