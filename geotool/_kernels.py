@@ -143,9 +143,64 @@ def _insertion_sort(srt: np.ndarray, order: np.ndarray) -> None:
 
 
 @nb.njit(cache=True)
+def _left(srt: np.ndarray, value: float) -> int:
+    """The first index of ascending ``srt`` with ``srt[i] >= value`` (``np.searchsorted``)."""
+    lo = 0
+    hi = len(srt)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if srt[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True)
+def _sorted_order(srt: np.ndarray, order: np.ndarray, values: np.ndarray) -> None:
+    """``values`` ascending into ``srt`` and their indices into ``order`` (a merge sort).
+
+    The kernels' own, not ``np.argsort``: numba compiles its quicksort in about a second
+    (the first run), and the counts read only the sorted values, not the order of ties.
+    """
+    n = len(values)
+    tmp_v = np.empty(n)
+    tmp_o = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        srt[j] = values[j]
+        order[j] = j
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            a, b, t = lo, mid, lo
+            while a < mid and b < hi:
+                if srt[b] < srt[a]:
+                    tmp_v[t], tmp_o[t] = srt[b], order[b]
+                    b += 1
+                else:
+                    tmp_v[t], tmp_o[t] = srt[a], order[a]
+                    a += 1
+                t += 1
+            while a < mid:
+                tmp_v[t], tmp_o[t] = srt[a], order[a]
+                a += 1
+                t += 1
+            while b < hi:
+                tmp_v[t], tmp_o[t] = srt[b], order[b]
+                b += 1
+                t += 1
+        for j in range(n):
+            srt[j] = tmp_v[j]
+            order[j] = tmp_o[j]
+        width *= 2
+
+
+@nb.njit(cache=True)
 def _resort(srt: np.ndarray, order: np.ndarray, p: int, old: float, new: float) -> None:
     """Sum ``p`` moved from ``old`` to ``new``: move it in ascending ``srt`` (and ``order``)."""
-    i = np.searchsorted(srt, old)
+    i = _left(srt, old)
     while order[i] != p:  # among equal sums
         i += 1
     srt[i] = new
@@ -206,7 +261,9 @@ def _block_sums(  # noqa: PLR0917 (numba: positional only)
 ) -> None:  # fmt: skip
     """The permuted sums of a block's first unit ``first`` (``k`` neighbours each)."""
     m, _, perms = gathered.shape
-    sums[:] = 0.0
+    for v in range(m):
+        for p in range(perms):
+            sums[v, p] = 0.0
     for v in range(m):
         for c in range(k):
             for p in range(perms):
@@ -255,7 +312,7 @@ def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
     for r in range(part * runs // parts, (part + 1) * runs // parts):
         sums = np.empty((m, perms))
         srt = np.empty(perms)
-        order = np.argsort(np.zeros(perms))
+        order = np.empty(perms, dtype=np.int64)
         for b in range(r * n_blocks // runs, (r + 1) * n_blocks // runs):
             start = starts[b]
             first = units[start]
@@ -263,11 +320,12 @@ def _conditional_incremental(  # noqa: PLR0917 (numba: positional only)
             _block_sums(sums, gathered, steps, base, k, first)
             if m == 1:
                 if b == r * n_blocks // runs:
-                    order[:] = np.argsort(sums[0])
-                for j in range(perms):
-                    srt[j] = sums[0, order[j]]
-                _insertion_sort(srt, order)
-            ptr = np.searchsorted(evt_val, first)
+                    _sorted_order(srt, order, sums[0])
+                else:
+                    for j in range(perms):
+                        srt[j] = sums[0, order[j]]
+                    _insertion_sort(srt, order)
+            ptr = _left(evt_val, first)
             for u in range(start, starts[b + 1]):
                 while ptr < n_evt and evt_val[ptr] < units[u]:
                     c = evt_c[ptr]
@@ -423,8 +481,9 @@ def _forms(  # noqa: PLR0917 (numba: positional only)
     lag_r = np.empty(n_y)
     lag_b = np.empty(n_y)
     for i in range(n):
-        lag_r[:] = 0.0
-        lag_b[:] = 0.0
+        for t in range(n_y):
+            lag_r[t] = 0.0
+            lag_b[t] = 0.0
         e0, e1 = indptr[i], indptr[i + 1]
         if by_row:
             for e in range(e0, e1):
@@ -451,9 +510,8 @@ def _forms(  # noqa: PLR0917 (numba: positional only)
             sq[t] += deg[i] * yi * yi
             if with_b:
                 quad_b[t] += (yi + shift) * lag_b[t]
-    out[0] = quad_r
-    out[1] = sq
-    out[2] = quad_b
+    for t in range(n_y):
+        out[0, t], out[1, t], out[2, t] = quad_r[t], sq[t], quad_b[t]
 
 
 @nb.njit(cache=True)
@@ -640,7 +698,8 @@ def _global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
             ys = np.empty((last - first, n))
             for q in range(first, last):
                 _shuffle(y, s, js)
-                ys[q - first] = y
+                for i in range(n):
+                    ys[q - first, i] = y[i]
             _forms(ys, left, indptr, indices, data_r, data_b, deg, shift, by_row,
                    out[:, first:last])  # fmt: skip
         else:  # four at a time in registers (:func:`_form_four`), then one at a time
@@ -649,7 +708,8 @@ def _global_quadratic_forms(  # noqa: PLR0917 (numba: positional only)
             while q + 4 <= last:
                 for t in range(3):
                     _shuffle(y, s, js)
-                    three[t] = y
+                    for i in range(n):
+                        three[t, i] = y[i]
                 _shuffle(y, s, js)
                 _form_four(three, y, left, indptr, indices, data_r, data_b, deg, shift, by_row,
                            out[:, q : q + 4])  # fmt: skip
