@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from geotool import _validate as check
 from geotool import settings
@@ -349,7 +349,7 @@ def _carree_klomp_t2(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     if denominator <= 0:  # perfectly correlated: the variances' ratio is exact
         return (0.0, 1.0) if math.isclose(s1, s2) else (math.inf, 0.0)
     t2 = (len(a) - 2.5) * math.log1p(0.25 * (s1 - s2) ** 2 / denominator)
-    return float(t2), float(stats.chi2.sf(t2, 1))
+    return float(t2), float(special.chdtrc(1, t2))  # chi2(1).sf without scipy.stats (0.4 s)
 
 
 def sigma_convergence(

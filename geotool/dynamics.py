@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
+from scipy import special
 
 from geotool import _validate as check
 from geotool import settings
@@ -360,7 +360,7 @@ TEST_MEANINGS: dict[tuple[str, str], str] = {
 
 def _chi2_p(value: float, dof: int) -> float:
     """Upper tail of chi-square (``sf``: exact where giddy's ``1 - cdf`` rounds to 0)."""
-    return float(stats.chi2.sf(value, dof)) if dof > 0 else float("nan")
+    return float(special.chdtrc(dof, value)) if dof > 0 else float("nan")
 
 
 def _steady_state(p: np.ndarray) -> tuple[np.ndarray, str]:
@@ -480,6 +480,7 @@ def rank_mobility(
     ``pairs_/concordant_/discordant_/tau_neighbours, tau_others, p_sim_neighbours``.
     """
     from giddy.rank import SpatialTau, Tau
+    from scipy.stats import kendalltau  # here: a run without a panel need not import it (0.4 s)
 
     if span not in ("both", "consecutive", "first_last"):
         raise InputError(f"span={short(span, 30)}: use 'both', 'consecutive' or 'first_last'.")
@@ -498,7 +499,7 @@ def rank_mobility(
             st = Tau(x0, x1) if w is None else SpatialTau(x0, x1, near)
         row: dict[str, Any] = {
             "year_from": p.years[j0], "year_to": p.years[j1], "n": len(x0),
-            "tau": float(st.tau), "p_norm": float(stats.kendalltau(x0, x1).pvalue),
+            "tau": float(st.tau), "p_norm": float(kendalltau(x0, x1).pvalue),
             "concordant": int(st.concordant), "discordant": int(st.discordant),
         }  # fmt: skip
         if w is not None:
