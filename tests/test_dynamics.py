@@ -390,6 +390,19 @@ def test_giddy_is_imported_only_by_the_analyses():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_run_modules_do_not_import_scipy_stats():
+    # 0.4 s of a 4 s run (its distributions' docstrings): chi-square tails come from
+    # scipy.special, kendalltau is imported by the panel analysis that uses it.
+    code = (
+        "import sys; from geotool import cli, pipeline, dynamics, divergence, regional; "
+        "print(dynamics._chi2_p(3.84, 1), 'scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    p, imported = out.stdout.split()
+    assert float(p) == pytest.approx(0.050043521248705, rel=1e-12)  # chi2(1).sf(3.84)
+    assert imported == "False"
+
+
 def test_moran_by_year_is_global_stats_of_each_year(layer, structured):
     _g, w = layer
     out = dynamics.moran_by_year(dynamics.panel(structured), w, permutations=99, seed=1)
