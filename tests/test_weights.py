@@ -190,3 +190,29 @@ def test_positions_of_a_unit_across_the_antimeridian_stay_on_it():
     pos = positions(fiji)
     assert pos.xy[0, 0] == pytest.approx(3.3e6, rel=0.01)
     assert abs(pos.lonlat[0, 0]) > 179
+
+
+def test_row_standardised_is_made_once_and_every_caller_gets_its_own_copy():
+    import scipy.sparse as sp
+
+    def fresh(m):  # as the weights made it before it was kept
+        scale = 1.0 / np.maximum(np.asarray(m.sum(axis=1)).ravel(), 1e-300)
+        return (sp.diags(np.where(np.asarray(m.sum(axis=1)).ravel() > 0, scale, 0)) @ m).tocsr()
+
+    data, cols = np.array([2.0, 1.0, 1.0, 1.0, 3.0, 1.0]), np.array([2, 1, 0, 0, 1, 3])
+    m = sp.csr_matrix((data, cols, np.array([0, 2, 3, 6, 6])), shape=(4, 4))  # row 0: 2, 1
+    w = weights.Weights(sparse=m, spec="test", ids=pd.Index(list("abcd")))
+    first, expected = w.row_standardised(), fresh(m.copy())
+    assert np.array_equal(first.indices, expected.indices)  # each row's order kept
+    assert np.array_equal(first.data, expected.data)
+    first.sort_indices()  # what scipy does in place on some operations
+    first.data[:] = -1.0
+    again = w.row_standardised()
+    assert np.array_equal(again.indices, expected.indices)
+    assert np.array_equal(again.data, expected.data)
+    w.sparse.sort_indices()  # the weights' own rows sorted: made again, in the new order
+    resorted = w.row_standardised()
+    assert np.array_equal(resorted.indices, fresh(w.sparse).indices)
+    assert not np.array_equal(resorted.indices, expected.indices)
+    w.sparse = sp.csr_matrix(np.eye(4)[::-1])  # new weights: made from them
+    assert np.array_equal(w.row_standardised().toarray(), np.eye(4)[::-1])
