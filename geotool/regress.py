@@ -459,6 +459,8 @@ def fit(
         result.chow = _chow(model)
     elif kind in ("lag", "durbin"):
         result.impacts = _impacts(model, lw, design.x.columns, kind, draws=draws, seed=seed)
+    if method == "ml" and kind in ("lag", "error", "durbin") and groups is None:
+        result.diagnostics = _with_likelihood_ratio(result.diagnostics, model, design, lw, kind)
     if kind == "ols" and lw is not None and groups is None:
         result.guide = decide(result.diagnostics, alpha)
     return result
@@ -569,6 +571,25 @@ def _diagnostics(model: Any, kind: str, n: int) -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "statistic"
     return frame
+
+
+def _with_likelihood_ratio(
+    diagnostics: pd.DataFrame, model: Any, design: _Design, lw: Any, kind: str
+) -> pd.DataFrame:
+    """The diagnostics with the likelihood ratio test of rho (lambda) = 0, as GeoDa reports.
+
+    Against the model without it on the same design: OLS (SLX for a Durbin model), by
+    spreg's ``likratiotest`` (one degree of freedom).
+    """
+    import spreg
+
+    with _quiet():
+        null = spreg.OLS(design.y.to_numpy()[:, None], design.x.to_numpy(), w=lw,
+                         slx_lags=1 if kind == "durbin" else 0)  # fmt: skip
+        lr = spreg.likratiotest(null, model)
+    row = pd.DataFrame([_row(lr["likr"], df=lr["df"], p=lr["p-value"])],
+                       index=pd.Index(["likelihood_ratio"], name=diagnostics.index.name))
+    return pd.concat([diagnostics, row])
 
 
 def _tidy(model: Any, kind: str, method: str, formula: str, design: _Design) -> Fit:
@@ -1032,7 +1053,8 @@ _STARS = ((0.01, "***"), (0.05, "**"), (0.1, "*"))
 _BELOW = (("n", "N"), ("r2", "R²"), ("adj_r2", "Adj. R²"), ("pseudo_r2", "Pseudo R²"),
           ("log_likelihood", "Log-likelihood"), ("aic", "AIC"), ("schwarz", "Schwarz"),
           ("aicc", "AICc"), ("bandwidth", "Bandwidth"), ("moran_i_residuals", "Moran's I (resid.)"),
-          ("lm_lag", "LM-lag"), ("lm_error", "LM-error"), ("robust_lm_lag", "Robust LM-lag"),
+          ("likelihood_ratio", "LR test (ρ or λ = 0)"), ("lm_lag", "LM-lag"),
+          ("lm_error", "LM-error"), ("robust_lm_lag", "Robust LM-lag"),
           ("robust_lm_error", "Robust LM-error"))  # fmt: skip
 
 

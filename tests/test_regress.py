@@ -11,7 +11,9 @@ published values, quoted where they are checked:
   (https://homepage.ntu.edu.tw/~wenthung/R_Spatial/RLab_7.html);
 - Moran's I of the OLS residuals 0.222 (z 2.84, p 0.005), queen, row-standardised
   (https://carlos-mendez.netlify.app/post/stata_sp_regression_cross_section);
-- the ML spatial lag model's rho 0.423 (GeoDa; spreg's own report prints 0.42333).
+- the ML spatial lag model's rho 0.423 (GeoDa; spreg's own report prints 0.42333), its
+  log likelihood -182.674 and so the likelihood ratio test of rho = 0, 9.406 (GeoDa's
+  "Likelihood Ratio Test", 1 df, p 0.0022).
 
 The ML error model's lambda is 0.546753 with these weights: spreg's value is checked
 against a direct maximisation of the concentrated log-likelihood written here (the 0.563
@@ -140,6 +142,28 @@ def test_ml_lag_and_error_equal_spreg(columbus, queen):
     assert err.value("lambda") == pytest.approx(float(ref.lam), abs=1e-6)
     assert err.value("log_likelihood") == pytest.approx(ref.logll, abs=1e-6)
     np.testing.assert_allclose(err.coefficients["estimate"], ref.betas.ravel(), atol=1e-6)
+
+
+def test_ml_models_report_the_likelihood_ratio_test_of_their_spatial_parameter(
+    columbus, queen
+):
+    from scipy.stats import chi2
+
+    ols = regress.fit(columbus, FORMULA, queen)
+    lag = regress.fit(columbus, FORMULA, queen, kind="lag")
+    lr = lag.diagnostics.loc["likelihood_ratio"]
+    assert lr["value"] == pytest.approx(2 * (-182.674 - -187.377), abs=2e-3)  # GeoDa's logLs
+    assert lr["value"] == pytest.approx(9.4065, abs=1e-3) and lr["df"] == 1
+    assert lr["p"] == pytest.approx(chi2.sf(lr["value"], 1), rel=1e-9)
+    assert lr["p"] == pytest.approx(0.0022, abs=1e-4)
+    for kind, null in (("error", ols), ("durbin", regress.fit(columbus, FORMULA, queen,
+                                                               kind="slx"))):  # fmt: skip
+        f = regress.fit(columbus, FORMULA, queen, kind=kind)
+        want = 2 * (f.value("log_likelihood") - null.value("log_likelihood"))
+        assert f.value("likelihood_ratio") == pytest.approx(want, rel=1e-9)
+    assert "LR test" in regress.table([ols, lag])
+    gm = regress.fit(columbus, FORMULA, queen, kind="lag", method="gm")  # no likelihood
+    assert "likelihood_ratio" not in gm.diagnostics.index
 
 
 def test_ml_error_lambda_maximises_the_likelihood(columbus, queen):
