@@ -232,13 +232,15 @@ def _plane_maps(run: Any, fits: list[regress.Fit]) -> None:
     units = _geo(run, last.fitted.index)
     zh = lang == "zh"
     labels = {"residual": "残差" if zh else "residual", "fitted": "拟合值" if zh else "fitted"}
+    model = f"{last.label}{'：' if zh else ': '}{last.formula}"
     fig = charts.dimension_maps(units, last.fitted, ["residual", "fitted"], labels, lang,
-                                cmap="RdBu_r")  # fmt: skip
+                                cmap="RdBu_r", title=model)  # fmt: skip
     run.figure("regression_residuals", fig)
     if last.local is not None:
         cols = [c for c in last.local.columns if c.startswith("est_")]
         names = {c: c.removeprefix("est_") for c in cols}
-        fig = charts.dimension_maps(units, last.local, cols, names, lang, cmap="RdBu_r")
+        fig = charts.dimension_maps(units, last.local, cols, names, lang, cmap="RdBu_r",
+                                    title=f"{model} ({'局部系数' if zh else 'local coefficients'})")
         run.figure("regression_local_coefficients", fig)
 
 
@@ -636,8 +638,9 @@ def _panel_maps(run: Any, fit: regress.Fit, id_col: str, year_col: str) -> None:
     else:
         mean = "平均残差" if zh else "mean residual"
     labels = {"mean": mean, "latest": f"{latest} 残差" if zh else f"residual {latest}"}
+    title = f"{fit.label}{'：' if zh else ': '}{fit.formula}"
     fig = charts.dimension_maps(_geo(run, values.index), values, ["mean", "latest"], labels,
-                                "zh" if zh else "en", cmap="RdBu_r")  # fmt: skip
+                                "zh" if zh else "en", cmap="RdBu_r", title=title)  # fmt: skip
     run.figure("regression_residuals", fig)
 
 

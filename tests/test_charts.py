@@ -340,6 +340,24 @@ def test_us_maps_get_an_albers_conic_or_keep_a_projected_crs(income, states):
     assert "1 个" in fig.texts[-1].get_text()
 
 
+def test_dimension_maps_title_sits_above_the_maps_and_legends_stay_legible(income, states):
+    scores = income.assign(growth=income["2009"] / income["1929"])
+    fig = charts.dimension_maps(states.set_crs("EPSG:4326"), scores, ["1929", "growth"],
+                                title="ML lag: growth ~ 1929")  # fmt: skip
+    title = fig.texts[0]
+    assert title.get_text() == "ML lag: growth ~ 1929"
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    top_of_maps = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    assert title.get_window_extent(renderer).y0 >= top_of_maps  # above every map's own title
+    for ax in fig.axes:  # a light ground under each legend: legible over the units
+        frame = ax.get_legend().get_frame()
+        assert frame.get_visible() and frame.get_alpha() >= 0.8
+        assert to_hex(frame.get_facecolor(), keep_alpha=False) == "#ffffff"
+    untitled = charts.dimension_maps(states.set_crs("EPSG:4326"), scores, ["1929", "growth"])
+    assert untitled.get_figheight() == pytest.approx(fig.get_figheight() - 0.3)
+
+
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("call", "words"),

@@ -578,6 +578,7 @@ def dimension_maps(
     cmap: str = "YlOrRd",
     ncols: int | None = None,
     source: str = "",
+    title: str = "",
 ) -> Figure:
     """Small multiples: one choropleth per column of ``scores`` on one shared layout.
 
@@ -587,8 +588,10 @@ def dimension_maps(
     projected CRS or an Albers conic fitted to them; units without a CRS, a plane, are
     drawn unprojected, as the caption says). Each map has ``k`` quantile classes
     with rounded breaks (:func:`class_breaks`), its title from ``labels`` (default the
-    column's name). Units of ``scores`` without geometry are counted in the caption.
-    ``fig.geotool`` holds ``breaks`` (column: list), ``crs`` and ``unplaced``.
+    column's name), its legend on a light ground (legible over the units); ``title``
+    above them all (what the maps show, e.g. a model and its formula). Units of
+    ``scores`` without geometry are counted in the caption. ``fig.geotool`` holds
+    ``breaks`` (column: list), ``crs`` and ``unplaced``.
     """
     from matplotlib import colormaps
 
@@ -614,12 +617,16 @@ def dimension_maps(
     width = 7.5 / ncols
     cell = width * min(max(aspect, 0.45), 1.3) + 0.3
     breaks: dict[str, list[float]] = {}
+    top = 0.3 if title else 0.0  # inches above the maps for the title
     with style():
-        fig = _new_figure((7.5, nrows * cell + 0.45))
+        fig = _new_figure((7.5, nrows * cell + 0.45 + top))
         height = fig.get_figheight()
+        if title:
+            fig.text(0.01, 1 - 0.08 / height, title, ha="left", va="top", fontsize=10,
+                     fontweight="bold")  # fmt: skip
         for i, col in enumerate(columns):
             r, c = divmod(i, ncols)
-            box = (c / ncols + 0.005, 1 - ((r + 1) * cell - 0.02) / height,
+            box = (c / ncols + 0.005, 1 - ((r + 1) * cell - 0.02 + top) / height,
                    1 / ncols - 0.01, (cell - 0.3) / height)  # fmt: skip
             values = pd.to_numeric(scores[col], errors="coerce").reindex(index)
             fill, legend, breaks[col] = _classes(values, k, cmap, words)
@@ -670,12 +677,13 @@ def _panel(
 def _panel_legend(
     ax: Axes, title: str, legend: list[tuple[str, str]], words: dict[str, str]
 ) -> None:
-    """A map's title, and its classes' legend at the lower left."""
+    """A map's title, and its classes' legend at the lower left, on a light ground."""
     from matplotlib.patches import Patch
 
     ax.set_title(title, fontsize=9, loc="left", y=1.0)  # fixed y: no bbox of every path
     ax.legend([Patch(facecolor=f, edgecolor="#888888", linewidth=0.3) for _, f in legend],
-              [t for t, _ in legend], loc="lower left", fontsize=5.5, frameon=False,
+              [t for t, _ in legend], loc="lower left", fontsize=5.5, frameon=True,
+              framealpha=0.85, facecolor="#ffffff", edgecolor="none", fancybox=False,
               handlelength=1.2, handleheight=0.8, labelspacing=0.25, borderaxespad=0,
               title=words["classes"], title_fontsize=5.5, alignment="left")  # fmt: skip
 
