@@ -1,7 +1,8 @@
 """Transforms of variables before analysis: logarithms, z-scores, rates, smoothed rates.
 
 Each function takes a Series on the units' index and returns a new one named by what was
-done (``"log(GDP)"``, ``"z(GDP)"``, ``"GDP per 人口"``, ``"GDP per 人口 (EB-smoothed)"``),
+done (``"log(GDP)"``, ``"z(GDP)"``, ``"GDP per POP"``, ``"cases per POP (EB-smoothed)"``;
+in Chinese when a name is: ``"GDP（每万人口）"``),
 with ``attrs["transform"]`` (``log``, ``log1p``, ``standardise``, ``rate``, ``eb``,
 ``spatial_eb``) and ``attrs["source"]``. :func:`apply` chains them over a table's columns.
 
@@ -27,6 +28,7 @@ import pandas as pd
 from geotool import _log
 from geotool import _validate as check
 from geotool._errors import InputError
+from geotool._numbers import has_cjk
 from geotool._text import listing, short
 from geotool.weights import WeightsLike, as_weights
 
@@ -228,10 +230,27 @@ def _scale(scale: object) -> float:
     return float(scale)  # type: ignore[arg-type]
 
 
-def _rate_label(e_name: str, b_name: str, scale: float) -> str:
+#: Multipliers a Chinese rate names in words (每万人口, not 每10,000人口).
+_ZH_SCALES = {10: "十", 100: "百", 1000: "千", 10_000: "万", 100_000: "十万",
+              1_000_000: "百万", 10_000_000: "千万", 100_000_000: "亿"}  # fmt: skip
+
+
+def _rate_label(e_name: str, b_name: str, scale: float, smoothed: str = "") -> str:
+    """``"GDP per 10,000 POP"``; in Chinese when a name is: ``"GDP（每万人口）"``.
+
+    ``smoothed``: ``"eb"`` or ``"spatial:SPEC"``, said after the rate.
+    """
     whole = float(scale).is_integer() and scale < 1e15  # 1e308 is not a 309-digit label
-    per = "" if scale == 1 else f"{scale:,.0f} " if whole else f"{scale:g} "
-    return f"{e_name} per {per}{b_name}"
+    digits = f"{scale:,.0f}" if whole else f"{scale:g}"
+    spec = smoothed.removeprefix("spatial:")
+    if has_cjk(e_name + b_name):
+        how = {"": "", "eb": "经验贝叶斯平滑"}.get(smoothed, f"空间经验贝叶斯平滑，{spec}")
+        if scale == 1:
+            return f"{e_name}／{b_name}" + (f"（{how}）" if how else "")
+        per = _ZH_SCALES.get(int(scale), digits) if whole else digits
+        return f"{e_name}（每{per}{b_name}" + (f"，{how}）" if how else "）")
+    how = {"": "", "eb": " (EB-smoothed)"}.get(smoothed, f" (spatial EB-smoothed, {spec})")
+    return f"{e_name} per {'' if scale == 1 else digits + ' '}{b_name}{how}"
 
 
 def _shrink(rate_: np.ndarray, mean: np.ndarray, var: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -271,7 +290,7 @@ def eb_rate(events: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
             logging.WARNING,
         )
     smoothed = _shrink(r, np.full_like(r, m), np.full_like(r, max(v, 0.0)), b)
-    label = f"{_rate_label(e_name, b_name, scale)} (EB-smoothed)"
+    label = _rate_label(e_name, b_name, scale, "eb")
     out = _labelled(_scaled(smoothed, smoothed, events.index, label, scale), events, label,
                     "eb", e_name)  # fmt: skip
     out.attrs.update(reference_rate=float(m * scale), variance=v)
@@ -309,7 +328,7 @@ def spatial_eb_rate(
     # sum_{j in N(i)} b_j (r_j - m_i)^2 = sum b r^2 - 2 m_i sum b r + m_i^2 sum b
     v = (hood @ (b * r**2) - 2 * m * (hood @ (b * r)) + m**2 * b_sum) / b_sum - m / (b_sum / size)
     smoothed = _shrink(r, m, np.maximum(v, 0.0), b)
-    label = f"{_rate_label(e_name, b_name, scale)} (spatial EB-smoothed, {weights.spec})"
+    label = _rate_label(e_name, b_name, scale, f"spatial:{weights.spec}")
     scaled = _scaled(smoothed, smoothed, weights.ids, label, scale)
     out = pd.Series(scaled, index=weights.ids, name=label).reindex(order)
     out.index.name = events.index.name

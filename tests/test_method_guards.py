@@ -336,9 +336,9 @@ def test_eb_smoothing_is_refused_for_gdp_and_done_for_counts(jiangsu_table, smoo
     with pytest.raises(InputError, match="GDP is not a count"):
         transform.apply(thousands, "GDP", **kwargs)
     out = transform.apply(jiangsu_table, "病例数", **kwargs)  # counts: smoothed
-    assert out.columns[0].startswith("病例数 per 常住人口 (") and "EB-smoothed" in out.columns[0]
+    assert out.columns[0].startswith("病例数／常住人口（") and "经验贝叶斯平滑" in out.columns[0]
     rate = transform.apply(jiangsu_table, "GDP", per="常住人口")  # GDP per capita: per= alone
-    assert rate.columns.tolist() == ["GDP per 常住人口"]
+    assert rate.columns.tolist() == ["GDP／常住人口"]
 
 
 def test_cli_refuses_eb_on_gdp_naming_the_flags(jiangsu_table, tmp_path):

@@ -76,7 +76,8 @@ def test_rate_is_per_capita_and_refuses_bad_populations():
     gdp = pd.Series([10.0, 30.0, 5.0], index=["a", "b", "c"], name="GDP")
     pop = pd.Series([3.0, 2.0, 5.0], index=["b", "a", "c"], name="人口")  # another order
     r = transform.rate(gdp, pop, scale=10_000)
-    assert r.name == "GDP per 10,000 人口"
+    assert r.name == "GDP（每万人口）"  # Chinese names: a Chinese label
+    assert transform.rate(gdp, pop.rename("pop"), scale=10_000).name == "GDP per 10,000 pop"
     np.testing.assert_allclose(r.to_numpy(), [50_000.0, 100_000.0, 10_000.0])
     with pytest.raises(InputError, match=r"zero or negative at \['c'\]"):
         transform.rate(gdp, pop.replace(5.0, 0.0))
@@ -94,7 +95,7 @@ def test_global_eb_equals_esda(jiangsu):
     theirs = Empirical_Bayes(cases.to_numpy(), pop.to_numpy()).r.ravel()
     assert ours.attrs["variance"] > 0  # the case esda and Marshall agree on
     np.testing.assert_allclose(ours.to_numpy(), theirs, rtol=1e-12)
-    assert ours.name == "cases per 人口 (EB-smoothed)"
+    assert ours.name == "cases／人口（经验贝叶斯平滑）"
     # shrinkage: smoothed rates are pulled toward the overall rate, never past it
     raw = (cases / pop).to_numpy()
     m = ours.attrs["reference_rate"]
@@ -125,7 +126,7 @@ def test_spatial_eb_equals_esda(jiangsu):
     ).r.ravel()
     np.testing.assert_allclose(ours.reindex(w.ids).to_numpy(), theirs, rtol=1e-12)
     assert ours.index.equals(cases.index)
-    assert ours.name == "cases per 人口 (spatial EB-smoothed, queen)"
+    assert ours.name == "cases／人口（空间经验贝叶斯平滑，queen）"
     # not the global smoother: each unit is shrunk toward its own neighbourhood
     assert np.abs(ours.to_numpy() - transform.eb_rate(cases, pop).to_numpy()).max() > 1e-5
     with pytest.raises(InputError, match=r"events \(cases\) has no value for 1 unit"):
@@ -139,10 +140,10 @@ def test_apply_chains_rate_smoothing_and_transform_with_labels(jiangsu):
     out = transform.apply(table, ["cases", "GDP"], per="人口", smooth="eb", transform="log")
     pd.testing.assert_frame_equal(table, before)  # input untouched
     assert list(out.columns) == [
-        "log(cases per 人口 (EB-smoothed))",
-        "log(GDP per 人口 (EB-smoothed))",
+        "log(cases／人口（经验贝叶斯平滑）)",
+        "log(GDP／人口（经验贝叶斯平滑）)",
     ]
-    assert out.attrs["labels"]["cases"] == "log(cases per 人口 (EB-smoothed))"
+    assert out.attrs["labels"]["cases"] == "log(cases／人口（经验贝叶斯平滑）)"
     np.testing.assert_allclose(
         out.iloc[:, 0].to_numpy(), np.log(transform.eb_rate(cases, pop).to_numpy()), rtol=1e-13
     )

@@ -301,8 +301,8 @@ def test_panel_with_several_rates_through_the_cli(own_geometry, tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["input"]["value_cols"] == [
-        "企业数 per 10,000 人口 (EB-smoothed)",
-        "专利 per 10,000 人口 (EB-smoothed)",
+        "企业数（每万人口，经验贝叶斯平滑）",
+        "专利（每万人口，经验贝叶斯平滑）",
     ]
     dyn = summary["dynamics"]
     assert len(dyn) == 2
@@ -321,7 +321,7 @@ def test_panel_with_several_rates_through_the_cli(own_geometry, tmp_path):
     assert any(n.startswith("lisa_bv_") for n in tables)
     assert "Moran's I by year" in proc.stderr and "neighbours" in proc.stderr
     lisa = (out / "maps" / "lisa.html").read_text(encoding="utf-8")
-    assert "EB-smoothed" in lisa  # the transform is named in the map's titles
+    assert "经验贝叶斯平滑" in lisa  # the transform is named in the map's titles
 
 
 def test_unmatched_rows_name_the_column_that_would_resolve_them(tmp_path):
