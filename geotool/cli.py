@@ -513,17 +513,22 @@ class _Shown:
         return getattr(self._stream, name)
 
 
+#: The ``geotool`` command's collector thresholds: young objects collected after 50,000
+#: allocations, not Python's 700; a run spent about 5 % of its CPU on collections that
+#: found little (benchmarks/README.md, "the warm run").
+GC_THRESHOLDS = (50_000, 20, 50)
+
+
 def entry() -> None:
     """The ``geotool`` console command: :func:`main`, then a prompt exit.
 
     What it prints shows a name's control characters (read from a user's file) as escapes.
     A run's teardown takes about 0.4 s: like mypy's ``hard_exit``, the command flushes its
     output and leaves with ``os._exit`` (every file is written and closed by then). The
-    collector runs on young objects after 50,000 allocations, not 700 (the command's
-    processes only, and the renderers it forks): a run spent about 5 % of its CPU on
-    collections that found little (benchmarks/README.md).
+    collector runs at :data:`GC_THRESHOLDS` in the command's processes (and the renderers
+    they fork), not in a program that imports geotool.
     """
-    gc.set_threshold(50_000, 20, 50)
+    gc.set_threshold(*GC_THRESHOLDS)
     sys.stdout, sys.stderr = _Shown(sys.stdout), _Shown(sys.stderr)
     code = main()
     logging.shutdown()
