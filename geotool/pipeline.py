@@ -794,6 +794,7 @@ def _city_clusters(run: Run) -> None:
             "geometry_check": "code and geometry membership agree",
             "counts": {str(c): int(n) for c, n in zip(cl_counts["cluster_id"], cl_counts["count"],
                                                       strict=True)},
+            "names": _cluster_names(cl_counts),
             "outside": [u for u in str(cl_counts["units"].iloc[-1]).split(";") if u],
         }  # fmt: skip
         if level == "county":  # distances to cores are measured between counties
@@ -810,6 +811,17 @@ def _city_clusters(run: Run) -> None:
         run.table("tables/clusters_belts.csv", belts)
         out["largest_belts"] = belts.head(5).to_dict(orient="records")
     run.summary["clusters"] = out
+
+
+def _cluster_names(counts: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Each counted cluster's names, ``{"zh": ..., "en": ...}`` (the index shows one)."""
+    english = clusters.definitions().drop_duplicates("cluster_id").set_index("cluster_id")
+    out = {}
+    for cid, zh in zip(counts["cluster_id"].astype(str), counts["cluster_zh"], strict=True):
+        en = english["cluster_en"].get(cid) if cid in english.index else None
+        zh_name = str(zh) if isinstance(zh, str) and zh.strip() else cid
+        out[cid] = {"zh": zh_name, "en": str(en) if isinstance(en, str) and en.strip() else cid}
+    return out
 
 
 def _belt_units(run: Run, table: pd.DataFrame) -> pd.DataFrame:

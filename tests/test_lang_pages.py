@@ -289,6 +289,18 @@ def test_the_report_s_pages_are_chinese_and_declared_so(plain_run):
     assert "<th>变量</th>" in index and 'lang="en"' not in index  # the tables said in Chinese
 
 
+def test_the_index_names_city_clusters_in_the_page_s_language(plain_run, shared_run):
+    zh = (plain_run[0] / "index.html").read_text(encoding="utf-8")
+    en_run = shared_run("report_en")
+    en = (en_run.out / "index.html").read_text(encoding="utf-8")
+    for page, delta, outside in ((zh, "长江三角洲城市群", "不在城市群"),
+                                 (en, "Yangtze River Delta", "outside")):  # fmt: skip
+        table = page[page.index("report2020"):]
+        table = table[: table.index("</table>")]
+        assert f"<td>{delta}</td><td>40</td>" in table
+        assert outside in table and "yangtze_delta" not in table
+
+
 def test_columbus_runs_in_english_and_in_chinese_when_asked(shared_run):
     zh = _shared(shared_run, "columbus_model_zh")  # --value-col CRIME --model ... --lang zh
     assert list((zh / "maps").glob("*.html"))

@@ -443,6 +443,13 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f"<table class='{cls}'><tr>{head}</tr>{body}</table>" if rows else ""
 
 
+def _cluster_counts(counted: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A set's counts by each cluster's name in the page's language (its id without one)."""
+    names = counted.get("names", {})
+    lang = "zh" if lang == "zh" else "en"
+    return {names.get(cid, {}).get(lang, cid): n for cid, n in counted.get("counts", {}).items()}
+
+
 def _counts_table(counts: dict[str, Any], what: str, n: str = "count") -> str:
     """A {label: count} dict as a two-column table."""
     return _table([what, n], [[escape(k), _num(v)] for k, v in counts.items()], "num")
@@ -754,7 +761,8 @@ def index_page(
     tier_blocks, inputs = _tiers_and_inputs(summary, lang)
     clusters_ = summary.get("clusters", {})
     first_set = next((k for k, v in clusters_.items() if isinstance(v, dict) and "counts" in v), "")
-    cl_table = _counts_table(clusters_.get(first_set, {}).get("counts", {}), "cluster", "units")
+    counted = _cluster_counts(clusters_.get(first_set, {}), lang)
+    cl_table = _counts_table(counted, "cluster", "units")
     thumbs = "".join(
         f"<figure class='thumb'><a href='{href(f)}'><img src='{href(f)}' width='240' "
         f"loading='lazy' alt='{escape(f)}'></a><figcaption>{escape(f.rsplit('/', 1)[-1])}"
