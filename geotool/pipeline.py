@@ -33,7 +33,7 @@ from geotool._log import log, once
 from geotool._outdir import OutputFolder
 from geotool._text import short
 from geotool._version import __version__
-from geotool.analysis import Analysis, TierTable, Variable, china_core
+from geotool.analysis import Analysis, TierTable, Variable, china_core, in_china
 from geotool.io import read_table
 from geotool.maps.figure import figure_files
 from geotool.maps.figure import validate as validate_figures
@@ -1232,7 +1232,7 @@ def tiers_sections(s: dict[str, Any], k: int) -> tuple[str, list[tuple[str, Any]
         ("geography per tier", result["geography"]),
         ("diffusion vectors (from tier 1's mean centre) and steps (tier t-1 -> t)",
          result["vectors"][["kind", "from", "to", "bearing_deg", "length_km"]]),
-        ("gradient test (two-sided permutation p)", result["gradient"]),
+        ("gradient test (two-sided permutation p)", result.get("gradient")),
         ("change on 2019", result.get("region_change")),
         ("tier centres by year", result.get("yearly_centres")),
         *((f"mobility {k}", m) for k, m in result.get("mobility", {}).items()),
@@ -1264,19 +1264,29 @@ def tiers_command(run: Run, *, method: str, k: int) -> None:
         if col in attrs.columns:
             table[col] = attrs[col].reindex(table["adcode"]).to_numpy()
     label = f"{run.study.source}: {score} ({user.level})"
-    analyse_tiers(run, table, label=label, method=method, units=units, year_col=year_col)
+    china = units is None or user.level != "own" or in_china(units)
+    analyse_tiers(run, table, label=label, method=method, units=units, year_col=year_col,
+                  china=china)  # fmt: skip
 
 
 def analyse_tiers(
     run: Run, table: pd.DataFrame, *, label: str, method: str,
-    units: gpd.GeoDataFrame | None = None, year_col: str | None = None,
-) -> dict[str, Any]:
-    """A tier table's geography, diffusion and gradient, in the run's summary; the result."""
+    units: gpd.GeoDataFrame | None = None, year_col: str | None = None, china: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """A tier table's geography, diffusion and gradient, in the run's summary; the result.
+
+    Outside China (``china=False``) no distances to China's coast and to 上海 and no
+    east-to-west test; a file without a CRS gets its positions in its own x and y.
+    """
     ids = pd.Index(table["adcode"]).unique()
-    pos = tiers.unit_positions(
-        ids if units is None else units.loc[ids], coast=boundaries.coastline(), core=china_core()
-    )
-    result = tiers.analyse(table, pos, year_col=year_col, **run.perm)
+    near = {"coast": boundaries.coastline(), "core": china_core()} if china else {}
+    pos = tiers.unit_positions(ids if units is None else units.loc[ids], **near)
+    result = tiers.analyse(table, pos, year_col=year_col, east_west=china, **run.perm)
+    plane = None if units is None else (units.attrs.get("source") or {}).get("plane")
+    if plane is not None:
+        for key in ("geography", "vectors", "yearly_centres"):
+            if isinstance(result.get(key), pd.DataFrame):
+                result[key] = _file_xy(result[key], plane)
     run.summary |= {"tiers": result, "label": label, "method": method}
     return result
 

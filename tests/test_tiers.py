@@ -231,6 +231,26 @@ def test_tiers_cli_user_data_errors(tmp_path):
     assert proc.returncode == 2 and "distinct" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_tiers_cli_outside_china_has_no_china_only_fields_and_keeps_a_planes_xy():
+    import json
+
+    import libpysal
+
+    columbus = libpysal.examples.get_path("columbus.shp")  # no CRS: a plane
+    us48 = libpysal.examples.get_path("us48.shp")  # lon/lat without a .prj
+    runs = ((["--data", columbus, "--score", "CRIME"], "x"),
+            (["--data", us48, "--crs", "EPSG:4326", "--score", "AREA"], "lon"))
+    for argv, xy in runs:
+        proc = run_main("tiers", *argv, "--permutations", "99", "--json")
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout)
+        assert "gradient" not in result and "East-to-west" not in result["verdict"]
+        geo = pd.DataFrame(result["geography"])
+        assert f"mean_{xy}" in geo.columns and not geo.filter(like="coast").columns.size
+        assert not geo.filter(like="core").columns.size
+    assert geo["mean_lon"].between(-125, -66).all()  # us48: degrees, as the file's
+
+
 def test_tiers_cli_on_the_report_and_on_a_multi_year_table(tmp_path):
     proc = run_main("tiers", "--permutations", "199", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
