@@ -36,7 +36,9 @@ from geotool._text import codec, listing, short
 from geotool.geometry import CHINA_BOUNDS
 from geotool.match import COLUMN_ALIASES, normalise
 
-__all__ = ["JOIN_REPORT_COLUMNS", "REPORT_COLUMNS", "join_table", "read_geometry", "to_id"]
+__all__ = [
+    "JOIN_REPORT_COLUMNS", "REPORT_COLUMNS", "join_table", "name_column", "read_geometry", "to_id",
+]
 
 #: Columns of :func:`read_geometry`'s report: one row per geometry repaired or dropped.
 REPORT_COLUMNS = ["row", "id", "issue", "action", "area_km2_before", "area_km2_after"]
@@ -123,6 +125,16 @@ def _id_problems(ids: pd.Series) -> list[str]:
         more = f" and {dup.nunique() - 3:,} more" if dup.nunique() > 3 else ""
         problems.append(f"{dup.nunique():,} duplicated: {', '.join(groups)}{more}")
     return problems
+
+
+def name_column(geo: gpd.GeoDataFrame) -> str | None:
+    """The first column of ``geo`` named like its units' names (``名称``, ``STATE_NAME`` ...).
+
+    The one :func:`join_table` matches a table's names against; ``None`` without one.
+    """
+    columns = [c for c in geo.columns if c != geo.geometry.name]
+    found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
+    return found[0] if found else None
 
 
 def _candidates(columns: list[str], aliases: tuple[str, ...], endings: tuple[str, ...]) -> list:

@@ -497,8 +497,11 @@ def _join_own(
 def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | None) -> pd.Series:
     """The names people read: ``name_col`` (the geometry's, else the table's), else the ids.
 
-    Without ``name_col``, a column of the geometry named like a name is used.
+    Without ``name_col``, the geometry's column named like names (``名称``, ``STATE_NAME``:
+    :func:`geotool.geofile.name_column`) is used, and said.
     """
+    from geotool.geofile import name_column
+
     if name_col is not None and name_col == units.geometry.name:
         raise InputError(f"name_col={short(name_col)!r} is the geometry; name a column of names.")
     if name_col is not None and name_col in units.columns:
@@ -512,9 +515,10 @@ def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | Non
         raise InputError(
             f"name_col={short(name_col)!r} is not a column of the geometry or the table: {columns}."
         )
-    for col in ("name", "名称", "NAME", "Name"):
-        if col in units.columns:
-            return units[col].astype(str)
+    found = name_column(units)
+    if found is not None and units[found].notna().any():
+        log(f"the units' names are in column {found!r} of the geometry (pass --name-col)")
+        return units[found].astype(str)
     return pd.Series(units.index.astype(str), index=units.index)
 
 

@@ -434,3 +434,27 @@ def test_a_row_whose_feature_was_dropped_is_told_why_not_no_such_id(towns, tmp_p
     assert row["match_status"] == "unmatched"
     assert row["match_note"].startswith("its feature in the geometry file was dropped (null")
     assert (t.report["match_note"] == "no such id").sum() == 0
+
+
+def test_a_geometry_s_column_of_names_is_found_and_used_in_every_table(tmp_path):
+    import json
+
+    import libpysal
+
+    from .test_cli import run_main
+
+    us48 = libpysal.examples.get_path("us48.shp")  # names in STATE_NAME, no "name" column
+    usjoin = libpysal.examples.get_path("usjoin.csv")  # joined by its own "Name" column
+    assert geofile.name_column(gpd.read_file(us48)) == "STATE_NAME"
+    for argv in ([usjoin, "--geometry", us48, "--value-col", "2009"],
+                 [us48, "--value-col", "AREA"]):  # fmt: skip
+        out = tmp_path / f"out{len(argv)}"
+        proc = run_main("run", *argv, "--crs", "EPSG:4326", "--permutations", "99",
+                        "--out", str(out))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "column 'STATE_NAME' of the geometry" in proc.stderr
+        key = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        lisa = next((out / "tables").glob("lisa_*.csv"))
+        names = pd.read_csv(lisa, encoding="utf-8-sig")["name"]
+        assert "Washington" in set(names) and len(names) == 48, key["files"][:3]
+        assert "Washington" in (out / "maps" / "lisa.html").read_text(encoding="utf-8")
