@@ -178,7 +178,8 @@ def rate(numerator: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
 
     ``population`` must be positive and finite for every unit of ``numerator``; a
     ``scale`` other than 1 (10,000: per 10,000 persons) is named in the label
-    (``"GDP per 10,000 人口"``). On ``numerator``'s index.
+    (``"GDP per 10,000 pop"``; with Chinese names ``"GDP（每万人口）"``, ``"GDP／人口"``).
+    On ``numerator``'s index.
 
     Examples
     --------
@@ -186,7 +187,7 @@ def rate(numerator: pd.Series, population: pd.Series, *, scale: float = 1.0) -> 
     >>> pop = pd.Series([2.0, 3.0], index=["a", "b"], name="人口")
     >>> r = rate(gdp, pop)
     >>> r.name, r.tolist()
-    ('GDP per 人口', [5.0, 10.0])
+    ('GDP／人口', [5.0, 10.0])
 
     """
     scale = _scale(scale)
@@ -379,7 +380,7 @@ def apply(
     With ``per`` (a population column) each becomes a rate per it, times ``scale``,
     smoothed by ``smooth`` (:data:`SMOOTHERS`; ``"spatial_eb"`` over the weights ``w``;
     only for counts of events, refused for amounts such as GDP); then ``transform``
-    (:data:`TRANSFORMS`). The result's columns are their labels (``"log(GDP per 人口)"``)
+    (:data:`TRANSFORMS`). The result's columns are their labels (``"log(GDP／人口)"``)
     on ``table``'s index (``spatial_eb``: the units of ``w``); ``attrs["labels"]`` maps
     each column to its label and ``attrs["steps"]`` says what was done.
 
@@ -387,9 +388,9 @@ def apply(
     --------
     >>> t = pd.DataFrame({"GDP": [10.0, 30.0], "人口": [2.0, 3.0]}, index=["a", "b"])
     >>> apply(t, "GDP", per="人口", transform="log").round(4)
-       log(GDP per 人口)
-    a           1.6094
-    b           2.3026
+       log(GDP／人口)
+    a       1.6094
+    b       2.3026
 
     """
     cols = [columns] if isinstance(columns, str) else list(columns)

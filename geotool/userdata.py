@@ -651,7 +651,9 @@ def user_analysis(study: Study) -> Analysis:
 def _labels(t: UserTable, study: Study) -> dict[str, str]:
     """Each value column's readable label, by the file's column it was made from.
 
-    A transformed variable keeps its transform's name; a composite index names its method.
+    A transformed variable keeps its transform's name, with the labels given for its column
+    and for the population (``--label 产值=工业产值（亿元）``: "工业产值（亿元）／人口", not
+    "工业产值（亿元）" for a rate); a composite index names its method.
     """
     unknown = [c for c in study.labels if c not in t.raw.columns and c not in t.value_cols]
     if unknown:  # a typo would be silent
@@ -660,7 +662,18 @@ def _labels(t: UserTable, study: Study) -> dict[str, str]:
             f"columns are {listing(list(t.raw.columns), 30)}."
         )
     own = f"composite index ({study.index_method} weights)" if t.composite else None
-    return {col: study.labels.get(src, own or col) for src, col in t.source_of().items()}
+    out = {}
+    for src, col in t.source_of().items():
+        if own is not None or col == src:
+            out[col] = study.labels.get(src, own or col)
+            continue
+        label = col.replace(src, study.labels[src], 1) if src in study.labels else col
+        per = study.per
+        if per is not None and per in study.labels and per in label:  # the rate's divisor
+            at = label.rfind(per)
+            label = label[:at] + study.labels[per] + label[at + len(per):]
+        out[col] = label
+    return out
 
 
 def _groups(
@@ -842,7 +855,7 @@ def _transformed(
     """The table with its value columns replaced by their rates / transforms, per year.
 
     Each year is transformed on its own (a z-score or an EB reference rate is a
-    cross-section's); the new columns are named by their labels ("log(GDP per 人口)").
+    cross-section's); the new columns are named by their labels ("log(GDP／人口)").
     """
     from geotool import transform as tf
 

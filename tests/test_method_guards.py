@@ -353,3 +353,22 @@ def test_cli_refuses_eb_on_gdp_naming_the_flags(jiangsu_table, tmp_path):
     assert "--smooth eb refused: empirical-Bayes smoothing is for counts" in proc.stderr
     assert "drop --smooth or use --per alone" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_labels_name_a_rate_s_column_and_its_population_not_the_rate(jiangsu_table, tmp_path):
+    import json
+
+    path = tmp_path / "地级市.csv"
+    jiangsu_table.to_csv(path, index=False, encoding="gbk")
+    out = tmp_path / "o"
+    proc = run_main(
+        "run", "--data", str(path), "--value-col", "GDP", "--per", "常住人口", "--scale",
+        "10000", "--label", "GDP=地区生产总值（亿元）", "--label", "常住人口=常住人口（人）",
+        "--out", str(out), "--permutations", "99",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    label = "地区生产总值（亿元）（每万常住人口（人））"
+    assert f"{label}: n 13" in proc.stderr  # the rate's name, with both labels
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert label in json.dumps(summary, ensure_ascii=False)
+    assert "地区生产总值（亿元）: n 13" not in proc.stderr  # never the column's label alone
