@@ -134,37 +134,102 @@ def _quiet() -> Iterator[None]:
 # ----------------------------------------------------------------------- the formula
 
 
+#: The Python a formula's term may hold (formulaic evaluates it): names, calls of the
+#: allowed functions, arithmetic, small constants; nothing that reaches an object's
+#: attributes, builds a large value (``9**9**9``, ``"a" * 10**9``) or runs code.
+_SAFE_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load,
+               ast.Attribute, ast.Constant, ast.keyword, ast.List, ast.Tuple, ast.Add, ast.Sub,
+               ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)  # fmt: skip
+#: At most this many terms in a model (``(a + b + ...)**5`` expands to thousands).
+MAX_TERMS = 200
+
+
 def _check_terms(formula: Any, columns: pd.Index) -> None:
-    """Every name a formula uses is a column or an allowed function (formulaic evaluates it)."""
-    for term in formula.rhs:
+    """Every name a formula uses, left and right of ``~``, is a column or an allowed function.
+
+    formulaic evaluates each term as Python: a term is read as a syntax tree and refused
+    unless it is arithmetic on columns with the allowed functions (:data:`_SAFE_NODES`).
+    """
+    sides = [*formula.lhs, *formula.rhs]
+    if len(formula.rhs) > MAX_TERMS:
+        raise InputError(f"formula: {len(formula.rhs):,} terms (at most {MAX_TERMS}); fewer "
+                         "interactions, e.g. (a + b)**2.")  # fmt: skip
+    for term in sides:
         for factor in term.factors:
             if factor.eval_method.value == "lookup" and factor.expr not in columns:
                 msg = (f"formula: {short(factor.expr)!r} is not a column; the columns are "
                        f"{listing([str(c) for c in columns], 12)}.")  # fmt: skip
                 raise InputError(msg)
-            if factor.eval_method.value != "python":
-                continue
-            try:
-                tree = ast.parse(factor.expr, mode="eval")
-            except SyntaxError:
-                raise InputError(f"formula: cannot read the term {short(factor.expr)!r}.") from None
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Attribute):
-                    ok = isinstance(node.value, ast.Name) and node.value.id == "np"
-                    if not ok or node.attr not in _NUMPY:
-                        msg = (f"formula: {short(factor.expr)!r} calls something other than "
-                               f"{listing(sorted(_FUNCTIONS))} or np.log/np.sqrt ...")  # fmt: skip
-                        raise InputError(msg)
-                elif (
-                    isinstance(node, ast.Name)
-                    and node.id not in columns
-                    and node.id not in (*_FUNCTIONS, "np")
-                ):
-                    cols = listing([str(c) for c in columns], 12)
-                    raise InputError(f"formula: {short(node.id)!r} is not a column or an allowed "
-                                     f"function; the columns are {cols}.")  # fmt: skip
+            if factor.eval_method.value == "python":
+                _check_python(factor.expr, columns)
 
 
+def _check_python(expr: str, columns: pd.Index) -> None:
+    """A term formulaic evaluates as Python: only columns, allowed functions and arithmetic."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        raise InputError(f"formula: cannot read the term {short(expr)!r}.") from None
+    calls = f"{listing(sorted(_FUNCTIONS))} or np.log/np.sqrt ..."
+    for node in ast.walk(tree):
+        if not isinstance(node, _SAFE_NODES) or (
+            isinstance(node, ast.Constant) and not _small(node.value)
+        ) or (isinstance(node, ast.List | ast.Tuple) and len(node.elts) > 50):  # fmt: skip
+            raise InputError(f"formula: {short(expr)!r} is more than arithmetic on columns with "
+                             f"{calls}.")  # fmt: skip
+        if isinstance(node, ast.BinOp) and any(
+            (isinstance(side, ast.Constant) and isinstance(side.value, str))
+            or isinstance(side, ast.List | ast.Tuple)
+            for side in (node.left, node.right)
+        ):  # "a" * 10**5, [0] * 10**12: text and lists are arguments, never arithmetic
+            raise InputError(f"formula: {short(expr)!r} computes with text; terms are numbers.")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not (
+            isinstance(node.right, ast.Constant) and abs(node.right.value) <= 10
+            and any(isinstance(n, ast.Name) for n in ast.walk(node.left))
+        ):  # fmt: skip
+            raise InputError(f"formula: {short(expr)!r}: a power is of a column, to a number "
+                             "from -10 to 10 (x**2).")  # fmt: skip
+        if isinstance(node, ast.Attribute):
+            ok = isinstance(node.value, ast.Name) and node.value.id == "np"
+            if not ok or node.attr not in _NUMPY:
+                raise InputError(f"formula: {short(expr)!r} calls something other than {calls}.")
+        elif isinstance(node, ast.Name) and node.id not in columns and node.id not in (
+            *_FUNCTIONS, "np"
+        ):  # fmt: skip
+            cols = listing([str(c) for c in columns], 12)
+            raise InputError(f"formula: {short(node.id)!r} is not a column or an allowed "
+                             f"function; the columns are {cols}.")  # fmt: skip
+
+
+def _braced(formula: str) -> list[str]:
+    """The Python of each ``{...}`` of a formula (outside backticks and quotes), unbalanced too."""
+    out, depth, start, quote = [], 0, 0, ""
+    for i, ch in enumerate(formula):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "`'\"":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+            start = i + 1 if depth == 1 else start
+        elif ch == "}" and depth:
+            depth -= 1
+            if not depth:
+                out.append(formula[start:i])
+    if depth or quote:
+        out.append(formula[start:])  # unbalanced: checked (and refused) as it stands
+    return out
+
+
+def _small(value: object) -> bool:
+    """A constant a term may hold: a number below 1e15, or a short text (a level's name)."""
+    if isinstance(value, bool | int | float):
+        return not isinstance(value, int | float) or abs(value) < 1e15
+    return isinstance(value, str) and len(value) <= 100
+
+
+#: A power of a group of terms: ``(a + b)**3`` (all interactions up to the third order).
+_GROUP_POWER = re.compile(r"\)\s*(?:\*\*|\^)\s*(\d+)")
 #: Characters a Chinese input method types for a formula's operators (never operators).
 _FULL_WIDTH = dict(zip("＋－＊／～（）：，", "+-*/~():,", strict=True))
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -194,6 +259,12 @@ def _design(frame: pd.DataFrame, formula: str) -> _Design:
 
     if not isinstance(formula, str) or "~" not in formula:
         raise InputError(f"formula={short(repr(formula))} must read 'y ~ x1 + log(x2)'.")
+    for expr in _braced(formula):  # formulaic runs a braced left side as it parses it
+        _check_python(expr, frame.columns)
+    powers = [int(n) for n in _GROUP_POWER.findall(re.sub(r"`[^`]*`", "", formula))]
+    if len(formula) > 5_000 or any(n > 3 for n in powers):  # expanding them takes minutes
+        raise InputError(f"formula: {short(formula)!r} asks for interactions above the third "
+                         "order (or is over 5,000 characters); use (a + b)**2 or a:b.")  # fmt: skip
     try:
         parsed = Formula(formula)
     except Exception as exc:
@@ -209,7 +280,11 @@ def _design(frame: pd.DataFrame, formula: str) -> _Design:
     except Exception as exc:
         raise InputError(f"formula: {short(formula)!r} fails on the data: "
                          f"{short(str(exc).splitlines()[0], 100)}.") from None  # fmt: skip
-    y, x = mm.lhs.iloc[:, 0].astype(float), pd.DataFrame(mm.rhs).astype(float)
+    try:
+        y, x = mm.lhs.iloc[:, 0].astype(float), pd.DataFrame(mm.rhs).astype(float)
+    except (TypeError, ValueError):
+        raise InputError(f"formula: {short(formula)!r} has a term that is not a number (text? "
+                         "wrap a column of categories in C(...)).") from None  # fmt: skip
     empty = [str(t) for t, cols in mm.rhs.model_spec.term_indices.items() if not cols]
     if empty:  # C(x) of one level: no column (formulaic drops it)
         raise InputError(f"formula: {short(empty[0])} has a single value (one level) on the "

@@ -696,3 +696,30 @@ def test_the_regression_table_names_each_models_dependent_variable(columbus, que
     summary = {"regression": {"model": "OLS", "rows": "all", "finding": "",
                               "table": regress.table_cells(fits)}}  # fmt: skip
     assert "<td>因变量</td>" in pages.regression_section(summary, "zh")
+
+
+@pytest.mark.parametrize(("formula", "message"), [
+    ("{__import__('os').system('touch PWNED') or CRIME} ~ INC", "more than arithmetic"),
+    ("{open('PWNED', 'w').write('x') or CRIME} ~ INC", "more than arithmetic"),
+    ("CRIME ~ INC + {__import__('os').system('touch PWNED') or HOVAL}", "more than arithmetic"),
+    ("CRIME ~ INC + {HOVAL + 0*9**9**9}", "a power is of a column"),
+    ("CRIME ~ INC + {[0]*10**12}", "computes with text"),
+    ("CRIME ~ INC + {HOVAL + len([0]*999999999999)}", "not a column or an allowed function"),
+    ("CRIME ~ INC + {'a'*10**5}", "computes with text"),
+    ("CRIME ~ INC + {'a'*100000}", "computes with text"),
+    ("CRIME ~ INC + {HOVAL.__class__}", "calls something other than"),
+    ("CRIME ~ (INC + HOVAL + X + Y + AREA + PERIMETER + NSA + NSB + EW + CP)**5", "third order"),
+    ("CRIME ~ (INC + HOVAL + X + Y + AREA + PERIMETER + NSA + NSB + EW + CP + THOUS + NEIGNO"
+     " + OPEN + PLUMB + DISCBD)**3", "at most 200"),
+])  # fmt: skip
+def test_a_formula_never_runs_code_nor_grows_without_bound(columbus, tmp_path, monkeypatch,
+                                                           formula, message):  # fmt: skip
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    with pytest.raises(InputError) as caught:
+        regress.fit(columbus, formula)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "PWNED").exists()
+    assert time.perf_counter() - start < 5  # refused before anything is expanded
