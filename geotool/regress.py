@@ -184,7 +184,8 @@ def _check_python(expr: str, columns: pd.Index) -> None:
         ):  # "a" * 10**5, [0] * 10**12: text and lists are arguments, never arithmetic
             raise InputError(f"formula: {short(expr)!r} computes with text; terms are numbers.")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not (
-            isinstance(node.right, ast.Constant) and abs(node.right.value) <= 10
+            isinstance(node.right, ast.Constant) and isinstance(node.right.value, int | float)
+            and abs(node.right.value) <= 10
             and any(isinstance(n, ast.Name) for n in ast.walk(node.left))
         ):  # fmt: skip
             raise InputError(f"formula: {short(expr)!r}: a power is of a column, to a number "

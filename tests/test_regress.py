@@ -708,6 +708,8 @@ def test_the_regression_table_names_each_models_dependent_variable(columbus, que
     ("CRIME ~ INC + {'a'*10**5}", "computes with text"),
     ("CRIME ~ INC + {'a'*100000}", "computes with text"),
     ("CRIME ~ INC + {HOVAL.__class__}", "calls something other than"),
+    ("CRIME ~ INC + {HOVAL ** 'a'}", "computes with text"),
+    ("CRIME ~ INC + {HOVAL ** (1 + 1j)}", "a power is of a column"),
     ("CRIME ~ (INC + HOVAL + X + Y + AREA + PERIMETER + NSA + NSB + EW + CP)**5", "third order"),
     ("CRIME ~ (INC + HOVAL + X + Y + AREA + PERIMETER + NSA + NSB + EW + CP + THOUS + NEIGNO"
      " + OPEN + PLUMB + DISCBD)**3", "at most 200"),
