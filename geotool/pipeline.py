@@ -300,7 +300,8 @@ def _yearly_locals(run: Run) -> dict[str, dict[Any, pd.DataFrame]]:
             log(f"LISA map of {var.label}: no layer for {', '.join(gaps)} (units without a value)")
         out[var.label] = {
             year: autocorr.local_stats(wide[year].rename(f"{var.label} {year}"), w,
-                                       adjust=study.adjust, sided=study.sided, **run.perm)
+                                       alpha=study.alpha, adjust=study.adjust,
+                                       sided=study.sided, **run.perm)
             for year in wide.columns if str(year) not in gaps
         }  # fmt: skip
     return out
@@ -537,7 +538,8 @@ def _join_counts(run: Run, var: Variable, w: Weights, names: pd.Series) -> dict[
     assert var.member is not None
     jc = autocorr.join_counts(var.member, w, **run.perm)
     run.table(f"tables/join_counts_{var.key}.csv", jc)
-    ljc = _named(autocorr.local_join_counts(var.member, w, **run.perm), names)
+    ljc = _named(autocorr.local_join_counts(var.member, w, alpha=run.study.alpha, **run.perm),
+                 names)  # fmt: skip
     _keep_joins(run, var.key, f"{var.label} (BB)", ljc, f"tables/ljc_{var.key}.csv")
     hits = ljc[ljc["significant"]]
     return {
@@ -558,7 +560,8 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     glob, w, skipped, sensitivity = _global_under_specs(run, var)
     default = study.weights or var.weights
     r["default_weights"][var.key] = w
-    local = autocorr.local_stats(var.data, w, adjust=study.adjust, sided=study.sided, **run.perm)
+    local = autocorr.local_stats(var.data, w, alpha=study.alpha, adjust=study.adjust,
+                                 sided=study.sided, **run.perm)  # fmt: skip
     local = _named(local, names)
     r["locals"][var.key] = local
     year = _latest_year(run.analysis)
@@ -569,7 +572,8 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
     if var.member is not None:
         out = _join_counts(run, var, w, names)
     run.table(f"tables/lisa_{var.key}.csv", local.assign(**stamp).reset_index(names="adcode"))
-    geary = _named(autocorr.local_geary(var.data, w, sided=study.sided, **run.perm), names)
+    geary = _named(autocorr.local_geary(var.data, w, alpha=study.alpha, sided=study.sided,
+                                        **run.perm), names)  # fmt: skip
     run.table(f"tables/local_geary_{var.key}.csv",
               geary.assign(**stamp).reset_index(names="adcode"))
     r.setdefault("gearys", {})[var.key] = geary
@@ -588,7 +592,7 @@ def _autocorrelation_of(run: Run, var: Variable, names: pd.Series) -> dict[str, 
         "lisa_counts": {cls: int(counts.get(cls, 0)) for cls in autocorr.LISA_CLASSES},
         "local_geary_counts": {str(k): int(v) for k, v in geary["cluster"].value_counts().items()},
         **({"year": year} if year is not None else {}),
-        "lisa_rule": local.attrs["lisa_rule"], "adjust": study.adjust,
+        "lisa_rule": local.attrs["lisa_rule"], "adjust": study.adjust, "alpha": study.alpha,
         "p_sided": study.sided, "p_sim": _p_words(study.sided),
         "sensitivity_specs": list(sensitivity),
         **out, **({"weights_skipped": skipped} if skipped else {}),
@@ -637,13 +641,15 @@ def _bivariate_pair(run: Run, pair: tuple[str, str], one: bool) -> None:
     names = a.names()
     if va.member is not None and vb.member is not None:  # where do both memberships meet?
         z = vb.member.reindex(va.member.index).fillna(0).astype(int)
-        clc = _named(autocorr.local_join_counts(va.member, w, z=z, case="CLC", **perm), names)
+        clc = _named(autocorr.local_join_counts(va.member, w, z=z, case="CLC",
+                                                alpha=study.alpha, **perm), names)  # fmt: skip
         label = f"co-location {va.label} × {vb.label} (CLC)"
         static = "colocation" if one else f"colocation_{key}"
         _keep_joins(run, static, label, clc, "tables/ljc_colocation.csv")
         colocated = clc[clc["significant"]]["name"].tolist()
         auto["colocation_clc"] = {"clusters": len(colocated), "units": colocated}
-    lbv = autocorr.local_bivariate(va.data, other, w, adjust=study.adjust, sided=study.sided,
+    lbv = autocorr.local_bivariate(va.data, other, w, alpha=study.alpha, adjust=study.adjust,
+                                   sided=study.sided,
                                    **perm)  # fmt: skip
     lbv = _named(lbv, names)
     run.table(f"tables/lisa_bv_{key}.csv", lbv.reset_index(names="adcode"))
@@ -735,7 +741,8 @@ def _binary_joins(run: Run) -> None:
         if var.member is not None or not values.isin([0, 1]).all() or values.nunique() < 2:
             continue
         w = run.results["default_weights"][var.key]
-        ljc = _named(autocorr.local_join_counts(values.astype(int), w, **run.perm), names)
+        ljc = _named(autocorr.local_join_counts(values.astype(int), w, alpha=run.study.alpha,
+                                                **run.perm), names)  # fmt: skip
         _keep_joins(run, var.key, f"{var.label} (BB)", ljc, f"tables/ljc_{var.key}.csv")
 
 

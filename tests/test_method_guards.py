@@ -372,3 +372,22 @@ def test_labels_name_a_rate_s_column_and_its_population_not_the_rate(jiangsu_tab
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert label in json.dumps(summary, ensure_ascii=False)
     assert "地区生产总值（亿元）: n 13" not in proc.stderr  # never the column's label alone
+
+
+def test_alpha_sets_every_local_statistic_s_significance(tmp_path):
+    import libpysal
+
+    columbus = libpysal.examples.get_path("columbus.shp")
+    out = tmp_path / "o"
+    proc = run_main("run", columbus, "--id-col", "POLYID", "--value-col", "CRIME", "--alpha",
+                    "0.01", "--permutations", "999", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "p <= 0.01" in proc.stderr and "p <= 0.05" not in proc.stderr
+    tables = out / "tables"
+    for name, p, flag in (("lisa_crime.csv", "p_sim", "significant"),
+                          ("lisa_crime.csv", "gi_star_p_sim", "gi_star_significant"),
+                          ("local_geary_crime.csv", "p_sim", "significant")):  # fmt: skip
+        t = pd.read_csv(tables / name, encoding="utf-8-sig")
+        assert t[flag].any(), name
+        assert (t[flag] == (t[p] <= 0.01)).all(), (name, flag)
+    assert "α = 0.01" in (out / "index.html").read_text(encoding="utf-8")
