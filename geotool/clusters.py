@@ -177,6 +177,10 @@ def members(definition: str) -> pd.DataFrame:
     return _members(definition).copy()
 
 
+#: The largest definition set file read (a name and a list of definitions).
+_MAX_SET_BYTES = 1_000_000
+
+
 def load_set(spec: str | Path) -> tuple[str, list[str]]:
     """A definition set by name (:data:`SETS`) or from a YAML/CSV file: name, definitions."""
     if str(spec) in SETS:
@@ -185,6 +189,9 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
     if not path.is_file():
         msg = f"Unknown definition set {spec!r}: use one of {list(SETS)} or a YAML/CSV file path."
         raise InputError(msg)
+    if path.stat().st_size > _MAX_SET_BYTES:
+        raise InputError(f"{short(path)} is over {_MAX_SET_BYTES // 1000:,} kB; a definition set "
+                         "is a name and a list of definitions.")  # fmt: skip
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -206,6 +213,8 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
         name, defs = path.stem, frame.get("definition", pd.Series(dtype=str)).tolist()
     if not isinstance(defs, list) or not all(isinstance(d, str) for d in defs):
         raise InputError(f"{short(path)}: `definitions` must be a list of definition names.")
+    if not isinstance(name, str) or not 0 < len(name) <= 200:
+        raise InputError(f"{short(path)}: `name` must be a short text (at most 200 characters).")
     if not defs:
         msg = f"{path} lists no definitions; give `definitions:` (YAML) or a `definition` column."
         raise InputError(msg)
@@ -220,10 +229,16 @@ def load_set(spec: str | Path) -> tuple[str, list[str]]:
 
 
 def _yaml_set(path: Path, text: str) -> tuple[Any, Any]:
-    """The ``name`` and ``definitions`` of a YAML definition set."""
+    """The ``name`` and ``definitions`` of a YAML definition set.
+
+    Without anchors and aliases: a few hundred bytes of nested aliases expand to gigabytes.
+    """
     import yaml
 
     try:
+        if any(isinstance(t, yaml.AliasToken | yaml.AnchorToken) for t in yaml.scan(text)):
+            raise InputError(f"{short(path)} uses YAML anchors or aliases (& or *); write the "
+                             "name and each definition out.")  # fmt: skip
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)

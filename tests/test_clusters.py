@@ -163,3 +163,24 @@ def test_a_run_counts_under_the_users_set_first_and_the_official_ones_beside(tmp
     counts = pd.read_csv(out / "tables" / "clusters_counts_own.csv")
     assert counts["cluster_id"].tolist()[0] == "yangtze_delta"
     assert "(我的城市群)</small>" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_definition_set_file_is_bounded_and_takes_no_yaml_aliases(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    lines = ['l0: &l0 "lol"'] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]"
+                                 for i in range(1, 9)]  # fmt: skip
+    bomb.write_text("\n".join([*lines, "name: *l8", "definitions: [yangtze_delta_2016]"]) + "\n",
+                    encoding="utf-8")  # fmt: skip
+    with pytest.raises(InputError, match="anchors or aliases"):
+        clusters.load_set(bomb)
+    big = tmp_path / "big.csv"
+    big.write_text("definition\n" + "yangtze_delta_2016\n" * 60_000, encoding="utf-8")
+    with pytest.raises(InputError, match="is over 1,000 kB"):
+        clusters.load_set(big)
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("name: [1, 2]\ndefinitions: [yangtze_delta_2016]\n", encoding="utf-8")
+    with pytest.raises(InputError, match="`name` must be a short text"):
+        clusters.load_set(odd)
+    ok = tmp_path / "mine.yaml"
+    ok.write_text("name: 我的城市群\ndefinitions: [yangtze_delta_2016]\n", encoding="utf-8")
+    assert clusters.load_set(ok) == ("我的城市群", ["yangtze_delta_2016"])
