@@ -193,8 +193,8 @@ def _owned(out: Path) -> set[str]:
     for name in summary.get("files") or []:
         with contextlib.suppress(ValueError, TypeError):
             files.add(str(_clean_relative(name)))
-    files = {f for f in files if _LEGACY.fullmatch(f)}
-    if files:
+    files = {f for f in files if _LEGACY.fullmatch(f)} | {"summary.json"}  # itself geotool's
+    if len(files) > 1:
         log(f"{out} has no manifest; the files listed in its summary.json count as geotool's")
     return files
 
@@ -232,11 +232,13 @@ def verify(out: Path | str) -> list[str]:
 def _carry(
     src: Path, dst: Path, owned: set[str], inputs: set[Any], *, move: bool, rel: str = ""
 ) -> bool:
-    """Put the user's entries of folder ``src`` into ``dst`` where ``dst`` has none.
+    """Put the user's entries of folder ``src`` into ``dst``.
 
     Hard links (the same inodes: nothing copied; an entry that cannot be linked is moved
     in after the commit) or, with ``move``, renames. geotool's files (``owned``, unless an
-    input) stay; empty folders are kept; folders get their originals' modes.
+    input) stay; empty folders are kept; folders get their originals' modes. A user's
+    entry where the run wrote one of the same name is kept beside it as ``NAME.yours.EXT``
+    (said), never replaced.
     """
     entries = list(os.scandir(src / rel))
     kept = not entries and bool(rel)
@@ -246,18 +248,28 @@ def _carry(
             continue
         if stat.S_ISDIR(st.st_mode) and st.st_dev != os.lstat(src).st_dev:
             raise InputError(f"{entry.path} is a mount point; choose another out=")
+        mine = sub not in owned or _ident(entry.path) in inputs
         if stat.S_ISDIR(st.st_mode):
             if (dst / sub).is_dir() or not os.path.lexists(dst / sub):
                 kept = _carry(src, dst, owned, inputs, move=move, rel=sub) or kept
-        elif not os.path.lexists(dst / sub) and (sub not in owned or _ident(entry.path) in inputs):
-            (dst / sub).parent.mkdir(parents=True, exist_ok=True)
-            if move:
-                os.rename(entry.path, dst / sub)
-                log(f"kept {dst / sub}, created during publishing")
-            else:
-                with contextlib.suppress(OSError):
-                    os.link(entry.path, dst / sub, follow_symlinks=False)
-            kept = True
+                continue
+            mine = move  # the run wrote a file where the user has a folder: moved beside it
+        if not mine or _same(entry.path, dst / sub):  # linked in before the commit
+            continue
+        target = sub if not os.path.lexists(dst / sub) else _yours(dst, sub, entry.path)
+        if target is None:  # kept beside it before the commit
+            continue
+        (dst / target).parent.mkdir(parents=True, exist_ok=True)
+        if move or stat.S_ISDIR(st.st_mode):
+            os.rename(entry.path, dst / target)
+            log(f"kept {dst / target}, created during publishing" if target == sub else
+                f"kept your {sub} as {target} (the run wrote a {sub} of its own)")
+        else:
+            with contextlib.suppress(OSError):
+                os.link(entry.path, dst / target, follow_symlinks=False)
+            if target != sub:
+                log(f"kept your {sub} as {target} (the run wrote a {sub} of its own)")
+        kept = True
     if kept:
         (dst / rel).mkdir(parents=True, exist_ok=True)
     if (dst / rel).is_dir():
@@ -266,6 +278,33 @@ def _carry(
         with contextlib.suppress(PermissionError):
             os.chown(dst / rel, want.st_uid, want.st_gid)
     return kept
+
+
+def _same(a: str | Path, b: Path) -> bool:
+    """Whether ``b`` exists and is ``a`` itself (the same inode: a hard link of it)."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _yours(dst: Path, sub: str, entry: str) -> str | None:
+    """A free name beside ``dst/sub`` for the user's ``entry`` of that name (``a.yours.html``).
+
+    ``None`` when ``entry`` is already there under such a name.
+    """
+    path = PurePosixPath(sub)
+    stem, ext = (path.stem, path.suffix) if path.suffix else (path.name, "")
+    for n in range(1, 10_000):
+        name = f"{stem}.yours{'' if n == 1 else f'-{n}'}{ext}"
+        candidate = str(path.with_name(name))
+        if _same(entry, dst / candidate):
+            return None
+        if not os.path.lexists(dst / candidate):
+            return candidate
+    raise InputError(f"{dst / sub}: no free name to keep your file beside the run's; tidy the "
+                     "folder.")  # fmt: skip
 
 
 class OutputFolder:

@@ -605,3 +605,25 @@ def test_a_legacy_summary_is_believed_only_where_geotool_writes(tmp_path):
     _run(out, ["tables/new.csv"])
     assert (out / "thesis.docx").read_text(encoding="utf-8") == "chapter 1"
     assert not (out / "tables" / "old.csv").exists()
+
+
+def test_a_users_file_where_the_run_writes_one_is_kept_beside_it(tmp_path, caplog):
+    out = tmp_path / "out"
+    (out / "tables").mkdir(parents=True)
+    (out / "index.html").write_text("my page", encoding="utf-8")
+    (out / "tables" / "lisa.csv").write_text("my table", encoding="utf-8")
+    (out / "notes.txt").write_text("notes", encoding="utf-8")
+    with caplog.at_level("INFO", logger="geotool"):
+        _run(out, {"index.html": "run 1", "tables/lisa.csv": "t"})
+    assert (out / "index.html").read_text(encoding="utf-8") == "run 1"
+    assert (out / "index.yours.html").read_text(encoding="utf-8") == "my page"
+    assert (out / "tables" / "lisa.yours.csv").read_text(encoding="utf-8") == "my table"
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "notes"
+    assert "kept your index.html as index.yours.html" in caplog.text
+    (out / "index.html").write_text("edited by her", encoding="utf-8")  # no longer the run's
+    _run(out, {"index.html": "run 2", "tables/lisa.csv": "t"})
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                   if not p.name.startswith(".geotool"))  # fmt: skip
+    assert (out / "index.yours-2.html").read_text(encoding="utf-8") == "edited by her"
+    assert (out / "index.yours.html").read_text(encoding="utf-8") == "my page"  # once, kept
+    assert not [n for n in names if "yours-3" in n or "lisa.yours-2" in n], names
