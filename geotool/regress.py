@@ -1289,8 +1289,12 @@ def _render(head: list[str], body: list[list[str]], note: str, fmt: str) -> str:
 
 
 def _md(text: object) -> str:
-    """A Markdown table cell: pipes escaped, no line breaks."""
-    return str(text).replace("|", r"\|").replace("\n", " ")
+    """A Markdown table cell: no line breaks; pipes and HTML's ``<``, ``>``, ``&`` escaped.
+
+    A renderer passes raw HTML through: a term named ``<img onerror=...>`` stays text.
+    """
+    text = str(text).replace("\\", "\\\\").replace("\n", " ")
+    return re.sub(r"([|<>&])", r"\\\1", text)
 
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -248,6 +248,14 @@ class Study:
             raise InputError(msg)
         put(self, "direction", _direction(self.direction, self.indicators))
         put(self, "dimensions", _dimensions(self.dimensions))
+        for name, cols in self.dimensions.items():
+            stray = [c for c in cols if c not in self.indicators]
+            if stray:
+                raise InputError(
+                    f"dimensions: {short(name)!r} lists {short(stray[0])!r}, which is not one "
+                    f"of the indicators {listing(list(self.indicators), 12)}; write "
+                    "'name=a,b;other=c'."
+                )
         if isinstance(self.ahp, str | Path):
             put(self, "ahp", _path(self.ahp, "ahp"))
         if self.indicators and (self.value_cols or self.all_numeric):

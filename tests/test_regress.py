@@ -725,3 +725,11 @@ def test_a_formula_never_runs_code_nor_grows_without_bound(columbus, tmp_path, m
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "PWNED").exists()
     assert time.perf_counter() - start < 5  # refused before anything is expanded
+
+
+def test_a_markdown_table_keeps_names_as_text(columbus, queen):
+    frame = columbus.rename(columns={"INC": "<img src=x onerror=alert(1)>", "HOVAL": "R&D|x"})
+    fit = regress.fit(frame, "CRIME ~ `<img src=x onerror=alert(1)>` + `R&D|x`", queen)
+    md = regress.table(fit, "markdown")
+    assert "<img" not in md and r"\<img src=x onerror=alert(1)\>" in md
+    assert r"R\&D\|x" in md

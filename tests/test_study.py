@@ -301,3 +301,13 @@ def test_the_index_heads_each_variables_tiers_with_its_label(tmp_path):
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "<h3>犯罪率 (per 1,000) <small>" in index
     assert "<h3>crime <small>" not in index
+
+
+def test_a_dimension_naming_no_indicator_is_refused_by_name():
+    data = get_path("columbus.shp")
+    with pytest.raises(InputError, match=r"dimensions: 'a' lists 'b=CRIME', which is not one"):
+        Study(data=data, indicators=("CRIME", "INC"), dimensions="a=b=CRIME")
+    with pytest.raises(InputError, match=r"'x' lists 'HOVAL'"):
+        Study(data=data, indicators=("CRIME", "INC"), dimensions={"x": ["HOVAL"]})
+    ok = Study(data=data, indicators=("CRIME", "INC"), dimensions="a=CRIME;b=INC")
+    assert ok.dimensions == {"a": ("CRIME",), "b": ("INC",)}
