@@ -450,7 +450,7 @@ def _gdal_read(
         _reading(where, source, "cannot be read", "check the file, or pass layer="),
     ):
         warnings.simplefilter("always")
-        count = int(pyogrio.read_info(source, layer=chosen)["features"])
+        count = int(pyogrio.read_info(source, layer=chosen, encoding=enc)["features"])
         _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
         frame = pyogrio.read_dataframe(
             source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1

@@ -178,6 +178,19 @@ def test_shapefile_cpg_and_encoding_override(towns, tmp_path):
         geofile.read_geometry(tmp_path / "t.shp", encoding="klingon")
 
 
+def test_chinese_field_names_in_gbk_under_a_cpg_saying_utf8(towns, tmp_path):
+    towns.iloc[:5].to_file(tmp_path / "t.shp", encoding="gbk")
+    (tmp_path / "t.cpg").write_text("UTF-8", encoding="ascii")  # what many tools write
+    geo, _ = geofile.read_geometry(tmp_path / "t.shp")  # GDAL's field names were UTF-8
+    assert "名称" in geo.columns and geo["名称"].tolist() == towns["名称"].iloc[:5].tolist()
+    with zipfile.ZipFile(tmp_path / "t.zip", "w") as z:
+        for part in tmp_path.glob("t.*"):
+            if part.suffix != ".zip":
+                z.write(part, part.name)
+    zipped, _ = geofile.read_geometry(tmp_path / "t.zip")
+    assert zipped["名称"].tolist() == geo["名称"].tolist()
+
+
 def test_geoparquet_with_an_id_index(towns, tmp_path):
     towns.iloc[:8].set_index("town_code").to_parquet(tmp_path / "t.parquet")
     geo, _ = geofile.read_geometry(tmp_path / "t.parquet")

@@ -231,9 +231,12 @@ def test_tiers_cli_user_data_errors(tmp_path):
     assert proc.returncode == 2 and "distinct" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_tiers_cli_outside_china_has_no_china_only_fields_and_keeps_a_planes_xy():
+def test_tiers_cli_outside_china_has_no_china_only_fields_and_keeps_a_planes_xy(
+    tmp_path, monkeypatch
+):
     import json
 
+    monkeypatch.chdir(tmp_path)  # the match report goes beside the default output
     import libpysal
 
     columbus = libpysal.examples.get_path("columbus.shp")  # no CRS: a plane
