@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from geotool import _limits, settings
 from geotool import _validate as check
-from geotool import settings
 from geotool._errors import InputError
 from geotool._log import log
 from geotool._perm import (
@@ -116,6 +116,11 @@ def _open(source: Any, band: int, chunks: int | None) -> xr.DataArray:
         if not isinstance(opened, xr.DataArray):
             msg = f"grid: {short(path.name)} holds several datasets; pass a single GeoTIFF."
             raise InputError(msg)
+        # a sparse or compressed file of kilobytes may hold billions of cells: each is 8
+        # bytes here, and the same again for each result, so the cells meet the input limit
+        cells = int(np.prod(opened.shape[-2:], dtype=np.int64))
+        _limits.check_size(cells * 8, _limits.max_input_bytes(), f"grid {short(path.name)}",
+                           f"holds {cells:,} cells:", "max_bytes")  # fmt: skip
         da = opened
     else:
         msg = (

@@ -324,3 +324,13 @@ def test_run_raster_is_one_study_through_pipeline_run(tmp_path, monkeypatch):
     assert options["stages"] is raster_stages.STAGES
     assert options["analysis"] is raster_stages.prepare
     assert [s.name for s in options["stages"]] == ["grid tiffs", "grid map", "grid summary"]
+
+
+def test_a_grid_s_cells_meet_the_input_limit_before_they_are_read(tmp_path, monkeypatch):
+    tif = tmp_path / "g.tif"
+    _grid(np.add.outer(np.arange(30.0), np.arange(40.0)) % 7).rio.to_raster(tif, compress="lzw")
+    monkeypatch.setenv("GEOTOOL_MAX_INPUT_BYTES", "9KB")  # 1,200 cells x 8 bytes = 9,600
+    with pytest.raises(InputError, match=r"grid g\.tif holds 1,200 cells: 9\.4 KiB, over"):
+        raster.read_grid(tif)
+    monkeypatch.setenv("GEOTOOL_MAX_INPUT_BYTES", "10KB")
+    assert raster.read_grid(tif).shape == (30, 40)
