@@ -461,6 +461,28 @@ def _gdal_read(
     return frame
 
 
+def _refuse_views(path: Path, where: str) -> None:
+    """Refuse a GeoPackage whose layers include an SQL view.
+
+    GDAL runs a view's query, without bound, as soon as it lists the layers.
+    """
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as db:  # fmt: skip
+            views = [r[0] for r in db.execute(
+                "SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
+                "ON m.name = c.table_name WHERE m.type = 'view'")]  # fmt: skip
+    except sqlite3.Error:
+        return  # GDAL says what is wrong with the file
+    if views:
+        raise InputError(
+            f"{where}: layer {short(views[0])!r} is an SQL view, whose query would run as the "
+            "file is opened; save the layers as tables (e.g. ogr2ogr) and pass that file."
+        )
+
+
 def _read_ogr(
     source: Path, layer: str | None, encoding: str | None, where: str, *, limit: int, kind: str
 ) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
@@ -468,6 +490,8 @@ def _read_ogr(
     shapefile = kind in ("Shapefile", "zipped Shapefile")
     if shapefile:
         _shapefile_parts(source, where, layer)
+    if kind == "GeoPackage":
+        _refuse_views(source, where)
     chosen = _choose_layer(source, layer, where, kind)
     enc = label = None
     shp = source / f"{chosen}.shp" if source.is_dir() else source

@@ -9,6 +9,7 @@ written at test time into ``tmp_path``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import zipfile
 
@@ -471,3 +472,21 @@ def test_a_geometry_s_column_of_names_is_found_and_used_in_every_table(tmp_path)
         names = pd.read_csv(lisa, encoding="utf-8-sig")["name"]
         assert "Washington" in set(names) and len(names) == 48, key["files"][:3]
         assert "Washington" in (out / "maps" / "lisa.html").read_text(encoding="utf-8")
+
+
+def test_a_geopackage_with_an_sql_view_is_refused_before_gdal_runs_it(towns, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "v.gpkg"
+    towns.iloc[:4].to_file(path, layer="base", driver="GPKG")
+    with contextlib.closing(sqlite3.connect(path)) as db:  # a view GDAL lists as a layer
+        db.execute("CREATE VIEW slow AS SELECT * FROM base")
+        db.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) "
+                   "SELECT 'slow', 'features', 'slow', srs_id FROM gpkg_contents "
+                   "WHERE table_name = 'base'")  # fmt: skip
+        db.commit()
+    with pytest.raises(InputError, match=r"layer 'slow' is an SQL view"):
+        geofile.read_geometry(path)
+    tables = tmp_path / "t.gpkg"
+    towns.iloc[:4].to_file(tables, layer="base", driver="GPKG")
+    assert len(geofile.read_geometry(tables)[0]) == 4  # a plain one reads
