@@ -19,6 +19,7 @@ import shapely
 
 from geotool import _scheduler, settings
 from geotool import _validate as check
+from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError
 from geotool._log import log
@@ -185,10 +186,16 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str |
     return geo.set_axis(index.astype(str)), None
 
 
-def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd.Series:
+def _resolve_ids(
+    ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None,
+    context: pd.DataFrame | None = None, report: Path | str | None = None,
+) -> pd.Series:  # fmt: skip
     """Each row's unit in ``geo``: by code, by a name unique in the layer, by resolve().
 
-    At a bundled ``level``, :func:`geotool.match.resolve` finds short, old or typo'd names.
+    At a bundled ``level``, :func:`geotool.match.resolve` finds short, old or typo'd names,
+    with the province and prefecture columns of ``context`` (the table) where it has them
+    (鼓楼区 of 南京市, not of 福州市). Rows left without a unit are refused, and written with
+    their reasons to ``report``'s ``.match_report.csv`` when an output is given.
     """
     from geotool.geofile import to_id
     from geotool.match import resolve
@@ -204,11 +211,16 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
         unique = names[~names.duplicated(keep=False)]
         out = out.fillna(text.map(pd.Series(unique.index, index=unique.to_numpy())))
     missing = out.isna() & text.notna()
+    why = pd.Series("no such code or name", index=out.index, dtype=object)
+    why[text.isna()] = "no code or name"
     if missing.any() and level is not None:  # short names, old names, typos: as run does
-        left = pd.DataFrame({"unit": text[missing].astype(str)})
+        left = _with_context(text[missing].astype(str), context)
         found = resolve(left, name_col="unit", level=level)
         ok = (found["match_status"] == "matched") & found["adcode"].isin(geo.index)
         out.loc[found.index[ok]] = found.loc[ok, "adcode"].astype(str)
+        why.loc[found.index] = (found["match_status"].astype(str) + ": " + found["match_note"]
+                                .fillna("").astype(str) + " " + found["match_candidates"]
+                                .fillna("").astype(str)).str.strip(" :")  # fmt: skip
         if ok.any():
             log(
                 f"batch: {int(ok.sum())} rows resolved through geotool.match at the {level} "
@@ -218,12 +230,41 @@ def _resolve_ids(ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None) -> pd
     if bad.any():
         first = ids[bad].astype(str).unique()[:5].tolist()
         where = f"the bundled {level} layer" if level is not None else "geo"
+        written = _refused_rows(ids, labels, bad, why, report)
         raise InputError(
-            f"{int(bad.sum())} rows of table name no unit of {where} (first: "
-            f"{', '.join(first)}); give its codes or names (`geotool match` shows how each "
-            "row resolves), or leave those rows out."
+            f"{int(bad.sum())} rows of the table have no unit of {where} (first: "
+            f"{', '.join(first)}; {written}); give their codes, or their province and "
+            "prefecture columns (`geotool match` shows how each row resolves), or leave "
+            "those rows out."
         )
     return out.set_axis(labels).astype(str)
+
+
+def _with_context(units: pd.Series, context: pd.DataFrame | None) -> pd.DataFrame:
+    """The names to resolve, beside the table's province and prefecture columns (by row)."""
+    from geotool.match import COLUMN_ALIASES
+
+    left = pd.DataFrame({"unit": units})
+    if context is None:
+        return left
+    rows = context.reset_index(drop=True).loc[units.index]
+    for role in ("province", "prefecture"):
+        col = next((c for c in context.columns if str(c).strip() in COLUMN_ALIASES[role]), None)
+        if col is not None:
+            left[role] = rows[col].astype(object).to_numpy()
+    return left
+
+
+def _refused_rows(ids: pd.Series, labels: pd.Index, bad: pd.Series, why: pd.Series,
+                  report: Path | str | None) -> str:  # fmt: skip
+    """Write the refused rows and why (beside the output); say where, or why nowhere."""
+    if report is None:
+        return "geotool.match.resolve lists each row's candidates"
+    path = Path(str(report).rstrip("/") + ".match_report.csv")
+    frame = pd.DataFrame({"row": labels[bad.to_numpy()], "key": ids[bad].to_numpy(),
+                          "reason": why[bad].to_numpy()})  # fmt: skip
+    write_atomic(path, to_csv_bytes(frame, index=False))
+    return f"every one, and why, in {path}"
 
 
 def _check_names(statistics: Sequence[str], weights: Sequence[str | Weights]) -> None:
@@ -438,7 +479,7 @@ def execute(table: pd.DataFrame, geo: gpd.GeoDataFrame | str, o: Options) -> pd.
     plan = _plan(table, geo, o)
     plan.size.check(max_tasks=o.max_tasks, max_output_gb=o.max_output_gb)
     log(f"batch: {plan.size.describe()}")
-    units = _resolve_ids(table[o.id_col], plan.layer, plan.level)
+    units = _resolve_ids(table[o.id_col], plan.layer, plan.level, table, o.out)
     year = pd.to_numeric(table[o.year_col]).astype("Int64") if o.year_col else None
     _refuse_repeats(table[o.id_col], units, year)
     values, left_out = _values(table, plan, units, year, o.out is not None)

@@ -173,7 +173,7 @@ def test_units_are_resolved_from_names_or_refused(panel, counties):
     )
     assert by_name["value"].tolist() == by_code["value"].tolist()
     named.loc[named.index[0], "adcode"] = "999999"
-    with pytest.raises(InputError, match="1 rows of table name no unit of the bundled county"):
+    with pytest.raises(InputError, match="1 rows of the table have no unit of the bundled county"):
         batch.run(named.drop(columns="unit"), statistics=("moran",))
 
 
@@ -196,8 +196,8 @@ def test_prefecture_names_and_codes_resolve_as_match_resolves_them(caplog):
     assert got["n"].tolist() == [len(jiangsu)]
     assert "rows resolved through geotool.match at the prefecture level" in caplog.text
     by_name.loc[0, "unit"] = "不存在市"
-    with pytest.raises(InputError, match="1 rows of table name no unit of the bundled "
-                       "prefecture layer \\(first: 不存在市\\)"):  # fmt: skip
+    with pytest.raises(InputError, match="1 rows of the table have no unit of the bundled "
+                       "prefecture layer \\(first: 不存在市;"):  # fmt: skip
         batch.run(by_name, "prefecture", id_col="unit", **options)
 
 
@@ -294,3 +294,29 @@ def test_a_repeating_table_index_and_a_float_geo_index_are_no_obstacle():
     by_code = pd.DataFrame({"adcode": provinces.index, "v": one["v"].to_numpy()})
     same = batch.run(by_code, floats, **options)
     assert same["value"].tolist() == got["value"].iloc[:1].tolist()
+
+
+def test_a_county_table_s_province_and_prefecture_columns_resolve_shared_names(tmp_path):
+    from .test_cli import run_main
+
+    county = boundaries.load("county")
+    js = county[county["province"] == "江苏省"]
+    table = pd.DataFrame({"省": js["province"], "市": js["prefecture"], "县区": js["name"],
+                          "GDP": np.arange(len(js), dtype=float)})  # fmt: skip
+    assert {"鼓楼区", "通州区"} <= set(table["县区"])  # also names in other provinces
+    path = tmp_path / "js.csv"
+    table.to_csv(path, index=False, encoding="gbk")
+    out = tmp_path / "o"
+    proc = run_main("batch", str(path), "--id-col", "县区", "--variables", "GDP", "--workers",
+                    "0", "--permutations", "99", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    bad = pd.concat([table, pd.DataFrame({"省": ["江苏省"], "市": ["南京市"],
+                                          "县区": ["不存在区"], "GDP": [1.0]})])  # fmt: skip
+    bad.to_csv(path, index=False, encoding="gbk")
+    proc = run_main("batch", str(path), "--id-col", "县区", "--variables", "GDP", "--workers",
+                    "0", "--permutations", "99", "--out", str(tmp_path / "o2"))  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    report = tmp_path / "o2.match_report.csv"
+    assert "1 rows of the table have no unit" in proc.stderr and str(report) in proc.stderr
+    written = pd.read_csv(report, encoding="utf-8-sig")
+    assert written["key"].tolist() == ["不存在区"] and written["reason"].iloc[0]
