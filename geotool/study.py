@@ -328,8 +328,9 @@ class Study:
         except InputError as exc:  # a key of the file is named as the file spells it, not a flag
             text = str(exc)
             for name in fields.keys() - overrides.keys():
-                if text.startswith(f"{name}="):
-                    raise InputError(f"{path.name}: {name!r}{text[len(name) + 1 :]}") from None
+                if text.startswith(f"{name}="):  # lang='fr' is ... -> key 'lang' = 'fr' is ...
+                    rest = text[len(name) + 1 :]
+                    raise InputError(f"{path.name}: key {name!r} = {rest}") from None
             raise
 
 

@@ -311,3 +311,13 @@ def test_a_dimension_naming_no_indicator_is_refused_by_name():
         Study(data=data, indicators=("CRIME", "INC"), dimensions={"x": ["HOVAL"]})
     ok = Study(data=data, indicators=("CRIME", "INC"), dimensions="a=CRIME;b=INC")
     assert ok.dimensions == {"a": ("CRIME",), "b": ("INC",)}
+
+
+def test_a_study_file_s_bad_value_is_named_by_its_key(tmp_path):
+    toml = tmp_path / "s.toml"
+    toml.write_text(f'data = "{get_path("columbus.shp")}"\nlang = "fr"\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"^s\.toml: key 'lang' = 'fr' is not one of"):
+        Study.from_file(toml)
+    toml.write_text(f'data = "{get_path("columbus.shp")}"\nalpha = 2\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"^s\.toml: key 'alpha' = 2: a significance level"):
+        Study.from_file(toml)
