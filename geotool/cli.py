@@ -424,7 +424,7 @@ def _as_flags(
     quoted = [(q.start(), q.end()) for q in _QUOTED.finditer(message)]
     # a parameter, and a plain quoted word after it: level='prefecture' -> --level prefecture
     param = re.compile(
-        r"\b(" + "|".join(flags) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$)|(True)\b)?"
+        r"(?<![\w.])(" + "|".join(flags) + r")=(?:'([\w.:-]+)'(?=[\s).;,]|$)|(True)\b)?"
     )  # all_numeric=True -> --all-numeric (a switch takes no value)
 
     def spelt(m: re.Match[str]) -> str:

@@ -302,6 +302,10 @@ def test_a_stage_line_keeps_its_name_and_an_error_names_its_flag():
     assert _as_flags(line) == line  # the stage's progress line, not the --tiers flag
     said = _as_flags("model: 'y x' must read 'y ~ x1 + x2'", error=True)
     assert said.startswith("--model: 'y x'")
+    users = "a column <img onerror=document.title=x> is not one; pass title= or value_col=."
+    assert _as_flags(users) == (
+        "a column <img onerror=document.title=x> is not one; pass --title or --value-col."
+    )  # the user's text (document.title=) stays as written
 
 
 def test_terminal_controls_in_a_users_column_name_are_printed_as_escapes(tmp_path):
