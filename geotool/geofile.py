@@ -1006,8 +1006,13 @@ def _key_column(
     return None, name_col
 
 
-def _geo_lookups(geo: gpd.GeoDataFrame, geo_name_col: str | None) -> tuple[dict, dict, set, str]:
-    """The ids and unique normalised names of ``geo`` (to its labels), shared names, source."""
+def _geo_lookups(
+    geo: gpd.GeoDataFrame, geo_name_col: str | None
+) -> tuple[dict, dict, set, str, dict]:
+    """``geo``'s lookups: ids, unique normalised names, shared names, the names' source.
+
+    Last, the names without their unit word (江阴 for 江阴市) no other unit shares.
+    """
     geo_ids = pd.Index([to_id(v) for v in geo.index], dtype=object)
     if geo_ids.hasnans or geo_ids.has_duplicates:
         raise InputError(
@@ -1027,7 +1032,20 @@ def _geo_lookups(geo: gpd.GeoDataFrame, geo_name_col: str | None) -> tuple[dict,
     counts = norm.value_counts()
     by_name = {n: i for n, i in zip(norm, geo.index, strict=True) if n and counts[n] == 1}
     ambiguous = {n for n, c in counts.items() if n and c > 1}
-    return dict(zip(geo_ids, geo.index, strict=True)), by_name, ambiguous, source
+    stems = norm.map(_stem)
+    stem_counts = stems.value_counts()
+    by_stem = {t: i for t, i in zip(stems, geo.index, strict=True)
+               if t and stem_counts[t] == 1 and t not in counts}  # fmt: skip
+    return dict(zip(geo_ids, geo.index, strict=True)), by_name, ambiguous, source, by_stem
+
+
+#: The unit words a Chinese place name may be written without (江阴市 -> 江阴).
+_UNIT_WORDS = re.compile(r"(?<=..)(?:自治县|自治旗|街道|市|县|区|镇|乡|旗)$")
+
+
+def _stem(name: object) -> str:
+    """A normalised name without its trailing unit word (two characters kept at least)."""
+    return _UNIT_WORDS.sub("", name) if isinstance(name, str) else ""
 
 
 def _join_report(
@@ -1093,7 +1111,7 @@ def join_table(
         raise InputError(msg)
     for col, parameter in ((id_col, "id_col"), (name_col, "name_col"), (year_col, "year_col")):
         _require_column(list(table.columns), col, parameter, "the table")
-    by_id, by_name, ambiguous, name_source = _geo_lookups(geo, geo_name_col)
+    by_id, by_name, ambiguous, name_source, by_stem = _geo_lookups(geo, geo_name_col)
     if id_col is None and name_col is None:
         id_col, name_col = _key_column(table, geo, set(by_id), {*by_name, *ambiguous}, name_source)
     by_ids = id_col is not None
@@ -1101,6 +1119,11 @@ def join_table(
     keys = _ids(column) if by_ids else column.map(normalise).astype(object)
     keys = keys.where(keys.astype(bool), None) if not by_ids else keys
     matched = keys.map(by_id if by_ids else by_name)
+    if not by_ids:  # one side without its unit word: 江阴 for 江阴市 (never 江阴县 for 江阴市)
+        bare = keys.where(keys.map(_stem) == keys)
+        matched = matched.fillna(bare.map(by_stem))  # 江阴 in the table
+        plain = {n: i for n, i in by_name.items() if _stem(n) == n}  # 江阴 in the geometry
+        matched = matched.fillna(keys.map(_stem).map(plain))
     scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
     repeated = keys.notna() & scope.duplicated(keep=False)
     status = np.select(
@@ -1124,10 +1147,11 @@ def join_table(
     base = geo.rename(columns={c: f"{c}_geo" for c in geo.columns if c in values.columns})
     joined = base.loc[base.index.isin(joined_ids)].join(values)  # one row per unit (and year)
     problems = {k: int(v) for k, v in pd.Series(status).value_counts().items() if k != "matched"}
+    against = "" if by_ids else f" (names compared with geo's {name_source})"
     log(
         f"join_table: {int(ok.sum()):,} of {len(table):,} rows joined"
         + (f" ({', '.join(f'{v:,} {k}' for k, v in problems.items())})" if problems else "")
-        + f"; {len(left_out):,} units of geo without a row",
+        + f"; {len(left_out):,} units of geo without a row" + (against if problems else ""),
         logging.WARNING if problems else logging.INFO,
     )
     return joined, report

@@ -462,7 +462,9 @@ def _join_own(
     from geotool.geofile import join_table
 
     by_name = name_col if id_col is None else None  # with ids, names are for people only
-    _, report = join_table(raw, geometry, id_col=id_col, name_col=by_name, year_col=year_col)
+    same = by_name if by_name is not None and by_name in geometry.columns else None
+    _, report = join_table(raw, geometry, id_col=id_col, name_col=by_name, year_col=year_col,
+                           geo_name_col=same)  # the geometry's column of that name, if any
     rows = report[report["row"].notna()].copy()
     rows.index = raw.index[rows["row"].astype(int).to_numpy() - 1]  # join_table counts from 1
     out = raw.copy()

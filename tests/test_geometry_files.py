@@ -490,3 +490,18 @@ def test_a_geopackage_with_an_sql_view_is_refused_before_gdal_runs_it(towns, tmp
     tables = tmp_path / "t.gpkg"
     towns.iloc[:4].to_file(tables, layer="base", driver="GPKG")
     assert len(geofile.read_geometry(tables)[0]) == 4  # a plain one reads
+
+
+def test_join_table_by_name_takes_a_name_without_its_unit_word_one_way_only():
+    geo = gpd.GeoDataFrame(
+        {"name": ["江阴市", "宜兴市", "朝阳区", "锡山"]},
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(4)], index=list("abcd"),
+        crs="EPSG:4326",
+    )  # fmt: skip
+    table = pd.DataFrame({"n": ["江阴", "宜兴县", "朝阳县", "锡山区", "江阴市"][:4],
+                          "v": [1, 2, 3, 4]})  # fmt: skip
+    _, report = geofile.join_table(table, geo, name_col="n")
+    rows = report[report["row"].notna()].set_index("key")
+    assert rows.loc["江阴", "id"] == "a" and rows.loc["锡山区", "id"] == "d"  # either side bare
+    assert rows.loc["宜兴县", "status"] == "no such name"  # 县 for 市: another unit, perhaps
+    assert rows.loc["朝阳县", "status"] == "no such name"
