@@ -330,7 +330,8 @@ class Study:
             for name in fields.keys() - overrides.keys():
                 if text.startswith(f"{name}="):  # lang='fr' is ... -> key 'lang' = 'fr' is ...
                     rest = text[len(name) + 1 :]
-                    raise InputError(f"{path.name}: key {name!r} = {rest}") from None
+                    said = f"{name!r}{rest}" if rest.startswith(" ") else f"key {name!r} = {rest}"
+                    raise InputError(f"{path.name}: {said}") from None
             raise
 
 

@@ -519,7 +519,7 @@ def _unit_names(units: gpd.GeoDataFrame, rows: pd.DataFrame, name_col: str | Non
         )
     found = name_column(units)
     if found is not None and units[found].notna().any():
-        log(f"the units' names are in column {found!r} of the geometry (pass --name-col)")
+        log(f"the units' names are in column {found!r} of the geometry (pass name_col=)")
         return units[found].astype(str)
     return pd.Series(units.index.astype(str), index=units.index)
 

@@ -466,7 +466,7 @@ def test_a_geometry_s_column_of_names_is_found_and_used_in_every_table(tmp_path)
         proc = run_main("run", *argv, "--crs", "EPSG:4326", "--permutations", "99",
                         "--out", str(out))  # fmt: skip
         assert proc.returncode == 0, proc.stderr
-        assert "column 'STATE_NAME' of the geometry" in proc.stderr
+        assert "column 'STATE_NAME' of the geometry (pass --name-col)" in proc.stderr
         key = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         lisa = next((out / "tables").glob("lisa_*.csv"))
         names = pd.read_csv(lisa, encoding="utf-8-sig")["name"]
