@@ -134,7 +134,9 @@ def name_column(geo: gpd.GeoDataFrame) -> str | None:
     """
     columns = [c for c in geo.columns if c != geo.geometry.name]
     found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
-    return found[0] if found else None
+    if not found:
+        return None  # of several (省名称, 县名称), the one naming the most units apart
+    return max(found, key=lambda c: (geo[c].astype(str).nunique(), -found.index(c)))
 
 
 def _candidates(columns: list[str], aliases: tuple[str, ...], endings: tuple[str, ...]) -> list:
@@ -462,24 +464,35 @@ def _gdal_read(
 
 
 def _refuse_views(path: Path, where: str) -> None:
-    """Refuse a GeoPackage whose layers include an SQL view.
+    """Refuse a GeoPackage holding an SQL view (whatever its name or registration).
 
-    GDAL runs a view's query, without bound, as soon as it lists the layers.
+    GDAL runs a view's query, without bound, as soon as it lists the layers; only SQLite's
+    own table of objects is read here (a statement of a few thousand steps at most).
     """
     import sqlite3
+
+    steps = {"n": 0}
+
+    def bounded() -> int:  # stop a reading that runs long (a crafted file)
+        steps["n"] += 1
+        return int(steps["n"] > 1000)
 
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
                                                 uri=True)) as db:  # fmt: skip
+            db.set_progress_handler(bounded, 1000)
             views = [r[0] for r in db.execute(
-                "SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
-                "ON m.name = c.table_name WHERE m.type = 'view'")]  # fmt: skip
+                "SELECT name FROM sqlite_master WHERE type = 'view' LIMIT 5")]  # fmt: skip
     except sqlite3.Error:
+        if steps["n"] > 1000:
+            msg = (f"{where}: its table of contents takes too long to read; save the layers "
+                   "again (e.g. ogr2ogr) and pass that file.")  # fmt: skip
+            raise InputError(msg) from None
         return  # GDAL says what is wrong with the file
     if views:
         raise InputError(
-            f"{where}: layer {short(views[0])!r} is an SQL view, whose query would run as the "
-            "file is opened; save the layers as tables (e.g. ogr2ogr) and pass that file."
+            f"{where}: {short(views[0])!r} is an SQL view, whose query would run as the file "
+            "is opened; save the layers as tables (e.g. ogr2ogr) and pass that file."
         )
 
 
@@ -1021,10 +1034,9 @@ def _geo_lookups(
         )
     columns = [c for c in geo.columns if c != geo.geometry.name]
     _require_column(columns, geo_name_col, "geo_name_col", "geo")
-    found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
-    found = found if geo_name_col is None else [geo_name_col]
-    if found:
-        source, names = found[0], geo[found[0]]
+    best = name_column(geo) if geo_name_col is None else geo_name_col
+    if best is not None:
+        source, names = best, geo[best]
     else:
         source = f"the index ({geo.index.name or 'ids'})"
         names = pd.Series(geo.index, index=geo.index)

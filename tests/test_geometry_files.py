@@ -460,6 +460,9 @@ def test_a_geometry_s_column_of_names_is_found_and_used_in_every_table(tmp_path)
     us48 = libpysal.examples.get_path("us48.shp")  # names in STATE_NAME, no "name" column
     usjoin = libpysal.examples.get_path("usjoin.csv")  # joined by its own "Name" column
     assert geofile.name_column(gpd.read_file(us48)) == "STATE_NAME"
+    both = gpd.GeoDataFrame({"省名称": ["甲省"] * 3, "县名称": ["a", "b", "c"]},
+                            geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)])  # fmt: skip
+    assert geofile.name_column(both) == "县名称"  # the one that tells the units apart
     for argv in ([usjoin, "--geometry", us48, "--value-col", "2009"],
                  [us48, "--value-col", "AREA"]):  # fmt: skip
         out = tmp_path / f"out{len(argv)}"
@@ -485,7 +488,14 @@ def test_a_geopackage_with_an_sql_view_is_refused_before_gdal_runs_it(towns, tmp
                    "SELECT 'slow', 'features', 'slow', srs_id FROM gpkg_contents "
                    "WHERE table_name = 'base'")  # fmt: skip
         db.commit()
-    with pytest.raises(InputError, match=r"layer 'slow' is an SQL view"):
+    with pytest.raises(InputError, match=r"'slow' is an SQL view"):
+        geofile.read_geometry(path)
+    with contextlib.closing(sqlite3.connect(path)) as db:  # not registered, another case
+        db.execute("DELETE FROM gpkg_contents WHERE table_name = 'slow'")
+        db.execute("DROP VIEW slow")
+        db.execute("CREATE VIEW Hidden AS SELECT * FROM base")
+        db.commit()
+    with pytest.raises(InputError, match=r"'Hidden' is an SQL view"):
         geofile.read_geometry(path)
     tables = tmp_path / "t.gpkg"
     towns.iloc[:4].to_file(tables, layer="base", driver="GPKG")
