@@ -79,7 +79,8 @@ def max_input_bytes(given: object = None, parameter: str = "max_bytes") -> int:
 
 
 def _override(parameter: str) -> str:
-    return f"set the environment variable {ENV} higher (e.g. {ENV}=8GiB; in Python, {parameter}=)"
+    python = f"; in Python, {parameter}=" if parameter else ""
+    return f"set the environment variable {ENV} higher (e.g. {ENV}=8GiB{python})"
 
 
 def regular_file(path: object, what: str, suffixes: tuple[str, ...] = ()) -> Path:

@@ -240,6 +240,9 @@ def _yaml_set(path: Path, text: str) -> tuple[Any, Any]:
             raise InputError(f"{short(path)} uses YAML anchors or aliases (& or *); write the "
                              "name and each definition out.")  # fmt: skip
         data = yaml.safe_load(text) or {}
+    except RecursionError:
+        raise InputError(f"{short(path)} nests its YAML too deeply; write `name:` and a flat "
+                         "`definitions:` list.") from None  # fmt: skip
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

@@ -91,6 +91,16 @@ def _contiguity(contiguity: str) -> tuple[tuple[int, int], ...]:
     return _OFFSETS[contiguity]
 
 
+def _check_cells(shape: Any, where: str) -> None:
+    """Refuse a grid whose cells (8 bytes each, again for each result) exceed the input limit.
+
+    A sparse or compressed file of kilobytes may hold billions of cells.
+    """
+    cells = int(np.prod(tuple(shape), dtype=np.int64))
+    _limits.check_size(cells * 8, _limits.max_input_bytes(), where, f"holds {cells:,} cells:",
+                       "")  # fmt: skip
+
+
 def _open(source: Any, band: int, chunks: int | None) -> xr.DataArray:
     """``source`` as a DataArray (a GeoTIFF's band read lazily when ``chunks``)."""
     import rioxarray
@@ -116,11 +126,8 @@ def _open(source: Any, band: int, chunks: int | None) -> xr.DataArray:
         if not isinstance(opened, xr.DataArray):
             msg = f"grid: {short(path.name)} holds several datasets; pass a single GeoTIFF."
             raise InputError(msg)
-        # a sparse or compressed file of kilobytes may hold billions of cells: each is 8
-        # bytes here, and the same again for each result, so the cells meet the input limit
-        cells = int(np.prod(opened.shape[-2:], dtype=np.int64))
-        _limits.check_size(cells * 8, _limits.max_input_bytes(), f"grid {short(path.name)}",
-                           f"holds {cells:,} cells:", "max_bytes")  # fmt: skip
+        if chunks is None:  # read whole: its cells meet the input limit (read_grid's check)
+            _check_cells(opened.shape[-2:], f"grid {short(path.name)}")
         da = opened
     else:
         msg = (
@@ -218,8 +225,12 @@ def read_grid(
             msg = f"aggregate={aggregate} leaves fewer than 2 x 2 cells of the {da.shape} grid."
             raise InputError(msg)
         ydim, xdim = values.dims
+        if chunks is not None:  # read in bands: the grid analysed meets the input limit
+            _check_cells((da.shape[0] // aggregate, da.shape[1] // aggregate), "grid (aggregated)")
         values = values.coarsen({ydim: aggregate, xdim: aggregate}, boundary="trim").mean()
         aff = aff * Affine.scale(aggregate)
+    elif chunks is not None:  # read in bands, analysed whole
+        _check_cells(da.shape, "grid")
     values = xr.DataArray(
         values.data, dims=("y", "x"), coords={"y": values[values.dims[0]].to_numpy(),
                                                 "x": values[values.dims[1]].to_numpy()},

@@ -184,12 +184,15 @@ def _check_python(expr: str, columns: pd.Index) -> None:
         ):  # "a" * 10**5, [0] * 10**12: text and lists are arguments, never arithmetic
             raise InputError(f"formula: {short(expr)!r} computes with text; terms are numbers.")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not (
-            isinstance(node.right, ast.Constant) and isinstance(node.right.value, int | float)
-            and abs(node.right.value) <= 10
+            _number(node.right) is not None and abs(_number(node.right) or 0) <= 10
             and any(isinstance(n, ast.Name) for n in ast.walk(node.left))
         ):  # fmt: skip
             raise InputError(f"formula: {short(expr)!r}: a power is of a column, to a number "
                              "from -10 to 10 (x**2).")  # fmt: skip
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "poly" and len(node.args) > 1
+                and not 0 < (_number(node.args[1]) or 0) <= 10):  # fmt: skip
+            raise InputError(f"formula: {short(expr)!r}: a polynomial's degree is from 1 to 10.")
         if isinstance(node, ast.Attribute):
             ok = isinstance(node.value, ast.Name) and node.value.id == "np"
             if not ok or node.attr not in _NUMPY:
@@ -222,6 +225,15 @@ def _braced(formula: str) -> list[str]:
     return out
 
 
+def _number(node: ast.AST) -> float | None:
+    """The number a node writes (``2``, ``-1``, ``0.5``), else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _number(node.operand)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    ok = isinstance(node, ast.Constant) and isinstance(node.value, int | float)
+    return float(node.value) if ok and not isinstance(node.value, bool) else None  # type: ignore[attr-defined]
+
+
 def _small(value: object) -> bool:
     """A constant a term may hold: a number below 1e15, or a short text (a level's name)."""
     if isinstance(value, bool | int | float):
@@ -229,8 +241,65 @@ def _small(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 100
 
 
-#: A power of a group of terms: ``(a + b)**3`` (all interactions up to the third order).
-_GROUP_POWER = re.compile(r"\)\s*(?:\*\*|\^)\s*(\d+)")
+def _skeleton(formula: str) -> str:
+    """The formula's operators and groups, each name or call replaced by ``v``.
+
+    Names in backticks, quoted text, braced Python and the arguments of calls (``log(x)``,
+    ``I((x - 1)**4)``) are skipped: formulaic's operators are the rest.
+    """
+    out, depth, quote, call = [], 0, "", False
+    for ch in formula:
+        if quote:
+            quote = "" if ch == quote else quote
+            continue
+        if depth:  # inside braces or a call's parentheses: skipped
+            depth += ch in "({"
+            depth -= ch in ")}"
+            continue
+        if ch in "`'\"":
+            quote = ch
+            out.append("v")
+        elif ch == "{" or (ch == "(" and call):
+            depth = 1
+            out.append("v")
+        else:
+            out.append(ch)
+        call = ch.isalnum() or ch in "_."  # a name just before "(" makes it a call
+    return re.sub(r"(?<![\w.])(?!\d+(?![\w.]))[\w.]+", "v", "".join(out))  # numbers kept
+
+
+def _expanded_terms(formula: str) -> int:
+    """An upper bound of the terms formulaic would expand ``formula``'s right side into.
+
+    A group ``(a + b + c)`` counts its terms; ``:`` and ``*`` between groups multiply
+    them, ``**n`` raises a group to the n-th power (all its interactions up to order n).
+    """
+    rhs = _skeleton(formula).partition("~")[2].replace(" ", "")
+    sizes: list[int] = []
+    while "(" in rhs:  # innermost groups first, each replaced by its size
+        def group(m: re.Match[str]) -> str:
+            sizes.append(_terms_of(m.group(1), sizes))
+            return f"g{len(sizes) - 1}"
+
+        rhs, n = re.subn(r"\(([^()]*)\)", group, rhs)
+        if not n:
+            break
+    return _terms_of(rhs, sizes)
+
+
+def _terms_of(expr: str, sizes: list[int]) -> int:
+    """Terms of a group without parentheses: a sum of products of names and groups."""
+    total = 0
+    for part in expr.replace("-", "+").split("+"):
+        product = 1
+        for factor in re.split(r"[:*](?!\*)", part.replace("**", "^")):
+            base, _, power = factor.partition("^")
+            size = sizes[int(base[1:])] if re.fullmatch(r"g\d+", base) else 1
+            exponent = min(int(power), 50) if power.isdigit() else 1  # (g)**n: orders <= n
+            product *= sum(math.comb(size, k) for k in range(1, min(exponent, size) + 1))
+        total += product
+    return total
+
 #: Characters a Chinese input method types for a formula's operators (never operators).
 _FULL_WIDTH = dict(zip("＋－＊／～（）：，", "+-*/~():,", strict=True))
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -262,10 +331,13 @@ def _design(frame: pd.DataFrame, formula: str) -> _Design:
         raise InputError(f"formula={short(repr(formula))} must read 'y ~ x1 + log(x2)'.")
     for expr in _braced(formula):  # formulaic runs a braced left side as it parses it
         _check_python(expr, frame.columns)
-    powers = [int(n) for n in _GROUP_POWER.findall(re.sub(r"`[^`]*`", "", formula))]
-    if len(formula) > 5_000 or any(n > 3 for n in powers):  # expanding them takes minutes
-        raise InputError(f"formula: {short(formula)!r} asks for interactions above the third "
-                         "order (or is over 5,000 characters); use (a + b)**2 or a:b.")  # fmt: skip
+    if "|" in _skeleton(formula):
+        raise InputError(f"formula: {short(formula)!r} has parts separated by '|'; write one "
+                         "model, y ~ x1 + x2.")  # fmt: skip
+    if len(formula) > 5_000 or _expanded_terms(formula) > MAX_TERMS:  # expanding takes minutes
+        raise InputError(f"formula: {short(formula)!r} asks for more than {MAX_TERMS} terms "
+                         "(interactions of large groups, or above the third order); use "
+                         "(a + b)**2 or a:b.")  # fmt: skip
     try:
         parsed = Formula(formula)
     except Exception as exc:
@@ -1299,7 +1371,7 @@ def _md(text: object) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-        "²": r"$^2$"}  # fmt: skip
+        "²": r"$^2$", "ρ": r"$\rho$", "λ": r"$\lambda$"}  # fmt: skip
 
 
 def _tex(text: object) -> str:

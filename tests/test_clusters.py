@@ -184,3 +184,11 @@ def test_a_definition_set_file_is_bounded_and_takes_no_yaml_aliases(tmp_path):
     ok = tmp_path / "mine.yaml"
     ok.write_text("name: 我的城市群\ndefinitions: [yangtze_delta_2016]\n", encoding="utf-8")
     assert clusters.load_set(ok) == ("我的城市群", ["yangtze_delta_2016"])
+
+
+def test_a_deeply_nested_yaml_set_is_refused_in_one_line(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: x\ndefinitions: " + "[" * 20_000 + "]" * 20_000 + "\n",
+                    encoding="utf-8")  # fmt: skip
+    with pytest.raises(InputError, match="nests its YAML too deeply"):
+        clusters.load_set(deep)

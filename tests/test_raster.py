@@ -330,7 +330,11 @@ def test_a_grid_s_cells_meet_the_input_limit_before_they_are_read(tmp_path, monk
     tif = tmp_path / "g.tif"
     _grid(np.add.outer(np.arange(30.0), np.arange(40.0)) % 7).rio.to_raster(tif, compress="lzw")
     monkeypatch.setenv("GEOTOOL_MAX_INPUT_BYTES", "9KB")  # 1,200 cells x 8 bytes = 9,600
-    with pytest.raises(InputError, match=r"grid g\.tif holds 1,200 cells: 9\.4 KiB, over"):
+    with pytest.raises(InputError, match=r"grid g\.tif holds 1,200 cells: 9\.4 KiB, over") as e:
         raster.read_grid(tif)
+    assert "in Python" not in str(e.value)  # read_grid has no such parameter
+    assert raster.read_grid(tif, aggregate=2, chunks=10).shape == (15, 20)  # 300 cells
+    with pytest.raises(InputError, match=r"grid holds 1,200 cells"):
+        raster.read_grid(tif, chunks=10)
     monkeypatch.setenv("GEOTOOL_MAX_INPUT_BYTES", "10KB")
     assert raster.read_grid(tif).shape == (30, 40)

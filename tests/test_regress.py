@@ -710,9 +710,15 @@ def test_the_regression_table_names_each_models_dependent_variable(columbus, que
     ("CRIME ~ INC + {HOVAL.__class__}", "calls something other than"),
     ("CRIME ~ INC + {HOVAL ** 'a'}", "computes with text"),
     ("CRIME ~ INC + {HOVAL ** (1 + 1j)}", "a power is of a column"),
-    ("CRIME ~ (INC + HOVAL + X + Y + AREA + PERIMETER + NSA + NSB + EW + CP)**5", "third order"),
+    ("CRIME ~ (INC + HOVAL + X + Y + AREA + PERIMETER + NSA + NSB + EW + CP)**5",
+     "more than 200 terms"),
     ("CRIME ~ (INC + HOVAL + X + Y + AREA + PERIMETER + NSA + NSB + EW + CP + THOUS + NEIGNO"
-     " + OPEN + PLUMB + DISCBD)**3", "at most 200"),
+     " + OPEN + PLUMB + DISCBD)**3", "more than 200 terms"),
+    ("CRIME ~ " + ":".join(["(" + " + ".join(["INC", "HOVAL", "X", "Y", "AREA", "NSA", "NSB",
+                                             "EW", "CP", "OPEN"]) + ")"] * 6),
+     "more than 200 terms"),  # a million terms: refused before formulaic expands them
+    ("CRIME ~ poly(INC, 20000)", "a polynomial's degree is from 1 to 10"),
+    ("CRIME ~ INC | HOVAL", "parts separated by '|'"),
 ])  # fmt: skip
 def test_a_formula_never_runs_code_nor_grows_without_bound(columbus, tmp_path, monkeypatch,
                                                            formula, message):  # fmt: skip
@@ -725,6 +731,15 @@ def test_a_formula_never_runs_code_nor_grows_without_bound(columbus, tmp_path, m
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "PWNED").exists()
     assert time.perf_counter() - start < 5  # refused before anything is expanded
+
+
+@pytest.mark.parametrize("formula", [
+    "CRIME ~ I((INC - 1)**4)", "CRIME ~ {(INC + 1)**4}", "CRIME ~ {INC**-1}",
+    "CRIME ~ I(INC**(-2)) + HOVAL", "CRIME ~ (INC + HOVAL + X + Y + AREA + NSA)**3",
+    "CRIME ~ poly(INC, 3)", "log(CRIME) ~ np.sqrt(INC) + C(EW)",
+])  # fmt: skip
+def test_the_formula_check_lets_ordinary_models_through(columbus, formula):
+    assert regress.fit(columbus, formula).coefficients.shape[0] >= 2
 
 
 def test_a_markdown_table_keeps_names_as_text(columbus, queen):
