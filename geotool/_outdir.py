@@ -256,7 +256,7 @@ def _carry(
             mine = move  # the run wrote a file where the user has a folder: moved beside it
         if not mine or _same(entry.path, dst / sub):  # linked in before the commit
             continue
-        target = sub if not os.path.lexists(dst / sub) else _yours(dst, sub, entry.path)
+        target = sub if not os.path.lexists(dst / sub) else _yours(src, dst, sub, entry.path)
         if target is None:  # kept beside it before the commit
             continue
         (dst / target).parent.mkdir(parents=True, exist_ok=True)
@@ -289,10 +289,11 @@ def _same(a: str | Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _yours(dst: Path, sub: str, entry: str) -> str | None:
+def _yours(src: Path, dst: Path, sub: str, entry: str) -> str | None:
     """A free name beside ``dst/sub`` for the user's ``entry`` of that name (``a.yours.html``).
 
-    ``None`` when ``entry`` is already there under such a name.
+    Free in ``src`` too (a file of hers already named so keeps its name); ``None`` when
+    ``entry`` is already there under such a name.
     """
     path = PurePosixPath(sub)
     stem, ext = (path.stem, path.suffix) if path.suffix else (path.name, "")
@@ -301,7 +302,7 @@ def _yours(dst: Path, sub: str, entry: str) -> str | None:
         candidate = str(path.with_name(name))
         if _same(entry, dst / candidate):
             return None
-        if not os.path.lexists(dst / candidate):
+        if not os.path.lexists(dst / candidate) and not os.path.lexists(src / candidate):
             return candidate
     raise InputError(f"{dst / sub}: no free name to keep your file beside the run's; tidy the "
                      "folder.")  # fmt: skip

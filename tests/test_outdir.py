@@ -613,15 +613,19 @@ def test_a_users_file_where_the_run_writes_one_is_kept_beside_it(tmp_path, caplo
     (out / "index.html").write_text("my page", encoding="utf-8")
     (out / "tables" / "lisa.csv").write_text("my table", encoding="utf-8")
     (out / "notes.txt").write_text("notes", encoding="utf-8")
+    (out / "onepage.yours.html").write_text("her notes", encoding="utf-8")  # named so by her
+    (out / "onepage.html").write_text("her page", encoding="utf-8")
     with caplog.at_level("INFO", logger="geotool"):
-        _run(out, {"index.html": "run 1", "tables/lisa.csv": "t"})
+        _run(out, {"index.html": "run 1", "tables/lisa.csv": "t", "onepage.html": "run"})
+    assert (out / "onepage.yours.html").read_text(encoding="utf-8") == "her notes"
+    assert (out / "onepage.yours-2.html").read_text(encoding="utf-8") == "her page"
     assert (out / "index.html").read_text(encoding="utf-8") == "run 1"
     assert (out / "index.yours.html").read_text(encoding="utf-8") == "my page"
     assert (out / "tables" / "lisa.yours.csv").read_text(encoding="utf-8") == "my table"
     assert (out / "notes.txt").read_text(encoding="utf-8") == "notes"
     assert "kept your index.html as index.yours.html" in caplog.text
     (out / "index.html").write_text("edited by her", encoding="utf-8")  # no longer the run's
-    _run(out, {"index.html": "run 2", "tables/lisa.csv": "t"})
+    _run(out, {"index.html": "run 2", "tables/lisa.csv": "t", "onepage.html": "run"})
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                    if not p.name.startswith(".geotool"))  # fmt: skip
     assert (out / "index.yours-2.html").read_text(encoding="utf-8") == "edited by her"
