@@ -515,7 +515,7 @@ class _Shown:
 
 #: The ``geotool`` command's collector thresholds: young objects collected after 50,000
 #: allocations, not Python's 700; a run spent about 5 % of its CPU on collections that
-#: found little (benchmarks/README.md, "the warm run").
+#: found little (benchmarks/README.md, "Issue 27, fourth pass").
 GC_THRESHOLDS = (50_000, 20, 50)
 
 
