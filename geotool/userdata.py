@@ -619,7 +619,8 @@ def user_analysis(study: Study) -> Analysis:
         v.label = labels.get(v.variable, v.label)
     rows = ok.set_index("adcode")
     groups, grouped_by = _groups(rows, study.groups, bundled=china and t.level != "own",
-                                 level=t.level, cluster_set=study.cluster_set)  # fmt: skip
+                                 level=t.level, cluster_set=study.cluster_set,
+                                 lang=study.language(china))  # fmt: skip
     label, lang = study.source, study.language(china)
     given = study.data if study.data is not None else study.geometry
     if lang == "zh" and not isinstance(given, Path):
@@ -679,13 +680,15 @@ def _labels(t: UserTable, study: Study) -> dict[str, str]:
 
 
 def _groups(
-    rows: pd.DataFrame, groups: str | None, *, bundled: bool, level: str, cluster_set: str
+    rows: pd.DataFrame, groups: str | None, *, bundled: bool, level: str, cluster_set: str,
+    lang: str = "zh",
 ) -> tuple[pd.Series | None, str]:
     """The units' groups for the Theil decomposition (on their ids), and what they are.
 
     ``groups``: ``region`` (东部/中部/西部/东北, the default on China's bundled layers),
     ``province``, ``cluster`` (the primary city cluster of ``cluster_set``), or a column
-    of the table (one group per unit); ``None`` elsewhere: no decomposition.
+    of the table (one group per unit); ``None`` elsewhere: no decomposition. Regions are
+    named in ``lang`` (east/central/west/northeast in English).
     """
     ids = rows.index.unique()
     if groups is None and not bundled:
@@ -698,10 +701,11 @@ def _groups(
     if groups in (None, "region"):
         from geotool.divergence import china_regions
 
-        found = china_regions(ids)
+        found = china_regions(ids, lang="en" if lang == "en" else "zh")
         if groups is None and found.nunique() < 2:  # the default, not asked for: no split
             return None, f"none (every unit is in {found.iloc[0]}; pass groups= to decompose)"
-        return _two_groups(found, groups or "region"), "region (东部/中部/西部/东北, by province)"
+        words = "east/central/west/northeast" if lang == "en" else "东部/中部/西部/东北"
+        return _two_groups(found, groups or "region"), f"region ({words}, by province)"
     if groups == "cluster":
         if level not in ("county", "prefecture"):
             raise InputError(

@@ -391,3 +391,14 @@ def test_alpha_sets_every_local_statistic_s_significance(tmp_path):
         assert t[flag].any(), name
         assert (t[flag] == (t[p] <= 0.01)).all(), (name, flag)
     assert "α = 0.01" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_an_english_run_names_china_s_regions_in_english(jiangsu_table, tmp_path):
+    path = tmp_path / "地级市.csv"
+    jiangsu_table.to_csv(path, index=False, encoding="gbk")
+    for lang, word in (("en", "every unit is in east;"), ("zh", "every unit is in 东部;")):
+        out = tmp_path / lang
+        proc = run_main("run", "--data", str(path), "--value-col", "GDP", "--lang", lang,
+                        "--out", str(out), "--permutations", "99")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert word in (out / "summary.json").read_text(encoding="utf-8")
