@@ -85,11 +85,13 @@ class Run:
 class Stage:
     """A step of the pipeline: its name, what it does, and when it does not apply.
 
-    ``skip(run)`` returns why the stage does not apply to this study (``None``: it runs).
+    ``skip(run)`` returns why the stage does not apply to this study (``None``: it runs);
+    ``do(run)`` may return why it did nothing after all (every variable set aside), which
+    the summary then says instead of "ran".
     """
 
     name: str
-    do: Callable[[Run], None]
+    do: Callable[[Run], str | None]
     skip: Callable[[Run], str | None] = lambda run: None
 
 
@@ -1576,9 +1578,9 @@ def _run_stages(state: Run, stages: tuple[Stage, ...], *, index: bool) -> None:
                     ran[stage.name] = f"skipped: {why}"
                     continue
                 start = time.perf_counter()
-                stage.do(state)
+                none = stage.do(state)
                 timings[stage.name] = round(time.perf_counter() - start, 2)
-                ran[stage.name] = "ran"
+                ran[stage.name] = f"skipped: {none}" if isinstance(none, str) else "ran"
     finally:
         weights.ISLAND_DETAILS.reset(hint)
     state.summary |= {"stages": ran, "timings_s": timings}

@@ -48,8 +48,11 @@ def _values(a: Any, v: Any) -> tuple[Any, dict[str, Any]]:
     return a.rows[[a.year_col, v.variable]].reset_index(names="unit"), long
 
 
-def divergence_stage(run: Any) -> None:
-    """Inequality of every positive variable, and convergence over a panel, written."""
+def divergence_stage(run: Any) -> str | None:
+    """Inequality of every positive variable, and convergence over a panel, written.
+
+    Returns why nothing was measured when every variable was set aside.
+    """
     a = run.analysis
     groups, grouped_by = a.groups, a.grouped_by
     tables: dict[str, list[pd.DataFrame]] = {}
@@ -85,6 +88,10 @@ def divergence_stage(run: Any) -> None:
         first = ["variable", "label", *[c for c in frame.columns if c not in ("variable", "label")]]
         run.table(f"tables/{name}.csv", frame[first])
     run.summary["divergence"] = out
+    if not tables:  # every variable set aside: the stage did nothing
+        reasons = [v["skipped"] for v in out["variables"].values() if "skipped" in v]
+        return "every variable set aside (" + "; ".join(dict.fromkeys(reasons))[:200] + ")"
+    return None
 
 
 def _measures(run: Any, v: Any, groups: pd.Series | None) -> dict[str, pd.DataFrame]:

@@ -402,3 +402,18 @@ def test_an_english_run_names_china_s_regions_in_english(jiangsu_table, tmp_path
                         "--out", str(out), "--permutations", "99")  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert word in (out / "summary.json").read_text(encoding="utf-8")
+
+
+def test_a_stage_that_set_every_variable_aside_says_so(jiangsu_table, tmp_path):
+    import json
+
+    path = tmp_path / "地级市.csv"
+    jiangsu_table.assign(增速=np.linspace(-2.0, 3.0, len(jiangsu_table))).to_csv(
+        path, index=False, encoding="gbk")  # fmt: skip
+    out = tmp_path / "o"
+    proc = run_main("run", "--data", str(path), "--value-col", "增速", "--out", str(out),
+                    "--permutations", "99")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads((out / "summary.json").read_text(encoding="utf-8"))["stages"]
+    assert stages["divergence"].startswith("skipped: every variable set aside (")
+    assert "zero or negative" in stages["divergence"]
