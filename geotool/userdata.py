@@ -346,11 +346,13 @@ def _read_input(
     return raw, geo, id_col, report
 
 
-#: A row that sums the others, as statistical yearbooks and Excel sheets end.
+#: A row that sums the others, as statistical yearbooks and Excel sheets end (合计, 全省,
+#: 无锡市合计, 其中：县级市), or a note under the table (注：..., 资料来源：...); read with
+#: its spaces removed (合　计).
 _TOTAL = re.compile(
-    r"(?:(?:全省|全市|全国|全区|全县)(?:合计|总计)?|合计|总计|小计|共计"
-    r"|(?:grand )?total|sum)[:：]?",
-    re.I,
+    r"(?:(?:全省|全市|全国|全区|全县)(?:合计|总计)?|\w{0,12}?(?:合计|总计|小计|共计)"
+    r"|(?:grand)?total|sum)[:：]?|(?:其中|注|备注|说明|资料来源|数据来源)[:：].*",
+    re.I | re.S,
 )
 
 
@@ -365,7 +367,9 @@ def _set_aside(resolved: pd.DataFrame, raw: pd.DataFrame, values: list[str]) -> 
     cells = raw.loc[unmatched].map(lambda v: v.strip() if isinstance(v, str) else v)
     is_blank = cells.map(lambda v: v == "" or bool(pd.isna(v))).all(axis=1)
     labels = cells.drop(columns=[c for c in values if c in cells.columns])
-    is_total = labels.map(lambda v: isinstance(v, str) and bool(_TOTAL.fullmatch(v))).any(axis=1)
+    is_total = labels.map(
+        lambda v: isinstance(v, str) and bool(_TOTAL.fullmatch(re.sub(r"\s+", "", v)))
+    ).any(axis=1)
     for status, rows in (("blank", is_blank[is_blank].index),
                          ("total", is_total[is_total & ~is_blank].index)):  # fmt: skip
         out.loc[rows, ["match_status", "match_note"]] = [status, f"a {status} row: set aside"]

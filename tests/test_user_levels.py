@@ -366,7 +366,9 @@ def test_blank_and_total_rows_are_set_aside_and_reported(tmp_path):
     js = county[(county["province"] == "江苏省") & unique].head(12)
     rows = [[n, "江苏省", float(i)] for i, n in enumerate(js["name"], start=1)]
     rows[4:4] = [[None, None, None]]
-    rows += [["全省合计", None, 78.0], ["  ", " ", None], ["不存在县", "江苏省", 3.0]]
+    rows += [["全省合计", None, 78.0], ["  ", " ", None], ["不存在县", "江苏省", 3.0],
+             ["无锡市合计", None, 9.0], ["合　计", None, 78.0], ["其中：县级市", None, 40.0],
+             ["注：数据来自江苏统计年鉴", None, None]]  # a yearbook's other ways of ending
     path = tmp_path / "年鉴.csv"
     pd.DataFrame(rows, columns=["县区", "省份", "产值"]).to_csv(path, index=False, encoding="gbk")
     report_path = tmp_path / "report.csv"
@@ -374,10 +376,11 @@ def test_blank_and_total_rows_are_set_aside_and_reported(tmp_path):
     assert len(t.rows) == 12 and set(t.rows["adcode"]) == set(js.index)
     report = pd.read_csv(report_path)
     assert report["match_status"].value_counts().to_dict() == {
-        "matched": 12, "blank": 2, "total": 1, "unmatched": 1
+        "matched": 12, "blank": 2, "total": 5, "unmatched": 1
     }
-    assert report.loc[report["match_status"] == "total", "县区"].tolist() == ["全省合计"]
-    with pytest.raises(match.MatchError, match="1 of 16 rows are not matched"):
+    assert report.loc[report["match_status"] == "total", "县区"].tolist() == [
+        "全省合计", "无锡市合计", "合　计", "其中：县级市", "注：数据来自江苏统计年鉴"]
+    with pytest.raises(match.MatchError, match="1 of 20 rows are not matched"):
         load_user_table(path, None, max_unmatched=0.0)  # only 不存在县 counts
 
 
