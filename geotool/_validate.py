@@ -6,6 +6,7 @@ and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import numbers
@@ -237,9 +238,20 @@ def text_numbers(text: pd.Series) -> pd.Series:
     converted = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy(copy=True)
     cells = text.to_numpy(dtype=object)
     for i in np.flatnonzero(np.isnan(converted)):
-        if isinstance(cells[i], str) and re.fullmatch(_GROUPED, cells[i]):
-            converted[i] = float(cells[i].replace(",", ""))
+        cell = cells[i]
+        if isinstance(cell, str) and not cell.isascii():  # ３０３０．２ typed full-width
+            cell = cell.translate(_FULL_WIDTH_NUMBER).strip()
+            with contextlib.suppress(ValueError):
+                converted[i] = float(cell) if re.fullmatch(_PLAIN, cell) else np.nan
+        if isinstance(cell, str) and np.isnan(converted[i]) and re.fullmatch(_GROUPED, cell):
+            converted[i] = float(cell.replace(",", ""))
     return pd.Series(converted, index=text.index, name=text.name)
+
+
+#: Full-width digits, sign, point and comma (a Chinese input method's) as ASCII.
+_FULL_WIDTH_NUMBER = str.maketrans("０１２３４５６７８９．，－＋　", "0123456789.,-+ ")
+#: A plain decimal number (after full-width characters are read as ASCII).
+_PLAIN = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
 
 def finite_values(series: pd.Series, name: str) -> pd.Series:

@@ -356,3 +356,14 @@ def test_an_output_file_that_is_a_symbolic_link_is_refused_and_its_target_kept(t
         v.output_file(str(link), name="out")
     assert victim.read_text(encoding="utf-8") == "yours"
     assert v.output_file(tmp_path / "new.html") == (tmp_path / "new.html").resolve()
+
+
+def test_numbers_typed_full_width_are_read():
+    import pandas as pd
+
+    from geotool._validate import text_numbers
+
+    cells = pd.Series(["３０３０．２", "１，４３５．６", "－５", "　７　", "１２ａ", "1,5"])
+    got = text_numbers(cells).tolist()
+    assert got[:4] == [3030.2, 1435.6, -5.0, 7.0]
+    assert all(v != v for v in got[4:])  # NaN: not numbers, never guessed
