@@ -359,6 +359,8 @@ def test_an_output_file_that_is_a_symbolic_link_is_refused_and_its_target_kept(t
 
 
 def test_numbers_typed_full_width_are_read():
+    import math
+
     import pandas as pd
 
     from geotool._validate import text_numbers
@@ -366,4 +368,4 @@ def test_numbers_typed_full_width_are_read():
     cells = pd.Series(["３０３０．２", "１，４３５．６", "－５", "　７　", "１２ａ", "1,5"])
     got = text_numbers(cells).tolist()
     assert got[:4] == [3030.2, 1435.6, -5.0, 7.0]
-    assert all(v != v for v in got[4:])  # NaN: not numbers, never guessed
+    assert all(math.isnan(v) for v in got[4:])  # not numbers, never guessed
