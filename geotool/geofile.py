@@ -128,14 +128,15 @@ def _id_problems(ids: pd.Series) -> list[str]:
 
 
 def name_column(geo: gpd.GeoDataFrame) -> str | None:
-    """The first column of ``geo`` named like its units' names (``名称``, ``STATE_NAME`` ...).
+    """The column of ``geo`` named like its units' names (``名称``, ``STATE_NAME`` ...).
 
-    The one :func:`join_table` matches a table's names against; ``None`` without one.
+    Of several (省名称, 县名称), the one telling the most units apart (the first on a tie);
+    the one :func:`join_table` matches a table's names against; ``None`` without one.
     """
     columns = [c for c in geo.columns if c != geo.geometry.name]
     found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
     if not found:
-        return None  # of several (省名称, 县名称), the one naming the most units apart
+        return None
     return max(found, key=lambda c: (geo[c].astype(str).nunique(), -found.index(c)))
 
 
