@@ -562,6 +562,9 @@ def load(study: Study, report_path: Path | str | None, **options: Any) -> UserTa
     except InputError as exc:  # the model's y (the study's variable) is not a column
         y = (study.model or "").split("~", 1)[0].strip().strip("`")
         text = str(exc)
+        if study.indicators and text.startswith("value_col"):  # the index's indicators
+            said = text.removeprefix("value_col").replace(" (several value columns: 'A,B')", "")
+            raise InputError("indicators" + said) from None
         if not y or not text.startswith(f"value_col={y!r} is not a column "):
             raise
         rest = text.split(" is not a column ", 1)[1].partition(" (several value columns")[0]

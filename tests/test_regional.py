@@ -372,3 +372,15 @@ def test_islands_dropped_from_the_weights_still_count_in_inequality(tmp_path):
     assert row["n_units"] == 49
     assert row["theil"] == pytest.approx(float(Theil(crime).T), abs=1e-9)
     assert 0 <= row["spatial_gini_p"] <= 1
+
+
+def test_an_unknown_indicator_is_named_by_its_flag(tmp_path):
+    from libpysal.examples import get_path
+
+    from .test_cli import run_main
+
+    proc = run_main("index", get_path("columbus.shp"), "--id-col", "POLYID", "--indicators",
+                    "CRIME,HOVALX", "--out", str(tmp_path / "o"))  # fmt: skip
+    assert proc.returncode == 2
+    assert "--indicators HOVALX is not a column of" in proc.stderr
+    assert "--value-col" not in proc.stderr and "Traceback" not in proc.stderr
