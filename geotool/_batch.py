@@ -214,7 +214,7 @@ def _resolve_ids(
     why = pd.Series("no such code or name", index=out.index, dtype=object)
     why[text.isna()] = "no code or name"
     if missing.any() and level is not None:  # short names, old names, typos: as run does
-        left = _with_context(text[missing].astype(str), context)
+        left = _with_context(text[missing].astype(str), context, str(ids.name))
         found = resolve(left, name_col="unit", level=level)
         ok = (found["match_status"] == "matched") & found["adcode"].isin(geo.index)
         out.loc[found.index[ok]] = found.loc[ok, "adcode"].astype(str)
@@ -240,18 +240,24 @@ def _resolve_ids(
     return out.set_axis(labels).astype(str)
 
 
-def _with_context(units: pd.Series, context: pd.DataFrame | None) -> pd.DataFrame:
-    """The names to resolve, beside the table's province and prefecture columns (by row)."""
-    from geotool.match import COLUMN_ALIASES
+def _with_context(units: pd.Series, context: pd.DataFrame | None, id_col: str) -> pd.DataFrame:
+    """The names to resolve, beside the table's province and prefecture columns (by row).
+
+    Those columns are the ones :func:`geotool.match.detect_columns` finds beside ``id_col``.
+    """
+    from geotool.match import MatchError, detect_columns
 
     left = pd.DataFrame({"unit": units})
     if context is None:
         return left
+    try:
+        found = detect_columns(context, name_col=id_col)
+    except MatchError:  # no usable context: the names alone
+        return left
     rows = context.reset_index(drop=True).loc[units.index]
     for role in ("province", "prefecture"):
-        col = next((c for c in context.columns if str(c).strip() in COLUMN_ALIASES[role]), None)
-        if col is not None:
-            left[role] = rows[col].astype(object).to_numpy()
+        if found[role] is not None:
+            left[role] = rows[found[role]].astype(object).to_numpy()
     return left
 
 
