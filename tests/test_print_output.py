@@ -327,3 +327,32 @@ def test_a_figures_pdf_is_the_same_whatever_was_drawn_before_it():
     first = pdf({"a": "江阴", "b": "昆山"})
     pdf({"a": "鄂伦春自治旗", "b": "霍林郭勒"})  # other glyphs, drawn before it
     assert pdf({"a": "江阴", "b": "昆山"}) == first
+
+
+def test_a_figure_is_the_same_whatever_resolution_or_format_came_before():
+    """Texts are measured once per kind of renderer and resolution (figure._metrics), not
+    once per save: a measure taken at one resolution or in one format must never serve
+    another. A figure drawn alone and after others at other resolutions is the same."""
+    import geopandas as gpd
+    import shapely
+
+    from geotool.maps import figure as F  # noqa: N812
+
+    cells = gpd.GeoDataFrame({"v": ["a", "b"]}, geometry=[shapely.box(118, 30, 119, 31),
+                                                          shapely.box(119, 30, 120, 31)],
+                             crs="EPSG:4326")  # fmt: skip
+
+    def files(dpi: int, formats: tuple[str, ...]) -> dict[str, bytes]:
+        fig = F.to_figure(cells, "v", labels={"a": "江阴市 Jiangyin", "b": "昆山"}, lang="zh",
+                          title="工业百强县 Top 100")  # fmt: skip
+        return F.figure_files(fig, formats, dpi=dpi)
+
+    def fresh(dpi: int, fmt: str) -> bytes:
+        F._measured.cache_clear()
+        return files(dpi, (fmt,))[fmt]
+
+    alone = {(dpi, fmt): fresh(dpi, fmt) for dpi in (72, 150) for fmt in ("png", "svg")}
+    F._measured.cache_clear()
+    for dpi, fmt in [(150, "svg"), (72, "png"), (150, "png"), (72, "svg"), (150, "png")]:
+        assert files(dpi, (fmt,))[fmt] == alone[dpi, fmt], (dpi, fmt)
+    assert not F._MEASURER  # no renderer is kept after the save

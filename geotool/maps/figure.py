@@ -1033,26 +1033,53 @@ def _paint(
     """The layers as palette codes (h, w) and their RGB palette (k, 3); white where none.
 
     Outlines are anti-aliased white in :data:`_SHADES` steps of coverage, fewer (down to
-    8) where that keeps the palette within 256 colours.
+    8) where that keeps the palette within 256 colours. What does not depend on the
+    figure's colours (the outlines' shades) is cached: a figure only looks up its colours.
     """
-    from matplotlib.colors import to_rgba_array
-
-    colours = [to_rgba_array(list(layer.colours))[:, :3] for layer in layers]
-    rgb = np.round(np.concatenate([*colours, np.ones((1, 3))]) * 255)
-    base, of = np.unique(rgb, axis=0, return_inverse=True)
+    base, of = _base_colours(layers)
     shades = min(_SHADES, 256 // len(base))
     shades = shades if shades >= 8 else _SHADES
-    white = np.zeros(size[0] * size[1], dtype=np.float32)
-    for layer in layers:
-        if layer.edge > 0:  # white outlines, anti-aliased
-            at, alpha = _outlines(layer, limits, size, layer.edge * dpi / 72)
-            white[at] = 1 - (1 - white[at]) * (1 - alpha)
     dtype = np.min_scalar_type(len(base) * shades - 1).type
-    codes = of.reshape(-1).astype(dtype)[_index(layers, limits, size)] * dtype(shades)
-    codes += np.rint(white * (shades - 1)).astype(dtype).reshape(codes.shape)
+    codes = of.astype(dtype)[_index(layers, limits, size)] * dtype(shades)
+    codes += _white(layers, limits, size, dpi, shades=shades, dtype=dtype)
     steps = np.linspace(0, 1, shades)[None, :, None]
     palette = base[:, None, :] * (1 - steps) + 255 * steps
     return codes, np.round(palette).astype(np.uint8).reshape(-1, 3)
+
+
+def _base_colours(layers: list[_Layer]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct RGB fills (k, 3), 0-255, and each geometry's (and the ground's) code.
+
+    Each distinct colour name is converted once (a county map: 2,875 names, a dozen colours).
+    """
+    from matplotlib.colors import to_rgba_array
+
+    names = np.concatenate([*(np.asarray(layer.colours, dtype=object) for layer in layers),
+                            np.array(["#ffffff"], dtype=object)])  # fmt: skip
+    of_name, distinct = pd.factorize(names)
+    rgb = np.round(to_rgba_array(list(distinct))[:, :3] * 255)
+    base, of_rgb = np.unique(rgb, axis=0, return_inverse=True)
+    return base, of_rgb.reshape(-1)[of_name]
+
+
+def _white(
+    layers: list[_Layer], limits: tuple[float, ...], size: tuple[int, int], dpi: float,
+    *, shades: int, dtype: type,
+) -> np.ndarray:  # fmt: skip
+    """Each pixel's white outline coverage in ``shades`` steps (flat, ``dtype``), cached."""
+    edged = [layer for layer in layers if layer.edge > 0]
+    widths = [layer.edge * dpi / 72 for layer in edged]
+
+    def make() -> np.ndarray:
+        white = np.zeros(size[0] * size[1], dtype=np.float32)
+        for layer, width in zip(edged, widths, strict=True):
+            at, alpha = _outlines(layer, limits, size, width)
+            white[at] = 1 - (1 - white[at]) * (1 - alpha)
+        return np.rint(white * (shades - 1)).astype(dtype)
+
+    outlines = [(round(w, 3), _key(layer)) for layer, w in zip(edged, widths, strict=True)]
+    key = ("white", shades, np.dtype(dtype).str, limits, size, *outlines)
+    return _cached_raster(key, edged, make).reshape(size[::-1])
 
 
 def _deflate(data: Any) -> bytes:
@@ -1126,6 +1153,8 @@ def _svg_image(renderer: Any, bbox: Any, png: bytes) -> None:
 
 
 _RASTERS: dict[tuple[Any, ...], tuple[tuple[np.ndarray, ...], Any]] = {}
+#: Rasters kept (a 300 dpi county map's index: 56 MB; its outlines' shades: 14 MB).
+_KEPT = 12
 
 
 def _cached_raster(key: tuple[Any, ...], layers: Sequence[_Layer], make: Any) -> Any:
@@ -1133,8 +1162,8 @@ def _cached_raster(key: tuple[Any, ...], layers: Sequence[_Layer], make: Any) ->
     geoms = tuple(layer.geoms for layer in layers)
     hit = _RASTERS.get(key)
     if hit is None or any(a is not b for a, b in zip(hit[0], geoms, strict=True)):
-        if len(_RASTERS) > 8:
-            _RASTERS.clear()
+        while len(_RASTERS) >= _KEPT:  # the oldest first
+            del _RASTERS[next(iter(_RASTERS))]
         hit = _RASTERS[key] = (geoms, make())
     return hit[1]
 
@@ -1419,7 +1448,7 @@ def figure_files(
     level = quiet.level
     quiet.setLevel(logging.WARNING)
     try:
-        with style(), _font_subsets(), _indexed_pdf_images():
+        with style(), _font_subsets(), _indexed_pdf_images(), _short_svg_paths(), _metrics():
             return {fmt: _savefig(fig, fmt, dpi) for fmt in formats}
     finally:
         quiet.setLevel(level)
@@ -1611,7 +1640,7 @@ def _savefig(fig: Figure, fmt: str, dpi: float) -> bytes:
     }[fmt]
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
-    return _short_paths(buf.getvalue()) if fmt == "svg" else buf.getvalue()
+    return buf.getvalue()
 
 
 def _png_of(fig: Figure, dpi: float, metadata: Mapping[str, str]) -> bytes:
@@ -1641,13 +1670,84 @@ class _Drawn(io.BytesIO):
         return len(data)
 
 
-_PATH_DATA = re.compile(rb' d="[^"]*"')
-_DIGITS = re.compile(rb"(?<=\.\d\d)\d+")  # deleted: a constant replacement, no template
+@functools.lru_cache(8192)
+def _measured(key: tuple[type, float, float], text: str, prop: Any, ismath: Any) -> Any:
+    """A text's width, height and descent by the renderer of ``key``'s kind (and dpi)."""
+    return _MEASURER[key[0]].get_text_width_height_descent(text, prop, ismath)
 
 
-def _short_paths(svg: bytes) -> bytes:
-    """SVG paths' coordinates to 0.01 pt (matplotlib writes 6 decimals): 40 % lighter paths."""
-    return _PATH_DATA.sub(lambda m: _DIGITS.sub(b"", m.group(0)), svg)
+#: The renderer that measures the texts of its kind (the latest of the kind).
+_MEASURER: dict[type, Any] = {}
+
+
+@contextmanager
+def _metrics() -> Iterator[None]:
+    """Texts measured once per kind of renderer, resolution and font, not once per save.
+
+    matplotlib keeps its measures per renderer, and each save makes a new one: a run's
+    33 figures measured their common words (legends, scale, source line) 100 times over.
+    A measure depends on the renderer's kind and resolution (the key) and the text
+    settings of :func:`style` (the same throughout).
+    """
+    import matplotlib.text as mtext
+    from matplotlib.backends.backend_mixed import MixedModeRenderer
+
+    before = mtext.__dict__.get("_get_text_metrics_with_cache")
+    if before is None:  # not the matplotlib this was written for
+        yield
+        return
+
+    def cached(renderer: Any, text: str, prop: Any, ismath: Any, dpi: float) -> Any:
+        mixed = isinstance(renderer, MixedModeRenderer)  # SVG and PDF
+        inner = renderer._renderer if mixed else renderer
+        kind = type(inner)
+        _MEASURER[kind] = inner
+        res = float(getattr(inner, "dpi", 72.0))
+        return _measured((kind, res, dpi), text, prop.copy(), ismath)
+
+    setattr(mtext, "_get_text_metrics_with_cache", cached)  # noqa: B010 (this block only)
+    try:
+        yield
+    finally:
+        setattr(mtext, "_get_text_metrics_with_cache", before)  # noqa: B010
+        _MEASURER.clear()
+
+
+#: Decimals of an SVG path's coordinates (points; glyphs: 1/64 of a font unit).
+_SVG_DECIMALS = 2
+_SVG_CODES = [b"M", b"L", b"Q", b"C", b"z"]
+
+
+@contextmanager
+def _short_svg_paths() -> Iterator[None]:
+    """SVG paths written to 0.01 pt, not matplotlib's 6 decimals: 40 % lighter paths.
+
+    0.01 pt is 1/7 of a pixel at 1,000 dpi. Written so by matplotlib's own path
+    formatter (rewriting the file's numbers took 14 ms an SVG).
+    """
+    from matplotlib import _path
+    from matplotlib.backends.backend_svg import RendererSVG
+
+    before = RendererSVG.__dict__.get("_convert_path")
+    if before is None:  # not the matplotlib this was written for: its 6 decimals
+        yield
+        return
+
+    def convert(  # noqa: PLR0917 (matplotlib's signature)
+        self: Any, path: Any, transform: Any = None, clip: Any = None, simplify: Any = None,
+        sketch: Any = None,
+    ) -> str:  # fmt: skip
+        box = (0.0, 0.0, self.width, self.height) if clip else None
+        out = _path.convert_to_string(  # type: ignore[attr-defined]
+            path, transform, box, simplify, sketch, _SVG_DECIMALS, _SVG_CODES, False
+        )
+        return out.decode("ascii")
+
+    setattr(RendererSVG, "_convert_path", convert)  # noqa: B010 (this block only)
+    try:
+        yield
+    finally:
+        setattr(RendererSVG, "_convert_path", before)  # noqa: B010
 
 
 _WRAP_ROOM = 0.98
