@@ -763,20 +763,20 @@ def _gi_star_p(
 
 def _gi_star(x: np.ndarray, w: Weights) -> dict[str, Any]:
     """Gi*, its z and two-sided normal p: each unit in its own neighbourhood (esda's rule)."""
-    raw, n, binary = w.sparse, len(x), w.is_binary
-    self_weight = np.ones(n) if binary else np.asarray(raw.max(axis=1).todense()).ravel()
-    self_weight = np.where(self_weight > 0, self_weight, 1.0)
-    wstar = (raw + sp.diags(self_weight)).tocsr()
-    if binary:  # sums of ones, exact in any order: each row's count
-        wi = s1i = np.diff(wstar.indptr).astype(float)
+    raw, n = w.sparse, len(x)
+    if w.is_binary:  # sums of ones, exact in any order: each row's count, and its own
+        wi = s1i = np.diff(raw.indptr) + 1.0
+        lag_star = raw @ x + x  # without building W + I (a third of Gi*'s time at 10^6)
     else:
+        self_weight = np.asarray(raw.max(axis=1).todense()).ravel()
+        wstar = (raw + sp.diags(np.where(self_weight > 0, self_weight, 1.0))).tocsr()
         wi, s1i = _star_sums(wstar)
+        lag_star = wstar @ x
     xbar = x.mean()
     s = math.sqrt(max((x**2).mean() - xbar**2, 0.0))
     spread = np.sqrt(np.maximum((n * s1i - wi**2) / (n - 1), 0.0))
     # no z for a unit whose neighbourhood is every unit, nor for one without neighbours
     spread[np.diff(raw.indptr) == 0] = 0.0
-    lag_star = wstar @ x
     with np.errstate(divide="ignore", invalid="ignore"):
         gi_z = np.where(spread > 0, (lag_star - xbar * wi) / (s * spread), np.nan)
     return {
