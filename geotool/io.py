@@ -22,6 +22,7 @@ import pandas as pd
 
 from geotool import _limits
 from geotool._errors import InputError
+from geotool._log import log
 from geotool._text import codec, short
 
 __all__ = ["read_table"]
@@ -40,6 +41,9 @@ MAX_COLUMNS = 10_000
 _BYTES_PER_CELL = 16  # a sheet may span one cell per this many bytes of the input limit
 _CELL_COST = 56  # bytes a filled cell costs read (a Python str's header and its pointer)
 _NUMBER_TEXT = 24  # the longest text of a number or date read as text
+#: A cell that is a number as tables write them (signs, separators, %, brackets).
+_NUMBER = re.compile(r"[-+（(]?[\d,，.．]+[%％）)]?")
+_TITLE_ROWS = 5  # the most rows above a header read as titles
 # C0 and C1 control characters other than tab, newline, carriage return, form feed and
 # vertical tab: text never holds many; decoded binary data does.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
@@ -152,15 +156,56 @@ def _field_counts(text: str, sep: str) -> list[int]:
 def _delimiter(text: str, suffix: str) -> str:
     r"""``\t`` for ``.tsv``, else the first of ``, \t ;`` that splits the rows evenly.
 
-    (The header into 2+ fields, no row of the first 50 into more; else the header most.)
+    (The header into 2+ fields, no row of the first 50 into more; else the same below
+    title rows of one field; else the header most.)
     """
     if suffix == ".tsv":
         return "\t"
     counts = {sep: _field_counts(text, sep) for sep in _DELIMITERS}
-    for sep, found in counts.items():
-        if found and found[0] > 1 and max(found) == found[0]:
-            return sep
+    for found in (counts, {sep: _below_titles(c) for sep, c in counts.items()}):
+        for sep, rows in found.items():
+            if rows and rows[0] > 1 and max(rows) == rows[0]:
+                return sep
     return max(_DELIMITERS, key=lambda sep: counts[sep][0] if counts[sep] else 0)
+
+
+def _below_titles(counts: list[int]) -> list[int]:
+    """Fields per record from the first with 2 or more (rows of one field above: titles)."""
+    first = next((i for i, n in enumerate(counts[: _TITLE_ROWS + 1]) if n > 1), 0)
+    return counts[first:]
+
+
+def _filled(row: list[Any]) -> list[str]:
+    """The row's non-blank cells, stripped."""
+    cells = (str(v).strip() for v in row if v is not None and not pd.isna(v))
+    return [c for c in cells if c]
+
+
+def _title_rows(rows: list[list[Any]]) -> int:
+    """How many rows above the header are a table's title (one cell filled, none after).
+
+    An Excel sheet saved as CSV often starts with its title ("2020年各县工业产值") above the
+    header: a row of one filled cell over a row of two or more names, none a number (a
+    header, not data). At most :data:`_TITLE_ROWS`.
+    """
+    titles = 0
+    while titles < min(_TITLE_ROWS, len(rows) - 2) and len(_filled(rows[titles])) <= 1:
+        titles += 1
+    below = _filled(rows[titles]) if titles < len(rows) else []
+    if titles and len(below) >= 2 and not any(_NUMBER.fullmatch(v) for v in below):
+        return titles
+    return 0
+
+
+def _without_titles(rows: list[list[Any]], lines: Any, where: str, unit: str = "line") -> int:
+    """The title rows above the header (:func:`_title_rows`), said; how many to skip."""
+    titles = _title_rows(rows)
+    if titles:
+        said = "; ".join(repr(short(c[0], 40)) for c in map(_filled, rows[:titles]) if c)
+        at = ", ".join(str(x) for x in lines[:titles])
+        log(f"{where}: {unit} {at} above the header is the table's title ({said}), not data; "
+            f"the header is {unit} {lines[titles]}.")  # fmt: skip
+    return titles
 
 
 def _parse_csv(text: str, where: str, sep: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -187,6 +232,8 @@ def _parse_csv(text: str, where: str, sep: str) -> tuple[pd.DataFrame, np.ndarra
     if not rows:
         msg = f"{where} has no rows; it needs a header row and at least one data row."
         raise InputError(msg)
+    titles = _without_titles(rows, starts, where)
+    rows, starts = rows[titles:], starts[titles:]
     _check_records(rows, starts, where, sep)
     _check_closed(text, first, where, sep)
     return pd.DataFrame(rows, dtype=object), np.asarray(starts)
@@ -443,6 +490,9 @@ def read_table(
     if _kind(raw, path) == "excel":
         frame, used = _read_excel(raw, where, sheet, limit), "xlsx"
         lines = np.asarray(frame.index) + 1  # the sheet's rows: blank ones are kept as rows
+        head = frame.head(_TITLE_ROWS + 2).to_numpy().tolist()
+        titles = _without_titles(head, lines, where, unit="row")
+        frame, lines = frame.iloc[titles:], lines[titles:]
     else:
         if sheet is not None:
             raise InputError(

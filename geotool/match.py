@@ -388,6 +388,8 @@ def _county_by_name(
 ) -> Result:
     """A county row by name: exact, the crosswalk of old names, the stem (江阴 for 江阴市)."""
     idx = _index()
+    if name in _DISTRICTS_TOGETHER and not (pref_text or prefs):
+        return _out(None, "unmatched", "none", [], [*notes, _districts_note(name)])
     history = _crosswalk_rows(name, pref_text, provs, prefs)
     for method, find in (
         ("name", lambda: _in_context(idx.by_name.get(name, ()), provs, prefs)),
@@ -421,7 +423,23 @@ def _county_by_name(
         )
         return _out(None, "unmatched", "none", formerly, notes)
     closest = _closest(name, _pool(provs, prefs))
+    if name.endswith(_DISTRICTS_TOGETHER):
+        return _out(None, "unmatched", "none", [], [*notes, _districts_note(name)])
     return _out(None, "unmatched", "none", closest, [*notes, f"no unit named {short(name)!r}"])
+
+
+#: Yearbooks' rows of a city's districts together (无锡市区): not one county-level unit.
+_DISTRICTS_TOGETHER = ("市区", "市辖区")
+
+
+def _districts_note(name: str) -> str:
+    city = name.removesuffix("市辖区").removesuffix("市区").removesuffix("市")
+    whose = f"{short(city)}市's" if city else "a city's"
+    return (
+        f"{short(name)!r} is {whose} districts together, not one county-level unit: "
+        "sum its districts' rows, or read the table at the prefecture level (level='prefecture')"
+        + ("" if city else "; or name the city (无锡市区)")
+    )
 
 
 def _crosswalk_rows(

@@ -372,9 +372,10 @@ def _set_aside(resolved: pd.DataFrame, raw: pd.DataFrame, values: list[str]) -> 
     ).any(axis=1)
     for status, rows in (("blank", is_blank[is_blank].index),
                          ("total", is_total[is_total & ~is_blank].index)):  # fmt: skip
-        out.loc[rows, ["match_status", "match_note"]] = [status, f"a {status} row: set aside"]
+        what = {"blank": "blank", "total": "total or note"}[status]
+        out.loc[rows, ["match_status", "match_note"]] = [status, f"a {what} row: set aside"]
         if len(rows):
-            log(f"{len(rows)} {status} row(s) set aside ({_line(rows, 3)}), listed in the "
+            log(f"{len(rows)} {what} row(s) set aside ({_line(rows, 3)}), listed in the "
                 "match report")
     return out
 

@@ -210,6 +210,38 @@ def test_excel_empty_and_header_only_sheets(tmp_path):
     _refused(path, r"has a header but no data rows", sheet="head")
 
 
+def test_a_title_above_the_header_is_skipped_and_said(tmp_path, caplog):
+    """Excel sheets saved as CSV start with their title: read the header below it."""
+    import logging
+
+    text = (
+        "2020年江苏省部分县市工业产值,,\n\n县市,工业产值（亿元）,人口\n"
+        '江阴市,"4,000",165\n昆山市,3900,166\n'
+    )
+    with caplog.at_level(logging.INFO, logger="geotool"):
+        table = read_table(_write(tmp_path, "t.csv", text.encode("gbk")))
+    assert table.columns.tolist() == ["县市", "工业产值（亿元）", "人口"]
+    assert table.index.tolist() == [4, 5] and table.iloc[0, 1] == "4,000"
+    said = caplog.text
+    assert "line 1 above the header is the table's title ('2020年江苏省部分县市工业产值')" in said
+    assert "the header is line 3" in said
+    tabbed = "各县GDP\n\t\t\n县\tGDP\t年份\n江阴市\t1\t2020\n昆山市\t2\t2020\n"
+    assert read_table(_write(tmp_path, "t.tsv", tabbed)).columns.tolist() == ["县", "GDP", "年份"]
+    frame = pd.DataFrame([["表1 2020年各县工业", None, None], [None, None, None],
+                          ["县", "产值", "增速"], ["江阴市", "1", "2%"]])  # fmt: skip
+    book = _workbook(tmp_path / "t.xlsx", {"S": frame}, header=False)
+    sheet = read_table(book)
+    assert sheet.columns.tolist() == ["县", "产值", "增速"] and sheet.index.tolist() == [4]
+
+
+def test_a_header_is_never_taken_for_a_title(tmp_path):
+    """One named column over data (numbers) is a header with unnamed columns, not a title;
+    a one-column table has no title; a table of two rows has no room for one."""
+    _refused(_write(tmp_path, "a.csv", "县,,\n江阴市,1,2\n昆山市,3,4\n"), r"no name in the header")
+    assert read_table(_write(tmp_path, "b.csv", "县\n江阴市\n昆山市\n")).columns.tolist() == ["县"]
+    _refused(_write(tmp_path, "c.csv", "标题\n县,值\n"), r"2 fields where the header has 1")
+
+
 def test_excel_header_problems(tmp_path):
     frame = pd.DataFrame([["县", "值", "值"], ["江阴市", "1", "2"]])
     path = _workbook(tmp_path / "dup.xlsx", {"S": frame}, header=False)
@@ -347,12 +379,29 @@ def test_arbitrary_text_keeps_every_row_with_data(tmp_path_factory, text):
     norm = _unix(text.removeprefix("\ufeff"))
     reader = csv.reader(_io.StringIO(norm, newline=""), delimiter=_delimiter(norm, ".csv"))
     records = [r for r in reader if not _blank_line(r)]
+    records = records[_titles(records) :]
     names = [c.strip() for c in records[0]]
     keep = [i for i, n in enumerate(names) if n]
     assert table.columns.tolist() == [names[i] for i in keep]
     expected = [[(r + [""] * len(names))[i] for i in keep] for r in records[1:]]
     got = [[v if isinstance(v, str) else "" for v in r] for r in table.astype(object).to_numpy()]
     assert _with_content(got) == _with_content(expected)
+
+
+def _titles(records: list[list[str]]) -> int:
+    """Rows read as a title (the rule, written again): up to 5 rows of at most one filled
+    cell, above a row of 2+ filled cells none of which is a number, 2+ rows from the end."""
+    import re
+
+    def filled(r: list[str]) -> list[str]:
+        return [c.strip() for c in r if c.strip()]
+
+    n = 0
+    while n < min(5, len(records) - 2) and len(filled(records[n])) <= 1:
+        n += 1
+    below = filled(records[n]) if n < len(records) else []
+    number = re.compile(r"[-+（(]?[\d,，.．]+[%％）)]?")
+    return n if n and len(below) >= 2 and not any(number.fullmatch(c) for c in below) else 0
 
 
 def _unix(text: str) -> str:

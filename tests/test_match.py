@@ -66,6 +66,21 @@ def test_name_without_suffix_matches_its_stem():
     assert (r["adcode"], r["match_method"]) == ("320583", "name-stem")
 
 
+def test_a_city_s_districts_together_are_never_one_district():
+    """Yearbooks' 市区 rows sum a city's districts: no county-level unit is that sum. A
+    bare 市区 matched 濮阳's former 市区 (华龙区 since 2002), the only one so named."""
+    bare = one(县="市区")
+    assert bare["match_status"] == "unmatched" and pd.isna(bare["adcode"])
+    assert "a city's districts together" in bare["match_note"]
+    wuxi = one(县="无锡市区")
+    assert wuxi["match_status"] == "unmatched"
+    assert "无锡市's districts together" in wuxi["match_note"]
+    assert "level='prefecture'" in wuxi["match_note"] and not wuxi["match_candidates"]
+    # 濮阳's urban area was one unit (市区, renamed 华龙区): the crosswalk still follows it
+    assert one(县="濮阳市区")["adcode"] == "410902"
+    assert one(市="濮阳市", 县="市区")["adcode"] == "410902"
+
+
 def test_name_in_the_wrong_province_is_unmatched_and_says_where_it_is():
     r = one(省="浙江", 县="江阴市")
     assert r["match_status"] == "unmatched"
