@@ -8,6 +8,7 @@ The files are real prefecture names (地级市 abbreviations), written in a temp
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 import zipfile
 from pathlib import Path
@@ -303,9 +304,6 @@ REFUSED = [
         id="smooth without per",
     ),
     pytest.param(
-        [*R, "--data", "merged.xlsx", "--value-col", "GDP"], "no name", id="merged header rows"
-    ),
-    pytest.param(
         [*R, "--data", "own.csv", "--geometry", "own.csv"], "not a geometry", id="geometry is a CSV"
     ),
     pytest.param(
@@ -515,6 +513,20 @@ def test_success_accounts_for_every_row(argv, expected, files, tmp_path, capsys)
     report = _report(out)
     lines = report["line"].astype(int).tolist()  # the lines of the file: header on line 1
     assert len(report) == rows and lines == list(range(2, rows + 2))
+
+
+def test_a_title_merged_above_the_header_is_read_as_a_title(files, tmp_path, capsys, caplog):
+    """A sheet's title in cells merged above the header (refused before, "no name"): the
+    header is the row below it, every data row accounted for by its sheet row."""
+    out = tmp_path / "out"
+    argv = ["run", "--permutations", "99", "--data", "merged.xlsx", "--value-col", "GDP"]
+    with caplog.at_level(logging.INFO):  # the root's: the command leaves geotool's unset
+        rc, err = _run(_argv(argv, files, out), capsys)
+    assert rc == 0, err
+    assert "row 1 above the header is the table's title ('2020年 地级市 经济数据')" in caplog.text
+    s = _summary(out)
+    assert s["input"]["rows"] == 13 and s["match"]["matched"] == 13
+    assert _report(out)["line"].astype(int).tolist() == list(range(3, 16))
 
 
 def test_tiers_of_one_year_and_autocorr_of_points(files, tmp_path, capsys):

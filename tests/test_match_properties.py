@@ -79,3 +79,21 @@ def test_any_column_names_and_a_named_column(names, column, cells_):
         assert "\n" not in str(err)  # one line
         return
     check(table, out)
+
+
+_NAMES = sorted(set(UNITS["name"]))
+_typo = st.builds(
+    lambda name, at, c: name[: at % len(name)] + c + name[at % len(name) + 1 :],
+    st.sampled_from(_NAMES), st.integers(0, 10), st.sampled_from(list("阳阴东西南北市县区旗江山a")),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_typo, st.text(max_size=8), st.sampled_from(_NAMES)))
+def test_closest_names_are_difflib_s_on_every_name(word):
+    """The candidates' pre-filter (match._could_be_close) drops only names difflib's ratio
+    could never bring to its 0.5 cutoff: the closest names are exactly difflib's."""
+    import difflib
+
+    got = match._close_matches(word, _NAMES, 3)
+    assert got == difflib.get_close_matches(word, _NAMES, n=3, cutoff=0.5)
