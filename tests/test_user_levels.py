@@ -395,3 +395,24 @@ def test_a_wide_table_of_years_says_how_to_make_it_a_panel(tmp_path):
         load_user_table(path, None)
     t = load_user_table(path, None, all_numeric=True)  # each year its own variable: allowed
     assert t.value_cols == ["2019年", "2020年", "2021 年"]
+
+
+def test_the_province_or_prefecture_above_its_units_is_their_total(tmp_path):
+    """Yearbooks print the province (or the prefecture) above its units: that row is
+    their total, set aside with status ``total``; a unit of the coarser level that does not
+    hold them all is not (浙江省 among 江苏's counties stays an unmatched row)."""
+    rows = ["江苏省", "无锡市", "江阴市", "宜兴市", "锡山区", "惠山区", "滨湖区", "梁溪区",
+            "新吴区"]
+    path = tmp_path / "wuxi.csv"
+    pd.DataFrame({"县市": rows, "产值": range(9, 0, -1)}).to_csv(path, index=False)
+    t = load_user_table(path, tmp_path / "report.csv", value_col="产值")
+    assert len(t.rows) == 7
+    report = pd.read_csv(tmp_path / "report.csv", dtype=str)
+    status = dict(zip(report["县市"], report["match_status"], strict=True))
+    assert status["江苏省"] == status["无锡市"] == "total"
+    assert sum(s == "matched" for s in status.values()) == 7
+    assert report.loc[report["match_status"] == "total", "match_candidates"].isna().all()
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"县市": ["浙江省", *rows[2:]], "产值": range(8)}).to_csv(other, index=False)
+    with pytest.raises(InputError, match="not matched"):
+        load_user_table(other, None, value_col="产值")
