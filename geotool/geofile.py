@@ -55,7 +55,7 @@ _FORMATS = {
 _ID_ALIASES = (*COLUMN_ALIASES["code"], "id", "编码", "编号", "xzqdm", "dm")
 _ID_ENDINGS = ("code", "_id", "代码", "编码")
 _NAME_ALIASES = (*COLUMN_ALIASES["name"], "乡镇", "乡镇名称", "街道", "xzqmc", "mc", "名字")
-_NAME_ENDINGS = ("name", "名称", "_mc")
+_NAME_ENDINGS = ("name", "名称", "名", "_mc")
 _INTEGRAL = re.compile(r"^([+-]?\d+)\.0*$")
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _POINTS = ("Point", "MultiPoint")
@@ -1041,7 +1041,7 @@ def _geo_lookups(
     else:
         source = f"the index ({geo.index.name or 'ids'})"
         names = pd.Series(geo.index, index=geo.index)
-    norm = names.map(normalise)
+    norm = names.map(_name_key)
     counts = norm.value_counts()
     by_name = {n: i for n, i in zip(norm, geo.index, strict=True) if n and counts[n] == 1}
     ambiguous = {n for n, c in counts.items() if n and c > 1}
@@ -1050,6 +1050,18 @@ def _geo_lookups(
     by_stem = {t: i for t, i in zip(stems, geo.index, strict=True)
                if t and stem_counts[t] == 1 and t not in counts}  # fmt: skip
     return dict(zip(geo_ids, geo.index, strict=True)), by_name, ambiguous, source, by_stem
+
+
+def _unmarked(names: pd.Series, index: pd.Index) -> dict[str, Any]:
+    """Names without markers (★, footnote digits) that one unit alone has, to its id."""
+    bare = names.map(normalise)
+    counts = bare.value_counts()
+    return {b: i for b, i in zip(bare, index, strict=True) if b and counts[b] == 1}
+
+
+def _name_key(name: object) -> str:
+    """A name as joins compare it: NFKC, no white space, digits kept (网格1 is not 网格12)."""
+    return normalise(name, markers=True)
 
 
 #: The unit words a Chinese place name may be written without (江阴市 -> 江阴).
@@ -1129,7 +1141,7 @@ def join_table(
         id_col, name_col = _key_column(table, geo, set(by_id), {*by_name, *ambiguous}, name_source)
     by_ids = id_col is not None
     column = table[id_col if by_ids else name_col]
-    keys = _ids(column) if by_ids else column.map(normalise).astype(object)
+    keys = _ids(column) if by_ids else column.map(_name_key).astype(object)
     keys = keys.where(keys.astype(bool), None) if not by_ids else keys
     matched = keys.map(by_id if by_ids else by_name)
     if not by_ids:  # one side without its unit word: 江阴 for 江阴市 (never 江阴县 for 江阴市)
@@ -1137,8 +1149,13 @@ def join_table(
         matched = matched.fillna(bare.map(by_stem))  # 江阴 in the table
         plain = {n: i for n, i in by_name.items() if _stem(n) == n}  # 江阴 in the geometry
         matched = matched.fillna(keys.map(_stem).map(plain))
+        geo_names = geo[name_source] if name_source in geo.columns else geo.index.to_series()
+        unmarked = _unmarked(geo_names, geo.index)  # 江阴市★ or 江阴市1 on either side
+        matched = matched.fillna(column.map(normalise).map(unmarked))
     scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
     repeated = keys.notna() & scope.duplicated(keep=False)
+    shared = scope.assign(key=matched)  # two keys, one unit (江阴市 and 江阴市★)
+    repeated |= matched.notna() & shared.duplicated(keep=False)
     status = np.select(
         [
             keys.isna().to_numpy(),

@@ -84,18 +84,19 @@ _LEVEL_WORD = {"county": "a county-level unit", "prefecture": "a prefecture",
 Result = tuple[str | None, str, str, list[str], str]  # adcode, status, method, candidates, note
 
 
-def normalise(text: object) -> str:
+def normalise(text: object, *, markers: bool = False) -> str:
     """Normalise a typed name: NFKC, no white space, no markers (★, footnote digits).
 
-    Missing values become the empty string.
+    Missing values become the empty string. ``markers=True`` keeps the markers: a
+    user's own names may end in digits that tell them apart (网格12, 宜城街道2).
 
-    >>> normalise(" 江阴市★ "), normalise("ｋｕｎｓｈａｎ　市")
-    ('江阴市', 'kunshan市')
+    >>> normalise(" 江阴市★ "), normalise("ｋｕｎｓｈａｎ　市"), normalise("网格12", markers=True)
+    ('江阴市', 'kunshan市', '网格12')
     """
     if text is None or (pd.api.types.is_scalar(text) and bool(pd.isna(text))):  # type: ignore[call-overload]
         return ""
     out = "".join(unicodedata.normalize("NFKC", str(text)).split())  # split: any white space
-    if _MAY_HAVE_MARKERS.search(out) or out[-1:].isdecimal():
+    if not markers and (_MAY_HAVE_MARKERS.search(out) or out[-1:].isdecimal()):
         out = _MARKERS.sub("", out)
     return out
 

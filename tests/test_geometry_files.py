@@ -515,3 +515,34 @@ def test_join_table_by_name_takes_a_name_without_its_unit_word_one_way_only():
     assert rows.loc["江阴", "id"] == "a" and rows.loc["锡山区", "id"] == "d"  # either side bare
     assert rows.loc["宜兴县", "status"] == "no such name"  # 县 for 市: another unit, perhaps
     assert rows.loc["朝阳县", "status"] == "no such name"
+
+
+def test_join_table_by_name_keeps_the_digits_that_tell_her_units_apart():
+    """A user's units named 网格1 ... 网格12 or 宜城街道2 (the trailing digits are names, not
+    footnotes): each joins its own row. A footnote marker (江阴市★, 江阴市1) still joins
+    where no other unit's name is the same without it; two rows on one unit are duplicates."""
+    names = [f"网格{i}" for i in range(1, 13)] + ["宜城街道", "宜城街道2", "江阴市", "昆山市"]
+    geo = gpd.GeoDataFrame(
+        {"名称": names}, geometry=[shapely.box(i, 0, i + 1, 1) for i in range(len(names))],
+        index=[f"G{i:02d}" for i in range(len(names))], crs="EPSG:4326",
+    )  # fmt: skip
+    keys = [*names[:14], "江阴市★", "昆山市1"]
+    table = pd.DataFrame({"名称": keys, "v": range(len(keys))})
+    joined, report = geofile.join_table(table, geo, name_col="名称")
+    assert (report["status"] == "matched").all(), report[report["status"] != "matched"]
+    assert joined.loc["G11", "v"] == 11 and joined.loc["G13", "v"] == 13  # 网格12, 宜城街道2
+    assert joined.loc["G14", "v"] == 14 and joined.loc["G15", "v"] == 15  # the markers
+    both = pd.DataFrame({"名称": ["江阴市", "江阴市★", "网格1"], "v": [1, 2, 3]})
+    _, report = geofile.join_table(both, geo, name_col="名称")
+    assert report["status"].tolist()[:3] == ["duplicate", "duplicate", "matched"]
+
+
+def test_a_layer_whose_only_column_is_a_unique_name_gets_its_ids_from_it(tmp_path):
+    """网格名 (…名) is a name column: unique, it gives the ids (it was "no column of unique
+    ids" and a request for --id-col)."""
+    geo = gpd.GeoDataFrame({"网格名": [f"网格{i}" for i in range(1, 13)]},
+                           geometry=[shapely.box(118 + i / 10, 30, 118.1 + i / 10, 30.1)
+                                     for i in range(12)], crs="EPSG:4326")  # fmt: skip
+    geo.to_file(tmp_path / "grid.gpkg")
+    read, _ = geofile.read_geometry(tmp_path / "grid.gpkg")
+    assert read.index.tolist() == geo["网格名"].tolist()
