@@ -266,9 +266,13 @@ def _unzip(path: Path, folder: Path, limit: int, where: str) -> None:
 
 @contextlib.contextmanager
 def _reading(where: str, source: Path, failed: str, fix: str = "check the file") -> Iterator[None]:
-    """Turn a reader's failure into one :class:`InputError` line: ``{where} {failed} (why)``."""
+    """Turn a reader's failure into one :class:`InputError` line: ``{where} {failed} (why)``.
+
+    GDAL reads offline inside (:func:`_offline`).
+    """
     try:
-        yield
+        with _offline():
+            yield
     except InputError:
         raise
     except MemoryError:
@@ -276,6 +280,52 @@ def _reading(where: str, source: Path, failed: str, fix: str = "check the file")
     except Exception as exc:  # GDAL, pyarrow and geopandas raise many kinds
         text = str(exc).replace(str(source), where)  # never a temporary folder's path
         raise InputError(f"{where} {failed} ({short(text, 160)}); {fix}.") from None
+
+
+#: GDAL's settings while geotool reads a file: no request leaves the machine. GDAL has no
+#: switch for its network: a CRS linked by URL (GeoJSON) or a /vsicurl/ path is fetched
+#: through a proxy that refuses at once (the discard port), with no retry.
+_OFFLINE = {
+    "GDAL_HTTP_PROXY": "127.0.0.1:9", "GDAL_HTTPS_PROXY": "127.0.0.1:9",
+    "GDAL_HTTP_TIMEOUT": "1", "GDAL_HTTP_CONNECTTIMEOUT": "1", "GDAL_HTTP_MAX_RETRY": "0",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": "/none/", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """GDAL set offline (:data:`_OFFLINE`) for the block; its settings before, after."""
+    import pyogrio
+
+    before = {k: pyogrio.get_gdal_config_option(k) for k in _OFFLINE}
+    pyogrio.set_gdal_config_options(_OFFLINE)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(before)
+
+
+#: How each kind of file begins: GDAL picks its reader by the content, whatever the name
+#: (an XML "virtual" dataset named .geojson reads other files, and the network).
+_MAGIC = {"Shapefile": (b"\x00\x00\x27\x0a",), "GeoPackage": (b"SQLite format 3\x00",),
+          "GeoJSON": (b"{",)}  # fmt: skip
+
+
+def _check_content(path: Path, kind: str, where: str) -> None:
+    """Refuse a file whose content is not its kind's (:data:`_MAGIC`), before GDAL opens it."""
+    magics = _MAGIC.get(kind)
+    if magics is None:
+        return
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if kind == "GeoJSON":  # JSON: white space first, perhaps a byte-order mark
+        head = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if not head.startswith(magics):
+        seen = "XML" if head.lstrip().startswith(b"<") else "something else"
+        raise InputError(
+            f"{where} is named as a {kind} but holds {seen}: geotool reads a {kind} under "
+            f"that name, nothing else; pass a real {kind}."
+        )
 
 
 def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str | None:
@@ -464,11 +514,17 @@ def _gdal_read(
     return frame
 
 
-def _refuse_views(path: Path, where: str) -> None:
-    """Refuse a GeoPackage holding an SQL view (whatever its name or registration).
+#: A column computed as it is read (SQLite's generated columns): a query in the file.
+_GENERATED = re.compile(r"\bGENERATED\b|\bAS\s*\(", re.IGNORECASE)
 
-    GDAL runs a view's query, without bound, as soon as it lists the layers; only SQLite's
-    own table of objects is read here (a statement of a few thousand steps at most).
+
+def _refuse_views(path: Path, where: str) -> None:
+    """Refuse a GeoPackage holding SQL that runs as it is read: a view, a generated column.
+
+    GDAL runs a view's query (or computes a column), without bound, as soon as it lists
+    the layers or reads them; only SQLite's own table of objects is read here (a statement
+    of a few thousand steps at most). A file whose schema this SQLite cannot read is
+    refused too (GDAL's newer SQLite would run what it could not check).
     """
     import sqlite3
 
@@ -482,19 +538,22 @@ def _refuse_views(path: Path, where: str) -> None:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
                                                 uri=True)) as db:  # fmt: skip
             db.set_progress_handler(bounded, 1000)
-            views = [r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'view' LIMIT 5")]  # fmt: skip
-    except sqlite3.Error:
-        if steps["n"] > 1000:
-            msg = (f"{where}: its table of contents takes too long to read; save the layers "
-                   "again (e.g. ogr2ogr) and pass that file.")  # fmt: skip
-            raise InputError(msg) from None
-        return  # GDAL says what is wrong with the file
-    if views:
-        raise InputError(
-            f"{where}: {short(views[0])!r} is an SQL view, whose query would run as the file "
-            "is opened; save the layers as tables (e.g. ogr2ogr) and pass that file."
-        )
+            schema = db.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE type IN ('view', 'table') "
+                "LIMIT 10000").fetchall()  # fmt: skip
+    except sqlite3.Error as exc:
+        why = ("its table of contents takes too long to read" if steps["n"] > 1000
+               else f"its schema cannot be checked ({short(exc, 80)})")  # fmt: skip
+        msg = f"{where}: {why}; save the layers again (e.g. ogr2ogr) and pass that file."
+        raise InputError(msg) from None
+    for kind, name, sql in schema:
+        if kind == "view" or _GENERATED.search(str(sql or "")):
+            what = ("an SQL view, whose query" if kind == "view"
+                    else "a table with computed (generated) columns, which")  # fmt: skip
+            raise InputError(
+                f"{where}: {short(name)!r} is {what} would run as the file is read; save the "
+                "layers as plain tables (e.g. ogr2ogr) and pass that file."
+            )
 
 
 def _read_ogr(
@@ -503,7 +562,15 @@ def _read_ogr(
     """(frame, layer, encoding) of a file GDAL reads (``source``: a file or a folder)."""
     shapefile = kind in ("Shapefile", "zipped Shapefile")
     if shapefile:
-        _shapefile_parts(source, where, layer)
+        parts = _shapefile_parts(source, where, layer)
+        if source.is_dir():  # an unzipped folder: only its Shapefiles, each by its .shp
+            shps = sorted(p for p in source.rglob("*") if p.suffix.lower() == ".shp")
+            for shp in shps:
+                _check_content(shp, "Shapefile", f"{where} ({shp.name})")
+        else:
+            _check_content(parts.get(".shp", source), "Shapefile", where)
+    else:
+        _check_content(source, kind, where)
     if kind == "GeoPackage":
         _refuse_views(source, where)
     chosen = _choose_layer(source, layer, where, kind)

@@ -206,7 +206,7 @@ def test_unsupported_paths(tmp_path):
     with pytest.raises(InputError, match=r"not a geometry file .* GeoPackage \(.gpkg\)"):
         geofile.read_geometry(tmp_path / "t.kml")
     (tmp_path / "bad.gpkg").write_bytes(b"not a database")
-    with pytest.raises(InputError, match="cannot be opened as a GeoPackage"):
+    with pytest.raises(InputError, match="named as a GeoPackage but holds something else"):
         geofile.read_geometry(tmp_path / "bad.gpkg")
 
 
@@ -500,6 +500,63 @@ def test_a_geopackage_with_an_sql_view_is_refused_before_gdal_runs_it(towns, tmp
     tables = tmp_path / "t.gpkg"
     towns.iloc[:4].to_file(tables, layer="base", driver="GPKG")
     assert len(geofile.read_geometry(tables)[0]) == 4  # a plain one reads
+
+
+def test_a_geopackage_computing_columns_or_unreadable_to_our_sqlite_is_refused(towns, tmp_path):
+    """A generated column is a query run at each read (5.7 s a row, gigabytes, in a
+    127 kB file); a schema our SQLite cannot parse (newer syntax) is refused, not passed
+    to GDAL's SQLite to run unchecked; the same GeoPackage renamed .geojson is refused too."""
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "g.gpkg"
+    towns.iloc[:4].to_file(path, layer="base", driver="GPKG")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("ALTER TABLE base ADD COLUMN bomb TEXT GENERATED ALWAYS AS "
+                   "(printf('%.*c', 100, 'x')) VIRTUAL")  # fmt: skip
+        db.commit()
+    with pytest.raises(InputError, match=r"'base' is a table with computed \(generated\)"):
+        geofile.read_geometry(path)
+    shutil.copy(path, tmp_path / "g.geojson")
+    with pytest.raises(InputError, match=r"named as a GeoJSON but holds something else"):
+        geofile.read_geometry(tmp_path / "g.geojson")
+    broken = tmp_path / "b.gpkg"
+    towns.iloc[:4].to_file(broken, layer="base", driver="GPKG")
+    with contextlib.closing(sqlite3.connect(broken)) as db:
+        db.execute("PRAGMA writable_schema = ON")
+        newer = "CREATE VIEW v AS SELECT group_concat(fid ORDER BY fid) FROM base NEWER SYNTAX"
+        db.execute(f"UPDATE sqlite_master SET sql = '{newer}' WHERE name = 'gpkg_contents'")
+        db.commit()
+    with pytest.raises(InputError, match=r"its schema cannot be checked"):
+        geofile.read_geometry(broken)
+
+
+def test_a_file_is_read_as_its_name_says_and_gdal_stays_offline(tmp_path, monkeypatch):
+    """GDAL picks its reader by content: an XML virtual dataset named .geojson or .shp
+    copied /etc/passwd (or any file) into the tables and pages, and fetched URLs. Files are
+    checked against their kind first; GDAL reads with its network switched off."""
+    import pyogrio
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("id,note\n1,API_KEY\n")
+    vrt = (f'<OGRVRTDataSource><OGRVRTLayer name="secret"><SrcDataSource>{secret}'
+           "</SrcDataSource></OGRVRTLayer></OGRVRTDataSource>")  # fmt: skip
+    for name in ("t.geojson", "t.json", "t.shp"):
+        (tmp_path / name).write_text(vrt)
+        if name.endswith(".shp"):
+            for part in (".shx", ".dbf"):
+                (tmp_path / f"t{part}").write_bytes(b"\0" * 100)
+        with pytest.raises(InputError, match="holds XML"):
+            geofile.read_geometry(tmp_path / name)
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as z:
+        for part in (".shp", ".shx", ".dbf"):
+            z.write(tmp_path / f"t{part}", f"t{part}")
+    with pytest.raises(InputError, match=r"z.zip \(t.shp\) is named as a Shapefile but holds XML"):
+        geofile.read_geometry(tmp_path / "z.zip")
+    before = pyogrio.get_gdal_config_option("GDAL_HTTP_PROXY")
+    with geofile._offline():
+        assert pyogrio.get_gdal_config_option("GDAL_HTTP_PROXY") == "127.0.0.1:9"
+    assert pyogrio.get_gdal_config_option("GDAL_HTTP_PROXY") == before
 
 
 def test_join_table_by_name_takes_a_name_without_its_unit_word_one_way_only():
