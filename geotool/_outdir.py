@@ -379,6 +379,7 @@ class OutputFolder:
             raise InputError(
                 f"out={given} is a file, not a folder: remove it or choose another out="
             )
+        _refuse_foreign(out, given)
         ancestor = next(p for p in (out, *out.parents) if p.exists())
         if not ancestor.is_dir():
             raise InputError(
@@ -557,6 +558,38 @@ class OutputFolder:
             _discard_folder(backup)
         except (OSError, InputError) as exc:
             log(f"could not clean up {backup} (the next run will): {exc}", level=30)
+
+
+#: The most entries a folder geotool has not written may hold to become an output folder.
+FOREIGN_ENTRIES = 200
+
+
+def _refuse_foreign(out: Path, given: Path | str) -> None:
+    """Refuse a folder that is not a results folder: publishing replaces it as a whole.
+
+    The home folder (or one holding it), a file system's root, and a folder of more than
+    :data:`FOREIGN_ENTRIES` entries with no geotool output: every process working in it
+    would be left in a deleted folder, and its entries are only linked across.
+    """
+    home = Path(os.path.expanduser("~")).resolve()
+    root = out.parent == out
+    if root or out == home or out in home.parents:
+        what = ("the file system's root" if root else "your home folder" if out == home
+                else "a folder holding your home")  # fmt: skip
+        raise InputError(
+            f"out={given} is {what}: publishing replaces the output folder as a whole; "
+            "choose a folder of its own for out= (e.g. out=~/geotool-results)"
+        )
+    if not out.is_dir() or (out / MANIFEST).is_file():
+        return
+    with os.scandir(out) as entries:
+        many = sum(1 for _ in zip(range(FOREIGN_ENTRIES + 1), entries, strict=False))
+    if many > FOREIGN_ENTRIES:
+        raise InputError(
+            f"out={given} holds more than {FOREIGN_ENTRIES} entries and no geotool output: "
+            "publishing replaces the output folder as a whole; choose a new or empty "
+            "folder for out= (e.g. a subfolder: out=results)"
+        )
 
 
 def _enclosing_claims(path: Path) -> Claims:

@@ -631,3 +631,31 @@ def test_a_users_file_where_the_run_writes_one_is_kept_beside_it(tmp_path, caplo
     assert (out / "index.yours-2.html").read_text(encoding="utf-8") == "edited by her"
     assert (out / "index.yours.html").read_text(encoding="utf-8") == "my page"  # once, kept
     assert not [n for n in names if "yours-3" in n or "lisa.yours-2" in n], names
+
+
+def test_a_home_root_or_crowded_folder_of_hers_is_never_the_output(tmp_path, monkeypatch):
+    """Publishing swaps the output folder for a new one: a shared study's ``out = "~"``
+    replaced her home (processes working in it were left in a deleted folder). Her home,
+    a folder holding it, a root, and a crowded folder with no geotool output are refused;
+    nothing in them changes."""
+    home = tmp_path / "home" / "her"
+    (home / "docs").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    before = os.stat(home).st_ino
+    for out in ("~", str(home), str(home.parent), "/"):
+        with (pytest.raises(InputError, match=r"home folder|holding your home|root"),
+              OutputFolder(out) as folder):  # fmt: skip
+            folder.write("index.html", "x")
+    assert os.stat(home).st_ino == before and sorted(os.listdir(home)) == ["docs"]
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    for i in range(_outdir.FOREIGN_ENTRIES + 1):
+        (crowded / f"f{i}").touch()
+    with (pytest.raises(InputError, match="more than 200 entries and no geotool output"),
+          OutputFolder(crowded) as folder):  # fmt: skip
+        folder.write("index.html", "x")
+    assert not (crowded / "index.html").exists()
+    (crowded / f"f{_outdir.FOREIGN_ENTRIES}").unlink()  # 200 entries of hers: still taken
+    with OutputFolder(crowded) as folder:
+        folder.write("index.html", "x")
+    assert (crowded / "index.html").read_text() == "x" and (crowded / "f0").exists()
