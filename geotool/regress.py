@@ -189,10 +189,11 @@ def _check_python(expr: str, columns: pd.Index) -> None:
         ):  # fmt: skip
             raise InputError(f"formula: {short(expr)!r}: a power is of a column, to a number "
                              "from -10 to 10 (x**2).")  # fmt: skip
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "poly" and len(node.args) > 1
-                and not 0 < (_number(node.args[1]) or 0) <= 10):  # fmt: skip
-            raise InputError(f"formula: {short(expr)!r}: a polynomial's degree is from 1 to 10.")
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "poly":
+            given = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "degree")]
+            if any(not 0 < (_number(d) or 0) <= 10 for d in given):
+                raise InputError(f"formula: {short(expr)!r}: a polynomial's degree is from 1 "
+                                 "to 10.")  # fmt: skip
         if isinstance(node, ast.Attribute):
             ok = isinstance(node.value, ast.Name) and node.value.id == "np"
             if not ok or node.attr not in _NUMPY:
@@ -203,6 +204,40 @@ def _check_python(expr: str, columns: pd.Index) -> None:
             cols = listing([str(c) for c in columns], 12)
             raise InputError(f"formula: {short(node.id)!r} is not a column or an allowed "
                              f"function; the columns are {cols}.")  # fmt: skip
+
+
+def _check_width(formula: Any, frame: pd.DataFrame, text: str) -> None:
+    """Refuse a model of more columns than rows, counted before they are built.
+
+    A term's columns are at most the product of its categorical factors' levels (a
+    factor in ``C(...)``, or on a column of text): five 49-level categories crossed ask
+    for 49**5 columns, which formulaic would build for minutes in gigabytes.
+    """
+    text_columns = {c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
+    width = 0
+    for term in formula.rhs:
+        columns = 1
+        for factor in term.factors:
+            names = _columns_of(factor, frame.columns)
+            if "C(" in str(factor.expr).replace(" ", "") or names & text_columns:
+                for name in names:
+                    columns *= max(int(frame[name].nunique()), 1)
+        width += columns
+        if width > max(len(frame), MAX_TERMS):
+            raise InputError(
+                f"formula: {short(text)!r} asks for more than {max(len(frame), MAX_TERMS):,} "
+                f"columns from {len(frame):,} rows (categories crossed with categories); "
+                "fewer categories or interactions."
+            )
+
+
+def _columns_of(factor: Any, columns: pd.Index) -> set[str]:
+    """The columns a formula's factor reads (a column looked up, or named in its Python)."""
+    expr = str(factor.expr)
+    if factor.eval_method.value != "python":
+        return {expr} if expr in columns else set()
+    tree = ast.parse(expr, mode="eval")  # checked by _check_python already
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in columns}
 
 
 def _braced(formula: str) -> list[str]:
@@ -345,6 +380,7 @@ def _design(frame: pd.DataFrame, formula: str) -> _Design:
     if len(parsed.lhs) != 1:
         raise InputError(f"formula: {short(formula)!r} needs one variable left of '~'.")
     _check_terms(parsed, frame.columns)
+    _check_width(parsed, frame, formula)
     try:
         with _quiet():
             mm = model_matrix(parsed, pd.DataFrame(frame), na_action="ignore", context=_CONTEXT)

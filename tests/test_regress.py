@@ -718,6 +718,9 @@ def test_the_regression_table_names_each_models_dependent_variable(columbus, que
                                              "EW", "CP", "OPEN"]) + ")"] * 6),
      "more than 200 terms"),  # a million terms: refused before formulaic expands them
     ("CRIME ~ poly(INC, 20000)", "a polynomial's degree is from 1 to 10"),
+    ("CRIME ~ poly(INC, degree=3000000)", "a polynomial's degree is from 1 to 10"),
+    ("CRIME ~ C(NEIG):C(POLYID):C(AREA):C(PERIMETER):C(HOVAL)",
+     "more than 200 columns from 49 rows"),  # 49**5: minutes and gigabytes in formulaic
     ("CRIME ~ INC | HOVAL", "parts separated by '|'"),
 ])  # fmt: skip
 def test_a_formula_never_runs_code_nor_grows_without_bound(columbus, tmp_path, monkeypatch,
