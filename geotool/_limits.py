@@ -263,11 +263,26 @@ def parquet_bytes(source: Any, limit: int) -> tuple[int, int]:
     return declared, declared + _decoded_bytes(source, sorted(risky))
 
 
+#: The most columns geotool reads from a table or a geometry file's attributes.
+MAX_COLUMNS = 10_000
+
+
+def check_columns(columns: int, where: str) -> None:
+    """Refuse a table or layer of more than :data:`MAX_COLUMNS` columns (fields)."""
+    if columns > MAX_COLUMNS:
+        raise InputError(
+            f"{where} has {columns:,} columns, over the {MAX_COLUMNS:,} geotool reads: give "
+            "a table with a row per unit (and year) and a column per variable; keep only the "
+            "columns you need."
+        )
+
+
 def check_parquet(path: Path, limit: int, where: str, parameter: str) -> int:
     """Refuse a Parquet file that declares or decodes past ``limit``; return the feature cap."""
     import pyarrow.parquet as pq
 
     meta: Any = pq.ParquetFile(path).metadata
+    check_columns(int(meta.num_columns), where)
     cap = check_features(meta.num_rows, limit, where, parameter)
     declared, decoded = parquet_bytes(path, limit)
     check_size(declared, limit, where, "declares (uncompressed)", parameter)

@@ -503,7 +503,9 @@ def _gdal_read(
         _reading(where, source, "cannot be read", "check the file, or pass layer="),
     ):
         warnings.simplefilter("always")
-        count = int(pyogrio.read_info(source, layer=chosen, encoding=enc)["features"])
+        info = pyogrio.read_info(source, layer=chosen, encoding=enc)
+        _limits.check_columns(len(info["fields"]), where)
+        count = int(info["features"])
         _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
         frame = pyogrio.read_dataframe(
             source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1

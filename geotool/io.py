@@ -37,7 +37,7 @@ _DELIMITERS = (",", "\t", ";")
 _SNIFF_ROWS = 50
 #: The most columns read: a table of units by variables (a wide panel of 100 years of 50
 #: variables has 5,000); every numeric column is examined, so a 10^6-column line took hours.
-MAX_COLUMNS = 10_000
+MAX_COLUMNS = _limits.MAX_COLUMNS
 _BYTES_PER_CELL = 16  # a sheet may span one cell per this many bytes of the input limit
 _CELL_COST = 56  # bytes a filled cell costs read (a Python str's header and its pointer)
 _NUMBER_TEXT = 24  # the longest text of a number or date read as text
