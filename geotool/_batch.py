@@ -186,6 +186,26 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str |
     return geo.set_axis(index.astype(str)), None
 
 
+def _without_totals(table: pd.DataFrame, id_col: str) -> pd.DataFrame:
+    """The table without its blank, total and note rows (合计, 注：…), said: not units.
+
+    (A missing ``id_col`` is left for the plan to name.)
+    """
+    from geotool.match import TOTAL_ROW
+
+    if id_col not in table.columns:
+        return table
+    cells = table[id_col].map(lambda v: "".join(v.split()) if isinstance(v, str) else v)
+    blank = cells.isna() | (cells == "")
+    total = cells.map(lambda v: isinstance(v, str) and bool(TOTAL_ROW.fullmatch(v)))
+    aside = (blank | total).to_numpy()
+    if aside.any():
+        rows = ", ".join(str(r) for r in table.index[aside][:3])
+        more = f" ... ({int(aside.sum()):,} in all)" if aside.sum() > 3 else ""
+        log(f"batch: {int(aside.sum())} blank, total or note row(s) set aside (rows {rows}{more})")
+    return table[~aside]
+
+
 def _resolve_ids(
     ids: pd.Series, geo: gpd.GeoDataFrame, level: str | None,
     context: pd.DataFrame | None = None, report: Path | str | None = None,
@@ -228,7 +248,7 @@ def _resolve_ids(
             )
     bad = out.isna()
     if bad.any():
-        first = ids[bad].astype(str).unique()[:5].tolist()
+        first = [str(v) if pd.notna(v) else "(blank)" for v in pd.unique(ids[bad])[:5]]
         where = f"the bundled {level} layer" if level is not None else "geo"
         written = _refused_rows(ids, labels, bad, why, report)
         raise InputError(
@@ -482,6 +502,7 @@ def execute(table: pd.DataFrame, geo: gpd.GeoDataFrame | str, o: Options) -> pd.
     """Every task of a batch, serially or on ``o.client``; :func:`geotool.batch.run`'s engine."""
     alpha = check.alpha(o.alpha)
     seed = check.seed(settings.seed if o.seed is None else o.seed)
+    table = _without_totals(table, o.id_col)
     plan = _plan(table, geo, o)
     plan.size.check(max_tasks=o.max_tasks, max_output_gb=o.max_output_gb)
     log(f"batch: {plan.size.describe()}")

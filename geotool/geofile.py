@@ -1030,6 +1030,9 @@ def read_geometry(
     if shapely.has_z(geoms.to_numpy()).any():
         geoms = gpd.GeoSeries(shapely.force_2d(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
     geoms, non_finite = _drop_non_finite(geoms, ids, where)
+    if not np.isfinite(geoms.total_bounds).all():  # every geometry missing or empty
+        msg = f"None of the {len(frame):,} rows of {where} has a geometry; check the file."
+        raise InputError(msg)
     placed = None  # a file without a CRS: where it was placed (its tables' x and y)
     if crs is None and frame.crs is None:
         placed = plane_crs(geoms.total_bounds).to_wkt()

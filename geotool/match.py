@@ -29,8 +29,8 @@ from geotool._log import log
 from geotool._text import listing, short
 
 __all__ = [
-    "COLUMN_ALIASES", "LEVELS", "MATCH_COLUMNS", "MUNICIPALITIES", "core", "detect_columns",
-    "gazetteer", "normalise", "resolve", "stem",
+    "COLUMN_ALIASES", "LEVELS", "MATCH_COLUMNS", "MUNICIPALITIES", "TOTAL_ROW", "core",
+    "detect_columns", "gazetteer", "normalise", "resolve", "set_aside", "stem",
 ]  # fmt: skip
 
 MATCH_COLUMNS = ["adcode", "match_status", "match_method", "match_candidates", "match_note"]
@@ -1161,3 +1161,83 @@ def require_unique(resolved: pd.DataFrame, year_col: str | None = None) -> None:
             f"{len(groups):,} unit(s) appear more than once ({shown}{more}); keep one row per "
             f"unit{' and year' if year_col else ''} (or aggregate them) and run again."
         )
+
+
+#: A row that sums the others, as statistical yearbooks and Excel sheets end (合计, 全省,
+#: 无锡市合计, 其中：县级市), or a note under the table (注：..., 资料来源：...); read with
+#: its spaces removed (合　计).
+TOTAL_ROW = re.compile(
+    r"(?:(?:全省|全市|全国|全区|全县)(?:合计|总计)?|\w{0,12}?(?:合计|总计|小计|共计)"
+    r"|(?:grand)?total|sum)[:：]?|(?:其中|注|备注|说明|资料来源|数据来源)[:：].*",
+    re.I | re.S,
+)
+
+
+def set_aside(
+    resolved: pd.DataFrame, raw: pd.DataFrame, values: list[str], level: str = "own"
+) -> pd.DataFrame:
+    """Unmatched rows that are blank, or a total (合计, 全省 …), marked so: never analysed.
+
+    They stay in the match report with status ``blank`` or ``total`` and do not count
+    against ``max_unmatched``; a total row is not a unit, a blank row holds nothing. A row
+    naming the province (or prefecture) that holds every matched unit is its total too
+    (江苏省 above its 13 cities, as yearbooks print them).
+    """
+    out = resolved.copy()
+    unmatched = out["match_status"] != "matched"
+    cells = raw.loc[unmatched].map(lambda v: v.strip() if isinstance(v, str) else v)
+    is_blank = cells.map(lambda v: v == "" or bool(pd.isna(v))).all(axis=1)
+    labels = cells.drop(columns=[c for c in values if c in cells.columns])
+    is_total = labels.map(
+        lambda v: isinstance(v, str) and bool(TOTAL_ROW.fullmatch(re.sub(r"\s+", "", v)))
+    ).any(axis=1)
+    holders = _holding(out, level)  # a row naming only them: 江苏省 (and 江苏省 as its province)
+    named = labels.map(lambda v: normalise(v) if isinstance(v, str) and _a_name(v) else None)
+    is_total |= named.notna().any(axis=1) & named.map(lambda v: v is None or v in holders).all(
+        axis=1
+    )
+    for status, rows in (("blank", is_blank[is_blank].index),
+                         ("total", is_total[is_total & ~is_blank].index)):  # fmt: skip
+        what = {"blank": "blank", "total": "total or note"}[status]
+        out.loc[rows, ["match_status", "match_note"]] = [status, f"a {what} row: set aside"]
+        out.loc[rows, "match_candidates"] = ""  # not a unit: no unit is its candidate
+        if len(rows):
+            log(f"{len(rows)} {what} row(s) set aside ({_rows_named(rows)}), listed in the "
+                "match report")
+    return out
+
+
+def _rows_named(index: pd.Index, limit: int = 3) -> str:
+    """``line 5`` / ``lines 5, 7`` for rows read from a file (``row ...`` otherwise)."""
+    word = "line" if index.name == "line" else "row"
+    shown = ", ".join(short(v, 30) for v in index[:limit])
+    more = f" ... ({len(index):,} in all)" if len(index) > limit else ""
+    return f"{word}{'s' if len(index) > 1 else ''} {shown}{more}"
+
+
+def _a_name(text: str) -> bool:
+    """Whether a cell holds a name: not blank, not a number (other columns' values)."""
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return bool(text)
+    return False
+
+
+def _holding(resolved: pd.DataFrame, level: str) -> set[str]:
+    """Names of the province (and, for counties, the prefecture) holding every matched unit.
+
+    By code: a province's code begins with the two digits of every unit in it, a
+    prefecture's with the four. Empty outside the bundled levels or when the units lie in
+    more than one.
+    """
+    above = {"prefecture": (("province", 2),), "county": (("province", 2), ("prefecture", 4))}
+    codes = resolved.loc[resolved["match_status"] == "matched", "adcode"].dropna().astype(str)
+    names: set[str] = set()
+    for coarser, digits in above.get(level, ()) if len(codes) else ():
+        heads = set(codes.str[:digits])
+        if len(heads) == 1:
+            table = gazetteer(coarser)
+            held = table.loc[table.index.astype(str).str[:digits] == heads.pop(), "name"]
+            names |= {n for name in held for n in (name, stem(name))}
+    return names

@@ -1421,17 +1421,19 @@ def match_command(
 
     ``say`` tells the counts; more unmatched rows than ``max_unmatched`` allows are refused.
     """
-    from geotool.match import require_unique, resolve
+    from geotool.match import require_unique, resolve, set_aside
 
     study = run.study
     table = _read(study)
     cols = ("name_col", "province_col", "prefecture_col", "code_col")
     resolved = resolve(table, **{c: getattr(study, c) for c in cols})
+    level = str(resolved.attrs.get("level", "county"))
+    resolved = set_aside(resolved, table, [], level)  # blank, total and note rows, as run's
     target.write(to_csv_bytes(resolved, index_label="line"))  # lines of the file
     counts = resolved["match_status"].value_counts().to_dict()
     shown = ", ".join(f"{v} {k}" for k, v in counts.items())
     say(f"{len(resolved)} rows: {shown}; report written to {out}")
-    bad = resolved[resolved["match_status"] != "matched"]
+    bad = resolved[~resolved["match_status"].isin(["matched", "blank", "total"])]
     if len(bad) / len(resolved) > study.max_unmatched:
         first, least = bad.iloc[0], check.share_at_least(len(bad), len(resolved))
         raise InputError(

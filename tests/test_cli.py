@@ -80,6 +80,18 @@ def test_match_writes_every_row_and_fails_on_unmatched(tmp_path):
     assert ok.returncode == 0
 
 
+def test_match_sets_aside_the_rows_run_sets_aside(tmp_path):
+    """A blank row, 合计 and a source note are no unit: ``geotool match`` marks them as
+    ``run`` does (it called them unmatched and refused the table)."""
+    data = tmp_path / "t.csv"
+    data.write_text("县区,值\n江阴市,1\n宜兴市,2\n,\n合计,3\n资料来源：统计年鉴,\n")
+    report = tmp_path / "report.csv"
+    proc = run_main("match", str(data), "--out", str(report))
+    assert proc.returncode == 0, proc.stderr
+    statuses = pd.read_csv(report)["match_status"].tolist()
+    assert statuses == ["matched", "matched", "blank", "total", "total"]
+
+
 def test_run_writes_summary(report_run):
     out, summary, _ = report_run
     assert summary["check_report"]["ok"]

@@ -453,3 +453,17 @@ def test_map_classes_and_tiers_are_bounded(counties):
     with pytest.raises(InputError, match=rf"k=500: at most {MAX_CLASSES} classes"):
         tiers.assign(lat, method="jenks", k=500)
     assert tiers.assign(lat, method="ward", k=MAX_CLASSES).nunique() == MAX_CLASSES
+
+
+def test_blank_total_and_note_rows_are_set_aside_not_a_crash(provinces, tmp_path, caplog):
+    """A yearbook's rows that are no unit (a blank name, 合计, 注：…) were an internal error
+    (a blank) or refused as unmatched (合计); ``run`` sets them aside, and so does batch."""
+    table = pd.read_csv(provinces)
+    extra = pd.DataFrame({"省份": [None, "合计", "注：资料来源于统计年鉴", "  "],
+                          "gdp": [1.0, 2.0, None, 3.0], "jobs": [1.0, 2.0, None, 3.0]})  # fmt: skip
+    table = pd.concat([table, extra], ignore_index=True)
+    with caplog.at_level(logging.INFO):
+        result = batch.run(table, "province", id_col="省份", statistics=("moran",),
+                           permutations=99, out=tmp_path / "out")  # fmt: skip
+    assert (result["status"] == "ok").all()
+    assert "4 blank, total or note row(s) set aside" in caplog.text

@@ -17,6 +17,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -696,3 +697,14 @@ def test_a_geometry_file_of_too_many_columns_is_refused_before_it_is_read(tmp_pa
         with pytest.raises(InputError, match=r"has 10,00[12] columns, over the 10,000"):
             geofile.read_geometry(tmp_path / name)
         assert time.perf_counter() - start < 10
+
+
+def test_a_file_whose_every_geometry_is_missing_says_so(tmp_path):
+    """Every geometry null: an internal error (a CRS placed at NaN) became this one line."""
+    frame = gpd.GeoDataFrame({"POLYID": [1, 2, 3], "v": [1.0, 2.0, 3.0]},
+                             geometry=gpd.GeoSeries([None, None, None]))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no CRS: the point
+        frame.to_file(tmp_path / "null.gpkg")
+    with pytest.raises(InputError, match=r"None of the 3 rows of null.gpkg has a geometry"):
+        geofile.read_geometry(tmp_path / "null.gpkg", id_col="POLYID")
