@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geotool._errors import InputError
+from geotool._log import log
 from geotool._text import short
 
 __all__ = [
@@ -215,14 +216,27 @@ def _as_numbers(series: pd.Series, name: str) -> pd.Series:
         converted = text_numbers(text)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{name}: the values cannot be read as numbers ({short(exc)}).") from None
-    bad = converted.isna() & series.notna() & (text != "")
+    marked = text.map(lambda v: isinstance(v, str) and v.lower() in MISSING_MARKS)
+    if marked.any():
+        shown = ", ".join(repr(v) for v in pd.unique(text[marked])[:3])
+        log(f"{name}: {int(marked.sum()):,} cell(s) marked as missing ({shown}) read as "
+            f"missing at {_labels(series.index[marked.to_numpy()])}")  # fmt: skip
+    bad = converted.isna() & series.notna() & (text != "") & ~marked
     if bad.any():
         first, at = short(series[bad].iloc[0], 30), _labels(series.index[bad.to_numpy()])
         raise InputError(
             f"{name}: {int(bad.sum()):,} value(s) are not numbers (e.g. '{first}' at {at}); "
-            "fix or remove them."
+            "fix or remove them (numbers read: 1234.5, 1,234.5, -3.2, 8.5%; missing: a blank, "
+            "— or 缺)."
         )
     return converted
+
+
+#: Cells that say a value is missing, as yearbooks and spreadsheets write it (lower case).
+MISSING_MARKS = frozenset({
+    "—", "——", "–", "-", "--", "…", "……", "...", "缺", "无", "空", "暂无", "不详", "缺失",
+    "na", "n/a", "#n/a", "null", "none", "nan", "/", "／", "－", "ー",
+})  # fmt: skip
 
 
 #: A number as Excel writes it with thousands separators: 1,234 or -12,345.67.
@@ -241,6 +255,8 @@ def text_numbers(text: pd.Series) -> pd.Series:
         cell = cells[i]
         if isinstance(cell, str) and not cell.isascii():  # ３０３０．２ typed full-width
             cell = cell.translate(_FULL_WIDTH_NUMBER).strip()
+        if isinstance(cell, str):  # 8.5% (as written), 1 200 (spaced thousands)
+            cell = re.sub(r"(?<=\d) (?=\d{3}\b)", "", cell.removesuffix("%").rstrip())
             with contextlib.suppress(ValueError):
                 converted[i] = float(cell) if re.fullmatch(_PLAIN, cell) else np.nan
         if isinstance(cell, str) and np.isnan(converted[i]) and re.fullmatch(_GROUPED, cell):
@@ -249,7 +265,8 @@ def text_numbers(text: pd.Series) -> pd.Series:
 
 
 #: Full-width digits, sign, point and comma (a Chinese input method's) as ASCII.
-_FULL_WIDTH_NUMBER = str.maketrans("０１２３４５６７８９．，－＋　", "0123456789.,-+ ")
+_FULL_WIDTH_NUMBER = str.maketrans("０１２３４５６７８９．，－＋　％−\u2009\u202f\u00a0",
+                                   "0123456789.,-+ %-   ")
 #: A plain decimal number (after full-width characters are read as ASCII).
 _PLAIN = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 

@@ -76,7 +76,8 @@ def test_gbk_table_with_misspelt_renamed_and_ambiguous_names(tmp_path):
     ("change", "message"),
     [
         ("duplicate", "more than once"),
-        ("non_numeric", "not numbers (e.g. 'n/a' at line 5)"),
+        ("non_numeric", "not numbers (e.g. 'n.a.' at line 5)"),
+        ("marked_missing", "are missing at line 5; fill them in"),  # n/a: missing, not text
     ],
 )
 def test_bad_user_tables(tmp_path, change, message):
@@ -85,7 +86,7 @@ def test_bad_user_tables(tmp_path, change, message):
         df.loc[4] = df.loc[0]
     else:
         df["创新得分"] = df["创新得分"].astype(object)
-        df.loc[3, "创新得分"] = "n/a"
+        df.loc[3, "创新得分"] = "n.a." if change == "non_numeric" else "n/a"
     data = tmp_path / "t.csv"
     df.to_csv(data, index=False, encoding="utf-8-sig")
     proc = run_main(

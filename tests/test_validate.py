@@ -369,3 +369,21 @@ def test_numbers_typed_full_width_are_read():
     got = text_numbers(cells).tolist()
     assert got[:4] == [3030.2, 1435.6, -5.0, 7.0]
     assert all(math.isnan(v) for v in got[4:])  # not numbers, never guessed
+
+
+def test_cells_marked_missing_are_missing_and_numbers_as_tables_write_them_are_read(caplog):
+    """Yearbooks write a missing value as —, … or 缺 (not "not a number"); 8.5%, 1 200,
+    −35.2 (U+2212) and ３,０００ are numbers. Anything else is still refused, the accepted
+    forms listed."""
+    import logging
+
+    from geotool._validate import _as_numbers
+
+    cells = pd.Series(["—", "缺", "…", "n/a", "8.5%", "1 200", "−35.2", "３,０００", "12"])
+    with caplog.at_level(logging.INFO):
+        got = _as_numbers(cells, "value_col='产值'")
+    assert got.isna().tolist() == [True] * 4 + [False] * 5
+    assert got.dropna().tolist() == [8.5, 1200.0, -35.2, 3000.0, 12.0]
+    assert "4 cell(s) marked as missing ('—', '缺', '…') read as missing at 0, 1, 2" in caplog.text
+    with pytest.raises(InputError, match=r"not numbers \(e.g. '1.2万'.*missing: a blank, — or 缺"):
+        _as_numbers(pd.Series(["1", "1.2万"]), "value_col='产值'")
