@@ -55,7 +55,9 @@ _FORMATS = {
 _ID_ALIASES = (*COLUMN_ALIASES["code"], "id", "编码", "编号", "xzqdm", "dm")
 _ID_ENDINGS = ("code", "_id", "代码", "编码")
 _NAME_ALIASES = (*COLUMN_ALIASES["name"], "乡镇", "乡镇名称", "街道", "xzqmc", "mc", "名字")
-_NAME_ENDINGS = ("name", "名称", "名", "_mc")
+_NAME_ENDINGS = ("name", "名称", "_mc")
+#: Columns ending in 名 that are not the units' names (a rank, a former or other name).
+_NOT_NAMES = ("排名", "名次", "别名", "曾用名", "原名", "旧名", "签名", "姓名", "英文名")
 _INTEGRAL = re.compile(r"^([+-]?\d+)\.0*$")
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _POINTS = ("Point", "MultiPoint")
@@ -134,7 +136,7 @@ def name_column(geo: gpd.GeoDataFrame) -> str | None:
     the one :func:`join_table` matches a table's names against; ``None`` without one.
     """
     columns = [c for c in geo.columns if c != geo.geometry.name]
-    found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
+    found = _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS) or _text_named(geo, columns)
     if not found:
         return None
     return max(found, key=lambda c: (geo[c].astype(str).nunique(), -found.index(c)))
@@ -145,6 +147,13 @@ def _candidates(columns: list[str], aliases: tuple[str, ...], endings: tuple[str
     by_norm = {normalise(c).lower(): c for c in columns}
     found = [by_norm[normalise(a).lower()] for a in aliases if normalise(a).lower() in by_norm]
     return found + [c for c in columns if normalise(c).lower().endswith(endings) and c not in found]
+
+
+def _text_named(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Columns named ``…名`` (网格名, 县名) holding text: names (not 排名, 别名 …)."""
+    named = [c for c in columns if str(c).endswith("名") and not str(c).endswith(_NOT_NAMES)]
+    return [c for c in named if not pd.api.types.is_numeric_dtype(frame[c])
+            and pd.to_numeric(frame[c], errors="coerce").isna().all()]  # fmt: skip
 
 
 def _require_column(columns: list, col: str | None, parameter: str, where: str) -> None:
@@ -163,7 +172,7 @@ def _choose_ids(
     columns = [c for c in frame.columns if c != frame.geometry.name]
     _require_column(columns, id_col, "id_col", where)
     found = _candidates(columns, _ID_ALIASES, _ID_ENDINGS)
-    found += _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS)
+    found += _candidates(columns, _NAME_ALIASES, _NAME_ENDINGS) or _text_named(frame, columns)
     tried = []
     for col in found if id_col is None else [id_col]:
         ids = _ids(frame[col])
@@ -1124,9 +1133,18 @@ def _geo_lookups(
     return dict(zip(geo_ids, geo.index, strict=True)), by_name, ambiguous, source, by_stem
 
 
+#: A table's markers (★, (1), ［2］): never bare digits, which tell a user's units apart.
+_SYMBOLS = re.compile(r"[★☆*＊※●◆▲△○#＃†‡]|\(\d+\)|\[\d+\]|（\d+）")
+
+
+def _unmarked_key(name: object) -> str:
+    """:func:`_name_key` without markers (江阴市★ and 江阴市(1) are 江阴市; 网格12 stays)."""
+    return _SYMBOLS.sub("", _name_key(name))
+
+
 def _unmarked(names: pd.Series, index: pd.Index) -> dict[str, Any]:
-    """Names without markers (★, footnote digits) that one unit alone has, to its id."""
-    bare = names.map(normalise)
+    """Names without markers that one unit alone has, to its id."""
+    bare = names.map(_unmarked_key)
     counts = bare.value_counts()
     return {b: i for b, i in zip(bare, index, strict=True) if b and counts[b] == 1}
 
@@ -1223,7 +1241,7 @@ def join_table(
         matched = matched.fillna(keys.map(_stem).map(plain))
         geo_names = geo[name_source] if name_source in geo.columns else geo.index.to_series()
         unmarked = _unmarked(geo_names, geo.index)  # 江阴市★ or 江阴市1 on either side
-        matched = matched.fillna(column.map(normalise).map(unmarked))
+        matched = matched.fillna(column.map(_unmarked_key).map(unmarked))
     scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
     repeated = keys.notna() & scope.duplicated(keep=False)
     shared = scope.assign(key=matched)  # two keys, one unit (江阴市 and 江阴市★)

@@ -583,7 +583,7 @@ def test_join_table_by_name_keeps_the_digits_that_tell_her_units_apart():
         {"名称": names}, geometry=[shapely.box(i, 0, i + 1, 1) for i in range(len(names))],
         index=[f"G{i:02d}" for i in range(len(names))], crs="EPSG:4326",
     )  # fmt: skip
-    keys = [*names[:14], "江阴市★", "昆山市1"]
+    keys = [*names[:14], "江阴市★", "昆山市（1）"]
     table = pd.DataFrame({"名称": keys, "v": range(len(keys))})
     joined, report = geofile.join_table(table, geo, name_col="名称")
     assert (report["status"] == "matched").all(), report[report["status"] != "matched"]
@@ -592,6 +592,23 @@ def test_join_table_by_name_keeps_the_digits_that_tell_her_units_apart():
     both = pd.DataFrame({"名称": ["江阴市", "江阴市★", "网格1"], "v": [1, 2, 3]})
     _, report = geofile.join_table(both, geo, name_col="名称")
     assert report["status"].tolist()[:3] == ["duplicate", "duplicate", "matched"]
+    other = pd.DataFrame({"名称": ["宜城街道3", "网格13", "昆山市1"], "v": [1, 2, 3]})
+    _, report = geofile.join_table(other, geo, name_col="名称")  # other units: never joined
+    assert report["status"].tolist()[:3] == ["no such name"] * 3
+
+
+def test_a_rank_is_never_taken_for_names_or_ids(tmp_path):
+    """排名 ends in 名 but is a rank: ids from it joined 江阴市's polygon to 张家港市's row."""
+    geo = gpd.GeoDataFrame({"排名": [3, 1, 2], "县名": ["江阴市", "昆山市", "张家港市"]},
+                           geometry=[shapely.box(120 + i / 10, 31, 120.1 + i / 10, 31.1)
+                                     for i in range(3)], crs="EPSG:4326")  # fmt: skip
+    geo.to_file(tmp_path / "rank.gpkg")
+    read, _ = geofile.read_geometry(tmp_path / "rank.gpkg")
+    assert read.index.name == "县名" and read.loc["江阴市", "排名"] == 3
+    table = pd.DataFrame({"县名": ["江阴市", "昆山市", "张家港市"], "排名": [1, 2, 3],
+                          "GDP": [10, 20, 30]})  # fmt: skip
+    joined, _ = geofile.join_table(table, read)
+    assert joined.loc["江阴市", "GDP"] == 10 and joined.loc["张家港市", "GDP"] == 30
 
 
 def test_a_layer_whose_only_column_is_a_unique_name_gets_its_ids_from_it(tmp_path):
