@@ -525,17 +525,15 @@ def _gdal_read(
     return frame
 
 
-#: A column computed as it is read (SQLite's generated columns): a query in the file.
-_GENERATED = re.compile(r"\bGENERATED\b|\bAS\s*\(", re.IGNORECASE)
-
-
 def _refuse_views(path: Path, where: str) -> None:
     """Refuse a GeoPackage holding SQL that runs as it is read: a view, a generated column.
 
     GDAL runs a view's query (or computes a column), without bound, as soon as it lists
-    the layers or reads them; only SQLite's own table of objects is read here (a statement
-    of a few thousand steps at most). A file whose schema this SQLite cannot read is
-    refused too (GDAL's newer SQLite would run what it could not check).
+    the layers or reads them; only SQLite's own table of objects and its tables' columns
+    (``PRAGMA table_xinfo``: hidden 2 and 3 are generated) are read here, with a bounded
+    number of steps. A file whose schema this SQLite cannot read is refused too (GDAL's
+    newer SQLite would run what could not be checked); a read-only copy is read as
+    immutable first.
     """
     import sqlite3
 
@@ -543,28 +541,34 @@ def _refuse_views(path: Path, where: str) -> None:
 
     def bounded() -> int:  # stop a reading that runs long (a crafted file)
         steps["n"] += 1
-        return int(steps["n"] > 1000)
+        return int(steps["n"] > 5000)
 
-    try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                uri=True)) as db:  # fmt: skip
-            db.set_progress_handler(bounded, 1000)
-            schema = db.execute(
-                "SELECT type, name, sql FROM sqlite_master WHERE type IN ('view', 'table') "
-                "LIMIT 10000").fetchall()  # fmt: skip
-    except sqlite3.Error as exc:
-        why = ("its table of contents takes too long to read" if steps["n"] > 1000
-               else f"its schema cannot be checked ({short(exc, 80)})")  # fmt: skip
+    uri = path.resolve().as_uri()
+    for mode in ("?mode=ro", "?mode=ro&immutable=1"):  # a WAL file on a read-only share
+        try:
+            with contextlib.closing(sqlite3.connect(uri + mode, uri=True)) as db:
+                db.set_progress_handler(bounded, 1000)
+                schema = db.execute("SELECT type, name FROM sqlite_master WHERE type IN "
+                                    "('view', 'table') LIMIT 10000").fetchall()  # fmt: skip
+                generated = [name for kind, name in schema if kind == "table" and any(
+                    row[6] in (2, 3) for row in db.execute(
+                        "SELECT * FROM pragma_table_xinfo(?)", (name,)))]  # fmt: skip
+            break
+        except sqlite3.Error as exc:
+            failure = exc
+    else:
+        why = ("its table of contents takes too long to read" if steps["n"] > 5000
+               else f"its schema cannot be checked ({short(failure, 80)})")  # fmt: skip
         msg = f"{where}: {why}; save the layers again (e.g. ogr2ogr) and pass that file."
         raise InputError(msg) from None
-    for kind, name, sql in schema:
-        if kind == "view" or _GENERATED.search(str(sql or "")):
-            what = ("an SQL view, whose query" if kind == "view"
-                    else "a table with computed (generated) columns, which")  # fmt: skip
-            raise InputError(
-                f"{where}: {short(name)!r} is {what} would run as the file is read; save the "
-                "layers as plain tables (e.g. ogr2ogr) and pass that file."
-            )
+    views = [name for kind, name in schema if kind == "view"]
+    for name, what in [*((v, "an SQL view, whose query") for v in views[:1]),
+                       *((g, "a table with computed (generated) columns, which")
+                         for g in generated[:1])]:  # fmt: skip
+        raise InputError(
+            f"{where}: {short(name)!r} is {what} would run as the file is read; save the "
+            "layers as plain tables (e.g. ogr2ogr) and pass that file."
+        )
 
 
 def _read_ogr(

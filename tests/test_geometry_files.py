@@ -509,6 +509,9 @@ def test_a_geopackage_computing_columns_or_unreadable_to_our_sqlite_is_refused(t
     import shutil
     import sqlite3
 
+    plain = tmp_path / "plain.gpkg"  # a field named "generated" (as (...) in a name): data
+    towns.iloc[:4].assign(generated=1, **{"x as (y)": 2}).to_file(plain, driver="GPKG")
+    assert len(geofile.read_geometry(plain)[0]) == 4
     path = tmp_path / "g.gpkg"
     towns.iloc[:4].to_file(path, layer="base", driver="GPKG")
     with contextlib.closing(sqlite3.connect(path)) as db:
