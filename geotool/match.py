@@ -1191,11 +1191,7 @@ def set_aside(
     is_total = labels.map(
         lambda v: isinstance(v, str) and bool(TOTAL_ROW.fullmatch(re.sub(r"\s+", "", v)))
     ).any(axis=1)
-    holders = _holding(out, level)  # a row naming only them: 江苏省 (and 江苏省 as its province)
-    named = labels.map(lambda v: normalise(v) if isinstance(v, str) and _a_name(v) else None)
-    is_total |= named.notna().any(axis=1) & named.map(lambda v: v is None or v in holders).all(
-        axis=1
-    )
+    is_total |= _holder_rows(labels, _holding(out, level))
     for status, rows in (("blank", is_blank[is_blank].index),
                          ("total", is_total[is_total & ~is_blank].index)):  # fmt: skip
         what = {"blank": "blank", "total": "total or note"}[status]
@@ -1215,13 +1211,24 @@ def _rows_named(index: pd.Index, limit: int = 3) -> str:
     return f"{word}{'s' if len(index) > 1 else ''} {shown}{more}"
 
 
-def _a_name(text: str) -> bool:
-    """Whether a cell holds a name: not blank, not a number (other columns' values)."""
+def _holder_rows(labels: pd.DataFrame, holders: set[str]) -> pd.Series:
+    """Rows whose unit columns name only ``holders`` (江苏省, and 江苏省 as its province).
+
+    The unit columns are the name, province and prefecture ones (:func:`detect_columns`);
+    a growth rate or a year beside them is not a name.
+    """
+    if not holders or labels.empty:
+        return pd.Series(False, index=labels.index)
     try:
-        float(text.replace(",", ""))
-    except ValueError:
-        return bool(text)
-    return False
+        found = detect_columns(labels)
+        roles = [found[r] for r in ("name", "province", "prefecture") if found.get(r)]
+    except (MatchError, InputError):
+        roles = list(labels.columns)
+    cells = labels[[c for c in roles if c in labels.columns]].map(
+        lambda v: normalise(v) if isinstance(v, str) and v.strip() else None
+    )
+    present = cells.notna()
+    return (present.any(axis=1) & (cells.isin(holders) | ~present).all(axis=1)).astype(bool)
 
 
 def _holding(resolved: pd.DataFrame, level: str) -> set[str]:
@@ -1239,5 +1246,5 @@ def _holding(resolved: pd.DataFrame, level: str) -> set[str]:
         if len(heads) == 1:
             table = gazetteer(coarser)
             held = table.loc[table.index.astype(str).str[:digits] == heads.pop(), "name"]
-            names |= {n for name in held for n in (name, stem(name))}
+            names |= {n for name in held for n in (name, stem(name), core(name))}
     return names

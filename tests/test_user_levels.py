@@ -412,7 +412,16 @@ def test_the_province_or_prefecture_above_its_units_is_their_total(tmp_path):
     assert status["江苏省"] == status["无锡市"] == "total"
     assert sum(s == "matched" for s in status.values()) == 7
     assert report.loc[report["match_status"] == "total", "match_candidates"].isna().all()
+    yearbook = tmp_path / "yearbook.csv"  # a blank province cell, a rate beside, 合计, 江苏
+    rows = [["", "江苏省", "9", "5.2%"], ["江苏省", "无锡市", "3", "6.1%"],
+            ["江苏省", "苏州市", "4", "5.0%"], ["江苏省", "南京市", "2", "4.9%"],
+            ["江苏省", "常州市", "1", "5.5%"], ["", "合计", "10", ""], ["江苏", "", "", ""]]
+    pd.DataFrame(rows, columns=["省份", "城市", "产值", "增速"]).to_csv(yearbook, index=False)
+    load_user_table(yearbook, tmp_path / "y.csv", value_col="产值", level="prefecture")
+    statuses = pd.read_csv(tmp_path / "y.csv")["match_status"].tolist()
+    assert statuses == ["total", *["matched"] * 4, "total", "total"]
     other = tmp_path / "other.csv"
-    pd.DataFrame({"县市": ["浙江省", *rows[2:]], "产值": range(8)}).to_csv(other, index=False)
+    counties = ["浙江省", "江阴市", "宜兴市", "锡山区", "惠山区", "滨湖区", "梁溪区", "新吴区"]
+    pd.DataFrame({"县市": counties, "产值": range(8)}).to_csv(other, index=False)
     with pytest.raises(InputError, match="not matched"):
         load_user_table(other, None, value_col="产值")
