@@ -287,7 +287,7 @@ def _reading(where: str, source: Path, failed: str, fix: str = "check the file")
     except MemoryError:
         raise InputError(f"{where} is too big for this machine's memory; {_SMALLER}.") from None
     except Exception as exc:  # GDAL, pyarrow and geopandas raise many kinds
-        text = str(exc).replace(str(source), where)  # never a temporary folder's path
+        text = re.sub(rf"(?:\w+:)?{re.escape(str(source))}", where, str(exc))  # no temp path
         raise InputError(f"{where} {failed} ({short(text, 160)}); {fix}.") from None
 
 
@@ -303,15 +303,24 @@ _OFFLINE = {
 
 @contextlib.contextmanager
 def _offline() -> Iterator[None]:
-    """GDAL set offline (:data:`_OFFLINE`) for the block; its settings before, after."""
+    """GDAL and PROJ offline for the block; their settings before, after.
+
+    :data:`_OFFLINE` for GDAL, PROJ's network off, and libcurl's ``no_proxy`` unset (it lets
+    requests past the proxy).
+    """
     import pyogrio
 
     before = {k: pyogrio.get_gdal_config_option(k) for k in _OFFLINE}
+    bypass = {k: os.environ.pop(k) for k in ("no_proxy", "NO_PROXY") if k in os.environ}
+    network = pyproj.network.is_network_enabled()
     pyogrio.set_gdal_config_options(_OFFLINE)
+    pyproj.network.set_network_enabled(False)  # PROJ fetches grids by itself (+nadgrids=URL)
     try:
         yield
     finally:
         pyogrio.set_gdal_config_options(before)
+        pyproj.network.set_network_enabled(network)
+        os.environ.update(bypass)
 
 
 #: How each kind of file begins: GDAL picks its reader by the content, whatever the name
@@ -337,12 +346,24 @@ def _check_content(path: Path, kind: str, where: str) -> None:
         )
 
 
+#: GDAL's own name for a kind it must open with its driver, no other (by content, GDAL
+#: would take a GeoJSON holding "<OGRVRTDataSource" or a "gdal_streamed_alg" for a virtual
+#: dataset, which reads other files). A Shapefile is read by its .shp, checked first.
+_DRIVERS = {"GeoJSON": "GeoJSON", "GeoPackage": "GPKG"}
+
+
+def _for_gdal(source: Path, kind: str) -> str:
+    """``source`` as GDAL opens it: with its driver's prefix (``GeoJSON:path``) where known."""
+    driver = _DRIVERS.get(kind)
+    return f"{driver}:{source}" if driver else str(source)
+
+
 def _choose_layer(source: Path, layer: str | None, where: str, kind: str) -> str | None:
     """The layer to read: ``layer`` if the file has it, else its only geometry layer."""
     import pyogrio
 
     with _reading(where, source, f"cannot be opened as a {kind}"):
-        layers = pyogrio.list_layers(source)
+        layers = pyogrio.list_layers(_for_gdal(source, kind))
     names = [str(n) for n, _ in layers]
     spatial = [str(n) for n, kind in layers if kind is not None]
     described = listing([f"{n} ({kind or 'no geometry'})" for n, kind in layers])
@@ -502,27 +523,32 @@ def _read_frame(
 
 
 def _gdal_read(
-    source: Path, chosen: str | None, enc: str | None, where: str, cap: int
+    source: Path, chosen: str | None, enc: str | None, where: str, *, cap: int, kind: str
 ) -> gpd.GeoDataFrame:
     """A layer as pyogrio reads it (at most ``cap + 1`` features); GDAL's warnings logged."""
     import pyogrio
 
+    opened = _for_gdal(source, kind)
     with (
         warnings.catch_warnings(record=True) as caught,
         _reading(where, source, "cannot be read", "check the file, or pass layer="),
     ):
         warnings.simplefilter("always")
-        info = pyogrio.read_info(source, layer=chosen, encoding=enc)
+        info = pyogrio.read_info(opened, layer=chosen, encoding=enc)
         _limits.check_columns(len(info["fields"]), where)
         count = int(info["features"])
         _limits.check_features(count, cap * _limits.BYTES_PER_FEATURE, where, "max_bytes")
         frame = pyogrio.read_dataframe(
-            source, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
+            opened, layer=chosen, encoding=enc, use_arrow=True, max_features=cap + 1
         )
     said = {str(w.message) for w in caught}
     for text in sorted(said - {"invalid value encountered in from_wkb"}):  # NaN: reported
         log(f"{where}: GDAL: {short(text.replace(str(source), where), 160)}", logging.WARNING)
     return frame
+
+
+#: The most tables a GeoPackage may hold to be read (each is checked for computed columns).
+_TABLES = 2000
 
 
 def _refuse_views(path: Path, where: str) -> None:
@@ -548,9 +574,11 @@ def _refuse_views(path: Path, where: str) -> None:
         try:
             with contextlib.closing(sqlite3.connect(uri + mode, uri=True)) as db:
                 db.set_progress_handler(bounded, 1000)
-                schema = db.execute("SELECT type, name FROM sqlite_master WHERE type IN "
-                                    "('view', 'table') LIMIT 10000").fetchall()  # fmt: skip
-                generated = [name for kind, name in schema if kind == "table" and any(
+                views = [r[0] for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'view' LIMIT 1")]  # fmt: skip
+                listed = f"SELECT name FROM sqlite_master WHERE type = 'table' LIMIT {_TABLES + 1}"
+                tables = [r[0] for r in db.execute(listed)]
+                generated = [name for name in tables[:_TABLES] if any(
                     row[6] in (2, 3) for row in db.execute(
                         "SELECT * FROM pragma_table_xinfo(?)", (name,)))]  # fmt: skip
             break
@@ -561,7 +589,9 @@ def _refuse_views(path: Path, where: str) -> None:
                else f"its schema cannot be checked ({short(failure, 80)})")  # fmt: skip
         msg = f"{where}: {why}; save the layers again (e.g. ogr2ogr) and pass that file."
         raise InputError(msg) from None
-    views = [name for kind, name in schema if kind == "view"]
+    if len(tables) > _TABLES:
+        raise InputError(f"{where} holds more than {_TABLES:,} tables, more than geotool checks; "
+                         "save the layers you need (e.g. ogr2ogr) and pass that file.")  # fmt: skip
     for name, what in [*((v, "an SQL view, whose query") for v in views[:1]),
                        *((g, "a table with computed (generated) columns, which")
                          for g in generated[:1])]:  # fmt: skip
@@ -596,7 +626,7 @@ def _read_ogr(
     elif encoding is not None:
         log(f"{where}: encoding= ignored, {kind} text is UTF-8 by definition")
     cap = _limits.check_features(0, limit, where, "max_bytes")
-    frame = _gdal_read(source, chosen, enc, where, cap)
+    frame = _gdal_read(source, chosen, enc, where, cap=cap, kind=kind)
     _limits.check_features(len(frame), limit, where, "max_bytes")
     if not isinstance(frame, gpd.GeoDataFrame):
         msg = f"{where} (layer {chosen!r}) has no geometry column; pass a geometry layer."
@@ -612,7 +642,7 @@ def _parse_crs(text: object) -> pyproj.CRS | None:
     (PROJ silently skips tokens that are not ``+key`` or ``+key=value``.)
     """
     if isinstance(text, str):
-        if _MARKUP.search(text):  # never in a CRS; and pyproj's name search takes seconds
+        if _MARKUP.search(text) or "://" in text:  # never in a CRS (a URL: PROJ fetches it)
             return None
         tokens = text.split()
         if tokens and tokens[0].startswith("+") and not all(map(_PROJ_TOKEN.match, tokens)):

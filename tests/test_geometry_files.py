@@ -10,7 +10,9 @@ written at test time into ``tmp_path``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import zipfile
 
 import geopandas as gpd
@@ -623,3 +625,53 @@ def test_a_layer_whose_only_column_is_a_unique_name_gets_its_ids_from_it(tmp_pat
     geo.to_file(tmp_path / "grid.gpkg")
     read, _ = geofile.read_geometry(tmp_path / "grid.gpkg")
     assert read.index.tolist() == geo["网格名"].tolist()
+
+
+def test_no_request_leaves_the_machine_while_a_file_is_read(tmp_path, monkeypatch):
+    """A GeoJSON whose CRS is a URL made GDAL fetch it (3 requests), also with ``no_proxy``
+    set (libcurl lets such hosts past the proxy); a VRT or GDAL pipeline hidden in a JSON
+    file (``{<OGRVRTDataSource>``, ``"gdal_streamed_alg"``) read /etc/passwd. GeoJSON is
+    opened by GDAL's GeoJSON driver alone, and nothing is fetched."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Count(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        do_HEAD = do_GET  # noqa: N815 (the standard library's name)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Count)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    ring = [[118, 30], [119, 30], [119, 31], [118, 30]]
+    linked = {"type": "FeatureCollection",
+              "crs": {"type": "link", "properties": {"href": f"{url}/crs", "type": "proj4"}},
+              "features": [{"type": "Feature", "properties": {"v": 1},
+                            "geometry": {"type": "Polygon", "coordinates": [ring]}}]}  # fmt: skip
+    (tmp_path / "linked.geojson").write_text(json.dumps(linked))
+    (tmp_path / "vrt.geojson").write_text(
+        f"{{<OGRVRTDataSource><OGRVRTLayer name='p'><SrcDataSource>/vsicurl/{url}/v"
+        "</SrcDataSource></OGRVRTLayer></OGRVRTDataSource>")  # fmt: skip
+    pipeline = f"gdal vector pipeline ! read /vsicurl/{url}/a"
+    (tmp_path / "alg.geojson").write_text(
+        json.dumps({"type": "gdal_streamed_alg", "command_line": pipeline}))
+    try:
+        for name in ("linked.geojson", "vrt.geojson", "alg.geojson"):
+            with contextlib.suppress(InputError):
+                geofile.read_geometry(tmp_path / name)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == []
+    assert os.environ["no_proxy"] == "127.0.0.1,localhost"  # the user's setting, back
+    with pytest.raises(InputError, match="cannot be opened as a GeoJSON"):
+        geofile.read_geometry(tmp_path / "alg.geojson")
