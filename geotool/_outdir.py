@@ -562,6 +562,14 @@ class OutputFolder:
 
 #: The most entries a folder geotool has not written may hold to become an output folder.
 FOREIGN_ENTRIES = 200
+#: The system's own trees: no folder in them is an output folder.
+_SYSTEM_TREES = frozenset({"bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin",
+                           "sys", "usr", "System", "Library"})  # fmt: skip
+#: Top-level folders that hold homes and mounts: neither they nor their folders (/home/ann).
+_SYSTEM = frozenset({"home", "root", "media", "mnt", "opt", "srv", "var", "run", "Users",
+                     "Volumes", "Applications"})  # fmt: skip
+#: What a project folder holds (version control): never an output folder.
+_PROJECT_MARKS = (".git", ".hg", ".svn")
 
 
 def _refuse_foreign(out: Path, given: Path | str) -> None:
@@ -582,6 +590,18 @@ def _refuse_foreign(out: Path, given: Path | str) -> None:
         )
     if not out.is_dir() or (out / MANIFEST).is_file():
         return
+    top = out.parts[1] if len(out.parts) > 1 else ""
+    system = top in _SYSTEM_TREES or (top in _SYSTEM and len(out.parts) <= 3
+                                      and out.parent != home)  # ~/results is hers  # fmt: skip
+    kept = next((m for m in _PROJECT_MARKS if (out / m).exists()), None)
+    if system or kept or out.name.startswith("."):
+        what = (f"a project folder (it holds {kept})" if kept else "a system folder" if system
+                else "a hidden (settings) folder")  # fmt: skip
+        raise InputError(
+            f"out={given} is {what} with no geotool output: publishing replaces the output "
+            "folder as a whole; choose a folder of its own for out= (e.g. a subfolder: "
+            "out=results)"
+        )
     with os.scandir(out) as entries:
         many = sum(1 for _ in zip(range(FOREIGN_ENTRIES + 1), entries, strict=False))
     if many > FOREIGN_ENTRIES:

@@ -659,3 +659,21 @@ def test_a_home_root_or_crowded_folder_of_hers_is_never_the_output(tmp_path, mon
     with OutputFolder(crowded) as folder:
         folder.write("index.html", "x")
     assert (crowded / "index.html").read_text() == "x" and (crowded / "f0").exists()
+
+
+def test_system_project_and_settings_folders_are_never_the_output(tmp_path):
+    """/etc, /usr/local/bin, a folder under version control or a hidden settings folder with
+    no geotool output: the swap would leave processes working there in a deleted folder."""
+    project = tmp_path / "thesis"
+    (project / ".git").mkdir(parents=True)
+    hidden = tmp_path / ".config"
+    hidden.mkdir()
+    for out, said in (("/etc", "a system folder"), ("/usr/local/bin", "a system folder"),
+                      (project, r"a project folder \(it holds .git\)"),
+                      (hidden, "a hidden")):  # fmt: skip
+        with pytest.raises(InputError, match=said), OutputFolder(out) as folder:
+            folder.write("index.html", "x")
+    assert sorted(os.listdir(project)) == [".git"] and not os.listdir(hidden)
+    with OutputFolder(project / "results") as folder:  # a folder of its own in it
+        folder.write("index.html", "x")
+    assert (project / "results" / "index.html").exists()
