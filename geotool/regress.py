@@ -222,6 +222,7 @@ def _check_width(formula: Any, frame: pd.DataFrame, text: str) -> None:
             if "C(" in str(factor.expr).replace(" ", "") or names & text_columns:
                 for name in names:
                     columns *= max(int(frame[name].nunique()), 1)
+            columns *= _poly_degree(factor)
         width += columns
         if width > max(len(frame), MAX_TERMS):
             raise InputError(
@@ -232,12 +233,27 @@ def _check_width(formula: Any, frame: pd.DataFrame, text: str) -> None:
 
 
 def _columns_of(factor: Any, columns: pd.Index) -> set[str]:
-    """The columns a formula's factor reads (a column looked up, or named in its Python)."""
+    """The columns a formula's factor reads (looked up, named, or quoted: ``Q('t1')``)."""
     expr = str(factor.expr)
     if factor.eval_method.value != "python":
         return {expr} if expr in columns else set()
     tree = ast.parse(expr, mode="eval")  # checked by _check_python already
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in columns}
+    named = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    quoted = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+              and isinstance(n.value, str)}  # fmt: skip
+    return {c for c in named | quoted if c in columns}
+
+
+def _poly_degree(factor: Any) -> int:
+    """The columns a factor's ``poly(x, d)`` makes (``d``; 1 without poly)."""
+    if factor.eval_method.value != "python" or "poly" not in str(factor.expr):
+        return 1
+    degree = 1
+    for node in ast.walk(ast.parse(str(factor.expr), mode="eval")):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "poly":
+            given = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "degree")]
+            degree *= int(_number(given[0]) or 1) if given else 1
+    return max(degree, 1)
 
 
 def _braced(formula: str) -> list[str]:
