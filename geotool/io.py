@@ -184,17 +184,39 @@ def _filled(row: list[Any]) -> list[str]:
 def _title_rows(rows: list[list[Any]]) -> int:
     """How many rows above the header are a table's title (one cell filled, none after).
 
-    An Excel sheet saved as CSV often starts with its title ("2020年各县工业产值") above the
-    header: a row of one filled cell over a row of two or more names, none a number (a
-    header, not data). At most :data:`_TITLE_ROWS`.
+    An Excel sheet saved as CSV often starts with its title ("2020年各县工业产值", perhaps
+    with "单位：亿元" beside it) above the header. A title row is read so only over a
+    header of distinct names (years allowed after the first: 城市, 2019, 2020) with a row
+    holding numbers below it, and when its text is no header word itself (地区 over rows
+    of text is a one-column header). At most :data:`_TITLE_ROWS`.
     """
     titles = 0
-    while titles < min(_TITLE_ROWS, len(rows) - 2) and len(_filled(rows[titles])) <= 1:
+    while titles < min(_TITLE_ROWS, len(rows) - 2) and _a_title(_filled(rows[titles])):
         titles += 1
-    below = _filled(rows[titles]) if titles < len(rows) else []
-    if titles and len(below) >= 2 and not any(_NUMBER.fullmatch(v) for v in below):
-        return titles
-    return 0
+    if not titles or titles >= len(rows) - 1:
+        return 0
+    header = _filled(rows[titles])
+    names = [v for v in header[1:] if not _YEAR_NAME.fullmatch(v)]
+    distinct = len(set(header)) == len(header) and len(header) >= 2
+    if not distinct or any(_NUMBER.fullmatch(v) for v in [header[0], *names]):
+        return 0
+    data = [v for row in rows[titles + 1 : titles + 6] for v in _filled(row)]
+    return titles if any(_NUMBER.fullmatch(v) for v in data) else 0
+
+
+#: A header cell that is a year (a wide table of years: 城市, 2019, 2020).
+_YEAR_NAME = re.compile(r"(?:19|20)\d\d年?")
+#: Words that head a table's first column: a row of one of them is a header, not a title.
+_HEADER_WORDS = frozenset({"地区", "县名", "县市", "县区", "区县", "城市", "地市", "名称", "单位",
+                           "省份", "省", "市", "县", "name", "region", "county", "city",
+                           "province", "id", "code", "代码", "编码"})  # fmt: skip
+
+
+def _a_title(cells: list[str]) -> bool:
+    """A row of one filled cell (not a header word), or of it and a unit note (单位：亿元)."""
+    notes = [c for c in cells[1:] if c.startswith(("单位", "计量单位", "unit", "Unit"))]
+    return (1 <= len(cells) <= 2 and len(notes) == len(cells) - 1
+            and cells[0].lower() not in _HEADER_WORDS) or not cells  # fmt: skip
 
 
 def _without_titles(rows: list[list[Any]], lines: Any, where: str, unit: str = "line") -> int:
@@ -253,6 +275,12 @@ def _check_records(rows: list[list[str | None]], starts: list[int], where: str, 
     name = {",": "comma", "\t": "tab", ";": "semicolon"}[sep]
     expected = len(rows[0])
     extra = next((i for i, row in enumerate(rows) if len(row) > expected), None)
+    if extra is not None and expected == 1:  # a title over rows of data, no header
+        raise InputError(
+            f"{where}, line {starts[extra]}: {len(rows[extra])} fields under a first line of "
+            f"one ({short(rows[0][0], 40)!r}); if that is the table's title, write the "
+            "header (a name for each column) on the line below it."
+        )
     if extra is not None:
         raise InputError(
             f"{where}, line {starts[extra]}: {len(rows[extra])} fields where the header has "

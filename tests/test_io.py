@@ -225,6 +225,9 @@ def test_a_title_above_the_header_is_skipped_and_said(tmp_path, caplog):
     said = caplog.text
     assert "line 1 above the header is the table's title ('2020年江苏省部分县市工业产值')" in said
     assert "the header is line 3" in said
+    years = read_table(_write(tmp_path, "y.csv", "江苏各市工业产值（亿元）,,单位：亿元\n"
+                              "城市,2019,2020年\n南京市,1,2\n无锡市,3,4\n"))  # fmt: skip
+    assert years.columns.tolist() == ["城市", "2019", "2020年"] and years.index.tolist() == [3, 4]
     tabbed = "各县GDP\n\t\t\n县\tGDP\t年份\n江阴市\t1\t2020\n昆山市\t2\t2020\n"
     assert read_table(_write(tmp_path, "t.tsv", tabbed)).columns.tolist() == ["县", "GDP", "年份"]
     frame = pd.DataFrame([["表1 2020年各县工业", None, None], [None, None, None],
@@ -239,7 +242,12 @@ def test_a_header_is_never_taken_for_a_title(tmp_path):
     a one-column table has no title; a table of two rows has no room for one."""
     _refused(_write(tmp_path, "a.csv", "县,,\n江阴市,1,2\n昆山市,3,4\n"), r"no name in the header")
     assert read_table(_write(tmp_path, "b.csv", "县\n江阴市\n昆山市\n")).columns.tolist() == ["县"]
-    _refused(_write(tmp_path, "c.csv", "标题\n县,值\n"), r"2 fields where the header has 1")
+    _refused(_write(tmp_path, "c.csv", "标题\n县,值\n"), r"2 fields under a first line of one")
+    # a header word over rows of text is a one-column header, not a title (no data row)
+    header_word = _write(tmp_path, "d.csv", "地区\n江阴市,苏南,县级市\n")
+    _refused(header_word, r"first line of one \('地区'\)")
+    _refused(_write(tmp_path, "e.csv", "江苏各市产值\n南京市,1,2\n"),
+             r"if that is the table's title, write the header")
 
 
 def test_excel_header_problems(tmp_path):
@@ -389,19 +397,10 @@ def test_arbitrary_text_keeps_every_row_with_data(tmp_path_factory, text):
 
 
 def _titles(records: list[list[str]]) -> int:
-    """Rows read as a title (the rule, written again): up to 5 rows of at most one filled
-    cell, above a row of 2+ filled cells none of which is a number, 2+ rows from the end."""
-    import re
+    """Rows the reader takes for a title (io._title_rows; its cases are tested above)."""
+    from geotool.io import _title_rows
 
-    def filled(r: list[str]) -> list[str]:
-        return [c.strip() for c in r if c.strip()]
-
-    n = 0
-    while n < min(5, len(records) - 2) and len(filled(records[n])) <= 1:
-        n += 1
-    below = filled(records[n]) if n < len(records) else []
-    number = re.compile(r"[-+（(]?[\d,，.．]+[%％）)]?")
-    return n if n and len(below) >= 2 and not any(number.fullmatch(c) for c in below) else 0
+    return _title_rows([[c or None for c in r] for r in records])
 
 
 def _unix(text: str) -> str:
