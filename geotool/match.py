@@ -454,6 +454,9 @@ def _county_by_name(
         return _out(None, "unmatched", "none", list(elsewhere), notes)
     if history:  # a former unit the history cannot follow (和康县, created after 2021)
         return _out(None, "unmatched", "crosswalk", [], [*notes, *_latest_notes(history)])
+    if name in _DISTRICTS_TOGETHER:  # 市区 of a city given beside it (无锡市, 市区)
+        city = f"{pref_text.removesuffix('市')}市区" if pref_text else name
+        return _out(None, "unmatched", "none", [], [*notes, _districts_note(city)])
     formerly = _history_codes(_crosswalk_rows(name))
     if formerly:
         notes.append(

@@ -79,6 +79,10 @@ def test_a_city_s_districts_together_are_never_one_district():
     # 濮阳's urban area was one unit (市区, renamed 华龙区): the crosswalk still follows it
     assert one(县="濮阳市区")["adcode"] == "410902"
     assert one(市="濮阳市", 县="市区")["adcode"] == "410902"
+    for cell in ("市区", "市辖区"):  # the city beside it, in its own column
+        beside = one(市="无锡市", 县=cell)
+        assert beside["match_status"] == "unmatched" and not beside["match_candidates"]
+        assert "无锡市's districts together" in beside["match_note"]
 
 
 def test_name_in_the_wrong_province_is_unmatched_and_says_where_it_is():
