@@ -186,15 +186,16 @@ def _normalise_geo(geo: gpd.GeoDataFrame | str) -> tuple[gpd.GeoDataFrame, str |
     return geo.set_axis(index.astype(str)), None
 
 
-def _without_totals(table: pd.DataFrame, id_col: str) -> pd.DataFrame:
-    """The table without its blank, total and note rows (合计, 注：…), said: not units.
+def _without_totals(table: pd.DataFrame, id_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table without its blank, total and note rows (合计, 注：…), and those rows.
 
-    (A missing ``id_col`` is left for the plan to name.)
+    They are no units: said, and written to ``set_aside.csv`` in the output. (A missing
+    ``id_col`` is left for the plan to name.)
     """
     from geotool.match import TOTAL_ROW
 
     if id_col not in table.columns:
-        return table
+        return table, table.iloc[:0]
     cells = table[id_col].map(lambda v: "".join(v.split()) if isinstance(v, str) else v)
     blank = cells.isna() | (cells == "")
     total = cells.map(lambda v: isinstance(v, str) and bool(TOTAL_ROW.fullmatch(v)))
@@ -202,8 +203,9 @@ def _without_totals(table: pd.DataFrame, id_col: str) -> pd.DataFrame:
     if aside.any():
         rows = ", ".join(str(r) for r in table.index[aside][:3])
         more = f" ... ({int(aside.sum()):,} in all)" if aside.sum() > 3 else ""
-        log(f"batch: {int(aside.sum())} blank, total or note row(s) set aside (rows {rows}{more})")
-    return table[~aside]
+        log(f"batch: {int(aside.sum())} blank, total or note row(s) set aside (rows {rows}{more}"
+            "; listed in set_aside.csv)")  # fmt: skip
+    return table[~aside], table[aside]
 
 
 def _resolve_ids(
@@ -502,7 +504,7 @@ def execute(table: pd.DataFrame, geo: gpd.GeoDataFrame | str, o: Options) -> pd.
     """Every task of a batch, serially or on ``o.client``; :func:`geotool.batch.run`'s engine."""
     alpha = check.alpha(o.alpha)
     seed = check.seed(settings.seed if o.seed is None else o.seed)
-    table = _without_totals(table, o.id_col)
+    table, aside = _without_totals(table, o.id_col)
     plan = _plan(table, geo, o)
     plan.size.check(max_tasks=o.max_tasks, max_output_gb=o.max_output_gb)
     log(f"batch: {plan.size.describe()}")
@@ -520,9 +522,11 @@ def execute(table: pd.DataFrame, geo: gpd.GeoDataFrame | str, o: Options) -> pd.
             batch.folder = stack.enter_context(folder)
         result = pd.DataFrame(batch.execute(all_tasks, o.client), columns=COLUMNS)
         result = result.astype(dict.fromkeys(["year", *_COUNTS], "Int64"))
-        result.attrs["left_out"] = left_out
+        result.attrs["left_out"], result.attrs["set_aside"] = left_out, aside
         if batch.folder is not None:
             batch.folder.write("batch.csv", to_csv_bytes(result, index=False))
+            if len(aside):
+                batch.folder.write("set_aside.csv", to_csv_bytes(aside, index_label="row"))
             if len(left_out):
                 batch.folder.write("left_out.csv", to_csv_bytes(left_out, index=False))
     failed = result[result["status"] == "failed"]

@@ -467,3 +467,6 @@ def test_blank_total_and_note_rows_are_set_aside_not_a_crash(provinces, tmp_path
                            permutations=99, out=tmp_path / "out")  # fmt: skip
     assert (result["status"] == "ok").all()
     assert "4 blank, total or note row(s) set aside" in caplog.text
+    aside = pd.read_csv(tmp_path / "out" / "set_aside.csv", encoding="utf-8-sig")
+    assert aside["row"].tolist() == list(range(len(table) - 4, len(table)))
+    assert aside["省份"].tolist()[1:3] == ["合计", "注：资料来源于统计年鉴"]
