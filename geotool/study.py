@@ -302,6 +302,9 @@ class Study:
         """Read a study file (TOML: the fields, flat or in tables); ``overrides`` win."""
         path = _path(path, "study")
         try:
+            if not path.exists():
+                msg = f"There is no study file at {short(str(path), 160)}; check the path."
+                raise InputError(msg)
             if not path.is_file():  # a pipe or a device would block or never end
                 msg = f"The study file {short(str(path))} is not a regular file; pass a file."
                 raise InputError(msg)
@@ -311,7 +314,11 @@ class Study:
                 msg = f"The study file {short(path.name)} is over 1 MiB; a study file is short."
                 raise InputError(msg)
             doc = tomllib.loads(data.decode("utf-8-sig"))
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            msg = (f"The study file {short(path.name)} is not UTF-8 text (saved as GBK?); save "
+                   "it as UTF-8 (in Notepad: Save As, encoding UTF-8).")  # fmt: skip
+            raise InputError(msg) from None
+        except OSError as exc:
             msg = f"Cannot read the study file {short(str(path))}: {short(str(exc), 120)}."
             raise InputError(msg) from None
         except (tomllib.TOMLDecodeError, RecursionError) as exc:

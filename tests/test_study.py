@@ -321,3 +321,14 @@ def test_a_study_file_s_bad_value_is_named_by_its_key(tmp_path):
     toml.write_text(f'data = "{get_path("columbus.shp")}"\nalpha = 2\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"^s\.toml: key 'alpha' = 2: a significance level"):
         Study.from_file(toml)
+
+
+def test_a_study_file_in_gbk_or_missing_says_what_to_do(tmp_path):
+    """Saved from Notepad in GBK it said "'utf-8' codec can't decode byte 0xd2"; a path to
+    nothing said "is not a regular file"."""
+    gbk = tmp_path / "study.toml"
+    gbk.write_bytes('title = "江苏各县"\n[data]\ndata = "t.csv"\n'.encode("gbk"))
+    with pytest.raises(InputError, match=r"not UTF-8 text \(saved as GBK\?\); save it as UTF-8"):
+        Study.from_file(gbk)
+    with pytest.raises(InputError, match=r"There is no study file at .*nothing.toml; check"):
+        Study.from_file(tmp_path / "nothing.toml")
