@@ -69,6 +69,9 @@ def _frame(run: Any) -> tuple[pd.DataFrame, str]:
     else:
         latest = rows[a.year_col].max()
         rows, which = rows[rows[a.year_col] == latest], f"{a.year_col} {latest} (the latest year)"
+    from geotool.match import MATCH_COLUMNS  # the match's bookkeeping: no variable of hers
+
+    rows = rows.drop(columns=[c for c in MATCH_COLUMNS if c != "adcode" and c in rows.columns])
     return _with_attributes(run, rows), which
 
 

@@ -440,3 +440,19 @@ def test_china_prefectures_ols_stands_and_figures_class_as_the_web_maps(tmp_path
                  "regression_fitted"):  # fmt: skip
         assert (out / f"figures/{name}.png").stat().st_size > 20_000
         assert f"figures/{name}.png" in index
+
+
+def test_a_model_on_a_matched_table_lists_her_columns_not_the_match_s(tmp_path, capsys):
+    """The columns a slip lists were the table's plus match_status, match_method ..."""
+    from geotool import boundaries
+
+    names = boundaries.load("county").query("province == '江苏省'")["name"]
+    names = names[~names.duplicated(keep=False)].head(12)
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"县": names, "产值": range(12), "人口": range(1, 13)}).to_csv(table, index=False)
+    argv = ["run", "--data", str(table), "--value-col", "产值", "--permutations", "99",
+            "--model", "产值 ~ 人囗", "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "'人囗' is not a column; the columns are" in last and "人口" in last
+    assert "match_" not in last, last
