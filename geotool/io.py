@@ -222,8 +222,8 @@ def _a_title(cells: list[str]) -> bool:
 def _without_titles(rows: list[list[Any]], lines: Any, where: str, unit: str = "line") -> int:
     """The title rows above the header (:func:`_title_rows`), said; how many to skip."""
     titles = _title_rows(rows)
-    if titles:
-        said = "; ".join(repr(short(c[0], 40)) for c in map(_filled, rows[:titles]) if c)
+    said = "; ".join(repr(short(c[0], 40)) for c in map(_filled, rows[:titles]) if c)
+    if said:  # (blank rows above the header, as Excel keeps them, go unsaid)
         at = ", ".join(str(x) for x in lines[:titles])
         log(f"{where}: {unit} {at} above the header is the table's title ({said}), not data; "
             f"the header is {unit} {lines[titles]}.")  # fmt: skip

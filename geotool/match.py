@@ -286,11 +286,16 @@ def _close_matches(word: str, options: list[str], n: int) -> list[str]:
     # so skip difflib there rather than index a huge word.
     if len(word) > 3 * _index().longest_name:
         return []
-    return difflib.get_close_matches(word, _could_be_close(word, tuple(options)), n=n, cutoff=0.5)
+    near = _could_be_close(word, tuple(options), _CUTOFF)
+    return difflib.get_close_matches(word, near, n=n, cutoff=_CUTOFF)
 
 
-def _could_be_close(word: str, options: tuple[str, ...]) -> list[str]:
-    """The ``options`` whose ratio to ``word`` can reach 0.5: the others never could.
+#: difflib's ratio from which a name is listed as a candidate.
+_CUTOFF = 0.5
+
+
+def _could_be_close(word: str, options: tuple[str, ...], cutoff: float) -> list[str]:
+    """The ``options`` whose ratio to ``word`` can reach ``cutoff``: the others never could.
 
     difflib's ratio is ``2 M / (len(a) + len(b))`` with ``M`` at most the characters the
     two share; the shared count is bounded here for all options at once (a sparse product
@@ -305,7 +310,7 @@ def _could_be_close(word: str, options: tuple[str, ...]) -> list[str]:
         if c in chars:
             mine[chars[c]] = k
     shared = counts @ mine  # >= the characters shared, counted with multiplicity
-    keep = 2 * shared >= 0.5 * (lengths + len(word))
+    keep = 2 * shared >= cutoff * (lengths + len(word))
     return [options[i] for i in np.flatnonzero(keep)]
 
 
