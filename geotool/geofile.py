@@ -1119,7 +1119,7 @@ def _key_column(
 ) -> tuple[str | None, str | None]:
     """``(id_col, name_col)``, one of them found: the column hitting most ids, else names."""
     id_col, id_hits = _best_column(table, ids, to_id)
-    name_col, name_hits = _best_column(table, names - {""}, normalise)
+    name_col, name_hits = _best_column(table, names - {""}, _name_key)
     if id_hits >= name_hits and id_col is not None:
         log(f"join_table: the table's ids are in column {id_col!r} (pass id_col=)")
         return id_col, None
@@ -1274,7 +1274,7 @@ def join_table(
         plain = {n: i for n, i in by_name.items() if _stem(n) == n}  # 江阴 in the geometry
         matched = matched.fillna(keys.map(_stem).map(plain))
         geo_names = geo[name_source] if name_source in geo.columns else geo.index.to_series()
-        unmarked = _unmarked(geo_names, geo.index)  # 江阴市★ or 江阴市1 on either side
+        unmarked = _unmarked(geo_names, geo.index)  # 江阴市★ or 江阴市(1) on either side
         matched = matched.fillna(column.map(_unmarked_key).map(unmarked))
     scope = pd.DataFrame({"key": keys, "year": None if year_col is None else table[year_col]})
     repeated = keys.notna() & scope.duplicated(keep=False)
