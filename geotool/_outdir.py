@@ -575,9 +575,10 @@ _PROJECT_MARKS = (".git", ".hg", ".svn")
 def _refuse_foreign(out: Path, given: Path | str) -> None:
     """Refuse a folder that is not a results folder: publishing replaces it as a whole.
 
-    The home folder (or one holding it), a file system's root, and a folder of more than
-    :data:`FOREIGN_ENTRIES` entries with no geotool output: every process working in it
-    would be left in a deleted folder, and its entries are only linked across.
+    The home folder (or one holding it) and a file system's root; and, holding no geotool
+    output, a system folder, a folder under version control, a hidden settings folder or
+    one of more than :data:`FOREIGN_ENTRIES` entries: every process working in it would be
+    left in a deleted folder, and its entries are only linked across.
     """
     home = Path(os.path.expanduser("~")).resolve()
     root = out.parent == out

@@ -210,8 +210,9 @@ def _check_width(formula: Any, frame: pd.DataFrame, text: str) -> None:
     """Refuse a model of more columns than rows, counted before they are built.
 
     A term's columns are at most the product of its categorical factors' levels (a
-    factor in ``C(...)``, or on a column of text): five 49-level categories crossed ask
-    for 49**5 columns, which formulaic would build for minutes in gigabytes.
+    factor in ``C(...)``, or on a column of text, quoted ``Q('t')`` too) and of its
+    polynomials' degrees: five 49-level categories crossed ask for 49**5 columns, which
+    formulaic would build for minutes in gigabytes.
     """
     text_columns = {c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
     width = 0
@@ -227,8 +228,8 @@ def _check_width(formula: Any, frame: pd.DataFrame, text: str) -> None:
         if width > max(len(frame), MAX_TERMS):
             raise InputError(
                 f"formula: {short(text)!r} asks for more than {max(len(frame), MAX_TERMS):,} "
-                f"columns from {len(frame):,} rows (categories crossed with categories); "
-                "fewer categories or interactions."
+                f"columns from {len(frame):,} rows (categories or polynomials crossed); "
+                "fewer categories, degrees or interactions."
             )
 
 
