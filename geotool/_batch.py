@@ -192,13 +192,13 @@ def _without_totals(table: pd.DataFrame, id_col: str) -> tuple[pd.DataFrame, pd.
     They are no units: said, and written to ``set_aside.csv`` in the output. (A missing
     ``id_col`` is left for the plan to name.)
     """
-    from geotool.match import TOTAL_ROW
+    from geotool.match import is_total_row
 
     if id_col not in table.columns:
         return table, table.iloc[:0]
-    cells = table[id_col].map(lambda v: "".join(v.split()) if isinstance(v, str) else v)
-    blank = cells.isna() | (cells == "")
-    total = cells.map(lambda v: isinstance(v, str) and bool(TOTAL_ROW.fullmatch(v)))
+    cells = table[id_col]
+    blank = cells.map(lambda v: pd.isna(v) or (isinstance(v, str) and not v.strip()))
+    total = cells.map(is_total_row)
     aside = (blank | total).to_numpy()
     if aside.any():
         rows = ", ".join(str(r) for r in table.index[aside][:3])

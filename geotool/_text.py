@@ -9,10 +9,11 @@ from __future__ import annotations
 import codecs
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from geotool._errors import InputError
 
-__all__ = ["codec", "listing", "short"]
+__all__ = ["codec", "listing", "rows_named", "short"]
 
 
 def _visible(char: str) -> str:
@@ -92,3 +93,15 @@ def codec(encoding: object, parameter: str = "encoding") -> str:
         known = "a text" if "text encoding" in str(exc) else "a known text"
         raise InputError(f"{given} is not {known} encoding; use 'utf-8' or 'gbk', {fix}.") from None
     return "gb18030" if name in ("gbk", "gb2312") else name
+
+
+def rows_named(index: Any, limit: int = 1) -> str:
+    """``line 5`` / ``lines 5, 7`` for rows read from a file (``row ...`` otherwise).
+
+    Rows are lines when ``index`` is named ``line`` (a table read by :mod:`geotool.io`).
+    """
+    word = "line" if getattr(index, "name", None) == "line" else "row"
+    shown = ", ".join(short(v, 30) for v in index[:limit])
+    more = f" ... ({len(index):,} in all)" if len(index) > limit else ""
+    plural = "s" if limit > 1 and len(index) > 1 else ""
+    return f"{word}{plural} {shown}{more}"

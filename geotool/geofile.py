@@ -551,7 +551,7 @@ def _gdal_read(
 _TABLES = 2000
 
 
-def _refuse_views(path: Path, where: str) -> None:
+def _refuse_running_sql(path: Path, where: str) -> None:
     """Refuse a GeoPackage holding SQL that runs as it is read: a view, a generated column.
 
     GDAL runs a view's query (or computes a column), without bound, as soon as it lists
@@ -617,7 +617,7 @@ def _read_ogr(
     else:
         _check_content(source, kind, where)
     if kind == "GeoPackage":
-        _refuse_views(source, where)
+        _refuse_running_sql(source, where)
     chosen = _choose_layer(source, layer, where, kind)
     enc = label = None
     shp = source / f"{chosen}.shp" if source.is_dir() else source

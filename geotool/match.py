@@ -26,11 +26,11 @@ from geotool import boundaries, settings
 from geotool._cache import settings_cache
 from geotool._errors import InputError, MatchError
 from geotool._log import log
-from geotool._text import listing, short
+from geotool._text import listing, rows_named, short
 
 __all__ = [
     "COLUMN_ALIASES", "LEVELS", "MATCH_COLUMNS", "MUNICIPALITIES", "TOTAL_ROW", "core",
-    "detect_columns", "gazetteer", "normalise", "resolve", "set_aside", "stem",
+    "detect_columns", "gazetteer", "is_total_row", "normalise", "resolve", "set_aside", "stem",
 ]  # fmt: skip
 
 MATCH_COLUMNS = ["adcode", "match_status", "match_method", "match_candidates", "match_note"]
@@ -1181,6 +1181,11 @@ TOTAL_ROW = re.compile(
 )
 
 
+def is_total_row(cell: object) -> bool:
+    """Whether a cell reads as a total or a note (:data:`TOTAL_ROW`), its spaces ignored."""
+    return isinstance(cell, str) and bool(TOTAL_ROW.fullmatch("".join(cell.split())))
+
+
 def set_aside(
     resolved: pd.DataFrame, raw: pd.DataFrame, values: list[str], level: str = "own"
 ) -> pd.DataFrame:
@@ -1196,9 +1201,7 @@ def set_aside(
     cells = raw.loc[unmatched].map(lambda v: v.strip() if isinstance(v, str) else v)
     is_blank = cells.map(lambda v: v == "" or bool(pd.isna(v))).all(axis=1)
     labels = cells.drop(columns=[c for c in values if c in cells.columns])
-    is_total = labels.map(
-        lambda v: isinstance(v, str) and bool(TOTAL_ROW.fullmatch(re.sub(r"\s+", "", v)))
-    ).any(axis=1)
+    is_total = labels.map(is_total_row).any(axis=1)
     is_total |= _holder_rows(labels, _holding(out, level))
     for status, rows in (("blank", is_blank[is_blank].index),
                          ("total", is_total[is_total & ~is_blank].index)):  # fmt: skip
@@ -1206,17 +1209,9 @@ def set_aside(
         out.loc[rows, ["match_status", "match_note"]] = [status, f"a {what} row: set aside"]
         out.loc[rows, "match_candidates"] = ""  # not a unit: no unit is its candidate
         if len(rows):
-            log(f"{len(rows)} {what} row(s) set aside ({_rows_named(rows)}), listed in the "
+            log(f"{len(rows)} {what} row(s) set aside ({rows_named(rows, 3)}), listed in the "
                 "match report")
     return out
-
-
-def _rows_named(index: pd.Index, limit: int = 3) -> str:
-    """``line 5`` / ``lines 5, 7`` for rows read from a file (``row ...`` otherwise)."""
-    word = "line" if index.name == "line" else "row"
-    shown = ", ".join(short(v, 30) for v in index[:limit])
-    more = f" ... ({len(index):,} in all)" if len(index) > limit else ""
-    return f"{word}{'s' if len(index) > 1 else ''} {shown}{more}"
 
 
 def _holder_rows(labels: pd.DataFrame, holders: set[str]) -> pd.Series:

@@ -27,7 +27,7 @@ from geotool._atomic import write_atomic
 from geotool._csv import to_csv_bytes
 from geotool._errors import InputError, MatchError
 from geotool._log import log
-from geotool._text import listing, short
+from geotool._text import listing, rows_named, short
 from geotool.analysis import Analysis, TierTable, Variable, in_china
 from geotool.match import set_aside
 from geotool.study import Study, is_geometry_file
@@ -364,7 +364,7 @@ def _usable_rows(
         why = str(first["match_note"] or first["match_candidates"])[:160]
         fail(
             f"{len(bad)} of {len(resolved)} rows are not matched ({counts}; first: "
-            f"{_line(bad.index)} {first['match_status']}: {why}). {fix}, or allow them with "
+            f"{rows_named(bad.index)} {first['match_status']}: {why}). {fix}, or allow them with "
             f"max_unmatched={check.share_at_least(len(bad), len(resolved))}."
         )
     ok = resolved[resolved["match_status"] == "matched"].copy()
@@ -375,7 +375,7 @@ def _usable_rows(
             rows = rejected.index[:8]
             report.loc[rejected.index, "match_note"] = rejected["reason"].astype(str)
             fail(
-                f"year_col={year_col!r} has cells that are not a year on {_line(rows, 8)} "
+                f"year_col={year_col!r} has cells that are not a year on {rows_named(rows, 8)} "
                 f"(e.g. {short(ok.loc[rows[0], year_col])}); write years as 2020 or 2020年, "
                 "or remove those rows.",
                 InputError,
@@ -398,14 +398,6 @@ def _report_csv(report: pd.DataFrame) -> bytes:
 def _label(index: pd.Index) -> str:
     """What a table's rows are numbered by: ``line`` (of the file, from 1), else ``row``."""
     return "line" if index.name == "line" else "row"
-
-
-def _line(index: pd.Index, limit: int = 1) -> str:
-    """``line 5`` / ``lines 5, 7`` for rows read from a file (``row ...`` otherwise)."""
-    shown = ", ".join(short(v, 30) for v in index[:limit])
-    more = f" ... ({len(index):,} in all)" if len(index) > limit else ""
-    plural = "s" if limit > 1 and len(index) > 1 else ""
-    return f"{_label(index)}{plural} {shown}{more}"
 
 
 def _resolve_bundled(
